@@ -1,0 +1,126 @@
+# berth — build, install, run and test.
+#
+#   make up      install what berth needs, build it, start berthd, run a first container
+#   make test    unit and end-to-end tests against a real stack (root)
+#
+# Everything berth runs besides its own binaries (containerd, runc, the CNI
+# plugins) is built from the Go module proxy into $(LIBEXEC) by `make deps`.
+
+SHELL := /bin/bash
+GO ?= go
+
+CONTAINERD_VERSION := v2.3.7
+RUNC_VERSION       := v1.5.2
+CNI_VERSION        := v1.9.1
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+# berth's own directory for the parts it runs: containerd, shims, runc, logger, snapshotter.
+LIBEXEC ?= $(PREFIX)/lib/berth
+CNIDIR  ?= $(LIBEXEC)/cni
+BUILD   ?= $(CURDIR)/.build
+
+APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables iproute2 \
+	docker-registry skopeo xfsprogs apache2-utils util-linux procps
+
+BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger
+CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
+	meta/portmap meta/firewall meta/tuning
+
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w"
+
+.PHONY: all deps apt-deps containerd runc cni-plugins build install up down test test-unit test-e2e bench bench-quick proto lint clean
+
+all: build
+
+## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
+deps: apt-deps containerd runc cni-plugins
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION):
+	@echo "building containerd $(CONTAINERD_VERSION) (static, no btrfs/devmapper/zfs)"
+	@mkdir -p $(LIBEXEC)
+	GOBIN=$(LIBEXEC) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath \
+		-tags "no_btrfs no_devmapper no_zfs no_dynamic_plugins osusergo netgo" \
+		-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)" \
+		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION)
+	@touch $@
+
+runc: $(LIBEXEC)/.runc-$(RUNC_VERSION)
+$(LIBEXEC)/.runc-$(RUNC_VERSION):
+	@echo "building runc $(RUNC_VERSION) (seccomp)"
+	@mkdir -p $(LIBEXEC)
+	GOBIN=$(LIBEXEC) CGO_ENABLED=1 GOFLAGS=-buildvcs=false $(GO) install -trimpath -tags "seccomp urfave_cli_no_docs" \
+		-ldflags "-s -w -X main.version=$(RUNC_VERSION:v%=%)" \
+		github.com/opencontainers/runc@$(RUNC_VERSION)
+	@touch $@
+
+cni-plugins: $(CNIDIR)/.plugins-$(CNI_VERSION)
+$(CNIDIR)/.plugins-$(CNI_VERSION):
+	@echo "building CNI plugins $(CNI_VERSION)"
+	@mkdir -p $(CNIDIR)
+	GOBIN=$(CNIDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
+		$(foreach p,$(CNI_PLUGINS),github.com/containernetworking/plugins/plugins/$(p)@$(CNI_VERSION))
+	@touch $@
+
+## build: berth's own binaries into .build/
+build:
+	@mkdir -p $(BUILD)
+	$(GOBUILD) -o $(BUILD)/ $(addprefix ./cmd/,$(BERTH_BINS))
+
+## install: berth and berthd into $(BINDIR), the parts berthd runs into $(LIBEXEC)
+install: build
+	install -d $(BINDIR) $(LIBEXEC)
+	install -m 0755 $(BUILD)/berth $(BUILD)/berthd $(BINDIR)/
+	install -m 0755 $(BUILD)/berth-snapshotter $(BUILD)/containerd-shim-berth-v2 $(BUILD)/berth-logger $(LIBEXEC)/
+
+## up: everything a fresh machine needs, then berthd in the background and a first container
+up: deps install
+	@test/up.sh
+
+## down: stop berthd (containers keep running; `make down CONTAINERS=stop` stops them first)
+down:
+	@test/down.sh $(CONTAINERS)
+
+## test: unit tests, then end-to-end tests against a private stack (needs root)
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m -p 2 $$($(GO) list ./... | grep -v /test/)
+	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m ./test/...
+
+test-unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/)
+
+test-e2e: deps build
+	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
+
+## bench: berth against Docker, podman and containerd on this machine (see docs/performance.md)
+bench: deps build
+	$(GO) run ./test/bench $(BENCHFLAGS)
+
+bench-quick:
+	$(MAKE) bench BENCHFLAGS=--quick
+
+## proto: regenerate the gRPC API's Go code from proto/*.proto
+proto:
+	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null)
+	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
+	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	PATH=$(BUILD)/tools:$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative $$(cd proto && ls berth/v1/*.proto | sed 's|^|proto/|' | sed 's|^proto/||')
+
+lint:
+	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BUILD)
