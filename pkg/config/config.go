@@ -1,0 +1,293 @@
+// Package config holds berthd's settings: their defaults, the TOML file
+// (/etc/berth/berthd.toml) they are read from, and the paths derived from
+// them. Flags are applied on top by cmd/berthd.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/go-units"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultPath is where berthd looks for its config file.
+const DefaultPath = "/etc/berth/berthd.toml"
+
+// Runtime and snapshotter names berthd knows.
+const (
+	RuntimeRunc  = "io.containerd.runc.v2"
+	RuntimeBerth = "io.containerd.berth.v2"
+
+	SnapshotterOverlay = "overlayfs"
+	// SnapshotterBerth is the name berth-snapshotter is registered under as
+	// a containerd proxy plugin.
+	SnapshotterBerth = "berth"
+)
+
+// Config is berthd's configuration. The TOML keys are documented in
+// docs/operations.md; every key is also a flag of the same name with
+// dashes (bin_dirs → --bin-dirs).
+type Config struct {
+	// Root holds persistent data (containerd's root, container files,
+	// networks, volumes).
+	Root string `toml:"root"`
+	// State holds runtime data (sockets, pid files, runc state).
+	State string `toml:"state"`
+	// Socket is berthd's gRPC API socket; empty means <state>/berth.sock.
+	Socket string `toml:"socket"`
+	// SocketGroup owns the API socket (mode 0660) when the group exists.
+	SocketGroup string `toml:"socket_group"`
+	// ContainerdAddress is an existing containerd's socket; empty means
+	// berthd runs and supervises its own containerd (embedded mode).
+	ContainerdAddress string `toml:"containerd_address"`
+	// Namespace is the containerd namespace berth owns.
+	Namespace string `toml:"namespace"`
+	// Runtime is the containerd runtime tasks are created with.
+	Runtime string `toml:"runtime"`
+	// Snapshotter is the containerd snapshotter images unpack into.
+	Snapshotter string `toml:"snapshotter"`
+	// BinDirs are searched, in order and before $PATH, for containerd,
+	// runc, the shims, the logger and the snapshotter.
+	BinDirs []string `toml:"bin_dirs"`
+	// CNIBinDir holds the CNI plugins.
+	CNIBinDir string `toml:"cni_bin_dir"`
+	// LogMaxSize is the default size at which a container log rotates
+	// ("10m"; units as Docker's max-size; "-1" or "0" disables rotation).
+	LogMaxSize string `toml:"log_max_size"`
+	// LogMaxFile is the default number of log files kept per container.
+	LogMaxFile int `toml:"log_max_file"`
+	// Debug turns on debug logs in berthd and its children.
+	Debug bool `toml:"debug"`
+	// EnableBerthSnapshotter starts berth-snapshotter before containerd and
+	// registers it as the proxy plugin "berth".
+	EnableBerthSnapshotter bool `toml:"enable_berth_snapshotter"`
+}
+
+// Default returns the built-in defaults.
+func Default() *Config {
+	return &Config{
+		Root:        "/var/lib/berth",
+		State:       "/run/berth",
+		SocketGroup: "berth",
+		Namespace:   "berth",
+		Runtime:     RuntimeRunc,
+		Snapshotter: SnapshotterOverlay,
+		BinDirs:     []string{"/usr/local/lib/berth"},
+		CNIBinDir:   "/usr/local/lib/berth/cni",
+		LogMaxSize:  "10m",
+		LogMaxFile:  3,
+	}
+}
+
+// Load reads the TOML file at path over the defaults. A missing file is not
+// an error (the defaults apply); an unknown key is, and the error names it.
+func Load(path string) (*Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := c.decode(path, data); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) decode(path string, data []byte) error {
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	err := dec.Decode(c)
+	if err == nil {
+		return nil
+	}
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var msgs []string
+		for _, e := range strict.Errors {
+			line, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("unknown key %q (line %d)", strings.Join(e.Key(), "."), line))
+		}
+		return fmt.Errorf("config %s: %s", path, strings.Join(msgs, "; "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		return fmt.Errorf("config %s: line %d column %d: %s", path, line, col, de.Error())
+	}
+	return fmt.Errorf("config %s: %w", path, err)
+}
+
+// Validate checks the settings and fills the derived defaults (Socket).
+// Call it once every source (file, flags) has been applied.
+func (c *Config) Validate() error {
+	for name, p := range map[string]string{"root": c.Root, "state": c.State} {
+		if p == "" || !filepath.IsAbs(p) {
+			return fmt.Errorf("%s must be an absolute path, got %q", name, p)
+		}
+	}
+	c.Root = filepath.Clean(c.Root)
+	c.State = filepath.Clean(c.State)
+	if c.Root == c.State {
+		return fmt.Errorf("root and state must differ (both %q)", c.Root)
+	}
+	if c.Socket == "" {
+		c.Socket = filepath.Join(c.State, "berth.sock")
+	}
+	if len(c.Socket) >= maxSocketPath {
+		return fmt.Errorf("socket path %q is too long for a unix socket (max %d bytes)", c.Socket, maxSocketPath-1)
+	}
+	if c.ContainerdAddress == "" && len(c.ContainerdSocket()) >= maxSocketPath {
+		return fmt.Errorf("state %q is too long: containerd's socket %q would exceed %d bytes", c.State, c.ContainerdSocket(), maxSocketPath-1)
+	}
+	if c.Namespace == "" {
+		return errors.New("namespace must not be empty")
+	}
+	if c.Runtime == "" {
+		return errors.New("runtime must not be empty")
+	}
+	if c.Snapshotter == "" {
+		return errors.New("snapshotter must not be empty")
+	}
+	if _, err := c.LogMaxSizeBytes(); err != nil {
+		return err
+	}
+	if c.LogMaxFile < 1 {
+		return fmt.Errorf("log_max_file must be at least 1, got %d", c.LogMaxFile)
+	}
+	for _, d := range c.BinDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("bin_dirs: %q is not an absolute path", d)
+		}
+	}
+	return nil
+}
+
+// maxSocketPath is the size of sockaddr_un.sun_path on Linux.
+const maxSocketPath = 108
+
+// LogMaxSizeBytes parses LogMaxSize. -1 means no rotation by size.
+func (c *Config) LogMaxSizeBytes() (int64, error) {
+	s := strings.TrimSpace(c.LogMaxSize)
+	if s == "" || s == "-1" || s == "0" {
+		return -1, nil
+	}
+	n, err := units.RAMInBytes(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("log_max_size: invalid size %q", c.LogMaxSize)
+	}
+	return n, nil
+}
+
+// Embedded reports whether berthd runs its own containerd.
+func (c *Config) Embedded() bool { return c.ContainerdAddress == "" }
+
+// ContainerdRoot is the embedded containerd's root.
+func (c *Config) ContainerdRoot() string { return filepath.Join(c.Root, "containerd") }
+
+// ContainerdState is the embedded containerd's state dir.
+func (c *Config) ContainerdState() string { return filepath.Join(c.State, "containerd") }
+
+// ContainerdSocket is the embedded containerd's gRPC socket.
+func (c *Config) ContainerdSocket() string {
+	return filepath.Join(c.ContainerdState(), "containerd.sock")
+}
+
+// ContainerdConfigPath is where berthd writes containerd's config.
+func (c *Config) ContainerdConfigPath() string {
+	return filepath.Join(c.ContainerdState(), "config.toml")
+}
+
+// ContainerdPIDFile records the embedded containerd's PID (live restore).
+func (c *Config) ContainerdPIDFile() string {
+	return filepath.Join(c.ContainerdState(), "containerd.pid")
+}
+
+// ContainerdLog receives the embedded containerd's stdout and stderr.
+func (c *Config) ContainerdLog() string { return filepath.Join(c.ContainerdState(), "containerd.log") }
+
+// ContainerdEndpoint is the containerd socket berth talks to, embedded or not.
+func (c *Config) ContainerdEndpoint() string {
+	if c.ContainerdAddress != "" {
+		return strings.TrimPrefix(c.ContainerdAddress, "unix://")
+	}
+	return c.ContainerdSocket()
+}
+
+// SnapshotterRoot is berth-snapshotter's root.
+func (c *Config) SnapshotterRoot() string { return filepath.Join(c.Root, "snapshotter") }
+
+// SnapshotterSocket is berth-snapshotter's gRPC socket.
+func (c *Config) SnapshotterSocket() string { return filepath.Join(c.State, "snapshotter.sock") }
+
+// SnapshotterPIDFile records berth-snapshotter's PID (live restore).
+func (c *Config) SnapshotterPIDFile() string { return filepath.Join(c.State, "snapshotter.pid") }
+
+// SnapshotterLog receives berth-snapshotter's stdout and stderr.
+func (c *Config) SnapshotterLog() string { return filepath.Join(c.State, "snapshotter.log") }
+
+// RuncRoot is runc's --root.
+func (c *Config) RuncRoot() string { return filepath.Join(c.State, "runc") }
+
+// ShimSocketDir holds the shims' sockets.
+func (c *Config) ShimSocketDir() string { return filepath.Join(c.State, "s") }
+
+// PIDFile is berthd's own pid file.
+func (c *Config) PIDFile() string { return filepath.Join(c.State, "berthd.pid") }
+
+// LockFile is held (flock) by the running berthd of this state dir.
+func (c *Config) LockFile() string { return filepath.Join(c.State, "berthd.lock") }
+
+// Lookup finds an executable by name in BinDirs, then in $PATH.
+func (c *Config) Lookup(name string) (string, error) {
+	return Lookup(c.BinDirs, name)
+}
+
+// Lookup finds an executable by name in dirs, then in $PATH.
+func Lookup(dirs []string, name string) (string, error) {
+	if filepath.IsAbs(name) {
+		if isExecutable(name) {
+			return name, nil
+		}
+		return "", fmt.Errorf("%s: not an executable file", name)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if isExecutable(p) {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found in %s or $PATH", name, strings.Join(dirs, ", "))
+	}
+	return filepath.Abs(p)
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// SearchPath returns a PATH value with BinDirs first, then path's entries
+// not already listed.
+func (c *Config) SearchPath(path string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range append(append([]string{}, c.BinDirs...), filepath.SplitList(path)...) {
+		if d == "" || seen[d] {
+			continue
+		}
+		seen[d] = true
+		out = append(out, d)
+	}
+	return strings.Join(out, string(os.PathListSeparator))
+}
