@@ -1,0 +1,375 @@
+// Package attach serves a container's live output to attached clients and
+// carries their input to the container's stdin, over a unix socket in the
+// container's data path (served by berth's shim or by berth-logger, never by
+// berthd).
+//
+// # Wire format
+//
+// Both directions carry frames:
+//
+//	+--------+------------------------+-----------------+
+//	| stream | length (4 bytes, BE)   | payload (length)|
+//	+--------+------------------------+-----------------+
+//
+// Streams: 0 stdin, 1 stdout, 2 stderr, 255 control.
+//
+//   - Right after accepting a client, the server sends one control frame
+//     (stream 255, empty payload): the client is registered and will receive
+//     every output frame broadcast from then on. Dial waits for it, so output
+//     produced after Dial returns is never missed.
+//   - Server → client: stdout/stderr frames, each carrying one chunk of
+//     output as the container wrote it (not split into lines). The server
+//     closes the connection when the output has ended: EOF at a frame
+//     boundary means "no more output".
+//   - Client → server: stdin frames (stream 0) with a non-empty payload are
+//     written to the container's stdin; an empty stdin frame closes the
+//     container's stdin (for every client: stdin is shared). Frames on other
+//     streams are ignored. Payloads are at most MaxFrame bytes; a larger
+//     length from a client ends its connection.
+//
+// # Slow clients
+//
+// Output never waits for a client. Each client has a queue of at most
+// MaxQueued bytes; a client whose queue would overflow is disconnected
+// (frames are never silently dropped from the middle of a stream, so what a
+// client did receive is a faithful prefix of the output). It can reconnect
+// and read the rest from the log file.
+package attach
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Stream identifiers.
+const (
+	Stdin   byte = 0
+	Stdout  byte = 1
+	Stderr  byte = 2
+	Control byte = 255
+)
+
+const (
+	headerSize = 5
+	// MaxFrame is the largest payload a frame may carry.
+	MaxFrame = 1 << 20
+	// MaxQueued is how many bytes of output may wait for one client before
+	// it is disconnected as too slow.
+	MaxQueued = 4 << 20
+	// closeFlushTimeout bounds how long Close waits for a client to take
+	// what was queued for it.
+	closeFlushTimeout = 5 * time.Second
+)
+
+// ErrFrameTooLarge is returned for a frame whose length exceeds MaxFrame.
+var ErrFrameTooLarge = errors.New("attach: frame too large")
+
+// Server serves one container's attach socket.
+type Server struct {
+	path  string
+	ln    *net.UnixListener
+	stdin io.WriteCloser
+
+	stdinMu     sync.Mutex
+	stdinClosed bool
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	closed  bool
+
+	wg sync.WaitGroup // accept loop and client goroutines
+}
+
+// Listen creates the unix socket at path (mode 0600, replacing a stale
+// socket left by an earlier server) and serves it. stdin receives what
+// clients send on stream 0; nil means stdin frames are ignored.
+func Listen(path string, stdin io.WriteCloser) (*Server, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// Close must not unlink a socket that a later server may own.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	s := &Server{path: path, ln: ln, stdin: stdin, clients: map[*client]struct{}{}}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Path returns the socket path.
+func (s *Server) Path() string { return s.path }
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			// EMFILE and friends: back off briefly rather than spin.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		c := &client{conn: conn, wake: make(chan struct{}, 1)}
+		c.queue = append(c.queue, frame(Control, nil))
+		c.queued = headerSize
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		s.clients[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		c.signal()
+		go s.writeLoop(c)
+		go s.readLoop(c)
+	}
+}
+
+// Broadcast sends p on stream to every attached client. It never blocks on a
+// client: a client that cannot keep up is disconnected. p may be reused by
+// the caller after Broadcast returns.
+func (s *Server) Broadcast(stream byte, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.clients) == 0 {
+		return
+	}
+	var frames [][]byte
+	for len(p) > 0 {
+		n := min(len(p), MaxFrame)
+		frames = append(frames, frame(stream, p[:n]))
+		p = p[n:]
+	}
+	for c := range s.clients {
+		if !c.enqueue(frames) {
+			delete(s.clients, c)
+		}
+	}
+}
+
+// Clients returns the number of attached clients.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
+// Close ends the output: every client receives what was queued for it
+// (waiting at most a few seconds for a stalled one), then EOF. The socket is
+// removed. The stdin WriteCloser is not closed by Close; its owner closes it.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	clients := s.clients
+	s.clients = nil
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	for c := range clients {
+		c.finish()
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) writeLoop(c *client) {
+	defer s.wg.Done()
+	defer c.conn.Close()
+	for {
+		bufs, done, dropped := c.take()
+		if dropped {
+			return
+		}
+		if len(bufs) > 0 {
+			if done {
+				c.conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+			}
+			n := 0
+			for _, b := range bufs {
+				n += len(b)
+			}
+			nb := net.Buffers(bufs)
+			if _, err := nb.WriteTo(c.conn); err != nil {
+				s.drop(c)
+				return
+			}
+			c.release(n)
+			continue
+		}
+		if done {
+			return
+		}
+		<-c.wake
+	}
+}
+
+// readLoop takes stdin frames from a client. Close does not wait for it: it
+// may be blocked writing to a stdin nobody reads; it ends when the
+// connection is closed or the write returns.
+func (s *Server) readLoop(c *client) {
+	hdr := make([]byte, headerSize)
+	var buf []byte
+	for {
+		if _, err := io.ReadFull(c.conn, hdr); err != nil {
+			// EOF: the client closed its writing side; it may still be
+			// reading output, so it stays attached.
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		if n > MaxFrame {
+			s.drop(c)
+			return
+		}
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(c.conn, buf); err != nil {
+			return
+		}
+		if hdr[0] != Stdin || s.stdin == nil {
+			continue
+		}
+		s.writeStdin(buf)
+	}
+}
+
+func (s *Server) writeStdin(p []byte) {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if s.stdinClosed {
+		return
+	}
+	if len(p) == 0 {
+		s.stdinClosed = true
+		s.stdin.Close()
+		return
+	}
+	if _, err := s.stdin.Write(p); err != nil {
+		// The process is gone or closed its stdin: further input is moot.
+		s.stdinClosed = true
+		s.stdin.Close()
+	}
+}
+
+// drop disconnects a client (write error, protocol error).
+func (s *Server) drop(c *client) {
+	s.mu.Lock()
+	if s.clients != nil {
+		delete(s.clients, c)
+	}
+	s.mu.Unlock()
+	c.kill()
+}
+
+// client is one attached connection with its output queue.
+type client struct {
+	conn *net.UnixConn
+	wake chan struct{}
+
+	mu      sync.Mutex
+	queue   [][]byte
+	queued  int
+	done    bool // no more frames will be queued: flush, then EOF
+	dropped bool // disconnect now
+}
+
+func (c *client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue adds frames, or drops the client if its queue is full; it reports
+// whether the client is still attached.
+func (c *client) enqueue(frames [][]byte) bool {
+	c.mu.Lock()
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	if c.dropped || c.queued+n > MaxQueued {
+		c.dropped = true
+		c.mu.Unlock()
+		c.conn.Close() // unblocks a write in progress
+		c.signal()
+		return false
+	}
+	c.queue = append(c.queue, frames...)
+	c.queued += n
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+func (c *client) take() (bufs [][]byte, done, dropped bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bufs = c.queue
+	c.queue = nil
+	return bufs, c.done, c.dropped
+}
+
+func (c *client) release(n int) {
+	c.mu.Lock()
+	c.queued -= n
+	c.mu.Unlock()
+}
+
+func (c *client) finish() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *client) kill() {
+	c.mu.Lock()
+	c.dropped = true
+	c.mu.Unlock()
+	c.conn.Close()
+	c.signal()
+}
+
+func frame(stream byte, p []byte) []byte {
+	b := make([]byte, headerSize+len(p))
+	b[0] = stream
+	binary.BigEndian.PutUint32(b[1:], uint32(len(p)))
+	copy(b[headerSize:], p)
+	return b
+}
