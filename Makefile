@@ -110,13 +110,20 @@ bench: deps build
 bench-quick:
 	$(MAKE) bench BENCHFLAGS=--quick
 
-## proto: regenerate the gRPC API's Go code from proto/*.proto
+## proto: regenerate the gRPC API's Go code from proto/berth/v1/*.proto (the result is committed)
+# protoc from Debian (protobuf-compiler; libprotobuf-dev has the well-known types),
+# the Go plugins at versions matching go.mod's google.golang.org/protobuf and grpc.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 proto:
-	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null)
-	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
-	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
-	PATH=$(BUILD)/tools:$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative $$(cd proto && ls berth/v1/*.proto | sed 's|^|proto/|' | sed 's|^proto/||')
+	@command -v protoc >/dev/null && test -f /usr/include/google/protobuf/timestamp.proto || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends protobuf-compiler libprotobuf-dev >/dev/null)
+	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(BUILD)/tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(BUILD)/tools:$$PATH protoc -I proto -I /usr/include \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/berth/v1/*.proto
 
 lint:
 	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
