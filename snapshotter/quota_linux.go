@@ -184,10 +184,12 @@ func quotactl(path string, cmd int, id uint32, addr unsafe.Pointer) error {
 		}
 		return nil
 	}
+	// ENOSYS: no quotactl_fd, or no quota support in this filesystem.
 	dev, err := backingDevice(path)
 	if err != nil {
 		return err
 	}
+	defer os.Remove(dev)
 	p, err := unix.BytePtrFromString(dev)
 	if err != nil {
 		return err

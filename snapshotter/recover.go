@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/docker/go-units"
 	"github.com/moby/sys/mountinfo"
@@ -50,7 +51,7 @@ func (s *Snapshotter) Recover(ctx context.Context) error {
 // orphanDirs lists the entries of snapshots/ that no snapshot owns and that
 // have nothing mounted on or under them. Call it inside a transaction.
 func (s *Snapshotter) orphanDirs(ctx context.Context) ([]string, error) {
-	ids, err := storage.IDMap(ctx)
+	ids, err := idMap(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func mounted(mounts []*mountinfo.Info, dir string) bool {
 // dropMissing removes from the metadata every snapshot whose directory is
 // missing, and its descendants, children first.
 func (s *Snapshotter) dropMissing(ctx context.Context) error {
-	ids, err := storage.IDMap(ctx)
+	ids, err := idMap(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,6 +158,15 @@ func (s *Snapshotter) dropMissing(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// idMap maps snapshot ids to names; a new store has none.
+func idMap(ctx context.Context) (map[string]string, error) {
+	ids, err := storage.IDMap(ctx)
+	if errdefs.IsNotFound(err) {
+		return map[string]string{}, nil
+	}
+	return ids, err
 }
 
 func parseSize(v string) (uint64, error) {

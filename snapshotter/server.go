@@ -16,21 +16,22 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Serve serves sn as containerd's Snapshots gRPC service on the unix socket
-// address until ctx is done, then stops gracefully. A stale socket file at
-// address is replaced. The socket accepts connections only once Serve has
-// been called, so a caller that can connect knows recovery is over.
-func Serve(ctx context.Context, sn snapshots.Snapshotter, address string) error {
+// Listen makes the unix socket address for Serve, replacing a stale
+// socket file and creating the parent directory.
+func Listen(address string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(address), 0o711); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket: %w", err)
+		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}
-	l, err := net.Listen("unix", address)
-	if err != nil {
-		return err
-	}
+	return net.Listen("unix", address)
+}
+
+// Serve serves sn as containerd's Snapshots gRPC service on l until ctx is
+// done, then stops gracefully. Callers listen only after New returned, so
+// a client that can connect knows recovery is over.
+func Serve(ctx context.Context, sn snapshots.Snapshotter, l net.Listener) error {
 	srv := grpc.NewServer()
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(sn))
 	stopped := make(chan struct{})
@@ -41,7 +42,7 @@ func Serve(ctx context.Context, sn snapshots.Snapshotter, address string) error 
 		case <-stopped:
 		}
 	}()
-	err = srv.Serve(l)
+	err := srv.Serve(l)
 	close(stopped)
 	if ctx.Err() != nil {
 		return nil

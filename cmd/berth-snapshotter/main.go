@@ -42,6 +42,10 @@ func run(args []string) error {
 		return err
 	}
 	defer sn.Close()
+	l, err := snapshotter.Listen(*address)
+	if err != nil {
+		return err
+	}
 	log.G(ctx).WithField("root", *root).WithField("address", *address).Info("serving berth snapshotter")
-	return snapshotter.Serve(ctx, sn, *address)
+	return snapshotter.Serve(ctx, sn, l)
 }
