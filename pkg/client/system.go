@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 
-
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/events"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
-
 
 // Ping checks that berthd answers and returns its API version.
 func (c *Client) Ping(ctx context.Context) (apiVersion string, err error) {
