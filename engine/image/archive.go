@@ -1,0 +1,222 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/images/archive"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Load reads an image archive, in docker-archive (`docker save`) or OCI
+// layout format, stores its images and unpacks them into the service's
+// snapshotter. Names come from the archive (docker RepoTags, the OCI
+// annotations io.containerd.image.name or a full reference in
+// org.opencontainers.image.ref.name), normalised as Docker does; an image
+// without a name is loaded dangling. A name that pointed at another image
+// moves, and that image becomes dangling if it has no name left. progress,
+// if not nil, receives Docker's lines ("Loaded image: busybox:latest",
+// "Loaded image ID: sha256:…"). It returns the loaded images.
+func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) ([]Image, error) {
+	ctx = s.ns(ctx)
+	if progress == nil {
+		progress = func(string) {}
+	}
+	ctx, done, err := s.client.WithLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done(context.WithoutCancel(ctx))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := s.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Hold every current image in the lease while names move, so that an
+	// image losing its last name survives until it is kept as dangling.
+	oldTargets := map[string]ocispec.Descriptor{}
+	if l, ok := leases.FromContext(ctx); ok {
+		ls := s.client.LeasesService()
+		seen := map[digest.Digest]bool{}
+		for _, g := range before {
+			for _, rec := range g.records {
+				oldTargets[rec.Name] = rec.Target
+				if seen[rec.Target.Digest] {
+					continue
+				}
+				seen[rec.Target.Digest] = true
+				if err := ls.AddResource(ctx, leases.Lease{ID: l}, leases.Resource{ID: rec.Target.Digest.String(), Type: "content"}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	imported, err := s.client.Import(ctx, r,
+		client.WithImportPlatform(s.matcher),
+		client.WithImageRefTranslator(ociRefName),
+		client.WithDigestRef(danglingName),
+		client.WithSkipDigestRef(func(name string) bool { return name != "" }),
+	)
+	if err != nil {
+		if errdefs.IsNotFound(err) || strings.Contains(err.Error(), "unrecognized image format") {
+			return nil, fmt.Errorf("load: not an image archive (docker-archive or OCI): %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return nil, fmt.Errorf("load: %w", err)
+	}
+
+	// Names from an io.containerd.image.name annotation are taken as they
+	// are: store them in normalised form.
+	var names []string
+	for _, img := range imported {
+		name := img.Name
+		if !IsDangling(name) {
+			if full, err := NormalizeName(name); err == nil && full != name {
+				if _, err := s.client.ImageService().Create(ctx, images.Image{Name: full, Target: img.Target, Labels: img.Labels}); err != nil {
+					if !errdefs.IsAlreadyExists(err) {
+						return nil, err
+					}
+					if _, err := s.client.ImageService().Update(ctx, images.Image{Name: full, Target: img.Target}, "target"); err != nil {
+						return nil, err
+					}
+				}
+				if err := s.client.ImageService().Delete(ctx, name); err != nil && !errdefs.IsNotFound(err) {
+					return nil, err
+				}
+				name = full
+			}
+		}
+		names = append(names, name)
+	}
+
+	after, err := s.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out      []Image
+		loaded   = map[digest.Digest]bool{}
+		unpacked = map[digest.Digest]bool{}
+	)
+	for _, name := range names {
+		g, _ := byName(after, name)
+		if g == nil {
+			continue // nothing for our platform
+		}
+		rec, _ := g.record(name)
+		if !unpacked[rec.Target.Digest] {
+			unpacked[rec.Target.Digest] = true
+			if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, rec, s.matcher)); err != nil {
+				return out, err
+			}
+		}
+		if IsDangling(name) {
+			progress("Loaded image ID: " + g.id.String())
+		} else {
+			progress("Loaded image: " + FamiliarName(name))
+		}
+		s.publish("load", g.id.String(), map[string]string{"name": FamiliarName(name)})
+		if !loaded[g.id] {
+			loaded[g.id] = true
+			if !g.dangling() {
+				if err := s.dropDangling(ctx, g); err != nil {
+					return out, err
+				}
+			}
+			out = append(out, *s.inspect(ctx, g))
+		}
+	}
+
+	// Images that lost their last name to the archive stay, dangling.
+	for name, target := range oldTargets {
+		if IsDangling(name) {
+			continue
+		}
+		oldRT, err := s.resolve(ctx, target)
+		if err != nil {
+			continue
+		}
+		if g := after[oldRT.configD.Digest]; g != nil {
+			continue // still has a record
+		}
+		if _, err := s.client.ImageService().Create(ctx, images.Image{Name: danglingName(target.Digest), Target: target}); err != nil && !errdefs.IsAlreadyExists(err) {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// ociRefName turns an org.opencontainers.image.ref.name annotation into an
+// image name: a full reference is normalised, a bare tag ("latest") names
+// nothing (the image loads dangling unless io.containerd.image.name names it).
+func ociRefName(ref string) string {
+	if !strings.ContainsAny(ref, "/:@") {
+		return ""
+	}
+	full, err := NormalizeName(ref)
+	if err != nil {
+		return ""
+	}
+	return full
+}
+
+// Save writes the images refs name as one archive that both `docker load`
+// (manifest.json) and OCI tools (oci-layout, index.json) read, for the
+// service's platform. A ref that is a name is saved under that name; a ref
+// that is an ID is saved without a name, as Docker does.
+func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
+	ctx = s.ns(ctx)
+	if len(refs) == 0 {
+		return fmt.Errorf("no image given to save: %w", errdefs.ErrInvalidArgument)
+	}
+	all, err := s.groups(ctx)
+	if err != nil {
+		return err
+	}
+	opts := []archive.ExportOpt{archive.WithPlatform(s.matcher)}
+	var ids []string
+	for _, ref := range refs {
+		g, name, err := s.lookupIn(all, ref)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, g.id.String())
+		rec := g.primary()
+		if name != "" {
+			rec, _ = g.record(name)
+		}
+		desc := rec.Target
+		// Drop names the target carries from its own import: the archive
+		// names only what was asked for.
+		desc.Annotations = maps.Clone(desc.Annotations)
+		delete(desc.Annotations, images.AnnotationImageName)
+		delete(desc.Annotations, ocispec.AnnotationRefName)
+		if name != "" {
+			if named, err := reference.ParseNormalizedNamed(name); err == nil {
+				if _, isDigest := named.(reference.Digested); !isDigest {
+					opts = append(opts, archive.WithManifest(desc, name))
+					continue
+				}
+			}
+		}
+		opts = append(opts, archive.WithManifest(desc))
+	}
+	if err := s.client.Export(ctx, w, opts...); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	for _, id := range ids {
+		s.publish("save", id, nil)
+	}
+	return nil
+}

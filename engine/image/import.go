@@ -1,0 +1,234 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/pkg/archive/compression"
+	"github.com/containerd/containerd/v2/pkg/labels"
+	"github.com/containerd/errdefs"
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Import makes a one-layer image from a root file system tar (plain, gzip or
+// zstd), as `docker import` does: the layer is stored gzip-compressed, the
+// config records the layer's diff ID, the service's platform, the time and
+// a history entry with opts.Message. The image is named opts.Ref (dangling
+// when empty) and unpacked into the service's snapshotter. Input that is
+// not a tar archive is errdefs.ErrInvalidArgument. On failure nothing is
+// left behind (the blobs written so far go with the lease).
+func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (_ *Image, retErr error) {
+	ctx = s.ns(ctx)
+	var name string
+	if opts.Ref != "" {
+		var err error
+		if name, err = tagName(opts.Ref); err != nil {
+			return nil, err
+		}
+	}
+	ctx, done, err := s.client.WithLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done(context.WithoutCancel(ctx))
+
+	cs := s.client.ContentStore()
+	layer, diffID, err := writeLayer(ctx, cs, r)
+	if err != nil {
+		return nil, err
+	}
+
+	now := nowFunc().UTC()
+	msg := opts.Message
+	if msg == "" {
+		msg = "Imported from -"
+	}
+	cfg := ocispec.Image{
+		Created:  &now,
+		Platform: s.platform,
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
+		History:  []ocispec.History{{Created: &now, Comment: msg}},
+	}
+	cfgDesc, err := writeJSON(ctx, cs, ocispec.MediaTypeImageConfig, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	manifest := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    []ocispec.Descriptor{layer},
+	}
+	// The manifest references its config and layer for the garbage collector.
+	gcLabels := map[string]string{
+		"containerd.io/gc.ref.content.config": cfgDesc.Digest.String(),
+		"containerd.io/gc.ref.content.l.0":    layer.Digest.String(),
+	}
+	mDesc, err := writeJSON(ctx, cs, ocispec.MediaTypeImageManifest, manifest, gcLabels)
+	if err != nil {
+		return nil, err
+	}
+	p := s.platform
+	mDesc.Platform = &p
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recName := name
+	if recName == "" {
+		recName = danglingName(mDesc.Digest)
+	}
+	if err := s.setName(ctx, all, recName, mDesc, nil); err != nil {
+		return nil, err
+	}
+	img, err := s.client.ImageService().Get(ctx, recName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, img, s.matcher)); err != nil {
+		// The record is new or moved to content that cannot be used: drop it.
+		_ = s.client.ImageService().Delete(context.WithoutCancel(ctx), recName)
+		return nil, err
+	}
+	out, err := s.lookupAfterChange(ctx, cfgDesc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	s.publish("import", out.ID, map[string]string{"name": FamiliarName(recName)})
+	return out, nil
+}
+
+// lookupAfterChange inspects the image with this ID.
+func (s *Service) lookupAfterChange(ctx context.Context, id digest.Digest) (*Image, error) {
+	all, err := s.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g := all[id]
+	if g == nil {
+		return nil, notFound(id.String())
+	}
+	return s.inspect(ctx, g), nil
+}
+
+// writeLayer stores the tar read from r as a gzip layer blob, checking that
+// it is a tar archive on the way. It returns the blob's descriptor and the
+// diff ID (digest of the uncompressed tar).
+func writeLayer(ctx context.Context, cs content.Store, r io.Reader) (ocispec.Descriptor, digest.Digest, error) {
+	ds, err := compression.DecompressStream(r)
+	if err != nil {
+		return ocispec.Descriptor{}, "", fmt.Errorf("read import stream: %w", err)
+	}
+	defer ds.Close()
+
+	ref := "berth-import-" + randomHex()
+	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	defer w.Close()
+	counted := &countingWriter{w: w}
+	gz := gzip.NewWriter(counted)
+	differ := digest.Canonical.Digester()
+	var raw countingWriter
+	raw.w = io.MultiWriter(gz, differ.Hash())
+	src := io.TeeReader(ds, &raw)
+
+	// Walk the tar so that non-tar input fails here, clearly.
+	tr := tar.NewReader(src)
+	entries := 0
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			_ = cs.Abort(ctx, ref)
+			return ocispec.Descriptor{}, "", fmt.Errorf("the input is not a tar archive of a root file system: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		entries++
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			_ = cs.Abort(ctx, ref)
+			return ocispec.Descriptor{}, "", fmt.Errorf("read import stream: %w", err)
+		}
+	}
+	// Keep the tar's trailing blocks in the layer too.
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		_ = cs.Abort(ctx, ref)
+		return ocispec.Descriptor{}, "", fmt.Errorf("read import stream: %w", err)
+	}
+	if entries == 0 {
+		_ = cs.Abort(ctx, ref)
+		return ocispec.Descriptor{}, "", fmt.Errorf("the input is an empty tar archive: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := gz.Close(); err != nil {
+		_ = cs.Abort(ctx, ref)
+		return ocispec.Descriptor{}, "", err
+	}
+	diffID := differ.Digest()
+	dgst := w.Digest()
+	err = w.Commit(ctx, counted.n, dgst, content.WithLabels(map[string]string{labels.LabelUncompressed: diffID.String()}))
+	if err != nil && !errdefs.IsAlreadyExists(err) {
+		_ = cs.Abort(ctx, ref)
+		return ocispec.Descriptor{}, "", fmt.Errorf("store layer: %w", err)
+	}
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: dgst, Size: counted.n}, diffID, nil
+}
+
+// writeJSON stores v as a blob of mediaType with the given labels.
+func writeJSON(ctx context.Context, cs content.Store, mediaType string, v any, lbls map[string]string) (ocispec.Descriptor, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	var opts []content.Opt
+	if lbls != nil {
+		opts = append(opts, content.WithLabels(lbls))
+	}
+	if err := content.WriteBlob(ctx, cs, "berth-"+desc.Digest.String(), bytes.NewReader(b), desc, opts...); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("store %s: %w", mediaType, err)
+	}
+	if len(lbls) > 0 {
+		// WriteBlob does not label a blob that existed already.
+		var fields []string
+		for k := range lbls {
+			fields = append(fields, "labels."+k)
+		}
+		if _, err := cs.Update(ctx, content.Info{Digest: desc.Digest, Labels: lbls}, fields...); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("label %s: %w", mediaType, err)
+		}
+	}
+	return desc, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func randomHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,277 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/labels"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+)
+
+// Inspect returns the full view of the image ref names (see Resolve for the
+// forms of ref).
+func (s *Service) Inspect(ctx context.Context, ref string) (*Image, error) {
+	ctx = s.ns(ctx)
+	g, _, err := s.lookup(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.inspect(ctx, g), nil
+}
+
+func (s *Service) inspect(ctx context.Context, g *group) *Image {
+	c := g.rt.config
+	img := &Image{
+		ID:           g.id.String(),
+		RepoTags:     repoTags(g),
+		RepoDigests:  s.repoDigests(ctx, g),
+		Author:       c.Author,
+		Architecture: c.Architecture,
+		Variant:      c.Variant,
+		Os:           c.OS,
+		Size:         s.size(ctx, g),
+		Config: Config{
+			User:         c.Config.User,
+			ExposedPorts: c.Config.ExposedPorts,
+			Env:          c.Config.Env,
+			Entrypoint:   c.Config.Entrypoint,
+			Cmd:          c.Config.Cmd,
+			Volumes:      c.Config.Volumes,
+			WorkingDir:   c.Config.WorkingDir,
+			Labels:       c.Config.Labels,
+			StopSignal:   c.Config.StopSignal,
+		},
+		RootFS: RootFS{Type: c.RootFS.Type, Layers: []string{}},
+		Target: g.primary().Target.Digest.String(),
+	}
+	if c.Created != nil {
+		img.Created = *c.Created
+	}
+	for _, d := range c.RootFS.DiffIDs {
+		img.RootFS.Layers = append(img.RootFS.Layers, d.String())
+	}
+	for _, h := range c.History {
+		e := History{CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+		if h.Created != nil {
+			e.Created = *h.Created
+		}
+		img.History = append(img.History, e)
+	}
+	for _, r := range g.records {
+		img.Names = append(img.Names, r.Name)
+	}
+	return img
+}
+
+// repoTags are g's names in familiar form, sorted.
+func repoTags(g *group) []string {
+	out := []string{}
+	for _, n := range g.names() {
+		if named, err := reference.ParseNormalizedNamed(n); err == nil {
+			if _, isDigest := named.(reference.Canonical); isDigest {
+				continue // a pull by digest is a RepoDigest, not a tag
+			}
+		}
+		out = append(out, FamiliarName(n))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// repoDigests are "repo@manifest-digest" for records whose content came from
+// a registry (the content store records a distribution source for it).
+func (s *Service) repoDigests(ctx context.Context, g *group) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, r := range g.records {
+		if IsDangling(r.Name) {
+			continue
+		}
+		info, err := s.client.ContentStore().Info(ctx, r.Target.Digest)
+		if err != nil {
+			continue
+		}
+		pulled := false
+		for k := range info.Labels {
+			if strings.HasPrefix(k, labels.LabelDistributionSource) {
+				pulled = true
+				break
+			}
+		}
+		if !pulled {
+			continue
+		}
+		rd := familiarRepo(r.Name) + "@" + r.Target.Digest.String()
+		if !seen[rd] {
+			seen[rd] = true
+			out = append(out, rd)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// List returns the images of the namespace, newest first.
+func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
+	ctx = s.ns(ctx)
+	f, err := s.parseFilters(ctx, opts.Filters)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, g := range all {
+		tags, ok := f.match(g)
+		if !ok {
+			continue
+		}
+		sum := Summary{
+			ID:          g.id.String(),
+			RepoTags:    tags,
+			RepoDigests: s.repoDigests(ctx, g),
+			Size:        s.size(ctx, g),
+			Labels:      g.rt.config.Config.Labels,
+		}
+		if c := g.rt.config.Created; c != nil {
+			sum.Created = *c
+		}
+		out = append(out, sum)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.After(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// filters is a parsed ListOptions.Filters.
+type filters struct {
+	dangling   *bool
+	references []string
+	labels     []string
+	before     *time.Time
+	since      *time.Time
+}
+
+func (s *Service) parseFilters(ctx context.Context, in map[string][]string) (*filters, error) {
+	f := &filters{}
+	for key, vals := range in {
+		switch key {
+		case "dangling":
+			for _, v := range vals {
+				var b bool
+				switch strings.ToLower(v) {
+				case "true", "1":
+					b = true
+				case "false", "0":
+					b = false
+				default:
+					return nil, fmt.Errorf("invalid filter 'dangling=%s': use true or false: %w", v, errdefs.ErrInvalidArgument)
+				}
+				if f.dangling != nil && *f.dangling != b {
+					return nil, fmt.Errorf("conflicting dangling filters: %w", errdefs.ErrInvalidArgument)
+				}
+				f.dangling = &b
+			}
+		case "reference":
+			for _, v := range vals {
+				if _, err := path.Match(v, ""); err != nil {
+					return nil, fmt.Errorf("invalid reference filter %q: %v: %w", v, err, errdefs.ErrInvalidArgument)
+				}
+			}
+			f.references = append(f.references, vals...)
+		case "label":
+			f.labels = append(f.labels, vals...)
+		case "before", "since":
+			for _, v := range vals {
+				g, _, err := s.lookup(ctx, v)
+				if err != nil {
+					return nil, err
+				}
+				var t time.Time
+				if c := g.rt.config.Created; c != nil {
+					t = *c
+				}
+				p := &f.before
+				if key == "since" {
+					p = &f.since
+				}
+				// Several values: the strictest bound wins.
+				if *p == nil || (key == "before" && t.Before(**p)) || (key == "since" && t.After(**p)) {
+					*p = &t
+				}
+			}
+		default:
+			return nil, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	return f, nil
+}
+
+// match reports whether g passes the filters and the RepoTags to show (only
+// the matching ones when a reference filter is given).
+func (f *filters) match(g *group) ([]string, bool) {
+	tags := repoTags(g)
+	if f.dangling != nil && *f.dangling != (len(tags) == 0) {
+		return nil, false
+	}
+	if len(f.references) > 0 {
+		var kept []string
+		for _, t := range tags {
+			for _, pat := range f.references {
+				if refMatch(pat, t) {
+					kept = append(kept, t)
+					break
+				}
+			}
+		}
+		if len(kept) == 0 {
+			return nil, false
+		}
+		tags = kept
+	}
+	cl := g.rt.config.Config.Labels
+	for _, l := range f.labels {
+		k, v, hasValue := strings.Cut(l, "=")
+		got, ok := cl[k]
+		if !ok || (hasValue && got != v) {
+			return nil, false
+		}
+	}
+	var created time.Time
+	if c := g.rt.config.Created; c != nil {
+		created = *c
+	}
+	if f.before != nil && !created.Before(*f.before) {
+		return nil, false
+	}
+	if f.since != nil && !created.After(*f.since) {
+		return nil, false
+	}
+	return tags, true
+}
+
+// refMatch matches a reference filter pattern against a familiar tag
+// ("busybox:latest") as Docker does: against the whole tag, and, for a
+// pattern without a tag, against the repository alone.
+func refMatch(pattern, tag string) bool {
+	if ok, _ := path.Match(pattern, tag); ok {
+		return true
+	}
+	repo := tag
+	if i := strings.LastIndex(tag, ":"); i > strings.LastIndex(tag, "/") {
+		repo = tag[:i]
+	}
+	ok, _ := path.Match(pattern, repo)
+	return ok
+}
