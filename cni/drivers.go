@@ -1,0 +1,143 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+)
+
+// bridgeDriver: a Linux bridge per network (CNI bridge + host-local +
+// portmap), the gateway address on the bridge, berth's firewall chains for
+// isolation and masquerade.
+type bridgeDriver struct{ defaultBridge string }
+
+func (bridgeDriver) Name() string { return DriverBridge }
+
+func (d bridgeDriver) Prepare(_ context.Context, n *Network) error {
+	for k := range n.Options {
+		switch k {
+		case "com.docker.network.bridge.name", "bridge_name", "mtu", "com.docker.network.driver.mtu":
+		default:
+			return errInvalid("bridge driver: unknown option %q", k)
+		}
+	}
+	switch {
+	case n.Default:
+		n.Interface = d.defaultBridge
+	case optionsLookup(n.Options, "com.docker.network.bridge.name", "bridge_name") != "":
+		n.Interface = optionsLookup(n.Options, "com.docker.network.bridge.name", "bridge_name")
+	default:
+		n.Interface = "br-" + n.ID[:12]
+	}
+	if len(n.Interface) > 15 {
+		return errInvalid("bridge name %q is longer than 15 characters", n.Interface)
+	}
+	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
+		if v, err := strconv.Atoi(mtu); err != nil || v < 68 || v > 65535 {
+			return errInvalid("bridge driver: invalid mtu %q", mtu)
+		}
+	}
+	n.DNS = !n.Default
+	return nil
+}
+
+func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error) {
+	br := map[string]any{
+		"type":             "bridge",
+		"bridge":           n.Interface,
+		"isGateway":        true,
+		"isDefaultGateway": false, // the default route comes from IPAM routes (none when internal)
+		"ipMasq":           false, // masquerade is berth's, per network, in <prefix>-POSTROUTING
+		"hairpinMode":      true,
+		"capabilities":     map[string]bool{"ips": true, "mac": true},
+		"ipam":             ipam(n, ipamDir),
+	}
+	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
+		v, _ := strconv.Atoi(mtu)
+		br["mtu"] = v
+	}
+	pm := map[string]any{
+		"type":         "portmap",
+		"capabilities": map[string]bool{"portMappings": true},
+		"snat":         true,
+		"backend":      "iptables",
+	}
+	return []map[string]any{br, pm}, nil
+}
+
+func (bridgeDriver) Features(*Network) Features {
+	return Features{Ports: true, Firewall: true, HostReachable: true}
+}
+
+// Destroy deletes the bridge (the CNI bridge plugin never does).
+func (bridgeDriver) Destroy(_ context.Context, n *Network) error {
+	l, err := netlink.LinkByName(n.Interface)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find bridge %s: %w", n.Interface, err)
+	}
+	if _, ok := l.(*netlink.Bridge); !ok {
+		return nil // not ours to delete
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("delete bridge %s: %w", n.Interface, err)
+	}
+	return nil
+}
+
+// macvlanDriver: containers get a macvlan child of a parent interface and
+// sit directly on the parent's L2 segment. The host cannot talk to its own
+// macvlan children through the parent, so there is no embedded DNS and no
+// published ports on macvlan networks.
+type macvlanDriver struct{}
+
+func (macvlanDriver) Name() string { return DriverMacvlan }
+
+func (macvlanDriver) Prepare(_ context.Context, n *Network) error {
+	for k := range n.Options {
+		switch k {
+		case "parent", "macvlan_mode":
+		default:
+			return errInvalid("macvlan driver: unknown option %q", k)
+		}
+	}
+	parent := n.Options["parent"]
+	if parent == "" {
+		return errInvalid("macvlan driver: option parent=IFACE is required")
+	}
+	if _, err := netlink.LinkByName(parent); err != nil {
+		return errInvalid("macvlan driver: parent interface %q: %v", parent, err)
+	}
+	switch n.Options["macvlan_mode"] {
+	case "", "bridge", "private", "vepa", "passthru":
+	default:
+		return errInvalid("macvlan driver: unknown macvlan_mode %q", n.Options["macvlan_mode"])
+	}
+	n.Interface = parent
+	n.DNS = false
+	return nil
+}
+
+func (macvlanDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error) {
+	mode := n.Options["macvlan_mode"]
+	if mode == "" {
+		mode = "bridge"
+	}
+	return []map[string]any{{
+		"type":         "macvlan",
+		"master":       n.Interface,
+		"mode":         mode,
+		"capabilities": map[string]bool{"ips": true, "mac": true},
+		"ipam":         ipam(n, ipamDir),
+	}}, nil
+}
+
+func (macvlanDriver) Features(*Network) Features { return Features{} }
+
+func (macvlanDriver) Destroy(context.Context, *Network) error { return nil }

@@ -1,0 +1,458 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthproject/berth/cni/dns"
+	"github.com/containerd/errdefs"
+	"github.com/containernetworking/cni/libcni"
+	"github.com/vishvananda/netlink"
+)
+
+// Manager owns berth's networks and the network side of its containers:
+// network objects (conflists), sandboxes (netns + CNI attachments), published
+// ports, firewall chains and the embedded DNS. All methods are safe for
+// concurrent use.
+type Manager struct {
+	cfg     Config
+	cni     *libcni.CNIConfig
+	drivers map[string]Driver
+	fw      *firewall
+	dns     *dns.Server
+	ports   *portTable
+
+	mu        sync.Mutex // guards networks, sandboxes, ctrLocks
+	networks  map[string]*storedNetwork
+	sandboxes map[string]*Sandbox
+	ctrLocks  map[string]*sync.Mutex
+}
+
+// New opens (or initialises) the network state under cfg.Root/cfg.State:
+// it loads the networks, creates the default "bridge" network on first
+// start, re-creates berth's firewall chains (idempotently), starts the DNS
+// listeners and reloads the sandboxes of running containers (their DNS
+// records and port reservations). Call GC next, with the containers that
+// still exist, to clean up after a crash.
+func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.networksDir(), cfg.cacheDir(), cfg.ipamDir(), cfg.sandboxesDir(), cfg.netnsDir()} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := dns.New(dns.Config{Upstreams: cfg.DNSUpstreams, ResolvConf: cfg.HostResolvConf, Port: cfg.DNSPort})
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg: cfg,
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.cacheDir(), nil),
+		drivers: map[string]Driver{
+			DriverBridge:  bridgeDriver{defaultBridge: cfg.DefaultBridge},
+			DriverMacvlan: macvlanDriver{},
+		},
+		fw:        &firewall{prefix: cfg.FirewallPrefix},
+		dns:       srv,
+		ports:     newPortTable(),
+		networks:  map[string]*storedNetwork{},
+		sandboxes: map[string]*Sandbox{},
+		ctrLocks:  map[string]*sync.Mutex{},
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := m.loadNetworks(); err != nil {
+		return nil, err
+	}
+	if _, ok := m.networks[DefaultNetwork]; !ok {
+		if err := m.createDefault(ctx); err != nil {
+			return nil, fmt.Errorf("create default network: %w", err)
+		}
+	}
+	if err := m.syncFirewall(); err != nil {
+		return nil, err
+	}
+	for _, n := range m.networks {
+		if err := m.startDNS(&n.Network); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.loadSandboxes(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops the DNS listeners and drops the port reservations held by
+// this process. Networks, firewall rules and attachments stay: containers
+// keep running (live restore) and a new Manager picks them up.
+func (m *Manager) Close() {
+	m.dns.Close()
+	m.ports.releaseAll()
+}
+
+// DNS returns the embedded DNS server (for Rename and inspection).
+func (m *Manager) DNS() *dns.Server { return m.dns }
+
+// Config returns the configuration in use, defaults filled in.
+func (m *Manager) Config() Config { return m.cfg }
+
+func (m *Manager) createDefault(ctx context.Context) error {
+	n := &Network{Name: DefaultNetwork, Driver: DriverBridge, Default: true, Subnet: m.cfg.DefaultSubnet}
+	if m.subnetInUse(n.Subnet) {
+		n.Subnet = netip.Prefix{}
+	}
+	_, err := m.create(ctx, n)
+	return err
+}
+
+// Create creates a network. Errors: ErrAlreadyExists (name taken),
+// ErrInvalidArgument (bad options, subnet overlapping another network),
+// ErrResourceExhausted (no free subnet in the pools).
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, error) {
+	if !isValidName(opts.Name) {
+		return nil, errInvalid("invalid network name %q: use [a-zA-Z0-9][a-zA-Z0-9_.-]*", opts.Name)
+	}
+	switch opts.Name {
+	case DefaultNetwork, "host", "none", "default":
+		return nil, fmt.Errorf("network name %q is reserved: %w", opts.Name, errdefs.ErrInvalidArgument)
+	}
+	if strings.HasPrefix(opts.Name, "container:") {
+		return nil, errInvalid("invalid network name %q", opts.Name)
+	}
+	if opts.Driver == "" {
+		opts.Driver = DriverBridge
+	}
+	if opts.Gateway.IsValid() && !opts.Subnet.IsValid() {
+		return nil, errInvalid("a gateway needs a subnet")
+	}
+	if opts.IPRange.IsValid() && !opts.Subnet.IsValid() {
+		return nil, errInvalid("an ip-range needs a subnet")
+	}
+	n := &Network{
+		Name: opts.Name, Driver: opts.Driver, Subnet: opts.Subnet, Gateway: opts.Gateway,
+		IPRange: opts.IPRange, Internal: opts.Internal,
+		Options: maps.Clone(opts.Options), Labels: maps.Clone(opts.Labels),
+	}
+	return m.create(ctx, n)
+}
+
+func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error) {
+	d, ok := m.drivers[n.Driver]
+	if !ok {
+		return nil, errInvalid("unknown network driver %q", n.Driver)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.networks[n.Name]; ok {
+		return nil, fmt.Errorf("network with name %s already exists: %w", n.Name, errdefs.ErrAlreadyExists)
+	}
+	n.ID = newID()
+	n.Created = time.Now().UTC()
+	if !n.Subnet.IsValid() {
+		if n.Subnet, err = m.allocateSubnetLocked(); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, o := range m.networks {
+			if overlaps(o.Subnet, n.Subnet) && (o.Driver == DriverBridge || n.Driver == DriverBridge) {
+				return nil, errInvalid("subnet %s overlaps network %s (%s)", n.Subnet, o.Name, o.Subnet)
+			}
+		}
+	}
+	if err := validateAddressing(n); err != nil {
+		return nil, err
+	}
+	if err := d.Prepare(ctx, n); err != nil {
+		return nil, err
+	}
+	for _, o := range m.networks {
+		if n.Driver == DriverBridge && o.Driver == DriverBridge && o.Interface == n.Interface {
+			return nil, errInvalid("bridge %s is used by network %s", n.Interface, o.Name)
+		}
+	}
+	b, list, err := m.renderConflist(n)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(m.confPath(n.Name), b, 0o644); err != nil {
+		return nil, err
+	}
+	m.networks[n.Name] = &storedNetwork{Network: *n, list: list}
+	defer func() {
+		if err != nil {
+			delete(m.networks, n.Name)
+			_ = os.Remove(m.confPath(n.Name))
+			m.dns.RemoveNetwork(n.Name)
+			_ = m.syncFirewallLocked()
+		}
+	}()
+	if err := m.syncFirewallLocked(); err != nil {
+		return nil, err
+	}
+	if err := m.startDNS(n); err != nil {
+		return nil, err
+	}
+	out := *n
+	return &out, nil
+}
+
+func (m *Manager) startDNS(n *Network) error {
+	if !m.drivers[n.Driver].Features(n).HostReachable {
+		return nil
+	}
+	return m.dns.AddNetwork(dns.Network{
+		Name: n.Name, Listen: n.Gateway, Subnet: n.Subnet,
+		ResolveNames: n.DNS, Forward: !n.Internal,
+	})
+}
+
+func (m *Manager) syncFirewall() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.syncFirewallLocked()
+}
+
+func (m *Manager) syncFirewallLocked() error {
+	var nets []fwNetwork
+	names := slices.Sorted(maps.Keys(m.networks))
+	for _, name := range names {
+		n := m.networks[name]
+		if m.drivers[n.Driver] != nil && m.drivers[n.Driver].Features(&n.Network).Firewall {
+			nets = append(nets, fwNetwork{Bridge: n.Interface, Subnet: n.Subnet.String(), Internal: n.Internal})
+		}
+	}
+	return m.fw.sync(nets)
+}
+
+// subnetInUse reports whether p overlaps a berth network, a host route or a
+// host address (the default route aside).
+func (m *Manager) subnetInUse(p netip.Prefix) bool {
+	for _, n := range m.networks {
+		if overlaps(n.Subnet, p) {
+			return true
+		}
+	}
+	for _, h := range hostPrefixes() {
+		if overlaps(h, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	routes, _ := netlink.RouteList(nil, netlink.FAMILY_V4)
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := netipPrefix(r.Dst.IP, r.Dst.Mask); ok && p.Bits() > 0 {
+			out = append(out, p)
+		}
+	}
+	addrs, _ := netlink.AddrList(nil, netlink.FAMILY_V4)
+	for _, a := range addrs {
+		if p, ok := netipPrefix(a.IP, a.Mask); ok {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func (m *Manager) allocateSubnetLocked() (netip.Prefix, error) {
+	for _, pool := range m.cfg.AddressPools {
+		base := pool.Base.Masked()
+		if pool.Size < base.Bits() || pool.Size > 30 {
+			continue
+		}
+		step := uint64(1) << (32 - pool.Size)
+		count := uint64(1) << (pool.Size - base.Bits())
+		start := addrToU32(base.Addr())
+		for i := uint64(0); i < count; i++ {
+			p := netip.PrefixFrom(u32ToAddr(uint32(uint64(start)+i*step)), pool.Size)
+			if !m.subnetInUse(p) {
+				return p, nil
+			}
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("all predefined address pools have been fully subnetted: %w", errdefs.ErrResourceExhausted)
+}
+
+// lookupLocked finds a network by name, full ID or unique ID prefix.
+func (m *Manager) lookupLocked(ref string) (*storedNetwork, error) {
+	if n, ok := m.networks[ref]; ok {
+		return n, nil
+	}
+	var found *storedNetwork
+	for _, n := range m.networks {
+		if n.ID == ref || (len(ref) >= 3 && strings.HasPrefix(n.ID, ref)) {
+			if found != nil {
+				return nil, fmt.Errorf("network id prefix %s is ambiguous: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = n
+		}
+	}
+	if found == nil {
+		return nil, notFoundNetwork(ref)
+	}
+	return found, nil
+}
+
+func (m *Manager) endpointsLocked(name string) []EndpointRef {
+	var out []EndpointRef
+	for _, sb := range m.sandboxes {
+		for _, ep := range sb.Endpoints {
+			if ep.Network == name {
+				out = append(out, EndpointRef{ContainerID: sb.ContainerID, Name: sb.Name, IfName: ep.IfName, IPv4: ep.IPv4, MAC: ep.MAC})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContainerID < out[j].ContainerID })
+	return out
+}
+
+// Inspect returns a network (by name, ID or ID prefix) with its endpoints.
+func (m *Manager) Inspect(ctx context.Context, ref string) (*Network, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookupLocked(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := n.Network
+	out.Endpoints = m.endpointsLocked(n.Name)
+	return &out, nil
+}
+
+// List returns every network, sorted by name, with endpoints.
+func (m *Manager) List(ctx context.Context) ([]*Network, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Network, 0, len(m.networks))
+	for _, name := range slices.Sorted(maps.Keys(m.networks)) {
+		n := m.networks[name].Network
+		n.Endpoints = m.endpointsLocked(name)
+		out = append(out, &n)
+	}
+	return out, nil
+}
+
+// Remove deletes a network: its bridge, IPAM data, firewall rules, DNS
+// listener and conflist. It fails with ErrFailedPrecondition while
+// containers are attached, and for the default network.
+func (m *Manager) Remove(ctx context.Context, ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookupLocked(ref)
+	if err != nil {
+		return err
+	}
+	if n.Default {
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrFailedPrecondition)
+	}
+	return m.removeLocked(ctx, n)
+}
+
+func (m *Manager) removeLocked(ctx context.Context, n *storedNetwork) error {
+	if eps := m.endpointsLocked(n.Name); len(eps) > 0 {
+		ids := make([]string, len(eps))
+		for i, e := range eps {
+			ids[i] = shortID(e.ContainerID)
+		}
+		return fmt.Errorf("network %s has active endpoints (containers %s): %w", n.Name, strings.Join(ids, ", "), errdefs.ErrFailedPrecondition)
+	}
+	// Host resources first, the conflist last: if anything fails the network
+	// still exists and Remove can be retried.
+	m.dns.RemoveNetwork(n.Name)
+	if err := m.drivers[n.Driver].Destroy(ctx, &n.Network); err != nil {
+		return err
+	}
+	delete(m.networks, n.Name)
+	if err := m.syncFirewallLocked(); err != nil {
+		m.networks[n.Name] = n
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(m.cfg.ipamDir(), n.Name)); err != nil {
+		return err
+	}
+	if err := os.Remove(m.confPath(n.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Prune removes every user-defined network without endpoints (whose labels
+// match all of labels, when given) and returns their names.
+func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var removed []string
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(m.networks)) {
+		n := m.networks[name]
+		if n.Default || len(m.endpointsLocked(name)) > 0 {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			if n.Labels[k] != v {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		if err := m.removeLocked(ctx, n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Uninstall removes everything this Manager created on the host: it tears
+// down every sandbox, removes every network (the default one too), and
+// deletes berth's firewall chains; then it closes the Manager. For tests
+// and `berthd --uninstall`, never on a normal shutdown.
+func (m *Manager) Uninstall(ctx context.Context) error {
+	var errs []error
+	m.mu.Lock()
+	ids := slices.Collect(maps.Keys(m.sandboxes))
+	m.mu.Unlock()
+	for _, id := range ids {
+		errs = append(errs, m.Teardown(ctx, id))
+	}
+	m.mu.Lock()
+	for _, name := range slices.Sorted(maps.Keys(m.networks)) {
+		errs = append(errs, m.removeLocked(ctx, m.networks[name]))
+	}
+	m.mu.Unlock()
+	errs = append(errs, m.fw.remove())
+	m.Close()
+	return errors.Join(errs...)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,306 @@
+package cni
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containernetworking/cni/libcni"
+)
+
+// Names of the drivers berth ships.
+const (
+	DriverBridge  = "bridge"
+	DriverMacvlan = "macvlan"
+)
+
+// DefaultNetwork is the name of the network every berth host has, the one
+// NetworkMode "bridge" selects. Its containers get no name resolution
+// (Docker semantics).
+const DefaultNetwork = "bridge"
+
+// cniVersion of the conflists berth writes. 1.0.0 rather than 1.1.0: the
+// plugins berth uses implement no GC verb, and libcni's cache-based GC of
+// stale attachments works with any version.
+const cniVersion = "1.0.0"
+
+// Network is one berth network. It is stored in its conflist, under the
+// top-level key "berth" (CNI tools ignore unknown top-level keys), so the file
+// stays a standard conflist.
+type Network struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Driver string `json:"driver"`
+	// Subnet and Gateway of the network; IPRange (optional) limits the
+	// addresses handed to containers.
+	Subnet  netip.Prefix `json:"subnet"`
+	Gateway netip.Addr   `json:"gateway"`
+	IPRange netip.Prefix `json:"ipRange,omitzero"`
+	// Internal networks have no route out: no default route in the
+	// containers, no masquerade, forwarding to other interfaces dropped, no
+	// DNS forwarding.
+	Internal bool `json:"internal,omitempty"`
+	// Interface is the bridge name (bridge driver) or the parent interface
+	// (macvlan driver).
+	Interface string            `json:"interface"`
+	Options   map[string]string `json:"options,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Created   time.Time         `json:"created"`
+	// Default marks the default "bridge" network.
+	Default bool `json:"default,omitempty"`
+	// DNS reports whether the embedded DNS resolves container names on this
+	// network (user-defined bridge networks).
+	DNS bool `json:"dns,omitempty"`
+
+	// Endpoints lists the containers attached (filled by Inspect and List,
+	// not stored).
+	Endpoints []EndpointRef `json:"-"`
+}
+
+// EndpointRef is a container's attachment as seen from a network.
+type EndpointRef struct {
+	ContainerID string
+	Name        string
+	IfName      string
+	IPv4        netip.Prefix
+	MAC         string
+}
+
+// CreateOptions are the parameters of a new network (`berth network create`).
+type CreateOptions struct {
+	Name   string
+	Driver string // "bridge" (default) or "macvlan"
+	// Subnet, Gateway, IPRange: optional; a bridge network without a subnet
+	// gets a free one from the address pools.
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	IPRange  netip.Prefix
+	Internal bool
+	// Options are driver options: macvlan "parent" (required) and
+	// "macvlan_mode" (bridge, private, vepa, passthru; default bridge);
+	// bridge "com.docker.network.bridge.name" / "bridge_name" (interface
+	// name) and "mtu".
+	Options map[string]string
+	Labels  map[string]string
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
+// Driver builds the CNI configuration of one kind of network. berth ships
+// bridge and macvlan; a multi-host overlay would be another Driver (a vxlan
+// device attached to a bridge plus a control plane), registered in New.
+type Driver interface {
+	Name() string
+	// Prepare validates the driver options of a new network and fills its
+	// driver fields (Interface, DNS). Subnet and gateway are already set.
+	Prepare(ctx context.Context, n *Network) error
+	// Plugins returns the plugin entries of the network's conflist.
+	Plugins(n *Network, ipamDir string) ([]map[string]any, error)
+	// Features reports what the network supports.
+	Features(n *Network) Features
+	// Destroy removes the host-side resources of a network being removed.
+	Destroy(ctx context.Context, n *Network) error
+}
+
+// Features of a network, as reported by its driver.
+type Features struct {
+	// Ports: published ports work (portmap plugin in the chain).
+	Ports bool
+	// Firewall: berth's isolation/masquerade rules apply to Interface.
+	Firewall bool
+	// HostReachable: the host can reach containers through the gateway
+	// (required for the embedded DNS listener).
+	HostReachable bool
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// conflist is the on-disk form of a network.
+type conflist struct {
+	CNIVersion string           `json:"cniVersion"`
+	Name       string           `json:"name"`
+	Berth      *Network         `json:"berth"`
+	Plugins    []map[string]any `json:"plugins"`
+}
+
+type storedNetwork struct {
+	Network
+	list *libcni.NetworkConfigList
+}
+
+func (m *Manager) confPath(name string) string {
+	return filepath.Join(m.cfg.networksDir(), name+".conflist")
+}
+
+func (m *Manager) renderConflist(n *Network) ([]byte, *libcni.NetworkConfigList, error) {
+	d, ok := m.drivers[n.Driver]
+	if !ok {
+		return nil, nil, fmt.Errorf("network driver %q: %w", n.Driver, errdefs.ErrInvalidArgument)
+	}
+	plugins, err := d.Plugins(n, m.cfg.ipamDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := json.MarshalIndent(conflist{CNIVersion: cniVersion, Name: n.Name, Berth: n, Plugins: plugins}, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := libcni.NetworkConfFromBytes(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("conflist of network %s: %w", n.Name, err)
+	}
+	return b, list, nil
+}
+
+// loadNetworks reads every conflist under <root>/networks that berth wrote.
+func (m *Manager) loadNetworks() error {
+	files, err := libcni.ConfFiles(m.cfg.networksDir(), []string{".conflist"})
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var c conflist
+		if err := json.Unmarshal(b, &c); err != nil || c.Berth == nil {
+			continue // not berth's
+		}
+		list, err := libcni.NetworkConfFromBytes(b)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", f, err)
+		}
+		m.networks[c.Berth.Name] = &storedNetwork{Network: *c.Berth, list: list}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temp file and a rename, so a
+// reader (or a crash) never sees a partial file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// validateAddressing checks subnet, gateway and ip-range of a new network
+// and fills the gateway default (first address of the subnet).
+func validateAddressing(n *Network) error {
+	if !n.Subnet.Addr().Is4() {
+		return fmt.Errorf("subnet %s: only IPv4 subnets are supported: %w", n.Subnet, errdefs.ErrInvalidArgument)
+	}
+	n.Subnet = n.Subnet.Masked()
+	if n.Subnet.Bits() > 30 {
+		return fmt.Errorf("subnet %s is too small: %w", n.Subnet, errdefs.ErrInvalidArgument)
+	}
+	if !n.Gateway.IsValid() {
+		n.Gateway = n.Subnet.Addr().Next()
+	}
+	if !n.Subnet.Contains(n.Gateway) || n.Gateway == n.Subnet.Addr() || n.Gateway == lastAddr(n.Subnet) {
+		return fmt.Errorf("gateway %s is not a host address of subnet %s: %w", n.Gateway, n.Subnet, errdefs.ErrInvalidArgument)
+	}
+	if n.IPRange.IsValid() {
+		n.IPRange = n.IPRange.Masked()
+		if !n.Subnet.Contains(n.IPRange.Addr()) || n.IPRange.Bits() < n.Subnet.Bits() {
+			return fmt.Errorf("ip-range %s is not inside subnet %s: %w", n.IPRange, n.Subnet, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
+
+// ipamRange is the host-local range of a network.
+func ipamRange(n *Network) map[string]any {
+	r := map[string]any{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}
+	if n.IPRange.IsValid() {
+		start, end := n.IPRange.Addr(), lastAddr(n.IPRange)
+		if start == n.Subnet.Addr() {
+			start = start.Next()
+		}
+		if end == lastAddr(n.Subnet) {
+			end = end.Prev()
+		}
+		r["rangeStart"], r["rangeEnd"] = start.String(), end.String()
+	}
+	return r
+}
+
+func ipam(n *Network, ipamDir string) map[string]any {
+	m := map[string]any{
+		"type":    "host-local",
+		"ranges":  [][]map[string]any{{ipamRange(n)}},
+		"dataDir": ipamDir,
+	}
+	if !n.Internal {
+		m["routes"] = []map[string]any{{"dst": "0.0.0.0/0"}}
+	}
+	return m
+}
+
+func optionsLookup(opts map[string]string, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := opts[k]; ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func errInvalid(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
+}
+
+var errNoSuchNetwork = errors.New("no such network")
+
+func notFoundNetwork(name string) error {
+	return fmt.Errorf("%w: %s: %w", errNoSuchNetwork, name, errdefs.ErrNotFound)
+}
+
+func isValidName(name string) bool { return nameRE.MatchString(name) && !strings.Contains(name, "..") }
