@@ -2,3 +2,232 @@
 // turns container and image requests into containerd calls. berthd serves it
 // over gRPC; an orchestrator can use it directly with engine.New.
 package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/containerio"
+)
+
+// Defaults of an engine built with no options.
+const (
+	DefaultContainerdAddress = "/run/berth/containerd/containerd.sock"
+	DefaultNamespace         = "berth"
+	DefaultRoot              = "/var/lib/berth"
+	DefaultState             = "/run/berth"
+	DefaultRuntime           = container.RuntimeRunc
+	DefaultSnapshotter       = "overlayfs"
+	DefaultBinDir            = "/usr/local/lib/berth"
+)
+
+// Engine is berth's engine: the container and image services over one
+// containerd namespace, and the event bus they publish on.
+type Engine struct {
+	cfg        config
+	client     *client.Client
+	containers *container.Service
+	images     *image.Service
+	events     *events.Bus
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+type config struct {
+	containerdAddress string
+	namespace         string
+	root, state       string
+	runtime           string
+	snapshotter       string
+	binDirs           []string
+	logMaxSize        int64
+	logMaxFiles       int
+	logger            *slog.Logger
+	client            *client.Client
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithContainerdAddress is the containerd socket to use.
+func WithContainerdAddress(addr string) Option { return func(c *config) { c.containerdAddress = addr } }
+
+// WithContainerdClient uses an existing containerd client (its address option is then ignored).
+func WithContainerdClient(cl *client.Client) Option { return func(c *config) { c.client = cl } }
+
+// WithNamespace is the containerd namespace everything lives in.
+func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+
+// WithRoot is the directory for persistent files (container logs and files).
+func WithRoot(dir string) Option { return func(c *config) { c.root = dir } }
+
+// WithState is the directory for runtime files (attach sockets, runc state).
+func WithState(dir string) Option { return func(c *config) { c.state = dir } }
+
+// WithRuntime is the default runtime for new containers.
+func WithRuntime(name string) Option { return func(c *config) { c.runtime = name } }
+
+// WithSnapshotter is the snapshotter for images and containers.
+func WithSnapshotter(name string) Option { return func(c *config) { c.snapshotter = name } }
+
+// WithBinDirs are the directories where berth-logger and runc are found
+// (then $PATH).
+func WithBinDirs(dirs ...string) Option { return func(c *config) { c.binDirs = dirs } }
+
+// WithLogDefaults sets the default log rotation of containers.
+func WithLogDefaults(maxSize int64, maxFiles int) Option {
+	return func(c *config) { c.logMaxSize, c.logMaxFiles = maxSize, maxFiles }
+}
+
+// WithLogger is where the engine logs.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// New connects to containerd and starts the engine: it rebuilds its caches
+// from containerd and begins following containerd's events (exits, restart
+// policies). Close stops it; containers keep running.
+func New(ctx context.Context, opts ...Option) (*Engine, error) {
+	cfg := config{
+		containerdAddress: DefaultContainerdAddress,
+		namespace:         DefaultNamespace,
+		root:              DefaultRoot,
+		state:             DefaultState,
+		runtime:           DefaultRuntime,
+		snapshotter:       DefaultSnapshotter,
+		binDirs:           []string{DefaultBinDir},
+		logMaxSize:        containerio.DefaultMaxSize,
+		logMaxFiles:       containerio.DefaultMaxFiles,
+		logger:            slog.Default(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	loggerPath, err := lookBin(cfg.binDirs, containerio.LoggerName)
+	if err != nil {
+		return nil, err
+	}
+	runcPath, _ := lookBin(cfg.binDirs, "runc")
+	for _, dir := range []string{cfg.root, cfg.state} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	cl := cfg.client
+	if cl == nil {
+		cl, err = client.New(cfg.containerdAddress, client.WithDefaultNamespace(cfg.namespace))
+		if err != nil {
+			return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.containerdAddress, err)
+		}
+	}
+	bus := events.NewBus()
+	e := &Engine{cfg: cfg, client: cl, events: bus}
+	e.images = image.New(cl, image.Options{
+		Namespace:   cfg.namespace,
+		Snapshotter: cfg.snapshotter,
+		Events:      bus,
+		InUse: func(ctx context.Context, imageID string) ([]string, error) {
+			return e.containers.UsingImage(ctx, imageID)
+		},
+	})
+	e.containers, err = container.New(ctx, container.Options{
+		Client:      cl,
+		Namespace:   cfg.namespace,
+		Root:        cfg.root,
+		State:       cfg.state,
+		Runtime:     cfg.runtime,
+		Snapshotter: cfg.snapshotter,
+		LoggerPath:  loggerPath,
+		RuncPath:    runcPath,
+		LogMaxSize:  cfg.logMaxSize,
+		LogMaxFiles: cfg.logMaxFiles,
+		Images:      imageResolver{e.images},
+		Events:      bus,
+		Logger:      cfg.logger,
+	})
+	if err != nil {
+		if cfg.client == nil {
+			cl.Close()
+		}
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	e.done.Add(1)
+	go func() {
+		defer e.done.Done()
+		e.containers.Run(runCtx)
+	}()
+	return e, nil
+}
+
+// Close stops following containerd and closes the connection. Containers
+// keep running.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.done.Wait()
+	if e.cfg.client != nil {
+		return nil
+	}
+	return e.client.Close()
+}
+
+// Containers is the container service.
+func (e *Engine) Containers() *container.Service { return e.containers }
+
+// Images is the image service.
+func (e *Engine) Images() *image.Service { return e.images }
+
+// Events is the event bus.
+func (e *Engine) Events() *events.Bus { return e.events }
+
+// Client is the engine's containerd client.
+func (e *Engine) Client() *client.Client { return e.client }
+
+// Ping checks that containerd answers.
+func (e *Engine) Ping(ctx context.Context) error {
+	ok, err := e.client.IsServing(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("containerd is not serving: %w", errdefs.ErrUnavailable)
+	}
+	return nil
+}
+
+// imageResolver adapts the image service to what the container service needs.
+type imageResolver struct{ images *image.Service }
+
+func (r imageResolver) ResolveForRun(ctx context.Context, ref string) (container.ResolvedImage, error) {
+	res, err := r.images.ResolveForRun(ctx, ref)
+	if err != nil {
+		return container.ResolvedImage{}, err
+	}
+	return container.ResolvedImage{Name: res.Name, ID: res.ID, Config: res.Config, ChainID: res.ChainID}, nil
+}
+
+// lookBin finds a binary in dirs, then in $PATH.
+func lookBin(dirs []string, name string) (string, error) {
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found in %v or $PATH: install berth (make install): %w", name, dirs, errdefs.ErrNotFound)
+	}
+	return filepath.Abs(p)
+}

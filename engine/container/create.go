@@ -1,0 +1,233 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+)
+
+func init() {
+	// The container's Config rides on containerd as a typed extension (JSON).
+	typeurl.Register(&Config{}, "berthproject.dev/container", "Config")
+}
+
+// RuntimeBerth and RuntimeRunc are the runtimes berth knows.
+const (
+	RuntimeBerth = "io.containerd.berth.v2"
+	RuntimeRunc  = "io.containerd.runc.v2"
+)
+
+// Create makes a container from cfg: it resolves the image, prepares the
+// container's writable snapshot, writes its /etc files and stores the
+// container in containerd. A failed Create leaves nothing behind.
+func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings []string, err error) {
+	ctx = s.ctx(ctx)
+	if err := validateConfig(&cfg); err != nil {
+		return "", nil, err
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = s.opts.Runtime
+	}
+	if (cfg.OpenStdin || cfg.Tty) && cfg.Runtime != RuntimeBerth {
+		return "", nil, fmt.Errorf("interactive containers (-i, -t) need berth's runtime %s: runtime %s sends output to containerd's logging binary, which carries no stdin or terminal: %w", RuntimeBerth, cfg.Runtime, errdefs.ErrInvalidArgument)
+	}
+	img, err := s.opts.Images.ResolveForRun(ctx, cfg.Image)
+	if err != nil {
+		return "", nil, err
+	}
+
+	id = newID()
+	name, err := s.reserveName(cfg.Name, id)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Name = name
+	// Everything below is undone if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, func() { s.releaseName(name, id) })
+
+	// A lease keeps containerd's garbage collector off the new snapshot until
+	// the container record that references it exists.
+	ctx, done, err := s.client.WithLease(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("creating lease: %w", err)
+	}
+	defer done(context.WithoutCancel(ctx))
+
+	dir := s.containerDir(id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return "", nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(dir) })
+
+	snapshotter := s.client.SnapshotService(s.opts.Snapshotter)
+	if _, err := snapshotter.Prepare(ctx, id, img.ChainID); err != nil {
+		return "", nil, fmt.Errorf("preparing the container's filesystem: %w", err)
+	}
+	undo = append(undo, func() {
+		if rerr := snapshotter.Remove(context.WithoutCancel(ctx), id); rerr != nil && !errdefs.IsNotFound(rerr) {
+			s.log.Warn("rollback: removing snapshot", "id", id, "err", rerr)
+		}
+	})
+
+	args, err := processArgs(&cfg, img.Config.Config)
+	if err != nil {
+		return "", nil, err
+	}
+	hostname := cfg.Hostname
+	if hostname == "" {
+		hostname = id[:12]
+	}
+	files, err := writeEtcFiles(dir, hostname)
+	if err != nil {
+		return "", nil, err
+	}
+	env := mergeEnv([]string{defaultPath}, img.Config.Config.Env, []string{"HOSTNAME=" + hostname}, cfg.Env)
+	if cfg.Tty {
+		env = mergeEnv(env, []string{"TERM=xterm"})
+	}
+	cwd := cfg.WorkingDir
+	if cwd == "" {
+		cwd = img.Config.Config.WorkingDir
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	record := containers.Container{
+		ID:          id,
+		Labels:      s.labelsFor(&cfg),
+		Image:       img.Name,
+		Snapshotter: s.opts.Snapshotter,
+		SnapshotKey: id,
+	}
+	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
+		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
+		args: args, env: env, cwd: cwd, files: files,
+	})...)
+	if err != nil {
+		return "", nil, fmt.Errorf("building the container's spec: %w", err)
+	}
+	if record.Spec, err = typeurl.MarshalAny(spec); err != nil {
+		return "", nil, err
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = img.Config.Config.StopSignal
+	}
+	cfgAny, err := typeurl.MarshalAny(&cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	record.Extensions = map[string]typeurl.Any{extConfig: cfgAny}
+	record.Labels[labelImage] = cfg.Image
+	record.Labels[labelImageID] = img.ID
+	record.Runtime.Name = cfg.Runtime
+	if record.Runtime.Options, err = typeurl.MarshalAny(s.runtimeOptions()); err != nil {
+		return "", nil, err
+	}
+	if _, err := s.client.ContainerService().Create(ctx, record); err != nil {
+		return "", nil, fmt.Errorf("storing the container: %w", err)
+	}
+
+	r := newRecord(id, name)
+	r.image = cfg.Image
+	s.mu.Lock()
+	s.records[id] = r
+	s.mu.Unlock()
+	s.publish(r, "create", nil)
+	return id, warnings, nil
+}
+
+// runtimeOptions are the options both runc-based shims understand.
+func (s *Service) runtimeOptions() *runcoptions.Options {
+	return &runcoptions.Options{
+		BinaryName: s.opts.RuncPath,
+		Root:       filepath.Join(s.opts.State, "runc"),
+	}
+}
+
+func (s *Service) labelsFor(cfg *Config) map[string]string {
+	labels := map[string]string{labelName: cfg.Name}
+	for k, v := range cfg.Labels {
+		labels[labelUserPrefix+k] = v
+	}
+	return labels
+}
+
+func validateConfig(cfg *Config) error {
+	if cfg.Image == "" {
+		return fmt.Errorf("no image given: %w", errdefs.ErrInvalidArgument)
+	}
+	switch cfg.RestartPolicy.Name {
+	case "", "no", "always", "unless-stopped":
+		if cfg.RestartPolicy.MaximumRetryCount != 0 {
+			return fmt.Errorf("maximum retry count cannot be used with restart policy %q: %w", cfg.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+		}
+	case "on-failure":
+		if cfg.RestartPolicy.MaximumRetryCount < 0 {
+			return fmt.Errorf("maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
+		}
+	default:
+		return fmt.Errorf("invalid restart policy %q: use no, always, unless-stopped or on-failure[:max-retries]: %w", cfg.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+	}
+	if cfg.AutoRemove && cfg.RestartPolicy.Name != "" && cfg.RestartPolicy.Name != "no" {
+		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.StopTimeout != nil && *cfg.StopTimeout < -1 {
+		return fmt.Errorf("invalid stop timeout %d: %w", *cfg.StopTimeout, errdefs.ErrInvalidArgument)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := parseSignal(cfg.StopSignal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const hostsFile = `127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+fe00::0	ip6-localnet
+ff00::0	ip6-mcastprefix
+ff02::1	ip6-allnodes
+ff02::2	ip6-allrouters
+`
+
+// writeEtcFiles writes the container's hostname, hosts and resolv.conf.
+func writeEtcFiles(dir, hostname string) (containerFiles, error) {
+	f := containerFiles{
+		hostname:   filepath.Join(dir, "hostname"),
+		hosts:      filepath.Join(dir, "hosts"),
+		resolvConf: filepath.Join(dir, "resolv.conf"),
+	}
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return f, err
+	}
+	for path, content := range map[string][]byte{
+		f.hostname:   []byte(hostname + "\n"),
+		f.hosts:      []byte(hostsFile),
+		f.resolvConf: resolv,
+	} {
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

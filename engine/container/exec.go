@@ -1,0 +1,275 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// execRecord is an exec process from ExecCreate until the container goes.
+type execRecord struct {
+	id          string
+	containerID string
+	cfg         ExecConfig
+
+	mu       sync.Mutex
+	started  bool
+	running  bool
+	exitCode int
+	pid      int
+	proc     client.Process
+}
+
+// ExecCreate prepares a process to run in a running container.
+func (s *Service) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (string, error) {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return "", err
+	}
+	if len(cfg.Cmd) == 0 {
+		return "", fmt.Errorf("no command given to exec: %w", errdefs.ErrInvalidArgument)
+	}
+	proc, err := s.taskState(s.ctx(ctx), r.id)
+	if err != nil || proc.Status.String() != "RUNNING" {
+		return "", fmt.Errorf("container %s is not running: %w", r.name, errdefs.ErrConflict)
+	}
+	e := &execRecord{id: newID(), containerID: r.id, cfg: cfg}
+	s.mu.Lock()
+	s.execs[e.id] = e
+	s.mu.Unlock()
+	r.mu.Lock()
+	r.mu.Unlock()
+	return e.id, nil
+}
+
+func (s *Service) exec(id string) (*execRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.execs[id]
+	if !ok {
+		return nil, fmt.Errorf("No such exec instance: %s: %w", id, errdefs.ErrNotFound)
+	}
+	return e, nil
+}
+
+// ExecStart runs an exec process with the caller's streams and returns its
+// exit code (at once with 0 when the exec is detached).
+func (s *Service) ExecStart(ctx context.Context, execID string, st Streams) (int, error) {
+	e, err := s.exec(execID)
+	if err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return 0, fmt.Errorf("exec %s has already run: %w", execID[:12], errdefs.ErrConflict)
+	}
+	e.started = true
+	e.mu.Unlock()
+	ctx = s.ctx(ctx)
+
+	c, err := s.client.LoadContainer(ctx, e.containerID)
+	if err != nil {
+		return 0, err
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("container is not running: %w", errdefs.ErrConflict)
+	}
+	pspec := *spec.Process
+	pspec.Args = e.cfg.Cmd
+	pspec.Terminal = e.cfg.Tty
+	pspec.Env = mergeEnv(spec.Process.Env, e.cfg.Env)
+	if e.cfg.WorkingDir != "" {
+		pspec.Cwd = e.cfg.WorkingDir
+	}
+	if e.cfg.User != "" {
+		u, err := resolveUser(int(task.Pid()), e.cfg.User)
+		if err != nil {
+			return 0, err
+		}
+		pspec.User = u
+	}
+
+	var creator cio.Creator
+	var stdin *stdinCloser
+	if e.cfg.Detach {
+		creator = cio.NullIO
+	} else {
+		in := st.Stdin
+		if !e.cfg.AttachStdin {
+			in = nil
+		}
+		if in != nil {
+			stdin = &stdinCloser{r: in}
+			in = stdin
+		}
+		opts := []cio.Opt{cio.WithStreams(in, orDiscard(st.Stdout, e.cfg.AttachStdout), orDiscard(st.Stderr, e.cfg.AttachStderr)),
+			cio.WithFIFODir(filepath.Join(s.opts.State, "fifo"))}
+		if e.cfg.Tty {
+			opts = append(opts, cio.WithTerminal)
+		}
+		creator = cio.NewCreator(opts...)
+	}
+	proc, err := task.Exec(ctx, e.id, &pspec, creator)
+	if err != nil {
+		return 0, startError(err)
+	}
+	if stdin != nil {
+		stdin.closeIO = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) }
+	}
+	statusC, err := proc.Wait(ctx)
+	if err != nil {
+		proc.Delete(context.WithoutCancel(ctx))
+		return 0, err
+	}
+	if err := proc.Start(ctx); err != nil {
+		proc.Delete(context.WithoutCancel(ctx))
+		return 0, startError(err)
+	}
+	e.mu.Lock()
+	e.running, e.pid, e.proc = true, int(proc.Pid()), proc
+	e.mu.Unlock()
+	r := s.recordByID(e.containerID)
+	if r != nil {
+		s.publish(r, "exec_start: "+strings.Join(e.cfg.Cmd, " "), map[string]string{"execID": e.id})
+	}
+	if st.Resize != nil {
+		go func() {
+			for size := range st.Resize {
+				_ = proc.Resize(ctx, uint32(size.Width), uint32(size.Height))
+			}
+		}()
+	}
+	wait := func() int {
+		status := <-statusC
+		code, _, _ := status.Result()
+		if pio := proc.IO(); pio != nil {
+			pio.Wait()
+		}
+		proc.Delete(context.WithoutCancel(ctx))
+		e.mu.Lock()
+		e.running, e.exitCode = false, int(code)
+		e.mu.Unlock()
+		if r != nil {
+			s.publish(r, "exec_die", map[string]string{"execID": e.id, "exitCode": itoa(int(code))})
+		}
+		return int(code)
+	}
+	if e.cfg.Detach {
+		go wait()
+		return 0, nil
+	}
+	return wait(), nil
+}
+
+func orDiscard(w io.Writer, attached bool) io.Writer {
+	if w == nil || !attached {
+		return io.Discard
+	}
+	return w
+}
+
+// stdinCloser closes the process's stdin once the caller's stdin ends.
+type stdinCloser struct {
+	r       io.Reader
+	closeIO func()
+	once    sync.Once
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF && s.closeIO != nil {
+		s.once.Do(s.closeIO)
+	}
+	return n, err
+}
+
+// ExecResize changes an exec process's terminal size.
+func (s *Service) ExecResize(ctx context.Context, execID string, size WindowSize) error {
+	e, err := s.exec(execID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	proc := e.proc
+	e.mu.Unlock()
+	if proc == nil {
+		return fmt.Errorf("exec %s is not running: %w", execID[:12], errdefs.ErrConflict)
+	}
+	return proc.Resize(s.ctx(ctx), uint32(size.Width), uint32(size.Height))
+}
+
+// ExecInspect returns the state of an exec process.
+func (s *Service) ExecInspect(ctx context.Context, execID string) (*ExecInspect, error) {
+	e, err := s.exec(execID)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return &ExecInspect{ID: e.id, ContainerID: e.containerID, Running: e.running, ExitCode: e.exitCode, Pid: e.pid, Config: e.cfg}, nil
+}
+
+// resolveUser turns user[:group] into IDs using the container's own
+// /etc/passwd and /etc/group, read through its init process's root.
+func resolveUser(pid int, user string) (specs.User, error) {
+	name, group, hasGroup := strings.Cut(user, ":")
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	uid, gid, err := lookupID(filepath.Join(root, "etc/passwd"), name, true)
+	if err != nil {
+		return specs.User{}, err
+	}
+	if hasGroup {
+		if gid, _, err = lookupID(filepath.Join(root, "etc/group"), group, false); err != nil {
+			return specs.User{}, err
+		}
+	}
+	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// lookupID finds name (or a number) in a passwd/group file. For passwd it
+// returns uid and primary gid; for group the gid.
+func lookupID(file, name string, passwd bool) (int, int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, 0, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, 0, fmt.Errorf("unable to find user %s: no matching entries in passwd file: %w", name, errdefs.ErrInvalidArgument)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 3 || fields[0] != name {
+			continue
+		}
+		id, _ := strconv.Atoi(fields[2])
+		if passwd && len(fields) > 3 {
+			gid, _ := strconv.Atoi(fields[3])
+			return id, gid, nil
+		}
+		return id, 0, nil
+	}
+	kind := "user"
+	if !passwd {
+		kind = "group"
+	}
+	return 0, 0, fmt.Errorf("unable to find %s %s: no matching entries in %s: %w", kind, name, filepath.Base(file), errdefs.ErrInvalidArgument)
+}

@@ -1,0 +1,350 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/typeurl/v2"
+)
+
+// Inspect returns the full view of a container.
+func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	ctx = s.ctx(ctx)
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := s.taskState(ctx, r.id)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return nil, err
+	}
+	out := &Container{
+		ID:          c.ID,
+		Name:        "/" + cfg.Name,
+		Created:     c.CreatedAt,
+		ImageName:   cfg.Image,
+		LogPath:     s.logPath(c.ID),
+		Runtime:     c.Runtime.Name,
+		Snapshotter: c.Snapshotter,
+		Config:      *cfg,
+		State:       s.state(r, c, proc),
+	}
+	r.mu.Lock()
+	out.RestartCount = r.restartCount
+	r.mu.Unlock()
+	out.Image = c.Labels[labelImageID]
+	if c.Spec != nil {
+		if v, err := typeurl.UnmarshalAny(c.Spec); err == nil {
+			if spec, ok := v.(*oci.Spec); ok && spec.Process != nil {
+				if len(spec.Process.Args) > 0 {
+					out.Path, out.Args = spec.Process.Args[0], spec.Process.Args[1:]
+				}
+				out.Env = spec.Process.Env
+				out.WorkingDir = spec.Process.Cwd
+			}
+		}
+	}
+	return out, nil
+}
+
+// state derives Docker's State from the container's labels, its task and the
+// in-memory record.
+func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Process) State {
+	st := State{
+		ExitCode:   atoiLabel(c.Labels[labelExitCode]),
+		OOMKilled:  c.Labels[labelOOMKilled] == "true",
+		Error:      c.Labels[labelError],
+		StartedAt:  timeLabel(c.Labels[labelStartedAt]),
+		FinishedAt: timeLabel(c.Labels[labelFinishedAt]),
+		Status:     StatusCreated,
+	}
+	r.mu.Lock()
+	restarting := r.restarting
+	r.mu.Unlock()
+	if proc != nil {
+		switch proc.Status {
+		case tasktypes.Status_RUNNING, tasktypes.Status_CREATED:
+			st.Status, st.Running, st.Pid = StatusRunning, true, int(proc.Pid)
+			st.ExitCode = 0
+		case tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+			st.Status, st.Running, st.Paused, st.Pid = StatusPaused, true, true, int(proc.Pid)
+			st.ExitCode = 0
+		case tasktypes.Status_STOPPED:
+			st.Status = StatusExited
+			st.ExitCode = int(proc.ExitStatus)
+		}
+		return st
+	}
+	switch {
+	case restarting:
+		st.Status, st.Restarting = StatusRestarting, true
+	case !st.FinishedAt.IsZero():
+		st.Status = StatusExited
+	}
+	return st
+}
+
+// List returns the containers selected by opts, newest first.
+func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
+	ctx = s.ctx(ctx)
+	list, err := s.client.ContainerService().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, errgrpc.ToNative(err)
+	}
+	procs := make(map[string]*tasktypes.Process, len(resp.Tasks))
+	for _, t := range resp.Tasks {
+		procs[t.ID] = t
+	}
+	f, err := parseListFilters(opts.Filters)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, c := range list {
+		r := s.recordByID(c.ID)
+		if r == nil {
+			continue
+		}
+		cfg, err := configOf(c)
+		if err != nil {
+			continue
+		}
+		st := s.state(r, c, procs[c.ID])
+		sum := Summary{
+			ID:         c.ID,
+			Names:      []string{"/" + cfg.Name},
+			Image:      cfg.Image,
+			ImageID:    c.Labels[labelImageID],
+			Command:    commandOf(c),
+			Created:    c.CreatedAt,
+			State:      st.Status,
+			Status:     humanStatus(st, time.Now()),
+			Labels:     cfg.Labels,
+			ExitCode:   st.ExitCode,
+			StartedAt:  st.StartedAt,
+			FinishedAt: st.FinishedAt,
+		}
+		out = append(out, sum)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if !opts.All && opts.Limit == 0 && !f.hasStatus {
+		kept := out[:0]
+		for _, sum := range out {
+			if sum.State == StatusRunning || sum.State == StatusPaused || sum.State == StatusRestarting {
+				kept = append(kept, sum)
+			}
+		}
+		out = kept
+	}
+	out, err = f.apply(out)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
+	return out, nil
+}
+
+func commandOf(c containers.Container) string {
+	if c.Spec == nil {
+		return ""
+	}
+	v, err := typeurl.UnmarshalAny(c.Spec)
+	if err != nil {
+		return ""
+	}
+	spec, ok := v.(*oci.Spec)
+	if !ok || spec.Process == nil {
+		return ""
+	}
+	return strings.Join(spec.Process.Args, " ")
+}
+
+// humanStatus is Docker's STATUS column.
+func humanStatus(st State, now time.Time) string {
+	switch st.Status {
+	case StatusRunning:
+		return "Up " + humanDuration(now.Sub(st.StartedAt))
+	case StatusPaused:
+		return "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
+	case StatusExited:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
+	}
+	return "Created"
+}
+
+// humanDuration is Docker's units.HumanDuration.
+func humanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	}
+	switch m := int(d.Minutes()); {
+	case m == 1:
+		return "About a minute"
+	case m < 60:
+		return fmt.Sprintf("%d minutes", m)
+	}
+	switch h := int(d.Round(time.Hour).Hours()); {
+	case h == 1:
+		return "About an hour"
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
+	case h < 24*7*2:
+		return fmt.Sprintf("%d days", h/24)
+	case h < 24*30*2:
+		return fmt.Sprintf("%d weeks", h/24/7)
+	case h < 24*365*2:
+		return fmt.Sprintf("%d months", h/24/30)
+	default:
+		return fmt.Sprintf("%d years", h/24/365)
+	}
+}
+
+// listFilter is `ps --filter`.
+type listFilter struct {
+	f         map[string][]string
+	hasStatus bool
+}
+
+func parseListFilters(f map[string][]string) (listFilter, error) {
+	for k := range f {
+		switch k {
+		case "id", "name", "label", "status", "exited", "ancestor", "before", "since":
+		default:
+			return listFilter{}, fmt.Errorf("invalid filter %q: use id, name, label, status, exited, ancestor, before or since: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, v := range f["status"] {
+		switch v {
+		case StatusCreated, StatusRunning, StatusPaused, StatusRestarting, StatusExited, StatusDead, "removing":
+		default:
+			return listFilter{}, fmt.Errorf("invalid filter 'status=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
+	_, hasStatus := f["status"]
+	_, hasExited := f["exited"]
+	return listFilter{f: f, hasStatus: hasStatus || hasExited}, nil
+}
+
+func (lf listFilter) apply(in []Summary) ([]Summary, error) {
+	if len(lf.f) == 0 {
+		return in, nil
+	}
+	// before/since are positions in the creation order.
+	created := func(ref string) (time.Time, error) {
+		for _, s := range in {
+			if strings.HasPrefix(s.ID, ref) || s.Names[0] == "/"+ref {
+				return s.Created, nil
+			}
+		}
+		return time.Time{}, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	var before, since time.Time
+	for _, v := range lf.f["before"] {
+		t, err := created(v)
+		if err != nil {
+			return nil, err
+		}
+		before = t
+	}
+	for _, v := range lf.f["since"] {
+		t, err := created(v)
+		if err != nil {
+			return nil, err
+		}
+		since = t
+	}
+	var out []Summary
+	for _, s := range in {
+		if !before.IsZero() && !s.Created.Before(before) {
+			continue
+		}
+		if !since.IsZero() && !s.Created.After(since) {
+			continue
+		}
+		if lf.match(s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (lf listFilter) match(s Summary) bool {
+	anyOf := func(key string, pred func(string) bool) bool {
+		values, ok := lf.f[key]
+		if !ok || len(values) == 0 {
+			return true
+		}
+		for _, v := range values {
+			if pred(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return anyOf("id", func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
+		anyOf("name", func(v string) bool {
+			name := strings.TrimPrefix(s.Names[0], "/")
+			ok, _ := path.Match(v, name)
+			return ok || strings.Contains(name, v)
+		}) &&
+		anyOf("label", func(v string) bool {
+			k, val, hasVal := strings.Cut(v, "=")
+			got, ok := s.Labels[k]
+			return ok && (!hasVal || got == val)
+		}) &&
+		anyOf("status", func(v string) bool { return s.State == v }) &&
+		anyOf("exited", func(v string) bool { return s.State == StatusExited && itoa(s.ExitCode) == v }) &&
+		anyOf("ancestor", func(v string) bool {
+			return s.Image == v || strings.TrimSuffix(s.Image, ":latest") == strings.TrimSuffix(v, ":latest")
+		})
+}
+
+// UsingImage returns the IDs of the containers created from the image with
+// the given ID (config digest). The image service asks it before removing an
+// image.
+func (s *Service) UsingImage(ctx context.Context, imageID string) ([]string, error) {
+	list, err := s.client.ContainerService().List(s.ctx(ctx), `labels."`+labelImageID+`"==`+strconv.Quote(imageID))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}

@@ -1,0 +1,319 @@
+package container
+
+import (
+	"context"
+	"time"
+
+	apievents "github.com/containerd/containerd/api/events"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	ctrdevents "github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+)
+
+// Docker's restart back-off: 100 ms doubling to one minute, reset after a run
+// of at least ten seconds.
+const (
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = time.Minute
+	backoffReset = 10 * time.Second
+)
+
+// Run follows containerd's task events until ctx is done: it records exits,
+// removes --rm containers, applies restart policies and publishes berth's
+// events. Each (re)subscription is followed by a reconciliation, so exits
+// that happened while berthd or containerd were away are handled too. The
+// first reconciliation is a daemon start: restart policies apply as Docker
+// applies them when its daemon starts.
+func (s *Service) Run(ctx context.Context) {
+	ctx = s.ctx(ctx)
+	daemonStart := true
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		subCtx, cancel := context.WithCancel(ctx)
+		evs, errs := s.client.Subscribe(subCtx,
+			`topic=="/tasks/exit",namespace==`+quote(s.opts.Namespace),
+			`topic=="/tasks/oom",namespace==`+quote(s.opts.Namespace),
+		)
+		s.reconcile(ctx, daemonStart)
+		daemonStart = false
+		s.follow(ctx, evs, errs, func() { delay = 100 * time.Millisecond })
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+func (s *Service) follow(ctx context.Context, evs <-chan *ctrdevents.Envelope, errs <-chan error, healthy func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-errs:
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("containerd event stream ended; resubscribing", "err", err)
+			}
+			return
+		case env := <-evs:
+			healthy()
+			v, err := typeurl.UnmarshalAny(env.Event)
+			if err != nil {
+				continue
+			}
+			switch e := v.(type) {
+			case *apievents.TaskExit:
+				if e.ID == e.ContainerID {
+					go s.handleExit(ctx, e.ContainerID)
+				}
+			case *apievents.TaskOOM:
+				s.handleOOM(e.ContainerID)
+			}
+		}
+	}
+}
+
+func (s *Service) recordByID(id string) *record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.records[id]
+}
+
+func (s *Service) handleOOM(id string) {
+	r := s.recordByID(id)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.oom = true
+	r.mu.Unlock()
+	s.publish(r, "oom", nil)
+}
+
+// handleExit records the exit of a container's init process, deletes its
+// task and decides what comes next (nothing, removal or a restart). It is
+// idempotent: a second call for the same exit finds no task and returns.
+func (s *Service) handleExit(ctx context.Context, id string) {
+	r := s.recordByID(id)
+	if r == nil {
+		return
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	st, ok := s.reapLocked(ctx, r)
+	if !ok {
+		return
+	}
+	s.afterExitLocked(ctx, r, st)
+}
+
+// reapLocked deletes the stopped task and records its exit. ok is false when
+// there was no task to reap (the exit was already handled).
+func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) {
+	resp, err := s.deleteTask(ctx, r.id)
+	if err != nil {
+		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
+		return ExitStatus{}, false
+	}
+	if resp == nil {
+		return ExitStatus{}, false
+	}
+	st := ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
+	if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
+		st.ExitedAt = time.Now()
+	}
+	r.mu.Lock()
+	st.OOMKilled = r.oom
+	r.mu.Unlock()
+	labels := map[string]string{
+		labelExitCode:   itoa(st.ExitCode),
+		labelFinishedAt: formatTime(st.ExitedAt),
+		labelOOMKilled:  "",
+	}
+	if st.OOMKilled {
+		labels[labelOOMKilled] = "true"
+	}
+	if err := s.setLabels(ctx, r.id, labels); err != nil && !errdefs.IsNotFound(err) {
+		s.log.Warn("recording exit", "id", r.id, "err", err)
+	}
+	r.notifyExit(st)
+	s.publish(r, "die", map[string]string{"exitCode": itoa(st.ExitCode)})
+	return st, true
+}
+
+// afterExitLocked removes an --rm container or schedules its restart.
+func (s *Service) afterExitLocked(ctx context.Context, r *record, st ExitStatus) {
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return
+	}
+	if cfg.AutoRemove {
+		if err := s.removeLocked(ctx, r, st); err != nil {
+			s.log.Warn("removing an --rm container", "id", r.id, "err", err)
+		}
+		return
+	}
+	r.mu.Lock()
+	stoppedByUser := r.stopping || c.Labels[labelStoppedByUser] == "true"
+	ranFor := st.ExitedAt.Sub(r.startedAt)
+	count := r.restartCount
+	r.mu.Unlock()
+	if !shouldRestart(cfg.RestartPolicy, st.ExitCode, stoppedByUser, count) {
+		return
+	}
+	s.scheduleRestart(ctx, r, ranFor)
+}
+
+// shouldRestart is Docker's restart policy decision for an exit.
+func shouldRestart(p RestartPolicy, exitCode int, stoppedByUser bool, restarts int) bool {
+	if stoppedByUser {
+		return false
+	}
+	switch p.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return exitCode != 0 && (p.MaximumRetryCount == 0 || restarts < p.MaximumRetryCount)
+	}
+	return false
+}
+
+func (s *Service) scheduleRestart(ctx context.Context, r *record, ranFor time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed {
+		return
+	}
+	if ranFor >= backoffReset || r.backoff == 0 {
+		r.backoff = backoffMin
+	} else {
+		r.backoff = min(r.backoff*2, backoffMax)
+	}
+	r.restarting = true
+	delay := r.backoff
+	r.restartTimer = time.AfterFunc(delay, func() { s.restartNow(ctx, r) })
+}
+
+func (s *Service) restartNow(ctx context.Context, r *record) {
+	r.op.Lock()
+	defer r.op.Unlock()
+	r.mu.Lock()
+	if !r.restarting || r.removed || r.stopping {
+		r.restarting = false
+		r.mu.Unlock()
+		return
+	}
+	r.restarting = false
+	r.restartCount++
+	count := r.restartCount
+	r.mu.Unlock()
+	if err := s.setLabels(ctx, r.id, map[string]string{labelRestartCount: itoa(count)}); err != nil {
+		s.log.Warn("recording restart count", "id", r.id, "err", err)
+	}
+	s.publish(r, "restart", nil)
+	if err := s.startLocked(ctx, r, false); err != nil {
+		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
+		code := 128
+		if se, ok := err.(*StartError); ok {
+			code = se.ExitCode
+		}
+		s.afterExitLocked(ctx, r, ExitStatus{ExitCode: code, ExitedAt: time.Now()})
+	}
+}
+
+// cancelRestart stops a pending restart (user start, stop or remove).
+func (s *Service) cancelRestart(r *record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.restarting = false
+	if r.restartTimer != nil {
+		r.restartTimer.Stop()
+		r.restartTimer = nil
+	}
+}
+
+// reconcile handles what happened while nobody was watching: tasks that
+// exited, tasks that vanished, and (at daemon start) restart policies.
+func (s *Service) reconcile(ctx context.Context, daemonStart bool) {
+	s.mu.Lock()
+	recs := make([]*record, 0, len(s.records))
+	for _, r := range s.records {
+		recs = append(recs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		s.reconcileOne(ctx, r, daemonStart)
+	}
+}
+
+func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool) {
+	r.op.Lock()
+	defer r.op.Unlock()
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.image = cfg.Image
+	if r.startedAt.IsZero() {
+		r.startedAt = timeLabel(c.Labels[labelStartedAt])
+	}
+	r.mu.Unlock()
+	proc, err := s.taskState(ctx, r.id)
+	switch {
+	case err == nil && proc.Status == tasktypes.Status_STOPPED:
+		if st, ok := s.reapLocked(ctx, r); ok {
+			s.afterExitLocked(ctx, r, st)
+		}
+		return
+	case err == nil:
+		return // running or paused: nothing to do, its exit will come as an event
+	case !errdefs.IsNotFound(err):
+		s.log.Warn("reconciling container", "id", r.id, "err", err)
+		return
+	}
+	// No task. One that was running when it was lost (host reboot, shim
+	// killed while nobody watched) gets its exit recorded.
+	started, finished := timeLabel(c.Labels[labelStartedAt]), timeLabel(c.Labels[labelFinishedAt])
+	if !started.IsZero() && started.After(finished) {
+		now := time.Now()
+		st := ExitStatus{ExitCode: 255, ExitedAt: now, Error: "the container's task was lost"}
+		if err := s.setLabels(ctx, r.id, map[string]string{
+			labelExitCode: "255", labelFinishedAt: formatTime(now), labelError: st.Error,
+		}); err != nil {
+			s.log.Warn("recording lost task", "id", r.id, "err", err)
+		}
+		if cfg.AutoRemove {
+			_ = s.removeLocked(ctx, r, st)
+			return
+		}
+	}
+	if !daemonStart || started.IsZero() {
+		return
+	}
+	stoppedByUser := c.Labels[labelStoppedByUser] == "true"
+	switch cfg.RestartPolicy.Name {
+	case "always":
+	case "unless-stopped":
+		if stoppedByUser {
+			return
+		}
+	default:
+		return
+	}
+	if err := s.startLocked(ctx, r, false); err != nil {
+		s.log.Warn("restart policy at daemon start", "id", r.id, "err", err)
+	}
+}

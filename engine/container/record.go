@@ -1,0 +1,108 @@
+package container
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+)
+
+// Labels berth keeps on containerd containers (see docs/architecture.md).
+const (
+	labelName          = "berth.name"
+	labelImage         = "berth.image" // the image reference as the user gave it
+	labelImageID       = "berth.image-id"
+	labelStartedAt     = "berth.state.started-at"
+	labelFinishedAt    = "berth.state.finished-at"
+	labelExitCode      = "berth.state.exit-code"
+	labelOOMKilled     = "berth.state.oom-killed"
+	labelError         = "berth.state.error"
+	labelRestartCount  = "berth.state.restart-count"
+	labelStoppedByUser = "berth.state.stopped-by-user"
+	labelUserPrefix    = "berth.user."
+
+	extConfig = "berth.config"
+)
+
+// record is the in-memory part of a container: what cannot live in containerd
+// (waiters, attachments in progress) and a serialising lock for lifecycle
+// operations. Everything in it can be rebuilt after a restart.
+type record struct {
+	id   string
+	name string
+
+	// op serialises lifecycle operations (start, exit handling, remove).
+	op sync.Mutex
+
+	mu           sync.Mutex // guards the fields below
+	image        string
+	waiters      []*waiter
+	attachers    []*pendingAttach
+	stopping     bool // a user stop/kill is in progress: the exit is not a failure to restart from
+	restarting   bool
+	restartTimer *time.Timer
+	restartCount int
+	backoff      time.Duration
+	oom          bool
+	removed      bool
+	startedAt    time.Time
+}
+
+func newRecord(id, name string) *record {
+	return &record{id: id, name: name}
+}
+
+type waiter struct {
+	cond WaitCondition
+	ch   chan ExitStatus
+}
+
+// notifyExit wakes the waiters for an exit (not-running, next-exit).
+func (r *record) notifyExit(st ExitStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := r.waiters[:0]
+	for _, w := range r.waiters {
+		if w.cond == WaitRemoved {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- st
+	}
+	r.waiters = kept
+}
+
+// notifyRemoved wakes every remaining waiter: the container is gone.
+func (r *record) notifyRemoved(st ExitStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.removed = true
+	for _, w := range r.waiters {
+		w.ch <- st
+	}
+	r.waiters = nil
+	for _, a := range r.attachers {
+		a.cancel()
+	}
+	r.attachers = nil
+}
+
+func withNamespace(ctx context.Context, ns string) context.Context {
+	return namespaces.WithNamespace(ctx, ns)
+}
+
+func atoiLabel(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func timeLabel(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}

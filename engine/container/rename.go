@@ -1,0 +1,56 @@
+package container
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+)
+
+// Rename gives a container a new, unused name.
+func (s *Service) Rename(ctx context.Context, ref, newName string) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	if newName == "" {
+		return fmt.Errorf("a new name is needed: %w", errdefs.ErrInvalidArgument)
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	old := r.name
+	if newName == old {
+		return fmt.Errorf("renaming container %s: the new name is the same as the old one: %w", old, errdefs.ErrInvalidArgument)
+	}
+	if _, err := s.reserveName(newName, r.id); err != nil {
+		return err
+	}
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err == nil {
+		var cfg *Config
+		if cfg, err = configOf(c); err == nil {
+			cfg.Name = newName
+			var ext typeurl.Any
+			if ext, err = typeurl.MarshalAny(cfg); err == nil {
+				_, err = s.client.ContainerService().Update(ctx, containers.Container{
+					ID:         r.id,
+					Labels:     map[string]string{labelName: newName},
+					Extensions: map[string]typeurl.Any{extConfig: ext},
+				}, "labels."+labelName, "extensions."+extConfig)
+			}
+		}
+	}
+	if err != nil {
+		s.releaseName(newName, r.id)
+		return err
+	}
+	s.releaseName(old, r.id)
+	r.mu.Lock()
+	r.name = newName
+	r.mu.Unlock()
+	s.publish(r, "rename", map[string]string{"oldName": "/" + old})
+	return nil
+}

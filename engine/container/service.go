@@ -1,0 +1,189 @@
+// Package container is the engine's container service: it turns Docker-style
+// lifecycle requests into containerd calls. containerd's metadata store is the
+// source of truth; this package only keeps caches it can rebuild (the name
+// index, waiters, pending attachments).
+package container
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthproject/berth/engine/events"
+)
+
+// ResolvedImage is what Create needs to know about an image.
+type ResolvedImage struct {
+	Name    string // the name stored in containerd (docker.io/library/busybox:latest), or the ID
+	ID      string // config digest, Docker's image ID
+	Config  ocispec.Image
+	ChainID string // the snapshot the container's layer is prepared on
+}
+
+// Images resolves a user's image reference for Create. It must make sure the
+// image is unpacked into the service's snapshotter.
+type Images interface {
+	ResolveForRun(ctx context.Context, ref string) (ResolvedImage, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Client      *client.Client
+	Namespace   string
+	Root        string // <root>: per-container files live in <root>/containers/<id>
+	State       string // <state>: attach sockets in <state>/io, runc root in <state>/runc
+	Runtime     string // default runtime, e.g. io.containerd.runc.v2 or io.containerd.berth.v2
+	Snapshotter string
+	LoggerPath  string // absolute path of berth-logger
+	RuncPath    string // absolute path of runc ("" = runc from the shim's PATH)
+	LogMaxSize  int64
+	LogMaxFiles int
+	Images      Images
+	Events      *events.Bus
+	Logger      *slog.Logger
+}
+
+// Service manages containers. Create one with New and run its event monitor
+// with Run.
+type Service struct {
+	opts   Options
+	client *client.Client
+	log    *slog.Logger
+	events *events.Bus
+
+	mu      sync.Mutex
+	records map[string]*record // by ID
+	names   map[string]string  // name → ID
+	execs   map[string]*execRecord
+}
+
+// New returns a service over the containerd client in opts. It loads the
+// existing containers' names; call Run to monitor them.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Client == nil {
+		return nil, fmt.Errorf("container service needs a containerd client: %w", errdefs.ErrInvalidArgument)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Events == nil {
+		opts.Events = events.NewBus()
+	}
+	s := &Service{
+		opts:    opts,
+		client:  opts.Client,
+		log:     opts.Logger,
+		events:  opts.Events,
+		records: make(map[string]*record),
+		names:   make(map[string]string),
+		execs:   make(map[string]*execRecord),
+	}
+	if err := s.loadRecords(s.ctx(ctx)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ctx puts the service's containerd namespace on a context.
+func (s *Service) ctx(ctx context.Context) context.Context {
+	return withNamespace(ctx, s.opts.Namespace)
+}
+
+func (s *Service) containerDir(id string) string {
+	return filepath.Join(s.opts.Root, "containers", id)
+}
+
+func (s *Service) logPath(id string) string {
+	return filepath.Join(s.containerDir(id), id+"-json.log")
+}
+
+func (s *Service) attachSocket(id string) string {
+	return filepath.Join(s.opts.State, "io", id[:16]+".sock")
+}
+
+// loadRecords rebuilds the name index from containerd.
+func (s *Service) loadRecords(ctx context.Context) error {
+	list, err := s.client.ContainerService().List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing containers: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range list {
+		name := c.Labels[labelName]
+		if name == "" {
+			continue // not a berth container
+		}
+		r := newRecord(c.ID, name)
+		r.restartCount = atoiLabel(c.Labels[labelRestartCount])
+		s.records[c.ID] = r
+		s.names[name] = c.ID
+	}
+	return nil
+}
+
+// lookup finds a container by full ID, name or unique ID prefix.
+func (s *Service) lookup(ref string) (*record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookupLocked(ref)
+}
+
+func (s *Service) lookupLocked(ref string) (*record, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("no container given: %w", errdefs.ErrInvalidArgument)
+	}
+	if r, ok := s.records[ref]; ok {
+		return r, nil
+	}
+	if id, ok := s.names[strings.TrimPrefix(ref, "/")]; ok {
+		return s.records[id], nil
+	}
+	var found *record
+	for id, r := range s.records {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("multiple containers found with provided prefix: %s: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+func (s *Service) forget(r *record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records, r.id)
+	if s.names[r.name] == r.id {
+		delete(s.names, r.name)
+	}
+}
+
+// Events returns the bus the service publishes on.
+func (s *Service) Events() *events.Bus { return s.events }
+
+func (s *Service) publish(r *record, action string, attrs map[string]string) {
+	a := map[string]string{"name": r.name}
+	if r.image != "" {
+		a["image"] = r.image
+	}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	s.events.Publish(events.Message{
+		Type:   events.TypeContainer,
+		Action: action,
+		Actor:  events.Actor{ID: r.id, Attributes: a},
+	})
+}

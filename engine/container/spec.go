@@ -1,0 +1,146 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// processArgs resolves Docker's entrypoint/cmd rules: --entrypoint replaces
+// the image's entrypoint and drops its Cmd; a command given replaces Cmd.
+func processArgs(cfg *Config, img ocispec.ImageConfig) ([]string, error) {
+	entrypoint, cmd := img.Entrypoint, img.Cmd
+	if cfg.EntrypointSet {
+		entrypoint, cmd = cfg.Entrypoint, nil
+	}
+	if len(cfg.Cmd) > 0 {
+		cmd = cfg.Cmd
+	}
+	args := append(append([]string{}, entrypoint...), cmd...)
+	if len(args) == 0 || args[0] == "" {
+		return nil, fmt.Errorf("no command specified: the image has no Cmd or Entrypoint, give one after the image name: %w", errdefs.ErrInvalidArgument)
+	}
+	return args, nil
+}
+
+// mergeEnv overlays KEY=VALUE entries; later entries win. An entry without
+// "=" takes the value from the berthd environment in Docker, which makes no
+// sense for a daemon: the CLI resolves those before they get here.
+func mergeEnv(base []string, over ...[]string) []string {
+	index := make(map[string]int)
+	var out []string
+	add := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			return
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range base {
+		add(kv)
+	}
+	for _, list := range over {
+		for _, kv := range list {
+			add(kv)
+		}
+	}
+	return out
+}
+
+// specInput is everything the OCI spec is built from.
+type specInput struct {
+	id       string
+	cfg      *Config
+	image    ocispec.ImageConfig
+	hostname string
+	args     []string
+	env      []string
+	cwd      string
+	files    containerFiles
+}
+
+// specOpts builds the container's spec as a list of small options.
+func specOpts(in specInput) []oci.SpecOpts {
+	opts := []oci.SpecOpts{
+		oci.WithDefaultSpec(),
+		oci.WithDefaultUnixDevices,
+		oci.WithProcessArgs(in.args...),
+		withEnvList(in.env),
+		oci.WithProcessCwd(in.cwd),
+		oci.WithHostname(in.hostname),
+		withEtcFiles(in.files),
+		withUser(in.cfg.User, in.image.User),
+	}
+	if in.cfg.Tty {
+		opts = append(opts, oci.WithTTY)
+	}
+	return opts
+}
+
+// withEnvList sets the process environment exactly (oci.WithEnv merges with the
+// default spec's PATH, which the image's own env must be able to replace).
+func withEnvList(env []string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.Env = env
+		return nil
+	}
+}
+
+// withUser applies --user, else the image's user. Numeric users need no
+// look-up; names are resolved from the container's /etc/passwd by
+// containerd's option, which mounts the snapshot.
+func withUser(user, imageUser string) oci.SpecOpts {
+	if user == "" {
+		user = imageUser
+	}
+	if user == "" {
+		return func(context.Context, oci.Client, *containers.Container, *oci.Spec) error { return nil }
+	}
+	u, g, hasGroup := strings.Cut(user, ":")
+	uid, uerr := strconv.ParseUint(u, 10, 32)
+	gid, gerr := strconv.ParseUint(g, 10, 32)
+	if uerr == nil && (!hasGroup || gerr == nil) {
+		if !hasGroup {
+			gid = 0
+		}
+		return oci.WithUIDGID(uint32(uid), uint32(gid))
+	}
+	return oci.WithUser(user)
+}
+
+// containerFiles are the host files bind-mounted over the container's /etc.
+type containerFiles struct {
+	hostname, hosts, resolvConf string
+}
+
+func withEtcFiles(f containerFiles) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		for _, m := range []struct{ src, dst string }{
+			{f.hostname, "/etc/hostname"},
+			{f.hosts, "/etc/hosts"},
+			{f.resolvConf, "/etc/resolv.conf"},
+		} {
+			if m.src == "" {
+				continue
+			}
+			s.Mounts = append(s.Mounts, specs.Mount{
+				Destination: m.dst,
+				Type:        "bind",
+				Source:      m.src,
+				Options:     []string{"rbind", "rprivate", "rw"},
+			})
+		}
+		return nil
+	}
+}

@@ -1,0 +1,242 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/typeurl/v2"
+
+	"github.com/berthproject/berth/pkg/attach"
+	"github.com/berthproject/berth/pkg/containerio"
+	"github.com/berthproject/berth/pkg/logfile"
+)
+
+// Start starts a created or stopped container. Starting a running container
+// does nothing, as in Docker.
+func (s *Service) Start(ctx context.Context, ref string) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	r.op.Lock()
+	defer r.op.Unlock()
+	r.mu.Lock()
+	r.stopping = false
+	r.mu.Unlock()
+	s.cancelRestart(r)
+	return s.startLocked(ctx, r, true)
+}
+
+// startLocked creates and starts the task. The caller holds r.op. byUser
+// clears the "stopped by user" mark, as a user's start does in Docker.
+func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err error) {
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return err
+	}
+	if st, err := s.taskState(ctx, r.id); err == nil {
+		switch st.Status {
+		case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+			return nil
+		default:
+			// A stopped task whose exit was not handled yet: clear it.
+			if _, err := s.deleteTask(ctx, r.id); err != nil {
+				return err
+			}
+		}
+	}
+
+	mounts, err := s.client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("mounting the container's filesystem: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.opts.State, "io"), 0o700); err != nil {
+		return err
+	}
+	logPath := s.logPath(r.id)
+	if err := logfile.Reopened(logPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	ioOpts := containerio.Options{
+		LogPath:      logPath,
+		MaxSize:      s.opts.LogMaxSize,
+		MaxFiles:     s.opts.LogMaxFiles,
+		AttachSocket: s.attachSocket(r.id),
+		Stdin:        cfg.OpenStdin,
+	}
+	if cfg.LogConfig.MaxSize != 0 {
+		ioOpts.MaxSize = cfg.LogConfig.MaxSize
+	}
+	if cfg.LogConfig.MaxFiles != 0 {
+		ioOpts.MaxFiles = cfg.LogConfig.MaxFiles
+	}
+	uri := containerio.LoggerURI(s.opts.LoggerPath, ioOpts)
+	req := &tasks.CreateTaskRequest{
+		ContainerID: r.id,
+		Stdout:      uri,
+		Stderr:      uri,
+		Terminal:    cfg.Tty,
+		Options:     typeurl.MarshalProto(c.Runtime.Options),
+	}
+	for _, m := range mounts {
+		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
+	}
+	if _, err := s.client.TaskService().Create(ctx, req); err != nil {
+		err = startError(errgrpc.ToNative(err))
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if _, derr := s.deleteTask(context.WithoutCancel(ctx), r.id); derr != nil {
+				s.log.Warn("removing the task of a container that failed to start", "id", r.id, "err", derr)
+			}
+		}
+	}()
+	s.connectAttachers(ctx, r)
+	if _, err := s.client.TaskService().Start(ctx, &tasks.StartRequest{ContainerID: r.id}); err != nil {
+		err = startError(errgrpc.ToNative(err))
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
+	now := time.Now()
+	r.mu.Lock()
+	r.startedAt = now
+	r.oom = false
+	r.mu.Unlock()
+	labels := map[string]string{labelStartedAt: formatTime(now), labelError: ""}
+	if byUser {
+		labels[labelStoppedByUser] = ""
+	}
+	if err := s.setLabels(ctx, r.id, labels); err != nil {
+		s.log.Warn("recording start", "id", r.id, "err", err)
+	}
+	s.publish(r, "start", nil)
+	return nil
+}
+
+// startError turns runc's complaint about the container's command into
+// Docker's exit codes: 127 not found, 126 not executable.
+func startError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return &StartError{ExitCode: 127, Err: fmt.Errorf("the container's command was not found: %w", cleanRuncError(err))}
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"), strings.Contains(msg, "exec format error"):
+		return &StartError{ExitCode: 126, Err: fmt.Errorf("the container's command cannot be executed: %w", cleanRuncError(err))}
+	}
+	return err
+}
+
+// cleanRuncError keeps the useful tail of runc's nested error message.
+func cleanRuncError(err error) error {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "exec: "); i >= 0 {
+		return fmt.Errorf("%s: %w", strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"), errdefs.ErrInvalidArgument)
+	}
+	return err
+}
+
+// recordStartFailure records a start error the way Docker shows it in
+// inspect: State.Error and the exit code 126/127.
+func (s *Service) recordStartFailure(ctx context.Context, r *record, err error) {
+	code := 128
+	var se *StartError
+	if errors.As(err, &se) {
+		code = se.ExitCode
+	}
+	now := time.Now()
+	labels := map[string]string{
+		labelError:      err.Error(),
+		labelExitCode:   itoa(code),
+		labelFinishedAt: formatTime(now),
+	}
+	if serr := s.setLabels(context.WithoutCancel(ctx), r.id, labels); serr != nil {
+		s.log.Warn("recording start failure", "id", r.id, "err", serr)
+	}
+	st := ExitStatus{ExitCode: code, Error: err.Error(), ExitedAt: now}
+	r.notifyExit(st)
+	r.failAttachers(err)
+	s.publish(r, "die", map[string]string{"exitCode": itoa(code)})
+}
+
+// connectAttachers hands every pending attachment its connection to the new
+// task's attach socket, before the process starts.
+func (s *Service) connectAttachers(ctx context.Context, r *record) {
+	r.mu.Lock()
+	pending := r.attachers
+	r.attachers = nil
+	r.mu.Unlock()
+	for _, a := range pending {
+		conn, err := attach.Dial(ctx, s.attachSocket(r.id))
+		a.deliver(conn, err)
+	}
+}
+
+func (s *Service) setLabels(ctx context.Context, id string, labels map[string]string) error {
+	c := containers.Container{ID: id, Labels: labels}
+	paths := make([]string, 0, len(labels))
+	for k, v := range labels {
+		paths = append(paths, "labels."+k)
+		if v == "" {
+			delete(c.Labels, k)
+		}
+	}
+	_, err := s.client.ContainerService().Update(ctx, c, paths...)
+	return err
+}
+
+// taskState returns the init process state of the container's task.
+func (s *Service) taskState(ctx context.Context, id string) (*tasktypes.Process, error) {
+	resp, err := s.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	if err != nil {
+		return nil, errgrpc.ToNative(err)
+	}
+	return resp.Process, nil
+}
+
+// deleteTask removes the container's task and returns its exit status. A
+// missing task is not an error (exit status nil).
+func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteResponse, error) {
+	resp, err := s.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	if err != nil {
+		err = errgrpc.ToNative(err)
+		if errdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+func configOf(c containers.Container) (*Config, error) {
+	ext, ok := c.Extensions[extConfig]
+	if !ok {
+		return nil, fmt.Errorf("container %s has no berth configuration: it was not created by berth: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	v, err := typeurl.UnmarshalAny(ext)
+	if err != nil {
+		return nil, err
+	}
+	cfg, ok := v.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("container %s: unexpected configuration type %T", c.ID, v)
+	}
+	return cfg, nil
+}

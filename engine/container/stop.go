@@ -1,0 +1,231 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/moby/sys/signal"
+)
+
+const defaultStopTimeout = 10 * time.Second
+
+func parseSignal(s string) (syscall.Signal, error) {
+	sig, err := signal.ParseSignal(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid signal %q: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return sig, nil
+}
+
+// Stop sends the stop signal, waits up to the timeout for the container to
+// exit, then kills it. Stopping a container that is not running is not an
+// error. A stopped container is not restarted by its restart policy.
+func (s *Service) Stop(ctx context.Context, ref string, opts StopOptions) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	return s.stop(ctx, r, opts)
+}
+
+func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
+	s.cancelRestart(r)
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return err
+	}
+	timeout := defaultStopTimeout
+	if cfg.StopTimeout != nil {
+		timeout = time.Duration(*cfg.StopTimeout) * time.Second
+	}
+	if opts.Timeout != nil {
+		timeout = *opts.Timeout
+	}
+	sigName := opts.Signal
+	if sigName == "" {
+		sigName = cfg.StopSignal
+	}
+	if sigName == "" {
+		sigName = "SIGTERM"
+	}
+	sig, err := parseSignal(sigName)
+	if err != nil {
+		return err
+	}
+
+	r.mu.Lock()
+	r.stopping = true
+	r.mu.Unlock()
+	if err := s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"}); err != nil {
+		return err
+	}
+	exited, err := s.Wait(ctx, r.id, WaitNotRunning)
+	if err != nil {
+		return err
+	}
+	if err := s.signal(ctx, r.id, sig, true); err != nil {
+		if errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
+			return nil // not running
+		}
+		return err
+	}
+	if timeout >= 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-exited:
+			s.publish(r, "stop", nil)
+			return nil
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.publish(r, "stop", nil)
+	return nil
+}
+
+// signal sends sig to the container's init process (all=true: every process,
+// as a paused container must be thawed to die). A container with no running
+// task is errdefs.ErrFailedPrecondition / NotFound.
+func (s *Service) signal(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	proc, err := s.taskState(ctx, id)
+	if err != nil {
+		return err
+	}
+	if proc.Status != tasktypes.Status_RUNNING && proc.Status != tasktypes.Status_PAUSED {
+		return fmt.Errorf("container is not running: %w", errdefs.ErrFailedPrecondition)
+	}
+	_, err = s.client.TaskService().Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(sig), All: all && sig == syscall.SIGKILL})
+	if err != nil {
+		return errgrpc.ToNative(err)
+	}
+	if proc.Status == tasktypes.Status_PAUSED && sig == syscall.SIGKILL {
+		// A frozen cgroup keeps the signal pending until it thaws.
+		_, _ = s.client.TaskService().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: id})
+	}
+	return nil
+}
+
+// Restart stops the container (if running) and starts it again.
+func (s *Service) Restart(ctx context.Context, ref string, opts StopOptions) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	if err := s.stop(ctx, r, opts); err != nil {
+		return err
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	r.mu.Lock()
+	r.stopping = false
+	r.mu.Unlock()
+	if err := s.startLocked(ctx, r, true); err != nil {
+		return err
+	}
+	s.publish(r, "restart", nil)
+	return nil
+}
+
+// Kill sends a signal (default SIGKILL) to a running container.
+func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	if sigName == "" {
+		sigName = "SIGKILL"
+	}
+	sig, err := parseSignal(sigName)
+	if err != nil {
+		return err
+	}
+	if err := s.signal(ctx, r.id, sig, true); err != nil {
+		if errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
+			return fmt.Errorf("cannot kill container %s: container %s is not running: %w", r.name, r.id[:12], errdefs.ErrConflict)
+		}
+		return err
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
+		// Docker: a kill by the user counts as a manual stop for restart policies.
+		r.mu.Lock()
+		r.stopping = true
+		r.mu.Unlock()
+		_ = s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"})
+	}
+	s.publish(r, "kill", map[string]string{"signal": itoa(int(sig))})
+	return nil
+}
+
+// Pause freezes every process of a running container.
+func (s *Service) Pause(ctx context.Context, ref string) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	proc, err := s.taskState(ctx, r.id)
+	if err != nil || proc.Status != tasktypes.Status_RUNNING {
+		if err == nil && proc.Status == tasktypes.Status_PAUSED {
+			return fmt.Errorf("container %s is already paused: %w", r.name, errdefs.ErrConflict)
+		}
+		return fmt.Errorf("container %s is not running: %w", r.name, errdefs.ErrConflict)
+	}
+	if _, err := s.client.TaskService().Pause(ctx, &tasks.PauseTaskRequest{ContainerID: r.id}); err != nil {
+		return errgrpc.ToNative(err)
+	}
+	s.publish(r, "pause", nil)
+	return nil
+}
+
+// Unpause thaws a paused container.
+func (s *Service) Unpause(ctx context.Context, ref string) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	proc, err := s.taskState(ctx, r.id)
+	if err != nil || proc.Status != tasktypes.Status_PAUSED {
+		return fmt.Errorf("container %s is not paused: %w", r.name, errdefs.ErrConflict)
+	}
+	if _, err := s.client.TaskService().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: r.id}); err != nil {
+		return errgrpc.ToNative(err)
+	}
+	s.publish(r, "unpause", nil)
+	return nil
+}
+
+// Resize changes the container's terminal size.
+func (s *Service) Resize(ctx context.Context, ref string, size WindowSize) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.TaskService().ResizePty(s.ctx(ctx), &tasks.ResizePtyRequest{
+		ContainerID: r.id, Width: uint32(size.Width), Height: uint32(size.Height),
+	})
+	return errgrpc.ToNative(err)
+}

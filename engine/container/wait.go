@@ -1,0 +1,69 @@
+package container
+
+import (
+	"context"
+	"fmt"
+
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+)
+
+// Wait registers a wait on the container and returns a channel that yields
+// its exit status once the condition is met. It returns after registering,
+// so a caller may Wait, then Start, and never miss the exit.
+func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-chan ExitStatus, error) {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	ctx = s.ctx(ctx)
+	switch cond {
+	case "", WaitNotRunning, WaitNextExit, WaitRemoved:
+	default:
+		return nil, fmt.Errorf("invalid wait condition %q: use not-running, next-exit or removed: %w", cond, errdefs.ErrInvalidArgument)
+	}
+	if cond == "" {
+		cond = WaitNotRunning
+	}
+	ch := make(chan ExitStatus, 1)
+	// op excludes exit handling and starts while the state is checked and the
+	// waiter registered.
+	r.op.Lock()
+	defer r.op.Unlock()
+	if cond == WaitNotRunning {
+		proc, err := s.taskState(ctx, r.id)
+		running := err == nil && proc.Status != tasktypes.Status_STOPPED
+		r.mu.Lock()
+		restarting := r.restarting
+		r.mu.Unlock()
+		if !running && !restarting {
+			st, err := s.lastExit(ctx, r.id)
+			if err != nil {
+				return nil, err
+			}
+			ch <- st
+			return ch, nil
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	r.waiters = append(r.waiters, &waiter{cond: cond, ch: ch})
+	return ch, nil
+}
+
+// lastExit reads the recorded exit of a container that is not running.
+func (s *Service) lastExit(ctx context.Context, id string) (ExitStatus, error) {
+	c, err := s.client.ContainerService().Get(ctx, id)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	return ExitStatus{
+		ExitCode:  atoiLabel(c.Labels[labelExitCode]),
+		OOMKilled: c.Labels[labelOOMKilled] == "true",
+		Error:     c.Labels[labelError],
+		ExitedAt:  timeLabel(c.Labels[labelFinishedAt]),
+	}, nil
+}
