@@ -340,7 +340,8 @@ func TestPartialLineAndWriterRestart(t *testing.T) {
 }
 
 // follower runs Read with Follow in the background and collects line
-// numbers.
+// numbers on seen, which is closed when Read returns (its error is then on
+// done).
 type follower struct {
 	seen chan int
 	done chan error
@@ -350,7 +351,7 @@ func startFollower(ctx context.Context, t *testing.T, path string, opts ReadOpti
 	opts.Follow = true
 	fl := &follower{seen: make(chan int, 1<<16), done: make(chan error, 1)}
 	go func() {
-		fl.done <- Read(ctx, path, opts, func(e Entry) error {
+		err := Read(ctx, path, opts, func(e Entry) error {
 			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(string(e.Line), "line-"), "\n"))
 			if err != nil {
 				return fmt.Errorf("unexpected entry %q", e.Line)
@@ -358,48 +359,52 @@ func startFollower(ctx context.Context, t *testing.T, path string, opts ReadOpti
 			fl.seen <- n
 			return nil
 		})
+		fl.done <- err
+		close(fl.seen)
 	}()
 	return fl
+}
+
+// next returns the next line the follower sees; ok is false if it ended.
+func (fl *follower) next(t *testing.T) (n int, ok bool) {
+	t.Helper()
+	select {
+	case n, ok := <-fl.seen:
+		return n, ok
+	case <-time.After(30 * time.Second):
+		t.Fatal("follower stuck")
+		return 0, false
+	}
 }
 
 // expect checks that the next lines the follower sees are exactly want.
 func (fl *follower) expect(t *testing.T, want []int) {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
 	for _, w := range want {
-		select {
-		case n := <-fl.seen:
-			if n != w {
-				t.Fatalf("follower saw line %d, want %d", n, w)
-			}
-		case err := <-fl.done:
-			t.Fatalf("follower ended (%v) before line %d", err, w)
-		case <-deadline:
-			t.Fatalf("follower did not see line %d", w)
+		n, ok := fl.next(t)
+		if !ok {
+			t.Fatalf("follower ended (%v) before line %d", <-fl.done, w)
+		}
+		if n != w {
+			t.Fatalf("follower saw line %d, want %d", n, w)
 		}
 	}
 }
 
+// waitEnd checks that the follower ends without seeing more lines and
+// returns Read's error.
 func (fl *follower) waitEnd(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-fl.done:
-		select {
-		case n := <-fl.seen:
-			t.Fatalf("follower saw an extra line %d", n)
-		default:
-		}
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("follower did not end")
-		return nil
+	if n, ok := fl.next(t); ok {
+		t.Fatalf("follower saw an extra line %d", n)
 	}
+	return <-fl.done
 }
 
 // A reader follows a concurrent writer across rotations and sees every line
 // exactly once, in order; Close ends it.
 func TestFollowAcrossRotations(t *testing.T) {
-	entryLen := int64(len(appendEntry(nil, "stdout", numbered(0), time.Now())))
+	entryLen := int64(len(appendEntry(nil, "stdout", numbered(0), t0)))
 	for _, tc := range []struct {
 		name     string
 		maxFiles int
@@ -419,7 +424,7 @@ func TestFollowAcrossRotations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.Write("stdout", numbered(1), time.Now())
+			w.Write("stdout", numbered(1), t0)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			fl := startFollower(ctx, t, path, ReadOptions{Tail: -1})
@@ -436,26 +441,16 @@ func TestFollowAcrossRotations(t *testing.T) {
 							return
 						}
 					}
-					if err := w.Write("stdout", numbered(i), time.Now()); err != nil {
+					if err := w.Write("stdout", numbered(i), t0); err != nil {
 						werr <- err
 						return
 					}
 				}
 				werr <- w.Close()
 			}()
-			deadline := time.After(60 * time.Second)
 			for want := 1; want <= tc.lines; want++ {
-				select {
-				case n := <-fl.seen:
-					if n != want {
-						t.Fatalf("saw line %d, want %d", n, want)
-					}
-					read <- n
-				case err := <-fl.done:
-					t.Fatalf("follower ended (%v) at line %d", err, want)
-				case <-deadline:
-					t.Fatalf("follower stuck before line %d", want)
-				}
+				fl.expect(t, []int{want})
+				read <- want
 			}
 			if err := <-werr; err != nil {
 				t.Fatal(err)
@@ -494,16 +489,15 @@ func TestFollowTailZeroAndCancel(t *testing.T) {
 	// repeatedly since it may start after any given write.
 	w.Write("stdout", numbered(7), time.Now())
 	w.Close()
-	var err error
-	select {
-	case n := <-fl.seen:
+	if n, ok := fl.next(t); ok {
+		// It started before line 7 was written.
 		if n != 7 {
 			t.Fatalf("tail 0 follower saw %d", n)
 		}
-		err = fl.waitEnd(t)
-	case err = <-fl.done:
-	}
-	if err != nil {
+		if err := fl.waitEnd(t); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := <-fl.done; err != nil {
 		t.Fatal(err)
 	}
 }
