@@ -1,0 +1,118 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/berthproject/berth/engine"
+
+	"github.com/berthproject/berth/pkg/ctrdconfig"
+	"github.com/berthproject/berth/pkg/supervisor"
+	"github.com/berthproject/berth/test/images/imagegen"
+)
+
+// The tests and the example run against a real containerd started here, in a
+// private temp dir, with berth's parts built from this tree.
+var (
+	stackRoot   string // temp dir with root/, state/, bin/
+	ctrdAddress string
+	binDir      string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	libexec := os.Getenv("BERTH_LIBEXEC")
+	if libexec == "" {
+		libexec = "/usr/local/lib/berth"
+	}
+	ctrd := filepath.Join(libexec, "containerd")
+	if os.Getuid() != 0 {
+		fmt.Println("engine tests need root: skipped")
+		return 0
+	}
+	if _, err := os.Stat(ctrd); err != nil {
+		fmt.Printf("engine tests need containerd at %s (make deps): skipped\n", ctrd)
+		return 0
+	}
+	var err error
+	stackRoot, err = os.MkdirTemp("/tmp", "be")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(stackRoot)
+	binDir = filepath.Join(stackRoot, "bin")
+	if out, err := exec.Command("go", "build", "-o", binDir+"/", "../cmd/berth-logger").CombinedOutput(); err != nil {
+		fmt.Printf("building berth-logger: %v\n%s", err, out)
+		return 1
+	}
+	for _, b := range []string{"runc", "containerd-shim-runc-v2"} {
+		if err := os.Symlink(filepath.Join(libexec, b), filepath.Join(binDir, b)); err != nil {
+			panic(err)
+		}
+	}
+	state := filepath.Join(stackRoot, "state")
+	ctrdAddress = filepath.Join(state, "c", "c.sock")
+	cfgPath := filepath.Join(state, "c", "config.toml")
+	if err := ctrdconfig.Write(cfgPath, ctrdconfig.Options{
+		Root: filepath.Join(stackRoot, "root", "c"), State: filepath.Join(state, "c"),
+		Address: ctrdAddress, ShimSocketDir: filepath.Join(state, "s"),
+	}); err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	proc, err := supervisor.Start(ctx, supervisor.Spec{
+		Name: "containerd", Path: ctrd, Args: []string{"--config", cfgPath},
+		Env:      []string{"PATH=" + binDir + ":/usr/sbin:/usr/bin:/sbin:/bin"},
+		LogFile:  filepath.Join(state, "containerd.log"),
+		PIDFile:  filepath.Join(state, "containerd.pid"),
+		Identity: cfgPath, Probe: supervisor.ContainerdProbe(ctrdAddress),
+	}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Printf("starting containerd: %v\n", err)
+		return 1
+	}
+	defer proc.Stop(context.Background())
+	if err := loadBusybox(ctx); err != nil {
+		fmt.Printf("loading busybox: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func loadBusybox(ctx context.Context) error {
+	spec, err := imagegen.BusyboxSpec(imagegen.BusyboxOptions{})
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := imagegen.WriteOCIArchive(&buf, spec); err != nil {
+		return err
+	}
+	e, err := engine.New(ctx, stackOptions()...)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	_, err = e.Images().Load(ctx, &buf, nil)
+	return err
+}
+
+// stackOptions point an engine at the private stack.
+func stackOptions() []engine.Option {
+	return []engine.Option{
+		engine.WithContainerdAddress(ctrdAddress),
+		engine.WithNamespace("berth-test"),
+		engine.WithRoot(filepath.Join(stackRoot, "root")),
+		engine.WithState(filepath.Join(stackRoot, "state")),
+		engine.WithBinDirs(binDir),
+	}
+}
