@@ -263,7 +263,15 @@ func (s *Snapshotter) removeDir(ctx context.Context, name string) {
 // Walk calls fn for every snapshot that matches the filters.
 func (s *Snapshotter) Walk(ctx context.Context, fn snapshots.WalkFunc, filters ...string) error {
 	return s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
-		return storage.WalkInfo(ctx, fn, filters...)
+		var fnErr error
+		err := storage.WalkInfo(ctx, func(ctx context.Context, info snapshots.Info) error {
+			fnErr = fn(ctx, info)
+			return fnErr
+		}, filters...)
+		if err != nil && fnErr == nil && errdefs.IsNotFound(err) {
+			return nil // a new store has no buckets yet: nothing to walk
+		}
+		return err
 	})
 }
 
