@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/pkg/daemon"
+)
+
+// newApp builds berthd's command line: a flag for every config key (the
+// key with dashes), applied over the config file when set.
+func newApp() *cli.App {
+	d := config.Default()
+	return &cli.App{
+		Name:    "berthd",
+		Usage:   "berth's container engine daemon",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Value: config.DefaultPath, Usage: "config file (a missing file means defaults)", EnvVars: []string{"BERTHD_CONFIG"}},
+			&cli.StringFlag{Name: "root", Value: d.Root, Usage: "directory for persistent data"},
+			&cli.StringFlag{Name: "state", Value: d.State, Usage: "directory for runtime data (sockets, pid files)"},
+			&cli.StringFlag{Name: "socket", Usage: "API socket (default <state>/berth.sock)"},
+			&cli.StringFlag{Name: "socket-group", Value: d.SocketGroup, Usage: "group owning the API socket, if it exists"},
+			&cli.StringFlag{Name: "containerd-address", Usage: "use the containerd at this socket instead of running one"},
+			&cli.StringFlag{Name: "namespace", Value: d.Namespace, Usage: "containerd namespace"},
+			&cli.StringFlag{Name: "runtime", Value: d.Runtime, Usage: "containerd runtime for containers"},
+			&cli.StringFlag{Name: "snapshotter", Value: d.Snapshotter, Usage: "containerd snapshotter for images and containers"},
+			&cli.StringSliceFlag{Name: "bin-dirs", Aliases: []string{"bin-dir"}, Value: cli.NewStringSlice(d.BinDirs...), Usage: "directories searched before $PATH for containerd, runc, shims, logger, snapshotter"},
+			&cli.StringFlag{Name: "cni-bin-dir", Value: d.CNIBinDir, Usage: "directory of the CNI plugins"},
+			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
+			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
+			&cli.BoolFlag{Name: "enable-berth-snapshotter", Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
+			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
+		},
+		Action: run,
+	}
+}
+
+func loadConfig(c *cli.Context) (*config.Config, error) {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return nil, err
+	}
+	str := map[string]*string{
+		"root": &cfg.Root, "state": &cfg.State, "socket": &cfg.Socket, "socket-group": &cfg.SocketGroup,
+		"containerd-address": &cfg.ContainerdAddress, "namespace": &cfg.Namespace, "runtime": &cfg.Runtime,
+		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
+	}
+	for name, p := range str {
+		if c.IsSet(name) {
+			*p = c.String(name)
+		}
+	}
+	if c.IsSet("bin-dirs") {
+		cfg.BinDirs = c.StringSlice("bin-dirs")
+	}
+	if c.IsSet("log-max-file") {
+		cfg.LogMaxFile = c.Int("log-max-file")
+	}
+	if c.IsSet("debug") {
+		cfg.Debug = c.Bool("debug")
+	}
+	if c.IsSet("enable-berth-snapshotter") {
+		cfg.EnableBerthSnapshotter = c.Bool("enable-berth-snapshotter")
+	}
+	return cfg, cfg.Validate()
+}
+
+func newLogger(format string, debug bool) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if debug {
+		opts.Level = slog.LevelDebug
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+func run(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(c.String("log-format"), cfg.Debug)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// Children and containers must not die with berthd's session.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	logger.Info("starting berthd", "version", version, "pid", os.Getpid(), "config", c.String("config"))
+	return daemon.Run(ctx, daemon.Options{
+		Config:   cfg,
+		Logger:   logger,
+		Register: register,
+	})
+}
