@@ -42,6 +42,7 @@ type Client struct {
 	address    string
 	conn       *grpc.ClientConn
 	containers berthv1.ContainersServiceClient
+	images     berthv1.ImagesServiceClient
 	system     berthv1.SystemServiceClient
 }
 
@@ -83,6 +84,7 @@ func New(ctx context.Context, address string) (*Client, error) {
 		address:    "unix://" + path,
 		conn:       conn,
 		containers: berthv1.NewContainersServiceClient(conn),
+		images:     berthv1.NewImagesServiceClient(conn),
 		system:     berthv1.NewSystemServiceClient(conn),
 	}, nil
 }

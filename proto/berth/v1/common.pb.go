@@ -11,6 +11,7 @@ package berthv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -77,14 +78,82 @@ func (x *Filter) GetValues() []string {
 	return nil
 }
 
+// Status is an error inside a response that succeeded as a whole (one
+// failed item of a batch). Same fields and numbers as google.rpc.Status,
+// and carries the same codes and details as a call's own error status.
+type Status struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code value.
+	Code          int32        `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string       `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Details       []*anypb.Any `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Status) Reset() {
+	*x = Status{}
+	mi := &file_berth_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Status) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Status) ProtoMessage() {}
+
+func (x *Status) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Status.ProtoReflect.Descriptor instead.
+func (*Status) Descriptor() ([]byte, []int) {
+	return file_berth_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Status) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Status) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Status) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 var File_berth_v1_common_proto protoreflect.FileDescriptor
 
 const file_berth_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x15berth/v1/common.proto\x12\bberth.v1\"2\n" +
+	"\x15berth/v1/common.proto\x12\bberth.v1\x1a\x19google/protobuf/any.proto\"2\n" +
 	"\x06Filter\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06valuesB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\x06values\x18\x02 \x03(\tR\x06values\"f\n" +
+	"\x06Status\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetailsB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_common_proto_rawDescOnce sync.Once
@@ -98,16 +167,19 @@ func file_berth_v1_common_proto_rawDescGZIP() []byte {
 	return file_berth_v1_common_proto_rawDescData
 }
 
-var file_berth_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_berth_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_berth_v1_common_proto_goTypes = []any{
-	(*Filter)(nil), // 0: berth.v1.Filter
+	(*Filter)(nil),    // 0: berth.v1.Filter
+	(*Status)(nil),    // 1: berth.v1.Status
+	(*anypb.Any)(nil), // 2: google.protobuf.Any
 }
 var file_berth_v1_common_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: berth.v1.Status.details:type_name -> google.protobuf.Any
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_common_proto_init() }
@@ -121,7 +193,7 @@ func file_berth_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_common_proto_rawDesc), len(file_berth_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
