@@ -182,7 +182,7 @@ func readConfig(ctx context.Context, cs content.Provider, d ocispec.Descriptor) 
 }
 
 // groups lists every image of the namespace, by ID. Records whose content is
-// missing or has nothing for the service's platform are left out.
+// missing, unreadable or has nothing for the service's platform are left out.
 func (s *Service) groups(ctx context.Context) (map[digest.Digest]*group, error) {
 	recs, err := s.client.ImageService().List(ctx)
 	if err != nil {
@@ -192,10 +192,13 @@ func (s *Service) groups(ctx context.Context) (map[digest.Digest]*group, error) 
 	for _, r := range recs {
 		rt, err := s.resolve(ctx, r.Target)
 		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue
+			if ctx.Err() != nil {
+				return nil, err
 			}
-			return nil, fmt.Errorf("image %s: %w", r.Name, err)
+			// Missing content, nothing for our platform, or a broken
+			// config: such a record is not a usable image; leave it out
+			// rather than failing every listing.
+			continue
 		}
 		g := out[rt.configD.Digest]
 		if g == nil {
