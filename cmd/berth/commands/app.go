@@ -1,0 +1,205 @@
+// Package commands holds berth's CLI commands. Each command is a constructor
+// that returns a *cli.Command: its action parses the flags into one typed
+// request, makes the client call(s) the flow needs, and prints. The command
+// tree itself is assembled in cmd/berth/main.go.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// DefaultHost is berthd's socket when neither --host nor BERTH_HOST is set.
+const DefaultHost = "unix:///run/berth/berth.sock"
+
+// Env is what commands get from the outside world: the caller's streams,
+// environment, clock and a way to reach berthd. Tests build their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// LookupEnv reads the caller's environment (os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+	// Now is the clock used for relative times (time.Now).
+	Now func() time.Time
+	// Connect dials berthd at address (e.g. unix:///run/berth/berth.sock).
+	Connect func(ctx context.Context, address string) (Client, error)
+	// Version is the CLI's own version string.
+	Version string
+}
+
+func (e *Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+func (e *Env) lookupEnv(k string) (string, bool) {
+	if e.LookupEnv == nil {
+		return os.LookupEnv(k)
+	}
+	return e.LookupEnv(k)
+}
+
+// NewApp returns the berth application with its global flags and the given
+// commands. Usage errors of every command exit 125, like Docker's.
+func NewApp(env *Env, cmds ...*cli.Command) *cli.App {
+	app := &cli.App{
+		Name:                      "berth",
+		Usage:                     "run and manage containers with berthd",
+		UsageText:                 "berth [OPTIONS] COMMAND [ARG...]",
+		Description:               "berth talks to the berthd daemon over its gRPC socket. Run `berth COMMAND --help` for a command's options.\n\nExamples:\n   berth run --rm busybox echo hello\n   berth run -d --name web busybox httpd -f\n   berth ps -a",
+		Version:                   env.Version,
+		HideVersion:               true,
+		Reader:                    env.Stdin,
+		Writer:                    env.Stdout,
+		ErrWriter:                 env.Stderr,
+		EnableBashCompletion:      true,
+		UseShortOptionHandling:    true,
+		DisableSliceFlagSeparator: true,
+		Suggest:                   true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name: "host", Aliases: []string{"H"}, EnvVars: []string{"BERTH_HOST"},
+				Value: DefaultHost, Usage: "berthd's address (unix:///path or a socket path)",
+			},
+			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "print error details"},
+		},
+		Commands: cmds,
+		// berth decides exit codes itself (see Main); urfave must not os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+		CommandNotFound: func(c *cli.Context, name string) {
+			// Recorded and reported by Main.
+			c.App.Metadata["notFound"] = name
+		},
+		Metadata: map[string]any{},
+	}
+	var walk func([]*cli.Command)
+	walk = func(cs []*cli.Command) {
+		for _, c := range cs {
+			if c.OnUsageError == nil {
+				c.OnUsageError = usageError
+			}
+			walk(c.Subcommands)
+		}
+	}
+	walk(cmds)
+	return app
+}
+
+// Main runs app with args (os.Args) and returns the process exit code,
+// printing errors as "berth: <message>" on stderr.
+func Main(ctx context.Context, app *cli.App, args []string) int {
+	err := app.RunContext(ctx, args)
+	if name, ok := app.Metadata["notFound"].(string); ok {
+		fmt.Fprintf(app.ErrWriter, "berth: '%s' is not a berth command.\nSee 'berth --help'.\n", name)
+		return 1
+	}
+	if err == nil {
+		return 0
+	}
+	debug := false
+	for _, a := range args[1:] {
+		if a == "--debug" || a == "-D" {
+			debug = true
+		}
+	}
+	return report(app.ErrWriter, err, debug)
+}
+
+func usageError(c *cli.Context, err error, isSubcommand bool) error {
+	name := "berth"
+	if isSubcommand && c.Command != nil {
+		name = "berth " + c.Command.Name
+	}
+	return &ExitError{Code: 125, Err: fmt.Errorf("%w.\nSee '%s --help'", err, name)}
+}
+
+// usagef is the error for wrong arguments: exit 125 with a pointer to --help.
+func usagef(c *cli.Context, format string, a ...any) error {
+	name := c.Command.FullName()
+	return &ExitError{Code: 125, Err: fmt.Errorf("\"berth %s\" %s.\nSee 'berth %s --help'", name, fmt.Sprintf(format, a...), name)}
+}
+
+// needArgs checks the number of positional arguments (max < 0: no maximum).
+func needArgs(c *cli.Context, min, max int) error {
+	n := c.NArg()
+	switch {
+	case min == max && n != min:
+		return usagef(c, "requires exactly %d %s", min, plural(min, "argument"))
+	case n < min:
+		return usagef(c, "requires at least %d %s", min, plural(min, "argument"))
+	case max >= 0 && n > max:
+		return usagef(c, "accepts at most %d %s", max, plural(max, "argument"))
+	}
+	return nil
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
+
+// withClient connects to berthd, runs fn and closes the connection.
+func withClient(env *Env, fn func(ctx context.Context, c *cli.Context, cl Client) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		cl, err := env.dial(c)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return fn(c.Context, c, cl)
+	}
+}
+
+// dial connects to berthd at --host; the caller closes the client.
+func (e *Env) dial(c *cli.Context) (Client, error) {
+	return connect(c.Context, e, c.String("host"))
+}
+
+func connect(ctx context.Context, env *Env, host string) (Client, error) {
+	if env.Connect == nil {
+		return nil, errors.New("no berthd client configured")
+	}
+	address := host
+	if strings.HasPrefix(host, "/") {
+		address = "unix://" + host
+	}
+	if u, err := url.Parse(address); err == nil && u.Scheme == "unix" {
+		path := u.Path
+		if path == "" {
+			path = u.Opaque
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, &connectError{host: address, err: err}
+		}
+	}
+	cl, err := env.Connect(ctx, address)
+	if err != nil {
+		return nil, &connectError{host: address, err: err}
+	}
+	return cl, nil
+}
+
+// connectError means berthd could not be reached at all.
+type connectError struct {
+	host string
+	err  error
+}
+
+func (e *connectError) Error() string {
+	return fmt.Sprintf("cannot connect to berthd at %s: %v\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket.", e.host, e.err)
+}
+func (e *connectError) Unwrap() error { return e.err }

@@ -1,0 +1,206 @@
+package commands
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/engine/container"
+)
+
+// configFlags is one group of the flags shared by `create` and `run`, with
+// the function that puts their values into the container.Config. Networking,
+// volumes and resource limits add their own group to createFlagGroups.
+type configFlags struct {
+	flags []cli.Flag
+	apply func(c *cli.Context, env *Env, cfg *container.Config) error
+}
+
+func createFlagGroups() []configFlags {
+	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags()}
+}
+
+func flagsOf(groups []configFlags) []cli.Flag {
+	var fs []cli.Flag
+	for _, g := range groups {
+		fs = append(fs, g.flags...)
+	}
+	return fs
+}
+
+// parseConfig turns `[OPTIONS] IMAGE [COMMAND] [ARG...]` into a Config.
+// Everything after IMAGE belongs to the container's command: the flag
+// parser stops at the first positional argument.
+func parseConfig(c *cli.Context, env *Env, groups []configFlags) (container.Config, error) {
+	if err := needArgs(c, 1, -1); err != nil {
+		return container.Config{}, err
+	}
+	cfg := container.Config{Image: c.Args().First()}
+	if c.NArg() > 1 {
+		cfg.Cmd = c.Args().Slice()[1:]
+	}
+	for _, g := range groups {
+		if err := g.apply(c, env, &cfg); err != nil {
+			return container.Config{}, &ExitError{Code: ExitBerthFailed, Err: err}
+		}
+	}
+	return cfg, nil
+}
+
+func processFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep STDIN open and attach it"},
+			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE, or KEY to copy it from here)"},
+			&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from a file (KEY=VALUE lines)"},
+			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user name or UID, optionally with group (user[:group])"},
+			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT (\"\" clears it)"},
+		},
+		apply: func(c *cli.Context, env *Env, cfg *container.Config) error {
+			cfg.OpenStdin = c.Bool("interactive")
+			cfg.Tty = c.Bool("tty")
+			for _, f := range c.StringSlice("env-file") {
+				e, err := opts.EnvFile(f, env.lookupEnv)
+				if err != nil {
+					return fmt.Errorf("--env-file: %w", err)
+				}
+				cfg.Env = append(cfg.Env, e...)
+			}
+			e, err := opts.Env(c.StringSlice("env"), env.lookupEnv)
+			if err != nil {
+				return err
+			}
+			cfg.Env = append(cfg.Env, e...)
+			cfg.WorkingDir = c.String("workdir")
+			cfg.User = c.String("user")
+			if c.IsSet("entrypoint") {
+				cfg.EntrypointSet = true
+				if ep := c.String("entrypoint"); ep != "" {
+					cfg.Entrypoint = []string{ep}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func metadataFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
+			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label (KEY=VALUE)"},
+			&cli.StringSliceFlag{Name: "label-file", Usage: "read labels from a file (KEY=VALUE lines)"},
+			&cli.StringFlag{Name: "hostname", Usage: "container host name"},
+		},
+		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+			cfg.Name = c.String("name")
+			cfg.Hostname = c.String("hostname")
+			var all []string
+			for _, f := range c.StringSlice("label-file") {
+				l, err := opts.LabelFile(f)
+				if err != nil {
+					return fmt.Errorf("--label-file: %w", err)
+				}
+				all = append(all, l...)
+			}
+			labels, err := opts.Labels(append(all, c.StringSlice("label")...))
+			if err != nil {
+				return err
+			}
+			cfg.Labels = labels
+			return nil
+		},
+	}
+}
+
+func lifecycleFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
+			&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy: no, on-failure[:max-retries], always, unless-stopped"},
+			&cli.StringFlag{Name: "stop-signal", Usage: "signal that stops the container (default SIGTERM or the image's)"},
+			&cli.IntFlag{Name: "stop-timeout", Usage: "seconds to wait after the stop signal before killing (default 10)"},
+		},
+		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+			cfg.AutoRemove = c.Bool("rm")
+			p, err := opts.RestartPolicy(c.String("restart"))
+			if err != nil {
+				return err
+			}
+			if p.Name == "no" {
+				p.Name = ""
+			}
+			if cfg.AutoRemove && p.Name != "" {
+				return fmt.Errorf("conflicting options: --restart %s and --rm", p.Name)
+			}
+			cfg.RestartPolicy = p
+			cfg.StopSignal = c.String("stop-signal")
+			if c.IsSet("stop-timeout") {
+				t := c.Int("stop-timeout")
+				cfg.StopTimeout = &t
+			}
+			return nil
+		},
+	}
+}
+
+func runtimeFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "log-opt", Usage: "log rotation option: max-size=10m, max-file=3"},
+			&cli.StringFlag{Name: "runtime", Usage: "containerd runtime (default: berthd's, io.containerd.berth.v2)"},
+		},
+		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+			lc, err := opts.LogConfig(c.StringSlice("log-opt"))
+			if err != nil {
+				return err
+			}
+			cfg.LogConfig = lc
+			cfg.Runtime = c.String("runtime")
+			return nil
+		},
+	}
+}
+
+// Create is `berth create`.
+func Create(env *Env) *cli.Command {
+	groups := createFlagGroups()
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "Create a container without starting it",
+		UsageText: "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Description: `Creates a container and prints its full ID. Start it with 'berth start'.
+
+Examples:
+   berth create --name web busybox httpd -f -p 8080
+   berth start -a $(berth create busybox echo hello)`,
+		Flags: flagsOf(groups),
+		Action: func(c *cli.Context) error {
+			cfg, err := parseConfig(c, env, groups)
+			if err != nil {
+				return err
+			}
+			cl, err := env.dial(c)
+			if err != nil {
+				return failed(err)
+			}
+			defer cl.Close()
+			id, warnings, err := cl.Create(c.Context, cfg)
+			if err != nil {
+				return failed(err)
+			}
+			printWarnings(env, warnings)
+			fmt.Fprintln(env.Stdout, id)
+			return nil
+		},
+	}
+}
+
+func printWarnings(env *Env, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(env.Stderr, "WARNING: %s\n", w)
+	}
+}

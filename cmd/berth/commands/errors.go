@@ -1,0 +1,105 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berthproject/berth/engine/container"
+)
+
+// Exit codes berth uses besides a container's own, as Docker does.
+const (
+	// ExitBerthFailed: berth itself failed (bad flag, daemon error, unknown
+	// image for run).
+	ExitBerthFailed = 125
+	// ExitCannotExecute: the container's command exists but cannot run.
+	ExitCannotExecute = 126
+	// ExitNotFound: the container's command was not found.
+	ExitNotFound = 127
+)
+
+// ExitError ends berth with Code, printing Err when it is not nil. A
+// container's exit code travels this way with a nil Err.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode maps an error from a command to berth's exit code: the code of an
+// ExitError, Docker's 126/127 of a *container.StartError, 125 for errors
+// that mean berth could not do the job on run/create paths (those are
+// wrapped by failed), and 1 for everything else (No such container, ...).
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	var se *container.StartError
+	if errors.As(err, &se) && se.ExitCode != 0 {
+		return se.ExitCode
+	}
+	return 1
+}
+
+// failed marks err as berth's own failure (exit 125) unless it already
+// carries an exit code (a StartError's 126/127).
+func failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *container.StartError
+	var ee *ExitError
+	if errors.As(err, &se) || errors.As(err, &ee) {
+		return err
+	}
+	return &ExitError{Code: ExitBerthFailed, Err: err}
+}
+
+// report prints err on w as "berth: <message>" and returns the exit code.
+func report(w io.Writer, err error, debug bool) int {
+	code := ExitCode(err)
+	if msg := Message(err); msg != "" {
+		fmt.Fprintf(w, "berth: %s\n", msg)
+	}
+	if debug {
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			fmt.Fprintf(w, "  (%T) %v\n", e, e)
+		}
+	}
+	return code
+}
+
+// Message is the text berth prints for err ("" for a bare exit code), with
+// a hint where one helps.
+func Message(err error) string {
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Err == nil {
+		return ""
+	}
+	msg := err.Error()
+	var ce *connectError
+	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) {
+		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
+	}
+	var se *container.StartError
+	if errors.As(err, &se) && se.ExitCode == ExitNotFound && !strings.Contains(msg, "PATH") {
+		msg += "\nCheck the command name, or that it is in the image's PATH."
+	}
+	return msg
+}

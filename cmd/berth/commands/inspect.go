@@ -1,0 +1,115 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/pkg/formatter"
+)
+
+// Inspect is `berth inspect`: containers and images.
+func Inspect(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:         "inspect",
+		BashComplete: completeContainers(env, true),
+		Usage:        "Show the full details of containers or images",
+		UsageText:    "berth inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Description: `Prints a JSON array, or each object through --format. A name is looked up
+as a container first, then as an image, unless --type says which.
+
+Examples:
+   berth inspect web
+   berth inspect --format '{{.State.Status}} {{.State.ExitCode}}' web
+   berth inspect --type image busybox`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template over each object, or json"},
+			&cli.StringFlag{Name: "type", Usage: "container or image"},
+		},
+		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
+			t := c.String("type")
+			if t != "" && t != "container" && t != "image" {
+				return &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("unknown --type %q: use container or image", t)}
+			}
+			return inspectAll(ctx, env, c, cl, t)
+		}),
+	}
+}
+
+func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind string) error {
+	var tf *formatter.Format
+	if s := c.String("format"); s != "" {
+		var err error
+		if tf, err = formatter.Parse(s, ""); err != nil {
+			return &ExitError{Code: ExitBerthFailed, Err: err}
+		}
+	}
+	var (
+		found []any
+		errs  []error
+	)
+	for _, name := range c.Args().Slice() {
+		v, err := inspectOne(ctx, cl, kind, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		found = append(found, v)
+	}
+	var werr error
+	if tf != nil {
+		werr = tf.Write(env.Stdout, nil, found)
+	} else {
+		if found == nil {
+			found = []any{}
+		}
+		werr = writeJSON(env.Stdout, found)
+	}
+	if werr != nil {
+		return werr
+	}
+	for _, e := range errs {
+		fmt.Fprintf(env.Stderr, "berth: %s\n", Message(e))
+	}
+	if len(errs) > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) {
+	if kind == "" || kind == "container" {
+		ctr, err := cl.Inspect(ctx, name)
+		if err == nil {
+			return ctr, nil
+		}
+		if kind == "container" || !errdefs.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	api, err := images(cl)
+	if err != nil {
+		if kind == "" {
+			return nil, noSuchObject(name)
+		}
+		return nil, err
+	}
+	img, err := api.ImageInspect(ctx, name)
+	if err == nil {
+		return img, nil
+	}
+	if kind == "" && errors.Is(err, errdefs.ErrNotFound) {
+		return nil, noSuchObject(name)
+	}
+	return nil, err
+}
+
+// noSuchObject is Docker's message for a name that is neither a container
+// nor an image; it is errdefs.ErrNotFound for errors.Is.
+type noSuchObject string
+
+func (n noSuchObject) Error() string { return "No such object: " + string(n) }
+func (n noSuchObject) Unwrap() error { return errdefs.ErrNotFound }

@@ -1,0 +1,68 @@
+// Command berth is the berth CLI: it talks to berthd over its gRPC socket.
+// The whole command tree is assembled here; each command lives in
+// cmd/berth/commands.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/cmd/berth/commands"
+	"github.com/berthproject/berth/pkg/client"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	env := &commands.Env{
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		LookupEnv: os.LookupEnv,
+		Connect: func(ctx context.Context, address string) (commands.Client, error) {
+			return client.New(ctx, address)
+		},
+		Version: version,
+	}
+	os.Exit(commands.Main(context.Background(), newApp(env), os.Args))
+}
+
+// newApp builds berth's command tree.
+func newApp(env *commands.Env) *cli.App {
+	return commands.NewApp(env,
+		// Containers.
+		commands.Run(env),
+		commands.Create(env),
+		commands.Start(env),
+		commands.Stop(env),
+		commands.Restart(env),
+		commands.Kill(env),
+		commands.Pause(env),
+		commands.Unpause(env),
+		commands.Remove(env),
+		commands.Ps(env),
+		commands.Logs(env),
+		commands.Exec(env),
+		commands.Attach(env),
+		commands.Wait(env),
+		commands.Top(env),
+		commands.Rename(env),
+		commands.Inspect(env),
+		// Images.
+		commands.Images(env, "images"),
+		commands.ImageCommand(env),
+		commands.ImportImage(env, "import"),
+		commands.Load(env, "load"),
+		commands.Save(env, "save"),
+		commands.Tag(env, "tag"),
+		commands.Rmi(env, "rmi"),
+		// System.
+		commands.Version(env),
+		commands.Info(env),
+		commands.Events(env),
+		commands.Completion(env),
+	)
+}
