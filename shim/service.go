@@ -1,0 +1,797 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	eventsapi "github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+	runc "github.com/containerd/go-runc"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Event topics, as containerd names them.
+const (
+	topicCreate      = "/tasks/create"
+	topicStart       = "/tasks/start"
+	topicExit        = "/tasks/exit"
+	topicOOM         = "/tasks/oom"
+	topicExecAdded   = "/tasks/exec-added"
+	topicExecStarted = "/tasks/exec-started"
+	topicPaused      = "/tasks/paused"
+	topicResumed     = "/tasks/resumed"
+	topicDelete      = "/tasks/delete"
+)
+
+const (
+	// drainTimeout bounds how long an exit waits for the process's output
+	// to be copied (a leftover child may hold the pipe open).
+	drainTimeout = 5 * time.Second
+	// execsTimeout bounds how long the init exit waits for exec'd
+	// processes of the container to be reaped.
+	execsTimeout = 10 * time.Second
+	// initPidFile is where runc writes the init pid, in the bundle.
+	initPidFile = "init.pid"
+	// optionsFile keeps the runtime options in the bundle for `delete`.
+	optionsFile = "options.json"
+)
+
+// Defaults when the task's runtime options do not say.
+const (
+	DefaultRuncRoot   = "/run/berth/runc"
+	DefaultRuncBinary = "runc"
+)
+
+// runtimeOpts is what the shim keeps of containerd's runc options.
+type runtimeOpts struct {
+	BinaryName string `json:"binary_name"`
+	Root       string `json:"root"`
+}
+
+// Service is the task service of one container. Its lock is held across
+// runc calls that change the container: exits are handled by a separate
+// goroutine that takes the same lock, so a process that exits at once is
+// only handled after its pid is known.
+type Service struct {
+	ns, id, bundle string
+	pub            *publisher
+	reaper         *reaper
+	exits          exitQueue
+	shutdown       func()
+
+	mu        sync.Mutex
+	runc      *runc.Runc
+	init      *process
+	execs     map[string]*process
+	byPid     map[int]*process
+	rootfs    string // mounted rootfs, "" when none
+	sharedPID bool   // the container has no pid namespace of its own
+	oom       *oomWatcher
+}
+
+func newService(ns, id, bundle string, pub *publisher, shutdown func()) *Service {
+	s := &Service{
+		ns: ns, id: id, bundle: bundle, pub: pub, shutdown: shutdown,
+		execs: make(map[string]*process),
+		byPid: make(map[int]*process),
+		exits: exitQueue{wake: make(chan struct{}, 1)},
+	}
+	s.reaper = newReaper(s.exits.push)
+	go s.exits.run(s.handleExit)
+	return s
+}
+
+func newRunc(o runtimeOpts, ns, bundle string) *runc.Runc {
+	return &runc.Runc{
+		Command:   o.BinaryName,
+		Root:      filepath.Join(o.Root, ns),
+		Log:       filepath.Join(bundle, "log.json"),
+		LogFormat: runc.JSON,
+		Setpgid:   true,
+	}
+}
+
+// runcError adds runc's own last error message (from its log) to err.
+func (s *Service) runcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	b, rerr := os.ReadFile(filepath.Join(s.bundle, "log.json"))
+	if rerr != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var l struct{ Level, Msg string }
+		if json.Unmarshal([]byte(lines[i]), &l) == nil && (l.Level == "error" || l.Level == "fatal") {
+			return fmt.Errorf("%w: %s", err, l.Msg)
+		}
+	}
+	return err
+}
+
+func parseRuntimeOptions(a *anypb.Any) (runtimeOpts, error) {
+	o := runtimeOpts{BinaryName: DefaultRuncBinary, Root: DefaultRuncRoot}
+	if a == nil || a.GetTypeUrl() == "" {
+		return o, nil
+	}
+	v, err := typeurl.UnmarshalAny(a)
+	if err != nil {
+		return o, fmt.Errorf("runtime options: %w", errdefs.ErrInvalidArgument)
+	}
+	ro, ok := v.(*options.Options)
+	if !ok {
+		return o, fmt.Errorf("runtime options of type %s: %w", a.GetTypeUrl(), errdefs.ErrInvalidArgument)
+	}
+	if ro.BinaryName != "" {
+		o.BinaryName = ro.BinaryName
+	}
+	if ro.Root != "" {
+		o.Root = ro.Root
+	}
+	return o, nil
+}
+
+func readRuntimeOptions(bundle string) runtimeOpts {
+	o := runtimeOpts{BinaryName: DefaultRuncBinary, Root: DefaultRuncRoot}
+	if b, err := os.ReadFile(filepath.Join(bundle, optionsFile)); err == nil {
+		_ = json.Unmarshal(b, &o)
+	}
+	return o
+}
+
+// sharedPIDNamespace reports whether the spec joins an existing pid
+// namespace (or none), in which case the container's other processes do not
+// die with init and must be killed by the shim.
+func sharedPIDNamespace(bundle string) bool {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return true
+	}
+	var spec struct {
+		Linux *struct {
+			Namespaces []specs.LinuxNamespace `json:"namespaces"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(b, &spec) != nil || spec.Linux == nil {
+		return true
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// get returns the init process ("" or the container ID) or an exec.
+func (s *Service) get(execID string) (*process, error) {
+	if s.init == nil {
+		return nil, fmt.Errorf("container %s not created: %w", s.id, errdefs.ErrNotFound)
+	}
+	if execID == "" || execID == s.id {
+		return s.init, nil
+	}
+	p, ok := s.execs[execID]
+	if !ok {
+		return nil, fmt.Errorf("process %s: %w", execID, errdefs.ErrNotFound)
+	}
+	return p, nil
+}
+
+// Create mounts the rootfs, prepares IO and runs `runc create`.
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init != nil {
+		return nil, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
+		return nil, fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented)
+	}
+	o, err := parseRuntimeOptions(r.Options)
+	if err != nil {
+		return nil, err
+	}
+	ob, _ := json.Marshal(o)
+	if err := os.WriteFile(filepath.Join(s.bundle, optionsFile), ob, 0o600); err != nil {
+		return nil, err
+	}
+	rc := newRunc(o, s.ns, s.bundle)
+	if len(r.Rootfs) > 0 {
+		target := filepath.Join(s.bundle, "rootfs")
+		if err := mountRootfs(r.Rootfs, target); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				unmountAll(target)
+			}
+		}()
+	}
+
+	p := newProcess(s.id, true, stdio{r.Stdin, r.Stdout, r.Stderr, r.Terminal})
+	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pio.close()
+		}
+	}()
+	opts := &runc.CreateOpts{PidFile: filepath.Join(s.bundle, initPidFile), IO: pio.rio}
+	var sock *runc.Socket
+	if r.Terminal {
+		if sock, err = runc.NewTempConsoleSocket(); err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		opts.ConsoleSocket = sock
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := rc.Create(bg, s.id, s.bundle, opts); err != nil {
+		err = s.runcError(err)
+		_ = rc.Delete(bg, s.id, &runc.DeleteOpts{Force: true})
+		return nil, fmt.Errorf("runc create: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = rc.Delete(bg, s.id, &runc.DeleteOpts{Force: true})
+		}
+	}()
+	if sock != nil {
+		c, err := sock.ReceiveMaster()
+		if err != nil {
+			return nil, fmt.Errorf("receive console: %w", err)
+		}
+		if err := pio.attachConsole(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+	} else {
+		pio.start()
+	}
+	pid, err := runc.ReadPidFile(opts.PidFile)
+	if err != nil {
+		return nil, err
+	}
+	p.pid, p.io, p.state = pid, pio, stateCreated
+	if len(r.Rootfs) > 0 {
+		s.rootfs = filepath.Join(s.bundle, "rootfs")
+	}
+	s.runc, s.init, s.sharedPID = rc, p, sharedPIDNamespace(s.bundle)
+	s.byPid[pid] = p
+	s.pub.publish(topicCreate, &eventsapi.TaskCreate{
+		ContainerID: s.id, Bundle: s.bundle, Rootfs: r.Rootfs, Pid: uint32(pid),
+		IO: &eventsapi.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+	})
+	return &taskapi.CreateTaskResponse{Pid: uint32(pid)}, nil
+}
+
+// Start starts the init process or an exec'd one.
+func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if p.state != stateCreated || p.exiting {
+		return nil, errState(p.id, p.state, "start")
+	}
+	if !p.init {
+		if err := s.startExec(ctx, p); err != nil {
+			return nil, err
+		}
+		return &taskapi.StartResponse{Pid: uint32(p.pid)}, nil
+	}
+	if err := s.runc.Start(context.WithoutCancel(ctx), s.id); err != nil {
+		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
+	}
+	p.state = stateRunning
+	w, err := newOOMWatcher(p.pid, func() { s.pub.publish(topicOOM, &eventsapi.TaskOOM{ContainerID: s.id}) })
+	if err != nil {
+		logf("no OOM notifications for %s: %v", s.id, err)
+	}
+	s.oom = w
+	s.pub.publish(topicStart, &eventsapi.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
+	return &taskapi.StartResponse{Pid: uint32(p.pid)}, nil
+}
+
+func (s *Service) startExec(ctx context.Context, p *process) (err error) {
+	if s.init.state != stateRunning || s.init.exiting {
+		return fmt.Errorf("container %s is not running: %w", s.id, errdefs.ErrFailedPrecondition)
+	}
+	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			pio.close()
+		}
+	}()
+	pidFile := filepath.Join(s.bundle, p.id+".pid")
+	defer os.Remove(pidFile)
+	opts := &runc.ExecOpts{PidFile: pidFile, IO: pio.rio, Detach: true}
+	var sock *runc.Socket
+	if p.s.terminal {
+		if sock, err = runc.NewTempConsoleSocket(); err != nil {
+			return err
+		}
+		defer sock.Close()
+		opts.ConsoleSocket = sock
+	}
+	if err := s.runc.Exec(context.WithoutCancel(ctx), s.id, *p.spec, opts); err != nil {
+		return fmt.Errorf("runc exec: %w", s.runcError(err))
+	}
+	if sock != nil {
+		c, err := sock.ReceiveMaster()
+		if err != nil {
+			return fmt.Errorf("receive console: %w", err)
+		}
+		if err := pio.attachConsole(c); err != nil {
+			c.Close()
+			return err
+		}
+	} else {
+		pio.start()
+	}
+	pid, err := runc.ReadPidFile(pidFile)
+	if err != nil {
+		return err
+	}
+	p.pid, p.io, p.state = pid, pio, stateRunning
+	s.byPid[pid] = p
+	s.pub.publish(topicExecStarted, &eventsapi.TaskExecStarted{ContainerID: s.id, ExecID: p.id, Pid: uint32(pid)})
+	return nil
+}
+
+// Exec registers an extra process; Start runs it.
+func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.init == nil {
+		return nil, fmt.Errorf("container %s: %w", s.id, errdefs.ErrNotFound)
+	}
+	if r.ExecID == "" || r.ExecID == s.id || strings.ContainsAny(r.ExecID, "/\x00") {
+		return nil, fmt.Errorf("exec id %q: %w", r.ExecID, errdefs.ErrInvalidArgument)
+	}
+	if _, ok := s.execs[r.ExecID]; ok {
+		return nil, fmt.Errorf("exec %s: %w", r.ExecID, errdefs.ErrAlreadyExists)
+	}
+	if s.init.state != stateRunning || s.init.exiting {
+		return nil, fmt.Errorf("container %s is not running: %w", s.id, errdefs.ErrFailedPrecondition)
+	}
+	var spec specs.Process
+	if r.Spec == nil || json.Unmarshal(r.Spec.Value, &spec) != nil {
+		return nil, fmt.Errorf("exec %s: process spec: %w", r.ExecID, errdefs.ErrInvalidArgument)
+	}
+	spec.Terminal = r.Terminal
+	p := newProcess(r.ExecID, false, stdio{r.Stdin, r.Stdout, r.Stderr, r.Terminal})
+	p.spec = &spec
+	s.execs[r.ExecID] = p
+	s.pub.publish(topicExecAdded, &eventsapi.TaskExecAdded{ContainerID: s.id, ExecID: r.ExecID})
+	return &emptypb.Empty{}, nil
+}
+
+// Kill signals one process, or with All every process of the container.
+func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if p.exiting || p.state == stateStopped || p.state == stateDeleted {
+		return nil, errFinished(p.id)
+	}
+	if !p.init {
+		if p.state == stateCreated {
+			return nil, errState(p.id, p.state, "signal")
+		}
+		if err := unix.Kill(p.pid, unix.Signal(r.Signal)); err != nil {
+			if err == unix.ESRCH {
+				return nil, errFinished(p.id)
+			}
+			return nil, err
+		}
+		return &emptypb.Empty{}, nil
+	}
+	if err := s.runc.Kill(context.WithoutCancel(ctx), s.id, int(r.Signal), &runc.KillOpts{All: r.All}); err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "not running") || strings.Contains(msg, "does not exist") {
+			return nil, errFinished(p.id)
+		}
+		return nil, fmt.Errorf("runc kill: %w", err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Delete removes a stopped exec, or the container once its init stopped (or
+// was never started).
+func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if p.exiting || p.state == stateRunning || p.state == statePaused {
+		return nil, errState(p.id, p.state, "delete")
+	}
+	if !p.init {
+		if p.io != nil {
+			p.io.close()
+		}
+		delete(s.execs, p.id)
+		return deleteResponse(p), nil
+	}
+	if p.state == stateDeleted {
+		return nil, fmt.Errorf("container %s: %w", s.id, errdefs.ErrNotFound)
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.runc.Delete(bg, s.id, &runc.DeleteOpts{Force: p.state == stateCreated}); err != nil {
+		if err := s.runc.Delete(bg, s.id, &runc.DeleteOpts{Force: true}); err != nil && !strings.Contains(err.Error(), "does not exist") {
+			return nil, fmt.Errorf("runc delete: %w", s.runcError(err))
+		}
+	}
+	wasCreated := p.state == stateCreated
+	p.state = stateDeleted
+	if wasCreated {
+		delete(s.byPid, p.pid)
+		close(p.done)
+	}
+	p.io.close()
+	s.oom.close()
+	if s.rootfs != "" {
+		unmountAll(s.rootfs)
+		s.rootfs = ""
+	}
+	_ = os.Remove(filepath.Join(s.bundle, initPidFile))
+	s.pub.publish(topicDelete, &eventsapi.TaskDelete{
+		ContainerID: s.id, Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt),
+	})
+	return deleteResponse(p), nil
+}
+
+func deleteResponse(p *process) *taskapi.DeleteResponse {
+	return &taskapi.DeleteResponse{Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt)}
+}
+
+// State reports a process's state.
+func (s *Service) State(ctx context.Context, r *taskapi.StateRequest) (*taskapi.StateResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &taskapi.StateResponse{
+		ID: p.id, Bundle: s.bundle, Pid: uint32(p.pid), Status: p.state.status(),
+		Stdin: p.s.stdin, Stdout: p.s.stdout, Stderr: p.s.stderr, Terminal: p.s.terminal,
+		ExecID: r.ExecID,
+	}
+	if p.state == stateStopped || p.state == stateDeleted {
+		resp.ExitStatus = uint32(p.exitStatus)
+		resp.ExitedAt = timestamppb.New(p.exitedAt)
+	}
+	return resp, nil
+}
+
+// Wait blocks until the process's exit was published.
+func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.WaitResponse, error) {
+	s.mu.Lock()
+	p, err := s.get(r.ExecID)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &taskapi.WaitResponse{ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt)}, nil
+}
+
+// Pause freezes the container.
+func (s *Service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
+	return s.freeze(ctx, true)
+}
+
+// Resume thaws the container.
+func (s *Service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
+	return s.freeze(ctx, false)
+}
+
+func (s *Service) freeze(ctx context.Context, pause bool) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get("")
+	if err != nil {
+		return nil, err
+	}
+	bg := context.WithoutCancel(ctx)
+	if pause {
+		if p.state != stateRunning || p.exiting {
+			return nil, errState(p.id, p.state, "pause")
+		}
+		if err := s.runc.Pause(bg, s.id); err != nil {
+			return nil, fmt.Errorf("runc pause: %w", s.runcError(err))
+		}
+		p.state = statePaused
+		s.pub.publish(topicPaused, &eventsapi.TaskPaused{ContainerID: s.id})
+	} else {
+		if p.state != statePaused {
+			return nil, errState(p.id, p.state, "resume")
+		}
+		if err := s.runc.Resume(bg, s.id); err != nil {
+			return nil, fmt.Errorf("runc resume: %w", s.runcError(err))
+		}
+		p.state = stateRunning
+		s.pub.publish(topicResumed, &eventsapi.TaskResumed{ContainerID: s.id})
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Pids lists the container's processes, naming exec'd ones.
+func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.PidsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.get(""); err != nil {
+		return nil, err
+	}
+	pids, err := s.runc.Ps(context.WithoutCancel(ctx), s.id)
+	if err != nil {
+		return nil, fmt.Errorf("runc ps: %w", err)
+	}
+	execs := make(map[int]string, len(s.execs))
+	for id, p := range s.execs {
+		execs[p.pid] = id
+	}
+	resp := &taskapi.PidsResponse{}
+	for _, pid := range pids {
+		pi := &task.ProcessInfo{Pid: uint32(pid)}
+		if id, ok := execs[pid]; ok {
+			if a, err := typeurl.MarshalAnyToProto(&options.ProcessDetails{ExecID: id}); err == nil {
+				pi.Info = a
+			}
+		}
+		resp.Processes = append(resp.Processes, pi)
+	}
+	return resp, nil
+}
+
+// Update changes the container's resources.
+func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.get(""); err != nil {
+		return nil, err
+	}
+	var res specs.LinuxResources
+	if r.Resources == nil || json.Unmarshal(r.Resources.Value, &res) != nil {
+		return nil, fmt.Errorf("resources: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := s.runc.Update(context.WithoutCancel(ctx), s.id, &res); err != nil {
+		return nil, fmt.Errorf("runc update: %w", s.runcError(err))
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Stats returns cgroup metrics (v1 or v2 types, like containerd's shim).
+func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
+	s.mu.Lock()
+	if _, err := s.get(""); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	rc := s.runc
+	s.mu.Unlock()
+	st, err := rc.Stats(context.WithoutCancel(ctx), s.id)
+	if err != nil {
+		return nil, fmt.Errorf("runc events --stats: %w", err)
+	}
+	a, err := typeurl.MarshalAnyToProto(metrics(st, cgroupUnified()))
+	if err != nil {
+		return nil, err
+	}
+	return &taskapi.StatsResponse{Stats: a}, nil
+}
+
+// ResizePty resizes a process's terminal.
+func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if p.io == nil {
+		return nil, errState(p.id, p.state, "resize")
+	}
+	if err := p.io.resize(r.Width, r.Height); err != nil {
+		return nil, fmt.Errorf("resize %s: %w: %w", p.id, err, errdefs.ErrFailedPrecondition)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// CloseIO closes a process's stdin.
+func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stdin && p.io != nil {
+		p.io.closeStdin()
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Checkpoint is not supported by berth's shim.
+func (s *Service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	return nil, fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented)
+}
+
+// Connect returns the shim's and the task's pids.
+func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*taskapi.ConnectResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := &taskapi.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: "berth"}
+	if s.init != nil {
+		resp.TaskPid = uint32(s.init.pid)
+	}
+	return resp, nil
+}
+
+// Shutdown ends the shim once its container is deleted (or when asked to
+// now).
+func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	live := s.init != nil && s.init.state != stateDeleted
+	s.mu.Unlock()
+	if live && !r.Now {
+		return &emptypb.Empty{}, nil
+	}
+	go s.shutdown()
+	return &emptypb.Empty{}, nil
+}
+
+// handleExit runs for every reaped child that is not a runc command.
+func (s *Service) handleExit(e exitInfo) {
+	s.mu.Lock()
+	p := s.byPid[e.pid]
+	if p == nil {
+		s.mu.Unlock()
+		return // a container process that was not init or an exec
+	}
+	delete(s.byPid, e.pid)
+	p.exiting = true
+	p.exitStatus, p.exitedAt = e.status, e.at
+	s.mu.Unlock()
+	if p.init {
+		go s.initExited(p)
+	} else {
+		go s.execExited(p)
+	}
+}
+
+func (s *Service) execExited(p *process) {
+	p.io.waitDrained(drainTimeout)
+	s.mu.Lock()
+	p.exiting = false
+	p.state = stateStopped
+	s.mu.Unlock()
+	s.publishExit(p)
+}
+
+// initExited makes sure nothing of the container is left before the init
+// exit is published (and so is the last exit of the container): with a
+// shared pid namespace the remaining processes are killed; the exits of
+// exec'd processes and the output are waited for.
+func (s *Service) initExited(p *process) {
+	if s.sharedPID {
+		if err := s.runc.Kill(context.Background(), s.id, int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
+			logf("kill remaining processes of %s: %v", s.id, err)
+		}
+	}
+	s.mu.Lock()
+	var running []*process
+	for _, e := range s.execs {
+		if e.state == stateRunning || e.exiting {
+			running = append(running, e)
+		}
+	}
+	s.mu.Unlock()
+	deadline := time.NewTimer(execsTimeout)
+	defer deadline.Stop()
+	for _, e := range running {
+		select {
+		case <-e.done:
+		case <-deadline.C:
+			logf("exec processes of %s still running after %s", s.id, execsTimeout)
+		}
+	}
+	p.io.waitDrained(drainTimeout)
+	s.mu.Lock()
+	oom := s.oom
+	s.mu.Unlock()
+	if oom != nil {
+		oom.check() // a pending OOM kill is reported before the exit
+	}
+	s.mu.Lock()
+	p.exiting = false
+	deleted := p.state == stateDeleted
+	if !deleted {
+		p.state = stateStopped
+	}
+	s.mu.Unlock()
+	if deleted {
+		return
+	}
+	s.publishExit(p)
+}
+
+func (s *Service) publishExit(p *process) {
+	s.pub.publish(topicExit, &eventsapi.TaskExit{
+		ContainerID: s.id, ID: p.id, Pid: uint32(p.pid),
+		ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt),
+	})
+	close(p.done)
+}
+
+// exitQueue hands exits from the reaper to the service without ever
+// blocking the reaper (which also completes runc commands the service may
+// be waiting for while holding its lock).
+type exitQueue struct {
+	mu   sync.Mutex
+	q    []exitInfo
+	wake chan struct{}
+}
+
+func (q *exitQueue) push(e exitInfo) {
+	q.mu.Lock()
+	q.q = append(q.q, e)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *exitQueue) run(fn func(exitInfo)) {
+	for range q.wake {
+		for {
+			q.mu.Lock()
+			if len(q.q) == 0 {
+				q.q = nil
+				q.mu.Unlock()
+				break
+			}
+			e := q.q[0]
+			q.q = q.q[1:]
+			q.mu.Unlock()
+			fn(e)
+		}
+	}
+}

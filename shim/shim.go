@@ -1,0 +1,337 @@
+// Package shim is berth's containerd runtime shim (runtime
+// io.containerd.berth.v2): one small long-lived process per container that
+// runs it with runc, serves containerd's task API over ttrpc, carries its IO
+// (containerd fifos, files, logging binaries, or berth's own log sink
+// in-process) and reports its events back to containerd.
+//
+// The binary is started by containerd three ways:
+//
+//	<shim> -namespace NS -address SOCK -publish-binary BIN -id ID start
+//	<shim> -namespace NS -address SOCK -publish-binary BIN -id ID [-bundle DIR] delete
+//	<shim> -info
+//
+// start (run in the bundle directory) listens on a hashed socket, starts the
+// long-lived shim ("serve") with that socket, writes the address to
+// <bundle>/address, prints the bootstrap result and exits. delete cleans up
+// after a shim that is gone.
+package shim
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	apitypes "github.com/containerd/containerd/api/types"
+	runc "github.com/containerd/go-runc"
+	"github.com/containerd/ttrpc"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// RuntimeName is the containerd runtime this shim implements.
+const RuntimeName = "io.containerd.berth.v2"
+
+// Version is the shim's version, reported by -version and -info.
+var Version = "dev"
+
+// SocketDirEnv names the directory for shim sockets; berthd sets it in
+// containerd's environment, which containerd passes on to its shims.
+const SocketDirEnv = "BERTH_SHIM_SOCKET_DIR"
+
+// DefaultSocketDir is used when SocketDirEnv is not set.
+const DefaultSocketDir = "/run/berth/s"
+
+type flags struct {
+	namespace, id, address, bundle string
+	debug, info, version           bool
+	action                         string
+}
+
+func parseFlags(args []string) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet(filepath.Base(args[0]), flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.namespace, "namespace", "", "containerd namespace")
+	fs.StringVar(&f.id, "id", "", "container (task) id")
+	fs.StringVar(&f.address, "address", "", "containerd's gRPC address")
+	fs.StringVar(&f.bundle, "bundle", "", "bundle path (delete), default the working directory")
+	fs.BoolVar(&f.debug, "debug", false, "debug logging")
+	fs.BoolVar(&f.info, "info", false, "print runtime info (protobuf) and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.version, "v", false, "print the version and exit")
+	// Accepted for compatibility, not used.
+	fs.String("publish-binary", "", "")
+	fs.String("socket", "", "")
+	fs.String("debug-socket", "", "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return f, err
+	}
+	f.action = fs.Arg(0)
+	return f, nil
+}
+
+// Main runs the shim with the process's arguments and returns its exit code.
+func Main(args []string) int {
+	f, err := parseFlags(args)
+	if err == nil {
+		err = run(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "containerd-shim-berth-v2: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func run(f flags) error {
+	switch {
+	case f.version:
+		fmt.Printf("containerd-shim-berth-v2 %s (%s)\n", Version, runtime.Version())
+		return nil
+	case f.info:
+		return printInfo()
+	}
+	if f.namespace == "" || f.id == "" {
+		return errors.New("-namespace and -id are required")
+	}
+	switch f.action {
+	case "start":
+		return start(f)
+	case "delete":
+		return deleteAction(f)
+	case "serve":
+		return serve(f)
+	default:
+		return fmt.Errorf("unknown action %q", f.action)
+	}
+}
+
+func printInfo() error {
+	_, _ = io.Copy(io.Discard, io.LimitReader(os.Stdin, 1<<20))
+	b, err := proto.Marshal(&apitypes.RuntimeInfo{
+		Name:    RuntimeName,
+		Version: &apitypes.RuntimeVersion{Version: Version},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b)
+	return err
+}
+
+// socketPath is the shim's socket: a sha256 of containerd's address, the
+// namespace and the id (as containerd's own shims do) under the socket dir,
+// so the path stays well below the 108-byte limit.
+func socketPath(address, ns, id string) string {
+	dir := os.Getenv(SocketDirEnv)
+	if dir == "" {
+		dir = DefaultSocketDir
+	}
+	sum := sha256.Sum256([]byte(filepath.Join(address, ns, id)))
+	return filepath.Join(dir, fmt.Sprintf("%x", sum))
+}
+
+// start is containerd's "start" action, run in the bundle directory.
+func start(f flags) (err error) {
+	input, _ := io.ReadAll(io.LimitReader(os.Stdin, 10<<20))
+	var params bootapi.BootstrapParams
+	_ = proto.Unmarshal(input, &params) // older containerd sends nothing
+	ttrpcAddress := params.GetContainerdTtrpcAddress()
+	if ttrpcAddress == "" {
+		ttrpcAddress = os.Getenv("TTRPC_ADDRESS")
+	}
+	bundle, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	path := socketPath(f.address, f.namespace, f.id)
+	if len(path) >= 108 {
+		return fmt.Errorf("socket path %s too long", path)
+	}
+	address := "unix://" + path
+	result := func() error {
+		b, err := proto.Marshal(&bootapi.BootstrapResult{Version: 3, Address: address, Protocol: "ttrpc"})
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(b)
+		return err
+	}
+
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		if !errors.Is(err, unix.EADDRINUSE) {
+			return err
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return result() // this container's shim is already running
+		}
+		_ = os.Remove(path)
+		if l, err = net.Listen("unix", path); err != nil {
+			return err
+		}
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	defer ul.Close()
+	sock, err := ul.File()
+	if err != nil {
+		_ = os.Remove(path)
+		return err
+	}
+	defer sock.Close()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(path)
+		}
+	}()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"-namespace", f.namespace, "-id", f.id, "-address", f.address}
+	if f.debug {
+		args = append(args, "-debug")
+	}
+	cmd := exec.Command(self, append(args, "serve")...)
+	cmd.Dir = bundle
+	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+ttrpcAddress)
+	// No stdio: containerd waits for the start process's output to close,
+	// so the long-lived shim must not inherit it.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	adjustOOMScore(cmd.Process.Pid)
+	if err := os.WriteFile(filepath.Join(bundle, "address"), []byte(address), 0o600); err != nil {
+		return err
+	}
+	return result()
+}
+
+// adjustOOMScore makes the shim a slightly better OOM victim than containerd
+// (as containerd's shims do), never a worse one than the containers.
+func adjustOOMScore(pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", os.Getppid()))
+	if err != nil {
+		return
+	}
+	score, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return
+	}
+	score = min(score+1, 1000)
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(score)), 0)
+}
+
+// deleteAction is containerd's "delete" action: it runs after every task
+// teardown and after a shim died, so it is idempotent and only best-effort
+// cleans up: the runc container (forced), the rootfs mount and the socket.
+func deleteAction(f flags) error {
+	bundle := f.bundle
+	if bundle == "" {
+		var err error
+		if bundle, err = os.Getwd(); err != nil {
+			return err
+		}
+	}
+	ctx := context.Background()
+	rc := newRunc(readRuntimeOptions(bundle), f.namespace, bundle)
+	if err := rc.Delete(ctx, f.id, &runc.DeleteOpts{Force: true}); err != nil && !strings.Contains(err.Error(), "does not exist") {
+		fmt.Fprintf(os.Stderr, "runc delete %s: %v\n", f.id, err)
+	}
+	unmountAll(filepath.Join(bundle, "rootfs"))
+	pid, _ := runc.ReadPidFile(filepath.Join(bundle, initPidFile))
+	if b, err := os.ReadFile(filepath.Join(bundle, "address")); err == nil {
+		_ = os.Remove(strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
+	}
+	_ = os.Remove(socketPath(f.address, f.namespace, f.id))
+	b, err := proto.Marshal(&taskapi.DeleteResponse{
+		Pid:        uint32(pid),
+		ExitStatus: 128 + uint32(unix.SIGKILL),
+		ExitedAt:   timestamppb.Now(),
+	})
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b)
+	return err
+}
+
+// serve is the long-lived shim: one per container, serving the task API on
+// the socket inherited as fd 3 until the container is deleted and
+// containerd calls Shutdown.
+func serve(f flags) error {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(2)
+	}
+	// A shim is idle almost always: keep its heap small.
+	debug.SetGCPercent(25)
+	debug.SetMemoryLimit(16 << 20)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become subreaper: %w", err)
+	}
+	bundle, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	openLog(filepath.Join(bundle, "log"))
+
+	sock := os.NewFile(3, "socket")
+	l, err := net.FileListener(sock)
+	sock.Close()
+	if err != nil {
+		return fmt.Errorf("socket from containerd-shim start: %w", err)
+	}
+	path := l.Addr().String()
+	srv, err := ttrpc.NewServer()
+	if err != nil {
+		return err
+	}
+	pub := newPublisher(os.Getenv("TTRPC_ADDRESS"), f.namespace)
+	exit := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pub.flush(ctx)
+		_ = os.Remove(path)
+		_ = srv.Shutdown(ctx)
+		os.Exit(0)
+	}
+	svc := newService(f.namespace, f.id, bundle, pub, exit)
+	// Every wait on a child goes through the shim's reaper, runc's too.
+	runc.Monitor = svc.reaper
+	go svc.reaper.run()
+	register(srv, svc)
+	if err := srv.Serve(context.Background(), l); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
+		return err
+	}
+	select {} // exit() ends the process
+}
