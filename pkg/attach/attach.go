@@ -7,33 +7,40 @@
 //
 // Both directions carry frames:
 //
-//	+--------+------------------------+-----------------+
-//	| stream | length (4 bytes, BE)   | payload (length)|
-//	+--------+------------------------+-----------------+
+//	+--------+------------------------+------------------+
+//	| stream | length (4 bytes, BE)   | payload (length) |
+//	+--------+------------------------+------------------+
 //
-// Streams: 0 stdin, 1 stdout, 2 stderr, 255 control.
+// Streams: 0 stdin, 1 stdout, 2 stderr, 255 control. Payloads are at most
+// MaxFrame bytes.
 //
-//   - Right after accepting a client, the server sends one control frame
-//     (stream 255, empty payload): the client is registered and will receive
-//     every output frame broadcast from then on. Dial waits for it, so output
-//     produced after Dial returns is never missed.
-//   - Server → client: stdout/stderr frames, each carrying one chunk of
-//     output as the container wrote it (not split into lines). The server
-//     closes the connection when the output has ended: EOF at a frame
-//     boundary means "no more output".
-//   - Client → server: stdin frames (stream 0) with a non-empty payload are
-//     written to the container's stdin; an empty stdin frame closes the
-//     container's stdin (for every client: stdin is shared). Frames on other
-//     streams are ignored. Payloads are at most MaxFrame bytes; a larger
-//     length from a client ends its connection.
+// Server → client:
+//   - first, a control frame with an empty payload: the client is
+//     registered and receives every output frame broadcast from then on
+//     (Dial waits for it, so output produced after Dial returns is never
+//     missed);
+//   - stdout/stderr frames, each one chunk of output as the container wrote
+//     it (not split into lines);
+//   - last, a control frame "eof" when the output has ended (the container's
+//     stdout and stderr are closed), or "dropped" when the server
+//     disconnects the client for being too slow; then the connection is
+//     closed. A connection that ends without either (the server died)
+//     reads as io.ErrUnexpectedEOF.
+//
+// Client → server: stdin frames (stream 0) with a non-empty payload are
+// written to the container's stdin; an empty stdin frame closes the
+// container's stdin (for every client: stdin is shared). Frames on other
+// streams are ignored; a length over MaxFrame ends the connection.
 //
 // # Slow clients
 //
 // Output never waits for a client. Each client has a queue of at most
-// MaxQueued bytes; a client whose queue would overflow is disconnected
-// (frames are never silently dropped from the middle of a stream, so what a
-// client did receive is a faithful prefix of the output). It can reconnect
-// and read the rest from the log file.
+// MaxQueued bytes; a client whose queue would overflow is disconnected: it
+// gets the "dropped" control frame (ErrDropped from ReadFrame) if the
+// socket can take it, else just the closed connection. Frames are never
+// silently left out of the middle of a stream: what a client received is a
+// faithful prefix of the output. A dropped client can catch up from the log
+// file.
 package attach
 
 import (
@@ -64,6 +71,16 @@ const (
 	// closeFlushTimeout bounds how long Close waits for a client to take
 	// what was queued for it.
 	closeFlushTimeout = 5 * time.Second
+	// dropTimeout bounds how long a write to a client that overflowed its
+	// queue may still take before the connection is closed.
+	dropTimeout = time.Second
+)
+
+// Control frame payloads.
+const (
+	ctlAttached = ""
+	ctlEOF      = "eof"
+	ctlDropped  = "dropped"
 )
 
 // ErrFrameTooLarge is returned for a frame whose length exceeds MaxFrame.
@@ -132,7 +149,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		c := &client{conn: conn, wake: make(chan struct{}, 1)}
-		c.queue = append(c.queue, frame(Control, nil))
+		c.queue = append(c.queue, frame(Control, []byte(ctlAttached)))
 		c.queued = headerSize
 		s.mu.Lock()
 		if s.closed {
@@ -212,12 +229,16 @@ func (s *Server) writeLoop(c *client) {
 	for {
 		bufs, done, dropped := c.take()
 		if dropped {
+			// The last write completed whole: the marker can follow.
+			c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
+			c.conn.Write(frame(Control, []byte(ctlDropped)))
 			return
 		}
+		if done {
+			bufs = append(bufs, frame(Control, []byte(ctlEOF)))
+			c.conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		}
 		if len(bufs) > 0 {
-			if done {
-				c.conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-			}
 			n := 0
 			for _, b := range bufs {
 				n += len(b)
@@ -228,12 +249,13 @@ func (s *Server) writeLoop(c *client) {
 				return
 			}
 			c.release(n)
-			continue
 		}
 		if done {
 			return
 		}
-		<-c.wake
+		if len(bufs) == 0 {
+			<-c.wake
+		}
 	}
 }
 
@@ -286,14 +308,14 @@ func (s *Server) writeStdin(p []byte) {
 	}
 }
 
-// drop disconnects a client (write error, protocol error).
+// drop disconnects a client at once (write error, protocol error).
 func (s *Server) drop(c *client) {
 	s.mu.Lock()
 	if s.clients != nil {
 		delete(s.clients, c)
 	}
 	s.mu.Unlock()
-	c.kill()
+	c.conn.Close()
 }
 
 // client is one attached connection with its output queue.
@@ -325,8 +347,10 @@ func (c *client) enqueue(frames [][]byte) bool {
 	}
 	if c.dropped || c.queued+n > MaxQueued {
 		c.dropped = true
+		c.queue = nil
 		c.mu.Unlock()
-		c.conn.Close() // unblocks a write in progress
+		// A write in progress gets a little longer, then fails.
+		c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
 		c.signal()
 		return false
 	}
@@ -355,14 +379,6 @@ func (c *client) finish() {
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()
-	c.signal()
-}
-
-func (c *client) kill() {
-	c.mu.Lock()
-	c.dropped = true
-	c.mu.Unlock()
-	c.conn.Close()
 	c.signal()
 }
 

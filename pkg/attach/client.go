@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 )
+
+// ErrDropped is returned by ReadFrame when the server disconnected the
+// client for not keeping up with the output (see the package doc).
+var ErrDropped = errors.New("attach: disconnected for reading too slowly")
 
 // Conn is a client connection to an attach socket.
 type Conn struct {
@@ -16,6 +21,7 @@ type Conn struct {
 	r    *bufio.Reader
 	hdr  [headerSize]byte
 	wmu  sync.Mutex
+	end  error // io.EOF or ErrDropped once the server said so
 }
 
 // Dial connects to the attach socket at path and waits until the server has
@@ -29,17 +35,17 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 	}
 	c := &Conn{conn: nc.(*net.UnixConn), r: bufio.NewReaderSize(nc, 64<<10)}
 	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
-	stream, _, err := c.ReadFrame()
+	stream, p, err := c.readFrame()
 	stop()
-	if err == nil && stream != Control {
-		err = fmt.Errorf("attach %s: unexpected first frame on stream %d", path, stream)
+	if err == nil && (stream != Control || string(p) != ctlAttached) {
+		err = fmt.Errorf("attach %s: unexpected first frame (stream %d, %q)", path, stream, p)
 	}
 	if err != nil {
 		c.conn.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if err == io.EOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = fmt.Errorf("attach %s: server closed the connection: %w", path, io.ErrUnexpectedEOF)
 		}
 		return nil, err
@@ -47,14 +53,37 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 	return c, nil
 }
 
-// ReadFrame returns the next output frame. The payload is valid until the
-// next call. It returns io.EOF when the output has ended.
+// ReadFrame returns the next output frame (stream Stdout or Stderr). The
+// payload is the caller's to keep. It returns io.EOF when the output has
+// ended, ErrDropped when the server disconnected this client for being too
+// slow, and io.ErrUnexpectedEOF when the connection ended without either
+// (the server died).
 func (c *Conn) ReadFrame() (stream byte, p []byte, err error) {
-	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
+	for c.end == nil {
+		stream, p, err := c.readFrame()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
 			return 0, nil, err
 		}
-		return 0, nil, err // io.EOF at a frame boundary: output ended
+		if stream != Control {
+			return stream, p, nil
+		}
+		switch string(p) {
+		case ctlEOF:
+			c.end = io.EOF
+		case ctlDropped:
+			c.end = ErrDropped
+		}
+		// Other control frames are for future versions: ignore them.
+	}
+	return 0, nil, c.end
+}
+
+func (c *Conn) readFrame() (stream byte, p []byte, err error) {
+	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
+		return 0, nil, err // io.EOF only at a frame boundary
 	}
 	n := binary.BigEndian.Uint32(c.hdr[1:])
 	if n > MaxFrame {
