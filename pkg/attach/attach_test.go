@@ -160,8 +160,10 @@ func TestStalledClientDoesNotBlockOutput(t *testing.T) {
 	for {
 		_, p, err := stalled.ReadFrame()
 		if err != nil {
-			if !errors.Is(err, ErrDropped) {
-				t.Fatalf("stalled client ended with %v, want ErrDropped", err)
+			// ErrDropped if the server could still tell it, else
+			// the connection just ended; never a clean EOF.
+			if !errors.Is(err, ErrDropped) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("stalled client ended with %v, want ErrDropped or ErrUnexpectedEOF", err)
 			}
 			break
 		}
