@@ -748,3 +748,37 @@ func TestNames(t *testing.T) {
 		t.Error("notFound is not ErrNotFound")
 	}
 }
+
+// TestLoadManyLayers loads busybox with 130 small layers on top (the
+// "many layers" benchmark image) and checks the top layer's content.
+func TestLoadManyLayers(t *testing.T) {
+	s := newService(t, Options{})
+	ctx := context.Background()
+	spec, err := imagegen.BusyboxSpec(imagegen.BusyboxOptions{Name: "localhost/many:latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Layers = append(spec.Layers, imagegen.DataLayers(2, 1<<20, 1)...)
+	spec.Layers = append(spec.Layers, imagegen.SmallLayers(130)...)
+	var buf bytes.Buffer
+	info, err := imagegen.WriteOCIArchive(&buf, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := s.Load(ctx, &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || loaded[0].ID != info.Config.Digest.String() || len(loaded[0].RootFS.Layers) != 133 ||
+		!slices.Equal(loaded[0].RepoTags, []string{"localhost/many:latest"}) {
+		t.Fatalf("loaded = %+v", loaded)
+	}
+	// Two MiB of random data are in the unpacked size.
+	if loaded[0].Size < 2<<20 {
+		t.Errorf("size %d", loaded[0].Size)
+	}
+	got, err := readSnapshotFile(t, s, info.DiffIDs, "layers/0129")
+	if err != nil || got != "layer 129\n" {
+		t.Errorf("top layer file = %q, %v", got, err)
+	}
+}
