@@ -400,6 +400,20 @@ func TestImportRootfs(t *testing.T) {
 	if _, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, files)), ImportOptions{Ref: "Bad Name"}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("import with a bad name: %v", err)
 	}
+	// A tar the snapshotter cannot apply (a hard link to nothing) fails
+	// without moving the name.
+	var bad bytes.Buffer
+	tw := tar.NewWriter(&bad)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: "link", Linkname: "missing", Mode: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	if _, err := s.Import(ctx, &bad, ImportOptions{Ref: "imported:v1"}); err == nil {
+		t.Error("import of an unappliable tar succeeded")
+	}
+	if img, err := s.Inspect(ctx, "imported:v1"); err != nil || img.History[0].Comment != "made by test" {
+		t.Errorf("imported:v1 after failed import: %+v, %v", img, err)
+	}
 	if after := tagsOf(t, s, nil); len(after) != len(before) {
 		t.Errorf("failed imports left images: %v", after)
 	}
@@ -780,5 +794,41 @@ func TestLoadManyLayers(t *testing.T) {
 	got, err := readSnapshotFile(t, s, info.DiffIDs, "layers/0129")
 	if err != nil || got != "layer 129\n" {
 		t.Errorf("top layer file = %q, %v", got, err)
+	}
+}
+
+// TestLoadOCINames: a short io.containerd.image.name is normalised; an
+// archive without names loads dangling.
+func TestLoadOCINames(t *testing.T) {
+	s := newService(t, Options{})
+	ctx := context.Background()
+	for _, c := range []struct{ name, want string }{{"busybox:custom", "busybox:custom"}, {"", ""}} {
+		spec, err := imagegen.BusyboxSpec(imagegen.BusyboxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Name = c.name
+		spec.Config.Env = append(spec.Config.Env, "CASE="+c.name) // a distinct ID per case
+		var buf bytes.Buffer
+		info, err := imagegen.WriteOCIArchive(&buf, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := s.Load(ctx, &buf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(loaded) != 1 || loaded[0].ID != info.Config.Digest.String() {
+			t.Fatalf("load %q: %+v", c.name, loaded)
+		}
+		if c.want == "" {
+			if len(loaded[0].RepoTags) != 0 {
+				t.Errorf("unnamed archive loaded as %v", loaded[0].RepoTags)
+			}
+			continue
+		}
+		if !slices.Equal(loaded[0].RepoTags, []string{c.want}) || !slices.Equal(loaded[0].Names, []string{"docker.io/library/" + c.want}) {
+			t.Errorf("load %q: tags %v names %v", c.name, loaded[0].RepoTags, loaded[0].Names)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/errdefs"
@@ -28,7 +29,7 @@ import (
 // when empty) and unpacked into the service's snapshotter. Input that is
 // not a tar archive is errdefs.ErrInvalidArgument. On failure nothing is
 // left behind (the blobs written so far go with the lease).
-func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (_ *Image, retErr error) {
+func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*Image, error) {
 	ctx = s.ns(ctx)
 	var name string
 	if opts.Ref != "" {
@@ -82,26 +83,23 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	p := s.platform
 	mDesc.Platform = &p
 
+	recName := name
+	if recName == "" {
+		recName = danglingName(mDesc.Digest)
+	}
+	// Unpack before naming: a layer the snapshotter cannot apply fails the
+	// import without having moved any name.
+	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, images.Image{Name: recName, Target: mDesc}, s.matcher)); err != nil {
+		return nil, err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.groups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recName := name
-	if recName == "" {
-		recName = danglingName(mDesc.Digest)
-	}
 	if err := s.setName(ctx, all, recName, mDesc, nil); err != nil {
-		return nil, err
-	}
-	img, err := s.client.ImageService().Get(ctx, recName)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, img, s.matcher)); err != nil {
-		// The record is new or moved to content that cannot be used: drop it.
-		_ = s.client.ImageService().Delete(context.WithoutCancel(ctx), recName)
 		return nil, err
 	}
 	out, err := s.lookupAfterChange(ctx, cfgDesc.Digest)

@@ -349,7 +349,7 @@ func (s *Service) setName(ctx context.Context, all map[digest.Digest]*group, nam
 			return err
 		}
 	}
-	if g := all[newRT.configD.Digest]; g != nil {
+	if g := all[newRT.configD.Digest]; g != nil && !IsDangling(name) {
 		return s.dropDangling(ctx, g)
 	}
 	return nil
