@@ -90,9 +90,10 @@ type ListOptions struct {
 	// Filters use Docker's keys: dangling (true|false), reference (a glob on
 	// the familiar name, "busybox", "busybox:1.*", "*/app:*"), label (key or
 	// key=value, every one must match), before and since (an image
-	// reference: images created before/after that image). Several values of
-	// one key (other than label) match any of them. Unknown keys are
-	// errdefs.ErrInvalidArgument.
+	// reference: images created before/after that image). Several
+	// reference values match any of them; several label values must all
+	// match; several before/since values keep the strictest bound. Unknown
+	// keys and bad values are errdefs.ErrInvalidArgument.
 	Filters map[string][]string
 }
 
