@@ -203,3 +203,15 @@ func (e *connectError) Error() string {
 	return fmt.Sprintf("cannot connect to berthd at %s: %v\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket.", e.host, e.err)
 }
 func (e *connectError) Unwrap() error { return e.err }
+
+// sliceFlag is a repeatable string flag with a short alias (-e/--env).
+// urfave refuses "-e A --env B" on an aliased flag ("two forms of the same
+// flag"); Docker accepts it. Both names share one value, so reporting only
+// the long name to urfave's check keeps the values and lifts the refusal.
+type sliceFlag struct{ *cli.StringSliceFlag }
+
+func (f sliceFlag) Names() []string { return []string{f.Name} }
+
+func newSliceFlag(name, alias, usage string) cli.Flag {
+	return sliceFlag{&cli.StringSliceFlag{Name: name, Aliases: []string{alias}, Usage: usage}}
+}

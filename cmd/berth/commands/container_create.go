@@ -53,7 +53,7 @@ func processFlags() configFlags {
 		flags: []cli.Flag{
 			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep STDIN open and attach it"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE, or KEY to copy it from here)"},
+			newSliceFlag("env", "e", "set an environment variable (KEY=VALUE, or KEY to copy it from here)"),
 			&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from a file (KEY=VALUE lines)"},
 			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user name or UID, optionally with group (user[:group])"},
@@ -91,7 +91,7 @@ func metadataFlags() configFlags {
 	return configFlags{
 		flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
-			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label (KEY=VALUE)"},
+			newSliceFlag("label", "l", "set a label (KEY=VALUE)"),
 			&cli.StringSliceFlag{Name: "label-file", Usage: "read labels from a file (KEY=VALUE lines)"},
 			&cli.StringFlag{Name: "hostname", Usage: "container host name"},
 		},
@@ -122,7 +122,7 @@ func lifecycleFlags() configFlags {
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 			&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy: no, on-failure[:max-retries], always, unless-stopped"},
 			&cli.StringFlag{Name: "stop-signal", Usage: "signal that stops the container (default SIGTERM or the image's)"},
-			&cli.IntFlag{Name: "stop-timeout", Usage: "seconds to wait after the stop signal before killing (default 10)"},
+			&cli.IntFlag{Name: "stop-timeout", Usage: "seconds to wait after the stop signal before killing", DefaultText: "10"},
 		},
 		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
 			cfg.AutoRemove = c.Bool("rm")

@@ -29,7 +29,7 @@ Examples:
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run the command in the background"},
 			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "attach stdin"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE)"},
+			newSliceFlag("env", "e", "set an environment variable (KEY=VALUE)"),
 			&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from a file"},
 			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory for the command"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user name or UID (user[:group])"},

@@ -81,8 +81,8 @@ Examples:
 
 func stopFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Usage: "seconds to wait before killing (default: the container's stop timeout, 10)"},
-		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "signal to send (default: the container's stop signal, SIGTERM)"},
+		&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Usage: "seconds to wait before killing", DefaultText: "the container's stop timeout, 10"},
+		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "signal to send", DefaultText: "the container's stop signal, SIGTERM"},
 	}
 }
 

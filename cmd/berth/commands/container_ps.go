@@ -135,7 +135,7 @@ Examples:
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only print container IDs"},
 			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Value: -1, Usage: "show the n last created containers (all states)"},
 			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the last created container (all states)"},
-			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter output (key=value)"},
+			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs and commands"},
 		},

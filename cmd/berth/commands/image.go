@@ -117,7 +117,7 @@ Examples:
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only print image IDs"},
 			&cli.BoolFlag{Name: "digests", Usage: "show digests"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs"},
-			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter output (key=value)"},
+			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 		},
 		Action: withArgs(env, 0, 1, func(ctx context.Context, c *cli.Context, cl Client) error {

@@ -159,7 +159,7 @@ Examples:
    berth events --since 10m --until 0s --filter event=die
    berth events --filter container=web --format '{{.Action}} {{.Actor.Attributes.exitCode}}'`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter events (key=value)"},
+			newSliceFlag("filter", "f", "filter events (key=value)"),
 			&cli.StringFlag{Name: "since", Usage: "show events since a time (RFC 3339, Unix time, or e.g. 10m)"},
 			&cli.StringFlag{Name: "until", Usage: "stream events until a time (RFC 3339, Unix time, or e.g. 0s for now)"},
 			&cli.StringFlag{Name: "format", Usage: "Go template over an event, or json"},
