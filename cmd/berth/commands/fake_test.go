@@ -202,4 +202,3 @@ func allCommands(e *Env) []*cli.Command {
 }
 
 var errNoImage = fmt.Errorf("No such image: nope: %w", errdefs.ErrNotFound)
-
