@@ -12,17 +12,37 @@ const MaxLineSize = 16 * 1024
 
 const hexDigits = "0123456789abcdef"
 
+// plain[b] is true for the ASCII bytes copied as they are.
+var plain = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // appendEntry appends one json-file line ({"log":…,"stream":…,"time":…}\n)
 // to dst. It produces the same JSON value as encoding/json for any input:
 // invalid UTF-8 becomes U+FFFD and control characters are escaped; it does
 // not apply encoding/json's HTML escaping, which a log file does not need.
 func appendEntry(dst []byte, stream string, line []byte, t time.Time) []byte {
+	var ts [40]byte
+	return appendEntryTS(dst, stream, line, appendTime(ts[:0], t))
+}
+
+// appendTime appends t as the entry's time field value.
+func appendTime(dst []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+}
+
+// appendEntryTS is appendEntry with the time already formatted (a batch of
+// lines read at once shares one time).
+func appendEntryTS(dst []byte, stream string, line []byte, ts []byte) []byte {
 	dst = append(dst, `{"log":"`...)
 	dst = appendJSONString(dst, line)
 	dst = append(dst, `","stream":"`...)
 	dst = appendJSONString(dst, []byte(stream))
 	dst = append(dst, `","time":"`...)
-	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, ts...)
 	dst = append(dst, "\"}\n"...)
 	return dst
 }
@@ -33,11 +53,11 @@ func appendJSONString(dst, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
+		if plain[b] {
+			i++
+			continue
+		}
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':

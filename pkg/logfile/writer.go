@@ -26,6 +26,7 @@ type Writer struct {
 	f        *os.File
 	size     int64
 	buf      []byte
+	ts       []byte // the formatted time of the entries being added
 	closed   bool
 }
 
@@ -93,9 +94,10 @@ func (w *Writer) Write(stream string, line []byte, t time.Time) error {
 		return os.ErrClosed
 	}
 	w.buf = w.buf[:0]
+	w.ts = appendTime(w.ts[:0], t)
 	for {
 		n := min(len(line), MaxLineSize)
-		if err := w.add(stream, line[:n], t); err != nil {
+		if err := w.add(stream, line[:n]); err != nil {
 			return err
 		}
 		line = line[n:]
@@ -118,13 +120,14 @@ func (w *Writer) WriteLines(stream string, p []byte, t time.Time) error {
 		return os.ErrClosed
 	}
 	w.buf = w.buf[:0]
+	w.ts = appendTime(w.ts[:0], t)
 	for len(p) > 0 {
 		n := bytes.IndexByte(p, '\n') + 1
 		if n == 0 {
 			n = len(p)
 		}
 		n = min(n, MaxLineSize)
-		if err := w.add(stream, p[:n], t); err != nil {
+		if err := w.add(stream, p[:n]); err != nil {
 			return err
 		}
 		p = p[n:]
@@ -134,9 +137,9 @@ func (w *Writer) WriteLines(stream string, p []byte, t time.Time) error {
 
 // add encodes one entry into w.buf, first writing out what is buffered and
 // rotating if the entry would take the file past maxSize.
-func (w *Writer) add(stream string, line []byte, t time.Time) error {
+func (w *Writer) add(stream string, line []byte) error {
 	mark := len(w.buf)
-	w.buf = appendEntry(w.buf, stream, line, t)
+	w.buf = appendEntryTS(w.buf, stream, line, w.ts)
 	if w.maxSize <= 0 {
 		return nil
 	}
