@@ -53,17 +53,16 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	// SIGTERM: keep draining until EOF, but give up after termGrace (a
+	// process that inherited the container's stdout keeps the pipe open).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	// Ready: a byte then close (binary-v2 requires the byte; binary takes
 	// the close).
 	if ready != nil {
 		ready.Write([]byte{0})
 		ready.Close()
 	}
-
-	// SIGTERM: keep draining until EOF, but give up after termGrace (a
-	// process that inherited the container's stdout keeps the pipe open).
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-sigs
 		time.Sleep(termGrace)
