@@ -30,10 +30,31 @@ func main() {
 	os.Exit(commands.Main(context.Background(), newApp(env), os.Args))
 }
 
-// newApp builds berth's command tree.
+// newApp builds berth's command tree. Container commands exist at the top
+// level (berth run) and under their noun (berth container run), as in Docker.
 func newApp(env *commands.Env) *cli.App {
-	return commands.NewApp(env,
-		// Containers.
+	cmds := containerCommands(env)
+	cmds = append(cmds,
+		commands.Group("container", "Manage containers", containerCommands(env)...),
+		// Images.
+		commands.Images(env, "images"),
+		commands.ImageCommand(env),
+		commands.ImportImage(env, "import"),
+		commands.Load(env, "load"),
+		commands.Save(env, "save"),
+		commands.Tag(env, "tag"),
+		commands.Rmi(env, "rmi"),
+		// System.
+		commands.Version(env),
+		commands.Info(env),
+		commands.Events(env),
+		commands.Completion(env),
+	)
+	return commands.NewApp(env, cmds...)
+}
+
+func containerCommands(env *commands.Env) []*cli.Command {
+	return []*cli.Command{
 		commands.Run(env),
 		commands.Create(env),
 		commands.Start(env),
@@ -51,18 +72,5 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Top(env),
 		commands.Rename(env),
 		commands.Inspect(env),
-		// Images.
-		commands.Images(env, "images"),
-		commands.ImageCommand(env),
-		commands.ImportImage(env, "import"),
-		commands.Load(env, "load"),
-		commands.Save(env, "save"),
-		commands.Tag(env, "tag"),
-		commands.Rmi(env, "rmi"),
-		// System.
-		commands.Version(env),
-		commands.Info(env),
-		commands.Events(env),
-		commands.Completion(env),
-	)
+	}
 }

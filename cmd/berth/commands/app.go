@@ -117,18 +117,26 @@ func Main(ctx context.Context, app *cli.App, args []string) int {
 	return report(app.ErrWriter, err, debug)
 }
 
-func usageError(c *cli.Context, err error, isSubcommand bool) error {
-	name := "berth"
-	if isSubcommand && c.Command != nil {
-		name = "berth " + c.Command.Name
-	}
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := commandPath(c)
 	return &ExitError{Code: 125, Err: fmt.Errorf("%w.\nSee '%s --help'", err, name)}
 }
 
 // usagef is the error for wrong arguments: exit 125 with a pointer to --help.
 func usagef(c *cli.Context, format string, a ...any) error {
-	name := c.Command.FullName()
-	return &ExitError{Code: 125, Err: fmt.Errorf("\"berth %s\" %s.\nSee 'berth %s --help'", name, fmt.Sprintf(format, a...), name)}
+	name := commandPath(c)
+	return &ExitError{Code: 125, Err: fmt.Errorf("\"%s\" %s.\nSee '%s --help'", name, fmt.Sprintf(format, a...), name)}
+}
+
+// commandPath is "berth container stop" for the running command.
+func commandPath(c *cli.Context) string {
+	var parts []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != "" && x.Command.Name != "berth" {
+			parts = append([]string{x.Command.Name}, parts...)
+		}
+	}
+	return strings.Join(append([]string{"berth"}, parts...), " ")
 }
 
 // needArgs checks the number of positional arguments (max < 0: no maximum).
@@ -214,4 +222,14 @@ func (f sliceFlag) Names() []string { return []string{f.Name} }
 
 func newSliceFlag(name, alias, usage string) cli.Flag {
 	return sliceFlag{&cli.StringSliceFlag{Name: name, Aliases: []string{alias}, Usage: usage}}
+}
+
+// Group is a noun command ("berth container") holding subcommands.
+func Group(name, usage string, subs ...*cli.Command) *cli.Command {
+	return &cli.Command{
+		Name:        name,
+		Usage:       usage,
+		UsageText:   "berth " + name + " COMMAND [ARG...]",
+		Subcommands: subs,
+	}
 }
