@@ -81,15 +81,36 @@ type stdioRequest interface {
 type input struct {
 	// stdin is the engine's end of the client's stdin (nil: not attached).
 	stdin *io.PipeReader
-	w     *io.PipeWriter
+	// chunks queues stdin for the goroutine writing it to the pipe, so that
+	// a resize is not held up behind input the engine has not read yet; a
+	// nil chunk closes stdin.
+	chunks chan []byte
 	// sizes holds the latest terminal size not yet taken by the engine.
 	sizes chan container.WindowSize
 }
 
+// stdinQueue is how many stdin chunks may wait for the engine before the
+// client is held back.
+const stdinQueue = 16
+
 func newInput(attachStdin bool) *input {
 	in := &input{sizes: make(chan container.WindowSize, 1)}
 	if attachStdin {
-		in.stdin, in.w = io.Pipe()
+		var w *io.PipeWriter
+		in.stdin, w = io.Pipe()
+		in.chunks = make(chan []byte, stdinQueue)
+		go func() {
+			defer w.Close()
+			for p := range in.chunks {
+				if p == nil {
+					return
+				}
+				// Blocks until the engine takes it; close() unblocks it.
+				if _, err := w.Write(p); err != nil {
+					return
+				}
+			}
+		}()
 	}
 	return in
 }
@@ -104,33 +125,40 @@ func (in *input) streams() container.Streams {
 }
 
 // serve reads client messages until the client stops sending or the call
-// ends. The end of the client's stream closes stdin.
+// ends (ctx). The end of the client's stream closes stdin.
 func (in *input) serve(ctx context.Context, recv func() (stdioRequest, error)) {
 	defer close(in.sizes)
+	if in.chunks != nil {
+		defer close(in.chunks)
+	}
+	stdinOpen := in.chunks != nil
+	queue := func(p []byte) bool {
+		select {
+		case in.chunks <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
 		m, err := recv()
 		if err != nil {
-			if in.w != nil {
-				in.w.Close()
-			}
 			return
 		}
 		switch {
 		case m.GetResize() != nil:
 			in.resize(conv.WindowSizeFromProto(m.GetResize()))
 		case m.GetCloseStdin() != nil:
-			if in.w != nil {
-				in.w.Close()
+			if stdinOpen {
+				stdinOpen = false
+				if !queue(nil) {
+					return
+				}
 			}
-		case len(m.GetStdin()) > 0 && in.w != nil:
-			// Blocks until the engine takes it: flow control back to the
-			// client. close() unblocks it when the call ends.
-			if _, err := in.w.Write(m.GetStdin()); err != nil {
-				in.w = nil // the engine stopped reading stdin; drop the rest
+		case len(m.GetStdin()) > 0 && stdinOpen:
+			if !queue(m.GetStdin()) {
+				return
 			}
-		}
-		if ctx.Err() != nil {
-			return
 		}
 	}
 }
