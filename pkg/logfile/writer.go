@@ -164,6 +164,13 @@ func (w *Writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	if w.f == nil {
+		// A rotation failed to open the new file: try again.
+		if err := w.open(); err != nil {
+			w.buf = w.buf[:0]
+			return err
+		}
+	}
 	n, err := w.f.Write(w.buf)
 	w.size += int64(n)
 	w.buf = w.buf[:0]
@@ -174,10 +181,13 @@ func (w *Writer) flush() error {
 // file, and starts a new path. Followers hold the old file open and move on
 // to the new one when they have drained it.
 func (w *Writer) rotate() error {
-	if err := w.f.Close(); err != nil {
-		return err
+	if w.f != nil {
+		err := w.f.Close()
+		w.f = nil
+		if err != nil {
+			return err
+		}
 	}
-	w.f = nil
 	if w.maxFiles <= 1 {
 		if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
