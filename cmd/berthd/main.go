@@ -6,10 +6,27 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
-// version is set at build time (-ldflags "-X main.version=...").
-var version = "dev"
+// version and commit are set at build time (-ldflags "-X main.version=...").
+var version, commit = "dev", ""
+
+// gitCommit is the commit berthd was built from: set by the linker, or
+// recorded by the go tool.
+func gitCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {

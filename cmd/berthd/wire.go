@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/pkg/apiserver"
 	"github.com/berthproject/berth/pkg/daemon"
 )
 
@@ -32,7 +33,13 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	if err != nil {
 		return nil, err
 	}
-	// TODO(berthd): apiserver.Register(srv, e, apiserver.DaemonInfo{...})
-	// once pkg/apiserver lands.
+	// After containerd restarts, reconnect at once instead of waiting out
+	// gRPC's reconnect back-off (up to seconds).
+	env.OnContainerdRestart(func() {
+		if conn, ok := e.Client().Conn().(*grpc.ClientConn); ok {
+			conn.ResetConnectBackoff()
+		}
+	})
+	apiserver.Register(srv, e, apiserver.DaemonInfo{Version: version, GitCommit: gitCommit()})
 	return e, nil
 }

@@ -89,9 +89,6 @@ func containerdSpec(cfg *config.Config, logger *slog.Logger) (supervisor.Spec, e
 		// current settings; an adopted one keeps those it started with.
 		BeforeStart: func() error { return ctrdconfig.Write(confPath, opts) },
 		StopTimeout: 15 * time.Second,
-		OnRestart: func(pid int) {
-			logger.Warn("containerd was restarted; clients reconnect", "pid", pid)
-		},
 	}, nil
 }
 

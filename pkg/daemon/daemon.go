@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,10 @@ type Env struct {
 	ContainerdVersion string
 	// Embedded is true when berthd supervises that containerd.
 	Embedded bool
+	// OnContainerdRestart registers fn to be called each time the
+	// supervised containerd was restarted and answers again (e.g. to make a
+	// client reconnect now rather than after its back-off).
+	OnContainerdRestart func(fn func())
 }
 
 // RegisterFunc builds berthd's services and registers them on srv. The
@@ -100,7 +105,9 @@ func Run(ctx context.Context, o Options) (err error) {
 			cancel()
 		}
 	}()
-	env := Env{Config: cfg, Logger: log, ContainerdAddress: cfg.ContainerdEndpoint(), Embedded: cfg.Embedded()}
+	var restartHooks hooks
+	env := Env{Config: cfg, Logger: log, ContainerdAddress: cfg.ContainerdEndpoint(), Embedded: cfg.Embedded(),
+		OnContainerdRestart: restartHooks.add}
 	if cfg.Embedded() && cfg.EnableBerthSnapshotter {
 		spec, err := snapshotterSpec(cfg)
 		if err != nil {
@@ -116,6 +123,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		spec, err := containerdSpec(cfg, log)
 		if err != nil {
 			return err
+		}
+		spec.OnRestart = func(pid int) {
+			log.Warn("containerd was restarted", "pid", pid)
+			restartHooks.run()
 		}
 		p, err := supervisor.Start(ctx, spec, log)
 		if err != nil {
@@ -170,6 +181,27 @@ func Run(ctx context.Context, o Options) (err error) {
 		<-stopped
 	}
 	return nil
+}
+
+// hooks is a list of callbacks, added and run concurrently.
+type hooks struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (h *hooks) add(fn func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fns = append(h.fns, fn)
+}
+
+func (h *hooks) run() {
+	h.mu.Lock()
+	fns := append([]func(){}, h.fns...)
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 type nopCloser struct{}

@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStackLifecycle runs a private stack through what tests do to it:
+// berthd killed and restarted (containerd adopted, not restarted), a
+// graceful restart, containerd killed (berthd restarts it).
+func TestStackLifecycle(t *testing.T) {
+	s := Start(t)
+	if len(s.Socket()) >= 108 || len(filepath.Join(s.State(), "s")) > 42 {
+		t.Errorf("stack paths too long: %s", s.Socket())
+	}
+	st, err := os.Stat(s.Socket())
+	if err != nil || st.Mode().Perm() != 0o660 {
+		t.Errorf("API socket mode: %v %v", st, err)
+	}
+	ctrd := s.ContainerdPID()
+	if ctrd == 0 || !processAlive(ctrd) {
+		t.Fatalf("containerd pid %d not running", ctrd)
+	}
+	if r := s.Berth("version"); r.ExitCode != 0 || !strings.Contains(r.Stdout, "Server") {
+		t.Errorf("berth version: %s", r)
+	}
+
+	// kill -9 berthd: containerd survives and is adopted by the next berthd.
+	s.KillDaemon()
+	if !processAlive(ctrd) {
+		t.Fatal("containerd died with berthd")
+	}
+	s.StartDaemon()
+	if got := s.ContainerdPID(); got != ctrd {
+		t.Errorf("containerd pid after berthd restart = %d, want the adopted %d", got, ctrd)
+	}
+	if !strings.Contains(readFile(t, s.LogPath()), "adopted running daemon") {
+		t.Error("berthd's log does not say it adopted containerd")
+	}
+
+	// kill -9 containerd: berthd starts a new one.
+	s.KillContainerd()
+	if got := s.ContainerdPID(); got == ctrd || !processAlive(got) {
+		t.Errorf("containerd not restarted: pid %d (was %d)", got, ctrd)
+	}
+	if r := s.Berth("ps", "-a"); r.ExitCode != 0 {
+		t.Errorf("berth ps after containerd restart: %s", r)
+	}
+
+	// A clean restart stops containerd and starts a new one.
+	before := s.ContainerdPID()
+	s.Restart()
+	if processAlive(before) {
+		t.Errorf("containerd %d survived a clean berthd stop", before)
+	}
+	if r := s.Berth("ps"); r.ExitCode != 0 {
+		t.Errorf("berth ps after restart: %s", r)
+	}
+}
+
+// TestStopFindsLeaks checks that the leak detector sees a process and a
+// mount that belong to the stack.
+func TestStopFindsLeaks(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir, err := os.MkdirTemp("/tmp", "bX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s := &Stack{t: t, dir: dir, state: filepath.Join(dir, "state")}
+	if leaks := s.findLeaks(); len(leaks) != 0 {
+		t.Fatalf("leaks in a fresh dir: %v", leaks)
+	}
+	mnt := filepath.Join(dir, "m")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := mountTmpfs(mnt); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := startSleeper(t, dir)
+	leaks := strings.Join(s.findLeaks(), "\n")
+	if !strings.Contains(leaks, "mount "+mnt) || !strings.Contains(leaks, "process ") {
+		t.Errorf("leaks not found:\n%s", leaks)
+	}
+	_ = sleeper.Wait()
+	if len(s.mounts()) != 0 || processAlive(sleeper.Process.Pid) {
+		t.Error("findLeaks did not clean up")
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	if got := unescapeMount(`/a\040b/c\011d`); got != "/a b/c\td" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestArchiveCached(t *testing.T) {
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("busybox-static not installed")
+	}
+	a := BusyboxArchive(t)
+	b := BusyboxArchive(t)
+	if a != b {
+		t.Errorf("not cached: %s %s", a, b)
+	}
+	if st, err := os.Stat(a); err != nil || st.Size() < 100<<10 {
+		t.Errorf("archive %s: %v %v", a, st, err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

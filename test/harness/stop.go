@@ -1,0 +1,236 @@
+package harness
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Stop removes every container, stops berthd (which stops its containerd
+// and snapshotter) and fails the test if the stack left anything behind;
+// then it removes the stack's dirs. It is registered with t.Cleanup by
+// Start and may be called earlier; later calls do nothing.
+func (s *Stack) Stop() {
+	s.t.Helper()
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	t := s.t
+	defer s.removeDir()
+
+	// A test that killed berthd without restarting it leaves containerd
+	// (and the containers) running: bring berthd back to clean up.
+	if s.DaemonPID() == 0 && processAlive(s.ContainerdPID()) {
+		s.StartDaemon()
+	}
+	if s.DaemonPID() != 0 {
+		s.removeAllContainers()
+		s.checkContainerd()
+	}
+	children := map[string]int{"containerd": s.ContainerdPID(), "berth-snapshotter": s.SnapshotterPID()}
+	s.StopDaemon()
+	for name, pid := range children {
+		if pid != 0 && processAlive(pid) && s.mentionsDir(pid) {
+			t.Errorf("harness: %s (pid %d) still runs after berthd stopped", name, pid)
+			terminate(pid)
+		}
+	}
+
+	if leaks := s.findLeaks(); len(leaks) > 0 {
+		t.Errorf("harness: the stack left things behind:\n  %s", strings.Join(leaks, "\n  "))
+	}
+	if t.Failed() {
+		t.Logf("harness: stack dir %s\n%s\n%s", s.dir, s.logTail(s.logPath, 200),
+			s.logTail(filepath.Join(s.state, "containerd", "containerd.log"), 60))
+	}
+}
+
+func (s *Stack) removeDir() {
+	if s.t.Failed() && os.Getenv(EnvKeep) == "1" {
+		s.t.Logf("harness: kept %s (%s=1)", s.dir, EnvKeep)
+		return
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		s.t.Errorf("harness: remove %s: %v", s.dir, err)
+	}
+}
+
+// removeAllContainers is `berth rm -f $(berth ps -aq)`.
+func (s *Stack) removeAllContainers() {
+	s.t.Helper()
+	r := s.Berth("ps", "-aq", "--no-trunc")
+	if r.ExitCode != 0 {
+		s.t.Errorf("harness: berth ps -aq: %s", r)
+		return
+	}
+	ids := strings.Fields(r.Stdout)
+	if len(ids) == 0 {
+		return
+	}
+	if r := s.Berth(append([]string{"rm", "-f"}, ids...)...); r.ExitCode != 0 {
+		s.t.Errorf("harness: berth rm -f: %s", r)
+	}
+}
+
+// checkContainerd fails the test if containerd still holds containers,
+// tasks or active snapshots once every container was removed.
+func (s *Stack) checkContainerd() {
+	s.t.Helper()
+	if r := s.Ctr("containers", "ls", "-q"); r.ExitCode != 0 {
+		s.t.Errorf("harness: ctr containers ls: %s", r)
+	} else if ids := strings.Fields(r.Stdout); len(ids) > 0 {
+		s.t.Errorf("harness: containerd containers left after rm -f of all: %v", ids)
+	}
+	if r := s.Ctr("tasks", "ls", "-q"); r.ExitCode == 0 && strings.TrimSpace(r.Stdout) != "" {
+		s.t.Errorf("harness: containerd tasks left: %s", strings.Fields(r.Stdout))
+	}
+	sn := s.opts.snapshotter
+	if sn == "" {
+		sn = "overlayfs"
+	}
+	r := s.Ctr("snapshots", "--snapshotter", sn, "ls")
+	if r.ExitCode != 0 {
+		s.t.Errorf("harness: ctr snapshots ls: %s", r)
+		return
+	}
+	// KEY PARENT KIND; committed snapshots belong to images.
+	for _, line := range strings.Split(r.Stdout, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[len(f)-1] == "Active" {
+			s.t.Errorf("harness: active snapshot left: %s", f[0])
+		}
+	}
+}
+
+// findLeaks lists (and cleans up, so the dir can be removed) what still
+// refers to the stack: processes, mounts, shim sockets.
+func (s *Stack) findLeaks() []string {
+	var leaks []string
+	for _, pid := range s.processes() {
+		leaks = append(leaks, fmt.Sprintf("process %d: %s", pid, cmdline(pid)))
+		terminate(pid)
+	}
+	mounts := s.mounts()
+	for _, m := range mounts {
+		leaks = append(leaks, "mount "+m)
+	}
+	// Deepest first.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	for _, m := range mounts {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	for _, dir := range []string{filepath.Join(s.state, "s"), filepath.Join(s.state, "io")} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			leaks = append(leaks, "socket "+filepath.Join(dir, e.Name()))
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.state, "netns")); len(entries) > 0 {
+		for _, e := range entries {
+			leaks = append(leaks, "netns "+filepath.Join(s.state, "netns", e.Name()))
+		}
+	}
+	return leaks
+}
+
+// processes are those whose command line, working dir or executable is in
+// the stack's dir (containerd, shims, loggers, container processes).
+func (s *Stack) processes() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if processAlive(pid) && s.mentionsDir(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func (s *Stack) mentionsDir(pid int) bool {
+	prefix := s.dir + "/"
+	if strings.Contains(cmdline(pid)+" ", prefix) || strings.Contains(cmdline(pid)+" ", s.dir+" ") {
+		return true
+	}
+	for _, link := range []string{"cwd", "exe", "root"} {
+		if p, err := os.Readlink(fmt.Sprintf("/proc/%d/%s", pid, link)); err == nil && strings.HasPrefix(p+"/", prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// mounts are the mount points under the stack's dir.
+func (s *Stack) mounts() []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if strings.HasPrefix(mp, s.dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
+}
+
+// unescapeMount decodes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// terminate ends a leaked process: SIGTERM, then SIGKILL. Only called on
+// processes that run in the stack's own dir.
+func terminate(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processAlive(pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
