@@ -114,5 +114,6 @@ func stackOptions() []engine.Option {
 		engine.WithRoot(filepath.Join(stackRoot, "root")),
 		engine.WithState(filepath.Join(stackRoot, "state")),
 		engine.WithBinDirs(binDir),
+		engine.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	}
 }

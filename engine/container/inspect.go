@@ -82,6 +82,7 @@ func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Proce
 	}
 	r.mu.Lock()
 	restarting := r.restarting
+	exited, exitCode := r.exited, r.exitCode
 	r.mu.Unlock()
 	if proc != nil {
 		switch proc.Status {
@@ -92,14 +93,21 @@ func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Proce
 			st.Status, st.Running, st.Paused, st.Pid = StatusPaused, true, true, int(proc.Pid)
 			st.ExitCode = 0
 		case tasktypes.Status_STOPPED:
+			// A task being deleted may report a zeroed status: the exit
+			// event's is the one to trust.
 			st.Status = StatusExited
 			st.ExitCode = int(proc.ExitStatus)
+			if exited {
+				st.ExitCode = exitCode
+			}
 		}
 		return st
 	}
 	switch {
 	case restarting:
 		st.Status, st.Restarting = StatusRestarting, true
+	case exited:
+		st.Status, st.ExitCode = StatusExited, exitCode
 	case !st.FinishedAt.IsZero():
 		st.Status = StatusExited
 	}

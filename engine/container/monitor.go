@@ -67,7 +67,14 @@ func (s *Service) follow(ctx context.Context, evs <-chan *ctrdevents.Envelope, e
 			}
 			switch e := v.(type) {
 			case *apievents.TaskExit:
+				s.log.Debug("task exit event", "id", e.ContainerID, "exec", e.ID, "status", e.ExitStatus, "pid", e.Pid)
 				if e.ID == e.ContainerID {
+					if r := s.recordByID(e.ContainerID); r != nil {
+						r.mu.Lock()
+						r.exitCode = int(e.ExitStatus)
+						r.exited = true
+						r.mu.Unlock()
+					}
 					go s.handleExit(ctx, e.ContainerID)
 				}
 			case *apievents.TaskOOM:
@@ -123,12 +130,20 @@ func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) 
 		return ExitStatus{}, false
 	}
 	st := ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
+	s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
 	if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
 		st.ExitedAt = time.Now()
 	}
 	r.mu.Lock()
 	st.OOMKilled = r.oom
+	// Until the labels say so, the record answers for the exit.
+	r.exited, r.exitCode = true, st.ExitCode
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.exited = false
+		r.mu.Unlock()
+	}()
 	labels := map[string]string{
 		labelExitCode:   itoa(st.ExitCode),
 		labelFinishedAt: formatTime(st.ExitedAt),
@@ -211,10 +226,15 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 		r.mu.Unlock()
 		return
 	}
-	r.restarting = false
 	r.restartCount++
 	count := r.restartCount
 	r.mu.Unlock()
+	// The container shows as restarting until its new task runs.
+	defer func() {
+		r.mu.Lock()
+		r.restarting = false
+		r.mu.Unlock()
+	}()
 	if err := s.setLabels(ctx, r.id, map[string]string{labelRestartCount: itoa(count)}); err != nil {
 		s.log.Warn("recording restart count", "id", r.id, "err", err)
 	}

@@ -46,6 +46,8 @@ type record struct {
 	restartCount int
 	backoff      time.Duration
 	oom          bool
+	exited       bool // an exit event came; exitCode holds its status until the task is reaped
+	exitCode     int
 	removed      bool
 	startedAt    time.Time
 }

@@ -19,45 +19,91 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return err
 	}
 	ctx = s.ctx(ctx)
-	s.cancelRestart(r)
-	proc, err := s.taskState(ctx, r.id)
-	if err != nil && !errdefs.IsNotFound(err) {
-		return err
-	}
-	if err == nil && proc.Status != tasktypes.Status_STOPPED {
-		if !opts.Force {
-			state := "running"
-			if proc.Status == tasktypes.Status_PAUSED {
-				state = "paused"
-			}
-			return fmt.Errorf("cannot remove container %s: container is %s: stop the container before removing or force remove: %w", r.name, state, errdefs.ErrConflict)
-		}
+	if opts.Force {
+		// No restart policy may bring it back while it is being removed.
 		r.mu.Lock()
 		r.stopping = true
 		r.mu.Unlock()
-		exited, werr := s.Wait(ctx, r.id, WaitNotRunning)
-		if werr != nil {
-			return werr
-		}
-		if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		s.cancelRestart(r)
+	}
+	for attempt := 0; ; attempt++ {
+		running, err := s.isRunning(ctx, r)
+		if err != nil {
 			return err
 		}
-		select {
-		case <-exited:
-		case <-ctx.Done():
-			return ctx.Err()
+		if running != "" {
+			if !opts.Force {
+				return fmt.Errorf("cannot remove container %s: container is %s: stop the container before removing or force remove: %w", r.name, running, errdefs.ErrConflict)
+			}
+			if attempt > 5 {
+				return fmt.Errorf("cannot remove container %s: it keeps running: %w", r.name, errdefs.ErrConflict)
+			}
+			if err := s.killAndWait(ctx, r); err != nil {
+				return err
+			}
+			continue
 		}
+		r.mu.Lock()
+		restarting := r.restarting
+		r.mu.Unlock()
+		if restarting && !opts.Force {
+			return fmt.Errorf("cannot remove container %s: it is restarting: stop the container before removing or force remove: %w", r.name, errdefs.ErrConflict)
+		}
+		r.op.Lock()
+		// A start may have slipped in before op was ours.
+		if running, err := s.isRunning(ctx, r); err != nil || running != "" {
+			r.op.Unlock()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		r.mu.Lock()
+		removed := r.removed
+		r.mu.Unlock()
+		if removed {
+			r.op.Unlock()
+			return nil // an --rm container removed itself meanwhile
+		}
+		st, _ := s.reapLocked(ctx, r)
+		err = s.removeLocked(ctx, r, st)
+		r.op.Unlock()
+		return err
 	}
-	r.op.Lock()
-	defer r.op.Unlock()
-	r.mu.Lock()
-	removed := r.removed
-	r.mu.Unlock()
-	if removed {
-		return nil // an --rm container removed itself meanwhile
+}
+
+// isRunning says "running" or "paused" when the container has a live task.
+func (s *Service) isRunning(ctx context.Context, r *record) (string, error) {
+	proc, err := s.taskState(ctx, r.id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "", nil
+		}
+		return "", err
 	}
-	st, _ := s.reapLocked(ctx, r)
-	return s.removeLocked(ctx, r, st)
+	switch proc.Status {
+	case tasktypes.Status_STOPPED:
+		return "", nil
+	case tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+		return "paused", nil
+	}
+	return "running", nil
+}
+
+func (s *Service) killAndWait(ctx context.Context, r *record) error {
+	exited, err := s.Wait(ctx, r.id, WaitNotRunning)
+	if err != nil {
+		return err
+	}
+	if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // removeLocked deletes everything of a container that has no running task.

@@ -1,0 +1,317 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/engine/container"
+)
+
+func newTestEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(context.Background(), stackOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func create(t *testing.T, e *engine.Engine, cfg container.Config) string {
+	t.Helper()
+	if cfg.Image == "" {
+		cfg.Image = "busybox"
+	}
+	id, _, err := e.Containers().Create(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		err := e.Containers().Remove(context.Background(), id, container.RemoveOptions{Force: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			t.Errorf("removing %s: %v", id, err)
+		}
+	})
+	return id
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func inspect(t *testing.T, e *engine.Engine, id string) *container.Container {
+	t.Helper()
+	c, err := e.Containers().Inspect(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func logsOf(t *testing.T, e *engine.Engine, id string) string {
+	t.Helper()
+	var b strings.Builder
+	err := e.Containers().Logs(context.Background(), id, container.LogOptions{Tail: -1}, func(l container.LogEntry) error {
+		b.Write(l.Line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestLifecycleStates(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id := create(t, e, container.Config{Name: "states", Cmd: []string{"sleep", "1000"}})
+	if got := inspect(t, e, "states").State.Status; got != container.StatusCreated {
+		t.Fatalf("after create: %s", got)
+	}
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	st := inspect(t, e, id[:8]).State
+	if st.Status != container.StatusRunning || st.Pid == 0 {
+		t.Fatalf("after start: %+v", st)
+	}
+	if err := c.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := inspect(t, e, id).State.Status; got != container.StatusPaused {
+		t.Fatalf("after pause: %s", got)
+	}
+	if err := c.Remove(ctx, id, container.RemoveOptions{}); !errdefs.IsConflict(err) {
+		t.Fatalf("rm of a paused container without force: %v, want a conflict", err)
+	}
+	if err := c.Unpause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "exit after kill", func() bool { return inspect(t, e, id).State.Status == container.StatusExited })
+	if code := inspect(t, e, id).State.ExitCode; code != 137 {
+		t.Fatalf("exit code after SIGKILL = %d, want 137", code)
+	}
+	if err := c.Kill(ctx, id, ""); !errdefs.IsConflict(err) {
+		t.Fatalf("kill of a stopped container: %v, want a conflict", err)
+	}
+	if err := c.Remove(ctx, id, container.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Inspect(ctx, id); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such container") {
+		t.Fatalf("inspect after rm: %v", err)
+	}
+}
+
+func TestStopSignalThenKill(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	// Catches TERM and exits 3.
+	polite := create(t, e, container.Config{Cmd: []string{"sh", "-c", `trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done`}})
+	// Ignores TERM: only SIGKILL after the timeout stops it.
+	stubborn := create(t, e, container.Config{Cmd: []string{"sh", "-c", `trap '' TERM; echo ready; while true; do sleep 0.05; done`}})
+	for _, id := range []string{polite, stubborn} {
+		if err := c.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "ready", func() bool { return strings.Contains(logsOf(t, e, id), "ready") })
+	}
+	if err := c.Stop(ctx, polite, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := inspect(t, e, polite).State; st.ExitCode != 3 || !strings.Contains(logsOf(t, e, polite), "got TERM") {
+		t.Fatalf("polite: exit %d, logs %q", st.ExitCode, logsOf(t, e, polite))
+	}
+	timeout := 500 * time.Millisecond
+	start := time.Now()
+	if err := c.Stop(ctx, stubborn, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < timeout {
+		t.Fatalf("stop returned before the timeout")
+	}
+	if code := inspect(t, e, stubborn).State.ExitCode; code != 137 {
+		t.Fatalf("stubborn: exit %d, want 137", code)
+	}
+}
+
+func TestExitCodesAndStartErrors(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id := create(t, e, container.Config{Cmd: []string{"sh", "-c", "exit 42"}})
+	exited, err := c.Wait(ctx, id, container.WaitNextExit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-exited; st.ExitCode != 42 {
+		t.Fatalf("exit code %d, want 42", st.ExitCode)
+	}
+
+	missing := create(t, e, container.Config{Cmd: []string{"/no/such/binary"}})
+	err = c.Start(ctx, missing)
+	var se *container.StartError
+	if !errors.As(err, &se) || se.ExitCode != 127 {
+		t.Fatalf("start of a missing command: %v, want a StartError with 127", err)
+	}
+	notExec := create(t, e, container.Config{Cmd: []string{"/etc/passwd"}})
+	err = c.Start(ctx, notExec)
+	if !errors.As(err, &se) || se.ExitCode != 126 {
+		t.Fatalf("start of a non-executable: %v, want a StartError with 126", err)
+	}
+	if _, _, err := c.Create(ctx, container.Config{Image: "no-such-image"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("create from a missing image: %v", err)
+	}
+	if _, _, err := c.Create(ctx, container.Config{Image: "busybox", Name: "bad name!"}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("bad name: %v", err)
+	}
+}
+
+func TestAutoRemoveAndWait(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id, _, err := c.Create(ctx, container.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"sh", "-c", "exit 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := c.Wait(ctx, id, container.WaitRemoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-removed; st.ExitCode != 7 {
+		t.Fatalf("exit code %d, want 7", st.ExitCode)
+	}
+	if _, err := c.Inspect(ctx, id); !errdefs.IsNotFound(err) {
+		t.Fatalf("--rm container still there: %v", err)
+	}
+}
+
+func TestRestartPolicies(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	onFailure := create(t, e, container.Config{Cmd: []string{"sh", "-c", "echo run; exit 1"},
+		RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}})
+	always := create(t, e, container.Config{Cmd: []string{"sh", "-c", "echo run; sleep 0.2"},
+		RestartPolicy: container.RestartPolicy{Name: "always"}})
+	for _, id := range []string{onFailure, always} {
+		if err := c.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "on-failure to give up after 2 restarts", func() bool {
+		ci := inspect(t, e, onFailure)
+		return ci.RestartCount == 2 && ci.State.Status == container.StatusExited
+	})
+	if n := strings.Count(logsOf(t, e, onFailure), "run"); n != 3 {
+		t.Fatalf("on-failure:2 ran %d times, want 3", n)
+	}
+	waitFor(t, "always to restart twice", func() bool { return inspect(t, e, always).RestartCount >= 2 })
+	if err := c.Stop(ctx, always, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	count := inspect(t, e, always).RestartCount
+	time.Sleep(500 * time.Millisecond) // a restart would have come by now (back-off < 500ms)
+	if ci := inspect(t, e, always); ci.State.Running || ci.RestartCount != count {
+		t.Fatalf("a stopped 'always' container restarted: %+v", ci.State)
+	}
+}
+
+func TestExecAndTop(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id := create(t, e, container.Config{Cmd: []string{"sleep", "1000"}})
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	execID, err := c.ExecCreate(ctx, id, container.ExecConfig{Cmd: []string{"sh", "-c", "read x; echo got $x; echo err >&2; exit 5"},
+		AttachStdin: true, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	code, err := c.ExecStart(ctx, execID, container.Streams{Stdin: strings.NewReader("hello\n"), Stdout: &stdout, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 5 || stdout.String() != "got hello\n" || stderr.String() != "err\n" {
+		t.Fatalf("exec: code %d stdout %q stderr %q", code, stdout.String(), stderr.String())
+	}
+	top, err := c.Top(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top.Processes) != 1 || !strings.Contains(strings.Join(top.Processes[0], " "), "sleep 1000") {
+		t.Fatalf("top: %+v", top)
+	}
+}
+
+func TestRename(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id := create(t, e, container.Config{Name: "old-name", Cmd: []string{"true"}})
+	create(t, e, container.Config{Name: "taken", Cmd: []string{"true"}})
+	if err := c.Rename(ctx, "old-name", "taken"); !errdefs.IsConflict(err) {
+		t.Fatalf("rename to a used name: %v", err)
+	}
+	if err := c.Rename(ctx, "old-name", "new-name"); err != nil {
+		t.Fatal(err)
+	}
+	if got := inspect(t, e, "new-name"); got.ID != id || got.Name != "/new-name" {
+		t.Fatalf("after rename: %s %s", got.ID, got.Name)
+	}
+	if _, err := c.Inspect(ctx, "old-name"); !errdefs.IsNotFound(err) {
+		t.Fatalf("old name still resolves: %v", err)
+	}
+	// A second engine (a restarted berthd) sees the new name.
+	e2 := newTestEngine(t)
+	if got, err := e2.Containers().Inspect(ctx, "new-name"); err != nil || got.ID != id {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
