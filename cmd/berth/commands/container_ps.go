@@ -133,7 +133,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers, not only running ones"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only print container IDs"},
-			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Value: -1, Usage: "show the n last created containers (all states)"},
+			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Value: -1, DefaultText: "no limit", Usage: "show the n last created containers (all states)"},
 			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the last created container (all states)"},
 			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
