@@ -66,7 +66,11 @@ func New(ctx context.Context, address string) (*Client, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("cannot connect to berthd at unix://%s (is berthd running?): %w", path, errors.Join(errdefs.ErrUnavailable, err))
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("Cannot connect to berthd at unix://%s: %v. Is berthd running?", path, err))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
