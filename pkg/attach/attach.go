@@ -99,7 +99,9 @@ type Server struct {
 	clients map[*client]struct{}
 	closed  bool
 
-	wg sync.WaitGroup // accept loop and client goroutines
+	wg sync.WaitGroup // accept loop and client writers
+
+	flushTimeout time.Duration // closeFlushTimeout; shorter in tests
 }
 
 // Listen creates the unix socket at path (mode 0600, replacing a stale
@@ -120,7 +122,7 @@ func Listen(path string, stdin io.WriteCloser) (*Server, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	s := &Server{path: path, ln: ln, stdin: stdin, clients: map[*client]struct{}{}}
+	s := &Server{path: path, ln: ln, stdin: stdin, clients: map[*client]struct{}{}, flushTimeout: closeFlushTimeout}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
@@ -217,7 +219,7 @@ func (s *Server) Close() error {
 		err = errors.Join(err, rerr)
 	}
 	for c := range clients {
-		c.finish()
+		c.finish(s.flushTimeout)
 	}
 	s.wg.Wait()
 	return err
@@ -235,8 +237,8 @@ func (s *Server) writeLoop(c *client) {
 			return
 		}
 		if done {
+			// finish set the write deadline.
 			bufs = append(bufs, frame(Control, []byte(ctlEOF)))
-			c.conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		}
 		if len(bufs) > 0 {
 			n := 0
@@ -375,10 +377,13 @@ func (c *client) release(n int) {
 	c.mu.Unlock()
 }
 
-func (c *client) finish() {
+// finish makes the writer send what is queued, then EOF, within timeout
+// (this also bounds a write already blocked on a stalled client).
+func (c *client) finish(timeout time.Duration) {
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	c.signal()
 }
 

@@ -274,3 +274,37 @@ func TestDialNoServer(t *testing.T) {
 		t.Fatal("Dial without a server succeeded")
 	}
 }
+
+// Close does not wait forever for a client that stopped reading before it
+// overflowed its queue; that client then sees the output cut short, not a
+// clean EOF.
+func TestCloseWithStalledClient(t *testing.T) {
+	path := sockPath(t)
+	s, err := Listen(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.flushTimeout = 100 * time.Millisecond
+	stalled := dial(t, path)
+	payload := bytes.Repeat([]byte("y"), 64<<10)
+	for range 32 { // 2 MiB: fills the client's socket, not its queue
+		s.Broadcast(Stdout, payload)
+	}
+	if s.Clients() != 1 {
+		t.Fatal("the stalled client was dropped before its queue was full")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close blocked on a stalled client")
+	}
+	got, err := readAll(stalled)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("stalled client: %d frames then %v, want ErrUnexpectedEOF", len(got), err)
+	}
+}
