@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -135,6 +136,57 @@ func (f *firewall) remove() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove firewall chains: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// removePortmapChainsIfUnused deletes the portmap plugin's top-level chains
+// (CNI-HOSTPORT-DNAT, -MASQ, -SETMARK and the jumps to them) when no
+// container of anyone forwards a port any more (CNI-HOSTPORT-DNAT is empty).
+// The plugin creates them again on its next ADD. Only Uninstall calls it.
+func removePortmapChainsIfUnused() error {
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").CombinedOutput()
+	if err != nil {
+		return nil // no chain: nothing to do
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			return nil // in use
+		}
+	}
+	var errs []string
+	for _, j := range []struct {
+		from, to string
+		match    []string
+	}{
+		{"PREROUTING", "CNI-HOSTPORT-DNAT", []string{"-m", "addrtype", "--dst-type", "LOCAL"}},
+		{"OUTPUT", "CNI-HOSTPORT-DNAT", []string{"-m", "addrtype", "--dst-type", "LOCAL"}},
+		{"POSTROUTING", "CNI-HOSTPORT-MASQ", []string{"-m", "comment", "--comment", "CNI portfwd requiring masquerade"}},
+	} {
+		rule := append(append([]string{"-t", "nat"}, "-C", j.from), append(j.match, "-j", j.to)...)
+		for iptables(rule...) == nil {
+			del := slices.Clone(rule)
+			del[2] = "-D"
+			if err := iptables(del...); err != nil {
+				errs = append(errs, err.Error())
+				break
+			}
+		}
+	}
+	for _, c := range []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"} {
+		if iptables("-t", "nat", "-S", c) != nil {
+			continue
+		}
+		if err := iptables("-t", "nat", "-F", c); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if err := iptables("-t", "nat", "-X", c); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove portmap chains: %s", strings.Join(errs, "; "))
 	}
 	return nil
 }

@@ -382,6 +382,7 @@ func (m *Manager) removeLocked(ctx context.Context, n *storedNetwork) error {
 	// still exists and Remove can be retried.
 	m.dns.RemoveNetwork(n.Name)
 	if err := m.drivers[n.Driver].Destroy(ctx, &n.Network); err != nil {
+		_ = m.startDNS(&n.Network)
 		return err
 	}
 	delete(m.networks, n.Name)
@@ -428,6 +429,26 @@ func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string
 	return removed, errors.Join(errs...)
 }
 
+// Rename records a container's new name: its DNS records change at once and
+// the sandbox state keeps the new name across restarts.
+func (m *Manager) Rename(ctx context.Context, containerID, newName string) error {
+	l := m.ctrLock(containerID)
+	l.Lock()
+	defer l.Unlock()
+	m.mu.Lock()
+	sb, ok := m.sandboxes[containerID]
+	var old string
+	if ok {
+		old, sb.Name = sb.Name, newName
+	}
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("network of container %s: %w", shortID(containerID), errdefs.ErrNotFound)
+	}
+	m.dns.Rename(containerID, old, newName)
+	return m.saveSandbox(sb)
+}
+
 // Uninstall removes everything this Manager created on the host: it tears
 // down every sandbox, removes every network (the default one too), and
 // deletes berth's firewall chains; then it closes the Manager. For tests
@@ -446,6 +467,7 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	errs = append(errs, m.fw.remove())
+	errs = append(errs, removePortmapChainsIfUnused())
 	m.Close()
 	return errors.Join(errs...)
 }

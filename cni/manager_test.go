@@ -36,6 +36,10 @@ func TestUserNetworkDNSAndIsolation(t *testing.T) {
 			t.Fatalf("wget %s from client: %v %s", name, err, out)
 		}
 	}
+	// nslookup answers from the same network, not from another one.
+	if out, err := e.inCtr(client, "nslookup", "web"); err != nil || !strings.Contains(out, web.Endpoints[0].IPv4.Addr().String()) {
+		t.Fatalf("nslookup web from client: %v %s", err, out)
+	}
 	if out, err := e.inCtr(stranger, "nslookup", "web"); err == nil {
 		t.Fatalf("name web resolved from another network: %s", out)
 	}
@@ -48,11 +52,21 @@ func TestUserNetworkDNSAndIsolation(t *testing.T) {
 	if got := e.m.DNS().Lookup("front", "web"); len(got) != 1 || got[0].String() != webIP {
 		t.Fatalf("lookup web = %v, want %s", got, webIP)
 	}
+	// Rename: the new name resolves at once, the old one no longer.
+	if err := e.m.Rename(ctx, web.ContainerID, "web2"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.inCtr(client, "nslookup", "web2"); err != nil || !strings.Contains(out, webIP) {
+		t.Fatalf("nslookup web2 after rename: %v %s", err, out)
+	}
+	if got := e.m.DNS().Lookup("front", "web"); len(got) != 0 {
+		t.Fatalf("old name still resolves: %v", got)
+	}
 	if err := e.m.Teardown(ctx, web.ContainerID); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.inCtr(client, "nslookup", "web"); err == nil {
-		t.Fatalf("web still resolves after teardown: %s", out)
+	if out, err := e.inCtr(client, "nslookup", "web2"); err == nil {
+		t.Fatalf("web2 still resolves after teardown: %s", out)
 	}
 }
 

@@ -191,8 +191,15 @@ func (m *Manager) loadNetworks() error {
 }
 
 // writeFileAtomic writes data to path through a temp file and a rename, so a
-// reader (or a crash) never sees a partial file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+// reader (or a crash of berthd) never sees a partial file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFile(path, data, perm, true)
+}
+
+// writeFile is writeFileAtomic with the fsync optional: sandbox state skips
+// it (it is on every container start's path, and after a power loss the
+// namespaces it describes are gone anyway; GC then works from libcni's cache).
+func writeFile(path string, data []byte, perm os.FileMode, fsync bool) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -212,8 +219,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Chmod(perm); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if fsync {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err

@@ -149,7 +149,7 @@ func (m *Manager) saveSandbox(sb *Sandbox) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(m.statePath(sb.ContainerID), b, 0o600)
+	return writeFile(m.statePath(sb.ContainerID), b, 0o600, false)
 }
 
 func (m *Manager) readSandbox(id string) (*Sandbox, error) {

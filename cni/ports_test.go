@@ -1,0 +1,159 @@
+package cni
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+)
+
+func TestParsePortSpec(t *testing.T) {
+	cases := []struct {
+		spec string
+		want string // PortMapping.String() of each, comma separated
+		bad  bool
+	}{
+		{spec: "80", want: "0.0.0.0:0->80/tcp"},
+		{spec: "8080:80", want: "0.0.0.0:8080->80/tcp"},
+		{spec: "127.0.0.1:8080:80/udp", want: "127.0.0.1:8080->80/udp"},
+		{spec: "127.0.0.1::80", want: "127.0.0.1:0->80/tcp"},
+		{spec: "8000-8001:80-81", want: "0.0.0.0:8000->80/tcp,0.0.0.0:8001->81/tcp"},
+		{spec: "8000-8002:80-81", bad: true},
+		{spec: "0:80", bad: true},
+		{spec: "80/sctp", bad: true},
+		{spec: "70000:80", bad: true},
+		{spec: "a:b:c:d", bad: true},
+	}
+	for _, c := range cases {
+		got, err := ParsePortSpec(c.spec)
+		if c.bad {
+			if !errdefs.IsInvalidArgument(err) {
+				t.Errorf("%s: want invalid argument, got %v %v", c.spec, got, err)
+			}
+			continue
+		}
+		var s []string
+		for _, p := range got {
+			s = append(s, p.String())
+		}
+		if err != nil || strings.Join(s, ",") != c.want {
+			t.Errorf("%s: got %v %v, want %s", c.spec, s, err, c.want)
+		}
+	}
+}
+
+// A published port answers on 127.0.0.1 and on a host address; a port
+// taken on the host or by another berth container fails Setup with a clear
+// error and leaves nothing behind.
+func TestPublishedPorts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.mustCreate(CreateOptions{Name: "pub", Subnet: e.subnet(3)})
+	port := freePort(t)
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub",
+		Ports: []PortMapping{{HostPort: port, ContainerPort: 8080, Proto: "tcp"}, {ContainerPort: 8080, Proto: "udp"}}})
+	if len(sb.Ports) != 2 || sb.Ports[0].HostPort != port || sb.Ports[1].HostPort == 0 {
+		t.Fatalf("ports %+v", sb.Ports)
+	}
+	e.startHTTPD(sb, "published")
+	// The network's gateway is one of the host's own addresses (on the
+	// bridge this test created); make sure before sending anything there.
+	gw := sb.Endpoints[0].Gateway.String()
+	if out, _ := exec.Command("ip", "route", "get", gw).Output(); !strings.HasPrefix(string(out), "local ") {
+		t.Fatalf("%s is not a local address: %s", gw, out)
+	}
+	for _, host := range []string{"127.0.0.1", gw} {
+		out, err := exec.Command("/bin/busybox", "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", host, port)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "published") {
+			t.Fatalf("fetch %s:%d from the host: %v %s", host, port, err, out)
+		}
+	}
+	// The host port is held: a host program cannot take it any more.
+	if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		l.Close()
+		t.Fatalf("host port %d not reserved", port)
+	}
+
+	// Another berth container on the same port.
+	id2 := ctrID()
+	_, err := e.m.Setup(ctx, SetupRequest{ContainerID: id2, NetworkMode: "pub", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprint(port)) {
+		t.Fatalf("same port twice: %v", err)
+	}
+	e.assertNoTrace(id2, "pub")
+
+	// A port a host program listens on, tcp and udp.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	id3 := ctrID()
+	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []PortMapping{{HostPort: uint16(taken), ContainerPort: 80}}})
+	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf(":%d/tcp", taken)) {
+		t.Fatalf("host port taken: %v", err)
+	}
+	e.assertNoTrace(id3, "pub")
+	u, err := net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	utaken := u.LocalAddr().(*net.UDPAddr).Port
+	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []PortMapping{{HostPort: uint16(utaken), ContainerPort: 53, Proto: "udp"}}})
+	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf(":%d/udp", utaken)) {
+		t.Fatalf("udp host port taken: %v", err)
+	}
+	e.assertNoTrace(id3, "pub")
+
+	// Teardown frees the port and its forwarding rules.
+	if err := e.m.Teardown(ctx, sb.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port)); err != nil {
+		t.Fatalf("port %d not released: %v", port, err)
+	} else {
+		l.Close()
+	}
+	e.assertNoTrace(sb.ContainerID, "pub")
+}
+
+// assertNoTrace checks that container id has nothing left: netns, state,
+// IP allocation, iptables rules.
+func (e *testEnv) assertNoTrace(id string, networks ...string) {
+	e.t.Helper()
+	for _, p := range []string{filepath.Join(e.cfg.netnsDir(), id), e.m.statePath(id)} {
+		if _, err := os.Stat(p); err == nil {
+			e.t.Errorf("%s left behind", p)
+		}
+	}
+	for _, n := range networks {
+		files, _ := os.ReadDir(filepath.Join(e.cfg.ipamDir(), n))
+		for _, f := range files {
+			b, _ := os.ReadFile(filepath.Join(e.cfg.ipamDir(), n, f.Name()))
+			if strings.Contains(string(b), id) {
+				e.t.Errorf("IP %s of %s still allocated on %s", f.Name(), shortID(id), n)
+			}
+		}
+	}
+	if cached, _ := e.m.cni.GetCachedAttachments(id); len(cached) > 0 {
+		e.t.Errorf("libcni cache still has %d attachments of %s", len(cached), shortID(id))
+	}
+	out, _ := exec.Command("iptables-save").Output()
+	if strings.Contains(string(out), id) || strings.Contains(string(out), shortID(id)) {
+		e.t.Errorf("iptables rules of %s left:\n%s", shortID(id), out)
+	}
+	e.m.mu.Lock()
+	_, ok := e.m.sandboxes[id]
+	e.m.mu.Unlock()
+	if ok {
+		e.t.Errorf("sandbox %s still registered", shortID(id))
+	}
+}
