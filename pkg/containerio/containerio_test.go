@@ -46,6 +46,11 @@ func TestLoggerURIRoundTrip(t *testing.T) {
 		t.Fatalf("ParseLoggerArgs(%q) = %+v, %v", args, got, err)
 	}
 
+	u.Scheme = "binary-v2"
+	if got, err := ParseLoggerURI(u); err != nil || got != o {
+		t.Fatalf("binary-v2: %+v, %v", got, err)
+	}
+
 	o = Options{LogPath: "/l/x.log", MaxSize: 0, MaxFiles: 1}
 	u, _ = url.Parse(LoggerURI("/bin/berth-logger", o))
 	if got, err := ParseLoggerURI(u); err != nil || got.MaxSize > 0 || got.AttachSocket != "" || got.Stdin {

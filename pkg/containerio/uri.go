@@ -63,9 +63,11 @@ func LoggerURI(binaryPath string, o Options) string {
 	return u.String()
 }
 
-// IsBerthLogger reports whether u is a binary log URI naming berth-logger.
+// IsBerthLogger reports whether u is a binary log URI naming berth-logger
+// (scheme "binary", or "binary-v2": containerd's variant with a strict
+// readiness check, which berth-logger also satisfies).
 func IsBerthLogger(u *url.URL) bool {
-	return u != nil && u.Scheme == "binary" && path.Base(u.Path) == LoggerName
+	return u != nil && (u.Scheme == "binary" || u.Scheme == "binary-v2") && path.Base(u.Path) == LoggerName
 }
 
 // ParseLoggerURI returns the Options encoded in a URI made by LoggerURI.
