@@ -142,3 +142,25 @@ func TestContainersAndCleanup(t *testing.T) {
 		t.Errorf("container %s not running after berthd restart: %q", id, out)
 	}
 }
+
+// TestBerthSnapshotter runs a stack on berth-snapshotter: berthd starts it
+// before containerd and stops it after.
+func TestBerthSnapshotter(t *testing.T) {
+	s := Start(t, WithBerthSnapshotter())
+	sn := s.SnapshotterPID()
+	if sn == 0 || !processAlive(sn) {
+		t.Fatalf("berth-snapshotter pid %d not running", sn)
+	}
+	if r := s.Ctr("plugins", "ls"); !strings.Contains(r.Stdout, "berth") {
+		t.Errorf("proxy plugin berth not registered:\n%s", r)
+	}
+	s.LoadBusybox()
+	if r := s.Berth("run", "--rm", "busybox", "echo", "on berth"); r.ExitCode != 0 || !strings.Contains(r.Stdout, "on berth") {
+		t.Fatalf("berth run: %s", r)
+	}
+	s.KillDaemon()
+	s.StartDaemon()
+	if got := s.SnapshotterPID(); got != sn {
+		t.Errorf("snapshotter pid after berthd restart = %d, want the adopted %d", got, sn)
+	}
+}
