@@ -49,6 +49,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -105,9 +106,13 @@ type Server struct {
 }
 
 // Listen creates the unix socket at path (mode 0600, replacing a stale
-// socket left by an earlier server) and serves it. stdin receives what
-// clients send on stream 0; nil means stdin frames are ignored.
+// socket left by an earlier server; its directory is created with mode 0700
+// if missing) and serves it. stdin receives what clients send on stream 0;
+// nil means stdin frames are ignored.
 func Listen(path string, stdin io.WriteCloser) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}

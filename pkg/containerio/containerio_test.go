@@ -3,7 +3,6 @@ package containerio
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/url"
 	"os"
@@ -242,13 +241,18 @@ func TestNewSinkErrors(t *testing.T) {
 		t.Fatal("NewSink without a log path succeeded")
 	}
 	logPath, _ := tempPaths(t)
-	// An attach socket that cannot be created: no Sink, and the log is
-	// left closed.
-	if _, err := NewSink(Options{LogPath: logPath, AttachSocket: "/nonexistent-dir/a.sock"}); err == nil {
+	// An attach socket that cannot be created (its directory would be
+	// under a regular file): no Sink, and the log is left closed.
+	notDir := filepath.Join(filepath.Dir(logPath), "file")
+	os.MkdirAll(filepath.Dir(notDir), 0o700)
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSink(Options{LogPath: logPath, AttachSocket: filepath.Join(notDir, "a.sock")}); err == nil {
 		t.Fatal("NewSink with a bad socket path succeeded")
 	}
-	if _, err := os.Stat("/nonexistent-dir"); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("NewSink created a directory for the socket")
+	if !logfile.IsClosed(logPath) {
+		t.Fatal("the log of a failed NewSink is not closed")
 	}
 }
 
