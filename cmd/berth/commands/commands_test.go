@@ -49,7 +49,7 @@ func TestRunFlagsBecomeOneConfig(t *testing.T) {
 		t.Errorf("config:\n got %+v\nwant %+v", r.created, want)
 	}
 	// An unknown image is berth's failure: 125, with the daemon's message.
-	if res.code != 125 || res.stderr != "berth: No such image: nope: not found\n" {
+	if res.code != 125 || res.stderr != "berth: No such image: nope\n" {
 		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
 	}
 }
@@ -162,7 +162,7 @@ func TestMissingSocketHint(t *testing.T) {
 func TestMultiContainerCommands(t *testing.T) {
 	r := &recorder{}
 	res := berth(t, r, nil, "stop", "-t", "2", "-s", "SIGINT", "web", "missing", "db")
-	if res.code != 1 || res.stdout != "web\ndb\n" || res.stderr != "berth: No such container: missing: not found\n" {
+	if res.code != 1 || res.stdout != "web\ndb\n" || res.stderr != "berth: No such container: missing\n" {
 		t.Errorf("got %+v", res)
 	}
 	if r.stopOpts.Timeout == nil || *r.stopOpts.Timeout != 2*time.Second || r.stopOpts.Signal != "SIGINT" {
@@ -258,7 +258,7 @@ func TestInspectContainersAndMissing(t *testing.T) {
 		"web": {ID: "abc", Name: "web", State: container.State{Status: "running", Running: true}},
 	}}
 	res := berth(t, r, nil, "inspect", "--type", "container", "web", "nope")
-	if res.code != 1 || res.stderr != "berth: No such container: nope: not found\n" {
+	if res.code != 1 || res.stderr != "berth: No such container: nope\n" {
 		t.Errorf("got %+v", res)
 	}
 	if !strings.HasPrefix(res.stdout, "[\n    {\n        \"Id\": \"abc\",") {

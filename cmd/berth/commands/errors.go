@@ -92,7 +92,7 @@ func Message(err error) string {
 	if errors.As(err, &ee) && ee.Err == nil {
 		return ""
 	}
-	msg := err.Error()
+	msg := trimClass(err)
 	var ce *connectError
 	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) {
 		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
@@ -100,6 +100,28 @@ func Message(err error) string {
 	var se *container.StartError
 	if errors.As(err, &se) && se.ExitCode == ExitNotFound && !strings.Contains(msg, "PATH") {
 		msg += "\nCheck the command name, or that it is in the image's PATH."
+	}
+	return msg
+}
+
+// errorClasses are the errdefs classes berthd's errors wrap.
+var errorClasses = []error{
+	errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists,
+	errdefs.ErrConflict, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable,
+	errdefs.ErrNotImplemented, errdefs.ErrPermissionDenied, errdefs.ErrUnknown,
+}
+
+// trimClass drops the class name that %w appends to an engine message
+// ("No such container: x: not found" → "No such container: x"): the class
+// picks the exit code, the user needs only the sentence.
+func trimClass(err error) string {
+	msg := err.Error()
+	for _, c := range errorClasses {
+		if errors.Is(err, c) {
+			if t, ok := strings.CutSuffix(msg, ": "+c.Error()); ok && t != "" {
+				return t
+			}
+		}
 	}
 	return msg
 }

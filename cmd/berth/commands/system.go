@@ -14,10 +14,11 @@ import (
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/formatter"
+	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
 // APIVersion is the berth.v1 API the CLI speaks.
-const APIVersion = "1"
+const APIVersion = berthv1.APIVersion
 
 // ClientVersion is the client part of `berth version`.
 type ClientVersion struct {
