@@ -99,8 +99,16 @@ func run(c *cli.Context) error {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// Children and containers must not die with berthd's session.
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	// berthd outlives its terminal session. Caught rather than ignored: an
+	// ignored signal would stay ignored in containerd, the shims and the
+	// containers they exec.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			logger.Info("SIGHUP ignored")
+		}
+	}()
 	logger.Info("starting berthd", "version", version, "pid", os.Getpid(), "config", c.String("config"))
 	return daemon.Run(ctx, daemon.Options{
 		Config:   cfg,
