@@ -18,7 +18,9 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	newEnv := func(out *bytes.Buffer) *commands.Env {
 		return &commands.Env{
 			Stdin: strings.NewReader(""), Stdout: out, Stderr: out,
-			Connect: func(context.Context, string) (commands.Client, error) { return nil, errors.New("no daemon in this test") },
+			Connect: func(context.Context, string) (commands.Client, error) {
+				return nil, errors.New("no daemon in this test")
+			},
 		}
 	}
 	var out bytes.Buffer
