@@ -60,14 +60,14 @@ func run(args []string) error {
 	// Ready: a byte then close (binary-v2 requires the byte; binary takes
 	// the close).
 	if ready != nil {
-		ready.Write([]byte{0})
-		ready.Close()
+		_, _ = ready.Write([]byte{0})
+		_ = ready.Close()
 	}
 	go func() {
 		<-sigs
 		time.Sleep(termGrace)
-		stdout.Close()
-		stderr.Close()
+		_ = stdout.Close()
+		_ = stderr.Close()
 	}()
 
 	var wg sync.WaitGroup

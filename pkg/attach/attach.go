@@ -114,7 +114,7 @@ func Listen(path string, stdin io.WriteCloser) (*Server, error) {
 		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		os.Remove(path)
+		_ = os.Remove(path)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -123,8 +123,8 @@ func Listen(path string, stdin io.WriteCloser) (*Server, error) {
 	// Close must not unlink a socket that a later server may own.
 	ln.SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		os.Remove(path)
+		_ = ln.Close()
+		_ = os.Remove(path)
 		return nil, err
 	}
 	s := &Server{path: path, ln: ln, stdin: stdin, clients: map[*client]struct{}{}, flushTimeout: closeFlushTimeout}
@@ -161,7 +161,7 @@ func (s *Server) acceptLoop() {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			conn.Close()
+			_ = conn.Close()
 			continue
 		}
 		s.clients[c] = struct{}{}
@@ -237,8 +237,8 @@ func (s *Server) writeLoop(c *client) {
 		bufs, done, dropped := c.take()
 		if dropped {
 			// The last write completed whole: the marker can follow.
-			c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
-			c.conn.Write(frame(Control, []byte(ctlDropped)))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
+			_, _ = c.conn.Write(frame(Control, []byte(ctlDropped)))
 			return
 		}
 		if done {
@@ -305,13 +305,13 @@ func (s *Server) writeStdin(p []byte) {
 	}
 	if len(p) == 0 {
 		s.stdinClosed = true
-		s.stdin.Close()
+		_ = s.stdin.Close()
 		return
 	}
 	if _, err := s.stdin.Write(p); err != nil {
 		// The process is gone or closed its stdin: further input is moot.
 		s.stdinClosed = true
-		s.stdin.Close()
+		_ = s.stdin.Close()
 	}
 }
 
@@ -322,7 +322,7 @@ func (s *Server) drop(c *client) {
 		delete(s.clients, c)
 	}
 	s.mu.Unlock()
-	c.conn.Close()
+	_ = c.conn.Close()
 }
 
 // client is one attached connection with its output queue.
@@ -357,7 +357,7 @@ func (c *client) enqueue(frames [][]byte) bool {
 		c.queue = nil
 		c.mu.Unlock()
 		// A write in progress gets a little longer, then fails.
-		c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
+		_ = c.conn.SetWriteDeadline(time.Now().Add(dropTimeout))
 		c.signal()
 		return false
 	}
@@ -388,7 +388,7 @@ func (c *client) finish(timeout time.Duration) {
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	c.signal()
 }
 

@@ -34,14 +34,14 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{conn: nc.(*net.UnixConn), r: bufio.NewReaderSize(nc, 64<<10)}
-	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.Close() })
 	stream, p, err := c.readFrame()
 	stop()
 	if err == nil && (stream != Control || string(p) != ctlAttached) {
 		err = fmt.Errorf("attach %s: unexpected first frame (stream %d, %q)", path, stream, p)
 	}
 	if err != nil {
-		c.conn.Close()
+		_ = c.conn.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -51,7 +51,7 @@ func NewSink(o Options) (_ *Sink, err error) {
 	}
 	s.attach, err = attach.Listen(o.AttachSocket, stdin)
 	if err != nil {
-		s.log.Close()
+		_ = s.log.Close()
 		return nil, err
 	}
 	return s, nil
@@ -148,8 +148,8 @@ func (s *Sink) Close() error {
 		if s.stdinR != nil {
 			// Unblock a client's pending stdin write before the
 			// attach server waits for its connections.
-			s.stdinR.CloseWithError(io.EOF)
-			s.stdinW.Close()
+			_ = s.stdinR.CloseWithError(io.EOF)
+			_ = s.stdinW.Close()
 		}
 		if s.attach != nil {
 			errs = append(errs, s.attach.Close())

@@ -181,7 +181,7 @@ func (r *reader) follow(ctx context.Context, path string) error {
 			}
 		}
 		if next != nil {
-			cur.Close()
+			_ = cur.Close()
 			cur, r.pos, r.partial = next, 0, r.partial[:0]
 			continue
 		}
@@ -236,7 +236,7 @@ func (r *reader) successor(path string, cur *os.File) (*os.File, error) {
 			next = f
 			continue
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	if found {
 		return next, nil
@@ -383,12 +383,12 @@ func openSet(path string) ([]*os.File, error) {
 		}
 		id, err := fileID(f)
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			closeAll(files)
 			return nil, err
 		}
 		if seen[id] {
-			f.Close()
+			_ = f.Close()
 			continue
 		}
 		seen[id] = true
@@ -409,7 +409,7 @@ func readDirNames(dir string) ([]string, error) {
 
 func closeAll(files []*os.File) {
 	for _, f := range files {
-		f.Close()
+		_ = f.Close()
 	}
 }
 

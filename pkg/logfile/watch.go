@@ -29,7 +29,7 @@ func newWatcher(dir string) *watcher {
 	const mask = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM |
 		unix.IN_MOVED_TO | unix.IN_CLOSE_WRITE | unix.IN_ATTRIB
 	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return &watcher{}
 	}
 	return &watcher{f: os.NewFile(uintptr(fd), "inotify"), buf: make([]byte, 4096)}
@@ -51,15 +51,15 @@ func (w *watcher) wait(ctx context.Context) error {
 			return nil
 		}
 	}
-	w.f.SetReadDeadline(time.Now().Add(inotifyPoll))
-	stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(time.Unix(1, 0)) })
+	_ = w.f.SetReadDeadline(time.Now().Add(inotifyPoll))
+	stop := context.AfterFunc(ctx, func() { _ = w.f.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	w.f.Read(w.buf) // an event, a timeout or a cancellation: look again
+	_, _ = w.f.Read(w.buf) // an event, a timeout or a cancellation: look again
 	return ctx.Err()
 }
 
 func (w *watcher) close() {
 	if w.f != nil {
-		w.f.Close()
+		_ = w.f.Close()
 	}
 }

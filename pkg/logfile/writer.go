@@ -57,14 +57,14 @@ func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
 		last := make([]byte, 1)
 		if _, err := w.f.ReadAt(last, w.size-1); err == nil && last[0] != '\n' {
 			if _, err := w.f.Write([]byte{'\n'}); err != nil {
-				w.f.Close()
+				_ = w.f.Close()
 				return nil, err
 			}
 			w.size++
 		}
 	}
 	if err := Reopened(path); err != nil {
-		w.f.Close()
+		_ = w.f.Close()
 		return nil, err
 	}
 	return w, nil
@@ -77,7 +77,7 @@ func (w *Writer) open() error {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	w.f, w.size = f, st.Size()
