@@ -26,6 +26,7 @@ import (
 	"github.com/berthproject/berth/pkg/apiserver"
 	"github.com/berthproject/berth/pkg/client"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
+	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
 var daemonInfo = apiserver.DaemonInfo{Version: "9.9.9", GitCommit: "abc123"}
@@ -731,3 +732,25 @@ func TestNewAddress(t *testing.T) {
 		t.Errorf("tcp address: got %v, want ErrInvalidArgument", err)
 	}
 }
+
+func TestInterceptorsConvertErrors(t *testing.T) {
+	ctx := testCtx(t)
+	_, err := apiserver.UnaryErrorInterceptor(ctx, nil, &grpc.UnaryServerInfo{FullMethod: "/x/Y"},
+		func(context.Context, any) (any, error) { return nil, errNameInUse })
+	if got := conv.ErrorFromGRPC(err); !errdefs.IsConflict(got) || got.Error() != errNameInUse.Error() {
+		t.Errorf("unary interceptor: %v -> %v", err, got)
+	}
+	err = apiserver.StreamErrorInterceptor(nil, ctxStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: "/x/Z"},
+		func(any, grpc.ServerStream) error { return errNotFoundExec })
+	var se *container.StartError
+	if got := conv.ErrorFromGRPC(err); !errors.As(got, &se) || se.ExitCode != 127 {
+		t.Errorf("stream interceptor: %v -> %v", err, got)
+	}
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s ctxStream) Context() context.Context { return s.ctx }

@@ -104,14 +104,35 @@ func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 // SystemService (berth.v1).
 func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	if b.Containers != nil {
-		s.RegisterService(typedErrors(&berthv1.ContainersService_ServiceDesc), &containersServer{c: b.Containers})
+		RegisterService(s, &berthv1.ContainersService_ServiceDesc, &containersServer{c: b.Containers})
 	}
 	if b.Images != nil {
-		s.RegisterService(typedErrors(&berthv1.ImagesService_ServiceDesc), &imagesServer{i: b.Images})
+		RegisterService(s, &berthv1.ImagesService_ServiceDesc, &imagesServer{i: b.Images})
 	}
 	if b.System != nil || b.Events != nil {
-		s.RegisterService(typedErrors(&berthv1.SystemService_ServiceDesc), &systemServer{sys: b.System, events: b.Events, info: info})
+		RegisterService(s, &berthv1.SystemService_ServiceDesc, &systemServer{sys: b.System, events: b.Events, info: info})
 	}
+}
+
+// RegisterService registers impl for desc on s with the same error
+// conversion as berth's own services: for services added next to them
+// (networks, volumes) so they need not repeat it.
+func RegisterService(s grpc.ServiceRegistrar, desc *grpc.ServiceDesc, impl any) {
+	s.RegisterService(typedErrors(desc), impl)
+}
+
+// UnaryErrorInterceptor converts errors as RegisterService does, for a
+// server whose services are registered some other way.
+func UnaryErrorInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer recoverCall(ctx, info.FullMethod, &err)
+	resp, err = handler(ctx, req)
+	return resp, conv.ErrorToGRPC(err)
+}
+
+// StreamErrorInterceptor is UnaryErrorInterceptor for streams.
+func StreamErrorInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer recoverCall(ss.Context(), info.FullMethod, &err)
+	return conv.ErrorToGRPC(handler(srv, ss))
 }
 
 // typedErrors returns a copy of desc whose handlers convert every returned
