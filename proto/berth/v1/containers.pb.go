@@ -121,7 +121,25 @@ type ContainerConfig struct {
 	RestartPolicy *RestartPolicy `protobuf:"bytes,16,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
 	LogConfig     *LogConfig     `protobuf:"bytes,17,opt,name=log_config,json=logConfig,proto3" json:"log_config,omitempty"`
 	// Runtime overriding the daemon's default (e.g. io.containerd.runc.v2).
-	Runtime       string `protobuf:"bytes,18,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	Runtime string `protobuf:"bytes,18,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// "bridge" (the default network), "none", "host", "container:<name|id>"
+	// or the name of a user-defined network.
+	NetworkMode string `protobuf:"bytes,19,opt,name=network_mode,json=networkMode,proto3" json:"network_mode,omitempty"`
+	// Per-network settings (--ip, --network-alias, --mac-address) for
+	// network_mode's network and any further network.
+	Networks []*NetworkAttachment `protobuf:"bytes,20,rep,name=networks,proto3" json:"networks,omitempty"`
+	// Container ports published on the host (-p).
+	PortBindings []*PortBinding `protobuf:"bytes,21,rep,name=port_bindings,json=portBindings,proto3" json:"port_bindings,omitempty"`
+	// Publish the image's exposed ports on random host ports (-P).
+	PublishAllPorts bool `protobuf:"varint,22,opt,name=publish_all_ports,json=publishAllPorts,proto3" json:"publish_all_ports,omitempty"`
+	// Ports added to the image's ("80/tcp", --expose).
+	ExposedPorts []string `protobuf:"bytes,23,rep,name=exposed_ports,json=exposedPorts,proto3" json:"exposed_ports,omitempty"`
+	// Resolver settings (--dns, --dns-search, --dns-option).
+	Dns        []string `protobuf:"bytes,24,rep,name=dns,proto3" json:"dns,omitempty"`
+	DnsSearch  []string `protobuf:"bytes,25,rep,name=dns_search,json=dnsSearch,proto3" json:"dns_search,omitempty"`
+	DnsOptions []string `protobuf:"bytes,26,rep,name=dns_options,json=dnsOptions,proto3" json:"dns_options,omitempty"`
+	// "name:ip" lines for /etc/hosts (--add-host).
+	ExtraHosts    []string `protobuf:"bytes,27,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -282,6 +300,380 @@ func (x *ContainerConfig) GetRuntime() string {
 	return ""
 }
 
+func (x *ContainerConfig) GetNetworkMode() string {
+	if x != nil {
+		return x.NetworkMode
+	}
+	return ""
+}
+
+func (x *ContainerConfig) GetNetworks() []*NetworkAttachment {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetPortBindings() []*PortBinding {
+	if x != nil {
+		return x.PortBindings
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetPublishAllPorts() bool {
+	if x != nil {
+		return x.PublishAllPorts
+	}
+	return false
+}
+
+func (x *ContainerConfig) GetExposedPorts() []string {
+	if x != nil {
+		return x.ExposedPorts
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetDns() []string {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetDnsSearch() []string {
+	if x != nil {
+		return x.DnsSearch
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetDnsOptions() []string {
+	if x != nil {
+		return x.DnsOptions
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetExtraHosts() []string {
+	if x != nil {
+		return x.ExtraHosts
+	}
+	return nil
+}
+
+// NetworkAttachment is a container's settings on one network.
+type NetworkAttachment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	Ipv4          string                 `protobuf:"bytes,2,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
+	Aliases       []string               `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Mac           string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkAttachment) Reset() {
+	*x = NetworkAttachment{}
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkAttachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkAttachment) ProtoMessage() {}
+
+func (x *NetworkAttachment) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkAttachment.ProtoReflect.Descriptor instead.
+func (*NetworkAttachment) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NetworkAttachment) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *NetworkAttachment) GetIpv4() string {
+	if x != nil {
+		return x.Ipv4
+	}
+	return ""
+}
+
+func (x *NetworkAttachment) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *NetworkAttachment) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+// PortBinding publishes container_port/proto on host_ip:host_port
+// (host_port 0: a free port chosen at start; host_ip "": every address).
+type PortBinding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostIp        string                 `protobuf:"bytes,1,opt,name=host_ip,json=hostIp,proto3" json:"host_ip,omitempty"`
+	HostPort      uint32                 `protobuf:"varint,2,opt,name=host_port,json=hostPort,proto3" json:"host_port,omitempty"`
+	ContainerPort uint32                 `protobuf:"varint,3,opt,name=container_port,json=containerPort,proto3" json:"container_port,omitempty"`
+	// tcp (default) or udp.
+	Proto         string `protobuf:"bytes,4,opt,name=proto,proto3" json:"proto,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortBinding) Reset() {
+	*x = PortBinding{}
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortBinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortBinding) ProtoMessage() {}
+
+func (x *PortBinding) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
+func (*PortBinding) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PortBinding) GetHostIp() string {
+	if x != nil {
+		return x.HostIp
+	}
+	return ""
+}
+
+func (x *PortBinding) GetHostPort() uint32 {
+	if x != nil {
+		return x.HostPort
+	}
+	return 0
+}
+
+func (x *PortBinding) GetContainerPort() uint32 {
+	if x != nil {
+		return x.ContainerPort
+	}
+	return 0
+}
+
+func (x *PortBinding) GetProto() string {
+	if x != nil {
+		return x.Proto
+	}
+	return ""
+}
+
+// NetworkSettings is the network part of Inspect (Docker's NetworkSettings).
+type NetworkSettings struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SandboxKey string                 `protobuf:"bytes,1,opt,name=sandbox_key,json=sandboxKey,proto3" json:"sandbox_key,omitempty"`
+	IpAddress  string                 `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
+	Gateway    string                 `protobuf:"bytes,3,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	MacAddress string                 `protobuf:"bytes,4,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
+	Ports      []*PortBinding         `protobuf:"bytes,5,rep,name=ports,proto3" json:"ports,omitempty"`
+	// By network name.
+	Networks      map[string]*EndpointSettings `protobuf:"bytes,6,rep,name=networks,proto3" json:"networks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkSettings) Reset() {
+	*x = NetworkSettings{}
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkSettings) ProtoMessage() {}
+
+func (x *NetworkSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkSettings.ProtoReflect.Descriptor instead.
+func (*NetworkSettings) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NetworkSettings) GetSandboxKey() string {
+	if x != nil {
+		return x.SandboxKey
+	}
+	return ""
+}
+
+func (x *NetworkSettings) GetIpAddress() string {
+	if x != nil {
+		return x.IpAddress
+	}
+	return ""
+}
+
+func (x *NetworkSettings) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *NetworkSettings) GetMacAddress() string {
+	if x != nil {
+		return x.MacAddress
+	}
+	return ""
+}
+
+func (x *NetworkSettings) GetPorts() []*PortBinding {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *NetworkSettings) GetNetworks() map[string]*EndpointSettings {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+// EndpointSettings is a container's endpoint on one network.
+type EndpointSettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NetworkId     string                 `protobuf:"bytes,1,opt,name=network_id,json=networkId,proto3" json:"network_id,omitempty"`
+	IpAddress     string                 `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
+	IpPrefixLen   int64                  `protobuf:"varint,3,opt,name=ip_prefix_len,json=ipPrefixLen,proto3" json:"ip_prefix_len,omitempty"`
+	Gateway       string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	MacAddress    string                 `protobuf:"bytes,5,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
+	Aliases       []string               `protobuf:"bytes,6,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointSettings) Reset() {
+	*x = EndpointSettings{}
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointSettings) ProtoMessage() {}
+
+func (x *EndpointSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointSettings.ProtoReflect.Descriptor instead.
+func (*EndpointSettings) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EndpointSettings) GetNetworkId() string {
+	if x != nil {
+		return x.NetworkId
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetIpAddress() string {
+	if x != nil {
+		return x.IpAddress
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetIpPrefixLen() int64 {
+	if x != nil {
+		return x.IpPrefixLen
+	}
+	return 0
+}
+
+func (x *EndpointSettings) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetMacAddress() string {
+	if x != nil {
+		return x.MacAddress
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
 // RestartPolicy is Docker's: name "", "no", "on-failure", "always" or
 // "unless-stopped"; maximum_retry_count applies to on-failure.
 type RestartPolicy struct {
@@ -294,7 +686,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +698,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +711,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RestartPolicy) GetName() string {
@@ -349,7 +741,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +753,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +766,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LogConfig) GetMaxSize() int64 {
@@ -412,7 +804,7 @@ type ContainerState struct {
 
 func (x *ContainerState) Reset() {
 	*x = ContainerState{}
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +816,7 @@ func (x *ContainerState) String() string {
 func (*ContainerState) ProtoMessage() {}
 
 func (x *ContainerState) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +829,7 @@ func (x *ContainerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerState.ProtoReflect.Descriptor instead.
 func (*ContainerState) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ContainerState) GetStatus() string {
@@ -537,15 +929,22 @@ type Container struct {
 	Snapshotter  string           `protobuf:"bytes,12,opt,name=snapshotter,proto3" json:"snapshotter,omitempty"`
 	Config       *ContainerConfig `protobuf:"bytes,13,opt,name=config,proto3" json:"config,omitempty"`
 	// Resolved environment (the image's merged with config.env).
-	Env           []string `protobuf:"bytes,14,rep,name=env,proto3" json:"env,omitempty"`
-	WorkingDir    string   `protobuf:"bytes,15,opt,name=working_dir,json=workingDir,proto3" json:"working_dir,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Env        []string `protobuf:"bytes,14,rep,name=env,proto3" json:"env,omitempty"`
+	WorkingDir string   `protobuf:"bytes,15,opt,name=working_dir,json=workingDir,proto3" json:"working_dir,omitempty"`
+	// Network settings of a running container (empty when stopped).
+	NetworkSettings *NetworkSettings `protobuf:"bytes,16,opt,name=network_settings,json=networkSettings,proto3" json:"network_settings,omitempty"`
+	// Host files mounted over the container's /etc/hostname, /etc/hosts and
+	// /etc/resolv.conf.
+	HostnamePath   string `protobuf:"bytes,17,opt,name=hostname_path,json=hostnamePath,proto3" json:"hostname_path,omitempty"`
+	HostsPath      string `protobuf:"bytes,18,opt,name=hosts_path,json=hostsPath,proto3" json:"hosts_path,omitempty"`
+	ResolvConfPath string `protobuf:"bytes,19,opt,name=resolv_conf_path,json=resolvConfPath,proto3" json:"resolv_conf_path,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +956,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +969,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Container) GetId() string {
@@ -678,6 +1077,34 @@ func (x *Container) GetWorkingDir() string {
 	return ""
 }
 
+func (x *Container) GetNetworkSettings() *NetworkSettings {
+	if x != nil {
+		return x.NetworkSettings
+	}
+	return nil
+}
+
+func (x *Container) GetHostnamePath() string {
+	if x != nil {
+		return x.HostnamePath
+	}
+	return ""
+}
+
+func (x *Container) GetHostsPath() string {
+	if x != nil {
+		return x.HostsPath
+	}
+	return ""
+}
+
+func (x *Container) GetResolvConfPath() string {
+	if x != nil {
+		return x.ResolvConfPath
+	}
+	return ""
+}
+
 // ContainerSummary is one row of List (engine type container.Summary).
 type ContainerSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -702,7 +1129,7 @@ type ContainerSummary struct {
 
 func (x *ContainerSummary) Reset() {
 	*x = ContainerSummary{}
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +1141,7 @@ func (x *ContainerSummary) String() string {
 func (*ContainerSummary) ProtoMessage() {}
 
 func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +1154,7 @@ func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSummary.ProtoReflect.Descriptor instead.
 func (*ContainerSummary) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContainerSummary) GetId() string {
@@ -823,7 +1250,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +1262,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +1275,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateContainerRequest) GetConfig() *ContainerConfig {
@@ -868,7 +1295,7 @@ type CreateContainerResponse struct {
 
 func (x *CreateContainerResponse) Reset() {
 	*x = CreateContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1307,7 @@ func (x *CreateContainerResponse) String() string {
 func (*CreateContainerResponse) ProtoMessage() {}
 
 func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1320,7 @@ func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerResponse.ProtoReflect.Descriptor instead.
 func (*CreateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateContainerResponse) GetId() string {
@@ -919,7 +1346,7 @@ type StartContainerRequest struct {
 
 func (x *StartContainerRequest) Reset() {
 	*x = StartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1358,7 @@ func (x *StartContainerRequest) String() string {
 func (*StartContainerRequest) ProtoMessage() {}
 
 func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1371,7 @@ func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerRequest.ProtoReflect.Descriptor instead.
 func (*StartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartContainerRequest) GetId() string {
@@ -962,7 +1389,7 @@ type StartContainerResponse struct {
 
 func (x *StartContainerResponse) Reset() {
 	*x = StartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1401,7 @@ func (x *StartContainerResponse) String() string {
 func (*StartContainerResponse) ProtoMessage() {}
 
 func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1414,7 @@ func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerResponse.ProtoReflect.Descriptor instead.
 func (*StartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 type StopContainerRequest struct {
@@ -1003,7 +1430,7 @@ type StopContainerRequest struct {
 
 func (x *StopContainerRequest) Reset() {
 	*x = StopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1442,7 @@ func (x *StopContainerRequest) String() string {
 func (*StopContainerRequest) ProtoMessage() {}
 
 func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1455,7 @@ func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
 func (*StopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopContainerRequest) GetId() string {
@@ -1060,7 +1487,7 @@ type StopContainerResponse struct {
 
 func (x *StopContainerResponse) Reset() {
 	*x = StopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1499,7 @@ func (x *StopContainerResponse) String() string {
 func (*StopContainerResponse) ProtoMessage() {}
 
 func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1512,7 @@ func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
 func (*StopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
 }
 
 type RestartContainerRequest struct {
@@ -1100,7 +1527,7 @@ type RestartContainerRequest struct {
 
 func (x *RestartContainerRequest) Reset() {
 	*x = RestartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1539,7 @@ func (x *RestartContainerRequest) String() string {
 func (*RestartContainerRequest) ProtoMessage() {}
 
 func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1552,7 @@ func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerRequest.ProtoReflect.Descriptor instead.
 func (*RestartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RestartContainerRequest) GetId() string {
@@ -1157,7 +1584,7 @@ type RestartContainerResponse struct {
 
 func (x *RestartContainerResponse) Reset() {
 	*x = RestartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1596,7 @@ func (x *RestartContainerResponse) String() string {
 func (*RestartContainerResponse) ProtoMessage() {}
 
 func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1609,7 @@ func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerResponse.ProtoReflect.Descriptor instead.
 func (*RestartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
 }
 
 type KillContainerRequest struct {
@@ -1196,7 +1623,7 @@ type KillContainerRequest struct {
 
 func (x *KillContainerRequest) Reset() {
 	*x = KillContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1635,7 @@ func (x *KillContainerRequest) String() string {
 func (*KillContainerRequest) ProtoMessage() {}
 
 func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1648,7 @@ func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerRequest.ProtoReflect.Descriptor instead.
 func (*KillContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KillContainerRequest) GetId() string {
@@ -1246,7 +1673,7 @@ type KillContainerResponse struct {
 
 func (x *KillContainerResponse) Reset() {
 	*x = KillContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1685,7 @@ func (x *KillContainerResponse) String() string {
 func (*KillContainerResponse) ProtoMessage() {}
 
 func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1698,7 @@ func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerResponse.ProtoReflect.Descriptor instead.
 func (*KillContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
 }
 
 type PauseContainerRequest struct {
@@ -1283,7 +1710,7 @@ type PauseContainerRequest struct {
 
 func (x *PauseContainerRequest) Reset() {
 	*x = PauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1722,7 @@ func (x *PauseContainerRequest) String() string {
 func (*PauseContainerRequest) ProtoMessage() {}
 
 func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1735,7 @@ func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*PauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PauseContainerRequest) GetId() string {
@@ -1326,7 +1753,7 @@ type PauseContainerResponse struct {
 
 func (x *PauseContainerResponse) Reset() {
 	*x = PauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1765,7 @@ func (x *PauseContainerResponse) String() string {
 func (*PauseContainerResponse) ProtoMessage() {}
 
 func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1778,7 @@ func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*PauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
 }
 
 type UnpauseContainerRequest struct {
@@ -1363,7 +1790,7 @@ type UnpauseContainerRequest struct {
 
 func (x *UnpauseContainerRequest) Reset() {
 	*x = UnpauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1802,7 @@ func (x *UnpauseContainerRequest) String() string {
 func (*UnpauseContainerRequest) ProtoMessage() {}
 
 func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1815,7 @@ func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UnpauseContainerRequest) GetId() string {
@@ -1406,7 +1833,7 @@ type UnpauseContainerResponse struct {
 
 func (x *UnpauseContainerResponse) Reset() {
 	*x = UnpauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1845,7 @@ func (x *UnpauseContainerResponse) String() string {
 func (*UnpauseContainerResponse) ProtoMessage() {}
 
 func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1858,7 @@ func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
 }
 
 type RemoveContainerRequest struct {
@@ -1445,7 +1872,7 @@ type RemoveContainerRequest struct {
 
 func (x *RemoveContainerRequest) Reset() {
 	*x = RemoveContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1884,7 @@ func (x *RemoveContainerRequest) String() string {
 func (*RemoveContainerRequest) ProtoMessage() {}
 
 func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1897,7 @@ func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveContainerRequest) GetId() string {
@@ -1495,7 +1922,7 @@ type RemoveContainerResponse struct {
 
 func (x *RemoveContainerResponse) Reset() {
 	*x = RemoveContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1934,7 @@ func (x *RemoveContainerResponse) String() string {
 func (*RemoveContainerResponse) ProtoMessage() {}
 
 func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1947,7 @@ func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
 }
 
 type ListContainersRequest struct {
@@ -1537,7 +1964,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1976,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1989,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -1595,7 +2022,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +2034,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +2047,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerSummary {
@@ -1639,7 +2066,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +2078,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +2091,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -1683,7 +2110,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +2122,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +2135,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -1728,7 +2155,7 @@ type RenameContainerRequest struct {
 
 func (x *RenameContainerRequest) Reset() {
 	*x = RenameContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2167,7 @@ func (x *RenameContainerRequest) String() string {
 func (*RenameContainerRequest) ProtoMessage() {}
 
 func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2180,7 @@ func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerRequest.ProtoReflect.Descriptor instead.
 func (*RenameContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RenameContainerRequest) GetId() string {
@@ -1778,7 +2205,7 @@ type RenameContainerResponse struct {
 
 func (x *RenameContainerResponse) Reset() {
 	*x = RenameContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +2217,7 @@ func (x *RenameContainerResponse) String() string {
 func (*RenameContainerResponse) ProtoMessage() {}
 
 func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +2230,7 @@ func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerResponse.ProtoReflect.Descriptor instead.
 func (*RenameContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
 }
 
 type WaitContainerRequest struct {
@@ -1816,7 +2243,7 @@ type WaitContainerRequest struct {
 
 func (x *WaitContainerRequest) Reset() {
 	*x = WaitContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +2255,7 @@ func (x *WaitContainerRequest) String() string {
 func (*WaitContainerRequest) ProtoMessage() {}
 
 func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2268,7 @@ func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerRequest.ProtoReflect.Descriptor instead.
 func (*WaitContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WaitContainerRequest) GetId() string {
@@ -1867,7 +2294,7 @@ type WaitAccepted struct {
 
 func (x *WaitAccepted) Reset() {
 	*x = WaitAccepted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2306,7 @@ func (x *WaitAccepted) String() string {
 func (*WaitAccepted) ProtoMessage() {}
 
 func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2319,7 @@ func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitAccepted.ProtoReflect.Descriptor instead.
 func (*WaitAccepted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
 }
 
 // ExitStatus is how a container's process ended.
@@ -1908,7 +2335,7 @@ type ExitStatus struct {
 
 func (x *ExitStatus) Reset() {
 	*x = ExitStatus{}
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2347,7 @@ func (x *ExitStatus) String() string {
 func (*ExitStatus) ProtoMessage() {}
 
 func (x *ExitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2360,7 @@ func (x *ExitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitStatus.ProtoReflect.Descriptor instead.
 func (*ExitStatus) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExitStatus) GetExitCode() int64 {
@@ -1977,7 +2404,7 @@ type WaitContainerResponse struct {
 
 func (x *WaitContainerResponse) Reset() {
 	*x = WaitContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2416,7 @@ func (x *WaitContainerResponse) String() string {
 func (*WaitContainerResponse) ProtoMessage() {}
 
 func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2429,7 @@ func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerResponse.ProtoReflect.Descriptor instead.
 func (*WaitContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WaitContainerResponse) GetEvent() isWaitContainerResponse_Event {
@@ -2068,7 +2495,7 @@ type ContainerLogsRequest struct {
 
 func (x *ContainerLogsRequest) Reset() {
 	*x = ContainerLogsRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2507,7 @@ func (x *ContainerLogsRequest) String() string {
 func (*ContainerLogsRequest) ProtoMessage() {}
 
 func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2520,7 @@ func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerLogsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ContainerLogsRequest) GetId() string {
@@ -2166,7 +2593,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2605,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2618,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LogEntry) GetStream() string {
@@ -2224,7 +2651,7 @@ type ContainerLogsResponse struct {
 
 func (x *ContainerLogsResponse) Reset() {
 	*x = ContainerLogsResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2663,7 @@ func (x *ContainerLogsResponse) String() string {
 func (*ContainerLogsResponse) ProtoMessage() {}
 
 func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2676,7 @@ func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerLogsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ContainerLogsResponse) GetEntries() []*LogEntry {
@@ -2270,7 +2697,7 @@ type WindowSize struct {
 
 func (x *WindowSize) Reset() {
 	*x = WindowSize{}
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2709,7 @@ func (x *WindowSize) String() string {
 func (*WindowSize) ProtoMessage() {}
 
 func (x *WindowSize) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2722,7 @@ func (x *WindowSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowSize.ProtoReflect.Descriptor instead.
 func (*WindowSize) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WindowSize) GetWidth() uint32 {
@@ -2329,7 +2756,7 @@ type AttachStart struct {
 
 func (x *AttachStart) Reset() {
 	*x = AttachStart{}
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2768,7 @@ func (x *AttachStart) String() string {
 func (*AttachStart) ProtoMessage() {}
 
 func (x *AttachStart) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2781,7 @@ func (x *AttachStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
 func (*AttachStart) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AttachStart) GetId() string {
@@ -2401,7 +2828,7 @@ type CloseStdin struct {
 
 func (x *CloseStdin) Reset() {
 	*x = CloseStdin{}
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2840,7 @@ func (x *CloseStdin) String() string {
 func (*CloseStdin) ProtoMessage() {}
 
 func (x *CloseStdin) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2853,7 @@ func (x *CloseStdin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdin.ProtoReflect.Descriptor instead.
 func (*CloseStdin) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
 }
 
 type AttachContainerRequest struct {
@@ -2444,7 +2871,7 @@ type AttachContainerRequest struct {
 
 func (x *AttachContainerRequest) Reset() {
 	*x = AttachContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2883,7 @@ func (x *AttachContainerRequest) String() string {
 func (*AttachContainerRequest) ProtoMessage() {}
 
 func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2896,7 @@ func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerRequest.ProtoReflect.Descriptor instead.
 func (*AttachContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AttachContainerRequest) GetMsg() isAttachContainerRequest_Msg {
@@ -2557,7 +2984,7 @@ type Attached struct {
 
 func (x *Attached) Reset() {
 	*x = Attached{}
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2996,7 @@ func (x *Attached) String() string {
 func (*Attached) ProtoMessage() {}
 
 func (x *Attached) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +3009,7 @@ func (x *Attached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attached.ProtoReflect.Descriptor instead.
 func (*Attached) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
 }
 
 type AttachContainerResponse struct {
@@ -2599,7 +3026,7 @@ type AttachContainerResponse struct {
 
 func (x *AttachContainerResponse) Reset() {
 	*x = AttachContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +3038,7 @@ func (x *AttachContainerResponse) String() string {
 func (*AttachContainerResponse) ProtoMessage() {}
 
 func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +3051,7 @@ func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerResponse.ProtoReflect.Descriptor instead.
 func (*AttachContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AttachContainerResponse) GetMsg() isAttachContainerResponse_Msg {
@@ -2695,7 +3122,7 @@ type ResizeContainerRequest struct {
 
 func (x *ResizeContainerRequest) Reset() {
 	*x = ResizeContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +3134,7 @@ func (x *ResizeContainerRequest) String() string {
 func (*ResizeContainerRequest) ProtoMessage() {}
 
 func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +3147,7 @@ func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerRequest.ProtoReflect.Descriptor instead.
 func (*ResizeContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ResizeContainerRequest) GetId() string {
@@ -2745,7 +3172,7 @@ type ResizeContainerResponse struct {
 
 func (x *ResizeContainerResponse) Reset() {
 	*x = ResizeContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3184,7 @@ func (x *ResizeContainerResponse) String() string {
 func (*ResizeContainerResponse) ProtoMessage() {}
 
 func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3197,7 @@ func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerResponse.ProtoReflect.Descriptor instead.
 func (*ResizeContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
 }
 
 // ExecConfig describes an exec process (engine type container.ExecConfig).
@@ -2792,7 +3219,7 @@ type ExecConfig struct {
 
 func (x *ExecConfig) Reset() {
 	*x = ExecConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +3231,7 @@ func (x *ExecConfig) String() string {
 func (*ExecConfig) ProtoMessage() {}
 
 func (x *ExecConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +3244,7 @@ func (x *ExecConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecConfig.ProtoReflect.Descriptor instead.
 func (*ExecConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExecConfig) GetCmd() []string {
@@ -2894,7 +3321,7 @@ type ExecCreateRequest struct {
 
 func (x *ExecCreateRequest) Reset() {
 	*x = ExecCreateRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3333,7 @@ func (x *ExecCreateRequest) String() string {
 func (*ExecCreateRequest) ProtoMessage() {}
 
 func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3346,7 @@ func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateRequest.ProtoReflect.Descriptor instead.
 func (*ExecCreateRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExecCreateRequest) GetId() string {
@@ -2945,7 +3372,7 @@ type ExecCreateResponse struct {
 
 func (x *ExecCreateResponse) Reset() {
 	*x = ExecCreateResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3384,7 @@ func (x *ExecCreateResponse) String() string {
 func (*ExecCreateResponse) ProtoMessage() {}
 
 func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3397,7 @@ func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateResponse.ProtoReflect.Descriptor instead.
 func (*ExecCreateResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExecCreateResponse) GetExecId() string {
@@ -2995,7 +3422,7 @@ type ExecStartOptions struct {
 
 func (x *ExecStartOptions) Reset() {
 	*x = ExecStartOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3434,7 @@ func (x *ExecStartOptions) String() string {
 func (*ExecStartOptions) ProtoMessage() {}
 
 func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3447,7 @@ func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartOptions.ProtoReflect.Descriptor instead.
 func (*ExecStartOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExecStartOptions) GetExecId() string {
@@ -3066,7 +3493,7 @@ type ExecStartRequest struct {
 
 func (x *ExecStartRequest) Reset() {
 	*x = ExecStartRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3078,7 +3505,7 @@ func (x *ExecStartRequest) String() string {
 func (*ExecStartRequest) ProtoMessage() {}
 
 func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3091,7 +3518,7 @@ func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartRequest.ProtoReflect.Descriptor instead.
 func (*ExecStartRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ExecStartRequest) GetMsg() isExecStartRequest_Msg {
@@ -3177,7 +3604,7 @@ type ExecStarted struct {
 
 func (x *ExecStarted) Reset() {
 	*x = ExecStarted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3616,7 @@ func (x *ExecStarted) String() string {
 func (*ExecStarted) ProtoMessage() {}
 
 func (x *ExecStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3629,7 @@ func (x *ExecStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStarted.ProtoReflect.Descriptor instead.
 func (*ExecStarted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
 }
 
 // ExecExit is the last message of ExecStart.
@@ -3215,7 +3642,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3654,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3667,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExecExit) GetExitCode() int64 {
@@ -3265,7 +3692,7 @@ type ExecStartResponse struct {
 
 func (x *ExecStartResponse) Reset() {
 	*x = ExecStartResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3704,7 @@ func (x *ExecStartResponse) String() string {
 func (*ExecStartResponse) ProtoMessage() {}
 
 func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3717,7 @@ func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartResponse.ProtoReflect.Descriptor instead.
 func (*ExecStartResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExecStartResponse) GetMsg() isExecStartResponse_Msg {
@@ -3374,7 +3801,7 @@ type ExecResizeRequest struct {
 
 func (x *ExecResizeRequest) Reset() {
 	*x = ExecResizeRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3386,7 +3813,7 @@ func (x *ExecResizeRequest) String() string {
 func (*ExecResizeRequest) ProtoMessage() {}
 
 func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3399,7 +3826,7 @@ func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeRequest.ProtoReflect.Descriptor instead.
 func (*ExecResizeRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecResizeRequest) GetExecId() string {
@@ -3424,7 +3851,7 @@ type ExecResizeResponse struct {
 
 func (x *ExecResizeResponse) Reset() {
 	*x = ExecResizeResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3436,7 +3863,7 @@ func (x *ExecResizeResponse) String() string {
 func (*ExecResizeResponse) ProtoMessage() {}
 
 func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3449,7 +3876,7 @@ func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeResponse.ProtoReflect.Descriptor instead.
 func (*ExecResizeResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
 }
 
 type ExecInspectRequest struct {
@@ -3461,7 +3888,7 @@ type ExecInspectRequest struct {
 
 func (x *ExecInspectRequest) Reset() {
 	*x = ExecInspectRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3473,7 +3900,7 @@ func (x *ExecInspectRequest) String() string {
 func (*ExecInspectRequest) ProtoMessage() {}
 
 func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3486,7 +3913,7 @@ func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectRequest.ProtoReflect.Descriptor instead.
 func (*ExecInspectRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecInspectRequest) GetExecId() string {
@@ -3511,7 +3938,7 @@ type ExecInspect struct {
 
 func (x *ExecInspect) Reset() {
 	*x = ExecInspect{}
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3950,7 @@ func (x *ExecInspect) String() string {
 func (*ExecInspect) ProtoMessage() {}
 
 func (x *ExecInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3963,7 @@ func (x *ExecInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspect.ProtoReflect.Descriptor instead.
 func (*ExecInspect) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecInspect) GetId() string {
@@ -3590,7 +4017,7 @@ type ExecInspectResponse struct {
 
 func (x *ExecInspectResponse) Reset() {
 	*x = ExecInspectResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +4029,7 @@ func (x *ExecInspectResponse) String() string {
 func (*ExecInspectResponse) ProtoMessage() {}
 
 func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +4042,7 @@ func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectResponse.ProtoReflect.Descriptor instead.
 func (*ExecInspectResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecInspectResponse) GetExec() *ExecInspect {
@@ -3636,7 +4063,7 @@ type TopContainerRequest struct {
 
 func (x *TopContainerRequest) Reset() {
 	*x = TopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +4075,7 @@ func (x *TopContainerRequest) String() string {
 func (*TopContainerRequest) ProtoMessage() {}
 
 func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +4088,7 @@ func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerRequest.ProtoReflect.Descriptor instead.
 func (*TopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *TopContainerRequest) GetId() string {
@@ -3687,7 +4114,7 @@ type TopProcess struct {
 
 func (x *TopProcess) Reset() {
 	*x = TopProcess{}
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3699,7 +4126,7 @@ func (x *TopProcess) String() string {
 func (*TopProcess) ProtoMessage() {}
 
 func (x *TopProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3712,7 +4139,7 @@ func (x *TopProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopProcess.ProtoReflect.Descriptor instead.
 func (*TopProcess) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *TopProcess) GetFields() []string {
@@ -3732,7 +4159,7 @@ type TopContainerResponse struct {
 
 func (x *TopContainerResponse) Reset() {
 	*x = TopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +4171,7 @@ func (x *TopContainerResponse) String() string {
 func (*TopContainerResponse) ProtoMessage() {}
 
 func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +4184,7 @@ func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerResponse.ProtoReflect.Descriptor instead.
 func (*TopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TopContainerResponse) GetTitles() []string {
@@ -3778,7 +4205,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\xab\x05\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x87\b\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -3805,11 +4232,56 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x0erestart_policy\x18\x10 \x01(\v2\x17.berth.v1.RestartPolicyR\rrestartPolicy\x122\n" +
 	"\n" +
 	"log_config\x18\x11 \x01(\v2\x13.berth.v1.LogConfigR\tlogConfig\x12\x18\n" +
-	"\aruntime\x18\x12 \x01(\tR\aruntime\x1a9\n" +
+	"\aruntime\x18\x12 \x01(\tR\aruntime\x12!\n" +
+	"\fnetwork_mode\x18\x13 \x01(\tR\vnetworkMode\x127\n" +
+	"\bnetworks\x18\x14 \x03(\v2\x1b.berth.v1.NetworkAttachmentR\bnetworks\x12:\n" +
+	"\rport_bindings\x18\x15 \x03(\v2\x15.berth.v1.PortBindingR\fportBindings\x12*\n" +
+	"\x11publish_all_ports\x18\x16 \x01(\bR\x0fpublishAllPorts\x12#\n" +
+	"\rexposed_ports\x18\x17 \x03(\tR\fexposedPorts\x12\x10\n" +
+	"\x03dns\x18\x18 \x03(\tR\x03dns\x12\x1d\n" +
+	"\n" +
+	"dns_search\x18\x19 \x03(\tR\tdnsSearch\x12\x1f\n" +
+	"\vdns_options\x18\x1a \x03(\tR\n" +
+	"dnsOptions\x12\x1f\n" +
+	"\vextra_hosts\x18\x1b \x03(\tR\n" +
+	"extraHosts\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
-	"\r_stop_timeout\"S\n" +
+	"\r_stop_timeout\"m\n" +
+	"\x11NetworkAttachment\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
+	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
+	"\aaliases\x18\x03 \x03(\tR\aaliases\x12\x10\n" +
+	"\x03mac\x18\x04 \x01(\tR\x03mac\"\x80\x01\n" +
+	"\vPortBinding\x12\x17\n" +
+	"\ahost_ip\x18\x01 \x01(\tR\x06hostIp\x12\x1b\n" +
+	"\thost_port\x18\x02 \x01(\rR\bhostPort\x12%\n" +
+	"\x0econtainer_port\x18\x03 \x01(\rR\rcontainerPort\x12\x14\n" +
+	"\x05proto\x18\x04 \x01(\tR\x05proto\"\xd7\x02\n" +
+	"\x0fNetworkSettings\x12\x1f\n" +
+	"\vsandbox_key\x18\x01 \x01(\tR\n" +
+	"sandboxKey\x12\x1d\n" +
+	"\n" +
+	"ip_address\x18\x02 \x01(\tR\tipAddress\x12\x18\n" +
+	"\agateway\x18\x03 \x01(\tR\agateway\x12\x1f\n" +
+	"\vmac_address\x18\x04 \x01(\tR\n" +
+	"macAddress\x12+\n" +
+	"\x05ports\x18\x05 \x03(\v2\x15.berth.v1.PortBindingR\x05ports\x12C\n" +
+	"\bnetworks\x18\x06 \x03(\v2'.berth.v1.NetworkSettings.NetworksEntryR\bnetworks\x1aW\n" +
+	"\rNetworksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\xc9\x01\n" +
+	"\x10EndpointSettings\x12\x1d\n" +
+	"\n" +
+	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1d\n" +
+	"\n" +
+	"ip_address\x18\x02 \x01(\tR\tipAddress\x12\"\n" +
+	"\rip_prefix_len\x18\x03 \x01(\x03R\vipPrefixLen\x12\x18\n" +
+	"\agateway\x18\x04 \x01(\tR\agateway\x12\x1f\n" +
+	"\vmac_address\x18\x05 \x01(\tR\n" +
+	"macAddress\x12\x18\n" +
+	"\aaliases\x18\x06 \x03(\tR\aaliases\"S\n" +
 	"\rRestartPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"C\n" +
@@ -3833,7 +4305,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"started_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"\xd4\x03\n" +
+	"finishedAt\"\x88\x05\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -3852,7 +4324,12 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06config\x18\r \x01(\v2\x19.berth.v1.ContainerConfigR\x06config\x12\x10\n" +
 	"\x03env\x18\x0e \x03(\tR\x03env\x12\x1f\n" +
 	"\vworking_dir\x18\x0f \x01(\tR\n" +
-	"workingDir\"\xf7\x03\n" +
+	"workingDir\x12D\n" +
+	"\x10network_settings\x18\x10 \x01(\v2\x19.berth.v1.NetworkSettingsR\x0fnetworkSettings\x12#\n" +
+	"\rhostname_path\x18\x11 \x01(\tR\fhostnamePath\x12\x1d\n" +
+	"\n" +
+	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
+	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\"\xf7\x03\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -4087,161 +4564,172 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),               // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),          // 1: berth.v1.ContainerConfig
-	(*RestartPolicy)(nil),            // 2: berth.v1.RestartPolicy
-	(*LogConfig)(nil),                // 3: berth.v1.LogConfig
-	(*ContainerState)(nil),           // 4: berth.v1.ContainerState
-	(*Container)(nil),                // 5: berth.v1.Container
-	(*ContainerSummary)(nil),         // 6: berth.v1.ContainerSummary
-	(*CreateContainerRequest)(nil),   // 7: berth.v1.CreateContainerRequest
-	(*CreateContainerResponse)(nil),  // 8: berth.v1.CreateContainerResponse
-	(*StartContainerRequest)(nil),    // 9: berth.v1.StartContainerRequest
-	(*StartContainerResponse)(nil),   // 10: berth.v1.StartContainerResponse
-	(*StopContainerRequest)(nil),     // 11: berth.v1.StopContainerRequest
-	(*StopContainerResponse)(nil),    // 12: berth.v1.StopContainerResponse
-	(*RestartContainerRequest)(nil),  // 13: berth.v1.RestartContainerRequest
-	(*RestartContainerResponse)(nil), // 14: berth.v1.RestartContainerResponse
-	(*KillContainerRequest)(nil),     // 15: berth.v1.KillContainerRequest
-	(*KillContainerResponse)(nil),    // 16: berth.v1.KillContainerResponse
-	(*PauseContainerRequest)(nil),    // 17: berth.v1.PauseContainerRequest
-	(*PauseContainerResponse)(nil),   // 18: berth.v1.PauseContainerResponse
-	(*UnpauseContainerRequest)(nil),  // 19: berth.v1.UnpauseContainerRequest
-	(*UnpauseContainerResponse)(nil), // 20: berth.v1.UnpauseContainerResponse
-	(*RemoveContainerRequest)(nil),   // 21: berth.v1.RemoveContainerRequest
-	(*RemoveContainerResponse)(nil),  // 22: berth.v1.RemoveContainerResponse
-	(*ListContainersRequest)(nil),    // 23: berth.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 24: berth.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),  // 25: berth.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 26: berth.v1.InspectContainerResponse
-	(*RenameContainerRequest)(nil),   // 27: berth.v1.RenameContainerRequest
-	(*RenameContainerResponse)(nil),  // 28: berth.v1.RenameContainerResponse
-	(*WaitContainerRequest)(nil),     // 29: berth.v1.WaitContainerRequest
-	(*WaitAccepted)(nil),             // 30: berth.v1.WaitAccepted
-	(*ExitStatus)(nil),               // 31: berth.v1.ExitStatus
-	(*WaitContainerResponse)(nil),    // 32: berth.v1.WaitContainerResponse
-	(*ContainerLogsRequest)(nil),     // 33: berth.v1.ContainerLogsRequest
-	(*LogEntry)(nil),                 // 34: berth.v1.LogEntry
-	(*ContainerLogsResponse)(nil),    // 35: berth.v1.ContainerLogsResponse
-	(*WindowSize)(nil),               // 36: berth.v1.WindowSize
-	(*AttachStart)(nil),              // 37: berth.v1.AttachStart
-	(*CloseStdin)(nil),               // 38: berth.v1.CloseStdin
-	(*AttachContainerRequest)(nil),   // 39: berth.v1.AttachContainerRequest
-	(*Attached)(nil),                 // 40: berth.v1.Attached
-	(*AttachContainerResponse)(nil),  // 41: berth.v1.AttachContainerResponse
-	(*ResizeContainerRequest)(nil),   // 42: berth.v1.ResizeContainerRequest
-	(*ResizeContainerResponse)(nil),  // 43: berth.v1.ResizeContainerResponse
-	(*ExecConfig)(nil),               // 44: berth.v1.ExecConfig
-	(*ExecCreateRequest)(nil),        // 45: berth.v1.ExecCreateRequest
-	(*ExecCreateResponse)(nil),       // 46: berth.v1.ExecCreateResponse
-	(*ExecStartOptions)(nil),         // 47: berth.v1.ExecStartOptions
-	(*ExecStartRequest)(nil),         // 48: berth.v1.ExecStartRequest
-	(*ExecStarted)(nil),              // 49: berth.v1.ExecStarted
-	(*ExecExit)(nil),                 // 50: berth.v1.ExecExit
-	(*ExecStartResponse)(nil),        // 51: berth.v1.ExecStartResponse
-	(*ExecResizeRequest)(nil),        // 52: berth.v1.ExecResizeRequest
-	(*ExecResizeResponse)(nil),       // 53: berth.v1.ExecResizeResponse
-	(*ExecInspectRequest)(nil),       // 54: berth.v1.ExecInspectRequest
-	(*ExecInspect)(nil),              // 55: berth.v1.ExecInspect
-	(*ExecInspectResponse)(nil),      // 56: berth.v1.ExecInspectResponse
-	(*TopContainerRequest)(nil),      // 57: berth.v1.TopContainerRequest
-	(*TopProcess)(nil),               // 58: berth.v1.TopProcess
-	(*TopContainerResponse)(nil),     // 59: berth.v1.TopContainerResponse
-	nil,                              // 60: berth.v1.ContainerConfig.LabelsEntry
-	nil,                              // 61: berth.v1.ContainerSummary.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 62: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 63: google.protobuf.Duration
-	(*Filter)(nil),                   // 64: berth.v1.Filter
+	(*NetworkAttachment)(nil),        // 2: berth.v1.NetworkAttachment
+	(*PortBinding)(nil),              // 3: berth.v1.PortBinding
+	(*NetworkSettings)(nil),          // 4: berth.v1.NetworkSettings
+	(*EndpointSettings)(nil),         // 5: berth.v1.EndpointSettings
+	(*RestartPolicy)(nil),            // 6: berth.v1.RestartPolicy
+	(*LogConfig)(nil),                // 7: berth.v1.LogConfig
+	(*ContainerState)(nil),           // 8: berth.v1.ContainerState
+	(*Container)(nil),                // 9: berth.v1.Container
+	(*ContainerSummary)(nil),         // 10: berth.v1.ContainerSummary
+	(*CreateContainerRequest)(nil),   // 11: berth.v1.CreateContainerRequest
+	(*CreateContainerResponse)(nil),  // 12: berth.v1.CreateContainerResponse
+	(*StartContainerRequest)(nil),    // 13: berth.v1.StartContainerRequest
+	(*StartContainerResponse)(nil),   // 14: berth.v1.StartContainerResponse
+	(*StopContainerRequest)(nil),     // 15: berth.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),    // 16: berth.v1.StopContainerResponse
+	(*RestartContainerRequest)(nil),  // 17: berth.v1.RestartContainerRequest
+	(*RestartContainerResponse)(nil), // 18: berth.v1.RestartContainerResponse
+	(*KillContainerRequest)(nil),     // 19: berth.v1.KillContainerRequest
+	(*KillContainerResponse)(nil),    // 20: berth.v1.KillContainerResponse
+	(*PauseContainerRequest)(nil),    // 21: berth.v1.PauseContainerRequest
+	(*PauseContainerResponse)(nil),   // 22: berth.v1.PauseContainerResponse
+	(*UnpauseContainerRequest)(nil),  // 23: berth.v1.UnpauseContainerRequest
+	(*UnpauseContainerResponse)(nil), // 24: berth.v1.UnpauseContainerResponse
+	(*RemoveContainerRequest)(nil),   // 25: berth.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),  // 26: berth.v1.RemoveContainerResponse
+	(*ListContainersRequest)(nil),    // 27: berth.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 28: berth.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),  // 29: berth.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 30: berth.v1.InspectContainerResponse
+	(*RenameContainerRequest)(nil),   // 31: berth.v1.RenameContainerRequest
+	(*RenameContainerResponse)(nil),  // 32: berth.v1.RenameContainerResponse
+	(*WaitContainerRequest)(nil),     // 33: berth.v1.WaitContainerRequest
+	(*WaitAccepted)(nil),             // 34: berth.v1.WaitAccepted
+	(*ExitStatus)(nil),               // 35: berth.v1.ExitStatus
+	(*WaitContainerResponse)(nil),    // 36: berth.v1.WaitContainerResponse
+	(*ContainerLogsRequest)(nil),     // 37: berth.v1.ContainerLogsRequest
+	(*LogEntry)(nil),                 // 38: berth.v1.LogEntry
+	(*ContainerLogsResponse)(nil),    // 39: berth.v1.ContainerLogsResponse
+	(*WindowSize)(nil),               // 40: berth.v1.WindowSize
+	(*AttachStart)(nil),              // 41: berth.v1.AttachStart
+	(*CloseStdin)(nil),               // 42: berth.v1.CloseStdin
+	(*AttachContainerRequest)(nil),   // 43: berth.v1.AttachContainerRequest
+	(*Attached)(nil),                 // 44: berth.v1.Attached
+	(*AttachContainerResponse)(nil),  // 45: berth.v1.AttachContainerResponse
+	(*ResizeContainerRequest)(nil),   // 46: berth.v1.ResizeContainerRequest
+	(*ResizeContainerResponse)(nil),  // 47: berth.v1.ResizeContainerResponse
+	(*ExecConfig)(nil),               // 48: berth.v1.ExecConfig
+	(*ExecCreateRequest)(nil),        // 49: berth.v1.ExecCreateRequest
+	(*ExecCreateResponse)(nil),       // 50: berth.v1.ExecCreateResponse
+	(*ExecStartOptions)(nil),         // 51: berth.v1.ExecStartOptions
+	(*ExecStartRequest)(nil),         // 52: berth.v1.ExecStartRequest
+	(*ExecStarted)(nil),              // 53: berth.v1.ExecStarted
+	(*ExecExit)(nil),                 // 54: berth.v1.ExecExit
+	(*ExecStartResponse)(nil),        // 55: berth.v1.ExecStartResponse
+	(*ExecResizeRequest)(nil),        // 56: berth.v1.ExecResizeRequest
+	(*ExecResizeResponse)(nil),       // 57: berth.v1.ExecResizeResponse
+	(*ExecInspectRequest)(nil),       // 58: berth.v1.ExecInspectRequest
+	(*ExecInspect)(nil),              // 59: berth.v1.ExecInspect
+	(*ExecInspectResponse)(nil),      // 60: berth.v1.ExecInspectResponse
+	(*TopContainerRequest)(nil),      // 61: berth.v1.TopContainerRequest
+	(*TopProcess)(nil),               // 62: berth.v1.TopProcess
+	(*TopContainerResponse)(nil),     // 63: berth.v1.TopContainerResponse
+	nil,                              // 64: berth.v1.ContainerConfig.LabelsEntry
+	nil,                              // 65: berth.v1.NetworkSettings.NetworksEntry
+	nil,                              // 66: berth.v1.ContainerSummary.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 68: google.protobuf.Duration
+	(*Filter)(nil),                   // 69: berth.v1.Filter
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	60, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
-	2,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
-	3,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
-	62, // 3: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	62, // 4: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	62, // 5: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	4,  // 6: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 7: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	62, // 8: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	61, // 9: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	62, // 10: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	62, // 11: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	1,  // 12: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	63, // 13: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	63, // 14: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	64, // 15: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	6,  // 16: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	5,  // 17: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 18: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	62, // 19: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	30, // 20: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	31, // 21: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	62, // 22: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	62, // 23: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	62, // 24: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	34, // 25: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	37, // 26: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	36, // 27: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	38, // 28: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	40, // 29: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	36, // 30: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	44, // 31: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	47, // 32: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	36, // 33: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	38, // 34: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	49, // 35: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	50, // 36: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	36, // 37: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	44, // 38: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	55, // 39: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	58, // 40: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	7,  // 41: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	9,  // 42: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	11, // 43: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	13, // 44: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	15, // 45: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	17, // 46: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	19, // 47: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	21, // 48: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	23, // 49: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	25, // 50: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	27, // 51: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	29, // 52: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	33, // 53: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	39, // 54: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	42, // 55: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	45, // 56: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	48, // 57: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	52, // 58: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	54, // 59: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	57, // 60: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	8,  // 61: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	10, // 62: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	12, // 63: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	14, // 64: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	16, // 65: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	18, // 66: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	20, // 67: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	22, // 68: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	24, // 69: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	26, // 70: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	28, // 71: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	32, // 72: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	35, // 73: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	41, // 74: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	43, // 75: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	46, // 76: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	51, // 77: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	53, // 78: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	56, // 79: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	59, // 80: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	61, // [61:81] is the sub-list for method output_type
-	41, // [41:61] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	64, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	6,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
+	7,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
+	2,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
+	3,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
+	3,  // 5: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	65, // 6: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	67, // 7: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	67, // 8: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	67, // 9: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	8,  // 10: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,  // 11: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	4,  // 12: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	67, // 13: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	66, // 14: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	67, // 15: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	67, // 16: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	1,  // 17: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	68, // 18: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	68, // 19: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	69, // 20: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	10, // 21: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	9,  // 22: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 23: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	67, // 24: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	34, // 25: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	35, // 26: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	67, // 27: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	67, // 28: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	67, // 29: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	38, // 30: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	41, // 31: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	40, // 32: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	42, // 33: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	44, // 34: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	40, // 35: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	48, // 36: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	51, // 37: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	40, // 38: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	42, // 39: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	53, // 40: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	54, // 41: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	40, // 42: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	48, // 43: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	59, // 44: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	62, // 45: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	5,  // 46: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	11, // 47: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	13, // 48: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	15, // 49: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	17, // 50: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	19, // 51: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	21, // 52: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	23, // 53: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	25, // 54: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	27, // 55: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	29, // 56: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	31, // 57: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	33, // 58: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	37, // 59: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	43, // 60: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	46, // 61: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	49, // 62: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	52, // 63: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	56, // 64: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	58, // 65: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	61, // 66: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	12, // 67: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	14, // 68: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	16, // 69: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	18, // 70: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	20, // 71: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	22, // 72: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	24, // 73: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	26, // 74: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	28, // 75: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	30, // 76: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	32, // 77: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	36, // 78: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	39, // 79: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	45, // 80: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	47, // 81: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	50, // 82: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	55, // 83: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	57, // 84: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	60, // 85: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	63, // 86: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	67, // [67:87] is the sub-list for method output_type
+	47, // [47:67] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -4251,29 +4739,29 @@ func file_berth_v1_containers_proto_init() {
 	}
 	file_berth_v1_common_proto_init()
 	file_berth_v1_containers_proto_msgTypes[0].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[31].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[35].OneofWrappers = []any{
 		(*WaitContainerResponse_Accepted)(nil),
 		(*WaitContainerResponse_Exit)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[32].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[38].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[36].OneofWrappers = []any{}
+	file_berth_v1_containers_proto_msgTypes[42].OneofWrappers = []any{
 		(*AttachContainerRequest_Start)(nil),
 		(*AttachContainerRequest_Stdin)(nil),
 		(*AttachContainerRequest_Resize)(nil),
 		(*AttachContainerRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[40].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[44].OneofWrappers = []any{
 		(*AttachContainerResponse_Attached)(nil),
 		(*AttachContainerResponse_Stdout)(nil),
 		(*AttachContainerResponse_Stderr)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[47].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[51].OneofWrappers = []any{
 		(*ExecStartRequest_Start)(nil),
 		(*ExecStartRequest_Stdin)(nil),
 		(*ExecStartRequest_Resize)(nil),
 		(*ExecStartRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[50].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[54].OneofWrappers = []any{
 		(*ExecStartResponse_Started)(nil),
 		(*ExecStartResponse_Stdout)(nil),
 		(*ExecStartResponse_Stderr)(nil),
@@ -4285,7 +4773,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   61,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
