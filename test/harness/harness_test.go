@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStackLifecycle runs a private stack through what tests do to it:
@@ -71,7 +72,7 @@ func TestStopFindsLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	s := &Stack{t: t, dir: dir, state: filepath.Join(dir, "state")}
+	s := &Stack{t: t, dir: dir, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "state")}
 	if leaks := s.findLeaks(); len(leaks) != 0 {
 		t.Fatalf("leaks in a fresh dir: %v", leaks)
 	}
@@ -131,6 +132,7 @@ func TestContainersAndCleanup(t *testing.T) {
 	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "hello from the harness") {
 		t.Fatalf("berth run: %s", r)
 	}
+	waitRemoved(s)
 	id := s.BerthOK("run", "-d", "busybox", "sleep", "600")
 	if id == "" {
 		t.Fatal("no container id")
@@ -158,9 +160,20 @@ func TestBerthSnapshotter(t *testing.T) {
 	if r := s.Berth("run", "--rm", "busybox", "echo", "on berth"); r.ExitCode != 0 || !strings.Contains(r.Stdout, "on berth") {
 		t.Fatalf("berth run: %s", r)
 	}
+	waitRemoved(s)
 	s.KillDaemon()
 	s.StartDaemon()
 	if got := s.SnapshotterPID(); got != sn {
 		t.Errorf("snapshotter pid after berthd restart = %d, want the adopted %d", got, sn)
 	}
+}
+
+// waitRemoved waits until berthd has finished removing --rm containers:
+// `berth run --rm` may return before the container's files are gone, and
+// these tests kill berthd next. (Docker's CLI waits for the removal.)
+func waitRemoved(s *Stack) {
+	s.waitFor("--rm containers to be removed", 30*time.Second, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(s.Root(), "containers"))
+		return len(entries) == 0
+	})
 }
