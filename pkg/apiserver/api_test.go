@@ -228,6 +228,17 @@ func TestLogs(t *testing.T) {
 	same(t, "[]container.LogEntry (Logs)", got, f.logs)
 	same(t, "container.LogOptions (Logs)", f.logOpts, opts)
 
+	// Many entries (batched on the wire) arrive complete and in order.
+	f.logs = nil
+	for i := range 20000 {
+		f.logs = append(f.logs, container.LogEntry{Stream: "stdout", Time: time.Unix(int64(i), 0).UTC(), Line: fmt.Appendf(nil, "line %d\n", i)})
+	}
+	got = nil
+	if err := c.Logs(ctx, "x", opts, func(e container.LogEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "20000 log entries", got, f.logs)
+
 	// Tail: all (-1) and none (0) are different requests.
 	for _, tail := range []int{-1, 0} {
 		if err := c.Logs(ctx, "x", container.LogOptions{Tail: tail}, func(container.LogEntry) error { return nil }); err != nil {

@@ -106,10 +106,61 @@ func (s *containersServer) Wait(r *berthv1.WaitContainerRequest, stream berthv1.
 	}
 }
 
+// Log batches: what has piled up while the previous message was sent goes
+// in one message, up to these bounds. An entry that arrives while the
+// stream is idle is sent at once (follow stays live).
+const (
+	logBatchEntries = 512
+	logBatchBytes   = 512 << 10
+)
+
 func (s *containersServer) Logs(r *berthv1.ContainerLogsRequest, stream berthv1.ContainersService_LogsServer) error {
-	return s.c.Logs(stream.Context(), r.GetId(), conv.LogOptionsFromProto(r), func(e container.LogEntry) error {
-		return stream.Send(&berthv1.ContainerLogsResponse{Entries: []*berthv1.LogEntry{conv.LogEntryToProto(e)}})
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	entries := make(chan *berthv1.LogEntry, logBatchEntries)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- sendLogBatches(entries, stream.Send)
+		cancel() // a failed send stops the engine's reader
+	}()
+	err := s.c.Logs(ctx, r.GetId(), conv.LogOptionsFromProto(r), func(e container.LogEntry) error {
+		select {
+		case entries <- conv.LogEntryToProto(e):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
+	close(entries)
+	if serr := <-sent; serr != nil {
+		return serr
+	}
+	return err
+}
+
+// sendLogBatches sends the entries in batches until the channel is closed
+// and drained, or a send fails.
+func sendLogBatches(entries <-chan *berthv1.LogEntry, send func(*berthv1.ContainerLogsResponse) error) error {
+	for e := range entries {
+		batch, size := []*berthv1.LogEntry{e}, len(e.GetLine())
+	more:
+		for len(batch) < logBatchEntries && size < logBatchBytes {
+			select {
+			case e, ok := <-entries:
+				if !ok {
+					break more
+				}
+				batch = append(batch, e)
+				size += len(e.GetLine())
+			default:
+				break more
+			}
+		}
+		if err := send(&berthv1.ContainerLogsResponse{Entries: batch}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *containersServer) Attach(stream berthv1.ContainersService_AttachServer) error {
