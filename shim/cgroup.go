@@ -59,6 +59,24 @@ func memoryCgroup(pid int) (dir string, unified bool, err error) {
 	return "", false, fmt.Errorf("no memory cgroup for pid %d", pid)
 }
 
+// cgroupProcs lists the processes in a cgroup directory.
+func cgroupProcs(dir string) []int {
+	if dir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for f := range strings.FieldsSeq(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 type cgroupMountPoints struct{ memory, unified string }
 
 func cgroupMounts() (cgroupMountPoints, error) {

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	apitypes "github.com/containerd/containerd/api/types"
 	eventsapi "github.com/containerd/containerd/api/services/ttrpc/events/v1"
+	apitypes "github.com/containerd/containerd/api/types"
 	"github.com/containerd/ttrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/grpc/codes"
@@ -69,8 +69,9 @@ func (p *publisher) publish(topic string, event any) {
 		p.idle = make(chan struct{})
 	}
 	if len(p.queue) >= publishQueueMax {
-		logf("event queue full, dropping %s", p.queue[0].topic)
-		p.queue = p.queue[1:]
+		// Drop the oldest event not being sent right now.
+		logf("event queue full, dropping %s", p.queue[1].topic)
+		p.queue = append(p.queue[:1], p.queue[2:]...)
 	}
 	p.queue = append(p.queue, envelope{topic: topic, event: event, at: time.Now()})
 	p.mu.Unlock()
@@ -96,7 +97,6 @@ func (p *publisher) run() {
 		for {
 			p.mu.Lock()
 			if len(p.queue) == 0 {
-				close(p.idle)
 				p.mu.Unlock()
 				break
 			}
@@ -107,6 +107,7 @@ func (p *publisher) run() {
 			p.queue = p.queue[1:]
 			if len(p.queue) == 0 {
 				p.queue = nil
+				close(p.idle)
 			}
 			p.mu.Unlock()
 		}

@@ -80,6 +80,7 @@ type Service struct {
 	byPid     map[int]*process
 	rootfs    string // mounted rootfs, "" when none
 	sharedPID bool   // the container has no pid namespace of its own
+	cgroupDir string // the container's memory cgroup (for its process list)
 	oom       *oomWatcher
 }
 
@@ -304,6 +305,9 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
 	}
 	p.state = stateRunning
+	if dir, _, err := memoryCgroup(p.pid); err == nil {
+		s.cgroupDir = dir
+	}
 	w, err := newOOMWatcher(p.pid, func() { s.pub.publish(topicOOM, &eventsapi.TaskOOM{ContainerID: s.id}) })
 	if err != nil {
 		logf("no OOM notifications for %s: %v", s.id, err)
@@ -711,9 +715,7 @@ func (s *Service) execExited(p *process) {
 // exec'd processes and the output are waited for.
 func (s *Service) initExited(p *process) {
 	if s.sharedPID {
-		if err := s.runc.Kill(context.Background(), s.id, int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
-			logf("kill remaining processes of %s: %v", s.id, err)
-		}
+		s.killRest()
 	}
 	s.mu.Lock()
 	var running []*process
@@ -750,6 +752,32 @@ func (s *Service) initExited(p *process) {
 		return
 	}
 	s.publishExit(p)
+}
+
+// killRest kills what is left in the container's cgroup after its init
+// exited and waits until those processes are gone (reaped by the shim,
+// which they were reparented to), so none is left running or as a zombie.
+func (s *Service) killRest() {
+	s.mu.Lock()
+	dir := s.cgroupDir
+	s.mu.Unlock()
+	pids := cgroupProcs(dir)
+	if err := s.runc.Kill(context.Background(), s.id, int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
+		logf("kill remaining processes of %s: %v", s.id, err)
+	}
+	deadline := time.Now().Add(execsTimeout)
+	for _, pid := range pids {
+		for {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				logf("process %d of %s still there after %s", pid, s.id, execsTimeout)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 func (s *Service) publishExit(p *process) {

@@ -304,6 +304,10 @@ func serve(f flags) error {
 		return err
 	}
 	openLog(filepath.Join(bundle, "log"))
+	if fd := int(logFD.Load()) - 1; fd >= 0 {
+		// A panic's trace goes to stderr: let it reach containerd's log.
+		_ = unix.Dup2(fd, 2)
+	}
 
 	sock := os.NewFile(3, "socket")
 	l, err := net.FileListener(sock)

@@ -1,0 +1,457 @@
+package shim_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const (
+	containerdBin = "/usr/local/lib/berth/containerd"
+	runcDir       = "/usr/local/lib/berth"
+	testNS        = "berth-shim-test"
+	runtimeName   = "io.containerd.berth.v2"
+	snapshotter   = "overlayfs"
+	baseSnapshot  = "busybox-base"
+)
+
+// stack is a private containerd whose PATH holds the freshly built shim.
+type stack struct {
+	dir      string // short temp dir: sockets live here
+	address  string
+	sockDir  string // BERTH_SHIM_SOCKET_DIR
+	runcRoot string
+	shimBin  string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	log      *os.File
+	client   *client.Client
+}
+
+var (
+	st       *stack
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	if os.Getuid() != 0 {
+		fmt.Println("shim tests need root: skipped")
+		os.Exit(0)
+	}
+	code := func() int {
+		var err error
+		st, err = newStack()
+		if err != nil {
+			setupErr = err
+			if st != nil {
+				st.close()
+			}
+			fmt.Fprintln(os.Stderr, "setup:", err)
+			return 1
+		}
+		code := m.Run()
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "containerd log (tail):\n%s\n", st.logTail())
+		}
+		if os.Getenv("BERTH_SHIM_TEST_KEEP") != "" {
+			fmt.Fprintf(os.Stderr, "kept %s (containerd pid %d)\n", st.dir, st.cmd.Process.Pid)
+			return code
+		}
+		if err := st.close(); err != nil {
+			fmt.Fprintln(os.Stderr, "teardown:", err)
+			code = 1
+		}
+		return code
+	}()
+	os.Exit(code)
+}
+
+func newStack() (*stack, error) {
+	dir, err := os.MkdirTemp("/tmp", "bt")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{
+		dir:      dir,
+		address:  filepath.Join(dir, "c.sock"),
+		sockDir:  filepath.Join(dir, "s"),
+		runcRoot: filepath.Join(dir, "runc"),
+		shimBin:  filepath.Join(dir, "bin", "containerd-shim-berth-v2"),
+	}
+	build := exec.Command("go", "build", "-o", s.shimBin, "github.com/berthproject/berth/cmd/containerd-shim-berth-v2")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return s, fmt.Errorf("build shim: %v: %s", err, out)
+	}
+	cfg := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri",
+  "io.containerd.internal.v1.opt", "io.containerd.internal.v1.tracing", "io.containerd.monitor.container.v1.restart"]
+[debug]
+  level = "debug"
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), s.address, s.address+".ttrpc", filepath.Join(dir, "cs"))
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
+		return s, err
+	}
+	if s.log, err = os.Create(filepath.Join(dir, "containerd.log")); err != nil {
+		return s, err
+	}
+	if err := s.start(); err != nil {
+		return s, err
+	}
+	return s, s.makeBase()
+}
+
+// start runs containerd and connects the client.
+func (s *stack) start() error {
+	s.cmd = exec.Command(containerdBin, "--config", filepath.Join(s.dir, "config.toml"))
+	s.cmd.Env = append(os.Environ(),
+		"PATH="+filepath.Dir(s.shimBin)+":"+runcDir+":/usr/sbin:/usr/bin:/sbin:/bin",
+		"BERTH_SHIM_SOCKET_DIR="+s.sockDir,
+	)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.exited = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(s.cmd, s.exited)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := client.New(s.address, client.WithDefaultNamespace(testNS), client.WithTimeout(time.Second))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err = c.Version(ctx)
+			cancel()
+			if err == nil {
+				s.client = c
+				return nil
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("containerd did not come up: %v\n%s", err, s.logTail())
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("containerd exited\n%s", s.logTail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends containerd (by its pid) and waits for it.
+func (s *stack) stop() {
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
+func (s *stack) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "containerd.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// makeBase commits a snapshot holding busybox and its applet links.
+func (s *stack) makeBase() error {
+	ctx := namespaces.WithNamespace(context.Background(), testNS)
+	sn := s.client.SnapshotService(snapshotter)
+	mounts, err := sn.Prepare(ctx, baseSnapshot+"-active", "", gcRoot())
+	if err != nil {
+		return err
+	}
+	mnt := filepath.Join(s.dir, "m")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	if err := mount.All(mounts, mnt); err != nil {
+		return err
+	}
+	err = populate(mnt)
+	if uerr := mount.UnmountAll(mnt, 0); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return err
+	}
+	return sn.Commit(ctx, baseSnapshot, baseSnapshot+"-active", gcRoot())
+}
+
+// gcRoot keeps a snapshot from containerd's garbage collector.
+func gcRoot() snapshots.Opt {
+	return snapshots.WithLabels(map[string]string{"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339)})
+}
+
+func populate(root string) error {
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return err
+	}
+	for _, a := range strings.Fields(string(out)) {
+		if a == "busybox" {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil && !os.IsExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// close removes everything and reports what leaked.
+func (s *stack) close() error {
+	var problems []string
+	if s.client != nil {
+		ctx := namespaces.WithNamespace(context.Background(), testNS)
+		cs, _ := s.client.Containers(ctx)
+		for _, c := range cs {
+			problems = append(problems, "container left: "+c.ID())
+			if t, err := c.Task(ctx, nil); err == nil {
+				_, _ = t.Delete(ctx, client.WithProcessKill)
+			}
+			_ = c.Delete(ctx, client.WithSnapshotCleanup)
+		}
+		sn := s.client.SnapshotService(snapshotter)
+		_ = sn.Remove(ctx, baseSnapshot)
+	}
+	s.stop()
+	if s.shimBin != "" {
+		if pids := shimPids(s.shimBin, ""); len(pids) > 0 {
+			problems = append(problems, fmt.Sprintf("shim processes left: %v", pids))
+			for _, p := range pids {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(s.sockDir); len(ents) > 0 {
+		problems = append(problems, fmt.Sprintf("%d shim sockets left in %s", len(ents), s.sockDir))
+	}
+	if ms := mountsUnder(s.dir); len(ms) > 0 {
+		problems = append(problems, fmt.Sprintf("mounts left: %v", ms))
+		for i := len(ms) - 1; i >= 0; i-- {
+			_ = syscall.Unmount(ms[i], syscall.MNT_DETACH)
+		}
+	}
+	if s.log != nil {
+		s.log.Close()
+	}
+	if s.dir != "" {
+		if err := os.RemoveAll(s.dir); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// shimPids lists running shim processes of binary bin (for container id, or
+// all when id is "").
+func shimPids(bin, id string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || strings.TrimSuffix(exe, " (deleted)") != bin {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(cmdline), "\x00")
+		if !containsArg(args, "serve") {
+			continue
+		}
+		if id == "" || containsArg(args, id) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func containsArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	if setupErr != nil {
+		t.Fatal(setupErr)
+	}
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), testNS), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newContainer creates a container on a fresh overlay snapshot of the
+// busybox base, with berth's runtime, removed at the end of the test.
+func newContainer(t *testing.T, ctx context.Context, id string, opts ...oci.SpecOpts) client.Container {
+	t.Helper()
+	if _, err := st.client.SnapshotService(snapshotter).Prepare(ctx, id, baseSnapshot, gcRoot()); err != nil {
+		t.Fatal(err)
+	}
+	specOpts := append([]oci.SpecOpts{oci.WithDefaultPathEnv}, opts...)
+	c, err := st.client.NewContainer(ctx, id,
+		client.WithSnapshotter(snapshotter),
+		client.WithSnapshot(id),
+		client.WithRuntime(runtimeName, &options.Options{Root: st.runcRoot, BinaryName: filepath.Join(runcDir, "runc")}),
+		client.WithNewSpec(specOpts...),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeContainer(id) })
+	return c
+}
+
+// removeContainer deletes a container and its task through the current
+// client (containerd may have been restarted since it was created).
+func removeContainer(id string) {
+	ctx := namespaces.WithNamespace(context.Background(), testNS)
+	c, err := st.client.LoadContainer(ctx, id)
+	if err != nil {
+		return
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		_, _ = t.Delete(ctx, client.WithProcessKill)
+	}
+	_ = c.Delete(ctx, client.WithSnapshotCleanup)
+}
+
+// outBuf is a concurrency-safe output buffer.
+type outBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *outBuf) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// fifoIO gives a process containerd fifos connected to the returned buffers.
+func fifoIO(stdin io.Reader) (cio.Creator, *outBuf, *outBuf) {
+	var out, errb outBuf
+	return cio.NewCreator(cio.WithStreams(stdin, &out, &errb), cio.WithFIFODir(filepath.Join(st.dir, "fifo"))), &out, &errb
+}
+
+func withArgs(args ...string) oci.SpecOpts { return oci.WithProcessArgs(args...) }
+
+// waitExit waits for a process's exit status.
+func waitExit(t *testing.T, ctx context.Context, ch <-chan client.ExitStatus) uint32 {
+	t.Helper()
+	select {
+	case es := <-ch:
+		code, _, err := es.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	case <-ctx.Done():
+		t.Fatal("timed out waiting for exit")
+	}
+	return 0
+}
+
+// eventually polls cond until it holds or the test context ends.
+func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func procAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie is not alive either, but it must not be left: report it.
+	return len(b) > 0
+}
+
+var _ = specs.PIDNamespace
