@@ -780,4 +780,3 @@ func TestShimKilled(t *testing.T) {
 		return len(ents) == 0
 	})
 }
-
