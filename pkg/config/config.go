@@ -142,6 +142,9 @@ func (c *Config) Validate() error {
 	if c.Socket == "" {
 		c.Socket = filepath.Join(c.State, "berth.sock")
 	}
+	if !filepath.IsAbs(c.Socket) {
+		return fmt.Errorf("socket must be an absolute path, got %q", c.Socket)
+	}
 	if len(c.Socket) >= maxSocketPath {
 		return fmt.Errorf("socket path %q is too long for a unix socket (max %d bytes)", c.Socket, maxSocketPath-1)
 	}

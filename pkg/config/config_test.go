@@ -113,6 +113,7 @@ func TestValidate(t *testing.T) {
 		"long state":        func(c *Config) { c.State = "/" + strings.Repeat("x", 100) },
 		"long socket":       func(c *Config) { c.Socket = "/" + strings.Repeat("y", 120) },
 		"empty snapshotter": func(c *Config) { c.Snapshotter = "" },
+		"relative socket":   func(c *Config) { c.Socket = "berth.sock" },
 	} {
 		c := Default()
 		mut(c)
