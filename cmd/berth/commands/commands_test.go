@@ -124,6 +124,14 @@ func TestRunStartErrorExitCodes(t *testing.T) {
 			t.Errorf("code %d: got %+v", code, res)
 		}
 	}
+	// A --rm container that never started is removed (no exit will do it).
+	for _, args := range [][]string{{"run", "--rm", "busybox", "nope"}, {"run", "-d", "--rm", "busybox", "nope"}} {
+		r := &recorder{startErr: &container.StartError{ExitCode: 127, Err: errors.New("not found")}}
+		res := berth(t, r, nil, args...)
+		if res.code != 127 || !strings.HasSuffix(r.callList(), "start rm 0123456789abcdef0123456789abcdef force=true") {
+			t.Errorf("%q: exit %d, calls %s", args, res.code, r.callList())
+		}
+	}
 }
 
 func TestExitCodeMapping(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -59,16 +60,17 @@ Examples:
 			printWarnings(env, warnings)
 			if detach {
 				if err := cl.Start(ctx, id); err != nil {
-					return failed(err)
+					return startFailed(ctx, cl, id, cfg.AutoRemove, err)
 				}
 				fmt.Fprintln(env.Stdout, id)
 				return nil
 			}
 			return attachRun(ctx, env, cl, id, attachFlow{
-				tty:      cfg.Tty,
-				stdin:    cfg.OpenStdin,
-				start:    true,
-				sigProxy: c.Bool("sig-proxy") && !cfg.Tty,
+				tty:        cfg.Tty,
+				stdin:      cfg.OpenStdin,
+				start:      true,
+				sigProxy:   c.Bool("sig-proxy") && !cfg.Tty,
+				autoRemove: cfg.AutoRemove,
 			})
 		},
 	}
@@ -80,6 +82,8 @@ type attachFlow struct {
 	stdin    bool // send our stdin to the container
 	start    bool // start the container once attached (run, start -a)
 	sigProxy bool // forward our signals with Kill
+	// autoRemove: the container is --rm; remove it if it cannot start.
+	autoRemove bool
 	// cond is the wait condition; next-exit when starting.
 	cond container.WaitCondition
 }
@@ -125,6 +129,14 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	}()
 	var attachErr error
 	attachDone := false
+	// On an early return the attachment is cancelled and waited for, so it
+	// never writes to our streams after attachRun returned.
+	defer func() {
+		if !attachDone {
+			cancel()
+			<-attached
+		}
+	}()
 	select {
 	case <-ready:
 	case attachErr = <-attached:
@@ -137,7 +149,7 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	if f.start {
 		if err := cl.Start(ctx, id); err != nil {
 			restore()
-			return failed(err)
+			return startFailed(ctx, cl, id, f.autoRemove, err)
 		}
 	}
 	if f.tty {
@@ -152,6 +164,7 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 
 	if !attachDone {
 		attachErr = <-attached
+		attachDone = true
 	}
 	st, ok := <-exitCh
 	restore()
@@ -233,4 +246,15 @@ func proxySignals(ctx context.Context, cl Client, id string) (stop func()) {
 		signal.Stop(ch)
 		cancel()
 	}
+}
+
+// startFailed handles a container that could not start: a --rm container
+// never ran, so no exit will remove it; remove it here, as Docker does.
+func startFailed(ctx context.Context, cl Client, id string, autoRemove bool, err error) error {
+	if autoRemove {
+		if rerr := cl.Remove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true}); rerr != nil && !errdefs.IsNotFound(rerr) {
+			err = fmt.Errorf("%w (and removing the --rm container failed: %v)", err, rerr)
+		}
+	}
+	return failed(err)
 }
