@@ -18,9 +18,14 @@ import (
 func newApp() *cli.App {
 	d := config.Default()
 	return &cli.App{
-		Name:    "berthd",
-		Usage:   "berth's container engine daemon",
-		Version: version,
+		Name:  "berthd",
+		Usage: "berth's container engine daemon",
+		UsageText: "berthd [OPTIONS]\n\n" +
+			"Settings come from the config file, then from these flags (which win).\n" +
+			"Each flag is also a key of the file, with underscores (--bin-dirs: bin_dirs).\n" +
+			"See docs/operations.md.",
+		Version:         version,
+		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Value: config.DefaultPath, Usage: "config file (a missing file means defaults)", EnvVars: []string{"BERTHD_CONFIG"}},
 			&cli.StringFlag{Name: "root", Value: d.Root, Usage: "directory for persistent data"},
