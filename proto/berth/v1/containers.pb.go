@@ -1118,11 +1118,15 @@ type ContainerSummary struct {
 	// A status value: created, running, paused, restarting, exited, dead.
 	State string `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
 	// Human status: "Up 3 minutes", "Exited (0) 2 seconds ago".
-	Status        string                 `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	ExitCode      int64                  `protobuf:"varint,10,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Status     string                 `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
+	Labels     map[string]string      `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExitCode   int64                  `protobuf:"varint,10,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// Ports published by a running container.
+	Ports []*PortBinding `protobuf:"bytes,13,rep,name=ports,proto3" json:"ports,omitempty"`
+	// Networks the container is attached to.
+	Networks      []string `protobuf:"bytes,14,rep,name=networks,proto3" json:"networks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1237,6 +1241,20 @@ func (x *ContainerSummary) GetStartedAt() *timestamppb.Timestamp {
 func (x *ContainerSummary) GetFinishedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *ContainerSummary) GetPorts() []*PortBinding {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *ContainerSummary) GetNetworks() []string {
+	if x != nil {
+		return x.Networks
 	}
 	return nil
 }
@@ -4329,7 +4347,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\rhostname_path\x18\x11 \x01(\tR\fhostnamePath\x12\x1d\n" +
 	"\n" +
 	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
-	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\"\xf7\x03\n" +
+	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\"\xc0\x04\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -4345,7 +4363,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\x1a9\n" +
+	"finishedAt\x12+\n" +
+	"\x05ports\x18\r \x03(\v2\x15.berth.v1.PortBindingR\x05ports\x12\x1a\n" +
+	"\bnetworks\x18\x0e \x03(\tR\bnetworks\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
@@ -4655,81 +4675,82 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	66, // 14: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
 	67, // 15: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
 	67, // 16: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	1,  // 17: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	68, // 18: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	68, // 19: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	69, // 20: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	10, // 21: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	9,  // 22: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 23: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	67, // 24: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	34, // 25: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	35, // 26: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	67, // 27: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	67, // 28: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	67, // 29: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	38, // 30: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	41, // 31: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	40, // 32: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	42, // 33: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	44, // 34: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	40, // 35: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	48, // 36: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	51, // 37: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	40, // 38: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	42, // 39: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	53, // 40: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	54, // 41: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	40, // 42: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	48, // 43: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	59, // 44: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	62, // 45: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	5,  // 46: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	11, // 47: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	13, // 48: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	15, // 49: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	17, // 50: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	19, // 51: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	21, // 52: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	23, // 53: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	25, // 54: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	27, // 55: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	29, // 56: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	31, // 57: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	33, // 58: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	37, // 59: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	43, // 60: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	46, // 61: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	49, // 62: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	52, // 63: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	56, // 64: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	58, // 65: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	61, // 66: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	12, // 67: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	14, // 68: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	16, // 69: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	18, // 70: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	20, // 71: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	22, // 72: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	24, // 73: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	26, // 74: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	28, // 75: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	30, // 76: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	32, // 77: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	36, // 78: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	39, // 79: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	45, // 80: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	47, // 81: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	50, // 82: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	55, // 83: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	57, // 84: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	60, // 85: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	63, // 86: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	67, // [67:87] is the sub-list for method output_type
-	47, // [47:67] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	3,  // 17: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	1,  // 18: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	68, // 19: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	68, // 20: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	69, // 21: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	10, // 22: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	9,  // 23: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 24: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	67, // 25: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	34, // 26: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	35, // 27: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	67, // 28: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	67, // 29: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	67, // 30: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	38, // 31: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	41, // 32: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	40, // 33: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	42, // 34: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	44, // 35: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	40, // 36: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	48, // 37: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	51, // 38: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	40, // 39: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	42, // 40: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	53, // 41: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	54, // 42: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	40, // 43: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	48, // 44: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	59, // 45: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	62, // 46: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	5,  // 47: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	11, // 48: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	13, // 49: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	15, // 50: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	17, // 51: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	19, // 52: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	21, // 53: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	23, // 54: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	25, // 55: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	27, // 56: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	29, // 57: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	31, // 58: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	33, // 59: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	37, // 60: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	43, // 61: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	46, // 62: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	49, // 63: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	52, // 64: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	56, // 65: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	58, // 66: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	61, // 67: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	12, // 68: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	14, // 69: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	16, // 70: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	18, // 71: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	20, // 72: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	22, // 73: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	24, // 74: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	26, // 75: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	28, // 76: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	30, // 77: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	32, // 78: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	36, // 79: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	39, // 80: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	45, // 81: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	47, // 82: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	50, // 83: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	55, // 84: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	57, // 85: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	60, // 86: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	63, // 87: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	68, // [68:88] is the sub-list for method output_type
+	48, // [48:68] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
