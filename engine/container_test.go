@@ -278,8 +278,11 @@ func TestRename(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id := create(t, e, container.Config{Name: "old-name", Cmd: []string{"true"}})
-	create(t, e, container.Config{Name: "taken", Cmd: []string{"true"}})
+	id, _, err := c.Create(ctx, container.Config{Image: "busybox", Name: "old-name", Cmd: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := create(t, e, container.Config{Name: "taken", Cmd: []string{"true"}})
 	if err := c.Rename(ctx, "old-name", "taken"); !errdefs.IsConflict(err) {
 		t.Fatalf("rename to a used name: %v", err)
 	}
@@ -292,10 +295,17 @@ func TestRename(t *testing.T) {
 	if _, err := c.Inspect(ctx, "old-name"); !errdefs.IsNotFound(err) {
 		t.Fatalf("old name still resolves: %v", err)
 	}
-	// A second engine (a restarted berthd) sees the new name.
+	if err := c.Remove(ctx, other, container.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A new engine (a restarted berthd) sees the new name.
+	e.Close()
 	e2 := newTestEngine(t)
 	if got, err := e2.Containers().Inspect(ctx, "new-name"); err != nil || got.ID != id {
 		t.Fatalf("after restart: %v", err)
+	}
+	if err := e2.Containers().Remove(ctx, "new-name", container.RemoveOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
+	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
@@ -39,6 +40,7 @@ type Engine struct {
 	client     *client.Client
 	containers *container.Service
 	images     *image.Service
+	networks   *cni.Manager
 	events     *events.Bus
 
 	cancel context.CancelFunc
@@ -56,6 +58,8 @@ type config struct {
 	logMaxFiles       int
 	logger            *slog.Logger
 	client            *client.Client
+	network           *cni.Config // nil: defaults under root/state; see WithNetwork
+	noNetwork         bool
 }
 
 // Option configures New.
@@ -90,6 +94,14 @@ func WithBinDirs(dirs ...string) Option { return func(c *config) { c.binDirs = d
 func WithLogDefaults(maxSize int64, maxFiles int) Option {
 	return func(c *config) { c.logMaxSize, c.logMaxFiles = maxSize, maxFiles }
 }
+
+// WithNetwork configures berth's networking (bridge name, subnets, firewall
+// chain prefix, plugin dirs). Root and State default to the engine's.
+func WithNetwork(cfg cni.Config) Option { return func(c *config) { c.network = &cfg } }
+
+// WithoutNetwork runs containers without berth's networking: the default
+// network mode becomes "none" (host mode still works).
+func WithoutNetwork() Option { return func(c *config) { c.noNetwork = true } }
 
 // WithLogger is where the engine logs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -132,6 +144,29 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	}
 	bus := events.NewBus()
 	e := &Engine{cfg: cfg, client: cl, events: bus}
+	if !cfg.noNetwork {
+		ncfg := cni.Config{}
+		if cfg.network != nil {
+			ncfg = *cfg.network
+		}
+		if ncfg.Root == "" {
+			ncfg.Root = cfg.root
+		}
+		if ncfg.State == "" {
+			ncfg.State = cfg.state
+		}
+		if len(ncfg.PluginDirs) == 0 {
+			for _, d := range cfg.binDirs {
+				ncfg.PluginDirs = append(ncfg.PluginDirs, filepath.Join(d, "cni"))
+			}
+		}
+		if e.networks, err = cni.New(ctx, ncfg); err != nil {
+			if cfg.client == nil {
+				cl.Close()
+			}
+			return nil, fmt.Errorf("starting networking: %w", err)
+		}
+	}
 	e.images = image.New(cl, image.Options{
 		Namespace:   cfg.namespace,
 		Snapshotter: cfg.snapshotter,
@@ -152,6 +187,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		LogMaxSize:  cfg.logMaxSize,
 		LogMaxFiles: cfg.logMaxFiles,
 		Images:      imageResolver{e.images},
+		Networks:    e.networks,
 		Events:      bus,
 		Logger:      cfg.logger,
 	})
@@ -176,6 +212,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.cancel()
 	e.done.Wait()
+	if e.networks != nil {
+		e.networks.Close()
+	}
 	if e.cfg.client != nil {
 		return nil
 	}
@@ -187,6 +226,9 @@ func (e *Engine) Containers() *container.Service { return e.containers }
 
 // Images is the image service.
 func (e *Engine) Images() *image.Service { return e.images }
+
+// Networks is the network manager (nil when the engine runs WithoutNetwork).
+func (e *Engine) Networks() *cni.Manager { return e.networks }
 
 // Events is the event bus.
 func (e *Engine) Events() *events.Bus { return e.events }

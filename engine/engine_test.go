@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
+	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
 
 	"github.com/berthproject/berth/pkg/ctrdconfig"
@@ -29,11 +31,15 @@ func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
-func runMain(m *testing.M) int {
-	libexec := os.Getenv("BERTH_LIBEXEC")
-	if libexec == "" {
-		libexec = "/usr/local/lib/berth"
+func libexecDir() string {
+	if d := os.Getenv("BERTH_LIBEXEC"); d != "" {
+		return d
 	}
+	return "/usr/local/lib/berth"
+}
+
+func runMain(m *testing.M) int {
+	libexec := libexecDir()
 	ctrd := filepath.Join(libexec, "containerd")
 	if os.Getuid() != 0 {
 		fmt.Println("engine tests need root: skipped")
@@ -85,7 +91,17 @@ func runMain(m *testing.M) int {
 		fmt.Printf("loading busybox: %v\n", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// Remove the bridge, the firewall chains and every network state this
+	// stack created on the host.
+	if e, err := engine.New(ctx, stackOptions()...); err == nil {
+		if err := e.Networks().Uninstall(ctx); err != nil {
+			fmt.Printf("uninstalling the test networks: %v\n", err)
+			code = 1
+		}
+		e.Close()
+	}
+	return code
 }
 
 func loadBusybox(ctx context.Context) error {
@@ -114,6 +130,15 @@ func stackOptions() []engine.Option {
 		engine.WithRoot(filepath.Join(stackRoot, "root")),
 		engine.WithState(filepath.Join(stackRoot, "state")),
 		engine.WithBinDirs(binDir),
+		// A bridge, subnet and firewall chains of its own, so that other
+		// stacks on this machine (tests running in parallel) do not collide.
+		engine.WithNetwork(cni.Config{
+			PluginDirs:     []string{filepath.Join(libexecDir(), "cni")},
+			DefaultBridge:  "bteng0",
+			DefaultSubnet:  netip.MustParsePrefix("10.213.0.0/24"),
+			AddressPools:   []cni.AddressPool{{Base: netip.MustParsePrefix("10.214.0.0/16"), Size: 24}},
+			FirewallPrefix: "BTENG",
+		}),
 		engine.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	}
 }

@@ -90,11 +90,16 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	if err != nil {
 		return "", nil, err
 	}
-	hostname := cfg.Hostname
-	if hostname == "" {
-		hostname = id[:12]
+	netOpt, err := s.networkSpec(ctx, &cfg, id)
+	if err != nil {
+		return "", nil, err
 	}
-	files, err := writeEtcFiles(dir, hostname)
+	hostMode := s.networkMode(&cfg) == NetworkHost
+	hostname := hostnameOf(&cfg, id)
+	if hostMode && cfg.Hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	files, err := writeEtcFiles(dir, hostname, hostMode)
 	if err != nil {
 		return "", nil, err
 	}
@@ -119,7 +124,7 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	})...)
+	}, netOpt)...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}
@@ -207,8 +212,10 @@ ff02::1	ip6-allnodes
 ff02::2	ip6-allrouters
 `
 
-// writeEtcFiles writes the container's hostname, hosts and resolv.conf.
-func writeEtcFiles(dir, hostname string) (containerFiles, error) {
+// writeEtcFiles writes the container's hostname, hosts and resolv.conf. A
+// container on the host's network gets the host's files; a container on a
+// berth network gets new ones when its network is set up at start.
+func writeEtcFiles(dir, hostname string, hostMode bool) (containerFiles, error) {
 	f := containerFiles{
 		hostname:   filepath.Join(dir, "hostname"),
 		hosts:      filepath.Join(dir, "hosts"),
@@ -218,9 +225,15 @@ func writeEtcFiles(dir, hostname string) (containerFiles, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return f, err
 	}
+	hosts := []byte(hostsFile)
+	if hostMode {
+		if hosts, err = os.ReadFile("/etc/hosts"); err != nil {
+			return f, err
+		}
+	}
 	for path, content := range map[string][]byte{
 		f.hostname:   []byte(hostname + "\n"),
-		f.hosts:      []byte(hostsFile),
+		f.hosts:      hosts,
 		f.resolvConf: resolv,
 	} {
 		if err := os.WriteFile(path, content, 0o644); err != nil {

@@ -54,6 +54,13 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 	r.mu.Lock()
 	out.RestartCount = r.restartCount
 	r.mu.Unlock()
+	dir := s.containerDir(c.ID)
+	out.HostnamePath, out.HostsPath, out.ResolvConfPath = dir+"/hostname", dir+"/hosts", dir+"/resolv.conf"
+	if out.State.Running {
+		out.NetworkSettings = s.networkSettings(ctx, c.ID)
+	} else {
+		out.NetworkSettings.Networks = map[string]EndpointSettings{}
+	}
 	out.Image = c.Labels[labelImageID]
 	if c.Spec != nil {
 		if v, err := typeurl.UnmarshalAny(c.Spec); err == nil {
@@ -157,6 +164,10 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 			ExitCode:   st.ExitCode,
 			StartedAt:  st.StartedAt,
 			FinishedAt: st.FinishedAt,
+			Networks:   []string{s.networkMode(cfg)},
+		}
+		if st.Running && (len(cfg.PortBindings) > 0 || cfg.PublishAllPorts) {
+			sum.Ports = s.networkSettings(ctx, c.ID).Ports
 		}
 		out = append(out, sum)
 	}

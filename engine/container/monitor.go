@@ -5,6 +5,7 @@ import (
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	ctrdevents "github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/errdefs"
@@ -129,6 +130,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) 
 	if resp == nil {
 		return ExitStatus{}, false
 	}
+	s.teardownNetwork(ctx, r.id)
 	st := ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
 	s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
 	if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
@@ -271,6 +273,28 @@ func (s *Service) reconcile(ctx context.Context, daemonStart bool) {
 	s.mu.Unlock()
 	for _, r := range recs {
 		s.reconcileOne(ctx, r, daemonStart)
+	}
+	if daemonStart && s.opts.Networks != nil {
+		s.gcNetworks(ctx)
+	}
+}
+
+// gcNetworks removes the network state of every container without a live
+// task: what a crash left behind (netns, veths, IPs, firewall rules).
+func (s *Service) gcNetworks(ctx context.Context) {
+	resp, err := s.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		s.log.Warn("network GC: listing tasks", "err", err)
+		return
+	}
+	var valid []string
+	for _, t := range resp.Tasks {
+		if t.Status != tasktypes.Status_STOPPED {
+			valid = append(valid, t.ID)
+		}
+	}
+	if err := s.opts.Networks.GC(ctx, valid); err != nil {
+		s.log.Warn("network GC", "err", err)
 	}
 }
 

@@ -112,6 +112,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st ExitStatus) er
 	if _, err := s.deleteTask(ctx, r.id); err != nil {
 		return err
 	}
+	s.teardownNetwork(ctx, r.id)
 	c, err := s.client.ContainerService().Get(ctx, r.id)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return err

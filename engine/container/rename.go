@@ -48,6 +48,11 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	s.releaseName(old, r.id)
+	if s.opts.Networks != nil {
+		if err := s.opts.Networks.Rename(ctx, r.id, newName); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("renaming the container's DNS names", "id", r.id, "err", err)
+		}
+	}
 	r.mu.Lock()
 	r.name = newName
 	r.mu.Unlock()

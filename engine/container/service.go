@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/events"
 )
 
@@ -46,8 +47,11 @@ type Options struct {
 	LogMaxSize  int64
 	LogMaxFiles int
 	Images      Images
-	Events      *events.Bus
-	Logger      *slog.Logger
+	// Networks is berth's network manager; nil means containers get no
+	// network but their own loopback (and --network host).
+	Networks *cni.Manager
+	Events   *events.Bus
+	Logger   *slog.Logger
 }
 
 // Service manages containers. Create one with New and run its event monitor

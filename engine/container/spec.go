@@ -71,7 +71,7 @@ type specInput struct {
 }
 
 // specOpts builds the container's spec as a list of small options.
-func specOpts(in specInput) []oci.SpecOpts {
+func specOpts(in specInput, extra ...oci.SpecOpts) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
@@ -85,7 +85,7 @@ func specOpts(in specInput) []oci.SpecOpts {
 	if in.cfg.Tty {
 		opts = append(opts, oci.WithTTY)
 	}
-	return opts
+	return append(opts, extra...)
 }
 
 // withEnvList sets the process environment exactly (oci.WithEnv merges with the

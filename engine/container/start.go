@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/pkg/attach"
 	"github.com/berthproject/berth/pkg/containerio"
@@ -87,6 +88,17 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		ioOpts.MaxFiles = cfg.LogConfig.MaxFiles
 	}
 	uri := containerio.LoggerURI(s.opts.LoggerPath, ioOpts)
+
+	// The network exists before the task: no hook calls back into berth.
+	if _, err := s.setupNetwork(ctx, r.id, r.name, cfg, s.imageConfig(ctx, c)); err != nil {
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.teardownNetwork(context.WithoutCancel(ctx), r.id)
+		}
+	}()
 	req := &tasks.CreateTaskRequest{
 		ContainerID: r.id,
 		Stdout:      uri,
@@ -239,4 +251,18 @@ func configOf(c containers.Container) (*Config, error) {
 		return nil, fmt.Errorf("container %s: unexpected configuration type %T", c.ID, v)
 	}
 	return cfg, nil
+}
+
+// imageConfig reads the config of the container's image (for -P's exposed
+// ports); a missing image yields an empty config.
+func (s *Service) imageConfig(ctx context.Context, c containers.Container) ocispec.ImageConfig {
+	cfg, err := configOf(c)
+	if err != nil || !cfg.PublishAllPorts {
+		return ocispec.ImageConfig{}
+	}
+	img, err := s.opts.Images.ResolveForRun(ctx, c.Labels[labelImageID])
+	if err != nil {
+		return ocispec.ImageConfig{}
+	}
+	return img.Config.Config
 }

@@ -38,6 +38,62 @@ type Config struct {
 	LogConfig     LogConfig     `json:"LogConfig,omitempty"`
 	// Runtime overrides the daemon's default runtime (e.g. io.containerd.runc.v2).
 	Runtime string `json:"Runtime,omitempty"`
+
+	// NetworkMode is "bridge" (the default network), "none", "host",
+	// "container:<name|id>" or the name of a user-defined network.
+	NetworkMode string `json:"NetworkMode,omitempty"`
+	// Networks carry per-network settings (--ip, --network-alias,
+	// --mac-address) for NetworkMode's network and any further network.
+	Networks []NetworkAttachment `json:"Networks,omitempty"`
+	// PortBindings publish container ports on the host (-p).
+	PortBindings []PortBinding `json:"PortBindings,omitempty"`
+	// PublishAllPorts publishes the image's exposed ports on random host ports (-P).
+	PublishAllPorts bool `json:"PublishAllPorts,omitempty"`
+	// ExposedPorts adds ports to the image's (--expose), "80/tcp" form.
+	ExposedPorts []string `json:"ExposedPorts,omitempty"`
+	// DNS servers, search domains and resolver options (--dns, --dns-search, --dns-option).
+	DNS        []string `json:"Dns,omitempty"`
+	DNSSearch  []string `json:"DnsSearch,omitempty"`
+	DNSOptions []string `json:"DnsOptions,omitempty"`
+	// ExtraHosts are "name:ip" lines for /etc/hosts (--add-host).
+	ExtraHosts []string `json:"ExtraHosts,omitempty"`
+}
+
+// NetworkAttachment is a container's settings on one network.
+type NetworkAttachment struct {
+	Network string   `json:"Network"`
+	IPv4    string   `json:"IPv4Address,omitempty"`
+	Aliases []string `json:"Aliases,omitempty"`
+	MAC     string   `json:"MacAddress,omitempty"`
+}
+
+// PortBinding publishes ContainerPort/Proto on HostIP:HostPort (HostPort 0:
+// a free port chosen at start; HostIP "": every address).
+type PortBinding struct {
+	HostIP        string `json:"HostIp,omitempty"`
+	HostPort      uint16 `json:"HostPort,omitempty"`
+	ContainerPort uint16 `json:"ContainerPort"`
+	Proto         string `json:"Proto,omitempty"` // tcp (default) or udp
+}
+
+// NetworkSettings is the network part of Inspect (Docker's NetworkSettings).
+type NetworkSettings struct {
+	SandboxKey string                      `json:"SandboxKey"`
+	IPAddress  string                      `json:"IPAddress"`
+	Gateway    string                      `json:"Gateway"`
+	MacAddress string                      `json:"MacAddress"`
+	Ports      []PortBinding               `json:"Ports"`
+	Networks   map[string]EndpointSettings `json:"Networks"`
+}
+
+// EndpointSettings is a container's endpoint on one network.
+type EndpointSettings struct {
+	NetworkID   string   `json:"NetworkID"`
+	IPAddress   string   `json:"IPAddress"`
+	IPPrefixLen int      `json:"IPPrefixLen"`
+	Gateway     string   `json:"Gateway"`
+	MacAddress  string   `json:"MacAddress"`
+	Aliases     []string `json:"Aliases"`
 }
 
 // RestartPolicy is Docker's: Name is "", "no", "on-failure", "always" or
@@ -97,6 +153,13 @@ type Container struct {
 	// Env is the resolved environment (image's merged with Config.Env).
 	Env        []string `json:"Env"`
 	WorkingDir string   `json:"WorkingDir"`
+	// NetworkSettings of a running container (empty when stopped).
+	NetworkSettings NetworkSettings `json:"NetworkSettings"`
+	// HostnamePath, HostsPath and ResolvConfPath are the host files mounted
+	// over the container's /etc files.
+	HostnamePath   string `json:"HostnamePath"`
+	HostsPath      string `json:"HostsPath"`
+	ResolvConfPath string `json:"ResolvConfPath"`
 }
 
 // Summary is one row of List (`berth ps`).
@@ -113,6 +176,10 @@ type Summary struct {
 	ExitCode   int               `json:"ExitCode"`
 	StartedAt  time.Time         `json:"StartedAt"`
 	FinishedAt time.Time         `json:"FinishedAt"`
+	// Ports published by a running container.
+	Ports []PortBinding `json:"Ports"`
+	// Networks the container is attached to.
+	Networks []string `json:"Networks"`
 }
 
 // ListOptions selects containers for List. Filters use Docker's keys: id,

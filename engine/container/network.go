@@ -1,0 +1,239 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthproject/berth/cni"
+)
+
+// Network modes besides a network's name.
+const (
+	NetworkBridge = "bridge"
+	NetworkNone   = "none"
+	NetworkHost   = "host"
+)
+
+// networkMode is cfg's mode with the default applied.
+func (s *Service) networkMode(cfg *Config) string {
+	if cfg.NetworkMode != "" {
+		return cfg.NetworkMode
+	}
+	if s.opts.Networks == nil {
+		return NetworkNone
+	}
+	return NetworkBridge
+}
+
+// networkSpec checks the network settings at create time and returns the
+// spec option that puts the container in the right network namespace.
+func (s *Service) networkSpec(ctx context.Context, cfg *Config, id string) (oci.SpecOpts, error) {
+	mode := s.networkMode(cfg)
+	switch {
+	case mode == NetworkNone:
+		if len(cfg.PortBindings) > 0 || cfg.PublishAllPorts {
+			return nil, fmt.Errorf("ports cannot be published with --network none: %w", errdefs.ErrInvalidArgument)
+		}
+		return noop, nil
+	case mode == NetworkHost:
+		return oci.WithHostNamespace(specs.NetworkNamespace), nil
+	case strings.HasPrefix(mode, "container:"):
+		if len(cfg.PortBindings) > 0 || cfg.PublishAllPorts {
+			return nil, fmt.Errorf("ports cannot be published with --network container:…; publish them on the container that owns the network: %w", errdefs.ErrInvalidArgument)
+		}
+		other, err := s.lookup(strings.TrimPrefix(mode, "container:"))
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.client.ContainerService().Get(ctx, other.id)
+		if err != nil {
+			return nil, err
+		}
+		ocfg, err := configOf(c)
+		if err != nil {
+			return nil, err
+		}
+		switch omode := s.networkMode(ocfg); {
+		case omode == NetworkHost:
+			return oci.WithHostNamespace(specs.NetworkNamespace), nil
+		case omode == NetworkNone || strings.HasPrefix(omode, "container:"):
+			return nil, fmt.Errorf("container %s has no network namespace of its own to share (its network is %s): %w", other.name, omode, errdefs.ErrInvalidArgument)
+		}
+		cfg.NetworkMode = "container:" + other.id
+		return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.opts.Networks.NetNSPath(other.id)}), nil
+	}
+	if s.opts.Networks == nil {
+		return nil, fmt.Errorf("network %q needs berth's networking, which is not configured (no CNI plugins): %w", mode, errdefs.ErrFailedPrecondition)
+	}
+	if _, err := s.opts.Networks.Inspect(ctx, mode); err != nil {
+		return nil, err
+	}
+	for _, a := range cfg.Networks {
+		if _, err := s.opts.Networks.Inspect(ctx, a.Network); err != nil {
+			return nil, err
+		}
+	}
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.opts.Networks.NetNSPath(id)}), nil
+}
+
+func noop(context.Context, oci.Client, *containers.Container, *oci.Spec) error { return nil }
+
+// setupNetwork creates the container's network (netns, CNI ADD, ports, DNS)
+// before its task, and writes its hosts and resolv.conf. Host and none
+// containers need no CNI work; their files were written at create.
+func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig) (*cni.Sandbox, error) {
+	mode := s.networkMode(cfg)
+	if s.opts.Networks == nil || mode == NetworkNone || mode == NetworkHost {
+		return nil, nil
+	}
+	req := cni.SetupRequest{
+		ContainerID: id,
+		Name:        name,
+		Hostname:    hostnameOf(cfg, id),
+		NetworkMode: mode,
+		DNS:         cfg.DNS,
+		DNSSearch:   cfg.DNSSearch,
+		DNSOptions:  cfg.DNSOptions,
+		ExtraHosts:  cfg.ExtraHosts,
+	}
+	if other, ok := strings.CutPrefix(mode, "container:"); ok {
+		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)
+	}
+	for _, a := range cfg.Networks {
+		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC}
+		if a.IPv4 != "" {
+			ip, err := netip.ParseAddr(a.IPv4)
+			if err != nil {
+				return nil, fmt.Errorf("invalid IP address %q: %w", a.IPv4, errdefs.ErrInvalidArgument)
+			}
+			att.IPv4 = ip
+		}
+		req.Networks = append(req.Networks, att)
+	}
+	ports, err := portMappings(cfg, image)
+	if err != nil {
+		return nil, err
+	}
+	req.Ports = ports
+	sb, err := s.opts.Networks.Setup(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writeNetworkFiles(id, sb); err != nil {
+		if terr := s.opts.Networks.Teardown(context.WithoutCancel(ctx), id); terr != nil {
+			s.log.Warn("rollback: network teardown", "id", id, "err", terr)
+		}
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (s *Service) writeNetworkFiles(id string, sb *cni.Sandbox) error {
+	hosts, err := s.opts.Networks.HostsFile(sb)
+	if err != nil {
+		return err
+	}
+	resolv, err := s.opts.Networks.ResolvConf(sb)
+	if err != nil {
+		return err
+	}
+	dir := s.containerDir(id)
+	if err := os.WriteFile(dir+"/hosts", hosts, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(dir+"/resolv.conf", resolv, 0o644)
+}
+
+// teardownNetwork undoes setupNetwork; it is idempotent.
+func (s *Service) teardownNetwork(ctx context.Context, id string) {
+	if s.opts.Networks == nil {
+		return
+	}
+	if err := s.opts.Networks.Teardown(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		s.log.Warn("network teardown", "id", id, "err", err)
+	}
+}
+
+func hostnameOf(cfg *Config, id string) string {
+	if cfg.Hostname != "" {
+		return cfg.Hostname
+	}
+	return id[:12]
+}
+
+// portMappings turns -p and -P into the network manager's mappings.
+func portMappings(cfg *Config, image ocispec.ImageConfig) ([]cni.PortMapping, error) {
+	var out []cni.PortMapping
+	for _, b := range cfg.PortBindings {
+		m := cni.PortMapping{HostPort: b.HostPort, ContainerPort: b.ContainerPort, Proto: b.Proto}
+		if b.HostIP != "" {
+			ip, err := netip.ParseAddr(b.HostIP)
+			if err != nil {
+				return nil, fmt.Errorf("invalid host IP %q in a port binding: %w", b.HostIP, errdefs.ErrInvalidArgument)
+			}
+			m.HostIP = ip
+		}
+		out = append(out, m)
+	}
+	if cfg.PublishAllPorts {
+		exposed := append([]string{}, cfg.ExposedPorts...)
+		for p := range image.ExposedPorts {
+			exposed = append(exposed, p)
+		}
+		for _, p := range exposed {
+			port, proto, _ := strings.Cut(p, "/")
+			n, err := strconv.ParseUint(port, 10, 16)
+			if err != nil {
+				return nil, fmt.Errorf("invalid exposed port %q: %w", p, errdefs.ErrInvalidArgument)
+			}
+			out = append(out, cni.PortMapping{ContainerPort: uint16(n), Proto: proto})
+		}
+	}
+	return out, nil
+}
+
+// networkSettings is Inspect's view of a running container's network.
+func (s *Service) networkSettings(ctx context.Context, id string) NetworkSettings {
+	ns := NetworkSettings{Networks: map[string]EndpointSettings{}}
+	if s.opts.Networks == nil {
+		return ns
+	}
+	sb, err := s.opts.Networks.Sandbox(ctx, id)
+	if err != nil || sb == nil {
+		return ns
+	}
+	ns.SandboxKey = sb.NetNSPath
+	for i, ep := range sb.Endpoints {
+		es := EndpointSettings{
+			NetworkID: ep.NetworkID, MacAddress: ep.MAC, Aliases: ep.Aliases,
+		}
+		if ep.IPv4.IsValid() {
+			es.IPAddress, es.IPPrefixLen = ep.IPv4.Addr().String(), ep.IPv4.Bits()
+		}
+		if ep.Gateway.IsValid() {
+			es.Gateway = ep.Gateway.String()
+		}
+		ns.Networks[ep.Network] = es
+		if i == 0 {
+			ns.IPAddress, ns.Gateway, ns.MacAddress = es.IPAddress, es.Gateway, es.MacAddress
+		}
+	}
+	for _, p := range sb.Ports {
+		b := PortBinding{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
+		if p.HostIP.IsValid() {
+			b.HostIP = p.HostIP.String()
+		}
+		ns.Ports = append(ns.Ports, b)
+	}
+	return ns
+}

@@ -1,0 +1,64 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/berthproject/berth/engine/container"
+)
+
+// Two containers on the default bridge reach each other, and a published
+// port answers on the host's loopback.
+func TestBridgeAndPublishedPort(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	web := create(t, e, container.Config{
+		Cmd:          []string{"sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"},
+		PortBindings: []container.PortBinding{{HostIP: "127.0.0.1", ContainerPort: 80}},
+	})
+	if err := c.Start(ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	ci := inspect(t, e, web)
+	ip := ci.NetworkSettings.IPAddress
+	if ip == "" || len(ci.NetworkSettings.Ports) != 1 || ci.NetworkSettings.Ports[0].HostPort == 0 {
+		t.Fatalf("network settings: %+v", ci.NetworkSettings)
+	}
+	client := create(t, e, container.Config{Cmd: []string{"timeout", "5", "wget", "-q", "-O", "-", "http://" + ip + "/"}})
+	exited, _ := c.Wait(ctx, client, container.WaitNextExit)
+	t.Logf("web at %s, published %+v", ip, ci.NetworkSettings.Ports)
+	if testing.Verbose() {
+		out, _ := exec.Command("sh", "-c", "iptables-save | grep -i bteng; ip addr show bteng0; ss -ltnp | head").CombinedOutput()
+		t.Logf("%s", out)
+	}
+	waitFor(t, "httpd to listen", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ci.NetworkSettings.Ports[0].HostPort))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), "hello-from-web")
+	})
+	if err := c.Start(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-exited; st.ExitCode != 0 || !strings.Contains(logsOf(t, e, client), "hello-from-web") {
+		t.Fatalf("wget from a second container: exit %d, logs %q", st.ExitCode, logsOf(t, e, client))
+	}
+	hosts := create(t, e, container.Config{NetworkMode: "none", Cmd: []string{"ip", "-o", "link"}})
+	exited, _ = c.Wait(ctx, hosts, container.WaitNextExit)
+	if err := c.Start(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if out := logsOf(t, e, hosts); strings.Contains(out, "eth0") || !strings.Contains(out, "lo") {
+		t.Fatalf("--network none links: %q", out)
+	}
+}
