@@ -33,18 +33,23 @@ Examples:
 			&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from a file"},
 			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory for the command"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user name or UID (user[:group])"},
+			detachKeysFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := execConfig(c, env)
 			if err != nil {
 				return err
 			}
+			keys, err := opts.DetachKeys(c.String("detach-keys"))
+			if err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: err}
+			}
 			cl, err := env.dial(c)
 			if err != nil {
 				return failed(err)
 			}
 			defer cl.Close()
-			return runExec(c.Context, env, cl, c.Args().First(), cfg)
+			return runExec(c.Context, env, cl, c.Args().First(), cfg, keys)
 		},
 	}
 }
@@ -80,7 +85,7 @@ func execConfig(c *cli.Context, env *Env) (container.ExecConfig, error) {
 	return cfg, nil
 }
 
-func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container.ExecConfig) error {
+func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container.ExecConfig, detachKeys []byte) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	execID, err := cl.ExecCreate(ctx, ctr, cfg)
@@ -95,6 +100,11 @@ func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container
 			streams.Stdin = env.Stdin
 		}
 	}
+	detached := make(chan struct{})
+	if streams.Stdin != nil && len(detachKeys) > 0 {
+		streams.Stdin = &detachReader{r: env.Stdin, keys: detachKeys, done: ctx.Done(),
+			detach: func() { close(detached); cancel() }}
+	}
 	if cfg.Tty && !cfg.Detach {
 		if cfg.AttachStdin && term.IsTerminal(env.Stdin) {
 			restore, err := term.MakeRaw(env.Stdin)
@@ -106,6 +116,11 @@ func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container
 		streams.Resize = resizes(ctx, ttyOf(env))
 	}
 	code, err := cl.ExecStart(ctx, execID, streams)
+	select {
+	case <-detached:
+		return nil
+	default:
+	}
 	if err != nil {
 		return err
 	}

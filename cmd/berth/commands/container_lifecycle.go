@@ -44,6 +44,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "attach", Aliases: []string{"a"}, Usage: "attach stdout/stderr and wait for the exit"},
 			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "attach stdin"},
+			detachKeysFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, -1); err != nil {
@@ -52,6 +53,10 @@ Examples:
 			attach := c.Bool("attach") || c.Bool("interactive")
 			if attach && c.NArg() > 1 {
 				return usagef(c, "attaches to one container only; got %d", c.NArg())
+			}
+			keys, err := opts.DetachKeys(c.String("detach-keys"))
+			if err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
 			cl, err := env.dial(c)
 			if err != nil {
@@ -70,10 +75,11 @@ Examples:
 				return fmt.Errorf("container %s is already running; use `berth attach %s`", c.Args().First(), c.Args().First())
 			}
 			return attachRun(ctx, env, cl, ctr.ID, attachFlow{
-				tty:      ctr.Config.Tty,
-				stdin:    c.Bool("interactive") && ctr.Config.OpenStdin,
-				start:    true,
-				sigProxy: !ctr.Config.Tty,
+				tty:        ctr.Config.Tty,
+				stdin:      c.Bool("interactive") && ctr.Config.OpenStdin,
+				start:      true,
+				sigProxy:   !ctr.Config.Tty,
+				detachKeys: keys,
 			})
 		},
 	}

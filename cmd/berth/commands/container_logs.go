@@ -111,8 +111,13 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-stdin", Usage: "do not attach stdin"},
 			&cli.BoolFlag{Name: "sig-proxy", Value: true, Usage: "forward signals to the container (not with a tty)"},
+			detachKeysFlag(),
 		},
 		Action: withArgs(env, 1, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
+			keys, err := opts.DetachKeys(c.String("detach-keys"))
+			if err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: err}
+			}
 			ctr, err := cl.Inspect(ctx, c.Args().First())
 			if err != nil {
 				return err
@@ -121,10 +126,11 @@ Examples:
 				return fmt.Errorf("cannot attach to a stopped container %s; start it with `berth start -a %s`", c.Args().First(), c.Args().First())
 			}
 			return attachRun(ctx, env, cl, ctr.ID, attachFlow{
-				tty:      ctr.Config.Tty,
-				stdin:    !c.Bool("no-stdin") && ctr.Config.OpenStdin,
-				sigProxy: c.Bool("sig-proxy") && !ctr.Config.Tty,
-				cond:     container.WaitNotRunning,
+				tty:        ctr.Config.Tty,
+				stdin:      !c.Bool("no-stdin") && ctr.Config.OpenStdin,
+				sigProxy:   c.Bool("sig-proxy") && !ctr.Config.Tty,
+				cond:       container.WaitNotRunning,
+				detachKeys: keys,
 			})
 		}),
 	}

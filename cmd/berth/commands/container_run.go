@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/term"
 )
@@ -22,6 +23,7 @@ func Run(env *Env) *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
 		&cli.BoolFlag{Name: "sig-proxy", Value: true, Usage: "forward signals berth receives to the container (not with -t)"},
+		detachKeysFlag(),
 	}, flagsOf(groups)...)
 	return &cli.Command{
 		Name:      "run",
@@ -42,6 +44,10 @@ Examples:
 			cfg, err := parseConfig(c, env, groups)
 			if err != nil {
 				return err
+			}
+			keys, err := opts.DetachKeys(c.String("detach-keys"))
+			if err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
 			detach := c.Bool("detach")
 			if detach && cfg.AutoRemove && cfg.RestartPolicy.Name != "" {
@@ -71,6 +77,7 @@ Examples:
 				start:      true,
 				sigProxy:   c.Bool("sig-proxy") && !cfg.Tty,
 				autoRemove: cfg.AutoRemove,
+				detachKeys: keys,
 			})
 		},
 	}
@@ -84,6 +91,8 @@ type attachFlow struct {
 	sigProxy bool // forward our signals with Kill
 	// autoRemove: the container is --rm; remove it if it cannot start.
 	autoRemove bool
+	// detachKeys, typed on stdin, leave the container running and end berth.
+	detachKeys []byte
 	// cond is the wait condition; next-exit when starting.
 	cond container.WaitCondition
 }
@@ -106,8 +115,13 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	}
 
 	streams := container.Streams{Stdout: env.Stdout, Stderr: env.Stderr}
+	detached := make(chan struct{})
 	if f.stdin {
 		streams.Stdin = env.Stdin
+		if len(f.detachKeys) > 0 {
+			streams.Stdin = &detachReader{r: env.Stdin, keys: f.detachKeys, done: ctx.Done(),
+				detach: func() { close(detached); cancel() }}
+		}
 	}
 	restore := func() {}
 	if f.tty {
@@ -165,6 +179,12 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	if !attachDone {
 		attachErr = <-attached
 		attachDone = true
+	}
+	select {
+	case <-detached:
+		// The container keeps running; berth ends as Docker does, with 0.
+		return nil
+	default:
 	}
 	st, ok := <-exitCh
 	restore()

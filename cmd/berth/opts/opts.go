@@ -221,3 +221,36 @@ func StopTimeout(seconds int, set bool) *time.Duration {
 	d := time.Duration(seconds) * time.Second
 	return &d
 }
+
+// DefaultDetachKeys is Docker's sequence to detach from a container.
+const DefaultDetachKeys = "ctrl-p,ctrl-q"
+
+// DetachKeys parses a --detach-keys value: comma-separated keys, each a
+// single character or ctrl-<c> with <c> one of a-z, @, [, \, ], ^, _.
+func DetachKeys(v string) ([]byte, error) {
+	if v == "" {
+		return nil, fmt.Errorf("invalid --detach-keys: empty")
+	}
+	var keys []byte
+	for _, k := range strings.Split(v, ",") {
+		if len(k) == 1 {
+			keys = append(keys, k[0])
+			continue
+		}
+		c, ok := strings.CutPrefix(strings.ToLower(k), "ctrl-")
+		if !ok || len(c) != 1 {
+			return nil, fmt.Errorf("invalid --detach-keys %q: want keys like ctrl-p,ctrl-q or a single character", v)
+		}
+		switch b := c[0]; {
+		case b >= 'a' && b <= 'z':
+			keys = append(keys, b-'a'+1)
+		case b == '@':
+			keys = append(keys, 0)
+		case b == '[', b == '\\', b == ']', b == '^', b == '_':
+			keys = append(keys, b-'@')
+		default:
+			return nil, fmt.Errorf("invalid --detach-keys %q: unknown key ctrl-%s", v, c)
+		}
+	}
+	return keys, nil
+}

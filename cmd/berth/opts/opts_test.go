@@ -146,3 +146,25 @@ func TestTimestamp(t *testing.T) {
 		}
 	}
 }
+
+func TestDetachKeys(t *testing.T) {
+	good := map[string][]byte{
+		"ctrl-p,ctrl-q": {16, 17},
+		"ctrl-a":        {1},
+		"CTRL-Z":        {26},
+		"ctrl-@,x":      {0, 'x'},
+		"ctrl-[":        {27},
+		"ctrl-_":        {31},
+	}
+	for in, want := range good {
+		got, err := DetachKeys(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "ctrl-", "ctrl-1", "alt-x", "ab"} {
+		if _, err := DetachKeys(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
