@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // bridgeDriver: a Linux bridge per network (CNI bridge + host-local +
@@ -66,6 +68,35 @@ func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error
 		"backend":      "iptables",
 	}
 	return []map[string]any{br, pm}, nil
+}
+
+// Ensure creates the bridge with the gateway address, as the bridge plugin
+// would at the first ADD: the embedded DNS can then answer from the start,
+// and parallel first ADDs do not race to create it.
+func (bridgeDriver) Ensure(_ context.Context, n *Network) error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = n.Interface
+	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
+		attrs.MTU, _ = strconv.Atoi(mtu)
+	}
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create bridge %s: %w", n.Interface, err)
+	}
+	br, err := netlink.LinkByName(n.Interface)
+	if err != nil {
+		return fmt.Errorf("create bridge %s: %w", n.Interface, err)
+	}
+	if _, ok := br.(*netlink.Bridge); !ok {
+		return errInvalid("interface %s exists and is not a bridge", n.Interface)
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.Gateway.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
+	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("add %s to bridge %s: %w", addr.IPNet, n.Interface, err)
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return fmt.Errorf("bring up bridge %s: %w", n.Interface, err)
+	}
+	return nil
 }
 
 func (bridgeDriver) Features(*Network) Features {
@@ -137,6 +168,8 @@ func (macvlanDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, erro
 		"ipam":         ipam(n, ipamDir),
 	}}, nil
 }
+
+func (macvlanDriver) Ensure(context.Context, *Network) error { return nil }
 
 func (macvlanDriver) Features(*Network) Features { return Features{} }
 

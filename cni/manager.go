@@ -16,7 +16,10 @@ import (
 
 	"github.com/berthproject/berth/cni/dns"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 )
 
@@ -59,7 +62,12 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 	}
 	m := &Manager{
 		cfg: cfg,
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.cacheDir(), nil),
+		// An explicit Exec: libcni would otherwise set its default lazily,
+		// racing between concurrent Setups.
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, cfg.cacheDir(), &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 		drivers: map[string]Driver{
 			DriverBridge:  bridgeDriver{defaultBridge: cfg.DefaultBridge},
 			DriverMacvlan: macvlanDriver{},
@@ -88,8 +96,12 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 		return nil, err
 	}
 	for _, n := range m.networks {
-		if err := m.startDNS(&n.Network); err != nil {
+		// After a reboot the bridges are gone: make them again.
+		if err := m.drivers[n.Driver].Ensure(ctx, &n.Network); err != nil {
 			return nil, err
+		}
+		if err := m.startDNS(&n.Network); err != nil {
+			log.G(ctx).WithError(err).Warnf("network %s: no embedded DNS", n.Name)
 		}
 	}
 	if err := m.loadSandboxes(); err != nil {
@@ -202,11 +214,21 @@ func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error
 			_ = m.syncFirewallLocked()
 		}
 	}()
+	if err := d.Ensure(ctx, n); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = d.Destroy(context.WithoutCancel(ctx), n)
+		}
+	}()
 	if err := m.syncFirewallLocked(); err != nil {
 		return nil, err
 	}
 	if err := m.startDNS(n); err != nil {
-		return nil, err
+		// The network works without names (e.g. a host DNS server holds
+		// port 53 on every address); say so rather than fail.
+		log.G(ctx).WithError(err).Warnf("network %s: no embedded DNS", n.Name)
 	}
 	out := *n
 	return &out, nil

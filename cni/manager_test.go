@@ -182,6 +182,11 @@ func TestNetworkLifecycle(t *testing.T) {
 	if a.Interface != "br-"+a.ID[:12] || a.Gateway != a.Subnet.Addr().Next() {
 		t.Fatalf("network a %+v", a)
 	}
+	// The bridge exists with its gateway address from the start.
+	if out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", a.Interface).Output(); err != nil ||
+		!strings.Contains(string(out), netip.PrefixFrom(a.Gateway, a.Subnet.Bits()).String()) {
+		t.Fatalf("bridge %s: %v %s", a.Interface, err, out)
+	}
 	if _, err := e.m.Create(ctx, CreateOptions{Name: "a"}); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("duplicate name: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
 )
 
@@ -106,6 +107,10 @@ type Driver interface {
 	Prepare(ctx context.Context, n *Network) error
 	// Plugins returns the plugin entries of the network's conflist.
 	Plugins(n *Network, ipamDir string) ([]map[string]any, error)
+	// Ensure creates the host-side resources of a network (the bridge with
+	// its gateway address); called at create and at every start, so it must
+	// be idempotent.
+	Ensure(ctx context.Context, n *Network) error
 	// Features reports what the network supports.
 	Features(n *Network) Features
 	// Destroy removes the host-side resources of a network being removed.
@@ -180,6 +185,10 @@ func (m *Manager) loadNetworks() error {
 		var c conflist
 		if err := json.Unmarshal(b, &c); err != nil || c.Berth == nil {
 			continue // not berth's
+		}
+		if _, ok := m.drivers[c.Berth.Driver]; !ok {
+			log.L.Warnf("network %s: unknown driver %q, ignored", c.Berth.Name, c.Berth.Driver)
+			continue
 		}
 		list, err := libcni.NetworkConfFromBytes(b)
 		if err != nil {

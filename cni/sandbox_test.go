@@ -302,3 +302,53 @@ func TestMacvlan(t *testing.T) {
 		t.Fatal("ports on macvlan accepted")
 	}
 }
+
+// Containers started at the same time on the same networks (the engine
+// starts them in parallel) get distinct addresses and all tear down.
+func TestParallelSetup(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.mustCreate(CreateOptions{Name: "par", Subnet: e.subnet(11)})
+	const n = 12
+	type res struct {
+		sb  *Sandbox
+		err error
+	}
+	ch := make(chan res, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			req := SetupRequest{ContainerID: ctrID(), Name: fmt.Sprintf("p%d", i), NetworkMode: "par"}
+			if i%3 == 0 {
+				req.NetworkMode = "bridge"
+			}
+			sb, err := e.m.Setup(ctx, req)
+			ch <- res{sb, err}
+		}(i)
+	}
+	seen := map[netip.Addr]bool{}
+	var ids []string
+	for i := 0; i < n; i++ {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("parallel setup: %v", r.err)
+		}
+		ip := r.sb.Endpoints[0].IPv4.Addr()
+		if seen[ip] {
+			t.Fatalf("duplicate address %s", ip)
+		}
+		seen[ip] = true
+		ids = append(ids, r.sb.ContainerID)
+	}
+	errs := make(chan error, n)
+	for _, id := range ids {
+		go func(id string) { errs <- e.m.Teardown(ctx, id) }(id)
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		e.assertNoTrace(id, "par", DefaultNetwork)
+	}
+}
