@@ -32,7 +32,9 @@ func TestRenderFiles(t *testing.T) {
 		{"--dns", func() ([]byte, error) {
 			return m.ResolvConf(&Sandbox{Mode: ModeNone, DNS: []string{"10.7.7.7"}, DNSSearch: []string{"x.test"}})
 		}, []string{"nameserver 10.7.7.7\n", "search x.test\n"}, []string{"corp.test"}},
-		{"host hosts", func() ([]byte, error) { return m.HostsFile(&Sandbox{Mode: ModeHost, ExtraHosts: []string{"a=10.1.1.1"}}) }, []string{"10.0.0.1 hosthost\n", "10.1.1.1\ta\n"}, nil},
+		{"host hosts", func() ([]byte, error) {
+			return m.HostsFile(&Sandbox{Mode: ModeHost, ExtraHosts: []string{"a=10.1.1.1"}})
+		}, []string{"10.0.0.1 hosthost\n", "10.1.1.1\ta\n"}, nil},
 	}
 	for _, c := range cases {
 		b, err := c.got()
