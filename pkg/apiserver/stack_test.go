@@ -18,7 +18,8 @@ import (
 // TestRealStack drives the API against a real berthd (private stack:
 // containerd, runc, the shim) through pkg/client: the run flow (wait and
 // attach registered before start), typed errors from the engine, exec with
-// stdin, and image load/save/inspect.
+// stdin, and image load/save/inspect. Containers use network mode none:
+// networking is tested with the network manager, not here.
 func TestRealStack(t *testing.T) {
 	s := harness.Start(t)
 	ctx := testCtx(t)
@@ -57,7 +58,7 @@ func TestRealStack(t *testing.T) {
 	}
 
 	// run: create, wait and attach registered, start, output and exit code.
-	id, _, err := c.Create(ctx, container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
+	id, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestRealStack(t *testing.T) {
 	if _, err := c.Inspect(ctx, "ghost"); !errdefs.IsNotFound(err) || !strings.HasPrefix(err.Error(), "No such container: ghost") {
 		t.Errorf("inspect ghost: %v", err)
 	}
-	bad, _, err := c.Create(ctx, container.Config{Image: "busybox", Cmd: []string{"/no/such/cmd"}})
+	bad, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"/no/such/cmd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestRealStack(t *testing.T) {
 	}
 
 	// exec with stdin into a running container.
-	long, _, err := c.Create(ctx, container.Config{Image: "busybox", Cmd: []string{"sleep", "600"}})
+	long, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sleep", "600"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,16 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 			MaxSize:  c.LogConfig.MaxSize,
 			MaxFiles: int64(c.LogConfig.MaxFiles),
 		},
-		Runtime: c.Runtime,
+		Runtime:         c.Runtime,
+		NetworkMode:     c.NetworkMode,
+		Networks:        networkAttachmentsToProto(c.Networks),
+		PortBindings:    portBindingsToProto(c.PortBindings),
+		PublishAllPorts: c.PublishAllPorts,
+		ExposedPorts:    c.ExposedPorts,
+		Dns:             c.DNS,
+		DnsSearch:       c.DNSSearch,
+		DnsOptions:      c.DNSOptions,
+		ExtraHosts:      c.ExtraHosts,
 	}
 	if c.StopTimeout != nil {
 		v := int64(*c.StopTimeout)
@@ -140,7 +149,16 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 			MaxSize:  p.GetLogConfig().GetMaxSize(),
 			MaxFiles: int(p.GetLogConfig().GetMaxFiles()),
 		},
-		Runtime: p.GetRuntime(),
+		Runtime:         p.GetRuntime(),
+		NetworkMode:     p.GetNetworkMode(),
+		Networks:        networkAttachmentsFromProto(p.GetNetworks()),
+		PortBindings:    portBindingsFromProto(p.GetPortBindings()),
+		PublishAllPorts: p.GetPublishAllPorts(),
+		ExposedPorts:    p.GetExposedPorts(),
+		DNS:             p.GetDns(),
+		DNSSearch:       p.GetDnsSearch(),
+		DNSOptions:      p.GetDnsOptions(),
+		ExtraHosts:      p.GetExtraHosts(),
 	}
 	if p.StopTimeout != nil {
 		v := int(p.GetStopTimeout())
@@ -204,6 +222,11 @@ func ContainerToProto(c *container.Container) *berthv1.Container {
 		Config:       ConfigToProto(c.Config),
 		Env:          c.Env,
 		WorkingDir:   c.WorkingDir,
+
+		NetworkSettings: NetworkSettingsToProto(c.NetworkSettings),
+		HostnamePath:    c.HostnamePath,
+		HostsPath:       c.HostsPath,
+		ResolvConfPath:  c.ResolvConfPath,
 	}
 }
 
@@ -228,6 +251,11 @@ func ContainerFromProto(p *berthv1.Container) *container.Container {
 		Config:       ConfigFromProto(p.GetConfig()),
 		Env:          p.GetEnv(),
 		WorkingDir:   p.GetWorkingDir(),
+
+		NetworkSettings: NetworkSettingsFromProto(p.GetNetworkSettings()),
+		HostnamePath:    p.GetHostnamePath(),
+		HostsPath:       p.GetHostsPath(),
+		ResolvConfPath:  p.GetResolvConfPath(),
 	}
 }
 
@@ -246,6 +274,8 @@ func SummaryToProto(s container.Summary) *berthv1.ContainerSummary {
 		ExitCode:   int64(s.ExitCode),
 		StartedAt:  Timestamp(s.StartedAt),
 		FinishedAt: Timestamp(s.FinishedAt),
+		Ports:      portBindingsToProto(s.Ports),
+		Networks:   s.Networks,
 	}
 }
 
@@ -264,6 +294,8 @@ func SummaryFromProto(p *berthv1.ContainerSummary) container.Summary {
 		ExitCode:   int(p.GetExitCode()),
 		StartedAt:  Time(p.GetStartedAt()),
 		FinishedAt: Time(p.GetFinishedAt()),
+		Ports:      portBindingsFromProto(p.GetPorts()),
+		Networks:   p.GetNetworks(),
 	}
 }
 
