@@ -100,6 +100,9 @@ func NewApp(env *Env, cmds ...*cli.Command) *cli.App {
 // Main runs app with args (os.Args) and returns the process exit code,
 // printing errors as "berth: <message>" on stderr.
 func Main(ctx context.Context, app *cli.App, args []string) int {
+	if completeFlags(app, args) {
+		return 0
+	}
 	err := app.RunContext(ctx, args)
 	if name, ok := app.Metadata["notFound"].(string); ok {
 		fmt.Fprintf(app.ErrWriter, "berth: '%s' is not a berth command.\nSee 'berth --help'.\n", name)
@@ -232,4 +235,81 @@ func Group(name, usage string, subs ...*cli.Command) *cli.Command {
 		UsageText:   "berth " + name + " COMMAND [ARG...]",
 		Subcommands: subs,
 	}
+}
+
+// completeFlags answers shell completion of a flag ("berth run --de<TAB>").
+// urfave's own path fails on an unknown or partial flag when short-option
+// handling is on (it parses the partial flag and errors), so berth lists
+// the matching flags of the command itself.
+func completeFlags(app *cli.App, args []string) bool {
+	n := len(args)
+	if n < 3 || args[n-1] != "--generate-bash-completion" || !strings.HasPrefix(args[n-2], "-") {
+		return false
+	}
+	cur := args[n-2]
+	flags, cmds := app.Flags, app.Commands
+	skip := false
+	for _, a := range args[1 : n-2] {
+		if skip {
+			skip = false
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			skip = takesValue(flags, a)
+			continue
+		}
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		flags, cmds = next.Flags, next.Subcommands
+	}
+	for _, f := range flags {
+		if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+			continue
+		}
+		for _, name := range f.Names() {
+			opt := "--" + name
+			if len(name) == 1 {
+				opt = "-" + name
+			}
+			if strings.HasPrefix(opt, cur) {
+				fmt.Fprintln(app.Writer, opt)
+			}
+		}
+	}
+	if strings.HasPrefix("--help", cur) {
+		fmt.Fprintln(app.Writer, "--help")
+	}
+	return true
+}
+
+// takesValue reports whether arg ("-H", "--host") is a flag of flags that
+// reads the next argument as its value.
+func takesValue(flags []cli.Flag, arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	name := strings.TrimLeft(arg, "-")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*cli.BoolFlag)
+				return !isBool
+			}
+		}
+		if sf, ok := f.(sliceFlag); ok {
+			for _, n := range sf.StringSliceFlag.Names() {
+				if n == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

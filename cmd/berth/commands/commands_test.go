@@ -347,4 +347,12 @@ func TestCompletionScripts(t *testing.T) {
 	if res.stdout != "web\ndb\n" {
 		t.Errorf("container names: %q", res.stdout)
 	}
+	res = berth(t, r, nil, "run", "--stop-", "--generate-bash-completion")
+	if res.code != 0 || res.stdout != "--stop-signal\n--stop-timeout\n" {
+		t.Errorf("flags: %+v", res)
+	}
+	res = berth(t, r, nil, "image", "ls", "--d", "--generate-bash-completion")
+	if res.code != 0 || res.stdout != "--digests\n" {
+		t.Errorf("subcommand flags: %+v", res)
+	}
 }
