@@ -38,11 +38,15 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "snapshotter", Value: d.Snapshotter, Usage: "containerd snapshotter for images and containers"},
 			&cli.StringSliceFlag{Name: "bin-dirs", Aliases: []string{"bin-dir"}, Value: cli.NewStringSlice(d.BinDirs...), Usage: "directories searched before $PATH for containerd, runc, shims, logger, snapshotter"},
 			&cli.StringFlag{Name: "cni-bin-dir", Value: d.CNIBinDir, Usage: "directory of the CNI plugins"},
+			&cli.StringFlag{Name: "bridge", Value: d.Bridge, Usage: "interface name of the default bridge network"},
+			&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default bridge network (default 172.17.0.0/16, or a free pool subnet)"},
+			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's iptables chains"},
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
+			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall chains from the host, then exit (berthd must be stopped)"},
 		},
 		Action: run,
 	}
@@ -57,6 +61,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		"root": &cfg.Root, "state": &cfg.State, "socket": &cfg.Socket, "socket-group": &cfg.SocketGroup,
 		"containerd-address": &cfg.ContainerdAddress, "namespace": &cfg.Namespace, "runtime": &cfg.Runtime,
 		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
+		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
 	}
 	for name, p := range str {
 		if c.IsSet(name) {
@@ -104,6 +109,9 @@ func run(c *cli.Context) error {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if c.Bool("uninstall") {
+		return uninstall(ctx, cfg, logger)
+	}
 	// berthd outlives its terminal session. Caught rather than ignored: an
 	// ignored signal would stay ignored in containerd, the shims and the
 	// containers they exec.

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 
 	"google.golang.org/grpc"
 
+	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/pkg/apiserver"
+	"github.com/berthproject/berth/pkg/config"
 	"github.com/berthproject/berth/pkg/daemon"
 )
 
@@ -16,6 +19,10 @@ import (
 func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer, error) {
 	cfg := env.Config
 	maxSize, err := cfg.LogMaxSizeBytes()
+	if err != nil {
+		return nil, err
+	}
+	network, err := networkConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -28,6 +35,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithSnapshotter(cfg.Snapshotter),
 		engine.WithBinDirs(cfg.BinDirs...),
 		engine.WithLogDefaults(maxSize, cfg.LogMaxFile),
+		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
 	)
 	if err != nil {
@@ -42,4 +50,44 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	})
 	apiserver.Register(srv, e, apiserver.DaemonInfo{Version: version, GitCommit: gitCommit()})
 	return e, nil
+}
+
+// networkConfig is the network manager's configuration from berthd's.
+func networkConfig(cfg *config.Config) (cni.Config, error) {
+	subnet, err := cfg.BridgeSubnetPrefix()
+	if err != nil {
+		return cni.Config{}, err
+	}
+	return cni.Config{
+		Root:           cfg.Root,
+		State:          cfg.State,
+		PluginDirs:     []string{cfg.CNIBinDir},
+		DefaultBridge:  cfg.Bridge,
+		DefaultSubnet:  subnet,
+		FirewallPrefix: cfg.FirewallPrefix,
+	}, nil
+}
+
+// uninstall removes what berth's networking put on the host (networks and
+// their bridges, sandboxes left, firewall chains). Containers are not
+// touched: stop and remove them first.
+func uninstall(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	unlock, err := daemon.LockState(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ncfg, err := networkConfig(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := cni.New(ctx, ncfg)
+	if err != nil {
+		return err
+	}
+	if err := m.Uninstall(ctx); err != nil {
+		return err
+	}
+	logger.Info("removed berth's networks and firewall chains", "bridge", cfg.Bridge, "firewall_prefix", cfg.FirewallPrefix)
+	return nil
 }

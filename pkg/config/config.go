@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,15 @@ type Config struct {
 	BinDirs []string `toml:"bin_dirs"`
 	// CNIBinDir holds the CNI plugins.
 	CNIBinDir string `toml:"cni_bin_dir"`
+	// Bridge is the interface name of the default "bridge" network.
+	Bridge string `toml:"bridge"`
+	// BridgeSubnet is the default network's subnet; empty means
+	// 172.17.0.0/16, or the first free subnet of the address pools if a
+	// host route overlaps it.
+	BridgeSubnet string `toml:"bridge_subnet"`
+	// FirewallPrefix names berth's iptables chains (<prefix>-FORWARD, ...).
+	// Two berthd on one host need different bridges and prefixes.
+	FirewallPrefix string `toml:"firewall_prefix"`
 	// LogMaxSize is the default size at which a container log rotates
 	// ("10m"; units as Docker's max-size; "-1" or "0" disables rotation).
 	LogMaxSize string `toml:"log_max_size"`
@@ -73,16 +83,18 @@ type Config struct {
 // Default returns the built-in defaults.
 func Default() *Config {
 	return &Config{
-		Root:        "/var/lib/berth",
-		State:       "/run/berth",
-		SocketGroup: "berth",
-		Namespace:   "berth",
-		Runtime:     RuntimeRunc,
-		Snapshotter: SnapshotterOverlay,
-		BinDirs:     []string{"/usr/local/lib/berth"},
-		CNIBinDir:   "/usr/local/lib/berth/cni",
-		LogMaxSize:  "10m",
-		LogMaxFile:  3,
+		Root:           "/var/lib/berth",
+		State:          "/run/berth",
+		SocketGroup:    "berth",
+		Namespace:      "berth",
+		Runtime:        RuntimeRunc,
+		Snapshotter:    SnapshotterOverlay,
+		BinDirs:        []string{"/usr/local/lib/berth"},
+		CNIBinDir:      "/usr/local/lib/berth/cni",
+		Bridge:         "berth0",
+		FirewallPrefix: "BERTH",
+		LogMaxSize:     "10m",
+		LogMaxFile:     3,
 	}
 }
 
@@ -171,7 +183,30 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("bin_dirs: %q is not an absolute path", d)
 		}
 	}
+	if c.Bridge == "" || len(c.Bridge) > 15 || strings.ContainsAny(c.Bridge, "/ :") {
+		return fmt.Errorf("bridge: %q is not a valid interface name (1 to 15 characters)", c.Bridge)
+	}
+	if c.BridgeSubnet != "" {
+		if _, err := c.BridgeSubnetPrefix(); err != nil {
+			return err
+		}
+	}
+	if c.FirewallPrefix == "" || len(c.FirewallPrefix) > 14 {
+		return fmt.Errorf("firewall_prefix: %q must have 1 to 14 characters", c.FirewallPrefix)
+	}
 	return nil
+}
+
+// BridgeSubnetPrefix parses BridgeSubnet (the zero Prefix when empty).
+func (c *Config) BridgeSubnetPrefix() (netip.Prefix, error) {
+	if c.BridgeSubnet == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(c.BridgeSubnet)
+	if err != nil || !p.Addr().Is4() || p.Masked() != p || p.Bits() > 30 {
+		return netip.Prefix{}, fmt.Errorf("bridge_subnet: %q is not an IPv4 network like 172.17.0.0/16", c.BridgeSubnet)
+	}
+	return p, nil
 }
 
 // maxSocketPath is the size of sockaddr_un.sun_path on Linux.

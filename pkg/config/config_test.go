@@ -41,6 +41,9 @@ func TestLoadMissingFileGivesDefaults(t *testing.T) {
 	if err != nil || n != 10<<20 {
 		t.Errorf("log max size = %d, %v", n, err)
 	}
+	if c.Bridge != "berth0" || c.FirewallPrefix != "BERTH" || c.BridgeSubnet != "" {
+		t.Errorf("network defaults: %+v", c)
+	}
 	if c.LogMaxFile != 3 || c.Debug || c.EnableBerthSnapshotter || !c.Embedded() {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -114,6 +117,10 @@ func TestValidate(t *testing.T) {
 		"long socket":       func(c *Config) { c.Socket = "/" + strings.Repeat("y", 120) },
 		"empty snapshotter": func(c *Config) { c.Snapshotter = "" },
 		"relative socket":   func(c *Config) { c.Socket = "berth.sock" },
+		"long bridge":       func(c *Config) { c.Bridge = "bridge-name-too-long" },
+		"bad subnet":        func(c *Config) { c.BridgeSubnet = "10.1.2.3/16" },
+		"v6 subnet":         func(c *Config) { c.BridgeSubnet = "fd00::/64" },
+		"long prefix":       func(c *Config) { c.FirewallPrefix = "ABCDEFGHIJKLMNO" },
 	} {
 		c := Default()
 		mut(c)

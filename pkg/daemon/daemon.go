@@ -231,6 +231,15 @@ func makeDirs(cfg *config.Config) error {
 	return os.MkdirAll(filepath.Dir(cfg.Socket), 0o711)
 }
 
+// LockState takes the lock of cfg's state dir, as a running berthd holds
+// it, for tools that must not run beside berthd (berthd --uninstall).
+func LockState(cfg *config.Config) (unlock func(), err error) {
+	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
+		return nil, err
+	}
+	return lock(cfg.LockFile())
+}
+
 // lock takes the state dir's lock, held for berthd's lifetime (released by
 // the kernel if berthd dies).
 func lock(path string) (func(), error) {

@@ -51,6 +51,9 @@ type Option func(*options)
 
 type options struct {
 	namespace      string
+	bridge         string
+	subnet         string
+	fwPrefix       string
 	runtime        string
 	snapshotter    string
 	berthSnapshot  bool
@@ -108,7 +111,16 @@ func Start(t testing.TB, opts ...Option) *Stack {
 	if os.Getuid() != 0 {
 		t.Skip("needs root: the harness runs a private containerd")
 	}
-	o := options{namespace: "bt" + strings.ToLower(rand.Text()[:8]), startupTimeout: 60 * time.Second}
+	// Host-wide names are the stack's own, so stacks run side by side and
+	// next to a system berthd: namespace, bridge, firewall chains, subnet.
+	rnd := rand.Text()[:8]
+	o := options{
+		namespace:      "bt" + strings.ToLower(rnd),
+		bridge:         "bt" + strings.ToLower(rnd),
+		fwPrefix:       "BT" + rnd,
+		subnet:         randomSubnet(),
+		startupTimeout: 60 * time.Second,
+	}
 	if os.Getenv(EnvDebug) == "1" {
 		o.debug = true
 	}
@@ -120,11 +132,14 @@ func Start(t testing.TB, opts ...Option) *Stack {
 		t.Skip(err.Error())
 	}
 	need := []string{
-		filepath.Join(build, "berthd"), filepath.Join(build, "berth"),
+		filepath.Join(build, "berthd"), filepath.Join(build, "berth"), filepath.Join(build, "berth-logger"),
 		filepath.Join(libexec, "containerd"), filepath.Join(libexec, "runc"),
 	}
 	if o.berthSnapshot {
 		need = append(need, filepath.Join(build, "berth-snapshotter"))
+	}
+	if o.runtime == "io.containerd.berth.v2" {
+		need = append(need, filepath.Join(build, "containerd-shim-berth-v2"))
 	}
 	var missing []string
 	for _, p := range need {
@@ -207,6 +222,20 @@ func (s *Stack) Host() string { return "unix://" + s.socket }
 // Namespace is the stack's containerd namespace.
 func (s *Stack) Namespace() string { return s.opts.namespace }
 
+// Bridge, BridgeSubnet and FirewallPrefix are the stack's default network
+// settings: its own, so that stacks do not share host-wide names.
+func (s *Stack) Bridge() string         { return s.opts.bridge }
+func (s *Stack) BridgeSubnet() string   { return s.opts.subnet }
+func (s *Stack) FirewallPrefix() string { return s.opts.fwPrefix }
+
+// randomSubnet picks a /24 in 10.200.0.0-10.254.255.0 for a stack's default
+// bridge (berthd moves to a free pool subnet if a host route overlaps it).
+func randomSubnet() string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0])%55, b[1])
+}
+
 // ContainerdAddress is the stack's containerd socket.
 func (s *Stack) ContainerdAddress() string {
 	return filepath.Join(s.state, "containerd", "containerd.sock")
@@ -228,6 +257,8 @@ func (s *Stack) daemonArgs() []string {
 		"--bin-dirs", s.build, "--bin-dirs", s.libexec,
 		"--cni-bin-dir", filepath.Join(s.libexec, "cni"),
 		"--namespace", s.opts.namespace,
+		"--bridge", s.opts.bridge, "--bridge-subnet", s.opts.subnet,
+		"--firewall-prefix", s.opts.fwPrefix,
 	}
 	if s.opts.runtime != "" {
 		args = append(args, "--runtime", s.opts.runtime)

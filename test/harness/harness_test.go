@@ -143,6 +143,14 @@ func TestContainersAndCleanup(t *testing.T) {
 	if out := s.BerthOK("ps", "-q", "--no-trunc"); !strings.Contains(out, id) {
 		t.Errorf("container %s not running after berthd restart: %q", id, out)
 	}
+	// And containerd being killed: its shim keeps the container.
+	s.KillContainerd()
+	if out := s.BerthOK("ps", "-q", "--no-trunc"); !strings.Contains(out, id) {
+		t.Errorf("container %s not running after containerd restart: %q", id, out)
+	}
+	if r := s.Berth("exec", id, "echo", "still here"); r.ExitCode != 0 || !strings.Contains(r.Stdout, "still here") {
+		t.Errorf("exec after containerd restart: %s", r)
+	}
 }
 
 // TestBerthSnapshotter runs a stack on berth-snapshotter: berthd starts it

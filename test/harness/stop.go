@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -45,6 +46,7 @@ func (s *Stack) Stop() {
 			terminate(pid)
 		}
 	}
+	s.uninstallNetwork()
 
 	if leaks := s.findLeaks(); len(leaks) > 0 {
 		t.Errorf("harness: the stack left things behind:\n  %s", strings.Join(leaks, "\n  "))
@@ -52,6 +54,28 @@ func (s *Stack) Stop() {
 	if t.Failed() {
 		t.Logf("harness: stack dir %s\n%s\n%s", s.dir, s.logTail(s.logPath, 200),
 			s.logTail(filepath.Join(s.state, "containerd", "containerd.log"), 60))
+	}
+}
+
+// uninstallNetwork removes the stack's networks, bridges and firewall
+// chains (berthd keeps them on shutdown, for live restore): `berthd
+// --uninstall` with the stack's flags. Links still attached to the bridge
+// are leaks: every container was removed.
+func (s *Stack) uninstallNetwork() {
+	s.t.Helper()
+	if s.opts.bridge == "" {
+		return
+	}
+	if links, _ := os.ReadDir(filepath.Join("/sys/class/net", s.opts.bridge, "brif")); len(links) > 0 {
+		var names []string
+		for _, l := range links {
+			names = append(names, l.Name())
+		}
+		s.t.Errorf("harness: links still on bridge %s after every container was removed: %v", s.opts.bridge, names)
+	}
+	r := s.run(filepath.Join(s.build, "berthd"), "", append(s.daemonArgs(), "--uninstall"))
+	if r.ExitCode != 0 {
+		s.t.Errorf("harness: berthd --uninstall: %s", r)
 	}
 }
 
@@ -147,8 +171,21 @@ func (s *Stack) findLeaks() []string {
 			leaks = append(leaks, "socket "+filepath.Join(dir, e.Name()))
 		}
 	}
+	if s.opts.bridge != "" {
+		if _, err := os.Stat(filepath.Join("/sys/class/net", s.opts.bridge)); err == nil {
+			leaks = append(leaks, "bridge "+s.opts.bridge)
+		}
+	}
+	if out, err := exec.Command("iptables-save").Output(); err == nil && s.opts.fwPrefix != "" {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, ":"+s.opts.fwPrefix+"-") {
+				leaks = append(leaks, "iptables chain "+strings.Fields(line)[0][1:])
+			}
+		}
+	}
 	for _, d := range []struct{ what, dir string }{
 		{"netns", filepath.Join(s.state, "netns")},
+		{"network sandbox", filepath.Join(s.root, "cni", "sandboxes")},
 		{"container files", filepath.Join(s.root, "containers")},
 	} {
 		entries, _ := os.ReadDir(d.dir)
