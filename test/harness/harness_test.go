@@ -151,6 +151,11 @@ func TestContainersAndCleanup(t *testing.T) {
 	if r := s.Berth("exec", id, "echo", "still here"); r.ExitCode != 0 || !strings.Contains(r.Stdout, "still here") {
 		t.Errorf("exec after containerd restart: %s", r)
 	}
+	// A clean stop of berthd (which stops containerd) leaves it running too.
+	s.Restart()
+	if out := s.BerthOK("ps", "-q", "--no-trunc"); !strings.Contains(out, id) {
+		t.Errorf("container %s not running after a clean berthd restart: %q", id, out)
+	}
 }
 
 // TestBerthSnapshotter runs a stack on berth-snapshotter: berthd starts it
