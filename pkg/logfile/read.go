@@ -181,6 +181,12 @@ func (r *reader) follow(ctx context.Context, path string) error {
 			}
 		}
 		if next != nil {
+			// cur was rotated away after our last drain: what was
+			// written to it before that comes first.
+			if err := r.drain(cur); err != nil {
+				_ = next.Close()
+				return err
+			}
 			_ = cur.Close()
 			cur, r.pos, r.partial = next, 0, r.partial[:0]
 			continue
@@ -351,16 +357,90 @@ func (r *reader) dispatch(line []byte) error {
 	return r.fn(Entry{Line: []byte(je.Log), Stream: je.Stream, Time: je.Time})
 }
 
-// openSet opens the log's files and returns them oldest first without
-// duplicates. Names are opened newest first (path, path.1, …): a rotation
-// during the scan can then only make a file appear twice (dropped here), not
-// be skipped.
+// openSet opens the log's files and returns them oldest first.
+//
+// A rotation while the names are opened one by one would give a wrong
+// picture (a file seen twice, or out of order), so the scan is repeated
+// until no rotation happened during it: each rotation replaces path, so it
+// is enough to check that path is still the file opened first.
 func openSet(path string) ([]*os.File, error) {
-	maxN := 0
+	for attempt := 0; ; attempt++ {
+		files, consistent, err := scanSet(path)
+		if err != nil || consistent || attempt == 50 {
+			return files, err
+		}
+		closeAll(files)
+	}
+}
+
+func scanSet(path string) (files []*os.File, consistent bool, err error) {
+	defer func() {
+		if err != nil {
+			closeAll(files)
+			files = nil
+		}
+	}()
+	maxN, err := maxRotated(path)
+	if err != nil {
+		return nil, false, err
+	}
+	consistent = true
+	seen := map[devIno]bool{}
+	var first *devIno
+	// Newest first: path, path.1, …, one past the highest index seen.
+	for n := 0; n <= maxN+1; n++ {
+		f, err := os.Open(rotatedName(path, n))
+		if errors.Is(err, os.ErrNotExist) {
+			if n > 0 && n <= maxN {
+				consistent = false // a gap: mid-rotation
+			}
+			continue
+		}
+		if err != nil {
+			return files, false, err
+		}
+		id, err := fileID(f)
+		if err != nil {
+			_ = f.Close()
+			return files, false, err
+		}
+		if seen[id] {
+			_ = f.Close()
+			consistent = false
+			continue
+		}
+		if n == 0 {
+			first = &id
+		}
+		seen[id] = true
+		files = append(files, f)
+		maxN = max(maxN, n)
+	}
+	// No rotation since path was opened (or, without a path, no writer
+	// has created one since).
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		consistent = consistent && first == nil
+	case err != nil:
+		return files, false, err
+	default:
+		consistent = consistent && first != nil && statID(st) == *first
+	}
+	if m, err := maxRotated(path); err != nil || m > maxN {
+		consistent = false
+	}
+	slices.Reverse(files)
+	return files, consistent, nil
+}
+
+// maxRotated returns the highest N of the existing path.N files (0 if none).
+func maxRotated(path string) (int, error) {
 	names, err := readDirNames(filepath.Dir(path))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return 0, err
 	}
+	maxN := 0
 	prefix := filepath.Base(path) + "."
 	for _, name := range names {
 		if rest, ok := strings.CutPrefix(name, prefix); ok {
@@ -369,33 +449,7 @@ func openSet(path string) ([]*os.File, error) {
 			}
 		}
 	}
-	var files []*os.File
-	seen := map[devIno]bool{}
-	// One more than the listing showed: a rotation may have added one.
-	for n := 0; n <= maxN+1; n++ {
-		f, err := os.Open(rotatedName(path, n))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			closeAll(files)
-			return nil, err
-		}
-		id, err := fileID(f)
-		if err != nil {
-			_ = f.Close()
-			closeAll(files)
-			return nil, err
-		}
-		if seen[id] {
-			_ = f.Close()
-			continue
-		}
-		seen[id] = true
-		files = append(files, f)
-	}
-	slices.Reverse(files)
-	return files, nil
+	return maxN, nil
 }
 
 func readDirNames(dir string) ([]string, error) {
