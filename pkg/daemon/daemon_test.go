@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,6 +208,24 @@ func TestRunEmbedded(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left after shutdown", p)
 		}
+	}
+}
+
+func TestSocketGroup(t *testing.T) {
+	needContainerd(t)
+	g, err := user.LookupGroup("daemon")
+	if err != nil {
+		t.Skip("no group daemon on this machine")
+	}
+	cfg := testConfig(t)
+	cfg.SocketGroup = "daemon"
+	start(t, cfg)
+	st, err := os.Stat(cfg.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gid := st.Sys().(*syscall.Stat_t).Gid; strconv.Itoa(int(gid)) != g.Gid || st.Mode().Perm() != 0o660 {
+		t.Errorf("socket gid %d mode %v, want gid %s mode 0660", gid, st.Mode().Perm(), g.Gid)
 	}
 }
 
