@@ -410,17 +410,18 @@ func TestFollowAcrossRotations(t *testing.T) {
 		maxFiles int
 		lines    int
 		window   int // the writer stays at most this many lines ahead; 0: free running
+		perFile  int // lines per file
 	}{
 		// max-file 3: pace the writer so that it never drops a file
 		// the reader has not reached (a reader that slow loses lines
 		// by design), yet rotates while the reader is on the old file.
-		{"max-file 3 paced", 3, 400, 15},
-		{"max-file 1 paced", 1, 200, 5},
-		{"free running", 1000, 3000, 0},
+		{"max-file 3 paced", 3, 400, 15, 10},
+		{"max-file 1 paced", 1, 200, 5, 10},
+		{"free running", 1000, 5000, 0, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c-json.log")
-			w, err := NewWriter(path, 10*entryLen, tc.maxFiles)
+			w, err := NewWriter(path, int64(tc.perFile)*entryLen, tc.maxFiles)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -459,7 +460,7 @@ func TestFollowAcrossRotations(t *testing.T) {
 				t.Fatalf("follower ended with %v, want nil after Close", err)
 			}
 			rotated, _ := filepath.Glob(path + ".[0-9]*")
-			if want := min(tc.maxFiles-1, (tc.lines+9)/10-1); len(rotated) != want {
+			if want := min(tc.maxFiles-1, (tc.lines+tc.perFile-1)/tc.perFile-1); len(rotated) != want {
 				t.Fatalf("%d rotated files, want %d", len(rotated), want)
 			}
 		})
@@ -593,6 +594,33 @@ func TestFollowAcrossWriterRestart(t *testing.T) {
 		t.Fatalf("second writer: %v: %s", err, out)
 	}
 	fl.expect(t, seq(61, 100))
+	if err := fl.waitEnd(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A follower idle at the end of path when the writer fills it, rotates it to
+// path.1 and then path.2 reads the rest of the old file before the new ones.
+func TestFollowIdleAcrossRotations(t *testing.T) {
+	entryLen := int64(len(appendEntry(nil, "stdout", numbered(0), t0)))
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 10*entryLen, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		w.Write("stdout", numbered(i), t0)
+	}
+	fl := startFollower(context.Background(), t, path, ReadOptions{Tail: -1})
+	fl.expect(t, seq(1, 5))
+	for i := 6; i <= 25; i++ {
+		w.Write("stdout", numbered(i), t0)
+	}
+	fl.expect(t, seq(6, 25))
+	if rotated, _ := filepath.Glob(path + ".[0-9]*"); len(rotated) != 2 {
+		t.Fatalf("rotated files %v, want 2", rotated)
+	}
+	w.Close()
 	if err := fl.waitEnd(t); err != nil {
 		t.Fatal(err)
 	}
