@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/client"
+)
+
+// testClient drives a container through the Go client (pkg/client), the
+// API's integration surface: create, wait, start, logs, exec, inspect,
+// list, remove, and typed errors.
+func testClient(t *testing.T, c cli) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, c.s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	name := c.name("client")
+	id, _, err := cl.Create(ctx, container.Config{
+		Name:   name,
+		Image:  "busybox",
+		Cmd:    []string{"sh", "-c", `echo "hello $WHO"; echo oops >&2; while [ ! -f /go ]; do sleep 0.05; done; exit 4`},
+		Env:    []string{"WHO=client"},
+		Labels: map[string]string{"via": "grpc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CLI sees what the client created.
+	if got := c.inspect(name, "{{.Id}} {{.State.Status}} {{index .Config.Labels \"via\"}}"); got != id+" created grpc" {
+		t.Errorf("berth inspect of the client's container: %q", got)
+	}
+
+	exit, err := cl.Wait(ctx, id, container.WaitNextExit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := cl.Inspect(ctx, id[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctr.ID != id || !ctr.State.Running || ctr.State.Pid <= 0 || strings.TrimPrefix(ctr.Name, "/") != name {
+		t.Errorf("Inspect of the running container: %+v", ctr)
+	}
+	list, err := cl.List(ctx, container.ListOptions{Filters: map[string][]string{"label": {"via=grpc"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != id || list[0].State != container.StatusRunning {
+		t.Errorf("List label=via=grpc: %+v", list)
+	}
+
+	// exec through the client.
+	execID, err := cl.ExecCreate(ctx, id, container.ExecConfig{Cmd: []string{"touch", "/go"}, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eout, eerr bytes.Buffer
+	if code, err := cl.ExecStart(ctx, execID, container.Streams{Stdout: &eout, Stderr: &eerr}); err != nil || code != 0 {
+		t.Errorf("ExecStart touch /go: code %d err %v stderr %q", code, err, eerr.String())
+	}
+
+	select {
+	case st := <-exit:
+		if st.ExitCode != 4 || st.Error != "" {
+			t.Errorf("Wait: %+v, want exit code 4", st)
+		}
+	case <-ctx.Done():
+		t.Fatal("no exit from Wait")
+	}
+	var stdout, stderr strings.Builder
+	err = cl.Logs(ctx, id, container.LogOptions{Tail: -1, Stdout: true, Stderr: true}, func(e container.LogEntry) error {
+		if e.Stream == "stderr" {
+			stderr.Write(e.Line)
+		} else {
+			stdout.Write(e.Line)
+		}
+		return nil
+	})
+	if err != nil || stdout.String() != "hello client\n" || stderr.String() != "oops\n" {
+		t.Errorf("Logs: stdout %q stderr %q err %v", stdout.String(), stderr.String(), err)
+	}
+	if ctr, err = cl.Inspect(ctx, name); err != nil || ctr.State.Status != container.StatusExited || ctr.State.ExitCode != 4 {
+		t.Errorf("Inspect after exit: %+v %v", ctr, err)
+	}
+
+	// Typed errors.
+	_, err = cl.Inspect(ctx, "nosuch-client")
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "No such container: nosuch-client") {
+		t.Errorf("Inspect of an unknown container: %v (ErrNotFound: %v)", err, errors.Is(err, errdefs.ErrNotFound))
+	}
+	if err := cl.Start(ctx, "nosuch-client"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Start of an unknown container: %v", err)
+	}
+	if _, _, err := cl.Create(ctx, container.Config{Name: name, Image: "busybox"}); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("Create with a name in use: %v, want ErrConflict", err)
+	}
+	if _, _, err := cl.Create(ctx, container.Config{Image: "nosuchimage"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Create from an unknown image: %v, want ErrNotFound", err)
+	}
+
+	// A command that cannot be found: *container.StartError with 127.
+	bad, _, err := cl.Create(ctx, container.Config{Image: "busybox", Cmd: []string{"nosuchcmd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cleanup(bad)
+	var se *container.StartError
+	if err := cl.Start(ctx, bad); !errors.As(err, &se) || se.ExitCode != 127 {
+		t.Errorf("Start of a missing command: %v, want a StartError with 127", err)
+	}
+	if err := cl.Remove(ctx, bad, container.RemoveOptions{}); err != nil {
+		t.Errorf("Remove: %v", err)
+	}
+
+	gone, err := cl.Wait(ctx, id, container.WaitRemoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Remove(ctx, id, container.RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone:
+	case <-ctx.Done():
+		t.Fatal("Wait(removed) did not return after Remove")
+	}
+	if _, err := cl.Inspect(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Inspect after Remove: %v, want ErrNotFound", err)
+	}
+	if err := cl.Remove(ctx, id, container.RemoveOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("second Remove: %v, want ErrNotFound", err)
+	}
+	if c.exists(name) {
+		t.Error("berth still sees the container the client removed")
+	}
+}

@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/test/harness"
+)
+
+// ticker prints tick-0, tick-1, … every 100 ms.
+const ticker = `i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.1; done`
+
+// ticks returns the tick numbers in out, failing on a gap or a repeat.
+func ticks(t *testing.T, out string) []int {
+	t.Helper()
+	var nums []int
+	for _, l := range lines(out) {
+		if !strings.HasPrefix(l, "tick-") {
+			t.Fatalf("unexpected log line %q", l)
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(l, "tick-"))
+		if err != nil {
+			t.Fatalf("bad tick line %q", l)
+		}
+		if len(nums) > 0 && n != nums[len(nums)-1]+1 {
+			t.Fatalf("ticks not consecutive: %d after %d", n, nums[len(nums)-1])
+		}
+		nums = append(nums, n)
+	}
+	return nums
+}
+
+// lastTick is the highest tick number in the log file at path (-1: none).
+func lastTick(path string) int {
+	b, _ := os.ReadFile(path)
+	i := strings.LastIndex(string(b), `"tick-`)
+	if i < 0 {
+		return -1
+	}
+	rest := string(b)[i+6:]
+	j := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if j <= 0 {
+		return -1
+	}
+	n, _ := strconv.Atoi(rest[:j])
+	return n
+}
+
+// TestLiveRestore: containers run on while berthd is killed (SIGKILL);
+// the next berthd finds them running and manages them (ps, logs -f, exec,
+// stop); their logs have no gap for the time berthd was down.
+func TestLiveRestore(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	tick, idle := c.name("lr-tick"), c.name("lr-idle")
+	c.ok("run", "-d", "--name", tick, "busybox", "sh", "-c", ticker)
+	c.ok("run", "-d", "--name", idle, "busybox", "sleep", "1000")
+	waitLog(c, tick, "tick-2\n")
+	pids := map[string]int{}
+	for _, n := range []string{tick, idle} {
+		pids[n] = atoi(t, c.inspect(n, "{{.State.Pid}}"))
+	}
+	logPath := c.inspect(tick, "{{.LogPath}}")
+	follow := c.start("logs", "-f", tick)
+	follow.waitFor("tick-3\n", 30*time.Second)
+
+	s.KillDaemon()
+	for n, pid := range pids {
+		if !pidAlive(pid) {
+			t.Errorf("container %s (pid %d) died with berthd", n, pid)
+		}
+	}
+	// Output goes on to the log file while berthd is down.
+	before := lastTick(logPath)
+	eventually(t, 30*time.Second, "the log file to grow while berthd is down", func() bool {
+		return lastTick(logPath) >= before+3
+	})
+	downTick := lastTick(logPath)
+	// A logs -f client of the killed daemon ends (its connection is gone).
+	if code := follow.wait(30 * time.Second); code == 0 {
+		t.Logf("note: logs -f exited 0 when berthd was killed")
+	}
+
+	s.StartDaemon()
+	for _, n := range []string{tick, idle} {
+		if got := c.psState(n); got != "running" {
+			t.Errorf("after berthd restart: ps shows %s %q, want running", n, got)
+		}
+		if got := atoi(t, c.inspect(n, "{{.State.Pid}}")); got != pids[n] {
+			t.Errorf("after berthd restart: %s pid %d, want %d", n, got, pids[n])
+		}
+	}
+	// The log, read through the new berthd, has every tick: the ones
+	// written while it was down too.
+	follow2 := c.start("logs", "-f", tick)
+	follow2.waitFor("tick-"+strconv.Itoa(downTick+5)+"\n", 30*time.Second)
+	nums := ticks(t, follow2.output())
+	if nums[0] != 0 {
+		t.Errorf("logs -f after restart starts at tick-%d", nums[0])
+	}
+	if out := c.ok("exec", idle, "echo", "exec-after-restore"); out != "exec-after-restore" {
+		t.Errorf("exec after restore: %q", out)
+	}
+	if out := c.ok("exec", tick, "sh", "-c", "echo $$"); out == "" {
+		t.Error("exec in the ticker after restore printed nothing")
+	}
+	c.ok("stop", "-t", "1", tick, idle)
+	if code := follow2.wait(30 * time.Second); code != 0 {
+		t.Errorf("logs -f did not end cleanly when the container stopped: %d %q", code, follow2.stderr())
+	}
+	for n, pid := range pids {
+		if got := c.status(n); got != "exited" {
+			t.Errorf("after stop: %s is %q", n, got)
+		}
+		if pidAlive(pid) {
+			t.Errorf("after stop: pid %d of %s alive", pid, n)
+		}
+	}
+	if got := c.inspect(idle, "{{.State.ExitCode}}"); got != "137" {
+		t.Errorf("exit code of the restored sleep after stop -t 1: %s", got)
+	}
+	// Restored containers start again, and new ones run.
+	c.ok("start", idle)
+	c.waitStatus(idle, "running")
+	if out := c.ok("run", "--rm", "busybox", "echo", "new"); out != "new" {
+		t.Errorf("run after restore: %q", out)
+	}
+}
+
+// TestContainerdKill: containers survive containerd being killed; berthd
+// starts a new containerd and manages them through it.
+func TestContainerdKill(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	n, m := c.name("ck-a"), c.name("ck-b")
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c", ticker)
+	c.ok("run", "-d", "--name", m, "busybox", "sleep", "1000")
+	pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
+	pidM := atoi(t, c.inspect(m, "{{.State.Pid}}"))
+
+	s.KillContainerd() // waits until berthd serves through a new containerd
+	if !pidAlive(pid) || !pidAlive(pidM) {
+		t.Fatalf("containers died with containerd (pids %d %d)", pid, pidM)
+	}
+	for _, x := range []string{n, m} {
+		if got := c.psState(x); got != "running" {
+			t.Errorf("after containerd restart: ps shows %s %q", x, got)
+		}
+	}
+	if out := c.ok("exec", m, "echo", "exec-after-ctrd"); out != "exec-after-ctrd" {
+		t.Errorf("exec: %q", out)
+	}
+	waitLog(c, n, "tick-3\n")
+	st := c.start("logs", "-f", n)
+	before := len(lines(c.ok("logs", n)))
+	st.waitFor("tick-"+strconv.Itoa(before+3)+"\n", 30*time.Second)
+	c.ok("stop", "-t", "1", n, m)
+	for _, x := range []string{n, m} {
+		if got := c.status(x); got != "exited" {
+			t.Errorf("after stop: %s is %q", x, got)
+		}
+	}
+	if pidAlive(pid) || pidAlive(pidM) {
+		t.Error("processes alive after stop")
+	}
+	if code := st.wait(30 * time.Second); code != 0 {
+		t.Errorf("logs -f exit %d at the container's stop", code)
+	}
+	// The exit is recorded (berthd saw it through the new containerd).
+	if got := c.inspect(n, "{{.State.ExitCode}}"); got != "137" {
+		t.Errorf("exit code after stop -t 1: %s", got)
+	}
+	if out := c.ok("run", "--rm", "busybox", "echo", "new"); out != "new" {
+		t.Errorf("run after containerd restart: %q", out)
+	}
+}
+
+// TestRestartPolicyDaemonRestart: after a daemon restart, an `always`
+// container that the user stopped is started again (Docker's behaviour)
+// while an `unless-stopped` one stays stopped; running ones keep running.
+func TestRestartPolicyDaemonRestart(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	always, unless := c.name("pol-always"), c.name("pol-unless")
+	alwaysRun, unlessRun := c.name("pol-always-run"), c.name("pol-unless-run")
+	none := c.name("pol-no")
+	for _, x := range []struct{ name, policy string }{
+		{always, "always"}, {unless, "unless-stopped"},
+		{alwaysRun, "always"}, {unlessRun, "unless-stopped"}, {none, "no"},
+	} {
+		c.ok("run", "-d", "--name", x.name, "--restart", x.policy, "busybox", "sleep", "1000")
+	}
+	c.ok("stop", "-t", "1", always, unless, none)
+	for _, x := range []string{always, unless, none} {
+		if got := c.status(x); got != "exited" {
+			t.Fatalf("%s after stop: %q", x, got)
+		}
+	}
+
+	for _, restart := range []struct {
+		how string
+		do  func()
+	}{
+		{"a graceful restart", s.Restart},
+		{"kill -9 and start", func() { s.KillDaemon(); s.StartDaemon() }},
+	} {
+		restart.do()
+		for _, x := range []string{always, alwaysRun, unlessRun} {
+			eventually(t, 60*time.Second, x+" running after "+restart.how, func() bool { return c.status(x) == "running" })
+		}
+		for _, x := range []string{unless, none} {
+			if got := c.status(x); got != "exited" {
+				t.Errorf("after %s: %s is %q, want exited", restart.how, x, got)
+			}
+		}
+		consistently(t, time.Second, unless+" stays stopped after "+restart.how, func() bool {
+			return c.status(unless) == "exited" && c.status(none) == "exited"
+		})
+		// Stopped by the user again: not restarted until the next daemon start.
+		c.ok("stop", "-t", "1", always)
+		consistently(t, time.Second, always+" stays stopped", func() bool { return c.status(always) == "exited" })
+	}
+}
