@@ -113,56 +113,22 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	if err != nil {
 		return f.fail(err)
 	}
-
-	streams := container.Streams{Stdout: env.Stdout, Stderr: env.Stderr}
-	detached := make(chan struct{})
-	if f.stdin {
-		streams.Stdin = env.Stdin
-		if len(f.detachKeys) > 0 {
-			streams.Stdin = &detachReader{r: env.Stdin, keys: f.detachKeys, done: ctx.Done(),
-				detach: func() { close(detached); cancel() }}
-		}
+	stdio, err := newStdio(ctx, env, f, cancel)
+	if err != nil {
+		return f.fail(err)
 	}
-	restore := func() {}
-	if f.tty {
-		if f.stdin && term.IsTerminal(env.Stdin) {
-			r, err := term.MakeRaw(env.Stdin)
-			if err != nil {
-				return f.fail(fmt.Errorf("cannot put the terminal in raw mode: %w", err))
-			}
-			restore = r
-			defer restore()
-		}
-		streams.Resize = resizes(ctx, ttyOf(env))
-	}
+	defer stdio.restore()
 
-	ready := make(chan struct{})
-	attached := make(chan error, 1)
-	go func() {
-		attached <- cl.Attach(ctx, id, container.AttachOptions{Streams: streams, Ready: ready})
-	}()
-	var attachErr error
-	attachDone := false
-	// On an early return the attachment is cancelled and waited for, so it
-	// never writes to our streams after attachRun returned.
-	defer func() {
-		if !attachDone {
-			cancel()
-			<-attached
-		}
-	}()
-	select {
-	case <-ready:
-	case attachErr = <-attached:
-		attachDone = true
-		if attachErr != nil {
-			return f.fail(attachErr)
-		}
+	att := startAttach(ctx, cl, id, stdio.streams)
+	// On any return the attachment is over, so it never writes to our
+	// streams after attachRun returned.
+	defer att.stop(cancel)
+	if err := att.waitReady(); err != nil {
+		return f.fail(err)
 	}
-
 	if f.start {
 		if err := cl.Start(ctx, id); err != nil {
-			restore()
+			stdio.restore()
 			return startFailed(ctx, cl, id, f.autoRemove, err)
 		}
 	}
@@ -176,31 +142,116 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 		defer stop()
 	}
 
-	if !attachDone {
-		attachErr = <-attached
-		attachDone = true
-	}
-	select {
-	case <-detached:
+	attachErr := att.wait()
+	if stdio.isDetached() {
 		// The container keeps running; berth ends as Docker does, with 0.
 		return nil
-	default:
 	}
 	st, ok := <-exitCh
-	restore()
-	if !ok {
-		if attachErr != nil {
-			return failed(attachErr)
-		}
+	stdio.restore()
+	return exitResult(st, ok, attachErr)
+}
+
+// exitResult turns the container's exit into berth's result.
+func exitResult(st container.ExitStatus, ok bool, attachErr error) error {
+	switch {
+	case !ok && attachErr != nil:
+		return failed(attachErr)
+	case !ok:
 		return failed(errors.New("lost the connection to berthd before the container exited"))
-	}
-	if st.ExitCode < 0 || (st.Error != "" && st.ExitCode == 0) {
+	case st.ExitCode < 0 || (st.Error != "" && st.ExitCode == 0):
 		return failed(errors.New(st.Error))
-	}
-	if st.ExitCode != 0 {
+	case st.ExitCode != 0:
 		return &ExitError{Code: st.ExitCode}
 	}
 	return nil
+}
+
+// stdio is the caller's side of an attachment: the streams, the terminal
+// state to restore, and whether the user typed the detach keys.
+type stdio struct {
+	streams  container.Streams
+	restore  func()
+	detached chan struct{}
+}
+
+func newStdio(ctx context.Context, env *Env, f attachFlow, cancel func()) (*stdio, error) {
+	s := &stdio{
+		streams:  container.Streams{Stdout: env.Stdout, Stderr: env.Stderr},
+		restore:  func() {},
+		detached: make(chan struct{}),
+	}
+	if f.stdin {
+		s.streams.Stdin = env.Stdin
+		if len(f.detachKeys) > 0 {
+			s.streams.Stdin = &detachReader{r: env.Stdin, keys: f.detachKeys, done: ctx.Done(),
+				detach: func() { close(s.detached); cancel() }}
+		}
+	}
+	if f.tty {
+		if f.stdin && term.IsTerminal(env.Stdin) {
+			restore, err := term.MakeRaw(env.Stdin)
+			if err != nil {
+				return nil, fmt.Errorf("cannot put the terminal in raw mode: %w", err)
+			}
+			s.restore = restore
+		}
+		s.streams.Resize = resizes(ctx, ttyOf(env))
+	}
+	return s, nil
+}
+
+func (s *stdio) isDetached() bool {
+	select {
+	case <-s.detached:
+		return true
+	default:
+		return false
+	}
+}
+
+// attachment is a running Attach call.
+type attachment struct {
+	ready chan struct{}
+	done  chan error
+	ended bool
+	err   error
+}
+
+func startAttach(ctx context.Context, cl Client, id string, streams container.Streams) *attachment {
+	a := &attachment{ready: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		a.done <- cl.Attach(ctx, id, container.AttachOptions{Streams: streams, Ready: a.ready})
+	}()
+	return a
+}
+
+// waitReady returns once berthd confirmed the attachment, or its error.
+func (a *attachment) waitReady() error {
+	select {
+	case <-a.ready:
+		return nil
+	case a.err = <-a.done:
+		a.ended = true
+		return a.err
+	}
+}
+
+// wait returns when the container's output ended.
+func (a *attachment) wait() error {
+	if !a.ended {
+		a.err = <-a.done
+		a.ended = true
+	}
+	return a.err
+}
+
+// stop cancels the attachment if it is still running and waits for it.
+func (a *attachment) stop(cancel func()) {
+	if !a.ended {
+		cancel()
+		_ = a.wait()
+	}
 }
 
 func (f attachFlow) fail(err error) error {
