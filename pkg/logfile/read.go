@@ -250,8 +250,8 @@ func (r *reader) successor(path string, cur *os.File) (*os.File, error) {
 	// cur is in none of the names: either it was removed (dropped by
 	// rotation, or maxFiles 1), and then everything there is newer, or it
 	// was renamed twice while we looked, and we look again later.
-	var cst syscall.Stat_t
-	if err := syscall.Fstat(int(cur.Fd()), &cst); err != nil || cst.Nlink > 0 {
+	cst, err := cur.Stat()
+	if err != nil || cst.Sys().(*syscall.Stat_t).Nlink > 0 {
 		return nil, err
 	}
 	if len(files) == 0 {
