@@ -160,7 +160,7 @@ func startError(err error) error {
 func cleanRuncError(err error) error {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, "exec: "); i >= 0 {
-		return fmt.Errorf("%s: %w", strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"), errdefs.ErrInvalidArgument)
+		return errors.New(strings.TrimSuffix(strings.TrimSpace(msg[i:]), ": unknown"))
 	}
 	return err
 }
