@@ -190,7 +190,7 @@ Examples:
 			defer cl.Close()
 			id, warnings, err := cl.Create(c.Context, cfg)
 			if err != nil {
-				return failed(err)
+				return failed(createHint(err))
 			}
 			printWarnings(env, warnings)
 			fmt.Fprintln(env.Stdout, id)

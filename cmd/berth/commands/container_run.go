@@ -61,7 +61,7 @@ Examples:
 			ctx := c.Context
 			id, warnings, err := cl.Create(ctx, cfg)
 			if err != nil {
-				return failed(err)
+				return failed(createHint(err))
 			}
 			printWarnings(env, warnings)
 			if detach {

@@ -97,6 +97,10 @@ func Message(err error) string {
 	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) {
 		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
 	}
+	var he *hintError
+	if errors.As(err, &he) {
+		msg += "\n" + he.hint
+	}
 	var se *container.StartError
 	if errors.As(err, &se) && se.ExitCode == ExitNotFound && !strings.Contains(msg, "PATH") {
 		msg += "\nCheck the command name, or that it is in the image's PATH."
@@ -124,4 +128,22 @@ func trimClass(err error) string {
 		}
 	}
 	return msg
+}
+
+// hintError adds a line telling the user how to fix err; Message prints it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// createHint explains the usual cause of a failed create: the image is not
+// here (berth has no pull yet; images come from load or import).
+func createHint(err error) error {
+	if errdefs.IsNotFound(err) {
+		return &hintError{err, "Load the image first (berth load -i IMAGE.tar, or berth import); berth images lists the local ones."}
+	}
+	return err
 }
