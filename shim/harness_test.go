@@ -358,7 +358,7 @@ func ctxT(t *testing.T) context.Context {
 
 // newContainer creates a container on a fresh overlay snapshot of the
 // busybox base, with berth's runtime, removed at the end of the test.
-func newContainer(t *testing.T, ctx context.Context, id string, opts ...oci.SpecOpts) client.Container {
+func newContainer(t testing.TB, ctx context.Context, id string, opts ...oci.SpecOpts) client.Container {
 	t.Helper()
 	if _, err := st.client.SnapshotService(snapshotter).Prepare(ctx, id, baseSnapshot, gcRoot()); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,7 @@ type Service struct {
 	reaper         *reaper
 	exits          exitQueue
 	shutdown       func()
+	trim           *time.Timer
 
 	mu        sync.Mutex
 	runc      *runc.Runc
@@ -92,9 +94,19 @@ func newService(ns, id, bundle string, pub *publisher, shutdown func()) *Service
 		exits: exitQueue{wake: make(chan struct{}, 1)},
 	}
 	s.reaper = newReaper(s.exits.push)
+	s.trim = time.AfterFunc(time.Hour, debug.FreeOSMemory)
+	s.trim.Stop()
 	go s.exits.run(s.handleExit)
 	return s
 }
+
+// trimDelay is how long the shim must be idle before it gives memory back.
+const trimDelay = time.Second
+
+// idle is called after every request. A shim is idle almost all its life:
+// once requests stop, a GC shrinks the goroutine stacks and the heap left
+// over from starting the container and the memory goes back to the kernel.
+func (s *Service) idle() { s.trim.Reset(trimDelay) }
 
 func newRunc(o runtimeOpts, ns, bundle string) *runc.Runc {
 	return &runc.Runc{

@@ -290,9 +290,10 @@ func deleteAction(f flags) error {
 // the socket inherited as fd 3 until the container is deleted and
 // containerd calls Shutdown.
 func serve(f flags) error {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(2)
-	}
+	// One P: a shim does little at a time (blocking syscalls still get
+	// their own threads), and each P costs memory (its caches). containerd
+	// sets GOMAXPROCS=2 in the shim's environment; this overrides it.
+	runtime.GOMAXPROCS(1)
 	// A shim is idle almost always: keep its heap small.
 	debug.SetGCPercent(25)
 	debug.SetMemoryLimit(16 << 20)

@@ -16,13 +16,15 @@ import (
 var taskServiceNames = []string{"containerd.task.v3.Task", "containerd.task.v2.Task"}
 
 // method adapts a typed handler to ttrpc, converting errors to statuses.
-func method[Req any, Resp any](fn func(context.Context, *Req) (Resp, error)) ttrpc.Method {
+// after runs when the call returns.
+func method[Req any, Resp any](fn func(context.Context, *Req) (Resp, error), after func()) ttrpc.Method {
 	return func(ctx context.Context, unmarshal func(any) error) (any, error) {
 		req := new(Req)
 		if err := unmarshal(req); err != nil {
 			return nil, err
 		}
 		resp, err := fn(ctx, req)
+		after()
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -33,23 +35,23 @@ func method[Req any, Resp any](fn func(context.Context, *Req) (Resp, error)) ttr
 // register adds the task service to a ttrpc server under both names.
 func register(srv *ttrpc.Server, s *Service) {
 	desc := &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
-		"State":      method(s.State),
-		"Create":     method(s.Create),
-		"Start":      method(s.Start),
-		"Delete":     method(s.Delete),
-		"Pids":       method(s.Pids),
-		"Pause":      method(s.Pause),
-		"Resume":     method(s.Resume),
-		"Checkpoint": method(s.Checkpoint),
-		"Kill":       method(s.Kill),
-		"Exec":       method(s.Exec),
-		"ResizePty":  method(s.ResizePty),
-		"CloseIO":    method(s.CloseIO),
-		"Update":     method(s.Update),
-		"Wait":       method(s.Wait),
-		"Stats":      method(s.Stats),
-		"Connect":    method(s.Connect),
-		"Shutdown":   method(s.Shutdown),
+		"State":      method(s.State, s.idle),
+		"Create":     method(s.Create, s.idle),
+		"Start":      method(s.Start, s.idle),
+		"Delete":     method(s.Delete, s.idle),
+		"Pids":       method(s.Pids, s.idle),
+		"Pause":      method(s.Pause, s.idle),
+		"Resume":     method(s.Resume, s.idle),
+		"Checkpoint": method(s.Checkpoint, s.idle),
+		"Kill":       method(s.Kill, s.idle),
+		"Exec":       method(s.Exec, s.idle),
+		"ResizePty":  method(s.ResizePty, s.idle),
+		"CloseIO":    method(s.CloseIO, s.idle),
+		"Update":     method(s.Update, s.idle),
+		"Wait":       method(s.Wait, s.idle),
+		"Stats":      method(s.Stats, s.idle),
+		"Connect":    method(s.Connect, s.idle),
+		"Shutdown":   method(s.Shutdown, s.idle),
 	}}
 	for _, name := range taskServiceNames {
 		srv.RegisterService(name, desc)
