@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/engine/container"
 
 	"github.com/berthproject/berth/pkg/ctrdconfig"
 	"github.com/berthproject/berth/pkg/supervisor"
@@ -92,16 +94,40 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	// Remove the bridge, the firewall chains and every network state this
-	// stack created on the host.
+	// Whatever the tests left (a failed test may), goes: containers, then the
+	// bridge, the firewall chains and every network state this stack
+	// created on the host. Then nothing may be left running from the stack.
 	if e, err := engine.New(ctx, stackOptions()...); err == nil {
+		list, _ := e.Containers().List(ctx, container.ListOptions{All: true})
+		for _, c := range list {
+			if err := e.Containers().Remove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+				fmt.Printf("removing leftover container %s: %v\n", c.ID, err)
+			}
+		}
 		if err := e.Networks().Uninstall(ctx); err != nil {
 			fmt.Printf("uninstalling the test networks: %v\n", err)
 			code = 1
 		}
 		e.Close()
 	}
+	if leaked := stackProcesses(); len(leaked) > 0 {
+		fmt.Printf("processes of the test stack left running: %v\n", leaked)
+		code = 1
+	}
 	return code
+}
+
+// stackProcesses lists processes (other than containerd) whose command line
+// names the stack's directory: shims and loggers that outlived their container.
+func stackProcesses() []string {
+	out, _ := exec.Command("ps", "-eo", "pid,args").Output()
+	var leaked []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, stackRoot) && !strings.Contains(line, "/containerd --config") {
+			leaked = append(leaked, strings.TrimSpace(line))
+		}
+	}
+	return leaked
 }
 
 func loadBusybox(ctx context.Context) error {

@@ -181,11 +181,15 @@ func pump(ctx context.Context, conn *attach.Conn, st Streams) error {
 	for {
 		stream, p, err := conn.ReadFrame()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			switch {
+			case errors.Is(err, io.EOF):
 				return nil
-			}
-			if ctx.Err() != nil {
+			case ctx.Err() != nil:
 				return ctx.Err()
+			case errors.Is(err, attach.ErrDropped):
+				return fmt.Errorf("attach ended: this client did not read the container's output fast enough and was disconnected; the whole output is in the log (berth logs): %w", errdefs.ErrUnavailable)
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				return fmt.Errorf("attach ended: the container's output stream closed unexpectedly (its shim or logger stopped): %w", errdefs.ErrUnavailable)
 			}
 			return err
 		}
@@ -210,6 +214,31 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogOptions, fn func
 	}
 	if !opts.Stdout && !opts.Stderr {
 		opts.Stdout, opts.Stderr = true, true
+	}
+	if opts.Follow {
+		// As Docker: following a container that is not running prints what
+		// there is and returns; a removal ends a follow.
+		running, err := s.isRunning(s.ctx(ctx), r)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		restarting := r.restarting
+		r.mu.Unlock()
+		if running == "" && !restarting {
+			opts.Follow = false
+		} else {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-r.gone:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 	}
 	return logfile.Read(ctx, s.logPath(r.id), logfile.ReadOptions{
 		Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Until: opts.Until,

@@ -49,11 +49,12 @@ type record struct {
 	exited       bool // an exit event came; exitCode holds its status until the task is reaped
 	exitCode     int
 	removed      bool
+	gone         chan struct{} // closed when the container is removed
 	startedAt    time.Time
 }
 
 func newRecord(id, name string) *record {
-	return &record{id: id, name: name}
+	return &record{id: id, name: name, gone: make(chan struct{})}
 }
 
 type waiter struct {
@@ -80,6 +81,9 @@ func (r *record) notifyExit(st ExitStatus) {
 func (r *record) notifyRemoved(st ExitStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.removed {
+		close(r.gone)
+	}
 	r.removed = true
 	for _, w := range r.waiters {
 		w.ch <- st
