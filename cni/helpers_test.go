@@ -49,8 +49,8 @@ func newEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(50))
-	octet := 200 + int(n.Int64())
+	n, _ := rand.Int(rand.Reader, big.NewInt(150))
+	octet := 100 + int(n.Int64())
 	tag := randHex(2)
 	e := &testEnv{t: t, tag: tag, octet: octet}
 	e.cfg = Config{
@@ -76,11 +76,12 @@ func newEnv(t testing.TB) *testEnv {
 				_, _ = p.Process.Wait()
 			}
 		}
-		var bridges []string
-		var veths []string
+		var bridges, veths, spaces []string
 		if !e.closed {
 			nets, _ := e.m.List(context.Background())
 			for _, n := range nets {
+				a := n.Subnet.Addr().As4()
+				spaces = append(spaces, fmt.Sprintf("%d.%d.%d.", a[0], a[1], a[2]))
 				if n.Driver == DriverBridge {
 					bridges = append(bridges, n.Interface)
 					veths = append(veths, linksOf(n.Interface)...)
@@ -90,7 +91,7 @@ func newEnv(t testing.TB) *testEnv {
 				t.Errorf("uninstall: %v", err)
 			}
 		}
-		e.checkClean(bridges, veths)
+		e.checkClean(bridges, veths, spaces)
 		os.RemoveAll(dir)
 	})
 	return e
@@ -127,7 +128,8 @@ func linkExists(name string) bool {
 }
 
 // checkClean asserts that nothing of this test is left on the host.
-func (e *testEnv) checkClean(bridges, veths []string) {
+// spaces are the /24 prefixes ("10.1.2.") of the test's networks.
+func (e *testEnv) checkClean(bridges, veths, spaces []string) {
 	t := e.t
 	for _, l := range append(bridges, veths...) {
 		if linkExists(l) {
@@ -141,9 +143,12 @@ func (e *testEnv) checkClean(bridges, veths []string) {
 	if err != nil {
 		t.Errorf("iptables-save: %v", err)
 	}
-	space := fmt.Sprintf("10.%d.", e.octet)
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, e.cfg.FirewallPrefix) || strings.Contains(l, space) {
+		bad := strings.Contains(l, e.cfg.FirewallPrefix)
+		for _, s := range spaces {
+			bad = bad || strings.Contains(l, " "+s) || strings.Contains(l, ":"+s) // -s/-d/--to-destination
+		}
+		if bad {
 			t.Errorf("iptables rule left behind: %s", l)
 		}
 	}
