@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,6 +89,18 @@ func containerdSpec(cfg *config.Config, logger *slog.Logger) (supervisor.Spec, e
 		// Written at every start, so a restarted containerd sees the
 		// current settings; an adopted one keeps those it started with.
 		BeforeStart: func() error { return ctrdconfig.Write(confPath, opts) },
+		// A containerd left running by a previous berthd is adopted only if
+		// it runs with the config this berthd would write.
+		Outdated: func() string {
+			want, err := ctrdconfig.Generate(opts)
+			if err != nil {
+				return err.Error()
+			}
+			if have, err := os.ReadFile(confPath); err != nil || !bytes.Equal(have, want) {
+				return "its config differs from the current settings"
+			}
+			return ""
+		},
 		StopTimeout: 15 * time.Second,
 	}, nil
 }

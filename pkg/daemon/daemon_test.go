@@ -330,3 +330,50 @@ func TestLockReleasedOnDeath(t *testing.T) {
 	}
 	unlock2()
 }
+
+// TestAdoptOnlyWithSameSettings: after berthd dies, the next one adopts its
+// containerd, unless the settings that go into containerd's config changed.
+func TestAdoptOnlyWithSameSettings(t *testing.T) {
+	needContainerd(t)
+	cfg := testConfig(t)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.ContainerdState(), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	runOnce := func(c *config.Config) (*supervisor.Process, bool) {
+		spec, err := containerdSpec(c, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := supervisor.Start(context.Background(), spec, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, p.Adopted()
+	}
+	p1, _ := runOnce(cfg)
+	pid := p1.PID()
+	p1.Detach() // leave it running, as a killed berthd does
+	same := *cfg
+	p2, adopted := runOnce(&same)
+	if !adopted || p2.PID() != pid {
+		t.Errorf("same settings: adopted %v pid %d, want %d", adopted, p2.PID(), pid)
+	}
+	p2.Detach()
+	changed := *cfg
+	changed.Debug = true // log level is in containerd's config
+	p3, adopted := runOnce(&changed)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = p3.Stop(ctx)
+	}()
+	if adopted || p3.PID() == pid {
+		t.Errorf("changed settings: adopted %v pid %d", adopted, p3.PID())
+	}
+	if b, _ := os.ReadFile(cfg.ContainerdConfigPath()); !strings.Contains(string(b), "level = 'debug'") {
+		t.Error("config not rewritten with the new settings")
+	}
+}

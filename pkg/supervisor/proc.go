@@ -59,6 +59,19 @@ func ProcessRuns(pid int, path, identity string) bool {
 	return strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), identity)
 }
 
+// processArgs returns the arguments of process pid after argv[0].
+func processArgs(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return nil, err
+	}
+	args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	if len(args) == 0 {
+		return nil, fmt.Errorf("pid %d: empty command line", pid)
+	}
+	return args[1:], nil
+}
+
 func samePath(a, b string) bool {
 	if filepath.Clean(a) == filepath.Clean(b) {
 		return true

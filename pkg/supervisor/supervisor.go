@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,11 @@ type Spec struct {
 	// BeforeStart runs before each fresh start (not before an adoption),
 	// e.g. to write a config file or remove a stale socket.
 	BeforeStart func() error
+	// Outdated, if set, tells why a running daemon found for adoption no
+	// longer matches the settings (e.g. its config file changed); "" when
+	// it matches. An outdated daemon is replaced, as is one whose command
+	// line differs from Path and Args.
+	Outdated func() string
 	// ReadyTimeout bounds the wait for readiness (default 30s).
 	ReadyTimeout time.Duration
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL
@@ -82,9 +88,10 @@ type Process struct {
 	cur      *instance
 	restarts int
 
-	stop chan struct{} // closed by Stop
-	done chan struct{} // closed when the monitor has returned
-	once sync.Once
+	stop   chan struct{} // closed by Stop
+	detach chan struct{} // closed by Detach
+	done   chan struct{} // closed when the monitor has returned
+	once   sync.Once
 }
 
 // instance is one run of the daemon: a child we started or a process we
@@ -118,10 +125,11 @@ func Start(ctx context.Context, spec Spec, logger *slog.Logger) (*Process, error
 		logger = slog.Default()
 	}
 	p := &Process{
-		spec: spec,
-		log:  logger.With("daemon", spec.Name),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		spec:   spec,
+		log:    logger.With("daemon", spec.Name),
+		stop:   make(chan struct{}),
+		detach: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	inst, err := p.adopt(ctx)
 	if err != nil {
@@ -174,6 +182,14 @@ func (p *Process) Stop(ctx context.Context) error {
 	}
 }
 
+// Detach ends supervision and leaves the daemon running, as a berthd that
+// dies does: the next supervisor of the same spec adopts it (a hand-over).
+// Stop after Detach does nothing.
+func (p *Process) Detach() {
+	p.once.Do(func() { close(p.detach) })
+	<-p.done
+}
+
 // monitor waits for the current process to end and restarts it, until Stop.
 func (p *Process) monitor() {
 	defer close(p.done)
@@ -186,6 +202,9 @@ func (p *Process) monitor() {
 		select {
 		case <-p.stop:
 			p.terminate(inst)
+			return
+		case <-p.detach:
+			inst.release()
 			return
 		case <-inst.exited:
 		}
@@ -341,7 +360,10 @@ func (p *Process) waitReady(ctx context.Context, inst *instance) error {
 		case <-inst.exited:
 			return fmt.Errorf("exited before it was ready (%s)", inst.status)
 		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s: %w", p.spec.ReadyTimeout, last)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("not ready after %s: %w", p.spec.ReadyTimeout, last)
+			}
+			return fmt.Errorf("start canceled: %w", ctx.Err())
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 100*time.Millisecond)
@@ -372,6 +394,17 @@ func (p *Process) adopt(ctx context.Context) (*instance, error) {
 		return nil, nil
 	}
 	inst := h.instance()
+	reason := ""
+	if args, err := processArgs(pid); err != nil || !slices.Equal(args, p.spec.Args) {
+		reason = fmt.Sprintf("its arguments %q differ from %q", args, p.spec.Args)
+	} else if p.spec.Outdated != nil {
+		reason = p.spec.Outdated()
+	}
+	if reason != "" {
+		p.log.Info("replacing running daemon: settings changed", "pid", pid, "reason", reason)
+		p.terminate(inst)
+		return nil, nil
+	}
 	if err := p.waitReady(ctx, inst); err != nil {
 		// Ours but not answering (hung, or dying): replace it.
 		p.log.Warn("running daemon does not answer, replacing it", "pid", pid, "error", err)

@@ -319,6 +319,7 @@ func TestAdoptedStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := first.PID()
+	first.Detach() // as a berthd that dies
 	// A second supervisor of the same spec adopts the running helper
 	// rather than starting another one.
 	second, err := Start(context.Background(), spec, testLogger(t))
@@ -330,7 +331,6 @@ func TestAdoptedStop(t *testing.T) {
 	}
 	stopProcess(t, second)
 	waitFor(t, "the helper to exit", func() bool { return !alive(pid) })
-	stopProcess(t, first)
 }
 
 // TestForeignPIDNotAdopted: a pid file naming a process that is not the
@@ -411,5 +411,54 @@ func TestExitBeforeReady(t *testing.T) {
 	}
 	if _, err := os.Stat(spec.PIDFile); !os.IsNotExist(err) {
 		t.Errorf("pid file left: %v", err)
+	}
+}
+
+// TestOutdatedReplaced: a running daemon whose settings changed is
+// replaced, not adopted.
+func TestOutdatedReplaced(t *testing.T) {
+	dir := tempDir(t)
+	spec := helperSpec(t, dir)
+	first, err := Start(context.Background(), spec, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Detach()
+	old := first.PID()
+
+	changed := spec
+	changed.Outdated = func() string { return "config changed" }
+	second, err := Start(context.Background(), changed, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Adopted() || second.PID() == old {
+		t.Errorf("outdated daemon adopted (pid %d)", second.PID())
+	}
+	waitFor(t, "the outdated helper to exit", func() bool { return !alive(old) })
+	second.Detach()
+
+	// Other arguments: replaced too.
+	third := spec
+	third.Args = append(append([]string{}, spec.Args...), "extra")
+	p3, err := Start(context.Background(), third, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopProcess(t, p3)
+	if p3.Adopted() || p3.PID() == second.PID() {
+		t.Error("daemon with other arguments adopted")
+	}
+	waitFor(t, "the replaced helper to exit", func() bool { return !alive(second.PID()) })
+
+	// The same settings: adopted.
+	p3.Detach()
+	same, err := Start(context.Background(), third, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopProcess(t, same)
+	if !same.Adopted() || same.PID() != p3.PID() {
+		t.Errorf("unchanged daemon not adopted: adopted %v pid %d want %d", same.Adopted(), same.PID(), p3.PID())
 	}
 }
