@@ -40,6 +40,7 @@ func TestCLI(t *testing.T) {
 		{"LogsFollow", testLogsFollow},
 		{"LogRotation", testLogRotation},
 		{"Exec", testExec},
+		{"ExecPaused", testExecPaused},
 		{"TTY", testTTY},
 		{"TTYEOF", testTTYEOF},
 		{"NamesAndPrefixes", testNamesAndPrefixes},
@@ -284,7 +285,7 @@ func testErrors(t *testing.T, c cli) {
 	b := c.name("err-dup-b")
 	c.ok("create", "--name", b, "busybox", "true")
 	c.fails(1, []string{a, "in use"}, "rename", b, a)
-	if got := c.inspect(a, "{{.Id}}"); got != id {
+	if got := c.inspect(a, "{{.ID}}"); got != id {
 		t.Errorf("name %s now refers to %s, want %s", a, got, id)
 	}
 
@@ -490,15 +491,20 @@ func testLogs(t *testing.T, c cli) {
 	if r.code != 0 || r.stdout != "out1\nout2\n" || r.stderr != "err1\nerr2\n" {
 		t.Errorf("logs: %s", r)
 	}
-	r = c.run("logs", "--tail", "1", n)
-	if r.stdout != "" || r.stderr != "err2\n" {
+	// --tail counts lines of both streams; the order between two pipes is
+	// not defined, so this container writes one stream only.
+	m := c.name("logs-tail")
+	c.ok("run", "--name", m, "busybox", "sh", "-c", "echo l1; echo l2; echo l3")
+	if r = c.run("logs", "--tail", "1", m); r.stdout != "l3\n" || r.stderr != "" {
 		t.Errorf("logs --tail 1: %s", r)
 	}
-	r = c.run("logs", "-n", "2", n)
-	if r.stdout != "out2\n" || r.stderr != "err2\n" {
+	if r = c.run("logs", "-n", "2", m); r.stdout != "l2\nl3\n" {
 		t.Errorf("logs -n 2: %s", r)
 	}
-	if r = c.run("logs", "--tail", "0", n); r.stdout != "" || r.stderr != "" {
+	if r = c.run("logs", "--tail", "all", m); r.stdout != "l1\nl2\nl3\n" {
+		t.Errorf("logs --tail all: %s", r)
+	}
+	if r = c.run("logs", "--tail", "0", m); r.stdout != "" || r.stderr != "" {
 		t.Errorf("logs --tail 0: %s", r)
 	}
 	r = c.run("logs", "-t", n)
@@ -566,8 +572,8 @@ func testLogsFollow(t *testing.T, c cli) {
 		t.Errorf("logs -f: stdout %q stderr %q", st.output(), st.stderr())
 	}
 	// -f --tail on an exited container prints and returns.
-	if out := c.ok("logs", "-f", "--tail", "1", n); out != "" {
-		t.Errorf("logs -f --tail 1 of an exited container (last line on stderr): stdout %q", out)
+	if r := c.run("logs", "-f", "--tail", "1", n); r.code != 0 || len(lines(r.stdout))+len(lines(r.stderr)) != 1 {
+		t.Errorf("logs -f --tail 1 of an exited container: want one line; %s", r)
 	}
 }
 
@@ -580,15 +586,17 @@ func testLogRotation(t *testing.T, c cli) {
 	if r.code != 0 || !strings.Contains(r.stdout, "line-299 ") {
 		t.Fatalf("%s", r)
 	}
-	id := c.inspect(n, "{{.Id}}")
+	id := c.inspect(n, "{{.ID}}")
 	dir := filepath.Join(c.s.Root(), "containers", id)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The log files: <id>-json.log, <id>-json.log.1, … (not the .closed marker).
+	logName := regexp.MustCompile(`^` + id + `-json\.log(\.\d+)?$`)
 	var logs []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), id+"-json.log") {
+		if logName.MatchString(e.Name()) {
 			logs = append(logs, e.Name())
 			info, _ := e.Info()
 			// One line may cross the limit.
@@ -667,12 +675,21 @@ func testExec(t *testing.T, c cli) {
 	if got := c.status(n); got != "running" {
 		t.Errorf("container status after execs: %q", got)
 	}
-	// A paused container refuses exec.
+}
+
+// testExecPaused: a paused container refuses exec and says why (Docker:
+// "Container … is paused, unpause the container before exec").
+func testExecPaused(t *testing.T, c cli) {
+	n := c.name("exec-frozen")
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
 	c.ok("pause", n)
 	if r := c.run("exec", n, "true"); r.code == 0 || !strings.Contains(r.stderr, "paused") {
-		t.Errorf("exec in a paused container: %s", r)
+		t.Errorf("exec in a paused container: want an error that says it is paused; got %s", r)
 	}
 	c.ok("unpause", n)
+	if out := c.ok("exec", n, "echo", "unpaused"); out != "unpaused" {
+		t.Errorf("exec after unpause: %q", out)
+	}
 }
 
 // testNamesAndPrefixes: a name, the full ID and unique ID prefixes are
@@ -685,7 +702,7 @@ func testNamesAndPrefixes(t *testing.T, c cli) {
 	}
 	short, prefix := id[:12], id[:8]
 	for _, ref := range []string{n, id, short, prefix} {
-		if got := c.inspect(ref, "{{.Id}}"); got != id {
+		if got := c.inspect(ref, "{{.ID}}"); got != id {
 			t.Errorf("inspect %s: %s", ref, got)
 		}
 	}
@@ -758,6 +775,10 @@ func testFormats(t *testing.T, c cli) {
 	if err := json.Unmarshal([]byte(c.inspect(n, "{{json .Config.Env}}")), &env); err != nil || !contains(env, "FMT=1") {
 		t.Errorf("inspect {{json .Config.Env}}: %v %v", env, err)
 	}
+	// Docker's templates see inspect's JSON names: {{.Id}} is the ID.
+	if r := c.run("inspect", "--format", "{{.Id}}", n); r.code != 0 || r.out() != id {
+		t.Errorf("inspect --format {{.Id}} (Docker's field name): %s", r)
+	}
 	if got := c.inspect(n, `{{index .Config.Labels "app"}}`); got != "fmt" {
 		t.Errorf("inspect label: %q", got)
 	}
@@ -774,7 +795,7 @@ func testFormats(t *testing.T, c cli) {
 	if l := lines(out); len(l) != 2 || !strings.HasPrefix(l[0], "REPOSITORY") || !strings.Contains(l[1], imgID) {
 		t.Errorf("images --format table: %q", out)
 	}
-	if got := c.ok("inspect", "--format", "{{.Id}}", "busybox"); !strings.Contains(got, imgID) {
+	if got := c.ok("inspect", "--format", "{{.ID}}", "busybox"); !strings.Contains(got, imgID) {
 		t.Errorf("inspect of an image: %q", got)
 	}
 	c.fails(125, []string{"template"}, "ps", "--format", "{{.Nope")
@@ -793,8 +814,10 @@ func contains(list []string, s string) bool {
 func testEvents(t *testing.T, c cli) {
 	since := time.Now().Add(-time.Second).Format(time.RFC3339Nano)
 	n := c.name("events")
-	c.ok("run", "--name", n, "busybox", "sh", "-c", "exit 3")
-	id := c.inspect(n, "{{.Id}}")
+	if r := c.run("run", "--name", n, "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("%s", r)
+	}
+	id := c.inspect(n, "{{.ID}}")
 	c.ok("rm", n)
 	until := time.Now().Add(time.Second).Format(time.RFC3339Nano)
 

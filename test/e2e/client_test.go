@@ -38,7 +38,7 @@ func testClient(t *testing.T, c cli) {
 		t.Fatal(err)
 	}
 	// The CLI sees what the client created.
-	if got := c.inspect(name, "{{.Id}} {{.State.Status}} {{index .Config.Labels \"via\"}}"); got != id+" created grpc" {
+	if got := c.inspect(name, "{{.ID}} {{.State.Status}} {{index .Config.Labels \"via\"}}"); got != id+" created grpc" {
 		t.Errorf("berth inspect of the client's container: %q", got)
 	}
 

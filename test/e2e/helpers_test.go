@@ -156,7 +156,7 @@ func (c cli) waitStatus(target, want string) {
 // exists reports whether a container is known to berth.
 func (c cli) exists(target string) bool {
 	c.t.Helper()
-	r := c.run("inspect", "--type", "container", "--format", "{{.Id}}", target)
+	r := c.run("inspect", "--type", "container", "--format", "{{.ID}}", target)
 	if r.code != 0 && !strings.Contains(r.stderr, "No such container") {
 		c.t.Fatalf("%s", r)
 	}
