@@ -83,6 +83,10 @@ func NewApp(env *Env, cmds ...*cli.Command) *cli.App {
 			c.App.Metadata["notFound"] = name
 		},
 		Metadata: map[string]any{},
+		Before: func(c *cli.Context) error {
+			c.App.Metadata["debug"] = c.Bool("debug")
+			return nil
+		},
 	}
 	var walk func([]*cli.Command)
 	walk = func(cs []*cli.Command) {
@@ -111,12 +115,7 @@ func Main(ctx context.Context, app *cli.App, args []string) int {
 	if err == nil {
 		return 0
 	}
-	debug := false
-	for _, a := range args[1:] {
-		if a == "--debug" || a == "-D" {
-			debug = true
-		}
-	}
+	debug, _ := app.Metadata["debug"].(bool)
 	return report(app.ErrWriter, err, debug)
 }
 

@@ -13,11 +13,11 @@ import (
 // forEach runs fn on every name, printing the name on success and the error
 // on failure, as Docker's multi-container commands do. Any failure ends
 // berth with exit 1 after all names were tried.
-func forEach(env *Env, names []string, fn func(name string) error) error {
+func forEach(c *cli.Context, env *Env, names []string, fn func(name string) error) error {
 	failedAny := false
 	for _, n := range names {
 		if err := fn(n); err != nil {
-			fmt.Fprintf(env.Stderr, "berth: %s\n", Message(err))
+			printErr(c, env, err)
 			failedAny = true
 			continue
 		}
@@ -65,7 +65,7 @@ Examples:
 			defer cl.Close()
 			ctx := c.Context
 			if !attach {
-				return forEach(env, c.Args().Slice(), func(n string) error { return cl.Start(ctx, n) })
+				return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Start(ctx, n) })
 			}
 			ctr, err := cl.Inspect(ctx, c.Args().First())
 			if err != nil {
@@ -114,7 +114,7 @@ Examples:
 		Flags: stopFlags(),
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
 			o := stopOptions(c)
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Stop(ctx, n, o) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Stop(ctx, n, o) })
 		}),
 	}
 }
@@ -133,7 +133,7 @@ Example:
 		Flags: stopFlags(),
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
 			o := stopOptions(c)
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Restart(ctx, n, o) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Restart(ctx, n, o) })
 		}),
 	}
 }
@@ -153,7 +153,7 @@ func Kill(env *Env) *cli.Command {
 		},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
 			sig := c.String("signal")
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Kill(ctx, n, sig) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Kill(ctx, n, sig) })
 		}),
 	}
 }
@@ -167,7 +167,7 @@ func Pause(env *Env) *cli.Command {
 		UsageText:    "berth pause CONTAINER [CONTAINER...]",
 		Description:  "Example:\n   berth pause web",
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Pause(ctx, n) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Pause(ctx, n) })
 		}),
 	}
 }
@@ -181,7 +181,7 @@ func Unpause(env *Env) *cli.Command {
 		UsageText:    "berth unpause CONTAINER [CONTAINER...]",
 		Description:  "Example:\n   berth unpause web",
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Unpause(ctx, n) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Unpause(ctx, n) })
 		}),
 	}
 }
@@ -204,7 +204,7 @@ Examples:
 		},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
 			o := container.RemoveOptions{Force: c.Bool("force")}
-			return forEach(env, c.Args().Slice(), func(n string) error { return cl.Remove(ctx, n, o) })
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Remove(ctx, n, o) })
 		}),
 	}
 }
@@ -245,7 +245,7 @@ func Wait(env *Env) *cli.Command {
 					}
 					err = fmt.Errorf("lost the connection to berthd while waiting for %s", n)
 				}
-				fmt.Fprintf(env.Stderr, "berth: %s\n", Message(err))
+				printErr(c, env, err)
 				failedAny = true
 			}
 			if failedAny {

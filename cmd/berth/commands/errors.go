@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/engine/container"
 )
@@ -77,7 +78,8 @@ func report(w io.Writer, err error, debug bool) int {
 	if msg := Message(err); msg != "" {
 		fmt.Fprintf(w, "berth: %s\n", msg)
 	}
-	if debug {
+	var bare *ExitError
+	if debug && !(errors.As(err, &bare) && bare.Err == nil) {
 		for e := err; e != nil; e = errors.Unwrap(e) {
 			fmt.Fprintf(w, "  (%T) %v\n", e, e)
 		}
@@ -146,4 +148,9 @@ func createHint(err error) error {
 		return &hintError{err, "Load the image first (berth load -i IMAGE.tar, or berth import); berth images lists the local ones."}
 	}
 	return err
+}
+
+// printErr reports one failure of a multi-object command and goes on.
+func printErr(c *cli.Context, env *Env, err error) {
+	report(env.Stderr, err, c.Bool("debug"))
 }

@@ -200,7 +200,7 @@ Examples:
 			var multi interface{ Unwrap() []error }
 			if errors.As(err, &multi) {
 				for _, e := range multi.Unwrap() {
-					fmt.Fprintf(env.Stderr, "berth: %s\n", Message(e))
+					printErr(c, env, e)
 				}
 				return &ExitError{Code: 1}
 			}

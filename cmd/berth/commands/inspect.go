@@ -72,7 +72,7 @@ func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind s
 		return werr
 	}
 	for _, e := range errs {
-		fmt.Fprintf(env.Stderr, "berth: %s\n", Message(e))
+		printErr(c, env, e)
 	}
 	if len(errs) > 0 {
 		return &ExitError{Code: 1}
