@@ -224,6 +224,8 @@ func (p *Process) monitor() {
 			case <-p.stop:
 				os.Remove(p.spec.PIDFile)
 				return
+			case <-p.detach:
+				return
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, maxBackoff)
