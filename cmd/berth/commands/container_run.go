@@ -50,9 +50,6 @@ Examples:
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
 			detach := c.Bool("detach")
-			if detach && cfg.AutoRemove && cfg.RestartPolicy.Name != "" {
-				return &ExitError{Code: ExitBerthFailed, Err: errors.New("conflicting options: --rm and --restart")}
-			}
 			cl, err := env.dial(c)
 			if err != nil {
 				return failed(err)
