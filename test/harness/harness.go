@@ -279,14 +279,20 @@ func (s *Stack) daemonArgs() []string {
 // or StopDaemon) and waits until its socket answers.
 func (s *Stack) StartDaemon() {
 	s.t.Helper()
+	if err := s.startDaemon(); err != nil {
+		s.t.Fatalf("harness: %v", err)
+	}
+}
+
+func (s *Stack) startDaemon() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.daemon != nil && !isClosed(s.exited) {
-		s.t.Fatalf("harness: berthd (pid %d) is already running", s.daemon.Process.Pid)
+		return fmt.Errorf("berthd (pid %d) is already running", s.daemon.Process.Pid)
 	}
 	logf, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==== harness: starting berthd at %s\n", time.Now().Format(time.RFC3339Nano))
@@ -296,7 +302,7 @@ func (s *Stack) StartDaemon() {
 	// Its own process group: a ^C meant for `go test` does not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("harness: start berthd: %v", err)
+		return fmt.Errorf("start berthd: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -306,15 +312,17 @@ func (s *Stack) StartDaemon() {
 	for {
 		if c, err := net.Dial("unix", s.socket); err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("harness: berthd exited during startup (%v)\n%s", cmd.ProcessState, s.logTail(s.logPath, 60))
+			return fmt.Errorf("berthd exited during startup (%v)\n%s", cmd.ProcessState, s.logTail(s.logPath, 60))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("harness: berthd did not answer on %s within %s\n%s", s.socket, s.opts.startupTimeout, s.logTail(s.logPath, 60))
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("berthd did not answer on %s within %s; killed\n%s", s.socket, s.opts.startupTimeout, s.logTail(s.logPath, 60))
 		}
 	}
 }

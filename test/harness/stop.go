@@ -32,7 +32,9 @@ func (s *Stack) Stop() {
 	// A test that killed berthd without restarting it leaves containerd
 	// (and the containers) running: bring berthd back to clean up.
 	if s.DaemonPID() == 0 && processAlive(s.ContainerdPID()) {
-		s.StartDaemon()
+		if err := s.startDaemon(); err != nil {
+			t.Errorf("harness: restart berthd to clean up: %v", err)
+		}
 	}
 	if s.DaemonPID() != 0 {
 		s.removeAllContainers()
