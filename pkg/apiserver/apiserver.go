@@ -84,6 +84,11 @@ type Backend struct {
 	Images     Images
 	Events     Events
 	System     System
+	// Networks serves NetworksService; NetworkConnector (optional) its
+	// Connect/Disconnect, NetworkEvents (optional) gets its create/destroy events.
+	Networks         Networks
+	NetworkConnector NetworkConnector
+	NetworkEvents    Publisher
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.
@@ -97,7 +102,11 @@ type DaemonInfo struct {
 
 // Register serves the engine e on s.
 func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
-	RegisterServices(s, Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e}, info)
+	b := Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e}
+	if n := e.Networks(); n != nil {
+		b.Networks, b.NetworkConnector, b.NetworkEvents = n, e.Containers(), e.Events()
+	}
+	RegisterServices(s, b, info)
 }
 
 // RegisterServices serves b on s: ContainersService, ImagesService and
@@ -111,6 +120,9 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	}
 	if b.System != nil || b.Events != nil {
 		RegisterService(s, &berthv1.SystemService_ServiceDesc, &systemServer{sys: b.System, events: b.Events, info: info})
+	}
+	if b.Networks != nil {
+		RegisterService(s, &berthv1.NetworksService_ServiceDesc, &networksServer{n: b.Networks, connect: b.NetworkConnector, events: b.NetworkEvents})
 	}
 }
 
