@@ -283,6 +283,10 @@ func (s *Server) Lookup(networkName, name string) []netip.Addr {
 }
 
 func lookupLocked(nw *network, name string) []netip.Addr {
+	// <name>.<network> resolves like <name>, as in Docker.
+	if short, ok := strings.CutSuffix(name, "."+strings.ToLower(nw.Name)); ok && short != "" {
+		name = short
+	}
 	var out []netip.Addr
 	for _, r := range nw.records {
 		if slices.Contains(r.names, name) && !slices.Contains(out, r.ip) {

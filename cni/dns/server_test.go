@@ -100,6 +100,9 @@ func TestServer(t *testing.T) {
 		if rc, ips := query(t, proto, addr, "web"); rc != dnsmessage.RCodeSuccess || !slices.Equal(ips, []netip.Addr{netip.MustParseAddr("10.1.0.2")}) {
 			t.Fatalf("%s web: %v %v", proto, rc, ips)
 		}
+		if rc, ips := query(t, proto, addr, "web.mine"); rc != dnsmessage.RCodeSuccess || len(ips) != 1 {
+			t.Fatalf("%s web.mine: %v %v", proto, rc, ips)
+		}
 		if rc, ips := query(t, proto, addr, "outside.example"); rc != dnsmessage.RCodeSuccess || len(ips) != 1 || ips[0].String() != "198.51.100.1" {
 			t.Fatalf("%s forwarded: %v %v", proto, rc, ips)
 		}
