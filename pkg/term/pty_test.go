@@ -2,8 +2,11 @@ package term
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -101,5 +104,53 @@ func TestSizeAndWatch(t *testing.T) {
 	}
 	cancel()
 	for range sizes {
+	}
+}
+
+// A raw terminal is restored when the process is terminated. The check runs
+// in a child process (this test binary) that a signal then kills.
+func TestRestoreOnSignal(t *testing.T) {
+	if os.Getenv("BERTH_TERM_CHILD") == "1" {
+		s := os.NewFile(3, "pty")
+		restore, err := MakeRaw(s)
+		if err != nil {
+			os.Exit(2)
+		}
+		RestoreOnSignal(restore)
+		os.Stdout.WriteString("raw\n")
+		select {}
+	}
+	_, s := openPTY(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreOnSignal$")
+	cmd.Env = append(os.Environ(), "BERTH_TERM_CHILD=1")
+	cmd.ExtraFiles = []*os.File{s}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 4)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "raw\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	st, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lflag&unix.ICANON != 0 {
+		t.Fatal("child did not make the terminal raw")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("child did not die of SIGTERM: %v", err)
+	}
+	if st, err = unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS); err != nil || st.Lflag&unix.ICANON == 0 {
+		t.Fatalf("terminal left raw after SIGTERM (%v)", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	xterm "golang.org/x/term"
@@ -98,4 +99,35 @@ func fdOf(f any) (int, bool) {
 		return 0, false
 	}
 	return int(v.Fd()), true
+}
+
+// terminating are the signals that end a process by default and that a user
+// or a supervisor sends to a CLI (Ctrl-C in raw mode is not a signal).
+var terminating = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT}
+
+// RestoreOnSignal makes sure a raw terminal is restored when the process is
+// killed by a terminating signal: it catches them, calls restore, and
+// raises the signal again so the process still dies of it. stop undoes it.
+func RestoreOnSignal(restore func()) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, terminating...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			restore()
+			signal.Reset(s)
+			if sig, ok := s.(syscall.Signal); ok {
+				_ = syscall.Kill(os.Getpid(), sig)
+			}
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+		})
+	}
 }

@@ -112,6 +112,7 @@ func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container
 				return fmt.Errorf("cannot put the terminal in raw mode: %w", err)
 			}
 			defer restore()
+			defer term.RestoreOnSignal(restore)()
 		}
 		streams.Resize = resizes(ctx, ttyOf(env))
 	}

@@ -191,7 +191,8 @@ func newStdio(ctx context.Context, env *Env, f attachFlow, cancel func()) (*stdi
 			if err != nil {
 				return nil, fmt.Errorf("cannot put the terminal in raw mode: %w", err)
 			}
-			s.restore = restore
+			stop := term.RestoreOnSignal(restore)
+			s.restore = func() { stop(); restore() }
 		}
 		s.streams.Resize = resizes(ctx, ttyOf(env))
 	}
