@@ -18,7 +18,14 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags()}
+	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags()}
+}
+
+// networkFlags: -p, -P, --expose, --network, --ip, --dns... (cmd/berth/opts/network.go).
+func networkFlags() configFlags {
+	return configFlags{flags: opts.NetworkFlags(), apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+		return opts.ApplyNetwork(c, cfg)
+	}}
 }
 
 func flagsOf(groups []configFlags) []cli.Flag {

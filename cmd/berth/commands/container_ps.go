@@ -61,9 +61,9 @@ func (r containerRow) CreatedAt() string {
 func (r containerRow) RunningFor() string {
 	return formatter.Ago(r.s.Created, r.now)
 }
-func (r containerRow) Ports() string    { return "" }
+func (r containerRow) Ports() string    { return opts.FormatPorts(r.s.Ports) }
 func (r containerRow) Mounts() string   { return "" }
-func (r containerRow) Networks() string { return "" }
+func (r containerRow) Networks() string { return strings.Join(r.s.Networks, ",") }
 func (r containerRow) Size() string     { return "" }
 func (r containerRow) State() string    { return r.s.State }
 func (r containerRow) ExitCode() int    { return r.s.ExitCode }
