@@ -262,3 +262,42 @@ func freePort(t *testing.T) uint16 {
 	t.Fatal("no free port")
 	return 0
 }
+
+// After a reboot (bridges and iptables rules gone, files kept) a new
+// Manager re-creates the bridges and berth's chains, once.
+func TestStartupRecreates(t *testing.T) {
+	e := newEnv(t)
+	n := e.mustCreate(CreateOptions{Name: "boot"})
+	e.m.Close()
+	if err := e.m.fw.remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, br := range []string{n.Interface, e.cfg.DefaultBridge} {
+		if out, err := exec.Command("ip", "link", "del", br).CombinedOutput(); err != nil {
+			t.Fatalf("del %s: %v %s", br, err, out)
+		}
+	}
+	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), e.cfg.FirewallPrefix) {
+		t.Fatalf("chains still there:\n%s", out)
+	}
+	e.m = e.open()
+	e.m.Close()
+	e.m = e.open() // twice: nothing duplicated
+	for _, br := range []string{n.Interface, e.cfg.DefaultBridge} {
+		if !linkExists(br) {
+			t.Fatalf("bridge %s not re-created", br)
+		}
+	}
+	filter, _ := exec.Command("iptables", "-S", "FORWARD").Output()
+	nat, _ := exec.Command("iptables", "-t", "nat", "-S", e.cfg.FirewallPrefix+"-POSTROUTING").Output()
+	if c := strings.Count(string(filter), "-j "+e.cfg.FirewallPrefix+"-ISOLATION-1"); c != 1 {
+		t.Fatalf("%d jumps to the isolation chain:\n%s", c, filter)
+	}
+	if c := strings.Count(string(nat), "-s "+n.Subnet.String()); c != 1 {
+		t.Fatalf("%d masquerade rules for %s:\n%s", c, n.Subnet, nat)
+	}
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "boot"})
+	if !n.Subnet.Contains(sb.Endpoints[0].IPv4.Addr()) {
+		t.Fatalf("endpoint %+v", sb.Endpoints[0])
+	}
+}

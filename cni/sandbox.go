@@ -335,6 +335,10 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		sb.Endpoints[0].Ports = sb.Ports
 	}
 
+	ownNetns := sb.Mode == ModeNone || sb.Mode == ModeNetwork
+	if ownNetns {
+		sb.NetNSPath = m.NetNSPath(id)
+	}
 	// From here on the sandbox is visible (networks in use cannot be
 	// removed) and on disk (a crash leaves enough to tear it down).
 	m.mu.Lock()
@@ -349,8 +353,7 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		}
 	}()
 
-	if sb.Mode == ModeNone || sb.Mode == ModeNetwork {
-		sb.NetNSPath = filepath.Join(m.cfg.netnsDir(), id)
+	if ownNetns {
 		if err := m.saveSandbox(sb); err != nil {
 			return nil, err
 		}
@@ -698,9 +701,11 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 	}
 	if len(ep.Ports) > 0 {
 		m.ports.release(containerID)
-		sb.Ports = nil
 	}
 	m.mu.Lock()
+	if len(ep.Ports) > 0 {
+		sb.Ports = nil
+	}
 	sb.Endpoints = slices.Delete(sb.Endpoints, idx, idx+1)
 	m.mu.Unlock()
 	return m.saveSandbox(sb)
