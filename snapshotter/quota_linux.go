@@ -35,6 +35,7 @@ const (
 	fsDqBSoft   = 1 << 2
 	fsDqBHard   = 1 << 3
 
+	fsQuotaPdqAcct = 1 << 4
 	fsQuotaPdqEnfd = 1 << 5
 )
 
@@ -95,7 +96,7 @@ func newProjectQuota(dir string) (*projectQuota, error) {
 		return nil, fmt.Errorf("quota state: %w", err)
 	}
 	flags := uint16(stat[2]) | uint16(stat[3])<<8
-	if flags&fsQuotaPdqEnfd == 0 {
+	if flags&fsQuotaPdqAcct == 0 || flags&fsQuotaPdqEnfd == 0 {
 		return nil, errors.New("project quotas are not enforced (mount option prjquota missing)")
 	}
 	return &projectQuota{dir: dir, base: base}, nil
