@@ -24,6 +24,7 @@ func TestCLI(t *testing.T) {
 		fn   func(t *testing.T, c cli)
 	}{
 		{"Lifecycle", testLifecycle},
+		{"Paused", testPaused},
 		{"KillSignal", testKillSignal},
 		{"Wait", testWait},
 		{"ExitCodes", testExitCodes},
@@ -167,6 +168,44 @@ func testLifecycle(t *testing.T, c cli) {
 		t.Errorf("%s still exists after rm -f", n3)
 	}
 	eventually(t, 10*time.Second, "process of the force-removed container to end", func() bool { return !pidAlive(pid) })
+}
+
+// testPaused: a paused container can be stopped, killed and force-removed.
+func testPaused(t *testing.T, c cli) {
+	n := c.name("frozen-stop")
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
+	c.ok("pause", n)
+	if got := c.ok("ps", "--filter", "name="+n, "--format", "{{.Status}}"); !strings.HasSuffix(got, "(Paused)") {
+		t.Errorf("ps status of a paused container: %q", got)
+	}
+	if r := c.run("stop", "-t", "1", n); r.code != 0 {
+		t.Errorf("stop of a paused container: %s", r)
+	}
+	if got := c.inspect(n, "{{.State.Status}} {{.State.Paused}}"); got != "exited false" {
+		t.Errorf("after stop of a paused container: %q", got)
+	}
+	eventually(t, 10*time.Second, "the stopped container's process to end", func() bool { return !pidAlive(pid) })
+
+	k := c.name("frozen-kill")
+	c.ok("run", "-d", "--name", k, "busybox", "sleep", "1000")
+	c.ok("pause", k)
+	c.ok("kill", k)
+	c.waitStatus(k, "exited")
+	if got := c.inspect(k, "{{.State.ExitCode}}"); got != "137" {
+		t.Errorf("kill of a paused container: exit code %s", got)
+	}
+
+	f := c.name("frozen-rm")
+	c.ok("run", "-d", "--name", f, "busybox", "sleep", "1000")
+	pid = atoi(t, c.inspect(f, "{{.State.Pid}}"))
+	c.ok("pause", f)
+	c.fails(1, []string{f}, "rm", f)
+	c.ok("rm", "-f", f)
+	if c.exists(f) {
+		t.Errorf("rm -f of a paused container left it")
+	}
+	eventually(t, 10*time.Second, "the removed container's process to end", func() bool { return !pidAlive(pid) })
 }
 
 // testKillSignal: kill -s delivers the signal (by name and by number) to
