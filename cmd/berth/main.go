@@ -44,6 +44,8 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Save(env, "save"),
 		commands.Tag(env, "tag"),
 		commands.Rmi(env, "rmi"),
+		// Networks.
+		commands.NetworkCommand(env),
 		// System.
 		commands.Version(env),
 		commands.Info(env),
@@ -72,5 +74,6 @@ func containerCommands(env *commands.Env) []*cli.Command {
 		commands.Top(env),
 		commands.Rename(env),
 		commands.Inspect(env),
+		commands.Port(env),
 	}
 }

@@ -1,0 +1,463 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/cni"
+	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/formatter"
+)
+
+// NetworkAPI is the network part of berthd's API (pkg/client's *Client).
+type NetworkAPI interface {
+	NetworkCreate(ctx context.Context, o cni.CreateOptions) (*cni.Network, error)
+	NetworkList(ctx context.Context, filters map[string][]string) ([]*cni.Network, error)
+	NetworkInspect(ctx context.Context, ref string) (*cni.Network, error)
+	NetworkRemove(ctx context.Context, ref string) error
+	NetworkPrune(ctx context.Context, filters map[string][]string) ([]string, error)
+	NetworkConnect(ctx context.Context, containerRef string, att container.NetworkAttachment) error
+	NetworkDisconnect(ctx context.Context, network, containerRef string, force bool) error
+}
+
+func networks(cl Client) (NetworkAPI, error) {
+	if api, ok := cl.(NetworkAPI); ok {
+		return api, nil
+	}
+	return nil, fmt.Errorf("this berth client cannot manage networks: %w", errdefs.ErrNotImplemented)
+}
+
+// withNetworks is withArgs for the network commands.
+func withNetworks(env *Env, min, max int, fn func(ctx context.Context, c *cli.Context, api NetworkAPI) error) cli.ActionFunc {
+	return withArgs(env, min, max, func(ctx context.Context, c *cli.Context, cl Client) error {
+		api, err := networks(cl)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, c, api)
+	})
+}
+
+// NetworkCommand is `berth network` and its subcommands.
+func NetworkCommand(env *Env) *cli.Command {
+	return Group("network", "Manage networks",
+		NetworkCreate(env), NetworkLs(env), NetworkInspect(env), NetworkRm(env),
+		NetworkPrune(env), NetworkConnect(env), NetworkDisconnect(env))
+}
+
+// NetworkCreate is `berth network create`.
+func NetworkCreate(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "Create a network",
+		UsageText: "berth network create [OPTIONS] NETWORK",
+		Description: `Creates a network and prints its ID. Containers on a user-defined bridge
+network reach each other by name. Without --subnet a free subnet is picked.
+
+Examples:
+   berth network create app
+   berth network create --subnet 10.30.0.0/24 --gateway 10.30.0.1 app
+   berth network create --internal backend
+   berth network create -d macvlan -o parent=eth1 --subnet 192.168.1.0/24 lan`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver: bridge or macvlan"},
+			&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form (10.30.0.0/24)"},
+			&cli.StringFlag{Name: "gateway", Usage: "gateway address of the subnet (default: its first address)"},
+			&cli.StringFlag{Name: "ip-range", Usage: "hand out container addresses from this CIDR only"},
+			&cli.BoolFlag{Name: "internal", Usage: "no access to the outside: no route out, no masquerade"},
+			newSliceFlag("opt", "o", "driver option (KEY=VALUE): parent, macvlan_mode, com.docker.network.bridge.name, mtu"),
+			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
+		},
+		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			o := cni.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal")}
+			var err error
+			if o.Subnet, err = cidrFlag(c, "subnet"); err != nil {
+				return err
+			}
+			if o.IPRange, err = cidrFlag(c, "ip-range"); err != nil {
+				return err
+			}
+			if g := c.String("gateway"); g != "" {
+				if o.Gateway, err = netip.ParseAddr(g); err != nil {
+					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --gateway %q: want an IP address", g)}
+				}
+			}
+			if o.Options, err = keyValues("--opt", c.StringSlice("opt")); err != nil {
+				return err
+			}
+			if o.Labels, err = opts.Labels(c.StringSlice("label")); err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			n, err := api.NetworkCreate(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, n.ID)
+			return nil
+		}),
+	}
+}
+
+func cidrFlag(c *cli.Context, name string) (netip.Prefix, error) {
+	v := c.String(name)
+	if v == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil || !p.Addr().Is4() {
+		return p, &ExitError{Code: 1, Err: fmt.Errorf("invalid --%s %q: want an IPv4 CIDR such as 10.30.0.0/24", name, v)}
+	}
+	return p, nil
+}
+
+func keyValues(flag string, values []string) (map[string]string, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, v := range values {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, &ExitError{Code: 1, Err: fmt.Errorf("invalid %s %q: want KEY=VALUE", flag, v)}
+		}
+		m[k] = val
+	}
+	return m, nil
+}
+
+const defaultNetworkFormat = `table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}`
+
+var networkHeaders = map[string]string{
+	"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+	"Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Subnet": "SUBNET",
+	"Gateway": "GATEWAY", "Containers": "CONTAINERS",
+}
+
+// networkRow is what a `network ls --format` template sees: Docker's fields.
+type networkRow struct {
+	n     *cni.Network
+	trunc bool
+}
+
+func (r networkRow) ID() string {
+	if r.trunc {
+		return formatter.TruncateID(r.n.ID)
+	}
+	return r.n.ID
+}
+func (r networkRow) Name() string   { return r.n.Name }
+func (r networkRow) Driver() string { return r.n.Driver }
+func (r networkRow) Scope() string  { return "local" }
+func (r networkRow) IPv6() bool     { return false }
+func (r networkRow) Internal() bool { return r.n.Internal }
+func (r networkRow) Labels() string { return joinLabels(r.n.Labels) }
+func (r networkRow) Label(k string) string {
+	return r.n.Labels[k]
+}
+func (r networkRow) CreatedAt() string {
+	return r.n.Created.Local().Format("2006-01-02 15:04:05.999999999 -0700 MST")
+}
+func (r networkRow) Subnet() string  { return prefixOrEmpty(r.n.Subnet) }
+func (r networkRow) Gateway() string { return addrOrEmpty(r.n.Gateway) }
+func (r networkRow) Containers() int { return len(r.n.Endpoints) }
+func (r networkRow) MarshalJSON() ([]byte, error) {
+	return marshalRow(map[string]string{
+		"ID": r.ID(), "Name": r.Name(), "Driver": r.Driver(), "Scope": r.Scope(), "IPv6": "false",
+		"Internal": fmt.Sprint(r.Internal()), "Labels": r.Labels(), "CreatedAt": r.CreatedAt(),
+	})
+}
+
+// NetworkLs is `berth network ls`.
+func NetworkLs(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "ls",
+		Aliases:   []string{"list"},
+		Usage:     "List networks",
+		UsageText: "berth network ls [OPTIONS]",
+		Description: `Filters: name (substring), id (prefix), driver, label (key or key=value),
+type (custom or builtin), dangling (true: no container attached).
+
+Format fields: .ID .Name .Driver .Scope .IPv6 .Internal .Labels (.Label "key")
+.CreatedAt .Subnet .Gateway .Containers
+
+Examples:
+   berth network ls
+   berth network ls -q --filter type=custom
+   berth network ls --format '{{.Name}} {{.Subnet}}'`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only print network IDs"},
+			newSliceFlag("filter", "f", "filter output (key=value)"),
+			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs"},
+		},
+		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			filters, err := opts.Filters(c.StringSlice("filter"))
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			format := c.String("format")
+			if c.Bool("quiet") {
+				format = "{{.ID}}"
+			}
+			f, err := formatter.Parse(format, defaultNetworkFormat)
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			list, err := api.NetworkList(ctx, filters)
+			if err != nil {
+				return err
+			}
+			rows := make([]any, len(list))
+			for i, n := range list {
+				rows[i] = networkRow{n: n, trunc: !c.Bool("no-trunc")}
+			}
+			return f.Write(env.Stdout, networkHeaders, rows)
+		}),
+	}
+}
+
+// NetworkResource is `network inspect`'s view: Docker's field names.
+type NetworkResource struct {
+	Name       string                      `json:"Name"`
+	ID         string                      `json:"Id"`
+	Created    time.Time                   `json:"Created"`
+	Scope      string                      `json:"Scope"`
+	Driver     string                      `json:"Driver"`
+	EnableIPv6 bool                        `json:"EnableIPv6"`
+	IPAM       NetworkIPAM                 `json:"IPAM"`
+	Internal   bool                        `json:"Internal"`
+	Attachable bool                        `json:"Attachable"`
+	Ingress    bool                        `json:"Ingress"`
+	Containers map[string]NetworkContainer `json:"Containers"`
+	Options    map[string]string           `json:"Options"`
+	Labels     map[string]string           `json:"Labels"`
+	// Berth: the host interface (bridge or macvlan parent) and whether
+	// container names resolve.
+	Interface string `json:"Interface"`
+	DNS       bool   `json:"DNS"`
+}
+
+// NetworkIPAM is Docker's IPAM section.
+type NetworkIPAM struct {
+	Driver  string              `json:"Driver"`
+	Options map[string]string   `json:"Options"`
+	Config  []NetworkIPAMConfig `json:"Config"`
+}
+
+// NetworkIPAMConfig is one subnet of a network.
+type NetworkIPAMConfig struct {
+	Subnet  string `json:"Subnet"`
+	IPRange string `json:"IPRange,omitempty"`
+	Gateway string `json:"Gateway"`
+}
+
+// NetworkContainer is an attached container in `network inspect`.
+type NetworkContainer struct {
+	Name        string `json:"Name"`
+	EndpointID  string `json:"EndpointID"`
+	MacAddress  string `json:"MacAddress"`
+	IPv4Address string `json:"IPv4Address"`
+	IPv6Address string `json:"IPv6Address"`
+}
+
+func networkResource(n *cni.Network) NetworkResource {
+	r := NetworkResource{
+		Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
+		IPAM: NetworkIPAM{Driver: "default", Options: map[string]string{}, Config: []NetworkIPAMConfig{{
+			Subnet: prefixOrEmpty(n.Subnet), IPRange: prefixOrEmpty(n.IPRange), Gateway: addrOrEmpty(n.Gateway),
+		}}},
+		Internal: n.Internal, Attachable: !n.Default, Containers: map[string]NetworkContainer{},
+		Options: n.Options, Labels: n.Labels, Interface: n.Interface, DNS: n.DNS,
+	}
+	if r.Options == nil {
+		r.Options = map[string]string{}
+	}
+	if r.Labels == nil {
+		r.Labels = map[string]string{}
+	}
+	for _, e := range n.Endpoints {
+		r.Containers[e.ContainerID] = NetworkContainer{
+			Name: e.Name, EndpointID: e.ContainerID[:min(12, len(e.ContainerID))] + "-" + e.IfName,
+			MacAddress: e.MAC, IPv4Address: prefixOrEmpty(e.IPv4),
+		}
+	}
+	return r
+}
+
+func prefixOrEmpty(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// NetworkInspect is `berth network inspect`.
+func NetworkInspect(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "Display detailed information on one or more networks",
+		UsageText: "berth network inspect [OPTIONS] NETWORK [NETWORK...]",
+		Description: `Prints a JSON array (Docker's fields), or each network through --format.
+
+Examples:
+   berth network inspect app
+   berth network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' app`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template applied to each network"},
+		},
+		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			var tf *formatter.Format
+			if s := c.String("format"); s != "" {
+				var err error
+				if tf, err = formatter.Parse(s, ""); err != nil {
+					return &ExitError{Code: 1, Err: err}
+				}
+			}
+			found := []any{}
+			var errs []error
+			for _, name := range c.Args().Slice() {
+				n, err := api.NetworkInspect(ctx, name)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				found = append(found, networkResource(n))
+			}
+			var werr error
+			if tf != nil {
+				werr = tf.Write(env.Stdout, nil, found)
+			} else {
+				werr = writeJSON(env.Stdout, found)
+			}
+			if werr != nil {
+				return werr
+			}
+			for _, e := range errs {
+				printErr(c, env, e)
+			}
+			if len(errs) > 0 {
+				return &ExitError{Code: 1}
+			}
+			return nil
+		}),
+	}
+}
+
+// NetworkRm is `berth network rm`.
+func NetworkRm(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Aliases:   []string{"remove"},
+		Usage:     "Remove one or more networks",
+		UsageText: "berth network rm NETWORK [NETWORK...]",
+		Description: `A network is removed only when no container is attached to it.
+
+Example:
+   berth network rm app`,
+		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return api.NetworkRemove(ctx, n) })
+		}),
+	}
+}
+
+// NetworkPrune is `berth network prune`.
+func NetworkPrune(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "prune",
+		Usage:     "Remove all unused networks",
+		UsageText: "berth network prune [OPTIONS]",
+		Description: `Removes every user-defined network no container is attached to.
+Filter: label=KEY or label=KEY=VALUE.
+
+Example:
+   berth network prune -f`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "only networks matching (label=KEY[=VALUE])"},
+		},
+		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			filters, err := opts.Filters(c.StringSlice("filter"))
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			if !c.Bool("force") {
+				fmt.Fprint(env.Stdout, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
+				answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return nil
+				}
+			}
+			deleted, err := api.NetworkPrune(ctx, filters)
+			if len(deleted) > 0 {
+				sort.Strings(deleted)
+				fmt.Fprintln(env.Stdout, "Deleted Networks:")
+				for _, n := range deleted {
+					fmt.Fprintln(env.Stdout, n)
+				}
+				fmt.Fprintln(env.Stdout)
+			}
+			return err
+		}),
+	}
+}
+
+// NetworkConnect is `berth network connect`.
+func NetworkConnect(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "connect",
+		Usage:     "Connect a container to a network",
+		UsageText: "berth network connect [OPTIONS] NETWORK CONTAINER",
+		Description: `A running container gets a new interface at once; a stopped one is
+attached when it starts. On user-defined networks its name and aliases resolve.
+
+Examples:
+   berth network connect app web
+   berth network connect --ip 10.30.0.50 --alias db app web`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
+			&cli.StringSliceFlag{Name: "alias", Usage: "network-scoped alias of the container"},
+		},
+		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			if ip := c.String("ip"); ip != "" {
+				if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
+					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --ip %q: want an IPv4 address", ip)}
+				}
+			}
+			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), Aliases: c.StringSlice("alias")}
+			return api.NetworkConnect(ctx, c.Args().Get(1), att)
+		}),
+	}
+}
+
+// NetworkDisconnect is `berth network disconnect`.
+func NetworkDisconnect(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "disconnect",
+		Usage:     "Disconnect a container from a network",
+		UsageText: "berth network disconnect [OPTIONS] NETWORK CONTAINER",
+		Description: `Example:
+   berth network disconnect app web`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "disconnect even if the network is gone"},
+		},
+		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+			return api.NetworkDisconnect(ctx, c.Args().Get(0), c.Args().Get(1), c.Bool("force"))
+		}),
+	}
+}
