@@ -27,7 +27,11 @@ BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logg
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
 	meta/portmap meta/firewall meta/tuning
 
-GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w"
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
+	-X github.com/berthproject/berth/engine.version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
 .PHONY: all deps apt-deps containerd runc cni-plugins build install up down test test-unit test-e2e bench bench-quick proto lint clean
 

@@ -2,6 +2,8 @@ package container
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -274,8 +276,43 @@ func (s *Service) reconcile(ctx context.Context, daemonStart bool) {
 	for _, r := range recs {
 		s.reconcileOne(ctx, r, daemonStart)
 	}
-	if daemonStart && s.opts.Networks != nil {
-		s.gcNetworks(ctx)
+	if daemonStart {
+		s.gcFiles()
+		if s.opts.Networks != nil {
+			s.gcNetworks(ctx)
+		}
+	}
+}
+
+// gcFiles removes the per-container files and attach sockets of containers
+// that no longer exist (a crash between a removal's steps).
+func (s *Service) gcFiles() {
+	known := func(id string) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.records[id]
+		return ok
+	}
+	dir := filepath.Join(s.opts.Root, "containers")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if len(e.Name()) == 64 && !known(e.Name()) {
+			s.log.Info("removing the files of a container that no longer exists", "id", e.Name())
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	s.mu.Lock()
+	live := make(map[string]bool, len(s.records))
+	for id := range s.records {
+		live[id[:16]+".sock"] = true
+	}
+	s.mu.Unlock()
+	ioDir := filepath.Join(s.opts.State, "io")
+	socks, _ := os.ReadDir(ioDir)
+	for _, e := range socks {
+		if !live[e.Name()] {
+			os.Remove(filepath.Join(ioDir, e.Name()))
+		}
 	}
 }
 
