@@ -216,7 +216,11 @@ func start(f flags) (err error) {
 	}
 	cmd := exec.Command(self, append(args, "serve")...)
 	cmd.Dir = bundle
-	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+ttrpcAddress)
+	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+ttrpcAddress,
+		// No memory profiling: its sampled stacks and bucket table cost
+		// a shim more than its own heap. (Must be set before the runtime
+		// starts, hence the environment.)
+		"GODEBUG="+strings.TrimPrefix(os.Getenv("GODEBUG")+",memprofilerate=0", ","))
 	// No stdio: containerd waits for the start process's output to close,
 	// so the long-lived shim must not inherit it.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
