@@ -18,7 +18,8 @@ import (
 // own chains (CNI-HOSTPORT-*, CNI-DN-*), added and removed by CNI ADD/DEL.
 //
 //	filter FORWARD     -> <P>-ISOLATION-1 (first), <P>-FORWARD
-//	<P>-ISOLATION-1    -i BR ! -o BR -> <P>-ISOLATION-2 (per network); internal: drop in and out
+//	<P>-ISOLATION-1    internal: drop in and out; then DNAT'd (published) -> RETURN;
+//	                   then -i BR ! -o BR -> <P>-ISOLATION-2 (per network)
 //	<P>-ISOLATION-2    -o BR -> DROP (per network)
 //	<P>-FORWARD        accept established/DNAT'd traffic to, and outbound traffic from, each bridge
 //	nat POSTROUTING    -> <P>-POSTROUTING: -s SUBNET ! -o BR -> MASQUERADE (non-internal)
@@ -62,14 +63,23 @@ func (f *firewall) sync(nets []fwNetwork) error {
 	var b strings.Builder
 	iso1, iso2, fwd, post := f.chain("ISOLATION-1"), f.chain("ISOLATION-2"), f.chain("FORWARD"), f.chain("POSTROUTING")
 	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n", iso1, iso2, fwd)
+	// Internal networks first: nothing crosses their bridge, published or not.
 	for _, n := range nets {
 		if n.Internal {
 			fmt.Fprintf(&b, "-A %s -i %s ! -o %s -j DROP\n", iso1, n.Bridge, n.Bridge)
 			fmt.Fprintf(&b, "-A %s -o %s ! -i %s -j DROP\n", iso1, n.Bridge, n.Bridge)
-		} else {
+		}
+	}
+	// A published port is public: it is reachable from other networks too
+	// (through a host address, DNAT'd by portmap), as from anywhere else.
+	fmt.Fprintf(&b, "-A %s -m conntrack --ctstate DNAT -j RETURN\n", iso1)
+	for _, n := range nets {
+		if !n.Internal {
 			fmt.Fprintf(&b, "-A %s -i %s ! -o %s -j %s\n", iso1, n.Bridge, n.Bridge, iso2)
 			fmt.Fprintf(&b, "-A %s -o %s -j DROP\n", iso2, n.Bridge)
 		}
+	}
+	for _, n := range nets {
 		fmt.Fprintf(&b, "-A %s -i %s -o %s -j ACCEPT\n", fwd, n.Bridge, n.Bridge)
 		if !n.Internal {
 			fmt.Fprintf(&b, "-A %s -o %s -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n", fwd, n.Bridge)

@@ -74,6 +74,16 @@ func TestPublishedPorts(t *testing.T) {
 			t.Fatalf("fetch %s:%d from the host: %v %s", host, port, err, out)
 		}
 	}
+	// A container on another network reaches the published port through
+	// the host address (a published port is public), not the address itself.
+	e.mustCreate(CreateOptions{Name: "elsewhere", Subnet: e.subnet(4)})
+	other := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "elsewhere"})
+	if out, err := e.inCtr(other, "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", gw, port)); err != nil || !strings.Contains(out, "published") {
+		t.Fatalf("fetch %s:%d from another network: %v %s", gw, port, err, out)
+	}
+	if out, err := e.inCtrFail(other, "wget", "-q", "-O", "-", "http://"+sb.Endpoints[0].IPv4.Addr().String()+":8080/"); err == nil {
+		t.Fatalf("another network reached the container directly: %s", out)
+	}
 	// The host port is held: a host program cannot take it any more.
 	if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 		l.Close()
