@@ -325,3 +325,20 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestAutoRemoveAfterFailedStart(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	id, _, err := c.Create(ctx, container.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"/no/such/thing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *container.StartError
+	if err := c.Start(ctx, id); !errors.As(err, &se) || se.ExitCode != 127 {
+		t.Fatalf("start: %v", err)
+	}
+	if _, err := c.Inspect(ctx, id); !errdefs.IsNotFound(err) {
+		t.Fatalf("an --rm container that failed to start is still there: %v", err)
+	}
+}

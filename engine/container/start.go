@@ -51,6 +51,14 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// An --rm container that cannot start is removed, as Docker does.
+		if err != nil && cfg.AutoRemove {
+			if rerr := s.removeLocked(context.WithoutCancel(ctx), r, ExitStatus{ExitCode: exitCodeOf(err), Error: err.Error()}); rerr != nil {
+				s.log.Warn("removing an --rm container that failed to start", "id", r.id, "err", rerr)
+			}
+		}
+	}()
 	if st, err := s.taskState(ctx, r.id); err == nil {
 		switch st.Status {
 		case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
@@ -168,11 +176,7 @@ func cleanRuncError(err error) error {
 // recordStartFailure records a start error the way Docker shows it in
 // inspect: State.Error and the exit code 126/127.
 func (s *Service) recordStartFailure(ctx context.Context, r *record, err error) {
-	code := 128
-	var se *StartError
-	if errors.As(err, &se) {
-		code = se.ExitCode
-	}
+	code := exitCodeOf(err)
 	now := time.Now()
 	labels := map[string]string{
 		labelError:      err.Error(),
@@ -265,4 +269,13 @@ func (s *Service) imageConfig(ctx context.Context, c containers.Container) ocisp
 		return ocispec.ImageConfig{}
 	}
 	return img.Config.Config
+}
+
+// exitCodeOf is the exit code Docker records for a start error.
+func exitCodeOf(err error) int {
+	var se *StartError
+	if errors.As(err, &se) {
+		return se.ExitCode
+	}
+	return 128
 }
