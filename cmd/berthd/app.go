@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -41,6 +42,8 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "bridge", Value: d.Bridge, Usage: "interface name of the default bridge network"},
 			&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default bridge network (default 172.17.0.0/16, or a free pool subnet)"},
 			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's iptables chains"},
+			&cli.StringSliceFlag{Name: "default-address-pool", Aliases: []string{"default-address-pools"}, Usage: "address pool for networks created without a subnet: base=10.10.0.0/16,size=24 (repeatable)"},
+			&cli.StringSliceFlag{Name: "dns-upstreams", Aliases: []string{"dns-upstream"}, Usage: "resolver (ip or ip:port) the embedded DNS forwards to (default: the host's resolv.conf)"},
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
@@ -70,6 +73,34 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	if c.IsSet("bin-dirs") {
 		cfg.BinDirs = c.StringSlice("bin-dirs")
+	}
+	if c.IsSet("default-address-pool") {
+		// urfave splits values at commas: "base=…,size=…" arrives as two.
+		cfg.DefaultAddressPools = nil
+		var cur []string
+		flush := func() error {
+			if len(cur) == 0 {
+				return nil
+			}
+			p, err := config.ParseAddressPool(strings.Join(cur, ","))
+			cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, p)
+			cur = nil
+			return err
+		}
+		for _, v := range c.StringSlice("default-address-pool") {
+			if strings.HasPrefix(v, "base=") {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+			cur = append(cur, v)
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	if c.IsSet("dns-upstreams") {
+		cfg.DNSUpstreams = c.StringSlice("dns-upstreams")
 	}
 	if c.IsSet("log-max-file") {
 		cfg.LogMaxFile = c.Int("log-max-file")

@@ -58,14 +58,29 @@ func networkConfig(cfg *config.Config) (cni.Config, error) {
 	if err != nil {
 		return cni.Config{}, err
 	}
-	return cni.Config{
+	nc := cni.Config{
 		Root:           cfg.Root,
 		State:          cfg.State,
 		PluginDirs:     []string{cfg.CNIBinDir},
 		DefaultBridge:  cfg.Bridge,
 		DefaultSubnet:  subnet,
 		FirewallPrefix: cfg.FirewallPrefix,
-	}, nil
+	}
+	for _, p := range cfg.DefaultAddressPools {
+		base, err := p.Prefix()
+		if err != nil {
+			return cni.Config{}, err
+		}
+		nc.AddressPools = append(nc.AddressPools, cni.AddressPool{Base: base, Size: p.Size})
+	}
+	for _, u := range cfg.DNSUpstreams {
+		up, err := config.DNSUpstream(u)
+		if err != nil {
+			return cni.Config{}, err
+		}
+		nc.DNSUpstreams = append(nc.DNSUpstreams, up)
+	}
+	return nc, nil
 }
 
 // uninstall removes what berth's networking put on the host (networks and

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/docker/go-units"
@@ -68,6 +69,13 @@ type Config struct {
 	// FirewallPrefix names berth's iptables chains (<prefix>-FORWARD, ...).
 	// Two berthd on one host need different bridges and prefixes.
 	FirewallPrefix string `toml:"firewall_prefix"`
+	// DefaultAddressPools are carved up for networks created without a
+	// subnet; empty means Docker's pools (172.17-31.0.0/16, then
+	// 192.168.0.0/16 in /20s).
+	DefaultAddressPools []AddressPool `toml:"default_address_pools"`
+	// DNSUpstreams are the "ip" or "ip:port" resolvers the embedded DNS
+	// forwards other names to; empty means the host's /etc/resolv.conf.
+	DNSUpstreams []string `toml:"dns_upstreams"`
 	// LogMaxSize is the default size at which a container log rotates
 	// ("10m"; units as Docker's max-size; "-1" or "0" disables rotation).
 	LogMaxSize string `toml:"log_max_size"`
@@ -193,6 +201,16 @@ func (c *Config) Validate() error {
 	}
 	if c.FirewallPrefix == "" || len(c.FirewallPrefix) > 14 {
 		return fmt.Errorf("firewall_prefix: %q must have 1 to 14 characters", c.FirewallPrefix)
+	}
+	for _, p := range c.DefaultAddressPools {
+		if _, err := p.Prefix(); err != nil {
+			return err
+		}
+	}
+	for _, u := range c.DNSUpstreams {
+		if _, err := DNSUpstream(u); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -328,4 +346,58 @@ func (c *Config) SearchPath(path string) string {
 		out = append(out, d)
 	}
 	return strings.Join(out, string(os.PathListSeparator))
+}
+
+// AddressPool is one entry of default_address_pools: Base is split into
+// subnets of Size bits (Docker's {"base": "10.10.0.0/16", "size": 24}).
+type AddressPool struct {
+	Base string `toml:"base"`
+	Size int    `toml:"size"`
+}
+
+// Prefix checks the pool and returns its base.
+func (p AddressPool) Prefix() (netip.Prefix, error) {
+	b, err := netip.ParsePrefix(p.Base)
+	if err != nil || !b.Addr().Is4() || b.Masked() != b {
+		return netip.Prefix{}, fmt.Errorf("default_address_pools: base %q is not an IPv4 network like 10.10.0.0/16", p.Base)
+	}
+	if p.Size < b.Bits() || p.Size > 30 {
+		return netip.Prefix{}, fmt.Errorf("default_address_pools: size %d must be between %d (the base's) and 30", p.Size, b.Bits())
+	}
+	return b, nil
+}
+
+// ParseAddressPool parses the flag form of a pool, "base=10.10.0.0/16,size=24".
+func ParseAddressPool(v string) (AddressPool, error) {
+	var p AddressPool
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch k {
+		case "base":
+			p.Base = val
+		case "size":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return p, fmt.Errorf("default address pool %q: size must be a number", v)
+			}
+			p.Size = n
+		default:
+			return p, fmt.Errorf("default address pool %q: want base=CIDR,size=BITS", v)
+		}
+	}
+	_, err := p.Prefix()
+	return p, err
+}
+
+// DNSUpstream normalises a dns_upstreams entry to "ip:port" (port 53 by
+// default).
+func DNSUpstream(v string) (string, error) {
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		return ap.String(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return "", fmt.Errorf("dns_upstreams: %q is not an IP address or ip:port", v)
+	}
+	return netip.AddrPortFrom(a, 53).String(), nil
 }
