@@ -7,9 +7,10 @@
 // IP_FREEBIND so they can be opened before the bridge has its address). The
 // container's resolv.conf names that gateway as its only nameserver.
 //
-// A query is answered from the records of the network whose listener received
-// it, and only when the asker's source address is inside that network's
-// subnet: names of containers on other networks never resolve. Every other
+// A query is answered only when the asker's source address is inside the
+// subnet of the network whose listener received it (anything else is
+// refused: berth is no open resolver), from that network's records: names of
+// containers on other networks never resolve. Every other
 // query is forwarded, from the host side, to the upstream resolvers (by
 // default the host's /etc/resolv.conf nameservers, loopback ones included,
 // since berthd itself can reach them). Internal networks do not forward.
@@ -87,6 +88,7 @@ type Server struct {
 	nets      map[string]*network
 	wg        sync.WaitGroup
 	closed    bool
+	inflight  chan struct{} // bounds concurrent UDP queries
 }
 
 // New returns a Server. It does not listen until AddNetwork is called.
@@ -110,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 			up = append(up, net.JoinHostPort(n, "53"))
 		}
 	}
-	return &Server{cfg: cfg, upstreams: up, nets: map[string]*network{}}, nil
+	return &Server{cfg: cfg, upstreams: up, nets: map[string]*network{}, inflight: make(chan struct{}, 256)}, nil
 }
 
 // Upstreams returns the resolvers the server forwards to.
@@ -309,9 +311,15 @@ func (s *Server) serveUDP(nw *network) {
 			continue
 		}
 		q := slices.Clone(buf[:n])
+		select {
+		case s.inflight <- struct{}{}:
+		default:
+			continue // overloaded: drop, the client retries
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-s.inflight }()
 			if resp := s.handle(nw, src.Addr().Unmap(), q, false); resp != nil {
 				_, _ = nw.udp.WriteToUDPAddrPort(resp, src)
 			}
@@ -379,8 +387,13 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 		return reply(hdr, nil, dnsmessage.RCodeFormatError, nil)
 	}
 
+	if !nw.Subnet.Contains(src) {
+		// Not one of this network's containers (another network, or a
+		// machine routing to the gateway): berth is no open resolver.
+		return reply(hdr, &question, dnsmessage.RCodeRefused, nil)
+	}
 	s.mu.RLock()
-	local := nw.ResolveNames && nw.Subnet.Contains(src)
+	local := nw.ResolveNames
 	var ips []netip.Addr
 	var ptr string
 	var upstreams []string
