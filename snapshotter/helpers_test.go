@@ -37,7 +37,7 @@ func shortTempDir(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(d) })
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d
 }
 
@@ -47,7 +47,7 @@ func newTestSnapshotter(t testing.TB, root string) *Snapshotter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sn.Close() })
+	t.Cleanup(func() { _ = sn.Close() })
 	return sn
 }
 
@@ -145,7 +145,7 @@ func mountTemp(t testing.TB, mounts []mount.Mount, dir string) string {
 	if err := MountAll(mounts, target); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { Unmount(target) })
+	t.Cleanup(func() { _ = Unmount(target) })
 	return target
 }
 

@@ -77,8 +77,12 @@ func TestLowerLayersImmutable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("changed by the container")
-	f.Close()
+	if _, err := f.WriteString("changed by the container"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(target, "etc/second"), "changed too")
 	if err := os.Chmod(filepath.Join(target, "bin/tool"), 0o700); err != nil {
 		t.Fatal(err)

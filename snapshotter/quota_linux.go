@@ -142,7 +142,7 @@ func setProjectID(dir string, id uint32) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var x fsxattr
 	if err := ioctl(f, fsIocFsGetXattr, &x); err != nil {
 		return err
@@ -157,7 +157,7 @@ func fsxattrIoctl(path string, req uintptr, x *fsxattr) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return ioctl(f, req, x)
 }
 
@@ -177,7 +177,7 @@ func quotactl(path string, cmd int, id uint32, addr unsafe.Pointer) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	_, _, errno := unix.Syscall6(unix.SYS_QUOTACTL_FD, f.Fd(), uintptr(cmd), uintptr(id), uintptr(addr), 0, 0)
 	if errno != unix.ENOSYS {
 		if errno != 0 {
@@ -190,7 +190,7 @@ func quotactl(path string, cmd int, id uint32, addr unsafe.Pointer) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(dev)
+	defer func() { _ = os.Remove(dev) }()
 	p, err := unix.BytePtrFromString(dev)
 	if err != nil {
 		return err

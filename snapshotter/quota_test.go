@@ -109,7 +109,7 @@ func TestSizeLimitXFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sn.Close() })
+	t.Cleanup(func() { _ = sn.Close() })
 	if !sn.QuotaSupported() {
 		t.Fatalf("XFS with prjquota: quotas not detected: %v", sn.quotaErr)
 	}
@@ -171,7 +171,7 @@ func TestSizeLimitUnsupported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	defer func() { _ = stop() }()
 	limit := snapshots.WithLabels(map[string]string{LabelSize: "10M"})
 	for name, s := range map[string]snapshots.Snapshotter{"in-process": sn, "proxy": client} {
 		_, err := s.Prepare(ctx, "c", "", limit)
@@ -208,7 +208,7 @@ func TestSizeLimitXFSWithoutQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sn.Close() })
+	t.Cleanup(func() { _ = sn.Close() })
 	if sn.QuotaSupported() {
 		t.Fatal("quotas reported on XFS mounted without prjquota")
 	}

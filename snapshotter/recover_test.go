@@ -47,7 +47,9 @@ func TestRecoverMissingDirectory(t *testing.T) {
 	if _, err := sn.Prepare(ctx, "on-base", "base"); err != nil {
 		t.Fatal(err)
 	}
-	sn.Close()
+	if err := sn.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.RemoveAll(lost); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,9 @@ func TestRecoverLeavesMounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn.Close()
+	if err := sn.Close(); err != nil {
+		t.Fatal(err)
+	}
 	stray := filepath.Join(root, "snapshots", "new-stray")
 	busy := filepath.Join(root, "snapshots", "999")
 	writeFile(t, filepath.Join(stray, "fs", "f"), "x")
@@ -80,7 +84,7 @@ func TestRecoverLeavesMounted(t *testing.T) {
 	if err := unix.Mount(src, filepath.Join(busy, "fs"), "", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Unmount(filepath.Join(busy, "fs"), unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(busy, "fs"), unix.MNT_DETACH) })
 
 	sn = newTestSnapshotter(t, root)
 	if _, err := os.Stat(stray); !os.IsNotExist(err) {

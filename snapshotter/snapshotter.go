@@ -112,7 +112,7 @@ func New(ctx context.Context, root string, opts ...Opt) (*Snapshotter, error) {
 		log.G(ctx).WithError(s.quotaErr).Debug("project quotas not available; size limits will be refused")
 	}
 	if err := s.Recover(ctx); err != nil {
-		ms.Close()
+		_ = ms.Close()
 		return nil, fmt.Errorf("recovery of %s: %w", root, err)
 	}
 	return s, nil

@@ -71,14 +71,20 @@ func TestUsageMatchesDu(t *testing.T) {
 	if _, err := f.WriteAt([]byte("end"), 50<<20); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// Copy-up: appending to a lower file copies all of it into this layer.
 	af, err := os.OpenFile(filepath.Join(target, "big"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	af.WriteString("more")
-	af.Close()
+	if _, err := af.WriteString("more"); err != nil {
+		t.Fatal(err)
+	}
+	if err := af.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := Unmount(target); err != nil {
 		t.Fatal(err)
 	}
