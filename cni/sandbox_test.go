@@ -352,3 +352,30 @@ func TestParallelSetup(t *testing.T) {
 		e.assertNoTrace(id, "par", DefaultNetwork)
 	}
 }
+
+// A crash after portmap's ADD but before libcni cached the result: the
+// state written before ADD is enough for Teardown to remove the port rules.
+func TestTeardownWithoutCNICache(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.mustCreate(CreateOptions{Name: "nocache", Subnet: e.subnet(12)})
+	port := freePort(t)
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "nocache", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	if !strings.Contains(string(out), sb.Endpoints[0].IPv4.Addr().String()) {
+		t.Fatalf("no DNAT rule for %s:\n%s", sb.Endpoints[0].IPv4, out)
+	}
+	if err := os.RemoveAll(e.cfg.cacheDir()); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Close()
+	e.m = e.open()
+	if err := e.m.Teardown(ctx, sb.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	e.assertNoTrace(sb.ContainerID, "nocache")
+	out, _ = exec.Command("iptables-save", "-t", "nat").Output()
+	if strings.Contains(string(out), sb.Endpoints[0].IPv4.Addr().String()) {
+		t.Fatalf("DNAT rule left:\n%s", out)
+	}
+}
