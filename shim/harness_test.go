@@ -279,6 +279,9 @@ func (s *stack) close() error {
 	if ents, _ := os.ReadDir(s.sockDir); len(ents) > 0 {
 		problems = append(problems, fmt.Sprintf("%d shim sockets left in %s", len(ents), s.sockDir))
 	}
+	if ents, _ := os.ReadDir(filepath.Join(s.runcRoot, testNS)); len(ents) > 0 {
+		problems = append(problems, fmt.Sprintf("%d runc containers left in %s", len(ents), s.runcRoot))
+	}
 	if ms := mountsUnder(s.dir); len(ms) > 0 {
 		problems = append(problems, fmt.Sprintf("mounts left: %v", ms))
 		for i := len(ms) - 1; i >= 0; i-- {

@@ -455,6 +455,10 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		if p.io != nil {
 			p.io.close()
 		}
+		if p.state == stateCreated {
+			close(p.done) // never started: release waiters
+		}
+		p.state = stateDeleted
 		delete(s.execs, p.id)
 		return deleteResponse(p), nil
 	}
