@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	cryptorand "crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +51,10 @@ func TestCLI(t *testing.T) {
 		{"Formats", testFormats},
 		{"Events", testEvents},
 		{"Client", testClient},
+		{"RunOptions", testRunOptions},
+		{"Idempotent", testIdempotent},
+		{"PsFilters", testPsFilters},
+		{"Attach", testAttach},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -890,3 +897,133 @@ func testEvents(t *testing.T, c cli) {
 		return strings.Contains(st.output(), "start "+m)
 	})
 }
+
+// testRunOptions: -e, --env-file, -w, -u, --hostname, --entrypoint, -l.
+func testRunOptions(t *testing.T, c cli) {
+	envFile := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(envFile, []byte("# comment\nFROM_FILE=yes\n\nB=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("run", "--rm", "-e", "A=1", "--env-file", envFile, "--env", "B=flag", "-w", "/tmp", "-u", "nobody",
+		"--hostname", "myhost", "busybox", "sh", "-c", `echo "$A $FROM_FILE $B $(pwd) $(id -u) $(hostname)"`)
+	if out != "1 yes flag /tmp 65534 myhost" {
+		t.Errorf("run with options printed %q", out)
+	}
+	if out := c.ok("run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"); out != "from entrypoint" {
+		t.Errorf("--entrypoint: %q", out)
+	}
+	n := c.name("opts")
+	c.ok("create", "--name", n, "-l", "a=b", "-l", "flag", "-e", "X=y", "busybox", "env")
+	if got := c.inspect(n, `{{index .Config.Labels "a"}}|{{index .Config.Labels "flag"}}|{{json .Config.Cmd}}`); got != `b||["env"]` {
+		t.Errorf("labels and cmd: %q", got)
+	}
+	if out := c.ok("start", "-a", n); !strings.Contains(out, "X=y") || !strings.Contains(out, "PATH=") {
+		t.Errorf("env of the container (image PATH and -e): %q", out)
+	}
+}
+
+// testIdempotent: Docker's no-op cases succeed.
+func testIdempotent(t *testing.T, c cli) {
+	n := c.name("idem")
+	c.ok("create", "--name", n, "busybox", "sleep", "1000")
+	// restart of a created container starts it.
+	c.ok("restart", "-t", "1", n)
+	c.waitStatus(n, "running")
+	pid := c.inspect(n, "{{.State.Pid}}")
+	// start of a running container does nothing.
+	if out := c.ok("start", n); out != n {
+		t.Errorf("start of a running container printed %q", out)
+	}
+	if got := c.inspect(n, "{{.State.Pid}}"); got != pid {
+		t.Errorf("start of a running container changed its pid %s -> %s", pid, got)
+	}
+	c.ok("stop", "-t", "1", n)
+	// stop of a stopped container succeeds.
+	if r := c.run("stop", n); r.code != 0 || r.out() != n {
+		t.Errorf("stop of a stopped container: %s", r)
+	}
+	if got := c.inspect(n, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Errorf("a second stop changed the state: %q", got)
+	}
+	// Several containers at once; one unknown: the others are done, exit 1.
+	m := c.name("idem2")
+	c.ok("run", "-d", "--name", m, "busybox", "sleep", "1000")
+	r := c.run("kill", m, "nosuch-idem")
+	if r.code != 1 || r.out() != m || !strings.Contains(r.stderr, "No such container: nosuch-idem") {
+		t.Errorf("kill of a good and an unknown container: %s", r)
+	}
+	c.waitStatus(m, "exited")
+	r = c.run("rm", n, "nosuch-idem", m)
+	if r.code != 1 || c.exists(n) || c.exists(m) {
+		t.Errorf("rm of two containers and an unknown one: %s", r)
+	}
+}
+
+// testPsFilters: ps filters and -n.
+func testPsFilters(t *testing.T, c cli) {
+	label := "e2e.ps=" + strings.ToLower(rand8())
+	a, b, d := c.name("psf-a"), c.name("psf-b"), c.name("psf-c")
+	c.ok("run", "-d", "--name", a, "-l", label, "busybox", "sleep", "1000")
+	if r := c.run("run", "--name", b, "-l", label, "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("%s", r)
+	}
+	c.ok("create", "--name", d, "-l", label, "busybox", "true")
+	names := func(args ...string) string {
+		out := c.ok(append([]string{"ps", "--filter", "label=" + label, "--format", "{{.Names}}"}, args...)...)
+		l := lines(out)
+		sortStrings(l)
+		return strings.Join(l, " ")
+	}
+	if got := names(); got != a {
+		t.Errorf("ps (running only): %q", got)
+	}
+	if got, want := names("-a"), strings.Join(sorted(a, b, d), " "); got != want {
+		t.Errorf("ps -a: %q, want %q", got, want)
+	}
+	for _, f := range []struct{ filter, want string }{
+		{"status=exited", b}, {"status=created", d}, {"status=running", a},
+		{"exited=3", b}, {"name=" + d, d}, {"ancestor=busybox", strings.Join(sorted(a, b, d), " ")},
+	} {
+		if got := names("-a", "--filter", f.filter); got != f.want {
+			t.Errorf("ps -a --filter %s: %q, want %q", f.filter, got, f.want)
+		}
+	}
+	if got := names("-a", "--filter", "status=exited", "--filter", "status=created"); got != strings.Join(sorted(b, d), " ") {
+		t.Errorf("two status filters (OR): %q", got)
+	}
+	c.fails(1, []string{"invalid filter", "nosuchkey"}, "ps", "--filter", "nosuchkey=1")
+}
+
+func rand8() string {
+	b := make([]byte, 4)
+	_, _ = cryptoRand(b)
+	return fmt.Sprintf("%x", b)
+}
+
+func sorted(s ...string) []string { sortStrings(s); return s }
+
+// testAttach: attach shows live output (not the past) and exits with the
+// container's code.
+func testAttach(t *testing.T, c cli) {
+	n := c.name("attach")
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c",
+		"echo before; i=0; while [ ! -f /go ]; do echo live-$i; i=$((i+1)); sleep 0.05; done; echo after; echo err-after >&2; exit 6")
+	waitLog(c, n, "before")
+	st := c.start("attach", "--no-stdin", n)
+	st.waitFor("live-", 30*time.Second) // attached: live output arrives
+	c.ok("exec", n, "touch", "/go")
+	if code := st.wait(30 * time.Second); code != 6 {
+		t.Errorf("attach exit code %d, want 6 (stderr %q)", code, st.stderr())
+	}
+	if out := st.output(); strings.Contains(out, "before") || !strings.HasSuffix(out, "after\n") {
+		t.Errorf("attach output %q: want live lines then after, not the earlier output", out)
+	}
+	if !strings.Contains(st.stderr(), "err-after") {
+		t.Errorf("attach stderr %q", st.stderr())
+	}
+	c.fails(1, []string{"stopped container"}, "attach", n)
+}
+
+var cryptoRand = cryptorand.Read
+
+func sortStrings(s []string) { sort.Strings(s) }
