@@ -99,6 +99,27 @@ func ntEventually(t *testing.T, timeout time.Duration, what string, cond func() 
 	}
 }
 
+// testSubnet is a /24 of the stack's own /16 (its address pool), away
+// from the default bridge's and from those the pool hands out first.
+func testSubnet(t *testing.T, s *harness.Stack, k int) string {
+	t.Helper()
+	p, err := netip.ParsePrefix(s.BridgeSubnet())
+	if err != nil {
+		t.Fatalf("stack subnet %q: %v", s.BridgeSubnet(), err)
+	}
+	b := p.Addr().As4()
+	third := 240 + k
+	if int(b[2]) >= 240 {
+		third = 100 + k
+	}
+	return fmt.Sprintf("%d.%d.%d.0/24", b[0], b[1], third)
+}
+
+// ipIn returns the address at host number h of a /24 subnet.
+func ipIn(subnet string, h int) string {
+	return strings.TrimSuffix(subnet, "0/24") + strconv.Itoa(h)
+}
+
 // ntName is a unique container or network name for this test run.
 func ntName(t *testing.T, prefix string) string {
 	return fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1e9)
@@ -240,7 +261,7 @@ func TestNetwork(t *testing.T) {
 		}
 		// Resolver settings reach the container's files.
 		out := n.ok(t, "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "example.test", "--dns-option", "ndots:3",
-			"--add-host", "db.test:192.0.2.10", "-h", "box1", "busybox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname")
+			"--add-host", "db.test:192.0.2.10", "--hostname", "box1", "busybox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname")
 		for _, want := range []string{"nameserver 192.0.2.53", "search example.test", "options ndots:3", "192.0.2.10\tdb.test", "box1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("resolv.conf/hosts/hostname: %q lacks %q", out, want)
@@ -298,7 +319,8 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("ManyContainers", func(t *testing.T) {
 		net20 := ntName(t, "many")
-		n.network(t, net20, "--subnet", "10.199.77.0/24")
+		sub := testSubnet(t, s, 1)
+		n.network(t, net20, "--subnet", sub)
 		const count = 20
 		names := make([]string, count)
 		var wg sync.WaitGroup
@@ -328,7 +350,7 @@ func TestNetwork(t *testing.T) {
 		for _, name := range names {
 			ip := n.ok(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name)
 			a, err := netip.ParseAddr(ip)
-			if err != nil || !netip.MustParsePrefix("10.199.77.0/24").Contains(a) {
+			if err != nil || !netip.MustParsePrefix(sub).Contains(a) {
 				t.Errorf("%s: address %q not in the network's subnet", name, ip)
 			}
 			if prev, dup := seen[ip]; dup {
@@ -358,7 +380,9 @@ func TestNetwork(t *testing.T) {
 
 	t.Run("Commands", func(t *testing.T) {
 		name := ntName(t, "cmd")
-		id := n.ok(t, "network", "create", "--subnet", "10.198.5.0/24", "--gateway", "10.198.5.254", "--ip-range", "10.198.5.128/25", "--label", "team=x", name)
+		sub := testSubnet(t, s, 2)
+		ipRange := ipIn(sub, 128) + "/25"
+		id := n.ok(t, "network", "create", "--subnet", sub, "--gateway", ipIn(sub, 254), "--ip-range", ipRange, "--label", "team=x", name)
 		if len(id) != 64 {
 			t.Errorf("network create printed %q, want a 64-char ID", id)
 		}
@@ -376,16 +400,16 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("builtin networks: %q", out)
 		}
 		got := n.ok(t, "network", "inspect", "-f", "{{.Id}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}} {{.Labels.team}}", name)
-		if want := id + " 10.198.5.0/24 10.198.5.254 10.198.5.128/25 x"; got != want {
+		if want := id + " " + sub + " " + ipIn(sub, 254) + " " + ipRange + " x"; got != want {
 			t.Errorf("network inspect: %q, want %q", got, want)
 		}
 		ip := n.ok(t, "run", "--rm", "--network", name, "busybox", "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'")
-		if a, err := netip.ParsePrefix(ip); err != nil || !netip.MustParsePrefix("10.198.5.128/25").Contains(a.Addr()) {
+		if a, err := netip.ParsePrefix(ip); err != nil || !netip.MustParsePrefix(ipRange).Contains(a.Addr()) {
 			t.Errorf("address on a network with --ip-range: %q", ip)
 		}
-		fixed := n.ok(t, "run", "--rm", "--network", name, "--ip", "10.198.5.200", "busybox", "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'")
-		if fixed != "10.198.5.200/24" {
-			t.Errorf("--ip 10.198.5.200: the container has %q", fixed)
+		fixed := n.ok(t, "run", "--rm", "--network", name, "--ip", ipIn(sub, 200), "busybox", "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'")
+		if fixed != ipIn(sub, 200)+"/24" {
+			t.Errorf("--ip %s: the container has %q", ipIn(sub, 200), fixed)
 		}
 		if r := n.run(t, "network", "rm", "bridge"); r.ExitCode == 0 {
 			t.Errorf("removing the default network succeeded: %s", r)
@@ -419,7 +443,7 @@ func TestNetworkCrashRecovery(t *testing.T) {
 	s.LoadBusybox()
 	n := ntStack{s}
 	app := "crash"
-	n.ok(t, "network", "create", "--subnet", "10.197.3.0/24", app)
+	n.ok(t, "network", "create", "--subnet", testSubnet(t, s, 3), app)
 	var ids, ips []string
 	var ports []int
 	for i := 0; i < 3; i++ {

@@ -53,6 +53,7 @@ type options struct {
 	namespace      string
 	bridge         string
 	subnet         string
+	pool           string
 	fwPrefix       string
 	runtime        string
 	snapshotter    string
@@ -118,12 +119,12 @@ func Start(t testing.TB, opts ...Option) *Stack {
 		namespace:      "bt" + strings.ToLower(rnd),
 		bridge:         "bt" + strings.ToLower(rnd),
 		fwPrefix:       "BT" + rnd,
-		subnet:         randomSubnet(),
 		startupTimeout: 60 * time.Second,
 	}
 	if os.Getenv(EnvDebug) == "1" {
 		o.debug = true
 	}
+	o.subnet, o.pool = randomSubnet()
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -228,12 +229,20 @@ func (s *Stack) Bridge() string         { return s.opts.bridge }
 func (s *Stack) BridgeSubnet() string   { return s.opts.subnet }
 func (s *Stack) FirewallPrefix() string { return s.opts.fwPrefix }
 
-// randomSubnet picks a /24 in 10.200.0.0-10.254.255.0 for a stack's default
-// bridge (berthd moves to a free pool subnet if a host route overlaps it).
-func randomSubnet() string {
+// AddressPool is the stack's pool for networks created without a subnet
+// (berthd's --default-address-pool): the /16 its default subnet lies in,
+// in /24s.
+func (s *Stack) AddressPool() string { return s.opts.pool }
+
+// randomSubnet picks a /16 in 10.200.0.0-10.254.0.0 for a stack's networks
+// and a /24 in it for the default bridge (berthd moves to a free pool
+// subnet if a host route overlaps it). Pool subnets used by another
+// stack's bridge are skipped by berthd.
+func randomSubnet() (subnet, pool string) {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0])%55, b[1])
+	x := 200 + int(b[0])%55
+	return fmt.Sprintf("10.%d.%d.0/24", x, b[1]), fmt.Sprintf("base=10.%d.0.0/16,size=24", x)
 }
 
 // ContainerdAddress is the stack's containerd socket.
@@ -259,6 +268,9 @@ func (s *Stack) daemonArgs() []string {
 		"--namespace", s.opts.namespace,
 		"--bridge", s.opts.bridge, "--bridge-subnet", s.opts.subnet,
 		"--firewall-prefix", s.opts.fwPrefix,
+	}
+	if s.opts.pool != "" {
+		args = append(args, "--default-address-pool", s.opts.pool)
 	}
 	if s.opts.runtime != "" {
 		args = append(args, "--runtime", s.opts.runtime)

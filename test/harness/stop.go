@@ -2,7 +2,9 @@ package harness
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,24 +63,114 @@ func (s *Stack) Stop() {
 
 // uninstallNetwork removes the stack's networks, bridges and firewall
 // chains (berthd keeps them on shutdown, for live restore): `berthd
-// --uninstall` with the stack's flags. Links still attached to the bridge
-// are leaks: every container was removed.
+// --uninstall` with the stack's flags. Every container was removed, so
+// these are leaks: a link still on one of the stack's bridges (a veth), an
+// IP address still allocated; and after the uninstall, a bridge of the
+// stack or an iptables rule naming one of its subnets' addresses.
 func (s *Stack) uninstallNetwork() {
 	s.t.Helper()
 	if s.opts.bridge == "" {
 		return
 	}
-	if links, _ := os.ReadDir(filepath.Join("/sys/class/net", s.opts.bridge, "brif")); len(links) > 0 {
-		var names []string
-		for _, l := range links {
-			names = append(names, l.Name())
+	nets := s.networks()
+	bridges := []string{s.opts.bridge}
+	for _, n := range nets {
+		if n.Driver == "bridge" && n.Interface != s.opts.bridge {
+			bridges = append(bridges, n.Interface)
 		}
-		s.t.Errorf("harness: links still on bridge %s after every container was removed: %v", s.opts.bridge, names)
+	}
+	for _, br := range bridges {
+		if links, _ := os.ReadDir(filepath.Join("/sys/class/net", br, "brif")); len(links) > 0 {
+			var names []string
+			for _, l := range links {
+				names = append(names, l.Name())
+			}
+			s.t.Errorf("harness: links still on bridge %s after every container was removed: %v", br, names)
+		}
+	}
+	for _, n := range nets {
+		entries, _ := os.ReadDir(filepath.Join(s.root, "cni", "ipam", n.Name))
+		for _, e := range entries {
+			if _, err := netip.ParseAddr(e.Name()); err == nil {
+				s.t.Errorf("harness: IP address %s still allocated on network %s after every container was removed", e.Name(), n.Name)
+			}
+		}
 	}
 	r := s.run(filepath.Join(s.build, "berthd"), "", append(s.daemonArgs(), "--uninstall"))
 	if r.ExitCode != 0 {
 		s.t.Errorf("harness: berthd --uninstall: %s", r)
 	}
+	for _, br := range bridges[1:] {
+		if _, err := os.Stat(filepath.Join("/sys/class/net", br)); err == nil {
+			s.t.Errorf("harness: bridge %s left after berthd --uninstall", br)
+		}
+	}
+	var subnets []netip.Prefix
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n.Subnet); err == nil {
+			subnets = append(subnets, p)
+		}
+	}
+	if out, err := exec.Command("iptables-save").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "-A") && mentionsSubnet(line, subnets) {
+				s.t.Errorf("harness: iptables rule left after berthd --uninstall: %s", line)
+			}
+		}
+	}
+}
+
+// stackNetwork is the part of a berth conflist's "berth" key the leak
+// checks need.
+type stackNetwork struct {
+	Name      string `json:"name"`
+	Driver    string `json:"driver"`
+	Interface string `json:"interface"`
+	Subnet    string `json:"subnet"`
+}
+
+// networks reads the stack's network definitions (<root>/networks).
+func (s *Stack) networks() []stackNetwork {
+	files, _ := filepath.Glob(filepath.Join(s.root, "networks", "*.conflist"))
+	var out []stackNetwork
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var c struct {
+			Berth stackNetwork `json:"berth"`
+		}
+		if json.Unmarshal(b, &c) == nil && c.Berth.Name != "" {
+			out = append(out, c.Berth)
+		}
+	}
+	return out
+}
+
+// mentionsSubnet reports whether an iptables rule names an address (or a
+// network, or ip:port) inside one of subnets.
+func mentionsSubnet(rule string, subnets []netip.Prefix) bool {
+	for _, f := range strings.Fields(rule) {
+		f = strings.Trim(f, `"`)
+		if host, _, ok := strings.Cut(f, ":"); ok {
+			f = host
+		}
+		var a netip.Addr
+		if p, err := netip.ParsePrefix(f); err == nil {
+			a = p.Addr()
+		} else if x, err := netip.ParseAddr(f); err == nil {
+			a = x
+		} else {
+			continue
+		}
+		for _, sn := range subnets {
+			if sn.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Stack) removeDir() {
