@@ -90,6 +90,9 @@ func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Proce
 	r.mu.Lock()
 	restarting := r.restarting
 	exited, exitCode := r.exited, r.exitCode
+	if !r.startedAt.IsZero() {
+		st.StartedAt = r.startedAt
+	}
 	r.mu.Unlock()
 	if proc != nil {
 		switch proc.Status {

@@ -10,6 +10,7 @@ import (
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	ctrdevents "github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 )
@@ -114,16 +115,25 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	st, ok := s.reapLocked(ctx, r)
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return
+	}
+	// An --rm container's exit need not be written down: it is removed next.
+	st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove)
 	if !ok {
 		return
 	}
-	s.afterExitLocked(ctx, r, st)
+	s.afterExitLocked(ctx, r, c, cfg, st)
 }
 
 // reapLocked deletes the stopped task and records its exit. ok is false when
 // there was no task to reap (the exit was already handled).
-func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) {
+func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (ExitStatus, bool) {
 	resp, err := s.deleteTask(ctx, r.id)
 	if err != nil {
 		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
@@ -140,24 +150,28 @@ func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) 
 	}
 	r.mu.Lock()
 	st.OOMKilled = r.oom
+	startedAt := r.startedAt
 	// Until the labels say so, the record answers for the exit.
 	r.exited, r.exitCode = true, st.ExitCode
 	r.mu.Unlock()
-	defer func() {
+	if persist {
+		labels := map[string]string{
+			labelExitCode:   itoa(st.ExitCode),
+			labelFinishedAt: formatTime(st.ExitedAt),
+			labelOOMKilled:  "",
+		}
+		if !startedAt.IsZero() {
+			labels[labelStartedAt] = formatTime(startedAt)
+		}
+		if st.OOMKilled {
+			labels[labelOOMKilled] = "true"
+		}
+		if err := s.setLabels(ctx, r.id, labels); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("recording exit", "id", r.id, "err", err)
+		}
 		r.mu.Lock()
 		r.exited = false
 		r.mu.Unlock()
-	}()
-	labels := map[string]string{
-		labelExitCode:   itoa(st.ExitCode),
-		labelFinishedAt: formatTime(st.ExitedAt),
-		labelOOMKilled:  "",
-	}
-	if st.OOMKilled {
-		labels[labelOOMKilled] = "true"
-	}
-	if err := s.setLabels(ctx, r.id, labels); err != nil && !errdefs.IsNotFound(err) {
-		s.log.Warn("recording exit", "id", r.id, "err", err)
 	}
 	r.notifyExit(st)
 	s.publish(r, "die", map[string]string{"exitCode": itoa(st.ExitCode)})
@@ -165,15 +179,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record) (ExitStatus, bool) 
 }
 
 // afterExitLocked removes an --rm container or schedules its restart.
-func (s *Service) afterExitLocked(ctx context.Context, r *record, st ExitStatus) {
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return
-	}
-	cfg, err := configOf(c)
-	if err != nil {
-		return
-	}
+func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *Config, st ExitStatus) {
 	if cfg.AutoRemove {
 		if err := s.removeLocked(ctx, r, st); err != nil {
 			s.log.Warn("removing an --rm container", "id", r.id, "err", err)
@@ -245,11 +251,15 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 	s.publish(r, "restart", nil)
 	if err := s.startLocked(ctx, r, false); err != nil {
 		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
-		code := 128
-		if se, ok := err.(*StartError); ok {
-			code = se.ExitCode
+		c, gerr := s.client.ContainerService().Get(ctx, r.id)
+		if gerr != nil {
+			return
 		}
-		s.afterExitLocked(ctx, r, ExitStatus{ExitCode: code, ExitedAt: time.Now()})
+		cfg, gerr := configOf(c)
+		if gerr != nil {
+			return
+		}
+		s.afterExitLocked(ctx, r, c, cfg, ExitStatus{ExitCode: exitCodeOf(err), ExitedAt: time.Now()})
 	}
 }
 
@@ -355,12 +365,19 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	proc, err := s.taskState(ctx, r.id)
 	switch {
 	case err == nil && proc.Status == tasktypes.Status_STOPPED:
-		if st, ok := s.reapLocked(ctx, r); ok {
-			s.afterExitLocked(ctx, r, st)
+		if st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove); ok {
+			s.afterExitLocked(ctx, r, c, cfg, st)
 		}
 		return
 	case err == nil:
-		return // running or paused: nothing to do, its exit will come as an event
+		// Running or paused: its exit will come as an event. A restarted
+		// berthd learns when it started from the labels, else from /proc.
+		r.mu.Lock()
+		if r.startedAt.IsZero() {
+			r.startedAt = procStartTime(int(proc.Pid))
+		}
+		r.mu.Unlock()
+		return
 	case !errdefs.IsNotFound(err):
 		s.log.Warn("reconciling container", "id", r.id, "err", err)
 		return

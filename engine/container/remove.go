@@ -65,7 +65,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			r.op.Unlock()
 			return nil // an --rm container removed itself meanwhile
 		}
-		st, _ := s.reapLocked(ctx, r)
+		st, _ := s.reapLocked(ctx, r, false)
 		err = s.removeLocked(ctx, r, st)
 		r.op.Unlock()
 		return err

@@ -140,8 +140,13 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	r.startedAt = now
 	r.oom = false
 	r.mu.Unlock()
-	labels := map[string]string{labelStartedAt: formatTime(now), labelError: ""}
-	if byUser {
+	// The start time on disk tells a restarted berthd that the container
+	// was running (restart policies, lost tasks).
+	labels := map[string]string{labelStartedAt: formatTime(now)}
+	if c.Labels[labelError] != "" {
+		labels[labelError] = ""
+	}
+	if byUser && c.Labels[labelStoppedByUser] != "" {
 		labels[labelStoppedByUser] = ""
 	}
 	if err := s.setLabels(ctx, r.id, labels); err != nil {
