@@ -100,7 +100,8 @@ func parseResolvConf(path string) (resolvConf, error) {
 }
 
 // ResolvConf renders /etc/resolv.conf. On a network with the embedded DNS
-// the only nameserver is berth's DNS on the network gateway (--dns servers
+// (the primary one, else the first other that has it) the only nameserver
+// is berth's DNS on the network gateway (--dns servers
 // become its upstreams for this container). Elsewhere: --dns, else the
 // host's nameservers without loopback ones (unreachable from a netns); if
 // none remain, the default bridge's gateway, where berth forwards to the
@@ -122,8 +123,8 @@ func (m *Manager) ResolvConf(sb *Sandbox) ([]byte, error) {
 	switch {
 	case sb.Mode == ModeHost && len(sb.DNS) == 0:
 		ns = host.nameservers
-	case len(sb.Endpoints) > 0 && sb.Endpoints[0].DNSServer.IsValid():
-		ns = []string{sb.Endpoints[0].DNSServer.String()}
+	case dnsServer(sb).IsValid():
+		ns = []string{dnsServer(sb).String()}
 	case len(sb.DNS) > 0:
 		ns = sb.DNS
 	default:
@@ -148,4 +149,16 @@ func (m *Manager) ResolvConf(sb *Sandbox) ([]byte, error) {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
 	}
 	return b.Bytes(), nil
+}
+
+// dnsServer is the embedded DNS address a container uses: its primary
+// network's, or else that of the first of its other networks that has one
+// (a container on the default bridge and a user network resolves names).
+func dnsServer(sb *Sandbox) netip.Addr {
+	for _, ep := range sb.Endpoints {
+		if ep.DNSServer.IsValid() {
+			return ep.DNSServer
+		}
+	}
+	return netip.Addr{}
 }

@@ -29,6 +29,11 @@ func TestRenderFiles(t *testing.T) {
 		{"default bridge resolv.conf", func() ([]byte, error) {
 			return m.ResolvConf(&Sandbox{Mode: ModeNetwork, Endpoints: []Endpoint{{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")}}})
 		}, []string{"nameserver 192.0.2.53\n"}, []string{"127.0.0.53", "10.6.0.1"}},
+		{"default bridge + user network", func() ([]byte, error) {
+			return m.ResolvConf(&Sandbox{Mode: ModeNetwork, Endpoints: []Endpoint{
+				{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")},
+				{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.8.0.1"), DNSServer: netip.MustParseAddr("10.8.0.1")}}})
+		}, []string{"nameserver 10.8.0.1\n"}, []string{"192.0.2.53", "10.6.0.1"}},
 		{"--dns", func() ([]byte, error) {
 			return m.ResolvConf(&Sandbox{Mode: ModeNone, DNS: []string{"10.7.7.7"}, DNSSearch: []string{"x.test"}})
 		}, []string{"nameserver 10.7.7.7\n", "search x.test\n"}, []string{"corp.test"}},
