@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,12 +15,14 @@ import (
 	"testing"
 
 	eventsapi "github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/berthproject/berth/pkg/attach"
 	"github.com/berthproject/berth/pkg/containerio"
@@ -611,7 +614,9 @@ func TestBerthLoggerInProcess(t *testing.T) {
 	if code := waitExit(t, ctx, ch); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+	// The attach stream ends with the container's output.
 	<-done
+	// The exit was reported after the output reached the log file.
 	b, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -623,9 +628,6 @@ func TestBerthLoggerInProcess(t *testing.T) {
 	}
 	if _, err := task.Delete(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if len(shimPids(st.shimBin, "berthlog")) == 0 {
-		return
 	}
 }
 
@@ -779,4 +781,28 @@ func TestShimKilled(t *testing.T) {
 		ents, _ := os.ReadDir(st.sockDir)
 		return len(ents) == 0
 	})
+}
+
+// containerd runs `delete` after every teardown, also when there is nothing
+// left to clean: it must succeed every time and print a DeleteResponse.
+func TestDeleteActionIdempotent(t *testing.T) {
+	ctxT(t)
+	bundle := t.TempDir()
+	for range 2 {
+		cmd := exec.Command(st.shimBin, "-namespace", testNS, "-address", st.address, "-id", "gone",
+			"-bundle", bundle, "delete")
+		cmd.Dir = bundle
+		cmd.Env = append(os.Environ(), "BERTH_SHIM_SOCKET_DIR="+st.sockDir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		var resp taskapi.DeleteResponse
+		if err := proto.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("delete output %q: %v", out, err)
+		}
+		if resp.ExitStatus != 137 || resp.ExitedAt == nil {
+			t.Fatalf("delete response %+v", &resp)
+		}
+	}
 }
