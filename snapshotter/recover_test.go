@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,4 +107,27 @@ func TestRecoverLeavesMounted(t *testing.T) {
 	if _, err := os.Stat(busy); !os.IsNotExist(err) {
 		t.Fatalf("unmounted stray directory not cleaned up: %v", err)
 	}
+}
+
+// TestRootInUse: a second snapshotter on a root in use fails at once
+// instead of waiting for the metadata lock; after Close the root is free.
+func TestRootInUse(t *testing.T) {
+	needRoot(t)
+	ctx := testContext(t)
+	root := filepath.Join(shortTempDir(t), "root")
+	first, err := New(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, root); !errdefs.IsUnavailable(err) {
+		t.Fatalf("second snapshotter on the same root: %v, want Unavailable", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = second.Close()
 }

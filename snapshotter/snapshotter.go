@@ -61,6 +61,7 @@ func WithMountOptions(options ...string) Opt {
 type Snapshotter struct {
 	root         string
 	ms           *storage.MetaStore
+	lock         *os.File // flock'ed while open
 	mountOptions []string
 
 	// quota is nil when the backing filesystem cannot enforce project
@@ -99,11 +100,22 @@ func New(ctx context.Context, root string, opts ...Opt) (*Snapshotter, error) {
 	if !dtype {
 		return nil, fmt.Errorf("%s does not support d_type (an XFS must be made with ftype=1): %w", root, errdefs.ErrNotImplemented)
 	}
-	ms, err := storage.NewMetaStore(filepath.Join(root, "metadata.db"))
+	// One process per root: bbolt would otherwise wait for its file lock
+	// forever. The kernel drops the lock when the process dies.
+	lock, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshotter{root: root, ms: ms, mountOptions: c.mountOptions}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("snapshotter root %s is in use by another process: %w", root, errdefs.ErrUnavailable)
+	}
+	ms, err := storage.NewMetaStore(filepath.Join(root, "metadata.db"))
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	s := &Snapshotter{root: root, ms: ms, lock: lock, mountOptions: c.mountOptions}
 	if !hasOption(s.mountOptions, "index") && indexSupported() {
 		s.mountOptions = append(s.mountOptions, "index=off")
 	}
@@ -112,7 +124,7 @@ func New(ctx context.Context, root string, opts ...Opt) (*Snapshotter, error) {
 		log.G(ctx).WithError(s.quotaErr).Debug("project quotas not available; size limits will be refused")
 	}
 	if err := s.Recover(ctx); err != nil {
-		_ = ms.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("recovery of %s: %w", root, err)
 	}
 	return s, nil
@@ -289,9 +301,13 @@ func (s *Snapshotter) Cleanup(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the metadata store. It is safe to call more than once.
+// Close closes the metadata store and releases the root. It is safe to
+// call more than once.
 func (s *Snapshotter) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.ms.Close() })
+	s.closeOnce.Do(func() {
+		s.closeErr = s.ms.Close()
+		_ = s.lock.Close()
+	})
 	return s.closeErr
 }
 
