@@ -46,6 +46,10 @@ type Config struct {
 	// HostHosts is the host's hosts file, copied for host-mode containers
 	// (default /etc/hosts).
 	HostHosts string
+
+	// Drivers adds network drivers to bridge and macvlan (or replaces them,
+	// by Name): the hook for an overlay driver.
+	Drivers []Driver
 }
 
 // AddressPool is a range split into subnets of Size bits for new networks.

@@ -79,6 +79,9 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 		sandboxes: map[string]*Sandbox{},
 		ctrLocks:  map[string]*sync.Mutex{},
 	}
+	for _, d := range cfg.Drivers {
+		m.drivers[d.Name()] = d
+	}
 	defer func() {
 		if err != nil {
 			m.Close()

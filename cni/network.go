@@ -99,7 +99,8 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // Driver builds the CNI configuration of one kind of network. berth ships
 // bridge and macvlan; a multi-host overlay would be another Driver (a vxlan
-// device attached to a bridge plus a control plane), registered in New.
+// device attached to a bridge plus a control plane for forwarding entries
+// and cluster-wide IPAM), passed in Config.Drivers.
 type Driver interface {
 	Name() string
 	// Prepare validates the driver options of a new network and fills its
