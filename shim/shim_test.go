@@ -806,3 +806,14 @@ func TestDeleteActionIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckpointNotImplemented(t *testing.T) {
+	ctx := ctxT(t)
+	task := runningTask(t, ctx, "ckpt")
+	if _, err := task.Checkpoint(ctx); !errdefs.IsNotImplemented(err) {
+		t.Fatalf("checkpoint: %v, want not implemented", err)
+	}
+	if s, err := task.Status(ctx); err != nil || s.Status != client.Running {
+		t.Fatalf("after checkpoint: %v %v", s.Status, err)
+	}
+}
