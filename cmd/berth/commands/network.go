@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -341,7 +342,15 @@ Examples:
 			}
 			var werr error
 			if tf != nil {
-				werr = tf.Write(env.Stdout, nil, found)
+				// As Docker, templates see the JSON document ({{.Id}},
+				// {{.IPAM.Config}}), not the Go struct.
+				docs := make([]any, len(found))
+				for i, v := range found {
+					if docs[i], werr = jsonDocument(v); werr != nil {
+						return werr
+					}
+				}
+				werr = tf.Write(env.Stdout, nil, docs)
 			} else {
 				werr = writeJSON(env.Stdout, found)
 			}
@@ -460,4 +469,15 @@ func NetworkDisconnect(env *Env) *cli.Command {
 			return api.NetworkDisconnect(ctx, c.Args().Get(0), c.Args().Get(1), c.Bool("force"))
 		}),
 	}
+}
+
+// jsonDocument is v as its JSON form decoded into maps and slices.
+func jsonDocument(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	err = json.Unmarshal(b, &doc)
+	return doc, err
 }
