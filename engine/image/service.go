@@ -52,8 +52,11 @@ type Options struct {
 	// an image in use is only removed with Force.
 	InUse InUseFunc
 	// Events, when set, receives Docker's image events (tag, untag, delete,
-	// import, load, save).
+	// import, load, save, pull, push).
 	Events *events.Bus
+	// Registry are the settings for pulls and pushes (insecure registries,
+	// mirrors, CA certificates).
+	Registry RegistryOptions
 }
 
 // Service manages the images of one containerd namespace. Its methods are
@@ -71,6 +74,10 @@ type Service struct {
 	cacheMu sync.Mutex
 	// targets caches what a target digest resolves to (content is immutable).
 	targets map[digest.Digest]*resolvedTarget
+
+	// pulls are the pulls in flight, by normalised name and platform.
+	pullMu sync.Mutex
+	pulls  map[string]*pullJob
 }
 
 // resolvedTarget is what a record's target (manifest or index) holds for the
