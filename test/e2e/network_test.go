@@ -455,6 +455,10 @@ func TestNetworkCrashRecovery(t *testing.T) {
 		ports = append(ports, p)
 	}
 	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", ports[0]))
+	// What the checks below must see gone is there while crash0 runs.
+	if tr := networkTraces(t, s, ids[:1], ips[:1], ports[:1]); len(tr) < 3 {
+		t.Fatalf("a running container's network traces (netns, IP allocation, DNAT rule): found only %v", tr)
+	}
 
 	s.KillDaemon()
 	// crash0 dies while berthd is down.
