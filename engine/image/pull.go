@@ -66,7 +66,6 @@ func (j *pullJob) subscribe(fn ProgressFunc) {
 	j.subs = append(j.subs, fn)
 }
 
-
 // Pull fetches ref from its registry, verifies every blob's digest, unpacks
 // the layers into the service's snapshotter while others still download,
 // and names the image ref. A reference without a tag pulls ":latest". A

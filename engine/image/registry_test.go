@@ -233,4 +233,3 @@ func TestPushPullAuth(t *testing.T) {
 		t.Fatalf("pull: %v", err)
 	}
 }
-
