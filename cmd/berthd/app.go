@@ -46,7 +46,7 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "dns-upstreams", Aliases: []string{"dns-upstream"}, Usage: "resolver (ip or ip:port) the embedded DNS forwards to (default: the host's resolv.conf)"},
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
-			&cli.BoolFlag{Name: "enable-berth-snapshotter", Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
+			&cli.BoolFlag{Name: "enable-berth-snapshotter", Value: d.EnableBerthSnapshotter, Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
 			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall chains from the host, then exit (berthd must be stopped)"},

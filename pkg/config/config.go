@@ -91,18 +91,21 @@ type Config struct {
 // Default returns the built-in defaults.
 func Default() *Config {
 	return &Config{
-		Root:           "/var/lib/berth",
-		State:          "/run/berth",
-		SocketGroup:    "berth",
-		Namespace:      "berth",
-		Runtime:        RuntimeRunc,
-		Snapshotter:    SnapshotterOverlay,
-		BinDirs:        []string{"/usr/local/lib/berth"},
-		CNIBinDir:      "/usr/local/lib/berth/cni",
-		Bridge:         "berth0",
-		FirewallPrefix: "BERTH",
-		LogMaxSize:     "10m",
-		LogMaxFile:     3,
+		Root:        "/var/lib/berth",
+		State:       "/run/berth",
+		SocketGroup: "berth",
+		Namespace:   "berth",
+		// berth's own shim and snapshotter; containerd's runc shim and
+		// overlayfs snapshotter stay selectable.
+		Runtime:                RuntimeBerth,
+		Snapshotter:            SnapshotterBerth,
+		EnableBerthSnapshotter: true,
+		BinDirs:                []string{"/usr/local/lib/berth"},
+		CNIBinDir:              "/usr/local/lib/berth/cni",
+		Bridge:                 "berth0",
+		FirewallPrefix:         "BERTH",
+		LogMaxSize:             "10m",
+		LogMaxFile:             3,
 	}
 }
 
@@ -179,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Snapshotter == "" {
 		return errors.New("snapshotter must not be empty")
+	}
+	if c.Snapshotter == SnapshotterBerth && c.ContainerdAddress == "" && !c.EnableBerthSnapshotter {
+		return errors.New(`snapshotter "berth" needs berth-snapshotter: set enable_berth_snapshotter = true, or choose snapshotter "overlayfs"`)
 	}
 	if _, err := c.LogMaxSizeBytes(); err != nil {
 		return err
