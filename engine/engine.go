@@ -28,8 +28,8 @@ const (
 	DefaultNamespace         = "berth"
 	DefaultRoot              = "/var/lib/berth"
 	DefaultState             = "/run/berth"
-	DefaultRuntime           = container.RuntimeRunc
-	DefaultSnapshotter       = "overlayfs"
+	DefaultRuntime           = container.RuntimeBerth
+	DefaultSnapshotter       = "berth"
 	DefaultBinDir            = "/usr/local/lib/berth"
 )
 

@@ -58,8 +58,8 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(stackRoot)
 	binDir = filepath.Join(stackRoot, "bin")
-	if out, err := exec.Command("go", "build", "-o", binDir+"/", "../cmd/berth-logger").CombinedOutput(); err != nil {
-		fmt.Printf("building berth-logger: %v\n%s", err, out)
+	if out, err := exec.Command("go", "build", "-o", binDir+"/", "../cmd/berth-logger", "../cmd/containerd-shim-berth-v2").CombinedOutput(); err != nil {
+		fmt.Printf("building berth-logger and the shim: %v\n%s", err, out)
 		return 1
 	}
 	for _, b := range []string{"runc", "containerd-shim-runc-v2"} {
@@ -79,7 +79,7 @@ func runMain(m *testing.M) int {
 	ctx := context.Background()
 	proc, err := supervisor.Start(ctx, supervisor.Spec{
 		Name: "containerd", Path: ctrd, Args: []string{"--config", cfgPath},
-		Env:      []string{"PATH=" + binDir + ":/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:      []string{"PATH=" + binDir + ":/usr/sbin:/usr/bin:/sbin:/bin", "BERTH_SHIM_SOCKET_DIR=" + filepath.Join(state, "s")},
 		LogFile:  filepath.Join(state, "containerd.log"),
 		PIDFile:  filepath.Join(state, "containerd.pid"),
 		Identity: cfgPath, Probe: supervisor.ContainerdProbe(ctrdAddress),
@@ -156,6 +156,9 @@ func stackOptions() []engine.Option {
 		engine.WithRoot(filepath.Join(stackRoot, "root")),
 		engine.WithState(filepath.Join(stackRoot, "state")),
 		engine.WithBinDirs(binDir),
+		// berth's shim; containerd's own overlayfs snapshotter (berth's is
+		// tested in snapshotter/ and end to end).
+		engine.WithSnapshotter("overlayfs"),
 		// A bridge, subnet and firewall chains of its own, so that other
 		// stacks on this machine (tests running in parallel) do not collide.
 		engine.WithNetwork(cni.Config{
