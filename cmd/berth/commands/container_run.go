@@ -105,6 +105,11 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	cond := f.cond
 	if cond == "" {
 		cond = container.WaitNextExit
+		if f.autoRemove && f.start {
+			// As Docker: run --rm returns once the container is gone, so
+			// nothing of it is left when the command ends.
+			cond = container.WaitRemoved
+		}
 	}
 	exitCh, err := cl.Wait(ctx, id, cond)
 	if err != nil {
