@@ -1282,6 +1282,807 @@ func (x *InspectImageResponse) GetImage() *Image {
 	return nil
 }
 
+// RegistryAuth is a user's credentials for one registry, sent with each
+// Pull and Push (engine type image.AuthConfig).
+type RegistryAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registry: "127.0.0.1:5000", "docker.io".
+	ServerAddress string `protobuf:"bytes,1,opt,name=server_address,json=serverAddress,proto3" json:"server_address,omitempty"`
+	Username      string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// An OAuth refresh token, used instead of the password.
+	IdentityToken string `protobuf:"bytes,4,opt,name=identity_token,json=identityToken,proto3" json:"identity_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryAuth) Reset() {
+	*x = RegistryAuth{}
+	mi := &file_berth_v1_images_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryAuth) ProtoMessage() {}
+
+func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
+func (*RegistryAuth) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RegistryAuth) GetServerAddress() string {
+	if x != nil {
+		return x.ServerAddress
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetIdentityToken() string {
+	if x != nil {
+		return x.IdentityToken
+	}
+	return ""
+}
+
+// ImageProgress is one progress update (engine type image.Progress): either
+// a blob's state (id set) or a line about the whole operation (message).
+type ImageProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blob's short digest (12 hex characters).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "Waiting", "Downloading", "Download complete", "Extracting",
+	// "Pull complete", "Already exists", "Preparing", "Pushing", "Pushed",
+	// "Layer already exists".
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	// Bytes moved and the blob's size.
+	Current int64 `protobuf:"varint,3,opt,name=current,proto3" json:"current,omitempty"`
+	Total   int64 `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	// "latest: Pulling from app", "Digest: sha256:…", "Status: …".
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageProgress) Reset() {
+	*x = ImageProgress{}
+	mi := &file_berth_v1_images_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageProgress) ProtoMessage() {}
+
+func (x *ImageProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageProgress.ProtoReflect.Descriptor instead.
+func (*ImageProgress) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ImageProgress) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ImageProgress) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ImageProgress) GetCurrent() int64 {
+	if x != nil {
+		return x.Current
+	}
+	return 0
+}
+
+func (x *ImageProgress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *ImageProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type PullImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The image ("busybox", "127.0.0.1:5000/app:v1", "app@sha256:…").
+	Ref string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// "os/arch[/variant]" of a multi-platform image; empty: the daemon's.
+	Platform      string        `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	Auth          *RegistryAuth `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullImageRequest) Reset() {
+	*x = PullImageRequest{}
+	mi := &file_berth_v1_images_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullImageRequest) ProtoMessage() {}
+
+func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
+func (*PullImageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PullImageRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PullImageRequest) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *PullImageRequest) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+type PullImageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Updates since the previous message.
+	Progress []*ImageProgress `protobuf:"bytes,1,rep,name=progress,proto3" json:"progress,omitempty"`
+	// Set on the last message only.
+	Image         *Image `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullImageResponse) Reset() {
+	*x = PullImageResponse{}
+	mi := &file_berth_v1_images_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullImageResponse) ProtoMessage() {}
+
+func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
+func (*PullImageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PullImageResponse) GetProgress() []*ImageProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *PullImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type PushImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name of a local image; without a tag, ":latest".
+	Ref           string        `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Auth          *RegistryAuth `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushImageRequest) Reset() {
+	*x = PushImageRequest{}
+	mi := &file_berth_v1_images_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushImageRequest) ProtoMessage() {}
+
+func (x *PushImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushImageRequest.ProtoReflect.Descriptor instead.
+func (*PushImageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PushImageRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *PushImageRequest) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+type PushImageResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Progress []*ImageProgress       `protobuf:"bytes,1,rep,name=progress,proto3" json:"progress,omitempty"`
+	// Set on the last message only.
+	Result        *PushResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushImageResponse) Reset() {
+	*x = PushImageResponse{}
+	mi := &file_berth_v1_images_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushImageResponse) ProtoMessage() {}
+
+func (x *PushImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushImageResponse.ProtoReflect.Descriptor instead.
+func (*PushImageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PushImageResponse) GetProgress() []*ImageProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *PushImageResponse) GetResult() *PushResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// PushResult is what a push stored (engine type image.PushResult).
+type PushResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tag   string                 `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// The manifest (or index) digest in the registry.
+	Digest        string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushResult) Reset() {
+	*x = PushResult{}
+	mi := &file_berth_v1_images_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushResult) ProtoMessage() {}
+
+func (x *PushResult) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushResult.ProtoReflect.Descriptor instead.
+func (*PushResult) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PushResult) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *PushResult) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PushResult) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type LoginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Auth          *RegistryAuth          `protobuf:"bytes,1,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginRequest) Reset() {
+	*x = LoginRequest{}
+	mi := &file_berth_v1_images_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginRequest) ProtoMessage() {}
+
+func (x *LoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
+func (*LoginRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *LoginRequest) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+type LoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "Login Succeeded".
+	Status        string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginResponse) Reset() {
+	*x = LoginResponse{}
+	mi := &file_berth_v1_images_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginResponse) ProtoMessage() {}
+
+func (x *LoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
+func (*LoginResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *LoginResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+type ImageHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageHistoryRequest) Reset() {
+	*x = ImageHistoryRequest{}
+	mi := &file_berth_v1_images_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageHistoryRequest) ProtoMessage() {}
+
+func (x *ImageHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ImageHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ImageHistoryRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+// ImageHistoryEntry is one row of History (engine type image.HistoryEntry).
+type ImageHistoryEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The image ID on the newest entry, "<missing>" on the others.
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Created   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created,proto3" json:"created,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,3,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	Tags      []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	// The size of the layer the entry made (0 for an empty layer).
+	Size          int64  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Comment       string `protobuf:"bytes,6,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageHistoryEntry) Reset() {
+	*x = ImageHistoryEntry{}
+	mi := &file_berth_v1_images_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageHistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageHistoryEntry) ProtoMessage() {}
+
+func (x *ImageHistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageHistoryEntry.ProtoReflect.Descriptor instead.
+func (*ImageHistoryEntry) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ImageHistoryEntry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ImageHistoryEntry) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *ImageHistoryEntry) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *ImageHistoryEntry) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ImageHistoryEntry) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ImageHistoryEntry) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type ImageHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ImageHistoryEntry   `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageHistoryResponse) Reset() {
+	*x = ImageHistoryResponse{}
+	mi := &file_berth_v1_images_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageHistoryResponse) ProtoMessage() {}
+
+func (x *ImageHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ImageHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ImageHistoryResponse) GetEntries() []*ImageHistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type PruneImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Remove every image no container uses, not only dangling ones.
+	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneImagesRequest) Reset() {
+	*x = PruneImagesRequest{}
+	mi := &file_berth_v1_images_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneImagesRequest) ProtoMessage() {}
+
+func (x *PruneImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneImagesRequest.ProtoReflect.Descriptor instead.
+func (*PruneImagesRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PruneImagesRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type PruneImagesResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Deleted        []*ImageDeleteResponse `protobuf:"bytes,1,rep,name=deleted,proto3" json:"deleted,omitempty"`
+	SpaceReclaimed int64                  `protobuf:"varint,2,opt,name=space_reclaimed,json=spaceReclaimed,proto3" json:"space_reclaimed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PruneImagesResponse) Reset() {
+	*x = PruneImagesResponse{}
+	mi := &file_berth_v1_images_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneImagesResponse) ProtoMessage() {}
+
+func (x *PruneImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_images_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneImagesResponse.ProtoReflect.Descriptor instead.
+func (*PruneImagesResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_images_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PruneImagesResponse) GetDeleted() []*ImageDeleteResponse {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *PruneImagesResponse) GetSpaceReclaimed() int64 {
+	if x != nil {
+		return x.SpaceReclaimed
+	}
+	return 0
+}
+
 var File_berth_v1_images_proto protoreflect.FileDescriptor
 
 const file_berth_v1_images_proto_rawDesc = "" +
@@ -1379,7 +2180,57 @@ const file_berth_v1_images_proto_rawDesc = "" +
 	"\x13InspectImageRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"=\n" +
 	"\x14InspectImageResponse\x12%\n" +
-	"\x05image\x18\x01 \x01(\v2\x0f.berth.v1.ImageR\x05image2\xf6\x03\n" +
+	"\x05image\x18\x01 \x01(\v2\x0f.berth.v1.ImageR\x05image\"\x94\x01\n" +
+	"\fRegistryAuth\x12%\n" +
+	"\x0eserver_address\x18\x01 \x01(\tR\rserverAddress\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12%\n" +
+	"\x0eidentity_token\x18\x04 \x01(\tR\ridentityToken\"\x81\x01\n" +
+	"\rImageProgress\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
+	"\acurrent\x18\x03 \x01(\x03R\acurrent\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x03R\x05total\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"l\n" +
+	"\x10PullImageRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\tR\bplatform\x12*\n" +
+	"\x04auth\x18\x03 \x01(\v2\x16.berth.v1.RegistryAuthR\x04auth\"o\n" +
+	"\x11PullImageResponse\x123\n" +
+	"\bprogress\x18\x01 \x03(\v2\x17.berth.v1.ImageProgressR\bprogress\x12%\n" +
+	"\x05image\x18\x02 \x01(\v2\x0f.berth.v1.ImageR\x05image\"P\n" +
+	"\x10PushImageRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12*\n" +
+	"\x04auth\x18\x02 \x01(\v2\x16.berth.v1.RegistryAuthR\x04auth\"v\n" +
+	"\x11PushImageResponse\x123\n" +
+	"\bprogress\x18\x01 \x03(\v2\x17.berth.v1.ImageProgressR\bprogress\x12,\n" +
+	"\x06result\x18\x02 \x01(\v2\x14.berth.v1.PushResultR\x06result\"J\n" +
+	"\n" +
+	"PushResult\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\":\n" +
+	"\fLoginRequest\x12*\n" +
+	"\x04auth\x18\x01 \x01(\v2\x16.berth.v1.RegistryAuthR\x04auth\"'\n" +
+	"\rLoginResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\"'\n" +
+	"\x13ImageHistoryRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"\xba\x01\n" +
+	"\x11ImageHistoryEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x03 \x01(\tR\tcreatedBy\x12\x12\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x18\n" +
+	"\acomment\x18\x06 \x01(\tR\acomment\"M\n" +
+	"\x14ImageHistoryResponse\x125\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.berth.v1.ImageHistoryEntryR\aentries\"&\n" +
+	"\x12PruneImagesRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"w\n" +
+	"\x13PruneImagesResponse\x127\n" +
+	"\adeleted\x18\x01 \x03(\v2\x1d.berth.v1.ImageDeleteResponseR\adeleted\x12'\n" +
+	"\x0fspace_reclaimed\x18\x02 \x01(\x03R\x0espaceReclaimed2\xc6\x06\n" +
 	"\rImagesService\x12G\n" +
 	"\x06Import\x12\x1c.berth.v1.ImportImageRequest\x1a\x1d.berth.v1.ImportImageResponse(\x01\x12C\n" +
 	"\x04Load\x12\x1b.berth.v1.LoadImagesRequest\x1a\x1c.berth.v1.LoadImagesResponse(\x01\x12C\n" +
@@ -1387,7 +2238,12 @@ const file_berth_v1_images_proto_rawDesc = "" +
 	"\x03Tag\x12\x19.berth.v1.TagImageRequest\x1a\x1a.berth.v1.TagImageResponse\x12G\n" +
 	"\x06Remove\x12\x1d.berth.v1.RemoveImagesRequest\x1a\x1e.berth.v1.RemoveImagesResponse\x12A\n" +
 	"\x04List\x12\x1b.berth.v1.ListImagesRequest\x1a\x1c.berth.v1.ListImagesResponse\x12H\n" +
-	"\aInspect\x12\x1d.berth.v1.InspectImageRequest\x1a\x1e.berth.v1.InspectImageResponseB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\aInspect\x12\x1d.berth.v1.InspectImageRequest\x1a\x1e.berth.v1.InspectImageResponse\x12A\n" +
+	"\x04Pull\x12\x1a.berth.v1.PullImageRequest\x1a\x1b.berth.v1.PullImageResponse0\x01\x12A\n" +
+	"\x04Push\x12\x1a.berth.v1.PushImageRequest\x1a\x1b.berth.v1.PushImageResponse0\x01\x128\n" +
+	"\x05Login\x12\x16.berth.v1.LoginRequest\x1a\x17.berth.v1.LoginResponse\x12H\n" +
+	"\aHistory\x12\x1d.berth.v1.ImageHistoryRequest\x1a\x1e.berth.v1.ImageHistoryResponse\x12D\n" +
+	"\x05Prune\x12\x1c.berth.v1.PruneImagesRequest\x1a\x1d.berth.v1.PruneImagesResponseB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_images_proto_rawDescOnce sync.Once
@@ -1401,7 +2257,7 @@ func file_berth_v1_images_proto_rawDescGZIP() []byte {
 	return file_berth_v1_images_proto_rawDescData
 }
 
-var file_berth_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_berth_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_berth_v1_images_proto_goTypes = []any{
 	(*ImageConfig)(nil),           // 0: berth.v1.ImageConfig
 	(*ImageRootFS)(nil),           // 1: berth.v1.ImageRootFS
@@ -1424,48 +2280,82 @@ var file_berth_v1_images_proto_goTypes = []any{
 	(*ListImagesResponse)(nil),    // 18: berth.v1.ListImagesResponse
 	(*InspectImageRequest)(nil),   // 19: berth.v1.InspectImageRequest
 	(*InspectImageResponse)(nil),  // 20: berth.v1.InspectImageResponse
-	nil,                           // 21: berth.v1.ImageConfig.LabelsEntry
-	nil,                           // 22: berth.v1.ImageSummary.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*Status)(nil),                // 24: berth.v1.Status
-	(*Filter)(nil),                // 25: berth.v1.Filter
+	(*RegistryAuth)(nil),          // 21: berth.v1.RegistryAuth
+	(*ImageProgress)(nil),         // 22: berth.v1.ImageProgress
+	(*PullImageRequest)(nil),      // 23: berth.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 24: berth.v1.PullImageResponse
+	(*PushImageRequest)(nil),      // 25: berth.v1.PushImageRequest
+	(*PushImageResponse)(nil),     // 26: berth.v1.PushImageResponse
+	(*PushResult)(nil),            // 27: berth.v1.PushResult
+	(*LoginRequest)(nil),          // 28: berth.v1.LoginRequest
+	(*LoginResponse)(nil),         // 29: berth.v1.LoginResponse
+	(*ImageHistoryRequest)(nil),   // 30: berth.v1.ImageHistoryRequest
+	(*ImageHistoryEntry)(nil),     // 31: berth.v1.ImageHistoryEntry
+	(*ImageHistoryResponse)(nil),  // 32: berth.v1.ImageHistoryResponse
+	(*PruneImagesRequest)(nil),    // 33: berth.v1.PruneImagesRequest
+	(*PruneImagesResponse)(nil),   // 34: berth.v1.PruneImagesResponse
+	nil,                           // 35: berth.v1.ImageConfig.LabelsEntry
+	nil,                           // 36: berth.v1.ImageSummary.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*Status)(nil),                // 38: berth.v1.Status
+	(*Filter)(nil),                // 39: berth.v1.Filter
 }
 var file_berth_v1_images_proto_depIdxs = []int32{
-	21, // 0: berth.v1.ImageConfig.labels:type_name -> berth.v1.ImageConfig.LabelsEntry
-	23, // 1: berth.v1.ImageHistory.created:type_name -> google.protobuf.Timestamp
-	23, // 2: berth.v1.Image.created:type_name -> google.protobuf.Timestamp
+	35, // 0: berth.v1.ImageConfig.labels:type_name -> berth.v1.ImageConfig.LabelsEntry
+	37, // 1: berth.v1.ImageHistory.created:type_name -> google.protobuf.Timestamp
+	37, // 2: berth.v1.Image.created:type_name -> google.protobuf.Timestamp
 	0,  // 3: berth.v1.Image.config:type_name -> berth.v1.ImageConfig
 	1,  // 4: berth.v1.Image.root_fs:type_name -> berth.v1.ImageRootFS
 	2,  // 5: berth.v1.Image.history:type_name -> berth.v1.ImageHistory
-	23, // 6: berth.v1.ImageSummary.created:type_name -> google.protobuf.Timestamp
-	22, // 7: berth.v1.ImageSummary.labels:type_name -> berth.v1.ImageSummary.LabelsEntry
+	37, // 6: berth.v1.ImageSummary.created:type_name -> google.protobuf.Timestamp
+	36, // 7: berth.v1.ImageSummary.labels:type_name -> berth.v1.ImageSummary.LabelsEntry
 	5,  // 8: berth.v1.ImportImageRequest.options:type_name -> berth.v1.ImportImageOptions
 	3,  // 9: berth.v1.ImportImageResponse.image:type_name -> berth.v1.Image
 	3,  // 10: berth.v1.LoadImagesResponse.images:type_name -> berth.v1.Image
 	15, // 11: berth.v1.RemoveImagesResponse.items:type_name -> berth.v1.ImageDeleteResponse
-	24, // 12: berth.v1.RemoveImagesResponse.errors:type_name -> berth.v1.Status
-	25, // 13: berth.v1.ListImagesRequest.filters:type_name -> berth.v1.Filter
+	38, // 12: berth.v1.RemoveImagesResponse.errors:type_name -> berth.v1.Status
+	39, // 13: berth.v1.ListImagesRequest.filters:type_name -> berth.v1.Filter
 	4,  // 14: berth.v1.ListImagesResponse.images:type_name -> berth.v1.ImageSummary
 	3,  // 15: berth.v1.InspectImageResponse.image:type_name -> berth.v1.Image
-	6,  // 16: berth.v1.ImagesService.Import:input_type -> berth.v1.ImportImageRequest
-	8,  // 17: berth.v1.ImagesService.Load:input_type -> berth.v1.LoadImagesRequest
-	10, // 18: berth.v1.ImagesService.Save:input_type -> berth.v1.SaveImagesRequest
-	12, // 19: berth.v1.ImagesService.Tag:input_type -> berth.v1.TagImageRequest
-	14, // 20: berth.v1.ImagesService.Remove:input_type -> berth.v1.RemoveImagesRequest
-	17, // 21: berth.v1.ImagesService.List:input_type -> berth.v1.ListImagesRequest
-	19, // 22: berth.v1.ImagesService.Inspect:input_type -> berth.v1.InspectImageRequest
-	7,  // 23: berth.v1.ImagesService.Import:output_type -> berth.v1.ImportImageResponse
-	9,  // 24: berth.v1.ImagesService.Load:output_type -> berth.v1.LoadImagesResponse
-	11, // 25: berth.v1.ImagesService.Save:output_type -> berth.v1.SaveImagesResponse
-	13, // 26: berth.v1.ImagesService.Tag:output_type -> berth.v1.TagImageResponse
-	16, // 27: berth.v1.ImagesService.Remove:output_type -> berth.v1.RemoveImagesResponse
-	18, // 28: berth.v1.ImagesService.List:output_type -> berth.v1.ListImagesResponse
-	20, // 29: berth.v1.ImagesService.Inspect:output_type -> berth.v1.InspectImageResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 16: berth.v1.PullImageRequest.auth:type_name -> berth.v1.RegistryAuth
+	22, // 17: berth.v1.PullImageResponse.progress:type_name -> berth.v1.ImageProgress
+	3,  // 18: berth.v1.PullImageResponse.image:type_name -> berth.v1.Image
+	21, // 19: berth.v1.PushImageRequest.auth:type_name -> berth.v1.RegistryAuth
+	22, // 20: berth.v1.PushImageResponse.progress:type_name -> berth.v1.ImageProgress
+	27, // 21: berth.v1.PushImageResponse.result:type_name -> berth.v1.PushResult
+	21, // 22: berth.v1.LoginRequest.auth:type_name -> berth.v1.RegistryAuth
+	37, // 23: berth.v1.ImageHistoryEntry.created:type_name -> google.protobuf.Timestamp
+	31, // 24: berth.v1.ImageHistoryResponse.entries:type_name -> berth.v1.ImageHistoryEntry
+	15, // 25: berth.v1.PruneImagesResponse.deleted:type_name -> berth.v1.ImageDeleteResponse
+	6,  // 26: berth.v1.ImagesService.Import:input_type -> berth.v1.ImportImageRequest
+	8,  // 27: berth.v1.ImagesService.Load:input_type -> berth.v1.LoadImagesRequest
+	10, // 28: berth.v1.ImagesService.Save:input_type -> berth.v1.SaveImagesRequest
+	12, // 29: berth.v1.ImagesService.Tag:input_type -> berth.v1.TagImageRequest
+	14, // 30: berth.v1.ImagesService.Remove:input_type -> berth.v1.RemoveImagesRequest
+	17, // 31: berth.v1.ImagesService.List:input_type -> berth.v1.ListImagesRequest
+	19, // 32: berth.v1.ImagesService.Inspect:input_type -> berth.v1.InspectImageRequest
+	23, // 33: berth.v1.ImagesService.Pull:input_type -> berth.v1.PullImageRequest
+	25, // 34: berth.v1.ImagesService.Push:input_type -> berth.v1.PushImageRequest
+	28, // 35: berth.v1.ImagesService.Login:input_type -> berth.v1.LoginRequest
+	30, // 36: berth.v1.ImagesService.History:input_type -> berth.v1.ImageHistoryRequest
+	33, // 37: berth.v1.ImagesService.Prune:input_type -> berth.v1.PruneImagesRequest
+	7,  // 38: berth.v1.ImagesService.Import:output_type -> berth.v1.ImportImageResponse
+	9,  // 39: berth.v1.ImagesService.Load:output_type -> berth.v1.LoadImagesResponse
+	11, // 40: berth.v1.ImagesService.Save:output_type -> berth.v1.SaveImagesResponse
+	13, // 41: berth.v1.ImagesService.Tag:output_type -> berth.v1.TagImageResponse
+	16, // 42: berth.v1.ImagesService.Remove:output_type -> berth.v1.RemoveImagesResponse
+	18, // 43: berth.v1.ImagesService.List:output_type -> berth.v1.ListImagesResponse
+	20, // 44: berth.v1.ImagesService.Inspect:output_type -> berth.v1.InspectImageResponse
+	24, // 45: berth.v1.ImagesService.Pull:output_type -> berth.v1.PullImageResponse
+	26, // 46: berth.v1.ImagesService.Push:output_type -> berth.v1.PushImageResponse
+	29, // 47: berth.v1.ImagesService.Login:output_type -> berth.v1.LoginResponse
+	32, // 48: berth.v1.ImagesService.History:output_type -> berth.v1.ImageHistoryResponse
+	34, // 49: berth.v1.ImagesService.Prune:output_type -> berth.v1.PruneImagesResponse
+	38, // [38:50] is the sub-list for method output_type
+	26, // [26:38] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_images_proto_init() }
@@ -1480,7 +2370,7 @@ func file_berth_v1_images_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_images_proto_rawDesc), len(file_berth_v1_images_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

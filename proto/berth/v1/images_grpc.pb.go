@@ -28,6 +28,11 @@ const (
 	ImagesService_Remove_FullMethodName  = "/berth.v1.ImagesService/Remove"
 	ImagesService_List_FullMethodName    = "/berth.v1.ImagesService/List"
 	ImagesService_Inspect_FullMethodName = "/berth.v1.ImagesService/Inspect"
+	ImagesService_Pull_FullMethodName    = "/berth.v1.ImagesService/Pull"
+	ImagesService_Push_FullMethodName    = "/berth.v1.ImagesService/Push"
+	ImagesService_Login_FullMethodName   = "/berth.v1.ImagesService/Login"
+	ImagesService_History_FullMethodName = "/berth.v1.ImagesService/History"
+	ImagesService_Prune_FullMethodName   = "/berth.v1.ImagesService/Prune"
 )
 
 // ImagesServiceClient is the client API for ImagesService service.
@@ -36,8 +41,7 @@ const (
 //
 // ImagesService manages local images. Every image reference (`ref`)
 // accepts a name ("busybox" means docker.io/library/busybox:latest), a
-// name@digest, a full image ID or a unique ID prefix. (Pull and Push are
-// reserved for a later version of this service.)
+// name@digest, a full image ID or a unique ID prefix.
 type ImagesServiceClient interface {
 	// Import makes a one-layer image from a root file system tar (plain, gzip
 	// or zstd), as `docker import`. Client stream: the first message carries
@@ -61,6 +65,22 @@ type ImagesServiceClient interface {
 	List(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 	// Inspect returns the full view of one image.
 	Inspect(ctx context.Context, in *InspectImageRequest, opts ...grpc.CallOption) (*InspectImageResponse, error)
+	// Pull fetches an image from its registry, unpacks it and names it.
+	// Server stream of progress; the last message carries the image. The
+	// call ends with the pull's error (NotFound, Unauthenticated,
+	// Unavailable for an unreachable registry, DataLoss for a blob that does
+	// not match its digest).
+	Pull(ctx context.Context, in *PullImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullImageResponse], error)
+	// Push uploads a named image to its registry. Server stream of progress;
+	// the last message carries the result.
+	Push(ctx context.Context, in *PushImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PushImageResponse], error)
+	// Login checks credentials against a registry (nothing is stored by the
+	// daemon: clients keep credentials and send them with Pull and Push).
+	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
+	// History lists an image's build history, newest first.
+	History(ctx context.Context, in *ImageHistoryRequest, opts ...grpc.CallOption) (*ImageHistoryResponse, error)
+	// Prune removes dangling (or, with all, every) image no container uses.
+	Prune(ctx context.Context, in *PruneImagesRequest, opts ...grpc.CallOption) (*PruneImagesResponse, error)
 }
 
 type imagesServiceClient struct {
@@ -156,14 +176,81 @@ func (c *imagesServiceClient) Inspect(ctx context.Context, in *InspectImageReque
 	return out, nil
 }
 
+func (c *imagesServiceClient) Pull(ctx context.Context, in *PullImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullImageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImagesService_ServiceDesc.Streams[3], ImagesService_Pull_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PullImageRequest, PullImageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImagesService_PullClient = grpc.ServerStreamingClient[PullImageResponse]
+
+func (c *imagesServiceClient) Push(ctx context.Context, in *PushImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PushImageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ImagesService_ServiceDesc.Streams[4], ImagesService_Push_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PushImageRequest, PushImageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImagesService_PushClient = grpc.ServerStreamingClient[PushImageResponse]
+
+func (c *imagesServiceClient) Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoginResponse)
+	err := c.cc.Invoke(ctx, ImagesService_Login_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imagesServiceClient) History(ctx context.Context, in *ImageHistoryRequest, opts ...grpc.CallOption) (*ImageHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImageHistoryResponse)
+	err := c.cc.Invoke(ctx, ImagesService_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imagesServiceClient) Prune(ctx context.Context, in *PruneImagesRequest, opts ...grpc.CallOption) (*PruneImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneImagesResponse)
+	err := c.cc.Invoke(ctx, ImagesService_Prune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImagesServiceServer is the server API for ImagesService service.
 // All implementations must embed UnimplementedImagesServiceServer
 // for forward compatibility.
 //
 // ImagesService manages local images. Every image reference (`ref`)
 // accepts a name ("busybox" means docker.io/library/busybox:latest), a
-// name@digest, a full image ID or a unique ID prefix. (Pull and Push are
-// reserved for a later version of this service.)
+// name@digest, a full image ID or a unique ID prefix.
 type ImagesServiceServer interface {
 	// Import makes a one-layer image from a root file system tar (plain, gzip
 	// or zstd), as `docker import`. Client stream: the first message carries
@@ -187,6 +274,22 @@ type ImagesServiceServer interface {
 	List(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
 	// Inspect returns the full view of one image.
 	Inspect(context.Context, *InspectImageRequest) (*InspectImageResponse, error)
+	// Pull fetches an image from its registry, unpacks it and names it.
+	// Server stream of progress; the last message carries the image. The
+	// call ends with the pull's error (NotFound, Unauthenticated,
+	// Unavailable for an unreachable registry, DataLoss for a blob that does
+	// not match its digest).
+	Pull(*PullImageRequest, grpc.ServerStreamingServer[PullImageResponse]) error
+	// Push uploads a named image to its registry. Server stream of progress;
+	// the last message carries the result.
+	Push(*PushImageRequest, grpc.ServerStreamingServer[PushImageResponse]) error
+	// Login checks credentials against a registry (nothing is stored by the
+	// daemon: clients keep credentials and send them with Pull and Push).
+	Login(context.Context, *LoginRequest) (*LoginResponse, error)
+	// History lists an image's build history, newest first.
+	History(context.Context, *ImageHistoryRequest) (*ImageHistoryResponse, error)
+	// Prune removes dangling (or, with all, every) image no container uses.
+	Prune(context.Context, *PruneImagesRequest) (*PruneImagesResponse, error)
 	mustEmbedUnimplementedImagesServiceServer()
 }
 
@@ -217,6 +320,21 @@ func (UnimplementedImagesServiceServer) List(context.Context, *ListImagesRequest
 }
 func (UnimplementedImagesServiceServer) Inspect(context.Context, *InspectImageRequest) (*InspectImageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Inspect not implemented")
+}
+func (UnimplementedImagesServiceServer) Pull(*PullImageRequest, grpc.ServerStreamingServer[PullImageResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Pull not implemented")
+}
+func (UnimplementedImagesServiceServer) Push(*PushImageRequest, grpc.ServerStreamingServer[PushImageResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Push not implemented")
+}
+func (UnimplementedImagesServiceServer) Login(context.Context, *LoginRequest) (*LoginResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Login not implemented")
+}
+func (UnimplementedImagesServiceServer) History(context.Context, *ImageHistoryRequest) (*ImageHistoryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedImagesServiceServer) Prune(context.Context, *PruneImagesRequest) (*PruneImagesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Prune not implemented")
 }
 func (UnimplementedImagesServiceServer) mustEmbedUnimplementedImagesServiceServer() {}
 func (UnimplementedImagesServiceServer) testEmbeddedByValue()                       {}
@@ -336,6 +454,82 @@ func _ImagesService_Inspect_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImagesService_Pull_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PullImageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImagesServiceServer).Pull(m, &grpc.GenericServerStream[PullImageRequest, PullImageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImagesService_PullServer = grpc.ServerStreamingServer[PullImageResponse]
+
+func _ImagesService_Push_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PushImageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImagesServiceServer).Push(m, &grpc.GenericServerStream[PushImageRequest, PushImageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ImagesService_PushServer = grpc.ServerStreamingServer[PushImageResponse]
+
+func _ImagesService_Login_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServiceServer).Login(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImagesService_Login_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServiceServer).Login(ctx, req.(*LoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImagesService_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImageHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServiceServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImagesService_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServiceServer).History(ctx, req.(*ImageHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImagesService_Prune_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneImagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServiceServer).Prune(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImagesService_Prune_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServiceServer).Prune(ctx, req.(*PruneImagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ImagesService_ServiceDesc is the grpc.ServiceDesc for ImagesService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -359,6 +553,18 @@ var ImagesService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Inspect",
 			Handler:    _ImagesService_Inspect_Handler,
 		},
+		{
+			MethodName: "Login",
+			Handler:    _ImagesService_Login_Handler,
+		},
+		{
+			MethodName: "History",
+			Handler:    _ImagesService_History_Handler,
+		},
+		{
+			MethodName: "Prune",
+			Handler:    _ImagesService_Prune_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -374,6 +580,16 @@ var ImagesService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Save",
 			Handler:       _ImagesService_Save_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Pull",
+			Handler:       _ImagesService_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Push",
+			Handler:       _ImagesService_Push_Handler,
 			ServerStreams: true,
 		},
 	},
