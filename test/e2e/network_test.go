@@ -259,6 +259,13 @@ func TestNetwork(t *testing.T) {
 		if !strings.Contains(links, " "+s.Bridge()+":") {
 			t.Errorf("links with --network host: %q, want the host's (bridge %s among them)", links, s.Bridge())
 		}
+		// container: shares another container's namespace (its localhost).
+		web := ntName(t, "mweb")
+		n.httpd(t, web, "--mac-address", "92:d0:c6:0a:29:33")
+		n.fetchOK(t, "http://127.0.0.1/", "--network", "container:"+web)
+		if out := n.ok(t, "exec", web, "cat", "/sys/class/net/eth0/address"); out != "92:d0:c6:0a:29:33" {
+			t.Errorf("--mac-address: eth0 has %q", out)
+		}
 		// Resolver settings reach the container's files.
 		out := n.ok(t, "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "example.test", "--dns-option", "ndots:3",
 			"--add-host", "db.test:192.0.2.10", "--hostname", "box1", "busybox", "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname")
@@ -314,6 +321,34 @@ func TestNetwork(t *testing.T) {
 		out := n.ok(t, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", later)
 		if !strings.Contains(out, app) || !strings.Contains(out, other) {
 			t.Errorf("networks of %s started after connect: %q, want %s and %s", later, out, app, other)
+		}
+	})
+
+	t.Run("Macvlan", func(t *testing.T) {
+		// The parent is one end of a veth pair made for the test (never a
+		// real uplink); containers sit on its segment.
+		parent := "bnmv" + strconv.Itoa(int(time.Now().UnixNano()%100000))
+		if out, err := exec.Command("ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p").CombinedOutput(); err != nil {
+			t.Fatalf("ip link add: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", parent).Run() })
+		if out, err := exec.Command("ip", "link", "set", parent, "up").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set up: %v: %s", err, out)
+		}
+		mv := ntName(t, "mv")
+		sub := testSubnet(t, s, 4)
+		if r := n.run(t, "network", "create", "-d", "macvlan", mv); r.ExitCode == 0 || !strings.Contains(r.Stderr, "parent") {
+			t.Errorf("a macvlan network without parent: %s", r)
+		}
+		n.network(t, mv, "-d", "macvlan", "-o", "parent="+parent, "--subnet", sub)
+		if drv := n.ok(t, "network", "ls", "--filter", "name="+mv, "--format", "{{.Driver}}"); drv != "macvlan" {
+			t.Errorf("driver of %s: %q", mv, drv)
+		}
+		out := n.ok(t, "run", "--rm", "--network", mv, "--ip", ipIn(sub, 9), "busybox", "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/iflink")
+		// eth0's link is the parent: a macvlan child of it.
+		idx, _ := os.ReadFile(filepath.Join("/sys/class/net", parent, "ifindex"))
+		if want := ipIn(sub, 9) + "/24\n" + strings.TrimSpace(string(idx)); out != want {
+			t.Errorf("container on macvlan network %s: address and link %q, want %q", mv, out, want)
 		}
 	})
 
