@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,14 +59,18 @@ func TestLiveRestore(t *testing.T) {
 	s.LoadBusybox()
 	c := cli{t: t, s: s}
 	tick, idle := c.name("lr-tick"), c.name("lr-idle")
+	shim := c.name("lr-shim") // on berth's own shim, which writes the log itself
 	c.ok("run", "-d", "--name", tick, "busybox", "sh", "-c", ticker)
 	c.ok("run", "-d", "--name", idle, "busybox", "sleep", "1000")
+	c.ok("run", "-d", "--name", shim, "--runtime", berthRuntime, "busybox", "sh", "-c", ticker)
 	waitLog(c, tick, "tick-2\n")
+	waitLog(c, shim, "tick-2\n")
 	pids := map[string]int{}
-	for _, n := range []string{tick, idle} {
+	for _, n := range []string{tick, idle, shim} {
 		pids[n] = atoi(t, c.inspect(n, "{{.State.Pid}}"))
 	}
 	logPath := c.inspect(tick, "{{.LogPath}}")
+	shimLog := c.inspect(shim, "{{.LogPath}}")
 	follow := c.start("logs", "-f", tick)
 	follow.waitFor("tick-3\n", 30*time.Second)
 
@@ -81,6 +86,11 @@ func TestLiveRestore(t *testing.T) {
 		return lastTick(logPath) >= before+3
 	})
 	downTick := lastTick(logPath)
+	shimBefore := lastTick(shimLog)
+	eventually(t, 30*time.Second, "the berth shim's log file to grow while berthd is down", func() bool {
+		return lastTick(shimLog) >= shimBefore+3
+	})
+	shimDown := lastTick(shimLog)
 	// A logs -f client of the killed daemon ends with an error (its
 	// connection is gone): it must not look like the end of the output.
 	if code := follow.wait(30 * time.Second); code == 0 || follow.stderr() == "" {
@@ -88,7 +98,7 @@ func TestLiveRestore(t *testing.T) {
 	}
 
 	s.StartDaemon()
-	for _, n := range []string{tick, idle} {
+	for _, n := range []string{tick, idle, shim} {
 		if got := c.psState(n); got != "running" {
 			t.Errorf("after berthd restart: ps shows %s %q, want running", n, got)
 		}
@@ -104,15 +114,26 @@ func TestLiveRestore(t *testing.T) {
 	if nums[0] != 0 {
 		t.Errorf("logs -f after restart starts at tick-%d", nums[0])
 	}
+	shimFollow := c.start("logs", "-f", shim)
+	shimFollow.waitFor("tick-"+strconv.Itoa(shimDown+5)+"\n", 30*time.Second)
+	if nums := ticks(t, shimFollow.output()); nums[0] != 0 {
+		t.Errorf("logs -f of the berth-shim container starts at tick-%d", nums[0])
+	}
+	if out := c.ok("exec", shim, "echo", "exec-in-shim"); out != "exec-in-shim" {
+		t.Errorf("exec in the berth-shim container after restore: %q", out)
+	}
 	if out := c.ok("exec", idle, "echo", "exec-after-restore"); out != "exec-after-restore" {
 		t.Errorf("exec after restore: %q", out)
 	}
 	if out := c.ok("exec", tick, "sh", "-c", "echo $$"); out == "" {
 		t.Error("exec in the ticker after restore printed nothing")
 	}
-	c.ok("stop", "-t", "1", tick, idle)
+	c.ok("stop", "-t", "1", tick, idle, shim)
 	if code := follow2.wait(30 * time.Second); code != 0 {
 		t.Errorf("logs -f did not end cleanly when the container stopped: %d %q", code, follow2.stderr())
+	}
+	if code := shimFollow.wait(30 * time.Second); code != 0 {
+		t.Errorf("logs -f of the berth-shim container did not end cleanly: %d %q", code, shimFollow.stderr())
 	}
 	for n, pid := range pids {
 		if got := c.status(n); got != "exited" {
@@ -141,16 +162,19 @@ func TestContainerdKill(t *testing.T) {
 	s.LoadBusybox()
 	c := cli{t: t, s: s}
 	n, m := c.name("ck-a"), c.name("ck-b")
+	sh := c.name("ck-shim")
 	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c", ticker)
 	c.ok("run", "-d", "--name", m, "busybox", "sleep", "1000")
+	c.ok("run", "-d", "--name", sh, "--runtime", berthRuntime, "busybox", "sleep", "1000")
 	pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
 	pidM := atoi(t, c.inspect(m, "{{.State.Pid}}"))
+	pidS := atoi(t, c.inspect(sh, "{{.State.Pid}}"))
 
 	s.KillContainerd() // waits until berthd serves through a new containerd
-	if !pidAlive(pid) || !pidAlive(pidM) {
-		t.Fatalf("containers died with containerd (pids %d %d)", pid, pidM)
+	if !pidAlive(pid) || !pidAlive(pidM) || !pidAlive(pidS) {
+		t.Fatalf("containers died with containerd (pids %d %d %d)", pid, pidM, pidS)
 	}
-	for _, x := range []string{n, m} {
+	for _, x := range []string{n, m, sh} {
 		if got := c.psState(x); got != "running" {
 			t.Errorf("after containerd restart: ps shows %s %q", x, got)
 		}
@@ -158,17 +182,20 @@ func TestContainerdKill(t *testing.T) {
 	if out := c.ok("exec", m, "echo", "exec-after-ctrd"); out != "exec-after-ctrd" {
 		t.Errorf("exec: %q", out)
 	}
+	if out := c.ok("exec", sh, "echo", "exec-in-shim"); out != "exec-in-shim" {
+		t.Errorf("exec in the berth-shim container: %q", out)
+	}
 	waitLog(c, n, "tick-3\n")
 	st := c.start("logs", "-f", n)
 	before := len(lines(c.ok("logs", n)))
 	st.waitFor("tick-"+strconv.Itoa(before+3)+"\n", 30*time.Second)
-	c.ok("stop", "-t", "1", n, m)
-	for _, x := range []string{n, m} {
+	c.ok("stop", "-t", "1", n, m, sh)
+	for _, x := range []string{n, m, sh} {
 		if got := c.status(x); got != "exited" {
 			t.Errorf("after stop: %s is %q", x, got)
 		}
 	}
-	if pidAlive(pid) || pidAlive(pidM) {
+	if pidAlive(pid) || pidAlive(pidM) || pidAlive(pidS) {
 		t.Error("processes alive after stop")
 	}
 	if code := st.wait(30 * time.Second); code != 0 {
@@ -229,5 +256,45 @@ func TestRestartPolicyDaemonRestart(t *testing.T) {
 		// Stopped by the user again: not restarted until the next daemon start.
 		c.ok("stop", "-t", "1", always)
 		consistently(t, time.Second, always+" stays stopped", func() bool { return c.status(always) == "exited" })
+	}
+
+	// Containers that die while berthd is down: on its start, the policy
+	// applies (always and unless-stopped restart, no stays exited with the
+	// code it died with).
+	died := c.name("pol-died-no")
+	c.ok("run", "-d", "--name", died, "busybox", "sleep", "1000")
+	pids := map[string]int{}
+	counts := map[string]int{}
+	for _, x := range []string{alwaysRun, unlessRun, died} {
+		pids[x] = atoi(t, c.inspect(x, "{{.State.Pid}}"))
+		counts[x] = atoi(t, c.inspect(x, "{{.RestartCount}}"))
+	}
+	s.KillDaemon()
+	for x, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %s's process %d: %v", x, pid, err)
+		}
+		eventually(t, 10*time.Second, x+"'s process to die", func() bool { return !pidAlive(pid) })
+	}
+	s.StartDaemon()
+	for _, x := range []string{alwaysRun, unlessRun} {
+		var got string
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			got = c.inspect(x, "{{.State.Status}} {{.State.Pid}} {{.RestartCount}} {{.State.ExitCode}}")
+			if f := strings.Fields(got); f[0] == "running" && f[1] != strconv.Itoa(pids[x]) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was not restarted after dying while berthd was down: status pid restarts exit = %q", x, got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := atoi(t, c.inspect(x, "{{.RestartCount}}")); got != counts[x]+1 {
+			t.Errorf("%s RestartCount %d, want %d", x, got, counts[x]+1)
+		}
+	}
+	if got := c.inspect(died, "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Errorf("a container without a policy that died while berthd was down: %q, want exited 137", got)
 	}
 }
