@@ -109,8 +109,8 @@ func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 	RegisterServices(s, b, info)
 }
 
-// RegisterServices serves b on s: ContainersService, ImagesService and
-// SystemService (berth.v1).
+// RegisterServices serves b on s: ContainersService, ImagesService,
+// SystemService and, when b.Networks is set, NetworksService (berth.v1).
 func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	if b.Containers != nil {
 		RegisterService(s, &berthv1.ContainersService_ServiceDesc, &containersServer{c: b.Containers})
