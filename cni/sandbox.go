@@ -58,6 +58,11 @@ type SetupRequest struct {
 	// ExtraHosts: "name:ip" entries for /etc/hosts (--add-host); ip
 	// "host-gateway" means the primary network's gateway.
 	ExtraHosts []string
+	// NetNSReady, if set, is called once the container's own network
+	// namespace exists at NetNSPath, before its interfaces are configured.
+	// A runtime may create the container in it from then on (its process
+	// must not run before Setup returns).
+	NetNSReady func()
 }
 
 // Attachment is a container's membership in one network.
@@ -367,6 +372,9 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		}()
 		if err := loopbackUp(sb.NetNSPath); err != nil {
 			return nil, err
+		}
+		if req.NetNSReady != nil {
+			req.NetNSReady()
 		}
 	}
 

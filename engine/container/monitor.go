@@ -134,7 +134,17 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 // reapLocked deletes the stopped task and records its exit. ok is false when
 // there was no task to reap (the exit was already handled).
 func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (ExitStatus, bool) {
+	if proc, err := s.taskState(ctx, r.id); err == nil && proc.Status != tasktypes.Status_STOPPED {
+		return ExitStatus{}, false // not an exit: a new task runs (or an old event)
+	}
+	// The network goes while the task is deleted: the process is gone.
+	netDone := make(chan struct{})
+	go func() {
+		defer close(netDone)
+		s.teardownNetwork(ctx, r.id)
+	}()
 	resp, err := s.deleteTask(ctx, r.id)
+	<-netDone
 	if err != nil {
 		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
 		return ExitStatus{}, false
@@ -142,7 +152,6 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 	if resp == nil {
 		return ExitStatus{}, false
 	}
-	s.teardownNetwork(ctx, r.id)
 	st := ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
 	s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
 	if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -88,14 +89,38 @@ func (s *Service) networkSpec(ctx context.Context, cfg *Config, id string) (oci.
 
 func noop(context.Context, oci.Client, *containers.Container, *oci.Spec) error { return nil }
 
-// setupNetwork creates the container's network (netns, CNI ADD, ports, DNS)
-// before its task, and writes its hosts and resolv.conf. Host and none
-// containers need no CNI work; their files were written at create.
-func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig) (*cni.Sandbox, error) {
+// startNetwork begins the container's network setup (netns, CNI ADD, ports,
+// DNS, its hosts and resolv.conf) and returns as soon as the network
+// namespace exists, so that the task can be created in it while the
+// interfaces are configured. wait returns the outcome; the process must not
+// start before it returned nil. Host and none containers need no CNI work
+// (their files were written at create): wait is then immediate.
+func (s *Service) startNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig) (wait func() error, err error) {
 	mode := s.networkMode(cfg)
 	if s.opts.Networks == nil || mode == NetworkNone || mode == NetworkHost {
-		return nil, nil
+		return func() error { return nil }, nil
 	}
+	ready := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.setupNetwork(ctx, id, name, cfg, image, func() { once.Do(func() { close(ready) }) })
+		done <- err
+	}()
+	select {
+	case <-ready:
+		return func() error { return <-done }, nil
+	case err := <-done:
+		// Finished (or failed) before it reported the netns: nothing runs
+		// in parallel.
+		return func() error { return nil }, err
+	}
+}
+
+// setupNetwork creates the container's network and writes its hosts and
+// resolv.conf; nsReady (may be nil) is called once the netns exists.
+func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig, nsReady func()) (*cni.Sandbox, error) {
+	mode := s.networkMode(cfg)
 	req := cni.SetupRequest{
 		ContainerID: id,
 		Name:        name,
@@ -105,6 +130,7 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *Config
 		DNSSearch:   cfg.DNSSearch,
 		DNSOptions:  cfg.DNSOptions,
 		ExtraHosts:  cfg.ExtraHosts,
+		NetNSReady:  nsReady,
 	}
 	if other, ok := strings.CutPrefix(mode, "container:"); ok {
 		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)

@@ -97,16 +97,19 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	}
 	uri := containerio.LoggerURI(s.opts.LoggerPath, ioOpts)
 
-	// The network exists before the task: no hook calls back into berth.
-	if _, err := s.setupNetwork(ctx, r.id, r.name, cfg, s.imageConfig(ctx, c)); err != nil {
-		s.recordStartFailure(ctx, r, err)
-		return err
-	}
+	// The network exists before the process runs: no hook calls back into
+	// berth. Its interfaces are configured while the task is created in its
+	// namespace.
+	netWait, err := s.startNetwork(ctx, r.id, r.name, cfg, s.imageConfig(ctx, c))
 	defer func() {
 		if err != nil {
 			s.teardownNetwork(context.WithoutCancel(ctx), r.id)
 		}
 	}()
+	if err != nil {
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
 	req := &tasks.CreateTaskRequest{
 		ContainerID: r.id,
 		Stdout:      uri,
@@ -118,6 +121,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
 	if _, err := s.client.TaskService().Create(ctx, req); err != nil {
+		_ = netWait()
 		err = startError(errgrpc.ToNative(err))
 		s.recordStartFailure(ctx, r, err)
 		return err
@@ -129,6 +133,10 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 			}
 		}
 	}()
+	if err := netWait(); err != nil {
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
 	s.connectAttachers(ctx, r)
 	if _, err := s.client.TaskService().Start(ctx, &tasks.StartRequest{ContainerID: r.id}); err != nil {
 		err = startError(errgrpc.ToNative(err))
