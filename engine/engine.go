@@ -19,6 +19,7 @@ import (
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
 )
 
@@ -41,6 +42,7 @@ type Engine struct {
 	containers *container.Service
 	images     *image.Service
 	networks   *cni.Manager
+	volumes    *volume.Service
 	events     *events.Bus
 
 	cancel context.CancelFunc
@@ -60,6 +62,7 @@ type config struct {
 	client            *client.Client
 	network           *cni.Config // nil: defaults under root/state; see WithNetwork
 	noNetwork         bool
+	registry          image.RegistryOptions
 }
 
 // Option configures New.
@@ -102,6 +105,10 @@ func WithNetwork(cfg cni.Config) Option { return func(c *config) { c.network = &
 // WithoutNetwork runs containers without berth's networking: the default
 // network mode becomes "none" (host mode still works).
 func WithoutNetwork() Option { return func(c *config) { c.noNetwork = true } }
+
+// WithRegistry sets the registry options of pulls and pushes (insecure
+// registries, mirrors, CA certificates).
+func WithRegistry(o image.RegistryOptions) Option { return func(c *config) { c.registry = o } }
 
 // WithLogger is where the engine logs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -171,10 +178,22 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		Namespace:   cfg.namespace,
 		Snapshotter: cfg.snapshotter,
 		Events:      bus,
+		Registry:    cfg.registry,
 		InUse: func(ctx context.Context, imageID string) ([]string, error) {
 			return e.containers.UsingImage(ctx, imageID)
 		},
 	})
+	if e.volumes, err = volume.New(volume.Options{
+		Root: cfg.root, Events: bus, Logger: cfg.logger,
+		InUse: func(ctx context.Context) (map[string][]string, error) {
+			return e.containers.VolumeUsers(ctx)
+		},
+	}); err != nil {
+		if cfg.client == nil {
+			cl.Close()
+		}
+		return nil, err
+	}
 	e.containers, err = container.New(ctx, container.Options{
 		Client:      cl,
 		Namespace:   cfg.namespace,
@@ -190,6 +209,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		Networks:    e.networks,
 		Events:      bus,
 		Logger:      cfg.logger,
+		Volumes:     e.volumes,
 	})
 	if err != nil {
 		if cfg.client == nil {
@@ -229,6 +249,9 @@ func (e *Engine) Images() *image.Service { return e.images }
 
 // Networks is the network manager (nil when the engine runs WithoutNetwork).
 func (e *Engine) Networks() *cni.Manager { return e.networks }
+
+// Volumes is the volume service.
+func (e *Engine) Volumes() *volume.Service { return e.volumes }
 
 // Events is the event bus.
 func (e *Engine) Events() *events.Bus { return e.events }

@@ -44,6 +44,9 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's iptables chains"},
 			&cli.StringSliceFlag{Name: "default-address-pool", Aliases: []string{"default-address-pools"}, Usage: "address pool for networks created without a subnet: base=10.10.0.0/16,size=24 (repeatable)"},
 			&cli.StringSliceFlag{Name: "dns-upstreams", Aliases: []string{"dns-upstream"}, Usage: "resolver (ip or ip:port) the embedded DNS forwards to (default: the host's resolv.conf)"},
+			&cli.StringSliceFlag{Name: "insecure-registries", Aliases: []string{"insecure-registry"}, Usage: "registry (host:port or CIDR) reached over plain HTTP / without TLS verification; loopback always is (repeatable)"},
+			&cli.StringSliceFlag{Name: "registry-mirrors", Aliases: []string{"registry-mirror"}, Usage: "mirror tried before a registry for pulls: host=URL, e.g. docker.io=http://127.0.0.1:5001 (repeatable)"},
+			&cli.StringFlag{Name: "registry-ca-dir", Usage: "per-registry certificates: <dir>/<host:port>/*.crt, client .cert/.key"},
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Value: d.EnableBerthSnapshotter, Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
@@ -101,6 +104,22 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	if c.IsSet("dns-upstreams") {
 		cfg.DNSUpstreams = c.StringSlice("dns-upstreams")
+	}
+	if c.IsSet("insecure-registries") {
+		cfg.InsecureRegistries = c.StringSlice("insecure-registries")
+	}
+	if c.IsSet("registry-mirrors") {
+		cfg.RegistryMirrors = map[string][]string{}
+		for _, v := range c.StringSlice("registry-mirrors") {
+			host, u, ok := strings.Cut(v, "=")
+			if !ok {
+				return nil, fmt.Errorf("--registry-mirror %q: want host=URL", v)
+			}
+			cfg.RegistryMirrors[host] = append(cfg.RegistryMirrors[host], u)
+		}
+	}
+	if c.IsSet("registry-ca-dir") {
+		cfg.RegistryCADir = c.String("registry-ca-dir")
 	}
 	if c.IsSet("log-max-file") {
 		cfg.LogMaxFile = c.Int("log-max-file")

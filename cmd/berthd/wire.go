@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/pkg/apiserver"
 	"github.com/berthproject/berth/pkg/config"
 	"github.com/berthproject/berth/pkg/daemon"
@@ -37,6 +38,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithLogDefaults(maxSize, cfg.LogMaxFile),
 		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
+		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir}),
 	)
 	if err != nil {
 		return nil, err

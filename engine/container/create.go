@@ -86,6 +86,12 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 		}
 	})
 
+	mounts, err := s.prepareMounts(ctx, &cfg, img.Config.Config.Volumes, id)
+	if err != nil {
+		return "", nil, err
+	}
+	undo = append(undo, func() { s.rollbackMounts(ctx, mounts) })
+
 	args, err := processArgs(&cfg, img.Config.Config)
 	if err != nil {
 		return "", nil, err
@@ -124,7 +130,7 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	}, netOpt)...)
+	}, netOpt, mounts.specOpt())...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}
@@ -142,6 +148,9 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	record.Labels[labelImage] = cfg.Image
 	record.Labels[labelImageID] = img.ID
 	record.Runtime.Name = cfg.Runtime
+	if err := mounts.apply(&record); err != nil {
+		return "", nil, err
+	}
 	if record.Runtime.Options, err = typeurl.MarshalAny(s.runtimeOptions()); err != nil {
 		return "", nil, err
 	}

@@ -62,6 +62,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 		out.NetworkSettings.Networks = map[string]EndpointSettings{}
 	}
 	out.Image = c.Labels[labelImageID]
+	out.Mounts = mountPoints(c)
 	if c.Spec != nil {
 		if v, err := typeurl.UnmarshalAny(c.Spec); err == nil {
 			if spec, ok := v.(*oci.Spec); ok && spec.Process != nil {

@@ -66,8 +66,17 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return nil // an --rm container removed itself meanwhile
 		}
 		st, _ := s.reapLocked(ctx, r, false)
+		var anon []string
+		if opts.Volumes {
+			if c, err := s.client.ContainerService().Get(ctx, r.id); err == nil {
+				anon = anonymousVolumes(c)
+			}
+		}
 		err = s.removeLocked(ctx, r, st)
 		r.op.Unlock()
+		if err == nil {
+			s.removeVolumes(ctx, anon)
+		}
 		return err
 	}
 }
@@ -125,6 +134,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st ExitStatus) er
 	if err := s.client.ContainerService().Delete(ctx, r.id); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
+	s.removeVolumes(ctx, autoRemovedVolumes(c))
 	if err := os.RemoveAll(s.containerDir(r.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("removing container files", "id", r.id, "err", err)
 	}

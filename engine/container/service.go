@@ -52,6 +52,8 @@ type Options struct {
 	Networks *cni.Manager
 	Events   *events.Bus
 	Logger   *slog.Logger
+	// Volumes is the volume service (-v, --mount type=volume); nil: none.
+	Volumes Volumes
 }
 
 // Service manages containers. Create one with New and run its event monitor

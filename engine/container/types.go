@@ -57,6 +57,19 @@ type Config struct {
 	DNSOptions []string `json:"DnsOptions,omitempty"`
 	// ExtraHosts are "name:ip" lines for /etc/hosts (--add-host).
 	ExtraHosts []string `json:"ExtraHosts,omitempty"`
+
+	// Binds are -v values: NAME:/path[:opts], /host/path:/path[:opts] or
+	// /path (an anonymous volume); see ParseBind.
+	Binds []string `json:"Binds,omitempty"`
+	// Mounts are --mount values (Docker's keys).
+	Mounts []MountSpec `json:"Mounts,omitempty"`
+	// Tmpfs maps a container path to tmpfs options (--tmpfs /path[:opts]).
+	Tmpfs map[string]string `json:"Tmpfs,omitempty"`
+	// VolumesFrom mounts the volumes and binds of other containers
+	// (CONTAINER[:ro|:rw]).
+	VolumesFrom []string `json:"VolumesFrom,omitempty"`
+	// ReadonlyRootfs mounts the container's root file system read-only.
+	ReadonlyRootfs bool `json:"ReadonlyRootfs,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.
@@ -160,6 +173,8 @@ type Container struct {
 	HostnamePath   string `json:"HostnamePath"`
 	HostsPath      string `json:"HostsPath"`
 	ResolvConfPath string `json:"ResolvConfPath"`
+	// Mounts are the container's volumes, binds and tmpfs mounts.
+	Mounts []MountPoint `json:"Mounts"`
 }
 
 // Summary is one row of List (`berth ps`).
@@ -190,9 +205,11 @@ type ListOptions struct {
 	Filters map[string][]string
 }
 
-// RemoveOptions for Remove: Force kills a running container first.
+// RemoveOptions for Remove: Force kills a running container first;
+// Volumes removes its anonymous volumes too (rm -v).
 type RemoveOptions struct {
-	Force bool
+	Force   bool
+	Volumes bool
 }
 
 // StopOptions for Stop and Restart. Timeout nil uses the container's

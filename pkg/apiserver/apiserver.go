@@ -89,6 +89,8 @@ type Backend struct {
 	Networks         Networks
 	NetworkConnector NetworkConnector
 	NetworkEvents    Publisher
+	// Volumes serves VolumesService.
+	Volumes Volumes
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.
@@ -105,6 +107,9 @@ func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 	b := Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e}
 	if n := e.Networks(); n != nil {
 		b.Networks, b.NetworkConnector, b.NetworkEvents = n, e.Containers(), e.Events()
+	}
+	if v := e.Volumes(); v != nil {
+		b.Volumes = v
 	}
 	RegisterServices(s, b, info)
 }
@@ -123,6 +128,9 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	}
 	if b.Networks != nil {
 		RegisterService(s, &berthv1.NetworksService_ServiceDesc, &networksServer{n: b.Networks, connect: b.NetworkConnector, events: b.NetworkEvents})
+	}
+	if b.Volumes != nil {
+		RegisterService(s, &berthv1.VolumesService_ServiceDesc, &volumesServer{v: b.Volumes})
 	}
 }
 

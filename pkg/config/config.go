@@ -86,6 +86,16 @@ type Config struct {
 	// EnableBerthSnapshotter starts berth-snapshotter before containerd and
 	// registers it as the proxy plugin "berth".
 	EnableBerthSnapshotter bool `toml:"enable_berth_snapshotter"`
+	// InsecureRegistries may be reached over plain HTTP and without
+	// certificate verification: "host:port", "host" or a CIDR. Loopback
+	// registries always may (as Docker allows 127.0.0.0/8).
+	InsecureRegistries []string `toml:"insecure_registries"`
+	// RegistryMirrors are tried, in order, before a registry for pulls:
+	// registry host → mirror URLs ("docker.io" = ["http://127.0.0.1:5001"]).
+	RegistryMirrors map[string][]string `toml:"registry_mirrors"`
+	// RegistryCADir holds per-registry certificates in Docker's layout
+	// (<dir>/<host:port>/ca.crt, client.cert, client.key); empty: none.
+	RegistryCADir string `toml:"registry_ca_dir"`
 }
 
 // Default returns the built-in defaults.
@@ -216,6 +226,18 @@ func (c *Config) Validate() error {
 	for _, u := range c.DNSUpstreams {
 		if _, err := DNSUpstream(u); err != nil {
 			return err
+		}
+	}
+	for _, r := range c.InsecureRegistries {
+		if r == "" || strings.Contains(r, "://") {
+			return fmt.Errorf("insecure_registries: %q must be host[:port] or a CIDR, without a scheme", r)
+		}
+	}
+	for host, ms := range c.RegistryMirrors {
+		for _, m := range ms {
+			if !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+				return fmt.Errorf("registry_mirrors: mirror %q of %s must be an http:// or https:// URL", m, host)
+			}
 		}
 	}
 	return nil

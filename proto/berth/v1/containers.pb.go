@@ -139,9 +139,19 @@ type ContainerConfig struct {
 	DnsSearch  []string `protobuf:"bytes,25,rep,name=dns_search,json=dnsSearch,proto3" json:"dns_search,omitempty"`
 	DnsOptions []string `protobuf:"bytes,26,rep,name=dns_options,json=dnsOptions,proto3" json:"dns_options,omitempty"`
 	// "name:ip" lines for /etc/hosts (--add-host).
-	ExtraHosts    []string `protobuf:"bytes,27,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExtraHosts []string `protobuf:"bytes,27,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty"`
+	// -v values: NAME:/path[:opts], /host/path:/path[:opts], /path.
+	Binds []string `protobuf:"bytes,28,rep,name=binds,proto3" json:"binds,omitempty"`
+	// --mount values.
+	Mounts []*MountSpec `protobuf:"bytes,29,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// --tmpfs: container path to tmpfs options.
+	Tmpfs map[string]string `protobuf:"bytes,30,rep,name=tmpfs,proto3" json:"tmpfs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// --volumes-from: CONTAINER[:ro|:rw].
+	VolumesFrom []string `protobuf:"bytes,31,rep,name=volumes_from,json=volumesFrom,proto3" json:"volumes_from,omitempty"`
+	// --read-only: the root file system is mounted read-only.
+	ReadonlyRootfs bool `protobuf:"varint,32,opt,name=readonly_rootfs,json=readonlyRootfs,proto3" json:"readonly_rootfs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ContainerConfig) Reset() {
@@ -363,6 +373,251 @@ func (x *ContainerConfig) GetExtraHosts() []string {
 	return nil
 }
 
+func (x *ContainerConfig) GetBinds() []string {
+	if x != nil {
+		return x.Binds
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetMounts() []*MountSpec {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetTmpfs() map[string]string {
+	if x != nil {
+		return x.Tmpfs
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetVolumesFrom() []string {
+	if x != nil {
+		return x.VolumesFrom
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetReadonlyRootfs() bool {
+	if x != nil {
+		return x.ReadonlyRootfs
+	}
+	return false
+}
+
+// MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
+type MountSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume (default), bind or tmpfs.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Volume name (empty: anonymous) or host path of a bind.
+	Source          string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Target          string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	ReadOnly        bool   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	VolumeNoCopy    bool   `protobuf:"varint,5,opt,name=volume_no_copy,json=volumeNoCopy,proto3" json:"volume_no_copy,omitempty"`
+	BindPropagation string `protobuf:"bytes,6,opt,name=bind_propagation,json=bindPropagation,proto3" json:"bind_propagation,omitempty"`
+	// Bytes; 0: the kernel's default.
+	TmpfsSize int64 `protobuf:"varint,7,opt,name=tmpfs_size,json=tmpfsSize,proto3" json:"tmpfs_size,omitempty"`
+	// Permission bits of the tmpfs root; 0: 1777.
+	TmpfsMode     uint32 `protobuf:"varint,8,opt,name=tmpfs_mode,json=tmpfsMode,proto3" json:"tmpfs_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountSpec) Reset() {
+	*x = MountSpec{}
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountSpec) ProtoMessage() {}
+
+func (x *MountSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
+func (*MountSpec) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MountSpec) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MountSpec) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MountSpec) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *MountSpec) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *MountSpec) GetVolumeNoCopy() bool {
+	if x != nil {
+		return x.VolumeNoCopy
+	}
+	return false
+}
+
+func (x *MountSpec) GetBindPropagation() string {
+	if x != nil {
+		return x.BindPropagation
+	}
+	return ""
+}
+
+func (x *MountSpec) GetTmpfsSize() int64 {
+	if x != nil {
+		return x.TmpfsSize
+	}
+	return 0
+}
+
+func (x *MountSpec) GetTmpfsMode() uint32 {
+	if x != nil {
+		return x.TmpfsMode
+	}
+	return 0
+}
+
+// MountPoint is one mount of a container (engine type container.MountPoint,
+// Docker's Mounts entries).
+type MountPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume, bind or tmpfs.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The volume's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Host path (empty for tmpfs).
+	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Destination   string `protobuf:"bytes,4,opt,name=destination,proto3" json:"destination,omitempty"`
+	Driver        string `protobuf:"bytes,5,opt,name=driver,proto3" json:"driver,omitempty"`
+	Mode          string `protobuf:"bytes,6,opt,name=mode,proto3" json:"mode,omitempty"`
+	Rw            bool   `protobuf:"varint,7,opt,name=rw,proto3" json:"rw,omitempty"`
+	Propagation   string `protobuf:"bytes,8,opt,name=propagation,proto3" json:"propagation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountPoint) Reset() {
+	*x = MountPoint{}
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountPoint) ProtoMessage() {}
+
+func (x *MountPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountPoint.ProtoReflect.Descriptor instead.
+func (*MountPoint) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MountPoint) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MountPoint) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MountPoint) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MountPoint) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *MountPoint) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *MountPoint) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *MountPoint) GetRw() bool {
+	if x != nil {
+		return x.Rw
+	}
+	return false
+}
+
+func (x *MountPoint) GetPropagation() string {
+	if x != nil {
+		return x.Propagation
+	}
+	return ""
+}
+
 // NetworkAttachment is a container's settings on one network.
 type NetworkAttachment struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -376,7 +631,7 @@ type NetworkAttachment struct {
 
 func (x *NetworkAttachment) Reset() {
 	*x = NetworkAttachment{}
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +643,7 @@ func (x *NetworkAttachment) String() string {
 func (*NetworkAttachment) ProtoMessage() {}
 
 func (x *NetworkAttachment) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +656,7 @@ func (x *NetworkAttachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAttachment.ProtoReflect.Descriptor instead.
 func (*NetworkAttachment) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NetworkAttachment) GetNetwork() string {
@@ -447,7 +702,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +714,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +727,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PortBinding) GetHostIp() string {
@@ -519,7 +774,7 @@ type NetworkSettings struct {
 
 func (x *NetworkSettings) Reset() {
 	*x = NetworkSettings{}
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +786,7 @@ func (x *NetworkSettings) String() string {
 func (*NetworkSettings) ProtoMessage() {}
 
 func (x *NetworkSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +799,7 @@ func (x *NetworkSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSettings.ProtoReflect.Descriptor instead.
 func (*NetworkSettings) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NetworkSettings) GetSandboxKey() string {
@@ -604,7 +859,7 @@ type EndpointSettings struct {
 
 func (x *EndpointSettings) Reset() {
 	*x = EndpointSettings{}
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +871,7 @@ func (x *EndpointSettings) String() string {
 func (*EndpointSettings) ProtoMessage() {}
 
 func (x *EndpointSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +884,7 @@ func (x *EndpointSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSettings.ProtoReflect.Descriptor instead.
 func (*EndpointSettings) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EndpointSettings) GetNetworkId() string {
@@ -686,7 +941,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +953,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +966,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RestartPolicy) GetName() string {
@@ -741,7 +996,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +1008,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +1021,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LogConfig) GetMaxSize() int64 {
@@ -804,7 +1059,7 @@ type ContainerState struct {
 
 func (x *ContainerState) Reset() {
 	*x = ContainerState{}
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1071,7 @@ func (x *ContainerState) String() string {
 func (*ContainerState) ProtoMessage() {}
 
 func (x *ContainerState) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1084,7 @@ func (x *ContainerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerState.ProtoReflect.Descriptor instead.
 func (*ContainerState) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContainerState) GetStatus() string {
@@ -938,13 +1193,15 @@ type Container struct {
 	HostnamePath   string `protobuf:"bytes,17,opt,name=hostname_path,json=hostnamePath,proto3" json:"hostname_path,omitempty"`
 	HostsPath      string `protobuf:"bytes,18,opt,name=hosts_path,json=hostsPath,proto3" json:"hosts_path,omitempty"`
 	ResolvConfPath string `protobuf:"bytes,19,opt,name=resolv_conf_path,json=resolvConfPath,proto3" json:"resolv_conf_path,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Volumes, binds and tmpfs mounts.
+	Mounts        []*MountPoint `protobuf:"bytes,20,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1213,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1226,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Container) GetId() string {
@@ -1105,6 +1362,13 @@ func (x *Container) GetResolvConfPath() string {
 	return ""
 }
 
+func (x *Container) GetMounts() []*MountPoint {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
 // ContainerSummary is one row of List (engine type container.Summary).
 type ContainerSummary struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1133,7 +1397,7 @@ type ContainerSummary struct {
 
 func (x *ContainerSummary) Reset() {
 	*x = ContainerSummary{}
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1409,7 @@ func (x *ContainerSummary) String() string {
 func (*ContainerSummary) ProtoMessage() {}
 
 func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1422,7 @@ func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSummary.ProtoReflect.Descriptor instead.
 func (*ContainerSummary) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ContainerSummary) GetId() string {
@@ -1268,7 +1532,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1544,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1557,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateContainerRequest) GetConfig() *ContainerConfig {
@@ -1313,7 +1577,7 @@ type CreateContainerResponse struct {
 
 func (x *CreateContainerResponse) Reset() {
 	*x = CreateContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1589,7 @@ func (x *CreateContainerResponse) String() string {
 func (*CreateContainerResponse) ProtoMessage() {}
 
 func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1602,7 @@ func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerResponse.ProtoReflect.Descriptor instead.
 func (*CreateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateContainerResponse) GetId() string {
@@ -1364,7 +1628,7 @@ type StartContainerRequest struct {
 
 func (x *StartContainerRequest) Reset() {
 	*x = StartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1640,7 @@ func (x *StartContainerRequest) String() string {
 func (*StartContainerRequest) ProtoMessage() {}
 
 func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1653,7 @@ func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerRequest.ProtoReflect.Descriptor instead.
 func (*StartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartContainerRequest) GetId() string {
@@ -1407,7 +1671,7 @@ type StartContainerResponse struct {
 
 func (x *StartContainerResponse) Reset() {
 	*x = StartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1683,7 @@ func (x *StartContainerResponse) String() string {
 func (*StartContainerResponse) ProtoMessage() {}
 
 func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1696,7 @@ func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerResponse.ProtoReflect.Descriptor instead.
 func (*StartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
 }
 
 type StopContainerRequest struct {
@@ -1448,7 +1712,7 @@ type StopContainerRequest struct {
 
 func (x *StopContainerRequest) Reset() {
 	*x = StopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1724,7 @@ func (x *StopContainerRequest) String() string {
 func (*StopContainerRequest) ProtoMessage() {}
 
 func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1737,7 @@ func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
 func (*StopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopContainerRequest) GetId() string {
@@ -1505,7 +1769,7 @@ type StopContainerResponse struct {
 
 func (x *StopContainerResponse) Reset() {
 	*x = StopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1781,7 @@ func (x *StopContainerResponse) String() string {
 func (*StopContainerResponse) ProtoMessage() {}
 
 func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1794,7 @@ func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
 func (*StopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
 }
 
 type RestartContainerRequest struct {
@@ -1545,7 +1809,7 @@ type RestartContainerRequest struct {
 
 func (x *RestartContainerRequest) Reset() {
 	*x = RestartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1821,7 @@ func (x *RestartContainerRequest) String() string {
 func (*RestartContainerRequest) ProtoMessage() {}
 
 func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1834,7 @@ func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerRequest.ProtoReflect.Descriptor instead.
 func (*RestartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RestartContainerRequest) GetId() string {
@@ -1602,7 +1866,7 @@ type RestartContainerResponse struct {
 
 func (x *RestartContainerResponse) Reset() {
 	*x = RestartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1878,7 @@ func (x *RestartContainerResponse) String() string {
 func (*RestartContainerResponse) ProtoMessage() {}
 
 func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1891,7 @@ func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerResponse.ProtoReflect.Descriptor instead.
 func (*RestartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
 }
 
 type KillContainerRequest struct {
@@ -1641,7 +1905,7 @@ type KillContainerRequest struct {
 
 func (x *KillContainerRequest) Reset() {
 	*x = KillContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1917,7 @@ func (x *KillContainerRequest) String() string {
 func (*KillContainerRequest) ProtoMessage() {}
 
 func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1930,7 @@ func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerRequest.ProtoReflect.Descriptor instead.
 func (*KillContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KillContainerRequest) GetId() string {
@@ -1691,7 +1955,7 @@ type KillContainerResponse struct {
 
 func (x *KillContainerResponse) Reset() {
 	*x = KillContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1967,7 @@ func (x *KillContainerResponse) String() string {
 func (*KillContainerResponse) ProtoMessage() {}
 
 func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1980,7 @@ func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerResponse.ProtoReflect.Descriptor instead.
 func (*KillContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
 }
 
 type PauseContainerRequest struct {
@@ -1728,7 +1992,7 @@ type PauseContainerRequest struct {
 
 func (x *PauseContainerRequest) Reset() {
 	*x = PauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2004,7 @@ func (x *PauseContainerRequest) String() string {
 func (*PauseContainerRequest) ProtoMessage() {}
 
 func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2017,7 @@ func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*PauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseContainerRequest) GetId() string {
@@ -1771,7 +2035,7 @@ type PauseContainerResponse struct {
 
 func (x *PauseContainerResponse) Reset() {
 	*x = PauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +2047,7 @@ func (x *PauseContainerResponse) String() string {
 func (*PauseContainerResponse) ProtoMessage() {}
 
 func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +2060,7 @@ func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*PauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
 }
 
 type UnpauseContainerRequest struct {
@@ -1808,7 +2072,7 @@ type UnpauseContainerRequest struct {
 
 func (x *UnpauseContainerRequest) Reset() {
 	*x = UnpauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +2084,7 @@ func (x *UnpauseContainerRequest) String() string {
 func (*UnpauseContainerRequest) ProtoMessage() {}
 
 func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +2097,7 @@ func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnpauseContainerRequest) GetId() string {
@@ -1851,7 +2115,7 @@ type UnpauseContainerResponse struct {
 
 func (x *UnpauseContainerResponse) Reset() {
 	*x = UnpauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2127,7 @@ func (x *UnpauseContainerResponse) String() string {
 func (*UnpauseContainerResponse) ProtoMessage() {}
 
 func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,21 +2140,23 @@ func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
 }
 
 type RemoveContainerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Kill the container first if it is running.
-	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// Remove the container's anonymous volumes too (rm -v).
+	Volumes       bool `protobuf:"varint,3,opt,name=volumes,proto3" json:"volumes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RemoveContainerRequest) Reset() {
 	*x = RemoveContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2168,7 @@ func (x *RemoveContainerRequest) String() string {
 func (*RemoveContainerRequest) ProtoMessage() {}
 
 func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2181,7 @@ func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveContainerRequest) GetId() string {
@@ -1932,6 +2198,13 @@ func (x *RemoveContainerRequest) GetForce() bool {
 	return false
 }
 
+func (x *RemoveContainerRequest) GetVolumes() bool {
+	if x != nil {
+		return x.Volumes
+	}
+	return false
+}
+
 type RemoveContainerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1940,7 +2213,7 @@ type RemoveContainerResponse struct {
 
 func (x *RemoveContainerResponse) Reset() {
 	*x = RemoveContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2225,7 @@ func (x *RemoveContainerResponse) String() string {
 func (*RemoveContainerResponse) ProtoMessage() {}
 
 func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2238,7 @@ func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
 }
 
 type ListContainersRequest struct {
@@ -1982,7 +2255,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2267,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2280,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -2040,7 +2313,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2325,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2338,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerSummary {
@@ -2084,7 +2357,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2369,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2382,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -2128,7 +2401,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2413,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2426,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -2173,7 +2446,7 @@ type RenameContainerRequest struct {
 
 func (x *RenameContainerRequest) Reset() {
 	*x = RenameContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2458,7 @@ func (x *RenameContainerRequest) String() string {
 func (*RenameContainerRequest) ProtoMessage() {}
 
 func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2471,7 @@ func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerRequest.ProtoReflect.Descriptor instead.
 func (*RenameContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RenameContainerRequest) GetId() string {
@@ -2223,7 +2496,7 @@ type RenameContainerResponse struct {
 
 func (x *RenameContainerResponse) Reset() {
 	*x = RenameContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2508,7 @@ func (x *RenameContainerResponse) String() string {
 func (*RenameContainerResponse) ProtoMessage() {}
 
 func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2521,7 @@ func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerResponse.ProtoReflect.Descriptor instead.
 func (*RenameContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
 }
 
 type WaitContainerRequest struct {
@@ -2261,7 +2534,7 @@ type WaitContainerRequest struct {
 
 func (x *WaitContainerRequest) Reset() {
 	*x = WaitContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2546,7 @@ func (x *WaitContainerRequest) String() string {
 func (*WaitContainerRequest) ProtoMessage() {}
 
 func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2559,7 @@ func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerRequest.ProtoReflect.Descriptor instead.
 func (*WaitContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitContainerRequest) GetId() string {
@@ -2312,7 +2585,7 @@ type WaitAccepted struct {
 
 func (x *WaitAccepted) Reset() {
 	*x = WaitAccepted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2597,7 @@ func (x *WaitAccepted) String() string {
 func (*WaitAccepted) ProtoMessage() {}
 
 func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2610,7 @@ func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitAccepted.ProtoReflect.Descriptor instead.
 func (*WaitAccepted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
 }
 
 // ExitStatus is how a container's process ended.
@@ -2353,7 +2626,7 @@ type ExitStatus struct {
 
 func (x *ExitStatus) Reset() {
 	*x = ExitStatus{}
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2638,7 @@ func (x *ExitStatus) String() string {
 func (*ExitStatus) ProtoMessage() {}
 
 func (x *ExitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2651,7 @@ func (x *ExitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitStatus.ProtoReflect.Descriptor instead.
 func (*ExitStatus) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExitStatus) GetExitCode() int64 {
@@ -2422,7 +2695,7 @@ type WaitContainerResponse struct {
 
 func (x *WaitContainerResponse) Reset() {
 	*x = WaitContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2707,7 @@ func (x *WaitContainerResponse) String() string {
 func (*WaitContainerResponse) ProtoMessage() {}
 
 func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2720,7 @@ func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerResponse.ProtoReflect.Descriptor instead.
 func (*WaitContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WaitContainerResponse) GetEvent() isWaitContainerResponse_Event {
@@ -2513,7 +2786,7 @@ type ContainerLogsRequest struct {
 
 func (x *ContainerLogsRequest) Reset() {
 	*x = ContainerLogsRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2798,7 @@ func (x *ContainerLogsRequest) String() string {
 func (*ContainerLogsRequest) ProtoMessage() {}
 
 func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2811,7 @@ func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerLogsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ContainerLogsRequest) GetId() string {
@@ -2611,7 +2884,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2896,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2909,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LogEntry) GetStream() string {
@@ -2669,7 +2942,7 @@ type ContainerLogsResponse struct {
 
 func (x *ContainerLogsResponse) Reset() {
 	*x = ContainerLogsResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2954,7 @@ func (x *ContainerLogsResponse) String() string {
 func (*ContainerLogsResponse) ProtoMessage() {}
 
 func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2967,7 @@ func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerLogsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ContainerLogsResponse) GetEntries() []*LogEntry {
@@ -2715,7 +2988,7 @@ type WindowSize struct {
 
 func (x *WindowSize) Reset() {
 	*x = WindowSize{}
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3000,7 @@ func (x *WindowSize) String() string {
 func (*WindowSize) ProtoMessage() {}
 
 func (x *WindowSize) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3013,7 @@ func (x *WindowSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowSize.ProtoReflect.Descriptor instead.
 func (*WindowSize) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WindowSize) GetWidth() uint32 {
@@ -2774,7 +3047,7 @@ type AttachStart struct {
 
 func (x *AttachStart) Reset() {
 	*x = AttachStart{}
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +3059,7 @@ func (x *AttachStart) String() string {
 func (*AttachStart) ProtoMessage() {}
 
 func (x *AttachStart) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +3072,7 @@ func (x *AttachStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
 func (*AttachStart) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AttachStart) GetId() string {
@@ -2846,7 +3119,7 @@ type CloseStdin struct {
 
 func (x *CloseStdin) Reset() {
 	*x = CloseStdin{}
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +3131,7 @@ func (x *CloseStdin) String() string {
 func (*CloseStdin) ProtoMessage() {}
 
 func (x *CloseStdin) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +3144,7 @@ func (x *CloseStdin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdin.ProtoReflect.Descriptor instead.
 func (*CloseStdin) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
 }
 
 type AttachContainerRequest struct {
@@ -2889,7 +3162,7 @@ type AttachContainerRequest struct {
 
 func (x *AttachContainerRequest) Reset() {
 	*x = AttachContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2901,7 +3174,7 @@ func (x *AttachContainerRequest) String() string {
 func (*AttachContainerRequest) ProtoMessage() {}
 
 func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2914,7 +3187,7 @@ func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerRequest.ProtoReflect.Descriptor instead.
 func (*AttachContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AttachContainerRequest) GetMsg() isAttachContainerRequest_Msg {
@@ -3002,7 +3275,7 @@ type Attached struct {
 
 func (x *Attached) Reset() {
 	*x = Attached{}
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3287,7 @@ func (x *Attached) String() string {
 func (*Attached) ProtoMessage() {}
 
 func (x *Attached) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3300,7 @@ func (x *Attached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attached.ProtoReflect.Descriptor instead.
 func (*Attached) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
 }
 
 type AttachContainerResponse struct {
@@ -3044,7 +3317,7 @@ type AttachContainerResponse struct {
 
 func (x *AttachContainerResponse) Reset() {
 	*x = AttachContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3329,7 @@ func (x *AttachContainerResponse) String() string {
 func (*AttachContainerResponse) ProtoMessage() {}
 
 func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3342,7 @@ func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerResponse.ProtoReflect.Descriptor instead.
 func (*AttachContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AttachContainerResponse) GetMsg() isAttachContainerResponse_Msg {
@@ -3140,7 +3413,7 @@ type ResizeContainerRequest struct {
 
 func (x *ResizeContainerRequest) Reset() {
 	*x = ResizeContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3425,7 @@ func (x *ResizeContainerRequest) String() string {
 func (*ResizeContainerRequest) ProtoMessage() {}
 
 func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3438,7 @@ func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerRequest.ProtoReflect.Descriptor instead.
 func (*ResizeContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ResizeContainerRequest) GetId() string {
@@ -3190,7 +3463,7 @@ type ResizeContainerResponse struct {
 
 func (x *ResizeContainerResponse) Reset() {
 	*x = ResizeContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3202,7 +3475,7 @@ func (x *ResizeContainerResponse) String() string {
 func (*ResizeContainerResponse) ProtoMessage() {}
 
 func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3215,7 +3488,7 @@ func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerResponse.ProtoReflect.Descriptor instead.
 func (*ResizeContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
 }
 
 // ExecConfig describes an exec process (engine type container.ExecConfig).
@@ -3237,7 +3510,7 @@ type ExecConfig struct {
 
 func (x *ExecConfig) Reset() {
 	*x = ExecConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3522,7 @@ func (x *ExecConfig) String() string {
 func (*ExecConfig) ProtoMessage() {}
 
 func (x *ExecConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3535,7 @@ func (x *ExecConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecConfig.ProtoReflect.Descriptor instead.
 func (*ExecConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExecConfig) GetCmd() []string {
@@ -3339,7 +3612,7 @@ type ExecCreateRequest struct {
 
 func (x *ExecCreateRequest) Reset() {
 	*x = ExecCreateRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3351,7 +3624,7 @@ func (x *ExecCreateRequest) String() string {
 func (*ExecCreateRequest) ProtoMessage() {}
 
 func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3364,7 +3637,7 @@ func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateRequest.ProtoReflect.Descriptor instead.
 func (*ExecCreateRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExecCreateRequest) GetId() string {
@@ -3390,7 +3663,7 @@ type ExecCreateResponse struct {
 
 func (x *ExecCreateResponse) Reset() {
 	*x = ExecCreateResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3675,7 @@ func (x *ExecCreateResponse) String() string {
 func (*ExecCreateResponse) ProtoMessage() {}
 
 func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3688,7 @@ func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateResponse.ProtoReflect.Descriptor instead.
 func (*ExecCreateResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ExecCreateResponse) GetExecId() string {
@@ -3440,7 +3713,7 @@ type ExecStartOptions struct {
 
 func (x *ExecStartOptions) Reset() {
 	*x = ExecStartOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3725,7 @@ func (x *ExecStartOptions) String() string {
 func (*ExecStartOptions) ProtoMessage() {}
 
 func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3738,7 @@ func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartOptions.ProtoReflect.Descriptor instead.
 func (*ExecStartOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExecStartOptions) GetExecId() string {
@@ -3511,7 +3784,7 @@ type ExecStartRequest struct {
 
 func (x *ExecStartRequest) Reset() {
 	*x = ExecStartRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3796,7 @@ func (x *ExecStartRequest) String() string {
 func (*ExecStartRequest) ProtoMessage() {}
 
 func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3809,7 @@ func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartRequest.ProtoReflect.Descriptor instead.
 func (*ExecStartRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExecStartRequest) GetMsg() isExecStartRequest_Msg {
@@ -3622,7 +3895,7 @@ type ExecStarted struct {
 
 func (x *ExecStarted) Reset() {
 	*x = ExecStarted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3634,7 +3907,7 @@ func (x *ExecStarted) String() string {
 func (*ExecStarted) ProtoMessage() {}
 
 func (x *ExecStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3647,7 +3920,7 @@ func (x *ExecStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStarted.ProtoReflect.Descriptor instead.
 func (*ExecStarted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
 }
 
 // ExecExit is the last message of ExecStart.
@@ -3660,7 +3933,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +3945,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +3958,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecExit) GetExitCode() int64 {
@@ -3710,7 +3983,7 @@ type ExecStartResponse struct {
 
 func (x *ExecStartResponse) Reset() {
 	*x = ExecStartResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3722,7 +3995,7 @@ func (x *ExecStartResponse) String() string {
 func (*ExecStartResponse) ProtoMessage() {}
 
 func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3735,7 +4008,7 @@ func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartResponse.ProtoReflect.Descriptor instead.
 func (*ExecStartResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecStartResponse) GetMsg() isExecStartResponse_Msg {
@@ -3819,7 +4092,7 @@ type ExecResizeRequest struct {
 
 func (x *ExecResizeRequest) Reset() {
 	*x = ExecResizeRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4104,7 @@ func (x *ExecResizeRequest) String() string {
 func (*ExecResizeRequest) ProtoMessage() {}
 
 func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4117,7 @@ func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeRequest.ProtoReflect.Descriptor instead.
 func (*ExecResizeRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecResizeRequest) GetExecId() string {
@@ -3869,7 +4142,7 @@ type ExecResizeResponse struct {
 
 func (x *ExecResizeResponse) Reset() {
 	*x = ExecResizeResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3881,7 +4154,7 @@ func (x *ExecResizeResponse) String() string {
 func (*ExecResizeResponse) ProtoMessage() {}
 
 func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3894,7 +4167,7 @@ func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeResponse.ProtoReflect.Descriptor instead.
 func (*ExecResizeResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
 }
 
 type ExecInspectRequest struct {
@@ -3906,7 +4179,7 @@ type ExecInspectRequest struct {
 
 func (x *ExecInspectRequest) Reset() {
 	*x = ExecInspectRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3918,7 +4191,7 @@ func (x *ExecInspectRequest) String() string {
 func (*ExecInspectRequest) ProtoMessage() {}
 
 func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3931,7 +4204,7 @@ func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectRequest.ProtoReflect.Descriptor instead.
 func (*ExecInspectRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecInspectRequest) GetExecId() string {
@@ -3956,7 +4229,7 @@ type ExecInspect struct {
 
 func (x *ExecInspect) Reset() {
 	*x = ExecInspect{}
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3968,7 +4241,7 @@ func (x *ExecInspect) String() string {
 func (*ExecInspect) ProtoMessage() {}
 
 func (x *ExecInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3981,7 +4254,7 @@ func (x *ExecInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspect.ProtoReflect.Descriptor instead.
 func (*ExecInspect) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExecInspect) GetId() string {
@@ -4035,7 +4308,7 @@ type ExecInspectResponse struct {
 
 func (x *ExecInspectResponse) Reset() {
 	*x = ExecInspectResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4047,7 +4320,7 @@ func (x *ExecInspectResponse) String() string {
 func (*ExecInspectResponse) ProtoMessage() {}
 
 func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4060,7 +4333,7 @@ func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectResponse.ProtoReflect.Descriptor instead.
 func (*ExecInspectResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ExecInspectResponse) GetExec() *ExecInspect {
@@ -4081,7 +4354,7 @@ type TopContainerRequest struct {
 
 func (x *TopContainerRequest) Reset() {
 	*x = TopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4093,7 +4366,7 @@ func (x *TopContainerRequest) String() string {
 func (*TopContainerRequest) ProtoMessage() {}
 
 func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4106,7 +4379,7 @@ func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerRequest.ProtoReflect.Descriptor instead.
 func (*TopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TopContainerRequest) GetId() string {
@@ -4132,7 +4405,7 @@ type TopProcess struct {
 
 func (x *TopProcess) Reset() {
 	*x = TopProcess{}
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4417,7 @@ func (x *TopProcess) String() string {
 func (*TopProcess) ProtoMessage() {}
 
 func (x *TopProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4430,7 @@ func (x *TopProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopProcess.ProtoReflect.Descriptor instead.
 func (*TopProcess) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *TopProcess) GetFields() []string {
@@ -4177,7 +4450,7 @@ type TopContainerResponse struct {
 
 func (x *TopContainerResponse) Reset() {
 	*x = TopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4189,7 +4462,7 @@ func (x *TopContainerResponse) String() string {
 func (*TopContainerResponse) ProtoMessage() {}
 
 func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4202,7 +4475,7 @@ func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerResponse.ProtoReflect.Descriptor instead.
 func (*TopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TopContainerResponse) GetTitles() []string {
@@ -4219,11 +4492,377 @@ func (x *TopContainerResponse) GetProcesses() []*TopProcess {
 	return nil
 }
 
+// CopyToOptions configure CopyTo (engine type container.CopyToOptions).
+type CopyToOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Destination path in the container, as the user gave it (Docker's rules
+	// depend on a trailing "/").
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// The tar's top-level entry (the source's base name); empty: extract the
+	// tar as it is into path, which must be a directory.
+	SrcName  string `protobuf:"bytes,3,opt,name=src_name,json=srcName,proto3" json:"src_name,omitempty"`
+	SrcIsDir bool   `protobuf:"varint,4,opt,name=src_is_dir,json=srcIsDir,proto3" json:"src_is_dir,omitempty"`
+	// The source path ended in "/.": copy the directory's contents.
+	SrcContents bool `protobuf:"varint,5,opt,name=src_contents,json=srcContents,proto3" json:"src_contents,omitempty"`
+	// Keep the archive's owners (-a); else files belong to root.
+	CopyUidGid    bool `protobuf:"varint,6,opt,name=copy_uid_gid,json=copyUidGid,proto3" json:"copy_uid_gid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyToOptions) Reset() {
+	*x = CopyToOptions{}
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyToOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyToOptions) ProtoMessage() {}
+
+func (x *CopyToOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyToOptions.ProtoReflect.Descriptor instead.
+func (*CopyToOptions) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *CopyToOptions) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CopyToOptions) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CopyToOptions) GetSrcName() string {
+	if x != nil {
+		return x.SrcName
+	}
+	return ""
+}
+
+func (x *CopyToOptions) GetSrcIsDir() bool {
+	if x != nil {
+		return x.SrcIsDir
+	}
+	return false
+}
+
+func (x *CopyToOptions) GetSrcContents() bool {
+	if x != nil {
+		return x.SrcContents
+	}
+	return false
+}
+
+func (x *CopyToOptions) GetCopyUidGid() bool {
+	if x != nil {
+		return x.CopyUidGid
+	}
+	return false
+}
+
+type CopyToContainerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the first message only.
+	Options *CopyToOptions `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	// A chunk of the tar (at most 1 MiB).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyToContainerRequest) Reset() {
+	*x = CopyToContainerRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyToContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyToContainerRequest) ProtoMessage() {}
+
+func (x *CopyToContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyToContainerRequest.ProtoReflect.Descriptor instead.
+func (*CopyToContainerRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *CopyToContainerRequest) GetOptions() *CopyToOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *CopyToContainerRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type CopyToContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyToContainerResponse) Reset() {
+	*x = CopyToContainerResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyToContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyToContainerResponse) ProtoMessage() {}
+
+func (x *CopyToContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyToContainerResponse.ProtoReflect.Descriptor instead.
+func (*CopyToContainerResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{67}
+}
+
+type CopyFromContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyFromContainerRequest) Reset() {
+	*x = CopyFromContainerRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyFromContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyFromContainerRequest) ProtoMessage() {}
+
+func (x *CopyFromContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyFromContainerRequest.ProtoReflect.Descriptor instead.
+func (*CopyFromContainerRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *CopyFromContainerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CopyFromContainerRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+// PathStat describes a path in a container (engine type container.PathStat).
+type PathStat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Go's fs.FileMode bits.
+	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	Mtime         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	LinkTarget    string                 `protobuf:"bytes,5,opt,name=link_target,json=linkTarget,proto3" json:"link_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathStat) Reset() {
+	*x = PathStat{}
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathStat) ProtoMessage() {}
+
+func (x *PathStat) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathStat.ProtoReflect.Descriptor instead.
+func (*PathStat) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *PathStat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PathStat) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PathStat) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *PathStat) GetMtime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Mtime
+	}
+	return nil
+}
+
+func (x *PathStat) GetLinkTarget() string {
+	if x != nil {
+		return x.LinkTarget
+	}
+	return ""
+}
+
+type CopyFromContainerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the first message only.
+	Stat *PathStat `protobuf:"bytes,1,opt,name=stat,proto3" json:"stat,omitempty"`
+	// A chunk of the tar (at most 1 MiB).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyFromContainerResponse) Reset() {
+	*x = CopyFromContainerResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyFromContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyFromContainerResponse) ProtoMessage() {}
+
+func (x *CopyFromContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyFromContainerResponse.ProtoReflect.Descriptor instead.
+func (*CopyFromContainerResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *CopyFromContainerResponse) GetStat() *PathStat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+func (x *CopyFromContainerResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x87\b\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x8c\n" +
+	"\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -4262,11 +4901,41 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vdns_options\x18\x1a \x03(\tR\n" +
 	"dnsOptions\x12\x1f\n" +
 	"\vextra_hosts\x18\x1b \x03(\tR\n" +
-	"extraHosts\x1a9\n" +
+	"extraHosts\x12\x14\n" +
+	"\x05binds\x18\x1c \x03(\tR\x05binds\x12+\n" +
+	"\x06mounts\x18\x1d \x03(\v2\x13.berth.v1.MountSpecR\x06mounts\x12:\n" +
+	"\x05tmpfs\x18\x1e \x03(\v2$.berth.v1.ContainerConfig.TmpfsEntryR\x05tmpfs\x12!\n" +
+	"\fvolumes_from\x18\x1f \x03(\tR\vvolumesFrom\x12'\n" +
+	"\x0freadonly_rootfs\x18  \x01(\bR\x0ereadonlyRootfs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"TmpfsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
-	"\r_stop_timeout\"m\n" +
+	"\r_stop_timeout\"\xfb\x01\n" +
+	"\tMountSpec\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnly\x12$\n" +
+	"\x0evolume_no_copy\x18\x05 \x01(\bR\fvolumeNoCopy\x12)\n" +
+	"\x10bind_propagation\x18\x06 \x01(\tR\x0fbindPropagation\x12\x1d\n" +
+	"\n" +
+	"tmpfs_size\x18\a \x01(\x03R\ttmpfsSize\x12\x1d\n" +
+	"\n" +
+	"tmpfs_mode\x18\b \x01(\rR\ttmpfsMode\"\xcc\x01\n" +
+	"\n" +
+	"MountPoint\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12 \n" +
+	"\vdestination\x18\x04 \x01(\tR\vdestination\x12\x16\n" +
+	"\x06driver\x18\x05 \x01(\tR\x06driver\x12\x12\n" +
+	"\x04mode\x18\x06 \x01(\tR\x04mode\x12\x0e\n" +
+	"\x02rw\x18\a \x01(\bR\x02rw\x12 \n" +
+	"\vpropagation\x18\b \x01(\tR\vpropagation\"m\n" +
 	"\x11NetworkAttachment\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
@@ -4323,7 +4992,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"started_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"\x88\x05\n" +
+	"finishedAt\"\xb6\x05\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -4347,7 +5016,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\rhostname_path\x18\x11 \x01(\tR\fhostnamePath\x12\x1d\n" +
 	"\n" +
 	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
-	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\"\xc0\x04\n" +
+	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\x12,\n" +
+	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xc0\x04\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -4396,10 +5066,11 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x16PauseContainerResponse\")\n" +
 	"\x17UnpauseContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
-	"\x18UnpauseContainerResponse\">\n" +
+	"\x18UnpauseContainerResponse\"X\n" +
 	"\x16RemoveContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"\x19\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x18\n" +
+	"\avolumes\x18\x03 \x01(\bR\avolumes\"\x19\n" +
 	"\x17RemoveContainerResponse\"k\n" +
 	"\x15ListContainersRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
@@ -4541,12 +5212,38 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\tR\x06fields\"b\n" +
 	"\x14TopContainerResponse\x12\x16\n" +
 	"\x06titles\x18\x01 \x03(\tR\x06titles\x122\n" +
-	"\tprocesses\x18\x02 \x03(\v2\x14.berth.v1.TopProcessR\tprocesses*\x89\x01\n" +
+	"\tprocesses\x18\x02 \x03(\v2\x14.berth.v1.TopProcessR\tprocesses\"\xb1\x01\n" +
+	"\rCopyToOptions\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x19\n" +
+	"\bsrc_name\x18\x03 \x01(\tR\asrcName\x12\x1c\n" +
+	"\n" +
+	"src_is_dir\x18\x04 \x01(\bR\bsrcIsDir\x12!\n" +
+	"\fsrc_contents\x18\x05 \x01(\bR\vsrcContents\x12 \n" +
+	"\fcopy_uid_gid\x18\x06 \x01(\bR\n" +
+	"copyUidGid\"_\n" +
+	"\x16CopyToContainerRequest\x121\n" +
+	"\aoptions\x18\x01 \x01(\v2\x17.berth.v1.CopyToOptionsR\aoptions\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x19\n" +
+	"\x17CopyToContainerResponse\">\n" +
+	"\x18CopyFromContainerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"\x99\x01\n" +
+	"\bPathStat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x120\n" +
+	"\x05mtime\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05mtime\x12\x1f\n" +
+	"\vlink_target\x18\x05 \x01(\tR\n" +
+	"linkTarget\"W\n" +
+	"\x19CopyFromContainerResponse\x12&\n" +
+	"\x04stat\x18\x01 \x01(\v2\x12.berth.v1.PathStatR\x04stat\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data*\x89\x01\n" +
 	"\rWaitCondition\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_NOT_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18WAIT_CONDITION_NEXT_EXIT\x10\x02\x12\x1a\n" +
-	"\x16WAIT_CONDITION_REMOVED\x10\x032\x91\f\n" +
+	"\x16WAIT_CONDITION_REMOVED\x10\x032\xb9\r\n" +
 	"\x11ContainersService\x12M\n" +
 	"\x06Create\x12 .berth.v1.CreateContainerRequest\x1a!.berth.v1.CreateContainerResponse\x12J\n" +
 	"\x05Start\x12\x1f.berth.v1.StartContainerRequest\x1a .berth.v1.StartContainerResponse\x12G\n" +
@@ -4569,7 +5266,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"ExecResize\x12\x1b.berth.v1.ExecResizeRequest\x1a\x1c.berth.v1.ExecResizeResponse\x12J\n" +
 	"\vExecInspect\x12\x1c.berth.v1.ExecInspectRequest\x1a\x1d.berth.v1.ExecInspectResponse\x12D\n" +
-	"\x03Top\x12\x1d.berth.v1.TopContainerRequest\x1a\x1e.berth.v1.TopContainerResponseB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\x03Top\x12\x1d.berth.v1.TopContainerRequest\x1a\x1e.berth.v1.TopContainerResponse\x12O\n" +
+	"\x06CopyTo\x12 .berth.v1.CopyToContainerRequest\x1a!.berth.v1.CopyToContainerResponse(\x01\x12U\n" +
+	"\bCopyFrom\x12\".berth.v1.CopyFromContainerRequest\x1a#.berth.v1.CopyFromContainerResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_containers_proto_rawDescOnce sync.Once
@@ -4584,173 +5283,192 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_berth_v1_containers_proto_goTypes = []any{
-	(WaitCondition)(0),               // 0: berth.v1.WaitCondition
-	(*ContainerConfig)(nil),          // 1: berth.v1.ContainerConfig
-	(*NetworkAttachment)(nil),        // 2: berth.v1.NetworkAttachment
-	(*PortBinding)(nil),              // 3: berth.v1.PortBinding
-	(*NetworkSettings)(nil),          // 4: berth.v1.NetworkSettings
-	(*EndpointSettings)(nil),         // 5: berth.v1.EndpointSettings
-	(*RestartPolicy)(nil),            // 6: berth.v1.RestartPolicy
-	(*LogConfig)(nil),                // 7: berth.v1.LogConfig
-	(*ContainerState)(nil),           // 8: berth.v1.ContainerState
-	(*Container)(nil),                // 9: berth.v1.Container
-	(*ContainerSummary)(nil),         // 10: berth.v1.ContainerSummary
-	(*CreateContainerRequest)(nil),   // 11: berth.v1.CreateContainerRequest
-	(*CreateContainerResponse)(nil),  // 12: berth.v1.CreateContainerResponse
-	(*StartContainerRequest)(nil),    // 13: berth.v1.StartContainerRequest
-	(*StartContainerResponse)(nil),   // 14: berth.v1.StartContainerResponse
-	(*StopContainerRequest)(nil),     // 15: berth.v1.StopContainerRequest
-	(*StopContainerResponse)(nil),    // 16: berth.v1.StopContainerResponse
-	(*RestartContainerRequest)(nil),  // 17: berth.v1.RestartContainerRequest
-	(*RestartContainerResponse)(nil), // 18: berth.v1.RestartContainerResponse
-	(*KillContainerRequest)(nil),     // 19: berth.v1.KillContainerRequest
-	(*KillContainerResponse)(nil),    // 20: berth.v1.KillContainerResponse
-	(*PauseContainerRequest)(nil),    // 21: berth.v1.PauseContainerRequest
-	(*PauseContainerResponse)(nil),   // 22: berth.v1.PauseContainerResponse
-	(*UnpauseContainerRequest)(nil),  // 23: berth.v1.UnpauseContainerRequest
-	(*UnpauseContainerResponse)(nil), // 24: berth.v1.UnpauseContainerResponse
-	(*RemoveContainerRequest)(nil),   // 25: berth.v1.RemoveContainerRequest
-	(*RemoveContainerResponse)(nil),  // 26: berth.v1.RemoveContainerResponse
-	(*ListContainersRequest)(nil),    // 27: berth.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 28: berth.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),  // 29: berth.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 30: berth.v1.InspectContainerResponse
-	(*RenameContainerRequest)(nil),   // 31: berth.v1.RenameContainerRequest
-	(*RenameContainerResponse)(nil),  // 32: berth.v1.RenameContainerResponse
-	(*WaitContainerRequest)(nil),     // 33: berth.v1.WaitContainerRequest
-	(*WaitAccepted)(nil),             // 34: berth.v1.WaitAccepted
-	(*ExitStatus)(nil),               // 35: berth.v1.ExitStatus
-	(*WaitContainerResponse)(nil),    // 36: berth.v1.WaitContainerResponse
-	(*ContainerLogsRequest)(nil),     // 37: berth.v1.ContainerLogsRequest
-	(*LogEntry)(nil),                 // 38: berth.v1.LogEntry
-	(*ContainerLogsResponse)(nil),    // 39: berth.v1.ContainerLogsResponse
-	(*WindowSize)(nil),               // 40: berth.v1.WindowSize
-	(*AttachStart)(nil),              // 41: berth.v1.AttachStart
-	(*CloseStdin)(nil),               // 42: berth.v1.CloseStdin
-	(*AttachContainerRequest)(nil),   // 43: berth.v1.AttachContainerRequest
-	(*Attached)(nil),                 // 44: berth.v1.Attached
-	(*AttachContainerResponse)(nil),  // 45: berth.v1.AttachContainerResponse
-	(*ResizeContainerRequest)(nil),   // 46: berth.v1.ResizeContainerRequest
-	(*ResizeContainerResponse)(nil),  // 47: berth.v1.ResizeContainerResponse
-	(*ExecConfig)(nil),               // 48: berth.v1.ExecConfig
-	(*ExecCreateRequest)(nil),        // 49: berth.v1.ExecCreateRequest
-	(*ExecCreateResponse)(nil),       // 50: berth.v1.ExecCreateResponse
-	(*ExecStartOptions)(nil),         // 51: berth.v1.ExecStartOptions
-	(*ExecStartRequest)(nil),         // 52: berth.v1.ExecStartRequest
-	(*ExecStarted)(nil),              // 53: berth.v1.ExecStarted
-	(*ExecExit)(nil),                 // 54: berth.v1.ExecExit
-	(*ExecStartResponse)(nil),        // 55: berth.v1.ExecStartResponse
-	(*ExecResizeRequest)(nil),        // 56: berth.v1.ExecResizeRequest
-	(*ExecResizeResponse)(nil),       // 57: berth.v1.ExecResizeResponse
-	(*ExecInspectRequest)(nil),       // 58: berth.v1.ExecInspectRequest
-	(*ExecInspect)(nil),              // 59: berth.v1.ExecInspect
-	(*ExecInspectResponse)(nil),      // 60: berth.v1.ExecInspectResponse
-	(*TopContainerRequest)(nil),      // 61: berth.v1.TopContainerRequest
-	(*TopProcess)(nil),               // 62: berth.v1.TopProcess
-	(*TopContainerResponse)(nil),     // 63: berth.v1.TopContainerResponse
-	nil,                              // 64: berth.v1.ContainerConfig.LabelsEntry
-	nil,                              // 65: berth.v1.NetworkSettings.NetworksEntry
-	nil,                              // 66: berth.v1.ContainerSummary.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 67: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 68: google.protobuf.Duration
-	(*Filter)(nil),                   // 69: berth.v1.Filter
+	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
+	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
+	(*MountSpec)(nil),                 // 2: berth.v1.MountSpec
+	(*MountPoint)(nil),                // 3: berth.v1.MountPoint
+	(*NetworkAttachment)(nil),         // 4: berth.v1.NetworkAttachment
+	(*PortBinding)(nil),               // 5: berth.v1.PortBinding
+	(*NetworkSettings)(nil),           // 6: berth.v1.NetworkSettings
+	(*EndpointSettings)(nil),          // 7: berth.v1.EndpointSettings
+	(*RestartPolicy)(nil),             // 8: berth.v1.RestartPolicy
+	(*LogConfig)(nil),                 // 9: berth.v1.LogConfig
+	(*ContainerState)(nil),            // 10: berth.v1.ContainerState
+	(*Container)(nil),                 // 11: berth.v1.Container
+	(*ContainerSummary)(nil),          // 12: berth.v1.ContainerSummary
+	(*CreateContainerRequest)(nil),    // 13: berth.v1.CreateContainerRequest
+	(*CreateContainerResponse)(nil),   // 14: berth.v1.CreateContainerResponse
+	(*StartContainerRequest)(nil),     // 15: berth.v1.StartContainerRequest
+	(*StartContainerResponse)(nil),    // 16: berth.v1.StartContainerResponse
+	(*StopContainerRequest)(nil),      // 17: berth.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),     // 18: berth.v1.StopContainerResponse
+	(*RestartContainerRequest)(nil),   // 19: berth.v1.RestartContainerRequest
+	(*RestartContainerResponse)(nil),  // 20: berth.v1.RestartContainerResponse
+	(*KillContainerRequest)(nil),      // 21: berth.v1.KillContainerRequest
+	(*KillContainerResponse)(nil),     // 22: berth.v1.KillContainerResponse
+	(*PauseContainerRequest)(nil),     // 23: berth.v1.PauseContainerRequest
+	(*PauseContainerResponse)(nil),    // 24: berth.v1.PauseContainerResponse
+	(*UnpauseContainerRequest)(nil),   // 25: berth.v1.UnpauseContainerRequest
+	(*UnpauseContainerResponse)(nil),  // 26: berth.v1.UnpauseContainerResponse
+	(*RemoveContainerRequest)(nil),    // 27: berth.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),   // 28: berth.v1.RemoveContainerResponse
+	(*ListContainersRequest)(nil),     // 29: berth.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),    // 30: berth.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),   // 31: berth.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil),  // 32: berth.v1.InspectContainerResponse
+	(*RenameContainerRequest)(nil),    // 33: berth.v1.RenameContainerRequest
+	(*RenameContainerResponse)(nil),   // 34: berth.v1.RenameContainerResponse
+	(*WaitContainerRequest)(nil),      // 35: berth.v1.WaitContainerRequest
+	(*WaitAccepted)(nil),              // 36: berth.v1.WaitAccepted
+	(*ExitStatus)(nil),                // 37: berth.v1.ExitStatus
+	(*WaitContainerResponse)(nil),     // 38: berth.v1.WaitContainerResponse
+	(*ContainerLogsRequest)(nil),      // 39: berth.v1.ContainerLogsRequest
+	(*LogEntry)(nil),                  // 40: berth.v1.LogEntry
+	(*ContainerLogsResponse)(nil),     // 41: berth.v1.ContainerLogsResponse
+	(*WindowSize)(nil),                // 42: berth.v1.WindowSize
+	(*AttachStart)(nil),               // 43: berth.v1.AttachStart
+	(*CloseStdin)(nil),                // 44: berth.v1.CloseStdin
+	(*AttachContainerRequest)(nil),    // 45: berth.v1.AttachContainerRequest
+	(*Attached)(nil),                  // 46: berth.v1.Attached
+	(*AttachContainerResponse)(nil),   // 47: berth.v1.AttachContainerResponse
+	(*ResizeContainerRequest)(nil),    // 48: berth.v1.ResizeContainerRequest
+	(*ResizeContainerResponse)(nil),   // 49: berth.v1.ResizeContainerResponse
+	(*ExecConfig)(nil),                // 50: berth.v1.ExecConfig
+	(*ExecCreateRequest)(nil),         // 51: berth.v1.ExecCreateRequest
+	(*ExecCreateResponse)(nil),        // 52: berth.v1.ExecCreateResponse
+	(*ExecStartOptions)(nil),          // 53: berth.v1.ExecStartOptions
+	(*ExecStartRequest)(nil),          // 54: berth.v1.ExecStartRequest
+	(*ExecStarted)(nil),               // 55: berth.v1.ExecStarted
+	(*ExecExit)(nil),                  // 56: berth.v1.ExecExit
+	(*ExecStartResponse)(nil),         // 57: berth.v1.ExecStartResponse
+	(*ExecResizeRequest)(nil),         // 58: berth.v1.ExecResizeRequest
+	(*ExecResizeResponse)(nil),        // 59: berth.v1.ExecResizeResponse
+	(*ExecInspectRequest)(nil),        // 60: berth.v1.ExecInspectRequest
+	(*ExecInspect)(nil),               // 61: berth.v1.ExecInspect
+	(*ExecInspectResponse)(nil),       // 62: berth.v1.ExecInspectResponse
+	(*TopContainerRequest)(nil),       // 63: berth.v1.TopContainerRequest
+	(*TopProcess)(nil),                // 64: berth.v1.TopProcess
+	(*TopContainerResponse)(nil),      // 65: berth.v1.TopContainerResponse
+	(*CopyToOptions)(nil),             // 66: berth.v1.CopyToOptions
+	(*CopyToContainerRequest)(nil),    // 67: berth.v1.CopyToContainerRequest
+	(*CopyToContainerResponse)(nil),   // 68: berth.v1.CopyToContainerResponse
+	(*CopyFromContainerRequest)(nil),  // 69: berth.v1.CopyFromContainerRequest
+	(*PathStat)(nil),                  // 70: berth.v1.PathStat
+	(*CopyFromContainerResponse)(nil), // 71: berth.v1.CopyFromContainerResponse
+	nil,                               // 72: berth.v1.ContainerConfig.LabelsEntry
+	nil,                               // 73: berth.v1.ContainerConfig.TmpfsEntry
+	nil,                               // 74: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 75: berth.v1.ContainerSummary.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 76: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 77: google.protobuf.Duration
+	(*Filter)(nil),                    // 78: berth.v1.Filter
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	64, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
-	6,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
-	7,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
-	2,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
-	3,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
-	3,  // 5: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	65, // 6: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	67, // 7: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	67, // 8: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	67, // 9: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	8,  // 10: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 11: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	4,  // 12: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	67, // 13: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	66, // 14: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	67, // 15: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	67, // 16: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	3,  // 17: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	1,  // 18: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	68, // 19: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	68, // 20: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	69, // 21: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	10, // 22: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	9,  // 23: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 24: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	67, // 25: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	34, // 26: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	35, // 27: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	67, // 28: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	67, // 29: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	67, // 30: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	38, // 31: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	41, // 32: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	40, // 33: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	42, // 34: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	44, // 35: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	40, // 36: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	48, // 37: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	51, // 38: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	40, // 39: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	42, // 40: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	53, // 41: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	54, // 42: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	40, // 43: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	48, // 44: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	59, // 45: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	62, // 46: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	5,  // 47: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	11, // 48: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	13, // 49: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	15, // 50: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	17, // 51: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	19, // 52: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	21, // 53: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	23, // 54: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	25, // 55: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	27, // 56: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	29, // 57: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	31, // 58: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	33, // 59: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	37, // 60: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	43, // 61: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	46, // 62: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	49, // 63: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	52, // 64: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	56, // 65: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	58, // 66: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	61, // 67: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	12, // 68: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	14, // 69: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	16, // 70: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	18, // 71: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	20, // 72: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	22, // 73: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	24, // 74: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	26, // 75: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	28, // 76: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	30, // 77: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	32, // 78: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	36, // 79: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	39, // 80: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	45, // 81: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	47, // 82: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	50, // 83: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	55, // 84: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	57, // 85: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	60, // 86: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	63, // 87: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	68, // [68:88] is the sub-list for method output_type
-	48, // [48:68] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	72, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	8,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
+	9,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
+	4,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
+	5,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
+	2,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
+	73, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
+	5,  // 7: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	74, // 8: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	76, // 9: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	76, // 10: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	76, // 11: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	10, // 12: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,  // 13: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	6,  // 14: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	3,  // 15: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	76, // 16: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	75, // 17: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	76, // 18: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	76, // 19: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	5,  // 20: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	1,  // 21: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	77, // 22: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	77, // 23: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	78, // 24: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	12, // 25: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	11, // 26: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 27: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	76, // 28: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	36, // 29: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	37, // 30: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	76, // 31: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	76, // 32: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	76, // 33: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	40, // 34: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	43, // 35: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	42, // 36: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 37: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	46, // 38: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	42, // 39: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	50, // 40: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	53, // 41: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	42, // 42: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 43: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	55, // 44: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	56, // 45: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	42, // 46: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	50, // 47: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	61, // 48: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	64, // 49: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	66, // 50: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	76, // 51: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	70, // 52: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	7,  // 53: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	13, // 54: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	15, // 55: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	17, // 56: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	19, // 57: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	21, // 58: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	23, // 59: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	25, // 60: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	27, // 61: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	29, // 62: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	31, // 63: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	33, // 64: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	35, // 65: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	39, // 66: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	45, // 67: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	48, // 68: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	51, // 69: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	54, // 70: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	58, // 71: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	60, // 72: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	63, // 73: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	67, // 74: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	69, // 75: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	14, // 76: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	16, // 77: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	18, // 78: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	20, // 79: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	22, // 80: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	24, // 81: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	26, // 82: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	28, // 83: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	30, // 84: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	32, // 85: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	34, // 86: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	38, // 87: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	41, // 88: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	47, // 89: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	49, // 90: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	52, // 91: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	57, // 92: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	59, // 93: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	62, // 94: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	65, // 95: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	68, // 96: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	71, // 97: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	76, // [76:98] is the sub-list for method output_type
+	54, // [54:76] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -4760,29 +5478,29 @@ func file_berth_v1_containers_proto_init() {
 	}
 	file_berth_v1_common_proto_init()
 	file_berth_v1_containers_proto_msgTypes[0].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[35].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[37].OneofWrappers = []any{
 		(*WaitContainerResponse_Accepted)(nil),
 		(*WaitContainerResponse_Exit)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[36].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[42].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[38].OneofWrappers = []any{}
+	file_berth_v1_containers_proto_msgTypes[44].OneofWrappers = []any{
 		(*AttachContainerRequest_Start)(nil),
 		(*AttachContainerRequest_Stdin)(nil),
 		(*AttachContainerRequest_Resize)(nil),
 		(*AttachContainerRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[44].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[46].OneofWrappers = []any{
 		(*AttachContainerResponse_Attached)(nil),
 		(*AttachContainerResponse_Stdout)(nil),
 		(*AttachContainerResponse_Stderr)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[51].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[53].OneofWrappers = []any{
 		(*ExecStartRequest_Start)(nil),
 		(*ExecStartRequest_Stdin)(nil),
 		(*ExecStartRequest_Resize)(nil),
 		(*ExecStartRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[54].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[56].OneofWrappers = []any{
 		(*ExecStartResponse_Started)(nil),
 		(*ExecStartResponse_Stdout)(nil),
 		(*ExecStartResponse_Stderr)(nil),
@@ -4794,7 +5512,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   66,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

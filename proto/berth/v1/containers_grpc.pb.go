@@ -47,6 +47,8 @@ const (
 	ContainersService_ExecResize_FullMethodName  = "/berth.v1.ContainersService/ExecResize"
 	ContainersService_ExecInspect_FullMethodName = "/berth.v1.ContainersService/ExecInspect"
 	ContainersService_Top_FullMethodName         = "/berth.v1.ContainersService/Top"
+	ContainersService_CopyTo_FullMethodName      = "/berth.v1.ContainersService/CopyTo"
+	ContainersService_CopyFrom_FullMethodName    = "/berth.v1.ContainersService/CopyFrom"
 )
 
 // ContainersServiceClient is the client API for ContainersService service.
@@ -106,6 +108,16 @@ type ContainersServiceClient interface {
 	ExecInspect(ctx context.Context, in *ExecInspectRequest, opts ...grpc.CallOption) (*ExecInspectResponse, error)
 	// Top lists the processes running in a container (ps output).
 	Top(ctx context.Context, in *TopContainerRequest, opts ...grpc.CallOption) (*TopContainerResponse, error)
+	// CopyTo extracts a tar into the container's file system (`berth cp
+	// SRC CONTAINER:DEST`), running or not, with Docker's path rules. Client
+	// stream: the first message carries the options, every message may carry
+	// a chunk of the tar (at most 1 MiB); the end of the stream ends the tar.
+	CopyTo(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CopyToContainerRequest, CopyToContainerResponse], error)
+	// CopyFrom streams a tar of a path of the container's file system
+	// (`berth cp CONTAINER:SRC DEST`). The first message carries the path's
+	// stat, the next ones chunks of the tar (at most 1 MiB); the tar is
+	// complete when the call ends with OK.
+	CopyFrom(ctx context.Context, in *CopyFromContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CopyFromContainerResponse], error)
 }
 
 type containersServiceClient struct {
@@ -340,6 +352,38 @@ func (c *containersServiceClient) Top(ctx context.Context, in *TopContainerReque
 	return out, nil
 }
 
+func (c *containersServiceClient) CopyTo(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CopyToContainerRequest, CopyToContainerResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ContainersService_ServiceDesc.Streams[4], ContainersService_CopyTo_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CopyToContainerRequest, CopyToContainerResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_CopyToClient = grpc.ClientStreamingClient[CopyToContainerRequest, CopyToContainerResponse]
+
+func (c *containersServiceClient) CopyFrom(ctx context.Context, in *CopyFromContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CopyFromContainerResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ContainersService_ServiceDesc.Streams[5], ContainersService_CopyFrom_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CopyFromContainerRequest, CopyFromContainerResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_CopyFromClient = grpc.ServerStreamingClient[CopyFromContainerResponse]
+
 // ContainersServiceServer is the server API for ContainersService service.
 // All implementations must embed UnimplementedContainersServiceServer
 // for forward compatibility.
@@ -397,6 +441,16 @@ type ContainersServiceServer interface {
 	ExecInspect(context.Context, *ExecInspectRequest) (*ExecInspectResponse, error)
 	// Top lists the processes running in a container (ps output).
 	Top(context.Context, *TopContainerRequest) (*TopContainerResponse, error)
+	// CopyTo extracts a tar into the container's file system (`berth cp
+	// SRC CONTAINER:DEST`), running or not, with Docker's path rules. Client
+	// stream: the first message carries the options, every message may carry
+	// a chunk of the tar (at most 1 MiB); the end of the stream ends the tar.
+	CopyTo(grpc.ClientStreamingServer[CopyToContainerRequest, CopyToContainerResponse]) error
+	// CopyFrom streams a tar of a path of the container's file system
+	// (`berth cp CONTAINER:SRC DEST`). The first message carries the path's
+	// stat, the next ones chunks of the tar (at most 1 MiB); the tar is
+	// complete when the call ends with OK.
+	CopyFrom(*CopyFromContainerRequest, grpc.ServerStreamingServer[CopyFromContainerResponse]) error
 	mustEmbedUnimplementedContainersServiceServer()
 }
 
@@ -466,6 +520,12 @@ func (UnimplementedContainersServiceServer) ExecInspect(context.Context, *ExecIn
 }
 func (UnimplementedContainersServiceServer) Top(context.Context, *TopContainerRequest) (*TopContainerResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Top not implemented")
+}
+func (UnimplementedContainersServiceServer) CopyTo(grpc.ClientStreamingServer[CopyToContainerRequest, CopyToContainerResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method CopyTo not implemented")
+}
+func (UnimplementedContainersServiceServer) CopyFrom(*CopyFromContainerRequest, grpc.ServerStreamingServer[CopyFromContainerResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method CopyFrom not implemented")
 }
 func (UnimplementedContainersServiceServer) mustEmbedUnimplementedContainersServiceServer() {}
 func (UnimplementedContainersServiceServer) testEmbeddedByValue()                           {}
@@ -812,6 +872,24 @@ func _ContainersService_Top_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ContainersService_CopyTo_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ContainersServiceServer).CopyTo(&grpc.GenericServerStream[CopyToContainerRequest, CopyToContainerResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_CopyToServer = grpc.ClientStreamingServer[CopyToContainerRequest, CopyToContainerResponse]
+
+func _ContainersService_CopyFrom_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CopyFromContainerRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ContainersServiceServer).CopyFrom(m, &grpc.GenericServerStream[CopyFromContainerRequest, CopyFromContainerResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_CopyFromServer = grpc.ServerStreamingServer[CopyFromContainerResponse]
+
 // ContainersService_ServiceDesc is the grpc.ServiceDesc for ContainersService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -906,6 +984,16 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _ContainersService_ExecStart_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "CopyTo",
+			Handler:       _ContainersService_CopyTo_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "CopyFrom",
+			Handler:       _ContainersService_CopyFrom_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "berth/v1/containers.proto",

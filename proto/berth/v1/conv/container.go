@@ -118,6 +118,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 		v := int64(*c.StopTimeout)
 		p.StopTimeout = &v
 	}
+	mountConfigToProto(c, p)
 	return p
 }
 
@@ -164,6 +165,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 		v := int(p.GetStopTimeout())
 		c.StopTimeout = &v
 	}
+	mountConfigFromProto(p, &c)
 	return c
 }
 
@@ -227,6 +229,7 @@ func ContainerToProto(c *container.Container) *berthv1.Container {
 		HostnamePath:    c.HostnamePath,
 		HostsPath:       c.HostsPath,
 		ResolvConfPath:  c.ResolvConfPath,
+		Mounts:          MountPointsToProto(c.Mounts),
 	}
 }
 
@@ -256,6 +259,7 @@ func ContainerFromProto(p *berthv1.Container) *container.Container {
 		HostnamePath:    p.GetHostnamePath(),
 		HostsPath:       p.GetHostsPath(),
 		ResolvConfPath:  p.GetResolvConfPath(),
+		Mounts:          MountPointsFromProto(p.GetMounts()),
 	}
 }
 

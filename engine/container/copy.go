@@ -1,0 +1,252 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/pkg/fsarchive"
+)
+
+// CopyToOptions for CopyTo (`berth cp SRC CONTAINER:DEST`).
+type CopyToOptions struct {
+	// Path is the destination in the container as the user gave it (a
+	// trailing "/" matters: Docker's rules).
+	Path string
+	// SrcName is the tar's top-level entry (the source's base name); ""
+	// extracts the tar as it is into Path, which must be a directory
+	// (`berth cp - CONTAINER:DIR`).
+	SrcName string
+	// SrcIsDir: the source is a directory; SrcContents: its path ended in
+	// "/." (copy what is inside it).
+	SrcIsDir    bool
+	SrcContents bool
+	// CopyUIDGID keeps the archive's owners (-a); else files belong to root.
+	CopyUIDGID bool
+}
+
+// PathStat describes a path in a container's file system.
+type PathStat struct {
+	Name       string
+	Size       int64
+	Mode       fs.FileMode
+	ModTime    time.Time
+	LinkTarget string
+}
+
+// containerFS is a container's file system as berthd reaches it: the
+// running container's root as its processes see it (with its volumes and
+// tmpfs mounts), or the stopped container's snapshot mounted on a temp dir
+// plus its volumes and binds.
+type containerFS struct {
+	root     string // host path of "/"
+	mounts   []mountEntry
+	running  bool
+	readonly bool
+}
+
+// resolve maps a container path to the host directory that holds it and the
+// path below that directory. On a running container everything resolves
+// through /proc/<pid>/root; on a stopped one a path under a volume or bind
+// goes to its host source.
+func (f containerFS) resolve(p string) (root, rel string, writable bool) {
+	p = path.Clean("/" + p)
+	if f.running {
+		return f.root, p, true // the kernel enforces read-only mounts
+	}
+	var best *mountEntry
+	for i := range f.mounts {
+		e := &f.mounts[i]
+		if e.SpecType != "bind" {
+			continue
+		}
+		if p == e.Destination || strings.HasPrefix(p, e.Destination+"/") {
+			if best == nil || len(e.Destination) > len(best.Destination) {
+				best = e
+			}
+		}
+	}
+	if best != nil {
+		return best.SpecSource, strings.TrimPrefix(p, best.Destination), best.RW
+	}
+	return f.root, p, !f.readonly
+}
+
+// withFS runs fn on the container's file system. A stopped container's
+// snapshot stays mounted (and the container cannot start) until fn returns.
+func (s *Service) withFS(ctx context.Context, ref string, fn func(f containerFS) error) error {
+	r, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	ctx = s.ctx(ctx)
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return err
+	}
+	f := containerFS{mounts: mountsOf(c), readonly: cfg.ReadonlyRootfs}
+	if pid := s.livePID(ctx, r.id); pid > 0 {
+		f.root, f.running = "/proc/"+strconv.Itoa(pid)+"/root", true
+		return fn(f)
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	if pid := s.livePID(ctx, r.id); pid > 0 { // started meanwhile
+		f.root, f.running = "/proc/"+strconv.Itoa(pid)+"/root", true
+		return fn(f)
+	}
+	mounts, err := s.client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return fmt.Errorf("mounting the container's filesystem: %w", err)
+	}
+	return mount.WithTempMount(ctx, mounts, func(root string) error {
+		f.root = root
+		return fn(f)
+	})
+}
+
+// livePID is the pid of the container's running (or paused) task, else 0.
+func (s *Service) livePID(ctx context.Context, id string) int {
+	st, err := s.taskState(ctx, id)
+	if err != nil || st.Status == tasktypes.Status_STOPPED || st.Pid == 0 {
+		return 0
+	}
+	return int(st.Pid)
+}
+
+// StatPath describes a path of the container (a final symlink is not
+// followed).
+func (s *Service) StatPath(ctx context.Context, ref, p string) (PathStat, error) {
+	var out PathStat
+	err := s.withFS(ctx, ref, func(f containerFS) error {
+		root, rel, _ := f.resolve(p)
+		st, err := fsarchive.LstatInRoot(root, rel)
+		if err != nil {
+			return pathError(ref, p, err)
+		}
+		out = PathStat(st)
+		return nil
+	})
+	return out, err
+}
+
+// CopyFrom writes a tar of the container's path p to w: one top-level
+// entry named after p's base name (a directory with everything below it;
+// symlinks are stored, not followed).
+func (s *Service) CopyFrom(ctx context.Context, ref, p string, w io.Writer) error {
+	return s.withFS(ctx, ref, func(f containerFS) error {
+		root, rel, _ := f.resolve(p)
+		dir, base := fsarchive.SplitPath(rel)
+		r, err := fsarchive.OpenRootIn(root, dir)
+		if err != nil {
+			return pathError(ref, p, err)
+		}
+		defer r.Close()
+		if _, err := r.Lstat(base); err != nil {
+			return pathError(ref, p, err)
+		}
+		top := base
+		if base == "." {
+			top = path.Base(path.Clean("/" + p))
+			if top == "/" {
+				top = "."
+			}
+		}
+		return fsarchive.Tar(w, r, base, top)
+	})
+}
+
+// CopyTo extracts the tar read from rd into the container at o.Path with
+// Docker's `cp` rules. Nothing is written outside the container's file
+// system: paths resolve inside it (symlinks included) and the archive's
+// entries cannot leave their target.
+func (s *Service) CopyTo(ctx context.Context, ref string, o CopyToOptions, rd io.Reader) error {
+	if o.Path == "" {
+		return fmt.Errorf("no destination path given: %w", errdefs.ErrInvalidArgument)
+	}
+	return s.withFS(ctx, ref, func(f containerFS) error {
+		root, rel, writable := f.resolve(o.Path)
+		var dstStat *fsarchive.Stat
+		if h, err := fsarchive.OpenInRoot(root, rel); err == nil {
+			var st unix.Stat_t
+			if err := unix.Fstat(int(h.Fd()), &st); err == nil {
+				mode := fs.FileMode(st.Mode & 0o777)
+				if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+					mode |= fs.ModeDir
+				}
+				dstStat = &fsarchive.Stat{Name: path.Base(rel), Mode: mode}
+			}
+			h.Close()
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return pathError(ref, o.Path, err)
+		}
+		var plan fsarchive.Plan
+		if o.SrcName == "" {
+			if dstStat == nil || !dstStat.Mode.IsDir() {
+				return fmt.Errorf("destination %q must be a directory: %w", o.Path, errdefs.ErrInvalidArgument)
+			}
+			plan = fsarchive.Plan{Dir: path.Clean("/" + o.Path)}
+		} else {
+			p, err := fsarchive.CopyRules(o.SrcIsDir, o.SrcContents, path.Join("/", o.Path)+trailing(o.Path), dstStat)
+			if err != nil {
+				return err
+			}
+			plan = p
+		}
+		dirRoot, dirRel, dirWritable := f.resolve(plan.Dir)
+		if !writable || !dirWritable {
+			return fmt.Errorf("cannot copy to %s: it is on a read-only file system or volume: %w", o.Path, errdefs.ErrFailedPrecondition)
+		}
+		r, err := fsarchive.OpenRootIn(dirRoot, dirRel)
+		if err != nil {
+			return pathError(ref, plan.Dir, err)
+		}
+		defer r.Close()
+		opts := fsarchive.UntarOptions{Chown: o.CopyUIDGID}
+		if o.SrcName != "" {
+			opts.Rename = plan.Renamer(o.SrcName)
+		}
+		if err := fsarchive.Untar(rd, r, opts); err != nil {
+			if errors.Is(err, unix.EROFS) {
+				return fmt.Errorf("cannot copy to %s: read-only file system: %w", o.Path, errdefs.ErrFailedPrecondition)
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+func trailing(p string) string {
+	if strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") {
+		return "/"
+	}
+	return ""
+}
+
+// pathError names a path of a container that cannot be used.
+func pathError(ref, p string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("Could not find the file %s in container %s: %w", p, ref, errdefs.ErrNotFound)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("%s in container %s: not a directory: %w", p, ref, errdefs.ErrInvalidArgument)
+	case errors.Is(err, unix.EXDEV), errors.Is(err, unix.ELOOP):
+		return fmt.Errorf("%s in container %s: %v: %w", p, ref, err, errdefs.ErrInvalidArgument)
+	}
+	return err
+}

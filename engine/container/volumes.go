@@ -1,0 +1,645 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthproject/berth/engine/volume"
+	"github.com/berthproject/berth/pkg/fsarchive"
+)
+
+func init() {
+	typeurl.Register(&mountRecord{}, "berthproject.dev/container", "Mounts")
+}
+
+// MountSpec is one --mount, with Docker's keys.
+type MountSpec struct {
+	// Type is "volume" (default), "bind" or "tmpfs".
+	Type string `json:"Type,omitempty"`
+	// Source is the volume's name (empty: an anonymous volume) or the host
+	// path of a bind.
+	Source   string `json:"Source,omitempty"`
+	Target   string `json:"Target"`
+	ReadOnly bool   `json:"ReadOnly,omitempty"`
+	// VolumeNoCopy skips copying the image's content into a new volume.
+	VolumeNoCopy bool `json:"VolumeNoCopy,omitempty"`
+	// BindPropagation: rprivate (default), private, rshared, shared, rslave, slave.
+	BindPropagation string `json:"BindPropagation,omitempty"`
+	// TmpfsSize in bytes (0: the kernel's default, half the memory).
+	TmpfsSize int64 `json:"TmpfsSize,omitempty"`
+	// TmpfsMode is the tmpfs root's permission bits (0: 1777).
+	TmpfsMode uint32 `json:"TmpfsMode,omitempty"`
+}
+
+// MountPoint is one mount of a container as Inspect shows it (Docker's
+// Mounts entries).
+type MountPoint struct {
+	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	Driver      string `json:"Driver,omitempty"`
+	Mode        string `json:"Mode"`
+	RW          bool   `json:"RW"`
+	Propagation string `json:"Propagation"`
+}
+
+// Volumes is what the container service needs of the volume service
+// (*volume.Service).
+type Volumes interface {
+	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
+	Get(ctx context.Context, name string) (*volume.Volume, error)
+	Remove(ctx context.Context, name string, force bool) error
+}
+
+// labelVolumePrefix marks a container's use of a volume: label
+// berth.volume.<name> = "anonymous" (made for this container: rm -v
+// removes it) or "named".
+const (
+	labelVolumePrefix = "berth.volume."
+	extMounts         = "berth.mounts"
+)
+
+// mountEntry is one resolved mount, stored with the container
+// (extension berth.mounts) so that --volumes-from and Inspect see it.
+type mountEntry struct {
+	MountPoint
+	// Anonymous: the volume was made for this container.
+	Anonymous bool `json:"Anonymous,omitempty"`
+	NoCopy    bool `json:"NoCopy,omitempty"`
+	// SpecType, SpecSource and Options are the OCI mount.
+	SpecType   string   `json:"SpecType"`
+	SpecSource string   `json:"SpecSource"`
+	Options    []string `json:"Options,omitempty"`
+	// FromImage: an anonymous volume for one of the image's VOLUMEs.
+	FromImage bool `json:"FromImage,omitempty"`
+}
+
+type mountRecord struct {
+	Mounts []mountEntry `json:"Mounts"`
+}
+
+// mountPlan is the mounts of a container being created.
+type mountPlan struct {
+	entries  []mountEntry
+	created  []string // volumes this create made (rolled back on failure)
+	readonly bool
+	copyUp   []mountEntry // new, empty volumes to fill from the image
+}
+
+// prepareMounts resolves cfg's mounts and the image's VOLUMEs: it creates
+// the named volumes that do not exist and the anonymous ones, and fills
+// new volumes with the image's content at their path (copy-up). The
+// container's snapshot (key id) must be prepared. On error nothing it made
+// is left; on success the caller undoes with rollback if a later step fails.
+func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes map[string]struct{}, id string) (p *mountPlan, err error) {
+	p = &mountPlan{readonly: cfg.ReadonlyRootfs}
+	defer func() {
+		if err != nil {
+			s.rollbackMounts(ctx, p)
+			p = nil
+		}
+	}()
+	type want struct {
+		m      MountSpec
+		origin mountOrigin
+	}
+	var wanted []want
+	for _, b := range cfg.Binds {
+		m, err := ParseBind(b)
+		if err != nil {
+			return p, err
+		}
+		wanted = append(wanted, want{m, fromV})
+	}
+	for _, m := range cfg.Mounts {
+		wanted = append(wanted, want{m, fromMount})
+	}
+	var tmpfs []string
+	for dst := range cfg.Tmpfs {
+		tmpfs = append(tmpfs, dst)
+	}
+	sort.Strings(tmpfs)
+	for _, dst := range tmpfs {
+		wanted = append(wanted, want{MountSpec{Type: "tmpfs", Target: dst}, fromTmpfs})
+	}
+	seen := map[string]bool{}
+	for _, w := range wanted {
+		opts := ""
+		if w.origin == fromTmpfs {
+			opts = cfg.Tmpfs[w.m.Target]
+		}
+		e, err := s.resolveMount(ctx, p, w.m, w.origin, opts)
+		if err != nil {
+			return p, err
+		}
+		if seen[e.Destination] {
+			return p, fmt.Errorf("duplicate mount point: %s: %w", e.Destination, errdefs.ErrInvalidArgument)
+		}
+		seen[e.Destination] = true
+		p.entries = append(p.entries, e)
+	}
+	for _, from := range cfg.VolumesFrom {
+		inherited, err := s.volumesFrom(ctx, from)
+		if err != nil {
+			return p, err
+		}
+		for _, e := range inherited {
+			if !seen[e.Destination] {
+				seen[e.Destination] = true
+				p.entries = append(p.entries, e)
+			}
+		}
+	}
+	var paths []string
+	for dst := range imageVolumes {
+		paths = append(paths, path.Clean("/"+dst))
+	}
+	sort.Strings(paths)
+	for _, dst := range paths {
+		if seen[dst] || dst == "/" {
+			continue
+		}
+		seen[dst] = true
+		e, err := s.resolveMount(ctx, p, MountSpec{Type: "volume", Target: dst}, fromImage, "")
+		if err != nil {
+			return p, err
+		}
+		e.FromImage = true
+		p.entries = append(p.entries, e)
+	}
+	// Parents before children: /data must be mounted before /data/logs.
+	sort.SliceStable(p.entries, func(i, j int) bool {
+		return depth(p.entries[i].Destination) < depth(p.entries[j].Destination)
+	})
+	if len(p.copyUp) > 0 {
+		if err := s.copyUp(ctx, id, p.copyUp); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func depth(p string) int { return strings.Count(path.Clean(p), "/") }
+
+// mountOrigin is the flag a mount came from: the rules differ slightly.
+type mountOrigin int
+
+const (
+	fromV     mountOrigin = iota // -v: a missing host directory is made
+	fromMount                    // --mount: a missing bind source is an error
+	fromTmpfs                    // --tmpfs: noexec by default, options after ":"
+	fromImage                    // the image's VOLUME
+)
+
+// ParseBind parses a -v value: NAME:/path[:opts], /host:/path[:opts] or
+// /path (an anonymous volume). opts is a comma list of ro, rw, nocopy, and
+// a propagation (rprivate, private, rshared, shared, rslave, slave); z and
+// Z are accepted and ignored (no SELinux here).
+func ParseBind(v string) (MountSpec, error) {
+	parts := strings.Split(v, ":")
+	bad := func(why string) (MountSpec, error) {
+		return MountSpec{}, fmt.Errorf("invalid volume specification: '%s': %s: %w", v, why, errdefs.ErrInvalidArgument)
+	}
+	var m MountSpec
+	switch len(parts) {
+	case 1:
+		m = MountSpec{Type: "volume", Target: parts[0]}
+	case 2, 3:
+		m = MountSpec{Type: "volume", Source: parts[0], Target: parts[1]}
+		if strings.HasPrefix(parts[0], "/") {
+			m.Type = "bind"
+		}
+		if parts[0] == "" {
+			return bad("empty source")
+		}
+		if len(parts) == 3 {
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					m.ReadOnly = true
+				case "rw":
+					m.ReadOnly = false
+				case "nocopy":
+					if m.Type != "volume" {
+						return bad("nocopy applies to volumes only")
+					}
+					m.VolumeNoCopy = true
+				case "z", "Z":
+				case "private", "rprivate", "shared", "rshared", "slave", "rslave":
+					if m.Type != "bind" {
+						return bad("propagation applies to binds only")
+					}
+					m.BindPropagation = o
+				default:
+					return bad("invalid mode: " + o)
+				}
+			}
+		}
+	default:
+		return bad("too many colons")
+	}
+	if !strings.HasPrefix(m.Target, "/") {
+		return bad("the container path must be absolute")
+	}
+	return m, nil
+}
+
+// resolveMount checks one mount and makes what it needs (a volume, a
+// missing -v host directory). tmpfsOpts are --tmpfs's options.
+func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m MountSpec, origin mountOrigin, tmpfsOpts string) (mountEntry, error) {
+	if m.Target == "" {
+		return mountEntry{}, fmt.Errorf("invalid mount: no target: %w", errdefs.ErrInvalidArgument)
+	}
+	if !path.IsAbs(m.Target) {
+		return mountEntry{}, fmt.Errorf("invalid mount target %q: it must be an absolute path: %w", m.Target, errdefs.ErrInvalidArgument)
+	}
+	dst := path.Clean(m.Target)
+	if dst == "/" {
+		return mountEntry{}, fmt.Errorf("invalid mount target %q: cannot mount over the root: %w", m.Target, errdefs.ErrInvalidArgument)
+	}
+	if m.Type == "" {
+		m.Type = "volume"
+	}
+	if m.Type != "bind" && m.BindPropagation != "" {
+		return mountEntry{}, fmt.Errorf("bind-propagation applies to binds only: %w", errdefs.ErrInvalidArgument)
+	}
+	if m.Type != "volume" && m.VolumeNoCopy {
+		return mountEntry{}, fmt.Errorf("volume-nocopy applies to volumes only: %w", errdefs.ErrInvalidArgument)
+	}
+	if m.Type != "tmpfs" && (m.TmpfsSize != 0 || m.TmpfsMode != 0) {
+		return mountEntry{}, fmt.Errorf("tmpfs options apply to tmpfs mounts only: %w", errdefs.ErrInvalidArgument)
+	}
+	e := mountEntry{MountPoint: MountPoint{Type: m.Type, Destination: dst, RW: !m.ReadOnly}, NoCopy: m.VolumeNoCopy}
+	rw := "rw"
+	if m.ReadOnly {
+		rw = "ro"
+	}
+	switch m.Type {
+	case "bind":
+		if !path.IsAbs(m.Source) {
+			return e, fmt.Errorf("invalid bind source %q: it must be an absolute host path: %w", m.Source, errdefs.ErrInvalidArgument)
+		}
+		src := filepath.Clean(m.Source)
+		if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+			if origin == fromMount {
+				return e, fmt.Errorf("invalid mount config for type \"bind\": bind source path does not exist: %s: %w", src, errdefs.ErrInvalidArgument)
+			}
+			// -v makes a missing host directory, as Docker's -v does.
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return e, err
+			}
+		} else if err != nil {
+			return e, err
+		}
+		prop := m.BindPropagation
+		if prop == "" {
+			prop = "rprivate"
+		}
+		switch prop {
+		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
+		default:
+			return e, fmt.Errorf("invalid bind-propagation %q: %w", prop, errdefs.ErrInvalidArgument)
+		}
+		e.Source, e.SpecType, e.SpecSource = src, "bind", src
+		e.Mode, e.Propagation = rw, prop
+		e.Options = []string{"rbind", prop, rw}
+	case "tmpfs":
+		if m.Source != "" {
+			return e, fmt.Errorf("invalid mount config for type \"tmpfs\": a tmpfs has no source: %w", errdefs.ErrInvalidArgument)
+		}
+		e.Source, e.SpecType, e.SpecSource = "", "tmpfs", "tmpfs"
+		e.Mode = rw
+		e.Options = []string{"nosuid", "nodev", rw}
+		if origin == fromTmpfs { // Docker's --tmpfs defaults, then the user's
+			e.Options = append([]string{"noexec"}, e.Options...)
+			e.Options = append(e.Options, splitOpts(tmpfsOpts)...)
+		}
+		if m.TmpfsSize > 0 {
+			e.Options = append(e.Options, "size="+strconv.FormatInt(m.TmpfsSize, 10))
+		}
+		if m.TmpfsMode != 0 {
+			e.Options = append(e.Options, "mode="+strconv.FormatUint(uint64(m.TmpfsMode), 8))
+		}
+	case "volume":
+		if s.opts.Volumes == nil {
+			return e, fmt.Errorf("volumes are not available in this engine: %w", errdefs.ErrNotImplemented)
+		}
+		name := m.Source
+		v, err := s.opts.Volumes.Get(ctx, name)
+		if name == "" || errdefs.IsNotFound(err) {
+			if name != "" {
+				if err := volume.ValidName(name); err != nil {
+					return e, err
+				}
+			}
+			if v, err = s.opts.Volumes.Create(ctx, volume.CreateOptions{Name: name}); err != nil {
+				return e, err
+			}
+			p.created = append(p.created, v.Name)
+		} else if err != nil {
+			return e, err
+		}
+		e.Anonymous = name == ""
+		e.Name, e.Driver, e.Source, e.Mode = v.Name, v.Driver, v.Mountpoint, rw
+		e.Propagation = ""
+		switch {
+		case v.Mountpoint == "": // a tmpfs volume: each container has its own
+			e.SpecType, e.SpecSource = "tmpfs", "tmpfs"
+			e.Options = append([]string{"nosuid", "nodev", rw}, splitOpts(v.Options["o"])...)
+		case v.Options["type"] != "" && !isBindOpts(v.Options["o"]):
+			e.SpecType, e.SpecSource = v.Options["type"], v.Options["device"]
+			e.Options = append([]string{rw}, splitOpts(v.Options["o"])...)
+		default:
+			e.SpecType, e.SpecSource = "bind", v.Mountpoint
+			e.Options = []string{"rbind", "rprivate", rw}
+			if !m.VolumeNoCopy && emptyDir(v.Mountpoint) {
+				p.copyUp = append(p.copyUp, e)
+			}
+		}
+	default:
+		return e, fmt.Errorf("invalid mount type %q: want volume, bind or tmpfs: %w", m.Type, errdefs.ErrInvalidArgument)
+	}
+	return e, nil
+}
+
+func splitOpts(o string) []string {
+	var out []string
+	for _, x := range strings.Split(o, ",") {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func isBindOpts(o string) bool {
+	for _, x := range strings.Split(o, ",") {
+		if x == "bind" || x == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+func emptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
+
+// copyUp fills new volumes with the image's content at their paths
+// (Docker's copy-up): the container's snapshot is mounted read-only for it.
+func (s *Service) copyUp(ctx context.Context, id string, entries []mountEntry) error {
+	mounts, err := s.client.SnapshotService(s.opts.Snapshotter).Mounts(ctx, id)
+	if err != nil {
+		return fmt.Errorf("mounting the container's filesystem: %w", err)
+	}
+	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		for _, e := range entries {
+			src, err := fsarchive.OpenRootIn(root, e.Destination)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+					continue // nothing in the image there
+				}
+				return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+			}
+			err = copyTree(src, e.SpecSource)
+			src.Close()
+			if err != nil {
+				return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// copyTree copies everything in src into the directory dst.
+func copyTree(src *os.Root, dst string) error {
+	fi, err := src.Stat(".")
+	if err != nil || !fi.IsDir() {
+		return nil // a file at a volume's path: nothing to copy up
+	}
+	dr, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer dr.Close()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(fsarchive.Tar(pw, src, ".", ".")) }()
+	err = fsarchive.Untar(pr, dr, fsarchive.UntarOptions{Chown: true})
+	pr.CloseWithError(errors.New("copy ended"))
+	return err
+}
+
+// volumesFrom returns the volume and bind mounts of another container,
+// for --volumes-from CONTAINER[:ro|:rw].
+func (s *Service) volumesFrom(ctx context.Context, spec string) ([]mountEntry, error) {
+	ref, mode, _ := strings.Cut(spec, ":")
+	switch mode {
+	case "", "ro", "rw":
+	default:
+		return nil, fmt.Errorf("invalid --volumes-from %q: the mode must be ro or rw: %w", spec, errdefs.ErrInvalidArgument)
+	}
+	r, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.client.ContainerService().Get(ctx, r.id)
+	if err != nil {
+		return nil, err
+	}
+	var out []mountEntry
+	for _, e := range mountsOf(c) {
+		if e.Type == "tmpfs" {
+			continue
+		}
+		e.Anonymous, e.FromImage = false, false
+		if mode != "" {
+			e.RW = mode == "rw"
+			e.Mode = mode
+			for i, o := range e.Options {
+				if o == "ro" || o == "rw" {
+					e.Options[i] = mode
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// mountsOf reads a container's resolved mounts.
+func mountsOf(c containers.Container) []mountEntry {
+	ext, ok := c.Extensions[extMounts]
+	if !ok {
+		return nil
+	}
+	v, err := typeurl.UnmarshalAny(ext)
+	if err != nil {
+		return nil
+	}
+	if m, ok := v.(*mountRecord); ok {
+		return m.Mounts
+	}
+	return nil
+}
+
+// rollbackMounts removes the volumes a failed create made.
+func (s *Service) rollbackMounts(ctx context.Context, p *mountPlan) {
+	if p == nil || s.opts.Volumes == nil {
+		return
+	}
+	for _, name := range p.created {
+		if err := s.opts.Volumes.Remove(context.WithoutCancel(ctx), name, true); err != nil {
+			s.log.Warn("rollback: removing volume", "name", name, "err", err)
+		}
+	}
+}
+
+// specOpt mounts the plan's mounts and makes the root read-only if asked.
+func (p *mountPlan) specOpt() oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
+		if p == nil {
+			return nil
+		}
+		if p.readonly {
+			if sp.Root == nil {
+				sp.Root = &specs.Root{}
+			}
+			sp.Root.Readonly = true
+		}
+		// A user's mount over a default one (/dev/shm, /etc/hosts) replaces it.
+		taken := map[string]bool{}
+		for _, e := range p.entries {
+			taken[e.Destination] = true
+		}
+		kept := sp.Mounts[:0]
+		for _, m := range sp.Mounts {
+			if !taken[path.Clean(m.Destination)] {
+				kept = append(kept, m)
+			}
+		}
+		sp.Mounts = kept
+		for _, e := range p.entries {
+			sp.Mounts = append(sp.Mounts, specs.Mount{
+				Destination: e.Destination, Type: e.SpecType, Source: e.SpecSource,
+				Options: append([]string(nil), e.Options...),
+			})
+		}
+		return nil
+	}
+}
+
+// apply stores the plan with the container record: a label per volume
+// (what VolumeUsers reads) and the resolved mounts.
+func (p *mountPlan) apply(rec *containers.Container) error {
+	if p == nil || len(p.entries) == 0 {
+		return nil
+	}
+	for _, e := range p.entries {
+		if e.Type != "volume" {
+			continue
+		}
+		use := "named"
+		if e.Anonymous || e.FromImage {
+			use = "anonymous"
+		}
+		rec.Labels[labelVolumePrefix+e.Name] = use
+	}
+	ext, err := typeurl.MarshalAny(&mountRecord{Mounts: p.entries})
+	if err != nil {
+		return err
+	}
+	if rec.Extensions == nil {
+		rec.Extensions = map[string]typeurl.Any{}
+	}
+	rec.Extensions[extMounts] = ext
+	return nil
+}
+
+// VolumeUsers returns, for each volume in use, the IDs of the containers
+// that use it. The volume service asks it before removing a volume.
+func (s *Service) VolumeUsers(ctx context.Context) (map[string][]string, error) {
+	list, err := s.client.ContainerService().List(s.ctx(ctx))
+	if err != nil {
+		return nil, err
+	}
+	users := map[string][]string{}
+	for _, c := range list {
+		for k := range c.Labels {
+			if name, ok := strings.CutPrefix(k, labelVolumePrefix); ok {
+				users[name] = append(users[name], c.ID)
+			}
+		}
+	}
+	return users, nil
+}
+
+// anonymousVolumes are the volumes made for the container (rm -v removes them).
+func anonymousVolumes(c containers.Container) []string {
+	var out []string
+	for k, v := range c.Labels {
+		if name, ok := strings.CutPrefix(k, labelVolumePrefix); ok && v == "anonymous" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// removeVolumes removes volumes after their container is gone; one still
+// used by another container is kept (Docker warns and keeps it too).
+func (s *Service) removeVolumes(ctx context.Context, names []string) {
+	if s.opts.Volumes == nil {
+		return
+	}
+	for _, n := range names {
+		if err := s.opts.Volumes.Remove(context.WithoutCancel(ctx), n, true); err != nil {
+			s.log.Warn("removing the container's anonymous volume", "name", n, "err", err)
+		}
+	}
+}
+
+// mountPoints is Inspect's Mounts.
+func mountPoints(c containers.Container) []MountPoint {
+	entries := mountsOf(c)
+	out := make([]MountPoint, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.MountPoint)
+	}
+	return out
+}
+
+// autoRemovedVolumes are the anonymous volumes of an --rm container: they
+// go with it, as in Docker.
+func autoRemovedVolumes(c containers.Container) []string {
+	if c.ID == "" {
+		return nil
+	}
+	cfg, err := configOf(c)
+	if err != nil || !cfg.AutoRemove {
+		return nil
+	}
+	return anonymousVolumes(c)
+}
