@@ -34,6 +34,9 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	if err := validateConfig(&cfg); err != nil {
 		return "", nil, err
 	}
+	if warnings, err = validateHostConfig(&cfg); err != nil {
+		return "", nil, err
+	}
 	if cfg.Runtime == "" {
 		cfg.Runtime = s.opts.Runtime
 	}

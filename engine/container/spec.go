@@ -81,6 +81,8 @@ func specOpts(in specInput, extra ...oci.SpecOpts) []oci.SpecOpts {
 		oci.WithHostname(in.hostname),
 		withEtcFiles(in.files),
 		withUser(in.cfg.User, in.image.User),
+		withResources(in.id, in.cfg.Resources),
+		withSecurity(in.cfg.Security),
 	}
 	if in.cfg.Tty {
 		opts = append(opts, oci.WithTTY)

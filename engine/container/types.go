@@ -70,6 +70,13 @@ type Config struct {
 	VolumesFrom []string `json:"VolumesFrom,omitempty"`
 	// ReadonlyRootfs mounts the container's root file system read-only.
 	ReadonlyRootfs bool `json:"ReadonlyRootfs,omitempty"`
+
+	// Resources are the container's limits (--memory, --cpus, --pids-limit,
+	// --ulimit, --device, …); Update changes the cgroup ones (resources.go).
+	Resources Resources `json:"Resources,omitempty"`
+	// Security are its privileges (--cap-add, --cap-drop, --privileged,
+	// --security-opt, --group-add; security.go).
+	Security Security `json:"Security,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.

@@ -1,0 +1,236 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Security is a container's privilege settings. The defaults are Docker's:
+// its 14 capabilities, its seccomp profile, its masked and read-only /proc
+// and /sys paths, and only the default devices.
+type Security struct {
+	// Privileged gives every capability and host device, no seccomp, no
+	// masked paths and writable /sys (--privileged).
+	Privileged bool `json:"Privileged,omitempty"`
+	// CapAdd and CapDrop change the default capability set (--cap-add,
+	// --cap-drop); names with or without CAP_, or ALL.
+	CapAdd  []string `json:"CapAdd,omitempty"`
+	CapDrop []string `json:"CapDrop,omitempty"`
+	// SecurityOpt are --security-opt values: seccomp=unconfined|PROFILE.json
+	// (the CLI reads the file and passes its JSON as seccomp=<json>),
+	// no-new-privileges[=true|false], apparmor=PROFILE.
+	SecurityOpt []string `json:"SecurityOpt,omitempty"`
+	// GroupAdd are extra groups of the process, names or GIDs (--group-add).
+	GroupAdd []string `json:"GroupAdd,omitempty"`
+}
+
+// securityOpts is Security.SecurityOpt parsed.
+type securityOpts struct {
+	seccomp         string // "" default, "unconfined", or a profile's JSON
+	noNewPrivileges bool
+	apparmor        string
+}
+
+func parseSecurityOpts(opts []string) (securityOpts, error) {
+	var out securityOpts
+	for _, o := range opts {
+		k, v, hasValue := strings.Cut(o, "=")
+		if !hasValue {
+			// Docker accepts the older "key:value" form too.
+			k, v, hasValue = strings.Cut(o, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			switch {
+			case !hasValue || v == "true":
+				out.noNewPrivileges = true
+			case v == "false":
+				out.noNewPrivileges = false
+			default:
+				return out, fmt.Errorf("invalid --security-opt %q: no-new-privileges takes true or false: %w", o, errdefs.ErrInvalidArgument)
+			}
+		case "seccomp":
+			if v == "" {
+				return out, fmt.Errorf("invalid --security-opt %q: give seccomp=unconfined or seccomp=PROFILE.json: %w", o, errdefs.ErrInvalidArgument)
+			}
+			out.seccomp = v
+		case "apparmor":
+			if v == "" {
+				return out, fmt.Errorf("invalid --security-opt %q: give apparmor=PROFILE: %w", o, errdefs.ErrInvalidArgument)
+			}
+			out.apparmor = v
+		case "label":
+			return out, fmt.Errorf("--security-opt label: SELinux is not supported by berth: %w", errdefs.ErrNotImplemented)
+		default:
+			return out, fmt.Errorf("invalid --security-opt %q: use seccomp=, no-new-privileges or apparmor=: %w", o, errdefs.ErrInvalidArgument)
+		}
+	}
+	return out, nil
+}
+
+// validateSecurity checks sec before anything is created.
+func validateSecurity(sec *Security) error {
+	opts, err := parseSecurityOpts(sec.SecurityOpt)
+	if err != nil {
+		return err
+	}
+	if opts.apparmor != "" && opts.apparmor != "unconfined" && !appArmorEnabled() {
+		return fmt.Errorf("--security-opt apparmor=%s: AppArmor is not enabled on this host: %w", opts.apparmor, errdefs.ErrFailedPrecondition)
+	}
+	if s := opts.seccomp; s != "" && s != "unconfined" && !strings.HasPrefix(strings.TrimSpace(s), "{") {
+		return fmt.Errorf("--security-opt seccomp: give unconfined or a profile's JSON (the CLI reads PROFILE.json): %w", errdefs.ErrInvalidArgument)
+	}
+	for _, c := range append(append([]string{}, sec.CapAdd...), sec.CapDrop...) {
+		if _, err := capName(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+// capName normalises a capability name to CAP_X; ALL stays ALL.
+func capName(c string) (string, error) {
+	n := strings.ToUpper(strings.TrimSpace(c))
+	if n == "ALL" {
+		return n, nil
+	}
+	if !strings.HasPrefix(n, "CAP_") {
+		n = "CAP_" + n
+	}
+	if _, ok := knownCaps[n]; !ok {
+		return "", fmt.Errorf("unknown capability: %q: %w", c, errdefs.ErrInvalidArgument)
+	}
+	return n, nil
+}
+
+// knownCaps are the Linux capabilities runc knows (as of Linux 5.9).
+var knownCaps = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, c := range []string{
+		"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+		"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+		"IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+		"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+		"LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+		"WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+	} {
+		m["CAP_"+c] = struct{}{}
+	}
+	return m
+}()
+
+func normalizeCaps(caps []string) (list []string, all bool) {
+	for _, c := range caps {
+		n, err := capName(c)
+		if err != nil {
+			continue // validateSecurity refused it already
+		}
+		if n == "ALL" {
+			all = true
+			continue
+		}
+		list = append(list, n)
+	}
+	return list, all
+}
+
+// withSecurity applies sec over the default spec (whose capabilities,
+// masked and read-only paths are Docker's): capabilities, seccomp, no new
+// privileges, AppArmor, privileged mode and extra groups. It runs after the
+// user is set, since seccomp's default profile depends on the capabilities.
+func withSecurity(sec Security) oci.SpecOpts {
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+		opts, err := parseSecurityOpts(sec.SecurityOpt)
+		if err != nil {
+			return err
+		}
+		var list []oci.SpecOpts
+		if sec.Privileged {
+			list = append(list, oci.WithPrivileged, oci.WithHostDevices, oci.WithAllDevicesAllowed)
+		} else {
+			add, addAll := normalizeCaps(sec.CapAdd)
+			drop, dropAll := normalizeCaps(sec.CapDrop)
+			switch {
+			case addAll:
+				list = append(list, oci.WithAllCurrentCapabilities, oci.WithDroppedCapabilities(drop))
+			case dropAll:
+				list = append(list, oci.WithCapabilities(add))
+			default:
+				list = append(list, oci.WithDroppedCapabilities(drop), oci.WithAddedCapabilities(add))
+			}
+		}
+		switch {
+		case sec.Privileged || opts.seccomp == "unconfined":
+			list = append(list, oci.WithSeccompUnconfined)
+		case opts.seccomp != "":
+			list = append(list, withSeccompJSON(opts.seccomp))
+		default:
+			list = append(list, seccomp.WithDefaultProfile())
+		}
+		if opts.noNewPrivileges {
+			list = append(list, oci.WithNoNewPrivileges)
+		}
+		if opts.apparmor != "" && opts.apparmor != "unconfined" && !sec.Privileged {
+			list = append(list, oci.WithApparmorProfile(opts.apparmor))
+		}
+		if len(sec.GroupAdd) > 0 {
+			list = append(list, oci.WithAppendAdditionalGroups(sec.GroupAdd...))
+		}
+		return oci.Compose(list...)(ctx, client, c, s)
+	}
+}
+
+// withSeccompJSON sets a custom seccomp profile given as JSON (Docker's
+// profile format is a superset of the OCI one; the OCI fields are used).
+func withSeccompJSON(profile string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		p, err := parseSeccompProfile([]byte(profile))
+		if err != nil {
+			return err
+		}
+		s.Linux.Seccomp = p
+		return nil
+	}
+}
+
+// parseSeccompProfile reads a profile in the OCI form, or in Docker's form
+// reduced to it: Docker's "archMap" gives the architectures, and syscall
+// entries with "includes"/"excludes" conditions are kept as they are (berth
+// does not evaluate them).
+func parseSeccompProfile(b []byte) (*specs.LinuxSeccomp, error) {
+	var p struct {
+		specs.LinuxSeccomp
+		ArchMap []struct {
+			Arch      specs.Arch   `json:"architecture"`
+			SubArches []specs.Arch `json:"subArchitectures"`
+		} `json:"archMap"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decoding the seccomp profile: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if p.DefaultAction == "" {
+		return nil, fmt.Errorf("the seccomp profile has no defaultAction: %w", errdefs.ErrInvalidArgument)
+	}
+	if len(p.Architectures) == 0 {
+		for _, a := range p.ArchMap {
+			p.Architectures = append(p.Architectures, a.Arch)
+			p.Architectures = append(p.Architectures, a.SubArches...)
+		}
+	}
+	out := p.LinuxSeccomp
+	return &out, nil
+}
