@@ -44,6 +44,11 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Save(env, "save"),
 		commands.Tag(env, "tag"),
 		commands.Rmi(env, "rmi"),
+		commands.Pull(env, "pull"),
+		commands.Push(env, "push"),
+		commands.Login(env),
+		commands.Logout(env),
+		commands.History(env, "history"),
 		// Networks.
 		commands.NetworkCommand(env),
 		// System.

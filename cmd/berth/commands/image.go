@@ -395,6 +395,10 @@ func ImageCommand(env *Env) *cli.Command {
 			Save(env, "save"),
 			Tag(env, "tag"),
 			Rmi(env, "rm"),
+			Pull(env, "pull"),
+			Push(env, "push"),
+			History(env, "history"),
+			ImagePrune(env),
 		},
 	}
 }
