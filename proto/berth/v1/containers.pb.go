@@ -150,8 +150,12 @@ type ContainerConfig struct {
 	VolumesFrom []string `protobuf:"bytes,31,rep,name=volumes_from,json=volumesFrom,proto3" json:"volumes_from,omitempty"`
 	// --read-only: the root file system is mounted read-only.
 	ReadonlyRootfs bool `protobuf:"varint,32,opt,name=readonly_rootfs,json=readonlyRootfs,proto3" json:"readonly_rootfs,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Limits (--memory, --cpus, --pids-limit, …).
+	Resources *Resources `protobuf:"bytes,33,opt,name=resources,proto3" json:"resources,omitempty"`
+	// Privileges (--cap-add, --privileged, --security-opt, …).
+	Security      *Security `protobuf:"bytes,34,opt,name=security,proto3" json:"security,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerConfig) Reset() {
@@ -406,6 +410,20 @@ func (x *ContainerConfig) GetReadonlyRootfs() bool {
 		return x.ReadonlyRootfs
 	}
 	return false
+}
+
+func (x *ContainerConfig) GetResources() *Resources {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ContainerConfig) GetSecurity() *Security {
+	if x != nil {
+		return x.Security
+	}
+	return nil
 }
 
 // MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
@@ -4861,7 +4879,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x8c\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xef\n" +
 	"\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -4906,7 +4924,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06mounts\x18\x1d \x03(\v2\x13.berth.v1.MountSpecR\x06mounts\x12:\n" +
 	"\x05tmpfs\x18\x1e \x03(\v2$.berth.v1.ContainerConfig.TmpfsEntryR\x05tmpfs\x12!\n" +
 	"\fvolumes_from\x18\x1f \x03(\tR\vvolumesFrom\x12'\n" +
-	"\x0freadonly_rootfs\x18  \x01(\bR\x0ereadonlyRootfs\x1a9\n" +
+	"\x0freadonly_rootfs\x18  \x01(\bR\x0ereadonlyRootfs\x121\n" +
+	"\tresources\x18! \x01(\v2\x13.berth.v1.ResourcesR\tresources\x12.\n" +
+	"\bsecurity\x18\" \x01(\v2\x12.berth.v1.SecurityR\bsecurity\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -5243,7 +5263,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x1aWAIT_CONDITION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_NOT_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18WAIT_CONDITION_NEXT_EXIT\x10\x02\x12\x1a\n" +
-	"\x16WAIT_CONDITION_REMOVED\x10\x032\xb9\r\n" +
+	"\x16WAIT_CONDITION_REMOVED\x10\x032\xd6\x0e\n" +
 	"\x11ContainersService\x12M\n" +
 	"\x06Create\x12 .berth.v1.CreateContainerRequest\x1a!.berth.v1.CreateContainerResponse\x12J\n" +
 	"\x05Start\x12\x1f.berth.v1.StartContainerRequest\x1a .berth.v1.StartContainerResponse\x12G\n" +
@@ -5268,7 +5288,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vExecInspect\x12\x1c.berth.v1.ExecInspectRequest\x1a\x1d.berth.v1.ExecInspectResponse\x12D\n" +
 	"\x03Top\x12\x1d.berth.v1.TopContainerRequest\x1a\x1e.berth.v1.TopContainerResponse\x12O\n" +
 	"\x06CopyTo\x12 .berth.v1.CopyToContainerRequest\x1a!.berth.v1.CopyToContainerResponse(\x01\x12U\n" +
-	"\bCopyFrom\x12\".berth.v1.CopyFromContainerRequest\x1a#.berth.v1.CopyFromContainerResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\bCopyFrom\x12\".berth.v1.CopyFromContainerRequest\x1a#.berth.v1.CopyFromContainerResponse0\x01\x12M\n" +
+	"\x06Update\x12 .berth.v1.UpdateContainerRequest\x1a!.berth.v1.UpdateContainerResponse\x12L\n" +
+	"\x05Stats\x12\x1f.berth.v1.ContainerStatsRequest\x1a .berth.v1.ContainerStatsResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_containers_proto_rawDescOnce sync.Once
@@ -5361,9 +5383,15 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	nil,                               // 73: berth.v1.ContainerConfig.TmpfsEntry
 	nil,                               // 74: berth.v1.NetworkSettings.NetworksEntry
 	nil,                               // 75: berth.v1.ContainerSummary.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 76: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 77: google.protobuf.Duration
-	(*Filter)(nil),                    // 78: berth.v1.Filter
+	(*Resources)(nil),                 // 76: berth.v1.Resources
+	(*Security)(nil),                  // 77: berth.v1.Security
+	(*timestamppb.Timestamp)(nil),     // 78: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 79: google.protobuf.Duration
+	(*Filter)(nil),                    // 80: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 81: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 82: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 83: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 84: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
 	72, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
@@ -5373,102 +5401,108 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	5,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	2,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
 	73, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	5,  // 7: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	74, // 8: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	76, // 9: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	76, // 10: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	76, // 11: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	10, // 12: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 13: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	6,  // 14: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	3,  // 15: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	76, // 16: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	75, // 17: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	76, // 18: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	76, // 19: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	5,  // 20: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	1,  // 21: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	77, // 22: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	77, // 23: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	78, // 24: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	12, // 25: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	11, // 26: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 27: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	76, // 28: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	36, // 29: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	37, // 30: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	76, // 31: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	76, // 32: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	76, // 33: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	40, // 34: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	43, // 35: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	42, // 36: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 37: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	46, // 38: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	42, // 39: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	50, // 40: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	53, // 41: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	42, // 42: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 43: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	55, // 44: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	56, // 45: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	42, // 46: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	50, // 47: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	61, // 48: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	64, // 49: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	66, // 50: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	76, // 51: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	70, // 52: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	7,  // 53: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	13, // 54: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	15, // 55: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	17, // 56: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	19, // 57: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	21, // 58: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	23, // 59: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	25, // 60: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	27, // 61: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	29, // 62: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	31, // 63: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	33, // 64: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	35, // 65: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	39, // 66: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	45, // 67: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	48, // 68: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	51, // 69: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	54, // 70: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	58, // 71: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	60, // 72: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	63, // 73: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	67, // 74: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	69, // 75: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	14, // 76: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	16, // 77: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	18, // 78: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	20, // 79: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	22, // 80: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	24, // 81: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	26, // 82: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	28, // 83: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	30, // 84: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	32, // 85: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	34, // 86: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	38, // 87: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	41, // 88: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	47, // 89: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	49, // 90: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	52, // 91: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	57, // 92: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	59, // 93: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	62, // 94: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	65, // 95: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	68, // 96: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	71, // 97: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	76, // [76:98] is the sub-list for method output_type
-	54, // [54:76] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	76, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	77, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	5,  // 9: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	74, // 10: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	78, // 11: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	78, // 12: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	78, // 13: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	10, // 14: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,  // 15: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	6,  // 16: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	3,  // 17: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	78, // 18: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	75, // 19: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	78, // 20: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	78, // 21: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	5,  // 22: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	1,  // 23: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	79, // 24: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	79, // 25: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	80, // 26: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	12, // 27: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	11, // 28: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 29: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	78, // 30: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	36, // 31: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	37, // 32: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	78, // 33: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	78, // 34: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	78, // 35: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	40, // 36: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	43, // 37: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	42, // 38: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 39: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	46, // 40: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	42, // 41: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	50, // 42: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	53, // 43: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	42, // 44: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 45: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	55, // 46: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	56, // 47: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	42, // 48: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	50, // 49: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	61, // 50: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	64, // 51: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	66, // 52: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	78, // 53: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	70, // 54: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	7,  // 55: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	13, // 56: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	15, // 57: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	17, // 58: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	19, // 59: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	21, // 60: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	23, // 61: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	25, // 62: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	27, // 63: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	29, // 64: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	31, // 65: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	33, // 66: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	35, // 67: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	39, // 68: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	45, // 69: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	48, // 70: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	51, // 71: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	54, // 72: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	58, // 73: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	60, // 74: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	63, // 75: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	67, // 76: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	69, // 77: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	81, // 78: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	82, // 79: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	14, // 80: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	16, // 81: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	18, // 82: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	20, // 83: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	22, // 84: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	24, // 85: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	26, // 86: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	28, // 87: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	30, // 88: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	32, // 89: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	34, // 90: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	38, // 91: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	41, // 92: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	47, // 93: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	49, // 94: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	52, // 95: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	57, // 96: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	59, // 97: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	62, // 98: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	65, // 99: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	68, // 100: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	71, // 101: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	83, // 102: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	84, // 103: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	80, // [80:104] is the sub-list for method output_type
+	56, // [56:80] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -5477,6 +5511,7 @@ func file_berth_v1_containers_proto_init() {
 		return
 	}
 	file_berth_v1_common_proto_init()
+	file_berth_v1_resources_proto_init()
 	file_berth_v1_containers_proto_msgTypes[0].OneofWrappers = []any{}
 	file_berth_v1_containers_proto_msgTypes[37].OneofWrappers = []any{
 		(*WaitContainerResponse_Accepted)(nil),

@@ -49,6 +49,8 @@ const (
 	ContainersService_Top_FullMethodName         = "/berth.v1.ContainersService/Top"
 	ContainersService_CopyTo_FullMethodName      = "/berth.v1.ContainersService/CopyTo"
 	ContainersService_CopyFrom_FullMethodName    = "/berth.v1.ContainersService/CopyFrom"
+	ContainersService_Update_FullMethodName      = "/berth.v1.ContainersService/Update"
+	ContainersService_Stats_FullMethodName       = "/berth.v1.ContainersService/Stats"
 )
 
 // ContainersServiceClient is the client API for ContainersService service.
@@ -118,6 +120,13 @@ type ContainersServiceClient interface {
 	// stat, the next ones chunks of the tar (at most 1 MiB); the tar is
 	// complete when the call ends with OK.
 	CopyFrom(ctx context.Context, in *CopyFromContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CopyFromContainerResponse], error)
+	// Update changes the cgroup limits of a container, running or not; the
+	// new values are kept for its next starts.
+	Update(ctx context.Context, in *UpdateContainerRequest, opts ...grpc.CallOption) (*UpdateContainerResponse, error)
+	// Stats streams samples of the container's resource usage, one per
+	// interval (the first at once), until the client cancels; with
+	// no_stream, one sample.
+	Stats(ctx context.Context, in *ContainerStatsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerStatsResponse], error)
 }
 
 type containersServiceClient struct {
@@ -384,6 +393,35 @@ func (c *containersServiceClient) CopyFrom(ctx context.Context, in *CopyFromCont
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_CopyFromClient = grpc.ServerStreamingClient[CopyFromContainerResponse]
 
+func (c *containersServiceClient) Update(ctx context.Context, in *UpdateContainerRequest, opts ...grpc.CallOption) (*UpdateContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateContainerResponse)
+	err := c.cc.Invoke(ctx, ContainersService_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersServiceClient) Stats(ctx context.Context, in *ContainerStatsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerStatsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ContainersService_ServiceDesc.Streams[6], ContainersService_Stats_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ContainerStatsRequest, ContainerStatsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_StatsClient = grpc.ServerStreamingClient[ContainerStatsResponse]
+
 // ContainersServiceServer is the server API for ContainersService service.
 // All implementations must embed UnimplementedContainersServiceServer
 // for forward compatibility.
@@ -451,6 +489,13 @@ type ContainersServiceServer interface {
 	// stat, the next ones chunks of the tar (at most 1 MiB); the tar is
 	// complete when the call ends with OK.
 	CopyFrom(*CopyFromContainerRequest, grpc.ServerStreamingServer[CopyFromContainerResponse]) error
+	// Update changes the cgroup limits of a container, running or not; the
+	// new values are kept for its next starts.
+	Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error)
+	// Stats streams samples of the container's resource usage, one per
+	// interval (the first at once), until the client cancels; with
+	// no_stream, one sample.
+	Stats(*ContainerStatsRequest, grpc.ServerStreamingServer[ContainerStatsResponse]) error
 	mustEmbedUnimplementedContainersServiceServer()
 }
 
@@ -526,6 +571,12 @@ func (UnimplementedContainersServiceServer) CopyTo(grpc.ClientStreamingServer[Co
 }
 func (UnimplementedContainersServiceServer) CopyFrom(*CopyFromContainerRequest, grpc.ServerStreamingServer[CopyFromContainerResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method CopyFrom not implemented")
+}
+func (UnimplementedContainersServiceServer) Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedContainersServiceServer) Stats(*ContainerStatsRequest, grpc.ServerStreamingServer[ContainerStatsResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Stats not implemented")
 }
 func (UnimplementedContainersServiceServer) mustEmbedUnimplementedContainersServiceServer() {}
 func (UnimplementedContainersServiceServer) testEmbeddedByValue()                           {}
@@ -890,6 +941,35 @@ func _ContainersService_CopyFrom_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_CopyFromServer = grpc.ServerStreamingServer[CopyFromContainerResponse]
 
+func _ContainersService_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServiceServer).Update(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ContainersService_Update_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServiceServer).Update(ctx, req.(*UpdateContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ContainersService_Stats_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ContainerStatsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ContainersServiceServer).Stats(m, &grpc.GenericServerStream[ContainerStatsRequest, ContainerStatsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_StatsServer = grpc.ServerStreamingServer[ContainerStatsResponse]
+
 // ContainersService_ServiceDesc is the grpc.ServiceDesc for ContainersService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -961,6 +1041,10 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Top",
 			Handler:    _ContainersService_Top_Handler,
 		},
+		{
+			MethodName: "Update",
+			Handler:    _ContainersService_Update_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -993,6 +1077,11 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "CopyFrom",
 			Handler:       _ContainersService_CopyFrom_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Stats",
+			Handler:       _ContainersService_Stats_Handler,
 			ServerStreams: true,
 		},
 	},

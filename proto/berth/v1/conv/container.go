@@ -119,6 +119,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 		p.StopTimeout = &v
 	}
 	mountConfigToProto(c, p)
+	p.Resources, p.Security = ResourcesToProto(c.Resources), SecurityToProto(c.Security)
 	return p
 }
 
@@ -166,6 +167,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 		c.StopTimeout = &v
 	}
 	mountConfigFromProto(p, &c)
+	c.Resources, c.Security = ResourcesFromProto(p.GetResources()), SecurityFromProto(p.GetSecurity())
 	return c
 }
 
