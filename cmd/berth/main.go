@@ -51,6 +51,8 @@ func newApp(env *commands.Env) *cli.App {
 		commands.History(env, "history"),
 		// Networks.
 		commands.NetworkCommand(env),
+		// Volumes.
+		commands.VolumeCommand(env),
 		// System.
 		commands.Version(env),
 		commands.Info(env),
@@ -80,5 +82,6 @@ func containerCommands(env *commands.Env) []*cli.Command {
 		commands.Rename(env),
 		commands.Inspect(env),
 		commands.Port(env),
+		commands.Cp(env),
 	}
 }

@@ -201,9 +201,10 @@ Examples:
    berth rm -f $(berth ps -aq)`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill and remove a running container"},
+			&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "remove the container's anonymous volumes too"},
 		},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			o := container.RemoveOptions{Force: c.Bool("force")}
+			o := container.RemoveOptions{Force: c.Bool("force"), Volumes: c.Bool("volumes")}
 			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Remove(ctx, n, o) })
 		}),
 	}
