@@ -240,6 +240,22 @@ func TestNetwork(t *testing.T) {
 				t.Errorf("iptables rule for port %s left after the failed run: %s", port, rule)
 			}
 		}
+
+		// Without --rm the container stays, as in Docker, with no network;
+		// once the port is free it starts and serves on it.
+		kept := ntName(t, "kept")
+		args := append([]string{"run", "-d", "--name", kept, "-p", port + ":80", "busybox"}, netHttpd...)
+		r = n.run(t, args...)
+		t.Cleanup(func() { n.s.Berth("rm", "-f", kept) })
+		if r.ExitCode != 125 || !strings.Contains(r.Stderr, port) {
+			t.Fatalf("run -d -p %s:80 with the port taken: %s", port, r)
+		}
+		if after := dirNames(filepath.Join(s.State(), "netns")); len(after) != len(netnsBefore) {
+			t.Errorf("network namespaces before %v, after the failed run %v", netnsBefore, after)
+		}
+		l.Close()
+		n.ok(t, "start", kept)
+		httpGet(t, "http://127.0.0.1:"+port+"/")
 	})
 
 	t.Run("Modes", func(t *testing.T) {
