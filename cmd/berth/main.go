@@ -79,6 +79,8 @@ func containerCommands(env *commands.Env) []*cli.Command {
 		commands.Attach(env),
 		commands.Wait(env),
 		commands.Top(env),
+		commands.Update(env),
+		commands.Stats(env),
 		commands.Rename(env),
 		commands.Inspect(env),
 		commands.Port(env),

@@ -18,7 +18,7 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags()}
+	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags()}
 }
 
 // networkFlags: -p, -P, --expose, --network, --ip, --dns... (cmd/berth/opts/network.go).
