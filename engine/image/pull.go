@@ -96,6 +96,20 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions) (*Imag
 	if !joined {
 		job = &pullJob{done: make(chan struct{})}
 		s.pulls[key] = job
+		// The transfer runs on its own context so that one caller going
+		// away does not fail the others; the last one to leave cancels it.
+		var jctx context.Context
+		jctx, job.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			defer close(job.done)
+			defer job.cancel()
+			job.img, job.err = s.pull(jctx, name, platform, opts.Auth, job.send)
+			s.pullMu.Lock()
+			if s.pulls[key] == job {
+				delete(s.pulls, key)
+			}
+			s.pullMu.Unlock()
+		}()
 	}
 	job.mu.Lock()
 	job.callers++
@@ -103,17 +117,6 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions) (*Imag
 	s.pullMu.Unlock()
 	job.subscribe(opts.Progress)
 
-	if !joined {
-		// The transfer runs on its own context so that one caller going
-		// away does not fail the others; it ends when every caller has.
-		go func() {
-			defer close(job.done)
-			job.img, job.err = s.pull(context.WithoutCancel(ctx), name, platform, opts.Auth, job.send, job)
-			s.pullMu.Lock()
-			delete(s.pulls, key)
-			s.pullMu.Unlock()
-		}()
-	}
 	select {
 	case <-job.done:
 		return job.img, job.err
@@ -130,17 +133,21 @@ func (s *Service) leave(job *pullJob) {
 	job.mu.Lock()
 	defer job.mu.Unlock()
 	job.left++
-	if job.left >= job.callers && job.cancel != nil {
-		job.cancel()
+	if job.left >= job.callers {
+		// Nobody waits for it any more: stop it, and let the next pull of
+		// the same image start afresh instead of joining a cancelled one.
+		if job.cancel != nil {
+			job.cancel()
+		}
+		for k, j := range s.pulls {
+			if j == job {
+				delete(s.pulls, k)
+			}
+		}
 	}
 }
 
-func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platform, auth *AuthConfig, progress ProgressFunc, job *pullJob) (*Image, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	job.mu.Lock()
-	job.cancel = cancel
-	job.mu.Unlock()
+func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platform, auth *AuthConfig, progress ProgressFunc) (*Image, error) {
 
 	named, _ := reference.ParseNormalizedNamed(name)
 	host := reference.Domain(named)
