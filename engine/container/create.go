@@ -80,7 +80,11 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	undo = append(undo, func() { os.RemoveAll(dir) })
 
 	snapshotter := s.client.SnapshotService(s.opts.Snapshotter)
-	if _, err := snapshotter.Prepare(ctx, id, img.ChainID); err != nil {
+	snapOpts, err := s.storageOpts(&cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := snapshotter.Prepare(ctx, id, img.ChainID, snapOpts...); err != nil {
 		return "", nil, fmt.Errorf("preparing the container's filesystem: %w", err)
 	}
 	undo = append(undo, func() {

@@ -77,6 +77,10 @@ type Config struct {
 	// Security are its privileges (--cap-add, --cap-drop, --privileged,
 	// --security-opt, --group-add; security.go).
 	Security Security `json:"Security,omitempty"`
+	// StorageOpt are options of the container's writable layer
+	// (--storage-opt): "size" limits it (berth's snapshotter, on a backing
+	// file system with project quotas).
+	StorageOpt map[string]string `json:"StorageOpt,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.

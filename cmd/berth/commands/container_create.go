@@ -18,7 +18,14 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags()}
+	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags()}
+}
+
+// storageFlags: --storage-opt (cmd/berth/opts/storage.go).
+func storageFlags() configFlags {
+	return configFlags{flags: opts.StorageFlags(), apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+		return opts.ApplyStorage(c, cfg)
+	}}
 }
 
 // networkFlags: -p, -P, --expose, --network, --ip, --dns... (cmd/berth/opts/network.go).

@@ -120,6 +120,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 	}
 	mountConfigToProto(c, p)
 	p.Resources, p.Security = ResourcesToProto(c.Resources), SecurityToProto(c.Security)
+	p.StorageOpt = c.StorageOpt
 	return p
 }
 
@@ -168,6 +169,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 	}
 	mountConfigFromProto(p, &c)
 	c.Resources, c.Security = ResourcesFromProto(p.GetResources()), SecurityFromProto(p.GetSecurity())
+	c.StorageOpt = p.GetStorageOpt()
 	return c
 }
 
