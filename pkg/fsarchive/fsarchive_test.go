@@ -1,0 +1,201 @@
+package fsarchive
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/errdefs"
+)
+
+func write(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openRoot(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestRoundTrip(t *testing.T) {
+	src := t.TempDir()
+	write(t, filepath.Join(src, "top", "a.txt"), "a\n", 0o640)
+	write(t, filepath.Join(src, "top", "sub", "b.sh"), "#!/bin/sh\n", 0o755)
+	if err := os.Symlink("sub/b.sh", filepath.Join(src, "top", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(src, "top", "a.txt"), filepath.Join(src, "top", "hard")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Tar(&buf, openRoot(t, src), "top", "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := Untar(&buf, openRoot(t, dst), UntarOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"renamed/a.txt": "a\n", "renamed/sub/b.sh": "#!/bin/sh\n", "renamed/hard": "a\n"} {
+		b, err := os.ReadFile(filepath.Join(dst, p))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "renamed", "sub", "b.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("mode of b.sh: %v %v", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "renamed", "a.txt")); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode of a.txt: %v %v", fi.Mode(), err)
+	}
+	if l, err := os.Readlink(filepath.Join(dst, "renamed", "link")); err != nil || l != "sub/b.sh" {
+		t.Errorf("symlink: %q %v", l, err)
+	}
+}
+
+// TestOpenInRootChroot: symlinks resolve inside the root, as the
+// container sees them, never to the host's paths.
+func TestOpenInRootChroot(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "real", "f"), "inside\n", 0o644)
+	if err := os.Symlink("/real", filepath.Join(root, "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../real", filepath.Join(root, "rel")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/abs", "/rel", "/../../abs", "abs"} {
+		r, err := OpenRootIn(root, p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		b, err := r.ReadFile("f")
+		r.Close()
+		if err != nil || string(b) != "inside\n" {
+			t.Errorf("%s/f: %q %v", p, b, err)
+		}
+	}
+	// A link to a host path that does not exist inside the root is missing.
+	host := t.TempDir()
+	if err := os.Symlink(host, filepath.Join(root, "host")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenRootIn(root, "/host"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/host resolved outside the root: %v", err)
+	}
+	st, err := LstatInRoot(root, "/abs")
+	if err != nil || st.LinkTarget != "/real" || st.Mode&os.ModeSymlink == 0 {
+		t.Errorf("LstatInRoot: %+v %v", st, err)
+	}
+}
+
+func tarOf(t *testing.T, hs ...tar.Header) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hs {
+		if h.Typeflag == tar.TypeReg {
+			h.Size = 4
+		}
+		h.Mode = 0o644
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte("evil"))
+		}
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// TestUntarEscapes: no archive writes outside its target.
+func TestUntarEscapes(t *testing.T) {
+	outside := t.TempDir()
+	write(t, filepath.Join(outside, "target"), "original", 0o644)
+	cases := map[string][]byte{
+		"dotdot":   tarOf(t, tar.Header{Name: "../../../../../../../.." + outside + "/x", Typeflag: tar.TypeReg}),
+		"dotdot2":  tarOf(t, tar.Header{Name: "a/../../x", Typeflag: tar.TypeReg}),
+		"absolute": tarOf(t, tar.Header{Name: outside + "/x", Typeflag: tar.TypeReg}),
+		"symlink-dir": tarOf(t, tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: outside},
+			tar.Header{Name: "l/x", Typeflag: tar.TypeReg}),
+		"symlink-rel": tarOf(t, tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../.." + outside},
+			tar.Header{Name: "l/x", Typeflag: tar.TypeReg}),
+		"symlink-file": tarOf(t, tar.Header{Name: "f", Typeflag: tar.TypeSymlink, Linkname: outside + "/target"},
+			tar.Header{Name: "f", Typeflag: tar.TypeReg}),
+		"hardlink-out": tarOf(t, tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "../" + outside + "/target"}),
+		"hardlink-abs": tarOf(t, tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: outside + "/target"}),
+		"symlink-then-dir": tarOf(t, tar.Header{Name: "d", Typeflag: tar.TypeSymlink, Linkname: outside},
+			tar.Header{Name: "d", Typeflag: tar.TypeDir}, tar.Header{Name: "d/x", Typeflag: tar.TypeReg}),
+	}
+	for name, archive := range cases {
+		t.Run(name, func(t *testing.T) {
+			dst := t.TempDir()
+			_ = Untar(bytes.NewReader(archive), openRoot(t, dst), UntarOptions{})
+			entries, _ := os.ReadDir(outside)
+			if len(entries) != 1 {
+				t.Errorf("wrote outside: %v", entries)
+			}
+			if b, _ := os.ReadFile(filepath.Join(outside, "target")); string(b) != "original" {
+				t.Errorf("target changed: %q", b)
+			}
+		})
+	}
+	if err := Untar(bytes.NewReader(cases["dotdot"]), openRoot(t, t.TempDir()), UntarOptions{}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("dotdot: %v, want invalid argument", err)
+	}
+}
+
+func TestCopyRules(t *testing.T) {
+	dir := &Stat{Mode: os.ModeDir | 0o755}
+	file := &Stat{Mode: 0o644}
+	for _, tc := range []struct {
+		name             string
+		srcDir, contents bool
+		dst              string
+		st               *Stat
+		want             Plan
+		wantErr          bool
+	}{
+		{"file into dir", false, false, "/d", dir, Plan{Dir: "/d"}, false},
+		{"file over file", false, false, "/f", file, Plan{Dir: "/", Rename: "f"}, false},
+		{"file to new", false, false, "/d/new", nil, Plan{Dir: "/d", Rename: "new"}, false},
+		{"file to new dir/", false, false, "/d/new/", nil, Plan{}, true},
+		{"file to file/", false, false, "/f/", file, Plan{}, true},
+		{"dir into dir", true, false, "/d", dir, Plan{Dir: "/d"}, false},
+		{"dir contents into dir", true, true, "/d", dir, Plan{Dir: "/d", Contents: true}, false},
+		{"dir to new", true, false, "/d/new", nil, Plan{Dir: "/d", Rename: "new"}, false},
+		{"dir over file", true, false, "/f", file, Plan{}, true},
+	} {
+		got, err := CopyRules(tc.srcDir, tc.contents, tc.dst, tc.st)
+		if (err != nil) != tc.wantErr || (err == nil && got != tc.want) {
+			t.Errorf("%s: %+v %v, want %+v (error %v)", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+	p := Plan{Rename: "new"}
+	if got := p.Renamer("src")("src/a/b"); got != "new/a/b" {
+		t.Errorf("renamer: %q", got)
+	}
+	if got := p.Renamer("src")("other"); got != "" {
+		t.Errorf("renamer of a foreign entry: %q", got)
+	}
+	if got := (Plan{Contents: true}).Renamer("src")("src"); got != "" {
+		t.Errorf("contents renamer of the top: %q", got)
+	}
+}
