@@ -73,6 +73,7 @@ func TestVolumes(t *testing.T) {
 		{"Tmpfs", testVolumeTmpfs},
 		{"VolumesFrom", testVolumesFrom},
 		{"Binds", testVolumeBinds},
+		{"DriverOptions", testVolumeDriverOptions},
 		{"ExportImport", testVolumeExportImport},
 		{"ImportEscapes", testVolumeImportEscapes},
 		{"Cp", testCp},
@@ -656,4 +657,30 @@ func TestVolumePersistence(t *testing.T) {
 	}
 	c.ok("rm", "-f", ctr)
 	c.ok("volume", "rm", v)
+}
+
+// testVolumeDriverOptions: the local driver's tmpfs and bind volumes.
+func testVolumeDriverOptions(t *testing.T, c cli) {
+	tv := c.vol("tmpfsvol")
+	c.ok("volume", "create", "-o", "type=tmpfs", "-o", "o=size=1m", tv)
+	if got := c.ok("run", "--rm", "-v", tv+":/t", "busybox", "grep", " /t ", "/proc/mounts"); !strings.HasPrefix(got, "tmpfs /t tmpfs") || !strings.Contains(got, "size=1024k") {
+		t.Errorf("tmpfs volume mount: %q", got)
+	}
+	c.fails(1, []string{"tmpfs"}, "volume", "export", tv)
+
+	dev := t.TempDir()
+	bv := c.vol("bindvol")
+	c.ok("volume", "create", "-o", "o=bind", "-o", "device="+dev, bv)
+	if got := c.ok("volume", "inspect", "-f", "{{.Mountpoint}}", bv); got != dev {
+		t.Errorf("bind volume mountpoint: %q", got)
+	}
+	c.ok("run", "--rm", "-v", bv+":/b", "busybox", "sh", "-c", "echo through > /b/f")
+	if b, err := os.ReadFile(filepath.Join(dev, "f")); err != nil || string(b) != "through\n" {
+		t.Errorf("bind volume content: %q %v", b, err)
+	}
+	c.ok("volume", "rm", bv)
+	if b, err := os.ReadFile(filepath.Join(dev, "f")); err != nil || string(b) != "through\n" {
+		t.Errorf("volume rm touched the bound host directory: %q %v", b, err)
+	}
+	c.fails(1, []string{"device"}, "volume", "create", "-o", "o=bind", "-o", "device="+filepath.Join(dev, "missing"), c.vol("badbind"))
 }
