@@ -16,6 +16,7 @@ import (
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/semaphore"
 )
 
 // PullOptions configure Pull.
@@ -195,6 +196,12 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 		client.WithPullSnapshotter(s.opts.Snapshotter),
 		client.WithMaxConcurrentDownloads(defaultConcurrency()),
 		client.WithImageHandlerWrapper(tracker.wrap),
+		// With a limiter, a snapshotter that can rebase (containerd's
+		// overlayfs; any that declares the "rebase" capability) unpacks
+		// layers in parallel, each into its own snapshot, then commits them
+		// onto each other in order; others unpack one after another while
+		// the next layers still download.
+		client.WithUnpackOpts([]client.UnpackOpt{client.WithUnpackLimiter(semaphore.NewWeighted(int64(max(2, runtime.NumCPU()))))}),
 	)
 	stopPoll()
 	<-pollDone
