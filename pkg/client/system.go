@@ -87,3 +87,12 @@ func (c *Client) Events(ctx context.Context, filter events.Filter) (<-chan event
 	}()
 	return msgs, errs
 }
+
+// DiskUsage reports what images, containers and volumes take on disk.
+func (c *Client) DiskUsage(ctx context.Context) (*engine.DiskUsage, error) {
+	r, err := c.system.DiskUsage(ctx, &berthv1.DiskUsageRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return conv.DiskUsageFromProto(r), nil
+}

@@ -24,6 +24,309 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type DiskUsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskUsageRequest) Reset() {
+	*x = DiskUsageRequest{}
+	mi := &file_berth_v1_system_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskUsageRequest) ProtoMessage() {}
+
+func (x *DiskUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskUsageRequest.ProtoReflect.Descriptor instead.
+func (*DiskUsageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{0}
+}
+
+type DiskUsageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Images        []*ImageUsage          `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	Containers    []*ContainerUsage      `protobuf:"bytes,2,rep,name=containers,proto3" json:"containers,omitempty"`
+	Volumes       []*VolumeUsage         `protobuf:"bytes,3,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskUsageResponse) Reset() {
+	*x = DiskUsageResponse{}
+	mi := &file_berth_v1_system_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskUsageResponse) ProtoMessage() {}
+
+func (x *DiskUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskUsageResponse.ProtoReflect.Descriptor instead.
+func (*DiskUsageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DiskUsageResponse) GetImages() []*ImageUsage {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *DiskUsageResponse) GetContainers() []*ContainerUsage {
+	if x != nil {
+		return x.Containers
+	}
+	return nil
+}
+
+func (x *DiskUsageResponse) GetVolumes() []*VolumeUsage {
+	if x != nil {
+		return x.Volumes
+	}
+	return nil
+}
+
+// ImageUsage: an image's unpacked size and how many containers use it.
+type ImageUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RepoTags      []string               `protobuf:"bytes,2,rep,name=repo_tags,json=repoTags,proto3" json:"repo_tags,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Containers    int64                  `protobuf:"varint,4,opt,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageUsage) Reset() {
+	*x = ImageUsage{}
+	mi := &file_berth_v1_system_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageUsage) ProtoMessage() {}
+
+func (x *ImageUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageUsage.ProtoReflect.Descriptor instead.
+func (*ImageUsage) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ImageUsage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ImageUsage) GetRepoTags() []string {
+	if x != nil {
+		return x.RepoTags
+	}
+	return nil
+}
+
+func (x *ImageUsage) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ImageUsage) GetContainers() int64 {
+	if x != nil {
+		return x.Containers
+	}
+	return 0
+}
+
+// ContainerUsage: a container's writable layer.
+type ContainerUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Image         string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	SizeRw        int64                  `protobuf:"varint,5,opt,name=size_rw,json=sizeRw,proto3" json:"size_rw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerUsage) Reset() {
+	*x = ContainerUsage{}
+	mi := &file_berth_v1_system_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerUsage) ProtoMessage() {}
+
+func (x *ContainerUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerUsage.ProtoReflect.Descriptor instead.
+func (*ContainerUsage) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContainerUsage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerUsage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerUsage) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *ContainerUsage) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ContainerUsage) GetSizeRw() int64 {
+	if x != nil {
+		return x.SizeRw
+	}
+	return 0
+}
+
+// VolumeUsage: a volume's data and how many containers use it.
+type VolumeUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Links         int64                  `protobuf:"varint,3,opt,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeUsage) Reset() {
+	*x = VolumeUsage{}
+	mi := &file_berth_v1_system_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeUsage) ProtoMessage() {}
+
+func (x *VolumeUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeUsage.ProtoReflect.Descriptor instead.
+func (*VolumeUsage) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *VolumeUsage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VolumeUsage) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *VolumeUsage) GetLinks() int64 {
+	if x != nil {
+		return x.Links
+	}
+	return 0
+}
+
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -32,7 +335,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[0]
+	mi := &file_berth_v1_system_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +347,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[0]
+	mi := &file_berth_v1_system_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +360,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{0}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{5}
 }
 
 type PingResponse struct {
@@ -70,7 +373,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[1]
+	mi := &file_berth_v1_system_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -82,7 +385,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[1]
+	mi := &file_berth_v1_system_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -95,7 +398,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{1}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PingResponse) GetApiVersion() string {
@@ -113,7 +416,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[2]
+	mi := &file_berth_v1_system_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -125,7 +428,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[2]
+	mi := &file_berth_v1_system_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -138,7 +441,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{7}
 }
 
 type VersionResponse struct {
@@ -157,7 +460,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[3]
+	mi := &file_berth_v1_system_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +472,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[3]
+	mi := &file_berth_v1_system_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +485,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -249,7 +552,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[4]
+	mi := &file_berth_v1_system_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +564,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[4]
+	mi := &file_berth_v1_system_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +577,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{9}
 }
 
 type InfoResponse struct {
@@ -310,7 +613,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[5]
+	mi := &file_berth_v1_system_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +625,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[5]
+	mi := &file_berth_v1_system_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +638,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InfoResponse) GetId() string {
@@ -506,7 +809,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[6]
+	mi := &file_berth_v1_system_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +821,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[6]
+	mi := &file_berth_v1_system_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +834,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EventsRequest) GetSince() *timestamppb.Timestamp {
@@ -567,7 +870,7 @@ type EventActor struct {
 
 func (x *EventActor) Reset() {
 	*x = EventActor{}
-	mi := &file_berth_v1_system_proto_msgTypes[7]
+	mi := &file_berth_v1_system_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +882,7 @@ func (x *EventActor) String() string {
 func (*EventActor) ProtoMessage() {}
 
 func (x *EventActor) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[7]
+	mi := &file_berth_v1_system_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +895,7 @@ func (x *EventActor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventActor.ProtoReflect.Descriptor instead.
 func (*EventActor) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EventActor) GetId() string {
@@ -624,7 +927,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_berth_v1_system_proto_msgTypes[8]
+	mi := &file_berth_v1_system_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +939,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[8]
+	mi := &file_berth_v1_system_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +952,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Event) GetType() string {
@@ -689,7 +992,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[9]
+	mi := &file_berth_v1_system_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1004,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[9]
+	mi := &file_berth_v1_system_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1017,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EventsResponse) GetEvent() *Event {
@@ -728,7 +1031,32 @@ var File_berth_v1_system_proto protoreflect.FileDescriptor
 
 const file_berth_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x15berth/v1/system.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\r\n" +
+	"\x15berth/v1/system.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x12\n" +
+	"\x10DiskUsageRequest\"\xac\x01\n" +
+	"\x11DiskUsageResponse\x12,\n" +
+	"\x06images\x18\x01 \x03(\v2\x14.berth.v1.ImageUsageR\x06images\x128\n" +
+	"\n" +
+	"containers\x18\x02 \x03(\v2\x18.berth.v1.ContainerUsageR\n" +
+	"containers\x12/\n" +
+	"\avolumes\x18\x03 \x03(\v2\x15.berth.v1.VolumeUsageR\avolumes\"m\n" +
+	"\n" +
+	"ImageUsage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\trepo_tags\x18\x02 \x03(\tR\brepoTags\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x1e\n" +
+	"\n" +
+	"containers\x18\x04 \x01(\x03R\n" +
+	"containers\"y\n" +
+	"\x0eContainerUsage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x17\n" +
+	"\asize_rw\x18\x05 \x01(\x03R\x06sizeRw\"K\n" +
+	"\vVolumeUsage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x14\n" +
+	"\x05links\x18\x03 \x01(\x03R\x05links\"\r\n" +
 	"\vPingRequest\"/\n" +
 	"\fPingResponse\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
@@ -792,12 +1120,13 @@ const file_berth_v1_system_proto_rawDesc = "" +
 	"\x05actor\x18\x03 \x01(\v2\x14.berth.v1.EventActorR\x05actor\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"7\n" +
 	"\x0eEventsResponse\x12%\n" +
-	"\x05event\x18\x01 \x01(\v2\x0f.berth.v1.EventR\x05event2\xfc\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x0f.berth.v1.EventR\x05event2\xc2\x02\n" +
 	"\rSystemService\x125\n" +
 	"\x04Ping\x12\x15.berth.v1.PingRequest\x1a\x16.berth.v1.PingResponse\x12>\n" +
 	"\aVersion\x12\x18.berth.v1.VersionRequest\x1a\x19.berth.v1.VersionResponse\x125\n" +
 	"\x04Info\x12\x15.berth.v1.InfoRequest\x1a\x16.berth.v1.InfoResponse\x12=\n" +
-	"\x06Events\x12\x17.berth.v1.EventsRequest\x1a\x18.berth.v1.EventsResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\x06Events\x12\x17.berth.v1.EventsRequest\x1a\x18.berth.v1.EventsResponse0\x01\x12D\n" +
+	"\tDiskUsage\x12\x1a.berth.v1.DiskUsageRequest\x1a\x1b.berth.v1.DiskUsageResponseB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_system_proto_rawDescOnce sync.Once
@@ -811,43 +1140,53 @@ func file_berth_v1_system_proto_rawDescGZIP() []byte {
 	return file_berth_v1_system_proto_rawDescData
 }
 
-var file_berth_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_berth_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_berth_v1_system_proto_goTypes = []any{
-	(*PingRequest)(nil),           // 0: berth.v1.PingRequest
-	(*PingResponse)(nil),          // 1: berth.v1.PingResponse
-	(*VersionRequest)(nil),        // 2: berth.v1.VersionRequest
-	(*VersionResponse)(nil),       // 3: berth.v1.VersionResponse
-	(*InfoRequest)(nil),           // 4: berth.v1.InfoRequest
-	(*InfoResponse)(nil),          // 5: berth.v1.InfoResponse
-	(*EventsRequest)(nil),         // 6: berth.v1.EventsRequest
-	(*EventActor)(nil),            // 7: berth.v1.EventActor
-	(*Event)(nil),                 // 8: berth.v1.Event
-	(*EventsResponse)(nil),        // 9: berth.v1.EventsResponse
-	nil,                           // 10: berth.v1.EventActor.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*Filter)(nil),                // 12: berth.v1.Filter
+	(*DiskUsageRequest)(nil),      // 0: berth.v1.DiskUsageRequest
+	(*DiskUsageResponse)(nil),     // 1: berth.v1.DiskUsageResponse
+	(*ImageUsage)(nil),            // 2: berth.v1.ImageUsage
+	(*ContainerUsage)(nil),        // 3: berth.v1.ContainerUsage
+	(*VolumeUsage)(nil),           // 4: berth.v1.VolumeUsage
+	(*PingRequest)(nil),           // 5: berth.v1.PingRequest
+	(*PingResponse)(nil),          // 6: berth.v1.PingResponse
+	(*VersionRequest)(nil),        // 7: berth.v1.VersionRequest
+	(*VersionResponse)(nil),       // 8: berth.v1.VersionResponse
+	(*InfoRequest)(nil),           // 9: berth.v1.InfoRequest
+	(*InfoResponse)(nil),          // 10: berth.v1.InfoResponse
+	(*EventsRequest)(nil),         // 11: berth.v1.EventsRequest
+	(*EventActor)(nil),            // 12: berth.v1.EventActor
+	(*Event)(nil),                 // 13: berth.v1.Event
+	(*EventsResponse)(nil),        // 14: berth.v1.EventsResponse
+	nil,                           // 15: berth.v1.EventActor.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Filter)(nil),                // 17: berth.v1.Filter
 }
 var file_berth_v1_system_proto_depIdxs = []int32{
-	11, // 0: berth.v1.EventsRequest.since:type_name -> google.protobuf.Timestamp
-	11, // 1: berth.v1.EventsRequest.until:type_name -> google.protobuf.Timestamp
-	12, // 2: berth.v1.EventsRequest.filters:type_name -> berth.v1.Filter
-	10, // 3: berth.v1.EventActor.attributes:type_name -> berth.v1.EventActor.AttributesEntry
-	7,  // 4: berth.v1.Event.actor:type_name -> berth.v1.EventActor
-	11, // 5: berth.v1.Event.time:type_name -> google.protobuf.Timestamp
-	8,  // 6: berth.v1.EventsResponse.event:type_name -> berth.v1.Event
-	0,  // 7: berth.v1.SystemService.Ping:input_type -> berth.v1.PingRequest
-	2,  // 8: berth.v1.SystemService.Version:input_type -> berth.v1.VersionRequest
-	4,  // 9: berth.v1.SystemService.Info:input_type -> berth.v1.InfoRequest
-	6,  // 10: berth.v1.SystemService.Events:input_type -> berth.v1.EventsRequest
-	1,  // 11: berth.v1.SystemService.Ping:output_type -> berth.v1.PingResponse
-	3,  // 12: berth.v1.SystemService.Version:output_type -> berth.v1.VersionResponse
-	5,  // 13: berth.v1.SystemService.Info:output_type -> berth.v1.InfoResponse
-	9,  // 14: berth.v1.SystemService.Events:output_type -> berth.v1.EventsResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: berth.v1.DiskUsageResponse.images:type_name -> berth.v1.ImageUsage
+	3,  // 1: berth.v1.DiskUsageResponse.containers:type_name -> berth.v1.ContainerUsage
+	4,  // 2: berth.v1.DiskUsageResponse.volumes:type_name -> berth.v1.VolumeUsage
+	16, // 3: berth.v1.EventsRequest.since:type_name -> google.protobuf.Timestamp
+	16, // 4: berth.v1.EventsRequest.until:type_name -> google.protobuf.Timestamp
+	17, // 5: berth.v1.EventsRequest.filters:type_name -> berth.v1.Filter
+	15, // 6: berth.v1.EventActor.attributes:type_name -> berth.v1.EventActor.AttributesEntry
+	12, // 7: berth.v1.Event.actor:type_name -> berth.v1.EventActor
+	16, // 8: berth.v1.Event.time:type_name -> google.protobuf.Timestamp
+	13, // 9: berth.v1.EventsResponse.event:type_name -> berth.v1.Event
+	5,  // 10: berth.v1.SystemService.Ping:input_type -> berth.v1.PingRequest
+	7,  // 11: berth.v1.SystemService.Version:input_type -> berth.v1.VersionRequest
+	9,  // 12: berth.v1.SystemService.Info:input_type -> berth.v1.InfoRequest
+	11, // 13: berth.v1.SystemService.Events:input_type -> berth.v1.EventsRequest
+	0,  // 14: berth.v1.SystemService.DiskUsage:input_type -> berth.v1.DiskUsageRequest
+	6,  // 15: berth.v1.SystemService.Ping:output_type -> berth.v1.PingResponse
+	8,  // 16: berth.v1.SystemService.Version:output_type -> berth.v1.VersionResponse
+	10, // 17: berth.v1.SystemService.Info:output_type -> berth.v1.InfoResponse
+	14, // 18: berth.v1.SystemService.Events:output_type -> berth.v1.EventsResponse
+	1,  // 19: berth.v1.SystemService.DiskUsage:output_type -> berth.v1.DiskUsageResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_system_proto_init() }
@@ -862,7 +1201,7 @@ func file_berth_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_system_proto_rawDesc), len(file_berth_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

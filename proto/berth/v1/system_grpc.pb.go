@@ -21,10 +21,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SystemService_Ping_FullMethodName    = "/berth.v1.SystemService/Ping"
-	SystemService_Version_FullMethodName = "/berth.v1.SystemService/Version"
-	SystemService_Info_FullMethodName    = "/berth.v1.SystemService/Info"
-	SystemService_Events_FullMethodName  = "/berth.v1.SystemService/Events"
+	SystemService_Ping_FullMethodName      = "/berth.v1.SystemService/Ping"
+	SystemService_Version_FullMethodName   = "/berth.v1.SystemService/Version"
+	SystemService_Info_FullMethodName      = "/berth.v1.SystemService/Info"
+	SystemService_Events_FullMethodName    = "/berth.v1.SystemService/Events"
+	SystemService_DiskUsage_FullMethodName = "/berth.v1.SystemService/DiskUsage"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -45,6 +46,9 @@ type SystemServiceClient interface {
 	// is never missed. Without `until` the stream lasts until the client
 	// cancels it.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
+	// DiskUsage reports what images, containers' writable layers and volumes
+	// take on disk (`berth system df`).
+	DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (*DiskUsageResponse, error)
 }
 
 type systemServiceClient struct {
@@ -104,6 +108,16 @@ func (c *systemServiceClient) Events(ctx context.Context, in *EventsRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_EventsClient = grpc.ServerStreamingClient[EventsResponse]
 
+func (c *systemServiceClient) DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (*DiskUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiskUsageResponse)
+	err := c.cc.Invoke(ctx, SystemService_DiskUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -122,6 +136,9 @@ type SystemServiceServer interface {
 	// is never missed. Without `until` the stream lasts until the client
 	// cancels it.
 	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
+	// DiskUsage reports what images, containers' writable layers and volumes
+	// take on disk (`berth system df`).
+	DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error)
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -143,6 +160,9 @@ func (UnimplementedSystemServiceServer) Info(context.Context, *InfoRequest) (*In
 }
 func (UnimplementedSystemServiceServer) Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedSystemServiceServer) DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DiskUsage not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -230,6 +250,24 @@ func _SystemService_Events_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_EventsServer = grpc.ServerStreamingServer[EventsResponse]
 
+func _SystemService_DiskUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiskUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).DiskUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_DiskUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).DiskUsage(ctx, req.(*DiskUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +286,10 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _SystemService_Info_Handler,
+		},
+		{
+			MethodName: "DiskUsage",
+			Handler:    _SystemService_DiskUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,36 @@
+package conv
+
+import (
+	"github.com/berthproject/berth/engine"
+	berthv1 "github.com/berthproject/berth/proto/berth/v1"
+)
+
+// DiskUsageToProto converts `system df`'s report.
+func DiskUsageToProto(d *engine.DiskUsage) *berthv1.DiskUsageResponse {
+	p := &berthv1.DiskUsageResponse{}
+	for _, i := range d.Images {
+		p.Images = append(p.Images, &berthv1.ImageUsage{Id: i.ID, RepoTags: i.RepoTags, Size: i.Size, Containers: int64(i.Containers)})
+	}
+	for _, c := range d.Containers {
+		p.Containers = append(p.Containers, &berthv1.ContainerUsage{Id: c.ID, Name: c.Name, Image: c.Image, State: c.State, SizeRw: c.Size})
+	}
+	for _, v := range d.Volumes {
+		p.Volumes = append(p.Volumes, &berthv1.VolumeUsage{Name: v.Name, Size: v.Size, Links: int64(v.Links)})
+	}
+	return p
+}
+
+// DiskUsageFromProto is the inverse of DiskUsageToProto.
+func DiskUsageFromProto(p *berthv1.DiskUsageResponse) *engine.DiskUsage {
+	d := &engine.DiskUsage{Images: []engine.ImageUsage{}, Containers: []engine.ContainerUsage{}, Volumes: []engine.VolumeUsage{}, BuildCache: []engine.BuildCacheUsage{}}
+	for _, i := range p.GetImages() {
+		d.Images = append(d.Images, engine.ImageUsage{ID: i.GetId(), RepoTags: i.GetRepoTags(), Size: i.GetSize(), Containers: int(i.GetContainers())})
+	}
+	for _, c := range p.GetContainers() {
+		d.Containers = append(d.Containers, engine.ContainerUsage{ID: c.GetId(), Name: c.GetName(), Image: c.GetImage(), State: c.GetState(), Size: c.GetSizeRw()})
+	}
+	for _, v := range p.GetVolumes() {
+		d.Volumes = append(d.Volumes, engine.VolumeUsage{Name: v.GetName(), Size: v.GetSize(), Links: int(v.GetLinks())})
+	}
+	return d
+}
