@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -100,15 +101,22 @@ func (s *Service) withFS(ctx context.Context, ref string, fn func(f containerFS)
 		return err
 	}
 	f := containerFS{mounts: mountsOf(c), readonly: cfg.ReadonlyRootfs}
-	if pid := s.livePID(ctx, r.id); pid > 0 {
-		f.root, f.running = "/proc/"+strconv.Itoa(pid)+"/root", true
+	running := func(pid int) error {
+		root, err := openProcRoot(pid)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", ref, err)
+		}
+		defer root.Close()
+		f.root, f.running = "/proc/self/fd/"+strconv.Itoa(int(root.Fd())), true
 		return fn(f)
+	}
+	if pid := s.livePID(ctx, r.id); pid > 0 {
+		return running(pid)
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
 	if pid := s.livePID(ctx, r.id); pid > 0 { // started meanwhile
-		f.root, f.running = "/proc/"+strconv.Itoa(pid)+"/root", true
-		return fn(f)
+		return running(pid)
 	}
 	mounts, err := s.client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
 	if err != nil {
@@ -118,6 +126,28 @@ func (s *Service) withFS(ctx context.Context, ref string, fn func(f containerFS)
 		f.root = root
 		return fn(f)
 	})
+}
+
+// openProcRoot opens the root directory of process pid as its processes
+// see it. A pid can be reused once its process is gone, so the process's
+// start time is read before and after the open: equal times prove the
+// handle belongs to the container's process, not to a newcomer (which
+// could be a host process whose root is the host's).
+func openProcRoot(pid int) (*os.File, error) {
+	before := procStartTime(pid)
+	if before.IsZero() {
+		return nil, fmt.Errorf("the container's process is gone: %w", errdefs.ErrFailedPrecondition)
+	}
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the container's process is gone: %w", errdefs.ErrFailedPrecondition)
+	}
+	f := os.NewFile(uintptr(fd), "root")
+	if after := procStartTime(pid); !after.Equal(before) {
+		f.Close()
+		return nil, fmt.Errorf("the container's process is gone: %w", errdefs.ErrFailedPrecondition)
+	}
+	return f, nil
 }
 
 // livePID is the pid of the container's running (or paused) task, else 0.

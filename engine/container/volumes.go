@@ -185,16 +185,21 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes m
 		e.FromImage = true
 		p.entries = append(p.entries, e)
 	}
-	// Parents before children: /data must be mounted before /data/logs.
-	sort.SliceStable(p.entries, func(i, j int) bool {
-		return depth(p.entries[i].Destination) < depth(p.entries[j].Destination)
-	})
+	sortByDepth(p.entries)
 	if len(p.copyUp) > 0 {
 		if err := s.copyUp(ctx, id, p.copyUp); err != nil {
 			return p, err
 		}
 	}
 	return p, nil
+}
+
+// sortByDepth puts parents before children: /data must be mounted before
+// /data/logs.
+func sortByDepth(entries []mountEntry) {
+	sort.SliceStable(entries, func(i, j int) bool {
+		return depth(entries[i].Destination) < depth(entries[j].Destination)
+	})
 }
 
 func depth(p string) int { return strings.Count(path.Clean(p), "/") }
