@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/test/harness"
+	"golang.org/x/sys/unix"
 )
 
 // Bench is one run: its engines, its dirs and what to clean up.
@@ -160,6 +161,12 @@ func (b *Bench) main() int {
 // setup builds the image archives, snapshots the host and starts every
 // engine. A peer that cannot start is reported and left out.
 func (b *Bench) setup(res *Results) error {
+	// One bench at a time per host: two dockerds share the DOCKER
+	// chains, and the clean-up removes the peer chains that appeared
+	// during the run.
+	if err := b.lock(); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("/tmp", "bB")
 	if err != nil {
 		return err
@@ -231,6 +238,35 @@ func (b *Bench) setup(res *Results) error {
 		}
 	}
 	return b.ctx.Err()
+}
+
+// lockPath serialises bench runs on a host.
+const lockPath = "/run/berth-bench.lock"
+
+// lock takes the host-wide bench lock, waiting for another run to end.
+func (b *Bench) lock() error {
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		logf("another bench runs on this host (%s held): waiting for it to end", lockPath)
+		done := make(chan error, 1)
+		go func() { done <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				f.Close()
+				return err
+			}
+		case <-b.ctx.Done():
+			f.Close()
+			return b.ctx.Err()
+		}
+	}
+	// Held until this process exits (the fd stays open).
+	b.addCleanup("bench lock", func() error { return f.Close() })
+	return nil
 }
 
 func (b *Bench) add(e *Engine, _ error) {
