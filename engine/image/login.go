@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/errdefs"
 )
 
@@ -45,15 +44,15 @@ func (s *Service) Login(ctx context.Context, auth AuthConfig) (string, error) {
 	}
 	resp, err := do(false)
 	if err != nil {
-		return "", registryError("login to", host, host, err)
+		return "", registryError("login", "to "+host, host, err)
 	}
 	drain(resp)
 	if resp.StatusCode == http.StatusUnauthorized {
 		if err := h.Authorizer.AddResponses(ctx, []*http.Response{resp}); err != nil {
-			return "", registryError("login to", host, host, err)
+			return "", registryError("login", "to "+host, host, err)
 		}
 		if resp, err = do(true); err != nil {
-			return "", registryError("login to", host, host, err)
+			return "", registryError("login", "to "+host, host, err)
 		}
 		drain(resp)
 	}
@@ -70,5 +69,3 @@ func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 }
-
-var _ = docker.ErrInvalidAuthorization

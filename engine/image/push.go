@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
@@ -198,5 +197,3 @@ func (t *pushTracker) poll(_ context.Context, final bool) {
 		}
 	}
 }
-
-var _ content.Provider = (content.Store)(nil)

@@ -239,7 +239,7 @@ func registryError(op, ref, host string, err error) error {
 		return err
 	case errors.Is(err, docker.ErrInvalidAuthorization),
 		errors.As(err, &st) && st.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("%s %s: unauthorized: authentication required or wrong credentials for %s (berth login %s): %w", op, ref, host, host, errdefs.ErrUnauthenticated)
+		return fmt.Errorf("%s %s: unauthorized: authentication required or wrong credentials for %s (see berth login): %w", op, ref, host, errdefs.ErrUnauthenticated)
 	case errors.As(err, &st) && st.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%s %s: access to %s denied: %w", op, ref, host, errdefs.ErrPermissionDenied)
 	case errors.As(err, &st) && st.StatusCode == http.StatusNotFound:

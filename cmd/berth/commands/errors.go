@@ -96,7 +96,8 @@ func Message(err error) string {
 	}
 	msg := trimClass(err)
 	var ce *connectError
-	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) {
+	var re *registryUnavailable
+	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) && !errors.As(err, &re) {
 		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
 	}
 	var he *hintError
@@ -115,6 +116,7 @@ var errorClasses = []error{
 	errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists,
 	errdefs.ErrConflict, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable,
 	errdefs.ErrNotImplemented, errdefs.ErrPermissionDenied, errdefs.ErrUnknown,
+	errdefs.ErrUnauthenticated, errdefs.ErrDataLoss,
 }
 
 // trimClass drops the class name that %w appends to an engine message

@@ -61,6 +61,30 @@ func authFor(ctx context.Context, env *Env, ref string) (*image.AuthConfig, erro
 	return &image.AuthConfig{ServerAddress: host, Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}, nil
 }
 
+// registryUnavailable marks an Unavailable error about a registry (berthd
+// answered; the registry did not), so that no berthd hint is printed.
+type registryUnavailable struct{ err error }
+
+func (e *registryUnavailable) Error() string { return e.err.Error() }
+func (e *registryUnavailable) Unwrap() error { return e.err }
+
+// remoteErr marks err as the registry's when berthd says host is unreachable.
+func remoteErr(err error, host string) error {
+	if err != nil && errdefs.IsUnavailable(err) && host != "" && strings.Contains(err.Error(), "registry "+host+" ") {
+		return &registryUnavailable{err}
+	}
+	return err
+}
+
+// refHost is the registry host of ref ("" when it does not parse).
+func refHost(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ""
+	}
+	return reference.Domain(named)
+}
+
 // progressPrinter draws progress to env.Stdout: in place on a terminal,
 // plain lines otherwise; quiet prints nothing.
 func progressPrinter(env *Env, quiet bool) image.ProgressFunc {
@@ -109,7 +133,7 @@ Examples:
 			}
 			_, err = api.ImagePull(ctx, ref, image.PullOptions{Platform: c.String("platform"), Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
 			if err != nil {
-				return err
+				return remoteErr(err, refHost(ref))
 			}
 			if full, err := image.NormalizeName(ref); err == nil {
 				fmt.Fprintln(env.Stdout, full)
@@ -140,7 +164,7 @@ func Push(env *Env, name string) *cli.Command {
 				return err
 			}
 			_, err = api.ImagePush(ctx, ref, image.PushOptions{Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
-			return err
+			return remoteErr(err, refHost(ref))
 		}),
 	}
 }
@@ -201,7 +225,7 @@ Examples:
 			}
 			st, err := api.RegistryLogin(ctx, image.AuthConfig{ServerAddress: host, Username: user, Password: pass})
 			if err != nil {
-				return err
+				return remoteErr(err, host)
 			}
 			if err := credStore(env).Save(ctx, credentials.Auth{ServerAddress: key, Username: user, Password: pass}); err != nil {
 				return fmt.Errorf("storing credentials: %w", err)
@@ -299,7 +323,9 @@ func (r historyRow) CreatedSince() string {
 	}
 	return formatter.Ago(r.e.Created, r.env.now())
 }
-func (r historyRow) CreatedAt() string { return r.e.Created.Local().Format("2006-01-02T15:04:05-07:00") }
+func (r historyRow) CreatedAt() string {
+	return r.e.Created.Local().Format("2006-01-02T15:04:05-07:00")
+}
 func (r historyRow) CreatedBy() string {
 	if r.trunc && len(r.e.CreatedBy) > 45 {
 		return r.e.CreatedBy[:44] + "…"
@@ -416,4 +442,3 @@ Examples:
 		}),
 	}
 }
-
