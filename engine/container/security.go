@@ -181,9 +181,9 @@ func withSecurity(sec Security) oci.SpecOpts {
 		default:
 			list = append(list, seccomp.WithDefaultProfile())
 		}
-		if opts.noNewPrivileges {
-			list = append(list, oci.WithNoNewPrivileges)
-		}
+		// containerd's default spec sets no_new_privs; Docker's does not
+		// (setuid binaries such as su and ping work), and berth follows Docker.
+		s.Process.NoNewPrivileges = opts.noNewPrivileges
 		if opts.apparmor != "" && opts.apparmor != "unconfined" && !sec.Privileged {
 			list = append(list, oci.WithApparmorProfile(opts.apparmor))
 		}

@@ -236,7 +236,10 @@ func testConfinement(t *testing.T, c cli) {
 	if r := c.run("run", "--rm", "--network", "none", "busybox", "mount", "-t", "tmpfs", "none", "/mnt"); r.code == 0 || !strings.Contains(r.stderr, "denied") {
 		t.Errorf("mount inside a default container: want permission denied; got %s", r)
 	}
-	// no-new-privileges shows in the process status.
+	// no-new-privileges shows in the process status; it is off by default, as in Docker.
+	if out := c.ok("run", "--rm", "--network", "none", "busybox", "grep", "NoNewPrivs", "/proc/self/status"); !strings.HasSuffix(out, "0") {
+		t.Errorf("default no_new_privs: %q, want 0", out)
+	}
 	out := c.ok("run", "--rm", "--network", "none", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status")
 	if !strings.HasSuffix(out, "1") {
 		t.Errorf("no-new-privileges: %q", out)
