@@ -277,6 +277,21 @@ func TestRestartPolicyDaemonRestart(t *testing.T) {
 		eventually(t, 10*time.Second, x+"'s process to die", func() bool { return !pidAlive(pid) })
 	}
 	s.StartDaemon()
+	// berthd knows the exit it missed as soon as it serves: wait, inspect.
+	if r := c.run("wait", died); r.out() != "137" {
+		t.Errorf("wait on a container that died while berthd was down printed %q, want 137", r.out())
+	}
+	first := c.inspect(died, "{{.State.Status}} {{.State.ExitCode}}")
+	var got string
+	deadline := time.Now().Add(30 * time.Second)
+	for got = first; got != "exited 137" && time.Now().Before(deadline); got = c.inspect(died, "{{.State.Status}} {{.State.ExitCode}}") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got != "exited 137" {
+		t.Errorf("a container without a policy that died while berthd was down: %q, want exited 137", got)
+	} else if first != got {
+		t.Errorf("a container without a policy that died while berthd was down showed %q before %q", first, got)
+	}
 	for _, x := range []string{alwaysRun, unlessRun} {
 		var got string
 		deadline := time.Now().Add(60 * time.Second)
@@ -293,17 +308,5 @@ func TestRestartPolicyDaemonRestart(t *testing.T) {
 		if got := atoi(t, c.inspect(x, "{{.RestartCount}}")); got != counts[x]+1 {
 			t.Errorf("%s RestartCount %d, want %d", x, got, counts[x]+1)
 		}
-	}
-	// berthd records the exit it missed (at once, or shortly after its start).
-	first := c.inspect(died, "{{.State.Status}} {{.State.ExitCode}}")
-	var got string
-	deadline := time.Now().Add(30 * time.Second)
-	for got = first; got != "exited 137" && time.Now().Before(deadline); got = c.inspect(died, "{{.State.Status}} {{.State.ExitCode}}") {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got != "exited 137" {
-		t.Errorf("a container without a policy that died while berthd was down: %q, want exited 137", got)
-	} else if first != got {
-		t.Errorf("a container without a policy that died while berthd was down showed %q before %q", first, got)
 	}
 }
