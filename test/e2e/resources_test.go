@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/client"
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -29,6 +33,8 @@ func TestResources(t *testing.T) {
 		{"ForkBomb", testForkBomb},
 		{"Update", testUpdate},
 		{"Stats", testStats},
+		{"StatsAPI", testStatsAPI},
+		{"UpdateStopped", testUpdateStopped},
 		{"NetAdmin", testNetAdmin},
 		{"Confinement", testConfinement},
 		{"Capabilities", testCapabilities},
@@ -385,5 +391,72 @@ func testSocketPermissions(t *testing.T, s *harness.Stack) {
 		t.Errorf("root cannot connect: %v", err)
 	} else {
 		conn.Close()
+	}
+}
+
+// testStatsAPI reads the same numbers through the Go client: a stream of
+// samples with the container's limits and growing counters.
+func testStatsAPI(t *testing.T, c cli) {
+	n := c.name("stats-api")
+	defer c.cleanup(n)
+	// A bounded busy loop: 200000 iterations of shell arithmetic.
+	c.ok("run", "-d", "--name", n, "-m", "32m", "--pids-limit", "40", "busybox", "sh", "-c",
+		"i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 1000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, c.s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var samples []*container.Stats
+	errEnough := errors.New("enough")
+	err = cl.Stats(ctx, n, client.StatsOptions{Interval: 200 * time.Millisecond}, func(s *container.Stats) error {
+		samples = append(samples, s)
+		if len(samples) == 3 {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Fatalf("stats stream: %v after %d samples", err, len(samples))
+	}
+	first, last := samples[0], samples[2]
+	if !last.Running || last.MemoryLimit != 32<<20 || last.PidsLimit != 40 || last.Pids < 1 {
+		t.Errorf("sample %+v: want running, limit 32MiB, pids limit 40", last)
+	}
+	if last.CPUUsage == 0 || last.CPUUsage < first.CPUUsage {
+		t.Errorf("container CPU time %d then %d: want a growing, non-zero counter", first.CPUUsage, last.CPUUsage)
+	}
+	if last.SystemCPUUsage <= first.SystemCPUUsage || last.OnlineCPUs == 0 {
+		t.Errorf("host CPU %d then %d, %d CPUs", first.SystemCPUUsage, last.SystemCPUUsage, last.OnlineCPUs)
+	}
+	if last.MemoryUsage == 0 {
+		t.Errorf("memory usage 0")
+	}
+	var one []*container.Stats
+	if err := cl.Stats(ctx, n, client.StatsOptions{NoStream: true}, func(s *container.Stats) error {
+		one = append(one, s)
+		return nil
+	}); err != nil || len(one) != 1 {
+		t.Errorf("no-stream: %d samples, %v", len(one), err)
+	}
+}
+
+// testUpdateStopped: the limits of a stopped container change for its next start.
+func testUpdateStopped(t *testing.T, c cli) {
+	n := c.name("upd-stopped")
+	defer c.cleanup(n)
+	c.ok("create", "--name", n, "--pids-limit", "10", "busybox", "sleep", "1000")
+	c.ok("update", "--pids-limit", "25", "--cpus", "0.25", n)
+	id := c.inspect(n, "{{.ID}}")
+	c.ok("start", n)
+	if got := cgroupFile(t, c, id, "pids", "pids.max", "pids.max"); got != "25" {
+		t.Errorf("pids.max after update of the stopped container %q, want 25", got)
+	}
+	if !cgroupV2() {
+		if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "25000" {
+			t.Errorf("cpu.cfs_quota_us %q, want 25000", got)
+		}
 	}
 }
