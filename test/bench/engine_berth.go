@@ -132,11 +132,11 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 		return nil, err
 	}
 	berth := filepath.Join(bin, "berth")
-	ver := version(berth, "--version")
+	ver := version(filepath.Join(bin, "berthd"), "--version")
 	b.stack = s
 	e := &Engine{
 		Name:     "berth",
-		Version:  strings.TrimPrefix(ver, "berth version "),
+		Version:  strings.TrimPrefix(ver, "berthd version "),
 		Networks: []string{"bridge", "none", "host"},
 		cli: func(ctx context.Context, args ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, berth, append([]string{"--host", s.Host()}, args...)...)

@@ -35,9 +35,13 @@ func boxPlot(r *ScenarioResult, path string) error {
 	if len(series) == 0 {
 		return fmt.Errorf("no samples")
 	}
-	const (
-		w, left, right, top, rowH, bottom = 760, 70, 30, 30, 40, 40
-	)
+	const w, right, top, rowH, bottom = 760, 30, 30, 40, 40
+	left := 70
+	for _, s := range series {
+		if l := 16 + 7*len(s.Engine); l > left {
+			left = l
+		}
+	}
 	h := top + rowH*len(series) + bottom
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)

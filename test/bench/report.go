@@ -67,6 +67,16 @@ func writeReport(res *Results, doc string) error {
 			if len(bd.Phases) == 0 {
 				continue
 			}
+			top := append([]Phase(nil), bd.Phases...)
+			sort.SliceStable(top, func(i, j int) bool { return top[i].Ms > top[j].Ms })
+			if len(top) > 3 {
+				top = top[:3]
+			}
+			var parts []string
+			for _, ph := range top {
+				parts = append(parts, fmt.Sprintf("%s → %s (%.1f ms)", ph.From, ph.To, ph.Ms))
+			}
+			p("Largest intervals: %s.\n\n", strings.Join(parts, "; "))
 			p("| from | to | ms (median) | share |\n|---|---|---:|---:|\n")
 			for _, ph := range bd.Phases {
 				share := ""

@@ -106,9 +106,7 @@ func runGoBench(env *Env, gb goBench) error {
 	t0 := time.Now()
 	err := cmd.Run()
 	env.Note("`go %s` (%s, including the build of the test binary)", strings.Join(args, " "), time.Since(t0).Round(time.Second))
-	if err != nil {
-		return fmt.Errorf("go %s: %v: %s", strings.Join(args, " "), err, tail(out.String(), 1500))
-	}
+	runErr := err
 	outs := append([]metricOut{{gb.name, gb.title, gb.metric, gb.unit, gb.scale}}, gb.extra...)
 	envs := []*Env{env}
 	for _, m := range gb.extra {
@@ -145,6 +143,20 @@ func runGoBench(env *Env, gb goBench) error {
 				}
 			}
 		}
+	}
+	if runErr != nil {
+		if !found {
+			return fmt.Errorf("go %s: %v: %s", strings.Join(args, " "), runErr, tail(out.String(), 1500))
+		}
+		// Keep what was measured; say what failed.
+		var failed []string
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.Contains(line, "--- FAIL") || strings.Contains(line, "_test.go:") {
+				failed = append(failed, strings.TrimSpace(line))
+			}
+		}
+		env.Note("the benchmark failed part-way: %s", oneLine(strings.Join(failed, " ")))
+		return nil
 	}
 	if !found {
 		if strings.Contains(out.String(), "SKIP") || strings.Contains(out.String(), "skip") {

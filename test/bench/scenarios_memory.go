@@ -16,7 +16,7 @@ const memContainers = 20
 func init() {
 	Register(Scenario{
 		Name:   "memory/idle-daemons",
-		Title:  "Idle daemons, RSS (berth: berthd + containerd; docker: dockerd + containerd; podman: none)",
+		Title:  "Idle daemons, RSS (berth: berthd + its containerd + berth-snapshotter when enabled; docker: dockerd + its containerd; podman: none)",
 		Group:  "Memory",
 		Unit:   "kB",
 		Order:  10,
