@@ -47,6 +47,10 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "insecure-registries", Aliases: []string{"insecure-registry"}, Usage: "registry (host:port or CIDR) reached over plain HTTP / without TLS verification; loopback always is (repeatable)"},
 			&cli.StringSliceFlag{Name: "registry-mirrors", Aliases: []string{"registry-mirror"}, Usage: "mirror tried before a registry for pulls: host=URL, e.g. docker.io=http://127.0.0.1:5001 (repeatable)"},
 			&cli.StringFlag{Name: "registry-ca-dir", Usage: "per-registry certificates: <dir>/<host:port>/*.crt, client .cert/.key"},
+			&cli.StringFlag{Name: "tcp-address", Usage: "also serve the API on this host:port, with mutual TLS (needs --tlscacert, --tlscert, --tlskey)"},
+			&cli.StringFlag{Name: "tlscacert", Usage: "CA that signs the TCP API's client certificates"},
+			&cli.StringFlag{Name: "tlscert", Usage: "berthd's TLS certificate for the TCP API"},
+			&cli.StringFlag{Name: "tlskey", Usage: "berthd's TLS key for the TCP API"},
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Value: d.EnableBerthSnapshotter, Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
@@ -68,6 +72,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		"containerd-address": &cfg.ContainerdAddress, "namespace": &cfg.Namespace, "runtime": &cfg.Runtime,
 		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
 		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
+		"tcp-address": &cfg.TCPAddress, "tlscacert": &cfg.TLSCACert, "tlscert": &cfg.TLSCert, "tlskey": &cfg.TLSKey,
 	}
 	for name, p := range str {
 		if c.IsSet(name) {

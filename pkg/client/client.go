@@ -55,11 +55,15 @@ func DefaultHost() string {
 }
 
 // New connects to berthd at address: "unix:///path", or a plain socket
-// path; "" means DefaultHost(). The connection is made lazily; a missing
+// path; "" means DefaultHost(). A "tcp://host:port" address uses mutual TLS
+// with the files in $BERTH_CERT_PATH (see NewTLS). The connection is made lazily; a missing
 // socket is reported at once as errdefs.ErrUnavailable.
 func New(ctx context.Context, address string) (*Client, error) {
 	if address == "" {
 		address = DefaultHost()
+	}
+	if strings.HasPrefix(address, "tcp://") {
+		return newTCP(ctx, address)
 	}
 	path, err := socketPath(address)
 	if err != nil {

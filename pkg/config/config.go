@@ -96,6 +96,13 @@ type Config struct {
 	// RegistryCADir holds per-registry certificates in Docker's layout
 	// (<dir>/<host:port>/ca.crt, client.cert, client.key); empty: none.
 	RegistryCADir string `toml:"registry_ca_dir"`
+	// TCPAddress ("host:port"), when set, serves the API on TCP as well,
+	// with mutual TLS only: TLSCert and TLSKey are berthd's certificate,
+	// TLSCACert verifies the clients' certificates.
+	TCPAddress string `toml:"tcp_address"`
+	TLSCACert  string `toml:"tlscacert"`
+	TLSCert    string `toml:"tlscert"`
+	TLSKey     string `toml:"tlskey"`
 }
 
 // Default returns the built-in defaults.

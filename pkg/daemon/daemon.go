@@ -158,8 +158,17 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	defer os.Remove(cfg.Socket)
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
+	if cfg.TCPAddress != "" {
+		tl, err := listenTLS(cfg)
+		if err != nil {
+			srv.Stop()
+			return err
+		}
+		go func() { served <- srv.Serve(tl) }()
+		log.Info("API on TCP with mutual TLS", "address", tl.Addr().String())
+	}
 	log.Info("berthd ready", "socket", cfg.Socket, "root", cfg.Root, "state", cfg.State, "namespace", cfg.Namespace)
 	if o.Ready != nil {
 		o.Ready()
