@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
@@ -41,15 +42,16 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (s
 		return "", fmt.Errorf("no command given to exec: %w", errdefs.ErrInvalidArgument)
 	}
 	proc, err := s.taskState(s.ctx(ctx), r.id)
-	if err != nil || proc.Status.String() != "RUNNING" {
+	switch {
+	case err == nil && (proc.Status == tasktypes.Status_PAUSED || proc.Status == tasktypes.Status_PAUSING):
+		return "", fmt.Errorf("container %s is paused, unpause the container before exec: %w", r.name, errdefs.ErrConflict)
+	case err != nil || proc.Status != tasktypes.Status_RUNNING:
 		return "", fmt.Errorf("container %s is not running: %w", r.name, errdefs.ErrConflict)
 	}
 	e := &execRecord{id: newID(), containerID: r.id, cfg: cfg}
 	s.mu.Lock()
 	s.execs[e.id] = e
 	s.mu.Unlock()
-	r.mu.Lock()
-	r.mu.Unlock()
 	return e.id, nil
 }
 

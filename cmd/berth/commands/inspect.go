@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,24 @@ func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind s
 	}
 	var werr error
 	if tf != nil {
-		werr = tf.Write(env.Stdout, nil, found)
+		// As Docker: the template runs on the object; where it names a
+		// field only the JSON form has ({{.Id}}), on the JSON document.
+		for _, v := range found {
+			var buf bytes.Buffer
+			if err := tf.Write(&buf, nil, []any{v}); err != nil {
+				doc, jerr := jsonDocument(v)
+				if jerr != nil {
+					return jerr
+				}
+				buf.Reset()
+				if err := tf.Write(&buf, nil, []any{doc}); err != nil {
+					return &ExitError{Code: ExitBerthFailed, Err: err}
+				}
+			}
+			if _, werr = env.Stdout.Write(buf.Bytes()); werr != nil {
+				break
+			}
+		}
 	} else {
 		if found == nil {
 			found = []any{}
@@ -101,10 +119,22 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 	if err == nil {
 		return img, nil
 	}
-	if kind == "" && errors.Is(err, errdefs.ErrNotFound) {
-		return nil, noSuchObject(name)
+	if kind != "" || !errors.Is(err, errdefs.ErrNotFound) {
+		return nil, err
 	}
-	return nil, err
+	// As Docker, a name that is no container or image may be a network or
+	// a volume.
+	if napi, ok := cl.(NetworkAPI); ok {
+		if n, err := napi.NetworkInspect(ctx, name); err == nil {
+			return networkResource(n), nil
+		}
+	}
+	if vapi, ok := cl.(VolumeAPI); ok {
+		if v, err := vapi.VolumeInspect(ctx, name); err == nil {
+			return v, nil
+		}
+	}
+	return nil, noSuchObject(name)
 }
 
 // noSuchObject is Docker's message for a name that is neither a container
