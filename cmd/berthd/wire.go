@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"google.golang.org/grpc"
 
@@ -38,7 +39,8 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithLogDefaults(maxSize, cfg.LogMaxFile),
 		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
-		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir}),
+		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
+			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)
 	if err != nil {
 		return nil, err

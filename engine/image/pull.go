@@ -183,34 +183,23 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 		}
 	}
 
-	sn := s.client.SnapshotService(s.opts.Snapshotter)
-	tracker := newPullTracker(s.client.ContentStore(), sn, progress)
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	pollDone := make(chan struct{})
-	go func() { defer close(pollDone); tracker.run(pollCtx, 100*time.Millisecond) }()
 	matcher := platforms.Only(platform)
-	img, err := s.client.Pull(ctx, name,
-		client.WithResolver(s.resolver(auth, nil)),
-		client.WithPlatformMatcher(matcher),
-		client.WithPullUnpack,
-		client.WithPullSnapshotter(s.opts.Snapshotter),
-		client.WithMaxConcurrentDownloads(defaultConcurrency()),
-		client.WithImageHandlerWrapper(tracker.wrap),
-		// With a limiter, a snapshotter that can rebase (containerd's
-		// overlayfs; any that declares the "rebase" capability) unpacks
-		// layers in parallel, each into its own snapshot, then commits them
-		// onto each other in order; others unpack one after another while
-		// the next layers still download.
-		client.WithUnpackOpts([]client.UnpackOpt{client.WithUnpackLimiter(semaphore.NewWeighted(int64(max(2, runtime.NumCPU()))))}),
-	)
-	stopPoll()
-	<-pollDone
+	// Resolve here first: the registry's answer comes back typed (not
+	// found, unauthorized, unreachable), which errors from inside
+	// containerd's transfer service are not.
+	if _, _, err := s.resolver(auth, nil).Resolve(ctx, name); err != nil {
+		return nil, registryError("pull", FamiliarName(name), host, err)
+	}
+	rec, err := s.transferPull(ctx, name, platform, auth, progress)
+	if errdefs.IsNotImplemented(err) {
+		// A containerd without the transfer service: fetch from here.
+		rec, err = s.clientPull(ctx, name, matcher, auth, progress)
+	}
 	if err != nil {
 		return nil, registryError("pull", FamiliarName(name), host, err)
 	}
-	tracker.poll(ctx, true)
 
-	target := img.Target()
+	target := rec.Target
 	s.mu.Lock()
 	err = s.afterPull(ctx, before, name, oldTarget, target)
 	s.mu.Unlock()
@@ -281,3 +270,35 @@ func (s *Service) resolveFor(ctx context.Context, target ocispec.Descriptor, m p
 
 // defaultConcurrency is how many blobs move at once.
 func defaultConcurrency() int { return max(8, 2*runtime.NumCPU()) }
+
+// clientPull fetches and unpacks name from berthd's side (containerd's
+// client resolver and unpacker), following progress in the content store
+// and the snapshotter.
+func (s *Service) clientPull(ctx context.Context, name string, matcher platforms.MatchComparer, auth *AuthConfig, progress ProgressFunc) (images.Image, error) {
+	sn := s.client.SnapshotService(s.opts.Snapshotter)
+	tracker := newPullTracker(s.client.ContentStore(), sn, progress)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	pollDone := make(chan struct{})
+	go func() { defer close(pollDone); tracker.run(pollCtx, 100*time.Millisecond) }()
+	img, err := s.client.Pull(ctx, name,
+		client.WithResolver(s.resolver(auth, nil)),
+		client.WithPlatformMatcher(matcher),
+		client.WithPullUnpack,
+		client.WithPullSnapshotter(s.opts.Snapshotter),
+		client.WithMaxConcurrentDownloads(defaultConcurrency()),
+		client.WithImageHandlerWrapper(tracker.wrap),
+		// With a limiter, a snapshotter that can rebase (containerd's
+		// overlayfs; any that declares the "rebase" capability) unpacks
+		// layers in parallel, each into its own snapshot, then commits them
+		// onto each other in order; others unpack one after another while
+		// the next layers still download.
+		client.WithUnpackOpts([]client.UnpackOpt{client.WithUnpackLimiter(semaphore.NewWeighted(int64(max(2, runtime.NumCPU()))))}),
+	)
+	stopPoll()
+	<-pollDone
+	if err != nil {
+		return images.Image{}, err
+	}
+	tracker.poll(ctx, true)
+	return img.Metadata(), nil
+}

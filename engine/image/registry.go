@@ -35,6 +35,10 @@ type RegistryOptions struct {
 	// <CADir>/<host[:port]>/*.crt (CAs, added to the system pool),
 	// <name>.cert + <name>.key (a client certificate).
 	CADir string
+	// HostsDir is where containerd hosts files (hosts.toml) for these
+	// settings are written for containerd's transfer service (default: a
+	// private temp dir).
+	HostsDir string
 	// DialTimeout bounds connecting to a registry (default 10 s), so an
 	// unreachable registry fails in bounded time.
 	DialTimeout time.Duration
@@ -64,6 +68,16 @@ func sameRegistry(server, host string) bool {
 	server = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
 	server, _, _ = strings.Cut(server, "/")
 	return registryHost(server) == registryHost(host) || (server == "index.docker.io" && host == "registry-1.docker.io")
+}
+
+// isLoopback reports whether host (host[:port]) is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	ip := net.ParseIP(h)
+	return h == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // isInsecure reports whether host (host[:port]) may use plain HTTP.

@@ -78,6 +78,9 @@ type Service struct {
 	// pulls are the pulls in flight, by normalised name and platform.
 	pullMu sync.Mutex
 	pulls  map[string]*pullJob
+
+	hostsMu   sync.Mutex
+	hostsPath string // containerd hosts files, see hostsDir
 }
 
 // resolvedTarget is what a record's target (manifest or index) holds for the

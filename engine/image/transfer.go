@@ -1,0 +1,248 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/transfer"
+	transferimage "github.com/containerd/containerd/v2/core/transfer/image"
+	"github.com/containerd/containerd/v2/core/transfer/registry"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Pulls go through containerd's transfer service: containerd itself fetches
+// the blobs from the registry into its content store and unpacks them, so
+// the data does not cross berthd (it would otherwise go registry → berthd
+// over HTTP → containerd over gRPC). The registry settings reach containerd
+// as a hosts directory (containerd's hosts.toml format) that the service
+// writes from RegistryOptions.
+
+// transferPull fetches and unpacks name for platform through containerd's
+// transfer service and returns the image record containerd created.
+func (s *Service) transferPull(ctx context.Context, name string, platform ocispec.Platform, auth *AuthConfig, progress ProgressFunc) (images.Image, error) {
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return images.Image{}, err
+	}
+	host := reference.Domain(named)
+	dir, err := s.hostsDir()
+	if err != nil {
+		return images.Image{}, err
+	}
+	if err := s.writeHostsFile(dir, host); err != nil {
+		return images.Image{}, err
+	}
+	src, err := registry.NewOCIRegistry(ctx, name,
+		registry.WithHostDir(dir),
+		registry.WithCredentials(transferCreds{auth}))
+	if err != nil {
+		return images.Image{}, err
+	}
+	dst := transferimage.NewStore(name,
+		transferimage.WithPlatforms(platform),
+		transferimage.WithUnpack(platform, s.opts.Snapshotter))
+	tp := &transferProgress{out: progress, state: map[string]string{}}
+	if err := s.client.Transfer(ctx, src, dst, transfer.WithProgress(tp.update)); err != nil {
+		return images.Image{}, err
+	}
+	tp.finish()
+	return s.client.ImageService().Get(ctx, name)
+}
+
+// transferCreds hands the user's credentials to containerd when the
+// registry asks for them.
+type transferCreds struct{ auth *AuthConfig }
+
+func (c transferCreds) GetCredentials(_ context.Context, _, host string) (registry.Credentials, error) {
+	if c.auth == nil || !sameRegistry(c.auth.ServerAddress, host) {
+		return registry.Credentials{Host: host}, nil
+	}
+	if c.auth.IdentityToken != "" {
+		return registry.Credentials{Host: host, Secret: c.auth.IdentityToken}, nil
+	}
+	return registry.Credentials{Host: host, Username: c.auth.Username, Secret: c.auth.Password}, nil
+}
+
+// transferProgress turns the transfer service's events into berth's.
+type transferProgress struct {
+	out   ProgressFunc
+	order []string
+	size  map[string]int64
+	state map[string]string // short ID → last status
+}
+
+func (t *transferProgress) update(p transfer.Progress) {
+	if p.Desc == nil || !images.IsLayerType(p.Desc.MediaType) {
+		return
+	}
+	id := shortID(p.Desc.Digest.String())
+	var status string
+	cur := p.Progress
+	switch p.Event {
+	case "waiting":
+		status, cur = StatusWaiting, 0
+	case "downloading":
+		status = StatusDownloading
+	case "complete":
+		status = StatusDownloadComplete
+	case "extracting":
+		status = StatusExtracting
+	case "extracted":
+		status = StatusPullComplete
+	case "already exists":
+		status = StatusAlreadyExists
+	default:
+		return
+	}
+	if _, seen := t.state[id]; !seen {
+		t.order = append(t.order, id)
+		if t.size == nil {
+			t.size = map[string]int64{}
+		}
+		t.size[id] = p.Desc.Size
+	}
+	t.state[id] = status
+	t.out(Progress{ID: id, Status: status, Current: cur, Total: p.Desc.Size})
+}
+
+// finish marks every layer done once the transfer has returned.
+func (t *transferProgress) finish() {
+	for _, id := range t.order {
+		if st := t.state[id]; st != StatusPullComplete && st != StatusAlreadyExists {
+			t.out(Progress{ID: id, Status: StatusPullComplete, Current: t.size[id], Total: t.size[id]})
+		}
+	}
+}
+
+// hostsDir is where the service writes containerd hosts files:
+// RegistryOptions.HostsDir, else a private temp dir.
+func (s *Service) hostsDir() (string, error) {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	if s.hostsPath != "" {
+		return s.hostsPath, nil
+	}
+	dir := s.opts.Registry.HostsDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "berth-registry-hosts-")
+		if err != nil {
+			return "", err
+		}
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	s.hostsPath = dir
+	return dir, nil
+}
+
+// writeHostsFile writes (or removes) <dir>/<host>/hosts.toml so that
+// containerd reaches host as RegistryOptions say: mirrors first, plain HTTP
+// for an insecure registry (TLS tried first, certificates not verified), the
+// host's CA and client certificates. A host that needs none of that gets no
+// file (containerd's defaults: HTTPS; loopback over HTTP).
+func (s *Service) writeHostsFile(dir, host string) error {
+	o := s.opts.Registry
+	api := registryHost(host)
+	var b bytes.Buffer
+	insecure := o.isInsecure(api) && !isLoopback(api)
+	scheme := "https"
+	if insecure {
+		scheme = "http"
+	}
+	fmt.Fprintf(&b, "server = %s\n", strconv.Quote(scheme+"://"+api))
+	special := insecure
+	if insecure {
+		b.WriteString("skip_verify = true\n")
+	}
+	if cas, certs := o.certFiles(api); len(cas)+len(certs) > 0 {
+		special = true
+		if len(cas) > 0 {
+			fmt.Fprintf(&b, "ca = [%s]\n", quoteAll(cas))
+		}
+		if len(certs) > 0 {
+			var pairs []string
+			for _, c := range certs {
+				pairs = append(pairs, "["+quoteAll(c[:])+"]")
+			}
+			fmt.Fprintf(&b, "client = [%s]\n", strings.Join(pairs, ", "))
+		}
+	}
+	var mirrors bytes.Buffer
+	for _, e := range o.endpoints(api) {
+		if e.caps.Has(docker.HostCapabilityPush) {
+			continue // the registry itself
+		}
+		special = true
+		u := e.scheme + "://" + e.host
+		if e.path != "/v2" {
+			u += strings.TrimSuffix(e.path, "/v2")
+		}
+		fmt.Fprintf(&mirrors, "\n[host.%s]\n  capabilities = [\"pull\", \"resolve\"]\n", strconv.Quote(u))
+		if o.isInsecure(e.host) {
+			mirrors.WriteString("  skip_verify = true\n")
+		}
+		if cas, _ := o.certFiles(e.host); len(cas) > 0 {
+			fmt.Fprintf(&mirrors, "  ca = [%s]\n", quoteAll(cas))
+		}
+	}
+	// hosts.toml lists mirrors before the top-level server, which comes
+	// last; TOML wants top-level keys before tables.
+	content := b.String() + mirrors.String()
+	path := filepath.Join(dir, host, "hosts.toml")
+	if !special {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if old, err := os.ReadFile(path); err == nil && string(old) == content {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// certFiles are host's CA files and client certificate pairs in CADir.
+func (o RegistryOptions) certFiles(host string) (cas []string, certs [][2]string) {
+	if o.CADir == "" {
+		return nil, nil
+	}
+	dir := filepath.Join(o.CADir, host)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		switch filepath.Ext(e.Name()) {
+		case ".crt":
+			cas = append(cas, p)
+		case ".cert":
+			certs = append(certs, [2]string{p, strings.TrimSuffix(p, ".cert") + ".key"})
+		}
+	}
+	return cas, certs
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
