@@ -47,6 +47,7 @@ func TestCLI(t *testing.T) {
 		{"ExecPaused", testExecPaused},
 		{"TTY", testTTY},
 		{"TTYEOF", testTTYEOF},
+		{"ExecTTY", testExecTTY},
 		{"NamesAndPrefixes", testNamesAndPrefixes},
 		{"Formats", testFormats},
 		{"Events", testEvents},

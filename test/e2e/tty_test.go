@@ -202,3 +202,21 @@ func testTTYEOF(t *testing.T, c cli) {
 		t.Errorf("run -i with piped stdin: %s", r)
 	}
 }
+
+// testExecTTY: `berth exec -it` on a real pseudo-terminal: a tty of its
+// own, its size, and the exit code.
+func testExecTTY(t *testing.T, c cli) {
+	n := c.name("exec-tty")
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	tm := c.startTerminal(console.WinSize{Height: 33, Width: 77}, "exec", "-it", n, "sh")
+	tm.typeIn("tty; stty size\r")
+	off := tm.waitFor(0, "/dev/pts/")
+	tm.waitFor(off, "33 77\r\n")
+	tm.typeIn("exit 3\r")
+	if code := tm.wait(); code != 3 {
+		t.Errorf("berth exec -it exited %d after `exit 3`; output:\n%q", code, tm.output())
+	}
+	if got := c.status(n); got != "running" {
+		t.Errorf("container after exec -it: %q", got)
+	}
+}
