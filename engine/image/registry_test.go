@@ -233,3 +233,69 @@ func TestPushPullAuth(t *testing.T) {
 		t.Fatalf("pull: %v", err)
 	}
 }
+
+func TestPullFromMirror(t *testing.T) {
+	ctx := context.Background()
+	mirror := harness.StartRegistry(t, harness.RegistryOptions{})
+	pushBusybox(t, mirror.Addr()+"/library/busybox:latest", nil)
+	// The registry itself is down: only the mirror can serve the pull.
+	down := harness.StartRegistry(t, harness.RegistryOptions{})
+	down.Stop()
+	s := newService(t, Options{Registry: RegistryOptions{
+		Mirrors:  map[string][]string{down.Addr(): {"http://" + mirror.Addr()}},
+		HostsDir: t.TempDir(),
+	}})
+	img, err := s.Pull(ctx, down.Addr()+"/library/busybox:latest", PullOptions{})
+	if err != nil {
+		t.Fatalf("pull through the mirror: %v", err)
+	}
+	if img.ID != busyboxInfo.Config.Digest.String() {
+		t.Errorf("ID %s", img.ID)
+	}
+	// Without the mirror the same pull fails, naming the registry.
+	s2 := newService(t, Options{})
+	if _, err := s2.Pull(ctx, down.Addr()+"/library/busybox:latest", PullOptions{}); !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), down.Addr()) {
+		t.Errorf("no mirror: %v", err)
+	}
+}
+
+func TestHostsFile(t *testing.T) {
+	dir := t.TempDir()
+	ca := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ca, "reg.example:5000"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ca, "reg.example:5000", "ca.crt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New(testClient, Options{Registry: RegistryOptions{
+		Insecure: []string{"10.0.0.0/8"},
+		Mirrors:  map[string][]string{"docker.io": {"http://127.0.0.1:5001"}},
+		CADir:    ca,
+	}})
+	for host, want := range map[string][]string{
+		"docker.io": {`server = "https://registry-1.docker.io"`, `[host."http://127.0.0.1:5001"]`, `capabilities = ["pull", "resolve"]`},
+		"10.1.2.3:5000": {`server = "http://10.1.2.3:5000"`, `skip_verify = true`},
+		"reg.example:5000": {`server = "https://reg.example:5000"`, `ca = ["` + filepath.Join(ca, "reg.example:5000", "ca.crt") + `"]`},
+	} {
+		if err := s.writeHostsFile(dir, host); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, host, "hosts.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s: hosts.toml lacks %s:\n%s", host, w, b)
+			}
+		}
+	}
+	// Nothing special: no file (containerd's defaults apply).
+	if err := s.writeHostsFile(dir, "127.0.0.1:5000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "127.0.0.1:5000", "hosts.toml")); !os.IsNotExist(err) {
+		t.Errorf("hosts.toml for a plain loopback registry: %v", err)
+	}
+}

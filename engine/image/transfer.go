@@ -153,14 +153,18 @@ func (s *Service) writeHostsFile(dir, host string) error {
 	o := s.opts.Registry
 	api := registryHost(host)
 	var b bytes.Buffer
-	insecure := o.isInsecure(api) && !isLoopback(api)
+	// Loopback registries are insecure too, but need no file by themselves
+	// (containerd does the same for them).
+	insecure := o.isInsecure(api)
 	scheme := "https"
 	if insecure {
 		scheme = "http"
 	}
 	fmt.Fprintf(&b, "server = %s\n", strconv.Quote(scheme+"://"+api))
-	special := insecure
+	special := insecure && !isLoopback(api)
 	if insecure {
+		// With TLS settings, containerd tries HTTPS first and falls back
+		// to plain HTTP, as Docker does for insecure registries.
 		b.WriteString("skip_verify = true\n")
 	}
 	if cas, certs := o.certFiles(api); len(cas)+len(certs) > 0 {
