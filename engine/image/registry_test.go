@@ -274,8 +274,8 @@ func TestHostsFile(t *testing.T) {
 		CADir:    ca,
 	}})
 	for host, want := range map[string][]string{
-		"docker.io": {`server = "https://registry-1.docker.io"`, `[host."http://127.0.0.1:5001"]`, `capabilities = ["pull", "resolve"]`},
-		"10.1.2.3:5000": {`server = "http://10.1.2.3:5000"`, `skip_verify = true`},
+		"docker.io":        {`server = "https://registry-1.docker.io"`, `[host."http://127.0.0.1:5001"]`, `capabilities = ["pull", "resolve"]`},
+		"10.1.2.3:5000":    {`server = "http://10.1.2.3:5000"`, `skip_verify = true`},
 		"reg.example:5000": {`server = "https://reg.example:5000"`, `ca = ["` + filepath.Join(ca, "reg.example:5000", "ca.crt") + `"]`},
 	} {
 		if err := s.writeHostsFile(dir, host); err != nil {
