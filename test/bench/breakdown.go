@@ -57,17 +57,42 @@ func (b *Bench) breakdowns() []*Breakdown {
 		runs = 5
 	}
 	var out []*Breakdown
-	for _, network := range []string{"bridge", "none"} {
-		bd, err := b.breakdown(e, network, runs)
+	specs := []bdSpec{
+		{title: "`run --rm busybox true`, bridge network", done: "berthd: destroy",
+			timed: func(string) (time.Duration, error) { return e.RunRm(b.ctx, "bridge") }},
+		{title: "`run --rm busybox true`, none network", done: "berthd: destroy",
+			timed: func(string) (time.Duration, error) { return e.RunRm(b.ctx, "none") }},
+		{title: "`run -d busybox sleep 3600` (bridge), one of the 50", done: "berthd: start",
+			timed: func(name string) (time.Duration, error) { return e.RunDetached(b.ctx, name) },
+			after: func(name string) { _, _ = e.Exec(b.ctx, "rm", "-f", name) }},
+		{title: "`rm -f` of one running container", done: "berthd: destroy",
+			prep:  func(name string) error { _, err := e.RunDetached(b.ctx, name); return err },
+			timed: func(name string) (time.Duration, error) { return e.Exec(b.ctx, "rm", "-f", name) }},
+	}
+	for _, sp := range specs {
+		if b.ctx.Err() != nil {
+			break
+		}
+		bd, err := b.breakdown(e, sp, runs)
 		if err != nil {
-			logf("breakdown %s: %v", network, err)
-			out = append(out, &Breakdown{Network: network, Notes: []string{"failed: " + err.Error()}})
+			logf("breakdown %s: %v", sp.title, err)
+			out = append(out, &Breakdown{Network: sp.title, Notes: []string{"failed: " + err.Error()}})
 			continue
 		}
 		bd.Legend = stateLegend
 		out = append(out, bd)
 	}
 	return out
+}
+
+// bdSpec is one command to break down: prep (untimed) sets it up, timed
+// is the command, done the mark that ends it, after (untimed) cleans up.
+type bdSpec struct {
+	title string
+	prep  func(name string) error
+	timed func(name string) (time.Duration, error)
+	done  string
+	after func(name string)
 }
 
 // stateLegend explains the marks taken from berth's state dir (paths
@@ -90,7 +115,7 @@ func (b *Bench) engine(name string) *Engine {
 	return nil
 }
 
-func (b *Bench) breakdown(e *Engine, network string, runs int) (*Breakdown, error) {
+func (b *Bench) breakdown(e *Engine, sp bdSpec, runs int) (*Breakdown, error) {
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	var mu sync.Mutex
@@ -156,7 +181,7 @@ func (b *Bench) breakdown(e *Engine, network string, runs int) (*Breakdown, erro
 	// up in each.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := e.RunRm(b.ctx, network); err != nil {
+		if _, err := e.RunRm(b.ctx, "none"); err != nil {
 			return nil, err
 		}
 		mu.Lock()
@@ -175,24 +200,30 @@ func (b *Bench) breakdown(e *Engine, network string, runs int) (*Breakdown, erro
 	}
 	var all [][]mark
 	for i := 0; i < runs; i++ {
-		time.Sleep(300 * time.Millisecond) // let the previous run's late events land
+		name := e.uniq("bench-bd-")
+		if sp.prep != nil {
+			if err := sp.prep(name); err != nil {
+				return nil, err
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // let earlier late events land
 		rescan()
 		mu.Lock()
 		marks = nil
 		mu.Unlock()
 		t0 := time.Now()
-		d, err := e.RunRm(b.ctx, network)
+		d, err := sp.timed(name)
 		if err != nil {
 			return nil, err
 		}
 		t1 := t0.Add(d)
-		// Wait for berthd's destroy (auto-removal may end after the CLI).
+		// Wait for the done mark (auto-removal may end after the CLI).
 		wait := time.Now().Add(5 * time.Second)
 		for time.Now().Before(wait) {
 			mu.Lock()
 			done := false
 			for _, m := range marks {
-				done = done || m.name == "berthd: destroy"
+				done = done || m.name == sp.done
 			}
 			mu.Unlock()
 			if done {
@@ -213,8 +244,11 @@ func (b *Bench) breakdown(e *Engine, network string, runs int) (*Breakdown, erro
 		mu.Unlock()
 		sort.SliceStable(ms, func(i, j int) bool { return ms[i].t.Before(ms[j].t) })
 		all = append(all, ms)
+		if sp.after != nil {
+			sp.after(name)
+		}
 	}
-	return summarizePhases(network, all), nil
+	return summarizePhases(sp.title, all), nil
 }
 
 // summarizePhases orders the marks by their median time since the CLI's
@@ -288,7 +322,9 @@ func watchState(ctx context.Context, state, ns string, add func(string, time.Tim
 				return nil
 			}
 			rel, _ := filepath.Rel(state, p)
-			if strings.Count(rel, "/") >= 4 {
+			// Not inside one container's own dirs (a running one's bundle
+			// or runc state): their files are noise, not phases.
+			if strings.Count(rel, "/") >= 4 || isID(filepath.Base(rel)) {
 				return filepath.SkipDir
 			}
 			if wd, err := unix.InotifyAddWatch(fd, p, unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_TO); err == nil {
@@ -329,4 +365,17 @@ func watchState(ctx context.Context, state, ns string, add func(string, time.Tim
 		}
 	}()
 	return rescan, nil
+}
+
+// isID reports whether s looks like a container ID (64 hex digits).
+func isID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -51,7 +51,7 @@ func writeReport(res *Results, doc string) error {
 	p("\n")
 
 	if len(res.Breakdown) > 0 {
-		p("## Where berth's time goes: `run --rm busybox true`\n\n")
+		p("## Where berth's time goes\n\n")
 		p("Marks are timestamps: the CLI's exec and exit (taken by the bench), berthd's events (`berth events`), containerd's events in berth's namespace (`ctr events`), and entries appearing (+) and disappearing (-) in berthd's state dir (inotify, read by the bench). Marks are ordered by their median time since the CLI's exec over the runs; each row is the interval between two consecutive marks, so the rows add up to the median total. What happens in an interval is the code between those points (docs/architecture.md, *The flows*).\n\n")
 		if len(res.Breakdown) > 0 {
 			for _, l := range res.Breakdown[0].Legend {
@@ -60,7 +60,7 @@ func writeReport(res *Results, doc string) error {
 			p("\n")
 		}
 		for _, bd := range res.Breakdown {
-			p("### %s network (%d runs, median total %.1f ms)\n\n", bd.Network, bd.Runs, bd.TotalMs)
+			p("### %s (%d runs, median total %.1f ms)\n\n", bd.Network, bd.Runs, bd.TotalMs)
 			for _, n := range bd.Notes {
 				p("%s\n\n", n)
 			}
