@@ -132,6 +132,9 @@ func (b *Bench) main() int {
 		res.Breakdown = b.breakdowns()
 	}
 	res.Finished = time.Now()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.Machine["load at end"] = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	interrupted := b.ctx.Err() != nil
 	if interrupted {
 		res.Notes = append(res.Notes, "interrupted: incomplete")

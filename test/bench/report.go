@@ -38,7 +38,9 @@ func writeReport(res *Results, doc string) error {
 	}
 	p("\n- Run: %s to %s (%s), berth %s\n", res.Started.UTC().Format("2006-01-02 15:04 UTC"), res.Finished.UTC().Format("15:04 UTC"),
 		res.Finished.Sub(res.Started).Round(1e9), res.Commit)
-	p("- Raw data: `test/bench/results/*.raw.json` (not in git)\n\n")
+	p("- Raw data: `test/bench/results/*.raw.json` (not in git)\n")
+	p("- Load average at start / end: %s / %s on %s CPUs (the machine is shared: absolute figures move with the load, ratios within the run much less)\n\n",
+		res.Machine["load at start"], res.Machine["load at end"], res.Machine["cpus"])
 
 	p("## Targets\n\n")
 	p("| target | berth (median) | verdict |\n|---|---|---|\n")
