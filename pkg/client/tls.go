@@ -22,15 +22,16 @@ import (
 const CertPathEnv = "BERTH_CERT_PATH"
 
 // TLSConfigFromDir loads ca.pem (berthd's CA), cert.pem and key.pem (the
-// client's certificate) from dir.
+// client's certificate) from dir. Missing or bad files are
+// errdefs.ErrInvalidArgument.
 func TLSConfigFromDir(dir string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	if err != nil {
-		return nil, fmt.Errorf("berth client: loading the client certificate from %s: %w", dir, err)
+		return nil, fmt.Errorf("berth client: a tcp:// address needs mutual TLS: loading the client certificate from %s ($%s): %v: %w", dir, CertPathEnv, err, errdefs.ErrInvalidArgument)
 	}
 	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
-		return nil, fmt.Errorf("berth client: %w", err)
+		return nil, fmt.Errorf("berth client: reading berthd's CA: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
