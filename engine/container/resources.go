@@ -105,8 +105,8 @@ func validateResources(r *Resources) (warnings []string, err error) {
 	default:
 		return nil, inv("invalid cgroup namespace mode %q: use host or private", r.CgroupnsMode)
 	}
-	if r.CgroupParent != "" && !filepath.IsAbs("/"+r.CgroupParent) {
-		return nil, inv("invalid cgroup parent %q", r.CgroupParent)
+	if r.CgroupParent != "" && slices.Contains(strings.Split(r.CgroupParent, "/"), "..") {
+		return nil, inv("invalid cgroup parent %q: no .. components", r.CgroupParent)
 	}
 	for _, u := range r.Ulimits {
 		if _, ok := rlimitNames[strings.ToLower(u.Name)]; !ok {

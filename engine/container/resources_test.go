@@ -59,6 +59,7 @@ func TestValidateResources(t *testing.T) {
 		{BlkioWeight: 5},
 		{OomScoreAdj: 1001},
 		{CgroupnsMode: "shared"},
+		{CgroupParent: "a/../../b"},
 		{Ulimits: []Ulimit{{Name: "nofiles", Soft: 1, Hard: 1}}},
 		{Ulimits: []Ulimit{{Name: "nofile", Soft: 2, Hard: 1}}},
 		{Devices: []DeviceMapping{{PathOnHost: "dev/null"}}},
