@@ -216,6 +216,12 @@ func testStats(t *testing.T, c cli) {
 	if got := c.ok("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", n); got != n+" 3" {
 		t.Errorf("stats --format: %q, want %q", got, n+" 3")
 	}
+	if got := c.ok("stats", "--no-stream", "--format", "json", n); !strings.Contains(got, `"Name":"`+n+`"`) || !strings.Contains(got, `"PIDs":"3"`) {
+		t.Errorf("stats --format json: %s", got)
+	}
+	if got, id := c.ok("stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}", n), c.inspect(n, "{{.ID}}"); got != id {
+		t.Errorf("stats --no-trunc ID %q, want %q", got, id)
+	}
 	// A stopped container is listed with -a and shows zeros.
 	m := c.name("stats-stopped")
 	defer c.cleanup(m)

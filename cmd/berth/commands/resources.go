@@ -99,11 +99,19 @@ type statsRow struct {
 	ref       string
 	cur, prev *container.Stats
 	err       error
+	noTrunc   bool
 }
 
 func (r statsRow) Container() string { return r.ref }
-func (r statsRow) ID() string        { return formatter.TruncateID(r.cur.ID) }
-func (r statsRow) Name() string      { return strings.TrimPrefix(r.cur.Name, "/") }
+
+func (r statsRow) ID() string {
+	if r.noTrunc {
+		return r.cur.ID
+	}
+	return formatter.TruncateID(r.cur.ID)
+}
+
+func (r statsRow) Name() string { return strings.TrimPrefix(r.cur.Name, "/") }
 
 // CPUPerc is Docker's: the container's share of the host's CPU time since
 // the previous sample, times the number of CPUs.
@@ -208,7 +216,7 @@ func runStats(ctx context.Context, env *Env, rc resourceClient, refs []string, f
 	changed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for _, ref := range refs {
-		row := &statsRow{ref: ref}
+		row := &statsRow{ref: ref, noTrunc: noTrunc}
 		rows[ref] = row
 		wg.Add(1)
 		go func() {
@@ -253,7 +261,7 @@ func runStats(ctx context.Context, env *Env, rc resourceClient, refs []string, f
 			if r.cur == nil {
 				continue
 			}
-			list = append(list, statsView{*r, noTrunc})
+			list = append(list, *r)
 		}
 		mu.Unlock()
 		var buf bytes.Buffer
@@ -303,29 +311,3 @@ func runStats(ctx context.Context, env *Env, rc resourceClient, refs []string, f
 }
 
 var errStatsDone = errors.New("enough samples")
-
-// statsView renders a row with the ID truncated unless --no-trunc.
-type statsView struct {
-	statsRow
-	noTrunc bool
-}
-
-func (v statsView) ID() string {
-	if v.noTrunc {
-		return v.cur.ID
-	}
-	return v.statsRow.ID()
-}
-
-func (v statsView) MarshalJSON() ([]byte, error) {
-	r := v.statsRow
-	if v.noTrunc {
-		id := r.cur.ID
-		return marshalRow(map[string]string{
-			"Container": r.Container(), "ID": id, "Name": r.Name(), "CPUPerc": r.CPUPerc(),
-			"MemUsage": r.MemUsage(), "MemPerc": r.MemPerc(), "NetIO": r.NetIO(),
-			"BlockIO": r.BlockIO(), "PIDs": r.PIDs(),
-		})
-	}
-	return r.MarshalJSON()
-}
