@@ -92,6 +92,14 @@ func testOOMKill(t *testing.T, c cli) {
 	if !strings.Contains(out, "oom") {
 		t.Errorf("no oom event for %s; events:\n%s", n, out)
 	}
+	// The same through containerd's runc shim.
+	o := c.name("oom-runc")
+	defer c.cleanup(o)
+	if r := c.run("run", "--name", o, "--runtime", "io.containerd.runc.v2", "-m", "16m", "busybox", "tail", "/dev/zero"); r.code != 137 {
+		t.Errorf("runc shim: want exit code 137; got %s", r)
+	} else if got := c.inspect(o, "{{.State.OOMKilled}}"); got != "true" {
+		t.Errorf("runc shim: OOMKilled %q", got)
+	}
 	// A container that exits normally is not OOMKilled.
 	m := c.name("nooom")
 	defer c.cleanup(m)
