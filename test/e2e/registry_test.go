@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,7 +228,9 @@ func TestRegistryAuth(t *testing.T) {
 }
 
 // TestPullInterrupted kills the client, then the registry, in the middle of
-// a pull: nothing is left visible, and the next pull completes.
+// a pull: nothing is left visible, and the next pull completes. The
+// registry is reached through a slow proxy (about 32 MB/s), so that "the
+// middle" exists however fast the machine is.
 func TestPullInterrupted(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("skopeo"); err != nil {
@@ -235,8 +238,9 @@ func TestPullInterrupted(t *testing.T) {
 	}
 	s := harness.Start(t)
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
-	ref := reg.Addr() + "/e2e/big:latest"
-	skopeoPush(t, ref, imagegen.DataLayers(4, 24<<20, uint64(time.Now().UnixNano())))
+	skopeoPush(t, reg.Addr()+"/e2e/big:latest", imagegen.DataLayers(4, 24<<20, uint64(time.Now().UnixNano())))
+	proxy := startSlowProxy(t, reg.Addr(), "")
+	ref := proxy.addr + "/e2e/big:latest"
 	c := cli{t: t, s: s}
 
 	// The client goes away once the download has begun.
@@ -267,22 +271,107 @@ func TestPullInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLine(t, stdout, ": Downloading")
-	reg.Kill()
+	proxy.stop()
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	if err := cmd.Wait(); err == nil {
 		t.Error("a pull whose registry died succeeded")
-	} else if !strings.Contains(stderr.String(), reg.Addr()) {
+	} else if !strings.Contains(stderr.String(), proxy.addr) {
 		t.Errorf("error does not name the registry: %s", stderr.String())
 	}
 	if out := c.ok("images", "-q"); out != "" {
 		t.Errorf("an interrupted pull left an image: %s", out)
 	}
-	reg.Start()
+	startSlowProxy(t, reg.Addr(), proxy.addr) // back, on the same address
 	out := c.ok("pull", ref)
 	if !strings.Contains(out, "Status: Downloaded newer image") {
 		t.Errorf("pull after the interruptions:\n%s", out)
 	}
 	c.ok("run", "--rm", "--network", "none", ref, "true")
+}
+
+// slowProxy forwards TCP connections to a registry, sending its answers at
+// about 32 MB/s; stop closes it and every connection, as a registry that
+// dies.
+type slowProxy struct {
+	addr  string
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	done  bool
+}
+
+func startSlowProxy(t *testing.T, target, addr string) *slowProxy {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &slowProxy{addr: ln.Addr().String(), ln: ln}
+	t.Cleanup(p.stop)
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.done {
+				p.mu.Unlock()
+				in.Close()
+				out.Close()
+				return
+			}
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { slowCopy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *slowProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return
+	}
+	p.done = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// slowCopy copies at about 32 MB/s (64 KiB every 2 ms).
+func slowCopy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // waitLine reads r until a line contains want (or fails after a minute).
