@@ -102,12 +102,16 @@ func (tm *terminal) typeIn(s string) {
 // the end of the match.
 func (tm *terminal) waitFor(from int, s string) int {
 	tm.t.Helper()
-	var i int
-	eventually(tm.t, 30*time.Second, "terminal output "+strings.TrimSpace(s), func() bool {
-		i = strings.Index(tm.output()[from:], s)
-		return i >= 0
-	})
-	return from + i + len(s)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if i := strings.Index(tm.output()[from:], s); i >= 0 {
+			return from + i + len(s)
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("timed out waiting for %q on the terminal; output so far:\n%q", s, tm.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (tm *terminal) wait() int {
