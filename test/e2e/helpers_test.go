@@ -5,8 +5,16 @@
 //	make build && BERTH_BUILD=$PWD/.build go test -count=1 -v ./test/e2e/
 //
 // Most tests share one stack (TestCLI and its parallel subtests, each with
-// its own container names); tests that kill berthd or containerd get a
-// stack of their own.
+// its own container names, removing their containers); tests that kill
+// berthd or containerd get a stack of their own (TestLiveRestore,
+// TestContainerdKill, TestRestartPolicyDaemonRestart). The harness checks
+// every stack for leaks when it stops.
+//
+// Helpers for every test file: cli (run berth for one test: run, ok,
+// fails, inspect, status, psState, waitStatus, exists, name, start for a
+// streaming command), eventually and consistently (polling with a
+// deadline; no fixed sleeps as synchronisation), startTerminal (berth on a
+// real pseudo-terminal).
 package e2e
 
 import (
