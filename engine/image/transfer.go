@@ -33,16 +33,18 @@ func (s *Service) transferPull(ctx context.Context, name string, platform ocispe
 		return images.Image{}, err
 	}
 	host := reference.Domain(named)
-	dir, err := s.hostsDir()
-	if err != nil {
-		return images.Image{}, err
+	opts := []registry.Opt{registry.WithCredentials(transferCreds{auth})}
+	if content, special := s.hostsFile(host); special || s.opts.Registry.HostsDir != "" {
+		dir, err := s.hostsDir()
+		if err != nil {
+			return images.Image{}, err
+		}
+		if err := writeHostsFile(dir, host, content, special); err != nil {
+			return images.Image{}, err
+		}
+		opts = append(opts, registry.WithHostDir(dir))
 	}
-	if err := s.writeHostsFile(dir, host); err != nil {
-		return images.Image{}, err
-	}
-	src, err := registry.NewOCIRegistry(ctx, name,
-		registry.WithHostDir(dir),
-		registry.WithCredentials(transferCreds{auth}))
+	src, err := registry.NewOCIRegistry(ctx, name, opts...)
 	if err != nil {
 		return images.Image{}, err
 	}
@@ -123,7 +125,8 @@ func (t *transferProgress) finish() {
 }
 
 // hostsDir is where the service writes containerd hosts files:
-// RegistryOptions.HostsDir, else a private temp dir.
+// RegistryOptions.HostsDir, else a private temp dir made when a registry
+// first needs a file (kept for the life of the process: set HostsDir).
 func (s *Service) hostsDir() (string, error) {
 	s.hostsMu.Lock()
 	defer s.hostsMu.Unlock()
@@ -144,12 +147,12 @@ func (s *Service) hostsDir() (string, error) {
 	return dir, nil
 }
 
-// writeHostsFile writes (or removes) <dir>/<host>/hosts.toml so that
-// containerd reaches host as RegistryOptions say: mirrors first, plain HTTP
+// hostsFile is the containerd hosts file (hosts.toml) that makes
+// containerd reach host as RegistryOptions say: mirrors first, plain HTTP
 // for an insecure registry (TLS tried first, certificates not verified), the
-// host's CA and client certificates. A host that needs none of that gets no
-// file (containerd's defaults: HTTPS; loopback over HTTP).
-func (s *Service) writeHostsFile(dir, host string) error {
+// host's CA and client certificates. special is false when host needs none
+// of that (containerd's defaults: HTTPS; loopback over HTTP).
+func (s *Service) hostsFile(host string) (content string, special bool) {
 	o := s.opts.Registry
 	api := registryHost(host)
 	var b bytes.Buffer
@@ -161,7 +164,7 @@ func (s *Service) writeHostsFile(dir, host string) error {
 		scheme = "http"
 	}
 	fmt.Fprintf(&b, "server = %s\n", strconv.Quote(scheme+"://"+api))
-	special := insecure && !isLoopback(api)
+	special = insecure && !isLoopback(api)
 	if insecure {
 		// With TLS settings, containerd tries HTTPS first and falls back
 		// to plain HTTP, as Docker does for insecure registries.
@@ -180,7 +183,8 @@ func (s *Service) writeHostsFile(dir, host string) error {
 			fmt.Fprintf(&b, "client = [%s]\n", strings.Join(pairs, ", "))
 		}
 	}
-	var mirrors bytes.Buffer
+	// Mirrors are tables, after the top-level keys; containerd tries them
+	// in order, then the server.
 	for _, e := range o.endpoints(api) {
 		if e.caps.Has(docker.HostCapabilityPush) {
 			continue // the registry itself
@@ -190,17 +194,20 @@ func (s *Service) writeHostsFile(dir, host string) error {
 		if e.path != "/v2" {
 			u += strings.TrimSuffix(e.path, "/v2")
 		}
-		fmt.Fprintf(&mirrors, "\n[host.%s]\n  capabilities = [\"pull\", \"resolve\"]\n", strconv.Quote(u))
+		fmt.Fprintf(&b, "\n[host.%s]\n  capabilities = [\"pull\", \"resolve\"]\n", strconv.Quote(u))
 		if o.isInsecure(e.host) {
-			mirrors.WriteString("  skip_verify = true\n")
+			b.WriteString("  skip_verify = true\n")
 		}
 		if cas, _ := o.certFiles(e.host); len(cas) > 0 {
-			fmt.Fprintf(&mirrors, "  ca = [%s]\n", quoteAll(cas))
+			fmt.Fprintf(&b, "  ca = [%s]\n", quoteAll(cas))
 		}
 	}
-	// hosts.toml lists mirrors before the top-level server, which comes
-	// last; TOML wants top-level keys before tables.
-	content := b.String() + mirrors.String()
+	return b.String(), special
+}
+
+// writeHostsFile writes <dir>/<host>/hosts.toml (atomically, when it
+// changed), or removes it when host needs none.
+func writeHostsFile(dir, host, content string, special bool) error {
 	path := filepath.Join(dir, host, "hosts.toml")
 	if !special {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
