@@ -29,6 +29,11 @@ package container
 //	ExecResize(ctx, execID, WindowSize) error
 //	ExecInspect(ctx, execID) (*ExecInspect, error)
 //	Top(ctx, id, psArgs string) (*TopResult, error)
+//	Update(ctx, id, Resources) (warnings []string, err error)   // cgroup limits of a running or stopped container
+//	Stats(ctx, id) (*Stats, error)                              // CPU, memory, network, block I/O, PIDs
+//	Connect / Disconnect(ctx, id, …)                            // networks (connect.go)
+//	StatPath / CopyFrom / CopyTo                                // berth cp (copy.go)
+//	LayerSize(ctx, id) (int64, error)                           // the writable layer's size (system df)
 //
 // Every id argument accepts a full ID, a unique ID prefix or a name; an unknown
 // one is errdefs.ErrNotFound with the message "No such container: <id>".

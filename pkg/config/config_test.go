@@ -27,7 +27,7 @@ func TestLoadMissingFileGivesDefaults(t *testing.T) {
 	if c.Root != "/var/lib/berth" || c.State != "/run/berth" || c.Socket != "/run/berth/berth.sock" {
 		t.Errorf("paths: %+v", c)
 	}
-	if c.Namespace != "berth" || c.Runtime != RuntimeRunc || c.Snapshotter != "overlayfs" {
+	if c.Namespace != "berth" || c.Runtime != RuntimeBerth || c.Snapshotter != SnapshotterBerth {
 		t.Errorf("names: %+v", c)
 	}
 	if c.ContainerdSocket() != "/run/berth/containerd/containerd.sock" ||
@@ -44,7 +44,7 @@ func TestLoadMissingFileGivesDefaults(t *testing.T) {
 	if c.Bridge != "berth0" || c.FirewallPrefix != "BERTH" || c.BridgeSubnet != "" {
 		t.Errorf("network defaults: %+v", c)
 	}
-	if c.LogMaxFile != 3 || c.Debug || c.EnableBerthSnapshotter || !c.Embedded() {
+	if c.LogMaxFile != 3 || c.Debug || !c.EnableBerthSnapshotter || !c.Embedded() {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -82,7 +82,7 @@ containerd_address = "unix:///run/containerd/containerd.sock"
 		t.Errorf("endpoint = %q", c.ContainerdEndpoint())
 	}
 	// Keys not in the file keep their defaults.
-	if c.Runtime != RuntimeRunc || c.SocketGroup != "berth" {
+	if c.Runtime != RuntimeBerth || c.SocketGroup != "berth" {
 		t.Errorf("defaults lost: %+v", c)
 	}
 }

@@ -48,6 +48,8 @@ func testConfig(t *testing.T) *config.Config {
 	c.State = filepath.Join(dir, "state")
 	c.BinDirs = []string{libexec}
 	c.SocketGroup = "" // root only
+	// The daemon's plumbing needs only containerd's own parts.
+	c.Runtime, c.Snapshotter, c.EnableBerthSnapshotter = config.RuntimeRunc, config.SnapshotterOverlay, false
 	return c
 }
 
