@@ -172,8 +172,8 @@ func writeReport(res *Results, doc string) error {
 	}
 
 	p("## Running it\n\n")
-	p("    make bench                      # full: 30 repetitions, ~20 minutes\n")
-	p("    make bench BENCHFLAGS=--quick   # every scenario, few repetitions, a few minutes\n")
+	p("    make bench                      # full: 30 repetitions (3 of the 50-container batches), ~20 minutes\n")
+	p("    make bench BENCHFLAGS=--quick   # every scenario, few repetitions: ~4 minutes on a quiet machine, ~7 at load 13\n")
 	p("    go run ./test/bench --scenarios run-rm/ --engines berth,docker   # a subset (doc not rewritten)\n")
 	p("    go run ./test/bench --report test/bench/results/X.raw.json     # regenerate this page\n\n")
 	p("It needs root. Missing peers are installed from Debian (`docker.io`, `podman`). Each engine runs in private dirs under /tmp with private sockets; docker gets a bridge of its own, podman its default `podman0` (it must not exist beforehand). When the run ends, or is interrupted (SIGINT/SIGTERM), every container is removed, the daemons are stopped by PID, leftover processes and mounts under the private dirs are ended and unmounted, and the peers' new links, network namespaces and iptables chains and rules are deleted (only those that appeared during the run and carry a peer's name, bridge or subnet).\n\n")
