@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"slices"
@@ -87,7 +88,12 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions) (*Imag
 		}
 		platform = platforms.Normalize(p)
 	}
+	// Callers with other credentials do not share a transfer: theirs might
+	// be the ones that work.
 	key := name + " " + platforms.Format(platform)
+	if a := opts.Auth; a != nil {
+		key += fmt.Sprintf(" %x", sha256.Sum256([]byte(a.ServerAddress+"\x00"+a.Username+"\x00"+a.Password+"\x00"+a.IdentityToken)))
+	}
 
 	s.pullMu.Lock()
 	if s.pulls == nil {
