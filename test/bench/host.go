@@ -106,17 +106,57 @@ func (h *hostSnapshot) restore(peerLinks, peerWords []string) error {
 // cleanTables deletes, per table, the rules that are in after and not in
 // before and belong to a peer, then flushes and deletes the new peer chains.
 func cleanTables(bin, before, after string, peerWords []string) error {
+	deletes, chains := planTableCleanup(before, after, peerWords)
+	var errs []error
+	n := 0
+	for _, args := range deletes {
+		args = append([]string{"-w"}, args...)
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, out))
+		} else {
+			n++
+		}
+	}
+	for _, tc := range chains {
+		_ = exec.Command(bin, "-w", "-t", tc[0], "-F", tc[1]).Run()
+	}
+	for _, tc := range chains {
+		if out, err := exec.Command(bin, "-w", "-t", tc[0], "-X", tc[1]).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s -t %s -X %s: %v: %s", bin, tc[0], tc[1], err, out))
+		} else {
+			n++
+		}
+	}
+	if n > 0 {
+		logf("clean-up: %s: removed %d peer rules and chains", bin, n)
+	}
+	return errors.Join(errs...)
+}
+
+// planTableCleanup compares two iptables-save outputs. It returns the
+// rule deletions to run (iptables arguments: -t TABLE -D CHAIN spec…) for
+// the new rules that belong to a peer (in a peer chain, jumping to one, or
+// naming one of peerWords) and are not in a chain that is itself removed,
+// and the new peer chains ({table, chain}) to flush and delete.
+func planTableCleanup(before, after string, peerWords []string) (deletes [][]string, chains [][2]string) {
 	old := map[string]bool{}
+	oldChains := map[string]bool{}
 	table := ""
 	for _, line := range strings.Split(before, "\n") {
 		if strings.HasPrefix(line, "*") {
 			table = line[1:]
 		}
+		if strings.HasPrefix(line, ":") {
+			oldChains[table+" "+strings.Fields(line[1:])[0]] = true
+		}
 		old[table+" "+line] = true
 	}
-	type rule struct{ table, line string }
+	newChain := map[string]bool{}
+	type rule struct {
+		table string
+		f     []string
+	}
 	var rules []rule
-	chains := map[string][]string{}
 	table = ""
 	for _, line := range strings.Split(after, "\n") {
 		switch {
@@ -124,12 +164,16 @@ func cleanTables(bin, before, after string, peerWords []string) error {
 			table = line[1:]
 		case strings.HasPrefix(line, ":"):
 			name := strings.Fields(line[1:])[0]
-			if peerChain(name) && !old[table+" "+line] && !strings.Contains(before, ":"+name+" ") {
-				chains[table] = append(chains[table], name)
+			if peerChain(name) && !oldChains[table+" "+name] {
+				chains = append(chains, [2]string{table, name})
+				newChain[table+" "+name] = true
 			}
 		case strings.HasPrefix(line, "-A ") && !old[table+" "+line]:
 			f := splitRule(line)
-			mine := len(f) > 1 && peerChain(f[1])
+			if len(f) < 2 {
+				continue
+			}
+			mine := peerChain(f[1])
 			for i, w := range f {
 				if (w == "-j" || w == "-g") && i+1 < len(f) && peerChain(f[i+1]) {
 					mine = true
@@ -140,45 +184,15 @@ func cleanTables(bin, before, after string, peerWords []string) error {
 					}
 				}
 			}
-			if mine {
-				rules = append(rules, rule{table, line})
+			if mine && !newChain[table+" "+f[1]] {
+				rules = append(rules, rule{table, f})
 			}
 		}
 	}
-	var errs []error
-	// Rules in built-in chains first (they jump to the peer chains).
-	sort.SliceStable(rules, func(i, j int) bool {
-		return !peerChain(splitRule(rules[i].line)[1]) && peerChain(splitRule(rules[j].line)[1])
-	})
-	n := 0
 	for _, r := range rules {
-		f := splitRule(r.line)
-		if peerChain(f[1]) {
-			continue // flushed with the chain
-		}
-		args := append([]string{"-w", "-t", r.table, "-D"}, f[1:]...)
-		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, out))
-		} else {
-			n++
-		}
+		deletes = append(deletes, append([]string{"-t", r.table, "-D"}, r.f[1:]...))
 	}
-	for t, cs := range chains {
-		for _, c := range cs {
-			_ = exec.Command(bin, "-w", "-t", t, "-F", c).Run()
-		}
-		for _, c := range cs {
-			if out, err := exec.Command(bin, "-w", "-t", t, "-X", c).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("%s -t %s -X %s: %v: %s", bin, t, c, err, out))
-			} else {
-				n++
-			}
-		}
-	}
-	if n > 0 {
-		logf("clean-up: %s: removed %d peer rules and chains", bin, n)
-	}
-	return errors.Join(errs...)
+	return deletes, chains
 }
 
 // splitRule splits an iptables-save line into words, honouring double
