@@ -154,6 +154,9 @@ func (f *firewall) remove() error {
 // (CNI-HOSTPORT-DNAT, -MASQ, -SETMARK and the jumps to them) when no
 // container of anyone forwards a port any more (CNI-HOSTPORT-DNAT is empty).
 // The plugin creates them again on its next ADD. Only Uninstall calls it.
+// The chains are shared by every CNI user on the host, so another one may
+// start using them, or remove them, while this runs: the removal is best
+// effort, and a chain that is busy or already gone is not an error.
 func removePortmapChainsIfUnused() error {
 	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").CombinedOutput()
 	if err != nil {
@@ -164,7 +167,6 @@ func removePortmapChainsIfUnused() error {
 			return nil // in use
 		}
 	}
-	var errs []string
 	for _, j := range []struct {
 		from, to string
 		match    []string
@@ -177,9 +179,8 @@ func removePortmapChainsIfUnused() error {
 		for iptables(rule...) == nil {
 			del := slices.Clone(rule)
 			del[2] = "-D"
-			if err := iptables(del...); err != nil {
-				errs = append(errs, err.Error())
-				break
+			if iptables(del...) != nil {
+				break // removed meanwhile by another uninstaller
 			}
 		}
 	}
@@ -187,16 +188,12 @@ func removePortmapChainsIfUnused() error {
 		if iptables("-t", "nat", "-S", c) != nil {
 			continue
 		}
-		if err := iptables("-t", "nat", "-F", c); err != nil {
-			errs = append(errs, err.Error())
-			continue
+		// DNAT holds the port rules: it is only deleted (which fails if
+		// someone added a rule meanwhile), never flushed. MASQ and SETMARK
+		// hold portmap's fixed rules. A chain in use again stays.
+		if c == "CNI-HOSTPORT-DNAT" || iptables("-t", "nat", "-F", c) == nil {
+			_ = iptables("-t", "nat", "-X", c)
 		}
-		if err := iptables("-t", "nat", "-X", c); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("remove portmap chains: %s", strings.Join(errs, "; "))
 	}
 	return nil
 }

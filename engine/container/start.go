@@ -168,6 +168,9 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 // Docker's exit codes: 127 not found, 126 not executable.
 func startError(err error) error {
 	msg := err.Error()
+	if !strings.Contains(msg, "exec") {
+		return err // not about the command (a mount, the network, ...)
+	}
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
 		return &StartError{ExitCode: 127, Err: fmt.Errorf("the container's command was not found: %w", cleanRuncError(err))}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 )
 
@@ -31,12 +30,14 @@ func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-c
 	r.op.Lock()
 	defer r.op.Unlock()
 	if cond == WaitNotRunning {
-		proc, err := s.taskState(ctx, r.id)
-		running := err == nil && proc.Status != tasktypes.Status_STOPPED
+		// A stopped task that is not reaped yet counts as running: its
+		// exit is about to be recorded, and the waiter gets it then.
+		_, err := s.taskState(ctx, r.id)
+		hasTask := err == nil
 		r.mu.Lock()
 		restarting := r.restarting
 		r.mu.Unlock()
-		if !running && !restarting {
+		if !hasTask && !restarting {
 			st, err := s.lastExit(ctx, r.id)
 			if err != nil {
 				return nil, err
