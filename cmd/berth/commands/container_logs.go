@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
@@ -51,11 +52,79 @@ Examples:
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			return cl.Logs(c.Context, c.Args().First(), lo, func(e container.LogEntry) error {
-				return writeLogEntry(env, e, lo.Timestamps)
-			})
+			defer func() { cl.Close() }()
+			if !lo.Follow {
+				return cl.Logs(c.Context, c.Args().First(), lo, func(e container.LogEntry) error {
+					return writeLogEntry(env, e, lo.Timestamps)
+				})
+			}
+			return followLogs(c, env, &cl, c.Args().First(), lo)
 		},
+	}
+}
+
+// reconnectTimeout bounds how long `logs -f` waits for a restarted berthd.
+const reconnectTimeout = time.Minute
+
+// followLogs is `logs -f`. The log lives in the container's data path, not
+// in berthd, so when berthd goes away (a restart, live restore) berth waits
+// for it to answer again and carries on after the last line it printed.
+func followLogs(c *cli.Context, env *Env, cl *Client, id string, lo container.LogOptions) error {
+	var (
+		last   time.Time // time of the last line printed
+		atLast int       // lines printed with exactly that time
+		skip   int       // lines at `last` to skip after a resume
+	)
+	print := func(e container.LogEntry) error {
+		if !last.IsZero() && !e.Time.After(last) {
+			if e.Time.Equal(last) && skip > 0 {
+				skip--
+				return nil
+			}
+			if e.Time.Before(last) {
+				return nil
+			}
+		}
+		if err := writeLogEntry(env, e, lo.Timestamps); err != nil {
+			return err
+		}
+		if e.Time.Equal(last) {
+			atLast++
+		} else {
+			last, atLast = e.Time, 1
+		}
+		return nil
+	}
+	for {
+		err := (*cl).Logs(c.Context, id, lo, print)
+		if err == nil || !errdefs.IsUnavailable(err) || c.Context.Err() != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stderr, "berth: berthd went away; waiting for it to come back to keep following the log")
+		deadline := time.Now().Add(reconnectTimeout)
+		for {
+			select {
+			case <-c.Context.Done():
+				return c.Context.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			(*cl).Close()
+			next, derr := env.dial(c)
+			if derr == nil {
+				*cl = next
+				if _, ierr := next.Inspect(c.Context, id); ierr == nil {
+					break
+				} else if !errdefs.IsUnavailable(ierr) {
+					return ierr
+				}
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+		}
+		if !last.IsZero() {
+			lo.Since, lo.Tail, skip = last, -1, atLast
+		}
 	}
 }
 
