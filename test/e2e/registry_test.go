@@ -66,6 +66,17 @@ func TestRegistry(t *testing.T) {
 		// skopeo copy verifies every blob's digest.
 		skopeo(t, "copy", "--src-tls-verify=false", "docker://"+ref, "oci:"+filepath.Join(t.TempDir(), "copy")+":v1")
 	})
+	t.Run("RunPullsMissingImage", func(t *testing.T) {
+		// As Docker: run pulls an image it does not have (progress on
+		// stderr, the container's output alone on stdout); --pull never
+		// does not.
+		r := c2.run("run", "--rm", "--network", "none", ref, "echo", "ran-after-pull")
+		if r.code != 0 || r.out() != "ran-after-pull" || !strings.Contains(r.stderr, "Unable to find image '"+ref+"' locally") {
+			t.Fatalf("run of a missing image: %s", r)
+		}
+		c2.ok("rmi", ref)
+		c2.fails(125, []string{"No such image"}, "run", "--rm", "--pull", "never", ref, "true")
+	})
 	t.Run("PullIntoCleanStack", func(t *testing.T) {
 		out := c2.ok("pull", ref)
 		for _, want := range []string{"v1: Pulling from e2e/busybox", ": Pull complete", "Digest: " + pushedDigest,

@@ -72,6 +72,7 @@ func processFlags() configFlags {
 			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 			&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user name or UID, optionally with group (user[:group])"},
 			&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT (\"\" clears it)"},
+			pullFlag(),
 		},
 		apply: func(c *cli.Context, env *Env, cfg *container.Config) error {
 			cfg.OpenStdin = c.Bool("interactive")
@@ -202,7 +203,7 @@ Examples:
 				return failed(err)
 			}
 			defer cl.Close()
-			id, warnings, err := cl.Create(c.Context, cfg)
+			id, warnings, err := createPulling(c.Context, c, env, cl, cfg)
 			if err != nil {
 				return failed(createHint(err))
 			}

@@ -56,7 +56,7 @@ Examples:
 			}
 			defer cl.Close()
 			ctx := c.Context
-			id, warnings, err := cl.Create(ctx, cfg)
+			id, warnings, err := createPulling(ctx, c, env, cl, cfg)
 			if err != nil {
 				return failed(createHint(err))
 			}

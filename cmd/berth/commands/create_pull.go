@@ -1,0 +1,83 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/engine/image"
+)
+
+// pullFlag is run/create's --pull, as Docker's.
+func pullFlag() cli.Flag {
+	return &cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image before creating: missing, always or never"}
+}
+
+// createPulling creates the container, pulling its image first as --pull
+// says (default: only when it is missing, as Docker does). Pull progress
+// goes to stderr, so a container's output on stdout stays clean.
+func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg container.Config) (string, []string, error) {
+	policy := c.String("pull")
+	switch policy {
+	case "", "missing", "always", "never":
+	default:
+		return "", nil, &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("invalid --pull %q: use missing, always or never", policy)}
+	}
+	if policy == "always" {
+		if err := pullForRun(ctx, env, cl, cfg.Image); err != nil {
+			return "", nil, err
+		}
+	}
+	id, warnings, err := cl.Create(ctx, cfg)
+	if err == nil || policy != "missing" || !isNoSuchImage(err) || looksLikeID(cfg.Image) {
+		return id, warnings, err
+	}
+	if _, rerr := registryAPI(cl); rerr != nil {
+		return id, warnings, err // a client that cannot pull reports the missing image
+	}
+	fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
+	if perr := pullForRun(ctx, env, cl, cfg.Image); perr != nil {
+		return "", nil, perr
+	}
+	return cl.Create(ctx, cfg)
+}
+
+func pullForRun(ctx context.Context, env *Env, cl Client, ref string) error {
+	api, err := registryAPI(cl)
+	if err != nil {
+		return err
+	}
+	auth, err := authFor(ctx, env, ref)
+	if err != nil {
+		return err
+	}
+	errEnv := *env
+	errEnv.Stdout = env.Stderr
+	if _, err := api.ImagePull(ctx, ref, image.PullOptions{Auth: auth, Progress: progressPrinter(&errEnv, false)}); err != nil {
+		return remoteErr(err, refHost(ref))
+	}
+	return nil
+}
+
+func isNoSuchImage(err error) bool {
+	return errors.Is(err, errdefs.ErrNotFound) && strings.Contains(err.Error(), "No such image")
+}
+
+// looksLikeID: an image ID or ID prefix is never pulled.
+func looksLikeID(ref string) bool {
+	ref = strings.TrimPrefix(ref, "sha256:")
+	if len(ref) < 12 {
+		return false
+	}
+	for _, r := range ref {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
