@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,22 +55,32 @@ func (s *Service) EnsureUnpacked(ctx context.Context, img client.Image) error {
 
 // ResolveForRun resolves ref as Resolve does, makes sure the image is
 // unpacked, and returns what a container needs: the image's name, ID, config
-// and the chain ID of its top snapshot.
+// and the chain ID of its top snapshot. It is on the path of every `run`:
+// the config comes from the service's cache and "is it unpacked" is one
+// Stat of the top snapshot.
 func (s *Service) ResolveForRun(ctx context.Context, ref string) (Resolved, error) {
-	img, cfg, err := s.Resolve(ctx, ref)
+	ctx = s.ns(ctx)
+	g, name, err := s.lookup(ctx, ref)
 	if err != nil {
 		return Resolved{}, err
 	}
-	if err := s.EnsureUnpacked(ctx, img); err != nil {
-		return Resolved{}, err
+	rec := g.primary()
+	if name != "" {
+		rec, _ = g.record(name)
 	}
-	cd, err := img.Config(s.ns(ctx))
-	if err != nil {
-		return Resolved{}, err
+	cfg := g.rt.config
+	r := Resolved{Name: rec.Name, ID: g.rt.configD.Digest.String(), Config: cfg}
+	if len(cfg.RootFS.DiffIDs) == 0 {
+		return r, nil
 	}
-	r := Resolved{Name: img.Name(), ID: cd.Digest.String(), Config: cfg}
-	if len(cfg.RootFS.DiffIDs) > 0 {
-		r.ChainID = identity.ChainID(cfg.RootFS.DiffIDs).String()
+	r.ChainID = identity.ChainID(cfg.RootFS.DiffIDs).String()
+	if _, err := s.client.SnapshotService(s.opts.Snapshotter).Stat(ctx, r.ChainID); err == nil {
+		return r, nil
+	} else if !errdefs.IsNotFound(err) {
+		return Resolved{}, fmt.Errorf("check unpack of %s: %w", FamiliarName(rec.Name), err)
+	}
+	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, rec, s.matcher)); err != nil {
+		return Resolved{}, err
 	}
 	return r, nil
 }
