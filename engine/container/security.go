@@ -14,25 +14,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Security is a container's privilege settings. The defaults are Docker's:
-// its 14 capabilities, its seccomp profile, its masked and read-only /proc
-// and /sys paths, and only the default devices.
-type Security struct {
-	// Privileged gives every capability and host device, no seccomp, no
-	// masked paths and writable /sys (--privileged).
-	Privileged bool `json:"Privileged,omitempty"`
-	// CapAdd and CapDrop change the default capability set (--cap-add,
-	// --cap-drop); names with or without CAP_, or ALL.
-	CapAdd  []string `json:"CapAdd,omitempty"`
-	CapDrop []string `json:"CapDrop,omitempty"`
-	// SecurityOpt are --security-opt values: seccomp=unconfined|PROFILE.json
-	// (the CLI reads the file and passes its JSON as seccomp=<json>),
-	// no-new-privileges[=true|false], apparmor=PROFILE.
-	SecurityOpt []string `json:"SecurityOpt,omitempty"`
-	// GroupAdd are extra groups of the process, names or GIDs (--group-add).
-	GroupAdd []string `json:"GroupAdd,omitempty"`
-}
-
 // securityOpts is Security.SecurityOpt parsed.
 type securityOpts struct {
 	seccomp         string // "" default, "unconfined", or a profile's JSON

@@ -1,333 +1,61 @@
 package container
 
-import (
-	"io"
-	"time"
+// The types the API and CLI share live in pkg/types/container, a leaf
+// package the berth CLI links without the engine; these aliases keep the
+// engine's API unchanged.
+
+import container "github.com/berthproject/berth/pkg/types/container"
+
+type (
+	CopyToOptions     = container.CopyToOptions
+	PathStat          = container.PathStat
+	Resources         = container.Resources
+	Ulimit            = container.Ulimit
+	DeviceMapping     = container.DeviceMapping
+	Security          = container.Security
+	Stats             = container.Stats
+	Config            = container.Config
+	NetworkAttachment = container.NetworkAttachment
+	PortBinding       = container.PortBinding
+	NetworkSettings   = container.NetworkSettings
+	EndpointSettings  = container.EndpointSettings
+	RestartPolicy     = container.RestartPolicy
+	LogConfig         = container.LogConfig
+	State             = container.State
+	Container         = container.Container
+	Summary           = container.Summary
+	ListOptions       = container.ListOptions
+	RemoveOptions     = container.RemoveOptions
+	StopOptions       = container.StopOptions
+	ExitStatus        = container.ExitStatus
+	WaitCondition     = container.WaitCondition
+	LogOptions        = container.LogOptions
+	LogEntry          = container.LogEntry
+	Streams           = container.Streams
+	WindowSize        = container.WindowSize
+	AttachOptions     = container.AttachOptions
+	StartError        = container.StartError
+	ExecConfig        = container.ExecConfig
+	ExecInspect       = container.ExecInspect
+	TopResult         = container.TopResult
+	MountSpec         = container.MountSpec
+	MountPoint        = container.MountPoint
 )
-
-// Config is everything a user asks for when creating a container. It is stored
-// with the container (containerd extension "berth.config") and returned by
-// Inspect, so it must stay backward compatible: add fields, never change them.
-type Config struct {
-	// Name is the container's unique name; empty picks a random one.
-	Name string `json:"Name,omitempty"`
-	// Image is the reference the user gave (name, name:tag, ID or ID prefix).
-	Image string `json:"Image"`
-	// Cmd replaces the image's Cmd when not empty.
-	Cmd []string `json:"Cmd,omitempty"`
-	// Entrypoint replaces the image's Entrypoint when EntrypointSet is true
-	// (`--entrypoint ""` clears it, as in Docker).
-	Entrypoint    []string `json:"Entrypoint,omitempty"`
-	EntrypointSet bool     `json:"EntrypointSet,omitempty"`
-	// Env entries are KEY=VALUE; they override the image's.
-	Env        []string          `json:"Env,omitempty"`
-	WorkingDir string            `json:"WorkingDir,omitempty"`
-	User       string            `json:"User,omitempty"`
-	Hostname   string            `json:"Hostname,omitempty"`
-	Labels     map[string]string `json:"Labels,omitempty"`
-	// Tty allocates a pseudo-terminal; OpenStdin keeps stdin open for attach (-i).
-	Tty       bool `json:"Tty,omitempty"`
-	OpenStdin bool `json:"OpenStdin,omitempty"`
-	// StopSignal is sent by Stop (default: the image's, else SIGTERM).
-	StopSignal string `json:"StopSignal,omitempty"`
-	// StopTimeout in seconds before Stop sends SIGKILL (nil: 10).
-	StopTimeout *int `json:"StopTimeout,omitempty"`
-	// AutoRemove removes the container when it exits (--rm).
-	AutoRemove    bool          `json:"AutoRemove,omitempty"`
-	RestartPolicy RestartPolicy `json:"RestartPolicy,omitempty"`
-	LogConfig     LogConfig     `json:"LogConfig,omitempty"`
-	// Runtime overrides the daemon's default runtime (e.g. io.containerd.runc.v2).
-	Runtime string `json:"Runtime,omitempty"`
-
-	// NetworkMode is "bridge" (the default network), "none", "host",
-	// "container:<name|id>" or the name of a user-defined network.
-	NetworkMode string `json:"NetworkMode,omitempty"`
-	// Networks carry per-network settings (--ip, --network-alias,
-	// --mac-address) for NetworkMode's network and any further network.
-	Networks []NetworkAttachment `json:"Networks,omitempty"`
-	// PortBindings publish container ports on the host (-p).
-	PortBindings []PortBinding `json:"PortBindings,omitempty"`
-	// PublishAllPorts publishes the image's exposed ports on random host ports (-P).
-	PublishAllPorts bool `json:"PublishAllPorts,omitempty"`
-	// ExposedPorts adds ports to the image's (--expose), "80/tcp" form.
-	ExposedPorts []string `json:"ExposedPorts,omitempty"`
-	// DNS servers, search domains and resolver options (--dns, --dns-search, --dns-option).
-	DNS        []string `json:"Dns,omitempty"`
-	DNSSearch  []string `json:"DnsSearch,omitempty"`
-	DNSOptions []string `json:"DnsOptions,omitempty"`
-	// ExtraHosts are "name:ip" lines for /etc/hosts (--add-host).
-	ExtraHosts []string `json:"ExtraHosts,omitempty"`
-
-	// Binds are -v values: NAME:/path[:opts], /host/path:/path[:opts] or
-	// /path (an anonymous volume); see ParseBind.
-	Binds []string `json:"Binds,omitempty"`
-	// Mounts are --mount values (Docker's keys).
-	Mounts []MountSpec `json:"Mounts,omitempty"`
-	// Tmpfs maps a container path to tmpfs options (--tmpfs /path[:opts]).
-	Tmpfs map[string]string `json:"Tmpfs,omitempty"`
-	// VolumesFrom mounts the volumes and binds of other containers
-	// (CONTAINER[:ro|:rw]).
-	VolumesFrom []string `json:"VolumesFrom,omitempty"`
-	// ReadonlyRootfs mounts the container's root file system read-only.
-	ReadonlyRootfs bool `json:"ReadonlyRootfs,omitempty"`
-
-	// Resources are the container's limits (--memory, --cpus, --pids-limit,
-	// --ulimit, --device, …); Update changes the cgroup ones (resources.go).
-	Resources Resources `json:"Resources,omitempty"`
-	// Security are its privileges (--cap-add, --cap-drop, --privileged,
-	// --security-opt, --group-add; security.go).
-	Security Security `json:"Security,omitempty"`
-	// StorageOpt are options of the container's writable layer
-	// (--storage-opt): "size" limits it (berth's snapshotter, on a backing
-	// file system with project quotas).
-	StorageOpt map[string]string `json:"StorageOpt,omitempty"`
-}
-
-// NetworkAttachment is a container's settings on one network.
-type NetworkAttachment struct {
-	Network string   `json:"Network"`
-	IPv4    string   `json:"IPv4Address,omitempty"`
-	Aliases []string `json:"Aliases,omitempty"`
-	MAC     string   `json:"MacAddress,omitempty"`
-}
-
-// PortBinding publishes ContainerPort/Proto on HostIP:HostPort (HostPort 0:
-// a free port chosen at start; HostIP "": every address).
-type PortBinding struct {
-	HostIP        string `json:"HostIp,omitempty"`
-	HostPort      uint16 `json:"HostPort,omitempty"`
-	ContainerPort uint16 `json:"ContainerPort"`
-	Proto         string `json:"Proto,omitempty"` // tcp (default) or udp
-}
-
-// NetworkSettings is the network part of Inspect (Docker's NetworkSettings).
-type NetworkSettings struct {
-	SandboxKey string                      `json:"SandboxKey"`
-	IPAddress  string                      `json:"IPAddress"`
-	Gateway    string                      `json:"Gateway"`
-	MacAddress string                      `json:"MacAddress"`
-	Ports      []PortBinding               `json:"Ports"`
-	Networks   map[string]EndpointSettings `json:"Networks"`
-}
-
-// EndpointSettings is a container's endpoint on one network.
-type EndpointSettings struct {
-	NetworkID   string   `json:"NetworkID"`
-	IPAddress   string   `json:"IPAddress"`
-	IPPrefixLen int      `json:"IPPrefixLen"`
-	Gateway     string   `json:"Gateway"`
-	MacAddress  string   `json:"MacAddress"`
-	Aliases     []string `json:"Aliases"`
-}
-
-// RestartPolicy is Docker's: Name is "", "no", "on-failure", "always" or
-// "unless-stopped"; MaximumRetryCount applies to on-failure.
-type RestartPolicy struct {
-	Name              string `json:"Name,omitempty"`
-	MaximumRetryCount int    `json:"MaximumRetryCount,omitempty"`
-}
-
-// LogConfig holds per-container overrides of the daemon's log rotation
-// (--log-opt max-size=… max-file=…). Zero values use the daemon's defaults.
-type LogConfig struct {
-	MaxSize  int64 `json:"MaxSize,omitempty"`
-	MaxFiles int   `json:"MaxFiles,omitempty"`
-}
-
-// Status values, as Docker names them.
-const (
-	StatusCreated    = "created"
-	StatusRunning    = "running"
-	StatusPaused     = "paused"
-	StatusRestarting = "restarting"
-	StatusExited     = "exited"
-	StatusDead       = "dead"
-)
-
-// State is a container's runtime state (Docker's State object).
-type State struct {
-	Status     string    `json:"Status"`
-	Running    bool      `json:"Running"`
-	Paused     bool      `json:"Paused"`
-	Restarting bool      `json:"Restarting"`
-	OOMKilled  bool      `json:"OOMKilled"`
-	Dead       bool      `json:"Dead"`
-	Pid        int       `json:"Pid"`
-	ExitCode   int       `json:"ExitCode"`
-	Error      string    `json:"Error"`
-	StartedAt  time.Time `json:"StartedAt"`
-	FinishedAt time.Time `json:"FinishedAt"`
-}
-
-// Container is the full view returned by Inspect.
-type Container struct {
-	ID           string    `json:"Id"`
-	Name         string    `json:"Name"`
-	Created      time.Time `json:"Created"`
-	Image        string    `json:"Image"` // image ID (sha256:…)
-	ImageName    string    `json:"ImageName"`
-	Path         string    `json:"Path"` // the resolved process: Path + Args
-	Args         []string  `json:"Args"`
-	State        State     `json:"State"`
-	RestartCount int       `json:"RestartCount"`
-	LogPath      string    `json:"LogPath"`
-	Runtime      string    `json:"Runtime"`
-	Snapshotter  string    `json:"Snapshotter"`
-	Config       Config    `json:"Config"`
-	// Env is the resolved environment (image's merged with Config.Env).
-	Env        []string `json:"Env"`
-	WorkingDir string   `json:"WorkingDir"`
-	// NetworkSettings of a running container (empty when stopped).
-	NetworkSettings NetworkSettings `json:"NetworkSettings"`
-	// HostnamePath, HostsPath and ResolvConfPath are the host files mounted
-	// over the container's /etc files.
-	HostnamePath   string `json:"HostnamePath"`
-	HostsPath      string `json:"HostsPath"`
-	ResolvConfPath string `json:"ResolvConfPath"`
-	// Mounts are the container's volumes, binds and tmpfs mounts.
-	Mounts []MountPoint `json:"Mounts"`
-}
-
-// Summary is one row of List (`berth ps`).
-type Summary struct {
-	ID         string            `json:"Id"`
-	Names      []string          `json:"Names"`
-	Image      string            `json:"Image"` // as the user gave it
-	ImageID    string            `json:"ImageID"`
-	Command    string            `json:"Command"`
-	Created    time.Time         `json:"Created"`
-	State      string            `json:"State"`  // a Status value
-	Status     string            `json:"Status"` // human: "Up 3 minutes", "Exited (0) 2 seconds ago"
-	Labels     map[string]string `json:"Labels"`
-	ExitCode   int               `json:"ExitCode"`
-	StartedAt  time.Time         `json:"StartedAt"`
-	FinishedAt time.Time         `json:"FinishedAt"`
-	// Ports published by a running container.
-	Ports []PortBinding `json:"Ports"`
-	// Networks the container is attached to.
-	Networks []string `json:"Networks"`
-}
-
-// ListOptions selects containers for List. Filters use Docker's keys: id,
-// name, label (key or key=value), status, exited, ancestor, before, since.
-type ListOptions struct {
-	All     bool
-	Limit   int // -n: the last N created (includes stopped), 0 = no limit
-	Filters map[string][]string
-}
-
-// RemoveOptions for Remove: Force kills a running container first;
-// Volumes removes its anonymous volumes too (rm -v).
-type RemoveOptions struct {
-	Force   bool
-	Volumes bool
-}
-
-// StopOptions for Stop and Restart. Timeout nil uses the container's
-// StopTimeout (default 10s); Signal empty uses its StopSignal.
-type StopOptions struct {
-	Timeout *time.Duration
-	Signal  string
-}
-
-// ExitStatus is what Wait returns.
-type ExitStatus struct {
-	ExitCode  int
-	OOMKilled bool
-	Error     string
-	ExitedAt  time.Time
-}
-
-// WaitCondition is Docker's wait condition.
-type WaitCondition string
 
 const (
-	// WaitNotRunning returns at once if the container is not running, else at its next exit.
-	WaitNotRunning WaitCondition = "not-running"
-	// WaitNextExit waits for the next exit even if the container is not running yet.
-	WaitNextExit WaitCondition = "next-exit"
-	// WaitRemoved waits until the container is removed.
-	WaitRemoved WaitCondition = "removed"
+	StatusCreated    = container.StatusCreated
+	StatusRunning    = container.StatusRunning
+	StatusPaused     = container.StatusPaused
+	StatusRestarting = container.StatusRestarting
+	StatusExited     = container.StatusExited
+	StatusDead       = container.StatusDead
+	WaitNotRunning   = container.WaitNotRunning
+	WaitNextExit     = container.WaitNextExit
+	WaitRemoved      = container.WaitRemoved
 )
 
-// LogOptions for Logs (`berth logs`).
-type LogOptions struct {
-	Follow     bool
-	Tail       int // <0 all
-	Since      time.Time
-	Until      time.Time
-	Stdout     bool
-	Stderr     bool
-	Timestamps bool
-}
-
-// LogEntry is one line of a container's log.
-type LogEntry struct {
-	Stream string // "stdout" or "stderr"
-	Time   time.Time
-	Line   []byte // with its trailing newline when it had one
-}
-
-// Streams are the caller's ends of a container's or exec's stdio. A nil
-// member is not attached. With a tty, everything arrives on Stdout.
-type Streams struct {
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-	// Resize delivers terminal size changes (tty only); closed by the caller when done.
-	Resize <-chan WindowSize
-}
-
-// WindowSize of a terminal.
-type WindowSize struct {
-	Width, Height uint16
-}
-
-// AttachOptions for Attach. Logs replays the log before attaching (as
-// `docker attach --logs`), Stream keeps the attach open for live output.
-type AttachOptions struct {
-	Streams
-	// Logs replays the existing log first (docker attach --logs).
-	Logs bool
-	// Ready, if not nil, is closed once the attachment is registered.
-	Ready chan<- struct{}
-}
-
-// StartError is returned by Start (and Run paths) when the container's process
-// cannot be executed. ExitCode is Docker's: 126 not executable, 127 not found.
-type StartError struct {
-	ExitCode int
-	Err      error
-}
-
-func (e *StartError) Error() string { return e.Err.Error() }
-func (e *StartError) Unwrap() error { return e.Err }
-
-// ExecConfig is `berth exec`.
-type ExecConfig struct {
-	Cmd          []string
-	Env          []string
-	WorkingDir   string
-	User         string
-	Tty          bool
-	AttachStdin  bool
-	AttachStdout bool
-	AttachStderr bool
-	Detach       bool
-}
-
-// ExecInspect is the state of an exec process.
-type ExecInspect struct {
-	ID          string
-	ContainerID string
-	Running     bool
-	ExitCode    int
-	Pid         int
-	Config      ExecConfig
-}
-
-// TopResult is `berth top`: ps output split into titles and rows.
-type TopResult struct {
-	Titles    []string
-	Processes [][]string
-}
+// ParseBind parses a -v value: NAME:/path[:opts], /host:/path[:opts] or
+// /path (an anonymous volume). opts is a comma list of ro, rw, nocopy, and
+// a propagation (rprivate, private, rshared, shared, rslave, slave); z and
+// Z are accepted and ignored (no SELinux here).
+func ParseBind(v string) (MountSpec, error) { return container.ParseBind(v) }
