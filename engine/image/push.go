@@ -16,24 +16,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// PushOptions configure Push.
-type PushOptions struct {
-	// Auth are the user's credentials for the registry (nil: none).
-	Auth *AuthConfig
-	// Progress, if set, receives the push's progress.
-	Progress ProgressFunc
-}
-
-// PushResult is what a push stored in the registry.
-type PushResult struct {
-	// Tag is the tag pushed ("latest").
-	Tag string
-	// Digest is the manifest (or index) digest in the registry.
-	Digest string
-	// Size is the manifest's size in bytes.
-	Size int64
-}
-
 // Push uploads the image named ref to its registry. ref must be a name (a
 // tag pushes that tag; a name without one pushes ":latest"). A
 // multi-platform index is pushed whole when all of its manifests are here;
