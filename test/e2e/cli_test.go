@@ -29,6 +29,7 @@ func TestCLI(t *testing.T) {
 		{"Lifecycle", testLifecycle},
 		{"Paused", testPaused},
 		{"KillSignal", testKillSignal},
+		{"SigProxy", testSigProxy},
 		{"Wait", testWait},
 		{"ExitCodes", testExitCodes},
 		{"Errors", testErrors},

@@ -42,7 +42,8 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 	}
 	fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
 	if perr := pullForRun(ctx, env, cl, cfg.Image); perr != nil {
-		return "", nil, perr
+		// Say both: the image is not here, and why it could not be pulled.
+		return "", nil, fmt.Errorf("%w; pulling it failed: %v", err, perr)
 	}
 	return cl.Create(ctx, cfg)
 }
