@@ -21,7 +21,7 @@ CNIDIR  ?= $(LIBEXEC)/cni
 BUILD   ?= $(CURDIR)/.build
 
 APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables iproute2 \
-	docker-registry skopeo xfsprogs apache2-utils util-linux procps
+	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
