@@ -1,0 +1,6 @@
+// Package network holds the network types the API, the client and the CLI
+// share with the engine's networking (Network, CreateOptions, EndpointRef,
+// PortMapping) and ParsePortSpec. It imports only the standard library and
+// github.com/containerd/errdefs, so that the berth CLI links neither CNI
+// nor netlink; package cni re-exports everything with type aliases.
+package network

@@ -1,0 +1,77 @@
+package network
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Names of the drivers berth ships.
+const (
+	DriverBridge  = "bridge"
+	DriverMacvlan = "macvlan"
+)
+
+// DefaultNetwork is the name of the network every berth host has, the one
+// NetworkMode "bridge" selects. Its containers get no name resolution
+// (Docker semantics).
+const DefaultNetwork = "bridge"
+
+// Network is one berth network. It is stored in its conflist, under the
+// top-level key "berth" (CNI tools ignore unknown top-level keys), so the file
+// stays a standard conflist.
+type Network struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Driver string `json:"driver"`
+	// Subnet and Gateway of the network; IPRange (optional) limits the
+	// addresses handed to containers.
+	Subnet  netip.Prefix `json:"subnet"`
+	Gateway netip.Addr   `json:"gateway"`
+	IPRange netip.Prefix `json:"ipRange,omitzero"`
+	// Internal networks have no route out: no default route in the
+	// containers, no masquerade, forwarding to other interfaces dropped, no
+	// DNS forwarding.
+	Internal bool `json:"internal,omitempty"`
+	// Interface is the bridge name (bridge driver) or the parent interface
+	// (macvlan driver).
+	Interface string            `json:"interface"`
+	Options   map[string]string `json:"options,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Created   time.Time         `json:"created"`
+	// Default marks the default "bridge" network.
+	Default bool `json:"default,omitempty"`
+	// DNS reports whether the embedded DNS resolves container names on this
+	// network (user-defined bridge networks).
+	DNS bool `json:"dns,omitempty"`
+
+	// Endpoints lists the containers attached (filled by Inspect and List,
+	// not stored).
+	Endpoints []EndpointRef `json:"-"`
+}
+
+// EndpointRef is a container's attachment as seen from a network.
+type EndpointRef struct {
+	ContainerID string
+	Name        string
+	IfName      string
+	IPv4        netip.Prefix
+	MAC         string
+}
+
+// CreateOptions are the parameters of a new network (`berth network create`).
+type CreateOptions struct {
+	Name   string
+	Driver string // "bridge" (default) or "macvlan"
+	// Subnet, Gateway, IPRange: optional; a bridge network without a subnet
+	// gets a free one from the address pools.
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	IPRange  netip.Prefix
+	Internal bool
+	// Options are driver options: macvlan "parent" (required) and
+	// "macvlan_mode" (bridge, private, vepa, passthru; default bridge);
+	// bridge "com.docker.network.bridge.name" / "bridge_name" (interface
+	// name) and "mtu".
+	Options map[string]string
+	Labels  map[string]string
+}
