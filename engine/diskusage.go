@@ -9,46 +9,6 @@ import (
 	"github.com/berthproject/berth/engine/image"
 )
 
-// DiskUsage is `berth system df`: what images, containers and volumes take
-// on disk, and how much of it could be reclaimed.
-type DiskUsage struct {
-	Images     []ImageUsage     `json:"Images"`
-	Containers []ContainerUsage `json:"Containers"`
-	Volumes    []VolumeUsage    `json:"Volumes"`
-	// BuildCache is empty until berth builds images.
-	BuildCache []BuildCacheUsage `json:"BuildCache"`
-}
-
-// ImageUsage is one image: its unpacked size and how many containers use it.
-type ImageUsage struct {
-	ID         string   `json:"Id"`
-	RepoTags   []string `json:"RepoTags"`
-	Size       int64    `json:"Size"`
-	Containers int      `json:"Containers"`
-}
-
-// ContainerUsage is one container's writable layer.
-type ContainerUsage struct {
-	ID    string `json:"Id"`
-	Name  string `json:"Name"`
-	Image string `json:"Image"`
-	State string `json:"State"`
-	Size  int64  `json:"SizeRw"`
-}
-
-// VolumeUsage is one volume's data and the containers using it.
-type VolumeUsage struct {
-	Name  string `json:"Name"`
-	Size  int64  `json:"Size"`
-	Links int    `json:"Links"`
-}
-
-// BuildCacheUsage is a build cache record (none yet).
-type BuildCacheUsage struct {
-	ID   string `json:"ID"`
-	Size int64  `json:"Size"`
-}
-
 // DiskUsage reports the disk use of images (unpacked snapshot sizes, kept
 // by the snapshotter), containers' writable layers and volumes.
 func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {

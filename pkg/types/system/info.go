@@ -1,4 +1,4 @@
-package engine
+package system
 
 // Info is the daemon-wide summary shown by `berth info` and `berth version`.
 type Info struct {
