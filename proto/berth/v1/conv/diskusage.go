@@ -1,12 +1,12 @@
 package conv
 
 import (
-	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
 // DiskUsageToProto converts `system df`'s report.
-func DiskUsageToProto(d *engine.DiskUsage) *berthv1.DiskUsageResponse {
+func DiskUsageToProto(d *system.DiskUsage) *berthv1.DiskUsageResponse {
 	p := &berthv1.DiskUsageResponse{}
 	for _, i := range d.Images {
 		p.Images = append(p.Images, &berthv1.ImageUsage{Id: i.ID, RepoTags: i.RepoTags, Size: i.Size, Containers: int64(i.Containers)})
@@ -21,16 +21,16 @@ func DiskUsageToProto(d *engine.DiskUsage) *berthv1.DiskUsageResponse {
 }
 
 // DiskUsageFromProto is the inverse of DiskUsageToProto.
-func DiskUsageFromProto(p *berthv1.DiskUsageResponse) *engine.DiskUsage {
-	d := &engine.DiskUsage{Images: []engine.ImageUsage{}, Containers: []engine.ContainerUsage{}, Volumes: []engine.VolumeUsage{}, BuildCache: []engine.BuildCacheUsage{}}
+func DiskUsageFromProto(p *berthv1.DiskUsageResponse) *system.DiskUsage {
+	d := &system.DiskUsage{Images: []system.ImageUsage{}, Containers: []system.ContainerUsage{}, Volumes: []system.VolumeUsage{}, BuildCache: []system.BuildCacheUsage{}}
 	for _, i := range p.GetImages() {
-		d.Images = append(d.Images, engine.ImageUsage{ID: i.GetId(), RepoTags: i.GetRepoTags(), Size: i.GetSize(), Containers: int(i.GetContainers())})
+		d.Images = append(d.Images, system.ImageUsage{ID: i.GetId(), RepoTags: i.GetRepoTags(), Size: i.GetSize(), Containers: int(i.GetContainers())})
 	}
 	for _, c := range p.GetContainers() {
-		d.Containers = append(d.Containers, engine.ContainerUsage{ID: c.GetId(), Name: c.GetName(), Image: c.GetImage(), State: c.GetState(), Size: c.GetSizeRw()})
+		d.Containers = append(d.Containers, system.ContainerUsage{ID: c.GetId(), Name: c.GetName(), Image: c.GetImage(), State: c.GetState(), Size: c.GetSizeRw()})
 	}
 	for _, v := range p.GetVolumes() {
-		d.Volumes = append(d.Volumes, engine.VolumeUsage{Name: v.GetName(), Size: v.GetSize(), Links: int(v.GetLinks())})
+		d.Volumes = append(d.Volumes, system.VolumeUsage{Name: v.GetName(), Size: v.GetSize(), Links: int(v.GetLinks())})
 	}
 	return d
 }

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	grpcstatus "google.golang.org/grpc/status"
 
-	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 

@@ -6,13 +6,13 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/network"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
 // NetworkToProto converts a network (with its endpoints) for the wire.
-func NetworkToProto(n *cni.Network) *berthv1.Network {
+func NetworkToProto(n *network.Network) *berthv1.Network {
 	if n == nil {
 		return nil
 	}
@@ -41,11 +41,11 @@ func NetworkToProto(n *cni.Network) *berthv1.Network {
 
 // NetworkFromProto is the inverse of NetworkToProto. Malformed addresses
 // are left zero.
-func NetworkFromProto(p *berthv1.Network) *cni.Network {
+func NetworkFromProto(p *berthv1.Network) *network.Network {
 	if p == nil {
 		return nil
 	}
-	n := &cni.Network{
+	n := &network.Network{
 		ID:        p.GetId(),
 		Name:      p.GetName(),
 		Driver:    p.GetDriver(),
@@ -61,7 +61,7 @@ func NetworkFromProto(p *berthv1.Network) *cni.Network {
 		DNS:       p.GetDns(),
 	}
 	for _, e := range p.GetEndpoints() {
-		n.Endpoints = append(n.Endpoints, cni.EndpointRef{
+		n.Endpoints = append(n.Endpoints, network.EndpointRef{
 			ContainerID: e.GetContainerId(), Name: e.GetName(), IfName: e.GetIfName(), IPv4: parsePrefix(e.GetIpv4()), MAC: e.GetMac(),
 		})
 	}
@@ -69,7 +69,7 @@ func NetworkFromProto(p *berthv1.Network) *cni.Network {
 }
 
 // NetworksToProto converts a list of networks.
-func NetworksToProto(ns []*cni.Network) []*berthv1.Network {
+func NetworksToProto(ns []*network.Network) []*berthv1.Network {
 	out := make([]*berthv1.Network, 0, len(ns))
 	for _, n := range ns {
 		out = append(out, NetworkToProto(n))
@@ -78,8 +78,8 @@ func NetworksToProto(ns []*cni.Network) []*berthv1.Network {
 }
 
 // NetworksFromProto converts a list of networks.
-func NetworksFromProto(ps []*berthv1.Network) []*cni.Network {
-	out := make([]*cni.Network, 0, len(ps))
+func NetworksFromProto(ps []*berthv1.Network) []*network.Network {
+	out := make([]*network.Network, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, NetworkFromProto(p))
 	}
@@ -87,7 +87,7 @@ func NetworksFromProto(ps []*berthv1.Network) []*cni.Network {
 }
 
 // CreateNetworkToProto converts `network create` options for the wire.
-func CreateNetworkToProto(o cni.CreateOptions) *berthv1.CreateNetworkRequest {
+func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest {
 	return &berthv1.CreateNetworkRequest{
 		Name:     o.Name,
 		Driver:   o.Driver,
@@ -102,8 +102,8 @@ func CreateNetworkToProto(o cni.CreateOptions) *berthv1.CreateNetworkRequest {
 
 // CreateNetworkFromProto checks and converts a create request; a malformed
 // address is errdefs.ErrInvalidArgument.
-func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (cni.CreateOptions, error) {
-	o := cni.CreateOptions{
+func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOptions, error) {
+	o := network.CreateOptions{
 		Name: r.GetName(), Driver: r.GetDriver(), Internal: r.GetInternal(),
 		Options: r.GetOptions(), Labels: r.GetLabels(),
 	}

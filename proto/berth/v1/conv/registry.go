@@ -1,7 +1,7 @@
 package conv
 
 import (
-	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 

@@ -1,7 +1,7 @@
 package conv
 
 import (
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 

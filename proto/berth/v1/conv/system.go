@@ -1,13 +1,13 @@
 package conv
 
 import (
-	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
 // VersionToProto converts the daemon's version.
-func VersionToProto(v *engine.Version) *berthv1.VersionResponse {
+func VersionToProto(v *system.Version) *berthv1.VersionResponse {
 	if v == nil {
 		return &berthv1.VersionResponse{}
 	}
@@ -24,8 +24,8 @@ func VersionToProto(v *engine.Version) *berthv1.VersionResponse {
 }
 
 // VersionFromProto is the inverse of VersionToProto.
-func VersionFromProto(p *berthv1.VersionResponse) *engine.Version {
-	return &engine.Version{
+func VersionFromProto(p *berthv1.VersionResponse) *system.Version {
+	return &system.Version{
 		Version:           p.GetVersion(),
 		APIVersion:        p.GetApiVersion(),
 		GoVersion:         p.GetGoVersion(),
@@ -38,7 +38,7 @@ func VersionFromProto(p *berthv1.VersionResponse) *engine.Version {
 }
 
 // InfoToProto converts the daemon-wide summary.
-func InfoToProto(i *engine.Info) *berthv1.InfoResponse {
+func InfoToProto(i *system.Info) *berthv1.InfoResponse {
 	if i == nil {
 		return &berthv1.InfoResponse{}
 	}
@@ -69,8 +69,8 @@ func InfoToProto(i *engine.Info) *berthv1.InfoResponse {
 }
 
 // InfoFromProto is the inverse of InfoToProto.
-func InfoFromProto(p *berthv1.InfoResponse) *engine.Info {
-	return &engine.Info{
+func InfoFromProto(p *berthv1.InfoResponse) *system.Info {
+	return &system.Info{
 		ID:                p.GetId(),
 		Name:              p.GetName(),
 		Containers:        int(p.GetContainers()),

@@ -3,8 +3,8 @@ package conv
 import (
 	"io/fs"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/volume"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
