@@ -3,8 +3,8 @@ package client
 import (
 	"context"
 
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/network"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -14,7 +14,7 @@ func (c *Client) networks() berthv1.NetworksServiceClient {
 }
 
 // NetworkCreate creates a network (`berth network create`).
-func (c *Client) NetworkCreate(ctx context.Context, opts cni.CreateOptions) (*cni.Network, error) {
+func (c *Client) NetworkCreate(ctx context.Context, opts network.CreateOptions) (*network.Network, error) {
 	r, err := c.networks().Create(ctx, conv.CreateNetworkToProto(opts))
 	if err != nil {
 		return nil, err
@@ -24,7 +24,7 @@ func (c *Client) NetworkCreate(ctx context.Context, opts cni.CreateOptions) (*cn
 
 // NetworkList lists the networks, sorted by name; filters are Docker's
 // (name, id, driver, label, type, dangling).
-func (c *Client) NetworkList(ctx context.Context, filters map[string][]string) ([]*cni.Network, error) {
+func (c *Client) NetworkList(ctx context.Context, filters map[string][]string) ([]*network.Network, error) {
 	r, err := c.networks().List(ctx, &berthv1.ListNetworksRequest{Filters: conv.Filters(filters)})
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func (c *Client) NetworkList(ctx context.Context, filters map[string][]string) (
 }
 
 // NetworkInspect returns a network (name, ID or ID prefix) with its endpoints.
-func (c *Client) NetworkInspect(ctx context.Context, ref string) (*cni.Network, error) {
+func (c *Client) NetworkInspect(ctx context.Context, ref string) (*network.Network, error) {
 	r, err := c.networks().Inspect(ctx, &berthv1.InspectNetworkRequest{Network: ref})
 	if err != nil {
 		return nil, err

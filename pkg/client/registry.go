@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 
-	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )

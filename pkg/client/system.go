@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -20,7 +20,7 @@ func (c *Client) Ping(ctx context.Context) (apiVersion string, err error) {
 }
 
 // Version returns the daemon's version information.
-func (c *Client) Version(ctx context.Context) (*engine.Version, error) {
+func (c *Client) Version(ctx context.Context) (*system.Version, error) {
 	r, err := c.system.Version(ctx, &berthv1.VersionRequest{})
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func (c *Client) Version(ctx context.Context) (*engine.Version, error) {
 }
 
 // Info returns the daemon-wide summary (`berth info`).
-func (c *Client) Info(ctx context.Context) (*engine.Info, error) {
+func (c *Client) Info(ctx context.Context) (*system.Info, error) {
 	r, err := c.system.Info(ctx, &berthv1.InfoRequest{})
 	if err != nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (c *Client) Events(ctx context.Context, filter events.Filter) (<-chan event
 }
 
 // DiskUsage reports what images, containers and volumes take on disk.
-func (c *Client) DiskUsage(ctx context.Context) (*engine.DiskUsage, error) {
+func (c *Client) DiskUsage(ctx context.Context) (*system.DiskUsage, error) {
 	r, err := c.system.DiskUsage(ctx, &berthv1.DiskUsageRequest{})
 	if err != nil {
 		return nil, err

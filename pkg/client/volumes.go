@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/volume"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
