@@ -7,10 +7,10 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
-	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // Client is what the commands need from berthd. pkg/client's *Client
@@ -48,8 +48,8 @@ type ContainerAPI interface {
 
 // SystemAPI is version, info and events.
 type SystemAPI interface {
-	Version(ctx context.Context) (*engine.Version, error)
-	Info(ctx context.Context) (*engine.Info, error)
+	Version(ctx context.Context) (*system.Version, error)
+	Info(ctx context.Context) (*system.Info, error)
 	Events(ctx context.Context, f events.Filter) (<-chan events.Message, <-chan error)
 }
 

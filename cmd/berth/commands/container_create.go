@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // configFlags is one group of the flags shared by `create` and `run`, with

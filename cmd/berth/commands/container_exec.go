@@ -7,8 +7,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // Exec is `berth exec`.

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // Run is `berth run`.

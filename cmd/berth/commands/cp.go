@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/fsarchive"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // CopyAPI is the cp part of berthd's API (pkg/client's *Client).

@@ -9,8 +9,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
 )
 
 // pullFlag is run/create's --pull, as Docker's.

@@ -9,7 +9,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // Exit codes berth uses besides a container's own, as Docker does.

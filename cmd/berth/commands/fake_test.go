@@ -14,9 +14,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // recorder stands in for berthd in the CLI's unit tests: it records the
@@ -139,11 +139,11 @@ func (r *recorder) ExecResize(context.Context, string, container.WindowSize) err
 func (r *recorder) ExecInspect(context.Context, string) (*container.ExecInspect, error) {
 	return nil, errdefs.ErrNotImplemented
 }
-func (r *recorder) Version(context.Context) (*engine.Version, error) {
-	return &engine.Version{Version: "1.2.3", APIVersion: "1"}, nil
+func (r *recorder) Version(context.Context) (*system.Version, error) {
+	return &system.Version{Version: "1.2.3", APIVersion: "1"}, nil
 }
-func (r *recorder) Info(context.Context) (*engine.Info, error) {
-	return &engine.Info{Containers: 3, ContainersRunning: 1}, nil
+func (r *recorder) Info(context.Context) (*system.Info, error) {
+	return &system.Info{Containers: 3, ContainersRunning: 1}, nil
 }
 func (r *recorder) Events(_ context.Context, f events.Filter) (<-chan events.Message, <-chan error) {
 	r.evFilter = f

@@ -14,16 +14,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/network"
 )
 
 // NetworkAPI is the network part of berthd's API (pkg/client's *Client).
 type NetworkAPI interface {
-	NetworkCreate(ctx context.Context, o cni.CreateOptions) (*cni.Network, error)
-	NetworkList(ctx context.Context, filters map[string][]string) ([]*cni.Network, error)
-	NetworkInspect(ctx context.Context, ref string) (*cni.Network, error)
+	NetworkCreate(ctx context.Context, o network.CreateOptions) (*network.Network, error)
+	NetworkList(ctx context.Context, filters map[string][]string) ([]*network.Network, error)
+	NetworkInspect(ctx context.Context, ref string) (*network.Network, error)
 	NetworkRemove(ctx context.Context, ref string) error
 	NetworkPrune(ctx context.Context, filters map[string][]string) ([]string, error)
 	NetworkConnect(ctx context.Context, containerRef string, att container.NetworkAttachment) error
@@ -79,7 +79,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
 		},
 		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
-			o := cni.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal")}
+			o := network.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal")}
 			var err error
 			if o.Subnet, err = cidrFlag(c, "subnet"); err != nil {
 				return err
@@ -145,7 +145,7 @@ var networkHeaders = map[string]string{
 
 // networkRow is what a `network ls --format` template sees: Docker's fields.
 type networkRow struct {
-	n     *cni.Network
+	n     *network.Network
 	trunc bool
 }
 
@@ -270,7 +270,7 @@ type NetworkContainer struct {
 	IPv6Address string `json:"IPv6Address"`
 }
 
-func networkResource(n *cni.Network) NetworkResource {
+func networkResource(n *network.Network) NetworkResource {
 	r := NetworkResource{
 		Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
 		IPAM: NetworkIPAM{Driver: "default", Options: map[string]string{}, Config: []NetworkIPAMConfig{{

@@ -13,11 +13,11 @@ import (
 	"github.com/distribution/reference"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/pkg/credentials"
 	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/progress"
 	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/pkg/types/image"
 )
 
 // RegistryAPI is what the registry and remaining image commands need of

@@ -16,10 +16,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/client"
 	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // resourceClient is what `update` and `stats` need beyond Client

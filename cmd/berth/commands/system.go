@@ -11,9 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
@@ -32,7 +32,7 @@ type ClientVersion struct {
 // versionInfo is what `berth version --format` templates see.
 type versionInfo struct {
 	Client ClientVersion   `json:"Client"`
-	Server *engine.Version `json:"Server"`
+	Server *system.Version `json:"Server"`
 }
 
 // Version is `berth version`.
@@ -114,7 +114,7 @@ func Info(env *Env) *cli.Command {
 	}
 }
 
-func writeInfo(env *Env, i *engine.Info) error {
+func writeInfo(env *Env, i *system.Info) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 1, 1, ' ', 0)
 	fmt.Fprintf(tw, "Containers:\t%d\n Running:\t%d\n Paused:\t%d\n Stopped:\t%d\nImages:\t%d\n",
 		i.Containers, i.ContainersRunning, i.ContainersPaused, i.ContainersStopped, i.Images)

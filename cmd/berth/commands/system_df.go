@@ -8,13 +8,13 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // DiskUsageAPI is the client's `system df` call.
 type DiskUsageAPI interface {
-	DiskUsage(ctx context.Context) (*engine.DiskUsage, error)
+	DiskUsage(ctx context.Context) (*system.DiskUsage, error)
 }
 
 // SystemCommand is `berth system` (df; info and events also live here, as in Docker).
@@ -75,7 +75,7 @@ type dfRow struct {
 	Reclaimable string
 }
 
-func dfSummary(du *engine.DiskUsage) []dfRow {
+func dfSummary(du *system.DiskUsage) []dfRow {
 	reclaim := func(r, total int64) string {
 		if total == 0 {
 			return formatter.HumanSize(r)
@@ -120,7 +120,7 @@ func dfSummary(du *engine.DiskUsage) []dfRow {
 	}
 }
 
-func writeDiskUsageVerbose(env *Env, du *engine.DiskUsage) error {
+func writeDiskUsageVerbose(env *Env, du *system.DiskUsage) error {
 	w := env.Stdout
 	fmt.Fprintln(w, "Images space usage:")
 	fmt.Fprintln(w)

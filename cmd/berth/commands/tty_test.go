@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 func openPTY(t *testing.T) (master, slave *os.File) {

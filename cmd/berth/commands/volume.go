@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/pkg/types/volume"
 )
 
 // VolumeAPI is the volume part of berthd's API (pkg/client's *Client).

@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/network"
 )
 
 // repeatable is a string slice flag that may be given under its short and
@@ -160,7 +160,7 @@ func checkExtraHost(h string) error {
 func PortBindings(specs []string) ([]container.PortBinding, error) {
 	var out []container.PortBinding
 	for _, spec := range specs {
-		ms, err := cni.ParsePortSpec(spec)
+		ms, err := network.ParsePortSpec(spec)
 		if err != nil {
 			return nil, trimErr(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 func TestPortBindings(t *testing.T) {

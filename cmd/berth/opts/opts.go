@@ -13,7 +13,7 @@ import (
 
 	"github.com/docker/go-units"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // Env turns -e values into KEY=VALUE entries. A bare KEY takes its value from

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {

@@ -10,7 +10,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // UpdateFlags are the cgroup limit flags shared by `run`, `create` and

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 func TestDevice(t *testing.T) {

@@ -3,7 +3,7 @@ package opts
 import (
 	"testing"
 
-	"github.com/berthproject/berth/engine/container"
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 func TestParseMount(t *testing.T) {
