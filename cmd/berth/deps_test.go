@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The CLI links the leaf pkg/types packages, never the engine: no
+// containerd client, CNI, netlink, bbolt or OpenTelemetry (start-up time
+// and size of the binary every `berth run` starts).
+func TestCLIDoesNotLinkTheEngine(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	forbidden := []string{
+		"github.com/containerd/containerd/v2",
+		"github.com/containernetworking/",
+		"github.com/vishvananda/",
+		"go.etcd.io/bbolt",
+		"go.opentelemetry.io/",
+		"github.com/berthproject/berth/engine/container",
+		"github.com/berthproject/berth/engine/image",
+		"github.com/berthproject/berth/engine/volume",
+		"github.com/berthproject/berth/cni",
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(pkg, f) {
+				t.Errorf("berth links %s", pkg)
+			}
+		}
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "github.com/berthproject/berth/engine" {
+			t.Errorf("berth links %s", pkg)
+		}
+	}
+}
