@@ -19,7 +19,7 @@ func TestCLIDoesNotLinkTheEngine(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	forbidden := []string{
-		"github.com/containerd/containerd/v2/",
+		"github.com/containerd/containerd/v2",
 		"github.com/containernetworking/",
 		"github.com/vishvananda/",
 		"go.etcd.io/bbolt",
