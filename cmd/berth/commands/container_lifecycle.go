@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -10,14 +11,31 @@ import (
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
-// forEach runs fn on every name, printing the name on success and the error
-// on failure, as Docker's multi-container commands do. Any failure ends
-// berth with exit 1 after all names were tried.
+// forEachParallel bounds how many names forEach works on at once.
+const forEachParallel = 8
+
+// forEach runs fn on every name, several at a time (as Docker's CLI does),
+// then prints, in the order given, each name that succeeded and the error
+// of each that failed. Any failure ends berth with exit 1 after all names
+// were tried.
 func forEach(c *cli.Context, env *Env, names []string, fn func(name string) error) error {
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, forEachParallel)
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(n)
+		}()
+	}
+	wg.Wait()
 	failedAny := false
-	for _, n := range names {
-		if err := fn(n); err != nil {
-			printErr(c, env, err)
+	for i, n := range names {
+		if errs[i] != nil {
+			printErr(c, env, errs[i])
 			failedAny = true
 			continue
 		}

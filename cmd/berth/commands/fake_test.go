@@ -70,7 +70,9 @@ func (r *recorder) Create(_ context.Context, cfg container.Config) (string, []st
 func (r *recorder) Start(_ context.Context, id string) error { r.record("start"); return r.startErr }
 func (r *recorder) Stop(_ context.Context, id string, o container.StopOptions) error {
 	r.record("stop " + id)
+	r.mu.Lock()
 	r.stopOpts = o
+	r.mu.Unlock()
 	if id == "missing" {
 		return notFound(id)
 	}
