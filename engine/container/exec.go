@@ -96,6 +96,10 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st Streams) (int
 	pspec := *spec.Process
 	pspec.Args = e.cfg.Cmd
 	pspec.Terminal = e.cfg.Tty
+	pspec.ConsoleSize = nil
+	if sz := e.cfg.ConsoleSize; e.cfg.Tty && sz.Width > 0 && sz.Height > 0 {
+		pspec.ConsoleSize = &specs.Box{Width: uint(sz.Width), Height: uint(sz.Height)}
+	}
 	pspec.Env = mergeEnv(spec.Process.Env, e.cfg.Env)
 	if e.cfg.WorkingDir != "" {
 		pspec.Cwd = e.cfg.WorkingDir

@@ -134,8 +134,19 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 // reapLocked deletes the stopped task and records its exit. ok is false when
 // there was no task to reap (the exit was already handled).
 func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (ExitStatus, bool) {
-	if proc, err := s.taskState(ctx, r.id); err == nil && proc.Status != tasktypes.Status_STOPPED {
-		return ExitStatus{}, false // not an exit: a new task runs (or an old event)
+	if proc, err := s.taskState(ctx, r.id); err == nil {
+		if proc.Status != tasktypes.Status_STOPPED {
+			return ExitStatus{}, false // not an exit: a new task runs (or an old event)
+		}
+		// The OOM event can trail the exit: a kill by the OOM killer is
+		// also read from the container's cgroup, which exists until the
+		// task is deleted.
+		r.mu.Lock()
+		oom := r.oom
+		r.mu.Unlock()
+		if !oom && proc.ExitStatus == 137 && s.cgroupOOMKilled(ctx, r.id) {
+			s.handleOOM(r.id)
+		}
 	}
 	// The network goes while the task is deleted: the process is gone.
 	netDone := make(chan struct{})

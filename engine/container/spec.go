@@ -86,6 +86,9 @@ func specOpts(in specInput, extra ...oci.SpecOpts) []oci.SpecOpts {
 	}
 	if in.cfg.Tty {
 		opts = append(opts, oci.WithTTY)
+		if sz := in.cfg.ConsoleSize; sz.Width > 0 && sz.Height > 0 {
+			opts = append(opts, oci.WithTTYSize(int(sz.Width), int(sz.Height)))
+		}
 	}
 	return append(opts, extra...)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/pkg/term"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -77,6 +78,9 @@ func processFlags() configFlags {
 		apply: func(c *cli.Context, env *Env, cfg *container.Config) error {
 			cfg.OpenStdin = c.Bool("interactive")
 			cfg.Tty = c.Bool("tty")
+			if sz, ok := term.GetSize(env.Stdout); ok && cfg.Tty {
+				cfg.ConsoleSize = container.WindowSize{Width: sz.Width, Height: sz.Height}
+			}
 			for _, f := range c.StringSlice("env-file") {
 				e, err := opts.EnvFile(f, env.lookupEnv)
 				if err != nil {

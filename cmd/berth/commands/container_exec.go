@@ -65,6 +65,9 @@ func execConfig(c *cli.Context, env *Env) (container.ExecConfig, error) {
 		Tty:        c.Bool("tty"),
 		Detach:     c.Bool("detach"),
 	}
+	if sz, ok := term.GetSize(env.Stdout); ok && cfg.Tty {
+		cfg.ConsoleSize = container.WindowSize{Width: sz.Width, Height: sz.Height}
+	}
 	for _, f := range c.StringSlice("env-file") {
 		e, err := opts.EnvFile(f, env.lookupEnv)
 		if err != nil {

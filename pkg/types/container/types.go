@@ -81,6 +81,9 @@ type Config struct {
 	// (--storage-opt): "size" limits it (berth's snapshotter, on a backing
 	// file system with project quotas).
 	StorageOpt map[string]string `json:"StorageOpt,omitempty"`
+	// ConsoleSize is the terminal's size when the process starts (-t), so it
+	// never runs with a 0x0 terminal before the first resize.
+	ConsoleSize WindowSize `json:"ConsoleSize,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.
@@ -314,6 +317,9 @@ type ExecConfig struct {
 	AttachStdout bool
 	AttachStderr bool
 	Detach       bool
+	// ConsoleSize is the terminal's size when the process starts (Tty),
+	// so it never runs with a 0x0 terminal before the first resize.
+	ConsoleSize WindowSize
 }
 
 // ExecInspect is the state of an exec process.

@@ -155,7 +155,10 @@ type ContainerConfig struct {
 	// Privileges (--cap-add, --privileged, --security-opt, …).
 	Security *Security `protobuf:"bytes,34,opt,name=security,proto3" json:"security,omitempty"`
 	// Options of the writable layer (--storage-opt size=10M).
-	StorageOpt    map[string]string `protobuf:"bytes,35,rep,name=storage_opt,json=storageOpt,proto3" json:"storage_opt,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	StorageOpt map[string]string `protobuf:"bytes,35,rep,name=storage_opt,json=storageOpt,proto3" json:"storage_opt,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The terminal's size when the process starts (-t).
+	ConsoleWidth  uint32 `protobuf:"varint,36,opt,name=console_width,json=consoleWidth,proto3" json:"console_width,omitempty"`
+	ConsoleHeight uint32 `protobuf:"varint,37,opt,name=console_height,json=consoleHeight,proto3" json:"console_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +436,20 @@ func (x *ContainerConfig) GetStorageOpt() map[string]string {
 		return x.StorageOpt
 	}
 	return nil
+}
+
+func (x *ContainerConfig) GetConsoleWidth() uint32 {
+	if x != nil {
+		return x.ConsoleWidth
+	}
+	return 0
+}
+
+func (x *ContainerConfig) GetConsoleHeight() uint32 {
+	if x != nil {
+		return x.ConsoleHeight
+	}
+	return 0
 }
 
 // MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
@@ -3530,7 +3547,10 @@ type ExecConfig struct {
 	AttachStdout bool                   `protobuf:"varint,7,opt,name=attach_stdout,json=attachStdout,proto3" json:"attach_stdout,omitempty"`
 	AttachStderr bool                   `protobuf:"varint,8,opt,name=attach_stderr,json=attachStderr,proto3" json:"attach_stderr,omitempty"`
 	// Start returns at once instead of waiting for the process to exit.
-	Detach        bool `protobuf:"varint,9,opt,name=detach,proto3" json:"detach,omitempty"`
+	Detach bool `protobuf:"varint,9,opt,name=detach,proto3" json:"detach,omitempty"`
+	// The terminal's size when the process starts (tty).
+	ConsoleWidth  uint32 `protobuf:"varint,10,opt,name=console_width,json=consoleWidth,proto3" json:"console_width,omitempty"`
+	ConsoleHeight uint32 `protobuf:"varint,11,opt,name=console_height,json=consoleHeight,proto3" json:"console_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3626,6 +3646,20 @@ func (x *ExecConfig) GetDetach() bool {
 		return x.Detach
 	}
 	return false
+}
+
+func (x *ExecConfig) GetConsoleWidth() uint32 {
+	if x != nil {
+		return x.ConsoleWidth
+	}
+	return 0
+}
+
+func (x *ExecConfig) GetConsoleHeight() uint32 {
+	if x != nil {
+		return x.ConsoleHeight
+	}
+	return 0
 }
 
 type ExecCreateRequest struct {
@@ -4888,7 +4922,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xfa\v\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xc6\f\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -4936,7 +4970,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\tresources\x18! \x01(\v2\x13.berth.v1.ResourcesR\tresources\x12.\n" +
 	"\bsecurity\x18\" \x01(\v2\x12.berth.v1.SecurityR\bsecurity\x12J\n" +
 	"\vstorage_opt\x18# \x03(\v2).berth.v1.ContainerConfig.StorageOptEntryR\n" +
-	"storageOpt\x1a9\n" +
+	"storageOpt\x12#\n" +
+	"\rconsole_width\x18$ \x01(\rR\fconsoleWidth\x12%\n" +
+	"\x0econsole_height\x18% \x01(\rR\rconsoleHeight\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -5183,7 +5219,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x16ResizeContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x04size\x18\x02 \x01(\v2\x14.berth.v1.WindowSizeR\x04size\"\x19\n" +
-	"\x17ResizeContainerResponse\"\xfc\x01\n" +
+	"\x17ResizeContainerResponse\"\xc8\x02\n" +
 	"\n" +
 	"ExecConfig\x12\x10\n" +
 	"\x03cmd\x18\x01 \x03(\tR\x03cmd\x12\x10\n" +
@@ -5195,7 +5231,10 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\fattach_stdin\x18\x06 \x01(\bR\vattachStdin\x12#\n" +
 	"\rattach_stdout\x18\a \x01(\bR\fattachStdout\x12#\n" +
 	"\rattach_stderr\x18\b \x01(\bR\fattachStderr\x12\x16\n" +
-	"\x06detach\x18\t \x01(\bR\x06detach\"Q\n" +
+	"\x06detach\x18\t \x01(\bR\x06detach\x12#\n" +
+	"\rconsole_width\x18\n" +
+	" \x01(\rR\fconsoleWidth\x12%\n" +
+	"\x0econsole_height\x18\v \x01(\rR\rconsoleHeight\"Q\n" +
 	"\x11ExecCreateRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x06config\x18\x02 \x01(\v2\x14.berth.v1.ExecConfigR\x06config\"-\n" +

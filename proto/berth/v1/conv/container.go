@@ -121,6 +121,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 	mountConfigToProto(c, p)
 	p.Resources, p.Security = ResourcesToProto(c.Resources), SecurityToProto(c.Security)
 	p.StorageOpt = c.StorageOpt
+	p.ConsoleWidth, p.ConsoleHeight = uint32(c.ConsoleSize.Width), uint32(c.ConsoleSize.Height)
 	return p
 }
 
@@ -170,6 +171,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 	mountConfigFromProto(p, &c)
 	c.Resources, c.Security = ResourcesFromProto(p.GetResources()), SecurityFromProto(p.GetSecurity())
 	c.StorageOpt = p.GetStorageOpt()
+	c.ConsoleSize = container.WindowSize{Width: uint16(p.GetConsoleWidth()), Height: uint16(p.GetConsoleHeight())}
 	return c
 }
 
@@ -409,15 +411,17 @@ func WindowSizeFromProto(p *berthv1.WindowSize) container.WindowSize {
 // ExecConfigToProto converts an exec's configuration.
 func ExecConfigToProto(c container.ExecConfig) *berthv1.ExecConfig {
 	return &berthv1.ExecConfig{
-		Cmd:          c.Cmd,
-		Env:          c.Env,
-		WorkingDir:   c.WorkingDir,
-		User:         c.User,
-		Tty:          c.Tty,
-		AttachStdin:  c.AttachStdin,
-		AttachStdout: c.AttachStdout,
-		AttachStderr: c.AttachStderr,
-		Detach:       c.Detach,
+		Cmd:           c.Cmd,
+		Env:           c.Env,
+		WorkingDir:    c.WorkingDir,
+		User:          c.User,
+		Tty:           c.Tty,
+		AttachStdin:   c.AttachStdin,
+		AttachStdout:  c.AttachStdout,
+		AttachStderr:  c.AttachStderr,
+		Detach:        c.Detach,
+		ConsoleWidth:  uint32(c.ConsoleSize.Width),
+		ConsoleHeight: uint32(c.ConsoleSize.Height),
 	}
 }
 
@@ -433,6 +437,7 @@ func ExecConfigFromProto(p *berthv1.ExecConfig) container.ExecConfig {
 		AttachStdout: p.GetAttachStdout(),
 		AttachStderr: p.GetAttachStderr(),
 		Detach:       p.GetDetach(),
+		ConsoleSize:  container.WindowSize{Width: uint16(p.GetConsoleWidth()), Height: uint16(p.GetConsoleHeight())},
 	}
 }
 
