@@ -128,6 +128,13 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	if err := att.waitReady(); err != nil {
 		return f.fail(err)
 	}
+	// Signals are caught before the container starts (they wait in the
+	// channel), so none can end berth instead of reaching the container.
+	var sigs chan os.Signal
+	if f.sigProxy {
+		sigs = catchSignals()
+		defer signal.Stop(sigs)
+	}
 	if f.start {
 		if err := cl.Start(ctx, id); err != nil {
 			stdio.restore()
@@ -139,8 +146,8 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 			_ = cl.Resize(ctx, id, container.WindowSize{Width: s.Width, Height: s.Height})
 		}
 	}
-	if f.sigProxy {
-		stop := proxySignals(ctx, cl, id)
+	if sigs != nil {
+		stop := forwardSignals(ctx, cl, id, sigs)
 		defer stop()
 	}
 
@@ -296,11 +303,16 @@ func resizes(ctx context.Context, tty any) <-chan container.WindowSize {
 // proxiedSignals are forwarded to a foreground container, as Docker does.
 var proxiedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
 
-// proxySignals forwards the signals berth receives to the container with
-// Kill until the returned stop is called.
-func proxySignals(ctx context.Context, cl Client, id string) (stop func()) {
+// catchSignals starts catching the signals a foreground run forwards.
+func catchSignals() chan os.Signal {
 	ch := make(chan os.Signal, 8)
 	signal.Notify(ch, proxiedSignals...)
+	return ch
+}
+
+// forwardSignals sends the caught signals to the container with Kill until
+// the returned stop is called.
+func forwardSignals(ctx context.Context, cl Client, id string, ch chan os.Signal) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		for {
@@ -316,10 +328,7 @@ func proxySignals(ctx context.Context, cl Client, id string) (stop func()) {
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		cancel()
-	}
+	return cancel
 }
 
 // startFailed handles a container that could not start: a --rm container
