@@ -55,6 +55,11 @@ var goBenches = []goBench{
 		extra: []metricOut{{"component/cni-setup", "Networking: Setup alone, median per mode", "setup-median-ms", "ms", 1}},
 	},
 	{
+		name: "component/shim-task-create", title: "Shim: task create through the shim (shim start, rootfs mount, runc create) vs `runc create` of a prepared bundle alone (target: ≤ runc create + 5 ms), median",
+		pkg: "./shim/", bench: "TaskCreate", metric: "median-ms", scale: 1, unit: "ms",
+		full: [2]string{"30x", "2"}, quick: [2]string{"10x", "1"},
+	},
+	{
 		name: "component/shim-pss", title: "Shim: PSS per running container, 20 containers, per shim and IO (shim package)",
 		pkg: "./shim/", bench: "ShimPSS", metric: "PSS-kB/container", scale: 1, unit: "kB",
 		full: [2]string{"1x", "2"}, quick: [2]string{"1x", "1"},
