@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"io/fs"
-	"path/filepath"
 
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/image"
@@ -43,22 +41,8 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 			return nil, err
 		}
 		for _, v := range vols {
-			du.Volumes = append(du.Volumes, VolumeUsage{Name: v.Name, Size: dirSize(e.volumes.DataPath(v.Name)), Links: len(v.UsedBy)})
+			du.Volumes = append(du.Volumes, VolumeUsage{Name: v.Name, Size: e.volumes.Size(v.Name), Links: len(v.UsedBy)})
 		}
 	}
 	return du, nil
-}
-
-// dirSize is the apparent size of the regular files under dir.
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

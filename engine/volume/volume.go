@@ -499,6 +499,10 @@ func pruneLabels(v *Volume, f map[string][]string) bool {
 	return true
 }
 
+// Size is the apparent size of the files in the volume's data (what
+// `volume prune` reclaims and `system df` shows).
+func (s *Service) Size(name string) int64 { return int64(dirSize(s.dataPath(name))) }
+
 func dirSize(dir string) uint64 {
 	var n uint64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
