@@ -65,11 +65,7 @@ func (s *Service) withFS(ctx context.Context, ref string, fn func(f containerFS)
 		return err
 	}
 	ctx = s.ctx(ctx)
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return err
-	}
-	cfg, err := configOf(c)
+	c, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
 	}

@@ -115,11 +115,7 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return
-	}
-	cfg, err := configOf(c)
+	c, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return
 	}
@@ -271,11 +267,7 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 	s.publish(r, "restart", nil)
 	if err := s.startLocked(ctx, r, false); err != nil {
 		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
-		c, gerr := s.client.ContainerService().Get(ctx, r.id)
-		if gerr != nil {
-			return
-		}
-		cfg, gerr := configOf(c)
+		c, cfg, gerr := s.load(ctx, r.id)
 		if gerr != nil {
 			return
 		}
@@ -368,11 +360,7 @@ func (s *Service) gcNetworks(ctx context.Context) {
 func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool) {
 	r.op.Lock()
 	defer r.op.Unlock()
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return
-	}
-	cfg, err := configOf(c)
+	c, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return
 	}

@@ -28,22 +28,7 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 	if _, err := s.reserveName(newName, r.id); err != nil {
 		return err
 	}
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err == nil {
-		var cfg *Config
-		if cfg, err = configOf(c); err == nil {
-			cfg.Name = newName
-			var ext typeurl.Any
-			if ext, err = typeurl.MarshalAny(cfg); err == nil {
-				_, err = s.client.ContainerService().Update(ctx, containers.Container{
-					ID:         r.id,
-					Labels:     map[string]string{labelName: newName},
-					Extensions: map[string]typeurl.Any{extConfig: ext},
-				}, "labels."+labelName, "extensions."+extConfig)
-			}
-		}
-	}
-	if err != nil {
+	if err := s.storeName(ctx, r.id, newName); err != nil {
 		s.releaseName(newName, r.id)
 		return err
 	}
@@ -58,4 +43,23 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 	r.mu.Unlock()
 	s.publish(r, "rename", map[string]string{"oldName": "/" + old})
 	return nil
+}
+
+// storeName writes a new name into the container's label and configuration.
+func (s *Service) storeName(ctx context.Context, id, name string) error {
+	_, cfg, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	cfg.Name = name
+	ext, err := typeurl.MarshalAny(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.ContainerService().Update(ctx, containers.Container{
+		ID:         id,
+		Labels:     map[string]string{labelName: name},
+		Extensions: map[string]typeurl.Any{extConfig: ext},
+	}, "labels."+labelName, "extensions."+extConfig)
+	return err
 }

@@ -43,11 +43,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 // startLocked creates and starts the task. The caller holds r.op. byUser
 // clears the "stopped by user" mark, as a user's start does in Docker.
 func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err error) {
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return err
-	}
-	cfg, err := configOf(c)
+	c, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
 	}
@@ -255,6 +251,16 @@ func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteRespo
 		return nil, err
 	}
 	return resp, nil
+}
+
+// load reads a container from containerd with its berth configuration.
+func (s *Service) load(ctx context.Context, id string) (containers.Container, *Config, error) {
+	c, err := s.client.ContainerService().Get(ctx, id)
+	if err != nil {
+		return c, nil, err
+	}
+	cfg, err := configOf(c)
+	return c, cfg, err
 }
 
 func configOf(c containers.Container) (*Config, error) {

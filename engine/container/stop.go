@@ -37,11 +37,7 @@ func (s *Service) Stop(ctx context.Context, ref string, opts StopOptions) error 
 
 func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
 	s.cancelRestart(r)
-	c, err := s.client.ContainerService().Get(ctx, r.id)
-	if err != nil {
-		return err
-	}
-	cfg, err := configOf(c)
+	_, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
 	}
