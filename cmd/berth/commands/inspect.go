@@ -41,19 +41,30 @@ Examples:
 }
 
 func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind string) error {
+	return inspectEach(c, env, ExitBerthFailed, false, func(name string) (any, error) {
+		return inspectOne(ctx, cl, kind, name)
+	})
+}
+
+// inspectEach is every inspect command: look up each name, print the
+// objects found as a JSON array or through --format, then the errors, and
+// exit 1 if any name was not found. With jsonOnly the template sees the
+// object's JSON document ({{.Id}}, times as in the JSON); otherwise, as
+// Docker's `inspect`, the object itself, and its JSON document only for
+// fields the object does not have. badFormat is the exit code of a template
+// that does not parse.
+func inspectEach(c *cli.Context, env *Env, badFormat int, jsonOnly bool, lookup func(name string) (any, error)) error {
 	var tf *formatter.Format
 	if s := c.String("format"); s != "" {
 		var err error
 		if tf, err = formatter.Parse(s, ""); err != nil {
-			return &ExitError{Code: ExitBerthFailed, Err: err}
+			return &ExitError{Code: badFormat, Err: err}
 		}
 	}
-	var (
-		found []any
-		errs  []error
-	)
+	found := []any{}
+	var errs []error
 	for _, name := range c.Args().Slice() {
-		v, err := inspectOne(ctx, cl, kind, name)
+		v, err := lookup(name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -62,11 +73,9 @@ func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind s
 	}
 	var werr error
 	if tf != nil {
-		// As Docker: the template runs on the object; where it names a
-		// field only the JSON form has ({{.Id}}), on the JSON document.
 		for _, v := range found {
 			var buf bytes.Buffer
-			if err := tf.Write(&buf, nil, []any{v}); err != nil {
+			if jsonOnly || tf.Write(&buf, nil, []any{v}) != nil {
 				doc, jerr := jsonDocument(v)
 				if jerr != nil {
 					return jerr
@@ -81,9 +90,6 @@ func inspectAll(ctx context.Context, env *Env, c *cli.Context, cl Client, kind s
 			}
 		}
 	} else {
-		if found == nil {
-			found = []any{}
-		}
 		werr = writeJSON(env.Stdout, found)
 	}
 	if werr != nil {

@@ -218,45 +218,14 @@ Examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template applied to each volume"},
 		},
 		Action: withVolumes(env, 1, -1, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
-			var tf *formatter.Format
-			if s := c.String("format"); s != "" {
-				var err error
-				if tf, err = formatter.Parse(s, ""); err != nil {
-					return &ExitError{Code: 1, Err: err}
-				}
-			}
-			found := []any{}
-			var errs []error
-			for _, name := range c.Args().Slice() {
+			// As Docker, templates see the JSON document ({{.Id}}), not the Go struct.
+			return inspectEach(c, env, 1, true, func(name string) (any, error) {
 				v, err := api.VolumeInspect(ctx, name)
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return nil, err
 				}
-				found = append(found, volumeResourceOf(v))
-			}
-			var werr error
-			if tf != nil {
-				docs := make([]any, len(found))
-				for i, v := range found {
-					if docs[i], werr = jsonDocument(v); werr != nil {
-						return werr
-					}
-				}
-				werr = tf.Write(env.Stdout, nil, docs)
-			} else {
-				werr = writeJSON(env.Stdout, found)
-			}
-			if werr != nil {
-				return werr
-			}
-			for _, e := range errs {
-				printErr(c, env, e)
-			}
-			if len(errs) > 0 {
-				return &ExitError{Code: 1}
-			}
-			return nil
+				return volumeResourceOf(v), nil
+			})
 		}),
 	}
 }
