@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync"
 
-	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
-	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	runc "github.com/containerd/go-runc"
 	"golang.org/x/sys/unix"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
 // cgroupUnified reports whether the host runs cgroup v2 only (like
@@ -247,23 +247,23 @@ func (w *oomWatcher) close() {
 
 // metrics converts runc's statistics (runc reads the cgroup files for both
 // versions) to containerd's cgroup v1 or v2 metrics types.
-func metrics(s *runc.Stats, unified bool) any {
+func metrics(s *runc.Stats, unified bool) tw.Message {
 	if unified {
 		return metricsV2(s)
 	}
 	return metricsV1(s)
 }
 
-func metricsV1(s *runc.Stats) *v1.Metrics {
-	m := &v1.Metrics{
-		Pids: &v1.PidsStat{Current: s.Pids.Current, Limit: s.Pids.Limit},
-		CPU: &v1.CPUStat{
-			Usage: &v1.CPUUsage{Total: s.Cpu.Usage.Total, Kernel: s.Cpu.Usage.Kernel,
+func metricsV1(s *runc.Stats) *tw.MetricsV1 {
+	m := &tw.MetricsV1{
+		Pids: &tw.PidsStat{Current: s.Pids.Current, Limit: s.Pids.Limit},
+		CPU: &tw.CPUStatV1{
+			Usage: &tw.CPUUsage{Total: s.Cpu.Usage.Total, Kernel: s.Cpu.Usage.Kernel,
 				User: s.Cpu.Usage.User, PerCPU: s.Cpu.Usage.Percpu},
-			Throttling: &v1.Throttle{Periods: s.Cpu.Throttling.Periods,
+			Throttling: &tw.Throttle{Periods: s.Cpu.Throttling.Periods,
 				ThrottledPeriods: s.Cpu.Throttling.ThrottledPeriods, ThrottledTime: s.Cpu.Throttling.ThrottledTime},
 		},
-		Memory: &v1.MemoryStat{
+		Memory: &tw.MemoryStatV1{
 			Cache:                   s.Memory.Cache,
 			Usage:                   memEntry(s.Memory.Usage),
 			Swap:                    memEntry(s.Memory.Swap),
@@ -301,7 +301,7 @@ func metricsV1(s *runc.Stats) *v1.Metrics {
 			TotalActiveFile:         s.Memory.Raw["total_active_file"],
 			TotalUnevictable:        s.Memory.Raw["total_unevictable"],
 		},
-		Blkio: &v1.BlkIOStat{
+		Blkio: &tw.BlkIOStat{
 			IoServiceBytesRecursive: blkio(s.Blkio.IoServiceBytesRecursive),
 			IoServicedRecursive:     blkio(s.Blkio.IoServicedRecursive),
 			IoQueuedRecursive:       blkio(s.Blkio.IoQueuedRecursive),
@@ -313,28 +313,28 @@ func metricsV1(s *runc.Stats) *v1.Metrics {
 		},
 	}
 	for size, h := range s.Hugetlb {
-		m.Hugetlb = append(m.Hugetlb, &v1.HugetlbStat{Usage: h.Usage, Max: h.Max, Failcnt: h.Failcnt, Pagesize: size})
+		m.Hugetlb = append(m.Hugetlb, &tw.HugetlbStatV1{Usage: h.Usage, Max: h.Max, Failcnt: h.Failcnt, Pagesize: size})
 	}
 	return m
 }
 
-func memEntry(e runc.MemoryEntry) *v1.MemoryEntry {
-	return &v1.MemoryEntry{Limit: e.Limit, Usage: e.Usage, Max: e.Max, Failcnt: e.Failcnt}
+func memEntry(e runc.MemoryEntry) *tw.MemoryEntry {
+	return &tw.MemoryEntry{Limit: e.Limit, Usage: e.Usage, Max: e.Max, Failcnt: e.Failcnt}
 }
 
-func blkio(in []runc.BlkioEntry) []*v1.BlkIOEntry {
-	out := make([]*v1.BlkIOEntry, 0, len(in))
+func blkio(in []runc.BlkioEntry) []*tw.BlkIOEntry {
+	out := make([]*tw.BlkIOEntry, 0, len(in))
 	for _, e := range in {
-		out = append(out, &v1.BlkIOEntry{Op: e.Op, Major: e.Major, Minor: e.Minor, Value: e.Value})
+		out = append(out, &tw.BlkIOEntry{Op: e.Op, Major: e.Major, Minor: e.Minor, Value: e.Value})
 	}
 	return out
 }
 
-func metricsV2(s *runc.Stats) *v2.Metrics {
+func metricsV2(s *runc.Stats) *tw.MetricsV2 {
 	raw := s.Memory.Raw
-	m := &v2.Metrics{
-		Pids: &v2.PidsStat{Current: s.Pids.Current, Limit: s.Pids.Limit},
-		CPU: &v2.CPUStat{
+	m := &tw.MetricsV2{
+		Pids: &tw.PidsStat{Current: s.Pids.Current, Limit: s.Pids.Limit},
+		CPU: &tw.CPUStatV2{
 			UsageUsec:     s.Cpu.Usage.Total / 1000,
 			UserUsec:      s.Cpu.Usage.User / 1000,
 			SystemUsec:    s.Cpu.Usage.Kernel / 1000,
@@ -342,7 +342,7 @@ func metricsV2(s *runc.Stats) *v2.Metrics {
 			NrThrottled:   s.Cpu.Throttling.ThrottledPeriods,
 			ThrottledUsec: s.Cpu.Throttling.ThrottledTime / 1000,
 		},
-		Memory: &v2.MemoryStat{
+		Memory: &tw.MemoryStatV2{
 			Anon: raw["anon"], File: raw["file"], KernelStack: raw["kernel_stack"], Slab: raw["slab"],
 			Sock: raw["sock"], Shmem: raw["shmem"], FileMapped: raw["file_mapped"], FileDirty: raw["file_dirty"],
 			FileWriteback: raw["file_writeback"], AnonThp: raw["anon_thp"], InactiveAnon: raw["inactive_anon"],
@@ -353,11 +353,11 @@ func metricsV2(s *runc.Stats) *v2.Metrics {
 			SwapUsage: s.Memory.Swap.Usage, SwapLimit: s.Memory.Swap.Limit, SwapMaxUsage: s.Memory.Swap.Max,
 		},
 	}
-	io := map[[2]uint64]*v2.IOEntry{}
-	entry := func(e runc.BlkioEntry) *v2.IOEntry {
+	io := map[[2]uint64]*tw.IOEntry{}
+	entry := func(e runc.BlkioEntry) *tw.IOEntry {
 		k := [2]uint64{e.Major, e.Minor}
 		if io[k] == nil {
-			io[k] = &v2.IOEntry{Major: e.Major, Minor: e.Minor}
+			io[k] = &tw.IOEntry{Major: e.Major, Minor: e.Minor}
 		}
 		return io[k]
 	}
@@ -377,12 +377,12 @@ func metricsV2(s *runc.Stats) *v2.Metrics {
 			entry(e).Wios = e.Value
 		}
 	}
-	m.Io = &v2.IOStat{}
+	m.Io = &tw.IOStat{}
 	for _, e := range io {
 		m.Io.Usage = append(m.Io.Usage, e)
 	}
 	for size, h := range s.Hugetlb {
-		m.Hugetlb = append(m.Hugetlb, &v2.HugeTlbStat{Current: h.Usage, Max: h.Max, Failcnt: h.Failcnt, Pagesize: size})
+		m.Hugetlb = append(m.Hugetlb, &tw.HugeTlbStatV2{Current: h.Usage, Max: h.Max, Failcnt: h.Failcnt, Pagesize: size})
 	}
 	return m
 }

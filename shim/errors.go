@@ -5,38 +5,38 @@ import (
 	"errors"
 
 	"github.com/containerd/errdefs"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+
+	"github.com/berthproject/berth/shim/internal/ttrpcwire"
 )
 
 // toStatus turns an errdefs-classed error into a ttrpc (gRPC-coded) status so
 // that containerd's errgrpc.ToNative restores the class on the other side.
-// errdefs/pkg/errgrpc is not used because it pulls net/http into the shim.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	var st *ttrpcwire.Status
+	if errors.As(err, &st) {
+		return st
 	}
-	code := codes.Unknown
+	code := ttrpcwire.Unknown
 	switch {
 	case errdefs.IsNotFound(err):
-		code = codes.NotFound
+		code = ttrpcwire.NotFound
 	case errdefs.IsAlreadyExists(err):
-		code = codes.AlreadyExists
+		code = ttrpcwire.AlreadyExists
 	case errdefs.IsInvalidArgument(err):
-		code = codes.InvalidArgument
+		code = ttrpcwire.InvalidArgument
 	case errdefs.IsFailedPrecondition(err):
-		code = codes.FailedPrecondition
+		code = ttrpcwire.FailedPrecondition
 	case errdefs.IsNotImplemented(err):
-		code = codes.Unimplemented
+		code = ttrpcwire.Unimplemented
 	case errdefs.IsUnavailable(err):
-		code = codes.Unavailable
+		code = ttrpcwire.Unavailable
 	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
+		code = ttrpcwire.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
+		code = ttrpcwire.DeadlineExceeded
 	}
-	return status.Error(code, err.Error())
+	return &ttrpcwire.Status{Code: code, Message: err.Error()}
 }

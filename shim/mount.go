@@ -8,8 +8,9 @@ import (
 	"runtime"
 	"strings"
 
-	apitypes "github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
 // mountFlags maps mount(8) option names to flags; clear means the option
@@ -59,7 +60,7 @@ var propagationFlags = map[string]uintptr{
 // mountRootfs mounts the rootfs mounts containerd gives (one overlay, or a
 // bind of a directory) on target, in order. On error, what was mounted is
 // undone.
-func mountRootfs(mounts []*apitypes.Mount, target string) (err error) {
+func mountRootfs(mounts []*tw.Mount, target string) (err error) {
 	if err := os.MkdirAll(target, 0o711); err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func mountRootfs(mounts []*apitypes.Mount, target string) (err error) {
 	return nil
 }
 
-func mountOne(m *apitypes.Mount, target string) error {
+func mountOne(m *tw.Mount, target string) error {
 	var (
 		flags uintptr
 		prop  uintptr

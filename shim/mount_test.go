@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	apitypes "github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
 func needRoot(t *testing.T) {
@@ -59,13 +60,13 @@ func TestMountOverlayManyLayers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := &apitypes.Mount{Type: "overlay", Source: "overlay", Options: []string{
+	m := &tw.Mount{Type: "overlay", Source: "overlay", Options: []string{
 		"index=off", "workdir=" + work, "upperdir=" + upper, "lowerdir=" + strings.Join(lowers, ":"),
 	}}
 	if n := len(strings.Join(m.Options, ",")); n < os.Getpagesize() {
 		t.Fatalf("options only %d bytes long", n)
 	}
-	if err := mountRootfs([]*apitypes.Mount{m}, target); err != nil {
+	if err := mountRootfs([]*tw.Mount{m}, target); err != nil {
 		t.Fatal(err)
 	}
 	defer unmountAll(target)
@@ -91,8 +92,8 @@ func TestMountBindReadOnly(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &apitypes.Mount{Type: "bind", Source: src, Options: []string{"rbind", "ro"}}
-	if err := mountRootfs([]*apitypes.Mount{m}, target); err != nil {
+	m := &tw.Mount{Type: "bind", Source: src, Options: []string{"rbind", "ro"}}
+	if err := mountRootfs([]*tw.Mount{m}, target); err != nil {
 		t.Fatal(err)
 	}
 	defer unmountAll(target)

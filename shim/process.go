@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
 // procState is a process's lifecycle state. Transitions:
@@ -25,16 +26,16 @@ func (s procState) String() string {
 	return [...]string{"created", "running", "paused", "stopped", "deleted"}[s]
 }
 
-func (s procState) status() task.Status {
+func (s procState) status() tw.Status {
 	switch s {
 	case stateCreated:
-		return task.Status_CREATED
+		return tw.Status_CREATED
 	case stateRunning:
-		return task.Status_RUNNING
+		return tw.Status_RUNNING
 	case statePaused:
-		return task.Status_PAUSED
+		return tw.Status_PAUSED
 	default:
-		return task.Status_STOPPED
+		return tw.Status_STOPPED
 	}
 }
 

@@ -2,18 +2,13 @@ package shim
 
 import (
 	"context"
-	"net"
+	"errors"
 	"strings"
 	"sync"
 	"time"
 
-	eventsapi "github.com/containerd/containerd/api/services/ttrpc/events/v1"
-	apitypes "github.com/containerd/containerd/api/types"
-	"github.com/containerd/ttrpc"
-	"github.com/containerd/typeurl/v2"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
+	"github.com/berthproject/berth/shim/internal/ttrpcwire"
 )
 
 const (
@@ -25,7 +20,7 @@ const (
 
 type envelope struct {
 	topic string
-	event any
+	event tw.Message
 	at    time.Time
 }
 
@@ -42,8 +37,7 @@ type publisher struct {
 	closed bool
 	idle   chan struct{} // closed when the queue is empty (replaced when it fills)
 
-	conn   *ttrpc.Client
-	client eventsapi.TTRPCEventsService
+	client *ttrpcwire.Client
 }
 
 func newPublisher(address, namespace string) *publisher {
@@ -59,7 +53,7 @@ func newPublisher(address, namespace string) *publisher {
 }
 
 // publish queues an event; it never blocks the caller.
-func (p *publisher) publish(topic string, event any) {
+func (p *publisher) publish(topic string, event tw.Message) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -117,24 +111,20 @@ func (p *publisher) run() {
 // send delivers one event, redialing until it is accepted or publishGiveUp
 // has passed.
 func (p *publisher) send(e envelope) {
-	a, err := typeurl.MarshalAnyToProto(e.event)
-	if err != nil {
-		logf("marshal event %s: %v", e.topic, err)
-		return
-	}
-	req := &eventsapi.ForwardRequest{Envelope: &apitypes.Envelope{
-		Timestamp: timestamppb.New(e.at),
+	req := tw.Marshal(&tw.ForwardRequest{Envelope: &tw.Envelope{
+		Timestamp: e.at,
 		Namespace: p.namespace,
 		Topic:     e.topic,
-		Event:     a,
-	}}
+		Event:     tw.MarshalAny(e.event),
+	}})
 	backoff := 50 * time.Millisecond
 	for {
-		err = p.forward(req)
+		err := p.forward(req)
 		if err == nil {
 			return
 		}
-		if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.Unknown {
+		var st *ttrpcwire.Status
+		if errors.As(err, &st) && st.Code != ttrpcwire.Unavailable && st.Code != ttrpcwire.Unknown {
 			// containerd answered and refused the event: retrying will not help.
 			logf("event %s rejected: %v", e.topic, err)
 			return
@@ -150,23 +140,22 @@ func (p *publisher) send(e envelope) {
 	}
 }
 
-func (p *publisher) forward(req *eventsapi.ForwardRequest) error {
+func (p *publisher) forward(req []byte) error {
 	if p.client == nil {
-		conn, err := net.DialTimeout("unix", p.address, 5*time.Second)
+		c, err := ttrpcwire.Dial(p.address, 5*time.Second)
 		if err != nil {
 			return err
 		}
-		p.conn = ttrpc.NewClient(conn)
-		p.client = eventsapi.NewTTRPCEventsClient(p.conn)
+		p.client = c
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := p.client.Forward(ctx, req)
+	_, err := p.client.Call(ctx, tw.EventsService, tw.ForwardMethod, req)
 	if err != nil {
 		// Any failure may mean containerd went away: start over with a
 		// fresh connection.
-		p.conn.Close()
-		p.conn, p.client = nil, nil
+		p.client.Close()
+		p.client = nil
 	}
 	return err
 }

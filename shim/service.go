@@ -11,18 +11,12 @@ import (
 	"sync"
 	"time"
 
-	eventsapi "github.com/containerd/containerd/api/events"
-	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	"github.com/containerd/containerd/api/types/runc/options"
-	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/emptypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
 // Event topics, as containerd names them.
@@ -137,18 +131,17 @@ func (s *Service) runcError(err error) error {
 	return err
 }
 
-func parseRuntimeOptions(a *anypb.Any) (runtimeOpts, error) {
+func parseRuntimeOptions(a *tw.Any) (runtimeOpts, error) {
 	o := runtimeOpts{BinaryName: DefaultRuncBinary, Root: DefaultRuncRoot}
-	if a == nil || a.GetTypeUrl() == "" {
+	if a == nil || a.TypeUrl == "" {
 		return o, nil
 	}
-	v, err := typeurl.UnmarshalAny(a)
-	if err != nil {
-		return o, fmt.Errorf("runtime options: %w", errdefs.ErrInvalidArgument)
+	ro := new(tw.Options)
+	if a.TypeUrl != ro.TypeURL() {
+		return o, fmt.Errorf("runtime options of type %s: %w", a.TypeUrl, errdefs.ErrInvalidArgument)
 	}
-	ro, ok := v.(*options.Options)
-	if !ok {
-		return o, fmt.Errorf("runtime options of type %s: %w", a.GetTypeUrl(), errdefs.ErrInvalidArgument)
+	if err := tw.Unmarshal(a.Value, ro); err != nil {
+		return o, fmt.Errorf("runtime options: %w", errdefs.ErrInvalidArgument)
 	}
 	if ro.BinaryName != "" {
 		o.BinaryName = ro.BinaryName
@@ -207,7 +200,7 @@ func (s *Service) get(execID string) (*process, error) {
 }
 
 // Create mounts the rootfs, prepares IO and runs `runc create`.
-func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, err error) {
+func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.CreateTaskResponse, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.init != nil {
@@ -289,15 +282,15 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	}
 	s.runc, s.init, s.sharedPID = rc, p, sharedPIDNamespace(s.bundle)
 	s.byPid[pid] = p
-	s.pub.publish(topicCreate, &eventsapi.TaskCreate{
+	s.pub.publish(topicCreate, &tw.TaskCreate{
 		ContainerID: s.id, Bundle: s.bundle, Rootfs: r.Rootfs, Pid: uint32(pid),
-		IO: &eventsapi.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		IO: &tw.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 	})
-	return &taskapi.CreateTaskResponse{Pid: uint32(pid)}, nil
+	return &tw.CreateTaskResponse{Pid: uint32(pid)}, nil
 }
 
 // Start starts the init process or an exec'd one.
-func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+func (s *Service) Start(ctx context.Context, r *tw.StartRequest) (*tw.StartResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
@@ -311,7 +304,7 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 		if err := s.startExec(ctx, p); err != nil {
 			return nil, err
 		}
-		return &taskapi.StartResponse{Pid: uint32(p.pid)}, nil
+		return &tw.StartResponse{Pid: uint32(p.pid)}, nil
 	}
 	if err := s.runc.Start(context.WithoutCancel(ctx), s.id); err != nil {
 		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
@@ -320,13 +313,13 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 	if dir, _, err := memoryCgroup(p.pid); err == nil {
 		s.cgroupDir = dir
 	}
-	w, err := newOOMWatcher(p.pid, func() { s.pub.publish(topicOOM, &eventsapi.TaskOOM{ContainerID: s.id}) })
+	w, err := newOOMWatcher(p.pid, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
 	if err != nil {
 		logf("no OOM notifications for %s: %v", s.id, err)
 	}
 	s.oom = w
-	s.pub.publish(topicStart, &eventsapi.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
-	return &taskapi.StartResponse{Pid: uint32(p.pid)}, nil
+	s.pub.publish(topicStart, &tw.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
+	return &tw.StartResponse{Pid: uint32(p.pid)}, nil
 }
 
 func (s *Service) startExec(ctx context.Context, p *process) (err error) {
@@ -374,12 +367,12 @@ func (s *Service) startExec(ctx context.Context, p *process) (err error) {
 	}
 	p.pid, p.io, p.state = pid, pio, stateRunning
 	s.byPid[pid] = p
-	s.pub.publish(topicExecStarted, &eventsapi.TaskExecStarted{ContainerID: s.id, ExecID: p.id, Pid: uint32(pid)})
+	s.pub.publish(topicExecStarted, &tw.TaskExecStarted{ContainerID: s.id, ExecID: p.id, Pid: uint32(pid)})
 	return nil
 }
 
 // Exec registers an extra process; Start runs it.
-func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emptypb.Empty, error) {
+func (s *Service) Exec(ctx context.Context, r *tw.ExecProcessRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.init == nil {
@@ -402,12 +395,12 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emp
 	p := newProcess(r.ExecID, false, stdio{r.Stdin, r.Stdout, r.Stderr, r.Terminal})
 	p.spec = &spec
 	s.execs[r.ExecID] = p
-	s.pub.publish(topicExecAdded, &eventsapi.TaskExecAdded{ContainerID: s.id, ExecID: r.ExecID})
-	return &emptypb.Empty{}, nil
+	s.pub.publish(topicExecAdded, &tw.TaskExecAdded{ContainerID: s.id, ExecID: r.ExecID})
+	return &tw.Empty{}, nil
 }
 
 // Kill signals one process, or with All every process of the container.
-func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Empty, error) {
+func (s *Service) Kill(ctx context.Context, r *tw.KillRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
@@ -427,7 +420,7 @@ func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Em
 			}
 			return nil, err
 		}
-		return &emptypb.Empty{}, nil
+		return &tw.Empty{}, nil
 	}
 	if err := s.runc.Kill(context.WithoutCancel(ctx), s.id, int(r.Signal), &runc.KillOpts{All: r.All}); err != nil {
 		msg := err.Error()
@@ -436,12 +429,12 @@ func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Em
 		}
 		return nil, fmt.Errorf("runc kill: %w", err)
 	}
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // Delete removes a stopped exec, or the container once its init stopped (or
 // was never started).
-func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
+func (s *Service) Delete(ctx context.Context, r *tw.DeleteRequest) (*tw.DeleteResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
@@ -484,38 +477,38 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		s.rootfs = ""
 	}
 	_ = os.Remove(filepath.Join(s.bundle, initPidFile))
-	s.pub.publish(topicDelete, &eventsapi.TaskDelete{
-		ContainerID: s.id, Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt),
+	s.pub.publish(topicDelete, &tw.TaskDelete{
+		ContainerID: s.id, Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt,
 	})
 	return deleteResponse(p), nil
 }
 
-func deleteResponse(p *process) *taskapi.DeleteResponse {
-	return &taskapi.DeleteResponse{Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt)}
+func deleteResponse(p *process) *tw.DeleteResponse {
+	return &tw.DeleteResponse{Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt}
 }
 
 // State reports a process's state.
-func (s *Service) State(ctx context.Context, r *taskapi.StateRequest) (*taskapi.StateResponse, error) {
+func (s *Service) State(ctx context.Context, r *tw.StateRequest) (*tw.StateResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
 	if err != nil {
 		return nil, err
 	}
-	resp := &taskapi.StateResponse{
+	resp := &tw.StateResponse{
 		ID: p.id, Bundle: s.bundle, Pid: uint32(p.pid), Status: p.state.status(),
 		Stdin: p.s.stdin, Stdout: p.s.stdout, Stderr: p.s.stderr, Terminal: p.s.terminal,
 		ExecID: r.ExecID,
 	}
 	if p.state == stateStopped || p.state == stateDeleted {
 		resp.ExitStatus = uint32(p.exitStatus)
-		resp.ExitedAt = timestamppb.New(p.exitedAt)
+		resp.ExitedAt = p.exitedAt
 	}
 	return resp, nil
 }
 
 // Wait blocks until the process's exit was published.
-func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.WaitResponse, error) {
+func (s *Service) Wait(ctx context.Context, r *tw.WaitRequest) (*tw.WaitResponse, error) {
 	s.mu.Lock()
 	p, err := s.get(r.ExecID)
 	s.mu.Unlock()
@@ -529,20 +522,20 @@ func (s *Service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.Wa
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &taskapi.WaitResponse{ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt)}, nil
+	return &tw.WaitResponse{ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt}, nil
 }
 
 // Pause freezes the container.
-func (s *Service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
+func (s *Service) Pause(ctx context.Context, r *tw.PauseRequest) (*tw.Empty, error) {
 	return s.freeze(ctx, true)
 }
 
 // Resume thaws the container.
-func (s *Service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
+func (s *Service) Resume(ctx context.Context, r *tw.ResumeRequest) (*tw.Empty, error) {
 	return s.freeze(ctx, false)
 }
 
-func (s *Service) freeze(ctx context.Context, pause bool) (*emptypb.Empty, error) {
+func (s *Service) freeze(ctx context.Context, pause bool) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get("")
@@ -558,7 +551,7 @@ func (s *Service) freeze(ctx context.Context, pause bool) (*emptypb.Empty, error
 			return nil, fmt.Errorf("runc pause: %w", s.runcError(err))
 		}
 		p.state = statePaused
-		s.pub.publish(topicPaused, &eventsapi.TaskPaused{ContainerID: s.id})
+		s.pub.publish(topicPaused, &tw.TaskPaused{ContainerID: s.id})
 	} else {
 		if p.state != statePaused {
 			return nil, errState(p.id, p.state, "resume")
@@ -567,13 +560,13 @@ func (s *Service) freeze(ctx context.Context, pause bool) (*emptypb.Empty, error
 			return nil, fmt.Errorf("runc resume: %w", s.runcError(err))
 		}
 		p.state = stateRunning
-		s.pub.publish(topicResumed, &eventsapi.TaskResumed{ContainerID: s.id})
+		s.pub.publish(topicResumed, &tw.TaskResumed{ContainerID: s.id})
 	}
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // Pids lists the container's processes, naming exec'd ones.
-func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.PidsResponse, error) {
+func (s *Service) Pids(ctx context.Context, r *tw.PidsRequest) (*tw.PidsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.get(""); err != nil {
@@ -587,13 +580,11 @@ func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.Pi
 	for id, p := range s.execs {
 		execs[p.pid] = id
 	}
-	resp := &taskapi.PidsResponse{}
+	resp := &tw.PidsResponse{}
 	for _, pid := range pids {
-		pi := &task.ProcessInfo{Pid: uint32(pid)}
+		pi := &tw.ProcessInfo{Pid: uint32(pid)}
 		if id, ok := execs[pid]; ok {
-			if a, err := typeurl.MarshalAnyToProto(&options.ProcessDetails{ExecID: id}); err == nil {
-				pi.Info = a
-			}
+			pi.Info = tw.MarshalAny(&tw.ProcessDetails{ExecID: id})
 		}
 		resp.Processes = append(resp.Processes, pi)
 	}
@@ -601,7 +592,7 @@ func (s *Service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.Pi
 }
 
 // Update changes the container's resources.
-func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
+func (s *Service) Update(ctx context.Context, r *tw.UpdateTaskRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.get(""); err != nil {
@@ -614,11 +605,11 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*em
 	if err := s.runc.Update(context.WithoutCancel(ctx), s.id, &res); err != nil {
 		return nil, fmt.Errorf("runc update: %w", s.runcError(err))
 	}
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // Stats returns cgroup metrics (v1 or v2 types, like containerd's shim).
-func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
+func (s *Service) Stats(ctx context.Context, r *tw.StatsRequest) (*tw.StatsResponse, error) {
 	s.mu.Lock()
 	if _, err := s.get(""); err != nil {
 		s.mu.Unlock()
@@ -630,15 +621,11 @@ func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.
 	if err != nil {
 		return nil, fmt.Errorf("runc events --stats: %w", err)
 	}
-	a, err := typeurl.MarshalAnyToProto(metrics(st, cgroupUnified()))
-	if err != nil {
-		return nil, err
-	}
-	return &taskapi.StatsResponse{Stats: a}, nil
+	return &tw.StatsResponse{Stats: tw.MarshalAny(metrics(st, cgroupUnified()))}, nil
 }
 
 // ResizePty resizes a process's terminal.
-func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
+func (s *Service) ResizePty(ctx context.Context, r *tw.ResizePtyRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
@@ -651,11 +638,11 @@ func (s *Service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*
 	if err := p.io.resize(r.Width, r.Height); err != nil {
 		return nil, fmt.Errorf("resize %s: %w: %w", p.id, err, errdefs.ErrFailedPrecondition)
 	}
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // CloseIO closes a process's stdin.
-func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*emptypb.Empty, error) {
+func (s *Service) CloseIO(ctx context.Context, r *tw.CloseIORequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
@@ -665,19 +652,19 @@ func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*empt
 	if r.Stdin && p.io != nil {
 		p.io.closeStdin()
 	}
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // Checkpoint is not supported by berth's shim.
-func (s *Service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
+func (s *Service) Checkpoint(ctx context.Context, r *tw.CheckpointTaskRequest) (*tw.Empty, error) {
 	return nil, fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented)
 }
 
 // Connect returns the shim's and the task's pids.
-func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*taskapi.ConnectResponse, error) {
+func (s *Service) Connect(ctx context.Context, r *tw.ConnectRequest) (*tw.ConnectResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := &taskapi.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: "berth"}
+	resp := &tw.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: "berth"}
 	if s.init != nil {
 		resp.TaskPid = uint32(s.init.pid)
 	}
@@ -686,15 +673,15 @@ func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*task
 
 // Shutdown ends the shim once its container is deleted (or when asked to
 // now).
-func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+func (s *Service) Shutdown(ctx context.Context, r *tw.ShutdownRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	live := s.init != nil && s.init.state != stateDeleted
 	s.mu.Unlock()
 	if live && !r.Now {
-		return &emptypb.Empty{}, nil
+		return &tw.Empty{}, nil
 	}
 	go s.shutdown()
-	return &emptypb.Empty{}, nil
+	return &tw.Empty{}, nil
 }
 
 // handleExit runs for every reaped child that is not a runc command.
@@ -797,9 +784,9 @@ func (s *Service) killRest() {
 }
 
 func (s *Service) publishExit(p *process) {
-	s.pub.publish(topicExit, &eventsapi.TaskExit{
+	s.pub.publish(topicExit, &tw.TaskExit{
 		ContainerID: s.id, ID: p.id, Pid: uint32(p.pid),
-		ExitStatus: uint32(p.exitStatus), ExitedAt: timestamppb.New(p.exitedAt),
+		ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt,
 	})
 	close(p.done)
 }

@@ -34,14 +34,11 @@ import (
 	"syscall"
 	"time"
 
-	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
-	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	apitypes "github.com/containerd/containerd/api/types"
 	runc "github.com/containerd/go-runc"
-	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
+	"github.com/berthproject/berth/shim/internal/ttrpcwire"
 )
 
 // RuntimeName is the containerd runtime this shim implements.
@@ -124,14 +121,10 @@ func run(f flags) error {
 
 func printInfo() error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(os.Stdin, 1<<20))
-	b, err := proto.Marshal(&apitypes.RuntimeInfo{
+	_, err := os.Stdout.Write(tw.Marshal(&tw.RuntimeInfo{
 		Name:    RuntimeName,
-		Version: &apitypes.RuntimeVersion{Version: Version},
-	})
-	if err != nil {
-		return err
-	}
-	_, err = os.Stdout.Write(b)
+		Version: &tw.RuntimeVersion{Version: Version},
+	}))
 	return err
 }
 
@@ -150,9 +143,9 @@ func socketPath(address, ns, id string) string {
 // start is containerd's "start" action, run in the bundle directory.
 func start(f flags) (err error) {
 	input, _ := io.ReadAll(io.LimitReader(os.Stdin, 10<<20))
-	var params bootapi.BootstrapParams
-	_ = proto.Unmarshal(input, &params) // older containerd sends nothing
-	ttrpcAddress := params.GetContainerdTtrpcAddress()
+	var params tw.BootstrapParams
+	_ = tw.Unmarshal(input, &params) // older containerd sends nothing
+	ttrpcAddress := params.ContainerdTtrpcAddress
 	if ttrpcAddress == "" {
 		ttrpcAddress = os.Getenv("TTRPC_ADDRESS")
 	}
@@ -166,11 +159,7 @@ func start(f flags) (err error) {
 	}
 	address := "unix://" + path
 	result := func() error {
-		b, err := proto.Marshal(&bootapi.BootstrapResult{Version: 3, Address: address, Protocol: "ttrpc"})
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(b)
+		_, err := os.Stdout.Write(tw.Marshal(&tw.BootstrapResult{Version: 3, Address: address, Protocol: "ttrpc"}))
 		return err
 	}
 
@@ -278,15 +267,11 @@ func deleteAction(f flags) error {
 		_ = os.Remove(strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
 	}
 	_ = os.Remove(socketPath(f.address, f.namespace, f.id))
-	b, err := proto.Marshal(&taskapi.DeleteResponse{
+	_, err := os.Stdout.Write(tw.Marshal(&tw.DeleteResponse{
 		Pid:        uint32(pid),
 		ExitStatus: 128 + uint32(unix.SIGKILL),
-		ExitedAt:   timestamppb.Now(),
-	})
-	if err != nil {
-		return err
-	}
-	_, err = os.Stdout.Write(b)
+		ExitedAt:   time.Now(),
+	}))
 	return err
 }
 
@@ -321,10 +306,7 @@ func serve(f flags) error {
 		return fmt.Errorf("socket from containerd-shim start: %w", err)
 	}
 	path := l.Addr().String()
-	srv, err := ttrpc.NewServer()
-	if err != nil {
-		return err
-	}
+	srv := ttrpcwire.NewServer()
 	pub := newPublisher(os.Getenv("TTRPC_ADDRESS"), f.namespace)
 	exit := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -339,7 +321,7 @@ func serve(f flags) error {
 	runc.Monitor = svc.reaper
 	go svc.reaper.run()
 	register(srv, svc)
-	if err := srv.Serve(context.Background(), l); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
+	if err := srv.Serve(context.Background(), l); err != nil && !errors.Is(err, ttrpcwire.ErrServerClosed) {
 		return err
 	}
 	select {} // exit() ends the process

@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 
+	// Stats' metrics types, for typeurl (the shim itself no longer
+	// links them: it encodes metrics by hand).
+	_ "github.com/containerd/cgroups/v3/cgroup1/stats"
+	_ "github.com/containerd/cgroups/v3/cgroup2/stats"
 	eventsapi "github.com/containerd/containerd/api/events"
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/v2/client"

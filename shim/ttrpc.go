@@ -3,38 +3,37 @@ package shim
 import (
 	"context"
 
-	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	"github.com/containerd/ttrpc"
+	tw "github.com/berthproject/berth/shim/internal/taskwire"
+	"github.com/berthproject/berth/shim/internal/ttrpcwire"
 )
 
 // Service names containerd calls. The v2 and v3 task protocols are the same
 // messages under two package names (containerd's task/v3/shim.proto differs
 // from v2 only in its package line); containerd 2.x speaks v3 to a shim that
-// announces version 3 at start, v2 otherwise. The shim serves both with the
-// v2 Go types, because the task/v3 Go package also carries gRPC stubs that
-// would link gRPC into every shim (binary ×2.5, +170 packages, more memory).
+// announces version 3 at start, v2 otherwise. The shim serves both.
 var taskServiceNames = []string{"containerd.task.v3.Task", "containerd.task.v2.Task"}
 
-// method adapts a typed handler to ttrpc, converting errors to statuses.
-// after runs when the call returns.
-func method[Req any, Resp any](fn func(context.Context, *Req) (Resp, error), after func()) ttrpc.Method {
-	return func(ctx context.Context, unmarshal func(any) error) (any, error) {
+// method adapts a typed handler to ttrpc: it decodes the request, encodes
+// the response and converts errors to statuses. after runs when the call
+// returns.
+func method[Req any, Resp any](fn func(context.Context, *Req) (*Resp, error), after func()) ttrpcwire.Method {
+	return func(ctx context.Context, payload []byte) ([]byte, error) {
 		req := new(Req)
-		if err := unmarshal(req); err != nil {
-			return nil, err
+		if err := tw.Unmarshal(payload, req); err != nil {
+			return nil, ttrpcwire.Errorf(ttrpcwire.InvalidArgument, "%v", err)
 		}
 		resp, err := fn(ctx, req)
 		after()
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return resp, nil
+		return tw.Marshal(resp), nil
 	}
 }
 
 // register adds the task service to a ttrpc server under both names.
-func register(srv *ttrpc.Server, s *Service) {
-	desc := &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{
+func register(srv *ttrpcwire.Server, s *Service) {
+	methods := map[string]ttrpcwire.Method{
 		"State":      method(s.State, s.idle),
 		"Create":     method(s.Create, s.idle),
 		"Start":      method(s.Start, s.idle),
@@ -52,11 +51,10 @@ func register(srv *ttrpc.Server, s *Service) {
 		"Stats":      method(s.Stats, s.idle),
 		"Connect":    method(s.Connect, s.idle),
 		"Shutdown":   method(s.Shutdown, s.idle),
-	}}
+	}
 	for _, name := range taskServiceNames {
-		srv.RegisterService(name, desc)
+		for m, fn := range methods {
+			srv.Register(name, m, fn)
+		}
 	}
 }
-
-// taskService makes sure Service implements the whole task API.
-var _ taskapi.TTRPCTaskService = (*Service)(nil)
