@@ -39,6 +39,7 @@ type Manager struct {
 	networks  map[string]*storedNetwork
 	sandboxes map[string]*Sandbox
 	ctrLocks  map[string]*sync.Mutex
+	releasing map[string]chan struct{} // containers whose Release is finishing
 }
 
 // New opens (or initialises) the network state under cfg.Root/cfg.State:
@@ -78,6 +79,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 		networks:  map[string]*storedNetwork{},
 		sandboxes: map[string]*Sandbox{},
 		ctrLocks:  map[string]*sync.Mutex{},
+		releasing: map[string]chan struct{}{},
 	}
 	for _, d := range cfg.Drivers {
 		m.drivers[d.Name()] = d
@@ -117,6 +119,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 // this process. Networks, firewall rules and attachments stay: containers
 // keep running (live restore) and a new Manager picks them up.
 func (m *Manager) Close() {
+	m.settle()
 	m.dns.Close()
 	m.ports.releaseAll()
 }
@@ -383,6 +386,7 @@ func (m *Manager) List(ctx context.Context) ([]*Network, error) {
 // listener and conflist. It fails with ErrFailedPrecondition while
 // containers are attached, and for the default network.
 func (m *Manager) Remove(ctx context.Context, ref string) error {
+	m.settle()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(ref)
@@ -427,6 +431,7 @@ func (m *Manager) removeLocked(ctx context.Context, n *storedNetwork) error {
 // Prune removes every user-defined network without endpoints (whose labels
 // match all of labels, when given) and returns their names.
 func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string, error) {
+	m.settle()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var removed []string
@@ -479,6 +484,7 @@ func (m *Manager) Rename(ctx context.Context, containerID, newName string) error
 // deletes berth's firewall chains; then it closes the Manager. For tests
 // and `berthd --uninstall`, never on a normal shutdown.
 func (m *Manager) Uninstall(ctx context.Context) error {
+	m.settle()
 	var errs []error
 	m.mu.Lock()
 	ids := slices.Collect(maps.Keys(m.sandboxes))

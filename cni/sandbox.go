@@ -276,6 +276,10 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 	if !isValidName(id) {
 		return nil, errInvalid("invalid container id %q", id)
 	}
+	m.waitReleased(id)
+	if slices.ContainsFunc(req.Networks, func(a Attachment) bool { return a.IPv4.IsValid() }) {
+		m.settle() // the address may be one a released container still holds
+	}
 	l := m.ctrLock(id)
 	l.Lock()
 	defer l.Unlock()
@@ -548,31 +552,58 @@ func (m *Manager) registerDNS(sb *Sandbox) {
 // (releasing IPs and port-forwarding rules), DNS records, port reservations,
 // the netns. It works from the on-disk state alone (after a berthd crash)
 // and is idempotent: tearing down an unknown container is not an error. If a
-// step fails the state is kept so that Teardown can be retried.
+// step fails the state is kept so that Teardown can be retried. When a
+// Release of the container is still finishing, Teardown waits for it.
 func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 	if !isValidName(containerID) {
 		return errInvalid("invalid container id %q", containerID)
 	}
+	m.waitReleased(containerID)
 	l := m.ctrLock(containerID)
 	l.Lock()
 	defer l.Unlock()
+	sb := m.sandboxOrState(containerID)
+	m.dns.Unregister("", containerID)
+	m.ports.release(containerID)
+	errs := []error{m.delEndpoints(ctx, sb, sb.NetNSPath)}
+	if sb.ownNetns(m.cfg.netnsDir()) {
+		errs = append(errs, netns.Delete(sb.NetNSPath))
+	}
+	return m.forgetSandbox(containerID, errors.Join(errs...))
+}
+
+// sandboxOrState returns the sandbox of a container, from memory or its
+// state file; with neither, a sandbox naming only the netns path, so that
+// whatever a crash during Setup left is cleaned.
+func (m *Manager) sandboxOrState(containerID string) *Sandbox {
 	m.mu.Lock()
 	sb, ok := m.sandboxes[containerID]
 	m.mu.Unlock()
-	if !ok {
-		var err error
-		if sb, err = m.readSandbox(containerID); err != nil {
-			// No state: clean whatever a crash during Setup may have left.
-			sb = &Sandbox{ContainerID: containerID, Mode: ModeNone, NetNSPath: filepath.Join(m.cfg.netnsDir(), containerID)}
-		}
+	if ok {
+		return sb
 	}
+	if sb, err := m.readSandbox(containerID); err == nil {
+		return sb
+	}
+	return &Sandbox{ContainerID: containerID, Mode: ModeNone, NetNSPath: filepath.Join(m.cfg.netnsDir(), containerID)}
+}
+
+// ownNetns reports whether the sandbox's netns is one berth pinned in dir.
+func (sb *Sandbox) ownNetns(dir string) bool {
+	return (sb.Mode == ModeNone || sb.Mode == ModeNetwork) && filepath.Dir(sb.NetNSPath) == dir
+}
+
+// delEndpoints runs CNI DEL for every endpoint of sb, the plugins entering
+// the namespace at nsPath, and for attachments in libcni's cache that the
+// state does not list (a crash between ADD and the state write).
+func (m *Manager) delEndpoints(ctx context.Context, sb *Sandbox, nsPath string) error {
 	var errs []error
+	in := *sb
+	in.NetNSPath = nsPath
 	for i := len(sb.Endpoints) - 1; i >= 0; i-- {
-		errs = append(errs, m.cniDel(ctx, sb, &sb.Endpoints[i]))
+		errs = append(errs, m.cniDel(ctx, &in, &sb.Endpoints[i]))
 	}
-	// Attachments in libcni's cache that the state does not list (a crash
-	// between ADD and the state write).
-	if cached, err := m.cni.GetCachedAttachments(containerID); err == nil {
+	if cached, err := m.cni.GetCachedAttachments(sb.ContainerID); err == nil {
 		for _, a := range cached {
 			if slices.ContainsFunc(sb.Endpoints, func(e Endpoint) bool { return e.Network == a.Network && e.IfName == a.IfName }) {
 				continue
@@ -580,14 +611,13 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 			errs = append(errs, m.delCached(ctx, a))
 		}
 	}
-	m.dns.Unregister("", containerID)
-	m.ports.release(containerID)
-	if sb.Mode == ModeNone || sb.Mode == ModeNetwork {
-		if filepath.Dir(sb.NetNSPath) == m.cfg.netnsDir() {
-			errs = append(errs, netns.Delete(sb.NetNSPath))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// forgetSandbox drops the state of a torn-down container, unless err says
+// the teardown failed (the state then stays for a retry).
+func (m *Manager) forgetSandbox(containerID string, err error) error {
+	if err != nil {
 		return err
 	}
 	if err := os.Remove(m.statePath(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -724,6 +754,7 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 // sandbox state and netns, and every attachment in libcni's cache (IPs,
 // port-forwarding rules). Then berth's firewall chains are re-synced.
 func (m *Manager) GC(ctx context.Context, valid []string) error {
+	m.settle()
 	keep := map[string]bool{}
 	for _, id := range valid {
 		keep[id] = true

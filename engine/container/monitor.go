@@ -145,10 +145,11 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 		}
 	}
 	// The network goes while the task is deleted: the process is gone.
+	// Its interfaces and addresses are released in the background.
 	netDone := make(chan struct{})
 	go func() {
 		defer close(netDone)
-		s.teardownNetwork(ctx, r.id)
+		s.releaseNetwork(ctx, r.id)
 	}()
 	resp, err := s.deleteTask(ctx, r.id)
 	<-netDone
@@ -197,7 +198,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 // afterExitLocked removes an --rm container or schedules its restart.
 func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *Config, st ExitStatus) {
 	if cfg.AutoRemove {
-		if err := s.removeLocked(ctx, r, st); err != nil {
+		if err := s.removeLocked(ctx, r, st, false); err != nil {
 			s.log.Warn("removing an --rm container", "id", r.id, "err", err)
 		}
 		return
@@ -402,7 +403,7 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 			s.log.Warn("recording lost task", "id", r.id, "err", err)
 		}
 		if cfg.AutoRemove {
-			_ = s.removeLocked(ctx, r, st)
+			_ = s.removeLocked(ctx, r, st, false)
 			return
 		}
 	}

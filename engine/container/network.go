@@ -190,6 +190,18 @@ func (s *Service) teardownNetwork(ctx context.Context, id string) {
 	}
 }
 
+// releaseNetwork is teardownNetwork for a container whose processes are
+// gone: what can reach or name it goes at once, its interfaces and
+// addresses in the background (cni.Manager.Release).
+func (s *Service) releaseNetwork(ctx context.Context, id string) {
+	if s.opts.Networks == nil {
+		return
+	}
+	if err := s.opts.Networks.Release(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		s.log.Warn("network teardown", "id", id, "err", err)
+	}
+}
+
 func hostnameOf(cfg *Config, id string) string {
 	if cfg.Hostname != "" {
 		return cfg.Hostname

@@ -72,7 +72,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 				anon = anonymousVolumes(c)
 			}
 		}
-		err = s.removeLocked(ctx, r, st)
+		err = s.removeLocked(ctx, r, st, true)
 		r.op.Unlock()
 		if err == nil {
 			s.removeVolumes(ctx, anon)
@@ -116,12 +116,18 @@ func (s *Service) killAndWait(ctx context.Context, r *record) error {
 }
 
 // removeLocked deletes everything of a container that has no running task.
-// The caller holds r.op.
-func (s *Service) removeLocked(ctx context.Context, r *record, st ExitStatus) error {
+// The caller holds r.op. With waitNetwork false (an --rm container removing
+// itself) the network's interfaces and addresses may still be going away
+// in the background when it returns (see cni.Manager.Release).
+func (s *Service) removeLocked(ctx context.Context, r *record, st ExitStatus, waitNetwork bool) error {
 	if _, err := s.deleteTask(ctx, r.id); err != nil {
 		return err
 	}
-	s.teardownNetwork(ctx, r.id)
+	if waitNetwork {
+		s.teardownNetwork(ctx, r.id)
+	} else {
+		s.releaseNetwork(ctx, r.id)
+	}
 	c, err := s.client.ContainerService().Get(ctx, r.id)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return err

@@ -50,7 +50,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	defer func() {
 		// An --rm container that cannot start is removed, as Docker does.
 		if err != nil && cfg.AutoRemove {
-			if rerr := s.removeLocked(context.WithoutCancel(ctx), r, ExitStatus{ExitCode: exitCodeOf(err), Error: err.Error()}); rerr != nil {
+			if rerr := s.removeLocked(context.WithoutCancel(ctx), r, ExitStatus{ExitCode: exitCodeOf(err), Error: err.Error()}, true); rerr != nil {
 				s.log.Warn("removing an --rm container that failed to start", "id", r.id, "err", rerr)
 			}
 		}

@@ -1,0 +1,109 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Release: the container is unreachable and unnamed when it returns; its
+// veth and address go in the background, and whatever needs them (its fixed
+// address again, the network's removal, a new setup of the same container)
+// waits for that instead of failing.
+func TestRelease(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	n := e.mustCreate(CreateOptions{Name: "rel", Subnet: e.subnet(1)})
+	fixed := netip.MustParseAddr(e.subnet(1).Addr().String()).Next().Next().Next().Next().Next()
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "a", NetworkMode: "rel",
+		Networks: []Attachment{{Network: "rel", IPv4: fixed}}})
+	veths := linksOf(n.Interface)
+	if len(veths) != 1 {
+		t.Fatalf("veths on %s: %v", n.Interface, veths)
+	}
+	if err := e.m.Release(ctx, a.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.NetNSPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("netns pin still there after Release: %v", err)
+	}
+	if got := e.m.DNS().Lookup("rel", "a"); len(got) != 0 {
+		t.Errorf("name still resolves after Release: %v", got)
+	}
+	if got, _ := e.m.Inspect(ctx, "rel"); len(got.Endpoints) != 0 {
+		t.Errorf("endpoints after Release: %+v", got.Endpoints)
+	}
+
+	// The same fixed address at once: Setup waits for the release.
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "b", NetworkMode: "rel",
+		Networks: []Attachment{{Network: "rel", IPv4: fixed}}})
+	if b.Endpoints[0].IPv4.Addr() != fixed {
+		t.Fatalf("b got %s, want %s", b.Endpoints[0].IPv4, fixed)
+	}
+	for _, l := range veths {
+		if linkExists(l) {
+			t.Errorf("veth %s of the released container still exists", l)
+		}
+	}
+	if _, err := os.Stat(e.m.statePath(a.ContainerID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state of the released container still there: %v", err)
+	}
+	// The same container set up again right after its release (a restart).
+	if err := e.m.Release(ctx, b.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	again := e.mustSetup(SetupRequest{ContainerID: b.ContainerID, Name: "b", NetworkMode: "rel"})
+	if err := e.m.Release(ctx, again.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	// The network can go at once; nothing of the containers is left.
+	if err := e.m.Remove(ctx, "rel"); err != nil {
+		t.Fatalf("network rm right after Release: %v", err)
+	}
+	if names, _ := os.ReadDir(filepath.Join(e.cfg.ipamDir(), "rel")); len(names) > 0 {
+		t.Errorf("IPAM state left: %v", names)
+	}
+	if got := linksOf(n.Interface); len(got) > 0 {
+		t.Errorf("links left on %s: %v", n.Interface, got)
+	}
+}
+
+// Containers with published ports, and a Release racing Close: ports are
+// free when Release returns, and Close finishes what is in flight.
+func TestReleaseWithPortsAndClose(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	port := freePort(t)
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	if err := e.m.Release(ctx, a.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.m.statePath(a.ContainerID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a container with ports is not torn down when Release returns: %v", err)
+	}
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	c := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge"})
+	veths := linksOf(e.cfg.DefaultBridge)
+	if err := e.m.Teardown(ctx, b.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := e.m.Release(ctx, c.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Close()
+	t.Logf("release + close: %s", time.Since(start))
+	for _, l := range veths {
+		if linkExists(l) {
+			t.Errorf("veth %s still exists after Close", l)
+		}
+	}
+	if _, err := os.Stat(e.m.statePath(c.ContainerID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state left after Close: %v", err)
+	}
+	e.m = e.open()
+}
