@@ -1,9 +1,10 @@
 package shim
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"sync"
 	"time"
@@ -25,29 +26,107 @@ type exitInfo struct {
 // either to a runc command started through the reaper (go-runc's Monitor) or
 // to the task service. Nothing else may call wait on a child, or the two
 // would race for the same exit.
+//
+// It learns of exits without a thread of its own: each child it is told
+// about (runc commands, logging binaries, the container's init and exec'd
+// processes) has a pidfd in an epoll set, and the epoll fd waits in Go's
+// poller. (signal.Notify(SIGCHLD) would keep an OS thread blocked for the
+// signal forever, 48 kB of stacks in every shim.) A child the shim was not
+// told about (a process reparented to it) is reaped with the next exit of
+// one it was, or by reap.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan runc.Exit // commands started through Start
+	pidfds  map[int]int
 	// other receives every exit that is not a waiter's. It must not block
 	// the reaper for long: the service queues exits itself.
 	other func(exitInfo)
+
+	epoll *os.File // epoll set of the pidfds, in Go's poller
 }
 
-func newReaper(other func(exitInfo)) *reaper {
-	return &reaper{waiters: make(map[int]chan runc.Exit), other: other}
+func newReaper(other func(exitInfo)) (*reaper, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &reaper{
+		waiters: make(map[int]chan runc.Exit),
+		pidfds:  make(map[int]int),
+		other:   other,
+		epoll:   os.NewFile(uintptr(fd), "epoll"), // non-blocking: pollable
+	}, nil
 }
 
-// run collects exits on SIGCHLD until the process ends.
-func (r *reaper) run() {
-	ch := make(chan os.Signal, 32)
-	signal.Notify(ch, unix.SIGCHLD)
-	// Children may have exited before Notify.
-	r.reap()
-	for range ch {
-		r.reap()
+// watch makes the exit of child pid wake the reaper. A pid that is already
+// reaped (or not a child) is ignored.
+func (r *reaper) watch(pid int) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	rc, err := r.epoll.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(ep uintptr) {
+			// Edge-triggered: one wake-up per exit (an exited child
+			// stays readable until its pidfd is closed). A child that
+			// has exited already is reported at once.
+			err = unix.EpollCtl(int(ep), unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)})
+		})
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return
+	}
+	r.mu.Lock()
+	if old, ok := r.pidfds[pid]; ok {
+		unix.Close(old)
+	}
+	r.pidfds[pid] = fd
+	r.mu.Unlock()
+	// Reaped between PidfdOpen and now: nothing will close it.
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err == unix.ECHILD {
+		r.forget(pid, fd)
 	}
 }
 
+func (r *reaper) forget(pid, fd int) {
+	r.mu.Lock()
+	if r.pidfds[pid] == fd {
+		delete(r.pidfds, pid)
+		unix.Close(fd)
+	}
+	r.mu.Unlock()
+}
+
+// run collects exits until the process ends.
+func (r *reaper) run() {
+	rc, err := r.epoll.SyscallConn()
+	if err != nil {
+		logf("reaper: %v", err)
+		return
+	}
+	events := make([]unix.EpollEvent, 8)
+	for {
+		r.reap()
+		err := rc.Read(func(ep uintptr) bool {
+			n, err := unix.EpollWait(int(ep), events, 0)
+			return n > 0 || (err != nil && err != unix.EINTR)
+		})
+		if err != nil {
+			logf("reaper: %v", err)
+			return
+		}
+	}
+}
+
+// reap collects every child that has exited.
 func (r *reaper) reap() {
 	for {
 		var ws unix.WaitStatus
@@ -60,6 +139,10 @@ func (r *reaper) reap() {
 		}
 		e := exitInfo{pid: pid, status: exitStatus(ws), at: time.Now()}
 		r.mu.Lock()
+		if fd, ok := r.pidfds[pid]; ok {
+			delete(r.pidfds, pid)
+			unix.Close(fd)
+		}
 		w, ok := r.waiters[pid]
 		delete(r.waiters, pid)
 		r.mu.Unlock()
@@ -85,11 +168,13 @@ func exitStatus(ws unix.WaitStatus) int {
 func (r *reaper) Start(c *exec.Cmd) (chan runc.Exit, error) {
 	ec := make(chan runc.Exit, 1)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err := c.Start(); err != nil {
+		r.mu.Unlock()
 		return nil, err
 	}
 	r.waiters[c.Process.Pid] = ec
+	r.mu.Unlock()
+	r.watch(c.Process.Pid)
 	return ec, nil
 }
 

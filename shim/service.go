@@ -80,18 +80,21 @@ type Service struct {
 	oom       *oomWatcher
 }
 
-func newService(ns, id, bundle string, pub *publisher, shutdown func()) *Service {
+func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Service, error) {
 	s := &Service{
 		ns: ns, id: id, bundle: bundle, pub: pub, shutdown: shutdown,
 		execs: make(map[string]*process),
 		byPid: make(map[int]*process),
 		exits: exitQueue{wake: make(chan struct{}, 1)},
 	}
-	s.reaper = newReaper(s.exits.push)
+	var err error
+	if s.reaper, err = newReaper(s.exits.push); err != nil {
+		return nil, err
+	}
 	s.trim = time.AfterFunc(time.Hour, debug.FreeOSMemory)
 	s.trim.Stop()
 	go s.exits.run(s.handleExit)
-	return s
+	return s, nil
 }
 
 // trimDelay is how long the shim must be idle before it gives memory back.
@@ -276,6 +279,7 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	if err != nil {
 		return nil, err
 	}
+	s.reaper.watch(pid)
 	p.pid, p.io, p.state = pid, pio, stateCreated
 	if len(r.Rootfs) > 0 {
 		s.rootfs = filepath.Join(s.bundle, "rootfs")
@@ -365,6 +369,7 @@ func (s *Service) startExec(ctx context.Context, p *process) (err error) {
 	if err != nil {
 		return err
 	}
+	s.reaper.watch(pid)
 	p.pid, p.io, p.state = pid, pio, stateRunning
 	s.byPid[pid] = p
 	s.pub.publish(topicExecStarted, &tw.TaskExecStarted{ContainerID: s.id, ExecID: p.id, Pid: uint32(pid)})
@@ -779,6 +784,7 @@ func (s *Service) killRest() {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
+			s.reaper.reap() // reparented to the shim, not watched
 		}
 	}
 }

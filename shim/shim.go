@@ -321,7 +321,10 @@ func serve(f flags) error {
 		_ = srv.Shutdown(ctx)
 		os.Exit(0)
 	}
-	svc := newService(f.namespace, f.id, bundle, pub, exit)
+	svc, err := newService(f.namespace, f.id, bundle, pub, exit)
+	if err != nil {
+		return err
+	}
 	// Every wait on a child goes through the shim's reaper, runc's too.
 	runc.Monitor = svc.reaper
 	go svc.reaper.run()
