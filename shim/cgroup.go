@@ -114,8 +114,8 @@ func cgroupMounts() (cgroupMountPoints, error) {
 }
 
 // oomWatcher reports OOM kills in a container's memory cgroup: on v1 with an
-// eventfd on memory.oom_control, on v2 with inotify on memory.events. Both
-// fds go through Go's poller, so waiting costs no thread.
+// eventfd on memory.oom_control, on v2 with inotify on memory.events. The
+// fd waits in the reaper's epoll set (no goroutine or thread of its own).
 type oomWatcher struct {
 	dir     string
 	unified bool
@@ -124,77 +124,98 @@ type oomWatcher struct {
 	mu     sync.Mutex
 	seen   uint64 // oom_kill count already reported
 	closed bool
-	files  []*os.File
+	fds    []int
+	stop   func() // removes the fd from the reaper's set
 }
 
-func newOOMWatcher(pid int, notify func()) (*oomWatcher, error) {
+func newOOMWatcher(pid int, r *reaper, notify func()) (_ *oomWatcher, err error) {
 	dir, unified, err := memoryCgroup(pid)
 	if err != nil {
 		return nil, err
 	}
 	w := &oomWatcher{dir: dir, unified: unified, notify: notify}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
 	w.seen, _ = w.count()
-	var ev *os.File
+	var ev int
 	if unified {
 		ev, err = w.inotify()
 	} else {
 		ev, err = w.eventfd()
 	}
 	if err != nil {
-		w.close()
 		return nil, err
 	}
-	go w.loop(ev)
+	stop, err := r.watchFD(ev, func() { w.ready(ev) })
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.stop = stop
+	w.mu.Unlock()
 	return w, nil
 }
 
-func (w *oomWatcher) eventfd() (*os.File, error) {
+func (w *oomWatcher) eventfd() (int, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
-	ev := os.NewFile(uintptr(efd), "oom-eventfd")
-	w.files = append(w.files, ev)
-	oc, err := os.Open(filepath.Join(w.dir, "memory.oom_control"))
+	w.fds = append(w.fds, efd)
+	oc, err := unix.Open(filepath.Join(w.dir, "memory.oom_control"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
-	w.files = append(w.files, oc)
-	ctl := fmt.Sprintf("%d %d", efd, oc.Fd())
+	w.fds = append(w.fds, oc)
+	ctl := fmt.Sprintf("%d %d", efd, oc)
 	if err := os.WriteFile(filepath.Join(w.dir, "cgroup.event_control"), []byte(ctl), 0); err != nil {
-		return nil, err
+		return -1, err
 	}
-	return ev, nil
+	return efd, nil
 }
 
-func (w *oomWatcher) inotify() (*os.File, error) {
+func (w *oomWatcher) inotify() (int, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
-	ev := os.NewFile(uintptr(fd), "oom-inotify")
-	w.files = append(w.files, ev)
+	w.fds = append(w.fds, fd)
 	if _, err := unix.InotifyAddWatch(fd, filepath.Join(w.dir, "memory.events"), unix.IN_MODIFY); err != nil {
-		return nil, err
+		return -1, err
 	}
-	return ev, nil
+	return fd, nil
 }
 
-func (w *oomWatcher) loop(ev *os.File) {
-	buf := make([]byte, 512)
+// ready runs when the eventfd or inotify fd is readable.
+func (w *oomWatcher) ready(fd int) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	var buf [512]byte
+	signalled := false
 	for {
-		n, err := ev.Read(buf)
-		if err != nil {
+		n, err := unix.Read(fd, buf[:])
+		if n <= 0 || err != nil {
+			break
+		}
+		if !w.unified && n == 8 && binary.LittleEndian.Uint64(buf[:]) > 0 {
+			signalled = true
+		}
+	}
+	w.mu.Unlock()
+	if signalled {
+		// v1 also signals when the cgroup is removed.
+		if _, err := os.Stat(filepath.Join(w.dir, "memory.oom_control")); err != nil {
+			w.close()
 			return
 		}
-		if !w.unified && n == 8 && binary.LittleEndian.Uint64(buf) > 0 {
-			// v1 also signals when the cgroup is removed.
-			if _, err := os.Stat(filepath.Join(w.dir, "memory.oom_control")); err != nil {
-				return
-			}
-		}
-		w.check()
 	}
+	w.check()
 }
 
 // check reports an OOM kill that happened since the last check. It is also
@@ -236,13 +257,18 @@ func (w *oomWatcher) close() {
 		return
 	}
 	w.mu.Lock()
-	w.closed = true
-	files := w.files
-	w.files = nil
-	w.mu.Unlock()
-	for _, f := range files {
-		f.Close()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
 	}
+	w.closed = true
+	if w.stop != nil {
+		w.stop()
+	}
+	for _, fd := range w.fds {
+		unix.Close(fd)
+	}
+	w.fds = nil
 }
 
 // metrics converts runc's statistics (runc reads the cgroup files for both

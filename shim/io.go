@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,8 +51,8 @@ type procIO struct {
 	console     console.Console // pty master (terminal)
 	consoleFile *os.File        // the same, through Go's poller
 
-	wg        sync.WaitGroup // output copies
-	drained   chan struct{}  // closed when the output copies are done
+	copies    atomic.Int32  // output copies running (+1 while starting them)
+	drained   chan struct{} // closed when the output copies are done
 	closeOnce sync.Once
 	stdinOnce sync.Once
 }
@@ -240,6 +241,8 @@ func (p *procIO) start() {
 		close(p.drained)
 		return
 	}
+	p.copies.Add(1)
+	defer p.copyDone()
 	if p.stdout != nil {
 		p.goCopy(p.stdout, p.rio.Stdout())
 	}
@@ -252,20 +255,26 @@ func (p *procIO) start() {
 			p.rio.Stdin().Close()
 		}()
 	}
-	go p.finish()
 }
 
 func (p *procIO) goCopy(dst outDst, r io.Reader) {
-	p.wg.Add(1)
+	p.copies.Add(1)
 	go func() {
-		defer p.wg.Done()
+		defer p.copyDone()
 		dst(r)
 	}()
 }
 
+// copyDone is called when an output copy ends; the last one finishes the
+// output (no goroutine waits for them).
+func (p *procIO) copyDone() {
+	if p.copies.Add(-1) == 0 {
+		p.finish()
+	}
+}
+
 // finish closes the sink once both copies are done.
 func (p *procIO) finish() {
-	p.wg.Wait()
 	if p.sink != nil {
 		_ = p.sink.Close()
 	}
@@ -291,11 +300,12 @@ func (p *procIO) attachConsole(c console.Console) error {
 		out = func(r io.Reader) { _ = copyBuf(io.Discard, r) }
 	}
 	// EIO when the last process holding the tty exits ends the copy.
+	p.copies.Add(1)
+	defer p.copyDone()
 	p.goCopy(out, p.consoleFile)
 	if p.stdinSrc != nil {
 		go func() { _ = copyBuf(p.consoleFile, p.stdinSrc) }()
 	}
-	go p.finish()
 	return nil
 }
 

@@ -31,11 +31,11 @@ type publisher struct {
 	address   string
 	namespace string
 
-	mu     sync.Mutex
-	queue  []envelope
-	wake   chan struct{}
-	closed bool
-	idle   chan struct{} // closed when the queue is empty (replaced when it fills)
+	mu      sync.Mutex
+	queue   []envelope
+	sending bool // a goroutine is sending the queue (only while it is not empty)
+	closed  bool
+	idle    chan struct{} // closed when the queue is empty (replaced when it fills)
 
 	client *ttrpcwire.Client
 }
@@ -44,11 +44,9 @@ func newPublisher(address, namespace string) *publisher {
 	p := &publisher{
 		address:   strings.TrimPrefix(address, "unix://"),
 		namespace: namespace,
-		wake:      make(chan struct{}, 1),
 		idle:      make(chan struct{}),
 	}
 	close(p.idle)
-	go p.run()
 	return p
 }
 
@@ -68,11 +66,13 @@ func (p *publisher) publish(topic string, event tw.Message) {
 		p.queue = append(p.queue[:1], p.queue[2:]...)
 	}
 	p.queue = append(p.queue, envelope{topic: topic, event: event, at: time.Now()})
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if !p.sending {
+		// A shim is idle almost always: no goroutine waits for events
+		// in between.
+		p.sending = true
+		go p.run()
 	}
+	p.mu.Unlock()
 }
 
 // flush waits until every queued event was sent or dropped, or ctx is done.
@@ -86,25 +86,23 @@ func (p *publisher) flush(ctx context.Context) {
 	}
 }
 
+// run sends the queue until it is empty.
 func (p *publisher) run() {
-	for range p.wake {
-		for {
-			p.mu.Lock()
-			if len(p.queue) == 0 {
-				p.mu.Unlock()
-				break
-			}
-			e := p.queue[0]
+	for {
+		p.mu.Lock()
+		e := p.queue[0]
+		p.mu.Unlock()
+		p.send(e)
+		p.mu.Lock()
+		p.queue = p.queue[1:]
+		if len(p.queue) == 0 {
+			p.queue = nil
+			p.sending = false
+			close(p.idle)
 			p.mu.Unlock()
-			p.send(e)
-			p.mu.Lock()
-			p.queue = p.queue[1:]
-			if len(p.queue) == 0 {
-				p.queue = nil
-				close(p.idle)
-			}
-			p.mu.Unlock()
+			return
 		}
+		p.mu.Unlock()
 	}
 }
 

@@ -38,6 +38,7 @@ type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan runc.Exit // commands started through Start
 	pidfds  map[int]int
+	fds     map[int32]func() // other fds in the epoll set: called when readable
 	// other receives every exit that is not a waiter's. It must not block
 	// the reaper for long: the service queues exits itself.
 	other func(exitInfo)
@@ -57,6 +58,7 @@ func newReaper(other func(exitInfo)) (*reaper, error) {
 	return &reaper{
 		waiters: make(map[int]chan runc.Exit),
 		pidfds:  make(map[int]int),
+		fds:     make(map[int32]func()),
 		other:   other,
 		epoll:   os.NewFile(uintptr(fd), "epoll"), // non-blocking: pollable
 	}, nil
@@ -105,7 +107,40 @@ func (r *reaper) forget(pid, fd int) {
 	r.mu.Unlock()
 }
 
-// run collects exits until the process ends.
+// watchFD has fn called (by the reaper's goroutine) whenever fd is
+// readable, until the returned function is called, which must happen
+// before fd is closed. fn must read what makes fd readable (the fd is
+// level-triggered) and cope with being called once after stop.
+func (r *reaper) watchFD(fd int, fn func()) (stop func(), err error) {
+	rc, err := r.epoll.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.fds[int32(fd)] = fn
+	r.mu.Unlock()
+	ctl := func(op int) error {
+		var err error
+		cerr := rc.Control(func(ep uintptr) {
+			err = unix.EpollCtl(int(ep), op, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+		})
+		return errors.Join(err, cerr)
+	}
+	stop = func() {
+		r.mu.Lock()
+		delete(r.fds, int32(fd))
+		r.mu.Unlock()
+		_ = ctl(unix.EPOLL_CTL_DEL)
+	}
+	if err := ctl(unix.EPOLL_CTL_ADD); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
+// run collects exits (and serves watchFD's fds) until the process ends:
+// the shim's one goroutine waiting for events of the container.
 func (r *reaper) run() {
 	rc, err := r.epoll.SyscallConn()
 	if err != nil {
@@ -115,13 +150,23 @@ func (r *reaper) run() {
 	events := make([]unix.EpollEvent, 8)
 	for {
 		r.reap()
+		var n int
 		err := rc.Read(func(ep uintptr) bool {
-			n, err := unix.EpollWait(int(ep), events, 0)
+			var err error
+			n, err = unix.EpollWait(int(ep), events, 0)
 			return n > 0 || (err != nil && err != unix.EINTR)
 		})
 		if err != nil {
 			logf("reaper: %v", err)
 			return
+		}
+		for _, e := range events[:max(n, 0)] {
+			r.mu.Lock()
+			fn := r.fds[e.Fd]
+			r.mu.Unlock()
+			if fn != nil {
+				fn()
+			}
 		}
 	}
 }

@@ -85,7 +85,6 @@ func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Servic
 		ns: ns, id: id, bundle: bundle, pub: pub, shutdown: shutdown,
 		execs: make(map[string]*process),
 		byPid: make(map[int]*process),
-		exits: exitQueue{wake: make(chan struct{}, 1)},
 	}
 	var err error
 	if s.reaper, err = newReaper(s.exits.push); err != nil {
@@ -93,7 +92,7 @@ func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Servic
 	}
 	s.trim = time.AfterFunc(time.Hour, debug.FreeOSMemory)
 	s.trim.Stop()
-	go s.exits.run(s.handleExit)
+	s.exits.handle = s.handleExit
 	return s, nil
 }
 
@@ -317,7 +316,7 @@ func (s *Service) Start(ctx context.Context, r *tw.StartRequest) (*tw.StartRespo
 	if dir, _, err := memoryCgroup(p.pid); err == nil {
 		s.cgroupDir = dir
 	}
-	w, err := newOOMWatcher(p.pid, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
+	w, err := newOOMWatcher(p.pid, s.reaper, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
 	if err != nil {
 		logf("no OOM notifications for %s: %v", s.id, err)
 	}
@@ -799,36 +798,37 @@ func (s *Service) publishExit(p *process) {
 
 // exitQueue hands exits from the reaper to the service without ever
 // blocking the reaper (which also completes runc commands the service may
-// be waiting for while holding its lock).
+// be waiting for while holding its lock). Exits are handled in order, by a
+// goroutine that runs only while there are some.
 type exitQueue struct {
-	mu   sync.Mutex
-	q    []exitInfo
-	wake chan struct{}
+	mu      sync.Mutex
+	q       []exitInfo
+	running bool
+	handle  func(exitInfo)
 }
 
 func (q *exitQueue) push(e exitInfo) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.q = append(q.q, e)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if !q.running {
+		q.running = true
+		go q.run()
 	}
 }
 
-func (q *exitQueue) run(fn func(exitInfo)) {
-	for range q.wake {
-		for {
-			q.mu.Lock()
-			if len(q.q) == 0 {
-				q.q = nil
-				q.mu.Unlock()
-				break
-			}
-			e := q.q[0]
-			q.q = q.q[1:]
+func (q *exitQueue) run() {
+	for {
+		q.mu.Lock()
+		if len(q.q) == 0 {
+			q.q = nil
+			q.running = false
 			q.mu.Unlock()
-			fn(e)
+			return
 		}
+		e := q.q[0]
+		q.q = q.q[1:]
+		q.mu.Unlock()
+		q.handle(e)
 	}
 }
