@@ -51,6 +51,7 @@ type procIO struct {
 	console     console.Console // pty master (terminal)
 	consoleFile *os.File        // the same, through Go's poller
 
+	logged    func(int)     // called with the size of logged output
 	copies    atomic.Int32  // output copies running (+1 while starting them)
 	drained   chan struct{} // closed when the output copies are done
 	closeOnce sync.Once
@@ -67,8 +68,8 @@ func copyBuf(w io.Writer, r io.Reader) error {
 }
 
 // newProcIO prepares the destinations of a process's IO before runc runs it.
-func newProcIO(id, ns string, s stdio, r *reaper) (_ *procIO, err error) {
-	p := &procIO{s: s, drained: make(chan struct{})}
+func newProcIO(id, ns string, s stdio, r *reaper, logged func(int)) (_ *procIO, err error) {
+	p := &procIO{s: s, drained: make(chan struct{}), logged: logged}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -193,9 +194,10 @@ func (p *procIO) berthSink(u *url.URL) error {
 		return err
 	}
 	p.sink = sink
-	p.stdout = func(r io.Reader) { _ = sink.CopyStdout(r) }
+	// Logging allocates (the other destinations copy without garbage).
+	p.stdout = func(r io.Reader) { _ = sink.CopyStdout(countingReader{r, p.logged}) }
 	if !p.s.terminal {
-		p.stderr = func(r io.Reader) { _ = sink.CopyStderr(r) }
+		p.stderr = func(r io.Reader) { _ = sink.CopyStderr(countingReader{r, p.logged}) }
 	}
 	if in := sink.Stdin(); in != nil && p.s.stdin == "" {
 		p.stdinSrc = in

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +66,7 @@ type Service struct {
 	reaper         *reaper
 	exits          exitQueue
 	shutdown       func()
-	trim           *time.Timer
+	mem            *memoryPolicy
 
 	mu        sync.Mutex
 	runc      *runc.Runc
@@ -90,19 +89,13 @@ func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Servic
 	if s.reaper, err = newReaper(s.exits.push); err != nil {
 		return nil, err
 	}
-	s.trim = time.AfterFunc(time.Hour, debug.FreeOSMemory)
-	s.trim.Stop()
+	s.mem = newMemoryPolicy()
 	s.exits.handle = s.handleExit
 	return s, nil
 }
 
-// trimDelay is how long the shim must be idle before it gives memory back.
-const trimDelay = time.Second
-
-// idle is called after every request. A shim is idle almost all its life:
-// once requests stop, a GC shrinks the goroutine stacks and the heap left
-// over from starting the container and the memory goes back to the kernel.
-func (s *Service) idle() { s.trim.Reset(trimDelay) }
+// idle is called after every request (see memoryPolicy).
+func (s *Service) idle() { s.mem.request() }
 
 func newRunc(o runtimeOpts, ns, bundle string) *runc.Runc {
 	return &runc.Runc{
@@ -233,7 +226,7 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	}
 
 	p := newProcess(s.id, true, stdio{r.Stdin, r.Stdout, r.Stderr, r.Terminal})
-	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper)
+	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper, s.mem.output)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +322,7 @@ func (s *Service) startExec(ctx context.Context, p *process) (err error) {
 	if s.init.state != stateRunning || s.init.exiting {
 		return fmt.Errorf("container %s is not running: %w", s.id, errdefs.ErrFailedPrecondition)
 	}
-	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper)
+	pio, err := newProcIO(s.id, s.ns, p.s, s.reaper, s.mem.output)
 	if err != nil {
 		return err
 	}

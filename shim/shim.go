@@ -28,7 +28,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -288,9 +287,6 @@ func serve(f flags) error {
 	// their own threads), and each P costs memory (its caches). containerd
 	// sets GOMAXPROCS=2 in the shim's environment; this overrides it.
 	runtime.GOMAXPROCS(1)
-	// A shim is idle almost always: keep its heap small.
-	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(16 << 20)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
