@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -819,5 +820,60 @@ func TestCheckpointNotImplemented(t *testing.T) {
 	}
 	if s, err := task.Status(ctx); err != nil || s.Status != client.Running {
 		t.Fatalf("after checkpoint: %v %v", s.Status, err)
+	}
+}
+
+// TestLoggingKeepsShimSmall: a chatty container logging through berth's
+// in-process logger does not grow its shim, whose GC pacer is off
+// (memoryPolicy): the peak RSS stays well below the 16 MB memory limit the
+// runtime would collect at by itself.
+func TestLoggingKeepsShimSmall(t *testing.T) {
+	ctx := ctxT(t)
+	logPath := filepath.Join(st.dir, "chatty", "c-json.log")
+	u, err := url.Parse(containerio.LoggerURI("/nonexistent/"+containerio.LoggerName, containerio.Options{
+		LogPath: logPath, MaxSize: 4 << 20, MaxFiles: 2,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 MB of log lines, then an end mark.
+	c := newContainer(t, ctx, "chatty", withArgs("sh", "-c",
+		"yes 'a line of a chatty container, 0123456789 abcdefghijklmnopqrstuvwxyz' | head -c 40000000; echo end-of-output; sleep 1000"))
+	task, err := c.NewTask(ctx, cio.LogURI(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pids := shimPids(st.shimBin, "chatty")
+	if len(pids) != 1 {
+		t.Fatalf("shim processes: %v", pids)
+	}
+	eventually(t, ctx, "end of output in the log", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "end-of-output")
+	})
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hwm int
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			hwm, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	t.Logf("shim peak RSS %d kB", hwm)
+	if hwm == 0 || hwm > 10<<10 {
+		t.Errorf("shim peak RSS while logging 40 MB: %d kB", hwm)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := task.Wait(ctx)
+	<-ch
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
