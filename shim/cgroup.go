@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -79,18 +78,19 @@ func cgroupProcs(dir string) []int {
 
 type cgroupMountPoints struct{ memory, unified string }
 
+// cgroupMounts finds the v1 memory and the v2 mount points. It reads the
+// mount table at once and splits only cgroup lines (a host may have
+// thousands of mounts; a shim's garbage stays in its heap).
 func cgroupMounts() (cgroupMountPoints, error) {
 	var m cgroupMountPoints
-	f, err := os.Open("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return m, err
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
+	for line := range strings.Lines(string(b)) {
 		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(s.Text(), " - ")
-		if !ok {
+		pre, post, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " - ")
+		if !ok || !strings.HasPrefix(post, "cgroup") {
 			continue
 		}
 		pf, qf := strings.Fields(pre), strings.Fields(post)
@@ -110,7 +110,7 @@ func cgroupMounts() (cgroupMountPoints, error) {
 			}
 		}
 	}
-	return m, s.Err()
+	return m, nil
 }
 
 // oomWatcher reports OOM kills in a container's memory cgroup: on v1 with an
@@ -128,11 +128,7 @@ type oomWatcher struct {
 	stop   func() // removes the fd from the reaper's set
 }
 
-func newOOMWatcher(pid int, r *reaper, notify func()) (_ *oomWatcher, err error) {
-	dir, unified, err := memoryCgroup(pid)
-	if err != nil {
-		return nil, err
-	}
+func newOOMWatcher(dir string, unified bool, r *reaper, notify func()) (_ *oomWatcher, err error) {
 	w := &oomWatcher{dir: dir, unified: unified, notify: notify}
 	defer func() {
 		if err != nil {

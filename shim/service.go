@@ -306,14 +306,14 @@ func (s *Service) Start(ctx context.Context, r *tw.StartRequest) (*tw.StartRespo
 		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
 	}
 	p.state = stateRunning
-	if dir, _, err := memoryCgroup(p.pid); err == nil {
+	dir, unified, err := memoryCgroup(p.pid)
+	if err == nil {
 		s.cgroupDir = dir
+		s.oom, err = newOOMWatcher(dir, unified, s.reaper, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
 	}
-	w, err := newOOMWatcher(p.pid, s.reaper, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
 	if err != nil {
 		logf("no OOM notifications for %s: %v", s.id, err)
 	}
-	s.oom = w
 	s.pub.publish(topicStart, &tw.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
 	return &tw.StartResponse{Pid: uint32(p.pid)}, nil
 }
