@@ -18,10 +18,10 @@ package shim
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"os"
@@ -127,16 +127,19 @@ func printInfo() error {
 	return err
 }
 
-// socketPath is the shim's socket: a sha256 of containerd's address, the
-// namespace and the id (as containerd's own shims do) under the socket dir,
-// so the path stays well below the 108-byte limit.
+// socketPath is the shim's socket: a hash of containerd's address, the
+// namespace and the id under the socket dir, so the path stays well below
+// the 108-byte limit. (FNV-128a, not sha256 as containerd's shims: a name
+// needs no cryptographic hash, and crypto/sha256 links the FIPS module's
+// packages into every shim.)
 func socketPath(address, ns, id string) string {
 	dir := os.Getenv(SocketDirEnv)
 	if dir == "" {
 		dir = DefaultSocketDir
 	}
-	sum := sha256.Sum256([]byte(filepath.Join(address, ns, id)))
-	return filepath.Join(dir, fmt.Sprintf("%x", sum))
+	h := fnv.New128a()
+	h.Write([]byte(filepath.Join(address, ns, id)))
+	return filepath.Join(dir, fmt.Sprintf("%x", h.Sum(nil)))
 }
 
 // start is containerd's "start" action, run in the bundle directory.

@@ -33,6 +33,7 @@ func TestShimLinksNoProtobufRuntime(t *testing.T) {
 		"github.com/containerd/typeurl",
 		"github.com/containerd/cgroups",
 		"net/http",
+		"crypto/", // the socket name needs no cryptographic hash
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		for _, f := range forbidden {
