@@ -132,7 +132,7 @@ func parseRuntimeOptions(a *tw.Any) (runtimeOpts, error) {
 		return o, nil
 	}
 	ro := new(tw.Options)
-	if a.TypeUrl != ro.TypeURL() {
+	if !tw.Is(a, ro) {
 		return o, fmt.Errorf("runtime options of type %s: %w", a.TypeUrl, errdefs.ErrInvalidArgument)
 	}
 	if err := tw.Unmarshal(a.Value, ro); err != nil {

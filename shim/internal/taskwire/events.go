@@ -1,6 +1,9 @@
 package taskwire
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Task events (api/events/task.proto) and their forwarding to containerd
 // (api/services/ttrpc/events/v1, api/types/event.proto).
@@ -99,6 +102,16 @@ const (
 	EventsService = "containerd.services.events.ttrpc.v1.Events"
 	ForwardMethod = "Forward"
 )
+
+// Is reports whether a holds a message of m's type. Like protobuf's
+// registry it compares the full name after the URL's last '/', so
+// "type.googleapis.com/containerd.runc.v1.Options" is accepted too.
+func Is(a *Any, m Message) bool {
+	if a == nil {
+		return false
+	}
+	return a.TypeUrl[strings.LastIndexByte(a.TypeUrl, '/')+1:] == m.TypeURL()
+}
 
 // MarshalAny wraps a message with its type URL.
 func MarshalAny(e Message) *Any {

@@ -379,3 +379,19 @@ func coverage(t *testing.T, path string, ours, theirs reflect.Type, missing []st
 		}
 	}
 }
+
+// TestIs: an Any's type is recognised with or without a URL prefix.
+func TestIs(t *testing.T) {
+	a, err := anypb.New(&options.Options{Root: "/r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := &tw.Any{TypeUrl: a.TypeUrl, Value: a.Value}
+	if !tw.Is(ours, &tw.Options{}) {
+		t.Errorf("%s is not Options", a.TypeUrl)
+	}
+	ours.TypeUrl = "containerd.runc.v1.Options"
+	if !tw.Is(ours, &tw.Options{}) || tw.Is(ours, &tw.ProcessDetails{}) || tw.Is(nil, &tw.Options{}) {
+		t.Error("Is without prefix")
+	}
+}
