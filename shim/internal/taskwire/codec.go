@@ -1,7 +1,7 @@
 // Package taskwire is the protobuf wire format of the containerd messages
 // berth's shim sends and receives (task API v2/v3, task events, the event
 // forwarding request, bootstrap, runc options, cgroup metrics), written by
-// hand on protowire so that the shim links no protobuf registry, no
+// hand (wire.go) so that the shim links no protobuf registry, no
 // generated API package, no gogo and no gRPC.
 //
 // Messages are plain Go structs named like the generated ones; each field
@@ -25,14 +25,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 var timeType = reflect.TypeFor[time.Time]()
 
 type field struct {
-	num   protowire.Number
+	num   number
 	index int
 	opt   bool
 }
@@ -50,7 +48,7 @@ func fields(t reflect.Type) []field {
 		if err != nil {
 			panic(fmt.Sprintf("taskwire: %s.%s: bad tag %q", t, t.Field(i).Name, tag))
 		}
-		fs = append(fs, field{num: protowire.Number(n), index: i, opt: rest == "opt"})
+		fs = append(fs, field{num: number(n), index: i, opt: rest == "opt"})
 	}
 	return fs
 }
@@ -85,23 +83,23 @@ func appendField(b []byte, f field, v reflect.Value) []byte {
 	switch v.Kind() {
 	case reflect.String:
 		if v.Len() > 0 {
-			b = protowire.AppendTag(b, f.num, protowire.BytesType)
-			b = protowire.AppendString(b, v.String())
+			b = appendTag(b, f.num, bytesType)
+			b = appendString(b, v.String())
 		}
 	case reflect.Bool:
 		if v.Bool() {
-			b = protowire.AppendTag(b, f.num, protowire.VarintType)
-			b = protowire.AppendVarint(b, 1)
+			b = appendTag(b, f.num, varintType)
+			b = appendVarint(b, 1)
 		}
 	case reflect.Uint32, reflect.Uint64:
 		if v.Uint() != 0 {
-			b = protowire.AppendTag(b, f.num, protowire.VarintType)
-			b = protowire.AppendVarint(b, v.Uint())
+			b = appendTag(b, f.num, varintType)
+			b = appendVarint(b, v.Uint())
 		}
 	case reflect.Int32, reflect.Int64:
 		if v.Int() != 0 {
-			b = protowire.AppendTag(b, f.num, protowire.VarintType)
-			b = protowire.AppendVarint(b, uint64(v.Int()))
+			b = appendTag(b, f.num, varintType)
+			b = appendVarint(b, uint64(v.Int()))
 		}
 	case reflect.Pointer:
 		if !v.IsNil() {
@@ -114,12 +112,12 @@ func appendField(b []byte, f field, v reflect.Value) []byte {
 		slices.SortFunc(keys, func(a, c reflect.Value) int { return strings.Compare(a.String(), c.String()) })
 		for _, k := range keys {
 			var e []byte
-			e = protowire.AppendTag(e, 1, protowire.BytesType)
-			e = protowire.AppendString(e, k.String())
-			e = protowire.AppendTag(e, 2, protowire.BytesType)
-			e = protowire.AppendString(e, v.MapIndex(k).String())
-			b = protowire.AppendTag(b, f.num, protowire.BytesType)
-			b = protowire.AppendBytes(b, e)
+			e = appendTag(e, 1, bytesType)
+			e = appendString(e, k.String())
+			e = appendTag(e, 2, bytesType)
+			e = appendString(e, v.MapIndex(k).String())
+			b = appendTag(b, f.num, bytesType)
+			b = appendBytes(b, e)
 		}
 	default:
 		panic("taskwire: unsupported field type " + v.Type().String())
@@ -127,26 +125,26 @@ func appendField(b []byte, f field, v reflect.Value) []byte {
 	return b
 }
 
-func appendSlice(b []byte, num protowire.Number, v reflect.Value) []byte {
+func appendSlice(b []byte, num number, v reflect.Value) []byte {
 	if v.Len() == 0 {
 		return b
 	}
 	switch v.Type().Elem().Kind() {
 	case reflect.Uint8: // bytes
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		return protowire.AppendBytes(b, v.Bytes())
+		b = appendTag(b, num, bytesType)
+		return appendBytes(b, v.Bytes())
 	case reflect.String:
 		for i := range v.Len() {
-			b = protowire.AppendTag(b, num, protowire.BytesType)
-			b = protowire.AppendString(b, v.Index(i).String())
+			b = appendTag(b, num, bytesType)
+			b = appendString(b, v.Index(i).String())
 		}
 	case reflect.Uint64:
 		var p []byte
 		for i := range v.Len() {
-			p = protowire.AppendVarint(p, v.Index(i).Uint())
+			p = appendVarint(p, v.Index(i).Uint())
 		}
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendBytes(b, p)
+		b = appendTag(b, num, bytesType)
+		b = appendBytes(b, p)
 	case reflect.Pointer:
 		for i := range v.Len() {
 			b = appendNested(b, num, v.Index(i).Elem())
@@ -157,23 +155,23 @@ func appendSlice(b []byte, num protowire.Number, v reflect.Value) []byte {
 	return b
 }
 
-func appendNested(b []byte, num protowire.Number, v reflect.Value) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, appendMessage(nil, v))
+func appendNested(b []byte, num number, v reflect.Value) []byte {
+	b = appendTag(b, num, bytesType)
+	return appendBytes(b, appendMessage(nil, v))
 }
 
-func appendTimestamp(b []byte, num protowire.Number, t time.Time) []byte {
+func appendTimestamp(b []byte, num number, t time.Time) []byte {
 	var e []byte
 	if s := t.Unix(); s != 0 {
-		e = protowire.AppendTag(e, 1, protowire.VarintType)
-		e = protowire.AppendVarint(e, uint64(s))
+		e = appendTag(e, 1, varintType)
+		e = appendVarint(e, uint64(s))
 	}
 	if n := t.Nanosecond(); n != 0 {
-		e = protowire.AppendTag(e, 2, protowire.VarintType)
-		e = protowire.AppendVarint(e, uint64(n))
+		e = appendTag(e, 2, varintType)
+		e = appendVarint(e, uint64(n))
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, e)
+	b = appendTag(b, num, bytesType)
+	return appendBytes(b, e)
 }
 
 var errMalformed = errors.New("taskwire: malformed message")
@@ -193,14 +191,14 @@ func Unmarshal(b []byte, m any) error {
 func decodeMessage(b []byte, v reflect.Value) error {
 	fs := fields(v.Type())
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return errMalformed
 		}
 		b = b[n:]
 		i := slices.IndexFunc(fs, func(f field) bool { return f.num == num })
 		if i < 0 {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n = consumeFieldValue(num, typ, b)
 			if n < 0 {
 				return errMalformed
 			}
@@ -218,9 +216,9 @@ func decodeMessage(b []byte, v reflect.Value) error {
 
 // decodeField decodes one value of wire type typ into v and returns the
 // bytes consumed.
-func decodeField(b []byte, typ protowire.Type, v reflect.Value) (int, error) {
-	if typ == protowire.VarintType {
-		x, n := protowire.ConsumeVarint(b)
+func decodeField(b []byte, typ wireType, v reflect.Value) (int, error) {
+	if typ == varintType {
+		x, n := consumeVarint(b)
 		if n < 0 {
 			return 0, errMalformed
 		}
@@ -245,10 +243,10 @@ func decodeField(b []byte, typ protowire.Type, v reflect.Value) (int, error) {
 		}
 		return n, nil
 	}
-	if typ != protowire.BytesType {
+	if typ != bytesType {
 		return 0, errMalformed
 	}
-	p, n := protowire.ConsumeBytes(b)
+	p, n := consumeBytes(b)
 	if n < 0 {
 		return 0, errMalformed
 	}
@@ -277,7 +275,7 @@ func decodeField(b []byte, typ protowire.Type, v reflect.Value) (int, error) {
 			v.Set(reflect.Append(v, reflect.ValueOf(string(p))))
 		case reflect.Uint64: // packed
 			for len(p) > 0 {
-				x, m := protowire.ConsumeVarint(p)
+				x, m := consumeVarint(p)
 				if m < 0 {
 					return 0, errMalformed
 				}
