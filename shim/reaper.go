@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"sync"
 	"time"
@@ -33,7 +34,8 @@ type exitInfo struct {
 // poller. (signal.Notify(SIGCHLD) would keep an OS thread blocked for the
 // signal forever, 48 kB of stacks in every shim.) A child the shim was not
 // told about (a process reparented to it) is reaped with the next exit of
-// one it was, or by reap.
+// one it was, or by reap. On a kernel without pidfd_open (before 5.3) the
+// reaper falls back to SIGCHLD.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan runc.Exit // commands started through Start
@@ -43,7 +45,8 @@ type reaper struct {
 	// the reaper for long: the service queues exits itself.
 	other func(exitInfo)
 
-	epoll *os.File // epoll set of the pidfds, in Go's poller
+	epoll   *os.File // epoll set of the pidfds, in Go's poller
+	sigchld bool     // no pidfds: woken by SIGCHLD
 }
 
 func newReaper(other func(exitInfo)) (*reaper, error) {
@@ -55,18 +58,27 @@ func newReaper(other func(exitInfo)) (*reaper, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &reaper{
+	r := &reaper{
 		waiters: make(map[int]chan runc.Exit),
 		pidfds:  make(map[int]int),
 		fds:     make(map[int32]func()),
 		other:   other,
 		epoll:   os.NewFile(uintptr(fd), "epoll"), // non-blocking: pollable
-	}, nil
+	}
+	if pfd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
+		unix.Close(pfd)
+	} else if errors.Is(err, unix.ENOSYS) {
+		r.sigchld = true
+	}
+	return r, nil
 }
 
 // watch makes the exit of child pid wake the reaper. A pid that is already
 // reaped (or not a child) is ignored.
 func (r *reaper) watch(pid int) {
+	if r.sigchld {
+		return
+	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return
@@ -146,6 +158,16 @@ func (r *reaper) run() {
 	if err != nil {
 		logf("reaper: %v", err)
 		return
+	}
+	if r.sigchld {
+		go func() {
+			ch := make(chan os.Signal, 32)
+			signal.Notify(ch, unix.SIGCHLD)
+			r.reap() // children may have exited before Notify
+			for range ch {
+				r.reap()
+			}
+		}()
 	}
 	events := make([]unix.EpollEvent, 8)
 	for {
