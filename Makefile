@@ -77,9 +77,13 @@ $(CNIDIR)/.plugins-$(CNI_VERSION):
 	@touch $@
 
 ## build: berth's own binaries into .build/
+# The shim alone is built with the GOEXPERIMENT in cmd/containerd-shim-berth-v2/GOEXPERIMENT
+# (the previous GC: less memory per container, docs/shim.md "Memory").
+build: SHIM_GOEXPERIMENT = $(shell cat cmd/containerd-shim-berth-v2/GOEXPERIMENT)
 build:
 	@mkdir -p $(BUILD)
-	$(GOBUILD) -o $(BUILD)/ $(addprefix ./cmd/,$(BERTH_BINS))
+	$(GOBUILD) -o $(BUILD)/ $(addprefix ./cmd/,$(filter-out containerd-shim-berth-v2,$(BERTH_BINS)))
+	GOEXPERIMENT=$(SHIM_GOEXPERIMENT) $(GOBUILD) -o $(BUILD)/ ./cmd/containerd-shim-berth-v2
 
 ## install: berth and berthd into $(BINDIR), the parts berthd runs into $(LIBEXEC)
 install: build

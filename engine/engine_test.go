@@ -58,7 +58,7 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(stackRoot)
 	binDir = filepath.Join(stackRoot, "bin")
-	if out, err := exec.Command("go", "build", "-o", binDir+"/", "../cmd/berth-logger", "../cmd/containerd-shim-berth-v2").CombinedOutput(); err != nil {
+	if out, err := exec.Command("sh", "-c", `go build -o "$0/" ../cmd/berth-logger && GOEXPERIMENT=$(cat ../cmd/containerd-shim-berth-v2/GOEXPERIMENT) go build -o "$0/" ../cmd/containerd-shim-berth-v2`, binDir).CombinedOutput(); err != nil {
 		fmt.Printf("building berth-logger and the shim: %v\n%s", err, out)
 		return 1
 	}

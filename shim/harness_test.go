@@ -98,10 +98,22 @@ func newStack() (*stack, error) {
 		runcRoot: filepath.Join(dir, "runc"),
 		shimBin:  filepath.Join(dir, "bin", "containerd-shim-berth-v2"),
 	}
+	// The shim is built with the GOEXPERIMENT every build of it uses
+	// (cmd/containerd-shim-berth-v2/GOEXPERIMENT, docs/shim.md "Memory").
+	exp, err := os.ReadFile("../cmd/containerd-shim-berth-v2/GOEXPERIMENT")
+	if err != nil {
+		return s, err
+	}
+	goexp := "GOEXPERIMENT=" + strings.TrimSpace(string(exp))
 	build := exec.Command("go", "build", "-o", s.shimBin, "github.com/berthproject/berth/cmd/containerd-shim-berth-v2")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", goexp)
 	if out, err := build.CombinedOutput(); err != nil {
 		return s, fmt.Errorf("build shim: %v: %s", err, out)
+	}
+	// A Go release that drops the experiment fails the build above; check
+	// that the binary carries it.
+	if out, err := exec.Command("go", "version", "-m", s.shimBin).Output(); err != nil || !strings.Contains(string(out), "\tbuild\t"+goexp+"\n") {
+		return s, fmt.Errorf("the shim is not built with %s (go version -m: %v)\n%s", goexp, err, out)
 	}
 	cfg := fmt.Sprintf(`version = 3
 root = %q
