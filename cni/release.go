@@ -2,30 +2,27 @@ package cni
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/berthproject/berth/cni/netns"
 	"github.com/containerd/log"
-	vnetns "github.com/vishvananda/netns"
 )
 
 // Release tears down the network of a container whose processes are gone,
-// in two steps. At once, what makes the container reachable or visible:
-// its DNS records, its pinned namespace, its place among the endpoints of
-// its networks. Then, in the background, CNI DEL of every endpoint: the
-// plugins delete its interfaces and release its addresses, entering the
-// namespace through a descriptor berthd keeps open until they are done
-// (deleting a veth pair costs tens of milliseconds, most of the teardown
-// of a bridge container, and nothing needs to wait for it).
+// in two steps. At once, what makes the container visible: its DNS records
+// and its place among the endpoints of its networks (so that the network
+// can be removed). Then, in the background, the rest of a Teardown: CNI DEL
+// of every endpoint (the plugins delete its interfaces and release its
+// addresses) and the netns. Deleting a veth pair and unmounting the netns
+// pin each wait for the kernel (RCU grace periods, tens of milliseconds in
+// all): most of a bridge container's teardown, and nothing needs to wait for
+// it.
 //
-// What needs those resources waits for the background step: a Teardown or
-// Setup of the same container, a Setup asking for a fixed address, network
-// removal, GC and Close. A container with published ports, or without a
-// namespace of its own, is torn down synchronously (Teardown): its host
-// ports must be free when Release returns. A crash in between loses
-// nothing: the state file stays until the DEL succeeded, and the next
-// Teardown or GC finishes the work.
+// What needs those resources waits for the background step instead: a
+// Teardown or Setup of the same container, a Setup asking for a fixed
+// address, network removal, GC and Close. A container with published ports
+// is torn down synchronously (Teardown): its host ports must be free when
+// Release returns. A crash in between loses nothing: the state file stays
+// until the teardown succeeded, and the next Teardown or GC finishes it.
 func (m *Manager) Release(ctx context.Context, containerID string) error {
 	if !isValidName(containerID) {
 		return errInvalid("invalid container id %q", containerID)
@@ -35,16 +32,6 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 	l.Lock()
 	sb := m.sandboxOrState(containerID)
 	if len(sb.Ports) > 0 || len(sb.Endpoints) == 0 || !sb.ownNetns(m.cfg.netnsDir()) {
-		l.Unlock()
-		return m.Teardown(ctx, containerID)
-	}
-	ns, err := vnetns.GetFromPath(sb.NetNSPath)
-	if err != nil {
-		l.Unlock()
-		return m.Teardown(ctx, containerID)
-	}
-	if err := netns.Delete(sb.NetNSPath); err != nil {
-		ns.Close()
 		l.Unlock()
 		return m.Teardown(ctx, containerID)
 	}
@@ -58,12 +45,11 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 
 	go func() {
 		defer close(done)
-		// The plugins run in other processes: they reach the namespace
-		// through berthd's descriptor.
-		nsPath := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))
-		err := m.delEndpoints(context.WithoutCancel(ctx), sb, nsPath)
-		ns.Close()
 		l.Lock()
+		err := m.delEndpoints(context.WithoutCancel(ctx), sb, sb.NetNSPath)
+		if err == nil {
+			err = netns.Delete(sb.NetNSPath)
+		}
 		err = m.forgetSandbox(containerID, err)
 		l.Unlock()
 		if err != nil {
