@@ -363,9 +363,6 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 	}()
 
 	if ownNetns {
-		if err := m.saveSandbox(sb); err != nil {
-			return nil, err
-		}
 		if err := netns.New(sb.NetNSPath); err != nil {
 			return nil, err
 		}
@@ -374,11 +371,18 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 				_ = netns.Delete(sb.NetNSPath)
 			}
 		}()
-		if err := loopbackUp(sb.NetNSPath); err != nil {
-			return nil, err
-		}
+		// The task can be created in the namespace from here on; the
+		// process starts only once Setup returned, so the rest (state,
+		// lo, interfaces) runs meanwhile. A crash before the state is
+		// written leaves a pin that the startup GC removes.
 		if req.NetNSReady != nil {
 			req.NetNSReady()
+		}
+		if err := m.saveSandbox(sb); err != nil {
+			return nil, err
+		}
+		if err := loopbackUp(sb.NetNSPath); err != nil {
+			return nil, err
 		}
 	}
 
