@@ -25,7 +25,7 @@ func cgroupUnified() bool {
 // memoryCgroup finds the memory cgroup directory of pid: the v1 memory
 // controller when it is mounted, else the unified hierarchy.
 func memoryCgroup(pid int) (dir string, unified bool, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	b, err := rawReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", false, err
 	}
@@ -83,7 +83,7 @@ type cgroupMountPoints struct{ memory, unified string }
 // thousands of mounts; a shim's garbage stays in its heap).
 func cgroupMounts() (cgroupMountPoints, error) {
 	var m cgroupMountPoints
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	b, err := rawReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return m, err
 	}
@@ -161,13 +161,13 @@ func (w *oomWatcher) eventfd() (int, error) {
 		return -1, err
 	}
 	w.fds = append(w.fds, efd)
-	oc, err := unix.Open(filepath.Join(w.dir, "memory.oom_control"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	oc, err := rawOpen(filepath.Join(w.dir, "memory.oom_control"), unix.O_RDONLY, 0)
 	if err != nil {
 		return -1, err
 	}
 	w.fds = append(w.fds, oc)
 	ctl := fmt.Sprintf("%d %d", efd, oc)
-	if err := os.WriteFile(filepath.Join(w.dir, "cgroup.event_control"), []byte(ctl), 0); err != nil {
+	if err := rawWriteFile(filepath.Join(w.dir, "cgroup.event_control"), []byte(ctl), 0); err != nil {
 		return -1, err
 	}
 	return efd, nil
@@ -236,7 +236,7 @@ func (w *oomWatcher) count() (uint64, error) {
 	if w.unified {
 		name = "memory.events"
 	}
-	b, err := os.ReadFile(filepath.Join(w.dir, name))
+	b, err := rawReadFile(filepath.Join(w.dir, name))
 	if err != nil {
 		return 0, err
 	}

@@ -111,7 +111,7 @@ func mountOne(m *tw.Mount, target string) error {
 	}
 	// A bind mount ignores most flags; read-only needs a remount.
 	const bindRemountMask = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := unix.Mount(m.Source, target, typ, flags&^bindIgnore(flags), d); err != nil {
+	if err := rawMount(m.Source, target, typ, flags&^bindIgnore(flags), d); err != nil {
 		return err
 	}
 	if flags&unix.MS_BIND != 0 && flags&bindRemountMask != 0 {

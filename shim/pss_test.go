@@ -85,7 +85,7 @@ func benchPSS(b *testing.B, runtime string, sink bool) {
 		// Steady state: berth's shims give memory back after a second
 		// idle.
 		time.Sleep(3 * time.Second)
-		var total, anon, file int
+		var total, anon, file, threads int
 		for _, id := range ids {
 			pids := shimPidsOf(shimBin, id)
 			if len(pids) != 1 {
@@ -95,10 +95,12 @@ func benchPSS(b *testing.B, runtime string, sink bool) {
 			total += r["Pss"]
 			anon += r["Pss_Anon"]
 			file += r["Pss_File"]
+			threads += procThreads(pids[0])
 		}
 		b.ReportMetric(float64(total)/n, "PSS-kB/container")
 		b.ReportMetric(float64(anon)/n, "PSS-anon-kB/container")
 		b.ReportMetric(float64(file)/n, "PSS-file-kB/container")
+		b.ReportMetric(float64(threads)/n, "threads/shim")
 		for _, id := range ids {
 			removeContainer(id)
 		}
@@ -126,6 +128,19 @@ func shimPidsOf(bin, id string) []int {
 		}
 	}
 	return pids
+}
+
+// procThreads is the number of threads of pid (a thread costs a shim
+// 20-50 kB: its stacks and runtime structures).
+func procThreads(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // smapsRollup reads /proc/PID/smaps_rollup (values in kB).

@@ -159,7 +159,7 @@ func readRuntimeOptions(bundle string) runtimeOpts {
 // namespace (or none), in which case the container's other processes do not
 // die with init and must be killed by the shim.
 func sharedPIDNamespace(bundle string) bool {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	b, err := rawReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return true
 	}
@@ -209,7 +209,7 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 		return nil, err
 	}
 	ob, _ := json.Marshal(o)
-	if err := os.WriteFile(filepath.Join(s.bundle, optionsFile), ob, 0o600); err != nil {
+	if err := rawWriteFile(filepath.Join(s.bundle, optionsFile), ob, 0o600); err != nil {
 		return nil, err
 	}
 	rc := newRunc(o, s.ns, s.bundle)
