@@ -25,7 +25,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -168,7 +167,9 @@ func start(f flags) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 		return err
 	}
-	l, err := net.Listen("unix", path)
+	// The socket is made with plain syscalls: the start process needs no
+	// network poller (net.Listen would set one up and read somaxconn).
+	sock, err := listenUnix(path)
 	if err != nil {
 		if !errors.Is(err, unix.EADDRINUSE) {
 			return err
@@ -178,19 +179,11 @@ func start(f flags) (err error) {
 			return result() // this container's shim is already running
 		}
 		_ = os.Remove(path)
-		if l, err = net.Listen("unix", path); err != nil {
+		if sock, err = listenUnix(path); err != nil {
 			return err
 		}
 	}
-	ul := l.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false)
-	defer ul.Close()
-	sock, err := ul.File()
-	if err != nil {
-		_ = os.Remove(path)
-		return err
-	}
-	defer sock.Close()
+	defer unix.Close(sock)
 	defer func() {
 		if err != nil {
 			_ = os.Remove(path)
@@ -205,12 +198,18 @@ func start(f flags) (err error) {
 	if f.debug {
 		args = append(args, "-debug")
 	}
-	cmd := exec.Command(self, append(args, "serve")...)
-	cmd.Dir = bundle
-	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+ttrpcAddress,
+	// The runtime reads the first of duplicate variables: drop the ones
+	// set here (containerd sets GOMAXPROCS=2).
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "TTRPC_ADDRESS" && k != "GOMAXPROCS" && k != "GODEBUG" {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "TTRPC_ADDRESS="+ttrpcAddress,
 		// Both must be set before the runtime starts, hence the
-		// environment (later entries win over containerd's own
-		// GOMAXPROCS=2). One P: a shim does little at a time, and a P
+		// environment. One P: a shim does little at a time, and a P
 		// set up at start costs memory even when it is reduced later
 		// (measured: 170 kB per process). No memory profiling: its
 		// sampled stacks and bucket table cost a shim more than its
@@ -218,23 +217,53 @@ func start(f flags) (err error) {
 		"GOMAXPROCS=1",
 		"GODEBUG="+strings.TrimPrefix(os.Getenv("GODEBUG")+",memprofilerate=0", ","))
 	// No stdio: containerd waits for the start process's output to close,
-	// so the long-lived shim must not inherit it.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
-	cmd.ExtraFiles = []*os.File{sock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// so the long-lived shim must not inherit it. syscall.ForkExec rather
+	// than os/exec, which would open /dev/null three times and fork a
+	// probe child to check pidfd support first (the start process is on
+	// the path of every task create).
+	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(null)
+	pid, err := syscall.ForkExec(self, append([]string{self}, append(args, "serve")...), &syscall.ProcAttr{
+		Dir:   bundle,
+		Env:   env,
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(sock)},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = cmd.Process.Kill()
+			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 	}()
-	adjustOOMScore(cmd.Process.Pid)
+	adjustOOMScore(pid)
 	if err := os.WriteFile(filepath.Join(bundle, "address"), []byte(address), 0o600); err != nil {
 		return err
 	}
 	return result()
+}
+
+// listenUnix returns a listening unix socket bound to path.
+func listenUnix(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	// The kernel caps the backlog at net.core.somaxconn.
+	if err := unix.Listen(fd, 1<<16-1); err != nil {
+		unix.Close(fd)
+		_ = os.Remove(path)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // adjustOOMScore makes the shim a slightly better OOM victim than containerd
