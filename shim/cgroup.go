@@ -45,6 +45,18 @@ func memoryCgroup(pid int) (dir string, unified bool, err error) {
 			}
 		}
 	}
+	// Where the controllers are usually mounted, found without reading
+	// the mount table (tens of kB on a host with many containers, all of
+	// it garbage kept in the heap of a shim that rarely collects).
+	if v1Path != "" {
+		if dir := filepath.Join("/sys/fs/cgroup/memory", v1Path); unix.Access(filepath.Join(dir, "memory.oom_control"), unix.F_OK) == nil {
+			return dir, false, nil
+		}
+	} else if v2Path != "" {
+		if dir := filepath.Join("/sys/fs/cgroup", v2Path); cgroupUnified() && unix.Access(filepath.Join(dir, "memory.events"), unix.F_OK) == nil {
+			return dir, true, nil
+		}
+	}
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return "", false, err
