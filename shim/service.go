@@ -74,7 +74,6 @@ type Service struct {
 	execs     map[string]*process
 	byPid     map[int]*process
 	rootfs    string // mounted rootfs, "" when none
-	sharedPID bool   // the container has no pid namespace of its own
 	cgroupDir string // the container's memory cgroup (for its process list)
 	oom       *oomWatcher
 }
@@ -208,7 +207,11 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	if err != nil {
 		return nil, err
 	}
-	ob, _ := json.Marshal(o)
+	// By hand: json.Marshal of a struct builds and keeps the encoder
+	// tables of its type in every shim (~12 kB).
+	bn, _ := json.Marshal(o.BinaryName)
+	rt, _ := json.Marshal(o.Root)
+	ob := []byte(`{"binary_name":` + string(bn) + `,"root":` + string(rt) + `}`)
 	if err := rawWriteFile(filepath.Join(s.bundle, optionsFile), ob, 0o600); err != nil {
 		return nil, err
 	}
@@ -276,7 +279,7 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	if len(r.Rootfs) > 0 {
 		s.rootfs = filepath.Join(s.bundle, "rootfs")
 	}
-	s.runc, s.init, s.sharedPID = rc, p, sharedPIDNamespace(s.bundle)
+	s.runc, s.init = rc, p
 	s.byPid[pid] = p
 	s.pub.publish(topicCreate, &tw.TaskCreate{
 		ContainerID: s.id, Bundle: s.bundle, Rootfs: r.Rootfs, Pid: uint32(pid),
@@ -714,7 +717,9 @@ func (s *Service) execExited(p *process) {
 // shared pid namespace the remaining processes are killed; the exits of
 // exec'd processes and the output are waited for.
 func (s *Service) initExited(p *process) {
-	if s.sharedPID {
+	// Read from the spec only now: a container start leaves no garbage
+	// of it in the shim's heap.
+	if sharedPIDNamespace(s.bundle) {
 		s.killRest()
 	}
 	s.mu.Lock()
