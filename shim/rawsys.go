@@ -83,7 +83,7 @@ func rawReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer rawClose(fd)
-	b := make([]byte, 0, 4096)
+	b := make([]byte, 0, 1024) // grows as needed; most of these files are small
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
