@@ -25,6 +25,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 		return nil, err
 	}
 	ctx = s.ctx(ctx)
+	v := r.view()
 	c, err := s.client.ContainerService().Get(ctx, r.id)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
@@ -49,7 +50,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 		Runtime:     c.Runtime.Name,
 		Snapshotter: c.Snapshotter,
 		Config:      *cfg,
-		State:       s.state(r, c, proc),
+		State:       s.state(v, c, proc),
 	}
 	r.mu.Lock()
 	out.RestartCount = r.restartCount
@@ -77,9 +78,26 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 	return out, nil
 }
 
+// recordView is what a record knows of the container's run. It is read
+// before the container's labels: the record stops answering for an exit
+// (exited false) only once the labels hold it, so of a view taken first and
+// labels read after, one is always current.
+type recordView struct {
+	restarting bool
+	exited     bool
+	exitCode   int
+	startedAt  time.Time
+}
+
+func (r *record) view() recordView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return recordView{restarting: r.restarting, exited: r.exited, exitCode: r.exitCode, startedAt: r.startedAt}
+}
+
 // state derives Docker's State from the container's labels, its task and the
-// in-memory record.
-func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Process) State {
+// in-memory record's view (taken before the labels were read).
+func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process) State {
 	st := State{
 		ExitCode:   atoiLabel(c.Labels[labelExitCode]),
 		OOMKilled:  c.Labels[labelOOMKilled] == "true",
@@ -88,13 +106,11 @@ func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Proce
 		FinishedAt: timeLabel(c.Labels[labelFinishedAt]),
 		Status:     StatusCreated,
 	}
-	r.mu.Lock()
-	restarting := r.restarting
-	exited, exitCode := r.exited, r.exitCode
-	if !r.startedAt.IsZero() {
-		st.StartedAt = r.startedAt
+	restarting := v.restarting
+	exited, exitCode := v.exited, v.exitCode
+	if !v.startedAt.IsZero() {
+		st.StartedAt = v.startedAt
 	}
-	r.mu.Unlock()
 	if proc != nil {
 		switch proc.Status {
 		case tasktypes.Status_RUNNING, tasktypes.Status_CREATED:
@@ -128,6 +144,16 @@ func (s *Service) state(r *record, c containers.Container, proc *tasktypes.Proce
 // List returns the containers selected by opts, newest first.
 func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 	ctx = s.ctx(ctx)
+	views := map[string]recordView{} // before the labels, see recordView
+	s.mu.Lock()
+	recs := make([]*record, 0, len(s.records))
+	for _, r := range s.records {
+		recs = append(recs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range recs {
+		views[r.id] = r.view()
+	}
 	list, err := s.client.ContainerService().List(ctx)
 	if err != nil {
 		return nil, err
@@ -154,7 +180,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 		if err != nil {
 			continue
 		}
-		st := s.state(r, c, procs[c.ID])
+		st := s.state(views[c.ID], c, procs[c.ID])
 		sum := Summary{
 			ID:         c.ID,
 			Names:      []string{"/" + cfg.Name},
