@@ -423,8 +423,11 @@ func (s *Service) Kill(ctx context.Context, r *tw.KillRequest) (*tw.Empty, error
 		return &tw.Empty{}, nil
 	}
 	if err := s.runc.Kill(context.WithoutCancel(ctx), s.id, int(r.Signal), &runc.KillOpts{All: r.All}); err != nil {
+		// The init may be gone before its exit is reaped: runc then says
+		// "process already finished" (or, once deleted, that the container
+		// is not running or does not exist).
 		msg := err.Error()
-		if strings.Contains(msg, "not running") || strings.Contains(msg, "does not exist") {
+		if strings.Contains(msg, "not running") || strings.Contains(msg, "does not exist") || strings.Contains(msg, "process already finished") {
 			return nil, errFinished(p.id)
 		}
 		return nil, fmt.Errorf("runc kill: %w", err)
