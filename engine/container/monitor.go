@@ -245,6 +245,9 @@ func (s *Service) scheduleRestart(ctx context.Context, r *record, ranFor time.Du
 }
 
 func (s *Service) restartNow(ctx context.Context, r *record) {
+	if s.waitStartupGC(ctx) != nil {
+		return
+	}
 	r.op.Lock()
 	defer r.op.Unlock()
 	r.mu.Lock()
@@ -304,6 +307,18 @@ func (s *Service) reconcile(ctx context.Context, daemonStart bool) {
 		if s.opts.Networks != nil {
 			s.gcNetworks(ctx)
 		}
+		s.startupGCDone.Do(func() { close(s.startupGC) })
+	}
+}
+
+// waitStartupGC waits until the startup reconciliation's GC is done (see
+// Service.startupGC).
+func (s *Service) waitStartupGC(ctx context.Context) error {
+	select {
+	case <-s.startupGC:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -68,6 +68,13 @@ type Service struct {
 	records map[string]*record // by ID
 	names   map[string]string  // name → ID
 	execs   map[string]*execRecord
+
+	// startupGC is closed once Run's first reconciliation collected what a
+	// crash left (files, networks). Starts other than its own wait for it:
+	// the network GC takes the network of a container without a live task
+	// for a leftover, so a start running meanwhile could lose its netns.
+	startupGC     chan struct{}
+	startupGCDone sync.Once
 }
 
 // New returns a service over the containerd client in opts. It loads the
@@ -90,6 +97,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		records: make(map[string]*record),
 		names:   make(map[string]string),
 		execs:   make(map[string]*execRecord),
+
+		startupGC: make(chan struct{}),
 	}
 	if err := s.loadRecords(s.ctx(ctx)); err != nil {
 		return nil, err

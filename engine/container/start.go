@@ -31,6 +31,9 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	ctx = s.ctx(ctx)
+	if err := s.waitStartupGC(ctx); err != nil {
+		return err
+	}
 	r.op.Lock()
 	defer r.op.Unlock()
 	r.mu.Lock()
