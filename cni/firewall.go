@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -146,54 +145,6 @@ func (f *firewall) remove() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove firewall chains: %s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
-// removePortmapChainsIfUnused deletes the portmap plugin's top-level chains
-// (CNI-HOSTPORT-DNAT, -MASQ, -SETMARK and the jumps to them) when no
-// container of anyone forwards a port any more (CNI-HOSTPORT-DNAT is empty).
-// The plugin creates them again on its next ADD. Only Uninstall calls it.
-// The chains are shared by every CNI user on the host, so another one may
-// start using them, or remove them, while this runs: the removal is best
-// effort, and a chain that is busy or already gone is not an error.
-func removePortmapChainsIfUnused() error {
-	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").CombinedOutput()
-	if err != nil {
-		return nil // no chain: nothing to do
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.HasPrefix(l, "-A ") {
-			return nil // in use
-		}
-	}
-	for _, j := range []struct {
-		from, to string
-		match    []string
-	}{
-		{"PREROUTING", "CNI-HOSTPORT-DNAT", []string{"-m", "addrtype", "--dst-type", "LOCAL"}},
-		{"OUTPUT", "CNI-HOSTPORT-DNAT", []string{"-m", "addrtype", "--dst-type", "LOCAL"}},
-		{"POSTROUTING", "CNI-HOSTPORT-MASQ", []string{"-m", "comment", "--comment", "CNI portfwd requiring masquerade"}},
-	} {
-		rule := append(append([]string{"-t", "nat"}, "-C", j.from), append(j.match, "-j", j.to)...)
-		for iptables(rule...) == nil {
-			del := slices.Clone(rule)
-			del[2] = "-D"
-			if iptables(del...) != nil {
-				break // removed meanwhile by another uninstaller
-			}
-		}
-	}
-	for _, c := range []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"} {
-		if iptables("-t", "nat", "-S", c) != nil {
-			continue
-		}
-		// DNAT holds the port rules: it is only deleted (which fails if
-		// someone added a rule meanwhile), never flushed. MASQ and SETMARK
-		// hold portmap's fixed rules. A chain in use again stays.
-		if c == "CNI-HOSTPORT-DNAT" || iptables("-t", "nat", "-F", c) == nil {
-			_ = iptables("-t", "nat", "-X", c)
-		}
 	}
 	return nil
 }

@@ -497,8 +497,11 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 		errs = append(errs, m.removeLocked(ctx, m.networks[name]))
 	}
 	m.mu.Unlock()
+	// portmap's top-level CNI-HOSTPORT-* chains stay: they are the
+	// plugin's, shared by every CNI user on the host, and removing them
+	// while another one's ADD is between creating and using them breaks
+	// that ADD (seen with two berth instances on one host).
 	errs = append(errs, m.fw.remove())
-	errs = append(errs, removePortmapChainsIfUnused())
 	m.Close()
 	return errors.Join(errs...)
 }
