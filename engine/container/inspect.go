@@ -145,13 +145,7 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
 	ctx = s.ctx(ctx)
 	views := map[string]recordView{} // before the labels, see recordView
-	s.mu.Lock()
-	recs := make([]*record, 0, len(s.records))
-	for _, r := range s.records {
-		recs = append(recs, r)
-	}
-	s.mu.Unlock()
-	for _, r := range recs {
+	for _, r := range s.allRecords() {
 		views[r.id] = r.view()
 	}
 	list, err := s.client.ContainerService().List(ctx)

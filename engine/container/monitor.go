@@ -2,8 +2,10 @@ package container
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -86,6 +88,13 @@ func (s *Service) follow(ctx context.Context, evs <-chan *ctrdevents.Envelope, e
 			}
 		}
 	}
+}
+
+// allRecords returns the records of every container, in no order.
+func (s *Service) allRecords() []*record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.records))
 }
 
 func (s *Service) recordByID(id string) *record {
@@ -293,13 +302,7 @@ func (s *Service) cancelRestart(r *record) {
 // reconcile handles what happened while nobody was watching: tasks that
 // exited, tasks that vanished, and (at daemon start) restart policies.
 func (s *Service) reconcile(ctx context.Context, daemonStart bool) {
-	s.mu.Lock()
-	recs := make([]*record, 0, len(s.records))
-	for _, r := range s.records {
-		recs = append(recs, r)
-	}
-	s.mu.Unlock()
-	for _, r := range recs {
+	for _, r := range s.allRecords() {
 		s.reconcileOne(ctx, r, daemonStart)
 	}
 	if daemonStart {
