@@ -1,23 +1,16 @@
 package main
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berthproject/berth/test/harness"
 )
 
 // The CLI links the leaf pkg/types packages, never the engine: no
 // containerd client, CNI, netlink, bbolt or OpenTelemetry (start-up time
 // and size of the binary every `berth run` starts).
 func TestCLIDoesNotLinkTheEngine(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command")
-	}
-	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
 	forbidden := []string{
 		"github.com/containerd/containerd/v2",
 		"github.com/containernetworking/",
@@ -29,7 +22,7 @@ func TestCLIDoesNotLinkTheEngine(t *testing.T) {
 		"github.com/berthproject/berth/engine/volume",
 		"github.com/berthproject/berth/cni",
 	}
-	for _, pkg := range strings.Fields(string(out)) {
+	for _, pkg := range harness.LinkedPackages(t) {
 		if pkg == "github.com/berthproject/berth/engine" {
 			t.Errorf("berth links %s", pkg)
 		}

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berthproject/berth/test/harness"
 )
 
 // One shim runs per container: what it links costs memory in every one of
@@ -13,14 +14,6 @@ import (
 // ttrpcwire), without even protowire (whose internal/errors import opens
 // and reads the executable at init).
 func TestShimLinksNoProtobufRuntime(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command")
-	}
-	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
 	forbidden := []string{
 		"google.golang.org/protobuf",
 		"google.golang.org/grpc",
@@ -33,7 +26,7 @@ func TestShimLinksNoProtobufRuntime(t *testing.T) {
 		"net/http",
 		"crypto/", // the socket name needs no cryptographic hash
 	}
-	for _, pkg := range strings.Fields(string(out)) {
+	for _, pkg := range harness.LinkedPackages(t) {
 		for _, f := range forbidden {
 			if strings.HasPrefix(pkg, f) {
 				t.Errorf("the shim links %s", pkg)
