@@ -11,9 +11,9 @@ import (
 )
 
 // Release: the container is unnamed and off its network when it returns;
-// its veth, address and netns go in the background, and whatever needs them (its fixed
-// address again, the network's removal, a new setup of the same container)
-// waits for that instead of failing.
+// its veth, address and netns go in the background, and whatever needs
+// them (its fixed address again, the network's removal, a new setup of the
+// same container) waits for that instead of failing.
 func TestRelease(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
