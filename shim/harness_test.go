@@ -3,11 +3,13 @@ package shim_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +60,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("shim tests need root: skipped")
 		os.Exit(0)
 	}
+	flag.Parse() // logLevel reads -test.bench
 	code := func() int {
 		var err error
 		st, err = newStack()
@@ -122,14 +125,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
   "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.nri.v1.nri",
   "io.containerd.internal.v1.opt", "io.containerd.internal.v1.tracing", "io.containerd.monitor.container.v1.restart"]
 [debug]
-  level = "debug"
+  level = %q
 [grpc]
   address = %q
 [ttrpc]
   address = %q
 [plugins."io.containerd.shim.v1.manager"]
   socket_dir = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), s.address, s.address+".ttrpc", filepath.Join(dir, "cs"))
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), logLevel(), s.address, s.address+".ttrpc", filepath.Join(dir, "cs"))
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		return s, err
 	}
@@ -140,6 +143,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 		return s, err
 	}
 	return s, s.makeBase()
+}
+
+// logLevel is containerd's: debug for the tests (the log's tail is printed
+// when one fails), info for benchmarks, as berthd runs it (containerd
+// passes -debug on to shims, and the debug lines cost time on the path of
+// every task create).
+func logLevel() string {
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		return "info"
+	}
+	return "debug"
 }
 
 // start runs containerd and connects the client.
@@ -283,6 +297,10 @@ func (s *stack) close() error {
 	}
 	s.stop()
 	if s.shimBin != "" {
+		// A spare ends once containerd is gone.
+		for deadline := time.Now().Add(5 * time.Second); len(shimPids(s.shimBin, "")) > 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if pids := shimPids(s.shimBin, ""); len(pids) > 0 {
 			problems = append(problems, fmt.Sprintf("shim processes left: %v", pids))
 			for _, p := range pids {
@@ -316,9 +334,65 @@ func (s *stack) close() error {
 	return nil
 }
 
-// shimPids lists running shim processes of binary bin (for container id, or
-// all when id is "").
+// shimPid is the pid of container id's shim (start writes it in the
+// bundle: a spare that took the container has no id in its command line),
+// 0 when there is none of binary bin.
+func shimPid(bin, id string) int {
+	b, err := os.ReadFile(filepath.Join(st.dir, "state", "io.containerd.runtime.v2.task", testNS, id, "shim.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(string(b))
+	if err != nil || !isShim(bin, pid) {
+		return 0
+	}
+	return pid
+}
+
+// isShim tells whether pid is a running long-lived shim (or spare) of
+// binary bin.
+func isShim(bin string, pid int) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || strings.TrimSuffix(exe, " (deleted)") != bin {
+		return false
+	}
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || strings.HasPrefix(string(stat[i:]), ") Z") {
+		return false // a zombie
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(string(cmdline), "\x00")
+	return containsArg(args, "serve") || containsArg(args, "spare")
+}
+
+// sparePids lists the spares of binary bin.
+func sparePids(bin string) []int {
+	var pids []int
+	for _, pid := range shimPids(bin, "") {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if containsArg(strings.Split(string(cmdline), "\x00"), "spare") && shimOfNone(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// shimOfNone tells whether a spare still waits for a container: a spare
+// that took one has its working directory in the container's bundle.
+func shimOfNone(pid int) bool {
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	return cwd == "/"
+}
+
+// shimPids lists running shim processes (and spares) of binary bin (for
+// container id, or all when id is "").
 func shimPids(bin, id string) []int {
+	if id != "" {
+		if pid := shimPid(bin, id); pid != 0 {
+			return []int{pid}
+		}
+		return nil
+	}
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -326,16 +400,7 @@ func shimPids(bin, id string) []int {
 		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
 			continue
 		}
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err != nil || strings.TrimSuffix(exe, " (deleted)") != bin {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := strings.Split(string(cmdline), "\x00")
-		if !containsArg(args, "serve") {
-			continue
-		}
-		if id == "" || containsArg(args, id) {
+		if isShim(bin, pid) {
 			pids = append(pids, pid)
 		}
 	}

@@ -40,6 +40,8 @@ const (
 	execsTimeout = 10 * time.Second
 	// initPidFile is where runc writes the init pid, in the bundle.
 	initPidFile = "init.pid"
+	// shimPidFile has the pid of the container's shim (written by start).
+	shimPidFile = "shim.pid"
 	// optionsFile keeps the runtime options in the bundle for `delete`.
 	optionsFile = "options.json"
 )
@@ -67,6 +69,7 @@ type Service struct {
 	exits          exitQueue
 	shutdown       func()
 	mem            *memoryPolicy
+	created        func() // once, after the task was created (starts the next spare)
 
 	mu        sync.Mutex
 	runc      *runc.Runc
@@ -285,6 +288,10 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 		ContainerID: s.id, Bundle: s.bundle, Rootfs: r.Rootfs, Pid: uint32(pid),
 		IO: &tw.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 	})
+	if s.created != nil {
+		s.created()
+		s.created = nil
+	}
 	return &tw.CreateTaskResponse{Pid: uint32(pid)}, nil
 }
 

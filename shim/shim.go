@@ -29,6 +29,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -101,6 +103,9 @@ func run(f flags) error {
 		return nil
 	case f.info:
 		return printInfo()
+	}
+	if f.action == "spare" {
+		return spare(f)
 	}
 	if f.namespace == "" || f.id == "" {
 		return errors.New("-namespace and -id are required")
@@ -190,14 +195,6 @@ func start(f flags) (err error) {
 		}
 	}()
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	args := []string{"-namespace", f.namespace, "-id", f.id, "-address", f.address}
-	if f.debug {
-		args = append(args, "-debug")
-	}
 	// The runtime reads the first of duplicate variables: drop the ones
 	// set here (containerd sets GOMAXPROCS=2).
 	var env []string
@@ -216,22 +213,15 @@ func start(f flags) (err error) {
 		// own heap.
 		"GOMAXPROCS=1",
 		"GODEBUG="+strings.TrimPrefix(os.Getenv("GODEBUG")+",memprofilerate=0", ","))
-	// No stdio: containerd waits for the start process's output to close,
-	// so the long-lived shim must not inherit it. syscall.ForkExec rather
-	// than os/exec, which would open /dev/null three times and fork a
-	// probe child to check pidfd support first (the start process is on
-	// the path of every task create).
-	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
+	if claimSpare(&claim{
+		namespace: f.namespace, id: f.id, address: f.address, ttrpcAddress: ttrpcAddress,
+		bundle: bundle, debug: f.debug, exe: exeID(), env: envID(env),
+	}, sock) {
+		// The spare writes the bundle's files itself, and it has the
+		// OOM score its spawner had: as a shim's.
+		return result()
 	}
-	defer unix.Close(null)
-	pid, err := syscall.ForkExec(self, append([]string{self}, append(args, "serve")...), &syscall.ProcAttr{
-		Dir:   bundle,
-		Env:   env,
-		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(sock)},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	})
+	pid, err := forkServe(f, bundle, env, sock)
 	if err != nil {
 		return err
 	}
@@ -241,10 +231,48 @@ func start(f flags) (err error) {
 		}
 	}()
 	adjustOOMScore(pid)
-	if err := os.WriteFile(filepath.Join(bundle, "address"), []byte(address), 0o600); err != nil {
+	if err := writeShimFiles(bundle, pid, address); err != nil {
 		return err
 	}
 	return result()
+}
+
+// writeShimFiles writes the shim's pid and its socket's address in the
+// bundle (read by `delete`, by containerd before 1.7's bootstrap.json, and
+// by whoever looks for the container's shim).
+func writeShimFiles(bundle string, pid int, address string) error {
+	if err := os.WriteFile(filepath.Join(bundle, shimPidFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(bundle, "address"), []byte(address), 0o600)
+}
+
+// forkServe starts the container's long-lived shim, listening on sock.
+func forkServe(f flags, bundle string, env []string, sock int) (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	args := []string{"-namespace", f.namespace, "-id", f.id, "-address", f.address}
+	if f.debug {
+		args = append(args, "-debug")
+	}
+	// No stdio: containerd waits for the start process's output to close,
+	// so the long-lived shim must not inherit it. syscall.ForkExec rather
+	// than os/exec, which would open /dev/null three times and fork a
+	// probe child to check pidfd support first (the start process is on
+	// the path of every task create).
+	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(null)
+	return syscall.ForkExec(self, append([]string{self}, append(args, "serve")...), &syscall.ProcAttr{
+		Dir:   bundle,
+		Env:   env,
+		Files: []uintptr{uintptr(null), uintptr(null), uintptr(null), uintptr(sock)},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
 }
 
 // listenUnix returns a listening unix socket bound to path.
@@ -326,24 +354,38 @@ func serve(f flags) error {
 	if err != nil {
 		return err
 	}
-	openLog(filepath.Join(bundle, "log"))
-	if fd := int(logFD.Load()) - 1; fd >= 0 {
-		// A panic's trace goes to stderr: let it reach containerd's log.
-		_ = unix.Dup2(fd, 2)
-	}
-
 	sock := os.NewFile(3, "socket")
 	l, err := net.FileListener(sock)
 	sock.Close()
 	if err != nil {
 		return fmt.Errorf("socket from containerd-shim start: %w", err)
 	}
+	return serveOn(f, bundle, l)
+}
+
+// serveOn serves the container's task API on l until the container is
+// deleted and containerd calls Shutdown. The process is a child subreaper
+// whose working directory is the bundle.
+func serveOn(f flags, bundle string, l net.Listener) error {
+	openLog(filepath.Join(bundle, "log"))
+	if fd := int(logFD.Load()) - 1; fd >= 0 {
+		// A panic's trace goes to stderr: let it reach containerd's log.
+		_ = unix.Dup2(fd, 2)
+	}
+
 	path := l.Addr().String()
 	srv := ttrpcwire.NewServer()
 	pub := newPublisher(os.Getenv("TTRPC_ADDRESS"), f.namespace)
+	// The next spare: a moment after the task was created, or when the
+	// shim ends before that (a short-lived container).
+	var spawn sync.Once
+	var spawnTimer atomic.Pointer[time.Timer]
 	exit := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if t := spawnTimer.Load(); t != nil && t.Stop() {
+			spawn.Do(func() { spawnSpare(f) })
+		}
 		pub.flush(ctx)
 		_ = os.Remove(path)
 		_ = srv.Shutdown(ctx)
@@ -352,6 +394,9 @@ func serve(f flags) error {
 	svc, err := newService(f.namespace, f.id, bundle, pub, exit)
 	if err != nil {
 		return err
+	}
+	svc.created = func() {
+		spawnTimer.Store(time.AfterFunc(spareDelay, func() { spawn.Do(func() { spawnSpare(f) }) }))
 	}
 	// Every wait on a child goes through the shim's reaper, runc's too.
 	runc.Monitor = svc.reaper

@@ -119,6 +119,10 @@ func TestLifecycle(t *testing.T) {
 	if task.Pid() == 0 {
 		t.Fatal("no pid")
 	}
+	shim := shimPid(st.shimBin, "life")
+	if shim == 0 {
+		t.Fatal("no shim process")
+	}
 	s, err := task.Status(ctx)
 	if err != nil || s.Status != client.Created {
 		t.Fatalf("status after create: %v %v", s.Status, err)
@@ -154,7 +158,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 	// The shim is gone with its socket and the rootfs mount.
-	eventually(t, ctx, "shim exit", func() bool { return len(shimPids(st.shimBin, "life")) == 0 })
+	eventually(t, ctx, "shim exit", func() bool { return !isShim(st.shimBin, shim) })
 	if ms := mountsUnder(st.dir + "/state"); len(ms) > 0 {
 		t.Fatalf("mounts left: %v", ms)
 	}

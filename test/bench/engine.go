@@ -41,6 +41,10 @@ type Engine struct {
 	// perContainer: the processes the engine keeps per running container
 	// (shims, conmon, loggers), one group per container.
 	perContainer func() [][]int
+	// shared: processes the engine keeps for its containers as a whole
+	// (berth's spare shim); their memory is shared out among the
+	// containers' figures.
+	shared func() []int
 	// teardown stops everything the engine started and removes its state.
 	teardown func() error
 

@@ -160,6 +160,7 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 		perContainer: func() [][]int {
 			return shimsOf(s.ContainerdAddress(), "berth-logger")
 		},
+		shared: func() []int { return sparesOf(s.ContainerdAddress()) },
 	}
 	e.Extra = map[string]string{
 		"berthd":     version(filepath.Join(bin, "berthd"), "--version"),
@@ -179,6 +180,24 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 	return e, nil
 }
 
+// isSpare tells whether pid is berth's spare shim that no container took
+// yet (its working directory is a bundle's once one did).
+func isSpare(pid int) bool {
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	return strings.HasSuffix(cmdline(pid), " spare") && cwd == "/"
+}
+
+// sparesOf lists berth's spare shims of the containerd at address.
+func sparesOf(address string) []int {
+	var out []int
+	for _, pid := range allPIDs() {
+		if strings.HasPrefix(exeName(pid), "containerd-shim") && strings.Contains(cmdline(pid)+" ", " "+address+" ") && isSpare(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // shimsOf lists the shim processes of the containerd at address (their
 // command line names it), each with its children of the named kinds (e.g.
 // berth-logger): one group per shim.
@@ -188,7 +207,7 @@ func shimsOf(address string, childKinds ...string) [][]int {
 	pids := allPIDs()
 	for _, pid := range pids {
 		exe := exeName(pid)
-		if strings.HasPrefix(exe, "containerd-shim") && strings.Contains(cmdline(pid)+" ", " "+address+" ") {
+		if strings.HasPrefix(exe, "containerd-shim") && strings.Contains(cmdline(pid)+" ", " "+address+" ") && !isSpare(pid) {
 			idx[pid] = len(out)
 			out = append(out, []int{pid})
 		}

@@ -97,8 +97,24 @@ func perContainerMemory(env *Env) error {
 				err = fmt.Errorf("found %d per-container process groups for %d containers", len(groups), memContainers)
 			}
 			kinds := map[string]bool{}
+			// What the containers share (berth's spare shim) is shared
+			// out among them.
+			var sharedRSS, sharedPSS int64
+			if e.shared != nil && len(groups) > 0 {
+				sh := e.shared()
+				for _, pid := range sh {
+					r, p := memKB(pid)
+					sharedRSS += r
+					sharedPSS += p
+				}
+				if len(sh) > 0 {
+					env.Note("%s: %d spare shim(s), %d kB PSS, shared out among the %d containers", e.Name, len(sh), sharedPSS, len(groups))
+				}
+				sharedRSS /= int64(len(groups))
+				sharedPSS /= int64(len(groups))
+			}
 			for _, g := range groups {
-				var rss, pss int64
+				rss, pss := sharedRSS, sharedPSS
 				for _, pid := range g {
 					r, p := memKB(pid)
 					rss += r

@@ -51,6 +51,7 @@ func (s *Stack) Stop() {
 		}
 	}
 	s.uninstallNetwork()
+	s.waitSpares()
 
 	if leaks := s.findLeaks(); len(leaks) > 0 {
 		t.Errorf("harness: the stack left things behind:\n  %s", strings.Join(leaks, "\n  "))
@@ -239,6 +240,23 @@ func (s *Stack) checkContainerd() {
 		if len(f) > 0 && f[len(f)-1] == "Active" {
 			s.t.Errorf("harness: active snapshot left: %s", f[0])
 		}
+	}
+}
+
+// waitSpares gives berth's spare shims (docs/shim.md "Spare") the moment
+// they take to notice that their containerd is gone and exit.
+func (s *Stack) waitSpares() {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		spares := false
+		for _, pid := range s.processes() {
+			if strings.HasSuffix(cmdline(pid), " spare") {
+				spares = true
+			}
+		}
+		if !spares {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
