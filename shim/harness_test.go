@@ -132,6 +132,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
   address = %q
 [plugins."io.containerd.shim.v1.manager"]
   socket_dir = %q
+  env = ["GOMAXPROCS=1"]
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), logLevel(), s.address, s.address+".ttrpc", filepath.Join(dir, "cs"))
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		return s, err

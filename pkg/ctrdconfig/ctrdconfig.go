@@ -156,9 +156,17 @@ func Generate(o Options) ([]byte, error) {
 		f.Plugins["io.containerd.server.v1.grpc"] = map[string]any{"address": o.Address}
 		f.Plugins["io.containerd.server.v1.ttrpc"] = map[string]any{"address": o.TTRPCAddress}
 	}
+	// Shims start with one P: containerd puts GOMAXPROCS=2 in their
+	// environment, and the configured env comes after it (the last value
+	// wins). A Go process with two Ps starts slower (its main goroutine
+	// waits for the GC's background goroutines on another thread), and the
+	// start action of berth's shim is on the path of every task create
+	// (docs/shim.md "Spare").
+	shim := map[string]any{"env": []string{"GOMAXPROCS=1"}}
 	if o.ShimSocketDir != "" {
-		f.Plugins["io.containerd.shim.v1.manager"] = map[string]any{"socket_dir": o.ShimSocketDir}
+		shim["socket_dir"] = o.ShimSocketDir
 	}
+	f.Plugins["io.containerd.shim.v1.manager"] = shim
 	// Clients that go through the transfer service (pull, import) unpack
 	// into this snapshotter unless they name one.
 	f.Plugins["io.containerd.transfer.v1.local"] = map[string]any{

@@ -2,6 +2,7 @@ package ctrdconfig
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,9 @@ func TestGenerate(t *testing.T) {
 	}
 	if d := got.Plugins["io.containerd.shim.v1.manager"]["socket_dir"]; d != "/s/s" {
 		t.Errorf("shim socket dir = %v", d)
+	}
+	if e := fmt.Sprint(got.Plugins["io.containerd.shim.v1.manager"]["env"]); e != "[GOMAXPROCS=1]" {
+		t.Errorf("shim env = %v", e)
 	}
 	if p := got.ProxyPlugins["berth"]; p.Type != "snapshot" || p.Address != "/s/snapshotter.sock" {
 		t.Errorf("proxy plugin = %+v", p)
