@@ -60,6 +60,9 @@ func BenchmarkTaskCreate(b *testing.B) {
 //
 //	go test ./shim -run '^$' -bench ShimOverhead -benchtime 100x
 func BenchmarkShimOverhead(b *testing.B) {
+	if setupErr != nil {
+		b.Fatal(setupErr)
+	}
 	fake := filepath.Join(st.dir, "fake-runc")
 	if err := os.WriteFile(fake, []byte(fakeRunc), 0o755); err != nil {
 		b.Fatal(err)
