@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,8 +193,8 @@ func benchTaskCreate(b *testing.B, runtime, fake string) {
 var benchSpec = []oci.SpecOpts{oci.WithDefaultPathEnv, withArgs("sleep", "1000"), oci.WithHostNamespace(specs.NetworkNamespace)}
 
 // runcCreate runs `runc create` (then `runc delete`) of a bundle whose
-// rootfs is a plain directory and whose spec is the one containerd would
-// give the container.
+// rootfs is an overlay on the busybox base, as a container's, and whose
+// spec is the one containerd would give the container.
 type runcCreate struct {
 	dir, bundle, runc, root string
 	spec                    *oci.Spec
@@ -206,7 +207,10 @@ func newRuncCreate(b *testing.B) *runcCreate {
 		b.Fatal(err)
 	}
 	rc := &runcCreate{dir: dir, bundle: filepath.Join(dir, "bundle"), runc: filepath.Join(runcDir, "runc"), root: filepath.Join(dir, "root")}
-	if err := populate(filepath.Join(rc.bundle, "rootfs")); err != nil {
+	if err := populate(filepath.Join(dir, "lower")); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rc.bundle, "rootfs"), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	ctx := namespaces.WithNamespace(context.Background(), testNS)
@@ -232,6 +236,23 @@ func (rc *runcCreate) create(b *testing.B) time.Duration {
 	if err := os.WriteFile(filepath.Join(rc.bundle, "config.json"), data, 0o644); err != nil {
 		b.Fatal(err)
 	}
+	// The rootfs, as a container's: an overlay with a fresh upper dir on
+	// the busybox base (mounted before the clock starts: a prepared
+	// bundle).
+	rootfs := filepath.Join(rc.bundle, "rootfs")
+	upper, work := filepath.Join(rc.dir, "upper"), filepath.Join(rc.dir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.RemoveAll(d); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := syscall.Mount("overlay", rootfs, "overlay", 0, "lowerdir="+filepath.Join(rc.dir, "lower")+",upperdir="+upper+",workdir="+work); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = syscall.Unmount(rootfs, syscall.MNT_DETACH) }()
 	// The container's init keeps the stdio runc gives it: /dev/null, not
 	// a pipe this process would wait on.
 	logFile := filepath.Join(rc.dir, id+".log")

@@ -383,11 +383,11 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 	exit := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		pub.flush(ctx) // the events first: containerd and berthd wait for them
+		_ = os.Remove(path)
 		if t := spawnTimer.Load(); t != nil && t.Stop() {
 			spawn.Do(func() { spawnSpare(f) })
 		}
-		pub.flush(ctx)
-		_ = os.Remove(path)
 		_ = srv.Shutdown(ctx)
 		os.Exit(0)
 	}
