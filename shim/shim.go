@@ -322,8 +322,14 @@ func deleteAction(f flags) error {
 	}
 	ctx := context.Background()
 	rc := newRunc(readRuntimeOptions(bundle), f.namespace, bundle)
-	if err := rc.Delete(ctx, f.id, &runc.DeleteOpts{Force: true}); err != nil && !strings.Contains(err.Error(), "does not exist") {
-		fmt.Fprintf(os.Stderr, "runc delete %s: %v\n", f.id, err)
+	// containerd runs this action after every shim disconnects, a shim
+	// that ended normally too, and a task's removal waits for it: runc
+	// runs only when it still has the container (its state dir), which is
+	// only after a shim died.
+	if _, err := os.Stat(filepath.Join(rc.Root, f.id)); !errors.Is(err, os.ErrNotExist) {
+		if err := rc.Delete(ctx, f.id, &runc.DeleteOpts{Force: true}); err != nil && !strings.Contains(err.Error(), "does not exist") {
+			fmt.Fprintf(os.Stderr, "runc delete %s: %v\n", f.id, err)
+		}
 	}
 	unmountAll(filepath.Join(bundle, "rootfs"))
 	pid, _ := runc.ReadPidFile(filepath.Join(bundle, initPidFile))

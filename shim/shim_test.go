@@ -1,6 +1,7 @@
 package shim_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -793,18 +794,30 @@ func TestShimKilled(t *testing.T) {
 }
 
 // containerd runs `delete` after every teardown, also when there is nothing
-// left to clean: it must succeed every time and print a DeleteResponse.
+// left to clean: it must succeed every time and print a DeleteResponse, and
+// without a container in runc's state it does not run runc (a task's
+// removal waits for this action): here runc is a binary that does not
+// exist, which would fail loudly.
 func TestDeleteActionIdempotent(t *testing.T) {
 	ctxT(t)
 	bundle := t.TempDir()
+	opts := `{"binary_name":"/nonexistent/runc","root":` + strconv.Quote(st.runcRoot) + `}`
+	if err := os.WriteFile(filepath.Join(bundle, "options.json"), []byte(opts), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		cmd := exec.Command(st.shimBin, "-namespace", testNS, "-address", st.address, "-id", "gone",
 			"-bundle", bundle, "delete")
 		cmd.Dir = bundle
 		cmd.Env = append(os.Environ(), "BERTH_SHIM_SOCKET_DIR="+st.sockDir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("delete: %v", err)
+		}
+		if stderr.Len() > 0 {
+			t.Fatalf("delete: %s", stderr.String())
 		}
 		var resp taskapi.DeleteResponse
 		if err := proto.Unmarshal(out, &resp); err != nil {
