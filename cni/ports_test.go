@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 )
@@ -88,8 +90,24 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	e.assertNoTrace(id3, "pub")
 
-	// Teardown frees the port and its forwarding rules.
-	if err := e.m.Teardown(ctx, sb.ContainerID); err != nil {
+	// Teardown frees the port and its forwarding rules, the port last: a
+	// host program that takes the port the moment it is free must get its
+	// own traffic, not have it sent to the container by a rule still there.
+	done := make(chan error, 1)
+	go func() { done <- e.m.Teardown(ctx, sb.ContainerID) }()
+	rule := regexp.MustCompile(fmt.Sprintf(`--dports? %d\b`, port))
+	for freed := false; !freed; {
+		if l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port)); err == nil {
+			out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+			l.Close()
+			if rule.Match(out) {
+				t.Fatalf("port %d free while its forwarding rule is still there", port)
+			}
+			freed = true
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port)); err != nil {

@@ -553,8 +553,8 @@ func (m *Manager) registerDNS(sb *Sandbox) {
 }
 
 // Teardown removes the network of a container: CNI DEL for every endpoint
-// (releasing IPs and port-forwarding rules), DNS records, port reservations,
-// the netns. It works from the on-disk state alone (after a berthd crash)
+// (releasing IPs and port-forwarding rules), DNS records, then the port
+// reservations, the netns. It works from the on-disk state alone (after a berthd crash)
 // and is idempotent: tearing down an unknown container is not an error. If a
 // step fails the state is kept so that Teardown can be retried. When a
 // Release of the container is still finishing, Teardown waits for it.
@@ -568,8 +568,15 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 	defer l.Unlock()
 	sb := m.sandboxOrState(containerID)
 	m.dns.Unregister("", containerID)
-	m.ports.release(containerID)
-	errs := []error{m.delEndpoints(ctx, sb, sb.NetNSPath)}
+	delErr := m.delEndpoints(ctx, sb, sb.NetNSPath)
+	// The host ports are given back only once CNI DEL removed their
+	// forwarding rules: a port given back earlier could be taken by a
+	// host program while the rule still sends its traffic to the
+	// container. (A failed DEL keeps them, with the state, for the retry.)
+	if delErr == nil {
+		m.ports.release(containerID)
+	}
+	errs := []error{delErr}
 	if sb.ownNetns(m.cfg.netnsDir()) {
 		errs = append(errs, netns.Delete(sb.NetNSPath))
 	}
