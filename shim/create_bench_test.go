@@ -277,15 +277,7 @@ func (rc *runcCreate) create(b *testing.B) time.Duration {
 // to its workers (the kernel's cgroup and namespace cleanup, containerd's
 // garbage collection) before a create is timed: otherwise whichever create
 // comes first after a removal pays for it.
-func settle() { time.Sleep(settleFor) }
-
-var settleFor = func() time.Duration {
-	d, err := time.ParseDuration(os.Getenv("BENCH_SETTLE"))
-	if err != nil {
-		return 30 * time.Millisecond
-	}
-	return d
-}()
+func settle() { time.Sleep(30 * time.Millisecond) }
 
 func medianMs(ds []time.Duration) float64 {
 	if len(ds) == 0 {

@@ -371,16 +371,16 @@ func sparePids(bin string) []int {
 	var pids []int
 	for _, pid := range shimPids(bin, "") {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if containsArg(strings.Split(string(cmdline), "\x00"), "spare") && shimOfNone(pid) {
+		if containsArg(strings.Split(string(cmdline), "\x00"), "spare") && unclaimed(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// shimOfNone tells whether a spare still waits for a container: a spare
+// unclaimed tells whether a spare still waits for a container: a spare
 // that took one has its working directory in the container's bundle.
-func shimOfNone(pid int) bool {
+func unclaimed(pid int) bool {
 	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	return cwd == "/"
 }

@@ -29,7 +29,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -383,8 +382,8 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 	srv := ttrpcwire.NewServer()
 	pub := newPublisher(os.Getenv("TTRPC_ADDRESS"), f.namespace)
 	// The next spare: a moment after the task was created, or when the
-	// shim ends before that (a short-lived container).
-	var spawn sync.Once
+	// shim ends before that (a short-lived container: stopping the timer
+	// in time means it never fires).
 	var spawnTimer atomic.Pointer[time.Timer]
 	exit := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -392,7 +391,7 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 		pub.flush(ctx) // the events first: containerd and berthd wait for them
 		_ = os.Remove(path)
 		if t := spawnTimer.Load(); t != nil && t.Stop() {
-			spawn.Do(func() { spawnSpare(f) })
+			spawnSpare(f)
 		}
 		_ = srv.Shutdown(ctx)
 		os.Exit(0)
@@ -402,7 +401,7 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 		return err
 	}
 	svc.created = func() {
-		spawnTimer.Store(time.AfterFunc(spareDelay, func() { spawn.Do(func() { spawnSpare(f) }) }))
+		spawnTimer.Store(time.AfterFunc(spareDelay, func() { spawnSpare(f) }))
 	}
 	// Every wait on a child goes through the shim's reaper, runc's too.
 	runc.Monitor = svc.reaper
