@@ -1,0 +1,178 @@
+package docker
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+
+	dcontainer "github.com/moby/moby/api/types/container"
+	dimage "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
+)
+
+// The moby API module holds the structs of the newest API version: fields
+// later versions removed are gone from them. A client speaking an older
+// version still expects them, so each Versioned* function returns a value
+// that marshals as dockerd answers that version, adding the old fields back
+// from the new ones (the way moby's own router does).
+
+// withExtra marshals base and merges extra into it: a key base lacks (or
+// holds null) is added, nested maps merge key by key.
+type withExtra struct {
+	base  any
+	extra map[string]any
+}
+
+func (w withExtra) MarshalJSON() ([]byte, error) {
+	b, err := marshal(w.base)
+	if err != nil || len(w.extra) == 0 {
+		return b, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	merge(w.extra, m)
+	return marshal(m)
+}
+
+func merge(src, dst map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				merge(sm, dm)
+				continue
+			}
+		}
+		if cur, ok := dst[k]; !ok || cur == nil {
+			dst[k] = v
+		}
+	}
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// VersionedContainer is c as API version v shows it.
+func VersionedContainer(c dcontainer.InspectResponse, v string) any {
+	extra := map[string]any{}
+	if versionLess(v, "1.45") && c.NetworkSettings != nil && c.Config != nil && len(c.ID) >= 12 {
+		for name, ep := range c.NetworkSettings.Networks {
+			if ep == nil || name == "bridge" || name == "host" || name == "none" {
+				continue
+			}
+			cp := *ep
+			for _, a := range []string{c.ID[:12], c.Config.Hostname} {
+				if a != "" && !slices.Contains(cp.Aliases, a) {
+					cp.Aliases = append(slices.Clone(cp.Aliases), a)
+				}
+			}
+			nets := maps.Clone(c.NetworkSettings.Networks)
+			nets[name] = &cp
+			ns := *c.NetworkSettings
+			ns.Networks = nets
+			c.NetworkSettings = &ns
+		}
+	}
+	if versionLess(v, "1.48") {
+		c.ImageManifestDescriptor = nil
+	}
+	if versionLess(v, "1.56") && c.HostConfig != nil {
+		hc := *c.HostConfig
+		hc.Umask = nil
+		c.HostConfig = &hc
+	}
+	if versionLess(v, "1.52") {
+		if c.NetworkSettings != nil {
+			legacy := map[string]any{
+				"Bridge": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+				"SecondaryIPAddresses": nil, "SecondaryIPv6Addresses": nil,
+				"EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+				"IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+			}
+			if br := c.NetworkSettings.Networks["bridge"]; br != nil {
+				legacy["EndpointID"] = br.EndpointID
+				legacy["Gateway"] = addrString(br.Gateway.String())
+				legacy["IPAddress"] = addrString(br.IPAddress.String())
+				legacy["IPPrefixLen"] = br.IPPrefixLen
+				legacy["MacAddress"] = br.MacAddress.String()
+			}
+			extra["NetworkSettings"] = legacy
+		}
+		if c.GraphDriver == nil && c.Storage != nil && c.Storage.RootFS != nil && c.Storage.RootFS.Snapshot != nil {
+			c.GraphDriver = &storage.DriverData{Name: c.Storage.RootFS.Snapshot.Name, Data: nil}
+			c.Storage = nil
+		}
+	}
+	return withExtra{base: c, extra: extra}
+}
+
+// VersionedImage is img as API version v shows it.
+func VersionedImage(img dimage.InspectResponse, v string) any {
+	extra := map[string]any{}
+	if versionLess(v, "1.44") {
+		extra["VirtualSize"] = img.Size
+	}
+	if versionLess(v, "1.45") {
+		extra["Container"] = ""
+		extra["ContainerConfig"] = map[string]any{}
+	}
+	if versionLess(v, "1.48") {
+		img.Descriptor = nil
+	}
+	if versionLess(v, "1.52") {
+		extra["Parent"] = ""
+		extra["Comment"] = img.Comment
+		extra["DockerVersion"] = ""
+		extra["Author"] = img.Author
+		cfg := map[string]any{"Cmd": nil, "Entrypoint": nil, "Env": nil, "Labels": nil, "OnBuild": nil, "User": "", "Volumes": nil, "WorkingDir": ""}
+		if versionLess(v, "1.50") {
+			for k, val := range map[string]any{"AttachStderr": false, "AttachStdin": false, "AttachStdout": false, "Domainname": "",
+				"Hostname": "", "Image": "", "OpenStdin": false, "StdinOnce": false, "Tty": false} {
+				cfg[k] = val
+			}
+		}
+		extra["Config"] = cfg
+		if img.GraphDriver == nil {
+			img.GraphDriver = &storage.DriverData{Name: "overlayfs", Data: nil}
+		}
+	}
+	return withExtra{base: img, extra: extra}
+}
+
+// VersionedImageSummaries is an image list as API version v shows it.
+func VersionedImageSummaries(list []dimage.Summary, v string) any {
+	out := make([]any, 0, len(list))
+	for _, s := range list {
+		if versionLess(v, "1.43") && len(s.RepoTags) == 0 && len(s.RepoDigests) == 0 {
+			s.RepoTags, s.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
+		}
+		if versionLess(v, "1.48") {
+			s.Descriptor = nil
+		}
+		if versionLess(v, "1.51") {
+			s.Containers = -1
+		}
+		extra := map[string]any{}
+		if versionLess(v, "1.44") {
+			extra["VirtualSize"] = s.Size
+		}
+		out = append(out, withExtra{base: s, extra: extra})
+	}
+	return out
+}
+
+func addrString(s string) string {
+	if s == "invalid IP" {
+		return ""
+	}
+	return s
+}

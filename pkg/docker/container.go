@@ -1,0 +1,379 @@
+package docker
+
+import (
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	dnetwork "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
+)
+
+// LogDriver is the log driver berth's containers report: the shim writes
+// Docker's json-file format.
+const LogDriver = "json-file"
+
+// Time formats t as dockerd does in inspect output (RFC 3339 with
+// nanoseconds, UTC; the zero time as "0001-01-01T00:00:00Z").
+func Time(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// ContainerInspect is the Docker inspect view of c. img, when not nil, is
+// the configuration of c's image: Docker reports the container's effective
+// Cmd, Entrypoint, exposed ports, volumes and labels, which berth computes
+// from the image at create and does not store again.
+func ContainerInspect(c *container.Container, img *image.Config) dcontainer.InspectResponse {
+	cfg := &c.Config
+	out := dcontainer.InspectResponse{
+		ID:              c.ID,
+		Created:         Time(c.Created),
+		Path:            c.Path,
+		Args:            nonNil(c.Args),
+		State:           state(c.State),
+		Image:           c.Image,
+		ResolvConfPath:  c.ResolvConfPath,
+		HostnamePath:    c.HostnamePath,
+		HostsPath:       c.HostsPath,
+		LogPath:         c.LogPath,
+		Name:            c.Name,
+		RestartCount:    c.RestartCount,
+		Driver:          c.Snapshotter,
+		Platform:        "linux",
+		HostConfig:      HostConfig(cfg),
+		Mounts:          mountPoints(c.Mounts),
+		Config:          containerConfig(c, img),
+		NetworkSettings: networkSettings(c),
+	}
+	if c.Snapshotter != "" {
+		out.Storage = &storage.Storage{RootFS: &storage.RootFSStorage{Snapshot: &storage.RootFSStorageSnapshot{Name: c.Snapshotter}}}
+	}
+	return out
+}
+
+func state(s container.State) *dcontainer.State {
+	return &dcontainer.State{
+		Status:     dcontainer.ContainerState(s.Status),
+		Running:    s.Running,
+		Paused:     s.Paused,
+		Restarting: s.Restarting,
+		OOMKilled:  s.OOMKilled,
+		Dead:       s.Dead,
+		Pid:        s.Pid,
+		ExitCode:   s.ExitCode,
+		Error:      s.Error,
+		StartedAt:  Time(s.StartedAt),
+		FinishedAt: Time(s.FinishedAt),
+	}
+}
+
+// containerConfig is Docker's Config of c: what the user asked for, with
+// the image's values where the user gave none.
+func containerConfig(c *container.Container, img *image.Config) *dcontainer.Config {
+	cfg := &c.Config
+	hostname := cfg.Hostname
+	if hostname == "" && len(c.ID) >= 12 {
+		hostname = c.ID[:12]
+	}
+	out := &dcontainer.Config{
+		Hostname:     hostname,
+		User:         cfg.User,
+		AttachStdin:  cfg.OpenStdin,
+		AttachStdout: true,
+		AttachStderr: true,
+		Tty:          cfg.Tty,
+		OpenStdin:    cfg.OpenStdin,
+		Env:          nonNil(c.Env),
+		Cmd:          cfg.Cmd,
+		Image:        cfg.Image,
+		WorkingDir:   c.WorkingDir,
+		Entrypoint:   cfg.Entrypoint,
+		Labels:       map[string]string{},
+		StopSignal:   cfg.StopSignal,
+		StopTimeout:  cfg.StopTimeout,
+	}
+	if img != nil {
+		if out.User == "" {
+			out.User = img.User
+		}
+		if !cfg.EntrypointSet {
+			out.Entrypoint = img.Entrypoint
+			if len(cfg.Cmd) == 0 {
+				out.Cmd = img.Cmd
+			}
+		}
+		if out.StopSignal == "" {
+			out.StopSignal = img.StopSignal
+		}
+		if len(img.Volumes) > 0 {
+			out.Volumes = maps.Clone(img.Volumes)
+		}
+		maps.Copy(out.Labels, img.Labels)
+		for p := range img.ExposedPorts {
+			addExposed(&out.ExposedPorts, p)
+		}
+	} else if len(out.Cmd) == 0 && len(out.Entrypoint) == 0 && c.Path != "" {
+		out.Cmd = append([]string{c.Path}, c.Args...)
+	}
+	maps.Copy(out.Labels, cfg.Labels)
+	for _, p := range cfg.ExposedPorts {
+		addExposed(&out.ExposedPorts, p)
+	}
+	for _, b := range cfg.PortBindings {
+		addExposed(&out.ExposedPorts, portKey(b.ContainerPort, b.Proto).String())
+	}
+	return out
+}
+
+func addExposed(set *dnetwork.PortSet, spec string) {
+	if !strings.Contains(spec, "/") {
+		spec += "/tcp"
+	}
+	p, err := dnetwork.ParsePort(spec)
+	if err != nil {
+		return
+	}
+	if *set == nil {
+		*set = dnetwork.PortSet{}
+	}
+	(*set)[p] = struct{}{}
+}
+
+func portKey(port uint16, proto string) dnetwork.Port {
+	if proto == "" {
+		proto = "tcp"
+	}
+	p, _ := dnetwork.PortFrom(port, dnetwork.IPProtocol(proto))
+	return p
+}
+
+// HostConfig is Docker's HostConfig of a berth container configuration,
+// with dockerd's defaults where berth's is empty.
+func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
+	r := cfg.Resources
+	hc := &dcontainer.HostConfig{
+		Binds:           cfg.Binds,
+		LogConfig:       dcontainer.LogConfig{Type: LogDriver, Config: map[string]string{}},
+		NetworkMode:     dcontainer.NetworkMode(NetworkMode(cfg)),
+		PortBindings:    dnetwork.PortMap{},
+		RestartPolicy:   dcontainer.RestartPolicy{Name: dcontainer.RestartPolicyMode(cfg.RestartPolicy.Name), MaximumRetryCount: cfg.RestartPolicy.MaximumRetryCount},
+		AutoRemove:      cfg.AutoRemove,
+		VolumesFrom:     cfg.VolumesFrom,
+		ConsoleSize:     [2]uint{uint(cfg.ConsoleSize.Height), uint(cfg.ConsoleSize.Width)},
+		CapAdd:          cfg.Security.CapAdd,
+		CapDrop:         cfg.Security.CapDrop,
+		CgroupnsMode:    dcontainer.CgroupnsMode(r.CgroupnsMode),
+		DNSOptions:      nonNil(cfg.DNSOptions),
+		DNSSearch:       nonNil(cfg.DNSSearch),
+		ExtraHosts:      cfg.ExtraHosts,
+		GroupAdd:        cfg.Security.GroupAdd,
+		OomScoreAdj:     r.OomScoreAdj,
+		Privileged:      cfg.Security.Privileged,
+		PublishAllPorts: cfg.PublishAllPorts,
+		ReadonlyRootfs:  cfg.ReadonlyRootfs,
+		SecurityOpt:     cfg.Security.SecurityOpt,
+		StorageOpt:      cfg.StorageOpt,
+		Tmpfs:           cfg.Tmpfs,
+		ShmSize:         r.ShmSize,
+		Sysctls:         r.Sysctls,
+		Runtime:         cfg.Runtime,
+		Resources: dcontainer.Resources{
+			CPUShares:         r.CPUShares,
+			Memory:            r.Memory,
+			NanoCPUs:          r.NanoCPUs,
+			CgroupParent:      r.CgroupParent,
+			BlkioWeight:       r.BlkioWeight,
+			CpusetCpus:        r.CpusetCpus,
+			CpusetMems:        r.CpusetMems,
+			MemoryReservation: r.MemoryReservation,
+			MemorySwap:        r.MemorySwap,
+		},
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = dcontainer.RestartPolicyDisabled
+	}
+	if cfg.LogConfig.MaxSize > 0 {
+		hc.LogConfig.Config["max-size"] = strconv.FormatInt(cfg.LogConfig.MaxSize, 10)
+	}
+	if cfg.LogConfig.MaxFiles > 0 {
+		hc.LogConfig.Config["max-file"] = strconv.Itoa(cfg.LogConfig.MaxFiles)
+	}
+	for _, b := range cfg.PortBindings {
+		k := portKey(b.ContainerPort, b.Proto)
+		pb := dnetwork.PortBinding{}
+		if a, err := netip.ParseAddr(b.HostIP); err == nil {
+			pb.HostIP = a
+		}
+		if b.HostPort != 0 {
+			pb.HostPort = strconv.Itoa(int(b.HostPort))
+		}
+		hc.PortBindings[k] = append(hc.PortBindings[k], pb)
+	}
+	for _, d := range cfg.DNS {
+		if a, err := netip.ParseAddr(d); err == nil {
+			hc.DNS = append(hc.DNS, a)
+		}
+	}
+	if hc.DNS == nil {
+		hc.DNS = []netip.Addr{}
+	}
+	if r.PidsLimit != 0 {
+		pl := r.PidsLimit
+		hc.PidsLimit = &pl
+	}
+	for _, u := range r.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &dcontainer.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, d := range r.Devices {
+		hc.Devices = append(hc.Devices, dcontainer.DeviceMapping{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
+	}
+	for _, m := range cfg.Mounts {
+		dm := mount.Mount{Type: mount.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		switch m.Type {
+		case "bind":
+			if m.BindPropagation != "" {
+				dm.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(m.BindPropagation)}
+			}
+		case "volume":
+			if m.VolumeNoCopy {
+				dm.VolumeOptions = &mount.VolumeOptions{NoCopy: true}
+			}
+		case "tmpfs":
+			if m.TmpfsSize != 0 || m.TmpfsMode != 0 {
+				dm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.TmpfsSize, Mode: os.FileMode(m.TmpfsMode)}
+			}
+		}
+		hc.Mounts = append(hc.Mounts, dm)
+	}
+	return hc
+}
+
+// NetworkMode is the network mode Docker reports for cfg: "bridge" for the
+// default network, the first network's name when only networks were given.
+func NetworkMode(cfg *container.Config) string {
+	switch {
+	case cfg.NetworkMode != "" && cfg.NetworkMode != "default":
+		return cfg.NetworkMode
+	case len(cfg.Networks) > 0:
+		return cfg.Networks[0].Network
+	}
+	return "bridge"
+}
+
+func mountPoints(ms []container.MountPoint) []dcontainer.MountPoint {
+	out := make([]dcontainer.MountPoint, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, dcontainer.MountPoint{
+			Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination,
+			Driver: m.Driver, Mode: m.Mode, RW: m.RW, Propagation: mount.Propagation(m.Propagation),
+		})
+	}
+	return out
+}
+
+// networkSettings are Docker's NetworkSettings of c: the live endpoints of a
+// running container, the configured networks (without addresses) otherwise.
+func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
+	ns := c.NetworkSettings
+	out := &dcontainer.NetworkSettings{SandboxKey: ns.SandboxKey, Ports: dnetwork.PortMap{}, Networks: map[string]*dnetwork.EndpointSettings{}}
+	for name, ep := range ns.Networks {
+		out.Networks[name] = endpoint(ep)
+	}
+	if len(out.Networks) == 0 {
+		mode := NetworkMode(&c.Config)
+		if mode != "host" && mode != "none" && !strings.HasPrefix(mode, "container:") {
+			if len(c.Config.Networks) == 0 {
+				out.Networks[mode] = &dnetwork.EndpointSettings{}
+			}
+			for _, a := range c.Config.Networks {
+				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases}
+			}
+		}
+	}
+	if c.State.Running {
+		for p := range containerConfig(c, nil).ExposedPorts {
+			out.Ports[p] = nil
+		}
+		for _, b := range ns.Ports {
+			k := portKey(b.ContainerPort, b.Proto)
+			pb := dnetwork.PortBinding{HostPort: strconv.Itoa(int(b.HostPort))}
+			pb.HostIP, _ = netip.ParseAddr(b.HostIP)
+			if !pb.HostIP.IsValid() {
+				pb.HostIP = netip.IPv4Unspecified()
+			}
+			out.Ports[k] = append(out.Ports[k], pb)
+		}
+	}
+	return out
+}
+
+func endpoint(ep container.EndpointSettings) *dnetwork.EndpointSettings {
+	out := &dnetwork.EndpointSettings{
+		NetworkID:   ep.NetworkID,
+		IPPrefixLen: ep.IPPrefixLen,
+		Aliases:     ep.Aliases,
+	}
+	out.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
+	out.Gateway, _ = netip.ParseAddr(ep.Gateway)
+	if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
+		out.MacAddress = dnetwork.HardwareAddr(mac)
+	}
+	return out
+}
+
+// ContainerSummary is the `docker ps` entry of s.
+func ContainerSummary(s container.Summary) dcontainer.Summary {
+	out := dcontainer.Summary{
+		ID:              s.ID,
+		Names:           nonNil(s.Names),
+		Image:           s.Image,
+		ImageID:         s.ImageID,
+		Command:         s.Command,
+		Created:         s.Created.Unix(),
+		Ports:           []dcontainer.PortSummary{},
+		Labels:          s.Labels,
+		State:           dcontainer.ContainerState(s.State),
+		Status:          s.Status,
+		NetworkSettings: &dcontainer.NetworkSettingsSummary{Networks: map[string]*dnetwork.EndpointSettings{}},
+		Mounts:          []dcontainer.MountPoint{},
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if len(s.Networks) > 0 {
+		out.HostConfig.NetworkMode = s.Networks[0]
+	}
+	for _, n := range s.Networks {
+		if n != "host" && n != "none" {
+			out.NetworkSettings.Networks[n] = &dnetwork.EndpointSettings{}
+		}
+	}
+	for _, p := range s.Ports {
+		ps := dcontainer.PortSummary{PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto}
+		if ps.Type == "" {
+			ps.Type = "tcp"
+		}
+		ps.IP, _ = netip.ParseAddr(p.HostIP)
+		if !ps.IP.IsValid() {
+			ps.IP = netip.IPv4Unspecified()
+		}
+		out.Ports = append(out.Ports, ps)
+	}
+	sort.Slice(out.Ports, func(i, j int) bool { return out.Ports[i].PrivatePort < out.Ports[j].PrivatePort })
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package docker
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
+)
+
+func sample() *container.Container {
+	return &container.Container{
+		ID:      strings.Repeat("ab", 32),
+		Name:    "/web",
+		Created: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		Image:   "sha256:" + strings.Repeat("1", 64), Snapshotter: "berth",
+		Path:  "httpd",
+		Args:  []string{"-f"},
+		State: container.State{Status: "running", Running: true, Pid: 42, StartedAt: time.Now()},
+		Config: container.Config{
+			Name: "web", Image: "busybox", Cmd: []string{"httpd", "-f"}, Labels: map[string]string{"a": "b"},
+			PortBindings:  []container.PortBinding{{HostPort: 8080, ContainerPort: 80}},
+			RestartPolicy: container.RestartPolicy{Name: "unless-stopped"},
+		},
+		Env: []string{"PATH=/bin"},
+		NetworkSettings: container.NetworkSettings{
+			Ports: []container.PortBinding{{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
+			Networks: map[string]container.EndpointSettings{
+				"bridge": {NetworkID: "n1", IPAddress: "10.88.0.2", IPPrefixLen: 16, Gateway: "10.88.0.1", MacAddress: "02:42:0a:58:00:02"},
+			},
+		},
+	}
+}
+
+// decode marshals v and decodes it as generic JSON, the way a template sees it.
+func decode(t *testing.T, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestContainerInspectShape(t *testing.T) {
+	img := &image.Config{Cmd: []string{"sh"}, Labels: map[string]string{"img": "x"}, ExposedPorts: map[string]struct{}{"443/tcp": {}}}
+	m := decode(t, ContainerInspect(sample(), img))
+	hc := m["HostConfig"].(map[string]any)
+	if hc["LogConfig"].(map[string]any)["Type"] != "json-file" || hc["NetworkMode"] != "bridge" {
+		t.Errorf("HostConfig defaults: %v", hc)
+	}
+	if hc["RestartPolicy"].(map[string]any)["Name"] != "unless-stopped" {
+		t.Errorf("restart policy: %v", hc["RestartPolicy"])
+	}
+	pb := hc["PortBindings"].(map[string]any)["80/tcp"].([]any)[0].(map[string]any)
+	if pb["HostPort"] != "8080" {
+		t.Errorf("port binding: %v", pb)
+	}
+	cfg := m["Config"].(map[string]any)
+	if cfg["Hostname"] != "abababababab" || cfg["Labels"].(map[string]any)["img"] != "x" {
+		t.Errorf("config: %v", cfg)
+	}
+	exposed := cfg["ExposedPorts"].(map[string]any)
+	if _, ok := exposed["443/tcp"]; !ok {
+		t.Errorf("exposed ports: %v", exposed)
+	}
+	ns := m["NetworkSettings"].(map[string]any)
+	if got := ns["Networks"].(map[string]any)["bridge"].(map[string]any)["IPAddress"]; got != "10.88.0.2" {
+		t.Errorf("bridge IP: %v", got)
+	}
+	if got := ns["Ports"].(map[string]any)["80/tcp"].([]any)[0].(map[string]any); got["HostIp"] != "0.0.0.0" || got["HostPort"] != "8080" {
+		t.Errorf("published port: %v", got)
+	}
+	if _, ok := ns["IPAddress"]; ok {
+		t.Errorf("the newest API has no top-level IPAddress")
+	}
+	if m["State"].(map[string]any)["FinishedAt"] != "0001-01-01T00:00:00Z" {
+		t.Errorf("zero time: %v", m["State"])
+	}
+}
+
+func TestVersionedContainer(t *testing.T) {
+	c := sample()
+	c.Config.Networks = []container.NetworkAttachment{{Network: "appnet", Aliases: []string{"web"}}}
+	c.NetworkSettings.Networks["appnet"] = container.EndpointSettings{IPAddress: "10.89.0.2", Aliases: []string{"web"}}
+	m := decode(t, VersionedContainer(ContainerInspect(c, nil), "1.44"))
+	ns := m["NetworkSettings"].(map[string]any)
+	if ns["IPAddress"] != "10.88.0.2" || ns["Gateway"] != "10.88.0.1" || ns["MacAddress"] != "02:42:0a:58:00:02" {
+		t.Errorf("1.44 keeps the bridge's fields at the top: %v", ns)
+	}
+	aliases := ns["Networks"].(map[string]any)["appnet"].(map[string]any)["Aliases"].([]any)
+	if len(aliases) != 2 || aliases[1] != "abababababab" {
+		t.Errorf("1.44 adds the short ID to user network aliases: %v", aliases)
+	}
+	if _, ok := m["GraphDriver"]; !ok {
+		t.Errorf("1.44 has GraphDriver")
+	}
+	m = decode(t, VersionedContainer(ContainerInspect(c, nil), "1.52"))
+	if _, ok := m["NetworkSettings"].(map[string]any)["IPAddress"]; ok {
+		t.Errorf("1.52 has no top-level IPAddress")
+	}
+}
+
+func TestVersionedImage(t *testing.T) {
+	img := &image.Image{ID: "sha256:" + strings.Repeat("2", 64), Os: "linux", Architecture: "amd64", Config: image.Config{Cmd: []string{"sh"}}}
+	m := decode(t, VersionedImage(ImageInspect(img), "1.41"))
+	cfg := m["Config"].(map[string]any)
+	if _, ok := cfg["Entrypoint"]; !ok || cfg["Cmd"].([]any)[0] != "sh" {
+		t.Errorf("1.41 config: %v", cfg)
+	}
+	if m["RepoTags"] == nil || m["VirtualSize"] == nil {
+		t.Errorf("1.41 image: %v", m)
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"1.44", "1.5", 1}, {"1.9", "1.10", -1}, {"1.50", "1.50", 0}, {"1", "1.0", 0}} {
+		if got := CompareVersions(c.a, c.b); got != c.want {
+			t.Errorf("%s vs %s: %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
