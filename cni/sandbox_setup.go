@@ -1,0 +1,471 @@
+// Setup and Teardown of a container's network (CNI ADD/DEL per endpoint).
+
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berthproject/berth/cni/netns"
+	"github.com/containerd/errdefs"
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// plan resolves the networks of a request into endpoints (IfName eth0...).
+func (m *Manager) plan(req SetupRequest) ([]Endpoint, error) {
+	primary := req.NetworkMode
+	if primary == "" {
+		primary = DefaultNetwork
+		if len(req.Networks) > 0 {
+			primary = req.Networks[0].Network
+		}
+	}
+	if primary == "default" {
+		primary = DefaultNetwork
+	}
+	atts := []Attachment{{Network: primary}}
+	for _, a := range req.Networks {
+		if a.Network == primary {
+			atts[0] = a
+		} else {
+			atts = append(atts, a)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var eps []Endpoint
+	for i, a := range atts {
+		n, err := m.lookupLocked(a.Network)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Network == n.Name }) {
+			return nil, errInvalid("network %s given twice", n.Name)
+		}
+		ep, err := m.newEndpoint(&n.Network, a, fmt.Sprintf("eth%d", i))
+		if err != nil {
+			return nil, err
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
+}
+
+func (m *Manager) newEndpoint(n *Network, a Attachment, ifName string) (Endpoint, error) {
+	if len(a.Aliases) > 0 && !n.DNS {
+		return Endpoint{}, errInvalid("network-scoped aliases are supported only on user-defined networks with DNS (not %s)", n.Name)
+	}
+	if a.IPv4.IsValid() && (!n.Subnet.Contains(a.IPv4) || a.IPv4 == n.Gateway) {
+		return Endpoint{}, errInvalid("address %s is not a free host address of network %s (%s)", a.IPv4, n.Name, n.Subnet)
+	}
+	ep := Endpoint{
+		Network: n.Name, NetworkID: n.ID, Driver: n.Driver, IfName: ifName,
+		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedMAC: a.MAC,
+		DefaultRoute: !n.Internal,
+	}
+	if n.DNS && m.drivers[n.Driver].Features(n).HostReachable {
+		ep.DNSServer = n.Gateway
+	}
+	return ep, nil
+}
+
+// Setup creates the network of a container: its netns (pinned at
+// <state>/netns/<id>) with lo up, one interface per network through CNI ADD,
+// published ports and DNS records. It writes nothing into the container;
+// see HostsFile, ResolvConf and HostnameFile. A failed Setup leaves nothing
+// behind. Errors: ErrAlreadyExists (already set up), ErrNotFound (network),
+// ErrInvalidArgument, ErrConflict (host port taken).
+func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err error) {
+	id := req.ContainerID
+	if !isValidName(id) {
+		return nil, errInvalid("invalid container id %q", id)
+	}
+	m.waitReleased(id)
+	if slices.ContainsFunc(req.Networks, func(a Attachment) bool { return a.IPv4.IsValid() }) {
+		m.settle() // the address may be one a released container still holds
+	}
+	l := m.ctrLock(id)
+	l.Lock()
+	defer l.Unlock()
+	m.mu.Lock()
+	_, exists := m.sandboxes[id]
+	m.mu.Unlock()
+	if _, serr := os.Stat(m.statePath(id)); exists || serr == nil {
+		return nil, fmt.Errorf("network of container %s is already set up: %w", shortID(id), errdefs.ErrAlreadyExists)
+	}
+
+	sb := &Sandbox{
+		ContainerID: id, Name: req.Name, Hostname: req.Hostname,
+		DNS: slices.Clone(req.DNS), DNSSearch: slices.Clone(req.DNSSearch), DNSOptions: slices.Clone(req.DNSOptions),
+		ExtraHosts: slices.Clone(req.ExtraHosts), Created: time.Now().UTC(),
+	}
+	ports := req.Ports
+	switch mode := req.NetworkMode; {
+	case mode == ModeHost:
+		sb.Mode, ports = ModeHost, nil
+		if sb.Hostname == "" {
+			sb.Hostname, _ = os.Hostname()
+		}
+	case strings.HasPrefix(mode, "container:"):
+		sb.Mode, sb.NetNSPath = ModeContainer, strings.TrimPrefix(mode, "container:")
+		if sb.NetNSPath == "" {
+			return nil, errInvalid("network mode %q: missing netns path", mode)
+		}
+	case mode == ModeNone:
+		sb.Mode = ModeNone
+	default:
+		sb.Mode = ModeNetwork
+	}
+	if sb.Hostname == "" {
+		sb.Hostname = shortID(id)
+	}
+	if sb.Mode != ModeNetwork && len(req.Networks) > 0 {
+		return nil, errInvalid("network mode %s cannot be combined with networks", req.NetworkMode)
+	}
+	if (sb.Mode == ModeNone || sb.Mode == ModeContainer) && len(ports) > 0 {
+		return nil, errInvalid("published ports conflict with network mode %s", req.NetworkMode)
+	}
+	if sb.Mode == ModeNetwork {
+		if sb.Endpoints, err = m.plan(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(ports) > 0 {
+		m.mu.Lock()
+		n := m.networks[sb.Endpoints[0].Network]
+		m.mu.Unlock()
+		if !m.drivers[n.Driver].Features(&n.Network).Ports {
+			return nil, errInvalid("network %s (driver %s) does not support published ports", n.Name, n.Driver)
+		}
+		if sb.Ports, err = m.ports.reserve(id, ports); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				m.ports.release(id)
+			}
+		}()
+		sb.Endpoints[0].Ports = sb.Ports
+	}
+
+	ownNetns := sb.Mode == ModeNone || sb.Mode == ModeNetwork
+	if ownNetns {
+		sb.NetNSPath = m.NetNSPath(id)
+	}
+	// From here on the sandbox is visible (networks in use cannot be
+	// removed) and on disk (a crash leaves enough to tear it down).
+	m.mu.Lock()
+	m.sandboxes[id] = sb
+	m.mu.Unlock()
+	defer func() {
+		if err != nil {
+			m.mu.Lock()
+			delete(m.sandboxes, id)
+			m.mu.Unlock()
+			_ = os.Remove(m.statePath(id))
+		}
+	}()
+
+	if ownNetns {
+		if err := netns.New(sb.NetNSPath); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = netns.Delete(sb.NetNSPath)
+			}
+		}()
+		// The task can be created in the namespace from here on; the
+		// process starts only once Setup returned, so the rest (state,
+		// lo, interfaces) runs meanwhile. A crash before the state is
+		// written leaves a pin that the startup GC removes.
+		if req.NetNSReady != nil {
+			req.NetNSReady()
+		}
+		if err := m.saveSandbox(sb); err != nil {
+			return nil, err
+		}
+		if err := loopbackUp(sb.NetNSPath); err != nil {
+			return nil, err
+		}
+	}
+
+	attempted := 0
+	defer func() {
+		if err != nil {
+			rctx := context.WithoutCancel(ctx)
+			for i := attempted - 1; i >= 0; i-- {
+				_ = m.cniDel(rctx, sb, &sb.Endpoints[i])
+			}
+		}
+	}()
+	for i := range sb.Endpoints {
+		attempted = i + 1
+		if err := m.cniAdd(ctx, sb, &sb.Endpoints[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.saveSandbox(sb); err != nil {
+		return nil, err
+	}
+	m.registerDNS(sb)
+	return m.Sandbox(ctx, id)
+}
+
+func loopbackUp(path string) error {
+	h, err := vnetns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return err
+	}
+	defer nh.Close()
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return nh.LinkSetUp(lo)
+}
+
+func (m *Manager) runtimeConf(sb *Sandbox, ep *Endpoint) *libcni.RuntimeConf {
+	caps := map[string]any{}
+	if len(ep.Ports) > 0 {
+		var pm []map[string]any
+		for _, p := range ep.Ports {
+			e := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Proto}
+			if p.HostIP.IsValid() {
+				e["hostIP"] = p.HostIP.String()
+			}
+			pm = append(pm, e)
+		}
+		caps["portMappings"] = pm
+	}
+	if ep.RequestedIPv4.IsValid() {
+		m.mu.Lock()
+		bits := 32
+		if n, ok := m.networks[ep.Network]; ok {
+			bits = n.Subnet.Bits()
+		}
+		m.mu.Unlock()
+		caps["ips"] = []string{netip.PrefixFrom(ep.RequestedIPv4, bits).String()}
+	}
+	if ep.RequestedMAC != "" {
+		caps["mac"] = ep.RequestedMAC
+	}
+	return &libcni.RuntimeConf{ContainerID: sb.ContainerID, NetNS: sb.NetNSPath, IfName: ep.IfName, CapabilityArgs: caps}
+}
+
+// runtimeList is the network's plugin chain for one endpoint: portmap is
+// left out when the endpoint publishes no ports (one exec less per ADD/DEL).
+func runtimeList(n *storedNetwork, withPorts bool) *libcni.NetworkConfigList {
+	if withPorts {
+		return n.list
+	}
+	l := *n.list
+	l.Plugins = slices.DeleteFunc(slices.Clone(l.Plugins), func(p *libcni.PluginConfig) bool {
+		return p.Network.Type == "portmap"
+	})
+	return &l
+}
+
+func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
+	m.mu.Lock()
+	n, ok := m.networks[ep.Network]
+	m.mu.Unlock()
+	if !ok {
+		return notFoundNetwork(ep.Network)
+	}
+	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0), m.runtimeConf(sb, ep))
+	if err != nil {
+		return fmt.Errorf("attach container %s to network %s: %w", shortID(sb.ContainerID), ep.Network, err)
+	}
+	r, err := types100.NewResultFromResult(res)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ipc := range r.IPs {
+		if p, ok := netipPrefix(ipc.Address.IP, ipc.Address.Mask); ok {
+			ep.IPv4 = p
+			if gw, ok := netip.AddrFromSlice(ipc.Gateway.To4()); ok {
+				ep.Gateway = gw
+			}
+			break
+		}
+	}
+	for _, ifc := range r.Interfaces {
+		if ifc.Name == ep.IfName && ifc.Sandbox != "" {
+			ep.MAC = ifc.Mac
+		}
+	}
+	return nil
+}
+
+// cniDel runs CNI DEL for an endpoint, with the network's conflist or, if
+// the network is gone, with the configuration libcni cached at ADD.
+func (m *Manager) cniDel(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
+	m.mu.Lock()
+	n, ok := m.networks[ep.Network]
+	m.mu.Unlock()
+	rt := m.runtimeConf(sb, ep)
+	if ok {
+		if err := m.cni.DelNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0), rt); err != nil {
+			return fmt.Errorf("detach container %s from network %s: %w", shortID(sb.ContainerID), ep.Network, err)
+		}
+		return nil
+	}
+	b, crt, err := m.cni.GetNetworkListCachedConfig(&libcni.NetworkConfigList{Name: ep.Network}, rt)
+	if err != nil || b == nil {
+		return nil // never attached, or already deleted
+	}
+	list, err := libcni.NetworkConfFromBytes(b)
+	if err != nil {
+		return err
+	}
+	return m.cni.DelNetworkList(ctx, list, crt)
+}
+
+func (m *Manager) dnsNames(sb *Sandbox, ep *Endpoint) []string {
+	names := []string{shortID(sb.ContainerID)}
+	if sb.Name != "" {
+		names = append(names, sb.Name)
+	}
+	return append(names, ep.Aliases...)
+}
+
+func dnsUpstreams(servers []string) []string {
+	var out []string
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.AddrPortFrom(a, 53).String())
+		}
+	}
+	return out
+}
+
+func (m *Manager) registerDNS(sb *Sandbox) {
+	for i := range sb.Endpoints {
+		ep := &sb.Endpoints[i]
+		if ep.DNSServer.IsValid() && ep.IPv4.IsValid() {
+			m.dns.Register(ep.Network, sb.ContainerID, ep.IPv4.Addr(), m.dnsNames(sb, ep), dnsUpstreams(sb.DNS))
+		}
+	}
+}
+
+// Teardown removes the network of a container: CNI DEL for every endpoint
+// (releasing IPs and port-forwarding rules), DNS records, then the port
+// reservations, the netns. It works from the on-disk state alone (after a berthd crash)
+// and is idempotent: tearing down an unknown container is not an error. If a
+// step fails the state is kept so that Teardown can be retried. When a
+// Release of the container is still finishing, Teardown waits for it.
+func (m *Manager) Teardown(ctx context.Context, containerID string) error {
+	if !isValidName(containerID) {
+		return errInvalid("invalid container id %q", containerID)
+	}
+	m.waitReleased(containerID)
+	l := m.ctrLock(containerID)
+	l.Lock()
+	defer l.Unlock()
+	sb := m.sandboxOrState(containerID)
+	m.dns.Unregister("", containerID)
+	delErr := m.delEndpoints(ctx, sb, sb.NetNSPath)
+	// The host ports are given back only once CNI DEL removed their
+	// forwarding rules: a port given back earlier could be taken by a
+	// host program while the rule still sends its traffic to the
+	// container. (A failed DEL keeps them, with the state, for the retry.)
+	if delErr == nil {
+		m.ports.release(containerID)
+	}
+	errs := []error{delErr}
+	if sb.ownNetns(m.cfg.netnsDir()) {
+		errs = append(errs, netns.Delete(sb.NetNSPath))
+	}
+	return m.forgetSandbox(containerID, errors.Join(errs...))
+}
+
+// sandboxOrState returns the sandbox of a container, from memory or its
+// state file; with neither, a sandbox naming only the netns path, so that
+// whatever a crash during Setup left is cleaned.
+func (m *Manager) sandboxOrState(containerID string) *Sandbox {
+	m.mu.Lock()
+	sb, ok := m.sandboxes[containerID]
+	m.mu.Unlock()
+	if ok {
+		return sb
+	}
+	if sb, err := m.readSandbox(containerID); err == nil {
+		return sb
+	}
+	return &Sandbox{ContainerID: containerID, Mode: ModeNone, NetNSPath: filepath.Join(m.cfg.netnsDir(), containerID)}
+}
+
+// ownNetns reports whether the sandbox's netns is one berth pinned in dir.
+func (sb *Sandbox) ownNetns(dir string) bool {
+	return (sb.Mode == ModeNone || sb.Mode == ModeNetwork) && filepath.Dir(sb.NetNSPath) == dir
+}
+
+// delEndpoints runs CNI DEL for every endpoint of sb, the plugins entering
+// the namespace at nsPath, and for attachments in libcni's cache that the
+// state does not list (a crash between ADD and the state write).
+func (m *Manager) delEndpoints(ctx context.Context, sb *Sandbox, nsPath string) error {
+	var errs []error
+	in := *sb
+	in.NetNSPath = nsPath
+	for i := len(sb.Endpoints) - 1; i >= 0; i-- {
+		errs = append(errs, m.cniDel(ctx, &in, &sb.Endpoints[i]))
+	}
+	if cached, err := m.cni.GetCachedAttachments(sb.ContainerID); err == nil {
+		for _, a := range cached {
+			if slices.ContainsFunc(sb.Endpoints, func(e Endpoint) bool { return e.Network == a.Network && e.IfName == a.IfName }) {
+				continue
+			}
+			errs = append(errs, m.delCached(ctx, a))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// forgetSandbox drops the state of a torn-down container, unless err says
+// the teardown failed (the state then stays for a retry).
+func (m *Manager) forgetSandbox(containerID string, err error) error {
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(m.statePath(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.sandboxes, containerID)
+	delete(m.ctrLocks, containerID)
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Manager) delCached(ctx context.Context, a *libcni.NetworkAttachment) error {
+	list, err := libcni.NetworkConfFromBytes(a.Config)
+	if err != nil {
+		return err
+	}
+	return m.cni.DelNetworkList(ctx, list, &libcni.RuntimeConf{
+		ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: a.IfName, Args: a.CniArgs, CapabilityArgs: a.CapabilityArgs,
+	})
+}
+
+// Connect attaches a running container (set up in network mode) to one more
+// network and returns the new endpoint. Errors: ErrNotFound,
+// ErrAlreadyExists (already connected), ErrFailedPrecondition (host, none or
+// container mode).

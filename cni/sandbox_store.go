@@ -1,0 +1,90 @@
+// Sandbox state: the in-memory map, the per-container locks and the state files on disk.
+
+package cni
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+)
+
+func (m *Manager) ctrLock(id string) *sync.Mutex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.ctrLocks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		m.ctrLocks[id] = l
+	}
+	return l
+}
+
+func (m *Manager) statePath(id string) string {
+	return filepath.Join(m.cfg.sandboxesDir(), id+".json")
+}
+
+func (m *Manager) saveSandbox(sb *Sandbox) error {
+	m.mu.Lock()
+	b, err := json.MarshalIndent(sb, "", "  ")
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return writeFile(m.statePath(sb.ContainerID), b, 0o600, false)
+}
+
+func (m *Manager) readSandbox(id string) (*Sandbox, error) {
+	b, err := os.ReadFile(m.statePath(id))
+	if err != nil {
+		return nil, err
+	}
+	var sb Sandbox
+	if err := json.Unmarshal(b, &sb); err != nil {
+		return nil, fmt.Errorf("sandbox state of %s: %w", id, err)
+	}
+	return &sb, nil
+}
+
+func (m *Manager) loadSandboxes() error {
+	entries, err := os.ReadDir(m.cfg.sandboxesDir())
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		sb, err := m.readSandbox(id)
+		if err != nil {
+			continue
+		}
+		m.mu.Lock()
+		m.sandboxes[id] = sb
+		m.mu.Unlock()
+		// Best effort: the ports were ours before the restart.
+		if len(sb.Ports) > 0 {
+			_, _ = m.ports.reserve(id, sb.Ports)
+		}
+		m.registerDNS(sb)
+	}
+	return nil
+}
+
+// Sandbox returns the current network state of a container (ErrNotFound if
+// Setup has not run for it).
+func (m *Manager) Sandbox(ctx context.Context, containerID string) (*Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, ok := m.sandboxes[containerID]
+	if !ok {
+		return nil, fmt.Errorf("network of container %s: %w", containerID, errdefs.ErrNotFound)
+	}
+	return sb.clone(), nil
+}
