@@ -10,8 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/pkg/config"
-	"github.com/berthproject/berth/pkg/daemon"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/daemon"
 )
 
 // newApp builds berthd's command line: a flag for every config key (the

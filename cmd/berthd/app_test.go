@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
 )
 
 func parse(t *testing.T, args ...string) (*config.Config, error) {

@@ -8,12 +8,12 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/daemon"
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/image"
-	"github.com/berthproject/berth/pkg/apiserver"
-	"github.com/berthproject/berth/pkg/config"
-	"github.com/berthproject/berth/pkg/daemon"
 )
 
 // register builds the engine on the containerd berthd waited for and

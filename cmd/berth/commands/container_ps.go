@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/pkg/term"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 )
 
 // Inspect is `berth inspect`: containers and images.

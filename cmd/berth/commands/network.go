@@ -13,8 +13,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/network"
 )

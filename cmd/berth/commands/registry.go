@@ -13,10 +13,10 @@ import (
 	"github.com/distribution/reference"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/pkg/credentials"
-	"github.com/berthproject/berth/pkg/formatter"
-	"github.com/berthproject/berth/pkg/progress"
-	"github.com/berthproject/berth/pkg/term"
+	"github.com/berthproject/berth/cmd/berth/internal/credentials"
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
+	"github.com/berthproject/berth/cmd/berth/internal/progress"
+	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/pkg/types/image"
 )
 

@@ -15,10 +15,10 @@ import (
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
+	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/client"
-	"github.com/berthproject/berth/pkg/formatter"
-	"github.com/berthproject/berth/pkg/term"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/engine/events"
-	"github.com/berthproject/berth/pkg/formatter"
 	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/pkg/types/system"
 )
 

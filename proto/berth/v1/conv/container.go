@@ -1,6 +1,6 @@
 // Package conv converts between berth's engine types and the berth.v1 API
 // messages, in both directions, and carries typed errors across the API
-// (see errors.go). The server (pkg/apiserver) and the client (pkg/client)
+// (see errors.go). The server (cmd/berthd/internal/apiserver) and the client (pkg/client)
 // share it so a field is mapped the same way on both ends.
 package conv
 

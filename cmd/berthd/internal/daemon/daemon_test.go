@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/pkg/supervisor"
 )
 

@@ -7,7 +7,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
 )
 
 // listenTLS opens the TCP API listener: mutual TLS only. berthd presents

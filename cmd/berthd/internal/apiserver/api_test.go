@@ -19,11 +19,11 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc"
 
+	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
-	"github.com/berthproject/berth/pkg/apiserver"
 	"github.com/berthproject/berth/pkg/client"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"

@@ -10,9 +10,9 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/volume"
-	"github.com/berthproject/berth/pkg/apiserver"
 )
 
 // fakeVolumes records what the API hands the volume service.

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
-	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/pkg/supervisor"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthproject/berth/pkg/config"
+	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/pkg/ctrdconfig"
 	"github.com/berthproject/berth/pkg/supervisor"
 )

@@ -13,10 +13,10 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/engine/events"
-	"github.com/berthproject/berth/pkg/apiserver"
 )
 
 // fakeNetworks is an in-memory network manager with the manager's error

@@ -3,7 +3,7 @@ package formatter_test
 import (
 	"os"
 
-	"github.com/berthproject/berth/pkg/formatter"
+	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 )
 
 type network struct{ ID, Name, Driver string }
