@@ -17,7 +17,7 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
+	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
@@ -43,7 +43,7 @@ type Engine struct {
 	images     *image.Service
 	networks   *cni.Manager
 	volumes    *volume.Service
-	events     *events.Bus
+	events     *eventbus.Bus
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -149,7 +149,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.containerdAddress, err)
 		}
 	}
-	bus := events.NewBus()
+	bus := eventbus.NewBus()
 	e := &Engine{cfg: cfg, client: cl, events: bus}
 	if !cfg.noNetwork {
 		ncfg := cni.Config{}
@@ -254,7 +254,7 @@ func (e *Engine) Networks() *cni.Manager { return e.networks }
 func (e *Engine) Volumes() *volume.Service { return e.volumes }
 
 // Events is the event bus.
-func (e *Engine) Events() *events.Bus { return e.events }
+func (e *Engine) Events() *eventbus.Bus { return e.events }
 
 // Client is the engine's containerd client.
 func (e *Engine) Client() *client.Client { return e.client }

@@ -12,7 +12,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 
 	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // Connect attaches a container to one more network (`berth network

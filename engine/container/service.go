@@ -17,7 +17,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/events"
+	eventbus "github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // ResolvedImage is what Create needs to know about an image.
@@ -50,7 +51,7 @@ type Options struct {
 	// Networks is berth's network manager; nil means containers get no
 	// network but their own loopback (and --network host).
 	Networks *cni.Manager
-	Events   *events.Bus
+	Events   *eventbus.Bus
 	Logger   *slog.Logger
 	// Volumes is the volume service (-v, --mount type=volume); nil: none.
 	Volumes Volumes
@@ -62,7 +63,7 @@ type Service struct {
 	opts   Options
 	client *client.Client
 	log    *slog.Logger
-	events *events.Bus
+	events *eventbus.Bus
 
 	mu      sync.Mutex
 	records map[string]*record // by ID
@@ -87,7 +88,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Events == nil {
-		opts.Events = events.NewBus()
+		opts.Events = eventbus.NewBus()
 	}
 	s := &Service{
 		opts:    opts,
@@ -186,7 +187,7 @@ func (s *Service) forget(r *record) {
 }
 
 // Events returns the bus the service publishes on.
-func (s *Service) Events() *events.Bus { return s.events }
+func (s *Service) Events() *eventbus.Bus { return s.events }
 
 func (s *Service) publish(r *record, action string, attrs map[string]string) {
 	a := map[string]string{"name": r.name}

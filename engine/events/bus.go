@@ -1,10 +1,15 @@
+// Package events is the engine's event bus: the engine publishes what
+// happened to containers, images, networks and volumes; API servers
+// subscribe, with a bounded history replayed for --since. The event types
+// live in pkg/types/events.
 package events
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // historySize bounds the events kept for --since replays.
@@ -13,13 +18,13 @@ const historySize = 1024
 // Bus fans events out to subscribers and keeps a bounded history.
 type Bus struct {
 	mu      sync.Mutex
-	history []Message
+	history []events.Message
 	subs    map[*subscriber]struct{}
 }
 
 type subscriber struct {
-	ch     chan Message
-	filter Filter
+	ch     chan events.Message
+	filter events.Filter
 }
 
 // NewBus returns an empty bus.
@@ -30,7 +35,7 @@ func NewBus() *Bus {
 // Publish records m and delivers it to every matching subscriber. A
 // subscriber that does not keep up loses events rather than slowing the
 // engine down.
-func (b *Bus) Publish(m Message) {
+func (b *Bus) Publish(m events.Message) {
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
@@ -54,11 +59,11 @@ func (b *Bus) Publish(m Message) {
 // Subscribe returns the events matching f: first the recorded ones since
 // f.Since (when set), then live ones until ctx is done or f.Until passes.
 // The channel is closed at the end.
-func (b *Bus) Subscribe(ctx context.Context, f Filter) (<-chan Message, error) {
-	s := &subscriber{ch: make(chan Message, 256), filter: f}
-	out := make(chan Message, 256)
+func (b *Bus) Subscribe(ctx context.Context, f events.Filter) (<-chan events.Message, error) {
+	s := &subscriber{ch: make(chan events.Message, 256), filter: f}
+	out := make(chan events.Message, 256)
 	b.mu.Lock()
-	var replay []Message
+	var replay []events.Message
 	if !f.Since.IsZero() {
 		for _, m := range b.history {
 			if !m.Time.Before(f.Since) && f.Match(m) {
@@ -82,7 +87,7 @@ func (b *Bus) Subscribe(ctx context.Context, f Filter) (<-chan Message, error) {
 			defer t.Stop()
 			deadline = t.C
 		}
-		send := func(m Message) bool {
+		send := func(m events.Message) bool {
 			if !f.Until.IsZero() && m.Time.After(f.Until) {
 				return false
 			}
@@ -117,47 +122,4 @@ func (b *Bus) Subscribe(ctx context.Context, f Filter) (<-chan Message, error) {
 		}
 	}()
 	return out, nil
-}
-
-// Match reports whether m passes the filter's key/value filters. Values of
-// one key are alternatives; different keys must all match.
-func (f Filter) Match(m Message) bool {
-	for key, values := range f.Filters {
-		if len(values) == 0 {
-			continue
-		}
-		ok := false
-		for _, v := range values {
-			if matchOne(key, v, m) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func matchOne(key, v string, m Message) bool {
-	switch key {
-	case "type":
-		return m.Type == v
-	case "event", "action":
-		return m.Action == v || strings.HasPrefix(m.Action, v+":")
-	case "container":
-		return m.Type == TypeContainer && (strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == v)
-	case "image":
-		return m.Actor.Attributes["image"] == v || (m.Type == TypeImage && (m.Actor.ID == v || m.Actor.Attributes["name"] == v))
-	case "network":
-		return m.Type == TypeNetwork && (m.Actor.ID == v || m.Actor.Attributes["name"] == v)
-	case "volume":
-		return m.Type == TypeVolume && (m.Actor.ID == v || m.Actor.Attributes["name"] == v)
-	case "label":
-		k, val, hasVal := strings.Cut(v, "=")
-		got, ok := m.Actor.Attributes[k]
-		return ok && (!hasVal || got == val)
-	}
-	return false
 }

@@ -28,7 +28,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berthproject/berth/engine/events"
+	eventbus "github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // InUseFunc reports the IDs of the containers that use an image. imageID is
@@ -53,7 +54,7 @@ type Options struct {
 	InUse InUseFunc
 	// Events, when set, receives Docker's image events (tag, untag, delete,
 	// import, load, save, pull, push).
-	Events *events.Bus
+	Events *eventbus.Bus
 	// Registry are the settings for pulls and pushes (insecure registries,
 	// mirrors, CA certificates).
 	Registry RegistryOptions

@@ -32,8 +32,9 @@ import (
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthproject/berth/engine/events"
+	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/fsarchive"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // InUseFunc reports, for every volume in use, the IDs of the containers
@@ -45,7 +46,7 @@ type Options struct {
 	// Root is berth's root: volumes live in <Root>/volumes.
 	Root   string
 	InUse  InUseFunc
-	Events *events.Bus
+	Events *eventbus.Bus
 	Logger *slog.Logger
 }
 

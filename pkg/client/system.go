@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"

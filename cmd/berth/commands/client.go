@@ -7,8 +7,8 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/system"
 )

@@ -12,8 +12,8 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 func TestRunFlagsBecomeOneConfig(t *testing.T) {

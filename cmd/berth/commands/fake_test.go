@@ -14,8 +14,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )

@@ -22,9 +22,9 @@ import (
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/pkg/client"
+	"github.com/berthproject/berth/pkg/types/events"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )

@@ -23,8 +23,8 @@ import (
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/events"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -65,7 +65,7 @@ type Images interface {
 	Inspect(ctx context.Context, ref string) (*image.Image, error)
 }
 
-// Events is what the API needs of the engine's event bus (*events.Bus).
+// Events is what the API needs of the engine's event bus (engine/events.Bus).
 type Events interface {
 	Subscribe(ctx context.Context, f events.Filter) (<-chan events.Message, error)
 }

@@ -11,8 +11,9 @@ import (
 
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
+	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // fakeEngine stands in for the engine behind the API's interfaces: these
@@ -55,14 +56,14 @@ type fakeEngine struct {
 	removeResp []image.DeleteResponse
 	removeErr  error
 
-	bus        *events.Bus
+	bus        *eventbus.Bus
 	subscribed events.Filter
 	info       *engine.Info
 	version    *engine.Version
 }
 
 func newFake() *fakeEngine {
-	return &fakeEngine{errs: map[string]error{}, bus: events.NewBus(), exitCh: make(chan container.ExitStatus, 1)}
+	return &fakeEngine{errs: map[string]error{}, bus: eventbus.NewBus(), exitCh: make(chan container.ExitStatus, 1)}
 }
 
 func (f *fakeEngine) fail(id string) error {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -30,7 +30,7 @@ type NetworkConnector interface {
 }
 
 // Publisher receives the network events (create, destroy) the API causes
-// (*events.Bus).
+// (engine/events.Bus).
 type Publisher interface {
 	Publish(m events.Message)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 )
 
 // fakeNetworks is an in-memory network manager with the manager's error

@@ -1,7 +1,7 @@
 package conv
 
 import (
-	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )

@@ -1,6 +1,8 @@
-// Package events is berth's event bus: what happened to containers, images,
-// networks and volumes, in Docker's event shape. The engine publishes; API
-// clients subscribe, with a bounded history replayed for --since.
+// Package events holds berth's event types, in Docker's event shape: what
+// happened to containers, images, networks and volumes (Message, Actor) and
+// how a subscriber selects them (Filter). It imports only the standard
+// library, so that the CLI and the Go client do not link the engine; the
+// bus that publishes them is engine/events.
 package events
 
 import (
