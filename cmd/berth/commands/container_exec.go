@@ -104,7 +104,8 @@ func runExec(ctx context.Context, env *Env, cl Client, ctr string, cfg container
 		}
 	}
 	detached := make(chan struct{})
-	if streams.Stdin != nil && len(detachKeys) > 0 {
+	// Detach keys only with -t, as Docker: piped input passes byte for byte.
+	if streams.Stdin != nil && cfg.Tty && len(detachKeys) > 0 {
 		streams.Stdin = &detachReader{r: env.Stdin, keys: detachKeys, done: ctx.Done(),
 			detach: func() { close(detached); cancel() }}
 	}

@@ -192,7 +192,9 @@ func newStdio(ctx context.Context, env *Env, f attachFlow, cancel func()) (*stdi
 	}
 	if f.stdin {
 		s.streams.Stdin = env.Stdin
-		if len(f.detachKeys) > 0 {
+		// As Docker, the detach keys are read only from a terminal: piped
+		// input is data and passes byte for byte.
+		if f.tty && len(f.detachKeys) > 0 {
 			s.streams.Stdin = &detachReader{r: env.Stdin, keys: f.detachKeys, done: ctx.Done(),
 				detach: func() { close(s.detached); cancel() }}
 		}
