@@ -2,6 +2,7 @@ package opts
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -141,8 +142,9 @@ func tmpfsSize(v string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit (k, m, g)", v)
+	// ParseFloat takes "NaN", "Inf" and 1e300, which no int64 holds.
+	if err != nil || !(n >= 0) || n*float64(mult) >= math.MaxInt64 {
+		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit (k, m, g), below 8 EiB", v)
 	}
 	return int64(n * float64(mult)), nil
 }
