@@ -5,6 +5,7 @@ package opts
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -36,6 +37,9 @@ func Env(values []string, lookup func(string) (string, bool)) ([]string, error) 
 	return out, nil
 }
 
+// maxEnvLine bounds a line of an env file (a variable's value included).
+const maxEnvLine = 1 << 20
+
 // EnvFile reads a Docker env file: one KEY=VALUE per line, blank lines and
 // lines starting with # ignored, a bare KEY taken from the caller's
 // environment. Values are taken literally (no quotes are removed).
@@ -47,6 +51,7 @@ func EnvFile(path string, lookup func(string) (string, bool)) ([]string, error) 
 	defer f.Close()
 	var lines []string
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, maxEnvLine)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimLeft(sc.Text(), " \t")
 		line = strings.TrimSuffix(line, "\r")
@@ -59,7 +64,10 @@ func EnvFile(path string, lookup func(string) (string, bool)) ([]string, error) 
 		lines = append(lines, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s: a line is longer than %d bytes: not an env file", path, maxEnvLine)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return Env(lines, lookup)
 }
