@@ -537,17 +537,30 @@ func (s *Service) Export(ctx context.Context, name string, w io.Writer) error {
 
 // Import extracts the tar read from r into the volume, creating the volume
 // when it does not exist. Entries that would land outside the volume
-// (absolute names, "..", through symlinks) fail the import.
-func (s *Service) Import(ctx context.Context, name string, r io.Reader) error {
+// (absolute names, "..", through symlinks) fail the import. A failed import
+// into a volume it created removes that volume: nothing is left behind (an
+// existing volume keeps what was extracted before the failure, as tar -x).
+func (s *Service) Import(ctx context.Context, name string, r io.Reader) (err error) {
 	v, err := s.read(name)
+	created := false
 	if errdefs.IsNotFound(err) {
 		if err := ValidName(name); err != nil {
 			return err
 		}
 		v, err = s.Create(ctx, CreateOptions{Name: name})
+		created = err == nil
 	}
 	if err != nil {
 		return err
+	}
+	if created {
+		defer func() {
+			if err != nil {
+				if rerr := s.Remove(context.WithoutCancel(ctx), name, false); rerr != nil {
+					err = fmt.Errorf("%w (and removing the volume it created: %v)", err, rerr)
+				}
+			}
+		}()
 	}
 	if v.Mountpoint == "" {
 		return fmt.Errorf("volume %s is a tmpfs: nothing to import into: %w", name, errdefs.ErrFailedPrecondition)
