@@ -625,3 +625,45 @@ func TestFollowIdleAcrossRotations(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzRead feeds the decoder a log whose middle is arbitrary bytes (what a
+// writer that crashed mid-line, a full disk or a hand edit leaves): Read
+// never panics, and the garbage, once a newline ends it, swallows neither
+// the entry before it nor the one after it.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte(`{"log":"x\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"log":"partial`))
+	f.Add([]byte("\x00\x00\x00"))
+	f.Add([]byte(`{"log":1,"stream":{},"time":"yesterday"}`))
+	f.Add([]byte(`{"log":"a\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}` + "\n" + `{"log":"`))
+	f.Fuzz(func(t *testing.T, garbage []byte) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		var b []byte
+		b = appendEntry(b, "stdout", []byte("first\n"), t0)
+		b = append(b, garbage...)
+		b = append(b, '\n')
+		b = appendEntry(b, "stderr", []byte("last\n"), t0.Add(time.Second))
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var all []Entry
+		err := Read(context.Background(), path, ReadOptions{Tail: -1}, func(e Entry) error {
+			all = append(all, e)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) < 2 || string(all[0].Line) != "first\n" || string(all[len(all)-1].Line) != "last\n" {
+			t.Fatalf("entries around the garbage lost: %d entries %q", len(all), all)
+		}
+		var tail []Entry
+		err = Read(context.Background(), path, ReadOptions{Tail: 1}, func(e Entry) error {
+			tail = append(tail, e)
+			return nil
+		})
+		if err != nil || len(tail) != 1 || string(tail[0].Line) != "last\n" || tail[0].Stream != "stderr" {
+			t.Fatalf("tail 1: %q, %v", tail, err)
+		}
+	})
+}
