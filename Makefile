@@ -33,7 +33,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins build install up down test test-unit test-e2e bench bench-quick proto lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins build install up down test test-unit test-e2e fuzz bench bench-quick proto lint clean
 
 all: build
 
@@ -110,6 +110,11 @@ test-unit:
 
 test-e2e: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
+
+## fuzz: every fuzz test for FUZZTIME each (crashers land in testdata/fuzz: commit them as seeds)
+FUZZTIME ?= 30s
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) test/fuzz.sh
 
 ## bench: berth against Docker, podman and containerd on this machine (see docs/performance.md)
 bench: deps build
