@@ -153,22 +153,28 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
+	// Every listener is open before any is served: a client that sees the
+	// unix socket answer may go on to the TCP address at once.
+	var tl net.Listener
+	if cfg.TCPAddress != "" {
+		if tl, err = listenTLS(cfg); err != nil {
+			return err
+		}
+	}
 	l, err := listen(cfg.Socket, cfg.SocketGroup, log)
 	if err != nil {
+		if tl != nil {
+			tl.Close()
+		}
 		return err
 	}
 	defer os.Remove(cfg.Socket)
 	served := make(chan error, 2)
-	go func() { served <- srv.Serve(l) }()
-	if cfg.TCPAddress != "" {
-		tl, err := listenTLS(cfg)
-		if err != nil {
-			srv.Stop()
-			return err
-		}
+	if tl != nil {
 		go func() { served <- srv.Serve(tl) }()
 		log.Info("API on TCP with mutual TLS", "address", tl.Addr().String())
 	}
+	go func() { served <- srv.Serve(l) }()
 	log.Info("berthd ready", "socket", cfg.Socket, "root", cfg.Root, "state", cfg.State, "namespace", cfg.Namespace)
 	if o.Ready != nil {
 		o.Ready()
