@@ -128,7 +128,7 @@ func (s *Service) attachConn(ctx context.Context, r *record, ready chan<- struct
 	}
 	a := newPendingAttach()
 	r.mu.Lock()
-	if r.removed {
+	if r.phase == phaseRemoved {
 		r.mu.Unlock()
 		r.op.Unlock()
 		return nil, fmt.Errorf("No such container: %s: %w", r.name, errdefs.ErrNotFound)
@@ -222,10 +222,7 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogOptions, fn func
 		if err != nil {
 			return err
 		}
-		r.mu.Lock()
-		restarting := r.restarting
-		r.mu.Unlock()
-		if running == "" && !restarting {
+		if running == "" && !r.is(phaseRestarting) {
 			opts.Follow = false
 		} else {
 			var cancel context.CancelFunc

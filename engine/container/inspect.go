@@ -80,7 +80,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 
 // recordView is what a record knows of the container's run. It is read
 // before the container's labels: the record stops answering for an exit
-// (exited false) only once the labels hold it, so of a view taken first and
+// (pendingExit nil) only once the labels hold it, so of a view taken first and
 // labels read after, one is always current.
 type recordView struct {
 	restarting bool
@@ -92,7 +92,11 @@ type recordView struct {
 func (r *record) view() recordView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return recordView{restarting: r.restarting, exited: r.exited, exitCode: r.exitCode, startedAt: r.startedAt}
+	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt}
+	if r.pendingExit != nil {
+		v.exited, v.exitCode = true, r.pendingExit.ExitCode
+	}
+	return v
 }
 
 // state derives Docker's State from the container's labels, its task and the

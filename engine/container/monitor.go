@@ -76,10 +76,7 @@ func (s *Service) follow(ctx context.Context, evs <-chan *ctrdevents.Envelope, e
 				s.log.Debug("task exit event", "id", e.ContainerID, "exec", e.ID, "status", e.ExitStatus, "pid", e.Pid)
 				if e.ID == e.ContainerID {
 					if r := s.recordByID(e.ContainerID); r != nil {
-						r.mu.Lock()
-						r.exitCode = int(e.ExitStatus)
-						r.exited = true
-						r.mu.Unlock()
+						r.exitSeen(int(e.ExitStatus), e.ExitedAt.AsTime())
 					}
 					go s.handleExit(ctx, e.ContainerID)
 				}
@@ -178,7 +175,11 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 	st.OOMKilled = r.oom
 	startedAt := r.startedAt
 	// Until the labels say so, the record answers for the exit.
-	r.exited, r.exitCode = true, st.ExitCode
+	pending := st
+	r.pendingExit = &pending
+	if err := r.exitedLocked(); err != nil {
+		s.log.Warn("recording exit", "id", r.id, "err", err)
+	}
 	r.mu.Unlock()
 	if persist {
 		labels := map[string]string{
@@ -196,7 +197,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 			s.log.Warn("recording exit", "id", r.id, "err", err)
 		}
 		r.mu.Lock()
-		r.exited = false
+		r.pendingExit = nil
 		r.mu.Unlock()
 	}
 	r.notifyExit(st)
@@ -213,7 +214,7 @@ func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.C
 		return
 	}
 	r.mu.Lock()
-	stoppedByUser := r.stopping || c.Labels[labelStoppedByUser] == "true"
+	stoppedByUser := r.phase == phaseUserStopped || c.Labels[labelStoppedByUser] == "true"
 	ranFor := st.ExitedAt.Sub(r.startedAt)
 	count := r.restartCount
 	r.mu.Unlock()
@@ -240,7 +241,8 @@ func shouldRestart(p RestartPolicy, exitCode int, stoppedByUser bool, restarts i
 func (s *Service) scheduleRestart(ctx context.Context, r *record, ranFor time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.removed {
+	if err := r.transitionLocked(phaseRestarting); err != nil {
+		s.log.Debug("no restart", "id", r.id, "err", err)
 		return
 	}
 	if ranFor >= backoffReset || r.backoff == 0 {
@@ -248,7 +250,6 @@ func (s *Service) scheduleRestart(ctx context.Context, r *record, ranFor time.Du
 	} else {
 		r.backoff = min(r.backoff*2, backoffMax)
 	}
-	r.restarting = true
 	delay := r.backoff
 	r.restartTimer = time.AfterFunc(delay, func() { s.restartNow(ctx, r) })
 }
@@ -260,42 +261,23 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 	r.op.Lock()
 	defer r.op.Unlock()
 	r.mu.Lock()
-	if !r.restarting || r.removed || r.stopping {
-		r.restarting = false
+	if r.phase != phaseRestarting {
 		r.mu.Unlock()
-		return
+		return // cancelled: started, stopped or removed meanwhile
 	}
 	r.restartCount++
 	count := r.restartCount
 	r.mu.Unlock()
 	// The container shows as restarting until its new task runs.
-	defer func() {
-		r.mu.Lock()
-		r.restarting = false
-		r.mu.Unlock()
-	}()
 	if err := s.setLabels(ctx, r.id, map[string]string{labelRestartCount: itoa(count)}); err != nil {
 		s.log.Warn("recording restart count", "id", r.id, "err", err)
 	}
 	s.publish(r, "restart", nil)
 	if err := s.startLocked(ctx, r, false); err != nil {
+		// As Docker: a policy's start that fails is not retried; the
+		// container stays exited with the error (startLocked recorded it).
 		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
-		c, cfg, gerr := s.load(ctx, r.id)
-		if gerr != nil {
-			return
-		}
-		s.afterExitLocked(ctx, r, c, cfg, ExitStatus{ExitCode: exitCodeOf(err), ExitedAt: time.Now()})
-	}
-}
-
-// cancelRestart stops a pending restart (user start, stop or remove).
-func (s *Service) cancelRestart(r *record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.restarting = false
-	if r.restartTimer != nil {
-		r.restartTimer.Stop()
-		r.restartTimer = nil
+		r.cancelRestart()
 	}
 }
 
@@ -400,6 +382,9 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 		// Running or paused: its exit will come as an event. A restarted
 		// berthd learns when it started from the labels, else from /proc.
 		r.mu.Lock()
+		if r.phase == phaseCreated {
+			_ = r.transitionLocked(phaseRunning) // allowed by the table
+		}
 		if r.startedAt.IsZero() {
 			r.startedAt = procStartTime(int(proc.Pid))
 		}
@@ -412,6 +397,9 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	// No task. One that was running when it was lost (host reboot, shim
 	// killed while nobody watched) gets its exit recorded.
 	started, finished := timeLabel(c.Labels[labelStartedAt]), timeLabel(c.Labels[labelFinishedAt])
+	if !started.IsZero() && r.is(phaseCreated, phaseRunning) {
+		_ = r.transition(phaseExited) // it ran and is gone: allowed by the table
+	}
 	if !started.IsZero() && started.After(finished) {
 		now := time.Now()
 		st := ExitStatus{ExitCode: 255, ExitedAt: now, Error: "the container's task was lost"}

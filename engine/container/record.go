@@ -36,21 +36,23 @@ type record struct {
 	// op serialises lifecycle operations (start, exit handling, remove).
 	op sync.Mutex
 
-	mu           sync.Mutex // guards the fields below
-	image        string
-	waiters      []*waiter
-	attachers    []*pendingAttach
-	stopping     bool // a user stop/kill is in progress: the exit is not a failure to restart from
-	restarting   bool
+	mu        sync.Mutex // guards the fields below
+	image     string
+	waiters   []*waiter
+	attachers []*pendingAttach
+	phase     phase // see lifecycle.go
+	// restartTimer fires the restart policy's start (phaseRestarting);
+	// backoff is the delay before the next one.
 	restartTimer *time.Timer
-	restartCount int
 	backoff      time.Duration
-	oom          bool
-	exited       bool // an exit event came; exitCode holds its status until the task is reaped
-	exitCode     int
-	removed      bool
-	gone         chan struct{} // closed when the container is removed
-	startedAt    time.Time
+	restartCount int
+	oom          bool // the current run was killed by the OOM killer
+	// pendingExit is the last exit seen of the container's task until the
+	// labels hold it (nil then): an exit event's status before the task is
+	// reaped, or a reaped --rm container's until it is removed.
+	pendingExit *ExitStatus
+	gone        chan struct{} // closed when the container is removed
+	startedAt   time.Time
 }
 
 func newRecord(id, name string) *record {
@@ -81,10 +83,9 @@ func (r *record) notifyExit(st ExitStatus) {
 func (r *record) notifyRemoved(st ExitStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.removed {
-		close(r.gone)
+	if r.phase != phaseRemoved {
+		_ = r.transitionLocked(phaseRemoved) // allowed from every other phase
 	}
-	r.removed = true
 	for _, w := range r.waiters {
 		w.ch <- st
 	}

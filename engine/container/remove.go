@@ -21,10 +21,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	ctx = s.ctx(ctx)
 	if opts.Force {
 		// No restart policy may bring it back while it is being removed.
-		r.mu.Lock()
-		r.stopping = true
-		r.mu.Unlock()
-		s.cancelRestart(r)
+		if r.stopByUser() != nil {
+			return nil // removed meanwhile
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		running, err := s.isRunning(ctx, r)
@@ -43,10 +42,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			}
 			continue
 		}
-		r.mu.Lock()
-		restarting := r.restarting
-		r.mu.Unlock()
-		if restarting && !opts.Force {
+		if r.is(phaseRestarting) && !opts.Force {
 			return fmt.Errorf("cannot remove container %s: it is restarting: stop the container before removing or force remove: %w", r.name, errdefs.ErrConflict)
 		}
 		r.op.Lock()
@@ -58,10 +54,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			}
 			continue
 		}
-		r.mu.Lock()
-		removed := r.removed
-		r.mu.Unlock()
-		if removed {
+		if r.is(phaseRemoved) {
 			r.op.Unlock()
 			return nil // an --rm container removed itself meanwhile
 		}

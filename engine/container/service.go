@@ -139,6 +139,9 @@ func (s *Service) loadRecords(ctx context.Context) error {
 		}
 		r := newRecord(c.ID, name)
 		r.restartCount = atoiLabel(c.Labels[labelRestartCount])
+		if c.Labels[labelStoppedByUser] == "true" {
+			r.phase = phaseUserStopped
+		}
 		s.records[c.ID] = r
 		s.names[name] = c.ID
 	}

@@ -36,10 +36,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	r.mu.Lock()
-	r.stopping = false
-	r.mu.Unlock()
-	s.cancelRestart(r)
+	r.cancelRestart()
 	return s.startLocked(ctx, r, true)
 }
 
@@ -61,7 +58,8 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	if st, err := s.taskState(ctx, r.id); err == nil {
 		switch st.Status {
 		case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
-			return nil
+			// Running already: a user stop in progress no longer counts.
+			return r.transition(phaseRunning)
 		default:
 			// A stopped task whose exit was not handled yet: clear it.
 			if _, err := s.deleteTask(ctx, r.id); err != nil {
@@ -116,6 +114,10 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		Terminal:    cfg.Tty,
 		Options:     typeurl.MarshalProto(c.Runtime.Options),
 	}
+	// An exit seen from here on is the new task's.
+	r.mu.Lock()
+	r.pendingExit = nil
+	r.mu.Unlock()
 	for _, m := range mounts {
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
@@ -143,10 +145,9 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		return err
 	}
 	now := time.Now()
-	r.mu.Lock()
-	r.startedAt = now
-	r.oom = false
-	r.mu.Unlock()
+	if err := r.started(now); err != nil {
+		s.log.Warn("recording start", "id", r.id, "err", err)
+	}
 	// The start time on disk tells a restarted berthd that the container
 	// was running (restart policies, lost tasks).
 	labels := map[string]string{labelStartedAt: formatTime(now)}

@@ -36,7 +36,6 @@ func (s *Service) Stop(ctx context.Context, ref string, opts StopOptions) error 
 }
 
 func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
-	s.cancelRestart(r)
 	_, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
@@ -60,9 +59,11 @@ func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
 		return err
 	}
 
-	r.mu.Lock()
-	r.stopping = true
-	r.mu.Unlock()
+	// No restart policy acts on the exit that follows (nor on a pending
+	// restart): the user stopped it.
+	if err := r.stopByUser(); err != nil {
+		return err
+	}
 	if err := s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"}); err != nil {
 		return err
 	}
@@ -134,9 +135,6 @@ func (s *Service) Restart(ctx context.Context, ref string, opts StopOptions) err
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	r.mu.Lock()
-	r.stopping = false
-	r.mu.Unlock()
 	if err := s.startLocked(ctx, r, true); err != nil {
 		return err
 	}
@@ -166,9 +164,7 @@ func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
 	}
 	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
 		// Docker: a kill by the user counts as a manual stop for restart policies.
-		r.mu.Lock()
-		r.stopping = true
-		r.mu.Unlock()
+		_ = r.stopByUser() // fails only for a removed container
 		_ = s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"})
 	}
 	s.publish(r, "kill", map[string]string{"signal": itoa(int(sig))})

@@ -34,10 +34,7 @@ func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-c
 		// exit is about to be recorded, and the waiter gets it then.
 		_, err := s.taskState(ctx, r.id)
 		hasTask := err == nil
-		r.mu.Lock()
-		restarting := r.restarting
-		r.mu.Unlock()
-		if !hasTask && !restarting {
+		if !hasTask && !r.is(phaseRestarting) {
 			st, err := s.lastExit(ctx, r.id)
 			if err != nil {
 				return nil, err
@@ -48,7 +45,7 @@ func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-c
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.removed {
+	if r.phase == phaseRemoved {
 		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	r.waiters = append(r.waiters, &waiter{cond: cond, ch: ch})
