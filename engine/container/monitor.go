@@ -163,13 +163,25 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
 		return ExitStatus{}, false
 	}
-	if resp == nil {
+	var st ExitStatus
+	r.mu.Lock()
+	seen := r.pendingExit
+	r.mu.Unlock()
+	switch {
+	case resp != nil:
+		st = ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
+		s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
+		if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
+			st.ExitedAt = time.Now()
+		}
+	case seen != nil:
+		// No task to delete, but its exit was seen: its shim died and
+		// containerd cleaned up after it. The exit event is all there
+		// is (with the time it was seen if it carried none).
+		st = ExitStatus{ExitCode: seen.ExitCode, ExitedAt: seen.ExitedAt}
+		s.log.Debug("task gone after its exit", "id", r.id, "status", st.ExitCode)
+	default:
 		return ExitStatus{}, false
-	}
-	st := ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
-	s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
-	if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
-		st.ExitedAt = time.Now()
 	}
 	r.mu.Lock()
 	st.OOMKilled = r.oom

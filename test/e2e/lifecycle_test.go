@@ -2,13 +2,55 @@ package e2e
 
 import (
 	mrand "math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berthproject/berth/test/harness"
 )
+
+// TestShimKilled: when a container's shim is killed (kill -9), berth records
+// the exit with the time it was observed: ps -a says "Exited (137) N
+// seconds ago", never "292 years ago" (a zero FinishedAt).
+func TestShimKilled(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	for _, rt := range []string{"", berthRuntime} {
+		n := c.name("shimkill")
+		args := []string{"run", "-d", "--name", n}
+		if rt != "" {
+			args = append(args, "--runtime", rt)
+		}
+		c.ok(append(args, "busybox", "sleep", "1000")...)
+		pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
+		shim := parentPID(t, pid)
+		if comm := procComm(shim); !strings.HasPrefix(comm, "containerd-shim") {
+			t.Fatalf("the parent of %s's process %d is %d %q, not its shim", n, pid, shim, comm)
+		}
+		before := time.Now().Add(-time.Second) // the host's clock, to the second at worst
+		if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %s's shim %d: %v", n, shim, err)
+		}
+		c.waitStatus(n, "exited")
+		finished, err := parseInspectTime(c.inspect(n, "{{.State.FinishedAt}}"))
+		if err != nil || finished.Before(before) || finished.After(time.Now()) {
+			t.Errorf("runtime %q: FinishedAt after its shim was killed: %v (%v), want between %v and now", rt, finished, err, before)
+		}
+		ps := c.ok("ps", "-a", "--filter", "name="+n, "--format", "{{.Status}}")
+		if !strings.HasPrefix(ps, "Exited (") || strings.Contains(ps, "years") {
+			t.Errorf("runtime %q: ps -a status after the shim was killed: %q", rt, ps)
+		}
+		if pidAlive(pid) {
+			t.Errorf("runtime %q: the container's process %d outlived its shim's cleanup", rt, pid)
+		}
+	}
+}
 
 // TestLifecycleStress races stop, kill, restart, start, rm -f, the
 // containers' own exits (restart policies at work) and a daemon restart
@@ -114,4 +156,31 @@ func TestLifecycleStress(t *testing.T) {
 		t.Errorf("containers left after rm: %q", out)
 	}
 	t.Logf("%d of %d containers were left for the final stop", len(left), containers)
+}
+
+// parentPID reads a process's parent from /proc.
+func parentPID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return atoi(t, f[1])
+}
+
+// parseInspectTime reads a time as inspect prints it: Docker's RFC 3339 or
+// Go's time.Time.String.
+func parseInspectTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", s)
+	}
+	return t, err
+}
+
+func procComm(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return strings.TrimSpace(string(b))
 }
