@@ -438,7 +438,9 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	default:
 		return
 	}
-	if err := s.startLocked(ctx, r, false); err != nil {
+	// As Docker, the daemon's start of an `always` container ends the
+	// user's stop: from now on its policy restarts it after each exit.
+	if err := s.startLocked(ctx, r, true); err != nil {
 		s.log.Warn("restart policy at daemon start", "id", r.id, "err", err)
 	}
 }

@@ -52,6 +52,34 @@ func TestShimKilled(t *testing.T) {
 	}
 }
 
+// TestRestartAlwaysAfterDaemonRestart: an `always` container the user
+// stopped is started when berthd comes back and, from then on, restarted
+// each time it exits (Docker's behaviour), while a user-stopped
+// `unless-stopped` one is not started.
+func TestRestartAlwaysAfterDaemonRestart(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	always, unless := c.name("exits-always"), c.name("exits-unless")
+	c.ok("run", "-d", "--name", always, "--restart", "always", "busybox", "true")
+	c.ok("run", "-d", "--name", unless, "--restart", "unless-stopped", "busybox", "true")
+	c.ok("stop", always, unless)
+	base := atoi(t, c.inspect(always, "{{.RestartCount}}"))
+	baseUnless := atoi(t, c.inspect(unless, "{{.RestartCount}}"))
+	startedUnless := c.inspect(unless, "{{.State.StartedAt}}")
+
+	s.Restart()
+	eventually(t, 30*time.Second, always+" to be restarted twice after berthd came back", func() bool {
+		return atoi(t, c.inspect(always, "{{.RestartCount}}")) >= base+2
+	})
+	if got := c.inspect(unless, "{{.State.Status}} {{.RestartCount}} {{.State.StartedAt}}"); got != "exited "+strconv.Itoa(baseUnless)+" "+startedUnless {
+		t.Errorf("a user-stopped unless-stopped container after berthd came back: %q, want exited, not started", got)
+	}
+	c.ok("stop", always)
+	c.waitStatus(always, "exited")
+}
+
 // TestLifecycleStress races stop, kill, restart, start, rm -f, the
 // containers' own exits (restart policies at work) and a daemon restart
 // against each other on many containers. Then every container left must
