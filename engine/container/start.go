@@ -190,14 +190,15 @@ func cleanRuncError(err error) error {
 }
 
 // recordStartFailure records a start error the way Docker shows it in
-// inspect: State.Error and the exit code 126/127.
+// inspect: State.Error and the exit code (126/127, else 128). Nothing ran,
+// so FinishedAt stays that of the last run: a container that never ran
+// stays Created (with the error), one that ran stays Exited.
 func (s *Service) recordStartFailure(ctx context.Context, r *record, err error) {
 	code := exitCodeOf(err)
 	now := time.Now()
 	labels := map[string]string{
-		labelError:      err.Error(),
-		labelExitCode:   itoa(code),
-		labelFinishedAt: formatTime(now),
+		labelError:    err.Error(),
+		labelExitCode: itoa(code),
 	}
 	if serr := s.setLabels(context.WithoutCancel(ctx), r.id, labels); serr != nil {
 		s.log.Warn("recording start failure", "id", r.id, "err", serr)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -78,6 +79,43 @@ func TestRestartAlwaysAfterDaemonRestart(t *testing.T) {
 	}
 	c.ok("stop", always)
 	c.waitStatus(always, "exited")
+}
+
+// TestStartFailureCreated: a container whose start fails (here, its host
+// port is taken) stays Created with the error, as in Docker; it is not
+// shown as Exited (128).
+func TestStartFailureCreated(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	n := c.name("portconflict")
+	if r := c.run("run", "-d", "--name", n, "-p", port+":80", "busybox", "sleep", "60"); r.code != 125 {
+		t.Fatalf("run with its host port taken: %s", r)
+	}
+	got := c.inspect(n, "{{.State.Status}}|{{.State.Error}}")
+	status, msg, _ := strings.Cut(got, "|")
+	if status != "created" || !strings.Contains(msg, "already in use") {
+		t.Errorf("a container whose host port was taken: status %q, error %q; want created with the error", status, msg)
+	}
+	if ps := c.ok("ps", "-a", "--filter", "name="+n, "--format", "{{.Status}}"); ps != "Created" {
+		t.Errorf("ps -a status of a container that failed to start: %q, want Created", ps)
+	}
+	if fin := c.inspect(n, "{{.State.FinishedAt}}"); !strings.HasPrefix(fin, "0001-01-01") {
+		t.Errorf("FinishedAt of a container that never ran: %q", fin)
+	}
+	// Once the port is free it starts.
+	l.Close()
+	c.ok("start", n)
+	if got := c.status(n); got != "running" {
+		t.Errorf("after the port was freed, start: status %q", got)
+	}
 }
 
 // TestLifecycleStress races stop, kill, restart, start, rm -f, the
