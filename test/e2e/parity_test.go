@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/berthproject/berth/test/harness"
 )
@@ -20,6 +23,7 @@ func TestParity(t *testing.T) {
 		fn   func(t *testing.T, c cli)
 	}{
 		{"BinaryStdin", testBinaryStdin},
+		{"CpSymlinks", testCpSymlinks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -69,5 +73,64 @@ func testBinaryStdin(t *testing.T, c cli) {
 	}
 	if code := c.ok("wait", a); code != "0" {
 		t.Errorf("attached container exited %s", code)
+	}
+}
+
+// testCpSymlinks: cp out of a container copies a symlink as a link; -L or a
+// trailing "/" copies its target, resolved inside the container's root,
+// under the link's name (bug 2).
+func testCpSymlinks(t *testing.T, c cli) {
+	n := c.name("cplink")
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c",
+		"mkdir -p /data/real && echo inside > /data/real/marker && echo container > /etc/berth-marker && "+
+			"ln -s /data/real /data/abs && ln -s real /data/rel && ln -s /data/abs /data/chain && "+
+			"ln -s /data/real/marker /data/flink && ln -s ../../../../../etc/berth-marker /data/esc && "+
+			"ln -s /etc /etclink && touch /ready && exec sleep 1000")
+	eventually(t, 30*time.Second, "the container's links", func() bool {
+		return c.run("exec", n, "test", "-f", "/ready").code == 0
+	})
+	dir := t.TempDir()
+	at := func(p string) string { return filepath.Join(dir, p) }
+	readFile := func(p string) string {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%v", err)
+		}
+		return string(b)
+	}
+
+	// Without -L: the link itself, as Docker.
+	c.ok("cp", n+":/etclink", at("link"))
+	if target, err := os.Readlink(at("link")); err != nil || target != "/etc" {
+		t.Errorf("cp of a link without -L: readlink = %q, %v; want the link /etc", target, err)
+	}
+
+	for _, tc := range []struct{ args []string }{
+		{[]string{"cp", "-L", n + ":/data/abs", at("abs")}},
+		{[]string{"cp", "-L", n + ":/data/rel", at("rel")}},
+		{[]string{"cp", "-L", n + ":/data/chain", at("chain")}},
+		{[]string{"cp", n + ":/data/abs/", at("slash")}},
+	} {
+		c.ok(tc.args...)
+		dst := tc.args[len(tc.args)-1]
+		if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+			t.Errorf("%v: want a directory at %s; got %v, %v", tc.args, dst, fi, err)
+			continue
+		}
+		if got := readFile(filepath.Join(dst, "marker")); got != "inside\n" {
+			t.Errorf("%v: marker %q", tc.args, got)
+		}
+	}
+
+	// -L into an existing directory: the copy keeps the link's name.
+	c.ok("cp", "-L", n+":/data/flink", dir)
+	if fi, err := os.Lstat(at("flink")); err != nil || !fi.Mode().IsRegular() || readFile(at("flink")) != "inside\n" {
+		t.Errorf("cp -L of a file link into a directory: %v, %v", fi, err)
+	}
+	// A link climbing out of / resolves inside the container, never on the host.
+	c.ok("cp", "-L", n+":/data/esc", at("esc"))
+	if got := readFile(at("esc")); got != "container\n" {
+		t.Errorf("cp -L of ../../../etc/berth-marker: %q, want the container's file", got)
 	}
 }

@@ -43,7 +43,7 @@ Examples:
    berth cp web:/var/log - > logs.tar`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "archive", Aliases: []string{"a"}, Usage: "keep owners (uid:gid) of the copied files"},
-			&cli.BoolFlag{Name: "follow-link", Aliases: []string{"L"}, Usage: "follow a symlink given as the local SRC_PATH"},
+			&cli.BoolFlag{Name: "follow-link", Aliases: []string{"L"}, Usage: "always follow a symlink in SRC_PATH (in the container: resolved inside its root)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output (berth prints none)"},
 		},
 		Action: withArgs(env, 2, 2, func(ctx context.Context, c *cli.Context, cl Client) error {
@@ -60,7 +60,7 @@ Examples:
 			case sc == "" && dc == "":
 				return usagef(c, "must specify at least one container source")
 			case sc != "":
-				return copyFromContainer(ctx, env, api, sc, sp, dst, c.Bool("archive"))
+				return copyFromContainer(ctx, env, api, sc, sp, dst, c.Bool("archive"), c.Bool("follow-link"))
 			default:
 				return copyToContainer(ctx, env, api, src, dc, dp, c.Bool("archive"), c.Bool("follow-link"))
 			}
@@ -128,11 +128,34 @@ func copyToContainer(ctx context.Context, env *Env, api CopyAPI, src, ctr, dst s
 	return err
 }
 
-func copyFromContainer(ctx context.Context, env *Env, api CopyAPI, ctr, src, dst string, archive bool) error {
+// maxLinkHops bounds the symlinks followed for one cp -L, as the kernel's
+// ELOOP does.
+const maxLinkHops = 40
+
+// copyFromContainer copies a container's path to the host. A symlink SRC is
+// copied as a link unless -L is given or SRC ends in "/" (Docker's rule):
+// then its target, resolved inside the container's root (never on the
+// host), is copied under the link's name.
+func copyFromContainer(ctx context.Context, env *Env, api CopyAPI, ctr, src, dst string, archive, follow bool) error {
 	if src == "" {
 		src = "/"
 	}
-	st, rc, err := api.CopyFrom(ctx, ctr, src)
+	follow = follow || strings.HasSuffix(src, "/") || strings.HasSuffix(src, "/.")
+	name := path.Base(path.Clean("/" + src)) // the name the copy gets
+	cur := src
+	st, rc, err := api.CopyFrom(ctx, ctr, cur)
+	for hops := 0; err == nil && follow && st.Mode&fs.ModeSymlink != 0; hops++ {
+		rc.Close()
+		if hops == maxLinkHops {
+			return &ExitError{Code: 1, Err: fmt.Errorf("too many levels of symbolic links: %s:%s", ctr, src)}
+		}
+		target := st.LinkTarget
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(path.Clean("/"+cur)), target)
+		}
+		cur = path.Clean(target)
+		st, rc, err = api.CopyFrom(ctx, ctr, cur)
+	}
 	if err != nil {
 		return err
 	}
@@ -159,9 +182,12 @@ func copyFromContainer(ctx context.Context, env *Env, api CopyAPI, ctr, src, dst
 		return &ExitError{Code: 1, Err: err}
 	}
 	defer root.Close()
-	top := path.Base(path.Clean("/" + src))
+	top := path.Base(path.Clean("/" + cur)) // the archive's top entry
 	if top == "/" {
 		top = "."
+	}
+	if cur != src && plan.Rename == "" && name != "/" {
+		plan.Rename = name // a followed link's copy keeps the link's name
 	}
 	return fsarchive.Untar(rc, root, fsarchive.UntarOptions{Rename: plan.Renamer(top), Chown: archive})
 }
