@@ -20,7 +20,7 @@ LIBEXEC ?= $(PREFIX)/lib/berth
 CNIDIR  ?= $(LIBEXEC)/cni
 BUILD   ?= $(CURDIR)/.build
 
-APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables iproute2 \
+APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iproute2 \
 	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger

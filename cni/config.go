@@ -30,9 +30,9 @@ type Config struct {
 	// 192.168.0.0/16 in /20s).
 	AddressPools []AddressPool
 
-	// FirewallPrefix names berth's iptables chains <prefix>-FORWARD,
-	// <prefix>-ISOLATION-1/2, <prefix>-POSTROUTING (default BERTH; at most
-	// 14 characters). Two berth instances on one host need distinct prefixes.
+	// FirewallPrefix names berth's nftables table: ip <prefix in lower
+	// case> (default BERTH; at most 14 characters). Two berth instances on
+	// one host need distinct prefixes.
 	FirewallPrefix string
 
 	// DNSUpstreams are "ip:port" resolvers the embedded DNS forwards to

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bridgeDriver: a Linux bridge per network (CNI bridge + host-local +
-// portmap), the gateway address on the bridge, berth's firewall chains for
+// bridgeDriver: a Linux bridge per network (CNI bridge + host-local),
+// the gateway address on the bridge, berth's nftables rules for
 // isolation and masquerade.
 type bridgeDriver struct{ defaultBridge string }
 
@@ -52,7 +52,7 @@ func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error
 		"bridge":           n.Interface,
 		"isGateway":        true,
 		"isDefaultGateway": false, // the default route comes from IPAM routes (none when internal)
-		"ipMasq":           false, // masquerade is berth's, per network, in <prefix>-POSTROUTING
+		"ipMasq":           false, // masquerade is berth's, per network, in its nftables table
 		"hairpinMode":      true,
 		"capabilities":     map[string]bool{"ips": true, "mac": true},
 		"ipam":             ipam(n, ipamDir),
@@ -61,13 +61,8 @@ func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error
 		v, _ := strconv.Atoi(mtu)
 		br["mtu"] = v
 	}
-	pm := map[string]any{
-		"type":         "portmap",
-		"capabilities": map[string]bool{"portMappings": true},
-		"snat":         true,
-		"backend":      "iptables",
-	}
-	return []map[string]any{br, pm}, nil
+	// No portmap: published ports are berth's, in its nftables table.
+	return []map[string]any{br}, nil
 }
 
 // Ensure creates the bridge with the gateway address, as the bridge plugin

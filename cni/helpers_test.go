@@ -139,6 +139,9 @@ func (e *testEnv) checkClean(bridges, veths, spaces []string) {
 	if names, _ := os.ReadDir(e.cfg.netnsDir()); len(names) > 0 {
 		t.Errorf("netns left behind: %v", names)
 	}
+	if tbl := e.nftTable(); tbl != "" {
+		t.Errorf("nftables table left behind:\n%s", tbl)
+	}
 	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
 		t.Errorf("iptables-save: %v", err)
@@ -261,3 +264,35 @@ func (e *testEnv) eventually(f func() error) {
 }
 
 func ctrID() string { return randHex(32) }
+
+// nftTable is `nft list table` of berth's table ("" if there is none).
+func (e *testEnv) nftTable() string {
+	out, err := exec.Command("nft", "list", "table", "ip", strings.ToLower(e.cfg.FirewallPrefix)).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// checkPortElems asserts that every published-port element of berth's
+// table belongs to a sandbox the Manager knows.
+func (e *testEnv) checkPortElems() {
+	e.t.Helper()
+	have, err := e.m.fw.portElems()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.m.mu.Lock()
+	defer e.m.mu.Unlock()
+	own := map[string]bool{}
+	for _, sb := range e.m.sandboxes {
+		for _, p := range sb.Ports {
+			own[e.m.fw.elemKey(p)] = true
+		}
+	}
+	for k := range have {
+		if !own[k] {
+			e.t.Errorf("published-port element %q left in the nftables table:\n%s", k, e.nftTable())
+		}
+	}
+}

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 			DriverBridge:  bridgeDriver{defaultBridge: cfg.DefaultBridge},
 			DriverMacvlan: macvlanDriver{},
 		},
-		fw:        &firewall{prefix: cfg.FirewallPrefix},
+		fw:        newFirewall(cfg.FirewallPrefix),
 		dns:       srv,
 		ports:     newPortTable(),
 		networks:  map[string]*storedNetwork{},
@@ -99,6 +99,9 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 	}
 	if err := m.syncFirewall(); err != nil {
 		return nil, err
+	}
+	if err := removeLegacyChains(cfg.FirewallPrefix); err != nil {
+		log.G(ctx).WithError(err).Warn("remove the iptables chains of an older berth")
 	}
 	for _, n := range m.networks {
 		// After a reboot the bridges are gone: make them again.
@@ -262,7 +265,7 @@ func (m *Manager) syncFirewallLocked() error {
 	for _, name := range names {
 		n := m.networks[name]
 		if m.drivers[n.Driver] != nil && m.drivers[n.Driver].Features(&n.Network).Firewall {
-			nets = append(nets, fwNetwork{Bridge: n.Interface, Subnet: n.Subnet.String(), Internal: n.Internal})
+			nets = append(nets, fwNetwork{Bridge: n.Interface, Subnet: n.Subnet, Internal: n.Internal})
 		}
 	}
 	return m.fw.sync(nets)
@@ -497,11 +500,11 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 		errs = append(errs, m.removeLocked(ctx, m.networks[name]))
 	}
 	m.mu.Unlock()
-	// portmap's top-level CNI-HOSTPORT-* chains stay: they are the
-	// plugin's, shared by every CNI user on the host, and removing them
-	// while another one's ADD is between creating and using them breaks
-	// that ADD (seen with two berth instances on one host).
-	errs = append(errs, m.fw.remove())
+	// portmap's top-level CNI-HOSTPORT-* chains (from containers an older
+	// berth started) stay: they are the plugin's, shared by every CNI user
+	// on the host, and removing them while another one's ADD is between
+	// creating and using them breaks that ADD.
+	errs = append(errs, m.fw.remove(), removeLegacyChains(m.cfg.FirewallPrefix))
 	m.Close()
 	return errors.Join(errs...)
 }

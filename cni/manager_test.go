@@ -156,9 +156,8 @@ func TestInternalNetworkHasNoRouteOut(t *testing.T) {
 	if !strings.Contains(string(out), n.Subnet.String()) {
 		t.Fatalf("no subnet route: %s", out)
 	}
-	nat, _ := exec.Command("iptables-save", "-t", "nat").Output()
-	if strings.Contains(string(nat), n.Subnet.String()) {
-		t.Fatalf("internal network is masqueraded:\n%s", nat)
+	if tbl := e.nftTable(); strings.Contains(tbl, n.Subnet.String()) {
+		t.Fatalf("internal network is masqueraded:\n%s", tbl)
 	}
 	// A normal network does have both.
 	e.mustCreate(CreateOptions{Name: "public"})
@@ -277,8 +276,8 @@ func TestStartupRecreates(t *testing.T) {
 			t.Fatalf("del %s: %v %s", br, err, out)
 		}
 	}
-	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), e.cfg.FirewallPrefix) {
-		t.Fatalf("chains still there:\n%s", out)
+	if tbl := e.nftTable(); tbl != "" {
+		t.Fatalf("table still there:\n%s", tbl)
 	}
 	e.m = e.open()
 	e.m.Close()
@@ -288,13 +287,10 @@ func TestStartupRecreates(t *testing.T) {
 			t.Fatalf("bridge %s not re-created", br)
 		}
 	}
-	filter, _ := exec.Command("iptables", "-S", "FORWARD").Output()
-	nat, _ := exec.Command("iptables", "-t", "nat", "-S", e.cfg.FirewallPrefix+"-POSTROUTING").Output()
-	if c := strings.Count(string(filter), "-j "+e.cfg.FirewallPrefix+"-ISOLATION-1"); c != 1 {
-		t.Fatalf("%d jumps to the isolation chain:\n%s", c, filter)
-	}
-	if c := strings.Count(string(nat), "-s "+n.Subnet.String()); c != 1 {
-		t.Fatalf("%d masquerade rules for %s:\n%s", c, n.Subnet, nat)
+	tbl := e.nftTable()
+	masq := fmt.Sprintf("ip saddr %s oifname != %q masquerade", n.Subnet, n.Interface)
+	if c := strings.Count(tbl, masq); c != 1 {
+		t.Fatalf("%d rules %q:\n%s", c, masq, tbl)
 	}
 	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "boot"})
 	if !n.Subnet.Contains(sb.Endpoints[0].IPv4.Addr()) {

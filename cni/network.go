@@ -48,7 +48,7 @@ type Driver interface {
 
 // Features of a network, as reported by its driver.
 type Features struct {
-	// Ports: published ports work (portmap plugin in the chain).
+	// Ports: published ports work (DNAT to Interface in berth's table).
 	Ports bool
 	// Firewall: berth's isolation/masquerade rules apply to Interface.
 	Firewall bool

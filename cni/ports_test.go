@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +52,31 @@ func TestPublishedPorts(t *testing.T) {
 	if out, err := e.inCtrFail(other, "wget", "-q", "-O", "-", "http://"+sb.Endpoints[0].IPv4.Addr().String()+":8080/"); err == nil {
 		t.Fatalf("another network reached the container directly: %s", out)
 	}
+	// A container on the same network reaches it by the host port too
+	// (hairpin: DNAT'd back into its own bridge, masqueraded).
+	peer := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub"})
+	if out, err := e.inCtr(peer, "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", gw, port)); err != nil || !strings.Contains(out, "published") {
+		t.Fatalf("fetch %s:%d from the same network (hairpin): %v %s", gw, port, err, out)
+	}
+	if out, err := e.inCtr(sb, "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", gw, port)); err != nil || !strings.Contains(out, "published") {
+		t.Fatalf("fetch %s:%d from the container itself (hairpin): %v %s", gw, port, err, out)
+	}
+	// Published on 127.0.0.1 only: reachable there, not on the gateway.
+	lo := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub",
+		Ports: []PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), ContainerPort: 8080}}})
+	e.startHTTPD(lo, "loopback-only")
+	loPort := lo.Ports[0].HostPort
+	if out, err := exec.Command("/bin/busybox", "wget", "-q", "-O", "-", fmt.Sprintf("http://127.0.0.1:%d/", loPort)).CombinedOutput(); err != nil || !strings.Contains(string(out), "loopback-only") {
+		t.Fatalf("fetch 127.0.0.1:%d: %v %s", loPort, err, out)
+	}
+	if out, err := exec.Command("/bin/busybox", "wget", "-q", "-T", "2", "-O", "-", fmt.Sprintf("http://%s:%d/", gw, loPort)).CombinedOutput(); err == nil {
+		t.Fatalf("a port published on 127.0.0.1 answered on %s: %s", gw, out)
+	}
+	if err := e.m.Teardown(ctx, lo.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	e.assertNoTrace(lo.ContainerID, "pub")
+
 	// The host port is held: a host program cannot take it any more.
 	if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 		l.Close()
@@ -95,12 +121,12 @@ func TestPublishedPorts(t *testing.T) {
 	// own traffic, not have it sent to the container by a rule still there.
 	done := make(chan error, 1)
 	go func() { done <- e.m.Teardown(ctx, sb.ContainerID) }()
-	rule := regexp.MustCompile(fmt.Sprintf(`--dports? %d\b`, port))
+	rule := regexp.MustCompile(fmt.Sprintf(`tcp \. %d :`, port))
 	for freed := false; !freed; {
 		if l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port)); err == nil {
-			out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+			out := e.nftTable()
 			l.Close()
-			if rule.Match(out) {
+			if rule.MatchString(out) {
 				t.Fatalf("port %d free while its forwarding rule is still there", port)
 			}
 			freed = true
@@ -143,6 +169,7 @@ func (e *testEnv) assertNoTrace(id string, networks ...string) {
 	if strings.Contains(string(out), id) || strings.Contains(string(out), shortID(id)) {
 		e.t.Errorf("iptables rules of %s left:\n%s", shortID(id), out)
 	}
+	e.checkPortElems()
 	e.m.mu.Lock()
 	_, ok := e.m.sandboxes[id]
 	e.m.mu.Unlock()

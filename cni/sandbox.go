@@ -97,6 +97,9 @@ type Sandbox struct {
 	ExtraHosts []string      `json:"extraHosts,omitempty"`
 	Created    time.Time     `json:"created"`
 	Ports      []PortMapping `json:"ports,omitempty"` // all published ports, host ports resolved
+	// PortsNFT: the ports are forwarded by berth's nftables table (false:
+	// by the portmap plugin, for a container an older berth started).
+	PortsNFT bool `json:"portsNFT,omitempty"`
 }
 
 // Endpoint returns the endpoint on network (name), or nil.

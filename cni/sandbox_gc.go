@@ -72,6 +72,22 @@ func (m *Manager) GC(ctx context.Context, valid []string) error {
 			errs = append(errs, netns.Delete(filepath.Join(m.cfg.netnsDir(), id)))
 		}
 	}
-	errs = append(errs, m.syncFirewall())
+	errs = append(errs, m.syncFirewall(), m.prunePorts())
 	return errors.Join(errs...)
+}
+
+// prunePorts deletes the published-port elements of berth's table that no
+// known sandbox owns: a crash between adding them and writing the state.
+func (m *Manager) prunePorts() error {
+	keep := map[string]bool{}
+	m.mu.Lock()
+	for _, sb := range m.sandboxes {
+		if sb.PortsNFT {
+			for _, p := range sb.Ports {
+				keep[m.fw.elemKey(p)] = true
+			}
+		}
+	}
+	m.mu.Unlock()
+	return m.fw.prune(keep)
 }

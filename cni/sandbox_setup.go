@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthproject/berth/cni/netns"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
@@ -156,6 +157,7 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 			}
 		}()
 		sb.Endpoints[0].Ports = sb.Ports
+		sb.PortsNFT = true
 	}
 
 	ownNetns := sb.Mode == ModeNone || sb.Mode == ModeNetwork
@@ -215,11 +217,47 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 			return nil, err
 		}
 	}
+	if len(sb.Ports) > 0 {
+		if err := m.publish(sb); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = m.fw.delPorts(sb.Ports)
+			}
+		}()
+	} else if sb.Mode == ModeNetwork {
+		if err := m.fw.ensureForwardAccept(); err != nil {
+			log.G(ctx).WithError(err).Warn("iptables FORWARD: berth's traffic may be dropped")
+		}
+	}
 	if err := m.saveSandbox(sb); err != nil {
 		return nil, err
 	}
 	m.registerDNS(sb)
 	return m.Sandbox(ctx, id)
+}
+
+// publish forwards the container's host ports to its address on its
+// primary network, in one nftables transaction.
+func (m *Manager) publish(sb *Sandbox) error {
+	ep := &sb.Endpoints[0]
+	m.mu.Lock()
+	n, ok := m.networks[ep.Network]
+	m.mu.Unlock()
+	if !ok {
+		return notFoundNetwork(ep.Network)
+	}
+	if !ep.IPv4.IsValid() {
+		return fmt.Errorf("publish ports of container %s: no address on network %s", shortID(sb.ContainerID), ep.Network)
+	}
+	if err := routeLocalnet(n.Interface); err != nil {
+		return fmt.Errorf("publish ports on 127.0.0.1 through %s: %w", n.Interface, err)
+	}
+	if err := m.fw.addPorts(sb.Ports, ep.IPv4.Addr()); err != nil {
+		return fmt.Errorf("publish ports of container %s: %w", shortID(sb.ContainerID), err)
+	}
+	return nil
 }
 
 func loopbackUp(path string) error {
@@ -268,10 +306,11 @@ func (m *Manager) runtimeConf(sb *Sandbox, ep *Endpoint) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: sb.ContainerID, NetNS: sb.NetNSPath, IfName: ep.IfName, CapabilityArgs: caps}
 }
 
-// runtimeList is the network's plugin chain for one endpoint: portmap is
-// left out when the endpoint publishes no ports (one exec less per ADD/DEL).
-func runtimeList(n *storedNetwork, withPorts bool) *libcni.NetworkConfigList {
-	if withPorts {
+// runtimeList is the network's plugin chain for one endpoint. A conflist
+// an older berth wrote has portmap: it is left out, except for the DEL of
+// an endpoint whose ports portmap forwarded (withPortmap).
+func runtimeList(n *storedNetwork, withPortmap bool) *libcni.NetworkConfigList {
+	if withPortmap {
 		return n.list
 	}
 	l := *n.list
@@ -288,7 +327,7 @@ func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
 	if !ok {
 		return notFoundNetwork(ep.Network)
 	}
-	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0), m.runtimeConf(sb, ep))
+	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, false), m.runtimeConf(sb, ep))
 	if err != nil {
 		return fmt.Errorf("attach container %s to network %s: %w", shortID(sb.ContainerID), ep.Network, err)
 	}
@@ -323,7 +362,7 @@ func (m *Manager) cniDel(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
 	m.mu.Unlock()
 	rt := m.runtimeConf(sb, ep)
 	if ok {
-		if err := m.cni.DelNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0), rt); err != nil {
+		if err := m.cni.DelNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0 && !sb.PortsNFT), rt); err != nil {
 			return fmt.Errorf("detach container %s from network %s: %w", shortID(sb.ContainerID), ep.Network, err)
 		}
 		return nil
@@ -382,7 +421,11 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 	defer l.Unlock()
 	sb := m.sandboxOrState(containerID)
 	m.dns.Unregister("", containerID)
-	delErr := m.delEndpoints(ctx, sb, sb.NetNSPath)
+	var delErr error
+	if sb.PortsNFT {
+		delErr = m.fw.delPorts(sb.Ports)
+	}
+	delErr = errors.Join(delErr, m.delEndpoints(ctx, sb, sb.NetNSPath))
 	// The host ports are given back only once CNI DEL removed their
 	// forwarding rules: a port given back earlier could be taken by a
 	// host program while the rule still sends its traffic to the

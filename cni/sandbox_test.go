@@ -221,9 +221,8 @@ func TestCrashRecovery(t *testing.T) {
 	if err := e.m.GC(ctx, []string{keep.ContainerID}); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := exec.Command("iptables", "-S", "FORWARD").Output()
-	if n := strings.Count(string(out), "-j "+e.cfg.FirewallPrefix+"-FORWARD"); n != 1 {
-		t.Fatalf("%d jumps to %s-FORWARD:\n%s", n, e.cfg.FirewallPrefix, out)
+	if n := strings.Count(e.nftTable(), "oifname @bridges ct status dnat"); n != 1 {
+		t.Fatalf("%d forward rules for published ports:\n%s", n, e.nftTable())
 	}
 }
 
@@ -361,9 +360,8 @@ func TestTeardownWithoutCNICache(t *testing.T) {
 	e.mustCreate(CreateOptions{Name: "nocache", Subnet: e.subnet(12)})
 	port := freePort(t)
 	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "nocache", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
-	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
-	if !strings.Contains(string(out), sb.Endpoints[0].IPv4.Addr().String()) {
-		t.Fatalf("no DNAT rule for %s:\n%s", sb.Endpoints[0].IPv4, out)
+	if out := e.nftTable(); !strings.Contains(out, sb.Endpoints[0].IPv4.Addr().String()) {
+		t.Fatalf("no DNAT element for %s:\n%s", sb.Endpoints[0].IPv4, out)
 	}
 	if err := os.RemoveAll(e.cfg.cacheDir()); err != nil {
 		t.Fatal(err)
@@ -374,8 +372,38 @@ func TestTeardownWithoutCNICache(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.assertNoTrace(sb.ContainerID, "nocache")
-	out, _ = exec.Command("iptables-save", "-t", "nat").Output()
-	if strings.Contains(string(out), sb.Endpoints[0].IPv4.Addr().String()) {
-		t.Fatalf("DNAT rule left:\n%s", out)
+	if out := e.nftTable(); strings.Contains(out, sb.Endpoints[0].IPv4.Addr().String()) {
+		t.Fatalf("DNAT element left:\n%s", out)
 	}
+}
+
+// A crash after a container's ports went into berth's table but before its
+// state was written (or with the state lost): GC leaves no element behind,
+// and the host port is free again.
+func TestGCPrunesPublishedPorts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.mustCreate(CreateOptions{Name: "gcports", Subnet: e.subnet(13)})
+	port := freePort(t)
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "gcports", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	if out := e.nftTable(); !strings.Contains(out, fmt.Sprintf("tcp . %d : %s . 80", port, sb.Endpoints[0].IPv4.Addr())) {
+		t.Fatalf("no element for port %d:\n%s", port, out)
+	}
+	if err := os.Remove(e.m.statePath(sb.ContainerID)); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Close()
+	e.m = e.open()
+	if err := e.m.GC(ctx, nil); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if out := e.nftTable(); strings.Contains(out, fmt.Sprintf("tcp . %d :", port)) {
+		t.Fatalf("element for port %d left after GC:\n%s", port, out)
+	}
+	e.assertNoTrace(sb.ContainerID, "gcports")
+	l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		t.Fatalf("port %d not free after GC: %v", port, err)
+	}
+	l.Close()
 }

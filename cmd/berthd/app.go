@@ -41,7 +41,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "cni-bin-dir", Value: d.CNIBinDir, Usage: "directory of the CNI plugins"},
 			&cli.StringFlag{Name: "bridge", Value: d.Bridge, Usage: "interface name of the default bridge network"},
 			&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default bridge network (default 172.17.0.0/16, or a free pool subnet)"},
-			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's iptables chains"},
+			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's firewall: its nftables table is ip <prefix in lower case>"},
 			&cli.StringSliceFlag{Name: "default-address-pool", Aliases: []string{"default-address-pools"}, Usage: "address pool for networks created without a subnet: base=10.10.0.0/16,size=24 (repeatable)"},
 			&cli.StringSliceFlag{Name: "dns-upstreams", Aliases: []string{"dns-upstream"}, Usage: "resolver (ip or ip:port) the embedded DNS forwards to (default: the host's resolv.conf)"},
 			&cli.StringSliceFlag{Name: "insecure-registries", Aliases: []string{"insecure-registry"}, Usage: "registry (host:port or CIDR) reached over plain HTTP / without TLS verification; loopback always is (repeatable)"},

@@ -235,9 +235,9 @@ func TestNetwork(t *testing.T) {
 		if after := dirNames(filepath.Join(s.State(), "netns")); len(after) != len(netnsBefore) {
 			t.Errorf("network namespaces before %v, after the failed run %v", netnsBefore, after)
 		}
-		for _, rule := range iptablesRules(t) {
-			if strings.Contains(rule, "--dport "+port+" ") || strings.HasSuffix(rule, "--dport "+port) {
-				t.Errorf("iptables rule for port %s left after the failed run: %s", port, rule)
+		for _, el := range harness.PublishedPorts(s.FirewallPrefix()) {
+			if strings.Contains(el, " "+port+" :") {
+				t.Errorf("nftables element for port %s left after the failed run: %s", port, el)
 			}
 		}
 
@@ -539,8 +539,8 @@ func TestNetworkCrashRecovery(t *testing.T) {
 }
 
 // networkTraces lists what is left on the host of containers ids (with
-// addresses ips and host ports): netns files, IP allocations, iptables
-// rules, veths on the stack's bridges.
+// addresses ips and host ports): netns files, IP allocations, elements
+// of berth's nftables maps, veths on the stack's bridges.
 func networkTraces(t *testing.T, s *harness.Stack, ids, ips []string, ports []int) []string {
 	var out []string
 	for _, id := range ids {
@@ -556,15 +556,15 @@ func networkTraces(t *testing.T, s *harness.Stack, ids, ips []string, ports []in
 			}
 		}
 	}
-	for _, rule := range iptablesRules(t) {
+	for _, el := range harness.PublishedPorts(s.FirewallPrefix()) {
 		for _, ip := range ips {
-			if strings.Contains(rule, ip+"/32") || strings.Contains(rule, ip+":") {
-				out = append(out, "iptables: "+rule)
+			if strings.Contains(el, ": "+ip+" .") {
+				out = append(out, "nftables: "+el)
 			}
 		}
 		for _, p := range ports {
-			if strings.HasSuffix(rule, fmt.Sprintf("--dport %d", p)) || strings.Contains(rule, fmt.Sprintf("--dport %d ", p)) {
-				out = append(out, "iptables: "+rule)
+			if strings.Contains(el, fmt.Sprintf(" %d :", p)) {
+				out = append(out, "nftables: "+el)
 			}
 		}
 	}
@@ -596,23 +596,6 @@ func ownBridge(s *harness.Stack, br string) bool {
 		}
 	}
 	return false
-}
-
-func iptablesRules(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, table := range []string{"nat", "filter"} {
-		b, err := exec.Command("iptables-save", "-t", table).Output()
-		if err != nil {
-			t.Fatalf("iptables-save -t %s: %v", table, err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "-A ") {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
 }
 
 func dirNames(dir string) []string {

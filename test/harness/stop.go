@@ -97,6 +97,9 @@ func (s *Stack) uninstallNetwork() {
 			}
 		}
 	}
+	for _, el := range PublishedPorts(s.opts.fwPrefix) {
+		s.t.Errorf("harness: published port still forwarded after every container was removed: %s", el)
+	}
 	r := s.run(filepath.Join(s.build, "berthd"), "", append(s.daemonArgs(), "--uninstall"))
 	if r.ExitCode != 0 {
 		s.t.Errorf("harness: berthd --uninstall: %s", r)
@@ -111,6 +114,9 @@ func (s *Stack) uninstallNetwork() {
 		if p, err := netip.ParsePrefix(n.Subnet); err == nil {
 			subnets = append(subnets, p)
 		}
+	}
+	if out, err := exec.Command("nft", "list", "table", "ip", strings.ToLower(s.opts.fwPrefix)).CombinedOutput(); err == nil {
+		s.t.Errorf("harness: nftables table left after berthd --uninstall:\n%s", out)
 	}
 	if out, err := exec.Command("iptables-save").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
@@ -398,4 +404,29 @@ func terminate(pid int) {
 	if processAlive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// PublishedPorts lists the elements of the published-port maps in the
+// nftables table of the berthd with firewall prefix prefix, one per port,
+// as nft prints them ("127.0.0.1 . tcp . 8080 : 10.1.2.3 . 80" or
+// "tcp . 8080 : 10.1.2.3 . 80").
+func PublishedPorts(prefix string) []string {
+	var out []string
+	for _, m := range []string{"hostports", "hostports_any"} {
+		b, err := exec.Command("nft", "list", "map", "ip", strings.ToLower(prefix), m).Output()
+		if err != nil {
+			continue
+		}
+		_, els, ok := strings.Cut(string(b), "elements = {")
+		if !ok {
+			continue
+		}
+		els, _, _ = strings.Cut(els, "}")
+		for _, e := range strings.Split(els, ",") {
+			if e = strings.Join(strings.Fields(e), " "); e != "" {
+				out = append(out, " "+e)
+			}
+		}
+	}
+	return out
 }

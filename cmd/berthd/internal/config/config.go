@@ -66,7 +66,7 @@ type Config struct {
 	// 172.17.0.0/16, or the first free subnet of the address pools if a
 	// host route overlaps it.
 	BridgeSubnet string `toml:"bridge_subnet"`
-	// FirewallPrefix names berth's iptables chains (<prefix>-FORWARD, ...).
+	// FirewallPrefix names berth's nftables table (ip <prefix in lower case>).
 	// Two berthd on one host need different bridges and prefixes.
 	FirewallPrefix string `toml:"firewall_prefix"`
 	// DefaultAddressPools are carved up for networks created without a
