@@ -1,0 +1,392 @@
+package dockerapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	dcontainer "github.com/moby/moby/api/types/container"
+
+	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
+)
+
+func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	name := r.URL.Query().Get("name")
+	if err := validName(name); err != nil {
+		return err
+	}
+	var req dcontainer.CreateRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	cfg, err := createConfig(name, &req)
+	if err != nil {
+		return err
+	}
+	id, warnings, err := s.b.Containers.Create(r.Context(), cfg)
+	if err != nil {
+		if errdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
+			// The CLI pulls on a 404 whose message names the image.
+			return fmt.Errorf("No such image: %s: %w", cfg.Image, errdefs.ErrNotFound)
+		}
+		return err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return writeJSON(w, http.StatusCreated, dcontainer.CreateResponse{ID: id, Warnings: warnings})
+}
+
+func (s *Server) containerList(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intValue(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	if limit < 0 {
+		limit = 0
+	}
+	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: boolValue(r, "all"), Limit: limit, Filters: filters})
+	if err != nil {
+		return err
+	}
+	out := make([]dcontainer.Summary, 0, len(list))
+	for _, c := range list {
+		out = append(out, docker.ContainerSummary(c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	var imgCfg = s.imageConfig(r.Context(), c.Image)
+	resp := docker.ContainerInspect(c, imgCfg)
+	if boolValue(r, "size") {
+		var zero int64
+		resp.SizeRw, resp.SizeRootFs = &zero, &zero
+	}
+	return writeJSON(w, http.StatusOK, docker.VersionedContainer(resp, apiVersion(r)))
+}
+
+func (s *Server) containerStart(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if r.URL.Query().Get("checkpoint") != "" {
+		return unsupported("checkpoints")
+	}
+	// dockerd answers 304 for a container that already runs.
+	if c, err := s.b.Containers.Inspect(r.Context(), v["name"]); err == nil && c.State.Running {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if err := s.b.Containers.Start(r.Context(), v["name"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func stopOptions(r *http.Request) (container.StopOptions, error) {
+	var o container.StopOptions
+	o.Signal = r.URL.Query().Get("signal")
+	if t := r.URL.Query().Get("t"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return o, invalid("invalid value for t: %q is not an integer", t)
+		}
+		d := time.Duration(n) * time.Second
+		if n < 0 {
+			d = -1 // wait forever
+		}
+		o.Timeout = &d
+	}
+	return o, nil
+}
+
+func (s *Server) containerStop(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	o, err := stopOptions(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	if !c.State.Running && !c.State.Restarting {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if err := s.b.Containers.Stop(r.Context(), v["name"], o); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	o, err := stopOptions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.Containers.Restart(r.Context(), v["name"], o); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerKill(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if err := s.b.Containers.Kill(r.Context(), v["name"], r.URL.Query().Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerPause(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if err := s.b.Containers.Pause(r.Context(), v["name"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if err := s.b.Containers.Unpause(r.Context(), v["name"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerRename(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		return invalid("a new name is required: set the name parameter")
+	}
+	if err := validName(name); err != nil {
+		return err
+	}
+	if err := s.b.Containers.Rename(r.Context(), v["name"], strings.TrimPrefix(name, "/")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req dcontainer.UpdateConfig
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	var cfg container.Config
+	if err := resources(&cfg, &dcontainer.HostConfig{Resources: req.Resources}); err != nil {
+		return err
+	}
+	if req.RestartPolicy.Name != "" {
+		return unsupported("changing the restart policy of an existing container")
+	}
+	warnings, err := s.b.Containers.Update(r.Context(), v["name"], cfg.Resources)
+	if err != nil {
+		return err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return writeJSON(w, http.StatusOK, dcontainer.UpdateResponse{Warnings: warnings})
+}
+
+// containerWait sends its 200 and headers as soon as the wait is
+// registered (docker run waits for them before it starts the container),
+// then the exit status when the condition is met.
+func (s *Server) containerWait(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	cond := container.WaitCondition(r.URL.Query().Get("condition"))
+	switch cond {
+	case "":
+		cond = container.WaitNotRunning
+	case container.WaitNotRunning, container.WaitNextExit, container.WaitRemoved:
+	default:
+		return invalid("invalid condition %q: use not-running, next-exit or removed", cond)
+	}
+	ch, err := s.b.Containers.Wait(r.Context(), v["name"], cond)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return nil
+	}
+	var resp dcontainer.WaitResponse
+	select {
+	case st, ok := <-ch:
+		if !ok {
+			resp.Error = &dcontainer.WaitExitError{Message: "the wait ended before the container exited"}
+			break
+		}
+		resp.StatusCode = int64(st.ExitCode)
+		if st.Error != "" {
+			resp.Error = &dcontainer.WaitExitError{Message: st.Error}
+		}
+	case <-r.Context().Done():
+		return nil
+	}
+	return writeJSONBody(w, resp)
+}
+
+// writeJSONBody writes v after the headers were sent.
+func writeJSONBody(w http.ResponseWriter, v any) error {
+	b, err := jsonBytes(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func windowSize(r *http.Request) (container.WindowSize, error) {
+	h, err := intValue(r, "h", -1)
+	if err != nil {
+		return container.WindowSize{}, err
+	}
+	wd, err := intValue(r, "w", -1)
+	if err != nil {
+		return container.WindowSize{}, err
+	}
+	if h < 0 || wd < 0 || h > 65535 || wd > 65535 {
+		return container.WindowSize{}, invalid("invalid terminal size: h and w must be between 0 and 65535")
+	}
+	return container.WindowSize{Height: uint16(h), Width: uint16(wd)}, nil
+}
+
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	size, err := windowSize(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.Containers.Resize(r.Context(), v["name"], size); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if boolValue(r, "link") {
+		return unsupported("links")
+	}
+	err := s.b.Containers.Remove(r.Context(), v["name"], container.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v")})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerTop(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	t, err := s.b.Containers.Top(r.Context(), v["name"], r.URL.Query().Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	procs := t.Processes
+	if procs == nil {
+		procs = [][]string{}
+	}
+	return writeJSON(w, http.StatusOK, dcontainer.TopResponse{Titles: t.Titles, Processes: procs})
+}
+
+// containerPrune removes the stopped containers (matching the label and
+// until filters).
+func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	for k, vals := range filters {
+		switch k {
+		case "label", "label!":
+		case "until":
+			if len(vals) > 0 {
+				if until, err = parseTime(vals[0], time.Now()); err != nil {
+					return err
+				}
+			}
+		default:
+			return invalid("invalid filter '%s'", k)
+		}
+	}
+	listFilters := map[string][]string{"status": {"exited", "created", "dead"}}
+	if l := filters["label"]; len(l) > 0 {
+		listFilters["label"] = l
+	}
+	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: true, Filters: listFilters})
+	if err != nil {
+		return err
+	}
+	report := dcontainer.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range list {
+		if !until.IsZero() && c.Created.After(until) {
+			continue
+		}
+		if excludedByLabel(c.Labels, filters["label!"]) {
+			continue
+		}
+		if err := s.b.Containers.Remove(r.Context(), c.ID, container.RemoveOptions{}); err != nil {
+			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+				continue // removed or restarted meanwhile
+			}
+			return err
+		}
+		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
+	}
+	return writeJSON(w, http.StatusOK, report)
+}
+
+// excludedByLabel reports whether labels match one of the label! filters.
+func excludedByLabel(labels map[string]string, not []string) bool {
+	for _, f := range not {
+		k, val, hasVal := strings.Cut(f, "=")
+		if got, ok := labels[k]; ok && (!hasVal || got == val) {
+			return true
+		}
+	}
+	return false
+}
+
+// containerExport writes a tar of the container's file system.
+func (s *Server) containerExport(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if _, err := s.b.Containers.StatPath(r.Context(), v["name"], "/"); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := s.b.Containers.CopyFrom(r.Context(), v["name"], "/", w); err != nil {
+		s.log.Warn("container export", "container", v["name"], "error", err)
+		panic(http.ErrAbortHandler) // cut the answer short so the client sees a failure
+	}
+	return nil
+}
+
+// imageConfig is the configuration of the image a container was made
+// from, or nil (image removed since).
+func (s *Server) imageConfig(ctx context.Context, id string) *image.Config {
+	if id == "" {
+		return nil
+	}
+	img, err := s.b.Images.Inspect(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return &img.Config
+}

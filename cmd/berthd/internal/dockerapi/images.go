@@ -1,0 +1,356 @@
+package dockerapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	dimage "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/image"
+)
+
+func (s *Server) imageList(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	if f := r.URL.Query().Get("filter"); f != "" { // API < 1.28
+		if filters == nil {
+			filters = map[string][]string{}
+		}
+		filters["reference"] = append(filters["reference"], f)
+	}
+	list, err := s.b.Images.List(r.Context(), image.ListOptions{All: boolValue(r, "all"), Filters: filters})
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(list))
+	sums := docker.VersionedImageSummaries(imageSummaries(list), apiVersion(r))
+	out = append(out, sums.([]any)...)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func imageSummaries(list []image.Summary) []dimage.Summary {
+	out := make([]dimage.Summary, 0, len(list))
+	for _, i := range list {
+		out = append(out, docker.ImageSummary(i, -1))
+	}
+	return out
+}
+
+func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	img, err := s.b.Images.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, docker.VersionedImage(docker.ImageInspect(img), apiVersion(r)))
+}
+
+func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	h, err := s.b.Images.History(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, docker.ImageHistory(h))
+}
+
+func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	repo, tag := r.URL.Query().Get("repo"), r.URL.Query().Get("tag")
+	if repo == "" {
+		return invalid("the repo parameter is required")
+	}
+	target := repo
+	if tag != "" {
+		target += ":" + tag
+	}
+	if err := s.b.Images.Tag(r.Context(), v["name"], target); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	rs, err := s.b.Images.Remove(r.Context(), []string{v["name"]}, image.RemoveOptions{Force: boolValue(r, "force")})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, docker.ImageDeleted(rs))
+}
+
+func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	all := false
+	for k, vals := range filters {
+		switch k {
+		case "dangling":
+			for _, d := range vals {
+				all = all || d == "false" || d == "0"
+			}
+		default:
+			return invalid("invalid filter '%s': berth's image prune takes only dangling", k)
+		}
+	}
+	rep, err := s.b.Images.Prune(r.Context(), image.PruneOptions{All: all})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"ImagesDeleted": docker.ImageDeleted(rep.Deleted), "SpaceReclaimed": rep.SpaceReclaimed})
+}
+
+// progressStream writes the engine's progress as Docker's JSON messages.
+// The engine may report after the call returned (a shared pull); those
+// reports are dropped.
+type progressStream struct {
+	mu     sync.Mutex
+	out    *jsonStream
+	closed bool
+	failed bool
+}
+
+// progressMessage is a progress line: Docker's message and its bar.
+type progressMessage struct {
+	jsonstream.Message
+	ProgressMessage string `json:"progress,omitempty"`
+}
+
+func (p *progressStream) send(m jsonstream.Message) { p.sendLine(progressMessage{Message: m}) }
+
+func (p *progressStream) sendLine(m progressMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.failed {
+		return
+	}
+	if err := p.out.send(m); err != nil {
+		p.failed = true
+	}
+}
+
+func (p *progressStream) progress(pr image.Progress) {
+	m := progressMessage{Message: jsonstream.Message{ID: pr.ID, Status: pr.Status}}
+	if pr.Message != "" && m.Status == "" {
+		m.Status = pr.Message
+	}
+	if pr.Total > 0 || pr.Current > 0 {
+		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
+		m.ProgressMessage = progressBar(pr.Current, pr.Total)
+	}
+	p.sendLine(m)
+}
+
+func (p *progressStream) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+}
+
+// progressBar is Docker's "[=====>     ]  1.2MB/3.4MB" text.
+func progressBar(cur, total int64) string {
+	if total <= 0 {
+		return humanSize(cur)
+	}
+	const width = 50
+	n := int(cur * width / total)
+	n = min(max(n, 0), width)
+	bar := strings.Repeat("=", n)
+	if n < width {
+		bar += ">" + strings.Repeat(" ", width-n-1)
+	}
+	return fmt.Sprintf("[%s] %s/%s", bar, humanSize(cur), humanSize(total))
+}
+
+func humanSize(n int64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.4g%s", f, units[i])
+}
+
+func authConfig(r *http.Request) (*image.AuthConfig, error) {
+	m, err := registryAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil || len(m) == 0 {
+		return nil, err
+	}
+	a := &image.AuthConfig{ServerAddress: m["serveraddress"], Username: m["username"], Password: m["password"], IdentityToken: m["identitytoken"]}
+	if a.Username == "" && a.Password == "" && a.IdentityToken == "" {
+		return nil, nil
+	}
+	return a, nil
+}
+
+// imageCreate pulls (fromImage) or imports (fromSrc) an image, answering
+// with a JSON-lines progress stream.
+func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	q := r.URL.Query()
+	if q.Get("fromSrc") != "" {
+		return s.imageImport(w, r)
+	}
+	from := q.Get("fromImage")
+	if from == "" {
+		return invalid("fromImage or fromSrc is required")
+	}
+	ref := from
+	if tag := q.Get("tag"); tag != "" {
+		if strings.Contains(tag, ":") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
+	}
+	name, err := image.NormalizeName(ref)
+	if err != nil {
+		return err
+	}
+	auth, err := authConfig(r)
+	if err != nil {
+		return err
+	}
+	before, _ := s.b.Images.Inspect(r.Context(), name)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	ps := &progressStream{out: newJSONStream(w)}
+	defer ps.close()
+	familiar := image.FamiliarName(name)
+	tagPart := familiar[strings.LastIndexAny(familiar, ":@")+1:]
+	ps.send(jsonstream.Message{Status: "Pulling from " + strings.TrimSuffix(strings.TrimSuffix(familiar, tagPart), ":"), ID: tagPart})
+	img, err := s.b.Images.Pull(r.Context(), name, image.PullOptions{Platform: q.Get("platform"), Auth: auth, Progress: ps.progress})
+	if err != nil {
+		ps.mu.Lock()
+		_ = ps.out.sendError(err)
+		ps.mu.Unlock()
+		return nil
+	}
+	if len(img.RepoDigests) > 0 {
+		if _, d, ok := strings.Cut(img.RepoDigests[0], "@"); ok {
+			ps.send(jsonstream.Message{Status: "Digest: " + d})
+		}
+	}
+	status := "Status: Downloaded newer image for " + familiar
+	if before != nil && before.ID == img.ID {
+		status = "Status: Image is up to date for " + familiar
+	}
+	ps.send(jsonstream.Message{Status: status})
+	return nil
+}
+
+// imageImport makes an image from a root file system tar (docker import).
+func (s *Server) imageImport(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("fromSrc") != "-" {
+		return unsupported("importing from a URL (fromSrc must be -, the request body)")
+	}
+	if len(q["changes"]) > 0 {
+		return unsupported("import --change")
+	}
+	ref := q.Get("repo")
+	if ref != "" && q.Get("tag") != "" {
+		ref += ":" + q.Get("tag")
+	}
+	img, err := s.b.Images.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Message: q.Get("message")})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return newJSONStream(w).send(jsonstream.Message{Status: img.ID})
+}
+
+func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	ref := v["name"]
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		ref += ":" + tag
+	}
+	auth, err := authConfig(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.b.Images.Inspect(r.Context(), ref); err != nil {
+		return fmt.Errorf("An image does not exist locally with the tag: %s: %w", v["name"], errdefs.ErrNotFound)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	ps := &progressStream{out: newJSONStream(w)}
+	defer ps.close()
+	name, _ := image.NormalizeName(ref)
+	familiar := image.FamiliarName(name)
+	ps.send(jsonstream.Message{Status: "The push refers to repository [" + strings.TrimSuffix(name, ":"+familiar[strings.LastIndex(familiar, ":")+1:]) + "]"})
+	res, err := s.b.Images.Push(r.Context(), ref, image.PushOptions{Auth: auth, Progress: ps.progress})
+	if err != nil {
+		ps.mu.Lock()
+		_ = ps.out.sendError(err)
+		ps.mu.Unlock()
+		return nil
+	}
+	ps.send(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size)})
+	raw := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q,"Size":%d}`, res.Tag, res.Digest, res.Size))
+	ps.send(jsonstream.Message{Aux: &raw})
+	return nil
+}
+
+// imageLoad loads images from a docker save / OCI archive.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	w.Header().Set("Content-Type", "application/json")
+	var lines []string
+	_, err := s.b.Images.Load(r.Context(), r.Body, func(msg string) { lines = append(lines, msg) })
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	out := newJSONStream(w)
+	for _, l := range lines {
+		if err := out.send(jsonstream.Message{Stream: l + "\n"}); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	names := r.URL.Query()["names"]
+	if len(names) == 0 {
+		return invalid("no image names given: set names=")
+	}
+	return s.save(w, r, names)
+}
+
+func (s *Server) imageSaveOne(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	return s.save(w, r, []string{v["name"]})
+}
+
+func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) error {
+	for _, n := range names {
+		if _, err := s.b.Images.Inspect(r.Context(), n); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := s.b.Images.Save(r.Context(), w, names); err != nil {
+		s.log.Warn("image save", "images", names, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// build answers the legacy builder's endpoint until berth has a builder.
+func (s *Server) build(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return fmt.Errorf("building images is not supported by berth's Docker API yet (no builder is served): %w", errdefs.ErrNotImplemented)
+}
+
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+}

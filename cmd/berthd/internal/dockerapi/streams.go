@@ -1,0 +1,474 @@
+package dockerapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	dcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/common"
+
+	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/container"
+)
+
+// Stream media types (moby's api/types/types.go).
+const (
+	mediaRaw         = "application/vnd.docker.raw-stream"
+	mediaMultiplexed = "application/vnd.docker.multiplexed-stream"
+)
+
+// stdcopy stream numbers.
+const (
+	streamStdout = 1
+	streamStderr = 2
+	streamSystem = 3
+)
+
+// muxWriter frames what is written with Docker's stdcopy header: one byte
+// of stream number, three zero bytes, the payload's length (big endian).
+// The writers of one muxWriter share a lock: a frame is never interleaved.
+type muxWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	// flush, if set, is called after each frame.
+	flush func() error
+}
+
+func (m *muxWriter) stream(n byte) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var hdr [8]byte
+		hdr[0] = n
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+		if _, err := m.w.Write(hdr[:]); err != nil {
+			return 0, err
+		}
+		if _, err := m.w.Write(p); err != nil {
+			return 0, err
+		}
+		if m.flush != nil {
+			if err := m.flush(); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	})
+}
+
+// lockedWriter serialises raw writes (a tty stream) and flushes each.
+type lockedWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	flush func() error
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.w.Write(p)
+	if err == nil && l.flush != nil {
+		err = l.flush()
+	}
+	return n, err
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// hijacked is a connection taken over from net/http for attach and exec:
+// the status line is written by hand, then raw bytes flow both ways.
+type hijacked struct {
+	conn net.Conn
+	rw   *bufio.ReadWriter
+}
+
+// hijack takes r's connection and answers it: 101 UPGRADED when the client
+// asked for an upgrade (the Go client demands exactly that), a plain 200
+// otherwise (dockerode's exec start), both with contentType.
+func hijack(w http.ResponseWriter, r *http.Request, contentType string) (*hijacked, error) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("cannot hijack the connection: %v: %w", err, errdefs.ErrInternal)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if isUpgrade(r) {
+		fmt.Fprintf(rw, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", contentType)
+	} else {
+		fmt.Fprintf(rw, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", contentType)
+	}
+	if err := rw.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &hijacked{conn: conn, rw: rw}, nil
+}
+
+// output is the container's stdout and stderr on the connection: raw for
+// a tty, stdcopy frames otherwise.
+func (h *hijacked) output(tty bool) (stdout, stderr io.Writer) {
+	if tty {
+		l := &lockedWriter{w: h.conn}
+		return l, l
+	}
+	m := &muxWriter{w: h.conn}
+	return m.stream(streamStdout), m.stream(streamStderr)
+}
+
+// stdin returns the client's stdin: what it sends on the connection (the
+// bytes net/http had buffered first). EOF is the client's half-close.
+func (h *hijacked) stdin() io.Reader {
+	return io.MultiReader(h.rw.Reader, h.conn)
+}
+
+// close ends the stream: the write side first, so that the client reads
+// everything before EOF.
+func (h *hijacked) close() {
+	if cw, ok := h.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	h.conn.Close()
+}
+
+// systemError writes an error as a stream-3 frame (multiplexed streams)
+// or as text (tty), where the client shows it.
+func (h *hijacked) systemError(tty bool, err error) {
+	msg := errorMessage(err) + "\n"
+	if tty {
+		_, _ = io.WriteString(h.conn, msg)
+		return
+	}
+	m := &muxWriter{w: h.conn}
+	_, _ = m.stream(streamSystem).Write([]byte(msg))
+}
+
+// streamType is the Content-Type of an attach, exec or logs stream.
+func streamType(r *http.Request, tty bool) string {
+	if !tty && docker.CompareVersions(apiVersion(r), "1.42") >= 0 {
+		return mediaMultiplexed
+	}
+	return mediaRaw
+}
+
+// containerAttach attaches the client to a container's stdio. The engine
+// registers the attachment before the answer goes out, so a client that
+// attaches, then starts (docker run), sees all the output.
+func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	if boolValue(r, "detachKeys") {
+		// accepted and ignored below: berth has no detach keys on this API yet
+	}
+	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	if !boolValue(r, "stream") && !boolValue(r, "logs") {
+		return invalid("attach needs stream=1 or logs=1")
+	}
+	tty := c.Config.Tty
+	wantStdin := boolValue(r, "stdin") && c.Config.OpenStdin
+
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	ready := make(chan struct{})
+	var stdin *io.PipeReader
+	var stdinW *io.PipeWriter
+	if wantStdin {
+		stdin, stdinW = io.Pipe()
+	}
+	outR, outW := io.Pipe() // the engine's output, copied to the connection once it is answered
+	errR, errW := io.Pipe()
+	streams := container.Streams{}
+	if boolValue(r, "stdout") {
+		streams.Stdout = outW
+	}
+	if boolValue(r, "stderr") {
+		streams.Stderr = errW
+	}
+	if stdin != nil {
+		streams.Stdin = stdin
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if boolValue(r, "stream") {
+			err = s.b.Containers.Attach(ctx, c.ID, container.AttachOptions{Streams: streams, Logs: boolValue(r, "logs"), Ready: ready})
+		} else {
+			close(ready)
+			err = s.logsOnly(ctx, c.ID, streams)
+		}
+		outW.Close()
+		errW.Close()
+		done <- err
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		return err
+	}
+	h, err := hijack(w, r, streamType(r, tty))
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer h.close()
+	stdout, stderr := h.output(tty)
+	if stdinW != nil {
+		go func() {
+			_, err := io.Copy(stdinW, h.stdin())
+			stdinW.CloseWithError(err) // EOF: the client closed its stdin
+		}()
+	}
+	var copies sync.WaitGroup
+	copies.Add(2)
+	go func() { defer copies.Done(); copyOrCancel(stdout, outR, cancel) }()
+	go func() { defer copies.Done(); copyOrCancel(stderr, errR, cancel) }()
+	err = <-done
+	copies.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		h.systemError(tty, err)
+	}
+	return nil
+}
+
+// copyOrCancel copies src to dst; when the client is gone (a write fails),
+// cancel ends the attachment and src is drained so the engine never blocks.
+func copyOrCancel(dst io.Writer, src io.Reader, cancel func()) {
+	if _, err := io.Copy(dst, src); err != nil {
+		cancel()
+		_, _ = io.Copy(io.Discard, src)
+	}
+}
+
+// logsOnly writes the container's past output (attach with logs=1 and no
+// stream).
+func (s *Server) logsOnly(ctx context.Context, id string, st container.Streams) error {
+	return s.b.Containers.Logs(ctx, id, container.LogOptions{Tail: -1, Stdout: st.Stdout != nil, Stderr: st.Stderr != nil}, func(e container.LogEntry) error {
+		w := st.Stdout
+		if e.Stream == "stderr" {
+			w = st.Stderr
+		}
+		if w == nil {
+			return nil
+		}
+		_, err := w.Write(e.Line)
+		return err
+	})
+}
+
+// containerLogs streams a container's log: stdcopy frames unless the
+// container has a tty, flushed as they come with follow.
+func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	q := r.URL.Query()
+	o := container.LogOptions{Follow: boolValue(r, "follow"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Timestamps: boolValue(r, "timestamps"), Tail: -1}
+	if !o.Stdout && !o.Stderr {
+		return invalid("Bad parameters: you must choose at least one stream")
+	}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := intValue(r, "tail", -1)
+		if err != nil {
+			return err
+		}
+		if n >= 0 {
+			o.Tail = n
+		}
+	}
+	now := time.Now()
+	var err error
+	if o.Since, err = parseTime(q.Get("since"), now); err != nil {
+		return err
+	}
+	if o.Until, err = parseTime(q.Get("until"), now); err != nil {
+		return err
+	}
+	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	tty := c.Config.Tty
+	w.Header().Set("Content-Type", streamType(r, tty))
+	started := false
+	start := func() error {
+		if !started {
+			started = true
+			w.WriteHeader(http.StatusOK)
+		}
+		return nil
+	}
+	f := newFlusher(w)
+	var stdout, stderr io.Writer
+	if tty {
+		stdout, stderr = f, f
+	} else {
+		m := &muxWriter{w: w, flush: f.rc.Flush}
+		stdout, stderr = m.stream(streamStdout), m.stream(streamStderr)
+	}
+	if o.Follow {
+		_ = start()
+		_ = f.rc.Flush()
+	}
+	err = s.b.Containers.Logs(r.Context(), c.ID, o, func(e container.LogEntry) error {
+		_ = start()
+		out := stdout
+		if e.Stream == "stderr" {
+			out = stderr
+		}
+		line := e.Line
+		if o.Timestamps {
+			line = append([]byte(e.Time.UTC().Format(time.RFC3339Nano)+" "), line...)
+		}
+		_, err := out.Write(line)
+		return err
+	})
+	if err != nil && !started {
+		return err
+	}
+	_ = start()
+	return nil
+}
+
+// execCreateRequest is the exec create body; Detach is sent by clients of
+// older API versions and still honoured.
+type execCreateRequest struct {
+	dcontainer.ExecCreateRequest
+	Detach bool
+}
+
+func (s *Server) execCreate(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req execCreateRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if len(req.Cmd) == 0 {
+		return invalid("No exec command specified")
+	}
+	if req.Privileged {
+		return unsupported("privileged exec")
+	}
+	cfg := container.ExecConfig{
+		Cmd: req.Cmd, Env: req.Env, WorkingDir: req.WorkingDir, User: req.User, Tty: req.Tty,
+		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr, Detach: req.Detach,
+	}
+	if req.ConsoleSize != nil {
+		cfg.ConsoleSize = container.WindowSize{Height: uint16(req.ConsoleSize[0]), Width: uint16(req.ConsoleSize[1])}
+	}
+	id, err := s.b.Containers.ExecCreate(r.Context(), v["name"], cfg)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, common.IDResponse{ID: id})
+}
+
+// execStart runs an exec process with the client's streams on the
+// hijacked connection (or detached, answering at once).
+func (s *Server) execStart(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	var req dcontainer.ExecStartRequest
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	e, err := s.b.Containers.ExecInspect(r.Context(), v["id"])
+	if err != nil {
+		return err
+	}
+	if e.Running || e.Pid != 0 {
+		return fmt.Errorf("exec %s has already been started: %w", v["id"], errdefs.ErrConflict)
+	}
+	if req.Detach || e.Config.Detach {
+		ctx := context.WithoutCancel(r.Context())
+		started := make(chan error, 1)
+		go func() {
+			_, err := s.b.Containers.ExecStart(ctx, v["id"], container.Streams{})
+			started <- err
+		}()
+		select {
+		case err := <-started:
+			if err != nil {
+				return err
+			}
+		case <-time.After(100 * time.Millisecond):
+			// running: a detached exec answers without waiting for it
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	tty := e.Config.Tty || req.Tty
+	h, err := hijack(w, r, streamType(r, tty))
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	stdout, stderr := h.output(tty)
+	streams := container.Streams{}
+	if e.Config.AttachStdout {
+		streams.Stdout = stdout
+	}
+	if e.Config.AttachStderr {
+		streams.Stderr = stderr
+	}
+	if e.Config.AttachStdin {
+		streams.Stdin = h.stdin()
+	}
+	if req.ConsoleSize != nil {
+		sizes := make(chan container.WindowSize, 1)
+		sizes <- container.WindowSize{Height: uint16(req.ConsoleSize[0]), Width: uint16(req.ConsoleSize[1])}
+		close(sizes)
+		streams.Resize = sizes
+	}
+	if _, err := s.b.Containers.ExecStart(context.WithoutCancel(r.Context()), v["id"], streams); err != nil {
+		h.systemError(tty, err)
+	}
+	return nil
+}
+
+func (s *Server) execResize(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	size, err := windowSize(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.Containers.ExecResize(r.Context(), v["id"], size); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) execInspect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	e, err := s.b.Containers.ExecInspect(r.Context(), v["id"])
+	if err != nil {
+		return err
+	}
+	out := dcontainer.ExecInspectResponse{
+		ID: e.ID, Running: e.Running, ContainerID: e.ContainerID, Pid: e.Pid,
+		OpenStdin: e.Config.AttachStdin, OpenStdout: e.Config.AttachStdout, OpenStderr: e.Config.AttachStderr,
+		ProcessConfig: &dcontainer.ExecProcessConfig{Tty: e.Config.Tty, User: e.Config.User},
+		DetachKeys:    []byte{},
+	}
+	if len(e.Config.Cmd) > 0 {
+		out.ProcessConfig.Entrypoint = e.Config.Cmd[0]
+		out.ProcessConfig.Arguments = e.Config.Cmd[1:]
+	}
+	if !e.Running && e.Pid != 0 {
+		code := e.ExitCode
+		out.ExitCode = &code
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
+
+// trimSlash drops the leading "/" some clients put before a name.
+func trimSlash(s string) string { return strings.TrimPrefix(s, "/") }

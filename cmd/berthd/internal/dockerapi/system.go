@@ -1,0 +1,289 @@
+package dockerapi
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	dcontainer "github.com/moby/moby/api/types/container"
+	devents "github.com/moby/moby/api/types/events"
+	dimage "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
+	dsystem "github.com/moby/moby/api/types/system"
+	dvolume "github.com/moby/moby/api/types/volume"
+
+	"github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/image"
+)
+
+// ping answers HEAD and GET /_ping with the headers clients negotiate from.
+func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	h := w.Header()
+	h.Set("Docker-Experimental", "false")
+	h.Set("Builder-Version", "1") // 2 once BuildKit's /grpc and /session are served
+	h.Set("Swarm", "inactive")
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.b.System.Ping(r.Context()); err != nil {
+		return err
+	}
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	h.Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte("OK"))
+	return err
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	v, err := s.b.System.Version(r.Context())
+	if err != nil {
+		return err
+	}
+	kernel := kernelVersion()
+	out := dsystem.VersionResponse{
+		Platform:      dsystem.PlatformInfo{Name: "berth"},
+		Version:       s.info.Version,
+		APIVersion:    docker.APIVersion,
+		MinAPIVersion: docker.MinAPIVersion,
+		Os:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
+		GitCommit:     s.info.GitCommit,
+		GoVersion:     v.GoVersion,
+		KernelVersion: kernel,
+		Components: []dsystem.ComponentVersion{
+			{Name: "Engine", Version: s.info.Version, Details: map[string]string{
+				"ApiVersion": docker.APIVersion, "MinAPIVersion": docker.MinAPIVersion, "GitCommit": s.info.GitCommit,
+				"GoVersion": v.GoVersion, "Os": runtime.GOOS, "Arch": runtime.GOARCH, "KernelVersion": kernel,
+				"Experimental": "false", "BuildTime": "",
+			}},
+			{Name: "containerd", Version: v.ContainerdVersion, Details: map[string]string{"GitCommit": ""}},
+			{Name: "runc", Version: v.RuncVersion, Details: map[string]string{"GitCommit": ""}},
+		},
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	i, err := s.b.System.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	cgroupDriver := "cgroupfs"
+	out := dsystem.Info{
+		ID:                 i.ID,
+		Containers:         i.Containers,
+		ContainersRunning:  i.ContainersRunning,
+		ContainersPaused:   i.ContainersPaused,
+		ContainersStopped:  i.ContainersStopped,
+		Images:             i.Images,
+		Driver:             i.Snapshotter,
+		DriverStatus:       [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}},
+		Plugins:            dsystem.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "macvlan", "null"}, Log: []string{"json-file"}},
+		MemoryLimit:        true,
+		SwapLimit:          true,
+		CPUCfsPeriod:       true,
+		CPUCfsQuota:        true,
+		CPUShares:          true,
+		CPUSet:             true,
+		PidsLimit:          true,
+		IPv4Forwarding:     true,
+		NGoroutines:        runtime.NumGoroutine(),
+		SystemTime:         time.Now().Format(time.RFC3339Nano),
+		LoggingDriver:      i.LoggingDriver,
+		CgroupDriver:       cgroupDriver,
+		CgroupVersion:      i.CgroupVersion,
+		KernelVersion:      i.KernelVersion,
+		OperatingSystem:    i.OperatingSystem,
+		OSType:             runtime.GOOS,
+		Architecture:       goarchToUname(i.Architecture),
+		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}},
+		NCPU:               i.NCPU,
+		MemTotal:           i.MemTotal,
+		DockerRootDir:      i.RootDir,
+		Name:               i.Name,
+		Labels:             []string{},
+		ServerVersion:      s.info.Version,
+		Runtimes:           map[string]dsystem.RuntimeWithStatus{},
+		DefaultRuntime:     i.DefaultRuntime,
+		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		LiveRestoreEnabled: true,
+		Isolation:          "",
+		ContainerdCommit:   dsystem.Commit{ID: i.ContainerdVersion},
+		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=cgroupns"},
+		CDISpecDirs:        []string{},
+		Containerd:         &dsystem.ContainerdInfo{Address: i.ContainerdAddress, Namespaces: dsystem.ContainerdNamespaces{Containers: i.Namespace, Plugins: i.Namespace}},
+		Warnings:           []string{},
+	}
+	out.Runtimes[i.DefaultRuntime] = dsystem.RuntimeWithStatus{Runtime: dsystem.Runtime{Path: i.DefaultRuntime}}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func goarchToUname(a string) string {
+	switch a {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return a
+}
+
+// events streams the engine's events as Docker's JSON lines: the recorded
+// ones since `since`, then live ones until `until` or the client leaves.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	now := time.Now()
+	since, err := parseTime(r.URL.Query().Get("since"), now)
+	if err != nil {
+		return err
+	}
+	until, err := parseTime(r.URL.Query().Get("until"), now)
+	if err != nil {
+		return err
+	}
+	if !until.IsZero() && !since.IsZero() && until.Before(since) {
+		return invalid("`until` (%s) is before `since` (%s)", r.URL.Query().Get("until"), r.URL.Query().Get("since"))
+	}
+	filters, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	for k := range filters {
+		switch k {
+		case "type", "event", "container", "image", "network", "volume", "label":
+		case "daemon", "plugin", "node", "service", "secret", "config", "scope":
+		default:
+			return invalid("invalid filter '%s'", k)
+		}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if since.IsZero() && !until.IsZero() {
+		since = time.Unix(0, 1) // `until` alone replays what is recorded
+	}
+	ch, err := s.b.Events.Subscribe(ctx, events.Filter{Since: since, Until: until, Filters: filters})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := newJSONStream(w)
+	if err := out.f.rc.Flush(); err != nil {
+		return nil
+	}
+	for m := range ch {
+		if err := out.send(eventMessage(m)); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func eventMessage(m events.Message) map[string]any {
+	attrs := m.Actor.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	msg := devents.Message{
+		Type:     devents.Type(m.Type),
+		Action:   devents.Action(m.Action),
+		Actor:    devents.Actor{ID: m.Actor.ID, Attributes: attrs},
+		Scope:    "local",
+		Time:     m.Time.Unix(),
+		TimeNano: m.Time.UnixNano(),
+	}
+	// API < 1.52 also had status, id and from: the CLI's default format
+	// still reads them.
+	out := map[string]any{
+		"Type": msg.Type, "Action": msg.Action, "Actor": msg.Actor, "scope": msg.Scope, "time": msg.Time, "timeNano": msg.TimeNano,
+	}
+	if m.Type == events.TypeContainer || m.Type == events.TypeImage {
+		out["status"] = m.Action
+		out["id"] = m.Actor.ID
+		if from := attrs["image"]; from != "" {
+			out["from"] = from
+		}
+	}
+	return out
+}
+
+// legacyDiskUsage is /system/df's answer below API 1.52 (what the docker
+// CLI 28 reads).
+type legacyDiskUsage struct {
+	LayersSize int64
+	Images     []dimage.Summary
+	Containers []dcontainer.Summary
+	Volumes    []dvolume.Volume
+	BuildCache []any
+}
+
+func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	du, err := s.b.System.DiskUsage(r.Context())
+	if err != nil {
+		return err
+	}
+	out := legacyDiskUsage{Images: []dimage.Summary{}, Containers: []dcontainer.Summary{}, Volumes: []dvolume.Volume{}, BuildCache: []any{}}
+	imgs, err := s.b.Images.List(r.Context(), image.ListOptions{})
+	if err != nil {
+		return err
+	}
+	used := map[string]int{}
+	for _, u := range du.Images {
+		used[u.ID] = u.Containers
+	}
+	for _, i := range imgs {
+		out.LayersSize += i.Size
+		out.Images = append(out.Images, docker.ImageSummary(i, int64(used[i.ID])))
+	}
+	for _, c := range du.Containers {
+		sum := dcontainer.Summary{ID: c.ID, Names: []string{c.Name}, Image: c.Image, State: dcontainer.ContainerState(c.State),
+			SizeRw: c.Size, Labels: map[string]string{}, Ports: []dcontainer.PortSummary{}, Mounts: []dcontainer.MountPoint{}}
+		if !strings.HasPrefix(c.Name, "/") {
+			sum.Names = []string{"/" + c.Name}
+		}
+		out.Containers = append(out.Containers, sum)
+	}
+	for _, v := range du.Volumes {
+		out.Volumes = append(out.Volumes, dvolume.Volume{Name: v.Name, Driver: "local", Scope: "local", Labels: map[string]string{}, Options: map[string]string{},
+			UsageData: &dvolume.UsageData{Size: v.Size, RefCount: int64(v.Links)}})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// auth checks credentials against a registry (docker login).
+func (s *Server) auth(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var req registry.AuthConfig
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	status, err := s.b.Images.Login(r.Context(), image.AuthConfig{
+		ServerAddress: req.ServerAddress, Username: req.Username, Password: req.Password, IdentityToken: req.IdentityToken,
+	})
+	if err != nil {
+		return err
+	}
+	if status == "" {
+		status = "Login Succeeded"
+	}
+	return writeJSON(w, http.StatusOK, registry.AuthResponse{Status: status})
+}
+
+func kernelVersion() string {
+	b, err := readFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
