@@ -48,6 +48,9 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "registry-mirrors", Aliases: []string{"registry-mirror"}, Usage: "mirror tried before a registry for pulls: host=URL, e.g. docker.io=http://127.0.0.1:5001 (repeatable)"},
 			&cli.StringFlag{Name: "registry-ca-dir", Usage: "per-registry certificates: <dir>/<host:port>/*.crt, client .cert/.key"},
 			&cli.StringFlag{Name: "tcp-address", Usage: "also serve the API on this host:port, with mutual TLS (needs --tlscacert, --tlscert, --tlskey)"},
+			&cli.BoolFlag{Name: "docker-api", Value: d.DockerAPI, Usage: "serve the Docker Engine API (--docker-api=false turns it off)"},
+			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine API socket (default <state>/docker.sock)"},
+			&cli.StringFlag{Name: "docker-tcp-address", Usage: "also serve the Docker Engine API on this host:port, with mutual TLS (needs --tlscacert, --tlscert, --tlskey)"},
 			&cli.StringFlag{Name: "tlscacert", Usage: "CA that signs the TCP API's client certificates"},
 			&cli.StringFlag{Name: "tlscert", Usage: "berthd's TLS certificate for the TCP API"},
 			&cli.StringFlag{Name: "tlskey", Usage: "berthd's TLS key for the TCP API"},
@@ -73,11 +76,15 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
 		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
 		"tcp-address": &cfg.TCPAddress, "tlscacert": &cfg.TLSCACert, "tlscert": &cfg.TLSCert, "tlskey": &cfg.TLSKey,
+		"docker-socket": &cfg.DockerSocket, "docker-tcp-address": &cfg.DockerTCPAddress,
 	}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)
 		}
+	}
+	if c.IsSet("docker-api") {
+		cfg.DockerAPI = c.Bool("docker-api")
 	}
 	if c.IsSet("bin-dirs") {
 		cfg.BinDirs = c.StringSlice("bin-dirs")

@@ -53,7 +53,15 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		}
 	})
 	apiserver.Register(srv, e, apiserver.DaemonInfo{Version: version, GitCommit: gitCommit()})
-	return e, nil
+	if !cfg.DockerAPI {
+		return e, nil
+	}
+	docker, err := serveDocker(cfg, e, env.Logger)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return closers{docker, e}, nil
 }
 
 // networkConfig is the network manager's configuration from berthd's.

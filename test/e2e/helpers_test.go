@@ -42,6 +42,17 @@ import (
 type cli struct {
 	t *testing.T
 	s *harness.Stack
+	// command, if set, makes the command run instead of berth (the docker
+	// CLI against the stack's Docker API).
+	command func(args ...string) *exec.Cmd
+}
+
+// cmd is the command line of args: berth's, or command's.
+func (c cli) cmd(args ...string) *exec.Cmd {
+	if c.command != nil {
+		return c.command(args...)
+	}
+	return c.s.Cmd(args...)
 }
 
 // result is what a berth command printed and how it exited.
@@ -67,7 +78,7 @@ func (c cli) runIn(stdin io.Reader, args ...string) result {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := c.s.Cmd(args...)
+	cmd := c.cmd(args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, stdin
 	start := time.Now()
@@ -229,7 +240,7 @@ type stream struct {
 
 func (c cli) start(args ...string) *stream {
 	c.t.Helper()
-	st := &stream{t: c.t, cmd: c.s.Cmd(args...), done: make(chan struct{})}
+	st := &stream{t: c.t, cmd: c.cmd(args...), done: make(chan struct{})}
 	pr, err := st.cmd.StdoutPipe()
 	if err != nil {
 		c.t.Fatal(err)

@@ -51,7 +51,7 @@ func (c cli) startTerminal(size console.WinSize, args ...string) *terminal {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	tm := &terminal{t: c.t, pty: pty, cmd: c.s.Cmd(args...), exited: make(chan struct{})}
+	tm := &terminal{t: c.t, pty: pty, cmd: c.cmd(args...), exited: make(chan struct{})}
 	tm.cmd.Stdin, tm.cmd.Stdout, tm.cmd.Stderr = slave, slave, slave
 	// A session of its own with the pty as controlling terminal: window
 	// size changes send it SIGWINCH, as in a real terminal.

@@ -220,6 +220,9 @@ func (s *Stack) Socket() string { return s.socket }
 // Host is the value of berth's --host for this stack.
 func (s *Stack) Host() string { return "unix://" + s.socket }
 
+// DockerHost is the stack's Docker Engine API address (DOCKER_HOST).
+func (s *Stack) DockerHost() string { return "unix://" + filepath.Join(s.state, "docker.sock") }
+
 // Namespace is the stack's containerd namespace.
 func (s *Stack) Namespace() string { return s.opts.namespace }
 

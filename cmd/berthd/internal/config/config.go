@@ -100,9 +100,15 @@ type Config struct {
 	// with mutual TLS only: TLSCert and TLSKey are berthd's certificate,
 	// TLSCACert verifies the clients' certificates.
 	TCPAddress string `toml:"tcp_address"`
-	TLSCACert  string `toml:"tlscacert"`
-	TLSCert    string `toml:"tlscert"`
-	TLSKey     string `toml:"tlskey"`
+	// DockerAPI serves the Docker Engine API (docs/docker-api.md) on
+	// DockerSocket, and on DockerTCPAddress when set (mutual TLS with
+	// TLSCACert, TLSCert and TLSKey, as the TCP API).
+	DockerAPI        bool   `toml:"docker_api"`
+	DockerSocket     string `toml:"docker_socket"`
+	DockerTCPAddress string `toml:"docker_tcp_address"`
+	TLSCACert        string `toml:"tlscacert"`
+	TLSCert          string `toml:"tlscert"`
+	TLSKey           string `toml:"tlskey"`
 }
 
 // Default returns the built-in defaults.
@@ -123,6 +129,7 @@ func Default() *Config {
 		FirewallPrefix:         "BERTH",
 		LogMaxSize:             "10m",
 		LogMaxFile:             3,
+		DockerAPI:              true,
 	}
 }
 
@@ -187,6 +194,15 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Socket) >= maxSocketPath {
 		return fmt.Errorf("socket path %q is too long for a unix socket (max %d bytes)", c.Socket, maxSocketPath-1)
+	}
+	if c.DockerSocket == "" {
+		c.DockerSocket = filepath.Join(c.State, "docker.sock")
+	}
+	if !filepath.IsAbs(c.DockerSocket) || len(c.DockerSocket) >= maxSocketPath {
+		return fmt.Errorf("docker_socket must be an absolute path shorter than %d bytes, got %q", maxSocketPath, c.DockerSocket)
+	}
+	if c.DockerAPI && c.DockerSocket == c.Socket {
+		return fmt.Errorf("docker_socket and socket must differ (both %q)", c.Socket)
 	}
 	if c.ContainerdAddress == "" && len(c.ContainerdSocket()) >= maxSocketPath {
 		return fmt.Errorf("state %q is too long: containerd's socket %q would exceed %d bytes", c.State, c.ContainerdSocket(), maxSocketPath-1)

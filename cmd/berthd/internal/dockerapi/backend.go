@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/network"
 	"github.com/berthproject/berth/pkg/types/system"

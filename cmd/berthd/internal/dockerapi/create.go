@@ -357,4 +357,3 @@ func validName(name string) error {
 	}
 	return nil
 }
-

@@ -9,8 +9,8 @@ import (
 	dnetwork "github.com/moby/moby/api/types/network"
 	dvolume "github.com/moby/moby/api/types/volume"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/network"
 	"github.com/berthproject/berth/pkg/types/volume"
 )

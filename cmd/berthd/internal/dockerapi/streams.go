@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/common"
+	dcontainer "github.com/moby/moby/api/types/container"
 
 	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"

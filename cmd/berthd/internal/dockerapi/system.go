@@ -16,8 +16,8 @@ import (
 	dsystem "github.com/moby/moby/api/types/system"
 	dvolume "github.com/moby/moby/api/types/volume"
 
-	"github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/image"
 )
 

@@ -1,0 +1,405 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/console"
+
+	"github.com/berthproject/berth/test/harness"
+)
+
+// dockerBin is the docker CLI the Docker API tests drive: $BERTH_DOCKER,
+// else docker on $PATH (make deps installs one when the machine has none).
+func dockerBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_DOCKER"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI on $PATH: run `make deps` (it installs one) or set BERTH_DOCKER")
+	}
+	return p
+}
+
+// dockerCLI is a cli that runs the unmodified docker CLI against the
+// stack's Docker API, with a private config dir.
+func dockerCLI(t *testing.T, s *harness.Stack, bin, configDir string) cli {
+	return cli{t: t, s: s, command: func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+s.DockerHost(), "DOCKER_CONFIG="+configDir,
+			"DOCKER_CLI_HINTS=false", "DOCKER_BUILDKIT=0")
+		return cmd
+	}}
+}
+
+// TestDockerCLI drives berth's Docker Engine API with the real docker CLI
+// through the scenarios users run every day.
+func TestDockerCLI(t *testing.T) {
+	bin := dockerBin(t)
+	s := harness.Start(t)
+	s.LoadBusybox()
+	cfgDir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, d cli)
+	}{
+		{"Version", testDockerVersion},
+		{"RunRm", testDockerRunRm},
+		{"RunPublish", testDockerRunPublish},
+		{"RunInteractive", testDockerRunInteractive},
+		{"Exec", testDockerExec},
+		{"LogsFollow", testDockerLogsFollow},
+		{"Cp", testDockerCp},
+		{"StatsPs", testDockerStatsPs},
+		{"NetworkDNS", testDockerNetworkDNS},
+		{"Volume", testDockerVolume},
+		{"SaveLoad", testDockerSaveLoad},
+		{"Events", testDockerEvents},
+		{"SystemDf", testDockerSystemDf},
+		{"Inspect", testDockerInspect},
+		{"Errors", testDockerErrors},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, dockerCLI(t, s, bin, cfgDir))
+		})
+	}
+	t.Run("Registry", func(t *testing.T) {
+		testDockerRegistry(t, dockerCLI(t, s, bin, t.TempDir()))
+	})
+}
+
+func testDockerVersion(t *testing.T, d cli) {
+	out := d.ok("version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Server.Os}}")
+	if out != "berth 1.50 linux" {
+		t.Errorf("docker version: %q", out)
+	}
+	if out := d.ok("info", "--format", "{{.Swarm.LocalNodeState}} {{.OSType}} {{.LoggingDriver}}"); out != "inactive linux json-file" {
+		t.Errorf("docker info: %q", out)
+	}
+}
+
+func testDockerRunRm(t *testing.T, d cli) {
+	n := d.name("drm")
+	if out := d.ok("run", "--rm", "--name", n, "busybox", "echo", "hi"); out != "hi" {
+		t.Errorf("docker run --rm: %q", out)
+	}
+	if d.exists(n) {
+		t.Errorf("--rm container %s still exists", n)
+	}
+	r := d.run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+	if r.code != 3 || r.out() != "out" || strings.TrimSpace(r.stderr) != "err" {
+		t.Errorf("exit code and streams: %s", r)
+	}
+	// A command that does not exist: Docker's 127.
+	r = d.run("run", "--rm", "busybox", "no-such-command")
+	if r.code != 127 {
+		t.Errorf("missing command: %s", r)
+	}
+}
+
+func testDockerRunPublish(t *testing.T, d cli) {
+	n := d.name("dweb")
+	d.ok("run", "-d", "--name", n, "-p", "127.0.0.1::80", "busybox",
+		"sh", "-c", "mkdir /www && echo hello from berth > /www/index.html && exec httpd -f -p 80 -h /www")
+	port := d.ok("inspect", "-f", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, n)
+	if out := d.ok("port", n, "80"); out != "127.0.0.1:"+port {
+		t.Errorf("docker port: %q, want 127.0.0.1:%s", out, port)
+	}
+	var body string
+	eventually(t, 30*time.Second, "the published port to answer", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if strings.TrimSpace(body) != "hello from berth" {
+		t.Errorf("HTTP body %q", body)
+	}
+	if out := d.ok("ps", "--filter", "name="+n, "--format", "{{.Names}} {{.Ports}}"); out != n+" 127.0.0.1:"+port+"->80/tcp" {
+		t.Errorf("docker ps ports: %q", out)
+	}
+	d.ok("stop", "-t", "1", n)
+	if st := d.inspect(n, "{{.State.Status}}"); st != "exited" {
+		t.Errorf("after stop: %s", st)
+	}
+}
+
+func testDockerRunInteractive(t *testing.T, d cli) {
+	n := d.name("dit")
+	tm := d.startTerminal(console.WinSize{Height: 30, Width: 100}, "run", "-it", "--name", n, "busybox", "sh")
+	tm.typeIn("stty size; echo $((6*7))\r")
+	at := tm.waitFor(0, "30 100")
+	at = tm.waitFor(at, "42")
+	tm.typeIn("exit 7\r")
+	if code := tm.wait(); code != 7 {
+		t.Errorf("docker run -it exit code %d; terminal:\n%q", code, tm.output())
+	}
+}
+
+func testDockerExec(t *testing.T, d cli) {
+	n := d.name("dexec")
+	d.ok("run", "-d", "--name", n, "busybox", "sleep", "600")
+	if out := d.ok("exec", n, "sh", "-c", "echo $((1+2)); echo e >&2"); out != "3" {
+		t.Errorf("docker exec: %q", out)
+	}
+	if r := d.run("exec", n, "sh", "-c", "exit 5"); r.code != 5 {
+		t.Errorf("exec exit code: %s", r)
+	}
+	if out := d.runIn(strings.NewReader("piped\n"), "exec", "-i", n, "cat").out(); out != "piped" {
+		t.Errorf("docker exec -i: %q", out)
+	}
+	tm := d.startTerminal(console.WinSize{Height: 33, Width: 77}, "exec", "-it", n, "sh")
+	tm.typeIn("stty size\r")
+	tm.waitFor(0, "33 77")
+	tm.typeIn("exit 4\r")
+	if code := tm.wait(); code != 4 {
+		t.Errorf("docker exec -it exit code %d", code)
+	}
+	if out := d.ok("top", n); !strings.Contains(out, "sleep 600") {
+		t.Errorf("docker top: %q", out)
+	}
+}
+
+func testDockerLogsFollow(t *testing.T, d cli) {
+	n := d.name("dlogs")
+	d.ok("run", "-d", "--name", n, "busybox", "sh", "-c",
+		"echo one; echo two >&2; while [ ! -f /tmp/go ]; do sleep 0.05; done; echo three")
+	st := d.start("logs", "-f", n)
+	eventually(t, 30*time.Second, "logs -f to show the first line", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return strings.Contains(st.out.String(), "one")
+	})
+	d.ok("exec", n, "touch", "/tmp/go")
+	select {
+	case <-st.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("docker logs -f did not end when the container exited")
+	}
+	st.mu.Lock()
+	out, errOut := st.out.String(), st.errb.String()
+	st.mu.Unlock()
+	if out != "one\nthree\n" || errOut != "two\n" {
+		t.Errorf("logs -f: stdout %q stderr %q", out, errOut)
+	}
+	if out := d.ok("logs", "--tail", "1", n); out != "three" {
+		t.Errorf("logs --tail 1: %q", out)
+	}
+	ts := d.ok("logs", "-t", n)
+	if f := strings.Fields(strings.Split(ts, "\n")[0]); len(f) != 2 || f[1] != "one" {
+		t.Errorf("logs -t: %q", ts)
+	} else if _, err := time.Parse(time.RFC3339Nano, f[0]); err != nil {
+		t.Errorf("logs -t timestamp %q: %v", f[0], err)
+	}
+}
+
+func testDockerCp(t *testing.T, d cli) {
+	n := d.name("dcp")
+	d.ok("run", "-d", "--name", n, "busybox", "sleep", "600")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(src, []byte("to the container\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("cp", src, n+":/tmp/")
+	if out := d.ok("exec", n, "cat", "/tmp/in.txt"); out != "to the container" {
+		t.Errorf("cp into the container: %q", out)
+	}
+	d.ok("exec", n, "sh", "-c", "mkdir -p /data/sub && echo from the container > /data/sub/f")
+	d.ok("cp", n+":/data", filepath.Join(dir, "out"))
+	b, err := os.ReadFile(filepath.Join(dir, "out", "sub", "f"))
+	if err != nil || string(b) != "from the container\n" {
+		t.Errorf("cp out of the container: %q %v", b, err)
+	}
+	d.fails(1, []string{"Could not find the file /nope"}, "cp", n+":/nope", dir)
+}
+
+func testDockerStatsPs(t *testing.T, d cli) {
+	n := d.name("dstats")
+	d.ok("run", "-d", "--name", n, "--label", "suite=docker", "busybox", "sleep", "600")
+	out := d.ok("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", n)
+	if f := strings.Fields(out); len(f) < 2 || f[0] != n || f[len(f)-1] != "1" {
+		t.Errorf("docker stats --no-stream: %q", out)
+	}
+	ps := d.ok("ps", "--filter", "label=suite=docker", "--filter", "name="+n, "--format", "{{.Names}}|{{.Image}}|{{.Command}}|{{.State}}")
+	if ps != n+`|busybox|"sleep 600"|running` {
+		t.Errorf("docker ps --format: %q", ps)
+	}
+	d.ok("pause", n)
+	if st := d.inspect(n, "{{.State.Status}}"); st != "paused" {
+		t.Errorf("after pause: %s", st)
+	}
+	d.ok("unpause", n)
+	d.ok("rename", n, n+"-new")
+	d.cleanup(n + "-new")
+	d.ok("kill", n+"-new")
+	if ps := d.ok("ps", "-a", "--filter", "name="+n+"-new", "--format", "{{.State}}"); ps != "exited" {
+		t.Errorf("after kill: %q", ps)
+	}
+}
+
+func testDockerNetworkDNS(t *testing.T, d cli) {
+	net := d.name("dnet")
+	d.ok("network", "create", net)
+	t.Cleanup(func() { d.run("network", "rm", net) })
+	srv := d.name("dsrv")
+	d.ok("run", "-d", "--name", srv, "--network", net, "--network-alias", "db", "busybox", "sleep", "600")
+	ip := d.inspect(srv, "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}")
+	for _, name := range []string{srv, "db"} {
+		out := d.ok("run", "--rm", "--network", net, "busybox", "nslookup", name)
+		if !strings.Contains(out, ip) {
+			t.Errorf("nslookup %s on %s: want %s in %q", name, net, ip, out)
+		}
+	}
+	if ls := d.ok("network", "ls", "--filter", "name="+net, "--format", "{{.Name}} {{.Driver}}"); ls != net+" bridge" {
+		t.Errorf("network ls: %q", ls)
+	}
+	d.fails(1, []string{"has active endpoints"}, "network", "rm", net)
+}
+
+func testDockerVolume(t *testing.T, d cli) {
+	vol := d.name("dvol")
+	d.ok("volume", "create", vol)
+	t.Cleanup(func() { d.run("volume", "rm", "-f", vol) })
+	d.ok("run", "--rm", "-v", vol+":/data", "busybox", "sh", "-c", "echo kept > /data/f")
+	if out := d.ok("run", "--rm", "-v", vol+":/data:ro", "busybox", "cat", "/data/f"); out != "kept" {
+		t.Errorf("volume reuse: %q", out)
+	}
+	if out := d.ok("volume", "inspect", "-f", "{{.Driver}} {{.Name}}", vol); out != "local "+vol {
+		t.Errorf("volume inspect: %q", out)
+	}
+	if ls := d.ok("volume", "ls", "-q", "--filter", "name="+vol); ls != vol {
+		t.Errorf("volume ls: %q", ls)
+	}
+}
+
+func testDockerSaveLoad(t *testing.T, d cli) {
+	tag := "saved-" + strings.ToLower(d.name("img")) + ":v1"
+	d.ok("tag", "busybox", tag)
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	d.ok("save", "-o", archive, tag)
+	d.ok("rmi", tag)
+	if r := d.run("image", "inspect", tag); r.code == 0 {
+		t.Fatalf("%s still exists after rmi", tag)
+	}
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if out := d.runIn(f, "load").out(); !strings.Contains(out, "Loaded image: "+tag) {
+		t.Errorf("docker load: %q", out)
+	}
+	d.ok("image", "inspect", tag)
+	d.ok("rmi", tag)
+}
+
+func testDockerEvents(t *testing.T, d cli) {
+	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	n := d.name("devents")
+	d.ok("run", "--rm", "--name", n, "busybox", "true")
+	until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	out := d.ok("events", "--since", since, "--until", until, "--filter", "container="+n, "--format", "{{.Type}} {{.Action}}")
+	for _, want := range []string{"container create", "container start", "container die", "container destroy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("events: want %q in\n%s", want, out)
+		}
+	}
+}
+
+func testDockerSystemDf(t *testing.T, d cli) {
+	out := d.ok("system", "df", "--format", "{{.Type}}")
+	for _, want := range []string{"Images", "Containers", "Local Volumes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("system df: want %q in %q", want, out)
+		}
+	}
+	if out := d.ok("images", "--format", "{{.Repository}}:{{.Tag}}", "busybox"); out != "busybox:latest" {
+		t.Errorf("docker images: %q", out)
+	}
+	if out := d.ok("history", "-q", "busybox"); out == "" {
+		t.Errorf("docker history printed nothing")
+	}
+}
+
+func testDockerInspect(t *testing.T, d cli) {
+	n := d.name("dinspect")
+	d.ok("create", "--name", n, "--restart", "on-failure:3", "-e", "A=b", "-l", "k=v", "--memory", "64m", "busybox", "sleep", "1")
+	for tmpl, want := range map[string]string{
+		"{{.Name}}":                                                   "/" + n,
+		"{{.State.Status}}":                                           "created",
+		"{{.Config.Image}}":                                           "busybox",
+		"{{index .Config.Labels \"k\"}}":                              "v",
+		"{{.HostConfig.RestartPolicy.Name}}":                          "on-failure",
+		"{{.HostConfig.RestartPolicy.MaximumRetryCount}}":             "3",
+		"{{.HostConfig.Memory}}":                                      "67108864",
+		"{{.HostConfig.LogConfig.Type}}":                              "json-file",
+		"{{json .Config.Cmd}}":                                        `["sleep","1"]`,
+		"{{range .Config.Env}}{{if eq . \"A=b\"}}found{{end}}{{end}}": "found",
+	} {
+		if got := d.inspect(n, tmpl); got != want {
+			t.Errorf("inspect %s: %q, want %q", tmpl, got, want)
+		}
+	}
+	if got := d.ok("image", "inspect", "-f", "{{.Os}}/{{.Architecture}} {{json .Config.Cmd}}", "busybox"); !strings.HasPrefix(got, "linux/") {
+		t.Errorf("image inspect: %q", got)
+	}
+	d.fails(1, []string{"No such object: nope-" + n}, "inspect", "nope-"+n)
+	d.ok("rm", n)
+}
+
+// testDockerErrors: the messages users see for what went wrong.
+func testDockerErrors(t *testing.T, d cli) {
+	d.fails(1, []string{"No such container: nope"}, "start", "nope")
+	n := d.name("derr")
+	d.ok("run", "-d", "--name", n, "busybox", "sleep", "600")
+	d.fails(125, []string{"is already in use", n}, "run", "-d", "--name", n, "busybox", "true")
+	d.fails(1, []string{"stop the container before removing or force remove"}, "rm", n)
+	d.fails(125, []string{"links", "not supported by berth"}, "run", "--rm", "--link", n+":x", "busybox", "true")
+	ctxDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.fails(1, []string{"building images is not supported"}, "build", "-q", ctxDir)
+	d.fails(1, []string{"This node is not a swarm manager"}, "service", "ls")
+	r := d.run("pull", "127.0.0.1:1/nothing:here")
+	if r.code == 0 {
+		t.Errorf("pull from nowhere: %s", r)
+	}
+}
+
+func testDockerRegistry(t *testing.T, d cli) {
+	reg := harness.StartRegistry(t, harness.RegistryOptions{User: "alice", Password: "s3cret"})
+	ref := reg.Addr() + "/team/busybox:v1"
+	d.ok("tag", "busybox", ref)
+	d.fails(1, []string{"unauthorized"}, "push", ref)
+	d.fails(1, []string{"unauthorized"}, "login", "-u", "alice", "-p", "wrong", reg.Addr())
+	if out := d.ok("login", "-u", "alice", "-p", "s3cret", reg.Addr()); !strings.Contains(out, "Login Succeeded") {
+		t.Errorf("docker login: %q", out)
+	}
+	if out := d.ok("push", ref); !strings.Contains(out, "v1: digest: sha256:") {
+		t.Errorf("docker push: %q", out)
+	}
+	d.ok("rmi", ref)
+	if out := d.ok("pull", ref); !strings.Contains(out, "Downloaded newer image for "+ref) {
+		t.Errorf("docker pull: %q", out)
+	}
+	if out := d.ok("run", "--rm", ref, "echo", "pulled"); out != "pulled" {
+		t.Errorf("run the pulled image: %q", out)
+	}
+	d.ok("rmi", ref)
+}
