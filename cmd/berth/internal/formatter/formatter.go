@@ -126,9 +126,16 @@ func Funcs() template.FuncMap {
 	}
 }
 
-// Pad surrounds s with left and right spaces.
-func Pad(s string, left, right int) string {
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", right)
+// maxPad bounds pad's counts: `{{pad "" 1099511627776 0}}` would ask for
+// a terabyte and kill the CLI with an out-of-memory error.
+const maxPad = 1 << 16
+
+// Pad surrounds s with left and right spaces (each 0 to 65536).
+func Pad(s string, left, right int) (string, error) {
+	if left < 0 || right < 0 || left > maxPad || right > maxPad {
+		return "", fmt.Errorf("pad %d %d: the counts of spaces must be 0 to %d", left, right, maxPad)
+	}
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", right), nil
 }
 
 // Truncate keeps the first n runes of s.
