@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -26,7 +27,7 @@ import (
 // moves, and that image becomes dangling if it has no name left. progress,
 // if not nil, receives Docker's lines ("Loaded image: busybox:latest",
 // "Loaded image ID: sha256:…"). It returns the loaded images.
-func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) ([]Image, error) {
+func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) (_ []Image, err error) {
 	ctx = s.ns(ctx)
 	if progress == nil {
 		progress = func(string) {}
@@ -62,6 +63,17 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 			}
 		}
 	}
+
+	// A load that fails after containerd stored its records (a layer that
+	// does not unpack) puts the records back as they were: nothing of the
+	// archive is left, no name moved.
+	defer func() {
+		if err != nil {
+			if rerr := s.restoreRecords(context.WithoutCancel(ctx), oldTargets); rerr != nil {
+				err = fmt.Errorf("%w (and restoring the image names: %v)", err, rerr)
+			}
+		}
+	}()
 
 	imported, err := s.client.Import(ctx, r,
 		client.WithImportPlatform(s.matcher),
@@ -155,6 +167,34 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 		}
 	}
 	return out, nil
+}
+
+// restoreRecords makes the image records those of old (name → target):
+// records not in old are deleted, the others point at their old target.
+func (s *Service) restoreRecords(ctx context.Context, old map[string]ocispec.Descriptor) error {
+	is := s.client.ImageService()
+	current, err := is.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, img := range current {
+		if _, ok := old[img.Name]; !ok {
+			if err := is.Delete(ctx, img.Name); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for name, target := range old {
+		_, err := is.Update(ctx, images.Image{Name: name, Target: target}, "target")
+		if errdefs.IsNotFound(err) {
+			_, err = is.Create(ctx, images.Image{Name: name, Target: target})
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ociRefName turns an org.opencontainers.image.ref.name annotation into an

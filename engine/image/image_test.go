@@ -33,7 +33,7 @@ var nsCounter atomic.Int32
 
 // newService returns a service on the test containerd in a namespace of its
 // own.
-func newService(t *testing.T, opts Options) *Service {
+func newService(t testing.TB, opts Options) *Service {
 	t.Helper()
 	if opts.Namespace == "" {
 		opts.Namespace = fmt.Sprintf("t%d", nsCounter.Add(1))
@@ -97,7 +97,7 @@ func gz(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func tagsOf(t *testing.T, s *Service, filters map[string][]string) map[string][]string {
+func tagsOf(t testing.TB, s *Service, filters map[string][]string) map[string][]string {
 	t.Helper()
 	list, err := s.List(context.Background(), ListOptions{Filters: filters})
 	if err != nil {
@@ -527,7 +527,7 @@ func tarFiles(t *testing.T, b []byte) map[string][]byte {
 
 // dockerArchive writes a `docker save` style archive by hand: manifest.json,
 // <id>.json config, <layer>/layer.tar.
-func dockerArchive(t *testing.T, repoTags []string, layer []byte, cmd []string) (archive []byte, id string) {
+func dockerArchive(t testing.TB, repoTags []string, layer []byte, cmd []string) (archive []byte, id string) {
 	t.Helper()
 	diffID := digest.FromBytes(layer)
 	cfg, err := json.Marshal(map[string]any{
