@@ -76,7 +76,7 @@ func testCtx(t *testing.T) context.Context {
 
 // fill sets every exported field reachable from v to a distinct non-zero
 // value, so a field the API forgets to carry shows up as a difference.
-func fill(t *testing.T, v reflect.Value, n *int) {
+func fill(t testing.TB, v reflect.Value, n *int) {
 	t.Helper()
 	*n++
 	switch v.Kind() {
@@ -123,7 +123,7 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 	}
 }
 
-func filled[T any](t *testing.T) T {
+func filled[T any](t testing.TB) T {
 	var v T
 	n := 0
 	fill(t, reflect.ValueOf(&v).Elem(), &n)
