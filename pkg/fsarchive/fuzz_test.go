@@ -36,7 +36,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 }
 
 // FuzzUntar extracts hostile archives into a directory next to another
-// one, and checks after each that nothing outside the target was written,
+// one (as they are, or renamed as cp does), and checks after each that nothing outside the target was written,
 // linked or changed, and that nothing in the target is a hard link to a
 // file outside it.
 func FuzzUntar(f *testing.F) {
@@ -74,7 +74,14 @@ func FuzzUntar(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = Untar(bytes.NewReader(archive), r, UntarOptions{Chown: len(prog)%2 == 1})
+		opts := UntarOptions{Chown: len(prog)%2 == 1}
+		switch len(prog) % 3 { // cp's renames: SRC to a new name, SRC/. into a directory
+		case 1:
+			opts.Rename = Plan{Dir: "/", Rename: "renamed"}.Renamer("a")
+		case 2:
+			opts.Rename = Plan{Dir: "/", Contents: true}.Renamer("d")
+		}
+		_ = Untar(bytes.NewReader(archive), r, opts)
 		r.Close()
 
 		if after := snapshot(t, outside); !equalMaps(before, after) {
