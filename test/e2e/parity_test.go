@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,42 @@ func testCpSymlinks(t *testing.T, c cli) {
 	c.ok("cp", "-L", n+":/data/esc", at("esc"))
 	if got := readFile(at("esc")); got != "container\n" {
 		t.Errorf("cp -L of ../../../etc/berth-marker: %q, want the container's file", got)
+	}
+}
+
+// TestParityDaemonRestart: a foreground run and an attach carry on over a
+// berthd restart (the container keeps running under live restore) and end
+// with the container's output and exit code (bug 6).
+func TestParityDaemonRestart(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	script := "echo ready; while [ ! -f /go ]; do sleep 0.05; done; echo after; exit 3"
+	r, a := c.name("fg-run"), c.name("fg-attach")
+	run := c.start("run", "--name", r, "busybox", "sh", "-c", script)
+	c.ok("run", "-d", "--name", a, "busybox", "sh", "-c", "while [ ! -f /go ]; do sleep 0.05; done; echo after; exit 4")
+	att := c.start("attach", a)
+	run.waitFor("ready", 30*time.Second)
+	c.waitStatus(a, "running")
+
+	s.KillDaemon()
+	s.StartDaemon()
+	for _, st := range []*stream{run, att} {
+		eventually(t, 90*time.Second, "berth to attach again", func() bool {
+			return strings.Contains(st.stderr(), "attached to container") || st.exited()
+		})
+	}
+
+	c.ok("exec", r, "touch", "/go")
+	c.ok("exec", a, "touch", "/go")
+	if code := run.wait(90 * time.Second); code != 3 || !strings.Contains(run.output(), "after") {
+		t.Errorf("foreground run over a berthd restart: exit %d, output %q, stderr %q; want 3 and after", code, run.output(), run.stderr())
+	}
+	if code := att.wait(90 * time.Second); code != 4 || !strings.Contains(att.output(), "after") {
+		t.Errorf("attach over a berthd restart: exit %d, output %q, stderr %q; want 4 and after", code, att.output(), att.stderr())
+	}
+	if !strings.Contains(run.stderr(), "lost the connection to berthd") {
+		t.Errorf("run's stderr does not say berthd went away: %q", run.stderr())
 	}
 }

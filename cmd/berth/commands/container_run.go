@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
@@ -157,8 +158,89 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 		return nil
 	}
 	st, ok := <-exitCh
+	if lostBerthd(ctx, cl, id, st, ok, attachErr) {
+		return reattach(ctx, env, cl, id, stdio)
+	}
 	stdio.restore()
 	return exitResult(st, ok, attachErr)
+}
+
+// lostBerthd reports whether the attachment or the wait ended because
+// berthd went away (stopped, restarted), not because the container exited.
+func lostBerthd(ctx context.Context, cl Client, id string, st container.ExitStatus, ok bool, attachErr error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if errdefs.IsUnavailable(attachErr) {
+		return true
+	}
+	if ok && st.ExitCode >= 0 {
+		return false
+	}
+	_, err := cl.Inspect(ctx, id)
+	return errdefs.IsUnavailable(err)
+}
+
+// reattach carries a foreground run or attach over a berthd restart: the
+// container does not depend on berthd (live restore), so berth waits for
+// berthd to answer again and attaches anew, as `logs -f` follows on. Input
+// read while berthd was away may be lost (one chunk at most).
+func reattach(ctx context.Context, env *Env, cl Client, id string, stdio *stdio) error {
+	for {
+		fmt.Fprintf(env.Stderr, "berth: lost the connection to berthd (stopped or restarted); container %s keeps running. Waiting for berthd to come back...\n", shortID(id))
+		ctr, err := waitBerthd(ctx, cl, id)
+		if err != nil {
+			stdio.restore()
+			if errdefs.IsNotFound(err) {
+				return failed(fmt.Errorf("container %s was removed while berthd was away; its exit code is unknown", shortID(id)))
+			}
+			return failed(err)
+		}
+		if !ctr.State.Running {
+			stdio.restore()
+			return exitResult(container.ExitStatus{ExitCode: ctr.State.ExitCode}, true, nil)
+		}
+		exitCh, err := cl.Wait(ctx, id, container.WaitNotRunning)
+		if err != nil {
+			stdio.restore()
+			return failed(err)
+		}
+		att := startAttach(ctx, cl, id, stdio.streams)
+		if err := att.waitReady(); err != nil && !errdefs.IsUnavailable(err) {
+			stdio.restore()
+			return failed(err)
+		}
+		fmt.Fprintf(env.Stderr, "berth: berthd is back; attached to container %s again\n", shortID(id))
+		attachErr := att.wait()
+		if stdio.isDetached() {
+			return nil
+		}
+		st, ok := <-exitCh
+		if !lostBerthd(ctx, cl, id, st, ok, attachErr) {
+			stdio.restore()
+			return exitResult(st, ok, attachErr)
+		}
+	}
+}
+
+// waitBerthd polls until berthd answers for container id again, for at most
+// reconnectTimeout.
+func waitBerthd(ctx context.Context, cl Client, id string) (*container.Container, error) {
+	deadline := time.Now().Add(reconnectTimeout)
+	for {
+		ctr, err := cl.Inspect(ctx, id)
+		if err == nil || !errdefs.IsUnavailable(err) {
+			return ctr, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("berthd did not come back within %s; container %s may still be running: `berth attach %s` once berthd is up again", reconnectTimeout, shortID(id), shortID(id))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // exitResult turns the container's exit into berth's result.
@@ -342,4 +424,12 @@ func startFailed(ctx context.Context, cl Client, id string, autoRemove bool, err
 		}
 	}
 	return failed(err)
+}
+
+// shortID is the 12-character form of a container ID, as ps prints it.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
