@@ -33,7 +33,17 @@ func method[Req any, Resp any](fn func(context.Context, *Req) (*Resp, error), af
 
 // register adds the task service to a ttrpc server under both names.
 func register(srv *ttrpcwire.Server, s *Service) {
-	methods := map[string]ttrpcwire.Method{
+	for _, name := range taskServiceNames {
+		for m, fn := range taskMethods(s) {
+			srv.Register(name, m, fn)
+		}
+	}
+}
+
+// taskMethods is the task service's method table. TestTaskMethods checks it
+// against the methods of containerd's task service descriptor.
+func taskMethods(s *Service) map[string]ttrpcwire.Method {
+	return map[string]ttrpcwire.Method{
 		"State":      method(s.State, s.idle),
 		"Create":     method(s.Create, s.idle),
 		"Start":      method(s.Start, s.idle),
@@ -51,10 +61,5 @@ func register(srv *ttrpcwire.Server, s *Service) {
 		"Stats":      method(s.Stats, s.idle),
 		"Connect":    method(s.Connect, s.idle),
 		"Shutdown":   method(s.Shutdown, s.idle),
-	}
-	for _, name := range taskServiceNames {
-		for m, fn := range methods {
-			srv.Register(name, m, fn)
-		}
 	}
 }
