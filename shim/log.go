@@ -25,12 +25,27 @@ func openLog(path string) {
 	logFD.Store(int32(fd) + 1)
 }
 
+// debugLog is set when containerd runs the shim with -debug (containerd's
+// own log level is debug): debugf lines are written then only.
+var debugLog atomic.Bool
+
 // logf writes one log line. It never blocks: a full or reader-less fifo
 // drops the line.
 func logf(format string, args ...any) {
+	logAt("warning", format, args...)
+}
+
+// debugf writes one debug line when containerd asked for them.
+func debugf(format string, args ...any) {
+	if debugLog.Load() {
+		logAt("debug", format, args...)
+	}
+}
+
+func logAt(level, format string, args ...any) {
 	fd := int(logFD.Load()) - 1
-	line := fmt.Sprintf("time=%q level=warning msg=%q runtime=io.containerd.berth.v2 pid=%d\n",
-		time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...), os.Getpid())
+	line := fmt.Sprintf("time=%q level=%s msg=%q runtime=io.containerd.berth.v2 pid=%d\n",
+		time.Now().UTC().Format(time.RFC3339Nano), level, fmt.Sprintf(format, args...), os.Getpid())
 	if fd < 0 {
 		_, _ = os.Stderr.WriteString(line)
 		return

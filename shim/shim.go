@@ -373,6 +373,7 @@ func serve(f flags) error {
 // whose working directory is the bundle.
 func serveOn(f flags, bundle string, l net.Listener) error {
 	openLog(filepath.Join(bundle, "log"))
+	debugLog.Store(f.debug)
 	if fd := int(logFD.Load()) - 1; fd >= 0 {
 		// A panic's trace goes to stderr: let it reach containerd's log.
 		_ = unix.Dup2(fd, 2)

@@ -15,12 +15,18 @@ var taskServiceNames = []string{"containerd.task.v3.Task", "containerd.task.v2.T
 
 // method adapts a typed handler to ttrpc: it decodes the request, encodes
 // the response and converts errors to statuses. after runs when the call
-// returns.
+// returns. Fields of the request the shim does not know (a containerd newer
+// than the API the shim was written against) are skipped, as protobuf
+// requires, and named in the shim's debug log.
 func method[Req any, Resp any](fn func(context.Context, *Req) (*Resp, error), after func()) ttrpcwire.Method {
 	return func(ctx context.Context, payload []byte) ([]byte, error) {
 		req := new(Req)
-		if err := tw.Unmarshal(payload, req); err != nil {
+		unknown, err := tw.UnmarshalUnknown(payload, req)
+		if err != nil {
 			return nil, ttrpcwire.Errorf(ttrpcwire.InvalidArgument, "%v", err)
+		}
+		if len(unknown) > 0 {
+			debugf("request %T has fields this shim does not know, ignored: %v", req, unknown)
 		}
 		resp, err := fn(ctx, req)
 		after()

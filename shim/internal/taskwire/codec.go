@@ -179,16 +179,26 @@ var errMalformed = errors.New("taskwire: malformed message")
 // Unmarshal decodes b into a pointer to a message struct. Unknown fields are
 // skipped, as protobuf requires.
 func Unmarshal(b []byte, m any) error {
+	_, err := UnmarshalUnknown(b, m)
+	return err
+}
+
+// UnmarshalUnknown is Unmarshal that also names the fields it skipped, as
+// "Message.N" (N the field number): what a newer peer sent that this
+// hand-written type does not know.
+func UnmarshalUnknown(b []byte, m any) (unknown []string, err error) {
 	v := reflect.ValueOf(m)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return errors.New("taskwire: Unmarshal needs a non-nil pointer")
+		return nil, errors.New("taskwire: Unmarshal needs a non-nil pointer")
 	}
 	v = v.Elem()
 	v.SetZero()
-	return decodeMessage(b, v)
+	err = decodeMessage(b, v, &unknown)
+	return unknown, err
 }
 
-func decodeMessage(b []byte, v reflect.Value) error {
+// decodeMessage decodes b into v, appending the fields it skips to unknown.
+func decodeMessage(b []byte, v reflect.Value, unknown *[]string) error {
 	fs := fields(v.Type())
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
@@ -203,9 +213,12 @@ func decodeMessage(b []byte, v reflect.Value) error {
 				return errMalformed
 			}
 			b = b[n:]
+			if unknown != nil {
+				*unknown = append(*unknown, v.Type().Name()+"."+strconv.Itoa(int(num)))
+			}
 			continue
 		}
-		n, err := decodeField(b, typ, v.Field(fs[i].index))
+		n, err := decodeField(b, typ, v.Field(fs[i].index), unknown)
 		if err != nil {
 			return fmt.Errorf("%s field %d: %w", v.Type().Name(), num, err)
 		}
@@ -216,7 +229,7 @@ func decodeMessage(b []byte, v reflect.Value) error {
 
 // decodeField decodes one value of wire type typ into v and returns the
 // bytes consumed.
-func decodeField(b []byte, typ wireType, v reflect.Value) (int, error) {
+func decodeField(b []byte, typ wireType, v reflect.Value, unknown *[]string) (int, error) {
 	if typ == varintType {
 		x, n := consumeVarint(b)
 		if n < 0 {
@@ -263,7 +276,7 @@ func decodeField(b []byte, typ wireType, v reflect.Value) (int, error) {
 		v.SetString(string(p))
 	case reflect.Pointer:
 		e := reflect.New(v.Type().Elem())
-		if err := decodeMessage(p, e.Elem()); err != nil {
+		if err := decodeMessage(p, e.Elem(), unknown); err != nil {
 			return 0, err
 		}
 		v.Set(e)
@@ -284,7 +297,7 @@ func decodeField(b []byte, typ wireType, v reflect.Value) (int, error) {
 			}
 		case reflect.Pointer:
 			e := reflect.New(v.Type().Elem().Elem())
-			if err := decodeMessage(p, e.Elem()); err != nil {
+			if err := decodeMessage(p, e.Elem(), unknown); err != nil {
 				return 0, err
 			}
 			v.Set(reflect.Append(v, e))
@@ -296,7 +309,7 @@ func decodeField(b []byte, typ wireType, v reflect.Value) (int, error) {
 			Key   string `pb:"1"`
 			Value string `pb:"2"`
 		}
-		if err := decodeMessage(p, reflect.ValueOf(&kv).Elem()); err != nil {
+		if err := decodeMessage(p, reflect.ValueOf(&kv).Elem(), unknown); err != nil {
 			return 0, err
 		}
 		if v.IsNil() {
@@ -314,7 +327,7 @@ func decodeTimestamp(p []byte) (time.Time, error) {
 		Seconds int64 `pb:"1"`
 		Nanos   int32 `pb:"2"`
 	}
-	if err := decodeMessage(p, reflect.ValueOf(&ts).Elem()); err != nil {
+	if err := decodeMessage(p, reflect.ValueOf(&ts).Elem(), nil); err != nil {
 		return time.Time{}, err
 	}
 	return time.Unix(ts.Seconds, int64(ts.Nanos)).UTC(), nil

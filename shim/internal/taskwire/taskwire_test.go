@@ -223,6 +223,19 @@ func TestUnknownFields(t *testing.T) {
 	if p.ContainerdTtrpcAddress != "/run/c.sock.ttrpc" || p.LogLevel != int32(bootapi.LogLevel_LOG_LEVEL_DEBUG) {
 		t.Errorf("decoded %+v", p)
 	}
+	// The skipped fields are named for the shim's debug log, nested ones
+	// too (the unknown field 99 of a Mount inside a CreateTaskRequest).
+	unknown, err := tw.UnmarshalUnknown(b, &p)
+	if err != nil || !slices.Equal(unknown, []string{"BootstrapParams.8"}) {
+		t.Errorf("unknown fields of a BootstrapParams with Extensions: %q, %v", unknown, err)
+	}
+	mount := append(tw.Marshal(&tw.Mount{Type: "overlay"}), 0x98, 0x06, 0x01) // field 99, varint 1
+	req := append(tw.Marshal(&tw.CreateTaskRequest{ID: "c"}), 0x1a, byte(len(mount))) // field 3, Rootfs
+	req = append(req, mount...)
+	var c tw.CreateTaskRequest
+	if unknown, err = tw.UnmarshalUnknown(req, &c); err != nil || !slices.Equal(unknown, []string{"Mount.99"}) || len(c.Rootfs) != 1 || c.Rootfs[0].Type != "overlay" {
+		t.Errorf("a Mount with an unknown field: %q, %v, %+v", unknown, err, c)
+	}
 	if err := tw.Unmarshal([]byte{0x0a, 0x05, 'a'}, &p); err == nil {
 		t.Error("truncated message decoded without error")
 	}
