@@ -149,6 +149,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("connecting to containerd at %s: %w", cfg.containerdAddress, err)
 		}
 	}
+	warnVersionSkew(ctx, cl, cfg.logger)
 	bus := eventbus.NewBus()
 	e := &Engine{cfg: cfg, client: cl, events: bus}
 	if !cfg.noNetwork {
