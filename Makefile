@@ -12,16 +12,23 @@ GO ?= go
 CONTAINERD_VERSION := v2.3.7
 RUNC_VERSION       := v1.5.2
 CNI_VERSION        := v1.9.1
+# API tools: grpcurl (the reflection and health tests), buf (make lint's
+# proto checks).
+GRPCURL_VERSION    := v1.9.4
+BUF_VERSION        := v1.75.0
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 # berth's own directory for the parts it runs: containerd, shims, runc, logger, snapshotter.
 LIBEXEC ?= $(PREFIX)/lib/berth
 CNIDIR  ?= $(LIBEXEC)/cni
+# Tools for tests and lint only (grpcurl, buf): never on berthd's path.
+TOOLSDIR ?= $(LIBEXEC)/tools
 BUILD   ?= $(CURDIR)/.build
 
 APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iproute2 \
-	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz
+	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz \
+	python3-grpcio python3-grpc-tools python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
@@ -33,12 +40,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins build install up down test test-unit test-e2e fuzz bench bench-quick proto lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz bench bench-quick proto lint clean
 
 all: build
 
 ## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
-deps: apt-deps containerd runc cni-plugins
+deps: apt-deps containerd runc cni-plugins api-tools
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -74,6 +81,20 @@ $(CNIDIR)/.plugins-$(CNI_VERSION):
 	@mkdir -p $(CNIDIR)
 	GOBIN=$(CNIDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
 		$(foreach p,$(CNI_PLUGINS),github.com/containernetworking/plugins/plugins/$(p)@$(CNI_VERSION))
+	@touch $@
+
+api-tools: $(TOOLSDIR)/.grpcurl-$(GRPCURL_VERSION) $(TOOLSDIR)/.buf-$(BUF_VERSION)
+$(TOOLSDIR)/.grpcurl-$(GRPCURL_VERSION):
+	@echo "building grpcurl $(GRPCURL_VERSION)"
+	@mkdir -p $(TOOLSDIR)
+	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
+		github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+$(TOOLSDIR)/.buf-$(BUF_VERSION):
+	@echo "building buf $(BUF_VERSION)"
+	@mkdir -p $(TOOLSDIR)
+	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
+		github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	@touch $@
 
 ## build: berth's own binaries into .build/
