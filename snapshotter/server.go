@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/contrib/snapshotservice"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Listen makes the unix socket address for Serve, replacing a stale
@@ -34,6 +36,8 @@ func Listen(address string) (net.Listener, error) {
 func Serve(ctx context.Context, sn snapshots.Snapshotter, l net.Listener) error {
 	srv := grpc.NewServer()
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(sn))
+	// berthd's API health follows this one (docs/api.md "Health").
+	healthpb.RegisterHealthServer(srv, health.NewServer())
 	stopped := make(chan struct{})
 	go func() {
 		select {
