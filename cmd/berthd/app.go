@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/cmd/berthd/internal/daemon"
 )
@@ -57,6 +58,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-max-size", Value: d.LogMaxSize, Usage: "default size at which container logs rotate (-1: never)"},
 			&cli.IntFlag{Name: "log-max-file", Value: d.LogMaxFile, Usage: "default number of container log files kept"},
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Value: d.EnableBerthSnapshotter, Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
+			&cli.BoolFlag{Name: "api-reflection", Value: d.APIReflection, Usage: "serve gRPC server reflection on the API (--api-reflection=false: off)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
 			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall chains from the host, then exit (berthd must be stopped)"},
@@ -136,6 +138,9 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	if c.IsSet("log-max-file") {
 		cfg.LogMaxFile = c.Int("log-max-file")
 	}
+	if c.IsSet("api-reflection") {
+		cfg.APIReflection = c.Bool("api-reflection")
+	}
 	if c.IsSet("debug") {
 		cfg.Debug = c.Bool("debug")
 	}
@@ -189,5 +194,7 @@ func run(c *cli.Context) error {
 		Config:   cfg,
 		Logger:   logger,
 		Register: register,
+		// Message size limits (docs/api.md "Limits").
+		ServerOptions: apiserver.ServerOptions(),
 	})
 }

@@ -53,6 +53,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		}
 	})
 	apiserver.Register(srv, e, apiserver.DaemonInfo{Version: version, GitCommit: gitCommit()})
+	serveAPIExtras(ctx, env, srv, e) // health, reflection
 	if !cfg.DockerAPI {
 		return e, nil
 	}

@@ -109,6 +109,9 @@ type Config struct {
 	TLSCACert        string `toml:"tlscacert"`
 	TLSCert          string `toml:"tlscert"`
 	TLSKey           string `toml:"tlskey"`
+	// APIReflection serves gRPC server reflection on the API (what
+	// grpcurl, Postman and Evans read the services from); on by default.
+	APIReflection bool `toml:"api_reflection"`
 }
 
 // Default returns the built-in defaults.
@@ -130,6 +133,7 @@ func Default() *Config {
 		LogMaxSize:             "10m",
 		LogMaxFile:             3,
 		DockerAPI:              true,
+		APIReflection:          true,
 	}
 }
 
