@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -112,7 +113,14 @@ func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings [
 	if hostMode && cfg.Hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	files, err := writeEtcFiles(dir, hostname, hostMode)
+	var files containerFiles
+	if other, ok := strings.CutPrefix(s.networkMode(&cfg), "container:"); ok {
+		// As Docker: the container shares the other one's hostname, hosts
+		// and resolv.conf along with its network namespace.
+		hostname, files, err = s.sharedEtcFiles(other)
+	} else {
+		files, err = writeEtcFiles(dir, hostname, hostMode)
+	}
 	if err != nil {
 		return "", nil, err
 	}
@@ -227,6 +235,26 @@ ff00::0	ip6-mcastprefix
 ff02::1	ip6-allnodes
 ff02::2	ip6-allrouters
 `
+
+// sharedEtcFiles are the /etc files and hostname of container ref, whose
+// network namespace a container joins (--network container:ref).
+func (s *Service) sharedEtcFiles(ref string) (string, containerFiles, error) {
+	other, err := s.lookup(ref)
+	if err != nil {
+		return "", containerFiles{}, err
+	}
+	dir := s.containerDir(other.id)
+	f := containerFiles{
+		hostname:   filepath.Join(dir, "hostname"),
+		hosts:      filepath.Join(dir, "hosts"),
+		resolvConf: filepath.Join(dir, "resolv.conf"),
+	}
+	b, err := os.ReadFile(f.hostname)
+	if err != nil {
+		return "", f, fmt.Errorf("reading the hostname of container %s: %w", other.name, err)
+	}
+	return strings.TrimSpace(string(b)), f, nil
+}
 
 // writeEtcFiles writes the container's hostname, hosts and resolv.conf. A
 // container on the host's network gets the host's files; a container on a

@@ -52,6 +52,9 @@ func (s *Service) networkSpec(ctx context.Context, cfg *Config, id string) (oci.
 		if len(cfg.PortBindings) > 0 || cfg.PublishAllPorts {
 			return nil, fmt.Errorf("ports cannot be published with --network container:…; publish them on the container that owns the network: %w", errdefs.ErrInvalidArgument)
 		}
+		if cfg.Hostname != "" {
+			return nil, fmt.Errorf("conflicting options: --hostname and --network %s (the container takes that container's hostname): %w", mode, errdefs.ErrInvalidArgument)
+		}
 		other, err := s.lookup(strings.TrimPrefix(mode, "container:"))
 		if err != nil {
 			return nil, err

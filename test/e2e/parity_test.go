@@ -25,6 +25,7 @@ func TestParity(t *testing.T) {
 	}{
 		{"BinaryStdin", testBinaryStdin},
 		{"CpSymlinks", testCpSymlinks},
+		{"NetworkContainerShares", testNetworkContainerShares},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -171,4 +172,22 @@ func TestParityDaemonRestart(t *testing.T) {
 	if !strings.Contains(run.stderr(), "lost the connection to berthd") {
 		t.Errorf("run's stderr does not say berthd went away: %q", run.stderr())
 	}
+}
+
+// testNetworkContainerShares: --network container:X shares X's hostname,
+// hosts file and resolv.conf, as Docker (bug 7); -h with it is refused.
+func testNetworkContainerShares(t *testing.T, c cli) {
+	x := c.name("netowner")
+	c.ok("run", "-d", "--name", x, "--hostname", "xhost", "--add-host", "extra.example:10.1.2.3", "busybox", "sleep", "1000")
+	c.waitStatus(x, "running")
+	out := c.ok("run", "--rm", "--network", "container:"+x, "busybox", "sh", "-c", "hostname; echo $HOSTNAME; cat /etc/hosts")
+	l := lines(out)
+	if len(l) < 2 || l[0] != "xhost" || l[1] != "xhost" {
+		t.Errorf("hostname and $HOSTNAME under --network container:%s: %q, want xhost twice", x, out)
+	}
+	if !strings.Contains(out, "extra.example") {
+		t.Errorf("/etc/hosts under --network container:%s lacks X's --add-host entry:\n%s", x, out)
+	}
+	c.fails(125, []string{"conflicting options: --hostname and --network container:" + x},
+		"run", "--rm", "--network", "container:"+x, "--hostname", "other", "busybox", "true")
 }
