@@ -40,7 +40,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz bench bench-quick proto lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz bench bench-quick proto proto-check lint clean
 
 all: build
 
@@ -159,9 +159,27 @@ proto:
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/berth/v1/*.proto
 
-lint:
+lint: proto-check
 	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
 	$(GO) vet ./...
+
+## proto-check: buf lint, then buf breaking against main's last committed .proto files
+# (config: proto/buf.yaml; docs/api.md "Stability"). PROTO_BASE is the git
+# ref compared with; PROTO_AGAINST, when set, a directory of .proto files
+# compared with instead; PROTO_DIR the files checked.
+BUF           := $(TOOLSDIR)/buf
+PROTO_DIR     ?= proto
+PROTO_BASE    ?= main
+PROTO_AGAINST ?=
+proto-check: $(TOOLSDIR)/.buf-$(BUF_VERSION)
+	cd $(PROTO_DIR) && $(BUF) lint
+	@base="$(PROTO_AGAINST)"; \
+	if [ -z "$$base" ]; then \
+		tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		git archive $(PROTO_BASE) proto | tar -x -C "$$tmp" && base="$$tmp/proto" || exit 1; \
+	fi; \
+	echo "buf breaking against $${PROTO_AGAINST:-$(PROTO_BASE):proto}"; \
+	cd $(PROTO_DIR) && $(BUF) breaking --against "$$base"
 
 clean:
 	rm -rf $(BUILD)
