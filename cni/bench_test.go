@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // BenchmarkSetupTeardown measures what networking adds to a container start
@@ -22,7 +24,7 @@ func BenchmarkSetupTeardown(b *testing.B) {
 				req := SetupRequest{ContainerID: ctrID(), NetworkMode: mode}
 				if mode == "bridge+port" {
 					req.NetworkMode = "bridge"
-					req.Ports = []PortMapping{{ContainerPort: 80}}
+					req.Ports = []networktypes.PortMapping{{ContainerPort: 80}}
 				}
 				teardown := e.Teardown
 				if mode == "bridge+release" {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // bridgeDriver: a Linux bridge per network (CNI bridge + host-local),
@@ -16,9 +18,9 @@ import (
 // isolation and masquerade.
 type bridgeDriver struct{ defaultBridge string }
 
-func (bridgeDriver) Name() string { return DriverBridge }
+func (bridgeDriver) Name() string { return networktypes.DriverBridge }
 
-func (d bridgeDriver) Prepare(_ context.Context, n *Network) error {
+func (d bridgeDriver) Prepare(_ context.Context, n *networktypes.Network) error {
 	for k := range n.Options {
 		switch k {
 		case "com.docker.network.bridge.name", "bridge_name", "mtu", "com.docker.network.driver.mtu":
@@ -46,7 +48,7 @@ func (d bridgeDriver) Prepare(_ context.Context, n *Network) error {
 	return nil
 }
 
-func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error) {
+func (bridgeDriver) Plugins(n *networktypes.Network, ipamDir string) ([]map[string]any, error) {
 	br := map[string]any{
 		"type":             "bridge",
 		"bridge":           n.Interface,
@@ -68,7 +70,7 @@ func (bridgeDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error
 // Ensure creates the bridge with the gateway address, as the bridge plugin
 // would at the first ADD: the embedded DNS can then answer from the start,
 // and parallel first ADDs do not race to create it.
-func (bridgeDriver) Ensure(_ context.Context, n *Network) error {
+func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = n.Interface
 	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
@@ -94,12 +96,12 @@ func (bridgeDriver) Ensure(_ context.Context, n *Network) error {
 	return nil
 }
 
-func (bridgeDriver) Features(*Network) Features {
+func (bridgeDriver) Features(*networktypes.Network) Features {
 	return Features{Ports: true, Firewall: true, HostReachable: true}
 }
 
 // Destroy deletes the bridge (the CNI bridge plugin never does).
-func (bridgeDriver) Destroy(_ context.Context, n *Network) error {
+func (bridgeDriver) Destroy(_ context.Context, n *networktypes.Network) error {
 	l, err := netlink.LinkByName(n.Interface)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -123,9 +125,9 @@ func (bridgeDriver) Destroy(_ context.Context, n *Network) error {
 // published ports on macvlan networks.
 type macvlanDriver struct{}
 
-func (macvlanDriver) Name() string { return DriverMacvlan }
+func (macvlanDriver) Name() string { return networktypes.DriverMacvlan }
 
-func (macvlanDriver) Prepare(_ context.Context, n *Network) error {
+func (macvlanDriver) Prepare(_ context.Context, n *networktypes.Network) error {
 	for k := range n.Options {
 		switch k {
 		case "parent", "macvlan_mode":
@@ -150,7 +152,7 @@ func (macvlanDriver) Prepare(_ context.Context, n *Network) error {
 	return nil
 }
 
-func (macvlanDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, error) {
+func (macvlanDriver) Plugins(n *networktypes.Network, ipamDir string) ([]map[string]any, error) {
 	mode := n.Options["macvlan_mode"]
 	if mode == "" {
 		mode = "bridge"
@@ -164,8 +166,8 @@ func (macvlanDriver) Plugins(n *Network, ipamDir string) ([]map[string]any, erro
 	}}, nil
 }
 
-func (macvlanDriver) Ensure(context.Context, *Network) error { return nil }
+func (macvlanDriver) Ensure(context.Context, *networktypes.Network) error { return nil }
 
-func (macvlanDriver) Features(*Network) Features { return Features{} }
+func (macvlanDriver) Features(*networktypes.Network) Features { return Features{} }
 
-func (macvlanDriver) Destroy(context.Context, *Network) error { return nil }
+func (macvlanDriver) Destroy(context.Context, *networktypes.Network) error { return nil }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // The engine writes the three files below to <root>/containers/<id>/ and
@@ -133,7 +135,7 @@ func (m *Manager) ResolvConf(sb *Sandbox) ([]byte, error) {
 				ns = append(ns, s)
 			}
 		}
-		if len(ns) == 0 && len(sb.Endpoints) > 0 && sb.Endpoints[0].Driver == DriverBridge {
+		if len(ns) == 0 && len(sb.Endpoints) > 0 && sb.Endpoints[0].Driver == networktypes.DriverBridge {
 			// berth's forward-only listener on the bridge gateway.
 			ns = []string{sb.Endpoints[0].Gateway.String()}
 		}

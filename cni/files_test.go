@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 func TestRenderFiles(t *testing.T) {
@@ -16,7 +18,7 @@ func TestRenderFiles(t *testing.T) {
 	_ = os.WriteFile(hosts, []byte("127.0.0.1 localhost\n10.0.0.1 hosthost"), 0o644)
 	m := &Manager{cfg: Config{HostResolvConf: rc, HostHosts: hosts}}
 	user := &Sandbox{Hostname: "h1", Mode: ModeNetwork, ExtraHosts: []string{"db:10.9.9.9", "gw:host-gateway"},
-		Endpoints: []Endpoint{{Network: "n", Driver: DriverBridge, IPv4: netip.MustParsePrefix("10.5.0.2/24"),
+		Endpoints: []Endpoint{{Network: "n", Driver: networktypes.DriverBridge, IPv4: netip.MustParsePrefix("10.5.0.2/24"),
 			Gateway: netip.MustParseAddr("10.5.0.1"), DNSServer: netip.MustParseAddr("10.5.0.1")}}}
 	cases := []struct {
 		name string
@@ -27,12 +29,12 @@ func TestRenderFiles(t *testing.T) {
 		{"user resolv.conf", func() ([]byte, error) { return m.ResolvConf(user) }, []string{"nameserver 10.5.0.1\n", "search corp.test\n", "options edns0\n"}, []string{"127.0.0.53", "192.0.2.53"}},
 		{"user hosts", func() ([]byte, error) { return m.HostsFile(user) }, []string{"127.0.0.1\tlocalhost\n", "10.9.9.9\tdb\n", "10.5.0.1\tgw\n", "10.5.0.2\th1\n"}, []string{"hosthost"}},
 		{"default bridge resolv.conf", func() ([]byte, error) {
-			return m.ResolvConf(&Sandbox{Mode: ModeNetwork, Endpoints: []Endpoint{{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")}}})
+			return m.ResolvConf(&Sandbox{Mode: ModeNetwork, Endpoints: []Endpoint{{Driver: networktypes.DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")}}})
 		}, []string{"nameserver 192.0.2.53\n"}, []string{"127.0.0.53", "10.6.0.1"}},
 		{"default bridge + user network", func() ([]byte, error) {
 			return m.ResolvConf(&Sandbox{Mode: ModeNetwork, Endpoints: []Endpoint{
-				{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")},
-				{Driver: DriverBridge, Gateway: netip.MustParseAddr("10.8.0.1"), DNSServer: netip.MustParseAddr("10.8.0.1")}}})
+				{Driver: networktypes.DriverBridge, Gateway: netip.MustParseAddr("10.6.0.1")},
+				{Driver: networktypes.DriverBridge, Gateway: netip.MustParseAddr("10.8.0.1"), DNSServer: netip.MustParseAddr("10.8.0.1")}}})
 		}, []string{"nameserver 10.8.0.1\n"}, []string{"192.0.2.53", "10.6.0.1"}},
 		{"--dns", func() ([]byte, error) {
 			return m.ResolvConf(&Sandbox{Mode: ModeNone, DNS: []string{"10.7.7.7"}, DNSSearch: []string{"x.test"}})

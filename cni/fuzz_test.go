@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // FuzzLoadState reads a network conflist and a sandbox state file made of
@@ -24,7 +26,7 @@ func FuzzLoadState(f *testing.F) {
 		root := t.TempDir()
 		m := &Manager{
 			cfg:       Config{Root: root, State: filepath.Join(root, "state")},
-			drivers:   map[string]Driver{DriverBridge: bridgeDriver{defaultBridge: "b0"}, DriverMacvlan: macvlanDriver{}},
+			drivers:   map[string]Driver{networktypes.DriverBridge: bridgeDriver{defaultBridge: "b0"}, networktypes.DriverMacvlan: macvlanDriver{}},
 			networks:  map[string]*storedNetwork{},
 			sandboxes: map[string]*Sandbox{},
 			ports:     newPortTable(),

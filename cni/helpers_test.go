@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // testEnv is one private berth network stack: its own root/state dirs,
@@ -82,7 +84,7 @@ func newEnv(t testing.TB) *testEnv {
 			for _, n := range nets {
 				a := n.Subnet.Addr().As4()
 				spaces = append(spaces, fmt.Sprintf("%d.%d.%d.", a[0], a[1], a[2]))
-				if n.Driver == DriverBridge {
+				if n.Driver == networktypes.DriverBridge {
 					bridges = append(bridges, n.Interface)
 					veths = append(veths, linksOf(n.Interface)...)
 				}
@@ -157,7 +159,7 @@ func (e *testEnv) checkClean(bridges, veths, spaces []string) {
 	}
 }
 
-func (e *testEnv) mustCreate(opts CreateOptions) *Network {
+func (e *testEnv) mustCreate(opts networktypes.CreateOptions) *networktypes.Network {
 	e.t.Helper()
 	n, err := e.m.Create(context.Background(), opts)
 	if err != nil {

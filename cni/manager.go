@@ -14,13 +14,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthproject/berth/cni/dns"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
+
+	"github.com/berthproject/berth/cni/dns"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Manager owns berth's networks and the network side of its containers:
@@ -70,8 +72,8 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 			PluginDecoder: version.PluginDecoder{},
 		}),
 		drivers: map[string]Driver{
-			DriverBridge:  bridgeDriver{defaultBridge: cfg.DefaultBridge},
-			DriverMacvlan: macvlanDriver{},
+			networktypes.DriverBridge:  bridgeDriver{defaultBridge: cfg.DefaultBridge},
+			networktypes.DriverMacvlan: macvlanDriver{},
 		},
 		fw:        newFirewall(cfg.FirewallPrefix),
 		dns:       srv,
@@ -92,7 +94,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 	if err := m.loadNetworks(); err != nil {
 		return nil, err
 	}
-	if _, ok := m.networks[DefaultNetwork]; !ok {
+	if _, ok := m.networks[networktypes.DefaultNetwork]; !ok {
 		if err := m.createDefault(ctx); err != nil {
 			return nil, fmt.Errorf("create default network: %w", err)
 		}
@@ -134,7 +136,7 @@ func (m *Manager) DNS() *dns.Server { return m.dns }
 func (m *Manager) Config() Config { return m.cfg }
 
 func (m *Manager) createDefault(ctx context.Context) error {
-	n := &Network{Name: DefaultNetwork, Driver: DriverBridge, Default: true, Subnet: m.cfg.DefaultSubnet}
+	n := &networktypes.Network{Name: networktypes.DefaultNetwork, Driver: networktypes.DriverBridge, Default: true, Subnet: m.cfg.DefaultSubnet}
 	if m.subnetInUse(n.Subnet) {
 		n.Subnet = netip.Prefix{}
 	}
@@ -145,19 +147,19 @@ func (m *Manager) createDefault(ctx context.Context) error {
 // Create creates a network. Errors: ErrAlreadyExists (name taken),
 // ErrInvalidArgument (bad options, subnet overlapping another network),
 // ErrResourceExhausted (no free subnet in the pools).
-func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, error) {
+func (m *Manager) Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error) {
 	if !isValidName(opts.Name) {
 		return nil, errInvalid("invalid network name %q: use [a-zA-Z0-9][a-zA-Z0-9_.-]*", opts.Name)
 	}
 	switch opts.Name {
-	case DefaultNetwork, "host", "none", "default":
+	case networktypes.DefaultNetwork, "host", "none", "default":
 		return nil, fmt.Errorf("network name %q is reserved: %w", opts.Name, errdefs.ErrInvalidArgument)
 	}
 	if strings.HasPrefix(opts.Name, "container:") {
 		return nil, errInvalid("invalid network name %q", opts.Name)
 	}
 	if opts.Driver == "" {
-		opts.Driver = DriverBridge
+		opts.Driver = networktypes.DriverBridge
 	}
 	if opts.Gateway.IsValid() && !opts.Subnet.IsValid() {
 		return nil, errInvalid("a gateway needs a subnet")
@@ -165,7 +167,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, err
 	if opts.IPRange.IsValid() && !opts.Subnet.IsValid() {
 		return nil, errInvalid("an ip-range needs a subnet")
 	}
-	n := &Network{
+	n := &networktypes.Network{
 		Name: opts.Name, Driver: opts.Driver, Subnet: opts.Subnet, Gateway: opts.Gateway,
 		IPRange: opts.IPRange, Internal: opts.Internal,
 		Options: maps.Clone(opts.Options), Labels: maps.Clone(opts.Labels),
@@ -173,7 +175,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, err
 	return m.create(ctx, n)
 }
 
-func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error) {
+func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *networktypes.Network, err error) {
 	d, ok := m.drivers[n.Driver]
 	if !ok {
 		return nil, errInvalid("unknown network driver %q", n.Driver)
@@ -191,7 +193,7 @@ func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error
 		}
 	} else {
 		for _, o := range m.networks {
-			if overlaps(o.Subnet, n.Subnet) && (o.Driver == DriverBridge || n.Driver == DriverBridge) {
+			if overlaps(o.Subnet, n.Subnet) && (o.Driver == networktypes.DriverBridge || n.Driver == networktypes.DriverBridge) {
 				return nil, errInvalid("subnet %s overlaps network %s (%s)", n.Subnet, o.Name, o.Subnet)
 			}
 		}
@@ -203,7 +205,7 @@ func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error
 		return nil, err
 	}
 	for _, o := range m.networks {
-		if n.Driver == DriverBridge && o.Driver == DriverBridge && o.Interface == n.Interface {
+		if n.Driver == networktypes.DriverBridge && o.Driver == networktypes.DriverBridge && o.Interface == n.Interface {
 			return nil, errInvalid("bridge %s is used by network %s", n.Interface, o.Name)
 		}
 	}
@@ -243,7 +245,7 @@ func (m *Manager) create(ctx context.Context, n *Network) (_ *Network, err error
 	return &out, nil
 }
 
-func (m *Manager) startDNS(n *Network) error {
+func (m *Manager) startDNS(n *networktypes.Network) error {
 	if !m.drivers[n.Driver].Features(n).HostReachable {
 		return nil
 	}
@@ -346,12 +348,12 @@ func (m *Manager) lookupLocked(ref string) (*storedNetwork, error) {
 	return found, nil
 }
 
-func (m *Manager) endpointsLocked(name string) []EndpointRef {
-	var out []EndpointRef
+func (m *Manager) endpointsLocked(name string) []networktypes.EndpointRef {
+	var out []networktypes.EndpointRef
 	for _, sb := range m.sandboxes {
 		for _, ep := range sb.Endpoints {
 			if ep.Network == name {
-				out = append(out, EndpointRef{ContainerID: sb.ContainerID, Name: sb.Name, IfName: ep.IfName, IPv4: ep.IPv4, MAC: ep.MAC})
+				out = append(out, networktypes.EndpointRef{ContainerID: sb.ContainerID, Name: sb.Name, IfName: ep.IfName, IPv4: ep.IPv4, MAC: ep.MAC})
 			}
 		}
 	}
@@ -360,7 +362,7 @@ func (m *Manager) endpointsLocked(name string) []EndpointRef {
 }
 
 // Inspect returns a network (by name, ID or ID prefix) with its endpoints.
-func (m *Manager) Inspect(ctx context.Context, ref string) (*Network, error) {
+func (m *Manager) Inspect(ctx context.Context, ref string) (*networktypes.Network, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(ref)
@@ -373,10 +375,10 @@ func (m *Manager) Inspect(ctx context.Context, ref string) (*Network, error) {
 }
 
 // List returns every network, sorted by name, with endpoints.
-func (m *Manager) List(ctx context.Context) ([]*Network, error) {
+func (m *Manager) List(ctx context.Context) ([]*networktypes.Network, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]*Network, 0, len(m.networks))
+	out := make([]*networktypes.Network, 0, len(m.networks))
 	for _, name := range slices.Sorted(maps.Keys(m.networks)) {
 		n := m.networks[name].Network
 		n.Endpoints = m.endpointsLocked(name)

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Two containers on a user network reach each other by name through the
@@ -21,8 +23,8 @@ import (
 func TestUserNetworkDNSAndIsolation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "front", Subnet: e.subnet(1)})
-	e.mustCreate(CreateOptions{Name: "other", Subnet: e.subnet(2)})
+	e.mustCreate(networktypes.CreateOptions{Name: "front", Subnet: e.subnet(1)})
+	e.mustCreate(networktypes.CreateOptions{Name: "other", Subnet: e.subnet(2)})
 
 	web := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "web", NetworkMode: "front",
 		Networks: []Attachment{{Network: "front", Aliases: []string{"www"}}}})
@@ -77,7 +79,7 @@ func TestDefaultBridgeNoNames(t *testing.T) {
 	e := newEnv(t)
 	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "a"})
 	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "b", NetworkMode: "bridge"})
-	if a.Endpoints[0].Network != DefaultNetwork || a.Endpoints[0].DNSServer.IsValid() {
+	if a.Endpoints[0].Network != networktypes.DefaultNetwork || a.Endpoints[0].DNSServer.IsValid() {
 		t.Fatalf("endpoint %+v", a.Endpoints[0])
 	}
 	if out, err := e.inCtr(b, "nslookup", "a"); err == nil {
@@ -109,7 +111,7 @@ func TestModesNoneHostContainer(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "lo:") || !strings.Contains(lines[0], "UP") {
 		t.Fatalf("none netns links: %s", out)
 	}
-	host := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "host", Ports: []PortMapping{{HostPort: 1, ContainerPort: 1}}})
+	host := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "host", Ports: []networktypes.PortMapping{{HostPort: 1, ContainerPort: 1}}})
 	if host.NetNSPath != "" || len(host.Endpoints) != 0 || len(host.Ports) != 0 {
 		t.Fatalf("host sandbox %+v", host)
 	}
@@ -117,7 +119,7 @@ func TestModesNoneHostContainer(t *testing.T) {
 	if joined.NetNSPath != none.NetNSPath {
 		t.Fatalf("container mode netns %s", joined.NetNSPath)
 	}
-	if _, err := e.m.Setup(ctx, SetupRequest{ContainerID: ctrID(), NetworkMode: "none", Ports: []PortMapping{{HostPort: 1, ContainerPort: 1}}}); !errdefs.IsInvalidArgument(err) {
+	if _, err := e.m.Setup(ctx, SetupRequest{ContainerID: ctrID(), NetworkMode: "none", Ports: []networktypes.PortMapping{{HostPort: 1, ContainerPort: 1}}}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("ports with none: %v", err)
 	}
 	if _, err := e.m.Setup(ctx, SetupRequest{ContainerID: ctrID(), NetworkMode: "nosuchnet"}); !errdefs.IsNotFound(err) {
@@ -141,7 +143,7 @@ func TestModesNoneHostContainer(t *testing.T) {
 
 func TestInternalNetworkHasNoRouteOut(t *testing.T) {
 	e := newEnv(t)
-	n := e.mustCreate(CreateOptions{Name: "backend", Internal: true})
+	n := e.mustCreate(networktypes.CreateOptions{Name: "backend", Internal: true})
 	if !n.Internal || !n.Subnet.IsValid() {
 		t.Fatalf("network %+v", n)
 	}
@@ -160,7 +162,7 @@ func TestInternalNetworkHasNoRouteOut(t *testing.T) {
 		t.Fatalf("internal network is masqueraded:\n%s", tbl)
 	}
 	// A normal network does have both.
-	e.mustCreate(CreateOptions{Name: "public"})
+	e.mustCreate(networktypes.CreateOptions{Name: "public"})
 	pub := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "public"})
 	out, _ = exec.Command("nsenter", "--net="+pub.NetNSPath, "ip", "-4", "route").Output()
 	if !strings.Contains(string(out), "default via "+pub.Endpoints[0].Gateway.String()) {
@@ -173,8 +175,8 @@ func TestInternalNetworkHasNoRouteOut(t *testing.T) {
 func TestNetworkLifecycle(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	a := e.mustCreate(CreateOptions{Name: "a", Labels: map[string]string{"team": "x"}})
-	b := e.mustCreate(CreateOptions{Name: "b"})
+	a := e.mustCreate(networktypes.CreateOptions{Name: "a", Labels: map[string]string{"team": "x"}})
+	b := e.mustCreate(networktypes.CreateOptions{Name: "b"})
 	if a.Subnet == b.Subnet || a.Subnet.Overlaps(e.cfg.DefaultSubnet) || b.Subnet.Overlaps(e.cfg.DefaultSubnet) {
 		t.Fatalf("subnets a=%s b=%s default=%s", a.Subnet, b.Subnet, e.cfg.DefaultSubnet)
 	}
@@ -186,13 +188,13 @@ func TestNetworkLifecycle(t *testing.T) {
 		!strings.Contains(string(out), netip.PrefixFrom(a.Gateway, a.Subnet.Bits()).String()) {
 		t.Fatalf("bridge %s: %v %s", a.Interface, err, out)
 	}
-	if _, err := e.m.Create(ctx, CreateOptions{Name: "a"}); !errdefs.IsAlreadyExists(err) {
+	if _, err := e.m.Create(ctx, networktypes.CreateOptions{Name: "a"}); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-	if _, err := e.m.Create(ctx, CreateOptions{Name: "c", Subnet: a.Subnet}); !errdefs.IsInvalidArgument(err) {
+	if _, err := e.m.Create(ctx, networktypes.CreateOptions{Name: "c", Subnet: a.Subnet}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("overlapping subnet: %v", err)
 	}
-	c := e.mustCreate(CreateOptions{Name: "c", Subnet: e.subnet(77), Gateway: netip.MustParseAddr(fmt.Sprintf("10.%d.77.254", e.octet)),
+	c := e.mustCreate(networktypes.CreateOptions{Name: "c", Subnet: e.subnet(77), Gateway: netip.MustParseAddr(fmt.Sprintf("10.%d.77.254", e.octet)),
 		IPRange: netip.MustParsePrefix(fmt.Sprintf("10.%d.77.128/25", e.octet))})
 	// The conflist is a standard one that libcni-based tools read.
 	b2, err := os.ReadFile(filepath.Join(e.cfg.Root, "networks", "c.conflist"))
@@ -207,7 +209,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), shortID(sb.ContainerID)) {
 		t.Fatalf("remove in use: %v", err)
 	}
-	if err := e.m.Remove(ctx, DefaultNetwork); !errdefs.IsFailedPrecondition(err) {
+	if err := e.m.Remove(ctx, networktypes.DefaultNetwork); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("remove default: %v", err)
 	}
 	got, err := e.m.Inspect(ctx, c.ID[:8])
@@ -238,7 +240,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	e.m.Close()
 	e.m = e.open()
 	list, _ = e.m.List(ctx)
-	if len(list) != 1 || list[0].Name != DefaultNetwork {
+	if len(list) != 1 || list[0].Name != networktypes.DefaultNetwork {
 		t.Fatalf("after reopen: %+v", list)
 	}
 }
@@ -266,7 +268,7 @@ func freePort(t *testing.T) uint16 {
 // Manager re-creates the bridges and berth's chains, once.
 func TestStartupRecreates(t *testing.T) {
 	e := newEnv(t)
-	n := e.mustCreate(CreateOptions{Name: "boot"})
+	n := e.mustCreate(networktypes.CreateOptions{Name: "boot"})
 	e.m.Close()
 	if err := e.m.fw.remove(); err != nil {
 		t.Fatal(err)

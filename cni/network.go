@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // cniVersion of the conflists berth writes. 1.0.0 rather than 1.1.0: the
@@ -33,17 +35,17 @@ type Driver interface {
 	Name() string
 	// Prepare validates the driver options of a new network and fills its
 	// driver fields (Interface, DNS). Subnet and gateway are already set.
-	Prepare(ctx context.Context, n *Network) error
+	Prepare(ctx context.Context, n *networktypes.Network) error
 	// Plugins returns the plugin entries of the network's conflist.
-	Plugins(n *Network, ipamDir string) ([]map[string]any, error)
+	Plugins(n *networktypes.Network, ipamDir string) ([]map[string]any, error)
 	// Ensure creates the host-side resources of a network (the bridge with
 	// its gateway address); called at create and at every start, so it must
 	// be idempotent.
-	Ensure(ctx context.Context, n *Network) error
+	Ensure(ctx context.Context, n *networktypes.Network) error
 	// Features reports what the network supports.
-	Features(n *Network) Features
+	Features(n *networktypes.Network) Features
 	// Destroy removes the host-side resources of a network being removed.
-	Destroy(ctx context.Context, n *Network) error
+	Destroy(ctx context.Context, n *networktypes.Network) error
 }
 
 // Features of a network, as reported by its driver.
@@ -65,14 +67,14 @@ func newID() string {
 
 // conflist is the on-disk form of a network.
 type conflist struct {
-	CNIVersion string           `json:"cniVersion"`
-	Name       string           `json:"name"`
-	Berth      *Network         `json:"berth"`
-	Plugins    []map[string]any `json:"plugins"`
+	CNIVersion string                `json:"cniVersion"`
+	Name       string                `json:"name"`
+	Berth      *networktypes.Network `json:"berth"`
+	Plugins    []map[string]any      `json:"plugins"`
 }
 
 type storedNetwork struct {
-	Network
+	networktypes.Network
 	list *libcni.NetworkConfigList
 }
 
@@ -80,7 +82,7 @@ func (m *Manager) confPath(name string) string {
 	return filepath.Join(m.cfg.networksDir(), name+".conflist")
 }
 
-func (m *Manager) renderConflist(n *Network) ([]byte, *libcni.NetworkConfigList, error) {
+func (m *Manager) renderConflist(n *networktypes.Network) ([]byte, *libcni.NetworkConfigList, error) {
 	d, ok := m.drivers[n.Driver]
 	if !ok {
 		return nil, nil, fmt.Errorf("network driver %q: %w", n.Driver, errdefs.ErrInvalidArgument)
@@ -170,7 +172,7 @@ func writeFile(path string, data []byte, perm os.FileMode, fsync bool) (err erro
 
 // validateAddressing checks subnet, gateway and ip-range of a new network
 // and fills the gateway default (first address of the subnet).
-func validateAddressing(n *Network) error {
+func validateAddressing(n *networktypes.Network) error {
 	if !n.Subnet.Addr().Is4() {
 		return fmt.Errorf("subnet %s: only IPv4 subnets are supported: %w", n.Subnet, errdefs.ErrInvalidArgument)
 	}
@@ -204,7 +206,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
 
 // ipamRange is the host-local range of a network.
-func ipamRange(n *Network) map[string]any {
+func ipamRange(n *networktypes.Network) map[string]any {
 	r := map[string]any{"subnet": n.Subnet.String(), "gateway": n.Gateway.String()}
 	if n.IPRange.IsValid() {
 		start, end := n.IPRange.Addr(), lastAddr(n.IPRange)
@@ -219,7 +221,7 @@ func ipamRange(n *Network) map[string]any {
 	return r
 }
 
-func ipam(n *Network, ipamDir string) map[string]any {
+func ipam(n *networktypes.Network, ipamDir string) map[string]any {
 	m := map[string]any{
 		"type":    "host-local",
 		"ranges":  [][]map[string]any{{ipamRange(n)}},

@@ -17,6 +17,8 @@ import (
 	"github.com/google/nftables/userdata"
 	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // firewall owns berth's nftables table (`ip <prefix in lower case>`, "berth"
@@ -280,7 +282,7 @@ func (f *firewall) sync(nets []fwNetwork) error {
 }
 
 // hostPortElem returns the map and element that forward p to ip.
-func (f *firewall) hostPortElem(p PortMapping, ip netip.Addr) (*nftables.Set, nftables.SetElement) {
+func (f *firewall) hostPortElem(p networktypes.PortMapping, ip netip.Addr) (*nftables.Set, nftables.SetElement) {
 	proto := byte(unix.IPPROTO_TCP)
 	if p.Proto == "udp" {
 		proto = unix.IPPROTO_UDP
@@ -297,7 +299,7 @@ func (f *firewall) hostPortElem(p PortMapping, ip netip.Addr) (*nftables.Set, nf
 }
 
 // addPorts forwards the host ports to ip, in one transaction.
-func (f *firewall) addPorts(ports []PortMapping, ip netip.Addr) error {
+func (f *firewall) addPorts(ports []networktypes.PortMapping, ip netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := f.conn()
@@ -318,7 +320,7 @@ func (f *firewall) addPorts(ports []PortMapping, ip netip.Addr) error {
 
 // delPorts stops forwarding the host ports, in one transaction; ports
 // already gone are no error.
-func (f *firewall) delPorts(ports []PortMapping) error {
+func (f *firewall) delPorts(ports []networktypes.PortMapping) error {
 	if len(ports) == 0 {
 		return nil
 	}
@@ -328,7 +330,7 @@ func (f *firewall) delPorts(ports []PortMapping) error {
 	if err != nil {
 		return err
 	}
-	del := func(ps []PortMapping) error {
+	del := func(ps []networktypes.PortMapping) error {
 		for _, p := range ps {
 			s, e := f.hostPortElem(p, netip.IPv4Unspecified())
 			if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
@@ -344,7 +346,7 @@ func (f *firewall) delPorts(ports []PortMapping) error {
 	// Some were gone (a retry, a crash in between): one by one.
 	var errs []error
 	for _, p := range ports {
-		if err := del([]PortMapping{p}); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := del([]networktypes.PortMapping{p}); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, err)
 		}
 	}
@@ -411,7 +413,7 @@ func (f *firewall) prune(keep map[string]bool) error {
 }
 
 // elemKey names an element as portElems does.
-func (f *firewall) elemKey(p PortMapping) string {
+func (f *firewall) elemKey(p networktypes.PortMapping) string {
 	s, e := f.hostPortElem(p, netip.IPv4Unspecified())
 	return s.Name + "/" + string(e.Key)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // portTable reserves host ports for berth's containers. A reservation is
@@ -19,20 +21,20 @@ type portTable struct {
 }
 
 type heldPort struct {
-	PortMapping
+	networktypes.PortMapping
 	fd int
 }
 
 func newPortTable() *portTable { return &portTable{held: map[string][]heldPort{}} }
 
-func conflicts(a, b PortMapping) bool {
+func conflicts(a, b networktypes.PortMapping) bool {
 	return a.Proto == b.Proto && a.HostPort == b.HostPort &&
 		(!a.HostIP.IsValid() || !b.HostIP.IsValid() || a.HostIP == b.HostIP)
 }
 
 // reserve reserves every mapping for owner and returns them with ephemeral
 // ports resolved. On error nothing stays reserved.
-func (t *portTable) reserve(owner string, ports []PortMapping) (out []PortMapping, err error) {
+func (t *portTable) reserve(owner string, ports []networktypes.PortMapping) (out []networktypes.PortMapping, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var got []heldPort
@@ -105,7 +107,7 @@ func (t *portTable) releaseAll() {
 
 // bindPort binds (without listening) the host port of p and returns the
 // socket and the port bound.
-func bindPort(p PortMapping) (int, uint16, error) {
+func bindPort(p networktypes.PortMapping) (int, uint16, error) {
 	typ := unix.SOCK_STREAM
 	if p.Proto == "udp" {
 		typ = unix.SOCK_DGRAM

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // A published port answers on 127.0.0.1 and on a host address; a port
@@ -22,10 +24,10 @@ import (
 func TestPublishedPorts(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "pub", Subnet: e.subnet(3)})
+	e.mustCreate(networktypes.CreateOptions{Name: "pub", Subnet: e.subnet(3)})
 	port := freePort(t)
 	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub",
-		Ports: []PortMapping{{HostPort: port, ContainerPort: 8080, Proto: "tcp"}, {ContainerPort: 8080, Proto: "udp"}}})
+		Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 8080, Proto: "tcp"}, {ContainerPort: 8080, Proto: "udp"}}})
 	if len(sb.Ports) != 2 || sb.Ports[0].HostPort != port || sb.Ports[1].HostPort == 0 {
 		t.Fatalf("ports %+v", sb.Ports)
 	}
@@ -44,7 +46,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	// A container on another network reaches the published port through
 	// the host address (a published port is public), not the address itself.
-	e.mustCreate(CreateOptions{Name: "elsewhere", Subnet: e.subnet(4)})
+	e.mustCreate(networktypes.CreateOptions{Name: "elsewhere", Subnet: e.subnet(4)})
 	other := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "elsewhere"})
 	if out, err := e.inCtr(other, "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", gw, port)); err != nil || !strings.Contains(out, "published") {
 		t.Fatalf("fetch %s:%d from another network: %v %s", gw, port, err, out)
@@ -63,7 +65,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	// Published on 127.0.0.1 only: reachable there, not on the gateway.
 	lo := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub",
-		Ports: []PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), ContainerPort: 8080}}})
+		Ports: []networktypes.PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), ContainerPort: 8080}}})
 	e.startHTTPD(lo, "loopback-only")
 	loPort := lo.Ports[0].HostPort
 	if out, err := exec.Command("/bin/busybox", "wget", "-q", "-O", "-", fmt.Sprintf("http://127.0.0.1:%d/", loPort)).CombinedOutput(); err != nil || !strings.Contains(string(out), "loopback-only") {
@@ -85,7 +87,7 @@ func TestPublishedPorts(t *testing.T) {
 
 	// Another berth container on the same port.
 	id2 := ctrID()
-	_, err := e.m.Setup(ctx, SetupRequest{ContainerID: id2, NetworkMode: "pub", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	_, err := e.m.Setup(ctx, SetupRequest{ContainerID: id2, NetworkMode: "pub", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}})
 	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprint(port)) {
 		t.Fatalf("same port twice: %v", err)
 	}
@@ -99,7 +101,7 @@ func TestPublishedPorts(t *testing.T) {
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
 	id3 := ctrID()
-	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []PortMapping{{HostPort: uint16(taken), ContainerPort: 80}}})
+	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []networktypes.PortMapping{{HostPort: uint16(taken), ContainerPort: 80}}})
 	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf(":%d/tcp", taken)) {
 		t.Fatalf("host port taken: %v", err)
 	}
@@ -110,7 +112,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	defer u.Close()
 	utaken := u.LocalAddr().(*net.UDPAddr).Port
-	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []PortMapping{{HostPort: uint16(utaken), ContainerPort: 53, Proto: "udp"}}})
+	_, err = e.m.Setup(ctx, SetupRequest{ContainerID: id3, NetworkMode: "pub", Ports: []networktypes.PortMapping{{HostPort: uint16(utaken), ContainerPort: 53, Proto: "udp"}}})
 	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf(":%d/udp", utaken)) {
 		t.Fatalf("udp host port taken: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Release: the container is unnamed and off its network when it returns;
@@ -17,7 +19,7 @@ import (
 func TestRelease(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	n := e.mustCreate(CreateOptions{Name: "rel", Subnet: e.subnet(1)})
+	n := e.mustCreate(networktypes.CreateOptions{Name: "rel", Subnet: e.subnet(1)})
 	fixed := netip.MustParseAddr(e.subnet(1).Addr().String()).Next().Next().Next().Next().Next()
 	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "a", NetworkMode: "rel",
 		Networks: []Attachment{{Network: "rel", IPv4: fixed}}})
@@ -78,14 +80,14 @@ func TestReleaseWithPortsAndClose(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	port := freePort(t)
-	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
 	if err := e.m.Release(ctx, a.ContainerID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(e.m.statePath(a.ContainerID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a container with ports is not torn down when Release returns: %v", err)
 	}
-	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
 	c := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge"})
 	veths := linksOf(e.cfg.DefaultBridge)
 	if err := e.m.Teardown(ctx, b.ContainerID); err != nil {

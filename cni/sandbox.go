@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/netip"
 	"time"
+
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Network modes of a Sandbox.
@@ -33,7 +35,7 @@ type SetupRequest struct {
 	Networks []Attachment
 	// Ports to publish (on the primary network). Discarded in host mode,
 	// rejected for none and container modes.
-	Ports []PortMapping
+	Ports []networktypes.PortMapping
 	// DNS servers (--dns). On networks with the embedded DNS they become its
 	// upstreams for this container; elsewhere they go to resolv.conf.
 	DNS        []string
@@ -73,7 +75,7 @@ type Endpoint struct {
 	// DNSServer is the embedded DNS address for this network, if any.
 	DNSServer netip.Addr `json:"dnsServer,omitzero"`
 	// Ports published through this endpoint.
-	Ports []PortMapping `json:"ports,omitempty"`
+	Ports []networktypes.PortMapping `json:"ports,omitempty"`
 
 	RequestedIPv4 netip.Addr `json:"requestedIPv4,omitzero"`
 	RequestedMAC  string     `json:"requestedMAC,omitempty"`
@@ -89,14 +91,14 @@ type Sandbox struct {
 	Mode        string `json:"mode"`
 	// NetNSPath is the netns to put the container in (OCI spec
 	// linux.namespaces network path); empty in host mode.
-	NetNSPath  string        `json:"netnsPath,omitempty"`
-	Endpoints  []Endpoint    `json:"endpoints,omitempty"`
-	DNS        []string      `json:"dns,omitempty"`
-	DNSSearch  []string      `json:"dnsSearch,omitempty"`
-	DNSOptions []string      `json:"dnsOptions,omitempty"`
-	ExtraHosts []string      `json:"extraHosts,omitempty"`
-	Created    time.Time     `json:"created"`
-	Ports      []PortMapping `json:"ports,omitempty"` // all published ports, host ports resolved
+	NetNSPath  string                     `json:"netnsPath,omitempty"`
+	Endpoints  []Endpoint                 `json:"endpoints,omitempty"`
+	DNS        []string                   `json:"dns,omitempty"`
+	DNSSearch  []string                   `json:"dnsSearch,omitempty"`
+	DNSOptions []string                   `json:"dnsOptions,omitempty"`
+	ExtraHosts []string                   `json:"extraHosts,omitempty"`
+	Created    time.Time                  `json:"created"`
+	Ports      []networktypes.PortMapping `json:"ports,omitempty"` // all published ports, host ports resolved
 	// PortsNFT: the ports are forwarded by berth's nftables table (false:
 	// by the portmap plugin, for a container an older berth started).
 	PortsNFT bool `json:"portsNFT,omitempty"`

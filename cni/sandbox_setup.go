@@ -13,26 +13,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berthproject/berth/cni/netns"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+
+	"github.com/berthproject/berth/cni/netns"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // plan resolves the networks of a request into endpoints (IfName eth0...).
 func (m *Manager) plan(req SetupRequest) ([]Endpoint, error) {
 	primary := req.NetworkMode
 	if primary == "" {
-		primary = DefaultNetwork
+		primary = networktypes.DefaultNetwork
 		if len(req.Networks) > 0 {
 			primary = req.Networks[0].Network
 		}
 	}
 	if primary == "default" {
-		primary = DefaultNetwork
+		primary = networktypes.DefaultNetwork
 	}
 	atts := []Attachment{{Network: primary}}
 	for _, a := range req.Networks {
@@ -62,7 +64,7 @@ func (m *Manager) plan(req SetupRequest) ([]Endpoint, error) {
 	return eps, nil
 }
 
-func (m *Manager) newEndpoint(n *Network, a Attachment, ifName string) (Endpoint, error) {
+func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName string) (Endpoint, error) {
 	if len(a.Aliases) > 0 && !n.DNS {
 		return Endpoint{}, errInvalid("network-scoped aliases are supported only on user-defined networks with DNS (not %s)", n.Name)
 	}

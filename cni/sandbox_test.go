@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthproject/berth/cni/netns"
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/berthproject/berth/cni/netns"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // upstreamDNS is a test resolver on 127.0.0.1 that answers every A query
@@ -64,8 +66,8 @@ func TestDNSForwarding(t *testing.T) {
 	want := netip.MustParseAddr("198.51.100.7") // only ever an answer, never contacted
 	e.cfg.DNSUpstreams = []string{upstreamDNS(t, want)}
 	e.m = e.open()
-	e.mustCreate(CreateOptions{Name: "fwd"})
-	e.mustCreate(CreateOptions{Name: "closed", Internal: true})
+	e.mustCreate(networktypes.CreateOptions{Name: "fwd"})
+	e.mustCreate(networktypes.CreateOptions{Name: "closed", Internal: true})
 	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "fwd"})
 	out, err := e.inCtr(sb, "nslookup", "outside.example")
 	if err != nil || !strings.Contains(out, want.String()) {
@@ -89,7 +91,7 @@ func TestDNSForwarding(t *testing.T) {
 func TestManyAttachments(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "many", Subnet: e.subnet(5)})
+	e.mustCreate(networktypes.CreateOptions{Name: "many", Subnet: e.subnet(5)})
 	seen := map[netip.Addr]string{}
 	var ids []string
 	for i := 0; i < 50; i++ {
@@ -122,8 +124,8 @@ func TestManyAttachments(t *testing.T) {
 func TestConnectDisconnect(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "a", Subnet: e.subnet(6)})
-	e.mustCreate(CreateOptions{Name: "b", Subnet: e.subnet(7)})
+	e.mustCreate(networktypes.CreateOptions{Name: "a", Subnet: e.subnet(6)})
+	e.mustCreate(networktypes.CreateOptions{Name: "b", Subnet: e.subnet(7)})
 	srv := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "srv", NetworkMode: "a"})
 	peer := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "peer", NetworkMode: "b"})
 	e.startHTTPD(srv, "multi")
@@ -167,9 +169,9 @@ func TestConnectDisconnect(t *testing.T) {
 func TestCrashRecovery(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "crash", Subnet: e.subnet(8)})
+	e.mustCreate(networktypes.CreateOptions{Name: "crash", Subnet: e.subnet(8)})
 	port := freePort(t)
-	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "a", NetworkMode: "crash", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "a", NetworkMode: "crash", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}})
 	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "b", NetworkMode: "crash"})
 	c := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "c", NetworkMode: "crash"})
 	keep := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: "keep", NetworkMode: "crash"})
@@ -230,8 +232,8 @@ func TestCrashRecovery(t *testing.T) {
 func TestSetupRollback(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "one", Subnet: e.subnet(9)})
-	e.mustCreate(CreateOptions{Name: "two", Subnet: e.subnet(10)})
+	e.mustCreate(networktypes.CreateOptions{Name: "one", Subnet: e.subnet(9)})
+	e.mustCreate(networktypes.CreateOptions{Name: "two", Subnet: e.subnet(10)})
 	fixed := netip.MustParseAddr(fmt.Sprintf("10.%d.10.50", e.octet))
 	first := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "two", Networks: []Attachment{{Network: "two", IPv4: fixed}}})
 	if first.Endpoints[0].IPv4.Addr() != fixed {
@@ -240,7 +242,7 @@ func TestSetupRollback(t *testing.T) {
 	port := freePort(t)
 	id := ctrID()
 	_, err := e.m.Setup(ctx, SetupRequest{ContainerID: id, NetworkMode: "one",
-		Networks: []Attachment{{Network: "two", IPv4: fixed}}, Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+		Networks: []Attachment{{Network: "two", IPv4: fixed}}, Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}})
 	if err == nil || !strings.Contains(err.Error(), "two") {
 		t.Fatalf("setup with a taken static IP: %v", err)
 	}
@@ -280,10 +282,10 @@ func TestMacvlan(t *testing.T) {
 			t.Fatalf("%v: %v %s", args, err, out)
 		}
 	}
-	if _, err := e.m.Create(context.Background(), CreateOptions{Name: "mv", Driver: DriverMacvlan, Subnet: e.subnet(90)}); err == nil {
+	if _, err := e.m.Create(context.Background(), networktypes.CreateOptions{Name: "mv", Driver: networktypes.DriverMacvlan, Subnet: e.subnet(90)}); err == nil {
 		t.Fatal("macvlan without parent accepted")
 	}
-	n := e.mustCreate(CreateOptions{Name: "mv", Driver: DriverMacvlan, Subnet: e.subnet(90), Options: map[string]string{"parent": parent}})
+	n := e.mustCreate(networktypes.CreateOptions{Name: "mv", Driver: networktypes.DriverMacvlan, Subnet: e.subnet(90), Options: map[string]string{"parent": parent}})
 	if n.Interface != parent || n.DNS {
 		t.Fatalf("network %+v", n)
 	}
@@ -297,7 +299,7 @@ func TestMacvlan(t *testing.T) {
 			t.Fatalf("ping %s over macvlan: %v %s", target, err, out)
 		}
 	}
-	if _, err := e.m.Setup(context.Background(), SetupRequest{ContainerID: ctrID(), NetworkMode: "mv", Ports: []PortMapping{{HostPort: 1, ContainerPort: 1}}}); err == nil {
+	if _, err := e.m.Setup(context.Background(), SetupRequest{ContainerID: ctrID(), NetworkMode: "mv", Ports: []networktypes.PortMapping{{HostPort: 1, ContainerPort: 1}}}); err == nil {
 		t.Fatal("ports on macvlan accepted")
 	}
 }
@@ -307,7 +309,7 @@ func TestMacvlan(t *testing.T) {
 func TestParallelSetup(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "par", Subnet: e.subnet(11)})
+	e.mustCreate(networktypes.CreateOptions{Name: "par", Subnet: e.subnet(11)})
 	const n = 12
 	type res struct {
 		sb  *Sandbox
@@ -348,7 +350,7 @@ func TestParallelSetup(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		e.assertNoTrace(id, "par", DefaultNetwork)
+		e.assertNoTrace(id, "par", networktypes.DefaultNetwork)
 	}
 }
 
@@ -357,9 +359,9 @@ func TestParallelSetup(t *testing.T) {
 func TestTeardownWithoutCNICache(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "nocache", Subnet: e.subnet(12)})
+	e.mustCreate(networktypes.CreateOptions{Name: "nocache", Subnet: e.subnet(12)})
 	port := freePort(t)
-	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "nocache", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "nocache", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}})
 	if out := e.nftTable(); !strings.Contains(out, sb.Endpoints[0].IPv4.Addr().String()) {
 		t.Fatalf("no DNAT element for %s:\n%s", sb.Endpoints[0].IPv4, out)
 	}
@@ -383,9 +385,9 @@ func TestTeardownWithoutCNICache(t *testing.T) {
 func TestGCPrunesPublishedPorts(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mustCreate(CreateOptions{Name: "gcports", Subnet: e.subnet(13)})
+	e.mustCreate(networktypes.CreateOptions{Name: "gcports", Subnet: e.subnet(13)})
 	port := freePort(t)
-	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "gcports", Ports: []PortMapping{{HostPort: port, ContainerPort: 80}}})
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "gcports", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}})
 	if out := e.nftTable(); !strings.Contains(out, fmt.Sprintf("tcp . %d : %s . 80", port, sb.Endpoints[0].IPv4.Addr())) {
 		t.Fatalf("no element for port %d:\n%s", port, out)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 func newTestEngine(t *testing.T) *engine.Engine {
@@ -25,7 +25,7 @@ func newTestEngine(t *testing.T) *engine.Engine {
 	return e
 }
 
-func create(t *testing.T, e *engine.Engine, cfg container.Config) string {
+func create(t *testing.T, e *engine.Engine, cfg containertypes.Config) string {
 	t.Helper()
 	if cfg.Image == "" {
 		cfg.Image = "busybox"
@@ -35,7 +35,7 @@ func create(t *testing.T, e *engine.Engine, cfg container.Config) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		err := e.Containers().Remove(context.Background(), id, container.RemoveOptions{Force: true})
+		err := e.Containers().Remove(context.Background(), id, containertypes.RemoveOptions{Force: true})
 		if err != nil && !errdefs.IsNotFound(err) {
 			t.Errorf("removing %s: %v", id, err)
 		}
@@ -55,7 +55,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func inspect(t *testing.T, e *engine.Engine, id string) *container.Container {
+func inspect(t *testing.T, e *engine.Engine, id string) *containertypes.Container {
 	t.Helper()
 	c, err := e.Containers().Inspect(context.Background(), id)
 	if err != nil {
@@ -67,7 +67,7 @@ func inspect(t *testing.T, e *engine.Engine, id string) *container.Container {
 func logsOf(t *testing.T, e *engine.Engine, id string) string {
 	t.Helper()
 	var b strings.Builder
-	err := e.Containers().Logs(context.Background(), id, container.LogOptions{Tail: -1}, func(l container.LogEntry) error {
+	err := e.Containers().Logs(context.Background(), id, containertypes.LogOptions{Tail: -1}, func(l containertypes.LogEntry) error {
 		b.Write(l.Line)
 		return nil
 	})
@@ -81,24 +81,24 @@ func TestLifecycleStates(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id := create(t, e, container.Config{Name: "states", Cmd: []string{"sleep", "1000"}})
-	if got := inspect(t, e, "states").State.Status; got != container.StatusCreated {
+	id := create(t, e, containertypes.Config{Name: "states", Cmd: []string{"sleep", "1000"}})
+	if got := inspect(t, e, "states").State.Status; got != containertypes.StatusCreated {
 		t.Fatalf("after create: %s", got)
 	}
 	if err := c.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	st := inspect(t, e, id[:8]).State
-	if st.Status != container.StatusRunning || st.Pid == 0 {
+	if st.Status != containertypes.StatusRunning || st.Pid == 0 {
 		t.Fatalf("after start: %+v", st)
 	}
 	if err := c.Pause(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if got := inspect(t, e, id).State.Status; got != container.StatusPaused {
+	if got := inspect(t, e, id).State.Status; got != containertypes.StatusPaused {
 		t.Fatalf("after pause: %s", got)
 	}
-	if err := c.Remove(ctx, id, container.RemoveOptions{}); !errdefs.IsConflict(err) {
+	if err := c.Remove(ctx, id, containertypes.RemoveOptions{}); !errdefs.IsConflict(err) {
 		t.Fatalf("rm of a paused container without force: %v, want a conflict", err)
 	}
 	if err := c.Unpause(ctx, id); err != nil {
@@ -107,14 +107,14 @@ func TestLifecycleStates(t *testing.T) {
 	if err := c.Kill(ctx, id, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "exit after kill", func() bool { return inspect(t, e, id).State.Status == container.StatusExited })
+	waitFor(t, "exit after kill", func() bool { return inspect(t, e, id).State.Status == containertypes.StatusExited })
 	if code := inspect(t, e, id).State.ExitCode; code != 137 {
 		t.Fatalf("exit code after SIGKILL = %d, want 137", code)
 	}
 	if err := c.Kill(ctx, id, ""); !errdefs.IsConflict(err) {
 		t.Fatalf("kill of a stopped container: %v, want a conflict", err)
 	}
-	if err := c.Remove(ctx, id, container.RemoveOptions{}); err != nil {
+	if err := c.Remove(ctx, id, containertypes.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Inspect(ctx, id); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such container") {
@@ -127,16 +127,16 @@ func TestStopSignalThenKill(t *testing.T) {
 	ctx := context.Background()
 	c := e.Containers()
 	// Catches TERM and exits 3.
-	polite := create(t, e, container.Config{Cmd: []string{"sh", "-c", `trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done`}})
+	polite := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", `trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done`}})
 	// Ignores TERM: only SIGKILL after the timeout stops it.
-	stubborn := create(t, e, container.Config{Cmd: []string{"sh", "-c", `trap '' TERM; echo ready; while true; do sleep 0.05; done`}})
+	stubborn := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", `trap '' TERM; echo ready; while true; do sleep 0.05; done`}})
 	for _, id := range []string{polite, stubborn} {
 		if err := c.Start(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "ready", func() bool { return strings.Contains(logsOf(t, e, id), "ready") })
 	}
-	if err := c.Stop(ctx, polite, container.StopOptions{}); err != nil {
+	if err := c.Stop(ctx, polite, containertypes.StopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if st := inspect(t, e, polite).State; st.ExitCode != 3 || !strings.Contains(logsOf(t, e, polite), "got TERM") {
@@ -144,7 +144,7 @@ func TestStopSignalThenKill(t *testing.T) {
 	}
 	timeout := 500 * time.Millisecond
 	start := time.Now()
-	if err := c.Stop(ctx, stubborn, container.StopOptions{Timeout: &timeout}); err != nil {
+	if err := c.Stop(ctx, stubborn, containertypes.StopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
 	if time.Since(start) < timeout {
@@ -159,8 +159,8 @@ func TestExitCodesAndStartErrors(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id := create(t, e, container.Config{Cmd: []string{"sh", "-c", "exit 42"}})
-	exited, err := c.Wait(ctx, id, container.WaitNextExit)
+	id := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "exit 42"}})
+	exited, err := c.Wait(ctx, id, containertypes.WaitNextExit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,21 +171,21 @@ func TestExitCodesAndStartErrors(t *testing.T) {
 		t.Fatalf("exit code %d, want 42", st.ExitCode)
 	}
 
-	missing := create(t, e, container.Config{Cmd: []string{"/no/such/binary"}})
+	missing := create(t, e, containertypes.Config{Cmd: []string{"/no/such/binary"}})
 	err = c.Start(ctx, missing)
-	var se *container.StartError
+	var se *containertypes.StartError
 	if !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Fatalf("start of a missing command: %v, want a StartError with 127", err)
 	}
-	notExec := create(t, e, container.Config{Cmd: []string{"/etc/passwd"}})
+	notExec := create(t, e, containertypes.Config{Cmd: []string{"/etc/passwd"}})
 	err = c.Start(ctx, notExec)
 	if !errors.As(err, &se) || se.ExitCode != 126 {
 		t.Fatalf("start of a non-executable: %v, want a StartError with 126", err)
 	}
-	if _, _, err := c.Create(ctx, container.Config{Image: "no-such-image"}); !errdefs.IsNotFound(err) {
+	if _, _, err := c.Create(ctx, containertypes.Config{Image: "no-such-image"}); !errdefs.IsNotFound(err) {
 		t.Fatalf("create from a missing image: %v", err)
 	}
-	if _, _, err := c.Create(ctx, container.Config{Image: "busybox", Name: "bad name!"}); !errdefs.IsInvalidArgument(err) {
+	if _, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", Name: "bad name!"}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad name: %v", err)
 	}
 }
@@ -194,11 +194,11 @@ func TestAutoRemoveAndWait(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id, _, err := c.Create(ctx, container.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"sh", "-c", "exit 7"}})
+	id, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"sh", "-c", "exit 7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	removed, err := c.Wait(ctx, id, container.WaitRemoved)
+	removed, err := c.Wait(ctx, id, containertypes.WaitRemoved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +217,10 @@ func TestRestartPolicies(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	onFailure := create(t, e, container.Config{Cmd: []string{"sh", "-c", "echo run; exit 1"},
-		RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}})
-	always := create(t, e, container.Config{Cmd: []string{"sh", "-c", "echo run; sleep 0.2"},
-		RestartPolicy: container.RestartPolicy{Name: "always"}})
+	onFailure := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "echo run; exit 1"},
+		RestartPolicy: containertypes.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}})
+	always := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "echo run; sleep 0.2"},
+		RestartPolicy: containertypes.RestartPolicy{Name: "always"}})
 	for _, id := range []string{onFailure, always} {
 		if err := c.Start(ctx, id); err != nil {
 			t.Fatal(err)
@@ -228,13 +228,13 @@ func TestRestartPolicies(t *testing.T) {
 	}
 	waitFor(t, "on-failure to give up after 2 restarts", func() bool {
 		ci := inspect(t, e, onFailure)
-		return ci.RestartCount == 2 && ci.State.Status == container.StatusExited
+		return ci.RestartCount == 2 && ci.State.Status == containertypes.StatusExited
 	})
 	if n := strings.Count(logsOf(t, e, onFailure), "run"); n != 3 {
 		t.Fatalf("on-failure:2 ran %d times, want 3", n)
 	}
 	waitFor(t, "always to restart twice", func() bool { return inspect(t, e, always).RestartCount >= 2 })
-	if err := c.Stop(ctx, always, container.StopOptions{}); err != nil {
+	if err := c.Stop(ctx, always, containertypes.StopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	count := inspect(t, e, always).RestartCount
@@ -248,17 +248,17 @@ func TestExecAndTop(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id := create(t, e, container.Config{Cmd: []string{"sleep", "1000"}})
+	id := create(t, e, containertypes.Config{Cmd: []string{"sleep", "1000"}})
 	if err := c.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	execID, err := c.ExecCreate(ctx, id, container.ExecConfig{Cmd: []string{"sh", "-c", "read x; echo got $x; echo err >&2; exit 5"},
+	execID, err := c.ExecCreate(ctx, id, containertypes.ExecConfig{Cmd: []string{"sh", "-c", "read x; echo got $x; echo err >&2; exit 5"},
 		AttachStdin: true, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr syncBuffer
-	code, err := c.ExecStart(ctx, execID, container.Streams{Stdin: strings.NewReader("hello\n"), Stdout: &stdout, Stderr: &stderr})
+	code, err := c.ExecStart(ctx, execID, containertypes.Streams{Stdin: strings.NewReader("hello\n"), Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +278,11 @@ func TestRename(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id, _, err := c.Create(ctx, container.Config{Image: "busybox", Name: "old-name", Cmd: []string{"true"}})
+	id, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", Name: "old-name", Cmd: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := create(t, e, container.Config{Name: "taken", Cmd: []string{"true"}})
+	other := create(t, e, containertypes.Config{Name: "taken", Cmd: []string{"true"}})
 	if err := c.Rename(ctx, "old-name", "taken"); !errdefs.IsConflict(err) {
 		t.Fatalf("rename to a used name: %v", err)
 	}
@@ -295,7 +295,7 @@ func TestRename(t *testing.T) {
 	if _, err := c.Inspect(ctx, "old-name"); !errdefs.IsNotFound(err) {
 		t.Fatalf("old name still resolves: %v", err)
 	}
-	if err := c.Remove(ctx, other, container.RemoveOptions{}); err != nil {
+	if err := c.Remove(ctx, other, containertypes.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A new engine (a restarted berthd) sees the new name.
@@ -304,7 +304,7 @@ func TestRename(t *testing.T) {
 	if got, err := e2.Containers().Inspect(ctx, "new-name"); err != nil || got.ID != id {
 		t.Fatalf("after restart: %v", err)
 	}
-	if err := e2.Containers().Remove(ctx, "new-name", container.RemoveOptions{}); err != nil {
+	if err := e2.Containers().Remove(ctx, "new-name", containertypes.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -330,11 +330,11 @@ func TestAutoRemoveAfterFailedStart(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	id, _, err := c.Create(ctx, container.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"/no/such/thing"}})
+	id, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", AutoRemove: true, Cmd: []string{"/no/such/thing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var se *container.StartError
+	var se *containertypes.StartError
 	if err := c.Start(ctx, id); !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Fatalf("start: %v", err)
 	}

@@ -3,22 +3,23 @@ package engine
 import (
 	"context"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/image"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
+	systemtypes "github.com/berthproject/berth/pkg/types/system"
 )
 
 // DiskUsage reports the disk use of images (unpacked snapshot sizes, kept
 // by the snapshotter), containers' writable layers and volumes.
-func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
-	cs, err := e.containers.List(ctx, container.ListOptions{All: true})
+func (e *Engine) DiskUsage(ctx context.Context) (*systemtypes.DiskUsage, error) {
+	cs, err := e.containers.List(ctx, containertypes.ListOptions{All: true})
 	if err != nil {
 		return nil, err
 	}
-	imgs, err := e.images.List(ctx, image.ListOptions{})
+	imgs, err := e.images.List(ctx, imagetypes.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	du := &DiskUsage{Images: []ImageUsage{}, Containers: []ContainerUsage{}, Volumes: []VolumeUsage{}, BuildCache: []BuildCacheUsage{}}
+	du := &systemtypes.DiskUsage{Images: []systemtypes.ImageUsage{}, Containers: []systemtypes.ContainerUsage{}, Volumes: []systemtypes.VolumeUsage{}, BuildCache: []systemtypes.BuildCacheUsage{}}
 	users := map[string]int{}
 	for _, c := range cs {
 		users[c.ImageID]++
@@ -30,10 +31,10 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 		if len(c.Names) > 0 {
 			name = c.Names[0]
 		}
-		du.Containers = append(du.Containers, ContainerUsage{ID: c.ID, Name: name, Image: c.Image, State: c.State, Size: size})
+		du.Containers = append(du.Containers, systemtypes.ContainerUsage{ID: c.ID, Name: name, Image: c.Image, State: c.State, Size: size})
 	}
 	for _, img := range imgs {
-		du.Images = append(du.Images, ImageUsage{ID: img.ID, RepoTags: img.RepoTags, Size: img.Size, Containers: users[img.ID]})
+		du.Images = append(du.Images, systemtypes.ImageUsage{ID: img.ID, RepoTags: img.RepoTags, Size: img.Size, Containers: users[img.ID]})
 	}
 	if e.volumes != nil {
 		vols, err := e.volumes.List(ctx, nil)
@@ -41,7 +42,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (*DiskUsage, error) {
 			return nil, err
 		}
 		for _, v := range vols {
-			du.Volumes = append(du.Volumes, VolumeUsage{Name: v.Name, Size: e.volumes.Size(v.Name), Links: len(v.UsedBy)})
+			du.Volumes = append(du.Volumes, systemtypes.VolumeUsage{Name: v.Name, Size: e.volumes.Size(v.Name), Links: len(v.UsedBy)})
 		}
 	}
 	return du, nil

@@ -15,10 +15,10 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
 
 	"github.com/berthproject/berth/pkg/ctrdconfig"
 	"github.com/berthproject/berth/pkg/supervisor"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
 
@@ -99,9 +99,9 @@ func runMain(m *testing.M) int {
 	// bridge, the firewall chains and every network state this stack
 	// created on the host. Then nothing may be left running from the stack.
 	if e, err := engine.New(ctx, stackOptions()...); err == nil {
-		list, _ := e.Containers().List(ctx, container.ListOptions{All: true})
+		list, _ := e.Containers().List(ctx, containertypes.ListOptions{All: true})
 		for _, c := range list {
-			if err := e.Containers().Remove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			if err := e.Containers().Remove(ctx, c.ID, containertypes.RemoveOptions{Force: true}); err != nil {
 				fmt.Printf("removing leftover container %s: %v\n", c.ID, err)
 			}
 		}

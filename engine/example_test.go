@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Run a container through the engine, without berthd: create it, attach to
@@ -21,7 +21,7 @@ func ExampleNew() {
 	defer e.Close()
 	containers := e.Containers()
 
-	id, _, err := containers.Create(ctx, container.Config{
+	id, _, err := containers.Create(ctx, containertypes.Config{
 		Image: "busybox",
 		Cmd:   []string{"echo", "hello from an embedded berth engine"},
 	})
@@ -29,15 +29,15 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	defer containers.Remove(ctx, id, container.RemoveOptions{Force: true})
+	defer containers.Remove(ctx, id, containertypes.RemoveOptions{Force: true})
 
-	exited, _ := containers.Wait(ctx, id, container.WaitNextExit)
+	exited, _ := containers.Wait(ctx, id, containertypes.WaitNextExit)
 	var out bytes.Buffer
 	ready := make(chan struct{})
 	attached := make(chan error, 1)
 	go func() {
-		attached <- containers.Attach(ctx, id, container.AttachOptions{
-			Streams: container.Streams{Stdout: &out},
+		attached <- containers.Attach(ctx, id, containertypes.AttachOptions{
+			Streams: containertypes.Streams{Stdout: &out},
 			Ready:   ready,
 		})
 	}()

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Two containers on the default bridge reach each other, and a published
@@ -18,9 +18,9 @@ func TestBridgeAndPublishedPort(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
 	c := e.Containers()
-	web := create(t, e, container.Config{
+	web := create(t, e, containertypes.Config{
 		Cmd:          []string{"sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"},
-		PortBindings: []container.PortBinding{{HostIP: "127.0.0.1", ContainerPort: 80}},
+		PortBindings: []containertypes.PortBinding{{HostIP: "127.0.0.1", ContainerPort: 80}},
 	})
 	if err := c.Start(ctx, web); err != nil {
 		t.Fatal(err)
@@ -30,8 +30,8 @@ func TestBridgeAndPublishedPort(t *testing.T) {
 	if ip == "" || len(ci.NetworkSettings.Ports) != 1 || ci.NetworkSettings.Ports[0].HostPort == 0 {
 		t.Fatalf("network settings: %+v", ci.NetworkSettings)
 	}
-	client := create(t, e, container.Config{Cmd: []string{"timeout", "5", "wget", "-q", "-O", "-", "http://" + ip + "/"}})
-	exited, _ := c.Wait(ctx, client, container.WaitNextExit)
+	client := create(t, e, containertypes.Config{Cmd: []string{"timeout", "5", "wget", "-q", "-O", "-", "http://" + ip + "/"}})
+	exited, _ := c.Wait(ctx, client, containertypes.WaitNextExit)
 	t.Logf("web at %s, published %+v", ip, ci.NetworkSettings.Ports)
 	if testing.Verbose() {
 		out, _ := exec.Command("sh", "-c", "nft list table ip bteng; ip addr show bteng0; ss -ltnp | head").CombinedOutput()
@@ -52,8 +52,8 @@ func TestBridgeAndPublishedPort(t *testing.T) {
 	if st := <-exited; st.ExitCode != 0 || !strings.Contains(logsOf(t, e, client), "hello-from-web") {
 		t.Fatalf("wget from a second container: exit %d, logs %q", st.ExitCode, logsOf(t, e, client))
 	}
-	hosts := create(t, e, container.Config{NetworkMode: "none", Cmd: []string{"ip", "-o", "link"}})
-	exited, _ = c.Wait(ctx, hosts, container.WaitNextExit)
+	hosts := create(t, e, containertypes.Config{NetworkMode: "none", Cmd: []string{"ip", "-o", "link"}})
+	exited, _ = c.Wait(ctx, hosts, containertypes.WaitNextExit)
 	if err := c.Start(ctx, hosts); err != nil {
 		t.Fatal(err)
 	}

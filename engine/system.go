@@ -10,8 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/image"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
+	systemtypes "github.com/berthproject/berth/pkg/types/system"
 )
 
 // version is berth's version, set at build time with -ldflags -X.
@@ -21,12 +22,12 @@ var version = "0.1.0-dev"
 const APIVersion = "1"
 
 // Info summarises the engine, its containers and images, and the host.
-func (e *Engine) Info(ctx context.Context) (*Info, error) {
-	list, err := e.containers.List(ctx, container.ListOptions{All: true})
+func (e *Engine) Info(ctx context.Context) (*systemtypes.Info, error) {
+	list, err := e.containers.List(ctx, containertypes.ListOptions{All: true})
 	if err != nil {
 		return nil, err
 	}
-	info := &Info{
+	info := &systemtypes.Info{
 		Containers:        len(list),
 		ContainerdAddress: e.cfg.containerdAddress,
 		Namespace:         e.cfg.namespace,
@@ -43,15 +44,15 @@ func (e *Engine) Info(ctx context.Context) (*Info, error) {
 	}
 	for _, c := range list {
 		switch c.State {
-		case container.StatusRunning:
+		case containertypes.StatusRunning:
 			info.ContainersRunning++
-		case container.StatusPaused:
+		case containertypes.StatusPaused:
 			info.ContainersPaused++
 		default:
 			info.ContainersStopped++
 		}
 	}
-	if imgs, err := e.images.List(ctx, image.ListOptions{}); err == nil {
+	if imgs, err := e.images.List(ctx, imagetypes.ListOptions{}); err == nil {
 		info.Images = len(imgs)
 	}
 	if v, err := e.client.Version(ctx); err == nil {
@@ -73,8 +74,8 @@ func (e *Engine) Info(ctx context.Context) (*Info, error) {
 }
 
 // Version reports the versions of berth and the parts it runs on.
-func (e *Engine) Version(ctx context.Context) (*Version, error) {
-	v := &Version{
+func (e *Engine) Version(ctx context.Context) (*systemtypes.Version, error) {
+	v := &systemtypes.Version{
 		Version:    version,
 		APIVersion: APIVersion,
 		GoVersion:  runtime.Version(),

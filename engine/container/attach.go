@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/pkg/attach"
 	"github.com/berthproject/berth/pkg/logfile"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // pendingAttach is an attachment waiting for the container's next start.
@@ -59,14 +60,14 @@ func (r *record) failAttachers(err error) {
 // Attach connects the caller's streams to the container's stdio. On a running
 // container it attaches at once; otherwise it waits for the next start and is
 // connected before the process runs. It returns when the output ends.
-func (s *Service) Attach(ctx context.Context, ref string, opts AttachOptions) error {
+func (s *Service) Attach(ctx context.Context, ref string, opts containertypes.AttachOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
 	}
 	ctx = s.ctx(ctx)
 	if opts.Logs {
-		err := s.Logs(ctx, r.id, LogOptions{Tail: -1, Stdout: true, Stderr: true}, func(e LogEntry) error {
+		err := s.Logs(ctx, r.id, containertypes.LogOptions{Tail: -1, Stdout: true, Stderr: true}, func(e containertypes.LogEntry) error {
 			w := opts.Stdout
 			if e.Stream == "stderr" && opts.Stderr != nil {
 				w = opts.Stderr
@@ -156,7 +157,7 @@ func (s *Service) attachConn(ctx context.Context, r *record, ready chan<- struct
 
 // pump copies between an attach connection and the caller's streams until the
 // container's output ends.
-func pump(ctx context.Context, conn *attach.Conn, st Streams) error {
+func pump(ctx context.Context, conn *attach.Conn, st containertypes.Streams) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if st.Stdin != nil {
@@ -207,7 +208,7 @@ func pump(ctx context.Context, conn *attach.Conn, st Streams) error {
 }
 
 // Logs calls fn for the container's log entries selected by opts.
-func (s *Service) Logs(ctx context.Context, ref string, opts LogOptions, fn func(LogEntry) error) error {
+func (s *Service) Logs(ctx context.Context, ref string, opts containertypes.LogOptions, fn func(containertypes.LogEntry) error) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -243,6 +244,6 @@ func (s *Service) Logs(ctx context.Context, ref string, opts LogOptions, fn func
 		if (e.Stream == "stdout" && !opts.Stdout) || (e.Stream == "stderr" && !opts.Stderr) {
 			return nil
 		}
-		return fn(LogEntry{Stream: e.Stream, Time: e.Time, Line: e.Line})
+		return fn(containertypes.LogEntry{Stream: e.Stream, Time: e.Time, Line: e.Line})
 	})
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/containerd/typeurl/v2"
 
 	"github.com/berthproject/berth/cni"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Connect attaches a container to one more network (`berth network
@@ -20,7 +22,7 @@ import (
 // in its configuration, so that every later start attaches it too.
 // Errors: ErrNotFound (container, network), ErrAlreadyExists (already
 // attached), ErrFailedPrecondition (host, none or container: network mode).
-func (s *Service) Connect(ctx context.Context, ref string, att NetworkAttachment) error {
+func (s *Service) Connect(ctx context.Context, ref string, att containertypes.NetworkAttachment) error {
 	if s.opts.Networks == nil {
 		return fmt.Errorf("berth's networking is not configured: %w", errdefs.ErrFailedPrecondition)
 	}
@@ -113,7 +115,7 @@ func (s *Service) Disconnect(ctx context.Context, ref, network string, force boo
 			s.log.Warn("network disconnect: rewriting /etc/hosts", "id", r.id, "err", err)
 		}
 	}
-	cfg.Networks = slices.DeleteFunc(cfg.Networks, func(a NetworkAttachment) bool { return s.networkName(ctx, a.Network) == name })
+	cfg.Networks = slices.DeleteFunc(cfg.Networks, func(a containertypes.NetworkAttachment) bool { return s.networkName(ctx, a.Network) == name })
 	if s.networkName(ctx, mode) == name {
 		// The primary network goes: the next one becomes primary.
 		cfg.NetworkMode = cfg.Networks[0].Network
@@ -129,7 +131,7 @@ func (s *Service) Disconnect(ctx context.Context, ref, network string, force boo
 
 // attachedNetworks are the names of the networks cfg attaches the
 // container to, the primary one first.
-func (s *Service) attachedNetworks(ctx context.Context, cfg *Config) []string {
+func (s *Service) attachedNetworks(ctx context.Context, cfg *containertypes.Config) []string {
 	out := []string{s.networkName(ctx, s.networkMode(cfg))}
 	for _, a := range cfg.Networks {
 		if name := s.networkName(ctx, a.Network); !slices.Contains(out, name) {
@@ -143,7 +145,7 @@ func (s *Service) attachedNetworks(ctx context.Context, cfg *Config) []string {
 // modes) to the network's name; an unknown reference is returned as is.
 func (s *Service) networkName(ctx context.Context, ref string) string {
 	if ref == "" || ref == "default" {
-		ref = cni.DefaultNetwork
+		ref = networktypes.DefaultNetwork
 	}
 	if n, err := s.opts.Networks.Inspect(ctx, ref); err == nil {
 		return n.Name
@@ -151,7 +153,7 @@ func (s *Service) networkName(ctx context.Context, ref string) string {
 	return ref
 }
 
-func (s *Service) storedConfig(ctx context.Context, id string) (containers.Container, *Config, error) {
+func (s *Service) storedConfig(ctx context.Context, id string) (containers.Container, *containertypes.Config, error) {
 	c, err := s.client.ContainerService().Get(ctx, id)
 	if err != nil {
 		return c, nil, err
@@ -160,7 +162,7 @@ func (s *Service) storedConfig(ctx context.Context, id string) (containers.Conta
 	return c, cfg, err
 }
 
-func (s *Service) storeConfig(ctx context.Context, c containers.Container, cfg *Config) error {
+func (s *Service) storeConfig(ctx context.Context, c containers.Container, cfg *containertypes.Config) error {
 	ext, err := typeurl.MarshalAny(cfg)
 	if err != nil {
 		return err
@@ -191,7 +193,7 @@ func parseIP(v string) (netip.Addr, error) {
 	return ip, nil
 }
 
-func (s *Service) publishNetwork(n *cni.Network, action, containerID string) {
+func (s *Service) publishNetwork(n *networktypes.Network, action, containerID string) {
 	s.events.Publish(events.Message{
 		Type:   events.TypeNetwork,
 		Action: action,

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/pkg/fsarchive"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // containerFS is a container's file system as berthd reaches it: the
@@ -130,15 +131,15 @@ func (s *Service) livePID(ctx context.Context, id string) int {
 
 // StatPath describes a path of the container (a final symlink is not
 // followed).
-func (s *Service) StatPath(ctx context.Context, ref, p string) (PathStat, error) {
-	var out PathStat
+func (s *Service) StatPath(ctx context.Context, ref, p string) (containertypes.PathStat, error) {
+	var out containertypes.PathStat
 	err := s.withFS(ctx, ref, func(f containerFS) error {
 		root, rel, _ := f.resolve(p)
 		st, err := fsarchive.LstatInRoot(root, rel)
 		if err != nil {
 			return pathError(ref, p, err)
 		}
-		out = PathStat(st)
+		out = containertypes.PathStat(st)
 		return nil
 	})
 	return out, err
@@ -174,7 +175,7 @@ func (s *Service) CopyFrom(ctx context.Context, ref, p string, w io.Writer) erro
 // Docker's `cp` rules. Nothing is written outside the container's file
 // system: paths resolve inside it (symlinks included) and the archive's
 // entries cannot leave their target.
-func (s *Service) CopyTo(ctx context.Context, ref string, o CopyToOptions, rd io.Reader) error {
+func (s *Service) CopyTo(ctx context.Context, ref string, o containertypes.CopyToOptions, rd io.Reader) error {
 	if o.Path == "" {
 		return fmt.Errorf("no destination path given: %w", errdefs.ErrInvalidArgument)
 	}

@@ -14,11 +14,13 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 func init() {
 	// The container's Config rides on containerd as a typed extension (JSON).
-	typeurl.Register(&Config{}, "berthproject.dev/container", "Config")
+	typeurl.Register(&containertypes.Config{}, "berthproject.dev/container", "Config")
 }
 
 // RuntimeBerth and RuntimeRunc are the runtimes berth knows.
@@ -30,7 +32,7 @@ const (
 // Create makes a container from cfg: it resolves the image, prepares the
 // container's writable snapshot, writes its /etc files and stores the
 // container in containerd. A failed Create leaves nothing behind.
-func (s *Service) Create(ctx context.Context, cfg Config) (id string, warnings []string, err error) {
+func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id string, warnings []string, err error) {
 	ctx = s.ctx(ctx)
 	if err := validateConfig(&cfg); err != nil {
 		return "", nil, err
@@ -190,7 +192,7 @@ func (s *Service) runtimeOptions() *runcoptions.Options {
 	}
 }
 
-func (s *Service) labelsFor(cfg *Config) map[string]string {
+func (s *Service) labelsFor(cfg *containertypes.Config) map[string]string {
 	labels := map[string]string{labelName: cfg.Name}
 	for k, v := range cfg.Labels {
 		labels[labelUserPrefix+k] = v
@@ -198,7 +200,7 @@ func (s *Service) labelsFor(cfg *Config) map[string]string {
 	return labels
 }
 
-func validateConfig(cfg *Config) error {
+func validateConfig(cfg *containertypes.Config) error {
 	if cfg.Image == "" {
 		return fmt.Errorf("no image given: %w", errdefs.ErrInvalidArgument)
 	}

@@ -16,13 +16,15 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // execRecord is an exec process from ExecCreate until the container goes.
 type execRecord struct {
 	id          string
 	containerID string
-	cfg         ExecConfig
+	cfg         containertypes.ExecConfig
 
 	mu       sync.Mutex
 	started  bool
@@ -33,7 +35,7 @@ type execRecord struct {
 }
 
 // ExecCreate prepares a process to run in a running container.
-func (s *Service) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (string, error) {
+func (s *Service) ExecCreate(ctx context.Context, ref string, cfg containertypes.ExecConfig) (string, error) {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return "", err
@@ -67,7 +69,7 @@ func (s *Service) exec(id string) (*execRecord, error) {
 
 // ExecStart runs an exec process with the caller's streams and returns its
 // exit code (at once with 0 when the exec is detached).
-func (s *Service) ExecStart(ctx context.Context, execID string, st Streams) (int, error) {
+func (s *Service) ExecStart(ctx context.Context, execID string, st containertypes.Streams) (int, error) {
 	e, err := s.exec(execID)
 	if err != nil {
 		return 0, err
@@ -207,7 +209,7 @@ func (s *stdinCloser) Read(p []byte) (int, error) {
 }
 
 // ExecResize changes an exec process's terminal size.
-func (s *Service) ExecResize(ctx context.Context, execID string, size WindowSize) error {
+func (s *Service) ExecResize(ctx context.Context, execID string, size containertypes.WindowSize) error {
 	e, err := s.exec(execID)
 	if err != nil {
 		return err
@@ -222,14 +224,14 @@ func (s *Service) ExecResize(ctx context.Context, execID string, size WindowSize
 }
 
 // ExecInspect returns the state of an exec process.
-func (s *Service) ExecInspect(ctx context.Context, execID string) (*ExecInspect, error) {
+func (s *Service) ExecInspect(ctx context.Context, execID string) (*containertypes.ExecInspect, error) {
 	e, err := s.exec(execID)
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return &ExecInspect{ID: e.id, ContainerID: e.containerID, Running: e.running, ExitCode: e.exitCode, Pid: e.pid, Config: e.cfg}, nil
+	return &containertypes.ExecInspect{ID: e.id, ContainerID: e.containerID, Running: e.running, ExitCode: e.exitCode, Pid: e.pid, Config: e.cfg}, nil
 }
 
 // resolveUser turns user[:group] into IDs using the container's own

@@ -16,10 +16,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Inspect returns the full view of a container.
-func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
+func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Container, error) {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return nil, err
@@ -41,7 +43,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	out := &Container{
+	out := &containertypes.Container{
 		ID:          c.ID,
 		Name:        "/" + cfg.Name,
 		Created:     c.CreatedAt,
@@ -60,7 +62,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Container, error) {
 	if out.State.Running {
 		out.NetworkSettings = s.networkSettings(ctx, c.ID)
 	} else {
-		out.NetworkSettings.Networks = map[string]EndpointSettings{}
+		out.NetworkSettings.Networks = map[string]containertypes.EndpointSettings{}
 	}
 	out.Image = c.Labels[labelImageID]
 	out.Mounts = mountPoints(c)
@@ -101,14 +103,14 @@ func (r *record) view() recordView {
 
 // state derives Docker's State from the container's labels, its task and the
 // in-memory record's view (taken before the labels were read).
-func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process) State {
-	st := State{
+func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process) containertypes.State {
+	st := containertypes.State{
 		ExitCode:   atoiLabel(c.Labels[labelExitCode]),
 		OOMKilled:  c.Labels[labelOOMKilled] == "true",
 		Error:      c.Labels[labelError],
 		StartedAt:  timeLabel(c.Labels[labelStartedAt]),
 		FinishedAt: timeLabel(c.Labels[labelFinishedAt]),
-		Status:     StatusCreated,
+		Status:     containertypes.StatusCreated,
 	}
 	restarting := v.restarting
 	exited, exitCode := v.exited, v.exitCode
@@ -118,15 +120,15 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 	if proc != nil {
 		switch proc.Status {
 		case tasktypes.Status_RUNNING, tasktypes.Status_CREATED:
-			st.Status, st.Running, st.Pid = StatusRunning, true, int(proc.Pid)
+			st.Status, st.Running, st.Pid = containertypes.StatusRunning, true, int(proc.Pid)
 			st.ExitCode = 0
 		case tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
-			st.Status, st.Running, st.Paused, st.Pid = StatusPaused, true, true, int(proc.Pid)
+			st.Status, st.Running, st.Paused, st.Pid = containertypes.StatusPaused, true, true, int(proc.Pid)
 			st.ExitCode = 0
 		case tasktypes.Status_STOPPED:
 			// A task being deleted may report a zeroed status: the exit
 			// event's is the one to trust.
-			st.Status = StatusExited
+			st.Status = containertypes.StatusExited
 			st.ExitCode = int(proc.ExitStatus)
 			if exited {
 				st.ExitCode = exitCode
@@ -136,17 +138,17 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 	}
 	switch {
 	case restarting:
-		st.Status, st.Restarting = StatusRestarting, true
+		st.Status, st.Restarting = containertypes.StatusRestarting, true
 	case exited:
-		st.Status, st.ExitCode = StatusExited, exitCode
+		st.Status, st.ExitCode = containertypes.StatusExited, exitCode
 	case !st.FinishedAt.IsZero():
-		st.Status = StatusExited
+		st.Status = containertypes.StatusExited
 	}
 	return st
 }
 
 // List returns the containers selected by opts, newest first.
-func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
+func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]containertypes.Summary, error) {
 	ctx = s.ctx(ctx)
 	views := map[string]recordView{} // before the labels, see recordView
 	for _, r := range s.allRecords() {
@@ -168,7 +170,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 	if err != nil {
 		return nil, err
 	}
-	var out []Summary
+	var out []containertypes.Summary
 	for _, c := range list {
 		r := s.recordByID(c.ID)
 		if r == nil {
@@ -179,7 +181,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 			continue
 		}
 		st := s.state(views[c.ID], c, procs[c.ID])
-		sum := Summary{
+		sum := containertypes.Summary{
 			ID:         c.ID,
 			Names:      []string{"/" + cfg.Name},
 			Image:      cfg.Image,
@@ -203,7 +205,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 	if !opts.All && opts.Limit == 0 && !f.hasStatus {
 		kept := out[:0]
 		for _, sum := range out {
-			if sum.State == StatusRunning || sum.State == StatusPaused || sum.State == StatusRestarting {
+			if sum.State == containertypes.StatusRunning || sum.State == containertypes.StatusPaused || sum.State == containertypes.StatusRestarting {
 				kept = append(kept, sum)
 			}
 		}
@@ -235,15 +237,15 @@ func commandOf(c containers.Container) string {
 }
 
 // humanStatus is Docker's STATUS column.
-func humanStatus(st State, now time.Time) string {
+func humanStatus(st containertypes.State, now time.Time) string {
 	switch st.Status {
-	case StatusRunning:
+	case containertypes.StatusRunning:
 		return "Up " + humanDuration(now.Sub(st.StartedAt))
-	case StatusPaused:
+	case containertypes.StatusPaused:
 		return "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
-	case StatusRestarting:
+	case containertypes.StatusRestarting:
 		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
-	case StatusExited:
+	case containertypes.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
 	}
 	return "Created"
@@ -297,7 +299,7 @@ func parseListFilters(f map[string][]string) (listFilter, error) {
 	}
 	for _, v := range f["status"] {
 		switch v {
-		case StatusCreated, StatusRunning, StatusPaused, StatusRestarting, StatusExited, StatusDead, "removing":
+		case containertypes.StatusCreated, containertypes.StatusRunning, containertypes.StatusPaused, containertypes.StatusRestarting, containertypes.StatusExited, containertypes.StatusDead, "removing":
 		default:
 			return listFilter{}, fmt.Errorf("invalid filter 'status=%s': %w", v, errdefs.ErrInvalidArgument)
 		}
@@ -307,7 +309,7 @@ func parseListFilters(f map[string][]string) (listFilter, error) {
 	return listFilter{f: f, hasStatus: hasStatus || hasExited}, nil
 }
 
-func (lf listFilter) apply(in []Summary) ([]Summary, error) {
+func (lf listFilter) apply(in []containertypes.Summary) ([]containertypes.Summary, error) {
 	if len(lf.f) == 0 {
 		return in, nil
 	}
@@ -335,7 +337,7 @@ func (lf listFilter) apply(in []Summary) ([]Summary, error) {
 		}
 		since = t
 	}
-	var out []Summary
+	var out []containertypes.Summary
 	for _, s := range in {
 		if !before.IsZero() && !s.Created.Before(before) {
 			continue
@@ -350,7 +352,7 @@ func (lf listFilter) apply(in []Summary) ([]Summary, error) {
 	return out, nil
 }
 
-func (lf listFilter) match(s Summary) bool {
+func (lf listFilter) match(s containertypes.Summary) bool {
 	anyOf := func(key string, pred func(string) bool) bool {
 		values, ok := lf.f[key]
 		if !ok || len(values) == 0 {
@@ -375,7 +377,7 @@ func (lf listFilter) match(s Summary) bool {
 			return ok && (!hasVal || got == val)
 		}) &&
 		anyOf("status", func(v string) bool { return s.State == v }) &&
-		anyOf("exited", func(v string) bool { return s.State == StatusExited && itoa(s.ExitCode) == v }) &&
+		anyOf("exited", func(v string) bool { return s.State == containertypes.StatusExited && itoa(s.ExitCode) == v }) &&
 		anyOf("ancestor", func(v string) bool {
 			return s.Image == v || strings.TrimSuffix(s.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 		})

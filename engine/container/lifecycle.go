@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // phase is where a container is in its lifecycle as the engine drives it.
@@ -193,7 +195,7 @@ func (r *record) exitSeen(code int, at time.Time) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pendingExit = &ExitStatus{ExitCode: code, ExitedAt: at}
+	r.pendingExit = &containertypes.ExitStatus{ExitCode: code, ExitedAt: at}
 }
 
 // exitedLocked moves the record to the phase that follows an exit: a

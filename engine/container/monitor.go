@@ -15,6 +15,8 @@ import (
 	ctrdevents "github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Docker's restart back-off: 100 ms doubling to one minute, reset after a run
@@ -135,10 +137,10 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 
 // reapLocked deletes the stopped task and records its exit. ok is false when
 // there was no task to reap (the exit was already handled).
-func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (ExitStatus, bool) {
+func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (containertypes.ExitStatus, bool) {
 	if proc, err := s.taskState(ctx, r.id); err == nil {
 		if proc.Status != tasktypes.Status_STOPPED {
-			return ExitStatus{}, false // not an exit: a new task runs (or an old event)
+			return containertypes.ExitStatus{}, false // not an exit: a new task runs (or an old event)
 		}
 		// The OOM event can trail the exit: a kill by the OOM killer is
 		// also read from the container's cgroup, which exists until the
@@ -161,15 +163,15 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 	<-netDone
 	if err != nil {
 		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
-		return ExitStatus{}, false
+		return containertypes.ExitStatus{}, false
 	}
-	var st ExitStatus
+	var st containertypes.ExitStatus
 	r.mu.Lock()
 	seen := r.pendingExit
 	r.mu.Unlock()
 	switch {
 	case resp != nil:
-		st = ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
+		st = containertypes.ExitStatus{ExitCode: int(resp.ExitStatus), ExitedAt: resp.ExitedAt.AsTime()}
 		s.log.Debug("reaped task", "id", r.id, "status", resp.ExitStatus, "pid", resp.Pid)
 		if st.ExitedAt.IsZero() || st.ExitedAt.Unix() <= 0 {
 			st.ExitedAt = time.Now()
@@ -178,10 +180,10 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 		// No task to delete, but its exit was seen: its shim died and
 		// containerd cleaned up after it. The exit event is all there
 		// is (with the time it was seen if it carried none).
-		st = ExitStatus{ExitCode: seen.ExitCode, ExitedAt: seen.ExitedAt}
+		st = containertypes.ExitStatus{ExitCode: seen.ExitCode, ExitedAt: seen.ExitedAt}
 		s.log.Debug("task gone after its exit", "id", r.id, "status", st.ExitCode)
 	default:
-		return ExitStatus{}, false
+		return containertypes.ExitStatus{}, false
 	}
 	r.mu.Lock()
 	st.OOMKilled = r.oom
@@ -218,7 +220,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (Exit
 }
 
 // afterExitLocked removes an --rm container or schedules its restart.
-func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *Config, st ExitStatus) {
+func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *containertypes.Config, st containertypes.ExitStatus) {
 	if cfg.AutoRemove {
 		if err := s.removeLocked(ctx, r, st, false); err != nil {
 			s.log.Warn("removing an --rm container", "id", r.id, "err", err)
@@ -237,7 +239,7 @@ func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.C
 }
 
 // shouldRestart is Docker's restart policy decision for an exit.
-func shouldRestart(p RestartPolicy, exitCode int, stoppedByUser bool, restarts int) bool {
+func shouldRestart(p containertypes.RestartPolicy, exitCode int, stoppedByUser bool, restarts int) bool {
 	if stoppedByUser {
 		return false
 	}
@@ -414,7 +416,7 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	}
 	if !started.IsZero() && started.After(finished) {
 		now := time.Now()
-		st := ExitStatus{ExitCode: 255, ExitedAt: now, Error: "the container's task was lost"}
+		st := containertypes.ExitStatus{ExitCode: 255, ExitedAt: now, Error: "the container's task was lost"}
 		if err := s.setLabels(ctx, r.id, map[string]string{
 			labelExitCode: "255", labelFinishedAt: formatTime(now), labelError: st.Error,
 		}); err != nil {

@@ -16,6 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthproject/berth/cni"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/network"
 )
 
 // Network modes besides a network's name.
@@ -26,7 +28,7 @@ const (
 )
 
 // networkMode is cfg's mode with the default applied.
-func (s *Service) networkMode(cfg *Config) string {
+func (s *Service) networkMode(cfg *containertypes.Config) string {
 	if cfg.NetworkMode != "" {
 		return cfg.NetworkMode
 	}
@@ -38,7 +40,7 @@ func (s *Service) networkMode(cfg *Config) string {
 
 // networkSpec checks the network settings at create time and returns the
 // spec option that puts the container in the right network namespace.
-func (s *Service) networkSpec(ctx context.Context, cfg *Config, id string) (oci.SpecOpts, error) {
+func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, id string) (oci.SpecOpts, error) {
 	mode := s.networkMode(cfg)
 	switch {
 	case mode == NetworkNone:
@@ -98,7 +100,7 @@ func noop(context.Context, oci.Client, *containers.Container, *oci.Spec) error {
 // interfaces are configured. wait returns the outcome; the process must not
 // start before it returned nil. Host and none containers need no CNI work
 // (their files were written at create): wait is then immediate.
-func (s *Service) startNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig) (wait func() error, err error) {
+func (s *Service) startNetwork(ctx context.Context, id, name string, cfg *containertypes.Config, image ocispec.ImageConfig) (wait func() error, err error) {
 	mode := s.networkMode(cfg)
 	if s.opts.Networks == nil || mode == NetworkNone || mode == NetworkHost {
 		return func() error { return nil }, nil
@@ -122,7 +124,7 @@ func (s *Service) startNetwork(ctx context.Context, id, name string, cfg *Config
 
 // setupNetwork creates the container's network and writes its hosts and
 // resolv.conf; nsReady (may be nil) is called once the netns exists.
-func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *Config, image ocispec.ImageConfig, nsReady func()) (*cni.Sandbox, error) {
+func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *containertypes.Config, image ocispec.ImageConfig, nsReady func()) (*cni.Sandbox, error) {
 	mode := s.networkMode(cfg)
 	req := cni.SetupRequest{
 		ContainerID: id,
@@ -205,7 +207,7 @@ func (s *Service) releaseNetwork(ctx context.Context, id string) {
 	}
 }
 
-func hostnameOf(cfg *Config, id string) string {
+func hostnameOf(cfg *containertypes.Config, id string) string {
 	if cfg.Hostname != "" {
 		return cfg.Hostname
 	}
@@ -213,10 +215,10 @@ func hostnameOf(cfg *Config, id string) string {
 }
 
 // portMappings turns -p and -P into the network manager's mappings.
-func portMappings(cfg *Config, image ocispec.ImageConfig) ([]cni.PortMapping, error) {
-	var out []cni.PortMapping
+func portMappings(cfg *containertypes.Config, image ocispec.ImageConfig) ([]network.PortMapping, error) {
+	var out []network.PortMapping
 	for _, b := range cfg.PortBindings {
-		m := cni.PortMapping{HostPort: b.HostPort, ContainerPort: b.ContainerPort, Proto: b.Proto}
+		m := network.PortMapping{HostPort: b.HostPort, ContainerPort: b.ContainerPort, Proto: b.Proto}
 		if b.HostIP != "" {
 			ip, err := netip.ParseAddr(b.HostIP)
 			if err != nil {
@@ -237,15 +239,15 @@ func portMappings(cfg *Config, image ocispec.ImageConfig) ([]cni.PortMapping, er
 			if err != nil {
 				return nil, fmt.Errorf("invalid exposed port %q: %w", p, errdefs.ErrInvalidArgument)
 			}
-			out = append(out, cni.PortMapping{ContainerPort: uint16(n), Proto: proto})
+			out = append(out, network.PortMapping{ContainerPort: uint16(n), Proto: proto})
 		}
 	}
 	return out, nil
 }
 
 // networkSettings is Inspect's view of a running container's network.
-func (s *Service) networkSettings(ctx context.Context, id string) NetworkSettings {
-	ns := NetworkSettings{Networks: map[string]EndpointSettings{}}
+func (s *Service) networkSettings(ctx context.Context, id string) containertypes.NetworkSettings {
+	ns := containertypes.NetworkSettings{Networks: map[string]containertypes.EndpointSettings{}}
 	if s.opts.Networks == nil {
 		return ns
 	}
@@ -255,7 +257,7 @@ func (s *Service) networkSettings(ctx context.Context, id string) NetworkSetting
 	}
 	ns.SandboxKey = sb.NetNSPath
 	for i, ep := range sb.Endpoints {
-		es := EndpointSettings{
+		es := containertypes.EndpointSettings{
 			NetworkID: ep.NetworkID, MacAddress: ep.MAC, Aliases: ep.Aliases,
 		}
 		if ep.IPv4.IsValid() {
@@ -270,7 +272,7 @@ func (s *Service) networkSettings(ctx context.Context, id string) NetworkSetting
 		}
 	}
 	for _, p := range sb.Ports {
-		b := PortBinding{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
+		b := containertypes.PortBinding{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
 		if p.HostIP.IsValid() {
 			b.HostIP = p.HostIP.String()
 		}

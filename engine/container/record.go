@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Labels berth keeps on containerd containers (see docs/architecture.md).
@@ -50,7 +52,7 @@ type record struct {
 	// pendingExit is the last exit seen of the container's task until the
 	// labels hold it (nil then): an exit event's status before the task is
 	// reaped, or a reaped --rm container's until it is removed.
-	pendingExit *ExitStatus
+	pendingExit *containertypes.ExitStatus
 	gone        chan struct{} // closed when the container is removed
 	startedAt   time.Time
 }
@@ -60,17 +62,17 @@ func newRecord(id, name string) *record {
 }
 
 type waiter struct {
-	cond WaitCondition
-	ch   chan ExitStatus
+	cond containertypes.WaitCondition
+	ch   chan containertypes.ExitStatus
 }
 
 // notifyExit wakes the waiters for an exit (not-running, next-exit).
-func (r *record) notifyExit(st ExitStatus) {
+func (r *record) notifyExit(st containertypes.ExitStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	kept := r.waiters[:0]
 	for _, w := range r.waiters {
-		if w.cond == WaitRemoved {
+		if w.cond == containertypes.WaitRemoved {
 			kept = append(kept, w)
 			continue
 		}
@@ -80,7 +82,7 @@ func (r *record) notifyExit(st ExitStatus) {
 }
 
 // notifyRemoved wakes every remaining waiter: the container is gone.
-func (r *record) notifyRemoved(st ExitStatus) {
+func (r *record) notifyRemoved(st containertypes.ExitStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.phase != phaseRemoved {

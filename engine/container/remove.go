@@ -9,11 +9,13 @@ import (
 
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Remove deletes a container: its task (Force kills a running one first),
 // its writable layer, its files and its record.
-func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+func (s *Service) Remove(ctx context.Context, ref string, opts containertypes.RemoveOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -93,7 +95,7 @@ func (s *Service) isRunning(ctx context.Context, r *record) (string, error) {
 }
 
 func (s *Service) killAndWait(ctx context.Context, r *record) error {
-	exited, err := s.Wait(ctx, r.id, WaitNotRunning)
+	exited, err := s.Wait(ctx, r.id, containertypes.WaitNotRunning)
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func (s *Service) killAndWait(ctx context.Context, r *record) error {
 // The caller holds r.op. With waitNetwork false (an --rm container removing
 // itself) the network's interfaces and addresses may still be going away
 // in the background when it returns (see cni.Manager.Release).
-func (s *Service) removeLocked(ctx context.Context, r *record, st ExitStatus, waitNetwork bool) error {
+func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes.ExitStatus, waitNetwork bool) error {
 	if _, err := s.deleteTask(ctx, r.id); err != nil {
 		return err
 	}

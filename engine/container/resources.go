@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // cfsPeriod is the CFS period --cpus is expressed over, Docker's.
@@ -22,7 +24,7 @@ const defaultShmSize = 64 << 20
 
 // validateResources checks r and returns Docker's warnings for what this
 // host cannot enforce; those settings are dropped from r.
-func validateResources(r *Resources) (warnings []string, err error) {
+func validateResources(r *containertypes.Resources) (warnings []string, err error) {
 	inv := func(format string, a ...any) error {
 		return fmt.Errorf(format+": %w", append(a, errdefs.ErrInvalidArgument)...)
 	}
@@ -122,7 +124,7 @@ func cgroupV1() bool {
 
 // linuxResources is the cgroup part of r as the OCI spec has it; nil members
 // are left as they are. It serves both create and Update.
-func linuxResources(r Resources) *specs.LinuxResources {
+func linuxResources(r containertypes.Resources) *specs.LinuxResources {
 	out := &specs.LinuxResources{}
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
@@ -172,7 +174,7 @@ func ptr[T any](v T) *T { return &v }
 
 // withResources applies r to the spec: cgroup limits, rlimits, devices,
 // /dev/shm, the OOM score, the cgroup path and namespace, and sysctls.
-func withResources(id string, r Resources) oci.SpecOpts {
+func withResources(id string, r containertypes.Resources) oci.SpecOpts {
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		if s.Linux.Resources == nil {
 			s.Linux.Resources = &specs.LinuxResources{}
@@ -228,7 +230,7 @@ func withResources(id string, r Resources) oci.SpecOpts {
 // validateHostConfig checks the resource and security settings of cfg
 // before anything is created; settings this host cannot enforce are
 // dropped with Docker's warnings.
-func validateHostConfig(cfg *Config) ([]string, error) {
+func validateHostConfig(cfg *containertypes.Config) ([]string, error) {
 	if err := validateSecurity(&cfg.Security); err != nil {
 		return nil, err
 	}

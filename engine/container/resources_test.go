@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // buildSpec runs the default spec plus opts, as Create does (without the
@@ -30,7 +32,7 @@ func buildSpec(t *testing.T, opts ...oci.SpecOpts) *oci.Spec {
 }
 
 func TestLinuxResources(t *testing.T) {
-	r := Resources{Memory: 64 << 20, MemorySwap: 128 << 20, MemoryReservation: 32 << 20, NanoCPUs: 1_500_000_000,
+	r := containertypes.Resources{Memory: 64 << 20, MemorySwap: 128 << 20, MemoryReservation: 32 << 20, NanoCPUs: 1_500_000_000,
 		CPUShares: 512, CpusetCpus: "0", PidsLimit: 20, BlkioWeight: 300}
 	lr := linuxResources(r)
 	if *lr.Memory.Limit != 64<<20 || *lr.Memory.Swap != 128<<20 || *lr.Memory.Reservation != 32<<20 {
@@ -42,16 +44,16 @@ func TestLinuxResources(t *testing.T) {
 	if *lr.Pids.Limit != 20 || *lr.BlockIO.Weight != 300 {
 		t.Errorf("pids %+v blkio %+v", lr.Pids, lr.BlockIO)
 	}
-	if lr := linuxResources(Resources{}); lr.Memory != nil || lr.CPU != nil || lr.Pids != nil || lr.BlockIO != nil {
+	if lr := linuxResources(containertypes.Resources{}); lr.Memory != nil || lr.CPU != nil || lr.Pids != nil || lr.BlockIO != nil {
 		t.Errorf("zero resources set limits: %+v", lr)
 	}
-	if lr := linuxResources(Resources{PidsLimit: -5}); *lr.Pids.Limit != -1 {
+	if lr := linuxResources(containertypes.Resources{PidsLimit: -5}); *lr.Pids.Limit != -1 {
 		t.Errorf("negative pids limit: %d, want -1 (unlimited)", *lr.Pids.Limit)
 	}
 }
 
 func TestValidateResources(t *testing.T) {
-	for _, r := range []Resources{
+	for _, r := range []containertypes.Resources{
 		{Memory: 1 << 20},
 		{MemorySwap: 64 << 20},
 		{Memory: 64 << 20, MemorySwap: 32 << 20},
@@ -60,29 +62,29 @@ func TestValidateResources(t *testing.T) {
 		{OomScoreAdj: 1001},
 		{CgroupnsMode: "shared"},
 		{CgroupParent: "a/../../b"},
-		{Ulimits: []Ulimit{{Name: "nofiles", Soft: 1, Hard: 1}}},
-		{Ulimits: []Ulimit{{Name: "nofile", Soft: 2, Hard: 1}}},
-		{Devices: []DeviceMapping{{PathOnHost: "dev/null"}}},
-		{Devices: []DeviceMapping{{PathOnHost: "/dev/null", CgroupPermissions: "rx"}}},
+		{Ulimits: []containertypes.Ulimit{{Name: "nofiles", Soft: 1, Hard: 1}}},
+		{Ulimits: []containertypes.Ulimit{{Name: "nofile", Soft: 2, Hard: 1}}},
+		{Devices: []containertypes.DeviceMapping{{PathOnHost: "dev/null"}}},
+		{Devices: []containertypes.DeviceMapping{{PathOnHost: "/dev/null", CgroupPermissions: "rx"}}},
 		{Sysctls: map[string]string{"kernel.panic": "1"}},
 	} {
 		if _, err := validateResources(&r); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%+v: got %v, want an invalid argument", r, err)
 		}
 	}
-	ok := Resources{Memory: 64 << 20, MemorySwap: -1, Sysctls: map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"},
-		Ulimits: []Ulimit{{Name: "NOFILE", Soft: 1, Hard: 2}}}
+	ok := containertypes.Resources{Memory: 64 << 20, MemorySwap: -1, Sysctls: map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1"},
+		Ulimits: []containertypes.Ulimit{{Name: "NOFILE", Soft: 1, Hard: 2}}}
 	if _, err := validateResources(&ok); err != nil {
 		t.Errorf("valid resources refused: %v", err)
 	}
 }
 
 func TestWithResources(t *testing.T) {
-	s := buildSpec(t, withResources("c1", Resources{
+	s := buildSpec(t, withResources("c1", containertypes.Resources{
 		Memory: 64 << 20, PidsLimit: 7, ShmSize: 8 << 20, OomScoreAdj: 300, CgroupParent: "mygroup",
 		CgroupnsMode: "private", Sysctls: map[string]string{"net.core.somaxconn": "1024"},
-		Ulimits: []Ulimit{{Name: "nofile", Soft: 100, Hard: 200}},
-		Devices: []DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/mynull", CgroupPermissions: "r"}},
+		Ulimits: []containertypes.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}},
+		Devices: []containertypes.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/mynull", CgroupPermissions: "r"}},
 	}))
 	if *s.Linux.Resources.Memory.Limit != 64<<20 || *s.Linux.Resources.Pids.Limit != 7 {
 		t.Errorf("limits %+v", s.Linux.Resources)
@@ -116,7 +118,7 @@ func TestWithResources(t *testing.T) {
 }
 
 func TestWithSecurityDefaults(t *testing.T) {
-	s := buildSpec(t, withSecurity(Security{}))
+	s := buildSpec(t, withSecurity(containertypes.Security{}))
 	want := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
 		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
 		"CAP_KILL", "CAP_AUDIT_WRITE"}
@@ -138,18 +140,18 @@ func TestWithSecurityDefaults(t *testing.T) {
 }
 
 func TestWithSecurityOptions(t *testing.T) {
-	s := buildSpec(t, withSecurity(Security{CapDrop: []string{"ALL"}, CapAdd: []string{"net_admin"}, SecurityOpt: []string{"no-new-privileges", "seccomp=unconfined"}}))
+	s := buildSpec(t, withSecurity(containertypes.Security{CapDrop: []string{"ALL"}, CapAdd: []string{"net_admin"}, SecurityOpt: []string{"no-new-privileges", "seccomp=unconfined"}}))
 	if !slices.Equal(s.Process.Capabilities.Effective, []string{"CAP_NET_ADMIN"}) {
 		t.Errorf("drop ALL add NET_ADMIN: %v", s.Process.Capabilities.Effective)
 	}
 	if s.Linux.Seccomp != nil || !s.Process.NoNewPrivileges {
 		t.Errorf("seccomp %v, no-new-privileges %v", s.Linux.Seccomp, s.Process.NoNewPrivileges)
 	}
-	s = buildSpec(t, withSecurity(Security{CapDrop: []string{"CAP_CHOWN", "kill"}}))
+	s = buildSpec(t, withSecurity(containertypes.Security{CapDrop: []string{"CAP_CHOWN", "kill"}}))
 	if slices.Contains(s.Process.Capabilities.Bounding, "CAP_CHOWN") || slices.Contains(s.Process.Capabilities.Bounding, "CAP_KILL") {
 		t.Errorf("dropped caps still there: %v", s.Process.Capabilities.Bounding)
 	}
-	s = buildSpec(t, withSecurity(Security{Privileged: true}))
+	s = buildSpec(t, withSecurity(containertypes.Security{Privileged: true}))
 	if s.Linux.Seccomp != nil || len(s.Linux.MaskedPaths) != 0 || len(s.Linux.ReadonlyPaths) != 0 {
 		t.Errorf("privileged: seccomp %v masked %v ro %v", s.Linux.Seccomp != nil, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
 	}
@@ -157,7 +159,7 @@ func TestWithSecurityOptions(t *testing.T) {
 		t.Error("privileged without CAP_SYS_ADMIN")
 	}
 	profile := `{"defaultAction":"SCMP_ACT_ALLOW","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86"]}],"syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}`
-	s = buildSpec(t, withSecurity(Security{SecurityOpt: []string{"seccomp=" + profile}}))
+	s = buildSpec(t, withSecurity(containertypes.Security{SecurityOpt: []string{"seccomp=" + profile}}))
 	if s.Linux.Seccomp.DefaultAction != specs.ActAllow || len(s.Linux.Seccomp.Syscalls) != 1 ||
 		!slices.Equal(s.Linux.Seccomp.Architectures, []specs.Arch{specs.ArchX86_64, specs.ArchX86}) {
 		t.Errorf("custom profile: %+v", s.Linux.Seccomp)
@@ -165,7 +167,7 @@ func TestWithSecurityOptions(t *testing.T) {
 }
 
 func TestValidateSecurity(t *testing.T) {
-	for _, sec := range []Security{
+	for _, sec := range []containertypes.Security{
 		{CapAdd: []string{"NOPE"}},
 		{SecurityOpt: []string{"seccomp="}},
 		{SecurityOpt: []string{"seccomp=/some/file.json"}}, // the CLI sends the JSON, not a path
@@ -177,12 +179,12 @@ func TestValidateSecurity(t *testing.T) {
 		}
 	}
 	if !appArmorEnabled() {
-		err := validateSecurity(&Security{SecurityOpt: []string{"apparmor=docker-default"}})
+		err := validateSecurity(&containertypes.Security{SecurityOpt: []string{"apparmor=docker-default"}})
 		if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "AppArmor is not enabled") {
 			t.Errorf("apparmor without AppArmor: %v", err)
 		}
 	}
-	if err := validateSecurity(&Security{CapAdd: []string{"ALL"}, CapDrop: []string{"cap_net_raw"}, SecurityOpt: []string{"no-new-privileges:true", "seccomp=unconfined"}}); err != nil {
+	if err := validateSecurity(&containertypes.Security{CapAdd: []string{"ALL"}, CapDrop: []string{"cap_net_raw"}, SecurityOpt: []string{"no-new-privileges:true", "seccomp=unconfined"}}); err != nil {
 		t.Errorf("valid settings refused: %v", err)
 	}
 }
@@ -201,12 +203,12 @@ func TestParseNetDev(t *testing.T) {
 }
 
 func TestMergeResources(t *testing.T) {
-	cur := Resources{Memory: 64 << 20, NanoCPUs: 1e9, PidsLimit: 10, ShmSize: 1 << 20}
-	got := mergeResources(cur, Resources{Memory: 128 << 20})
+	cur := containertypes.Resources{Memory: 64 << 20, NanoCPUs: 1e9, PidsLimit: 10, ShmSize: 1 << 20}
+	got := mergeResources(cur, containertypes.Resources{Memory: 128 << 20})
 	if got.Memory != 128<<20 || got.NanoCPUs != 1e9 || got.PidsLimit != 10 || got.ShmSize != 1<<20 {
 		t.Errorf("merged %+v", got)
 	}
-	if err := updatableOnly(Resources{ShmSize: 1}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	if err := updatableOnly(containertypes.Resources{ShmSize: 1}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("update of --shm-size: %v", err)
 	}
 }

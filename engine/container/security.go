@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // securityOpts is Security.SecurityOpt parsed.
@@ -59,7 +61,7 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 }
 
 // validateSecurity checks sec before anything is created.
-func validateSecurity(sec *Security) error {
+func validateSecurity(sec *containertypes.Security) error {
 	opts, err := parseSecurityOpts(sec.SecurityOpt)
 	if err != nil {
 		return err
@@ -133,7 +135,7 @@ func normalizeCaps(caps []string) (list []string, all bool) {
 // masked and read-only paths are Docker's): capabilities, seccomp, no new
 // privileges, AppArmor, privileged mode and extra groups. It runs after the
 // user is set, since seccomp's default profile depends on the capabilities.
-func withSecurity(sec Security) oci.SpecOpts {
+func withSecurity(sec containertypes.Security) oci.SpecOpts {
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		opts, err := parseSecurityOpts(sec.SecurityOpt)
 		if err != nil {

@@ -11,13 +11,15 @@ import (
 	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // processArgs resolves Docker's entrypoint/cmd rules: --entrypoint replaces
 // the image's entrypoint and drops its Cmd; a command given replaces Cmd.
-func processArgs(cfg *Config, img ocispec.ImageConfig) ([]string, error) {
+func processArgs(cfg *containertypes.Config, img ocispec.ImageConfig) ([]string, error) {
 	entrypoint, cmd := img.Entrypoint, img.Cmd
 	if cfg.EntrypointSet {
 		entrypoint, cmd = cfg.Entrypoint, nil
@@ -61,7 +63,7 @@ func mergeEnv(base []string, over ...[]string) []string {
 // specInput is everything the OCI spec is built from.
 type specInput struct {
 	id       string
-	cfg      *Config
+	cfg      *containertypes.Config
 	image    ocispec.ImageConfig
 	hostname string
 	args     []string

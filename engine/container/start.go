@@ -21,6 +21,7 @@ import (
 	"github.com/berthproject/berth/pkg/attach"
 	"github.com/berthproject/berth/pkg/containerio"
 	"github.com/berthproject/berth/pkg/logfile"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Start starts a created or stopped container. Starting a running container
@@ -50,7 +51,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	defer func() {
 		// An --rm container that cannot start is removed, as Docker does.
 		if err != nil && cfg.AutoRemove {
-			if rerr := s.removeLocked(context.WithoutCancel(ctx), r, ExitStatus{ExitCode: exitCodeOf(err), Error: err.Error()}, true); rerr != nil {
+			if rerr := s.removeLocked(context.WithoutCancel(ctx), r, containertypes.ExitStatus{ExitCode: exitCodeOf(err), Error: err.Error()}, true); rerr != nil {
 				s.log.Warn("removing an --rm container that failed to start", "id", r.id, "err", rerr)
 			}
 		}
@@ -173,9 +174,9 @@ func startError(err error) error {
 	}
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return &StartError{ExitCode: 127, Err: fmt.Errorf("the container's command was not found: %w", cleanRuncError(err))}
+		return &containertypes.StartError{ExitCode: 127, Err: fmt.Errorf("the container's command was not found: %w", cleanRuncError(err))}
 	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"), strings.Contains(msg, "exec format error"):
-		return &StartError{ExitCode: 126, Err: fmt.Errorf("the container's command cannot be executed: %w", cleanRuncError(err))}
+		return &containertypes.StartError{ExitCode: 126, Err: fmt.Errorf("the container's command cannot be executed: %w", cleanRuncError(err))}
 	}
 	return err
 }
@@ -203,7 +204,7 @@ func (s *Service) recordStartFailure(ctx context.Context, r *record, err error) 
 	if serr := s.setLabels(context.WithoutCancel(ctx), r.id, labels); serr != nil {
 		s.log.Warn("recording start failure", "id", r.id, "err", serr)
 	}
-	st := ExitStatus{ExitCode: code, Error: err.Error(), ExitedAt: now}
+	st := containertypes.ExitStatus{ExitCode: code, Error: err.Error(), ExitedAt: now}
 	r.notifyExit(st)
 	r.failAttachers(err)
 	s.publish(r, "die", map[string]string{"exitCode": itoa(code)})
@@ -259,7 +260,7 @@ func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteRespo
 }
 
 // load reads a container from containerd with its berth configuration.
-func (s *Service) load(ctx context.Context, id string) (containers.Container, *Config, error) {
+func (s *Service) load(ctx context.Context, id string) (containers.Container, *containertypes.Config, error) {
 	c, err := s.client.ContainerService().Get(ctx, id)
 	if err != nil {
 		return c, nil, err
@@ -268,7 +269,7 @@ func (s *Service) load(ctx context.Context, id string) (containers.Container, *C
 	return c, cfg, err
 }
 
-func configOf(c containers.Container) (*Config, error) {
+func configOf(c containers.Container) (*containertypes.Config, error) {
 	ext, ok := c.Extensions[extConfig]
 	if !ok {
 		return nil, fmt.Errorf("container %s has no berth configuration: it was not created by berth: %w", c.ID, errdefs.ErrFailedPrecondition)
@@ -277,7 +278,7 @@ func configOf(c containers.Container) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, ok := v.(*Config)
+	cfg, ok := v.(*containertypes.Config)
 	if !ok {
 		return nil, fmt.Errorf("container %s: unexpected configuration type %T", c.ID, v)
 	}
@@ -300,7 +301,7 @@ func (s *Service) imageConfig(ctx context.Context, c containers.Container) ocisp
 
 // exitCodeOf is the exit code Docker records for a start error.
 func exitCodeOf(err error) int {
-	var se *StartError
+	var se *containertypes.StartError
 	if errors.As(err, &se) {
 		return se.ExitCode
 	}

@@ -16,17 +16,19 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Stats returns one sample of the container's resource usage, from the
 // task's cgroup metrics (cgroup v1 or v2) and its network namespace.
-func (s *Service) Stats(ctx context.Context, ref string) (*Stats, error) {
+func (s *Service) Stats(ctx context.Context, ref string) (*containertypes.Stats, error) {
 	ctx = s.ctx(ctx)
 	r, err := s.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
-	st := &Stats{ID: r.id, Name: r.name, Read: time.Now().UTC()}
+	st := &containertypes.Stats{ID: r.id, Name: r.name, Read: time.Now().UTC()}
 	proc, err := s.taskState(ctx, r.id)
 	if errdefs.IsNotFound(err) {
 		return st, nil
@@ -65,7 +67,7 @@ func (s *Service) Stats(ctx context.Context, ref string) (*Stats, error) {
 	return st, nil
 }
 
-func statsV1(st *Stats, m *v1.Metrics) {
+func statsV1(st *containertypes.Stats, m *v1.Metrics) {
 	if c := m.GetCPU().GetUsage(); c != nil {
 		st.CPUUsage = c.Total
 	}
@@ -88,7 +90,7 @@ func statsV1(st *Stats, m *v1.Metrics) {
 	st.Pids, st.PidsLimit = m.GetPids().GetCurrent(), m.GetPids().GetLimit()
 }
 
-func statsV2(st *Stats, m *v2.Metrics) {
+func statsV2(st *containertypes.Stats, m *v2.Metrics) {
 	st.CPUUsage = m.GetCPU().GetUsageUsec() * 1000
 	if mem := m.GetMemory(); mem != nil {
 		usage := mem.Usage

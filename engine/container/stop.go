@@ -11,6 +11,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/moby/sys/signal"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 const defaultStopTimeout = 10 * time.Second
@@ -26,7 +28,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 // Stop sends the stop signal, waits up to the timeout for the container to
 // exit, then kills it. Stopping a container that is not running is not an
 // error. A stopped container is not restarted by its restart policy.
-func (s *Service) Stop(ctx context.Context, ref string, opts StopOptions) error {
+func (s *Service) Stop(ctx context.Context, ref string, opts containertypes.StopOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -35,7 +37,7 @@ func (s *Service) Stop(ctx context.Context, ref string, opts StopOptions) error 
 	return s.stop(ctx, r, opts)
 }
 
-func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
+func (s *Service) stop(ctx context.Context, r *record, opts containertypes.StopOptions) error {
 	_, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
@@ -67,7 +69,7 @@ func (s *Service) stop(ctx context.Context, r *record, opts StopOptions) error {
 	if err := s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"}); err != nil {
 		return err
 	}
-	exited, err := s.Wait(ctx, r.id, WaitNotRunning)
+	exited, err := s.Wait(ctx, r.id, containertypes.WaitNotRunning)
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (s *Service) signal(ctx context.Context, id string, sig syscall.Signal, all
 }
 
 // Restart stops the container (if running) and starts it again.
-func (s *Service) Restart(ctx context.Context, ref string, opts StopOptions) error {
+func (s *Service) Restart(ctx context.Context, ref string, opts containertypes.StopOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -211,7 +213,7 @@ func (s *Service) Unpause(ctx context.Context, ref string) error {
 }
 
 // Resize changes the container's terminal size.
-func (s *Service) Resize(ctx context.Context, ref string, size WindowSize) error {
+func (s *Service) Resize(ctx context.Context, ref string, size containertypes.WindowSize) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // labelSnapshotSize asks berth's snapshotter to limit a writable layer
@@ -16,7 +18,7 @@ const labelSnapshotSize = "containerd.io/snapshot/berth.size"
 // snapshotter can limit a layer's size, and it refuses, with a clear error,
 // where the backing file system cannot enforce it: a limit is never
 // silently ignored.
-func (s *Service) storageOpts(cfg *Config) ([]snapshots.Opt, error) {
+func (s *Service) storageOpts(cfg *containertypes.Config) ([]snapshots.Opt, error) {
 	var opts []snapshots.Opt
 	for k, v := range cfg.StorageOpt {
 		switch k {

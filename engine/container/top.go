@@ -10,11 +10,13 @@ import (
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Top lists the container's processes with ps (psArgs default "-ef"), as
 // Docker does: run ps on the host and keep the rows of the container's PIDs.
-func (s *Service) Top(ctx context.Context, ref, psArgs string) (*TopResult, error) {
+func (s *Service) Top(ctx context.Context, ref, psArgs string) (*containertypes.TopResult, error) {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return nil, err
@@ -41,7 +43,7 @@ func (s *Service) Top(ctx context.Context, ref, psArgs string) (*TopResult, erro
 	return parsePS(string(out), pids)
 }
 
-func parsePS(out string, pids map[int]bool) (*TopResult, error) {
+func parsePS(out string, pids map[int]bool) (*containertypes.TopResult, error) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("ps printed nothing")
@@ -56,7 +58,7 @@ func parsePS(out string, pids map[int]bool) (*TopResult, error) {
 	if pidCol < 0 {
 		return nil, fmt.Errorf("ps output has no PID column: use ps options that print it: %w", errdefs.ErrInvalidArgument)
 	}
-	res := &TopResult{Titles: titles}
+	res := &containertypes.TopResult{Titles: titles}
 	for _, line := range lines[1:] {
 		fields := strings.Fields(line)
 		if len(fields) <= pidCol {

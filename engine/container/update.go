@@ -10,6 +10,8 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Update changes the cgroup limits of a container (`berth update`): the
@@ -18,7 +20,7 @@ import (
 // A running container's task is updated at once; the new values are stored
 // with the container (its Config and OCI spec) so they survive restarts.
 // Other fields of r are refused.
-func (s *Service) Update(ctx context.Context, ref string, r Resources) (warnings []string, err error) {
+func (s *Service) Update(ctx context.Context, ref string, r containertypes.Resources) (warnings []string, err error) {
 	ctx = s.ctx(ctx)
 	if err := updatableOnly(r); err != nil {
 		return nil, err
@@ -69,7 +71,7 @@ func (s *Service) Update(ctx context.Context, ref string, r Resources) (warnings
 }
 
 // updatableOnly refuses fields Update cannot change.
-func updatableOnly(r Resources) error {
+func updatableOnly(r containertypes.Resources) error {
 	fixed := r
 	fixed.Memory, fixed.MemorySwap, fixed.MemoryReservation = 0, 0, 0
 	fixed.NanoCPUs, fixed.CPUShares, fixed.CpusetCpus, fixed.CpusetMems = 0, 0, "", ""
@@ -82,7 +84,7 @@ func updatableOnly(r Resources) error {
 }
 
 // mergeResources overlays the non-zero updatable fields of r on cur.
-func mergeResources(cur, r Resources) Resources {
+func mergeResources(cur, r containertypes.Resources) containertypes.Resources {
 	if r.Memory != 0 {
 		cur.Memory = r.Memory
 	}
@@ -115,7 +117,7 @@ func mergeResources(cur, r Resources) Resources {
 
 // storeResources writes cfg and the new cgroup limits into the stored
 // container: the next task is created from its spec.
-func (s *Service) storeResources(ctx context.Context, c containers.Container, cfg *Config, lr *specs.LinuxResources) error {
+func (s *Service) storeResources(ctx context.Context, c containers.Container, cfg *containertypes.Config, lr *specs.LinuxResources) error {
 	v, err := typeurl.UnmarshalAny(c.Spec)
 	if err != nil {
 		return err

@@ -21,8 +21,9 @@ import (
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/fsarchive"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 )
 
 func init() {
@@ -32,8 +33,8 @@ func init() {
 // Volumes is what the container service needs of the volume service
 // (*volume.Service).
 type Volumes interface {
-	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
-	Get(ctx context.Context, name string) (*volume.Volume, error)
+	Create(ctx context.Context, o volumetypes.CreateOptions) (*volumetypes.Volume, error)
+	Get(ctx context.Context, name string) (*volumetypes.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 }
 
@@ -48,7 +49,7 @@ const (
 // mountEntry is one resolved mount, stored with the container
 // (extension berth.mounts) so that --volumes-from and Inspect see it.
 type mountEntry struct {
-	MountPoint
+	containertypes.MountPoint
 	// Anonymous: the volume was made for this container.
 	Anonymous bool `json:"Anonymous,omitempty"`
 	NoCopy    bool `json:"NoCopy,omitempty"`
@@ -77,7 +78,7 @@ type mountPlan struct {
 // new volumes with the image's content at their path (copy-up). The
 // container's snapshot (key id) must be prepared. On error nothing it made
 // is left; on success the caller undoes with rollback if a later step fails.
-func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes map[string]struct{}, id string) (p *mountPlan, err error) {
+func (s *Service) prepareMounts(ctx context.Context, cfg *containertypes.Config, imageVolumes map[string]struct{}, id string) (p *mountPlan, err error) {
 	p = &mountPlan{readonly: cfg.ReadonlyRootfs}
 	defer func() {
 		if err != nil {
@@ -86,12 +87,12 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes m
 		}
 	}()
 	type want struct {
-		m      MountSpec
+		m      containertypes.MountSpec
 		origin mountOrigin
 	}
 	var wanted []want
 	for _, b := range cfg.Binds {
-		m, err := ParseBind(b)
+		m, err := containertypes.ParseBind(b)
 		if err != nil {
 			return p, err
 		}
@@ -106,7 +107,7 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes m
 	}
 	sort.Strings(tmpfs)
 	for _, dst := range tmpfs {
-		wanted = append(wanted, want{MountSpec{Type: "tmpfs", Target: dst}, fromTmpfs})
+		wanted = append(wanted, want{containertypes.MountSpec{Type: "tmpfs", Target: dst}, fromTmpfs})
 	}
 	seen := map[string]bool{}
 	for _, w := range wanted {
@@ -146,7 +147,7 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *Config, imageVolumes m
 			continue
 		}
 		seen[dst] = true
-		e, err := s.resolveMount(ctx, p, MountSpec{Type: "volume", Target: dst}, fromImage, "")
+		e, err := s.resolveMount(ctx, p, containertypes.MountSpec{Type: "volume", Target: dst}, fromImage, "")
 		if err != nil {
 			return p, err
 		}
@@ -184,7 +185,7 @@ const (
 
 // resolveMount checks one mount and makes what it needs (a volume, a
 // missing -v host directory). tmpfsOpts are --tmpfs's options.
-func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m MountSpec, origin mountOrigin, tmpfsOpts string) (mountEntry, error) {
+func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertypes.MountSpec, origin mountOrigin, tmpfsOpts string) (mountEntry, error) {
 	if m.Target == "" {
 		return mountEntry{}, fmt.Errorf("invalid mount: no target: %w", errdefs.ErrInvalidArgument)
 	}
@@ -207,7 +208,7 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m MountSpec, o
 	if m.Type != "tmpfs" && (m.TmpfsSize != 0 || m.TmpfsMode != 0) {
 		return mountEntry{}, fmt.Errorf("tmpfs options apply to tmpfs mounts only: %w", errdefs.ErrInvalidArgument)
 	}
-	e := mountEntry{MountPoint: MountPoint{Type: m.Type, Destination: dst, RW: !m.ReadOnly}, NoCopy: m.VolumeNoCopy}
+	e := mountEntry{MountPoint: containertypes.MountPoint{Type: m.Type, Destination: dst, RW: !m.ReadOnly}, NoCopy: m.VolumeNoCopy}
 	rw := "rw"
 	if m.ReadOnly {
 		rw = "ro"
@@ -266,11 +267,11 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m MountSpec, o
 		v, err := s.opts.Volumes.Get(ctx, name)
 		if name == "" || errdefs.IsNotFound(err) {
 			if name != "" {
-				if err := volume.ValidName(name); err != nil {
+				if err := volumetypes.ValidName(name); err != nil {
 					return e, err
 				}
 			}
-			if v, err = s.opts.Volumes.Create(ctx, volume.CreateOptions{Name: name}); err != nil {
+			if v, err = s.opts.Volumes.Create(ctx, volumetypes.CreateOptions{Name: name}); err != nil {
 				return e, err
 			}
 			p.created = append(p.created, v.Name)
@@ -542,9 +543,9 @@ func (s *Service) removeVolumes(ctx context.Context, names []string) {
 }
 
 // mountPoints is Inspect's Mounts.
-func mountPoints(c containers.Container) []MountPoint {
+func mountPoints(c containers.Container) []containertypes.MountPoint {
 	entries := mountsOf(c)
-	out := make([]MountPoint, 0, len(entries))
+	out := make([]containertypes.MountPoint, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, e.MountPoint)
 	}

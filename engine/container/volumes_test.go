@@ -9,6 +9,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // TestResolveMounts checks the mounts that need no volume service: binds
@@ -19,25 +21,25 @@ func TestResolveMounts(t *testing.T) {
 	dir := t.TempDir()
 	p := &mountPlan{readonly: true}
 	made := filepath.Join(dir, "made")
-	e, err := s.resolveMount(context.Background(), p, MountSpec{Type: "bind", Source: made, Target: "/m/"}, fromV, "")
+	e, err := s.resolveMount(context.Background(), p, containertypes.MountSpec{Type: "bind", Source: made, Target: "/m/"}, fromV, "")
 	if err != nil || e.Destination != "/m" || !reflect.DeepEqual(e.Options, []string{"rbind", "rprivate", "rw"}) {
 		t.Fatalf("-v bind: %+v %v", e, err)
 	}
 	p.entries = append(p.entries, e)
-	if _, err := s.resolveMount(context.Background(), p, MountSpec{Type: "bind", Source: filepath.Join(dir, "gone"), Target: "/g"}, fromMount, ""); !errdefs.IsInvalidArgument(err) {
+	if _, err := s.resolveMount(context.Background(), p, containertypes.MountSpec{Type: "bind", Source: filepath.Join(dir, "gone"), Target: "/g"}, fromMount, ""); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("--mount of a missing source: %v", err)
 	}
-	e, err = s.resolveMount(context.Background(), p, MountSpec{Type: "tmpfs", Target: "/t"}, fromTmpfs, "size=1m,mode=1777")
+	e, err = s.resolveMount(context.Background(), p, containertypes.MountSpec{Type: "tmpfs", Target: "/t"}, fromTmpfs, "size=1m,mode=1777")
 	if err != nil || !reflect.DeepEqual(e.Options, []string{"noexec", "nosuid", "nodev", "rw", "size=1m", "mode=1777"}) {
 		t.Fatalf("--tmpfs: %+v %v", e, err)
 	}
 	p.entries = append(p.entries, e)
-	e, err = s.resolveMount(context.Background(), p, MountSpec{Type: "tmpfs", Target: "/m/sub", ReadOnly: true, TmpfsSize: 4096, TmpfsMode: 0o700}, fromMount, "")
+	e, err = s.resolveMount(context.Background(), p, containertypes.MountSpec{Type: "tmpfs", Target: "/m/sub", ReadOnly: true, TmpfsSize: 4096, TmpfsMode: 0o700}, fromMount, "")
 	if err != nil || !reflect.DeepEqual(e.Options, []string{"nosuid", "nodev", "ro", "size=4096", "mode=700"}) {
 		t.Fatalf("--mount tmpfs: %+v %v", e, err)
 	}
 	p.entries = append([]mountEntry{e}, p.entries...)
-	for _, bad := range []MountSpec{
+	for _, bad := range []containertypes.MountSpec{
 		{Type: "bind", Source: "rel", Target: "/x"},
 		{Type: "tmpfs", Target: "/"},
 		{Type: "tmpfs", Target: "rel"},

@@ -5,31 +5,33 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // Wait registers a wait on the container and returns a channel that yields
 // its exit status once the condition is met. It returns after registering,
 // so a caller may Wait, then Start, and never miss the exit.
-func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-chan ExitStatus, error) {
+func (s *Service) Wait(ctx context.Context, ref string, cond containertypes.WaitCondition) (<-chan containertypes.ExitStatus, error) {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
 	ctx = s.ctx(ctx)
 	switch cond {
-	case "", WaitNotRunning, WaitNextExit, WaitRemoved:
+	case "", containertypes.WaitNotRunning, containertypes.WaitNextExit, containertypes.WaitRemoved:
 	default:
 		return nil, fmt.Errorf("invalid wait condition %q: use not-running, next-exit or removed: %w", cond, errdefs.ErrInvalidArgument)
 	}
 	if cond == "" {
-		cond = WaitNotRunning
+		cond = containertypes.WaitNotRunning
 	}
-	ch := make(chan ExitStatus, 1)
+	ch := make(chan containertypes.ExitStatus, 1)
 	// op excludes exit handling and starts while the state is checked and the
 	// waiter registered.
 	r.op.Lock()
 	defer r.op.Unlock()
-	if cond == WaitNotRunning {
+	if cond == containertypes.WaitNotRunning {
 		// A stopped task that is not reaped yet counts as running: its
 		// exit is about to be recorded, and the waiter gets it then.
 		_, err := s.taskState(ctx, r.id)
@@ -53,12 +55,12 @@ func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-c
 }
 
 // lastExit reads the recorded exit of a container that is not running.
-func (s *Service) lastExit(ctx context.Context, id string) (ExitStatus, error) {
+func (s *Service) lastExit(ctx context.Context, id string) (containertypes.ExitStatus, error) {
 	c, err := s.client.ContainerService().Get(ctx, id)
 	if err != nil {
-		return ExitStatus{}, err
+		return containertypes.ExitStatus{}, err
 	}
-	return ExitStatus{
+	return containertypes.ExitStatus{
 		ExitCode:  atoiLabel(c.Labels[labelExitCode]),
 		OOMKilled: c.Labels[labelOOMKilled] == "true",
 		Error:     c.Labels[labelError],

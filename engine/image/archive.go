@@ -16,6 +16,8 @@ import (
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Load reads an image archive, in docker-archive (`docker save`) or OCI
@@ -27,7 +29,7 @@ import (
 // moves, and that image becomes dangling if it has no name left. progress,
 // if not nil, receives Docker's lines ("Loaded image: busybox:latest",
 // "Loaded image ID: sha256:…"). It returns the loaded images.
-func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) (_ []Image, err error) {
+func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) (_ []imagetypes.Image, err error) {
 	ctx = s.ns(ctx)
 	if progress == nil {
 		progress = func(string) {}
@@ -93,8 +95,8 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 	var names []string
 	for _, img := range imported {
 		name := img.Name
-		if !IsDangling(name) {
-			if full, err := NormalizeName(name); err == nil && full != name {
+		if !imagetypes.IsDangling(name) {
+			if full, err := imagetypes.NormalizeName(name); err == nil && full != name {
 				if _, err := s.client.ImageService().Create(ctx, images.Image{Name: full, Target: img.Target, Labels: img.Labels}); err != nil {
 					if !errdefs.IsAlreadyExists(err) {
 						return nil, err
@@ -117,7 +119,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 		return nil, err
 	}
 	var (
-		out      []Image
+		out      []imagetypes.Image
 		loaded   = map[digest.Digest]bool{}
 		unpacked = map[digest.Digest]bool{}
 	)
@@ -133,12 +135,12 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 				return out, err
 			}
 		}
-		if IsDangling(name) {
+		if imagetypes.IsDangling(name) {
 			progress("Loaded image ID: " + g.id.String())
 		} else {
-			progress("Loaded image: " + FamiliarName(name))
+			progress("Loaded image: " + imagetypes.FamiliarName(name))
 		}
-		s.publish("load", g.id.String(), map[string]string{"name": FamiliarName(name)})
+		s.publish("load", g.id.String(), map[string]string{"name": imagetypes.FamiliarName(name)})
 		if !loaded[g.id] {
 			loaded[g.id] = true
 			if !g.dangling() {
@@ -152,7 +154,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 
 	// Images that lost their last name to the archive stay, dangling.
 	for name, target := range oldTargets {
-		if IsDangling(name) {
+		if imagetypes.IsDangling(name) {
 			continue
 		}
 		oldRT, err := s.resolve(ctx, target)
@@ -204,7 +206,7 @@ func ociRefName(ref string) string {
 	if !strings.ContainsAny(ref, "/:@") {
 		return ""
 	}
-	full, err := NormalizeName(ref)
+	full, err := imagetypes.NormalizeName(ref)
 	if err != nil {
 		return ""
 	}

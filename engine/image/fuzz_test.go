@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthproject/berth/pkg/fsarchive/fsarchivetest"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // FuzzLoadImport loads and imports hostile archives against the test's
@@ -52,8 +53,8 @@ func FuzzLoadImport(f *testing.F) {
 		var created []string
 		switch mode % 3 {
 		case 0:
-			var img *Image
-			if img, err = s.Import(ctx, bytes.NewReader(fsarchivetest.HostileTar(prog, outside)), ImportOptions{Ref: "fuzz:latest"}); err == nil {
+			var img *imagetypes.Image
+			if img, err = s.Import(ctx, bytes.NewReader(fsarchivetest.HostileTar(prog, outside)), imagetypes.ImportOptions{Ref: "fuzz:latest"}); err == nil {
 				created = append(created, img.ID)
 			}
 		case 1, 2:
@@ -61,7 +62,7 @@ func FuzzLoadImport(f *testing.F) {
 			if mode%3 == 1 {
 				in, _ = dockerArchive(t, []string{"fuzz:latest"}, fsarchivetest.HostileTar(prog, outside), nil)
 			}
-			var imgs []Image
+			var imgs []imagetypes.Image
 			if imgs, err = s.Load(ctx, bytes.NewReader(in), nil); err == nil {
 				for _, im := range imgs {
 					created = append(created, im.ID)
@@ -83,7 +84,7 @@ func FuzzLoadImport(f *testing.F) {
 			t.Fatalf("the file outside changed: %q, %v", b, rerr)
 		}
 		if len(created) > 0 {
-			if _, rerr := s.Remove(ctx, created, RemoveOptions{Force: true}); rerr != nil {
+			if _, rerr := s.Remove(ctx, created, imagetypes.RemoveOptions{Force: true}); rerr != nil {
 				t.Fatalf("remove %v: %v", created, rerr)
 			}
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
 
@@ -99,7 +100,7 @@ func gz(t *testing.T, b []byte) []byte {
 
 func tagsOf(t testing.TB, s *Service, filters map[string][]string) map[string][]string {
 	t.Helper()
-	list, err := s.List(context.Background(), ListOptions{Filters: filters})
+	list, err := s.List(context.Background(), imagetypes.ListOptions{Filters: filters})
 	if err != nil {
 		t.Fatalf("list %v: %v", filters, err)
 	}
@@ -140,7 +141,7 @@ func TestLoadBusyboxListInspect(t *testing.T) {
 	}
 	id := busyboxInfo.Config.Digest.String()
 
-	list, err := s.List(ctx, ListOptions{})
+	list, err := s.List(ctx, imagetypes.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestResolve(t *testing.T) {
 	ids := map[string]bool{}
 	layer := rootfsTar(t, map[string]string{"f": "x"})
 	for i := range 17 {
-		img, err := s.Import(ctx, bytes.NewReader(layer), ImportOptions{Message: fmt.Sprint(i)})
+		img, err := s.Import(ctx, bytes.NewReader(layer), imagetypes.ImportOptions{Message: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,23 +272,23 @@ func TestTagAndRemove(t *testing.T) {
 	}
 
 	// A name of an image with other names: untag only.
-	resp, err := s.Remove(ctx, []string{"myapp:v1"}, RemoveOptions{})
-	if err != nil || !slices.Equal(resp, []DeleteResponse{{Untagged: "myapp:v1"}}) {
+	resp, err := s.Remove(ctx, []string{"myapp:v1"}, imagetypes.RemoveOptions{})
+	if err != nil || !slices.Equal(resp, []imagetypes.DeleteResponse{{Untagged: "myapp:v1"}}) {
 		t.Fatalf("remove myapp:v1 = %v, %v", resp, err)
 	}
 	// By ID with names in several repositories: needs force.
-	_, err = s.Remove(ctx, []string{id[7:19]}, RemoveOptions{})
+	_, err = s.Remove(ctx, []string{id[7:19]}, imagetypes.RemoveOptions{})
 	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "must be forced") {
 		t.Fatalf("remove by ID, several repos: %v", err)
 	}
 	if _, err := s.Inspect(ctx, id); err != nil {
 		t.Fatalf("image gone after refused remove: %v", err)
 	}
-	resp, err = s.Remove(ctx, []string{id[7:19]}, RemoveOptions{Force: true})
+	resp, err = s.Remove(ctx, []string{id[7:19]}, imagetypes.RemoveOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantResp := []DeleteResponse{{Untagged: "busybox:latest"}, {Untagged: "myapp:v2"}, {Untagged: "registry.local:5000/other/x:latest"}, {Deleted: id}}
+	wantResp := []imagetypes.DeleteResponse{{Untagged: "busybox:latest"}, {Untagged: "myapp:v2"}, {Untagged: "registry.local:5000/other/x:latest"}, {Deleted: id}}
 	if !slices.Equal(resp, wantResp) {
 		t.Errorf("remove -f ID = %v, want %v", resp, wantResp)
 	}
@@ -308,15 +309,15 @@ func TestTagAndRemove(t *testing.T) {
 	if err := s.Tag(ctx, id, "busybox:second"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = s.Remove(ctx, []string{id}, RemoveOptions{})
+	resp, err = s.Remove(ctx, []string{id}, imagetypes.RemoveOptions{})
 	if err != nil || len(resp) != 3 || resp[2].Deleted != id {
 		t.Errorf("remove by ID, one repo = %v, %v", resp, err)
 	}
 
 	// The last name: untag and delete.
 	loadBusybox(t, s)
-	resp, err = s.Remove(ctx, []string{"busybox", "nope"}, RemoveOptions{})
-	if !slices.Equal(resp, []DeleteResponse{{Untagged: "busybox:latest"}, {Deleted: id}}) {
+	resp, err = s.Remove(ctx, []string{"busybox", "nope"}, imagetypes.RemoveOptions{})
+	if !slices.Equal(resp, []imagetypes.DeleteResponse{{Untagged: "busybox:latest"}, {Deleted: id}}) {
 		t.Errorf("remove busybox = %v", resp)
 	}
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such image: nope") {
@@ -337,10 +338,10 @@ func TestRemoveInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Untagging while other names remain is fine.
-	if _, err := s.Remove(ctx, []string{"other"}, RemoveOptions{}); err != nil {
+	if _, err := s.Remove(ctx, []string{"other"}, imagetypes.RemoveOptions{}); err != nil {
 		t.Fatalf("untag of in-use image: %v", err)
 	}
-	_, err := s.Remove(ctx, []string{"busybox"}, RemoveOptions{})
+	_, err := s.Remove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{})
 	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "image is in use by container 0123456789ab") {
 		t.Fatalf("remove in-use = %v", err)
 	}
@@ -350,7 +351,7 @@ func TestRemoveInUse(t *testing.T) {
 	if got := tagsOf(t, s, nil); !slices.Equal(got[id], []string{"busybox:latest"}) {
 		t.Fatalf("image changed by a refused remove: %v", got)
 	}
-	resp, err := s.Remove(ctx, []string{"busybox"}, RemoveOptions{Force: true})
+	resp, err := s.Remove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{Force: true})
 	if err != nil || len(resp) != 2 || resp[1].Deleted != id {
 		t.Fatalf("remove -f in-use = %v, %v", resp, err)
 	}
@@ -365,7 +366,7 @@ func TestImportRootfs(t *testing.T) {
 		if compressed {
 			in = gz(t, in)
 		}
-		img, err := s.Import(ctx, bytes.NewReader(in), ImportOptions{Ref: "imported:v1", Message: "made by test"})
+		img, err := s.Import(ctx, bytes.NewReader(in), imagetypes.ImportOptions{Ref: "imported:v1", Message: "made by test"})
 		if err != nil {
 			t.Fatalf("import (gzip %v): %v", compressed, err)
 		}
@@ -392,12 +393,12 @@ func TestImportRootfs(t *testing.T) {
 
 	before := tagsOf(t, s, nil)
 	for _, bad := range [][]byte{[]byte("this is not a tar archive at all, it is just text"), {}, gz(t, []byte("not a tar"))} {
-		_, err := s.Import(ctx, bytes.NewReader(bad), ImportOptions{Ref: "bad"})
+		_, err := s.Import(ctx, bytes.NewReader(bad), imagetypes.ImportOptions{Ref: "bad"})
 		if !errdefs.IsInvalidArgument(err) {
 			t.Errorf("import of %q: %v, want invalid argument", bad, err)
 		}
 	}
-	if _, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, files)), ImportOptions{Ref: "Bad Name"}); !errdefs.IsInvalidArgument(err) {
+	if _, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, files)), imagetypes.ImportOptions{Ref: "Bad Name"}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("import with a bad name: %v", err)
 	}
 	// A tar the snapshotter cannot apply (a hard link to nothing) fails
@@ -408,7 +409,7 @@ func TestImportRootfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw.Close()
-	if _, err := s.Import(ctx, &bad, ImportOptions{Ref: "imported:v1"}); err == nil {
+	if _, err := s.Import(ctx, &bad, imagetypes.ImportOptions{Ref: "imported:v1"}); err == nil {
 		t.Error("import of an unappliable tar succeeded")
 	}
 	if img, err := s.Inspect(ctx, "imported:v1"); err != nil || img.History[0].Comment != "made by test" {
@@ -419,7 +420,7 @@ func TestImportRootfs(t *testing.T) {
 	}
 
 	// Without a name: dangling, listed with no tags.
-	img, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"a": "b"})), ImportOptions{})
+	img, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"a": "b"})), imagetypes.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +617,7 @@ func TestLoadDockerArchive(t *testing.T) {
 func TestLoadMovesNameKeepsOldImage(t *testing.T) {
 	s := newService(t, Options{})
 	ctx := context.Background()
-	old, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"old": "1"})), ImportOptions{Ref: "busybox"})
+	old, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"old": "1"})), imagetypes.ImportOptions{Ref: "busybox"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +670,7 @@ func TestListFilters(t *testing.T) {
 	defer func() { nowFunc = time.Now }()
 	imp := func(ref string, i int) string {
 		nowFunc = func() time.Time { return t0.Add(time.Duration(i) * time.Hour) }
-		img, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"n": ref + fmt.Sprint(i)})), ImportOptions{Ref: ref})
+		img, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"n": ref + fmt.Sprint(i)})), imagetypes.ImportOptions{Ref: ref})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -721,16 +722,16 @@ func TestListFilters(t *testing.T) {
 		t.Errorf("reference=zzz tags: %v", got)
 	}
 	// Newest first.
-	list, err := s.List(ctx, ListOptions{})
+	list, err := s.List(ctx, imagetypes.ListOptions{})
 	if err != nil || len(list) != 5 || list[0].ID != dangling || list[4].ID != labeled.ID {
 		t.Errorf("order: %+v, %v", list, err)
 	}
 	for _, f := range []map[string][]string{{"bogus": {"x"}}, {"dangling": {"maybe"}}, {"reference": {"[x"}}} {
-		if _, err := s.List(ctx, ListOptions{Filters: f}); !errdefs.IsInvalidArgument(err) {
+		if _, err := s.List(ctx, imagetypes.ListOptions{Filters: f}); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("filter %v: %v, want invalid argument", f, err)
 		}
 	}
-	if _, err := s.List(ctx, ListOptions{Filters: map[string][]string{"before": {"nope"}}}); !errdefs.IsNotFound(err) {
+	if _, err := s.List(ctx, imagetypes.ListOptions{Filters: map[string][]string{"before": {"nope"}}}); !errdefs.IsNotFound(err) {
 		t.Errorf("before=nope: %v", err)
 	}
 }
@@ -743,18 +744,18 @@ func TestNames(t *testing.T) {
 		"localhost:5000/app":               "localhost:5000/app:latest",
 		"docker.io/library/busybox:latest": "docker.io/library/busybox:latest",
 	} {
-		got, err := NormalizeName(in)
+		got, err := imagetypes.NormalizeName(in)
 		if err != nil || got != want {
 			t.Errorf("NormalizeName(%q) = %q, %v; want %q", in, got, err, want)
 		}
-		if fam := FamiliarName(want); fam != strings.TrimPrefix(strings.TrimPrefix(want, "docker.io/"), "library/") {
+		if fam := imagetypes.FamiliarName(want); fam != strings.TrimPrefix(strings.TrimPrefix(want, "docker.io/"), "library/") {
 			t.Errorf("FamiliarName(%q) = %q", want, fam)
 		}
 	}
-	if _, err := NormalizeName("UPPER"); !errdefs.IsInvalidArgument(err) {
+	if _, err := imagetypes.NormalizeName("UPPER"); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("NormalizeName(UPPER): %v", err)
 	}
-	if got := FamiliarName(danglingName(digest.FromString("x"))); got != "<none>:<none>" {
+	if got := imagetypes.FamiliarName(danglingName(digest.FromString("x"))); got != "<none>:<none>" {
 		t.Errorf("FamiliarName(dangling) = %q", got)
 	}
 	var e error = notFound("x")

@@ -20,6 +20,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Import makes a one-layer image from a root file system tar (plain, gzip or
@@ -29,7 +31,7 @@ import (
 // when empty) and unpacked into the service's snapshotter. Input that is
 // not a tar archive is errdefs.ErrInvalidArgument. On failure nothing is
 // left behind (the blobs written so far go with the lease).
-func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*Image, error) {
+func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.ImportOptions) (*imagetypes.Image, error) {
 	ctx = s.ns(ctx)
 	var name string
 	if opts.Ref != "" {
@@ -106,12 +108,12 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err != nil {
 		return nil, err
 	}
-	s.publish("import", out.ID, map[string]string{"name": FamiliarName(recName)})
+	s.publish("import", out.ID, map[string]string{"name": imagetypes.FamiliarName(recName)})
 	return out, nil
 }
 
 // lookupAfterChange inspects the image with this ID.
-func (s *Service) lookupAfterChange(ctx context.Context, id digest.Digest) (*Image, error) {
+func (s *Service) lookupAfterChange(ctx context.Context, id digest.Digest) (*imagetypes.Image, error) {
 	all, err := s.groups(ctx)
 	if err != nil {
 		return nil, err

@@ -11,11 +11,13 @@ import (
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Inspect returns the full view of the image ref names (see Resolve for the
 // forms of ref).
-func (s *Service) Inspect(ctx context.Context, ref string) (*Image, error) {
+func (s *Service) Inspect(ctx context.Context, ref string) (*imagetypes.Image, error) {
 	ctx = s.ns(ctx)
 	g, _, err := s.lookup(ctx, ref)
 	if err != nil {
@@ -24,9 +26,9 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*Image, error) {
 	return s.inspect(ctx, g), nil
 }
 
-func (s *Service) inspect(ctx context.Context, g *group) *Image {
+func (s *Service) inspect(ctx context.Context, g *group) *imagetypes.Image {
 	c := g.rt.config
-	img := &Image{
+	img := &imagetypes.Image{
 		ID:           g.id.String(),
 		RepoTags:     repoTags(g),
 		RepoDigests:  s.repoDigests(ctx, g),
@@ -35,7 +37,7 @@ func (s *Service) inspect(ctx context.Context, g *group) *Image {
 		Variant:      c.Variant,
 		Os:           c.OS,
 		Size:         s.size(ctx, g),
-		Config: Config{
+		Config: imagetypes.Config{
 			User:         c.Config.User,
 			ExposedPorts: c.Config.ExposedPorts,
 			Env:          c.Config.Env,
@@ -46,7 +48,7 @@ func (s *Service) inspect(ctx context.Context, g *group) *Image {
 			Labels:       c.Config.Labels,
 			StopSignal:   c.Config.StopSignal,
 		},
-		RootFS: RootFS{Type: c.RootFS.Type, Layers: []string{}},
+		RootFS: imagetypes.RootFS{Type: c.RootFS.Type, Layers: []string{}},
 		Target: g.primary().Target.Digest.String(),
 	}
 	if c.Created != nil {
@@ -56,7 +58,7 @@ func (s *Service) inspect(ctx context.Context, g *group) *Image {
 		img.RootFS.Layers = append(img.RootFS.Layers, d.String())
 	}
 	for _, h := range c.History {
-		e := History{CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+		e := imagetypes.History{CreatedBy: h.CreatedBy, Author: h.Author, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
 		if h.Created != nil {
 			e.Created = *h.Created
 		}
@@ -77,7 +79,7 @@ func repoTags(g *group) []string {
 				continue // a pull by digest is a RepoDigest, not a tag
 			}
 		}
-		out = append(out, FamiliarName(n))
+		out = append(out, imagetypes.FamiliarName(n))
 	}
 	sort.Strings(out)
 	return out
@@ -89,7 +91,7 @@ func (s *Service) repoDigests(ctx context.Context, g *group) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, r := range g.records {
-		if IsDangling(r.Name) {
+		if imagetypes.IsDangling(r.Name) {
 			continue
 		}
 		info, err := s.client.ContentStore().Info(ctx, r.Target.Digest)
@@ -117,7 +119,7 @@ func (s *Service) repoDigests(ctx context.Context, g *group) []string {
 }
 
 // List returns the images of the namespace, newest first.
-func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error) {
+func (s *Service) List(ctx context.Context, opts imagetypes.ListOptions) ([]imagetypes.Summary, error) {
 	ctx = s.ns(ctx)
 	f, err := s.parseFilters(ctx, opts.Filters)
 	if err != nil {
@@ -127,13 +129,13 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Summary, error)
 	if err != nil {
 		return nil, err
 	}
-	var out []Summary
+	var out []imagetypes.Summary
 	for _, g := range all {
 		tags, ok := f.match(g)
 		if !ok {
 			continue
 		}
-		sum := Summary{
+		sum := imagetypes.Summary{
 			ID:          g.id.String(),
 			RepoTags:    tags,
 			RepoDigests: s.repoDigests(ctx, g),

@@ -8,13 +8,15 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Login checks auth against its registry, as `docker login` asks the
 // daemon to: it authenticates a request to the registry's /v2/ endpoint
 // (basic or token auth, whichever the registry asks for). It stores
 // nothing: the client keeps the credentials. It returns "Login Succeeded".
-func (s *Service) Login(ctx context.Context, auth AuthConfig) (string, error) {
+func (s *Service) Login(ctx context.Context, auth imagetypes.AuthConfig) (string, error) {
 	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(auth.ServerAddress, "https://"), "http://"), "/")
 	host, _, _ = strings.Cut(host, "/")
 	if host == "" {

@@ -7,10 +7,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // danglingName is the internal name of an untagged image with this target.
-func danglingName(target digest.Digest) string { return DanglingPrefix + target.String() }
+func danglingName(target digest.Digest) string { return imagetypes.DanglingPrefix + target.String() }
 
 // familiarRepo is the repository part of a name in familiar form ("busybox").
 func familiarRepo(name string) string {

@@ -11,6 +11,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // pullTracker follows a pull's layers: a handler wrapper sees each layer
@@ -20,12 +22,12 @@ import (
 type pullTracker struct {
 	cs  content.Store
 	sn  snapshots.Snapshotter
-	out ProgressFunc
+	out imagetypes.ProgressFunc
 
 	mu     sync.Mutex
 	order  []digest.Digest
 	layers map[digest.Digest]*layerState
-	last   map[digest.Digest]Progress
+	last   map[digest.Digest]imagetypes.Progress
 }
 
 type layerState struct {
@@ -36,8 +38,8 @@ type layerState struct {
 	existedThen bool
 }
 
-func newPullTracker(cs content.Store, sn snapshots.Snapshotter, out ProgressFunc) *pullTracker {
-	return &pullTracker{cs: cs, sn: sn, out: out, layers: map[digest.Digest]*layerState{}, last: map[digest.Digest]Progress{}}
+func newPullTracker(cs content.Store, sn snapshots.Snapshotter, out imagetypes.ProgressFunc) *pullTracker {
+	return &pullTracker{cs: cs, sn: sn, out: out, layers: map[digest.Digest]*layerState{}, last: map[digest.Digest]imagetypes.Progress{}}
 }
 
 // wrap is a client.WithImageHandlerWrapper.
@@ -117,28 +119,28 @@ func (t *pullTracker) poll(ctx context.Context, final bool) {
 	defer t.mu.Unlock()
 	for _, d := range t.order {
 		l := t.layers[d]
-		p := Progress{ID: shortID(d.String()), Total: l.size}
+		p := imagetypes.Progress{ID: shortID(d.String()), Total: l.size}
 		switch {
 		case l.existedThen:
-			p.Status = StatusAlreadyExists
+			p.Status = imagetypes.StatusAlreadyExists
 		case final:
-			p.Status, p.Current = StatusPullComplete, l.size
+			p.Status, p.Current = imagetypes.StatusPullComplete, l.size
 		case l.fetched:
-			p.Status, p.Current = StatusExtracting, l.size
+			p.Status, p.Current = imagetypes.StatusExtracting, l.size
 			if l.chainID != "" {
 				if _, err := t.sn.Stat(ctx, l.chainID); err == nil {
-					p.Status = StatusPullComplete
+					p.Status = imagetypes.StatusPullComplete
 				}
 			}
 		case l.started:
-			p.Status = StatusDownloading
+			p.Status = imagetypes.StatusDownloading
 			if st, ok := active[d]; ok {
 				p.Current = st.Offset
 			} else if _, err := t.cs.Info(ctx, d); err == nil {
-				p.Status, p.Current = StatusDownloadComplete, l.size
+				p.Status, p.Current = imagetypes.StatusDownloadComplete, l.size
 			}
 		default:
-			p.Status = StatusWaiting
+			p.Status = imagetypes.StatusWaiting
 		}
 		if t.last[d] != p {
 			t.last[d] = p

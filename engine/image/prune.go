@@ -9,11 +9,13 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Prune removes dangling images (with All: every image) that no container
 // uses, as `docker image prune`.
-func (s *Service) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, error) {
+func (s *Service) Prune(ctx context.Context, opts imagetypes.PruneOptions) (*imagetypes.PruneReport, error) {
 	ctx = s.ns(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -28,7 +30,7 @@ func (s *Service) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	rep := &PruneReport{}
+	rep := &imagetypes.PruneReport{}
 	var errs []error
 	for _, id := range ids {
 		if s.opts.InUse != nil {
@@ -58,7 +60,7 @@ func (s *Service) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, e
 
 // History returns the build history of an image, newest first, with the
 // size of the layer each entry made.
-func (s *Service) History(ctx context.Context, ref string) ([]HistoryEntry, error) {
+func (s *Service) History(ctx context.Context, ref string) ([]imagetypes.HistoryEntry, error) {
 	ctx = s.ns(ctx)
 	g, _, err := s.lookup(ctx, ref)
 	if err != nil {
@@ -87,10 +89,10 @@ func (s *Service) History(ctx context.Context, ref string) ([]HistoryEntry, erro
 			hist = append(hist, hist0())
 		}
 	}
-	out := make([]HistoryEntry, 0, len(hist))
+	out := make([]imagetypes.HistoryEntry, 0, len(hist))
 	li := 0
 	for _, h := range hist {
-		e := HistoryEntry{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment}
+		e := imagetypes.HistoryEntry{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment}
 		if h.Created != nil {
 			e.Created = *h.Created
 		}

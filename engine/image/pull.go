@@ -18,24 +18,26 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/semaphore"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // pullJob is one pull in flight; concurrent pulls of the same reference and
 // platform join it and share its progress and result.
 type pullJob struct {
 	done chan struct{}
-	img  *Image
+	img  *imagetypes.Image
 	err  error
 
 	mu      sync.Mutex
-	subs    []ProgressFunc
-	seen    []Progress // replayed to subscribers that join late
+	subs    []imagetypes.ProgressFunc
+	seen    []imagetypes.Progress // replayed to subscribers that join late
 	callers int
 	left    int
 	cancel  context.CancelFunc
 }
 
-func (j *pullJob) send(p Progress) {
+func (j *pullJob) send(p imagetypes.Progress) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.seen = append(j.seen, p)
@@ -44,7 +46,7 @@ func (j *pullJob) send(p Progress) {
 	}
 }
 
-func (j *pullJob) subscribe(fn ProgressFunc) {
+func (j *pullJob) subscribe(fn imagetypes.ProgressFunc) {
 	if fn == nil {
 		return
 	}
@@ -62,9 +64,9 @@ func (j *pullJob) subscribe(fn ProgressFunc) {
 // failed or cancelled pull leaves no image record and no partial snapshot;
 // what was downloaded stays in containerd's ingest area and is resumed by the
 // next pull. Concurrent pulls of the same reference share one transfer.
-func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions) (*Image, error) {
+func (s *Service) Pull(ctx context.Context, ref string, opts imagetypes.PullOptions) (*imagetypes.Image, error) {
 	ctx = s.ns(ctx)
-	name, err := NormalizeName(ref)
+	name, err := imagetypes.NormalizeName(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +144,7 @@ func (s *Service) leave(job *pullJob) {
 	}
 }
 
-func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platform, auth *AuthConfig, progress ProgressFunc) (*Image, error) {
+func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platform, auth *imagetypes.AuthConfig, progress imagetypes.ProgressFunc) (*imagetypes.Image, error) {
 
 	named, _ := reference.ParseNormalizedNamed(name)
 	host := reference.Domain(named)
@@ -152,7 +154,7 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	} else if d, ok := named.(reference.Digested); ok {
 		tagOrDigest = d.Digest().String()
 	}
-	progress(Progress{Message: fmt.Sprintf("%s: Pulling from %s", tagOrDigest, reference.Path(named))})
+	progress(imagetypes.Progress{Message: fmt.Sprintf("%s: Pulling from %s", tagOrDigest, reference.Path(named))})
 
 	// A lease holds what is fetched until the name points at it, and the
 	// images that may lose their name to this pull until they are kept as
@@ -182,7 +184,7 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	// found, unauthorized, unreachable), which errors from inside
 	// containerd's transfer service are not.
 	if _, _, err := s.resolver(auth, nil).Resolve(ctx, name); err != nil {
-		return nil, registryError("pull", FamiliarName(name), host, err)
+		return nil, registryError("pull", imagetypes.FamiliarName(name), host, err)
 	}
 	rec, err := s.transferPull(ctx, name, platform, auth, progress)
 	if errdefs.IsNotImplemented(err) {
@@ -190,7 +192,7 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 		rec, err = s.clientPull(ctx, name, matcher, auth, progress)
 	}
 	if err != nil {
-		return nil, registryError("pull", FamiliarName(name), host, err)
+		return nil, registryError("pull", imagetypes.FamiliarName(name), host, err)
 	}
 
 	target := rec.Target
@@ -204,17 +206,17 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	if err != nil {
 		return nil, err
 	}
-	progress(Progress{Message: "Digest: " + target.Digest.String()})
+	progress(imagetypes.Progress{Message: "Digest: " + target.Digest.String()})
 	if oldTarget != nil && oldTarget.Digest == target.Digest {
-		progress(Progress{Message: "Status: Image is up to date for " + FamiliarName(name)})
+		progress(imagetypes.Progress{Message: "Status: Image is up to date for " + imagetypes.FamiliarName(name)})
 	} else {
-		progress(Progress{Message: "Status: Downloaded newer image for " + FamiliarName(name)})
+		progress(imagetypes.Progress{Message: "Status: Downloaded newer image for " + imagetypes.FamiliarName(name)})
 	}
-	s.publish("pull", rt.configD.Digest.String(), map[string]string{"name": FamiliarName(name)})
+	s.publish("pull", rt.configD.Digest.String(), map[string]string{"name": imagetypes.FamiliarName(name)})
 	if !platforms.Only(s.platform).Match(platform) {
 		// Not an image for this host: the service's views (which follow
 		// the host's platform) cannot show it; report what was pulled.
-		return &Image{ID: rt.configD.Digest.String(), RepoTags: []string{FamiliarName(name)}, Architecture: rt.config.Architecture, Os: rt.config.OS, Variant: rt.config.Variant, Names: []string{name}, Target: target.Digest.String()}, nil
+		return &imagetypes.Image{ID: rt.configD.Digest.String(), RepoTags: []string{imagetypes.FamiliarName(name)}, Architecture: rt.config.Architecture, Os: rt.config.OS, Variant: rt.config.Variant, Names: []string{name}, Target: target.Digest.String()}, nil
 	}
 	return s.lookupAfterChange(ctx, rt.configD.Digest)
 }
@@ -224,7 +226,7 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 // Call with s.mu held.
 func (s *Service) afterPull(ctx context.Context, before map[digest.Digest]*group, name string, oldTarget *ocispec.Descriptor, target ocispec.Descriptor) error {
 	if oldTarget != nil && oldTarget.Digest != target.Digest {
-		if old, _ := byName(before, name); old != nil && len(old.names()) == 1 && !slices.ContainsFunc(old.records, func(r images.Image) bool { return IsDangling(r.Name) }) {
+		if old, _ := byName(before, name); old != nil && len(old.names()) == 1 && !slices.ContainsFunc(old.records, func(r images.Image) bool { return imagetypes.IsDangling(r.Name) }) {
 			rec, _ := old.record(name)
 			if _, err := s.client.ImageService().Create(ctx, images.Image{Name: danglingName(oldTarget.Digest), Target: *oldTarget, Labels: rec.Labels}); err != nil && !errdefs.IsAlreadyExists(err) {
 				return err
@@ -268,7 +270,7 @@ func defaultConcurrency() int { return max(8, 2*runtime.NumCPU()) }
 // clientPull fetches and unpacks name from berthd's side (containerd's
 // client resolver and unpacker), following progress in the content store
 // and the snapshotter.
-func (s *Service) clientPull(ctx context.Context, name string, matcher platforms.MatchComparer, auth *AuthConfig, progress ProgressFunc) (images.Image, error) {
+func (s *Service) clientPull(ctx context.Context, name string, matcher platforms.MatchComparer, auth *imagetypes.AuthConfig, progress imagetypes.ProgressFunc) (images.Image, error) {
 	sn := s.client.SnapshotService(s.opts.Snapshotter)
 	tracker := newPullTracker(s.client.ContentStore(), sn, progress)
 	pollCtx, stopPoll := context.WithCancel(ctx)

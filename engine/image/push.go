@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Push uploads the image named ref to its registry. ref must be a name (a
@@ -21,13 +23,13 @@ import (
 // multi-platform index is pushed whole when all of its manifests are here;
 // otherwise the manifest of the service's platform is pushed under the tag,
 // as Docker does with a partially pulled index.
-func (s *Service) Push(ctx context.Context, ref string, opts PushOptions) (*PushResult, error) {
+func (s *Service) Push(ctx context.Context, ref string, opts imagetypes.PushOptions) (*imagetypes.PushResult, error) {
 	ctx = s.ns(ctx)
 	progress := opts.Progress
 	if progress == nil {
-		progress = func(Progress) {}
+		progress = func(imagetypes.Progress) {}
 	}
-	name, err := NormalizeName(ref)
+	name, err := imagetypes.NormalizeName(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +39,7 @@ func (s *Service) Push(ctx context.Context, ref string, opts PushOptions) (*Push
 	}
 	g, n := byName(all, name)
 	if g == nil || n != name {
-		return nil, fmt.Errorf("An image does not exist locally with the tag: %s: %w", FamiliarName(name), errdefs.ErrNotFound)
+		return nil, fmt.Errorf("An image does not exist locally with the tag: %s: %w", imagetypes.FamiliarName(name), errdefs.ErrNotFound)
 	}
 	rec, _ := g.record(name)
 	target, err := s.pushTarget(ctx, rec.Target)
@@ -50,7 +52,7 @@ func (s *Service) Push(ctx context.Context, ref string, opts PushOptions) (*Push
 	if t, ok := named.(reference.Tagged); ok {
 		tag = t.Tag()
 	}
-	progress(Progress{Message: fmt.Sprintf("The push refers to repository [%s]", named.Name())})
+	progress(imagetypes.Progress{Message: fmt.Sprintf("The push refers to repository [%s]", named.Name())})
 
 	tracker := docker.NewInMemoryTracker()
 	pt := &pushTracker{tracker: tracker, out: progress}
@@ -78,12 +80,12 @@ func (s *Service) Push(ctx context.Context, ref string, opts PushOptions) (*Push
 	stopPoll()
 	<-pollDone
 	if err != nil {
-		return nil, registryError("push", FamiliarName(name), host, err)
+		return nil, registryError("push", imagetypes.FamiliarName(name), host, err)
 	}
 	pt.poll(ctx, true)
-	progress(Progress{Message: fmt.Sprintf("%s: digest: %s size: %d", tag, target.Digest, target.Size)})
-	s.publish("push", g.id.String(), map[string]string{"name": FamiliarName(name)})
-	return &PushResult{Tag: tag, Digest: target.Digest.String(), Size: target.Size}, nil
+	progress(imagetypes.Progress{Message: fmt.Sprintf("%s: digest: %s size: %d", tag, target.Digest, target.Size)})
+	s.publish("push", g.id.String(), map[string]string{"name": imagetypes.FamiliarName(name)})
+	return &imagetypes.PushResult{Tag: tag, Digest: target.Digest.String(), Size: target.Size}, nil
 }
 
 // pushTarget is what to push for a record's target: the target itself when
@@ -136,12 +138,12 @@ func (s *Service) pushTarget(ctx context.Context, target ocispec.Descriptor) (oc
 // pushTracker reports the blobs of a push from the resolver's status tracker.
 type pushTracker struct {
 	tracker docker.StatusTracker
-	out     ProgressFunc
+	out     imagetypes.ProgressFunc
 
 	mu    sync.Mutex
 	descs []ocispec.Descriptor
 	keys  []string
-	last  map[string]Progress
+	last  map[string]imagetypes.Progress
 }
 
 func (t *pushTracker) wrap(h images.Handler) images.Handler {
@@ -160,18 +162,18 @@ func (t *pushTracker) poll(_ context.Context, final bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.last == nil {
-		t.last = map[string]Progress{}
+		t.last = map[string]imagetypes.Progress{}
 	}
 	for i, d := range t.descs {
-		p := Progress{ID: shortID(d.Digest.String()), Total: d.Size, Status: StatusPreparing}
+		p := imagetypes.Progress{ID: shortID(d.Digest.String()), Total: d.Size, Status: imagetypes.StatusPreparing}
 		st, err := t.tracker.GetStatus(t.keys[i])
 		switch {
 		case err == nil && st.Exists:
-			p.Status = StatusLayerExists
+			p.Status = imagetypes.StatusLayerExists
 		case err == nil && st.Committed, final:
-			p.Status, p.Current = StatusPushed, d.Size
+			p.Status, p.Current = imagetypes.StatusPushed, d.Size
 		case err == nil:
-			p.Status, p.Current = StatusPushing, st.Offset
+			p.Status, p.Current = imagetypes.StatusPushing, st.Offset
 		}
 		if t.last[t.keys[i]] != p {
 			t.last[t.keys[i]] = p

@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // RegistryOptions are the daemon-wide registry settings.
@@ -169,12 +171,12 @@ func (o RegistryOptions) endpoints(host string) []hostConfig {
 
 // resolver is a containerd resolver for one pull, push or login, with the
 // user's credentials (auth may be nil) and the daemon's registry settings.
-func (s *Service) resolver(auth *AuthConfig, tracker docker.StatusTracker) remotes.Resolver {
+func (s *Service) resolver(auth *imagetypes.AuthConfig, tracker docker.StatusTracker) remotes.Resolver {
 	return docker.NewResolver(docker.ResolverOptions{Hosts: s.registryHosts(auth), Tracker: tracker})
 }
 
 // registryHosts are the endpoints of a registry with the user's credentials.
-func (s *Service) registryHosts(auth *AuthConfig) docker.RegistryHosts {
+func (s *Service) registryHosts(auth *imagetypes.AuthConfig) docker.RegistryHosts {
 	o := s.opts.Registry
 	creds := func(host string) (string, string, error) {
 		if auth == nil || !sameRegistry(auth.ServerAddress, host) {

@@ -14,12 +14,13 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/test/harness"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
 
 // pushBusybox loads busybox into a fresh service, names it ref and pushes it.
-func pushBusybox(t *testing.T, ref string, auth *AuthConfig) {
+func pushBusybox(t *testing.T, ref string, auth *imagetypes.AuthConfig) {
 	t.Helper()
 	ctx := context.Background()
 	s := newService(t, Options{})
@@ -27,20 +28,20 @@ func pushBusybox(t *testing.T, ref string, auth *AuthConfig) {
 	if err := s.Tag(ctx, "busybox", ref); err != nil {
 		t.Fatal(err)
 	}
-	var got []Progress
-	res, err := s.Push(ctx, ref, PushOptions{Auth: auth, Progress: func(p Progress) { got = append(got, p) }})
+	var got []imagetypes.Progress
+	res, err := s.Push(ctx, ref, imagetypes.PushOptions{Auth: auth, Progress: func(p imagetypes.Progress) { got = append(got, p) }})
 	if err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 	if res.Digest != busyboxInfo.Manifest.Digest.String() {
 		t.Errorf("pushed digest %s, want the manifest's %s", res.Digest, busyboxInfo.Manifest.Digest)
 	}
-	if !hasStatus(got, StatusPushed) {
-		t.Errorf("no %q in the push progress: %+v", StatusPushed, got)
+	if !hasStatus(got, imagetypes.StatusPushed) {
+		t.Errorf("no %q in the push progress: %+v", imagetypes.StatusPushed, got)
 	}
 }
 
-func hasStatus(ps []Progress, status string) bool {
+func hasStatus(ps []imagetypes.Progress, status string) bool {
 	for _, p := range ps {
 		if p.Status == status {
 			return true
@@ -57,8 +58,8 @@ func TestPushPull(t *testing.T) {
 
 	s := newService(t, Options{})
 	var mu sync.Mutex
-	var got []Progress
-	img, err := s.Pull(ctx, ref, PullOptions{Progress: func(p Progress) { mu.Lock(); got = append(got, p); mu.Unlock() }})
+	var got []imagetypes.Progress
+	img, err := s.Pull(ctx, ref, imagetypes.PullOptions{Progress: func(p imagetypes.Progress) { mu.Lock(); got = append(got, p); mu.Unlock() }})
 	if err != nil {
 		t.Fatalf("pull: %v", err)
 	}
@@ -68,7 +69,7 @@ func TestPushPull(t *testing.T) {
 	if len(img.RepoDigests) != 1 || !strings.HasSuffix(img.RepoDigests[0], "@"+busyboxInfo.Manifest.Digest.String()) {
 		t.Errorf("RepoDigests = %v", img.RepoDigests)
 	}
-	if !hasStatus(got, StatusPullComplete) || got[len(got)-1].Message != "Status: Downloaded newer image for "+ref {
+	if !hasStatus(got, imagetypes.StatusPullComplete) || got[len(got)-1].Message != "Status: Downloaded newer image for "+ref {
 		t.Errorf("progress: %+v", got)
 	}
 	// Unpacked: a container could run on it.
@@ -77,7 +78,7 @@ func TestPushPull(t *testing.T) {
 	}
 	// A second pull finds it up to date.
 	got = nil
-	if _, err := s.Pull(ctx, ref, PullOptions{Progress: func(p Progress) { got = append(got, p) }}); err != nil {
+	if _, err := s.Pull(ctx, ref, imagetypes.PullOptions{Progress: func(p imagetypes.Progress) { got = append(got, p) }}); err != nil {
 		t.Fatal(err)
 	}
 	if got[len(got)-1].Message != "Status: Image is up to date for "+ref {
@@ -96,7 +97,7 @@ func TestPullConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.Pull(context.Background(), ref, PullOptions{})
+			_, errs[i] = s.Pull(context.Background(), ref, imagetypes.PullOptions{})
 		}()
 	}
 	wg.Wait()
@@ -115,12 +116,12 @@ func TestPullErrors(t *testing.T) {
 	reg := harness.StartRegistry(t, harness.RegistryOptions{})
 	s := newService(t, Options{})
 
-	_, err := s.Pull(ctx, reg.Addr()+"/nothing:here", PullOptions{})
+	_, err := s.Pull(ctx, reg.Addr()+"/nothing:here", imagetypes.PullOptions{})
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("unknown repository: %v", err)
 	}
 	pushBusybox(t, reg.Addr()+"/busybox:latest", nil)
-	_, err = s.Pull(ctx, reg.Addr()+"/busybox:nosuchtag", PullOptions{})
+	_, err = s.Pull(ctx, reg.Addr()+"/busybox:nosuchtag", imagetypes.PullOptions{})
 	if !errdefs.IsNotFound(err) {
 		t.Errorf("unknown tag: %v", err)
 	}
@@ -128,7 +129,7 @@ func TestPullErrors(t *testing.T) {
 	// A port nobody listens on: a clear error naming the registry, at once.
 	down := harness.StartRegistry(t, harness.RegistryOptions{})
 	down.Stop()
-	_, err = s.Pull(ctx, down.Addr()+"/busybox", PullOptions{})
+	_, err = s.Pull(ctx, down.Addr()+"/busybox", imagetypes.PullOptions{})
 	if !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), down.Addr()) {
 		t.Errorf("unreachable registry: %v", err)
 	}
@@ -149,11 +150,11 @@ func TestPullErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := newService(t, Options{})
-	_, err = s2.Pull(ctx, ref, PullOptions{})
+	_, err = s2.Pull(ctx, ref, imagetypes.PullOptions{})
 	if !errors.Is(err, errdefs.ErrDataLoss) || !strings.Contains(err.Error(), "digest") {
 		t.Fatalf("corrupt blob: %v", err)
 	}
-	if list, _ := s2.List(ctx, ListOptions{}); len(list) != 0 {
+	if list, _ := s2.List(ctx, imagetypes.ListOptions{}); len(list) != 0 {
 		t.Errorf("images after a failed pull: %+v", list)
 	}
 	n := 0
@@ -202,8 +203,8 @@ func TestPushPullAuth(t *testing.T) {
 	ctx := context.Background()
 	reg := harness.StartRegistry(t, harness.RegistryOptions{User: "alice", Password: "s3cret"})
 	ref := reg.Addr() + "/private/busybox:latest"
-	good := &AuthConfig{ServerAddress: reg.Addr(), Username: "alice", Password: "s3cret"}
-	wrong := &AuthConfig{ServerAddress: reg.Addr(), Username: "alice", Password: "nope"}
+	good := &imagetypes.AuthConfig{ServerAddress: reg.Addr(), Username: "alice", Password: "s3cret"}
+	wrong := &imagetypes.AuthConfig{ServerAddress: reg.Addr(), Username: "alice", Password: "nope"}
 	s := newService(t, Options{})
 
 	if _, err := s.Login(ctx, *good); err != nil {
@@ -216,20 +217,20 @@ func TestPushPullAuth(t *testing.T) {
 	if err := s.Tag(ctx, "busybox", ref); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Push(ctx, ref, PushOptions{}); !errdefs.IsUnauthorized(err) {
+	if _, err := s.Push(ctx, ref, imagetypes.PushOptions{}); !errdefs.IsUnauthorized(err) {
 		t.Errorf("push without credentials: %v", err)
 	}
-	if _, err := s.Push(ctx, ref, PushOptions{Auth: wrong}); !errdefs.IsUnauthorized(err) {
+	if _, err := s.Push(ctx, ref, imagetypes.PushOptions{Auth: wrong}); !errdefs.IsUnauthorized(err) {
 		t.Errorf("push with wrong credentials: %v", err)
 	}
-	if _, err := s.Push(ctx, ref, PushOptions{Auth: good}); err != nil {
+	if _, err := s.Push(ctx, ref, imagetypes.PushOptions{Auth: good}); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	s2 := newService(t, Options{})
-	if _, err := s2.Pull(ctx, ref, PullOptions{Auth: wrong}); !errdefs.IsUnauthorized(err) || !strings.Contains(err.Error(), "unauthorized") {
+	if _, err := s2.Pull(ctx, ref, imagetypes.PullOptions{Auth: wrong}); !errdefs.IsUnauthorized(err) || !strings.Contains(err.Error(), "unauthorized") {
 		t.Errorf("pull with wrong credentials: %v", err)
 	}
-	if _, err := s2.Pull(ctx, ref, PullOptions{Auth: good}); err != nil {
+	if _, err := s2.Pull(ctx, ref, imagetypes.PullOptions{Auth: good}); err != nil {
 		t.Fatalf("pull: %v", err)
 	}
 }
@@ -245,7 +246,7 @@ func TestPullFromMirror(t *testing.T) {
 		Mirrors:  map[string][]string{down.Addr(): {"http://" + mirror.Addr()}},
 		HostsDir: t.TempDir(),
 	}})
-	img, err := s.Pull(ctx, down.Addr()+"/library/busybox:latest", PullOptions{})
+	img, err := s.Pull(ctx, down.Addr()+"/library/busybox:latest", imagetypes.PullOptions{})
 	if err != nil {
 		t.Fatalf("pull through the mirror: %v", err)
 	}
@@ -254,7 +255,7 @@ func TestPullFromMirror(t *testing.T) {
 	}
 	// Without the mirror the same pull fails, naming the registry.
 	s2 := newService(t, Options{})
-	if _, err := s2.Pull(ctx, down.Addr()+"/library/busybox:latest", PullOptions{}); !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), down.Addr()) {
+	if _, err := s2.Pull(ctx, down.Addr()+"/library/busybox:latest", imagetypes.PullOptions{}); !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), down.Addr()) {
 		t.Errorf("no mirror: %v", err)
 	}
 }

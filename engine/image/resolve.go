@@ -11,6 +11,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 var nowFunc = time.Now
@@ -42,13 +44,13 @@ func (s *Service) EnsureUnpacked(ctx context.Context, img client.Image) error {
 	ctx = s.ns(ctx)
 	ok, err := img.IsUnpacked(ctx, s.opts.Snapshotter)
 	if err != nil {
-		return fmt.Errorf("check unpack of %s: %w", FamiliarName(img.Name()), err)
+		return fmt.Errorf("check unpack of %s: %w", imagetypes.FamiliarName(img.Name()), err)
 	}
 	if ok {
 		return nil
 	}
 	if err := img.Unpack(ctx, s.opts.Snapshotter); err != nil {
-		return fmt.Errorf("unpack %s into %s: %w", FamiliarName(img.Name()), s.opts.Snapshotter, err)
+		return fmt.Errorf("unpack %s into %s: %w", imagetypes.FamiliarName(img.Name()), s.opts.Snapshotter, err)
 	}
 	return nil
 }
@@ -58,18 +60,18 @@ func (s *Service) EnsureUnpacked(ctx context.Context, img client.Image) error {
 // and the chain ID of its top snapshot. It is on the path of every `run`:
 // the config comes from the service's cache and "is it unpacked" is one
 // Stat of the top snapshot.
-func (s *Service) ResolveForRun(ctx context.Context, ref string) (Resolved, error) {
+func (s *Service) ResolveForRun(ctx context.Context, ref string) (imagetypes.Resolved, error) {
 	ctx = s.ns(ctx)
 	g, name, err := s.lookup(ctx, ref)
 	if err != nil {
-		return Resolved{}, err
+		return imagetypes.Resolved{}, err
 	}
 	rec := g.primary()
 	if name != "" {
 		rec, _ = g.record(name)
 	}
 	cfg := g.rt.config
-	r := Resolved{Name: rec.Name, ID: g.rt.configD.Digest.String(), Config: cfg}
+	r := imagetypes.Resolved{Name: rec.Name, ID: g.rt.configD.Digest.String(), Config: cfg}
 	if len(cfg.RootFS.DiffIDs) == 0 {
 		return r, nil
 	}
@@ -77,10 +79,10 @@ func (s *Service) ResolveForRun(ctx context.Context, ref string) (Resolved, erro
 	if _, err := s.client.SnapshotService(s.opts.Snapshotter).Stat(ctx, r.ChainID); err == nil {
 		return r, nil
 	} else if !errdefs.IsNotFound(err) {
-		return Resolved{}, fmt.Errorf("check unpack of %s: %w", FamiliarName(rec.Name), err)
+		return imagetypes.Resolved{}, fmt.Errorf("check unpack of %s: %w", imagetypes.FamiliarName(rec.Name), err)
 	}
 	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, rec, s.matcher)); err != nil {
-		return Resolved{}, err
+		return imagetypes.Resolved{}, err
 	}
 	return r, nil
 }

@@ -30,6 +30,7 @@ import (
 
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/events"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // InUseFunc reports the IDs of the containers that use an image. imageID is
@@ -134,7 +135,7 @@ type group struct {
 func (g *group) names() []string {
 	var out []string
 	for _, r := range g.records {
-		if !IsDangling(r.Name) {
+		if !imagetypes.IsDangling(r.Name) {
 			out = append(out, r.Name)
 		}
 	}
@@ -221,8 +222,8 @@ func (s *Service) groups(ctx context.Context) (map[digest.Digest]*group, error) 
 	for _, g := range out {
 		sort.Slice(g.records, func(i, j int) bool {
 			a, b := g.records[i].Name, g.records[j].Name
-			if IsDangling(a) != IsDangling(b) {
-				return !IsDangling(a)
+			if imagetypes.IsDangling(a) != imagetypes.IsDangling(b) {
+				return !imagetypes.IsDangling(a)
 			}
 			return a < b
 		})
@@ -259,7 +260,7 @@ func (s *Service) lookupIn(all map[digest.Digest]*group, ref string) (g *group, 
 		g, err := byIDPrefix(all, hexPart, ref)
 		return g, "", err
 	}
-	if full, err := NormalizeName(ref); err == nil {
+	if full, err := imagetypes.NormalizeName(ref); err == nil {
 		if g, name := byName(all, full); g != nil {
 			return g, name, nil
 		}
@@ -286,7 +287,7 @@ func byName(all map[digest.Digest]*group, full string) (*group, string) {
 	var foundName string
 	for _, g := range all {
 		for _, r := range g.records {
-			if !IsDangling(r.Name) && repoOf(r.Name) == repo && r.Target.Digest.String() == dgst {
+			if !imagetypes.IsDangling(r.Name) && repoOf(r.Name) == repo && r.Target.Digest.String() == dgst {
 				if found == nil || r.Name < foundName {
 					found, foundName = g, r.Name
 				}
@@ -341,7 +342,7 @@ func (s *Service) setName(ctx context.Context, all map[digest.Digest]*group, nam
 		if rec.Target.Digest == target.Digest {
 			return nil
 		}
-		if old.id != newRT.configD.Digest && len(old.names()) == 1 && !slices.ContainsFunc(old.records, func(r images.Image) bool { return IsDangling(r.Name) }) {
+		if old.id != newRT.configD.Digest && len(old.names()) == 1 && !slices.ContainsFunc(old.records, func(r images.Image) bool { return imagetypes.IsDangling(r.Name) }) {
 			// Keep the image that loses its last name, as <none>, before
 			// the name moves (so the garbage collector never sees it
 			// unreferenced).
@@ -360,7 +361,7 @@ func (s *Service) setName(ctx context.Context, all map[digest.Digest]*group, nam
 			return err
 		}
 	}
-	if g := all[newRT.configD.Digest]; g != nil && !IsDangling(name) {
+	if g := all[newRT.configD.Digest]; g != nil && !imagetypes.IsDangling(name) {
 		return s.dropDangling(ctx, g)
 	}
 	return nil
@@ -370,7 +371,7 @@ func (s *Service) setName(ctx context.Context, all map[digest.Digest]*group, nam
 func (s *Service) dropDangling(ctx context.Context, g *group) error {
 	var errs []error
 	for _, r := range g.records {
-		if IsDangling(r.Name) {
+		if imagetypes.IsDangling(r.Name) {
 			if err := s.client.ImageService().Delete(ctx, r.Name); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, err)
 			}

@@ -8,6 +8,8 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Tag gives the image source names target. source is any form Resolve
@@ -37,13 +39,13 @@ func (s *Service) Tag(ctx context.Context, source, target string) error {
 	if err := s.setName(ctx, all, full, rec.Target, rec.Labels); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", source, target, err)
 	}
-	s.publish("tag", g.id.String(), map[string]string{"name": FamiliarName(full)})
+	s.publish("tag", g.id.String(), map[string]string{"name": imagetypes.FamiliarName(full)})
 	return nil
 }
 
 // tagName normalises a name given as a new tag.
 func tagName(target string) (string, error) {
-	full, err := NormalizeName(target)
+	full, err := imagetypes.NormalizeName(target)
 	if err != nil {
 		return "", err
 	}
@@ -68,12 +70,12 @@ func tagName(target string) (string, error) {
 //
 // It goes on with the next ref after an error, and returns what it did with
 // every error joined (errors.Is works on the result).
-func (s *Service) Remove(ctx context.Context, refs []string, opts RemoveOptions) ([]DeleteResponse, error) {
+func (s *Service) Remove(ctx context.Context, refs []string, opts imagetypes.RemoveOptions) ([]imagetypes.DeleteResponse, error) {
 	ctx = s.ns(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
-		out  []DeleteResponse
+		out  []imagetypes.DeleteResponse
 		errs []error
 	)
 	for _, ref := range refs {
@@ -86,7 +88,7 @@ func (s *Service) Remove(ctx context.Context, refs []string, opts RemoveOptions)
 	return out, errors.Join(errs...)
 }
 
-func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]DeleteResponse, error) {
+func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]imagetypes.DeleteResponse, error) {
 	all, err := s.groups(ctx)
 	if err != nil {
 		return nil, err
@@ -103,8 +105,8 @@ func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]Dele
 		if err := is.Delete(ctx, name); err != nil {
 			return nil, err
 		}
-		s.publish("untag", id, map[string]string{"name": FamiliarName(name)})
-		return []DeleteResponse{{Untagged: FamiliarName(name)}}, nil
+		s.publish("untag", id, map[string]string{"name": imagetypes.FamiliarName(name)})
+		return []imagetypes.DeleteResponse{{Untagged: imagetypes.FamiliarName(name)}}, nil
 	}
 	if name == "" && !force && !oneRepo(names) {
 		return nil, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories: %w", shortID(id), errdefs.ErrConflict)
@@ -117,13 +119,13 @@ func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]Dele
 		if len(users) > 0 {
 			what := fmt.Sprintf("unable to delete %s (must be forced)", shortID(id))
 			if name != "" {
-				what = fmt.Sprintf("unable to remove repository reference %q (must force)", FamiliarName(name))
+				what = fmt.Sprintf("unable to remove repository reference %q (must force)", imagetypes.FamiliarName(name))
 			}
 			return nil, fmt.Errorf("conflict: %s - image is in use by container %s: %w", what, shortID(users[0]), errdefs.ErrFailedPrecondition)
 		}
 	}
 
-	var out []DeleteResponse
+	var out []imagetypes.DeleteResponse
 	for i, r := range g.records {
 		var opts []images.DeleteOpt
 		if i == len(g.records)-1 {
@@ -134,12 +136,12 @@ func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]Dele
 		if err := is.Delete(ctx, r.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
 			return out, fmt.Errorf("remove %s: %w", r.Name, err)
 		}
-		if !IsDangling(r.Name) {
-			out = append(out, DeleteResponse{Untagged: FamiliarName(r.Name)})
-			s.publish("untag", id, map[string]string{"name": FamiliarName(r.Name)})
+		if !imagetypes.IsDangling(r.Name) {
+			out = append(out, imagetypes.DeleteResponse{Untagged: imagetypes.FamiliarName(r.Name)})
+			s.publish("untag", id, map[string]string{"name": imagetypes.FamiliarName(r.Name)})
 		}
 	}
-	out = append(out, DeleteResponse{Deleted: id})
+	out = append(out, imagetypes.DeleteResponse{Deleted: id})
 	s.publish("delete", id, nil)
 	return out, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/containerd/v2/core/transfer/registry"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Pulls go through containerd's transfer service: containerd itself fetches
@@ -27,7 +29,7 @@ import (
 
 // transferPull fetches and unpacks name for platform through containerd's
 // transfer service and returns the image record containerd created.
-func (s *Service) transferPull(ctx context.Context, name string, platform ocispec.Platform, auth *AuthConfig, progress ProgressFunc) (images.Image, error) {
+func (s *Service) transferPull(ctx context.Context, name string, platform ocispec.Platform, auth *imagetypes.AuthConfig, progress imagetypes.ProgressFunc) (images.Image, error) {
 	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return images.Image{}, err
@@ -61,7 +63,7 @@ func (s *Service) transferPull(ctx context.Context, name string, platform ocispe
 
 // transferCreds hands the user's credentials to containerd when the
 // registry asks for them.
-type transferCreds struct{ auth *AuthConfig }
+type transferCreds struct{ auth *imagetypes.AuthConfig }
 
 func (c transferCreds) GetCredentials(_ context.Context, _, host string) (registry.Credentials, error) {
 	if c.auth == nil || !sameRegistry(c.auth.ServerAddress, host) {
@@ -75,7 +77,7 @@ func (c transferCreds) GetCredentials(_ context.Context, _, host string) (regist
 
 // transferProgress turns the transfer service's events into berth's.
 type transferProgress struct {
-	out   ProgressFunc
+	out   imagetypes.ProgressFunc
 	order []string
 	size  map[string]int64
 	state map[string]string // short ID → last status
@@ -90,17 +92,17 @@ func (t *transferProgress) update(p transfer.Progress) {
 	cur := p.Progress
 	switch p.Event {
 	case "waiting":
-		status, cur = StatusWaiting, 0
+		status, cur = imagetypes.StatusWaiting, 0
 	case "downloading":
-		status = StatusDownloading
+		status = imagetypes.StatusDownloading
 	case "complete":
-		status = StatusDownloadComplete
+		status = imagetypes.StatusDownloadComplete
 	case "extracting":
-		status = StatusExtracting
+		status = imagetypes.StatusExtracting
 	case "extracted":
-		status = StatusPullComplete
+		status = imagetypes.StatusPullComplete
 	case "already exists":
-		status = StatusAlreadyExists
+		status = imagetypes.StatusAlreadyExists
 	default:
 		return
 	}
@@ -112,14 +114,14 @@ func (t *transferProgress) update(p transfer.Progress) {
 		t.size[id] = p.Desc.Size
 	}
 	t.state[id] = status
-	t.out(Progress{ID: id, Status: status, Current: cur, Total: p.Desc.Size})
+	t.out(imagetypes.Progress{ID: id, Status: status, Current: cur, Total: p.Desc.Size})
 }
 
 // finish marks every layer done once the transfer has returned.
 func (t *transferProgress) finish() {
 	for _, id := range t.order {
-		if st := t.state[id]; st != StatusPullComplete && st != StatusAlreadyExists {
-			t.out(Progress{ID: id, Status: StatusPullComplete, Current: t.size[id], Total: t.size[id]})
+		if st := t.state[id]; st != imagetypes.StatusPullComplete && st != imagetypes.StatusAlreadyExists {
+			t.out(imagetypes.Progress{ID: id, Status: imagetypes.StatusPullComplete, Current: t.size[id], Total: t.size[id]})
 		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/fsarchive"
 	"github.com/berthproject/berth/pkg/types/events"
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 )
 
 // InUseFunc reports, for every volume in use, the IDs of the containers
@@ -90,11 +91,11 @@ func (s *Service) dataPath(name string) string { return filepath.Join(s.dir, nam
 // Create makes a volume. An empty name makes an anonymous volume with a
 // random 64-hex name. Creating a volume that exists returns it when the
 // driver and options agree (Docker's idempotent create).
-func (s *Service) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
+func (s *Service) Create(ctx context.Context, o volumetypes.CreateOptions) (*volumetypes.Volume, error) {
 	if o.Driver == "" {
-		o.Driver = DriverLocal
+		o.Driver = volumetypes.DriverLocal
 	}
-	if o.Driver != DriverLocal {
+	if o.Driver != volumetypes.DriverLocal {
 		return nil, fmt.Errorf("volume driver %q is not supported: berth has the local driver only: %w", o.Driver, errdefs.ErrInvalidArgument)
 	}
 	if o.Name == "" {
@@ -102,7 +103,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (*Volume, error) 
 		_, _ = rand.Read(b[:])
 		o.Name, o.Anonymous = hex.EncodeToString(b[:]), true
 	}
-	if err := ValidName(o.Name); err != nil {
+	if err := volumetypes.ValidName(o.Name); err != nil {
 		return nil, err
 	}
 	if err := checkOptions(o.Options); err != nil {
@@ -118,7 +119,7 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (*Volume, error) 
 	} else if !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	v := &Volume{
+	v := &volumetypes.Volume{
 		Name: o.Name, Driver: o.Driver, CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Labels: o.Labels, Options: o.Options, Scope: "local", Anonymous: o.Anonymous,
 	}
@@ -200,7 +201,7 @@ func isBind(o map[string]string) bool {
 
 // mountpoint is where the volume's content is on the host ("" for a
 // tmpfs volume, whose content lives only in its containers).
-func (s *Service) mountpoint(v *Volume) string {
+func (s *Service) mountpoint(v *volumetypes.Volume) string {
 	switch {
 	case isBind(v.Options):
 		return v.Options["device"]
@@ -211,7 +212,7 @@ func (s *Service) mountpoint(v *Volume) string {
 }
 
 // writeMeta writes dir/meta.json atomically.
-func writeMeta(dir string, v *Volume) error {
+func writeMeta(dir string, v *volumetypes.Volume) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -247,8 +248,8 @@ func syncDir(dir string) {
 }
 
 // read loads a volume's metadata.
-func (s *Service) read(name string) (*Volume, error) {
-	if ValidName(name) != nil {
+func (s *Service) read(name string) (*volumetypes.Volume, error) {
+	if volumetypes.ValidName(name) != nil {
 		return nil, fmt.Errorf("No such volume: %s: %w", name, errdefs.ErrNotFound)
 	}
 	b, err := os.ReadFile(filepath.Join(s.path(name), "meta.json"))
@@ -258,7 +259,7 @@ func (s *Service) read(name string) (*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v Volume
+	var v volumetypes.Volume
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("volume %s: bad metadata: %w", name, err)
 	}
@@ -274,12 +275,12 @@ func (s *Service) read(name string) (*Volume, error) {
 }
 
 // Get returns a volume without its users.
-func (s *Service) Get(ctx context.Context, name string) (*Volume, error) {
+func (s *Service) Get(ctx context.Context, name string) (*volumetypes.Volume, error) {
 	return s.read(name)
 }
 
 // Inspect returns a volume with the containers that use it.
-func (s *Service) Inspect(ctx context.Context, name string) (*Volume, error) {
+func (s *Service) Inspect(ctx context.Context, name string) (*volumetypes.Volume, error) {
 	v, err := s.read(name)
 	if err != nil {
 		return nil, err
@@ -302,7 +303,7 @@ func (s *Service) users(ctx context.Context) (map[string][]string, error) {
 // List returns the volumes sorted by name. Filters are Docker's: name
 // (substring), label (key or key=value), dangling (true: no container
 // uses it), driver.
-func (s *Service) List(ctx context.Context, filters map[string][]string) ([]*Volume, error) {
+func (s *Service) List(ctx context.Context, filters map[string][]string) ([]*volumetypes.Volume, error) {
 	for k := range filters {
 		switch k {
 		case "name", "label", "dangling", "driver":
@@ -318,7 +319,7 @@ func (s *Service) List(ctx context.Context, filters map[string][]string) ([]*Vol
 	if err != nil {
 		return nil, err
 	}
-	var out []*Volume
+	var out []*volumetypes.Volume
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") || !e.IsDir() {
 			continue
@@ -343,7 +344,7 @@ func (s *Service) List(ctx context.Context, filters map[string][]string) ([]*Vol
 	return out, nil
 }
 
-func match(v *Volume, filters map[string][]string) (bool, error) {
+func match(v *volumetypes.Volume, filters map[string][]string) (bool, error) {
 	for key, values := range filters {
 		ok := false
 		for _, f := range values {
@@ -452,7 +453,7 @@ func removeTree(p string, dev uint64) error {
 
 // Prune removes unused volumes: anonymous ones, and named ones too with
 // All. It returns the removed names and the bytes they held.
-func (s *Service) Prune(ctx context.Context, o PruneOptions) (deleted []string, reclaimed uint64, err error) {
+func (s *Service) Prune(ctx context.Context, o volumetypes.PruneOptions) (deleted []string, reclaimed uint64, err error) {
 	for k := range o.Filters {
 		if k != "label" && k != "label!" {
 			return nil, 0, fmt.Errorf("invalid filter '%s': volume prune takes label and label!=: %w", k, errdefs.ErrInvalidArgument)
@@ -481,7 +482,7 @@ func (s *Service) Prune(ctx context.Context, o PruneOptions) (deleted []string, 
 	return deleted, reclaimed, nil
 }
 
-func pruneLabels(v *Volume, f map[string][]string) bool {
+func pruneLabels(v *volumetypes.Volume, f map[string][]string) bool {
 	has := func(sel string) bool {
 		k, val, hasVal := strings.Cut(sel, "=")
 		got, ok := v.Labels[k]
@@ -544,10 +545,10 @@ func (s *Service) Import(ctx context.Context, name string, r io.Reader) (err err
 	v, err := s.read(name)
 	created := false
 	if errdefs.IsNotFound(err) {
-		if err := ValidName(name); err != nil {
+		if err := volumetypes.ValidName(name); err != nil {
 			return err
 		}
-		v, err = s.Create(ctx, CreateOptions{Name: name})
+		v, err = s.Create(ctx, volumetypes.CreateOptions{Name: name})
 		created = err == nil
 	}
 	if err != nil {
@@ -582,6 +583,6 @@ func (s *Service) publish(name, action string) {
 	}
 	s.opts.Events.Publish(events.Message{
 		Type: events.TypeVolume, Action: action,
-		Actor: events.Actor{ID: name, Attributes: map[string]string{"driver": DriverLocal}},
+		Actor: events.Actor{ID: name, Attributes: map[string]string{"driver": volumetypes.DriverLocal}},
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 )
 
 type users struct {
@@ -41,7 +43,7 @@ func newService(t *testing.T) (*Service, *users, string) {
 func TestCreateInspectRemove(t *testing.T) {
 	s, u, root := newService(t)
 	ctx := context.Background()
-	v, err := s.Create(ctx, CreateOptions{Name: "data", Labels: map[string]string{"a": "b"}})
+	v, err := s.Create(ctx, volumetypes.CreateOptions{Name: "data", Labels: map[string]string{"a": "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +54,10 @@ func TestCreateInspectRemove(t *testing.T) {
 		t.Fatalf("no data dir: %v", err)
 	}
 	// Idempotent with the same options, a conflict with others.
-	if _, err := s.Create(ctx, CreateOptions{Name: "data"}); err != nil {
+	if _, err := s.Create(ctx, volumetypes.CreateOptions{Name: "data"}); err != nil {
 		t.Errorf("second create: %v", err)
 	}
-	if _, err := s.Create(ctx, CreateOptions{Name: "data", Options: map[string]string{"type": "tmpfs"}}); !errdefs.IsConflict(err) {
+	if _, err := s.Create(ctx, volumetypes.CreateOptions{Name: "data", Options: map[string]string{"type": "tmpfs"}}); !errdefs.IsConflict(err) {
 		t.Errorf("create with other options: %v", err)
 	}
 	// A new service over the same root sees it (metadata on disk).
@@ -90,11 +92,11 @@ func TestNames(t *testing.T) {
 	s, _, _ := newService(t)
 	ctx := context.Background()
 	for _, bad := range []string{"a", "-a", ".a", "a/b", "a:b", "a b", "../x", "ä"} {
-		if _, err := s.Create(ctx, CreateOptions{Name: bad}); !errdefs.IsInvalidArgument(err) {
+		if _, err := s.Create(ctx, volumetypes.CreateOptions{Name: bad}); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("create %q: %v", bad, err)
 		}
 	}
-	anon, err := s.Create(ctx, CreateOptions{})
+	anon, err := s.Create(ctx, volumetypes.CreateOptions{})
 	if err != nil || len(anon.Name) != 64 || !anon.Anonymous {
 		t.Errorf("anonymous: %+v %v", anon, err)
 	}
@@ -107,11 +109,11 @@ func TestOptions(t *testing.T) {
 	s, _, _ := newService(t)
 	ctx := context.Background()
 	dev := t.TempDir()
-	v, err := s.Create(ctx, CreateOptions{Name: "hostdir", Options: map[string]string{"o": "bind", "device": dev}})
+	v, err := s.Create(ctx, volumetypes.CreateOptions{Name: "hostdir", Options: map[string]string{"o": "bind", "device": dev}})
 	if err != nil || v.Mountpoint != dev {
 		t.Errorf("bind volume: %+v %v", v, err)
 	}
-	v, err = s.Create(ctx, CreateOptions{Name: "scratch", Options: map[string]string{"type": "tmpfs", "o": "size=1m"}})
+	v, err = s.Create(ctx, volumetypes.CreateOptions{Name: "scratch", Options: map[string]string{"type": "tmpfs", "o": "size=1m"}})
 	if err != nil || v.Mountpoint != "" {
 		t.Errorf("tmpfs volume: %+v %v", v, err)
 	}
@@ -122,11 +124,11 @@ func TestOptions(t *testing.T) {
 		{"device": "/dev/sda"},
 		{"type": "ext4"},
 	} {
-		if _, err := s.Create(ctx, CreateOptions{Name: "bad", Options: o}); !errdefs.IsInvalidArgument(err) {
+		if _, err := s.Create(ctx, volumetypes.CreateOptions{Name: "bad", Options: o}); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("options %v: %v", o, err)
 		}
 	}
-	if _, err := s.Create(ctx, CreateOptions{Name: "x", Driver: "nfs"}); !errdefs.IsInvalidArgument(err) {
+	if _, err := s.Create(ctx, volumetypes.CreateOptions{Name: "x", Driver: "nfs"}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("driver nfs: %v", err)
 	}
 }
@@ -134,7 +136,7 @@ func TestOptions(t *testing.T) {
 func TestListPrune(t *testing.T) {
 	s, u, _ := newService(t)
 	ctx := context.Background()
-	for _, o := range []CreateOptions{
+	for _, o := range []volumetypes.CreateOptions{
 		{Name: "web-data", Labels: map[string]string{"app": "web"}},
 		{Name: "db-data", Labels: map[string]string{"app": "db"}},
 		{Name: "used"},
@@ -143,7 +145,7 @@ func TestListPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	anon, _ := s.Create(ctx, CreateOptions{})
+	anon, _ := s.Create(ctx, volumetypes.CreateOptions{})
 	u.m["used"] = []string{"c1"}
 	names := func(f map[string][]string) string {
 		list, err := s.List(ctx, f)
@@ -168,11 +170,11 @@ func TestListPrune(t *testing.T) {
 	if _, err := s.List(ctx, map[string][]string{"bogus": {"x"}}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("bad filter: %v", err)
 	}
-	deleted, _, err := s.Prune(ctx, PruneOptions{})
+	deleted, _, err := s.Prune(ctx, volumetypes.PruneOptions{})
 	if err != nil || strings.Join(deleted, ",") != anon.Name {
 		t.Errorf("prune: %v %v", deleted, err)
 	}
-	deleted, _, err = s.Prune(ctx, PruneOptions{All: true, Filters: map[string][]string{"label!": {"app=db"}}})
+	deleted, _, err = s.Prune(ctx, volumetypes.PruneOptions{All: true, Filters: map[string][]string{"label!": {"app=db"}}})
 	if err != nil || strings.Join(deleted, ",") != "web-data" {
 		t.Errorf("prune --all label!=: %v %v", deleted, err)
 	}
@@ -184,7 +186,7 @@ func TestListPrune(t *testing.T) {
 func TestExportImport(t *testing.T) {
 	s, _, _ := newService(t)
 	ctx := context.Background()
-	v, _ := s.Create(ctx, CreateOptions{Name: "src"})
+	v, _ := s.Create(ctx, volumetypes.CreateOptions{Name: "src"})
 	if err := os.MkdirAll(filepath.Join(v.Mountpoint, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}

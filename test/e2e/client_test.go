@@ -10,8 +10,8 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/client"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // testClient drives a container through the Go client (pkg/client), the
@@ -27,7 +27,7 @@ func testClient(t *testing.T, c cli) {
 	defer cl.Close()
 
 	name := c.name("client")
-	id, _, err := cl.Create(ctx, container.Config{
+	id, _, err := cl.Create(ctx, containertypes.Config{
 		Name:   name,
 		Image:  "busybox",
 		Cmd:    []string{"sh", "-c", `echo "hello $WHO"; echo oops >&2; while [ ! -f /go ]; do sleep 0.05; done; exit 4`},
@@ -42,7 +42,7 @@ func testClient(t *testing.T, c cli) {
 		t.Errorf("berth inspect of the client's container: %q", got)
 	}
 
-	exit, err := cl.Wait(ctx, id, container.WaitNextExit)
+	exit, err := cl.Wait(ctx, id, containertypes.WaitNextExit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,21 +56,21 @@ func testClient(t *testing.T, c cli) {
 	if ctr.ID != id || !ctr.State.Running || ctr.State.Pid <= 0 || strings.TrimPrefix(ctr.Name, "/") != name {
 		t.Errorf("Inspect of the running container: %+v", ctr)
 	}
-	list, err := cl.List(ctx, container.ListOptions{Filters: map[string][]string{"label": {"via=grpc"}}})
+	list, err := cl.List(ctx, containertypes.ListOptions{Filters: map[string][]string{"label": {"via=grpc"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].ID != id || list[0].State != container.StatusRunning {
+	if len(list) != 1 || list[0].ID != id || list[0].State != containertypes.StatusRunning {
 		t.Errorf("List label=via=grpc: %+v", list)
 	}
 
 	// exec through the client.
-	execID, err := cl.ExecCreate(ctx, id, container.ExecConfig{Cmd: []string{"touch", "/go"}, AttachStdout: true, AttachStderr: true})
+	execID, err := cl.ExecCreate(ctx, id, containertypes.ExecConfig{Cmd: []string{"touch", "/go"}, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var eout, eerr bytes.Buffer
-	if code, err := cl.ExecStart(ctx, execID, container.Streams{Stdout: &eout, Stderr: &eerr}); err != nil || code != 0 {
+	if code, err := cl.ExecStart(ctx, execID, containertypes.Streams{Stdout: &eout, Stderr: &eerr}); err != nil || code != 0 {
 		t.Errorf("ExecStart touch /go: code %d err %v stderr %q", code, err, eerr.String())
 	}
 
@@ -83,7 +83,7 @@ func testClient(t *testing.T, c cli) {
 		t.Fatal("no exit from Wait")
 	}
 	var stdout, stderr strings.Builder
-	err = cl.Logs(ctx, id, container.LogOptions{Tail: -1, Stdout: true, Stderr: true}, func(e container.LogEntry) error {
+	err = cl.Logs(ctx, id, containertypes.LogOptions{Tail: -1, Stdout: true, Stderr: true}, func(e containertypes.LogEntry) error {
 		if e.Stream == "stderr" {
 			stderr.Write(e.Line)
 		} else {
@@ -94,7 +94,7 @@ func testClient(t *testing.T, c cli) {
 	if err != nil || stdout.String() != "hello client\n" || stderr.String() != "oops\n" {
 		t.Errorf("Logs: stdout %q stderr %q err %v", stdout.String(), stderr.String(), err)
 	}
-	if ctr, err = cl.Inspect(ctx, name); err != nil || ctr.State.Status != container.StatusExited || ctr.State.ExitCode != 4 {
+	if ctr, err = cl.Inspect(ctx, name); err != nil || ctr.State.Status != containertypes.StatusExited || ctr.State.ExitCode != 4 {
 		t.Errorf("Inspect after exit: %+v %v", ctr, err)
 	}
 
@@ -106,32 +106,32 @@ func testClient(t *testing.T, c cli) {
 	if err := cl.Start(ctx, "nosuch-client"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Start of an unknown container: %v", err)
 	}
-	if _, _, err := cl.Create(ctx, container.Config{Name: name, Image: "busybox"}); !errors.Is(err, errdefs.ErrConflict) {
+	if _, _, err := cl.Create(ctx, containertypes.Config{Name: name, Image: "busybox"}); !errors.Is(err, errdefs.ErrConflict) {
 		t.Errorf("Create with a name in use: %v, want ErrConflict", err)
 	}
-	if _, _, err := cl.Create(ctx, container.Config{Image: "nosuchimage"}); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, _, err := cl.Create(ctx, containertypes.Config{Image: "nosuchimage"}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Create from an unknown image: %v, want ErrNotFound", err)
 	}
 
 	// A command that cannot be found: *container.StartError with 127.
-	bad, _, err := cl.Create(ctx, container.Config{Image: "busybox", Cmd: []string{"nosuchcmd"}})
+	bad, _, err := cl.Create(ctx, containertypes.Config{Image: "busybox", Cmd: []string{"nosuchcmd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.cleanup(bad)
-	var se *container.StartError
+	var se *containertypes.StartError
 	if err := cl.Start(ctx, bad); !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Errorf("Start of a missing command: %v, want a StartError with 127", err)
 	}
-	if err := cl.Remove(ctx, bad, container.RemoveOptions{}); err != nil {
+	if err := cl.Remove(ctx, bad, containertypes.RemoveOptions{}); err != nil {
 		t.Errorf("Remove: %v", err)
 	}
 
-	gone, err := cl.Wait(ctx, id, container.WaitRemoved)
+	gone, err := cl.Wait(ctx, id, containertypes.WaitRemoved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Remove(ctx, id, container.RemoveOptions{}); err != nil {
+	if err := cl.Remove(ctx, id, containertypes.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -142,7 +142,7 @@ func testClient(t *testing.T, c cli) {
 	if _, err := cl.Inspect(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Inspect after Remove: %v, want ErrNotFound", err)
 	}
-	if err := cl.Remove(ctx, id, container.RemoveOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
+	if err := cl.Remove(ctx, id, containertypes.RemoveOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("second Remove: %v, want ErrNotFound", err)
 	}
 	if c.exists(name) {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthproject/berth/engine/container"
 	"github.com/berthproject/berth/pkg/client"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -423,9 +423,9 @@ func testStatsAPI(t *testing.T, c cli) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	var samples []*container.Stats
+	var samples []*containertypes.Stats
 	errEnough := errors.New("enough")
-	err = cl.Stats(ctx, n, client.StatsOptions{Interval: 200 * time.Millisecond}, func(s *container.Stats) error {
+	err = cl.Stats(ctx, n, client.StatsOptions{Interval: 200 * time.Millisecond}, func(s *containertypes.Stats) error {
 		samples = append(samples, s)
 		if len(samples) == 3 {
 			return errEnough
@@ -448,8 +448,8 @@ func testStatsAPI(t *testing.T, c cli) {
 	if last.MemoryUsage == 0 {
 		t.Errorf("memory usage 0")
 	}
-	var one []*container.Stats
-	if err := cl.Stats(ctx, n, client.StatsOptions{NoStream: true}, func(s *container.Stats) error {
+	var one []*containertypes.Stats
+	if err := cl.Stats(ctx, n, client.StatsOptions{NoStream: true}, func(s *containertypes.Stats) error {
 		one = append(one, s)
 		return nil
 	}); err != nil || len(one) != 1 {

@@ -2,5 +2,5 @@
 // CLI share with the engine (Config, Container, Summary, Stats, mounts…)
 // and their pure helpers (ParseBind). It imports only the standard library
 // and github.com/containerd/errdefs, so that the berth CLI does not link
-// the engine; engine/container re-exports everything with type aliases.
+// the engine; engine/container uses these types directly.
 package container

@@ -3,5 +3,5 @@
 // and reports…) and their pure helpers (NormalizeName, FamiliarName). It
 // imports only the standard library and small modules (errdefs,
 // distribution/reference, image-spec), so that the berth CLI does not link
-// the engine; engine/image re-exports everything with type aliases.
+// the engine; engine/image uses these types directly.
 package image

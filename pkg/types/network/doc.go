@@ -2,5 +2,5 @@
 // share with the engine's networking (Network, CreateOptions, EndpointRef,
 // PortMapping) and ParsePortSpec. It imports only the standard library and
 // github.com/containerd/errdefs, so that the berth CLI links neither CNI
-// nor netlink; package cni re-exports everything with type aliases.
+// nor netlink; package cni and engine/network use these types directly.
 package network

@@ -20,11 +20,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
-	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/pkg/client"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
+	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -141,13 +141,13 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
 
-	cfg := filled[container.Config](t)
+	cfg := filled[containertypes.Config](t)
 	if _, _, err := c.Create(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "container.Config (Create)", f.created, cfg)
 
-	ctr := filled[container.Container](t)
+	ctr := filled[containertypes.Container](t)
 	f.inspect = &ctr
 	got, err := c.Inspect(ctx, "x")
 	if err != nil {
@@ -155,8 +155,8 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 	}
 	same(t, "container.Container (Inspect)", *got, ctr)
 
-	f.list = []container.Summary{filled[container.Summary](t), filled[container.Summary](t)}
-	lo := filled[container.ListOptions](t)
+	f.list = []containertypes.Summary{filled[containertypes.Summary](t), filled[containertypes.Summary](t)}
+	lo := filled[containertypes.ListOptions](t)
 	list, err := c.List(ctx, lo)
 	if err != nil {
 		t.Fatal(err)
@@ -164,28 +164,28 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 	same(t, "[]container.Summary (List)", list, f.list)
 	same(t, "container.ListOptions (List)", f.listOpts, lo)
 
-	so := filled[container.StopOptions](t)
+	so := filled[containertypes.StopOptions](t)
 	if err := c.Stop(ctx, "x", so); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "container.StopOptions (Stop)", f.stopOpts, so)
-	so = filled[container.StopOptions](t)
+	so = filled[containertypes.StopOptions](t)
 	if err := c.Restart(ctx, "x", so); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "container.StopOptions (Restart)", f.stopOpts, so)
-	if err := c.Stop(ctx, "x", container.StopOptions{}); err != nil {
+	if err := c.Stop(ctx, "x", containertypes.StopOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	same(t, "empty container.StopOptions (Stop)", f.stopOpts, container.StopOptions{})
+	same(t, "empty container.StopOptions (Stop)", f.stopOpts, containertypes.StopOptions{})
 
-	ec := filled[container.ExecConfig](t)
+	ec := filled[containertypes.ExecConfig](t)
 	if _, err := c.ExecCreate(ctx, "x", ec); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "container.ExecConfig (ExecCreate)", f.execCfg, ec)
 
-	ei := filled[container.ExecInspect](t)
+	ei := filled[containertypes.ExecInspect](t)
 	f.execInsp = &ei
 	gotEI, err := c.ExecInspect(ctx, "e1")
 	if err != nil {
@@ -193,7 +193,7 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 	}
 	same(t, "container.ExecInspect", *gotEI, ei)
 
-	top := filled[container.TopResult](t)
+	top := filled[containertypes.TopResult](t)
 	f.top = &top
 	gotTop, err := c.Top(ctx, "x", "aux")
 	if err != nil {
@@ -201,7 +201,7 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 	}
 	same(t, "container.TopResult", *gotTop, top)
 
-	ws := filled[container.WindowSize](t)
+	ws := filled[containertypes.WindowSize](t)
 	if err := c.Resize(ctx, "x", ws); err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +218,11 @@ func TestContainerTypesRoundTrip(t *testing.T) {
 func TestLogs(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
-	f.logs = []container.LogEntry{filled[container.LogEntry](t), filled[container.LogEntry](t), filled[container.LogEntry](t)}
+	f.logs = []containertypes.LogEntry{filled[containertypes.LogEntry](t), filled[containertypes.LogEntry](t), filled[containertypes.LogEntry](t)}
 
-	opts := filled[container.LogOptions](t)
-	var got []container.LogEntry
-	if err := c.Logs(ctx, "x", opts, func(e container.LogEntry) error { got = append(got, e); return nil }); err != nil {
+	opts := filled[containertypes.LogOptions](t)
+	var got []containertypes.LogEntry
+	if err := c.Logs(ctx, "x", opts, func(e containertypes.LogEntry) error { got = append(got, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "[]container.LogEntry (Logs)", got, f.logs)
@@ -231,17 +231,17 @@ func TestLogs(t *testing.T) {
 	// Many entries (batched on the wire) arrive complete and in order.
 	f.logs = nil
 	for i := range 20000 {
-		f.logs = append(f.logs, container.LogEntry{Stream: "stdout", Time: time.Unix(int64(i), 0).UTC(), Line: fmt.Appendf(nil, "line %d\n", i)})
+		f.logs = append(f.logs, containertypes.LogEntry{Stream: "stdout", Time: time.Unix(int64(i), 0).UTC(), Line: fmt.Appendf(nil, "line %d\n", i)})
 	}
 	got = nil
-	if err := c.Logs(ctx, "x", opts, func(e container.LogEntry) error { got = append(got, e); return nil }); err != nil {
+	if err := c.Logs(ctx, "x", opts, func(e containertypes.LogEntry) error { got = append(got, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	same(t, "20000 log entries", got, f.logs)
 
 	// Tail: all (-1) and none (0) are different requests.
 	for _, tail := range []int{-1, 0} {
-		if err := c.Logs(ctx, "x", container.LogOptions{Tail: tail}, func(container.LogEntry) error { return nil }); err != nil {
+		if err := c.Logs(ctx, "x", containertypes.LogOptions{Tail: tail}, func(containertypes.LogEntry) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if f.logOpts.Tail != tail {
@@ -252,7 +252,7 @@ func TestLogs(t *testing.T) {
 	// An error from fn ends the call and is returned as is.
 	stop := errors.New("enough")
 	n := 0
-	err := c.Logs(ctx, "x", opts, func(container.LogEntry) error { n++; return stop })
+	err := c.Logs(ctx, "x", opts, func(containertypes.LogEntry) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Errorf("Logs with a failing fn: err %v after %d entries, want %v after 1", err, n, stop)
 	}
@@ -283,28 +283,28 @@ func TestErrorsKeepClassAndMessage(t *testing.T) {
 	calls := map[string]func(id string) error{
 		"Start": func(id string) error { return c.Start(ctx, id) },
 		"Create": func(id string) error {
-			_, _, err := c.Create(ctx, container.Config{Name: id, Image: "busybox"})
+			_, _, err := c.Create(ctx, containertypes.Config{Name: id, Image: "busybox"})
 			return err
 		},
 		"Inspect": func(id string) error { _, err := c.Inspect(ctx, id); return err },
 		"Wait": func(id string) error {
-			_, err := c.Wait(ctx, id, container.WaitNotRunning)
+			_, err := c.Wait(ctx, id, containertypes.WaitNotRunning)
 			return err
 		},
 		"Logs": func(id string) error {
-			return c.Logs(ctx, id, container.LogOptions{}, func(container.LogEntry) error { return nil })
+			return c.Logs(ctx, id, containertypes.LogOptions{}, func(containertypes.LogEntry) error { return nil })
 		},
 		"Attach": func(id string) error {
-			return c.Attach(ctx, id, container.AttachOptions{Streams: container.Streams{Stdout: io.Discard}})
+			return c.Attach(ctx, id, containertypes.AttachOptions{Streams: containertypes.Streams{Stdout: io.Discard}})
 		},
 		"ExecStart": func(id string) error {
-			_, err := c.ExecStart(ctx, id, container.Streams{Stdout: io.Discard})
+			_, err := c.ExecStart(ctx, id, containertypes.Streams{Stdout: io.Discard})
 			return err
 		},
 		"ImageInspect": func(id string) error { _, err := c.ImageInspect(ctx, id); return err },
 		"ImageSave":    func(id string) error { return c.ImageSave(ctx, io.Discard, []string{id}) },
 		"ImageImport": func(id string) error {
-			_, err := c.ImageImport(ctx, strings.NewReader("tar"), image.ImportOptions{Ref: id})
+			_, err := c.ImageImport(ctx, strings.NewReader("tar"), imagetypes.ImportOptions{Ref: id})
 			return err
 		},
 	}
@@ -330,7 +330,7 @@ func TestErrorsKeepClassAndMessage(t *testing.T) {
 
 	// A StartError keeps its exit code.
 	err := c.Start(ctx, "nosuchcmd")
-	var se *container.StartError
+	var se *containertypes.StartError
 	if !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Fatalf("Start(nosuchcmd): got %v (%T), want *container.StartError with exit code 127", err, err)
 	}
@@ -346,7 +346,7 @@ func TestPanicIsInternalError(t *testing.T) {
 	if err := c.Start(ctx, "bomb"); !errdefs.IsInternal(err) {
 		t.Errorf("unary panic: got %v, want ErrInternal", err)
 	}
-	if _, err := c.Wait(ctx, "bomb", container.WaitNextExit); !errdefs.IsInternal(err) {
+	if _, err := c.Wait(ctx, "bomb", containertypes.WaitNextExit); !errdefs.IsInternal(err) {
 		t.Errorf("stream panic: got %v, want ErrInternal", err)
 	}
 	// The server is still there.
@@ -359,7 +359,7 @@ func TestUnservedServiceIsNotImplemented(t *testing.T) {
 	f := newFake()
 	c := serve(t, apiserver.Backend{Containers: f})
 	ctx := testCtx(t)
-	if _, err := c.ImageList(ctx, image.ListOptions{}); !errdefs.IsNotImplemented(err) {
+	if _, err := c.ImageList(ctx, imagetypes.ListOptions{}); !errdefs.IsNotImplemented(err) {
 		t.Errorf("ImageList without an image service: got %v, want ErrNotImplemented", err)
 	}
 	if _, err := c.Ping(ctx); !errdefs.IsNotImplemented(err) {
@@ -370,7 +370,7 @@ func TestUnservedServiceIsNotImplemented(t *testing.T) {
 func TestWaitAcceptedThenExit(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
-	for _, cond := range []container.WaitCondition{container.WaitNotRunning, container.WaitNextExit, container.WaitRemoved} {
+	for _, cond := range []containertypes.WaitCondition{containertypes.WaitNotRunning, containertypes.WaitNextExit, containertypes.WaitRemoved} {
 		f.mu.Lock()
 		f.waiting = false
 		f.mu.Unlock()
@@ -388,7 +388,7 @@ func TestWaitAcceptedThenExit(t *testing.T) {
 		if gotCond != cond {
 			t.Errorf("Wait(%s): engine got condition %q", cond, gotCond)
 		}
-		exit := filled[container.ExitStatus](t)
+		exit := filled[containertypes.ExitStatus](t)
 		f.exitCh <- exit
 		got, ok := <-ch
 		if !ok {
@@ -402,7 +402,7 @@ func TestWaitAcceptedThenExit(t *testing.T) {
 
 	// A wait that breaks after it was accepted still yields one value.
 	wctx, cancel := context.WithCancel(ctx)
-	ch, err := c.Wait(wctx, "x", container.WaitNextExit)
+	ch, err := c.Wait(wctx, "x", containertypes.WaitNextExit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func (l *lockedBuffer) String() string {
 
 // echo is a fake process: it reports the first terminal size it gets, then
 // copies stdin to stdout upper-cased, and writes a line on stderr.
-func echo(s container.Streams) error {
+func echo(s containertypes.Streams) error {
 	size, ok := <-s.Resize
 	if !ok {
 		return errors.New("resize channel closed before any size")
@@ -451,8 +451,8 @@ func echo(s container.Streams) error {
 func TestAttachCarriesStdio(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
-	var gotOpts container.AttachOptions
-	f.attach = func(o container.AttachOptions) error {
+	var gotOpts containertypes.AttachOptions
+	f.attach = func(o containertypes.AttachOptions) error {
 		gotOpts = o
 		close(o.Ready)
 		return echo(o.Streams)
@@ -460,11 +460,11 @@ func TestAttachCarriesStdio(t *testing.T) {
 	// Larger than one chunk each way.
 	input := bytes.Repeat([]byte("hello, berth\n"), 200_000)
 	var stdout, stderr lockedBuffer
-	sizes := make(chan container.WindowSize, 1)
-	sizes <- container.WindowSize{Width: 132, Height: 43}
+	sizes := make(chan containertypes.WindowSize, 1)
+	sizes <- containertypes.WindowSize{Width: 132, Height: 43}
 	ready := make(chan struct{})
-	err := c.Attach(ctx, "x", container.AttachOptions{
-		Streams: container.Streams{Stdin: bytes.NewReader(input), Stdout: &stdout, Stderr: &stderr, Resize: sizes},
+	err := c.Attach(ctx, "x", containertypes.AttachOptions{
+		Streams: containertypes.Streams{Stdin: bytes.NewReader(input), Stdout: &stdout, Stderr: &stderr, Resize: sizes},
 		Logs:    true,
 		Ready:   ready,
 	})
@@ -488,12 +488,12 @@ func TestAttachCarriesStdio(t *testing.T) {
 	}
 
 	// Streams the client does not attach are not attached in the engine.
-	f.attach = func(o container.AttachOptions) error {
+	f.attach = func(o containertypes.AttachOptions) error {
 		gotOpts = o
 		close(o.Ready)
 		return nil
 	}
-	if err := c.Attach(ctx, "x", container.AttachOptions{Streams: container.Streams{Stdout: &stdout}}); err != nil {
+	if err := c.Attach(ctx, "x", containertypes.AttachOptions{Streams: containertypes.Streams{Stdout: &stdout}}); err != nil {
 		t.Fatal(err)
 	}
 	if gotOpts.Stdin != nil || gotOpts.Stderr != nil || gotOpts.Stdout == nil || gotOpts.Logs {
@@ -507,7 +507,7 @@ func TestAttachReadyBeforeOutput(t *testing.T) {
 	// The engine signals readiness, then output flows only once the test
 	// has seen Ready: output produced after Ready must reach the client.
 	release := make(chan struct{})
-	f.attach = func(o container.AttachOptions) error {
+	f.attach = func(o containertypes.AttachOptions) error {
 		close(o.Ready)
 		<-release
 		_, err := io.WriteString(o.Stdout, "after ready\n")
@@ -517,7 +517,7 @@ func TestAttachReadyBeforeOutput(t *testing.T) {
 	var stdout lockedBuffer
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Attach(ctx, "x", container.AttachOptions{Streams: container.Streams{Stdout: &stdout}, Ready: ready})
+		errc <- c.Attach(ctx, "x", containertypes.AttachOptions{Streams: containertypes.Streams{Stdout: &stdout}, Ready: ready})
 	}()
 	<-ready
 	close(release)
@@ -532,16 +532,16 @@ func TestAttachReadyBeforeOutput(t *testing.T) {
 func TestExecStart(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
-	f.execStart = func(s container.Streams) (int, error) {
+	f.execStart = func(s containertypes.Streams) (int, error) {
 		if err := echo(s); err != nil {
 			return -1, err
 		}
 		return 42, nil
 	}
-	sizes := make(chan container.WindowSize, 1)
-	sizes <- container.WindowSize{Width: 80, Height: 24}
+	sizes := make(chan containertypes.WindowSize, 1)
+	sizes <- containertypes.WindowSize{Width: 80, Height: 24}
 	var stdout, stderr lockedBuffer
-	code, err := c.ExecStart(ctx, "e1", container.Streams{Stdin: strings.NewReader("ls -l\n"), Stdout: &stdout, Stderr: &stderr, Resize: sizes})
+	code, err := c.ExecStart(ctx, "e1", containertypes.Streams{Stdin: strings.NewReader("ls -l\n"), Stdout: &stdout, Stderr: &stderr, Resize: sizes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,14 +553,14 @@ func TestExecStart(t *testing.T) {
 	}
 
 	// Without stdin the engine sees no stdin, and a failing exec is an error.
-	f.execStart = func(s container.Streams) (int, error) {
+	f.execStart = func(s containertypes.Streams) (int, error) {
 		if s.Stdin != nil {
 			return -1, errors.New("stdin attached")
 		}
-		return -1, &container.StartError{ExitCode: 126, Err: fmt.Errorf("permission denied: %w", errdefs.ErrPermissionDenied)}
+		return -1, &containertypes.StartError{ExitCode: 126, Err: fmt.Errorf("permission denied: %w", errdefs.ErrPermissionDenied)}
 	}
-	_, err = c.ExecStart(ctx, "e1", container.Streams{Stdout: &stdout})
-	var se *container.StartError
+	_, err = c.ExecStart(ctx, "e1", containertypes.Streams{Stdout: &stdout})
+	var se *containertypes.StartError
 	if !errors.As(err, &se) || se.ExitCode != 126 || !errdefs.IsPermissionDenied(err) {
 		t.Errorf("failing exec: got %v (%T), want StartError 126, permission denied", err, err)
 	}
@@ -614,7 +614,7 @@ func TestSystem(t *testing.T) {
 		t.Errorf("Ping with containerd down: %v", err)
 	}
 
-	info := filled[engine.Info](t)
+	info := filled[system.Info](t)
 	f.info = &info
 	gotInfo, err := c.Info(ctx)
 	if err != nil {
@@ -623,7 +623,7 @@ func TestSystem(t *testing.T) {
 	info.ServerVersion = daemonInfo.Version // berthd's version wins
 	same(t, "engine.Info", *gotInfo, info)
 
-	v := filled[engine.Version](t)
+	v := filled[system.Version](t)
 	f.version = &v
 	gotV, err := c.Version(ctx)
 	if err != nil {
@@ -636,7 +636,7 @@ func TestSystem(t *testing.T) {
 func TestImages(t *testing.T) {
 	f, c := serveFake(t)
 	ctx := testCtx(t)
-	img := filled[image.Image](t)
+	img := filled[imagetypes.Image](t)
 	f.image = &img
 
 	got, err := c.ImageInspect(ctx, "busybox")
@@ -645,8 +645,8 @@ func TestImages(t *testing.T) {
 	}
 	same(t, "image.Image (Inspect)", *got, img)
 
-	f.images = []image.Summary{filled[image.Summary](t)}
-	lo := filled[image.ListOptions](t)
+	f.images = []imagetypes.Summary{filled[imagetypes.Summary](t)}
+	lo := filled[imagetypes.ListOptions](t)
 	list, err := c.ImageList(ctx, lo)
 	if err != nil {
 		t.Fatal(err)
@@ -657,7 +657,7 @@ func TestImages(t *testing.T) {
 	// Data larger than a chunk, in both directions, byte for byte.
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
-	io := filled[image.ImportOptions](t)
+	io := filled[imagetypes.ImportOptions](t)
 	imported, err := c.ImageImport(ctx, bytes.NewReader(data), io)
 	if err != nil {
 		t.Fatal(err)
@@ -673,7 +673,7 @@ func TestImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "[]image.Image (Load)", loaded, []image.Image{img})
+	same(t, "[]image.Image (Load)", loaded, []imagetypes.Image{img})
 	same(t, "load progress", lines, []string{"Loaded image: busybox:latest", fmt.Sprintf("Loaded %d bytes", len(data))})
 	if !bytes.Equal(f.loaded, data) {
 		t.Errorf("load: engine read %d bytes, want the %d sent", len(f.loaded), len(data))
@@ -694,18 +694,18 @@ func TestImages(t *testing.T) {
 	}
 
 	// Remove reports what it did and every ref that failed, typed.
-	f.removeResp = []image.DeleteResponse{{Untagged: "busybox:latest"}, {Deleted: "sha256:abc"}}
+	f.removeResp = []imagetypes.DeleteResponse{{Untagged: "busybox:latest"}, {Deleted: "sha256:abc"}}
 	f.removeErr = errors.Join(
 		fmt.Errorf("No such image: nope: %w", errdefs.ErrNotFound),
 		errdefs.ErrConflict.WithMessage("conflict: unable to delete abc (must be forced)"),
 	)
-	items, err := c.ImageRemove(ctx, []string{"busybox", "nope", "abc"}, image.RemoveOptions{Force: true})
+	items, err := c.ImageRemove(ctx, []string{"busybox", "nope", "abc"}, imagetypes.RemoveOptions{Force: true})
 	same(t, "[]image.DeleteResponse (Remove)", items, f.removeResp)
 	if !errdefs.IsNotFound(err) || !errdefs.IsConflict(err) || err.Error() != f.removeErr.Error() {
 		t.Errorf("Remove errors: got %q, want %q with both classes", err, f.removeErr)
 	}
 	f.removeErr = nil
-	if _, err := c.ImageRemove(ctx, []string{"busybox"}, image.RemoveOptions{}); err != nil {
+	if _, err := c.ImageRemove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); err != nil {
 		t.Errorf("Remove without errors: %v", err)
 	}
 }
@@ -753,7 +753,7 @@ func TestInterceptorsConvertErrors(t *testing.T) {
 	}
 	err = apiserver.StreamErrorInterceptor(nil, ctxStream{ctx: ctx}, &grpc.StreamServerInfo{FullMethod: "/x/Z"},
 		func(any, grpc.ServerStream) error { return errNotFoundExec })
-	var se *container.StartError
+	var se *containertypes.StartError
 	if got := conv.ErrorFromGRPC(err); !errors.As(got, &se) || se.ExitCode != 127 {
 		t.Errorf("stream interceptor: %v -> %v", err, got)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -34,12 +34,12 @@ func (s *containersServer) Start(ctx context.Context, r *berthv1.StartContainerR
 }
 
 func (s *containersServer) Stop(ctx context.Context, r *berthv1.StopContainerRequest) (*berthv1.StopContainerResponse, error) {
-	opts := container.StopOptions{Timeout: conv.GoDuration(r.GetTimeout()), Signal: r.GetSignal()}
+	opts := containertypes.StopOptions{Timeout: conv.GoDuration(r.GetTimeout()), Signal: r.GetSignal()}
 	return &berthv1.StopContainerResponse{}, s.c.Stop(ctx, r.GetId(), opts)
 }
 
 func (s *containersServer) Restart(ctx context.Context, r *berthv1.RestartContainerRequest) (*berthv1.RestartContainerResponse, error) {
-	opts := container.StopOptions{Timeout: conv.GoDuration(r.GetTimeout()), Signal: r.GetSignal()}
+	opts := containertypes.StopOptions{Timeout: conv.GoDuration(r.GetTimeout()), Signal: r.GetSignal()}
 	return &berthv1.RestartContainerResponse{}, s.c.Restart(ctx, r.GetId(), opts)
 }
 
@@ -56,11 +56,11 @@ func (s *containersServer) Unpause(ctx context.Context, r *berthv1.UnpauseContai
 }
 
 func (s *containersServer) Remove(ctx context.Context, r *berthv1.RemoveContainerRequest) (*berthv1.RemoveContainerResponse, error) {
-	return &berthv1.RemoveContainerResponse{}, s.c.Remove(ctx, r.GetId(), container.RemoveOptions{Force: r.GetForce(), Volumes: r.GetVolumes()})
+	return &berthv1.RemoveContainerResponse{}, s.c.Remove(ctx, r.GetId(), containertypes.RemoveOptions{Force: r.GetForce(), Volumes: r.GetVolumes()})
 }
 
 func (s *containersServer) List(ctx context.Context, r *berthv1.ListContainersRequest) (*berthv1.ListContainersResponse, error) {
-	list, err := s.c.List(ctx, container.ListOptions{
+	list, err := s.c.List(ctx, containertypes.ListOptions{
 		All: r.GetAll(), Limit: int(r.GetLimit()), Filters: conv.FilterMap(r.GetFilters()),
 	})
 	if err != nil {
@@ -123,7 +123,7 @@ func (s *containersServer) Logs(r *berthv1.ContainerLogsRequest, stream berthv1.
 		sent <- sendLogBatches(entries, stream.Send)
 		cancel() // a failed send stops the engine's reader
 	}()
-	err := s.c.Logs(ctx, r.GetId(), conv.LogOptionsFromProto(r), func(e container.LogEntry) error {
+	err := s.c.Logs(ctx, r.GetId(), conv.LogOptionsFromProto(r), func(e containertypes.LogEntry) error {
 		select {
 		case entries <- conv.LogEntryToProto(e):
 			return nil
@@ -193,7 +193,7 @@ func (s *containersServer) Attach(stream berthv1.ContainersService_AttachServer)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.c.Attach(ctx, start.GetId(), container.AttachOptions{Streams: streams, Logs: start.GetLogs(), Ready: ready})
+		done <- s.c.Attach(ctx, start.GetId(), containertypes.AttachOptions{Streams: streams, Logs: start.GetLogs(), Ready: ready})
 	}()
 	select {
 	case <-ready:

@@ -8,7 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -17,9 +17,9 @@ import (
 // Containers implementation without it answers CopyTo/CopyFrom with
 // errdefs.ErrNotImplemented.
 type Copier interface {
-	StatPath(ctx context.Context, id, path string) (container.PathStat, error)
+	StatPath(ctx context.Context, id, path string) (containertypes.PathStat, error)
 	CopyFrom(ctx context.Context, id, path string, w io.Writer) error
-	CopyTo(ctx context.Context, id string, opts container.CopyToOptions, r io.Reader) error
+	CopyTo(ctx context.Context, id string, opts containertypes.CopyToOptions, r io.Reader) error
 }
 
 func (s *containersServer) copier() (Copier, error) {

@@ -9,11 +9,11 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine"
-	"github.com/berthproject/berth/engine/container"
 	eventbus "github.com/berthproject/berth/engine/events"
-	"github.com/berthproject/berth/engine/image"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // fakeEngine stands in for the engine behind the API's interfaces: these
@@ -24,46 +24,46 @@ type fakeEngine struct {
 	// errs: an id (container, exec or image ref) whose calls fail with this error.
 	errs map[string]error
 
-	created   container.Config
-	inspect   *container.Container
-	list      []container.Summary
-	listOpts  container.ListOptions
-	stopOpts  container.StopOptions
+	created   containertypes.Config
+	inspect   *containertypes.Container
+	list      []containertypes.Summary
+	listOpts  containertypes.ListOptions
+	stopOpts  containertypes.StopOptions
 	killSig   string
 	renamed   [2]string
-	resized   container.WindowSize
-	logOpts   container.LogOptions
-	logs      []container.LogEntry
-	execCfg   container.ExecConfig
-	execInsp  *container.ExecInspect
-	top       *container.TopResult
-	waitCond  container.WaitCondition
-	waiting   bool                      // a Wait is registered
-	exitCh    chan container.ExitStatus // Wait's result channel
-	attach    func(container.AttachOptions) error
-	execStart func(container.Streams) (int, error)
+	resized   containertypes.WindowSize
+	logOpts   containertypes.LogOptions
+	logs      []containertypes.LogEntry
+	execCfg   containertypes.ExecConfig
+	execInsp  *containertypes.ExecInspect
+	top       *containertypes.TopResult
+	waitCond  containertypes.WaitCondition
+	waiting   bool                           // a Wait is registered
+	exitCh    chan containertypes.ExitStatus // Wait's result channel
+	attach    func(containertypes.AttachOptions) error
+	execStart func(containertypes.Streams) (int, error)
 	panicOn   string
 
-	image      *image.Image
-	images     []image.Summary
-	imgListOpt image.ListOptions
-	importOpts image.ImportOptions
+	image      *imagetypes.Image
+	images     []imagetypes.Summary
+	imgListOpt imagetypes.ListOptions
+	importOpts imagetypes.ImportOptions
 	imported   []byte
 	loaded     []byte
 	saveData   []byte
 	savedRefs  []string
 	tagged     [2]string
-	removeResp []image.DeleteResponse
+	removeResp []imagetypes.DeleteResponse
 	removeErr  error
 
 	bus        *eventbus.Bus
 	subscribed events.Filter
-	info       *engine.Info
-	version    *engine.Version
+	info       *system.Info
+	version    *system.Version
 }
 
 func newFake() *fakeEngine {
-	return &fakeEngine{errs: map[string]error{}, bus: eventbus.NewBus(), exitCh: make(chan container.ExitStatus, 1)}
+	return &fakeEngine{errs: map[string]error{}, bus: eventbus.NewBus(), exitCh: make(chan containertypes.ExitStatus, 1)}
 }
 
 func (f *fakeEngine) fail(id string) error {
@@ -75,7 +75,7 @@ func (f *fakeEngine) fail(id string) error {
 	return f.errs[id]
 }
 
-func (f *fakeEngine) Create(ctx context.Context, cfg container.Config) (string, []string, error) {
+func (f *fakeEngine) Create(ctx context.Context, cfg containertypes.Config) (string, []string, error) {
 	if err := f.fail(cfg.Name); err != nil {
 		return "", nil, err
 	}
@@ -87,14 +87,14 @@ func (f *fakeEngine) Create(ctx context.Context, cfg container.Config) (string, 
 
 func (f *fakeEngine) Start(ctx context.Context, id string) error { return f.fail(id) }
 
-func (f *fakeEngine) Stop(ctx context.Context, id string, opts container.StopOptions) error {
+func (f *fakeEngine) Stop(ctx context.Context, id string, opts containertypes.StopOptions) error {
 	f.mu.Lock()
 	f.stopOpts = opts
 	f.mu.Unlock()
 	return f.fail(id)
 }
 
-func (f *fakeEngine) Restart(ctx context.Context, id string, opts container.StopOptions) error {
+func (f *fakeEngine) Restart(ctx context.Context, id string, opts containertypes.StopOptions) error {
 	return f.Stop(ctx, id, opts)
 }
 
@@ -108,18 +108,18 @@ func (f *fakeEngine) Kill(ctx context.Context, id, signal string) error {
 func (f *fakeEngine) Pause(ctx context.Context, id string) error   { return f.fail(id) }
 func (f *fakeEngine) Unpause(ctx context.Context, id string) error { return f.fail(id) }
 
-func (f *fakeEngine) Remove(ctx context.Context, id string, opts container.RemoveOptions) error {
+func (f *fakeEngine) Remove(ctx context.Context, id string, opts containertypes.RemoveOptions) error {
 	return f.fail(id)
 }
 
-func (f *fakeEngine) List(ctx context.Context, opts container.ListOptions) ([]container.Summary, error) {
+func (f *fakeEngine) List(ctx context.Context, opts containertypes.ListOptions) ([]containertypes.Summary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.listOpts = opts
 	return f.list, nil
 }
 
-func (f *fakeEngine) Inspect(ctx context.Context, id string) (*container.Container, error) {
+func (f *fakeEngine) Inspect(ctx context.Context, id string) (*containertypes.Container, error) {
 	if err := f.fail(id); err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (f *fakeEngine) Rename(ctx context.Context, id, newName string) error {
 	return f.fail(id)
 }
 
-func (f *fakeEngine) Wait(ctx context.Context, id string, cond container.WaitCondition) (<-chan container.ExitStatus, error) {
+func (f *fakeEngine) Wait(ctx context.Context, id string, cond containertypes.WaitCondition) (<-chan containertypes.ExitStatus, error) {
 	if err := f.fail(id); err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (f *fakeEngine) Wait(ctx context.Context, id string, cond container.WaitCon
 	return f.exitCh, nil
 }
 
-func (f *fakeEngine) Logs(ctx context.Context, id string, opts container.LogOptions, fn func(container.LogEntry) error) error {
+func (f *fakeEngine) Logs(ctx context.Context, id string, opts containertypes.LogOptions, fn func(containertypes.LogEntry) error) error {
 	if err := f.fail(id); err != nil {
 		return err
 	}
@@ -160,21 +160,21 @@ func (f *fakeEngine) Logs(ctx context.Context, id string, opts container.LogOpti
 	return nil
 }
 
-func (f *fakeEngine) Attach(ctx context.Context, id string, opts container.AttachOptions) error {
+func (f *fakeEngine) Attach(ctx context.Context, id string, opts containertypes.AttachOptions) error {
 	if err := f.fail(id); err != nil {
 		return err
 	}
 	return f.attach(opts)
 }
 
-func (f *fakeEngine) Resize(ctx context.Context, id string, size container.WindowSize) error {
+func (f *fakeEngine) Resize(ctx context.Context, id string, size containertypes.WindowSize) error {
 	f.mu.Lock()
 	f.resized = size
 	f.mu.Unlock()
 	return f.fail(id)
 }
 
-func (f *fakeEngine) ExecCreate(ctx context.Context, id string, cfg container.ExecConfig) (string, error) {
+func (f *fakeEngine) ExecCreate(ctx context.Context, id string, cfg containertypes.ExecConfig) (string, error) {
 	if err := f.fail(id); err != nil {
 		return "", err
 	}
@@ -184,25 +184,25 @@ func (f *fakeEngine) ExecCreate(ctx context.Context, id string, cfg container.Ex
 	return "e1", nil
 }
 
-func (f *fakeEngine) ExecStart(ctx context.Context, execID string, streams container.Streams) (int, error) {
+func (f *fakeEngine) ExecStart(ctx context.Context, execID string, streams containertypes.Streams) (int, error) {
 	if err := f.fail(execID); err != nil {
 		return -1, err
 	}
 	return f.execStart(streams)
 }
 
-func (f *fakeEngine) ExecResize(ctx context.Context, execID string, size container.WindowSize) error {
+func (f *fakeEngine) ExecResize(ctx context.Context, execID string, size containertypes.WindowSize) error {
 	return f.Resize(ctx, execID, size)
 }
 
-func (f *fakeEngine) ExecInspect(ctx context.Context, execID string) (*container.ExecInspect, error) {
+func (f *fakeEngine) ExecInspect(ctx context.Context, execID string) (*containertypes.ExecInspect, error) {
 	if err := f.fail(execID); err != nil {
 		return nil, err
 	}
 	return f.execInsp, nil
 }
 
-func (f *fakeEngine) Top(ctx context.Context, id, psArgs string) (*container.TopResult, error) {
+func (f *fakeEngine) Top(ctx context.Context, id, psArgs string) (*containertypes.TopResult, error) {
 	if err := f.fail(id); err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (f *fakeEngine) Top(ctx context.Context, id, psArgs string) (*container.Top
 
 // Images.
 
-func (f *fakeEngine) Import(ctx context.Context, r io.Reader, opts image.ImportOptions) (*image.Image, error) {
+func (f *fakeEngine) Import(ctx context.Context, r io.Reader, opts imagetypes.ImportOptions) (*imagetypes.Image, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,7 @@ func (f *fakeEngine) Import(ctx context.Context, r io.Reader, opts image.ImportO
 	return f.image, nil
 }
 
-func (f *fakeEngine) Load(ctx context.Context, r io.Reader, progress func(string)) ([]image.Image, error) {
+func (f *fakeEngine) Load(ctx context.Context, r io.Reader, progress func(string)) ([]imagetypes.Image, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (f *fakeEngine) Load(ctx context.Context, r io.Reader, progress func(string
 	f.loaded = data
 	progress("Loaded image: busybox:latest")
 	progress(fmt.Sprintf("Loaded %d bytes", len(data)))
-	return []image.Image{*f.image}, nil
+	return []imagetypes.Image{*f.image}, nil
 }
 
 func (f *fakeEngine) Save(ctx context.Context, w io.Writer, refs []string) error {
@@ -266,18 +266,18 @@ func (f *fakeEngine) Tag(ctx context.Context, source, target string) error {
 	return f.fail(source)
 }
 
-func (f *fakeEngine) ImageRemove(ctx context.Context, refs []string, opts image.RemoveOptions) ([]image.DeleteResponse, error) {
+func (f *fakeEngine) ImageRemove(ctx context.Context, refs []string, opts imagetypes.RemoveOptions) ([]imagetypes.DeleteResponse, error) {
 	return f.removeResp, f.removeErr
 }
 
-func (f *fakeEngine) ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error) {
+func (f *fakeEngine) ImageList(ctx context.Context, opts imagetypes.ListOptions) ([]imagetypes.Summary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.imgListOpt = opts
 	return f.images, nil
 }
 
-func (f *fakeEngine) ImageInspect(ctx context.Context, ref string) (*image.Image, error) {
+func (f *fakeEngine) ImageInspect(ctx context.Context, ref string) (*imagetypes.Image, error) {
 	if err := f.fail(ref); err != nil {
 		return nil, err
 	}
@@ -288,9 +288,9 @@ func (f *fakeEngine) ImageInspect(ctx context.Context, ref string) (*image.Image
 
 func (f *fakeEngine) Ping(ctx context.Context) error { return f.fail("ping") }
 
-func (f *fakeEngine) Info(ctx context.Context) (*engine.Info, error) { return f.info, nil }
+func (f *fakeEngine) Info(ctx context.Context) (*system.Info, error) { return f.info, nil }
 
-func (f *fakeEngine) Version(ctx context.Context) (*engine.Version, error) { return f.version, nil }
+func (f *fakeEngine) Version(ctx context.Context) (*system.Version, error) { return f.version, nil }
 
 func (f *fakeEngine) Subscribe(ctx context.Context, flt events.Filter) (<-chan events.Message, error) {
 	f.mu.Lock()
@@ -303,23 +303,23 @@ func (f *fakeEngine) Subscribe(ctx context.Context, flt events.Filter) (<-chan e
 // container ones) to apiserver.Images.
 type fakeImages struct{ f *fakeEngine }
 
-func (i fakeImages) Import(ctx context.Context, r io.Reader, o image.ImportOptions) (*image.Image, error) {
+func (i fakeImages) Import(ctx context.Context, r io.Reader, o imagetypes.ImportOptions) (*imagetypes.Image, error) {
 	return i.f.Import(ctx, r, o)
 }
-func (i fakeImages) Load(ctx context.Context, r io.Reader, p func(string)) ([]image.Image, error) {
+func (i fakeImages) Load(ctx context.Context, r io.Reader, p func(string)) ([]imagetypes.Image, error) {
 	return i.f.Load(ctx, r, p)
 }
 func (i fakeImages) Save(ctx context.Context, w io.Writer, refs []string) error {
 	return i.f.Save(ctx, w, refs)
 }
 func (i fakeImages) Tag(ctx context.Context, s, t string) error { return i.f.Tag(ctx, s, t) }
-func (i fakeImages) Remove(ctx context.Context, refs []string, o image.RemoveOptions) ([]image.DeleteResponse, error) {
+func (i fakeImages) Remove(ctx context.Context, refs []string, o imagetypes.RemoveOptions) ([]imagetypes.DeleteResponse, error) {
 	return i.f.ImageRemove(ctx, refs, o)
 }
-func (i fakeImages) List(ctx context.Context, o image.ListOptions) ([]image.Summary, error) {
+func (i fakeImages) List(ctx context.Context, o imagetypes.ListOptions) ([]imagetypes.Summary, error) {
 	return i.f.ImageList(ctx, o)
 }
-func (i fakeImages) Inspect(ctx context.Context, ref string) (*image.Image, error) {
+func (i fakeImages) Inspect(ctx context.Context, ref string) (*imagetypes.Image, error) {
 	return i.f.ImageInspect(ctx, ref)
 }
 
@@ -329,6 +329,6 @@ var (
 	errNameInUse       = errdefs.ErrConflict.WithMessage(`Conflict. The container name "/web" is already in use`)
 	errBadSignal       = fmt.Errorf("invalid signal %q: %w", "SIGFOO", errdefs.ErrInvalidArgument)
 	errNotRunning      = fmt.Errorf("container paused is not running: %w", errdefs.ErrFailedPrecondition)
-	errNotFoundExec    = &container.StartError{ExitCode: 127, Err: fmt.Errorf(`exec: "nosuchcmd": executable file not found in $PATH: %w`, errdefs.ErrInvalidArgument)}
+	errNotFoundExec    = &containertypes.StartError{ExitCode: 127, Err: fmt.Errorf(`exec: "nosuchcmd": executable file not found in $PATH: %w`, errdefs.ErrInvalidArgument)}
 	errPlain           = errors.New("something odd happened")
 )

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/volume"
+	"github.com/berthproject/berth/pkg/types/network"
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 )
 
@@ -65,8 +65,8 @@ func FuzzUnaryRequests(f *testing.F) {
 		f.Fatal(err)
 	}
 	fe := newFake()
-	v := filled[volume.Volume](f)
-	fn := &fakeNetworks{nets: map[string]*cni.Network{}}
+	v := filled[volumetypes.Volume](f)
+	fn := &fakeNetworks{nets: map[string]*network.Network{}}
 	s := grpc.NewServer()
 	apiserver.RegisterServices(s, apiserver.Backend{Containers: fe, Images: fakeImages{fe}, Events: fe, System: fe,
 		Networks: fn, NetworkConnector: fn, NetworkEvents: fn,

@@ -5,7 +5,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/berthproject/berth/engine/image"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -45,7 +45,7 @@ func (s *imagesServer) Import(stream berthv1.ImagesService_ImportServer) error {
 		m, err := stream.Recv()
 		return m.GetData(), err
 	}}
-	img, err := s.i.Import(stream.Context(), r, image.ImportOptions{Ref: opts.GetRef(), Message: opts.GetMessage()})
+	img, err := s.i.Import(stream.Context(), r, imagetypes.ImportOptions{Ref: opts.GetRef(), Message: opts.GetMessage()})
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *imagesServer) Remove(ctx context.Context, r *berthv1.RemoveImagesReques
 	if len(r.GetRefs()) == 0 {
 		return nil, invalid("remove: no image given")
 	}
-	items, err := s.i.Remove(ctx, r.GetRefs(), image.RemoveOptions{Force: r.GetForce()})
+	items, err := s.i.Remove(ctx, r.GetRefs(), imagetypes.RemoveOptions{Force: r.GetForce()})
 	return &berthv1.RemoveImagesResponse{
 		Items:  conv.DeleteResponsesToProto(items),
 		Errors: conv.ErrorsToStatuses(err),
@@ -97,7 +97,7 @@ func (s *imagesServer) Remove(ctx context.Context, r *berthv1.RemoveImagesReques
 }
 
 func (s *imagesServer) List(ctx context.Context, r *berthv1.ListImagesRequest) (*berthv1.ListImagesResponse, error) {
-	list, err := s.i.List(ctx, image.ListOptions{All: r.GetAll(), Filters: conv.FilterMap(r.GetFilters())})
+	list, err := s.i.List(ctx, imagetypes.ListOptions{All: r.GetAll(), Filters: conv.FilterMap(r.GetFilters())})
 	if err != nil {
 		return nil, err
 	}

@@ -7,25 +7,25 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
 // Networks is what the API needs of the network manager (*cni.Manager).
 type Networks interface {
-	Create(ctx context.Context, opts cni.CreateOptions) (*cni.Network, error)
-	List(ctx context.Context) ([]*cni.Network, error)
-	Inspect(ctx context.Context, ref string) (*cni.Network, error)
+	Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error)
+	List(ctx context.Context) ([]*networktypes.Network, error)
+	Inspect(ctx context.Context, ref string) (*networktypes.Network, error)
 	Remove(ctx context.Context, ref string) error
 	Prune(ctx context.Context, labels map[string]string) ([]string, error)
 }
 
 // NetworkConnector attaches containers to networks (*container.Service).
 type NetworkConnector interface {
-	Connect(ctx context.Context, ref string, att container.NetworkAttachment) error
+	Connect(ctx context.Context, ref string, att containertypes.NetworkAttachment) error
 	Disconnect(ctx context.Context, ref, network string, force bool) error
 }
 
@@ -42,7 +42,7 @@ type networksServer struct {
 	events  Publisher
 }
 
-func (s *networksServer) publish(n *cni.Network, action string) {
+func (s *networksServer) publish(n *networktypes.Network, action string) {
 	if s.events == nil || n == nil {
 		return
 	}
@@ -78,7 +78,7 @@ func (s *networksServer) List(ctx context.Context, r *berthv1.ListNetworksReques
 	if err != nil {
 		return nil, err
 	}
-	var out []*cni.Network
+	var out []*networktypes.Network
 	for _, n := range ns {
 		ok, err := matchNetwork(n, filters)
 		if err != nil {
@@ -93,7 +93,7 @@ func (s *networksServer) List(ctx context.Context, r *berthv1.ListNetworksReques
 
 // matchNetwork applies Docker's network filters: values of one key are
 // alternatives, keys must all match.
-func matchNetwork(n *cni.Network, filters map[string][]string) (bool, error) {
+func matchNetwork(n *networktypes.Network, filters map[string][]string) (bool, error) {
 	for key, values := range filters {
 		match := false
 		for _, v := range values {
@@ -203,7 +203,7 @@ func (s *networksServer) Prune(ctx context.Context, r *berthv1.PruneNetworksRequ
 	return &berthv1.PruneNetworksResponse{Deleted: deleted}, nil
 }
 
-func allLabels(n *cni.Network, labels map[string]string) bool {
+func allLabels(n *networktypes.Network, labels map[string]string) bool {
 	for k, v := range labels {
 		got, ok := n.Labels[k]
 		if !ok || (v != "" && got != v) {

@@ -14,37 +14,37 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
-	"github.com/berthproject/berth/cni"
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // fakeNetworks is an in-memory network manager with the manager's error
 // classes.
 type fakeNetworks struct {
 	mu       sync.Mutex
-	nets     map[string]*cni.Network
+	nets     map[string]*networktypes.Network
 	connects []string
 	events   []events.Message
 }
 
-func (f *fakeNetworks) Create(_ context.Context, o cni.CreateOptions) (*cni.Network, error) {
+func (f *fakeNetworks) Create(_ context.Context, o networktypes.CreateOptions) (*networktypes.Network, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.nets[o.Name]; ok {
 		return nil, fmt.Errorf("network with name %s already exists: %w", o.Name, errdefs.ErrAlreadyExists)
 	}
-	n := &cni.Network{ID: fmt.Sprintf("%064d", len(f.nets)+1), Name: o.Name, Driver: o.Driver, Subnet: o.Subnet,
+	n := &networktypes.Network{ID: fmt.Sprintf("%064d", len(f.nets)+1), Name: o.Name, Driver: o.Driver, Subnet: o.Subnet,
 		Gateway: o.Gateway, IPRange: o.IPRange, Internal: o.Internal, Options: o.Options, Labels: o.Labels,
 		Created: time.Unix(1700000000, 5).UTC(), Interface: "br-" + o.Name, DNS: true}
 	f.nets[o.Name] = n
 	return n, nil
 }
 
-func (f *fakeNetworks) List(context.Context) ([]*cni.Network, error) {
+func (f *fakeNetworks) List(context.Context) ([]*networktypes.Network, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*cni.Network
+	var out []*networktypes.Network
 	for _, n := range f.nets {
 		out = append(out, n)
 	}
@@ -52,7 +52,7 @@ func (f *fakeNetworks) List(context.Context) ([]*cni.Network, error) {
 	return out, nil
 }
 
-func (f *fakeNetworks) Inspect(_ context.Context, ref string) (*cni.Network, error) {
+func (f *fakeNetworks) Inspect(_ context.Context, ref string) (*networktypes.Network, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, n := range f.nets {
@@ -81,7 +81,7 @@ func (f *fakeNetworks) Prune(context.Context, map[string]string) ([]string, erro
 	return nil, errors.New("the API selects networks itself")
 }
 
-func (f *fakeNetworks) Connect(_ context.Context, ref string, att container.NetworkAttachment) error {
+func (f *fakeNetworks) Connect(_ context.Context, ref string, att containertypes.NetworkAttachment) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.connects = append(f.connects, fmt.Sprintf("connect %s %s %s %v %s", ref, att.Network, att.IPv4, att.Aliases, att.MAC))
@@ -102,14 +102,14 @@ func (f *fakeNetworks) Publish(m events.Message) {
 }
 
 func TestNetworks(t *testing.T) {
-	f := &fakeNetworks{nets: map[string]*cni.Network{
+	f := &fakeNetworks{nets: map[string]*networktypes.Network{
 		"bridge": {ID: "b" + fmt.Sprintf("%063d", 0), Name: "bridge", Driver: "bridge", Default: true,
 			Subnet: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("172.17.0.1")},
 	}}
 	c := serve(t, apiserver.Backend{Networks: f, NetworkConnector: f, NetworkEvents: f})
 	ctx := testCtx(t)
 
-	opts := cni.CreateOptions{Name: "app", Driver: "bridge", Subnet: netip.MustParsePrefix("10.30.0.0/24"),
+	opts := networktypes.CreateOptions{Name: "app", Driver: "bridge", Subnet: netip.MustParsePrefix("10.30.0.0/24"),
 		Gateway: netip.MustParseAddr("10.30.0.254"), IPRange: netip.MustParsePrefix("10.30.0.128/25"), Internal: true,
 		Options: map[string]string{"mtu": "1400"}, Labels: map[string]string{"team": "x"}}
 	n, err := c.NetworkCreate(ctx, opts)
@@ -125,7 +125,7 @@ func TestNetworks(t *testing.T) {
 	}
 	// Endpoints travel too.
 	f.mu.Lock()
-	f.nets["app"].Endpoints = []cni.EndpointRef{{ContainerID: fmt.Sprintf("%064d", 42), Name: "web", IfName: "eth0",
+	f.nets["app"].Endpoints = []networktypes.EndpointRef{{ContainerID: fmt.Sprintf("%064d", 42), Name: "web", IfName: "eth0",
 		IPv4: netip.MustParsePrefix("10.30.0.130/24"), MAC: "92:d0:c6:0a:29:33"}}
 	f.mu.Unlock()
 	got, err := c.NetworkInspect(ctx, "app")
@@ -162,7 +162,7 @@ func TestNetworks(t *testing.T) {
 		t.Errorf("removing a network in use: %v", err)
 	}
 
-	if err := c.NetworkConnect(ctx, "web", container.NetworkAttachment{Network: "app", IPv4: "10.30.0.140", Aliases: []string{"www"}, MAC: "m"}); err != nil {
+	if err := c.NetworkConnect(ctx, "web", containertypes.NetworkAttachment{Network: "app", IPv4: "10.30.0.140", Aliases: []string{"www"}, MAC: "m"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.NetworkDisconnect(ctx, "app", "web", true); err != nil {
@@ -173,7 +173,7 @@ func TestNetworks(t *testing.T) {
 	}
 
 	// Prune: only unused user networks matching the labels.
-	for _, o := range []cni.CreateOptions{{Name: "p1", Labels: map[string]string{"env": "ci"}}, {Name: "p2"}} {
+	for _, o := range []networktypes.CreateOptions{{Name: "p1", Labels: map[string]string{"env": "ci"}}, {Name: "p2"}} {
 		if _, err := c.NetworkCreate(ctx, o); err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/image"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -16,11 +16,11 @@ import (
 // rest of the image commands (*image.Service). An Images backend without it
 // answers these calls with Unimplemented.
 type ImageRegistry interface {
-	Pull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error)
-	Push(ctx context.Context, ref string, opts image.PushOptions) (*image.PushResult, error)
-	Login(ctx context.Context, auth image.AuthConfig) (string, error)
-	History(ctx context.Context, ref string) ([]image.HistoryEntry, error)
-	Prune(ctx context.Context, opts image.PruneOptions) (*image.PruneReport, error)
+	Pull(ctx context.Context, ref string, opts imagetypes.PullOptions) (*imagetypes.Image, error)
+	Push(ctx context.Context, ref string, opts imagetypes.PushOptions) (*imagetypes.PushResult, error)
+	Login(ctx context.Context, auth imagetypes.AuthConfig) (string, error)
+	History(ctx context.Context, ref string) ([]imagetypes.HistoryEntry, error)
+	Prune(ctx context.Context, opts imagetypes.PruneOptions) (*imagetypes.PruneReport, error)
 }
 
 func (s *imagesServer) registry() (ImageRegistry, error) {
@@ -38,7 +38,7 @@ type progressBatcher struct {
 	pending []*berthv1.ImageProgress
 }
 
-func (b *progressBatcher) add(p image.Progress) {
+func (b *progressBatcher) add(p imagetypes.Progress) {
 	b.mu.Lock()
 	b.pending = append(b.pending, conv.ProgressToProto(p))
 	b.mu.Unlock()
@@ -73,7 +73,7 @@ func (b *progressBatcher) run(stop <-chan struct{}, send func([]*berthv1.ImagePr
 // withProgress runs op with a progress function whose updates are streamed
 // through send while op runs; the updates left are returned for the last
 // message.
-func withProgress(send func([]*berthv1.ImageProgress) error, op func(image.ProgressFunc) error) ([]*berthv1.ImageProgress, error) {
+func withProgress(send func([]*berthv1.ImageProgress) error, op func(imagetypes.ProgressFunc) error) ([]*berthv1.ImageProgress, error) {
 	b := &progressBatcher{}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -92,12 +92,12 @@ func (s *imagesServer) Pull(r *berthv1.PullImageRequest, stream berthv1.ImagesSe
 	if r.GetRef() == "" {
 		return invalid("pull: no image given")
 	}
-	var img *image.Image
+	var img *imagetypes.Image
 	rest, err := withProgress(func(ps []*berthv1.ImageProgress) error {
 		return stream.Send(&berthv1.PullImageResponse{Progress: ps})
-	}, func(p image.ProgressFunc) error {
+	}, func(p imagetypes.ProgressFunc) error {
 		var err error
-		img, err = reg.Pull(stream.Context(), r.GetRef(), image.PullOptions{Platform: r.GetPlatform(), Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
+		img, err = reg.Pull(stream.Context(), r.GetRef(), imagetypes.PullOptions{Platform: r.GetPlatform(), Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
 		return err
 	})
 	if err != nil {
@@ -117,12 +117,12 @@ func (s *imagesServer) Push(r *berthv1.PushImageRequest, stream berthv1.ImagesSe
 	if r.GetRef() == "" {
 		return invalid("push: no image given")
 	}
-	var res *image.PushResult
+	var res *imagetypes.PushResult
 	rest, err := withProgress(func(ps []*berthv1.ImageProgress) error {
 		return stream.Send(&berthv1.PushImageResponse{Progress: ps})
-	}, func(p image.ProgressFunc) error {
+	}, func(p imagetypes.ProgressFunc) error {
 		var err error
-		res, err = reg.Push(stream.Context(), r.GetRef(), image.PushOptions{Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
+		res, err = reg.Push(stream.Context(), r.GetRef(), imagetypes.PushOptions{Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
 		return err
 	})
 	if err != nil {
@@ -167,7 +167,7 @@ func (s *imagesServer) Prune(ctx context.Context, r *berthv1.PruneImagesRequest)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := reg.Prune(ctx, image.PruneOptions{All: r.GetAll()})
+	rep, err := reg.Prune(ctx, imagetypes.PruneOptions{All: r.GetAll()})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -15,8 +15,8 @@ import (
 // container service (*container.Service); a Containers backend without it
 // answers them with errdefs.ErrNotImplemented.
 type ContainerResources interface {
-	Update(ctx context.Context, id string, r container.Resources) ([]string, error)
-	Stats(ctx context.Context, id string) (*container.Stats, error)
+	Update(ctx context.Context, id string, r containertypes.Resources) ([]string, error)
+	Stats(ctx context.Context, id string) (*containertypes.Stats, error)
 }
 
 func (s *containersServer) resources() (ContainerResources, error) {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/pkg/client"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -58,11 +58,11 @@ func TestRealStack(t *testing.T) {
 	}
 
 	// run: create, wait and attach registered, start, output and exit code.
-	id, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
+	id, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exit, err := c.Wait(ctx, id, container.WaitNextExit)
+	exit, err := c.Wait(ctx, id, containertypes.WaitNextExit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestRealStack(t *testing.T) {
 	ready := make(chan struct{})
 	attached := make(chan error, 1)
 	go func() {
-		attached <- c.Attach(ctx, id, container.AttachOptions{Streams: container.Streams{Stdout: &stdout, Stderr: &stderr}, Ready: ready})
+		attached <- c.Attach(ctx, id, containertypes.AttachOptions{Streams: containertypes.Streams{Stdout: &stdout, Stderr: &stderr}, Ready: ready})
 	}()
 	select {
 	case <-ready:
@@ -93,7 +93,7 @@ func TestRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ctr.State.Status != container.StatusExited || ctr.State.ExitCode != 3 || ctr.Config.Image != "busybox" {
+	if ctr.State.Status != containertypes.StatusExited || ctr.State.ExitCode != 3 || ctr.Config.Image != "busybox" {
 		t.Errorf("inspect: state %+v, config image %q", ctr.State, ctr.Config.Image)
 	}
 
@@ -101,43 +101,43 @@ func TestRealStack(t *testing.T) {
 	if _, err := c.Inspect(ctx, "ghost"); !errdefs.IsNotFound(err) || !strings.HasPrefix(err.Error(), "No such container: ghost") {
 		t.Errorf("inspect ghost: %v", err)
 	}
-	bad, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"/no/such/cmd"}})
+	bad, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"/no/such/cmd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = c.Start(ctx, bad)
-	var se *container.StartError
+	var se *containertypes.StartError
 	if !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Errorf("start of a missing command: %v (%T), want StartError 127", err, err)
 	}
 
 	// exec with stdin into a running container.
-	long, _, err := c.Create(ctx, container.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sleep", "600"}})
+	long, _, err := c.Create(ctx, containertypes.Config{Image: "busybox", NetworkMode: "none", Cmd: []string{"sleep", "600"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Start(ctx, long); err != nil {
 		t.Fatal(err)
 	}
-	execID, err := c.ExecCreate(ctx, long, container.ExecConfig{Cmd: []string{"sh", "-c", "tr a-z A-Z; exit 5"}, AttachStdin: true, AttachStdout: true, AttachStderr: true})
+	execID, err := c.ExecCreate(ctx, long, containertypes.ExecConfig{Cmd: []string{"sh", "-c", "tr a-z A-Z; exit 5"}, AttachStdin: true, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var execOut lockedBuffer
-	code, err := c.ExecStart(ctx, execID, container.Streams{Stdin: strings.NewReader("hello\n"), Stdout: &execOut, Stderr: &execOut})
+	code, err := c.ExecStart(ctx, execID, containertypes.Streams{Stdin: strings.NewReader("hello\n"), Stdout: &execOut, Stderr: &execOut})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code != 5 || execOut.String() != "HELLO\n" {
 		t.Errorf("exec: code %d, output %q", code, execOut.String())
 	}
-	if err := c.Remove(ctx, long, container.RemoveOptions{}); !errdefs.IsConflict(err) {
+	if err := c.Remove(ctx, long, containertypes.RemoveOptions{}); !errdefs.IsConflict(err) {
 		t.Errorf("remove of a running container: %v, want ErrConflict", err)
 	}
-	if err := c.Remove(ctx, long, container.RemoveOptions{Force: true}); err != nil {
+	if err := c.Remove(ctx, long, containertypes.RemoveOptions{Force: true}); err != nil {
 		t.Errorf("remove -f: %v", err)
 	}
-	if _, err := c.ImageRemove(ctx, []string{"busybox"}, image.RemoveOptions{}); !errdefs.IsFailedPrecondition(err) && !errdefs.IsConflict(err) {
+	if _, err := c.ImageRemove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); !errdefs.IsFailedPrecondition(err) && !errdefs.IsConflict(err) {
 		t.Errorf("rmi of an image in use: %v, want FailedPrecondition or Conflict", err)
 	}
 }

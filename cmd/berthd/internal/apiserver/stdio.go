@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/berthproject/berth/engine/container"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -86,7 +86,7 @@ type input struct {
 	// nil chunk closes stdin.
 	chunks chan []byte
 	// sizes holds the latest terminal size not yet taken by the engine.
-	sizes chan container.WindowSize
+	sizes chan containertypes.WindowSize
 }
 
 // stdinQueue is how many stdin chunks may wait for the engine before the
@@ -94,7 +94,7 @@ type input struct {
 const stdinQueue = 16
 
 func newInput(attachStdin bool) *input {
-	in := &input{sizes: make(chan container.WindowSize, 1)}
+	in := &input{sizes: make(chan containertypes.WindowSize, 1)}
 	if attachStdin {
 		var w *io.PipeWriter
 		in.stdin, w = io.Pipe()
@@ -116,8 +116,8 @@ func newInput(attachStdin bool) *input {
 }
 
 // streams are the engine's view of the client's input (output added by the caller).
-func (in *input) streams() container.Streams {
-	s := container.Streams{Resize: in.sizes}
+func (in *input) streams() containertypes.Streams {
+	s := containertypes.Streams{Resize: in.sizes}
 	if in.stdin != nil {
 		s.Stdin = in.stdin
 	}
@@ -165,7 +165,7 @@ func (in *input) serve(ctx context.Context, recv func() (stdioRequest, error)) {
 
 // resize keeps the newest size: an engine that does not read sizes (no
 // tty) never blocks the client's input.
-func (in *input) resize(s container.WindowSize) {
+func (in *input) resize(s containertypes.WindowSize) {
 	for {
 		select {
 		case in.sizes <- s:

@@ -7,7 +7,7 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/berthproject/berth/engine"
+	systemtypes "github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -98,7 +98,7 @@ func (s *systemServer) Events(r *berthv1.EventsRequest, stream berthv1.SystemSer
 // DiskUser is the optional part of a System backend that reports disk
 // usage (`berth system df`).
 type DiskUser interface {
-	DiskUsage(ctx context.Context) (*engine.DiskUsage, error)
+	DiskUsage(ctx context.Context) (*systemtypes.DiskUsage, error)
 }
 
 func (s *systemServer) DiskUsage(ctx context.Context, _ *berthv1.DiskUsageRequest) (*berthv1.DiskUsageResponse, error) {

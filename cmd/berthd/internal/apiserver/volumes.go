@@ -5,18 +5,18 @@ import (
 	"context"
 	"io"
 
-	"github.com/berthproject/berth/engine/volume"
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
 // Volumes is what the API needs of the volume service (*volume.Service).
 type Volumes interface {
-	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
-	List(ctx context.Context, filters map[string][]string) ([]*volume.Volume, error)
-	Inspect(ctx context.Context, name string) (*volume.Volume, error)
+	Create(ctx context.Context, o volumetypes.CreateOptions) (*volumetypes.Volume, error)
+	List(ctx context.Context, filters map[string][]string) ([]*volumetypes.Volume, error)
+	Inspect(ctx context.Context, name string) (*volumetypes.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
-	Prune(ctx context.Context, o volume.PruneOptions) ([]string, uint64, error)
+	Prune(ctx context.Context, o volumetypes.PruneOptions) ([]string, uint64, error)
 	Export(ctx context.Context, name string, w io.Writer) error
 	Import(ctx context.Context, name string, r io.Reader) error
 }
@@ -27,7 +27,7 @@ type volumesServer struct {
 }
 
 func (s *volumesServer) Create(ctx context.Context, r *berthv1.CreateVolumeRequest) (*berthv1.CreateVolumeResponse, error) {
-	v, err := s.v.Create(ctx, volume.CreateOptions{
+	v, err := s.v.Create(ctx, volumetypes.CreateOptions{
 		Name: r.GetName(), Driver: r.GetDriver(), Labels: r.GetLabels(), Options: r.GetOptions(),
 	})
 	if err != nil {
@@ -67,7 +67,7 @@ func (s *volumesServer) Remove(ctx context.Context, r *berthv1.RemoveVolumeReque
 }
 
 func (s *volumesServer) Prune(ctx context.Context, r *berthv1.PruneVolumesRequest) (*berthv1.PruneVolumesResponse, error) {
-	deleted, size, err := s.v.Prune(ctx, volume.PruneOptions{All: r.GetAll(), Filters: conv.FilterMap(r.GetFilters())})
+	deleted, size, err := s.v.Prune(ctx, volumetypes.PruneOptions{All: r.GetAll(), Filters: conv.FilterMap(r.GetFilters())})
 	if err != nil {
 		return nil, err
 	}

@@ -11,28 +11,28 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
-	"github.com/berthproject/berth/engine/container"
-	"github.com/berthproject/berth/engine/volume"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
+	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 )
 
 // fakeVolumes records what the API hands the volume service.
 type fakeVolumes struct {
-	created  volume.CreateOptions
-	vol      *volume.Volume
+	created  volumetypes.CreateOptions
+	vol      *volumetypes.Volume
 	filters  map[string][]string
-	pruned   volume.PruneOptions
+	pruned   volumetypes.PruneOptions
 	imported []byte
 }
 
-func (f *fakeVolumes) Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error) {
+func (f *fakeVolumes) Create(ctx context.Context, o volumetypes.CreateOptions) (*volumetypes.Volume, error) {
 	f.created = o
 	return f.vol, nil
 }
-func (f *fakeVolumes) List(ctx context.Context, filters map[string][]string) ([]*volume.Volume, error) {
+func (f *fakeVolumes) List(ctx context.Context, filters map[string][]string) ([]*volumetypes.Volume, error) {
 	f.filters = filters
-	return []*volume.Volume{f.vol}, nil
+	return []*volumetypes.Volume{f.vol}, nil
 }
-func (f *fakeVolumes) Inspect(ctx context.Context, name string) (*volume.Volume, error) {
+func (f *fakeVolumes) Inspect(ctx context.Context, name string) (*volumetypes.Volume, error) {
 	if name != f.vol.Name {
 		return nil, fmt.Errorf("No such volume: %s: %w", name, errdefs.ErrNotFound)
 	}
@@ -41,7 +41,7 @@ func (f *fakeVolumes) Inspect(ctx context.Context, name string) (*volume.Volume,
 func (f *fakeVolumes) Remove(ctx context.Context, name string, force bool) error {
 	return fmt.Errorf("remove %s: volume is in use - [abc]: %w", name, errdefs.ErrConflict)
 }
-func (f *fakeVolumes) Prune(ctx context.Context, o volume.PruneOptions) ([]string, uint64, error) {
+func (f *fakeVolumes) Prune(ctx context.Context, o volumetypes.PruneOptions) ([]string, uint64, error) {
 	f.pruned = o
 	return []string{"a", "b"}, 42, nil
 }
@@ -57,12 +57,12 @@ func (f *fakeVolumes) Import(ctx context.Context, name string, r io.Reader) erro
 
 func TestVolumesRoundTrip(t *testing.T) {
 	f := &fakeVolumes{}
-	v := filled[volume.Volume](t)
+	v := filled[volumetypes.Volume](t)
 	f.vol = &v
 	c := serve(t, apiserver.Backend{Volumes: f})
 	ctx := testCtx(t)
 
-	opts := filled[volume.CreateOptions](t)
+	opts := filled[volumetypes.CreateOptions](t)
 	got, err := c.VolumeCreate(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestVolumesRoundTrip(t *testing.T) {
 	if err := c.VolumeRemove(ctx, "x", true); !errdefs.IsConflict(err) {
 		t.Errorf("remove: %v", err)
 	}
-	deleted, size, err := c.VolumePrune(ctx, volume.PruneOptions{All: true, Filters: map[string][]string{"label": {"a=b"}}})
+	deleted, size, err := c.VolumePrune(ctx, volumetypes.PruneOptions{All: true, Filters: map[string][]string{"label": {"a=b"}}})
 	if err != nil || strings.Join(deleted, ",") != "a,b" || size != 42 || !f.pruned.All || f.pruned.Filters["label"][0] != "a=b" {
 		t.Errorf("prune: %v %d %v %+v", deleted, size, err, f.pruned)
 	}
@@ -100,7 +100,7 @@ func TestVolumesRoundTrip(t *testing.T) {
 func TestCopyNotServed(t *testing.T) {
 	_, c := serveFake(t)
 	ctx := testCtx(t)
-	if err := c.CopyTo(ctx, "x", container.CopyToOptions{Path: "/"}, strings.NewReader("")); !errdefs.IsNotImplemented(err) {
+	if err := c.CopyTo(ctx, "x", containertypes.CopyToOptions{Path: "/"}, strings.NewReader("")); !errdefs.IsNotImplemented(err) {
 		t.Errorf("CopyTo: %v", err)
 	}
 	if _, _, err := c.CopyFrom(ctx, "x", "/"); !errdefs.IsNotImplemented(err) {
