@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +29,7 @@ func TestParity(t *testing.T) {
 		{"BinaryStdin", testBinaryStdin},
 		{"CpSymlinks", testCpSymlinks},
 		{"NetworkContainerShares", testNetworkContainerShares},
+		{"FailedLoad", testFailedLoad},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -190,4 +194,98 @@ func testNetworkContainerShares(t *testing.T, c cli) {
 	}
 	c.fails(125, []string{"conflicting options: --hostname and --network container:" + x},
 		"run", "--rm", "--network", "container:"+x, "--hostname", "other", "busybox", "true")
+}
+
+// brokenArchive is an OCI archive of a two-layer image whose top layer's
+// blob is missing: its index and manifest are fine.
+func brokenArchive(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.Open(harness.Archive(t, harness.Image{Name: name, DataLayers: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	type entry struct {
+		hdr  *tar.Header
+		data []byte
+	}
+	var entries []entry
+	files := map[string][]byte{}
+	tr := tar.NewReader(src)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, entry{hdr, b})
+		files[strings.TrimPrefix(hdr.Name, "./")] = b
+	}
+	blob := func(dgst string) string { return "blobs/" + strings.Replace(dgst, ":", "/", 1) }
+	var index struct{ Manifests []struct{ Digest string } }
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) == 0 {
+		t.Fatalf("archive's index.json: %v", err)
+	}
+	var manifest struct{ Layers []struct{ Digest string } }
+	if err := json.Unmarshal(files[blob(index.Manifests[0].Digest)], &manifest); err != nil || len(manifest.Layers) < 2 {
+		t.Fatalf("archive's manifest: %v (%d layers)", err, len(manifest.Layers))
+	}
+	drop := blob(manifest.Layers[len(manifest.Layers)-1].Digest)
+
+	out := filepath.Join(t.TempDir(), "broken.tar")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	for _, e := range entries {
+		if strings.TrimPrefix(e.hdr.Name, "./") == drop {
+			continue
+		}
+		if err := tw.WriteHeader(e.hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// testFailedLoad: a load that fails (a layer missing from the archive)
+// leaves no image behind and says what is wrong (bug 5).
+func testFailedLoad(t *testing.T, c cli) {
+	name := "localhost/broken-" + strings.ToLower(cryptoRandText(t)) + ":1"
+	r := c.run("load", "-i", brokenArchive(t, name))
+	if r.code == 0 {
+		t.Fatalf("load of an archive without its layer succeeded: %s", r)
+	}
+	if !strings.Contains(r.stderr, "not a complete image archive") {
+		t.Errorf("load's error does not say the archive is incomplete: %s", r)
+	}
+	if out := c.ok("images", "--format", "{{.Repository}}:{{.Tag}}"); strings.Contains(out, strings.TrimSuffix(name, ":1")) {
+		t.Errorf("a failed load left its image listed:\n%s", out)
+	}
+	if r := c.s.Ctr("images", "ls", "-q"); r.ExitCode != 0 || strings.Contains(r.Stdout, strings.TrimSuffix(name, ":1")) {
+		t.Errorf("a failed load left an image record in containerd: %s", r)
+	}
+	c.fails(125, []string{"No such image: " + name}, "run", "--rm", "--pull", "never", name, "true")
+}
+
+func cryptoRandText(t *testing.T) string {
+	b := make([]byte, 4)
+	if _, err := cryptoRand(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
