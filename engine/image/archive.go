@@ -161,7 +161,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 			unpacked[rec.Target.Digest] = true
 			if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, rec, s.matcher)); err != nil {
 				if errdefs.IsNotFound(err) {
-					return nil, fmt.Errorf("load: not a complete image archive: %s needs content the archive lacks (%v); nothing was loaded: %w", FamiliarName(name), err, errdefs.ErrInvalidArgument)
+					return nil, fmt.Errorf("load: not a complete image archive: %s needs content the archive lacks (%v); nothing was loaded: %w", imagetypes.FamiliarName(name), err, errdefs.ErrInvalidArgument)
 				}
 				return nil, fmt.Errorf("load: %w", err)
 			}
