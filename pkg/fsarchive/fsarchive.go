@@ -250,6 +250,9 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 			}
 		}
 		if err := extract(tr, r, hdr, name, opts); err != nil {
+			if escapes(err) {
+				return fmt.Errorf("archive entry %q leaves the target through a symlink: %w", hdr.Name, errdefs.ErrInvalidArgument)
+			}
 			return fmt.Errorf("extracting %s: %w", hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
@@ -261,6 +264,18 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 		_ = r.Chtimes(dirs[i].name, dirs[i].t, dirs[i].t)
 	}
 	return nil
+}
+
+// escapes reports whether err is os.Root refusing a path that leaves the
+// root (through a symlink of the archive): the archive's fault, not the
+// host's. The os package exports no sentinel for it, only its text.
+func escapes(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
 }
 
 // entryName validates an archive entry's name and returns it cleaned and
