@@ -169,9 +169,6 @@ func streamType(r *http.Request, tty bool) string {
 // registers the attachment before the answer goes out, so a client that
 // attaches, then starts (docker run), sees all the output.
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if boolValue(r, "detachKeys") {
-		// accepted and ignored below: berth has no detach keys on this API yet
-	}
 	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
 	if err != nil {
 		return err
