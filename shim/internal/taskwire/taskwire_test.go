@@ -229,7 +229,7 @@ func TestUnknownFields(t *testing.T) {
 	if err != nil || !slices.Equal(unknown, []string{"BootstrapParams.8"}) {
 		t.Errorf("unknown fields of a BootstrapParams with Extensions: %q, %v", unknown, err)
 	}
-	mount := append(tw.Marshal(&tw.Mount{Type: "overlay"}), 0x98, 0x06, 0x01) // field 99, varint 1
+	mount := append(tw.Marshal(&tw.Mount{Type: "overlay"}), 0x98, 0x06, 0x01)         // field 99, varint 1
 	req := append(tw.Marshal(&tw.CreateTaskRequest{ID: "c"}), 0x1a, byte(len(mount))) // field 3, Rootfs
 	req = append(req, mount...)
 	var c tw.CreateTaskRequest
