@@ -104,6 +104,7 @@ type Stack struct {
 	daemon  *exec.Cmd
 	exited  chan struct{} // closed when daemon has exited
 	stopped bool
+	leaks   []string // what Stop found left behind
 }
 
 // Start starts a private stack and registers its Stop with t.Cleanup.

@@ -53,7 +53,11 @@ func (s *Stack) Stop() {
 	s.uninstallNetwork()
 	s.waitSpares()
 
-	if leaks := s.findLeaks(); len(leaks) > 0 {
+	leaks := s.findLeaks()
+	s.mu.Lock()
+	s.leaks = leaks
+	s.mu.Unlock()
+	if len(leaks) > 0 {
 		t.Errorf("harness: the stack left things behind:\n  %s", strings.Join(leaks, "\n  "))
 	}
 	if t.Failed() {
@@ -264,6 +268,25 @@ func (s *Stack) waitSpares() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Leaked is what Stop found left behind (nil before Stop): the figure a
+// soak reports.
+func (s *Stack) Leaked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leaks
+}
+
+// ShimPIDs are the stack's running shims (spares included).
+func (s *Stack) ShimPIDs() []int {
+	var pids []int
+	for _, pid := range s.processes() {
+		if strings.Contains(strings.Fields(cmdline(pid) + " x")[0], "containerd-shim") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // findLeaks lists (and cleans up, so the dir can be removed) what still
