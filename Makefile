@@ -40,7 +40,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
 
 all: build
 
@@ -136,6 +136,12 @@ test-e2e: deps build
 FUZZTIME ?= 30s
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) test/fuzz.sh
+
+## chaos: the full chaos soak (docs/reliability.md); CHAOSFLAGS e.g. -chaos.cycles=50 -chaos.seed=7
+CHAOSFLAGS ?=
+chaos: deps build
+	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 3h -v -run '^TestChaos$$' \
+		./test/chaos -chaos $(CHAOSFLAGS)
 
 ## bench: berth against Docker, podman and containerd on this machine (see docs/performance.md)
 bench: deps build
