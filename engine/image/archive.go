@@ -90,35 +90,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 		return nil, fmt.Errorf("load: %w", err)
 	}
 
-	// A load that fails past this point (an archive that lacks a layer
-	// fails at unpack) takes its names back: each is deleted, or points
-	// again at the image it named before. Content and snapshots nothing
-	// references then go with the lease.
 	var names []string
-	defer func() {
-		if err == nil {
-			return
-		}
-		is := s.client.ImageService()
-		rctx := context.WithoutCancel(ctx)
-		seen := map[string]bool{}
-		for _, name := range append(names, importedNames(imported)...) {
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			if old, ok := oldTargets[name]; ok {
-				if _, uerr := is.Update(rctx, images.Image{Name: name, Target: old}, "target"); uerr != nil {
-					err = fmt.Errorf("%w (and restoring image %s: %v)", err, name, uerr)
-				}
-				continue
-			}
-			if derr := is.Delete(rctx, name); derr != nil && !errdefs.IsNotFound(derr) {
-				err = fmt.Errorf("%w (and removing image %s: %v)", err, name, derr)
-			}
-		}
-	}()
-
 	// Names from an io.containerd.image.name annotation are taken as they
 	// are: store them in normalised form.
 	for _, img := range imported {
@@ -228,15 +200,6 @@ func (s *Service) restoreRecords(ctx context.Context, old map[string]ocispec.Des
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// importedNames are the image names an import created.
-func importedNames(imgs []images.Image) []string {
-	out := make([]string, 0, len(imgs))
-	for _, img := range imgs {
-		out = append(out, img.Name)
-	}
-	return out
 }
 
 // ociRefName turns an org.opencontainers.image.ref.name annotation into an
