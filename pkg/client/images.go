@@ -32,9 +32,9 @@ func sendChunks(r io.Reader, send func([]byte) error) error {
 	}
 }
 
-// ImageImport makes a one-layer image from the root file system tar read
+// Import makes a one-layer image from the root file system tar read
 // from r (`berth import`).
-func (c *Client) ImageImport(ctx context.Context, r io.Reader, opts image.ImportOptions) (*image.Image, error) {
+func (c *imageClient) Import(ctx context.Context, r io.Reader, opts image.ImportOptions) (*image.Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.images.Import(ctx)
@@ -56,10 +56,10 @@ func (c *Client) ImageImport(ctx context.Context, r io.Reader, opts image.Import
 	return conv.ImageFromProto(resp.GetImage()), nil
 }
 
-// ImageLoad stores the images of the archive read from r (`berth load`).
+// Load stores the images of the archive read from r (`berth load`).
 // progress, if not nil, receives Docker's report lines ("Loaded image:
 // busybox:latest").
-func (c *Client) ImageLoad(ctx context.Context, r io.Reader, progress func(string)) ([]image.Image, error) {
+func (c *imageClient) Load(ctx context.Context, r io.Reader, progress func(string)) ([]image.Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.images.Load(ctx)
@@ -86,9 +86,9 @@ func (c *Client) ImageLoad(ctx context.Context, r io.Reader, progress func(strin
 	return out, nil
 }
 
-// ImageSave writes the images refs name to w as one archive (`berth save`).
+// Save writes the images refs name to w as one archive (`berth save`).
 // On error, what was written to w is incomplete.
-func (c *Client) ImageSave(ctx context.Context, w io.Writer, refs []string) error {
+func (c *imageClient) Save(ctx context.Context, w io.Writer, refs []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.images.Save(ctx, &berthv1.SaveImagesRequest{Refs: refs})
@@ -109,16 +109,16 @@ func (c *Client) ImageSave(ctx context.Context, w io.Writer, refs []string) erro
 	}
 }
 
-// ImageTag gives the image source one more name, target.
-func (c *Client) ImageTag(ctx context.Context, source, target string) error {
+// Tag gives the image source one more name, target.
+func (c *imageClient) Tag(ctx context.Context, source, target string) error {
 	_, err := c.images.Tag(ctx, &berthv1.TagImageRequest{Source: source, Target: target})
 	return err
 }
 
-// ImageRemove untags and deletes images (`berth rmi`). Like the engine it
+// Remove untags and deletes images (`berth rmi`). Like the engine it
 // goes on after a ref fails: it returns what was done together with the
 // errors of the refs that failed, joined (errors.Is works on the result).
-func (c *Client) ImageRemove(ctx context.Context, refs []string, opts image.RemoveOptions) ([]image.DeleteResponse, error) {
+func (c *imageClient) Remove(ctx context.Context, refs []string, opts image.RemoveOptions) ([]image.DeleteResponse, error) {
 	resp, err := c.images.Remove(ctx, &berthv1.RemoveImagesRequest{Refs: refs, Force: opts.Force})
 	if err != nil {
 		return nil, err
@@ -126,8 +126,8 @@ func (c *Client) ImageRemove(ctx context.Context, refs []string, opts image.Remo
 	return conv.DeleteResponsesFromProto(resp.GetItems()), conv.ErrorsFromStatuses(resp.GetErrors())
 }
 
-// ImageList returns local images (`berth images`).
-func (c *Client) ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error) {
+// List returns local images (`berth images`).
+func (c *imageClient) List(ctx context.Context, opts image.ListOptions) ([]image.Summary, error) {
 	resp, err := c.images.List(ctx, &berthv1.ListImagesRequest{All: opts.All, Filters: conv.Filters(opts.Filters)})
 	if err != nil {
 		return nil, err
@@ -139,9 +139,9 @@ func (c *Client) ImageList(ctx context.Context, opts image.ListOptions) ([]image
 	return out, nil
 }
 
-// ImageInspect returns the full view of an image. json.Marshal of the
+// Inspect returns the full view of an image. json.Marshal of the
 // result gives Docker's field names.
-func (c *Client) ImageInspect(ctx context.Context, ref string) (*image.Image, error) {
+func (c *imageClient) Inspect(ctx context.Context, ref string) (*image.Image, error) {
 	resp, err := c.images.Inspect(ctx, &berthv1.InspectImageRequest{Ref: ref})
 	if err != nil {
 		return nil, err

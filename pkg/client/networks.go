@@ -9,12 +9,12 @@ import (
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
-func (c *Client) networks() berthv1.NetworksServiceClient {
+func (c *networkClient) networks() berthv1.NetworksServiceClient {
 	return berthv1.NewNetworksServiceClient(c.conn)
 }
 
-// NetworkCreate creates a network (`berth network create`).
-func (c *Client) NetworkCreate(ctx context.Context, opts network.CreateOptions) (*network.Network, error) {
+// Create creates a network (`berth network create`).
+func (c *networkClient) Create(ctx context.Context, opts network.CreateOptions) (*network.Network, error) {
 	r, err := c.networks().Create(ctx, conv.CreateNetworkToProto(opts))
 	if err != nil {
 		return nil, err
@@ -22,9 +22,9 @@ func (c *Client) NetworkCreate(ctx context.Context, opts network.CreateOptions) 
 	return conv.NetworkFromProto(r.GetNetwork()), nil
 }
 
-// NetworkList lists the networks, sorted by name; filters are Docker's
+// List lists the networks, sorted by name; filters are Docker's
 // (name, id, driver, label, type, dangling).
-func (c *Client) NetworkList(ctx context.Context, filters map[string][]string) ([]*network.Network, error) {
+func (c *networkClient) List(ctx context.Context, filters map[string][]string) ([]*network.Network, error) {
 	r, err := c.networks().List(ctx, &berthv1.ListNetworksRequest{Filters: conv.Filters(filters)})
 	if err != nil {
 		return nil, err
@@ -32,8 +32,8 @@ func (c *Client) NetworkList(ctx context.Context, filters map[string][]string) (
 	return conv.NetworksFromProto(r.GetNetworks()), nil
 }
 
-// NetworkInspect returns a network (name, ID or ID prefix) with its endpoints.
-func (c *Client) NetworkInspect(ctx context.Context, ref string) (*network.Network, error) {
+// Inspect returns a network (name, ID or ID prefix) with its endpoints.
+func (c *networkClient) Inspect(ctx context.Context, ref string) (*network.Network, error) {
 	r, err := c.networks().Inspect(ctx, &berthv1.InspectNetworkRequest{Network: ref})
 	if err != nil {
 		return nil, err
@@ -41,16 +41,16 @@ func (c *Client) NetworkInspect(ctx context.Context, ref string) (*network.Netwo
 	return conv.NetworkFromProto(r.GetNetwork()), nil
 }
 
-// NetworkRemove removes a network; it fails (ErrFailedPrecondition) while
+// Remove removes a network; it fails (ErrFailedPrecondition) while
 // containers are attached.
-func (c *Client) NetworkRemove(ctx context.Context, ref string) error {
+func (c *networkClient) Remove(ctx context.Context, ref string) error {
 	_, err := c.networks().Remove(ctx, &berthv1.RemoveNetworkRequest{Network: ref})
 	return err
 }
 
-// NetworkPrune removes unused user-defined networks (filters: label) and
+// Prune removes unused user-defined networks (filters: label) and
 // returns their names.
-func (c *Client) NetworkPrune(ctx context.Context, filters map[string][]string) ([]string, error) {
+func (c *networkClient) Prune(ctx context.Context, filters map[string][]string) ([]string, error) {
 	r, err := c.networks().Prune(ctx, &berthv1.PruneNetworksRequest{Filters: conv.Filters(filters)})
 	if err != nil {
 		return nil, err
@@ -58,17 +58,17 @@ func (c *Client) NetworkPrune(ctx context.Context, filters map[string][]string) 
 	return r.GetDeleted(), nil
 }
 
-// NetworkConnect attaches a container to a network; att.Network is the
+// Connect attaches a container to a network; att.Network is the
 // network, its other fields the container's settings on it.
-func (c *Client) NetworkConnect(ctx context.Context, containerRef string, att container.NetworkAttachment) error {
+func (c *networkClient) Connect(ctx context.Context, containerRef string, att container.NetworkAttachment) error {
 	_, err := c.networks().Connect(ctx, &berthv1.ConnectNetworkRequest{
 		Network: att.Network, Container: containerRef, Settings: conv.NetworkAttachmentToProto(att),
 	})
 	return err
 }
 
-// NetworkDisconnect detaches a container from a network.
-func (c *Client) NetworkDisconnect(ctx context.Context, network, containerRef string, force bool) error {
+// Disconnect detaches a container from a network.
+func (c *networkClient) Disconnect(ctx context.Context, network, containerRef string, force bool) error {
 	_, err := c.networks().Disconnect(ctx, &berthv1.DisconnectNetworkRequest{Network: network, Container: containerRef, Force: force})
 	return err
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
-// ImagePull pulls ref from its registry (`berth pull`). progress, if not
+// Pull pulls ref from its registry (`berth pull`). progress, if not
 // nil, receives the pull's progress as berthd streams it.
-func (c *Client) ImagePull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error) {
+func (c *imageClient) Pull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.images.Pull(ctx, &berthv1.PullImageRequest{Ref: ref, Platform: opts.Platform, Auth: conv.AuthToProto(opts.Auth)})
@@ -42,8 +42,8 @@ func (c *Client) ImagePull(ctx context.Context, ref string, opts image.PullOptio
 	}
 }
 
-// ImagePush pushes the image named ref to its registry (`berth push`).
-func (c *Client) ImagePush(ctx context.Context, ref string, opts image.PushOptions) (*image.PushResult, error) {
+// Push pushes the image named ref to its registry (`berth push`).
+func (c *imageClient) Push(ctx context.Context, ref string, opts image.PushOptions) (*image.PushResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.images.Push(ctx, &berthv1.PushImageRequest{Ref: ref, Auth: conv.AuthToProto(opts.Auth)})
@@ -73,9 +73,9 @@ func (c *Client) ImagePush(ctx context.Context, ref string, opts image.PushOptio
 	}
 }
 
-// RegistryLogin checks credentials against their registry (`berth login`);
+// Login checks credentials against their registry (`berth login`);
 // berthd stores nothing.
-func (c *Client) RegistryLogin(ctx context.Context, auth image.AuthConfig) (string, error) {
+func (c *imageClient) Login(ctx context.Context, auth image.AuthConfig) (string, error) {
 	resp, err := c.images.Login(ctx, &berthv1.LoginRequest{Auth: conv.AuthToProto(&auth)})
 	if err != nil {
 		return "", err
@@ -83,8 +83,8 @@ func (c *Client) RegistryLogin(ctx context.Context, auth image.AuthConfig) (stri
 	return resp.GetStatus(), nil
 }
 
-// ImageHistory returns an image's history, newest first (`berth history`).
-func (c *Client) ImageHistory(ctx context.Context, ref string) ([]image.HistoryEntry, error) {
+// History returns an image's history, newest first (`berth history`).
+func (c *imageClient) History(ctx context.Context, ref string) ([]image.HistoryEntry, error) {
 	resp, err := c.images.History(ctx, &berthv1.ImageHistoryRequest{Ref: ref})
 	if err != nil {
 		return nil, err
@@ -92,8 +92,8 @@ func (c *Client) ImageHistory(ctx context.Context, ref string) ([]image.HistoryE
 	return conv.HistoryFromProto(resp.GetEntries()), nil
 }
 
-// ImagePrune removes unused images (`berth image prune`).
-func (c *Client) ImagePrune(ctx context.Context, opts image.PruneOptions) (*image.PruneReport, error) {
+// Prune removes unused images (`berth image prune`).
+func (c *imageClient) Prune(ctx context.Context, opts image.PruneOptions) (*image.PruneReport, error) {
 	resp, err := c.images.Prune(ctx, &berthv1.PruneImagesRequest{All: opts.All})
 	if err != nil {
 		return nil, err

@@ -11,13 +11,13 @@ import (
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
-func (c *Client) volumes() berthv1.VolumesServiceClient {
+func (c *volumeClient) volumes() berthv1.VolumesServiceClient {
 	return berthv1.NewVolumesServiceClient(c.conn)
 }
 
-// VolumeCreate creates a volume (`berth volume create`); an empty name
+// Create creates a volume (`berth volume create`); an empty name
 // makes an anonymous one.
-func (c *Client) VolumeCreate(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error) {
+func (c *volumeClient) Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error) {
 	r, err := c.volumes().Create(ctx, &berthv1.CreateVolumeRequest{
 		Name: o.Name, Driver: o.Driver, Labels: o.Labels, Options: o.Options,
 	})
@@ -27,8 +27,8 @@ func (c *Client) VolumeCreate(ctx context.Context, o volume.CreateOptions) (*vol
 	return conv.VolumeFromProto(r.GetVolume()), nil
 }
 
-// VolumeList lists volumes; filters are Docker's (name, label, dangling, driver).
-func (c *Client) VolumeList(ctx context.Context, filters map[string][]string) ([]*volume.Volume, error) {
+// List lists volumes; filters are Docker's (name, label, dangling, driver).
+func (c *volumeClient) List(ctx context.Context, filters map[string][]string) ([]*volume.Volume, error) {
 	r, err := c.volumes().List(ctx, &berthv1.ListVolumesRequest{Filters: conv.Filters(filters)})
 	if err != nil {
 		return nil, err
@@ -40,8 +40,8 @@ func (c *Client) VolumeList(ctx context.Context, filters map[string][]string) ([
 	return out, nil
 }
 
-// VolumeInspect returns one volume with its users.
-func (c *Client) VolumeInspect(ctx context.Context, name string) (*volume.Volume, error) {
+// Inspect returns one volume with its users.
+func (c *volumeClient) Inspect(ctx context.Context, name string) (*volume.Volume, error) {
 	r, err := c.volumes().Inspect(ctx, &berthv1.InspectVolumeRequest{Name: name})
 	if err != nil {
 		return nil, err
@@ -49,16 +49,16 @@ func (c *Client) VolumeInspect(ctx context.Context, name string) (*volume.Volume
 	return conv.VolumeFromProto(r.GetVolume()), nil
 }
 
-// VolumeRemove removes a volume (ErrConflict while in use; force: a
+// Remove removes a volume (ErrConflict while in use; force: a
 // missing volume is no error).
-func (c *Client) VolumeRemove(ctx context.Context, name string, force bool) error {
+func (c *volumeClient) Remove(ctx context.Context, name string, force bool) error {
 	_, err := c.volumes().Remove(ctx, &berthv1.RemoveVolumeRequest{Name: name, Force: force})
 	return err
 }
 
-// VolumePrune removes unused anonymous volumes (all unused ones with
+// Prune removes unused anonymous volumes (all unused ones with
 // o.All) and returns their names and the bytes freed.
-func (c *Client) VolumePrune(ctx context.Context, o volume.PruneOptions) ([]string, uint64, error) {
+func (c *volumeClient) Prune(ctx context.Context, o volume.PruneOptions) ([]string, uint64, error) {
 	r, err := c.volumes().Prune(ctx, &berthv1.PruneVolumesRequest{All: o.All, Filters: conv.Filters(o.Filters)})
 	if err != nil {
 		return nil, 0, err
@@ -66,8 +66,8 @@ func (c *Client) VolumePrune(ctx context.Context, o volume.PruneOptions) ([]stri
 	return r.GetDeleted(), r.GetSpaceReclaimed(), nil
 }
 
-// VolumeExport writes a tar of the volume's content to w.
-func (c *Client) VolumeExport(ctx context.Context, name string, w io.Writer) error {
+// Export writes a tar of the volume's content to w.
+func (c *volumeClient) Export(ctx context.Context, name string, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.volumes().Export(ctx, &berthv1.ExportVolumeRequest{Name: name})
@@ -80,8 +80,8 @@ func (c *Client) VolumeExport(ctx context.Context, name string, w io.Writer) err
 	})
 }
 
-// VolumeImport extracts the tar read from r into the volume (made if missing).
-func (c *Client) VolumeImport(ctx context.Context, name string, r io.Reader) error {
+// Import extracts the tar read from r into the volume (made if missing).
+func (c *volumeClient) Import(ctx context.Context, name string, r io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.volumes().Import(ctx)

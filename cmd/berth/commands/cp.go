@@ -11,19 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/fsarchive"
 	"github.com/berthproject/berth/pkg/types/container"
 )
-
-// CopyAPI is the cp part of berthd's API (pkg/client's *Client).
-type CopyAPI interface {
-	CopyTo(ctx context.Context, id string, o container.CopyToOptions, r io.Reader) error
-	CopyFrom(ctx context.Context, id, path string) (container.PathStat, io.ReadCloser, error)
-}
 
 // Cp is `berth cp`.
 func Cp(env *Env) *cli.Command {
@@ -47,10 +40,7 @@ Examples:
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output (berth prints none)"},
 		},
 		Action: withArgs(env, 2, 2, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, ok := cl.(CopyAPI)
-			if !ok {
-				return fmt.Errorf("this berth client cannot copy files: %w", errdefs.ErrNotImplemented)
-			}
+			api := cl
 			src, dst := c.Args().Get(0), c.Args().Get(1)
 			sc, sp := splitCpArg(src)
 			dc, dp := splitCpArg(dst)
@@ -81,7 +71,7 @@ func splitCpArg(arg string) (ctr, p string) {
 	return name, rest
 }
 
-func copyToContainer(ctx context.Context, env *Env, api CopyAPI, src, ctr, dst string, archive, follow bool) error {
+func copyToContainer(ctx context.Context, env *Env, api Client, src, ctr, dst string, archive, follow bool) error {
 	if dst == "" {
 		dst = "/"
 	}
@@ -136,7 +126,7 @@ const maxLinkHops = 40
 // copied as a link unless -L is given or SRC ends in "/" (Docker's rule):
 // then its target, resolved inside the container's root (never on the
 // host), is copied under the link's name.
-func copyFromContainer(ctx context.Context, env *Env, api CopyAPI, ctr, src, dst string, archive, follow bool) error {
+func copyFromContainer(ctx context.Context, env *Env, api Client, ctr, src, dst string, archive, follow bool) error {
 	if src == "" {
 		src = "/"
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
@@ -21,8 +22,11 @@ import (
 
 // recorder stands in for berthd in the CLI's unit tests: it records the
 // requests the commands make and answers from its fields. (The CLI against
-// a real berthd is tested in test/e2e.)
+// a real berthd is tested in test/e2e.) It embeds Client for the verbs it
+// does not answer: calling one fails the test with a nil dereference.
 type recorder struct {
+	Client
+
 	mu    sync.Mutex
 	calls []string
 
@@ -159,6 +163,10 @@ func (r *recorder) Events(_ context.Context, f events.Filter) (<-chan events.Mes
 	return msgs, errs
 }
 func (r *recorder) Close() error { return nil }
+
+// Images is nil: the recorder serves no images, so `run` of a missing
+// image reports it instead of pulling.
+func (r *recorder) Images() api.Images { return nil }
 
 // result of one berth invocation.
 type result struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -121,10 +122,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 		},
 		Action: withArgs(env, 0, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			filters, err := opts.Filters(c.StringSlice("filter"))
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
@@ -143,7 +141,7 @@ Examples:
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
-			list, err := api.ImageList(ctx, image.ListOptions{All: c.Bool("all"), Filters: filters})
+			list, err := api.List(ctx, image.ListOptions{All: c.Bool("all"), Filters: filters})
 			if err != nil {
 				return err
 			}
@@ -181,11 +179,8 @@ Examples:
    berth rmi -f 3f57d9401f8d`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "remove images in use by containers, or tagged in several repositories"}},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
-			resp, err := api.ImageRemove(ctx, c.Args().Slice(), image.RemoveOptions{Force: c.Bool("force")})
+			api := cl.Images()
+			resp, err := api.Remove(ctx, c.Args().Slice(), image.RemoveOptions{Force: c.Bool("force")})
 			for _, r := range resp {
 				if r.Untagged != "" {
 					fmt.Fprintf(env.Stdout, "Untagged: %s\n", r.Untagged)
@@ -217,11 +212,8 @@ func Tag(env *Env, name string) *cli.Command {
 		UsageText:   "berth " + name + " SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
 		Description: "Examples:\n   berth tag busybox myapp:v1\n   berth tag 3f57d9401f8d localhost:5000/app:latest",
 		Action: withArgs(env, 2, 2, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
-			return api.ImageTag(ctx, c.Args().Get(0), c.Args().Get(1))
+			api := cl.Images()
+			return api.Tag(ctx, c.Args().Get(0), c.Args().Get(1))
 		}),
 	}
 }
@@ -240,16 +232,13 @@ Examples:
    tar -C rootfs -c . | berth import - myfs`,
 		Flags: []cli.Flag{&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "history comment for the image"}},
 		Action: withArgs(env, 1, 2, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			r, closeFn, err := openInput(env, c.Args().First())
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			img, err := api.ImageImport(ctx, r, image.ImportOptions{Ref: c.Args().Get(1), Message: c.String("message")})
+			img, err := api.Import(ctx, r, image.ImportOptions{Ref: c.Args().Get(1), Message: c.String("message")})
 			if err != nil {
 				return err
 			}
@@ -275,10 +264,7 @@ Examples:
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			in := c.String("input")
 			if in == "" {
 				if term.IsTerminal(env.Stdin) {
@@ -296,7 +282,7 @@ Examples:
 					fmt.Fprintln(env.Stdout, line)
 				}
 			}
-			_, err = api.ImageLoad(ctx, r, progress)
+			_, err = api.Load(ctx, r, progress)
 			return err
 		}),
 	}
@@ -315,16 +301,13 @@ Examples:
    berth save app:v1 app:v2 | gzip > app.tar.gz`,
 		Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to a file instead of stdout"}},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := images(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			out := c.String("output")
 			if out == "" {
 				if term.IsTerminal(env.Stdout) {
 					return &ExitError{Code: 1, Err: errors.New("refusing to write an archive to a terminal; use -o FILE or redirect stdout")}
 				}
-				return api.ImageSave(ctx, env.Stdout, c.Args().Slice())
+				return api.Save(ctx, env.Stdout, c.Args().Slice())
 			}
 			return saveToFile(ctx, api, out, c.Args().Slice())
 		}),
@@ -333,7 +316,7 @@ Examples:
 
 // saveToFile writes the archive next to path and renames it into place, so
 // a failed save never leaves a truncated archive under the asked name.
-func saveToFile(ctx context.Context, api ImageAPI, path string, refs []string) (err error) {
+func saveToFile(ctx context.Context, api api.Images, path string, refs []string) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -344,7 +327,7 @@ func saveToFile(ctx context.Context, api ImageAPI, path string, refs []string) (
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = api.ImageSave(ctx, tmp, refs); err != nil {
+	if err = api.Save(ctx, tmp, refs); err != nil {
 		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {

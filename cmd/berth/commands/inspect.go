@@ -114,14 +114,14 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 			return nil, err
 		}
 	}
-	api, err := images(cl)
-	if err != nil {
+	imgs := cl.Images()
+	if imgs == nil { // a client without images (a test's fake)
 		if kind == "" {
 			return nil, noSuchObject(name)
 		}
-		return nil, err
+		return nil, fmt.Errorf("this berth client cannot manage images: %w", errdefs.ErrNotImplemented)
 	}
-	img, err := api.ImageInspect(ctx, name)
+	img, err := imgs.Inspect(ctx, name)
 	if err == nil {
 		return img, nil
 	}
@@ -130,15 +130,11 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 	}
 	// As Docker, a name that is no container or image may be a network or
 	// a volume.
-	if napi, ok := cl.(NetworkAPI); ok {
-		if n, err := napi.NetworkInspect(ctx, name); err == nil {
-			return networkResource(n), nil
-		}
+	if n, err := cl.Networks().Inspect(ctx, name); err == nil {
+		return networkResource(n), nil
 	}
-	if vapi, ok := cl.(VolumeAPI); ok {
-		if v, err := vapi.VolumeInspect(ctx, name); err == nil {
-			return v, nil
-		}
+	if v, err := cl.Volumes().Inspect(ctx, name); err == nil {
+		return v, nil
 	}
 	return nil, noSuchObject(name)
 }

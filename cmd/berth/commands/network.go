@@ -10,41 +10,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/network"
 )
 
-// NetworkAPI is the network part of berthd's API (pkg/client's *Client).
-type NetworkAPI interface {
-	NetworkCreate(ctx context.Context, o network.CreateOptions) (*network.Network, error)
-	NetworkList(ctx context.Context, filters map[string][]string) ([]*network.Network, error)
-	NetworkInspect(ctx context.Context, ref string) (*network.Network, error)
-	NetworkRemove(ctx context.Context, ref string) error
-	NetworkPrune(ctx context.Context, filters map[string][]string) ([]string, error)
-	NetworkConnect(ctx context.Context, containerRef string, att container.NetworkAttachment) error
-	NetworkDisconnect(ctx context.Context, network, containerRef string, force bool) error
-}
-
-func networks(cl Client) (NetworkAPI, error) {
-	if api, ok := cl.(NetworkAPI); ok {
-		return api, nil
-	}
-	return nil, fmt.Errorf("this berth client cannot manage networks: %w", errdefs.ErrNotImplemented)
-}
-
 // withNetworks is withArgs for the network commands.
-func withNetworks(env *Env, min, max int, fn func(ctx context.Context, c *cli.Context, api NetworkAPI) error) cli.ActionFunc {
+func withNetworks(env *Env, min, max int, fn func(ctx context.Context, c *cli.Context, api api.Networks) error) cli.ActionFunc {
 	return withArgs(env, min, max, func(ctx context.Context, c *cli.Context, cl Client) error {
-		api, err := networks(cl)
-		if err != nil {
-			return err
-		}
-		return fn(ctx, c, api)
+		return fn(ctx, c, cl.Networks())
 	})
 }
 
@@ -78,7 +56,7 @@ Examples:
 			newSliceFlag("opt", "o", "driver option (KEY=VALUE): parent, macvlan_mode, com.docker.network.bridge.name, mtu"),
 			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
 		},
-		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			o := network.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal")}
 			var err error
 			if o.Subnet, err = cidrFlag(c, "subnet"); err != nil {
@@ -98,7 +76,7 @@ Examples:
 			if o.Labels, err = opts.Labels(c.StringSlice("label")); err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			n, err := api.NetworkCreate(ctx, o)
+			n, err := api.Create(ctx, o)
 			if err != nil {
 				return err
 			}
@@ -200,7 +178,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs"},
 		},
-		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
@@ -213,7 +191,7 @@ Examples:
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			list, err := api.NetworkList(ctx, filters)
+			list, err := api.List(ctx, filters)
 			if err != nil {
 				return err
 			}
@@ -322,10 +300,10 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template applied to each network"},
 		},
-		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			// As Docker, templates see the JSON document ({{.Id}}), not the Go struct.
 			return inspectEach(c, env, 1, true, func(name string) (any, error) {
-				n, err := api.NetworkInspect(ctx, name)
+				n, err := api.Inspect(ctx, name)
 				if err != nil {
 					return nil, err
 				}
@@ -346,8 +324,8 @@ func NetworkRm(env *Env) *cli.Command {
 
 Example:
    berth network rm app`,
-		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
-			return forEach(c, env, c.Args().Slice(), func(n string) error { return api.NetworkRemove(ctx, n) })
+		Action: withNetworks(env, 1, -1, func(ctx context.Context, c *cli.Context, api api.Networks) error {
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return api.Remove(ctx, n) })
 		}),
 	}
 }
@@ -367,7 +345,7 @@ Example:
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
 			&cli.StringSliceFlag{Name: "filter", Usage: "only networks matching (label=KEY[=VALUE])"},
 		},
-		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
@@ -379,7 +357,7 @@ Example:
 					return nil
 				}
 			}
-			deleted, err := api.NetworkPrune(ctx, filters)
+			deleted, err := api.Prune(ctx, filters)
 			if len(deleted) > 0 {
 				sort.Strings(deleted)
 				fmt.Fprintln(env.Stdout, "Deleted Networks:")
@@ -409,14 +387,14 @@ Examples:
 			&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
 			&cli.StringSliceFlag{Name: "alias", Usage: "network-scoped alias of the container"},
 		},
-		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
+		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			if ip := c.String("ip"); ip != "" {
 				if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
 					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --ip %q: want an IPv4 address", ip)}
 				}
 			}
 			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), Aliases: c.StringSlice("alias")}
-			return api.NetworkConnect(ctx, c.Args().Get(1), att)
+			return api.Connect(ctx, c.Args().Get(1), att)
 		}),
 	}
 }
@@ -432,8 +410,8 @@ func NetworkDisconnect(env *Env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "disconnect even if the network is gone"},
 		},
-		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api NetworkAPI) error {
-			return api.NetworkDisconnect(ctx, c.Args().Get(0), c.Args().Get(1), c.Bool("force"))
+		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Networks) error {
+			return api.Disconnect(ctx, c.Args().Get(0), c.Args().Get(1), c.Bool("force"))
 		}),
 	}
 }

@@ -20,23 +20,6 @@ import (
 	"github.com/berthproject/berth/pkg/types/image"
 )
 
-// RegistryAPI is what the registry and remaining image commands need of
-// berthd (pkg/client's *Client has it).
-type RegistryAPI interface {
-	ImagePull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error)
-	ImagePush(ctx context.Context, ref string, opts image.PushOptions) (*image.PushResult, error)
-	RegistryLogin(ctx context.Context, auth image.AuthConfig) (string, error)
-	ImageHistory(ctx context.Context, ref string) ([]image.HistoryEntry, error)
-	ImagePrune(ctx context.Context, opts image.PruneOptions) (*image.PruneReport, error)
-}
-
-func registryAPI(cl Client) (RegistryAPI, error) {
-	if api, ok := cl.(RegistryAPI); ok {
-		return api, nil
-	}
-	return nil, fmt.Errorf("this berth client cannot reach registries: %w", errdefs.ErrNotImplemented)
-}
-
 // credStore is the user's Docker config file ($DOCKER_CONFIG/config.json
 // or ~/.docker/config.json).
 func credStore(env *Env) *credentials.Store {
@@ -122,16 +105,13 @@ Examples:
 			if c.Bool("all-tags") {
 				return &ExitError{Code: 1, Err: errors.New("--all-tags is not supported")}
 			}
-			api, err := registryAPI(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			ref := c.Args().First()
 			auth, err := authFor(ctx, env, ref)
 			if err != nil {
 				return err
 			}
-			_, err = api.ImagePull(ctx, ref, image.PullOptions{Platform: c.String("platform"), Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
+			_, err = api.Pull(ctx, ref, image.PullOptions{Platform: c.String("platform"), Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
 			if err != nil {
 				return remoteErr(err, refHost(ref))
 			}
@@ -154,16 +134,13 @@ func Push(env *Env, name string) *cli.Command {
    berth push 127.0.0.1:5000/busybox:v1`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"}},
 		Action: withArgs(env, 1, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := registryAPI(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			ref := c.Args().First()
 			auth, err := authFor(ctx, env, ref)
 			if err != nil {
 				return err
 			}
-			_, err = api.ImagePush(ctx, ref, image.PushOptions{Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
+			_, err = api.Push(ctx, ref, image.PushOptions{Auth: auth, Progress: progressPrinter(env, c.Bool("quiet"))})
 			return remoteErr(err, refHost(ref))
 		}),
 	}
@@ -188,10 +165,7 @@ Examples:
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from stdin"},
 		},
 		Action: withArgs(env, 0, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := registryAPI(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			server := c.Args().First()
 			if server == "" {
 				server = "docker.io"
@@ -214,6 +188,7 @@ Examples:
 				if !term.IsTerminal(env.Stdin) {
 					return &ExitError{Code: 1, Err: errors.New("login needs --username and a password (--password-stdin) when stdin is not a terminal")}
 				}
+				var err error
 				if user, pass, err = prompt(env, user); err != nil {
 					return err
 				}
@@ -223,7 +198,7 @@ Examples:
 			if key == credentials.DockerHubKey {
 				host = "docker.io"
 			}
-			st, err := api.RegistryLogin(ctx, image.AuthConfig{ServerAddress: host, Username: user, Password: pass})
+			st, err := api.Login(ctx, image.AuthConfig{ServerAddress: host, Username: user, Password: pass})
 			if err != nil {
 				return remoteErr(err, host)
 			}
@@ -362,15 +337,12 @@ Examples:
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 		},
 		Action: withArgs(env, 1, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := registryAPI(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			f, err := formatter.Parse(c.String("format"), defaultHistoryFormat)
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
-			es, err := api.ImageHistory(ctx, c.Args().First())
+			es, err := api.History(ctx, c.Args().First())
 			if err != nil {
 				return err
 			}
@@ -407,10 +379,7 @@ Examples:
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, err := registryAPI(cl)
-			if err != nil {
-				return err
-			}
+			api := cl.Images()
 			if !c.Bool("force") {
 				what := "all dangling images"
 				if c.Bool("all") {
@@ -422,7 +391,7 @@ Examples:
 					return nil
 				}
 			}
-			rep, err := api.ImagePrune(ctx, image.PruneOptions{All: c.Bool("all")})
+			rep, err := api.Prune(ctx, image.PruneOptions{All: c.Bool("all")})
 			if rep != nil && len(rep.Deleted) > 0 {
 				fmt.Fprintln(env.Stdout, "Deleted Images:")
 				for _, d := range rep.Deleted {

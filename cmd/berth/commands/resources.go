@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
@@ -21,20 +20,6 @@ import (
 	"github.com/berthproject/berth/pkg/client"
 	"github.com/berthproject/berth/pkg/types/container"
 )
-
-// resourceClient is what `update` and `stats` need beyond Client
-// (*client.Client has it).
-type resourceClient interface {
-	Update(ctx context.Context, id string, r container.Resources) ([]string, error)
-	Stats(ctx context.Context, id string, opts client.StatsOptions, fn func(*container.Stats) error) error
-}
-
-func resourcesOf(cl Client) (resourceClient, error) {
-	if rc, ok := cl.(resourceClient); ok {
-		return rc, nil
-	}
-	return nil, fmt.Errorf("this client cannot update or read stats: %w", errdefs.ErrNotImplemented)
-}
 
 // resourceFlags: --memory, --cpus, --pids-limit, --cap-add, --privileged,
 // --security-opt... (cmd/berth/opts/resources.go).
@@ -66,10 +51,7 @@ Examples:
 			if reflect.ValueOf(r).IsZero() {
 				return usagef(c, "needs at least one option to update")
 			}
-			rc, err := resourcesOf(cl)
-			if err != nil {
-				return err
-			}
+			rc := cl
 			var errs []error
 			for _, id := range c.Args().Slice() {
 				warnings, err := rc.Update(ctx, id, r)
@@ -186,10 +168,7 @@ Examples:
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
-			rc, err := resourcesOf(cl)
-			if err != nil {
-				return err
-			}
+			rc := cl
 			refs := c.Args().Slice()
 			if len(refs) == 0 {
 				list, err := cl.List(ctx, container.ListOptions{All: c.Bool("all")})
@@ -208,7 +187,7 @@ Examples:
 // runStats follows one stats stream per container and renders the table
 // once a second (or once, with noStream, when every container has two
 // samples or has stopped).
-func runStats(ctx context.Context, env *Env, rc resourceClient, refs []string, f *formatter.Format, noStream, noTrunc bool) error {
+func runStats(ctx context.Context, env *Env, rc Client, refs []string, f *formatter.Format, noStream, noTrunc bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex

@@ -5,17 +5,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/pkg/types/system"
 )
-
-// DiskUsageAPI is the client's `system df` call.
-type DiskUsageAPI interface {
-	DiskUsage(ctx context.Context) (*system.DiskUsage, error)
-}
 
 // SystemCommand is `berth system` (df; info and events also live here, as in Docker).
 func SystemCommand(env *Env) *cli.Command {
@@ -41,11 +35,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Usage: "Go template over each summary row (Type, TotalCount, Active, Size, Reclaimable), or json"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
-			api, ok := cl.(DiskUsageAPI)
-			if !ok {
-				return fmt.Errorf("this berth client cannot report disk usage: %w", errdefs.ErrNotImplemented)
-			}
-			du, err := api.DiskUsage(ctx)
+			du, err := cl.DiskUsage(ctx)
 			if err != nil {
 				return err
 			}

@@ -9,34 +9,19 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/volume"
 )
 
-// VolumeAPI is the volume part of berthd's API (pkg/client's *Client).
-type VolumeAPI interface {
-	VolumeCreate(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
-	VolumeList(ctx context.Context, filters map[string][]string) ([]*volume.Volume, error)
-	VolumeInspect(ctx context.Context, name string) (*volume.Volume, error)
-	VolumeRemove(ctx context.Context, name string, force bool) error
-	VolumePrune(ctx context.Context, o volume.PruneOptions) ([]string, uint64, error)
-	VolumeExport(ctx context.Context, name string, w io.Writer) error
-	VolumeImport(ctx context.Context, name string, r io.Reader) error
-}
-
 // withVolumes is withArgs for the volume commands.
-func withVolumes(env *Env, min, max int, fn func(ctx context.Context, c *cli.Context, api VolumeAPI) error) cli.ActionFunc {
+func withVolumes(env *Env, min, max int, fn func(ctx context.Context, c *cli.Context, api api.Volumes) error) cli.ActionFunc {
 	return withArgs(env, min, max, func(ctx context.Context, c *cli.Context, cl Client) error {
-		api, ok := cl.(VolumeAPI)
-		if !ok {
-			return fmt.Errorf("this berth client cannot manage volumes: %w", errdefs.ErrNotImplemented)
-		}
-		return fn(ctx, c, api)
+		return fn(ctx, c, cl.Volumes())
 	})
 }
 
@@ -69,7 +54,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
 			&cli.StringFlag{Name: "name", Usage: "the volume's name (instead of the argument)"},
 		},
-		Action: withVolumes(env, 0, 1, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 0, 1, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			name := c.Args().First()
 			if n := c.String("name"); n != "" {
 				if name != "" && name != n {
@@ -85,7 +70,7 @@ Examples:
 			if o.Labels, err = opts.Labels(c.StringSlice("label")); err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			v, err := api.VolumeCreate(ctx, o)
+			v, err := api.Create(ctx, o)
 			if err != nil {
 				return err
 			}
@@ -145,7 +130,7 @@ Examples:
 			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 		},
-		Action: withVolumes(env, 0, 0, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 0, 0, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
@@ -158,7 +143,7 @@ Examples:
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			list, err := api.VolumeList(ctx, filters)
+			list, err := api.List(ctx, filters)
 			if err != nil {
 				return err
 			}
@@ -217,10 +202,10 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template applied to each volume"},
 		},
-		Action: withVolumes(env, 1, -1, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 1, -1, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			// As Docker, templates see the JSON document ({{.Id}}), not the Go struct.
 			return inspectEach(c, env, 1, true, func(name string) (any, error) {
-				v, err := api.VolumeInspect(ctx, name)
+				v, err := api.Inspect(ctx, name)
 				if err != nil {
 					return nil, err
 				}
@@ -245,8 +230,8 @@ Example:
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "no error for volumes that do not exist"},
 		},
-		Action: withVolumes(env, 1, -1, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
-			return forEach(c, env, c.Args().Slice(), func(n string) error { return api.VolumeRemove(ctx, n, c.Bool("force")) })
+		Action: withVolumes(env, 1, -1, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
+			return forEach(c, env, c.Args().Slice(), func(n string) error { return api.Remove(ctx, n, c.Bool("force")) })
 		}),
 	}
 }
@@ -267,7 +252,7 @@ Example:
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove unused named volumes too"},
 			&cli.StringSliceFlag{Name: "filter", Usage: "only volumes matching (label=KEY[=VALUE], label!=…)"},
 		},
-		Action: withVolumes(env, 0, 0, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 0, 0, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
@@ -283,7 +268,7 @@ Example:
 					return nil
 				}
 			}
-			deleted, size, err := api.VolumePrune(ctx, volume.PruneOptions{All: c.Bool("all"), Filters: filters})
+			deleted, size, err := api.Prune(ctx, volume.PruneOptions{All: c.Bool("all"), Filters: filters})
 			if len(deleted) > 0 {
 				fmt.Fprintln(env.Stdout, "Deleted Volumes:")
 				for _, n := range deleted {
@@ -312,13 +297,13 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to a file instead of stdout"},
 		},
-		Action: withVolumes(env, 1, 1, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 1, 1, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			out := c.String("output")
 			if out == "" {
 				if term.IsTerminal(env.Stdout) {
 					return &ExitError{Code: 1, Err: fmt.Errorf("refusing to write an archive to a terminal; use -o FILE or redirect stdout")}
 				}
-				return api.VolumeExport(ctx, c.Args().First(), env.Stdout)
+				return api.Export(ctx, c.Args().First(), env.Stdout)
 			}
 			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
 			if err != nil {
@@ -326,7 +311,7 @@ Examples:
 			}
 			defer os.Remove(tmp.Name())
 			w := bufio.NewWriterSize(tmp, 1<<20)
-			err = api.VolumeExport(ctx, c.Args().First(), w)
+			err = api.Export(ctx, c.Args().First(), w)
 			if err == nil {
 				err = w.Flush()
 			}
@@ -355,7 +340,7 @@ fail the import.
 Examples:
    berth volume import data data.tar
    berth volume import data - < data.tar`,
-		Action: withVolumes(env, 2, 2, func(ctx context.Context, c *cli.Context, api VolumeAPI) error {
+		Action: withVolumes(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Volumes) error {
 			src := c.Args().Get(1)
 			var r io.Reader = env.Stdin
 			if src != "-" {
@@ -366,7 +351,7 @@ Examples:
 				defer f.Close()
 				r = bufio.NewReaderSize(f, 1<<20)
 			}
-			return api.VolumeImport(ctx, c.Args().First(), r)
+			return api.Import(ctx, c.Args().First(), r)
 		}),
 	}
 }

@@ -65,7 +65,7 @@ func serve(t *testing.T, b apiserver.Backend) *client.Client {
 
 func serveFake(t *testing.T) (*fakeEngine, *client.Client) {
 	f := newFake()
-	return f, serve(t, apiserver.Backend{Containers: f, Images: fakeImages{f}, Events: f, System: f})
+	return f, serve(t, apiserver.Backend{Containers: f, Images: fakeImages{f: f}, Events: f, System: f})
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -301,10 +301,10 @@ func TestErrorsKeepClassAndMessage(t *testing.T) {
 			_, err := c.ExecStart(ctx, id, containertypes.Streams{Stdout: io.Discard})
 			return err
 		},
-		"ImageInspect": func(id string) error { _, err := c.ImageInspect(ctx, id); return err },
-		"ImageSave":    func(id string) error { return c.ImageSave(ctx, io.Discard, []string{id}) },
+		"ImageInspect": func(id string) error { _, err := c.Images().Inspect(ctx, id); return err },
+		"ImageSave":    func(id string) error { return c.Images().Save(ctx, io.Discard, []string{id}) },
 		"ImageImport": func(id string) error {
-			_, err := c.ImageImport(ctx, strings.NewReader("tar"), imagetypes.ImportOptions{Ref: id})
+			_, err := c.Images().Import(ctx, strings.NewReader("tar"), imagetypes.ImportOptions{Ref: id})
 			return err
 		},
 	}
@@ -359,7 +359,7 @@ func TestUnservedServiceIsNotImplemented(t *testing.T) {
 	f := newFake()
 	c := serve(t, apiserver.Backend{Containers: f})
 	ctx := testCtx(t)
-	if _, err := c.ImageList(ctx, imagetypes.ListOptions{}); !errdefs.IsNotImplemented(err) {
+	if _, err := c.Images().List(ctx, imagetypes.ListOptions{}); !errdefs.IsNotImplemented(err) {
 		t.Errorf("ImageList without an image service: got %v, want ErrNotImplemented", err)
 	}
 	if _, err := c.Ping(ctx); !errdefs.IsNotImplemented(err) {
@@ -639,7 +639,7 @@ func TestImages(t *testing.T) {
 	img := filled[imagetypes.Image](t)
 	f.image = &img
 
-	got, err := c.ImageInspect(ctx, "busybox")
+	got, err := c.Images().Inspect(ctx, "busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func TestImages(t *testing.T) {
 
 	f.images = []imagetypes.Summary{filled[imagetypes.Summary](t)}
 	lo := filled[imagetypes.ListOptions](t)
-	list, err := c.ImageList(ctx, lo)
+	list, err := c.Images().List(ctx, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,7 +658,7 @@ func TestImages(t *testing.T) {
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
 	io := filled[imagetypes.ImportOptions](t)
-	imported, err := c.ImageImport(ctx, bytes.NewReader(data), io)
+	imported, err := c.Images().Import(ctx, bytes.NewReader(data), io)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func TestImages(t *testing.T) {
 	}
 
 	var lines []string
-	loaded, err := c.ImageLoad(ctx, bytes.NewReader(data), func(l string) { lines = append(lines, l) })
+	loaded, err := c.Images().Load(ctx, bytes.NewReader(data), func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -681,7 +681,7 @@ func TestImages(t *testing.T) {
 
 	f.saveData = data
 	var saved bytes.Buffer
-	if err := c.ImageSave(ctx, &saved, []string{"busybox", "app:v1"}); err != nil {
+	if err := c.Images().Save(ctx, &saved, []string{"busybox", "app:v1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(saved.Bytes(), data) {
@@ -689,7 +689,7 @@ func TestImages(t *testing.T) {
 	}
 	same(t, "save refs", f.savedRefs, []string{"busybox", "app:v1"})
 
-	if err := c.ImageTag(ctx, "busybox", "mine:1"); err != nil || f.tagged != [2]string{"busybox", "mine:1"} {
+	if err := c.Images().Tag(ctx, "busybox", "mine:1"); err != nil || f.tagged != [2]string{"busybox", "mine:1"} {
 		t.Errorf("Tag: %v, engine got %q", err, f.tagged)
 	}
 
@@ -699,13 +699,13 @@ func TestImages(t *testing.T) {
 		fmt.Errorf("No such image: nope: %w", errdefs.ErrNotFound),
 		errdefs.ErrConflict.WithMessage("conflict: unable to delete abc (must be forced)"),
 	)
-	items, err := c.ImageRemove(ctx, []string{"busybox", "nope", "abc"}, imagetypes.RemoveOptions{Force: true})
+	items, err := c.Images().Remove(ctx, []string{"busybox", "nope", "abc"}, imagetypes.RemoveOptions{Force: true})
 	same(t, "[]image.DeleteResponse (Remove)", items, f.removeResp)
 	if !errdefs.IsNotFound(err) || !errdefs.IsConflict(err) || err.Error() != f.removeErr.Error() {
 		t.Errorf("Remove errors: got %q, want %q with both classes", err, f.removeErr)
 	}
 	f.removeErr = nil
-	if _, err := c.ImageRemove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); err != nil {
+	if _, err := c.Images().Remove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); err != nil {
 		t.Errorf("Remove without errors: %v", err)
 	}
 }

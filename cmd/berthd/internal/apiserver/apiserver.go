@@ -14,7 +14,6 @@ package apiserver
 import (
 	"context"
 	"fmt"
-	"io"
 	"runtime/debug"
 
 	"github.com/containerd/errdefs"
@@ -22,67 +21,29 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berthproject/berth/engine"
-	containertypes "github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/events"
-	imagetypes "github.com/berthproject/berth/pkg/types/image"
-	"github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
-
-// Containers is what the API needs of the engine's container service
-// (*container.Service); the contracts are in engine/container/api.go.
-type Containers interface {
-	Create(ctx context.Context, cfg containertypes.Config) (id string, warnings []string, err error)
-	Start(ctx context.Context, id string) error
-	Stop(ctx context.Context, id string, opts containertypes.StopOptions) error
-	Restart(ctx context.Context, id string, opts containertypes.StopOptions) error
-	Kill(ctx context.Context, id, signal string) error
-	Pause(ctx context.Context, id string) error
-	Unpause(ctx context.Context, id string) error
-	Remove(ctx context.Context, id string, opts containertypes.RemoveOptions) error
-	List(ctx context.Context, opts containertypes.ListOptions) ([]containertypes.Summary, error)
-	Inspect(ctx context.Context, id string) (*containertypes.Container, error)
-	Rename(ctx context.Context, id, newName string) error
-	Wait(ctx context.Context, id string, cond containertypes.WaitCondition) (<-chan containertypes.ExitStatus, error)
-	Logs(ctx context.Context, id string, opts containertypes.LogOptions, fn func(containertypes.LogEntry) error) error
-	Attach(ctx context.Context, id string, opts containertypes.AttachOptions) error
-	Resize(ctx context.Context, id string, size containertypes.WindowSize) error
-	ExecCreate(ctx context.Context, id string, cfg containertypes.ExecConfig) (string, error)
-	ExecStart(ctx context.Context, execID string, streams containertypes.Streams) (int, error)
-	ExecResize(ctx context.Context, execID string, size containertypes.WindowSize) error
-	ExecInspect(ctx context.Context, execID string) (*containertypes.ExecInspect, error)
-	Top(ctx context.Context, id, psArgs string) (*containertypes.TopResult, error)
-}
-
-// Images is what the API needs of the engine's image service (*image.Service).
-type Images interface {
-	Import(ctx context.Context, r io.Reader, opts imagetypes.ImportOptions) (*imagetypes.Image, error)
-	Load(ctx context.Context, r io.Reader, progress func(string)) ([]imagetypes.Image, error)
-	Save(ctx context.Context, w io.Writer, refs []string) error
-	Tag(ctx context.Context, source, target string) error
-	Remove(ctx context.Context, refs []string, opts imagetypes.RemoveOptions) ([]imagetypes.DeleteResponse, error)
-	List(ctx context.Context, opts imagetypes.ListOptions) ([]imagetypes.Summary, error)
-	Inspect(ctx context.Context, ref string) (*imagetypes.Image, error)
-}
 
 // Events is what the API needs of the engine's event bus (engine/events.Bus).
 type Events interface {
 	Subscribe(ctx context.Context, f events.Filter) (<-chan events.Message, error)
 }
 
-// System is what the API needs of the engine itself (*engine.Engine).
+// System is what the API needs of the engine itself (*engine.Engine): the
+// contract's daemon-wide noun and a health check.
 type System interface {
+	api.System
 	Ping(ctx context.Context) error
-	Info(ctx context.Context) (*system.Info, error)
-	Version(ctx context.Context) (*system.Version, error)
 }
 
 // Backend is everything the API serves. A nil member leaves its service
 // unregistered (its calls fail with errdefs.ErrNotImplemented).
 type Backend struct {
-	Containers Containers
-	Images     Images
+	Containers api.Containers
+	Images     api.Images
 	Events     Events
 	System     System
 	// Networks serves NetworksService; NetworkConnector (optional) its

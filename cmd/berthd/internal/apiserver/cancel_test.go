@@ -98,7 +98,7 @@ func TestCancelFreesServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.ImageLoad(ctx, archive, nil)
+	_, err = c.Images().Load(ctx, archive, nil)
 	archive.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestCancelFreesServer(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
-			_, err := c.ImagePull(ctx, pullRef, image.PullOptions{})
+			_, err := c.Images().Pull(ctx, pullRef, image.PullOptions{})
 			return err
 		})
 		select { // berthd's request to the registry ended too

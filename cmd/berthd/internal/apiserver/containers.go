@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berthproject/berth/pkg/api"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
@@ -15,7 +16,7 @@ import (
 
 type containersServer struct {
 	berthv1.UnimplementedContainersServiceServer
-	c Containers
+	c api.Containers
 }
 
 func (s *containersServer) Create(ctx context.Context, r *berthv1.CreateContainerRequest) (*berthv1.CreateContainerResponse, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	eventbus "github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/api"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
@@ -20,6 +21,10 @@ import (
 // tests check the mapping of calls, data and errors across gRPC, not the
 // engine (tested against containerd in its own packages).
 type fakeEngine struct {
+	// The verbs the fake does not answer (calling one fails the call).
+	api.Containers
+	api.System
+
 	mu sync.Mutex
 	// errs: an id (container, exec or image ref) whose calls fail with this error.
 	errs map[string]error
@@ -300,8 +305,11 @@ func (f *fakeEngine) Subscribe(ctx context.Context, flt events.Filter) (<-chan e
 }
 
 // fakeImages adapts the fake's image methods (which clash by name with the
-// container ones) to apiserver.Images.
-type fakeImages struct{ f *fakeEngine }
+// container ones) to api.Images.
+type fakeImages struct {
+	api.Images // the verbs the fake does not answer
+	f          *fakeEngine
+}
 
 func (i fakeImages) Import(ctx context.Context, r io.Reader, o imagetypes.ImportOptions) (*imagetypes.Image, error) {
 	return i.f.Import(ctx, r, o)
@@ -332,3 +340,29 @@ var (
 	errNotFoundExec    = &containertypes.StartError{ExitCode: 127, Err: fmt.Errorf(`exec: "nosuchcmd": executable file not found in $PATH: %w`, errdefs.ErrInvalidArgument)}
 	errPlain           = errors.New("something odd happened")
 )
+
+// The verbs the fakes do not serve answer as an engine without them would.
+
+func (i fakeImages) Pull(context.Context, string, imagetypes.PullOptions) (*imagetypes.Image, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+func (i fakeImages) Push(context.Context, string, imagetypes.PushOptions) (*imagetypes.PushResult, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+func (i fakeImages) Login(context.Context, imagetypes.AuthConfig) (string, error) {
+	return "", errdefs.ErrNotImplemented
+}
+
+func (i fakeImages) History(context.Context, string) ([]imagetypes.HistoryEntry, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+func (i fakeImages) Prune(context.Context, imagetypes.PruneOptions) (*imagetypes.PruneReport, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+func (f *fakeEngine) DiskUsage(context.Context) (*system.DiskUsage, error) {
+	return nil, errdefs.ErrNotImplemented
+}

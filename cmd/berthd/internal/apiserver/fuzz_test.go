@@ -68,7 +68,7 @@ func FuzzUnaryRequests(f *testing.F) {
 	v := filled[volumetypes.Volume](f)
 	fn := &fakeNetworks{nets: map[string]*network.Network{}}
 	s := grpc.NewServer()
-	apiserver.RegisterServices(s, apiserver.Backend{Containers: fe, Images: fakeImages{fe}, Events: fe, System: fe,
+	apiserver.RegisterServices(s, apiserver.Backend{Containers: fe, Images: fakeImages{f: fe}, Events: fe, System: fe,
 		Networks: fn, NetworkConnector: fn, NetworkEvents: fn,
 		Volumes: &fakeVolumes{vol: &v}}, daemonInfo)
 	go func() { _ = s.Serve(ln) }()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/berthproject/berth/pkg/api"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
@@ -12,7 +13,7 @@ import (
 
 type imagesServer struct {
 	berthv1.UnimplementedImagesServiceServer
-	i Images
+	i api.Images
 }
 
 // chunkReader reads the data chunks of a client stream; the end of the

@@ -20,7 +20,7 @@ func TestMessageSizeLimits(t *testing.T) {
 	sock := filepath.Join(tempDir(t), "api.sock")
 	f := newFake()
 	listen(t, sock, func(s *grpc.Server) {
-		apiserver.RegisterServices(s, apiserver.Backend{Containers: f, Images: fakeImages{f}, Events: f, System: f}, daemonInfo)
+		apiserver.RegisterServices(s, apiserver.Backend{Containers: f, Images: fakeImages{f: f}, Events: f, System: f}, daemonInfo)
 	}, apiserver.ServerOptions()...)
 	containers := berthv1.NewContainersServiceClient(dial(t, sock))
 	create := func(envSize int) error {

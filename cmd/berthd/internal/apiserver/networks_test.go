@@ -112,7 +112,7 @@ func TestNetworks(t *testing.T) {
 	opts := networktypes.CreateOptions{Name: "app", Driver: "bridge", Subnet: netip.MustParsePrefix("10.30.0.0/24"),
 		Gateway: netip.MustParseAddr("10.30.0.254"), IPRange: netip.MustParsePrefix("10.30.0.128/25"), Internal: true,
 		Options: map[string]string{"mtu": "1400"}, Labels: map[string]string{"team": "x"}}
-	n, err := c.NetworkCreate(ctx, opts)
+	n, err := c.Networks().Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestNetworks(t *testing.T) {
 	if !reflect.DeepEqual(n, want) {
 		t.Errorf("NetworkCreate returned\n %+v\nwant\n %+v", n, want)
 	}
-	if _, err := c.NetworkCreate(ctx, opts); !errdefs.IsAlreadyExists(err) {
+	if _, err := c.Networks().Create(ctx, opts); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("creating twice: %v, want AlreadyExists", err)
 	}
 	// Endpoints travel too.
@@ -128,11 +128,11 @@ func TestNetworks(t *testing.T) {
 	f.nets["app"].Endpoints = []networktypes.EndpointRef{{ContainerID: fmt.Sprintf("%064d", 42), Name: "web", IfName: "eth0",
 		IPv4: netip.MustParsePrefix("10.30.0.130/24"), MAC: "92:d0:c6:0a:29:33"}}
 	f.mu.Unlock()
-	got, err := c.NetworkInspect(ctx, "app")
+	got, err := c.Networks().Inspect(ctx, "app")
 	if err != nil || !reflect.DeepEqual(got, f.nets["app"]) {
 		t.Errorf("NetworkInspect = %+v, %v; want %+v", got, err, f.nets["app"])
 	}
-	if _, err := c.NetworkInspect(ctx, "nope"); !errdefs.IsNotFound(err) {
+	if _, err := c.Networks().Inspect(ctx, "nope"); !errdefs.IsNotFound(err) {
 		t.Errorf("inspect of a missing network: %v", err)
 	}
 
@@ -141,7 +141,7 @@ func TestNetworks(t *testing.T) {
 		"name=ap": {"app"}, "driver=bridge": {"app", "bridge"}, "dangling=true": nil, "id=b0": {"bridge"},
 	} {
 		k, v, _ := cut(filter)
-		list, err := c.NetworkList(ctx, map[string][]string{k: {v}})
+		list, err := c.Networks().List(ctx, map[string][]string{k: {v}})
 		if err != nil {
 			t.Fatalf("list %s: %v", filter, err)
 		}
@@ -153,19 +153,19 @@ func TestNetworks(t *testing.T) {
 			t.Errorf("list --filter %s: %v, want %v", filter, gotNames, names)
 		}
 	}
-	if _, err := c.NetworkList(ctx, map[string][]string{"color": {"red"}}); !errdefs.IsInvalidArgument(err) {
+	if _, err := c.Networks().List(ctx, map[string][]string{"color": {"red"}}); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("unknown filter: %v, want InvalidArgument", err)
 	}
 
-	err = c.NetworkRemove(ctx, "app")
+	err = c.Networks().Remove(ctx, "app")
 	if !errdefs.IsFailedPrecondition(err) || err.Error() != "network app has active endpoints (containers 000000000000): failed precondition" {
 		t.Errorf("removing a network in use: %v", err)
 	}
 
-	if err := c.NetworkConnect(ctx, "web", containertypes.NetworkAttachment{Network: "app", IPv4: "10.30.0.140", Aliases: []string{"www"}, MAC: "m"}); err != nil {
+	if err := c.Networks().Connect(ctx, "web", containertypes.NetworkAttachment{Network: "app", IPv4: "10.30.0.140", Aliases: []string{"www"}, MAC: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.NetworkDisconnect(ctx, "app", "web", true); err != nil {
+	if err := c.Networks().Disconnect(ctx, "app", "web", true); err != nil {
 		t.Fatal(err)
 	}
 	if w := []string{"connect web app 10.30.0.140 [www] m", "disconnect web app true"}; !reflect.DeepEqual(f.connects, w) {
@@ -174,15 +174,15 @@ func TestNetworks(t *testing.T) {
 
 	// Prune: only unused user networks matching the labels.
 	for _, o := range []networktypes.CreateOptions{{Name: "p1", Labels: map[string]string{"env": "ci"}}, {Name: "p2"}} {
-		if _, err := c.NetworkCreate(ctx, o); err != nil {
+		if _, err := c.Networks().Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deleted, err := c.NetworkPrune(ctx, map[string][]string{"label": {"env"}})
+	deleted, err := c.Networks().Prune(ctx, map[string][]string{"label": {"env"}})
 	if err != nil || !reflect.DeepEqual(deleted, []string{"p1"}) {
 		t.Errorf("prune label=env: %v, %v; want [p1]", deleted, err)
 	}
-	deleted, err = c.NetworkPrune(ctx, nil)
+	deleted, err = c.Networks().Prune(ctx, nil)
 	if err != nil || !reflect.DeepEqual(deleted, []string{"p2"}) {
 		t.Errorf("prune: %v, %v; want [p2] (app is in use, bridge is the default)", deleted, err)
 	}

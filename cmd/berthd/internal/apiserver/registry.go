@@ -5,30 +5,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
-
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
-
-// ImageRegistry is what the API needs of the engine for registries and the
-// rest of the image commands (*image.Service). An Images backend without it
-// answers these calls with Unimplemented.
-type ImageRegistry interface {
-	Pull(ctx context.Context, ref string, opts imagetypes.PullOptions) (*imagetypes.Image, error)
-	Push(ctx context.Context, ref string, opts imagetypes.PushOptions) (*imagetypes.PushResult, error)
-	Login(ctx context.Context, auth imagetypes.AuthConfig) (string, error)
-	History(ctx context.Context, ref string) ([]imagetypes.HistoryEntry, error)
-	Prune(ctx context.Context, opts imagetypes.PruneOptions) (*imagetypes.PruneReport, error)
-}
-
-func (s *imagesServer) registry() (ImageRegistry, error) {
-	if r, ok := s.i.(ImageRegistry); ok {
-		return r, nil
-	}
-	return nil, errdefs.ErrNotImplemented
-}
 
 // progressBatcher collects progress updates and sends them every interval,
 // so that a fast stream of byte counts costs few messages. The engine may
@@ -85,10 +65,6 @@ func withProgress(send func([]*berthv1.ImageProgress) error, op func(imagetypes.
 }
 
 func (s *imagesServer) Pull(r *berthv1.PullImageRequest, stream berthv1.ImagesService_PullServer) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
 	if r.GetRef() == "" {
 		return invalid("pull: no image given")
 	}
@@ -97,7 +73,7 @@ func (s *imagesServer) Pull(r *berthv1.PullImageRequest, stream berthv1.ImagesSe
 		return stream.Send(&berthv1.PullImageResponse{Progress: ps})
 	}, func(p imagetypes.ProgressFunc) error {
 		var err error
-		img, err = reg.Pull(stream.Context(), r.GetRef(), imagetypes.PullOptions{Platform: r.GetPlatform(), Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
+		img, err = s.i.Pull(stream.Context(), r.GetRef(), imagetypes.PullOptions{Platform: r.GetPlatform(), Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
 		return err
 	})
 	if err != nil {
@@ -110,10 +86,6 @@ func (s *imagesServer) Pull(r *berthv1.PullImageRequest, stream berthv1.ImagesSe
 }
 
 func (s *imagesServer) Push(r *berthv1.PushImageRequest, stream berthv1.ImagesService_PushServer) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
 	if r.GetRef() == "" {
 		return invalid("push: no image given")
 	}
@@ -122,7 +94,7 @@ func (s *imagesServer) Push(r *berthv1.PushImageRequest, stream berthv1.ImagesSe
 		return stream.Send(&berthv1.PushImageResponse{Progress: ps})
 	}, func(p imagetypes.ProgressFunc) error {
 		var err error
-		res, err = reg.Push(stream.Context(), r.GetRef(), imagetypes.PushOptions{Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
+		res, err = s.i.Push(stream.Context(), r.GetRef(), imagetypes.PushOptions{Auth: conv.AuthFromProto(r.GetAuth()), Progress: p})
 		return err
 	})
 	if err != nil {
@@ -135,15 +107,11 @@ func (s *imagesServer) Push(r *berthv1.PushImageRequest, stream berthv1.ImagesSe
 }
 
 func (s *imagesServer) Login(ctx context.Context, r *berthv1.LoginRequest) (*berthv1.LoginResponse, error) {
-	reg, err := s.registry()
-	if err != nil {
-		return nil, err
-	}
 	a := conv.AuthFromProto(r.GetAuth())
 	if a == nil {
 		return nil, invalid("login: no credentials given")
 	}
-	st, err := reg.Login(ctx, *a)
+	st, err := s.i.Login(ctx, *a)
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +119,7 @@ func (s *imagesServer) Login(ctx context.Context, r *berthv1.LoginRequest) (*ber
 }
 
 func (s *imagesServer) History(ctx context.Context, r *berthv1.ImageHistoryRequest) (*berthv1.ImageHistoryResponse, error) {
-	reg, err := s.registry()
-	if err != nil {
-		return nil, err
-	}
-	es, err := reg.History(ctx, r.GetRef())
+	es, err := s.i.History(ctx, r.GetRef())
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +127,7 @@ func (s *imagesServer) History(ctx context.Context, r *berthv1.ImageHistoryReque
 }
 
 func (s *imagesServer) Prune(ctx context.Context, r *berthv1.PruneImagesRequest) (*berthv1.PruneImagesResponse, error) {
-	reg, err := s.registry()
-	if err != nil {
-		return nil, err
-	}
-	rep, err := reg.Prune(ctx, imagetypes.PruneOptions{All: r.GetAll()})
+	rep, err := s.i.Prune(ctx, imagetypes.PruneOptions{All: r.GetAll()})
 	if err != nil {
 		return nil, err
 	}

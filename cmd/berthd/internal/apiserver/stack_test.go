@@ -35,14 +35,14 @@ func TestRealStack(t *testing.T) {
 	}
 	defer archive.Close()
 	var progress []string
-	loaded, err := c.ImageLoad(ctx, archive, func(l string) { progress = append(progress, l) })
+	loaded, err := c.Images().Load(ctx, archive, func(l string) { progress = append(progress, l) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(loaded) != 1 || !strings.Contains(strings.Join(progress, "\n"), "Loaded image") {
 		t.Fatalf("load: %d images, progress %q", len(loaded), progress)
 	}
-	img, err := c.ImageInspect(ctx, "busybox")
+	img, err := c.Images().Inspect(ctx, "busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRealStack(t *testing.T) {
 		t.Errorf("inspect: %+v, loaded %s", img, loaded[0].ID)
 	}
 	var saved bytes.Buffer
-	if err := c.ImageSave(ctx, &saved, []string{"busybox"}); err != nil {
+	if err := c.Images().Save(ctx, &saved, []string{"busybox"}); err != nil {
 		t.Fatal(err)
 	}
 	if saved.Len() < 1<<20 { // the static busybox alone is larger
@@ -137,7 +137,7 @@ func TestRealStack(t *testing.T) {
 	if err := c.Remove(ctx, long, containertypes.RemoveOptions{Force: true}); err != nil {
 		t.Errorf("remove -f: %v", err)
 	}
-	if _, err := c.ImageRemove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); !errdefs.IsFailedPrecondition(err) && !errdefs.IsConflict(err) {
+	if _, err := c.Images().Remove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{}); !errdefs.IsFailedPrecondition(err) && !errdefs.IsConflict(err) {
 		t.Errorf("rmi of an image in use: %v, want FailedPrecondition or Conflict", err)
 	}
 }

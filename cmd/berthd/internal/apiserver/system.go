@@ -7,7 +7,6 @@ import (
 	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/metadata"
 
-	systemtypes "github.com/berthproject/berth/pkg/types/system"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
@@ -95,22 +94,12 @@ func (s *systemServer) Events(r *berthv1.EventsRequest, stream berthv1.SystemSer
 	return ctx.Err()
 }
 
-// DiskUser is the optional part of a System backend that reports disk
-// usage (`berth system df`).
-type DiskUser interface {
-	DiskUsage(ctx context.Context) (*systemtypes.DiskUsage, error)
-}
-
 func (s *systemServer) DiskUsage(ctx context.Context, _ *berthv1.DiskUsageRequest) (*berthv1.DiskUsageResponse, error) {
 	sys, err := s.system()
 	if err != nil {
 		return nil, err
 	}
-	du, ok := sys.(DiskUser)
-	if !ok {
-		return nil, fmt.Errorf("disk usage is not available: %w", errdefs.ErrNotImplemented)
-	}
-	d, err := du.DiskUsage(ctx)
+	d, err := sys.DiskUsage(ctx)
 	if err != nil {
 		return nil, err
 	}

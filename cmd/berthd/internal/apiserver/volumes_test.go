@@ -63,35 +63,35 @@ func TestVolumesRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
 
 	opts := filled[volumetypes.CreateOptions](t)
-	got, err := c.VolumeCreate(ctx, opts)
+	got, err := c.Volumes().Create(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "volume.Volume (Create)", *got, v)
 	opts.Anonymous = false // not part of the request: the daemon decides
 	same(t, "volume.CreateOptions", f.created, opts)
-	list, err := c.VolumeList(ctx, map[string][]string{"dangling": {"true"}})
+	list, err := c.Volumes().List(ctx, map[string][]string{"dangling": {"true"}})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %v %v", list, err)
 	}
 	same(t, "volume.Volume (List)", *list[0], v)
 	same(t, "filters", f.filters, map[string][]string{"dangling": {"true"}})
-	if _, err := c.VolumeInspect(ctx, "nope"); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such volume: nope") {
+	if _, err := c.Volumes().Inspect(ctx, "nope"); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such volume: nope") {
 		t.Errorf("inspect: %v", err)
 	}
-	if err := c.VolumeRemove(ctx, "x", true); !errdefs.IsConflict(err) {
+	if err := c.Volumes().Remove(ctx, "x", true); !errdefs.IsConflict(err) {
 		t.Errorf("remove: %v", err)
 	}
-	deleted, size, err := c.VolumePrune(ctx, volumetypes.PruneOptions{All: true, Filters: map[string][]string{"label": {"a=b"}}})
+	deleted, size, err := c.Volumes().Prune(ctx, volumetypes.PruneOptions{All: true, Filters: map[string][]string{"label": {"a=b"}}})
 	if err != nil || strings.Join(deleted, ",") != "a,b" || size != 42 || !f.pruned.All || f.pruned.Filters["label"][0] != "a=b" {
 		t.Errorf("prune: %v %d %v %+v", deleted, size, err, f.pruned)
 	}
 	var buf bytes.Buffer
-	if err := c.VolumeExport(ctx, "x", &buf); err != nil || buf.Len() != 3<<20 {
+	if err := c.Volumes().Export(ctx, "x", &buf); err != nil || buf.Len() != 3<<20 {
 		t.Errorf("export: %d bytes, %v", buf.Len(), err)
 	}
 	in := bytes.Repeat([]byte("y"), 2<<20+17)
-	if err := c.VolumeImport(ctx, "x", bytes.NewReader(in)); err != nil || !bytes.Equal(f.imported, in) {
+	if err := c.Volumes().Import(ctx, "x", bytes.NewReader(in)); err != nil || !bytes.Equal(f.imported, in) {
 		t.Errorf("import: %d bytes, %v", len(f.imported), err)
 	}
 }

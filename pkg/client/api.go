@@ -1,0 +1,32 @@
+package client
+
+import "github.com/berthproject/berth/pkg/api"
+
+// The client serves the contract in pkg/api: the container and system
+// nouns on *Client itself, the others on its per-noun views, so that the
+// method names are the engine's (Images().List, not ImageList).
+var (
+	_ api.Containers = (*Client)(nil)
+	_ api.System     = (*Client)(nil)
+	_ api.Images     = (*imageClient)(nil)
+	_ api.Networks   = (*networkClient)(nil)
+	_ api.Volumes    = (*volumeClient)(nil)
+)
+
+// Images is the image noun (pkg/api.Images) over this connection.
+func (c *Client) Images() api.Images { return (*imageClient)(c) }
+
+// Networks is the network noun (pkg/api.Networks) over this connection.
+func (c *Client) Networks() api.Networks { return (*networkClient)(c) }
+
+// Volumes is the volume noun (pkg/api.Volumes) over this connection.
+func (c *Client) Volumes() api.Volumes { return (*volumeClient)(c) }
+
+// The views are the connection under another type: each has only its
+// noun's methods, so that none can borrow a container verb of the same
+// shape and the compile-time checks above stay exact.
+type (
+	imageClient   Client
+	networkClient Client
+	volumeClient  Client
+)
