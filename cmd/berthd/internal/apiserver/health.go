@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -260,11 +261,55 @@ func (h *Health) watchDependency(ctx context.Context, dep, path string, ready fu
 		if ctx.Err() != nil {
 			return
 		}
+		if status.Code(err) == codes.Unimplemented {
+			// A dependency without the health service (a containerd built
+			// without it, a berth-snapshotter of an older berth adopted
+			// across an upgrade): poll it instead.
+			log.G(ctx).WithField("dependency", dep).Info("API health: no health service; polling it")
+			h.poll(ctx, dep, path, ready)
+			return
+		}
 		h.Set(dep, fmt.Errorf("%s at %s: %w", dep, path, err))
 		log.G(ctx).WithField("dependency", dep).WithError(err).Warn("API health: dependency down")
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pollInterval is how often a dependency without a health service is
+// checked.
+const pollInterval = time.Second
+
+// poll checks dep every pollInterval until ctx ends: with ready when set,
+// else by connecting to its socket.
+func (h *Health) poll(ctx context.Context, dep, path string, ready func(context.Context) error) {
+	if ready == nil {
+		ready = func(ctx context.Context) error {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := ready(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			err = fmt.Errorf("%s at %s: %w", dep, path, err)
+		}
+		h.Set(dep, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pollInterval):
 		}
 	}
 }

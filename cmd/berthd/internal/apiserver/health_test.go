@@ -128,3 +128,32 @@ func TestHealth(t *testing.T) {
 		t.Errorf("Watch went on after Shutdown: %v", resp)
 	}
 }
+
+// TestHealthPollsWithoutHealthService: a dependency that does not serve
+// grpc.health.v1 (an older berth-snapshotter adopted across an upgrade) is
+// polled through its socket instead of being reported down for good.
+func TestHealthPollsWithoutHealthService(t *testing.T) {
+	ctx := testCtx(t)
+	dir := tempDir(t)
+	depSock := filepath.Join(dir, "old.sock")
+	stop := listen(t, depSock, func(s *grpc.Server) {}) // a gRPC server without health
+	h := apiserver.NewHealth()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.WatchDependency(wctx, "old", depSock, nil)
+	if !h.WaitServing(ctx, 20*time.Second) {
+		t.Fatalf("a dependency without a health service stays down: %q", h.Down())
+	}
+	stop()
+	w := make(chan struct{})
+	go func() {
+		defer close(w)
+		for h.Status() == healthpb.HealthCheckResponse_SERVING && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	<-w
+	if h.Status() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("still SERVING after the dependency went away")
+	}
+}
