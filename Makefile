@@ -175,13 +175,16 @@ lint: proto-check
 # compared with instead; PROTO_DIR the files checked.
 BUF           := $(TOOLSDIR)/buf
 PROTO_DIR     ?= proto
-PROTO_BASE    ?= main
+# main, or origin/main in a clone without a local main branch.
+PROTO_BASE    ?= $(shell git rev-parse -q --verify main >/dev/null 2>&1 && echo main || echo origin/main)
 PROTO_AGAINST ?=
 proto-check: $(TOOLSDIR)/.buf-$(BUF_VERSION)
 	cd $(PROTO_DIR) && $(BUF) lint
 	@base="$(PROTO_AGAINST)"; \
 	if [ -z "$$base" ]; then \
 		tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		git rev-parse -q --verify "$(PROTO_BASE)" >/dev/null || \
+			{ echo "proto-check: no git ref $(PROTO_BASE) to compare the .proto files with; fetch main or set PROTO_BASE=<ref>" >&2; exit 1; }; \
 		git archive $(PROTO_BASE) proto | tar -x -C "$$tmp" && base="$$tmp/proto" || exit 1; \
 	fi; \
 	echo "buf breaking against $${PROTO_AGAINST:-$(PROTO_BASE):proto}"; \
