@@ -56,5 +56,5 @@ func shortID(id string) string {
 }
 
 func notFound(ref string) error {
-	return fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)
+	return &imagetypes.NotFoundError{Ref: ref, Err: fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)}
 }

@@ -254,7 +254,7 @@ func registryError(op, ref, host string, err error) error {
 	case strings.Contains(err.Error(), "unexpected commit digest") || strings.Contains(err.Error(), "digest mismatch"):
 		return fmt.Errorf("%s %s: a blob from %s does not match its digest (corrupt or tampered content): %v: %w", op, ref, host, err, errdefs.ErrDataLoss)
 	case errors.As(err, &oerr) || errors.As(err, &nerr) || strings.Contains(err.Error(), "connection refused"):
-		return fmt.Errorf("%s %s: registry %s is unreachable: %v: %w", op, ref, host, err, errdefs.ErrUnavailable)
+		return &imagetypes.RegistryUnreachableError{Host: host, Err: fmt.Errorf("%s %s: registry %s is unreachable: %v: %w", op, ref, host, err, errdefs.ErrUnavailable)}
 	}
 	return fmt.Errorf("%s %s (registry %s): %w", op, ref, host, err)
 }

@@ -260,10 +260,14 @@ func (s *Service) lookupIn(all map[digest.Digest]*group, ref string) (g *group, 
 		g, err := byIDPrefix(all, hexPart, ref)
 		return g, "", err
 	}
-	if full, err := imagetypes.NormalizeName(ref); err == nil {
+	full, nerr := imagetypes.NormalizeName(ref)
+	if nerr == nil {
 		if g, name := byName(all, full); g != nil {
 			return g, name, nil
 		}
+	}
+	if nerr != nil && !isHex(ref) {
+		return nil, "", nerr // "BusyBox": not a name, so not a missing image
 	}
 	if isHex(ref) {
 		g, err := byIDPrefix(all, ref, ref)
@@ -304,7 +308,7 @@ func byIDPrefix(all map[digest.Digest]*group, prefix, ref string) (*group, error
 	for id, g := range all {
 		if strings.HasPrefix(id.Encoded(), prefix) {
 			if found != nil {
-				return nil, fmt.Errorf("No such image: %s (the ID prefix is ambiguous): %w", ref, errdefs.ErrNotFound)
+				return nil, &imagetypes.NotFoundError{Ref: ref, Err: fmt.Errorf("No such image: %s (the ID prefix is ambiguous): %w", ref, errdefs.ErrNotFound)}
 			}
 			found = g
 		}

@@ -49,7 +49,7 @@ func TestRunFlagsBecomeOneConfig(t *testing.T) {
 		t.Errorf("config:\n got %+v\nwant %+v", r.created, want)
 	}
 	// An unknown image is berth's failure: 125, with the daemon's message.
-	if res.code != 125 || !strings.HasPrefix(res.stderr, "berth: No such image: nope\nLoad the image first") {
+	if res.code != 125 || !strings.HasPrefix(res.stderr, "berth: No such image: nope\nPull it (berth pull IMAGE)") {
 		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
 	}
 }

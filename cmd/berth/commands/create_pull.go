@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/pkg/types/container"
@@ -62,8 +61,11 @@ func pullForRun(ctx context.Context, env *Env, cl Client, ref string) error {
 	return nil
 }
 
+// isNoSuchImage: berthd said the image is not here (a typed reason, not
+// any not-found: a missing network must not start a pull).
 func isNoSuchImage(err error) bool {
-	return errors.Is(err, errdefs.ErrNotFound) && strings.Contains(err.Error(), "No such image")
+	var nf *image.NotFoundError
+	return errors.As(err, &nf)
 }
 
 // looksLikeID: an image ID or ID prefix is never pulled.

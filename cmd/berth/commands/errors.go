@@ -143,11 +143,11 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() }
 func (e *hintError) Unwrap() error { return e.err }
 
-// createHint explains the usual cause of a failed create: the image is not
-// here (berth has no pull yet; images come from load or import).
+// createHint explains a failed create whose image is not here (and could
+// not be pulled); any other error speaks for itself.
 func createHint(err error) error {
-	if errdefs.IsNotFound(err) {
-		return &hintError{err, "Load the image first (berth load -i IMAGE.tar, or berth import); berth images lists the local ones."}
+	if isNoSuchImage(err) {
+		return &hintError{err, "Pull it (berth pull IMAGE) or load it (berth load -i IMAGE.tar, berth import); berth images lists the local ones."}
 	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/system"
 )
@@ -211,4 +212,4 @@ func allCommands(e *Env) []*cli.Command {
 	}
 }
 
-var errNoImage = fmt.Errorf("No such image: nope: %w", errdefs.ErrNotFound)
+var errNoImage = &image.NotFoundError{Ref: "nope", Err: fmt.Errorf("No such image: nope: %w", errdefs.ErrNotFound)}

@@ -51,9 +51,11 @@ type registryUnavailable struct{ err error }
 func (e *registryUnavailable) Error() string { return e.err.Error() }
 func (e *registryUnavailable) Unwrap() error { return e.err }
 
-// remoteErr marks err as the registry's when berthd says host is unreachable.
-func remoteErr(err error, host string) error {
-	if err != nil && errdefs.IsUnavailable(err) && host != "" && strings.Contains(err.Error(), "registry "+host+" ") {
+// remoteErr marks err as the registry's when berthd says (a typed reason)
+// that the registry, not berthd, is unreachable.
+func remoteErr(err error, _ string) error {
+	var ru *image.RegistryUnreachableError
+	if errors.As(err, &ru) {
 		return &registryUnavailable{err}
 	}
 	return err

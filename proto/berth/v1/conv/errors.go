@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/image"
 )
 
 // ErrorDomain is the ErrorInfo domain of berth's own status details.
@@ -26,6 +27,12 @@ const (
 	ReasonConflict = "BERTH_CONFLICT"
 	// ReasonNotModified marks errdefs.ErrNotModified (also FailedPrecondition).
 	ReasonNotModified = "BERTH_NOT_MODIFIED"
+	// ReasonNoSuchImage marks an *image.NotFoundError; metadata ref holds
+	// the reference that named no image.
+	ReasonNoSuchImage = "BERTH_NO_SUCH_IMAGE"
+	// ReasonRegistryUnreachable marks an *image.RegistryUnreachableError;
+	// metadata host holds the registry.
+	ReasonRegistryUnreachable = "BERTH_REGISTRY_UNREACHABLE"
 )
 
 // ErrorToGRPC converts an engine error to a gRPC status error: the errdefs
@@ -54,6 +61,14 @@ func ErrorToGRPC(err error) error {
 			Reason:   ReasonStartError,
 			Metadata: map[string]string{"exit_code": strconv.Itoa(se.ExitCode)},
 		})
+	}
+	var nf *image.NotFoundError
+	if errors.As(err, &nf) {
+		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonNoSuchImage, Metadata: map[string]string{"ref": nf.Ref}})
+	}
+	var ru *image.RegistryUnreachableError
+	if errors.As(err, &ru) {
+		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonRegistryUnreachable, Metadata: map[string]string{"host": ru.Host}})
 	}
 	if len(infos) == 0 {
 		return st.Err()
@@ -103,6 +118,12 @@ func ErrorFromGRPC(err error) error {
 		native = errdefs.ErrConflict.WithMessage(msg)
 	case reasons[ReasonNotModified] != nil && !errdefs.IsNotModified(native):
 		native = errdefs.ErrNotModified.WithMessage(msg)
+	}
+	if info := reasons[ReasonNoSuchImage]; info != nil {
+		native = &image.NotFoundError{Ref: info.GetMetadata()["ref"], Err: native}
+	}
+	if info := reasons[ReasonRegistryUnreachable]; info != nil {
+		native = &image.RegistryUnreachableError{Host: info.GetMetadata()["host"], Err: native}
 	}
 	if info := reasons[ReasonStartError]; info != nil {
 		code, _ := strconv.Atoi(info.GetMetadata()["exit_code"])
