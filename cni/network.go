@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -246,10 +245,9 @@ func errInvalid(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
 }
 
-var errNoSuchNetwork = errors.New("no such network")
-
+// notFoundNetwork is Docker's "network NAME not found".
 func notFoundNetwork(name string) error {
-	return fmt.Errorf("%w: %s: %w", errNoSuchNetwork, name, errdefs.ErrNotFound)
+	return fmt.Errorf("network %s not found: %w", name, errdefs.ErrNotFound)
 }
 
 func isValidName(name string) bool { return nameRE.MatchString(name) && !strings.Contains(name, "..") }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -218,6 +219,9 @@ func validateConfig(cfg *containertypes.Config) error {
 	}
 	if cfg.AutoRemove && cfg.RestartPolicy.Name != "" && cfg.RestartPolicy.Name != "no" {
 		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
+		return fmt.Errorf("the working directory must be an absolute path: %s: %w", cfg.WorkingDir, errdefs.ErrInvalidArgument)
 	}
 	if cfg.StopTimeout != nil && *cfg.StopTimeout < -1 {
 		return fmt.Errorf("invalid stop timeout %d: %w", *cfg.StopTimeout, errdefs.ErrInvalidArgument)

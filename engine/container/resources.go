@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -30,6 +31,12 @@ func validateResources(r *containertypes.Resources) (warnings []string, err erro
 	}
 	if r.Memory < 0 || r.MemoryReservation < 0 || r.NanoCPUs < 0 || r.CPUShares < 0 || r.ShmSize < 0 {
 		return nil, inv("resource limits cannot be negative")
+	}
+	if n := runtime.NumCPU(); r.NanoCPUs > int64(n)*1e9 {
+		return nil, inv("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
+	}
+	if r.NanoCPUs > 0 && r.NanoCPUs < 1e7 {
+		return nil, inv("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", runtime.NumCPU(), runtime.NumCPU())
 	}
 	if r.Memory > 0 && r.Memory < 6<<20 {
 		return nil, inv("minimum memory limit allowed is 6MB")

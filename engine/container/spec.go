@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -123,7 +124,17 @@ func withUser(user, imageUser string) oci.SpecOpts {
 		}
 		return oci.WithUIDGID(uint32(uid), uint32(gid))
 	}
-	return oci.WithUser(user)
+	byName := oci.WithUser(user)
+	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
+		err := byName(ctx, cl, c, s)
+		switch {
+		case errors.Is(err, oci.ErrNoUsersFound):
+			return fmt.Errorf("unable to find user %s: no matching entries in passwd file: %w", u, errdefs.ErrInvalidArgument)
+		case errors.Is(err, oci.ErrNoGroupsFound):
+			return fmt.Errorf("unable to find group %s: no matching entries in group file: %w", g, errdefs.ErrInvalidArgument)
+		}
+		return err
+	}
 }
 
 // containerFiles are the host files bind-mounted over the container's /etc.

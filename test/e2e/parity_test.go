@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,7 @@ func TestParity(t *testing.T) {
 		{"CpSymlinks", testCpSymlinks},
 		{"NetworkContainerShares", testNetworkContainerShares},
 		{"FailedLoad", testFailedLoad},
+		{"Messages", testMessages},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -288,4 +291,47 @@ func cryptoRandText(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// testMessages: bad input to run gets Docker's message, exactly once, with no
+// wrong hint, and leaves no container behind.
+func testMessages(t *testing.T, c cli) {
+	before := c.ok("ps", "-a", "-q", "--no-trunc")
+	for _, tc := range []struct {
+		args []string
+		want string
+		not  []string
+	}{
+		{[]string{"run", "--rm", "BusyBox", "true"}, "invalid reference format: repository name (library/BusyBox) must be lowercase", []string{"Load the image", "No such image"}},
+		{[]string{"run", "--rm", "--network", "nosuchnet", "busybox", "true"}, "network nosuchnet not found", []string{"Load the image", "image"}},
+		{[]string{"run", "--rm", "-w", "relative/dir", "busybox", "true"}, "the working directory must be an absolute path: relative/dir", nil},
+		{[]string{"run", "--rm", "--user", "nosuchuser", "busybox", "true"}, "unable to find user nosuchuser: no matching entries in passwd file", nil},
+		{[]string{"run", "--rm", "--cpus", "999", "busybox", "true"}, "Range of CPUs is from 0.01 to " + cpuCount(t) + ", as there are only " + strings.TrimSuffix(cpuCount(t), ".00") + " CPUs available", nil},
+	} {
+		r := c.run(tc.args...)
+		if r.code != 125 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("want exit 125 and %q; got %s", tc.want, r)
+			continue
+		}
+		if strings.Count(r.stderr, tc.want) != 1 {
+			t.Errorf("%q said more than once: %s", tc.want, r)
+		}
+		for _, n := range tc.not {
+			if strings.Contains(strings.ReplaceAll(r.stderr, tc.want, ""), n) {
+				t.Errorf("misleading %q in: %s", n, r)
+			}
+		}
+	}
+	if after := c.ok("ps", "-a", "-q", "--no-trunc"); len(lines(after)) > len(lines(before)) {
+		for _, id := range lines(after) {
+			if !strings.Contains(before, id) {
+				t.Logf("left: %s", c.inspect(id, "{{.Name}} {{.Config.Image}} {{.State.Status}}"))
+			}
+		}
+	}
+}
+
+// cpuCount is the host's CPU count as Docker prints it in --cpus's range.
+func cpuCount(t *testing.T) string {
+	return fmt.Sprintf("%d.00", runtime.NumCPU())
 }

@@ -24,7 +24,11 @@ func IsDangling(name string) bool { return strings.HasPrefix(name, DanglingPrefi
 func NormalizeName(s string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
-		return "", fmt.Errorf("invalid reference format %q: %v: %w", s, err, errdefs.ErrInvalidArgument)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "invalid reference format") {
+			msg = "invalid reference format: " + msg
+		}
+		return "", fmt.Errorf("%s: %w", msg, errdefs.ErrInvalidArgument)
 	}
 	return reference.TagNameOnly(named).String(), nil
 }
