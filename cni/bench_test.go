@@ -2,6 +2,8 @@ package cni
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +50,52 @@ func BenchmarkSetupTeardown(b *testing.B) {
 			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "median-ms")
 			b.ReportMetric(float64(setup[len(setup)/2].Microseconds())/1000, "setup-median-ms")
 			b.ReportMetric(float64(setup[len(setup)*9/10].Microseconds())/1000, "setup-p90-ms")
+		})
+	}
+}
+
+// BenchmarkPublishPorts measures what publishing a container's port costs
+// berth's firewall: the element's insertion and its deletion, one netlink
+// transaction each (what Setup and Teardown add for -p), with the table
+// empty and with 200 other containers' ports in it. Run with
+// -benchtime=200x; it reports the medians in ms. The deletion's commit
+// waits for an RCU grace period; Teardown overlaps it with CNI DEL.
+func BenchmarkPublishPorts(b *testing.B) {
+	for _, others := range []int{0, 200} {
+		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) {
+			e := newEnv(b)
+			fw := e.m.fw
+			ip := netip.MustParseAddr("10.99.0.2")
+			var load []networktypes.PortMapping
+			for i := 0; i < others; i++ {
+				load = append(load, networktypes.PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: uint16(20000 + i), ContainerPort: 80, Proto: "tcp"})
+			}
+			if len(load) > 0 {
+				if err := fw.addPorts(load, ip); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = fw.delPorts(load) })
+			}
+			var add, del []time.Duration
+			for i := 0; i < b.N; i++ {
+				p := []networktypes.PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 40000, ContainerPort: 80, Proto: "tcp"}}
+				start := time.Now()
+				if err := fw.addPorts(p, ip); err != nil {
+					b.Fatal(err)
+				}
+				mid := time.Now()
+				if err := fw.delPorts(p); err != nil {
+					b.Fatal(err)
+				}
+				add, del = append(add, mid.Sub(start)), append(del, time.Since(mid))
+			}
+			for _, m := range []struct {
+				name string
+				d    []time.Duration
+			}{{"add", add}, {"del", del}} {
+				slices.Sort(m.d)
+				b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name+"-median-ms")
+			}
 		})
 	}
 }

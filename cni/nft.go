@@ -353,6 +353,29 @@ func (f *firewall) delPorts(ports []networktypes.PortMapping) error {
 	return errors.Join(errs...)
 }
 
+// portsGone reports whether none of ports is in the maps. It does not
+// take f.mu, so it can watch a delPorts in progress.
+func (f *firewall) portsGone(ports []networktypes.PortMapping) (bool, error) {
+	c, err := f.conn()
+	if err != nil {
+		return false, err
+	}
+	for _, s := range []*nftables.Set{f.ports, f.any} {
+		els, err := c.GetSetElements(s)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range els {
+			for _, p := range ports {
+				if _, want := f.hostPortElem(p, netip.IPv4Unspecified()); bytes.Equal(e.Key, want.Key) {
+					return false, nil
+				}
+			}
+		}
+	}
+	return true, nil
+}
+
 // portElems lists the published ports in the maps, by map name and key.
 func (f *firewall) portElems() (map[string]bool, error) {
 	f.mu.Lock()
