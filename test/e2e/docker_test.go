@@ -17,17 +17,30 @@ import (
 )
 
 // dockerBin is the docker CLI the Docker API tests drive: $BERTH_DOCKER,
-// else docker on $PATH (make deps installs one when the machine has none).
+// else docker on $PATH, else the one make deps builds into
+// $BERTH_LIBEXEC/tools on a machine that has none.
 func dockerBin(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("BERTH_DOCKER"); p != "" {
 		return p
 	}
-	p, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("no docker CLI on $PATH: run `make deps` (it installs one) or set BERTH_DOCKER")
+	if p, err := exec.LookPath("docker"); err == nil {
+		return p
 	}
-	return p
+	libexec := os.Getenv(harness.EnvLibexec)
+	if libexec == "" {
+		libexec = "/usr/local/lib/berth"
+	}
+	if p := filepath.Join(libexec, "tools", "docker"); fileExists(p) {
+		return p
+	}
+	t.Skip("no docker CLI on $PATH nor in $BERTH_LIBEXEC/tools: run `make deps` (it builds one) or set BERTH_DOCKER")
+	return ""
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 // dockerCLI is a cli that runs the unmodified docker CLI against the
@@ -99,6 +112,11 @@ func testDockerRunRm(t *testing.T, d cli) {
 	r := d.run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
 	if r.code != 3 || r.out() != "out" || strings.TrimSpace(r.stderr) != "err" {
 		t.Errorf("exit code and streams: %s", r)
+	}
+	// stdin piped through attach: the client's half-close ends cat, its
+	// output still arrives.
+	if out := d.runIn(strings.NewReader("line one\nline two\n"), "run", "--rm", "-i", "busybox", "cat").out(); out != "line one\nline two" {
+		t.Errorf("docker run -i with piped stdin: %q", out)
 	}
 	// A command that does not exist: Docker's 127.
 	r = d.run("run", "--rm", "busybox", "no-such-command")
@@ -309,6 +327,23 @@ func testDockerSaveLoad(t *testing.T, d cli) {
 }
 
 func testDockerEvents(t *testing.T, d cli) {
+	live := d.name("dlive")
+	st := d.start("events", "--filter", "container="+live, "--format", "{{.Action}}")
+	// The stream is open once an event comes through: create (and remove)
+	// the container until its create is seen.
+	eventually(t, 30*time.Second, "docker events to stream", func() bool {
+		d.run("rm", "-f", live)
+		d.run("create", "--name", live, "busybox", "true")
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return strings.Contains(st.out.String(), "create")
+	})
+	d.ok("start", live)
+	eventually(t, 30*time.Second, "the live events of "+live, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return strings.Contains(st.out.String(), "start\n") && strings.Contains(st.out.String(), "die\n")
+	})
 	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	n := d.name("devents")
 	d.ok("run", "--rm", "--name", n, "busybox", "true")
