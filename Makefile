@@ -16,6 +16,9 @@ CNI_VERSION        := v1.9.1
 # proto checks).
 GRPCURL_VERSION    := v1.9.4
 BUF_VERSION        := v1.75.0
+# The docker CLI the Docker API's tests drive, built from the module proxy
+# only on a machine that has no docker on $PATH (docs/docker-api.md).
+DOCKER_CLI_VERSION := v28.2.2
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -40,12 +43,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
 
 all: build
 
 ## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
-deps: apt-deps containerd runc cni-plugins api-tools
+deps: apt-deps containerd runc cni-plugins api-tools docker-cli
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -95,6 +98,26 @@ $(TOOLSDIR)/.buf-$(BUF_VERSION):
 	@mkdir -p $(TOOLSDIR)
 	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
 		github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+
+# docker/cli has no go.mod (CalVer): build it from its vendor.mod, with the
+# docker/docker pseudo-version it pins (not served) replaced by the tag.
+docker-cli: $(TOOLSDIR)/.docker-cli-$(DOCKER_CLI_VERSION)
+$(TOOLSDIR)/.docker-cli-$(DOCKER_CLI_VERSION):
+	@mkdir -p $(TOOLSDIR)
+	@if command -v docker >/dev/null 2>&1; then \
+		echo "docker CLI: using $$(command -v docker)"; \
+	else \
+		echo "building the docker CLI $(DOCKER_CLI_VERSION) into $(TOOLSDIR)"; \
+		set -e; tmp=$$(mktemp -d); trap 'chmod -R u+w $$tmp; rm -rf $$tmp' EXIT; \
+		cd $$tmp && $(GO) mod init scratch >/dev/null 2>&1; \
+		dir=$$(GOFLAGS=-mod=mod $(GO) mod download -json github.com/docker/cli@$(DOCKER_CLI_VERSION)+incompatible | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+		cp -r $$dir src && chmod -R u+w src && cd src && cp vendor.mod go.mod && cp vendor.sum go.sum && rm -rf vendor; \
+		$(GO) mod edit -replace github.com/docker/docker=github.com/docker/docker@$(DOCKER_CLI_VERSION)+incompatible; \
+		CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -trimpath \
+			-ldflags "-s -w -X github.com/docker/cli/cli/version.Version=$(DOCKER_CLI_VERSION:v%=%)" \
+			-o $(TOOLSDIR)/docker ./cmd/docker; \
+	fi
 	@touch $@
 
 ## build: berth's own binaries into .build/

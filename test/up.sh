@@ -57,6 +57,12 @@ if [ -z "$("$BERTH" images -q busybox 2>/dev/null)" ]; then
 	"$BERTH" load -i "$tmp"
 fi
 
+state=$("$BERTH" info --format '{{.StateDir}}' 2>/dev/null || echo /run/berth)
+if [ -S "$state/docker.sock" ]; then
+	echo "Docker clients (docker, compose, docker-py) talk to berth with:"
+	echo "  export DOCKER_HOST=unix://$state/docker.sock"
+fi
+
 exec "$BERTH" run --rm busybox echo "
 Hello from berth!
 This message shows that your installation appears to be working correctly.
