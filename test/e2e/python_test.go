@@ -71,6 +71,8 @@ func TestPythonClient(t *testing.T) {
 		"ok logs: 3 lines followed to the container's exit",
 		"ok exec: stdout 'exec got hi\\n', stderr 'oops\\n', exit code 5",
 		"ok cancel: logs -f cancelled",
+		"ok cancel: attach cancelled, the container runs on",
+		"ok deadline: logs -f ended with DEADLINE_EXCEEDED",
 		"ok events: create start die destroy",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -14,7 +14,8 @@ then run with OUT on the path:
 It lists containers, pulls an image (--pull) and runs containers, and uses
 every streaming call: Events (followed in a thread), Pull progress, Wait,
 Attach (stdin in, stdout out), Logs (follow), ExecStart (stdin, stdout,
-stderr, exit code); then it cancels a Logs follow. Each step prints
+stderr, exit code); then it cancels a Logs follow and an Attach, and lets
+a deadline end a Logs follow. Each step prints
 "ok <step>: ..."; a failure raises and exits non-zero.
 """
 
@@ -192,6 +193,27 @@ def main():
         except grpc.RpcError as e:
             check(e.code() == grpc.StatusCode.CANCELLED, "cancelled logs: %s" % e.code())
         print("ok cancel: logs -f cancelled")
+
+        # cancel an attach: the client detaches, the container runs on.
+        q = queue.Queue()
+        q.put(c.AttachContainerRequest(start=c.AttachStart(id=sid, stdout=True, stderr=True)))
+        attach = containers.Attach(requests(q), timeout=TIMEOUT)
+        check(next(attach).HasField("attached"), "attach: no attached")
+        attach.cancel()
+        q.put(None)
+        check(attach.code() == grpc.StatusCode.CANCELLED, "cancelled attach: %s" % attach.code())
+        state = containers.Inspect(c.InspectContainerRequest(id=sid), timeout=TIMEOUT).container.state
+        check(state.running, "the container stopped with its attach")
+        print("ok cancel: attach cancelled, the container runs on")
+
+        # a deadline ends a call as a cancel does.
+        try:
+            for _ in containers.Logs(c.ContainerLogsRequest(id=sid, follow=True, stdout=True), timeout=0.5):
+                pass
+            check(False, "logs -f went on past its deadline")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, "logs -f past its deadline: %s" % e.code())
+        print("ok deadline: logs -f ended with DEADLINE_EXCEEDED")
     finally:
         for cid in created:
             containers.Remove(c.RemoveContainerRequest(id=cid, force=True), timeout=TIMEOUT)
