@@ -35,7 +35,7 @@ func main() {
 func newApp(env *commands.Env) *cli.App {
 	cmds := containerCommands(env)
 	cmds = append(cmds,
-		commands.Group("container", "Manage containers", containerCommands(env)...),
+		commands.Group("container", "Manage containers", append(containerCommands(env), commands.ContainerPrune(env))...),
 		// Images.
 		commands.Images(env, "images"),
 		commands.ImageCommand(env),

@@ -335,3 +335,78 @@ func testMessages(t *testing.T, c cli) {
 func cpuCount(t *testing.T) string {
 	return fmt.Sprintf("%d.00", runtime.NumCPU())
 }
+
+// TestParityPrune: container prune and system prune remove exactly what
+// Docker's remove (a stack of its own: prune takes everything unused).
+func TestParityPrune(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	ids := func(args ...string) string {
+		return c.ok(append([]string{"ps", "-a", "--no-trunc", "--format", "{{.Names}}"}, args...)...)
+	}
+
+	// container prune --filter label: only the stopped ones with the label.
+	c.ok("create", "--name", "p-created", "-l", "keep=no", "busybox", "true")
+	c.ok("run", "--name", "p-exited", "-l", "keep=no", "busybox", "true")
+	c.ok("run", "--name", "p-other", "busybox", "true")
+	c.ok("run", "-d", "--name", "p-running", "-l", "keep=no", "busybox", "sleep", "1000")
+	out := c.ok("container", "prune", "-f", "--filter", "label=keep=no")
+	if !strings.Contains(out, "Deleted Containers:") || !strings.Contains(out, "Total reclaimed space:") {
+		t.Errorf("container prune printed:\n%s", out)
+	}
+	if got := lines(ids()); strings.Join(sortedCopy(got), " ") != "p-other p-running" {
+		t.Errorf("after container prune --filter label=keep=no: %v, want p-other p-running", got)
+	}
+	// Without -f, an answer other than y keeps everything.
+	if r := c.runIn(strings.NewReader("n\n"), "container", "prune"); r.code != 0 || !strings.Contains(r.stdout, "WARNING! This will remove") {
+		t.Errorf("container prune answered n: %s", r)
+	}
+	if !strings.Contains(ids(), "p-other") {
+		t.Errorf("container prune answered n removed p-other")
+	}
+
+	// system prune: stopped containers, unused networks, dangling images;
+	// not running containers, used networks, tagged images or volumes.
+	c.ok("network", "create", "p-unused")
+	c.ok("network", "create", "p-used")
+	c.ok("run", "-d", "--name", "p-onnet", "--network", "p-used", "busybox", "sleep", "1000")
+	c.ok("volume", "create", "p-named")
+	c.ok("create", "--name", "p-anon", "-v", "/data", "busybox", "true")
+	anon := c.inspect("p-anon", "{{range .Mounts}}{{.Name}}{{end}}")
+	c.ok("tag", "busybox", "p-tagged:1")
+	out = c.ok("system", "prune", "-f")
+	if got := sortedCopy(lines(ids())); strings.Join(got, " ") != "p-onnet p-running" {
+		t.Errorf("after system prune: containers %v, want p-onnet p-running", got)
+	}
+	nets := c.ok("network", "ls", "--format", "{{.Name}}")
+	if strings.Contains(nets, "p-unused") || !strings.Contains(nets, "p-used") || !strings.Contains(nets, "bridge") {
+		t.Errorf("after system prune: networks\n%s\nwant p-used and bridge kept, p-unused gone", nets)
+	}
+	if imgs := c.ok("images", "--format", "{{.Repository}}"); !strings.Contains(imgs, "p-tagged") || !strings.Contains(imgs, "busybox") {
+		t.Errorf("system prune without -a removed a tagged image:\n%s", imgs)
+	}
+	vols := c.ok("volume", "ls", "--format", "{{.Name}}")
+	if !strings.Contains(vols, "p-named") || !strings.Contains(vols, anon) {
+		t.Errorf("system prune without --volumes removed volumes:\n%s", vols)
+	}
+	// --volumes: the anonymous volume no container uses goes, the named stays.
+	c.ok("system", "prune", "-f", "--volumes")
+	vols = c.ok("volume", "ls", "--format", "{{.Name}}")
+	if !strings.Contains(vols, "p-named") || strings.Contains(vols, anon) {
+		t.Errorf("system prune --volumes: volumes\n%s\nwant p-named kept and %s gone", vols, anon)
+	}
+	c.ok("rm", "-f", "p-onnet", "p-running")
+	// -a: images no container uses go too.
+	c.ok("system", "prune", "-a", "-f")
+	if imgs := c.ok("images", "-q"); imgs != "" {
+		t.Errorf("system prune -a left images:\n%s", imgs)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sortStrings(out)
+	return out
+}

@@ -105,7 +105,7 @@ Examples:
 
 func stopFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "time", Aliases: []string{"t"}, Usage: "seconds to wait before killing", DefaultText: "the container's stop timeout, 10"},
+		&cli.IntFlag{Name: "time", Aliases: []string{"t", "timeout"}, Usage: "seconds to wait before killing", DefaultText: "the container's stop timeout, 10"},
 		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "signal to send", DefaultText: "the container's stop signal, SIGTERM"},
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 // SystemCommand is `berth system` (df; info and events also live here, as in Docker).
 func SystemCommand(env *Env) *cli.Command {
-	return Group("system", "Manage berth", SystemDF(env), Info(env), Events(env))
+	return Group("system", "Manage berth", SystemDF(env), Info(env), Events(env), SystemPrune(env))
 }
 
 // SystemDF is `berth system df`.
