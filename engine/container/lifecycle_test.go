@@ -126,3 +126,18 @@ func TestExitPhases(t *testing.T) {
 		t.Errorf("an exit seen without a time: %+v, want code 137 at the time it was seen", r.pendingExit)
 	}
 }
+
+// TestLookupNameOfCreateInProgress: a name reserved by a create still in
+// progress names no container yet. The lookup said (nil, nil), and a
+// `rm -f NAME` arriving then (the chaos soak: a run -d whose client was
+// cut off, then its cleanup) panicked in the API handler.
+func TestLookupNameOfCreateInProgress(t *testing.T) {
+	s := &Service{records: map[string]*record{}, names: map[string]string{}}
+	if _, err := s.reserveName("web", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.lookup("web")
+	if r != nil || !errdefs.IsNotFound(err) {
+		t.Fatalf("lookup of a name being created: %v, %v; want not found", r, err)
+	}
+}

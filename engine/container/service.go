@@ -163,7 +163,11 @@ func (s *Service) lookupLocked(ref string) (*record, error) {
 		return r, nil
 	}
 	if id, ok := s.names[strings.TrimPrefix(ref, "/")]; ok {
-		return s.records[id], nil
+		if r, ok := s.records[id]; ok {
+			return r, nil
+		}
+		// Reserved by a create still in progress: no container yet.
+		return nil, fmt.Errorf("No such container: %s (a container of that name is being created): %w", ref, errdefs.ErrNotFound)
 	}
 	var found *record
 	for id, r := range s.records {
