@@ -159,7 +159,9 @@ func (k *soak) op(what string, check func(result) string, args ...string) bool {
 		return false
 	case r.code != 0:
 		msg := strings.TrimSpace(r.stderr)
-		if msg == "" || strings.Contains(msg, "panic:") || strings.Contains(msg, "goroutine ") {
+		// A panic, recovered by berthd as an Internal error, is no clear error.
+		if msg == "" || strings.Contains(msg, "panic:") || strings.Contains(msg, "goroutine ") ||
+			strings.Contains(msg, "internal error") || strings.Contains(msg, "runtime error") {
 			k.fig.note(&k.fig.unclear, "%s: exit %d without a clear error: %q", what, r.code, msg)
 		} else {
 			k.fig.mu.Lock()
