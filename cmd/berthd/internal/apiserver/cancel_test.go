@@ -30,7 +30,8 @@ import (
 )
 
 // TestCancelFreesServer: a client that cancels a pull, a logs -f, an
-// attach or an events subscription, or whose deadline passes, frees
+// attach, an events subscription, a wait or a stats stream, or whose
+// deadline passes, frees
 // everything the call held on the server side. The API runs in this
 // process over a real engine (on a private stack's containerd, a namespace
 // of its own), so its goroutines and file descriptors can be counted: after
@@ -183,6 +184,21 @@ func TestCancelFreesServer(t *testing.T) {
 			}
 			return ctx.Err() // client.Events ends quietly when its ctx is cancelled
 
+		})
+		cancelled("wait", func(ctx context.Context, inside chan<- struct{}) error {
+			exit, err := c.Wait(ctx, id, container.WaitNextExit) // returns once registered
+			if err != nil {
+				return err
+			}
+			signal(inside)
+			<-exit
+			return ctx.Err()
+		})
+		cancelled("stats", func(ctx context.Context, inside chan<- struct{}) error {
+			return c.Stats(ctx, id, client.StatsOptions{Interval: 100 * time.Millisecond}, func(*container.Stats) error {
+				signal(inside)
+				return nil
+			})
 		})
 		// A deadline ends a call as a cancel does.
 		dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
