@@ -433,8 +433,9 @@ func (m *Manager) removeLocked(ctx context.Context, n *storedNetwork) error {
 	return nil
 }
 
-// Prune removes every user-defined network without endpoints (whose labels
-// match all of labels, when given) and returns their names.
+// Prune removes every user-defined network without endpoints whose labels
+// match all of labels (an empty value matches any value of its key, as
+// Docker's label=KEY filter) and returns their names.
 func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string, error) {
 	m.settle()
 	m.mu.Lock()
@@ -448,7 +449,7 @@ func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string
 		}
 		match := true
 		for k, v := range labels {
-			if n.Labels[k] != v {
+			if got, ok := n.Labels[k]; !ok || (v != "" && got != v) {
 				match = false
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/berthproject/berth/engine/container"
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/engine/network"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
 )
@@ -41,7 +42,8 @@ type Engine struct {
 	client     *client.Client
 	containers *container.Service
 	images     *image.Service
-	networks   *cni.Manager
+	networks   *cni.Manager // the plumbing under network
+	network    *network.Service
 	volumes    *volume.Service
 	events     *eventbus.Bus
 
@@ -195,7 +197,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		}
 		return nil, err
 	}
-	e.containers, err = container.New(ctx, container.Options{
+	copts := container.Options{
 		Client:      cl,
 		Namespace:   cfg.namespace,
 		Root:        cfg.root,
@@ -207,16 +209,22 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		LogMaxSize:  cfg.logMaxSize,
 		LogMaxFiles: cfg.logMaxFiles,
 		Images:      imageResolver{e.images},
-		Networks:    e.networks,
 		Events:      bus,
 		Logger:      cfg.logger,
 		Volumes:     e.volumes,
-	})
+	}
+	if e.networks != nil { // a nil *cni.Manager must stay a nil interface
+		copts.Networks = e.networks
+	}
+	e.containers, err = container.New(ctx, copts)
 	if err != nil {
 		if cfg.client == nil {
 			cl.Close()
 		}
 		return nil, err
+	}
+	if e.networks != nil {
+		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus})
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
@@ -248,8 +256,12 @@ func (e *Engine) Containers() *container.Service { return e.containers }
 // Images is the image service.
 func (e *Engine) Images() *image.Service { return e.images }
 
-// Networks is the network manager (nil when the engine runs WithoutNetwork).
-func (e *Engine) Networks() *cni.Manager { return e.networks }
+// Networks is the network service (nil when the engine runs WithoutNetwork).
+func (e *Engine) Networks() *network.Service { return e.network }
+
+// CNI is the network plumbing under Networks (nil when the engine runs
+// WithoutNetwork): a container's sandbox, the firewall, Uninstall.
+func (e *Engine) CNI() *cni.Manager { return e.networks }
 
 // Volumes is the volume service.
 func (e *Engine) Volumes() *volume.Service { return e.volumes }

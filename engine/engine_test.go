@@ -105,7 +105,7 @@ func runMain(m *testing.M) int {
 				fmt.Printf("removing leftover container %s: %v\n", c.ID, err)
 			}
 		}
-		if err := e.Networks().Uninstall(ctx); err != nil {
+		if err := e.CNI().Uninstall(ctx); err != nil {
 			fmt.Printf("uninstalling the test networks: %v\n", err)
 			code = 1
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/berthproject/berth/cni"
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/pkg/types/events"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // ResolvedImage is what Create needs to know about an image.
@@ -28,6 +29,27 @@ type ResolvedImage struct {
 	Config  ocispec.Image
 	ChainID string // the snapshot the container's layer is prepared on
 }
+
+// Networks is what the service needs of berth's networking (*cni.Manager):
+// the networks a container names, and its sandbox (network namespace,
+// endpoints, /etc/hosts and resolv.conf) from start to exit. An interface,
+// as Images and Volumes, so that the service can be tested without CNI.
+type Networks interface {
+	Inspect(ctx context.Context, ref string) (*networktypes.Network, error)
+	Setup(ctx context.Context, req cni.SetupRequest) (*cni.Sandbox, error)
+	Teardown(ctx context.Context, containerID string) error
+	Release(ctx context.Context, containerID string) error
+	GC(ctx context.Context, valid []string) error
+	Sandbox(ctx context.Context, containerID string) (*cni.Sandbox, error)
+	Connect(ctx context.Context, containerID string, att cni.Attachment) (*cni.Endpoint, error)
+	Disconnect(ctx context.Context, containerID, network string) error
+	Rename(ctx context.Context, containerID, newName string) error
+	NetNSPath(containerID string) string
+	HostsFile(sb *cni.Sandbox) ([]byte, error)
+	ResolvConf(sb *cni.Sandbox) ([]byte, error)
+}
+
+var _ Networks = (*cni.Manager)(nil)
 
 // Images resolves a user's image reference for Create. It must make sure the
 // image is unpacked into the service's snapshotter.
@@ -48,9 +70,9 @@ type Options struct {
 	LogMaxSize  int64
 	LogMaxFiles int
 	Images      Images
-	// Networks is berth's network manager; nil means containers get no
-	// network but their own loopback (and --network host).
-	Networks *cni.Manager
+	// Networks is berth's network plumbing (*cni.Manager); nil means
+	// containers get no network but their own loopback (and --network host).
+	Networks Networks
 	Events   *eventbus.Bus
 	Logger   *slog.Logger
 	// Volumes is the volume service (-v, --mount type=volume); nil: none.

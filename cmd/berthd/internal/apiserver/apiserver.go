@@ -46,11 +46,8 @@ type Backend struct {
 	Images     api.Images
 	Events     Events
 	System     System
-	// Networks serves NetworksService; NetworkConnector (optional) its
-	// Connect/Disconnect, NetworkEvents (optional) gets its create/destroy events.
-	Networks         Networks
-	NetworkConnector NetworkConnector
-	NetworkEvents    Publisher
+	// Networks serves NetworksService (engine/network.Service).
+	Networks api.Networks
 	// Volumes serves VolumesService.
 	Volumes Volumes
 }
@@ -68,7 +65,7 @@ type DaemonInfo struct {
 func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 	b := Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e}
 	if n := e.Networks(); n != nil {
-		b.Networks, b.NetworkConnector, b.NetworkEvents = n, e.Containers(), e.Events()
+		b.Networks = n
 	}
 	if v := e.Volumes(); v != nil {
 		b.Volumes = v
@@ -89,7 +86,7 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 		RegisterService(s, &berthv1.SystemService_ServiceDesc, &systemServer{sys: b.System, events: b.Events, info: info})
 	}
 	if b.Networks != nil {
-		RegisterService(s, &berthv1.NetworksService_ServiceDesc, &networksServer{n: b.Networks, connect: b.NetworkConnector, events: b.NetworkEvents})
+		RegisterService(s, &berthv1.NetworksService_ServiceDesc, &networksServer{n: b.Networks})
 	}
 	if b.Volumes != nil {
 		RegisterService(s, &berthv1.VolumesService_ServiceDesc, &volumesServer{v: b.Volumes})

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
+	networksvc "github.com/berthproject/berth/engine/network"
 	"github.com/berthproject/berth/pkg/types/network"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
@@ -69,7 +70,7 @@ func FuzzUnaryRequests(f *testing.F) {
 	fn := &fakeNetworks{nets: map[string]*network.Network{}}
 	s := grpc.NewServer()
 	apiserver.RegisterServices(s, apiserver.Backend{Containers: fe, Images: fakeImages{f: fe}, Events: fe, System: fe,
-		Networks: fn, NetworkConnector: fn, NetworkEvents: fn,
+		Networks: networksvc.New(networksvc.Options{Manager: fn, Containers: fn, Events: fn}),
 		Volumes: &fakeVolumes{vol: &v}}, daemonInfo)
 	go func() { _ = s.Serve(ln) }()
 	f.Cleanup(s.Stop)

@@ -2,7 +2,6 @@ package apiserver_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
+	"github.com/berthproject/berth/engine/network"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
@@ -77,8 +77,26 @@ func (f *fakeNetworks) Remove(ctx context.Context, ref string) error {
 	return nil
 }
 
-func (f *fakeNetworks) Prune(context.Context, map[string]string) ([]string, error) {
-	return nil, errors.New("the API selects networks itself")
+// Prune removes the unused user networks with all of labels (an empty
+// value matches any), as cni.Manager.Prune does.
+func (f *fakeNetworks) Prune(_ context.Context, labels map[string]string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var removed []string
+	for name, n := range f.nets {
+		match := !n.Default && len(n.Endpoints) == 0
+		for k, v := range labels {
+			if got, ok := n.Labels[k]; !ok || (v != "" && got != v) {
+				match = false
+			}
+		}
+		if match {
+			delete(f.nets, name)
+			removed = append(removed, name)
+		}
+	}
+	sort.Strings(removed)
+	return removed, nil
 }
 
 func (f *fakeNetworks) Connect(_ context.Context, ref string, att containertypes.NetworkAttachment) error {
@@ -106,7 +124,7 @@ func TestNetworks(t *testing.T) {
 		"bridge": {ID: "b" + fmt.Sprintf("%063d", 0), Name: "bridge", Driver: "bridge", Default: true,
 			Subnet: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("172.17.0.1")},
 	}}
-	c := serve(t, apiserver.Backend{Networks: f, NetworkConnector: f, NetworkEvents: f})
+	c := serve(t, apiserver.Backend{Networks: network.New(network.Options{Manager: f, Containers: f, Events: f})})
 	ctx := testCtx(t)
 
 	opts := networktypes.CreateOptions{Name: "app", Driver: "bridge", Subnet: netip.MustParsePrefix("10.30.0.0/24"),
