@@ -58,6 +58,22 @@ var DisabledPlugins = []string{
 	"io.containerd.image-verifier.v1.bindir",
 	"io.containerd.internal.v1.opt",
 	"io.containerd.monitor.container.v1.restart",
+	// Loaded but unused at idle and at work (docs/performance.md, "Idle
+	// memory"): the native snapshotter (berth's or overlayfs is used), the
+	// cgroups task monitor (metrics for prometheus, not berth's stats, which
+	// the shim answers), OpenTelemetry and prometheus interceptors, the pprof
+	// and metrics HTTP servers, and the sandbox API.
+	"io.containerd.snapshotter.v1.native",
+	"io.containerd.monitor.task.v1.cgroups",
+	"io.containerd.ttrpc.v1.otelttrpc",
+	"io.containerd.metrics.v1.grpc-prometheus",
+	"io.containerd.metrics.v1.grpc-otel",
+	"io.containerd.http.v1.pprof",
+	"io.containerd.server.v1.metrics",
+	"io.containerd.server.v1.debug",
+	"io.containerd.server.v1.grpc-tcp",
+	"io.containerd.sandbox.store.v1.local",
+	"io.containerd.grpc.v1.sandboxes",
 }
 
 // Options are the inputs of the generated config.
