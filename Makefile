@@ -41,7 +41,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
-GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+# Build tags that leave out code berth never runs (smaller binaries: a Go
+# daemon's idle RSS is mostly its binary's pages, docs/performance.md "Idle
+# memory"): urfave/cli's man/markdown generators, grpc's x/net/trace.
+GOTAGS  := urfave_cli_no_docs grpcnotrace
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
 .PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
 
@@ -57,16 +61,23 @@ apt-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)
-$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION):
-	@echo "building containerd $(CONTAINERD_VERSION) (static, no btrfs/devmapper/zfs)"
+# Without CRI and tracing (berth uses neither; CRI is most of the binary, and
+# a Go daemon's idle RSS is mostly its binary's pages): 38.6 -> 31.4 MB.
+# Built into a temporary dir and moved into place, so a running containerd
+# keeps its file. The stamp names the build flavour: a change rebuilds.
+CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing grpcnotrace osusergo netgo
+containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-nocri
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-nocri:
+	@echo "building containerd $(CONTAINERD_VERSION) (static, no CRI/tracing/btrfs/devmapper/zfs)"
 	@mkdir -p $(LIBEXEC)
-	GOBIN=$(LIBEXEC) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath \
-		-tags "no_btrfs no_devmapper no_zfs no_dynamic_plugins osusergo netgo" \
+	tmp=$$(mktemp -d $(LIBEXEC)/.build-XXXXXX) && \
+	GOBIN=$$tmp CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath \
+		-tags "$(CONTAINERD_TAGS)" \
 		-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)" \
 		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) \
 		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION) \
-		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION)
+		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION) && \
+	mv -f $$tmp/* $(LIBEXEC)/ && rmdir $$tmp
 	@touch $@
 
 runc: $(LIBEXEC)/.runc-$(RUNC_VERSION)
