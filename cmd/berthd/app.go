@@ -61,7 +61,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "api-reflection", Value: d.APIReflection, Usage: "serve gRPC server reflection on the API (--api-reflection=false: off)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
-			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall chains from the host, then exit (berthd must be stopped)"},
+			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall (nftables table) from the host, then exit (berthd must be stopped)"},
 		},
 		Action: run,
 	}

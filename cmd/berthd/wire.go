@@ -97,7 +97,7 @@ func networkConfig(cfg *config.Config) (cni.Config, error) {
 }
 
 // uninstall removes what berth's networking put on the host (networks and
-// their bridges, sandboxes left, firewall chains). Containers are not
+// their bridges, sandboxes left, the nftables table). Containers are not
 // touched: stop and remove them first.
 func uninstall(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	unlock, err := daemon.LockState(cfg)
@@ -116,6 +116,6 @@ func uninstall(ctx context.Context, cfg *config.Config, logger *slog.Logger) err
 	if err := m.Uninstall(ctx); err != nil {
 		return err
 	}
-	logger.Info("removed berth's networks and firewall chains", "bridge", cfg.Bridge, "firewall_prefix", cfg.FirewallPrefix)
+	logger.Info("removed berth's networks and firewall", "bridge", cfg.Bridge, "firewall_prefix", cfg.FirewallPrefix)
 	return nil
 }

@@ -178,8 +178,19 @@ func writeReport(res *Results, doc string) error {
 	p("    go run ./test/bench --report test/bench/results/X.raw.json     # regenerate this page\n\n")
 	p("It needs root. Missing peers are installed from Debian (`docker.io`, `podman`). Each engine runs in private dirs under /tmp with private sockets; docker gets a bridge of its own, podman its default `podman0` (it must not exist beforehand). When the run ends, or is interrupted (SIGINT/SIGTERM), every container is removed, the daemons are stopped by PID, leftover processes and mounts under the private dirs are ended and unmounted, and the peers' new links, network namespaces and iptables chains and rules are deleted (only those that appeared during the run and carry a peer's name, bridge or subnet).\n\n")
 	p("Scenarios are separate files in test/bench registering a `Scenario` (see scenario.go).\n")
+	// Measurements written by hand (a change's effect, step by step) stay
+	// from one run to the next: everything after the marker is kept.
+	if old, err := os.ReadFile(doc); err == nil {
+		if i := strings.Index(string(old), handWrittenMarker); i >= 0 {
+			p("\n%s", old[i:])
+		}
+	}
 	return os.WriteFile(doc, []byte(w.String()), 0o644)
 }
+
+// handWrittenMarker starts the part of the report that is written by hand
+// and kept when the report is generated again.
+const handWrittenMarker = "<!-- Written by hand below this line: kept when the report is generated again. -->"
 
 func mode(res *Results) string {
 	if res.Quick {
