@@ -74,7 +74,9 @@ func rawOpen(path string, flags int, mode uint32) (int, error) {
 	}
 }
 
-func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+// rawClose closes fd; as close(2) frees fd even when it reports an error,
+// there is nothing to retry.
+func rawClose(fd int) { _, _, _ = unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 // rawReadFile reads a small file (/proc, cgroupfs, the bundle), raw.
 func rawReadFile(path string) ([]byte, error) {

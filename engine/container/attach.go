@@ -172,7 +172,7 @@ func pump(ctx context.Context, conn *attach.Conn, st containertypes.Streams) err
 				}
 				if err != nil {
 					if errors.Is(err, io.EOF) {
-						conn.CloseStdin()
+						_ = conn.CloseStdin() // fails only when the attachment is gone: pump ends then
 					}
 					return
 				}

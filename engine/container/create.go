@@ -75,7 +75,8 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, fmt.Errorf("creating lease: %w", err)
 	}
-	defer done(context.WithoutCancel(ctx))
+	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	dir := s.containerDir(id)
 	if err := os.MkdirAll(dir, 0o710); err != nil {

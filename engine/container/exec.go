@@ -143,11 +143,11 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	}
 	statusC, err := proc.Wait(ctx)
 	if err != nil {
-		proc.Delete(context.WithoutCancel(ctx))
+		_, _ = proc.Delete(context.WithoutCancel(ctx)) // best effort: the process is gone with its task
 		return 0, err
 	}
 	if err := proc.Start(ctx); err != nil {
-		proc.Delete(context.WithoutCancel(ctx))
+		_, _ = proc.Delete(context.WithoutCancel(ctx)) // best effort: the process is gone with its task
 		return 0, startError(err)
 	}
 	e.mu.Lock()
@@ -170,7 +170,7 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 		if pio := proc.IO(); pio != nil {
 			pio.Wait()
 		}
-		proc.Delete(context.WithoutCancel(ctx))
+		_, _ = proc.Delete(context.WithoutCancel(ctx)) // best effort: the process is gone with its task
 		e.mu.Lock()
 		e.running, e.exitCode = false, int(code)
 		e.mu.Unlock()

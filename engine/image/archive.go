@@ -38,7 +38,8 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 	if err != nil {
 		return nil, err
 	}
-	defer done(context.WithoutCancel(ctx))
+	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

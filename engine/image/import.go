@@ -44,7 +44,8 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	if err != nil {
 		return nil, err
 	}
-	defer done(context.WithoutCancel(ctx))
+	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	cs := s.client.ContentStore()
 	layer, diffID, err := writeLayer(ctx, cs, r)

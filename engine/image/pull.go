@@ -163,7 +163,8 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	if err != nil {
 		return nil, err
 	}
-	defer done(context.WithoutCancel(ctx))
+	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 	before, err := s.groups(ctx)
 	if err != nil {
 		return nil, err

@@ -333,7 +333,8 @@ func extract(tr *tar.Reader, r *os.Root, hdr *tar.Header, name string, opts Unta
 		if err := r.Chmod(name, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives
+	//lint:ignore SA1019 archives written by old tars mark regular files with TypeRegA
+	case tar.TypeReg, tar.TypeRegA:
 		f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return err

@@ -45,8 +45,6 @@ type Engine struct {
 	// (berth's spare shim); their memory is shared out among the
 	// containers' figures.
 	shared func() []int
-	// teardown stops everything the engine started and removes its state.
-	teardown func() error
 
 	mu      sync.Mutex
 	counter int

@@ -52,7 +52,7 @@ func (t *benchTB) Skipped() bool            { return false }
 func (t *benchTB) TempDir() string          { d, _ := os.MkdirTemp("/tmp", "bb"); return d }
 func (t *benchTB) Output() io.Writer        { return os.Stderr }
 func (t *benchTB) Context() context.Context { return context.Background() }
-func (t *benchTB) Setenv(k, v string)       { os.Setenv(k, v) }
+func (t *benchTB) Setenv(k, v string)       { _ = os.Setenv(k, v) } // fails only for an invalid name
 func (t *benchTB) Failed() bool             { t.mu.Lock(); defer t.mu.Unlock(); return t.failed }
 func (t *benchTB) fail()                    { t.mu.Lock(); t.failed = true; t.mu.Unlock() }
 func (t *benchTB) Cleanup(f func()) {
@@ -111,7 +111,7 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 			return nil, fmt.Errorf("copy %s: %v: %s", name, err, out)
 		}
 	}
-	os.Setenv(harness.EnvBuild, bin)
+	_ = os.Setenv(harness.EnvBuild, bin) // a valid name: cannot fail
 	tb := &benchTB{}
 	b.addCleanup("berth stack", func() error {
 		err := tb.runCleanups()

@@ -161,7 +161,7 @@ func testDockerRunInteractive(t *testing.T, d cli) {
 	tm := d.startTerminal(console.WinSize{Height: 30, Width: 100}, "run", "-it", "--name", n, "busybox", "sh")
 	tm.typeIn("stty size; echo $((6*7))\r")
 	at := tm.waitFor(0, "30 100")
-	at = tm.waitFor(at, "42")
+	tm.waitFor(at, "42")
 	tm.typeIn("exit 7\r")
 	if code := tm.wait(); code != 7 {
 		t.Errorf("docker run -it exit code %d; terminal:\n%q", code, tm.output())

@@ -41,7 +41,6 @@ type recorder struct {
 	logOpts   container.LogOptions
 	listOpts  container.ListOptions
 	stopOpts  container.StopOptions
-	killed    []string
 	execCfg   container.ExecConfig
 	execCode  int
 	events    []events.Message
