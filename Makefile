@@ -19,13 +19,16 @@ BUF_VERSION        := v1.75.0
 # The docker CLI the Docker API's tests drive, built from the module proxy
 # only on a machine that has no docker on $PATH (docs/docker-api.md).
 DOCKER_CLI_VERSION := v28.2.2
+# Go lint tools (make lint).
+STATICCHECK_VERSION := v0.8.2
+ERRCHECK_VERSION    := v1.30.0
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 # berth's own directory for the parts it runs: containerd, shims, runc, logger, snapshotter.
 LIBEXEC ?= $(PREFIX)/lib/berth
 CNIDIR  ?= $(LIBEXEC)/cni
-# Tools for tests and lint only (grpcurl, buf): never on berthd's path.
+# Tools for tests and lint only (grpcurl, buf, staticcheck, errcheck): never on berthd's path.
 TOOLSDIR ?= $(LIBEXEC)/tools
 BUILD   ?= $(CURDIR)/.build
 
@@ -47,12 +50,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
 
 all: build
 
 ## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
-deps: apt-deps containerd runc cni-plugins api-tools docker-cli
+deps: apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -131,6 +134,20 @@ $(TOOLSDIR)/.docker-cli-$(DOCKER_CLI_VERSION):
 	fi
 	@touch $@
 
+lint-tools: $(TOOLSDIR)/.staticcheck-$(STATICCHECK_VERSION) $(TOOLSDIR)/.errcheck-$(ERRCHECK_VERSION)
+$(TOOLSDIR)/.staticcheck-$(STATICCHECK_VERSION):
+	@echo "building staticcheck $(STATICCHECK_VERSION)"
+	@mkdir -p $(TOOLSDIR)
+	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
+		honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+$(TOOLSDIR)/.errcheck-$(ERRCHECK_VERSION):
+	@echo "building errcheck $(ERRCHECK_VERSION)"
+	@mkdir -p $(TOOLSDIR)
+	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
+		github.com/kisielk/errcheck@$(ERRCHECK_VERSION)
+	@touch $@
+
 ## build: berth's own binaries into .build/
 # The shim alone is built with the GOEXPERIMENT in cmd/containerd-shim-berth-v2/GOEXPERIMENT
 # (the previous GC: less memory per container, docs/shim.md "Memory").
@@ -199,9 +216,13 @@ proto:
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/berth/v1/*.proto
 
-lint: proto-check
+## lint: gofmt, go vet, staticcheck (staticcheck.conf) and errcheck (.errcheck-excludes
+# lists the calls whose error is ignored on purpose; tests are not checked), then the proto checks
+lint: proto-check lint-tools
 	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
 	$(GO) vet ./...
+	$(TOOLSDIR)/staticcheck ./...
+	$(TOOLSDIR)/errcheck -ignoretests -exclude .errcheck-excludes ./...
 
 ## proto-check: buf lint, then buf breaking against main's last committed .proto files
 # (config: proto/buf.yaml; docs/api.md "Stability"). PROTO_BASE is the git
