@@ -16,8 +16,8 @@ import (
 
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
-	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/system"
 )
 
