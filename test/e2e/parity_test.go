@@ -376,7 +376,7 @@ func TestParityPrune(t *testing.T) {
 	c.ok("create", "--name", "p-anon", "-v", "/data", "busybox", "true")
 	anon := c.inspect("p-anon", "{{range .Mounts}}{{.Name}}{{end}}")
 	c.ok("tag", "busybox", "p-tagged:1")
-	out = c.ok("system", "prune", "-f")
+	c.ok("system", "prune", "-f")
 	if got := sortedCopy(lines(ids())); strings.Join(got, " ") != "p-onnet p-running" {
 		t.Errorf("after system prune: containers %v, want p-onnet p-running", got)
 	}
