@@ -54,6 +54,14 @@ func TestPublishedPorts(t *testing.T) {
 	if out, err := e.inCtrFail(other, "wget", "-q", "-O", "-", "http://"+sb.Endpoints[0].IPv4.Addr().String()+":8080/"); err == nil {
 		t.Fatalf("another network reached the container directly: %s", out)
 	}
+	// Not from an internal network, though its gateway is a host address
+	// too: nothing crosses an internal network's bridge.
+	e.mustCreate(networktypes.CreateOptions{Name: "sealed", Subnet: e.subnet(5), Internal: true})
+	sealed := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "sealed"})
+	sgw := sealed.Endpoints[0].Gateway.String()
+	if out, err := e.inCtrFail(sealed, "wget", "-q", "-O", "-", fmt.Sprintf("http://%s:%d/", sgw, port)); err == nil {
+		t.Fatalf("an internal network reached the published port through %s: %s", sgw, out)
+	}
 	// A container on the same network reaches it by the host port too
 	// (hairpin: DNAT'd back into its own bridge, masqueraded).
 	peer := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "pub"})
