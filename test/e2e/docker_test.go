@@ -438,3 +438,68 @@ func testDockerRegistry(t *testing.T, d cli) {
 	}
 	d.ok("rmi", ref)
 }
+
+// TestDockerClients drives berth's Docker API with other clients people
+// use: Debian's docker.io CLI 20.10 (it negotiates API 1.41) and docker-py.
+// Each is skipped where it is not installed.
+func TestDockerClients(t *testing.T) {
+	old := "/usr/bin/docker"
+	if out, err := exec.Command(old, "--version").Output(); err != nil || !strings.Contains(string(out), "version 20.10") {
+		old = ""
+	}
+	python := ""
+	for _, p := range []string{os.Getenv("BERTH_PYTHON"), "python3", "/usr/bin/python3"} {
+		if p == "" {
+			continue
+		}
+		if exec.Command(p, "-c", "import docker").Run() == nil {
+			python = p
+			break
+		}
+	}
+	if old == "" && python == "" {
+		t.Skip("neither Debian's docker.io client nor docker-py is installed")
+	}
+	s := harness.Start(t)
+	s.LoadBusybox()
+	t.Run("DockerIO2010", func(t *testing.T) {
+		if old == "" {
+			t.Skip("Debian's docker.io 20.10 client is not installed")
+		}
+		d := dockerCLI(t, s, old, t.TempDir())
+		if v := d.ok("version", "--format", "{{.Client.APIVersion}}"); v != "1.41" {
+			t.Errorf("negotiated version %q, want 1.41", v)
+		}
+		if out := d.ok("run", "--rm", "busybox", "echo", "old client"); out != "old client" {
+			t.Errorf("run: %q", out)
+		}
+		n := d.name("old")
+		d.ok("run", "-d", "--name", n, "busybox", "sleep", "600")
+		// API 1.41's inspect still has the bridge's address at the top.
+		ip := d.inspect(n, "{{.NetworkSettings.IPAddress}}")
+		if ip == "" || ip != d.inspect(n, "{{.NetworkSettings.Networks.bridge.IPAddress}}") {
+			t.Errorf("NetworkSettings.IPAddress %q", ip)
+		}
+		if out := d.ok("exec", n, "echo", "exec"); out != "exec" {
+			t.Errorf("exec: %q", out)
+		}
+		if out := d.ok("ps", "--filter", "name="+n, "--format", "{{.Names}}"); out != n {
+			t.Errorf("ps: %q", out)
+		}
+		d.ok("rm", "-f", n)
+	})
+	t.Run("DockerPy", func(t *testing.T) {
+		if python == "" {
+			t.Skip("docker-py is not installed")
+		}
+		cmd := exec.Command(python, "testdata/dockerpy.py", strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36)))
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+s.DockerHost())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker-py script: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "all checks passed") {
+			t.Errorf("docker-py script:\n%s", out)
+		}
+	})
+}
