@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/pkg/mountat"
 	tw "github.com/berthproject/berth/shim/internal/taskwire"
 )
 
@@ -170,21 +170,7 @@ func mountOverlayLong(source, target string, flags uintptr, data []string) error
 	if len(d) >= os.Getpagesize() {
 		return errors.New("overlay options exceed a page even with relative lowerdirs")
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: the thread with its own cwd must not be reused.
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- err
-			return
-		}
-		if err := unix.Chdir(common); err != nil {
-			errc <- err
-			return
-		}
-		errc <- unix.Mount(source, target, "overlay", flags, d)
-	}()
-	return <-errc
+	return mountat.Mount(common, source, target, "overlay", flags, d)
 }
 
 // unmountAll unmounts everything stacked on target. Idempotent.

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
+	"github.com/berthproject/berth/pkg/mountat"
 	"github.com/containerd/containerd/v2/core/mount"
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +53,7 @@ func Mount(m mount.Mount, target string) error {
 		}
 		return nil
 	case "overlay":
-		// target must not depend on the working directory mountIn sets.
+		// target must not depend on the working directory mountat.Mount sets.
 		target, err := filepath.Abs(target)
 		if err != nil {
 			return err
@@ -66,7 +66,7 @@ func Mount(m mount.Mount, target string) error {
 		if len(opts) >= os.Getpagesize() {
 			return fmt.Errorf("overlay mount options are %d bytes, more than a page even with relative lowerdirs", len(opts))
 		}
-		if err := mountIn(dir, m.Source, target, m.Type, flags, opts); err != nil {
+		if err := mountat.Mount(dir, m.Source, target, m.Type, flags, opts); err != nil {
 			return fmt.Errorf("mount overlay on %s (in %q, options %q): %w", target, dir, opts, err)
 		}
 		return nil
@@ -167,28 +167,4 @@ func commonDir(dirs []string) string {
 		return ""
 	}
 	return strings.Join(parts[:n], "/")
-}
-
-// mountIn runs mount(2) with dir as the working directory, in a thread of
-// its own so the rest of the process keeps its working directory.
-func mountIn(dir, source, target, fstype string, flags uintptr, data string) error {
-	if dir == "" {
-		return unix.Mount(source, target, fstype, flags, data)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		// The thread's fs state is unshared and changed: it is never
-		// unlocked, so it exits with this goroutine instead of being reused.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- err
-			return
-		}
-		if err := unix.Chdir(dir); err != nil {
-			errc <- err
-			return
-		}
-		errc <- unix.Mount(source, target, fstype, flags, data)
-	}()
-	return <-errc
 }
