@@ -34,7 +34,8 @@ BUILD   ?= $(CURDIR)/.build
 
 APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iproute2 \
 	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz \
-	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
+	tini
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \

@@ -139,6 +139,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	runcPath, _ := lookBin(cfg.binDirs, "runc")
+	initPath, _ := lookBin(cfg.binDirs, "tini-static") // --init; Debian's tini-static
 	for _, dir := range []string{cfg.root, cfg.state} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, err
@@ -206,6 +207,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		Snapshotter: cfg.snapshotter,
 		LoggerPath:  loggerPath,
 		RuncPath:    runcPath,
+		InitPath:    initPath,
 		LogMaxSize:  cfg.logMaxSize,
 		LogMaxFiles: cfg.logMaxFiles,
 		Images:      imageResolver{e.images},

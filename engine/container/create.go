@@ -112,9 +112,20 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, err
 	}
+	nsOpt, err := s.namespaceSpec(ctx, &cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	args, initOpt, err := s.initSpec(&cfg, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if initOpt == nil {
+		initOpt = noop
+	}
 	hostMode := s.networkMode(&cfg) == NetworkHost
 	hostname := hostnameOf(&cfg, id)
-	if hostMode && cfg.Hostname == "" {
+	if (hostMode || cfg.UTSMode == "host") && cfg.Hostname == "" {
 		hostname, _ = os.Hostname()
 	}
 	var files containerFiles
@@ -149,7 +160,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	}, netOpt, mounts.specOpt())...)
+	}, netOpt, mounts.specOpt(), nsOpt, initOpt)...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}

@@ -67,6 +67,7 @@ type Options struct {
 	Snapshotter string
 	LoggerPath  string // absolute path of berth-logger
 	RuncPath    string // absolute path of runc ("" = runc from the shim's PATH)
+	InitPath    string // a static init for --init (tini-static; "" = --init refused)
 	LogMaxSize  int64
 	LogMaxFiles int
 	Images      Images

@@ -33,6 +33,9 @@ func TestParity(t *testing.T) {
 		{"NetworkContainerShares", testNetworkContainerShares},
 		{"FailedLoad", testFailedLoad},
 		{"Messages", testMessages},
+		{"Init", testInit},
+		{"Namespaces", testNamespaces},
+		{"CIDFile", testCIDFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -409,4 +412,103 @@ func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
 	sortStrings(out)
 	return out
+}
+
+// zombies counts the processes of container n in state Z, and those named
+// comm, from its /proc.
+func procStates(t *testing.T, c cli, n, comm string) (zombies, named int) {
+	t.Helper()
+	out := c.ok("exec", n, "sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; true")
+	for _, l := range strings.Split(out, "\n") {
+		i := strings.LastIndexByte(l, ')')
+		j := strings.IndexByte(l, '(')
+		if i < 0 || j < 0 || len(l) < i+3 {
+			continue
+		}
+		if l[i+2] == 'Z' {
+			zombies++
+		} else if l[j+1:i] == comm {
+			named++
+		}
+	}
+	return zombies, named
+}
+
+// testInit: under --init an orphan that exits is reaped (no zombie), while
+// without it a PID 1 that never waits leaves one; PID 1 is the init.
+func testInit(t *testing.T, c cli) {
+	script := `sh -c "sleep 0.2 & exit 0"; exec sleep 1000`
+	with, without := c.name("init"), c.name("noinit")
+	c.ok("run", "-d", "--init", "--name", with, "busybox", "sh", "-c", script)
+	c.ok("run", "-d", "--name", without, "busybox", "sh", "-c", script)
+	eventually(t, 30*time.Second, "a zombie without --init", func() bool {
+		z, _ := procStates(t, c, without, "sleep")
+		return z == 1
+	})
+	eventually(t, 30*time.Second, "the orphan reaped under --init", func() bool {
+		z, sleeps := procStates(t, c, with, "sleep")
+		return z == 0 && sleeps == 1
+	})
+	if comm := c.ok("exec", with, "cat", "/proc/1/comm"); comm != "docker-init" && comm != "tini-static" {
+		t.Errorf("PID 1 under --init is %q, want the init", comm)
+	}
+	// Signals reach the command through the init: stop ends it with SIGTERM.
+	c.ok("stop", "-t", "30", with)
+	if code := c.inspect(with, "{{.State.ExitCode}}"); code != "143" {
+		t.Errorf("stop of a --init container: exit code %s, want 143 (SIGTERM forwarded)", code)
+	}
+}
+
+// testNamespaces: --pid, --ipc, --uts host, -h, --domainname, --annotation.
+func testNamespaces(t *testing.T, c cli) {
+	hostComm, _ := os.ReadFile("/proc/1/comm")
+	if got := c.ok("run", "--rm", "--pid", "host", "busybox", "sh", "-c",
+		fmt.Sprintf("cat /proc/1/comm; test -d /proc/%d && echo sees-the-test", os.Getpid())); got != strings.TrimSpace(string(hostComm))+"\nsees-the-test" {
+		t.Errorf("--pid host: %q, want the host's PID 1 %q and this test's process", got, hostComm)
+	}
+	x := c.name("pidowner")
+	c.ok("run", "-d", "--name", x, "busybox", "sleep", "1001")
+	c.waitStatus(x, "running")
+	if got := c.ok("run", "--rm", "--pid", "container:"+x, "busybox", "cat", "/proc/1/cmdline"); !strings.Contains(got, "1001") {
+		t.Errorf("--pid container:%s: PID 1's command line %q, want X's sleep 1001", x, got)
+	}
+	hostIPC, _ := os.Readlink("/proc/self/ns/ipc")
+	if got := c.ok("run", "--rm", "--ipc", "host", "busybox", "readlink", "/proc/self/ns/ipc"); got != hostIPC {
+		t.Errorf("--ipc host: %q, want the host's %q", got, hostIPC)
+	}
+	if got := c.ok("run", "--rm", "busybox", "readlink", "/proc/self/ns/ipc"); got == hostIPC {
+		t.Errorf("without --ipc the container shares the host's IPC namespace")
+	}
+	host, _ := os.Hostname()
+	if got := c.ok("run", "--rm", "--uts", "host", "busybox", "hostname"); got != host {
+		t.Errorf("--uts host: hostname %q, want %q", got, host)
+	}
+	if got := c.ok("run", "--rm", "-h", "short-h", "--domainname", "example.org", "busybox", "sh", "-c", "hostname; cat /proc/sys/kernel/domainname"); got != "short-h\nexample.org" {
+		t.Errorf("-h and --domainname: %q", got)
+	}
+	if r := c.run("run", "--help"); r.code != 0 || !strings.Contains(r.stdout, "--hostname value, -h value") {
+		t.Errorf("run --help: %s", r)
+	}
+	a := c.name("annot")
+	id := c.ok("create", "--name", a, "--annotation", "org.example.key=v1", "busybox", "true")
+	if r := c.s.Ctr("containers", "info", id); !strings.Contains(r.Stdout, `"org.example.key": "v1"`) {
+		t.Errorf("--annotation not in the container's spec: %s", r)
+	}
+}
+
+// testCIDFile: --cidfile gets the ID; an existing file is refused before
+// anything is created.
+func testCIDFile(t *testing.T, c cli) {
+	f := filepath.Join(t.TempDir(), "cid")
+	n := c.name("cid")
+	id := c.ok("run", "-d", "--cidfile", f, "--name", n, "busybox", "sleep", "1000")
+	if b, err := os.ReadFile(f); err != nil || string(b) != id {
+		t.Errorf("--cidfile holds %q (%v), want %q", b, err, id)
+	}
+	n2 := c.name("cid2")
+	c.fails(125, []string{"container ID file found, make sure the other container isn't running or delete " + f},
+		"run", "-d", "--cidfile", f, "--name", n2, "busybox", "true")
+	if c.exists(n2) {
+		t.Errorf("a refused --cidfile left container %s", n2)
+	}
 }

@@ -2,6 +2,8 @@ package commands
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,7 +21,80 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags()}
+	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags()}
+}
+
+// namespaceFlags: --init, --pid, --ipc, --uts, --domainname, --annotation.
+func namespaceFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.BoolFlag{Name: "init", Usage: "run an init (tini) as PID 1 that reaps zombies and forwards signals"},
+			&cli.StringFlag{Name: "pid", Usage: "PID namespace: host or container:NAME"},
+			&cli.StringFlag{Name: "ipc", Usage: "IPC namespace: private, shareable, host or container:NAME"},
+			&cli.StringFlag{Name: "uts", Usage: "UTS namespace: host"},
+			&cli.StringFlag{Name: "domainname", Usage: "container NIS domain name"},
+			&cli.StringSliceFlag{Name: "annotation", Usage: "add an OCI annotation to the container (KEY=VALUE)"},
+		},
+		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
+			cfg.Init = c.Bool("init")
+			cfg.PidMode, cfg.IpcMode, cfg.UTSMode = c.String("pid"), c.String("ipc"), c.String("uts")
+			cfg.Domainname = c.String("domainname")
+			for _, a := range c.StringSlice("annotation") {
+				k, v, ok := strings.Cut(a, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("invalid --annotation %q: want KEY=VALUE", a)
+				}
+				if cfg.Annotations == nil {
+					cfg.Annotations = map[string]string{}
+				}
+				cfg.Annotations[k] = v
+			}
+			return nil
+		},
+	}
+}
+
+// helpFlag is run/create's help: --help only, since -h is --hostname there,
+// as in Docker.
+func helpFlag() cli.Flag { return &cli.BoolFlag{Name: "help", Usage: "show help"} }
+
+// showHelpIf prints the command's help when --help was given.
+func showHelpIf(c *cli.Context) (bool, error) {
+	if !c.Bool("help") {
+		return false, nil
+	}
+	return true, cli.ShowCommandHelp(c.Lineage()[1], c.Command.Name)
+}
+
+// checkCIDFile refuses an existing --cidfile before anything is created.
+func checkCIDFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", path)
+	}
+	return nil
+}
+
+// writeCIDFile writes id to --cidfile's file, which must not exist yet
+// (Docker refuses to overwrite one: another container may own it).
+func writeCIDFile(path, id string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if os.IsExist(err) {
+			return fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", path)
+		}
+		return fmt.Errorf("--cidfile: %w", err)
+	}
+	_, err = f.WriteString(id)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // storageFlags: --storage-opt (cmd/berth/opts/storage.go).
@@ -112,7 +187,8 @@ func metadataFlags() configFlags {
 			&cli.StringFlag{Name: "name", Usage: "assign a name to the container"},
 			newSliceFlag("label", "l", "set a label (KEY=VALUE)"),
 			&cli.StringSliceFlag{Name: "label-file", Usage: "read labels from a file (KEY=VALUE lines)"},
-			&cli.StringFlag{Name: "hostname", Usage: "container host name"},
+			&cli.StringFlag{Name: "hostname", Aliases: []string{"h"}, Usage: "container host name"},
+			&cli.StringFlag{Name: "cidfile", Usage: "write the container ID to this file (which must not exist)"},
 		},
 		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
 			cfg.Name = c.String("name")
@@ -196,11 +272,18 @@ func Create(env *Env) *cli.Command {
 Examples:
    berth create --name web busybox httpd -f -p 8080
    berth start -a $(berth create busybox echo hello)`,
-		Flags: flagsOf(groups),
+		HideHelp: true,
+		Flags:    append(flagsOf(groups), helpFlag()),
 		Action: func(c *cli.Context) error {
+			if shown, err := showHelpIf(c); shown {
+				return err
+			}
 			cfg, err := parseConfig(c, env, groups)
 			if err != nil {
 				return err
+			}
+			if err := checkCIDFile(c.String("cidfile")); err != nil {
+				return failed(err)
 			}
 			cl, err := env.dial(c)
 			if err != nil {
@@ -212,6 +295,10 @@ Examples:
 				return failed(createHint(err))
 			}
 			printWarnings(env, warnings)
+			if err := writeCIDFile(c.String("cidfile"), id); err != nil {
+				_ = cl.Remove(c.Context, id, container.RemoveOptions{Force: true})
+				return failed(err)
+			}
 			fmt.Fprintln(env.Stdout, id)
 			return nil
 		},

@@ -40,11 +40,18 @@ Examples:
    berth run -it --rm busybox sh
    berth run -d --name web --restart unless-stopped busybox httpd -f
    berth run -e A=1 --env-file ./env -l app=demo busybox env`,
-		Flags: flags,
+		HideHelp: true,
+		Flags:    append(flags, helpFlag()),
 		Action: func(c *cli.Context) error {
+			if shown, err := showHelpIf(c); shown {
+				return err
+			}
 			cfg, err := parseConfig(c, env, groups)
 			if err != nil {
 				return err
+			}
+			if err := checkCIDFile(c.String("cidfile")); err != nil {
+				return failed(err)
 			}
 			keys, err := opts.DetachKeys(c.String("detach-keys"))
 			if err != nil {
@@ -62,6 +69,10 @@ Examples:
 				return failed(createHint(err))
 			}
 			printWarnings(env, warnings)
+			if err := writeCIDFile(c.String("cidfile"), id); err != nil {
+				_ = cl.Remove(ctx, id, container.RemoveOptions{Force: true})
+				return failed(err)
+			}
 			if detach {
 				if err := cl.Start(ctx, id); err != nil {
 					return startFailed(ctx, cl, id, cfg.AutoRemove, err)

@@ -84,6 +84,18 @@ type Config struct {
 	// ConsoleSize is the terminal's size when the process starts (-t), so it
 	// never runs with a 0x0 terminal before the first resize.
 	ConsoleSize WindowSize `json:"ConsoleSize,omitempty"`
+
+	// Init runs a small init (tini) as PID 1 (--init).
+	Init bool `json:"Init,omitempty"`
+	// PidMode, IpcMode: "" (private), "host" or "container:ID"; UTSMode:
+	// "" or "host" (--pid, --ipc, --uts).
+	PidMode string `json:"PidMode,omitempty"`
+	IpcMode string `json:"IpcMode,omitempty"`
+	UTSMode string `json:"UTSMode,omitempty"`
+	// Domainname is the container's NIS domain name (--domainname).
+	Domainname string `json:"Domainname,omitempty"`
+	// Annotations go to the OCI spec (--annotation).
+	Annotations map[string]string `json:"Annotations,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.

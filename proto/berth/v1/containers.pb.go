@@ -159,6 +159,19 @@ type ContainerConfig struct {
 	// The terminal's size when the process starts (-t).
 	ConsoleWidth  uint32 `protobuf:"varint,36,opt,name=console_width,json=consoleWidth,proto3" json:"console_width,omitempty"`
 	ConsoleHeight uint32 `protobuf:"varint,37,opt,name=console_height,json=consoleHeight,proto3" json:"console_height,omitempty"`
+	// --init: a small init (tini) runs as PID 1, reaps zombies and forwards
+	// signals to the command.
+	Init bool `protobuf:"varint,38,opt,name=init,proto3" json:"init,omitempty"`
+	// --pid: "" (private), "host", or "container:ID".
+	PidMode string `protobuf:"bytes,39,opt,name=pid_mode,json=pidMode,proto3" json:"pid_mode,omitempty"`
+	// --ipc: "" (private), "host", or "container:ID".
+	IpcMode string `protobuf:"bytes,40,opt,name=ipc_mode,json=ipcMode,proto3" json:"ipc_mode,omitempty"`
+	// --uts: "" (private) or "host".
+	UtsMode string `protobuf:"bytes,41,opt,name=uts_mode,json=utsMode,proto3" json:"uts_mode,omitempty"`
+	// --domainname: the NIS domain name of the container.
+	Domainname string `protobuf:"bytes,42,opt,name=domainname,proto3" json:"domainname,omitempty"`
+	// --annotation: OCI annotations of the container's spec.
+	Annotations   map[string]string `protobuf:"bytes,43,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +463,48 @@ func (x *ContainerConfig) GetConsoleHeight() uint32 {
 		return x.ConsoleHeight
 	}
 	return 0
+}
+
+func (x *ContainerConfig) GetInit() bool {
+	if x != nil {
+		return x.Init
+	}
+	return false
+}
+
+func (x *ContainerConfig) GetPidMode() string {
+	if x != nil {
+		return x.PidMode
+	}
+	return ""
+}
+
+func (x *ContainerConfig) GetIpcMode() string {
+	if x != nil {
+		return x.IpcMode
+	}
+	return ""
+}
+
+func (x *ContainerConfig) GetUtsMode() string {
+	if x != nil {
+		return x.UtsMode
+	}
+	return ""
+}
+
+func (x *ContainerConfig) GetDomainname() string {
+	if x != nil {
+		return x.Domainname
+	}
+	return ""
+}
+
+func (x *ContainerConfig) GetAnnotations() map[string]string {
+	if x != nil {
+		return x.Annotations
+	}
+	return nil
 }
 
 // MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
@@ -4922,7 +4977,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xc6\f\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xd9\x0e\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -4972,7 +5027,15 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vstorage_opt\x18# \x03(\v2).berth.v1.ContainerConfig.StorageOptEntryR\n" +
 	"storageOpt\x12#\n" +
 	"\rconsole_width\x18$ \x01(\rR\fconsoleWidth\x12%\n" +
-	"\x0econsole_height\x18% \x01(\rR\rconsoleHeight\x1a9\n" +
+	"\x0econsole_height\x18% \x01(\rR\rconsoleHeight\x12\x12\n" +
+	"\x04init\x18& \x01(\bR\x04init\x12\x19\n" +
+	"\bpid_mode\x18' \x01(\tR\apidMode\x12\x19\n" +
+	"\bipc_mode\x18( \x01(\tR\aipcMode\x12\x19\n" +
+	"\buts_mode\x18) \x01(\tR\autsMode\x12\x1e\n" +
+	"\n" +
+	"domainname\x18* \x01(\tR\n" +
+	"domainname\x12L\n" +
+	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -4981,6 +5044,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +
 	"\x0fStorageOptEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10AnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
 	"\r_stop_timeout\"\xfb\x01\n" +
@@ -5357,7 +5423,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -5434,17 +5500,18 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	nil,                               // 72: berth.v1.ContainerConfig.LabelsEntry
 	nil,                               // 73: berth.v1.ContainerConfig.TmpfsEntry
 	nil,                               // 74: berth.v1.ContainerConfig.StorageOptEntry
-	nil,                               // 75: berth.v1.NetworkSettings.NetworksEntry
-	nil,                               // 76: berth.v1.ContainerSummary.LabelsEntry
-	(*Resources)(nil),                 // 77: berth.v1.Resources
-	(*Security)(nil),                  // 78: berth.v1.Security
-	(*timestamppb.Timestamp)(nil),     // 79: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 80: google.protobuf.Duration
-	(*Filter)(nil),                    // 81: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 82: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 83: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 84: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 85: berth.v1.ContainerStatsResponse
+	nil,                               // 75: berth.v1.ContainerConfig.AnnotationsEntry
+	nil,                               // 76: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 77: berth.v1.ContainerSummary.LabelsEntry
+	(*Resources)(nil),                 // 78: berth.v1.Resources
+	(*Security)(nil),                  // 79: berth.v1.Security
+	(*timestamppb.Timestamp)(nil),     // 80: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 81: google.protobuf.Duration
+	(*Filter)(nil),                    // 82: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 83: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 84: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 85: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 86: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
 	72, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
@@ -5454,109 +5521,110 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	5,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	2,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
 	73, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	77, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	78, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	78, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	79, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
 	74, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
-	5,  // 10: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	75, // 11: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	79, // 12: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	79, // 13: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	79, // 14: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	10, // 15: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 16: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	6,  // 17: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	3,  // 18: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	79, // 19: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	76, // 20: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	79, // 21: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	79, // 22: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	5,  // 23: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	1,  // 24: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	80, // 25: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	80, // 26: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	81, // 27: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	12, // 28: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	11, // 29: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 30: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	79, // 31: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	36, // 32: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	37, // 33: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	79, // 34: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	79, // 35: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	79, // 36: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	40, // 37: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	43, // 38: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	42, // 39: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 40: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	46, // 41: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	42, // 42: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	50, // 43: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	53, // 44: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	42, // 45: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 46: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	55, // 47: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	56, // 48: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	42, // 49: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	50, // 50: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	61, // 51: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	64, // 52: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	66, // 53: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	79, // 54: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	70, // 55: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	7,  // 56: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	13, // 57: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	15, // 58: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	17, // 59: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	19, // 60: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	21, // 61: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	23, // 62: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	25, // 63: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	27, // 64: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	29, // 65: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	31, // 66: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	33, // 67: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	35, // 68: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	39, // 69: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	45, // 70: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	48, // 71: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	51, // 72: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	54, // 73: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	58, // 74: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	60, // 75: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	63, // 76: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	67, // 77: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	69, // 78: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	82, // 79: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	83, // 80: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	14, // 81: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	16, // 82: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	18, // 83: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	20, // 84: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	22, // 85: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	24, // 86: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	26, // 87: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	28, // 88: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	30, // 89: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	32, // 90: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	34, // 91: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	38, // 92: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	41, // 93: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	47, // 94: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	49, // 95: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	52, // 96: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	57, // 97: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	59, // 98: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	62, // 99: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	65, // 100: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	68, // 101: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	71, // 102: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	84, // 103: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	85, // 104: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	81, // [81:105] is the sub-list for method output_type
-	57, // [57:81] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	75, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
+	5,  // 11: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	76, // 12: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	80, // 13: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	80, // 14: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	80, // 15: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	10, // 16: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,  // 17: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	6,  // 18: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	3,  // 19: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	80, // 20: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	77, // 21: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	80, // 22: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	80, // 23: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	5,  // 24: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	1,  // 25: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	81, // 26: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	81, // 27: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	82, // 28: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	12, // 29: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	11, // 30: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 31: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	80, // 32: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	36, // 33: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	37, // 34: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	80, // 35: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	80, // 36: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	80, // 37: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	40, // 38: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	43, // 39: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	42, // 40: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 41: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	46, // 42: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	42, // 43: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	50, // 44: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	53, // 45: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	42, // 46: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	44, // 47: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	55, // 48: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	56, // 49: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	42, // 50: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	50, // 51: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	61, // 52: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	64, // 53: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	66, // 54: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	80, // 55: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	70, // 56: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	7,  // 57: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	13, // 58: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	15, // 59: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	17, // 60: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	19, // 61: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	21, // 62: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	23, // 63: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	25, // 64: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	27, // 65: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	29, // 66: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	31, // 67: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	33, // 68: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	35, // 69: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	39, // 70: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	45, // 71: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	48, // 72: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	51, // 73: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	54, // 74: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	58, // 75: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	60, // 76: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	63, // 77: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	67, // 78: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	69, // 79: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	83, // 80: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	84, // 81: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	14, // 82: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	16, // 83: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	18, // 84: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	20, // 85: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	22, // 86: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	24, // 87: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	26, // 88: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	28, // 89: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	30, // 90: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	32, // 91: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	34, // 92: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	38, // 93: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	41, // 94: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	47, // 95: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	49, // 96: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	52, // 97: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	57, // 98: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	59, // 99: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	62, // 100: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	65, // 101: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	68, // 102: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	71, // 103: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	85, // 104: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	86, // 105: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	82, // [82:106] is the sub-list for method output_type
+	58, // [58:82] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -5601,7 +5669,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   76,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -122,6 +122,8 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 	p.Resources, p.Security = ResourcesToProto(c.Resources), SecurityToProto(c.Security)
 	p.StorageOpt = c.StorageOpt
 	p.ConsoleWidth, p.ConsoleHeight = uint32(c.ConsoleSize.Width), uint32(c.ConsoleSize.Height)
+	p.Init, p.PidMode, p.IpcMode, p.UtsMode = c.Init, c.PidMode, c.IpcMode, c.UTSMode
+	p.Domainname, p.Annotations = c.Domainname, c.Annotations
 	return p
 }
 
@@ -172,6 +174,8 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 	c.Resources, c.Security = ResourcesFromProto(p.GetResources()), SecurityFromProto(p.GetSecurity())
 	c.StorageOpt = p.GetStorageOpt()
 	c.ConsoleSize = container.WindowSize{Width: uint16(p.GetConsoleWidth()), Height: uint16(p.GetConsoleHeight())}
+	c.Init, c.PidMode, c.IpcMode, c.UTSMode = p.GetInit(), p.GetPidMode(), p.GetIpcMode(), p.GetUtsMode()
+	c.Domainname, c.Annotations = p.GetDomainname(), p.GetAnnotations()
 	return c
 }
 
