@@ -1,6 +1,9 @@
 // Package engine is berth's embeddable container engine: a thin layer that
 // turns container and image requests into containerd calls. berthd serves it
-// over gRPC; an orchestrator can use it directly with engine.New.
+// over gRPC; an orchestrator can use it directly with engine.New. An Engine
+// hands out one service per API noun (Containers, Images, Networks,
+// Volumes), each implementing its interface of pkg/api, and implements the
+// daemon-wide one (System) itself.
 package engine
 
 import (
