@@ -80,6 +80,7 @@ func TestDockerCLI(t *testing.T) {
 		{"SystemDf", testDockerSystemDf},
 		{"Inspect", testDockerInspect},
 		{"Errors", testDockerErrors},
+		{"Prune", testDockerPrune},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -287,6 +288,17 @@ func testDockerNetworkDNS(t *testing.T, d cli) {
 		t.Errorf("network ls: %q", ls)
 	}
 	d.fails(1, []string{"has active endpoints"}, "network", "rm", net)
+	net2 := d.name("dnet2")
+	d.ok("network", "create", net2)
+	t.Cleanup(func() { d.run("network", "rm", net2) })
+	d.ok("network", "connect", net2, srv)
+	if nets := d.inspect(srv, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"); nets != net+" "+net2 && nets != net2+" "+net {
+		t.Errorf("after connect: %q", nets)
+	}
+	d.ok("network", "disconnect", net2, srv)
+	if nets := d.inspect(srv, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"); nets != net {
+		t.Errorf("after disconnect: %q", nets)
+	}
 }
 
 func testDockerVolume(t *testing.T, d cli) {
@@ -502,4 +514,27 @@ func TestDockerClients(t *testing.T) {
 			t.Errorf("docker-py script:\n%s", out)
 		}
 	})
+}
+
+func testDockerPrune(t *testing.T, d cli) {
+	keep, gone := d.name("dkeep"), d.name("dgone")
+	d.ok("create", "--name", keep, "--label", "prune=keep", "busybox", "true")
+	d.ok("run", "--name", gone, "--label", "prune=gone", "busybox", "true")
+	out := d.ok("container", "prune", "-f", "--filter", "label=prune=gone")
+	if !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("container prune: %q", out)
+	}
+	if d.exists(gone) || !d.exists(keep) {
+		t.Errorf("prune removed the wrong containers: %s gone %v, %s kept %v", gone, !d.exists(gone), keep, d.exists(keep))
+	}
+	vol := d.name("dprunevol")
+	d.ok("volume", "create", "--label", "prune="+vol, vol)
+	if out := d.ok("volume", "prune", "-a", "-f", "--filter", "label=prune="+vol); !strings.Contains(out, vol) {
+		t.Errorf("volume prune: %q", out)
+	}
+	net := d.name("dprunenet")
+	d.ok("network", "create", "--label", "prune="+net, net)
+	if out := d.ok("network", "prune", "-f", "--filter", "label=prune="+net); !strings.Contains(out, net) {
+		t.Errorf("network prune: %q", out)
+	}
 }
