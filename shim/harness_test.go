@@ -101,22 +101,8 @@ func newStack() (*stack, error) {
 		runcRoot: filepath.Join(dir, "runc"),
 		shimBin:  filepath.Join(dir, "bin", "containerd-shim-berth-v2"),
 	}
-	// The shim is built with the GOEXPERIMENT every build of it uses
-	// (cmd/containerd-shim-berth-v2/GOEXPERIMENT, docs/shim.md "Memory").
-	exp, err := os.ReadFile("../cmd/containerd-shim-berth-v2/GOEXPERIMENT")
-	if err != nil {
+	if err := s.buildShim(); err != nil {
 		return s, err
-	}
-	goexp := "GOEXPERIMENT=" + strings.TrimSpace(string(exp))
-	build := exec.Command("go", "build", "-o", s.shimBin, "github.com/berthproject/berth/cmd/containerd-shim-berth-v2")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", goexp)
-	if out, err := build.CombinedOutput(); err != nil {
-		return s, fmt.Errorf("build shim: %v: %s", err, out)
-	}
-	// A Go release that drops the experiment fails the build above; check
-	// that the binary carries it.
-	if out, err := exec.Command("go", "version", "-m", s.shimBin).Output(); err != nil || !strings.Contains(string(out), "\tbuild\t"+goexp+"\n") {
-		return s, fmt.Errorf("the shim is not built with %s (go version -m: %v)\n%s", goexp, err, out)
 	}
 	cfg := fmt.Sprintf(`version = 3
 root = %q
@@ -146,6 +132,42 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 	return s, s.makeBase()
 }
 
+// buildShim builds the shim under test into s.shimBin, or, with
+// BERTH_SHIM_TEST_BIN set, takes that binary (a machine without a Go
+// toolchain, like the cgroup v2 VM of test/cgroupv2, runs `make build`'s).
+func (s *stack) buildShim() error {
+	if bin := os.Getenv("BERTH_SHIM_TEST_BIN"); bin != "" {
+		// A copy, not a link: the tests find the shim's processes by
+		// their /proc/PID/exe.
+		b, err := os.ReadFile(bin)
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(s.shimBin), 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(s.shimBin, b, 0o755)
+		}
+		return err
+	}
+	// The shim is built with the GOEXPERIMENT every build of it uses
+	// (cmd/containerd-shim-berth-v2/GOEXPERIMENT, docs/shim.md "Memory").
+	exp, err := os.ReadFile("../cmd/containerd-shim-berth-v2/GOEXPERIMENT")
+	if err != nil {
+		return err
+	}
+	goexp := "GOEXPERIMENT=" + strings.TrimSpace(string(exp))
+	build := exec.Command("go", "build", "-o", s.shimBin, "github.com/berthproject/berth/cmd/containerd-shim-berth-v2")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", goexp)
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build shim: %v: %s", err, out)
+	}
+	// A Go release that drops the experiment fails the build above; check
+	// that the binary carries it.
+	if out, err := exec.Command("go", "version", "-m", s.shimBin).Output(); err != nil || !strings.Contains(string(out), "\tbuild\t"+goexp+"\n") {
+		return fmt.Errorf("the shim is not built with %s (go version -m: %v)\n%s", goexp, err, out)
+	}
+	return nil
+}
+
 // logLevel is containerd's: debug for the tests (the log's tail is printed
 // when one fails), info for benchmarks, as berthd runs it (containerd
 // passes -debug on to shims, and the debug lines cost time on the path of
@@ -171,11 +193,11 @@ func (s *stack) start() error {
 	}
 	s.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(s.cmd, s.exited)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(slow(30 * time.Second))
 	for {
 		c, err := client.New(s.address, client.WithDefaultNamespace(testNS), client.WithTimeout(time.Second))
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), slow(2*time.Second))
 			_, err = c.Version(ctx)
 			cancel()
 			if err == nil {
@@ -207,7 +229,7 @@ func (s *stack) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
-	case <-time.After(20 * time.Second):
+	case <-time.After(slow(20 * time.Second)):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
@@ -299,7 +321,7 @@ func (s *stack) close() error {
 	s.stop()
 	if s.shimBin != "" {
 		// A spare ends once containerd is gone.
-		for deadline := time.Now().Add(5 * time.Second); len(shimPids(s.shimBin, "")) > 0 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(slow(5 * time.Second)); len(shimPids(s.shimBin, "")) > 0 && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if pids := shimPids(s.shimBin, ""); len(pids) > 0 {
@@ -434,7 +456,7 @@ func ctxT(t *testing.T) context.Context {
 	if setupErr != nil {
 		t.Fatal(setupErr)
 	}
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), testNS), 60*time.Second)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), testNS), slow(60*time.Second))
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -533,4 +555,15 @@ func eventually(t *testing.T, ctx context.Context, what string, cond func() bool
 func procAlive(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
+}
+
+// slow is d times $BERTH_TEST_TIMEOUT_SCALE, as the e2e harness's
+// harness.Timeout: bounded waits stretched on a machine slow on the whole
+// (the software-emulated VM of make test-cgroupv2).
+func slow(d time.Duration) time.Duration {
+	n, err := strconv.Atoi(os.Getenv("BERTH_TEST_TIMEOUT_SCALE"))
+	if err != nil || n < 1 {
+		return d
+	}
+	return d * time.Duration(n)
 }

@@ -72,7 +72,7 @@ func (r result) String() string {
 func (r result) out() string { return strings.TrimSpace(r.stdout) }
 
 // cmdTimeout bounds one CLI call, so a hung berth fails its test.
-const cmdTimeout = 2 * time.Minute
+var cmdTimeout = harness.Timeout(2 * time.Minute)
 
 func (c cli) runIn(stdin io.Reader, args ...string) result {
 	c.t.Helper()
@@ -204,6 +204,7 @@ func (c cli) name(prefix string) string {
 // eventually polls cond every 20 ms until it holds, failing the test after timeout.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = harness.Timeout(timeout)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -303,6 +304,7 @@ func (st *stream) waitFor(s string, timeout time.Duration) {
 // wait waits for the command to exit and returns its exit code.
 func (st *stream) wait(timeout time.Duration) int {
 	st.t.Helper()
+	timeout = harness.Timeout(timeout)
 	select {
 	case <-st.done:
 	case <-time.After(timeout):
@@ -336,7 +338,7 @@ func (st *stream) stop() {
 	_ = st.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-st.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(harness.Timeout(5 * time.Second)):
 		_ = st.cmd.Process.Kill()
 		<-st.done
 	}

@@ -416,7 +416,7 @@ func testStatsAPI(t *testing.T, c cli) {
 	// A bounded busy loop: 200000 iterations of shell arithmetic.
 	c.ok("run", "-d", "--name", n, "-m", "32m", "--pids-limit", "40", "busybox", "sh", "-c",
 		"i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 1000")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), harness.Timeout(time.Minute))
 	defer cancel()
 	cl, err := client.New(ctx, c.s.Host())
 	if err != nil {

@@ -120,7 +120,7 @@ func Start(t testing.TB, opts ...Option) *Stack {
 		namespace:      "bt" + strings.ToLower(rnd),
 		bridge:         "bt" + strings.ToLower(rnd),
 		fwPrefix:       "BT" + rnd,
-		startupTimeout: 60 * time.Second,
+		startupTimeout: Timeout(60 * time.Second),
 	}
 	if os.Getenv(EnvDebug) == "1" {
 		o.debug = true
@@ -357,14 +357,14 @@ func (s *Stack) DaemonPID() int {
 // containerd and the containers keep running.
 func (s *Stack) KillDaemon() {
 	s.t.Helper()
-	s.signalDaemon(syscall.SIGKILL, 30*time.Second)
+	s.signalDaemon(syscall.SIGKILL, Timeout(30*time.Second))
 }
 
 // StopDaemon stops berthd with SIGTERM (a clean shutdown, which also stops
 // its containerd) and waits for it.
 func (s *Stack) StopDaemon() {
 	s.t.Helper()
-	s.signalDaemon(syscall.SIGTERM, 60*time.Second)
+	s.signalDaemon(syscall.SIGTERM, Timeout(60*time.Second))
 }
 
 // Restart stops berthd cleanly and starts it again on the same dirs.
@@ -437,6 +437,7 @@ func (s *Stack) KillContainerd() {
 
 func (s *Stack) waitFor(what string, timeout time.Duration, cond func() bool) {
 	s.t.Helper()
+	timeout = Timeout(timeout)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -502,5 +503,5 @@ func (s *Stack) logTail(path string, n int) string {
 // context for harness commands: bounded so a hung CLI fails the test
 // instead of the whole test binary's timeout.
 func cmdContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 3*time.Minute)
+	return context.WithTimeout(context.Background(), Timeout(3*time.Minute))
 }

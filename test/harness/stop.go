@@ -217,7 +217,7 @@ func (s *Stack) checkContainerd() {
 	s.t.Helper()
 	// berthd may still be finishing an auto-removal: give it a moment.
 	var left []string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(Timeout(10 * time.Second))
 	for {
 		r := s.Ctr("containers", "ls", "-q")
 		if r.ExitCode != 0 {
@@ -256,7 +256,7 @@ func (s *Stack) checkContainerd() {
 // waitSpares gives berth's spare shims (docs/shim.md "Spare") the moment
 // they take to notice that their containerd is gone and exit.
 func (s *Stack) waitSpares() {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(Timeout(5 * time.Second)); time.Now().Before(deadline); {
 		spares := false
 		for _, pid := range s.processes() {
 			if strings.HasSuffix(cmdline(pid), " spare") {
@@ -420,7 +420,7 @@ func unescapeMount(s string) string {
 // processes that run in the stack's own dir.
 func terminate(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(Timeout(5 * time.Second))
 	for processAlive(pid) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
