@@ -184,6 +184,14 @@ test-unit:
 test-e2e: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
 
+## test-cgroupv2: the resource, lifecycle and shim tests in a cgroup v2 VM (qemu; see docs/operations.md)
+# Installs mmdebstrap and qemu-system-x86, builds the VM image once (cached
+# in /var/cache/berth/cgroupv2 under its recipe's hash), boots it with KVM
+# when the machine has hardware virtualisation, else with software emulation.
+.PHONY: test-cgroupv2
+test-cgroupv2: deps build
+	BUILD=$(BUILD) LIBEXEC=$(LIBEXEC) GO=$(GO) test/cgroupv2/run.sh
+
 ## fuzz: every fuzz test for FUZZTIME each (crashers land in testdata/fuzz: commit them as seeds)
 FUZZTIME ?= 30s
 fuzz:
