@@ -42,6 +42,9 @@ func TestResources(t *testing.T) {
 		{"Devices", testDevices},
 		{"Ulimit", testUlimit},
 		{"BadOptions", testResourceErrors},
+		{"Cgroupns", testCgroupns},
+		{"CgroupParent", testCgroupParent},
+		{"PauseFreezes", testPauseFreezes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -120,6 +123,10 @@ func testCgroupFiles(t *testing.T, c cli) {
 		}
 		if got := cgroupFile(t, c, id, "", "", "memory.max"); got != "67108864" {
 			t.Errorf("memory.max %q", got)
+		}
+		// runc's conversion of --cpu-shares 512 to a cgroup v2 weight.
+		if got := cgroupFile(t, c, id, "", "", "cpu.weight"); got != "20" {
+			t.Errorf("cpu.weight %q, want 20", got)
 		}
 	} else {
 		if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "50000" {
@@ -468,9 +475,11 @@ func testUpdateStopped(t *testing.T, c cli) {
 	if got := cgroupFile(t, c, id, "pids", "pids.max", "pids.max"); got != "25" {
 		t.Errorf("pids.max after update of the stopped container %q, want 25", got)
 	}
-	if !cgroupV2() {
-		if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "25000" {
-			t.Errorf("cpu.cfs_quota_us %q, want 25000", got)
+	if cgroupV2() {
+		if got := cgroupFile(t, c, id, "", "", "cpu.max"); got != "25000 100000" {
+			t.Errorf("cpu.max %q, want \"25000 100000\"", got)
 		}
+	} else if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "25000" {
+		t.Errorf("cpu.cfs_quota_us %q, want 25000", got)
 	}
 }

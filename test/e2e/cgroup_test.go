@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Cgroup subtests of TestResources: what the kernel shows of a container's
+// cgroup, on cgroup v1 (the development machines) and v2 (make
+// test-cgroupv2's VM) alike.
+
+// testCgroupns: on v2 a container has a cgroup namespace of its own by
+// default (Docker's rule), so it sees its cgroup as the root; --cgroupns
+// host shows the host's path; on v1 the default is host.
+func testCgroupns(t *testing.T, c cli) {
+	own := func(out string) bool { // every hierarchy's path is "/"
+		for _, l := range lines(out) {
+			if f := strings.SplitN(l, ":", 3); len(f) != 3 || f[2] != "/" {
+				return false
+			}
+		}
+		return out != ""
+	}
+	def := c.name("cgns-default")
+	out := c.ok("run", "--name", def, "--network", "none", "busybox", "cat", "/proc/self/cgroup")
+	if cgroupV2() != own(out) {
+		t.Errorf("default cgroup namespace (cgroup v2: %v): /proc/self/cgroup\n%s", cgroupV2(), out)
+	}
+	if out := c.ok("run", "--rm", "--network", "none", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup"); !own(out) {
+		t.Errorf("--cgroupns private: /proc/self/cgroup\n%s", out)
+	}
+	h := c.name("cgns-host")
+	out = c.ok("run", "--name", h, "--network", "none", "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup")
+	id := c.inspect(h, "{{.ID}}")
+	if want := "/" + c.s.Namespace() + "/" + id; !strings.Contains(out, want) {
+		t.Errorf("--cgroupns host: /proc/self/cgroup has no %s\n%s", want, out)
+	}
+	if got := c.inspect(h, "{{.Config.Resources.CgroupnsMode}}"); got != "host" {
+		t.Errorf("inspect CgroupnsMode %q", got)
+	}
+}
+
+// testCgroupParent: --cgroup-parent puts the container's cgroup under the
+// given one, with its limits there.
+func testCgroupParent(t *testing.T, c cli) {
+	parent := "berth-e2e-" + strings.ToLower(rand.Text()[:6])
+	n := c.name("cgparent")
+	t.Cleanup(func() { removeCgroup(parent) })
+	id := c.ok("run", "-d", "--name", n, "--network", "none", "--cgroup-parent", parent, "-m", "48m", "busybox", "sleep", "1000")
+	var file string
+	if cgroupV2() {
+		file = filepath.Join("/sys/fs/cgroup", parent, id, "memory.max")
+	} else {
+		file = filepath.Join("/sys/fs/cgroup/memory", parent, id, "memory.limit_in_bytes")
+	}
+	if b, err := os.ReadFile(file); err != nil || strings.TrimSpace(string(b)) != "50331648" {
+		t.Errorf("memory limit under --cgroup-parent %s: %q, %v (want 50331648 in %s)", parent, b, err, file)
+	}
+	// The engine finds an OOM kill there too.
+	o := c.name("cgparent-oom")
+	if r := c.run("run", "--name", o, "--network", "none", "--cgroup-parent", parent, "-m", "16m", "busybox", "tail", "/dev/zero"); r.code != 137 {
+		t.Errorf("OOM under --cgroup-parent: want exit code 137; got %s", r)
+	} else if got := c.inspect(o, "{{.State.OOMKilled}}"); got != "true" {
+		t.Errorf("OOM under --cgroup-parent: OOMKilled %q", got)
+	}
+	c.ok("rm", "-f", n, o)
+}
+
+// removeCgroup removes a test's parent cgroup (runc leaves the parents it
+// made) from every hierarchy.
+func removeCgroup(rel string) {
+	dirs := []string{filepath.Join("/sys/fs/cgroup", rel)}
+	if !cgroupV2() {
+		dirs, _ = filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", rel))
+	}
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+}
+
+// testPauseFreezes: pause freezes the container's cgroup (cgroup.freeze on
+// v2, the freezer controller on v1) and unpause thaws it.
+func testPauseFreezes(t *testing.T, c cli) {
+	n := c.name("freeze")
+	id := c.ok("run", "-d", "--name", n, "--network", "none", "busybox", "sleep", "1000")
+	frozen := func() string {
+		if cgroupV2() {
+			for _, l := range lines(cgroupFile(t, c, id, "", "", "cgroup.events")) {
+				if v, ok := strings.CutPrefix(l, "frozen "); ok {
+					return v
+				}
+			}
+			return "?"
+		}
+		return cgroupFile(t, c, id, "freezer", "freezer.state", "")
+	}
+	want := map[bool][2]string{true: {"1", "0"}, false: {"FROZEN", "THAWED"}}[cgroupV2()]
+	c.ok("pause", n)
+	if got := frozen(); got != want[0] {
+		t.Errorf("after pause: frozen %q, want %q", got, want[0])
+	}
+	c.ok("unpause", n)
+	if got := frozen(); got != want[1] {
+		t.Errorf("after unpause: frozen %q, want %q", got, want[1])
+	}
+	if out := c.ok("exec", n, "echo", "thawed"); out != "thawed" {
+		t.Errorf("exec after unpause: %q", out)
+	}
+	c.ok("rm", "-f", n)
+}
