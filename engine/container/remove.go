@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
@@ -102,13 +103,33 @@ func (s *Service) killAndWait(ctx context.Context, r *record) error {
 	if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
 		return err
 	}
-	select {
-	case <-exited:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// The exit event is the usual end. It can be lost (containerd was
+	// restarted between the kill and the event, or the task was created
+	// but its start was cut off and no monitor waits for it), so the
+	// task's state is polled as well: a stopped or gone task is the end
+	// too. A task still there after killWaitMax is an error, never a hang.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(killWaitMax)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-exited:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("cannot remove container %s: it did not exit within %s of SIGKILL: %w", r.name, killWaitMax, errdefs.ErrConflict)
+		case <-tick.C:
+			if running, err := s.isRunning(ctx, r); err == nil && running == "" {
+				return nil
+			}
+		}
 	}
 }
+
+// killWaitMax bounds how long a forced removal waits for a killed task.
+const killWaitMax = 30 * time.Second
 
 // removeLocked deletes everything of a container that has no running task.
 // The caller holds r.op. With waitNetwork false (an --rm container removing
