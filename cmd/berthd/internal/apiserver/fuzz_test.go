@@ -71,7 +71,7 @@ func FuzzUnaryRequests(f *testing.F) {
 	s := grpc.NewServer()
 	apiserver.RegisterServices(s, apiserver.Backend{Containers: fe, Images: fakeImages{f: fe}, Events: fe, System: fe,
 		Networks: networksvc.New(networksvc.Options{Manager: fn, Containers: fn, Events: fn}),
-		Volumes: &fakeVolumes{vol: &v}}, daemonInfo)
+		Volumes:  &fakeVolumes{vol: &v}}, daemonInfo)
 	go func() { _ = s.Serve(ln) }()
 	f.Cleanup(s.Stop)
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
