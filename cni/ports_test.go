@@ -187,3 +187,29 @@ func (e *testEnv) assertNoTrace(id string, networks ...string) {
 		e.t.Errorf("sandbox %s still registered", shortID(id))
 	}
 }
+
+// A flush of the whole ruleset (Debian's nftables.service at each start)
+// takes berth's table with it: the next container that publishes a port
+// puts it back, with the ports of the containers already running.
+func TestPortsAfterRulesetFlush(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreate(networktypes.CreateOptions{Name: "flush", Subnet: e.subnet(14)})
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "flush", Ports: []networktypes.PortMapping{{ContainerPort: 8080}}})
+	e.startHTTPD(a, "survivor")
+	// What `nft flush ruleset` does to berth's table, without touching
+	// anyone else's.
+	if out, err := exec.Command("nft", "delete", "table", "ip", strings.ToLower(e.cfg.FirewallPrefix)).CombinedOutput(); err != nil {
+		t.Fatalf("nft delete table: %v: %s", err, out)
+	}
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "flush", Ports: []networktypes.PortMapping{{ContainerPort: 8080}}})
+	e.startHTTPD(b, "newcomer")
+	for _, c := range []struct {
+		port uint16
+		want string
+	}{{a.Ports[0].HostPort, "survivor"}, {b.Ports[0].HostPort, "newcomer"}} {
+		out, err := exec.Command("/bin/busybox", "wget", "-q", "-O", "-", fmt.Sprintf("http://127.0.0.1:%d/", c.port)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Fatalf("fetch 127.0.0.1:%d after the flush: %v %s", c.port, err, out)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/cni/netns"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
@@ -256,10 +257,40 @@ func (m *Manager) publish(sb *Sandbox) error {
 	if err := routeLocalnet(n.Interface); err != nil {
 		return fmt.Errorf("publish ports on 127.0.0.1 through %s: %w", n.Interface, err)
 	}
-	if err := m.fw.addPorts(sb.Ports, ep.IPv4.Addr()); err != nil {
+	err := m.fw.addPorts(sb.Ports, ep.IPv4.Addr())
+	if errors.Is(err, unix.ENOENT) {
+		// The table is gone: something flushed the whole ruleset (Debian's
+		// nftables.service does at each start or reload). Put it back, with
+		// every running container's ports, then this one's.
+		if err = m.restoreFirewall(sb.ContainerID); err == nil {
+			err = m.fw.addPorts(sb.Ports, ep.IPv4.Addr())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("publish ports of container %s: %w", shortID(sb.ContainerID), err)
 	}
 	return nil
+}
+
+// restoreFirewall programs berth's table again and the published ports of
+// every sandbox but skip.
+func (m *Manager) restoreFirewall(skip string) error {
+	if err := m.syncFirewall(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	var sbs []*Sandbox
+	for id, sb := range m.sandboxes {
+		if id != skip && sb.PortsNFT && len(sb.Ports) > 0 && len(sb.Endpoints) > 0 && sb.Endpoints[0].IPv4.IsValid() {
+			sbs = append(sbs, sb.clone())
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, sb := range sbs {
+		errs = append(errs, m.fw.addPorts(sb.Ports, sb.Endpoints[0].IPv4.Addr()))
+	}
+	return errors.Join(errs...)
 }
 
 // unpublish deletes the container's published-port elements and runs then
