@@ -538,3 +538,52 @@ func testDockerPrune(t *testing.T, d cli) {
 		t.Errorf("network prune: %q", out)
 	}
 }
+
+// TestDockerTCPMutualTLS: the Docker API on TCP answers only docker
+// clients with a certificate from berthd's CA (DOCKER_TLS_VERIFY).
+func TestDockerTCPMutualTLS(t *testing.T) {
+	bin := dockerBin(t)
+	dir := t.TempDir()
+	ca := newTestCA(t, "berth docker test CA")
+	caPath := filepath.Join(dir, "ca.pem")
+	write(t, caPath, ca.pem)
+	srvCert, srvKey := ca.issue(t, dir, "server", true)
+	addr := freeLoopbackPort(t)
+	s := harness.Start(t, harness.WithDaemonArgs("--docker-tcp-address", addr,
+		"--tlscacert", caPath, "--tlscert", srvCert, "--tlskey", srvKey))
+	certDir := filepath.Join(dir, "client")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := ca.issue(t, certDir, "client", false)
+	for from, to := range map[string]string{cert: "cert.pem", key: "key.pem", caPath: "ca.pem"} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(certDir, to), b)
+	}
+	docker := func(env ...string) result {
+		c := cli{t: t, s: s, command: func(args ...string) *exec.Cmd {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(append(os.Environ(), "DOCKER_HOST=tcp://"+addr, "DOCKER_CONFIG="+t.TempDir()), env...)
+			return cmd
+		}}
+		return c.run("version", "--format", "{{.Server.Platform.Name}}")
+	}
+	if r := docker("DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+certDir); r.code != 0 || r.out() != "berth" {
+		t.Errorf("with a client certificate: %s", r)
+	}
+	// Without TLS, or TLS without a certificate: no answer from berthd.
+	if r := docker(); r.code == 0 {
+		t.Errorf("plain TCP answered: %s", r)
+	}
+	noCert := filepath.Join(dir, "nocert")
+	if err := os.Mkdir(noCert, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(noCert, "ca.pem"), ca.pem)
+	if r := docker("DOCKER_TLS=1", "DOCKER_CERT_PATH="+noCert); r.code == 0 {
+		t.Errorf("TLS without a client certificate answered: %s", r)
+	}
+}
