@@ -38,6 +38,18 @@ func validateResources(r *containertypes.Resources) (warnings []string, err erro
 	if r.NanoCPUs > 0 && r.NanoCPUs < 1e7 {
 		return nil, inv("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", runtime.NumCPU(), runtime.NumCPU())
 	}
+	if r.NanoCPUs > 0 && (r.CPUPeriod > 0 || r.CPUQuota > 0) {
+		return nil, inv("conflicting options: --cpus and --cpu-period/--cpu-quota: use one or the other")
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return nil, inv("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return nil, inv("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.MemorySwappiness != nil && (*r.MemorySwappiness < 0 || *r.MemorySwappiness > 100) {
+		return nil, inv("invalid value: %d, valid memory swappiness range is 0-100", *r.MemorySwappiness)
+	}
 	if r.Memory > 0 && r.Memory < 6<<20 {
 		return nil, inv("minimum memory limit allowed is 6MB")
 	}
@@ -157,11 +169,29 @@ func linuxResources(r containertypes.Resources) *specs.LinuxResources {
 		cpu.Period = ptr(uint64(cfsPeriod))
 		cpu.Quota = ptr(r.NanoCPUs * cfsPeriod / 1e9)
 	}
+	if r.CPUPeriod > 0 {
+		cpu.Period = ptr(uint64(r.CPUPeriod))
+	}
+	if r.CPUQuota != 0 {
+		cpu.Quota = ptr(r.CPUQuota)
+	}
+	if r.MemorySwappiness != nil {
+		if out.Memory == nil {
+			out.Memory = &specs.LinuxMemory{}
+		}
+		out.Memory.Swappiness = ptr(uint64(*r.MemorySwappiness))
+	}
+	if r.OomKillDisable {
+		if out.Memory == nil {
+			out.Memory = &specs.LinuxMemory{}
+		}
+		out.Memory.DisableOOMKiller = ptr(true)
+	}
 	if r.CPUShares > 0 {
 		cpu.Shares = ptr(uint64(r.CPUShares))
 	}
 	cpu.Cpus, cpu.Mems = r.CpusetCpus, r.CpusetMems
-	if cpu.Period != nil || cpu.Shares != nil || cpu.Cpus != "" || cpu.Mems != "" {
+	if cpu.Period != nil || cpu.Quota != nil || cpu.Shares != nil || cpu.Cpus != "" || cpu.Mems != "" {
 		out.CPU = cpu
 	}
 	if r.PidsLimit != 0 {

@@ -75,10 +75,10 @@ func updatableOnly(r containertypes.Resources) error {
 	fixed := r
 	fixed.Memory, fixed.MemorySwap, fixed.MemoryReservation = 0, 0, 0
 	fixed.NanoCPUs, fixed.CPUShares, fixed.CpusetCpus, fixed.CpusetMems = 0, 0, "", ""
-	fixed.PidsLimit, fixed.BlkioWeight = 0, 0
-	if fixed.OomScoreAdj != 0 || fixed.ShmSize != 0 || fixed.CgroupParent != "" || fixed.CgroupnsMode != "" ||
+	fixed.PidsLimit, fixed.BlkioWeight, fixed.CPUPeriod, fixed.CPUQuota = 0, 0, 0, 0
+	if fixed.OomScoreAdj != 0 || fixed.MemorySwappiness != nil || fixed.OomKillDisable || fixed.ShmSize != 0 || fixed.CgroupParent != "" || fixed.CgroupnsMode != "" ||
 		len(fixed.Ulimits) > 0 || len(fixed.Devices) > 0 || len(fixed.Sysctls) > 0 {
-		return fmt.Errorf("update changes only memory, memory-swap, memory-reservation, cpus, cpu-shares, cpuset-cpus, cpuset-mems, pids-limit and blkio-weight: %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("update changes only memory, memory-swap, memory-reservation, cpus, cpu-shares, cpu-period, cpu-quota, cpuset-cpus, cpuset-mems, pids-limit and blkio-weight: %w", errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -111,6 +111,12 @@ func mergeResources(cur, r containertypes.Resources) containertypes.Resources {
 	}
 	if r.BlkioWeight != 0 {
 		cur.BlkioWeight = r.BlkioWeight
+	}
+	if r.CPUPeriod != 0 {
+		cur.CPUPeriod = r.CPUPeriod
+	}
+	if r.CPUQuota != 0 {
+		cur.CPUQuota = r.CPUQuota
 	}
 	return cur
 }

@@ -36,6 +36,7 @@ func TestParity(t *testing.T) {
 		{"Init", testInit},
 		{"Namespaces", testNamespaces},
 		{"CIDFile", testCIDFile},
+		{"CPUAndMemoryFlags", testCPUAndMemoryFlags},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -511,4 +512,38 @@ func testCIDFile(t *testing.T, c cli) {
 	if c.exists(n2) {
 		t.Errorf("a refused --cidfile left container %s", n2)
 	}
+}
+
+// testCPUAndMemoryFlags: --cpu-period/--cpu-quota, --memory-swappiness and
+// --oom-kill-disable reach the container's cgroup; update changes the CFS
+// values; --cpus with them is refused.
+func testCPUAndMemoryFlags(t *testing.T, c cli) {
+	n := c.name("cfs")
+	id := c.ok("run", "-d", "--name", n, "--cpu-period", "50000", "--cpu-quota", "25000",
+		"--memory", "64m", "--memory-swappiness", "10", "--oom-kill-disable", "busybox", "sleep", "1000")
+	if cgroupV2() {
+		if got := cgroupFile(t, c, id, "", "", "cpu.max"); got != "25000 50000" {
+			t.Errorf("cpu.max %q, want 25000 50000", got)
+		}
+	} else {
+		for file, want := range map[string]string{"cpu.cfs_period_us": "50000", "cpu.cfs_quota_us": "25000"} {
+			if got := cgroupFile(t, c, id, "cpu", file, ""); got != want {
+				t.Errorf("%s %q, want %s", file, got, want)
+			}
+		}
+		if got := cgroupFile(t, c, id, "memory", "memory.swappiness", ""); got != "10" {
+			t.Errorf("memory.swappiness %q, want 10", got)
+		}
+		if got := cgroupFile(t, c, id, "memory", "memory.oom_control", ""); !strings.Contains(got, "oom_kill_disable 1") {
+			t.Errorf("memory.oom_control %q, want oom_kill_disable 1", got)
+		}
+	}
+	c.ok("update", "--cpu-quota", "40000", n)
+	if !cgroupV2() {
+		if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "40000" {
+			t.Errorf("after update --cpu-quota 40000: cpu.cfs_quota_us %q", got)
+		}
+	}
+	c.fails(125, []string{"conflicting options: --cpus and --cpu-period/--cpu-quota"},
+		"run", "--rm", "--cpus", "1", "--cpu-quota", "50000", "busybox", "true")
 }

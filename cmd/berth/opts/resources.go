@@ -26,6 +26,8 @@ func UpdateFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes in which to allow execution (0-3, 0,1)"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "process limit (-1: unlimited)"},
 		&cli.UintFlag{Name: "blkio-weight", Usage: "block IO relative weight, 10 to 1000"},
+		&cli.Int64Flag{Name: "cpu-period", Usage: "CFS period in microseconds (1000 to 1000000)"},
+		&cli.Int64Flag{Name: "cpu-quota", Usage: "CFS quota in microseconds per period (at least 1000)"},
 	}
 }
 
@@ -37,6 +39,8 @@ func ResourceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER[:PERMISSIONS]]"},
 		&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm (default 64m)"},
 		&cli.IntFlag{Name: "oom-score-adj", Usage: "OOM score adjustment (-1000 to 1000)"},
+		&cli.Int64Flag{Name: "memory-swappiness", Value: -1, Usage: "memory swappiness, 0 to 100 (-1: the host's)"},
+		&cli.BoolFlag{Name: "oom-kill-disable", Usage: "do not let the kernel's OOM killer kill the container (set --memory too)"},
 		&cli.StringFlag{Name: "cgroup-parent", Usage: "parent cgroup of the container's cgroup"},
 		&cli.StringFlag{Name: "cgroupns", Usage: "cgroup namespace: host or private (default: host on cgroup v1, private on v2)"},
 		&cli.StringSliceFlag{Name: "sysctl", Usage: "namespaced kernel parameter: name=value"},
@@ -72,6 +76,13 @@ func ApplyResources(c *cli.Context, cfg *container.Config) error {
 		return err
 	}
 	r.OomScoreAdj = c.Int("oom-score-adj")
+	r.OomKillDisable = c.Bool("oom-kill-disable")
+	if v := c.Int64("memory-swappiness"); v != -1 {
+		if v < 0 || v > 100 {
+			return fmt.Errorf("invalid --memory-swappiness %d: range is 0 to 100 (-1: the host's)", v)
+		}
+		r.MemorySwappiness = &v
+	}
 	r.CgroupParent = c.String("cgroup-parent")
 	r.CgroupnsMode = c.String("cgroupns")
 	if r.Sysctls, err = Sysctls(c.StringSlice("sysctl")); err != nil {
@@ -117,6 +128,7 @@ func UpdateResources(c *cli.Context) (container.Resources, error) {
 		return r, fmt.Errorf("invalid --blkio-weight %d: range is 10 to 1000", w)
 	}
 	r.BlkioWeight = uint16(w)
+	r.CPUPeriod, r.CPUQuota = c.Int64("cpu-period"), c.Int64("cpu-quota")
 	return r, nil
 }
 

@@ -37,6 +37,14 @@ type Resources struct {
 	CgroupnsMode string `json:"CgroupnsMode,omitempty"`
 	// Sysctls are namespaced kernel parameters (--sysctl net.ipv4.ip_forward=1).
 	Sysctls map[string]string `json:"Sysctls,omitempty"`
+	// CPUPeriod and CPUQuota are the CFS period and quota in microseconds
+	// (--cpu-period, --cpu-quota); exclusive with NanoCPUs.
+	CPUPeriod int64 `json:"CpuPeriod,omitempty"`
+	CPUQuota  int64 `json:"CpuQuota,omitempty"`
+	// MemorySwappiness is 0 to 100 (--memory-swappiness); nil: the host's.
+	MemorySwappiness *int64 `json:"MemorySwappiness,omitempty"`
+	// OomKillDisable spares the container from the OOM killer.
+	OomKillDisable bool `json:"OomKillDisable,omitempty"`
 }
 
 // Ulimit is one --ulimit: Name is the rlimit without RLIMIT_ (nofile, nproc…).

@@ -51,10 +51,17 @@ type Resources struct {
 	OomScoreAdj  int32  `protobuf:"varint,13,opt,name=oom_score_adj,json=oomScoreAdj,proto3" json:"oom_score_adj,omitempty"`
 	CgroupParent string `protobuf:"bytes,14,opt,name=cgroup_parent,json=cgroupParent,proto3" json:"cgroup_parent,omitempty"`
 	// host or private; empty: the host's default.
-	CgroupnsMode  string            `protobuf:"bytes,15,opt,name=cgroupns_mode,json=cgroupnsMode,proto3" json:"cgroupns_mode,omitempty"`
-	Sysctls       map[string]string `protobuf:"bytes,16,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CgroupnsMode string            `protobuf:"bytes,15,opt,name=cgroupns_mode,json=cgroupnsMode,proto3" json:"cgroupns_mode,omitempty"`
+	Sysctls      map[string]string `protobuf:"bytes,16,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// CFS period and quota in microseconds (--cpu-period, --cpu-quota).
+	CpuPeriod int64 `protobuf:"varint,17,opt,name=cpu_period,json=cpuPeriod,proto3" json:"cpu_period,omitempty"`
+	CpuQuota  int64 `protobuf:"varint,18,opt,name=cpu_quota,json=cpuQuota,proto3" json:"cpu_quota,omitempty"`
+	// 0 to 100 (--memory-swappiness); unset: the host's default.
+	MemorySwappiness *int64 `protobuf:"varint,19,opt,name=memory_swappiness,json=memorySwappiness,proto3,oneof" json:"memory_swappiness,omitempty"`
+	// --oom-kill-disable: the kernel's OOM killer spares the container.
+	OomKillDisable bool `protobuf:"varint,20,opt,name=oom_kill_disable,json=oomKillDisable,proto3" json:"oom_kill_disable,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Resources) Reset() {
@@ -197,6 +204,34 @@ func (x *Resources) GetSysctls() map[string]string {
 		return x.Sysctls
 	}
 	return nil
+}
+
+func (x *Resources) GetCpuPeriod() int64 {
+	if x != nil {
+		return x.CpuPeriod
+	}
+	return 0
+}
+
+func (x *Resources) GetCpuQuota() int64 {
+	if x != nil {
+		return x.CpuQuota
+	}
+	return 0
+}
+
+func (x *Resources) GetMemorySwappiness() int64 {
+	if x != nil && x.MemorySwappiness != nil {
+		return *x.MemorySwappiness
+	}
+	return 0
+}
+
+func (x *Resources) GetOomKillDisable() bool {
+	if x != nil {
+		return x.OomKillDisable
+	}
+	return false
 }
 
 // Ulimit is one --ulimit (name without RLIMIT_, lower case).
@@ -766,7 +801,7 @@ var File_berth_v1_resources_proto protoreflect.FileDescriptor
 
 const file_berth_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x05\n" +
+	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x06\n" +
 	"\tResources\x12\x16\n" +
 	"\x06memory\x18\x01 \x01(\x03R\x06memory\x12\x1f\n" +
 	"\vmemory_swap\x18\x02 \x01(\x03R\n" +
@@ -789,10 +824,16 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"\room_score_adj\x18\r \x01(\x05R\voomScoreAdj\x12#\n" +
 	"\rcgroup_parent\x18\x0e \x01(\tR\fcgroupParent\x12#\n" +
 	"\rcgroupns_mode\x18\x0f \x01(\tR\fcgroupnsMode\x12:\n" +
-	"\asysctls\x18\x10 \x03(\v2 .berth.v1.Resources.SysctlsEntryR\asysctls\x1a:\n" +
+	"\asysctls\x18\x10 \x03(\v2 .berth.v1.Resources.SysctlsEntryR\asysctls\x12\x1d\n" +
+	"\n" +
+	"cpu_period\x18\x11 \x01(\x03R\tcpuPeriod\x12\x1b\n" +
+	"\tcpu_quota\x18\x12 \x01(\x03R\bcpuQuota\x120\n" +
+	"\x11memory_swappiness\x18\x13 \x01(\x03H\x00R\x10memorySwappiness\x88\x01\x01\x12(\n" +
+	"\x10oom_kill_disable\x18\x14 \x01(\bR\x0eoomKillDisable\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x14\n" +
+	"\x12_memory_swappiness\"D\n" +
 	"\x06Ulimit\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
@@ -889,6 +930,7 @@ func file_berth_v1_resources_proto_init() {
 	if File_berth_v1_resources_proto != nil {
 		return
 	}
+	file_berth_v1_resources_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

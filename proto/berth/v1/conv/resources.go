@@ -22,6 +22,10 @@ func ResourcesToProto(r container.Resources) *berthv1.Resources {
 		CgroupParent:      r.CgroupParent,
 		CgroupnsMode:      r.CgroupnsMode,
 		Sysctls:           r.Sysctls,
+		CpuPeriod:         r.CPUPeriod,
+		CpuQuota:          r.CPUQuota,
+		MemorySwappiness:  r.MemorySwappiness,
+		OomKillDisable:    r.OomKillDisable,
 	}
 	for _, u := range r.Ulimits {
 		p.Ulimits = append(p.Ulimits, &berthv1.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
@@ -54,6 +58,13 @@ func ResourcesFromProto(p *berthv1.Resources) container.Resources {
 		CgroupParent:      p.GetCgroupParent(),
 		CgroupnsMode:      p.GetCgroupnsMode(),
 		Sysctls:           p.GetSysctls(),
+		CPUPeriod:         p.GetCpuPeriod(),
+		CPUQuota:          p.GetCpuQuota(),
+		OomKillDisable:    p.GetOomKillDisable(),
+	}
+	if p.MemorySwappiness != nil {
+		v := p.GetMemorySwappiness()
+		r.MemorySwappiness = &v
 	}
 	for _, u := range p.GetUlimits() {
 		r.Ulimits = append(r.Ulimits, container.Ulimit{Name: u.GetName(), Soft: u.GetSoft(), Hard: u.GetHard()})
