@@ -213,7 +213,7 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(m.confPath(n.Name), b, 0o644); err != nil {
+	if err := writeFile(m.confPath(n.Name), b, 0o644); err != nil {
 		return nil, err
 	}
 	m.networks[n.Name] = &storedNetwork{Network: *n, list: list}

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/berthproject/berth/pkg/atomicfile"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -129,44 +130,13 @@ func (m *Manager) loadNetworks() error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temp file and a rename, so a
-// reader (or a crash of berthd) never sees a partial file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeFile(path, data, perm, true)
-}
-
-// writeFile is writeFileAtomic with the fsync optional: sandbox state skips
-// it (it is on every container start's path, and after a power loss the
-// namespaces it describes are gone anyway; GC then works from libcni's cache).
-func writeFile(path string, data []byte, perm os.FileMode, fsync bool) (err error) {
+// writeFile replaces path with data, durably (pkg/atomicfile), creating
+// its directory if need be.
+func writeFile(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if fsync {
-		if err = f.Sync(); err != nil {
-			return err
-		}
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, data, perm)
 }
 
 // validateAddressing checks subnet, gateway and ip-range of a new network

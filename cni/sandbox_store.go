@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berthproject/berth/pkg/atomicfile"
 	"github.com/containerd/errdefs"
 )
 
@@ -36,7 +37,13 @@ func (m *Manager) saveSandbox(sb *Sandbox) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(m.statePath(sb.ContainerID), b, 0o600, false)
+	// Not synced: it is on every container start's path, and after a power
+	// loss the namespaces it describes are gone anyway (GC then works from
+	// libcni's cache).
+	if err := os.MkdirAll(filepath.Dir(m.statePath(sb.ContainerID)), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteUnsynced(m.statePath(sb.ContainerID), b, 0o600)
 }
 
 func (m *Manager) readSandbox(id string) (*Sandbox, error) {

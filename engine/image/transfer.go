@@ -17,6 +17,7 @@ import (
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/pkg/atomicfile"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -223,11 +224,7 @@ func writeHostsFile(dir, host, content string, special bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, []byte(content), 0o600)
 }
 
 // certFiles are host's CA files and client certificate pairs in CADir.

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	eventbus "github.com/berthproject/berth/engine/events"
+	"github.com/berthproject/berth/pkg/atomicfile"
 	"github.com/berthproject/berth/pkg/fsarchive"
 	"github.com/berthproject/berth/pkg/types/events"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
@@ -211,33 +212,13 @@ func (s *Service) mountpoint(v *volumetypes.Volume) string {
 	return s.dataPath(v.Name)
 }
 
-// writeMeta writes dir/meta.json atomically.
+// writeMeta writes dir/meta.json atomically and durably.
 func writeMeta(dir string, v *volumetypes.Volume) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".meta-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, "meta.json")); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return atomicfile.Write(filepath.Join(dir, "meta.json"), b, 0o600)
 }
 
 func syncDir(dir string) {

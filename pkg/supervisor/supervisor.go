@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthproject/berth/pkg/atomicfile"
 )
 
 // Spec describes a daemon to supervise.
@@ -433,11 +435,10 @@ func writePIDFile(path string, pid int) error {
 	if path == "" {
 		return nil
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 func openLog(path string) (*os.File, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/api"
+	"github.com/berthproject/berth/pkg/atomicfile"
 	"github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -316,27 +316,16 @@ Examples:
 
 // saveToFile writes the archive next to path and renames it into place, so
 // a failed save never leaves a truncated archive under the asked name.
-func saveToFile(ctx context.Context, api api.Images, path string, refs []string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+func saveToFile(ctx context.Context, api api.Images, path string, refs []string) error {
+	tmp, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = api.Save(ctx, tmp, refs); err != nil {
+	defer tmp.Abort()
+	if err := api.Save(ctx, tmp, refs); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp.Commit()
 }
 
 func openInput(env *Env, name string) (io.Reader, func(), error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -15,6 +14,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/term"
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/api"
+	"github.com/berthproject/berth/pkg/atomicfile"
 	"github.com/berthproject/berth/pkg/types/volume"
 )
 
@@ -305,23 +305,19 @@ Examples:
 				}
 				return api.Export(ctx, c.Args().First(), env.Stdout)
 			}
-			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+			tmp, err := atomicfile.Create(out, 0o600)
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
-			defer os.Remove(tmp.Name())
+			defer tmp.Abort()
 			w := bufio.NewWriterSize(tmp, 1<<20)
-			err = api.Export(ctx, c.Args().First(), w)
-			if err == nil {
-				err = w.Flush()
-			}
-			if cerr := tmp.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
+			if err := api.Export(ctx, c.Args().First(), w); err != nil {
 				return err
 			}
-			return os.Rename(tmp.Name(), out)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return tmp.Commit()
 		}),
 	}
 }
