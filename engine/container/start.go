@@ -173,6 +173,12 @@ func startError(err error) error {
 		return err // not about the command (a mount, the network, ...)
 	}
 	switch {
+	case strings.Contains(msg, "chdir to cwd"):
+		dir := msg[strings.Index(msg, "chdir to cwd"):]
+		if a, b := strings.Index(dir, `("`), strings.Index(dir, `")`); a >= 0 && b > a {
+			dir = dir[a+2 : b]
+		}
+		return &containertypes.StartError{ExitCode: 126, Err: fmt.Errorf("the working directory %s does not exist in the container or is not a directory", dir)}
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
 		return &containertypes.StartError{ExitCode: 127, Err: fmt.Errorf("the container's command was not found: %w", cleanRuncError(err))}
 	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"), strings.Contains(msg, "exec format error"):

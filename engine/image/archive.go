@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 		client.WithSkipDigestRef(func(name string) bool { return name != "" }),
 	)
 	if err != nil {
-		if errdefs.IsNotFound(err) || strings.Contains(err.Error(), "unrecognized image format") {
+		if errdefs.IsNotFound(err) || errors.Is(err, tar.ErrHeader) || strings.Contains(err.Error(), "unrecognized image format") {
 			return nil, fmt.Errorf("load: not an image archive (docker-archive or OCI): %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 		return nil, fmt.Errorf("load: %w", err)

@@ -326,7 +326,16 @@ func testMessages(t *testing.T, c cli) {
 			}
 		}
 	}
-	if after := c.ok("ps", "-a", "-q", "--no-trunc"); len(lines(after)) > len(lines(before)) {
+	// exec -w into a missing directory: 126 and the directory, not "command
+	// not found" with runc's output.
+	n := c.name("msgexec")
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	c.fails(126, []string{"the working directory /nosuchdir does not exist in the container or is not a directory"},
+		"exec", "-w", "/nosuchdir", n, "true")
+	// load of a file that is no archive says so.
+	c.fails(1, []string{"load: not an image archive (docker-archive or OCI)"}, "load", "-i", "/etc/passwd")
+
+	if after := c.ok("ps", "-a", "-q", "--no-trunc"); len(lines(after)) > len(lines(before))+1 {
 		for _, id := range lines(after) {
 			if !strings.Contains(before, id) {
 				t.Logf("left: %s", c.inspect(id, "{{.Name}} {{.Config.Image}} {{.State.Status}}"))
