@@ -48,8 +48,8 @@ type Backend struct {
 	System     System
 	// Networks serves NetworksService (engine/network.Service).
 	Networks api.Networks
-	// Volumes serves VolumesService.
-	Volumes Volumes
+	// Volumes serves VolumesService (engine/volume.Service).
+	Volumes api.Volumes
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.

@@ -5,25 +5,15 @@ import (
 	"context"
 	"io"
 
+	"github.com/berthproject/berth/pkg/api"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 	berthv1 "github.com/berthproject/berth/proto/berth/v1"
 	"github.com/berthproject/berth/proto/berth/v1/conv"
 )
 
-// Volumes is what the API needs of the volume service (*volume.Service).
-type Volumes interface {
-	Create(ctx context.Context, o volumetypes.CreateOptions) (*volumetypes.Volume, error)
-	List(ctx context.Context, filters map[string][]string) ([]*volumetypes.Volume, error)
-	Inspect(ctx context.Context, name string) (*volumetypes.Volume, error)
-	Remove(ctx context.Context, name string, force bool) error
-	Prune(ctx context.Context, o volumetypes.PruneOptions) ([]string, uint64, error)
-	Export(ctx context.Context, name string, w io.Writer) error
-	Import(ctx context.Context, name string, r io.Reader) error
-}
-
 type volumesServer struct {
 	berthv1.UnimplementedVolumesServiceServer
-	v Volumes
+	v api.Volumes
 }
 
 func (s *volumesServer) Create(ctx context.Context, r *berthv1.CreateVolumeRequest) (*berthv1.CreateVolumeResponse, error) {
