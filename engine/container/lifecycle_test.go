@@ -2,6 +2,10 @@ package container
 
 import (
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +143,30 @@ func TestLookupNameOfCreateInProgress(t *testing.T) {
 	r, err := s.lookup("web")
 	if r != nil || !errdefs.IsNotFound(err) {
 		t.Fatalf("lookup of a name being created: %v, %v; want not found", r, err)
+	}
+}
+
+// TestStartupGCKeepsCreateInProgress: the startup GC of container files
+// removes the directory of a container that no longer exists, never that
+// of a container being created (its name reserved, no record yet).
+func TestStartupGCKeepsCreateInProgress(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	s := &Service{opts: Options{Root: root, State: state}, log: slog.Default(),
+		records: map[string]*record{}, names: map[string]string{}}
+	creating, stale := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	if _, err := s.reserveName("web", creating); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{creating, stale} {
+		if err := os.MkdirAll(filepath.Join(root, "containers", id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.gcFiles()
+	if _, err := os.Stat(filepath.Join(root, "containers", creating)); err != nil {
+		t.Errorf("the files of a container being created were collected: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "containers", stale)); !os.IsNotExist(err) {
+		t.Errorf("the files of a container that no longer exists were kept: %v", err)
 	}
 }

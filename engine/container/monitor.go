@@ -324,11 +324,22 @@ func (s *Service) waitStartupGC(ctx context.Context) error {
 // gcFiles removes the per-container files and attach sockets of containers
 // that no longer exist (a crash between a removal's steps).
 func (s *Service) gcFiles() {
+	// A container being created has its name reserved (reserveName)
+	// before it makes its directory and long before it has a record: its
+	// files are not a leftover. (The chaos soak saw a run right after a
+	// berthd restart lose its hostname file to this GC.)
 	known := func(id string) bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		_, ok := s.records[id]
-		return ok
+		if _, ok := s.records[id]; ok {
+			return true
+		}
+		for _, reserved := range s.names {
+			if reserved == id {
+				return true
+			}
+		}
+		return false
 	}
 	dir := filepath.Join(s.opts.Root, "containers")
 	entries, _ := os.ReadDir(dir)
