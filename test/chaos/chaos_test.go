@@ -71,6 +71,7 @@ type figures struct {
 	leaked    int
 	leftovers int // containers left by operations that failed
 	restarts  int // restarts of the keepers (restart policy)
+	victims   int // run/exec whose container process died with a killed shim (exit 137 or 255, no message)
 	notes     []string
 	// byOp counts clear failures per operation; firstErr is the first
 	// message of each.
@@ -96,8 +97,8 @@ func (f *figures) line() string {
 		ks = append(ks, fmt.Sprintf("%s=%d", t, f.kills[t]))
 		total += f.kills[t]
 	}
-	return fmt.Sprintf("chaos: cycles=%d ops=%d kills=%d (%s) failed-clear=%d failed-unclear=%d wrong=%d hangs=%d lost=%d volumes-damaged=%d leaked=%d leftover-containers=%d keeper-restarts=%d",
-		f.cycles, f.ops, total, strings.Join(ks, " "), f.failed, f.unclear, f.wrong, f.hangs, f.lost, f.volumes, f.leaked, f.leftovers, f.restarts)
+	return fmt.Sprintf("chaos: cycles=%d ops=%d kills=%d (%s) failed-clear=%d failed-unclear=%d wrong=%d hangs=%d lost=%d volumes-damaged=%d leaked=%d leftover-containers=%d keeper-restarts=%d killed-with-shim=%d",
+		f.cycles, f.ops, total, strings.Join(ks, " "), f.failed, f.unclear, f.wrong, f.hangs, f.lost, f.volumes, f.leaked, f.leftovers, f.restarts, f.victims)
 }
 
 type soak struct {
@@ -156,6 +157,15 @@ func (k *soak) op(what string, check func(result) string, args ...string) bool {
 	switch {
 	case r.hung:
 		k.fig.note(&k.fig.hangs, "%s: no answer within %s: berth %s", what, k.cfg.bound, strings.Join(args, " "))
+		return false
+	case r.code != 0 && (r.code == 137 || r.code == 255) && strings.TrimSpace(r.stderr) == "" &&
+		(args[0] == "run" || args[0] == "exec"):
+		// The command's container process was killed with its shim (255:
+		// containerd's exit status for a task whose shim died): the
+		// container's exit, not berth's failure.
+		k.fig.mu.Lock()
+		k.fig.victims++
+		k.fig.mu.Unlock()
 		return false
 	case r.code != 0:
 		msg := strings.TrimSpace(r.stderr)
