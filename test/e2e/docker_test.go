@@ -188,6 +188,10 @@ func testDockerExec(t *testing.T, d cli) {
 	if code := tm.wait(); code != 4 {
 		t.Errorf("docker exec -it exit code %d", code)
 	}
+	d.ok("exec", "-d", n, "sh", "-c", "echo detached > /tmp/bg")
+	eventually(t, 30*time.Second, "the detached exec to run", func() bool {
+		return d.run("exec", n, "cat", "/tmp/bg").out() == "detached"
+	})
 	if out := d.ok("top", n); !strings.Contains(out, "sleep 600") {
 		t.Errorf("docker top: %q", out)
 	}

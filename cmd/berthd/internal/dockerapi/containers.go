@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -246,7 +247,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request, v map[str
 
 // writeJSONBody writes v after the headers were sent.
 func writeJSONBody(w http.ResponseWriter, v any) error {
-	b, err := jsonBytes(v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

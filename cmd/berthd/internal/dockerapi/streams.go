@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -384,21 +383,21 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request, v map[string]
 	if e.Running || e.Pid != 0 {
 		return fmt.Errorf("exec %s has already been started: %w", v["id"], errdefs.ErrConflict)
 	}
-	if req.Detach || e.Config.Detach {
-		ctx := context.WithoutCancel(r.Context())
-		started := make(chan error, 1)
-		go func() {
-			_, err := s.b.Containers.ExecStart(ctx, v["id"], container.Streams{})
-			started <- err
-		}()
-		select {
-		case err := <-started:
-			if err != nil {
-				return err
-			}
-		case <-time.After(100 * time.Millisecond):
-			// running: a detached exec answers without waiting for it
+	switch {
+	case e.Config.Detach:
+		// Created detached (exec -d): the engine returns once it started.
+		if _, err := s.b.Containers.ExecStart(r.Context(), v["id"], container.Streams{}); err != nil {
+			return err
 		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case req.Detach:
+		// Detached only at start: the process runs on without the client.
+		go func() {
+			if _, err := s.b.Containers.ExecStart(context.WithoutCancel(r.Context()), v["id"], container.Streams{}); err != nil {
+				s.log.Warn("detached exec", "exec", v["id"], "error", err)
+			}
+		}()
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -464,8 +463,6 @@ func (s *Server) execInspect(w http.ResponseWriter, r *http.Request, v map[strin
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
-
-func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
 
 // trimSlash drops the leading "/" some clients put before a name.
 func trimSlash(s string) string { return strings.TrimPrefix(s, "/") }

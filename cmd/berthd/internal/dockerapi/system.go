@@ -279,11 +279,9 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, _ map[string]strin
 }
 
 func kernelVersion() string {
-	b, err := readFile("/proc/sys/kernel/osrelease")
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
 }
-
-func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
