@@ -37,6 +37,7 @@ func TestParity(t *testing.T) {
 		{"Namespaces", testNamespaces},
 		{"CIDFile", testCIDFile},
 		{"CPUAndMemoryFlags", testCPUAndMemoryFlags},
+		{"AttachQuietSize", testAttachQuietSize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -555,4 +556,38 @@ func testCPUAndMemoryFlags(t *testing.T, c cli) {
 	}
 	c.fails(125, []string{"conflicting options: --cpus and --cpu-period/--cpu-quota"},
 		"run", "--rm", "--cpus", "1", "--cpu-quota", "50000", "busybox", "true")
+}
+
+// testAttachQuietSize: run -a picks the streams, ps --size shows the
+// writable layer, logs --details is accepted.
+func testAttachQuietSize(t *testing.T, c cli) {
+	r := c.run("run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2")
+	if r.code != 0 || r.stdout != "" || strings.TrimSpace(r.stderr) != "err" {
+		t.Errorf("run -a stderr: %s", r)
+	}
+	r = c.runIn(strings.NewReader("piped\n"), "run", "--rm", "-a", "stdin", "-a", "stdout", "busybox", "cat")
+	if r.code != 0 || r.stdout != "piped\n" {
+		t.Errorf("run -a stdin -a stdout: %s", r)
+	}
+	c.fails(125, []string{"conflicting options: -a and -d"}, "run", "-d", "-a", "stdout", "busybox", "true")
+
+	n := c.name("size")
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c", "head -c 2000000 /dev/zero > /big; exec sleep 1000")
+	eventually(t, 30*time.Second, "the 2 MB file", func() bool {
+		return c.run("exec", n, "test", "-s", "/big").code == 0
+	})
+	var size string
+	eventually(t, 30*time.Second, "ps --size to count the file", func() bool {
+		size = c.ok("ps", "--size", "--filter", "name="+n, "--format", "{{.Size}}")
+		return strings.HasPrefix(size, "2MB") || strings.HasPrefix(size, "2.0")
+	})
+	if !strings.Contains(size, "(virtual ") {
+		t.Errorf("ps --size: %q, want the virtual size too", size)
+	}
+	if out := c.ok("ps", "--size", "--filter", "name="+n); !strings.Contains(out, "SIZE") {
+		t.Errorf("ps --size has no SIZE column:\n%s", out)
+	}
+	if r := c.run("logs", "--details", n); r.code != 0 {
+		t.Errorf("logs --details: %s", r)
+	}
 }

@@ -21,7 +21,17 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags()}
+	return []configFlags{pullFlags(), processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags()}
+}
+
+// pullFlags: --quiet (no pull progress).
+func pullFlags() configFlags {
+	return configFlags{
+		flags: []cli.Flag{
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the pull's progress"},
+		},
+		apply: func(*cli.Context, *Env, *container.Config) error { return nil },
+	}
 }
 
 // namespaceFlags: --init, --pid, --ipc, --uts, --domainname, --annotation.

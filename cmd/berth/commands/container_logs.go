@@ -39,6 +39,7 @@ Examples:
 			&cli.StringFlag{Name: "since", Usage: "show logs since a time (RFC 3339, Unix time, or e.g. 10m)"},
 			&cli.StringFlag{Name: "until", Usage: "show logs before a time (RFC 3339, Unix time, or e.g. 10m)"},
 			&cli.BoolFlag{Name: "timestamps", Aliases: []string{"t"}, Usage: "prefix each line with its time"},
+			&cli.BoolFlag{Name: "details", Usage: "show the extra attributes of each line (berth records none, so it adds nothing; accepted as Docker's)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, 1); err != nil {

@@ -21,6 +21,9 @@ type containerRow struct {
 	s     container.Summary
 	trunc bool
 	now   time.Time
+	// size is Docker's SIZE column with --size: the writable layer and,
+	// in parentheses, with the image ("0B (virtual 4.2MB)").
+	size string
 }
 
 var containerHeaders = map[string]string{
@@ -64,7 +67,7 @@ func (r containerRow) RunningFor() string {
 func (r containerRow) Ports() string    { return opts.FormatPorts(r.s.Ports) }
 func (r containerRow) Mounts() string   { return "" }
 func (r containerRow) Networks() string { return strings.Join(r.s.Networks, ",") }
-func (r containerRow) Size() string     { return "" }
+func (r containerRow) Size() string     { return r.size }
 func (r containerRow) State() string    { return r.s.State }
 func (r containerRow) ExitCode() int    { return r.s.ExitCode }
 
@@ -138,6 +141,7 @@ Examples:
 			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs and commands"},
+			&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "show the size of each container's writable layer (and with its image)"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))
@@ -155,7 +159,11 @@ Examples:
 			if c.Bool("quiet") {
 				format = "{{.ID}}"
 			}
-			f, err := formatter.Parse(format, defaultPsFormat)
+			def := defaultPsFormat
+			if c.Bool("size") {
+				def += `\t{{.Size}}`
+			}
+			f, err := formatter.Parse(format, def)
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
@@ -164,11 +172,42 @@ Examples:
 				return err
 			}
 			now := env.now()
+			var sizes func(container.Summary) string
+			if c.Bool("size") || strings.Contains(format, ".Size") {
+				if sizes, err = containerSizes(ctx, cl); err != nil {
+					return err
+				}
+			}
 			rows := make([]any, len(list))
 			for i, s := range list {
-				rows[i] = containerRow{s: s, trunc: !c.Bool("no-trunc"), now: now}
+				row := containerRow{s: s, trunc: !c.Bool("no-trunc"), now: now}
+				if sizes != nil {
+					row.size = sizes(s)
+				}
+				rows[i] = row
 			}
 			return f.Write(env.Stdout, containerHeaders, rows)
 		}),
 	}
+}
+
+// containerSizes reads berthd's disk usage once and returns Docker's SIZE
+// text for a container: its writable layer, then with its image.
+func containerSizes(ctx context.Context, cl Client) (func(container.Summary) string, error) {
+	du, err := cl.DiskUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rw := map[string]int64{}
+	for _, c := range du.Containers {
+		rw[c.ID] = c.Size
+	}
+	img := map[string]int64{}
+	for _, i := range du.Images {
+		img[i.ID] = i.Size
+	}
+	return func(s container.Summary) string {
+		own := rw[s.ID]
+		return formatter.HumanSize(own) + " (virtual " + formatter.HumanSize(own+img[s.ImageID]) + ")"
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ func Run(env *Env) *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
 		&cli.BoolFlag{Name: "sig-proxy", Value: true, Usage: "forward signals berth receives to the container (not with -t)"},
+		&cli.StringSliceFlag{Name: "attach", Aliases: []string{"a"}, Usage: "attach only these streams: stdin, stdout, stderr (repeatable)"},
 		detachKeysFlag(),
 	}, flagsOf(groups)...)
 	return &cli.Command{
@@ -58,6 +60,16 @@ Examples:
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
 			detach := c.Bool("detach")
+			streams, err := attachStreams(c.StringSlice("attach"))
+			if err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: err}
+			}
+			if streams != nil && detach {
+				return &ExitError{Code: ExitBerthFailed, Err: errors.New("conflicting options: -a and -d")}
+			}
+			if streams["stdin"] {
+				cfg.OpenStdin = true
+			}
 			cl, err := env.dial(c)
 			if err != nil {
 				return failed(err)
@@ -87,9 +99,27 @@ Examples:
 				sigProxy:   c.Bool("sig-proxy") && !cfg.Tty,
 				autoRemove: cfg.AutoRemove,
 				detachKeys: keys,
+				streams:    streams,
 			})
 		},
 	}
+}
+
+// attachStreams parses run's -a values (nil: attach the default streams).
+func attachStreams(values []string) (map[string]bool, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, v := range values {
+		switch v = strings.ToLower(v); v {
+		case "stdin", "stdout", "stderr":
+			out[v] = true
+		default:
+			return nil, fmt.Errorf("invalid argument %q for -a: valid streams are STDIN, STDOUT and STDERR", v)
+		}
+	}
+	return out, nil
 }
 
 // attachFlow says how attachRun connects the caller to a container.
@@ -104,6 +134,8 @@ type attachFlow struct {
 	detachKeys []byte
 	// cond is the wait condition; next-exit when starting.
 	cond container.WaitCondition
+	// streams, if set, are the only ones attached (run -a).
+	streams map[string]bool
 }
 
 // attachRun is the foreground flow of run, start -a and attach: register the
@@ -282,6 +314,15 @@ func newStdio(ctx context.Context, env *Env, f attachFlow, cancel func()) (*stdi
 		streams:  container.Streams{Stdout: env.Stdout, Stderr: env.Stderr},
 		restore:  func() {},
 		detached: make(chan struct{}),
+	}
+	if f.streams != nil {
+		if !f.streams["stdout"] {
+			s.streams.Stdout = nil
+		}
+		if !f.streams["stderr"] {
+			s.streams.Stderr = nil
+		}
+		f.stdin = f.stdin && f.streams["stdin"]
 	}
 	if f.stdin {
 		s.streams.Stdin = env.Stdin

@@ -27,8 +27,9 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 	default:
 		return "", nil, &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("invalid --pull %q: use missing, always or never", policy)}
 	}
+	quiet := c.Bool("quiet")
 	if policy == "always" {
-		if err := pullForRun(ctx, env, cl, cfg.Image); err != nil {
+		if err := pullForRun(ctx, env, cl, cfg.Image, quiet); err != nil {
 			return "", nil, err
 		}
 	}
@@ -39,15 +40,17 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 	if cl.Images() == nil {
 		return id, warnings, err // a client without images (a test's fake) reports the missing image
 	}
-	fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
-	if perr := pullForRun(ctx, env, cl, cfg.Image); perr != nil {
+	if !quiet {
+		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
+	}
+	if perr := pullForRun(ctx, env, cl, cfg.Image, quiet); perr != nil {
 		// Say both: the image is not here, and why it could not be pulled.
 		return "", nil, fmt.Errorf("%w; pulling it failed: %v", err, perr)
 	}
 	return cl.Create(ctx, cfg)
 }
 
-func pullForRun(ctx context.Context, env *Env, cl Client, ref string) error {
+func pullForRun(ctx context.Context, env *Env, cl Client, ref string, quiet bool) error {
 	api := cl.Images()
 	auth, err := authFor(ctx, env, ref)
 	if err != nil {
@@ -55,7 +58,7 @@ func pullForRun(ctx context.Context, env *Env, cl Client, ref string) error {
 	}
 	errEnv := *env
 	errEnv.Stdout = env.Stderr
-	if _, err := api.Pull(ctx, ref, image.PullOptions{Auth: auth, Progress: progressPrinter(&errEnv, false)}); err != nil {
+	if _, err := api.Pull(ctx, ref, image.PullOptions{Auth: auth, Progress: progressPrinter(&errEnv, quiet)}); err != nil {
 		return remoteErr(err, refHost(ref))
 	}
 	return nil
