@@ -20,7 +20,7 @@ import (
 // cfg.DockerTCPAddress with mutual TLS). The returned Closer stops it.
 func serveDocker(cfg *config.Config, e *engine.Engine, log *slog.Logger) (io.Closer, error) {
 	b := dockerapi.Backend{Containers: e.Containers(), Images: e.Images(), Volumes: e.Volumes(), Events: e.Events(), System: e}
-	if n := e.CNI(); n != nil {
+	if n := e.Networks(); n != nil {
 		b.Networks = n
 	}
 	srv := &http.Server{

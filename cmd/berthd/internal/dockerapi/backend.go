@@ -7,17 +7,14 @@ import (
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
-	"github.com/berthproject/berth/pkg/types/network"
 )
 
 // Containers is the container noun (pkg/api) plus the verbs whose shape
-// is the engine's own (*container.Service): one-shot stats, network
-// connect, and copying out into a writer.
+// is the engine's own (*container.Service): one-shot stats and copying
+// out into a writer.
 type Containers interface {
 	api.Containers
 	Stats(ctx context.Context, id string) (*container.Stats, error)
-	Connect(ctx context.Context, id string, att container.NetworkAttachment) error
-	Disconnect(ctx context.Context, id, network string, force bool) error
 	StatPath(ctx context.Context, id, path string) (container.PathStat, error)
 	CopyFrom(ctx context.Context, id, path string, w io.Writer) error
 }
@@ -25,16 +22,9 @@ type Containers interface {
 // Images is the image noun (*image.Service).
 type Images = api.Images
 
-// Networks is what the Docker API needs of the network manager
-// (*cni.Manager). It becomes api.Networks once the engine's network
-// service implements that contract.
-type Networks interface {
-	Create(ctx context.Context, opts network.CreateOptions) (*network.Network, error)
-	List(ctx context.Context) ([]*network.Network, error)
-	Inspect(ctx context.Context, ref string) (*network.Network, error)
-	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context, labels map[string]string) ([]string, error)
-}
+// Networks is the network noun (*network.Service), nil without berth's
+// networking.
+type Networks = api.Networks
 
 // Volumes is the volume noun (*volume.Service).
 type Volumes = api.Volumes

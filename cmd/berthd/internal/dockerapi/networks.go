@@ -3,14 +3,13 @@ package dockerapi
 import (
 	"fmt"
 	"net/http"
-	"strings"
+	"slices"
 
 	"github.com/containerd/errdefs"
 	dnetwork "github.com/moby/moby/api/types/network"
 	dvolume "github.com/moby/moby/api/types/volume"
 
 	"github.com/berthproject/berth/pkg/docker"
-	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/network"
 	"github.com/berthproject/berth/pkg/types/volume"
 )
@@ -22,16 +21,6 @@ func (s *Server) networks() (Networks, error) {
 	return s.b.Networks, nil
 }
 
-func (s *Server) publishNetwork(n *network.Network, action string) {
-	if s.b.Events == nil || n == nil {
-		return
-	}
-	s.b.Events.Publish(events.Message{
-		Type: events.TypeNetwork, Action: action,
-		Actor: events.Actor{ID: n.ID, Attributes: map[string]string{"name": n.Name, "type": n.Driver}},
-	})
-}
-
 func (s *Server) networkList(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	nets, err := s.networks()
 	if err != nil {
@@ -41,74 +30,22 @@ func (s *Server) networkList(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
-	for k := range filters {
-		switch k {
-		case "name", "id", "driver", "label", "type", "dangling", "scope":
-		default:
-			return invalid("invalid filter '%s'", k)
+	if scope := filters["scope"]; len(scope) > 0 {
+		// Every berth network is local.
+		if !slices.Contains(scope, "local") {
+			return writeJSON(w, http.StatusOK, []dnetwork.Summary{})
 		}
+		delete(filters, "scope")
 	}
-	list, err := nets.List(r.Context())
+	list, err := nets.List(r.Context(), filters)
 	if err != nil {
 		return err
 	}
 	out := []dnetwork.Summary{}
 	for _, n := range list {
-		ok, err := matchNetwork(n, filters)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out = append(out, docker.NetworkSummary(n))
-		}
+		out = append(out, docker.NetworkSummary(n))
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// matchNetwork applies Docker's network filters: values of one key are
-// alternatives, keys must all match.
-func matchNetwork(n *network.Network, filters map[string][]string) (bool, error) {
-	for key, values := range filters {
-		match := false
-		for _, v := range values {
-			switch key {
-			case "name":
-				match = match || strings.Contains(n.Name, v)
-			case "id":
-				match = match || strings.HasPrefix(n.ID, v)
-			case "driver":
-				match = match || n.Driver == v
-			case "scope":
-				match = match || v == "local"
-			case "label":
-				k, val, hasVal := strings.Cut(v, "=")
-				got, ok := n.Labels[k]
-				match = match || (ok && (!hasVal || got == val))
-			case "type":
-				switch v {
-				case "custom":
-					match = match || !n.Default
-				case "builtin":
-					match = match || n.Default
-				default:
-					return false, invalid("invalid filter: 'type'='%s'", v)
-				}
-			case "dangling":
-				switch v {
-				case "true", "1":
-					match = match || (!n.Default && len(n.Endpoints) == 0)
-				case "false", "0":
-					match = match || n.Default || len(n.Endpoints) > 0
-				default:
-					return false, invalid("invalid filter: 'dangling'='%s'", v)
-				}
-			}
-		}
-		if !match {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
@@ -171,7 +108,6 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 	if err != nil {
 		return err
 	}
-	s.publishNetwork(n, "create")
 	return writeJSON(w, http.StatusCreated, dnetwork.CreateResponse{ID: n.ID})
 }
 
@@ -180,14 +116,9 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request, v map[str
 	if err != nil {
 		return err
 	}
-	n, err := nets.Inspect(r.Context(), v["id"])
-	if err != nil {
+	if err := nets.Remove(r.Context(), v["id"]); err != nil {
 		return err
 	}
-	if err := nets.Remove(r.Context(), n.ID); err != nil {
-		return err
-	}
-	s.publishNetwork(n, "destroy")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -201,37 +132,19 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request, _ map[stri
 	if err != nil {
 		return err
 	}
-	for k := range filters {
-		if k != "label" {
-			return invalid("invalid filter '%s': network prune takes label=KEY[=VALUE]", k)
-		}
-	}
-	list, err := nets.List(r.Context())
+	deleted, err := nets.Prune(r.Context(), filters)
 	if err != nil {
 		return err
 	}
-	report := dnetwork.PruneReport{NetworksDeleted: []string{}}
-	for _, n := range list {
-		if n.Default || len(n.Endpoints) > 0 {
-			continue
-		}
-		if ok, _ := matchNetwork(n, map[string][]string{"label": filters["label"]}); len(filters["label"]) > 0 && !ok {
-			continue
-		}
-		if err := nets.Remove(r.Context(), n.ID); err != nil {
-			if errdefs.IsFailedPrecondition(err) || errdefs.IsNotFound(err) {
-				continue // attached or removed meanwhile
-			}
-			return err
-		}
-		s.publishNetwork(n, "destroy")
-		report.NetworksDeleted = append(report.NetworksDeleted, n.Name)
+	if deleted == nil {
+		deleted = []string{}
 	}
-	return writeJSON(w, http.StatusOK, report)
+	return writeJSON(w, http.StatusOK, dnetwork.PruneReport{NetworksDeleted: deleted})
 }
 
 func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if _, err := s.networks(); err != nil {
+	nets, err := s.networks()
+	if err != nil {
 		return err
 	}
 	var req dnetwork.ConnectRequest
@@ -245,7 +158,7 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request, v map[st
 	if err != nil {
 		return err
 	}
-	if err := s.b.Containers.Connect(r.Context(), req.Container, att); err != nil {
+	if err := nets.Connect(r.Context(), req.Container, att); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -253,7 +166,8 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request, v map[st
 }
 
 func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if _, err := s.networks(); err != nil {
+	nets, err := s.networks()
+	if err != nil {
 		return err
 	}
 	var req dnetwork.DisconnectRequest
@@ -263,7 +177,7 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request, v map
 	if req.Container == "" {
 		return invalid("a container is required")
 	}
-	if err := s.b.Containers.Disconnect(r.Context(), req.Container, v["id"], req.Force); err != nil {
+	if err := nets.Disconnect(r.Context(), v["id"], req.Container, req.Force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
