@@ -38,7 +38,7 @@ func testCgroupns(t *testing.T, c cli) {
 	if want := "/" + c.s.Namespace() + "/" + id; !strings.Contains(out, want) {
 		t.Errorf("--cgroupns host: /proc/self/cgroup has no %s\n%s", want, out)
 	}
-	if got := c.inspect(h, "{{.Config.Resources.CgroupnsMode}}"); got != "host" {
+	if got := c.inspect(h, "{{.HostConfig.CgroupnsMode}}"); got != "host" {
 		t.Errorf("inspect CgroupnsMode %q", got)
 	}
 }

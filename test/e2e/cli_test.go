@@ -436,7 +436,7 @@ func testRestartOnFailure(t *testing.T, c cli) {
 	eventually(t, 60*time.Second, "RestartCount 2 and exited", func() bool {
 		return c.inspect(n, "{{.RestartCount}} {{.State.Status}}") == "2 exited"
 	})
-	if got := c.inspect(n, "{{.State.ExitCode}} {{.Config.RestartPolicy.Name}} {{.Config.RestartPolicy.MaximumRetryCount}}"); got != "1 on-failure 2" {
+	if got := c.inspect(n, "{{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"); got != "1 on-failure 2" {
 		t.Errorf("exit code: %q", got)
 	}
 	if out := c.ok("logs", n); strings.Count(out, "run") != 3 {

@@ -399,7 +399,7 @@ func TestNetwork(t *testing.T) {
 		}
 		seen := map[string]string{}
 		for _, name := range names {
-			ip := n.ok(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name)
+			ip := n.ok(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
 			a, err := netip.ParseAddr(ip)
 			if err != nil || !netip.MustParsePrefix(sub).Contains(a) {
 				t.Errorf("%s: address %q not in the network's subnet", name, ip)
@@ -502,7 +502,7 @@ func TestNetworkCrashRecovery(t *testing.T) {
 		name := fmt.Sprintf("crash%d", i)
 		args := []string{"run", "-d", "--name", name, "--network", app, "-p", fmt.Sprintf("%d:80", p), "busybox"}
 		ids = append(ids, n.ok(t, append(args, netHttpd...)...))
-		ips = append(ips, n.ok(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name))
+		ips = append(ips, n.ok(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 		ports = append(ports, p)
 	}
 	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", ports[0]))

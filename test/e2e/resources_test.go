@@ -146,7 +146,7 @@ func testCgroupFiles(t *testing.T, c cli) {
 		t.Errorf("pids.max %q, want 50", got)
 	}
 	// inspect shows what was asked.
-	if got := c.inspect(n, "{{.Config.Resources.Memory}} {{.Config.Resources.NanoCPUs}} {{.Config.Resources.PidsLimit}}"); got != "67108864 500000000 50" {
+	if got := c.inspect(n, "{{.HostConfig.Memory}} {{.HostConfig.NanoCPUs}} {{.HostConfig.PidsLimit}}"); got != "67108864 500000000 50" {
 		t.Errorf("inspect resources: %q", got)
 	}
 }
@@ -209,7 +209,7 @@ func testUpdate(t *testing.T, c cli) {
 	if got := memFile(); got != "134217728" {
 		t.Errorf("memory limit after restart %q, want 134217728", got)
 	}
-	if got := c.inspect(n, "{{.Config.Resources.Memory}}"); got != "134217728" {
+	if got := c.inspect(n, "{{.HostConfig.Memory}}"); got != "134217728" {
 		t.Errorf("inspect after update: %q", got)
 	}
 	c.fails(125, []string{"at least one option"}, "update", n)

@@ -3,13 +3,17 @@ package commands
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/containerd/errdefs"
+	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
+	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/image"
 )
 
 // Inspect is `berth inspect`: containers and images.
@@ -108,7 +112,16 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 	if kind == "" || kind == "container" {
 		ctr, err := cl.Inspect(ctx, name)
 		if err == nil {
-			return ctr, nil
+			// Docker's shape (pkg/docker), so the templates people keep
+			// ({{.HostConfig.RestartPolicy.Name}}, {{json .Config.Env}})
+			// work; the image's config fills in Cmd, Entrypoint and the rest.
+			var imgCfg *image.Config
+			if imgs := cl.Images(); imgs != nil && ctr.Image != "" {
+				if img, ierr := imgs.Inspect(ctx, ctr.Image); ierr == nil {
+					imgCfg = &img.Config
+				}
+			}
+			return containerView{docker.ContainerInspect(ctr, imgCfg)}, nil
 		}
 		if kind == "container" || !errdefs.IsNotFound(err) {
 			return nil, err
@@ -123,7 +136,7 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 	}
 	img, err := imgs.Inspect(ctx, name)
 	if err == nil {
-		return img, nil
+		return docker.ImageInspect(img), nil
 	}
 	if kind != "" || !errors.Is(err, errdefs.ErrNotFound) {
 		return nil, err
@@ -145,3 +158,17 @@ type noSuchObject string
 
 func (n noSuchObject) Error() string { return "No such object: " + string(n) }
 func (n noSuchObject) Unwrap() error { return errdefs.ErrNotFound }
+
+// dockerCLIVersion is the API version whose shape berth inspect prints: the
+// last one with NetworkSettings.IPAddress and the other top-level network
+// fields that scripts read ({{.NetworkSettings.IPAddress}}), as docker 28.
+const dockerCLIVersion = "1.51"
+
+// containerView is a container as `docker inspect` shows it: templates see
+// the Docker struct's fields; JSON (and a template over a field only that
+// version's JSON has) comes from the versioned document.
+type containerView struct{ dcontainer.InspectResponse }
+
+func (v containerView) MarshalJSON() ([]byte, error) {
+	return json.Marshal(docker.VersionedContainer(v.InspectResponse, dockerCLIVersion))
+}

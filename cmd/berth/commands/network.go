@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -422,7 +423,11 @@ func jsonDocument(v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Numbers stay as written (json.Number): a float64 would print 64 MiB
+	// as 6.7108864e+07.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	var doc any
-	err = json.Unmarshal(b, &doc)
+	err = dec.Decode(&doc)
 	return doc, err
 }
