@@ -19,6 +19,8 @@ BUF_VERSION        := v1.75.0
 # The docker CLI the Docker API's tests drive, built from the module proxy
 # only on a machine that has no docker on $PATH (docs/docker-api.md).
 DOCKER_CLI_VERSION := v28.2.2
+# dockerode (npm) for the Docker API's client tests, where npm exists.
+DOCKERODE_VERSION  := 5.0.1
 # Go lint tools (make lint).
 STATICCHECK_VERSION := v0.8.2
 ERRCHECK_VERSION    := v1.30.0
@@ -51,7 +53,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
 
 all: build
 
@@ -148,6 +150,16 @@ $(TOOLSDIR)/.errcheck-$(ERRCHECK_VERSION):
 	GOBIN=$(TOOLSDIR) CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath -ldflags "-s -w" \
 		github.com/kisielk/errcheck@$(ERRCHECK_VERSION)
 	@touch $@
+
+dockerode: $(TOOLSDIR)/node/.dockerode-$(DOCKERODE_VERSION)
+$(TOOLSDIR)/node/.dockerode-$(DOCKERODE_VERSION):
+	@mkdir -p $(TOOLSDIR)/node
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "installing dockerode $(DOCKERODE_VERSION) into $(TOOLSDIR)/node"; \
+		npm install --prefix $(TOOLSDIR)/node --no-audit --no-fund --silent dockerode@$(DOCKERODE_VERSION) && touch $@; \
+	else \
+		echo "no npm: the Docker API's dockerode test will be skipped"; \
+	fi
 
 ## build: berth's own binaries into .build/
 # The shim alone is built with the GOEXPERIMENT in cmd/containerd-shim-berth-v2/GOEXPERIMENT

@@ -473,8 +473,19 @@ func TestDockerClients(t *testing.T) {
 			break
 		}
 	}
-	if old == "" && python == "" {
-		t.Skip("neither Debian's docker.io client nor docker-py is installed")
+	nodeModules := os.Getenv("BERTH_NODE_MODULES")
+	if nodeModules == "" {
+		libexec := os.Getenv(harness.EnvLibexec)
+		if libexec == "" {
+			libexec = "/usr/local/lib/berth"
+		}
+		nodeModules = filepath.Join(libexec, "tools", "node", "node_modules")
+	}
+	if _, err := exec.LookPath("node"); err != nil || !fileExists(filepath.Join(nodeModules, "dockerode", "package.json")) {
+		nodeModules = ""
+	}
+	if old == "" && python == "" && nodeModules == "" {
+		t.Skip("none of Debian's docker.io client, docker-py and dockerode is installed")
 	}
 	s := harness.Start(t)
 	s.LoadBusybox()
@@ -503,6 +514,17 @@ func TestDockerClients(t *testing.T) {
 			t.Errorf("ps: %q", out)
 		}
 		d.ok("rm", "-f", n)
+	})
+	t.Run("Dockerode", func(t *testing.T) {
+		if nodeModules == "" {
+			t.Skip("node or dockerode is not installed (make deps installs dockerode where npm exists)")
+		}
+		cmd := exec.Command("node", "testdata/dockerode.js", strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36)))
+		cmd.Env = append(os.Environ(), "DOCKER_SOCK="+strings.TrimPrefix(s.DockerHost(), "unix://"), "NODE_PATH="+nodeModules)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "all checks passed") {
+			t.Fatalf("dockerode script: %v\n%s", err, out)
+		}
 	})
 	t.Run("DockerPy", func(t *testing.T) {
 		if python == "" {
