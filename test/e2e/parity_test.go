@@ -591,3 +591,25 @@ func testAttachQuietSize(t *testing.T, c cli) {
 		t.Errorf("logs --details: %s", r)
 	}
 }
+
+// TestParityQuietPlatform: run --quiet pulls a missing image without
+// printing progress; --platform goes to the pull.
+func TestParityQuietPlatform(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	ref := reg.Addr() + "/parity/busybox:1"
+	c.ok("tag", "busybox", ref)
+	c.ok("push", ref)
+	c.ok("rmi", ref)
+
+	r := c.run("run", "--rm", "-q", "--platform", "linux/"+runtime.GOARCH, ref, "echo", "ran")
+	if r.code != 0 || r.out() != "ran" {
+		t.Fatalf("run -q of a missing image: %s", r)
+	}
+	if strings.Contains(r.stderr, "Unable to find image") || strings.Contains(r.stderr, "Pull") || strings.Contains(r.stderr, "Download") {
+		t.Errorf("run -q printed the pull: %q", r.stderr)
+	}
+}

@@ -24,11 +24,12 @@ func createFlagGroups() []configFlags {
 	return []configFlags{pullFlags(), processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags()}
 }
 
-// pullFlags: --quiet (no pull progress).
+// pullFlags: --quiet (no pull progress), --platform (what a pull picks).
 func pullFlags() configFlags {
 	return configFlags{
 		flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the pull's progress"},
+			&cli.StringFlag{Name: "platform", Usage: "platform of the image to pull when it is missing (os/arch[/variant])"},
 		},
 		apply: func(*cli.Context, *Env, *container.Config) error { return nil },
 	}

@@ -27,9 +27,9 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 	default:
 		return "", nil, &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("invalid --pull %q: use missing, always or never", policy)}
 	}
-	quiet := c.Bool("quiet")
+	quiet, platform := c.Bool("quiet"), c.String("platform")
 	if policy == "always" {
-		if err := pullForRun(ctx, env, cl, cfg.Image, quiet); err != nil {
+		if err := pullForRun(ctx, env, cl, cfg.Image, platform, quiet); err != nil {
 			return "", nil, err
 		}
 	}
@@ -43,14 +43,14 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 	if !quiet {
 		fmt.Fprintf(env.Stderr, "Unable to find image '%s' locally\n", cfg.Image)
 	}
-	if perr := pullForRun(ctx, env, cl, cfg.Image, quiet); perr != nil {
+	if perr := pullForRun(ctx, env, cl, cfg.Image, platform, quiet); perr != nil {
 		// Say both: the image is not here, and why it could not be pulled.
 		return "", nil, fmt.Errorf("%w; pulling it failed: %v", err, perr)
 	}
 	return cl.Create(ctx, cfg)
 }
 
-func pullForRun(ctx context.Context, env *Env, cl Client, ref string, quiet bool) error {
+func pullForRun(ctx context.Context, env *Env, cl Client, ref, platform string, quiet bool) error {
 	api := cl.Images()
 	auth, err := authFor(ctx, env, ref)
 	if err != nil {
@@ -58,7 +58,7 @@ func pullForRun(ctx context.Context, env *Env, cl Client, ref string, quiet bool
 	}
 	errEnv := *env
 	errEnv.Stdout = env.Stderr
-	if _, err := api.Pull(ctx, ref, image.PullOptions{Auth: auth, Progress: progressPrinter(&errEnv, quiet)}); err != nil {
+	if _, err := api.Pull(ctx, ref, image.PullOptions{Auth: auth, Platform: platform, Progress: progressPrinter(&errEnv, quiet)}); err != nil {
 		return remoteErr(err, refHost(ref))
 	}
 	return nil
