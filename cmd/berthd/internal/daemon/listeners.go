@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/config"
 )
@@ -13,6 +15,10 @@ import (
 // the new one gets mode 0660 and group socketGroup (when it exists). For
 // the services a RegisterFunc serves beside the gRPC API (the Docker API).
 func ListenUnix(path, socketGroup string, log *slog.Logger) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another process (a Docker daemon, another berthd?) answers on %s: stop it or choose another socket", path)
+	}
 	if err := claimSocket(path); err != nil {
 		return nil, err
 	}
