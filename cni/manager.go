@@ -167,10 +167,14 @@ func (m *Manager) Create(ctx context.Context, opts networktypes.CreateOptions) (
 	if opts.IPRange.IsValid() && !opts.Subnet.IsValid() {
 		return nil, errInvalid("an ip-range needs a subnet")
 	}
+	if len(opts.AuxAddresses) > 0 && !opts.Subnet.IsValid() {
+		return nil, errInvalid("an aux-address needs a subnet (--subnet)")
+	}
 	n := &networktypes.Network{
 		Name: opts.Name, Driver: opts.Driver, Subnet: opts.Subnet, Gateway: opts.Gateway,
 		IPRange: opts.IPRange, Internal: opts.Internal,
 		Options: maps.Clone(opts.Options), Labels: maps.Clone(opts.Labels),
+		AuxAddresses: maps.Clone(opts.AuxAddresses), IPAMOptions: maps.Clone(opts.IPAMOptions),
 	}
 	return m.create(ctx, n)
 }
@@ -201,6 +205,9 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 	if err := validateAddressing(n); err != nil {
 		return nil, err
 	}
+	if err := validateAux(n); err != nil {
+		return nil, err
+	}
 	if err := d.Prepare(ctx, n); err != nil {
 		return nil, err
 	}
@@ -221,10 +228,14 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 		if err != nil {
 			delete(m.networks, n.Name)
 			_ = os.Remove(m.confPath(n.Name))
+			_ = os.RemoveAll(filepath.Join(m.cfg.ipamDir(), n.Name))
 			m.dns.RemoveNetwork(n.Name)
 			_ = m.syncFirewallLocked()
 		}
 	}()
+	if err := m.reserveAux(n); err != nil {
+		return nil, err
+	}
 	if err := d.Ensure(ctx, n); err != nil {
 		return nil, err
 	}

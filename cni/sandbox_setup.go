@@ -72,6 +72,11 @@ func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName stri
 	if a.IPv4.IsValid() && (!n.Subnet.Contains(a.IPv4) || a.IPv4 == n.Gateway) {
 		return Endpoint{}, errInvalid("address %s is not a free host address of network %s (%s)", a.IPv4, n.Name, n.Subnet)
 	}
+	for name, aux := range n.AuxAddresses {
+		if a.IPv4 == aux {
+			return Endpoint{}, errInvalid("address %s of network %s is reserved for %s (--aux-address): pick another --ip", a.IPv4, n.Name, name)
+		}
+	}
 	ep := Endpoint{
 		Network: n.Name, NetworkID: n.ID, Driver: n.Driver, IfName: ifName,
 		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedMAC: a.MAC,

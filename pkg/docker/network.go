@@ -34,13 +34,16 @@ func networkBase(n *network.Network) dnetwork.Network {
 		Scope:      "local",
 		Driver:     n.Driver,
 		EnableIPv4: true,
-		IPAM:       dnetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []dnetwork.IPAMConfig{}},
+		IPAM:       dnetwork.IPAM{Driver: "default", Options: n.IPAMOptions, Config: []dnetwork.IPAMConfig{}},
 		Internal:   n.Internal,
 		Options:    n.Options,
 		Labels:     n.Labels,
 	}
 	if out.Options == nil {
 		out.Options = map[string]string{}
+	}
+	if out.IPAM.Options == nil {
+		out.IPAM.Options = map[string]string{}
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
@@ -50,6 +53,7 @@ func networkBase(n *network.Network) dnetwork.Network {
 		if n.Gateway.IsValid() {
 			c.Gateway = n.Gateway
 		}
+		c.AuxAddress = n.AuxAddresses
 		out.IPAM.Config = append(out.IPAM.Config, c)
 	}
 	if n.Interface != "" && n.Driver == network.DriverBridge {

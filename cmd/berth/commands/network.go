@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strings"
@@ -47,6 +48,7 @@ Examples:
    berth network create app
    berth network create --subnet 10.30.0.0/24 --gateway 10.30.0.1 app
    berth network create --internal backend
+   berth network create --subnet 10.30.0.0/24 --aux-address router=10.30.0.2 lan
    berth network create -d macvlan -o parent=eth1 --subnet 192.168.1.0/24 lan`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver: bridge or macvlan"},
@@ -54,6 +56,8 @@ Examples:
 			&cli.StringFlag{Name: "gateway", Usage: "gateway address of the subnet (default: its first address)"},
 			&cli.StringFlag{Name: "ip-range", Usage: "hand out container addresses from this CIDR only"},
 			&cli.BoolFlag{Name: "internal", Usage: "no access to the outside: no route out, no masquerade"},
+			&cli.StringSliceFlag{Name: "aux-address", Usage: "reserve an address of the subnet for another host (NAME=IP): never given to a container; repeatable"},
+			&cli.StringSliceFlag{Name: "ipam-opt", Usage: "IPAM driver option (KEY=VALUE), kept as given"},
 			newSliceFlag("opt", "o", "driver option (KEY=VALUE): parent, macvlan_mode, com.docker.network.bridge.name, mtu"),
 			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
 		},
@@ -77,6 +81,12 @@ Examples:
 			if o.Labels, err = opts.Labels(c.StringSlice("label")); err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
+			if o.IPAMOptions, err = keyValues("--ipam-opt", c.StringSlice("ipam-opt")); err != nil {
+				return err
+			}
+			if o.AuxAddresses, err = auxAddresses(c.StringSlice("aux-address")); err != nil {
+				return err
+			}
 			n, err := api.Create(ctx, o)
 			if err != nil {
 				return err
@@ -97,6 +107,23 @@ func cidrFlag(c *cli.Context, name string) (netip.Prefix, error) {
 		return p, &ExitError{Code: 1, Err: fmt.Errorf("invalid --%s %q: want an IPv4 CIDR such as 10.30.0.0/24", name, v)}
 	}
 	return p, nil
+}
+
+// auxAddresses parses --aux-address NAME=IP values.
+func auxAddresses(values []string) (map[string]netip.Addr, error) {
+	kv, err := keyValues("--aux-address", values)
+	if err != nil || kv == nil {
+		return nil, err
+	}
+	out := make(map[string]netip.Addr, len(kv))
+	for name, v := range kv {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, &ExitError{Code: 1, Err: fmt.Errorf("invalid --aux-address %s=%q: want NAME=IP, e.g. router=10.30.0.2", name, v)}
+		}
+		out[name] = a
+	}
+	return out, nil
 }
 
 func keyValues(flag string, values []string) (map[string]string, error) {
@@ -235,9 +262,10 @@ type NetworkIPAM struct {
 
 // NetworkIPAMConfig is one subnet of a network.
 type NetworkIPAMConfig struct {
-	Subnet  string `json:"Subnet"`
-	IPRange string `json:"IPRange,omitempty"`
-	Gateway string `json:"Gateway"`
+	Subnet     string            `json:"Subnet"`
+	IPRange    string            `json:"IPRange,omitempty"`
+	Gateway    string            `json:"Gateway"`
+	AuxAddress map[string]string `json:"AuxiliaryAddresses,omitempty"`
 }
 
 // NetworkContainer is an attached container in `network inspect`.
@@ -260,6 +288,13 @@ func networkResource(n *network.Network) NetworkResource {
 	}
 	if r.Options == nil {
 		r.Options = map[string]string{}
+	}
+	maps.Copy(r.IPAM.Options, n.IPAMOptions)
+	for name, a := range n.AuxAddresses {
+		if r.IPAM.Config[0].AuxAddress == nil {
+			r.IPAM.Config[0].AuxAddress = map[string]string{}
+		}
+		r.IPAM.Config[0].AuxAddress[name] = a.String()
 	}
 	if r.Labels == nil {
 		r.Labels = map[string]string{}

@@ -38,6 +38,12 @@ type Network struct {
 	Options   map[string]string `json:"options,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Created   time.Time         `json:"created"`
+	// AuxAddresses are addresses of the subnet reserved for other hosts
+	// (Docker's --aux-address), by host name: never given to a container.
+	AuxAddresses map[string]netip.Addr `json:"auxAddresses,omitempty"`
+	// IPAMOptions are the IPAM driver's options (Docker's --ipam-opt),
+	// kept as given.
+	IPAMOptions map[string]string `json:"ipamOptions,omitempty"`
 	// Default marks the default "bridge" network.
 	Default bool `json:"default,omitempty"`
 	// DNS reports whether the embedded DNS resolves container names on this
@@ -74,4 +80,8 @@ type CreateOptions struct {
 	// name) and "mtu".
 	Options map[string]string
 	Labels  map[string]string
+	// AuxAddresses (Docker's --aux-address NAME=IP): addresses of Subnet
+	// never given to a container. IPAMOptions (--ipam-opt) are kept as given.
+	AuxAddresses map[string]netip.Addr
+	IPAMOptions  map[string]string
 }

@@ -1,8 +1,10 @@
 // berth's gRPC API: containers.
 //
-// Stability rules (as containerd's api/ module): fields are only ever added;
-// a field number is never reused or renumbered, and a removed field is
-// marked `reserved`. Every call has its own request and response message,
+// Stability (docs/api.md, "Stability"; as containerd's api module):
+// berth.v1 only grows. Fields, calls and messages are added, never
+// renumbered, removed, renamed or retyped, and keep their meaning; a
+// superseded one is marked deprecated and kept. make lint's buf breaking
+// check enforces it. Every call has its own request and response message,
 // even when empty, so both can grow. Errors are gRPC statuses carrying
 // containerd's errdefs classes (see docs/api.md, "Errors").
 

@@ -47,7 +47,12 @@ type Network struct {
 	// Container names resolve through the embedded DNS.
 	Dns bool `protobuf:"varint,13,opt,name=dns,proto3" json:"dns,omitempty"`
 	// The containers attached (Inspect and List).
-	Endpoints     []*NetworkEndpoint `protobuf:"bytes,14,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Endpoints []*NetworkEndpoint `protobuf:"bytes,14,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Addresses of the subnet never given to a container (Docker's
+	// --aux-address), by host name.
+	AuxAddresses map[string]string `protobuf:"bytes,15,rep,name=aux_addresses,json=auxAddresses,proto3" json:"aux_addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Options of the IPAM driver (Docker's --ipam-opt), kept as given.
+	IpamOptions   map[string]string `protobuf:"bytes,16,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +185,20 @@ func (x *Network) GetEndpoints() []*NetworkEndpoint {
 	return nil
 }
 
+func (x *Network) GetAuxAddresses() map[string]string {
+	if x != nil {
+		return x.AuxAddresses
+	}
+	return nil
+}
+
+func (x *Network) GetIpamOptions() map[string]string {
+	if x != nil {
+		return x.IpamOptions
+	}
+	return nil
+}
+
 // NetworkEndpoint is a container's attachment as seen from a network.
 type NetworkEndpoint struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -262,13 +281,18 @@ type CreateNetworkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Empty means "bridge".
-	Driver        string            `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
-	Subnet        string            `protobuf:"bytes,3,opt,name=subnet,proto3" json:"subnet,omitempty"`
-	Gateway       string            `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	IpRange       string            `protobuf:"bytes,5,opt,name=ip_range,json=ipRange,proto3" json:"ip_range,omitempty"`
-	Internal      bool              `protobuf:"varint,6,opt,name=internal,proto3" json:"internal,omitempty"`
-	Options       map[string]string `protobuf:"bytes,7,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Labels        map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Driver   string            `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	Subnet   string            `protobuf:"bytes,3,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway  string            `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	IpRange  string            `protobuf:"bytes,5,opt,name=ip_range,json=ipRange,proto3" json:"ip_range,omitempty"`
+	Internal bool              `protobuf:"varint,6,opt,name=internal,proto3" json:"internal,omitempty"`
+	Options  map[string]string `protobuf:"bytes,7,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels   map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Addresses of the subnet reserved for other hosts (Docker's
+	// --aux-address NAME=IP): never given to a container. Needs subnet.
+	AuxAddresses map[string]string `protobuf:"bytes,9,rep,name=aux_addresses,json=auxAddresses,proto3" json:"aux_addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Options of the IPAM driver (Docker's --ipam-opt), kept as given.
+	IpamOptions   map[string]string `protobuf:"bytes,10,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +379,20 @@ func (x *CreateNetworkRequest) GetOptions() map[string]string {
 func (x *CreateNetworkRequest) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *CreateNetworkRequest) GetAuxAddresses() map[string]string {
+	if x != nil {
+		return x.AuxAddresses
+	}
+	return nil
+}
+
+func (x *CreateNetworkRequest) GetIpamOptions() map[string]string {
+	if x != nil {
+		return x.IpamOptions
 	}
 	return nil
 }
@@ -949,7 +987,7 @@ var File_berth_v1_networks_proto protoreflect.FileDescriptor
 
 const file_berth_v1_networks_proto_rawDesc = "" +
 	"\n" +
-	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\xcf\x04\n" +
+	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\xe1\x06\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -965,11 +1003,19 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x18\n" +
 	"\adefault\x18\f \x01(\bR\adefault\x12\x10\n" +
 	"\x03dns\x18\r \x01(\bR\x03dns\x127\n" +
-	"\tendpoints\x18\x0e \x03(\v2\x19.berth.v1.NetworkEndpointR\tendpoints\x1a:\n" +
+	"\tendpoints\x18\x0e \x03(\v2\x19.berth.v1.NetworkEndpointR\tendpoints\x12H\n" +
+	"\raux_addresses\x18\x0f \x03(\v2#.berth.v1.Network.AuxAddressesEntryR\fauxAddresses\x12E\n" +
+	"\fipam_options\x18\x10 \x03(\v2\".berth.v1.Network.IpamOptionsEntryR\vipamOptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
+	"\x11AuxAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10IpamOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
 	"\x0fNetworkEndpoint\x12!\n" +
@@ -977,7 +1023,7 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aif_name\x18\x03 \x01(\tR\x06ifName\x12\x12\n" +
 	"\x04ipv4\x18\x04 \x01(\tR\x04ipv4\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\tR\x03mac\"\xad\x03\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\"\xd9\x05\n" +
 	"\x14CreateNetworkRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
@@ -986,11 +1032,20 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\bip_range\x18\x05 \x01(\tR\aipRange\x12\x1a\n" +
 	"\binternal\x18\x06 \x01(\bR\binternal\x12E\n" +
 	"\aoptions\x18\a \x03(\v2+.berth.v1.CreateNetworkRequest.OptionsEntryR\aoptions\x12B\n" +
-	"\x06labels\x18\b \x03(\v2*.berth.v1.CreateNetworkRequest.LabelsEntryR\x06labels\x1a:\n" +
+	"\x06labels\x18\b \x03(\v2*.berth.v1.CreateNetworkRequest.LabelsEntryR\x06labels\x12U\n" +
+	"\raux_addresses\x18\t \x03(\v20.berth.v1.CreateNetworkRequest.AuxAddressesEntryR\fauxAddresses\x12R\n" +
+	"\fipam_options\x18\n" +
+	" \x03(\v2/.berth.v1.CreateNetworkRequest.IpamOptionsEntryR\vipamOptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
+	"\x11AuxAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10IpamOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
 	"\x15CreateNetworkResponse\x12+\n" +
@@ -1042,7 +1097,7 @@ func file_berth_v1_networks_proto_rawDescGZIP() []byte {
 	return file_berth_v1_networks_proto_rawDescData
 }
 
-var file_berth_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_berth_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_berth_v1_networks_proto_goTypes = []any{
 	(*Network)(nil),                   // 0: berth.v1.Network
 	(*NetworkEndpoint)(nil),           // 1: berth.v1.NetworkEndpoint
@@ -1062,44 +1117,52 @@ var file_berth_v1_networks_proto_goTypes = []any{
 	(*DisconnectNetworkResponse)(nil), // 15: berth.v1.DisconnectNetworkResponse
 	nil,                               // 16: berth.v1.Network.OptionsEntry
 	nil,                               // 17: berth.v1.Network.LabelsEntry
-	nil,                               // 18: berth.v1.CreateNetworkRequest.OptionsEntry
-	nil,                               // 19: berth.v1.CreateNetworkRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 21: berth.v1.Filter
-	(*NetworkAttachment)(nil),         // 22: berth.v1.NetworkAttachment
+	nil,                               // 18: berth.v1.Network.AuxAddressesEntry
+	nil,                               // 19: berth.v1.Network.IpamOptionsEntry
+	nil,                               // 20: berth.v1.CreateNetworkRequest.OptionsEntry
+	nil,                               // 21: berth.v1.CreateNetworkRequest.LabelsEntry
+	nil,                               // 22: berth.v1.CreateNetworkRequest.AuxAddressesEntry
+	nil,                               // 23: berth.v1.CreateNetworkRequest.IpamOptionsEntry
+	(*timestamppb.Timestamp)(nil),     // 24: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 25: berth.v1.Filter
+	(*NetworkAttachment)(nil),         // 26: berth.v1.NetworkAttachment
 }
 var file_berth_v1_networks_proto_depIdxs = []int32{
 	16, // 0: berth.v1.Network.options:type_name -> berth.v1.Network.OptionsEntry
 	17, // 1: berth.v1.Network.labels:type_name -> berth.v1.Network.LabelsEntry
-	20, // 2: berth.v1.Network.created:type_name -> google.protobuf.Timestamp
+	24, // 2: berth.v1.Network.created:type_name -> google.protobuf.Timestamp
 	1,  // 3: berth.v1.Network.endpoints:type_name -> berth.v1.NetworkEndpoint
-	18, // 4: berth.v1.CreateNetworkRequest.options:type_name -> berth.v1.CreateNetworkRequest.OptionsEntry
-	19, // 5: berth.v1.CreateNetworkRequest.labels:type_name -> berth.v1.CreateNetworkRequest.LabelsEntry
-	0,  // 6: berth.v1.CreateNetworkResponse.network:type_name -> berth.v1.Network
-	21, // 7: berth.v1.ListNetworksRequest.filters:type_name -> berth.v1.Filter
-	0,  // 8: berth.v1.ListNetworksResponse.networks:type_name -> berth.v1.Network
-	0,  // 9: berth.v1.InspectNetworkResponse.network:type_name -> berth.v1.Network
-	21, // 10: berth.v1.PruneNetworksRequest.filters:type_name -> berth.v1.Filter
-	22, // 11: berth.v1.ConnectNetworkRequest.settings:type_name -> berth.v1.NetworkAttachment
-	2,  // 12: berth.v1.NetworksService.Create:input_type -> berth.v1.CreateNetworkRequest
-	4,  // 13: berth.v1.NetworksService.List:input_type -> berth.v1.ListNetworksRequest
-	6,  // 14: berth.v1.NetworksService.Inspect:input_type -> berth.v1.InspectNetworkRequest
-	8,  // 15: berth.v1.NetworksService.Remove:input_type -> berth.v1.RemoveNetworkRequest
-	10, // 16: berth.v1.NetworksService.Prune:input_type -> berth.v1.PruneNetworksRequest
-	12, // 17: berth.v1.NetworksService.Connect:input_type -> berth.v1.ConnectNetworkRequest
-	14, // 18: berth.v1.NetworksService.Disconnect:input_type -> berth.v1.DisconnectNetworkRequest
-	3,  // 19: berth.v1.NetworksService.Create:output_type -> berth.v1.CreateNetworkResponse
-	5,  // 20: berth.v1.NetworksService.List:output_type -> berth.v1.ListNetworksResponse
-	7,  // 21: berth.v1.NetworksService.Inspect:output_type -> berth.v1.InspectNetworkResponse
-	9,  // 22: berth.v1.NetworksService.Remove:output_type -> berth.v1.RemoveNetworkResponse
-	11, // 23: berth.v1.NetworksService.Prune:output_type -> berth.v1.PruneNetworksResponse
-	13, // 24: berth.v1.NetworksService.Connect:output_type -> berth.v1.ConnectNetworkResponse
-	15, // 25: berth.v1.NetworksService.Disconnect:output_type -> berth.v1.DisconnectNetworkResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 4: berth.v1.Network.aux_addresses:type_name -> berth.v1.Network.AuxAddressesEntry
+	19, // 5: berth.v1.Network.ipam_options:type_name -> berth.v1.Network.IpamOptionsEntry
+	20, // 6: berth.v1.CreateNetworkRequest.options:type_name -> berth.v1.CreateNetworkRequest.OptionsEntry
+	21, // 7: berth.v1.CreateNetworkRequest.labels:type_name -> berth.v1.CreateNetworkRequest.LabelsEntry
+	22, // 8: berth.v1.CreateNetworkRequest.aux_addresses:type_name -> berth.v1.CreateNetworkRequest.AuxAddressesEntry
+	23, // 9: berth.v1.CreateNetworkRequest.ipam_options:type_name -> berth.v1.CreateNetworkRequest.IpamOptionsEntry
+	0,  // 10: berth.v1.CreateNetworkResponse.network:type_name -> berth.v1.Network
+	25, // 11: berth.v1.ListNetworksRequest.filters:type_name -> berth.v1.Filter
+	0,  // 12: berth.v1.ListNetworksResponse.networks:type_name -> berth.v1.Network
+	0,  // 13: berth.v1.InspectNetworkResponse.network:type_name -> berth.v1.Network
+	25, // 14: berth.v1.PruneNetworksRequest.filters:type_name -> berth.v1.Filter
+	26, // 15: berth.v1.ConnectNetworkRequest.settings:type_name -> berth.v1.NetworkAttachment
+	2,  // 16: berth.v1.NetworksService.Create:input_type -> berth.v1.CreateNetworkRequest
+	4,  // 17: berth.v1.NetworksService.List:input_type -> berth.v1.ListNetworksRequest
+	6,  // 18: berth.v1.NetworksService.Inspect:input_type -> berth.v1.InspectNetworkRequest
+	8,  // 19: berth.v1.NetworksService.Remove:input_type -> berth.v1.RemoveNetworkRequest
+	10, // 20: berth.v1.NetworksService.Prune:input_type -> berth.v1.PruneNetworksRequest
+	12, // 21: berth.v1.NetworksService.Connect:input_type -> berth.v1.ConnectNetworkRequest
+	14, // 22: berth.v1.NetworksService.Disconnect:input_type -> berth.v1.DisconnectNetworkRequest
+	3,  // 23: berth.v1.NetworksService.Create:output_type -> berth.v1.CreateNetworkResponse
+	5,  // 24: berth.v1.NetworksService.List:output_type -> berth.v1.ListNetworksResponse
+	7,  // 25: berth.v1.NetworksService.Inspect:output_type -> berth.v1.InspectNetworkResponse
+	9,  // 26: berth.v1.NetworksService.Remove:output_type -> berth.v1.RemoveNetworkResponse
+	11, // 27: berth.v1.NetworksService.Prune:output_type -> berth.v1.PruneNetworksResponse
+	13, // 28: berth.v1.NetworksService.Connect:output_type -> berth.v1.ConnectNetworkResponse
+	15, // 29: berth.v1.NetworksService.Disconnect:output_type -> berth.v1.DisconnectNetworkResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_networks_proto_init() }
@@ -1115,7 +1178,7 @@ func file_berth_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_networks_proto_rawDesc), len(file_berth_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -89,6 +89,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
 			return unsupported("IPAM driver " + req.IPAM.Driver)
 		}
+		opts.IPAMOptions = req.IPAM.Options
 		switch len(req.IPAM.Config) {
 		case 0:
 		case 1:
@@ -96,10 +97,8 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 			if c.Subnet.IsValid() && !c.Subnet.Addr().Is4() {
 				return unsupported("IPv6 subnets")
 			}
-			if len(c.AuxAddress) > 0 {
-				return unsupported("auxiliary addresses")
-			}
 			opts.Subnet, opts.Gateway, opts.IPRange = c.Subnet, c.Gateway, c.IPRange
+			opts.AuxAddresses = c.AuxAddress
 		default:
 			return unsupported("more than one subnet per network")
 		}

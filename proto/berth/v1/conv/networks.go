@@ -30,6 +30,9 @@ func NetworkToProto(n *network.Network) *berthv1.Network {
 		Created:   Timestamp(n.Created),
 		Default:   n.Default,
 		Dns:       n.DNS,
+
+		AuxAddresses: auxToProto(n.AuxAddresses),
+		IpamOptions:  n.IPAMOptions,
 	}
 	for _, e := range n.Endpoints {
 		p.Endpoints = append(p.Endpoints, &berthv1.NetworkEndpoint{
@@ -59,7 +62,10 @@ func NetworkFromProto(p *berthv1.Network) *network.Network {
 		Created:   Time(p.GetCreated()),
 		Default:   p.GetDefault(),
 		DNS:       p.GetDns(),
+
+		IPAMOptions: p.GetIpamOptions(),
 	}
+	n.AuxAddresses, _ = auxFromProto(p.GetAuxAddresses())
 	for _, e := range p.GetEndpoints() {
 		n.Endpoints = append(n.Endpoints, network.EndpointRef{
 			ContainerID: e.GetContainerId(), Name: e.GetName(), IfName: e.GetIfName(), IPv4: parsePrefix(e.GetIpv4()), MAC: e.GetMac(),
@@ -97,6 +103,9 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 		Internal: o.Internal,
 		Options:  o.Options,
 		Labels:   o.Labels,
+
+		AuxAddresses: auxToProto(o.AuxAddresses),
+		IpamOptions:  o.IPAMOptions,
 	}
 }
 
@@ -105,9 +114,12 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOptions, error) {
 	o := network.CreateOptions{
 		Name: r.GetName(), Driver: r.GetDriver(), Internal: r.GetInternal(),
-		Options: r.GetOptions(), Labels: r.GetLabels(),
+		Options: r.GetOptions(), Labels: r.GetLabels(), IPAMOptions: r.GetIpamOptions(),
 	}
 	var err error
+	if o.AuxAddresses, err = auxFromProto(r.GetAuxAddresses()); err != nil {
+		return o, err
+	}
 	if o.Subnet, err = prefixArg("subnet", r.GetSubnet()); err != nil {
 		return o, err
 	}
@@ -165,4 +177,32 @@ func parsePrefix(s string) netip.Prefix {
 func parseAddr(s string) netip.Addr {
 	a, _ := netip.ParseAddr(s)
 	return a
+}
+
+func auxToProto(m map[string]netip.Addr) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, a := range m {
+		out[k] = a.String()
+	}
+	return out
+}
+
+// auxFromProto parses aux addresses; a malformed one is
+// errdefs.ErrInvalidArgument.
+func auxFromProto(m map[string]string) (map[string]netip.Addr, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]netip.Addr, len(m))
+	for k, v := range m {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid aux-address %s=%q: want an IP address: %w", k, v, errdefs.ErrInvalidArgument)
+		}
+		out[k] = a
+	}
+	return out, nil
 }
