@@ -95,7 +95,9 @@ func (r *record) view() recordView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt}
-	if r.pendingExit != nil {
+	// A container that never ran here shows no exit (that of a task
+	// whose start was cut off, deleted by the reconciliation).
+	if r.pendingExit != nil && r.phase != phaseCreated {
 		v.exited, v.exitCode = true, r.pendingExit.ExitCode
 	}
 	return v

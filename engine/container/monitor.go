@@ -168,6 +168,11 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 	var st containertypes.ExitStatus
 	r.mu.Lock()
 	seen := r.pendingExit
+	if resp == nil && seen != nil && r.phase != phaseRunning && r.phase != phaseUserStopped {
+		// The exit of a task that never ran under this record (a start
+		// cut off, whose task the reconciliation deleted): nothing ran.
+		r.pendingExit, seen = nil, nil
+	}
 	r.mu.Unlock()
 	switch {
 	case resp != nil:
@@ -397,6 +402,20 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	}
 	r.mu.Unlock()
 	proc, err := s.taskState(ctx, r.id)
+	if err == nil && proc.Status == tasktypes.Status_CREATED {
+		// Created, never started: a start cut off between its two calls
+		// (berthd or containerd killed). No start is in progress (r.op is
+		// ours), so nobody will start it: it goes, with its network, as
+		// the start's rollback would have done, and the container is one
+		// without a task (a policy may start it below).
+		s.log.Info("removing the task of an interrupted start", "id", r.id)
+		if _, derr := s.deleteTask(ctx, r.id); derr != nil {
+			s.log.Warn("removing the task of an interrupted start", "id", r.id, "err", derr)
+			return
+		}
+		s.teardownNetwork(ctx, r.id)
+		proc, err = nil, errdefs.ErrNotFound
+	}
 	switch {
 	case err == nil && proc.Status == tasktypes.Status_STOPPED:
 		if st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove); ok {

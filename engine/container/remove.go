@@ -96,6 +96,20 @@ func (s *Service) isRunning(ctx context.Context, r *record) (string, error) {
 }
 
 func (s *Service) killAndWait(ctx context.Context, r *record) error {
+	if proc, err := s.taskState(ctx, r.id); err == nil && proc.Status == tasktypes.Status_CREATED {
+		// A task created but never started (a start cut off): no signal
+		// reaches it and no exit will come; it is deleted instead.
+		r.op.Lock()
+		defer r.op.Unlock()
+		if proc, err := s.taskState(ctx, r.id); err != nil || proc.Status != tasktypes.Status_CREATED {
+			return nil // started or gone meanwhile: the caller looks again
+		}
+		if _, err := s.deleteTask(ctx, r.id); err != nil {
+			return err
+		}
+		s.teardownNetwork(ctx, r.id)
+		return nil
+	}
 	exited, err := s.Wait(ctx, r.id, containertypes.WaitNotRunning)
 	if err != nil {
 		return err

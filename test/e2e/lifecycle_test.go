@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
 
 	"github.com/berthproject/berth/test/harness"
 )
@@ -249,4 +253,55 @@ func parseInspectTime(s string) (time.Time, error) {
 func procComm(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 	return strings.TrimSpace(string(b))
+}
+
+// TestInterruptedStart: a task created but never started (a start cut off
+// between containerd's create and start, by a kill of berthd or containerd)
+// does not leave the container "running" for good: rm -f removes it at
+// once, and berthd's reconciliation deletes it, after which start works.
+func TestInterruptedStart(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	ctx := context.Background()
+	cl, err := containerd.New(s.ContainerdAddress(), containerd.WithDefaultNamespace(s.Namespace()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	halfStart := func(name string) {
+		t.Helper()
+		id := c.inspect(name, "{{.ID}}")
+		ctr, err := cl.LoadContainer(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := ctr.NewTask(ctx, cio.NullIO)
+		if err != nil {
+			t.Fatalf("creating a task for %s behind berthd's back: %v", name, err)
+		}
+		if st, err := task.Status(ctx); err != nil || st.Status != containerd.Created {
+			t.Fatalf("the half-started task of %s: %v, %v", name, st, err)
+		}
+	}
+	// No network: berth sets a container's netns up in its own start.
+	removed, restarted := c.name("halfstart-rm"), c.name("halfstart-restart")
+	c.ok("create", "--name", removed, "--network", "none", "busybox", "sleep", "1000")
+	c.ok("create", "--name", restarted, "--network", "none", "busybox", "sleep", "1000")
+	halfStart(removed)
+	halfStart(restarted)
+
+	if r := c.run("rm", "-f", removed); r.code != 0 || c.exists(removed) {
+		t.Errorf("rm -f of a container with a task never started: %s", r)
+	}
+	s.Restart()
+	// berthd reconciles its containers in the background once it serves.
+	eventually(t, 30*time.Second, restarted+" to be created again after berthd's restart", func() bool {
+		return c.status(restarted) == "created"
+	})
+	c.ok("start", restarted)
+	if got := c.status(restarted); got != "running" {
+		t.Errorf("start after the cut-off start was cleaned: %q", got)
+	}
 }
