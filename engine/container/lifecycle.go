@@ -198,6 +198,13 @@ func (r *record) exitSeen(code int, at time.Time) {
 	r.pendingExit = &containertypes.ExitStatus{ExitCode: code, ExitedAt: at}
 }
 
+// hasPendingExit reports whether an exit was seen that is not written down.
+func (r *record) hasPendingExit() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pendingExit != nil
+}
+
 // exitedLocked moves the record to the phase that follows an exit: a
 // user-stopped container stays so (no policy applies), any other is exited.
 // The caller holds r.mu.

@@ -160,6 +160,12 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 		s.releaseNetwork(ctx, r.id)
 	}()
 	resp, err := s.deleteTask(ctx, r.id)
+	for i := 0; err != nil && i < 20 && r.hasPendingExit() && ctx.Err() == nil; i++ {
+		// Its exit was seen but the delete fails: containerd is still
+		// cleaning up after a dead shim. Give it a moment.
+		time.Sleep(100 * time.Millisecond)
+		resp, err = s.deleteTask(ctx, r.id)
+	}
 	<-netDone
 	if err != nil {
 		s.log.Warn("deleting an exited task", "id", r.id, "err", err)
