@@ -297,7 +297,7 @@ func (r imageResolver) ResolveForRun(ctx context.Context, ref string) (container
 	if err != nil {
 		return container.ResolvedImage{}, err
 	}
-	return container.ResolvedImage{Name: res.Name, ID: res.ID, Config: res.Config, ChainID: res.ChainID}, nil
+	return container.ResolvedImage{Name: res.Name, ID: res.ID, Config: res.Config, ChainID: res.ChainID, Healthcheck: res.Healthcheck}, nil
 }
 
 // lookBin finds a binary in dirs, then in $PATH.

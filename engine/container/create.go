@@ -51,6 +51,9 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, err
 	}
+	// As Docker, the image's HEALTHCHECK is merged into the container's
+	// configuration (inspect shows the effective one).
+	cfg.Healthcheck = containertypes.MergeHealthConfig(cfg.Healthcheck, img.Healthcheck)
 
 	id = newID()
 	name, err := s.reserveName(cfg.Name, id)
@@ -242,6 +245,9 @@ func validateConfig(cfg *containertypes.Config) error {
 		if _, err := parseSignal(cfg.StopSignal); err != nil {
 			return err
 		}
+	}
+	if err := cfg.Healthcheck.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

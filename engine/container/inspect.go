@@ -57,6 +57,13 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 	r.mu.Lock()
 	out.RestartCount = r.restartCount
 	r.mu.Unlock()
+	if cfg.Healthcheck.Enabled() {
+		out.State.Health = r.healthView()
+		if out.State.Health == nil && out.State.Running {
+			// berthd restarted and has not resumed the probes yet.
+			out.State.Health = &containertypes.Health{Status: recordedHealth(c), Log: []containertypes.HealthcheckResult{}}
+		}
+	}
 	dir := s.containerDir(c.ID)
 	out.HostnamePath, out.HostsPath, out.ResolvConfPath = dir+"/hostname", dir+"/hosts", dir+"/resolv.conf"
 	if out.State.Running {
@@ -198,6 +205,15 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 			FinishedAt: st.FinishedAt,
 			Networks:   []string{s.networkMode(cfg)},
 		}
+		if cfg.Healthcheck.Enabled() {
+			sum.Health = r.healthStatus()
+			if sum.Health == "" && st.Running {
+				sum.Health = recordedHealth(c)
+			}
+			if st.Status == containertypes.StatusRunning && sum.Health != "" {
+				sum.Status += " (" + containertypes.HealthStatusText(sum.Health) + ")"
+			}
+		}
 		if st.Running && (len(cfg.PortBindings) > 0 || cfg.PublishAllPorts) {
 			sum.Ports = s.networkSettings(ctx, c.ID).Ports
 		}
@@ -294,9 +310,16 @@ type listFilter struct {
 func parseListFilters(f map[string][]string) (listFilter, error) {
 	for k := range f {
 		switch k {
-		case "id", "name", "label", "status", "exited", "ancestor", "before", "since":
+		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "health":
 		default:
-			return listFilter{}, fmt.Errorf("invalid filter %q: use id, name, label, status, exited, ancestor, before or since: %w", k, errdefs.ErrInvalidArgument)
+			return listFilter{}, fmt.Errorf("invalid filter %q: use id, name, label, status, exited, ancestor, before, since or health: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, v := range f["health"] {
+		switch v {
+		case containertypes.HealthStarting, containertypes.HealthHealthy, containertypes.HealthUnhealthy, containertypes.HealthNone:
+		default:
+			return listFilter{}, fmt.Errorf("invalid filter 'health=%s': use starting, healthy, unhealthy or none: %w", v, errdefs.ErrInvalidArgument)
 		}
 	}
 	for _, v := range f["status"] {
@@ -380,6 +403,12 @@ func (lf listFilter) match(s containertypes.Summary) bool {
 		}) &&
 		anyOf("status", func(v string) bool { return s.State == v }) &&
 		anyOf("exited", func(v string) bool { return s.State == containertypes.StatusExited && itoa(s.ExitCode) == v }) &&
+		anyOf("health", func(v string) bool {
+			if v == containertypes.HealthNone {
+				return s.Health == ""
+			}
+			return s.Health == v
+		}) &&
 		anyOf("ancestor", func(v string) bool {
 			return s.Image == v || strings.TrimSuffix(s.Image, ":latest") == strings.TrimSuffix(v, ":latest")
 		})

@@ -225,6 +225,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 		r.pendingExit = nil
 		r.mu.Unlock()
 	}
+	s.stopHealth(r)
 	r.notifyExit(st)
 	s.publish(r, "die", map[string]string{"exitCode": itoa(st.ExitCode)})
 	return st, true
@@ -438,7 +439,12 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 		if r.startedAt.IsZero() {
 			r.startedAt = procStartTime(int(proc.Pid))
 		}
+		startedAt := r.startedAt
 		r.mu.Unlock()
+		if !r.healthActive() {
+			// Live restore: a restarted berthd resumes the probes.
+			s.startHealth(ctx, r, cfg, startedAt, c.Labels[labelHealth])
+		}
 		return
 	case !errdefs.IsNotFound(err):
 		s.log.Warn("reconciling container", "id", r.id, "err", err)

@@ -55,6 +55,7 @@ type record struct {
 	pendingExit *containertypes.ExitStatus
 	gone        chan struct{} // closed when the container is removed
 	startedAt   time.Time
+	health      *healthState // health.go; nil without a healthcheck
 }
 
 func newRecord(id, name string) *record {

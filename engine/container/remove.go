@@ -176,6 +176,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 	}
 	os.Remove(s.attachSocket(r.id))
 	s.forget(r)
+	s.stopHealth(r)
 	r.notifyRemoved(st)
 	s.publish(r, "destroy", nil)
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	eventbus "github.com/berthproject/berth/engine/events"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
@@ -28,6 +29,8 @@ type ResolvedImage struct {
 	ID      string // config digest, Docker's image ID
 	Config  ocispec.Image
 	ChainID string // the snapshot the container's layer is prepared on
+	// Healthcheck is the image's Docker HEALTHCHECK, nil if none.
+	Healthcheck *containertypes.HealthConfig
 }
 
 // Networks is what the service needs of berth's networking (*cni.Manager):

@@ -158,10 +158,14 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	if byUser && c.Labels[labelStoppedByUser] != "" {
 		labels[labelStoppedByUser] = ""
 	}
+	if c.Labels[labelHealth] != "" {
+		labels[labelHealth] = "" // this run's health starts over
+	}
 	if err := s.setLabels(ctx, r.id, labels); err != nil {
 		s.log.Warn("recording start", "id", r.id, "err", err)
 	}
 	s.publish(r, "start", nil)
+	s.startHealth(ctx, r, cfg, now, "")
 	return nil
 }
 

@@ -258,11 +258,11 @@ func (s *Service) resolveFor(ctx context.Context, target ocispec.Descriptor, m p
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := readConfig(ctx, s.client.ContentStore(), mf.Config)
+	cfg, health, err := readConfigHealth(ctx, s.client.ContentStore(), mf.Config)
 	if err != nil {
 		return nil, err
 	}
-	return &resolvedTarget{manifest: mf, configD: mf.Config, config: cfg}, nil
+	return &resolvedTarget{manifest: mf, configD: mf.Config, config: cfg, health: health}, nil
 }
 
 // defaultConcurrency is how many blobs move at once.

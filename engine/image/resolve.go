@@ -71,7 +71,7 @@ func (s *Service) ResolveForRun(ctx context.Context, ref string) (imagetypes.Res
 		rec, _ = g.record(name)
 	}
 	cfg := g.rt.config
-	r := imagetypes.Resolved{Name: rec.Name, ID: g.rt.configD.Digest.String(), Config: cfg}
+	r := imagetypes.Resolved{Name: rec.Name, ID: g.rt.configD.Digest.String(), Config: cfg, Healthcheck: g.rt.health}
 	if len(cfg.RootFS.DiffIDs) == 0 {
 		return r, nil
 	}

@@ -29,6 +29,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	eventbus "github.com/berthproject/berth/engine/events"
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
@@ -91,6 +92,8 @@ type resolvedTarget struct {
 	manifest ocispec.Manifest
 	configD  ocispec.Descriptor
 	config   ocispec.Image
+	// health is the config's Docker HEALTHCHECK (not in the OCI config).
+	health *containertypes.HealthConfig
 }
 
 // New returns an image service over c.
@@ -170,11 +173,11 @@ func (s *Service) resolve(ctx context.Context, target ocispec.Descriptor) (*reso
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := readConfig(ctx, cs, m.Config)
+	cfg, health, err := readConfigHealth(ctx, cs, m.Config)
 	if err != nil {
 		return nil, err
 	}
-	rt = &resolvedTarget{manifest: m, configD: m.Config, config: cfg}
+	rt = &resolvedTarget{manifest: m, configD: m.Config, config: cfg, health: health}
 	s.cacheMu.Lock()
 	s.targets[target.Digest] = rt
 	s.cacheMu.Unlock()
@@ -182,15 +185,31 @@ func (s *Service) resolve(ctx context.Context, target ocispec.Descriptor) (*reso
 }
 
 func readConfig(ctx context.Context, cs content.Provider, d ocispec.Descriptor) (ocispec.Image, error) {
+	cfg, _, err := readConfigHealth(ctx, cs, d)
+	return cfg, err
+}
+
+// readConfigHealth is readConfig with the Docker HEALTHCHECK the config
+// carries, if any ("config": {"Healthcheck": ...}; the OCI config has no
+// such field).
+func readConfigHealth(ctx context.Context, cs content.Provider, d ocispec.Descriptor) (ocispec.Image, *containertypes.HealthConfig, error) {
 	var cfg ocispec.Image
 	b, err := content.ReadBlob(ctx, cs, d)
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	if err := jsonUnmarshal(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("image config %s: %w", d.Digest, err)
+		return cfg, nil, fmt.Errorf("image config %s: %w", d.Digest, err)
 	}
-	return cfg, nil
+	var docker struct {
+		Config struct {
+			Healthcheck *containertypes.HealthConfig `json:"Healthcheck"`
+		} `json:"config"`
+	}
+	if err := jsonUnmarshal(b, &docker); err != nil {
+		return cfg, nil, nil // an odd healthcheck does not make the image unusable
+	}
+	return cfg, docker.Config.Healthcheck, nil
 }
 
 // groups lists every image of the namespace, by ID. Records whose content is

@@ -72,6 +72,7 @@ func state(s container.State) *dcontainer.State {
 		Error:      s.Error,
 		StartedAt:  Time(s.StartedAt),
 		FinishedAt: Time(s.FinishedAt),
+		Health:     health(s.Health),
 	}
 }
 
@@ -99,6 +100,7 @@ func containerConfig(c *container.Container, img *image.Config) *dcontainer.Conf
 		Labels:       map[string]string{},
 		StopSignal:   cfg.StopSignal,
 		StopTimeout:  cfg.StopTimeout,
+		Healthcheck:  HealthConfig(cfg.Healthcheck),
 	}
 	if img != nil {
 		if out.User == "" {
@@ -344,6 +346,7 @@ func ContainerSummary(s container.Summary) dcontainer.Summary {
 		Status:          s.Status,
 		NetworkSettings: &dcontainer.NetworkSettingsSummary{Networks: map[string]*dnetwork.EndpointSettings{}},
 		Mounts:          []dcontainer.MountPoint{},
+		Health:          healthSummary(s.Health),
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}

@@ -96,6 +96,9 @@ type Config struct {
 	Domainname string `json:"Domainname,omitempty"`
 	// Annotations go to the OCI spec (--annotation).
 	Annotations map[string]string `json:"Annotations,omitempty"`
+	// Healthcheck is the container's probe (--health-*, the image's
+	// HEALTHCHECK merged in at create; health.go).
+	Healthcheck *HealthConfig `json:"Healthcheck,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.
@@ -172,6 +175,8 @@ type State struct {
 	Error      string    `json:"Error"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
+	// Health of a container with a healthcheck, once started (nil otherwise).
+	Health *Health `json:"Health,omitempty"`
 }
 
 // Container is the full view returned by Inspect.
@@ -221,6 +226,9 @@ type Summary struct {
 	Ports []PortBinding `json:"Ports"`
 	// Networks the container is attached to.
 	Networks []string `json:"Networks"`
+	// Health is the health status (starting, healthy, unhealthy) of a
+	// container with a healthcheck, "" otherwise.
+	Health string `json:"Health,omitempty"`
 }
 
 // ListOptions selects containers for List. Filters use Docker's keys: id,

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthproject/berth/pkg/types/container"
 )
 
 // Image is the full view of one image, as `berth image inspect` shows it. An
@@ -133,4 +135,6 @@ type Resolved struct {
 	// ChainID is the snapshot (in the service's snapshotter) a container's
 	// writable layer is prepared on; "" for an image without layers.
 	ChainID string
+	// Healthcheck is the image's Docker HEALTHCHECK, nil if it has none.
+	Healthcheck *container.HealthConfig
 }

@@ -173,7 +173,10 @@ type ContainerConfig struct {
 	// --domainname: the NIS domain name of the container.
 	Domainname string `protobuf:"bytes,42,opt,name=domainname,proto3" json:"domainname,omitempty"`
 	// --annotation: OCI annotations of the container's spec.
-	Annotations   map[string]string `protobuf:"bytes,43,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Annotations map[string]string `protobuf:"bytes,43,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The healthcheck (--health-*, the image's HEALTHCHECK merged in at
+	// create); unset: none.
+	Healthcheck   *HealthConfig `protobuf:"bytes,44,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +512,234 @@ func (x *ContainerConfig) GetAnnotations() map[string]string {
 	return nil
 }
 
+func (x *ContainerConfig) GetHealthcheck() *HealthConfig {
+	if x != nil {
+		return x.Healthcheck
+	}
+	return nil
+}
+
+// HealthConfig is a container's healthcheck (engine type
+// container.HealthConfig). Zero durations and retries are Docker's defaults.
+type HealthConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ["NONE"], ["CMD", arg...] or ["CMD-SHELL", command].
+	Test          []string             `protobuf:"bytes,1,rep,name=test,proto3" json:"test,omitempty"`
+	Interval      *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Timeout       *durationpb.Duration `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	StartPeriod   *durationpb.Duration `protobuf:"bytes,4,opt,name=start_period,json=startPeriod,proto3" json:"start_period,omitempty"`
+	StartInterval *durationpb.Duration `protobuf:"bytes,5,opt,name=start_interval,json=startInterval,proto3" json:"start_interval,omitempty"`
+	Retries       int64                `protobuf:"varint,6,opt,name=retries,proto3" json:"retries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthConfig) Reset() {
+	*x = HealthConfig{}
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthConfig) ProtoMessage() {}
+
+func (x *HealthConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
+func (*HealthConfig) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HealthConfig) GetTest() []string {
+	if x != nil {
+		return x.Test
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetStartPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.StartPeriod
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetStartInterval() *durationpb.Duration {
+	if x != nil {
+		return x.StartInterval
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetRetries() int64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+// Health is a container's health (Docker's State.Health).
+type Health struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// starting, healthy or unhealthy.
+	Status        string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	FailingStreak int64  `protobuf:"varint,2,opt,name=failing_streak,json=failingStreak,proto3" json:"failing_streak,omitempty"`
+	// The last five probe results, oldest first.
+	Log           []*HealthcheckResult `protobuf:"bytes,3,rep,name=log,proto3" json:"log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Health) Reset() {
+	*x = Health{}
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Health) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Health) ProtoMessage() {}
+
+func (x *Health) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Health.ProtoReflect.Descriptor instead.
+func (*Health) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Health) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Health) GetFailingStreak() int64 {
+	if x != nil {
+		return x.FailingStreak
+	}
+	return 0
+}
+
+func (x *Health) GetLog() []*HealthcheckResult {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+// HealthcheckResult is one probe's result; exit code -1 is a probe that
+// could not run or was killed at its timeout.
+type HealthcheckResult struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Start    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	ExitCode int64                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// The probe's output, at most 4 KiB.
+	Output        string `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthcheckResult) Reset() {
+	*x = HealthcheckResult{}
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthcheckResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthcheckResult) ProtoMessage() {}
+
+func (x *HealthcheckResult) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthcheckResult.ProtoReflect.Descriptor instead.
+func (*HealthcheckResult) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HealthcheckResult) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *HealthcheckResult) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *HealthcheckResult) GetExitCode() int64 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *HealthcheckResult) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
 // MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
 type MountSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -530,7 +761,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +773,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[1]
+	mi := &file_berth_v1_containers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +786,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MountSpec) GetType() string {
@@ -635,7 +866,7 @@ type MountPoint struct {
 
 func (x *MountPoint) Reset() {
 	*x = MountPoint{}
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +878,7 @@ func (x *MountPoint) String() string {
 func (*MountPoint) ProtoMessage() {}
 
 func (x *MountPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[2]
+	mi := &file_berth_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +891,7 @@ func (x *MountPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountPoint.ProtoReflect.Descriptor instead.
 func (*MountPoint) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MountPoint) GetType() string {
@@ -732,7 +963,7 @@ type NetworkAttachment struct {
 
 func (x *NetworkAttachment) Reset() {
 	*x = NetworkAttachment{}
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +975,7 @@ func (x *NetworkAttachment) String() string {
 func (*NetworkAttachment) ProtoMessage() {}
 
 func (x *NetworkAttachment) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[3]
+	mi := &file_berth_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +988,7 @@ func (x *NetworkAttachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAttachment.ProtoReflect.Descriptor instead.
 func (*NetworkAttachment) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NetworkAttachment) GetNetwork() string {
@@ -803,7 +1034,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1046,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[4]
+	mi := &file_berth_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1059,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PortBinding) GetHostIp() string {
@@ -875,7 +1106,7 @@ type NetworkSettings struct {
 
 func (x *NetworkSettings) Reset() {
 	*x = NetworkSettings{}
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1118,7 @@ func (x *NetworkSettings) String() string {
 func (*NetworkSettings) ProtoMessage() {}
 
 func (x *NetworkSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[5]
+	mi := &file_berth_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1131,7 @@ func (x *NetworkSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSettings.ProtoReflect.Descriptor instead.
 func (*NetworkSettings) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NetworkSettings) GetSandboxKey() string {
@@ -960,7 +1191,7 @@ type EndpointSettings struct {
 
 func (x *EndpointSettings) Reset() {
 	*x = EndpointSettings{}
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1203,7 @@ func (x *EndpointSettings) String() string {
 func (*EndpointSettings) ProtoMessage() {}
 
 func (x *EndpointSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[6]
+	mi := &file_berth_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1216,7 @@ func (x *EndpointSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSettings.ProtoReflect.Descriptor instead.
 func (*EndpointSettings) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EndpointSettings) GetNetworkId() string {
@@ -1042,7 +1273,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1285,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[7]
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1298,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RestartPolicy) GetName() string {
@@ -1097,7 +1328,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1340,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[8]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1353,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LogConfig) GetMaxSize() int64 {
@@ -1143,24 +1374,26 @@ func (x *LogConfig) GetMaxFiles() int64 {
 type ContainerState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// created, running, paused, restarting, exited or dead.
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Running       bool                   `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
-	Paused        bool                   `protobuf:"varint,3,opt,name=paused,proto3" json:"paused,omitempty"`
-	Restarting    bool                   `protobuf:"varint,4,opt,name=restarting,proto3" json:"restarting,omitempty"`
-	OomKilled     bool                   `protobuf:"varint,5,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
-	Dead          bool                   `protobuf:"varint,6,opt,name=dead,proto3" json:"dead,omitempty"`
-	Pid           int64                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
-	ExitCode      int64                  `protobuf:"varint,8,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
-	Error         string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Status     string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Running    bool                   `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
+	Paused     bool                   `protobuf:"varint,3,opt,name=paused,proto3" json:"paused,omitempty"`
+	Restarting bool                   `protobuf:"varint,4,opt,name=restarting,proto3" json:"restarting,omitempty"`
+	OomKilled  bool                   `protobuf:"varint,5,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
+	Dead       bool                   `protobuf:"varint,6,opt,name=dead,proto3" json:"dead,omitempty"`
+	Pid        int64                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	ExitCode   int64                  `protobuf:"varint,8,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Error      string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// Health of a container with a healthcheck, once started.
+	Health        *Health `protobuf:"bytes,12,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerState) Reset() {
 	*x = ContainerState{}
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1405,7 @@ func (x *ContainerState) String() string {
 func (*ContainerState) ProtoMessage() {}
 
 func (x *ContainerState) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[9]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1418,7 @@ func (x *ContainerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerState.ProtoReflect.Descriptor instead.
 func (*ContainerState) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ContainerState) GetStatus() string {
@@ -1265,6 +1498,13 @@ func (x *ContainerState) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ContainerState) GetHealth() *Health {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
 // Container is the full view of one container (engine type container.Container).
 type Container struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1302,7 +1542,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1554,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1567,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Container) GetId() string {
@@ -1491,14 +1731,17 @@ type ContainerSummary struct {
 	// Ports published by a running container.
 	Ports []*PortBinding `protobuf:"bytes,13,rep,name=ports,proto3" json:"ports,omitempty"`
 	// Networks the container is attached to.
-	Networks      []string `protobuf:"bytes,14,rep,name=networks,proto3" json:"networks,omitempty"`
+	Networks []string `protobuf:"bytes,14,rep,name=networks,proto3" json:"networks,omitempty"`
+	// Health status of a container with a healthcheck (starting, healthy,
+	// unhealthy), empty otherwise.
+	Health        string `protobuf:"bytes,15,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerSummary) Reset() {
 	*x = ContainerSummary{}
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1753,7 @@ func (x *ContainerSummary) String() string {
 func (*ContainerSummary) ProtoMessage() {}
 
 func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1766,7 @@ func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSummary.ProtoReflect.Descriptor instead.
 func (*ContainerSummary) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ContainerSummary) GetId() string {
@@ -1624,6 +1867,13 @@ func (x *ContainerSummary) GetNetworks() []string {
 	return nil
 }
 
+func (x *ContainerSummary) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
 type CreateContainerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *ContainerConfig       `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -1633,7 +1883,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1895,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1908,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateContainerRequest) GetConfig() *ContainerConfig {
@@ -1678,7 +1928,7 @@ type CreateContainerResponse struct {
 
 func (x *CreateContainerResponse) Reset() {
 	*x = CreateContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1940,7 @@ func (x *CreateContainerResponse) String() string {
 func (*CreateContainerResponse) ProtoMessage() {}
 
 func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1953,7 @@ func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerResponse.ProtoReflect.Descriptor instead.
 func (*CreateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateContainerResponse) GetId() string {
@@ -1729,7 +1979,7 @@ type StartContainerRequest struct {
 
 func (x *StartContainerRequest) Reset() {
 	*x = StartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1991,7 @@ func (x *StartContainerRequest) String() string {
 func (*StartContainerRequest) ProtoMessage() {}
 
 func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +2004,7 @@ func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerRequest.ProtoReflect.Descriptor instead.
 func (*StartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StartContainerRequest) GetId() string {
@@ -1772,7 +2022,7 @@ type StartContainerResponse struct {
 
 func (x *StartContainerResponse) Reset() {
 	*x = StartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +2034,7 @@ func (x *StartContainerResponse) String() string {
 func (*StartContainerResponse) ProtoMessage() {}
 
 func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +2047,7 @@ func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerResponse.ProtoReflect.Descriptor instead.
 func (*StartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
 }
 
 type StopContainerRequest struct {
@@ -1813,7 +2063,7 @@ type StopContainerRequest struct {
 
 func (x *StopContainerRequest) Reset() {
 	*x = StopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2075,7 @@ func (x *StopContainerRequest) String() string {
 func (*StopContainerRequest) ProtoMessage() {}
 
 func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2088,7 @@ func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
 func (*StopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StopContainerRequest) GetId() string {
@@ -1870,7 +2120,7 @@ type StopContainerResponse struct {
 
 func (x *StopContainerResponse) Reset() {
 	*x = StopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2132,7 @@ func (x *StopContainerResponse) String() string {
 func (*StopContainerResponse) ProtoMessage() {}
 
 func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2145,7 @@ func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
 func (*StopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
 }
 
 type RestartContainerRequest struct {
@@ -1910,7 +2160,7 @@ type RestartContainerRequest struct {
 
 func (x *RestartContainerRequest) Reset() {
 	*x = RestartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2172,7 @@ func (x *RestartContainerRequest) String() string {
 func (*RestartContainerRequest) ProtoMessage() {}
 
 func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2185,7 @@ func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerRequest.ProtoReflect.Descriptor instead.
 func (*RestartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestartContainerRequest) GetId() string {
@@ -1967,7 +2217,7 @@ type RestartContainerResponse struct {
 
 func (x *RestartContainerResponse) Reset() {
 	*x = RestartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2229,7 @@ func (x *RestartContainerResponse) String() string {
 func (*RestartContainerResponse) ProtoMessage() {}
 
 func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2242,7 @@ func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerResponse.ProtoReflect.Descriptor instead.
 func (*RestartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
 }
 
 type KillContainerRequest struct {
@@ -2006,7 +2256,7 @@ type KillContainerRequest struct {
 
 func (x *KillContainerRequest) Reset() {
 	*x = KillContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2268,7 @@ func (x *KillContainerRequest) String() string {
 func (*KillContainerRequest) ProtoMessage() {}
 
 func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2281,7 @@ func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerRequest.ProtoReflect.Descriptor instead.
 func (*KillContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KillContainerRequest) GetId() string {
@@ -2056,7 +2306,7 @@ type KillContainerResponse struct {
 
 func (x *KillContainerResponse) Reset() {
 	*x = KillContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2318,7 @@ func (x *KillContainerResponse) String() string {
 func (*KillContainerResponse) ProtoMessage() {}
 
 func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2331,7 @@ func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerResponse.ProtoReflect.Descriptor instead.
 func (*KillContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
 }
 
 type PauseContainerRequest struct {
@@ -2093,7 +2343,7 @@ type PauseContainerRequest struct {
 
 func (x *PauseContainerRequest) Reset() {
 	*x = PauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2355,7 @@ func (x *PauseContainerRequest) String() string {
 func (*PauseContainerRequest) ProtoMessage() {}
 
 func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2368,7 @@ func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*PauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PauseContainerRequest) GetId() string {
@@ -2136,7 +2386,7 @@ type PauseContainerResponse struct {
 
 func (x *PauseContainerResponse) Reset() {
 	*x = PauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2398,7 @@ func (x *PauseContainerResponse) String() string {
 func (*PauseContainerResponse) ProtoMessage() {}
 
 func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2411,7 @@ func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*PauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
 }
 
 type UnpauseContainerRequest struct {
@@ -2173,7 +2423,7 @@ type UnpauseContainerRequest struct {
 
 func (x *UnpauseContainerRequest) Reset() {
 	*x = UnpauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2435,7 @@ func (x *UnpauseContainerRequest) String() string {
 func (*UnpauseContainerRequest) ProtoMessage() {}
 
 func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2448,7 @@ func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UnpauseContainerRequest) GetId() string {
@@ -2216,7 +2466,7 @@ type UnpauseContainerResponse struct {
 
 func (x *UnpauseContainerResponse) Reset() {
 	*x = UnpauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2478,7 @@ func (x *UnpauseContainerResponse) String() string {
 func (*UnpauseContainerResponse) ProtoMessage() {}
 
 func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2491,7 @@ func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
 }
 
 type RemoveContainerRequest struct {
@@ -2257,7 +2507,7 @@ type RemoveContainerRequest struct {
 
 func (x *RemoveContainerRequest) Reset() {
 	*x = RemoveContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2519,7 @@ func (x *RemoveContainerRequest) String() string {
 func (*RemoveContainerRequest) ProtoMessage() {}
 
 func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2532,7 @@ func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveContainerRequest) GetId() string {
@@ -2314,7 +2564,7 @@ type RemoveContainerResponse struct {
 
 func (x *RemoveContainerResponse) Reset() {
 	*x = RemoveContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2576,7 @@ func (x *RemoveContainerResponse) String() string {
 func (*RemoveContainerResponse) ProtoMessage() {}
 
 func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2589,7 @@ func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
 }
 
 type ListContainersRequest struct {
@@ -2356,7 +2606,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2618,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2631,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -2414,7 +2664,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2676,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2689,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerSummary {
@@ -2458,7 +2708,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2720,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2733,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -2502,7 +2752,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2764,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2777,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -2547,7 +2797,7 @@ type RenameContainerRequest struct {
 
 func (x *RenameContainerRequest) Reset() {
 	*x = RenameContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2809,7 @@ func (x *RenameContainerRequest) String() string {
 func (*RenameContainerRequest) ProtoMessage() {}
 
 func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2822,7 @@ func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerRequest.ProtoReflect.Descriptor instead.
 func (*RenameContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RenameContainerRequest) GetId() string {
@@ -2597,7 +2847,7 @@ type RenameContainerResponse struct {
 
 func (x *RenameContainerResponse) Reset() {
 	*x = RenameContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2859,7 @@ func (x *RenameContainerResponse) String() string {
 func (*RenameContainerResponse) ProtoMessage() {}
 
 func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2872,7 @@ func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerResponse.ProtoReflect.Descriptor instead.
 func (*RenameContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
 }
 
 type WaitContainerRequest struct {
@@ -2635,7 +2885,7 @@ type WaitContainerRequest struct {
 
 func (x *WaitContainerRequest) Reset() {
 	*x = WaitContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2897,7 @@ func (x *WaitContainerRequest) String() string {
 func (*WaitContainerRequest) ProtoMessage() {}
 
 func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2910,7 @@ func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerRequest.ProtoReflect.Descriptor instead.
 func (*WaitContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WaitContainerRequest) GetId() string {
@@ -2686,7 +2936,7 @@ type WaitAccepted struct {
 
 func (x *WaitAccepted) Reset() {
 	*x = WaitAccepted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2698,7 +2948,7 @@ func (x *WaitAccepted) String() string {
 func (*WaitAccepted) ProtoMessage() {}
 
 func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2711,7 +2961,7 @@ func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitAccepted.ProtoReflect.Descriptor instead.
 func (*WaitAccepted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
 }
 
 // ExitStatus is how a container's process ended.
@@ -2727,7 +2977,7 @@ type ExitStatus struct {
 
 func (x *ExitStatus) Reset() {
 	*x = ExitStatus{}
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2989,7 @@ func (x *ExitStatus) String() string {
 func (*ExitStatus) ProtoMessage() {}
 
 func (x *ExitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +3002,7 @@ func (x *ExitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitStatus.ProtoReflect.Descriptor instead.
 func (*ExitStatus) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExitStatus) GetExitCode() int64 {
@@ -2796,7 +3046,7 @@ type WaitContainerResponse struct {
 
 func (x *WaitContainerResponse) Reset() {
 	*x = WaitContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +3058,7 @@ func (x *WaitContainerResponse) String() string {
 func (*WaitContainerResponse) ProtoMessage() {}
 
 func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +3071,7 @@ func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerResponse.ProtoReflect.Descriptor instead.
 func (*WaitContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WaitContainerResponse) GetEvent() isWaitContainerResponse_Event {
@@ -2887,7 +3137,7 @@ type ContainerLogsRequest struct {
 
 func (x *ContainerLogsRequest) Reset() {
 	*x = ContainerLogsRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3149,7 @@ func (x *ContainerLogsRequest) String() string {
 func (*ContainerLogsRequest) ProtoMessage() {}
 
 func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3162,7 @@ func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerLogsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ContainerLogsRequest) GetId() string {
@@ -2985,7 +3235,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3247,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3260,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LogEntry) GetStream() string {
@@ -3043,7 +3293,7 @@ type ContainerLogsResponse struct {
 
 func (x *ContainerLogsResponse) Reset() {
 	*x = ContainerLogsResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3305,7 @@ func (x *ContainerLogsResponse) String() string {
 func (*ContainerLogsResponse) ProtoMessage() {}
 
 func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3318,7 @@ func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerLogsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ContainerLogsResponse) GetEntries() []*LogEntry {
@@ -3089,7 +3339,7 @@ type WindowSize struct {
 
 func (x *WindowSize) Reset() {
 	*x = WindowSize{}
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3351,7 @@ func (x *WindowSize) String() string {
 func (*WindowSize) ProtoMessage() {}
 
 func (x *WindowSize) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3364,7 @@ func (x *WindowSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowSize.ProtoReflect.Descriptor instead.
 func (*WindowSize) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WindowSize) GetWidth() uint32 {
@@ -3148,7 +3398,7 @@ type AttachStart struct {
 
 func (x *AttachStart) Reset() {
 	*x = AttachStart{}
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3410,7 @@ func (x *AttachStart) String() string {
 func (*AttachStart) ProtoMessage() {}
 
 func (x *AttachStart) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3423,7 @@ func (x *AttachStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
 func (*AttachStart) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AttachStart) GetId() string {
@@ -3220,7 +3470,7 @@ type CloseStdin struct {
 
 func (x *CloseStdin) Reset() {
 	*x = CloseStdin{}
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3232,7 +3482,7 @@ func (x *CloseStdin) String() string {
 func (*CloseStdin) ProtoMessage() {}
 
 func (x *CloseStdin) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3245,7 +3495,7 @@ func (x *CloseStdin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdin.ProtoReflect.Descriptor instead.
 func (*CloseStdin) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
 }
 
 type AttachContainerRequest struct {
@@ -3263,7 +3513,7 @@ type AttachContainerRequest struct {
 
 func (x *AttachContainerRequest) Reset() {
 	*x = AttachContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3525,7 @@ func (x *AttachContainerRequest) String() string {
 func (*AttachContainerRequest) ProtoMessage() {}
 
 func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3538,7 @@ func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerRequest.ProtoReflect.Descriptor instead.
 func (*AttachContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AttachContainerRequest) GetMsg() isAttachContainerRequest_Msg {
@@ -3376,7 +3626,7 @@ type Attached struct {
 
 func (x *Attached) Reset() {
 	*x = Attached{}
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3638,7 @@ func (x *Attached) String() string {
 func (*Attached) ProtoMessage() {}
 
 func (x *Attached) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3651,7 @@ func (x *Attached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attached.ProtoReflect.Descriptor instead.
 func (*Attached) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
 }
 
 type AttachContainerResponse struct {
@@ -3418,7 +3668,7 @@ type AttachContainerResponse struct {
 
 func (x *AttachContainerResponse) Reset() {
 	*x = AttachContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3430,7 +3680,7 @@ func (x *AttachContainerResponse) String() string {
 func (*AttachContainerResponse) ProtoMessage() {}
 
 func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3443,7 +3693,7 @@ func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerResponse.ProtoReflect.Descriptor instead.
 func (*AttachContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AttachContainerResponse) GetMsg() isAttachContainerResponse_Msg {
@@ -3514,7 +3764,7 @@ type ResizeContainerRequest struct {
 
 func (x *ResizeContainerRequest) Reset() {
 	*x = ResizeContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +3776,7 @@ func (x *ResizeContainerRequest) String() string {
 func (*ResizeContainerRequest) ProtoMessage() {}
 
 func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +3789,7 @@ func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerRequest.ProtoReflect.Descriptor instead.
 func (*ResizeContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ResizeContainerRequest) GetId() string {
@@ -3564,7 +3814,7 @@ type ResizeContainerResponse struct {
 
 func (x *ResizeContainerResponse) Reset() {
 	*x = ResizeContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3826,7 @@ func (x *ResizeContainerResponse) String() string {
 func (*ResizeContainerResponse) ProtoMessage() {}
 
 func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3839,7 @@ func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerResponse.ProtoReflect.Descriptor instead.
 func (*ResizeContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
 }
 
 // ExecConfig describes an exec process (engine type container.ExecConfig).
@@ -3614,7 +3864,7 @@ type ExecConfig struct {
 
 func (x *ExecConfig) Reset() {
 	*x = ExecConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3876,7 @@ func (x *ExecConfig) String() string {
 func (*ExecConfig) ProtoMessage() {}
 
 func (x *ExecConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +3889,7 @@ func (x *ExecConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecConfig.ProtoReflect.Descriptor instead.
 func (*ExecConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExecConfig) GetCmd() []string {
@@ -3730,7 +3980,7 @@ type ExecCreateRequest struct {
 
 func (x *ExecCreateRequest) Reset() {
 	*x = ExecCreateRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +3992,7 @@ func (x *ExecCreateRequest) String() string {
 func (*ExecCreateRequest) ProtoMessage() {}
 
 func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +4005,7 @@ func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateRequest.ProtoReflect.Descriptor instead.
 func (*ExecCreateRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExecCreateRequest) GetId() string {
@@ -3781,7 +4031,7 @@ type ExecCreateResponse struct {
 
 func (x *ExecCreateResponse) Reset() {
 	*x = ExecCreateResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3793,7 +4043,7 @@ func (x *ExecCreateResponse) String() string {
 func (*ExecCreateResponse) ProtoMessage() {}
 
 func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3806,7 +4056,7 @@ func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateResponse.ProtoReflect.Descriptor instead.
 func (*ExecCreateResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExecCreateResponse) GetExecId() string {
@@ -3831,7 +4081,7 @@ type ExecStartOptions struct {
 
 func (x *ExecStartOptions) Reset() {
 	*x = ExecStartOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +4093,7 @@ func (x *ExecStartOptions) String() string {
 func (*ExecStartOptions) ProtoMessage() {}
 
 func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +4106,7 @@ func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartOptions.ProtoReflect.Descriptor instead.
 func (*ExecStartOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecStartOptions) GetExecId() string {
@@ -3902,7 +4152,7 @@ type ExecStartRequest struct {
 
 func (x *ExecStartRequest) Reset() {
 	*x = ExecStartRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3914,7 +4164,7 @@ func (x *ExecStartRequest) String() string {
 func (*ExecStartRequest) ProtoMessage() {}
 
 func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3927,7 +4177,7 @@ func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartRequest.ProtoReflect.Descriptor instead.
 func (*ExecStartRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecStartRequest) GetMsg() isExecStartRequest_Msg {
@@ -4013,7 +4263,7 @@ type ExecStarted struct {
 
 func (x *ExecStarted) Reset() {
 	*x = ExecStarted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4025,7 +4275,7 @@ func (x *ExecStarted) String() string {
 func (*ExecStarted) ProtoMessage() {}
 
 func (x *ExecStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4038,7 +4288,7 @@ func (x *ExecStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStarted.ProtoReflect.Descriptor instead.
 func (*ExecStarted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
 }
 
 // ExecExit is the last message of ExecStart.
@@ -4051,7 +4301,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4063,7 +4313,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4076,7 +4326,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExecExit) GetExitCode() int64 {
@@ -4101,7 +4351,7 @@ type ExecStartResponse struct {
 
 func (x *ExecStartResponse) Reset() {
 	*x = ExecStartResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4113,7 +4363,7 @@ func (x *ExecStartResponse) String() string {
 func (*ExecStartResponse) ProtoMessage() {}
 
 func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4126,7 +4376,7 @@ func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartResponse.ProtoReflect.Descriptor instead.
 func (*ExecStartResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecStartResponse) GetMsg() isExecStartResponse_Msg {
@@ -4210,7 +4460,7 @@ type ExecResizeRequest struct {
 
 func (x *ExecResizeRequest) Reset() {
 	*x = ExecResizeRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4472,7 @@ func (x *ExecResizeRequest) String() string {
 func (*ExecResizeRequest) ProtoMessage() {}
 
 func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4485,7 @@ func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeRequest.ProtoReflect.Descriptor instead.
 func (*ExecResizeRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExecResizeRequest) GetExecId() string {
@@ -4260,7 +4510,7 @@ type ExecResizeResponse struct {
 
 func (x *ExecResizeResponse) Reset() {
 	*x = ExecResizeResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4272,7 +4522,7 @@ func (x *ExecResizeResponse) String() string {
 func (*ExecResizeResponse) ProtoMessage() {}
 
 func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4285,7 +4535,7 @@ func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeResponse.ProtoReflect.Descriptor instead.
 func (*ExecResizeResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
 }
 
 type ExecInspectRequest struct {
@@ -4297,7 +4547,7 @@ type ExecInspectRequest struct {
 
 func (x *ExecInspectRequest) Reset() {
 	*x = ExecInspectRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4309,7 +4559,7 @@ func (x *ExecInspectRequest) String() string {
 func (*ExecInspectRequest) ProtoMessage() {}
 
 func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4322,7 +4572,7 @@ func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectRequest.ProtoReflect.Descriptor instead.
 func (*ExecInspectRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ExecInspectRequest) GetExecId() string {
@@ -4347,7 +4597,7 @@ type ExecInspect struct {
 
 func (x *ExecInspect) Reset() {
 	*x = ExecInspect{}
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4359,7 +4609,7 @@ func (x *ExecInspect) String() string {
 func (*ExecInspect) ProtoMessage() {}
 
 func (x *ExecInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4372,7 +4622,7 @@ func (x *ExecInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspect.ProtoReflect.Descriptor instead.
 func (*ExecInspect) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ExecInspect) GetId() string {
@@ -4426,7 +4676,7 @@ type ExecInspectResponse struct {
 
 func (x *ExecInspectResponse) Reset() {
 	*x = ExecInspectResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4438,7 +4688,7 @@ func (x *ExecInspectResponse) String() string {
 func (*ExecInspectResponse) ProtoMessage() {}
 
 func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4451,7 +4701,7 @@ func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectResponse.ProtoReflect.Descriptor instead.
 func (*ExecInspectResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExecInspectResponse) GetExec() *ExecInspect {
@@ -4472,7 +4722,7 @@ type TopContainerRequest struct {
 
 func (x *TopContainerRequest) Reset() {
 	*x = TopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4484,7 +4734,7 @@ func (x *TopContainerRequest) String() string {
 func (*TopContainerRequest) ProtoMessage() {}
 
 func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4497,7 +4747,7 @@ func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerRequest.ProtoReflect.Descriptor instead.
 func (*TopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TopContainerRequest) GetId() string {
@@ -4523,7 +4773,7 @@ type TopProcess struct {
 
 func (x *TopProcess) Reset() {
 	*x = TopProcess{}
-	mi := &file_berth_v1_containers_proto_msgTypes[63]
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4535,7 +4785,7 @@ func (x *TopProcess) String() string {
 func (*TopProcess) ProtoMessage() {}
 
 func (x *TopProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[63]
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4548,7 +4798,7 @@ func (x *TopProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopProcess.ProtoReflect.Descriptor instead.
 func (*TopProcess) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{63}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *TopProcess) GetFields() []string {
@@ -4568,7 +4818,7 @@ type TopContainerResponse struct {
 
 func (x *TopContainerResponse) Reset() {
 	*x = TopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[64]
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4580,7 +4830,7 @@ func (x *TopContainerResponse) String() string {
 func (*TopContainerResponse) ProtoMessage() {}
 
 func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[64]
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4593,7 +4843,7 @@ func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerResponse.ProtoReflect.Descriptor instead.
 func (*TopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{64}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *TopContainerResponse) GetTitles() []string {
@@ -4631,7 +4881,7 @@ type CopyToOptions struct {
 
 func (x *CopyToOptions) Reset() {
 	*x = CopyToOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4643,7 +4893,7 @@ func (x *CopyToOptions) String() string {
 func (*CopyToOptions) ProtoMessage() {}
 
 func (x *CopyToOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4656,7 +4906,7 @@ func (x *CopyToOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToOptions.ProtoReflect.Descriptor instead.
 func (*CopyToOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{65}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CopyToOptions) GetId() string {
@@ -4713,7 +4963,7 @@ type CopyToContainerRequest struct {
 
 func (x *CopyToContainerRequest) Reset() {
 	*x = CopyToContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4725,7 +4975,7 @@ func (x *CopyToContainerRequest) String() string {
 func (*CopyToContainerRequest) ProtoMessage() {}
 
 func (x *CopyToContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4738,7 +4988,7 @@ func (x *CopyToContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToContainerRequest.ProtoReflect.Descriptor instead.
 func (*CopyToContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{66}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CopyToContainerRequest) GetOptions() *CopyToOptions {
@@ -4763,7 +5013,7 @@ type CopyToContainerResponse struct {
 
 func (x *CopyToContainerResponse) Reset() {
 	*x = CopyToContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4775,7 +5025,7 @@ func (x *CopyToContainerResponse) String() string {
 func (*CopyToContainerResponse) ProtoMessage() {}
 
 func (x *CopyToContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4788,7 +5038,7 @@ func (x *CopyToContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToContainerResponse.ProtoReflect.Descriptor instead.
 func (*CopyToContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{67}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{70}
 }
 
 type CopyFromContainerRequest struct {
@@ -4801,7 +5051,7 @@ type CopyFromContainerRequest struct {
 
 func (x *CopyFromContainerRequest) Reset() {
 	*x = CopyFromContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	mi := &file_berth_v1_containers_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4813,7 +5063,7 @@ func (x *CopyFromContainerRequest) String() string {
 func (*CopyFromContainerRequest) ProtoMessage() {}
 
 func (x *CopyFromContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	mi := &file_berth_v1_containers_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4826,7 +5076,7 @@ func (x *CopyFromContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyFromContainerRequest.ProtoReflect.Descriptor instead.
 func (*CopyFromContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{68}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CopyFromContainerRequest) GetId() string {
@@ -4858,7 +5108,7 @@ type PathStat struct {
 
 func (x *PathStat) Reset() {
 	*x = PathStat{}
-	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	mi := &file_berth_v1_containers_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4870,7 +5120,7 @@ func (x *PathStat) String() string {
 func (*PathStat) ProtoMessage() {}
 
 func (x *PathStat) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	mi := &file_berth_v1_containers_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4883,7 +5133,7 @@ func (x *PathStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathStat.ProtoReflect.Descriptor instead.
 func (*PathStat) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{69}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PathStat) GetName() string {
@@ -4933,7 +5183,7 @@ type CopyFromContainerResponse struct {
 
 func (x *CopyFromContainerResponse) Reset() {
 	*x = CopyFromContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	mi := &file_berth_v1_containers_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4945,7 +5195,7 @@ func (x *CopyFromContainerResponse) String() string {
 func (*CopyFromContainerResponse) ProtoMessage() {}
 
 func (x *CopyFromContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	mi := &file_berth_v1_containers_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4958,7 +5208,7 @@ func (x *CopyFromContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyFromContainerResponse.ProtoReflect.Descriptor instead.
 func (*CopyFromContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{70}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CopyFromContainerResponse) GetStat() *PathStat {
@@ -4979,7 +5229,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xd9\x0e\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\x93\x0f\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -5037,7 +5287,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"domainname\x18* \x01(\tR\n" +
 	"domainname\x12L\n" +
-	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x1a9\n" +
+	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x128\n" +
+	"\vhealthcheck\x18, \x01(\v2\x16.berth.v1.HealthConfigR\vhealthcheck\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -5051,7 +5302,23 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x10AnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0f\n" +
-	"\r_stop_timeout\"\xfb\x01\n" +
+	"\r_stop_timeout\"\xa8\x02\n" +
+	"\fHealthConfig\x12\x12\n" +
+	"\x04test\x18\x01 \x03(\tR\x04test\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
+	"\fstart_period\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vstartPeriod\x12@\n" +
+	"\x0estart_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rstartInterval\x12\x18\n" +
+	"\aretries\x18\x06 \x01(\x03R\aretries\"v\n" +
+	"\x06Health\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12%\n" +
+	"\x0efailing_streak\x18\x02 \x01(\x03R\rfailingStreak\x12-\n" +
+	"\x03log\x18\x03 \x03(\v2\x1b.berth.v1.HealthcheckResultR\x03log\"\xa8\x01\n" +
+	"\x11HealthcheckResult\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x03R\bexitCode\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xfb\x01\n" +
 	"\tMountSpec\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -5111,7 +5378,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"C\n" +
 	"\tLogConfig\x12\x19\n" +
 	"\bmax_size\x18\x01 \x01(\x03R\amaxSize\x12\x1b\n" +
-	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\"\xea\x02\n" +
+	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\"\x94\x03\n" +
 	"\x0eContainerState\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x18\n" +
 	"\arunning\x18\x02 \x01(\bR\arunning\x12\x16\n" +
@@ -5129,7 +5396,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"started_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"\xb6\x05\n" +
+	"finishedAt\x12(\n" +
+	"\x06health\x18\f \x01(\v2\x10.berth.v1.HealthR\x06health\"\xb6\x05\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -5154,7 +5422,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
 	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\x12,\n" +
-	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xc0\x04\n" +
+	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xd8\x04\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -5172,7 +5440,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vfinished_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12+\n" +
 	"\x05ports\x18\r \x03(\v2\x15.berth.v1.PortBindingR\x05ports\x12\x1a\n" +
-	"\bnetworks\x18\x0e \x03(\tR\bnetworks\x1a9\n" +
+	"\bnetworks\x18\x0e \x03(\tR\bnetworks\x12\x16\n" +
+	"\x06health\x18\x0f \x01(\tR\x06health\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
@@ -5425,208 +5694,220 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
-	(*MountSpec)(nil),                 // 2: berth.v1.MountSpec
-	(*MountPoint)(nil),                // 3: berth.v1.MountPoint
-	(*NetworkAttachment)(nil),         // 4: berth.v1.NetworkAttachment
-	(*PortBinding)(nil),               // 5: berth.v1.PortBinding
-	(*NetworkSettings)(nil),           // 6: berth.v1.NetworkSettings
-	(*EndpointSettings)(nil),          // 7: berth.v1.EndpointSettings
-	(*RestartPolicy)(nil),             // 8: berth.v1.RestartPolicy
-	(*LogConfig)(nil),                 // 9: berth.v1.LogConfig
-	(*ContainerState)(nil),            // 10: berth.v1.ContainerState
-	(*Container)(nil),                 // 11: berth.v1.Container
-	(*ContainerSummary)(nil),          // 12: berth.v1.ContainerSummary
-	(*CreateContainerRequest)(nil),    // 13: berth.v1.CreateContainerRequest
-	(*CreateContainerResponse)(nil),   // 14: berth.v1.CreateContainerResponse
-	(*StartContainerRequest)(nil),     // 15: berth.v1.StartContainerRequest
-	(*StartContainerResponse)(nil),    // 16: berth.v1.StartContainerResponse
-	(*StopContainerRequest)(nil),      // 17: berth.v1.StopContainerRequest
-	(*StopContainerResponse)(nil),     // 18: berth.v1.StopContainerResponse
-	(*RestartContainerRequest)(nil),   // 19: berth.v1.RestartContainerRequest
-	(*RestartContainerResponse)(nil),  // 20: berth.v1.RestartContainerResponse
-	(*KillContainerRequest)(nil),      // 21: berth.v1.KillContainerRequest
-	(*KillContainerResponse)(nil),     // 22: berth.v1.KillContainerResponse
-	(*PauseContainerRequest)(nil),     // 23: berth.v1.PauseContainerRequest
-	(*PauseContainerResponse)(nil),    // 24: berth.v1.PauseContainerResponse
-	(*UnpauseContainerRequest)(nil),   // 25: berth.v1.UnpauseContainerRequest
-	(*UnpauseContainerResponse)(nil),  // 26: berth.v1.UnpauseContainerResponse
-	(*RemoveContainerRequest)(nil),    // 27: berth.v1.RemoveContainerRequest
-	(*RemoveContainerResponse)(nil),   // 28: berth.v1.RemoveContainerResponse
-	(*ListContainersRequest)(nil),     // 29: berth.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),    // 30: berth.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),   // 31: berth.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil),  // 32: berth.v1.InspectContainerResponse
-	(*RenameContainerRequest)(nil),    // 33: berth.v1.RenameContainerRequest
-	(*RenameContainerResponse)(nil),   // 34: berth.v1.RenameContainerResponse
-	(*WaitContainerRequest)(nil),      // 35: berth.v1.WaitContainerRequest
-	(*WaitAccepted)(nil),              // 36: berth.v1.WaitAccepted
-	(*ExitStatus)(nil),                // 37: berth.v1.ExitStatus
-	(*WaitContainerResponse)(nil),     // 38: berth.v1.WaitContainerResponse
-	(*ContainerLogsRequest)(nil),      // 39: berth.v1.ContainerLogsRequest
-	(*LogEntry)(nil),                  // 40: berth.v1.LogEntry
-	(*ContainerLogsResponse)(nil),     // 41: berth.v1.ContainerLogsResponse
-	(*WindowSize)(nil),                // 42: berth.v1.WindowSize
-	(*AttachStart)(nil),               // 43: berth.v1.AttachStart
-	(*CloseStdin)(nil),                // 44: berth.v1.CloseStdin
-	(*AttachContainerRequest)(nil),    // 45: berth.v1.AttachContainerRequest
-	(*Attached)(nil),                  // 46: berth.v1.Attached
-	(*AttachContainerResponse)(nil),   // 47: berth.v1.AttachContainerResponse
-	(*ResizeContainerRequest)(nil),    // 48: berth.v1.ResizeContainerRequest
-	(*ResizeContainerResponse)(nil),   // 49: berth.v1.ResizeContainerResponse
-	(*ExecConfig)(nil),                // 50: berth.v1.ExecConfig
-	(*ExecCreateRequest)(nil),         // 51: berth.v1.ExecCreateRequest
-	(*ExecCreateResponse)(nil),        // 52: berth.v1.ExecCreateResponse
-	(*ExecStartOptions)(nil),          // 53: berth.v1.ExecStartOptions
-	(*ExecStartRequest)(nil),          // 54: berth.v1.ExecStartRequest
-	(*ExecStarted)(nil),               // 55: berth.v1.ExecStarted
-	(*ExecExit)(nil),                  // 56: berth.v1.ExecExit
-	(*ExecStartResponse)(nil),         // 57: berth.v1.ExecStartResponse
-	(*ExecResizeRequest)(nil),         // 58: berth.v1.ExecResizeRequest
-	(*ExecResizeResponse)(nil),        // 59: berth.v1.ExecResizeResponse
-	(*ExecInspectRequest)(nil),        // 60: berth.v1.ExecInspectRequest
-	(*ExecInspect)(nil),               // 61: berth.v1.ExecInspect
-	(*ExecInspectResponse)(nil),       // 62: berth.v1.ExecInspectResponse
-	(*TopContainerRequest)(nil),       // 63: berth.v1.TopContainerRequest
-	(*TopProcess)(nil),                // 64: berth.v1.TopProcess
-	(*TopContainerResponse)(nil),      // 65: berth.v1.TopContainerResponse
-	(*CopyToOptions)(nil),             // 66: berth.v1.CopyToOptions
-	(*CopyToContainerRequest)(nil),    // 67: berth.v1.CopyToContainerRequest
-	(*CopyToContainerResponse)(nil),   // 68: berth.v1.CopyToContainerResponse
-	(*CopyFromContainerRequest)(nil),  // 69: berth.v1.CopyFromContainerRequest
-	(*PathStat)(nil),                  // 70: berth.v1.PathStat
-	(*CopyFromContainerResponse)(nil), // 71: berth.v1.CopyFromContainerResponse
-	nil,                               // 72: berth.v1.ContainerConfig.LabelsEntry
-	nil,                               // 73: berth.v1.ContainerConfig.TmpfsEntry
-	nil,                               // 74: berth.v1.ContainerConfig.StorageOptEntry
-	nil,                               // 75: berth.v1.ContainerConfig.AnnotationsEntry
-	nil,                               // 76: berth.v1.NetworkSettings.NetworksEntry
-	nil,                               // 77: berth.v1.ContainerSummary.LabelsEntry
-	(*Resources)(nil),                 // 78: berth.v1.Resources
-	(*Security)(nil),                  // 79: berth.v1.Security
-	(*timestamppb.Timestamp)(nil),     // 80: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 81: google.protobuf.Duration
-	(*Filter)(nil),                    // 82: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 83: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 84: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 85: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 86: berth.v1.ContainerStatsResponse
+	(*HealthConfig)(nil),              // 2: berth.v1.HealthConfig
+	(*Health)(nil),                    // 3: berth.v1.Health
+	(*HealthcheckResult)(nil),         // 4: berth.v1.HealthcheckResult
+	(*MountSpec)(nil),                 // 5: berth.v1.MountSpec
+	(*MountPoint)(nil),                // 6: berth.v1.MountPoint
+	(*NetworkAttachment)(nil),         // 7: berth.v1.NetworkAttachment
+	(*PortBinding)(nil),               // 8: berth.v1.PortBinding
+	(*NetworkSettings)(nil),           // 9: berth.v1.NetworkSettings
+	(*EndpointSettings)(nil),          // 10: berth.v1.EndpointSettings
+	(*RestartPolicy)(nil),             // 11: berth.v1.RestartPolicy
+	(*LogConfig)(nil),                 // 12: berth.v1.LogConfig
+	(*ContainerState)(nil),            // 13: berth.v1.ContainerState
+	(*Container)(nil),                 // 14: berth.v1.Container
+	(*ContainerSummary)(nil),          // 15: berth.v1.ContainerSummary
+	(*CreateContainerRequest)(nil),    // 16: berth.v1.CreateContainerRequest
+	(*CreateContainerResponse)(nil),   // 17: berth.v1.CreateContainerResponse
+	(*StartContainerRequest)(nil),     // 18: berth.v1.StartContainerRequest
+	(*StartContainerResponse)(nil),    // 19: berth.v1.StartContainerResponse
+	(*StopContainerRequest)(nil),      // 20: berth.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),     // 21: berth.v1.StopContainerResponse
+	(*RestartContainerRequest)(nil),   // 22: berth.v1.RestartContainerRequest
+	(*RestartContainerResponse)(nil),  // 23: berth.v1.RestartContainerResponse
+	(*KillContainerRequest)(nil),      // 24: berth.v1.KillContainerRequest
+	(*KillContainerResponse)(nil),     // 25: berth.v1.KillContainerResponse
+	(*PauseContainerRequest)(nil),     // 26: berth.v1.PauseContainerRequest
+	(*PauseContainerResponse)(nil),    // 27: berth.v1.PauseContainerResponse
+	(*UnpauseContainerRequest)(nil),   // 28: berth.v1.UnpauseContainerRequest
+	(*UnpauseContainerResponse)(nil),  // 29: berth.v1.UnpauseContainerResponse
+	(*RemoveContainerRequest)(nil),    // 30: berth.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),   // 31: berth.v1.RemoveContainerResponse
+	(*ListContainersRequest)(nil),     // 32: berth.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),    // 33: berth.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),   // 34: berth.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil),  // 35: berth.v1.InspectContainerResponse
+	(*RenameContainerRequest)(nil),    // 36: berth.v1.RenameContainerRequest
+	(*RenameContainerResponse)(nil),   // 37: berth.v1.RenameContainerResponse
+	(*WaitContainerRequest)(nil),      // 38: berth.v1.WaitContainerRequest
+	(*WaitAccepted)(nil),              // 39: berth.v1.WaitAccepted
+	(*ExitStatus)(nil),                // 40: berth.v1.ExitStatus
+	(*WaitContainerResponse)(nil),     // 41: berth.v1.WaitContainerResponse
+	(*ContainerLogsRequest)(nil),      // 42: berth.v1.ContainerLogsRequest
+	(*LogEntry)(nil),                  // 43: berth.v1.LogEntry
+	(*ContainerLogsResponse)(nil),     // 44: berth.v1.ContainerLogsResponse
+	(*WindowSize)(nil),                // 45: berth.v1.WindowSize
+	(*AttachStart)(nil),               // 46: berth.v1.AttachStart
+	(*CloseStdin)(nil),                // 47: berth.v1.CloseStdin
+	(*AttachContainerRequest)(nil),    // 48: berth.v1.AttachContainerRequest
+	(*Attached)(nil),                  // 49: berth.v1.Attached
+	(*AttachContainerResponse)(nil),   // 50: berth.v1.AttachContainerResponse
+	(*ResizeContainerRequest)(nil),    // 51: berth.v1.ResizeContainerRequest
+	(*ResizeContainerResponse)(nil),   // 52: berth.v1.ResizeContainerResponse
+	(*ExecConfig)(nil),                // 53: berth.v1.ExecConfig
+	(*ExecCreateRequest)(nil),         // 54: berth.v1.ExecCreateRequest
+	(*ExecCreateResponse)(nil),        // 55: berth.v1.ExecCreateResponse
+	(*ExecStartOptions)(nil),          // 56: berth.v1.ExecStartOptions
+	(*ExecStartRequest)(nil),          // 57: berth.v1.ExecStartRequest
+	(*ExecStarted)(nil),               // 58: berth.v1.ExecStarted
+	(*ExecExit)(nil),                  // 59: berth.v1.ExecExit
+	(*ExecStartResponse)(nil),         // 60: berth.v1.ExecStartResponse
+	(*ExecResizeRequest)(nil),         // 61: berth.v1.ExecResizeRequest
+	(*ExecResizeResponse)(nil),        // 62: berth.v1.ExecResizeResponse
+	(*ExecInspectRequest)(nil),        // 63: berth.v1.ExecInspectRequest
+	(*ExecInspect)(nil),               // 64: berth.v1.ExecInspect
+	(*ExecInspectResponse)(nil),       // 65: berth.v1.ExecInspectResponse
+	(*TopContainerRequest)(nil),       // 66: berth.v1.TopContainerRequest
+	(*TopProcess)(nil),                // 67: berth.v1.TopProcess
+	(*TopContainerResponse)(nil),      // 68: berth.v1.TopContainerResponse
+	(*CopyToOptions)(nil),             // 69: berth.v1.CopyToOptions
+	(*CopyToContainerRequest)(nil),    // 70: berth.v1.CopyToContainerRequest
+	(*CopyToContainerResponse)(nil),   // 71: berth.v1.CopyToContainerResponse
+	(*CopyFromContainerRequest)(nil),  // 72: berth.v1.CopyFromContainerRequest
+	(*PathStat)(nil),                  // 73: berth.v1.PathStat
+	(*CopyFromContainerResponse)(nil), // 74: berth.v1.CopyFromContainerResponse
+	nil,                               // 75: berth.v1.ContainerConfig.LabelsEntry
+	nil,                               // 76: berth.v1.ContainerConfig.TmpfsEntry
+	nil,                               // 77: berth.v1.ContainerConfig.StorageOptEntry
+	nil,                               // 78: berth.v1.ContainerConfig.AnnotationsEntry
+	nil,                               // 79: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 80: berth.v1.ContainerSummary.LabelsEntry
+	(*Resources)(nil),                 // 81: berth.v1.Resources
+	(*Security)(nil),                  // 82: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 83: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 84: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 85: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 86: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 87: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 88: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 89: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	72, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
-	8,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
-	9,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
-	4,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
-	5,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
-	2,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
-	73, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	78, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	79, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
-	74, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
-	75, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
-	5,  // 11: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	76, // 12: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	80, // 13: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	80, // 14: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	80, // 15: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	10, // 16: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 17: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	6,  // 18: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	3,  // 19: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	80, // 20: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	77, // 21: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	80, // 22: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	80, // 23: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	5,  // 24: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	1,  // 25: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	81, // 26: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	81, // 27: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	82, // 28: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	12, // 29: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	11, // 30: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 31: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	80, // 32: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	36, // 33: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	37, // 34: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	80, // 35: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	80, // 36: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	80, // 37: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	40, // 38: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	43, // 39: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	42, // 40: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 41: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	46, // 42: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	42, // 43: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	50, // 44: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	53, // 45: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	42, // 46: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	44, // 47: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	55, // 48: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	56, // 49: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	42, // 50: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	50, // 51: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	61, // 52: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	64, // 53: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	66, // 54: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	80, // 55: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	70, // 56: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	7,  // 57: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	13, // 58: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	15, // 59: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	17, // 60: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	19, // 61: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	21, // 62: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	23, // 63: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	25, // 64: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	27, // 65: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	29, // 66: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	31, // 67: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	33, // 68: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	35, // 69: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	39, // 70: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	45, // 71: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	48, // 72: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	51, // 73: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	54, // 74: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	58, // 75: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	60, // 76: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	63, // 77: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	67, // 78: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	69, // 79: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	83, // 80: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	84, // 81: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	14, // 82: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	16, // 83: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	18, // 84: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	20, // 85: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	22, // 86: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	24, // 87: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	26, // 88: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	28, // 89: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	30, // 90: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	32, // 91: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	34, // 92: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	38, // 93: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	41, // 94: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	47, // 95: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	49, // 96: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	52, // 97: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	57, // 98: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	59, // 99: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	62, // 100: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	65, // 101: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	68, // 102: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	71, // 103: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	85, // 104: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	86, // 105: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	82, // [82:106] is the sub-list for method output_type
-	58, // [58:82] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	75, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	11, // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
+	12, // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
+	7,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
+	8,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
+	5,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
+	76, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
+	81, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	82, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	77, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
+	78, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
+	2,  // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
+	83, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	83, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	83, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	83, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	4,  // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
+	84, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	84, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	8,  // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	79, // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	84, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	84, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	3,  // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
+	84, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	13, // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,  // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	9,  // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	6,  // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	84, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	80, // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	84, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	84, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	8,  // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	1,  // 34: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	83, // 35: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	83, // 36: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	85, // 37: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	15, // 38: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	14, // 39: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 40: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	84, // 41: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	39, // 42: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	40, // 43: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	84, // 44: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	84, // 45: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	84, // 46: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	43, // 47: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	46, // 48: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	45, // 49: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	47, // 50: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	49, // 51: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	45, // 52: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	53, // 53: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	56, // 54: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	45, // 55: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	47, // 56: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	58, // 57: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	59, // 58: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	45, // 59: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	53, // 60: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	64, // 61: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	67, // 62: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	69, // 63: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	84, // 64: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	73, // 65: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	10, // 66: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	16, // 67: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	18, // 68: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	20, // 69: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	22, // 70: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	24, // 71: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	26, // 72: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	28, // 73: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	30, // 74: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	32, // 75: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	34, // 76: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	36, // 77: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	38, // 78: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	42, // 79: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	48, // 80: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	51, // 81: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	54, // 82: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	57, // 83: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	61, // 84: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	63, // 85: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	66, // 86: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	70, // 87: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	72, // 88: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	86, // 89: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	87, // 90: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	17, // 91: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	19, // 92: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	21, // 93: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	23, // 94: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	25, // 95: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	27, // 96: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	29, // 97: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	31, // 98: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	33, // 99: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	35, // 100: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	37, // 101: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	41, // 102: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	44, // 103: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	50, // 104: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	52, // 105: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	55, // 106: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	60, // 107: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	62, // 108: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	65, // 109: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	68, // 110: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	71, // 111: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	74, // 112: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	88, // 113: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	89, // 114: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	91, // [91:115] is the sub-list for method output_type
+	67, // [67:91] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -5637,29 +5918,29 @@ func file_berth_v1_containers_proto_init() {
 	file_berth_v1_common_proto_init()
 	file_berth_v1_resources_proto_init()
 	file_berth_v1_containers_proto_msgTypes[0].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[37].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[40].OneofWrappers = []any{
 		(*WaitContainerResponse_Accepted)(nil),
 		(*WaitContainerResponse_Exit)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[38].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[44].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[41].OneofWrappers = []any{}
+	file_berth_v1_containers_proto_msgTypes[47].OneofWrappers = []any{
 		(*AttachContainerRequest_Start)(nil),
 		(*AttachContainerRequest_Stdin)(nil),
 		(*AttachContainerRequest_Resize)(nil),
 		(*AttachContainerRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[46].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[49].OneofWrappers = []any{
 		(*AttachContainerResponse_Attached)(nil),
 		(*AttachContainerResponse_Stdout)(nil),
 		(*AttachContainerResponse_Stderr)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[53].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[56].OneofWrappers = []any{
 		(*ExecStartRequest_Start)(nil),
 		(*ExecStartRequest_Stdin)(nil),
 		(*ExecStartRequest_Resize)(nil),
 		(*ExecStartRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[56].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[59].OneofWrappers = []any{
 		(*ExecStartResponse_Started)(nil),
 		(*ExecStartResponse_Stdout)(nil),
 		(*ExecStartResponse_Stderr)(nil),
@@ -5671,7 +5952,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   77,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

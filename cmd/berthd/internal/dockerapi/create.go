@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	dnetwork "github.com/moby/moby/api/types/network"
 
+	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -52,9 +53,7 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 	if c.Domainname != "" {
 		return cfg, unsupported("Config.Domainname")
 	}
-	if c.Healthcheck != nil && len(c.Healthcheck.Test) > 0 && c.Healthcheck.Test[0] != "NONE" {
-		return cfg, unsupported("healthchecks (Config.Healthcheck)")
-	}
+	cfg.Healthcheck = docker.HealthConfigFrom(c.Healthcheck)
 	for p := range c.ExposedPorts {
 		cfg.ExposedPorts = append(cfg.ExposedPorts, p.String())
 	}

@@ -124,6 +124,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 	p.ConsoleWidth, p.ConsoleHeight = uint32(c.ConsoleSize.Width), uint32(c.ConsoleSize.Height)
 	p.Init, p.PidMode, p.IpcMode, p.UtsMode = c.Init, c.PidMode, c.IpcMode, c.UTSMode
 	p.Domainname, p.Annotations = c.Domainname, c.Annotations
+	p.Healthcheck = HealthConfigToProto(c.Healthcheck)
 	return p
 }
 
@@ -176,6 +177,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 	c.ConsoleSize = container.WindowSize{Width: uint16(p.GetConsoleWidth()), Height: uint16(p.GetConsoleHeight())}
 	c.Init, c.PidMode, c.IpcMode, c.UTSMode = p.GetInit(), p.GetPidMode(), p.GetIpcMode(), p.GetUtsMode()
 	c.Domainname, c.Annotations = p.GetDomainname(), p.GetAnnotations()
+	c.Healthcheck = HealthConfigFromProto(p.GetHealthcheck())
 	return c
 }
 
@@ -193,6 +195,7 @@ func StateToProto(s container.State) *berthv1.ContainerState {
 		Error:      s.Error,
 		StartedAt:  Timestamp(s.StartedAt),
 		FinishedAt: Timestamp(s.FinishedAt),
+		Health:     HealthToProto(s.Health),
 	}
 }
 
@@ -210,6 +213,7 @@ func StateFromProto(p *berthv1.ContainerState) container.State {
 		Error:      p.GetError(),
 		StartedAt:  Time(p.GetStartedAt()),
 		FinishedAt: Time(p.GetFinishedAt()),
+		Health:     HealthFromProto(p.GetHealth()),
 	}
 }
 
@@ -290,6 +294,7 @@ func SummaryToProto(s container.Summary) *berthv1.ContainerSummary {
 		FinishedAt: Timestamp(s.FinishedAt),
 		Ports:      portBindingsToProto(s.Ports),
 		Networks:   s.Networks,
+		Health:     s.Health,
 	}
 }
 
@@ -310,6 +315,7 @@ func SummaryFromProto(p *berthv1.ContainerSummary) container.Summary {
 		FinishedAt: Time(p.GetFinishedAt()),
 		Ports:      portBindingsFromProto(p.GetPorts()),
 		Networks:   p.GetNetworks(),
+		Health:     p.GetHealth(),
 	}
 }
 
