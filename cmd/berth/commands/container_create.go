@@ -21,7 +21,7 @@ type configFlags struct {
 }
 
 func createFlagGroups() []configFlags {
-	return []configFlags{pullFlags(), processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags()}
+	return []configFlags{pullFlags(), processFlags(), metadataFlags(), lifecycleFlags(), runtimeFlags(), networkFlags(), volumeFlags(), resourceFlags(), storageFlags(), namespaceFlags(), healthFlags()}
 }
 
 // pullFlags: --quiet (no pull progress), --platform (what a pull picks).
