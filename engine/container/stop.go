@@ -111,7 +111,11 @@ func (s *Service) signal(ctx context.Context, id string, sig syscall.Signal, all
 	if err != nil {
 		return err
 	}
-	if proc.Status != tasktypes.Status_RUNNING && proc.Status != tasktypes.Status_PAUSED {
+	// A created task that never started (its start was cut off, e.g. by a
+	// containerd restart) takes SIGKILL too: a forced removal has no other
+	// way to end it.
+	created := proc.Status == tasktypes.Status_CREATED && sig == syscall.SIGKILL
+	if proc.Status != tasktypes.Status_RUNNING && proc.Status != tasktypes.Status_PAUSED && !created {
 		return fmt.Errorf("container is not running: %w", errdefs.ErrFailedPrecondition)
 	}
 	_, err = s.client.TaskService().Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(sig), All: all && sig == syscall.SIGKILL})
