@@ -63,6 +63,7 @@ type config struct {
 	binDirs           []string
 	logMaxSize        int64
 	logMaxFiles       int
+	cgroupDriver      string
 	logger            *slog.Logger
 	client            *client.Client
 	network           *cni.Config // nil: defaults under root/state; see WithNetwork
@@ -87,6 +88,10 @@ func WithRoot(dir string) Option { return func(c *config) { c.root = dir } }
 
 // WithState is the directory for runtime files (attach sockets, runc state).
 func WithState(dir string) Option { return func(c *config) { c.state = dir } }
+
+// WithCgroupDriver is who makes containers' cgroups: "cgroupfs" (the
+// default) or "systemd" (transient scopes; the host's init must be systemd).
+func WithCgroupDriver(name string) Option { return func(c *config) { c.cgroupDriver = name } }
 
 // WithRuntime is the default runtime for new containers.
 func WithRuntime(name string) Option { return func(c *config) { c.runtime = name } }
@@ -202,21 +207,22 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	copts := container.Options{
-		Client:      cl,
-		Namespace:   cfg.namespace,
-		Root:        cfg.root,
-		State:       cfg.state,
-		Runtime:     cfg.runtime,
-		Snapshotter: cfg.snapshotter,
-		LoggerPath:  loggerPath,
-		RuncPath:    runcPath,
-		InitPath:    initPath,
-		LogMaxSize:  cfg.logMaxSize,
-		LogMaxFiles: cfg.logMaxFiles,
-		Images:      imageResolver{e.images},
-		Events:      bus,
-		Logger:      cfg.logger,
-		Volumes:     e.volumes,
+		Client:       cl,
+		Namespace:    cfg.namespace,
+		Root:         cfg.root,
+		State:        cfg.state,
+		Runtime:      cfg.runtime,
+		Snapshotter:  cfg.snapshotter,
+		LoggerPath:   loggerPath,
+		RuncPath:     runcPath,
+		InitPath:     initPath,
+		LogMaxSize:   cfg.logMaxSize,
+		LogMaxFiles:  cfg.logMaxFiles,
+		CgroupDriver: cfg.cgroupDriver,
+		Images:       imageResolver{e.images},
+		Events:       bus,
+		Logger:       cfg.logger,
+		Volumes:      e.volumes,
 	}
 	if e.networks != nil { // a nil *cni.Manager must stay a nil interface
 		copts.Networks = e.networks

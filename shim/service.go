@@ -56,6 +56,9 @@ const (
 type runtimeOpts struct {
 	BinaryName string `json:"binary_name"`
 	Root       string `json:"root"`
+	// SystemdCgroup: runc makes the cgroup as a systemd scope
+	// (--systemd-cgroup), berthd's cgroup_driver = "systemd".
+	SystemdCgroup bool `json:"systemd_cgroup,omitempty"`
 }
 
 // Service is the task service of one container. Its lock is held across
@@ -106,6 +109,9 @@ func newRunc(o runtimeOpts, ns, bundle string) *runc.Runc {
 		Log:       filepath.Join(bundle, "log.json"),
 		LogFormat: runc.JSON,
 		Setpgid:   true,
+		// Every runc command must know: update, pause and delete find
+		// the cgroup through systemd too.
+		SystemdCgroup: o.SystemdCgroup,
 	}
 }
 
@@ -146,6 +152,7 @@ func parseRuntimeOptions(a *tw.Any) (runtimeOpts, error) {
 	if ro.Root != "" {
 		o.Root = ro.Root
 	}
+	o.SystemdCgroup = ro.SystemdCgroup
 	return o, nil
 }
 

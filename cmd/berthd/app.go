@@ -37,6 +37,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "containerd-address", Usage: "use the containerd at this socket instead of running one"},
 			&cli.StringFlag{Name: "namespace", Value: d.Namespace, Usage: "containerd namespace"},
 			&cli.StringFlag{Name: "runtime", Value: d.Runtime, Usage: "containerd runtime for containers"},
+			&cli.StringFlag{Name: "cgroup-driver", Value: d.CgroupDriver, Usage: "who makes containers' cgroups: cgroupfs or systemd (needs systemd as init)"},
 			&cli.StringFlag{Name: "snapshotter", Value: d.Snapshotter, Usage: "containerd snapshotter for images and containers"},
 			&cli.StringSliceFlag{Name: "bin-dirs", Aliases: []string{"bin-dir"}, Value: cli.NewStringSlice(d.BinDirs...), Usage: "directories searched before $PATH for containerd, runc, shims, logger, snapshotter"},
 			&cli.StringFlag{Name: "cni-bin-dir", Value: d.CNIBinDir, Usage: "directory of the CNI plugins"},
@@ -74,7 +75,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	str := map[string]*string{
 		"root": &cfg.Root, "state": &cfg.State, "socket": &cfg.Socket, "socket-group": &cfg.SocketGroup,
-		"containerd-address": &cfg.ContainerdAddress, "namespace": &cfg.Namespace, "runtime": &cfg.Runtime,
+		"containerd-address": &cfg.ContainerdAddress, "namespace": &cfg.Namespace, "runtime": &cfg.Runtime, "cgroup-driver": &cfg.CgroupDriver,
 		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
 		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
 		"tcp-address": &cfg.TCPAddress, "tlscacert": &cfg.TLSCACert, "tlscert": &cfg.TLSCert, "tlskey": &cfg.TLSKey,

@@ -163,7 +163,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	}, netOpt, mounts.specOpt(), nsOpt, initOpt)...)
+	}, netOpt, mounts.specOpt(), nsOpt, initOpt, s.cgroupOpt(cfg.Resources.CgroupParent, id))...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}
@@ -203,9 +203,19 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 // runtimeOptions are the options both runc-based shims understand.
 func (s *Service) runtimeOptions() *runcoptions.Options {
 	return &runcoptions.Options{
-		BinaryName: s.opts.RuncPath,
-		Root:       filepath.Join(s.opts.State, "runc"),
+		BinaryName:    s.opts.RuncPath,
+		Root:          filepath.Join(s.opts.State, "runc"),
+		SystemdCgroup: s.opts.CgroupDriver == CgroupDriverSystemd,
 	}
+}
+
+// cgroupOpt sets the container's cgroup path for the systemd driver
+// (withResources has set cgroupfs's for a --cgroup-parent).
+func (s *Service) cgroupOpt(parent, id string) oci.SpecOpts {
+	if s.opts.CgroupDriver != CgroupDriverSystemd {
+		return func(context.Context, oci.Client, *containers.Container, *oci.Spec) error { return nil }
+	}
+	return withSystemdCgroup(parent, id)
 }
 
 func (s *Service) labelsFor(cfg *containertypes.Config) map[string]string {

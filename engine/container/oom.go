@@ -25,10 +25,10 @@ func (s *Service) cgroupOOMKilled(ctx context.Context, id string) bool {
 		return false
 	}
 	spec, ok := v.(*oci.Spec)
-	if !ok || spec.Linux == nil || spec.Linux.CgroupsPath == "" || strings.Contains(spec.Linux.CgroupsPath, ":") {
-		return false // systemd cgroup paths are not read here
+	if !ok || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return false
 	}
-	path := spec.Linux.CgroupsPath
+	path := cgroupRelPath(spec.Linux.CgroupsPath)
 	for _, f := range []string{
 		filepath.Join("/sys/fs/cgroup/memory", path, "memory.oom_control"), // v1
 		filepath.Join("/sys/fs/cgroup", path, "memory.events"),             // v2

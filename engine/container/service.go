@@ -71,9 +71,12 @@ type Options struct {
 	LoggerPath  string // absolute path of berth-logger
 	RuncPath    string // absolute path of runc ("" = runc from the shim's PATH)
 	InitPath    string // a static init for --init (tini-static; "" = --init refused)
-	LogMaxSize  int64
-	LogMaxFiles int
-	Images      Images
+	// CgroupDriver makes containers' cgroups: CgroupDriverCgroupfs ("" too)
+	// or CgroupDriverSystemd.
+	CgroupDriver string
+	LogMaxSize   int64
+	LogMaxFiles  int
+	Images       Images
 	// Networks is berth's network plumbing (*cni.Manager); nil means
 	// containers get no network but their own loopback (and --network host).
 	Networks Networks

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berthproject/berth/test/harness"
 )
 
 // Cgroup subtests of TestResources: what the kernel shows of a container's
@@ -110,4 +112,65 @@ func testPauseFreezes(t *testing.T, c cli) {
 		t.Errorf("exec after unpause: %q", out)
 	}
 	c.ok("rm", "-f", n)
+}
+
+// TestCgroupDriverSystemd: with cgroup_driver = "systemd" a container's
+// cgroup is a transient scope systemd made (berth-<id>.scope in
+// system.slice, or in the --cgroup-parent slice), with the limits, update
+// and OOM detection of the cgroupfs driver. It needs systemd as init: the
+// cgroup v2 VM of make test-cgroupv2 has it.
+func TestCgroupDriverSystemd(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		t.Skip("the host's init is not systemd (no /run/systemd/system)")
+	}
+	t.Parallel()
+	s := harness.Start(t, harness.WithDaemonArgs("--cgroup-driver", "systemd"))
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	scopeFile := func(slice, id, v1controller, file string) string {
+		p := filepath.Join("/sys/fs/cgroup", slice, "berth-"+id+".scope", file)
+		if !cgroupV2() {
+			p = filepath.Join("/sys/fs/cgroup", v1controller, slice, "berth-"+id+".scope", file)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("the container's scope: %v", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	memFile := map[bool]string{true: "memory.max", false: "memory.limit_in_bytes"}[cgroupV2()]
+
+	n := c.name("sd")
+	id := c.ok("run", "-d", "--name", n, "--network", "none", "-m", "48m", "--pids-limit", "30", "busybox", "sleep", "1000")
+	if got := scopeFile("system.slice", id, "memory", memFile); got != "50331648" {
+		t.Errorf("%s of berth-%s.scope: %q, want 50331648", memFile, id, got)
+	}
+	if got := scopeFile("system.slice", id, "pids", "pids.max"); got != "30" {
+		t.Errorf("pids.max of the scope: %q, want 30", got)
+	}
+	c.ok("update", "--memory", "64m", n)
+	if got := scopeFile("system.slice", id, "memory", memFile); got != "67108864" {
+		t.Errorf("%s after update: %q, want 67108864", memFile, got)
+	}
+	c.ok("pause", n)
+	c.ok("unpause", n)
+	if out := c.ok("exec", n, "echo", "ok"); out != "ok" {
+		t.Errorf("exec after unpause: %q", out)
+	}
+	if got := c.ok("stats", "--no-stream", "--format", "{{.PIDs}}", n); got != "1" {
+		t.Errorf("stats PIDs %q, want 1", got)
+	}
+	c.ok("rm", "-f", n)
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", "system.slice", "berth-"+id+".scope")); err == nil && cgroupV2() {
+		t.Errorf("berth-%s.scope left after rm -f", id)
+	}
+
+	// A slice of the user's as the parent, and an OOM kill found there.
+	o := c.name("sd-oom")
+	if r := c.run("run", "--name", o, "--network", "none", "--cgroup-parent", "berthtest-oom.slice", "-m", "16m", "busybox", "tail", "/dev/zero"); r.code != 137 {
+		t.Errorf("OOM in a slice: want exit code 137; got %s", r)
+	} else if got := c.inspect(o, "{{.State.OOMKilled}}"); got != "true" {
+		t.Errorf("OOM in a slice: OOMKilled %q", got)
+	}
+	c.fails(125, []string{"slice name"}, "run", "--rm", "--cgroup-parent", "not/a/slice", "busybox", "true")
 }

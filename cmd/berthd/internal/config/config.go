@@ -55,6 +55,10 @@ type Config struct {
 	Runtime string `toml:"runtime"`
 	// Snapshotter is the containerd snapshotter images unpack into.
 	Snapshotter string `toml:"snapshotter"`
+	// CgroupDriver makes containers' cgroups: "cgroupfs" (runc writes the
+	// cgroup file system) or "systemd" (transient scopes; the host's init
+	// must be systemd).
+	CgroupDriver string `toml:"cgroup_driver"`
 	// BinDirs are searched, in order and before $PATH, for containerd,
 	// runc, the shims, the logger and the snapshotter.
 	BinDirs []string `toml:"bin_dirs"`
@@ -125,6 +129,7 @@ func Default() *Config {
 		// overlayfs snapshotter stay selectable.
 		Runtime:                RuntimeBerth,
 		Snapshotter:            SnapshotterBerth,
+		CgroupDriver:           "cgroupfs",
 		EnableBerthSnapshotter: true,
 		BinDirs:                []string{"/usr/local/lib/berth"},
 		CNIBinDir:              "/usr/local/lib/berth/cni",
@@ -219,6 +224,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Snapshotter == "" {
 		return errors.New("snapshotter must not be empty")
+	}
+	switch c.CgroupDriver {
+	case "cgroupfs":
+	case "systemd":
+		if _, err := os.Stat("/run/systemd/system"); err != nil {
+			return errors.New(`cgroup_driver "systemd" needs systemd as the host's init (there is no /run/systemd/system): use "cgroupfs"`)
+		}
+	default:
+		return fmt.Errorf(`cgroup_driver must be "cgroupfs" or "systemd", got %q`, c.CgroupDriver)
 	}
 	if c.Snapshotter == SnapshotterBerth && c.ContainerdAddress == "" && !c.EnableBerthSnapshotter {
 		return errors.New(`snapshotter "berth" needs berth-snapshotter: set enable_berth_snapshotter = true, or choose snapshotter "overlayfs"`)

@@ -121,6 +121,7 @@ func TestValidate(t *testing.T) {
 		"bad subnet":        func(c *Config) { c.BridgeSubnet = "10.1.2.3/16" },
 		"v6 subnet":         func(c *Config) { c.BridgeSubnet = "fd00::/64" },
 		"long prefix":       func(c *Config) { c.FirewallPrefix = "ABCDEFGHIJKLMNO" },
+		"cgroup driver":     func(c *Config) { c.CgroupDriver = "cgroupsfs" },
 	} {
 		c := Default()
 		mut(c)
@@ -161,5 +162,25 @@ func TestSearchPath(t *testing.T) {
 	c.BinDirs = []string{"/a", "/b"}
 	if got := c.SearchPath("/usr/bin:/a:/bin"); got != "/a:/b:/usr/bin:/bin" {
 		t.Errorf("SearchPath = %q", got)
+	}
+}
+
+// TestCgroupDriverSystemdNeedsSystemd: the systemd driver is refused, with
+// what to do, on a host whose init is not systemd.
+func TestCgroupDriverSystemdNeedsSystemd(t *testing.T) {
+	c := Default()
+	if c.CgroupDriver != "cgroupfs" {
+		t.Errorf("default cgroup_driver %q, want cgroupfs", c.CgroupDriver)
+	}
+	c.CgroupDriver = "systemd"
+	err := c.Validate()
+	if _, serr := os.Stat("/run/systemd/system"); serr == nil {
+		if err != nil {
+			t.Errorf("systemd driver on a systemd host: %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), `use "cgroupfs"`) {
+		t.Errorf("systemd driver without systemd: %v", err)
 	}
 }
