@@ -125,6 +125,23 @@ func cgroupMounts() (cgroupMountPoints, error) {
 	return m, nil
 }
 
+// watchOOM finds the container's memory cgroup from its init (runc has
+// created it; it has not run yet) and watches it for OOM kills. It is done
+// at create, not start: a process killed at once, before a watcher made
+// after start read the counter, went unreported, and with the systemd
+// cgroup driver systemd removes the emptied scope before the engine could
+// read memory.events itself (seen in make test-cgroupv2's VM).
+func (s *Service) watchOOM(pid int) {
+	dir, unified, err := memoryCgroup(pid)
+	if err == nil {
+		s.cgroupDir = dir
+		s.oom, err = newOOMWatcher(dir, unified, s.reaper, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
+	}
+	if err != nil {
+		logf("no OOM notifications for %s: %v", s.id, err)
+	}
+}
+
 // oomWatcher reports OOM kills in a container's memory cgroup: on v1 with an
 // eventfd on memory.oom_control, on v2 with inotify on memory.events. The
 // fd waits in the reaper's epoll set (no goroutine or thread of its own).

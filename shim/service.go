@@ -285,6 +285,7 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 		return nil, err
 	}
 	s.reaper.watch(pid)
+	s.watchOOM(pid)
 	p.pid, p.io, p.state = pid, pio, stateCreated
 	if len(r.Rootfs) > 0 {
 		s.rootfs = filepath.Join(s.bundle, "rootfs")
@@ -323,14 +324,6 @@ func (s *Service) Start(ctx context.Context, r *tw.StartRequest) (*tw.StartRespo
 		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
 	}
 	p.state = stateRunning
-	dir, unified, err := memoryCgroup(p.pid)
-	if err == nil {
-		s.cgroupDir = dir
-		s.oom, err = newOOMWatcher(dir, unified, s.reaper, func() { s.pub.publish(topicOOM, &tw.TaskOOM{ContainerID: s.id}) })
-	}
-	if err != nil {
-		logf("no OOM notifications for %s: %v", s.id, err)
-	}
 	s.pub.publish(topicStart, &tw.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
 	return &tw.StartResponse{Pid: uint32(p.pid)}, nil
 }
