@@ -124,9 +124,10 @@ func testCgroupFiles(t *testing.T, c cli) {
 		if got := cgroupFile(t, c, id, "", "", "memory.max"); got != "67108864" {
 			t.Errorf("memory.max %q", got)
 		}
-		// runc's conversion of --cpu-shares 512 to a cgroup v2 weight.
-		if got := cgroupFile(t, c, id, "", "", "cpu.weight"); got != "20" {
-			t.Errorf("cpu.weight %q, want 20", got)
+		// runc's (1.3 and later) conversion of --cpu-shares 512 to a
+		// cgroup v2 weight, where the default 1024 is the default 100.
+		if got := cgroupFile(t, c, id, "", "", "cpu.weight"); got != "59" {
+			t.Errorf("cpu.weight %q, want 59", got)
 		}
 	} else {
 		if got := cgroupFile(t, c, id, "cpu", "cpu.cfs_quota_us", ""); got != "50000" {
