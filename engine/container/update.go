@@ -154,3 +154,42 @@ func (s *Service) storeResources(ctx context.Context, c containers.Container, cf
 	}, "spec", "extensions."+extConfig)
 	return err
 }
+
+// UpdateRestartPolicy changes a container's restart policy (`berth update
+// --restart`); it applies from the container's next exit on.
+func (s *Service) UpdateRestartPolicy(ctx context.Context, ref string, p containertypes.RestartPolicy) error {
+	ctx = s.ctx(ctx)
+	rec, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	rec.op.Lock()
+	defer rec.op.Unlock()
+	c, cfg, err := s.storedConfig(ctx, rec.id)
+	if err != nil {
+		return err
+	}
+	if p.Name == "no" {
+		p.Name = ""
+	}
+	if cfg.AutoRemove && p.Name != "" {
+		return fmt.Errorf("restart policy cannot be updated because AutoRemove is enabled for the container: %w", errdefs.ErrInvalidArgument)
+	}
+	next := *cfg
+	next.RestartPolicy = p
+	if err := validateConfig(&next); err != nil {
+		return err
+	}
+	cfgAny, err := typeurl.MarshalAny(&next)
+	if err != nil {
+		return err
+	}
+	if _, err := s.client.ContainerService().Update(ctx, containers.Container{
+		ID:         c.ID,
+		Extensions: map[string]typeurl.Any{extConfig: cfgAny},
+	}, "extensions."+extConfig); err != nil {
+		return fmt.Errorf("storing the restart policy of %s: %w", rec.name, err)
+	}
+	s.publish(rec, "update", nil)
+	return nil
+}

@@ -47,6 +47,8 @@ type Containers interface {
 	ExecInspect(ctx context.Context, execID string) (*container.ExecInspect, error)
 	// Update changes the cgroup limits of a running or stopped container.
 	Update(ctx context.Context, id string, r container.Resources) (warnings []string, err error)
+	// UpdateRestartPolicy changes the restart policy (`update --restart`).
+	UpdateRestartPolicy(ctx context.Context, id string, p container.RestartPolicy) error
 	// CopyTo extracts the tar stream r into the container's filesystem
 	// (berth cp).
 	CopyTo(ctx context.Context, id string, opts container.CopyToOptions, r io.Reader) error

@@ -20,6 +20,15 @@ func (c *Client) Update(ctx context.Context, id string, r container.Resources) (
 	return resp.GetWarnings(), nil
 }
 
+// UpdateRestartPolicy changes a container's restart policy (`berth update
+// --restart`).
+func (c *Client) UpdateRestartPolicy(ctx context.Context, id string, p container.RestartPolicy) error {
+	_, err := c.containers.Update(ctx, &berthv1.UpdateContainerRequest{Id: id, RestartPolicy: &berthv1.NewRestartPolicy{
+		Name: p.Name, MaximumRetryCount: int64(p.MaximumRetryCount),
+	}})
+	return err
+}
+
 // StatsOptions for Stats: NoStream asks for one sample; Interval between
 // samples (0: the server's default, 1s).
 type StatsOptions struct {

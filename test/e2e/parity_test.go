@@ -38,6 +38,7 @@ func TestParity(t *testing.T) {
 		{"CIDFile", testCIDFile},
 		{"CPUAndMemoryFlags", testCPUAndMemoryFlags},
 		{"AttachQuietSize", testAttachQuietSize},
+		{"UpdateRestart", testUpdateRestart},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -612,4 +613,24 @@ func TestParityQuietPlatform(t *testing.T) {
 	if strings.Contains(r.stderr, "Unable to find image") || strings.Contains(r.stderr, "Pull") || strings.Contains(r.stderr, "Download") {
 		t.Errorf("run -q printed the pull: %q", r.stderr)
 	}
+}
+
+// testUpdateRestart: update --restart changes the policy of an existing
+// container, which the next exits follow; a --rm container refuses it.
+func testUpdateRestart(t *testing.T, c cli) {
+	n := c.name("updrestart")
+	c.ok("create", "--name", n, "busybox", "sh", "-c", "exit 3")
+	if out := c.ok("update", "--restart", "on-failure:2", n); out != n {
+		t.Errorf("update printed %q", out)
+	}
+	if got := c.inspect(n, "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"); got != "on-failure 2" {
+		t.Errorf("after update --restart on-failure:2: %q", got)
+	}
+	c.ok("start", n)
+	eventually(t, 60*time.Second, "two restarts, then exited", func() bool {
+		return c.inspect(n, "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+	})
+	rm := c.name("updrm")
+	c.ok("create", "--rm", "--name", rm, "busybox", "true")
+	c.fails(1, []string{"restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
 }

@@ -42,22 +42,40 @@ starts. Options left out keep their value.
 Examples:
    berth update --memory 256m --memory-swap 512m web
    berth update --cpus 0.5 --pids-limit 100 web worker`,
-		Flags: opts.UpdateFlags(),
+		Flags: append(opts.UpdateFlags(),
+			&cli.StringFlag{Name: "restart", Usage: "restart policy: no, on-failure[:max-retries], always, unless-stopped"}),
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
 			r, err := opts.UpdateResources(c)
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
-			if reflect.ValueOf(r).IsZero() {
+			var policy *container.RestartPolicy
+			if c.IsSet("restart") {
+				p, err := opts.RestartPolicy(c.String("restart"))
+				if err != nil {
+					return &ExitError{Code: ExitBerthFailed, Err: err}
+				}
+				policy = &p
+			}
+			limits := !reflect.ValueOf(r).IsZero()
+			if !limits && policy == nil {
 				return usagef(c, "needs at least one option to update")
 			}
 			rc := cl
 			var errs []error
 			for _, id := range c.Args().Slice() {
-				warnings, err := rc.Update(ctx, id, r)
-				if err != nil {
-					errs = append(errs, err)
-					continue
+				if policy != nil {
+					if err := rc.UpdateRestartPolicy(ctx, id, *policy); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+				}
+				var warnings []string
+				if limits {
+					if warnings, err = rc.Update(ctx, id, r); err != nil {
+						errs = append(errs, err)
+						continue
+					}
 				}
 				printWarnings(env, warnings)
 				fmt.Fprintln(env.Stdout, id)

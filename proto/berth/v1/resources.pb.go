@@ -439,7 +439,9 @@ type UpdateContainerRequest struct {
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Only the cgroup limits (memory*, cpus, cpu_shares, cpuset_*,
 	// pids_limit, blkio_weight); zero fields are left unchanged.
-	Resources     *Resources `protobuf:"bytes,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	Resources *Resources `protobuf:"bytes,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	// --restart: the new restart policy; unset leaves it unchanged.
+	RestartPolicy *NewRestartPolicy `protobuf:"bytes,3,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,6 +490,68 @@ func (x *UpdateContainerRequest) GetResources() *Resources {
 	return nil
 }
 
+func (x *UpdateContainerRequest) GetRestartPolicy() *NewRestartPolicy {
+	if x != nil {
+		return x.RestartPolicy
+	}
+	return nil
+}
+
+// NewRestartPolicy is update's --restart (as RestartPolicy in
+// containers.proto, which imports this file).
+type NewRestartPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// no, always, unless-stopped or on-failure.
+	Name              string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MaximumRetryCount int64  `protobuf:"varint,2,opt,name=maximum_retry_count,json=maximumRetryCount,proto3" json:"maximum_retry_count,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *NewRestartPolicy) Reset() {
+	*x = NewRestartPolicy{}
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewRestartPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewRestartPolicy) ProtoMessage() {}
+
+func (x *NewRestartPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewRestartPolicy.ProtoReflect.Descriptor instead.
+func (*NewRestartPolicy) Descriptor() ([]byte, []int) {
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *NewRestartPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NewRestartPolicy) GetMaximumRetryCount() int64 {
+	if x != nil {
+		return x.MaximumRetryCount
+	}
+	return 0
+}
+
 type UpdateContainerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Warnings      []string               `protobuf:"bytes,1,rep,name=warnings,proto3" json:"warnings,omitempty"`
@@ -497,7 +561,7 @@ type UpdateContainerResponse struct {
 
 func (x *UpdateContainerResponse) Reset() {
 	*x = UpdateContainerResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +573,7 @@ func (x *UpdateContainerResponse) String() string {
 func (*UpdateContainerResponse) ProtoMessage() {}
 
 func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +586,7 @@ func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateContainerResponse) GetWarnings() []string {
@@ -545,7 +609,7 @@ type ContainerStatsRequest struct {
 
 func (x *ContainerStatsRequest) Reset() {
 	*x = ContainerStatsRequest{}
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +621,7 @@ func (x *ContainerStatsRequest) String() string {
 func (*ContainerStatsRequest) ProtoMessage() {}
 
 func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +634,7 @@ func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerStatsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ContainerStatsRequest) GetId() string {
@@ -620,7 +684,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +696,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +709,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContainerStats) GetId() string {
@@ -762,7 +826,7 @@ type ContainerStatsResponse struct {
 
 func (x *ContainerStatsResponse) Reset() {
 	*x = ContainerStatsResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +838,7 @@ func (x *ContainerStatsResponse) String() string {
 func (*ContainerStatsResponse) ProtoMessage() {}
 
 func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +851,7 @@ func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerStatsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContainerStatsResponse) GetStats() *ContainerStats {
@@ -850,10 +914,14 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"\acap_add\x18\x02 \x03(\tR\x06capAdd\x12\x19\n" +
 	"\bcap_drop\x18\x03 \x03(\tR\acapDrop\x12!\n" +
 	"\fsecurity_opt\x18\x04 \x03(\tR\vsecurityOpt\x12\x1b\n" +
-	"\tgroup_add\x18\x05 \x03(\tR\bgroupAdd\"[\n" +
+	"\tgroup_add\x18\x05 \x03(\tR\bgroupAdd\"\x9e\x01\n" +
 	"\x16UpdateContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
-	"\tresources\x18\x02 \x01(\v2\x13.berth.v1.ResourcesR\tresources\"5\n" +
+	"\tresources\x18\x02 \x01(\v2\x13.berth.v1.ResourcesR\tresources\x12A\n" +
+	"\x0erestart_policy\x18\x03 \x01(\v2\x1a.berth.v1.NewRestartPolicyR\rrestartPolicy\"V\n" +
+	"\x10NewRestartPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"5\n" +
 	"\x17UpdateContainerResponse\x12\x1a\n" +
 	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"e\n" +
 	"\x15ContainerStatsRequest\x12\x0e\n" +
@@ -897,32 +965,34 @@ func file_berth_v1_resources_proto_rawDescGZIP() []byte {
 	return file_berth_v1_resources_proto_rawDescData
 }
 
-var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_berth_v1_resources_proto_goTypes = []any{
 	(*Resources)(nil),               // 0: berth.v1.Resources
 	(*Ulimit)(nil),                  // 1: berth.v1.Ulimit
 	(*DeviceMapping)(nil),           // 2: berth.v1.DeviceMapping
 	(*Security)(nil),                // 3: berth.v1.Security
 	(*UpdateContainerRequest)(nil),  // 4: berth.v1.UpdateContainerRequest
-	(*UpdateContainerResponse)(nil), // 5: berth.v1.UpdateContainerResponse
-	(*ContainerStatsRequest)(nil),   // 6: berth.v1.ContainerStatsRequest
-	(*ContainerStats)(nil),          // 7: berth.v1.ContainerStats
-	(*ContainerStatsResponse)(nil),  // 8: berth.v1.ContainerStatsResponse
-	nil,                             // 9: berth.v1.Resources.SysctlsEntry
-	(*timestamppb.Timestamp)(nil),   // 10: google.protobuf.Timestamp
+	(*NewRestartPolicy)(nil),        // 5: berth.v1.NewRestartPolicy
+	(*UpdateContainerResponse)(nil), // 6: berth.v1.UpdateContainerResponse
+	(*ContainerStatsRequest)(nil),   // 7: berth.v1.ContainerStatsRequest
+	(*ContainerStats)(nil),          // 8: berth.v1.ContainerStats
+	(*ContainerStatsResponse)(nil),  // 9: berth.v1.ContainerStatsResponse
+	nil,                             // 10: berth.v1.Resources.SysctlsEntry
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
 }
 var file_berth_v1_resources_proto_depIdxs = []int32{
 	1,  // 0: berth.v1.Resources.ulimits:type_name -> berth.v1.Ulimit
 	2,  // 1: berth.v1.Resources.devices:type_name -> berth.v1.DeviceMapping
-	9,  // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
+	10, // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
 	0,  // 3: berth.v1.UpdateContainerRequest.resources:type_name -> berth.v1.Resources
-	10, // 4: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
-	7,  // 5: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	5,  // 4: berth.v1.UpdateContainerRequest.restart_policy:type_name -> berth.v1.NewRestartPolicy
+	11, // 5: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
+	8,  // 6: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_resources_proto_init() }
@@ -937,7 +1007,7 @@ func file_berth_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_resources_proto_rawDesc), len(file_berth_v1_resources_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -31,9 +32,23 @@ func (s *containersServer) Update(ctx context.Context, r *berthv1.UpdateContaine
 	if err != nil {
 		return nil, err
 	}
-	warnings, err := rs.Update(ctx, r.GetId(), conv.ResourcesFromProto(r.GetResources()))
-	if err != nil {
-		return nil, err
+	var warnings []string
+	if rp := r.GetRestartPolicy(); rp != nil {
+		ru, ok := rs.(interface {
+			UpdateRestartPolicy(ctx context.Context, id string, p containertypes.RestartPolicy) error
+		})
+		if !ok {
+			return nil, fmt.Errorf("update --restart is not served here: %w", errdefs.ErrNotImplemented)
+		}
+		if err := ru.UpdateRestartPolicy(ctx, r.GetId(), containertypes.RestartPolicy{Name: rp.GetName(), MaximumRetryCount: int(rp.GetMaximumRetryCount())}); err != nil {
+			return nil, err
+		}
+	}
+	if r.GetResources() != nil || r.GetRestartPolicy() == nil {
+		var err error
+		if warnings, err = rs.Update(ctx, r.GetId(), conv.ResourcesFromProto(r.GetResources())); err != nil {
+			return nil, err
+		}
 	}
 	return &berthv1.UpdateContainerResponse{Warnings: warnings}, nil
 }
