@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -193,6 +194,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 
 	r := newRecord(id, name)
 	r.image = cfg.Image
+	r.labels = maps.Clone(cfg.Labels)
 	s.mu.Lock()
 	s.records[id] = r
 	s.mu.Unlock()

@@ -56,6 +56,8 @@ type record struct {
 	gone        chan struct{} // closed when the container is removed
 	startedAt   time.Time
 	health      *healthState // health.go; nil without a healthcheck
+	// labels are the user's labels (immutable), for the events' attributes.
+	labels map[string]string
 }
 
 func newRecord(id, name string) *record {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,6 +168,7 @@ func (s *Service) loadRecords(ctx context.Context) error {
 			continue // not a berth container
 		}
 		r := newRecord(c.ID, name)
+		r.labels = userLabels(c.Labels)
 		r.restartCount = atoiLabel(c.Labels[labelRestartCount])
 		if c.Labels[labelStoppedByUser] == "true" {
 			r.phase = phaseUserStopped
@@ -226,7 +228,11 @@ func (s *Service) forget(r *record) {
 func (s *Service) Events() *eventbus.Bus { return s.events }
 
 func (s *Service) publish(r *record, action string, attrs map[string]string) {
-	a := map[string]string{"name": r.name}
+	// As Docker, the container's labels are attributes too (events
+	// --filter label=...), below the name, the image and the event's own.
+	a := make(map[string]string, len(r.labels)+2+len(attrs))
+	maps.Copy(a, r.labels)
+	a["name"] = r.name
 	if r.image != "" {
 		a["image"] = r.image
 	}
@@ -238,4 +244,18 @@ func (s *Service) publish(r *record, action string, attrs map[string]string) {
 		Action: action,
 		Actor:  events.Actor{ID: r.id, Attributes: a},
 	})
+}
+
+// userLabels are the user's labels among a container's containerd labels.
+func userLabels(labels map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range labels {
+		if name, ok := strings.CutPrefix(k, labelUserPrefix); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = v
+		}
+	}
+	return out
 }
