@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestHealthcheck(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
 		c := cli{t: t, s: s}
 		waitHealth(good, "healthy")
-		if got := c.inspect(good, "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}{{end}}"); !strings.HasPrefix(got, "0:probe-ok\n") {
+		if got := c.inspect(good, "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}{{end}}"); !strings.HasPrefix(got, "0:probe-ok") {
 			t.Errorf("probe log of %s = %q, want entries 0:probe-ok", good, got)
 		}
 		if got := c.ok("ps", "--filter", "name="+good, "--format", "{{.Status}}"); !strings.HasSuffix(got, "(healthy)") {
@@ -52,7 +53,7 @@ func TestHealthcheck(t *testing.T) {
 		c := cli{t: t, s: s}
 		waitHealth(bad, "unhealthy")
 		log := c.inspect(bad, "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}}{{end}}")
-		if !strings.HasPrefix(log, "3:probe-bad\n") {
+		if !strings.HasPrefix(log, "3:probe-bad") {
 			t.Errorf("probe log of %s = %q, want entries 3:probe-bad", bad, log)
 		}
 		if got := c.ok("ps", "--filter", "name="+bad, "--format", "{{.Status}}"); !strings.HasSuffix(got, "(unhealthy)") {
@@ -113,6 +114,48 @@ func TestHealthcheck(t *testing.T) {
 		}
 		c.fails(125, []string{"--no-healthcheck conflicts with --health-*"}, "run", "-d", "--no-healthcheck", "--health-cmd", "true", "busybox")
 		c.fails(125, []string{"at least 1ms"}, "run", "-d", "--health-cmd", "true", "--health-interval", "1us", "busybox")
+	})
+	t.Run("docker-api", func(t *testing.T) {
+		a := newDockerAPI(t, s)
+		n := c.name("hc-docker")
+		id := a.create(n, `{"Image":"busybox","Cmd":["sleep","1000"],
+			"Healthcheck":{"Test":["CMD","echo","via-docker"],"Interval":200000000,"Retries":2}}`)
+		a.expect("POST", "/containers/"+id+"/start", nil, 204, "")
+		var got struct {
+			Config struct {
+				Healthcheck struct {
+					Test     []string
+					Interval int64
+					Retries  int
+				}
+			}
+			State struct {
+				Health *struct {
+					Status string
+					Log    []struct {
+						ExitCode int
+						Output   string
+					}
+				}
+			}
+		}
+		eventually(t, 30*time.Second, n+" to be healthy through the Docker API", func() bool {
+			_, b := a.do("GET", "/containers/"+id+"/json", nil)
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("inspect: %v: %s", err, b)
+			}
+			return got.State.Health != nil && got.State.Health.Status == "healthy"
+		})
+		if h := got.Config.Healthcheck; strings.Join(h.Test, " ") != "CMD echo via-docker" || h.Interval != 200000000 || h.Retries != 2 {
+			t.Errorf("Config.Healthcheck = %+v", h)
+		}
+		if l := got.State.Health.Log; len(l) == 0 || l[0].ExitCode != 0 || l[0].Output != "via-docker\n" {
+			t.Errorf("State.Health.Log = %+v", l)
+		}
+		_, b := a.do("GET", `/containers/json?filters={"health":["healthy"]}`, nil)
+		if !strings.Contains(string(b), `"Health":{"Status":"healthy"`) || !strings.Contains(string(b), id) {
+			t.Errorf("list with health=healthy: %s", b)
+		}
 	})
 	if t.Failed() {
 		return
