@@ -216,6 +216,12 @@ func (s *Service) Logs(ctx context.Context, ref string, opts containertypes.LogO
 	if !opts.Stdout && !opts.Stderr {
 		opts.Stdout, opts.Stderr = true, true
 	}
+	if c, err := s.client.ContainerService().Get(s.ctx(ctx), r.id); err == nil {
+		if cfg, err := configOf(c); err == nil && cfg.LogConfig.Type == containertypes.LogDriverNone {
+			// Docker's words: the container has no log to read.
+			return fmt.Errorf("configured logging driver does not support reading: %w", errdefs.ErrNotImplemented)
+		}
+	}
 	if opts.Follow {
 		// As Docker: following a container that is not running prints what
 		// there is and returns; a removal ends a follow.

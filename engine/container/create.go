@@ -247,6 +247,15 @@ func validateConfig(cfg *containertypes.Config) error {
 	if cfg.AutoRemove && cfg.RestartPolicy.Name != "" && cfg.RestartPolicy.Name != "no" {
 		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
 	}
+	switch cfg.LogConfig.Type {
+	case "", containertypes.LogDriverJSONFile, containertypes.LogDriverLocal:
+	case containertypes.LogDriverNone:
+		if cfg.LogConfig.MaxSize != 0 || cfg.LogConfig.MaxFiles != 0 {
+			return fmt.Errorf("the none log driver takes no log options (max-size, max-file): %w", errdefs.ErrInvalidArgument)
+		}
+	default:
+		return fmt.Errorf("log driver %q is not supported: use json-file, local or none: %w", cfg.LogConfig.Type, errdefs.ErrInvalidArgument)
+	}
 	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
 		return fmt.Errorf("the working directory must be an absolute path: %s: %w", cfg.WorkingDir, errdefs.ErrInvalidArgument)
 	}

@@ -86,6 +86,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		MaxFiles:     s.opts.LogMaxFiles,
 		AttachSocket: s.attachSocket(r.id),
 		Stdin:        cfg.OpenStdin,
+		NoLog:        cfg.LogConfig.Type == containertypes.LogDriverNone,
 	}
 	if cfg.LogConfig.MaxSize != 0 {
 		ioOpts.MaxSize = cfg.LogConfig.MaxSize

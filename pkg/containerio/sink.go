@@ -37,9 +37,10 @@ func NewSink(o Options) (_ *Sink, err error) {
 		return nil, errors.New("containerio: Options.LogPath is required")
 	}
 	s := &Sink{opts: o}
-	s.log, err = logfile.NewWriter(o.LogPath, o.MaxSize, o.MaxFiles)
-	if err != nil {
-		return nil, err
+	if !o.NoLog {
+		if s.log, err = logfile.NewWriter(o.LogPath, o.MaxSize, o.MaxFiles); err != nil {
+			return nil, err
+		}
 	}
 	if o.AttachSocket == "" {
 		return s, nil
@@ -51,7 +52,9 @@ func NewSink(o Options) (_ *Sink, err error) {
 	}
 	s.attach, err = attach.Listen(o.AttachSocket, stdin)
 	if err != nil {
-		_ = s.log.Close()
+		if s.log != nil {
+			_ = s.log.Close()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -82,6 +85,9 @@ func (s *Sink) copy(name string, stream byte, r io.Reader) error {
 	var pending []byte
 	var logErr error
 	writeLog := func(p []byte, t time.Time) {
+		if s.log == nil {
+			return
+		}
 		if err := s.log.WriteLines(name, p, t); err != nil && logErr == nil {
 			// Keep copying (a full disk must not block the container
 			// by leaving its pipe unread); report the first error.
@@ -144,7 +150,10 @@ func (s *Sink) copy(name string, stream byte, r io.Reader) error {
 // get what was queued, then EOF), and Stdin().
 func (s *Sink) Close() error {
 	s.closeOnce.Do(func() {
-		errs := []error{s.log.Close()}
+		var errs []error
+		if s.log != nil {
+			errs = append(errs, s.log.Close())
+		}
 		if s.stdinR != nil {
 			// Unblock a client's pending stdin write before the
 			// attach server waits for its connections.

@@ -30,6 +30,7 @@ const (
 	keyMaxFile = "max-file"
 	keyAttach  = "attach"
 	keyStdin   = "stdin"
+	keyNoLog   = "nolog"
 )
 
 // Options configure a Sink.
@@ -43,6 +44,9 @@ type Options struct {
 	// its stdin (only where the Sink's owner can connect Stdin() to the
 	// process: berth's shim; berth-logger has no way to reach it).
 	Stdin bool
+	// NoLog: write no log file (Docker's "none" log driver); attach
+	// clients still get the output.
+	NoLog bool
 }
 
 // LoggerURI returns the containerd binary log URI that runs the logger at
@@ -58,6 +62,9 @@ func LoggerURI(binaryPath string, o Options) string {
 	}
 	if o.Stdin {
 		q.Set(keyStdin, "1")
+	}
+	if o.NoLog {
+		q.Set(keyNoLog, "1")
 	}
 	u := url.URL{Scheme: "binary", Path: binaryPath, RawQuery: q.Encode()}
 	return u.String()
@@ -97,6 +104,7 @@ func parseValues(q url.Values) (Options, error) {
 		MaxSize:      DefaultMaxSize,
 		MaxFiles:     DefaultMaxFiles,
 		AttachSocket: q.Get(keyAttach),
+		NoLog:        q.Get(keyNoLog) == "1",
 	}
 	if o.LogPath == "" {
 		return o, fmt.Errorf("containerio: missing %s", keyPath)

@@ -202,6 +202,9 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = dcontainer.RestartPolicyDisabled
 	}
+	if cfg.LogConfig.Type != "" {
+		hc.LogConfig.Type = cfg.LogConfig.Type
+	}
 	if cfg.LogConfig.MaxSize > 0 {
 		hc.LogConfig.Config["max-size"] = strconv.FormatInt(cfg.LogConfig.MaxSize, 10)
 	}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +23,7 @@ func TestParityTail(t *testing.T) {
 		fn   func(t *testing.T, c cli)
 	}{
 		{"AuxAddress", func(t *testing.T, c cli) { testAuxAddress(t, c, testSubnet(t, s, 5), testSubnet(t, s, 6)) }},
+		{"LogDriver", func(t *testing.T, c cli) { testLogDriver(t, c, s.Dir()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -81,5 +84,60 @@ func testAuxAddress(t *testing.T, c cli, sub, other string) {
 			t.Errorf("a refused network create left network %s", bad)
 			c.run("network", "rm", bad)
 		}
+	}
+}
+
+// logFiles lists the log files of container id under the stack's dir.
+func logFiles(t *testing.T, dir, id string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), id+"-json.log") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// testLogDriver: --log-driver none keeps no log (logs says so, in
+// Docker's words) while a foreground run still prints; local and
+// json-file are berth's log file; another driver is refused before
+// anything is created.
+func testLogDriver(t *testing.T, c cli, dir string) {
+	none := c.name("lognone")
+	if out := c.ok("run", "--name", none, "--log-driver", "none", "busybox", "echo", "hello from none"); out != "hello from none" {
+		t.Errorf("run --log-driver none: want the output on the terminal; got %q", out)
+	}
+	c.fails(1, []string{"configured logging driver does not support reading"}, "logs", none)
+	id := c.inspect(none, "{{.ID}}")
+	if files := logFiles(t, dir, id); len(files) > 0 {
+		t.Errorf("--log-driver none: want no log file; got %v", files)
+	}
+	if got := c.inspect(none, "{{.HostConfig.LogConfig.Type}}"); got != "none" {
+		t.Errorf("inspect HostConfig.LogConfig.Type: want none; got %q", got)
+	}
+
+	for _, driver := range []string{"local", "json-file"} {
+		n := c.name("log" + strings.ReplaceAll(driver, "-", ""))
+		c.ok("run", "--name", n, "--log-driver", driver, "busybox", "echo", "hello from "+driver)
+		if out := c.ok("logs", n); out != "hello from "+driver {
+			t.Errorf("logs of a --log-driver %s container: want its output; got %q", driver, out)
+		}
+		if files := logFiles(t, dir, c.inspect(n, "{{.ID}}")); len(files) == 0 {
+			t.Errorf("--log-driver %s: want a log file; got none", driver)
+		}
+	}
+
+	bad := c.name("logbad")
+	c.fails(125, []string{`log driver "syslog" is not supported: use json-file, local or none`},
+		"run", "--name", bad, "--log-driver", "syslog", "busybox", "true")
+	c.fails(125, []string{"the none log driver takes no log options"},
+		"run", "--name", bad, "--log-driver", "none", "--log-opt", "max-size=1m", "busybox", "true")
+	if c.exists(bad) {
+		t.Errorf("a refused run left container %s", bad)
 	}
 }

@@ -256,6 +256,7 @@ func lifecycleFlags() configFlags {
 func runtimeFlags() configFlags {
 	return configFlags{
 		flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-driver", Usage: "json-file or local (berth's log file, the default) or none (no log: logs refuses)"},
 			&cli.StringSliceFlag{Name: "log-opt", Usage: "log rotation option: max-size=10m, max-file=3"},
 			&cli.StringFlag{Name: "runtime", Usage: "containerd runtime (default: berthd's, io.containerd.berth.v2)"},
 		},
@@ -265,6 +266,7 @@ func runtimeFlags() configFlags {
 				return err
 			}
 			cfg.LogConfig = lc
+			cfg.LogConfig.Type = c.String("log-driver")
 			cfg.Runtime = c.String("runtime")
 			return nil
 		},

@@ -148,9 +148,20 @@ type RestartPolicy struct {
 // LogConfig holds per-container overrides of the daemon's log rotation
 // (--log-opt max-size=… max-file=…). Zero values use the daemon's defaults.
 type LogConfig struct {
-	MaxSize  int64 `json:"MaxSize,omitempty"`
-	MaxFiles int   `json:"MaxFiles,omitempty"`
+	// Type is Docker's log driver: "" (berth's default), "json-file" or
+	// "local" (both berth's own log file), or "none" (no log file; logs
+	// refuses to read).
+	Type     string `json:"Type,omitempty"`
+	MaxSize  int64  `json:"MaxSize,omitempty"`
+	MaxFiles int    `json:"MaxFiles,omitempty"`
 }
+
+// Log drivers (LogConfig.Type).
+const (
+	LogDriverJSONFile = "json-file"
+	LogDriverLocal    = "local"
+	LogDriverNone     = "none"
+)
 
 // Status values, as Docker names them.
 const (

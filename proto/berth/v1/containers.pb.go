@@ -1321,7 +1321,10 @@ type LogConfig struct {
 	// Bytes per log file before rotation.
 	MaxSize int64 `protobuf:"varint,1,opt,name=max_size,json=maxSize,proto3" json:"max_size,omitempty"`
 	// Number of log files kept.
-	MaxFiles      int64 `protobuf:"varint,2,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	MaxFiles int64 `protobuf:"varint,2,opt,name=max_files,json=maxFiles,proto3" json:"max_files,omitempty"`
+	// Docker's log driver: empty (berth's default), "json-file" or "local"
+	// (berth's own log file), "none" (no log file; Logs fails).
+	Type          string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1368,6 +1371,13 @@ func (x *LogConfig) GetMaxFiles() int64 {
 		return x.MaxFiles
 	}
 	return 0
+}
+
+func (x *LogConfig) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
 }
 
 // ContainerState is a container's runtime state (Docker's State object).
@@ -5375,10 +5385,11 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\aaliases\x18\x06 \x03(\tR\aaliases\"S\n" +
 	"\rRestartPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
-	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"C\n" +
+	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"W\n" +
 	"\tLogConfig\x12\x19\n" +
 	"\bmax_size\x18\x01 \x01(\x03R\amaxSize\x12\x1b\n" +
-	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\"\x94\x03\n" +
+	"\tmax_files\x18\x02 \x01(\x03R\bmaxFiles\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\"\x94\x03\n" +
 	"\x0eContainerState\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x18\n" +
 	"\arunning\x18\x02 \x01(\bR\arunning\x12\x16\n" +

@@ -168,9 +168,10 @@ func hostConfig(cfg *container.Config, hc *dcontainer.HostConfig, anonVolumes []
 
 func logConfig(cfg *container.Config, lc dcontainer.LogConfig) error {
 	switch lc.Type {
-	case "", "json-file":
+	case "", "json-file", "local", "none":
+		cfg.LogConfig.Type = lc.Type
 	default:
-		return invalid("log driver %q is not supported by berth: containers log in the json-file format (leave the log driver empty or set json-file)", lc.Type)
+		return invalid("log driver %q is not supported by berth: use json-file, local or none", lc.Type)
 	}
 	for k, v := range lc.Config {
 		switch k {

@@ -102,6 +102,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 		LogConfig: &berthv1.LogConfig{
 			MaxSize:  c.LogConfig.MaxSize,
 			MaxFiles: int64(c.LogConfig.MaxFiles),
+			Type:     c.LogConfig.Type,
 		},
 		Runtime:         c.Runtime,
 		NetworkMode:     c.NetworkMode,
@@ -155,6 +156,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 		LogConfig: container.LogConfig{
 			MaxSize:  p.GetLogConfig().GetMaxSize(),
 			MaxFiles: int(p.GetLogConfig().GetMaxFiles()),
+			Type:     p.GetLogConfig().GetType(),
 		},
 		Runtime:         p.GetRuntime(),
 		NetworkMode:     p.GetNetworkMode(),
