@@ -127,6 +127,11 @@ func testLogDriver(t *testing.T, c cli, dir string) {
 		if out := c.ok("logs", n); out != "hello from "+driver {
 			t.Errorf("logs of a --log-driver %s container: want its output; got %q", driver, out)
 		}
+		// --details: Docker writes each line's attributes, then a space;
+		// with none set, the space alone.
+		if r := c.run("logs", "--details", n); r.code != 0 || r.stdout != " hello from "+driver+"\n" {
+			t.Errorf("logs --details: want %q; got %s", " hello from "+driver+"\n", r)
+		}
 		if files := logFiles(t, dir, c.inspect(n, "{{.ID}}")); len(files) == 0 {
 			t.Errorf("--log-driver %s: want a log file; got none", driver)
 		}

@@ -39,7 +39,7 @@ Examples:
 			&cli.StringFlag{Name: "since", Usage: "show logs since a time (RFC 3339, Unix time, or e.g. 10m)"},
 			&cli.StringFlag{Name: "until", Usage: "show logs before a time (RFC 3339, Unix time, or e.g. 10m)"},
 			&cli.BoolFlag{Name: "timestamps", Aliases: []string{"t"}, Usage: "prefix each line with its time"},
-			&cli.BoolFlag{Name: "details", Usage: "show the extra attributes of each line (berth records none, so it adds nothing; accepted as Docker's)"},
+			&cli.BoolFlag{Name: "details", Usage: "show the extra attributes of each line before it (berth records none: as Docker with none, a space)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, 1); err != nil {
@@ -56,7 +56,7 @@ Examples:
 			defer func() { cl.Close() }()
 			if !lo.Follow {
 				return cl.Logs(c.Context, c.Args().First(), lo, func(e container.LogEntry) error {
-					return writeLogEntry(env, e, lo.Timestamps)
+					return writeLogEntry(env, e, lo.Timestamps, c.Bool("details"))
 				})
 			}
 			return followLogs(c, env, &cl, c.Args().First(), lo)
@@ -86,7 +86,7 @@ func followLogs(c *cli.Context, env *Env, cl *Client, id string, lo container.Lo
 				return nil
 			}
 		}
-		if err := writeLogEntry(env, e, lo.Timestamps); err != nil {
+		if err := writeLogEntry(env, e, lo.Timestamps, c.Bool("details")); err != nil {
 			return err
 		}
 		if e.Time.Equal(last) {
@@ -151,13 +151,20 @@ func logOptions(c *cli.Context, now time.Time) (container.LogOptions, error) {
 	return lo, nil
 }
 
-func writeLogEntry(env *Env, e container.LogEntry, timestamps bool) error {
+func writeLogEntry(env *Env, e container.LogEntry, timestamps, details bool) error {
 	var w io.Writer = env.Stdout
 	if e.Stream == "stderr" {
 		w = env.Stderr
 	}
 	if timestamps {
 		if _, err := io.WriteString(w, e.Time.Format(rfc3339NanoFixed)+" "); err != nil {
+			return err
+		}
+	}
+	if details {
+		// Docker writes the line's attributes ("k=v,k2=v2"), then a
+		// space; berth's log lines carry none, so the space alone.
+		if _, err := io.WriteString(w, " "); err != nil {
 			return err
 		}
 	}
