@@ -157,6 +157,17 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 	}
 	req.Ports = ports
 	sb, err := s.opts.Networks.Setup(ctx, req)
+	if errdefs.IsAlreadyExists(err) {
+		// A container being started has no task, so a network still set up
+		// for it is a previous run's whose teardown did not finish (its
+		// shim killed while containerd cleaned up, a failed CNI DEL kept
+		// for a retry): this is that retry.
+		s.log.Info("tearing down a previous run's network before start", "id", id)
+		if terr := s.opts.Networks.Teardown(ctx, id); terr != nil && !errdefs.IsNotFound(terr) {
+			return nil, fmt.Errorf("the network of the container's previous run could not be removed: %w", terr)
+		}
+		sb, err = s.opts.Networks.Setup(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
