@@ -123,7 +123,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	for _, m := range mounts {
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
-	if _, err := s.client.TaskService().Create(ctx, req); err != nil {
+	if err := s.createTask(ctx, req); err != nil {
 		_ = netWait()
 		err = startError(errgrpc.ToNative(err))
 		s.recordStartFailure(ctx, r, err)
@@ -254,6 +254,28 @@ func (s *Service) taskState(ctx context.Context, id string) (*tasktypes.Process,
 		return nil, errgrpc.ToNative(err)
 	}
 	return resp.Process, nil
+}
+
+// createTask creates the container's task. containerd cleans up after a
+// dead shim in the background: it publishes the task's exit before it lets
+// go of the task's ID and bundle, so a start right after such an exit can
+// find them still taken (AlreadyExists, "file exists"). The container has no
+// live task here (its start holds r.op), so what is in the way is the dead
+// one's: it is deleted, and the create tried again for a few seconds.
+func (s *Service) createTask(ctx context.Context, req *tasks.CreateTaskRequest) error {
+	_, err := s.client.TaskService().Create(ctx, req)
+	for i := 0; err != nil && i < 30 && ctx.Err() == nil; i++ {
+		err = errgrpc.ToNative(err)
+		if !errdefs.IsAlreadyExists(err) && !strings.Contains(err.Error(), "file exists") {
+			return err
+		}
+		if _, derr := s.deleteTask(ctx, req.ContainerID); derr != nil {
+			s.log.Debug("deleting a dead task in a start's way", "id", req.ContainerID, "err", derr)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, err = s.client.TaskService().Create(ctx, req)
+	}
+	return err
 }
 
 // deleteTask removes the container's task and returns its exit status. A

@@ -305,3 +305,28 @@ func TestInterruptedStart(t *testing.T) {
 		t.Errorf("start after the cut-off start was cleaned: %q", got)
 	}
 }
+
+// TestStartAfterShimKilled: a container whose shim was killed starts again
+// (by the user, and by its restart policy): the dead shim's leftovers in
+// containerd do not stand in the new task's way.
+func TestStartAfterShimKilled(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	n := c.name("shimkill-start")
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	for i := 0; i < 2; i++ {
+		pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
+		shim := parentPID(t, pid)
+		if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %s's shim %d: %v", n, shim, err)
+		}
+		c.waitStatus(n, "exited")
+		c.ok("start", n)
+		if got := c.status(n); got != "running" {
+			t.Fatalf("start after its shim was killed (round %d): status %q", i+1, got)
+		}
+	}
+	c.ok("rm", "-f", n)
+}
