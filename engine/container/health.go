@@ -222,7 +222,7 @@ func (s *Service) runProbe(ctx context.Context, task client.Task, process *specs
 			t := time.AfterFunc(time.Second, pio.Cancel)
 			pio.Wait()
 			t.Stop()
-			pio.Close()
+			_ = pio.Close() // its pipes; nothing to do if closing fails
 		}
 		_, _ = proc.Delete(bg) // best effort: the process is gone with its task
 		res.Output = out.String()
