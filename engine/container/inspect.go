@@ -95,6 +95,7 @@ type recordView struct {
 	restarting bool
 	exited     bool
 	exitCode   int
+	finishedAt time.Time // of that exit
 	startedAt  time.Time
 }
 
@@ -105,7 +106,7 @@ func (r *record) view() recordView {
 	// A container that never ran here shows no exit (that of a task
 	// whose start was cut off, deleted by the reconciliation).
 	if r.pendingExit != nil && r.phase != phaseCreated {
-		v.exited, v.exitCode = true, r.pendingExit.ExitCode
+		v.exited, v.exitCode, v.finishedAt = true, r.pendingExit.ExitCode, r.pendingExit.ExitedAt
 	}
 	return v
 }
@@ -123,6 +124,10 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 	}
 	restarting := v.restarting
 	exited, exitCode := v.exited, v.exitCode
+	if exited && !v.finishedAt.IsZero() {
+		// The labels may not hold this exit yet: its time is the record's.
+		st.FinishedAt = v.finishedAt
+	}
 	if !v.startedAt.IsZero() {
 		st.StartedAt = v.startedAt
 	}

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/errdefs"
+
+	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
 // TestTransitions checks every move between two phases against the
@@ -168,5 +171,18 @@ func TestStartupGCKeepsCreateInProgress(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "containers", stale)); !os.IsNotExist(err) {
 		t.Errorf("the files of a container that no longer exists were kept: %v", err)
+	}
+}
+
+// TestStateExitTimeFromRecord: an exit the record answers for (its labels
+// not written yet) shows the time it was seen, not a zero FinishedAt ("292
+// years ago" in ps).
+func TestStateExitTimeFromRecord(t *testing.T) {
+	at := time.Now().Add(-3 * time.Second)
+	r := &record{phase: phaseExited, pendingExit: &containertypes.ExitStatus{ExitCode: 137, ExitedAt: at}}
+	st := (&Service{}).state(r.view(), containers.Container{Labels: map[string]string{}}, nil)
+	if st.Status != containertypes.StatusExited || st.ExitCode != 137 || !st.FinishedAt.Equal(at) {
+		t.Errorf("state of an exit the labels do not hold yet: status %q, code %d, finished %v; want exited, 137, %v",
+			st.Status, st.ExitCode, st.FinishedAt, at)
 	}
 }
