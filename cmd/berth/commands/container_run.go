@@ -170,6 +170,12 @@ func attachRun(ctx context.Context, env *Env, cl Client, id string, f attachFlow
 	// streams after attachRun returned.
 	defer att.stop(cancel)
 	if err := att.waitReady(); err != nil {
+		// berthd went away before it confirmed the attachment: an attach to
+		// a running container carries on as it would a moment later. (A run
+		// has not started its container yet: it fails.)
+		if !f.start && lostBerthd(ctx, cl, id, container.ExitStatus{ExitCode: -1}, false, err) {
+			return reattach(ctx, env, cl, id, stdio)
+		}
 		return f.fail(err)
 	}
 	// Signals are caught before the container starts (they wait in the
