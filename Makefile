@@ -53,7 +53,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools build install up down test test-unit test-e2e fuzz chaos bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools build install up down test test-unit test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
 
 all: build
 
@@ -211,6 +211,11 @@ fuzz:
 
 ## chaos: the full chaos soak (docs/reliability.md); CHAOSFLAGS e.g. -chaos.cycles=50 -chaos.seed=7
 CHAOSFLAGS ?=
+## test-known-bugs: the e2e tests make test skips because they still find an open bug now and then
+test-known-bugs: deps build
+	BERTH_TEST_KNOWN_BUGS=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 20m -v \
+		-run '^(TestLifecycleStress|TestDiskFull)$$' ./test/e2e
+
 chaos: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 3h -v -run '^TestChaos$$' \
 		./test/chaos -chaos $(CHAOSFLAGS)

@@ -46,6 +46,7 @@ func smallDisk(t *testing.T, size string) string {
 // once the container is removed, containers run again.
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
+	knownBug(t, "a failed pull's partial downloads sometimes outlive the 2 minutes the test waits (open: docs/reliability.md)")
 	if _, err := exec.LookPath("skopeo"); err != nil {
 		t.Skip("needs skopeo")
 	}

@@ -371,3 +371,15 @@ func lines(s string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// EnvKnownBugs runs the tests that still find an open bug now and then
+// (`make test-known-bugs`). make test skips them, naming the bug, so CI
+// stays free of flakes while each stays one command away.
+const EnvKnownBugs = "BERTH_TEST_KNOWN_BUGS"
+
+func knownBug(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv(EnvKnownBugs) == "" {
+		t.Skipf("known open bug, run with %s=1 (make test-known-bugs): %s", EnvKnownBugs, bug)
+	}
+}
