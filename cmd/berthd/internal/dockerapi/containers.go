@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -32,7 +33,8 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 	}
 	id, warnings, err := s.b.Containers.Create(r.Context(), cfg)
 	if err != nil {
-		if errdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
+		var nf *image.NotFoundError
+		if errors.As(err, &nf) {
 			// The CLI pulls on a 404 whose message names the image.
 			return fmt.Errorf("No such image: %s: %w", cfg.Image, errdefs.ErrNotFound)
 		}
