@@ -73,9 +73,11 @@ func networkConfig(cfg *config.Config) (cni.Config, error) {
 		return cni.Config{}, err
 	}
 	nc := cni.Config{
-		Root:           cfg.Root,
-		State:          cfg.State,
-		PluginDirs:     []string{cfg.CNIBinDir},
+		Root:  cfg.Root,
+		State: cfg.State,
+		// berth's own plugins (berth-cni-overlay) are installed with the
+		// upstream ones, or found next to berth's other binaries.
+		PluginDirs:     append([]string{cfg.CNIBinDir}, cfg.BinDirs...),
 		DefaultBridge:  cfg.Bridge,
 		DefaultSubnet:  subnet,
 		FirewallPrefix: cfg.FirewallPrefix,
