@@ -145,6 +145,24 @@ func (s *Service) StatPath(ctx context.Context, ref, p string) (containertypes.P
 	return out, err
 }
 
+// ReadDir lists the directory p of the container (the dashboard's file
+// browser): each entry as StatPath describes it, in name order.
+func (s *Service) ReadDir(ctx context.Context, ref, p string) ([]containertypes.PathStat, error) {
+	var out []containertypes.PathStat
+	err := s.withFS(ctx, ref, func(f containerFS) error {
+		root, rel, _ := f.resolve(p)
+		list, err := fsarchive.ReadDirInRoot(root, rel)
+		if err != nil {
+			return pathError(ref, p, err)
+		}
+		for _, st := range list {
+			out = append(out, containertypes.PathStat(st))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // CopyFrom writes a tar of the container's path p to w: one top-level
 // entry named after p's base name (a directory with everything below it;
 // symlinks are stored, not followed).

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,35 @@ func lstat(r *os.Root, name string) (Stat, error) {
 		st.LinkTarget, _ = r.Readlink(name)
 	}
 	return st, nil
+}
+
+// ReadDirInRoot lists the directory p inside root (chroot semantics), its
+// entries described as LstatInRoot does, in name order.
+func ReadDirInRoot(root, p string) ([]Stat, error) {
+	r, err := OpenRootIn(root, p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	d, err := r.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]Stat, 0, len(names))
+	for _, n := range names {
+		st, err := lstat(r, n)
+		if err != nil {
+			continue // gone since the listing
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // SplitPath splits a cleaned absolute path into its directory and its base

@@ -202,3 +202,42 @@ func TestCopyRules(t *testing.T) {
 		t.Errorf("contents renamer of the top: %q", got)
 	}
 }
+
+// ReadDirInRoot lists one level, in name order, without following the
+// entries' symlinks, and resolves a symlinked directory inside the root.
+func TestReadDirInRoot(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc/sub/deep", "data"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("127.0.0.1 x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// "/" inside the root is the root: the link must not reach the host's /etc.
+	if err := os.Symlink("/etc", filepath.Join(root, "data/etc")); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ReadDirInRoot(root, "/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "hosts" || list[0].Size != 12 || list[0].Mode.IsDir() || list[1].Name != "sub" || !list[1].Mode.IsDir() {
+		t.Fatalf("ReadDirInRoot(/etc) = %+v, want hosts (12 bytes) then the directory sub, not deep", list)
+	}
+	list, err = ReadDirInRoot(root, "/data/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "hosts" {
+		t.Fatalf("through a symlink to /etc: %+v, want the root's own etc", list)
+	}
+	list, err = ReadDirInRoot(root, "/data")
+	if err != nil || len(list) != 1 || list[0].LinkTarget != "/etc" {
+		t.Fatalf("ReadDirInRoot(/data) = %+v, %v: want the link itself", list, err)
+	}
+	if _, err := ReadDirInRoot(root, "/etc/hosts"); err == nil {
+		t.Fatal("listing a file: no error")
+	}
+}
