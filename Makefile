@@ -53,7 +53,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools build install up down test test-unit test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools ui-vendor build install up down test test-unit test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
 
 all: build
 
@@ -160,6 +160,10 @@ $(TOOLSDIR)/node/.dockerode-$(DOCKERODE_VERSION):
 	else \
 		echo "no npm: the Docker API's dockerode test will be skipped"; \
 	fi
+
+## ui-vendor: refresh the dashboard's vendored front-end files from the npm registry (pinned in vendor.sh)
+ui-vendor:
+	cmd/berthd/internal/ui/vendor.sh
 
 ## build: berth's own binaries into .build/
 # The shim alone is built with the GOEXPERIMENT in cmd/containerd-shim-berth-v2/GOEXPERIMENT

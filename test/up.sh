@@ -62,6 +62,13 @@ if [ -S "$state/docker.sock" ]; then
 	echo "Docker clients (docker, compose, docker-py) talk to berth with:"
 	echo "  export DOCKER_HOST=unix://$state/docker.sock"
 fi
+if [ -f "$state/ui.url" ]; then
+	echo "The web dashboard: open the address 'berth ui' prints (berth ui --open):"
+	echo "  $("$BERTH" ui 2>/dev/null)"
+else
+	echo "The web dashboard is off. Turn it on with ui = \"127.0.0.1:7070\" in /etc/berth/berthd.toml"
+	echo "(or BERTHD_ARGS='--ui 127.0.0.1:7070'), restart berthd (make down && make up), then: berth ui --open"
+fi
 
 exec "$BERTH" run --rm busybox echo "
 Hello from berth!

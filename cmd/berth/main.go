@@ -57,6 +57,7 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Version(env),
 		commands.Info(env),
 		commands.Events(env),
+		commands.UI(env),
 		commands.SystemCommand(env),
 		commands.Completion(env),
 	)

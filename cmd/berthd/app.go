@@ -53,6 +53,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "docker-api", Value: d.DockerAPI, Usage: "serve the Docker Engine API (--docker-api=false turns it off)"},
 			&cli.StringFlag{Name: "docker-socket", Usage: "Docker Engine API socket (default <state>/docker.sock)"},
 			&cli.StringFlag{Name: "docker-tcp-address", Usage: "also serve the Docker Engine API on this host:port, with mutual TLS (needs --tlscacert, --tlscert, --tlskey)"},
+			&cli.StringFlag{Name: "ui", Usage: "serve the web dashboard on this host:port, e.g. 127.0.0.1:7070 (off by default; berth ui prints its login address); not loopback: mutual TLS"},
 			&cli.StringFlag{Name: "tlscacert", Usage: "CA that signs the TCP API's client certificates"},
 			&cli.StringFlag{Name: "tlscert", Usage: "berthd's TLS certificate for the TCP API"},
 			&cli.StringFlag{Name: "tlskey", Usage: "berthd's TLS key for the TCP API"},
@@ -79,7 +80,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		"snapshotter": &cfg.Snapshotter, "cni-bin-dir": &cfg.CNIBinDir, "log-max-size": &cfg.LogMaxSize,
 		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
 		"tcp-address": &cfg.TCPAddress, "tlscacert": &cfg.TLSCACert, "tlscert": &cfg.TLSCert, "tlskey": &cfg.TLSKey,
-		"docker-socket": &cfg.DockerSocket, "docker-tcp-address": &cfg.DockerTCPAddress,
+		"docker-socket": &cfg.DockerSocket, "ui": &cfg.UI, "docker-tcp-address": &cfg.DockerTCPAddress,
 	}
 	for name, p := range str {
 		if c.IsSet(name) {

@@ -19,10 +19,7 @@ import (
 // serveDocker serves the Docker Engine API over e on cfg.DockerSocket (and
 // cfg.DockerTCPAddress with mutual TLS). The returned Closer stops it.
 func serveDocker(cfg *config.Config, e *engine.Engine, log *slog.Logger) (io.Closer, error) {
-	b := dockerapi.Backend{Containers: e.Containers(), Images: e.Images(), Volumes: e.Volumes(), Events: e.Events(), System: e}
-	if n := e.Networks(); n != nil {
-		b.Networks = n
-	}
+	b := backend(e)
 	srv := &http.Server{
 		Handler:           dockerapi.New(b, dockerapi.Info{Version: version, GitCommit: gitCommit()}, log),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -84,4 +81,13 @@ func (cs closers) Close() error {
 		}
 	}
 	return first
+}
+
+// backend is the engine as the Docker API and the dashboard call it.
+func backend(e *engine.Engine) dockerapi.Backend {
+	b := dockerapi.Backend{Containers: e.Containers(), Images: e.Images(), Volumes: e.Volumes(), Events: e.Events(), System: e}
+	if n := e.Networks(); n != nil {
+		b.Networks = n
+	}
+	return b
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/berthproject/berth/cmd/berthd/internal/apiserver"
 	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/cmd/berthd/internal/daemon"
+	"github.com/berthproject/berth/cmd/berthd/internal/ui"
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/image"
@@ -55,15 +56,25 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	})
 	apiserver.Register(srv, e, apiserver.DaemonInfo{Version: version, GitCommit: gitCommit()})
 	serveAPIExtras(ctx, env, srv, e) // health, reflection
-	if !cfg.DockerAPI {
-		return e, nil
+	var cs closers
+	if cfg.UI != "" {
+		u, err := serveUI(cfg, ui.Backend{Backend: backend(e), Files: e.Containers()}, env.Logger)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		cs = append(cs, u)
 	}
-	docker, err := serveDocker(cfg, e, env.Logger)
-	if err != nil {
-		e.Close()
-		return nil, err
+	if cfg.DockerAPI {
+		docker, err := serveDocker(cfg, e, env.Logger)
+		if err != nil {
+			_ = cs.Close()
+			e.Close()
+			return nil, err
+		}
+		cs = append(cs, docker)
 	}
-	return closers{docker, e}, nil
+	return append(cs, e), nil
 }
 
 // networkConfig is the network manager's configuration from berthd's.

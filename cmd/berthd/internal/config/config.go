@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -113,6 +114,10 @@ type Config struct {
 	TLSCACert        string `toml:"tlscacert"`
 	TLSCert          string `toml:"tlscert"`
 	TLSKey           string `toml:"tlskey"`
+	// UI, when set ("127.0.0.1:PORT"), serves the web dashboard there
+	// (docs/dashboard.md). A non-loopback address needs mutual TLS with
+	// TLSCACert, TLSCert and TLSKey, as the TCP API.
+	UI string `toml:"ui"`
 	// APIReflection serves gRPC server reflection on the API (what
 	// grpcurl, Postman and Evans read the services from); on by default.
 	APIReflection bool `toml:"api_reflection"`
@@ -267,6 +272,11 @@ func (c *Config) Validate() error {
 	for _, u := range c.DNSUpstreams {
 		if _, err := DNSUpstream(u); err != nil {
 			return err
+		}
+	}
+	if c.UI != "" {
+		if _, _, err := net.SplitHostPort(c.UI); err != nil {
+			return fmt.Errorf("ui: %q is not host:port (e.g. 127.0.0.1:7070): %w", c.UI, err)
 		}
 	}
 	for _, r := range c.InsecureRegistries {
@@ -470,3 +480,7 @@ func DNSUpstream(v string) (string, error) {
 	}
 	return netip.AddrPortFrom(a, 53).String(), nil
 }
+
+// UIURLFile holds the dashboard's login address while berthd serves it
+// (`berth ui` prints it).
+func (c *Config) UIURLFile() string { return filepath.Join(c.State, "ui.url") }
