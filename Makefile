@@ -39,7 +39,7 @@ APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iprou
 	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
 	tini
 
-BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay
+BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay berth-compose
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
 	meta/portmap meta/firewall meta/tuning
 
@@ -178,7 +178,7 @@ build:
 install: build
 	install -d $(BINDIR) $(LIBEXEC)
 	install -m 0755 $(BUILD)/berth $(BUILD)/berthd $(BINDIR)/
-	install -m 0755 $(BUILD)/berth-snapshotter $(BUILD)/containerd-shim-berth-v2 $(BUILD)/berth-logger $(BUILD)/berth-etcd $(LIBEXEC)/
+	install -m 0755 $(BUILD)/berth-snapshotter $(BUILD)/containerd-shim-berth-v2 $(BUILD)/berth-logger $(BUILD)/berth-etcd $(BUILD)/berth-compose $(LIBEXEC)/
 	install -d $(CNIDIR)
 	install -m 0755 $(BUILD)/berth-cni-overlay $(CNIDIR)/
 

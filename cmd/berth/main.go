@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"os"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,6 +27,7 @@ func main() {
 			return client.New(ctx, address)
 		},
 		Version: version,
+		Exec:    syscall.Exec,
 	}
 	os.Exit(commands.Main(context.Background(), newApp(env), os.Args))
 }
@@ -59,6 +61,7 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Events(env),
 		commands.UI(env),
 		commands.SystemCommand(env),
+		commands.Compose(env),
 		commands.Completion(env),
 	)
 	return commands.NewApp(env, cmds...)

@@ -34,6 +34,9 @@ type Env struct {
 	Connect func(ctx context.Context, address string) (Client, error)
 	// Version is the CLI's own version string.
 	Version string
+	// Exec replaces the process with another program (syscall.Exec):
+	// `berth compose` runs berth-compose this way. Nil in tests.
+	Exec func(path string, argv, env []string) error
 }
 
 func (e *Env) now() time.Time {
