@@ -148,18 +148,16 @@ func (m *Manager) createDefault(ctx context.Context) error {
 // ErrInvalidArgument (bad options, subnet overlapping another network),
 // ErrResourceExhausted (no free subnet in the pools).
 func (m *Manager) Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error) {
-	if !isValidName(opts.Name) {
-		return nil, errInvalid("invalid network name %q: use [a-zA-Z0-9][a-zA-Z0-9_.-]*", opts.Name)
-	}
-	switch opts.Name {
-	case networktypes.DefaultNetwork, "host", "none", "default":
-		return nil, fmt.Errorf("network name %q is reserved: %w", opts.Name, errdefs.ErrInvalidArgument)
-	}
-	if strings.HasPrefix(opts.Name, "container:") {
-		return nil, errInvalid("invalid network name %q", opts.Name)
+	if err := CheckNetworkName(opts.Name); err != nil {
+		return nil, err
 	}
 	if opts.Driver == "" {
 		opts.Driver = networktypes.DriverBridge
+	}
+	if opts.Driver == networktypes.DriverOverlay {
+		// Overlay networks are the cluster's: engine/network routes their
+		// creation through the cluster store, which then Adopts them here.
+		return nil, fmt.Errorf("overlay networks exist across a cluster: this node is in none (berth cluster init, or berth cluster join): %w", errdefs.ErrFailedPrecondition)
 	}
 	if opts.Gateway.IsValid() && !opts.Subnet.IsValid() {
 		return nil, errInvalid("a gateway needs a subnet")
@@ -179,6 +177,46 @@ func (m *Manager) Create(ctx context.Context, opts networktypes.CreateOptions) (
 	return m.create(ctx, n)
 }
 
+// CheckNetworkName says why name cannot name a new network, if it cannot.
+func CheckNetworkName(name string) error {
+	if !isValidName(name) {
+		return errInvalid("invalid network name %q: use [a-zA-Z0-9][a-zA-Z0-9_.-]*", name)
+	}
+	switch name {
+	case networktypes.DefaultNetwork, "host", "none", "default":
+		return fmt.Errorf("network name %q is reserved: %w", name, errdefs.ErrInvalidArgument)
+	}
+	if strings.HasPrefix(name, "container:") {
+		return errInvalid("invalid network name %q", name)
+	}
+	return nil
+}
+
+// Adopt makes a network that exists elsewhere (an overlay network, from
+// the cluster store) exist on this host too, with its ID, subnet and
+// gateway as given: its conflist, its driver's host resources, firewall
+// rules and DNS listener. Adopting a network already here under the same
+// ID does nothing; a network of that name with another ID is
+// ErrAlreadyExists.
+func (m *Manager) Adopt(ctx context.Context, n networktypes.Network) (*networktypes.Network, error) {
+	if err := CheckNetworkName(n.Name); err != nil {
+		return nil, err
+	}
+	if n.ID == "" || !n.Subnet.IsValid() {
+		return nil, errInvalid("adopt network %q: no ID or subnet", n.Name)
+	}
+	m.mu.Lock()
+	if o, ok := m.networks[n.Name]; ok && o.ID == n.ID {
+		out := o.Network
+		m.mu.Unlock()
+		return &out, nil
+	}
+	m.mu.Unlock()
+	n.Endpoints = nil
+	n.Options, n.Labels, n.AuxAddresses = maps.Clone(n.Options), maps.Clone(n.Labels), maps.Clone(n.AuxAddresses)
+	return m.create(ctx, &n)
+}
+
 func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *networktypes.Network, err error) {
 	d, ok := m.drivers[n.Driver]
 	if !ok {
@@ -189,8 +227,12 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 	if _, ok := m.networks[n.Name]; ok {
 		return nil, fmt.Errorf("network with name %s already exists: %w", n.Name, errdefs.ErrAlreadyExists)
 	}
-	n.ID = newID()
-	n.Created = time.Now().UTC()
+	if n.ID == "" {
+		n.ID = newID()
+	}
+	if n.Created.IsZero() {
+		n.Created = time.Now().UTC()
+	}
 	if !n.Subnet.IsValid() {
 		if n.Subnet, err = m.allocateSubnetLocked(); err != nil {
 			return nil, err
@@ -455,8 +497,8 @@ func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(m.networks)) {
 		n := m.networks[name]
-		if n.Default || len(m.endpointsLocked(name)) > 0 {
-			continue
+		if n.Default || len(m.endpointsLocked(name)) > 0 || n.Driver == networktypes.DriverOverlay {
+			continue // overlay networks are pruned through the cluster
 		}
 		match := true
 		for k, v := range labels {
@@ -529,3 +571,33 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// LocalEndpoint is an endpoint of a container on this host, as the
+// cluster's control plane announces it.
+type LocalEndpoint struct {
+	ContainerID string
+	Names       []string // the names the embedded DNS gives it
+	Endpoint
+}
+
+// LocalEndpoints lists the endpoints on network (a name) of this host's
+// containers, including those being set up (no address yet).
+func (m *Manager) LocalEndpoints(network string) []LocalEndpoint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []LocalEndpoint
+	for _, sb := range m.sandboxes {
+		for i := range sb.Endpoints {
+			if ep := &sb.Endpoints[i]; ep.Network == network {
+				out = append(out, LocalEndpoint{ContainerID: sb.ContainerID, Names: m.dnsNames(sb, ep), Endpoint: *ep})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContainerID < out[j].ContainerID })
+	return out
+}
+
+// Settle waits until every container's network teardown that Release
+// left running in the background is done: their addresses are then given
+// back.
+func (m *Manager) Settle() { m.settle() }

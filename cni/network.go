@@ -48,6 +48,26 @@ type Driver interface {
 	Destroy(ctx context.Context, n *networktypes.Network) error
 }
 
+// EndpointAllocator is implemented by a driver whose addresses are
+// allocated across hosts (overlay): berth asks it for an endpoint's
+// address and MAC before CNI ADD (the plugin gets them as the "ips" and
+// "mac" capabilities), and gives them back after CNI DEL.
+type EndpointAllocator interface {
+	AllocateEndpoint(ctx context.Context, n *networktypes.Network, req EndpointRequest) (ip netip.Addr, mac string, err error)
+	ReleaseEndpoint(ctx context.Context, n *networktypes.Network, containerID string) error
+}
+
+// EndpointRequest describes an endpoint about to be attached.
+type EndpointRequest struct {
+	ContainerID string
+	// Names the embedded DNS resolves to the endpoint (name, short ID,
+	// aliases).
+	Names []string
+	// IPv4 and MAC the user asked for (--ip, --mac-address), if any.
+	IPv4 netip.Addr
+	MAC  string
+}
+
 // Features of a network, as reported by its driver.
 type Features struct {
 	// Ports: published ports work (DNAT to Interface in berth's table).

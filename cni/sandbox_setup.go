@@ -385,14 +385,33 @@ func runtimeList(n *storedNetwork, withPortmap bool) *libcni.NetworkConfigList {
 	return &l
 }
 
-func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
+func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) (err error) {
 	m.mu.Lock()
 	n, ok := m.networks[ep.Network]
 	m.mu.Unlock()
 	if !ok {
 		return notFoundNetwork(ep.Network)
 	}
-	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, false), m.runtimeConf(sb, ep))
+	rt := m.runtimeConf(sb, ep)
+	if alloc, ok := m.drivers[n.Driver].(EndpointAllocator); ok {
+		ip, mac, aerr := alloc.AllocateEndpoint(ctx, &n.Network, EndpointRequest{
+			ContainerID: sb.ContainerID, Names: m.dnsNames(sb, ep), IPv4: ep.RequestedIPv4, MAC: ep.RequestedMAC,
+		})
+		if aerr != nil {
+			return fmt.Errorf("attach container %s to network %s: %w", shortID(sb.ContainerID), ep.Network, aerr)
+		}
+		// The rollback below reads the named result err, not a shadow.
+		rt.CapabilityArgs["ips"] = []string{netip.PrefixFrom(ip, n.Subnet.Bits()).String()}
+		if mac != "" {
+			rt.CapabilityArgs["mac"] = mac
+		}
+		defer func() {
+			if err != nil {
+				_ = alloc.ReleaseEndpoint(context.WithoutCancel(ctx), &n.Network, sb.ContainerID)
+			}
+		}()
+	}
+	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, false), rt)
 	if err != nil {
 		return fmt.Errorf("attach container %s to network %s: %w", shortID(sb.ContainerID), ep.Network, err)
 	}
@@ -429,6 +448,11 @@ func (m *Manager) cniDel(ctx context.Context, sb *Sandbox, ep *Endpoint) error {
 	if ok {
 		if err := m.cni.DelNetworkList(ctx, runtimeList(n, len(ep.Ports) > 0 && !sb.PortsNFT), rt); err != nil {
 			return fmt.Errorf("detach container %s from network %s: %w", shortID(sb.ContainerID), ep.Network, err)
+		}
+		if alloc, ok := m.drivers[n.Driver].(EndpointAllocator); ok {
+			if err := alloc.ReleaseEndpoint(ctx, &n.Network, sb.ContainerID); err != nil {
+				return fmt.Errorf("release the address of container %s on network %s: %w", shortID(sb.ContainerID), ep.Network, err)
+			}
 		}
 		return nil
 	}

@@ -23,6 +23,7 @@ import (
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
 	"github.com/berthproject/berth/engine/network"
+	"github.com/berthproject/berth/engine/network/overlay"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
 )
@@ -46,6 +47,7 @@ type Engine struct {
 	containers *container.Service
 	images     *image.Service
 	networks   *cni.Manager // the plumbing under network
+	overlay    *overlay.Service
 	network    *network.Service
 	volumes    *volume.Service
 	events     *eventbus.Bus
@@ -176,15 +178,26 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		}
 		if len(ncfg.PluginDirs) == 0 {
 			for _, d := range cfg.binDirs {
-				ncfg.PluginDirs = append(ncfg.PluginDirs, filepath.Join(d, "cni"))
+				ncfg.PluginDirs = append(ncfg.PluginDirs, filepath.Join(d, "cni"), d)
 			}
 		}
+		// The overlay driver is always there; it works once the node is in
+		// a cluster (Overlay().SetStore).
+		if e.overlay, err = overlay.New(overlay.Options{Logger: cfg.logger}); err != nil {
+			if cfg.client == nil {
+				cl.Close()
+			}
+			return nil, err
+		}
+		ncfg.Drivers = append(ncfg.Drivers, e.overlay)
 		if e.networks, err = cni.New(ctx, ncfg); err != nil {
+			e.overlay.Close()
 			if cfg.client == nil {
 				cl.Close()
 			}
 			return nil, fmt.Errorf("starting networking: %w", err)
 		}
+		e.overlay.Bind(e.networks)
 	}
 	e.images = image.New(cl, image.Options{
 		Namespace:   cfg.namespace,
@@ -235,7 +248,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	if e.networks != nil {
-		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus})
+		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus, Overlay: e.overlay})
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
@@ -252,6 +265,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.cancel()
 	e.done.Wait()
+	if e.overlay != nil {
+		e.overlay.Close()
+	}
 	if e.networks != nil {
 		e.networks.Close()
 	}
@@ -273,6 +289,11 @@ func (e *Engine) Networks() *network.Service { return e.network }
 // CNI is the network plumbing under Networks (nil when the engine runs
 // WithoutNetwork): a container's sandbox, the firewall, Uninstall.
 func (e *Engine) CNI() *cni.Manager { return e.networks }
+
+// Overlay is the overlay network driver and its control plane (nil when
+// the engine runs WithoutNetwork): the cluster service hands it the
+// cluster store (SetStore) when the node joins a cluster.
+func (e *Engine) Overlay() *overlay.Service { return e.overlay }
 
 // Volumes is the volume service.
 func (e *Engine) Volumes() *volume.Service { return e.volumes }

@@ -50,6 +50,14 @@ type Manager interface {
 
 var _ Manager = (*cni.Manager)(nil)
 
+// Overlay creates and removes the cluster's overlay networks
+// (*engine/network/overlay.Service): through the cluster store, then on
+// every node.
+type Overlay interface {
+	Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error)
+	Remove(ctx context.Context, name string) error
+}
+
 // Options configure a Service.
 type Options struct {
 	// Manager is the CNI plumbing (required).
@@ -59,6 +67,9 @@ type Options struct {
 	Containers Containers
 	// Events gets the create and destroy events; nil: none are published.
 	Events Publisher
+	// Overlay serves the overlay driver; nil: creating an overlay network
+	// fails with the manager's error.
+	Overlay Overlay
 }
 
 // Service is the network noun. Create one with New.
@@ -66,11 +77,12 @@ type Service struct {
 	m          Manager
 	containers Containers
 	events     Publisher
+	overlay    Overlay
 }
 
 // New returns the network service over opts.Manager.
 func New(opts Options) *Service {
-	return &Service{m: opts.Manager, containers: opts.Containers, events: opts.Events}
+	return &Service{m: opts.Manager, containers: opts.Containers, events: opts.Events, overlay: opts.Overlay}
 }
 
 func (s *Service) publish(n *networktypes.Network, action string) {
@@ -85,7 +97,11 @@ func (s *Service) publish(n *networktypes.Network, action string) {
 
 // Create creates a network and publishes its create event.
 func (s *Service) Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error) {
-	n, err := s.m.Create(ctx, opts)
+	create := s.m.Create
+	if opts.Driver == networktypes.DriverOverlay && s.overlay != nil {
+		create = s.overlay.Create
+	}
+	n, err := create(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +195,11 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.m.Remove(ctx, n.ID); err != nil {
+	remove, key := s.m.Remove, n.ID
+	if n.Driver == networktypes.DriverOverlay && s.overlay != nil {
+		remove, key = s.overlay.Remove, n.Name
+	}
+	if err := remove(ctx, key); err != nil {
 		return err
 	}
 	s.publish(n, "destroy")

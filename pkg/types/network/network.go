@@ -9,6 +9,9 @@ import (
 const (
 	DriverBridge  = "bridge"
 	DriverMacvlan = "macvlan"
+	// DriverOverlay: a network across the nodes of a cluster (vxlan),
+	// kept in the cluster store (docs/cluster.md "Overlay networks").
+	DriverOverlay = "overlay"
 )
 
 // DefaultNetwork is the name of the network every berth host has, the one
@@ -32,6 +35,9 @@ type Network struct {
 	// containers, no masquerade, forwarding to other interfaces dropped, no
 	// DNS forwarding.
 	Internal bool `json:"internal,omitempty"`
+	// Attachable: containers started with run/create (not only a
+	// cluster's services) may join this overlay network.
+	Attachable bool `json:"attachable,omitempty"`
 	// Interface is the bridge name (bridge driver) or the parent interface
 	// (macvlan driver).
 	Interface string            `json:"interface"`
@@ -74,6 +80,8 @@ type CreateOptions struct {
 	Gateway  netip.Addr
 	IPRange  netip.Prefix
 	Internal bool
+	// Attachable (overlay): containers started with run/create may join.
+	Attachable bool
 	// Options are driver options: macvlan "parent" (required) and
 	// "macvlan_mode" (bridge, private, vepa, passthru; default bridge);
 	// bridge "com.docker.network.bridge.name" / "bridge_name" (interface
@@ -84,4 +92,13 @@ type CreateOptions struct {
 	// never given to a container. IPAMOptions (--ipam-opt) are kept as given.
 	AuxAddresses map[string]netip.Addr
 	IPAMOptions  map[string]string
+}
+
+// Scope is Docker's scope of a network: "swarm" for an overlay network
+// (the cluster's), "local" for the others.
+func Scope(n *Network) string {
+	if n.Driver == DriverOverlay {
+		return "swarm"
+	}
+	return "local"
 }
