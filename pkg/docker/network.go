@@ -31,11 +31,12 @@ func networkBase(n *network.Network) dnetwork.Network {
 		Name:       n.Name,
 		ID:         n.ID,
 		Created:    n.Created,
-		Scope:      "local",
+		Scope:      network.Scope(n),
 		Driver:     n.Driver,
 		EnableIPv4: true,
 		IPAM:       dnetwork.IPAM{Driver: "default", Options: n.IPAMOptions, Config: []dnetwork.IPAMConfig{}},
 		Internal:   n.Internal,
+		Attachable: n.Attachable,
 		Options:    n.Options,
 		Labels:     n.Labels,
 	}

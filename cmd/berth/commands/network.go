@@ -49,20 +49,22 @@ Examples:
    berth network create --subnet 10.30.0.0/24 --gateway 10.30.0.1 app
    berth network create --internal backend
    berth network create --subnet 10.30.0.0/24 --aux-address router=10.30.0.2 lan
-   berth network create -d macvlan -o parent=eth1 --subnet 192.168.1.0/24 lan`,
+   berth network create -d macvlan -o parent=eth1 --subnet 192.168.1.0/24 lan
+   berth network create -d overlay --attachable backbone   (a node of a cluster)`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver: bridge or macvlan"},
+			&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver: bridge, macvlan or overlay (a cluster's)"},
 			&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form (10.30.0.0/24)"},
 			&cli.StringFlag{Name: "gateway", Usage: "gateway address of the subnet (default: its first address)"},
 			&cli.StringFlag{Name: "ip-range", Usage: "hand out container addresses from this CIDR only"},
 			&cli.BoolFlag{Name: "internal", Usage: "no access to the outside: no route out, no masquerade"},
+			&cli.BoolFlag{Name: "attachable", Usage: "overlay: containers started with run/create may join"},
 			&cli.StringSliceFlag{Name: "aux-address", Usage: "reserve an address of the subnet for another host (NAME=IP): never given to a container; repeatable"},
 			&cli.StringSliceFlag{Name: "ipam-opt", Usage: "IPAM driver option (KEY=VALUE), kept as given"},
 			newSliceFlag("opt", "o", "driver option (KEY=VALUE): parent, macvlan_mode, com.docker.network.bridge.name, mtu"),
 			&cli.StringSliceFlag{Name: "label", Usage: "set a label (KEY=VALUE)"},
 		},
 		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api api.Networks) error {
-			o := network.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal")}
+			o := network.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal"), Attachable: c.Bool("attachable")}
 			var err error
 			if o.Subnet, err = cidrFlag(c, "subnet"); err != nil {
 				return err
@@ -163,7 +165,7 @@ func (r networkRow) ID() string {
 }
 func (r networkRow) Name() string   { return r.n.Name }
 func (r networkRow) Driver() string { return r.n.Driver }
-func (r networkRow) Scope() string  { return "local" }
+func (r networkRow) Scope() string  { return network.Scope(r.n) }
 func (r networkRow) IPv6() bool     { return false }
 func (r networkRow) Internal() bool { return r.n.Internal }
 func (r networkRow) Labels() string { return joinLabels(r.n.Labels) }
@@ -279,11 +281,11 @@ type NetworkContainer struct {
 
 func networkResource(n *network.Network) NetworkResource {
 	r := NetworkResource{
-		Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver,
+		Name: n.Name, ID: n.ID, Created: n.Created, Scope: network.Scope(n), Driver: n.Driver,
 		IPAM: NetworkIPAM{Driver: "default", Options: map[string]string{}, Config: []NetworkIPAMConfig{{
 			Subnet: prefixOrEmpty(n.Subnet), IPRange: prefixOrEmpty(n.IPRange), Gateway: addrOrEmpty(n.Gateway),
 		}}},
-		Internal: n.Internal, Attachable: !n.Default, Containers: map[string]NetworkContainer{},
+		Internal: n.Internal, Attachable: !n.Default && (n.Driver != network.DriverOverlay || n.Attachable), Containers: map[string]NetworkContainer{},
 		Options: n.Options, Labels: n.Labels, Interface: n.Interface, DNS: n.DNS,
 	}
 	if r.Options == nil {

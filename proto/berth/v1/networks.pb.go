@@ -29,7 +29,7 @@ type Network struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// "bridge" or "macvlan".
+	// "bridge", "macvlan" or "overlay".
 	Driver string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
 	// CIDR, e.g. 10.238.1.0/24.
 	Subnet  string `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
@@ -52,7 +52,9 @@ type Network struct {
 	// --aux-address), by host name.
 	AuxAddresses map[string]string `protobuf:"bytes,15,rep,name=aux_addresses,json=auxAddresses,proto3" json:"aux_addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Options of the IPAM driver (Docker's --ipam-opt), kept as given.
-	IpamOptions   map[string]string `protobuf:"bytes,16,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	IpamOptions map[string]string `protobuf:"bytes,16,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Overlay networks: containers started with run/create may join.
+	Attachable    bool `protobuf:"varint,17,opt,name=attachable,proto3" json:"attachable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,6 +201,13 @@ func (x *Network) GetIpamOptions() map[string]string {
 	return nil
 }
 
+func (x *Network) GetAttachable() bool {
+	if x != nil {
+		return x.Attachable
+	}
+	return false
+}
+
 // NetworkEndpoint is a container's attachment as seen from a network.
 type NetworkEndpoint struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -292,7 +301,10 @@ type CreateNetworkRequest struct {
 	// --aux-address NAME=IP): never given to a container. Needs subnet.
 	AuxAddresses map[string]string `protobuf:"bytes,9,rep,name=aux_addresses,json=auxAddresses,proto3" json:"aux_addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Options of the IPAM driver (Docker's --ipam-opt), kept as given.
-	IpamOptions   map[string]string `protobuf:"bytes,10,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	IpamOptions map[string]string `protobuf:"bytes,10,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Overlay networks: containers started with run/create may join
+	// (Docker's --attachable).
+	Attachable    bool `protobuf:"varint,11,opt,name=attachable,proto3" json:"attachable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +407,13 @@ func (x *CreateNetworkRequest) GetIpamOptions() map[string]string {
 		return x.IpamOptions
 	}
 	return nil
+}
+
+func (x *CreateNetworkRequest) GetAttachable() bool {
+	if x != nil {
+		return x.Attachable
+	}
+	return false
 }
 
 type CreateNetworkResponse struct {
@@ -987,7 +1006,7 @@ var File_berth_v1_networks_proto protoreflect.FileDescriptor
 
 const file_berth_v1_networks_proto_rawDesc = "" +
 	"\n" +
-	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\xe1\x06\n" +
+	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\x81\a\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1005,7 +1024,10 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\x03dns\x18\r \x01(\bR\x03dns\x127\n" +
 	"\tendpoints\x18\x0e \x03(\v2\x19.berth.v1.NetworkEndpointR\tendpoints\x12H\n" +
 	"\raux_addresses\x18\x0f \x03(\v2#.berth.v1.Network.AuxAddressesEntryR\fauxAddresses\x12E\n" +
-	"\fipam_options\x18\x10 \x03(\v2\".berth.v1.Network.IpamOptionsEntryR\vipamOptions\x1a:\n" +
+	"\fipam_options\x18\x10 \x03(\v2\".berth.v1.Network.IpamOptionsEntryR\vipamOptions\x12\x1e\n" +
+	"\n" +
+	"attachable\x18\x11 \x01(\bR\n" +
+	"attachable\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1023,7 +1045,7 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aif_name\x18\x03 \x01(\tR\x06ifName\x12\x12\n" +
 	"\x04ipv4\x18\x04 \x01(\tR\x04ipv4\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\tR\x03mac\"\xd9\x05\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\"\xf9\x05\n" +
 	"\x14CreateNetworkRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
@@ -1035,7 +1057,10 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\x06labels\x18\b \x03(\v2*.berth.v1.CreateNetworkRequest.LabelsEntryR\x06labels\x12U\n" +
 	"\raux_addresses\x18\t \x03(\v20.berth.v1.CreateNetworkRequest.AuxAddressesEntryR\fauxAddresses\x12R\n" +
 	"\fipam_options\x18\n" +
-	" \x03(\v2/.berth.v1.CreateNetworkRequest.IpamOptionsEntryR\vipamOptions\x1a:\n" +
+	" \x03(\v2/.berth.v1.CreateNetworkRequest.IpamOptionsEntryR\vipamOptions\x12\x1e\n" +
+	"\n" +
+	"attachable\x18\v \x01(\bR\n" +
+	"attachable\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +

@@ -72,7 +72,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 	if req.Name == "" {
 		return invalid("a network name is required")
 	}
-	opts := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Options: req.Options, Labels: req.Labels}
+	opts := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
 	switch {
 	case req.EnableIPv6 != nil && *req.EnableIPv6:
 		return unsupported("IPv6 networks")
@@ -82,7 +82,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 		return unsupported("config-only networks")
 	case req.Ingress:
 		return unsupported("ingress networks (swarm)")
-	case req.Scope != "" && req.Scope != "local":
+	case req.Scope != "" && req.Scope != "local" && !(req.Scope == "swarm" && req.Driver == network.DriverOverlay):
 		return unsupported("network scope " + req.Scope)
 	}
 	if req.IPAM != nil {

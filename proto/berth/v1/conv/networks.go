@@ -31,6 +31,7 @@ func NetworkToProto(n *network.Network) *berthv1.Network {
 		Default:   n.Default,
 		Dns:       n.DNS,
 
+		Attachable:   n.Attachable,
 		AuxAddresses: auxToProto(n.AuxAddresses),
 		IpamOptions:  n.IPAMOptions,
 	}
@@ -63,6 +64,7 @@ func NetworkFromProto(p *berthv1.Network) *network.Network {
 		Default:   p.GetDefault(),
 		DNS:       p.GetDns(),
 
+		Attachable:  p.GetAttachable(),
 		IPAMOptions: p.GetIpamOptions(),
 	}
 	n.AuxAddresses, _ = auxFromProto(p.GetAuxAddresses())
@@ -104,6 +106,7 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 		Options:  o.Options,
 		Labels:   o.Labels,
 
+		Attachable:   o.Attachable,
 		AuxAddresses: auxToProto(o.AuxAddresses),
 		IpamOptions:  o.IPAMOptions,
 	}
@@ -113,7 +116,7 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 // address is errdefs.ErrInvalidArgument.
 func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOptions, error) {
 	o := network.CreateOptions{
-		Name: r.GetName(), Driver: r.GetDriver(), Internal: r.GetInternal(),
+		Name: r.GetName(), Driver: r.GetDriver(), Internal: r.GetInternal(), Attachable: r.GetAttachable(),
 		Options: r.GetOptions(), Labels: r.GetLabels(), IPAMOptions: r.GetIpamOptions(),
 	}
 	var err error
