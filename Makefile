@@ -21,6 +21,9 @@ BUF_VERSION        := v1.75.0
 DOCKER_CLI_VERSION := v28.2.2
 # dockerode (npm) for the Docker API's client tests, where npm exists.
 DOCKERODE_VERSION  := 5.0.1
+# playwright-core (npm) drives Debian's chromium in the dashboard's browser
+# tests (test/dashboard, docs/dashboard.md).
+PLAYWRIGHT_VERSION := 1.65.2
 # Go lint tools (make lint).
 STATICCHECK_VERSION := v0.8.2
 ERRCHECK_VERSION    := v1.30.0
@@ -37,7 +40,7 @@ BUILD   ?= $(CURDIR)/.build
 APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iproute2 \
 	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz \
 	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
-	tini
+	tini chromium nodejs
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay berth-compose
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
@@ -53,12 +56,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools ui-vendor build install up down test test-unit test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools playwright ui-vendor build install up down test test-unit test-dashboard test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
 
 all: build
 
 ## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
-deps: apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools
+deps: apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools playwright
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -161,6 +164,16 @@ $(TOOLSDIR)/node/.dockerode-$(DOCKERODE_VERSION):
 		echo "no npm: the Docker API's dockerode test will be skipped"; \
 	fi
 
+# Into its own prefix (not dockerode's), cached behind a version stamp.
+# Debian's nodejs comes without npm (NodeSource's has it): npm then.
+playwright: $(TOOLSDIR)/playwright/.playwright-core-$(PLAYWRIGHT_VERSION)
+$(TOOLSDIR)/playwright/.playwright-core-$(PLAYWRIGHT_VERSION):
+	@mkdir -p $(TOOLSDIR)/playwright
+	@command -v npm >/dev/null 2>&1 || { echo "apt: installing npm"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+	@echo "installing playwright-core $(PLAYWRIGHT_VERSION) into $(TOOLSDIR)/playwright"
+	npm install --prefix $(TOOLSDIR)/playwright --no-audit --no-fund --silent playwright-core@$(PLAYWRIGHT_VERSION)
+	@touch $@
+
 ## ui-vendor: refresh the dashboard's vendored front-end files from the npm registry (pinned in vendor.sh)
 ui-vendor:
 	cmd/berthd/internal/ui/vendor.sh
@@ -198,6 +211,11 @@ test: deps build
 
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/)
+
+## test-dashboard: the dashboard's full browser suite (chromium, headless), screenshots in $(BUILD)/dashboard
+test-dashboard: deps build
+	BERTH_DASHBOARD_FULL=1 BERTH_DASHBOARD_SHOTS=$(BUILD)/dashboard BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) \
+		$(GO) test -count=1 -timeout 15m -v -run 'TestDashboard' ./test/dashboard
 
 test-e2e: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
