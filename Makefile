@@ -220,6 +220,11 @@ test-dashboard: deps build
 test-e2e: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
 
+## test-compose: the whole berth compose suite (make test runs its short version, TestComposeShort)
+.PHONY: test-compose
+test-compose: deps build
+	BERTH_TEST_COMPOSE_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 20m -v ./test/compose/
+
 ## test-cgroupv2: the resource, lifecycle and shim tests in a cgroup v2 VM (qemu; see docs/operations.md)
 # Installs mmdebstrap and qemu-system-x86, builds the VM image once (cached
 # in /var/cache/berth/cgroupv2 under its recipe's hash), boots it with KVM

@@ -3,6 +3,7 @@ package compose
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/urfave/cli/v2"
@@ -20,6 +21,7 @@ func (a *app) cmdConfig() *cli.Command {
 			&cli.BoolFlag{Name: "networks", Usage: "print the network names, one per line"},
 			&cli.BoolFlag{Name: "profiles", Usage: "print the profile names, one per line"},
 			&cli.BoolFlag{Name: "images", Usage: "print the image names, one per line"},
+			&cli.StringFlag{Name: "hash", Usage: `print the config hash of these services ("*" for all), as up labels them`},
 			&cli.BoolFlag{Name: "check", Usage: "also check that berth compose honours every field (as up does)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -41,6 +43,24 @@ func (a *app) cmdConfig() *cli.Command {
 				sort.Strings(names)
 				for _, n := range names {
 					fmt.Fprintln(a.env.Stdout, n)
+				}
+				return nil
+			}
+			if h := c.String("hash"); h != "" {
+				names := p.ServiceNames()
+				if h != "*" {
+					names = strings.Split(h, ",")
+				}
+				for _, n := range names {
+					s, err := p.GetService(n)
+					if err != nil {
+						return usage("no such service: %s", n)
+					}
+					sum, err := serviceHash(s)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(a.env.Stdout, "%s %s\n", n, sum)
 				}
 				return nil
 			}

@@ -39,6 +39,9 @@ func (a *app) projectOptions() (*cli.ProjectOptions, error) {
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(a.profiles...),
 		cli.WithName(a.name),
+		// As docker compose: env_file is merged into environment after
+		// loading and then dropped, so that the config hash is its.
+		cli.WithoutEnvironmentResolution,
 	)
 }
 
@@ -53,6 +56,9 @@ func (a *app) load(ctx context.Context, services ...string) (*types.Project, err
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
 		return nil, explain(err)
+	}
+	if p, err = p.WithServicesEnvironmentResolved(true); err != nil {
+		return nil, err
 	}
 	if len(services) > 0 {
 		p, err = p.WithServicesEnabled(services...)

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"text/template"
+	"time"
+
+	"github.com/docker/go-units"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,21 +17,22 @@ import (
 
 // psRow is one line of ps, with docker compose's JSON keys.
 type psRow struct {
-	ID        string `json:"ID"`
-	Name      string `json:"Name"`
-	Names     string `json:"Names"`
-	Image     string `json:"Image"`
-	Command   string `json:"Command"`
-	Project   string `json:"Project"`
-	Service   string `json:"Service"`
-	CreatedAt string `json:"CreatedAt"`
-	State     string `json:"State"`
-	Status    string `json:"Status"`
-	Health    string `json:"Health"`
-	ExitCode  int    `json:"ExitCode"`
-	Ports     string `json:"Ports"`
-	Labels    string `json:"Labels"`
-	Networks  string `json:"Networks"`
+	ID         string `json:"ID"`
+	Name       string `json:"Name"`
+	Names      string `json:"Names"`
+	Image      string `json:"Image"`
+	Command    string `json:"Command"`
+	Project    string `json:"Project"`
+	Service    string `json:"Service"`
+	CreatedAt  string `json:"CreatedAt"`
+	State      string `json:"State"`
+	Status     string `json:"Status"`
+	Health     string `json:"Health"`
+	ExitCode   int    `json:"ExitCode"`
+	Ports      string `json:"Ports"`
+	Labels     string `json:"Labels"`
+	Networks   string `json:"Networks"`
+	RunningFor string `json:"RunningFor"`
 }
 
 func (a *app) cmdPs() *cli.Command {
@@ -111,7 +115,7 @@ func (a *app) cmdPs() *cli.Command {
 					if !c.Bool("no-trunc") && len(cmd) > 20 {
 						cmd = cmd[:19] + "…"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", r.Name, r.Image, cmd, r.Service, r.CreatedAt, r.Status, r.Ports)
+					fmt.Fprintf(tw, "%s\t%s\t\"%s\"\t%s\t%s\t%s\t%s\n", r.Name, r.Image, cmd, r.Service, r.RunningFor, r.Status, r.Ports)
 				}
 				return tw.Flush()
 			default:
@@ -156,7 +160,8 @@ func toRow(ct container.Summary) psRow {
 		Project: ct.Labels[labelProject], Service: ct.Labels[labelService],
 		CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 		State:     ct.State, Status: ct.Status, Health: ct.Health, ExitCode: ct.ExitCode,
-		Ports: formatPorts(ct.Ports), Labels: strings.Join(labels, ","), Networks: strings.Join(ct.Networks, ","),
+		RunningFor: units.HumanDuration(time.Since(ct.Created)) + " ago",
+		Ports:      formatPorts(ct.Ports), Labels: strings.Join(labels, ","), Networks: strings.Join(ct.Networks, ","),
 	}
 }
 
