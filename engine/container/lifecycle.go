@@ -159,22 +159,74 @@ func (r *record) is(phases ...phase) bool {
 }
 
 // stopByUser moves the record to phaseUserStopped (a user's stop, kill or
-// forced removal), which also cancels a pending restart.
+// forced removal), which also cancels a pending restart, and counts the
+// stop (record.userStops).
 func (r *record) stopByUser() error {
-	return r.transition(phaseUserStopped)
-}
-
-// started records a task start: the record is running and a new run
-// begins (no OOM kill yet).
-func (r *record) started(at time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.transitionLocked(phaseRunning); err != nil {
+	if err := r.transitionLocked(phaseUserStopped); err != nil {
 		return err
+	}
+	r.userStops++
+	return nil
+}
+
+// starter says who starts a container, and so whether the start ends a
+// user's stop or yields to one.
+type starter struct {
+	// byUser: a user's start (start, restart). It ends the user's stop.
+	byUser bool
+	// clearsStop: the start clears the stopped-by-user mark on disk. A
+	// user's start does, and so does berthd's start of an `always`
+	// container when berthd starts (Docker's rule: that start ends a stop
+	// made before the daemon's restart).
+	clearsStop bool
+	// stops is record.userStops when a start not by the user was decided
+	// (by the restart policy, or by berthd at its start). A user's stop
+	// since then wins over the start, even one that lands while the task
+	// is being created: the task still starts, the record stays stopped by
+	// the user, and the stop that is waiting for the start (r.op) ends it.
+	stops uint64
+}
+
+// userStart is a user's start.
+var userStart = starter{byUser: true, clearsStop: true}
+
+// errStopWon is started's answer when a user's stop came during a start
+// not by the user: the record stays stopped by the user.
+var errStopWon = fmt.Errorf("a user's stop came during the start: %w", errdefs.ErrFailedPrecondition)
+
+// yieldsLocked reports whether a start by `by` yields to a user's stop made
+// since it was decided. The caller holds r.mu.
+func (r *record) yieldsLocked(by starter) bool {
+	return !by.byUser && r.userStops != by.stops
+}
+
+// started records a task start: a new run begins (no OOM kill yet) and the
+// record is running, unless a user's stop came during a start not by the
+// user (errStopWon: the record stays stopped by the user).
+func (r *record) started(at time.Time, by starter) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.phase == phaseRemoved {
+		return errTransition(r.id, r.phase, phaseRunning)
 	}
 	r.startedAt = at
 	r.oom = false
-	return nil
+	if r.yieldsLocked(by) {
+		return errStopWon
+	}
+	return r.transitionLocked(phaseRunning)
+}
+
+// resumed is started for a task found running already (no new run).
+func (r *record) resumed(by starter) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.yieldsLocked(by) {
+		return nil // the user's stop ends it: it stays stopped by the user
+	}
+	return r.transitionLocked(phaseRunning)
 }
 
 // cancelRestart ends a pending restart (a user's start): the container is

@@ -134,6 +134,52 @@ func TestExitPhases(t *testing.T) {
 	}
 }
 
+// TestStopWinsOverPolicyStart: a user's stop that lands while a start not
+// by the user is in progress (the restart policy's, or berthd's start of an
+// `always` container at its own start, which runs while the API serves)
+// wins: the record stays stopped by the user, so its exit is no failure for
+// the policy. A user's start ends the stop. (TestLifecycleStress saw an
+// `always` container restarted after its final stop: berthd's start of it
+// cleared the stop that came after berthd was up.)
+func TestStopWinsOverPolicyStart(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		from phase
+		by   func(r *record) starter
+	}{
+		{"policy", phaseRestarting, func(r *record) starter { return starter{stops: r.userStops} }},
+		{"daemon start", phaseUserStopped, func(r *record) starter { return starter{clearsStop: true} }},
+	} {
+		r := newRecord("0123456789abcdef", "c")
+		r.phase = tc.from
+		by := tc.by(r)
+		if err := r.stopByUser(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.started(now, by); err != errStopWon || r.phase != phaseUserStopped {
+			t.Errorf("%s start after a user's stop: %s, %v; want stopped by the user", tc.name, r.phase, err)
+		}
+		if !r.startedAt.Equal(now) {
+			t.Errorf("%s start after a user's stop: the run's start time is not recorded", tc.name)
+		}
+		if err := r.exitedLocked(); err != nil || r.phase != phaseUserStopped {
+			t.Errorf("%s: the exit after the stop: %s, %v", tc.name, r.phase, err)
+		}
+		if err := r.started(now, userStart); err != nil || r.phase != phaseRunning {
+			t.Errorf("%s: a user's start after: %s, %v; want running", tc.name, r.phase, err)
+		}
+	}
+	// Without a stop in between, the policy's start runs the container.
+	r := newRecord("0123456789abcdef", "c")
+	r.phase = phaseUserStopped
+	_ = r.stopByUser()
+	r.phase = phaseRestarting
+	if err := r.started(now, starter{stops: r.userStops}); err != nil || r.phase != phaseRunning {
+		t.Errorf("a policy start with no stop since: %s, %v; want running", r.phase, err)
+	}
+}
+
 // TestLookupNameOfCreateInProgress: a name reserved by a create still in
 // progress names no container yet. The lookup said (nil, nil), and a
 // `rm -f NAME` arriving then (the chaos soak: a run -d whose client was

@@ -293,13 +293,15 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 	}
 	r.restartCount++
 	count := r.restartCount
+	// A user's stop from here on wins over this start.
+	by := starter{stops: r.userStops}
 	r.mu.Unlock()
 	// The container shows as restarting until its new task runs.
 	if err := s.setLabels(ctx, r.id, map[string]string{labelRestartCount: itoa(count)}); err != nil {
 		s.log.Warn("recording restart count", "id", r.id, "err", err)
 	}
 	s.publish(r, "restart", nil)
-	if err := s.startLocked(ctx, r, false); err != nil {
+	if err := s.startLocked(ctx, r, by); err != nil {
 		// As Docker: a policy's start that fails is not retried; the
 		// container stays exited with the error (startLocked recorded it).
 		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
@@ -484,7 +486,15 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	}
 	// As Docker, the daemon's start of an `always` container ends the
 	// user's stop: from now on its policy restarts it after each exit.
-	if err := s.startLocked(ctx, r, true); err != nil {
+	// That is a stop from before berthd started: one since (the API
+	// serves while this reconciliation runs) wins over this start.
+	r.mu.Lock()
+	stoppedSince := r.userStops != 0
+	r.mu.Unlock()
+	if stoppedSince {
+		return
+	}
+	if err := s.startLocked(ctx, r, starter{clearsStop: true}); err != nil {
 		s.log.Warn("restart policy at daemon start", "id", r.id, "err", err)
 	}
 }

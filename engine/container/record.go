@@ -48,7 +48,11 @@ type record struct {
 	restartTimer *time.Timer
 	backoff      time.Duration
 	restartCount int
-	oom          bool // the current run was killed by the OOM killer
+	// userStops counts the user's stops, kills and forced removals in
+	// this berthd's life (stopByUser): a start not by the user that was
+	// decided before one of them yields to it (starter.stops).
+	userStops uint64
+	oom       bool // the current run was killed by the OOM killer
 	// pendingExit is the last exit seen of the container's task until the
 	// labels hold it (nil then): an exit event's status before the task is
 	// reaped, or a reaped --rm container's until it is removed.

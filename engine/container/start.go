@@ -38,12 +38,14 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	r.op.Lock()
 	defer r.op.Unlock()
 	r.cancelRestart()
-	return s.startLocked(ctx, r, true)
+	return s.startLocked(ctx, r, userStart)
 }
 
-// startLocked creates and starts the task. The caller holds r.op. byUser
-// clears the "stopped by user" mark, as a user's start does in Docker.
-func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err error) {
+// startLocked creates and starts the task. The caller holds r.op. by says
+// who starts it: a user's start ends the user's stop (the phase and the
+// stopped-by-user mark), as in Docker; the restart policy's yields to a
+// user's stop that came meanwhile (see starter).
+func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err error) {
 	c, cfg, err := s.load(ctx, r.id)
 	if err != nil {
 		return err
@@ -59,8 +61,9 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	if st, err := s.taskState(ctx, r.id); err == nil {
 		switch st.Status {
 		case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
-			// Running already: a user stop in progress no longer counts.
-			return r.transition(phaseRunning)
+			// Running already: a user stop in progress no longer counts
+			// (unless this start yields to it).
+			return r.resumed(by)
 		default:
 			// A stopped task whose exit was not handled yet: clear it.
 			if _, err := s.deleteTask(ctx, r.id); err != nil {
@@ -147,8 +150,14 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 		return err
 	}
 	now := time.Now()
-	if err := r.started(now); err != nil {
-		s.log.Warn("recording start", "id", r.id, "err", err)
+	clearsStop := by.clearsStop
+	if err := r.started(now, by); err != nil {
+		// The user stopped it while it started: the stop, waiting for
+		// r.op, ends the new task; its mark stays.
+		clearsStop = false
+		if err != errStopWon {
+			s.log.Warn("recording start", "id", r.id, "err", err)
+		}
 	}
 	// The start time on disk tells a restarted berthd that the container
 	// was running (restart policies, lost tasks).
@@ -156,7 +165,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, byUser bool) (err 
 	if c.Labels[labelError] != "" {
 		labels[labelError] = ""
 	}
-	if byUser && c.Labels[labelStoppedByUser] != "" {
+	if clearsStop && c.Labels[labelStoppedByUser] != "" {
 		labels[labelStoppedByUser] = ""
 	}
 	if c.Labels[labelHealth] != "" {

@@ -91,7 +91,9 @@ func (s *Service) stop(ctx context.Context, r *record, opts containertypes.StopO
 			return ctx.Err()
 		}
 	}
-	if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+	// A task that exited since the timeout (stopped, not reaped yet) is
+	// no error: its exit is on its way to the waiter.
+	if err := s.signal(ctx, r.id, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
 		return err
 	}
 	select {
@@ -141,7 +143,7 @@ func (s *Service) Restart(ctx context.Context, ref string, opts containertypes.S
 	}
 	r.op.Lock()
 	defer r.op.Unlock()
-	if err := s.startLocked(ctx, r, true); err != nil {
+	if err := s.startLocked(ctx, r, userStart); err != nil {
 		return err
 	}
 	s.publish(r, "restart", nil)
