@@ -82,6 +82,9 @@ type Service struct {
 	rootfs    string // mounted rootfs, "" when none
 	cgroupDir string // the container's memory cgroup (for its process list)
 	oom       *oomWatcher
+	// shutdownAsked: containerd asked for a Shutdown while the container
+	// was not deleted (see Shutdown).
+	shutdownAsked bool
 }
 
 func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Service, error) {
@@ -490,6 +493,9 @@ func (s *Service) Delete(ctx context.Context, r *tw.DeleteRequest) (*tw.DeleteRe
 	s.pub.publish(topicDelete, &tw.TaskDelete{
 		ContainerID: s.id, Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt,
 	})
+	if s.shutdownAsked {
+		go s.shutdown() // the Shutdown that came too early (see Shutdown)
+	}
 	return deleteResponse(p), nil
 }
 
@@ -682,14 +688,37 @@ func (s *Service) Connect(ctx context.Context, r *tw.ConnectRequest) (*tw.Connec
 }
 
 // Shutdown ends the shim once its container is deleted (or when asked to
-// now).
+// now). One that comes while the container is not deleted is remembered,
+// and the shim ends when the container is: containerd sends it so after
+// giving up on a task create whose caller went away (berthd killed): its
+// cleanup's Delete times out while the create still runs (it holds s.mu),
+// then its Shutdown and the Delete both wait for s.mu, in either order.
+// Were the Shutdown dropped, a Delete run after it would leave a shim that
+// nobody asks to end any more (TestLifecycleStress, docs/reliability.md).
 func (s *Service) Shutdown(ctx context.Context, r *tw.ShutdownRequest) (*tw.Empty, error) {
 	s.mu.Lock()
 	live := s.init != nil && s.init.state != stateDeleted
-	s.mu.Unlock()
 	if live && !r.Now {
+		s.shutdownAsked = true
+		s.mu.Unlock()
 		return &tw.Empty{}, nil
 	}
+	s.mu.Unlock()
 	go s.shutdown()
 	return &tw.Empty{}, nil
+}
+
+// exitIfNoTask ends a shim that has no task, and so nothing to lose, and
+// reports false when it has one (or one is being created: Create holds
+// s.mu). See watchOrphan.
+func (s *Service) exitIfNoTask(socket string) bool {
+	s.mu.Lock()
+	if s.init != nil {
+		s.mu.Unlock()
+		return false
+	}
+	// s.mu stays held: no Create may begin.
+	_ = os.Remove(socket)
+	os.Exit(0)
+	return true
 }

@@ -365,13 +365,18 @@ func serve(f flags) error {
 	if err != nil {
 		return fmt.Errorf("socket from containerd-shim start: %w", err)
 	}
-	return serveOn(f, bundle, l)
+	// The connection to containerd that tells an orphan when containerd
+	// is gone (watchOrphan); none is no reason not to serve.
+	cd, _ := net.Dial("unix", strings.TrimPrefix(os.Getenv("TTRPC_ADDRESS"), "unix://"))
+	return serveOn(f, bundle, l, cd)
 }
 
 // serveOn serves the container's task API on l until the container is
 // deleted and containerd calls Shutdown. The process is a child subreaper
-// whose working directory is the bundle.
-func serveOn(f flags, bundle string, l net.Listener) error {
+// whose working directory is the bundle. cd, when not nil, is a connection
+// to containerd's ttrpc socket, held until the task is created (see
+// watchOrphan).
+func serveOn(f flags, bundle string, l net.Listener, cd net.Conn) error {
 	openLog(filepath.Join(bundle, "log"))
 	debugLog.Store(f.debug)
 	if fd := int(logFD.Load()) - 1; fd >= 0 {
@@ -401,9 +406,12 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 	if err != nil {
 		return err
 	}
+	taskCreated := make(chan struct{})
 	svc.created = func() {
+		close(taskCreated)
 		spawnTimer.Store(time.AfterFunc(spareDelay, func() { spawnSpare(f) }))
 	}
+	go watchOrphan(svc, path, cd, taskCreated)
 	// Every wait on a child goes through the shim's reaper, runc's too.
 	runc.Monitor = svc.reaper
 	go svc.reaper.run()
@@ -412,4 +420,58 @@ func serveOn(f flags, bundle string, l net.Listener) error {
 		return err
 	}
 	select {} // exit() ends the process
+}
+
+// orphanTimeout bounds how long a shim waits for its task to be created.
+// containerd creates it right after the shim's start; a minute is far
+// beyond what the slowest machine takes.
+const orphanTimeout = time.Minute
+
+// watchOrphan ends the shim if it becomes an orphan: a shim whose task
+// containerd will never create. containerd runs the shim's `start` under
+// the context of the client's task create, and when that client goes away
+// (berthd killed in the middle of a start) it kills `start` and forgets the
+// task, whether or not the shim (a spare claimed, or a `serve` forked) is
+// up already. Nothing would end that shim: it would serve its socket for
+// good (TestLifecycleStress found them, docs/reliability.md). So, until its
+// task is created, a shim ends when containerd goes away (cd reads EOF: the
+// containerd it was started for is gone, and a restarted one knows nothing
+// of a task never created) or after orphanTimeout. A later start of the
+// same container that finds the shim still there connects to it and
+// creates the task (start: "already running"), which ends the watch.
+func watchOrphan(svc *Service, socket string, cd net.Conn, created <-chan struct{}) {
+	gone := make(chan struct{})
+	if cd != nil {
+		go func() {
+			defer close(gone)
+			var b [64]byte
+			for {
+				if _, err := cd.Read(b[:]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	t := time.NewTimer(orphanTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-created:
+		case <-gone:
+			gone = nil
+			if svc.exitIfNoTask(socket) {
+				return
+			}
+			// A task is being created: created follows.
+			continue
+		case <-t.C:
+			if svc.exitIfNoTask(socket) {
+				return
+			}
+		}
+		break
+	}
+	if cd != nil {
+		cd.Close()
+	}
 }

@@ -196,7 +196,6 @@ func spare(f flags) error {
 		}
 		c.Close()
 		l.Close() // the name is free for the next spare
-		cd.Close()
 		if err := os.Chdir(cl.bundle); err != nil {
 			return err
 		}
@@ -210,7 +209,9 @@ func spare(f flags) error {
 		if err := writeShimFiles(cl.bundle, os.Getpid(), "unix://"+ln.Addr().String()); err != nil {
 			logf("write the bundle's shim files: %v", err)
 		}
-		return serveOn(flags{namespace: cl.namespace, id: cl.id, address: cl.address, debug: cl.debug}, cl.bundle, ln)
+		// cd stays open: it tells the shim when containerd goes before
+		// its task was created (watchOrphan).
+		return serveOn(flags{namespace: cl.namespace, id: cl.id, address: cl.address, debug: cl.debug}, cl.bundle, ln, cd)
 	}
 }
 
