@@ -130,7 +130,6 @@ func TestStartFailureCreated(t *testing.T) {
 // leaked. The seed in the log replays a run's choice of operations.
 func TestLifecycleStress(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "about one run in three a shim outlives its container after the race (open: docs/reliability.md)")
 	s := harness.Start(t)
 	s.LoadBusybox()
 	c := cli{t: t, s: s}

@@ -294,7 +294,11 @@ func (s *Stack) ShimPIDs() []int {
 func (s *Stack) findLeaks() []string {
 	var leaks []string
 	for _, pid := range s.processes() {
-		leaks = append(leaks, fmt.Sprintf("process %d: %s", pid, cmdline(pid)))
+		leak := fmt.Sprintf("process %d: %s", pid, cmdline(pid))
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && cwd != "/" {
+			leak += " (in " + cwd + ")" // a shim's: its container's bundle
+		}
+		leaks = append(leaks, leak)
 		terminate(pid)
 	}
 	mounts := s.mounts()
