@@ -471,6 +471,19 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 			return
 		}
 	}
+	if daemonStart && cfg.AutoRemove && r.fromPreviousLife {
+		// An --rm container with no task at berthd's start: its run was
+		// cut off by a kill of berthd (before its start, or before its
+		// exit was handled or its removal done). As Docker's daemon at
+		// its start, berthd removes it. Only one created before this
+		// berthd started: a create since has its start on its way.
+		st, _ := s.lastExit(ctx, r.id)
+		s.log.Info("removing an --rm container whose run was cut off", "id", r.id)
+		if err := s.removeLocked(ctx, r, st, true); err != nil {
+			s.log.Warn("removing an --rm container whose run was cut off", "id", r.id, "err", err)
+		}
+		return
+	}
 	if !daemonStart || started.IsZero() {
 		return
 	}

@@ -60,6 +60,9 @@ type record struct {
 	gone        chan struct{} // closed when the container is removed
 	startedAt   time.Time
 	health      *healthState // health.go; nil without a healthcheck
+	// fromPreviousLife: the container existed when this berthd started
+	// (loadRecords), rather than being created since.
+	fromPreviousLife bool
 	// labels are the user's labels (immutable), for the events' attributes.
 	labels map[string]string
 }

@@ -168,6 +168,7 @@ func (s *Service) loadRecords(ctx context.Context) error {
 			continue // not a berth container
 		}
 		r := newRecord(c.ID, name)
+		r.fromPreviousLife = true
 		r.labels = userLabels(c.Labels)
 		r.restartCount = atoiLabel(c.Labels[labelRestartCount])
 		if c.Labels[labelStoppedByUser] == "true" {

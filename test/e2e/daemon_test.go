@@ -317,3 +317,31 @@ func TestRestartPolicyDaemonRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoRemoveAfterDaemonKill: an --rm container whose run a kill -9 of
+// berthd cut off is removed when berthd comes back (as Docker's daemon does
+// at its start): one cut before its start (its create done, the CLI gone
+// with berthd), one whose process exited while berthd was down. A plain
+// container created alongside stays. Before the fix the first was left
+// behind for good (the chaos soak's leftover containers).
+func TestAutoRemoveAfterDaemonKill(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	cut, exits, kept := c.name("rm-cut"), c.name("rm-exits"), c.name("rm-kept")
+	c.ok("create", "--rm", "--name", cut, "busybox", "true")
+	c.ok("run", "-d", "--rm", "--name", exits, "busybox", "sleep", "2")
+	c.ok("create", "--name", kept, "busybox", "true")
+	pid := atoi(t, c.inspect(exits, "{{.State.Pid}}"))
+	s.KillDaemon()
+	eventually(t, 30*time.Second, exits+"'s process to exit while berthd is down", func() bool { return !pidAlive(pid) })
+	s.StartDaemon()
+	eventually(t, 30*time.Second, "the --rm containers cut off by the kill to be removed", func() bool {
+		return !c.exists(cut) && !c.exists(exits)
+	})
+	if got := c.status(kept); got != "created" {
+		t.Errorf("a plain created container after berthd's restart: %q, want created", got)
+	}
+	c.ok("rm", kept)
+}
