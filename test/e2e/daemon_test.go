@@ -345,3 +345,41 @@ func TestAutoRemoveAfterDaemonKill(t *testing.T) {
 	}
 	c.ok("rm", kept)
 }
+
+// TestContainerdRestartingMessage: while berthd restarts a killed
+// containerd, a command that needs containerd fails with what is true:
+// berthd runs, containerd did not answer, retry; not the hint for a berthd
+// that is down. containerd is killed until a command lands in the gap
+// (berthd's back-off between restarts grows with each quick death, so the
+// gap widens), then once more to check that it comes back.
+func TestContainerdRestartingMessage(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	n := c.name("ctrd-gap")
+	c.ok("create", "--name", n, "busybox", "true")
+	var failure *result
+	for round := 0; round < 8 && failure == nil; round++ {
+		old := s.ContainerdPID()
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 containerd %d: %v", old, err)
+		}
+		// Until containerd serves again: berth commands in the gap.
+		eventually(t, 2*time.Minute, "berthd to restart containerd", func() bool {
+			r := c.run("inspect", "--format", "{{.State.Status}}", n)
+			if r.code != 0 && failure == nil {
+				failure = &r
+			}
+			np := s.ContainerdPID()
+			return np != 0 && np != old && r.code == 0
+		})
+	}
+	if failure == nil {
+		t.Fatal("no command landed while containerd was down in 8 kills")
+	}
+	t.Logf("while containerd restarted: %s", failure)
+	if strings.Contains(failure.stderr, "Is berthd running?") || !strings.Contains(failure.stderr, "berthd is running, but containerd did not answer") {
+		t.Errorf("a command while berthd restarts containerd: %s\nwant the message that berthd runs and containerd is restarting", failure)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 func TestRunFlagsBecomeOneConfig(t *testing.T) {
@@ -154,6 +155,11 @@ func TestExitCodeMapping(t *testing.T) {
 	}
 	if m := Message(fmt.Errorf("dial: %w", errdefs.ErrUnavailable)); !strings.Contains(m, "Is berthd running?") {
 		t.Errorf("no hint for an unreachable daemon: %q", m)
+	}
+	// berthd answered, containerd did not (being restarted): no "Is berthd running?".
+	m := Message(&system.BackendUnavailableError{Err: fmt.Errorf("dial unix containerd.sock: %w", errdefs.ErrUnavailable)})
+	if strings.Contains(m, "Is berthd running?") || !strings.Contains(m, "berthd is running, but containerd did not answer") {
+		t.Errorf("hint for containerd down behind a running berthd: %q", m)
 	}
 	if m := Message(&ExitError{Code: 2}); m != "" {
 		t.Errorf("bare exit code printed %q", m)

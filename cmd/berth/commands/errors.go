@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // Exit codes berth uses besides a container's own, as Docker does.
@@ -97,7 +98,11 @@ func Message(err error) string {
 	msg := trimClass(err)
 	var ce *connectError
 	var re *registryUnavailable
-	if errdefs.IsUnavailable(err) && !errors.As(err, &ce) && !errors.As(err, &re) {
+	var be *system.BackendUnavailableError
+	switch {
+	case errors.As(err, &be):
+		msg += "\nberthd is running, but containerd did not answer: berthd restarts it when it stops. Retry in a moment; if this lasts, berthd's log says why."
+	case errdefs.IsUnavailable(err) && !errors.As(err, &ce) && !errors.As(err, &re):
 		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
 	}
 	var he *hintError

@@ -7,11 +7,13 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/image"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // ErrorDomain is the ErrorInfo domain of berth's own status details.
@@ -33,6 +35,10 @@ const (
 	// ReasonRegistryUnreachable marks an *image.RegistryUnreachableError;
 	// metadata host holds the registry.
 	ReasonRegistryUnreachable = "BERTH_REGISTRY_UNREACHABLE"
+	// ReasonBackendUnavailable marks an Unavailable error that berthd
+	// answered with (a *system.BackendUnavailableError): berthd runs, a
+	// daemon behind it (containerd) did not answer.
+	ReasonBackendUnavailable = "BERTH_BACKEND_UNAVAILABLE"
 )
 
 // ErrorToGRPC converts an engine error to a gRPC status error: the errdefs
@@ -43,11 +49,18 @@ func ErrorToGRPC(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok && !errdefs.IsUnavailable(errgrpc.ToNative(err)) {
 		return err // already a status (e.g. from a nested gRPC call)
 	}
 	st, _ := status.FromError(errgrpc.ToGRPC(err))
 	var infos []*errdetails.ErrorInfo
+	var ru *image.RegistryUnreachableError
+	if errors.As(err, &ru) {
+		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonRegistryUnreachable, Metadata: map[string]string{"host": ru.Host}})
+	} else if st.Code() == codes.Unavailable {
+		// berthd answers: what was unavailable is behind it.
+		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonBackendUnavailable})
+	}
 	switch {
 	case errdefs.IsConflict(err):
 		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonConflict})
@@ -65,10 +78,6 @@ func ErrorToGRPC(err error) error {
 	var nf *image.NotFoundError
 	if errors.As(err, &nf) {
 		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonNoSuchImage, Metadata: map[string]string{"ref": nf.Ref}})
-	}
-	var ru *image.RegistryUnreachableError
-	if errors.As(err, &ru) {
-		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonRegistryUnreachable, Metadata: map[string]string{"host": ru.Host}})
 	}
 	if len(infos) == 0 {
 		return st.Err()
@@ -124,6 +133,9 @@ func ErrorFromGRPC(err error) error {
 	}
 	if info := reasons[ReasonRegistryUnreachable]; info != nil {
 		native = &image.RegistryUnreachableError{Host: info.GetMetadata()["host"], Err: native}
+	}
+	if reasons[ReasonBackendUnavailable] != nil {
+		native = &system.BackendUnavailableError{Err: native}
 	}
 	if info := reasons[ReasonStartError]; info != nil {
 		code, _ := strconv.Atoi(info.GetMetadata()["exit_code"])
