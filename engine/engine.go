@@ -26,6 +26,7 @@ import (
 	"github.com/berthproject/berth/engine/network/overlay"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 // Defaults of an engine built with no options.
@@ -325,6 +326,10 @@ func (r imageResolver) ResolveForRun(ctx context.Context, ref string) (container
 		return container.ResolvedImage{}, err
 	}
 	return container.ResolvedImage{Name: res.Name, ID: res.ID, Config: res.Config, ChainID: res.ChainID, Healthcheck: res.Healthcheck}, nil
+}
+
+func (r imageResolver) Commit(ctx context.Context, req imagetypes.CommitRequest) (*imagetypes.Image, error) {
+	return r.images.Commit(ctx, req)
 }
 
 // lookBin finds a binary in dirs, then in $PATH.

@@ -90,5 +90,8 @@ func containerCommands(env *commands.Env) []*cli.Command {
 		commands.Inspect(env),
 		commands.Port(env),
 		commands.Cp(env),
+		commands.Commit(env),
+		commands.Diff(env),
+		commands.Export(env),
 	}
 }

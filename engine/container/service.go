@@ -21,6 +21,7 @@ import (
 	eventbus "github.com/berthproject/berth/engine/events"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -59,6 +60,9 @@ var _ Networks = (*cni.Manager)(nil)
 // image is unpacked into the service's snapshotter.
 type Images interface {
 	ResolveForRun(ctx context.Context, ref string) (ResolvedImage, error)
+	// Commit makes an image of a parent image and one more layer (the
+	// container's changes).
+	Commit(ctx context.Context, req imagetypes.CommitRequest) (*imagetypes.Image, error)
 }
 
 // Options configure a Service.

@@ -68,20 +68,33 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	if err != nil {
 		return nil, err
 	}
+	out, recName, err := s.storeImage(ctx, cfgDesc, []ocispec.Descriptor{layer}, name)
+	if err != nil {
+		return nil, err
+	}
+	s.publish("import", out.ID, map[string]string{"name": imagetypes.FamiliarName(recName)})
+	return out, nil
+}
+
+// storeImage writes the manifest of a config and its layers, unpacks it
+// and names it name (dangling when empty): a layer the snapshotter cannot
+// apply fails before any name moved. It returns the image and its record
+// name.
+func (s *Service) storeImage(ctx context.Context, cfgDesc ocispec.Descriptor, layers []ocispec.Descriptor, name string) (*imagetypes.Image, string, error) {
 	manifest := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    cfgDesc,
-		Layers:    []ocispec.Descriptor{layer},
+		Layers:    layers,
 	}
-	// The manifest references its config and layer for the garbage collector.
-	gcLabels := map[string]string{
-		"containerd.io/gc.ref.content.config": cfgDesc.Digest.String(),
-		"containerd.io/gc.ref.content.l.0":    layer.Digest.String(),
+	// The manifest references its config and layers for the garbage collector.
+	gcLabels := map[string]string{"containerd.io/gc.ref.content.config": cfgDesc.Digest.String()}
+	for i, l := range layers {
+		gcLabels[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)] = l.Digest.String()
 	}
-	mDesc, err := writeJSON(ctx, cs, ocispec.MediaTypeImageManifest, manifest, gcLabels)
+	mDesc, err := writeJSON(ctx, s.client.ContentStore(), ocispec.MediaTypeImageManifest, manifest, gcLabels)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	p := s.platform
 	mDesc.Platform = &p
@@ -90,27 +103,20 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	if recName == "" {
 		recName = danglingName(mDesc.Digest)
 	}
-	// Unpack before naming: a layer the snapshotter cannot apply fails the
-	// import without having moved any name.
 	if err := s.EnsureUnpacked(ctx, client.NewImageWithPlatform(s.client, images.Image{Name: recName, Target: mDesc}, s.matcher)); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.groups(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := s.setName(ctx, all, recName, mDesc, nil); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out, err := s.lookupAfterChange(ctx, cfgDesc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	s.publish("import", out.ID, map[string]string{"name": imagetypes.FamiliarName(recName)})
-	return out, nil
+	return out, recName, err
 }
 
 // lookupAfterChange inspects the image with this ID.

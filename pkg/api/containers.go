@@ -52,4 +52,13 @@ type Containers interface {
 	// CopyTo extracts the tar stream r into the container's filesystem
 	// (berth cp).
 	CopyTo(ctx context.Context, id string, opts container.CopyToOptions, r io.Reader) error
+	// Commit makes an image of the container (berth commit) and returns
+	// its ID.
+	Commit(ctx context.Context, id string, opts container.CommitOptions) (imageID string, err error)
+	// Changes lists the container's changes to its image's file system
+	// (berth diff).
+	Changes(ctx context.Context, id string) ([]container.Change, error)
+	// Export writes a tar of the container's root file system to w
+	// (berth export).
+	Export(ctx context.Context, id string, w io.Writer) error
 }

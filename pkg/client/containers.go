@@ -219,3 +219,44 @@ func unexpectedEOF(err error, what string) error {
 	}
 	return err
 }
+
+// Commit makes an image of the container (`berth commit`) and returns its
+// ID.
+func (c *Client) Commit(ctx context.Context, id string, o container.CommitOptions) (string, error) {
+	r, err := c.containers.Commit(ctx, &berthv1.CommitContainerRequest{
+		Id: id, Ref: o.Ref, Comment: o.Comment, Author: o.Author, Changes: o.Changes, NoPause: o.NoPause,
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.GetImageId(), nil
+}
+
+// Changes lists the container's changes to its image's file system
+// (`berth diff`).
+func (c *Client) Changes(ctx context.Context, id string) ([]container.Change, error) {
+	r, err := c.containers.Changes(ctx, &berthv1.ContainerChangesRequest{Id: id})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]container.Change, 0, len(r.GetChanges()))
+	for _, ch := range r.GetChanges() {
+		out = append(out, container.Change{Kind: container.ChangeKind(ch.GetKind()), Path: ch.GetPath()})
+	}
+	return out, nil
+}
+
+// Export writes a tar of the container's root file system to w (`berth
+// export`); a stream cut short is an error.
+func (c *Client) Export(ctx context.Context, id string, w io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.containers.Export(ctx, &berthv1.ExportContainerRequest{Id: id})
+	if err != nil {
+		return err
+	}
+	return recvChunks(w, func() ([]byte, error) {
+		m, err := stream.Recv()
+		return m.GetData(), err
+	})
+}

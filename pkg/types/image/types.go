@@ -138,3 +138,24 @@ type Resolved struct {
 	// Healthcheck is the image's Docker HEALTHCHECK, nil if it has none.
 	Healthcheck *container.HealthConfig
 }
+
+// CommitRequest makes an image of a container (`berth commit`): its image
+// (Parent) with one more layer, the container's changes.
+type CommitRequest struct {
+	// Parent is the ID of the image the container was made from.
+	Parent string
+	// Layer is the container's changes as a layer blob already in the
+	// content store; DiffID is the digest of its uncompressed tar.
+	Layer  ocispec.Descriptor
+	DiffID string
+	// Config is the new image's runtime configuration, Healthcheck and
+	// OnBuild its Docker-only parts.
+	Config      ocispec.ImageConfig
+	Healthcheck *container.HealthConfig
+	OnBuild     []string
+	// Ref names the image (repository[:tag]); "" leaves it dangling.
+	Ref string
+	// Comment, Author and CreatedBy go to the image's new history entry
+	// (Author also to the config's author).
+	Comment, Author, CreatedBy string
+}

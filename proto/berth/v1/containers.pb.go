@@ -5235,6 +5235,371 @@ func (x *CopyFromContainerResponse) GetData() []byte {
 	return nil
 }
 
+type CommitContainerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The new image's name, repository[:tag]; empty leaves it untagged.
+	Ref     string `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Comment string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	Author  string `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"`
+	// Dockerfile instructions applied to the image's configuration (CMD,
+	// ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER,
+	// VOLUME, WORKDIR).
+	Changes []string `protobuf:"bytes,5,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Do not pause a running container during the commit.
+	NoPause       bool `protobuf:"varint,6,opt,name=no_pause,json=noPause,proto3" json:"no_pause,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitContainerRequest) Reset() {
+	*x = CommitContainerRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitContainerRequest) ProtoMessage() {}
+
+func (x *CommitContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitContainerRequest.ProtoReflect.Descriptor instead.
+func (*CommitContainerRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *CommitContainerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CommitContainerRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *CommitContainerRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *CommitContainerRequest) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *CommitContainerRequest) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *CommitContainerRequest) GetNoPause() bool {
+	if x != nil {
+		return x.NoPause
+	}
+	return false
+}
+
+type CommitContainerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new image's ID (sha256:...).
+	ImageId       string `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitContainerResponse) Reset() {
+	*x = CommitContainerResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitContainerResponse) ProtoMessage() {}
+
+func (x *CommitContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitContainerResponse.ProtoReflect.Descriptor instead.
+func (*CommitContainerResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CommitContainerResponse) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+type ContainerChangesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerChangesRequest) Reset() {
+	*x = ContainerChangesRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerChangesRequest) ProtoMessage() {}
+
+func (x *ContainerChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerChangesRequest.ProtoReflect.Descriptor instead.
+func (*ContainerChangesRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ContainerChangesRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ContainerChange is one changed path; kind numbers Docker's: 0 changed,
+// 1 added, 2 deleted.
+type ContainerChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerChange) Reset() {
+	*x = ContainerChange{}
+	mi := &file_berth_v1_containers_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerChange) ProtoMessage() {}
+
+func (x *ContainerChange) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerChange.ProtoReflect.Descriptor instead.
+func (*ContainerChange) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ContainerChange) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *ContainerChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type ContainerChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*ContainerChange     `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerChangesResponse) Reset() {
+	*x = ContainerChangesResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerChangesResponse) ProtoMessage() {}
+
+func (x *ContainerChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerChangesResponse.ProtoReflect.Descriptor instead.
+func (*ContainerChangesResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ContainerChangesResponse) GetChanges() []*ContainerChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+type ExportContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportContainerRequest) Reset() {
+	*x = ExportContainerRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportContainerRequest) ProtoMessage() {}
+
+func (x *ExportContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportContainerRequest.ProtoReflect.Descriptor instead.
+func (*ExportContainerRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ExportContainerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ExportContainerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A chunk of the tar (at most 1 MiB).
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportContainerResponse) Reset() {
+	*x = ExportContainerResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportContainerResponse) ProtoMessage() {}
+
+func (x *ExportContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportContainerResponse.ProtoReflect.Descriptor instead.
+func (*ExportContainerResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ExportContainerResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
@@ -5658,12 +6023,32 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"linkTarget\"W\n" +
 	"\x19CopyFromContainerResponse\x12&\n" +
 	"\x04stat\x18\x01 \x01(\v2\x12.berth.v1.PathStatR\x04stat\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data*\x89\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa1\x01\n" +
+	"\x16CommitContainerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\x12\x16\n" +
+	"\x06author\x18\x04 \x01(\tR\x06author\x12\x18\n" +
+	"\achanges\x18\x05 \x03(\tR\achanges\x12\x19\n" +
+	"\bno_pause\x18\x06 \x01(\bR\anoPause\"4\n" +
+	"\x17CommitContainerResponse\x12\x19\n" +
+	"\bimage_id\x18\x01 \x01(\tR\aimageId\")\n" +
+	"\x17ContainerChangesRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"9\n" +
+	"\x0fContainerChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"O\n" +
+	"\x18ContainerChangesResponse\x123\n" +
+	"\achanges\x18\x01 \x03(\v2\x19.berth.v1.ContainerChangeR\achanges\"(\n" +
+	"\x16ExportContainerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"-\n" +
+	"\x17ExportContainerResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data*\x89\x01\n" +
 	"\rWaitCondition\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_NOT_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18WAIT_CONDITION_NEXT_EXIT\x10\x02\x12\x1a\n" +
-	"\x16WAIT_CONDITION_REMOVED\x10\x032\xd6\x0e\n" +
+	"\x16WAIT_CONDITION_REMOVED\x10\x032\xc8\x10\n" +
 	"\x11ContainersService\x12M\n" +
 	"\x06Create\x12 .berth.v1.CreateContainerRequest\x1a!.berth.v1.CreateContainerResponse\x12J\n" +
 	"\x05Start\x12\x1f.berth.v1.StartContainerRequest\x1a .berth.v1.StartContainerResponse\x12G\n" +
@@ -5690,7 +6075,10 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06CopyTo\x12 .berth.v1.CopyToContainerRequest\x1a!.berth.v1.CopyToContainerResponse(\x01\x12U\n" +
 	"\bCopyFrom\x12\".berth.v1.CopyFromContainerRequest\x1a#.berth.v1.CopyFromContainerResponse0\x01\x12M\n" +
 	"\x06Update\x12 .berth.v1.UpdateContainerRequest\x1a!.berth.v1.UpdateContainerResponse\x12L\n" +
-	"\x05Stats\x12\x1f.berth.v1.ContainerStatsRequest\x1a .berth.v1.ContainerStatsResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\x05Stats\x12\x1f.berth.v1.ContainerStatsRequest\x1a .berth.v1.ContainerStatsResponse0\x01\x12M\n" +
+	"\x06Commit\x12 .berth.v1.CommitContainerRequest\x1a!.berth.v1.CommitContainerResponse\x12P\n" +
+	"\aChanges\x12!.berth.v1.ContainerChangesRequest\x1a\".berth.v1.ContainerChangesResponse\x12O\n" +
+	"\x06Export\x12 .berth.v1.ExportContainerRequest\x1a!.berth.v1.ExportContainerResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_containers_proto_rawDescOnce sync.Once
@@ -5705,7 +6093,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -5782,70 +6170,77 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	(*CopyFromContainerRequest)(nil),  // 72: berth.v1.CopyFromContainerRequest
 	(*PathStat)(nil),                  // 73: berth.v1.PathStat
 	(*CopyFromContainerResponse)(nil), // 74: berth.v1.CopyFromContainerResponse
-	nil,                               // 75: berth.v1.ContainerConfig.LabelsEntry
-	nil,                               // 76: berth.v1.ContainerConfig.TmpfsEntry
-	nil,                               // 77: berth.v1.ContainerConfig.StorageOptEntry
-	nil,                               // 78: berth.v1.ContainerConfig.AnnotationsEntry
-	nil,                               // 79: berth.v1.NetworkSettings.NetworksEntry
-	nil,                               // 80: berth.v1.ContainerSummary.LabelsEntry
-	(*Resources)(nil),                 // 81: berth.v1.Resources
-	(*Security)(nil),                  // 82: berth.v1.Security
-	(*durationpb.Duration)(nil),       // 83: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 84: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 85: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 86: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 87: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 88: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 89: berth.v1.ContainerStatsResponse
+	(*CommitContainerRequest)(nil),    // 75: berth.v1.CommitContainerRequest
+	(*CommitContainerResponse)(nil),   // 76: berth.v1.CommitContainerResponse
+	(*ContainerChangesRequest)(nil),   // 77: berth.v1.ContainerChangesRequest
+	(*ContainerChange)(nil),           // 78: berth.v1.ContainerChange
+	(*ContainerChangesResponse)(nil),  // 79: berth.v1.ContainerChangesResponse
+	(*ExportContainerRequest)(nil),    // 80: berth.v1.ExportContainerRequest
+	(*ExportContainerResponse)(nil),   // 81: berth.v1.ExportContainerResponse
+	nil,                               // 82: berth.v1.ContainerConfig.LabelsEntry
+	nil,                               // 83: berth.v1.ContainerConfig.TmpfsEntry
+	nil,                               // 84: berth.v1.ContainerConfig.StorageOptEntry
+	nil,                               // 85: berth.v1.ContainerConfig.AnnotationsEntry
+	nil,                               // 86: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 87: berth.v1.ContainerSummary.LabelsEntry
+	(*Resources)(nil),                 // 88: berth.v1.Resources
+	(*Security)(nil),                  // 89: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 90: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 91: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 92: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 93: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 94: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 95: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 96: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	75, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	82, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
 	11, // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
 	12, // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
 	7,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
 	8,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	5,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
-	76, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	81, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	82, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
-	77, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
-	78, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
+	83, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
+	88, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	89, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	84, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
+	85, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
 	2,  // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
-	83, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	83, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	83, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	83, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	90, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	90, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	90, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	90, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
 	4,  // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
-	84, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
-	84, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	91, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	91, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
 	8,  // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	79, // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	84, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	84, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	86, // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	91, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	91, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
-	84, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	91, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
 	13, // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
 	1,  // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
 	9,  // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
 	6,  // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	84, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	80, // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	84, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	84, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	91, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	87, // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	91, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	91, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
 	8,  // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
 	1,  // 34: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	83, // 35: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	83, // 36: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	85, // 37: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	90, // 35: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	90, // 36: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	92, // 37: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
 	15, // 38: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
 	14, // 39: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
 	0,  // 40: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	84, // 41: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	91, // 41: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
 	39, // 42: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
 	40, // 43: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	84, // 44: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	84, // 45: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	84, // 46: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	91, // 44: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	91, // 45: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	91, // 46: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
 	43, // 47: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
 	46, // 48: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
 	45, // 49: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
@@ -5863,62 +6258,69 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	64, // 61: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
 	67, // 62: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
 	69, // 63: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	84, // 64: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	91, // 64: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
 	73, // 65: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	10, // 66: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	16, // 67: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	18, // 68: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	20, // 69: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	22, // 70: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	24, // 71: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	26, // 72: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	28, // 73: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	30, // 74: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	32, // 75: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	34, // 76: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	36, // 77: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	38, // 78: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	42, // 79: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	48, // 80: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	51, // 81: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	54, // 82: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	57, // 83: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	61, // 84: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	63, // 85: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	66, // 86: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	70, // 87: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	72, // 88: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	86, // 89: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	87, // 90: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	17, // 91: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	19, // 92: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	21, // 93: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	23, // 94: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	25, // 95: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	27, // 96: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	29, // 97: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	31, // 98: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	33, // 99: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	35, // 100: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	37, // 101: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	41, // 102: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	44, // 103: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	50, // 104: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	52, // 105: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	55, // 106: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	60, // 107: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	62, // 108: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	65, // 109: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	68, // 110: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	71, // 111: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	74, // 112: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	88, // 113: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	89, // 114: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	91, // [91:115] is the sub-list for method output_type
-	67, // [67:91] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	78, // 66: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
+	10, // 67: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	16, // 68: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	18, // 69: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	20, // 70: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	22, // 71: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	24, // 72: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	26, // 73: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	28, // 74: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	30, // 75: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	32, // 76: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	34, // 77: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	36, // 78: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	38, // 79: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	42, // 80: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	48, // 81: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	51, // 82: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	54, // 83: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	57, // 84: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	61, // 85: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	63, // 86: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	66, // 87: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	70, // 88: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	72, // 89: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	93, // 90: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	94, // 91: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	75, // 92: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
+	77, // 93: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
+	80, // 94: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
+	17, // 95: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	19, // 96: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	21, // 97: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	23, // 98: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	25, // 99: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	27, // 100: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	29, // 101: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	31, // 102: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	33, // 103: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	35, // 104: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	37, // 105: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	41, // 106: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	44, // 107: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	50, // 108: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	52, // 109: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	55, // 110: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	60, // 111: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	62, // 112: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	65, // 113: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	68, // 114: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	71, // 115: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	74, // 116: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	95, // 117: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	96, // 118: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	76, // 119: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
+	79, // 120: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
+	81, // 121: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
+	95, // [95:122] is the sub-list for method output_type
+	68, // [68:95] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -5963,7 +6365,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   80,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -53,6 +53,9 @@ const (
 	ContainersService_CopyFrom_FullMethodName    = "/berth.v1.ContainersService/CopyFrom"
 	ContainersService_Update_FullMethodName      = "/berth.v1.ContainersService/Update"
 	ContainersService_Stats_FullMethodName       = "/berth.v1.ContainersService/Stats"
+	ContainersService_Commit_FullMethodName      = "/berth.v1.ContainersService/Commit"
+	ContainersService_Changes_FullMethodName     = "/berth.v1.ContainersService/Changes"
+	ContainersService_Export_FullMethodName      = "/berth.v1.ContainersService/Export"
 )
 
 // ContainersServiceClient is the client API for ContainersService service.
@@ -129,6 +132,18 @@ type ContainersServiceClient interface {
 	// interval (the first at once), until the client cancels; with
 	// no_stream, one sample.
 	Stats(ctx context.Context, in *ContainerStatsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerStatsResponse], error)
+	// Commit makes an image of the container: its image with one more layer
+	// holding its changes, and its configuration with the changes asked
+	// (`berth commit`). A running container is paused meanwhile unless
+	// no_pause.
+	Commit(ctx context.Context, in *CommitContainerRequest, opts ...grpc.CallOption) (*CommitContainerResponse, error)
+	// Changes lists the paths of the container's file system that differ
+	// from its image (`berth diff`).
+	Changes(ctx context.Context, in *ContainerChangesRequest, opts ...grpc.CallOption) (*ContainerChangesResponse, error)
+	// Export streams a tar of the container's root file system, without its
+	// volumes and binds (`berth export`), in chunks of at most 1 MiB; the tar
+	// is complete when the call ends with OK.
+	Export(ctx context.Context, in *ExportContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContainerResponse], error)
 }
 
 type containersServiceClient struct {
@@ -424,6 +439,45 @@ func (c *containersServiceClient) Stats(ctx context.Context, in *ContainerStatsR
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_StatsClient = grpc.ServerStreamingClient[ContainerStatsResponse]
 
+func (c *containersServiceClient) Commit(ctx context.Context, in *CommitContainerRequest, opts ...grpc.CallOption) (*CommitContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitContainerResponse)
+	err := c.cc.Invoke(ctx, ContainersService_Commit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersServiceClient) Changes(ctx context.Context, in *ContainerChangesRequest, opts ...grpc.CallOption) (*ContainerChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainerChangesResponse)
+	err := c.cc.Invoke(ctx, ContainersService_Changes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersServiceClient) Export(ctx context.Context, in *ExportContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContainerResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ContainersService_ServiceDesc.Streams[7], ContainersService_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportContainerRequest, ExportContainerResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_ExportClient = grpc.ServerStreamingClient[ExportContainerResponse]
+
 // ContainersServiceServer is the server API for ContainersService service.
 // All implementations must embed UnimplementedContainersServiceServer
 // for forward compatibility.
@@ -498,6 +552,18 @@ type ContainersServiceServer interface {
 	// interval (the first at once), until the client cancels; with
 	// no_stream, one sample.
 	Stats(*ContainerStatsRequest, grpc.ServerStreamingServer[ContainerStatsResponse]) error
+	// Commit makes an image of the container: its image with one more layer
+	// holding its changes, and its configuration with the changes asked
+	// (`berth commit`). A running container is paused meanwhile unless
+	// no_pause.
+	Commit(context.Context, *CommitContainerRequest) (*CommitContainerResponse, error)
+	// Changes lists the paths of the container's file system that differ
+	// from its image (`berth diff`).
+	Changes(context.Context, *ContainerChangesRequest) (*ContainerChangesResponse, error)
+	// Export streams a tar of the container's root file system, without its
+	// volumes and binds (`berth export`), in chunks of at most 1 MiB; the tar
+	// is complete when the call ends with OK.
+	Export(*ExportContainerRequest, grpc.ServerStreamingServer[ExportContainerResponse]) error
 	mustEmbedUnimplementedContainersServiceServer()
 }
 
@@ -579,6 +645,15 @@ func (UnimplementedContainersServiceServer) Update(context.Context, *UpdateConta
 }
 func (UnimplementedContainersServiceServer) Stats(*ContainerStatsRequest, grpc.ServerStreamingServer[ContainerStatsResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedContainersServiceServer) Commit(context.Context, *CommitContainerRequest) (*CommitContainerResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Commit not implemented")
+}
+func (UnimplementedContainersServiceServer) Changes(context.Context, *ContainerChangesRequest) (*ContainerChangesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Changes not implemented")
+}
+func (UnimplementedContainersServiceServer) Export(*ExportContainerRequest, grpc.ServerStreamingServer[ExportContainerResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedContainersServiceServer) mustEmbedUnimplementedContainersServiceServer() {}
 func (UnimplementedContainersServiceServer) testEmbeddedByValue()                           {}
@@ -972,6 +1047,53 @@ func _ContainersService_Stats_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_StatsServer = grpc.ServerStreamingServer[ContainerStatsResponse]
 
+func _ContainersService_Commit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServiceServer).Commit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ContainersService_Commit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServiceServer).Commit(ctx, req.(*CommitContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ContainersService_Changes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainerChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServiceServer).Changes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ContainersService_Changes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServiceServer).Changes(ctx, req.(*ContainerChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ContainersService_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportContainerRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ContainersServiceServer).Export(m, &grpc.GenericServerStream[ExportContainerRequest, ExportContainerResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ContainersService_ExportServer = grpc.ServerStreamingServer[ExportContainerResponse]
+
 // ContainersService_ServiceDesc is the grpc.ServiceDesc for ContainersService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1047,6 +1169,14 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Update",
 			Handler:    _ContainersService_Update_Handler,
 		},
+		{
+			MethodName: "Commit",
+			Handler:    _ContainersService_Commit_Handler,
+		},
+		{
+			MethodName: "Changes",
+			Handler:    _ContainersService_Changes_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1084,6 +1214,11 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Stats",
 			Handler:       _ContainersService_Stats_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Export",
+			Handler:       _ContainersService_Export_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -78,3 +78,36 @@ func (s *containersServer) CopyFrom(r *berthv1.CopyFromContainerRequest, stream 
 	}
 	return w.Flush()
 }
+
+func (s *containersServer) Commit(ctx context.Context, r *berthv1.CommitContainerRequest) (*berthv1.CommitContainerResponse, error) {
+	id, err := s.c.Commit(ctx, r.GetId(), containertypes.CommitOptions{
+		Ref: r.GetRef(), Comment: r.GetComment(), Author: r.GetAuthor(), Changes: r.GetChanges(), NoPause: r.GetNoPause(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &berthv1.CommitContainerResponse{ImageId: id}, nil
+}
+
+func (s *containersServer) Changes(ctx context.Context, r *berthv1.ContainerChangesRequest) (*berthv1.ContainerChangesResponse, error) {
+	list, err := s.c.Changes(ctx, r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	out := &berthv1.ContainerChangesResponse{}
+	for _, ch := range list {
+		out.Changes = append(out.Changes, &berthv1.ContainerChange{Kind: uint32(ch.Kind), Path: ch.Path})
+	}
+	return out, nil
+}
+
+func (s *containersServer) Export(r *berthv1.ExportContainerRequest, stream berthv1.ContainersService_ExportServer) error {
+	out := &output[berthv1.ExportContainerResponse]{send: stream.Send, greeted: true}
+	w := bufio.NewWriterSize(out.writer(func(p []byte) *berthv1.ExportContainerResponse {
+		return &berthv1.ExportContainerResponse{Data: p}
+	}), 256<<10)
+	if err := s.c.Export(stream.Context(), r.GetId(), w); err != nil {
+		return err
+	}
+	return w.Flush()
+}

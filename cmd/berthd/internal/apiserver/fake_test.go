@@ -366,3 +366,25 @@ func (i fakeImages) Prune(context.Context, imagetypes.PruneOptions) (*imagetypes
 func (f *fakeEngine) DiskUsage(context.Context) (*system.DiskUsage, error) {
 	return nil, errdefs.ErrNotImplemented
 }
+
+func (f *fakeEngine) Commit(ctx context.Context, id string, o containertypes.CommitOptions) (string, error) {
+	if err := f.fail(id); err != nil {
+		return "", err
+	}
+	return "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", nil
+}
+
+func (f *fakeEngine) Changes(ctx context.Context, id string) ([]containertypes.Change, error) {
+	if err := f.fail(id); err != nil {
+		return nil, err
+	}
+	return []containertypes.Change{{Kind: containertypes.ChangeAdd, Path: "/new"}}, nil
+}
+
+func (f *fakeEngine) Export(ctx context.Context, id string, w io.Writer) error {
+	if err := f.fail(id); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte("tar"))
+	return err
+}

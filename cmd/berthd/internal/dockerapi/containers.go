@@ -367,18 +367,59 @@ func excludedByLabel(labels map[string]string, not []string) bool {
 	return false
 }
 
-// containerExport writes a tar of the container's file system.
+// containerExport writes a tar of the container's root file system.
 func (s *Server) containerExport(w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if _, err := s.b.Containers.StatPath(r.Context(), v["name"], "/"); err != nil {
+	if _, err := s.b.Containers.Inspect(r.Context(), v["name"]); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := s.b.Containers.CopyFrom(r.Context(), v["name"], "/", w); err != nil {
+	if err := s.b.Containers.Export(r.Context(), v["name"], w); err != nil {
 		s.log.Warn("container export", "container", v["name"], "error", err)
 		panic(http.ErrAbortHandler) // cut the answer short so the client sees a failure
 	}
 	return nil
+}
+
+// containerChanges lists the container's changes to its image's file
+// system (Docker's kinds: 0 changed, 1 added, 2 deleted).
+func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	list, err := s.b.Containers.Changes(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	out := make([]dcontainer.FilesystemChange, 0, len(list))
+	for _, ch := range list {
+		out = append(out, dcontainer.FilesystemChange{Kind: dcontainer.ChangeType(ch.Kind), Path: ch.Path})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// commit makes an image of a container (POST /commit?container=...): repo
+// and tag name it, comment, author, changes (one Dockerfile instruction
+// each) and pause (default true) as docker commit's flags.
+func (s *Server) commit(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	q := r.URL.Query()
+	ref := q.Get("repo")
+	if ref != "" && q.Get("tag") != "" {
+		ref += ":" + q.Get("tag")
+	}
+	var changes []string
+	for _, c := range q["changes"] {
+		for _, line := range strings.Split(c, "\n") {
+			if strings.TrimSpace(line) != "" {
+				changes = append(changes, line)
+			}
+		}
+	}
+	id, err := s.b.Containers.Commit(r.Context(), q.Get("container"), container.CommitOptions{
+		Ref: ref, Comment: q.Get("comment"), Author: q.Get("author"), Changes: changes,
+		NoPause: !boolValueOr(r, "pause", true),
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, dcontainer.CommitResponse{ID: id})
 }
 
 // imageConfig is the configuration of the image a container was made

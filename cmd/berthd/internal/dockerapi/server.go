@@ -152,7 +152,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/containers/{name:.*}/top", s.containerTop)
 	s.handle(http.MethodGet, "/containers/{name:.*}/stats", s.containerStats)
 	s.handle(http.MethodGet, "/containers/{name:.*}/export", s.containerExport)
-	s.handle(http.MethodGet, "/containers/{name:.*}/changes", s.notImplemented("container changes"))
+	s.handle(http.MethodGet, "/containers/{name:.*}/changes", s.containerChanges)
 	s.handle(http.MethodHead, "/containers/{name:.*}/archive", s.archiveHead)
 	s.handle(http.MethodGet, "/containers/{name:.*}/archive", s.archiveGet)
 	s.handle(http.MethodPut, "/containers/{name:.*}/archive", s.archivePut)
@@ -177,7 +177,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodDelete, "/images/{name:.*}", s.imageRemove)
 	s.handle(http.MethodPost, "/build", s.build)
 	s.handle(http.MethodPost, "/build/prune", s.buildPrune)
-	s.handle(http.MethodPost, "/commit", s.notImplemented("commit"))
+	s.handle(http.MethodPost, "/commit", s.commit)
 
 	// networks
 	s.handle(http.MethodGet, "/networks", s.networkList)

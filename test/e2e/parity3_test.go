@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/test/harness"
+)
+
+// TestParityFS checks commit, diff and export (issue 15), with berth's CLI
+// and the docker CLI over berth's Docker API: subtests share one stack,
+// each with its own names.
+func TestParityFS(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, c cli)
+	}{
+		{"Commit", testCommit},
+		{"Diff", testDiff},
+		{"Export", testExport},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, cli{t: t, s: s})
+		})
+	}
+	t.Run("Docker", func(t *testing.T) {
+		t.Parallel()
+		testDockerCommitDiffExport(t, dockerCLI(t, s, dockerBin(t), t.TempDir()))
+	})
+}
+
+// rmiAtEnd removes images at the end of a test.
+func (c cli) rmiAtEnd(refs ...string) {
+	c.t.Cleanup(func() {
+		for _, r := range refs {
+			c.run("rmi", "-f", r)
+		}
+	})
+}
+
+// testCommit: commit of a running container makes an image that runs with
+// the container's files and configuration and the --change instructions;
+// the container runs on; -m and -a are in the image; a bad change is
+// refused and makes no image.
+func testCommit(t *testing.T, c cli) {
+	ctr := c.name("commit")
+	img := "committed-" + strings.ToLower(ctr) + ":v1"
+	c.rmiAtEnd(img)
+	c.ok("run", "-d", "--name", ctr, "-e", "FROM_RUN=yes", "--label", "team=blue", "busybox",
+		"sh", "-c", "echo hello > /greeting && rm /etc/group && touch /ready && exec sleep 1000")
+	eventually(t, harness.Timeout(30*time.Second), "the container's files", func() bool {
+		return c.run("exec", ctr, "test", "-e", "/ready").code == 0
+	})
+	id := c.ok("commit", "-c", `CMD ["cat", "/greeting"]`, "-c", "ENV MODE=prod PATH=$PATH:/opt", "-c", "EXPOSE 8080",
+		"-c", "WORKDIR /srv", "-c", "LABEL stage=two",
+		"-m", "greeting added", "-a", "Ann <ann@example.com>", ctr, img)
+	if !strings.HasPrefix(id, "sha256:") || len(id) != 71 {
+		t.Errorf("commit prints the image ID; got %q", id)
+	}
+	if got := c.status(ctr); got != "running" {
+		t.Errorf("the container after a commit (paused meanwhile): want running; got %s", got)
+	}
+	if got := c.ok("image", "inspect", "--format", "{{.ID}}", img); got != id {
+		t.Errorf("image %s: want ID %s; got %s", img, id, got)
+	}
+	if got := c.ok("run", "--rm", img); got != "hello" {
+		t.Errorf("run of the committed image (CMD from --change): want hello; got %q", got)
+	}
+	env := c.ok("run", "--rm", img, "env")
+	for _, want := range []string{"FROM_RUN=yes", "MODE=prod", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env of the committed image: want %s; got\n%s", want, env)
+		}
+	}
+	if got := c.ok("run", "--rm", img, "pwd"); got != "/srv" {
+		t.Errorf("WORKDIR /srv: got %q", got)
+	}
+	if r := c.run("run", "--rm", img, "test", "-e", "/etc/group"); r.code == 0 {
+		t.Errorf("a file the container deleted is still in the committed image")
+	}
+	for tmpl, want := range map[string]string{
+		"{{.Author}}":                                      "Ann <ann@example.com>",
+		"{{json .Config.ExposedPorts}}":                    `{"8080/tcp":{}}`,
+		"{{.Config.Labels.team}} {{.Config.Labels.stage}}": "blue two",
+	} {
+		if got := c.ok("image", "inspect", "--format", tmpl, img); got != want {
+			t.Errorf("image inspect %s: want %q; got %q", tmpl, want, got)
+		}
+	}
+	if hist := c.ok("history", "--no-trunc", img); !strings.Contains(hist, "greeting added") {
+		t.Errorf("history of the committed image: want the message; got\n%s", hist)
+	}
+
+	// ENTRYPOINT without CMD drops the container's command, as Docker.
+	img2 := "committed-" + strings.ToLower(ctr) + ":v2"
+	c.rmiAtEnd(img2)
+	c.ok("commit", "--pause=false", "-c", `ENTRYPOINT ["cat", "/greeting"]`, ctr, img2)
+	if got := c.ok("run", "--rm", img2); got != "hello" {
+		t.Errorf("run of an image committed with ENTRYPOINT: want hello; got %q", got)
+	}
+
+	// Refused: an instruction commit does not take, a malformed one, an
+	// unknown container; none makes an image.
+	before := c.ok("images", "-q", "--no-trunc")
+	c.fails(1, []string{"RUN is not a valid change command"}, "commit", "-c", "RUN touch /x", ctr)
+	c.fails(1, []string{"EXPOSE"}, "commit", "-c", "EXPOSE eighty", ctr)
+	c.fails(1, []string{"No such container: nosuch-ctr"}, "commit", "nosuch-ctr", "x:y")
+	if after := c.ok("images", "-q", "--no-trunc"); after != before {
+		t.Errorf("a refused commit left an image: before\n%s\nafter\n%s", before, after)
+	}
+}
+
+// testDiff: diff lists what the container added, changed and deleted, as
+// Docker prints it, without its volumes or the runtime's mount points.
+func testDiff(t *testing.T, c cli) {
+	ctr := c.name("diff")
+	c.ok("run", "--name", ctr, "-v", "/data", "busybox", "sh", "-c",
+		"touch /tmp/new && echo x >> /etc/passwd && rm /etc/group && mkdir -p /srv/a && echo y > /srv/a/f && echo v > /data/in-volume")
+	want := "C /etc\nD /etc/group\nC /etc/passwd\nA /srv\nA /srv/a\nA /srv/a/f\nC /tmp\nA /tmp/new"
+	if got := c.ok("diff", ctr); got != want {
+		t.Errorf("diff: want\n%s\ngot\n%s", want, got)
+	}
+	fresh := c.name("diff")
+	c.ok("create", "--name", fresh, "busybox", "true")
+	if got := c.ok("diff", fresh); got != "" {
+		t.Errorf("diff of an unchanged container: want nothing; got\n%s", got)
+	}
+	c.fails(1, []string{"No such container: nosuch-ctr"}, "diff", "nosuch-ctr")
+}
+
+// testExport: export writes the container's root file system (image and
+// changes, no volume) to stdout or -o; import makes it an image again.
+func testExport(t *testing.T, c cli) {
+	ctr := c.name("export")
+	c.ok("run", "-d", "--name", ctr, "-v", "/data", "busybox", "sh", "-c",
+		"echo exported > /greeting && echo v > /data/in-volume && touch /ready && exec sleep 1000")
+	eventually(t, harness.Timeout(30*time.Second), "the container's files", func() bool {
+		return c.run("exec", ctr, "test", "-e", "/ready").code == 0
+	})
+	out := filepath.Join(t.TempDir(), "rootfs.tar")
+	if got := c.ok("export", "-o", out, ctr); got != "" {
+		t.Errorf("export -o prints nothing; got %q", got)
+	}
+	f, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := tarFiles(t, f)
+	if got := files["greeting"]; got != "exported\n" {
+		t.Errorf("export: /greeting: want the container's content; got %q (present: %v)", got, files["greeting"] != "")
+	}
+	if _, ok := files["bin/busybox"]; !ok {
+		t.Errorf("export: the image's /bin/busybox is missing")
+	}
+	for name := range files {
+		if strings.HasPrefix(name, "data/") && name != "data/" || strings.HasPrefix(name, "proc/") && name != "proc/" {
+			t.Errorf("export holds %s: volumes and the runtime's mounts are not the container's file system", name)
+		}
+	}
+	// stdout, the same content.
+	r := c.run("export", ctr)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	if got := tarFiles(t, []byte(r.stdout))["greeting"]; got != "exported\n" {
+		t.Errorf("export to stdout: /greeting: got %q", got)
+	}
+	// Round trip through import.
+	img := "exported-" + strings.ToLower(ctr)
+	c.rmiAtEnd(img)
+	c.ok("import", out, img)
+	if got := c.ok("run", "--rm", img, "cat", "/greeting"); got != "exported" {
+		t.Errorf("run of the imported export: got %q", got)
+	}
+	// An unknown container: an error, no file left.
+	bad := filepath.Join(t.TempDir(), "bad.tar")
+	c.fails(1, []string{"No such container: nosuch-ctr"}, "export", "-o", bad, "nosuch-ctr")
+	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed export left %s (%v)", bad, err)
+	}
+}
+
+// tarFiles maps a tar's entries to the content of its regular files ("" for
+// the others).
+func tarFiles(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read the exported tar: %v", err)
+		}
+		body, _ := io.ReadAll(tr)
+		out[strings.TrimPrefix(h.Name, "./")] = string(body)
+	}
+}
+
+// testDockerCommitDiffExport: docker commit, diff and export against
+// berth's Docker API.
+func testDockerCommitDiffExport(t *testing.T, d cli) {
+	ctr := d.name("dcommit")
+	img := "dcommitted-" + strings.ToLower(ctr) + ":v1"
+	t.Cleanup(func() { d.run("rmi", "-f", img) })
+	d.ok("run", "--name", ctr, "busybox", "sh", "-c", "echo docker > /greeting")
+	if got := d.ok("diff", ctr); got != "A /greeting" {
+		t.Errorf("docker diff: want A /greeting; got\n%s", got)
+	}
+	id := d.ok("commit", "-c", `CMD ["cat", "/greeting"]`, "-c", "ENV MODE=prod", "-m", "via docker", ctr, img)
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Errorf("docker commit prints the image ID; got %q", id)
+	}
+	if got := d.ok("run", "--rm", img); got != "docker" {
+		t.Errorf("docker run of the committed image: want docker; got %q", got)
+	}
+	if got := d.ok("image", "inspect", "--format", "{{json .Config.Env}}", img); !strings.Contains(got, "MODE=prod") {
+		t.Errorf("docker image inspect: Env %s lacks MODE=prod", got)
+	}
+	out := filepath.Join(t.TempDir(), "rootfs.tar")
+	d.ok("export", "-o", out, ctr)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tarFiles(t, b)["greeting"]; got != "docker\n" {
+		t.Errorf("docker export: /greeting: got %q", got)
+	}
+}
