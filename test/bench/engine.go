@@ -27,6 +27,9 @@ type Engine struct {
 
 	// cli returns the engine's CLI command with its private address set.
 	cli func(ctx context.Context, args ...string) *exec.Cmd
+	// compose, when set, returns the engine's compose command (berth
+	// compose, docker compose) with its private address set.
+	compose func(ctx context.Context, args ...string) *exec.Cmd
 	// runRm: `run --rm IMAGE true` on a network (name is a unique id,
 	// for CLIs that need one).
 	runRm func(network, name string) []string

@@ -102,7 +102,7 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"berth", "berthd", "berth-logger", "berth-snapshotter", "containerd-shim-berth-v2"} {
+	for _, name := range []string{"berth", "berthd", "berth-logger", "berth-snapshotter", "containerd-shim-berth-v2", "berth-compose"} {
 		src := filepath.Join(b.repo, ".build", name)
 		if _, err := os.Stat(src); err != nil {
 			continue
@@ -140,6 +140,9 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 		Networks: []string{"bridge", "none", "host"},
 		cli: func(ctx context.Context, args ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, berth, append([]string{"--host", s.Host()}, args...)...)
+		},
+		compose: func(ctx context.Context, args ...string) *exec.Cmd {
+			return exec.CommandContext(ctx, berth, append([]string{"--host", s.Host(), "compose"}, args...)...)
 		},
 		runRm: func(network, _ string) []string {
 			return []string{"run", "--rm", "--network", network, "busybox", "true"}

@@ -120,6 +120,13 @@ func (b *Bench) newDocker(dockerArchive string) (*Engine, error) {
 			return [][]string{append([]string{"rm", "-f"}, names...)}
 		},
 	}
+	if dc := dockerCompose(); dc != "" {
+		e.compose = func(ctx context.Context, args ...string) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, dc, args...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock)
+			return cmd
+		}
+	}
 	ctrdSock := filepath.Join(exe, "containerd", "containerd.sock")
 	e.daemons = func() map[string]int {
 		m := map[string]int{"dockerd": cmd.Process.Pid}
