@@ -310,10 +310,44 @@ func TestComposeLifecycle(t *testing.T) {
 		t.Errorf("after pause, api is %v", st)
 	}
 	p.ok("unpause", "api")
+	since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 	p.ok("restart", "worker")
 	if st := p.ps()["shop-worker-1"]["State"]; st != "running" {
 		t.Errorf("after restart, worker is %v", st)
 	}
+	until := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	if out := p.ok("events", "--json", "--since", since, "--until", until); !strings.Contains(out, `"action":"restart"`) || !strings.Contains(out, `"service":"worker"`) {
+		t.Errorf("events of the restart:\n%s", out)
+	}
+
+	// cp both ways, top, images.
+	src := filepath.Join(t.TempDir(), "note")
+	if err := os.WriteFile(src, []byte("copied\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.ok("cp", src, "worker:/tmp/note")
+	back := filepath.Join(t.TempDir(), "back")
+	p.ok("cp", "worker:/tmp/note", back)
+	if b, err := os.ReadFile(back); err != nil || string(b) != "copied\n" {
+		t.Errorf("cp round trip: %q, %v", b, err)
+	}
+	if out := p.ok("top", "worker"); !strings.Contains(out, "sleep 100000") {
+		t.Errorf("top worker:\n%s", out)
+	}
+	if out := p.ok("images"); !strings.Contains(out, "shop-web-1") || !strings.Contains(out, "busybox") {
+		t.Errorf("images:\n%s", out)
+	}
+	// kill, rm, create, start: the worker comes back.
+	p.ok("kill", "worker")
+	p.ok("rm", "-f", "worker")
+	if rows := p.ps("-a"); rows["shop-worker-1"] != nil {
+		t.Errorf("after kill and rm, worker is still there: %v", rows)
+	}
+	p.ok("create", "worker")
+	if st := p.ps("-a")["shop-worker-1"]["State"]; st != "created" {
+		t.Errorf("after create, worker is %v", st)
+	}
+	p.ok("start", "worker")
 	if out := p.ok("port", "web", "8080"); out != "127.0.0.1:"+strconv.Itoa(port) {
 		t.Errorf("port web 8080 = %q", out)
 	}
