@@ -42,7 +42,7 @@ APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iprou
 	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
 	tini chromium nodejs
 
-BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay berth-compose
+BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay berth-compose berth-buildkitd
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
 	meta/portmap meta/firewall meta/tuning
 
@@ -191,7 +191,7 @@ build:
 install: build
 	install -d $(BINDIR) $(LIBEXEC)
 	install -m 0755 $(BUILD)/berth $(BUILD)/berthd $(BINDIR)/
-	install -m 0755 $(BUILD)/berth-snapshotter $(BUILD)/containerd-shim-berth-v2 $(BUILD)/berth-logger $(BUILD)/berth-etcd $(BUILD)/berth-compose $(LIBEXEC)/
+	install -m 0755 $(BUILD)/berth-snapshotter $(BUILD)/containerd-shim-berth-v2 $(BUILD)/berth-logger $(BUILD)/berth-etcd $(BUILD)/berth-compose $(BUILD)/berth-buildkitd $(LIBEXEC)/
 	install -d $(CNIDIR)
 	install -m 0755 $(BUILD)/berth-cni-overlay $(CNIDIR)/
 

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cni"
+	"github.com/berthproject/berth/engine/build"
 	"github.com/berthproject/berth/engine/container"
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
@@ -52,6 +53,7 @@ type Engine struct {
 	network    *network.Service
 	volumes    *volume.Service
 	events     *eventbus.Bus
+	builds     *build.Service
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -72,6 +74,7 @@ type config struct {
 	network           *cni.Config // nil: defaults under root/state; see WithNetwork
 	noNetwork         bool
 	registry          image.RegistryOptions
+	builder           build.Options
 }
 
 // Option configures New.
@@ -124,6 +127,10 @@ func WithoutNetwork() Option { return func(c *config) { c.noNetwork = true } }
 func WithRegistry(o image.RegistryOptions) Option { return func(c *config) { c.registry = o } }
 
 // WithLogger is where the engine logs.
+// WithBuilder sets the builder's idle timeout, cache cap and debug
+// logging; its paths and containerd settings are the engine's.
+func WithBuilder(o build.Options) Option { return func(c *config) { c.builder = o } }
+
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // New connects to containerd and starts the engine: it rebuilds its caches
@@ -251,6 +258,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if e.networks != nil {
 		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus, Overlay: e.overlay})
 	}
+	e.builds = newBuilder(ctx, cfg)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	e.done.Add(1)
@@ -264,6 +272,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 // Close stops following containerd and closes the connection. Containers
 // keep running.
 func (e *Engine) Close() error {
+	if err := e.builds.Close(); err != nil {
+		e.cfg.logger.Warn("stop the builder", "error", err)
+	}
 	e.cancel()
 	e.done.Wait()
 	if e.overlay != nil {
@@ -301,6 +312,26 @@ func (e *Engine) Volumes() *volume.Service { return e.volumes }
 
 // Events is the event bus.
 func (e *Engine) Events() *eventbus.Bus { return e.events }
+
+// Builds is the builder (berth-buildkitd, started on demand).
+func (e *Engine) Builds() *build.Service { return e.builds }
+
+// newBuilder is the build service on the engine's containerd, namespace
+// and snapshotter, with its files under root and state. A builder a
+// previous berthd left running is adopted, so its idle timer stops it.
+func newBuilder(ctx context.Context, cfg config) *build.Service {
+	o := cfg.builder
+	o.Binary, _ = lookBin(cfg.binDirs, build.BinaryName)
+	o.Root = filepath.Join(cfg.root, "buildkit")
+	o.State = filepath.Join(cfg.state, "buildkit")
+	o.ContainerdAddress = cfg.containerdAddress
+	o.Namespace = cfg.namespace
+	o.Snapshotter = cfg.snapshotter
+	o.Logger = cfg.logger
+	s := build.New(o)
+	s.AdoptLeftover(context.WithoutCancel(ctx))
+	return s
+}
 
 // Client is the engine's containerd client.
 func (e *Engine) Client() *client.Client { return e.client }

@@ -14,6 +14,7 @@ import (
 	"github.com/berthproject/berth/cmd/berthd/internal/ui"
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
+	"github.com/berthproject/berth/engine/build"
 	"github.com/berthproject/berth/engine/image"
 )
 
@@ -29,6 +30,14 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	if err != nil {
 		return nil, err
 	}
+	idle, err := cfg.BuilderIdleTimeoutDuration()
+	if err != nil {
+		return nil, err
+	}
+	cacheMax, err := cfg.BuildCacheMaxBytes()
+	if err != nil {
+		return nil, err
+	}
 	e, err := engine.New(ctx,
 		engine.WithContainerdAddress(env.ContainerdAddress),
 		engine.WithNamespace(cfg.Namespace),
@@ -41,6 +50,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithLogDefaults(maxSize, cfg.LogMaxFile),
 		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
+		engine.WithBuilder(build.Options{IdleTimeout: idle, GCMaxUsed: cacheMax, Debug: cfg.Debug}),
 		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
 			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)

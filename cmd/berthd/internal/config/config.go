@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/pelletier/go-toml/v2"
@@ -86,6 +87,13 @@ type Config struct {
 	LogMaxSize string `toml:"log_max_size"`
 	// LogMaxFile is the default number of log files kept per container.
 	LogMaxFile int `toml:"log_max_file"`
+	// BuilderIdleTimeout stops berth-buildkitd after this long without a
+	// build ("5m"; Go duration; "-1" never stops it). docs/build.md.
+	BuilderIdleTimeout string `toml:"builder_idle_timeout"`
+	// BuildCacheMaxSize caps the build cache: its garbage collection keeps
+	// it under this size ("20gb"; "" is BuildKit's default, 10% of the
+	// disk up to 100 GB).
+	BuildCacheMaxSize string `toml:"build_cache_max_size"`
 	// Debug turns on debug logs in berthd and its children.
 	Debug bool `toml:"debug"`
 	// EnableBerthSnapshotter starts berth-snapshotter before containerd and
@@ -142,6 +150,7 @@ func Default() *Config {
 		FirewallPrefix:         "BERTH",
 		LogMaxSize:             "10m",
 		LogMaxFile:             3,
+		BuilderIdleTimeout:     "5m",
 		DockerAPI:              true,
 		APIReflection:          true,
 	}
@@ -245,6 +254,12 @@ func (c *Config) Validate() error {
 	if _, err := c.LogMaxSizeBytes(); err != nil {
 		return err
 	}
+	if _, err := c.BuilderIdleTimeoutDuration(); err != nil {
+		return err
+	}
+	if _, err := c.BuildCacheMaxBytes(); err != nil {
+		return err
+	}
 	if c.LogMaxFile < 1 {
 		return fmt.Errorf("log_max_file must be at least 1, got %d", c.LogMaxFile)
 	}
@@ -318,6 +333,35 @@ func (c *Config) LogMaxSizeBytes() (int64, error) {
 	n, err := units.RAMInBytes(s)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("log_max_size: invalid size %q", c.LogMaxSize)
+	}
+	return n, nil
+}
+
+// BuilderIdleTimeoutDuration parses BuilderIdleTimeout; negative: never.
+func (c *Config) BuilderIdleTimeoutDuration() (time.Duration, error) {
+	s := strings.TrimSpace(c.BuilderIdleTimeout)
+	if s == "" {
+		return 0, nil
+	}
+	if s == "-1" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("builder_idle_timeout: invalid duration %q (e.g. \"5m\", or \"-1\" for never)", c.BuilderIdleTimeout)
+	}
+	return d, nil
+}
+
+// BuildCacheMaxBytes parses BuildCacheMaxSize; 0 means BuildKit's default.
+func (c *Config) BuildCacheMaxBytes() (int64, error) {
+	s := strings.TrimSpace(c.BuildCacheMaxSize)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("build_cache_max_size: invalid size %q (e.g. \"20gb\")", c.BuildCacheMaxSize)
 	}
 	return n, nil
 }

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/util/grpcerrors"
+	"github.com/sirupsen/logrus"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/berthproject/berth/pkg/fsarchive"
+	buildtypes "github.com/berthproject/berth/pkg/types/build"
+)
+
+// buildAPI serves build.sock: berth's builds, disk usage and prune, each
+// through BuildKit's own client on control.sock.
+type buildAPI struct {
+	c    *client.Client
+	root string
+}
+
+func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI, error) {
+	c, err := client.New(ctx, "unix://"+controlSock)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(stateRoot, "contexts")
+	// Contexts of builds that were running when the previous instance
+	// stopped.
+	if err := os.RemoveAll(root); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	return &buildAPI{c: c, root: root}, nil
+}
+
+func (a *buildAPI) close() { a.c.Close() }
+
+func (a *buildAPI) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /build", a.build)
+	mux.HandleFunc("GET /du", a.diskUsage)
+	mux.HandleFunc("POST /prune", a.prune)
+	return mux
+}
+
+// build reads one line of JSON options (pkg/types/build.Options) and the
+// context as a tar, then answers with newline-delimited JSON events
+// (pkg/types/build.Event), the last a Result or an Error.
+func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		http.Error(w, "read options: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var opts buildtypes.Options
+	if err := json.Unmarshal(line, &opts); err != nil {
+		http.Error(w, "options: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	dir, err := os.MkdirTemp(a.root, "build-")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.RemoveAll(dir)
+	ctxDir, dfDir := filepath.Join(dir, "context"), filepath.Join(dir, "dockerfile")
+	if err := prepare(br, ctxDir, dfDir, &opts); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	out := &eventWriter{w: w, enc: json.NewEncoder(w)}
+	res, err := a.solve(ctx, opts, ctxDir, dfDir, out)
+	if err != nil {
+		out.send(buildtypes.Event{Error: errorMessage(err, opts.DockerfileName)})
+		return
+	}
+	out.send(buildtypes.Event{Result: res})
+}
+
+// prepare writes the context and the Dockerfile into their directories.
+func prepare(r io.Reader, ctxDir, dfDir string, opts *buildtypes.Options) error {
+	if opts.DockerfileName == "" {
+		opts.DockerfileName = "Dockerfile"
+	}
+	opts.DockerfileName = filepath.Base(opts.DockerfileName)
+	for _, d := range []string{ctxDir, dfDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	root, err := os.OpenRoot(ctxDir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := fsarchive.Untar(r, root, fsarchive.UntarOptions{Chown: true}); err != nil {
+		return fmt.Errorf("read the build context: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dfDir, opts.DockerfileName), opts.Dockerfile, 0o600)
+}
+
+func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, dfDir string, out *eventWriter) (*buildtypes.Result, error) {
+	ctxFS, err := fsutil.NewFS(ctxDir)
+	if err != nil {
+		return nil, err
+	}
+	dfFS, err := fsutil.NewFS(dfDir)
+	if err != nil {
+		return nil, err
+	}
+	attrs := map[string]string{"filename": opts.DockerfileName}
+	if opts.Target != "" {
+		attrs["target"] = opts.Target
+	}
+	for k, v := range opts.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
+	for k, v := range opts.Labels {
+		attrs["label:"+k] = v
+	}
+	if opts.NoCache {
+		attrs["no-cache"] = ""
+	} else if len(opts.NoCacheFilter) > 0 {
+		attrs["no-cache"] = strings.Join(opts.NoCacheFilter, ",")
+	}
+	// Base images come from berth's store when there, as `berth run`
+	// takes them; --pull asks the registry.
+	attrs["image-resolve-mode"] = "local"
+	if opts.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	switch opts.Network {
+	case "", "default":
+	case "host", "none":
+		attrs["force-network-mode"] = opts.Network
+	default:
+		return nil, fmt.Errorf("network %q: a build's steps run on host, none or default", opts.Network)
+	}
+	so := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		SharedKey:     opts.ContextKey,
+		Session:       []session.Attachable{secretsprovider.FromMap(opts.Secrets)},
+	}
+	if opts.Network == "host" {
+		so.AllowedEntitlements = []string{"network.host"}
+	}
+	switch opts.Output {
+	case "":
+		so.Exports = []client.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(opts.Tags, ",")}}}
+	case "local", "tar":
+		so.Exports = []client.ExportEntry{{Type: client.ExporterTar, Output: func(map[string]string) (io.WriteCloser, error) {
+			return outputWriter{out}, nil
+		}}}
+	default:
+		return nil, fmt.Errorf("output type %q: berth build exports an image, local or tar", opts.Output)
+	}
+
+	ch := make(chan *client.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for s := range ch {
+			out.send(statusEvent(s))
+		}
+	}()
+	resp, err := a.c.Solve(ctx, nil, so, ch)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if opts.Output != "" {
+		return &buildtypes.Result{}, nil
+	}
+	return &buildtypes.Result{
+		ImageID: resp.ExporterResponse["containerimage.config.digest"],
+		Digest:  resp.ExporterResponse["containerimage.digest"],
+		Tags:    opts.Tags,
+	}, nil
+}
+
+// errorMessage is a build error as a user reads it: the Dockerfile's name
+// and line first when BuildKit knows them.
+func errorMessage(err error, dockerfile string) string {
+	msg := grpcerrors.FromGRPC(err).Error()
+	for _, s := range errdefs.Sources(err) {
+		if s.Info == nil || len(s.Ranges) == 0 || s.Ranges[0].Start == nil {
+			continue
+		}
+		name := s.Info.Filename
+		if name == "" {
+			name = dockerfile
+		}
+		return fmt.Sprintf("%s:%d: %s", name, s.Ranges[0].Start.Line, msg)
+	}
+	return msg
+}
+
+func statusEvent(s *client.SolveStatus) buildtypes.Event {
+	var ev buildtypes.Event
+	for _, v := range s.Vertexes {
+		bv := buildtypes.Vertex{Digest: v.Digest.String(), Name: v.Name, Started: v.Started, Completed: v.Completed, Cached: v.Cached, Error: v.Error}
+		for _, in := range v.Inputs {
+			bv.Inputs = append(bv.Inputs, in.String())
+		}
+		ev.Vertexes = append(ev.Vertexes, bv)
+	}
+	for _, st := range s.Statuses {
+		ev.Statuses = append(ev.Statuses, buildtypes.VertexStatus{ID: st.ID, Vertex: st.Vertex.String(), Name: st.Name,
+			Total: st.Total, Current: st.Current, Timestamp: st.Timestamp, Started: st.Started, Completed: st.Completed})
+	}
+	for _, l := range s.Logs {
+		ev.Logs = append(ev.Logs, buildtypes.VertexLog{Vertex: l.Vertex.String(), Stream: l.Stream, Data: l.Data, Timestamp: l.Timestamp})
+	}
+	for _, wn := range s.Warnings {
+		ev.Warnings = append(ev.Warnings, buildtypes.Warning{Vertex: wn.Vertex.String(), Level: wn.Level, Short: string(wn.Short), URL: wn.URL})
+	}
+	return ev
+}
+
+// eventWriter sends events as JSON lines, flushed one by one.
+type eventWriter struct {
+	mu  sync.Mutex
+	w   http.ResponseWriter
+	enc *json.Encoder
+	err error
+}
+
+func (e *eventWriter) send(ev buildtypes.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		return e.err
+	}
+	if e.err = e.enc.Encode(ev); e.err == nil {
+		e.err = http.NewResponseController(e.w).Flush()
+	}
+	return e.err
+}
+
+// outputWriter carries the exported tar back in Output events.
+type outputWriter struct{ e *eventWriter }
+
+func (o outputWriter) Write(p []byte) (int, error) {
+	for off := 0; off < len(p); off += 1 << 20 {
+		end := min(off+1<<20, len(p))
+		if err := o.e.send(buildtypes.Event{Output: append([]byte(nil), p[off:end]...)}); err != nil {
+			return off, err
+		}
+	}
+	return len(p), nil
+}
+
+func (o outputWriter) Close() error { return nil }
+
+func (a *buildAPI) diskUsage(w http.ResponseWriter, r *http.Request) {
+	du, err := a.c.DiskUsage(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	recs := make([]buildtypes.CacheRecord, 0, len(du))
+	for _, u := range du {
+		recs = append(recs, cacheRecord(*u))
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Size > recs[j].Size })
+	writeJSON(w, recs)
+}
+
+func (a *buildAPI) prune(w http.ResponseWriter, r *http.Request) {
+	var opts buildtypes.PruneOptions
+	if err := json.NewDecoder(r.Body).Decode(&opts); err != nil && !errors.Is(err, io.EOF) {
+		http.Error(w, "prune options: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var po []client.PruneOption
+	if opts.All {
+		po = append(po, client.PruneAll)
+	}
+	if opts.Until > 0 || opts.KeepStorage > 0 {
+		po = append(po, client.WithKeepOpt(opts.Until, opts.KeepStorage, 0, 0))
+	}
+	ch := make(chan client.UsageInfo)
+	var rep buildtypes.PruneReport
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range ch {
+			rep.Deleted = append(rep.Deleted, cacheRecord(u))
+			rep.SpaceReclaimed += u.Size
+		}
+	}()
+	err := a.c.Prune(r.Context(), ch, po...)
+	close(ch)
+	<-done
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, rep)
+}
+
+func cacheRecord(u client.UsageInfo) buildtypes.CacheRecord {
+	return buildtypes.CacheRecord{ID: u.ID, Parents: u.Parents, Type: string(u.RecordType), Description: u.Description,
+		InUse: u.InUse, Shared: u.Shared, Size: u.Size, CreatedAt: u.CreatedAt, LastUsedAt: u.LastUsedAt, UsageCount: u.UsageCount}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		logrus.Debugf("write response: %v", err)
+	}
+}

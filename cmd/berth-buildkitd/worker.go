@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ctd "github.com/containerd/containerd/v2/client"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/cmd/buildkitd/config"
+	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/frontend"
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
+	"github.com/moby/buildkit/frontend/gateway"
+	"github.com/moby/buildkit/frontend/gateway/forwarder"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/util/db/boltutil"
+	"github.com/moby/buildkit/util/disk"
+	"github.com/moby/buildkit/util/grpcerrors"
+	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto"
+	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/resolver"
+	"github.com/moby/buildkit/worker"
+	"github.com/moby/buildkit/worker/base"
+	ctdworker "github.com/moby/buildkit/worker/containerd"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/grpc"
+)
+
+// builder is BuildKit's controller over one containerd worker, modelled on
+// moby's newSnapshotterController (daemon/internal/builder-next) with
+// BuildKit's own containerd executor: build steps are containerd tasks in
+// berth's namespace.
+type builder struct {
+	sessions   *session.Manager
+	controller *control.Controller
+	worker     *mobyWorker
+	grpc       *grpc.Server
+	closers    []func() error
+}
+
+func newBuilder(ctx context.Context, o options) (*builder, error) {
+	b := &builder{}
+	ok := false
+	defer func() {
+		if !ok {
+			b.close()
+		}
+	}()
+	sm, err := session.NewManager()
+	if err != nil {
+		return nil, err
+	}
+	b.sessions = sm
+
+	wo, err := ctdworker.NewWorkerOpt(ctdworker.WorkerOptions{
+		Root:            o.root,
+		Address:         o.containerd,
+		SnapshotterName: o.snapshotter,
+		Namespace:       o.namespace,
+		NetworkOpt:      netproviders.Opt{Mode: o.network},
+		Runtime:         &ctdworker.RuntimeInfo{Name: o.runtime},
+		Labels:          map[string]string{"org.berthproject.builder": "berth-buildkitd"},
+	}, ctd.WithTimeout(60*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	wo.GCPolicy = gcPolicy(o)
+	wo.BuildkitVersion = client.BuildkitVersion{Package: "berth-buildkitd", Version: version}
+	hosts := resolver.NewRegistryConfig(nil)
+	wo.RegistryHosts = hosts
+	bw, err := base.NewWorker(ctx, wo)
+	if err != nil {
+		return nil, err
+	}
+	b.worker = &mobyWorker{Worker: bw}
+	wc := &worker.Controller{}
+	if err := wc.Add(b.worker); err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, wc.Close)
+
+	gw, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
+	if err != nil {
+		return nil, err
+	}
+	frontends := map[string]frontend.Frontend{
+		// In process: `# syntax=` naming the built-in frontend needs no
+		// registry.
+		"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),
+		"gateway.v0":    gw,
+	}
+	cacheStorage, err := bboltcachestorage.NewStore(filepath.Join(o.root, "cache.db"))
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, cacheStorage.Close)
+	historyDB, err := boltutil.SafeOpen(filepath.Join(o.root, "history.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, historyDB.Close)
+
+	ctrl, err := control.NewController(control.Opt{
+		SessionManager:   sm,
+		WorkerController: wc,
+		Frontends:        frontends,
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"registry": registryremotecache.ResolveCacheExporterFunc(sm, hosts),
+			"local":    localremotecache.ResolveCacheExporterFunc(sm),
+			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+		},
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"registry": registryremotecache.ResolveCacheImporterFunc(sm, bw.ContentStore(), hosts),
+			"local":    localremotecache.ResolveCacheImporterFunc(sm),
+		},
+		CacheManager:   solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
+		HistoryDB:      historyDB,
+		CacheStore:     cacheStorage,
+		LeaseManager:   bw.LeaseManager(),
+		ContentStore:   bw.ContentStore(),
+		GarbageCollect: bw.GarbageCollect,
+		GracefulStop:   ctx.Done(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.controller = ctrl
+	b.closers = append(b.closers, ctrl.Close)
+
+	b.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor),
+		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+	)
+	ctrl.Register(b.grpc)
+	ok = true
+	return b, nil
+}
+
+func (b *builder) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		_ = b.closers[i]()
+	}
+	b.closers = nil
+}
+
+// gcPolicy is BuildKit's default policy, with the size cap berthd's
+// build_cache_max_size sets (docs/build.md "Cache").
+func gcPolicy(o options) []client.PruneInfo {
+	dstat, _ := disk.GetDiskStat(o.root)
+	var gc config.GCConfig
+	if o.gcMaxUsed > 0 {
+		gc.GCMaxUsedSpace = config.DiskSpace{Bytes: o.gcMaxUsed}
+		gc.GCReservedSpace = config.DiskSpace{Bytes: o.gcMaxUsed / 4}
+	}
+	var out []client.PruneInfo
+	for _, rule := range config.DefaultGCPolicy(gc, dstat) {
+		out = append(out, client.PruneInfo{
+			Filter:        rule.Filters,
+			All:           rule.All,
+			KeepDuration:  rule.KeepDuration.Duration,
+			ReservedSpace: rule.ReservedSpace.AsBytes(dstat),
+			MaxUsedSpace:  rule.MaxUsedSpace.AsBytes(dstat),
+			MinFreeSpace:  rule.MinFreeSpace.AsBytes(dstat),
+		})
+	}
+	return out
+}
+
+// mobyWorker is the containerd worker with the exporter name buildx's
+// docker driver asks for: "moby" is the image exporter that stores the
+// image in berth's store and unpacks it into berth's snapshotter, so
+// `docker build -t x .` gives an image `berth run x` runs.
+type mobyWorker struct {
+	*base.Worker
+}
+
+func (w *mobyWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
+	if name != "moby" {
+		return w.Worker.Exporter(name, sm)
+	}
+	e, err := w.Worker.Exporter(client.ExporterImage, sm)
+	if err != nil {
+		return nil, err
+	}
+	return unpackingExporter{e}, nil
+}
+
+// unpackingExporter is the image exporter with unpack=true and untagged
+// images kept under berth's dangling name (pkg/types/image.DanglingPrefix).
+type unpackingExporter struct{ exporter.Exporter }
+
+func (e unpackingExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
+	return e.Exporter.Resolve(ctx, id, imageAttrs(attrs))
+}
+
+// imageAttrs completes the attributes of an export into berth's store.
+func imageAttrs(in map[string]string) map[string]string {
+	attrs := map[string]string{}
+	for k, v := range in {
+		attrs[k] = v
+	}
+	attrs["unpack"] = "true"
+	if strings.TrimSpace(attrs["name"]) == "" {
+		delete(attrs, "name")
+		attrs["dangling-name-prefix"] = danglingRepo
+	}
+	return attrs
+}
+
+// danglingRepo makes BuildKit name an untagged image "berth-dangling@<digest>",
+// the name berth's image service gives images without a tag.
+const danglingRepo = "berth-dangling"

@@ -1,0 +1,132 @@
+// Package build holds the types of a Dockerfile build that berth's CLI,
+// berthd and berth-buildkitd share: the options, the progress events
+// streamed back while BuildKit solves, the build cache's records and prune
+// options. Standard library only.
+package build
+
+import "time"
+
+// Options are a build's settings, as `berth build`'s flags give them.
+type Options struct {
+	// Tags name the image (-t); empty leaves it dangling, known by its ID.
+	Tags []string `json:"tags,omitempty"`
+	// Dockerfile is the Dockerfile's content; DockerfileName its base name,
+	// used in error messages ("Dockerfile:3").
+	Dockerfile     []byte `json:"dockerfile"`
+	DockerfileName string `json:"dockerfileName,omitempty"`
+	// Dockerignore is only informative: the client filtered the context.
+	BuildArgs map[string]string `json:"buildArgs,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Target    string            `json:"target,omitempty"`
+	NoCache   bool              `json:"noCache,omitempty"`
+	// NoCacheFilter lists the stages built without cache.
+	NoCacheFilter []string `json:"noCacheFilter,omitempty"`
+	// Pull checks the registry for newer base images.
+	Pull bool `json:"pull,omitempty"`
+	// Network of the RUN steps: "" or "default" (the builder's), "host",
+	// "none".
+	Network string `json:"network,omitempty"`
+	// Secrets by id, for RUN --mount=type=secret.
+	Secrets map[string][]byte `json:"secrets,omitempty"`
+	// Output, when set, exports the result's files instead of an image:
+	// "local" or "tar"; the files come back as a tar in Event.Output.
+	Output string `json:"output,omitempty"`
+	// ContextKey identifies the context across builds (a hash of its
+	// path on the client), so BuildKit transfers only changed files.
+	ContextKey string `json:"contextKey,omitempty"`
+}
+
+// Event is one message of a build's progress stream. Exactly one of the
+// groups is set: a progress update (Vertexes, Statuses, Logs, Warnings),
+// a chunk of the exported files (Output), or the final Result.
+type Event struct {
+	Vertexes []Vertex       `json:"vertexes,omitempty"`
+	Statuses []VertexStatus `json:"statuses,omitempty"`
+	Logs     []VertexLog    `json:"logs,omitempty"`
+	Warnings []Warning      `json:"warnings,omitempty"`
+	Output   []byte         `json:"output,omitempty"`
+	Result   *Result        `json:"result,omitempty"`
+	// Error ends a failed build (the stream's last event).
+	Error string `json:"error,omitempty"`
+}
+
+// Vertex is one step of the build graph.
+type Vertex struct {
+	Digest    string     `json:"digest"`
+	Inputs    []string   `json:"inputs,omitempty"`
+	Name      string     `json:"name"`
+	Started   *time.Time `json:"started,omitempty"`
+	Completed *time.Time `json:"completed,omitempty"`
+	Cached    bool       `json:"cached,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+// VertexStatus is the progress of one task of a step (a transfer, a
+// layer extraction).
+type VertexStatus struct {
+	ID        string     `json:"id"`
+	Vertex    string     `json:"vertex"`
+	Name      string     `json:"name,omitempty"`
+	Total     int64      `json:"total,omitempty"`
+	Current   int64      `json:"current"`
+	Timestamp time.Time  `json:"timestamp"`
+	Started   *time.Time `json:"started,omitempty"`
+	Completed *time.Time `json:"completed,omitempty"`
+}
+
+// VertexLog is output of a step (stream 1 stdout, 2 stderr).
+type VertexLog struct {
+	Vertex    string    `json:"vertex"`
+	Stream    int       `json:"stream"`
+	Data      []byte    `json:"data"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// Warning is a check's finding on the Dockerfile.
+type Warning struct {
+	Vertex string `json:"vertex"`
+	Level  int    `json:"level"`
+	Short  string `json:"short"`
+	URL    string `json:"url,omitempty"`
+}
+
+// Result is what a successful build made.
+type Result struct {
+	// ImageID is the image's ID (its config digest), as `berth images`
+	// shows it; empty when the build exported files instead.
+	ImageID string `json:"imageID,omitempty"`
+	// Digest is the image's manifest digest.
+	Digest string   `json:"digest,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+}
+
+// CacheRecord is one record of the build cache.
+type CacheRecord struct {
+	ID          string     `json:"id"`
+	Parents     []string   `json:"parents,omitempty"`
+	Type        string     `json:"type"`
+	Description string     `json:"description"`
+	InUse       bool       `json:"inUse"`
+	Shared      bool       `json:"shared"`
+	Size        int64      `json:"size"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
+	UsageCount  int        `json:"usageCount"`
+}
+
+// PruneOptions select what `berth builder prune` removes.
+type PruneOptions struct {
+	// All removes internal and frontend records too, not only the
+	// unreferenced ones.
+	All bool `json:"all,omitempty"`
+	// Until removes only records not used for this long.
+	Until time.Duration `json:"until,omitempty"`
+	// KeepStorage keeps this many bytes of cache.
+	KeepStorage int64 `json:"keepStorage,omitempty"`
+}
+
+// PruneReport is what a prune removed.
+type PruneReport struct {
+	Deleted        []CacheRecord `json:"deleted,omitempty"`
+	SpaceReclaimed int64         `json:"spaceReclaimed"`
+}
