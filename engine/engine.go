@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cni"
@@ -23,6 +24,7 @@ import (
 	"github.com/berthproject/berth/engine/container"
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
+	"github.com/berthproject/berth/engine/internal/lease"
 	"github.com/berthproject/berth/engine/network"
 	"github.com/berthproject/berth/engine/network/overlay"
 	"github.com/berthproject/berth/engine/volume"
@@ -171,6 +173,11 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		}
 	}
 	warnVersionSkew(ctx, cl, cfg.logger)
+	// The leases of operations that a killed berthd cut off (a create's
+	// new snapshot, a pull's downloads) go before anything starts.
+	if _, err := lease.RemoveStale(namespaces.WithNamespace(ctx, cfg.namespace), cl, cfg.logger); err != nil {
+		cfg.logger.Warn("removing the leases of cut-off operations", "err", err)
+	}
 	bus := eventbus.NewBus()
 	e := &Engine{cfg: cfg, client: cl, events: bus}
 	if !cfg.noNetwork {

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -75,11 +76,12 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 
 	// A lease keeps containerd's garbage collector off the new snapshot until
 	// the container record that references it exists.
-	ctx, done, err := s.client.WithLease(ctx)
+	ctx, done, err := lease.With(ctx, s.client)
 	if err != nil {
 		return "", nil, fmt.Errorf("creating lease: %w", err)
 	}
-	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	// A lease that fails to go is removed at berthd's next start, or expires
+	// (lease.Expiration), and GC collects what it held.
 	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	dir := s.containerDir(id)

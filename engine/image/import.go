@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -40,11 +41,12 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 			return nil, err
 		}
 	}
-	ctx, done, err := s.client.WithLease(ctx)
+	ctx, done, err := lease.With(ctx, s.client)
 	if err != nil {
 		return nil, err
 	}
-	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	// A lease that fails to go is removed at berthd's next start, or expires
+	// (lease.Expiration), and GC collects what it held.
 	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	cs := s.client.ContentStore()

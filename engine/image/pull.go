@@ -19,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -159,11 +160,12 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	// A lease holds what is fetched until the name points at it, and the
 	// images that may lose their name to this pull until they are kept as
 	// dangling.
-	ctx, done, err := s.client.WithLease(ctx, leases.WithExpiration(24*time.Hour))
+	ctx, done, err := lease.With(ctx, s.client)
 	if err != nil {
 		return nil, err
 	}
-	// A lease that fails to go expires (containerd's 24 h) and GC collects what it held.
+	// A lease that fails to go is removed at berthd's next start, or expires
+	// (lease.Expiration), and GC collects what it held.
 	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 	before, err := s.groups(ctx)
 	if err != nil {

@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
 
 	"github.com/berthproject/berth/test/harness"
 )
@@ -382,4 +387,80 @@ func TestContainerdRestartingMessage(t *testing.T) {
 	if strings.Contains(failure.stderr, "Is berthd running?") || !strings.Contains(failure.stderr, "berthd is running, but containerd did not answer") {
 		t.Errorf("a command while berthd restarts containerd: %s\nwant the message that berthd runs and containerd is restarting", failure)
 	}
+}
+
+// TestCutPullLeaseRemoved: a pull cut off by a kill -9 of berthd leaves its
+// lease in containerd, which holds the partial downloads and the layers
+// fetched so far for 24 hours; berthd removes it when it starts again, and
+// containerd's GC then removes what it held. The same holds for the lease
+// of a create cut off after it prepared the container's snapshot (the
+// chaos soak's active snapshot left behind).
+func TestCutPullLeaseRemoved(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		t.Skip("needs skopeo")
+	}
+	s := harness.Start(t)
+	// A content store with a blob in it: containerd's GC fails on one that
+	// never had any (no blobs directory yet), whatever the leases.
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	big := reg.Addr() + "/e2e/big:latest"
+	// TestDiskFull's image (the archive is cached once for both).
+	archive := harness.Archive(t, harness.Image{Name: "docker.io/library/big:latest", DataLayers: 3, LayerSizeMiB: 48})
+	if out, err := exec.Command("skopeo", "copy", "-q", "--dest-tls-verify=false", "oci-archive:"+archive, "docker://"+big).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy: %v: %s", err, out)
+	}
+	ctx := context.Background()
+	cl, err := containerd.New(s.ContainerdAddress(), containerd.WithDefaultNamespace(s.Namespace()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	leaseCount := func() int {
+		l, err := cl.LeasesService().List(ctx)
+		if err != nil {
+			t.Fatalf("listing leases: %v", err)
+		}
+		return len(l)
+	}
+	ingest := filepath.Join(s.Root(), "containerd", "io.containerd.content.v1.content", "ingest")
+	ingests := func() int {
+		entries, _ := os.ReadDir(ingest)
+		return len(entries)
+	}
+	images := c.ok("images", "-q")
+
+	// The pull is killed once it is downloading; one that ends first is
+	// undone and tried again.
+	cut := false
+	for try := 0; try < 5 && !cut; try++ {
+		pull := c.start("pull", big)
+		eventually(t, 2*time.Minute, "the pull to be downloading", func() bool {
+			return (ingests() > 0 && leaseCount() > 0) || pull.exited()
+		})
+		if pull.exited() {
+			c.ok("rmi", big)
+			continue
+		}
+		s.KillDaemon()
+		pull.wait(30 * time.Second)
+		cut = true
+	}
+	if !cut {
+		t.Fatal("5 pulls ended before berthd could be killed in their middle")
+	}
+	if leaseCount() == 0 || ingests() == 0 {
+		t.Fatalf("the cut pull left %d leases and %d partial downloads: nothing to check", leaseCount(), ingests())
+	}
+	s.StartDaemon()
+	eventually(t, time.Minute, "the cut pull's lease and partial downloads to go", func() bool {
+		return leaseCount() == 0 && ingests() == 0
+	})
+	if out := c.ok("images", "-q"); out != images {
+		t.Errorf("images after the cut pull: %q, want %q", out, images)
+	}
+	// And the image pulls whole afterwards.
+	c.ok("pull", big)
 }
