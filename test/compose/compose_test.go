@@ -299,6 +299,20 @@ func TestComposeLifecycle(t *testing.T) {
 		t.Errorf("after up without --scale, workers = %v, want shop-worker-1 only", rows)
 	}
 
+	// --force-recreate replaces every container and starts them all
+	// (services converge in parallel: none may be left created).
+	old := ids()
+	p.ok("up", "-d", "--wait", "--force-recreate")
+	for n, r := range p.ps("-a") {
+		want := "running"
+		if n == "shop-seed-1" {
+			want = "exited"
+		}
+		if r["State"] != want || r["ID"] == old[n] {
+			t.Errorf("after --force-recreate, %s is %v (ID %v, was %v), want a new container %s", n, r["State"], r["ID"], old[n], want)
+		}
+	}
+
 	// stop, start, restart, pause, unpause.
 	p.ok("stop", "worker")
 	if st := p.ps("-a")["shop-worker-1"]["State"]; st != "exited" {

@@ -393,7 +393,7 @@ func (cv *convergence) service(ctx context.Context, svc string) error {
 		}
 	}
 	for n := len(have); n < want; n++ {
-		id, err := cv.create(ctx, s, next, hash, "")
+		id, err := cv.create(ctx, s, next, hash, "", !cv.o.noStart)
 		if err != nil {
 			return err
 		}
@@ -427,9 +427,9 @@ func (cv *convergence) markFresh(id string) {
 	cv.fresh[id] = true
 }
 
-// create makes (and, unless --no-start, starts) container number n of s.
+// create makes (and, with start, starts) container number n of s.
 // replace names the container it replaces (com.docker.compose.replace).
-func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, n int, hash, replace string) (string, error) {
+func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, n int, hash, replace string, start bool) (string, error) {
 	cl, err := cv.a.client(ctx)
 	if err != nil {
 		return "", err
@@ -458,7 +458,7 @@ func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, n int,
 	if replace == "" {
 		cv.pr.set("Container", cname, "Created")
 	}
-	if cv.o.noStart {
+	if !start {
 		return id, nil
 	}
 	cv.pr.set("Container", cname, "Starting")
@@ -487,10 +487,7 @@ func (cv *convergence) recreate(ctx context.Context, s types.ServiceConfig, c co
 	if err := cl.Rename(ctx, c.ID, tmp); err != nil {
 		return "", err
 	}
-	noStart := cv.o.noStart
-	cv.o.noStart = true
-	id, err := cv.create(ctx, s, number(c), hash, old)
-	cv.o.noStart = noStart
+	id, err := cv.create(ctx, s, number(c), hash, old, false)
 	if err != nil {
 		_ = cl.Rename(context.WithoutCancel(ctx), c.ID, old)
 		return "", err
