@@ -54,7 +54,10 @@ func serveUI(cfg *config.Config, b ui.Backend, log *slog.Logger) (io.Closer, err
 		l.Close()
 		return nil, err
 	}
+	// Live streams end when the server closes, not when their pages do.
+	base, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -67,6 +70,7 @@ func serveUI(cfg *config.Config, b ui.Backend, log *slog.Logger) (io.Closer, err
 	log.Info("dashboard ready: `berth ui` prints its login address", "address", l.Addr().String())
 	return closerFunc(func() error {
 		os.Remove(cfg.UIURLFile())
+		cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
