@@ -158,10 +158,11 @@ func TestDashboardBrowser(t *testing.T) {
 	s.LoadBusybox()
 	// A Compose project's container that prints a line a second, and a
 	// container that is not running.
-	s.BerthOK("run", "-d", "--name", "printer", "--stop-timeout", "2", "--label", "com.docker.compose.project=demo", "--label", "com.docker.compose.service=printer",
+	s.BerthOK("run", "-d", "--name", "printer", "--stop-timeout", "2", "-p", "127.0.0.1::80", "--label", "com.docker.compose.project=demo", "--label", "com.docker.compose.service=printer",
 		"busybox", "sh", "-c", "i=0; while true; i=$((i+1)); do echo line $i; sleep 1; done")
 	s.BerthOK("create", "--name", "idle", "--stop-timeout", "1", "busybox", "sleep", "1d")
 	s.BerthOK("volume", "create", "scratch")
+	s.BerthOK("run", "--rm", "-v", "scratch:/data", "busybox", "sh", "-c", "mkdir /data/conf && echo on > /data/conf/app.ini && echo hello > /data/readme")
 	pullRef := ""
 	if full {
 		// An image only in the harness's registry, with layers to download.
