@@ -21,6 +21,7 @@ import (
 
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine/build"
+	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/container"
 	eventbus "github.com/berthproject/berth/engine/events"
 	"github.com/berthproject/berth/engine/image"
@@ -54,6 +55,7 @@ type Engine struct {
 	overlay    *overlay.Service
 	network    *network.Service
 	volumes    *volume.Service
+	cluster    *cluster.Service
 	events     *eventbus.Bus
 	builds     *build.Service
 
@@ -77,6 +79,7 @@ type config struct {
 	noNetwork         bool
 	registry          image.RegistryOptions
 	builder           build.Options
+	cluster           *cluster.Options // nil: no cluster service
 }
 
 // Option configures New.
@@ -128,11 +131,16 @@ func WithoutNetwork() Option { return func(c *config) { c.noNetwork = true } }
 // registries, mirrors, CA certificates).
 func WithRegistry(o image.RegistryOptions) Option { return func(c *config) { c.registry = o } }
 
-// WithLogger is where the engine logs.
+// WithCluster gives the engine its cluster service (engine/cluster):
+// berthd's control plane across hosts. Root, State, BinDirs and Logger
+// default to the engine's. Without it the engine has no cluster service.
+func WithCluster(o cluster.Options) Option { return func(c *config) { c.cluster = &o } }
+
 // WithBuilder sets the builder's idle timeout, cache cap and debug
 // logging; its paths and containerd settings are the engine's.
 func WithBuilder(o build.Options) Option { return func(c *config) { c.builder = o } }
 
+// WithLogger is where the engine logs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // New connects to containerd and starts the engine: it rebuilds its caches
@@ -266,6 +274,30 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus, Overlay: e.overlay})
 	}
 	e.builds = newBuilder(ctx, cfg)
+	if cfg.cluster != nil {
+		co := *cfg.cluster
+		if co.Root == "" {
+			co.Root = cfg.root
+		}
+		if co.State == "" {
+			co.State = cfg.state
+		}
+		if len(co.BinDirs) == 0 {
+			co.BinDirs = cfg.binDirs
+		}
+		if co.Logger == nil {
+			co.Logger = cfg.logger
+		}
+		if e.cluster, err = cluster.New(co); err != nil {
+			if cfg.client == nil {
+				cl.Close()
+			}
+			return nil, err
+		}
+		if e.overlay != nil { // overlay networks follow the node into and out of a cluster
+			e.cluster.OnStore(e.overlay.SetStore)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
 	e.done.Add(1)
@@ -286,6 +318,9 @@ func (e *Engine) Close() error {
 	e.done.Wait()
 	if e.overlay != nil {
 		e.overlay.Close()
+	}
+	if e.cluster != nil {
+		e.cluster.Close()
 	}
 	if e.networks != nil {
 		e.networks.Close()
@@ -316,6 +351,10 @@ func (e *Engine) Overlay() *overlay.Service { return e.overlay }
 
 // Volumes is the volume service.
 func (e *Engine) Volumes() *volume.Service { return e.volumes }
+
+// Cluster is the cluster service (nil unless the engine was built
+// WithCluster). Its Store is nil while the node is in no cluster.
+func (e *Engine) Cluster() *cluster.Service { return e.cluster }
 
 // Events is the event bus.
 func (e *Engine) Events() *eventbus.Bus { return e.events }

@@ -55,6 +55,9 @@ func newApp(env *commands.Env) *cli.App {
 		commands.NetworkCommand(env),
 		// Volumes.
 		commands.VolumeCommand(env),
+		// Cluster.
+		commands.ClusterCommand(env),
+		commands.NodeCommand(env),
 		// System.
 		commands.Version(env),
 		commands.Info(env),

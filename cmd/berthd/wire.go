@@ -15,6 +15,7 @@ import (
 	"github.com/berthproject/berth/cni"
 	"github.com/berthproject/berth/engine"
 	"github.com/berthproject/berth/engine/build"
+	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/image"
 )
 
@@ -38,6 +39,10 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	if err != nil {
 		return nil, err
 	}
+	nodeTimeout, err := cfg.ClusterNodeTimeoutDuration()
+	if err != nil {
+		return nil, err
+	}
 	e, err := engine.New(ctx,
 		engine.WithContainerdAddress(env.ContainerdAddress),
 		engine.WithNamespace(cfg.Namespace),
@@ -51,6 +56,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
 		engine.WithBuilder(build.Options{IdleTimeout: idle, GCMaxUsed: cacheMax, Debug: cfg.Debug}),
+		engine.WithCluster(cluster.Options{NodeTimeout: nodeTimeout, EngineVersion: version}),
 		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
 			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)

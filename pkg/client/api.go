@@ -11,6 +11,7 @@ var (
 	_ api.Images     = (*imageClient)(nil)
 	_ api.Networks   = (*networkClient)(nil)
 	_ api.Volumes    = (*volumeClient)(nil)
+	_ api.Cluster    = (*clusterClient)(nil)
 )
 
 // Images is the image noun (pkg/api.Images) over this connection.
@@ -22,6 +23,9 @@ func (c *Client) Networks() api.Networks { return (*networkClient)(c) }
 // Volumes is the volume noun (pkg/api.Volumes) over this connection.
 func (c *Client) Volumes() api.Volumes { return (*volumeClient)(c) }
 
+// Cluster is the cluster noun (pkg/api.Cluster) over this connection.
+func (c *Client) Cluster() api.Cluster { return (*clusterClient)(c) }
+
 // The views are the connection under another type: each has only its
 // noun's methods, so that none can borrow a container verb of the same
 // shape and the compile-time checks above stay exact.
@@ -29,4 +33,5 @@ type (
 	imageClient   Client
 	networkClient Client
 	volumeClient  Client
+	clusterClient Client
 )

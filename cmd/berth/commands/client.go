@@ -19,6 +19,7 @@ type Client interface {
 	Images() api.Images
 	Networks() api.Networks
 	Volumes() api.Volumes
+	Cluster() api.Cluster
 	// Stats streams a container's usage (once with NoStream).
 	Stats(ctx context.Context, id string, opts client.StatsOptions, fn func(*container.Stats) error) error
 	// CopyFrom reads a path of a container as a tar stream (berth cp).

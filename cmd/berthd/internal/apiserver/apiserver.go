@@ -50,6 +50,8 @@ type Backend struct {
 	Networks api.Networks
 	// Volumes serves VolumesService (engine/volume.Service).
 	Volumes api.Volumes
+	// Cluster serves ClusterService (engine/cluster.Service).
+	Cluster api.Cluster
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.
@@ -70,6 +72,9 @@ func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 	if v := e.Volumes(); v != nil {
 		b.Volumes = v
 	}
+	if c := e.Cluster(); c != nil {
+		b.Cluster = c
+	}
 	RegisterServices(s, b, info)
 }
 
@@ -87,6 +92,9 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	}
 	if b.Networks != nil {
 		RegisterService(s, &berthv1.NetworksService_ServiceDesc, &networksServer{n: b.Networks})
+	}
+	if b.Cluster != nil {
+		RegisterService(s, &berthv1.ClusterService_ServiceDesc, &clusterServer{c: b.Cluster})
 	}
 	if b.Volumes != nil {
 		RegisterService(s, &berthv1.VolumesService_ServiceDesc, &volumesServer{v: b.Volumes})

@@ -129,6 +129,10 @@ type Config struct {
 	// APIReflection serves gRPC server reflection on the API (what
 	// grpcurl, Postman and Evans read the services from); on by default.
 	APIReflection bool `toml:"api_reflection"`
+	// ClusterNodeTimeout bounds how long a cluster node that stopped
+	// heartbeating is still reported ready (a Go duration, 2s to 1m;
+	// docs/cluster.md). Unused outside a cluster.
+	ClusterNodeTimeout string `toml:"cluster_node_timeout"`
 }
 
 // Default returns the built-in defaults.
@@ -153,6 +157,7 @@ func Default() *Config {
 		BuilderIdleTimeout:     "5m",
 		DockerAPI:              true,
 		APIReflection:          true,
+		ClusterNodeTimeout:     "5s",
 	}
 }
 
@@ -260,6 +265,9 @@ func (c *Config) Validate() error {
 	if _, err := c.BuildCacheMaxBytes(); err != nil {
 		return err
 	}
+	if _, err := c.ClusterNodeTimeoutDuration(); err != nil {
+		return err
+	}
 	if c.LogMaxFile < 1 {
 		return fmt.Errorf("log_max_file must be at least 1, got %d", c.LogMaxFile)
 	}
@@ -323,6 +331,15 @@ func (c *Config) BridgeSubnetPrefix() (netip.Prefix, error) {
 
 // maxSocketPath is the size of sockaddr_un.sun_path on Linux.
 const maxSocketPath = 108
+
+// ClusterNodeTimeoutDuration parses ClusterNodeTimeout.
+func (c *Config) ClusterNodeTimeoutDuration() (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(c.ClusterNodeTimeout))
+	if err != nil || d < 2*time.Second || d > time.Minute {
+		return 0, fmt.Errorf("cluster_node_timeout: %q is not a duration from 2s to 1m (e.g. 5s)", c.ClusterNodeTimeout)
+	}
+	return d, nil
+}
 
 // LogMaxSizeBytes parses LogMaxSize. -1 means no rotation by size.
 func (c *Config) LogMaxSizeBytes() (int64, error) {
