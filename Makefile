@@ -233,6 +233,11 @@ test-compose: deps build
 test-cgroupv2: deps build
 	BUILD=$(BUILD) LIBEXEC=$(LIBEXEC) GO=$(GO) test/cgroupv2/run.sh
 
+## test-cluster: the full cluster scenarios (three netns "hosts": kill -9, SIGSTOP, a cut link, etcd member faults, leave/rejoin); make test runs the short one
+.PHONY: test-cluster
+test-cluster: deps build
+	BERTH_TEST_CLUSTER_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 30m -v ./test/cluster
+
 ## fuzz: every fuzz test for FUZZTIME each (crashers land in testdata/fuzz: commit them as seeds)
 FUZZTIME ?= 30s
 fuzz:

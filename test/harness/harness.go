@@ -61,6 +61,7 @@ type options struct {
 	debug          bool
 	daemonArgs     []string
 	daemonEnv      []string
+	netns          string
 	startupTimeout time.Duration
 }
 
@@ -90,6 +91,12 @@ func WithDaemonArgs(args ...string) Option {
 func WithDaemonEnv(env ...string) Option {
 	return func(o *options) { o.daemonEnv = append(o.daemonEnv, env...) }
 }
+
+// WithNetns runs berthd (and so its containerd and containers) in the
+// network namespace at path (/run/netns/NAME), entered with nsenter: the
+// "hosts" of the multi-host tests (test/cluster). Only the network
+// namespace changes; files and sockets stay where they are.
+func WithNetns(path string) Option { return func(o *options) { o.netns = path } }
 
 // Stack is a running private berth stack.
 type Stack struct {
@@ -291,6 +298,19 @@ func (s *Stack) daemonArgs() []string {
 	return append(args, s.opts.daemonArgs...)
 }
 
+// daemonCommand is how berthd is run with args: itself, or through
+// nsenter into the stack's network namespace.
+func (s *Stack) daemonCommand(args []string) (string, []string) {
+	berthd := filepath.Join(s.build, "berthd")
+	if s.opts.netns == "" {
+		return berthd, args
+	}
+	return "nsenter", append([]string{"--net=" + s.opts.netns, "--", berthd}, args...)
+}
+
+// Netns is the network namespace berthd runs in ("" for the host's).
+func (s *Stack) Netns() string { return s.opts.netns }
+
 // StartDaemon starts berthd on the stack's dirs (again, after KillDaemon
 // or StopDaemon) and waits until its socket answers.
 func (s *Stack) StartDaemon() {
@@ -312,7 +332,8 @@ func (s *Stack) startDaemon() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==== harness: starting berthd at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(filepath.Join(s.build, "berthd"), s.daemonArgs()...)
+	bin, args := s.daemonCommand(s.daemonArgs())
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "PATH="+s.build+":"+s.libexec+":"+os.Getenv("PATH")), s.opts.daemonEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a ^C meant for `go test` does not reach it.

@@ -104,7 +104,8 @@ func (s *Stack) uninstallNetwork() {
 	for _, el := range PublishedPorts(s.opts.fwPrefix) {
 		s.t.Errorf("harness: published port still forwarded after every container was removed: %s", el)
 	}
-	r := s.run(filepath.Join(s.build, "berthd"), "", append(s.daemonArgs(), "--uninstall"))
+	bin, args := s.daemonCommand(append(s.daemonArgs(), "--uninstall"))
+	r := s.run(bin, "", args)
 	if r.ExitCode != 0 {
 		s.t.Errorf("harness: berthd --uninstall: %s", r)
 	}
