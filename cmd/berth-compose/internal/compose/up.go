@@ -197,6 +197,13 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	if err := a.checkOwner(ctx, p); err != nil {
 		return err
 	}
+	if o.build {
+		for _, svc := range p.ServiceNames() {
+			if s := p.Services[svc]; s.Build != nil {
+				return errNoBuilder(svc, serviceImage(p, s))
+			}
+		}
+	}
 	pr := a.newProgress("Running")
 	if err := a.ensureImages(ctx, p, o.pull, pr); err != nil {
 		return err
