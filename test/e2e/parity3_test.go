@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -37,6 +38,10 @@ func TestParityFS(t *testing.T) {
 	t.Run("Docker", func(t *testing.T) {
 		t.Parallel()
 		testDockerCommitDiffExport(t, dockerCLI(t, s, dockerBin(t), t.TempDir()))
+	})
+	t.Run("InspectShape", func(t *testing.T) {
+		t.Parallel()
+		testInspectShape(t, cli{t: t, s: s}, dockerCLI(t, s, dockerBin(t), t.TempDir()))
 	})
 }
 
@@ -238,5 +243,54 @@ func testDockerCommitDiffExport(t *testing.T, d cli) {
 	}
 	if got := tarFiles(t, b)["greeting"]; got != "docker\n" {
 		t.Errorf("docker export: /greeting: got %q", got)
+	}
+}
+
+// testInspectShape: `network inspect` and `volume inspect` print Docker's
+// document, the one the docker CLI prints of the same objects (berth adds
+// a few fields of its own), with Docker's values: a user-defined network is
+// not attachable (a swarm notion), IPv4 is enabled.
+func testInspectShape(t *testing.T, c, d cli) {
+	n := "shape-" + strings.ToLower(c.name("n"))
+	t.Cleanup(func() { c.run("network", "rm", n) })
+	c.ok("network", "create", "--label", "team=blue", n)
+	ctr := c.name("shape")
+	c.ok("run", "-d", "--name", ctr, "--network", n, "busybox", "sleep", "1000")
+	v := "shape-" + strings.ToLower(c.name("v"))
+	t.Cleanup(func() { c.run("volume", "rm", "-f", v) })
+	c.ok("volume", "create", "--label", "team=blue", v)
+
+	for _, obj := range []struct{ kind, name string }{{"network", n}, {"volume", v}} {
+		var berth, docker []map[string]any
+		if err := json.Unmarshal([]byte(c.ok(obj.kind, "inspect", obj.name)), &berth); err != nil || len(berth) != 1 {
+			t.Fatalf("berth %s inspect: %v", obj.kind, err)
+		}
+		if err := json.Unmarshal([]byte(d.ok(obj.kind, "inspect", obj.name)), &docker); err != nil || len(docker) != 1 {
+			t.Fatalf("docker %s inspect: %v", obj.kind, err)
+		}
+		for k, want := range docker[0] {
+			got, ok := berth[0][k]
+			if !ok {
+				t.Errorf("berth %s inspect lacks Docker's %s (docker: %v)", obj.kind, k, want)
+				continue
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if string(gb) != string(wb) {
+				t.Errorf("%s inspect %s: berth %s; docker %s", obj.kind, k, gb, wb)
+			}
+		}
+	}
+	for tmpl, want := range map[string]string{
+		"{{.Attachable}} {{.EnableIPv4}} {{.EnableIPv6}} {{.Internal}} {{.Scope}}": "false true false false local",
+		"{{json .ConfigFrom}} {{.Labels.team}}":                                    `{"Network":""} blue`,
+		"{{range .Containers}}{{.Name}}{{end}}":                                    ctr,
+	} {
+		if got := c.ok("network", "inspect", "-f", tmpl, n); got != want {
+			t.Errorf("network inspect -f %s: want %q; got %q", tmpl, want, got)
+		}
+	}
+	if got := c.ok("inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels.team}}", v); got != v+" local local blue" {
+		t.Errorf("inspect of a volume by name: got %q", got)
 	}
 }

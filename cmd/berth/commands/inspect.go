@@ -144,10 +144,10 @@ func inspectOne(ctx context.Context, cl Client, kind, name string) (any, error) 
 	// As Docker, a name that is no container or image may be a network or
 	// a volume.
 	if n, err := cl.Networks().Inspect(ctx, name); err == nil {
-		return networkResource(n), nil
+		return networkViewOf(n), nil
 	}
 	if v, err := cl.Volumes().Inspect(ctx, name); err == nil {
-		return v, nil
+		return volumeViewOf(v), nil
 	}
 	return nil, noSuchObject(name)
 }

@@ -6,17 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/netip"
 	"sort"
 	"strings"
-	"time"
 
+	dnetwork "github.com/moby/moby/api/types/network"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/api"
+	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/network"
 )
@@ -234,80 +234,17 @@ Examples:
 	}
 }
 
-// NetworkResource is `network inspect`'s view: Docker's field names.
-type NetworkResource struct {
-	Name       string                      `json:"Name"`
-	ID         string                      `json:"Id"`
-	Created    time.Time                   `json:"Created"`
-	Scope      string                      `json:"Scope"`
-	Driver     string                      `json:"Driver"`
-	EnableIPv6 bool                        `json:"EnableIPv6"`
-	IPAM       NetworkIPAM                 `json:"IPAM"`
-	Internal   bool                        `json:"Internal"`
-	Attachable bool                        `json:"Attachable"`
-	Ingress    bool                        `json:"Ingress"`
-	Containers map[string]NetworkContainer `json:"Containers"`
-	Options    map[string]string           `json:"Options"`
-	Labels     map[string]string           `json:"Labels"`
-	// Berth: the host interface (bridge or macvlan parent) and whether
-	// container names resolve.
+// networkView is `network inspect`'s view: Docker's (the Docker API's
+// own, pkg/docker), then berth's two extra fields: the host interface
+// (bridge or macvlan parent) and whether container names resolve.
+type networkView struct {
+	dnetwork.Inspect
 	Interface string `json:"Interface"`
 	DNS       bool   `json:"DNS"`
 }
 
-// NetworkIPAM is Docker's IPAM section.
-type NetworkIPAM struct {
-	Driver  string              `json:"Driver"`
-	Options map[string]string   `json:"Options"`
-	Config  []NetworkIPAMConfig `json:"Config"`
-}
-
-// NetworkIPAMConfig is one subnet of a network.
-type NetworkIPAMConfig struct {
-	Subnet     string            `json:"Subnet"`
-	IPRange    string            `json:"IPRange,omitempty"`
-	Gateway    string            `json:"Gateway"`
-	AuxAddress map[string]string `json:"AuxiliaryAddresses,omitempty"`
-}
-
-// NetworkContainer is an attached container in `network inspect`.
-type NetworkContainer struct {
-	Name        string `json:"Name"`
-	EndpointID  string `json:"EndpointID"`
-	MacAddress  string `json:"MacAddress"`
-	IPv4Address string `json:"IPv4Address"`
-	IPv6Address string `json:"IPv6Address"`
-}
-
-func networkResource(n *network.Network) NetworkResource {
-	r := NetworkResource{
-		Name: n.Name, ID: n.ID, Created: n.Created, Scope: network.Scope(n), Driver: n.Driver,
-		IPAM: NetworkIPAM{Driver: "default", Options: map[string]string{}, Config: []NetworkIPAMConfig{{
-			Subnet: prefixOrEmpty(n.Subnet), IPRange: prefixOrEmpty(n.IPRange), Gateway: addrOrEmpty(n.Gateway),
-		}}},
-		Internal: n.Internal, Attachable: !n.Default && (n.Driver != network.DriverOverlay || n.Attachable), Containers: map[string]NetworkContainer{},
-		Options: n.Options, Labels: n.Labels, Interface: n.Interface, DNS: n.DNS,
-	}
-	if r.Options == nil {
-		r.Options = map[string]string{}
-	}
-	maps.Copy(r.IPAM.Options, n.IPAMOptions)
-	for name, a := range n.AuxAddresses {
-		if r.IPAM.Config[0].AuxAddress == nil {
-			r.IPAM.Config[0].AuxAddress = map[string]string{}
-		}
-		r.IPAM.Config[0].AuxAddress[name] = a.String()
-	}
-	if r.Labels == nil {
-		r.Labels = map[string]string{}
-	}
-	for _, e := range n.Endpoints {
-		r.Containers[e.ContainerID] = NetworkContainer{
-			Name: e.Name, EndpointID: e.ContainerID[:min(12, len(e.ContainerID))] + "-" + e.IfName,
-			MacAddress: e.MAC, IPv4Address: prefixOrEmpty(e.IPv4),
-		}
-	}
-	return r
+func networkViewOf(n *network.Network) networkView {
+	return networkView{Inspect: docker.NetworkInspect(n), Interface: n.Interface, DNS: n.DNS}
 }
 
 func prefixOrEmpty(p netip.Prefix) string {
@@ -345,7 +282,7 @@ Examples:
 				if err != nil {
 					return nil, err
 				}
-				return networkResource(n), nil
+				return networkViewOf(n), nil
 			})
 		}),
 	}

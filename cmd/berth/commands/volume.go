@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	dvolume "github.com/moby/moby/api/types/volume"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
@@ -15,6 +16,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/atomicfile"
+	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/volume"
 )
 
@@ -156,36 +158,21 @@ Examples:
 	}
 }
 
-// volumeResource is `volume inspect`'s view: Docker's fields, plus berth's
-// Anonymous and UsedBy.
-type volumeResource struct {
-	CreatedAt  string            `json:"CreatedAt"`
-	Driver     string            `json:"Driver"`
-	Labels     map[string]string `json:"Labels"`
-	Mountpoint string            `json:"Mountpoint"`
-	Name       string            `json:"Name"`
-	Options    map[string]string `json:"Options"`
-	Scope      string            `json:"Scope"`
-	Anonymous  bool              `json:"Anonymous"`
-	UsedBy     []string          `json:"UsedBy"`
+// volumeView is `volume inspect`'s view: Docker's (the Docker API's own,
+// pkg/docker), then berth's extra fields: whether the volume is anonymous
+// and the containers that use it.
+type volumeView struct {
+	dvolume.Volume
+	Anonymous bool     `json:"Anonymous"`
+	UsedBy    []string `json:"UsedBy"`
 }
 
-func volumeResourceOf(v *volume.Volume) volumeResource {
-	r := volumeResource{
-		CreatedAt: v.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), Driver: v.Driver, Labels: v.Labels,
-		Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: "local",
-		Anonymous: v.Anonymous, UsedBy: v.UsedBy,
+func volumeViewOf(v *volume.Volume) volumeView {
+	used := v.UsedBy
+	if used == nil {
+		used = []string{}
 	}
-	if r.Labels == nil {
-		r.Labels = map[string]string{}
-	}
-	if r.Options == nil {
-		r.Options = map[string]string{}
-	}
-	if r.UsedBy == nil {
-		r.UsedBy = []string{}
-	}
-	return r
+	return volumeView{Volume: docker.Volume(v), Anonymous: v.Anonymous, UsedBy: used}
 }
 
 // VolumeInspect is `berth volume inspect`.
@@ -209,7 +196,7 @@ Examples:
 				if err != nil {
 					return nil, err
 				}
-				return volumeResourceOf(v), nil
+				return volumeViewOf(v), nil
 			})
 		}),
 	}
