@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
@@ -209,9 +210,22 @@ func imageAttrs(in map[string]string) map[string]string {
 		attrs[k] = v
 	}
 	attrs["unpack"] = "true"
-	if strings.TrimSpace(attrs["name"]) == "" {
+	var names []string
+	for _, n := range strings.Split(attrs["name"], ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		// berth's store holds full names (docker.io/library/app:latest).
+		if named, err := reference.ParseNormalizedNamed(n); err == nil {
+			n = reference.TagNameOnly(named).String()
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
 		delete(attrs, "name")
 		attrs["dangling-name-prefix"] = danglingRepo
+	} else {
+		attrs["name"] = strings.Join(names, ",")
 	}
 	return attrs
 }

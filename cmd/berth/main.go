@@ -51,6 +51,8 @@ func newApp(env *commands.Env) *cli.App {
 		commands.Login(env),
 		commands.Logout(env),
 		commands.History(env, "history"),
+		commands.Build(env, "build"),
+		commands.BuilderCommand(env),
 		// Networks.
 		commands.NetworkCommand(env),
 		// Volumes.

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/supervisor"
 	buildtypes "github.com/berthproject/berth/pkg/types/build"
 )
@@ -434,3 +435,5 @@ func (s *Service) AdoptLeftover(ctx context.Context) {
 		release()
 	}()
 }
+
+var _ api.Builds = (*Service)(nil)

@@ -12,7 +12,11 @@ var (
 	_ api.Networks   = (*networkClient)(nil)
 	_ api.Volumes    = (*volumeClient)(nil)
 	_ api.Cluster    = (*clusterClient)(nil)
+	_ api.Builds     = (*buildClient)(nil)
 )
+
+// Builds is the builder (pkg/api.Builds) over this connection.
+func (c *Client) Builds() api.Builds { return (*buildClient)(c) }
 
 // Images is the image noun (pkg/api.Images) over this connection.
 func (c *Client) Images() api.Images { return (*imageClient)(c) }
@@ -34,4 +38,5 @@ type (
 	networkClient Client
 	volumeClient  Client
 	clusterClient Client
+	buildClient   Client
 )

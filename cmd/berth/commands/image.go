@@ -371,6 +371,7 @@ func ImageCommand(env *Env) *cli.Command {
 			Push(env, "push"),
 			History(env, "history"),
 			ImagePrune(env),
+			Build(env, "build"),
 		},
 	}
 }

@@ -52,6 +52,8 @@ type Backend struct {
 	Volumes api.Volumes
 	// Cluster serves ClusterService (engine/cluster.Service).
 	Cluster api.Cluster
+	// Builds serves BuildsService (engine/build.Service).
+	Builds api.Builds
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.
@@ -65,7 +67,7 @@ type DaemonInfo struct {
 
 // Register serves the engine e on s.
 func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
-	b := Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e}
+	b := Backend{Containers: e.Containers(), Images: e.Images(), Events: e.Events(), System: e, Builds: e.Builds()}
 	if n := e.Networks(); n != nil {
 		b.Networks = n
 	}
@@ -98,6 +100,9 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	}
 	if b.Volumes != nil {
 		RegisterService(s, &berthv1.VolumesService_ServiceDesc, &volumesServer{v: b.Volumes})
+	}
+	if b.Builds != nil {
+		RegisterService(s, &berthv1.BuildsService_ServiceDesc, &buildsServer{b: b.Builds})
 	}
 }
 

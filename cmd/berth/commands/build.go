@@ -1,0 +1,525 @@
+package commands
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berthproject/berth/cmd/berth/internal/term"
+	"github.com/berthproject/berth/pkg/atomicfile"
+	"github.com/berthproject/berth/pkg/fsarchive"
+	"github.com/berthproject/berth/pkg/types/build"
+)
+
+// Build is `berth build` (and `berth image build`, `berth builder build`).
+func Build(env *Env, name string) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     "Build an image from a Dockerfile",
+		UsageText: "berth " + name + " [OPTIONS] PATH|-",
+		Description: `Builds with BuildKit, run by berthd (docs/build.md). PATH is the build context,
+a directory; - reads a tar of it from stdin. The context is filtered by
+.dockerignore (or <Dockerfile>.dockerignore) here, before it is sent.
+
+Examples:
+   berth build -t app:1 .
+   berth build -f build/Dockerfile --build-arg VERSION=2 --target prod -t app .
+   berth build --secret id=token,src=./token.txt -t app .
+   berth build -o type=local,dest=out .`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "name and optionally a tag (name:tag); repeatable"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the Dockerfile (default PATH/Dockerfile; - reads it from stdin)"},
+			&cli.StringSliceFlag{Name: "build-arg", Usage: "build-time variable NAME=VALUE (NAME alone takes it from the environment); repeatable"},
+			&cli.StringFlag{Name: "target", Usage: "build this stage"},
+			&cli.BoolFlag{Name: "no-cache", Usage: "do not use the cache"},
+			&cli.StringSliceFlag{Name: "no-cache-filter", Usage: "do not use the cache for these stages"},
+			&cli.BoolFlag{Name: "pull", Usage: "look for newer versions of the base images in their registries"},
+			&cli.StringSliceFlag{Name: "label", Usage: "metadata KEY=VALUE of the image; repeatable"},
+			&cli.StringFlag{Name: "network", Usage: "network of the RUN steps: default, host or none"},
+			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress output: auto, plain, tty or quiet"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the image ID"},
+			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to this file"},
+			&cli.StringSliceFlag{Name: "secret", Usage: "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "export the result's files instead of an image: type=local,dest=DIR or type=tar,dest=FILE (- for stdout); a bare DIR means type=local"},
+			&cli.StringFlag{Name: "platform", Usage: "target platform (only the host's: " + runtime.GOOS + "/" + runtime.GOARCH + ")"},
+		},
+		Action: withArgs(env, 1, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
+			req, err := buildRequest(env, c)
+			if err != nil {
+				return err
+			}
+			defer req.cleanup()
+			return runBuild(ctx, env, c, cl, req)
+		}),
+	}
+}
+
+// buildReq is a build as the flags describe it.
+type buildReq struct {
+	opts      build.Options
+	context   io.Reader // the context tar
+	cleanup   func()
+	output    outputSpec
+	progress  string
+	quiet     bool
+	iidfile   string
+	ignorePat []string
+}
+
+type outputSpec struct{ typ, dest string }
+
+func buildRequest(env *Env, c *cli.Context) (*buildReq, error) {
+	req := &buildReq{cleanup: func() {}, progress: c.String("progress"), quiet: c.Bool("quiet"), iidfile: c.String("iidfile")}
+	switch req.progress {
+	case "auto", "plain", "tty", "quiet":
+	default:
+		return nil, usagef(c, "--progress %q: use auto, plain, tty or quiet", req.progress)
+	}
+	if req.quiet {
+		req.progress = "quiet"
+	}
+	if p := c.String("platform"); p != "" && p != runtime.GOOS+"/"+runtime.GOARCH {
+		return nil, fmt.Errorf("--platform %s: berth builds only for this host's platform, %s/%s (no emulator is installed)", p, runtime.GOOS, runtime.GOARCH)
+	}
+	o := &req.opts
+	o.Tags = c.StringSlice("tag")
+	for _, t := range o.Tags {
+		repo := t
+		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
+			repo = t[:i]
+		}
+		if repo == "" || strings.ContainsAny(t, " \t") || strings.ToLower(repo) != repo {
+			return nil, fmt.Errorf("invalid tag %q: a lowercase repository name, then optionally :tag", t)
+		}
+	}
+	o.Target = c.String("target")
+	o.NoCache = c.Bool("no-cache")
+	o.NoCacheFilter = c.StringSlice("no-cache-filter")
+	o.Pull = c.Bool("pull")
+	o.Network = c.String("network")
+	switch o.Network {
+	case "", "default", "host", "none":
+	default:
+		return nil, fmt.Errorf("--network %q: a build's steps run on default, host or none", o.Network)
+	}
+	var err error
+	if o.BuildArgs, err = buildKeyValues(env, c.StringSlice("build-arg"), "--build-arg", true); err != nil {
+		return nil, err
+	}
+	if o.Labels, err = buildKeyValues(env, c.StringSlice("label"), "--label", false); err != nil {
+		return nil, err
+	}
+	if o.Secrets, err = secrets(env, c.StringSlice("secret")); err != nil {
+		return nil, err
+	}
+	if req.output, err = parseOutput(c.String("output")); err != nil {
+		return nil, err
+	}
+	o.Output = req.output.typ
+
+	ctxArg := c.Args().First()
+	file := c.String("file")
+	if ctxArg == "-" && file == "-" {
+		return nil, errors.New("the context and the Dockerfile cannot both be read from stdin")
+	}
+	// The Dockerfile.
+	switch {
+	case file == "-":
+		b, err := io.ReadAll(env.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read the Dockerfile from stdin: %w", err)
+		}
+		o.Dockerfile, o.DockerfileName = b, "Dockerfile"
+	case ctxArg == "-" && file == "":
+		// Read from the tar below.
+	default:
+		if file == "" {
+			file = filepath.Join(ctxArg, "Dockerfile")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("the Dockerfile %s does not exist: name it with -f", file)
+			}
+			return nil, fmt.Errorf("read the Dockerfile: %w", err)
+		}
+		o.Dockerfile, o.DockerfileName = b, filepath.Base(file)
+	}
+
+	if ctxArg == "-" {
+		return req, contextFromStdin(env, req, file)
+	}
+	st, err := os.Stat(ctxArg)
+	if err != nil {
+		return nil, fmt.Errorf("the build context %s: %w", ctxArg, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("the build context %s is not a directory (a tar goes on stdin: berth build - < ctx.tar)", ctxArg)
+	}
+	abs, _ := filepath.Abs(ctxArg)
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(host + ":" + abs))
+	o.ContextKey = hex.EncodeToString(sum[:16])
+	if req.ignorePat, err = readIgnore(abs, file); err != nil {
+		return nil, err
+	}
+	pm, err := patternmatcher.New(req.ignorePat)
+	if err != nil {
+		return nil, fmt.Errorf(".dockerignore: %w", err)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarContext(pw, abs, pm)) }()
+	req.context = pr
+	req.cleanup = func() { pr.Close() }
+	return req, nil
+}
+
+// contextFromStdin takes the context as a tar on stdin; without -f its
+// Dockerfile is the tar's "Dockerfile" entry.
+func contextFromStdin(env *Env, req *buildReq, file string) error {
+	if term.IsTerminal(env.Stdin) {
+		return errors.New("the build context is read from stdin, but stdin is a terminal: redirect a tar to it")
+	}
+	if file != "" {
+		req.context = env.Stdin
+		return nil
+	}
+	// The tar is read whole to find the Dockerfile in it.
+	data, err := io.ReadAll(env.Stdin)
+	if err != nil {
+		return fmt.Errorf("read the context from stdin: %w", err)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return errors.New("the context on stdin has no Dockerfile: add one to the tar or name it with -f")
+		}
+		if err != nil {
+			return fmt.Errorf("the context on stdin is not a tar: %w", err)
+		}
+		if filepath.Clean(h.Name) == "Dockerfile" {
+			if req.opts.Dockerfile, err = io.ReadAll(tr); err != nil {
+				return err
+			}
+			req.opts.DockerfileName = "Dockerfile"
+			req.context = bytes.NewReader(data)
+			return nil
+		}
+	}
+}
+
+// readIgnore reads <Dockerfile>.dockerignore next to the Dockerfile, else
+// the context's .dockerignore.
+func readIgnore(ctxDir, dockerfile string) ([]string, error) {
+	candidates := []string{}
+	if dockerfile != "" && dockerfile != "-" {
+		candidates = append(candidates, dockerfile+".dockerignore")
+	}
+	candidates = append(candidates, filepath.Join(ctxDir, ".dockerignore"))
+	for _, p := range candidates {
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		pats, err := ignorefile.ReadAll(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return pats, nil
+	}
+	return nil, nil
+}
+
+// tarContext writes the context dir as a tar, leaving out what pm
+// excludes. Symlinks are sent as links, never followed; owners are root,
+// as Docker sends them.
+func tarContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if pm != nil {
+			skip, err := pm.MatchesOrParentMatches(rel)
+			if err != nil {
+				return err
+			}
+			if skip {
+				if d.IsDir() && !pm.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		h.Name = rel
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		h.Format = tar.FormatPAX
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the build context: %w", err)
+	}
+	return tw.Close()
+}
+
+// buildKeyValues parses KEY=VALUE flags; with fromEnv a bare KEY takes its
+// value from the environment (and is left out when unset), as Docker's
+// --build-arg does.
+func buildKeyValues(env *Env, list []string, flag string, fromEnv bool) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
+		}
+		if !ok {
+			if !fromEnv {
+				out[k] = ""
+				continue
+			}
+			if v, ok = env.LookupEnv(k); !ok {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// secrets reads --secret id=ID,src=FILE|env=VAR here: the values travel
+// with the build's options and are mounted only where RUN asks for them.
+func secrets(env *Env, list []string) (map[string][]byte, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := map[string][]byte{}
+	for _, s := range list {
+		var id, src, envName string
+		for _, f := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				envName = v
+			case "type":
+				if v != "file" && v != "env" {
+					return nil, fmt.Errorf("--secret %q: type is file or env", s)
+				}
+			default:
+				return nil, fmt.Errorf("--secret %q: unknown field %q (id=ID,src=FILE or id=ID,env=VAR)", s, k)
+			}
+		}
+		if id == "" {
+			return nil, fmt.Errorf("--secret %q: no id", s)
+		}
+		switch {
+		case src != "":
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return nil, fmt.Errorf("--secret %s: %w", id, err)
+			}
+			out[id] = b
+		default:
+			if envName == "" {
+				envName = id
+			}
+			v, ok := env.LookupEnv(envName)
+			if !ok {
+				return nil, fmt.Errorf("--secret %s: no src file given and $%s is not set", id, envName)
+			}
+			out[id] = []byte(v)
+		}
+	}
+	return out, nil
+}
+
+func parseOutput(s string) (outputSpec, error) {
+	if s == "" {
+		return outputSpec{}, nil
+	}
+	if !strings.Contains(s, "=") {
+		return outputSpec{typ: "local", dest: s}, nil
+	}
+	var o outputSpec
+	for _, f := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "type":
+			o.typ = v
+		case "dest":
+			o.dest = v
+		default:
+			return o, fmt.Errorf("--output %q: unknown field %q (type=local|tar,dest=PATH)", s, k)
+		}
+	}
+	switch o.typ {
+	case "local", "tar":
+	case "image", "docker", "oci", "registry":
+		return o, fmt.Errorf("--output type=%s: berth build stores images in berth's store by default (use -t); it exports files with type=local or type=tar", o.typ)
+	default:
+		return o, fmt.Errorf("--output %q: type is local or tar", s)
+	}
+	if o.dest == "" {
+		return o, fmt.Errorf("--output %q: no dest", s)
+	}
+	return o, nil
+}
+
+func runBuild(ctx context.Context, env *Env, c *cli.Context, cl Client, req *buildReq) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode := req.progress
+	if mode == "auto" {
+		mode = "plain"
+		if f, ok := env.Stderr.(*os.File); ok && term.IsTerminal(f) {
+			mode = "tty"
+		}
+	}
+	disp := newBuildDisplay(env.Stderr, mode)
+	defer disp.close()
+
+	// Exported files arrive as a tar in the event stream.
+	var out io.WriteCloser
+	var outDone chan error
+	if req.output.typ != "" {
+		var err error
+		out, outDone, err = openOutput(env, req.output)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+	}
+	res, err := cl.Builds().Build(ctx, req.opts, req.context, func(ev build.Event) error {
+		if len(ev.Output) > 0 && out != nil {
+			_, err := out.Write(ev.Output)
+			return err
+		}
+		disp.update(ev)
+		return nil
+	})
+	disp.close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return &ExitError{Code: 130, Err: errors.New("build canceled")}
+		}
+		return err
+	}
+	if out != nil {
+		if err := out.Close(); err != nil {
+			return err
+		}
+		if err := <-outDone; err != nil {
+			return err
+		}
+		return nil
+	}
+	if req.iidfile != "" {
+		if err := atomicfile.Write(req.iidfile, []byte(res.ImageID), 0o644); err != nil {
+			return err
+		}
+	}
+	if req.quiet {
+		fmt.Fprintln(env.Stdout, res.ImageID)
+	} else if mode != "quiet" {
+		disp.done(res)
+	}
+	return nil
+}
+
+// openOutput is where the exported tar goes: a file, stdout, or extracted
+// into a directory.
+func openOutput(env *Env, o outputSpec) (io.WriteCloser, chan error, error) {
+	done := make(chan error, 1)
+	if o.typ == "tar" {
+		if o.dest == "-" {
+			done <- nil
+			return nopWriteCloser{env.Stdout}, done, nil
+		}
+		f, err := os.Create(o.dest)
+		if err != nil {
+			return nil, nil, err
+		}
+		done <- nil
+		return f, done, nil
+	}
+	if err := os.MkdirAll(o.dest, 0o755); err != nil {
+		return nil, nil, err
+	}
+	root, err := os.OpenRoot(o.dest)
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		defer root.Close()
+		err := fsarchive.Untar(pr, root, fsarchive.UntarOptions{})
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	return pw, done, nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
