@@ -429,7 +429,7 @@ func TestComposeBadInput(t *testing.T) {
 		fails(1, `service "a": "userns_mode" is not supported by berth compose`, "up", "-d")
 	// No builder in berthd's API yet: build refuses, clearly.
 	b := write("build", "services:\n  a:\n    build: .\n    image: bench-built\n")
-	b.fails(1, `service "a" has a build section, but berthd has no image builder in its API yet`, "up", "-d")
+	b.fails(1, `service "a" has a build section, but this berth has no image builder`, "up", "-d")
 	b.fails(1, `service "a" has a build section`, "build")
 	nothingLeft(t, s)
 

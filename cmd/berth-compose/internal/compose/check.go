@@ -15,7 +15,7 @@ import (
 // in one of these lists. A field is listed here only once convert.go
 // translates it; some listed fields accept only some values (convert.go
 // refuses the others by name too).
-var supportedService = set(
+var supportedService = set(append([]string{
 	"name", "profiles", "restart", "scale", "attach", "container_name", "extends.file", "extends.service",
 	"deploy.mode", "deploy.replicas",
 	"deploy.resources.limits.cpus", "deploy.resources.limits.memory", "deploy.resources.limits.pids",
@@ -36,12 +36,12 @@ var supportedService = set(
 	"volumes.type", "volumes.source", "volumes.target", "volumes.read_only", "volumes.consistency",
 	"volumes.bind.propagation", "volumes.bind.create_host_path", "volumes.bind.selinux",
 	"volumes.volume.nocopy", "volumes.tmpfs.size", "volumes.tmpfs.mode", "volumes_from",
-	"build", "depends_on.condition", "depends_on.restart", "depends_on.required",
+	"depends_on.condition", "depends_on.restart", "depends_on.required",
 	"expose", "healthcheck.test", "healthcheck.timeout", "healthcheck.interval", "healthcheck.retries",
 	"healthcheck.start_period", "healthcheck.start_interval", "healthcheck.disable",
 	"ports.target", "ports.published", "ports.host_ip", "ports.protocol", "ports.mode", "ports.name",
 	"stdin_open", "tty",
-)
+}, buildFields...)...)
 
 var supportedNetwork = set("name", "driver", "driver_opts", "ipam.driver", "ipam.config.subnet",
 	"ipam.config.gateway", "ipam.config.ip_range", "ipam.config.aux_addresses", "ipam.options",

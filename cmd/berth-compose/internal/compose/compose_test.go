@@ -193,3 +193,27 @@ func TestBadInputMessages(t *testing.T) {
 		t.Errorf("--env-file nope.env: exit %d, %q", code, out.String())
 	}
 }
+
+// A service's build section becomes one `berth build` command line.
+func TestBuildArgs(t *testing.T) {
+	v := "1"
+	p := &types.Project{Name: "shop", Secrets: types.Secrets{"tok": {File: "/srv/tok"}}}
+	s := types.ServiceConfig{Name: "web", WorkloadSpec: types.WorkloadSpec{Build: &types.BuildConfig{
+		Context: "/srv/web", Dockerfile: "docker/Dockerfile", Target: "prod",
+		Args: types.MappingWithEquals{"A": &v, "FROM_ENV": nil}, Labels: types.Labels{"l": "x"},
+		Tags: []string{"web:extra"}, Secrets: []types.ServiceSecretConfig{{Source: "tok"}}, NoCache: true,
+	}}}
+	args, stdin, err := buildArgs(p, s, buildOptions{args: []string{"B=2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "build -t shop-web --progress plain -t web:extra -f /srv/web/docker/Dockerfile --build-arg A=1 --build-arg FROM_ENV --build-arg B=2 --label l=x --target prod --no-cache --secret id=tok,src=/srv/tok /srv/web"
+	if got := strings.Join(args, " "); got != want || stdin != "" {
+		t.Errorf("buildArgs =\n%s\nwant\n%s", got, want)
+	}
+	s.Build.DockerfileInline, s.Build.Dockerfile = "FROM busybox\n", ""
+	args, stdin, _ = buildArgs(p, s, buildOptions{})
+	if !slices.Contains(args, "-") || stdin != "FROM busybox\n" {
+		t.Errorf("dockerfile_inline: args %v stdin %q", args, stdin)
+	}
+}

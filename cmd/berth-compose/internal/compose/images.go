@@ -17,10 +17,10 @@ import (
 	"github.com/berthproject/berth/pkg/types/image"
 )
 
-// errNoBuilder is what a service with build: gets until berthd has a
-// builder in its API.
+// errNoBuilder is what a service with build: gets from a berth without
+// berth build.
 func errNoBuilder(svc, img string) error {
-	return fmt.Errorf("service %q has a build section, but berthd has no image builder in its API yet: build the image %s with another tool and load it (berth load), or give the service an image present on this host", svc, img)
+	return fmt.Errorf("service %q has a build section, but this berth has no image builder (berth build): build the image %s with another tool and load it (berth load), or give the service an image present on this host", svc, img)
 }
 
 // ensureImages pulls what up needs, per --pull and each service's
@@ -61,8 +61,15 @@ func (a *app) ensureImages(ctx context.Context, p *types.Project, pullFlag strin
 		switch {
 		case policy == types.PullPolicyBuild && present && s.Build != nil && s.PullPolicy != types.PullPolicyBuild:
 			continue
+		case policy == types.PullPolicyBuild && s.Build == nil:
+			return fmt.Errorf("service %q: pull_policy is build, but the service has no build section", svc)
 		case policy == types.PullPolicyBuild:
-			return errNoBuilder(svc, img)
+			pr.set("Image", img, "Building")
+			if err := a.buildServices(ctx, p, []string{svc}, buildOptions{quiet: true}, io.Discard); err != nil {
+				pr.set("Image", img, "Error")
+				return err
+			}
+			pr.set("Image", img, "Built")
 		case policy == types.PullPolicyNever && !present:
 			return fmt.Errorf("service %q: image %s is not present and pull_policy is never: pull or load it first", svc, img)
 		case policy == types.PullPolicyAlways || (policy == types.PullPolicyMissing && !present):
@@ -80,6 +87,12 @@ func (a *app) ensureImages(ctx context.Context, p *types.Project, pullFlag strin
 func (a *app) cmdBuild() *cli.Command {
 	return &cli.Command{
 		Name: "build", Usage: "build or rebuild services", ArgsUsage: "[SERVICE...]",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "build-arg", Usage: "set build-time variables for services"},
+			&cli.BoolFlag{Name: "no-cache", Usage: "do not use cache when building the image"},
+			&cli.BoolFlag{Name: "pull", Usage: "always attempt to pull a newer version of the image"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "don't print anything to STDOUT"},
+		},
 		Action: func(c *cli.Context) error {
 			p, err := a.load(c.Context, c.Args().Slice()...)
 			if err != nil {
@@ -89,12 +102,16 @@ func (a *app) cmdBuild() *cli.Command {
 			if err != nil {
 				return err
 			}
-			for _, svc := range svcs {
-				if s := p.Services[svc]; s.Build != nil {
-					return errNoBuilder(svc, serviceImage(p, s))
-				}
+			if err := check(p); err != nil {
+				return err
 			}
-			return nil
+			out := a.env.Stdout
+			if c.Bool("quiet") {
+				out = io.Discard
+			}
+			return a.buildServices(c.Context, p, svcs, buildOptions{
+				noCache: c.Bool("no-cache"), pull: c.Bool("pull"), quiet: c.Bool("quiet"), args: c.StringSlice("build-arg"),
+			}, out)
 		},
 	}
 }

@@ -198,10 +198,8 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		return err
 	}
 	if o.build {
-		for _, svc := range p.ServiceNames() {
-			if s := p.Services[svc]; s.Build != nil {
-				return errNoBuilder(svc, serviceImage(p, s))
-			}
+		if err := a.buildServices(ctx, p, p.ServiceNames(), buildOptions{}, a.env.Stderr); err != nil {
+			return err
 		}
 	}
 	pr := a.newProgress("Running")
