@@ -67,7 +67,7 @@ func Main(ctx context.Context, env Env, args []string) int {
 	cliApp := a.cliApp()
 	err := cliApp.RunContext(ctx, args)
 	if name, ok := cliApp.Metadata["notFound"].(string); ok {
-		fmt.Fprintf(env.Stderr, "unknown docker command: \"compose %s\"\nSee 'berth compose --help'.\n", name)
+		fmt.Fprintf(env.Stderr, "unknown command: \"compose %s\"\nSee 'berth compose --help'.\n", name)
 		return 1
 	}
 	if err == nil {

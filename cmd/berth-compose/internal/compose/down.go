@@ -135,6 +135,9 @@ func (a *app) down(ctx context.Context, p *types.Project, only []string, volumes
 	if err != nil {
 		return err
 	}
+	if len(list) == 0 && len(nets) == 0 && !volumes {
+		fmt.Fprintf(a.env.Stderr, "Warning: No resource found to remove for project %q.\n", p.Name)
+	}
 	for _, n := range nets {
 		pr.set("Network", n.Name, "Removing")
 		if err := cl.Networks().Remove(ctx, n.Name); err != nil && !errdefs.IsNotFound(err) {
