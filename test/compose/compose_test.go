@@ -448,6 +448,13 @@ func TestComposeBadInput(t *testing.T) {
 	slow.fails(1, "application not healthy after 1s", "up", "-d", "--wait", "--wait-timeout", "1")
 	slow.ok("down")
 
+	// A job that fails: its dependents are not started.
+	job := write("job", "services:\n  migrate:\n    image: busybox\n    command: [sh, -c, \"exit 3\"]\n"+
+		"  app:\n    image: busybox\n    command: [sleep, \"100000\"]\n    init: true\n"+
+		"    depends_on: {migrate: {condition: service_completed_successfully}}\n")
+	job.fails(1, `service "migrate" didn't complete successfully: exit 3`, "up", "-d")
+	job.ok("down")
+
 	// Two directories, one project name.
 	shop := newProject(t, s, "shop", "WEB_PORT="+strconv.Itoa(freePort(t)))
 	prof := newProject(t, s, "profiles")
@@ -527,5 +534,51 @@ func TestComposeDockerCompose(t *testing.T) {
 		}
 	}
 	docker("down", "-v")
+	nothingLeft(t, s)
+}
+
+// TestComposeDependsOnRestart: a dependency recreated by up restarts the
+// dependents that ask for it (depends_on restart: true), not the others.
+func TestComposeDependsOnRestart(t *testing.T) {
+	full(t)
+	s := startStack(t)
+	dir := filepath.Join(t.TempDir(), "restarts")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  db:
+    image: busybox
+    init: true
+    command: [sleep, "100000"]
+    environment: {VERSION: "${DB_VERSION:-1}"}
+  app:
+    image: busybox
+    init: true
+    command: [sleep, "100000"]
+    depends_on: {db: {condition: service_started, restart: true}}
+  other:
+    image: busybox
+    init: true
+    command: [sleep, "100000"]
+    depends_on: [db]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := project{t: t, s: s, dir: dir}
+	p.ok("up", "-d")
+	started := func(n string) string {
+		return s.BerthOK("inspect", "--format", "{{.State.StartedAt}}", n)
+	}
+	app, other := started("restarts-app-1"), started("restarts-other-1")
+	p2 := project{t: t, s: s, dir: dir, env: []string{"DB_VERSION=2"}}
+	p2.ok("up", "-d")
+	if started("restarts-app-1") == app {
+		t.Error("app (restart: true) was not restarted when db was recreated")
+	}
+	if started("restarts-other-1") != other {
+		t.Error("other (no restart: true) was restarted when db was recreated")
+	}
+	p2.ok("down")
 	nothingLeft(t, s)
 }
