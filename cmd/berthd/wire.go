@@ -74,7 +74,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	serveAPIExtras(ctx, env, srv, e) // health, reflection
 	var cs closers
 	if cfg.UI != "" {
-		u, err := serveUI(cfg, ui.Backend{Backend: backend(e), Files: e.Containers()}, env.Logger)
+		u, err := serveUI(cfg, ui.Backend{Backend: backend(e), Files: e.Containers(), Builds: e.Builds()}, env.Logger)
 		if err != nil {
 			e.Close()
 			return nil, err

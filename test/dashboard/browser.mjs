@@ -180,10 +180,18 @@ try {
       await shot("events");
     });
 
+    await step("builds: the build cache and its prune", async () => {
+      await page.getByRole("link", { name: "Builds" }).click();
+      await page.locator("#builds caption", { hasText: "Build cache" }).waitFor();
+      await page.getByRole("button", { name: "Prune unused cache" }).click();
+      await page.locator("#builds", { hasText: "reclaimed" }).waitFor();
+      await shot("builds");
+    });
+
     await step("accessibility: landmarks, names, keyboard", async () => {
       await page.goto(origin + "/");
       const containerPage = await page.locator("tr[data-row] a").first().getAttribute("href");
-      for (const p of ["/", "/images", "/volumes", "/networks", "/events", containerPage]) {
+      for (const p of ["/", "/images", "/volumes", "/networks", "/builds", "/events", containerPage]) {
         await page.goto(origin + p);
         const issues = await page.evaluate(() => {
           const out = [];

@@ -32,6 +32,8 @@ func (s *Server) routes() {
 	s.imageRoutes()
 	s.volumeRoutes()
 	s.networkRoutes()
+	s.handle("GET /builds", s.buildsPage)
+	s.handle("POST /builds/prune", s.buildsPrune)
 	s.handle("GET /events", s.eventsPage)
 	s.handle("GET /live/events", s.liveEvents)
 }
@@ -369,7 +371,17 @@ func (s *Server) liveStats(w http.ResponseWriter, r *http.Request) error {
 
 var funcs = template.FuncMap{
 	"bytes": humanBytes,
-	"ago":   ago,
+	"ago": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return ago(v)
+		case *time.Time:
+			if v != nil {
+				return ago(*v)
+			}
+		}
+		return ""
+	},
 	"short": func(id string) string {
 		id = strings.TrimPrefix(id, "sha256:")
 		if len(id) > 12 {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berthproject/berth/pkg/types/build"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/network"
@@ -343,5 +344,51 @@ func (s *Server) networkPage(w http.ResponseWriter, r *http.Request) error {
 	v.Network = n
 	js, _ := json.MarshalIndent(n, "", "  ")
 	s.page(w, r, "network.html", n.Name, map[string]any{"N": v, "JSON": string(js)})
+	return nil
+}
+
+var errNoBuilder = errors.New("this berthd has no builder")
+
+func (s *Server) buildCache(r *http.Request) (map[string]any, error) {
+	if s.b.Builds == nil {
+		return nil, errNoBuilder
+	}
+	recs, err := s.b.Builds.DiskUsage(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, c := range recs {
+		total += c.Size
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].CreatedAt.After(recs[j].CreatedAt) })
+	return map[string]any{"Records": recs, "Total": total}, nil
+}
+
+func (s *Server) buildsPage(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.buildCache(r)
+	if err != nil {
+		return err
+	}
+	s.page(w, r, "builds.html", "Builds", d)
+	return nil
+}
+
+// buildsPrune removes unused cache records (all=1: every one no build
+// holds), then lists what is left.
+func (s *Server) buildsPrune(w http.ResponseWriter, r *http.Request) error {
+	if s.b.Builds == nil {
+		return errNoBuilder
+	}
+	rep, err := s.b.Builds.Prune(r.Context(), build.PruneOptions{All: r.FormValue("all") == "1"})
+	if err != nil {
+		return err
+	}
+	d, err := s.buildCache(r)
+	if err != nil {
+		return err
+	}
+	d["Pruned"] = fmt.Sprintf("Pruned %d records, %s reclaimed.", len(rep.Deleted), humanBytes(rep.SpaceReclaimed))
+	s.render(w, "build-list", d)
 	return nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/dockerapi"
+	"github.com/berthproject/berth/pkg/types/build"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -47,6 +48,14 @@ var content embed.FS
 type Backend struct {
 	dockerapi.Backend
 	Files Files
+	// Builds is the builder's cache (nil: the Builds page says so).
+	Builds Builds
+}
+
+// Builds is the build cache (*build.Service).
+type Builds interface {
+	DiskUsage(ctx context.Context) ([]build.CacheRecord, error)
+	Prune(ctx context.Context, opts build.PruneOptions) (*build.PruneReport, error)
 }
 
 // Files lists a container's directory (*container.Service).
@@ -293,7 +302,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, name, title string
 }
 
 func navOf(path string) string {
-	for _, p := range []string{"images", "volumes", "networks", "events"} {
+	for _, p := range []string{"images", "volumes", "networks", "builds", "events"} {
 		if strings.HasPrefix(path, "/"+p) {
 			return p
 		}
