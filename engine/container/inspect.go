@@ -395,13 +395,23 @@ func (lf listFilter) match(s containertypes.Summary) bool {
 		}
 		return false
 	}
+	// Label filters are all required, as Docker's: compose finds a
+	// service's containers by project, service and oneoff together.
+	allOf := func(key string, pred func(string) bool) bool {
+		for _, v := range lf.f[key] {
+			if !pred(v) {
+				return false
+			}
+		}
+		return true
+	}
 	return anyOf("id", func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
 		anyOf("name", func(v string) bool {
 			name := strings.TrimPrefix(s.Names[0], "/")
 			ok, _ := path.Match(v, name)
 			return ok || strings.Contains(name, v)
 		}) &&
-		anyOf("label", func(v string) bool {
+		allOf("label", func(v string) bool {
 			k, val, hasVal := strings.Cut(v, "=")
 			got, ok := s.Labels[k]
 			return ok && (!hasVal || got == val)

@@ -158,9 +158,13 @@ func Match(n *networktypes.Network, filters map[string][]string) (bool, error) {
 			case "driver":
 				match = match || n.Driver == v
 			case "label":
+				// every label filter must hold, as Docker's
 				k, val, hasVal := strings.Cut(v, "=")
 				got, ok := n.Labels[k]
-				match = match || (ok && (!hasVal || got == val))
+				if !ok || (hasVal && got != val) {
+					return false, nil
+				}
+				match = true
 			case "type":
 				switch v {
 				case "custom":

@@ -121,6 +121,9 @@ func TestService(t *testing.T) {
 		{map[string][]string{"dangling": {"true"}}, []string{"bare", "ci", "prod"}},
 		{map[string][]string{"label": {"env"}}, []string{"ci", "prod"}},
 		{map[string][]string{"label": {"env=ci"}, "name": {"c"}}, []string{"ci"}},
+		// every label filter must hold (compose: project and network)
+		{map[string][]string{"label": {"env", "env=prod"}}, []string{"prod"}},
+		{map[string][]string{"label": {"env=ci", "env=prod"}}, []string{}},
 	} {
 		got, err := s.List(ctx, tc.filters)
 		if err != nil || !reflect.DeepEqual(names(got), tc.want) {

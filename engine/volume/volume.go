@@ -335,9 +335,13 @@ func match(v *volumetypes.Volume, filters map[string][]string) (bool, error) {
 			case "driver":
 				ok = ok || v.Driver == f
 			case "label":
+				// every label filter must hold, as Docker's
 				k, val, hasVal := strings.Cut(f, "=")
 				got, has := v.Labels[k]
-				ok = ok || (has && (!hasVal || got == val))
+				if !has || (hasVal && got != val) {
+					return false, nil
+				}
+				ok = true
 			case "dangling":
 				switch f {
 				case "true", "1":

@@ -161,6 +161,9 @@ func TestListPrune(t *testing.T) {
 	if got := names(map[string][]string{"label": {"app=web"}}); got != "web-data" {
 		t.Errorf("label filter: %s", got)
 	}
+	if got := names(map[string][]string{"label": {"app", "app=db"}}); got != "db-data" {
+		t.Errorf("two label filters, both must hold: %s", got)
+	}
 	if got := names(map[string][]string{"name": {"data"}}); got != "db-data,web-data" {
 		t.Errorf("name filter: %s", got)
 	}
