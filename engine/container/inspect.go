@@ -219,8 +219,13 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 				sum.Status += " (" + containertypes.HealthStatusText(sum.Health) + ")"
 			}
 		}
-		if st.Running && (len(cfg.PortBindings) > 0 || cfg.PublishAllPorts) {
-			sum.Ports = s.networkSettings(ctx, c.ID).Ports
+		sum.Mounts = mountPoints(c)
+		if st.Running {
+			ns := s.networkSettings(ctx, c.ID)
+			sum.Endpoints = ns.Networks
+			if len(cfg.PortBindings) > 0 || cfg.PublishAllPorts {
+				sum.Ports = ns.Ports
+			}
 		}
 		out = append(out, sum)
 	}

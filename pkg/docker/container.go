@@ -362,6 +362,12 @@ func ContainerSummary(s container.Summary) dcontainer.Summary {
 			out.NetworkSettings.Networks[n] = &dnetwork.EndpointSettings{}
 		}
 	}
+	for n, ep := range s.Endpoints {
+		out.NetworkSettings.Networks[n] = endpoint(ep)
+	}
+	if len(s.Mounts) > 0 {
+		out.Mounts = mountPoints(s.Mounts)
+	}
 	for _, p := range s.Ports {
 		ps := dcontainer.PortSummary{PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto}
 		if ps.Type == "" {

@@ -237,6 +237,11 @@ type Summary struct {
 	Ports []PortBinding `json:"Ports"`
 	// Networks the container is attached to.
 	Networks []string `json:"Networks"`
+	// Endpoints of a running container, by network name (compose
+	// compares their NetworkID with the networks it expects).
+	Endpoints map[string]EndpointSettings `json:"Endpoints,omitempty"`
+	// Mounts of the container (compose looks for its named volumes).
+	Mounts []MountPoint `json:"Mounts,omitempty"`
 	// Health is the health status (starting, healthy, unhealthy) of a
 	// container with a healthcheck, "" otherwise.
 	Health string `json:"Health,omitempty"`
