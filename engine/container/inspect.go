@@ -246,6 +246,12 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 	if opts.Limit > 0 && len(out) > opts.Limit {
 		out = out[:opts.Limit]
 	}
+	if opts.Size {
+		for i := range out {
+			// A container being removed meanwhile has no size: leave 0s.
+			out[i].SizeRw, out[i].SizeRootFs, _ = s.sizes(ctx, out[i].ID)
+		}
+	}
 	return out, nil
 }
 

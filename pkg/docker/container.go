@@ -350,6 +350,8 @@ func ContainerSummary(s container.Summary) dcontainer.Summary {
 		NetworkSettings: &dcontainer.NetworkSettingsSummary{Networks: map[string]*dnetwork.EndpointSettings{}},
 		Mounts:          []dcontainer.MountPoint{},
 		Health:          healthSummary(s.Health),
+		SizeRw:          s.SizeRw,
+		SizeRootFs:      s.SizeRootFs,
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}

@@ -262,6 +262,14 @@ func testDockerStatsPs(t *testing.T, d cli) {
 	if ps != n+`|busybox|"sleep 600"|running` {
 		t.Errorf("docker ps --format: %q", ps)
 	}
+	// ps --size: the writable layer (the 2 MB written) and the image under it.
+	d.ok("exec", n, "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=2")
+	if sz := d.ok("ps", "-s", "--filter", "name="+n, "--format", "{{.Size}}"); !strings.HasPrefix(sz, "2.1") || !strings.Contains(sz, "MB (virtual ") {
+		t.Errorf("docker ps --size: %q, want 2.1MB (virtual …)", sz)
+	}
+	if sz := d.ok("inspect", "--size", "--format", "{{.SizeRw}}", n); sz == "" || sz == "0" || sz == "<nil>" {
+		t.Errorf("docker inspect --size: SizeRw %q", sz)
+	}
 	d.ok("pause", n)
 	if st := d.inspect(n, "{{.State.Status}}"); st != "paused" {
 		t.Errorf("after pause: %s", st)

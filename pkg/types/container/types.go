@@ -242,6 +242,10 @@ type Summary struct {
 	Endpoints map[string]EndpointSettings `json:"Endpoints,omitempty"`
 	// Mounts of the container (compose looks for its named volumes).
 	Mounts []MountPoint `json:"Mounts,omitempty"`
+	// With ListOptions.Size: the writable layer's size and the whole root
+	// filesystem's (image layers included), in bytes, as Docker's.
+	SizeRw     int64 `json:"SizeRw,omitempty"`
+	SizeRootFs int64 `json:"SizeRootFs,omitempty"`
 	// Health is the health status (starting, healthy, unhealthy) of a
 	// container with a healthcheck, "" otherwise.
 	Health string `json:"Health,omitempty"`
@@ -253,6 +257,8 @@ type ListOptions struct {
 	All     bool
 	Limit   int // -n: the last N created (includes stopped), 0 = no limit
 	Filters map[string][]string
+	// Size fills in Summary.SizeRw and SizeRootFs (ps --size).
+	Size bool
 }
 
 // RemoveOptions for Remove: Force kills a running container first;

@@ -58,7 +58,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request, _ map[str
 	if limit < 0 {
 		limit = 0
 	}
-	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: boolValue(r, "all"), Limit: limit, Filters: filters})
+	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: boolValue(r, "all"), Limit: limit, Filters: filters, Size: boolValue(r, "size")})
 	if err != nil {
 		return err
 	}
@@ -77,8 +77,15 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request, v map[
 	var imgCfg = s.imageConfig(r.Context(), c.Image)
 	resp := docker.ContainerInspect(c, imgCfg)
 	if boolValue(r, "size") {
-		var zero int64
-		resp.SizeRw, resp.SizeRootFs = &zero, &zero
+		list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: true, Filters: map[string][]string{"id": {c.ID}}, Size: true})
+		if err != nil {
+			return err
+		}
+		var rw, rootfs int64
+		if len(list) == 1 {
+			rw, rootfs = list[0].SizeRw, list[0].SizeRootFs
+		}
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	return writeJSON(w, http.StatusOK, docker.VersionedContainer(resp, apiVersion(r)))
 }
