@@ -281,6 +281,17 @@ func testDockerStatsPs(t *testing.T, d cli) {
 	if ps := d.ok("ps", "-a", "--filter", "name="+n+"-new", "--format", "{{.State}}"); ps != "exited" {
 		t.Errorf("after kill: %q", ps)
 	}
+	// update --restart changes the restart policy; an --rm container
+	// refuses one, with dockerd's message.
+	u := d.name("dupd")
+	d.ok("create", "--name", u, "busybox", "true")
+	d.ok("update", "--restart", "on-failure:2", "--memory", "64m", u)
+	if p := d.inspect(u, "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.Memory}}"); p != "on-failure:2 67108864" {
+		t.Errorf("after update --restart: %q", p)
+	}
+	rm := d.name("dupdrm")
+	d.ok("create", "--rm", "--name", rm, "busybox", "true")
+	d.fails(1, []string{"restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
 }
 
 func testDockerNetworkDNS(t *testing.T, d cli) {

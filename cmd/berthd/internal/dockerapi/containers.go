@@ -204,7 +204,10 @@ func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request, v map[s
 		return err
 	}
 	if req.RestartPolicy.Name != "" {
-		return unsupported("changing the restart policy of an existing container")
+		p := container.RestartPolicy{Name: string(req.RestartPolicy.Name), MaximumRetryCount: req.RestartPolicy.MaximumRetryCount}
+		if err := s.b.Containers.UpdateRestartPolicy(r.Context(), v["name"], p); err != nil {
+			return err
+		}
 	}
 	warnings, err := s.b.Containers.Update(r.Context(), v["name"], cfg.Resources)
 	if err != nil {
