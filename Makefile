@@ -19,6 +19,10 @@ BUF_VERSION        := v1.75.0
 # The docker CLI the Docker API's tests drive, built from the module proxy
 # only on a machine that has no docker on $PATH (docs/docker-api.md).
 DOCKER_CLI_VERSION := v28.2.2
+# docker compose v2 and buildx, the docker CLI's plugins the Docker API's
+# tests drive, built from the module proxy into $(TOOLSDIR)/cli-plugins.
+COMPOSE_VERSION    := v5.6.0
+BUILDX_VERSION     := v0.38.2
 # dockerode (npm) for the Docker API's client tests, where npm exists.
 DOCKERODE_VERSION  := 5.0.1
 # playwright-core (npm) drives Debian's chromium in the dashboard's browser
@@ -56,12 +60,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 
-.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli dockerode lint-tools playwright ui-vendor build install up down test test-unit test-dashboard test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
+.PHONY: all deps apt-deps containerd runc cni-plugins api-tools docker-cli docker-plugins dockerode lint-tools playwright ui-vendor build install up down test test-unit test-dashboard test-e2e fuzz chaos test-known-bugs bench bench-quick proto proto-check lint clean
 
 all: build
 
 ## deps: Debian packages, and containerd, runc and CNI plugins built from the module proxy (idempotent)
-deps: apt-deps containerd runc cni-plugins api-tools docker-cli lint-tools playwright
+deps: apt-deps containerd runc cni-plugins api-tools docker-cli docker-plugins lint-tools playwright
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -138,6 +142,35 @@ $(TOOLSDIR)/.docker-cli-$(DOCKER_CLI_VERSION):
 			-ldflags "-s -w -X github.com/docker/cli/cli/version.Version=$(DOCKER_CLI_VERSION:v%=%)" \
 			-o $(TOOLSDIR)/docker ./cmd/docker; \
 	fi
+	@touch $@
+
+# compose and buildx have replace/exclude directives that `go install
+# mod@version` refuses: each is built from a scratch module that requires it.
+# $(TOOLSDIR)/cli-plugins is where the tests' DOCKER_CONFIG points the docker
+# CLI (cliPluginsExtraDirs); nothing is put into the machine's own plugin dirs.
+PLUGINDIR := $(TOOLSDIR)/cli-plugins
+docker-plugins: $(TOOLSDIR)/.docker-compose-$(COMPOSE_VERSION) $(TOOLSDIR)/.docker-buildx-$(BUILDX_VERSION)
+$(TOOLSDIR)/.docker-compose-$(COMPOSE_VERSION):
+	@echo "building docker compose $(COMPOSE_VERSION) into $(PLUGINDIR)"
+	@mkdir -p $(PLUGINDIR)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; cd $$tmp; \
+	$(GO) mod init scratch >/dev/null 2>&1; \
+	GOFLAGS=-mod=mod $(GO) get github.com/docker/compose/v5@$(COMPOSE_VERSION); \
+	CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -trimpath \
+		-ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$(COMPOSE_VERSION)" \
+		-o $$tmp/docker-compose github.com/docker/compose/v5/cmd; \
+	mv -f $$tmp/docker-compose $(PLUGINDIR)/docker-compose
+	@touch $@
+$(TOOLSDIR)/.docker-buildx-$(BUILDX_VERSION):
+	@echo "building docker buildx $(BUILDX_VERSION) into $(PLUGINDIR)"
+	@mkdir -p $(PLUGINDIR)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; cd $$tmp; \
+	$(GO) mod init scratch >/dev/null 2>&1; \
+	GOFLAGS=-mod=mod $(GO) get github.com/docker/buildx@$(BUILDX_VERSION); \
+	CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -trimpath \
+		-ldflags "-s -w -X github.com/docker/buildx/version.Version=$(BUILDX_VERSION)" \
+		-o $$tmp/docker-buildx github.com/docker/buildx/cmd/buildx; \
+	mv -f $$tmp/docker-buildx $(PLUGINDIR)/docker-buildx
 	@touch $@
 
 lint-tools: $(TOOLSDIR)/.staticcheck-$(STATICCHECK_VERSION) $(TOOLSDIR)/.errcheck-$(ERRCHECK_VERSION)
