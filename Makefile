@@ -279,9 +279,12 @@ fuzz:
 ## chaos: the full chaos soak (docs/reliability.md); CHAOSFLAGS e.g. -chaos.cycles=50 -chaos.seed=7
 CHAOSFLAGS ?=
 ## test-known-bugs: the e2e tests make test skips because they still find an open bug now and then
+# (KNOWN_BUGS, a -run pattern; none at the moment: docs/reliability.md)
+KNOWN_BUGS :=
 test-known-bugs: deps build
+	@if [ -z "$(KNOWN_BUGS)" ]; then echo "no known open bugs: make test runs every e2e test"; exit 0; fi; \
 	BERTH_TEST_KNOWN_BUGS=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 20m -v \
-		-run '^(TestLifecycleStress|TestDiskFull)$$' ./test/e2e
+		-run '^($(KNOWN_BUGS))$$' ./test/e2e
 
 chaos: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 3h -v -run '^TestChaos$$' \

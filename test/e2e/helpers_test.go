@@ -377,6 +377,7 @@ func lines(s string) []string {
 // stays free of flakes while each stays one command away.
 const EnvKnownBugs = "BERTH_TEST_KNOWN_BUGS"
 
+//lint:ignore U1000 none at the moment; kept for the next one (docs/reliability.md)
 func knownBug(t *testing.T, bug string) {
 	t.Helper()
 	if os.Getenv(EnvKnownBugs) == "" {

@@ -43,12 +43,36 @@ func With(ctx context.Context, c *client.Client, opts ...leases.Opt) (context.Co
 	}
 	id, _ := leases.FromContext(ctx)
 	return ctx, func(dctx context.Context) error {
+		abortIngests(dctx, c, id)
 		err := done(dctx)
 		if err != nil && !errdefs.IsNotFound(err) {
 			go retryDelete(context.WithoutCancel(dctx), c, id)
 		}
 		return err
 	}, nil
+}
+
+// abortIngests aborts the partial downloads the lease holds: what a failed
+// pull left. The lease's removal lets containerd's GC remove them too, but
+// on a disk that the downloads filled, the removal and the GC each need
+// containerd to commit its metadata, which can fail for want of a block
+// (bbolt's file grows sparse), and nothing frees one. An abort removes the
+// download's files before its commit. Only this lease's downloads: a
+// concurrent pull's are in its own lease.
+func abortIngests(ctx context.Context, c *client.Client, id string) {
+	if id == "" {
+		return
+	}
+	res, err := c.LeasesService().ListResources(ctx, leases.Lease{ID: id})
+	if err != nil {
+		return
+	}
+	cs := c.ContentStore()
+	for _, r := range res {
+		if r.Type == "ingests" {
+			_ = cs.Abort(ctx, r.ID)
+		}
+	}
 }
 
 // retryDelete deletes lease id, trying every second for two minutes.
