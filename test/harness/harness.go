@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -525,4 +526,100 @@ func (s *Stack) logTail(path string, n int) string {
 // instead of the whole test binary's timeout.
 func cmdContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), Timeout(3*time.Minute))
+}
+
+// PowerCut simulates a power loss of the host the stack runs on. Every
+// process of the stack (berthd, containerd, the snapshotter, the shims,
+// the containers' processes) is frozen (SIGSTOP), looked for again until
+// no new one appears; then atDisk runs, the moment to take what reached the
+// disk (a copy of a loop device's image, without a sync: what is only in
+// the page cache is lost, as in a power cut); then every process is killed
+// and what a reboot clears goes: the mounts under the stack's dir and
+// under extra dirs (a root on another disk), and the state directory (a
+// tmpfs on a real host). Kernel network state (bridges, firewall rules)
+// stays. StartDaemon then boots berthd again.
+func (s *Stack) PowerCut(atDisk func(), extra ...string) {
+	s.t.Helper()
+	frozen := map[int]bool{}
+	for pass := 0; pass < 10; pass++ {
+		found := false
+		pids := append([]int{s.DaemonPID(), s.ContainerdPID(), s.SnapshotterPID()}, s.processes()...)
+		for _, pid := range append(pids, s.containerProcesses()...) {
+			if pid > 0 && !frozen[pid] {
+				_ = syscall.Kill(pid, syscall.SIGSTOP)
+				frozen[pid], found = true, true
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	atDisk()
+	for pid := range frozen {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	if exited != nil {
+		<-exited
+	}
+	s.waitFor("the stack's processes to end", 30*time.Second, func() bool {
+		return len(s.processes()) == 0 && len(s.containerProcesses()) == 0
+	})
+	// Deepest first: overlays and netns bind mounts go before what holds them.
+	mounts := s.mounts()
+	for _, dir := range extra {
+		mounts = append(mounts, mountsUnder(dir)...)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
+	for _, m := range mounts {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			s.t.Logf("harness: power cut: umount %s: %v", m, err)
+		}
+	}
+	entries, _ := os.ReadDir(s.state)
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.state, e.Name())); err != nil {
+			s.t.Errorf("harness: power cut: clearing the state dir: %v", err)
+		}
+	}
+}
+
+// containerProcesses are the processes in the cgroups of the stack's
+// containers (containerd's default: /<namespace>/<id>). A container's
+// processes live in their own mount namespace, where nothing of theirs
+// names the stack's dir.
+func (s *Stack) containerProcesses() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup")
+		if err == nil && strings.Contains(string(b), ":/"+s.opts.namespace+"/") && processAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// mountsUnder lists the mount points strictly under dir.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 {
+			if mp := unescapeMount(f[4]); strings.HasPrefix(mp, dir+"/") {
+				out = append(out, mp)
+			}
+		}
+	}
+	return out
 }
