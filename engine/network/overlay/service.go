@@ -45,10 +45,12 @@ type Options struct {
 // cni.Manager, then give it the cluster store with SetStore (from the
 // cluster service's OnStore).
 type Service struct {
-	opts Options
-	h    *netlink.Handle
+	opts     Options
+	h        *netlink.Handle
+	switchMu sync.Mutex // serialises store switches
 
 	mu      sync.Mutex
+	gen     uint64 // of the last SetStore
 	m       *cni.Manager
 	store   *Store
 	lease   clientv3.LeaseID
@@ -86,17 +88,37 @@ func (s *Service) Bind(m *cni.Manager) {
 	s.m = m
 }
 
-// Close stops the control plane (the store's records stay; this node's
-// endpoints expire with its lease unless berthd is back first).
+// SetStore starts the control plane on the cluster store st, or stops it
+// (st nil: the node left the cluster, or berthd stops). It does not block
+// (the cluster service calls it under its lock); the last call wins.
+func (s *Service) SetStore(st *cluster.Store) {
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	go s.switchStore(gen, st)
+}
+
+// Close stops the control plane and waits for it (the store's records
+// stay; this node's endpoints expire with its lease unless berthd is back
+// first).
 func (s *Service) Close() {
-	s.SetStore(nil)
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	s.switchStore(gen, nil)
 	s.h.Close()
 }
 
-// SetStore starts the control plane on the cluster store st, or stops it
-// (st nil: the node left the cluster, or berthd stops). It does not block.
-func (s *Service) SetStore(st *cluster.Store) {
+func (s *Service) switchStore(gen uint64, st *cluster.Store) {
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
 	s.mu.Lock()
+	if gen != s.gen {
+		s.mu.Unlock()
+		return // a later call decides
+	}
 	stop, stopped := s.stop, s.stopped
 	s.stop, s.stopped, s.store, s.prog = nil, nil, nil, nil
 	s.mu.Unlock()
@@ -245,14 +267,21 @@ func (s *Service) AllocateEndpoint(ctx context.Context, n *networktypes.Network,
 	if lease == 0 {
 		return netip.Addr{}, "", fmt.Errorf("overlay network %s: not connected to the cluster store yet: %w", n.Name, errdefs.ErrUnavailable)
 	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	ep, err := store.Allocate(ctx, n, lease, Endpoint{ID: req.ContainerID, IP: req.IPv4, MAC: req.MAC, Names: req.Names})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return netip.Addr{}, "", fmt.Errorf("overlay network %s: the cluster store does not answer (no quorum?): %w", n.Name, errdefs.ErrUnavailable)
+	}
 	if err != nil {
 		return netip.Addr{}, "", err
 	}
 	return ep.IP, ep.MAC, nil
 }
 
-// ReleaseEndpoint gives the address back and withdraws the endpoint.
+// ReleaseEndpoint gives the address back and withdraws the endpoint. A
+// store that does not answer (no quorum) does not hold up the container's
+// teardown: the control plane withdraws the endpoint later (gc).
 func (s *Service) ReleaseEndpoint(ctx context.Context, n *networktypes.Network, containerID string) error {
 	store, _, _, _, err := s.session()
 	if err != nil {
@@ -260,7 +289,46 @@ func (s *Service) ReleaseEndpoint(ctx context.Context, n *networktypes.Network, 
 		// this node's lease.
 		return nil
 	}
-	return store.Release(ctx, n.Name, containerID)
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := store.Release(ctx, n.Name, containerID); err != nil {
+		s.opts.Logger.Warn("overlay: endpoint withdrawn later", "network", n.Name, "container", shortID(containerID), "error", err)
+	}
+	return nil
+}
+
+// storeTimeout bounds the store calls of a container's start and
+// teardown: without a quorum they fail instead of hanging.
+const storeTimeout = 15 * time.Second
+
+// gcInterval is how often the control plane withdraws endpoints of this
+// node whose container is gone (a teardown while the store was away).
+const gcInterval = 30 * time.Second
+
+// gc withdraws this node's endpoints in the store that no local container
+// holds.
+func (s *Service) gc(ctx context.Context, store *Store, m *cni.Manager) {
+	nets, _, err := store.Networks(ctx)
+	if err != nil {
+		return
+	}
+	for name := range nets {
+		eps, err := store.Endpoints(ctx, name)
+		if err != nil {
+			return
+		}
+		mine := map[string]bool{}
+		for _, le := range m.LocalEndpoints(name) {
+			mine[le.ContainerID] = true
+		}
+		for _, e := range eps {
+			if e.Node == store.node && !mine[e.ID] {
+				if err := store.Release(ctx, name, e.ID); err == nil {
+					s.opts.Logger.Info("overlay: stale endpoint withdrawn", "network", name, "container", shortID(e.ID))
+				}
+			}
+		}
+	}
 }
 
 // Create writes a new overlay network to the store and realises it here
@@ -417,10 +485,16 @@ func (s *Service) session1(ctx context.Context, store *Store, onSynced func()) e
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
 	wch := store.c.Watch(wctx, cluster.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	tick := time.NewTicker(gcInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-tick.C:
+			gctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			s.gc(gctx, store, m)
+			cancel()
 		case _, ok := <-ka:
 			if !ok {
 				return errors.New("lease lost")
