@@ -36,7 +36,6 @@ type buildStep struct {
 	n          int
 	v          build.Vertex
 	logs       bytes.Buffer
-	lastLine   []string
 	announced  bool // plain: its "#n name" line is out
 	finished   bool // plain: its DONE/CACHED/ERROR line is out
 	statusDone map[string]bool
