@@ -223,3 +223,15 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("import into a bad name: %v", err)
 	}
 }
+
+// Several label filters must all match, as Docker's (docker compose
+// selects a project's volumes by label).
+func TestMatchLabelsAllMatch(t *testing.T) {
+	v := &volumetypes.Volume{Name: "v", Labels: map[string]string{"p": "one", "k": "x"}}
+	for labels, want := range map[string]bool{"p=one,k=x": true, "p=two,k=x": false, "p=one,missing": false} {
+		ok, err := match(v, map[string][]string{"label": strings.Split(labels, ",")})
+		if err != nil || ok != want {
+			t.Errorf("label filters %s: match = %v, %v; want %v", labels, ok, err, want)
+		}
+	}
+}
