@@ -397,9 +397,25 @@ func TestComposeProfiles(t *testing.T) {
 	if out := p.ok("exec", "-T", "main", "sh", "-c", "echo $MESSAGE"); out != "from-other-env" {
 		t.Errorf("after --env-file other.env, MESSAGE = %q", out)
 	}
+	// A second project side by side: up, ps and down of one never touch
+	// the other's containers (label filters must all match).
+	p.ok("-p", "second", "up", "-d")
+	if rows := p.ps(); len(rows) != 2 {
+		t.Errorf("ps of profiles lists %d containers with another project up: %v", len(rows), rows)
+	}
+	if r := p.run("up", "-d"); strings.Contains(r.stderr, "orphan") {
+		t.Errorf("up saw the other project's containers as orphans:\n%s", r.stderr)
+	}
 	// down without --profile still removes the profile's container (it is
 	// the project's).
 	p.ok("down", "-v")
+	if rows := (project{t: t, s: s, dir: p.dir}).ps("--all"); len(rows) != 0 {
+		t.Errorf("profiles' containers after its down: %v", rows)
+	}
+	if out := s.BerthOK("ps", "--format", "{{.Names}}"); out != "second-main-1" {
+		t.Errorf("after down of profiles, running containers = %q, want the second project's", out)
+	}
+	p.ok("-p", "second", "down", "-v")
 	nothingLeft(t, s)
 }
 

@@ -44,7 +44,7 @@ func (a *app) berthIn(ctx context.Context, stdin io.Reader, stdout io.Writer, ar
 func berthCommands(env *commands.Env) []*cli.Command {
 	return []*cli.Command{
 		commands.Exec(env), commands.Cp(env), commands.Top(env), commands.Start(env),
-		commands.Pull(env, "pull"), commands.Push(env, "push"),
+		commands.Pull(env, "pull"), commands.Push(env, "push"), commands.Build(env, "build"),
 	}
 }
 
