@@ -9,7 +9,8 @@ import (
 )
 
 // DiskUsage reports the disk use of images (unpacked snapshot sizes, kept
-// by the snapshotter), containers' writable layers and volumes.
+// by the snapshotter), containers' writable layers, volumes and the build
+// cache (asking berth-buildkitd, started for it if it ever built).
 func (e *Engine) DiskUsage(ctx context.Context) (*systemtypes.DiskUsage, error) {
 	cs, err := e.containers.List(ctx, containertypes.ListOptions{All: true})
 	if err != nil {
@@ -44,6 +45,13 @@ func (e *Engine) DiskUsage(ctx context.Context) (*systemtypes.DiskUsage, error) 
 		for _, v := range vols {
 			du.Volumes = append(du.Volumes, systemtypes.VolumeUsage{Name: v.Name, Size: e.volumes.Size(v.Name), Links: len(v.UsedBy)})
 		}
+	}
+	recs, err := e.builds.DiskUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		du.BuildCache = append(du.BuildCache, systemtypes.BuildCacheUsage{ID: r.ID, Size: r.Size, InUse: r.InUse, Shared: r.Shared, Type: r.Type, Description: r.Description})
 	}
 	return du, nil
 }

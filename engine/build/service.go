@@ -118,12 +118,13 @@ func (s *Service) PID() int {
 // releases.
 func (s *Service) Acquire(ctx context.Context) (release func(), err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil, errors.New("the engine is closing")
 	}
 	if s.proc == nil {
 		if err := s.start(ctx); err != nil {
+			s.mu.Unlock()
 			return nil, err
 		}
 	}
@@ -131,8 +132,34 @@ func (s *Service) Acquire(ctx context.Context) (release func(), err error) {
 	if s.idle != nil {
 		s.idle.Stop()
 	}
+	s.mu.Unlock()
 	var once sync.Once
-	return func() { once.Do(s.release) }, nil
+	release = func() { once.Do(s.release) }
+	// After a crash the supervisor restarts it: wait for the new one.
+	if err := s.waitReady(ctx); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// waitReady waits until build.sock answers (at once, unless the builder
+// is being restarted after a crash).
+func (s *Service) waitReady(ctx context.Context) error {
+	probe := supervisor.SocketProbe(s.buildSocket())
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		err := probe(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return s.builderError(fmt.Errorf("it does not answer: %w", err))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Service) release() {

@@ -40,6 +40,7 @@ func (s *Stack) Stop() {
 	}
 	if s.DaemonPID() != 0 {
 		s.removeAllContainers()
+		s.pruneBuildCache()
 		s.checkContainerd()
 	}
 	children := map[string]int{"containerd": s.ContainerdPID(), "berth-snapshotter": s.SnapshotterPID()}
@@ -209,6 +210,19 @@ func (s *Stack) removeAllContainers() {
 		if r.ExitCode != 0 && !strings.Contains(r.Stderr, "No such container") {
 			s.t.Errorf("harness: berth rm -f %s: %s", id, r)
 		}
+	}
+}
+
+// pruneBuildCache empties the build cache of a stack that built images:
+// its cache mounts are active snapshots, owned by BuildKit, not leaks.
+// What is left after the prune (containers, tasks, active snapshots) is.
+func (s *Stack) pruneBuildCache() {
+	s.t.Helper()
+	if _, err := os.Stat(filepath.Join(s.root, "buildkit", "cache.db")); err != nil {
+		return
+	}
+	if r := s.Berth("builder", "prune", "-a", "-f"); r.ExitCode != 0 {
+		s.t.Errorf("harness: berth builder prune -a -f: %s", r)
 	}
 }
 

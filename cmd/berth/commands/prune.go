@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/opts"
+	"github.com/berthproject/berth/pkg/types/build"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/volume"
@@ -175,6 +176,7 @@ Examples:
 				} else {
 					warning += "  - all dangling images\n"
 				}
+				warning += "  - unused build cache\n"
 				if !confirm(env, warning) {
 					return nil
 				}
@@ -215,6 +217,19 @@ Examples:
 				}
 				printDeleted(env.Stdout, "Deleted Images:", lines)
 				reclaimed += uint64(max(rep.SpaceReclaimed, 0))
+			}
+			if err != nil {
+				return err
+			}
+			// As Docker: the build cache too (all of it with -a).
+			brep, err := cl.Builds().Prune(ctx, build.PruneOptions{All: c.Bool("all")})
+			if brep != nil {
+				var ids []string
+				for _, r := range brep.Deleted {
+					ids = append(ids, r.ID)
+				}
+				printDeleted(env.Stdout, "Deleted build cache objects:", ids)
+				reclaimed += uint64(max(brep.SpaceReclaimed, 0))
 			}
 			fmt.Fprintf(env.Stdout, "Total reclaimed space: %s\n", formatter.HumanSize(int64(reclaimed)))
 			return err

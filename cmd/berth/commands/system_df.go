@@ -106,7 +106,7 @@ func dfSummary(du *system.DiskUsage) []dfRow {
 		{"Images", len(du.Images), imgActive, formatter.HumanSize(imgSize), reclaim(imgFree, imgSize)},
 		{"Containers", len(du.Containers), ctrActive, formatter.HumanSize(ctrSize), reclaim(ctrFree, ctrSize)},
 		{"Local Volumes", len(du.Volumes), volActive, formatter.HumanSize(volSize), reclaim(volFree, volSize)},
-		{"Build Cache", 0, 0, "0B", "0B"},
+		buildCacheRow(du.BuildCache, reclaim),
 	}
 }
 
@@ -144,4 +144,19 @@ func writeDiskUsageVerbose(env *Env, du *system.DiskUsage) error {
 		rows = append(rows, map[string]any{"Name": v.Name, "Links": v.Links, "Size": formatter.HumanSize(v.Size)})
 	}
 	return f.Write(w, map[string]string{"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}, rows)
+}
+
+// buildCacheRow is Docker's: reclaimable is what no running build uses.
+func buildCacheRow(recs []system.BuildCacheUsage, reclaim func(r, total int64) string) dfRow {
+	var size, free int64
+	active := 0
+	for _, r := range recs {
+		size += r.Size
+		if r.InUse {
+			active++
+		} else {
+			free += r.Size
+		}
+	}
+	return dfRow{"Build Cache", len(recs), active, formatter.HumanSize(size), reclaim(free, size)}
 }

@@ -6,7 +6,7 @@ type DiskUsage struct {
 	Images     []ImageUsage     `json:"Images"`
 	Containers []ContainerUsage `json:"Containers"`
 	Volumes    []VolumeUsage    `json:"Volumes"`
-	// BuildCache is empty until berth builds images.
+	// BuildCache is the builder's cache (docs/build.md).
 	BuildCache []BuildCacheUsage `json:"BuildCache"`
 }
 
@@ -34,8 +34,12 @@ type VolumeUsage struct {
 	Links int    `json:"Links"`
 }
 
-// BuildCacheUsage is a build cache record (none yet).
+// BuildCacheUsage is a build cache record.
 type BuildCacheUsage struct {
-	ID   string `json:"ID"`
-	Size int64  `json:"Size"`
+	ID          string `json:"ID"`
+	Size        int64  `json:"Size"`
+	InUse       bool   `json:"InUse"`
+	Shared      bool   `json:"Shared"`
+	Type        string `json:"Type"`
+	Description string `json:"Description"`
 }

@@ -65,6 +65,7 @@ type DiskUsageResponse struct {
 	Images        []*ImageUsage          `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
 	Containers    []*ContainerUsage      `protobuf:"bytes,2,rep,name=containers,proto3" json:"containers,omitempty"`
 	Volumes       []*VolumeUsage         `protobuf:"bytes,3,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	BuildCache    []*BuildCacheUsage     `protobuf:"bytes,4,rep,name=build_cache,json=buildCache,proto3" json:"build_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +121,99 @@ func (x *DiskUsageResponse) GetVolumes() []*VolumeUsage {
 	return nil
 }
 
+func (x *DiskUsageResponse) GetBuildCache() []*BuildCacheUsage {
+	if x != nil {
+		return x.BuildCache
+	}
+	return nil
+}
+
+// BuildCacheUsage: a record of the build cache (docs/build.md).
+type BuildCacheUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// in_use: a running build holds it (not reclaimable).
+	InUse         bool   `protobuf:"varint,3,opt,name=in_use,json=inUse,proto3" json:"in_use,omitempty"`
+	Shared        bool   `protobuf:"varint,4,opt,name=shared,proto3" json:"shared,omitempty"`
+	Type          string `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	Description   string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildCacheUsage) Reset() {
+	*x = BuildCacheUsage{}
+	mi := &file_berth_v1_system_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildCacheUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildCacheUsage) ProtoMessage() {}
+
+func (x *BuildCacheUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_system_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildCacheUsage.ProtoReflect.Descriptor instead.
+func (*BuildCacheUsage) Descriptor() ([]byte, []int) {
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BuildCacheUsage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BuildCacheUsage) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BuildCacheUsage) GetInUse() bool {
+	if x != nil {
+		return x.InUse
+	}
+	return false
+}
+
+func (x *BuildCacheUsage) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
+}
+
+func (x *BuildCacheUsage) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *BuildCacheUsage) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // ImageUsage: an image's unpacked size and how many containers use it.
 type ImageUsage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -133,7 +227,7 @@ type ImageUsage struct {
 
 func (x *ImageUsage) Reset() {
 	*x = ImageUsage{}
-	mi := &file_berth_v1_system_proto_msgTypes[2]
+	mi := &file_berth_v1_system_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +239,7 @@ func (x *ImageUsage) String() string {
 func (*ImageUsage) ProtoMessage() {}
 
 func (x *ImageUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[2]
+	mi := &file_berth_v1_system_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +252,7 @@ func (x *ImageUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageUsage.ProtoReflect.Descriptor instead.
 func (*ImageUsage) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ImageUsage) GetId() string {
@@ -203,7 +297,7 @@ type ContainerUsage struct {
 
 func (x *ContainerUsage) Reset() {
 	*x = ContainerUsage{}
-	mi := &file_berth_v1_system_proto_msgTypes[3]
+	mi := &file_berth_v1_system_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +309,7 @@ func (x *ContainerUsage) String() string {
 func (*ContainerUsage) ProtoMessage() {}
 
 func (x *ContainerUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[3]
+	mi := &file_berth_v1_system_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +322,7 @@ func (x *ContainerUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerUsage.ProtoReflect.Descriptor instead.
 func (*ContainerUsage) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContainerUsage) GetId() string {
@@ -278,7 +372,7 @@ type VolumeUsage struct {
 
 func (x *VolumeUsage) Reset() {
 	*x = VolumeUsage{}
-	mi := &file_berth_v1_system_proto_msgTypes[4]
+	mi := &file_berth_v1_system_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +384,7 @@ func (x *VolumeUsage) String() string {
 func (*VolumeUsage) ProtoMessage() {}
 
 func (x *VolumeUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[4]
+	mi := &file_berth_v1_system_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +397,7 @@ func (x *VolumeUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeUsage.ProtoReflect.Descriptor instead.
 func (*VolumeUsage) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VolumeUsage) GetName() string {
@@ -335,7 +429,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[5]
+	mi := &file_berth_v1_system_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +441,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[5]
+	mi := &file_berth_v1_system_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +454,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{6}
 }
 
 type PingResponse struct {
@@ -373,7 +467,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[6]
+	mi := &file_berth_v1_system_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +479,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[6]
+	mi := &file_berth_v1_system_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +492,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PingResponse) GetApiVersion() string {
@@ -416,7 +510,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[7]
+	mi := &file_berth_v1_system_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +522,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[7]
+	mi := &file_berth_v1_system_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +535,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{8}
 }
 
 type VersionResponse struct {
@@ -460,7 +554,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[8]
+	mi := &file_berth_v1_system_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +566,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[8]
+	mi := &file_berth_v1_system_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +579,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -552,7 +646,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[9]
+	mi := &file_berth_v1_system_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +658,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[9]
+	mi := &file_berth_v1_system_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +671,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{10}
 }
 
 type InfoResponse struct {
@@ -613,7 +707,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[10]
+	mi := &file_berth_v1_system_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +719,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[10]
+	mi := &file_berth_v1_system_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +732,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InfoResponse) GetId() string {
@@ -809,7 +903,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_berth_v1_system_proto_msgTypes[11]
+	mi := &file_berth_v1_system_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +915,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[11]
+	mi := &file_berth_v1_system_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +928,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{11}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EventsRequest) GetSince() *timestamppb.Timestamp {
@@ -870,7 +964,7 @@ type EventActor struct {
 
 func (x *EventActor) Reset() {
 	*x = EventActor{}
-	mi := &file_berth_v1_system_proto_msgTypes[12]
+	mi := &file_berth_v1_system_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -882,7 +976,7 @@ func (x *EventActor) String() string {
 func (*EventActor) ProtoMessage() {}
 
 func (x *EventActor) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[12]
+	mi := &file_berth_v1_system_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -895,7 +989,7 @@ func (x *EventActor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventActor.ProtoReflect.Descriptor instead.
 func (*EventActor) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{12}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EventActor) GetId() string {
@@ -927,7 +1021,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_berth_v1_system_proto_msgTypes[13]
+	mi := &file_berth_v1_system_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1033,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[13]
+	mi := &file_berth_v1_system_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1046,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{13}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetType() string {
@@ -992,7 +1086,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_berth_v1_system_proto_msgTypes[14]
+	mi := &file_berth_v1_system_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1098,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_system_proto_msgTypes[14]
+	mi := &file_berth_v1_system_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1111,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_system_proto_rawDescGZIP(), []int{14}
+	return file_berth_v1_system_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EventsResponse) GetEvent() *Event {
@@ -1032,13 +1126,22 @@ var File_berth_v1_system_proto protoreflect.FileDescriptor
 const file_berth_v1_system_proto_rawDesc = "" +
 	"\n" +
 	"\x15berth/v1/system.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\"\x12\n" +
-	"\x10DiskUsageRequest\"\xac\x01\n" +
+	"\x10DiskUsageRequest\"\xe8\x01\n" +
 	"\x11DiskUsageResponse\x12,\n" +
 	"\x06images\x18\x01 \x03(\v2\x14.berth.v1.ImageUsageR\x06images\x128\n" +
 	"\n" +
 	"containers\x18\x02 \x03(\v2\x18.berth.v1.ContainerUsageR\n" +
 	"containers\x12/\n" +
-	"\avolumes\x18\x03 \x03(\v2\x15.berth.v1.VolumeUsageR\avolumes\"m\n" +
+	"\avolumes\x18\x03 \x03(\v2\x15.berth.v1.VolumeUsageR\avolumes\x12:\n" +
+	"\vbuild_cache\x18\x04 \x03(\v2\x19.berth.v1.BuildCacheUsageR\n" +
+	"buildCache\"\x9a\x01\n" +
+	"\x0fBuildCacheUsage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x15\n" +
+	"\x06in_use\x18\x03 \x01(\bR\x05inUse\x12\x16\n" +
+	"\x06shared\x18\x04 \x01(\bR\x06shared\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12 \n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\"m\n" +
 	"\n" +
 	"ImageUsage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -1140,53 +1243,55 @@ func file_berth_v1_system_proto_rawDescGZIP() []byte {
 	return file_berth_v1_system_proto_rawDescData
 }
 
-var file_berth_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_berth_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_berth_v1_system_proto_goTypes = []any{
 	(*DiskUsageRequest)(nil),      // 0: berth.v1.DiskUsageRequest
 	(*DiskUsageResponse)(nil),     // 1: berth.v1.DiskUsageResponse
-	(*ImageUsage)(nil),            // 2: berth.v1.ImageUsage
-	(*ContainerUsage)(nil),        // 3: berth.v1.ContainerUsage
-	(*VolumeUsage)(nil),           // 4: berth.v1.VolumeUsage
-	(*PingRequest)(nil),           // 5: berth.v1.PingRequest
-	(*PingResponse)(nil),          // 6: berth.v1.PingResponse
-	(*VersionRequest)(nil),        // 7: berth.v1.VersionRequest
-	(*VersionResponse)(nil),       // 8: berth.v1.VersionResponse
-	(*InfoRequest)(nil),           // 9: berth.v1.InfoRequest
-	(*InfoResponse)(nil),          // 10: berth.v1.InfoResponse
-	(*EventsRequest)(nil),         // 11: berth.v1.EventsRequest
-	(*EventActor)(nil),            // 12: berth.v1.EventActor
-	(*Event)(nil),                 // 13: berth.v1.Event
-	(*EventsResponse)(nil),        // 14: berth.v1.EventsResponse
-	nil,                           // 15: berth.v1.EventActor.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Filter)(nil),                // 17: berth.v1.Filter
+	(*BuildCacheUsage)(nil),       // 2: berth.v1.BuildCacheUsage
+	(*ImageUsage)(nil),            // 3: berth.v1.ImageUsage
+	(*ContainerUsage)(nil),        // 4: berth.v1.ContainerUsage
+	(*VolumeUsage)(nil),           // 5: berth.v1.VolumeUsage
+	(*PingRequest)(nil),           // 6: berth.v1.PingRequest
+	(*PingResponse)(nil),          // 7: berth.v1.PingResponse
+	(*VersionRequest)(nil),        // 8: berth.v1.VersionRequest
+	(*VersionResponse)(nil),       // 9: berth.v1.VersionResponse
+	(*InfoRequest)(nil),           // 10: berth.v1.InfoRequest
+	(*InfoResponse)(nil),          // 11: berth.v1.InfoResponse
+	(*EventsRequest)(nil),         // 12: berth.v1.EventsRequest
+	(*EventActor)(nil),            // 13: berth.v1.EventActor
+	(*Event)(nil),                 // 14: berth.v1.Event
+	(*EventsResponse)(nil),        // 15: berth.v1.EventsResponse
+	nil,                           // 16: berth.v1.EventActor.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Filter)(nil),                // 18: berth.v1.Filter
 }
 var file_berth_v1_system_proto_depIdxs = []int32{
-	2,  // 0: berth.v1.DiskUsageResponse.images:type_name -> berth.v1.ImageUsage
-	3,  // 1: berth.v1.DiskUsageResponse.containers:type_name -> berth.v1.ContainerUsage
-	4,  // 2: berth.v1.DiskUsageResponse.volumes:type_name -> berth.v1.VolumeUsage
-	16, // 3: berth.v1.EventsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 4: berth.v1.EventsRequest.until:type_name -> google.protobuf.Timestamp
-	17, // 5: berth.v1.EventsRequest.filters:type_name -> berth.v1.Filter
-	15, // 6: berth.v1.EventActor.attributes:type_name -> berth.v1.EventActor.AttributesEntry
-	12, // 7: berth.v1.Event.actor:type_name -> berth.v1.EventActor
-	16, // 8: berth.v1.Event.time:type_name -> google.protobuf.Timestamp
-	13, // 9: berth.v1.EventsResponse.event:type_name -> berth.v1.Event
-	5,  // 10: berth.v1.SystemService.Ping:input_type -> berth.v1.PingRequest
-	7,  // 11: berth.v1.SystemService.Version:input_type -> berth.v1.VersionRequest
-	9,  // 12: berth.v1.SystemService.Info:input_type -> berth.v1.InfoRequest
-	11, // 13: berth.v1.SystemService.Events:input_type -> berth.v1.EventsRequest
-	0,  // 14: berth.v1.SystemService.DiskUsage:input_type -> berth.v1.DiskUsageRequest
-	6,  // 15: berth.v1.SystemService.Ping:output_type -> berth.v1.PingResponse
-	8,  // 16: berth.v1.SystemService.Version:output_type -> berth.v1.VersionResponse
-	10, // 17: berth.v1.SystemService.Info:output_type -> berth.v1.InfoResponse
-	14, // 18: berth.v1.SystemService.Events:output_type -> berth.v1.EventsResponse
-	1,  // 19: berth.v1.SystemService.DiskUsage:output_type -> berth.v1.DiskUsageResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 0: berth.v1.DiskUsageResponse.images:type_name -> berth.v1.ImageUsage
+	4,  // 1: berth.v1.DiskUsageResponse.containers:type_name -> berth.v1.ContainerUsage
+	5,  // 2: berth.v1.DiskUsageResponse.volumes:type_name -> berth.v1.VolumeUsage
+	2,  // 3: berth.v1.DiskUsageResponse.build_cache:type_name -> berth.v1.BuildCacheUsage
+	17, // 4: berth.v1.EventsRequest.since:type_name -> google.protobuf.Timestamp
+	17, // 5: berth.v1.EventsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 6: berth.v1.EventsRequest.filters:type_name -> berth.v1.Filter
+	16, // 7: berth.v1.EventActor.attributes:type_name -> berth.v1.EventActor.AttributesEntry
+	13, // 8: berth.v1.Event.actor:type_name -> berth.v1.EventActor
+	17, // 9: berth.v1.Event.time:type_name -> google.protobuf.Timestamp
+	14, // 10: berth.v1.EventsResponse.event:type_name -> berth.v1.Event
+	6,  // 11: berth.v1.SystemService.Ping:input_type -> berth.v1.PingRequest
+	8,  // 12: berth.v1.SystemService.Version:input_type -> berth.v1.VersionRequest
+	10, // 13: berth.v1.SystemService.Info:input_type -> berth.v1.InfoRequest
+	12, // 14: berth.v1.SystemService.Events:input_type -> berth.v1.EventsRequest
+	0,  // 15: berth.v1.SystemService.DiskUsage:input_type -> berth.v1.DiskUsageRequest
+	7,  // 16: berth.v1.SystemService.Ping:output_type -> berth.v1.PingResponse
+	9,  // 17: berth.v1.SystemService.Version:output_type -> berth.v1.VersionResponse
+	11, // 18: berth.v1.SystemService.Info:output_type -> berth.v1.InfoResponse
+	15, // 19: berth.v1.SystemService.Events:output_type -> berth.v1.EventsResponse
+	1,  // 20: berth.v1.SystemService.DiskUsage:output_type -> berth.v1.DiskUsageResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_system_proto_init() }
@@ -1201,7 +1306,7 @@ func file_berth_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_system_proto_rawDesc), len(file_berth_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -17,6 +17,9 @@ func DiskUsageToProto(d *system.DiskUsage) *berthv1.DiskUsageResponse {
 	for _, v := range d.Volumes {
 		p.Volumes = append(p.Volumes, &berthv1.VolumeUsage{Name: v.Name, Size: v.Size, Links: int64(v.Links)})
 	}
+	for _, b := range d.BuildCache {
+		p.BuildCache = append(p.BuildCache, &berthv1.BuildCacheUsage{Id: b.ID, Size: b.Size, InUse: b.InUse, Shared: b.Shared, Type: b.Type, Description: b.Description})
+	}
 	return p
 }
 
@@ -31,6 +34,9 @@ func DiskUsageFromProto(p *berthv1.DiskUsageResponse) *system.DiskUsage {
 	}
 	for _, v := range p.GetVolumes() {
 		d.Volumes = append(d.Volumes, system.VolumeUsage{Name: v.GetName(), Size: v.GetSize(), Links: int(v.GetLinks())})
+	}
+	for _, b := range p.GetBuildCache() {
+		d.BuildCache = append(d.BuildCache, system.BuildCacheUsage{ID: b.GetId(), Size: b.GetSize(), InUse: b.GetInUse(), Shared: b.GetShared(), Type: b.GetType(), Description: b.GetDescription()})
 	}
 	return d
 }

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/test/harness"
+)
+
+// buildCtx writes files (name → content) into a new context directory.
+func buildCtx(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// stepsRun are the Dockerfile steps ("[2/3] RUN …") a plain progress log
+// shows as run, and stepsCached those it shows as CACHED.
+func buildSteps(log string) (run, cached []string) {
+	names := map[string]string{}
+	re := regexp.MustCompile(`^#(\d+) (\[.*)$`)
+	for _, l := range strings.Split(log, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			names[m[1]] = m[2]
+		}
+	}
+	done := regexp.MustCompile(`^#(\d+) (DONE|CACHED)`)
+	for _, l := range strings.Split(log, "\n") {
+		m := done.FindStringSubmatch(l)
+		if m == nil || names[m[1]] == "" || strings.Contains(names[m[1]], "internal]") || strings.Contains(names[m[1]], " FROM ") {
+			continue
+		}
+		if m[2] == "CACHED" {
+			cached = append(cached, names[m[1]])
+		} else {
+			run = append(run, names[m[1]])
+		}
+	}
+	return run, cached
+}
+
+// TestBuild: berth build with busybox, as people write Dockerfiles:
+// multi-stage with COPY --from, ARG and ENV, .dockerignore, --target,
+// labels, -q and --iidfile, --output; the image runs with berth run.
+func TestBuild(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+
+	dir := buildCtx(t, map[string]string{
+		"Dockerfile": `ARG GREETING=hello
+FROM busybox AS base
+ARG GREETING
+ENV WHO=berth
+RUN echo "$GREETING $WHO" > /greeting
+
+FROM base AS test
+RUN echo test-stage > /stage
+
+FROM busybox
+COPY --from=base /greeting /greeting
+COPY app/ /app/
+LABEL built.by=berth
+CMD ["sh", "-c", "cat /greeting; ls /app"]
+`,
+		"app/main.txt":  "main",
+		"app/debug.log": "excluded",
+		".dockerignore": "**/*.log\n",
+	})
+	iid := filepath.Join(t.TempDir(), "iid")
+	id := c.ok("build", "-q", "--iidfile", iid, "--build-arg", "GREETING=hi", "--label", "extra=1", "-t", "app:1", "-t", "app:latest", dir)
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("build -q printed %q, want the image ID", id)
+	}
+	if b, _ := os.ReadFile(iid); string(b) != id {
+		t.Errorf("--iidfile holds %q, want %q", b, id)
+	}
+	out := c.ok("run", "--rm", "app:1")
+	if out != "hi berth\nmain.txt" {
+		t.Errorf("the built image printed %q, want the greeting from the first stage and only main.txt (debug.log is in .dockerignore)", out)
+	}
+	if got := c.ok("image", "inspect", "--format", `{{index .Config.Labels "built.by"}} {{index .Config.Labels "extra"}}`, "app:latest"); got != "berth 1" {
+		t.Errorf("labels = %q, want the Dockerfile's and --label's", got)
+	}
+	// --target builds the named stage only.
+	c.ok("build", "-q", "--target", "test", "-t", "app:test", dir)
+	if out := c.ok("run", "--rm", "app:test", "cat", "/stage", "/greeting"); out != "test-stage\nhello berth" {
+		t.Errorf("--target test: %q", out)
+	}
+	// -f - reads the Dockerfile from stdin; --output exports files.
+	dest := t.TempDir()
+	r := c.runIn(strings.NewReader("FROM busybox\nRUN echo exported > /out.txt\n"), "build", "--progress", "plain", "-f", "-", "-o", "type=local,dest="+dest, dir)
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "out.txt")); err != nil || string(b) != "exported\n" {
+		t.Errorf("--output type=local: out.txt = %q, %v", b, err)
+	}
+	// Build steps are no containers of berth's, and leave none in containerd.
+	if ps := c.ok("ps", "-aq"); ps != "" {
+		t.Errorf("berth ps -a lists build steps: %q", ps)
+	}
+	if r := s.Ctr("containers", "ls", "-q"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("containers left in containerd after the builds: %s", r.Stdout)
+	}
+	// The build cache is in system df and goes with builder prune.
+	df := c.ok("system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+	if !regexp.MustCompile(`Build Cache [1-9]`).MatchString(df) {
+		t.Errorf("system df shows no build cache: %q", df)
+	}
+	c.ok("builder", "prune", "-a", "-f")
+	if df := c.ok("system", "df", "--format", "{{.Type}} {{.TotalCount}}"); !strings.Contains(df, "Build Cache 0") {
+		t.Errorf("after builder prune -a: %q", df)
+	}
+}
+
+// TestBuildCache: an unchanged rebuild runs no step, a changed file re-runs
+// only the steps from its COPY on, --no-cache runs them all.
+func TestBuildCache(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{
+		"Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY b.txt /b.txt\n",
+		"a.txt":      "a1",
+		"b.txt":      "b1",
+	})
+	build := func() (run, cached []string) {
+		t.Helper()
+		r := c.run("build", "--progress", "plain", "-t", "cache:1", dir)
+		if r.code != 0 {
+			t.Fatalf("%s", r)
+		}
+		return buildSteps(r.stderr)
+	}
+	if run, _ := build(); len(run) != 4 {
+		t.Fatalf("first build ran %q, want the 4 steps", run)
+	}
+	if run, cached := build(); len(run) != 0 || len(cached) != 4 {
+		t.Errorf("unchanged rebuild ran %q (cached %q), want every step cached", run, cached)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, cached := build()
+	if len(cached) != 1 || !strings.Contains(cached[0], "RUN echo one") || len(run) != 3 {
+		t.Errorf("after a.txt changed: ran %q, cached %q; want only the first RUN cached", run, cached)
+	}
+	if out := c.ok("run", "--rm", "cache:1", "cat", "/copy"); out != "a2" {
+		t.Errorf("the rebuilt image has %q, want the changed file", out)
+	}
+	r := c.run("build", "--progress", "plain", "--no-cache", "-t", "cache:1", dir)
+	if run, cached := buildSteps(r.stderr); r.code != 0 || len(run) != 4 || len(cached) != 0 {
+		t.Errorf("--no-cache ran %q, cached %q: %s", run, cached, r)
+	}
+}
+
+// TestBuildSecret: a secret is readable by the RUN that mounts it and is in
+// no layer of the image.
+func TestBuildSecret(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	const secret = "s3cr3t-value-8d1f"
+	dir := buildCtx(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nRUN --mount=type=secret,id=token wc -c < /run/secrets/token > /token-length\n",
+		"token.txt":     secret,
+		".dockerignore": "token.txt\n",
+	})
+	c.ok("build", "-q", "--secret", "id=token,src="+filepath.Join(dir, "token.txt"), "-t", "secret:1", dir)
+	if out := c.ok("run", "--rm", "secret:1", "cat", "/token-length"); strings.TrimSpace(out) != strconv.Itoa(len(secret)) {
+		t.Errorf("the RUN saw a secret of %q bytes, want %d", out, len(secret))
+	}
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	c.ok("save", "-o", archive, "secret:1")
+	if n := grepTar(t, archive, secret); n > 0 {
+		t.Errorf("the secret is in %d files of the saved image", n)
+	}
+}
+
+// grepTar counts the files of a tar (and of the layer tars in it) holding s.
+func grepTar(t *testing.T, path, s string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var count func(r io.Reader) int
+	count = func(r io.Reader) int {
+		n := 0
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				return n
+			}
+			b, _ := io.ReadAll(tr)
+			if bytes.Contains(b, []byte(s)) {
+				n++
+			}
+			if h.Typeflag == tar.TypeReg && len(b) > 512 {
+				n += count(bytes.NewReader(b)) // a layer
+			}
+		}
+	}
+	return count(f)
+}
+
+// TestBuildErrors: bad Dockerfiles are named precisely and leave nothing.
+func TestBuildErrors(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{"a.txt": "a"})
+	write := func(df string) {
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("FROM busybox\nRUN true\nBOGUS instruction\n")
+	r := c.run("build", "--progress", "plain", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "Dockerfile:3") || !strings.Contains(strings.ToLower(r.stderr), "bogus") {
+		t.Errorf("a syntax error on line 3: want Dockerfile:3 and the instruction named; %s", r)
+	}
+	write("FROM busybox\nCOPY missing.txt /\n")
+	r = c.run("build", "--progress", "plain", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "missing.txt") {
+		t.Errorf("a missing COPY source is not named: %s", r)
+	}
+	write("FROM busybox\nRUN exit 3\n")
+	r = c.run("build", "--progress", "plain", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "exit code: 3") {
+		t.Errorf("a failing RUN: %s", r)
+	}
+	c.fails(125, []string{"--progress"}, "build", "--progress", "fancy", dir)
+	c.fails(1, []string{"Dockerfile", "does not exist"}, "build", "-f", filepath.Join(dir, "nope"), dir)
+	if r := s.Ctr("containers", "ls", "-q"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("failed builds left containers: %s", r.Stdout)
+	}
+}
+
+// TestBuildInterrupted: a build stopped by Ctrl-C, and one whose
+// berth-buildkitd is killed, leave no container or task, and the next
+// build works.
+func TestBuildInterrupted(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 300\n"})
+	pidFile := filepath.Join(s.State(), "buildkit", "berth-buildkitd.pid")
+	noSteps := func(what string) {
+		t.Helper()
+		eventually(t, harness.Timeout(30*time.Second), what+": no container or task left in containerd", func() bool {
+			return strings.TrimSpace(s.Ctr("containers", "ls", "-q").Stdout) == "" && strings.TrimSpace(s.Ctr("tasks", "ls", "-q").Stdout) == ""
+		})
+	}
+	for _, how := range []string{"ctrl-c", "kill-builder"} {
+		st := c.start("build", "--progress", "plain", dir)
+		eventually(t, harness.Timeout(60*time.Second), "the RUN step started", func() bool {
+			return strings.Contains(st.stderr(), "started")
+		})
+		if how == "ctrl-c" {
+			_ = st.cmd.Process.Signal(syscall.SIGINT)
+		} else {
+			b, err := os.ReadFile(pidFile)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid == 0 {
+				t.Fatalf("no berth-buildkitd pid: %v", err)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if code := st.wait(60 * time.Second); code == 0 {
+			t.Errorf("%s: the build succeeded", how)
+		}
+		noSteps(how)
+	}
+	// The builder was restarted; the next build works.
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo ok > /ok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("build", "-q", "-t", "after:1", dir)
+	if out := c.ok("run", "--rm", "after:1", "cat", "/ok"); out != "ok" {
+		t.Errorf("build after the interruptions: %q", out)
+	}
+}
