@@ -3,7 +3,10 @@ package image
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
@@ -14,9 +17,14 @@ import (
 )
 
 // Prune removes dangling images (with All: every image) that no container
-// uses, as `docker image prune`.
+// uses and that pass opts.Filters, as `docker image prune`. A bad filter is
+// errdefs.ErrInvalidArgument and removes nothing.
 func (s *Service) Prune(ctx context.Context, opts imagetypes.PruneOptions) (*imagetypes.PruneReport, error) {
 	ctx = s.ns(ctx)
+	f, err := parsePruneFilters(opts)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.groups(ctx)
@@ -25,7 +33,7 @@ func (s *Service) Prune(ctx context.Context, opts imagetypes.PruneOptions) (*ima
 	}
 	ids := make([]digest.Digest, 0, len(all))
 	for id, g := range all {
-		if opts.All || g.dangling() {
+		if f.match(g) {
 			ids = append(ids, id)
 		}
 	}
@@ -113,3 +121,76 @@ func (s *Service) History(ctx context.Context, ref string) ([]imagetypes.History
 }
 
 func hist0() ocispec.History { return ocispec.History{} }
+
+// pruneFilters is a parsed PruneOptions.
+type pruneFilters struct {
+	all       bool
+	until     time.Time
+	labels    []string
+	notLabels []string
+}
+
+func parsePruneFilters(opts imagetypes.PruneOptions) (pruneFilters, error) {
+	f := pruneFilters{all: opts.All}
+	for key, vals := range opts.Filters {
+		switch key {
+		case "dangling":
+			for _, v := range vals {
+				switch strings.ToLower(v) {
+				case "true", "1":
+				case "false", "0":
+					f.all = true
+				default:
+					return f, fmt.Errorf("invalid filter 'dangling=%s': use true or false: %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+		case "until":
+			for _, v := range vals {
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					return f, fmt.Errorf("invalid filter 'until=%s': want a time (RFC 3339): %w", v, errdefs.ErrInvalidArgument)
+				}
+				if f.until.IsZero() || t.Before(f.until) {
+					f.until = t
+				}
+			}
+		case "label":
+			f.labels = append(f.labels, vals...)
+		case "label!":
+			f.notLabels = append(f.notLabels, vals...)
+		default:
+			return f, fmt.Errorf("invalid filter '%s': image prune takes dangling, until, label and label!: %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	return f, nil
+}
+
+// match: g is dangling (or any image with all), created before until,
+// has every label and none of the excluded ones.
+func (f pruneFilters) match(g *group) bool {
+	if !f.all && !g.dangling() {
+		return false
+	}
+	if !f.until.IsZero() {
+		c := g.rt.config.Created
+		if c == nil || !c.Before(f.until) {
+			return false
+		}
+	}
+	has := func(l string) bool {
+		k, v, hasValue := strings.Cut(l, "=")
+		got, ok := g.rt.config.Config.Labels[k]
+		return ok && (!hasValue || got == v)
+	}
+	for _, l := range f.labels {
+		if !has(l) {
+			return false
+		}
+	}
+	for _, l := range f.notLabels {
+		if has(l) {
+			return false
+		}
+	}
+	return true
+}

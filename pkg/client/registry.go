@@ -94,7 +94,7 @@ func (c *imageClient) History(ctx context.Context, ref string) ([]image.HistoryE
 
 // Prune removes unused images (`berth image prune`).
 func (c *imageClient) Prune(ctx context.Context, opts image.PruneOptions) (*image.PruneReport, error) {
-	resp, err := c.images.Prune(ctx, &berthv1.PruneImagesRequest{All: opts.All})
+	resp, err := c.images.Prune(ctx, &berthv1.PruneImagesRequest{All: opts.All, Filters: conv.Filters(opts.Filters)})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ func TestParityFS(t *testing.T) {
 		{"Commit", testCommit},
 		{"Diff", testDiff},
 		{"Export", testExport},
+		{"ImagePrune", testImagePruneFilters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -292,5 +293,51 @@ func testInspectShape(t *testing.T, c, d cli) {
 	}
 	if got := c.ok("inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels.team}}", v); got != v+" local local blue" {
 		t.Errorf("inspect of a volume by name: got %q", got)
+	}
+}
+
+// testImagePruneFilters: image prune --filter until, label, label! and
+// dangling remove exactly the images Docker's would. Every prune here has
+// this test's label, so no other test's image is touched.
+func testImagePruneFilters(t *testing.T, c cli) {
+	ctr := c.name("prune")
+	c.ok("create", "--name", ctr, "busybox", "true")
+	mark := "prunetest=" + strings.ToLower(ctr)
+	commit := func(args ...string) string {
+		return c.ok(append([]string{"commit", "-c", "LABEL " + mark}, args...)...)
+	}
+	a := commit(ctr)                                  // dangling
+	b := commit("-c", "LABEL keep=yes", ctr)          // dangling, kept by label!
+	tagged := "prune-" + strings.ToLower(ctr) + ":v1" // tagged: only -a / dangling=false
+	cID := commit(ctr, tagged)
+	c.rmiAtEnd(a, b, cID)
+	exists := func(id string) bool { return c.run("image", "inspect", id).code == 0 }
+	check := func(step string, want map[string]bool) {
+		t.Helper()
+		for id, w := range want {
+			if got := exists(id); got != w {
+				t.Errorf("%s: image %s exists %v; want %v", step, id[:19], got, w)
+			}
+		}
+	}
+
+	c.ok("image", "prune", "-f", "--filter", "label="+mark, "--filter", "until=1h")
+	check("until=1h (all made just now)", map[string]bool{a: true, b: true, cID: true})
+
+	out := c.ok("image", "prune", "-f", "--filter", "label="+mark, "--filter", "label!=keep=yes")
+	check("label!=keep=yes", map[string]bool{a: false, b: true, cID: true})
+	if !strings.Contains(out, "deleted: "+a) {
+		t.Errorf("image prune prints the deleted image %s; got\n%s", a, out)
+	}
+
+	c.fails(1, []string{"invalid filter 'nope'"}, "image", "prune", "-f", "--filter", "nope=1")
+	c.fails(1, []string{"invalid filter 'dangling=maybe'"}, "image", "prune", "-f", "--filter", "dangling=maybe")
+	check("refused filters", map[string]bool{b: true, cID: true})
+
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	c.ok("image", "prune", "-f", "--filter", "dangling=false", "--filter", "label="+mark, "--filter", "until="+later)
+	check("dangling=false until=later", map[string]bool{b: false, cID: false})
+	if !exists("busybox") {
+		t.Errorf("a prune filtered by label removed busybox")
 	}
 }

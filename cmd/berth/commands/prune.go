@@ -59,6 +59,18 @@ func parsePruneFilters(values []string, now time.Time) (pruneFilters, error) {
 	return f, nil
 }
 
+// imageFilters are f as image prune's filters (until as an RFC 3339 time).
+func (f pruneFilters) imageFilters() map[string][]string {
+	m := map[string][]string{}
+	if len(f.label) > 0 {
+		m["label"] = f.label
+	}
+	if !f.until.IsZero() {
+		m["until"] = []string{f.until.UTC().Format(time.RFC3339Nano)}
+	}
+	return m
+}
+
 // pruneContainers removes every container that is not running (created,
 // exited, dead) and matches f, as Docker's container prune, and returns the
 // removed IDs and the space their writable layers took.
@@ -149,8 +161,8 @@ func SystemPrune(env *Env) *cli.Command {
 		Description: `As Docker: removes all stopped containers, all networks no container
 uses, and dangling images; -a also every image no container uses;
 --volumes also the anonymous volumes no container uses.
-Filters: label=KEY[=VALUE], until=TIME (containers and networks; until is
-not applied to images and volumes).
+Filters: label=KEY[=VALUE], until=TIME (containers, networks and images;
+until is not applied to volumes).
 
 Examples:
    berth system prune -f
@@ -204,7 +216,7 @@ Examples:
 					return err
 				}
 			}
-			rep, err := cl.Images().Prune(ctx, image.PruneOptions{All: c.Bool("all")})
+			rep, err := cl.Images().Prune(ctx, image.PruneOptions{All: c.Bool("all"), Filters: f.imageFilters()})
 			if rep != nil {
 				var lines []string
 				for _, d := range rep.Deleted {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -17,6 +18,7 @@ import (
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
 	"github.com/berthproject/berth/cmd/berth/internal/progress"
 	"github.com/berthproject/berth/cmd/berth/internal/term"
+	"github.com/berthproject/berth/cmd/berth/opts"
 	"github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -372,16 +374,31 @@ func ImagePrune(env *Env) *cli.Command {
 		Usage:     "Remove unused images",
 		UsageText: "berth image prune [OPTIONS]",
 		Description: `Removes dangling images; with -a, every image no container uses.
+Filters (repeatable; all keys must match): dangling=true|false (false: as -a),
+until=TIME (created before TIME: a timestamp or a duration before now, 24h),
+label=KEY[=VALUE], label!=KEY[=VALUE].
 
 Examples:
    berth image prune -f
-   berth image prune -a -f`,
+   berth image prune -a -f --filter until=24h --filter label!=keep`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove all unused images, not just dangling ones"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "only images matching (dangling=BOOL, until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE])"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
 			api := cl.Images()
+			filters, err := opts.Filters(c.StringSlice("filter"))
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			for i, v := range filters["until"] {
+				t, err := opts.Timestamp(v, time.Now())
+				if err != nil {
+					return &ExitError{Code: 1, Err: fmt.Errorf("invalid until filter: %w", err)}
+				}
+				filters["until"][i] = t.UTC().Format(time.RFC3339Nano)
+			}
 			if !c.Bool("force") {
 				what := "all dangling images"
 				if c.Bool("all") {
@@ -393,7 +410,7 @@ Examples:
 					return nil
 				}
 			}
-			rep, err := api.Prune(ctx, image.PruneOptions{All: c.Bool("all")})
+			rep, err := api.Prune(ctx, image.PruneOptions{All: c.Bool("all"), Filters: filters})
 			if rep != nil && len(rep.Deleted) > 0 {
 				fmt.Fprintln(env.Stdout, "Deleted Images:")
 				for _, d := range rep.Deleted {

@@ -8,6 +8,12 @@ import (
 type PruneOptions struct {
 	// All removes every image no container uses, not only dangling ones.
 	All bool
+	// Filters are Docker's image prune filters: dangling=true|false
+	// (false: as All), until=TIME (images created before TIME, an RFC 3339
+	// time: the edges turn durations and Unix times into one),
+	// label=KEY[=VALUE] and label!=KEY[=VALUE]. Values of one key must all
+	// match.
+	Filters map[string][]string
 }
 
 // PruneReport is what Prune removed.

@@ -1989,7 +1989,10 @@ func (x *ImageHistoryResponse) GetEntries() []*ImageHistoryEntry {
 type PruneImagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Remove every image no container uses, not only dangling ones.
-	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	All bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	// Docker's keys: dangling (true, false: as all), until (an RFC 3339
+	// time: images created before it), label and label! (KEY or KEY=VALUE).
+	Filters       []*Filter `protobuf:"bytes,2,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2029,6 +2032,13 @@ func (x *PruneImagesRequest) GetAll() bool {
 		return x.All
 	}
 	return false
+}
+
+func (x *PruneImagesRequest) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
 }
 
 type PruneImagesResponse struct {
@@ -2225,9 +2235,10 @@ const file_berth_v1_images_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x18\n" +
 	"\acomment\x18\x06 \x01(\tR\acomment\"M\n" +
 	"\x14ImageHistoryResponse\x125\n" +
-	"\aentries\x18\x01 \x03(\v2\x1b.berth.v1.ImageHistoryEntryR\aentries\"&\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.berth.v1.ImageHistoryEntryR\aentries\"R\n" +
 	"\x12PruneImagesRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"w\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\x12*\n" +
+	"\afilters\x18\x02 \x03(\v2\x10.berth.v1.FilterR\afilters\"w\n" +
 	"\x13PruneImagesResponse\x127\n" +
 	"\adeleted\x18\x01 \x03(\v2\x1d.berth.v1.ImageDeleteResponseR\adeleted\x12'\n" +
 	"\x0fspace_reclaimed\x18\x02 \x01(\x03R\x0espaceReclaimed2\xc6\x06\n" +
@@ -2326,36 +2337,37 @@ var file_berth_v1_images_proto_depIdxs = []int32{
 	21, // 22: berth.v1.LoginRequest.auth:type_name -> berth.v1.RegistryAuth
 	37, // 23: berth.v1.ImageHistoryEntry.created:type_name -> google.protobuf.Timestamp
 	31, // 24: berth.v1.ImageHistoryResponse.entries:type_name -> berth.v1.ImageHistoryEntry
-	15, // 25: berth.v1.PruneImagesResponse.deleted:type_name -> berth.v1.ImageDeleteResponse
-	6,  // 26: berth.v1.ImagesService.Import:input_type -> berth.v1.ImportImageRequest
-	8,  // 27: berth.v1.ImagesService.Load:input_type -> berth.v1.LoadImagesRequest
-	10, // 28: berth.v1.ImagesService.Save:input_type -> berth.v1.SaveImagesRequest
-	12, // 29: berth.v1.ImagesService.Tag:input_type -> berth.v1.TagImageRequest
-	14, // 30: berth.v1.ImagesService.Remove:input_type -> berth.v1.RemoveImagesRequest
-	17, // 31: berth.v1.ImagesService.List:input_type -> berth.v1.ListImagesRequest
-	19, // 32: berth.v1.ImagesService.Inspect:input_type -> berth.v1.InspectImageRequest
-	23, // 33: berth.v1.ImagesService.Pull:input_type -> berth.v1.PullImageRequest
-	25, // 34: berth.v1.ImagesService.Push:input_type -> berth.v1.PushImageRequest
-	28, // 35: berth.v1.ImagesService.Login:input_type -> berth.v1.LoginRequest
-	30, // 36: berth.v1.ImagesService.History:input_type -> berth.v1.ImageHistoryRequest
-	33, // 37: berth.v1.ImagesService.Prune:input_type -> berth.v1.PruneImagesRequest
-	7,  // 38: berth.v1.ImagesService.Import:output_type -> berth.v1.ImportImageResponse
-	9,  // 39: berth.v1.ImagesService.Load:output_type -> berth.v1.LoadImagesResponse
-	11, // 40: berth.v1.ImagesService.Save:output_type -> berth.v1.SaveImagesResponse
-	13, // 41: berth.v1.ImagesService.Tag:output_type -> berth.v1.TagImageResponse
-	16, // 42: berth.v1.ImagesService.Remove:output_type -> berth.v1.RemoveImagesResponse
-	18, // 43: berth.v1.ImagesService.List:output_type -> berth.v1.ListImagesResponse
-	20, // 44: berth.v1.ImagesService.Inspect:output_type -> berth.v1.InspectImageResponse
-	24, // 45: berth.v1.ImagesService.Pull:output_type -> berth.v1.PullImageResponse
-	26, // 46: berth.v1.ImagesService.Push:output_type -> berth.v1.PushImageResponse
-	29, // 47: berth.v1.ImagesService.Login:output_type -> berth.v1.LoginResponse
-	32, // 48: berth.v1.ImagesService.History:output_type -> berth.v1.ImageHistoryResponse
-	34, // 49: berth.v1.ImagesService.Prune:output_type -> berth.v1.PruneImagesResponse
-	38, // [38:50] is the sub-list for method output_type
-	26, // [26:38] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	39, // 25: berth.v1.PruneImagesRequest.filters:type_name -> berth.v1.Filter
+	15, // 26: berth.v1.PruneImagesResponse.deleted:type_name -> berth.v1.ImageDeleteResponse
+	6,  // 27: berth.v1.ImagesService.Import:input_type -> berth.v1.ImportImageRequest
+	8,  // 28: berth.v1.ImagesService.Load:input_type -> berth.v1.LoadImagesRequest
+	10, // 29: berth.v1.ImagesService.Save:input_type -> berth.v1.SaveImagesRequest
+	12, // 30: berth.v1.ImagesService.Tag:input_type -> berth.v1.TagImageRequest
+	14, // 31: berth.v1.ImagesService.Remove:input_type -> berth.v1.RemoveImagesRequest
+	17, // 32: berth.v1.ImagesService.List:input_type -> berth.v1.ListImagesRequest
+	19, // 33: berth.v1.ImagesService.Inspect:input_type -> berth.v1.InspectImageRequest
+	23, // 34: berth.v1.ImagesService.Pull:input_type -> berth.v1.PullImageRequest
+	25, // 35: berth.v1.ImagesService.Push:input_type -> berth.v1.PushImageRequest
+	28, // 36: berth.v1.ImagesService.Login:input_type -> berth.v1.LoginRequest
+	30, // 37: berth.v1.ImagesService.History:input_type -> berth.v1.ImageHistoryRequest
+	33, // 38: berth.v1.ImagesService.Prune:input_type -> berth.v1.PruneImagesRequest
+	7,  // 39: berth.v1.ImagesService.Import:output_type -> berth.v1.ImportImageResponse
+	9,  // 40: berth.v1.ImagesService.Load:output_type -> berth.v1.LoadImagesResponse
+	11, // 41: berth.v1.ImagesService.Save:output_type -> berth.v1.SaveImagesResponse
+	13, // 42: berth.v1.ImagesService.Tag:output_type -> berth.v1.TagImageResponse
+	16, // 43: berth.v1.ImagesService.Remove:output_type -> berth.v1.RemoveImagesResponse
+	18, // 44: berth.v1.ImagesService.List:output_type -> berth.v1.ListImagesResponse
+	20, // 45: berth.v1.ImagesService.Inspect:output_type -> berth.v1.InspectImageResponse
+	24, // 46: berth.v1.ImagesService.Pull:output_type -> berth.v1.PullImageResponse
+	26, // 47: berth.v1.ImagesService.Push:output_type -> berth.v1.PushImageResponse
+	29, // 48: berth.v1.ImagesService.Login:output_type -> berth.v1.LoginResponse
+	32, // 49: berth.v1.ImagesService.History:output_type -> berth.v1.ImageHistoryResponse
+	34, // 50: berth.v1.ImagesService.Prune:output_type -> berth.v1.PruneImagesResponse
+	39, // [39:51] is the sub-list for method output_type
+	27, // [27:39] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_images_proto_init() }

@@ -127,7 +127,7 @@ func (s *imagesServer) History(ctx context.Context, r *berthv1.ImageHistoryReque
 }
 
 func (s *imagesServer) Prune(ctx context.Context, r *berthv1.PruneImagesRequest) (*berthv1.PruneImagesResponse, error) {
-	rep, err := s.i.Prune(ctx, imagetypes.PruneOptions{All: r.GetAll()})
+	rep, err := s.i.Prune(ctx, imagetypes.PruneOptions{All: r.GetAll(), Filters: conv.FilterMap(r.GetFilters())})
 	if err != nil {
 		return nil, err
 	}

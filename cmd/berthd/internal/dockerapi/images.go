@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	dimage "github.com/moby/moby/api/types/image"
@@ -89,18 +90,20 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request, _ map[string
 	if err != nil {
 		return err
 	}
-	all := false
-	for k, vals := range filters {
-		switch k {
-		case "dangling":
-			for _, d := range vals {
-				all = all || d == "false" || d == "0"
+	// until, as Docker's, is a time or a duration before now: the engine
+	// takes an RFC 3339 time.
+	if vals, ok := filters["until"]; ok {
+		out := make([]string, 0, len(vals))
+		for _, v := range vals {
+			t, err := parseTime(v, time.Now())
+			if err != nil {
+				return err
 			}
-		default:
-			return invalid("invalid filter '%s': berth's image prune takes only dangling", k)
+			out = append(out, t.Format(time.RFC3339Nano))
 		}
+		filters["until"] = out
 	}
-	rep, err := s.b.Images.Prune(r.Context(), image.PruneOptions{All: all})
+	rep, err := s.b.Images.Prune(r.Context(), image.PruneOptions{Filters: filters})
 	if err != nil {
 		return err
 	}
