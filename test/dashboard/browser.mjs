@@ -136,6 +136,13 @@ try {
       await page.locator("#files-list", { hasText: "Directory /etc" }).waitFor();
       const [dl] = await Promise.all([page.waitForEvent("download"), page.locator("#files-list a", { hasText: /^hostname$/ }).click()]);
       check((await dl.suggestedFilename()) === "hostname", "downloaded " + (await dl.suggestedFilename()));
+      // Upload into /tmp: the file appears in the listing (the CLI reads it back afterwards).
+      await page.locator("#files-list a", { hasText: /^Up$/ }).click();
+      await page.locator("#files-list a", { hasText: "tmp/" }).click();
+      await page.locator("#files-list", { hasText: "Directory /tmp" }).waitFor();
+      await page.getByLabel("Upload a file into /tmp").setInputFiles({ name: "uploaded.txt", mimeType: "text/plain", buffer: Buffer.from("from the browser\n") });
+      await page.getByRole("button", { name: "Upload", exact: true }).click();
+      await page.locator("#files-list a", { hasText: "uploaded.txt" }).waitFor();
       await page.locator("#files").scrollIntoViewIfNeeded();
       await shot("container-files");
     });
@@ -148,8 +155,18 @@ try {
       await page.locator("#pull-progress", { hasText: "pulled sha256:" }).waitFor();
       const layers = await page.locator("#pull-progress .layer").count();
       check(layers >= 2, "progress showed " + layers + " layers");
-      await page.locator(`tr[data-image="${process.env.DASH_PULL}"]`).waitFor();
+      const img = page.locator(`tr[data-image="${process.env.DASH_PULL}"]`);
+      await img.waitFor();
       await shot("images");
+      // History, then a new tag, then its removal (confirmed).
+      await img.getByRole("button", { name: /^History/ }).click();
+      await page.locator("#history", { hasText: "History of" }).locator("tbody tr").first().waitFor();
+      await img.getByLabel(/^New tag for/).fill("dash/tagged:2");
+      await img.getByRole("button", { name: /^Tag / }).click();
+      const tagged = page.locator('tr[data-image="dash/tagged:2"]');
+      await tagged.waitFor();
+      await tagged.getByRole("button", { name: /^Remove/ }).click();
+      await tagged.waitFor({ state: "detached" });
     });
 
     await step("volumes: remove one (with its confirmation)", async () => {

@@ -210,5 +210,14 @@ func TestDashboardBrowser(t *testing.T) {
 		if r := s.Berth("image", "inspect", pullRef); r.ExitCode != 0 {
 			t.Errorf("%s not pulled: %s", pullRef, r)
 		}
+		if r := s.Berth("image", "inspect", "dash/tagged:2"); r.ExitCode == 0 {
+			t.Errorf("dash/tagged:2 still exists after its removal in the browser")
+		}
+		// The accessibility pass stopped printer: cp reads it anyway.
+		dst := filepath.Join(t.TempDir(), "uploaded.txt")
+		s.BerthOK("cp", "printer:/tmp/uploaded.txt", dst)
+		if got, err := os.ReadFile(dst); err != nil || string(got) != "from the browser\n" {
+			t.Errorf("the uploaded file holds %q (%v)", got, err)
+		}
 	}
 }

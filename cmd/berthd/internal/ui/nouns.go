@@ -38,7 +38,21 @@ func (s *Server) imageList(r *http.Request) (map[string]any, error) {
 		return nil, err
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Created.After(list[j].Created) })
-	return map[string]any{"Images": list}, nil
+	// One row per tag, as `berth images`: removing a row untags it.
+	type imageRow struct {
+		image.Summary
+		Ref string // the tag, or the ID of an untagged image
+	}
+	var rows []imageRow
+	for _, img := range list {
+		if len(img.RepoTags) == 0 {
+			rows = append(rows, imageRow{Summary: img, Ref: img.ID})
+		}
+		for _, tag := range img.RepoTags {
+			rows = append(rows, imageRow{Summary: img, Ref: tag})
+		}
+	}
+	return map[string]any{"Images": rows}, nil
 }
 
 func (s *Server) imagesPage(w http.ResponseWriter, r *http.Request) error {
