@@ -56,6 +56,9 @@ func (m etcdMember) spec() supervisor.Spec {
 		"--client-cert-auth", "--trusted-ca-file", ca, "--cert-file", cert, "--key-file", key,
 		"--peer-client-cert-auth", "--peer-trusted-ca-file", ca, "--peer-cert-file", cert, "--peer-key-file", key,
 		"--logger", "zap", "--log-level", "warn",
+		// Keep 5 minutes of history: watchers resume within it, and the
+		// store does not grow with every revision (docs/cluster.md).
+		"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "5m",
 	}
 	return supervisor.Spec{
 		Name:     "etcd",

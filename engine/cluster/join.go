@@ -142,6 +142,7 @@ func (s *Service) Init(ctx context.Context, o ctypes.InitOptions) (*ctypes.Info,
 	if err := writeState(s.statePath(), st); err != nil {
 		return fail(err)
 	}
+	waitAlive(wctx, store)
 	return s.infoLocked(ctx)
 }
 
@@ -289,7 +290,21 @@ func (s *Service) Join(ctx context.Context, o ctypes.JoinOptions) (*ctypes.Info,
 	if err := writeState(s.statePath(), st); err != nil {
 		return fail(err)
 	}
+	waitAlive(wctx, store)
 	return s.infoLocked(ctx)
+}
+
+// waitAlive waits (a few seconds at most) until the node's first
+// heartbeat is in, so that init and join return with the node ready.
+func waitAlive(ctx context.Context, store *Store) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := store.Client.Get(ctx, AliveKey(store.NodeID), clientv3.WithCountOnly()); err == nil && resp.Count > 0 {
+			return
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
 }
 
 // promote turns this node's learner into a voting member once it has
@@ -515,14 +530,11 @@ func (s *Service) admit(ctx context.Context, req joinRequest) (*joinResponse, in
 		return resp, http.StatusOK, nil
 	}
 	peer := "https://" + hostPort(ip.String(), s.opts.EtcdPeerPort)
-	// etcd refuses a new member until every voting member has been
-	// connected for its health interval (5 s): right after the previous
-	// join, wait for that.
-	added, err := store.Client.MemberAddAsLearner(ctx, []string{peer})
-	for err != nil && strings.Contains(err.Error(), "unhealthy cluster") && ctx.Err() == nil {
-		sleepCtx(ctx, 500*time.Millisecond)
+	var added *clientv3.MemberAddResponse
+	err = whileUnhealthy(ctx, func() (err error) {
 		added, err = store.Client.MemberAddAsLearner(ctx, []string{peer})
-	}
+		return err
+	})
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("adding the node's etcd member: %w", storeErr(err))
 	}
@@ -586,6 +598,13 @@ func (s *Service) Leave(ctx context.Context, force bool) error {
 		}
 		if err := s.removeNode(ctx, store, node); err != nil && !force {
 			return err
+		}
+	}
+	if st.Store == StoreExternal {
+		// The last node out clears the cluster from the external store,
+		// so that a new `cluster init` can use it.
+		if resp, err := store.Client.Get(ctx, PrefixNodes, clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && resp.Count == 0 {
+			store.Client.Delete(ctx, Prefix, clientv3.WithPrefix())
 		}
 	}
 	s.shutdown(true)

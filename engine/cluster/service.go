@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/berthproject/berth/pkg/api"
@@ -217,6 +218,22 @@ func (s *Service) resume(ctx context.Context, st *localState) error {
 	}
 	s.st = st
 	store := &Store{Client: cl, NodeID: st.NodeID, NodeAddr: st.Addr}
+	if st.Store == StoreEmbedded {
+		// Learn every member's address now (and every AutoSyncInterval
+		// after), so that the client fails over when its first endpoint
+		// (this node's own member, for the first node) hangs or dies.
+		go func() {
+			for i := 0; i < 20; i++ {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := cl.Sync(sctx)
+				cancel()
+				if err == nil || errors.Is(err, context.Canceled) || cl.Ctx().Err() != nil {
+					return
+				}
+				time.Sleep(time.Second)
+			}
+		}()
+	}
 	if err := s.serveJoin(st); err != nil {
 		s.log.Warn("the join endpoint is not served", "err", err)
 	}
@@ -268,9 +285,16 @@ func (s *Service) leaseTTL() int64 {
 // heartbeat keeps /berth/alive/<id> alive on a lease until ctx ends. When
 // the lease is lost (partition, store restart) it takes a new one: the key
 // is the same, so a node back from a partition duplicates nothing.
+//
+// It renews with one KeepAliveOnce call every third of the TTL, each
+// bounded by that third, rather than with a KeepAlive stream: a stream
+// stays stuck on a member that hangs (SIGSTOP, a dead disk) until gRPC's
+// keepalive notices, after 12 s, far past the TTL, while each new call is
+// balanced onto the next member.
 func (s *Service) heartbeat(ctx context.Context, store *Store, done chan struct{}) {
 	defer close(done)
 	ttl := s.leaseTTL()
+	period := time.Duration(ttl) * time.Second / 3
 	var lease clientv3.LeaseID
 	defer func() {
 		if lease != 0 { // a clean stop (leave, berthd stopping): down at once
@@ -285,19 +309,28 @@ func (s *Service) heartbeat(ctx context.Context, store *Store, done chan struct{
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Debug("heartbeat", "err", err)
-				sleepCtx(ctx, 500*time.Millisecond)
+				sleepCtx(ctx, 200*time.Millisecond)
 			}
 			continue
 		}
 		lease = id
-		ch, err := store.Client.KeepAlive(ctx, id)
-		if err != nil {
-			continue
-		}
-		for range ch { // closes when the lease expired or ctx ended
-		}
-		if ctx.Err() == nil {
-			s.log.Warn("heartbeat lease lost: taking a new one", "node", store.NodeID)
+		renewed := time.Now()
+		for ctx.Err() == nil {
+			sleepCtx(ctx, period)
+			kctx, cancel := context.WithTimeout(ctx, period)
+			resp, err := store.Client.KeepAliveOnce(kctx, id)
+			cancel()
+			if err == nil && resp.TTL > 0 {
+				renewed = time.Now()
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) || time.Since(renewed) > time.Duration(ttl)*time.Second {
+				s.log.Warn("heartbeat lease lost: taking a new one", "node", store.NodeID, "err", err)
+				break
+			}
 		}
 	}
 }
@@ -325,6 +358,20 @@ func (s *Service) beatOnce(ctx context.Context, store *Store, ttl int64) (client
 	return g.ID, nil
 }
 
+// whileUnhealthy runs fn again while etcd refuses a membership change as
+// "unhealthy cluster": it accepts one only once every voting member has
+// been connected for its health interval (5 s), so right after a member
+// joined or came back, a change waits for that.
+func whileUnhealthy(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !strings.Contains(err.Error(), "unhealthy cluster") || ctx.Err() != nil {
+			return err
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -333,6 +380,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// storeTimeout bounds one API call's work on the store: a node cut off
+// from the quorum answers with an error instead of hanging.
+const storeTimeout = 10 * time.Second
 
 // notInCluster is the error of cluster verbs on a node in no cluster.
 func notInCluster() error {
@@ -406,6 +457,8 @@ func nodeName(name string) string {
 
 // Info is `berth cluster info`.
 func (s *Service) Info(ctx context.Context) (*ctypes.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	st, store, err := s.active()
 	if errors.Is(err, errdefs.ErrFailedPrecondition) {
 		return &ctypes.Info{State: "inactive"}, nil
@@ -450,7 +503,7 @@ func (s *Service) Info(ctx context.Context) (*ctypes.Info, error) {
 
 // storeErr makes a store failure say what it means for the user.
 func storeErr(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "deadline exceeded") {
 		return fmt.Errorf("the cluster store does not answer (no quorum of etcd members reachable?): %w: %w", err, errdefs.ErrUnavailable)
 	}
 	return fmt.Errorf("cluster store: %w", err)
@@ -460,6 +513,8 @@ func storeErr(err error) error {
 // token stops working at once; nodes already in the cluster are not
 // affected).
 func (s *Service) JoinToken(ctx context.Context, rotate bool) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	_, store, err := s.active()
 	if err != nil {
 		return "", err
@@ -491,6 +546,8 @@ func (s *Service) JoinToken(ctx context.Context, rotate bool) (string, error) {
 
 // NodeList is `berth node ls`, sorted by hostname then ID.
 func (s *Service) NodeList(ctx context.Context) ([]ctypes.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	_, store, err := s.active()
 	if err != nil {
 		return nil, err
@@ -572,6 +629,8 @@ func (s *Service) findNode(ctx context.Context, store *Store, ref string) (*ctyp
 
 // NodeInspect is `berth node inspect`.
 func (s *Service) NodeInspect(ctx context.Context, ref string) (*ctypes.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	_, store, err := s.active()
 	if err != nil {
 		return nil, err
@@ -582,6 +641,8 @@ func (s *Service) NodeInspect(ctx context.Context, ref string) (*ctypes.Node, er
 // NodeUpdate is `berth node update`: availability and labels, written
 // with a compare-and-swap on the record's revision.
 func (s *Service) NodeUpdate(ctx context.Context, ref string, u ctypes.NodeUpdate) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	switch u.Availability {
 	case "", ctypes.AvailabilityActive, ctypes.AvailabilityDrain, ctypes.AvailabilityPause:
 	default:
@@ -640,6 +701,8 @@ func (s *Service) NodeUpdate(ctx context.Context, ref string, u ctypes.NodeUpdat
 // membership). A ready node is refused unless force: it would otherwise
 // keep running as if it were in the cluster.
 func (s *Service) NodeRemove(ctx context.Context, ref string, force bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*storeTimeout) // a membership change may wait for etcd's health interval
+	defer cancel()
 	st, store, err := s.active()
 	if err != nil {
 		return err
@@ -664,7 +727,11 @@ func (s *Service) removeNode(ctx context.Context, store *Store, n *ctypes.Node) 
 		return storeErr(err)
 	}
 	if n.EtcdMember && n.EtcdMemberID != 0 {
-		if _, err := store.Client.MemberRemove(ctx, n.EtcdMemberID); err != nil && !strings.Contains(err.Error(), "member not found") {
+		err := whileUnhealthy(ctx, func() error {
+			_, err := store.Client.MemberRemove(ctx, n.EtcdMemberID)
+			return err
+		})
+		if err != nil && !strings.Contains(err.Error(), "member not found") {
 			return fmt.Errorf("removing node %s's etcd member: %w", n.ID, storeErr(err))
 		}
 	}

@@ -53,7 +53,7 @@ func Connect(ctx context.Context, endpoints []string, tlsCfg *tls.Config) (*clie
 		DialKeepAliveTimeout: 2 * time.Second,
 		Context:              ctx,
 		Logger:               quietZap(),
-		AutoSyncInterval:     30 * time.Second,
+		AutoSyncInterval:     10 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster store %s: %w", strings.Join(eps, ","), err)
