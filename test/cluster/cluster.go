@@ -45,7 +45,10 @@ type Cluster struct {
 	t        testing.TB
 	id       string // random, in every name the harness makes
 	underlay string // the underlay namespace's name
-	Hosts    []*Host
+	// Hosts are the hosts the checks look at (a test may drop one that
+	// left); all is every host made, for the cleanup.
+	Hosts []*Host
+	all   []*Host
 }
 
 // Host is one "host": a network namespace with a berthd.
@@ -81,6 +84,7 @@ func New(t testing.TB, n int, extra ...harness.Option) *Cluster {
 	for i := range n {
 		h := &Host{c: c, Name: "h" + strconv.Itoa(i+1), Netns: "bc" + c.id + "h" + strconv.Itoa(i+1), IP: underlayPrefix + strconv.Itoa(i+1)}
 		c.ip("netns", "add", h.Netns)
+		c.all = append(c.all, h)
 		c.nsExec(h.Netns, "ip", "link", "set", "lo", "up")
 		peer := "p" + h.Name
 		c.ip("link", "add", underlayIf, "netns", h.Netns, "type", "veth", "peer", "name", peer, "netns", c.underlay)
@@ -231,19 +235,20 @@ func (c *Cluster) nsExec(ns string, args ...string) {
 func (c *Cluster) cleanupNetns() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, h := range c.Hosts {
+	for _, h := range c.all {
+		if h.Stack == nil {
+			continue
+		}
 		if pid := h.EtcdPID(); pid != 0 {
 			c.t.Errorf("leak: %s's etcd member (pid %d) still runs after its berthd stopped", h.Name, pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if h.Stack != nil {
-			if _, err := os.Stat(filepath.Join(h.Stack.Root(), "cluster", "etcd")); err == nil {
-				c.t.Errorf("leak: %s's etcd data dir is left", h.Name)
-			}
+		if _, err := os.Stat(filepath.Join(h.Stack.Root(), "cluster", "etcd")); err == nil {
+			c.t.Errorf("leak: %s's etcd data dir is left", h.Name)
 		}
 	}
 	names := []string{c.underlay}
-	for _, h := range c.Hosts {
+	for _, h := range c.all {
 		names = append(names, h.Netns)
 	}
 	for _, ns := range names {
@@ -260,5 +265,58 @@ func (c *Cluster) cleanupNetns() {
 		if strings.Contains(line, "bc"+c.id) || strings.Contains(line, underlayIf+"@") {
 			c.t.Errorf("leak: link in the host's namespace: %s", line)
 		}
+	}
+}
+
+// StartExternalEtcd runs a single-member etcd (berth-etcd, plain HTTP) in
+// the underlay namespace at 10.241.0.254, for --cluster-store tests, and
+// returns its client address. It is killed and its data removed when the
+// test ends.
+func (c *Cluster) StartExternalEtcd() string {
+	c.t.Helper()
+	const ip = underlayPrefix + "254"
+	c.nsExec(c.underlay, "ip", "addr", "add", ip+"/"+strconv.Itoa(underlayBits), "dev", "br0")
+	dir, err := os.MkdirTemp("/tmp", "bcetcd")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer logf.Close()
+	build := os.Getenv(harness.EnvBuild)
+	if build == "" {
+		build = c.Hosts[0].Stack.Build()
+	}
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+c.underlay, "--", filepath.Join(build, "berth-etcd"),
+		"--name", "ext", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", "http://"+ip+":2379", "--advertise-client-urls", "http://"+ip+":2379",
+		"--listen-peer-urls", "http://"+ip+":2380", "--initial-advertise-peer-urls", "http://"+ip+":2380",
+		"--initial-cluster", "ext=http://"+ip+":2380", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	c.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if c.t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
+			c.t.Logf("external etcd log:\n%s", b)
+		}
+		os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(harness.Timeout(30 * time.Second))
+	for {
+		if out, err := exec.Command("nsenter", "--net=/run/netns/"+c.underlay, "--", "curl", "-sf", "-m", "2", "http://"+ip+":2379/health").Output(); err == nil && strings.Contains(string(out), "true") {
+			return ip + ":2379"
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("the external etcd did not become healthy")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
