@@ -182,9 +182,9 @@ func TestOverlay(t *testing.T) {
 	h2.BerthOK("run", "-d", "--name", "d2", "--network", "ov2", "busybox", "sleep", "3600")
 	d2 := ctrIP(t, h2, "d2", "eth0")
 	h1.BerthOK("exec", "d1", "ping", "-c", "1", "-W", "5", d2.String()) // ov2 works
-	cannotReach(t, h1, "c1", d2.String())                                  // ov1 -> ov2, across hosts
-	cannotReach(t, h2, "d2", ips["c1"].String())                           // ov2 -> ov1
-	cannotReach(t, h2, "d2", ips["c2"].String())                           // ov2 -> ov1, same host
+	cannotReach(t, h1, "c1", d2.String())                               // ov1 -> ov2, across hosts
+	cannotReach(t, h2, "d2", ips["c1"].String())                        // ov2 -> ov1
+	cannotReach(t, h2, "d2", ips["c2"].String())                        // ov2 -> ov1, same host
 	if r := h1.Berth("exec", "d1", "nslookup", "c2"); r.ExitCode == 0 && strings.Contains(r.Stdout, ips["c2"].String()) {
 		t.Fatalf("a container of ov2 resolves c2 of ov1: %s", r)
 	}
