@@ -89,5 +89,8 @@ func backend(e *engine.Engine) dockerapi.Backend {
 	if n := e.Networks(); n != nil {
 		b.Networks = n
 	}
+	if bs := e.Builds(); bs != nil && bs.Available() {
+		b.Builds = bs
+	}
 	return b
 }

@@ -95,6 +95,10 @@ func (s *Service) SessionSocket() string { return filepath.Join(s.opts.State, "s
 
 func (s *Service) buildSocket() string { return filepath.Join(s.opts.State, "build.sock") }
 
+// Available reports whether berth-buildkitd is installed (the Docker
+// API advertises BuildKit only then).
+func (s *Service) Available() bool { return s.opts.Binary != "" }
+
 // Running reports whether berth-buildkitd runs now.
 func (s *Service) Running() bool {
 	s.mu.Lock()

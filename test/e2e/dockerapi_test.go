@@ -112,7 +112,7 @@ func TestDockerAPIWire(t *testing.T) {
 		for _, m := range []string{"HEAD", "GET"} {
 			resp, b := a.do(m, "/_ping", nil)
 			h := resp.Header
-			if resp.StatusCode != 200 || h.Get("Api-Version") != "1.50" || h.Get("Ostype") != "linux" || h.Get("Builder-Version") != "1" ||
+			if resp.StatusCode != 200 || h.Get("Api-Version") != "1.50" || h.Get("Ostype") != "linux" || h.Get("Builder-Version") != "2" ||
 				h.Get("Swarm") != "inactive" || h.Get("Cache-Control") != "no-cache, no-store, must-revalidate" || h.Get("Pragma") != "no-cache" {
 				t.Errorf("%s /_ping: %d %v", m, resp.StatusCode, h)
 			}
@@ -147,7 +147,10 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("GET", "/no/such/endpoint", nil, 404, "page not found")
 		a.expect("GET", "/swarm", nil, 503, "This node is not a swarm manager")
 		a.expect("GET", "/secrets", nil, 503, "This node is not a swarm manager")
-		a.expect("POST", "/build", strings.NewReader(""), 501, "building images is not supported")
+		a.expect("POST", "/build", strings.NewReader(""), 400, "Cannot locate specified Dockerfile: Dockerfile")
+		a.expect("POST", "/build?remote=https://example.invalid/x.git", strings.NewReader(""), 400, "building from a remote context")
+		a.expect("POST", "/grpc", nil, 400, "POST /grpc needs Upgrade: h2c")
+		a.expect("POST", "/session", nil, 400, "POST /session needs Upgrade: h2c")
 		a.expect("GET", "/containers/json?filters=notjson", nil, 400, "invalid filters")
 		a.expect("GET", "/containers/json?limit=x", nil, 400, "not an integer")
 		id := a.create("", `{"Image":"busybox","Cmd":["sleep","600"]}`)

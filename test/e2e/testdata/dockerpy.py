@@ -78,6 +78,21 @@ finally:
     vol.remove()
 img = c.images.get("busybox")
 check("image", "busybox:latest" in img.tags, img.tags)
+# build: POST /build with the context tar (docker-py's legacy protocol).
+df_text = b"FROM busybox\nRUN echo built-by-py > /py\nCMD [\"cat\", \"/py\"]\n"
+ctx = io.BytesIO()
+with tarfile.open(fileobj=ctx, mode="w") as tf:
+    info = tarfile.TarInfo("Dockerfile")
+    info.size = len(df_text)
+    tf.addfile(info, io.BytesIO(df_text))
+ctx.seek(0)
+built, logs = c.images.build(fileobj=ctx, custom_context=True, tag="pybuilt-" + suffix + ":1", rm=True)
+try:
+    check("build tags", "pybuilt-" + suffix + ":1" in built.tags, built.tags)
+    out = c.containers.run("pybuilt-" + suffix + ":1", remove=True)
+    check("build runs", out == b"built-by-py\n", out)
+finally:
+    c.images.remove(built.id, force=True)
 df = c.df()
 check("df", "Images" in df and "Containers" in df, list(df))
 print("docker-py: all checks passed")

@@ -3,6 +3,8 @@ package dockerapi
 import (
 	"context"
 	"io"
+	"net"
+	"net/http"
 
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
@@ -41,8 +43,18 @@ type System interface {
 	Ping(ctx context.Context) error
 }
 
+// Builds is the engine's builder (*build.Service): builds, and the
+// connections the Docker API's /grpc and /session hijacks are spliced to.
+type Builds interface {
+	api.Builds
+	DialControl(ctx context.Context) (net.Conn, error)
+	DialSession(ctx context.Context, hdr http.Header) (net.Conn, error)
+}
+
 // Backend is everything the Docker API serves. Networks may be nil (an
-// engine without networking): its endpoints then answer 501.
+// engine without networking): its endpoints then answer 501. Builds is nil
+// without berth-buildkitd: /build, /grpc and /session answer 501 and
+// /_ping says Builder-Version 1.
 type Backend struct {
 	Containers Containers
 	Images     Images
@@ -50,4 +62,5 @@ type Backend struct {
 	Volumes    Volumes
 	Events     Events
 	System     System
+	Builds     Builds
 }

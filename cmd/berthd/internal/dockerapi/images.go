@@ -350,10 +350,3 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) er
 }
 
 // build answers the legacy builder's endpoint until berth has a builder.
-func (s *Server) build(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	return fmt.Errorf("building images is not supported by berth's Docker API yet (no builder is served): %w", errdefs.ErrNotImplemented)
-}
-
-func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
-}

@@ -205,8 +205,8 @@ func (s *Server) routes() {
 		s.router.Path(p).HandlerFunc(s.swarmInactive)
 		s.router.PathPrefix(p + "/").HandlerFunc(s.swarmInactive)
 	}
-	s.router.Path("/session").HandlerFunc(s.unsupported("BuildKit sessions are not served by berth yet: build with DOCKER_BUILDKIT=0"))
-	s.router.Path("/grpc").HandlerFunc(s.unsupported("BuildKit is not served by berth yet: build with DOCKER_BUILDKIT=0"))
+	s.handle(http.MethodPost, "/session", s.buildkitSession)
+	s.handle(http.MethodPost, "/grpc", s.buildkitGRPC)
 	s.router.PathPrefix("/distribution/").HandlerFunc(s.unsupported("distribution inspect is not served by berth yet"))
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	dbuild "github.com/moby/moby/api/types/build"
 	dcontainer "github.com/moby/moby/api/types/container"
 	devents "github.com/moby/moby/api/types/events"
 	dimage "github.com/moby/moby/api/types/image"
@@ -25,7 +26,12 @@ import (
 func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	h := w.Header()
 	h.Set("Docker-Experimental", "false")
-	h.Set("Builder-Version", "1") // 2 once BuildKit's /grpc and /session are served
+	// 2: BuildKit's /grpc and /session are served (with berth-buildkitd).
+	if s.b.Builds != nil {
+		h.Set("Builder-Version", "2")
+	} else {
+		h.Set("Builder-Version", "1")
+	}
 	h.Set("Swarm", "inactive")
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
@@ -224,7 +230,7 @@ type legacyDiskUsage struct {
 	Images     []dimage.Summary
 	Containers []dcontainer.Summary
 	Volumes    []dvolume.Volume
-	BuildCache []any
+	BuildCache []dbuild.CacheRecord
 }
 
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -232,7 +238,10 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]
 	if err != nil {
 		return err
 	}
-	out := legacyDiskUsage{Images: []dimage.Summary{}, Containers: []dcontainer.Summary{}, Volumes: []dvolume.Volume{}, BuildCache: []any{}}
+	out := legacyDiskUsage{Images: []dimage.Summary{}, Containers: []dcontainer.Summary{}, Volumes: []dvolume.Volume{}}
+	if out.BuildCache, err = s.buildCache(r.Context()); err != nil {
+		return err
+	}
 	imgs, err := s.b.Images.List(r.Context(), image.ListOptions{})
 	if err != nil {
 		return err
