@@ -384,9 +384,6 @@ func (cv *convergence) service(ctx context.Context, svc string) error {
 			cv.pr.set("Container", name(c), "Running")
 		case c.State == container.StatusPaused:
 			cv.pr.set("Container", name(c), "Running")
-		case c.State == container.StatusExited && c.Labels[labelConfigHash] == hash && s.Restart == "" && isOneShot(cv.p, svc):
-			// A completed job (service_completed_successfully) is not run again.
-			cv.pr.set("Container", name(c), "Exited")
 		default:
 			cv.pr.set("Container", name(c), "Starting")
 			if err := cl.Start(ctx, c.ID); err != nil {
@@ -411,16 +408,6 @@ func (cv *convergence) service(ctx context.Context, svc string) error {
 	cv.changed[svc] = changed
 	cv.mu.Unlock()
 	return nil
-}
-
-// isOneShot reports whether another service waits for svc to complete.
-func isOneShot(p *types.Project, svc string) bool {
-	for _, s := range p.Services {
-		if d, ok := s.DependsOn[svc]; ok && d.Condition == types.ServiceConditionCompletedSuccessfully {
-			return true
-		}
-	}
-	return false
 }
 
 func (cv *convergence) markFresh(id string) {

@@ -1,0 +1,2 @@
+FROM busybox
+RUN echo "tool built" > /tool.txt
