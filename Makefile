@@ -44,7 +44,7 @@ BUILD   ?= $(CURDIR)/.build
 APT_PACKAGES := libseccomp-dev pkg-config busybox-static iptables nftables iproute2 \
 	docker-registry skopeo xfsprogs apache2-utils util-linux procps pigz \
 	python3-docker python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
-	tini chromium nodejs
+	tini chromium nodejs mmdebstrap
 
 BERTH_BINS := berth berthd berth-snapshotter containerd-shim-berth-v2 berth-logger berth-etcd berth-cni-overlay berth-compose berth-buildkitd
 CNI_PLUGINS := main/bridge main/macvlan main/loopback main/host-device ipam/host-local \
@@ -257,6 +257,13 @@ test-e2e: deps build
 .PHONY: test-compose
 test-compose: deps build
 	BERTH_TEST_COMPOSE_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 20m -v ./test/compose/
+
+## test-build-debian: Dockerfile builds on a real debian:bookworm (test/images/mkdebian.sh, mmdebstrap,
+# cached in /var/cache/berth/images): nginx through a published port, a Go multi-stage build, a cache
+# mount; their RUN steps reach Debian's mirror. make test runs the busybox builds (TestBuild*).
+.PHONY: test-build-debian
+test-build-debian: deps build
+	BERTH_TEST_DEBIAN=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 40m -v -run 'TestBuildDebian' ./test/e2e
 
 ## test-cgroupv2: the resource, lifecycle and shim tests in a cgroup v2 VM (qemu; see docs/operations.md)
 # Installs mmdebstrap and qemu-system-x86, builds the VM image once (cached

@@ -50,7 +50,7 @@ func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI,
 	return &buildAPI{c: c, root: root}, nil
 }
 
-func (a *buildAPI) close() { a.c.Close() }
+func (a *buildAPI) close() { _ = a.c.Close() }
 
 func (a *buildAPI) handler() http.Handler {
 	mux := http.NewServeMux()
@@ -93,10 +93,11 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 	out := &eventWriter{w: w, enc: json.NewEncoder(w)}
 	res, err := a.solve(ctx, opts, ctxDir, dfDir, out)
 	if err != nil {
-		out.send(buildtypes.Event{Error: errorMessage(err, opts.DockerfileName)})
+		// A send error means the client went away: nothing to tell.
+		_ = out.send(buildtypes.Event{Error: errorMessage(err, opts.DockerfileName)})
 		return
 	}
-	out.send(buildtypes.Event{Result: res})
+	_ = out.send(buildtypes.Event{Result: res})
 }
 
 // prepare writes the context and the Dockerfile into their directories.
@@ -184,7 +185,7 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 	go func() {
 		defer close(done)
 		for s := range ch {
-			out.send(statusEvent(s))
+			_ = out.send(statusEvent(s)) // a gone client cancels the solve
 		}
 	}()
 	resp, err := a.c.Solve(ctx, nil, so, ch)

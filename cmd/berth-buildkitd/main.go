@@ -100,7 +100,7 @@ func run(o options) error {
 	if !locked {
 		return fmt.Errorf("another berth-buildkitd runs on %s", o.root)
 	}
-	defer lock.Unlock()
+	defer func() { _ = lock.Unlock() }()
 
 	b, err := newBuilder(ctx, o)
 	if err != nil {

@@ -182,7 +182,7 @@ func (d *buildDisplay) redraw() {
 		b.WriteByte('\n')
 	}
 	d.printed = len(lines)
-	io.WriteString(d.w, b.String())
+	_, _ = io.WriteString(d.w, b.String())
 }
 
 func (d *buildDisplay) ttyLines() []string {

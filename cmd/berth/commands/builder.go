@@ -79,7 +79,7 @@ Examples:
 				for _, r := range rep.Deleted {
 					fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", r.ID, true, formatter.HumanSize(r.Size), lastUsed(r))
 				}
-				tw.Flush()
+				_ = tw.Flush()
 			}
 			fmt.Fprintf(env.Stdout, "Total:\t%s\n", formatter.HumanSize(rep.SpaceReclaimed))
 			return nil
@@ -108,7 +108,7 @@ func BuilderDu(env *Env) *cli.Command {
 					reclaimable += r.Size
 				}
 			}
-			tw.Flush()
+			_ = tw.Flush()
 			fmt.Fprintf(env.Stdout, "Reclaimable:\t%s\nTotal:\t\t%s\n", formatter.HumanSize(reclaimable), formatter.HumanSize(total))
 			return nil
 		}),
