@@ -199,7 +199,8 @@ try {
 
     await step("builds: the build cache and its prune", async () => {
       await page.getByRole("link", { name: "Builds" }).click();
-      await page.locator("#builds caption", { hasText: "Build cache" }).waitFor();
+      const caption = await page.locator("#builds caption", { hasText: "Build cache" }).innerText();
+      check(!/ 0 records/.test(caption), "no build cache after a build: " + caption);
       await page.getByRole("button", { name: "Prune unused cache" }).click();
       await page.locator("#builds", { hasText: "reclaimed" }).waitFor();
       await shot("builds");

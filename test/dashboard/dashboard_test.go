@@ -172,6 +172,10 @@ func TestDashboardBrowser(t *testing.T) {
 		s.BerthOK("tag", "dash/data:1", pullRef)
 		s.BerthOK("push", pullRef)
 		s.BerthOK("rmi", "dash/data:1", pullRef)
+		// A build, so that the Builds page has cache to show.
+		if r := s.BerthIn("FROM busybox\nRUN echo built > /built\n", "build", "-q", "-t", "dash/built:1", "-f", "-", t.TempDir()); r.ExitCode != 0 {
+			t.Fatalf("berth build: %s", r)
+		}
 	}
 
 	cmd := exec.Command(node, "browser.mjs")
