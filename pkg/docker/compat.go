@@ -9,6 +9,7 @@ import (
 	dcontainer "github.com/moby/moby/api/types/container"
 	dimage "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
+	dsystem "github.com/moby/moby/api/types/system"
 )
 
 // The moby API module holds the structs of the newest API version: fields
@@ -175,4 +176,36 @@ func addrString(s string) string {
 		return ""
 	}
 	return s
+}
+
+// VersionedInfo is /info as API version v shows it (moby's router: the
+// fields later versions added are left out, those they removed added back).
+func VersionedInfo(info dsystem.Info, v string) any {
+	extra := map[string]any{}
+	if versionLess(v, "1.44") {
+		for k, rt := range info.Runtimes {
+			info.Runtimes[k] = dsystem.RuntimeWithStatus{Runtime: rt.Runtime}
+		}
+	}
+	if versionLess(v, "1.46") {
+		info.Containerd = nil
+	}
+	if versionLess(v, "1.47") {
+		extra["RegistryConfig"] = map[string]any{
+			"AllowNondistributableArtifactsCIDRs":     json.RawMessage("null"),
+			"AllowNondistributableArtifactsHostnames": json.RawMessage("null"),
+		}
+	}
+	if versionLess(v, "1.49") {
+		info.FirewallBackend = nil
+		extra["ContainerdCommit"] = map[string]any{"Expected": info.ContainerdCommit.ID}
+		extra["RuncCommit"] = map[string]any{"Expected": info.RuncCommit.ID}
+		extra["InitCommit"] = map[string]any{"Expected": info.InitCommit.ID}
+	}
+	if versionLess(v, "1.50") {
+		info.DiscoveredDevices = nil
+		extra["BridgeNfIptables"] = false
+		extra["BridgeNfIp6tables"] = false
+	}
+	return withExtra{base: info, extra: extra}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/registry"
+	dsystem "github.com/moby/moby/api/types/system"
+
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/image"
 )
@@ -116,6 +119,36 @@ func TestVersionedImage(t *testing.T) {
 	}
 	if m["RepoTags"] == nil || m["VirtualSize"] == nil {
 		t.Errorf("1.41 image: %v", m)
+	}
+}
+
+func TestVersionedInfo(t *testing.T) {
+	info := func() dsystem.Info {
+		return dsystem.Info{
+			ContainerdCommit: dsystem.Commit{ID: "v2.3.7"},
+			RegistryConfig:   &registry.ServiceConfig{},
+			Containerd:       &dsystem.ContainerdInfo{Address: "/run/c.sock"},
+			Runtimes:         map[string]dsystem.RuntimeWithStatus{"runc": {Runtime: dsystem.Runtime{Path: "runc"}, Status: map[string]string{"a": "b"}}},
+		}
+	}
+	m := decode(t, VersionedInfo(info(), "1.41"))
+	if m["BridgeNfIptables"] != false || m["ContainerdCommit"].(map[string]any)["Expected"] != "v2.3.7" || m["Containerd"] != nil {
+		t.Errorf("1.41 info: %v", m)
+	}
+	if rc := m["RegistryConfig"].(map[string]any); rc["AllowNondistributableArtifactsCIDRs"] != nil {
+		t.Errorf("1.41 RegistryConfig: %v", rc)
+	} else if _, ok := rc["AllowNondistributableArtifactsCIDRs"]; !ok {
+		t.Errorf("1.41 RegistryConfig lacks AllowNondistributableArtifactsCIDRs: %v", rc)
+	}
+	if rt := m["Runtimes"].(map[string]any)["runc"].(map[string]any); rt["status"] != nil {
+		t.Errorf("1.41 runtime has a status: %v", rt)
+	}
+	m = decode(t, VersionedInfo(info(), "1.50"))
+	if _, ok := m["BridgeNfIptables"]; ok || m["Containerd"] == nil {
+		t.Errorf("1.50 info: %v", m)
+	}
+	if _, ok := m["ContainerdCommit"].(map[string]any)["Expected"]; ok {
+		t.Errorf("1.50 info has ContainerdCommit.Expected")
 	}
 }
 

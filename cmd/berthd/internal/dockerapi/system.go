@@ -132,7 +132,7 @@ func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string
 		Warnings:           []string{},
 	}
 	out.Runtimes[i.DefaultRuntime] = dsystem.RuntimeWithStatus{Runtime: dsystem.Runtime{Path: i.DefaultRuntime}}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, docker.VersionedInfo(out, apiVersion(r)))
 }
 
 func goarchToUname(a string) string {
