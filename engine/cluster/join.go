@@ -259,7 +259,9 @@ func (s *Service) Join(ctx context.Context, o ctypes.JoinOptions) (*ctypes.Info,
 	fail := func(err error) (*ctypes.Info, error) {
 		if st.EtcdMember && s.Store() != nil {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			s.Store().Client.MemberRemove(rctx, resp.MemberID)
+			if _, err := s.Store().Client.MemberRemove(rctx, resp.MemberID); err != nil {
+				s.log.Warn("removing this node's etcd learner after the failed join", "err", err)
+			}
 			cancel()
 		}
 		s.shutdown(true)
@@ -418,7 +420,11 @@ func (s *Service) serveJoin(st *localState) error {
 		ErrorLog:          nil,
 	}
 	s.join = srv
-	go srv.ServeTLS(ln, "", "")
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("join endpoint stopped", "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -441,7 +447,9 @@ func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("node joining", "node", req.NodeID, "addr", req.Addr, "etcd_member", resp.EtcdMember)
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(resp)
+	if err := json.NewEncoder(w).Encode(resp); err != nil {
+		s.log.Warn("answering a join", "node", req.NodeID, "err", err)
+	}
 }
 
 // admit checks a join request and, when it is good, signs the node's
@@ -604,7 +612,9 @@ func (s *Service) Leave(ctx context.Context, force bool) error {
 		// The last node out clears the cluster from the external store,
 		// so that a new `cluster init` can use it.
 		if resp, err := store.Client.Get(ctx, PrefixNodes, clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && resp.Count == 0 {
-			store.Client.Delete(ctx, Prefix, clientv3.WithPrefix())
+			if _, err := store.Client.Delete(ctx, Prefix, clientv3.WithPrefix()); err != nil {
+				s.log.Warn("clearing the cluster from the external store", "err", err)
+			}
 		}
 	}
 	s.shutdown(true)

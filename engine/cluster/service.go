@@ -177,7 +177,9 @@ func (s *Service) shutdown(stopEtcd bool) {
 	}
 	if st := s.Store(); st != nil {
 		s.setStore(nil)
-		st.Client.Close()
+		if err := st.Client.Close(); err != nil {
+			s.log.Debug("closing the store connection", "err", err)
+		}
 	}
 	if s.etcd != nil {
 		if stopEtcd {
@@ -299,7 +301,9 @@ func (s *Service) heartbeat(ctx context.Context, store *Store, done chan struct{
 	defer func() {
 		if lease != 0 { // a clean stop (leave, berthd stopping): down at once
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			store.Client.Revoke(rctx, lease)
+			if _, err := store.Client.Revoke(rctx, lease); err != nil {
+				s.log.Debug("revoking the heartbeat lease", "err", err)
+			}
 			cancel()
 		}
 	}()
@@ -352,7 +356,7 @@ func (s *Service) beatOnce(ctx context.Context, store *Store, ttl int64) (client
 		err = fmt.Errorf("node %s has no record in the cluster (removed with `berth node rm`?): run `berth cluster leave --force`, then join again", store.NodeID)
 	}
 	if err != nil {
-		store.Client.Revoke(octx, g.ID)
+		_, _ = store.Client.Revoke(octx, g.ID) // it expires anyway
 		return 0, err
 	}
 	return g.ID, nil

@@ -110,7 +110,8 @@ func TestClusterFormAndKill(t *testing.T) {
 	checkNodes(t, c, h1, nil)
 }
 
-// SIGSTOP of a node's berthd: down, then ready after SIGCONT.
+// SIGSTOP of a node's berthd: down, then ready after SIGCONT; a clean
+// restart of a member node.
 func TestClusterPause(t *testing.T) {
 	full(t)
 	c := New(t, 3)
@@ -121,6 +122,14 @@ func TestClusterPause(t *testing.T) {
 	t.Logf("berthd stopped: reported down after %s", took)
 	h2.Signal(syscall.SIGCONT)
 	c.WaitStatus(h1, h2, "Ready", downBound)
+	for _, h := range c.Hosts {
+		checkNodes(t, c, h, nil)
+	}
+	// A clean restart of the first node (it stops and starts its member on
+	// the same data): back in the same cluster, as the same node.
+	h1.Stack.Restart()
+	c.WaitStatus(h2, h1, "Ready", downBound)
+	c.WaitStatus(h1, h1, "Ready", downBound)
 	for _, h := range c.Hosts {
 		checkNodes(t, c, h, nil)
 	}
