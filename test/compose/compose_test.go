@@ -511,6 +511,11 @@ func TestComposeAttached(t *testing.T) {
 	if st := p.ps("-a")[filepath.Base(dir)+"-side-1"]; st == nil || st["State"] != "exited" {
 		t.Errorf("side after the abort: %v, want exited", st)
 	}
+	// wait: blocks until the job exits and returns its code.
+	p.ok("up", "-d")
+	if r := p.run("wait", "job"); r.code != 3 || strings.TrimSpace(r.stdout) != "3" {
+		t.Errorf("wait job: %s, want 3 printed and exit 3", r)
+	}
 	p.ok("down")
 	nothingLeft(t, s)
 }
