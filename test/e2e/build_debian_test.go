@@ -106,8 +106,9 @@ ENTRYPOINT ["/hello"]
 		c := cli{t: t, s: s}
 		dir := buildCtx(t, map[string]string{
 			"Dockerfile": `FROM debian:bookworm
+ARG RUN_AGAIN=1
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked \
-    rm -f /etc/apt/apt.conf.d/docker-clean && \
+    echo "run $RUN_AGAIN" && rm -f /etc/apt/apt.conf.d/docker-clean && \
     echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep && \
     apt-get update && apt-get install -y --no-install-recommends hello && \
     ls /var/cache/apt/archives/ | grep -c '^hello_' > /hello-debs
@@ -120,9 +121,13 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,t
 		if !download.MatchString(r) {
 			t.Fatalf("the first run did not download hello:\n%s", r)
 		}
-		// Without the layer cache, the RUN runs again: the .deb comes from
-		// the cache mount, not the mirror.
-		r = longBuild(t, long, "build", "--progress", "plain", "--no-cache", "-t", "cm:1", dir)
+		// A changed argument runs the RUN again: the .deb comes from the
+		// cache mount, not the mirror. (--no-cache would not do: BuildKit
+		// gives its steps fresh cache mounts too, as docker build does.)
+		r = longBuild(t, long, "build", "--progress", "plain", "--build-arg", "RUN_AGAIN=2", "-t", "cm:1", dir)
+		if !strings.Contains(r, "run 2") {
+			t.Fatalf("the RUN did not run again:\n%s", r)
+		}
 		if download.MatchString(r) {
 			t.Errorf("the second run downloaded hello again:\n%s", r)
 		}

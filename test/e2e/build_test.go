@@ -255,6 +255,17 @@ func TestBuildErrors(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "exit code: 3") {
 		t.Errorf("a failing RUN: %s", r)
 	}
+	// A symlink that leaves the context is sent as a link and resolved
+	// inside the context, as Docker does: the host's file is never read,
+	// and its target is not found there.
+	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	write("FROM busybox\nCOPY escape /escape\n")
+	r = c.run("build", "-q", "-t", "escape:1", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "/escape") {
+		t.Errorf("COPY of a symlink out of the context: %s", r)
+	}
 	c.fails(125, []string{"--progress"}, "build", "--progress", "fancy", dir)
 	c.fails(1, []string{"Dockerfile", "does not exist"}, "build", "-f", filepath.Join(dir, "nope"), dir)
 	if r := s.Ctr("containers", "ls", "-q"); strings.TrimSpace(r.Stdout) != "" {
