@@ -223,12 +223,27 @@ func checkShop(t *testing.T, p project, port int) {
 	if out := p.ok("exec", "-T", "api", "sh", "-c", "echo $API_LEVEL"); out != "3" {
 		t.Errorf("api's env_file variable = %q, want 3", out)
 	}
-	// The worker is not on the front network: it cannot resolve web.
-	if r := p.run("exec", "-T", "worker", "wget", "-qO-", "-T", "2", "http://web:8080/"); r.code == 0 {
-		t.Errorf("worker reached web across networks it does not share: %s", r)
+	// Each service is on its networks only.
+	nets := func(c string) string {
+		return p.s.BerthOK("inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", c)
 	}
-	if out := p.ok("logs", "--no-color", "worker"); out != "worker-1  | worker started" {
-		t.Errorf("logs worker = %q", out)
+	if got := nets("shop-worker-1"); got != "shop_back" {
+		t.Errorf("worker's networks = %q, want shop_back only", got)
+	}
+	if got := nets("shop-web-1"); got != "shop_back shop_front" {
+		t.Errorf("web's networks = %q, want shop_back and shop_front", got)
+	}
+	deadline := time.Now().Add(harness.Timeout(30 * time.Second))
+	for {
+		out := p.ok("logs", "--no-color", "worker")
+		if out == "worker-1  | worker started" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("logs worker = %q", out)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
