@@ -302,11 +302,30 @@ func (s *Service) restartNow(ctx context.Context, r *record) {
 	}
 	s.publish(r, "restart", nil)
 	if err := s.startLocked(ctx, r, by); err != nil {
+		if errdefs.IsUnavailable(err) && ctx.Err() == nil && s.retryRestart(ctx, r) {
+			// containerd unreachable (being restarted): no failure of the
+			// container's; the policy's start is tried again.
+			s.log.Warn("restart policy: containerd unreachable, trying again", "id", r.id, "err", err)
+			return
+		}
 		// As Docker: a policy's start that fails is not retried; the
 		// container stays exited with the error (startLocked recorded it).
 		s.log.Warn("restart policy: start failed", "id", r.id, "err", err)
 		r.cancelRestart()
 	}
+}
+
+// retryRestart schedules the policy's start again after the back-off,
+// unless the restart was cancelled meanwhile.
+func (s *Service) retryRestart(ctx context.Context, r *record) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.phase != phaseRestarting {
+		return false
+	}
+	r.backoff = min(max(r.backoff*2, backoffMin), backoffMax)
+	r.restartTimer = time.AfterFunc(r.backoff, func() { s.restartNow(ctx, r) })
+	return true
 }
 
 // reconcile handles what happened while nobody was watching: tasks that
@@ -470,6 +489,15 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 			_ = s.removeLocked(ctx, r, st, false)
 			return
 		}
+		if !daemonStart {
+			// Lost while berthd ran: its shim died while containerd was
+			// away (containerd's restart cleaned it up, and the exit event
+			// went to nobody). The restart policy decides, as for any
+			// exit. (The chaos soak found `always` keepers left exited.)
+			r.notifyExit(st)
+			s.afterExitLocked(ctx, r, c, cfg, st)
+			return
+		}
 	}
 	if daemonStart && cfg.AutoRemove && r.fromPreviousLife {
 		// An --rm container with no task at berthd's start: its run was
@@ -509,5 +537,9 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	}
 	if err := s.startLocked(ctx, r, starter{clearsStop: true}); err != nil {
 		s.log.Warn("restart policy at daemon start", "id", r.id, "err", err)
+		if errdefs.IsUnavailable(err) && ctx.Err() == nil {
+			// containerd unreachable: the policy tries again.
+			s.scheduleRestart(ctx, r, 0)
+		}
 	}
 }

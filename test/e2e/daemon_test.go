@@ -464,3 +464,35 @@ func TestCutPullLeaseRemoved(t *testing.T) {
 	// And the image pulls whole afterwards.
 	c.ok("pull", big)
 }
+
+// TestRestartAfterShimAndContainerdKilled: an `always` container whose
+// shim dies together with containerd, while berthd runs, is restarted by
+// its policy once berthd has restarted containerd. containerd's restart
+// cleans up the dead shim before anyone listens to its events, so berthd
+// finds the task gone rather than an exit; it recorded the loss and left
+// the container exited (the chaos soak's keepers that did not run).
+func TestRestartAfterShimAndContainerdKilled(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	n := c.name("lost-always")
+	c.ok("run", "-d", "--name", n, "--restart", "always", "busybox", "sleep", "1000")
+	pid := atoi(t, c.inspect(n, "{{.State.Pid}}"))
+	shim := parentPID(t, pid)
+	ctrd := s.ContainerdPID()
+	for _, p := range []int{shim, ctrd} {
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", p, err)
+		}
+	}
+	eventually(t, 2*time.Minute, n+" to run again after its shim and containerd were killed", func() bool {
+		r := c.run("inspect", "--format", "{{.State.Status}} {{.State.Pid}}", n)
+		st, p, _ := strings.Cut(r.out(), " ")
+		return r.code == 0 && st == "running" && p != strconv.Itoa(pid) && p != "0"
+	})
+	if got := c.inspect(n, "{{.RestartCount}}"); got == "0" {
+		t.Errorf("%s runs again with a restart count of 0", n)
+	}
+	c.ok("rm", "-f", n)
+}
