@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -461,8 +463,24 @@ func testDockerRegistry(t *testing.T, d cli) {
 	if out := d.ok("login", "-u", "alice", "-p", "s3cret", reg.Addr()); !strings.Contains(out, "Login Succeeded") {
 		t.Errorf("docker login: %q", out)
 	}
-	if out := d.ok("push", ref); !strings.Contains(out, "v1: digest: sha256:") {
+	out := d.ok("push", ref)
+	if !strings.Contains(out, "v1: digest: sha256:") {
 		t.Errorf("docker push: %q", out)
+	}
+	// distribution inspect asks the registry, with the credentials.
+	a := newDockerAPI(t, d.s)
+	auth := base64.URLEncoding.EncodeToString([]byte(`{"username":"alice","password":"s3cret","serveraddress":"` + reg.Addr() + `"}`))
+	resp, b := a.do("GET", "/distribution/"+ref+"/json", nil, "X-Registry-Auth", auth)
+	var di struct {
+		Descriptor struct{ Digest string }
+		Platforms  []struct{ OS, Architecture string }
+	}
+	if err := json.Unmarshal(b, &di); resp.StatusCode != 200 || err != nil || !strings.Contains(out, "digest: "+di.Descriptor.Digest) ||
+		len(di.Platforms) != 1 || di.Platforms[0].OS != "linux" {
+		t.Errorf("distribution inspect: %d %s (push said %q)", resp.StatusCode, b, out)
+	}
+	if resp, b := a.do("GET", "/distribution/"+reg.Addr()+"/team/nope:v1/json", nil, "X-Registry-Auth", auth); resp.StatusCode != 404 {
+		t.Errorf("distribution inspect of a missing image: %d %s", resp.StatusCode, b)
 	}
 	d.ok("rmi", ref)
 	if out := d.ok("pull", ref); !strings.Contains(out, "Downloaded newer image for "+ref) {

@@ -6,9 +6,12 @@ import (
 	"net"
 	"net/http"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/berthproject/berth/pkg/api"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/image"
 )
 
 // Containers is the container noun (pkg/api) plus the verbs whose shape
@@ -21,8 +24,13 @@ type Containers interface {
 	CopyFrom(ctx context.Context, id, path string, w io.Writer) error
 }
 
-// Images is the image noun (*image.Service).
-type Images = api.Images
+// Images is the image noun plus what only the Docker API asks
+// (*image.Service): a registry's answer for a reference (distribution
+// inspect).
+type Images interface {
+	api.Images
+	Distribution(ctx context.Context, ref string, auth *image.AuthConfig) (ocispec.Descriptor, []ocispec.Platform, error)
+}
 
 // Networks is the network noun (*network.Service), nil without berth's
 // networking.

@@ -11,6 +11,8 @@ import (
 	"github.com/containerd/errdefs"
 	dimage "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	dregistry "github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/image"
@@ -350,3 +352,21 @@ func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) er
 }
 
 // build answers the legacy builder's endpoint until berth has a builder.
+
+// distributionInspect asks the image's registry what its name points at
+// now (docker manifest inspect, buildx imagetools): the descriptor and the
+// platforms. Nothing is pulled.
+func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	auth, err := authConfig(r)
+	if err != nil {
+		return err
+	}
+	desc, plats, err := s.b.Images.Distribution(r.Context(), v["name"], auth)
+	if err != nil {
+		return err
+	}
+	if plats == nil {
+		plats = []ocispec.Platform{}
+	}
+	return writeJSON(w, http.StatusOK, dregistry.DistributionInspect{Descriptor: desc, Platforms: plats})
+}

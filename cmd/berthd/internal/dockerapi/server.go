@@ -207,7 +207,7 @@ func (s *Server) routes() {
 	}
 	s.handle(http.MethodPost, "/session", s.buildkitSession)
 	s.handle(http.MethodPost, "/grpc", s.buildkitGRPC)
-	s.router.PathPrefix("/distribution/").HandlerFunc(s.unsupported("distribution inspect is not served by berth yet"))
+	s.handle(http.MethodGet, "/distribution/{name:.*}/json", s.distributionInspect)
 }
 
 // swarmInactive is dockerd's answer on a node that is not in a swarm.
