@@ -383,20 +383,24 @@ func (p *Process) probeOnce(ctx context.Context) error {
 // adopt returns the running daemon recorded in the pid file if it is ours
 // and answers; nil if there is none to adopt.
 func (p *Process) adopt(ctx context.Context) (*instance, error) {
-	pid, err := readPIDFile(p.spec.PIDFile)
-	if err != nil {
-		return nil, nil
+	h := p.recorded()
+	if h == nil {
+		// A berthd killed between starting the daemon and recording it
+		// (the pid file is written durably, which takes a while on a
+		// busy disk) left it running unrecorded: found by its binary,
+		// identity and arguments, it is adopted rather than refused as
+		// a stranger on our socket (the chaos soak saw berthd unable to
+		// start then).
+		if h = p.unrecorded(); h == nil {
+			return nil, nil
+		}
+		p.log.Info("found a running daemon its pid file does not name", "pid", h.pid, "pid_file", p.spec.PIDFile)
+		if err := writePIDFile(p.spec.PIDFile, h.pid); err != nil {
+			h.close()
+			return nil, fmt.Errorf("%s: %w", p.spec.Name, err)
+		}
 	}
-	h, err := openProcess(pid)
-	if err != nil {
-		return nil, nil // gone
-	}
-	if !h.runs(p.spec.Path, p.spec.Identity) {
-		h.close()
-		p.log.Info("stale pid file: the process is not ours", "pid", pid, "pid_file", p.spec.PIDFile)
-		os.Remove(p.spec.PIDFile)
-		return nil, nil
-	}
+	pid := h.pid
 	inst := h.instance()
 	reason := ""
 	if args, err := processArgs(pid); err != nil || !slices.Equal(args, p.spec.Args) {
@@ -417,6 +421,58 @@ func (p *Process) adopt(ctx context.Context) (*instance, error) {
 	}
 	p.log.Info("adopted running daemon", "pid", pid)
 	return inst, nil
+}
+
+// recorded opens the process the pid file names, if it runs and is ours.
+func (p *Process) recorded() *procHandle {
+	pid, err := readPIDFile(p.spec.PIDFile)
+	if err != nil {
+		return nil
+	}
+	h, err := openProcess(pid)
+	if err != nil {
+		return nil // gone
+	}
+	if !h.runs(p.spec.Path, p.spec.Identity) {
+		h.close()
+		p.log.Info("stale pid file: the process is not ours", "pid", pid, "pid_file", p.spec.PIDFile)
+		os.Remove(p.spec.PIDFile)
+		return nil
+	}
+	return h
+}
+
+// unrecorded opens the one running process of our binary with our
+// identity and arguments, if there is exactly one.
+func (p *Process) unrecorded() *procHandle {
+	if p.spec.Identity == "" {
+		return nil // nothing tells ours from another's
+	}
+	entries, _ := os.ReadDir("/proc")
+	var found *procHandle
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || !ProcessRuns(pid, p.spec.Path, p.spec.Identity) {
+			continue
+		}
+		if args, err := processArgs(pid); err != nil || !slices.Equal(args, p.spec.Args) {
+			continue
+		}
+		h, err := openProcess(pid)
+		if err != nil || !h.runs(p.spec.Path, p.spec.Identity) {
+			if err == nil {
+				h.close()
+			}
+			continue
+		}
+		if found != nil {
+			found.close()
+			h.close()
+			return nil // two: neither is adopted
+		}
+		found = h
+	}
+	return found
 }
 
 func readPIDFile(path string) (int, error) {

@@ -333,6 +333,38 @@ func TestAdoptedStop(t *testing.T) {
 	waitFor(t, "the helper to exit", func() bool { return !alive(pid) })
 }
 
+// TestUnrecordedAdopted: a daemon whose supervisor died before its pid
+// file was written (berthd killed while it restarted the daemon; the pid
+// file is written durably, slow on a busy disk) is found by its binary,
+// identity and arguments and adopted. Before, the next berthd refused to
+// start: "its socket already answers, served by a process berthd did not
+// start" (the chaos soak).
+func TestUnrecordedAdopted(t *testing.T) {
+	dir := tempDir(t)
+	spec := helperSpec(t, dir)
+	first, err := Start(context.Background(), spec, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := first.PID()
+	first.Detach() // as a berthd that dies
+	if err := os.Remove(spec.PIDFile); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Start(context.Background(), spec, testLogger(t))
+	if err != nil {
+		t.Fatalf("a daemon running unrecorded: %v", err)
+	}
+	if !second.Adopted() || second.PID() != pid {
+		t.Fatalf("adopted %v pid %d, want %d", second.Adopted(), second.PID(), pid)
+	}
+	if got, err := readPIDFile(spec.PIDFile); err != nil || got != pid {
+		t.Errorf("pid file after adopting: %d, %v; want %d", got, err, pid)
+	}
+	stopProcess(t, second)
+	waitFor(t, "the helper to exit", func() bool { return !alive(pid) })
+}
+
 // TestForeignPIDNotAdopted: a pid file naming a process that is not the
 // daemon leads to a fresh start, and the other process is left alone.
 func TestForeignPIDNotAdopted(t *testing.T) {
