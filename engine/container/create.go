@@ -15,7 +15,9 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/containerd/typeurl/v2"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/engine/internal/lease"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
@@ -49,9 +51,20 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if (cfg.OpenStdin || cfg.Tty) && cfg.Runtime != RuntimeBerth {
 		return "", nil, fmt.Errorf("interactive containers (-i, -t) need berth's runtime %s: runtime %s sends output to containerd's logging binary, which carries no stdin or terminal: %w", RuntimeBerth, cfg.Runtime, errdefs.ErrInvalidArgument)
 	}
+	want, err := runnablePlatform(cfg.Platform)
+	if err != nil {
+		return "", nil, err
+	}
 	img, err := s.opts.Images.ResolveForRun(ctx, cfg.Image)
 	if err != nil {
 		return "", nil, err
+	}
+	if want != nil {
+		have := platforms.Normalize(ocispec.Platform{OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant})
+		if !platforms.Only(*want).Match(have) {
+			return "", nil, fmt.Errorf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s: %w",
+				cfg.Image, platforms.Format(*want), platforms.Format(have), errdefs.ErrInvalidArgument)
+		}
 	}
 	// As Docker, the image's HEALTHCHECK is merged into the container's
 	// configuration (inspect shows the effective one).
@@ -332,6 +345,25 @@ func writeEtcFiles(dir, hostname string, hostMode bool) (containerFiles, error) 
 		}
 	}
 	return f, nil
+}
+
+// runnablePlatform parses --platform (nil for none) and refuses a platform
+// this host cannot run: berth runs no emulation.
+func runnablePlatform(p string) (*ocispec.Platform, error) {
+	if p == "" {
+		return nil, nil
+	}
+	want, err := platforms.Parse(p)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --platform %q: %v: %w", p, err, errdefs.ErrInvalidArgument)
+	}
+	want = platforms.Normalize(want)
+	host := platforms.DefaultSpec()
+	if !platforms.Only(host).Match(want) {
+		return nil, fmt.Errorf("--platform %s: this host runs %s containers and berth runs no emulation for other platforms: %w",
+			platforms.Format(want), platforms.Format(host), errdefs.ErrInvalidArgument)
+	}
+	return &want, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

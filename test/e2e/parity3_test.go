@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ func TestParityFS(t *testing.T) {
 		{"Diff", testDiff},
 		{"Export", testExport},
 		{"ImagePrune", testImagePruneFilters},
+		{"Platform", testPlatform},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -39,6 +41,11 @@ func TestParityFS(t *testing.T) {
 	t.Run("Docker", func(t *testing.T) {
 		t.Parallel()
 		testDockerCommitDiffExport(t, dockerCLI(t, s, dockerBin(t), t.TempDir()))
+	})
+	t.Run("DockerPlatform", func(t *testing.T) {
+		t.Parallel()
+		d := dockerCLI(t, s, dockerBin(t), t.TempDir())
+		d.fails(125, []string{"berth runs no emulation"}, "run", "--rm", "--platform", foreignPlatform(), "busybox", "true")
 	})
 	t.Run("InspectShape", func(t *testing.T) {
 		t.Parallel()
@@ -340,4 +347,34 @@ func testImagePruneFilters(t *testing.T, c cli) {
 	if !exists("busybox") {
 		t.Errorf("a prune filtered by label removed busybox")
 	}
+}
+
+// foreignPlatform is a platform this host cannot run.
+func foreignPlatform() string {
+	if runtime.GOARCH == "arm64" {
+		return "linux/amd64"
+	}
+	return "linux/arm64"
+}
+
+// testPlatform: run --platform takes the host's platform, refuses one the
+// host cannot run (berth runs no emulation) and, as Docker, an image that
+// is not for the platform asked; a refused run leaves no container.
+func testPlatform(t *testing.T, c cli) {
+	host := "linux/" + runtime.GOARCH
+	if got := c.ok("run", "--rm", "--platform", host, "busybox", "echo", "ok"); got != "ok" {
+		t.Errorf("run --platform %s: got %q", host, got)
+	}
+	name := c.name("platform")
+	c.fails(125, []string{"--platform " + foreignPlatform() + ": this host runs " + host + " containers and berth runs no emulation"},
+		"run", "--name", name, "--platform", foreignPlatform(), "busybox", "true")
+	if c.exists(name) {
+		t.Errorf("a run refused for its platform left container %s", name)
+	}
+	if runtime.GOARCH == "amd64" {
+		// 386 runs on an amd64 host, but busybox here is amd64.
+		c.fails(125, []string{"image with reference busybox was found but does not match the specified platform: wanted linux/386, actual: linux/amd64"},
+			"run", "--rm", "--platform", "linux/386", "busybox", "true")
+	}
+	c.fails(125, []string{"invalid --platform"}, "create", "--platform", "linux/arm64/v8/extra", "busybox")
 }

@@ -29,7 +29,7 @@ func pullFlags() configFlags {
 	return configFlags{
 		flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the pull's progress"},
-			&cli.StringFlag{Name: "platform", Usage: "platform of the image to pull when it is missing (os/arch[/variant])"},
+			&cli.StringFlag{Name: "platform", Usage: "platform the image must be for, and the one a pull picks (os/arch[/variant]; only one this host runs)"},
 		},
 		apply: func(*cli.Context, *Env, *container.Config) error { return nil },
 	}

@@ -28,6 +28,7 @@ func createPulling(ctx context.Context, c *cli.Context, env *Env, cl Client, cfg
 		return "", nil, &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("invalid --pull %q: use missing, always or never", policy)}
 	}
 	quiet, platform := c.Bool("quiet"), c.String("platform")
+	cfg.Platform = platform
 	if policy == "always" {
 		if err := pullForRun(ctx, env, cl, cfg.Image, platform, quiet); err != nil {
 			return "", nil, err

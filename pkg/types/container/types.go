@@ -99,6 +99,10 @@ type Config struct {
 	// Healthcheck is the container's probe (--health-*, the image's
 	// HEALTHCHECK merged in at create; health.go).
 	Healthcheck *HealthConfig `json:"Healthcheck,omitempty"`
+	// Platform (--platform, os/arch[/variant]) is the platform the image
+	// must be for; "" takes the host's. One the host cannot run is refused
+	// (berth runs no emulation).
+	Platform string `json:"Platform,omitempty"`
 }
 
 // NetworkAttachment is a container's settings on one network.

@@ -176,7 +176,10 @@ type ContainerConfig struct {
 	Annotations map[string]string `protobuf:"bytes,43,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The healthcheck (--health-*, the image's HEALTHCHECK merged in at
 	// create); unset: none.
-	Healthcheck   *HealthConfig `protobuf:"bytes,44,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	Healthcheck *HealthConfig `protobuf:"bytes,44,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	// --platform (os/arch[/variant]): the platform the image must be for;
+	// empty: the host's. One the host cannot run is refused.
+	Platform      string `protobuf:"bytes,45,opt,name=platform,proto3" json:"platform,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +520,13 @@ func (x *ContainerConfig) GetHealthcheck() *HealthConfig {
 		return x.Healthcheck
 	}
 	return nil
+}
+
+func (x *ContainerConfig) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
 }
 
 // HealthConfig is a container's healthcheck (engine type
@@ -5604,7 +5614,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\x93\x0f\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xaf\x0f\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -5663,7 +5673,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"domainname\x18* \x01(\tR\n" +
 	"domainname\x12L\n" +
 	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x128\n" +
-	"\vhealthcheck\x18, \x01(\v2\x16.berth.v1.HealthConfigR\vhealthcheck\x1a9\n" +
+	"\vhealthcheck\x18, \x01(\v2\x16.berth.v1.HealthConfigR\vhealthcheck\x12\x1a\n" +
+	"\bplatform\x18- \x01(\tR\bplatform\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +

@@ -31,6 +31,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 	if err != nil {
 		return err
 	}
+	cfg.Platform = r.URL.Query().Get("platform")
 	id, warnings, err := s.b.Containers.Create(r.Context(), cfg)
 	if err != nil {
 		var nf *image.NotFoundError

@@ -126,6 +126,7 @@ func ConfigToProto(c container.Config) *berthv1.ContainerConfig {
 	p.Init, p.PidMode, p.IpcMode, p.UtsMode = c.Init, c.PidMode, c.IpcMode, c.UTSMode
 	p.Domainname, p.Annotations = c.Domainname, c.Annotations
 	p.Healthcheck = HealthConfigToProto(c.Healthcheck)
+	p.Platform = c.Platform
 	return p
 }
 
@@ -180,6 +181,7 @@ func ConfigFromProto(p *berthv1.ContainerConfig) container.Config {
 	c.Init, c.PidMode, c.IpcMode, c.UTSMode = p.GetInit(), p.GetPidMode(), p.GetIpcMode(), p.GetUtsMode()
 	c.Domainname, c.Annotations = p.GetDomainname(), p.GetAnnotations()
 	c.Healthcheck = HealthConfigFromProto(p.GetHealthcheck())
+	c.Platform = p.GetPlatform()
 	return c
 }
 
