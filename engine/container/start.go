@@ -127,8 +127,13 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
 	if err := s.createTask(ctx, req); err != nil {
-		_ = netWait()
-		err = startError(errgrpc.ToNative(err))
+		if nerr := netWait(); nerr != nil {
+			// The network failed first and took its namespace away:
+			// the task's error (no such namespace) only follows from it.
+			err = nerr
+		} else {
+			err = startError(errgrpc.ToNative(err))
+		}
 		s.recordStartFailure(ctx, r, err)
 		return err
 	}
