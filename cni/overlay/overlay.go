@@ -326,3 +326,20 @@ func Entries(h *netlink.Handle, vxlan string) (fdb map[string][]netip.Addr, neig
 	}
 	return fdb, neigh, nil
 }
+
+// ESPSupported reports whether the kernel of h's namespace can do IPsec
+// ESP (CONFIG_INET_ESP with AES-GCM): it adds a probe state between two
+// loopback addresses and deletes it at once.
+func ESPSupported(h *netlink.Handle) error {
+	key := make([]byte, 20)
+	st := &netlink.XfrmState{
+		Src: net.IPv4(127, 0, 0, 1), Dst: net.IPv4(127, 0, 0, 2),
+		Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TRANSPORT,
+		Spi: 0x0b3e7700, Reqid: 0x0b3e7700,
+		Aead: &netlink.XfrmStateAlgo{Name: "rfc4106(gcm(aes))", Key: key, ICVLen: 128},
+	}
+	if err := h.XfrmStateAdd(st); err != nil {
+		return err
+	}
+	return h.XfrmStateDel(st)
+}

@@ -126,10 +126,23 @@ func TestOverlay(t *testing.T) {
 	}
 	wg.Wait()
 
-	if r := h1.Berth("network", "create", "-d", "overlay", "--subnet", "10.220.0.0/24", "ov1"); r.ExitCode == 0 ||
+	// Without --attachable, containers started with run cannot join (as
+	// Docker's swarm-scoped networks).
+	h1.BerthOK("network", "create", "-d", "overlay", "na")
+	if r := h1.Berth("run", "-d", "--name", "na1", "--network", "na", "busybox", "sleep", "3600"); r.ExitCode == 0 ||
 		!strings.Contains(r.Stderr, "attachable") {
-		// Created, but a container cannot join it: that is at run.
-		h1.BerthOK("network", "rm", "ov1")
+		t.Fatalf("run on a network that is not attachable: %s", r)
+	}
+	h1.Berth("rm", "-f", "na1")
+	h1.BerthOK("network", "rm", "na")
+
+	// Encryption is refused with the reason, and leaves nothing behind.
+	if r := h1.Berth("network", "create", "-d", "overlay", "--attachable", "--opt", "encrypted", "sec"); r.ExitCode == 0 ||
+		!strings.Contains(r.Stderr, "encrypted") {
+		t.Fatalf("network create --opt encrypted: %s", r)
+	}
+	if out := h1.BerthOK("network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "sec") {
+		t.Fatalf("a refused encrypted network is listed: %s", out)
 	}
 	h1.BerthOK("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.220.0.0/24", "ov1")
 	for _, h := range c.Hosts {

@@ -354,6 +354,9 @@ func (s *Service) Create(ctx context.Context, opts networktypes.CreateOptions) (
 	if opts.IPRange.IsValid() && !opts.Subnet.IsValid() {
 		return nil, fmt.Errorf("an ip-range needs a subnet: %w", errdefs.ErrInvalidArgument)
 	}
+	if _, ok := opts.Options[OptEncrypted]; ok {
+		return nil, errEncrypted(s.h)
+	}
 	n, err := store.CreateNetwork(ctx, opts, s.localPrefixes(ctx, m))
 	if err != nil {
 		return nil, err
@@ -613,4 +616,15 @@ func (s *Service) apply(ctx context.Context, prog *Programmer, m *cni.Manager, e
 			log.Warn("overlay: forwarding entries", "network", network, "error", err)
 		}
 	}
+}
+
+// errEncrypted is why --opt encrypted is refused: IPsec between nodes
+// (kernel XFRM, ESP in transport mode on the vxlan traffic) is not in
+// this version, and on a kernel without ESP it could not be either
+// (docs/cluster.md "Overlay networks").
+func errEncrypted(h *netlink.Handle) error {
+	if err := overlay.ESPSupported(h); err != nil {
+		return fmt.Errorf("--opt encrypted: this kernel has no IPsec ESP (CONFIG_INET_ESP: %v), so vxlan traffic between nodes cannot be encrypted; create the network without it: %w", err, errdefs.ErrNotImplemented)
+	}
+	return fmt.Errorf("--opt encrypted: IPsec between nodes is not implemented yet; create the network without it: %w", errdefs.ErrNotImplemented)
 }
