@@ -63,6 +63,18 @@ var goBenches = []goBench{
 			&Target{Text: "≤ runc create + 5 ms (berth's shim)", Value: 5}}},
 	},
 	{
+		name: "component/overlay-vs-bridge-rtt", title: "Overlay networks: round trip of a 1-byte TCP message between two container namespaces, over vxlan between two netns hosts (overlay) vs on one local bridge (bridge), same MTU 1450, median of 2000",
+		pkg: "./engine/network/overlay/", bench: "OverlayVsBridge", metric: "rtt-us", scale: 1, unit: "µs",
+		full: [2]string{"1x", "5"}, quick: [2]string{"1x", "1"},
+		extra: []metricOut{{"component/overlay-vs-bridge-throughput", "Overlay networks: throughput of a 64 MiB TCP stream, overlay vs local bridge", "MBps", "MB/s", 1, nil}},
+	},
+	{
+		name: "component/overlay-fdb500", title: "Overlay networks: one node writes the FDB and neighbour entries of 500 remote endpoints on 10 nodes",
+		pkg: "./engine/network/overlay/", bench: "FDB500", metric: "fdb500-ms", scale: 1, unit: "ms",
+		full: [2]string{"5x", "1"}, quick: [2]string{"1x", "1"},
+		extra: []metricOut{{"component/overlay-ipam", "Overlay networks: cluster-wide address allocation (an etcd transaction with the endpoint), per endpoint, 500 in a row", "ipam-ms/endpoint", "ms", 1, nil}},
+	},
+	{
 		name: "component/shim-overhead", title: "Shim: task create through the shim minus the OCI runtime's create alone, with a fake runc (a shell script: no runc time or noise), median of pairs",
 		pkg: "./shim/", bench: "ShimOverhead", metric: "overhead-ms", scale: 1, unit: "ms",
 		full: [2]string{"100x", "2"}, quick: [2]string{"20x", "1"},

@@ -34,14 +34,14 @@ type Host struct {
 	Under netip.Addr
 }
 
-func NeedRoot(t *testing.T) {
+func NeedRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, vxlan)")
 	}
 }
 
-func NewNS(t *testing.T, dir, name string) string {
+func NewNS(t testing.TB, dir, name string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := netns.New(p); err != nil {
@@ -51,7 +51,7 @@ func NewNS(t *testing.T, dir, name string) string {
 	return p
 }
 
-func HandleAt(t *testing.T, path string) *netlink.Handle {
+func HandleAt(t testing.TB, path string) *netlink.Handle {
 	t.Helper()
 	ns, err := vnetns.GetFromPath(path)
 	if err != nil {
@@ -71,7 +71,7 @@ func HandleAt(t *testing.T, path string) *netlink.Handle {
 }
 
 // TwoHosts makes hosts a and b on an underlay (Hosts).
-func TwoHosts(t *testing.T, dir string) (a, b *Host) {
+func TwoHosts(t testing.TB, dir string) (a, b *Host) {
 	hs := Hosts(t, dir, 2)
 	return hs[0], hs[1]
 }
@@ -79,7 +79,7 @@ func TwoHosts(t *testing.T, dir string) (a, b *Host) {
 // Hosts makes n hosts joined by an underlay: a bridge in a namespace of
 // its own ("switch"), one veth pair per host whose host end is under0
 // with 10.241.77.<i+1>/24, MTU 1500.
-func Hosts(t *testing.T, dir string, n int) []*Host {
+func Hosts(t testing.TB, dir string, n int) []*Host {
 	t.Helper()
 	sw := NewNS(t, dir, "switch")
 	swh := HandleAt(t, sw)
@@ -126,7 +126,7 @@ func Hosts(t *testing.T, dir string, n int) []*Host {
 }
 
 // BuildPlugin builds berth-cni-overlay into a temporary dir.
-func BuildPlugin(t *testing.T) string {
+func BuildPlugin(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := exec.Command("go", "build", "-o", dir, "github.com/berthproject/berth/cmd/berth-cni-overlay").CombinedOutput()
@@ -138,7 +138,7 @@ func BuildPlugin(t *testing.T) string {
 
 // cni runs the plugin binary in host's namespace, as berthd (inside that
 // host) would through libcni.
-func CNI(t *testing.T, plugin string, hst *Host, cmd, ctrNS, ifName string, conf map[string]any) []byte {
+func CNI(t testing.TB, plugin string, hst *Host, cmd, ctrNS, ifName string, conf map[string]any) []byte {
 	t.Helper()
 	b, _ := json.Marshal(conf)
 	c := exec.Command("nsenter", "--net="+hst.NS, plugin)
@@ -186,7 +186,7 @@ func InNS(path string, fn func() error) error {
 
 // tcpTransfer sends 1 MiB from the namespace from to ip:port served in the
 // namespace to, and checks it arrived whole.
-func TCPTransfer(t *testing.T, from, to string, ip netip.Addr) {
+func TCPTransfer(t testing.TB, from, to string, ip netip.Addr) {
 	t.Helper()
 	var ln net.Listener
 	if err := InNS(to, func() (err error) { ln, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), "0")); return err }); err != nil {
@@ -231,7 +231,7 @@ func TCPTransfer(t *testing.T, from, to string, ip netip.Addr) {
 // udpDF sends a datagram of size bytes with don't-fragment from the
 // namespace from to ip in to; it returns the send error, or whether it
 // arrived whole.
-func UDPDF(t *testing.T, from, to string, ip netip.Addr, size int) (arrived bool, sendErr error) {
+func UDPDF(t testing.TB, from, to string, ip netip.Addr, size int) (arrived bool, sendErr error) {
 	t.Helper()
 	var rc *net.UDPConn
 	if err := InNS(to, func() (err error) {

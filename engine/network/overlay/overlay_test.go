@@ -24,7 +24,7 @@ import (
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +36,7 @@ func freePort(t *testing.T) string {
 
 // startEtcd runs a one-member etcd on loopback for the test and returns a
 // client of it.
-func startEtcd(t *testing.T) *clientv3.Client {
+func startEtcd(t testing.TB) *clientv3.Client {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -70,7 +70,7 @@ type node struct {
 	lease clientv3.LeaseID
 }
 
-func newNode(t *testing.T, c *clientv3.Client, id, addr string) *node {
+func newNode(t testing.TB, c *clientv3.Client, id, addr string) *node {
 	t.Helper()
 	s, err := overlay.NewStore(&cluster.Store{Client: c, NodeID: id, NodeAddr: addr})
 	if err != nil {
