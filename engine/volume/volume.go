@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -556,7 +557,100 @@ func (s *Service) Import(ctx context.Context, name string, r io.Reader) (err err
 		return err
 	}
 	defer root.Close()
-	return fsarchive.Untar(r, root, fsarchive.UntarOptions{Chown: true})
+	return importInto(root, r)
+}
+
+// importInto extracts the tar read from r into root, as tar -x does (an
+// entry replaces what has its name, the rest stays), so that a failed
+// import leaves root as it was: the archive is extracted into a staging
+// directory inside root (the same file system), and only a whole archive
+// is moved into place, entry by entry, by rename.
+func importInto(root *os.Root, r io.Reader) error {
+	stage := ".berth-import-" + randomHex(8)
+	if err := root.Mkdir(stage, 0o700); err != nil {
+		return fmt.Errorf("staging the import: %w", err)
+	}
+	defer func() { _ = root.RemoveAll(stage) }()
+	sr, err := root.OpenRoot(stage)
+	if err != nil {
+		return fmt.Errorf("staging the import: %w", err)
+	}
+	hasRoot := false // the archive's "./" entry: its mode and owner are the volume root's
+	err = fsarchive.Untar(r, sr, fsarchive.UntarOptions{Chown: true, Rename: func(n string) string {
+		hasRoot = hasRoot || n == "."
+		return n
+	}})
+	sr.Close()
+	if err != nil {
+		return err
+	}
+	if err := mergeStaged(root, stage, "."); err != nil {
+		return err
+	}
+	if hasRoot {
+		return copyDirMeta(root, stage, ".")
+	}
+	return nil
+}
+
+// copyDirMeta gives directory dst of root the mode, owner and times of
+// directory src.
+func copyDirMeta(root *os.Root, src, dst string) error {
+	fi, err := root.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if err := root.Chmod(dst, fi.Mode()&(fs.ModePerm|fs.ModeSticky|fs.ModeSetuid|fs.ModeSetgid)); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := root.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	_ = root.Chtimes(dst, fi.ModTime(), fi.ModTime())
+	return nil
+}
+
+// mergeStaged moves the entries of stage/dir into dir of root: a directory
+// that exists on both sides is merged (and takes the archive's mode, owner
+// and times), anything else replaces what root has under that name.
+func mergeStaged(root *os.Root, stage, dir string) error {
+	f, err := root.Open(filepath.Join(stage, dir))
+	if err != nil {
+		return err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src, dst := filepath.Join(stage, dir, e.Name()), filepath.Join(dir, e.Name())
+		sfi, err := root.Lstat(src)
+		if err != nil {
+			return err
+		}
+		dfi, derr := root.Lstat(dst)
+		if derr == nil && sfi.IsDir() && dfi.IsDir() {
+			if err := mergeStaged(root, stage, dst); err != nil {
+				return err
+			}
+			if err := copyDirMeta(root, src, dst); err != nil {
+				return err
+			}
+			continue
+		}
+		if derr == nil {
+			if err := root.RemoveAll(dst); err != nil {
+				return err
+			}
+		}
+		if err := root.Rename(src, dst); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DataPath is the directory of a plain volume's content.
@@ -570,4 +664,10 @@ func (s *Service) publish(name, action string) {
 		Type: events.TypeVolume, Action: action,
 		Actor: events.Actor{ID: name, Attributes: map[string]string{"driver": volumetypes.DriverLocal}},
 	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

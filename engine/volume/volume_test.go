@@ -1,10 +1,13 @@
 package volume
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +236,76 @@ func TestMatchLabelsAllMatch(t *testing.T) {
 		if err != nil || ok != want {
 			t.Errorf("label filters %s: match = %v, %v; want %v", labels, ok, err, want)
 		}
+	}
+}
+
+// A failed import into an existing volume leaves it as it was (issue 15,
+// bug 5): nothing of the archive, no staging directory; a good one
+// replaces the files it names and keeps the others, as tar -x.
+func TestImportFailureLeavesVolume(t *testing.T) {
+	s, _, _ := newService(t)
+	ctx := context.Background()
+	v, err := s.Create(ctx, volumetypes.CreateOptions{Name: "data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(v.Mountpoint, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("keep", "old")
+	write("over", "old")
+	tarOf := func(entries map[string]string, tail func(*tar.Writer)) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, n := range slices.Sorted(maps.Keys(entries)) {
+			_ = tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(entries[n])), Typeflag: tar.TypeReg})
+			_, _ = tw.Write([]byte(entries[n]))
+		}
+		if tail != nil {
+			tail(tw)
+		}
+		_ = tw.Close()
+		return buf.Bytes()
+	}
+	listing := func() []string {
+		entries, err := os.ReadDir(v.Mountpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(v.Mountpoint, e.Name()))
+			out = append(out, e.Name()+"="+string(b))
+		}
+		return out
+	}
+	before := []string{"keep=old", "over=old"}
+
+	escape := tarOf(map[string]string{"new": "x", "over": "new"}, func(tw *tar.Writer) {
+		_ = tw.WriteHeader(&tar.Header{Name: "../outside", Mode: 0o644, Typeflag: tar.TypeReg})
+	})
+	truncated := tarOf(map[string]string{"new": "x", "over": "new", "zbig": strings.Repeat("z", 4096)}, nil)
+	truncated = truncated[:len(truncated)-3000]
+	for name, archive := range map[string][]byte{"escaping entry": escape, "truncated archive": truncated} {
+		if err := s.Import(ctx, "data", bytes.NewReader(archive)); err == nil {
+			t.Errorf("%s: import succeeded", name)
+		}
+		if got := listing(); !slices.Equal(got, before) {
+			t.Errorf("%s: a failed import changed the volume: %v, want %v", name, got, before)
+		}
+	}
+
+	good := tarOf(map[string]string{"new": "x", "over": "new", "sub/f": "deep"}, nil)
+	if err := s.Import(ctx, "data", bytes.NewReader(good)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listing(), []string{"keep=old", "new=x", "over=new", "sub="}; !slices.Equal(got, want) {
+		t.Errorf("after a good import: %v, want %v", got, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(v.Mountpoint, "sub", "f")); err != nil || string(b) != "deep" {
+		t.Errorf("sub/f: %q %v", b, err)
 	}
 }
