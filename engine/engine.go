@@ -320,7 +320,9 @@ func (e *Engine) Close() error {
 		e.overlay.Close()
 	}
 	if e.cluster != nil {
-		e.cluster.Close()
+		if err := e.cluster.Close(); err != nil {
+			e.cfg.logger.Warn("leave the cluster store", "error", err)
+		}
 	}
 	if e.networks != nil {
 		e.networks.Close()
