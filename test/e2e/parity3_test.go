@@ -378,3 +378,59 @@ func testPlatform(t *testing.T, c cli) {
 	}
 	c.fails(125, []string{"invalid --platform"}, "create", "--platform", "linux/arm64/v8/extra", "busybox")
 }
+
+// TestImportFailureLeavesNothing: a failed `berth import` (not a tar, a
+// truncated archive, a bad name) leaves no image, no snapshot and, once
+// containerd collects what nothing references, no content (issue 15,
+// bug 5). A stack of its own: the content store is counted whole.
+func TestImportFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	ctr := func(args ...string) string {
+		t.Helper()
+		r := s.Ctr(args...)
+		if r.ExitCode != 0 {
+			t.Fatalf("ctr %v: %s", args, r)
+		}
+		return strings.TrimSpace(r.Stdout)
+	}
+	collect := func() {
+		t.Helper()
+		id := ctr("leases", "create")
+		ctr("leases", "rm", "--sync", strings.Fields(id)[0])
+	}
+	collect()
+	images, content, snaps := c.ok("images", "-a", "-q", "--no-trunc"), ctr("content", "ls", "-q"), ctr("snapshots", "--snapshotter", "berth", "ls")
+
+	// A real root file system tar, gzipped, cut in the middle.
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	payload := bytes.Repeat([]byte("berth "), 200_000)
+	_ = tw.WriteHeader(&tar.Header{Name: "big", Mode: 0o644, Size: int64(len(payload)), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(payload)
+	_ = tw.Close()
+	truncated := tarBuf.Bytes()[:tarBuf.Len()/2]
+	dir := t.TempDir()
+	files := map[string][]byte{"garbage": []byte("not a tar at all, not at all"), "truncated": truncated, "good": tarBuf.Bytes()}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.fails(1, []string{"not a tar archive"}, "import", filepath.Join(dir, "garbage"), "imp:garbage")
+	c.fails(1, nil, "import", filepath.Join(dir, "truncated"), "imp:truncated")
+	c.fails(1, []string{"invalid reference format"}, "import", filepath.Join(dir, "good"), "Imp:BadName")
+
+	collect()
+	if got := c.ok("images", "-a", "-q", "--no-trunc"); got != images {
+		t.Errorf("failed imports changed the images:\nbefore\n%s\nafter\n%s", images, got)
+	}
+	if got := ctr("content", "ls", "-q"); got != content {
+		t.Errorf("failed imports left content:\nbefore\n%s\nafter\n%s", content, got)
+	}
+	if got := ctr("snapshots", "--snapshotter", "berth", "ls"); got != snaps {
+		t.Errorf("failed imports left snapshots:\nbefore\n%s\nafter\n%s", snaps, got)
+	}
+}
