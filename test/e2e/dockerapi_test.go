@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/websocket"
+
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -253,6 +255,44 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("PUT", "/containers/"+id+"/archive?path=/tmp", strings.NewReader("not a tar archive at all, but long enough to need a header block"), 400, "")
 		a.expect("PUT", "/containers/"+id+"/archive?path=/etc/hostname", tarOf(t, []tarEntry{{name: "f", body: "x"}}), 400, "not a directory")
 		a.expect("PUT", "/containers/"+id+"/archive", tarOf(t, nil), 400, "path parameter is required")
+	})
+	t.Run("AttachWebsocket", func(t *testing.T) {
+		id := a.create("", `{"Image":"busybox","Cmd":["sh","-c","echo started >&2; exec cat"],"OpenStdin":true}`)
+		a.expect("POST", "/containers/"+id+"/start", nil, 204, "")
+		conn, err := net.Dial("unix", a.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := websocket.NewConfig("ws://docker/v1.50/containers/"+id+"/attach/ws?logs=1&stream=1&stdin=1&stdout=1&stderr=1", "http://localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := websocket.NewClient(cfg, conn)
+		if err != nil {
+			t.Fatalf("websocket handshake: %v", err)
+		}
+		defer ws.Close()
+		_ = ws.SetDeadline(time.Now().Add(harness.Timeout(time.Minute)))
+		// The past stderr (logs=1), raw; then stdin echoed by cat.
+		var got strings.Builder
+		read := func(want string) {
+			t.Helper()
+			for !strings.Contains(got.String(), want) {
+				var msg []byte
+				if err := websocket.Message.Receive(ws, &msg); err != nil {
+					t.Fatalf("waiting for %q, got %q: %v", want, got.String(), err)
+				}
+				got.Write(msg)
+			}
+		}
+		read("started\n")
+		if err := websocket.Message.Send(ws, []byte("over the websocket\n")); err != nil {
+			t.Fatal(err)
+		}
+		read("over the websocket\n")
+		if got.String() != "started\nover the websocket\n" {
+			t.Errorf("websocket attach: %q (raw, no stdcopy frames)", got.String())
+		}
 	})
 	t.Run("DisconnectMidStream", func(t *testing.T) {
 		id := a.create("", `{"Image":"busybox","Cmd":["sleep","600"]}`)

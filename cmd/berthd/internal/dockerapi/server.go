@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, "/containers/{name:.*}/wait", s.containerWait)
 	s.handle(http.MethodPost, "/containers/{name:.*}/resize", s.containerResize)
 	s.handle(http.MethodPost, "/containers/{name:.*}/attach", s.containerAttach)
+	s.handle(http.MethodGet, "/containers/{name:.*}/attach/ws", s.containerAttachWS)
 	s.handle(http.MethodGet, "/containers/{name:.*}/logs", s.containerLogs)
 	s.handle(http.MethodGet, "/containers/{name:.*}/top", s.containerTop)
 	s.handle(http.MethodGet, "/containers/{name:.*}/stats", s.containerStats)

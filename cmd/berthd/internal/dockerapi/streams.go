@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/common"
 	dcontainer "github.com/moby/moby/api/types/container"
+	"golang.org/x/net/websocket"
 
 	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"
@@ -466,3 +467,87 @@ func (s *Server) execInspect(w http.ResponseWriter, r *http.Request, v map[strin
 
 // trimSlash drops the leading "/" some clients put before a name.
 func trimSlash(s string) string { return strings.TrimPrefix(s, "/") }
+
+// containerAttachWS is attach over a websocket (GET
+// /containers/{id}/attach/ws, what browser consoles use): stdin arrives
+// in the client's messages, stdout and stderr leave raw in binary
+// messages (text below API 1.28), never multiplexed, as dockerd. From API
+// 1.42 the stdin, stdout and stderr parameters choose the streams, before
+// it all three are attached. The client closing the websocket ends the
+// attachment.
+func (s *Server) containerAttachWS(w http.ResponseWriter, r *http.Request, v map[string]string) error {
+	c, err := s.b.Containers.Inspect(r.Context(), v["name"])
+	if err != nil {
+		return err
+	}
+	stream, logs := boolValue(r, "stream"), boolValue(r, "logs")
+	if !stream && !logs {
+		return invalid("attach needs stream=1 or logs=1")
+	}
+	version := apiVersion(r)
+	useStdin, useStdout, useStderr := true, true, true
+	if docker.CompareVersions(version, "1.42") >= 0 {
+		useStdin, useStdout, useStderr = boolValue(r, "stdin"), boolValue(r, "stdout"), boolValue(r, "stderr")
+	}
+	useStdin = useStdin && c.Config.OpenStdin
+	srv := websocket.Server{
+		Handshake: func(*websocket.Config, *http.Request) error { return nil }, // any origin, as dockerd
+		Handler: func(ws *websocket.Conn) {
+			_ = ws.SetDeadline(time.Time{})
+			if docker.CompareVersions(version, "1.28") >= 0 {
+				ws.PayloadType = websocket.BinaryFrame
+			}
+			s.attachWS(ws, c.ID, stream, logs, useStdin, useStdout, useStderr)
+		},
+	}
+	srv.ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) attachWS(ws *websocket.Conn, id string, stream, logs, useStdin, useStdout, useStderr bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedWriter{w: ws}
+	outR, outW := io.Pipe()
+	streams := container.Streams{}
+	if useStdout {
+		streams.Stdout = outW
+	}
+	if useStderr {
+		streams.Stderr = outW
+	}
+	var stdinW *io.PipeWriter
+	if useStdin && stream {
+		var stdin *io.PipeReader
+		stdin, stdinW = io.Pipe()
+		streams.Stdin = stdin
+	}
+	// The client's messages: stdin, or nothing; their end is the client
+	// leaving.
+	go func() {
+		var err error
+		if stdinW != nil {
+			_, err = io.Copy(stdinW, ws)
+			stdinW.CloseWithError(err)
+		} else {
+			_, err = io.Copy(io.Discard, ws)
+		}
+		cancel()
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyOrCancel(out, outR, cancel)
+	}()
+	var err error
+	if stream {
+		err = s.b.Containers.Attach(ctx, id, container.AttachOptions{Streams: streams, Logs: logs, Ready: make(chan struct{})})
+	} else {
+		err = s.logsOnly(ctx, id, streams)
+	}
+	outW.Close()
+	<-done
+	if err != nil && !errors.Is(err, context.Canceled) {
+		_, _ = io.WriteString(out, errorMessage(err)+"\n")
+	}
+}
