@@ -318,3 +318,31 @@ func TestBuildInterrupted(t *testing.T) {
 		t.Errorf("build after the interruptions: %q", out)
 	}
 }
+
+// TestBuildIdleStop: berth-buildkitd runs only while needed: started by
+// the first build, stopped after builder_idle_timeout, started again by
+// the next build, with its cache kept.
+func TestBuildIdleStop(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t, harness.WithDaemonArgs("--builder-idle-timeout", "2s"))
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	pidFile := filepath.Join(s.State(), "buildkit", "berth-buildkitd.pid")
+	if _, err := os.Stat(pidFile); err == nil {
+		t.Fatal("berth-buildkitd runs before any build")
+	}
+	dir := buildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo cached > /c\n"})
+	c.ok("build", "-q", "-t", "idle:1", dir)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("no builder running after a build: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	eventually(t, harness.Timeout(30*time.Second), "the idle builder stopped", func() bool {
+		return !pidAlive(pid)
+	})
+	r := c.run("build", "--progress", "plain", "-t", "idle:1", dir)
+	if run, cached := buildSteps(r.stderr); r.code != 0 || len(run) != 0 || len(cached) != 1 {
+		t.Errorf("the build after the idle stop ran %q, cached %q (want its cache kept): %s", run, cached, r)
+	}
+}
