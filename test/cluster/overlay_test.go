@@ -265,3 +265,86 @@ func TestOverlay(t *testing.T) {
 		overlayClean(t, h)
 	}
 }
+
+// fdbDsts is the underlay addresses host h's overlay forwarding entries
+// send mac to.
+func fdbDsts(t *testing.T, h *Host, mac string) []string {
+	t.Helper()
+	out, err := h.Exec("bridge", "fdb", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dsts []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[0] == mac && strings.Contains(line, " dev vx-") {
+			for i := range f[:len(f)-1] {
+				if f[i] == "dst" {
+					dsts = append(dsts, f[i+1])
+				}
+			}
+		}
+	}
+	return dsts
+}
+
+// TestOverlayFaults (make test-cluster): a berthd killed with SIGKILL and
+// restarted keeps its containers reachable, with each entry once; a node
+// cut off from the underlay for longer than the endpoint lease has its
+// endpoints removed from the others' tables, and written again, once,
+// when it is back.
+func TestOverlayFaults(t *testing.T) {
+	full(t)
+	c := New(t, 3)
+	c.Form()
+	h1, h2, h3 := c.Hosts[0], c.Hosts[1], c.Hosts[2]
+	for _, h := range c.Hosts {
+		h.Stack.LoadBusybox()
+	}
+	h1.BerthOK("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.222.0.0/24", "ovf")
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "ovf", true)
+	}
+	macs := map[string]string{}
+	for i, h := range c.Hosts {
+		name := fmt.Sprintf("f%d", i+1)
+		h.BerthOK("run", "-d", "--name", name, "--network", "ovf", "busybox", "sleep", "3600")
+		serve(t, h, name, "hello-from-"+name)
+		macs[name] = strings.TrimSpace(h.BerthOK("exec", name, "cat", "/sys/class/net/eth0/address"))
+	}
+	reach(t, h1, "f1", "f2", "hello-from-f2")
+
+	// kill -9 h2's berthd: f2 keeps running and stays reachable; once
+	// berthd is back, h1 holds f2's entry once.
+	h2.Stack.KillDaemon()
+	reach(t, h1, "f1", "f2", "hello-from-f2")
+	h2.Stack.StartDaemon()
+	reach(t, h1, "f1", "f2", "hello-from-f2")
+	reach(t, h2, "f2", "f3", "hello-from-f3")
+	if d := fdbDsts(t, h1, macs["f2"]); len(d) != 1 || d[0] != h2.IP {
+		t.Fatalf("h1's entries for f2 after h2's berthd restarted: %v", d)
+	}
+
+	// Cut h3 off: past the lease, h1 forgets f3; back, f3 is written again.
+	h3.CutLink()
+	waitFor(t, "h1 to drop f3's entries", func() (bool, string) {
+		d := fdbDsts(t, h1, macs["f3"])
+		return len(d) == 0, fmt.Sprint(d)
+	})
+	h3.RestoreLink()
+	waitFor(t, "h1 to write f3's entries again", func() (bool, string) {
+		d := fdbDsts(t, h1, macs["f3"])
+		return len(d) == 1 && d[0] == h3.IP, fmt.Sprint(d)
+	})
+	reach(t, h1, "f1", "f3", "hello-from-f3")
+	reach(t, h3, "f3", "f1", "hello-from-f1")
+
+	for i, h := range c.Hosts {
+		h.BerthOK("rm", "-f", fmt.Sprintf("f%d", i+1))
+	}
+	h2.BerthOK("network", "rm", "ovf")
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "ovf", false)
+		overlayClean(t, h)
+	}
+}
