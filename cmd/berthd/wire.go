@@ -74,7 +74,14 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	serveAPIExtras(ctx, env, srv, e) // health, reflection
 	var cs closers
 	if cfg.UI != "" {
-		u, err := serveUI(cfg, ui.Backend{Backend: backend(e), Files: e.Containers(), Builds: e.Builds()}, env.Logger)
+		b := ui.Backend{Backend: backend(e), Files: e.Containers()}
+		if bs := e.Builds(); bs != nil {
+			b.Builds = bs
+		}
+		if c := e.Cluster(); c != nil {
+			b.Cluster = c
+		}
+		u, err := serveUI(cfg, b, env.Logger)
 		if err != nil {
 			e.Close()
 			return nil, err

@@ -206,10 +206,15 @@ try {
       await shot("builds");
     });
 
+    await step("cluster: this node's view", async () => {
+      await page.getByRole("link", { name: "Cluster" }).click();
+      await page.locator("main", { hasText: "in no cluster" }).waitFor();
+    });
+
     await step("accessibility: landmarks, names, keyboard", async () => {
       await page.goto(origin + "/");
       const containerPage = await page.locator("tr[data-row] a").first().getAttribute("href");
-      for (const p of ["/", "/images", "/volumes", "/networks", "/builds", "/events", containerPage]) {
+      for (const p of ["/", "/images", "/volumes", "/networks", "/builds", "/cluster", "/events", containerPage]) {
         await page.goto(origin + p);
         const issues = await page.evaluate(() => {
           const out = [];

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/berthproject/berth/pkg/types/cluster"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -34,6 +35,8 @@ func (s *Server) routes() {
 	s.networkRoutes()
 	s.handle("GET /builds", s.buildsPage)
 	s.handle("POST /builds/prune", s.buildsPrune)
+	s.handle("GET /cluster", s.clusterPage)
+	s.handle("POST /cluster/nodes/{id}/availability", s.nodeAvailability)
 	s.handle("GET /events", s.eventsPage)
 	s.handle("GET /live/events", s.liveEvents)
 }
@@ -400,6 +403,9 @@ var funcs = template.FuncMap{
 			host = "[" + host + "]"
 		}
 		return fmt.Sprintf("http://%s:%d/", host, p.HostPort)
+	},
+	"availabilities": func() []string {
+		return []string{cluster.AvailabilityActive, cluster.AvailabilityPause, cluster.AvailabilityDrain}
 	},
 	"canStart": func(state string) bool {
 		return state == container.StatusCreated || state == container.StatusExited || state == container.StatusDead

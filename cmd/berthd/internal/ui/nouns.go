@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berthproject/berth/pkg/types/build"
+	"github.com/berthproject/berth/pkg/types/cluster"
 	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/pkg/types/network"
@@ -404,5 +405,50 @@ func (s *Server) buildsPrune(w http.ResponseWriter, r *http.Request) error {
 	}
 	d["Pruned"] = fmt.Sprintf("Pruned %d records, %s reclaimed.", len(rep.Deleted), humanBytes(rep.SpaceReclaimed))
 	s.render(w, "build-list", d)
+	return nil
+}
+
+func (s *Server) clusterData(r *http.Request) (map[string]any, error) {
+	if s.b.Cluster == nil {
+		return map[string]any{"Info": &cluster.Info{State: "inactive"}}, nil
+	}
+	info, err := s.b.Cluster.Info(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]any{"Info": info}
+	if info.State == "active" {
+		nodes, err := s.b.Cluster.NodeList(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		d["Nodes"] = nodes
+	}
+	return d, nil
+}
+
+func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.clusterData(r)
+	if err != nil {
+		return err
+	}
+	s.page(w, r, "cluster.html", "Cluster", d)
+	return nil
+}
+
+// nodeAvailability sets a node active, paused or drained (berth node
+// update --availability), then lists the nodes again.
+func (s *Server) nodeAvailability(w http.ResponseWriter, r *http.Request) error {
+	if s.b.Cluster == nil {
+		return fmt.Errorf("this berthd runs without a cluster: %w", errInvalid)
+	}
+	if err := s.b.Cluster.NodeUpdate(r.Context(), r.PathValue("id"), cluster.NodeUpdate{Availability: r.FormValue("availability")}); err != nil {
+		return err
+	}
+	d, err := s.clusterData(r)
+	if err != nil {
+		return err
+	}
+	s.render(w, "node-list", d)
 	return nil
 }

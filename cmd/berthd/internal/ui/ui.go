@@ -37,6 +37,7 @@ import (
 
 	"github.com/berthproject/berth/cmd/berthd/internal/dockerapi"
 	"github.com/berthproject/berth/pkg/types/build"
+	"github.com/berthproject/berth/pkg/types/cluster"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -50,6 +51,15 @@ type Backend struct {
 	Files Files
 	// Builds is the builder's cache (nil: the Builds page says so).
 	Builds Builds
+	// Cluster is the cluster service (nil: berthd runs without one).
+	Cluster Cluster
+}
+
+// Cluster is the cluster of berthd nodes (*cluster.Service).
+type Cluster interface {
+	Info(ctx context.Context) (*cluster.Info, error)
+	NodeList(ctx context.Context) ([]cluster.Node, error)
+	NodeUpdate(ctx context.Context, ref string, u cluster.NodeUpdate) error
 }
 
 // Builds is the build cache (*build.Service).
@@ -302,7 +312,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, name, title string
 }
 
 func navOf(path string) string {
-	for _, p := range []string{"images", "volumes", "networks", "builds", "events"} {
+	for _, p := range []string{"images", "volumes", "networks", "builds", "cluster", "events"} {
 		if strings.HasPrefix(path, "/"+p) {
 			return p
 		}
