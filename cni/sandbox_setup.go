@@ -153,6 +153,17 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		m.mu.Lock()
 		n := m.networks[sb.Endpoints[0].Network]
 		m.mu.Unlock()
+		if n.Internal {
+			// As Docker's bridge driver: a container whose network is
+			// internal publishes nothing (nothing may reach it from
+			// outside its network, the host's loopback included).
+			ports = nil
+		}
+	}
+	if len(ports) > 0 {
+		m.mu.Lock()
+		n := m.networks[sb.Endpoints[0].Network]
+		m.mu.Unlock()
 		if !m.drivers[n.Driver].Features(&n.Network).Ports {
 			return nil, errInvalid("network %s (driver %s) does not support published ports", n.Name, n.Driver)
 		}

@@ -32,6 +32,7 @@ func TestParityFS(t *testing.T) {
 		{"Export", testExport},
 		{"ImagePrune", testImagePruneFilters},
 		{"Platform", testPlatform},
+		{"InternalPorts", testInternalPorts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -432,5 +433,24 @@ func TestImportFailureLeavesNothing(t *testing.T) {
 	}
 	if got := ctr("snapshots", "--snapshotter", "berth", "ls"); got != snaps {
 		t.Errorf("failed imports left snapshots:\nbefore\n%s\nafter\n%s", snaps, got)
+	}
+}
+
+// testInternalPorts: as Docker's, a container on an --internal network
+// publishes nothing: no host port is taken, `port` and `ps` show none.
+func testInternalPorts(t *testing.T, c cli) {
+	n := "int-" + strings.ToLower(c.name("n"))
+	t.Cleanup(func() { c.run("network", "rm", n) })
+	c.ok("network", "create", "--internal", n)
+	name := c.name("intports")
+	c.ok("run", "-d", "--name", name, "--network", n, "-p", "127.0.0.1::8080", "busybox", "sleep", "1000")
+	if got := c.ok("port", name); got != "" {
+		t.Errorf("port of a container on an internal network: want nothing; got %q", got)
+	}
+	if got := c.ok("ps", "--filter", "name="+name, "--format", "{{.Ports}}"); strings.Contains(got, "->") {
+		t.Errorf("ps shows a published port on an internal network: %q", got)
+	}
+	if got := c.inspect(name, "{{json .HostConfig.PortBindings}}"); !strings.Contains(got, "8080/tcp") {
+		t.Errorf("the container keeps its requested ports in HostConfig, as Docker: %s", got)
 	}
 }
