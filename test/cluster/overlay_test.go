@@ -110,7 +110,7 @@ func overlayClean(t *testing.T, h *Host) {
 
 // TestOverlay (make test): a cluster of three hosts, one overlay network
 // created on h1 and realised on every node; a container on each host
-// reaches the others by address and by name (ping, TCP), with the
+// reaches the others by address, by name and by alias (ping, TCP), with the
 // overlay's MTU and full-size packets; a second overlay network and a
 // local bridge network are isolated from it; concurrent starts on three
 // nodes get distinct addresses; network rm waits for the last endpoint
@@ -155,7 +155,7 @@ func TestOverlay(t *testing.T) {
 
 	ctrs := []string{"c1", "c2", "c3"}
 	for i, h := range c.Hosts {
-		h.BerthOK("run", "-d", "--name", ctrs[i], "--network", "ov1", "busybox", "sleep", "3600")
+		h.BerthOK("run", "-d", "--name", ctrs[i], "--network", "ov1", "--network-alias", "web"+ctrs[i][1:], "busybox", "sleep", "3600")
 		serve(t, h, ctrs[i], "hello-from-"+ctrs[i])
 	}
 	ips := map[string]netip.Addr{}
@@ -175,6 +175,7 @@ func TestOverlay(t *testing.T) {
 			}
 			reach(t, h, ctrs[i], ips[other].String(), "hello-from-"+other)
 			reach(t, h, ctrs[i], other, "hello-from-"+other)
+			reach(t, h, ctrs[i], "web"+other[1:], "hello-from-"+other) // an alias
 		}
 	}
 	// A full-size packet: 1422 bytes of ICMP payload make a 1450-byte IP
