@@ -525,12 +525,11 @@ func (s *Server) attachWS(ws *websocket.Conn, id string, stream, logs, useStdin,
 	// The client's messages: stdin, or nothing; their end is the client
 	// leaving.
 	go func() {
-		var err error
 		if stdinW != nil {
-			_, err = io.Copy(stdinW, ws)
+			_, err := io.Copy(stdinW, ws)
 			stdinW.CloseWithError(err)
 		} else {
-			_, err = io.Copy(io.Discard, ws)
+			_, _ = io.Copy(io.Discard, ws)
 		}
 		cancel()
 	}()
