@@ -33,6 +33,7 @@ func TestParityFS(t *testing.T) {
 		{"ImagePrune", testImagePruneFilters},
 		{"Platform", testPlatform},
 		{"InternalPorts", testInternalPorts},
+		{"UsernsHost", testUsernsHost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -452,5 +453,19 @@ func testInternalPorts(t *testing.T, c cli) {
 	}
 	if got := c.inspect(name, "{{json .HostConfig.PortBindings}}"); !strings.Contains(got, "8080/tcp") {
 		t.Errorf("the container keeps its requested ports in HostConfig, as Docker: %s", got)
+	}
+}
+
+// testUsernsHost: --userns host is berth's only mode (it remaps no users):
+// accepted, the container's root is the host's (an identity uid_map);
+// any other mode is refused before anything is created.
+func testUsernsHost(t *testing.T, c cli) {
+	if got := strings.Join(strings.Fields(c.ok("run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map")), " "); got != "0 0 4294967295" {
+		t.Errorf("--userns host: uid_map %q, want the host's identity map", got)
+	}
+	name := c.name("userns")
+	c.fails(125, []string{`invalid --userns "private"`, "takes only host"}, "run", "--name", name, "--userns", "private", "busybox", "true")
+	if c.exists(name) {
+		t.Errorf("a refused --userns left container %s", name)
 	}
 }

@@ -35,7 +35,8 @@ func pullFlags() configFlags {
 	}
 }
 
-// namespaceFlags: --init, --pid, --ipc, --uts, --domainname, --annotation.
+// namespaceFlags: --init, --pid, --ipc, --uts, --userns, --domainname,
+// --annotation.
 func namespaceFlags() configFlags {
 	return configFlags{
 		flags: []cli.Flag{
@@ -43,11 +44,15 @@ func namespaceFlags() configFlags {
 			&cli.StringFlag{Name: "pid", Usage: "PID namespace: host or container:NAME"},
 			&cli.StringFlag{Name: "ipc", Usage: "IPC namespace: private, shareable, host or container:NAME"},
 			&cli.StringFlag{Name: "uts", Usage: "UTS namespace: host"},
+			&cli.StringFlag{Name: "userns", Usage: "user namespace: host (berth's only mode: it remaps no users)"},
 			&cli.StringFlag{Name: "domainname", Usage: "container NIS domain name"},
 			&cli.StringSliceFlag{Name: "annotation", Usage: "add an OCI annotation to the container (KEY=VALUE)"},
 		},
 		apply: func(c *cli.Context, _ *Env, cfg *container.Config) error {
 			cfg.Init = c.Bool("init")
+			if u := c.String("userns"); u != "" && u != "host" {
+				return fmt.Errorf("invalid --userns %q: berth runs every container in the host's user namespace (it remaps no users), so --userns takes only host", u)
+			}
 			cfg.PidMode, cfg.IpcMode, cfg.UTSMode = c.String("pid"), c.String("ipc"), c.String("uts")
 			cfg.Domainname = c.String("domainname")
 			for _, a := range c.StringSlice("annotation") {

@@ -320,7 +320,7 @@ func refuseUnsupported(hc *dcontainer.HostConfig) error {
 		{hc.PidMode != "", "PID namespace modes (HostConfig.PidMode)"},
 		{hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable", "IPC namespace modes (HostConfig.IpcMode)"},
 		{hc.UTSMode != "", "UTS namespace modes (HostConfig.UTSMode)"},
-		{hc.UsernsMode != "", "user namespace modes (HostConfig.UsernsMode)"},
+		{hc.UsernsMode != "" && hc.UsernsMode != "host", "user namespace modes other than host (HostConfig.UsernsMode): berth remaps no users"},
 		{hc.Cgroup != "", "HostConfig.Cgroup"},
 		{hc.VolumeDriver != "" && hc.VolumeDriver != "local", "volume drivers other than local"},
 		{len(r.DeviceRequests) > 0, "device requests (--gpus)"},
