@@ -72,7 +72,7 @@ func (c *Client) Remove(ctx context.Context, id string, opts container.RemoveOpt
 // List returns containers (`berth ps`).
 func (c *Client) List(ctx context.Context, opts container.ListOptions) ([]container.Summary, error) {
 	r, err := c.containers.List(ctx, &berthv1.ListContainersRequest{
-		All: opts.All, Limit: int64(opts.Limit), Filters: conv.Filters(opts.Filters),
+		All: opts.All, Limit: int64(opts.Limit), Filters: conv.Filters(opts.Filters), Size: opts.Size,
 	})
 	if err != nil {
 		return nil, err

@@ -1754,7 +1754,15 @@ type ContainerSummary struct {
 	Networks []string `protobuf:"bytes,14,rep,name=networks,proto3" json:"networks,omitempty"`
 	// Health status of a container with a healthcheck (starting, healthy,
 	// unhealthy), empty otherwise.
-	Health        string `protobuf:"bytes,15,opt,name=health,proto3" json:"health,omitempty"`
+	Health string `protobuf:"bytes,15,opt,name=health,proto3" json:"health,omitempty"`
+	// Endpoints of a running container, by network name.
+	Endpoints map[string]*EndpointSettings `protobuf:"bytes,16,rep,name=endpoints,proto3" json:"endpoints,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Mounts of the container.
+	Mounts []*MountPoint `protobuf:"bytes,17,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// With ListContainersRequest.size: the writable layer's size and the
+	// whole root filesystem's (image layers included), in bytes.
+	SizeRw        int64 `protobuf:"varint,18,opt,name=size_rw,json=sizeRw,proto3" json:"size_rw,omitempty"`
+	SizeRootFs    int64 `protobuf:"varint,19,opt,name=size_root_fs,json=sizeRootFs,proto3" json:"size_root_fs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1892,6 +1900,34 @@ func (x *ContainerSummary) GetHealth() string {
 		return x.Health
 	}
 	return ""
+}
+
+func (x *ContainerSummary) GetEndpoints() map[string]*EndpointSettings {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ContainerSummary) GetMounts() []*MountPoint {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
+func (x *ContainerSummary) GetSizeRw() int64 {
+	if x != nil {
+		return x.SizeRw
+	}
+	return 0
+}
+
+func (x *ContainerSummary) GetSizeRootFs() int64 {
+	if x != nil {
+		return x.SizeRootFs
+	}
+	return 0
 }
 
 type CreateContainerRequest struct {
@@ -2619,7 +2655,9 @@ type ListContainersRequest struct {
 	// The last N created containers (includes stopped); 0: no limit.
 	Limit int64 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Docker's filter keys: id, name, label, status, exited, ancestor, before, since.
-	Filters       []*Filter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	Filters []*Filter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	// Fill in each summary's size_rw and size_root_fs (ps --size).
+	Size          bool `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2673,6 +2711,13 @@ func (x *ListContainersRequest) GetFilters() []*Filter {
 		return x.Filters
 	}
 	return nil
+}
+
+func (x *ListContainersRequest) GetSize() bool {
+	if x != nil {
+		return x.Size
+	}
+	return false
 }
 
 type ListContainersResponse struct {
@@ -5809,7 +5854,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
 	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\x12,\n" +
-	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xd8\x04\n" +
+	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xe4\x06\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -5828,10 +5873,18 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"finishedAt\x12+\n" +
 	"\x05ports\x18\r \x03(\v2\x15.berth.v1.PortBindingR\x05ports\x12\x1a\n" +
 	"\bnetworks\x18\x0e \x03(\tR\bnetworks\x12\x16\n" +
-	"\x06health\x18\x0f \x01(\tR\x06health\x1a9\n" +
+	"\x06health\x18\x0f \x01(\tR\x06health\x12G\n" +
+	"\tendpoints\x18\x10 \x03(\v2).berth.v1.ContainerSummary.EndpointsEntryR\tendpoints\x12,\n" +
+	"\x06mounts\x18\x11 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\x12\x17\n" +
+	"\asize_rw\x18\x12 \x01(\x03R\x06sizeRw\x12 \n" +
+	"\fsize_root_fs\x18\x13 \x01(\x03R\n" +
+	"sizeRootFs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aX\n" +
+	"\x0eEndpointsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"K\n" +
 	"\x16CreateContainerRequest\x121\n" +
 	"\x06config\x18\x01 \x01(\v2\x19.berth.v1.ContainerConfigR\x06config\"E\n" +
 	"\x17CreateContainerResponse\x12\x0e\n" +
@@ -5864,11 +5917,12 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x18\n" +
 	"\avolumes\x18\x03 \x01(\bR\avolumes\"\x19\n" +
-	"\x17RemoveContainerResponse\"k\n" +
+	"\x17RemoveContainerResponse\"\x7f\n" +
 	"\x15ListContainersRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12*\n" +
-	"\afilters\x18\x03 \x03(\v2\x10.berth.v1.FilterR\afilters\"T\n" +
+	"\afilters\x18\x03 \x03(\v2\x10.berth.v1.FilterR\afilters\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\bR\x04size\"T\n" +
 	"\x16ListContainersResponse\x12:\n" +
 	"\n" +
 	"containers\x18\x01 \x03(\v2\x1a.berth.v1.ContainerSummaryR\n" +
@@ -6104,7 +6158,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -6194,15 +6248,16 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	nil,                               // 85: berth.v1.ContainerConfig.AnnotationsEntry
 	nil,                               // 86: berth.v1.NetworkSettings.NetworksEntry
 	nil,                               // 87: berth.v1.ContainerSummary.LabelsEntry
-	(*Resources)(nil),                 // 88: berth.v1.Resources
-	(*Security)(nil),                  // 89: berth.v1.Security
-	(*durationpb.Duration)(nil),       // 90: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 91: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 92: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 93: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 94: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 95: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 96: berth.v1.ContainerStatsResponse
+	nil,                               // 88: berth.v1.ContainerSummary.EndpointsEntry
+	(*Resources)(nil),                 // 89: berth.v1.Resources
+	(*Security)(nil),                  // 90: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 91: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 92: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 93: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 94: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 95: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 96: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 97: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
 	82, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
@@ -6212,126 +6267,129 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	8,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	5,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
 	83, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	88, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	89, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	89, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	90, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
 	84, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
 	85, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
 	2,  // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
-	90, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	90, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	90, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	90, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	91, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	91, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	91, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	91, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
 	4,  // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
-	91, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
-	91, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	92, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	92, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
 	8,  // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
 	86, // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	91, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	91, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	92, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	92, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
 	3,  // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
-	91, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	92, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
 	13, // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
 	1,  // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
 	9,  // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
 	6,  // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	91, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	92, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
 	87, // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	91, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	91, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	92, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	92, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
 	8,  // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	1,  // 34: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	90, // 35: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	90, // 36: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	92, // 37: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	15, // 38: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	14, // 39: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 40: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	91, // 41: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	39, // 42: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	40, // 43: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	91, // 44: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	91, // 45: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	91, // 46: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	43, // 47: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	46, // 48: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	45, // 49: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	47, // 50: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	49, // 51: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	45, // 52: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	53, // 53: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	56, // 54: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	45, // 55: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	47, // 56: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	58, // 57: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	59, // 58: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	45, // 59: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	53, // 60: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	64, // 61: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	67, // 62: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	69, // 63: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	91, // 64: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	73, // 65: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	78, // 66: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
-	10, // 67: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	16, // 68: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	18, // 69: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	20, // 70: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	22, // 71: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	24, // 72: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	26, // 73: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	28, // 74: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	30, // 75: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	32, // 76: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	34, // 77: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	36, // 78: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	38, // 79: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	42, // 80: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	48, // 81: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	51, // 82: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	54, // 83: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	57, // 84: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	61, // 85: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	63, // 86: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	66, // 87: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	70, // 88: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	72, // 89: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	93, // 90: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	94, // 91: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	75, // 92: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
-	77, // 93: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
-	80, // 94: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
-	17, // 95: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	19, // 96: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	21, // 97: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	23, // 98: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	25, // 99: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	27, // 100: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	29, // 101: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	31, // 102: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	33, // 103: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	35, // 104: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	37, // 105: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	41, // 106: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	44, // 107: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	50, // 108: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	52, // 109: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	55, // 110: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	60, // 111: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	62, // 112: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	65, // 113: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	68, // 114: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	71, // 115: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	74, // 116: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	95, // 117: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	96, // 118: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	76, // 119: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
-	79, // 120: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
-	81, // 121: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
-	95, // [95:122] is the sub-list for method output_type
-	68, // [68:95] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	88, // 34: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
+	6,  // 35: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
+	1,  // 36: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	91, // 37: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	91, // 38: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	93, // 39: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	15, // 40: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	14, // 41: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,  // 42: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	92, // 43: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	39, // 44: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	40, // 45: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	92, // 46: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	92, // 47: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	92, // 48: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	43, // 49: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	46, // 50: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	45, // 51: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	47, // 52: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	49, // 53: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	45, // 54: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	53, // 55: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	56, // 56: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	45, // 57: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	47, // 58: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	58, // 59: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	59, // 60: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	45, // 61: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	53, // 62: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	64, // 63: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	67, // 64: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	69, // 65: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	92, // 66: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	73, // 67: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	78, // 68: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
+	10, // 69: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	10, // 70: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
+	16, // 71: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	18, // 72: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	20, // 73: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	22, // 74: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	24, // 75: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	26, // 76: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	28, // 77: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	30, // 78: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	32, // 79: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	34, // 80: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	36, // 81: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	38, // 82: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	42, // 83: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	48, // 84: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	51, // 85: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	54, // 86: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	57, // 87: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	61, // 88: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	63, // 89: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	66, // 90: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	70, // 91: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	72, // 92: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	94, // 93: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	95, // 94: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	75, // 95: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
+	77, // 96: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
+	80, // 97: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
+	17, // 98: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	19, // 99: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	21, // 100: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	23, // 101: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	25, // 102: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	27, // 103: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	29, // 104: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	31, // 105: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	33, // 106: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	35, // 107: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	37, // 108: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	41, // 109: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	44, // 110: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	50, // 111: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	52, // 112: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	55, // 113: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	60, // 114: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	62, // 115: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	65, // 116: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	68, // 117: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	71, // 118: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	74, // 119: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	96, // 120: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	97, // 121: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	76, // 122: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
+	79, // 123: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
+	81, // 124: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
+	98, // [98:125] is the sub-list for method output_type
+	71, // [71:98] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -6376,7 +6434,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   87,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

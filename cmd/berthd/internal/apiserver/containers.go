@@ -62,7 +62,7 @@ func (s *containersServer) Remove(ctx context.Context, r *berthv1.RemoveContaine
 
 func (s *containersServer) List(ctx context.Context, r *berthv1.ListContainersRequest) (*berthv1.ListContainersResponse, error) {
 	list, err := s.c.List(ctx, containertypes.ListOptions{
-		All: r.GetAll(), Limit: int(r.GetLimit()), Filters: conv.FilterMap(r.GetFilters()),
+		All: r.GetAll(), Limit: int(r.GetLimit()), Filters: conv.FilterMap(r.GetFilters()), Size: r.GetSize(),
 	})
 	if err != nil {
 		return nil, err

@@ -299,6 +299,10 @@ func SummaryToProto(s container.Summary) *berthv1.ContainerSummary {
 		Ports:      portBindingsToProto(s.Ports),
 		Networks:   s.Networks,
 		Health:     s.Health,
+		Endpoints:  EndpointsToProto(s.Endpoints),
+		Mounts:     MountPointsToProto(s.Mounts),
+		SizeRw:     s.SizeRw,
+		SizeRootFs: s.SizeRootFs,
 	}
 }
 
@@ -320,6 +324,10 @@ func SummaryFromProto(p *berthv1.ContainerSummary) container.Summary {
 		Ports:      portBindingsFromProto(p.GetPorts()),
 		Networks:   p.GetNetworks(),
 		Health:     p.GetHealth(),
+		Endpoints:  EndpointsFromProto(p.GetEndpoints()),
+		Mounts:     MountPointsFromProto(p.GetMounts()),
+		SizeRw:     p.GetSizeRw(),
+		SizeRootFs: p.GetSizeRootFs(),
 	}
 }
 

@@ -60,19 +60,7 @@ func NetworkSettingsToProto(n container.NetworkSettings) *berthv1.NetworkSetting
 		MacAddress: n.MacAddress,
 		Ports:      portBindingsToProto(n.Ports),
 	}
-	if n.Networks != nil {
-		p.Networks = make(map[string]*berthv1.EndpointSettings, len(n.Networks))
-		for name, e := range n.Networks {
-			p.Networks[name] = &berthv1.EndpointSettings{
-				NetworkId:   e.NetworkID,
-				IpAddress:   e.IPAddress,
-				IpPrefixLen: int64(e.IPPrefixLen),
-				Gateway:     e.Gateway,
-				MacAddress:  e.MacAddress,
-				Aliases:     e.Aliases,
-			}
-		}
-	}
+	p.Networks = EndpointsToProto(n.Networks)
 	return p
 }
 
@@ -85,18 +73,44 @@ func NetworkSettingsFromProto(p *berthv1.NetworkSettings) container.NetworkSetti
 		MacAddress: p.GetMacAddress(),
 		Ports:      portBindingsFromProto(p.GetPorts()),
 	}
-	if p.GetNetworks() != nil {
-		n.Networks = make(map[string]container.EndpointSettings, len(p.GetNetworks()))
-		for name, e := range p.GetNetworks() {
-			n.Networks[name] = container.EndpointSettings{
-				NetworkID:   e.GetNetworkId(),
-				IPAddress:   e.GetIpAddress(),
-				IPPrefixLen: int(e.GetIpPrefixLen()),
-				Gateway:     e.GetGateway(),
-				MacAddress:  e.GetMacAddress(),
-				Aliases:     e.GetAliases(),
-			}
+	n.Networks = EndpointsFromProto(p.GetNetworks())
+	return n
+}
+
+// EndpointsToProto converts a container's endpoints by network name.
+func EndpointsToProto(m map[string]container.EndpointSettings) map[string]*berthv1.EndpointSettings {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]*berthv1.EndpointSettings, len(m))
+	for name, e := range m {
+		out[name] = &berthv1.EndpointSettings{
+			NetworkId:   e.NetworkID,
+			IpAddress:   e.IPAddress,
+			IpPrefixLen: int64(e.IPPrefixLen),
+			Gateway:     e.Gateway,
+			MacAddress:  e.MacAddress,
+			Aliases:     e.Aliases,
 		}
 	}
-	return n
+	return out
+}
+
+// EndpointsFromProto is the inverse of EndpointsToProto.
+func EndpointsFromProto(m map[string]*berthv1.EndpointSettings) map[string]container.EndpointSettings {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]container.EndpointSettings, len(m))
+	for name, e := range m {
+		out[name] = container.EndpointSettings{
+			NetworkID:   e.GetNetworkId(),
+			IPAddress:   e.GetIpAddress(),
+			IPPrefixLen: int(e.GetIpPrefixLen()),
+			Gateway:     e.GetGateway(),
+			MacAddress:  e.GetMacAddress(),
+			Aliases:     e.GetAliases(),
+		}
+	}
+	return out
 }
