@@ -443,10 +443,10 @@ func testDockerErrors(t *testing.T, d cli) {
 	d.fails(1, []string{"stop the container before removing or force remove"}, "rm", n)
 	d.fails(125, []string{"links", "not supported by berth"}, "run", "--rm", "--link", n+":x", "busybox", "true")
 	ctxDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nRUN exit 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.fails(1, []string{"building images is not supported"}, "build", "-q", ctxDir)
+	d.fails(1, []string{"exit code: 3"}, "build", "-q", ctxDir)
 	d.fails(1, []string{"This node is not a swarm manager"}, "service", "ls")
 	r := d.run("pull", "127.0.0.1:1/nothing:here")
 	if r.code == 0 {
