@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
@@ -31,6 +32,16 @@ func validateResources(r *containertypes.Resources) (warnings []string, err erro
 	}
 	if r.Memory < 0 || r.MemoryReservation < 0 || r.NanoCPUs < 0 || r.CPUShares < 0 || r.ShmSize < 0 {
 		return nil, inv("resource limits cannot be negative")
+	}
+	for _, list := range [][]containertypes.ThrottleDevice{r.BlkioDeviceReadBps, r.BlkioDeviceWriteBps, r.BlkioDeviceReadIOps, r.BlkioDeviceWriteIOps} {
+		for _, t := range list {
+			if _, _, err := blockDevice(t.Path); err != nil {
+				return nil, inv("device throttle on %s: %v (name a host block device, e.g. /dev/sda)", t.Path, err)
+			}
+			if t.Rate == 0 {
+				return nil, inv("device throttle on %s: the rate must be positive", t.Path)
+			}
+		}
 	}
 	if n := runtime.NumCPU(); r.NanoCPUs > int64(n)*1e9 {
 		return nil, inv("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
@@ -203,6 +214,43 @@ func linuxResources(r containertypes.Resources) *specs.LinuxResources {
 	}
 	if r.BlkioWeight != 0 {
 		out.BlockIO = &specs.LinuxBlockIO{Weight: ptr(r.BlkioWeight)}
+	}
+	if len(r.BlkioDeviceReadBps)+len(r.BlkioDeviceWriteBps)+len(r.BlkioDeviceReadIOps)+len(r.BlkioDeviceWriteIOps) > 0 {
+		if out.BlockIO == nil {
+			out.BlockIO = &specs.LinuxBlockIO{}
+		}
+		// runc writes these to blkio.throttle.* on cgroup v1 and to io.max
+		// on cgroup v2.
+		out.BlockIO.ThrottleReadBpsDevice = throttleDevices(r.BlkioDeviceReadBps)
+		out.BlockIO.ThrottleWriteBpsDevice = throttleDevices(r.BlkioDeviceWriteBps)
+		out.BlockIO.ThrottleReadIOPSDevice = throttleDevices(r.BlkioDeviceReadIOps)
+		out.BlockIO.ThrottleWriteIOPSDevice = throttleDevices(r.BlkioDeviceWriteIOps)
+	}
+	return out
+}
+
+// blockDevice is the major and minor number of the block device at path.
+func blockDevice(path string) (major, minor int64, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return 0, 0, fmt.Errorf("%s is not a block device", path)
+	}
+	return int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev))), nil
+}
+
+func throttleDevices(ts []containertypes.ThrottleDevice) []specs.LinuxThrottleDevice {
+	var out []specs.LinuxThrottleDevice
+	for _, t := range ts {
+		major, minor, err := blockDevice(t.Path)
+		if err != nil {
+			continue // validateResources refused it at create; gone since
+		}
+		d := specs.LinuxThrottleDevice{Rate: t.Rate}
+		d.Major, d.Minor = major, minor
+		out = append(out, d)
 	}
 	return out
 }

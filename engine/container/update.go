@@ -77,7 +77,8 @@ func updatableOnly(r containertypes.Resources) error {
 	fixed.NanoCPUs, fixed.CPUShares, fixed.CpusetCpus, fixed.CpusetMems = 0, 0, "", ""
 	fixed.PidsLimit, fixed.BlkioWeight, fixed.CPUPeriod, fixed.CPUQuota = 0, 0, 0, 0
 	if fixed.OomScoreAdj != 0 || fixed.MemorySwappiness != nil || fixed.OomKillDisable || fixed.ShmSize != 0 || fixed.CgroupParent != "" || fixed.CgroupnsMode != "" ||
-		len(fixed.Ulimits) > 0 || len(fixed.Devices) > 0 || len(fixed.Sysctls) > 0 {
+		len(fixed.Ulimits) > 0 || len(fixed.Devices) > 0 || len(fixed.Sysctls) > 0 ||
+		len(fixed.BlkioDeviceReadBps)+len(fixed.BlkioDeviceWriteBps)+len(fixed.BlkioDeviceReadIOps)+len(fixed.BlkioDeviceWriteIOps) > 0 {
 		return fmt.Errorf("update changes only memory, memory-swap, memory-reservation, cpus, cpu-shares, cpu-period, cpu-quota, cpuset-cpus, cpuset-mems, pids-limit and blkio-weight: %w", errdefs.ErrInvalidArgument)
 	}
 	return nil

@@ -34,6 +34,7 @@ func TestParityFS(t *testing.T) {
 		{"Platform", testPlatform},
 		{"InternalPorts", testInternalPorts},
 		{"UsernsHost", testUsernsHost},
+		{"DeviceThrottle", testDeviceThrottle},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -468,4 +469,55 @@ func testUsernsHost(t *testing.T, c cli) {
 	if c.exists(name) {
 		t.Errorf("a refused --userns left container %s", name)
 	}
+}
+
+// hostBlockDevice is a block device of this host (/dev/NAME) and its
+// MAJOR:MINOR, or "" when there is none.
+func hostBlockDevice() (path, majMin string) {
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "loop") || strings.HasPrefix(e.Name(), "ram") {
+			continue
+		}
+		b, err := os.ReadFile("/sys/block/" + e.Name() + "/dev")
+		if st, serr := os.Stat("/dev/" + e.Name()); err == nil && serr == nil && st.Mode()&os.ModeDevice != 0 {
+			return "/dev/" + e.Name(), strings.TrimSpace(string(b))
+		}
+	}
+	return "", ""
+}
+
+// testDeviceThrottle: --device-read-bps and the other per-device throttles
+// reach the container's cgroup (blkio.throttle.* on cgroup v1, io.max on
+// v2, read from the host); a path that is not a block device is
+// refused before anything is created.
+func testDeviceThrottle(t *testing.T, c cli) {
+	dev, majMin := hostBlockDevice()
+	if dev == "" {
+		t.Skip("no block device on this host")
+	}
+	ctr := c.name("throttle")
+	id := c.ok("run", "-d", "--name", ctr, "--device-read-bps", dev+":1mb", "--device-write-bps", dev+":2mb",
+		"--device-read-iops", dev+":300", "--device-write-iops", dev+":400", "busybox", "sleep", "1000")
+	if cgroupV2() {
+		got := cgroupFile(t, c, id, "", "", "io.max")
+		if want := majMin + " rbps=1048576 wbps=2097152 riops=300 wiops=400"; !strings.Contains(got, want) {
+			t.Errorf("io.max: want %q; got %q", want, got)
+		}
+	} else {
+		for file, want := range map[string]string{
+			"blkio.throttle.read_bps_device": "1048576", "blkio.throttle.write_bps_device": "2097152",
+			"blkio.throttle.read_iops_device": "300", "blkio.throttle.write_iops_device": "400",
+		} {
+			if got := cgroupFile(t, c, id, "blkio", file, ""); got != majMin+" "+want {
+				t.Errorf("%s: want %q; got %q", file, majMin+" "+want, got)
+			}
+		}
+	}
+	name := c.name("throttle")
+	c.fails(125, []string{"device throttle on /dev/null", "not a block device"}, "run", "--name", name, "--device-read-bps", "/dev/null:1mb", "busybox", "true")
+	if c.exists(name) {
+		t.Errorf("a refused throttle left container %s", name)
+	}
+	c.fails(125, []string{"invalid --device-write-iops"}, "run", "--rm", "--device-write-iops", dev+":lots", "busybox", "true")
 }

@@ -37,6 +37,10 @@ func ResourceFlags() []cli.Flag {
 	return append(UpdateFlags(),
 		&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit: name=soft[:hard] (e.g. nofile=1024:2048)"},
 		&cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER[:PERMISSIONS]]"},
+		&cli.StringSliceFlag{Name: "device-read-bps", Usage: "limit reads from a block device: DEVICE:RATE (e.g. /dev/sda:1mb)"},
+		&cli.StringSliceFlag{Name: "device-write-bps", Usage: "limit writes to a block device: DEVICE:RATE (e.g. /dev/sda:1mb)"},
+		&cli.StringSliceFlag{Name: "device-read-iops", Usage: "limit read operations on a block device: DEVICE:N per second"},
+		&cli.StringSliceFlag{Name: "device-write-iops", Usage: "limit write operations on a block device: DEVICE:N per second"},
 		&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm (default 64m)"},
 		&cli.IntFlag{Name: "oom-score-adj", Usage: "OOM score adjustment (-1000 to 1000)"},
 		&cli.Int64Flag{Name: "memory-swappiness", Value: -1, Usage: "memory swappiness, 0 to 100 (-1: the host's)"},
@@ -57,6 +61,22 @@ func ApplyResources(c *cli.Context, cfg *container.Config) error {
 	r, err := UpdateResources(c)
 	if err != nil {
 		return err
+	}
+	for _, t := range []struct {
+		flag  string
+		bytes bool
+		dst   *[]container.ThrottleDevice
+	}{
+		{"device-read-bps", true, &r.BlkioDeviceReadBps}, {"device-write-bps", true, &r.BlkioDeviceWriteBps},
+		{"device-read-iops", false, &r.BlkioDeviceReadIOps}, {"device-write-iops", false, &r.BlkioDeviceWriteIOps},
+	} {
+		for _, v := range c.StringSlice(t.flag) {
+			d, err := throttle(t.flag, v, t.bytes)
+			if err != nil {
+				return err
+			}
+			*t.dst = append(*t.dst, d)
+		}
 	}
 	for _, v := range c.StringSlice("ulimit") {
 		u, err := Ulimit(v)
@@ -248,4 +268,26 @@ func SecurityOpts(values []string, readFile func(string) ([]byte, error)) ([]str
 		return nil, nil
 	}
 	return out, nil
+}
+
+// throttle parses DEVICE:RATE (a size, 1mb, for the bps flags; a number
+// for the iops ones).
+func throttle(flag, v string, bytes bool) (container.ThrottleDevice, error) {
+	i := strings.LastIndex(v, ":")
+	if i <= 0 || !strings.HasPrefix(v, "/dev/") {
+		return container.ThrottleDevice{}, fmt.Errorf("invalid --%s %q: want /dev/DEVICE:RATE", flag, v)
+	}
+	dev, rate := v[:i], v[i+1:]
+	if bytes {
+		n, err := units.RAMInBytes(rate)
+		if err != nil || n <= 0 {
+			return container.ThrottleDevice{}, fmt.Errorf("invalid --%s %q: the rate must be a positive size (1mb, 512kb)", flag, v)
+		}
+		return container.ThrottleDevice{Path: dev, Rate: uint64(n)}, nil
+	}
+	n, err := strconv.ParseUint(rate, 10, 64)
+	if err != nil || n == 0 {
+		return container.ThrottleDevice{}, fmt.Errorf("invalid --%s %q: the rate must be a positive number of operations per second", flag, v)
+	}
+	return container.ThrottleDevice{Path: dev, Rate: n}, nil
 }

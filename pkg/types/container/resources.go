@@ -22,6 +22,13 @@ type Resources struct {
 	PidsLimit int64 `json:"PidsLimit,omitempty"`
 	// BlkioWeight is the relative block IO weight, 10 to 1000 (--blkio-weight).
 	BlkioWeight uint16 `json:"BlkioWeight,omitempty"`
+	// Per-device block IO throttles (--device-read-bps /dev/sda:1mb,
+	// --device-write-bps, --device-read-iops, --device-write-iops): bytes or
+	// operations per second.
+	BlkioDeviceReadBps   []ThrottleDevice `json:"BlkioDeviceReadBps,omitempty"`
+	BlkioDeviceWriteBps  []ThrottleDevice `json:"BlkioDeviceWriteBps,omitempty"`
+	BlkioDeviceReadIOps  []ThrottleDevice `json:"BlkioDeviceReadIOps,omitempty"`
+	BlkioDeviceWriteIOps []ThrottleDevice `json:"BlkioDeviceWriteIOps,omitempty"`
 	// Ulimits are the process's rlimits (--ulimit nofile=1024:2048).
 	Ulimits []Ulimit `json:"Ulimits,omitempty"`
 	// Devices are host devices added to the container (--device).
@@ -59,4 +66,10 @@ type DeviceMapping struct {
 	PathOnHost        string `json:"PathOnHost"`
 	PathInContainer   string `json:"PathInContainer"`
 	CgroupPermissions string `json:"CgroupPermissions"`
+}
+
+// ThrottleDevice is a rate limit on one host block device.
+type ThrottleDevice struct {
+	Path string `json:"Path"`
+	Rate uint64 `json:"Rate"`
 }

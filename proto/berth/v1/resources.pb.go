@@ -60,8 +60,14 @@ type Resources struct {
 	MemorySwappiness *int64 `protobuf:"varint,19,opt,name=memory_swappiness,json=memorySwappiness,proto3,oneof" json:"memory_swappiness,omitempty"`
 	// --oom-kill-disable: the kernel's OOM killer spares the container.
 	OomKillDisable bool `protobuf:"varint,20,opt,name=oom_kill_disable,json=oomKillDisable,proto3" json:"oom_kill_disable,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Per-device throttles (--device-read-bps, --device-write-bps,
+	// --device-read-iops, --device-write-iops).
+	BlkioDeviceReadBps   []*ThrottleDevice `protobuf:"bytes,21,rep,name=blkio_device_read_bps,json=blkioDeviceReadBps,proto3" json:"blkio_device_read_bps,omitempty"`
+	BlkioDeviceWriteBps  []*ThrottleDevice `protobuf:"bytes,22,rep,name=blkio_device_write_bps,json=blkioDeviceWriteBps,proto3" json:"blkio_device_write_bps,omitempty"`
+	BlkioDeviceReadIops  []*ThrottleDevice `protobuf:"bytes,23,rep,name=blkio_device_read_iops,json=blkioDeviceReadIops,proto3" json:"blkio_device_read_iops,omitempty"`
+	BlkioDeviceWriteIops []*ThrottleDevice `protobuf:"bytes,24,rep,name=blkio_device_write_iops,json=blkioDeviceWriteIops,proto3" json:"blkio_device_write_iops,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Resources) Reset() {
@@ -234,6 +240,88 @@ func (x *Resources) GetOomKillDisable() bool {
 	return false
 }
 
+func (x *Resources) GetBlkioDeviceReadBps() []*ThrottleDevice {
+	if x != nil {
+		return x.BlkioDeviceReadBps
+	}
+	return nil
+}
+
+func (x *Resources) GetBlkioDeviceWriteBps() []*ThrottleDevice {
+	if x != nil {
+		return x.BlkioDeviceWriteBps
+	}
+	return nil
+}
+
+func (x *Resources) GetBlkioDeviceReadIops() []*ThrottleDevice {
+	if x != nil {
+		return x.BlkioDeviceReadIops
+	}
+	return nil
+}
+
+func (x *Resources) GetBlkioDeviceWriteIops() []*ThrottleDevice {
+	if x != nil {
+		return x.BlkioDeviceWriteIops
+	}
+	return nil
+}
+
+// ThrottleDevice is a rate limit (bytes or operations per second) on a
+// host block device.
+type ThrottleDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Rate          uint64                 `protobuf:"varint,2,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThrottleDevice) Reset() {
+	*x = ThrottleDevice{}
+	mi := &file_berth_v1_resources_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThrottleDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThrottleDevice) ProtoMessage() {}
+
+func (x *ThrottleDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_resources_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThrottleDevice.ProtoReflect.Descriptor instead.
+func (*ThrottleDevice) Descriptor() ([]byte, []int) {
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ThrottleDevice) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ThrottleDevice) GetRate() uint64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 // Ulimit is one --ulimit (name without RLIMIT_, lower case).
 type Ulimit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -246,7 +334,7 @@ type Ulimit struct {
 
 func (x *Ulimit) Reset() {
 	*x = Ulimit{}
-	mi := &file_berth_v1_resources_proto_msgTypes[1]
+	mi := &file_berth_v1_resources_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +346,7 @@ func (x *Ulimit) String() string {
 func (*Ulimit) ProtoMessage() {}
 
 func (x *Ulimit) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[1]
+	mi := &file_berth_v1_resources_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +359,7 @@ func (x *Ulimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ulimit.ProtoReflect.Descriptor instead.
 func (*Ulimit) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{1}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Ulimit) GetName() string {
@@ -307,7 +395,7 @@ type DeviceMapping struct {
 
 func (x *DeviceMapping) Reset() {
 	*x = DeviceMapping{}
-	mi := &file_berth_v1_resources_proto_msgTypes[2]
+	mi := &file_berth_v1_resources_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +407,7 @@ func (x *DeviceMapping) String() string {
 func (*DeviceMapping) ProtoMessage() {}
 
 func (x *DeviceMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[2]
+	mi := &file_berth_v1_resources_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +420,7 @@ func (x *DeviceMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceMapping.ProtoReflect.Descriptor instead.
 func (*DeviceMapping) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{2}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DeviceMapping) GetPathOnHost() string {
@@ -371,7 +459,7 @@ type Security struct {
 
 func (x *Security) Reset() {
 	*x = Security{}
-	mi := &file_berth_v1_resources_proto_msgTypes[3]
+	mi := &file_berth_v1_resources_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +471,7 @@ func (x *Security) String() string {
 func (*Security) ProtoMessage() {}
 
 func (x *Security) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[3]
+	mi := &file_berth_v1_resources_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +484,7 @@ func (x *Security) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Security.ProtoReflect.Descriptor instead.
 func (*Security) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Security) GetPrivileged() bool {
@@ -448,7 +536,7 @@ type UpdateContainerRequest struct {
 
 func (x *UpdateContainerRequest) Reset() {
 	*x = UpdateContainerRequest{}
-	mi := &file_berth_v1_resources_proto_msgTypes[4]
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +548,7 @@ func (x *UpdateContainerRequest) String() string {
 func (*UpdateContainerRequest) ProtoMessage() {}
 
 func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[4]
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +561,7 @@ func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{4}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateContainerRequest) GetId() string {
@@ -510,7 +598,7 @@ type NewRestartPolicy struct {
 
 func (x *NewRestartPolicy) Reset() {
 	*x = NewRestartPolicy{}
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +610,7 @@ func (x *NewRestartPolicy) String() string {
 func (*NewRestartPolicy) ProtoMessage() {}
 
 func (x *NewRestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +623,7 @@ func (x *NewRestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewRestartPolicy.ProtoReflect.Descriptor instead.
 func (*NewRestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NewRestartPolicy) GetName() string {
@@ -561,7 +649,7 @@ type UpdateContainerResponse struct {
 
 func (x *UpdateContainerResponse) Reset() {
 	*x = UpdateContainerResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +661,7 @@ func (x *UpdateContainerResponse) String() string {
 func (*UpdateContainerResponse) ProtoMessage() {}
 
 func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +674,7 @@ func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateContainerResponse) GetWarnings() []string {
@@ -609,7 +697,7 @@ type ContainerStatsRequest struct {
 
 func (x *ContainerStatsRequest) Reset() {
 	*x = ContainerStatsRequest{}
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +709,7 @@ func (x *ContainerStatsRequest) String() string {
 func (*ContainerStatsRequest) ProtoMessage() {}
 
 func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +722,7 @@ func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerStatsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContainerStatsRequest) GetId() string {
@@ -684,7 +772,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +784,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +797,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContainerStats) GetId() string {
@@ -826,7 +914,7 @@ type ContainerStatsResponse struct {
 
 func (x *ContainerStatsResponse) Reset() {
 	*x = ContainerStatsResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[9]
+	mi := &file_berth_v1_resources_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +926,7 @@ func (x *ContainerStatsResponse) String() string {
 func (*ContainerStatsResponse) ProtoMessage() {}
 
 func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[9]
+	mi := &file_berth_v1_resources_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +939,7 @@ func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerStatsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ContainerStatsResponse) GetStats() *ContainerStats {
@@ -865,7 +953,7 @@ var File_berth_v1_resources_proto protoreflect.FileDescriptor
 
 const file_berth_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x06\n" +
+	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\b\n" +
 	"\tResources\x12\x16\n" +
 	"\x06memory\x18\x01 \x01(\x03R\x06memory\x12\x1f\n" +
 	"\vmemory_swap\x18\x02 \x01(\x03R\n" +
@@ -893,11 +981,18 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"cpu_period\x18\x11 \x01(\x03R\tcpuPeriod\x12\x1b\n" +
 	"\tcpu_quota\x18\x12 \x01(\x03R\bcpuQuota\x120\n" +
 	"\x11memory_swappiness\x18\x13 \x01(\x03H\x00R\x10memorySwappiness\x88\x01\x01\x12(\n" +
-	"\x10oom_kill_disable\x18\x14 \x01(\bR\x0eoomKillDisable\x1a:\n" +
+	"\x10oom_kill_disable\x18\x14 \x01(\bR\x0eoomKillDisable\x12K\n" +
+	"\x15blkio_device_read_bps\x18\x15 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x12blkioDeviceReadBps\x12M\n" +
+	"\x16blkio_device_write_bps\x18\x16 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x13blkioDeviceWriteBps\x12M\n" +
+	"\x16blkio_device_read_iops\x18\x17 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x13blkioDeviceReadIops\x12O\n" +
+	"\x17blkio_device_write_iops\x18\x18 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x14blkioDeviceWriteIops\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x14\n" +
-	"\x12_memory_swappiness\"D\n" +
+	"\x12_memory_swappiness\"8\n" +
+	"\x0eThrottleDevice\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04rate\x18\x02 \x01(\x04R\x04rate\"D\n" +
 	"\x06Ulimit\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
@@ -965,34 +1060,39 @@ func file_berth_v1_resources_proto_rawDescGZIP() []byte {
 	return file_berth_v1_resources_proto_rawDescData
 }
 
-var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_berth_v1_resources_proto_goTypes = []any{
 	(*Resources)(nil),               // 0: berth.v1.Resources
-	(*Ulimit)(nil),                  // 1: berth.v1.Ulimit
-	(*DeviceMapping)(nil),           // 2: berth.v1.DeviceMapping
-	(*Security)(nil),                // 3: berth.v1.Security
-	(*UpdateContainerRequest)(nil),  // 4: berth.v1.UpdateContainerRequest
-	(*NewRestartPolicy)(nil),        // 5: berth.v1.NewRestartPolicy
-	(*UpdateContainerResponse)(nil), // 6: berth.v1.UpdateContainerResponse
-	(*ContainerStatsRequest)(nil),   // 7: berth.v1.ContainerStatsRequest
-	(*ContainerStats)(nil),          // 8: berth.v1.ContainerStats
-	(*ContainerStatsResponse)(nil),  // 9: berth.v1.ContainerStatsResponse
-	nil,                             // 10: berth.v1.Resources.SysctlsEntry
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*ThrottleDevice)(nil),          // 1: berth.v1.ThrottleDevice
+	(*Ulimit)(nil),                  // 2: berth.v1.Ulimit
+	(*DeviceMapping)(nil),           // 3: berth.v1.DeviceMapping
+	(*Security)(nil),                // 4: berth.v1.Security
+	(*UpdateContainerRequest)(nil),  // 5: berth.v1.UpdateContainerRequest
+	(*NewRestartPolicy)(nil),        // 6: berth.v1.NewRestartPolicy
+	(*UpdateContainerResponse)(nil), // 7: berth.v1.UpdateContainerResponse
+	(*ContainerStatsRequest)(nil),   // 8: berth.v1.ContainerStatsRequest
+	(*ContainerStats)(nil),          // 9: berth.v1.ContainerStats
+	(*ContainerStatsResponse)(nil),  // 10: berth.v1.ContainerStatsResponse
+	nil,                             // 11: berth.v1.Resources.SysctlsEntry
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
 }
 var file_berth_v1_resources_proto_depIdxs = []int32{
-	1,  // 0: berth.v1.Resources.ulimits:type_name -> berth.v1.Ulimit
-	2,  // 1: berth.v1.Resources.devices:type_name -> berth.v1.DeviceMapping
-	10, // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
-	0,  // 3: berth.v1.UpdateContainerRequest.resources:type_name -> berth.v1.Resources
-	5,  // 4: berth.v1.UpdateContainerRequest.restart_policy:type_name -> berth.v1.NewRestartPolicy
-	11, // 5: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
-	8,  // 6: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: berth.v1.Resources.ulimits:type_name -> berth.v1.Ulimit
+	3,  // 1: berth.v1.Resources.devices:type_name -> berth.v1.DeviceMapping
+	11, // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
+	1,  // 3: berth.v1.Resources.blkio_device_read_bps:type_name -> berth.v1.ThrottleDevice
+	1,  // 4: berth.v1.Resources.blkio_device_write_bps:type_name -> berth.v1.ThrottleDevice
+	1,  // 5: berth.v1.Resources.blkio_device_read_iops:type_name -> berth.v1.ThrottleDevice
+	1,  // 6: berth.v1.Resources.blkio_device_write_iops:type_name -> berth.v1.ThrottleDevice
+	0,  // 7: berth.v1.UpdateContainerRequest.resources:type_name -> berth.v1.Resources
+	6,  // 8: berth.v1.UpdateContainerRequest.restart_policy:type_name -> berth.v1.NewRestartPolicy
+	12, // 9: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
+	9,  // 10: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_resources_proto_init() }
@@ -1007,7 +1107,7 @@ func file_berth_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_resources_proto_rawDesc), len(file_berth_v1_resources_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -30,6 +30,8 @@ func ResourcesToProto(r container.Resources) *berthv1.Resources {
 	for _, u := range r.Ulimits {
 		p.Ulimits = append(p.Ulimits, &berthv1.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
+	p.BlkioDeviceReadBps, p.BlkioDeviceWriteBps = throttlesToProto(r.BlkioDeviceReadBps), throttlesToProto(r.BlkioDeviceWriteBps)
+	p.BlkioDeviceReadIops, p.BlkioDeviceWriteIops = throttlesToProto(r.BlkioDeviceReadIOps), throttlesToProto(r.BlkioDeviceWriteIOps)
 	for _, d := range r.Devices {
 		p.Devices = append(p.Devices, &berthv1.DeviceMapping{
 			PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions,
@@ -69,6 +71,8 @@ func ResourcesFromProto(p *berthv1.Resources) container.Resources {
 	for _, u := range p.GetUlimits() {
 		r.Ulimits = append(r.Ulimits, container.Ulimit{Name: u.GetName(), Soft: u.GetSoft(), Hard: u.GetHard()})
 	}
+	r.BlkioDeviceReadBps, r.BlkioDeviceWriteBps = throttlesFromProto(p.GetBlkioDeviceReadBps()), throttlesFromProto(p.GetBlkioDeviceWriteBps())
+	r.BlkioDeviceReadIOps, r.BlkioDeviceWriteIOps = throttlesFromProto(p.GetBlkioDeviceReadIops()), throttlesFromProto(p.GetBlkioDeviceWriteIops())
 	for _, d := range p.GetDevices() {
 		r.Devices = append(r.Devices, container.DeviceMapping{
 			PathOnHost: d.GetPathOnHost(), PathInContainer: d.GetPathInContainer(), CgroupPermissions: d.GetCgroupPermissions(),
@@ -119,4 +123,20 @@ func StatsFromProto(p *berthv1.ContainerStats) *container.Stats {
 		NetRx: p.GetNetRx(), NetTx: p.GetNetTx(), BlockRead: p.GetBlockRead(), BlockWrite: p.GetBlockWrite(),
 		Pids: p.GetPids(), PidsLimit: p.GetPidsLimit(),
 	}
+}
+
+func throttlesToProto(ts []container.ThrottleDevice) []*berthv1.ThrottleDevice {
+	var out []*berthv1.ThrottleDevice
+	for _, t := range ts {
+		out = append(out, &berthv1.ThrottleDevice{Path: t.Path, Rate: t.Rate})
+	}
+	return out
+}
+
+func throttlesFromProto(ts []*berthv1.ThrottleDevice) []container.ThrottleDevice {
+	var out []container.ThrottleDevice
+	for _, t := range ts {
+		out = append(out, container.ThrottleDevice{Path: t.GetPath(), Rate: t.GetRate()})
+	}
+	return out
 }
