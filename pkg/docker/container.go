@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	dnetwork "github.com/moby/moby/api/types/network"
@@ -197,7 +198,19 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 			CpusetMems:        r.CpusetMems,
 			MemoryReservation: r.MemoryReservation,
 			MemorySwap:        r.MemorySwap,
+
+			BlkioDeviceReadBps:   ThrottleDevices(r.BlkioDeviceReadBps),
+			BlkioDeviceWriteBps:  ThrottleDevices(r.BlkioDeviceWriteBps),
+			BlkioDeviceReadIOps:  ThrottleDevices(r.BlkioDeviceReadIOps),
+			BlkioDeviceWriteIOps: ThrottleDevices(r.BlkioDeviceWriteIOps),
 		},
+		PidMode: dcontainer.PidMode(cfg.PidMode),
+		IpcMode: dcontainer.IpcMode(cfg.IpcMode),
+		UTSMode: dcontainer.UTSMode(cfg.UTSMode),
+	}
+	if cfg.Init {
+		on := true
+		hc.Init = &on
 	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = dcontainer.RestartPolicyDisabled
@@ -390,4 +403,25 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// ThrottleDevices is Docker's form of berth's per-device block IO throttles.
+func ThrottleDevices(ts []container.ThrottleDevice) []*blkiodev.ThrottleDevice {
+	out := []*blkiodev.ThrottleDevice{}
+	for _, t := range ts {
+		out = append(out, &blkiodev.ThrottleDevice{Path: t.Path, Rate: t.Rate})
+	}
+	return out
+}
+
+// ThrottleDevicesFrom is berth's form of Docker's per-device block IO
+// throttles (nil entries, which dockerd skips, are skipped).
+func ThrottleDevicesFrom(ts []*blkiodev.ThrottleDevice) []container.ThrottleDevice {
+	var out []container.ThrottleDevice
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, container.ThrottleDevice{Path: t.Path, Rate: t.Rate})
+		}
+	}
+	return out
 }

@@ -83,6 +83,8 @@ func TestDockerCLI(t *testing.T) {
 		{"Inspect", testDockerInspect},
 		{"Errors", testDockerErrors},
 		{"Prune", testDockerPrune},
+		{"NamespacesInit", testDockerNamespacesInit},
+		{"DeviceThrottle", testDockerDeviceThrottle},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

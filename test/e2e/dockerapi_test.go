@@ -162,6 +162,9 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("POST", "/containers/"+id+"/wait?condition=bogus", nil, 400, "invalid condition")
 		a.expect("POST", "/containers/"+id+"/stop?t=0", nil, 204, "")
 		a.expect("POST", "/containers/"+id+"/stop", nil, 304, "")
+		// dockerd accepts the per-device throttles in an update and
+		// changes nothing: berth says so.
+		a.expect("POST", "/containers/"+id+"/update", strings.NewReader(`{"BlkioDeviceReadBps":[{"Path":"/dev/null","Rate":1}]}`), 400, "update changes only")
 	})
 	t.Run("BadBodies", func(t *testing.T) {
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":`), 400, "invalid JSON")
@@ -170,6 +173,7 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("POST", "/containers/create", strings.NewReader(``), 400, "request body is empty")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox"} {}`), 400, "more than one value")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Links":["a:b"]}}`), 400, "links")
+		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"BlkioWeightDevice":[{"Path":"/dev/null","Weight":10}]}}`), 400, "--blkio-weight-device")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}`), 400, "log driver \"syslog\" is not supported")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"1"}]}}}`), 400, "only tcp and udp")
 		a.expect("POST", "/containers/create?name=bad/name", strings.NewReader(`{"Image":"busybox"}`), 400, "Invalid container name")

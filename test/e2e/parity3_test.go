@@ -499,6 +499,19 @@ func testDeviceThrottle(t *testing.T, c cli) {
 	ctr := c.name("throttle")
 	id := c.ok("run", "-d", "--name", ctr, "--device-read-bps", dev+":1mb", "--device-write-bps", dev+":2mb",
 		"--device-read-iops", dev+":300", "--device-write-iops", dev+":400", "busybox", "sleep", "1000")
+	checkThrottles(t, c, id, majMin)
+	name := c.name("throttle")
+	c.fails(125, []string{"device throttle on /dev/null", "not a block device"}, "run", "--name", name, "--device-read-bps", "/dev/null:1mb", "busybox", "true")
+	if c.exists(name) {
+		t.Errorf("a refused throttle left container %s", name)
+	}
+	c.fails(125, []string{"invalid --device-write-iops"}, "run", "--rm", "--device-write-iops", dev+":lots", "busybox", "true")
+}
+
+// checkThrottles reads, from the host, the cgroup files of container id
+// (majMin) for read/write 1mb/2mb bps and 300/400 iops.
+func checkThrottles(t *testing.T, c cli, id, majMin string) {
+	t.Helper()
 	if cgroupV2() {
 		got := cgroupFile(t, c, id, "", "", "io.max")
 		if want := majMin + " rbps=1048576 wbps=2097152 riops=300 wiops=400"; !strings.Contains(got, want) {
@@ -514,10 +527,4 @@ func testDeviceThrottle(t *testing.T, c cli) {
 			}
 		}
 	}
-	name := c.name("throttle")
-	c.fails(125, []string{"device throttle on /dev/null", "not a block device"}, "run", "--name", name, "--device-read-bps", "/dev/null:1mb", "busybox", "true")
-	if c.exists(name) {
-		t.Errorf("a refused throttle left container %s", name)
-	}
-	c.fails(125, []string{"invalid --device-write-iops"}, "run", "--rm", "--device-write-iops", dev+":lots", "busybox", "true")
 }

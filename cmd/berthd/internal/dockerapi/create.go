@@ -160,6 +160,10 @@ func hostConfig(cfg *container.Config, hc *dcontainer.HostConfig, anonVolumes []
 	cfg.Security = container.Security{
 		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, SecurityOpt: hc.SecurityOpt, GroupAdd: hc.GroupAdd,
 	}
+	cfg.PidMode = string(hc.PidMode)
+	cfg.IpcMode = string(hc.IpcMode)
+	cfg.UTSMode = string(hc.UTSMode)
+	cfg.Init = hc.Init != nil && *hc.Init
 	if err := resources(cfg, hc); err != nil {
 		return err
 	}
@@ -281,6 +285,11 @@ func resources(cfg *container.Config, hc *dcontainer.HostConfig) error {
 		OomScoreAdj:       hc.OomScoreAdj,
 		CgroupnsMode:      string(hc.CgroupnsMode),
 		Sysctls:           hc.Sysctls,
+
+		BlkioDeviceReadBps:   docker.ThrottleDevicesFrom(r.BlkioDeviceReadBps),
+		BlkioDeviceWriteBps:  docker.ThrottleDevicesFrom(r.BlkioDeviceWriteBps),
+		BlkioDeviceReadIOps:  docker.ThrottleDevicesFrom(r.BlkioDeviceReadIOps),
+		BlkioDeviceWriteIOps: docker.ThrottleDevicesFrom(r.BlkioDeviceWriteIOps),
 	}
 	if r.PidsLimit != nil {
 		cfg.Resources.PidsLimit = *r.PidsLimit
@@ -316,16 +325,12 @@ func refuseUnsupported(hc *dcontainer.HostConfig) error {
 		what string
 	}{
 		{len(hc.Links) > 0, "links (HostConfig.Links): use a user-defined network, where containers find each other by name"},
-		{hc.Init != nil && *hc.Init, "--init (HostConfig.Init)"},
-		{hc.PidMode != "", "PID namespace modes (HostConfig.PidMode)"},
-		{hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable", "IPC namespace modes (HostConfig.IpcMode)"},
-		{hc.UTSMode != "", "UTS namespace modes (HostConfig.UTSMode)"},
 		{hc.UsernsMode != "" && hc.UsernsMode != "host", "user namespace modes other than host (HostConfig.UsernsMode): berth remaps no users"},
 		{hc.Cgroup != "", "HostConfig.Cgroup"},
 		{hc.VolumeDriver != "" && hc.VolumeDriver != "local", "volume drivers other than local"},
 		{len(r.DeviceRequests) > 0, "device requests (--gpus)"},
 		{len(r.DeviceCgroupRules) > 0, "device cgroup rules"},
-		{len(r.BlkioWeightDevice)+len(r.BlkioDeviceReadBps)+len(r.BlkioDeviceWriteBps)+len(r.BlkioDeviceReadIOps)+len(r.BlkioDeviceWriteIOps) > 0, "per-device block I/O limits"},
+		{len(r.BlkioWeightDevice) > 0, "per-device block I/O weights (--blkio-weight-device)"},
 		{r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0, "CPU real-time scheduling"},
 		{r.OomKillDisable != nil && *r.OomKillDisable, "disabling the OOM killer"},
 		{r.MemorySwappiness != nil && *r.MemorySwappiness >= 0, "memory swappiness"},
