@@ -87,6 +87,7 @@ func containerConfig(c *container.Container, img *image.Config) *dcontainer.Conf
 	}
 	out := &dcontainer.Config{
 		Hostname:     hostname,
+		Domainname:   cfg.Domainname,
 		User:         cfg.User,
 		AttachStdin:  cfg.OpenStdin,
 		AttachStdout: true,

@@ -7,7 +7,7 @@ import (
 )
 
 // testDockerNamespacesInit: docker run --pid host/container:NAME, --ipc
-// host, --uts host and --init do what they do on dockerd, and inspect reports them.
+// host, --uts host, --domainname and --init do what they do on dockerd, and inspect reports them.
 func testDockerNamespacesInit(t *testing.T, d cli) {
 	hostPidNS, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
@@ -41,6 +41,15 @@ func testDockerNamespacesInit(t *testing.T, d cli) {
 	}
 	if got := d.ok("run", "--rm", "--uts", "host", "busybox", "hostname"); got != hostName {
 		t.Errorf("--uts host: hostname %q, want the host's %q", got, hostName)
+	}
+
+	dn := d.name("ddomain")
+	defer d.cleanup(dn)
+	if got := d.ok("run", "--name", dn, "--domainname", "example.test", "busybox", "cat", "/proc/sys/kernel/domainname"); got != "example.test" {
+		t.Errorf("--domainname: the container's domain name is %q", got)
+	}
+	if got := d.inspect(dn, "{{.Config.Domainname}}"); got != "example.test" {
+		t.Errorf("inspect --domainname: %q", got)
 	}
 
 	n := d.name("dinit")

@@ -50,9 +50,7 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 			cfg.Entrypoint = []string{}
 		}
 	}
-	if c.Domainname != "" {
-		return cfg, unsupported("Config.Domainname")
-	}
+	cfg.Domainname = c.Domainname
 	cfg.Healthcheck = docker.HealthConfigFrom(c.Healthcheck)
 	for p := range c.ExposedPorts {
 		cfg.ExposedPorts = append(cfg.ExposedPorts, p.String())
