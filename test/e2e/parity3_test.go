@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func TestParityFS(t *testing.T) {
 		{"InternalPorts", testInternalPorts},
 		{"UsernsHost", testUsernsHost},
 		{"DeviceThrottle", testDeviceThrottle},
+		{"PsSize", testPsSize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -526,5 +528,37 @@ func checkThrottles(t *testing.T, c cli, id, majMin string) {
 				t.Errorf("%s: want %q; got %q", file, majMin+" "+want, got)
 			}
 		}
+	}
+}
+
+// testPsSize: ps -s adds Docker's SIZE column, the writable layer then the
+// whole root filesystem ("2.1MB (virtual 6.4MB)"); {{.Size}} in --format
+// asks for it too; without either there is no SIZE column.
+func testPsSize(t *testing.T, c cli) {
+	n := c.name("pssize")
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c",
+		"dd if=/dev/zero of=/two bs=1M count=2 && touch /ready && exec sleep 1000")
+	eventually(t, harness.Timeout(30*time.Second), "the 2 MB file", func() bool {
+		return c.run("exec", n, "test", "-e", "/ready").code == 0
+	})
+	out := c.ok("ps", "-s", "--filter", "name="+n)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(strings.TrimSpace(lines[0]), "SIZE") {
+		t.Fatalf("ps -s: want a header ending in SIZE and one row:\n%s", out)
+	}
+	size := c.ok("ps", "--filter", "name="+n, "--format", "{{.Size}}")
+	var rw, virt float64
+	if _, err := fmt.Sscanf(size, "%fMB (virtual %fMB)", &rw, &virt); err != nil {
+		t.Fatalf("ps --format {{.Size}}: %q, want 2.1MB (virtual …MB): %v", size, err)
+	}
+	// 2 MiB written is 2.1 MB; the image under it (busybox) adds about 1–5 MB.
+	if rw < 2 || rw > 2.5 || virt <= rw+0.5 || virt > rw+10 {
+		t.Errorf("ps --format {{.Size}}: %q, want about 2.1MB (virtual a few MB more)", size)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(lines[1]), size) {
+		t.Errorf("ps -s row %q does not end in its size %q", lines[1], size)
+	}
+	if out := c.ok("ps", "--filter", "name="+n); strings.Contains(out, "SIZE") || strings.Contains(out, "virtual") {
+		t.Errorf("ps without -s shows sizes:\n%s", out)
 	}
 }

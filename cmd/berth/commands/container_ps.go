@@ -126,7 +126,8 @@ key=value), status (created, running, paused, exited), exited (code), ancestor
 (image), before and since (container).
 
 Format fields: .ID .Image .Command .CreatedAt .RunningFor .Status .State
-.Names .Labels (.Label "key") .Ports .ExitCode
+.Names .Labels (.Label "key") .Ports .ExitCode .Size (with -s: writable layer
+(virtual: with the image))
 
 Examples:
    berth ps -a
@@ -167,22 +168,18 @@ Examples:
 			if err != nil {
 				return &ExitError{Code: ExitBerthFailed, Err: err}
 			}
+			// As Docker: a template that reads .Size asks for the sizes too.
+			lo.Size = c.Bool("size") || strings.Contains(format, ".Size")
 			list, err := cl.List(ctx, lo)
 			if err != nil {
 				return err
 			}
 			now := env.now()
-			var sizes func(container.Summary) string
-			if c.Bool("size") || strings.Contains(format, ".Size") {
-				if sizes, err = containerSizes(ctx, cl); err != nil {
-					return err
-				}
-			}
 			rows := make([]any, len(list))
 			for i, s := range list {
 				row := containerRow{s: s, trunc: !c.Bool("no-trunc"), now: now}
-				if sizes != nil {
-					row.size = sizes(s)
+				if lo.Size {
+					row.size = sizeColumn(s)
 				}
 				rows[i] = row
 			}
@@ -191,23 +188,12 @@ Examples:
 	}
 }
 
-// containerSizes reads berthd's disk usage once and returns Docker's SIZE
-// text for a container: its writable layer, then with its image.
-func containerSizes(ctx context.Context, cl Client) (func(container.Summary) string, error) {
-	du, err := cl.DiskUsage(ctx)
-	if err != nil {
-		return nil, err
+// sizeColumn is Docker's SIZE text for a container: its writable layer,
+// then the whole root filesystem with the image ("2B (virtual 4.3MB)").
+func sizeColumn(s container.Summary) string {
+	rw := formatter.HumanSize(s.SizeRw)
+	if s.SizeRootFs > 0 {
+		return rw + " (virtual " + formatter.HumanSize(s.SizeRootFs) + ")"
 	}
-	rw := map[string]int64{}
-	for _, c := range du.Containers {
-		rw[c.ID] = c.Size
-	}
-	img := map[string]int64{}
-	for _, i := range du.Images {
-		img[i.ID] = i.Size
-	}
-	return func(s container.Summary) string {
-		own := rw[s.ID]
-		return formatter.HumanSize(own) + " (virtual " + formatter.HumanSize(own+img[s.ImageID]) + ")"
-	}, nil
+	return rw
 }
