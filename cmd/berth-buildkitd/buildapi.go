@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ import (
 type buildAPI struct {
 	c    *client.Client
 	root string
+
+	mu   sync.Mutex
+	busy map[string]bool // context keys whose kept directory a build uses
 }
 
 func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI, error) {
@@ -47,7 +51,7 @@ func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI,
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	return &buildAPI{c: c, root: root}, nil
+	return &buildAPI{c: c, root: root, busy: map[string]bool{}}, nil
 }
 
 func (a *buildAPI) close() { _ = a.c.Close() }
@@ -83,7 +87,12 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 	}
 	defer os.RemoveAll(dir)
 	ctxDir, dfDir := filepath.Join(dir, "context"), filepath.Join(dir, "dockerfile")
-	if err := prepare(br, ctxDir, dfDir, &opts); err != nil {
+	keep := false
+	if kept, release := a.keptContext(opts.ContextKey); kept != "" {
+		defer release()
+		ctxDir, keep = kept, true
+	}
+	if err := prepare(br, ctxDir, dfDir, keep, &opts); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -100,14 +109,37 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 	_ = out.send(buildtypes.Event{Result: res})
 }
 
+// keptContext returns the directory kept for the context key between
+// builds, held until release is called, or "" when the build gets a
+// fresh one: no key, or another build of the same context holds it.
+func (a *buildAPI) keptContext(key string) (dir string, release func()) {
+	if len(key) == 0 || len(key) > 64 || strings.Trim(key, "0123456789abcdef") != "" {
+		return "", nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy[key] {
+		return "", nil
+	}
+	a.busy[key] = true
+	return filepath.Join(a.root, "kept-"+key), func() {
+		a.mu.Lock()
+		delete(a.busy, key)
+		a.mu.Unlock()
+	}
+}
+
 // prepare writes the context and the Dockerfile into their directories.
-func prepare(r io.Reader, ctxDir, dfDir string, opts *buildtypes.Options) error {
+// With keep, ctxDir holds a previous version of the context: only the
+// files that differ (size, mode, mtime, owner) are written and those
+// gone are removed, so an unchanged rebuild writes nothing.
+func prepare(r io.Reader, ctxDir, dfDir string, keep bool, opts *buildtypes.Options) error {
 	if opts.DockerfileName == "" {
 		opts.DockerfileName = "Dockerfile"
 	}
 	opts.DockerfileName = filepath.Base(opts.DockerfileName)
 	for _, d := range []string{ctxDir, dfDir} {
-		if err := os.Mkdir(d, 0o700); err != nil {
+		if err := os.Mkdir(d, 0o700); err != nil && !(keep && d == ctxDir && errors.Is(err, fs.ErrExist)) {
 			return err
 		}
 	}
@@ -116,7 +148,7 @@ func prepare(r io.Reader, ctxDir, dfDir string, opts *buildtypes.Options) error 
 		return err
 	}
 	defer root.Close()
-	if err := fsarchive.Untar(r, root, fsarchive.UntarOptions{Chown: true}); err != nil {
+	if err := fsarchive.Untar(r, root, fsarchive.UntarOptions{Chown: true, Sync: keep}); err != nil {
 		return fmt.Errorf("read the build context: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dfDir, opts.DockerfileName), opts.Dockerfile, 0o600)

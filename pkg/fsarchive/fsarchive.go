@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -249,6 +250,12 @@ type UntarOptions struct {
 	// Chown keeps the archive's owners (else the files belong to the
 	// extracting user).
 	Chown bool
+	// Sync makes r a copy of the archive: a regular file already there
+	// with the entry's size, mode, mtime (to the nanosecond) and, with
+	// Chown, owner is kept unwritten, and whatever the archive does not
+	// name is removed at the end. For a directory kept across extractions
+	// of successive versions of one tree.
+	Sync bool
 }
 
 // Untar extracts the tar read from rd into r. Entries with absolute names
@@ -262,6 +269,10 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 		t    time.Time
 	}
 	var dirs []dirTimes
+	var seen map[string]bool
+	if opts.Sync {
+		seen = map[string]bool{".": true}
+	}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -279,6 +290,14 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 				continue
 			}
 		}
+		if seen != nil {
+			for p := name; p != "." && !seen[p]; p = path.Dir(p) {
+				seen[p] = true
+			}
+			if unchanged(r, hdr, name, opts.Chown) {
+				continue
+			}
+		}
 		if err := extract(tr, r, hdr, name, opts); err != nil {
 			if escapes(err) {
 				return fmt.Errorf("archive entry %q leaves the target through a symlink: %w", hdr.Name, errdefs.ErrInvalidArgument)
@@ -289,9 +308,64 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 			dirs = append(dirs, dirTimes{name, hdr.ModTime})
 		}
 	}
+	if seen != nil {
+		if err := removeUnseen(r, seen); err != nil {
+			return err
+		}
+	}
 	// Directory times last: extracting into a directory changes its mtime.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = r.Chtimes(dirs[i].name, dirs[i].t, dirs[i].t)
+	}
+	return nil
+}
+
+// unchanged reports whether name is a regular file as hdr describes it.
+func unchanged(r *os.Root, hdr *tar.Header, name string, chown bool) bool {
+	//lint:ignore SA1019 archives written by old tars mark regular files with TypeRegA
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+		return false
+	}
+	fi, err := r.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	want := hdr.FileInfo().Mode()
+	want = want.Perm() | want&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+	if fi.Size() != hdr.Size || fi.Mode() != want || !fi.ModTime().Equal(hdr.ModTime) {
+		return false
+	}
+	if chown {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || int(st.Uid) != hdr.Uid || int(st.Gid) != hdr.Gid {
+			return false
+		}
+	}
+	return true
+}
+
+// removeUnseen removes what r holds that the archive did not name.
+func removeUnseen(r *os.Root, seen map[string]bool) error {
+	var gone []string
+	err := fs.WalkDir(r.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !seen[p] {
+			gone = append(gone, p)
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range gone {
+		if err := r.RemoveAll(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -239,5 +240,61 @@ func TestReadDirInRoot(t *testing.T) {
 	}
 	if _, err := ReadDirInRoot(root, "/etc/hosts"); err == nil {
 		t.Fatal("listing a file: no error")
+	}
+}
+
+// TestUntarSync: extracting successive versions of a tree with Sync leaves
+// a copy of the last one: changed files rewritten (even of the same size),
+// unchanged ones left unwritten, files and directories it lacks removed.
+func TestUntarSync(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "same.txt"), "same", 0o644)
+	write(t, filepath.Join(src, "chg.txt"), "old1", 0o644)
+	write(t, filepath.Join(src, "gone.txt"), "x", 0o644)
+	write(t, filepath.Join(src, "dir", "gone", "f"), "y", 0o644)
+	write(t, filepath.Join(src, "dir", "kept"), "z", 0o644)
+	sync := func() {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := Tar(&buf, openRoot(t, src), ".", "."); err != nil {
+			t.Fatal(err)
+		}
+		if err := Untar(&buf, openRoot(t, dst), UntarOptions{Sync: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	before, err := os.Stat(filepath.Join(dst, "same.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(src, "chg.txt"), "new2", 0o755)
+	for _, p := range []string{"gone.txt", "dir/gone"} {
+		if err := os.RemoveAll(filepath.Join(src, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(dst, "extra"), "not in the archive", 0o644)
+	sync()
+	if b, err := os.ReadFile(filepath.Join(dst, "chg.txt")); err != nil || string(b) != "new2" {
+		t.Errorf("chg.txt: %q %v, want new2", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "chg.txt")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("chg.txt's mode: %v %v, want 0755", fi, err)
+	}
+	for _, p := range []string{"gone.txt", "dir/gone", "extra"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want it removed", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "dir", "kept")); err != nil {
+		t.Errorf("dir/kept: %v", err)
+	}
+	after, err := os.Stat(filepath.Join(dst, "same.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Sys().(*syscall.Stat_t).Ino != after.Sys().(*syscall.Stat_t).Ino {
+		t.Errorf("same.txt was rewritten, want it left as it was")
 	}
 }

@@ -175,6 +175,47 @@ func TestBuildCache(t *testing.T) {
 	}
 }
 
+// TestBuildContextChanged: berth-buildkitd keeps a context's files between
+// builds and writes only those that differ; a file changed (same size),
+// made executable or deleted, and a directory deleted, are seen by the next
+// build, never the kept copy.
+func TestBuildContextChanged(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sort | xargs ls -l | awk '{print $1, $NF}' > /list && cat sub/b.txt > /b\n",
+		"a.txt":      "a1",
+		"keep.txt":   "k",
+		"sub/b.txt":  "b1",
+		"gone/c.txt": "c1",
+	})
+	c.ok("build", "-q", "-t", "ctxchg:1", dir)
+	if out := c.ok("run", "--rm", "ctxchg:1", "cat", "/b"); out != "b1" {
+		t.Fatalf("first build has sub/b.txt %q, want b1", out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sub/b.txt"), []byte("b2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "keep.txt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a.txt", "gone"} {
+		if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ok("build", "-q", "-t", "ctxchg:2", dir)
+	if out := c.ok("run", "--rm", "ctxchg:2", "cat", "/b"); out != "b2" {
+		t.Errorf("second build has sub/b.txt %q, want the changed b2", out)
+	}
+	want := "-rw-r--r-- ./Dockerfile\n-rwxr-xr-x ./keep.txt\n-rw-r--r-- ./sub/b.txt"
+	if out := strings.TrimSpace(c.ok("run", "--rm", "ctxchg:2", "cat", "/list")); out != want {
+		t.Errorf("second build's context:\n%s\nwant (a.txt and gone/ deleted, keep.txt executable):\n%s", out, want)
+	}
+}
+
 // TestBuildSecret: a secret is readable by the RUN that mounts it and is in
 // no layer of the image.
 func TestBuildSecret(t *testing.T) {
