@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // The docker CLI through berth's Docker Engine API (issue 16), beside the
@@ -77,7 +78,74 @@ func init() {
 		Target: &Target{Text: "≤ dockerd's time", Peer: "docker", Ratio: 1},
 		Run:    runDockerAPIList,
 	})
+	Register(Scenario{
+		Name:   "docker-api/logs",
+		Title:  "`docker logs` of a container that wrote 100 MB to stdout (read to the end)",
+		Group:  dockerAPIGroup,
+		Unit:   "ms",
+		Order:  703,
+		Target: &Target{Text: "≤ dockerd's time", Peer: "docker", Ratio: 1},
+		Run:    runDockerAPILogs,
+	})
 }
+
+// dockerAPILogBytes is what the logs scenario's container writes: lines of
+// 100 bytes.
+const dockerAPILogBytes = 100 << 20
+
+// runDockerAPILogs runs one container per engine that writes
+// dockerAPILogBytes to stdout and exits, then times `logs` of it read to
+// the end (the output is counted, not kept). max-size=200m: berth rotates
+// at a smaller size by default, dockerd not at all.
+func runDockerAPILogs(env *Env) error {
+	engines, ok := dockerAPIEngines(env, false)
+	if !ok {
+		return nil
+	}
+	script := fmt.Sprintf("yes %s | head -c %d", strings.Repeat("x", 99), dockerAPILogBytes)
+	var ready []*Engine
+	names := map[string]string{}
+	for _, e := range engines {
+		name := e.uniq(e.Name + "-dal")
+		if _, err := e.Exec(env.Ctx, "run", "-d", "--name", name, "--log-opt", "max-size=200m", "busybox", "sh", "-c", script); err != nil {
+			env.Fail(e.Name, err)
+			continue
+		}
+		names[e.Name] = name
+		defer func() {
+			if _, err := e.Exec(context.Background(), "rm", "-f", name); err != nil {
+				logf("docker-api/logs: clean-up: %v", err)
+			}
+		}()
+		if out, err := e.Output(env.Ctx, "wait", name); err != nil || strings.TrimSpace(out) != "0" {
+			env.Fail(e.Name, fmt.Errorf("wait %s: exit %q: %v", name, strings.TrimSpace(out), err))
+			continue
+		}
+		ready = append(ready, e)
+	}
+	return env.RoundRobin(env.RepsFor(env.Reps, 3), ready, func(_ int, e *Engine) error {
+		cmd := e.cli(env.Ctx, "logs", names[e.Name])
+		var n countWriter
+		var errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &n, &errb
+		start := time.Now()
+		err := cmd.Run()
+		d := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("logs: %v: %s", err, tail(errb.String(), 800))
+		}
+		if n != dockerAPILogBytes {
+			return fmt.Errorf("logs gave %d bytes, want %d", n, dockerAPILogBytes)
+		}
+		env.RecordDuration(e.Name, d)
+		return nil
+	})
+}
+
+// countWriter counts the bytes written to it.
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 // dockerAPIEngines returns the engines of the Docker API scenarios: the
 // docker CLI through berth ("berth"), berth's own CLI ("berth CLI", when
