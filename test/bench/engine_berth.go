@@ -102,7 +102,7 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"berth", "berthd", "berth-logger", "berth-snapshotter", "containerd-shim-berth-v2", "berth-compose", "berth-buildkitd"} {
+	for _, name := range []string{"berth", "berthd", "berth-logger", "berth-snapshotter", "containerd-shim-berth-v2", "berth-compose", "berth-buildkitd", "berth-etcd", "berth-cni-overlay"} {
 		src := filepath.Join(b.repo, ".build", name)
 		if _, err := os.Stat(src); err != nil {
 			continue
