@@ -95,7 +95,7 @@ const dockerAPILogBytes = 100 << 20
 
 // runDockerAPILogs runs one container per engine that writes
 // dockerAPILogBytes to stdout and exits, then times `logs` of it read to
-// the end (the output is counted, not kept). max-size=200m: berth rotates
+// the end (the output is counted, not kept), 5 rounds (8 s or more each). max-size=200m: berth rotates
 // at a smaller size by default, dockerd not at all.
 func runDockerAPILogs(env *Env) error {
 	engines, ok := dockerAPIEngines(env, false)
@@ -123,7 +123,7 @@ func runDockerAPILogs(env *Env) error {
 		}
 		ready = append(ready, e)
 	}
-	return env.RoundRobin(env.RepsFor(env.Reps, 3), ready, func(_ int, e *Engine) error {
+	return env.RoundRobin(env.RepsFor(5, 3), ready, func(_ int, e *Engine) error {
 		cmd := e.cli(env.Ctx, "logs", names[e.Name])
 		var n countWriter
 		var errb strings.Builder
