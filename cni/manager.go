@@ -22,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/berthproject/berth/cni/dns"
+	"github.com/berthproject/berth/pkg/types/filters"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -487,9 +488,9 @@ func (m *Manager) removeLocked(ctx context.Context, n *storedNetwork) error {
 }
 
 // Prune removes every user-defined network without endpoints whose labels
-// match all of labels (an empty value matches any value of its key, as
-// Docker's label=KEY filter) and returns their names.
-func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string, error) {
+// pass Docker's label=KEY[=VALUE] (labels) and label!= (notLabels) filters
+// and returns their names.
+func (m *Manager) Prune(ctx context.Context, labels, notLabels []string) ([]string, error) {
 	m.settle()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -500,13 +501,7 @@ func (m *Manager) Prune(ctx context.Context, labels map[string]string) ([]string
 		if n.Default || len(m.endpointsLocked(name)) > 0 || n.Driver == networktypes.DriverOverlay {
 			continue // overlay networks are pruned through the cluster
 		}
-		match := true
-		for k, v := range labels {
-			if got, ok := n.Labels[k]; !ok || (v != "" && got != v) {
-				match = false
-			}
-		}
-		if !match {
+		if !filters.Labels(n.Labels, labels, notLabels) {
 			continue
 		}
 		if err := m.removeLocked(ctx, n); err != nil {

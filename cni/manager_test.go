@@ -220,7 +220,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if len(list) != 4 {
 		t.Fatalf("list: %d networks", len(list))
 	}
-	pruned, err := e.m.Prune(ctx, nil)
+	pruned, err := e.m.Prune(ctx, nil, nil)
 	if err != nil || strings.Join(pruned, ",") != "a,b" {
 		t.Fatalf("prune: %v %v", err, pruned)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/filters"
 )
 
 // Inspect returns the full view of a container.
@@ -326,9 +327,9 @@ type listFilter struct {
 func parseListFilters(f map[string][]string) (listFilter, error) {
 	for k := range f {
 		switch k {
-		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "health":
+		case "id", "name", "label", "label!", "status", "exited", "ancestor", "before", "since", "health":
 		default:
-			return listFilter{}, fmt.Errorf("invalid filter %q: use id, name, label, status, exited, ancestor, before, since or health: %w", k, errdefs.ErrInvalidArgument)
+			return listFilter{}, fmt.Errorf("invalid filter %q: use id, name, label, label!, status, exited, ancestor, before, since or health: %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
 	for _, v := range f["health"] {
@@ -406,27 +407,15 @@ func (lf listFilter) match(s containertypes.Summary) bool {
 		}
 		return false
 	}
-	// Label filters are all required, as Docker's: compose finds a
-	// service's containers by project, service and oneoff together.
-	allOf := func(key string, pred func(string) bool) bool {
-		for _, v := range lf.f[key] {
-			if !pred(v) {
-				return false
-			}
-		}
-		return true
-	}
 	return anyOf("id", func(v string) bool { return strings.HasPrefix(s.ID, v) }) &&
 		anyOf("name", func(v string) bool {
 			name := strings.TrimPrefix(s.Names[0], "/")
 			ok, _ := path.Match(v, name)
 			return ok || strings.Contains(name, v)
 		}) &&
-		allOf("label", func(v string) bool {
-			k, val, hasVal := strings.Cut(v, "=")
-			got, ok := s.Labels[k]
-			return ok && (!hasVal || got == val)
-		}) &&
+		// Label filters are all required, as Docker's: compose finds a
+		// service's containers by project, service and oneoff together.
+		filters.Labels(s.Labels, lf.f["label"], lf.f["label!"]) &&
 		anyOf("status", func(v string) bool { return s.State == v }) &&
 		anyOf("exited", func(v string) bool { return s.State == containertypes.StatusExited && itoa(s.ExitCode) == v }) &&
 		anyOf("health", func(v string) bool {

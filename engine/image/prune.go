@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	labelfilters "github.com/berthproject/berth/pkg/types/filters"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -177,20 +178,5 @@ func (f pruneFilters) match(g *group) bool {
 			return false
 		}
 	}
-	has := func(l string) bool {
-		k, v, hasValue := strings.Cut(l, "=")
-		got, ok := g.rt.config.Config.Labels[k]
-		return ok && (!hasValue || got == v)
-	}
-	for _, l := range f.labels {
-		if !has(l) {
-			return false
-		}
-	}
-	for _, l := range f.notLabels {
-		if has(l) {
-			return false
-		}
-	}
-	return true
+	return labelfilters.Labels(g.rt.config.Config.Labels, f.labels, f.notLabels)
 }

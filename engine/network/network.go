@@ -45,7 +45,7 @@ type Manager interface {
 	Inspect(ctx context.Context, ref string) (*networktypes.Network, error)
 	List(ctx context.Context) ([]*networktypes.Network, error)
 	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context, labels map[string]string) ([]string, error)
+	Prune(ctx context.Context, labels, notLabels []string) ([]string, error)
 }
 
 var _ Manager = (*cni.Manager)(nil)
@@ -211,17 +211,13 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 }
 
 // Prune removes the user-defined networks without containers whose labels
-// match the label=KEY[=VALUE] filters (a bare KEY matches any value),
-// publishes their destroy events and returns their names.
+// match the label=KEY[=VALUE] filters and none of the label!= ones (a bare
+// KEY matches any value), publishes their destroy events and returns their
+// names.
 func (s *Service) Prune(ctx context.Context, filters map[string][]string) ([]string, error) {
-	labels := map[string]string{}
-	for k, vs := range filters {
-		if k != "label" {
-			return nil, invalid("invalid filter '%s': network prune takes label=KEY[=VALUE]", k)
-		}
-		for _, v := range vs {
-			key, val, _ := strings.Cut(v, "=")
-			labels[key] = val
+	for k := range filters {
+		if k != "label" && k != "label!" {
+			return nil, invalid("invalid filter '%s': network prune takes label=KEY[=VALUE] and label!=KEY[=VALUE]", k)
 		}
 	}
 	// The networks as they were, for the events of those the prune removes.
@@ -231,7 +227,7 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string) ([]str
 			before[n.Name] = n
 		}
 	}
-	deleted, err := s.m.Prune(ctx, labels)
+	deleted, err := s.m.Prune(ctx, filters["label"], filters["label!"])
 	for _, name := range deleted {
 		n := before[name]
 		if n == nil {

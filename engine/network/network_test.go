@@ -12,6 +12,7 @@ import (
 	"github.com/berthproject/berth/engine/network"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/filters"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -53,15 +54,10 @@ func (p *plumbing) Remove(ctx context.Context, ref string) error {
 	return nil
 }
 
-func (p *plumbing) Prune(_ context.Context, labels map[string]string) ([]string, error) {
+func (p *plumbing) Prune(_ context.Context, labels, notLabels []string) ([]string, error) {
 	var out []string
 	for name, n := range p.nets {
-		match := !n.Default && len(n.Endpoints) == 0
-		for k, v := range labels {
-			if got, ok := n.Labels[k]; !ok || (v != "" && got != v) {
-				match = false
-			}
-		}
+		match := !n.Default && len(n.Endpoints) == 0 && filters.Labels(n.Labels, labels, notLabels)
 		if match {
 			delete(p.nets, name)
 			out = append(out, name)

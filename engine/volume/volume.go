@@ -37,6 +37,7 @@ import (
 	"github.com/berthproject/berth/pkg/atomicfile"
 	"github.com/berthproject/berth/pkg/fsarchive"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/filters"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
 )
 
@@ -469,22 +470,7 @@ func (s *Service) Prune(ctx context.Context, o volumetypes.PruneOptions) (delete
 }
 
 func pruneLabels(v *volumetypes.Volume, f map[string][]string) bool {
-	has := func(sel string) bool {
-		k, val, hasVal := strings.Cut(sel, "=")
-		got, ok := v.Labels[k]
-		return ok && (!hasVal || got == val)
-	}
-	for _, sel := range f["label"] {
-		if !has(sel) {
-			return false
-		}
-	}
-	for _, sel := range f["label!"] {
-		if has(sel) {
-			return false
-		}
-	}
-	return true
+	return filters.Labels(v.Labels, f["label"], f["label!"])
 }
 
 // Size is the apparent size of the files in the volume's data (what

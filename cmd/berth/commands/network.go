@@ -312,13 +312,13 @@ func NetworkPrune(env *Env) *cli.Command {
 		Usage:     "Remove all unused networks",
 		UsageText: "berth network prune [OPTIONS]",
 		Description: `Removes every user-defined network no container is attached to.
-Filter: label=KEY or label=KEY=VALUE.
+Filters: label=KEY[=VALUE], label!=KEY[=VALUE] (spares those with it).
 
 Example:
    berth network prune -f`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask for confirmation"},
-			&cli.StringSliceFlag{Name: "filter", Usage: "only networks matching (label=KEY[=VALUE])"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "only networks matching (label=KEY[=VALUE], label!=KEY[=VALUE])"},
 		},
 		Action: withNetworks(env, 0, 0, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			filters, err := opts.Filters(c.StringSlice("filter"))

@@ -28,11 +28,13 @@ func confirm(env *Env, warning string) bool {
 	return a == "y" || a == "yes"
 }
 
-// pruneFilters are prune's --filter values: label (passed on, as Docker's
-// label=KEY[=VALUE]) and until (a time or a duration before now).
+// pruneFilters are prune's --filter values: label and label! (passed on,
+// as Docker's label=KEY[=VALUE] and label!=KEY[=VALUE]) and until (a time or
+// a duration before now).
 type pruneFilters struct {
-	label []string
-	until time.Time
+	label    []string
+	notLabel []string
+	until    time.Time
 }
 
 func parsePruneFilters(values []string, now time.Time) (pruneFilters, error) {
@@ -45,6 +47,8 @@ func parsePruneFilters(values []string, now time.Time) (pruneFilters, error) {
 		switch k {
 		case "label":
 			f.label = vs
+		case "label!":
+			f.notLabel = vs
 		case "until":
 			if len(vs) != 1 {
 				return f, fmt.Errorf("give one until filter, not %d", len(vs))
@@ -53,18 +57,27 @@ func parsePruneFilters(values []string, now time.Time) (pruneFilters, error) {
 				return f, fmt.Errorf("invalid until filter: %w", err)
 			}
 		default:
-			return f, fmt.Errorf("invalid filter %q: prune takes label=KEY[=VALUE] and until=TIME", k)
+			return f, fmt.Errorf("invalid filter %q: prune takes label=KEY[=VALUE], label!=KEY[=VALUE] and until=TIME", k)
 		}
 	}
 	return f, nil
 }
 
-// imageFilters are f as image prune's filters (until as an RFC 3339 time).
-func (f pruneFilters) imageFilters() map[string][]string {
+// labelFilters are f's label and label! filters, as the engine takes them.
+func (f pruneFilters) labelFilters() map[string][]string {
 	m := map[string][]string{}
 	if len(f.label) > 0 {
 		m["label"] = f.label
 	}
+	if len(f.notLabel) > 0 {
+		m["label!"] = f.notLabel
+	}
+	return m
+}
+
+// imageFilters are f as image prune's filters (until as an RFC 3339 time).
+func (f pruneFilters) imageFilters() map[string][]string {
+	m := f.labelFilters()
 	if !f.until.IsZero() {
 		m["until"] = []string{f.until.UTC().Format(time.RFC3339Nano)}
 	}
@@ -75,10 +88,8 @@ func (f pruneFilters) imageFilters() map[string][]string {
 // exited, dead) and matches f, as Docker's container prune, and returns the
 // removed IDs and the space their writable layers took.
 func pruneContainers(ctx context.Context, cl Client, f pruneFilters) ([]string, uint64, error) {
-	filters := map[string][]string{"status": {"created", "exited", "dead"}}
-	if len(f.label) > 0 {
-		filters["label"] = f.label
-	}
+	filters := f.labelFilters()
+	filters["status"] = []string{"created", "exited", "dead"}
 	list, err := cl.List(ctx, container.ListOptions{All: true, Filters: filters})
 	if err != nil {
 		return nil, 0, err
@@ -127,14 +138,16 @@ func ContainerPrune(env *Env) *cli.Command {
 		Usage:     "Remove all stopped containers",
 		UsageText: "berth container prune [OPTIONS]",
 		Description: `Removes every container that is not running (created or exited).
-Filters: label=KEY[=VALUE], until=TIME (a timestamp or a duration: 24h).
+Filters: label=KEY[=VALUE], label!=KEY[=VALUE], until=TIME (a timestamp or a
+duration: 24h).
 
 Examples:
    berth container prune -f
-   berth container prune -f --filter until=1h`,
+   berth container prune -f --filter until=1h
+   berth container prune -f --filter label!=keep`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation"},
-			&cli.StringSliceFlag{Name: "filter", Usage: "only containers matching (label=KEY[=VALUE], until=TIME)"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "only containers matching (label=KEY[=VALUE], label!=KEY[=VALUE], until=TIME)"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
 			f, err := parsePruneFilters(c.StringSlice("filter"), time.Now())
@@ -161,8 +174,8 @@ func SystemPrune(env *Env) *cli.Command {
 		Description: `As Docker: removes all stopped containers, all networks no container
 uses, and dangling images; -a also every image no container uses;
 --volumes also the anonymous volumes no container uses.
-Filters: label=KEY[=VALUE], until=TIME (containers, networks and images;
-until is not applied to volumes).
+Filters: label=KEY[=VALUE], label!=KEY[=VALUE], until=TIME (containers,
+networks and images; until is not applied to volumes).
 
 Examples:
    berth system prune -f
@@ -171,7 +184,7 @@ Examples:
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "remove all unused images, not just dangling ones"},
 			&cli.BoolFlag{Name: "volumes", Usage: "also remove anonymous volumes no container uses"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation"},
-			&cli.StringSliceFlag{Name: "filter", Usage: "only objects matching (label=KEY[=VALUE], until=TIME)"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "only objects matching (label=KEY[=VALUE], label!=KEY[=VALUE], until=TIME)"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
 			f, err := parsePruneFilters(c.StringSlice("filter"), time.Now())
@@ -198,10 +211,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			netFilters := map[string][]string{}
-			if len(f.label) > 0 {
-				netFilters["label"] = f.label
-			}
+			netFilters := f.labelFilters()
 			nets, err := cl.Networks().Prune(ctx, netFilters)
 			sort.Strings(nets)
 			printDeleted(env.Stdout, "Deleted Networks:", nets)

@@ -16,6 +16,7 @@ import (
 	"github.com/berthproject/berth/engine/network"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
+	"github.com/berthproject/berth/pkg/types/filters"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -79,17 +80,12 @@ func (f *fakeNetworks) Remove(ctx context.Context, ref string) error {
 
 // Prune removes the unused user networks with all of labels (an empty
 // value matches any), as cni.Manager.Prune does.
-func (f *fakeNetworks) Prune(_ context.Context, labels map[string]string) ([]string, error) {
+func (f *fakeNetworks) Prune(_ context.Context, labels, notLabels []string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var removed []string
 	for name, n := range f.nets {
-		match := !n.Default && len(n.Endpoints) == 0
-		for k, v := range labels {
-			if got, ok := n.Labels[k]; !ok || (v != "" && got != v) {
-				match = false
-			}
-		}
+		match := !n.Default && len(n.Endpoints) == 0 && filters.Labels(n.Labels, labels, notLabels)
 		if match {
 			delete(f.nets, name)
 			removed = append(removed, name)

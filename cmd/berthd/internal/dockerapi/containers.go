@@ -341,8 +341,10 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request, _ map[st
 		}
 	}
 	listFilters := map[string][]string{"status": {"exited", "created", "dead"}}
-	if l := filters["label"]; len(l) > 0 {
-		listFilters["label"] = l
+	for _, k := range []string{"label", "label!"} {
+		if l := filters[k]; len(l) > 0 {
+			listFilters[k] = l
+		}
 	}
 	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: true, Filters: listFilters})
 	if err != nil {
@@ -351,9 +353,6 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request, _ map[st
 	report := dcontainer.PruneReport{ContainersDeleted: []string{}}
 	for _, c := range list {
 		if !until.IsZero() && c.Created.After(until) {
-			continue
-		}
-		if excludedByLabel(c.Labels, filters["label!"]) {
 			continue
 		}
 		if err := s.b.Containers.Remove(r.Context(), c.ID, container.RemoveOptions{}); err != nil {
@@ -365,17 +364,6 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request, _ map[st
 		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
 	}
 	return writeJSON(w, http.StatusOK, report)
-}
-
-// excludedByLabel reports whether labels match one of the label! filters.
-func excludedByLabel(labels map[string]string, not []string) bool {
-	for _, f := range not {
-		k, val, hasVal := strings.Cut(f, "=")
-		if got, ok := labels[k]; ok && (!hasVal || got == val) {
-			return true
-		}
-	}
-	return false
 }
 
 // containerExport writes a tar of the container's root file system.
