@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
@@ -92,10 +93,19 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		ctxDir, keep = kept, true
 	}
+	start := time.Now()
 	if err := prepare(br, ctxDir, dfDir, keep, &opts); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	received := time.Now()
+	defer func() {
+		// The phases of a build, for profiling: the context received
+		// (the client's tar, berthd's relay, the extraction) and the
+		// solve with its export.
+		logrus.Infof("build: context received and extracted in %v (kept %v), solved in %v",
+			received.Sub(start).Round(time.Millisecond), keep, time.Since(received).Round(time.Millisecond))
+	}()
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
