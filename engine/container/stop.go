@@ -164,6 +164,13 @@ func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
 	if err != nil {
 		return err
 	}
+	// As Docker, a SIGKILL returns once the container is no longer
+	// running (ps right after kill says exited): the waiter is registered
+	// before the signal so the exit cannot slip past it.
+	var exited <-chan containertypes.ExitStatus
+	if sig == syscall.SIGKILL {
+		exited, _ = s.Wait(ctx, r.id, containertypes.WaitNotRunning)
+	}
 	if err := s.signal(ctx, r.id, sig, true); err != nil {
 		if errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
 			return fmt.Errorf("cannot kill container %s: container %s is not running: %w", r.name, r.id[:12], errdefs.ErrConflict)
@@ -176,8 +183,20 @@ func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
 		_ = s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"})
 	}
 	s.publish(r, "kill", map[string]string{"signal": itoa(int(sig))})
+	if exited != nil {
+		select {
+		case <-exited:
+		case <-ctx.Done():
+		case <-time.After(killWait):
+			s.log.Warn("kill: the container has not exited yet", "id", r.id, "after", killWait)
+		}
+	}
 	return nil
 }
+
+// killWait bounds how long Kill waits for a SIGKILLed container's exit
+// (a process in uninterruptible sleep outlives its SIGKILL).
+const killWait = 10 * time.Second
 
 // Pause freezes every process of a running container.
 func (s *Service) Pause(ctx context.Context, ref string) error {
