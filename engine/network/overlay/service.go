@@ -58,6 +58,7 @@ type Service struct {
 	stop    context.CancelFunc
 	stopped chan struct{}
 	synced  chan struct{} // closed once the current session's first sync is done
+	lbs     map[string]Endpoint // this node's load-balancer endpoints, by network (EnsureLB)
 }
 
 var (
@@ -138,6 +139,7 @@ func (s *Service) switchStore(gen uint64, st *cluster.Store) {
 	done := make(chan struct{})
 	s.mu.Lock()
 	s.store, s.stop, s.stopped, s.synced = store, cancel, done, make(chan struct{})
+	s.lbs = nil
 	var dns DNS
 	if s.m != nil {
 		dns = s.m.DNS()
@@ -322,6 +324,9 @@ func (s *Service) gc(ctx context.Context, store *Store, m *cni.Manager) {
 			mine[le.ContainerID] = true
 		}
 		for _, e := range eps {
+			if _, lb := s.wantLB(name, e.ID); lb {
+				continue
+			}
 			if e.Node == store.node && !mine[e.ID] {
 				if err := store.Release(ctx, name, e.ID); err == nil {
 					s.opts.Logger.Info("overlay: stale endpoint withdrawn", "network", name, "container", shortID(e.ID))
@@ -421,6 +426,7 @@ func (s *Service) Remove(ctx context.Context, name string) error {
 		return err
 	}
 	prog.DropNetwork(name)
+	s.forgetLB(name)
 	if err := m.Remove(ctx, name); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
@@ -536,6 +542,7 @@ func (s *Service) sync(ctx context.Context, store *Store, prog *Programmer, m *c
 		}
 		if sn, ok := nets[n.Name]; !ok || sn.ID != n.ID {
 			prog.DropNetwork(n.Name)
+			s.forgetLB(n.Name)
 			if err := m.Remove(ctx, n.Name); err != nil {
 				log.Warn("overlay: a network removed from the cluster stays here", "network", n.Name, "error", err)
 			}
@@ -561,6 +568,15 @@ func (s *Service) sync(ctx context.Context, store *Store, prog *Programmer, m *c
 				log.Error("overlay: endpoint not announced", "network", n.Name, "container", shortID(le.ContainerID), "error", err)
 			}
 		}
+		if lb, ok := s.lbs1(n.Name); ok {
+			mine[lb.ID] = true
+			if err := store.Reannounce(ctx, n.Name, lease, lb); err != nil {
+				log.Error("overlay: load-balancer address not announced", "network", n.Name, "error", err)
+				s.mu.Lock()
+				delete(s.lbs, n.Name) // EnsureLB allocates again
+				s.mu.Unlock()
+			}
+		}
 		for _, e := range eps {
 			if e.Node == store.node && !mine[e.ID] {
 				if err := store.Release(ctx, n.Name, e.ID); err != nil {
@@ -575,6 +591,21 @@ func (s *Service) sync(ctx context.Context, store *Store, prog *Programmer, m *c
 	return rev, nil
 }
 
+// forgetLB forgets the load-balancer endpoint of a network gone.
+func (s *Service) forgetLB(network string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.lbs, network)
+}
+
+// lbs1 returns this node's load-balancer endpoint on a network, if any.
+func (s *Service) lbs1(network string) (Endpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lbs[network]
+	return e, ok
+}
+
 // apply handles one change of the store.
 func (s *Service) apply(ctx context.Context, prog *Programmer, m *cni.Manager, ev *clientv3.Event) {
 	log := s.opts.Logger
@@ -584,6 +615,7 @@ func (s *Service) apply(ctx context.Context, prog *Programmer, m *cni.Manager, e
 		name := cluster.KeyLast(key)
 		if ev.Type == clientv3.EventTypeDelete {
 			prog.DropNetwork(name)
+			s.forgetLB(name)
 			if err := m.Remove(ctx, name); err != nil && !errdefs.IsNotFound(err) {
 				log.Warn("overlay: a network removed from the cluster stays here", "network", name, "error", err)
 			}

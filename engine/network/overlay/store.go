@@ -277,22 +277,9 @@ func (s *Store) RemoveNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	vkey := cluster.PrefixVNI + strconv.Itoa(VNI(n))
-	resp, err := s.c.Txn(ctx).If(
-		clientv3.Compare(clientv3.Version(cluster.EndpointsPrefix(name)), "=", 0).WithPrefix(),
-		clientv3.Compare(clientv3.CreateRevision(cluster.NetworkKey(name)), ">", 0),
-	).Then(
-		clientv3.OpDelete(cluster.NetworkKey(name)),
-		clientv3.OpDelete(vkey),
-		clientv3.OpDelete(cluster.IPAMPrefix(name), clientv3.WithPrefix()),
-		clientv3.OpDelete(cluster.PrefixKeys+name),
-	).Commit()
-	if err != nil {
-		return err
-	}
-	if resp.Succeeded {
-		return nil
-	}
-	eps, err := s.Endpoints(ctx, name)
+	// Nodes' load-balancer endpoints go with the network; any other
+	// endpoint (a container's), existing or new, keeps it.
+	eps, rev, err := s.inUse(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -301,7 +288,26 @@ func (s *Store) RemoveNetwork(ctx context.Context, name string) error {
 		who = append(who, fmt.Sprintf("%s on node %s", shortID(e.ID), e.Node))
 	}
 	if len(who) == 0 {
-		return fmt.Errorf("network %s not found: %w", name, errdefs.ErrNotFound)
+		resp, err := s.c.Txn(ctx).If(
+			clientv3.Compare(clientv3.CreateRevision(cluster.EndpointsPrefix(name)), "<", rev+1).WithPrefix(),
+			clientv3.Compare(clientv3.CreateRevision(cluster.NetworkKey(name)), ">", 0),
+		).Then(
+			clientv3.OpDelete(cluster.NetworkKey(name)),
+			clientv3.OpDelete(vkey),
+			clientv3.OpDelete(cluster.IPAMPrefix(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(cluster.EndpointsPrefix(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(cluster.PrefixKeys+name),
+		).Commit()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		if _, err := s.Network(ctx, name); err != nil {
+			return err
+		}
+		return fmt.Errorf("network %s: a container joined it meanwhile: %w", name, errdefs.ErrFailedPrecondition)
 	}
 	slices.Sort(who)
 	return fmt.Errorf("network %s has active endpoints (containers %s): %w", name, strings.Join(who, ", "), errdefs.ErrFailedPrecondition)
