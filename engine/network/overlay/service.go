@@ -57,7 +57,7 @@ type Service struct {
 	prog    *Programmer
 	stop    context.CancelFunc
 	stopped chan struct{}
-	synced  chan struct{} // closed once the current session's first sync is done
+	synced  chan struct{}       // closed once the current session's first sync is done
 	lbs     map[string]Endpoint // this node's load-balancer endpoints, by network (EnsureLB)
 }
 
