@@ -28,6 +28,7 @@ import (
 	"github.com/berthproject/berth/engine/internal/lease"
 	"github.com/berthproject/berth/engine/network"
 	"github.com/berthproject/berth/engine/network/overlay"
+	"github.com/berthproject/berth/engine/service"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
@@ -56,6 +57,7 @@ type Engine struct {
 	network    *network.Service
 	volumes    *volume.Service
 	cluster    *cluster.Service
+	services   *service.Service
 	events     *eventbus.Bus
 	builds     *build.Service
 
@@ -297,6 +299,8 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		if e.overlay != nil { // overlay networks follow the node into and out of a cluster
 			e.cluster.OnStore(e.overlay.SetStore)
 		}
+		e.services = service.New(service.Options{Logger: cfg.logger})
+		e.cluster.OnStore(e.services.SetStore)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	e.cancel = cancel
@@ -316,6 +320,9 @@ func (e *Engine) Close() error {
 	}
 	e.cancel()
 	e.done.Wait()
+	if e.services != nil {
+		e.services.Close()
+	}
 	if e.overlay != nil {
 		e.overlay.Close()
 	}
@@ -353,6 +360,10 @@ func (e *Engine) Overlay() *overlay.Service { return e.overlay }
 
 // Volumes is the volume service.
 func (e *Engine) Volumes() *volume.Service { return e.volumes }
+
+// Services is the service noun (replicated services on the cluster; nil
+// unless the engine was built WithCluster).
+func (e *Engine) Services() *service.Service { return e.services }
 
 // Cluster is the cluster service (nil unless the engine was built
 // WithCluster). Its Store is nil while the node is in no cluster.
