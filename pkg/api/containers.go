@@ -61,4 +61,7 @@ type Containers interface {
 	// Export writes a tar of the container's root file system to w
 	// (berth export).
 	Export(ctx context.Context, id string, w io.Writer) error
+	// Prune removes the containers that are not running and match the
+	// filters (berth container prune).
+	Prune(ctx context.Context, opts container.PruneOptions) (*container.PruneReport, error)
 }

@@ -246,6 +246,20 @@ func (c *Client) Changes(ctx context.Context, id string) ([]container.Change, er
 	return out, nil
 }
 
+// Prune removes the containers that are not running and match the
+// filters (`berth container prune`).
+func (c *Client) Prune(ctx context.Context, o container.PruneOptions) (*container.PruneReport, error) {
+	r, err := c.containers.Prune(ctx, &berthv1.PruneContainersRequest{Filters: conv.Filters(o.Filters)})
+	if err != nil {
+		return nil, err
+	}
+	deleted := r.GetDeleted()
+	if deleted == nil {
+		deleted = []string{}
+	}
+	return &container.PruneReport{ContainersDeleted: deleted, SpaceReclaimed: r.GetSpaceReclaimed()}, nil
+}
+
 // Export writes a tar of the container's root file system to w (`berth
 // export`); a stream cut short is an error.
 func (c *Client) Export(ctx context.Context, id string, w io.Writer) error {

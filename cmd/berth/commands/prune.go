@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berthproject/berth/cmd/berth/internal/formatter"
@@ -75,7 +74,8 @@ func (f pruneFilters) labelFilters() map[string][]string {
 	return m
 }
 
-// imageFilters are f as image prune's filters (until as an RFC 3339 time).
+// imageFilters are f as the engine's image and container prune filters
+// (until as an RFC 3339 time).
 func (f pruneFilters) imageFilters() map[string][]string {
 	m := f.labelFilters()
 	if !f.until.IsZero() {
@@ -84,40 +84,15 @@ func (f pruneFilters) imageFilters() map[string][]string {
 	return m
 }
 
-// pruneContainers removes every container that is not running (created,
-// exited, dead) and matches f, as Docker's container prune, and returns the
-// removed IDs and the space their writable layers took.
+// pruneContainers removes every container that is not running and matches
+// f (the engine's container prune), and returns the removed IDs and the
+// space their writable layers took.
 func pruneContainers(ctx context.Context, cl Client, f pruneFilters) ([]string, uint64, error) {
-	filters := f.labelFilters()
-	filters["status"] = []string{"created", "exited", "dead"}
-	list, err := cl.List(ctx, container.ListOptions{All: true, Filters: filters})
+	rep, err := cl.Prune(ctx, container.PruneOptions{Filters: f.imageFilters()})
 	if err != nil {
 		return nil, 0, err
 	}
-	sizes := map[string]int64{}
-	if du, err := cl.DiskUsage(ctx); err == nil {
-		for _, c := range du.Containers {
-			sizes[c.ID] = c.Size
-		}
-	}
-	var deleted []string
-	var reclaimed uint64
-	for _, c := range list {
-		if !f.until.IsZero() && !c.Created.Before(f.until) {
-			continue
-		}
-		if err := cl.Remove(ctx, c.ID, container.RemoveOptions{}); err != nil {
-			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) || errdefs.IsFailedPrecondition(err) {
-				continue // gone meanwhile, or started: not ours to remove
-			}
-			return deleted, reclaimed, err
-		}
-		deleted = append(deleted, c.ID)
-		if s := sizes[c.ID]; s > 0 {
-			reclaimed += uint64(s)
-		}
-	}
-	return deleted, reclaimed, nil
+	return rep.ContainersDeleted, rep.SpaceReclaimed, nil
 }
 
 func printDeleted(w io.Writer, title string, ids []string) {

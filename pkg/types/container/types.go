@@ -272,6 +272,21 @@ type RemoveOptions struct {
 	Volumes bool
 }
 
+// PruneOptions configure Prune. Filters are Docker's container prune
+// filters: until=TIME (containers created before TIME, an RFC 3339 time:
+// the edges turn durations and Unix times into one), label=KEY[=VALUE] and
+// label!=KEY[=VALUE].
+type PruneOptions struct {
+	Filters map[string][]string
+}
+
+// PruneReport is what Prune removed: the containers' IDs and the sum of
+// their writable layers' sizes.
+type PruneReport struct {
+	ContainersDeleted []string
+	SpaceReclaimed    uint64
+}
+
 // StopOptions for Stop and Restart. Timeout nil uses the container's
 // StopTimeout (default 10s); Signal empty uses its StopSignal.
 type StopOptions struct {

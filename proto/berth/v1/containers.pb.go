@@ -5566,6 +5566,106 @@ func (x *ContainerChangesResponse) GetChanges() []*ContainerChange {
 	return nil
 }
 
+type PruneContainersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// until (an RFC 3339 time), label (key=value; key alone matches any
+	// value), label!=…
+	Filters       []*Filter `protobuf:"bytes,1,rep,name=filters,proto3" json:"filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneContainersRequest) Reset() {
+	*x = PruneContainersRequest{}
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneContainersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneContainersRequest) ProtoMessage() {}
+
+func (x *PruneContainersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneContainersRequest.ProtoReflect.Descriptor instead.
+func (*PruneContainersRequest) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *PruneContainersRequest) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+type PruneContainersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// IDs of the removed containers.
+	Deleted []string `protobuf:"bytes,1,rep,name=deleted,proto3" json:"deleted,omitempty"`
+	// Sum of their writable layers' sizes, in bytes.
+	SpaceReclaimed uint64 `protobuf:"varint,2,opt,name=space_reclaimed,json=spaceReclaimed,proto3" json:"space_reclaimed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PruneContainersResponse) Reset() {
+	*x = PruneContainersResponse{}
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneContainersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneContainersResponse) ProtoMessage() {}
+
+func (x *PruneContainersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneContainersResponse.ProtoReflect.Descriptor instead.
+func (*PruneContainersResponse) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *PruneContainersResponse) GetDeleted() []string {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *PruneContainersResponse) GetSpaceReclaimed() uint64 {
+	if x != nil {
+		return x.SpaceReclaimed
+	}
+	return 0
+}
+
 type ExportContainerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -5575,7 +5675,7 @@ type ExportContainerRequest struct {
 
 func (x *ExportContainerRequest) Reset() {
 	*x = ExportContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	mi := &file_berth_v1_containers_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5587,7 +5687,7 @@ func (x *ExportContainerRequest) String() string {
 func (*ExportContainerRequest) ProtoMessage() {}
 
 func (x *ExportContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	mi := &file_berth_v1_containers_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5600,7 +5700,7 @@ func (x *ExportContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContainerRequest.ProtoReflect.Descriptor instead.
 func (*ExportContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{79}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ExportContainerRequest) GetId() string {
@@ -5620,7 +5720,7 @@ type ExportContainerResponse struct {
 
 func (x *ExportContainerResponse) Reset() {
 	*x = ExportContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	mi := &file_berth_v1_containers_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5632,7 +5732,7 @@ func (x *ExportContainerResponse) String() string {
 func (*ExportContainerResponse) ProtoMessage() {}
 
 func (x *ExportContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	mi := &file_berth_v1_containers_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5645,7 +5745,7 @@ func (x *ExportContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContainerResponse.ProtoReflect.Descriptor instead.
 func (*ExportContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{80}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ExportContainerResponse) GetData() []byte {
@@ -6104,7 +6204,12 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"O\n" +
 	"\x18ContainerChangesResponse\x123\n" +
-	"\achanges\x18\x01 \x03(\v2\x19.berth.v1.ContainerChangeR\achanges\"(\n" +
+	"\achanges\x18\x01 \x03(\v2\x19.berth.v1.ContainerChangeR\achanges\"D\n" +
+	"\x16PruneContainersRequest\x12*\n" +
+	"\afilters\x18\x01 \x03(\v2\x10.berth.v1.FilterR\afilters\"\\\n" +
+	"\x17PruneContainersResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x03(\tR\adeleted\x12'\n" +
+	"\x0fspace_reclaimed\x18\x02 \x01(\x04R\x0espaceReclaimed\"(\n" +
 	"\x16ExportContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"-\n" +
 	"\x17ExportContainerResponse\x12\x12\n" +
@@ -6113,7 +6218,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x1aWAIT_CONDITION_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWAIT_CONDITION_NOT_RUNNING\x10\x01\x12\x1c\n" +
 	"\x18WAIT_CONDITION_NEXT_EXIT\x10\x02\x12\x1a\n" +
-	"\x16WAIT_CONDITION_REMOVED\x10\x032\xc8\x10\n" +
+	"\x16WAIT_CONDITION_REMOVED\x10\x032\x96\x11\n" +
 	"\x11ContainersService\x12M\n" +
 	"\x06Create\x12 .berth.v1.CreateContainerRequest\x1a!.berth.v1.CreateContainerResponse\x12J\n" +
 	"\x05Start\x12\x1f.berth.v1.StartContainerRequest\x1a .berth.v1.StartContainerResponse\x12G\n" +
@@ -6143,7 +6248,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x05Stats\x12\x1f.berth.v1.ContainerStatsRequest\x1a .berth.v1.ContainerStatsResponse0\x01\x12M\n" +
 	"\x06Commit\x12 .berth.v1.CommitContainerRequest\x1a!.berth.v1.CommitContainerResponse\x12P\n" +
 	"\aChanges\x12!.berth.v1.ContainerChangesRequest\x1a\".berth.v1.ContainerChangesResponse\x12O\n" +
-	"\x06Export\x12 .berth.v1.ExportContainerRequest\x1a!.berth.v1.ExportContainerResponse0\x01B6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
+	"\x06Export\x12 .berth.v1.ExportContainerRequest\x1a!.berth.v1.ExportContainerResponse0\x01\x12L\n" +
+	"\x05Prune\x12 .berth.v1.PruneContainersRequest\x1a!.berth.v1.PruneContainersResponseB6Z4github.com/berthproject/berth/proto/berth/v1;berthv1b\x06proto3"
 
 var (
 	file_berth_v1_containers_proto_rawDescOnce sync.Once
@@ -6158,7 +6264,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -6240,156 +6346,161 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	(*ContainerChangesRequest)(nil),   // 77: berth.v1.ContainerChangesRequest
 	(*ContainerChange)(nil),           // 78: berth.v1.ContainerChange
 	(*ContainerChangesResponse)(nil),  // 79: berth.v1.ContainerChangesResponse
-	(*ExportContainerRequest)(nil),    // 80: berth.v1.ExportContainerRequest
-	(*ExportContainerResponse)(nil),   // 81: berth.v1.ExportContainerResponse
-	nil,                               // 82: berth.v1.ContainerConfig.LabelsEntry
-	nil,                               // 83: berth.v1.ContainerConfig.TmpfsEntry
-	nil,                               // 84: berth.v1.ContainerConfig.StorageOptEntry
-	nil,                               // 85: berth.v1.ContainerConfig.AnnotationsEntry
-	nil,                               // 86: berth.v1.NetworkSettings.NetworksEntry
-	nil,                               // 87: berth.v1.ContainerSummary.LabelsEntry
-	nil,                               // 88: berth.v1.ContainerSummary.EndpointsEntry
-	(*Resources)(nil),                 // 89: berth.v1.Resources
-	(*Security)(nil),                  // 90: berth.v1.Security
-	(*durationpb.Duration)(nil),       // 91: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 92: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 93: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 94: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 95: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 96: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 97: berth.v1.ContainerStatsResponse
+	(*PruneContainersRequest)(nil),    // 80: berth.v1.PruneContainersRequest
+	(*PruneContainersResponse)(nil),   // 81: berth.v1.PruneContainersResponse
+	(*ExportContainerRequest)(nil),    // 82: berth.v1.ExportContainerRequest
+	(*ExportContainerResponse)(nil),   // 83: berth.v1.ExportContainerResponse
+	nil,                               // 84: berth.v1.ContainerConfig.LabelsEntry
+	nil,                               // 85: berth.v1.ContainerConfig.TmpfsEntry
+	nil,                               // 86: berth.v1.ContainerConfig.StorageOptEntry
+	nil,                               // 87: berth.v1.ContainerConfig.AnnotationsEntry
+	nil,                               // 88: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 89: berth.v1.ContainerSummary.LabelsEntry
+	nil,                               // 90: berth.v1.ContainerSummary.EndpointsEntry
+	(*Resources)(nil),                 // 91: berth.v1.Resources
+	(*Security)(nil),                  // 92: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 93: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 94: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 95: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 96: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 97: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 98: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 99: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	82, // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
-	11, // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
-	12, // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
-	7,  // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
-	8,  // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
-	5,  // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
-	83, // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	89, // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	90, // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
-	84, // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
-	85, // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
-	2,  // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
-	91, // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	91, // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	91, // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	91, // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
-	4,  // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
-	92, // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
-	92, // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
-	8,  // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	86, // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	92, // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	92, // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	3,  // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
-	92, // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	13, // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,  // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	9,  // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	6,  // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	92, // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	87, // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	92, // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	92, // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	8,  // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	88, // 34: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
-	6,  // 35: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
-	1,  // 36: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	91, // 37: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	91, // 38: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	93, // 39: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	15, // 40: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	14, // 41: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,  // 42: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	92, // 43: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	39, // 44: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	40, // 45: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	92, // 46: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	92, // 47: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	92, // 48: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	43, // 49: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	46, // 50: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	45, // 51: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	47, // 52: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	49, // 53: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	45, // 54: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	53, // 55: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	56, // 56: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	45, // 57: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	47, // 58: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	58, // 59: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	59, // 60: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	45, // 61: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	53, // 62: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	64, // 63: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	67, // 64: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	69, // 65: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	92, // 66: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	73, // 67: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	78, // 68: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
-	10, // 69: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	10, // 70: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
-	16, // 71: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	18, // 72: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	20, // 73: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	22, // 74: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	24, // 75: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	26, // 76: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	28, // 77: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	30, // 78: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	32, // 79: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	34, // 80: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	36, // 81: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	38, // 82: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	42, // 83: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	48, // 84: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	51, // 85: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	54, // 86: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	57, // 87: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	61, // 88: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	63, // 89: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	66, // 90: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	70, // 91: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	72, // 92: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	94, // 93: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	95, // 94: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	75, // 95: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
-	77, // 96: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
-	80, // 97: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
-	17, // 98: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	19, // 99: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	21, // 100: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	23, // 101: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	25, // 102: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	27, // 103: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	29, // 104: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	31, // 105: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	33, // 106: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	35, // 107: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	37, // 108: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	41, // 109: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	44, // 110: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	50, // 111: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	52, // 112: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	55, // 113: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	60, // 114: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	62, // 115: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	65, // 116: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	68, // 117: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	71, // 118: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	74, // 119: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	96, // 120: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	97, // 121: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	76, // 122: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
-	79, // 123: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
-	81, // 124: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
-	98, // [98:125] is the sub-list for method output_type
-	71, // [71:98] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	84,  // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	11,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
+	12,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
+	7,   // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
+	8,   // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
+	5,   // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
+	85,  // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
+	91,  // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	92,  // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	86,  // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
+	87,  // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
+	2,   // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
+	93,  // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	93,  // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	93,  // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	93,  // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	4,   // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
+	94,  // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	94,  // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	8,   // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
+	88,  // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	94,  // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	94,  // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	3,   // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
+	94,  // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	13,  // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,   // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	9,   // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	6,   // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	94,  // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	89,  // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	94,  // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	94,  // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	8,   // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	90,  // 34: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
+	6,   // 35: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
+	1,   // 36: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	93,  // 37: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	93,  // 38: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	95,  // 39: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	15,  // 40: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	14,  // 41: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,   // 42: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	94,  // 43: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	39,  // 44: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	40,  // 45: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	94,  // 46: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	94,  // 47: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	94,  // 48: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	43,  // 49: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	46,  // 50: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	45,  // 51: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	47,  // 52: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	49,  // 53: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	45,  // 54: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	53,  // 55: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	56,  // 56: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	45,  // 57: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	47,  // 58: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	58,  // 59: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	59,  // 60: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	45,  // 61: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	53,  // 62: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	64,  // 63: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	67,  // 64: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	69,  // 65: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	94,  // 66: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	73,  // 67: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	78,  // 68: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
+	95,  // 69: berth.v1.PruneContainersRequest.filters:type_name -> berth.v1.Filter
+	10,  // 70: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	10,  // 71: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
+	16,  // 72: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	18,  // 73: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	20,  // 74: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	22,  // 75: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	24,  // 76: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	26,  // 77: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	28,  // 78: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	30,  // 79: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	32,  // 80: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	34,  // 81: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	36,  // 82: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	38,  // 83: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	42,  // 84: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	48,  // 85: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	51,  // 86: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	54,  // 87: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	57,  // 88: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	61,  // 89: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	63,  // 90: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	66,  // 91: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	70,  // 92: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	72,  // 93: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	96,  // 94: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	97,  // 95: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	75,  // 96: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
+	77,  // 97: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
+	82,  // 98: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
+	80,  // 99: berth.v1.ContainersService.Prune:input_type -> berth.v1.PruneContainersRequest
+	17,  // 100: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	19,  // 101: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	21,  // 102: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	23,  // 103: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	25,  // 104: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	27,  // 105: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	29,  // 106: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	31,  // 107: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	33,  // 108: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	35,  // 109: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	37,  // 110: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	41,  // 111: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	44,  // 112: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	50,  // 113: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	52,  // 114: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	55,  // 115: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	60,  // 116: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	62,  // 117: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	65,  // 118: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	68,  // 119: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	71,  // 120: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	74,  // 121: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	98,  // 122: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	99,  // 123: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	76,  // 124: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
+	79,  // 125: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
+	83,  // 126: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
+	81,  // 127: berth.v1.ContainersService.Prune:output_type -> berth.v1.PruneContainersResponse
+	100, // [100:128] is the sub-list for method output_type
+	72,  // [72:100] is the sub-list for method input_type
+	72,  // [72:72] is the sub-list for extension type_name
+	72,  // [72:72] is the sub-list for extension extendee
+	0,   // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -6434,7 +6545,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   88,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,7 @@ const (
 	ContainersService_Commit_FullMethodName      = "/berth.v1.ContainersService/Commit"
 	ContainersService_Changes_FullMethodName     = "/berth.v1.ContainersService/Changes"
 	ContainersService_Export_FullMethodName      = "/berth.v1.ContainersService/Export"
+	ContainersService_Prune_FullMethodName       = "/berth.v1.ContainersService/Prune"
 )
 
 // ContainersServiceClient is the client API for ContainersService service.
@@ -144,6 +145,9 @@ type ContainersServiceClient interface {
 	// volumes and binds (`berth export`), in chunks of at most 1 MiB; the tar
 	// is complete when the call ends with OK.
 	Export(ctx context.Context, in *ExportContainerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContainerResponse], error)
+	// Prune removes the containers that are not running (created, exited,
+	// dead) and match the filters.
+	Prune(ctx context.Context, in *PruneContainersRequest, opts ...grpc.CallOption) (*PruneContainersResponse, error)
 }
 
 type containersServiceClient struct {
@@ -478,6 +482,16 @@ func (c *containersServiceClient) Export(ctx context.Context, in *ExportContaine
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_ExportClient = grpc.ServerStreamingClient[ExportContainerResponse]
 
+func (c *containersServiceClient) Prune(ctx context.Context, in *PruneContainersRequest, opts ...grpc.CallOption) (*PruneContainersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneContainersResponse)
+	err := c.cc.Invoke(ctx, ContainersService_Prune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ContainersServiceServer is the server API for ContainersService service.
 // All implementations must embed UnimplementedContainersServiceServer
 // for forward compatibility.
@@ -564,6 +578,9 @@ type ContainersServiceServer interface {
 	// volumes and binds (`berth export`), in chunks of at most 1 MiB; the tar
 	// is complete when the call ends with OK.
 	Export(*ExportContainerRequest, grpc.ServerStreamingServer[ExportContainerResponse]) error
+	// Prune removes the containers that are not running (created, exited,
+	// dead) and match the filters.
+	Prune(context.Context, *PruneContainersRequest) (*PruneContainersResponse, error)
 	mustEmbedUnimplementedContainersServiceServer()
 }
 
@@ -654,6 +671,9 @@ func (UnimplementedContainersServiceServer) Changes(context.Context, *ContainerC
 }
 func (UnimplementedContainersServiceServer) Export(*ExportContainerRequest, grpc.ServerStreamingServer[ExportContainerResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedContainersServiceServer) Prune(context.Context, *PruneContainersRequest) (*PruneContainersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Prune not implemented")
 }
 func (UnimplementedContainersServiceServer) mustEmbedUnimplementedContainersServiceServer() {}
 func (UnimplementedContainersServiceServer) testEmbeddedByValue()                           {}
@@ -1094,6 +1114,24 @@ func _ContainersService_Export_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ContainersService_ExportServer = grpc.ServerStreamingServer[ExportContainerResponse]
 
+func _ContainersService_Prune_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneContainersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServiceServer).Prune(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ContainersService_Prune_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServiceServer).Prune(ctx, req.(*PruneContainersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ContainersService_ServiceDesc is the grpc.ServiceDesc for ContainersService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1176,6 +1214,10 @@ var ContainersService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Changes",
 			Handler:    _ContainersService_Changes_Handler,
+		},
+		{
+			MethodName: "Prune",
+			Handler:    _ContainersService_Prune_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

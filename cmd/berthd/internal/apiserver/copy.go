@@ -101,6 +101,14 @@ func (s *containersServer) Changes(ctx context.Context, r *berthv1.ContainerChan
 	return out, nil
 }
 
+func (s *containersServer) Prune(ctx context.Context, r *berthv1.PruneContainersRequest) (*berthv1.PruneContainersResponse, error) {
+	rep, err := s.c.Prune(ctx, containertypes.PruneOptions{Filters: conv.FilterMap(r.GetFilters())})
+	if err != nil {
+		return nil, err
+	}
+	return &berthv1.PruneContainersResponse{Deleted: rep.ContainersDeleted, SpaceReclaimed: rep.SpaceReclaimed}, nil
+}
+
 func (s *containersServer) Export(r *berthv1.ExportContainerRequest, stream berthv1.ContainersService_ExportServer) error {
 	out := &output[berthv1.ExportContainerResponse]{send: stream.Send, greeted: true}
 	w := bufio.NewWriterSize(out.writer(func(p []byte) *berthv1.ExportContainerResponse {

@@ -320,50 +320,24 @@ func (s *Server) containerTop(w http.ResponseWriter, r *http.Request, v map[stri
 }
 
 // containerPrune removes the stopped containers (matching the label and
-// until filters).
+// until filters) through the engine's prune.
 func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	filters, err := parseFilters(r)
 	if err != nil {
 		return err
 	}
-	var until time.Time
-	for k, vals := range filters {
-		switch k {
-		case "label", "label!":
-		case "until":
-			if len(vals) > 0 {
-				if until, err = parseTime(vals[0], time.Now()); err != nil {
-					return err
-				}
-			}
-		default:
-			return invalid("invalid filter '%s'", k)
+	if vals := filters["until"]; len(vals) > 0 {
+		until, err := parseTime(vals[0], time.Now())
+		if err != nil {
+			return err
 		}
+		filters["until"] = []string{until.UTC().Format(time.RFC3339Nano)}
 	}
-	listFilters := map[string][]string{"status": {"exited", "created", "dead"}}
-	for _, k := range []string{"label", "label!"} {
-		if l := filters[k]; len(l) > 0 {
-			listFilters[k] = l
-		}
-	}
-	list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: true, Filters: listFilters})
+	rep, err := s.b.Containers.Prune(r.Context(), container.PruneOptions{Filters: filters})
 	if err != nil {
 		return err
 	}
-	report := dcontainer.PruneReport{ContainersDeleted: []string{}}
-	for _, c := range list {
-		if !until.IsZero() && c.Created.After(until) {
-			continue
-		}
-		if err := s.b.Containers.Remove(r.Context(), c.ID, container.RemoveOptions{}); err != nil {
-			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
-				continue // removed or restarted meanwhile
-			}
-			return err
-		}
-		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
-	}
-	return writeJSON(w, http.StatusOK, report)
+	return writeJSON(w, http.StatusOK, dcontainer.PruneReport{ContainersDeleted: rep.ContainersDeleted, SpaceReclaimed: rep.SpaceReclaimed})
 }
 
 // containerExport writes a tar of the container's root file system.
