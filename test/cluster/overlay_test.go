@@ -208,6 +208,21 @@ func TestOverlay(t *testing.T) {
 	cannotReach(t, h1, "c1", b1.String())
 	cannotReach(t, h1, "b1", ips["c1"].String())
 
+	// run -p on an overlay network publishes on the node the container
+	// runs on: its underlay address (from another host) and 127.0.0.1.
+	h2.BerthOK("run", "-d", "--name", "pub", "--network", "ov1", "-p", "18080:8080", "busybox", "sleep", "3600")
+	serve(t, h2, "pub", "hello-from-pub")
+	for _, via := range []*Host{h1, h2} {
+		url := "http://" + h2.IP + ":18080/"
+		if via == h2 {
+			url = "http://127.0.0.1:18080/"
+		}
+		if out, err := via.Exec("curl", "-sf", "-m", "10", url); err != nil || strings.TrimSpace(out) != "hello-from-pub" {
+			t.Fatalf("published port of a container on an overlay network, from %s: %s: %v %s", via.Name, url, err, out)
+		}
+	}
+	h2.BerthOK("rm", "-f", "pub")
+
 	// Concurrent creates on the three nodes: no address twice.
 	var mu sync.Mutex
 	seen := map[netip.Addr]string{}

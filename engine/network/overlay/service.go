@@ -245,10 +245,11 @@ func (s *Service) Ensure(_ context.Context, n *networktypes.Network) error {
 
 // Features: berth's firewall isolates the overlay's bridge from every
 // other network's and masquerades its traffic out of the node; the DNS
-// listens on the gateway. No published ports (Docker's overlay publishes
-// through swarm's ingress, which berth has not).
+// listens on the gateway. A container's published ports (run -p) answer
+// on the node it runs on, as on a bridge network; a service's answer on
+// every node (the routing mesh, engine/network/servicelb).
 func (s *Service) Features(*networktypes.Network) cni.Features {
-	return cni.Features{Firewall: true, HostReachable: true}
+	return cni.Features{Firewall: true, HostReachable: true, Ports: true}
 }
 
 // Destroy removes the network's devices here.
