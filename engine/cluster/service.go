@@ -129,6 +129,10 @@ func (s *Service) Store() *Store {
 	return s.store
 }
 
+// Active reports whether the node is in a cluster, without asking the
+// store (the Docker API's /_ping says so on every call).
+func (s *Service) Active() bool { return s.Store() != nil }
+
 // OnStore registers fn, called with the store each time the node enters a
 // cluster (init, join, or berthd starting as a member) and with nil when
 // it leaves. fn is called at once if the node is in a cluster already.
@@ -667,6 +671,9 @@ func (s *Service) NodeUpdate(ctx context.Context, ref string, u ctypes.NodeUpdat
 		}
 		if len(resp.Kvs) == 0 {
 			return fmt.Errorf("no such node: %s: %w", ref, errdefs.ErrNotFound)
+		}
+		if u.Version != 0 && uint64(resp.Kvs[0].ModRevision) != u.Version {
+			return fmt.Errorf("update out of sequence: node %s changed since version %d (now %d): inspect it again: %w", ref, u.Version, resp.Kvs[0].ModRevision, errdefs.ErrConflict)
 		}
 		var rec ctypes.Node
 		if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {

@@ -86,6 +86,7 @@ func (s *Store) Nodes(ctx context.Context) ([]ctypes.Node, error) {
 			n.Status = ctypes.StatusReady
 		}
 		n.Self = n.ID == s.NodeID
+		n.Version = uint64(kv.ModRevision)
 		nodes = append(nodes, n)
 	}
 	return nodes, nil
@@ -110,12 +111,13 @@ func (s *Store) Node(ctx context.Context, id string) (*ctypes.Node, error) {
 		n.Status = ctypes.StatusReady
 	}
 	n.Self = n.ID == s.NodeID
+	n.Version = uint64(resp.Kvs[0].ModRevision)
 	return &n, nil
 }
 
 // PutNode writes a node's record (computed fields dropped).
 func (s *Store) PutNode(ctx context.Context, n ctypes.Node) error {
-	n.Status, n.StoreRole, n.Self = "", "", false
+	n.Status, n.StoreRole, n.Self, n.Version = "", "", false, 0
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err

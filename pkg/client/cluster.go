@@ -84,7 +84,7 @@ func (c *clusterClient) NodeInspect(ctx context.Context, ref string) (*cluster.N
 // NodeUpdate is `berth node update`.
 func (c *clusterClient) NodeUpdate(ctx context.Context, ref string, u cluster.NodeUpdate) error {
 	_, err := c.cluster().UpdateNode(ctx, &berthv1.UpdateNodeRequest{
-		Ref: ref, Availability: u.Availability, LabelAdd: u.LabelAdd, LabelRm: u.LabelRm,
+		Ref: ref, Version: u.Version, Availability: u.Availability, LabelAdd: u.LabelAdd, LabelRm: u.LabelRm,
 	})
 	return err
 }

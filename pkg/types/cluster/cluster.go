@@ -42,6 +42,10 @@ type Node struct {
 	UpdatedAt     time.Time `json:"UpdatedAt"`
 
 	// Computed when read, never stored.
+	// Version is the record's revision in the store: an update that
+	// names a version fails when the record changed since (Docker's
+	// Node.Version.Index).
+	Version    uint64 `json:"Version,omitempty"`
 	Status     string `json:"Status"`
 	StoreRole  string `json:"StoreRole,omitempty"`
 	Self       bool   `json:"Self,omitempty"`
@@ -98,6 +102,9 @@ type JoinOptions struct {
 
 // NodeUpdate is `berth node update`'s change; empty fields are kept.
 type NodeUpdate struct {
+	// Version, when set, is the node's Version the change was made from:
+	// the update fails with a conflict when the record changed since.
+	Version      uint64            `json:"Version,omitempty"`
 	Availability string            `json:"Availability,omitempty"`
 	LabelAdd     map[string]string `json:"LabelAdd,omitempty"`
 	LabelRm      []string          `json:"LabelRm,omitempty"`

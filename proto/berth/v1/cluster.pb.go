@@ -188,7 +188,9 @@ type Node struct {
 	// "leader", "member", "learner" or "" (store client).
 	StoreRole string `protobuf:"bytes,12,opt,name=store_role,json=storeRole,proto3" json:"store_role,omitempty"`
 	// The node that answered.
-	Self          bool `protobuf:"varint,13,opt,name=self,proto3" json:"self,omitempty"`
+	Self bool `protobuf:"varint,13,opt,name=self,proto3" json:"self,omitempty"`
+	// The record's revision in the store (Docker's Version.Index).
+	Version       uint64 `protobuf:"varint,14,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +314,13 @@ func (x *Node) GetSelf() bool {
 		return x.Self
 	}
 	return false
+}
+
+func (x *Node) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type InitClusterRequest struct {
@@ -972,11 +981,13 @@ func (x *InspectNodeResponse) GetNode() *Node {
 }
 
 type UpdateNodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	Availability  string                 `protobuf:"bytes,2,opt,name=availability,proto3" json:"availability,omitempty"`
-	LabelAdd      map[string]string      `protobuf:"bytes,3,rep,name=label_add,json=labelAdd,proto3" json:"label_add,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	LabelRm       []string               `protobuf:"bytes,4,rep,name=label_rm,json=labelRm,proto3" json:"label_rm,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Ref          string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Availability string                 `protobuf:"bytes,2,opt,name=availability,proto3" json:"availability,omitempty"`
+	LabelAdd     map[string]string      `protobuf:"bytes,3,rep,name=label_add,json=labelAdd,proto3" json:"label_add,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	LabelRm      []string               `protobuf:"bytes,4,rep,name=label_rm,json=labelRm,proto3" json:"label_rm,omitempty"`
+	// When set, the update fails if the node changed since this version.
+	Version       uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,6 +1048,13 @@ func (x *UpdateNodeRequest) GetLabelRm() []string {
 		return x.LabelRm
 	}
 	return nil
+}
+
+func (x *UpdateNodeRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type UpdateNodeResponse struct {
@@ -1187,7 +1205,7 @@ const file_berth_v1_cluster_proto_rawDesc = "" +
 	"\amembers\x18\v \x01(\x05R\amembers\x12>\n" +
 	"\rheartbeat_ttl\x18\f \x01(\v2\x19.google.protobuf.DurationR\fheartbeatTtl\x12 \n" +
 	"\fca_cert_hash\x18\r \x01(\tR\n" +
-	"caCertHash\"\x88\x04\n" +
+	"caCertHash\"\xa2\x04\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x12\n" +
@@ -1206,7 +1224,8 @@ const file_berth_v1_cluster_proto_rawDesc = "" +
 	"\x06status\x18\v \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
 	"store_role\x18\f \x01(\tR\tstoreRole\x12\x12\n" +
-	"\x04self\x18\r \x01(\bR\x04self\x1a9\n" +
+	"\x04self\x18\r \x01(\bR\x04self\x12\x18\n" +
+	"\aversion\x18\x0e \x01(\x04R\aversion\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x01\n" +
@@ -1244,12 +1263,13 @@ const file_berth_v1_cluster_proto_rawDesc = "" +
 	"\x12InspectNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"9\n" +
 	"\x13InspectNodeResponse\x12\"\n" +
-	"\x04node\x18\x01 \x01(\v2\x0e.berth.v1.NodeR\x04node\"\xe9\x01\n" +
+	"\x04node\x18\x01 \x01(\v2\x0e.berth.v1.NodeR\x04node\"\x83\x02\n" +
 	"\x11UpdateNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\"\n" +
 	"\favailability\x18\x02 \x01(\tR\favailability\x12F\n" +
 	"\tlabel_add\x18\x03 \x03(\v2).berth.v1.UpdateNodeRequest.LabelAddEntryR\blabelAdd\x12\x19\n" +
-	"\blabel_rm\x18\x04 \x03(\tR\alabelRm\x1a;\n" +
+	"\blabel_rm\x18\x04 \x03(\tR\alabelRm\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\x1a;\n" +
 	"\rLabelAddEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +

@@ -77,7 +77,7 @@ func (s *clusterServer) InspectNode(ctx context.Context, r *berthv1.InspectNodeR
 
 func (s *clusterServer) UpdateNode(ctx context.Context, r *berthv1.UpdateNodeRequest) (*berthv1.UpdateNodeResponse, error) {
 	return &berthv1.UpdateNodeResponse{}, s.c.NodeUpdate(ctx, r.GetRef(), cluster.NodeUpdate{
-		Availability: r.GetAvailability(), LabelAdd: r.GetLabelAdd(), LabelRm: r.GetLabelRm(),
+		Version: r.GetVersion(), Availability: r.GetAvailability(), LabelAdd: r.GetLabelAdd(), LabelRm: r.GetLabelRm(),
 	})
 }
 

@@ -56,7 +56,7 @@ func NodeToProto(n *cluster.Node) *berthv1.Node {
 		Id: n.ID, Hostname: n.Hostname, Addr: n.Addr, Availability: n.Availability, Labels: n.Labels,
 		EtcdMember: n.EtcdMember, EtcdMemberId: n.EtcdMemberID, EngineVersion: n.EngineVersion,
 		CreatedAt: Timestamp(n.CreatedAt), UpdatedAt: Timestamp(n.UpdatedAt),
-		Status: n.Status, StoreRole: n.StoreRole, Self: n.Self,
+		Status: n.Status, StoreRole: n.StoreRole, Self: n.Self, Version: n.Version,
 	}
 }
 
@@ -69,6 +69,6 @@ func NodeFromProto(p *berthv1.Node) *cluster.Node {
 		ID: p.GetId(), Hostname: p.GetHostname(), Addr: p.GetAddr(), Availability: p.GetAvailability(),
 		Labels: p.GetLabels(), EtcdMember: p.GetEtcdMember(), EtcdMemberID: p.GetEtcdMemberId(),
 		EngineVersion: p.GetEngineVersion(), CreatedAt: Time(p.GetCreatedAt()), UpdatedAt: Time(p.GetUpdatedAt()),
-		Status: p.GetStatus(), StoreRole: p.GetStoreRole(), Self: p.GetSelf(),
+		Status: p.GetStatus(), StoreRole: p.GetStoreRole(), Self: p.GetSelf(), Version: p.GetVersion(),
 	}
 }
