@@ -92,5 +92,8 @@ func backend(e *engine.Engine) dockerapi.Backend {
 	if bs := e.Builds(); bs != nil && bs.Available() {
 		b.Builds = bs
 	}
+	if c := e.Cluster(); c != nil {
+		b.Cluster = c
+	}
 	return b
 }

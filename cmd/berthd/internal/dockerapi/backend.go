@@ -71,4 +71,7 @@ type Backend struct {
 	Events     Events
 	System     System
 	Builds     Builds
+	// Cluster is nil without the cluster service: the swarm endpoints
+	// then answer as on a node in no cluster.
+	Cluster Cluster
 }

@@ -202,19 +202,22 @@ func (s *Server) routes() {
 		return writeJSON(w, http.StatusOK, []any{})
 	})
 	s.router.PathPrefix("/plugins/").HandlerFunc(s.unsupported("plugins are not supported by berth"))
-	for _, p := range []string{"/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs"} {
-		s.router.Path(p).HandlerFunc(s.swarmInactive)
-		s.router.PathPrefix(p + "/").HandlerFunc(s.swarmInactive)
+	s.swarmRoutes()
+	for _, p := range []string{"/services", "/tasks"} {
+		h := s.inCluster(s.swarmUnsupported("swarm services and tasks"))
+		s.router.Path(p).HandlerFunc(s.handlerOf(h))
+		s.router.PathPrefix(p + "/").HandlerFunc(s.handlerOf(h))
 	}
 	s.handle(http.MethodPost, "/session", s.buildkitSession)
 	s.handle(http.MethodPost, "/grpc", s.buildkitGRPC)
 	s.handle(http.MethodGet, "/distribution/{name:.*}/json", s.distributionInspect)
 }
 
-// swarmInactive is dockerd's answer on a node that is not in a swarm.
+// swarmInactive is dockerd's answer on a node that is not in a swarm,
+// naming berth's commands.
 func (s *Server) swarmInactive(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, statusError{http.StatusServiceUnavailable,
-		"This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."})
+		"This node is not a swarm manager. Use \"berth cluster init\" or \"berth cluster join\" to connect this node to a berth cluster and try again."})
 }
 
 func (s *Server) unsupported(msg string) http.HandlerFunc {

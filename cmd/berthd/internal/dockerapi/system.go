@@ -13,7 +13,6 @@ import (
 	devents "github.com/moby/moby/api/types/events"
 	dimage "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/api/types/swarm"
 	dsystem "github.com/moby/moby/api/types/system"
 	dvolume "github.com/moby/moby/api/types/volume"
 
@@ -32,7 +31,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ map[string]strin
 	} else {
 		h.Set("Builder-Version", "1")
 	}
-	h.Set("Swarm", "inactive")
+	h.Set("Swarm", s.swarmState())
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -122,7 +121,7 @@ func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string
 		ServerVersion:      s.info.Version,
 		Runtimes:           map[string]dsystem.RuntimeWithStatus{},
 		DefaultRuntime:     i.DefaultRuntime,
-		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		Swarm:              s.swarmInfo(r.Context()),
 		LiveRestoreEnabled: true,
 		Isolation:          "",
 		ContainerdCommit:   dsystem.Commit{ID: i.ContainerdVersion},
