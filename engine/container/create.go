@@ -70,8 +70,11 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	// configuration (inspect shows the effective one).
 	cfg.Healthcheck = containertypes.MergeHealthConfig(cfg.Healthcheck, img.Healthcheck)
 
-	id = newID()
-	name, err := s.reserveName(cfg.Name, id)
+	// Not the named result id: a failed return zeroes that before the
+	// undo below runs, which then released nothing (the name stayed taken
+	// until berthd restarted).
+	cid := newID()
+	name, err := s.reserveName(cfg.Name, cid)
 	if err != nil {
 		return "", nil, err
 	}
@@ -85,7 +88,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 			}
 		}
 	}()
-	undo = append(undo, func() { s.releaseName(name, id) })
+	undo = append(undo, func() { s.releaseName(name, cid) })
 
 	// A lease keeps containerd's garbage collector off the new snapshot until
 	// the container record that references it exists.
@@ -97,7 +100,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	// (lease.Expiration), and GC collects what it held.
 	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
-	dir := s.containerDir(id)
+	dir := s.containerDir(cid)
 	if err := os.MkdirAll(dir, 0o710); err != nil {
 		return "", nil, err
 	}
@@ -108,16 +111,16 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := snapshotter.Prepare(ctx, id, img.ChainID, snapOpts...); err != nil {
+	if _, err := snapshotter.Prepare(ctx, cid, img.ChainID, snapOpts...); err != nil {
 		return "", nil, fmt.Errorf("preparing the container's filesystem: %w", err)
 	}
 	undo = append(undo, func() {
-		if rerr := snapshotter.Remove(context.WithoutCancel(ctx), id); rerr != nil && !errdefs.IsNotFound(rerr) {
-			s.log.Warn("rollback: removing snapshot", "id", id, "err", rerr)
+		if rerr := snapshotter.Remove(context.WithoutCancel(ctx), cid); rerr != nil && !errdefs.IsNotFound(rerr) {
+			s.log.Warn("rollback: removing snapshot", "id", cid, "err", rerr)
 		}
 	})
 
-	mounts, err := s.prepareMounts(ctx, &cfg, img.Config.Config.Volumes, id)
+	mounts, err := s.prepareMounts(ctx, &cfg, img.Config.Config.Volumes, cid)
 	if err != nil {
 		return "", nil, err
 	}
@@ -127,7 +130,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, err
 	}
-	netOpt, err := s.networkSpec(ctx, &cfg, id)
+	netOpt, err := s.networkSpec(ctx, &cfg, cid)
 	if err != nil {
 		return "", nil, err
 	}
@@ -143,7 +146,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 		initOpt = noop
 	}
 	hostMode := s.networkMode(&cfg) == NetworkHost
-	hostname := hostnameOf(&cfg, id)
+	hostname := hostnameOf(&cfg, cid)
 	if (hostMode || cfg.UTSMode == "host") && cfg.Hostname == "" {
 		hostname, _ = os.Hostname()
 	}
@@ -170,16 +173,16 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 		cwd = "/"
 	}
 	record := containers.Container{
-		ID:          id,
+		ID:          cid,
 		Labels:      s.labelsFor(&cfg),
 		Image:       img.Name,
 		Snapshotter: s.opts.Snapshotter,
-		SnapshotKey: id,
+		SnapshotKey: cid,
 	}
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
-		id: id, cfg: &cfg, image: img.Config.Config, hostname: hostname,
+		id: cid, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	}, netOpt, mounts.specOpt(), nsOpt, initOpt, s.cgroupOpt(cfg.Resources.CgroupParent, id))...)
+	}, netOpt, mounts.specOpt(), nsOpt, initOpt, s.cgroupOpt(cfg.Resources.CgroupParent, cid))...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}
@@ -207,14 +210,14 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 		return "", nil, fmt.Errorf("storing the container: %w", err)
 	}
 
-	r := newRecord(id, name)
+	r := newRecord(cid, name)
 	r.image = cfg.Image
 	r.labels = maps.Clone(cfg.Labels)
 	s.mu.Lock()
-	s.records[id] = r
+	s.records[cid] = r
 	s.mu.Unlock()
 	s.publish(r, "create", nil)
-	return id, warnings, nil
+	return cid, warnings, nil
 }
 
 // runtimeOptions are the options both runc-based shims understand.

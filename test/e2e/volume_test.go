@@ -377,6 +377,12 @@ func testVolumeBinds(t *testing.T, c cli) {
 	}
 	gone := filepath.Join(base, "not-there")
 	c.fails(125, []string{"bind source path does not exist"}, "run", "--rm", "--mount", "type=bind,source="+gone+",target=/m", "busybox", "true")
+	// The failed create gives its name back (it kept it until berthd
+	// restarted: a docker compose recreate whose create failed).
+	n := c.name("failedcreate")
+	c.fails(125, []string{"bind source path does not exist"}, "create", "--name", n, "--mount", "type=bind,source="+gone+",target=/m", "busybox", "true")
+	c.ok("create", "--name", n, "busybox", "true")
+	c.ok("rm", n)
 	if _, err := os.Stat(gone); !os.IsNotExist(err) {
 		t.Error("--mount type=bind created its source")
 	}
