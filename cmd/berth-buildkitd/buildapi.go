@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	clitypes "github.com/docker/cli/cli/config/types"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/sirupsen/logrus"
@@ -201,25 +206,67 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 	default:
 		return nil, fmt.Errorf("network %q: a build's steps run on host, none or default", opts.Network)
 	}
+	if len(opts.ExtraHosts) > 0 {
+		attrs["add-hosts"] = csvJoin(opts.ExtraHosts)
+	}
+	if opts.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(opts.ShmSize, 10)
+	}
+	if len(opts.Ulimits) > 0 {
+		attrs["ulimit"] = csvJoin(opts.Ulimits)
+	}
+	attach := []session.Attachable{
+		secretsprovider.FromMap(opts.Secrets),
+		authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{AuthConfigProvider: authFrom(opts.Auth)}),
+	}
+	if len(opts.SSH) > 0 {
+		var confs []sshprovider.AgentConfig
+		for _, a := range opts.SSH {
+			confs = append(confs, sshprovider.AgentConfig{ID: a.ID, Paths: a.Paths})
+		}
+		sp, err := sshprovider.NewSSHAgentProvider(confs)
+		if err != nil {
+			return nil, fmt.Errorf("--ssh: %w", err)
+		}
+		attach = append(attach, sp)
+	}
 	so := client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		SharedKey:     opts.ContextKey,
-		Session:       []session.Attachable{secretsprovider.FromMap(opts.Secrets)},
+		Session:       attach,
+	}
+	for _, c := range opts.CacheFrom {
+		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	for _, c := range opts.CacheTo {
+		so.CacheExports = append(so.CacheExports, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
 	}
 	if opts.Network == "host" {
 		so.AllowedEntitlements = []string{"network.host"}
 	}
+	toClient := func(map[string]string) (io.WriteCloser, error) { return outputWriter{out}, nil }
 	switch opts.Output {
-	case "":
-		so.Exports = []client.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(opts.Tags, ",")}}}
+	case "", "image":
+		ea := map[string]string{"name": strings.Join(opts.Tags, ",")}
+		if opts.Push {
+			ea["push"] = "true"
+		}
+		so.Exports = []client.ExportEntry{{Type: "moby", Attrs: ea}}
 	case "local", "tar":
-		so.Exports = []client.ExportEntry{{Type: client.ExporterTar, Output: func(map[string]string) (io.WriteCloser, error) {
-			return outputWriter{out}, nil
-		}}}
+		so.Exports = []client.ExportEntry{{Type: client.ExporterTar, Output: toClient}}
+	case "oci", "docker":
+		ea := map[string]string{}
+		if len(opts.Tags) > 0 {
+			ea["name"] = strings.Join(opts.Tags, ",")
+		}
+		so.Exports = []client.ExportEntry{{Type: opts.Output, Attrs: ea, Output: toClient}}
 	default:
-		return nil, fmt.Errorf("output type %q: berth build exports an image, local or tar", opts.Output)
+		return nil, fmt.Errorf("output type %q: berth build exports image, local, tar, oci or docker", opts.Output)
+	}
+	if opts.Push && opts.Output != "" && opts.Output != "image" {
+		return nil, fmt.Errorf("--push pushes an image: it cannot go with --output type=%s", opts.Output)
 	}
 
 	ch := make(chan *client.SolveStatus)
@@ -235,7 +282,7 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 	if err != nil {
 		return nil, err
 	}
-	if opts.Output != "" {
+	if opts.Output != "" && opts.Output != "image" {
 		return &buildtypes.Result{}, nil
 	}
 	return &buildtypes.Result{
@@ -247,6 +294,31 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 
 // errorMessage is a build error as a user reads it: the Dockerfile's name
 // and line first when BuildKit knows them.
+// csvJoin joins values as one CSV record, as BuildKit's frontend
+// attributes take lists.
+func csvJoin(vals []string) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write(vals)
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// authFrom serves the client's registry credentials to BuildKit (pushes,
+// registry caches); a registry without any gets anonymous access.
+func authFrom(m map[string]buildtypes.RegistryAuth) authprovider.AuthConfigProvider {
+	return func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (clitypes.AuthConfig, error) {
+		if host == "registry-1.docker.io" {
+			host = "docker.io"
+		}
+		a, ok := m[host]
+		if !ok {
+			return clitypes.AuthConfig{ServerAddress: host}, nil
+		}
+		return clitypes.AuthConfig{ServerAddress: host, Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}, nil
+	}
+}
+
 func errorMessage(err error, dockerfile string) string {
 	msg := grpcerrors.FromGRPC(err).Error()
 	for _, s := range errdefs.Sources(err) {

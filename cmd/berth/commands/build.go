@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,9 +15,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/distribution/reference"
+	"github.com/docker/go-units"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/urfave/cli/v2"
@@ -56,7 +60,14 @@ Examples:
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the image ID"},
 			&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to this file"},
 			&cli.StringSliceFlag{Name: "secret", Usage: "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "export the result's files instead of an image: type=local,dest=DIR or type=tar,dest=FILE (- for stdout); a bare DIR means type=local"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where the result goes: type=image (berth's store, the default; push=true pushes), type=registry (push), type=local,dest=DIR, type=tar,dest=FILE, type=oci|docker,dest=FILE (- for stdout); a bare DIR means type=local"},
+			&cli.BoolFlag{Name: "push", Usage: "push the image to the registry of its names (-t) after the build"},
+			&cli.StringSliceFlag{Name: "add-host", Usage: "a line of the RUN steps' /etc/hosts: name:ip; repeatable"},
+			&cli.StringFlag{Name: "shm-size", Usage: "size of the RUN steps' /dev/shm (such as 128m; default 64m)"},
+			&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit of the RUN steps: name=soft[:hard]; repeatable"},
+			&cli.StringSliceFlag{Name: "ssh", Usage: "SSH agent or keys for RUN --mount=type=ssh: default (the agent of $SSH_AUTH_SOCK) or ID=SOCKET|KEY[,KEY]; repeatable"},
+			&cli.StringSliceFlag{Name: "cache-from", Usage: "import build cache: type=registry,ref=NAME (or NAME), type=local,src=DIR; repeatable"},
+			&cli.StringSliceFlag{Name: "cache-to", Usage: "export build cache: type=registry,ref=NAME[,mode=max], type=local,dest=DIR[,mode=max], type=inline; repeatable"},
 			&cli.StringFlag{Name: "platform", Usage: "target platform (only the host's: " + runtime.GOOS + "/" + runtime.GOARCH + ")"},
 		},
 		Action: withArgs(env, 1, 1, func(ctx context.Context, c *cli.Context, cl Client) error {
@@ -82,7 +93,10 @@ type buildReq struct {
 	ignorePat []string
 }
 
-type outputSpec struct{ typ, dest string }
+type outputSpec struct {
+	typ, dest string
+	push      bool
+}
 
 func buildRequest(env *Env, c *cli.Context) (*buildReq, error) {
 	req := &buildReq{cleanup: func() {}, progress: c.String("progress"), quiet: c.Bool("quiet"), iidfile: c.String("iidfile")}
@@ -132,6 +146,29 @@ func buildRequest(env *Env, c *cli.Context) (*buildReq, error) {
 		return nil, err
 	}
 	o.Output = req.output.typ
+	o.Push = c.Bool("push") || req.output.push
+	if req.output.typ == "image" || req.output.typ == "docker" && req.output.dest == "" {
+		// The image goes into berth's store: the default output.
+		o.Output, req.output = "", outputSpec{}
+	}
+	if err := buildRunOptions(c, o); err != nil {
+		return nil, err
+	}
+	if o.SSH, err = sshAgents(env, c.StringSlice("ssh")); err != nil {
+		return nil, err
+	}
+	if o.CacheFrom, err = cacheEntries(c.StringSlice("cache-from"), "--cache-from"); err != nil {
+		return nil, err
+	}
+	if o.CacheTo, err = cacheEntries(c.StringSlice("cache-to"), "--cache-to"); err != nil {
+		return nil, err
+	}
+	if err := checkBuildCombos(o); err != nil {
+		return nil, err
+	}
+	if o.Auth, err = buildAuth(c.Context, env, o); err != nil {
+		return nil, err
+	}
 
 	ctxArg := c.Args().First()
 	file := c.String("file")
@@ -399,6 +436,9 @@ func parseOutput(s string) (outputSpec, error) {
 		return outputSpec{}, nil
 	}
 	if !strings.Contains(s, "=") {
+		if s == "-" {
+			return outputSpec{typ: "tar", dest: s}, nil
+		}
 		return outputSpec{typ: "local", dest: s}, nil
 	}
 	var o outputSpec
@@ -409,21 +449,228 @@ func parseOutput(s string) (outputSpec, error) {
 			o.typ = v
 		case "dest":
 			o.dest = v
+		case "push":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("--output %q: push is true or false", s)
+			}
+			o.push = b
 		default:
-			return o, fmt.Errorf("--output %q: unknown field %q (type=local|tar,dest=PATH)", s, k)
+			return o, fmt.Errorf("--output %q: unknown field %q (type=image|registry|local|tar|oci|docker,dest=PATH)", s, k)
 		}
 	}
 	switch o.typ {
-	case "local", "tar":
-	case "image", "docker", "oci", "registry":
-		return o, fmt.Errorf("--output type=%s: berth build stores images in berth's store by default (use -t); it exports files with type=local or type=tar", o.typ)
+	case "registry":
+		o.typ, o.push = "image", true
+		fallthrough
+	case "image":
+		if o.dest != "" {
+			return o, fmt.Errorf("--output %q: type=%s takes no dest: the image goes into berth's store (type=oci or type=docker write an archive)", s, o.typ)
+		}
+		return o, nil
+	case "local", "tar", "oci":
+		if o.dest == "" {
+			return o, fmt.Errorf("--output %q: no dest", s)
+		}
+	case "docker":
+		// Without dest: loaded into berth's store, as buildx loads it
+		// into Docker's.
+	case "":
+		return o, fmt.Errorf("--output %q: no type (image, registry, local, tar, oci or docker)", s)
 	default:
-		return o, fmt.Errorf("--output %q: type is local or tar", s)
+		return o, fmt.Errorf("--output %q: type is image, registry, local, tar, oci or docker", s)
 	}
-	if o.dest == "" {
-		return o, fmt.Errorf("--output %q: no dest", s)
+	if o.push {
+		return o, fmt.Errorf("--output %q: push=true goes with type=image", s)
 	}
 	return o, nil
+}
+
+// buildRunOptions reads the flags that shape the RUN steps' containers:
+// --add-host, --shm-size, --ulimit.
+func buildRunOptions(c *cli.Context, o *build.Options) error {
+	for _, h := range c.StringSlice("add-host") {
+		eh, err := build.ExtraHost(h)
+		if err != nil {
+			return err
+		}
+		o.ExtraHosts = append(o.ExtraHosts, eh)
+	}
+	if v := c.String("shm-size"); v != "" {
+		n, err := units.RAMInBytes(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid --shm-size %q: want a size such as 128m or 1g", v)
+		}
+		o.ShmSize = n
+	}
+	for _, v := range c.StringSlice("ulimit") {
+		u, err := units.ParseUlimit(v)
+		if err != nil {
+			return fmt.Errorf("invalid --ulimit %q: want name=soft[:hard] (%v)", v, err)
+		}
+		o.Ulimits = append(o.Ulimits, u.String())
+	}
+	return nil
+}
+
+// sshAgents reads --ssh: default (or ID) alone is the agent of
+// $SSH_AUTH_SOCK; ID=PATH[,PATH] names an agent socket or private key
+// files. berthd runs on this host: the paths are passed on, checked here
+// for the user running the CLI.
+func sshAgents(env *Env, list []string) ([]build.SSHAgent, error) {
+	var out []build.SSHAgent
+	seen := map[string]bool{}
+	for _, v := range list {
+		id, paths, ok := strings.Cut(v, "=")
+		if id == "" {
+			return nil, fmt.Errorf("invalid --ssh %q: want default or ID=SOCKET|KEY[,KEY]", v)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("invalid --ssh %q: the id %s is given twice", v, id)
+		}
+		seen[id] = true
+		a := build.SSHAgent{ID: id}
+		if !ok || paths == "" {
+			sock, set := env.LookupEnv("SSH_AUTH_SOCK")
+			if !set || sock == "" {
+				return nil, fmt.Errorf("--ssh %s: $SSH_AUTH_SOCK is not set: start an ssh-agent, or name the agent's socket or a key file (--ssh %s=~/.ssh/id_ed25519)", id, id)
+			}
+			paths = sock
+		}
+		for _, p := range strings.Split(paths, ",") {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			st, err := os.Stat(abs)
+			if err != nil {
+				return nil, fmt.Errorf("--ssh %s: %w", id, err)
+			}
+			if st.Mode().IsRegular() {
+				// A key file must be readable by the user, not only by berthd.
+				f, err := os.Open(abs)
+				if err != nil {
+					return nil, fmt.Errorf("--ssh %s: %w", id, err)
+				}
+				f.Close()
+			} else if st.Mode()&fs.ModeSocket == 0 {
+				return nil, fmt.Errorf("--ssh %s: %s is neither an agent's socket nor a key file", id, abs)
+			}
+			a.Paths = append(a.Paths, abs)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// cacheEntries reads --cache-from and --cache-to: CSV fields as buildx
+// takes them; a bare NAME is type=registry,ref=NAME.
+func cacheEntries(list []string, flag string) ([]build.CacheEntry, error) {
+	var out []build.CacheEntry
+	for _, v := range list {
+		e := build.CacheEntry{Attrs: map[string]string{}}
+		if !strings.Contains(v, "=") {
+			e.Type, e.Attrs["ref"] = "registry", v
+		} else {
+			r := csv.NewReader(strings.NewReader(v))
+			fields, err := r.Read()
+			if err != nil {
+				return nil, fmt.Errorf("invalid %s %q: %v", flag, v, err)
+			}
+			for _, f := range fields {
+				k, val, ok := strings.Cut(f, "=")
+				if !ok {
+					return nil, fmt.Errorf("invalid %s %q: %q is not key=value", flag, v, f)
+				}
+				if k == "type" {
+					e.Type = val
+				} else {
+					e.Attrs[k] = val
+				}
+			}
+		}
+		need := ""
+		switch {
+		case e.Type == "registry":
+			need = "ref"
+		case e.Type == "local" && flag == "--cache-from":
+			need = "src"
+		case e.Type == "local":
+			need = "dest"
+		case e.Type == "inline" && flag == "--cache-to":
+		case e.Type == "inline":
+			return nil, fmt.Errorf("invalid %s %q: inline cache is read from an image with type=registry,ref=NAME", flag, v)
+		default:
+			return nil, fmt.Errorf("invalid %s %q: berth's builder has the cache types registry, local and inline (--cache-to)", flag, v)
+		}
+		if need != "" && e.Attrs[need] == "" {
+			return nil, fmt.Errorf("invalid %s %q: type=%s needs %s=", flag, v, e.Type, need)
+		}
+		if e.Type == "local" {
+			// berth-buildkitd reads and writes the directory: an
+			// absolute path on this host.
+			abs, err := filepath.Abs(e.Attrs[need])
+			if err != nil {
+				return nil, err
+			}
+			e.Attrs[need] = abs
+		}
+		if e.Type == "registry" {
+			if _, err := reference.ParseNormalizedNamed(e.Attrs["ref"]); err != nil {
+				return nil, fmt.Errorf("invalid %s %q: ref: %v", flag, v, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// checkBuildCombos refuses what cannot go together, before anything is
+// sent.
+func checkBuildCombos(o *build.Options) error {
+	if o.Push {
+		if o.Output != "" {
+			return fmt.Errorf("--push pushes an image: it cannot go with --output type=%s (drop one of them)", o.Output)
+		}
+		if len(o.Tags) == 0 {
+			return errors.New("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]")
+		}
+	}
+	for _, e := range o.CacheTo {
+		if e.Type == "inline" && o.Output != "" && o.Output != "docker" && o.Output != "oci" {
+			return fmt.Errorf("--cache-to type=inline writes the cache into the image's config: it needs an image, not --output type=%s", o.Output)
+		}
+	}
+	return nil
+}
+
+// buildAuth gives the build the stored credentials of the registries it
+// pushes to or reads cache from.
+func buildAuth(ctx context.Context, env *Env, o *build.Options) (map[string]build.RegistryAuth, error) {
+	var refs []string
+	if o.Push {
+		refs = append(refs, o.Tags...)
+	}
+	for _, e := range append(append([]build.CacheEntry(nil), o.CacheFrom...), o.CacheTo...) {
+		if e.Type == "registry" {
+			refs = append(refs, e.Attrs["ref"])
+		}
+	}
+	var out map[string]build.RegistryAuth
+	for _, r := range refs {
+		a, err := authFor(ctx, env, r)
+		if err != nil {
+			return nil, err
+		}
+		if a == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]build.RegistryAuth{}
+		}
+		out[a.ServerAddress] = build.RegistryAuth{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}
+	}
+	return out, nil
 }
 
 func runBuild(ctx context.Context, env *Env, c *cli.Context, cl Client, req *buildReq) error {
@@ -491,7 +738,7 @@ func runBuild(ctx context.Context, env *Env, c *cli.Context, cl Client, req *bui
 // into a directory.
 func openOutput(env *Env, o outputSpec) (io.WriteCloser, chan error, error) {
 	done := make(chan error, 1)
-	if o.typ == "tar" {
+	if o.typ != "local" { // tar, oci, docker: one archive
 		if o.dest == "-" {
 			done <- nil
 			return nopWriteCloser{env.Stdout}, done, nil

@@ -4,7 +4,12 @@
 // options. Standard library only.
 package build
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
 
 // Options are a build's settings, as `berth build`'s flags give them.
 type Options struct {
@@ -28,12 +33,54 @@ type Options struct {
 	Network string `json:"network,omitempty"`
 	// Secrets by id, for RUN --mount=type=secret.
 	Secrets map[string][]byte `json:"secrets,omitempty"`
-	// Output, when set, exports the result's files instead of an image:
-	// "local" or "tar"; the files come back as a tar in Event.Output.
+	// Output, when set, exports the result instead of storing an image:
+	// "local" or "tar" (its files), "oci" or "docker" (an image archive);
+	// the files or archive come back as a tar in Event.Output. "image" (or
+	// "") stores the image in berth's store.
 	Output string `json:"output,omitempty"`
+	// Push pushes the image to the registry of its names after the build
+	// (the image exporter's push; with Output "" or "image").
+	Push bool `json:"push,omitempty"`
+	// ExtraHosts are lines of the RUN steps' /etc/hosts, "host=IP".
+	ExtraHosts []string `json:"extraHosts,omitempty"`
+	// ShmSize is the size of the RUN steps' /dev/shm in bytes (0: 64 MB).
+	ShmSize int64 `json:"shmSize,omitempty"`
+	// Ulimits of the RUN steps, as Docker's --ulimit: "nofile=1024:2048".
+	Ulimits []string `json:"ulimits,omitempty"`
+	// SSH are the agents RUN --mount=type=ssh forwards. berthd runs on the
+	// client's host (a unix socket), so each is named by its paths there.
+	SSH []SSHAgent `json:"ssh,omitempty"`
+	// CacheFrom and CacheTo import and export the build cache
+	// (type=registry,ref=…; type=local,src=…|dest=…; type=inline).
+	CacheFrom []CacheEntry `json:"cacheFrom,omitempty"`
+	CacheTo   []CacheEntry `json:"cacheTo,omitempty"`
+	// Auth are the client's credentials by registry host, for the
+	// registries a build pushes to or reads cache from.
+	Auth map[string]RegistryAuth `json:"auth,omitempty"`
 	// ContextKey identifies the context across builds (a hash of its
 	// path on the client), so BuildKit transfers only changed files.
 	ContextKey string `json:"contextKey,omitempty"`
+}
+
+// SSHAgent is one --ssh: an ID (RUN --mount=type=ssh,id=…; "default"
+// when empty) and the agent's socket or private key files, absolute paths.
+type SSHAgent struct {
+	ID    string   `json:"id,omitempty"`
+	Paths []string `json:"paths"`
+}
+
+// CacheEntry is one --cache-from or --cache-to: its type and attributes,
+// as BuildKit takes them (paths absolute).
+type CacheEntry struct {
+	Type  string            `json:"type"`
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// RegistryAuth are credentials for one registry.
+type RegistryAuth struct {
+	Username      string `json:"username,omitempty"`
+	Password      string `json:"password,omitempty"`
+	IdentityToken string `json:"identityToken,omitempty"`
 }
 
 // Event is one message of a build's progress stream. Exactly one of the
@@ -129,4 +176,25 @@ type PruneOptions struct {
 type PruneReport struct {
 	Deleted        []CacheRecord `json:"deleted,omitempty"`
 	SpaceReclaimed int64         `json:"spaceReclaimed"`
+}
+
+// ExtraHost turns Docker's --add-host value, "name:ip" (or "name=ip"; an
+// IPv6 address may be in brackets), into the "name=ip" of
+// Options.ExtraHosts.
+func ExtraHost(v string) (string, error) {
+	name, ip, ok := strings.Cut(v, "=")
+	if !ok {
+		name, ip, ok = strings.Cut(v, ":")
+	}
+	if !ok || name == "" {
+		return "", fmt.Errorf("invalid --add-host %q: want name:ip", v)
+	}
+	if ip == "host-gateway" {
+		return "", fmt.Errorf("invalid --add-host %q: a build takes an IP address, not host-gateway (build steps have no gateway of their own; with --network host, 127.0.0.1 is the host)", v)
+	}
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
+	if err != nil {
+		return "", fmt.Errorf("invalid --add-host %q: %q is not an IP address", v, ip)
+	}
+	return name + "=" + addr.String(), nil
 }

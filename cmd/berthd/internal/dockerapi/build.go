@@ -211,7 +211,7 @@ func buildOptions(r *http.Request) (buildtypes.Options, error) {
 	if v := q.Get("version"); v != "" && v != "1" {
 		return o, invalid("build version %q is not served on POST /build: BuildKit clients use /grpc and /session (buildx)", v)
 	}
-	for _, k := range []string{"cachefrom", "extrahosts", "squash", "isolation", "cpuquota", "cpuperiod", "cpusetcpus", "memory", "memswap", "shmsize", "ulimits", "outputs"} {
+	for _, k := range []string{"squash", "isolation", "cpuquota", "cpuperiod", "cpusetcpus", "memory", "memswap", "outputs"} {
 		if v := q.Get(k); v != "" && v != "0" && v != "false" && v != "[]" && v != "null" && v != "{}" {
 			return o, unsupported("the build option " + k)
 		}
@@ -238,6 +238,51 @@ func buildOptions(r *http.Request) (buildtypes.Options, error) {
 			if val != nil {
 				o.BuildArgs[k] = *val
 			}
+		}
+	}
+	for _, h := range q["extrahosts"] {
+		for _, h := range strings.Split(h, ",") {
+			if h == "" {
+				continue
+			}
+			eh, err := buildtypes.ExtraHost(h)
+			if err != nil {
+				return o, invalid("%v", err)
+			}
+			o.ExtraHosts = append(o.ExtraHosts, eh)
+		}
+	}
+	if v := q.Get("shmsize"); v != "" && v != "0" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return o, invalid("invalid shmsize %q: want a number of bytes", v)
+		}
+		o.ShmSize = n
+	}
+	if v := q.Get("ulimits"); v != "" && v != "null" {
+		var ul []struct {
+			Name       string
+			Soft, Hard int64
+		}
+		if err := json.Unmarshal([]byte(v), &ul); err != nil {
+			return o, invalid("invalid ulimits: %v", err)
+		}
+		for _, u := range ul {
+			if u.Name == "" {
+				return o, invalid("invalid ulimits: a ulimit without a Name")
+			}
+			o.Ulimits = append(o.Ulimits, fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
+		}
+	}
+	if v := q.Get("cachefrom"); v != "" && v != "null" {
+		var refs []string
+		if err := json.Unmarshal([]byte(v), &refs); err != nil {
+			return o, invalid("invalid cachefrom: %v", err)
+		}
+		// Images whose inline cache the build may use, as the docker
+		// CLI's --cache-from NAME.
+		for _, r := range refs {
+			o.CacheFrom = append(o.CacheFrom, buildtypes.CacheEntry{Type: "registry", Attrs: map[string]string{"ref": r}})
 		}
 	}
 	o.Target = q.Get("target")
