@@ -22,7 +22,7 @@ import (
 // engine/network/servicelb; docs/services.md "Load balancing and the
 // routing mesh"):
 //
-//	map svc_vips    iifname . ip daddr . l4proto . port : jump svc-b-<h>   (a VIP, from its network's bridge)
+//	map svc_vips    iifname . ip daddr : jump svc-b-<h>                  (a VIP, any port, from its network's bridge)
 //	set svc_vipaddrs every VIP (never a published port's destination)
 //	map svc_ports   l4proto . port : jump svc-b-<h>                      (published ports, every local address)
 //	map svc_snat    oifname : ip                                         (this node's load-balancer address per bridge)
@@ -30,7 +30,7 @@ import (
 //	chain svc-output      nat, dstnat-1: local addresses -> ports (the host's own clients, 127.0.0.1)
 //	chain svc-postrouting nat, srcnat-1: marked -> snat to svc_snat[oifname]
 //	chain svc-b-<h>       [mark]; dnat to numgen inc mod N map @svc-b-<h>   (one per backend group)
-//	map svc-b-<h>         0..N-1 : task ip . port
+//	map svc-b-<h>         0..N-1 : task ip . port (a VIP's: task ip, the port kept)
 //
 // The chains run just before berth's own NAT chains, so a service's
 // rule wins over a container's published port on the same port (as
@@ -46,12 +46,11 @@ type ServiceBackend struct {
 	Port uint16
 }
 
-// ServiceVIP balances connections from a network's bridge to VIP:Port.
+// ServiceVIP balances connections from a network's bridge to the VIP (on
+// any port, to the same port of a backend: Backends' Port is not used).
 type ServiceVIP struct {
 	Bridge   string
 	VIP      netip.Addr
-	Proto    string // tcp or udp
-	Port     uint16
 	Backends []ServiceBackend
 }
 
@@ -90,11 +89,13 @@ func protoNum(p string) byte {
 
 func be16pad(v uint16) []byte { return []byte{byte(v >> 8), byte(v), 0, 0} }
 
-// svcGroup is one backend set with its mark choice.
+// svcGroup is one backend set with its mark choice; addrOnly keeps the
+// destination port (a VIP's).
 type svcGroup struct {
 	name     string
 	backends []ServiceBackend
 	mark     bool
+	addrOnly bool
 }
 
 func groupFor(kind string, backends []ServiceBackend, mark bool) svcGroup {
@@ -110,7 +111,7 @@ func groupFor(kind string, backends []ServiceBackend, mark bool) svcGroup {
 	for _, x := range b {
 		fmt.Fprintf(h, "%s:%d,", x.IP, x.Port)
 	}
-	return svcGroup{name: svcGroupPrefix + hex.EncodeToString(h.Sum(nil))[:16], backends: b, mark: mark}
+	return svcGroup{name: svcGroupPrefix + hex.EncodeToString(h.Sum(nil))[:16], backends: b, mark: mark, addrOnly: kind == "vip"}
 }
 
 // SetServiceRules makes berth's table hold exactly the load-balancing
@@ -221,7 +222,7 @@ func (f *firewall) setServices(r ServiceRules) error {
 
 	c.AddTable(t)
 	vips := &nftables.Set{Table: t, Name: "svc_vips", IsMap: true,
-		KeyType:  nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
+		KeyType:  nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr),
 		DataType: nftables.TypeVerdict}
 	vipAddrs := &nftables.Set{Table: t, Name: "svc_vipaddrs", KeyType: nftables.TypeIPAddr}
 	portsMap := &nftables.Set{Table: t, Name: "svc_ports", IsMap: true,
@@ -254,8 +255,6 @@ func (f *firewall) setServices(r ServiceRules) error {
 		}
 		a := v.VIP.As4()
 		key := append(ifname(v.Bridge), a[:]...)
-		key = append(key, protoNum(v.Proto), 0, 0, 0)
-		key = append(key, be16pad(v.Port)...)
 		vipEls = append(vipEls, nftables.SetElement{Key: key, VerdictData: jump(groupFor("vip", v.Backends, true))})
 	}
 	for _, p := range r.Ports {
@@ -275,10 +274,17 @@ func (f *firewall) setServices(r ServiceRules) error {
 	for _, g := range groups {
 		gm := &nftables.Set{Table: t, Name: g.name, IsMap: true, KeyType: nftables.TypeInteger,
 			DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)}
+		if g.addrOnly {
+			gm.DataType = nftables.TypeIPAddr
+		}
 		var els []nftables.SetElement
 		for i, b := range g.backends {
 			a := b.IP.As4()
-			els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: append(a[:], be16pad(b.Port)...)})
+			val := a[:]
+			if !g.addrOnly {
+				val = append(val, be16pad(b.Port)...)
+			}
+			els = append(els, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: val})
 		}
 		if err := c.AddSet(gm, nil); err != nil {
 			return err
@@ -300,8 +306,12 @@ func (f *firewall) setServices(r ServiceRules) error {
 		ex = append(ex,
 			&expr.Numgen{Register: r0, Modulus: uint32(len(g.backends)), Type: unix.NFT_NG_INCREMENTAL},
 			&expr.Lookup{SourceRegister: r0, DestRegister: r0, IsDestRegSet: true, SetName: gm.Name},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: r0, RegProtoMin: r1, Specified: true},
 		)
+		if g.addrOnly {
+			ex = append(ex, &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: r0})
+		} else {
+			ex = append(ex, &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: r0, RegProtoMin: r1, Specified: true})
+		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ex})
 	}
 	for _, s := range []struct {
@@ -337,12 +347,10 @@ func (f *firewall) setServices(r ServiceRules) error {
 		&expr.Payload{DestRegister: r1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: r0, SetName: portsMap.Name, IsDestRegSet: true, DestRegister: unix.NFT_REG_VERDICT},
 	}
-	// iifname . daddr . l4proto . dport: ifname fills r0-r3 (16 bytes).
+	// iifname . daddr: ifname fills r0-r3 (16 bytes).
 	rule(pre, []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: r0},
 		&expr.Payload{DestRegister: r0 + 4, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r0 + 5},
-		&expr.Payload{DestRegister: r0 + 6, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: r0, SetName: vips.Name, IsDestRegSet: true, DestRegister: unix.NFT_REG_VERDICT},
 	})
 	rule(pre, []expr.Any{

@@ -33,7 +33,7 @@ func TestServiceRules(t *testing.T) {
 	port := freePort(t)
 	backends := []ServiceBackend{{IP: a.Endpoints[0].IPv4.Addr(), Port: 8080}, {IP: b.Endpoints[0].IPv4.Addr(), Port: 8080}}
 	rules := ServiceRules{
-		VIPs:  []ServiceVIP{{Bridge: n.Interface, VIP: vip, Proto: "tcp", Port: 80, Backends: backends}},
+		VIPs:  []ServiceVIP{{Bridge: n.Interface, VIP: vip, Backends: backends}},
 		Ports: []ServicePort{{Proto: "tcp", Port: port, Backends: backends}},
 		SNAT:  map[string]netip.Addr{n.Interface: lb},
 	}
@@ -43,7 +43,7 @@ func TestServiceRules(t *testing.T) {
 	spread := func() map[string]int {
 		seen := map[string]int{}
 		for i := 0; i < 6; i++ {
-			out, err := e.inCtr(client, "wget", "-q", "-O", "-", "http://"+vip.String()+"/")
+			out, err := e.inCtr(client, "wget", "-q", "-O", "-", "http://"+vip.String()+":8080/")
 			if err != nil {
 				t.Fatalf("wget VIP: %v %s\n%s", err, out, e.nftTable())
 			}
@@ -94,7 +94,7 @@ func TestServiceRules(t *testing.T) {
 	if tbl := e.nftTable(); strings.Contains(tbl, "svc-b-") || strings.Contains(tbl, "elements") && strings.Contains(tbl, vip.String()) {
 		t.Fatalf("service objects left:\n%s", tbl)
 	}
-	if out, err := e.inCtrFail(client, "wget", "-q", "-O", "-", "http://"+vip.String()+"/"); err == nil {
+	if out, err := e.inCtrFail(client, "wget", "-q", "-O", "-", "http://"+vip.String()+":8080/"); err == nil {
 		t.Fatalf("VIP still answers with no service: %s", out)
 	}
 }
