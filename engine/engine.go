@@ -28,6 +28,7 @@ import (
 	"github.com/berthproject/berth/engine/internal/lease"
 	"github.com/berthproject/berth/engine/network"
 	"github.com/berthproject/berth/engine/network/overlay"
+	"github.com/berthproject/berth/engine/network/servicelb"
 	"github.com/berthproject/berth/engine/service"
 	"github.com/berthproject/berth/engine/volume"
 	"github.com/berthproject/berth/pkg/containerio"
@@ -57,6 +58,7 @@ type Engine struct {
 	network    *network.Service
 	volumes    *volume.Service
 	cluster    *cluster.Service
+	servicelb  *servicelb.Controller
 	services   *service.Service
 	events     *eventbus.Bus
 	builds     *build.Service
@@ -298,6 +300,14 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		}
 		if e.overlay != nil { // overlay networks follow the node into and out of a cluster
 			e.cluster.OnStore(e.overlay.SetStore)
+			// Services' VIPs, DNS names and published ports on this node.
+			if e.servicelb, err = servicelb.New(servicelb.Options{Logger: cfg.logger, Overlay: e.overlay, Manager: e.networks}); err != nil {
+				if cfg.client == nil {
+					cl.Close()
+				}
+				return nil, err
+			}
+			e.cluster.OnStore(e.servicelb.SetStore)
 		}
 		e.services = service.New(service.Options{Logger: cfg.logger})
 		e.cluster.OnStore(e.services.SetStore)
@@ -322,6 +332,9 @@ func (e *Engine) Close() error {
 	e.done.Wait()
 	if e.services != nil {
 		e.services.Close()
+	}
+	if e.servicelb != nil {
+		e.servicelb.Close()
 	}
 	if e.overlay != nil {
 		e.overlay.Close()
