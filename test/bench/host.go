@@ -389,7 +389,28 @@ func scrubDir(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// memory of a process from /proc/PID/smaps_rollup, in kB.
+// memDetail returns the fields of pid's smaps_rollup in kB (Rss, Pss,
+// Anonymous, Shared_Clean, ...); nil if the process is gone.
+func memDetail(pid int) map[string]int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return nil
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		if err == nil {
+			m[strings.TrimSuffix(f[0], ":")] = v
+		}
+	}
+	return m
+}
+
+// memKB returns the memory of a process from /proc/PID/smaps_rollup, in kB.
 func memKB(pid int) (rss, pss int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {

@@ -35,8 +35,13 @@ func init() {
 }
 
 // idleDaemons samples the daemons' RSS a few times, 200 ms apart, after
-// the image was loaded and one warm-up run per network.
+// the image was loaded and one warm-up run per network. RSS is the
+// figure for both engines (PSS as a second result: the same pages shared
+// by two daemons, e.g. libc, count once); the note splits each daemon's
+// last sample into anonymous memory (heap, stacks) and file pages (its
+// binary and libraries).
 func idleDaemons(env *Env) error {
+	pssEnv := env.Also("memory/idle-daemons-pss", "Idle daemons, PSS (the same daemons as the RSS figure)", "kB", nil)
 	for _, e := range env.Engines {
 		d := e.daemons()
 		if len(d) == 0 {
@@ -50,17 +55,19 @@ func idleDaemons(env *Env) error {
 		}
 		sort.Strings(names)
 		for i := 0; i < 5; i++ {
-			var sum int64
+			var sum, psum int64
 			var ps []string
 			for _, n := range names {
-				rss, _ := memKB(d[n])
-				sum += rss
-				ps = append(ps, fmt.Sprintf("%s %d", n, rss))
+				m := memDetail(d[n])
+				sum += m["Rss"]
+				psum += m["Pss"]
+				ps = append(ps, fmt.Sprintf("%s %d (anon %d, file %d, pss %d)", n, m["Rss"], m["Anonymous"], m["Rss"]-m["Anonymous"], m["Pss"]))
 			}
 			if sum == 0 {
 				return fmt.Errorf("%s: daemons %v have no memory figures", e.Name, d)
 			}
 			env.Record(e.Name, float64(sum))
+			pssEnv.Record(e.Name, float64(psum))
 			parts = ps
 			time.Sleep(200 * time.Millisecond)
 		}
