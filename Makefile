@@ -74,20 +74,29 @@ apt-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# Without CRI and tracing (berth uses neither; CRI is most of the binary, and
-# a Go daemon's idle RSS is mostly its binary's pages): 38.6 -> 31.4 MB.
-# Built into a temporary dir and moved into place, so a running containerd
-# keeps its file. The stamp names the build flavour: a change rebuilds.
-CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing grpcnotrace osusergo netgo
-containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-nocri
-$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-nocri:
-	@echo "building containerd $(CONTAINERD_VERSION) (static, no CRI/tracing/btrfs/devmapper/zfs)"
+# containerd's daemon is built from cmd/containerd, a module of its own with
+# containerd's dependency versions: containerd's main with only the plugins
+# berth uses (no CRI, NRI, sandbox API, erofs, metrics...). A Go daemon's
+# idle RSS is mostly its binary's pages: 38.6 MB with everything, 31.1
+# without CRI and tracing, 23.8 with berth's plugins (docs/performance.md).
+# ctr and containerd's runc shim are containerd's own. Built into a
+# temporary dir and moved into place, so a running containerd keeps its
+# file. The stamp names the build flavour: a change rebuilds.
+CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing no_rdt no_systemd grpcnotrace urfave_cli_no_docs osusergo netgo
+containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: cmd/containerd/main.go cmd/containerd/go.mod cmd/containerd/go.sum
+	@echo "building containerd $(CONTAINERD_VERSION) (static, berth's plugins only)"
+	@grep -q 'github.com/containerd/containerd/v2 $(CONTAINERD_VERSION)$$' cmd/containerd/go.mod || \
+		{ echo "cmd/containerd/go.mod does not require containerd $(CONTAINERD_VERSION)"; exit 1; }
 	@mkdir -p $(LIBEXEC)
 	tmp=$$(mktemp -d $(LIBEXEC)/.build-XXXXXX) && \
+	(cd cmd/containerd && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" $(GO) build -trimpath \
+		-tags "$(CONTAINERD_TAGS)" \
+		-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)" \
+		-o $$tmp/containerd .) && \
 	GOBIN=$$tmp CGO_ENABLED=0 GOFLAGS=-buildvcs=false $(GO) install -trimpath \
 		-tags "$(CONTAINERD_TAGS)" \
 		-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)" \
-		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) \
 		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION) \
 		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION) && \
 	mv -f $$tmp/* $(LIBEXEC)/ && rmdir $$tmp

@@ -47,4 +47,16 @@ func TestTestedContainerd(t *testing.T) {
 	if string(m[1]) != TestedContainerd {
 		t.Errorf("engine.TestedContainerd is %s, the Makefile builds containerd %s: keep them equal", TestedContainerd, m[1])
 	}
+	// The daemon is built from cmd/containerd, a module of its own.
+	b, err = os.ReadFile("../cmd/containerd/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = regexp.MustCompile(`(?m)^\s*github.com/containerd/containerd/v2 (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("cmd/containerd/go.mod does not require github.com/containerd/containerd/v2")
+	}
+	if string(m[1]) != TestedContainerd {
+		t.Errorf("cmd/containerd builds containerd %s, engine.TestedContainerd is %s: keep them equal", m[1], TestedContainerd)
+	}
 }
