@@ -579,6 +579,15 @@ func (s *Service) sync(ctx context.Context, store *Store, prog *Programmer, m *c
 			}
 		}
 		for _, e := range eps {
+			if e.Node == store.node && !mine[e.ID] && e.ID == LBEndpointID(store.node) {
+				// This node's load-balancer address from before a restart:
+				// kept under the new lease until the load balancer asks for
+				// it again (EnsureLB), or the gc finds it unwanted.
+				if err := store.Reannounce(ctx, n.Name, lease, e); err != nil {
+					log.Warn("overlay: load-balancer address", "network", n.Name, "error", err)
+				}
+				continue
+			}
 			if e.Node == store.node && !mine[e.ID] {
 				if err := store.Release(ctx, n.Name, e.ID); err != nil {
 					log.Warn("overlay: stale endpoint", "network", n.Name, "container", shortID(e.ID), "error", err)
