@@ -328,3 +328,105 @@ func TestServices(t *testing.T) {
 		overlayClean(t, h)
 	}
 }
+
+// TestServicesFull (make test-cluster): endpoint mode dnsrr, publish
+// mode host, and the node's rules rebuilt after a berthd restart, a
+// berthd killed with SIGKILL and a deleted nftables table.
+func TestServicesFull(t *testing.T) {
+	full(t)
+	c := New(t, 3)
+	c.Form()
+	h1, h2, h3 := c.Hosts[0], c.Hosts[1], c.Hosts[2]
+	for _, h := range c.Hosts {
+		h.Stack.LoadBusybox()
+	}
+	h1.BerthOK("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.231.0.0/24", "svcfull")
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "svcfull", true)
+	}
+	f := newSvcFixture(t, h1)
+	tasks := map[string]netip.Addr{}
+	for i, h := range c.Hosts {
+		name := fmt.Sprintf("web%d", i+1)
+		h.BerthOK("run", "-d", "--name", name, "--network", "svcfull", "busybox", "sleep", "3600")
+		serve(t, h, name, name)
+		tasks[name] = ctrIP(t, h, name, "eth0")
+	}
+	const web, db, edge = "websvc00000000000000000000f1", "dbsvc000000000000000000000f2", "edgesvc0000000000000000000f3"
+	f.service(web, "web", "svcfull", stypes.ResolutionModeVIP,
+		stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30081, PublishMode: stypes.PortPublishModeIngress})
+	f.service(db, "db", "svcfull", stypes.ResolutionModeDNSRR)
+	f.service(edge, "edge", "svcfull", stypes.ResolutionModeVIP,
+		stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30082, PublishMode: stypes.PortPublishModeHost})
+	for i, h := range c.Hosts {
+		name := fmt.Sprintf("web%d", i+1)
+		f.task(web, "t"+name, h, "svcfull", tasks[name], stypes.TaskStateRunning, "")
+	}
+	// db: web1 and web2's containers (web2's unhealthy); edge: web3's.
+	f.task(db, "db1", h1, "svcfull", tasks["web1"], stypes.TaskStateRunning, "")
+	f.task(db, "db2", h2, "svcfull", tasks["web2"], stypes.TaskStateRunning, "unhealthy")
+	f.task(edge, "edge1", h3, "svcfull", tasks["web3"], stypes.TaskStateRunning, "")
+
+	h1.BerthOK("run", "-d", "--name", "client", "--network", "svcfull", "busybox", "sleep", "3600")
+	waitFor(t, "db resolves to its healthy task", func() (bool, string) {
+		r := h1.Berth("exec", "client", "nslookup", "db")
+		return r.ExitCode == 0 && strings.Contains(r.Stdout, tasks["web1"].String()) && !strings.Contains(r.Stdout, tasks["web2"].String()), r.Stdout
+	})
+	f.task(db, "db2", h2, "svcfull", tasks["web2"], stypes.TaskStateRunning, "healthy")
+	waitFor(t, "db resolves to both tasks", func() (bool, string) {
+		r := h1.Berth("exec", "client", "nslookup", "db")
+		return r.ExitCode == 0 && strings.Contains(r.Stdout, tasks["web1"].String()) && strings.Contains(r.Stdout, tasks["web2"].String()), r.Stdout
+	})
+
+	// Host mode: only h3, which runs edge's task, answers on 30082.
+	waitAnswers(t, "edge on h3's port", func() map[string]int { return hostAnswers(t, h1, "http://"+h3.IP+":30082/", 2) },
+		func(g map[string]int) bool { return g["web3"] == 2 })
+	for _, h := range []*Host{h1, h2} {
+		if got := hostAnswers(t, h1, "http://"+h.IP+":30082/", 1); got["FAILED"] != 1 {
+			t.Fatalf("a host-mode port answers on %s, which runs no task: %v", h.Name, got)
+		}
+	}
+
+	mesh := func(h *Host) func() map[string]int {
+		return func() map[string]int { return hostAnswers(t, h1, "http://"+h.IP+":30081/", 6) }
+	}
+	all3 := func(g map[string]int) bool { return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0 }
+	waitAnswers(t, "the mesh on h2", mesh(h2), all3)
+
+	// berthd restarts (clean, then SIGKILL): the rules are rebuilt from
+	// the store, the tasks on the node answer through the others again.
+	h2.Stack.Restart()
+	waitAnswers(t, "the mesh on h2 after a berthd restart", mesh(h2), all3)
+	waitAnswers(t, "the mesh on h1 reaching h2's task after its restart", mesh(h1), all3)
+	h3.Stack.KillDaemon()
+	h3.Stack.StartDaemon()
+	waitAnswers(t, "the mesh on h3 after berthd was killed", mesh(h3), all3)
+	waitAnswers(t, "edge on h3's port after berthd was killed", func() map[string]int { return hostAnswers(t, h1, "http://"+h3.IP+":30082/", 2) },
+		func(g map[string]int) bool { return g["web3"] == 2 })
+
+	// A deleted table (nftables.service's flush): put back within the
+	// controller's check interval.
+	if out, err := h2.Exec("nft", "delete", "table", "ip", strings.ToLower(h2.Stack.FirewallPrefix())); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	waitAnswers(t, "the mesh on h2 after its table was deleted", mesh(h2), all3)
+	waitAnswers(t, "the VIP from h1 after h2's table was deleted",
+		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) },
+		func(g map[string]int) bool { return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0 })
+
+	for _, s := range []string{web, db, edge} {
+		f.remove(s, "svcfull")
+	}
+	for _, h := range c.Hosts {
+		svcClean(t, h)
+	}
+	for i, h := range c.Hosts {
+		h.BerthOK("rm", "-f", fmt.Sprintf("web%d", i+1))
+	}
+	h1.BerthOK("rm", "-f", "client")
+	h1.BerthOK("network", "rm", "svcfull")
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "svcfull", false)
+		overlayClean(t, h)
+	}
+}
