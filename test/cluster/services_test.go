@@ -390,7 +390,9 @@ func TestServicesFull(t *testing.T) {
 	mesh := func(h *Host) func() map[string]int {
 		return func() map[string]int { return hostAnswers(t, h1, "http://"+h.IP+":30081/", 6) }
 	}
-	all3 := func(g map[string]int) bool { return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0 }
+	all3 := func(g map[string]int) bool {
+		return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0
+	}
 	waitAnswers(t, "the mesh on h2", mesh(h2), all3)
 
 	// berthd restarts (clean, then SIGKILL): the rules are rebuilt from
@@ -412,7 +414,9 @@ func TestServicesFull(t *testing.T) {
 	waitAnswers(t, "the mesh on h2 after its table was deleted", mesh(h2), all3)
 	waitAnswers(t, "the VIP from h1 after h2's table was deleted",
 		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) },
-		func(g map[string]int) bool { return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0 })
+		func(g map[string]int) bool {
+			return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0
+		})
 
 	for _, s := range []string{web, db, edge} {
 		f.remove(s, "svcfull")
