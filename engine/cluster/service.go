@@ -75,6 +75,9 @@ type Service struct {
 	join     *http.Server
 	stopBeat context.CancelFunc
 	beatDone chan struct{}
+	// stopPromote ends the promoter of a store client (promote.go).
+	stopPromote context.CancelFunc
+	promoteDone chan struct{}
 
 	hookMu sync.Mutex
 	hooks  []func(*Store)
@@ -170,6 +173,11 @@ func (s *Service) Close() error {
 
 // shutdown undoes what resume started; stopEtcd also stops the member.
 func (s *Service) shutdown(stopEtcd bool) {
+	if s.stopPromote != nil {
+		s.stopPromote()
+		<-s.promoteDone
+		s.stopPromote = nil
+	}
 	if s.stopBeat != nil {
 		s.stopBeat()
 		<-s.beatDone
@@ -246,6 +254,11 @@ func (s *Service) resume(ctx context.Context, st *localState) error {
 	beatCtx, cancel := context.WithCancel(context.Background())
 	s.stopBeat, s.beatDone = cancel, make(chan struct{})
 	go s.heartbeat(beatCtx, store, s.beatDone)
+	if st.Store == StoreEmbedded && !st.EtcdMember {
+		pctx, pcancel := context.WithCancel(context.Background())
+		s.stopPromote, s.promoteDone = pcancel, make(chan struct{})
+		go s.promoter(pctx, store, s.promoteDone)
+	}
 	s.setStore(store)
 	s.log.Info("in cluster", "cluster", st.ClusterID, "node", st.NodeID, "addr", st.Addr, "etcd_member", st.EtcdMember)
 	return nil

@@ -324,3 +324,64 @@ func TestClusterExternalStore(t *testing.T) {
 	h2.BerthOK("cluster", "leave")
 	h1.BerthOK("cluster", "leave")
 }
+
+// When an etcd member leaves, a store client becomes a member, so that
+// the store keeps three (and survives one of them failing again).
+func TestClusterPromotion(t *testing.T) {
+	full(t)
+	c := New(t, 4)
+	c.Form()
+	h1, h2, h3, h4 := c.Hosts[0], c.Hosts[1], c.Hosts[2], c.Hosts[3]
+	if h4.EtcdPID() != 0 {
+		t.Fatal("the fourth node runs an etcd member")
+	}
+	h2.BerthOK("cluster", "leave")
+	c.Hosts = []*Host{h1, h3, h4}
+	deadline := time.Now().Add(harness.Timeout(90 * time.Second))
+	for {
+		out := strings.TrimSpace(h4.BerthOK("cluster", "info", "--format", "{{.EtcdMember}} {{.Members}}"))
+		if out == "true 3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("h4 not promoted after h2 left: cluster info says %q", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if h4.EtcdPID() == 0 {
+		t.Error("h4 is a member but runs no etcd")
+	}
+	nodes, err := h1.Nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	for _, n := range nodes {
+		roles[n.ManagerStatus]++
+	}
+	if roles["Leader"] != 1 || roles["Member"] != 2 || len(nodes) != 3 {
+		t.Errorf("store roles after the promotion %v (%d nodes), want one Leader and two Members", roles, len(nodes))
+	}
+	// h4 votes: with h3's berthd and member stopped, h1 and h4 keep the
+	// quorum and the store takes writes.
+	h3.Stack.KillDaemon()
+	if pid := h3.EtcdPID(); pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+		defer syscall.Kill(pid, syscall.SIGCONT)
+	}
+	h1.BerthOK("node", "update", "--label-add", "quorum=h1h4", h4.Name)
+	if out := strings.TrimSpace(h1.BerthOK("node", "inspect", "--format", "{{index .Labels \"quorum\"}}", h4.Name)); out != "h1h4" {
+		t.Errorf("label written with h3 down: %q", out)
+	}
+	if pid := h3.EtcdPID(); pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	h3.Stack.StartDaemon()
+	c.WaitStatus(h1, h3, "Ready", downBound)
+	// h4, restarted, runs its member again from its state.
+	h4.Stack.Restart()
+	c.WaitStatus(h1, h4, "Ready", downBound)
+	if h4.EtcdPID() == 0 {
+		t.Error("h4's member did not come back with berthd")
+	}
+}
