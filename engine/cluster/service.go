@@ -755,6 +755,11 @@ func (s *Service) removeNode(ctx context.Context, store *Store, n *ctypes.Node) 
 			_, err := store.Client.MemberRemove(ctx, n.EtcdMemberID)
 			return err
 		})
+		// A member removing itself through its own server may get "server
+		// stopped": the removal was applied, and the server stopped for it.
+		if err != nil && n.ID == store.NodeID && strings.Contains(err.Error(), "server stopped") {
+			err = nil
+		}
 		if err != nil && !strings.Contains(err.Error(), "member not found") {
 			return fmt.Errorf("removing node %s's etcd member: %w", n.ID, storeErr(err))
 		}
