@@ -441,6 +441,58 @@ func TestKillOneAndAll(t *testing.T) {
 	}
 }
 
+// The delete of an exited container removes its cgroups and runc's state
+// (the shim does it without runc: destroyStopped), for a container with
+// a pid namespace of its own and for one on the host's.
+func TestDeleteRemovesCgroups(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		opts []oci.SpecOpts
+	}{
+		{"cgdel", nil},
+		{"cgdelhost", []oci.SpecOpts{withArgs("sleep", "1000"), oci.WithHostNamespace(specs.PIDNamespace)}},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			ctx := ctxT(t)
+			task := runningTask(t, ctx, tc.id, tc.opts...)
+			stateDir := filepath.Join(st.runcRoot, testNS, tc.id)
+			b, err := os.ReadFile(filepath.Join(stateDir, "state.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var state struct {
+				CgroupPaths map[string]string `json:"cgroup_paths"`
+			}
+			if err := json.Unmarshal(b, &state); err != nil || len(state.CgroupPaths) == 0 {
+				t.Fatalf("runc state: %v, cgroup paths %v", err, state.CgroupPaths)
+			}
+			for _, p := range state.CgroupPaths {
+				if _, err := os.Stat(p); err != nil {
+					t.Fatalf("cgroup of the running container: %v", err)
+				}
+			}
+			ch, _ := task.Wait(ctx)
+			if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil {
+				t.Fatal(err)
+			}
+			if code := waitExit(t, ctx, ch); code != 137 {
+				t.Fatalf("exit %d", code)
+			}
+			if _, err := task.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range state.CgroupPaths {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("cgroup %s left after delete (%v)", p, err)
+				}
+			}
+			if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
+				t.Errorf("runc state %s left after delete (%v)", stateDir, err)
+			}
+		})
+	}
+}
+
 // With no pid namespace of its own, a container's other processes would
 // survive init: the shim kills them before it reports the exit.
 func TestInitExitKillsRest(t *testing.T) {
