@@ -263,9 +263,12 @@ test-e2e: deps build
 	BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 25m -v ./test/...
 
 ## test-compose: the whole berth compose suite (make test runs its short version, TestComposeShort)
+# TestComposeDebian makes its Debian image first (test/images/mkdebianstack.sh,
+# mmdebstrap, cached in /var/cache/berth/images); make test runs it only
+# once that image is cached.
 .PHONY: test-compose
 test-compose: deps build
-	BERTH_TEST_COMPOSE_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 20m -v ./test/compose/
+	BERTH_TEST_COMPOSE_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 40m -v ./test/compose/
 
 ## test-build-debian: Dockerfile builds on a real debian:bookworm (test/images/mkdebian.sh, mmdebstrap,
 # cached in /var/cache/berth/images): nginx through a published port, a Go multi-stage build, a cache

@@ -1,0 +1,203 @@
+package compose
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthproject/berth/test/harness"
+)
+
+// debianImage is the image the debian project's services run: Debian's
+// redis-server, postgresql, nginx-light and python3 on bookworm, made by
+// test/images/mkdebianstack.sh with mmdebstrap from Debian's packages.
+const debianImage = "berth-test/debian-stack:bookworm"
+
+// loadDebianStack puts debianImage into the stack. The root file system
+// tar is mkdebianstack.sh's (cached under its recipe's hash); the image
+// made from it by `berth import` is saved next to it the first time
+// (import compresses the layer, which takes a minute), and loaded from
+// there after that. With build false (make test), only cached images are
+// used: the test is skipped when there are none.
+func loadDebianStack(t *testing.T, s *harness.Stack, build bool) {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(root, "test", "images", "mkdebianstack.sh")
+	args := []string{"--cached"}
+	if build {
+		args = nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), harness.Timeout(20*time.Minute))
+	defer cancel()
+	out, err := exec.CommandContext(ctx, script, args...).Output()
+	if err != nil {
+		if !build {
+			t.Skip("the Debian image is not cached: make test-compose makes it (test/images/mkdebianstack.sh)")
+		}
+		t.Fatalf("mkdebianstack.sh: %v", err)
+	}
+	rootfs := strings.TrimSpace(string(out))
+	saved := strings.TrimSuffix(rootfs, ".tar") + ".image.tar"
+	if _, err := os.Stat(saved); err == nil {
+		s.BerthOK("load", "-i", saved)
+		return
+	}
+	if !build {
+		t.Skip("the Debian image is not cached: make test-compose makes it (test/images/mkdebianstack.sh)")
+	}
+	s.BerthOK("import", rootfs, debianImage)
+	tmp := saved + ".tmp" + strconv.Itoa(os.Getpid())
+	s.BerthOK("save", "-o", tmp, debianImage)
+	if err := os.Rename(tmp, saved); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestComposeDebian: the debian project (nginx in front of a Python
+// application that uses redis and PostgreSQL, Debian's packages, every
+// service with a healthcheck and started once what it needs is healthy)
+// brought up with --wait, used from the host through the published port,
+// brought down and up again with its data kept in named volumes, and down
+// -v with nothing left behind. The application connects at its start and
+// does not retry: that it runs at all shows depends_on waited for redis
+// and PostgreSQL to be healthy. make test runs this when the image is
+// cached; make test-compose makes the image and also runs the project
+// through the real docker compose against berthd's Docker API.
+func TestComposeDebian(t *testing.T) {
+	t.Parallel()
+	isFull := os.Getenv("BERTH_TEST_COMPOSE_FULL") == "1"
+	s := startStack(t)
+	loadDebianStack(t, s, isFull)
+	port := freePort(t)
+	p := newProject(t, s, "debian", "WEB_PORT="+strconv.Itoa(port))
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+
+	p.ok("up", "-d", "--wait")
+	checkDebian(t, p.ps("-a"))
+	if got := get(t, base+"/visits"); got != "1\n" {
+		t.Errorf("first visit = %q, want 1", got)
+	}
+	if got := get(t, base+"/visits"); got != "2\n" {
+		t.Errorf("second visit = %q, want 2 (counted in redis)", got)
+	}
+	post(t, base+"/notes", "kept across down and up")
+	if got := get(t, base+"/notes"); got != "kept across down and up\n" {
+		t.Errorf("notes = %q, want the note just stored in PostgreSQL", got)
+	}
+	// The services reach each other by name on the project's network.
+	if out := p.ok("exec", "-T", "app", "redis-cli", "-h", "redis", "get", "visits"); out != "2" {
+		t.Errorf("redis-cli -h redis get visits from app = %q, want 2", out)
+	}
+	if out := p.ok("exec", "-T", "app", "env", "PGPASSWORD=s3cr3t", "psql", "-h", "db", "-U", "shop", "-d", "shop", "-tAc", "SELECT count(*) FROM notes"); out != "1" {
+		t.Errorf("psql -h db from app: %q rows, want 1", out)
+	}
+
+	// down keeps the named volumes: the data are there after up.
+	p.ok("down")
+	if out := s.BerthOK("volume", "ls", "-q"); out != "debian_cache\ndebian_db" {
+		t.Errorf("volumes after down = %q, want debian_cache and debian_db", out)
+	}
+	p.ok("up", "-d", "--wait")
+	checkDebian(t, p.ps("-a"))
+	if got := get(t, base+"/notes"); got != "kept across down and up\n" {
+		t.Errorf("notes after down and up = %q, want the note stored before", got)
+	}
+	if got := get(t, base+"/visits"); got != "3\n" {
+		t.Errorf("visit after down and up = %q, want 3 (redis's append-only file in its volume)", got)
+	}
+	// down -v removes them.
+	p.ok("down", "-v")
+	nothingLeft(t, s)
+
+	if !isFull {
+		return
+	}
+	// The same project through the real docker compose and berthd's
+	// Docker API: fresh volumes, the same checks, down and up, down -v.
+	dc := dockerComposeCmd(t, s, p)
+	dc("up", "-d", "--wait")
+	checkDebian(t, p.ps("-a"))
+	if got := get(t, base+"/visits"); got != "1\n" {
+		t.Errorf("docker compose: first visit after down -v = %q, want 1 (a new volume)", got)
+	}
+	post(t, base+"/notes", "from docker compose")
+	if out := dc("ps", "--format", "{{.Service}} {{.Health}}"); out != "app healthy\ndb healthy\nredis healthy\nweb healthy" {
+		t.Errorf("docker compose ps:\n%s", out)
+	}
+	dc("down")
+	dc("up", "-d", "--wait")
+	if got := get(t, base+"/notes"); got != "from docker compose\n" {
+		t.Errorf("docker compose: notes after down and up = %q", got)
+	}
+	if out := dc("exec", "-T", "db", "psql", "-h", "/run/postgresql", "-U", "shop", "-d", "shop", "-tAc", "SELECT body FROM notes"); out != "from docker compose" {
+		t.Errorf("docker compose exec db psql: %q", out)
+	}
+	dc("down", "-v")
+	nothingLeft(t, s)
+}
+
+// checkDebian checks that the project's four containers run and are
+// healthy.
+func checkDebian(t *testing.T, rows map[string]map[string]any) {
+	t.Helper()
+	for _, svc := range []string{"web", "app", "redis", "db"} {
+		r := rows["debian-"+svc+"-1"]
+		if r == nil || r["State"] != "running" || r["Health"] != "healthy" {
+			t.Errorf("debian-%s-1: %v, want running and healthy", svc, r)
+		}
+	}
+}
+
+func post(t *testing.T, url, body string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Post(url, "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: status %d: %s", url, resp.StatusCode, b)
+	}
+}
+
+// dockerComposeCmd returns a function running the real docker compose
+// (the CLI plugin make deps builds, run by the docker CLI through
+// DOCKER_CONFIG's cliPluginsExtraDirs) on p against s's Docker API. The
+// test is skipped when either is missing.
+func dockerComposeCmd(t *testing.T, s *harness.Stack, p project) func(args ...string) string {
+	t.Helper()
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI on $PATH (make deps)")
+	}
+	plugins := filepath.Dir(harness.Tool(t, filepath.Join("cli-plugins", "docker-compose")))
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(fmt.Sprintf(`{"cliPluginsExtraDirs": [%q]}`, plugins)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), harness.Timeout(3*time.Minute))
+		defer cancel()
+		cmd := exec.CommandContext(ctx, docker, append([]string{"compose"}, args...)...)
+		cmd.Dir = p.dir
+		cmd.Env = append(append(os.Environ(), p.env...), "DOCKER_HOST="+s.DockerHost(), "DOCKER_CONFIG="+cfg)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker compose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+}
