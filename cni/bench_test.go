@@ -99,3 +99,44 @@ func BenchmarkPublishPorts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServiceRules measures one rewrite of the service load-balancing
+// rules (what every node does after a change of a service or a task) with
+// 10 and 100 services of 3 tasks, each with a VIP and a published port.
+// It needs no container: the rules name addresses only.
+func BenchmarkServiceRules(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			e := newEnv(b)
+			br := e.mustCreate(networktypes.CreateOptions{Name: "svcbench"}).Interface
+			r := ServiceRules{SNAT: map[string]netip.Addr{br: netip.MustParseAddr("10.250.255.250")}}
+			for i := 0; i < n; i++ {
+				var bk []ServiceBackend
+				for j := 0; j < 3; j++ {
+					bk = append(bk, ServiceBackend{IP: netip.AddrFrom4([4]byte{10, 250, byte(i), byte(10 + j)}), Port: 8080})
+				}
+				r.VIPs = append(r.VIPs, ServiceVIP{Bridge: br, VIP: netip.AddrFrom4([4]byte{10, 250, byte(i), 2}), Backends: bk})
+				r.Ports = append(r.Ports, ServicePort{Proto: "tcp", Port: uint16(40000 + i), Backends: bk})
+			}
+			if _, err := e.m.SetServiceRules(r); err != nil {
+				b.Fatal(err)
+			}
+			var d []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// One task of one service changes.
+				r.VIPs[i%n].Backends[0].IP = netip.AddrFrom4([4]byte{10, 250, byte(i % n), byte(100 + i%100)})
+				start := time.Now()
+				if _, err := e.m.SetServiceRules(r); err != nil {
+					b.Fatal(err)
+				}
+				d = append(d, time.Since(start))
+			}
+			slices.Sort(d)
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "median-ms")
+			if _, err := e.m.SetServiceRules(ServiceRules{}); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	networktypes "github.com/berthproject/berth/pkg/types/network"
@@ -117,10 +118,11 @@ func groupFor(kind string, backends []ServiceBackend, mark bool) svcGroup {
 // SetServiceRules makes berth's table hold exactly the load-balancing
 // rules r, in one netlink transaction, and reserves the published ports
 // on this host (a container cannot publish them then). A published port
-// that a container of this host already holds is left out (the error
-// says which). If the table was gone (a flushed ruleset), berth's own
-// rules and published ports are restored first.
-func (m *Manager) SetServiceRules(r ServiceRules) error {
+// that something else on this host already holds is left out: conflicts
+// says which (not an error: trying again does not help until the holder
+// goes). If the table was gone (a flushed ruleset), berth's own rules and
+// published ports are restored first.
+func (m *Manager) SetServiceRules(r ServiceRules) (conflicts []error, err error) {
 	var errs []error
 	// Reservations: one owner per port.
 	want := map[string]bool{}
@@ -136,7 +138,7 @@ func (m *Manager) SetServiceRules(r ServiceRules) error {
 		m.ports.mu.Unlock()
 		if !held {
 			if _, err := m.ports.reserve(owner, []networktypes.PortMapping{{Proto: p.Proto, HostPort: p.Port, ContainerPort: p.Port}}); err != nil {
-				errs = append(errs, fmt.Errorf("service port %d/%s: %w", p.Port, p.Proto, err))
+				conflicts = append(conflicts, fmt.Errorf("service port %d/%s not published on this node: %w", p.Port, p.Proto, err))
 				continue
 			}
 		}
@@ -159,13 +161,13 @@ func (m *Manager) SetServiceRules(r ServiceRules) error {
 		}
 	}
 	r.Ports = ports
-	err := m.fw.setServices(r)
+	err = m.fw.setServices(r)
 	if errors.Is(err, unix.ENOENT) {
 		if err = m.restoreFirewall(""); err == nil {
 			err = m.fw.setServices(r)
 		}
 	}
-	return errors.Join(append(errs, err)...)
+	return conflicts, errors.Join(append(errs, err)...)
 }
 
 // ServiceRulesPresent reports whether berth's service chains are in the
@@ -187,10 +189,37 @@ func (m *Manager) ServiceRulesPresent() (bool, error) {
 	return false, nil
 }
 
+// bigBatchConn is an nftables connection whose socket can take the
+// acknowledgements of a large transaction (one per message: six per
+// backend group), which overflow the default receive buffer (ENOBUFS)
+// from about a hundred services.
+func bigBatchConn() (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.WithSockOptions(func(nc *netlink.Conn) error {
+		rc, err := nc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return nc.SetReadBuffer(32 << 20) // up to rmem_max without CAP_NET_ADMIN
+		}
+		return nil
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, nil
+}
+
 func (f *firewall) setServices(r ServiceRules) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c, err := f.conn()
+	c, err := bigBatchConn()
 	if err != nil {
 		return err
 	}
@@ -270,8 +299,13 @@ func (f *firewall) setServices(r ServiceRules) error {
 		snatEls = append(snatEls, nftables.SetElement{Key: ifname(br), Val: b[:]})
 	}
 
-	// Group chains and maps first (the verdict maps jump to them).
+	// Group chains and maps first (the verdict maps jump to them). A
+	// group is named by the hash of its content: one already there is
+	// left as it is.
 	for _, g := range groups {
+		if slices.Contains(oldChains, g.name) && slices.Contains(oldSets, g.name) {
+			continue
+		}
 		gm := &nftables.Set{Table: t, Name: g.name, IsMap: true, KeyType: nftables.TypeInteger,
 			DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)}
 		if g.addrOnly {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,8 +38,8 @@ func TestServiceRules(t *testing.T) {
 		Ports: []ServicePort{{Proto: "tcp", Port: port, Backends: backends}},
 		SNAT:  map[string]netip.Addr{n.Interface: lb},
 	}
-	if err := e.m.SetServiceRules(rules); err != nil {
-		t.Fatalf("%v\n%s", err, e.nftTable())
+	if c, err := e.m.SetServiceRules(rules); err != nil || len(c) != 0 {
+		t.Fatalf("%v %v\n%s", c, err, e.nftTable())
 	}
 	spread := func() map[string]int {
 		seen := map[string]int{}
@@ -61,11 +62,20 @@ func TestServiceRules(t *testing.T) {
 	if _, err := e.m.Setup(t.Context(), SetupRequest{ContainerID: ctrID(), NetworkMode: "lb", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80}}}); err == nil {
 		t.Fatal("a container published a service's port")
 	}
+	// A port a container holds already: the service's is left out, and
+	// said so, and the rest is written.
+	held := freePort(t)
+	e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "lb", Ports: []networktypes.PortMapping{{HostPort: held, ContainerPort: 80}}})
+	withHeld := rules
+	withHeld.Ports = append(slices.Clone(rules.Ports), ServicePort{Proto: "tcp", Port: held, Backends: backends})
+	if c, err := e.m.SetServiceRules(withHeld); err != nil || len(c) != 1 || !strings.Contains(c[0].Error(), fmt.Sprint(held)) {
+		t.Fatalf("a service port held by a container: conflicts %v, error %v", c, err)
+	}
 
 	// One backend: only it answers. Then the table is deleted (a flushed
 	// ruleset): the next change restores berth's rules and the services'.
 	rules.VIPs[0].Backends = backends[:1]
-	if err := e.m.SetServiceRules(rules); err != nil {
+	if _, err := e.m.SetServiceRules(rules); err != nil {
 		t.Fatal(err)
 	}
 	if seen := spread(); seen["task-a"] != 6 {
@@ -78,7 +88,7 @@ func TestServiceRules(t *testing.T) {
 		t.Fatalf("present after the table went: %v %v", ok, err)
 	}
 	rules.VIPs[0].Backends = backends
-	if err := e.m.SetServiceRules(rules); err != nil {
+	if _, err := e.m.SetServiceRules(rules); err != nil {
 		t.Fatal(err)
 	}
 	if seen := spread(); seen["task-a"] == 0 || seen["task-b"] == 0 {
@@ -88,7 +98,7 @@ func TestServiceRules(t *testing.T) {
 		t.Fatalf("restored table:\n%s", tbl)
 	}
 
-	if err := e.m.SetServiceRules(ServiceRules{}); err != nil {
+	if _, err := e.m.SetServiceRules(ServiceRules{}); err != nil {
 		t.Fatal(err)
 	}
 	if tbl := e.nftTable(); strings.Contains(tbl, "svc-b-") || strings.Contains(tbl, "elements") && strings.Contains(tbl, vip.String()) {

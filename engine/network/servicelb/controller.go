@@ -316,7 +316,11 @@ func (c *Controller) apply(ctx context.Context, self string, s *state, force boo
 		}
 	}
 	if force || fp != c.rules {
-		if err := c.opts.Manager.SetServiceRules(d.Rules); err != nil {
+		conflicts, err := c.opts.Manager.SetServiceRules(d.Rules)
+		for _, cerr := range conflicts {
+			log.Warn("service load balancer: published port", "error", cerr)
+		}
+		if err != nil {
 			log.Warn("service load balancer: rules", "error", err)
 			c.rules = "" // try again at the next check
 		} else {
@@ -403,7 +407,7 @@ func (c *Controller) syncDNS(want map[string]Record) {
 // clear removes everything the controller made (the node left the
 // cluster).
 func (c *Controller) clear() {
-	if err := c.opts.Manager.SetServiceRules(cni.ServiceRules{}); err != nil {
+	if _, err := c.opts.Manager.SetServiceRules(cni.ServiceRules{}); err != nil {
 		c.opts.Logger.Warn("service load balancer: remove the rules", "error", err)
 	}
 	c.rules = ""
