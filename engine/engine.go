@@ -309,7 +309,14 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			}
 			e.cluster.OnStore(e.servicelb.SetStore)
 		}
-		e.services = service.New(service.Options{Logger: cfg.logger})
+		so := service.Options{Logger: cfg.logger}
+		if e.containers != nil && e.images != nil {
+			so.Engine = service.Engine{Containers: e.containers, Images: e.images, Subscribe: bus.Subscribe}
+		}
+		e.services = service.New(so)
+		if e.overlay != nil {
+			e.overlay.AllowTasks(e.services.IsTaskContainer)
+		}
 		e.cluster.OnStore(e.services.SetStore)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,7 +159,24 @@ func (s *Service) nodeRecord(st *localState) ctypes.Node {
 	return ctypes.Node{
 		ID: st.NodeID, Hostname: st.NodeName, Addr: st.Addr, Availability: ctypes.AvailabilityActive,
 		EtcdMember: st.EtcdMember, EngineVersion: s.opts.EngineVersion, CreatedAt: now, UpdatedAt: now,
+		Resources: hostResources(),
 	}
+}
+
+// hostResources are this machine's CPUs and memory (for the service
+// scheduler's reservations).
+func hostResources() ctypes.NodeResources {
+	r := ctypes.NodeResources{NanoCPUs: int64(runtime.NumCPU()) * 1e9}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					r.MemoryBytes = kb * 1024
+				}
+			}
+		}
+	}
+	return r
 }
 
 func (s *Service) checkFree() error {

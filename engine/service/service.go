@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +38,12 @@ var _ api.Services = (*Service)(nil)
 // Options configure the service.
 type Options struct {
 	Logger *slog.Logger
+	// Engine is this node's engine, for the agent that runs the tasks
+	// assigned to it (zero: the node runs no tasks, as a fake node of the
+	// simulation).
+	Engine Engine
+	// NoLeader keeps this node out of the leader election.
+	NoLeader bool
 }
 
 // Service is the service noun and, once the node is in a cluster, its
@@ -45,8 +52,12 @@ type Service struct {
 	opts Options
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	store *cluster.Store
+	mu      sync.Mutex
+	store   *cluster.Store
+	leading bool
+	agent   *agent
+	stop    context.CancelFunc
+	done    sync.WaitGroup
 }
 
 // New makes the service. It works once the node is in a cluster
@@ -62,13 +73,46 @@ func New(opts Options) *Service {
 // cluster (nil when it leaves): the engine wires it to
 // cluster.Service.OnStore.
 func (s *Service) SetStore(st *cluster.Store) {
+	s.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.store = st
+	if st == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if !s.opts.NoLeader {
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			s.campaign(ctx, st)
+		}()
+	}
+	if s.opts.Engine.Containers != nil {
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			s.runAgent(ctx, st)
+		}()
+	}
 }
 
-// Close stops the leader candidate and the agent.
-func (s *Service) Close() {}
+// Close stops the leader candidate (giving up the leadership at once)
+// and the agent; the tasks' containers keep running.
+func (s *Service) Close() {
+	s.mu.Lock()
+	stop := s.stop
+	s.stop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		s.done.Wait()
+	}
+	s.mu.Lock()
+	s.agent, s.store = nil, nil
+	s.mu.Unlock()
+}
 
 // storeTimeout bounds one API call's work on the store.
 const storeTimeout = 10 * time.Second
@@ -126,6 +170,50 @@ func resolveNetworks(ctx context.Context, st *cluster.Store, spec *stypes.Servic
 		a.Target = n.Name
 	}
 	return nil
+}
+
+// allocateVIPs gives service id a VIP on each of spec's networks (vip
+// mode), from the overlay network's IPAM (owner: the service ID; the
+// address it holds already is kept), and releases those of networks it
+// left. dnsrr mode holds none.
+func allocateVIPs(ctx context.Context, st *cluster.Store, id string, spec *stypes.ServiceSpec, old []stypes.EndpointVirtualIP) ([]stypes.EndpointVirtualIP, error) {
+	ostore, err := overlay.NewStore(st)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	var out []stypes.EndpointVirtualIP
+	if spec.EndpointSpec.Mode == stypes.ResolutionModeVIP {
+		for _, a := range spec.TaskTemplate.Networks {
+			n, err := ostore.Network(ctx, a.Target)
+			if err != nil {
+				return nil, err
+			}
+			ip, err := ostore.AllocateVIP(ctx, n.Name, id)
+			if err != nil {
+				return nil, fmt.Errorf("allocate a virtual IP for service %s on network %s: %w", spec.Name, n.Name, err)
+			}
+			want[n.Name] = true
+			out = append(out, stypes.EndpointVirtualIP{NetworkID: n.ID, NetworkName: n.Name,
+				Addr: netip.PrefixFrom(ip, n.Subnet.Bits()).String()})
+		}
+	}
+	for _, v := range old {
+		if !want[v.NetworkName] {
+			_ = ostore.ReleaseVIP(ctx, v.NetworkName, id)
+		}
+	}
+	return out, nil
+}
+
+func releaseVIPs(ctx context.Context, st *cluster.Store, id string, vips []stypes.EndpointVirtualIP) {
+	ostore, err := overlay.NewStore(st)
+	if err != nil {
+		return
+	}
+	for _, v := range vips {
+		_ = ostore.ReleaseVIP(ctx, v.NetworkName, id)
+	}
 }
 
 func findNetwork(nets map[string]*networktypes.Network, ref string) *networktypes.Network {
@@ -230,6 +318,17 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 		return nil, storeErr(err)
 	}
 	id := newID()
+	vips, err := allocateVIPs(ctx, st, id, &spec, nil)
+	if err != nil {
+		releaseVIPs(context.WithoutCancel(ctx), st, id, vips)
+		return nil, storeErr(err)
+	}
+	created := false
+	defer func() {
+		if !created {
+			releaseVIPs(context.WithoutCancel(ctx), st, id, vips)
+		}
+	}()
 	for attempt := 0; attempt < 10; attempt++ {
 		cmps, ops, ports, err := portOps(ctx, r, id, &spec, nil)
 		if err != nil {
@@ -241,8 +340,9 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 			Meta: stypes.Meta{CreatedAt: now, UpdatedAt: now},
 			Spec: spec,
 			Endpoint: stypes.Endpoint{
-				Spec:  *spec.EndpointSpec,
-				Ports: ports,
+				Spec:       *spec.EndpointSpec,
+				Ports:      ports,
+				VirtualIPs: vips,
 			},
 		}
 		nameKey := cluster.ServiceNameKey(spec.Name)
@@ -253,6 +353,7 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 			return nil, storeErr(err)
 		}
 		if resp.Succeeded {
+			created = true
 			s.log.Info("service created", "service", spec.Name, "id", id)
 			return &stypes.CreateResponse{ID: id}, nil
 		}
@@ -442,6 +543,9 @@ func (s *Service) Update(ctx context.Context, ref string, version uint64, spec s
 		svc.UpdatedAt = time.Now().UTC()
 		svc.Endpoint.Spec = *next.EndpointSpec
 		svc.Endpoint.Ports = ports
+		if svc.Endpoint.VirtualIPs, err = allocateVIPs(ctx, st, cur.ID, &next, cur.Endpoint.VirtualIPs); err != nil {
+			return nil, storeErr(err)
+		}
 		now := svc.UpdatedAt
 		state := stypes.UpdateStateUpdating
 		if opts.Rollback {
@@ -544,6 +648,10 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	}
 	if _, err := r.c.Txn(ctx).Then(ops...).Commit(); err != nil {
 		return storeErr(err)
+	}
+	_, st, _ := s.records()
+	if st != nil {
+		releaseVIPs(ctx, st, cur.ID, cur.Endpoint.VirtualIPs)
 	}
 	// The tasks: desired state "remove"; the leader and the nodes finish.
 	tasks, _, err := r.tasks(ctx, cur.ID)

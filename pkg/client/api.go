@@ -13,7 +13,11 @@ var (
 	_ api.Volumes    = (*volumeClient)(nil)
 	_ api.Cluster    = (*clusterClient)(nil)
 	_ api.Builds     = (*buildClient)(nil)
+	_ api.Services   = (*serviceClient)(nil)
 )
+
+// Services is the service noun (pkg/api.Services) over this connection.
+func (c *Client) Services() api.Services { return (*serviceClient)(c) }
 
 // Builds is the builder (pkg/api.Builds) over this connection.
 func (c *Client) Builds() api.Builds { return (*buildClient)(c) }
@@ -39,4 +43,5 @@ type (
 	volumeClient  Client
 	clusterClient Client
 	buildClient   Client
+	serviceClient Client
 )

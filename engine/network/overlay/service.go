@@ -59,6 +59,16 @@ type Service struct {
 	stopped chan struct{}
 	synced  chan struct{}       // closed once the current session's first sync is done
 	lbs     map[string]Endpoint // this node's load-balancer endpoints, by network (EnsureLB)
+	isTask  func(containerID string) bool
+}
+
+// AllowTasks lets the containers of service tasks (isTask reports which)
+// on networks that are not attachable, as Docker's swarm-scoped networks
+// take service tasks.
+func (s *Service) AllowTasks(isTask func(containerID string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.isTask = isTask
 }
 
 var (
@@ -264,7 +274,10 @@ func (s *Service) AllocateEndpoint(ctx context.Context, n *networktypes.Network,
 	if err != nil {
 		return netip.Addr{}, "", err
 	}
-	if !n.Attachable {
+	s.mu.Lock()
+	isTask := s.isTask
+	s.mu.Unlock()
+	if !n.Attachable && (isTask == nil || !isTask(req.ContainerID)) {
 		return netip.Addr{}, "", fmt.Errorf("network %s is not manually attachable: create it with --attachable for containers started with run or create: %w", n.Name, errdefs.ErrFailedPrecondition)
 	}
 	if lease == 0 {

@@ -35,11 +35,14 @@ type Node struct {
 	Availability string            `json:"Availability"`
 	Labels       map[string]string `json:"Labels,omitempty"`
 	// EtcdMember is true when berthd runs an etcd member on this node.
-	EtcdMember    bool      `json:"EtcdMember"`
-	EtcdMemberID  uint64    `json:"EtcdMemberID,omitempty"`
-	EngineVersion string    `json:"EngineVersion,omitempty"`
-	CreatedAt     time.Time `json:"CreatedAt"`
-	UpdatedAt     time.Time `json:"UpdatedAt"`
+	EtcdMember    bool   `json:"EtcdMember"`
+	EtcdMemberID  uint64 `json:"EtcdMemberID,omitempty"`
+	EngineVersion string `json:"EngineVersion,omitempty"`
+	// Resources are the node's CPUs (in 1e-9 CPUs) and memory, what the
+	// service scheduler reserves against (zero: not known, no limit).
+	Resources NodeResources `json:"Resources,omitempty"`
+	CreatedAt time.Time     `json:"CreatedAt"`
+	UpdatedAt time.Time     `json:"UpdatedAt"`
 
 	// Computed when read, never stored.
 	// Version is the record's revision in the store: an update that
@@ -50,6 +53,12 @@ type Node struct {
 	StoreRole  string `json:"StoreRole,omitempty"`
 	Self       bool   `json:"Self,omitempty"`
 	LastSeenAt string `json:"-"`
+}
+
+// NodeResources are a node's capacity (Docker's swarm.Resources).
+type NodeResources struct {
+	NanoCPUs    int64 `json:"NanoCPUs,omitempty"`
+	MemoryBytes int64 `json:"MemoryBytes,omitempty"`
 }
 
 // Info is `berth cluster info`: this node's view of the cluster.

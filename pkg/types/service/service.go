@@ -381,6 +381,10 @@ type Task struct {
 	// berth: ServiceName, so that a node names the container and a
 	// watcher resolves DNS without reading the service.
 	ServiceName string `json:"ServiceName,omitempty"`
+	// berth: RestartDelay is how long after its creation a task made
+	// with DesiredState "ready" (a restart, or a stop-first update) may
+	// be told to run.
+	RestartDelay time.Duration `json:"RestartDelay,omitempty"`
 }
 
 // TaskStatus is what the node running the task last reported.

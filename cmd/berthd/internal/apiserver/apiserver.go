@@ -54,6 +54,8 @@ type Backend struct {
 	Cluster api.Cluster
 	// Builds serves BuildsService (engine/build.Service).
 	Builds api.Builds
+	// Services serves ServicesService (engine/service.Service).
+	Services api.Services
 }
 
 // DaemonInfo is what berthd knows about itself that the engine does not.
@@ -76,6 +78,9 @@ func Register(s grpc.ServiceRegistrar, e *engine.Engine, info DaemonInfo) {
 	}
 	if c := e.Cluster(); c != nil {
 		b.Cluster = c
+	}
+	if sv := e.Services(); sv != nil {
+		b.Services = sv
 	}
 	RegisterServices(s, b, info)
 }
@@ -103,6 +108,9 @@ func RegisterServices(s grpc.ServiceRegistrar, b Backend, info DaemonInfo) {
 	}
 	if b.Builds != nil {
 		RegisterService(s, &berthv1.BuildsService_ServiceDesc, &buildsServer{b: b.Builds})
+	}
+	if b.Services != nil {
+		RegisterService(s, &berthv1.ServicesService_ServiceDesc, &servicesServer{s: b.Services})
 	}
 }
 
