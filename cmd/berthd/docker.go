@@ -95,5 +95,8 @@ func backend(e *engine.Engine) dockerapi.Backend {
 	if c := e.Cluster(); c != nil {
 		b.Cluster = c
 	}
+	if sv := e.Services(); sv != nil {
+		b.Services = sv
+	}
 	return b
 }

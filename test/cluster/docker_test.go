@@ -212,6 +212,11 @@ func TestDockerSwarm(t *testing.T) {
 		}
 	})
 
+	t.Run("Services", func(t *testing.T) {
+		d1.t, d2.t, d3.t = t, t, t
+		testDockerServices(t, c, d1, d2, d3)
+	})
+
 	t.Run("Down", func(t *testing.T) {
 		full(t)
 		d1.t = t
@@ -224,4 +229,65 @@ func TestDockerSwarm(t *testing.T) {
 		h3.Stack.StartDaemon()
 		c.WaitStatus(h1, h3, "Ready", downBound)
 	})
+}
+
+// testDockerServices: docker service create/ls/inspect/scale/update/
+// rollback/rm through berth's Docker API, onto berth's service records.
+func testDockerServices(t *testing.T, c *Cluster, d1, d2, d3 *dockerCLI) {
+	// Refused by name, nothing left behind.
+	d1.fails([]string{"OomScoreAdj", "not supported by berth"}, "service", "create", "-d", "--name", "bad", "--oom-score-adj", "100", "busybox", "sleep", "1")
+	if out := d1.ok("service", "ls", "-q"); out != "" {
+		t.Fatalf("a refused service was created: %q", out)
+	}
+	id := d1.ok("service", "create", "-d", "--quiet", "--name", "web", "--replicas", "3", "--label", "tier=front",
+		"--env", "GREETING=hi", "--no-resolve-image", "--mount", "type=tmpfs,target=/scratch,tmpfs-size=1048576",
+		"--limit-memory", "64m", "--restart-condition", "on-failure", "--constraint", "node.role==manager",
+		"busybox", "sh", "-c", "echo \"$GREETING from $(hostname)\"; exec sleep 100000")
+	if len(id) < 12 {
+		t.Fatalf("service create printed %q", id)
+	}
+	out := d2.ok("service", "ls", "--format", "{{.ID}} {{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}")
+	if f := strings.Fields(out); len(f) != 5 || !strings.HasPrefix(id, f[0]) || f[1] != "web" || f[2] != "replicated" || !strings.HasSuffix(f[3], "/3") || f[4] != "busybox:latest" {
+		t.Errorf("service ls: %q", out)
+	}
+	if out := d3.ok("service", "inspect", "web", "--format", "{{.ID}} {{.Spec.Name}} {{index .Spec.Labels \"tier\"}} {{.Spec.Mode.Replicated.Replicas}} {{index .Spec.TaskTemplate.ContainerSpec.Env 0}} {{(index .Spec.TaskTemplate.ContainerSpec.Mounts 0).Target}} {{(index .Spec.TaskTemplate.ContainerSpec.Mounts 0).TmpfsOptions.SizeBytes}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.RestartPolicy.Condition}} {{index .Spec.TaskTemplate.Placement.Constraints 0}}"); out != id+" web front 3 GREETING=hi /scratch 1048576 67108864 on-failure node.role==manager" {
+		t.Errorf("service inspect: %q", out)
+	}
+	if out := d1.ok("service", "inspect", "--pretty", "web"); !strings.Contains(out, "Replicated") || !strings.Contains(out, "busybox") {
+		t.Errorf("service inspect --pretty:\n%s", out)
+	}
+	if out := d1.ok("service", "ls", "-q", "--filter", "label=tier=front"); !strings.HasPrefix(id, out) || out == "" {
+		t.Errorf("service ls -f label=tier=front: %q", out)
+	}
+	if out := d1.ok("service", "ls", "-q", "--filter", "name=nosuch"); out != "" {
+		t.Errorf("service ls -f name=nosuch: %q", out)
+	}
+
+	// scale, update, rollback: the spec changes, seen from other nodes.
+	d2.ok("service", "scale", "--detach", "web=5")
+	if out := d1.ok("service", "inspect", "web", "--format", "{{.Spec.Mode.Replicated.Replicas}}"); out != "5" {
+		t.Errorf("after scale web=5: replicas %q", out)
+	}
+	d3.ok("service", "update", "--detach", "--quiet", "--env-add", "GREETING=hello", "web")
+	if out := d1.ok("service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Env}} {{len .PreviousSpec.TaskTemplate.ContainerSpec.Env}}"); out != "[GREETING=hello] 1" {
+		t.Errorf("after update --env-add: %q", out)
+	}
+	d1.ok("service", "rollback", "--detach", "--quiet", "web")
+	if out := d1.ok("service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Env}}"); out != "[GREETING=hi]" {
+		t.Errorf("after rollback: %q", out)
+	}
+	d1.fails([]string{"not supported by berth", "OomScoreAdj"}, "service", "update", "--detach", "--oom-score-adj", "5", "web")
+	d1.fails([]string{"no such service: nosuch"}, "service", "inspect", "nosuch")
+	code, body := dockerRequest(t, c.Hosts[0], "POST", "/v1.50/services/"+id+"/update?version=1", `{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"busybox"}}}`)
+	if code != http.StatusConflict {
+		t.Errorf("update at a stale version: %d %s", code, body)
+	}
+	if out := d2.ok("service", "ps", "-q", "--filter", "desired-state=shutdown", "web"); out != "" {
+		t.Errorf("service ps -f desired-state=shutdown: %q", out)
+	}
+
+	d2.ok("service", "rm", "web")
+	if out := d1.ok("service", "ls", "-q"); out != "" {
+		t.Errorf("after rm: %q", out)
+	}
 }

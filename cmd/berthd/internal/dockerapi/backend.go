@@ -74,4 +74,7 @@ type Backend struct {
 	// Cluster is nil without the cluster service: the swarm endpoints
 	// then answer as on a node in no cluster.
 	Cluster Cluster
+	// Services is nil without the service noun: /services and /tasks then
+	// answer 501 in a cluster.
+	Services Services
 }

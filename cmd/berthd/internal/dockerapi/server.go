@@ -203,11 +203,7 @@ func (s *Server) routes() {
 	})
 	s.router.PathPrefix("/plugins/").HandlerFunc(s.unsupported("plugins are not supported by berth"))
 	s.swarmRoutes()
-	for _, p := range []string{"/services", "/tasks"} {
-		h := s.inCluster(s.swarmUnsupported("swarm services and tasks"))
-		s.router.Path(p).HandlerFunc(s.handlerOf(h))
-		s.router.PathPrefix(p + "/").HandlerFunc(s.handlerOf(h))
-	}
+	s.serviceRoutes()
 	s.handle(http.MethodPost, "/session", s.buildkitSession)
 	s.handle(http.MethodPost, "/grpc", s.buildkitGRPC)
 	s.handle(http.MethodGet, "/distribution/{name:.*}/json", s.distributionInspect)
