@@ -231,9 +231,27 @@ func TestDockerSwarm(t *testing.T) {
 	})
 }
 
+// waitDocker runs the docker command until its output is want.
+func waitDocker(t *testing.T, d *dockerCLI, want string, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(harness.Timeout(90 * time.Second))
+	var out string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if out, ok = d.run(args...); ok && out == want {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("%s: docker %s: %q, want %q", d.h.Name, strings.Join(args, " "), out, want)
+}
+
 // testDockerServices: docker service create/ls/inspect/scale/update/
 // rollback/rm through berth's Docker API, onto berth's service records.
 func testDockerServices(t *testing.T, c *Cluster, d1, d2, d3 *dockerCLI) {
+	for _, h := range c.Hosts {
+		h.Stack.LoadBusybox()
+	}
 	// Refused by name, nothing left behind.
 	d1.fails([]string{"OomScoreAdj", "not supported by berth"}, "service", "create", "-d", "--name", "bad", "--oom-score-adj", "100", "busybox", "sleep", "1")
 	if out := d1.ok("service", "ls", "-q"); out != "" {
@@ -282,12 +300,66 @@ func testDockerServices(t *testing.T, c *Cluster, d1, d2, d3 *dockerCLI) {
 	if code != http.StatusConflict {
 		t.Errorf("update at a stale version: %d %s", code, body)
 	}
-	if out := d2.ok("service", "ps", "-q", "--filter", "desired-state=shutdown", "web"); out != "" {
-		t.Errorf("service ps -f desired-state=shutdown: %q", out)
+	// The tasks: five running (after the update and the rollback), spread
+	// over the three nodes, their containers' output in service logs.
+	waitDocker(t, d1, "5/5", "service", "ls", "--filter", "name=web", "--format", "{{.Replicas}}")
+	out = d1.ok("service", "ps", "--filter", "desired-state=running", "--format", "{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}}", "web")
+	nodes := map[string]int{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "web.") || f[2] != "Running" || f[3] != "Running" {
+			t.Errorf("service ps row %q", l)
+			continue
+		}
+		nodes[f[1]]++
+	}
+	if len(nodes) != 3 {
+		t.Errorf("running tasks not spread over h1, h2, h3:\n%s", out)
+	}
+	if out := d2.ok("service", "ps", "-q", "--filter", "desired-state=shutdown", "web"); out == "" {
+		t.Error("service ps -f desired-state=shutdown: no task replaced by the update")
+	}
+	taskID := strings.Fields(d1.ok("service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", "web"))[0]
+	if out := d2.ok("inspect", "--type", "task", "--format", "{{.ServiceID}} {{.DesiredState}} {{.Status.State}}", taskID); out != id+" running running" {
+		t.Errorf("task inspect: %q", out)
+	}
+	t.Run("Logs", func(t *testing.T) {
+		d3 := *d3
+		d3.t = t
+		if out, ok := d3.run("service", "logs", "web"); !ok && strings.Contains(out, "not implemented") {
+			t.Skipf("the service engine serves no logs yet: %s", out)
+		}
+		var out string
+		deadline := time.Now().Add(harness.Timeout(60 * time.Second))
+		for {
+			out = d3.ok("service", "logs", "web")
+			if strings.Count(out, "hi from") >= 5 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if strings.Count(out, "hi from") < 5 || !strings.Contains(out, "web.1.") || !strings.Contains(out, "@h") {
+			t.Errorf("service logs:\n%s", out)
+		}
+		if out := d3.ok("service", "logs", "--raw", "--no-task-ids", taskID); !strings.Contains(out, "from") {
+			t.Errorf("task logs: %q", out)
+		}
+	})
+
+	// Without --detach, docker service create shows the convergence and
+	// returns once the tasks run (its progress reads /tasks with
+	// _up-to-date and /nodes).
+	out = d2.ok("service", "create", "--name", "one", "--no-resolve-image", "--update-monitor", "1s", "busybox", "sleep", "100000")
+	if !strings.Contains(out, "verify: Service") || !strings.Contains(out, "converged") {
+		t.Errorf("service create without --detach:\n%s", out)
 	}
 
-	d2.ok("service", "rm", "web")
+	// rm: the services and their tasks' containers go, on every node.
+	d2.ok("service", "rm", "web", "one")
 	if out := d1.ok("service", "ls", "-q"); out != "" {
 		t.Errorf("after rm: %q", out)
+	}
+	for _, h := range c.Hosts {
+		waitDocker(t, newDocker(t, h), "", "ps", "-aq")
 	}
 }
