@@ -60,6 +60,7 @@ func newApp(env *commands.Env) *cli.App {
 		// Cluster.
 		commands.ClusterCommand(env),
 		commands.NodeCommand(env),
+		commands.ServiceCommand(env),
 		// System.
 		commands.Version(env),
 		commands.Info(env),

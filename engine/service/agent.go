@@ -361,6 +361,9 @@ func status(state, msg string) stypes.TaskStatus {
 // handle brings the task's container to what the leader wants and
 // reports what it is.
 func (a *agent) handle(ctx context.Context, t *stypes.Task) {
+	if t.Spec.ContainerSpec == nil {
+		return // not a task the leader made: nothing to run
+	}
 	name := ContainerName(t)
 	ctr, err := a.eng.Containers.Inspect(ctx, name)
 	if err != nil && !errdefs.IsNotFound(err) {

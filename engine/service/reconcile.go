@@ -185,6 +185,15 @@ func reconcile(snap snapshot, upd map[string]*updateState) *plan {
 	services := map[string]bool{}
 	for _, svc := range snap.services {
 		services[svc.ID] = true
+		// A record the leader cannot run (no container spec or mode:
+		// written by something else than the API) is left alone, and so
+		// are its tasks.
+		if svc.Spec.TaskTemplate.ContainerSpec == nil || svc.Spec.Mode.Replicated == nil && svc.Spec.Mode.Global == nil {
+			continue
+		}
+		if err := normalize(&svc.Spec); err != nil {
+			continue
+		}
 		st := upd[svc.ID]
 		if st == nil {
 			st = &updateState{}

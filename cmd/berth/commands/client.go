@@ -21,6 +21,7 @@ type Client interface {
 	Volumes() api.Volumes
 	Cluster() api.Cluster
 	Builds() api.Builds
+	Services() api.Services
 	// Stats streams a container's usage (once with NoStream).
 	Stats(ctx context.Context, id string, opts client.StatsOptions, fn func(*container.Stats) error) error
 	// CopyFrom reads a path of a container as a tar stream (berth cp).

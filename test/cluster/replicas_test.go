@@ -1,0 +1,348 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// taskRow is one line of `service ps --format` as these tests read it.
+type taskRow struct{ id, name, node, desired, state string }
+
+// tasksOf lists a service's tasks as `berth service ps` shows them on h.
+func tasksOf(t *testing.T, h *Host, svc string) []taskRow {
+	t.Helper()
+	r := h.Berth("service", "ps", "--no-trunc", "--format", "{{.ID}}|{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}", svc)
+	if r.ExitCode != 0 {
+		return nil
+	}
+	var out []taskRow
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 5 {
+			continue
+		}
+		out = append(out, taskRow{f[0], strings.TrimPrefix(f[1], ` \_ `), f[2], f[3], strings.Fields(f[4])[0]})
+	}
+	return out
+}
+
+// runningPerNode counts the service's tasks meant to run and running, per
+// node hostname, and the tasks meant to run at all.
+func runningPerNode(t *testing.T, h *Host, svc string) (map[string]int, int) {
+	by := map[string]int{}
+	live := 0
+	for _, r := range tasksOf(t, h, svc) {
+		if r.desired == "Running" || r.desired == "Ready" {
+			live++
+			if r.state == "Running" {
+				by[r.node]++
+			}
+		}
+	}
+	return by, live
+}
+
+// containersPerHost counts the running containers of the service on each
+// host (what `berth ps` shows there).
+func containersPerHost(t *testing.T, c *Cluster, svc string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, h := range c.Hosts {
+		r := h.Berth("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc)
+		if r.ExitCode != 0 {
+			continue
+		}
+		for _, id := range strings.Fields(r.Stdout) {
+			if id != "" {
+				out[h.Name]++
+			}
+		}
+	}
+	return out
+}
+
+// waitSpread waits until the service runs want[host] tasks on each host
+// (others none), no more tasks are meant to run than that, and the
+// containers on each host say the same.
+func waitSpread(t *testing.T, c *Cluster, from *Host, svc string, want map[string]int) {
+	t.Helper()
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	waitFor(t, fmt.Sprintf("service %s spread %v", svc, want), func() (bool, string) {
+		by, live := runningPerNode(t, from, svc)
+		got := fmt.Sprintf("tasks running per node %v, meant to run %d", by, live)
+		if live != total || !sameCounts(by, want) {
+			return false, got
+		}
+		ctrs := containersPerHost(t, c, svc)
+		return sameCounts(ctrs, want), got + fmt.Sprintf(", containers %v", ctrs)
+	})
+}
+
+func sameCounts(got, want map[string]int) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	for k, v := range got {
+		if v != 0 && want[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func loadBusyboxAll(c *Cluster) {
+	var wg sync.WaitGroup
+	for _, h := range c.Hosts {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.Stack.LoadBusybox() }()
+	}
+	wg.Wait()
+}
+
+// TestServiceReplicas (make test): on three hosts, `service create
+// --replicas 6` runs two tasks per node, `scale` to 9 gives three per
+// node and to 2 leaves two tasks, and `service rm` leaves no container
+// on any host.
+func TestServiceReplicas(t *testing.T) {
+	c := New(t, 3)
+	c.Form()
+	loadBusyboxAll(c)
+	h1 := c.Hosts[0]
+	out := h1.BerthOK("service", "create", "--name", "web", "--replicas", "6", "--restart-delay", "1s", "busybox", "sleep", "3600")
+	if !strings.Contains(out, "verify: Service") {
+		t.Fatalf("service create did not wait for convergence: %s", out)
+	}
+	waitSpread(t, c, h1, "web", map[string]int{"h1": 2, "h2": 2, "h3": 2})
+	if ls := h1.BerthOK("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}"); strings.TrimSpace(ls) != "web replicated 6/6 busybox" {
+		t.Fatalf("service ls: %q", ls)
+	}
+	c.Hosts[1].BerthOK("service", "scale", "web=9")
+	waitSpread(t, c, h1, "web", map[string]int{"h1": 3, "h2": 3, "h3": 3})
+	h1.BerthOK("service", "scale", "web=2")
+	waitFor(t, "two tasks", func() (bool, string) {
+		by, live := runningPerNode(t, h1, "web")
+		n := 0
+		for _, v := range by {
+			n += v
+		}
+		ctrs := containersPerHost(t, c, "web")
+		m := 0
+		for _, v := range ctrs {
+			m += v
+		}
+		return live == 2 && n == 2 && m == 2, fmt.Sprintf("%v live %d containers %v", by, live, ctrs)
+	})
+	// Bad input is refused with the reason, and leaves nothing.
+	if r := h1.Berth("service", "create", "--name", "bad.name", "busybox"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "invalid service name") {
+		t.Fatalf("bad name: %s", r)
+	}
+	if r := h1.Berth("service", "create", "--name", "web", "-d", "busybox"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "already exists") {
+		t.Fatalf("same name: %s", r)
+	}
+	h1.BerthOK("service", "rm", "web")
+	waitFor(t, "no container of web left", func() (bool, string) {
+		ctrs := containersPerHost(t, c, "web")
+		all := 0
+		for _, h := range c.Hosts {
+			r := h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=web")
+			all += len(strings.Fields(r.Stdout))
+		}
+		return all == 0, fmt.Sprint(ctrs, all)
+	})
+	if ls := strings.TrimSpace(h1.BerthOK("service", "ls", "-q")); ls != "" {
+		t.Fatalf("service ls after rm: %q", ls)
+	}
+}
+
+// leaderOf is the host whose berthd logged last that it leads the
+// services.
+func leaderOf(t *testing.T, c *Cluster) *Host {
+	t.Helper()
+	var best *Host
+	var bestAt time.Time
+	for _, h := range c.Hosts {
+		b, err := os.ReadFile(h.Stack.LogPath())
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndex(string(b), "this node leads the services")
+		if i < 0 {
+			continue
+		}
+		line := string(b[strings.LastIndex(string(b[:i]), "\n")+1:])
+		at := time.Time{}
+		if f := strings.Fields(line); len(f) > 0 {
+			if tm, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+				at = tm
+			}
+		}
+		if best == nil || at.After(bestAt) {
+			best, bestAt = h, at
+		}
+	}
+	if best == nil {
+		t.Fatal("no berthd logged that it leads the services")
+	}
+	return best
+}
+
+// TestServiceFaults (make test-cluster): a node's berthd killed has its
+// tasks started on the others (time measured and logged, not asserted);
+// the leader's berthd killed: another leads and nothing is duplicated; a
+// global service runs one task per node and follows a node joining;
+// drain moves tasks away; a rolling update replaces every task; a
+// failing update rolls back; after it all no host has a container of a
+// removed service.
+func TestServiceFaults(t *testing.T) {
+	if os.Getenv(EnvFull) != "1" {
+		t.Skipf("full cluster scenario: run `make test-cluster` (or set %s=1)", EnvFull)
+	}
+	c := New(t, 4)
+	// Form with three; h4 joins later (the global service follows it).
+	h4 := c.Hosts[3]
+	c.Hosts = c.Hosts[:3]
+	c.Form()
+	loadBusyboxAll(c)
+	h4.Stack.LoadBusybox()
+	h1, h2, h3 := c.Hosts[0], c.Hosts[1], c.Hosts[2]
+	h1.BerthOK("service", "create", "-d", "--name", "web", "--replicas", "6", "--restart-delay", "1s", "busybox", "sleep", "3600")
+	waitSpread(t, c, h1, "web", map[string]int{"h1": 2, "h2": 2, "h3": 2})
+
+	// A node's berthd is killed (not the leader's): its tasks go to the
+	// two others.
+	leader := leaderOf(t, c)
+	victim := h3
+	if victim == leader {
+		victim = h2
+	}
+	others := []*Host{}
+	for _, h := range c.Hosts {
+		if h != victim {
+			others = append(others, h)
+		}
+	}
+	start := time.Now()
+	victim.Stack.KillDaemon()
+	waitFor(t, "tasks rescheduled off "+victim.Name, func() (bool, string) {
+		by, live := runningPerNode(t, others[0], "web")
+		return live == 6 && by[others[0].Name] == 3 && by[others[1].Name] == 3, fmt.Sprint(by, live)
+	})
+	t.Logf("FIGURE reschedule after berthd kill -9: %s (6 tasks running on the 2 other nodes)", time.Since(start).Round(10*time.Millisecond))
+	// It comes back: its old containers are stopped, nothing runs twice.
+	victim.Stack.StartDaemon()
+	c.WaitStatus(h1, victim, "Ready", 60*time.Second)
+	waitFor(t, "no duplicate after "+victim.Name+" came back", func() (bool, string) {
+		ctrs := containersPerHost(t, c, "web")
+		by, live := runningPerNode(t, h1, "web")
+		return ctrs[victim.Name] == 0 && ctrs[others[0].Name] == 3 && ctrs[others[1].Name] == 3 && live == 6, fmt.Sprint(ctrs, by)
+	})
+
+	// The leader's berthd is killed: another node leads, the service
+	// still has exactly its replicas.
+	leader = leaderOf(t, c)
+	start = time.Now()
+	leader.Stack.KillDaemon()
+	var alive *Host
+	for _, h := range c.Hosts {
+		if h != leader {
+			alive = h
+			break
+		}
+	}
+	alive.BerthOK("service", "scale", "-d", "web=7")
+	waitFor(t, "a new leader scales web to 7", func() (bool, string) {
+		by, live := runningPerNode(t, alive, "web")
+		n := 0
+		for _, v := range by {
+			n += v
+		}
+		return live == 7 && n == 7 && by[leader.Name] == 0, fmt.Sprint(by, live)
+	})
+	t.Logf("FIGURE leader berthd kill -9 to 7 tasks running under a new leader: %s", time.Since(start).Round(10*time.Millisecond))
+	leader.Stack.StartDaemon()
+	c.WaitStatus(alive, leader, "Ready", 60*time.Second)
+	waitFor(t, "7 containers after the old leader came back", func() (bool, string) {
+		ctrs := containersPerHost(t, c, "web")
+		n := 0
+		for _, v := range ctrs {
+			n += v
+		}
+		_, live := runningPerNode(t, h1, "web")
+		return n == 7 && live == 7, fmt.Sprint(ctrs)
+	})
+
+	// Drain: h2's tasks move away; active again.
+	h1.BerthOK("node", "update", "--availability", "drain", "h2")
+	waitFor(t, "h2 drained", func() (bool, string) {
+		ctrs := containersPerHost(t, c, "web")
+		_, live := runningPerNode(t, h1, "web")
+		return ctrs["h2"] == 0 && ctrs["h1"]+ctrs["h3"] == 7 && live == 7, fmt.Sprint(ctrs)
+	})
+	h1.BerthOK("node", "update", "--availability", "active", "h2")
+
+	// Global mode: one per node, and the joining h4 gets one.
+	h1.BerthOK("service", "create", "-d", "--name", "agent", "--mode", "global", "busybox", "sleep", "3600")
+	waitSpread(t, c, h1, "agent", map[string]int{"h1": 1, "h2": 1, "h3": 1})
+	tok := strings.TrimSpace(h1.BerthOK("cluster", "join-token", "-q"))
+	h4.BerthOK("cluster", "join", "--token", tok, "--advertise-addr", h4.IP, "--node-name", h4.Name, h1.IP)
+	h4.NodeID = strings.TrimSpace(h4.BerthOK("cluster", "info", "--format", "{{.NodeID}}"))
+	c.Hosts = append(c.Hosts, h4)
+	waitSpread(t, c, h1, "agent", map[string]int{"h1": 1, "h2": 1, "h3": 1, "h4": 1})
+
+	// A rolling update, two at a time, start-first, replaces every task.
+	h1.BerthOK("service", "update", "--update-parallelism", "2", "--update-order", "start-first", "--update-monitor", "1s",
+		"--env-add", "V=2", "web")
+	waitFor(t, "web updated", func() (bool, string) {
+		out := h1.BerthOK("service", "inspect", "--format", "{{.UpdateStatus.State}}", "web")
+		return strings.TrimSpace(out) == "completed", out
+	})
+	ids := strings.Fields(h1.BerthOK("service", "ps", "-q", "--filter", "desired-state=running", "web"))
+	if len(ids) != 7 {
+		t.Fatalf("after the update %d tasks are meant to run, want 7", len(ids))
+	}
+	for _, h := range c.Hosts {
+		for _, id := range strings.Fields(h.BerthOK("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")) {
+			env := h.BerthOK("inspect", "--format", "{{json .Config.Env}}", id)
+			if !strings.Contains(env, "V=2") {
+				t.Fatalf("container %s on %s still runs the old spec: %s", id, h.Name, env)
+			}
+		}
+	}
+
+	// A failing update rolls back to the spec before it.
+	h1.Berth("service", "update", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false", "web")
+	waitFor(t, "web rolled back", func() (bool, string) {
+		out := h1.BerthOK("service", "inspect", "--format", "{{.UpdateStatus.State}} {{.Spec.TaskTemplate.ContainerSpec.Args}}", "web")
+		return strings.HasPrefix(out, "rollback_completed [sleep 3600]"), out
+	})
+	waitFor(t, "7 tasks after the rollback", func() (bool, string) {
+		by, live := runningPerNode(t, h1, "web")
+		n := 0
+		for _, v := range by {
+			n += v
+		}
+		return n == 7 && live == 7, fmt.Sprint(by, live)
+	})
+
+	h1.BerthOK("service", "rm", "web", "agent")
+	waitFor(t, "no task container left anywhere", func() (bool, string) {
+		var left []string
+		for _, h := range c.Hosts {
+			for _, id := range strings.Fields(h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.task.id").Stdout) {
+				left = append(left, h.Name+":"+id)
+			}
+		}
+		sort.Strings(left)
+		return len(left) == 0, strings.Join(left, " ")
+	})
+}
