@@ -381,6 +381,10 @@ func (f *fakeEngine) Changes(ctx context.Context, id string) ([]containertypes.C
 	return []containertypes.Change{{Kind: containertypes.ChangeAdd, Path: "/new"}}, nil
 }
 
+func (f *fakeEngine) Prune(ctx context.Context, o containertypes.PruneOptions) (*containertypes.PruneReport, error) {
+	return &containertypes.PruneReport{ContainersDeleted: []string{"c1"}, SpaceReclaimed: 1}, nil
+}
+
 func (f *fakeEngine) Export(ctx context.Context, id string, w io.Writer) error {
 	if err := f.fail(id); err != nil {
 		return err
