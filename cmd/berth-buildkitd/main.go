@@ -29,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,10 +110,11 @@ func run(o options) error {
 	}
 	defer b.close()
 
-	control, err := listen(filepath.Join(o.state, "control.sock"))
+	controlL, err := listen(filepath.Join(o.state, "control.sock"))
 	if err != nil {
 		return err
 	}
+	control := &trackingListener{Listener: controlL, conns: map[net.Conn]struct{}{}}
 	session, err := listen(filepath.Join(o.state, "session.sock"))
 	if err != nil {
 		return err
@@ -141,7 +144,13 @@ func run(o options) error {
 	case err = <-errc:
 	}
 	logrus.Info("stopping")
-	shutdown(hs, b.grpc, session)
+	// A stop that hangs is killed by berthd: say where it hung first.
+	watchdog := time.AfterFunc(8*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		logrus.Warnf("stopping takes long; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+	})
+	defer watchdog.Stop()
+	shutdown(hs, b.grpc, session, control)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
@@ -150,7 +159,7 @@ func run(o options) error {
 
 // shutdown stops the servers: running builds are cancelled (a build's
 // client sees its stream end), so a stop never waits for a long build.
-func shutdown(hs *http.Server, gs *grpc.Server, session net.Listener) {
+func shutdown(hs *http.Server, gs *grpc.Server, session net.Listener, control *trackingListener) {
 	session.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -160,8 +169,55 @@ func shutdown(hs *http.Server, gs *grpc.Server, session net.Listener) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// gRPC's Stop waits for connections still in their handshake (a
+		// client that connected and sent nothing yet) until its 120 s
+		// connection timeout: close them first.
+		control.closeAll()
 		gs.Stop()
 	}
+}
+
+// trackingListener remembers the connections it accepted, so a stop can
+// close those gRPC has not taken over yet.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+func (l *trackingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.(*trackedConn).Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackingListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // listen serves a unix socket only root (berthd) can use, replacing a
