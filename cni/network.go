@@ -206,6 +206,9 @@ func ipamRange(n *networktypes.Network) map[string]any {
 			end = end.Prev()
 		}
 		r["rangeStart"], r["rangeEnd"] = start.String(), end.String()
+	} else if n.Default && n.Subnet.Addr().Is4() {
+		// The end of the subnet is for build steps (BuildConflist).
+		r["rangeEnd"] = buildRange(n.Subnet).Addr().Prev().String()
 	}
 	return r
 }

@@ -277,7 +277,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if e.networks != nil {
 		e.network = network.New(network.Options{Manager: e.networks, Containers: e.containers, Events: bus, Overlay: e.overlay})
 	}
-	e.builds = newBuilder(ctx, cfg)
+	e.builds = newBuilder(ctx, cfg, e.networks)
 	if cfg.cluster != nil {
 		co := *cfg.cluster
 		if co.Root == "" {
@@ -398,8 +398,12 @@ func (e *Engine) Builds() *build.Service { return e.builds }
 // newBuilder is the build service on the engine's containerd, namespace
 // and snapshotter, with its files under root and state. A builder a
 // previous berthd left running is adopted, so its idle timer stops it.
-func newBuilder(ctx context.Context, cfg config) *build.Service {
+func newBuilder(ctx context.Context, cfg config, nets *cni.Manager) *build.Service {
 	o := cfg.builder
+	if nets != nil {
+		// RUN steps on berth's default bridge.
+		o.StepNetwork = nets.BuildConflist
+	}
 	o.Binary, _ = lookBin(cfg.binDirs, build.BinaryName)
 	o.Root = filepath.Join(cfg.root, "buildkit")
 	o.State = filepath.Join(cfg.state, "buildkit")

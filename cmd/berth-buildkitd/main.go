@@ -50,6 +50,8 @@ type options struct {
 	snapshotter string
 	runtime     string
 	network     string
+	cniConfig   string
+	cniBinDir   string
 	gcMaxUsed   int64
 	debug       bool
 }
@@ -62,7 +64,9 @@ func main() {
 	flag.StringVar(&o.namespace, "namespace", "berth", "containerd namespace of the images and build steps")
 	flag.StringVar(&o.snapshotter, "snapshotter", "berth", "containerd snapshotter")
 	flag.StringVar(&o.runtime, "runtime", "io.containerd.runc.v2", "containerd runtime of the build steps")
-	flag.StringVar(&o.network, "network", "host", "network of RUN steps by default: host or none")
+	flag.StringVar(&o.network, "network", "host", "network of RUN steps by default: host, or cni (a network namespace per step, on --cni-config)")
+	flag.StringVar(&o.cniConfig, "cni-config", "", "CNI conflist of RUN steps with --network cni (berthd writes one for its default bridge)")
+	flag.StringVar(&o.cniBinDir, "cni-bin-dir", "", "directory of the CNI plugins with --network cni")
 	flag.Int64Var(&o.gcMaxUsed, "gc-max-used", 0, "bytes of build cache kept by the automatic garbage collection (0: BuildKit's default, 10% of the disk capped at 100 GB)")
 	flag.BoolVar(&o.debug, "debug", false, "debug logging")
 	showVersion := flag.Bool("version", false, "print the version and exit")

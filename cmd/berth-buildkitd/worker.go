@@ -27,6 +27,7 @@ import (
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/grpcerrors"
 	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto"
+	"github.com/moby/buildkit/util/network/cniprovider"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/util/resolver"
 	"github.com/moby/buildkit/worker"
@@ -46,6 +47,7 @@ type builder struct {
 	worker     *mobyWorker
 	grpc       *grpc.Server
 	closers    []func() error
+	netClosers int // closers[:netClosers] close the step networks
 }
 
 func newBuilder(ctx context.Context, o options) (*builder, error) {
@@ -67,13 +69,21 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		Address:         o.containerd,
 		SnapshotterName: o.snapshotter,
 		Namespace:       o.namespace,
-		NetworkOpt:      netproviders.Opt{Mode: o.network},
-		Runtime:         &ctdworker.RuntimeInfo{Name: o.runtime},
-		Labels:          map[string]string{"org.berthproject.builder": "berth-buildkitd"},
+		NetworkOpt: netproviders.Opt{Mode: o.network, CNI: cniprovider.Opt{
+			Root: o.root, ConfigPath: o.cniConfig, BinaryDir: o.cniBinDir,
+		}},
+		Runtime: &ctdworker.RuntimeInfo{Name: o.runtime},
+		Labels:  map[string]string{"org.berthproject.builder": "berth-buildkitd"},
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return nil, err
 	}
+	// The step networks close first: a stop that hangs later (and is
+	// killed) leaves no network namespace or veth behind.
+	for _, p := range wo.NetworkProviders {
+		b.closers = append(b.closers, p.Close)
+	}
+	b.netClosers = len(b.closers)
 	wo.GCPolicy = gcPolicy(o)
 	wo.BuildkitVersion = client.BuildkitVersion{Package: "berth-buildkitd", Version: version}
 	hosts := resolver.NewRegistryConfig(nil)
@@ -130,6 +140,9 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		ContentStore:   bw.ContentStore(),
 		GarbageCollect: bw.GarbageCollect,
 		GracefulStop:   ctx.Done(),
+		// As dockerd: a build may ask for the host's network (--network
+		// host); security.insecure stays off.
+		Entitlements: []string{"network.host"},
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +160,13 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 }
 
 func (b *builder) close() {
-	for i := len(b.closers) - 1; i >= 0; i-- {
+	// The step networks (first in closers) go first, the rest in reverse.
+	n := 0
+	for _, c := range b.closers[:min(len(b.closers), b.netClosers)] {
+		_ = c()
+		n++
+	}
+	for i := len(b.closers) - 1; i >= n; i-- {
 		_ = b.closers[i]()
 	}
 	b.closers = nil

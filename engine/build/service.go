@@ -58,8 +58,12 @@ type Options struct {
 	// GCMaxUsed caps the build cache in bytes (0: BuildKit's default, 10%
 	// of the disk up to 100 GB).
 	GCMaxUsed int64
-	Debug     bool
-	Logger    *slog.Logger
+	// StepNetwork gives the CNI configuration of build steps (berth's
+	// default bridge) and the plugin dir; nil, or an error, leaves RUN
+	// steps on the host's network.
+	StepNetwork func() (conflist []byte, pluginDir string, err error)
+	Debug       bool
+	Logger      *slog.Logger
 }
 
 // Service starts berth-buildkitd when a client needs it and stops it when
@@ -232,6 +236,20 @@ func (s *Service) start(ctx context.Context) error {
 	}
 	if s.opts.GCMaxUsed > 0 {
 		args = append(args, "--gc-max-used", strconv.FormatInt(s.opts.GCMaxUsed, 10))
+	}
+	if s.opts.StepNetwork != nil {
+		conf, dir, err := s.opts.StepNetwork()
+		if err == nil {
+			if err = os.MkdirAll(s.opts.State, 0o700); err == nil {
+				path := filepath.Join(s.opts.State, "steps.conflist")
+				if err = os.WriteFile(path, conf, 0o600); err == nil {
+					args = append(args, "--network", "cni", "--cni-config", path, "--cni-bin-dir", dir)
+				}
+			}
+		}
+		if err != nil {
+			s.log.Warn("build steps will use the host's network", "err", err)
+		}
 	}
 	if s.opts.Debug {
 		args = append(args, "--debug")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +322,50 @@ func copySSHAdd(t *testing.T, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBuildNetwork: RUN steps run in a network namespace of their own on
+// berth's default bridge: they see only lo and eth0, not the host's
+// interfaces, and reach a container on the bridge; --network host sees the
+// host's interfaces, --network none only lo.
+func TestBuildNetwork(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	web := c.name("bweb")
+	c.ok("run", "-d", "--name", web, "busybox", "sh", "-c", "mkdir /www && echo hello-from-the-bridge > /www/index.html && exec httpd -f -p 8080 -h /www")
+	t.Cleanup(func() { c.run("rm", "-f", web) })
+	ip := c.inspect(web, "{{.NetworkSettings.IPAddress}}")
+	if ip == "" {
+		t.Fatalf("the web container has no address on the default bridge")
+	}
+	bridge := c.ok("network", "inspect", "--format", `{{index .Options "com.docker.network.bridge.name"}}`, "bridge")
+	if bridge == "" {
+		t.Fatalf("the default network names no bridge interface")
+	}
+	dir := buildCtx(t, map[string]string{"Dockerfile": `FROM busybox
+ARG WEB
+RUN ls /sys/class/net | tr '\n' ' ' > /ifaces; (for i in 1 2 3 4 5; do wget -q -O - http://$WEB:8080/ && break; sleep 1; done) > /fetched 2>&1 || true
+`})
+	build := func(tag string, args ...string) {
+		t.Helper()
+		c.ok(append(append([]string{"build", "-q", "--build-arg", "WEB=" + ip, "-t", tag}, args...), dir)...)
+	}
+	build("bnet:default")
+	if out := c.ok("run", "--rm", "bnet:default", "cat", "/ifaces"); !regexp.MustCompile(`^eth\d+ lo$`).MatchString(out) {
+		t.Errorf("a RUN step sees the interfaces %q, want only its eth and lo (its own namespace)", out)
+	}
+	if out := c.ok("run", "--rm", "bnet:default", "cat", "/fetched"); out != "hello-from-the-bridge" {
+		t.Errorf("a RUN step fetched %q from a container on the default bridge", out)
+	}
+	build("bnet:host", "--network", "host")
+	if out := c.ok("run", "--rm", "bnet:host", "cat", "/ifaces"); !strings.Contains(" "+out, " "+bridge+" ") {
+		t.Errorf("a RUN step with --network host sees %q, want the host's interfaces (%s among them)", out, bridge)
+	}
+	build("bnet:none", "--network", "none")
+	if out := c.ok("run", "--rm", "bnet:none", "cat", "/ifaces"); out != "lo" {
+		t.Errorf("a RUN step with --network none sees %q, want only lo", out)
 	}
 }
