@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/network/overlay"
+	"github.com/berthproject/berth/pkg/client"
+	"github.com/berthproject/berth/pkg/types/container"
 	stypes "github.com/berthproject/berth/pkg/types/service"
 )
 
@@ -76,80 +77,6 @@ func storeClient(t *testing.T, h *Host) *clientv3.Client {
 	return c
 }
 
-// svcFixture writes service and task records as the service leader and
-// the nodes' agents would (the tasks are real containers started with
-// run), until `berth service create` runs tasks itself.
-type svcFixture struct {
-	t     *testing.T
-	c     *clientv3.Client
-	store *overlay.Store
-}
-
-func newSvcFixture(t *testing.T, h *Host) *svcFixture {
-	c := storeClient(t, h)
-	st, err := overlay.NewStore(&cluster.Store{Client: c, NodeID: "test", NodeAddr: h.IP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &svcFixture{t: t, c: c, store: st}
-}
-
-func (f *svcFixture) put(key string, v any) {
-	f.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := f.c.Put(context.Background(), key, string(b)); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-// service writes a service on network with a VIP from the network's
-// IPAM (unless dnsrr), publishing ports (target:published/mode).
-func (f *svcFixture) service(id, name, network, mode string, ports ...stypes.PortConfig) netip.Addr {
-	f.t.Helper()
-	s := stypes.Service{ID: id, Spec: stypes.ServiceSpec{Name: name,
-		TaskTemplate: stypes.TaskSpec{Networks: []stypes.NetworkAttachmentConfig{{Target: network}}},
-		EndpointSpec: &stypes.EndpointSpec{Mode: mode, Ports: ports}}}
-	s.Endpoint.Spec = *s.Spec.EndpointSpec
-	s.Endpoint.Ports = ports
-	var vip netip.Addr
-	if mode == stypes.ResolutionModeVIP {
-		var err error
-		if vip, err = f.store.AllocateVIP(context.Background(), network, id); err != nil {
-			f.t.Fatal(err)
-		}
-		s.Endpoint.VirtualIPs = []stypes.EndpointVirtualIP{{NetworkID: network, NetworkName: network, Addr: vip.String() + "/24"}}
-	}
-	f.put(cluster.ServiceKey(id), s)
-	return vip
-}
-
-// task writes a task of service on host h, its container ctr's address
-// on network, and its state and health.
-func (f *svcFixture) task(service, id string, h *Host, network string, ip netip.Addr, state, health string) {
-	f.t.Helper()
-	f.put(cluster.TaskKey(service, id), stypes.Task{ID: id, ServiceID: service, NodeID: h.NodeID,
-		DesiredState: stypes.TaskStateRunning, Status: stypes.TaskStatus{State: state, Health: health},
-		NetworksAttachments: []stypes.NetworkAttachment{{Network: stypes.AttachedNetwork{ID: network, Name: network}, Addresses: []string{ip.String() + "/24"}}}})
-}
-
-// remove deletes a service's records and gives its VIP back.
-func (f *svcFixture) remove(id, network string) {
-	f.t.Helper()
-	ctx := context.Background()
-	if _, err := f.c.Delete(ctx, cluster.TasksPrefix(id), clientv3.WithPrefix()); err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := f.c.Delete(ctx, cluster.ServiceKey(id)); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.store.ReleaseVIP(ctx, network, id); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
 // answers makes n HTTP requests from ctr on h to url and counts the
 // answers (each task serves its own name).
 func answers(t *testing.T, h *Host, ctr, url string, n int) map[string]int {
@@ -201,15 +128,16 @@ func svcClean(t *testing.T, h *Host) {
 	})
 }
 
-// TestServices (make test): services on an overlay network of three
-// nodes, their records written in the store as the leader and the
-// agents write them, their tasks real containers (one per node, a
-// fourth failing its healthcheck). From a container on the network,
-// requests to the service's name (its VIP) spread over the healthy
-// tasks and never reach the unhealthy one; tasks.<name> resolves to the
-// healthy tasks; the published port answers on every node's address
-// and on 127.0.0.1, from the underlay, reaching tasks on every node.
-// Removing the service leaves no rule, address or VIP on any node.
+// TestServices (make test): `service create` through berthd's API (what
+// `berth service create` calls) on a cluster of three nodes: three
+// replicas of a web server, one per node, whose healthcheck passes only
+// once a file exists. No task gets traffic while it is starting; once two
+// are healthy, requests to the service's name (its VIP) from a container
+// on the network spread over those two only, and tasks.web lists them;
+// once all are, the published port answers on every node's address and
+// on 127.0.0.1 from every node, reaching the tasks on all three. `service
+// rm` leaves no rule, bridge address, VIP or load-balancer address on any
+// node.
 func TestServices(t *testing.T) {
 	c := New(t, 3)
 	c.Form()
@@ -217,92 +145,137 @@ func TestServices(t *testing.T) {
 	for _, h := range c.Hosts {
 		h.Stack.LoadBusybox()
 	}
-	h1.BerthOK("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.230.0.0/24", "svcnet")
+	h1.BerthOK("network", "create", "-d", "overlay", "--attachable", "--subnet", "10.232.0.0/24", "svcnet")
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcnet", true)
 	}
-	f := newSvcFixture(t, h1)
-	const sid = "websvc0000000000000000000001"
-	tasks := map[string]netip.Addr{}
-	for i, h := range c.Hosts {
-		name := fmt.Sprintf("web%d", i+1)
-		h.BerthOK("run", "-d", "--name", name, "--network", "svcnet", "busybox", "sleep", "3600")
-		serve(t, h, name, name)
-		tasks[name] = ctrIP(t, h, name, "eth0")
+	ctx := context.Background()
+	cl, err := client.New(ctx, h1.Stack.Socket())
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The fourth task's healthcheck fails (on h2).
-	h2 := c.Hosts[1]
-	h2.BerthOK("run", "-d", "--name", "sick", "--network", "svcnet", "--health-cmd", "exit 1", "--health-interval", "200ms",
-		"--health-retries", "1", "busybox", "sleep", "3600")
-	serve(t, h2, "sick", "sick")
-	waitFor(t, "sick unhealthy", func() (bool, string) {
-		s := strings.TrimSpace(h2.BerthOK("inspect", "--format", "{{.State.Health.Status}}", "sick"))
-		return s == "unhealthy", s
+	defer cl.Close()
+	replicas := uint64(3)
+	spec := stypes.ServiceSpec{
+		Name: "web",
+		Mode: stypes.ServiceMode{Replicated: &stypes.ReplicatedService{Replicas: replicas}},
+		TaskTemplate: stypes.TaskSpec{
+			ContainerSpec: &stypes.ContainerSpec{
+				Image:   "busybox",
+				Command: []string{"sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"},
+				Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"},
+					Interval: 200 * time.Millisecond, StartInterval: 200 * time.Millisecond, StartPeriod: time.Hour, Retries: 3},
+			},
+			Networks: []stypes.NetworkAttachmentConfig{{Target: "svcnet"}},
+		},
+		EndpointSpec: &stypes.EndpointSpec{Ports: []stypes.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30080}}},
+	}
+	if _, err := cl.Services().Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	// One task container per node (the scheduler spreads them).
+	ctrs := map[*Host]string{}
+	waitFor(t, "a task container running on each node", func() (bool, string) {
+		var got []string
+		for _, h := range c.Hosts {
+			out := strings.Fields(h.Berth("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web").Stdout)
+			if len(out) == 1 {
+				ctrs[h] = out[0]
+			}
+			got = append(got, fmt.Sprintf("%s:%v", h.Name, out))
+		}
+		return len(ctrs) == 3, strings.Join(got, " ")
 	})
-	sickIP := ctrIP(t, h2, "sick", "eth0")
-
-	vip := f.service(sid, "web", "svcnet", stypes.ResolutionModeVIP,
-		stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30080, PublishMode: stypes.PortPublishModeIngress})
-	for i, h := range c.Hosts {
-		name := fmt.Sprintf("web%d", i+1)
-		f.task(sid, "task"+name, h, "svcnet", tasks[name], stypes.TaskStateRunning, "")
+	names := map[*Host]string{}
+	for h, id := range ctrs {
+		names[h] = strings.TrimSpace(h.BerthOK("exec", id, "hostname"))
 	}
-	f.task(sid, "tasksick", h2, "svcnet", sickIP, stypes.TaskStateRunning, "unhealthy")
 
-	// A client on h1: the name is the VIP, which spreads over the three
-	// healthy tasks.
 	h1.BerthOK("run", "-d", "--name", "client", "--network", "svcnet", "busybox", "sleep", "3600")
+	svc, err := cl.Services().Inspect(ctx, "web")
+	if err != nil || len(svc.Endpoint.VirtualIPs) != 1 {
+		t.Fatalf("service inspect: %+v %v", svc, err)
+	}
+	vip := netip.MustParsePrefix(svc.Endpoint.VirtualIPs[0].Addr).Addr()
 	waitFor(t, "web resolves to its VIP", func() (bool, string) {
 		r := h1.Berth("exec", "client", "nslookup", "web")
 		return r.ExitCode == 0 && strings.Contains(r.Stdout, vip.String()), r.Stdout + r.Stderr
 	})
-	all3 := func(got map[string]int) bool {
-		return got["web1"] > 0 && got["web2"] > 0 && got["web3"] > 0 && len(got) == 3
+	// Starting tasks take no traffic: the VIP has no backend yet.
+	if got := answers(t, h1, "client", "http://web:8080/", 2); got["FAILED"] != 2 {
+		t.Fatalf("starting tasks answered through the VIP: %v", got)
 	}
-	got := waitAnswers(t, "the VIP spreading over the three healthy tasks",
+	h1b, h2b, h3b := c.Hosts[0], c.Hosts[1], c.Hosts[2]
+	for _, h := range []*Host{h1b, h2b} {
+		h.BerthOK("exec", ctrs[h], "touch", "/tmp/ok")
+	}
+	two := func(g map[string]int) bool {
+		return g[names[h1b]] > 0 && g[names[h2b]] > 0 && len(g) == 2
+	}
+	got := waitAnswers(t, "the VIP spreading over the two healthy tasks",
+		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) }, two)
+	t.Logf("answers through the VIP, h3's task starting: %v", got)
+	r := h1.BerthOK("exec", "client", "nslookup", "tasks.web")
+	h3ip := ctrIP(t, h3b, ctrs[h3b], "eth0")
+	if strings.Contains(r, h3ip.String()) {
+		t.Fatalf("tasks.web lists the starting task %s: %s", h3ip, r)
+	}
+	h3b.BerthOK("exec", ctrs[h3b], "touch", "/tmp/ok")
+	all3 := func(g map[string]int) bool {
+		return g[names[h1b]] > 0 && g[names[h2b]] > 0 && g[names[h3b]] > 0 && len(g) == 3
+	}
+	got = waitAnswers(t, "the VIP spreading over the three healthy tasks",
 		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) }, all3)
 	t.Logf("answers through the VIP: %v", got)
-	if got["sick"] != 0 {
-		t.Fatalf("the unhealthy task got requests: %v", got)
-	}
-	r := h1.BerthOK("exec", "client", "nslookup", "tasks.web")
-	for name, ip := range tasks {
-		if !strings.Contains(r, ip.String()) {
-			t.Fatalf("tasks.web lacks %s (%s): %s", name, ip, r)
-		}
-	}
-	if strings.Contains(r, sickIP.String()) {
-		t.Fatalf("tasks.web lists the unhealthy task: %s", r)
-	}
 
-	// The routing mesh: every node's address, and 127.0.0.1 on each.
+	// The routing mesh: every node's address from every node, and
+	// 127.0.0.1 on each.
 	for _, via := range c.Hosts {
 		for _, target := range c.Hosts {
 			url := "http://" + target.IP + ":30080/"
 			got := waitAnswers(t, fmt.Sprintf("%s from %s", url, via.Name),
-				func() map[string]int { return hostAnswers(t, via, url, 6) },
-				func(g map[string]int) bool { return g["FAILED"] == 0 && g["sick"] == 0 && len(g) > 1 })
+				func() map[string]int { return hostAnswers(t, via, url, 6) }, all3)
 			t.Logf("%s from %s: %v", url, via.Name, got)
 		}
 		got := hostAnswers(t, via, "http://127.0.0.1:30080/", 6)
-		if got["FAILED"] != 0 || got["sick"] != 0 {
+		if got["FAILED"] != 0 {
 			t.Fatalf("127.0.0.1:30080 on %s: %v", via.Name, got)
 		}
 	}
 
-	// The sick task recovers: it gets traffic too.
-	f.task(sid, "tasksick", h2, "svcnet", sickIP, stypes.TaskStateRunning, "healthy")
-	waitAnswers(t, "the recovered task in the VIP's answers",
-		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) },
-		func(g map[string]int) bool { return g["sick"] > 0 && g["FAILED"] == 0 })
-
-	// Removed: nothing left on any node, and the network can go.
-	f.remove(sid, "svcnet")
+	// service rm: nothing left on any node, and the network can go.
+	if err := cl.Services().Remove(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
 	for _, h := range c.Hosts {
 		svcClean(t, h)
 	}
+	noVIPs(t, h1)
+	h1.BerthOK("rm", "-f", "client")
+	waitFor(t, "the task containers gone", func() (bool, string) {
+		var got []string
+		for _, h := range c.Hosts {
+			got = append(got, strings.Fields(h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=web").Stdout)...)
+		}
+		return len(got) == 0, fmt.Sprint(got)
+	})
+	waitFor(t, "network rm svcnet", func() (bool, string) {
+		r := h1.Berth("network", "rm", "svcnet")
+		return r.ExitCode == 0, r.String()
+	})
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "svcnet", false)
+		overlayClean(t, h)
+	}
+}
+
+// noVIPs waits until the store holds no VIP and no load-balancer
+// endpoint (read from host h's namespace with its certificate).
+func noVIPs(t *testing.T, h *Host) {
+	t.Helper()
+	c := storeClient(t, h)
 	waitFor(t, "no VIP or load-balancer address left in the store", func() (bool, string) {
-		resp, err := f.c.Get(context.Background(), cluster.Prefix, clientv3.WithPrefix())
+		resp, err := c.Get(context.Background(), cluster.Prefix, clientv3.WithPrefix())
 		if err != nil {
 			return false, err.Error()
 		}
@@ -314,19 +287,55 @@ func TestServices(t *testing.T) {
 		}
 		return len(left) == 0, fmt.Sprint(left)
 	})
-	if r := h1.Berth("exec", "client", "nslookup", "web"); r.ExitCode == 0 && strings.Contains(r.Stdout, vip.String()) {
-		t.Fatalf("web still resolves after the service went: %s", r.Stdout)
+}
+
+// webSpec is a service of busybox httpd tasks on network answering their
+// hostname on 8080; with a healthcheck that passes once /tmp/ok exists
+// (health true).
+func webSpec(name, network string, replicas uint64, health bool, ports ...stypes.PortConfig) stypes.ServiceSpec {
+	spec := stypes.ServiceSpec{
+		Name: name,
+		Mode: stypes.ServiceMode{Replicated: &stypes.ReplicatedService{Replicas: replicas}},
+		TaskTemplate: stypes.TaskSpec{
+			ContainerSpec: &stypes.ContainerSpec{
+				Image:   "busybox",
+				Command: []string{"sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"},
+			},
+			Networks: []stypes.NetworkAttachmentConfig{{Target: network}},
+		},
+		EndpointSpec: &stypes.EndpointSpec{Ports: ports},
 	}
-	for i, h := range c.Hosts {
-		h.BerthOK("rm", "-f", fmt.Sprintf("web%d", i+1))
+	if health {
+		spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"},
+			Interval: 200 * time.Millisecond, StartInterval: 200 * time.Millisecond, StartPeriod: time.Hour, Retries: 3}
 	}
-	h2.BerthOK("rm", "-f", "sick")
-	h1.BerthOK("rm", "-f", "client")
-	h1.BerthOK("network", "rm", "svcnet")
-	for _, h := range c.Hosts {
-		waitNetwork(t, h, "svcnet", false)
-		overlayClean(t, h)
-	}
+	return spec
+}
+
+// taskCtrs waits until the service's running task containers number n
+// in all, and returns them by host (container ID and hostname).
+func taskCtrs(t *testing.T, c *Cluster, service string, n int) map[*Host][][2]string {
+	t.Helper()
+	out := map[*Host][][2]string{}
+	waitFor(t, fmt.Sprintf("%d task containers of %s running", n, service), func() (bool, string) {
+		out = map[*Host][][2]string{}
+		total := 0
+		var got []string
+		for _, h := range c.Hosts {
+			ids := strings.Fields(h.Berth("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service).Stdout)
+			for _, id := range ids {
+				r := h.Berth("exec", id, "hostname")
+				if r.ExitCode != 0 {
+					return false, r.String()
+				}
+				out[h] = append(out[h], [2]string{id, strings.TrimSpace(r.Stdout)})
+			}
+			total += len(ids)
+			got = append(got, fmt.Sprintf("%s:%v", h.Name, ids))
+		}
+		return total == n, strings.Join(got, " ")
+	})
+	return out
 }
 
 // TestServicesFull (make test-cluster): endpoint mode dnsrr, publish
@@ -344,43 +353,48 @@ func TestServicesFull(t *testing.T) {
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcfull", true)
 	}
-	f := newSvcFixture(t, h1)
-	tasks := map[string]netip.Addr{}
-	for i, h := range c.Hosts {
-		name := fmt.Sprintf("web%d", i+1)
-		h.BerthOK("run", "-d", "--name", name, "--network", "svcfull", "busybox", "sleep", "3600")
-		serve(t, h, name, name)
-		tasks[name] = ctrIP(t, h, name, "eth0")
+	ctx := context.Background()
+	cl, err := client.New(ctx, h1.Stack.Socket())
+	if err != nil {
+		t.Fatal(err)
 	}
-	const web, db, edge = "websvc00000000000000000000f1", "dbsvc000000000000000000000f2", "edgesvc0000000000000000000f3"
-	f.service(web, "web", "svcfull", stypes.ResolutionModeVIP,
-		stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30081, PublishMode: stypes.PortPublishModeIngress})
-	f.service(db, "db", "svcfull", stypes.ResolutionModeDNSRR)
-	f.service(edge, "edge", "svcfull", stypes.ResolutionModeVIP,
-		stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30082, PublishMode: stypes.PortPublishModeHost})
-	for i, h := range c.Hosts {
-		name := fmt.Sprintf("web%d", i+1)
-		f.task(web, "t"+name, h, "svcfull", tasks[name], stypes.TaskStateRunning, "")
+	defer cl.Close()
+	create := func(spec stypes.ServiceSpec) {
+		t.Helper()
+		if _, err := cl.Services().Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// db: web1 and web2's containers (web2's unhealthy); edge: web3's.
-	f.task(db, "db1", h1, "svcfull", tasks["web1"], stypes.TaskStateRunning, "")
-	f.task(db, "db2", h2, "svcfull", tasks["web2"], stypes.TaskStateRunning, "unhealthy")
-	f.task(edge, "edge1", h3, "svcfull", tasks["web3"], stypes.TaskStateRunning, "")
+	create(webSpec("web", "svcfull", 3, false, stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30081}))
+	db := webSpec("db", "svcfull", 2, false)
+	db.EndpointSpec.Mode = stypes.ResolutionModeDNSRR
+	create(db)
+	edge := webSpec("edge", "svcfull", 1, false, stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30082, PublishMode: stypes.PortPublishModeHost})
+	edge.TaskTemplate.Placement = &stypes.Placement{Constraints: []string{"node.hostname==" + h3.Name}}
+	create(edge)
+	webs := taskCtrs(t, c, "web", 3)
+	dbs := taskCtrs(t, c, "db", 2)
+	edges := taskCtrs(t, c, "edge", 1)
+	if len(edges[h3]) != 1 {
+		t.Fatalf("edge's task is not on h3: %v", edges)
+	}
 
+	// dnsrr: db is its tasks' addresses.
 	h1.BerthOK("run", "-d", "--name", "client", "--network", "svcfull", "busybox", "sleep", "3600")
-	waitFor(t, "db resolves to its healthy task", func() (bool, string) {
+	var dbIPs []string
+	for h, cs := range dbs {
+		for _, ct := range cs {
+			dbIPs = append(dbIPs, ctrIP(t, h, ct[0], "eth0").String())
+		}
+	}
+	waitFor(t, "db resolves to its two tasks", func() (bool, string) {
 		r := h1.Berth("exec", "client", "nslookup", "db")
-		return r.ExitCode == 0 && strings.Contains(r.Stdout, tasks["web1"].String()) && !strings.Contains(r.Stdout, tasks["web2"].String()), r.Stdout
-	})
-	f.task(db, "db2", h2, "svcfull", tasks["web2"], stypes.TaskStateRunning, "healthy")
-	waitFor(t, "db resolves to both tasks", func() (bool, string) {
-		r := h1.Berth("exec", "client", "nslookup", "db")
-		return r.ExitCode == 0 && strings.Contains(r.Stdout, tasks["web1"].String()) && strings.Contains(r.Stdout, tasks["web2"].String()), r.Stdout
+		return r.ExitCode == 0 && strings.Contains(r.Stdout, dbIPs[0]) && strings.Contains(r.Stdout, dbIPs[1]), r.Stdout
 	})
 
 	// Host mode: only h3, which runs edge's task, answers on 30082.
 	waitAnswers(t, "edge on h3's port", func() map[string]int { return hostAnswers(t, h1, "http://"+h3.IP+":30082/", 2) },
-		func(g map[string]int) bool { return g["web3"] == 2 })
+		func(g map[string]int) bool { return g[edges[h3][0][1]] == 2 })
 	for _, h := range []*Host{h1, h2} {
 		if got := hostAnswers(t, h1, "http://"+h.IP+":30082/", 1); got["FAILED"] != 1 {
 			t.Fatalf("a host-mode port answers on %s, which runs no task: %v", h.Name, got)
@@ -390,13 +404,26 @@ func TestServicesFull(t *testing.T) {
 	mesh := func(h *Host) func() map[string]int {
 		return func() map[string]int { return hostAnswers(t, h1, "http://"+h.IP+":30081/", 6) }
 	}
-	all3 := func(g map[string]int) bool {
-		return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0
+	var webNames []string
+	for _, cs := range webs {
+		for _, ct := range cs {
+			webNames = append(webNames, ct[1])
+		}
 	}
-	waitAnswers(t, "the mesh on h2", mesh(h2), all3)
+	waitAnswers(t, "the mesh on h2", mesh(h2), func(g map[string]int) bool {
+		for _, n := range webNames {
+			if g[n] == 0 {
+				return false
+			}
+		}
+		return len(g) == len(webNames)
+	})
+	// From here on the agents may replace a task (a restarted node's):
+	// three tasks answer, none fails.
+	all3 := func(g map[string]int) bool { return len(g) == 3 && g["FAILED"] == 0 }
 
 	// berthd restarts (clean, then SIGKILL): the rules are rebuilt from
-	// the store, the tasks on the node answer through the others again.
+	// the store.
 	h2.Stack.Restart()
 	waitAnswers(t, "the mesh on h2 after a berthd restart", mesh(h2), all3)
 	waitAnswers(t, "the mesh on h1 reaching h2's task after its restart", mesh(h1), all3)
@@ -404,7 +431,7 @@ func TestServicesFull(t *testing.T) {
 	h3.Stack.StartDaemon()
 	waitAnswers(t, "the mesh on h3 after berthd was killed", mesh(h3), all3)
 	waitAnswers(t, "edge on h3's port after berthd was killed", func() map[string]int { return hostAnswers(t, h1, "http://"+h3.IP+":30082/", 2) },
-		func(g map[string]int) bool { return g["web3"] == 2 })
+		func(g map[string]int) bool { return len(g) == 1 && g["FAILED"] == 0 })
 
 	// A deleted table (nftables.service's flush): put back within the
 	// controller's check interval.
@@ -412,23 +439,21 @@ func TestServicesFull(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	waitAnswers(t, "the mesh on h2 after its table was deleted", mesh(h2), all3)
-	waitAnswers(t, "the VIP from h1 after h2's table was deleted",
-		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) },
-		func(g map[string]int) bool {
-			return g["web1"] > 0 && g["web2"] > 0 && g["web3"] > 0 && g["FAILED"] == 0
-		})
 
-	for _, s := range []string{web, db, edge} {
-		f.remove(s, "svcfull")
+	for _, s := range []string{"web", "db", "edge"} {
+		if err := cl.Services().Remove(ctx, s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, h := range c.Hosts {
 		svcClean(t, h)
 	}
-	for i, h := range c.Hosts {
-		h.BerthOK("rm", "-f", fmt.Sprintf("web%d", i+1))
-	}
+	noVIPs(t, h1)
 	h1.BerthOK("rm", "-f", "client")
-	h1.BerthOK("network", "rm", "svcfull")
+	waitFor(t, "network rm svcfull", func() (bool, string) {
+		r := h1.Berth("network", "rm", "svcfull")
+		return r.ExitCode == 0, r.String()
+	})
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcfull", false)
 		overlayClean(t, h)
