@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	s.handle("POST /builds/prune", s.buildsPrune)
 	s.handle("GET /cluster", s.clusterPage)
 	s.handle("POST /cluster/nodes/{id}/availability", s.nodeAvailability)
+	s.serviceRoutes()
 	s.handle("GET /events", s.eventsPage)
 	s.handle("GET /live/events", s.liveEvents)
 }

@@ -312,7 +312,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, name, title string
 }
 
 func navOf(path string) string {
-	for _, p := range []string{"images", "volumes", "networks", "builds", "cluster", "events"} {
+	for _, p := range []string{"images", "volumes", "networks", "builds", "cluster", "services", "events"} {
 		if strings.HasPrefix(path, "/"+p) {
 			return p
 		}

@@ -1,0 +1,83 @@
+// The dashboard's services pages in chromium (playwright-core), against a
+// one-node cluster that services_test.go prepares: DASH_URL (the login
+// address), DASH_SHOTS (where screenshots go), DASH_SERVICE (a service
+// with two replicas), DASH_NODE (the node's hostname). Each step prints
+// its name; a failure prints why, saves services-failure.png, exits 1.
+import { createRequire } from "module";
+import path from "path";
+
+const require = createRequire(process.env.DASH_MODULES + "/");
+const { chromium } = require("playwright-core");
+
+const shots = process.env.DASH_SHOTS;
+const login = process.env.DASH_URL;
+const svc = process.env.DASH_SERVICE;
+const node = process.env.DASH_NODE;
+const T = 60000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.DASH_CHROMIUM,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+page.setDefaultTimeout(T);
+const problems = [];
+page.on("pageerror", (e) => problems.push("page error: " + e.message));
+page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
+
+let current = "";
+async function step(name, fn) {
+  current = name;
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+}
+function check(cond, msg) { if (!cond) throw new Error(msg); }
+
+try {
+  await step("services: the list with running/desired replicas", async () => {
+    await page.goto(login);
+    await page.getByRole("link", { name: "Services" }).click();
+    const row = page.locator(`tr[data-service="${svc}"]`);
+    // The page is rendered when asked: reload until both tasks run.
+    for (let i = 0; i < 60 && !/2\/2/.test(await row.innerText().catch(() => "")); i++) {
+      await page.waitForTimeout(1000);
+      await page.reload();
+    }
+    check(/2\/2/.test(await row.innerText()), "replicas: " + await row.innerText());
+    check((await row.innerText()).includes("busybox"), "image not shown: " + await row.innerText());
+    await page.screenshot({ path: path.join(shots, "services.png") });
+  });
+
+  await step("a service's page: its tasks with their node and state", async () => {
+    await page.getByRole("link", { name: svc, exact: true }).click();
+    await page.waitForURL(/\/services\//);
+    for (const slot of [1, 2]) {
+      const t = page.locator(`tr[data-task="${svc}.${slot}"][data-state="running"]`).first();
+      await t.waitFor();
+      check((await t.innerText()).includes(node), `task ${svc}.${slot} not on ${node}: ` + await t.innerText());
+    }
+    await page.getByRole("button", { name: "Refresh tasks" }).click();
+    await page.locator(`tr[data-task="${svc}.1"]`).first().waitFor();
+    // Landmarks and names, as the main suite checks every page.
+    const issues = await page.evaluate(() => {
+      const out = [];
+      for (const sel of ["header", "nav", "main"]) if (!document.querySelector(sel)) out.push("no <" + sel + ">");
+      if (document.querySelectorAll("h1").length !== 1) out.push("want one h1");
+      for (const th of document.querySelectorAll("thead th")) if (th.getAttribute("scope") !== "col") out.push("th without scope");
+      return out;
+    });
+    check(issues.length === 0, issues.join("; "));
+    await page.screenshot({ path: path.join(shots, "service.png"), fullPage: true });
+  });
+
+  check(problems.length === 0, "the browser reported:\n  " + problems.join("\n  "));
+  console.log("all steps passed");
+  await browser.close();
+} catch (e) {
+  console.log(`FAIL ${current}: ${e.message}`);
+  if (problems.length) console.log("browser reported:\n  " + problems.join("\n  "));
+  await page.screenshot({ path: path.join(shots, "services-failure.png"), fullPage: true }).catch(() => {});
+  await browser.close();
+  process.exit(1);
+}
