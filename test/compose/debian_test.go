@@ -2,7 +2,6 @@ package compose
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -169,35 +168,5 @@ func post(t *testing.T, url, body string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST %s: status %d: %s", url, resp.StatusCode, b)
-	}
-}
-
-// dockerComposeCmd returns a function running the real docker compose
-// (the CLI plugin make deps builds, run by the docker CLI through
-// DOCKER_CONFIG's cliPluginsExtraDirs) on p against s's Docker API. The
-// test is skipped when either is missing.
-func dockerComposeCmd(t *testing.T, s *harness.Stack, p project) func(args ...string) string {
-	t.Helper()
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("no docker CLI on $PATH (make deps)")
-	}
-	plugins := filepath.Dir(harness.Tool(t, filepath.Join("cli-plugins", "docker-compose")))
-	cfg := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(fmt.Sprintf(`{"cliPluginsExtraDirs": [%q]}`, plugins)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), harness.Timeout(3*time.Minute))
-		defer cancel()
-		cmd := exec.CommandContext(ctx, docker, append([]string{"compose"}, args...)...)
-		cmd.Dir = p.dir
-		cmd.Env = append(append(os.Environ(), p.env...), "DOCKER_HOST="+s.DockerHost(), "DOCKER_CONFIG="+cfg)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker compose %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
 	}
 }
