@@ -18,9 +18,6 @@ import (
 
 	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/network/overlay"
-	"github.com/berthproject/berth/pkg/client"
-	"github.com/berthproject/berth/pkg/types/container"
-	stypes "github.com/berthproject/berth/pkg/types/service"
 )
 
 // storeClient is an etcd client of the cluster store, as host h's berthd
@@ -128,8 +125,8 @@ func svcClean(t *testing.T, h *Host) {
 	})
 }
 
-// TestServices (make test): `service create` through berthd's API (what
-// `berth service create` calls) on a cluster of three nodes: three
+// TestServices (make test): `berth service create` on a cluster of
+// three nodes: three
 // replicas of a web server, one per node, whose healthcheck passes only
 // once a file exists. No task gets traffic while it is starting; once two
 // are healthy, requests to the service's name (its VIP) from a container
@@ -141,7 +138,7 @@ func svcClean(t *testing.T, h *Host) {
 func TestServices(t *testing.T) {
 	c := New(t, 3)
 	c.Form()
-	h1 := c.Hosts[0]
+	h1, h2, h3 := c.Hosts[0], c.Hosts[1], c.Hosts[2]
 	for _, h := range c.Hosts {
 		h.Stack.LoadBusybox()
 	}
@@ -149,30 +146,9 @@ func TestServices(t *testing.T) {
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcnet", true)
 	}
-	ctx := context.Background()
-	cl, err := client.New(ctx, h1.Stack.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	replicas := uint64(3)
-	spec := stypes.ServiceSpec{
-		Name: "web",
-		Mode: stypes.ServiceMode{Replicated: &stypes.ReplicatedService{Replicas: replicas}},
-		TaskTemplate: stypes.TaskSpec{
-			ContainerSpec: &stypes.ContainerSpec{
-				Image:   "busybox",
-				Command: []string{"sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"},
-				Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"},
-					Interval: 200 * time.Millisecond, StartInterval: 200 * time.Millisecond, StartPeriod: time.Hour, Retries: 3},
-			},
-			Networks: []stypes.NetworkAttachmentConfig{{Target: "svcnet"}},
-		},
-		EndpointSpec: &stypes.EndpointSpec{Ports: []stypes.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30080}}},
-	}
-	if _, err := cl.Services().Create(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
+	h1.BerthOK("service", "create", "-d", "--name", "web", "--replicas", "3", "--network", "svcnet", "-p", "30080:8080",
+		"--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-start-interval", "200ms",
+		"--health-start-period", "1h", "busybox", "sh", "-c", webCmd)
 	// One task container per node (the scheduler spreads them).
 	ctrs := map[*Host]string{}
 	waitFor(t, "a task container running on each node", func() (bool, string) {
@@ -192,11 +168,7 @@ func TestServices(t *testing.T) {
 	}
 
 	h1.BerthOK("run", "-d", "--name", "client", "--network", "svcnet", "busybox", "sleep", "3600")
-	svc, err := cl.Services().Inspect(ctx, "web")
-	if err != nil || len(svc.Endpoint.VirtualIPs) != 1 {
-		t.Fatalf("service inspect: %+v %v", svc, err)
-	}
-	vip := netip.MustParsePrefix(svc.Endpoint.VirtualIPs[0].Addr).Addr()
+	vip := netip.MustParsePrefix(strings.TrimSpace(h2.BerthOK("service", "inspect", "--format", "{{(index .Endpoint.VirtualIPs 0).Addr}}", "web"))).Addr()
 	waitFor(t, "web resolves to its VIP", func() (bool, string) {
 		r := h1.Berth("exec", "client", "nslookup", "web")
 		return r.ExitCode == 0 && strings.Contains(r.Stdout, vip.String()), r.Stdout + r.Stderr
@@ -205,24 +177,23 @@ func TestServices(t *testing.T) {
 	if got := answers(t, h1, "client", "http://web:8080/", 2); got["FAILED"] != 2 {
 		t.Fatalf("starting tasks answered through the VIP: %v", got)
 	}
-	h1b, h2b, h3b := c.Hosts[0], c.Hosts[1], c.Hosts[2]
-	for _, h := range []*Host{h1b, h2b} {
+	for _, h := range []*Host{h1, h2} {
 		h.BerthOK("exec", ctrs[h], "touch", "/tmp/ok")
 	}
 	two := func(g map[string]int) bool {
-		return g[names[h1b]] > 0 && g[names[h2b]] > 0 && len(g) == 2
+		return g[names[h1]] > 0 && g[names[h2]] > 0 && len(g) == 2
 	}
 	got := waitAnswers(t, "the VIP spreading over the two healthy tasks",
 		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) }, two)
 	t.Logf("answers through the VIP, h3's task starting: %v", got)
 	r := h1.BerthOK("exec", "client", "nslookup", "tasks.web")
-	h3ip := ctrIP(t, h3b, ctrs[h3b], "eth0")
+	h3ip := ctrIP(t, h3, ctrs[h3], "eth0")
 	if strings.Contains(r, h3ip.String()) {
 		t.Fatalf("tasks.web lists the starting task %s: %s", h3ip, r)
 	}
-	h3b.BerthOK("exec", ctrs[h3b], "touch", "/tmp/ok")
+	h3.BerthOK("exec", ctrs[h3], "touch", "/tmp/ok")
 	all3 := func(g map[string]int) bool {
-		return g[names[h1b]] > 0 && g[names[h2b]] > 0 && g[names[h3b]] > 0 && len(g) == 3
+		return g[names[h1]] > 0 && g[names[h2]] > 0 && g[names[h3]] > 0 && len(g) == 3
 	}
 	got = waitAnswers(t, "the VIP spreading over the three healthy tasks",
 		func() map[string]int { return answers(t, h1, "client", "http://web:8080/", 12) }, all3)
@@ -244,9 +215,7 @@ func TestServices(t *testing.T) {
 	}
 
 	// service rm: nothing left on any node, and the network can go.
-	if err := cl.Services().Remove(ctx, "web"); err != nil {
-		t.Fatal(err)
-	}
+	h3.BerthOK("service", "rm", "web")
 	for _, h := range c.Hosts {
 		svcClean(t, h)
 	}
@@ -289,28 +258,8 @@ func noVIPs(t *testing.T, h *Host) {
 	})
 }
 
-// webSpec is a service of busybox httpd tasks on network answering their
-// hostname on 8080; with a healthcheck that passes once /tmp/ok exists
-// (health true).
-func webSpec(name, network string, replicas uint64, health bool, ports ...stypes.PortConfig) stypes.ServiceSpec {
-	spec := stypes.ServiceSpec{
-		Name: name,
-		Mode: stypes.ServiceMode{Replicated: &stypes.ReplicatedService{Replicas: replicas}},
-		TaskTemplate: stypes.TaskSpec{
-			ContainerSpec: &stypes.ContainerSpec{
-				Image:   "busybox",
-				Command: []string{"sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"},
-			},
-			Networks: []stypes.NetworkAttachmentConfig{{Target: network}},
-		},
-		EndpointSpec: &stypes.EndpointSpec{Ports: ports},
-	}
-	if health {
-		spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"},
-			Interval: 200 * time.Millisecond, StartInterval: 200 * time.Millisecond, StartPeriod: time.Hour, Retries: 3}
-	}
-	return spec
-}
+// webCmd serves the task's hostname on port 8080 (busybox httpd).
+const webCmd = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
 
 // taskCtrs waits until the service's running task containers number n
 // in all, and returns them by host (container ID and hostname).
@@ -353,25 +302,13 @@ func TestServicesFull(t *testing.T) {
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcfull", true)
 	}
-	ctx := context.Background()
-	cl, err := client.New(ctx, h1.Stack.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	create := func(spec stypes.ServiceSpec) {
+	create := func(args ...string) {
 		t.Helper()
-		if _, err := cl.Services().Create(ctx, spec); err != nil {
-			t.Fatal(err)
-		}
+		h1.BerthOK(append(append([]string{"service", "create", "-d", "--network", "svcfull"}, args...), "busybox", "sh", "-c", webCmd)...)
 	}
-	create(webSpec("web", "svcfull", 3, false, stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30081}))
-	db := webSpec("db", "svcfull", 2, false)
-	db.EndpointSpec.Mode = stypes.ResolutionModeDNSRR
-	create(db)
-	edge := webSpec("edge", "svcfull", 1, false, stypes.PortConfig{Protocol: "tcp", TargetPort: 8080, PublishedPort: 30082, PublishMode: stypes.PortPublishModeHost})
-	edge.TaskTemplate.Placement = &stypes.Placement{Constraints: []string{"node.hostname==" + h3.Name}}
-	create(edge)
+	create("--name", "web", "--replicas", "3", "-p", "30081:8080")
+	create("--name", "db", "--replicas", "2", "--endpoint-mode", "dnsrr")
+	create("--name", "edge", "--constraint", "node.hostname=="+h3.Name, "-p", "mode=host,target=8080,published=30082")
 	webs := taskCtrs(t, c, "web", 3)
 	dbs := taskCtrs(t, c, "db", 2)
 	edges := taskCtrs(t, c, "edge", 1)
@@ -440,11 +377,7 @@ func TestServicesFull(t *testing.T) {
 	}
 	waitAnswers(t, "the mesh on h2 after its table was deleted", mesh(h2), all3)
 
-	for _, s := range []string{"web", "db", "edge"} {
-		if err := cl.Services().Remove(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h2.BerthOK("service", "rm", "web", "db", "edge")
 	for _, h := range c.Hosts {
 		svcClean(t, h)
 	}
