@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
+	"github.com/berthproject/berth/pkg/types/system"
 )
 
 // RegistryOptions are the daemon-wide registry settings.
@@ -253,6 +254,15 @@ func registryError(op, ref, host string, err error) error {
 		return fmt.Errorf("pull %s: manifest unknown: repository or tag not found in %s: %w", ref, host, errdefs.ErrNotFound)
 	case strings.Contains(err.Error(), "unexpected commit digest") || strings.Contains(err.Error(), "digest mismatch"):
 		return fmt.Errorf("%s %s: a blob from %s does not match its digest (corrupt or tampered content): %v: %w", op, ref, host, err, errdefs.ErrDataLoss)
+	case strings.Contains(err.Error(), "dial unix "):
+		// Not the registry (containerd reaches registries over TCP): one
+		// of berth's own daemons on its unix socket, being restarted.
+		backend := &system.BackendUnavailableError{Err: fmt.Errorf("%s %s: containerd did not answer: %v: %w", op, ref, err, errdefs.ErrUnavailable)}
+		if strings.Contains(err.Error(), "snapshot") {
+			backend = &system.BackendUnavailableError{Backend: system.BackendSnapshotter,
+				Err: fmt.Errorf("%s %s: the snapshotter (%s) did not answer, it is restarting: %v: %w", op, ref, system.BackendSnapshotter, err, errdefs.ErrUnavailable)}
+		}
+		return backend
 	case errors.As(err, &oerr) || errors.As(err, &nerr) || strings.Contains(err.Error(), "connection refused"):
 		return &imagetypes.RegistryUnreachableError{Host: host, Err: fmt.Errorf("%s %s: registry %s is unreachable: %v: %w", op, ref, host, err, errdefs.ErrUnavailable)}
 	}

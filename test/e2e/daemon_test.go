@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -505,4 +506,55 @@ func TestRestartAfterShimAndContainerdKilled(t *testing.T) {
 		t.Errorf("%s runs again with a restart count of 0", n)
 	}
 	c.ok("rm", "-f", n)
+}
+
+// TestSnapshotterRestartingPullMessage: a pull that fails because
+// berth-snapshotter is down (berthd restarts it) says so, and not that the
+// registry is unreachable. The snapshotter is killed a few times in a row
+// so that berthd's restart back-off (100 ms, doubling) leaves a gap the
+// pull lands in.
+func TestSnapshotterRestartingPullMessage(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	var failure *result
+	for round := 0; round < 6 && failure == nil; round++ {
+		ref := fmt.Sprintf("%s/e2e/snapgap:%d", reg.Addr(), round)
+		c.ok("tag", "busybox", ref)
+		c.ok("push", ref)
+		c.ok("rmi", ref)
+		// Each kill of a process that ran less than a few seconds doubles
+		// the wait before the next start.
+		for k := 0; k < 4; k++ {
+			old := s.SnapshotterPID()
+			if old == 0 {
+				t.Fatal("no berth-snapshotter pid")
+			}
+			if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill -9 berth-snapshotter %d: %v", old, err)
+			}
+			if k == 3 {
+				break
+			}
+			eventually(t, time.Minute, "berthd to restart berth-snapshotter", func() bool {
+				np := s.SnapshotterPID()
+				return np != 0 && np != old && c.run("image", "inspect", "busybox").code == 0
+			})
+		}
+		if r := c.run("pull", ref); r.code != 0 {
+			failure = &r
+		}
+		eventually(t, time.Minute, "berthd to restart berth-snapshotter", func() bool {
+			return s.SnapshotterPID() != 0 && c.run("pull", ref).code == 0
+		})
+	}
+	if failure == nil {
+		t.Fatal("no pull landed while berth-snapshotter was down in 6 rounds")
+	}
+	t.Logf("pull while berth-snapshotter restarted: %s", failure)
+	if strings.Contains(failure.stderr, "unreachable") || !strings.Contains(failure.stderr, "berth-snapshotter") || !strings.Contains(failure.stderr, "restart") {
+		t.Errorf("a pull while berthd restarts berth-snapshotter: %s\nwant a message that the snapshotter is restarting, not that the registry is unreachable", failure)
+	}
 }

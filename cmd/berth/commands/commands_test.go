@@ -161,6 +161,10 @@ func TestExitCodeMapping(t *testing.T) {
 	if strings.Contains(m, "Is berthd running?") || !strings.Contains(m, "berthd is running, but containerd did not answer") {
 		t.Errorf("hint for containerd down behind a running berthd: %q", m)
 	}
+	m = Message(&system.BackendUnavailableError{Backend: system.BackendSnapshotter, Err: fmt.Errorf("pull x: %w", errdefs.ErrUnavailable)})
+	if !strings.Contains(m, "berthd is running, but berth-snapshotter did not answer") {
+		t.Errorf("hint for berth-snapshotter down behind a running berthd: %q", m)
+	}
 	if m := Message(&ExitError{Code: 2}); m != "" {
 		t.Errorf("bare exit code printed %q", m)
 	}

@@ -101,7 +101,11 @@ func Message(err error) string {
 	var be *system.BackendUnavailableError
 	switch {
 	case errors.As(err, &be):
-		msg += "\nberthd is running, but containerd did not answer: berthd restarts it when it stops. Retry in a moment; if this lasts, berthd's log says why."
+		backend := "containerd"
+		if be.Backend != "" {
+			backend = be.Backend
+		}
+		msg += "\nberthd is running, but " + backend + " did not answer: berthd restarts it when it stops. Retry in a moment; if this lasts, berthd's log says why."
 	case errdefs.IsUnavailable(err) && !errors.As(err, &ce) && !errors.As(err, &re):
 		msg += "\nIs berthd running? Start it with `berthd` (or `make up` in a berth checkout), or point --host/BERTH_HOST at its socket."
 	}

@@ -7,8 +7,14 @@ package system
 // crosses the API as a typed reason, so a client can tell it from berthd
 // itself being down.
 type BackendUnavailableError struct {
-	Err error
+	// Backend names the daemon that did not answer when berthd knows it
+	// ("berth-snapshotter"); empty means containerd.
+	Backend string
+	Err     error
 }
+
+// BackendSnapshotter is the Backend of an error berth-snapshotter caused.
+const BackendSnapshotter = "berth-snapshotter"
 
 func (e *BackendUnavailableError) Error() string { return e.Err.Error() }
 func (e *BackendUnavailableError) Unwrap() error { return e.Err }

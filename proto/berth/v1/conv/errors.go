@@ -37,7 +37,8 @@ const (
 	ReasonRegistryUnreachable = "BERTH_REGISTRY_UNREACHABLE"
 	// ReasonBackendUnavailable marks an Unavailable error that berthd
 	// answered with (a *system.BackendUnavailableError): berthd runs, a
-	// daemon behind it (containerd) did not answer.
+	// daemon behind it (containerd) did not answer; metadata backend names
+	// it when it is not containerd (berth-snapshotter).
 	ReasonBackendUnavailable = "BERTH_BACKEND_UNAVAILABLE"
 )
 
@@ -59,7 +60,12 @@ func ErrorToGRPC(err error) error {
 		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonRegistryUnreachable, Metadata: map[string]string{"host": ru.Host}})
 	} else if st.Code() == codes.Unavailable {
 		// berthd answers: what was unavailable is behind it.
-		infos = append(infos, &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonBackendUnavailable})
+		info := &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonBackendUnavailable}
+		var be *system.BackendUnavailableError
+		if errors.As(err, &be) && be.Backend != "" {
+			info.Metadata = map[string]string{"backend": be.Backend}
+		}
+		infos = append(infos, info)
 	}
 	switch {
 	case errdefs.IsConflict(err):
@@ -134,8 +140,8 @@ func ErrorFromGRPC(err error) error {
 	if info := reasons[ReasonRegistryUnreachable]; info != nil {
 		native = &image.RegistryUnreachableError{Host: info.GetMetadata()["host"], Err: native}
 	}
-	if reasons[ReasonBackendUnavailable] != nil {
-		native = &system.BackendUnavailableError{Err: native}
+	if info := reasons[ReasonBackendUnavailable]; info != nil {
+		native = &system.BackendUnavailableError{Backend: info.GetMetadata()["backend"], Err: native}
 	}
 	if info := reasons[ReasonStartError]; info != nil {
 		code, _ := strconv.Atoi(info.GetMetadata()["exit_code"])

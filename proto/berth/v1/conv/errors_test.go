@@ -39,4 +39,10 @@ func TestUnavailableCrossesTyped(t *testing.T) {
 	if got := ErrorFromGRPC(errgrpc.ToGRPC(refused)); errors.As(got, &be) {
 		t.Errorf("an Unavailable status not made by berthd's server is typed as berthd's answer: %v", got)
 	}
+	// The snapshotter being restarted crosses as such.
+	snap := &system.BackendUnavailableError{Backend: system.BackendSnapshotter, Err: fmt.Errorf("pull x: %w", errdefs.ErrUnavailable)}
+	got = ErrorFromGRPC(ErrorToGRPC(snap))
+	if !errors.As(got, &be) || be.Backend != system.BackendSnapshotter || !errdefs.IsUnavailable(got) {
+		t.Errorf("berth-snapshotter unavailable came back as %T %+v", got, got)
+	}
 }
