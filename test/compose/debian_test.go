@@ -102,6 +102,23 @@ func TestComposeDebian(t *testing.T) {
 		t.Errorf("psql -h db from app: %q rows, want 1", out)
 	}
 
+	if isFull {
+		// Scaled: a second application container, healthy, reaching redis
+		// and PostgreSQL by name too; up without --scale goes back to one.
+		p.ok("up", "-d", "--wait", "--scale", "app=2")
+		rows := p.ps()
+		if r := rows["debian-app-2"]; r == nil || r["Health"] != "healthy" {
+			t.Errorf("after --scale app=2, debian-app-2: %v, want running and healthy", r)
+		}
+		if out := p.ok("exec", "-T", "--index", "2", "app", "redis-cli", "-h", "redis", "get", "visits"); out != "2" {
+			t.Errorf("redis-cli from app #2 = %q, want 2", out)
+		}
+		p.ok("up", "-d", "--wait")
+		if rows := p.ps("-a"); rows["debian-app-2"] != nil {
+			t.Errorf("after up without --scale, debian-app-2 is still there: %v", rows)
+		}
+	}
+
 	// down keeps the named volumes: the data are there after up.
 	p.ok("down")
 	if out := s.BerthOK("volume", "ls", "-q"); out != "debian_cache\ndebian_db" {
