@@ -171,7 +171,11 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":5}`), 400, "must be of type string")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Memory":"lots"}}`), 400, "must be of type int64")
 		a.expect("POST", "/containers/create", strings.NewReader(``), 400, "request body is empty")
-		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox"} {}`), 400, "more than one value")
+		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox"} {}`), 400, "unexpected content after JSON")
+		if resp, body := a.do("POST", "/containers/create", strings.NewReader(`{"Image":"busybox"}`), "Content-Type", "text/plain"); resp.StatusCode != 400 ||
+			!strings.Contains(string(body), "unsupported Content-Type header (text/plain): must be 'application/json'") {
+			t.Errorf("create with Content-Type text/plain: %d %s, want 400 and the Content-Type named", resp.StatusCode, body)
+		}
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Links":["a:b"]}}`), 400, "links")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"BlkioWeightDevice":[{"Path":"/dev/null","Weight":10}]}}`), 400, "--blkio-weight-device")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}`), 400, "log driver \"syslog\" is not supported")

@@ -372,6 +372,13 @@ func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request, v map[
 // and tag name it, comment, author, changes (one Dockerfile instruction
 // each) and pause (default true) as docker commit's flags.
 func (s *Server) commit(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	// The body is an optional container config for the image (dockerd
+	// merges it in); berth takes changes from the changes parameter only,
+	// but a malformed body is refused first, as dockerd does.
+	var cfg dcontainer.Config
+	if err := decodeJSON(w, r, &cfg, true); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	ref := q.Get("repo")
 	if ref != "" && q.Get("tag") != "" {

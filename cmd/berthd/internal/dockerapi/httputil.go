@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -94,9 +95,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// decodeJSON decodes r's body into v. An empty body leaves v as it is when
-// allowEmpty; malformed JSON and wrong types are a 400 naming the problem.
+// decodeJSON decodes r's body into v, as moby's httputils.ReadJSON: a body
+// must say Content-Type application/json; an empty body leaves v as it is
+// when allowEmpty; malformed JSON, wrong types and content after the value
+// are a 400 naming the problem, with dockerd's words ("invalid JSON: …",
+// "unexpected content after JSON").
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
 	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
@@ -113,12 +120,25 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) 
 		case errors.As(err, &te):
 			return invalid("invalid JSON: field %s must be of type %s, not %s", te.Field, te.Type, te.Value)
 		case errors.As(err, &se):
-			return invalid("invalid JSON at byte %d: %v", se.Offset, err)
+			return invalid("invalid JSON: %v (at byte %d)", err, se.Offset)
 		}
 		return invalid("invalid JSON: %v", err)
 	}
 	if dec.More() {
-		return invalid("invalid JSON: more than one value in the request body")
+		return invalid("unexpected content after JSON: the request body must hold one JSON value")
+	}
+	return nil
+}
+
+// checkJSONContentType is moby's httputils.CheckForJSON: no Content-Type
+// is fine for an empty body, anything else must be application/json.
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return invalid("unsupported Content-Type header (%s): must be 'application/json'", ct)
 	}
 	return nil
 }
@@ -193,7 +213,8 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil {
+	// A bare number is Unix seconds (Go's ParseDuration takes "0" too).
+	if d, err := time.ParseDuration(s); err == nil && strings.TrimLeft(s, "0123456789.") != "" {
 		return now.Add(-d), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
