@@ -277,6 +277,14 @@ func validateConfig(cfg *containertypes.Config) error {
 	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
 		return fmt.Errorf("the working directory must be an absolute path: %s: %w", cfg.WorkingDir, errdefs.ErrInvalidArgument)
 	}
+	if cfg.WorkingDir != "" {
+		cfg.WorkingDir = path.Clean(cfg.WorkingDir) // "/tmp/" is kept as "/tmp", as Docker does
+	}
+	for _, e := range cfg.Env {
+		if name, _, _ := strings.Cut(e, "="); name == "" {
+			return fmt.Errorf("invalid environment variable: %s: a variable needs a name (NAME=value): %w", e, errdefs.ErrInvalidArgument)
+		}
+	}
 	if cfg.StopTimeout != nil && *cfg.StopTimeout < -1 {
 		return fmt.Errorf("invalid stop timeout %d: %w", *cfg.StopTimeout, errdefs.ErrInvalidArgument)
 	}

@@ -190,11 +190,11 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 		return mountEntry{}, fmt.Errorf("invalid mount: no target: %w", errdefs.ErrInvalidArgument)
 	}
 	if !path.IsAbs(m.Target) {
-		return mountEntry{}, fmt.Errorf("invalid mount target %q: it must be an absolute path: %w", m.Target, errdefs.ErrInvalidArgument)
+		return mountEntry{}, fmt.Errorf("invalid mount target %q: mount path must be absolute: %w", m.Target, errdefs.ErrInvalidArgument)
 	}
 	dst := path.Clean(m.Target)
 	if dst == "/" {
-		return mountEntry{}, fmt.Errorf("invalid mount target %q: cannot mount over the root: %w", m.Target, errdefs.ErrInvalidArgument)
+		return mountEntry{}, fmt.Errorf("invalid mount target %q: destination can't be '/' (cannot mount over the root): %w", m.Target, errdefs.ErrInvalidArgument)
 	}
 	if m.Type == "" {
 		m.Type = "volume"
@@ -383,7 +383,7 @@ func (s *Service) volumesFrom(ctx context.Context, spec string) ([]mountEntry, e
 	default:
 		return nil, fmt.Errorf("invalid --volumes-from %q: the mode must be ro or rw: %w", spec, errdefs.ErrInvalidArgument)
 	}
-	r, err := s.lookup(ref)
+	r, err := s.lookupReferenced(ref, "--volumes-from")
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func (s *Service) namespaceSpec(ctx context.Context, cfg *containertypes.Config)
 			return nil
 		case strings.HasPrefix(mode, "container:"):
 			ref := strings.TrimPrefix(mode, "container:")
-			other, err := s.lookup(ref)
+			other, err := s.lookupReferenced(ref, "--"+flag)
 			if err != nil {
 				return err
 			}

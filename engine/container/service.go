@@ -191,6 +191,18 @@ func (s *Service) lookup(ref string) (*record, error) {
 	return s.lookupLocked(ref)
 }
 
+// lookupReferenced is lookup for a container that another one's settings
+// name (--volumes-from, --pid/--ipc container:NAME): a missing one is bad
+// input for the new container, a 400 as in Docker, not a 404.
+func (s *Service) lookupReferenced(ref, setting string) (*record, error) {
+	r, err := s.lookup(ref)
+	if errdefs.IsNotFound(err) {
+		msg := strings.TrimSuffix(err.Error(), ": "+errdefs.ErrNotFound.Error())
+		return nil, fmt.Errorf("invalid %s: %s: %w", setting, msg, errdefs.ErrInvalidArgument)
+	}
+	return r, err
+}
+
 func (s *Service) lookupLocked(ref string) (*record, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("no container given: %w", errdefs.ErrInvalidArgument)

@@ -71,11 +71,11 @@ func (h *HealthConfig) Validate() error {
 		v    time.Duration
 	}{{"Interval", h.Interval}, {"Timeout", h.Timeout}, {"StartPeriod", h.StartPeriod}, {"StartInterval", h.StartInterval}} {
 		if d.v != 0 && d.v < time.Millisecond {
-			return fmt.Errorf("healthcheck %s (%v) must be 0 (the default) or at least 1ms", d.name, d.v)
+			return fmt.Errorf("%s in Healthcheck cannot be less than 1ms: give 0 (the default) or at least 1ms, not %v", d.name, d.v)
 		}
 	}
 	if h.Retries < 0 {
-		return fmt.Errorf("healthcheck Retries (%d) cannot be negative", h.Retries)
+		return fmt.Errorf("Retries in Healthcheck cannot be negative (%d): give 0 (the default) or more", h.Retries)
 	}
 	if len(h.Test) == 0 {
 		return nil
