@@ -23,7 +23,7 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 	defer r.op.Unlock()
 	old := r.name
 	if newName == old {
-		return fmt.Errorf("renaming container %s: the new name is the same as the old one: %w", old, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("Renaming a container with the same name as its current name: %s: %w", old, errdefs.ErrInvalidArgument)
 	}
 	if _, err := s.reserveName(newName, r.id); err != nil {
 		return err

@@ -20,7 +20,7 @@ const defaultStopTimeout = 10 * time.Second
 func parseSignal(s string) (syscall.Signal, error) {
 	sig, err := signal.ParseSignal(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid signal %q: %w", s, errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
 	}
 	return sig, nil
 }

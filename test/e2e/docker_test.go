@@ -295,7 +295,7 @@ func testDockerStatsPs(t *testing.T, d cli) {
 	}
 	rm := d.name("dupdrm")
 	d.ok("create", "--rm", "--name", rm, "busybox", "true")
-	d.fails(1, []string{"restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
+	d.fails(1, []string{"Restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
 }
 
 func testDockerNetworkDNS(t *testing.T, d cli) {

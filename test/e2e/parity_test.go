@@ -632,5 +632,5 @@ func testUpdateRestart(t *testing.T, c cli) {
 	})
 	rm := c.name("updrm")
 	c.ok("create", "--rm", "--name", rm, "busybox", "true")
-	c.fails(1, []string{"restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
+	c.fails(1, []string{"Restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
 }

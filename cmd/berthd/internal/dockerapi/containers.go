@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -269,18 +270,33 @@ func writeJSONBody(w http.ResponseWriter, v any) error {
 }
 
 func windowSize(r *http.Request) (container.WindowSize, error) {
-	h, err := intValue(r, "h", -1)
+	h, err := sizeValue(r, "height", "h")
 	if err != nil {
 		return container.WindowSize{}, err
 	}
-	wd, err := intValue(r, "w", -1)
+	wd, err := sizeValue(r, "width", "w")
 	if err != nil {
 		return container.WindowSize{}, err
 	}
-	if h < 0 || wd < 0 || h > 65535 || wd > 65535 {
-		return container.WindowSize{}, invalid("invalid terminal size: h and w must be between 0 and 65535")
+	return container.WindowSize{Height: h, Width: wd}, nil
+}
+
+// sizeValue parses a resize parameter with dockerd's words: `invalid resize
+// height "x": invalid syntax`, or "value out of range" (0 to 65535).
+func sizeValue(r *http.Request, what, k string) (uint16, error) {
+	s := r.URL.Query().Get(k)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return 0, invalid("invalid resize %s %q: value out of range (0 to 65535)", what, s)
+		}
+		return 0, invalid("invalid resize %s %q: invalid syntax (a number of cells, 0 to 65535)", what, s)
 	}
-	return container.WindowSize{Height: uint16(h), Width: uint16(wd)}, nil
+	if n < 0 || n > math.MaxUint16 {
+		return 0, invalid("invalid resize %s %q: value out of range (0 to 65535)", what, s)
+	}
+	return uint16(n), nil
 }
 
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, v map[string]string) error {
