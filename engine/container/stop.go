@@ -79,17 +79,20 @@ func (s *Service) stop(ctx context.Context, r *record, opts containertypes.StopO
 		}
 		return err
 	}
+	// A negative timeout (-t -1, StopTimeout -1) waits as long as it takes.
+	var expired <-chan time.Time
 	if timeout >= 0 {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
-		select {
-		case <-exited:
-			s.publish(r, "stop", nil)
-			return nil
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		expired = t.C
+	}
+	select {
+	case <-exited:
+		s.publish(r, "stop", nil)
+		return nil
+	case <-expired:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	// A task that exited since the timeout (stopped, not reaped yet) is
 	// no error: its exit is on its way to the waiter.
