@@ -249,5 +249,10 @@ func (s *Service) Resize(ctx context.Context, ref string, size containertypes.Wi
 	_, err = s.client.TaskService().ResizePty(s.ctx(ctx), &tasks.ResizePtyRequest{
 		ContainerID: r.id, Width: uint32(size.Width), Height: uint32(size.Height),
 	})
-	return errgrpc.ToNative(err)
+	err = errgrpc.ToNative(err)
+	if errdefs.IsNotFound(err) {
+		// No task: the container is not running (a 409, as dockerd).
+		return fmt.Errorf("cannot resize container %s: container %s is not running: %w", r.name, r.id, errdefs.ErrConflict)
+	}
+	return err
 }

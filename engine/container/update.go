@@ -174,7 +174,7 @@ func (s *Service) UpdateRestartPolicy(ctx context.Context, ref string, p contain
 		p.Name = ""
 	}
 	if cfg.AutoRemove && p.Name != "" {
-		return fmt.Errorf("Restart policy cannot be updated because AutoRemove is enabled for the container: %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("Restart policy cannot be updated because AutoRemove is enabled for the container: %w", errdefs.ErrConflict)
 	}
 	next := *cfg
 	next.RestartPolicy = p
