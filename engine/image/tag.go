@@ -53,6 +53,10 @@ func tagName(target string) (string, error) {
 	if _, ok := named.(reference.Digested); ok {
 		return "", fmt.Errorf("refusing to create a tag with a digest reference %q: %w", target, errdefs.ErrInvalidArgument)
 	}
+	if reference.FamiliarName(named) == "sha256" {
+		// "sha256:x" would read as an image ID prefix.
+		return "", fmt.Errorf("refusing to create an ambiguous tag using digest algorithm as name: %q: %w", target, errdefs.ErrInvalidArgument)
+	}
 	return full, nil
 }
 
