@@ -833,3 +833,24 @@ func TestLoadOCINames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFilterTime(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-01-02T03:04:05.5Z", time.Date(2026, 1, 2, 3, 4, 5, 5e8, time.UTC)},
+		{"1700000000", time.Unix(1_700_000_000, 0)},
+		{"1700000000.25", time.Unix(1_700_000_000, 25e7)},
+		{"24h", now.Add(-24 * time.Hour)},
+	} {
+		got, err := parseFilterTime(c.in, now)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("parseFilterTime(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	if _, err := parseFilterTime("soon", now); err == nil {
+		t.Error(`parseFilterTime("soon") gave no error`)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,6 +163,7 @@ type filters struct {
 	references []string
 	labels     []string
 	before     *time.Time
+	until      *time.Time
 	since      *time.Time
 }
 
@@ -194,6 +196,17 @@ func (s *Service) parseFilters(ctx context.Context, in map[string][]string) (*fi
 			f.references = append(f.references, vals...)
 		case "label":
 			f.labels = append(f.labels, vals...)
+		case "until":
+			for _, v := range vals {
+				t, err := parseFilterTime(v, time.Now())
+				if err != nil {
+					return nil, fmt.Errorf("invalid filter 'until=%s': %v: %w", v, err, errdefs.ErrInvalidArgument)
+				}
+				// Several values: the earliest wins, as dockerd's.
+				if f.until == nil || t.Before(*f.until) {
+					f.until = &t
+				}
+			}
 		case "before", "since":
 			for _, v := range vals {
 				g, _, err := s.lookup(ctx, v)
@@ -254,6 +267,9 @@ func (f *filters) match(g *group) ([]string, bool) {
 	if c := g.rt.config.Created; c != nil {
 		created = *c
 	}
+	if f.until != nil && !created.Before(*f.until) {
+		return nil, false
+	}
 	if f.before != nil && !created.Before(*f.before) {
 		return nil, false
 	}
@@ -276,4 +292,27 @@ func refMatch(pattern, tag string) bool {
 	}
 	ok, _ := path.Match(pattern, repo)
 	return ok
+}
+
+// parseFilterTime reads an until filter as dockerd does: an RFC 3339 time,
+// Unix seconds with an optional fraction, or a duration before now ("24h").
+func parseFilterTime(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if sec, frac, _ := strings.Cut(v, "."); sec != "" && strings.Trim(sec, "0123456789") == "" && strings.Trim(frac, "0123456789") == "" {
+		n, err := strconv.ParseInt(sec, 10, 64)
+		if err == nil {
+			var ns int64
+			if frac != "" {
+				frac = (frac + "000000000")[:9]
+				ns, _ = strconv.ParseInt(frac, 10, 64)
+			}
+			return time.Unix(n, ns), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("want a time (RFC 3339), Unix seconds or a duration (24h)")
 }

@@ -147,9 +147,9 @@ func parsePruneFilters(opts imagetypes.PruneOptions) (pruneFilters, error) {
 			}
 		case "until":
 			for _, v := range vals {
-				t, err := time.Parse(time.RFC3339Nano, v)
+				t, err := parseFilterTime(v, time.Now())
 				if err != nil {
-					return f, fmt.Errorf("invalid filter 'until=%s': want a time (RFC 3339): %w", v, errdefs.ErrInvalidArgument)
+					return f, fmt.Errorf("invalid filter 'until=%s': %v: %w", v, err, errdefs.ErrInvalidArgument)
 				}
 				if f.until.IsZero() || t.Before(f.until) {
 					f.until = t
