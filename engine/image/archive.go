@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"sort"
 	"strings"
 
 	"github.com/containerd/containerd/v2/client"
@@ -235,7 +236,27 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 	}
 	opts := []archive.ExportOpt{archive.WithPlatform(s.matcher)}
 	var ids []string
+	// A repository without a tag saves every tag it has, as Docker; a
+	// name asked for twice is saved once.
+	var expanded []string
+	seen := map[string]bool{}
 	for _, ref := range refs {
+		names := repoTagNames(all, ref)
+		if len(names) == 0 {
+			names = []string{ref}
+		}
+		for _, n := range names {
+			key := n
+			if full, err := imagetypes.NormalizeName(n); err == nil {
+				key = full
+			}
+			if !seen[key] {
+				seen[key] = true
+				expanded = append(expanded, n)
+			}
+		}
+	}
+	for _, ref := range expanded {
 		g, name, err := s.lookupIn(all, ref)
 		if err != nil {
 			return err
@@ -268,4 +289,23 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 		s.publish("save", id, nil)
 	}
 	return nil
+}
+
+// repoTagNames returns the names of every image of repository ref (given
+// without tag or digest), sorted; none when ref names a tag.
+func repoTagNames(all map[digest.Digest]*group, ref string) []string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil || !reference.IsNameOnly(named) {
+		return nil
+	}
+	var out []string
+	for _, g := range all {
+		for _, r := range g.records {
+			if !imagetypes.IsDangling(r.Name) && repoOf(r.Name) == named.Name() {
+				out = append(out, r.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
