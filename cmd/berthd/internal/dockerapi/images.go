@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	dimage "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	dregistry "github.com/moby/moby/api/types/registry"
@@ -220,6 +221,12 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
+	if p := q.Get("platform"); p != "" {
+		// Refused before the progress stream starts: a 400, as dockerd.
+		if _, err := platforms.Parse(p); err != nil {
+			return invalid("invalid platform %q: %s", p, strings.TrimSuffix(err.Error(), ": "+errdefs.ErrInvalidArgument.Error()))
+		}
+	}
 	auth, err := authConfig(r)
 	if err != nil {
 		return err
@@ -337,18 +344,40 @@ func (s *Server) imageSaveOne(w http.ResponseWriter, r *http.Request, v map[stri
 }
 
 func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) error {
-	for _, n := range names {
-		if _, err := s.b.Images.Inspect(r.Context(), n); err != nil {
+	if len(r.URL.Query()["platform"]) > 1 {
+		return invalid("multiple platform parameters not supported")
+	}
+	// The engine finds every image before it writes: until the first
+	// byte, an error is still an answer of its own (404 No such image).
+	lw := &lazyTarWriter{w: w}
+	if err := s.b.Images.Save(r.Context(), lw, names); err != nil {
+		if !lw.started {
 			return err
 		}
-	}
-	w.Header().Set("Content-Type", "application/x-tar")
-	w.WriteHeader(http.StatusOK)
-	if err := s.b.Images.Save(r.Context(), w, names); err != nil {
 		s.log.Warn("image save", "images", names, "error", err)
 		panic(http.ErrAbortHandler)
 	}
+	lw.start()
 	return nil
+}
+
+// lazyTarWriter sends the 200 and its Content-Type with the first byte.
+type lazyTarWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyTarWriter) start() {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-tar")
+		l.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (l *lazyTarWriter) Write(p []byte) (int, error) {
+	l.start()
+	return l.w.Write(p)
 }
 
 // build answers the legacy builder's endpoint until berth has a builder.
