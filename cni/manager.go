@@ -382,14 +382,21 @@ func (m *Manager) allocateSubnetLocked() (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("all predefined address pools have been fully subnetted: %w", errdefs.ErrResourceExhausted)
 }
 
-// lookupLocked finds a network by name, full ID or unique ID prefix.
+// lookupLocked finds a network by full ID, name or unique ID prefix, in
+// that order as dockerd: a network named like another's ID is found by its
+// name only when no ID is that whole ref.
 func (m *Manager) lookupLocked(ref string) (*storedNetwork, error) {
+	for _, n := range m.networks {
+		if n.ID == ref {
+			return n, nil
+		}
+	}
 	if n, ok := m.networks[ref]; ok {
 		return n, nil
 	}
 	var found *storedNetwork
 	for _, n := range m.networks {
-		if n.ID == ref || (len(ref) >= 3 && strings.HasPrefix(n.ID, ref)) {
+		if len(ref) >= 3 && strings.HasPrefix(n.ID, ref) {
 			if found != nil {
 				return nil, fmt.Errorf("network id prefix %s is ambiguous: %w", ref, errdefs.ErrInvalidArgument)
 			}
