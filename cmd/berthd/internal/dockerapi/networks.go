@@ -116,6 +116,11 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request, v map[str
 		return err
 	}
 	if err := nets.Remove(r.Context(), v["id"]); err != nil {
+		if errdefs.IsFailedPrecondition(err) {
+			// Active endpoints: dockerd answers 403 (libnetwork's
+			// ActiveEndpointsError is Forbidden), not 409.
+			return statusError{http.StatusForbidden, errorMessage(err)}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -235,7 +240,9 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
-	all := false
+	// Before API 1.42 a prune removed every unused local volume, named or
+	// anonymous (dockerd's router adds all=true for those clients).
+	all := docker.CompareVersions(apiVersion(r), "1.42") < 0
 	if a, ok := filters["all"]; ok {
 		all = len(a) > 0 && (a[0] == "true" || a[0] == "1")
 		delete(filters, "all")
