@@ -270,6 +270,19 @@ test-e2e: deps build
 test-compose: deps build
 	BERTH_TEST_COMPOSE_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 40m -v ./test/compose/
 
+## test-moby: moby's own API integration tests (integration/{container,image,network,volume,system} of Docker 28.2,
+# compiled from the Go module proxy) against a private berthd: every test test/moby/allowlist.txt expects to pass.
+# make test runs the list's short ones (TestMobyShort).
+.PHONY: test-moby
+test-moby: deps build
+	BERTH_TEST_MOBY_FULL=1 GO=$(GO) BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 80m -v -run 'TestMobyIntegration' ./test/moby
+
+## docker-diff: recorded client requests (test/dockerdiff/requests.json) sent to a private berthd and a private dockerd,
+# every difference in status, headers and JSON shape reported; fails on one known.txt does not list (skipped without dockerd)
+.PHONY: docker-diff
+docker-diff: deps build
+	BERTH_TEST_DOCKERDIFF=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 15m -v -run 'TestDockerDiff' ./test/dockerdiff
+
 ## test-build-debian: Dockerfile builds on a real debian:bookworm (test/images/mkdebian.sh, mmdebstrap,
 # cached in /var/cache/berth/images): nginx through a published port, a Go multi-stage build, a cache
 # mount; their RUN steps reach Debian's mirror. make test runs the busybox builds (TestBuild*).
