@@ -309,11 +309,12 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			}
 			e.cluster.OnStore(e.servicelb.SetStore)
 		}
-		so := service.Options{Logger: cfg.logger}
+		so := service.Options{Logger: cfg.logger, Peers: e.cluster}
 		if e.containers != nil && e.images != nil {
 			so.Engine = service.Engine{Containers: e.containers, Images: e.images, Subscribe: bus.Subscribe}
 		}
 		e.services = service.New(so)
+		e.cluster.Handle(service.LogsPath, e.services.LogsHandler())
 		if e.overlay != nil {
 			e.overlay.AllowTasks(e.services.IsTaskContainer)
 		}

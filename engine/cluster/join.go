@@ -435,8 +435,11 @@ func (s *Service) serveJoin(st *localState) error {
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(s.handleJoin),
 		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
-		ErrorLog:          nil,
+		// A joining node has no certificate yet; another node presents
+		// its own (peer.go).
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: clientCAs(caPEM)},
+		ErrorLog: nil,
 	}
 	s.join = srv
 	go func() {
@@ -449,6 +452,9 @@ func (s *Service) serveJoin(st *localState) error {
 
 // handleJoin answers POST /v1/join.
 func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
+	if s.servePeer(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/join" {
 		http.NotFound(w, r)
 		return

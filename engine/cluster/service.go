@@ -79,8 +79,9 @@ type Service struct {
 	stopPromote context.CancelFunc
 	promoteDone chan struct{}
 
-	hookMu sync.Mutex
-	hooks  []func(*Store)
+	hookMu   sync.Mutex
+	hooks    []func(*Store)
+	handlers map[string]http.Handler // node-to-node endpoints (Handle)
 }
 
 // New makes the service. When the node was in a cluster before berthd

@@ -27,7 +27,6 @@ import (
 	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/network/overlay"
 	"github.com/berthproject/berth/pkg/api"
-	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/filters"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 	stypes "github.com/berthproject/berth/pkg/types/service"
@@ -44,6 +43,8 @@ type Options struct {
 	Engine Engine
 	// NoLeader keeps this node out of the leader election.
 	NoLeader bool
+	// Peers reaches the other nodes (service logs).
+	Peers Peers
 }
 
 // Service is the service noun and, once the node is in a cluster, its
@@ -778,9 +779,4 @@ func (s *Service) TaskInspect(ctx context.Context, ref string) (*stypes.Task, er
 	defer cancel()
 	t, err := r.findTask(ctx, ref)
 	return t, storeErr(err)
-}
-
-// Logs streams the logs of a service's tasks.
-func (s *Service) Logs(ctx context.Context, ref string, opts container.LogOptions, fn func(stypes.LogEntry) error) error {
-	return fmt.Errorf("service logs: not implemented yet: %w", errdefs.ErrNotImplemented)
 }
