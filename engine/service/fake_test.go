@@ -100,12 +100,17 @@ func (fn *fakeNode) agent(ctx context.Context) {
 					return errNoChange
 				}
 				c.Status = stypes.TaskStatus{Timestamp: time.Now().UTC(), State: stypes.TaskStateRunning, Message: "started"}
-				if failing {
-					c.Status.State, c.Status.Err = stypes.TaskStateFailed, "task: non-zero exit (1)"
-					c.Status.ContainerStatus = &stypes.ContainerStatus{ExitCode: 1}
-				}
 				return nil
 			})
+			if failing {
+				// As a real container: running, then it exits.
+				time.Sleep(50 * time.Millisecond)
+				_, _ = r.updateTask(ctx, t.ServiceID, t.ID, nil, func(c *stypes.Task) error {
+					c.Status = stypes.TaskStatus{Timestamp: time.Now().UTC(), State: stypes.TaskStateFailed, Err: "task: non-zero exit (1)",
+						ContainerStatus: &stypes.ContainerStatus{ExitCode: 1}}
+					return nil
+				})
+			}
 		case t.DesiredState == stypes.TaskStateShutdown && !terminal(t):
 			_, _ = r.updateTask(ctx, t.ServiceID, t.ID, nil, func(c *stypes.Task) error {
 				if terminal(c) {

@@ -84,7 +84,10 @@ func TestLeaderFakeNodes(t *testing.T) {
 	up := cur.Spec
 	up.TaskTemplate.ContainerSpec = &stypes.ContainerSpec{Image: "busybox:new"}
 	up.UpdateConfig.Parallelism = 2
+	up.UpdateConfig.Order = stypes.UpdateOrderStartFirst
 	up.UpdateConfig.Monitor = 100 * time.Millisecond
+	d1 := time.Second
+	up.TaskTemplate.RestartPolicy.Delay = &d1
 	if _, err := s.Update(ctx, "web", cur.Version.Index, up, stypes.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -318,8 +318,11 @@ func (r *reconciler) run() {
 				break
 			}
 		}
+		// The slot is served: every other live task of it goes (the old
+		// one of a start-first update, or newer ones made while an
+		// up-to-date task was still running, as in a rollback).
 		for _, t := range ts {
-			if runningNew != nil && t != runningNew && live(t) && t.CreatedAt.Before(runningNew.CreatedAt) {
+			if runningNew != nil && t != runningNew && live(t) {
 				r.shutdown(t)
 			}
 		}

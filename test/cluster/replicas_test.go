@@ -118,11 +118,23 @@ func TestServiceReplicas(t *testing.T) {
 	c.Form()
 	loadBusyboxAll(c)
 	h1 := c.Hosts[0]
-	out := h1.BerthOK("service", "create", "--name", "web", "--replicas", "6", "--restart-delay", "1s", "busybox", "sleep", "3600")
+	out := h1.BerthOK("service", "create", "--name", "web", "--replicas", "6", "--restart-delay", "1s",
+		"busybox", "sh", "-c", "echo hello from slot $SLOT; exec sleep 3600")
 	if !strings.Contains(out, "verify: Service") {
 		t.Fatalf("service create did not wait for convergence: %s", out)
 	}
 	waitSpread(t, c, h1, "web", map[string]int{"h1": 2, "h2": 2, "h3": 2})
+	// service logs on h2 reads every task's log on its node.
+	waitFor(t, "service logs from every node", func() (bool, string) {
+		logs := c.Hosts[1].Berth("service", "logs", "web")
+		lines := 0
+		for _, l := range strings.Split(logs.Stdout, "\n") {
+			if strings.HasPrefix(l, "web.") && strings.Contains(l, "| hello from slot") {
+				lines++
+			}
+		}
+		return lines == 6 && strings.Contains(logs.Stdout, "@h1") && strings.Contains(logs.Stdout, "@h3"), logs.String()
+	})
 	if ls := h1.BerthOK("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}} {{.Image}}"); strings.TrimSpace(ls) != "web replicated 6/6 busybox" {
 		t.Fatalf("service ls: %q", ls)
 	}
@@ -290,6 +302,21 @@ func TestServiceFaults(t *testing.T) {
 	})
 	h1.BerthOK("node", "update", "--availability", "active", "h2")
 
+	// A partition that heals: h3's link is cut (its containers keep
+	// running, cut off), its tasks start on h1 and h2; once the link is
+	// back h3 stops its own, and the service has exactly its replicas.
+	h3.CutLink()
+	waitFor(t, "tasks moved off the cut-off h3", func() (bool, string) {
+		by, live := runningPerNode(t, h1, "web")
+		return by["h3"] == 0 && by["h1"]+by["h2"] == 7 && live == 7, fmt.Sprint(by, live)
+	})
+	h3.RestoreLink()
+	c.WaitStatus(h1, h3, "Ready", 60*time.Second)
+	waitFor(t, "no more containers than replicas after the partition healed", func() (bool, string) {
+		ctrs := containersPerHost(t, c, "web")
+		return ctrs["h3"] == 0 && ctrs["h1"]+ctrs["h2"] == 7, fmt.Sprint(ctrs)
+	})
+
 	// Global mode: one per node, and the joining h4 gets one.
 	h1.BerthOK("service", "create", "-d", "--name", "agent", "--mode", "global", "busybox", "sleep", "3600")
 	waitSpread(t, c, h1, "agent", map[string]int{"h1": 1, "h2": 1, "h3": 1})
@@ -299,6 +326,39 @@ func TestServiceFaults(t *testing.T) {
 	c.Hosts = append(c.Hosts, h4)
 	waitSpread(t, c, h1, "agent", map[string]int{"h1": 1, "h2": 1, "h3": 1, "h4": 1})
 
+	h1.BerthOK("service", "rm", "web", "agent")
+	waitFor(t, "no task container left anywhere", func() (bool, string) {
+		var left []string
+		for _, h := range c.Hosts {
+			for _, id := range strings.Fields(h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.task.id").Stdout) {
+				left = append(left, h.Name+":"+id)
+			}
+		}
+		sort.Strings(left)
+		return len(left) == 0, strings.Join(left, " ")
+	})
+}
+
+// TestServiceUpdate (make test-cluster): a rolling update two at a time,
+// start-first, replaces every task; an update whose tasks fail rolls
+// back to the spec before it.
+func TestServiceUpdate(t *testing.T) {
+	if os.Getenv(EnvFull) != "1" {
+		t.Skipf("full cluster scenario: run `make test-cluster` (or set %s=1)", EnvFull)
+	}
+	c := New(t, 3)
+	c.Form()
+	loadBusyboxAll(c)
+	h1 := c.Hosts[0]
+	h1.BerthOK("service", "create", "-d", "--name", "web", "--replicas", "7", "--restart-delay", "1s", "busybox", "sleep", "3600")
+	waitFor(t, "7 tasks", func() (bool, string) {
+		by, live := runningPerNode(t, h1, "web")
+		n := 0
+		for _, v := range by {
+			n += v
+		}
+		return n == 7 && live == 7, fmt.Sprint(by, live)
+	})
 	// A rolling update, two at a time, start-first, replaces every task.
 	h1.BerthOK("service", "update", "--update-parallelism", "2", "--update-order", "start-first", "--update-monitor", "1s",
 		"--env-add", "V=2", "web")
@@ -320,10 +380,10 @@ func TestServiceFaults(t *testing.T) {
 	}
 
 	// A failing update rolls back to the spec before it.
-	h1.Berth("service", "update", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false", "web")
+	h1.BerthOK("service", "update", "-d", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false", "web")
 	waitFor(t, "web rolled back", func() (bool, string) {
 		out := h1.BerthOK("service", "inspect", "--format", "{{.UpdateStatus.State}} {{.Spec.TaskTemplate.ContainerSpec.Args}}", "web")
-		return strings.HasPrefix(out, "rollback_completed [sleep 3600]"), out
+		return strings.HasPrefix(out, "rollback_completed [sleep 3600]"), out + "\n" + h1.Berth("service", "ps", "web").Stdout
 	})
 	waitFor(t, "7 tasks after the rollback", func() (bool, string) {
 		by, live := runningPerNode(t, h1, "web")
@@ -334,15 +394,12 @@ func TestServiceFaults(t *testing.T) {
 		return n == 7 && live == 7, fmt.Sprint(by, live)
 	})
 
-	h1.BerthOK("service", "rm", "web", "agent")
+	h1.BerthOK("service", "rm", "web")
 	waitFor(t, "no task container left anywhere", func() (bool, string) {
-		var left []string
+		n := 0
 		for _, h := range c.Hosts {
-			for _, id := range strings.Fields(h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.task.id").Stdout) {
-				left = append(left, h.Name+":"+id)
-			}
+			n += len(strings.Fields(h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.task.id").Stdout))
 		}
-		sort.Strings(left)
-		return len(left) == 0, strings.Join(left, " ")
+		return n == 0, fmt.Sprint(n)
 	})
 }
