@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthproject/berth/test/cluster"
+)
+
+// Issue 22: the time from `service create --replicas 30` to 30 running
+// tasks, on a three-node berth cluster made by the multi-host test
+// harness (test/cluster: three network namespaces, each with its own
+// berthd; three etcd members). The command waits for convergence itself
+// (no --detach), as Docker's does. dockerd's swarm mode is not set up by
+// the bench, so there is no peer in the run: swarm's figures in
+// docs/services.md come from Docker's documentation.
+
+func init() {
+	Register(Scenario{
+		Name:  "services/create-30",
+		Title: "`service create --replicas 30 busybox sleep` until 30 tasks run, 3-node cluster",
+		Group: "Cluster services",
+		Unit:  "ms",
+		Order: 810,
+		Run:   runServicesCreate30,
+	})
+}
+
+func runServicesCreate30(env *Env) error {
+	tb := &benchTB{}
+	defer func() {
+		if err := tb.runCleanups(); err != nil || tb.Failed() {
+			logf("services: cluster clean-up: %v (failed %v)", err, tb.Failed())
+		}
+	}()
+	var c *cluster.Cluster
+	if err := guard(func() {
+		c = cluster.New(tb, 3)
+		c.Form()
+		var wg sync.WaitGroup
+		for _, h := range c.Hosts {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.Stack.LoadBusybox() }()
+		}
+		wg.Wait()
+	}); err != nil {
+		env.Skip("three-node cluster (test/cluster) did not start: " + err.Error())
+		return nil
+	}
+	berth := filepath.Join(env.Bench.dir, "berth-bin", "berth")
+	host := c.Hosts[0].Stack.Host()
+	e := &Engine{Name: "berth", cli: func(ctx context.Context, args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, berth, append([]string{"--host", host}, args...)...)
+	}}
+	env.Note("berth = a three-node berth cluster (test/cluster harness: three netns hosts, each with berthd and an etcd member); no peer: dockerd's swarm mode is not set up by the bench")
+	return env.RoundRobin(env.RepsFor(5, 2), []*Engine{e}, func(_ int, e *Engine) error {
+		name := e.uniq("bsvc")
+		d, err := e.Exec(env.Ctx, "service", "create", "-q", "--name", name, "--replicas", "30", "busybox", "sleep", "3600")
+		if err != nil {
+			return err
+		}
+		env.RecordDuration(e.Name, d)
+		if _, err := e.Exec(context.Background(), "service", "rm", name); err != nil {
+			logf("services: clean-up: %v", err)
+		}
+		// The next round starts once every task container is gone.
+		for _, h := range c.Hosts {
+			for i := 0; i < 300; i++ {
+				r := h.Berth("ps", "-aq", "--filter", "label=com.docker.swarm.service.name="+name)
+				if r.ExitCode == 0 && strings.TrimSpace(r.Stdout) == "" {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		return nil
+	})
+}
