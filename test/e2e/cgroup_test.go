@@ -174,3 +174,36 @@ func TestCgroupDriverSystemd(t *testing.T) {
 	}
 	c.fails(125, []string{"slice name"}, "run", "--rm", "--cgroup-parent", "not/a/slice", "busybox", "true")
 }
+
+// testCgroupDelegation: nesting. On v2 a --privileged container with its
+// own cgroup namespace gets its cgroup delegated, as docker-in-docker needs:
+// it moves itself into a leaf, enables the memory controller for its
+// subtree, and a child cgroup's memory.max is enforced (an OOM kill there,
+// counted in the child's memory.events). A container that is not
+// privileged cannot write its cgroup file system, on v1 and v2.
+func testCgroupDelegation(t *testing.T, c cli) {
+	if r := c.run("run", "--rm", "--network", "none", "busybox", "sh", "-c", "mkdir /sys/fs/cgroup/x 2>&1 || mkdir /sys/fs/cgroup/memory/x 2>&1"); r.code == 0 {
+		t.Errorf("an unprivileged container made a cgroup: %s", r)
+	}
+	if !cgroupV2() {
+		return // v1 has no delegation to a cgroup namespace; make test-cgroupv2 runs the rest
+	}
+	script := `set -e
+cd /sys/fs/cgroup
+mkdir init child
+echo 1 > init/cgroup.procs
+echo +memory +pids > cgroup.subtree_control
+echo 16777216 > child/memory.max
+echo 20 > child/pids.max
+echo "max=$(cat child/memory.max) pids=$(cat child/pids.max)"
+set +e
+sh -c 'echo $$ > /sys/fs/cgroup/child/cgroup.procs && exec tail /dev/zero'
+echo "exit=$?"
+grep oom_kill child/memory.events`
+	out := c.ok("run", "--rm", "--network", "none", "--privileged", "--cgroupns", "private", "busybox", "sh", "-c", script)
+	for _, want := range []string{"max=16777216 pids=20", "exit=137", "oom_kill 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("a delegated cgroup in a privileged container: want %q in\n%s", want, out)
+		}
+	}
+}

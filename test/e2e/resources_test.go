@@ -45,6 +45,7 @@ func TestResources(t *testing.T) {
 		{"Cgroupns", testCgroupns},
 		{"CgroupParent", testCgroupParent},
 		{"PauseFreezes", testPauseFreezes},
+		{"CgroupDelegation", testCgroupDelegation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
