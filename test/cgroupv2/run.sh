@@ -37,7 +37,7 @@ cache=${BERTH_VM_CACHE:-/var/cache/berth/cgroupv2}
 timeout=${BERTH_VM_TIMEOUT:-3600}
 cpus=${BERTH_VM_CPUS:-2}
 mem=${BERTH_VM_MEM:-2048}
-e2e_run=${BERTH_VM_E2E-^TestResources\$ ^TestParity3\$/^DeviceThrottle\$ ^TestCgroupDriverSystemd\$ ^TestCLI\$/^(Lifecycle|Paused|KillSignal|Wait|ExitCodes|StopKillsAfterTimeout|RestartOnFailure|Exec|ExecPaused)\$}
+e2e_run=${BERTH_VM_E2E-^TestResources\$ ^TestParityFS\$/^DeviceThrottle\$ ^TestCgroupDriverSystemd\$ ^TestCLI\$/^(Lifecycle|Paused|KillSignal|Wait|ExitCodes|StopKillsAfterTimeout|RestartOnFailure|Exec|ExecPaused)\$}
 shim_run=${BERTH_VM_SHIM-^(TestLifecycle|TestPauseResume|TestKillOneAndAll|TestInitExitKillsRest|TestOOM|TestUpdateAndStats|TestLoggingKeepsShimSmall)\$}
 
 log() { echo "cgroupv2: $*"; }
