@@ -78,6 +78,7 @@ func specOpts(in specInput, extra ...oci.SpecOpts) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
+		withCgroupMount,
 		oci.WithProcessArgs(in.args...),
 		withEnvList(in.env),
 		oci.WithProcessCwd(in.cwd),
@@ -94,6 +95,21 @@ func specOpts(in specInput, extra ...oci.SpecOpts) []oci.SpecOpts {
 		}
 	}
 	return append(opts, extra...)
+}
+
+// withCgroupMount mounts the container's cgroup file system at
+// /sys/fs/cgroup, read-only (withSecurity's privileged mode makes it
+// writable), as Docker's default spec does and containerd's does not:
+// runtimes that size themselves from their limits (the JVM, Node, Go's
+// GOMAXPROCS and GOMEMLIMIT helpers) read memory.max and cpu.max there, and
+// docker-in-docker needs it. With a cgroup namespace (v2's default) the
+// container sees only its own cgroup as the root.
+func withCgroupMount(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Mounts = append(s.Mounts, specs.Mount{
+		Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
+		Options: []string{"ro", "nosuid", "noexec", "nodev"},
+	})
+	return nil
 }
 
 // withEnvList sets the process environment exactly (oci.WithEnv merges with the

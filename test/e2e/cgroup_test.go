@@ -175,15 +175,31 @@ func TestCgroupDriverSystemd(t *testing.T) {
 	c.fails(125, []string{"slice name"}, "run", "--rm", "--cgroup-parent", "not/a/slice", "busybox", "true")
 }
 
-// testCgroupDelegation: nesting. On v2 a --privileged container with its
+// testCgroupDelegation: a container sees its cgroup at /sys/fs/cgroup
+// (read-only), and nesting works. On v2 a --privileged container with its
 // own cgroup namespace gets its cgroup delegated, as docker-in-docker needs:
 // it moves itself into a leaf, enables the memory controller for its
 // subtree, and a child cgroup's memory.max is enforced (an OOM kill there,
 // counted in the child's memory.events). A container that is not
 // privileged cannot write its cgroup file system, on v1 and v2.
 func testCgroupDelegation(t *testing.T, c cli) {
-	if r := c.run("run", "--rm", "--network", "none", "busybox", "sh", "-c", "mkdir /sys/fs/cgroup/x 2>&1 || mkdir /sys/fs/cgroup/memory/x 2>&1"); r.code == 0 {
-		t.Errorf("an unprivileged container made a cgroup: %s", r)
+	// A container reads its own limit in /sys/fs/cgroup, as under Docker
+	// (the JVM and Node size themselves from it).
+	limit := "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+	if cgroupV2() {
+		limit = "/sys/fs/cgroup/memory.max"
+	}
+	if r := c.run("run", "--rm", "--network", "none", "-m", "48m", "busybox", "cat", limit); r.code != 0 || strings.TrimSpace(r.stdout) != "50331648" {
+		t.Errorf("a container with -m 48m reading %s: %s, want 50331648", limit, r)
+	}
+	// (On v1, runc's tmpfs under the hierarchies is writable and harmless:
+	// the hierarchies are what must not be.)
+	hier := "/sys/fs/cgroup/memory"
+	if cgroupV2() {
+		hier = "/sys/fs/cgroup"
+	}
+	if r := c.run("run", "--rm", "--network", "none", "busybox", "mkdir", hier+"/x"); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("an unprivileged container making a cgroup in %s: %s, want Read-only file system", hier, r)
 	}
 	if !cgroupV2() {
 		return // v1 has no delegation to a cgroup namespace; make test-cgroupv2 runs the rest
