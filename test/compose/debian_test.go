@@ -102,6 +102,14 @@ func TestComposeDebian(t *testing.T) {
 		t.Errorf("psql -h db from app: %q rows, want 1", out)
 	}
 
+	// A one-off container of the application's service, on the same
+	// network and environment: it reads the note from PostgreSQL.
+	count := "import os, psycopg2; c = psycopg2.connect(os.environ['DATABASE_URL']); cur = c.cursor(); " +
+		"cur.execute('SELECT count(*) FROM notes'); print(cur.fetchone()[0])"
+	if out := p.ok("run", "--rm", "-T", "app", "python3", "-c", count); out != "1" {
+		t.Errorf("run --rm app (a one-off) counted %q notes, want 1", out)
+	}
+
 	if isFull {
 		// Scaled: a second application container, healthy, reaching redis
 		// and PostgreSQL by name too; up without --scale goes back to one.
@@ -155,6 +163,9 @@ func TestComposeDebian(t *testing.T) {
 	dc("up", "-d", "--wait")
 	if got := get(t, base+"/notes"); got != "from docker compose\n" {
 		t.Errorf("docker compose: notes after down and up = %q", got)
+	}
+	if out := dc("run", "--rm", "-T", "app", "python3", "-c", count); out != "1" {
+		t.Errorf("docker compose run --rm app counted %q notes, want 1", out)
 	}
 	if out := dc("exec", "-T", "db", "psql", "-h", "/run/postgresql", "-U", "shop", "-d", "shop", "-tAc", "SELECT body FROM notes"); out != "from docker compose" {
 		t.Errorf("docker compose exec db psql: %q", out)

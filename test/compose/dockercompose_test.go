@@ -30,7 +30,8 @@ func dockerComposeCmd(t *testing.T, s *harness.Stack, p project) func(args ...st
 	}
 }
 
-// dockerComposeRun is dockerComposeCmd's function that returns the error.
+// dockerComposeRun is dockerComposeCmd's function that returns the error:
+// stdout, and stderr too when the command failed.
 func dockerComposeRun(t *testing.T, s *harness.Stack, p project) func(args ...string) (string, error) {
 	t.Helper()
 	docker, err := exec.LookPath("docker")
@@ -48,8 +49,12 @@ func dockerComposeRun(t *testing.T, s *harness.Stack, p project) func(args ...st
 		cmd := exec.CommandContext(ctx, docker, append([]string{"compose"}, args...)...)
 		cmd.Dir = p.dir
 		cmd.Env = append(append(os.Environ(), p.env...), "DOCKER_HOST="+s.DockerHost(), "DOCKER_CONFIG="+cfg)
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return strings.TrimSpace(stdout.String() + "\n" + stderr.String()), err
+		}
+		return strings.TrimSpace(stdout.String()), nil
 	}
 }
 
