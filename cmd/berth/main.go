@@ -68,6 +68,7 @@ func newApp(env *commands.Env) *cli.App {
 		commands.UI(env),
 		commands.SystemCommand(env),
 		commands.Compose(env),
+		commands.Stack(env),
 		commands.Completion(env),
 	)
 	return commands.NewApp(env, cmds...)

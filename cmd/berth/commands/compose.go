@@ -87,3 +87,41 @@ func findCompose() (string, error) {
 	tried = append(tried, "$PATH")
 	return "", fmt.Errorf("berth compose is not installed: %s was not found (looked in %v).\nInstall it with `make install` in a berth checkout", ComposeBinary, tried)
 }
+
+// Stack is `berth stack ...` (docker stack: deploy, ls, ps, rm): Compose
+// files as cluster services, run by berth-compose (which links
+// compose-go) as `berth-compose stack ...`.
+func Stack(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "stack",
+		Usage:     "Manage stacks of services on a cluster (berth-compose)",
+		UsageText: "berth stack deploy -c FILE STACK | ls | ps STACK | rm STACK",
+		Description: `Deploys a Compose file's services as cluster services (docker stack's
+commands), through berth-compose against the same berthd.
+
+Examples:
+   berth stack deploy -c compose.yaml shop
+   berth stack ps shop
+   berth stack rm shop`,
+		SkipFlagParsing: true,
+		Action: func(c *cli.Context) error {
+			bin, err := findCompose()
+			if err == nil && env.Exec == nil {
+				err = errors.New("berth stack: this build of berth cannot run other programs")
+			}
+			if err != nil {
+				if a := c.Args().First(); a == "" || a == "-h" || a == "--help" {
+					_ = cli.ShowSubcommandHelp(c)
+					fmt.Fprintf(env.Stdout, "\n%v\n", err)
+					return nil
+				}
+				return &ExitError{Code: 1, Err: err}
+			}
+			args := append([]string{bin, "--host", c.String("host"), "stack"}, c.Args().Slice()...)
+			if err := env.Exec(bin, args, os.Environ()); err != nil {
+				return &ExitError{Code: ExitBerthFailed, Err: fmt.Errorf("run %s: %w", bin, err)}
+			}
+			return nil
+		},
+	}
+}

@@ -128,7 +128,7 @@ func (a *app) cliApp() *cli.App {
 			a.cmdPause(), a.cmdUnpause(),
 			a.cmdExec(), a.cmdRun(), a.cmdTop(), a.cmdImages(), a.cmdPort(),
 			a.cmdEvents(), a.cmdCp(), a.cmdWait(), a.cmdPull(), a.cmdPush(), a.cmdBuild(),
-			a.cmdVersion(),
+			a.cmdVersion(), a.cmdStack(),
 		},
 		CommandNotFound: func(c *cli.Context, name string) { c.App.Metadata["notFound"] = name },
 		Metadata:        map[string]any{},
