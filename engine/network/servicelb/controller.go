@@ -309,7 +309,9 @@ func (c *Controller) apply(ctx context.Context, self string, s *state, force boo
 
 	c.syncAddrs(in.Bridges, d.Addrs)
 	fp := fmt.Sprintf("%+v", d.Rules)
-	if !force && fp == c.rules {
+	if !force && fp == c.rules && len(in.Services) > 0 {
+		// (With no service there is nothing to repair: an idle node only
+		// reads its networks at each check.)
 		if ok, err := c.opts.Manager.ServiceRulesPresent(); err == nil && !ok {
 			log.Warn("service load balancer: the rules were gone (a flushed ruleset?): written again")
 			force = true
