@@ -2,7 +2,9 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,10 +86,10 @@ func TestComposeDebian(t *testing.T) {
 
 	p.ok("up", "-d", "--wait")
 	checkDebian(t, p.ps("-a"))
-	if got := get(t, base+"/visits"); got != "1\n" {
+	if got := visit(t, base); got != "1\n" {
 		t.Errorf("first visit = %q, want 1", got)
 	}
-	if got := get(t, base+"/visits"); got != "2\n" {
+	if got := visit(t, base); got != "2\n" {
 		t.Errorf("second visit = %q, want 2 (counted in redis)", got)
 	}
 	post(t, base+"/notes", "kept across down and up")
@@ -137,7 +139,7 @@ func TestComposeDebian(t *testing.T) {
 	if got := get(t, base+"/notes"); got != "kept across down and up\n" {
 		t.Errorf("notes after down and up = %q, want the note stored before", got)
 	}
-	if got := get(t, base+"/visits"); got != "3\n" {
+	if got := visit(t, base); got != "3\n" {
 		t.Errorf("visit after down and up = %q, want 3 (redis's append-only file in its volume)", got)
 	}
 	// down -v removes them.
@@ -152,7 +154,7 @@ func TestComposeDebian(t *testing.T) {
 	dc := dockerComposeCmd(t, s, p)
 	dc("up", "-d", "--wait")
 	checkDebian(t, p.ps("-a"))
-	if got := get(t, base+"/visits"); got != "1\n" {
+	if got := visit(t, base); got != "1\n" {
 		t.Errorf("docker compose: first visit after down -v = %q, want 1 (a new volume)", got)
 	}
 	post(t, base+"/notes", "from docker compose")
@@ -186,9 +188,34 @@ func checkDebian(t *testing.T, rows map[string]map[string]any) {
 	}
 }
 
+// visit counts a visit: GET /visits, retried only while the connection is
+// refused (the published port not forwarding yet), never once a request
+// may have reached the application and counted.
+func visit(t *testing.T, base string) string {
+	t.Helper()
+	deadline := time.Now().Add(harness.Timeout(30 * time.Second))
+	client := &http.Client{Timeout: harness.Timeout(time.Minute)}
+	for {
+		resp, err := client.Get(base + "/visits")
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /visits: status %d, %v: %s", resp.StatusCode, rerr, b)
+			}
+			return string(b)
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || time.Now().After(deadline) {
+			t.Fatalf("GET /visits: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func post(t *testing.T, url, body string) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Post(url, "text/plain", strings.NewReader(body))
+	resp, err := (&http.Client{Timeout: harness.Timeout(time.Minute)}).Post(url, "text/plain", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
