@@ -21,7 +21,7 @@ import (
 func serveDocker(cfg *config.Config, e *engine.Engine, log *slog.Logger) (io.Closer, error) {
 	b := backend(e)
 	srv := &http.Server{
-		Handler:           dockerapi.New(b, dockerapi.Info{Version: version, GitCommit: gitCommit()}, log),
+		Handler:           daemon.IdleHTTP(dockerapi.New(b, dockerapi.Info{Version: version, GitCommit: gitCommit()}, log)),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	log.Info("containerd ready", "address", env.ContainerdAddress, "version", env.ContainerdVersion,
 		"embedded", env.Embedded)
 
-	srv := grpc.NewServer(append(o.ServerOptions, newIdleTrimmer().serverOptions()...)...)
+	srv := grpc.NewServer(append(o.ServerOptions, idle.serverOptions()...)...)
 	var services io.Closer = nopCloser{}
 	if o.Register != nil {
 		if services, err = o.Register(ctx, env, srv); err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -17,16 +18,19 @@ const idleTrimDelay = 500 * time.Millisecond
 // has run for idleTrimDelay. After a burst (an image load, a few runs) the
 // Go runtime keeps the pages the burst freed until its background scavenger
 // returns them, minutes later, so an idle berthd held ~8 MB more than it
-// needs (docs/performance.md, "Idle memory"). One forced collection per
-// idle gap costs a few milliseconds of CPU on berthd's small heap. Streams
-// (events, logs -f, attach) count as activity only when they start and end:
-// a client following events must not keep the memory from being returned.
+// needs (docs/performance.md, "Idle memory"). One forced collection per trim costs a few milliseconds
+// of CPU on berthd's small heap. Streams (events, logs -f, attach) and
+// Docker API requests count as activity only when they start and end: a
+// client following events must not keep the memory from being returned.
 type idleTrimmer struct {
 	mu     sync.Mutex
 	active int
 	timer  *time.Timer
 	trim   func()
 }
+
+// idle is berthd's trimmer, fed by the gRPC API and the Docker API.
+var idle = newIdleTrimmer()
 
 func newIdleTrimmer() *idleTrimmer { return &idleTrimmer{trim: debug.FreeOSMemory} }
 
@@ -62,6 +66,25 @@ func (t *idleTrimmer) fire() {
 	}
 }
 
+// activity marks one moment of API activity (a stream's or a request's
+// start or end).
+func (t *idleTrimmer) activity() {
+	t.begin()
+	t.end()
+}
+
+// IdleHTTP counts h's requests (the Docker API's) as API activity for
+// berthd's idle trim, at their start and at their end.
+func IdleHTTP(h http.Handler) http.Handler { return idle.handler(h) }
+
+func (t *idleTrimmer) handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.activity()
+		defer t.activity()
+		h.ServeHTTP(w, r)
+	})
+}
+
 // serverOptions are the interceptors that feed the trimmer.
 func (t *idleTrimmer) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
@@ -71,9 +94,8 @@ func (t *idleTrimmer) serverOptions() []grpc.ServerOption {
 			return h(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			t.begin()
-			t.end()
-			defer func() { t.begin(); t.end() }()
+			t.activity()
+			defer t.activity()
 			return h(srv, ss)
 		}),
 	}

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -38,4 +40,17 @@ func TestIdleTrimmer(t *testing.T) {
 	}
 	tr.end()
 	<-trimmed
+}
+
+// A Docker API request is activity: it is followed by a trim.
+func TestIdleTrimmerHTTP(t *testing.T) {
+	trimmed := make(chan time.Time, 10)
+	tr := &idleTrimmer{trim: func() { trimmed <- time.Now() }}
+	h := tr.handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/_ping", nil))
+	select {
+	case <-trimmed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after a Docker API request")
+	}
 }
