@@ -411,6 +411,7 @@ func newBuilder(ctx context.Context, cfg config, nets *cni.Manager) *build.Servi
 	o.ContainerdAddress = cfg.containerdAddress
 	o.Namespace = cfg.namespace
 	o.Snapshotter = cfg.snapshotter
+	o.Runtime = cfg.runtime
 	o.Logger = cfg.logger
 	s := build.New(o)
 	s.AdoptLeftover(context.WithoutCancel(ctx))

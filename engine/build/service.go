@@ -52,6 +52,10 @@ type Options struct {
 	ContainerdAddress string
 	Namespace         string
 	Snapshotter       string
+	// Runtime runs the build steps: the engine's own (berth's shim), so
+	// a RUN step runs as a container does ("": berth-buildkitd's default,
+	// containerd's runc shim).
+	Runtime string
 	// IdleTimeout stops the builder when no build ran for this long
 	// (DefaultIdleTimeout if 0; negative: never).
 	IdleTimeout time.Duration
@@ -233,6 +237,9 @@ func (s *Service) start(ctx context.Context) error {
 		"--containerd", s.opts.ContainerdAddress,
 		"--namespace", s.opts.Namespace,
 		"--snapshotter", s.opts.Snapshotter,
+	}
+	if s.opts.Runtime != "" {
+		args = append(args, "--runtime", s.opts.Runtime)
 	}
 	if s.opts.GCMaxUsed > 0 {
 		args = append(args, "--gc-max-used", strconv.FormatInt(s.opts.GCMaxUsed, 10))

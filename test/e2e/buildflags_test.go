@@ -326,9 +326,9 @@ func copySSHAdd(t *testing.T, dir string) {
 }
 
 // TestBuildNetwork: RUN steps run in a network namespace of their own on
-// berth's default bridge: they see only lo and eth0, not the host's
+// berth's default bridge: they see only lo and their eth, not the host's
 // interfaces, and reach a container on the bridge; --network host sees the
-// host's interfaces, --network none only lo.
+// host's interfaces, --network none only lo. They run with berth's shim.
 func TestBuildNetwork(t *testing.T) {
 	t.Parallel()
 	s := harness.Start(t)
@@ -367,5 +367,36 @@ RUN ls /sys/class/net | tr '\n' ' ' > /ifaces; (for i in 1 2 3 4 5; do wget -q -
 	build("bnet:none", "--network", "none")
 	if out := c.ok("run", "--rm", "bnet:none", "cat", "/ifaces"); out != "lo" {
 		t.Errorf("a RUN step with --network none sees %q, want only lo", out)
+	}
+
+	// A RUN step runs with the engine's runtime, berth's shim, as a
+	// container does: seen in containerd while the step waits for the
+	// test to let it go (a file served by the web container).
+	webID := c.inspect(web, "{{.Id}}")
+	gate := buildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nARG WEB\nRUN until wget -q -O /dev/null http://$WEB:8080/go; do sleep 0.2; done\n"})
+	cmd := c.cmd("build", "-q", "--build-arg", "WEB="+ip, gate)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	runtime := ""
+	eventually(t, 2*time.Minute, "the build step's container in containerd", func() bool {
+		for _, l := range strings.Split(s.Ctr("containers", "ls").Stdout, "\n")[1:] {
+			if f := strings.Fields(l); len(f) == 3 && f[0] != webID {
+				runtime = f[2]
+				return true
+			}
+		}
+		return false
+	})
+	c.ok("exec", web, "touch", "/www/go")
+	if err := <-done; err != nil {
+		t.Fatalf("the gated build: %v\n%s", err, out.String())
+	}
+	if runtime != "io.containerd.berth.v2" {
+		t.Errorf("a RUN step ran with the runtime %q, want berth's shim io.containerd.berth.v2", runtime)
 	}
 }
