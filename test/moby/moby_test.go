@@ -322,9 +322,10 @@ func compile(t *testing.T, src, pkg string) string {
 // daemon for its info and images first, so it runs against s too.
 func listTests(t *testing.T, s *harness.Stack, bin string) []string {
 	t.Helper()
+	ensureFrozenImages(t, s) // the previous package's tests may have removed some
 	cmd := exec.Command(bin, "-test.list", ".")
 	cmd.Env = mobyEnv(s)
-	out, err := cmd.Output()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s -test.list: %v\n%s", bin, err, out)
 	}
