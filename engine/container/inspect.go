@@ -3,7 +3,9 @@ package container
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,26 +188,29 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		return nil, err
 	}
 	var out []containertypes.Summary
+	seen := make(map[string]bool, len(list))
 	for _, c := range list {
+		seen[c.ID] = true
 		r := s.recordByID(c.ID)
 		if r == nil {
 			continue
 		}
-		cfg, err := configOf(c)
+		info, err := s.listedInfoOf(c)
 		if err != nil {
 			continue
 		}
+		cfg := info.cfg
 		st := s.state(views[c.ID], c, procs[c.ID])
 		sum := containertypes.Summary{
 			ID:         c.ID,
 			Names:      []string{"/" + cfg.Name},
 			Image:      cfg.Image,
 			ImageID:    c.Labels[labelImageID],
-			Command:    commandOf(c),
+			Command:    info.command,
 			Created:    c.CreatedAt,
 			State:      st.Status,
 			Status:     humanStatus(st, time.Now()),
-			Labels:     cfg.Labels,
+			Labels:     maps.Clone(cfg.Labels),
 			ExitCode:   st.ExitCode,
 			StartedAt:  st.StartedAt,
 			FinishedAt: st.FinishedAt,
@@ -220,7 +225,7 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 				sum.Status += " (" + containertypes.HealthStatusText(sum.Health) + ")"
 			}
 		}
-		sum.Mounts = mountPoints(c)
+		sum.Mounts = slices.Clone(info.mounts)
 		if st.Running {
 			ns := s.networkSettings(ctx, c.ID)
 			sum.Endpoints = ns.Networks
@@ -230,6 +235,12 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		}
 		out = append(out, sum)
 	}
+	s.listed.Range(func(k, _ any) bool {
+		if !seen[k.(string)] {
+			s.listed.Delete(k) // removed since
+		}
+		return true
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	if !opts.All && opts.Limit == 0 && !f.hasStatus {
 		kept := out[:0]
@@ -254,6 +265,32 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		}
 	}
 	return out, nil
+}
+
+// listedInfo is what List decodes from a container's record.
+type listedInfo struct {
+	updated time.Time
+	cfg     *containertypes.Config // read only: shared by every List
+	command string
+	mounts  []containertypes.MountPoint
+}
+
+// listedInfoOf decodes c's config, command and mounts, or takes them from
+// the cache when c has not changed since (a ps of 50 containers decoded 50
+// OCI specs and configs each time: half its time).
+func (s *Service) listedInfoOf(c containers.Container) (*listedInfo, error) {
+	if v, ok := s.listed.Load(c.ID); ok {
+		if e := v.(*listedInfo); e.updated.Equal(c.UpdatedAt) && !c.UpdatedAt.IsZero() {
+			return e, nil
+		}
+	}
+	cfg, err := configOf(c)
+	if err != nil {
+		return nil, err
+	}
+	e := &listedInfo{updated: c.UpdatedAt, cfg: cfg, command: commandOf(c), mounts: mountPoints(c)}
+	s.listed.Store(c.ID, e)
+	return e, nil
 }
 
 func commandOf(c containers.Container) string {

@@ -110,6 +110,11 @@ type Service struct {
 	// for a leftover, so a start running meanwhile could lose its netns.
 	startupGC     chan struct{}
 	startupGCDone sync.Once
+
+	// listed caches what List decodes from each container's record (its
+	// berth config, the OCI spec's command, its mounts: JSON of several
+	// kB each), by ID, until the record's UpdatedAt changes.
+	listed sync.Map // ID → *listedInfo
 }
 
 // New returns a service over the containerd client in opts. It loads the
