@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
@@ -38,19 +39,9 @@ func (s *Service) inspect(ctx context.Context, g *group) *imagetypes.Image {
 		Variant:      c.Variant,
 		Os:           c.OS,
 		Size:         s.size(ctx, g),
-		Config: imagetypes.Config{
-			User:         c.Config.User,
-			ExposedPorts: c.Config.ExposedPorts,
-			Env:          c.Config.Env,
-			Entrypoint:   c.Config.Entrypoint,
-			Cmd:          c.Config.Cmd,
-			Volumes:      c.Config.Volumes,
-			WorkingDir:   c.Config.WorkingDir,
-			Labels:       c.Config.Labels,
-			StopSignal:   c.Config.StopSignal,
-		},
-		RootFS: imagetypes.RootFS{Type: c.RootFS.Type, Layers: []string{}},
-		Target: g.primary().Target.Digest.String(),
+		Config:       runConfig(c),
+		RootFS:       imagetypes.RootFS{Type: c.RootFS.Type, Layers: []string{}},
+		Target:       g.primary().Target.Digest.String(),
 	}
 	if c.Created != nil {
 		img.Created = *c.Created
@@ -69,6 +60,33 @@ func (s *Service) inspect(ctx context.Context, g *group) *imagetypes.Image {
 		img.Names = append(img.Names, r.Name)
 	}
 	return img
+}
+
+// RunConfig returns the run configuration of image ref (what a container's
+// inspect shows of its image), without the sizes and repo digests Inspect
+// works out (a snapshot usage and a content lookup per layer and name).
+func (s *Service) RunConfig(ctx context.Context, ref string) (*imagetypes.Config, error) {
+	ctx = s.ns(ctx)
+	g, _, err := s.lookup(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	cfg := runConfig(g.rt.config)
+	return &cfg, nil
+}
+
+func runConfig(c ocispec.Image) imagetypes.Config {
+	return imagetypes.Config{
+		User:         c.Config.User,
+		ExposedPorts: c.Config.ExposedPorts,
+		Env:          c.Config.Env,
+		Entrypoint:   c.Config.Entrypoint,
+		Cmd:          c.Config.Cmd,
+		Volumes:      c.Config.Volumes,
+		WorkingDir:   c.Config.WorkingDir,
+		Labels:       c.Config.Labels,
+		StopSignal:   c.Config.StopSignal,
+	}
 }
 
 // repoTags are g's names in familiar form, sorted.

@@ -30,6 +30,8 @@ type Containers interface {
 type Images interface {
 	api.Images
 	Distribution(ctx context.Context, ref string, auth *image.AuthConfig) (ocispec.Descriptor, []ocispec.Platform, error)
+	// RunConfig is an image's run configuration alone (container inspect).
+	RunConfig(ctx context.Context, ref string) (*image.Config, error)
 }
 
 // Networks is the network noun (*network.Service), nil without berth's

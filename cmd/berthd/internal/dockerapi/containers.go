@@ -424,9 +424,9 @@ func (s *Server) imageConfig(ctx context.Context, id string) *image.Config {
 	if id == "" {
 		return nil
 	}
-	img, err := s.b.Images.Inspect(ctx, id)
+	cfg, err := s.b.Images.RunConfig(ctx, id)
 	if err != nil {
 		return nil
 	}
-	return &img.Config
+	return cfg
 }
