@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"time"
+
 	"context"
 	"io"
 	"log/slog"
@@ -43,6 +47,14 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	if err != nil {
 		return nil, err
 	}
+	// BERTH_CLUSTER_CERT_VALIDITY shortens the node certificates' validity
+	// (5 years) so that tests see them renewed (docs/cluster.md).
+	var certValidity time.Duration
+	if v := os.Getenv("BERTH_CLUSTER_CERT_VALIDITY"); v != "" {
+		if certValidity, err = time.ParseDuration(v); err != nil || certValidity < 3*time.Second {
+			return nil, fmt.Errorf("BERTH_CLUSTER_CERT_VALIDITY=%q: give a duration of 3s or more", v)
+		}
+	}
 	e, err := engine.New(ctx,
 		engine.WithContainerdAddress(env.ContainerdAddress),
 		engine.WithNamespace(cfg.Namespace),
@@ -56,7 +68,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithNetwork(network),
 		engine.WithLogger(env.Logger),
 		engine.WithBuilder(build.Options{IdleTimeout: idle, GCMaxUsed: cacheMax, Debug: cfg.Debug}),
-		engine.WithCluster(cluster.Options{NodeTimeout: nodeTimeout, EngineVersion: version}),
+		engine.WithCluster(cluster.Options{NodeTimeout: nodeTimeout, EngineVersion: version, CertValidity: certValidity}),
 		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
 			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)

@@ -97,6 +97,11 @@ func NewKey() (*ecdsa.PrivateKey, []byte, error) {
 // for the public key pub. Loopback addresses are added so that berthd
 // reaches its own etcd member on 127.0.0.1.
 func (ca *CA) Sign(nodeID, addr string, pub *ecdsa.PublicKey) ([]byte, error) {
+	return ca.SignFor(nodeID, addr, pub, nodeValidity)
+}
+
+// SignFor is Sign with a validity (NodeCertValidity's default is 5 years).
+func (ca *CA) SignFor(nodeID, addr string, pub *ecdsa.PublicKey, validity time.Duration) ([]byte, error) {
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 	if ip := net.ParseIP(addr); ip != nil {
 		ips = append(ips, ip)
@@ -109,7 +114,7 @@ func (ca *CA) Sign(nodeID, addr string, pub *ecdsa.PublicKey) ([]byte, error) {
 		DNSNames:     []string{nodeID, "localhost"},
 		IPAddresses:  ips,
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(nodeValidity),
+		NotAfter:     time.Now().Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}

@@ -89,7 +89,7 @@ func (s *Service) Init(ctx context.Context, o ctypes.InitOptions) (*ctypes.Info,
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := ca.Sign(st.NodeID, addr, &key.PublicKey)
+	certPEM, err := ca.SignFor(st.NodeID, addr, &key.PublicKey, s.certValidity())
 	if err != nil {
 		return nil, err
 	}
@@ -415,19 +415,31 @@ func verifyPinned(raw [][]byte, caHash string) error {
 // the node certificate followed by the CA certificate (for the pin).
 func (s *Service) serveJoin(st *localState) error {
 	ca, certF, keyF := tlsFiles(s.tlsDir())
-	pair, err := tls.LoadX509KeyPair(certF, keyF)
-	if err != nil {
+	// Read at each handshake: a renewed certificate (renew.go) is served
+	// at once.
+	load := func() (*tls.Certificate, error) {
+		pair, err := tls.LoadX509KeyPair(certF, keyF)
+		if err != nil {
+			return nil, err
+		}
+		caPEM, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, err
+		}
+		blk, _ := pem.Decode(caPEM)
+		if blk == nil {
+			return nil, errors.New("cluster CA: no PEM")
+		}
+		pair.Certificate = append(pair.Certificate, blk.Bytes)
+		return &pair, nil
+	}
+	if _, err := load(); err != nil {
 		return err
 	}
 	caPEM, err := os.ReadFile(ca)
 	if err != nil {
 		return err
 	}
-	blk, _ := pem.Decode(caPEM)
-	if blk == nil {
-		return errors.New("cluster CA: no PEM")
-	}
-	pair.Certificate = append(pair.Certificate, blk.Bytes)
 	ln, err := net.Listen("tcp", hostPort(st.Addr, s.opts.JoinPort))
 	if err != nil {
 		return err
@@ -437,8 +449,9 @@ func (s *Service) serveJoin(st *localState) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		// A joining node has no certificate yet; another node presents
 		// its own (peer.go).
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12,
-			ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: clientCAs(caPEM)},
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return load() },
+			ClientAuth:     tls.VerifyClientCertIfGiven, ClientCAs: clientCAs(caPEM)},
 		ErrorLog: nil,
 	}
 	s.join = srv
@@ -535,7 +548,7 @@ func (s *Service) admit(ctx context.Context, req joinRequest) (*joinResponse, in
 	if err != nil || !ok {
 		return nil, http.StatusBadRequest, errors.New("public key: ECDSA P-256 expected")
 	}
-	cert, err := ca.Sign(req.NodeID, ip.String(), ecpk)
+	cert, err := ca.SignFor(req.NodeID, ip.String(), ecpk, s.certValidity())
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}

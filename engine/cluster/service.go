@@ -56,6 +56,10 @@ type Options struct {
 	// NodeTimeout is the bound on reporting a silent node down (the
 	// heartbeat lease's TTL is one second less, at least 2 s).
 	NodeTimeout time.Duration
+	// CertValidity is how long the node certificates this node issues
+	// (init, join, renewal) are valid; zero means 5 years. A node renews
+	// its own once less than a third of it is left.
+	CertValidity time.Duration
 	// Ports; zero means the default.
 	JoinPort, EtcdClientPort, EtcdPeerPort int
 	EngineVersion                          string
@@ -78,6 +82,9 @@ type Service struct {
 	// stopPromote ends the promoter of a store client (promote.go).
 	stopPromote context.CancelFunc
 	promoteDone chan struct{}
+	// stopRenew ends the certificate renewer (renew.go).
+	stopRenew context.CancelFunc
+	renewDone chan struct{}
 
 	hookMu   sync.Mutex
 	hooks    []func(*Store)
@@ -174,6 +181,11 @@ func (s *Service) Close() error {
 
 // shutdown undoes what resume started; stopEtcd also stops the member.
 func (s *Service) shutdown(stopEtcd bool) {
+	if s.stopRenew != nil {
+		s.stopRenew()
+		<-s.renewDone
+		s.stopRenew = nil
+	}
 	if s.stopPromote != nil {
 		s.stopPromote()
 		<-s.promoteDone
@@ -255,6 +267,9 @@ func (s *Service) resume(ctx context.Context, st *localState) error {
 	beatCtx, cancel := context.WithCancel(context.Background())
 	s.stopBeat, s.beatDone = cancel, make(chan struct{})
 	go s.heartbeat(beatCtx, store, s.beatDone)
+	rctx, rcancel := context.WithCancel(context.Background())
+	s.stopRenew, s.renewDone = rcancel, make(chan struct{})
+	go s.renewer(rctx, store, st.Addr, s.renewDone)
 	if st.Store == StoreEmbedded && !st.EtcdMember {
 		pctx, pcancel := context.WithCancel(context.Background())
 		s.stopPromote, s.promoteDone = pcancel, make(chan struct{})
@@ -291,7 +306,18 @@ func (s *Service) storeTLS(st *localState) (*tls.Config, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, err
 	}
-	return TLSConfig(caPEM, certPEM, keyPEM)
+	cfg, err := TLSConfig(caPEM, certPEM, keyPEM)
+	if err != nil || st.Store == StoreExternal {
+		return cfg, err
+	}
+	// The node certificate is read at each handshake: a renewed one
+	// (renew.go) is presented on the next connection.
+	cfg.Certificates = nil
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		return &pair, err
+	}
+	return cfg, nil
 }
 
 // leaseTTL is the heartbeat lease's TTL in seconds for a bound of

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -384,4 +386,46 @@ func TestClusterPromotion(t *testing.T) {
 	if h4.EtcdPID() == 0 {
 		t.Error("h4's member did not come back with berthd")
 	}
+}
+
+// nodeCertExpiry is when host h's node certificate expires.
+func nodeCertExpiry(t *testing.T, h *Host) time.Time {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.Stack.Root(), "cluster", "tls", "node.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: node.pem holds no PEM", h.Name)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.NotAfter
+}
+
+// Node certificates are renewed before they expire, without a restart:
+// with a 15 s validity, the nodes keep working past several expiries, and
+// a berthd restarted after its first certificate expired reconnects (the
+// etcd members present their renewed certificates too).
+func TestClusterCertRenewal(t *testing.T) {
+	full(t)
+	c := New(t, 2, harness.WithDaemonEnv("BERTH_CLUSTER_CERT_VALIDITY=15s"))
+	c.Form()
+	h1, h2 := c.Hosts[0], c.Hosts[1]
+	first := map[*Host]time.Time{h1: nodeCertExpiry(t, h1), h2: nodeCertExpiry(t, h2)}
+	// Past the first certificates' expiry.
+	time.Sleep(time.Until(first[h2]) + 5*time.Second)
+	for _, h := range c.Hosts {
+		if got := nodeCertExpiry(t, h); !got.After(first[h]) {
+			t.Errorf("%s: certificate not renewed (expires %s, first %s)", h.Name, got, first[h])
+		}
+		checkNodes(t, c, h, nil)
+	}
+	h2.Stack.Restart()
+	c.WaitStatus(h1, h2, "Ready", downBound)
+	checkNodes(t, c, h2, nil)
+	h2.BerthOK("node", "update", "--label-add", "renewed=yes", h2.Name)
 }
