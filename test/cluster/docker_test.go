@@ -326,9 +326,6 @@ func testDockerServices(t *testing.T, c *Cluster, d1, d2, d3 *dockerCLI) {
 	t.Run("Logs", func(t *testing.T) {
 		d3 := *d3
 		d3.t = t
-		if out, ok := d3.run("service", "logs", "web"); !ok && strings.Contains(out, "not implemented") {
-			t.Skipf("the service engine serves no logs yet: %s", out)
-		}
 		var out string
 		deadline := time.Now().Add(harness.Timeout(60 * time.Second))
 		for {
