@@ -170,6 +170,7 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 		PortBindings:    dnetwork.PortMap{},
 		RestartPolicy:   dcontainer.RestartPolicy{Name: dcontainer.RestartPolicyMode(cfg.RestartPolicy.Name), MaximumRetryCount: cfg.RestartPolicy.MaximumRetryCount},
 		AutoRemove:      cfg.AutoRemove,
+		Annotations:     cfg.Annotations,
 		VolumesFrom:     cfg.VolumesFrom,
 		ConsoleSize:     [2]uint{uint(cfg.ConsoleSize.Height), uint(cfg.ConsoleSize.Width)},
 		CapAdd:          cfg.Security.CapAdd,

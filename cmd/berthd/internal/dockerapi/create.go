@@ -162,6 +162,12 @@ func hostConfig(cfg *container.Config, hc *dcontainer.HostConfig, anonVolumes []
 	cfg.IpcMode = string(hc.IpcMode)
 	cfg.UTSMode = string(hc.UTSMode)
 	cfg.Init = hc.Init != nil && *hc.Init
+	for k := range hc.Annotations {
+		if k == "" {
+			return invalid("invalid Annotations: the empty string is not permitted as an annotation key")
+		}
+	}
+	cfg.Annotations = hc.Annotations // into the OCI spec, as --annotation
 	if err := resources(cfg, hc); err != nil {
 		return err
 	}
