@@ -17,6 +17,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
@@ -49,7 +50,7 @@ func (s *Service) Commit(ctx context.Context, ref string, opts containertypes.Co
 	if err != nil {
 		return "", err
 	}
-	ctx, done, err := s.client.WithLease(ctx)
+	ctx, done, err := lease.With(ctx, s.client)
 	if err != nil {
 		return "", err
 	}

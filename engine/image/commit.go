@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
@@ -29,7 +30,7 @@ func (s *Service) Commit(ctx context.Context, req imagetypes.CommitRequest) (*im
 			return nil, err
 		}
 	}
-	ctx, done, err := s.client.WithLease(ctx)
+	ctx, done, err := lease.With(ctx, s.client)
 	if err != nil {
 		return nil, err
 	}
