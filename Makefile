@@ -303,6 +303,12 @@ test-cgroupv2: deps build
 test-cluster: deps build
 	BERTH_TEST_CLUSTER_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 30m -v ./test/cluster
 
+## test-powercut: power cuts at five moments while every kind of write is in flight (make test cuts once)
+.PHONY: test-powercut
+test-powercut: deps build
+	BERTH_TEST_POWERCUT_FULL=1 BERTH_BUILD=$(BUILD) BERTH_LIBEXEC=$(LIBEXEC) $(GO) test -count=1 -timeout 30m -v \
+		-run '^TestPowerCutMidWrite$$' ./test/e2e
+
 ## fuzz: every fuzz test for FUZZTIME each (crashers land in testdata/fuzz: commit them as seeds)
 FUZZTIME ?= 30s
 fuzz:
