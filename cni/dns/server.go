@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,8 +59,10 @@ type Network struct {
 	Name string
 	// Listen is the address to listen on (the network's gateway).
 	Listen netip.Addr
-	// Subnet holds the addresses of the network's containers.
-	Subnet netip.Prefix
+	// Subnet holds the addresses of the network's containers; Subnet6
+	// their IPv6 addresses on a dual-stack network.
+	Subnet  netip.Prefix
+	Subnet6 netip.Prefix
 	// ResolveNames enables container-name records (user-defined networks).
 	ResolveNames bool
 	// Forward enables forwarding of other names to the upstreams.
@@ -67,9 +70,9 @@ type Network struct {
 }
 
 type record struct {
-	ip        netip.Addr
-	names     []string // lower case, no trailing dot
-	upstreams []string // per-container override of the upstreams (--dns)
+	ips       []netip.Addr // IPv4, then IPv6 on a dual-stack network
+	names     []string     // lower case, no trailing dot
+	upstreams []string     // per-container override of the upstreams (--dns)
 }
 
 type network struct {
@@ -227,13 +230,20 @@ func normName(n string) string { return strings.ToLower(strings.TrimSuffix(n, ".
 // empty, replaces the server's upstreams for queries from this container
 // (the container's --dns). Unknown networks are ignored.
 func (s *Server) Register(networkName, containerID string, ip netip.Addr, names []string, upstreams []string) {
+	s.RegisterAddrs(networkName, containerID, []netip.Addr{ip}, names, upstreams)
+}
+
+// RegisterAddrs is Register with several addresses (IPv4 and IPv6 of a
+// container on a dual-stack network): names answer A with the IPv4 ones
+// and AAAA with the IPv6 ones.
+func (s *Server) RegisterAddrs(networkName, containerID string, ips []netip.Addr, names []string, upstreams []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nw, ok := s.nets[networkName]
 	if !ok {
 		return
 	}
-	r := &record{ip: ip, upstreams: slices.Clone(upstreams)}
+	r := &record{ips: slices.Clone(ips), upstreams: slices.Clone(upstreams)}
 	for _, n := range names {
 		if n = normName(n); n != "" && !slices.Contains(r.names, n) {
 			r.names = append(r.names, n)
@@ -291,8 +301,12 @@ func lookupLocked(nw *network, name string) []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, r := range nw.records {
-		if slices.Contains(r.names, name) && !slices.Contains(out, r.ip) {
-			out = append(out, r.ip)
+		if slices.Contains(r.names, name) {
+			for _, ip := range r.ips {
+				if !slices.Contains(out, ip) {
+					out = append(out, ip)
+				}
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
@@ -387,7 +401,7 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 		return reply(hdr, nil, dnsmessage.RCodeFormatError, nil)
 	}
 
-	if !nw.Subnet.Contains(src) {
+	if !nw.Subnet.Contains(src) && !nw.Subnet6.Contains(src) {
 		// Not one of this network's containers (another network, or a
 		// machine routing to the gateway): berth is no open resolver.
 		return reply(hdr, &question, dnsmessage.RCodeRefused, nil)
@@ -416,7 +430,7 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 			ptr = ptrLocked(nw, name)
 		}
 		for _, r := range nw.records {
-			if r.ip == src && len(r.upstreams) > 0 {
+			if slices.Contains(r.ips, src) && len(r.upstreams) > 0 {
 				upstreams = r.upstreams
 			}
 		}
@@ -439,7 +453,18 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 				}
 			}
 		}
-		// Other types of a container name: NOERROR without answers, so
+		if question.Type == dnsmessage.TypeAAAA || question.Type == dnsmessage.TypeALL {
+			for _, ip := range ips {
+				if ip.Is6() && !ip.Is4In6() {
+					answers = append(answers, dnsmessage.Resource{
+						Header: dnsmessage.ResourceHeader{Name: question.Name, Type: dnsmessage.TypeAAAA, Class: dnsmessage.ClassINET, TTL: recordTTL},
+						Body:   &dnsmessage.AAAAResource{AAAA: ip.As16()},
+					})
+				}
+			}
+		}
+		// Other types of a container name (AAAA of a container without
+		// IPv6): NOERROR without answers, as Docker, so
 		// resolvers do not go on asking elsewhere.
 		return reply(hdr, &question, dnsmessage.RCodeSuccess, answers)
 	case ptr != "":
@@ -462,7 +487,7 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 
 func containerBySource(nw *network, src netip.Addr) string {
 	for id, r := range nw.records {
-		if r.ip == src {
+		if slices.Contains(r.ips, src) {
 			return id
 		}
 	}
@@ -470,25 +495,47 @@ func containerBySource(nw *network, src netip.Addr) string {
 }
 
 func ptrLocked(nw *network, name string) string {
-	const suffix = ".in-addr.arpa"
-	if !strings.HasSuffix(name, suffix) {
-		return ""
-	}
-	parts := strings.Split(strings.TrimSuffix(name, suffix), ".")
-	if len(parts) != 4 {
-		return ""
-	}
-	slices.Reverse(parts)
-	ip, err := netip.ParseAddr(strings.Join(parts, "."))
-	if err != nil {
+	ip, ok := ptrAddr(name)
+	if !ok {
 		return ""
 	}
 	for _, r := range nw.records {
-		if r.ip == ip && len(r.names) > 0 {
+		if slices.Contains(r.ips, ip) && len(r.names) > 0 {
 			return r.names[0]
 		}
 	}
 	return ""
+}
+
+// ptrAddr is the address a reverse name (in-addr.arpa or ip6.arpa) asks
+// about.
+func ptrAddr(name string) (netip.Addr, bool) {
+	if v4, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		parts := strings.Split(v4, ".")
+		if len(parts) != 4 {
+			return netip.Addr{}, false
+		}
+		slices.Reverse(parts)
+		ip, err := netip.ParseAddr(strings.Join(parts, "."))
+		return ip, err == nil && ip.Is4()
+	}
+	if v6, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		nibbles := strings.Split(v6, ".")
+		if len(nibbles) != 32 {
+			return netip.Addr{}, false
+		}
+		var a [16]byte
+		for i, n := range nibbles {
+			v, err := strconv.ParseUint(n, 16, 4)
+			if err != nil || len(n) != 1 {
+				return netip.Addr{}, false
+			}
+			pos := 31 - i // nibbles come least significant first
+			a[pos/2] |= byte(v) << (4 * (1 - pos%2))
+		}
+		return netip.AddrFrom16(a), true
+	}
+	return netip.Addr{}, false
 }
 
 func reply(q dnsmessage.Header, question *dnsmessage.Question, rcode dnsmessage.RCode, answers []dnsmessage.Resource) []byte {
@@ -513,6 +560,8 @@ func reply(q dnsmessage.Header, question *dnsmessage.Question, rcode dnsmessage.
 		switch body := a.Body.(type) {
 		case *dnsmessage.AResource:
 			err = b.AResource(a.Header, *body)
+		case *dnsmessage.AAAAResource:
+			err = b.AAAAResource(a.Header, *body)
 		case *dnsmessage.PTRResource:
 			err = b.PTRResource(a.Header, *body)
 		}

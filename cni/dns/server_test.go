@@ -13,9 +13,16 @@ import (
 
 func query(t *testing.T, proto, server, name string) (dnsmessage.RCode, []netip.Addr) {
 	t.Helper()
+	return queryType(t, proto, server, name, dnsmessage.TypeA)
+}
+
+// queryType asks server for name's records of type typ and returns the
+// rcode and the addresses of the A and AAAA answers.
+func queryType(t *testing.T, proto, server, name string, typ dnsmessage.Type) (dnsmessage.RCode, []netip.Addr) {
+	t.Helper()
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 4242, RecursionDesired: true})
 	_ = b.StartQuestions()
-	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name + "."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name + "."), Type: typ, Class: dnsmessage.ClassINET})
 	msg, _ := b.Finish()
 	c, err := net.DialTimeout(proto, server, 2*time.Second)
 	if err != nil {
@@ -51,11 +58,58 @@ func query(t *testing.T, proto, server, name string) (dnsmessage.RCode, []netip.
 	}
 	var ips []netip.Addr
 	for _, a := range m.Answers {
-		if r, ok := a.Body.(*dnsmessage.AResource); ok {
+		switch r := a.Body.(type) {
+		case *dnsmessage.AResource:
 			ips = append(ips, netip.AddrFrom4(r.A))
+		case *dnsmessage.AAAAResource:
+			ips = append(ips, netip.AddrFrom16(r.AAAA))
 		}
 	}
 	return m.RCode, ips
+}
+
+// TestAAAA: a container on a dual-stack network answers A with its IPv4
+// address and AAAA with its IPv6 one, aliases too; one without IPv6
+// answers AAAA with an empty NOERROR (as Docker), and the IPv6 address
+// has a PTR record.
+func TestAAAA(t *testing.T) {
+	port := freePort(t)
+	s, err := New(Config{Port: port, ResolvConf: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddNetwork(Network{Name: "dual", Listen: netip.MustParseAddr("127.0.0.2"), Subnet: netip.MustParsePrefix("127.0.0.0/8"),
+		Subnet6: netip.MustParsePrefix("fd00:1::/64"), ResolveNames: true}); err != nil {
+		t.Fatal(err)
+	}
+	v4, v6 := netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("fd00:1::10")
+	s.RegisterAddrs("dual", "c1", []netip.Addr{v4, v6}, []string{"web", "www"}, nil)
+	s.Register("dual", "c2", netip.MustParseAddr("10.1.0.3"), []string{"old"}, nil)
+	addr := "127.0.0.2:" + itoa(port)
+	for _, proto := range []string{"udp", "tcp"} {
+		for _, name := range []string{"web", "www", "web.dual"} {
+			if rc, ips := queryType(t, proto, addr, name, dnsmessage.TypeAAAA); rc != dnsmessage.RCodeSuccess || !slices.Equal(ips, []netip.Addr{v6}) {
+				t.Errorf("%s AAAA %s: %v %v, want %v", proto, name, rc, ips, v6)
+			}
+			if rc, ips := queryType(t, proto, addr, name, dnsmessage.TypeA); rc != dnsmessage.RCodeSuccess || !slices.Equal(ips, []netip.Addr{v4}) {
+				t.Errorf("%s A %s: %v %v, want %v", proto, name, rc, ips, v4)
+			}
+		}
+		if rc, ips := queryType(t, proto, addr, "old", dnsmessage.TypeAAAA); rc != dnsmessage.RCodeSuccess || len(ips) != 0 {
+			t.Errorf("%s AAAA of an IPv4-only container: %v %v, want NOERROR without answers", proto, rc, ips)
+		}
+	}
+	if got := s.Lookup("dual", "www"); !slices.Equal(got, []netip.Addr{v4, v6}) {
+		t.Errorf("Lookup www: %v", got)
+	}
+	rev := "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"
+	if ip, ok := ptrAddr(rev); !ok || ip != v6 {
+		t.Fatalf("ptrAddr(%s) = %v %v, want %v", rev, ip, ok, v6)
+	}
+	if ip, ok := ptrAddr("2.0.1.10.in-addr.arpa"); !ok || ip != v4 {
+		t.Fatalf("ptrAddr in-addr.arpa = %v %v", ip, ok)
+	}
 }
 
 func freePort(t *testing.T) int {
