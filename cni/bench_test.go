@@ -71,20 +71,20 @@ func BenchmarkPublishPorts(b *testing.B) {
 				load = append(load, networktypes.PortMapping{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: uint16(20000 + i), ContainerPort: 80, Proto: "tcp"})
 			}
 			if len(load) > 0 {
-				if err := fw.addPorts(load, ip); err != nil {
+				if err := fw.addPorts(load, ip, netip.Addr{}); err != nil {
 					b.Fatal(err)
 				}
-				b.Cleanup(func() { _ = fw.delPorts(load) })
+				b.Cleanup(func() { _ = fw.delPorts(load, false) })
 			}
 			var add, del []time.Duration
 			for i := 0; i < b.N; i++ {
 				p := []networktypes.PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 40000, ContainerPort: 80, Proto: "tcp"}}
 				start := time.Now()
-				if err := fw.addPorts(p, ip); err != nil {
+				if err := fw.addPorts(p, ip, netip.Addr{}); err != nil {
 					b.Fatal(err)
 				}
 				mid := time.Now()
-				if err := fw.delPorts(p); err != nil {
+				if err := fw.delPorts(p, false); err != nil {
 					b.Fatal(err)
 				}
 				add, del = append(add, mid.Sub(start)), append(del, time.Since(mid))

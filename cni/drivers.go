@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -90,8 +92,36 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add %s to bridge %s: %w", addr.IPNet, n.Interface, err)
 	}
+	if n.EnableIPv6 && n.Subnet6.IsValid() {
+		// The bridge may have been made with IPv6 off (the host's
+		// default): turn it on, and take no router advertisements.
+		if err := ipv6Sysctls(n.Interface); err != nil {
+			return err
+		}
+		// No duplicate address detection: the gateway is usable at once
+		// (the embedded DNS, the first container's route).
+		addr6 := &netlink.Addr{IPNet: &net.IPNet{IP: n.Gateway6.AsSlice(), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(br, addr6); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("add %s to bridge %s: %w", addr6.IPNet, n.Interface, err)
+		}
+	}
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("bring up bridge %s: %w", n.Interface, err)
+	}
+	return nil
+}
+
+// ipv6Sysctls enables IPv6 on a bridge without accepting router
+// advertisements on it, as Docker does for its IPv6 bridges.
+func ipv6Sysctls(ifname string) error {
+	for k, v := range map[string]string{"disable_ipv6": "0", "accept_ra": "0"} {
+		p := "/proc/sys/net/ipv6/conf/" + ifname + "/" + k
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == v {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("IPv6 on bridge %s: %w", ifname, err)
+		}
 	}
 	return nil
 }

@@ -144,6 +144,9 @@ func (e *testEnv) checkClean(bridges, veths, spaces []string) {
 	if tbl := e.nftTable(); tbl != "" {
 		t.Errorf("nftables table left behind:\n%s", tbl)
 	}
+	if tbl := e.nftTable6(); tbl != "" {
+		t.Errorf("nftables ip6 table left behind:\n%s", tbl)
+	}
 	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
 		t.Errorf("iptables-save: %v", err)
@@ -276,6 +279,15 @@ func (e *testEnv) nftTable() string {
 	return string(out)
 }
 
+// nftTable6 is `nft list table ip6` of berth's IPv6 table ("" if none).
+func (e *testEnv) nftTable6() string {
+	out, err := exec.Command("nft", "list", "table", "ip6", strings.ToLower(e.cfg.FirewallPrefix)).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
 // checkPortElems asserts that every published-port element of berth's
 // table belongs to a sandbox the Manager knows.
 func (e *testEnv) checkPortElems() {
@@ -289,7 +301,9 @@ func (e *testEnv) checkPortElems() {
 	own := map[string]bool{}
 	for _, sb := range e.m.sandboxes {
 		for _, p := range sb.Ports {
-			own[e.m.fw.elemKey(p)] = true
+			for _, k := range e.m.fw.elemKeys(p, sb.ip6().IsValid()) {
+				own[k] = true
+			}
 		}
 	}
 	for k := range have {

@@ -2,6 +2,8 @@ package cni
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -166,12 +168,16 @@ func (m *Manager) Create(ctx context.Context, opts networktypes.CreateOptions) (
 	if opts.IPRange.IsValid() && !opts.Subnet.IsValid() {
 		return nil, errInvalid("an ip-range needs a subnet")
 	}
+	if opts.Gateway6.IsValid() && !opts.Subnet6.IsValid() {
+		return nil, errInvalid("an IPv6 gateway needs an IPv6 subnet")
+	}
 	if len(opts.AuxAddresses) > 0 && !opts.Subnet.IsValid() {
 		return nil, errInvalid("an aux-address needs a subnet (--subnet)")
 	}
 	n := &networktypes.Network{
 		Name: opts.Name, Driver: opts.Driver, Subnet: opts.Subnet, Gateway: opts.Gateway,
 		IPRange: opts.IPRange, Internal: opts.Internal,
+		EnableIPv6: opts.EnableIPv6, Subnet6: opts.Subnet6, Gateway6: opts.Gateway6,
 		Options: maps.Clone(opts.Options), Labels: maps.Clone(opts.Labels),
 		AuxAddresses: maps.Clone(opts.AuxAddresses), IPAMOptions: maps.Clone(opts.IPAMOptions),
 	}
@@ -245,6 +251,17 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 			}
 		}
 	}
+	if n.EnableIPv6 && !n.Subnet6.IsValid() {
+		if n.Subnet6, err = m.allocateSubnet6Locked(); err != nil {
+			return nil, err
+		}
+	} else if n.Subnet6.IsValid() {
+		for _, o := range m.networks {
+			if o.Subnet6.IsValid() && overlaps(o.Subnet6, n.Subnet6) {
+				return nil, errInvalid("IPv6 subnet %s overlaps network %s (%s)", n.Subnet6, o.Name, o.Subnet6)
+			}
+		}
+	}
 	if err := validateAddressing(n); err != nil {
 		return nil, err
 	}
@@ -304,7 +321,7 @@ func (m *Manager) startDNS(n *networktypes.Network) error {
 		return nil
 	}
 	return m.dns.AddNetwork(dns.Network{
-		Name: n.Name, Listen: n.Gateway, Subnet: n.Subnet,
+		Name: n.Name, Listen: n.Gateway, Subnet: n.Subnet, Subnet6: n.Subnet6,
 		ResolveNames: n.DNS, Forward: !n.Internal,
 	})
 }
@@ -321,7 +338,7 @@ func (m *Manager) syncFirewallLocked() error {
 	for _, name := range names {
 		n := m.networks[name]
 		if m.drivers[n.Driver] != nil && m.drivers[n.Driver].Features(&n.Network).Firewall {
-			nets = append(nets, fwNetwork{Bridge: n.Interface, Subnet: n.Subnet, Internal: n.Internal})
+			nets = append(nets, fwNetwork{Bridge: n.Interface, Subnet: n.Subnet, Subnet6: n.Subnet6, Internal: n.Internal})
 		}
 	}
 	return m.fw.sync(nets)
@@ -382,6 +399,83 @@ func (m *Manager) allocateSubnetLocked() (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("all predefined address pools have been fully subnetted: %w", errdefs.ErrResourceExhausted)
 }
 
+// allocateSubnet6Locked picks a free /64 of the host's ULA /48 (Docker
+// 28's default IPv6 pool, derived from a random host ID kept under the
+// root, see ula48).
+func (m *Manager) allocateSubnet6Locked() (netip.Prefix, error) {
+	base, err := m.ula48()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a := base.Addr().As16()
+	host := hostPrefixes6()
+	for i := 0; i < 1<<16; i++ {
+		a[6], a[7] = byte(i>>8), byte(i)
+		p := netip.PrefixFrom(netip.AddrFrom16(a), 64)
+		inUse := slices.ContainsFunc(host, func(h netip.Prefix) bool { return overlaps(h, p) })
+		for _, n := range m.networks {
+			inUse = inUse || (n.Subnet6.IsValid() && overlaps(n.Subnet6, p))
+		}
+		if !inUse {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("the IPv6 address pool %s is fully subnetted: give --subnet: %w", base, errdefs.ErrResourceExhausted)
+}
+
+// ula48 is the host's ULA prefix as Docker derives it (deriveULABaseNetwork):
+// fd00::/8 plus the 40 low bits of sha256(host ID) as Global ID. berth's
+// host ID is 32 random bytes in <root>/cni/host-id, made once.
+func (m *Manager) ula48() (netip.Prefix, error) {
+	path := filepath.Join(m.cfg.Root, "cni", "host-id")
+	id, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(id) == 0) {
+		id = []byte(newID())
+		err = writeFile(path, id, 0o600)
+	}
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("host ID for the IPv6 pool: %w", err)
+	}
+	return ulaBase(strings.TrimSpace(string(id))), nil
+}
+
+func ulaBase(hostID string) netip.Prefix {
+	sum := sha256.Sum256([]byte(hostID))
+	gid := binary.BigEndian.Uint64(sum[:]) & (1<<40 - 1)
+	var a [16]byte
+	a[0] = 0xfd
+	for i := 0; i < 5; i++ {
+		a[1+i] = byte(gid >> (8 * (4 - i)))
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(a), 48)
+}
+
+// hostPrefixes6 are the host's IPv6 routes and address prefixes (the
+// default route aside).
+func hostPrefixes6() []netip.Prefix {
+	var out []netip.Prefix
+	routes, _ := netlink.RouteList(nil, netlink.FAMILY_V6)
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+			bits, _ := r.Dst.Mask.Size()
+			if bits > 0 && !p.IsLinkLocalUnicast() && !p.IsMulticast() {
+				out = append(out, netip.PrefixFrom(p, bits).Masked())
+			}
+		}
+	}
+	addrs, _ := netlink.AddrList(nil, netlink.FAMILY_V6)
+	for _, a := range addrs {
+		if p, ok := netip.AddrFromSlice(a.IP); ok && !p.IsLinkLocalUnicast() && !p.IsLoopback() {
+			bits, _ := a.Mask.Size()
+			out = append(out, netip.PrefixFrom(p, bits).Masked())
+		}
+	}
+	return out
+}
+
 // lookupLocked finds a network by full ID, name or unique ID prefix, in
 // that order as dockerd: a network named like another's ID is found by its
 // name only when no ID is that whole ref.
@@ -414,7 +508,7 @@ func (m *Manager) endpointsLocked(name string) []networktypes.EndpointRef {
 	for _, sb := range m.sandboxes {
 		for _, ep := range sb.Endpoints {
 			if ep.Network == name {
-				out = append(out, networktypes.EndpointRef{ContainerID: sb.ContainerID, Name: sb.Name, IfName: ep.IfName, IPv4: ep.IPv4, MAC: ep.MAC})
+				out = append(out, networktypes.EndpointRef{ContainerID: sb.ContainerID, Name: sb.Name, IfName: ep.IfName, IPv4: ep.IPv4, IPv6: ep.IPv6, MAC: ep.MAC})
 			}
 		}
 	}

@@ -160,10 +160,10 @@ func writeFile(path string, data []byte, perm os.FileMode) error {
 }
 
 // validateAddressing checks subnet, gateway and ip-range of a new network
-// and fills the gateway default (first address of the subnet).
+// and fills the gateway defaults (first address of each subnet).
 func validateAddressing(n *networktypes.Network) error {
 	if !n.Subnet.Addr().Is4() {
-		return fmt.Errorf("subnet %s: only IPv4 subnets are supported: %w", n.Subnet, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("subnet %s is not an IPv4 subnet (an IPv6 subnet goes with --ipv6, alongside an IPv4 one): %w", n.Subnet, errdefs.ErrInvalidArgument)
 	}
 	n.Subnet = n.Subnet.Masked()
 	if n.Subnet.Bits() > 30 {
@@ -181,15 +181,56 @@ func validateAddressing(n *networktypes.Network) error {
 			return fmt.Errorf("ip-range %s is not inside subnet %s: %w", n.IPRange, n.Subnet, errdefs.ErrInvalidArgument)
 		}
 	}
+	return validateAddressing6(n)
+}
+
+// validateAddressing6 checks the IPv6 side of a network: an IPv6 subnet
+// and gateway only with EnableIPv6; Subnet6 is set (the caller allocates
+// one when the user gave none).
+func validateAddressing6(n *networktypes.Network) error {
+	if !n.EnableIPv6 {
+		if n.Subnet6.IsValid() || n.Gateway6.IsValid() {
+			return errInvalid("IPv6 subnet %s given to a network without IPv6: add --ipv6 (EnableIPv6) to make it dual-stack", n.Subnet6)
+		}
+		return nil
+	}
+	if !n.Subnet6.IsValid() {
+		return errInvalid("network %s: IPv6 enabled without an IPv6 subnet", n.Name)
+	}
+	if !n.Subnet6.Addr().Is6() || n.Subnet6.Addr().Is4In6() {
+		return errInvalid("subnet %s is not an IPv6 subnet", n.Subnet6)
+	}
+	n.Subnet6 = n.Subnet6.Masked()
+	if n.Subnet6.Bits() > 124 {
+		return errInvalid("IPv6 subnet %s is too small (at most /124)", n.Subnet6)
+	}
+	if n.Subnet6.Addr().IsLinkLocalUnicast() || n.Subnet6.Addr().IsMulticast() || n.Subnet6.Addr().IsLoopback() {
+		return errInvalid("IPv6 subnet %s is not a unicast global or unique-local subnet", n.Subnet6)
+	}
+	if !n.Gateway6.IsValid() {
+		n.Gateway6 = n.Subnet6.Addr().Next()
+	}
+	if !n.Gateway6.Is6() || !n.Subnet6.Contains(n.Gateway6) || n.Gateway6 == n.Subnet6.Addr() {
+		return errInvalid("IPv6 gateway %s is not a host address of subnet %s", n.Gateway6, n.Subnet6)
+	}
 	return nil
 }
 
+// lastAddr is the last address of p (IPv4 or IPv6).
 func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v |= host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	p = p.Masked()
+	if p.Addr().Is4() {
+		a := p.Addr().As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		v |= host
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	a := p.Addr().As16()
+	for i := p.Bits(); i < 128; i++ {
+		a[i/8] |= 1 << (7 - i%8)
+	}
+	return netip.AddrFrom16(a)
 }
 
 func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
@@ -214,13 +255,21 @@ func ipamRange(n *networktypes.Network) map[string]any {
 }
 
 func ipam(n *networktypes.Network, ipamDir string) map[string]any {
+	ranges := [][]map[string]any{{ipamRange(n)}}
+	if n.EnableIPv6 && n.Subnet6.IsValid() {
+		ranges = append(ranges, []map[string]any{{"subnet": n.Subnet6.String(), "gateway": n.Gateway6.String()}})
+	}
 	m := map[string]any{
 		"type":    "host-local",
-		"ranges":  [][]map[string]any{{ipamRange(n)}},
+		"ranges":  ranges,
 		"dataDir": ipamDir,
 	}
 	if !n.Internal {
-		m["routes"] = []map[string]any{{"dst": "0.0.0.0/0"}}
+		routes := []map[string]any{{"dst": "0.0.0.0/0"}}
+		if n.EnableIPv6 && n.Subnet6.IsValid() {
+			routes = append(routes, map[string]any{"dst": "::/0"})
+		}
+		m["routes"] = routes
 	}
 	return m
 }

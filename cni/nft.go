@@ -2,12 +2,12 @@ package cni
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,10 +57,17 @@ import (
 type firewall struct {
 	mu     sync.Mutex
 	prefix string
-	table  *nftables.Table
-	ports  *nftables.Set // hostports
-	any    *nftables.Set // hostports_any
-	brs    *nftables.Set // bridges
+	v4     *fwFamily // table ip <prefix>
+	v6     *fwFamily // table ip6 <prefix>: the same rules for IPv6
+}
+
+// fwFamily is berth's table of one address family with its maps.
+type fwFamily struct {
+	v6    bool
+	table *nftables.Table
+	ports *nftables.Set // hostports
+	any   *nftables.Set // hostports_any
+	brs   *nftables.Set // bridges
 }
 
 // acceptMark is the mark berth's forward chain sets on what it accepts.
@@ -69,26 +76,60 @@ const acceptMark uint32 = 0x00100000
 type fwNetwork struct {
 	Bridge   string
 	Subnet   netip.Prefix
+	Subnet6  netip.Prefix // dual-stack networks
 	Internal bool
 }
 
 func newFirewall(prefix string) *firewall {
-	t := &nftables.Table{Name: strings.ToLower(prefix), Family: nftables.TableFamilyIPv4}
-	return &firewall{
-		prefix: prefix,
-		table:  t,
+	return &firewall{prefix: prefix, v4: newFamily(prefix, false), v6: newFamily(prefix, true)}
+}
+
+func newFamily(prefix string, v6 bool) *fwFamily {
+	fam, addr := nftables.TableFamilyIPv4, nftables.TypeIPAddr
+	if v6 {
+		fam, addr = nftables.TableFamilyIPv6, nftables.TypeIP6Addr
+	}
+	t := &nftables.Table{Name: strings.ToLower(prefix), Family: fam}
+	return &fwFamily{
+		v6:    v6,
+		table: t,
 		ports: &nftables.Set{
 			Table: t, Name: "hostports", IsMap: true,
-			KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
-			DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
+			KeyType:  nftables.MustConcatSetType(addr, nftables.TypeInetProto, nftables.TypeInetService),
+			DataType: nftables.MustConcatSetType(addr, nftables.TypeInetService),
 		},
 		any: &nftables.Set{
 			Table: t, Name: "hostports_any", IsMap: true,
 			KeyType:  nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService),
-			DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService),
+			DataType: nftables.MustConcatSetType(addr, nftables.TypeInetService),
 		},
 		brs: &nftables.Set{Table: t, Name: "bridges", KeyType: nftables.TypeIFName},
 	}
+}
+
+func (f *firewall) families() []*fwFamily { return []*fwFamily{f.v4, f.v6} }
+
+// name is the family's name as nft prints it (ip, ip6).
+func (fam *fwFamily) name() string {
+	if fam.v6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+// addrLen is the length of the family's addresses; nfproto its NFPROTO_*.
+func (fam *fwFamily) addrLen() uint32 {
+	if fam.v6 {
+		return 16
+	}
+	return 4
+}
+
+func (fam *fwFamily) nfproto() uint32 {
+	if fam.v6 {
+		return unix.NFPROTO_IPV6
+	}
+	return unix.NFPROTO_IPV4
 }
 
 // Registers: 8.. are the 32-bit ones (NFT_REG32_00...), as nft uses them
@@ -98,6 +139,10 @@ const (
 	r1 = unix.NFT_REG32_01
 	r2 = unix.NFT_REG32_02
 )
+
+// reg is the 32-bit register i places after r0 (an IPv6 address takes
+// four).
+func reg(i uint32) uint32 { return r0 + i }
 
 func ifname(s string) []byte {
 	b := make([]byte, unix.IFNAMSIZ)
@@ -134,15 +179,19 @@ const ipsDstNAT = 0x20 // IPS_DST_NAT: the connection was DNAT'd
 
 func saddrIn(p netip.Prefix) []expr.Any {
 	p = p.Masked()
-	m := make([]byte, 4)
-	if p.Bits() > 0 {
-		binary.BigEndian.PutUint32(m, ^uint32(0)<<(32-p.Bits()))
+	n, off := 4, uint32(12)
+	if p.Addr().Is6() {
+		n, off = 16, 8
 	}
-	a := p.Addr().As4()
+	m := make([]byte, n)
+	for i := 0; i < p.Bits(); i++ {
+		m[i/8] |= 1 << (7 - i%8)
+	}
+	a := p.Addr().AsSlice()
 	return []expr.Any{
-		&expr.Payload{DestRegister: r0, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Bitwise{SourceRegister: r0, DestRegister: r0, Len: 4, Mask: m, Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: r0, Data: a[:]},
+		&expr.Payload{DestRegister: r0, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(n)},
+		&expr.Bitwise{SourceRegister: r0, DestRegister: r0, Len: uint32(n), Mask: m, Xor: make([]byte, n)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: r0, Data: a},
 	}
 }
 
@@ -166,9 +215,9 @@ func (f *firewall) conn() (*nftables.Conn, error) {
 	return c, nil
 }
 
-// sync makes berth's table hold exactly the rules for nets (keeping the
-// published ports' elements) and makes sure iptables' FORWARD accepts
-// berth's mark.
+// sync makes berth's tables (ip and ip6) hold exactly the rules for nets
+// (keeping the published ports' elements), in one transaction, and makes
+// sure iptables' and ip6tables' FORWARD accept berth's mark.
 func (f *firewall) sync(nets []fwNetwork) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,25 +225,38 @@ func (f *firewall) sync(nets []fwNetwork) error {
 	if err != nil {
 		return err
 	}
-	c.AddTable(f.table)
-	for _, s := range []*nftables.Set{f.ports, f.any, f.brs} {
+	for _, fam := range f.families() {
+		if err := fam.program(c, nets); err != nil {
+			return err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: program table %s: %w", f.v4.table.Name, err)
+	}
+	return f.ensureForwardAcceptLocked()
+}
+
+// program queues the rules of one family's table on c.
+func (fam *fwFamily) program(c *nftables.Conn, nets []fwNetwork) error {
+	c.AddTable(fam.table)
+	for _, s := range []*nftables.Set{fam.ports, fam.any, fam.brs} {
 		if err := c.AddSet(s, nil); err != nil {
 			return err
 		}
 	}
-	c.FlushSet(f.brs)
+	c.FlushSet(fam.brs)
 	var brs []nftables.SetElement
 	for _, n := range nets {
 		brs = append(brs, nftables.SetElement{Key: ifname(n.Bridge)})
 	}
 	if len(brs) > 0 {
-		if err := c.SetAddElements(f.brs, brs); err != nil {
+		if err := c.SetAddElements(fam.brs, brs); err != nil {
 			return err
 		}
 	}
 	policy := nftables.ChainPolicyAccept
 	chain := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio *nftables.ChainPriority) *nftables.Chain {
-		ch := &nftables.Chain{Name: name, Table: f.table}
+		ch := &nftables.Chain{Name: name, Table: fam.table}
 		if hook != nil {
 			ch.Type, ch.Hooknum, ch.Priority, ch.Policy = typ, hook, prio, &policy
 		}
@@ -203,7 +265,7 @@ func (f *firewall) sync(nets []fwNetwork) error {
 		return ch
 	}
 	rule := func(ch *nftables.Chain, e ...[]expr.Any) {
-		c.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: join(e...)})
+		c.AddRule(&nftables.Rule{Table: fam.table, Chain: ch, Exprs: join(e...)})
 	}
 
 	dnat := chain("dnat", "", nil, nil)
@@ -218,19 +280,35 @@ func (f *firewall) sync(nets []fwNetwork) error {
 		&expr.Cmp{Op: expr.CmpOpEq, Register: r0, Data: ne32(unix.RTN_LOCAL)},
 	}
 	rule(pre, local, verdict(expr.VerdictJump, dnat.Name))
-	rule(out, local, verdict(expr.VerdictJump, dnat.Name))
+	if fam.v6 {
+		// ::1 cannot be DNAT'd out of the host (proxy6.go): berthd's
+		// socket on the port relays those connections.
+		rule(out, []expr.Any{
+			&expr.Payload{DestRegister: r0, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: r0, Data: netip.IPv6Loopback().AsSlice()},
+		}, local, verdict(expr.VerdictJump, dnat.Name))
+	} else {
+		rule(out, local, verdict(expr.VerdictJump, dnat.Name))
+	}
+	// An address takes addrLen/4 registers: the concatenations (address .
+	// l4proto . port, address . port) are laid out as nft lays them.
+	al := fam.addrLen()
+	daddrOff := uint32(16)
+	if fam.v6 {
+		daddrOff = 24
+	}
 	rule(dnat, []expr.Any{
-		&expr.Payload{DestRegister: r0, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r1},
-		&expr.Payload{DestRegister: r2, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: r0, DestRegister: r0, IsDestRegSet: true, SetName: f.ports.Name, SetID: f.ports.ID},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: r0, RegProtoMin: r1, Specified: true},
+		&expr.Payload{DestRegister: r0, Base: expr.PayloadBaseNetworkHeader, Offset: daddrOff, Len: al},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg(al / 4)},
+		&expr.Payload{DestRegister: reg(al/4 + 1), Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: r0, DestRegister: r0, IsDestRegSet: true, SetName: fam.ports.Name, SetID: fam.ports.ID},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam.nfproto(), RegAddrMin: r0, RegProtoMin: reg(al / 4), Specified: true},
 	})
 	rule(dnat, []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r0},
 		&expr.Payload{DestRegister: r1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: r0, DestRegister: r0, IsDestRegSet: true, SetName: f.any.Name, SetID: f.any.ID},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: r0, RegProtoMin: r1, Specified: true},
+		&expr.Lookup{SourceRegister: r0, DestRegister: r0, IsDestRegSet: true, SetName: fam.any.Name, SetID: fam.any.ID},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: fam.nfproto(), RegAddrMin: r0, RegProtoMin: reg(al / 4), Specified: true},
 	})
 
 	// mark-accept: meta mark set meta mark | acceptMark; accept
@@ -251,10 +329,10 @@ func (f *firewall) sync(nets []fwNetwork) error {
 	}
 	// A published port is public: reachable from other networks too
 	// (through a host address), as from anywhere else.
-	rule(fwd, inBridges(expr.MetaKeyOIFNAME, f.brs), ctBits(expr.CtKeySTATUS, ipsDstNAT), toAccept)
+	rule(fwd, inBridges(expr.MetaKeyOIFNAME, fam.brs), ctBits(expr.CtKeySTATUS, ipsDstNAT), toAccept)
 	for _, n := range nets {
 		if !n.Internal {
-			rule(fwd, matchIf(expr.MetaKeyIIFNAME, n.Bridge, expr.CmpOpEq), inBridges(expr.MetaKeyOIFNAME, f.brs),
+			rule(fwd, matchIf(expr.MetaKeyIIFNAME, n.Bridge, expr.CmpOpEq), inBridges(expr.MetaKeyOIFNAME, fam.brs),
 				matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpNeq), drop)
 		}
 	}
@@ -267,39 +345,72 @@ func (f *firewall) sync(nets []fwNetwork) error {
 		}
 	}
 	masq := []expr.Any{&expr.Masq{}}
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
 	for _, n := range nets {
-		if n.Internal {
+		subnet := n.Subnet
+		if fam.v6 {
+			subnet = n.Subnet6
+		}
+		if n.Internal || !subnet.IsValid() {
 			continue
 		}
-		rule(post, saddrIn(n.Subnet), matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpNeq), masq)
-		rule(post, saddrIn(n.Subnet), matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpEq), ctBits(expr.CtKeySTATUS, ipsDstNAT), masq)
-		rule(post, matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpEq), saddrIn(netip.MustParsePrefix("127.0.0.0/8")), masq)
+		rule(post, saddrIn(subnet), matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpNeq), masq)
+		rule(post, saddrIn(subnet), matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpEq), ctBits(expr.CtKeySTATUS, ipsDstNAT), masq)
+		if !fam.v6 {
+			rule(post, matchIf(expr.MetaKeyOIFNAME, n.Bridge, expr.CmpOpEq), saddrIn(loopback), masq)
+		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: program table %s: %w", f.table.Name, err)
-	}
-	return f.ensureForwardAcceptLocked()
+	return nil
 }
 
-// hostPortElem returns the map and element that forward p to ip.
-func (f *firewall) hostPortElem(p networktypes.PortMapping, ip netip.Addr) (*nftables.Set, nftables.SetElement) {
+// hostPortElem returns the map and element that forward p to ip, in
+// family fam.
+func (fam *fwFamily) hostPortElem(p networktypes.PortMapping, ip netip.Addr) (*nftables.Set, nftables.SetElement) {
 	proto := byte(unix.IPPROTO_TCP)
 	if p.Proto == "udp" {
 		proto = unix.IPPROTO_UDP
 	}
 	port := func(v uint16) []byte { return []byte{byte(v >> 8), byte(v), 0, 0} }
-	a := ip.As4()
-	val := append(a[:], port(p.ContainerPort)...)
+	addr := func(a netip.Addr) []byte {
+		if fam.v6 {
+			b := a.As16()
+			return b[:]
+		}
+		b := a.As4()
+		return b[:]
+	}
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+		if fam.v6 {
+			ip = netip.IPv6Unspecified()
+		}
+	}
+	val := append(addr(ip), port(p.ContainerPort)...)
 	key := append([]byte{proto, 0, 0, 0}, port(p.HostPort)...)
 	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-		h := p.HostIP.As4()
-		return f.ports, nftables.SetElement{Key: append(h[:], key...), Val: val}
+		return fam.ports, nftables.SetElement{Key: append(addr(p.HostIP), key...), Val: val}
 	}
-	return f.any, nftables.SetElement{Key: key, Val: val}
+	return fam.any, nftables.SetElement{Key: key, Val: val}
 }
 
-// addPorts forwards the host ports to ip, in one transaction.
-func (f *firewall) addPorts(ports []networktypes.PortMapping, ip netip.Addr) error {
+// portFamilies are the families a published port is forwarded in: its
+// host address's, or both for every address (zero HostIP) when the
+// container has an IPv6 address (v6), as Docker binds 0.0.0.0 and [::].
+func (f *firewall) portFamilies(p networktypes.PortMapping, v6 bool) []*fwFamily {
+	switch {
+	case p.HostIP.IsValid() && !p.HostIP.IsUnspecified() && p.HostIP.Is6() && !p.HostIP.Is4In6():
+		return []*fwFamily{f.v6}
+	case p.HostIP.IsValid() && !p.HostIP.IsUnspecified():
+		return []*fwFamily{f.v4}
+	case v6:
+		return []*fwFamily{f.v4, f.v6}
+	}
+	return []*fwFamily{f.v4}
+}
+
+// addPorts forwards the host ports to ip (and to ip6 when valid: the
+// container's IPv6 address), in one transaction.
+func (f *firewall) addPorts(ports []networktypes.PortMapping, ip, ip6 netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := f.conn()
@@ -307,9 +418,18 @@ func (f *firewall) addPorts(ports []networktypes.PortMapping, ip netip.Addr) err
 		return err
 	}
 	for _, p := range ports {
-		s, e := f.hostPortElem(p, ip)
-		if err := c.SetAddElements(s, []nftables.SetElement{e}); err != nil {
-			return err
+		for _, fam := range f.portFamilies(p, ip6.IsValid()) {
+			to := ip
+			if fam.v6 {
+				to = ip6
+			}
+			if !to.IsValid() {
+				return errInvalid("publish %s: the container has no IPv6 address (its network has no --ipv6)", p.HostAddr())
+			}
+			s, e := fam.hostPortElem(p, to)
+			if err := c.SetAddElements(s, []nftables.SetElement{e}); err != nil {
+				return err
+			}
 		}
 	}
 	if err := c.Flush(); err != nil {
@@ -318,9 +438,10 @@ func (f *firewall) addPorts(ports []networktypes.PortMapping, ip netip.Addr) err
 	return f.ensureForwardAcceptLocked()
 }
 
-// delPorts stops forwarding the host ports, in one transaction; ports
-// already gone are no error.
-func (f *firewall) delPorts(ports []networktypes.PortMapping) error {
+// delPorts stops forwarding the host ports (v6: the container had an
+// IPv6 address, see portFamilies), in one transaction; ports already gone
+// are no error.
+func (f *firewall) delPorts(ports []networktypes.PortMapping, v6 bool) error {
 	if len(ports) == 0 {
 		return nil
 	}
@@ -332,9 +453,11 @@ func (f *firewall) delPorts(ports []networktypes.PortMapping) error {
 	}
 	del := func(ps []networktypes.PortMapping) error {
 		for _, p := range ps {
-			s, e := f.hostPortElem(p, netip.IPv4Unspecified())
-			if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-				return err
+			for _, fam := range f.portFamilies(p, v6) {
+				s, e := fam.hostPortElem(p, netip.Addr{})
+				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
+					return err
+				}
 			}
 		}
 		return c.Flush()
@@ -360,15 +483,23 @@ func (f *firewall) portsGone(ports []networktypes.PortMapping) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, s := range []*nftables.Set{f.ports, f.any} {
-		els, err := c.GetSetElements(s)
-		if err != nil {
-			return false, err
-		}
-		for _, e := range els {
-			for _, p := range ports {
-				if _, want := f.hostPortElem(p, netip.IPv4Unspecified()); bytes.Equal(e.Key, want.Key) {
-					return false, nil
+	for _, fam := range f.families() {
+		for _, s := range []*nftables.Set{fam.ports, fam.any} {
+			els, err := c.GetSetElements(s)
+			if err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				return false, err
+			}
+			for _, e := range els {
+				for _, p := range ports {
+					if !slices.Contains(f.portFamilies(p, true), fam) {
+						continue
+					}
+					if ws, want := fam.hostPortElem(p, netip.Addr{}); ws == s && bytes.Equal(e.Key, want.Key) {
+						return false, nil
+					}
 				}
 			}
 		}
@@ -376,7 +507,8 @@ func (f *firewall) portsGone(ports []networktypes.PortMapping) (bool, error) {
 	return true, nil
 }
 
-// portElems lists the published ports in the maps, by map name and key.
+// portElems lists the published ports in the maps, by family, map name
+// and key (elemKeys).
 func (f *firewall) portElems() (map[string]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -385,24 +517,26 @@ func (f *firewall) portElems() (map[string]bool, error) {
 		return nil, err
 	}
 	out := map[string]bool{}
-	for _, s := range []*nftables.Set{f.ports, f.any} {
-		els, err := c.GetSetElements(s)
-		if err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue
+	for _, fam := range f.families() {
+		for _, s := range []*nftables.Set{fam.ports, fam.any} {
+			els, err := c.GetSetElements(s)
+			if err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				return nil, err
 			}
-			return nil, err
-		}
-		for _, e := range els {
-			out[s.Name+"/"+string(e.Key)] = true
+			for _, e := range els {
+				out[fam.name()+"/"+s.Name+"/"+string(e.Key)] = true
+			}
 		}
 	}
 	return out, nil
 }
 
-// prune deletes every published-port element that keep (container IP per
-// port mapping) does not name: what a crash between adding a container's
-// ports and writing its state left behind.
+// prune deletes every published-port element that keep (elemKeys of the
+// known port mappings) does not name: what a crash between adding a
+// container's ports and writing its state left behind.
 func (f *firewall) prune(keep map[string]bool) error {
 	have, err := f.portElems()
 	if err != nil {
@@ -419,10 +553,15 @@ func (f *firewall) prune(keep map[string]bool) error {
 		if keep[k] {
 			continue
 		}
-		name, key, _ := strings.Cut(k, "/")
-		s := f.any
-		if name == f.ports.Name {
-			s = f.ports
+		famName, rest, _ := strings.Cut(k, "/")
+		name, key, _ := strings.Cut(rest, "/")
+		fam := f.v4
+		if famName == f.v6.name() {
+			fam = f.v6
+		}
+		s := fam.any
+		if name == fam.ports.Name {
+			s = fam.ports
 		}
 		if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: []byte(key)}}); err != nil {
 			return err
@@ -435,10 +574,14 @@ func (f *firewall) prune(keep map[string]bool) error {
 	return c.Flush()
 }
 
-// elemKey names an element as portElems does.
-func (f *firewall) elemKey(p networktypes.PortMapping) string {
-	s, e := f.hostPortElem(p, netip.IPv4Unspecified())
-	return s.Name + "/" + string(e.Key)
+// elemKeys name the elements of p as portElems does (v6: see portFamilies).
+func (f *firewall) elemKeys(p networktypes.PortMapping, v6 bool) []string {
+	var out []string
+	for _, fam := range f.portFamilies(p, v6) {
+		s, e := fam.hostPortElem(p, netip.Addr{})
+		out = append(out, fam.name()+"/"+s.Name+"/"+string(e.Key))
+	}
+	return out
 }
 
 func (f *firewall) forwardComment() string { return f.prefix + " accept marked" }
@@ -448,14 +591,15 @@ func (f *firewall) iptablesForwardRule() []string {
 		"-m", "comment", "--comment", f.forwardComment(), "-j", "ACCEPT"}
 }
 
-// iptablesForward reports whether iptables-nft's filter FORWARD chain
-// exists and whether it has berth's rule (looked up by its comment).
-func (f *firewall) iptablesForward() (exists, has bool, err error) {
+// iptablesForward reports whether iptables-nft's (ip6tables-nft's, fam
+// v6) filter FORWARD chain exists and whether it has berth's rule
+// (looked up by its comment).
+func (f *firewall) iptablesForward(fam *fwFamily) (exists, has bool, err error) {
 	c, err := f.conn()
 	if err != nil {
 		return false, false, err
 	}
-	t := &nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}
+	t := &nftables.Table{Name: "filter", Family: fam.table.Family}
 	rules, err := c.GetRules(t, &nftables.Chain{Name: "FORWARD", Table: t})
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -469,6 +613,13 @@ func (f *firewall) iptablesForward() (exists, has bool, err error) {
 		}
 	}
 	return true, false, nil
+}
+
+func (fam *fwFamily) iptables() string {
+	if fam.v6 {
+		return "ip6tables"
+	}
+	return "iptables"
 }
 
 // ruleComment is an iptables rule's comment: an xt comment match
@@ -491,42 +642,52 @@ func (f *firewall) ensureForwardAccept() error {
 	return f.ensureForwardAcceptLocked()
 }
 
-// ensureForwardAcceptLocked adds the iptables rule that lets berth's
-// marked packets through iptables' filter FORWARD (if that chain exists
-// and lacks it). Only the check runs on every call: a netlink dump.
+// ensureForwardAcceptLocked adds the iptables (and ip6tables) rule that
+// lets berth's marked packets through their filter FORWARD chain (if
+// that chain exists and lacks it). Only the check runs on every call: a
+// netlink dump per family.
 func (f *firewall) ensureForwardAcceptLocked() error {
-	exists, has, err := f.iptablesForward()
-	if err != nil || !exists || has {
-		return err
-	}
-	args := append([]string{"-w", "-I"}, f.iptablesForwardRule()...)
-	args = append(args[:3], append([]string{"1"}, args[3:]...)...)
-	if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	for _, fam := range f.families() {
+		exists, has, err := f.iptablesForward(fam)
+		if err != nil {
+			return err
+		}
+		if !exists || has {
+			continue
+		}
+		args := append([]string{"-w", "-I"}, f.iptablesForwardRule()...)
+		args = append(args[:3], append([]string{"1"}, args[3:]...)...)
+		if out, err := exec.Command(fam.iptables(), args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %s: %w: %s", fam.iptables(), strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
 	}
 	return nil
 }
 
-// remove deletes berth's table and its iptables FORWARD rule.
+// remove deletes berth's tables and its iptables FORWARD rules.
 func (f *firewall) remove() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var errs []error
-	if exists, has, err := f.iptablesForward(); err != nil {
-		errs = append(errs, err)
-	} else if exists && has {
-		args := append([]string{"-w", "-D"}, f.iptablesForwardRule()...)
-		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
+	for _, fam := range f.families() {
+		if exists, has, err := f.iptablesForward(fam); err != nil {
+			errs = append(errs, err)
+		} else if exists && has {
+			args := append([]string{"-w", "-D"}, f.iptablesForwardRule()...)
+			if out, err := exec.Command(fam.iptables(), args...).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w: %s", fam.iptables(), strings.Join(args, " "), err, bytes.TrimSpace(out)))
+			}
 		}
 	}
-	c, err := f.conn()
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	c.DelTable(f.table)
-	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-		errs = append(errs, fmt.Errorf("nftables: delete table %s: %w", f.table.Name, err))
+	for _, fam := range f.families() {
+		c, err := f.conn()
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		c.DelTable(fam.table)
+		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("nftables: delete table %s %s: %w", fam.name(), fam.table.Name, err))
+		}
 	}
 	return errors.Join(errs...)
 }

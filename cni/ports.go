@@ -3,6 +3,7 @@ package cni
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -22,7 +23,20 @@ type portTable struct {
 
 type heldPort struct {
 	networktypes.PortMapping
-	fd int
+	fd  int
+	fd6 int // [::]:port too, for every address of a dual-stack container; else -1
+	// proxy relays [::1] connections (proxy6.go), once started.
+	proxy *loopbackProxy
+}
+
+func (h heldPort) close() {
+	if h.proxy != nil {
+		h.proxy.close()
+	}
+	unix.Close(h.fd)
+	if h.fd6 >= 0 {
+		unix.Close(h.fd6)
+	}
 }
 
 func newPortTable() *portTable { return &portTable{held: map[string][]heldPort{}} }
@@ -33,15 +47,17 @@ func conflicts(a, b networktypes.PortMapping) bool {
 }
 
 // reserve reserves every mapping for owner and returns them with ephemeral
-// ports resolved. On error nothing stays reserved.
-func (t *portTable) reserve(owner string, ports []networktypes.PortMapping) (out []networktypes.PortMapping, err error) {
+// ports resolved. dual: the container has an IPv6 address, so a mapping
+// on every address holds the port on [::] too. On error nothing stays
+// reserved.
+func (t *portTable) reserve(owner string, ports []networktypes.PortMapping, dual bool) (out []networktypes.PortMapping, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var got []heldPort
 	defer func() {
 		if err != nil {
 			for _, h := range got {
-				unix.Close(h.fd)
+				h.close()
 			}
 		}
 	}()
@@ -69,12 +85,12 @@ func (t *portTable) reserve(owner string, ports []networktypes.PortMapping) (out
 				}
 			}
 		}
-		fd, port, err := bindPort(p)
+		h, err := bindPorts(p, dual && (!p.HostIP.IsValid() || p.HostIP.IsUnspecified()))
 		if err != nil {
 			return nil, err
 		}
-		p.HostPort = port
-		got = append(got, heldPort{PortMapping: p, fd: fd})
+		p.HostPort = h.HostPort
+		got = append(got, h)
 		out = append(out, p)
 	}
 	if len(got) > 0 {
@@ -88,7 +104,7 @@ func (t *portTable) release(owner string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, h := range t.held[owner] {
-		unix.Close(h.fd)
+		h.close()
 	}
 	delete(t.held, owner)
 }
@@ -105,20 +121,64 @@ func (t *portTable) releaseAll() {
 	}
 }
 
+// bindPorts binds p's host port, and with dual the same port on [::]
+// (an ephemeral port is picked again, a few times, when the IPv6 one is
+// taken).
+func bindPorts(p networktypes.PortMapping, dual bool) (heldPort, error) {
+	for try := 0; ; try++ {
+		fd, port, err := bindPort(p)
+		if err != nil {
+			return heldPort{}, err
+		}
+		h := heldPort{PortMapping: p, fd: fd, fd6: -1}
+		h.HostPort = port
+		if !dual {
+			return h, nil
+		}
+		p6 := h.PortMapping
+		p6.HostIP = netip.IPv6Unspecified()
+		fd6, _, err := bindPort(p6)
+		if err == nil {
+			h.fd6 = fd6
+			return h, nil
+		}
+		unix.Close(fd)
+		if p.HostPort != 0 || try == 8 || !errdefs.IsConflict(err) {
+			return heldPort{}, err
+		}
+	}
+}
+
 // bindPort binds (without listening) the host port of p and returns the
-// socket and the port bound.
+// socket and the port bound. An IPv6 host address (:: included) binds
+// an IPv6-only socket.
 func bindPort(p networktypes.PortMapping) (int, uint16, error) {
 	typ := unix.SOCK_STREAM
 	if p.Proto == "udp" {
 		typ = unix.SOCK_DGRAM
 	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	v6 := p.HostIP.Is6() && !p.HostIP.Is4In6()
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, 0, fmt.Errorf("reserve host port: %w", err)
 	}
-	sa := &unix.SockaddrInet4{Port: int(p.HostPort)}
-	if p.HostIP.IsValid() {
-		sa.Addr = p.HostIP.As4()
+	var sa unix.Sockaddr
+	if v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return -1, 0, fmt.Errorf("reserve host port: %w", err)
+		}
+		sa = &unix.SockaddrInet6{Port: int(p.HostPort), Addr: p.HostIP.As16()}
+	} else {
+		sa4 := &unix.SockaddrInet4{Port: int(p.HostPort)}
+		if p.HostIP.IsValid() {
+			sa4.Addr = p.HostIP.As4()
+		}
+		sa = sa4
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -135,5 +195,12 @@ func bindPort(p networktypes.PortMapping) (int, uint16, error) {
 		unix.Close(fd)
 		return -1, 0, err
 	}
-	return fd, uint16(got.(*unix.SockaddrInet4).Port), nil
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		return fd, uint16(a.Port), nil
+	case *unix.SockaddrInet6:
+		return fd, uint16(a.Port), nil
+	}
+	unix.Close(fd)
+	return -1, 0, fmt.Errorf("reserve host port: unexpected socket address %T", got)
 }

@@ -55,6 +55,7 @@ type SetupRequest struct {
 type Attachment struct {
 	Network string     // name or ID
 	IPv4    netip.Addr // optional static address (--ip)
+	IPv6    netip.Addr // optional static IPv6 address (--ip6; IPv6 networks)
 	Aliases []string   // network-scoped DNS aliases (user-defined networks)
 	MAC     string     // optional MAC address
 }
@@ -67,8 +68,11 @@ type Endpoint struct {
 	IfName    string       `json:"ifName"` // eth0, eth1, ... inside the netns
 	IPv4      netip.Prefix `json:"ipv4,omitzero"`
 	Gateway   netip.Addr   `json:"gateway,omitzero"`
-	MAC       string       `json:"mac,omitempty"`
-	Aliases   []string     `json:"aliases,omitempty"`
+	// IPv6 and Gateway6: the endpoint's address on a dual-stack network.
+	IPv6     netip.Prefix `json:"ipv6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	MAC      string       `json:"mac,omitempty"`
+	Aliases  []string     `json:"aliases,omitempty"`
 	// DefaultRoute: the container routes outside traffic through Gateway
 	// (false on internal networks).
 	DefaultRoute bool `json:"defaultRoute,omitempty"`
@@ -78,6 +82,7 @@ type Endpoint struct {
 	Ports []networktypes.PortMapping `json:"ports,omitempty"`
 
 	RequestedIPv4 netip.Addr `json:"requestedIPv4,omitzero"`
+	RequestedIPv6 netip.Addr `json:"requestedIPv6,omitzero"`
 	RequestedMAC  string     `json:"requestedMAC,omitempty"`
 }
 
@@ -119,4 +124,13 @@ func (sb *Sandbox) clone() *Sandbox {
 	var out Sandbox
 	_ = json.Unmarshal(b, &out)
 	return &out
+}
+
+// ip6 is the IPv6 address of the primary endpoint (published ports go
+// there too), if any.
+func (sb *Sandbox) ip6() netip.Addr {
+	if len(sb.Endpoints) == 0 || !sb.Endpoints[0].IPv6.IsValid() {
+		return netip.Addr{}
+	}
+	return sb.Endpoints[0].IPv6.Addr()
 }

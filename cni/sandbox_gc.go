@@ -84,7 +84,9 @@ func (m *Manager) prunePorts() error {
 	for _, sb := range m.sandboxes {
 		if sb.PortsNFT {
 			for _, p := range sb.Ports {
-				keep[m.fw.elemKey(p)] = true
+				for _, k := range m.fw.elemKeys(p, sb.ip6().IsValid()) {
+					keep[k] = true
+				}
 			}
 		}
 	}

@@ -72,6 +72,16 @@ func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName stri
 	if a.IPv4.IsValid() && (!n.Subnet.Contains(a.IPv4) || a.IPv4 == n.Gateway) {
 		return Endpoint{}, errInvalid("address %s is not a free host address of network %s (%s)", a.IPv4, n.Name, n.Subnet)
 	}
+	if a.IPv6.IsValid() {
+		switch {
+		case !n.EnableIPv6:
+			return Endpoint{}, errInvalid("--ip6 %s: network %s has no IPv6 (create it with --ipv6)", a.IPv6, n.Name)
+		case !a.IPv6.Is6() || a.IPv6.Is4In6():
+			return Endpoint{}, errInvalid("--ip6 %s is not an IPv6 address", a.IPv6)
+		case !n.Subnet6.Contains(a.IPv6) || a.IPv6 == n.Gateway6 || a.IPv6 == n.Subnet6.Addr():
+			return Endpoint{}, errInvalid("address %s is not a free host address of network %s (%s)", a.IPv6, n.Name, n.Subnet6)
+		}
+	}
 	for name, aux := range n.AuxAddresses {
 		if a.IPv4 == aux {
 			return Endpoint{}, errInvalid("address %s of network %s is reserved for %s (--aux-address): pick another --ip", a.IPv4, n.Name, name)
@@ -79,7 +89,7 @@ func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName stri
 	}
 	ep := Endpoint{
 		Network: n.Name, NetworkID: n.ID, Driver: n.Driver, IfName: ifName,
-		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedMAC: a.MAC,
+		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedIPv6: a.IPv6, RequestedMAC: a.MAC,
 		DefaultRoute: !n.Internal,
 	}
 	if n.DNS && m.drivers[n.Driver].Features(n).HostReachable {
@@ -100,7 +110,7 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		return nil, errInvalid("invalid container id %q", id)
 	}
 	m.waitReleased(id)
-	if slices.ContainsFunc(req.Networks, func(a Attachment) bool { return a.IPv4.IsValid() }) {
+	if slices.ContainsFunc(req.Networks, func(a Attachment) bool { return a.IPv4.IsValid() || a.IPv6.IsValid() }) {
 		m.settle() // the address may be one a released container still holds
 	}
 	l := m.ctrLock(id)
@@ -167,7 +177,12 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		if !m.drivers[n.Driver].Features(&n.Network).Ports {
 			return nil, errInvalid("network %s (driver %s) does not support published ports", n.Name, n.Driver)
 		}
-		if sb.Ports, err = m.ports.reserve(id, ports); err != nil {
+		for _, p := range ports {
+			if p.HostIP.Is6() && !p.HostIP.Is4In6() && !p.HostIP.IsUnspecified() && !n.EnableIPv6 {
+				return nil, errInvalid("publish %s: network %s has no IPv6 (create it with --ipv6), so the container has no IPv6 address to forward to", p.HostAddr(), n.Name)
+			}
+		}
+		if sb.Ports, err = m.ports.reserve(id, ports, n.EnableIPv6); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -242,9 +257,12 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		}
 		defer func() {
 			if err != nil {
-				_ = m.fw.delPorts(sb.Ports)
+				_ = m.fw.delPorts(sb.Ports, sb.ip6().IsValid())
 			}
 		}()
+		if err := m.ports.startProxies(id, sb.ip6()); err != nil {
+			return nil, fmt.Errorf("publish ports of container %s on [::1]: %w", shortID(id), err)
+		}
 	} else if sb.Mode == ModeNetwork {
 		if err := m.fw.ensureForwardAccept(); err != nil {
 			log.G(ctx).WithError(err).Warn("iptables FORWARD: berth's traffic may be dropped")
@@ -273,13 +291,13 @@ func (m *Manager) publish(sb *Sandbox) error {
 	if err := routeLocalnet(n.Interface); err != nil {
 		return fmt.Errorf("publish ports on 127.0.0.1 through %s: %w", n.Interface, err)
 	}
-	err := m.fw.addPorts(sb.Ports, ep.IPv4.Addr())
+	err := m.fw.addPorts(sb.Ports, ep.IPv4.Addr(), sb.ip6())
 	if errors.Is(err, unix.ENOENT) {
 		// The table is gone: something flushed the whole ruleset (Debian's
 		// nftables.service does at each start or reload). Put it back, with
 		// every running container's ports, then this one's.
 		if err = m.restoreFirewall(sb.ContainerID); err == nil {
-			err = m.fw.addPorts(sb.Ports, ep.IPv4.Addr())
+			err = m.fw.addPorts(sb.Ports, ep.IPv4.Addr(), sb.ip6())
 		}
 	}
 	if err != nil {
@@ -304,7 +322,7 @@ func (m *Manager) restoreFirewall(skip string) error {
 	m.mu.Unlock()
 	var errs []error
 	for _, sb := range sbs {
-		errs = append(errs, m.fw.addPorts(sb.Ports, sb.Endpoints[0].IPv4.Addr()))
+		errs = append(errs, m.fw.addPorts(sb.Ports, sb.Endpoints[0].IPv4.Addr(), sb.ip6()))
 	}
 	return errors.Join(errs...)
 }
@@ -321,7 +339,7 @@ func (m *Manager) unpublish(sb *Sandbox, then func() error) error {
 		return then()
 	}
 	done := make(chan error, 1)
-	go func() { done <- m.fw.delPorts(sb.Ports) }()
+	go func() { done <- m.fw.delPorts(sb.Ports, sb.ip6().IsValid()) }()
 	for {
 		select {
 		case err := <-done:
@@ -367,14 +385,23 @@ func (m *Manager) runtimeConf(sb *Sandbox, ep *Endpoint) *libcni.RuntimeConf {
 		}
 		caps["portMappings"] = pm
 	}
-	if ep.RequestedIPv4.IsValid() {
+	if ep.RequestedIPv4.IsValid() || ep.RequestedIPv6.IsValid() {
 		m.mu.Lock()
-		bits := 32
+		bits, bits6 := 32, 128
 		if n, ok := m.networks[ep.Network]; ok {
-			bits = n.Subnet.Bits()
+			bits, bits6 = n.Subnet.Bits(), n.Subnet6.Bits()
 		}
 		m.mu.Unlock()
-		caps["ips"] = []string{netip.PrefixFrom(ep.RequestedIPv4, bits).String()}
+		// host-local takes a requested address per range: with only an
+		// IPv6 one, the IPv4 address is still allocated.
+		var ips []string
+		if ep.RequestedIPv4.IsValid() {
+			ips = append(ips, netip.PrefixFrom(ep.RequestedIPv4, bits).String())
+		}
+		if ep.RequestedIPv6.IsValid() {
+			ips = append(ips, netip.PrefixFrom(ep.RequestedIPv6, bits6).String())
+		}
+		caps["ips"] = ips
 	}
 	if ep.RequestedMAC != "" {
 		caps["mac"] = ep.RequestedMAC
@@ -433,12 +460,16 @@ func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) (err er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, ipc := range r.IPs {
-		if p, ok := netipPrefix(ipc.Address.IP, ipc.Address.Mask); ok {
+		if p, ok := netipPrefix(ipc.Address.IP, ipc.Address.Mask); ok && !ep.IPv4.IsValid() {
 			ep.IPv4 = p
 			if gw, ok := netip.AddrFromSlice(ipc.Gateway.To4()); ok {
 				ep.Gateway = gw
 			}
-			break
+		} else if p, ok := netipPrefix6(ipc.Address.IP, ipc.Address.Mask); ok && !ep.IPv6.IsValid() {
+			ep.IPv6 = p
+			if gw, ok := netip.AddrFromSlice(ipc.Gateway.To16()); ok && ipc.Gateway.To4() == nil {
+				ep.Gateway6 = gw
+			}
 		}
 	}
 	for _, ifc := range r.Interfaces {
@@ -500,7 +531,11 @@ func (m *Manager) registerDNS(sb *Sandbox) {
 	for i := range sb.Endpoints {
 		ep := &sb.Endpoints[i]
 		if ep.DNSServer.IsValid() && ep.IPv4.IsValid() {
-			m.dns.Register(ep.Network, sb.ContainerID, ep.IPv4.Addr(), m.dnsNames(sb, ep), dnsUpstreams(sb.DNS))
+			ips := []netip.Addr{ep.IPv4.Addr()}
+			if ep.IPv6.IsValid() {
+				ips = append(ips, ep.IPv6.Addr())
+			}
+			m.dns.RegisterAddrs(ep.Network, sb.ContainerID, ips, m.dnsNames(sb, ep), dnsUpstreams(sb.DNS))
 		}
 	}
 }

@@ -77,7 +77,9 @@ func (m *Manager) loadSandboxes() error {
 		m.mu.Unlock()
 		// Best effort: the ports were ours before the restart.
 		if len(sb.Ports) > 0 {
-			_, _ = m.ports.reserve(id, sb.Ports)
+			if _, err := m.ports.reserve(id, sb.Ports, sb.ip6().IsValid()); err == nil {
+				_ = m.ports.startProxies(id, sb.ip6())
+			}
 		}
 		m.registerDNS(sb)
 	}

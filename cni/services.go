@@ -137,7 +137,7 @@ func (m *Manager) SetServiceRules(r ServiceRules) (conflicts []error, err error)
 		_, held := m.ports.held[owner]
 		m.ports.mu.Unlock()
 		if !held {
-			if _, err := m.ports.reserve(owner, []networktypes.PortMapping{{Proto: p.Proto, HostPort: p.Port, ContainerPort: p.Port}}); err != nil {
+			if _, err := m.ports.reserve(owner, []networktypes.PortMapping{{Proto: p.Proto, HostPort: p.Port, ContainerPort: p.Port}}, false); err != nil {
 				conflicts = append(conflicts, fmt.Errorf("service port %d/%s not published on this node: %w", p.Port, p.Proto, err))
 				continue
 			}
@@ -182,7 +182,7 @@ func (m *Manager) ServiceRulesPresent() (bool, error) {
 		return false, err
 	}
 	for _, ch := range chains {
-		if ch.Table.Name == m.fw.table.Name && ch.Name == "svc-prerouting" {
+		if ch.Table.Name == m.fw.v4.table.Name && ch.Name == "svc-prerouting" {
 			return true, nil
 		}
 	}
@@ -223,7 +223,7 @@ func (f *firewall) setServices(r ServiceRules) error {
 	if err != nil {
 		return err
 	}
-	t := f.table
+	t := f.v4.table
 	// What is there now: groups to delete unless wanted again. A missing
 	// table is ENOENT: the caller restores it.
 	var oldChains, oldSets []string

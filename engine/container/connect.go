@@ -55,6 +55,14 @@ func (s *Service) Connect(ctx context.Context, ref string, att containertypes.Ne
 			return err
 		}
 	}
+	if err := checkIPv6(n, att.IPv6); err != nil {
+		return err
+	}
+	if att.IPv6 != "" {
+		if ca.IPv6, err = parseIP6(att.IPv6); err != nil {
+			return err
+		}
+	}
 	if _, err := s.opts.Networks.Sandbox(ctx, r.id); err == nil {
 		if _, err := s.opts.Networks.Connect(ctx, r.id, ca); err != nil {
 			return err
@@ -191,6 +199,33 @@ func parseIP(v string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("invalid IPv4 address %q: %w", v, errdefs.ErrInvalidArgument)
 	}
 	return ip, nil
+}
+
+func parseIP6(v string) (netip.Addr, error) {
+	ip, err := netip.ParseAddr(v)
+	if err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("invalid IPv6 address %q: %w", v, errdefs.ErrInvalidArgument)
+	}
+	return ip, nil
+}
+
+// checkIPv6 refuses an --ip6 the network cannot give: a network without
+// IPv6, an address outside its IPv6 subnet or its gateway.
+func checkIPv6(n *networktypes.Network, v string) error {
+	if v == "" {
+		return nil
+	}
+	ip, err := parseIP6(v)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !n.EnableIPv6:
+		return fmt.Errorf("--ip6 %s: network %s has no IPv6 (create it with --ipv6): %w", ip, n.Name, errdefs.ErrInvalidArgument)
+	case !n.Subnet6.Contains(ip) || ip == n.Gateway6 || ip == n.Subnet6.Addr():
+		return fmt.Errorf("--ip6 %s is not a free host address of network %s (%s): %w", ip, n.Name, n.Subnet6, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 func (s *Service) publishNetwork(n *networktypes.Network, action, containerID string) {

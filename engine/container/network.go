@@ -85,7 +85,11 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 		return nil, err
 	}
 	for _, a := range cfg.Networks {
-		if _, err := s.opts.Networks.Inspect(ctx, a.Network); err != nil {
+		n, err := s.opts.Networks.Inspect(ctx, a.Network)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkIPv6(n, a.IPv6); err != nil {
 			return nil, err
 		}
 	}
@@ -148,6 +152,13 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 				return nil, fmt.Errorf("invalid IP address %q: %w", a.IPv4, errdefs.ErrInvalidArgument)
 			}
 			att.IPv4 = ip
+		}
+		if a.IPv6 != "" {
+			ip, err := parseIP6(a.IPv6)
+			if err != nil {
+				return nil, err
+			}
+			att.IPv6 = ip
 		}
 		req.Networks = append(req.Networks, att)
 	}
@@ -277,9 +288,25 @@ func (s *Service) networkSettings(ctx context.Context, id string) containertypes
 		if ep.Gateway.IsValid() {
 			es.Gateway = ep.Gateway.String()
 		}
+		if ep.IPv6.IsValid() {
+			es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = ep.IPv6.Addr().String(), ep.IPv6.Bits()
+		}
+		if ep.Gateway6.IsValid() {
+			es.IPv6Gateway = ep.Gateway6.String()
+		}
+		if ep.RequestedIPv4.IsValid() || ep.RequestedIPv6.IsValid() {
+			es.IPAMConfig = &containertypes.EndpointIPAMConfig{}
+			if ep.RequestedIPv4.IsValid() {
+				es.IPAMConfig.IPv4Address = ep.RequestedIPv4.String()
+			}
+			if ep.RequestedIPv6.IsValid() {
+				es.IPAMConfig.IPv6Address = ep.RequestedIPv6.String()
+			}
+		}
 		ns.Networks[ep.Network] = es
 		if i == 0 {
 			ns.IPAddress, ns.Gateway, ns.MacAddress = es.IPAddress, es.Gateway, es.MacAddress
+			ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway = es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway
 		}
 	}
 	for _, p := range sb.Ports {

@@ -98,6 +98,9 @@ func (s *Service) publish(n *networktypes.Network, action string) {
 // Create creates a network and publishes its create event.
 func (s *Service) Create(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error) {
 	create := s.m.Create
+	if opts.Driver == networktypes.DriverOverlay && (opts.EnableIPv6 || opts.Subnet6.IsValid()) {
+		return nil, invalid("overlay networks are IPv4-only in berth: create it without --ipv6")
+	}
 	if opts.Driver == networktypes.DriverOverlay && s.overlay != nil {
 		create = s.overlay.Create
 	}

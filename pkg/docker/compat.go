@@ -105,6 +105,9 @@ func VersionedContainer(c dcontainer.InspectResponse, v string) any {
 				legacy["IPAddress"] = addrString(br.IPAddress.String())
 				legacy["IPPrefixLen"] = br.IPPrefixLen
 				legacy["MacAddress"] = br.MacAddress.String()
+				legacy["GlobalIPv6Address"] = addrString(br.GlobalIPv6Address.String())
+				legacy["GlobalIPv6PrefixLen"] = br.GlobalIPv6PrefixLen
+				legacy["IPv6Gateway"] = addrString(br.IPv6Gateway.String())
 			}
 			extra["NetworkSettings"] = legacy
 		}

@@ -314,7 +314,7 @@ func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
 				out.Networks[mode] = &dnetwork.EndpointSettings{}
 			}
 			for _, a := range c.Config.Networks {
-				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases}
+				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases, IPAMConfig: endpointIPAM(a.IPv4, a.IPv6)}
 			}
 		}
 	}
@@ -330,6 +330,11 @@ func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
 				pb.HostIP = netip.IPv4Unspecified()
 			}
 			out.Ports[k] = append(out.Ports[k], pb)
+			if b.HostIP == "" && ns.GlobalIPv6Address != "" {
+				// Forwarded on [::] too (a dual-stack container), as
+				// Docker lists it.
+				out.Ports[k] = append(out.Ports[k], dnetwork.PortBinding{HostIP: netip.IPv6Unspecified(), HostPort: pb.HostPort})
+			}
 		}
 	}
 	return out
@@ -343,10 +348,27 @@ func endpoint(ep container.EndpointSettings) *dnetwork.EndpointSettings {
 	}
 	out.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
 	out.Gateway, _ = netip.ParseAddr(ep.Gateway)
+	out.GlobalIPv6Address, _ = netip.ParseAddr(ep.GlobalIPv6Address)
+	out.GlobalIPv6PrefixLen = ep.GlobalIPv6PrefixLen
+	out.IPv6Gateway, _ = netip.ParseAddr(ep.IPv6Gateway)
+	if ep.IPAMConfig != nil {
+		out.IPAMConfig = endpointIPAM(ep.IPAMConfig.IPv4Address, ep.IPAMConfig.IPv6Address)
+	}
 	if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
 		out.MacAddress = dnetwork.HardwareAddr(mac)
 	}
 	return out
+}
+
+// endpointIPAM is Docker's IPAMConfig of an endpoint (--ip, --ip6); nil
+// without either.
+func endpointIPAM(v4, v6 string) *dnetwork.EndpointIPAMConfig {
+	a4, _ := netip.ParseAddr(v4)
+	a6, _ := netip.ParseAddr(v6)
+	if !a4.IsValid() && !a6.IsValid() {
+		return nil
+	}
+	return &dnetwork.EndpointIPAMConfig{IPv4Address: a4, IPv6Address: a6}
 }
 
 // ContainerSummary is the `docker ps` entry of s.

@@ -12,7 +12,7 @@ import (
 func NetworkInspect(n *network.Network) dnetwork.Inspect {
 	out := dnetwork.Inspect{Network: networkBase(n), Containers: map[string]dnetwork.EndpointResource{}}
 	for _, ep := range n.Endpoints {
-		r := dnetwork.EndpointResource{Name: ep.Name, EndpointID: ep.IfName, IPv4Address: ep.IPv4}
+		r := dnetwork.EndpointResource{Name: ep.Name, EndpointID: ep.IfName, IPv4Address: ep.IPv4, IPv6Address: ep.IPv6}
 		if mac, err := net.ParseMAC(ep.MAC); err == nil {
 			r.MacAddress = dnetwork.HardwareAddr(mac)
 		}
@@ -34,6 +34,7 @@ func networkBase(n *network.Network) dnetwork.Network {
 		Scope:      network.Scope(n),
 		Driver:     n.Driver,
 		EnableIPv4: true,
+		EnableIPv6: n.EnableIPv6,
 		IPAM:       dnetwork.IPAM{Driver: "default", Options: n.IPAMOptions, Config: []dnetwork.IPAMConfig{}},
 		Internal:   n.Internal,
 		Attachable: n.Attachable,
@@ -56,6 +57,9 @@ func networkBase(n *network.Network) dnetwork.Network {
 		}
 		c.AuxAddress = n.AuxAddresses
 		out.IPAM.Config = append(out.IPAM.Config, c)
+	}
+	if n.EnableIPv6 && n.Subnet6.IsValid() {
+		out.IPAM.Config = append(out.IPAM.Config, dnetwork.IPAMConfig{Subnet: n.Subnet6, Gateway: n.Gateway6})
 	}
 	if n.Interface != "" && n.Driver == network.DriverBridge {
 		if _, ok := out.Options["com.docker.network.bridge.name"]; !ok {

@@ -121,8 +121,10 @@ func (s *Stack) uninstallNetwork() {
 			subnets = append(subnets, p)
 		}
 	}
-	if out, err := exec.Command("nft", "list", "table", "ip", strings.ToLower(s.opts.fwPrefix)).CombinedOutput(); err == nil {
-		s.t.Errorf("harness: nftables table left after berthd --uninstall:\n%s", out)
+	for _, fam := range []string{"ip", "ip6"} {
+		if out, err := exec.Command("nft", "list", "table", fam, strings.ToLower(s.opts.fwPrefix)).CombinedOutput(); err == nil {
+			s.t.Errorf("harness: nftables table %s left after berthd --uninstall:\n%s", fam, out)
+		}
 	}
 	if out, err := exec.Command("iptables-save").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
@@ -451,11 +453,11 @@ func terminate(pid int) {
 // PublishedPorts lists the elements of the published-port maps in the
 // nftables table of the berthd with firewall prefix prefix, one per port,
 // as nft prints them ("127.0.0.1 . tcp . 8080 : 10.1.2.3 . 80" or
-// "tcp . 8080 : 10.1.2.3 . 80").
+// "tcp . 8080 : 10.1.2.3 . 80"), the IPv4 table's then the IPv6 one's.
 func PublishedPorts(prefix string) []string {
 	var out []string
-	for _, m := range []string{"hostports", "hostports_any"} {
-		b, err := exec.Command("nft", "list", "map", "ip", strings.ToLower(prefix), m).Output()
+	for _, fm := range [][2]string{{"ip", "hostports"}, {"ip", "hostports_any"}, {"ip6", "hostports"}, {"ip6", "hostports_any"}} {
+		b, err := exec.Command("nft", "list", "map", fm[0], strings.ToLower(prefix), fm[1]).Output()
 		if err != nil {
 			continue
 		}

@@ -48,13 +48,16 @@ Examples:
    berth network create app
    berth network create --subnet 10.30.0.0/24 --gateway 10.30.0.1 app
    berth network create --internal backend
+   berth network create --ipv6 app6   (dual-stack: an IPv6 /64 from the host's ULA pool)
+   berth network create --ipv6 --subnet 10.31.0.0/24 --subnet fd00:31::/64 app6
    berth network create --subnet 10.30.0.0/24 --aux-address router=10.30.0.2 lan
    berth network create -d macvlan -o parent=eth1 --subnet 192.168.1.0/24 lan
    berth network create -d overlay --attachable backbone   (a node of a cluster)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "driver: bridge, macvlan or overlay (a cluster's)"},
-			&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form (10.30.0.0/24)"},
-			&cli.StringFlag{Name: "gateway", Usage: "gateway address of the subnet (default: its first address)"},
+			&cli.StringSliceFlag{Name: "subnet", Usage: "subnet in CIDR form (10.30.0.0/24); with --ipv6 an IPv6 one too (fd00:30::/64)"},
+			&cli.StringSliceFlag{Name: "gateway", Usage: "gateway address of a subnet (default: its first address); one per family"},
+			&cli.BoolFlag{Name: "ipv6", Usage: "enable IPv6 (dual-stack): containers get an IPv6 address too"},
 			&cli.StringFlag{Name: "ip-range", Usage: "hand out container addresses from this CIDR only"},
 			&cli.BoolFlag{Name: "internal", Usage: "no access to the outside: no route out, no masquerade"},
 			&cli.BoolFlag{Name: "attachable", Usage: "overlay: containers started with run/create may join"},
@@ -66,16 +69,12 @@ Examples:
 		Action: withNetworks(env, 1, 1, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			o := network.CreateOptions{Name: c.Args().First(), Driver: c.String("driver"), Internal: c.Bool("internal"), Attachable: c.Bool("attachable")}
 			var err error
-			if o.Subnet, err = cidrFlag(c, "subnet"); err != nil {
+			o.EnableIPv6 = c.Bool("ipv6")
+			if err := subnetFlags(c, &o); err != nil {
 				return err
 			}
 			if o.IPRange, err = cidrFlag(c, "ip-range"); err != nil {
 				return err
-			}
-			if g := c.String("gateway"); g != "" {
-				if o.Gateway, err = netip.ParseAddr(g); err != nil {
-					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --gateway %q: want an IP address", g)}
-				}
 			}
 			if o.Options, err = keyValues("--opt", c.StringSlice("opt")); err != nil {
 				return err
@@ -97,6 +96,50 @@ Examples:
 			return nil
 		}),
 	}
+}
+
+// subnetFlags sorts the --subnet and --gateway values into o by family,
+// as Docker takes one subnet of each.
+func subnetFlags(c *cli.Context, o *network.CreateOptions) error {
+	bad := func(format string, args ...any) error { return &ExitError{Code: 1, Err: fmt.Errorf(format, args...)} }
+	for _, v := range c.StringSlice("subnet") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || p.Addr().Zone() != "" {
+			return bad("invalid --subnet %q: want a CIDR such as 10.30.0.0/24 or fd00:30::/64", v)
+		}
+		if p.Addr().Is4() {
+			if o.Subnet.IsValid() {
+				return bad("--subnet %s: only one IPv4 subnet per network", v)
+			}
+			o.Subnet = p
+			continue
+		}
+		if !o.EnableIPv6 {
+			return bad("--subnet %s is an IPv6 subnet: add --ipv6 to create a dual-stack network", v)
+		}
+		if o.Subnet6.IsValid() {
+			return bad("--subnet %s: only one IPv6 subnet per network", v)
+		}
+		o.Subnet6 = p
+	}
+	for _, g := range c.StringSlice("gateway") {
+		a, err := netip.ParseAddr(g)
+		if err != nil || a.Zone() != "" {
+			return bad("invalid --gateway %q: want an IP address", g)
+		}
+		switch {
+		case a.Is4() && !o.Gateway.IsValid():
+			o.Gateway = a
+		case a.Is6() && !o.Gateway6.IsValid():
+			if !o.Subnet6.IsValid() {
+				return bad("--gateway %s: an IPv6 gateway needs an IPv6 --subnet", g)
+			}
+			o.Gateway6 = a
+		default:
+			return bad("--gateway %s: only one gateway per family", g)
+		}
+	}
+	return nil
 }
 
 func cidrFlag(c *cli.Context, name string) (netip.Prefix, error) {
@@ -166,7 +209,7 @@ func (r networkRow) ID() string {
 func (r networkRow) Name() string   { return r.n.Name }
 func (r networkRow) Driver() string { return r.n.Driver }
 func (r networkRow) Scope() string  { return network.Scope(r.n) }
-func (r networkRow) IPv6() bool     { return false }
+func (r networkRow) IPv6() bool     { return r.n.EnableIPv6 }
 func (r networkRow) Internal() bool { return r.n.Internal }
 func (r networkRow) Labels() string { return joinLabels(r.n.Labels) }
 func (r networkRow) Label(k string) string {
@@ -180,7 +223,7 @@ func (r networkRow) Gateway() string { return addrOrEmpty(r.n.Gateway) }
 func (r networkRow) Containers() int { return len(r.n.Endpoints) }
 func (r networkRow) MarshalJSON() ([]byte, error) {
 	return marshalRow(map[string]string{
-		"ID": r.ID(), "Name": r.Name(), "Driver": r.Driver(), "Scope": r.Scope(), "IPv6": "false",
+		"ID": r.ID(), "Name": r.Name(), "Driver": r.Driver(), "Scope": r.Scope(), "IPv6": fmt.Sprint(r.IPv6()),
 		"Internal": fmt.Sprint(r.Internal()), "Labels": r.Labels(), "CreatedAt": r.CreatedAt(),
 	})
 }
@@ -357,9 +400,11 @@ attached when it starts. On user-defined networks its name and aliases resolve.
 
 Examples:
    berth network connect app web
-   berth network connect --ip 10.30.0.50 --alias db app web`,
+   berth network connect --ip 10.30.0.50 --alias db app web
+   berth network connect --ip6 fd00:30::50 app6 web`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
+			&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (a network created with --ipv6)"},
 			&cli.StringSliceFlag{Name: "alias", Usage: "network-scoped alias of the container"},
 		},
 		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Networks) error {
@@ -368,7 +413,12 @@ Examples:
 					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --ip %q: want an IPv4 address", ip)}
 				}
 			}
-			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), Aliases: c.StringSlice("alias")}
+			if ip := c.String("ip6"); ip != "" {
+				if a, err := netip.ParseAddr(ip); err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --ip6 %q: want an IPv6 address", ip)}
+				}
+			}
+			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), IPv6: c.String("ip6"), Aliases: c.StringSlice("alias")}
 			return api.Connect(ctx, c.Args().Get(1), att)
 		}),
 	}

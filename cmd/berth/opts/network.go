@@ -29,6 +29,7 @@ func NetworkFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port or a range (80, 80/udp, 8000-8010) for -P"},
 		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network: bridge, host, none, container:NAME|ID, or a network's name"},
 		&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network (user-defined networks)"},
+		&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (user-defined networks created with --ipv6)"},
 		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "another name of the container on its network"},
 		&cli.StringFlag{Name: "mac-address", Usage: "MAC address of the container's interface (e.g. 92:d0:c6:0a:29:33)"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server to use"},
@@ -46,6 +47,7 @@ func ApplyNetwork(c *cli.Context, cfg *container.Config) error {
 		Expose:     c.StringSlice("expose"),
 		Mode:       c.String("network"),
 		IP:         c.String("ip"),
+		IP6:        c.String("ip6"),
 		Aliases:    c.StringSlice("network-alias"),
 		MAC:        c.String("mac-address"),
 		DNS:        c.StringSlice("dns"),
@@ -62,6 +64,7 @@ type Network struct {
 	Expose     []string
 	Mode       string
 	IP         string
+	IP6        string
 	Aliases    []string
 	MAC        string
 	DNS        []string
@@ -93,6 +96,15 @@ func (n Network) Apply(cfg *container.Config) error {
 			return fmt.Errorf("user specified IP address is supported on user defined networks only")
 		}
 	}
+	if n.IP6 != "" {
+		ip, err := netip.ParseAddr(n.IP6)
+		if err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "" {
+			return fmt.Errorf("invalid --ip6 %q: want an IPv6 address", n.IP6)
+		}
+		if builtin {
+			return fmt.Errorf("user specified IP address is supported on user defined networks only")
+		}
+	}
 	if len(n.Aliases) > 0 && builtin {
 		return fmt.Errorf("network-scoped alias is supported only for containers in user defined networks")
 	}
@@ -104,12 +116,12 @@ func (n Network) Apply(cfg *container.Config) error {
 			return fmt.Errorf("conflicting options: --mac-address and --network %s", mode)
 		}
 	}
-	if n.IP != "" || len(n.Aliases) > 0 || n.MAC != "" {
+	if n.IP != "" || n.IP6 != "" || len(n.Aliases) > 0 || n.MAC != "" {
 		network := mode
 		if network == "" {
 			network = "bridge"
 		}
-		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, Aliases: n.Aliases, MAC: n.MAC}}
+		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, IPv6: n.IP6, Aliases: n.Aliases, MAC: n.MAC}}
 	}
 
 	if (len(n.Publish) > 0 || n.PublishAll) && (mode == "none" || strings.HasPrefix(mode, "container:")) {

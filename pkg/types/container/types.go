@@ -109,6 +109,7 @@ type Config struct {
 type NetworkAttachment struct {
 	Network string   `json:"Network"`
 	IPv4    string   `json:"IPv4Address,omitempty"`
+	IPv6    string   `json:"IPv6Address,omitempty"` // --ip6 (a dual-stack network)
 	Aliases []string `json:"Aliases,omitempty"`
 	MAC     string   `json:"MacAddress,omitempty"`
 }
@@ -130,6 +131,10 @@ type NetworkSettings struct {
 	MacAddress string                      `json:"MacAddress"`
 	Ports      []PortBinding               `json:"Ports"`
 	Networks   map[string]EndpointSettings `json:"Networks"`
+	// The primary endpoint's IPv6 address on a dual-stack network.
+	GlobalIPv6Address   string `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int    `json:"GlobalIPv6PrefixLen"`
+	IPv6Gateway         string `json:"IPv6Gateway"`
 }
 
 // EndpointSettings is a container's endpoint on one network.
@@ -140,6 +145,19 @@ type EndpointSettings struct {
 	Gateway     string   `json:"Gateway"`
 	MacAddress  string   `json:"MacAddress"`
 	Aliases     []string `json:"Aliases"`
+	// IPv6 on a dual-stack network.
+	GlobalIPv6Address   string `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int    `json:"GlobalIPv6PrefixLen"`
+	IPv6Gateway         string `json:"IPv6Gateway"`
+	// IPAMConfig: the addresses the user asked for (--ip, --ip6); nil
+	// when none.
+	IPAMConfig *EndpointIPAMConfig `json:"IPAMConfig"`
+}
+
+// EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.
+type EndpointIPAMConfig struct {
+	IPv4Address string `json:"IPv4Address,omitempty"`
+	IPv6Address string `json:"IPv6Address,omitempty"`
 }
 
 // RestartPolicy is Docker's: Name is "", "no", "on-failure", "always" or

@@ -31,6 +31,12 @@ type Network struct {
 	Subnet  netip.Prefix `json:"subnet"`
 	Gateway netip.Addr   `json:"gateway"`
 	IPRange netip.Prefix `json:"ipRange,omitzero"`
+	// EnableIPv6 makes the network dual-stack: Subnet6 and Gateway6 are
+	// its IPv6 subnet and gateway, and every container on it gets an IPv6
+	// address too.
+	EnableIPv6 bool         `json:"enableIPv6,omitempty"`
+	Subnet6    netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6   netip.Addr   `json:"gateway6,omitzero"`
 	// Internal networks have no route out: no default route in the
 	// containers, no masquerade, forwarding to other interfaces dropped, no
 	// DNS forwarding.
@@ -67,6 +73,7 @@ type EndpointRef struct {
 	Name        string
 	IfName      string
 	IPv4        netip.Prefix
+	IPv6        netip.Prefix
 	MAC         string
 }
 
@@ -76,10 +83,17 @@ type CreateOptions struct {
 	Driver string // "bridge" (default) or "macvlan"
 	// Subnet, Gateway, IPRange: optional; a bridge network without a subnet
 	// gets a free one from the address pools.
-	Subnet   netip.Prefix
-	Gateway  netip.Addr
-	IPRange  netip.Prefix
-	Internal bool
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	IPRange netip.Prefix
+	// EnableIPv6 (--ipv6) makes the network dual-stack. Subnet6 and
+	// Gateway6 are optional: without Subnet6 a /64 is taken from the
+	// host's ULA pool (as Docker 28). Subnet6 without EnableIPv6 is an
+	// error.
+	EnableIPv6 bool
+	Subnet6    netip.Prefix
+	Gateway6   netip.Addr
+	Internal   bool
 	// Attachable (overlay): containers started with run/create may join.
 	Attachable bool
 	// Options are driver options: macvlan "parent" (required) and

@@ -28,6 +28,9 @@ func (p PortMapping) HostAddr() string {
 	ip := "0.0.0.0"
 	if p.HostIP.IsValid() {
 		ip = p.HostIP.String()
+		if p.HostIP.Is6() && !p.HostIP.Is4In6() {
+			ip = "[" + ip + "]"
+		}
 	}
 	return fmt.Sprintf("%s:%d/%s", ip, p.HostPort, p.Proto)
 }
@@ -52,10 +55,25 @@ func ParsePortSpec(spec string) ([]PortMapping, error) {
 		}
 	}
 	var ipStr, hostStr, contStr string
-	if strings.HasPrefix(spec, "[") {
-		return nil, bad("IPv6 is not supported")
+	var v6 bool
+	if rest, ok := strings.CutPrefix(spec, "["); ok {
+		// [IPv6]:hostPort:containerPort, as Docker.
+		addr, after, ok := strings.Cut(rest, "]")
+		if !ok || !strings.HasPrefix(after, ":") {
+			return nil, bad("an IPv6 host address is written [ADDR]:HOSTPORT:CONTAINERPORT")
+		}
+		ipStr, spec, v6 = addr, after[1:], true
+		if ipStr == "" {
+			return nil, bad("empty IPv6 address in brackets")
+		}
 	}
 	parts := strings.Split(spec, ":")
+	if v6 {
+		if len(parts) != 2 {
+			return nil, bad("an IPv6 host address is written [ADDR]:HOSTPORT:CONTAINERPORT")
+		}
+		parts = append([]string{ipStr}, parts...)
+	}
 	switch len(parts) {
 	case 1:
 		contStr = parts[0]
@@ -69,8 +87,8 @@ func ParsePortSpec(spec string) ([]PortMapping, error) {
 	var hostIP netip.Addr
 	if ipStr != "" {
 		a, err := netip.ParseAddr(ipStr)
-		if err != nil || !a.Is4() {
-			return nil, bad("host IP must be an IPv4 address")
+		if err != nil || a.Zone() != "" || a.Is4In6() || (a.Is6() && !v6) || (a.Is4() && v6) {
+			return nil, bad("host IP must be an IPv4 address or an IPv6 one in brackets ([::1])")
 		}
 		if !a.IsUnspecified() {
 			hostIP = a

@@ -962,11 +962,13 @@ func (x *MountPoint) GetPropagation() string {
 
 // NetworkAttachment is a container's settings on one network.
 type NetworkAttachment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
-	Ipv4          string                 `protobuf:"bytes,2,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
-	Aliases       []string               `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
-	Mac           string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Network string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	Ipv4    string                 `protobuf:"bytes,2,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
+	Aliases []string               `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Mac     string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
+	// --ip6, on a dual-stack network.
+	Ipv6          string `protobuf:"bytes,5,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1025,6 +1027,13 @@ func (x *NetworkAttachment) GetAliases() []string {
 func (x *NetworkAttachment) GetMac() string {
 	if x != nil {
 		return x.Mac
+	}
+	return ""
+}
+
+func (x *NetworkAttachment) GetIpv6() string {
+	if x != nil {
+		return x.Ipv6
 	}
 	return ""
 }
@@ -1109,9 +1118,13 @@ type NetworkSettings struct {
 	MacAddress string                 `protobuf:"bytes,4,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
 	Ports      []*PortBinding         `protobuf:"bytes,5,rep,name=ports,proto3" json:"ports,omitempty"`
 	// By network name.
-	Networks      map[string]*EndpointSettings `protobuf:"bytes,6,rep,name=networks,proto3" json:"networks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Networks map[string]*EndpointSettings `protobuf:"bytes,6,rep,name=networks,proto3" json:"networks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The primary endpoint's IPv6 address, prefix length and gateway.
+	GlobalIpv6Address   string `protobuf:"bytes,7,opt,name=global_ipv6_address,json=globalIpv6Address,proto3" json:"global_ipv6_address,omitempty"`
+	GlobalIpv6PrefixLen int64  `protobuf:"varint,8,opt,name=global_ipv6_prefix_len,json=globalIpv6PrefixLen,proto3" json:"global_ipv6_prefix_len,omitempty"`
+	Ipv6Gateway         string `protobuf:"bytes,9,opt,name=ipv6_gateway,json=ipv6Gateway,proto3" json:"ipv6_gateway,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *NetworkSettings) Reset() {
@@ -1186,15 +1199,41 @@ func (x *NetworkSettings) GetNetworks() map[string]*EndpointSettings {
 	return nil
 }
 
+func (x *NetworkSettings) GetGlobalIpv6Address() string {
+	if x != nil {
+		return x.GlobalIpv6Address
+	}
+	return ""
+}
+
+func (x *NetworkSettings) GetGlobalIpv6PrefixLen() int64 {
+	if x != nil {
+		return x.GlobalIpv6PrefixLen
+	}
+	return 0
+}
+
+func (x *NetworkSettings) GetIpv6Gateway() string {
+	if x != nil {
+		return x.Ipv6Gateway
+	}
+	return ""
+}
+
 // EndpointSettings is a container's endpoint on one network.
 type EndpointSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NetworkId     string                 `protobuf:"bytes,1,opt,name=network_id,json=networkId,proto3" json:"network_id,omitempty"`
-	IpAddress     string                 `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
-	IpPrefixLen   int64                  `protobuf:"varint,3,opt,name=ip_prefix_len,json=ipPrefixLen,proto3" json:"ip_prefix_len,omitempty"`
-	Gateway       string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	MacAddress    string                 `protobuf:"bytes,5,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
-	Aliases       []string               `protobuf:"bytes,6,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	NetworkId           string                 `protobuf:"bytes,1,opt,name=network_id,json=networkId,proto3" json:"network_id,omitempty"`
+	IpAddress           string                 `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
+	IpPrefixLen         int64                  `protobuf:"varint,3,opt,name=ip_prefix_len,json=ipPrefixLen,proto3" json:"ip_prefix_len,omitempty"`
+	Gateway             string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	MacAddress          string                 `protobuf:"bytes,5,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
+	Aliases             []string               `protobuf:"bytes,6,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	GlobalIpv6Address   string                 `protobuf:"bytes,7,opt,name=global_ipv6_address,json=globalIpv6Address,proto3" json:"global_ipv6_address,omitempty"`
+	GlobalIpv6PrefixLen int64                  `protobuf:"varint,8,opt,name=global_ipv6_prefix_len,json=globalIpv6PrefixLen,proto3" json:"global_ipv6_prefix_len,omitempty"`
+	Ipv6Gateway         string                 `protobuf:"bytes,9,opt,name=ipv6_gateway,json=ipv6Gateway,proto3" json:"ipv6_gateway,omitempty"`
+	// The addresses the user asked for (--ip, --ip6), if any.
+	IpamConfig    *EndpointIPAMConfig `protobuf:"bytes,10,opt,name=ipam_config,json=ipamConfig,proto3" json:"ipam_config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1271,6 +1310,87 @@ func (x *EndpointSettings) GetAliases() []string {
 	return nil
 }
 
+func (x *EndpointSettings) GetGlobalIpv6Address() string {
+	if x != nil {
+		return x.GlobalIpv6Address
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetGlobalIpv6PrefixLen() int64 {
+	if x != nil {
+		return x.GlobalIpv6PrefixLen
+	}
+	return 0
+}
+
+func (x *EndpointSettings) GetIpv6Gateway() string {
+	if x != nil {
+		return x.Ipv6Gateway
+	}
+	return ""
+}
+
+func (x *EndpointSettings) GetIpamConfig() *EndpointIPAMConfig {
+	if x != nil {
+		return x.IpamConfig
+	}
+	return nil
+}
+
+// EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.
+type EndpointIPAMConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ipv4Address   string                 `protobuf:"bytes,1,opt,name=ipv4_address,json=ipv4Address,proto3" json:"ipv4_address,omitempty"`
+	Ipv6Address   string                 `protobuf:"bytes,2,opt,name=ipv6_address,json=ipv6Address,proto3" json:"ipv6_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointIPAMConfig) Reset() {
+	*x = EndpointIPAMConfig{}
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointIPAMConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointIPAMConfig) ProtoMessage() {}
+
+func (x *EndpointIPAMConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointIPAMConfig.ProtoReflect.Descriptor instead.
+func (*EndpointIPAMConfig) Descriptor() ([]byte, []int) {
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EndpointIPAMConfig) GetIpv4Address() string {
+	if x != nil {
+		return x.Ipv4Address
+	}
+	return ""
+}
+
+func (x *EndpointIPAMConfig) GetIpv6Address() string {
+	if x != nil {
+		return x.Ipv6Address
+	}
+	return ""
+}
+
 // RestartPolicy is Docker's: name "", "no", "on-failure", "always" or
 // "unless-stopped"; maximum_retry_count applies to on-failure.
 type RestartPolicy struct {
@@ -1283,7 +1403,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1415,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[10]
+	mi := &file_berth_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1428,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RestartPolicy) GetName() string {
@@ -1341,7 +1461,7 @@ type LogConfig struct {
 
 func (x *LogConfig) Reset() {
 	*x = LogConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1473,7 @@ func (x *LogConfig) String() string {
 func (*LogConfig) ProtoMessage() {}
 
 func (x *LogConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[11]
+	mi := &file_berth_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1486,7 @@ func (x *LogConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogConfig.ProtoReflect.Descriptor instead.
 func (*LogConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogConfig) GetMaxSize() int64 {
@@ -1413,7 +1533,7 @@ type ContainerState struct {
 
 func (x *ContainerState) Reset() {
 	*x = ContainerState{}
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1545,7 @@ func (x *ContainerState) String() string {
 func (*ContainerState) ProtoMessage() {}
 
 func (x *ContainerState) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[12]
+	mi := &file_berth_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1558,7 @@ func (x *ContainerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerState.ProtoReflect.Descriptor instead.
 func (*ContainerState) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{12}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ContainerState) GetStatus() string {
@@ -1562,7 +1682,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1694,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[13]
+	mi := &file_berth_v1_containers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1707,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{13}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Container) GetId() string {
@@ -1769,7 +1889,7 @@ type ContainerSummary struct {
 
 func (x *ContainerSummary) Reset() {
 	*x = ContainerSummary{}
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1901,7 @@ func (x *ContainerSummary) String() string {
 func (*ContainerSummary) ProtoMessage() {}
 
 func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[14]
+	mi := &file_berth_v1_containers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1914,7 @@ func (x *ContainerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSummary.ProtoReflect.Descriptor instead.
 func (*ContainerSummary) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{14}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ContainerSummary) GetId() string {
@@ -1939,7 +2059,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2071,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[15]
+	mi := &file_berth_v1_containers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2084,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{15}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateContainerRequest) GetConfig() *ContainerConfig {
@@ -1984,7 +2104,7 @@ type CreateContainerResponse struct {
 
 func (x *CreateContainerResponse) Reset() {
 	*x = CreateContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2116,7 @@ func (x *CreateContainerResponse) String() string {
 func (*CreateContainerResponse) ProtoMessage() {}
 
 func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[16]
+	mi := &file_berth_v1_containers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2129,7 @@ func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerResponse.ProtoReflect.Descriptor instead.
 func (*CreateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{16}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateContainerResponse) GetId() string {
@@ -2035,7 +2155,7 @@ type StartContainerRequest struct {
 
 func (x *StartContainerRequest) Reset() {
 	*x = StartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2167,7 @@ func (x *StartContainerRequest) String() string {
 func (*StartContainerRequest) ProtoMessage() {}
 
 func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[17]
+	mi := &file_berth_v1_containers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2180,7 @@ func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerRequest.ProtoReflect.Descriptor instead.
 func (*StartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{17}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StartContainerRequest) GetId() string {
@@ -2078,7 +2198,7 @@ type StartContainerResponse struct {
 
 func (x *StartContainerResponse) Reset() {
 	*x = StartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2210,7 @@ func (x *StartContainerResponse) String() string {
 func (*StartContainerResponse) ProtoMessage() {}
 
 func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[18]
+	mi := &file_berth_v1_containers_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2223,7 @@ func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerResponse.ProtoReflect.Descriptor instead.
 func (*StartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{18}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
 }
 
 type StopContainerRequest struct {
@@ -2119,7 +2239,7 @@ type StopContainerRequest struct {
 
 func (x *StopContainerRequest) Reset() {
 	*x = StopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2251,7 @@ func (x *StopContainerRequest) String() string {
 func (*StopContainerRequest) ProtoMessage() {}
 
 func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[19]
+	mi := &file_berth_v1_containers_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2264,7 @@ func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
 func (*StopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{19}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StopContainerRequest) GetId() string {
@@ -2176,7 +2296,7 @@ type StopContainerResponse struct {
 
 func (x *StopContainerResponse) Reset() {
 	*x = StopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2308,7 @@ func (x *StopContainerResponse) String() string {
 func (*StopContainerResponse) ProtoMessage() {}
 
 func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[20]
+	mi := &file_berth_v1_containers_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2321,7 @@ func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
 func (*StopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{20}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
 }
 
 type RestartContainerRequest struct {
@@ -2216,7 +2336,7 @@ type RestartContainerRequest struct {
 
 func (x *RestartContainerRequest) Reset() {
 	*x = RestartContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2348,7 @@ func (x *RestartContainerRequest) String() string {
 func (*RestartContainerRequest) ProtoMessage() {}
 
 func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[21]
+	mi := &file_berth_v1_containers_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2361,7 @@ func (x *RestartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerRequest.ProtoReflect.Descriptor instead.
 func (*RestartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{21}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestartContainerRequest) GetId() string {
@@ -2273,7 +2393,7 @@ type RestartContainerResponse struct {
 
 func (x *RestartContainerResponse) Reset() {
 	*x = RestartContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2405,7 @@ func (x *RestartContainerResponse) String() string {
 func (*RestartContainerResponse) ProtoMessage() {}
 
 func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[22]
+	mi := &file_berth_v1_containers_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2418,7 @@ func (x *RestartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartContainerResponse.ProtoReflect.Descriptor instead.
 func (*RestartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{22}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
 }
 
 type KillContainerRequest struct {
@@ -2312,7 +2432,7 @@ type KillContainerRequest struct {
 
 func (x *KillContainerRequest) Reset() {
 	*x = KillContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2444,7 @@ func (x *KillContainerRequest) String() string {
 func (*KillContainerRequest) ProtoMessage() {}
 
 func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[23]
+	mi := &file_berth_v1_containers_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2457,7 @@ func (x *KillContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerRequest.ProtoReflect.Descriptor instead.
 func (*KillContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{23}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KillContainerRequest) GetId() string {
@@ -2362,7 +2482,7 @@ type KillContainerResponse struct {
 
 func (x *KillContainerResponse) Reset() {
 	*x = KillContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2494,7 @@ func (x *KillContainerResponse) String() string {
 func (*KillContainerResponse) ProtoMessage() {}
 
 func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[24]
+	mi := &file_berth_v1_containers_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2507,7 @@ func (x *KillContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillContainerResponse.ProtoReflect.Descriptor instead.
 func (*KillContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{24}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
 }
 
 type PauseContainerRequest struct {
@@ -2399,7 +2519,7 @@ type PauseContainerRequest struct {
 
 func (x *PauseContainerRequest) Reset() {
 	*x = PauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2531,7 @@ func (x *PauseContainerRequest) String() string {
 func (*PauseContainerRequest) ProtoMessage() {}
 
 func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[25]
+	mi := &file_berth_v1_containers_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2544,7 @@ func (x *PauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*PauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{25}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PauseContainerRequest) GetId() string {
@@ -2442,7 +2562,7 @@ type PauseContainerResponse struct {
 
 func (x *PauseContainerResponse) Reset() {
 	*x = PauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2574,7 @@ func (x *PauseContainerResponse) String() string {
 func (*PauseContainerResponse) ProtoMessage() {}
 
 func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[26]
+	mi := &file_berth_v1_containers_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2587,7 @@ func (x *PauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*PauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{26}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
 }
 
 type UnpauseContainerRequest struct {
@@ -2479,7 +2599,7 @@ type UnpauseContainerRequest struct {
 
 func (x *UnpauseContainerRequest) Reset() {
 	*x = UnpauseContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2611,7 @@ func (x *UnpauseContainerRequest) String() string {
 func (*UnpauseContainerRequest) ProtoMessage() {}
 
 func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[27]
+	mi := &file_berth_v1_containers_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2624,7 @@ func (x *UnpauseContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerRequest.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{27}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UnpauseContainerRequest) GetId() string {
@@ -2522,7 +2642,7 @@ type UnpauseContainerResponse struct {
 
 func (x *UnpauseContainerResponse) Reset() {
 	*x = UnpauseContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2654,7 @@ func (x *UnpauseContainerResponse) String() string {
 func (*UnpauseContainerResponse) ProtoMessage() {}
 
 func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[28]
+	mi := &file_berth_v1_containers_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2667,7 @@ func (x *UnpauseContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpauseContainerResponse.ProtoReflect.Descriptor instead.
 func (*UnpauseContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{28}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
 }
 
 type RemoveContainerRequest struct {
@@ -2563,7 +2683,7 @@ type RemoveContainerRequest struct {
 
 func (x *RemoveContainerRequest) Reset() {
 	*x = RemoveContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2695,7 @@ func (x *RemoveContainerRequest) String() string {
 func (*RemoveContainerRequest) ProtoMessage() {}
 
 func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[29]
+	mi := &file_berth_v1_containers_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2708,7 @@ func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{29}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveContainerRequest) GetId() string {
@@ -2620,7 +2740,7 @@ type RemoveContainerResponse struct {
 
 func (x *RemoveContainerResponse) Reset() {
 	*x = RemoveContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2752,7 @@ func (x *RemoveContainerResponse) String() string {
 func (*RemoveContainerResponse) ProtoMessage() {}
 
 func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[30]
+	mi := &file_berth_v1_containers_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2765,7 @@ func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{30}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
 }
 
 type ListContainersRequest struct {
@@ -2664,7 +2784,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2676,7 +2796,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[31]
+	mi := &file_berth_v1_containers_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2689,7 +2809,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{31}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -2729,7 +2849,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +2861,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[32]
+	mi := &file_berth_v1_containers_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +2874,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{32}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerSummary {
@@ -2773,7 +2893,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2905,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[33]
+	mi := &file_berth_v1_containers_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2918,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{33}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InspectContainerRequest) GetId() string {
@@ -2817,7 +2937,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +2949,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[34]
+	mi := &file_berth_v1_containers_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +2962,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{34}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -2862,7 +2982,7 @@ type RenameContainerRequest struct {
 
 func (x *RenameContainerRequest) Reset() {
 	*x = RenameContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +2994,7 @@ func (x *RenameContainerRequest) String() string {
 func (*RenameContainerRequest) ProtoMessage() {}
 
 func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[35]
+	mi := &file_berth_v1_containers_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +3007,7 @@ func (x *RenameContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerRequest.ProtoReflect.Descriptor instead.
 func (*RenameContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{35}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RenameContainerRequest) GetId() string {
@@ -2912,7 +3032,7 @@ type RenameContainerResponse struct {
 
 func (x *RenameContainerResponse) Reset() {
 	*x = RenameContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3044,7 @@ func (x *RenameContainerResponse) String() string {
 func (*RenameContainerResponse) ProtoMessage() {}
 
 func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[36]
+	mi := &file_berth_v1_containers_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3057,7 @@ func (x *RenameContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameContainerResponse.ProtoReflect.Descriptor instead.
 func (*RenameContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{36}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
 }
 
 type WaitContainerRequest struct {
@@ -2950,7 +3070,7 @@ type WaitContainerRequest struct {
 
 func (x *WaitContainerRequest) Reset() {
 	*x = WaitContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3082,7 @@ func (x *WaitContainerRequest) String() string {
 func (*WaitContainerRequest) ProtoMessage() {}
 
 func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[37]
+	mi := &file_berth_v1_containers_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3095,7 @@ func (x *WaitContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerRequest.ProtoReflect.Descriptor instead.
 func (*WaitContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{37}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WaitContainerRequest) GetId() string {
@@ -3001,7 +3121,7 @@ type WaitAccepted struct {
 
 func (x *WaitAccepted) Reset() {
 	*x = WaitAccepted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3133,7 @@ func (x *WaitAccepted) String() string {
 func (*WaitAccepted) ProtoMessage() {}
 
 func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[38]
+	mi := &file_berth_v1_containers_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3146,7 @@ func (x *WaitAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitAccepted.ProtoReflect.Descriptor instead.
 func (*WaitAccepted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{38}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
 }
 
 // ExitStatus is how a container's process ended.
@@ -3042,7 +3162,7 @@ type ExitStatus struct {
 
 func (x *ExitStatus) Reset() {
 	*x = ExitStatus{}
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3174,7 @@ func (x *ExitStatus) String() string {
 func (*ExitStatus) ProtoMessage() {}
 
 func (x *ExitStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[39]
+	mi := &file_berth_v1_containers_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3187,7 @@ func (x *ExitStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitStatus.ProtoReflect.Descriptor instead.
 func (*ExitStatus) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{39}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExitStatus) GetExitCode() int64 {
@@ -3111,7 +3231,7 @@ type WaitContainerResponse struct {
 
 func (x *WaitContainerResponse) Reset() {
 	*x = WaitContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3243,7 @@ func (x *WaitContainerResponse) String() string {
 func (*WaitContainerResponse) ProtoMessage() {}
 
 func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[40]
+	mi := &file_berth_v1_containers_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3256,7 @@ func (x *WaitContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitContainerResponse.ProtoReflect.Descriptor instead.
 func (*WaitContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{40}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WaitContainerResponse) GetEvent() isWaitContainerResponse_Event {
@@ -3202,7 +3322,7 @@ type ContainerLogsRequest struct {
 
 func (x *ContainerLogsRequest) Reset() {
 	*x = ContainerLogsRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3334,7 @@ func (x *ContainerLogsRequest) String() string {
 func (*ContainerLogsRequest) ProtoMessage() {}
 
 func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[41]
+	mi := &file_berth_v1_containers_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3347,7 @@ func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerLogsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{41}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ContainerLogsRequest) GetId() string {
@@ -3300,7 +3420,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3432,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[42]
+	mi := &file_berth_v1_containers_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3445,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{42}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LogEntry) GetStream() string {
@@ -3358,7 +3478,7 @@ type ContainerLogsResponse struct {
 
 func (x *ContainerLogsResponse) Reset() {
 	*x = ContainerLogsResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3490,7 @@ func (x *ContainerLogsResponse) String() string {
 func (*ContainerLogsResponse) ProtoMessage() {}
 
 func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[43]
+	mi := &file_berth_v1_containers_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3503,7 @@ func (x *ContainerLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerLogsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{43}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ContainerLogsResponse) GetEntries() []*LogEntry {
@@ -3404,7 +3524,7 @@ type WindowSize struct {
 
 func (x *WindowSize) Reset() {
 	*x = WindowSize{}
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3416,7 +3536,7 @@ func (x *WindowSize) String() string {
 func (*WindowSize) ProtoMessage() {}
 
 func (x *WindowSize) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[44]
+	mi := &file_berth_v1_containers_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3429,7 +3549,7 @@ func (x *WindowSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowSize.ProtoReflect.Descriptor instead.
 func (*WindowSize) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{44}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WindowSize) GetWidth() uint32 {
@@ -3463,7 +3583,7 @@ type AttachStart struct {
 
 func (x *AttachStart) Reset() {
 	*x = AttachStart{}
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3595,7 @@ func (x *AttachStart) String() string {
 func (*AttachStart) ProtoMessage() {}
 
 func (x *AttachStart) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[45]
+	mi := &file_berth_v1_containers_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3608,7 @@ func (x *AttachStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
 func (*AttachStart) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{45}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AttachStart) GetId() string {
@@ -3535,7 +3655,7 @@ type CloseStdin struct {
 
 func (x *CloseStdin) Reset() {
 	*x = CloseStdin{}
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3547,7 +3667,7 @@ func (x *CloseStdin) String() string {
 func (*CloseStdin) ProtoMessage() {}
 
 func (x *CloseStdin) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[46]
+	mi := &file_berth_v1_containers_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3560,7 +3680,7 @@ func (x *CloseStdin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdin.ProtoReflect.Descriptor instead.
 func (*CloseStdin) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{46}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
 }
 
 type AttachContainerRequest struct {
@@ -3578,7 +3698,7 @@ type AttachContainerRequest struct {
 
 func (x *AttachContainerRequest) Reset() {
 	*x = AttachContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +3710,7 @@ func (x *AttachContainerRequest) String() string {
 func (*AttachContainerRequest) ProtoMessage() {}
 
 func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[47]
+	mi := &file_berth_v1_containers_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +3723,7 @@ func (x *AttachContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerRequest.ProtoReflect.Descriptor instead.
 func (*AttachContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{47}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AttachContainerRequest) GetMsg() isAttachContainerRequest_Msg {
@@ -3691,7 +3811,7 @@ type Attached struct {
 
 func (x *Attached) Reset() {
 	*x = Attached{}
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3703,7 +3823,7 @@ func (x *Attached) String() string {
 func (*Attached) ProtoMessage() {}
 
 func (x *Attached) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[48]
+	mi := &file_berth_v1_containers_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3716,7 +3836,7 @@ func (x *Attached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attached.ProtoReflect.Descriptor instead.
 func (*Attached) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{48}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
 }
 
 type AttachContainerResponse struct {
@@ -3733,7 +3853,7 @@ type AttachContainerResponse struct {
 
 func (x *AttachContainerResponse) Reset() {
 	*x = AttachContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +3865,7 @@ func (x *AttachContainerResponse) String() string {
 func (*AttachContainerResponse) ProtoMessage() {}
 
 func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[49]
+	mi := &file_berth_v1_containers_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +3878,7 @@ func (x *AttachContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachContainerResponse.ProtoReflect.Descriptor instead.
 func (*AttachContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{49}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AttachContainerResponse) GetMsg() isAttachContainerResponse_Msg {
@@ -3829,7 +3949,7 @@ type ResizeContainerRequest struct {
 
 func (x *ResizeContainerRequest) Reset() {
 	*x = ResizeContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3961,7 @@ func (x *ResizeContainerRequest) String() string {
 func (*ResizeContainerRequest) ProtoMessage() {}
 
 func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[50]
+	mi := &file_berth_v1_containers_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +3974,7 @@ func (x *ResizeContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerRequest.ProtoReflect.Descriptor instead.
 func (*ResizeContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{50}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResizeContainerRequest) GetId() string {
@@ -3879,7 +3999,7 @@ type ResizeContainerResponse struct {
 
 func (x *ResizeContainerResponse) Reset() {
 	*x = ResizeContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3891,7 +4011,7 @@ func (x *ResizeContainerResponse) String() string {
 func (*ResizeContainerResponse) ProtoMessage() {}
 
 func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[51]
+	mi := &file_berth_v1_containers_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3904,7 +4024,7 @@ func (x *ResizeContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeContainerResponse.ProtoReflect.Descriptor instead.
 func (*ResizeContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{51}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
 }
 
 // ExecConfig describes an exec process (engine type container.ExecConfig).
@@ -3929,7 +4049,7 @@ type ExecConfig struct {
 
 func (x *ExecConfig) Reset() {
 	*x = ExecConfig{}
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3941,7 +4061,7 @@ func (x *ExecConfig) String() string {
 func (*ExecConfig) ProtoMessage() {}
 
 func (x *ExecConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[52]
+	mi := &file_berth_v1_containers_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3954,7 +4074,7 @@ func (x *ExecConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecConfig.ProtoReflect.Descriptor instead.
 func (*ExecConfig) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{52}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExecConfig) GetCmd() []string {
@@ -4045,7 +4165,7 @@ type ExecCreateRequest struct {
 
 func (x *ExecCreateRequest) Reset() {
 	*x = ExecCreateRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4057,7 +4177,7 @@ func (x *ExecCreateRequest) String() string {
 func (*ExecCreateRequest) ProtoMessage() {}
 
 func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[53]
+	mi := &file_berth_v1_containers_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4070,7 +4190,7 @@ func (x *ExecCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateRequest.ProtoReflect.Descriptor instead.
 func (*ExecCreateRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{53}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExecCreateRequest) GetId() string {
@@ -4096,7 +4216,7 @@ type ExecCreateResponse struct {
 
 func (x *ExecCreateResponse) Reset() {
 	*x = ExecCreateResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4228,7 @@ func (x *ExecCreateResponse) String() string {
 func (*ExecCreateResponse) ProtoMessage() {}
 
 func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[54]
+	mi := &file_berth_v1_containers_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4241,7 @@ func (x *ExecCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecCreateResponse.ProtoReflect.Descriptor instead.
 func (*ExecCreateResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{54}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExecCreateResponse) GetExecId() string {
@@ -4146,7 +4266,7 @@ type ExecStartOptions struct {
 
 func (x *ExecStartOptions) Reset() {
 	*x = ExecStartOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4278,7 @@ func (x *ExecStartOptions) String() string {
 func (*ExecStartOptions) ProtoMessage() {}
 
 func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[55]
+	mi := &file_berth_v1_containers_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4291,7 @@ func (x *ExecStartOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartOptions.ProtoReflect.Descriptor instead.
 func (*ExecStartOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{55}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExecStartOptions) GetExecId() string {
@@ -4217,7 +4337,7 @@ type ExecStartRequest struct {
 
 func (x *ExecStartRequest) Reset() {
 	*x = ExecStartRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4229,7 +4349,7 @@ func (x *ExecStartRequest) String() string {
 func (*ExecStartRequest) ProtoMessage() {}
 
 func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[56]
+	mi := &file_berth_v1_containers_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4242,7 +4362,7 @@ func (x *ExecStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartRequest.ProtoReflect.Descriptor instead.
 func (*ExecStartRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{56}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExecStartRequest) GetMsg() isExecStartRequest_Msg {
@@ -4328,7 +4448,7 @@ type ExecStarted struct {
 
 func (x *ExecStarted) Reset() {
 	*x = ExecStarted{}
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4340,7 +4460,7 @@ func (x *ExecStarted) String() string {
 func (*ExecStarted) ProtoMessage() {}
 
 func (x *ExecStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[57]
+	mi := &file_berth_v1_containers_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4353,7 +4473,7 @@ func (x *ExecStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStarted.ProtoReflect.Descriptor instead.
 func (*ExecStarted) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{57}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
 }
 
 // ExecExit is the last message of ExecStart.
@@ -4366,7 +4486,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4378,7 +4498,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[58]
+	mi := &file_berth_v1_containers_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4391,7 +4511,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{58}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExecExit) GetExitCode() int64 {
@@ -4416,7 +4536,7 @@ type ExecStartResponse struct {
 
 func (x *ExecStartResponse) Reset() {
 	*x = ExecStartResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4428,7 +4548,7 @@ func (x *ExecStartResponse) String() string {
 func (*ExecStartResponse) ProtoMessage() {}
 
 func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[59]
+	mi := &file_berth_v1_containers_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4441,7 +4561,7 @@ func (x *ExecStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStartResponse.ProtoReflect.Descriptor instead.
 func (*ExecStartResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{59}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExecStartResponse) GetMsg() isExecStartResponse_Msg {
@@ -4525,7 +4645,7 @@ type ExecResizeRequest struct {
 
 func (x *ExecResizeRequest) Reset() {
 	*x = ExecResizeRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4537,7 +4657,7 @@ func (x *ExecResizeRequest) String() string {
 func (*ExecResizeRequest) ProtoMessage() {}
 
 func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[60]
+	mi := &file_berth_v1_containers_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4550,7 +4670,7 @@ func (x *ExecResizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeRequest.ProtoReflect.Descriptor instead.
 func (*ExecResizeRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{60}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ExecResizeRequest) GetExecId() string {
@@ -4575,7 +4695,7 @@ type ExecResizeResponse struct {
 
 func (x *ExecResizeResponse) Reset() {
 	*x = ExecResizeResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4587,7 +4707,7 @@ func (x *ExecResizeResponse) String() string {
 func (*ExecResizeResponse) ProtoMessage() {}
 
 func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[61]
+	mi := &file_berth_v1_containers_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4600,7 +4720,7 @@ func (x *ExecResizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResizeResponse.ProtoReflect.Descriptor instead.
 func (*ExecResizeResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{61}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
 }
 
 type ExecInspectRequest struct {
@@ -4612,7 +4732,7 @@ type ExecInspectRequest struct {
 
 func (x *ExecInspectRequest) Reset() {
 	*x = ExecInspectRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4624,7 +4744,7 @@ func (x *ExecInspectRequest) String() string {
 func (*ExecInspectRequest) ProtoMessage() {}
 
 func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[62]
+	mi := &file_berth_v1_containers_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4637,7 +4757,7 @@ func (x *ExecInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectRequest.ProtoReflect.Descriptor instead.
 func (*ExecInspectRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{62}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ExecInspectRequest) GetExecId() string {
@@ -4662,7 +4782,7 @@ type ExecInspect struct {
 
 func (x *ExecInspect) Reset() {
 	*x = ExecInspect{}
-	mi := &file_berth_v1_containers_proto_msgTypes[63]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4674,7 +4794,7 @@ func (x *ExecInspect) String() string {
 func (*ExecInspect) ProtoMessage() {}
 
 func (x *ExecInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[63]
+	mi := &file_berth_v1_containers_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4687,7 +4807,7 @@ func (x *ExecInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspect.ProtoReflect.Descriptor instead.
 func (*ExecInspect) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{63}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExecInspect) GetId() string {
@@ -4741,7 +4861,7 @@ type ExecInspectResponse struct {
 
 func (x *ExecInspectResponse) Reset() {
 	*x = ExecInspectResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[64]
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4753,7 +4873,7 @@ func (x *ExecInspectResponse) String() string {
 func (*ExecInspectResponse) ProtoMessage() {}
 
 func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[64]
+	mi := &file_berth_v1_containers_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4766,7 +4886,7 @@ func (x *ExecInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecInspectResponse.ProtoReflect.Descriptor instead.
 func (*ExecInspectResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{64}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ExecInspectResponse) GetExec() *ExecInspect {
@@ -4787,7 +4907,7 @@ type TopContainerRequest struct {
 
 func (x *TopContainerRequest) Reset() {
 	*x = TopContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4799,7 +4919,7 @@ func (x *TopContainerRequest) String() string {
 func (*TopContainerRequest) ProtoMessage() {}
 
 func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[65]
+	mi := &file_berth_v1_containers_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4812,7 +4932,7 @@ func (x *TopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerRequest.ProtoReflect.Descriptor instead.
 func (*TopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{65}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *TopContainerRequest) GetId() string {
@@ -4838,7 +4958,7 @@ type TopProcess struct {
 
 func (x *TopProcess) Reset() {
 	*x = TopProcess{}
-	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +4970,7 @@ func (x *TopProcess) String() string {
 func (*TopProcess) ProtoMessage() {}
 
 func (x *TopProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[66]
+	mi := &file_berth_v1_containers_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +4983,7 @@ func (x *TopProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopProcess.ProtoReflect.Descriptor instead.
 func (*TopProcess) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{66}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *TopProcess) GetFields() []string {
@@ -4883,7 +5003,7 @@ type TopContainerResponse struct {
 
 func (x *TopContainerResponse) Reset() {
 	*x = TopContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4895,7 +5015,7 @@ func (x *TopContainerResponse) String() string {
 func (*TopContainerResponse) ProtoMessage() {}
 
 func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[67]
+	mi := &file_berth_v1_containers_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4908,7 +5028,7 @@ func (x *TopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopContainerResponse.ProtoReflect.Descriptor instead.
 func (*TopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{67}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TopContainerResponse) GetTitles() []string {
@@ -4946,7 +5066,7 @@ type CopyToOptions struct {
 
 func (x *CopyToOptions) Reset() {
 	*x = CopyToOptions{}
-	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4958,7 +5078,7 @@ func (x *CopyToOptions) String() string {
 func (*CopyToOptions) ProtoMessage() {}
 
 func (x *CopyToOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[68]
+	mi := &file_berth_v1_containers_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4971,7 +5091,7 @@ func (x *CopyToOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToOptions.ProtoReflect.Descriptor instead.
 func (*CopyToOptions) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{68}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CopyToOptions) GetId() string {
@@ -5028,7 +5148,7 @@ type CopyToContainerRequest struct {
 
 func (x *CopyToContainerRequest) Reset() {
 	*x = CopyToContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5040,7 +5160,7 @@ func (x *CopyToContainerRequest) String() string {
 func (*CopyToContainerRequest) ProtoMessage() {}
 
 func (x *CopyToContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[69]
+	mi := &file_berth_v1_containers_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5053,7 +5173,7 @@ func (x *CopyToContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToContainerRequest.ProtoReflect.Descriptor instead.
 func (*CopyToContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{69}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CopyToContainerRequest) GetOptions() *CopyToOptions {
@@ -5078,7 +5198,7 @@ type CopyToContainerResponse struct {
 
 func (x *CopyToContainerResponse) Reset() {
 	*x = CopyToContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	mi := &file_berth_v1_containers_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +5210,7 @@ func (x *CopyToContainerResponse) String() string {
 func (*CopyToContainerResponse) ProtoMessage() {}
 
 func (x *CopyToContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[70]
+	mi := &file_berth_v1_containers_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +5223,7 @@ func (x *CopyToContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyToContainerResponse.ProtoReflect.Descriptor instead.
 func (*CopyToContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{70}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{71}
 }
 
 type CopyFromContainerRequest struct {
@@ -5116,7 +5236,7 @@ type CopyFromContainerRequest struct {
 
 func (x *CopyFromContainerRequest) Reset() {
 	*x = CopyFromContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[71]
+	mi := &file_berth_v1_containers_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5128,7 +5248,7 @@ func (x *CopyFromContainerRequest) String() string {
 func (*CopyFromContainerRequest) ProtoMessage() {}
 
 func (x *CopyFromContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[71]
+	mi := &file_berth_v1_containers_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5141,7 +5261,7 @@ func (x *CopyFromContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyFromContainerRequest.ProtoReflect.Descriptor instead.
 func (*CopyFromContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{71}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CopyFromContainerRequest) GetId() string {
@@ -5173,7 +5293,7 @@ type PathStat struct {
 
 func (x *PathStat) Reset() {
 	*x = PathStat{}
-	mi := &file_berth_v1_containers_proto_msgTypes[72]
+	mi := &file_berth_v1_containers_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5185,7 +5305,7 @@ func (x *PathStat) String() string {
 func (*PathStat) ProtoMessage() {}
 
 func (x *PathStat) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[72]
+	mi := &file_berth_v1_containers_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5198,7 +5318,7 @@ func (x *PathStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathStat.ProtoReflect.Descriptor instead.
 func (*PathStat) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{72}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PathStat) GetName() string {
@@ -5248,7 +5368,7 @@ type CopyFromContainerResponse struct {
 
 func (x *CopyFromContainerResponse) Reset() {
 	*x = CopyFromContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[73]
+	mi := &file_berth_v1_containers_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5260,7 +5380,7 @@ func (x *CopyFromContainerResponse) String() string {
 func (*CopyFromContainerResponse) ProtoMessage() {}
 
 func (x *CopyFromContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[73]
+	mi := &file_berth_v1_containers_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5273,7 +5393,7 @@ func (x *CopyFromContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyFromContainerResponse.ProtoReflect.Descriptor instead.
 func (*CopyFromContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{73}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *CopyFromContainerResponse) GetStat() *PathStat {
@@ -5309,7 +5429,7 @@ type CommitContainerRequest struct {
 
 func (x *CommitContainerRequest) Reset() {
 	*x = CommitContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[74]
+	mi := &file_berth_v1_containers_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5321,7 +5441,7 @@ func (x *CommitContainerRequest) String() string {
 func (*CommitContainerRequest) ProtoMessage() {}
 
 func (x *CommitContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[74]
+	mi := &file_berth_v1_containers_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5334,7 +5454,7 @@ func (x *CommitContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitContainerRequest.ProtoReflect.Descriptor instead.
 func (*CommitContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{74}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CommitContainerRequest) GetId() string {
@@ -5389,7 +5509,7 @@ type CommitContainerResponse struct {
 
 func (x *CommitContainerResponse) Reset() {
 	*x = CommitContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[75]
+	mi := &file_berth_v1_containers_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5401,7 +5521,7 @@ func (x *CommitContainerResponse) String() string {
 func (*CommitContainerResponse) ProtoMessage() {}
 
 func (x *CommitContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[75]
+	mi := &file_berth_v1_containers_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5414,7 +5534,7 @@ func (x *CommitContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitContainerResponse.ProtoReflect.Descriptor instead.
 func (*CommitContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{75}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CommitContainerResponse) GetImageId() string {
@@ -5433,7 +5553,7 @@ type ContainerChangesRequest struct {
 
 func (x *ContainerChangesRequest) Reset() {
 	*x = ContainerChangesRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[76]
+	mi := &file_berth_v1_containers_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5445,7 +5565,7 @@ func (x *ContainerChangesRequest) String() string {
 func (*ContainerChangesRequest) ProtoMessage() {}
 
 func (x *ContainerChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[76]
+	mi := &file_berth_v1_containers_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5458,7 +5578,7 @@ func (x *ContainerChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerChangesRequest.ProtoReflect.Descriptor instead.
 func (*ContainerChangesRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{76}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ContainerChangesRequest) GetId() string {
@@ -5480,7 +5600,7 @@ type ContainerChange struct {
 
 func (x *ContainerChange) Reset() {
 	*x = ContainerChange{}
-	mi := &file_berth_v1_containers_proto_msgTypes[77]
+	mi := &file_berth_v1_containers_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5492,7 +5612,7 @@ func (x *ContainerChange) String() string {
 func (*ContainerChange) ProtoMessage() {}
 
 func (x *ContainerChange) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[77]
+	mi := &file_berth_v1_containers_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5505,7 +5625,7 @@ func (x *ContainerChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerChange.ProtoReflect.Descriptor instead.
 func (*ContainerChange) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{77}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ContainerChange) GetKind() uint32 {
@@ -5531,7 +5651,7 @@ type ContainerChangesResponse struct {
 
 func (x *ContainerChangesResponse) Reset() {
 	*x = ContainerChangesResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[78]
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5543,7 +5663,7 @@ func (x *ContainerChangesResponse) String() string {
 func (*ContainerChangesResponse) ProtoMessage() {}
 
 func (x *ContainerChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[78]
+	mi := &file_berth_v1_containers_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5556,7 +5676,7 @@ func (x *ContainerChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerChangesResponse.ProtoReflect.Descriptor instead.
 func (*ContainerChangesResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{78}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ContainerChangesResponse) GetChanges() []*ContainerChange {
@@ -5577,7 +5697,7 @@ type PruneContainersRequest struct {
 
 func (x *PruneContainersRequest) Reset() {
 	*x = PruneContainersRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5589,7 +5709,7 @@ func (x *PruneContainersRequest) String() string {
 func (*PruneContainersRequest) ProtoMessage() {}
 
 func (x *PruneContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[79]
+	mi := &file_berth_v1_containers_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5602,7 +5722,7 @@ func (x *PruneContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneContainersRequest.ProtoReflect.Descriptor instead.
 func (*PruneContainersRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{79}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PruneContainersRequest) GetFilters() []*Filter {
@@ -5624,7 +5744,7 @@ type PruneContainersResponse struct {
 
 func (x *PruneContainersResponse) Reset() {
 	*x = PruneContainersResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	mi := &file_berth_v1_containers_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5636,7 +5756,7 @@ func (x *PruneContainersResponse) String() string {
 func (*PruneContainersResponse) ProtoMessage() {}
 
 func (x *PruneContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[80]
+	mi := &file_berth_v1_containers_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5649,7 +5769,7 @@ func (x *PruneContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneContainersResponse.ProtoReflect.Descriptor instead.
 func (*PruneContainersResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{80}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PruneContainersResponse) GetDeleted() []string {
@@ -5675,7 +5795,7 @@ type ExportContainerRequest struct {
 
 func (x *ExportContainerRequest) Reset() {
 	*x = ExportContainerRequest{}
-	mi := &file_berth_v1_containers_proto_msgTypes[81]
+	mi := &file_berth_v1_containers_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5687,7 +5807,7 @@ func (x *ExportContainerRequest) String() string {
 func (*ExportContainerRequest) ProtoMessage() {}
 
 func (x *ExportContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[81]
+	mi := &file_berth_v1_containers_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5700,7 +5820,7 @@ func (x *ExportContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContainerRequest.ProtoReflect.Descriptor instead.
 func (*ExportContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{81}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ExportContainerRequest) GetId() string {
@@ -5720,7 +5840,7 @@ type ExportContainerResponse struct {
 
 func (x *ExportContainerResponse) Reset() {
 	*x = ExportContainerResponse{}
-	mi := &file_berth_v1_containers_proto_msgTypes[82]
+	mi := &file_berth_v1_containers_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5732,7 +5852,7 @@ func (x *ExportContainerResponse) String() string {
 func (*ExportContainerResponse) ProtoMessage() {}
 
 func (x *ExportContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_containers_proto_msgTypes[82]
+	mi := &file_berth_v1_containers_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5745,7 +5865,7 @@ func (x *ExportContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContainerResponse.ProtoReflect.Descriptor instead.
 func (*ExportContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_containers_proto_rawDescGZIP(), []int{82}
+	return file_berth_v1_containers_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ExportContainerResponse) GetData() []byte {
@@ -5870,17 +5990,18 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06driver\x18\x05 \x01(\tR\x06driver\x12\x12\n" +
 	"\x04mode\x18\x06 \x01(\tR\x04mode\x12\x0e\n" +
 	"\x02rw\x18\a \x01(\bR\x02rw\x12 \n" +
-	"\vpropagation\x18\b \x01(\tR\vpropagation\"m\n" +
+	"\vpropagation\x18\b \x01(\tR\vpropagation\"\x81\x01\n" +
 	"\x11NetworkAttachment\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
 	"\aaliases\x18\x03 \x03(\tR\aaliases\x12\x10\n" +
-	"\x03mac\x18\x04 \x01(\tR\x03mac\"\x80\x01\n" +
+	"\x03mac\x18\x04 \x01(\tR\x03mac\x12\x12\n" +
+	"\x04ipv6\x18\x05 \x01(\tR\x04ipv6\"\x80\x01\n" +
 	"\vPortBinding\x12\x17\n" +
 	"\ahost_ip\x18\x01 \x01(\tR\x06hostIp\x12\x1b\n" +
 	"\thost_port\x18\x02 \x01(\rR\bhostPort\x12%\n" +
 	"\x0econtainer_port\x18\x03 \x01(\rR\rcontainerPort\x12\x14\n" +
-	"\x05proto\x18\x04 \x01(\tR\x05proto\"\xd7\x02\n" +
+	"\x05proto\x18\x04 \x01(\tR\x05proto\"\xdf\x03\n" +
 	"\x0fNetworkSettings\x12\x1f\n" +
 	"\vsandbox_key\x18\x01 \x01(\tR\n" +
 	"sandboxKey\x12\x1d\n" +
@@ -5890,10 +6011,13 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vmac_address\x18\x04 \x01(\tR\n" +
 	"macAddress\x12+\n" +
 	"\x05ports\x18\x05 \x03(\v2\x15.berth.v1.PortBindingR\x05ports\x12C\n" +
-	"\bnetworks\x18\x06 \x03(\v2'.berth.v1.NetworkSettings.NetworksEntryR\bnetworks\x1aW\n" +
+	"\bnetworks\x18\x06 \x03(\v2'.berth.v1.NetworkSettings.NetworksEntryR\bnetworks\x12.\n" +
+	"\x13global_ipv6_address\x18\a \x01(\tR\x11globalIpv6Address\x123\n" +
+	"\x16global_ipv6_prefix_len\x18\b \x01(\x03R\x13globalIpv6PrefixLen\x12!\n" +
+	"\fipv6_gateway\x18\t \x01(\tR\vipv6Gateway\x1aW\n" +
 	"\rNetworksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\xc9\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\x90\x03\n" +
 	"\x10EndpointSettings\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1d\n" +
@@ -5903,7 +6027,16 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\agateway\x18\x04 \x01(\tR\agateway\x12\x1f\n" +
 	"\vmac_address\x18\x05 \x01(\tR\n" +
 	"macAddress\x12\x18\n" +
-	"\aaliases\x18\x06 \x03(\tR\aaliases\"S\n" +
+	"\aaliases\x18\x06 \x03(\tR\aaliases\x12.\n" +
+	"\x13global_ipv6_address\x18\a \x01(\tR\x11globalIpv6Address\x123\n" +
+	"\x16global_ipv6_prefix_len\x18\b \x01(\x03R\x13globalIpv6PrefixLen\x12!\n" +
+	"\fipv6_gateway\x18\t \x01(\tR\vipv6Gateway\x12=\n" +
+	"\vipam_config\x18\n" +
+	" \x01(\v2\x1c.berth.v1.EndpointIPAMConfigR\n" +
+	"ipamConfig\"Z\n" +
+	"\x12EndpointIPAMConfig\x12!\n" +
+	"\fipv4_address\x18\x01 \x01(\tR\vipv4Address\x12!\n" +
+	"\fipv6_address\x18\x02 \x01(\tR\vipv6Address\"S\n" +
 	"\rRestartPolicy\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x13maximum_retry_count\x18\x02 \x01(\x03R\x11maximumRetryCount\"W\n" +
@@ -6264,7 +6397,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -6277,230 +6410,232 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	(*PortBinding)(nil),               // 8: berth.v1.PortBinding
 	(*NetworkSettings)(nil),           // 9: berth.v1.NetworkSettings
 	(*EndpointSettings)(nil),          // 10: berth.v1.EndpointSettings
-	(*RestartPolicy)(nil),             // 11: berth.v1.RestartPolicy
-	(*LogConfig)(nil),                 // 12: berth.v1.LogConfig
-	(*ContainerState)(nil),            // 13: berth.v1.ContainerState
-	(*Container)(nil),                 // 14: berth.v1.Container
-	(*ContainerSummary)(nil),          // 15: berth.v1.ContainerSummary
-	(*CreateContainerRequest)(nil),    // 16: berth.v1.CreateContainerRequest
-	(*CreateContainerResponse)(nil),   // 17: berth.v1.CreateContainerResponse
-	(*StartContainerRequest)(nil),     // 18: berth.v1.StartContainerRequest
-	(*StartContainerResponse)(nil),    // 19: berth.v1.StartContainerResponse
-	(*StopContainerRequest)(nil),      // 20: berth.v1.StopContainerRequest
-	(*StopContainerResponse)(nil),     // 21: berth.v1.StopContainerResponse
-	(*RestartContainerRequest)(nil),   // 22: berth.v1.RestartContainerRequest
-	(*RestartContainerResponse)(nil),  // 23: berth.v1.RestartContainerResponse
-	(*KillContainerRequest)(nil),      // 24: berth.v1.KillContainerRequest
-	(*KillContainerResponse)(nil),     // 25: berth.v1.KillContainerResponse
-	(*PauseContainerRequest)(nil),     // 26: berth.v1.PauseContainerRequest
-	(*PauseContainerResponse)(nil),    // 27: berth.v1.PauseContainerResponse
-	(*UnpauseContainerRequest)(nil),   // 28: berth.v1.UnpauseContainerRequest
-	(*UnpauseContainerResponse)(nil),  // 29: berth.v1.UnpauseContainerResponse
-	(*RemoveContainerRequest)(nil),    // 30: berth.v1.RemoveContainerRequest
-	(*RemoveContainerResponse)(nil),   // 31: berth.v1.RemoveContainerResponse
-	(*ListContainersRequest)(nil),     // 32: berth.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),    // 33: berth.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),   // 34: berth.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil),  // 35: berth.v1.InspectContainerResponse
-	(*RenameContainerRequest)(nil),    // 36: berth.v1.RenameContainerRequest
-	(*RenameContainerResponse)(nil),   // 37: berth.v1.RenameContainerResponse
-	(*WaitContainerRequest)(nil),      // 38: berth.v1.WaitContainerRequest
-	(*WaitAccepted)(nil),              // 39: berth.v1.WaitAccepted
-	(*ExitStatus)(nil),                // 40: berth.v1.ExitStatus
-	(*WaitContainerResponse)(nil),     // 41: berth.v1.WaitContainerResponse
-	(*ContainerLogsRequest)(nil),      // 42: berth.v1.ContainerLogsRequest
-	(*LogEntry)(nil),                  // 43: berth.v1.LogEntry
-	(*ContainerLogsResponse)(nil),     // 44: berth.v1.ContainerLogsResponse
-	(*WindowSize)(nil),                // 45: berth.v1.WindowSize
-	(*AttachStart)(nil),               // 46: berth.v1.AttachStart
-	(*CloseStdin)(nil),                // 47: berth.v1.CloseStdin
-	(*AttachContainerRequest)(nil),    // 48: berth.v1.AttachContainerRequest
-	(*Attached)(nil),                  // 49: berth.v1.Attached
-	(*AttachContainerResponse)(nil),   // 50: berth.v1.AttachContainerResponse
-	(*ResizeContainerRequest)(nil),    // 51: berth.v1.ResizeContainerRequest
-	(*ResizeContainerResponse)(nil),   // 52: berth.v1.ResizeContainerResponse
-	(*ExecConfig)(nil),                // 53: berth.v1.ExecConfig
-	(*ExecCreateRequest)(nil),         // 54: berth.v1.ExecCreateRequest
-	(*ExecCreateResponse)(nil),        // 55: berth.v1.ExecCreateResponse
-	(*ExecStartOptions)(nil),          // 56: berth.v1.ExecStartOptions
-	(*ExecStartRequest)(nil),          // 57: berth.v1.ExecStartRequest
-	(*ExecStarted)(nil),               // 58: berth.v1.ExecStarted
-	(*ExecExit)(nil),                  // 59: berth.v1.ExecExit
-	(*ExecStartResponse)(nil),         // 60: berth.v1.ExecStartResponse
-	(*ExecResizeRequest)(nil),         // 61: berth.v1.ExecResizeRequest
-	(*ExecResizeResponse)(nil),        // 62: berth.v1.ExecResizeResponse
-	(*ExecInspectRequest)(nil),        // 63: berth.v1.ExecInspectRequest
-	(*ExecInspect)(nil),               // 64: berth.v1.ExecInspect
-	(*ExecInspectResponse)(nil),       // 65: berth.v1.ExecInspectResponse
-	(*TopContainerRequest)(nil),       // 66: berth.v1.TopContainerRequest
-	(*TopProcess)(nil),                // 67: berth.v1.TopProcess
-	(*TopContainerResponse)(nil),      // 68: berth.v1.TopContainerResponse
-	(*CopyToOptions)(nil),             // 69: berth.v1.CopyToOptions
-	(*CopyToContainerRequest)(nil),    // 70: berth.v1.CopyToContainerRequest
-	(*CopyToContainerResponse)(nil),   // 71: berth.v1.CopyToContainerResponse
-	(*CopyFromContainerRequest)(nil),  // 72: berth.v1.CopyFromContainerRequest
-	(*PathStat)(nil),                  // 73: berth.v1.PathStat
-	(*CopyFromContainerResponse)(nil), // 74: berth.v1.CopyFromContainerResponse
-	(*CommitContainerRequest)(nil),    // 75: berth.v1.CommitContainerRequest
-	(*CommitContainerResponse)(nil),   // 76: berth.v1.CommitContainerResponse
-	(*ContainerChangesRequest)(nil),   // 77: berth.v1.ContainerChangesRequest
-	(*ContainerChange)(nil),           // 78: berth.v1.ContainerChange
-	(*ContainerChangesResponse)(nil),  // 79: berth.v1.ContainerChangesResponse
-	(*PruneContainersRequest)(nil),    // 80: berth.v1.PruneContainersRequest
-	(*PruneContainersResponse)(nil),   // 81: berth.v1.PruneContainersResponse
-	(*ExportContainerRequest)(nil),    // 82: berth.v1.ExportContainerRequest
-	(*ExportContainerResponse)(nil),   // 83: berth.v1.ExportContainerResponse
-	nil,                               // 84: berth.v1.ContainerConfig.LabelsEntry
-	nil,                               // 85: berth.v1.ContainerConfig.TmpfsEntry
-	nil,                               // 86: berth.v1.ContainerConfig.StorageOptEntry
-	nil,                               // 87: berth.v1.ContainerConfig.AnnotationsEntry
-	nil,                               // 88: berth.v1.NetworkSettings.NetworksEntry
-	nil,                               // 89: berth.v1.ContainerSummary.LabelsEntry
-	nil,                               // 90: berth.v1.ContainerSummary.EndpointsEntry
-	(*Resources)(nil),                 // 91: berth.v1.Resources
-	(*Security)(nil),                  // 92: berth.v1.Security
-	(*durationpb.Duration)(nil),       // 93: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 94: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 95: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 96: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 97: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 98: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 99: berth.v1.ContainerStatsResponse
+	(*EndpointIPAMConfig)(nil),        // 11: berth.v1.EndpointIPAMConfig
+	(*RestartPolicy)(nil),             // 12: berth.v1.RestartPolicy
+	(*LogConfig)(nil),                 // 13: berth.v1.LogConfig
+	(*ContainerState)(nil),            // 14: berth.v1.ContainerState
+	(*Container)(nil),                 // 15: berth.v1.Container
+	(*ContainerSummary)(nil),          // 16: berth.v1.ContainerSummary
+	(*CreateContainerRequest)(nil),    // 17: berth.v1.CreateContainerRequest
+	(*CreateContainerResponse)(nil),   // 18: berth.v1.CreateContainerResponse
+	(*StartContainerRequest)(nil),     // 19: berth.v1.StartContainerRequest
+	(*StartContainerResponse)(nil),    // 20: berth.v1.StartContainerResponse
+	(*StopContainerRequest)(nil),      // 21: berth.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),     // 22: berth.v1.StopContainerResponse
+	(*RestartContainerRequest)(nil),   // 23: berth.v1.RestartContainerRequest
+	(*RestartContainerResponse)(nil),  // 24: berth.v1.RestartContainerResponse
+	(*KillContainerRequest)(nil),      // 25: berth.v1.KillContainerRequest
+	(*KillContainerResponse)(nil),     // 26: berth.v1.KillContainerResponse
+	(*PauseContainerRequest)(nil),     // 27: berth.v1.PauseContainerRequest
+	(*PauseContainerResponse)(nil),    // 28: berth.v1.PauseContainerResponse
+	(*UnpauseContainerRequest)(nil),   // 29: berth.v1.UnpauseContainerRequest
+	(*UnpauseContainerResponse)(nil),  // 30: berth.v1.UnpauseContainerResponse
+	(*RemoveContainerRequest)(nil),    // 31: berth.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),   // 32: berth.v1.RemoveContainerResponse
+	(*ListContainersRequest)(nil),     // 33: berth.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),    // 34: berth.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),   // 35: berth.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil),  // 36: berth.v1.InspectContainerResponse
+	(*RenameContainerRequest)(nil),    // 37: berth.v1.RenameContainerRequest
+	(*RenameContainerResponse)(nil),   // 38: berth.v1.RenameContainerResponse
+	(*WaitContainerRequest)(nil),      // 39: berth.v1.WaitContainerRequest
+	(*WaitAccepted)(nil),              // 40: berth.v1.WaitAccepted
+	(*ExitStatus)(nil),                // 41: berth.v1.ExitStatus
+	(*WaitContainerResponse)(nil),     // 42: berth.v1.WaitContainerResponse
+	(*ContainerLogsRequest)(nil),      // 43: berth.v1.ContainerLogsRequest
+	(*LogEntry)(nil),                  // 44: berth.v1.LogEntry
+	(*ContainerLogsResponse)(nil),     // 45: berth.v1.ContainerLogsResponse
+	(*WindowSize)(nil),                // 46: berth.v1.WindowSize
+	(*AttachStart)(nil),               // 47: berth.v1.AttachStart
+	(*CloseStdin)(nil),                // 48: berth.v1.CloseStdin
+	(*AttachContainerRequest)(nil),    // 49: berth.v1.AttachContainerRequest
+	(*Attached)(nil),                  // 50: berth.v1.Attached
+	(*AttachContainerResponse)(nil),   // 51: berth.v1.AttachContainerResponse
+	(*ResizeContainerRequest)(nil),    // 52: berth.v1.ResizeContainerRequest
+	(*ResizeContainerResponse)(nil),   // 53: berth.v1.ResizeContainerResponse
+	(*ExecConfig)(nil),                // 54: berth.v1.ExecConfig
+	(*ExecCreateRequest)(nil),         // 55: berth.v1.ExecCreateRequest
+	(*ExecCreateResponse)(nil),        // 56: berth.v1.ExecCreateResponse
+	(*ExecStartOptions)(nil),          // 57: berth.v1.ExecStartOptions
+	(*ExecStartRequest)(nil),          // 58: berth.v1.ExecStartRequest
+	(*ExecStarted)(nil),               // 59: berth.v1.ExecStarted
+	(*ExecExit)(nil),                  // 60: berth.v1.ExecExit
+	(*ExecStartResponse)(nil),         // 61: berth.v1.ExecStartResponse
+	(*ExecResizeRequest)(nil),         // 62: berth.v1.ExecResizeRequest
+	(*ExecResizeResponse)(nil),        // 63: berth.v1.ExecResizeResponse
+	(*ExecInspectRequest)(nil),        // 64: berth.v1.ExecInspectRequest
+	(*ExecInspect)(nil),               // 65: berth.v1.ExecInspect
+	(*ExecInspectResponse)(nil),       // 66: berth.v1.ExecInspectResponse
+	(*TopContainerRequest)(nil),       // 67: berth.v1.TopContainerRequest
+	(*TopProcess)(nil),                // 68: berth.v1.TopProcess
+	(*TopContainerResponse)(nil),      // 69: berth.v1.TopContainerResponse
+	(*CopyToOptions)(nil),             // 70: berth.v1.CopyToOptions
+	(*CopyToContainerRequest)(nil),    // 71: berth.v1.CopyToContainerRequest
+	(*CopyToContainerResponse)(nil),   // 72: berth.v1.CopyToContainerResponse
+	(*CopyFromContainerRequest)(nil),  // 73: berth.v1.CopyFromContainerRequest
+	(*PathStat)(nil),                  // 74: berth.v1.PathStat
+	(*CopyFromContainerResponse)(nil), // 75: berth.v1.CopyFromContainerResponse
+	(*CommitContainerRequest)(nil),    // 76: berth.v1.CommitContainerRequest
+	(*CommitContainerResponse)(nil),   // 77: berth.v1.CommitContainerResponse
+	(*ContainerChangesRequest)(nil),   // 78: berth.v1.ContainerChangesRequest
+	(*ContainerChange)(nil),           // 79: berth.v1.ContainerChange
+	(*ContainerChangesResponse)(nil),  // 80: berth.v1.ContainerChangesResponse
+	(*PruneContainersRequest)(nil),    // 81: berth.v1.PruneContainersRequest
+	(*PruneContainersResponse)(nil),   // 82: berth.v1.PruneContainersResponse
+	(*ExportContainerRequest)(nil),    // 83: berth.v1.ExportContainerRequest
+	(*ExportContainerResponse)(nil),   // 84: berth.v1.ExportContainerResponse
+	nil,                               // 85: berth.v1.ContainerConfig.LabelsEntry
+	nil,                               // 86: berth.v1.ContainerConfig.TmpfsEntry
+	nil,                               // 87: berth.v1.ContainerConfig.StorageOptEntry
+	nil,                               // 88: berth.v1.ContainerConfig.AnnotationsEntry
+	nil,                               // 89: berth.v1.NetworkSettings.NetworksEntry
+	nil,                               // 90: berth.v1.ContainerSummary.LabelsEntry
+	nil,                               // 91: berth.v1.ContainerSummary.EndpointsEntry
+	(*Resources)(nil),                 // 92: berth.v1.Resources
+	(*Security)(nil),                  // 93: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 94: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 95: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 96: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 97: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 98: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 99: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 100: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
-	84,  // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
-	11,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
-	12,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
+	85,  // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
+	12,  // 1: berth.v1.ContainerConfig.restart_policy:type_name -> berth.v1.RestartPolicy
+	13,  // 2: berth.v1.ContainerConfig.log_config:type_name -> berth.v1.LogConfig
 	7,   // 3: berth.v1.ContainerConfig.networks:type_name -> berth.v1.NetworkAttachment
 	8,   // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	5,   // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
-	85,  // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	91,  // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	92,  // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
-	86,  // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
-	87,  // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
+	86,  // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
+	92,  // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	93,  // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	87,  // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
+	88,  // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
 	2,   // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
-	93,  // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	93,  // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	93,  // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	93,  // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	94,  // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	94,  // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	94,  // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	94,  // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
 	4,   // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
-	94,  // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
-	94,  // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	95,  // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	95,  // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
 	8,   // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
-	88,  // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
-	94,  // 21: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	94,  // 22: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
-	3,   // 23: berth.v1.ContainerState.health:type_name -> berth.v1.Health
-	94,  // 24: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
-	13,  // 25: berth.v1.Container.state:type_name -> berth.v1.ContainerState
-	1,   // 26: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
-	9,   // 27: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
-	6,   // 28: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	94,  // 29: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
-	89,  // 30: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	94,  // 31: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	94,  // 32: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
-	8,   // 33: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
-	90,  // 34: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
-	6,   // 35: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
-	1,   // 36: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	93,  // 37: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	93,  // 38: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	95,  // 39: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	15,  // 40: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	14,  // 41: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,   // 42: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	94,  // 43: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	39,  // 44: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	40,  // 45: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	94,  // 46: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	94,  // 47: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	94,  // 48: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	43,  // 49: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	46,  // 50: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	45,  // 51: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	47,  // 52: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	49,  // 53: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	45,  // 54: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	53,  // 55: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	56,  // 56: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	45,  // 57: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	47,  // 58: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	58,  // 59: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	59,  // 60: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	45,  // 61: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	53,  // 62: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	64,  // 63: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	67,  // 64: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	69,  // 65: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	94,  // 66: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	73,  // 67: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	78,  // 68: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
-	95,  // 69: berth.v1.PruneContainersRequest.filters:type_name -> berth.v1.Filter
-	10,  // 70: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	10,  // 71: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
-	16,  // 72: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	18,  // 73: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	20,  // 74: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	22,  // 75: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	24,  // 76: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	26,  // 77: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	28,  // 78: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	30,  // 79: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	32,  // 80: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	34,  // 81: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	36,  // 82: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	38,  // 83: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	42,  // 84: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	48,  // 85: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	51,  // 86: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	54,  // 87: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	57,  // 88: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	61,  // 89: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	63,  // 90: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	66,  // 91: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	70,  // 92: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	72,  // 93: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	96,  // 94: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	97,  // 95: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	75,  // 96: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
-	77,  // 97: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
-	82,  // 98: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
-	80,  // 99: berth.v1.ContainersService.Prune:input_type -> berth.v1.PruneContainersRequest
-	17,  // 100: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	19,  // 101: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	21,  // 102: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	23,  // 103: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	25,  // 104: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	27,  // 105: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	29,  // 106: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	31,  // 107: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	33,  // 108: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	35,  // 109: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	37,  // 110: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	41,  // 111: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	44,  // 112: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	50,  // 113: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	52,  // 114: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	55,  // 115: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	60,  // 116: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	62,  // 117: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	65,  // 118: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	68,  // 119: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	71,  // 120: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	74,  // 121: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	98,  // 122: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	99,  // 123: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	76,  // 124: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
-	79,  // 125: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
-	83,  // 126: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
-	81,  // 127: berth.v1.ContainersService.Prune:output_type -> berth.v1.PruneContainersResponse
-	100, // [100:128] is the sub-list for method output_type
-	72,  // [72:100] is the sub-list for method input_type
-	72,  // [72:72] is the sub-list for extension type_name
-	72,  // [72:72] is the sub-list for extension extendee
-	0,   // [0:72] is the sub-list for field type_name
+	89,  // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
+	11,  // 21: berth.v1.EndpointSettings.ipam_config:type_name -> berth.v1.EndpointIPAMConfig
+	95,  // 22: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	95,  // 23: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	3,   // 24: berth.v1.ContainerState.health:type_name -> berth.v1.Health
+	95,  // 25: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	14,  // 26: berth.v1.Container.state:type_name -> berth.v1.ContainerState
+	1,   // 27: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
+	9,   // 28: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
+	6,   // 29: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
+	95,  // 30: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	90,  // 31: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
+	95,  // 32: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	95,  // 33: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	8,   // 34: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
+	91,  // 35: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
+	6,   // 36: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
+	1,   // 37: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	94,  // 38: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	94,  // 39: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	96,  // 40: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	16,  // 41: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	15,  // 42: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,   // 43: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	95,  // 44: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	40,  // 45: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	41,  // 46: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	95,  // 47: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	95,  // 48: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	95,  // 49: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	44,  // 50: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	47,  // 51: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	46,  // 52: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	48,  // 53: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	50,  // 54: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	46,  // 55: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	54,  // 56: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	57,  // 57: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	46,  // 58: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	48,  // 59: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	59,  // 60: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	60,  // 61: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	46,  // 62: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	54,  // 63: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	65,  // 64: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	68,  // 65: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	70,  // 66: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	95,  // 67: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	74,  // 68: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	79,  // 69: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
+	96,  // 70: berth.v1.PruneContainersRequest.filters:type_name -> berth.v1.Filter
+	10,  // 71: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	10,  // 72: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
+	17,  // 73: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	19,  // 74: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	21,  // 75: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	23,  // 76: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	25,  // 77: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	27,  // 78: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	29,  // 79: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	31,  // 80: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	33,  // 81: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	35,  // 82: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	37,  // 83: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	39,  // 84: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	43,  // 85: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	49,  // 86: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	52,  // 87: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	55,  // 88: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	58,  // 89: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	62,  // 90: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	64,  // 91: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	67,  // 92: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	71,  // 93: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	73,  // 94: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	97,  // 95: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	98,  // 96: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	76,  // 97: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
+	78,  // 98: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
+	83,  // 99: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
+	81,  // 100: berth.v1.ContainersService.Prune:input_type -> berth.v1.PruneContainersRequest
+	18,  // 101: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	20,  // 102: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	22,  // 103: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	24,  // 104: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	26,  // 105: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	28,  // 106: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	30,  // 107: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	32,  // 108: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	34,  // 109: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	36,  // 110: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	38,  // 111: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	42,  // 112: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	45,  // 113: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	51,  // 114: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	53,  // 115: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	56,  // 116: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	61,  // 117: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	63,  // 118: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	66,  // 119: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	69,  // 120: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	72,  // 121: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	75,  // 122: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	99,  // 123: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	100, // 124: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	77,  // 125: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
+	80,  // 126: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
+	84,  // 127: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
+	82,  // 128: berth.v1.ContainersService.Prune:output_type -> berth.v1.PruneContainersResponse
+	101, // [101:129] is the sub-list for method output_type
+	73,  // [73:101] is the sub-list for method input_type
+	73,  // [73:73] is the sub-list for extension type_name
+	73,  // [73:73] is the sub-list for extension extendee
+	0,   // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -6511,29 +6646,29 @@ func file_berth_v1_containers_proto_init() {
 	file_berth_v1_common_proto_init()
 	file_berth_v1_resources_proto_init()
 	file_berth_v1_containers_proto_msgTypes[0].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[40].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[41].OneofWrappers = []any{
 		(*WaitContainerResponse_Accepted)(nil),
 		(*WaitContainerResponse_Exit)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[41].OneofWrappers = []any{}
-	file_berth_v1_containers_proto_msgTypes[47].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[42].OneofWrappers = []any{}
+	file_berth_v1_containers_proto_msgTypes[48].OneofWrappers = []any{
 		(*AttachContainerRequest_Start)(nil),
 		(*AttachContainerRequest_Stdin)(nil),
 		(*AttachContainerRequest_Resize)(nil),
 		(*AttachContainerRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[49].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[50].OneofWrappers = []any{
 		(*AttachContainerResponse_Attached)(nil),
 		(*AttachContainerResponse_Stdout)(nil),
 		(*AttachContainerResponse_Stderr)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[56].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[57].OneofWrappers = []any{
 		(*ExecStartRequest_Start)(nil),
 		(*ExecStartRequest_Stdin)(nil),
 		(*ExecStartRequest_Resize)(nil),
 		(*ExecStartRequest_CloseStdin)(nil),
 	}
-	file_berth_v1_containers_proto_msgTypes[59].OneofWrappers = []any{
+	file_berth_v1_containers_proto_msgTypes[60].OneofWrappers = []any{
 		(*ExecStartResponse_Started)(nil),
 		(*ExecStartResponse_Stdout)(nil),
 		(*ExecStartResponse_Stderr)(nil),
@@ -6545,7 +6680,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   90,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -54,7 +54,11 @@ type Network struct {
 	// Options of the IPAM driver (Docker's --ipam-opt), kept as given.
 	IpamOptions map[string]string `protobuf:"bytes,16,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Overlay networks: containers started with run/create may join.
-	Attachable    bool `protobuf:"varint,17,opt,name=attachable,proto3" json:"attachable,omitempty"`
+	Attachable bool `protobuf:"varint,17,opt,name=attachable,proto3" json:"attachable,omitempty"`
+	// Dual-stack network (--ipv6): its IPv6 subnet (CIDR) and gateway.
+	EnableIpv6    bool   `protobuf:"varint,18,opt,name=enable_ipv6,json=enableIpv6,proto3" json:"enable_ipv6,omitempty"`
+	Subnet6       string `protobuf:"bytes,19,opt,name=subnet6,proto3" json:"subnet6,omitempty"`
+	Gateway6      string `protobuf:"bytes,20,opt,name=gateway6,proto3" json:"gateway6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +212,27 @@ func (x *Network) GetAttachable() bool {
 	return false
 }
 
+func (x *Network) GetEnableIpv6() bool {
+	if x != nil {
+		return x.EnableIpv6
+	}
+	return false
+}
+
+func (x *Network) GetSubnet6() string {
+	if x != nil {
+		return x.Subnet6
+	}
+	return ""
+}
+
+func (x *Network) GetGateway6() string {
+	if x != nil {
+		return x.Gateway6
+	}
+	return ""
+}
+
 // NetworkEndpoint is a container's attachment as seen from a network.
 type NetworkEndpoint struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -215,8 +240,10 @@ type NetworkEndpoint struct {
 	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	IfName      string                 `protobuf:"bytes,3,opt,name=if_name,json=ifName,proto3" json:"if_name,omitempty"`
 	// CIDR, e.g. 10.238.1.2/24.
-	Ipv4          string `protobuf:"bytes,4,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
-	Mac           string `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	Ipv4 string `protobuf:"bytes,4,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
+	Mac  string `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	// CIDR on a dual-stack network, e.g. fd00:1::2/64.
+	Ipv6          string `protobuf:"bytes,6,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +313,13 @@ func (x *NetworkEndpoint) GetMac() string {
 	return ""
 }
 
+func (x *NetworkEndpoint) GetIpv6() string {
+	if x != nil {
+		return x.Ipv6
+	}
+	return ""
+}
+
 type CreateNetworkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -304,7 +338,11 @@ type CreateNetworkRequest struct {
 	IpamOptions map[string]string `protobuf:"bytes,10,rep,name=ipam_options,json=ipamOptions,proto3" json:"ipam_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Overlay networks: containers started with run/create may join
 	// (Docker's --attachable).
-	Attachable    bool `protobuf:"varint,11,opt,name=attachable,proto3" json:"attachable,omitempty"`
+	Attachable bool `protobuf:"varint,11,opt,name=attachable,proto3" json:"attachable,omitempty"`
+	// Dual-stack (--ipv6); subnet6 empty: a /64 of the host's ULA pool.
+	EnableIpv6    bool   `protobuf:"varint,12,opt,name=enable_ipv6,json=enableIpv6,proto3" json:"enable_ipv6,omitempty"`
+	Subnet6       string `protobuf:"bytes,13,opt,name=subnet6,proto3" json:"subnet6,omitempty"`
+	Gateway6      string `protobuf:"bytes,14,opt,name=gateway6,proto3" json:"gateway6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +452,27 @@ func (x *CreateNetworkRequest) GetAttachable() bool {
 		return x.Attachable
 	}
 	return false
+}
+
+func (x *CreateNetworkRequest) GetEnableIpv6() bool {
+	if x != nil {
+		return x.EnableIpv6
+	}
+	return false
+}
+
+func (x *CreateNetworkRequest) GetSubnet6() string {
+	if x != nil {
+		return x.Subnet6
+	}
+	return ""
+}
+
+func (x *CreateNetworkRequest) GetGateway6() string {
+	if x != nil {
+		return x.Gateway6
+	}
+	return ""
 }
 
 type CreateNetworkResponse struct {
@@ -1006,7 +1065,7 @@ var File_berth_v1_networks_proto protoreflect.FileDescriptor
 
 const file_berth_v1_networks_proto_rawDesc = "" +
 	"\n" +
-	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\x81\a\n" +
+	"\x17berth/v1/networks.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x19berth/v1/containers.proto\"\xd8\a\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1027,7 +1086,11 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\fipam_options\x18\x10 \x03(\v2\".berth.v1.Network.IpamOptionsEntryR\vipamOptions\x12\x1e\n" +
 	"\n" +
 	"attachable\x18\x11 \x01(\bR\n" +
-	"attachable\x1a:\n" +
+	"attachable\x12\x1f\n" +
+	"\venable_ipv6\x18\x12 \x01(\bR\n" +
+	"enableIpv6\x12\x18\n" +
+	"\asubnet6\x18\x13 \x01(\tR\asubnet6\x12\x1a\n" +
+	"\bgateway6\x18\x14 \x01(\tR\bgateway6\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1039,13 +1102,14 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10IpamOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x01\n" +
 	"\x0fNetworkEndpoint\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
 	"\aif_name\x18\x03 \x01(\tR\x06ifName\x12\x12\n" +
 	"\x04ipv4\x18\x04 \x01(\tR\x04ipv4\x12\x10\n" +
-	"\x03mac\x18\x05 \x01(\tR\x03mac\"\xf9\x05\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\x12\x12\n" +
+	"\x04ipv6\x18\x06 \x01(\tR\x04ipv6\"\xd0\x06\n" +
 	"\x14CreateNetworkRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
@@ -1060,7 +1124,11 @@ const file_berth_v1_networks_proto_rawDesc = "" +
 	" \x03(\v2/.berth.v1.CreateNetworkRequest.IpamOptionsEntryR\vipamOptions\x12\x1e\n" +
 	"\n" +
 	"attachable\x18\v \x01(\bR\n" +
-	"attachable\x1a:\n" +
+	"attachable\x12\x1f\n" +
+	"\venable_ipv6\x18\f \x01(\bR\n" +
+	"enableIpv6\x12\x18\n" +
+	"\asubnet6\x18\r \x01(\tR\asubnet6\x12\x1a\n" +
+	"\bgateway6\x18\x0e \x01(\tR\bgateway6\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +

@@ -11,7 +11,7 @@ func networkAttachmentsToProto(ns []container.NetworkAttachment) []*berthv1.Netw
 	}
 	out := make([]*berthv1.NetworkAttachment, 0, len(ns))
 	for _, n := range ns {
-		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Aliases: n.Aliases, Mac: n.MAC})
+		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Ipv6: n.IPv6, Aliases: n.Aliases, Mac: n.MAC})
 	}
 	return out
 }
@@ -22,7 +22,7 @@ func networkAttachmentsFromProto(ps []*berthv1.NetworkAttachment) []container.Ne
 	}
 	out := make([]container.NetworkAttachment, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), Aliases: p.GetAliases(), MAC: p.GetMac()})
+		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac()})
 	}
 	return out
 }
@@ -59,6 +59,10 @@ func NetworkSettingsToProto(n container.NetworkSettings) *berthv1.NetworkSetting
 		Gateway:    n.Gateway,
 		MacAddress: n.MacAddress,
 		Ports:      portBindingsToProto(n.Ports),
+
+		GlobalIpv6Address:   n.GlobalIPv6Address,
+		GlobalIpv6PrefixLen: int64(n.GlobalIPv6PrefixLen),
+		Ipv6Gateway:         n.IPv6Gateway,
 	}
 	p.Networks = EndpointsToProto(n.Networks)
 	return p
@@ -72,6 +76,10 @@ func NetworkSettingsFromProto(p *berthv1.NetworkSettings) container.NetworkSetti
 		Gateway:    p.GetGateway(),
 		MacAddress: p.GetMacAddress(),
 		Ports:      portBindingsFromProto(p.GetPorts()),
+
+		GlobalIPv6Address:   p.GetGlobalIpv6Address(),
+		GlobalIPv6PrefixLen: int(p.GetGlobalIpv6PrefixLen()),
+		IPv6Gateway:         p.GetIpv6Gateway(),
 	}
 	n.Networks = EndpointsFromProto(p.GetNetworks())
 	return n
@@ -91,6 +99,13 @@ func EndpointsToProto(m map[string]container.EndpointSettings) map[string]*berth
 			Gateway:     e.Gateway,
 			MacAddress:  e.MacAddress,
 			Aliases:     e.Aliases,
+
+			GlobalIpv6Address:   e.GlobalIPv6Address,
+			GlobalIpv6PrefixLen: int64(e.GlobalIPv6PrefixLen),
+			Ipv6Gateway:         e.IPv6Gateway,
+		}
+		if e.IPAMConfig != nil {
+			out[name].IpamConfig = &berthv1.EndpointIPAMConfig{Ipv4Address: e.IPAMConfig.IPv4Address, Ipv6Address: e.IPAMConfig.IPv6Address}
 		}
 	}
 	return out
@@ -110,6 +125,15 @@ func EndpointsFromProto(m map[string]*berthv1.EndpointSettings) map[string]conta
 			Gateway:     e.GetGateway(),
 			MacAddress:  e.GetMacAddress(),
 			Aliases:     e.GetAliases(),
+
+			GlobalIPv6Address:   e.GetGlobalIpv6Address(),
+			GlobalIPv6PrefixLen: int(e.GetGlobalIpv6PrefixLen()),
+			IPv6Gateway:         e.GetIpv6Gateway(),
+		}
+		if c := e.GetIpamConfig(); c != nil {
+			es := out[name]
+			es.IPAMConfig = &container.EndpointIPAMConfig{IPv4Address: c.GetIpv4Address(), IPv6Address: c.GetIpv6Address()}
+			out[name] = es
 		}
 	}
 	return out

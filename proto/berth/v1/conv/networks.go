@@ -34,10 +34,14 @@ func NetworkToProto(n *network.Network) *berthv1.Network {
 		Attachable:   n.Attachable,
 		AuxAddresses: auxToProto(n.AuxAddresses),
 		IpamOptions:  n.IPAMOptions,
+
+		EnableIpv6: n.EnableIPv6,
+		Subnet6:    prefixString(n.Subnet6),
+		Gateway6:   addrString(n.Gateway6),
 	}
 	for _, e := range n.Endpoints {
 		p.Endpoints = append(p.Endpoints, &berthv1.NetworkEndpoint{
-			ContainerId: e.ContainerID, Name: e.Name, IfName: e.IfName, Ipv4: prefixString(e.IPv4), Mac: e.MAC,
+			ContainerId: e.ContainerID, Name: e.Name, IfName: e.IfName, Ipv4: prefixString(e.IPv4), Ipv6: prefixString(e.IPv6), Mac: e.MAC,
 		})
 	}
 	return p
@@ -66,11 +70,15 @@ func NetworkFromProto(p *berthv1.Network) *network.Network {
 
 		Attachable:  p.GetAttachable(),
 		IPAMOptions: p.GetIpamOptions(),
+
+		EnableIPv6: p.GetEnableIpv6(),
+		Subnet6:    parsePrefix(p.GetSubnet6()),
+		Gateway6:   parseAddr(p.GetGateway6()),
 	}
 	n.AuxAddresses, _ = auxFromProto(p.GetAuxAddresses())
 	for _, e := range p.GetEndpoints() {
 		n.Endpoints = append(n.Endpoints, network.EndpointRef{
-			ContainerID: e.GetContainerId(), Name: e.GetName(), IfName: e.GetIfName(), IPv4: parsePrefix(e.GetIpv4()), MAC: e.GetMac(),
+			ContainerID: e.GetContainerId(), Name: e.GetName(), IfName: e.GetIfName(), IPv4: parsePrefix(e.GetIpv4()), IPv6: parsePrefix(e.GetIpv6()), MAC: e.GetMac(),
 		})
 	}
 	return n
@@ -109,6 +117,10 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 		Attachable:   o.Attachable,
 		AuxAddresses: auxToProto(o.AuxAddresses),
 		IpamOptions:  o.IPAMOptions,
+
+		EnableIpv6: o.EnableIPv6,
+		Subnet6:    prefixString(o.Subnet6),
+		Gateway6:   addrString(o.Gateway6),
 	}
 }
 
@@ -117,7 +129,7 @@ func CreateNetworkToProto(o network.CreateOptions) *berthv1.CreateNetworkRequest
 func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOptions, error) {
 	o := network.CreateOptions{
 		Name: r.GetName(), Driver: r.GetDriver(), Internal: r.GetInternal(), Attachable: r.GetAttachable(),
-		Options: r.GetOptions(), Labels: r.GetLabels(), IPAMOptions: r.GetIpamOptions(),
+		Options: r.GetOptions(), Labels: r.GetLabels(), IPAMOptions: r.GetIpamOptions(), EnableIPv6: r.GetEnableIpv6(),
 	}
 	var err error
 	if o.AuxAddresses, err = auxFromProto(r.GetAuxAddresses()); err != nil {
@@ -134,17 +146,25 @@ func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOpti
 			return o, fmt.Errorf("invalid gateway %q: %w", g, errdefs.ErrInvalidArgument)
 		}
 	}
+	if o.Subnet6, err = prefixArg("IPv6 subnet", r.GetSubnet6()); err != nil {
+		return o, err
+	}
+	if g := r.GetGateway6(); g != "" {
+		if o.Gateway6, err = netip.ParseAddr(g); err != nil {
+			return o, fmt.Errorf("invalid IPv6 gateway %q: %w", g, errdefs.ErrInvalidArgument)
+		}
+	}
 	return o, nil
 }
 
 // NetworkAttachmentToProto converts one container attachment (connect).
 func NetworkAttachmentToProto(a container.NetworkAttachment) *berthv1.NetworkAttachment {
-	return &berthv1.NetworkAttachment{Network: a.Network, Ipv4: a.IPv4, Aliases: a.Aliases, Mac: a.MAC}
+	return &berthv1.NetworkAttachment{Network: a.Network, Ipv4: a.IPv4, Ipv6: a.IPv6, Aliases: a.Aliases, Mac: a.MAC}
 }
 
 // NetworkAttachmentFromProto is the inverse of NetworkAttachmentToProto.
 func NetworkAttachmentFromProto(p *berthv1.NetworkAttachment) container.NetworkAttachment {
-	return container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), Aliases: p.GetAliases(), MAC: p.GetMac()}
+	return container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac()}
 }
 
 func prefixArg(name, s string) (netip.Prefix, error) {
