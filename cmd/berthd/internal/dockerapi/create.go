@@ -78,7 +78,7 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 			if err != nil {
 				return cfg, err
 			}
-			if (n == "bridge" || n == "default") && att.IPv4 == "" && len(att.Aliases) == 0 && att.MAC == "" {
+			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" {
 				continue // the default network needs no entry
 			}
 			cfg.Networks = append(cfg.Networks, att)
@@ -102,7 +102,7 @@ func attachment(network string, ep *dnetwork.EndpointSettings) (container.Networ
 			att.IPv4 = ep.IPAMConfig.IPv4Address.String()
 		}
 		if ep.IPAMConfig.IPv6Address.IsValid() {
-			return att, unsupported("IPv6 addresses (IPAMConfig.IPv6Address)")
+			att.IPv6 = ep.IPAMConfig.IPv6Address.String()
 		}
 	}
 	if len(ep.Links) > 0 {

@@ -73,9 +73,8 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 		return invalid("a network name is required")
 	}
 	opts := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
+	opts.EnableIPv6 = req.EnableIPv6 != nil && *req.EnableIPv6
 	switch {
-	case req.EnableIPv6 != nil && *req.EnableIPv6:
-		return unsupported("IPv6 networks")
 	case req.EnableIPv4 != nil && !*req.EnableIPv4:
 		return unsupported("networks without IPv4")
 	case req.ConfigOnly || req.ConfigFrom != nil:
@@ -90,17 +89,35 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request, _ map[str
 			return unsupported("IPAM driver " + req.IPAM.Driver)
 		}
 		opts.IPAMOptions = req.IPAM.Options
-		switch len(req.IPAM.Config) {
-		case 0:
-		case 1:
-			c := req.IPAM.Config[0]
-			if c.Subnet.IsValid() && !c.Subnet.Addr().Is4() {
-				return unsupported("IPv6 subnets")
+		// One subnet per family, as `docker network create --ipv6
+		// --subnet V4 --subnet V6` sends them.
+		var have4, have6 bool
+		for _, c := range req.IPAM.Config {
+			switch {
+			case !c.Subnet.IsValid():
+				if c.Gateway.IsValid() || c.IPRange.IsValid() || len(c.AuxAddress) > 0 {
+					return invalid("an IPAM config with a gateway, ip-range or aux-address needs a subnet")
+				}
+			case c.Subnet.Addr().Is4():
+				if have4 {
+					return unsupported("more than one IPv4 subnet per network")
+				}
+				have4 = true
+				opts.Subnet, opts.Gateway, opts.IPRange = c.Subnet, c.Gateway, c.IPRange
+				opts.AuxAddresses = c.AuxAddress
+			default:
+				if have6 {
+					return unsupported("more than one IPv6 subnet per network")
+				}
+				have6 = true
+				if c.IPRange.IsValid() || len(c.AuxAddress) > 0 {
+					return unsupported("ip-range and aux-address in an IPv6 subnet")
+				}
+				if !opts.EnableIPv6 {
+					return invalid("IPv6 subnet %s given to a network without IPv6: set EnableIPv6 (--ipv6)", c.Subnet)
+				}
+				opts.Subnet6, opts.Gateway6 = c.Subnet, c.Gateway
 			}
-			opts.Subnet, opts.Gateway, opts.IPRange = c.Subnet, c.Gateway, c.IPRange
-			opts.AuxAddresses = c.AuxAddress
-		default:
-			return unsupported("more than one subnet per network")
 		}
 	}
 	n, err := nets.Create(r.Context(), opts)
