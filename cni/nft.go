@@ -38,6 +38,11 @@ import (
 //	                   bridge: accept; from one berth bridge to another: drop; within a bridge,
 //	                   out of a bridge and replies into it: accept
 //
+// A twin table `ip6 <prefix>` holds the same chains and maps with IPv6
+// addresses for dual-stack networks (masquerade of their IPv6 subnet),
+// except that its output chain leaves ::1 alone: the kernel does not route
+// IPv6 loopback, berthd relays those connections (proxy6.go).
+//
 // A container's published ports are elements of the two maps, added and
 // deleted in one netlink transaction per container: the rules never change
 // with containers, so the cost does not grow with their number. The chains

@@ -76,6 +76,7 @@ func TestDockerCLI(t *testing.T) {
 		{"Cp", testDockerCp},
 		{"StatsPs", testDockerStatsPs},
 		{"NetworkDNS", testDockerNetworkDNS},
+		{"NetworkIPv6", testDockerNetworkIPv6},
 		{"Volume", testDockerVolume},
 		{"SaveLoad", testDockerSaveLoad},
 		{"Events", testDockerEvents},

@@ -169,3 +169,26 @@ func TestNetworkIPv6(t *testing.T) {
 		}
 	})
 }
+
+// testDockerNetworkIPv6: docker network create --ipv6 with a subnet of
+// each family, docker run --ip6, inspect's IPv6 fields, an AAAA answer,
+// and an IPv6 subnet without --ipv6 refused.
+func testDockerNetworkIPv6(t *testing.T, d cli) {
+	sub6 := testSubnet6(t)
+	net := d.name("d6net")
+	d.ok("network", "create", "--ipv6", "--subnet", sub6.String(), net)
+	t.Cleanup(func() { d.run("network", "rm", net) })
+	if got := d.ok("network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", net); !strings.HasPrefix(got, "true ") || !strings.Contains(got, sub6.String()) {
+		t.Errorf("docker network inspect %s: %q, want EnableIPv6 and %s", net, got, sub6)
+	}
+	srv, ip := d.name("d6srv"), hostIn6(sub6, 0x30)
+	d.ok("run", "-d", "--name", srv, "--network", net, "--ip6", ip, "busybox", "sleep", "600")
+	got := d.inspect(srv, "{{with index .NetworkSettings.Networks \""+net+"\"}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}} {{.IPAMConfig.IPv6Address}}{{end}}")
+	if want := fmt.Sprintf("%s/64 %s %s", ip, hostIn6(sub6, 1), ip); got != want {
+		t.Errorf("docker inspect %s: %q, want %q", srv, got, want)
+	}
+	if out := d.ok("run", "--rm", "--network", net, "busybox", "nslookup", "-type=AAAA", srv); !strings.Contains(out, ip) {
+		t.Errorf("nslookup -type=AAAA %s: %q lacks %s", srv, out, ip)
+	}
+	d.fails(1, []string{"given to a network without IPv6"}, "network", "create", "--subnet", testSubnet6(t).String(), d.name("d6bad"))
+}
