@@ -770,14 +770,8 @@ func (r *reconciler) rollingUpdate() {
 		if cur.Status.Timestamp.After(lastRunning) {
 			lastRunning = cur.Status.Timestamp
 		}
-		// A slot where the old task still runs beside the new one.
-		for _, t := range ts {
-			if t != cur && !terminal(t) && r.nodeUp(t.NodeID) && t.Status.State != "" &&
-				stypes.TaskStateOrder(t.Status.State) >= stypes.TaskStateOrder(stypes.TaskStatePreparing) {
-				inFlight++
-				break
-			}
-		}
+		// The old task of a start-first slot may still be stopping (its
+		// grace period): the next batch does not wait for it, as swarm's.
 	}
 	if failed > 0 && cfg.FailureAction != stypes.UpdateFailureActionContinue &&
 		float32(failed) > cfg.MaxFailureRatio*float32(max(total, 1)) {
