@@ -12,7 +12,8 @@ import (
 )
 
 // Issue 22: the time from `service create --replicas 30` to 30 running
-// tasks, on a three-node berth cluster made by the multi-host test
+// tasks, and of a rolling update of 12 tasks, on a three-node berth
+// cluster made by the multi-host test
 // harness (test/cluster: three network namespaces, each with its own
 // berthd; three etcd members). The command waits for convergence itself
 // (no --detach), as Docker's does. dockerd's swarm mode is not set up by
@@ -57,6 +58,7 @@ func runServicesCreate30(env *Env) error {
 		return exec.CommandContext(ctx, berth, append([]string{"--host", host}, args...)...)
 	}}
 	env.Note("berth = a three-node berth cluster (test/cluster harness: three netns hosts, each with berthd and an etcd member); no peer: dockerd's swarm mode is not set up by the bench")
+	update := env.Also("services/update-12", "rolling update of 12 tasks (`service update --env-add`, parallelism 2, start-first, monitor 1s) until completed", "ms", nil)
 	return env.RoundRobin(env.RepsFor(5, 2), []*Engine{e}, func(_ int, e *Engine) error {
 		name := e.uniq("bsvc")
 		d, err := e.Exec(env.Ctx, "service", "create", "-q", "--name", name, "--replicas", "30", "busybox", "sleep", "3600")
@@ -64,6 +66,15 @@ func runServicesCreate30(env *Env) error {
 			return err
 		}
 		env.RecordDuration(e.Name, d)
+		if _, err := e.Exec(env.Ctx, "service", "scale", name+"=12"); err != nil {
+			return err
+		}
+		d, err = e.Exec(env.Ctx, "service", "update", "-q", "--update-parallelism", "2", "--update-order", "start-first",
+			"--update-monitor", "1s", "--env-add", "ROUND="+name, name)
+		if err != nil {
+			return err
+		}
+		update.RecordDuration(e.Name, d)
 		if _, err := e.Exec(context.Background(), "service", "rm", name); err != nil {
 			logf("services: clean-up: %v", err)
 		}
