@@ -370,14 +370,21 @@ func TestServiceUpdate(t *testing.T) {
 	if len(ids) != 7 {
 		t.Fatalf("after the update %d tasks are meant to run, want 7", len(ids))
 	}
-	for _, h := range c.Hosts {
-		for _, id := range strings.Fields(h.BerthOK("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")) {
-			env := h.BerthOK("inspect", "--format", "{{json .Config.Env}}", id)
-			if !strings.Contains(env, "V=2") {
-				t.Fatalf("container %s on %s still runs the old spec: %s", id, h.Name, env)
+	// The replaced tasks stop within their grace period (sleep ignores
+	// SIGTERM): then every container of web runs the new spec.
+	waitFor(t, "only containers of the new spec", func() (bool, string) {
+		n := 0
+		for _, h := range c.Hosts {
+			for _, id := range strings.Fields(h.BerthOK("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web")) {
+				env := h.BerthOK("inspect", "--format", "{{json .Config.Env}}", id)
+				if !strings.Contains(env, "V=2") {
+					return false, fmt.Sprintf("container %s on %s runs the old spec: %s", id, h.Name, env)
+				}
+				n++
 			}
 		}
-	}
+		return n == 7, fmt.Sprint(n, " containers")
+	})
 
 	// A failing update rolls back to the spec before it.
 	h1.BerthOK("service", "update", "-d", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false", "web")
