@@ -117,6 +117,30 @@ func TestStack(t *testing.T) {
 	if r := h.Berth("network", "inspect", "app_back"); r.ExitCode == 0 {
 		t.Error("network app_back left after stack rm")
 	}
+	// The docker CLI's own stack (its Compose parsing, berth's /services,
+	// /networks and /tasks): deploy, ps by the stack's label, rm.
+	write("services:\n  web:\n    image: busybox\n    command: sleep 100000\n    deploy:\n      replicas: 2\n")
+	d.ok("stack", "deploy", "-c", file, "--resolve-image", "never", "dapp")
+	waitDocker(t, d, "2/2", "service", "ls", "--filter", "name=dapp_web", "--format", "{{.Replicas}}", "--filter", "label=com.docker.stack.namespace=dapp")
+	waitDocker(t, d, "dapp_web.1 Running\ndapp_web.2 Running", "stack", "ps", "dapp", "--filter", "desired-state=running", "--format", "{{.Name}} {{.DesiredState}}")
+	// The network goes once the removed service's tasks have left it: a
+	// stack rm right after may find them there, as on dockerd, and is
+	// run again.
+	rmDeadline := time.Now().Add(harness.Timeout(60 * time.Second))
+	for {
+		out, ok := d.run("stack", "rm", "dapp")
+		if ok {
+			break
+		}
+		if time.Now().After(rmDeadline) || !strings.Contains(out, "active endpoints") {
+			t.Fatalf("docker stack rm dapp: %s", out)
+		}
+		time.Sleep(time.Second)
+	}
+	if r := h.Berth("network", "inspect", "dapp_default"); r.ExitCode == 0 {
+		t.Error("network dapp_default left after docker stack rm")
+	}
+
 	deadline := time.Now().Add(harness.Timeout(60 * time.Second))
 	for h.BerthOK("ps", "-aq") != "" && time.Now().Before(deadline) {
 		time.Sleep(500 * time.Millisecond)

@@ -353,13 +353,30 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request, _ map[string]s
 		upToDate = slices.Contains(vs, "true") || slices.Contains(vs, "1")
 		delete(filters, "_up-to-date")
 	}
+	// label: a task carries its service's labels too, as swarm's do
+	// (docker stack ps filters tasks by the stack's label).
+	labels := filters["label"]
+	delete(filters, "label")
 	tasks, err := s.b.Services.Tasks(r.Context(), stypes.TaskListOptions{Filters: filters})
 	if err != nil {
 		return err
 	}
 	specs := map[string][]byte{}
+	svcLabels := map[string]map[string]string{}
 	out := make([]swarm.Task, 0, len(tasks))
 	for _, t := range tasks {
+		if len(labels) > 0 {
+			sl, ok := svcLabels[t.ServiceID]
+			if !ok {
+				if sv, err := s.b.Services.Inspect(r.Context(), t.ServiceID); err == nil {
+					sl = sv.Spec.Labels
+				}
+				svcLabels[t.ServiceID] = sl
+			}
+			if !labelsMatch(labels, t.Labels, sl) {
+				continue
+			}
+		}
 		if upToDate {
 			cur, ok := specs[t.ServiceID]
 			if !ok {
@@ -484,4 +501,22 @@ func (s *Server) swarmLogs(w http.ResponseWriter, r *http.Request, ref string, s
 	}
 	start()
 	return nil
+}
+
+// labelsMatch: every filter (key or key=value) holds in one of the sets.
+func labelsMatch(filters []string, sets ...map[string]string) bool {
+	for _, f := range filters {
+		k, v, hasVal := strings.Cut(f, "=")
+		found := false
+		for _, set := range sets {
+			if got, ok := set[k]; ok && (!hasVal || got == v) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

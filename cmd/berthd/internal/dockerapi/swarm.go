@@ -49,6 +49,10 @@ func (s *Server) swarmRoutes() {
 	s.handle(http.MethodGet, "/nodes/{id}", s.inCluster(s.nodeInspect))
 	s.handle(http.MethodPost, "/nodes/{id}/update", s.inCluster(s.nodeUpdate))
 	s.handle(http.MethodDelete, "/nodes/{id}", s.inCluster(s.nodeRemove))
+	// There are none to list (docker stack rm lists them); anything else
+	// on them is refused.
+	s.handle(http.MethodGet, "/secrets", s.inCluster(emptyList))
+	s.handle(http.MethodGet, "/configs", s.inCluster(emptyList))
 	for _, p := range []string{"/secrets", "/configs"} {
 		h := s.inCluster(s.swarmUnsupported("swarm secrets and configs"))
 		s.router.Path(p).HandlerFunc(s.handlerOf(h))
@@ -395,4 +399,8 @@ func (s *Server) nodeRemove(w http.ResponseWriter, r *http.Request, vars map[str
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func emptyList(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return writeJSON(w, http.StatusOK, []any{})
 }
