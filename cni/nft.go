@@ -212,12 +212,12 @@ func verdict(k expr.VerdictKind, chain string) []expr.Any {
 	return []expr.Any{&expr.Verdict{Kind: k, Chain: chain}}
 }
 
+// conn is bigBatchConn: sync programs the whole table in one transaction,
+// whose acknowledgements (one per message, several rules per network)
+// overflow the default receive buffer (ENOBUFS) from a few dozen
+// networks, and then berthd does not start.
 func (f *firewall) conn() (*nftables.Conn, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	return c, nil
+	return bigBatchConn()
 }
 
 // sync makes berth's tables (ip and ip6) hold exactly the rules for nets
