@@ -309,7 +309,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			}
 			e.cluster.OnStore(e.servicelb.SetStore)
 		}
-		so := service.Options{Logger: cfg.logger, Peers: e.cluster}
+		so := service.Options{Logger: cfg.logger, Peers: e.cluster, Publish: bus.Publish}
 		if e.containers != nil && e.images != nil {
 			so.Engine = service.Engine{Containers: e.containers, Images: e.images, Subscribe: bus.Subscribe}
 		}

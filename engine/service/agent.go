@@ -131,6 +131,12 @@ func (a *agent) session(ctx context.Context) error {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	wch := a.r.c.Watch(clientv3.WithRequireLeader(wctx), cluster.PrefixTasks, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
+	// The services' records, for the service events on this node's bus
+	// (the task records' changes make events too, from the watch above).
+	var sch clientv3.WatchChan
+	if a.s.opts.Publish != nil {
+		sch = a.r.c.Watch(clientv3.WithRequireLeader(wctx), cluster.PrefixServices, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
+	}
 	resync := time.NewTicker(30 * time.Second)
 	defer resync.Stop()
 	for {
@@ -139,6 +145,16 @@ func (a *agent) session(ctx context.Context) error {
 			return nil
 		case <-resync.C:
 			return nil
+		case wr, ok := <-sch:
+			if !ok {
+				return errors.New("watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return err
+			}
+			for _, ev := range wr.Events {
+				a.serviceEvent(ev)
+			}
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("watch closed")
@@ -147,6 +163,7 @@ func (a *agent) session(ctx context.Context) error {
 				return err
 			}
 			for _, ev := range wr.Events {
+				a.taskEvent(ev)
 				if ev.Type == clientv3.EventTypeDelete {
 					if ev.PrevKv != nil {
 						if t, err := decodeTask(ev.PrevKv.Value, ev.PrevKv.ModRevision); err == nil && t.NodeID == a.self {

@@ -27,6 +27,7 @@ import (
 	"github.com/berthproject/berth/engine/cluster"
 	"github.com/berthproject/berth/engine/network/overlay"
 	"github.com/berthproject/berth/pkg/api"
+	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/filters"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 	stypes "github.com/berthproject/berth/pkg/types/service"
@@ -45,6 +46,10 @@ type Options struct {
 	NoLeader bool
 	// Peers reaches the other nodes (service logs).
 	Peers Peers
+	// Publish puts the service events (Docker's type service: create,
+	// update, remove, and an update for each task's new state) on this
+	// node's event bus; nil: none.
+	Publish func(events.Message)
 }
 
 // Service is the service noun and, once the node is in a cluster, its

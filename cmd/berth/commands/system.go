@@ -153,7 +153,8 @@ func Events(env *Env) *cli.Command {
 		UsageText: "berth events [OPTIONS]",
 		Description: `Prints events as they happen until interrupted, or until --until passes.
 --since replays recent events. Filters: type (container, image, network,
-volume, daemon), event (start, die, ...), container, image, label.
+volume, daemon, service), event (start, die, ...), container, image,
+service, label.
 
 Examples:
    berth events

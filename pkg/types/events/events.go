@@ -16,6 +16,7 @@ const (
 	TypeNetwork   = "network"
 	TypeVolume    = "volume"
 	TypeDaemon    = "daemon"
+	TypeService   = "service"
 )
 
 // Actor is what the event is about: an ID and attributes such as name, image,

@@ -37,6 +37,8 @@ func matchOne(key, v string, m Message) bool {
 		return m.Type == TypeNetwork && (m.Actor.ID == v || m.Actor.Attributes["name"] == v)
 	case "volume":
 		return m.Type == TypeVolume && (m.Actor.ID == v || m.Actor.Attributes["name"] == v)
+	case "service":
+		return m.Type == TypeService && (strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == v)
 	case "label":
 		k, val, hasVal := strings.Cut(v, "=")
 		got, ok := m.Actor.Attributes[k]
