@@ -1,11 +1,16 @@
 package dashboard
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +21,11 @@ import (
 // TestDashboardServices: the Services page and a service's tasks in
 // chromium, on a one-node cluster (a network namespace host of the
 // cluster harness; the browser runs in that namespace, where the
-// dashboard listens on 127.0.0.1).
+// dashboard listens on 127.0.0.1). The pages are live: when the browser
+// says so, the test scales the service with berth service scale and the
+// browser waits for the third task in the open page, without a reload.
+// Then the service events the engine published (docs/services.md) are
+// read back through berth events and docker events.
 func TestDashboardServices(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -59,6 +68,7 @@ func TestDashboardServices(t *testing.T) {
 			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
+	start := time.Now()
 	dockerCmd("service", "create", "--detach", "--name", "web", "--replicas", "2", "--no-resolve-image", "busybox", "sleep", "1d")
 	login := strings.TrimSpace(h.BerthOK("ui"))
 
@@ -66,8 +76,30 @@ func TestDashboardServices(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"NODE_PATH="+modules, "DASH_MODULES="+modules, "DASH_CHROMIUM="+Chromium,
 		"DASH_URL="+login, "DASH_SHOTS="+shots, "DASH_SERVICE=web", "DASH_NODE="+h.Name)
+	// The browser prints "SCALE" when the service's page is open: the
+	// test scales the service then.
+	var mu sync.Mutex
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var scaleErr error
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if sc.Text() == "SCALE" {
+				if r := h.Berth("service", "scale", "--detach", "web=3"); r.ExitCode != 0 {
+					mu.Lock()
+					scaleErr = fmt.Errorf("berth service scale: %s", r.String())
+					mu.Unlock()
+				}
+			}
+		}
+	}()
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,9 +111,55 @@ func TestDashboardServices(t *testing.T) {
 		_ = cmd.Process.Kill()
 		err = <-done
 	}
+	_ = pw.Close()
+	<-read
 	t.Logf("browser:\n%s\nscreenshots in %s", out.String(), shots)
+	if scaleErr != nil {
+		t.Fatal(scaleErr)
+	}
 	if err != nil {
 		t.Fatalf("services browser suite: %v", err)
+	}
+
+	// The engine's service events: the service made, scaled, its tasks'
+	// states, through both edges.
+	since := fmt.Sprint(start.Unix())
+	berthEvents := h.BerthOK("events", "--since", since, "--until", "0s", "--filter", "type=service", "--format", "{{json .}}")
+	d := exec.Command(docker, "events", "--since", since, "--until", "0s", "--filter", "type=service", "--filter", "service=web", "--format", "{{json .}}")
+	d.Env = append(os.Environ(), "DOCKER_HOST="+h.Stack.DockerHost(), "DOCKER_CONFIG="+t.TempDir())
+	dockerEvents, err := d.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker events: %v: %s", err, dockerEvents)
+	}
+	for name, text := range map[string]string{"berth events": berthEvents, "docker events": string(dockerEvents)} {
+		var created, scaled, running bool
+		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+			var m struct {
+				Type, Action string
+				Actor        struct {
+					ID         string
+					Attributes map[string]string
+				}
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("%s: %q: %v", name, line, err)
+			}
+			if m.Type != "service" || m.Actor.Attributes["name"] != "web" || m.Actor.ID == "" {
+				t.Errorf("%s: an event not of service web: %s", name, line)
+			}
+			a := m.Actor.Attributes
+			switch {
+			case m.Action == "create":
+				created = true
+			case m.Action == "update" && a["replicas.old"] == "2" && a["replicas.new"] == "3":
+				scaled = true
+			case m.Action == "update" && a["task.slot"] == "3" && a["task.state.new"] == "running" && a["task.id"] != "":
+				running = true
+			}
+		}
+		if !created || !scaled || !running {
+			t.Errorf("%s: created %v, scaled 2→3 %v, task 3 running %v in:\n%s", name, created, scaled, running, text)
+		}
 	}
 	dockerCmd("service", "rm", "web")
 }

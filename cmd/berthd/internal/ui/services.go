@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/berthproject/berth/pkg/types/cluster"
+	"github.com/berthproject/berth/pkg/types/events"
 	stypes "github.com/berthproject/berth/pkg/types/service"
 )
 
@@ -14,7 +16,8 @@ import (
 func (s *Server) serviceRoutes() {
 	s.handle("GET /services", s.servicesPage)
 	s.handle("GET /services/{id}", s.servicePage)
-	s.handle("GET /fragments/services/{id}/tasks", s.serviceTasksFragment)
+	s.handle("GET /live/services", s.liveServices)
+	s.handle("GET /live/services/{id}", s.liveService)
 }
 
 // inCluster reports whether the services pages have something to show.
@@ -37,16 +40,16 @@ type serviceRow struct {
 	Desired uint64
 }
 
-func (s *Server) servicesPage(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) servicesData(r *http.Request) (map[string]any, error) {
 	active, err := s.inCluster(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d := map[string]any{"Active": active}
 	if active {
 		svcs, err := s.b.Services.List(r.Context(), stypes.ListOptions{Status: true})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows := make([]serviceRow, 0, len(svcs))
 		for _, sv := range svcs {
@@ -60,6 +63,14 @@ func (s *Server) servicesPage(w http.ResponseWriter, r *http.Request) error {
 			rows = append(rows, row)
 		}
 		d["Services"] = rows
+	}
+	return d, nil
+}
+
+func (s *Server) servicesPage(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.servicesData(r)
+	if err != nil {
+		return err
 	}
 	s.page(w, r, "services.html", "Services", d)
 	return nil
@@ -136,11 +147,68 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) serviceTasksFragment(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.serviceData(r)
+// liveServices streams the list again after each service event (a
+// service made, changed or removed, a task's new state).
+func (s *Server) liveServices(w http.ResponseWriter, r *http.Request) error {
+	return s.liveServiceFragment(w, r, nil, "service-list", s.servicesData)
+}
+
+// liveService streams a service's page body (its settings and tasks)
+// again after each of its events.
+func (s *Server) liveService(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.serviceData(r); err != nil {
+		return err
+	}
+	return s.liveServiceFragment(w, r, []string{r.PathValue("id")}, "service-body", s.serviceData)
+}
+
+// liveServiceFragment sends tmpl rendered from data as the event "list"
+// (app.js swaps it into the [data-live] element) at once, then after each
+// burst of service events (of the services named, or all).
+func (s *Server) liveServiceFragment(w http.ResponseWriter, r *http.Request, ids []string, tmpl string, data func(*http.Request) (map[string]any, error)) error {
+	ctx := r.Context()
+	f := map[string][]string{"type": {events.TypeService}}
+	if ids != nil {
+		f["service"] = ids
+	}
+	ev, err := s.b.Events.Subscribe(ctx, eventsFilter(f))
 	if err != nil {
 		return err
 	}
-	s.render(w, "task-list", d)
-	return nil
+	st, err := newStream(w, r)
+	if err != nil {
+		return err
+	}
+	refresh := func() error {
+		d, err := data(r)
+		if err != nil {
+			return err
+		}
+		return st.fragment("list", tmpl, d, s)
+	}
+	if err := refresh(); err != nil {
+		return nil
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-ev:
+			if !ok {
+				return nil
+			}
+			if debounce == nil {
+				debounce = time.After(150 * time.Millisecond)
+			}
+		case <-debounce:
+			debounce = nil
+			for len(ev) > 0 {
+				<-ev
+			}
+			if err := refresh(); err != nil {
+				return nil
+			}
+		}
+	}
 }
