@@ -70,11 +70,20 @@ try {
 
   await step("the task table follows berth service scale live, no reload", async () => {
     await page.evaluate(() => { window.berthNoReload = true; });
-    console.log("SCALE"); // services_test.go runs berth service scale web=3
+    console.log("SCALE 3"); // services_test.go runs berth service scale web=3
     await page.locator(`tr[data-task="${svc}.3"][data-state="running"]`).first().waitFor();
     check(await page.evaluate(() => window.berthNoReload === true), "the service page reloaded");
     check((await page.locator("#service dl").innerText()).includes("3 replicas"), "replicas not updated: " + await page.locator("#service dl").innerText());
     await page.screenshot({ path: path.join(shots, "service-scaled.png"), fullPage: true });
+  });
+
+  await step("the services list follows berth service scale live, no reload", async () => {
+    await page.getByRole("link", { name: "Services", exact: true }).first().click();
+    await page.locator(`tr[data-service="${svc}"]`, { hasText: "3/3" }).waitFor();
+    await page.evaluate(() => { window.berthNoReload = true; });
+    console.log("SCALE 2"); // services_test.go runs berth service scale web=2
+    await page.locator(`tr[data-service="${svc}"]`, { hasText: "2/2" }).waitFor();
+    check(await page.evaluate(() => window.berthNoReload === true), "the list page reloaded");
   });
 
   check(problems.length === 0, "the browser reported:\n  " + problems.join("\n  "));

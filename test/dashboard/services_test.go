@@ -76,8 +76,8 @@ func TestDashboardServices(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"NODE_PATH="+modules, "DASH_MODULES="+modules, "DASH_CHROMIUM="+Chromium,
 		"DASH_URL="+login, "DASH_SHOTS="+shots, "DASH_SERVICE=web", "DASH_NODE="+h.Name)
-	// The browser prints "SCALE" when the service's page is open: the
-	// test scales the service then.
+	// The browser prints "SCALE N" when a page is open: the test scales
+	// the service to N replicas then.
 	var mu sync.Mutex
 	var out bytes.Buffer
 	var scaleErr error
@@ -91,8 +91,8 @@ func TestDashboardServices(t *testing.T) {
 			mu.Lock()
 			out.WriteString(sc.Text() + "\n")
 			mu.Unlock()
-			if sc.Text() == "SCALE" {
-				if r := h.Berth("service", "scale", "--detach", "web=3"); r.ExitCode != 0 {
+			if n, ok := strings.CutPrefix(sc.Text(), "SCALE "); ok {
+				if r := h.Berth("service", "scale", "--detach", "web="+n); r.ExitCode != 0 {
 					mu.Lock()
 					scaleErr = fmt.Errorf("berth service scale: %s", r.String())
 					mu.Unlock()
