@@ -3,9 +3,13 @@ package dashboard
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +29,7 @@ import (
 // says so, the test scales the service with berth service scale and the
 // browser waits for the third task in the open page, without a reload.
 // Then the service events the engine published (docs/services.md) are
-// read back through berth events and docker events.
+// read back through berth events and the Docker API's /events.
 func TestDashboardServices(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -125,13 +129,27 @@ func TestDashboardServices(t *testing.T) {
 	// states, through both edges.
 	since := fmt.Sprint(start.Unix())
 	berthEvents := h.BerthOK("events", "--since", since, "--until", "0s", "--filter", "type=service", "--format", "{{json .}}")
-	d := exec.Command(docker, "events", "--since", since, "--until", "0s", "--filter", "type=service", "--filter", "service=web", "--format", "{{json .}}")
-	d.Env = append(os.Environ(), "DOCKER_HOST="+h.Stack.DockerHost(), "DOCKER_CONFIG="+t.TempDir())
-	dockerEvents, err := d.CombinedOutput()
+	// The Docker API's /events, read directly: `docker events --until 0s`
+	// (CLI 28.2.2) printed only a first part of the stream in 2 of 3
+	// runs here, while the API answer read directly was whole every time
+	// (an open question, see docs/services.md).
+	sock := strings.TrimPrefix(h.Stack.DockerHost(), "unix://")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	now := time.Now()
+	q := url.Values{"since": {since}, "until": {fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())}, "filters": {`{"type":{"service":true},"service":{"web":true}}`}}
+	resp, err := hc.Get("http://docker/v1.47/events?" + q.Encode())
 	if err != nil {
-		t.Fatalf("docker events: %v: %s", err, dockerEvents)
+		t.Fatal(err)
 	}
-	for name, text := range map[string]string{"berth events": berthEvents, "docker events": string(dockerEvents)} {
+	dockerEvents, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events: %d %v: %s", resp.StatusCode, err, dockerEvents)
+	}
+	for name, text := range map[string]string{"berth events": berthEvents, "Docker API /events": string(dockerEvents)} {
 		var created, scaled, running bool
 		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 			var m struct {
