@@ -131,8 +131,8 @@ func TestDashboardServices(t *testing.T) {
 	berthEvents := h.BerthOK("events", "--since", since, "--until", "0s", "--filter", "type=service", "--format", "{{json .}}")
 	// The Docker API's /events, read directly: `docker events --until 0s`
 	// (CLI 28.2.2) printed only a first part of the stream in 2 of 3
-	// runs here, while the API answer read directly was whole every time
-	// (an open question, see docs/services.md).
+	// runs here (not reproduced in 8 later runs), while the API answer
+	// read directly was whole every time (open: docs/services.md).
 	sock := strings.TrimPrefix(h.Stack.DockerHost(), "unix://")
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
