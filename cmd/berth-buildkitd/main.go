@@ -130,9 +130,10 @@ func run(o options) error {
 		return err
 	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- b.grpc.Serve(control) }()
 	go func() { errc <- serveSessions(ctx, session, b) }()
+	go func() { errc <- watchContainerd(ctx, o) }()
 	api, err := newBuildAPI(ctx, o.root, filepath.Join(o.state, "control.sock"))
 	if err != nil {
 		return err

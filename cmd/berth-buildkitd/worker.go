@@ -23,6 +23,7 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/grpcerrors"
@@ -88,6 +89,11 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	wo.BuildkitVersion = client.BuildkitVersion{Package: "berth-buildkitd", Version: version}
 	hosts := resolver.NewRegistryConfig(nil)
 	wo.RegistryHosts = hosts
+	// Before the worker starts its cache manager, with the lock held: no
+	// build runs.
+	if err := removeLeftovers(ctx, o, wo.MetadataStore, wo.LeaseManager); err != nil {
+		bklog.G(ctx).Warnf("removing what a previous run left in containerd: %v", err)
+	}
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
 		return nil, err
