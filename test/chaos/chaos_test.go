@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthproject/berth/test/cluster"
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -38,6 +39,7 @@ var (
 	flagSeed      = flag.Uint64("chaos.seed", 0, "seed of the killer's choices (0: from the clock)")
 	flagKillEvery = flag.Duration("chaos.kill-every", 4*time.Second, "mean time between kills")
 	flagOpBound   = flag.Duration("chaos.op-bound", 2*time.Minute, "an operation that takes longer is a hang")
+	flagCluster   = flag.Bool("chaos.cluster", false, "the stack is a one-node cluster, its etcd member a target (also BERTH_CHAOS_CLUSTER=1)")
 )
 
 // Targets of the killer.
@@ -47,6 +49,7 @@ const (
 	targetSnapshotter = "berth-snapshotter"
 	targetShim        = "shim"
 	targetBuildkitd   = "berth-buildkitd"
+	targetEtcd        = "berth-etcd"
 )
 
 var targets = []string{targetShim, targetBuildkitd, targetContainerd, targetSnapshotter, targetBerthd}
@@ -61,6 +64,9 @@ type config struct {
 	// (and lets none start until berthd serves again): the short
 	// version's choice, see TestChaosShort.
 	quietKills bool
+	// cluster makes the stack a one-node cluster (berth cluster init), its
+	// etcd member one more target.
+	cluster bool
 }
 
 // figures are what the soak prints on its one line.
@@ -100,7 +106,10 @@ func (f *figures) line() string {
 	defer f.mu.Unlock()
 	var ks []string
 	total := 0
-	for _, t := range targets {
+	for _, t := range append(targets, targetEtcd) {
+		if t == targetEtcd && f.kills[t] == 0 {
+			continue
+		}
 		ks = append(ks, fmt.Sprintf("%s=%d", t, f.kills[t]))
 		total += f.kills[t]
 	}
@@ -232,11 +241,15 @@ func (k *soak) setup() map[string]string {
 		return strings.TrimSpace(r.stdout)
 	}
 	k.s.LoadBusybox()
-	k.reg = harness.StartRegistry(t, harness.RegistryOptions{})
-	k.image = k.reg.Addr() + "/chaos/busybox:latest"
-	must("tag", "busybox", k.image)
-	must("push", k.image)
-	must("rmi", k.image)
+	// The registry listens on the machine's loopback, which a stack in a
+	// network namespace (the cluster variant) does not reach: no pull then.
+	if !k.cfg.cluster {
+		k.reg = harness.StartRegistry(t, harness.RegistryOptions{})
+		k.image = k.reg.Addr() + "/chaos/busybox:latest"
+		must("tag", "busybox", k.image)
+		must("push", k.image)
+		must("rmi", k.image)
+	}
 	must("network", "create", network)
 	logs := map[string]string{}
 	for c := range k.cfg.clients {
@@ -287,7 +300,9 @@ func (k *soak) cycle(client int) {
 
 	k.op("exec", printed(token), "exec", keeper, "echo", token)
 
-	k.op("pull", nil, "pull", k.image)
+	if k.image != "" {
+		k.op("pull", nil, "pull", k.image)
+	}
 
 	vol := fmt.Sprintf("v%d-%d", client, n)
 	if k.op("volume create", printed(vol), "volume", "create", vol) {
@@ -316,6 +331,8 @@ func (k *soak) killTarget(target string, rng *rand.Rand) bool {
 		pid = k.s.ContainerdPID()
 	case targetSnapshotter:
 		pid = k.s.SnapshotterPID()
+	case targetEtcd:
+		pid = k.etcdPID()
 	case targetBuildkitd:
 		// Started on demand by berthd (the first build) and stopped when
 		// idle: absent then, and skipped.
@@ -363,6 +380,43 @@ func (k *soak) buildkitdPID() int {
 		return 0
 	}
 	return pid
+}
+
+// etcdPID is the PID of the stack's etcd member, 0 if it does not run.
+func (k *soak) etcdPID() int {
+	b, err := os.ReadFile(filepath.Join(k.s.State(), "cluster", "etcd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+// initCluster makes the stack a one-node cluster advertising addr (berth
+// refuses a loopback address, so the stack is a "host" of test/cluster: a
+// network namespace of its own).
+func (k *soak) initCluster(addr string) {
+	if r := k.berth("cluster", "init", "--advertise-addr", addr, "--node-name", "chaos"); r.code != 0 {
+		k.t.Fatalf("setup: berth cluster init: %s %s", r.stdout, r.stderr)
+	}
+	if !k.clusterReady() {
+		k.t.Fatal("setup: the one-node cluster is not ready")
+	}
+}
+
+// clusterReady waits until `node ls` shows the node Ready (and `cluster
+// info` answers).
+func (k *soak) clusterReady() bool {
+	return k.eventually("the cluster ready", func() bool {
+		if r := k.berth("cluster", "info"); r.code != 0 {
+			return false
+		}
+		r := k.berth("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		return r.code == 0 && strings.TrimSpace(r.stdout) == "chaos Ready"
+	})
 }
 
 // build is the build operation: a Dockerfile FROM the local busybox with a
@@ -419,14 +473,28 @@ func randomKiller(seed uint64, every time.Duration) func(*soak, <-chan struct{})
 				return
 			case <-time.After(d):
 			}
-			k.killTarget(targets[rng.IntN(len(targets))], rng)
+			ts := targets
+			if k.cfg.cluster {
+				ts = append(slices.Clone(targets), targetEtcd)
+			}
+			k.killTarget(ts[rng.IntN(len(ts))], rng)
 		}
 	}
 }
 
 func run(t *testing.T, cfg config) *figures {
-	s := harness.Start(t, harness.WithBerthSnapshotter())
+	var s *harness.Stack
+	var addr string
+	if cfg.cluster {
+		h := cluster.New(t, 1, harness.WithBerthSnapshotter()).Hosts[0]
+		s, addr = h.Stack, h.IP
+	} else {
+		s = harness.Start(t, harness.WithBerthSnapshotter())
+	}
 	k := &soak{t: t, s: s, cfg: cfg, fig: &figures{kills: map[string]int{}, byOp: map[string]int{}, firstErr: map[string]string{}}}
+	if cfg.cluster {
+		k.initCluster(addr)
+	}
 	logsBefore := k.setup()
 
 	stop := make(chan struct{})
@@ -450,6 +518,10 @@ func run(t *testing.T, cfg config) *figures {
 		s.StartDaemon()
 	}
 	k.verify(logsBefore)
+	if cfg.cluster && !k.clusterReady() {
+		r := k.berth("node", "ls")
+		k.fig.note(&k.fig.lost, "the one-node cluster did not come back: %s %s", r.stdout, r.stderr)
+	}
 
 	// What failed operations left (a run -d whose start was cut by a
 	// kill): counted, then removed with everything else by Stop, whose
@@ -562,7 +634,7 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("seed %d", seed)
 	_ = run(t, config{cycles: *flagCycles, clients: *flagClients, bound: *flagOpBound,
-		kill: randomKiller(seed, *flagKillEvery)})
+		kill: randomKiller(seed, *flagKillEvery), cluster: *flagCluster || os.Getenv("BERTH_CHAOS_CLUSTER") == "1"})
 }
 
 // TestChaosShort runs a few cycles from two clients and kills each target
