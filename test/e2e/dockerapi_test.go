@@ -181,7 +181,7 @@ func TestDockerAPIWire(t *testing.T) {
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}`), 400, "log driver \"syslog\" is not supported")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"1"}]}}}`), 400, "only tcp and udp")
 		a.expect("POST", "/containers/create?name=bad/name", strings.NewReader(`{"Image":"busybox"}`), 400, "Invalid container name")
-		a.expect("POST", "/networks/create", strings.NewReader(`{"Name":"x","EnableIPv6":true}`), 400, "IPv6 networks")
+		a.expect("POST", "/networks/create", strings.NewReader(`{"Name":"x","IPAM":{"Config":[{"Subnet":"10.123.0.0/24"},{"Subnet":"fd00:123::/64"}]}}`), 400, "given to a network without IPv6: set EnableIPv6")
 		big := `{"Image":"busybox","Env":["` + strings.Repeat("x", 5<<20) + `"]}`
 		a.expect("POST", "/containers/create", strings.NewReader(big), 413, "larger than")
 		// Unknown fields are ignored, as dockerd does (newer clients send them).
