@@ -86,6 +86,26 @@ try {
     check(await page.evaluate(() => window.berthNoReload === true), "the list page reloaded");
   });
 
+  await step("the cluster page shows this node ready and sets its availability", async () => {
+    await page.getByRole("link", { name: "Cluster", exact: true }).first().click();
+    await page.waitForURL(/\/cluster$/);
+    const info = await page.locator("main dl").innerText();
+    check(info.includes("1 of 1 ready"), "cluster info: " + info);
+    const row = page.locator("tr[data-node]", { hasText: "this node" });
+    await row.waitFor();
+    check((await row.innerText()).includes("ready"), "node row: " + await row.innerText());
+    // The fourth cell is the availability (the buttons offer the others).
+    const availability = (want) => page.waitForFunction((w) => {
+      const r = [...document.querySelectorAll("tr[data-node]")].find((tr) => tr.innerText.includes("this node"));
+      return r && r.cells[3].innerText.trim() === w;
+    }, want);
+    await row.getByRole("button", { name: /pause$/ }).click();
+    await availability("pause");
+    await page.locator("tr[data-node]", { hasText: "this node" }).getByRole("button", { name: /active$/ }).click();
+    await availability("active");
+    await page.screenshot({ path: path.join(shots, "cluster.png"), fullPage: true });
+  });
+
   check(problems.length === 0, "the browser reported:\n  " + problems.join("\n  "));
   console.log("all steps passed");
   await browser.close();
