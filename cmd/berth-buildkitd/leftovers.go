@@ -74,32 +74,29 @@ func removeLeftovers(ctx context.Context, o options, md *metadata.Store, lm leas
 	return errors.Join(errs...)
 }
 
-// watchContainerd returns an error once containerd stops answering (it was
+// watchContainerd returns an error once containerd goes away (it was
 // killed or stopped; berthd starts a new one): the build steps running then
 // fail, and BuildKit's removal of their containers, tasks and leases fails
 // with them and is never tried again. berth-buildkitd exits on that error,
-// so that its next start (berthd starts it again for the next build)
-// removes them (removeLeftovers). A call that only times out (a loaded
-// machine) is not an exit.
+// so that its next start (berthd's supervisor starts it again) removes them
+// (removeLeftovers). It holds an event subscription, whose stream ends
+// with containerd however short its absence (a poll would miss a restart
+// faster than its period).
 func watchContainerd(ctx context.Context, o options) error {
 	c, err := ctd.New(o.containerd, ctd.WithDefaultNamespace(o.namespace), ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	// A topic no one publishes: the stream carries nothing until it ends.
+	_, errs := c.EventService().Subscribe(ctx, `topic=="/berth-buildkitd/none"`)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errs:
+		if ctx.Err() != nil {
 			return nil
-		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.Version(cctx)
-		cancel()
-		if err != nil && errdefs.IsUnavailable(err) && ctx.Err() == nil {
-			return fmt.Errorf("containerd at %s does not answer (%v): exiting, so that the next start removes what the running build steps leave", o.containerd, err)
-		}
+		return fmt.Errorf("containerd at %s went away (%v): exiting, so that the next start removes what the running build steps leave", o.containerd, err)
 	}
 }
