@@ -157,7 +157,7 @@ func (s *Service) List(ctx context.Context, opts imagetypes.ListOptions) ([]imag
 		sum := imagetypes.Summary{
 			ID:          g.id.String(),
 			RepoTags:    tags,
-			RepoDigests: s.repoDigests(ctx, g),
+			RepoDigests: f.digests(s.repoDigests(ctx, g)),
 			Size:        s.size(ctx, g),
 			Labels:      g.rt.config.Config.Labels,
 		}
@@ -295,6 +295,31 @@ func (f *filters) match(g *group) ([]string, bool) {
 		return nil, false
 	}
 	return tags, true
+}
+
+// digests keeps the repository digests ("busybox@sha256:…") whose
+// repository matches a reference filter, as dockerd filters them with the
+// tags (else the docker CLI shows `other:<none>` rows for an image that
+// another name shares).
+func (f *filters) digests(ds []string) []string {
+	if len(f.references) == 0 {
+		return ds
+	}
+	var kept []string
+	for _, d := range ds {
+		repo, _, _ := strings.Cut(d, "@")
+		for _, pat := range f.references {
+			if ok, _ := path.Match(pat, repo); ok {
+				kept = append(kept, d)
+				break
+			}
+			if ok, _ := path.Match(pat, d); ok {
+				kept = append(kept, d)
+				break
+			}
+		}
+	}
+	return kept
 }
 
 // refMatch matches a reference filter pattern against a familiar tag
