@@ -161,10 +161,12 @@ func TestParityDaemonRestart(t *testing.T) {
 	script := "echo ready; while [ ! -f /go ]; do sleep 0.05; done; echo after; exit 3"
 	r, a := c.name("fg-run"), c.name("fg-attach")
 	run := c.start("run", "--name", r, "busybox", "sh", "-c", script)
-	c.ok("run", "-d", "--name", a, "busybox", "sh", "-c", "while [ ! -f /go ]; do sleep 0.05; done; echo after; exit 4")
+	c.ok("run", "-d", "--name", a, "busybox", "sh", "-c", "while [ ! -f /go ]; do echo tick; sleep 0.2; done; echo after; exit 4")
 	att := c.start("attach", a)
 	run.waitFor("ready", 30*time.Second)
-	c.waitStatus(a, "running")
+	// The attach is in place once output reaches it (killing berthd
+	// before that cuts the attach's first call, which fails as it should).
+	att.waitFor("tick", 30*time.Second)
 
 	s.KillDaemon()
 	s.StartDaemon()
