@@ -3,66 +3,26 @@ package overlay_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 
 	cniov "github.com/berthproject/berth/cni/overlay"
 	ot "github.com/berthproject/berth/cni/overlay/overlaytest"
 	"github.com/berthproject/berth/engine/cluster"
+	"github.com/berthproject/berth/engine/cluster/clustertest"
 	"github.com/berthproject/berth/engine/network/overlay"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freePort(t testing.TB) string { return clustertest.FreePort(t) }
 
-// startEtcd runs a one-member etcd on loopback for the test and returns a
-// client of it.
-func startEtcd(t testing.TB) *clientv3.Client {
-	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cu, _ := url.Parse("http://" + freePort(t))
-	pu, _ := url.Parse("http://" + freePort(t))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(60 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	c, err := cluster.Connect(context.Background(), []string{cu.String()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func startEtcd(t testing.TB) *clientv3.Client { return clustertest.StartEtcd(t) }
 
 type node struct {
 	id    string
