@@ -8,6 +8,5 @@ import (
 	"github.com/berthproject/berth/engine/cluster/clustertest"
 )
 
-func freePort(t testing.TB) string { return clustertest.FreePort(t) }
 
 func startEtcd(t testing.TB) *clientv3.Client { return clustertest.StartEtcd(t) }
