@@ -8,5 +8,4 @@ import (
 	"github.com/berthproject/berth/engine/cluster/clustertest"
 )
 
-
 func startEtcd(t testing.TB) *clientv3.Client { return clustertest.StartEtcd(t) }

@@ -20,7 +20,6 @@ import (
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
-
 func startEtcd(t testing.TB) *clientv3.Client { return clustertest.StartEtcd(t) }
 
 type node struct {
