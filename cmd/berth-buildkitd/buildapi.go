@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,12 +39,15 @@ import (
 type buildAPI struct {
 	c    *client.Client
 	root string
+	// hostGateway replaces host-gateway in --add-host: the steps'
+	// gateway (invalid when they have none).
+	hostGateway netip.Addr
 
 	mu   sync.Mutex
 	busy map[string]bool // context keys whose kept directory a build uses
 }
 
-func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI, error) {
+func newBuildAPI(ctx context.Context, stateRoot, controlSock string, hostGateway netip.Addr) (*buildAPI, error) {
 	c, err := client.New(ctx, "unix://"+controlSock)
 	if err != nil {
 		return nil, err
@@ -57,7 +61,7 @@ func newBuildAPI(ctx context.Context, stateRoot, controlSock string) (*buildAPI,
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	return &buildAPI{c: c, root: root, busy: map[string]bool{}}, nil
+	return &buildAPI{c: c, root: root, hostGateway: hostGateway, busy: map[string]bool{}}, nil
 }
 
 func (a *buildAPI) close() { _ = a.c.Close() }
@@ -207,7 +211,11 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 		return nil, fmt.Errorf("network %q: a build's steps run on host, none or default", opts.Network)
 	}
 	if len(opts.ExtraHosts) > 0 {
-		attrs["add-hosts"] = csvJoin(opts.ExtraHosts)
+		hosts, err := resolveHostGateway(opts.ExtraHosts, a.hostGateway)
+		if err != nil {
+			return nil, err
+		}
+		attrs["add-hosts"] = csvJoin(hosts)
 	}
 	if opts.ShmSize > 0 {
 		attrs["shm-size"] = strconv.FormatInt(opts.ShmSize, 10)
@@ -296,6 +304,23 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 // and line first when BuildKit knows them.
 // csvJoin joins values as one CSV record, as BuildKit's frontend
 // attributes take lists.
+// resolveHostGateway puts the steps' gateway in place of host-gateway in
+// "name=ip" extra hosts, as dockerd puts docker0's address.
+func resolveHostGateway(hosts []string, gw netip.Addr) ([]string, error) {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		name, ip, _ := strings.Cut(h, "=")
+		if ip == buildtypes.HostGateway {
+			if !gw.IsValid() {
+				return nil, fmt.Errorf("--add-host %s:%s: the build steps have no gateway (berthd has no default bridge network)", name, ip)
+			}
+			h = name + "=" + gw.String()
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
 func csvJoin(vals []string) string {
 	var b strings.Builder
 	w := csv.NewWriter(&b)

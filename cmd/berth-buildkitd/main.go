@@ -134,7 +134,7 @@ func run(o options) error {
 	go func() { errc <- b.grpc.Serve(control) }()
 	go func() { errc <- serveSessions(ctx, session, b) }()
 	go func() { errc <- watchContainerd(ctx, o) }()
-	api, err := newBuildAPI(ctx, o.root, filepath.Join(o.state, "control.sock"))
+	api, err := newBuildAPI(ctx, o.root, filepath.Join(o.state, "control.sock"), b.hostGateway)
 	if err != nil {
 		return err
 	}

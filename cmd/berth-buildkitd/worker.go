@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -49,6 +53,9 @@ type builder struct {
 	grpc       *grpc.Server
 	closers    []func() error
 	netClosers int // closers[:netClosers] close the step networks
+	// hostGateway is the steps' gateway on berth's default bridge, what
+	// --add-host NAME:host-gateway names (invalid without a bridge).
+	hostGateway netip.Addr
 }
 
 func newBuilder(ctx context.Context, o options) (*builder, error) {
@@ -65,6 +72,17 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	}
 	b.sessions = sm
 
+	labels := map[string]string{"org.berthproject.builder": "berth-buildkitd"}
+	if o.network == "cni" {
+		gw, err := stepGateway(o.cniConfig)
+		if err != nil {
+			return nil, err
+		}
+		b.hostGateway = gw
+		// buildx's docker driver reads it to put in place of
+		// host-gateway in --add-host, as with dockerd.
+		labels[hostGatewayLabel] = gw.String()
+	}
 	wo, err := ctdworker.NewWorkerOpt(ctdworker.WorkerOptions{
 		Root:            o.root,
 		Address:         o.containerd,
@@ -74,7 +92,7 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 			Root: o.root, ConfigPath: o.cniConfig, BinaryDir: o.cniBinDir,
 		}},
 		Runtime: &ctdworker.RuntimeInfo{Name: o.runtime},
-		Labels:  map[string]string{"org.berthproject.builder": "berth-buildkitd"},
+		Labels:  labels,
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return nil, err
@@ -199,6 +217,43 @@ func gcPolicy(o options) []client.PruneInfo {
 		})
 	}
 	return out
+}
+
+// hostGatewayLabel is the worker label of moby's BuildKit worker that
+// buildx's docker driver reads for host-gateway
+// (builder-next/worker/label.HostGatewayIP).
+const hostGatewayLabel = "org.mobyproject.buildkit.worker.moby.host-gateway-ip"
+
+// stepGateway reads the gateway of the steps' network from the CNI
+// configuration berthd wrote (cni.Manager.BuildConflist): the bridge
+// plugin's host-local range.
+func stepGateway(conflist string) (netip.Addr, error) {
+	b, err := os.ReadFile(conflist)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var c struct {
+		Plugins []struct {
+			IPAM struct {
+				Ranges [][]struct {
+					Gateway string `json:"gateway"`
+				} `json:"ranges"`
+			} `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return netip.Addr{}, fmt.Errorf("%s: %w", conflist, err)
+	}
+	for _, p := range c.Plugins {
+		for _, r := range p.IPAM.Ranges {
+			for _, rr := range r {
+				if gw, err := netip.ParseAddr(rr.Gateway); err == nil {
+					return gw, nil
+				}
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("%s: no gateway in the ranges of its ipam", conflist)
 }
 
 // mobyWorker is the containerd worker with the exporter name buildx's

@@ -17,22 +17,33 @@ import (
 // runStepsDockerfile records what a RUN step sees of its /etc/hosts,
 // /dev/shm and open-files limit.
 const runStepsDockerfile = `FROM busybox
-RUN grep buildhost /etc/hosts > /hosts; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm; ulimit -n > /nofile; ulimit -Hn > /nofile-hard
+RUN grep -e buildhost -e gwhost /etc/hosts > /hosts; df -k /dev/shm | tail -1 | awk '{print $2}' > /shm; ulimit -n > /nofile; ulimit -Hn > /nofile-hard
 `
 
-// TestBuildRunOptions: --add-host, --shm-size and --ulimit shape the RUN
-// steps' containers, through berth build and through the Docker API's
-// POST /build (docker build with DOCKER_BUILDKIT=0).
+// TestBuildRunOptions: --add-host (host-gateway included), --shm-size and
+// --ulimit shape the RUN steps' containers, through berth build, the
+// Docker API's POST /build (docker build with DOCKER_BUILDKIT=0) and
+// buildx.
 func TestBuildRunOptions(t *testing.T) {
 	t.Parallel()
 	s := harness.Start(t)
 	s.LoadBusybox()
 	c := cli{t: t, s: s}
 	dir := buildCtx(t, map[string]string{"Dockerfile": runStepsDockerfile})
+	// host-gateway is the default bridge's gateway, as docker0's address
+	// is with dockerd.
+	gw := c.ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	if gw == "" {
+		t.Fatal("the default bridge has no gateway")
+	}
 	check := func(t *testing.T, c cli, img string) {
 		t.Helper()
-		if out := c.ok("run", "--rm", img, "cat", "/hosts"); !strings.Contains(out, "10.1.2.3") || !strings.Contains(out, "buildhost") {
+		out := c.ok("run", "--rm", img, "cat", "/hosts")
+		if !regexp.MustCompile(`(?m)^10\.1\.2\.3\s+buildhost$`).MatchString(out) {
 			t.Errorf("/etc/hosts of the RUN step: %q, want buildhost 10.1.2.3", out)
+		}
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(gw) + `\s+gwhost$`).MatchString(out) {
+			t.Errorf("/etc/hosts of the RUN step: %q, want gwhost %s (host-gateway)", out, gw)
 		}
 		if out := c.ok("run", "--rm", img, "cat", "/shm"); out != "131072" {
 			t.Errorf("/dev/shm of the RUN step is %q KB, want 131072 (128m)", out)
@@ -43,22 +54,21 @@ func TestBuildRunOptions(t *testing.T) {
 	}
 	t.Run("CLI", func(t *testing.T) {
 		c := cli{t: t, s: s}
-		c.ok("build", "-q", "--add-host", "buildhost:10.1.2.3", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:1", dir)
+		c.ok("build", "-q", "--add-host", "buildhost:10.1.2.3", "--add-host", "gwhost:host-gateway", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:1", dir)
 		check(t, c, "runopts:1")
 		// Bad values are refused before anything is sent.
 		c.fails(1, []string{"--add-host", "not an IP address"}, "build", "--add-host", "x:nope", dir)
-		c.fails(1, []string{"--add-host", "host-gateway"}, "build", "--add-host", "x:host-gateway", dir)
 		c.fails(1, []string{"--shm-size"}, "build", "--shm-size", "lots", dir)
 		c.fails(1, []string{"--ulimit"}, "build", "--ulimit", "nofile", dir)
 	})
 	t.Run("DockerAPI", func(t *testing.T) {
 		d := dockerCLI(t, s, dockerBin(t), t.TempDir())
-		d.ok("build", "-q", "--add-host", "buildhost:10.1.2.3", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:2", dir)
+		d.ok("build", "-q", "--add-host", "buildhost:10.1.2.3", "--add-host", "gwhost:host-gateway", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:2", dir)
 		check(t, c, "runopts:2")
 	})
 	t.Run("Buildx", func(t *testing.T) {
 		d := buildxCLI(t, s)
-		d.ok("buildx", "build", "-q", "--load", "--add-host", "buildhost:10.1.2.3", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:3", dir)
+		d.ok("buildx", "build", "-q", "--load", "--add-host", "buildhost:10.1.2.3", "--add-host", "gwhost:host-gateway", "--shm-size", "128m", "--ulimit", "nofile=1000:2000", "-t", "runopts:3", dir)
 		check(t, c, "runopts:3")
 	})
 }

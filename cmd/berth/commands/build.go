@@ -62,7 +62,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "secret", Usage: "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR; repeatable"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where the result goes: type=image (berth's store, the default; push=true pushes), type=registry (push), type=local,dest=DIR, type=tar,dest=FILE, type=oci|docker,dest=FILE (- for stdout); a bare DIR means type=local"},
 			&cli.BoolFlag{Name: "push", Usage: "push the image to the registry of its names (-t) after the build"},
-			&cli.StringSliceFlag{Name: "add-host", Usage: "a line of the RUN steps' /etc/hosts: name:ip; repeatable"},
+			&cli.StringSliceFlag{Name: "add-host", Usage: "a line of the RUN steps' /etc/hosts: name:ip (ip may be host-gateway); repeatable"},
 			&cli.StringFlag{Name: "shm-size", Usage: "size of the RUN steps' /dev/shm (such as 128m; default 64m)"},
 			&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit of the RUN steps: name=soft[:hard]; repeatable"},
 			&cli.StringSliceFlag{Name: "ssh", Usage: "SSH agent or keys for RUN --mount=type=ssh: default (the agent of $SSH_AUTH_SOCK) or ID=SOCKET|KEY[,KEY]; repeatable"},

@@ -133,7 +133,6 @@ func TestBuildBadInput(t *testing.T) {
 		{[]string{"--push", dir}, "--push needs a name"},
 		{[]string{"--push", "-t", "a", "-o", "type=tar,dest=x", dir}, "cannot go with --output type=tar"},
 		{[]string{"--add-host", "a:b", dir}, "not an IP address"},
-		{[]string{"--add-host", "a:host-gateway", dir}, "not host-gateway"},
 		{[]string{"--shm-size", "x", dir}, "--shm-size"},
 		{[]string{"--ulimit", "nofile=a", dir}, "--ulimit"},
 		{[]string{"--ssh", "default", dir}, "$SSH_AUTH_SOCK is not set"},

@@ -41,7 +41,8 @@ type Options struct {
 	// Push pushes the image to the registry of its names after the build
 	// (the image exporter's push; with Output "" or "image").
 	Push bool `json:"push,omitempty"`
-	// ExtraHosts are lines of the RUN steps' /etc/hosts, "host=IP".
+	// ExtraHosts are lines of the RUN steps' /etc/hosts, "host=IP"; IP
+	// may be HostGateway.
 	ExtraHosts []string `json:"extraHosts,omitempty"`
 	// ShmSize is the size of the RUN steps' /dev/shm in bytes (0: 64 MB).
 	ShmSize int64 `json:"shmSize,omitempty"`
@@ -178,9 +179,14 @@ type PruneReport struct {
 	SpaceReclaimed int64         `json:"spaceReclaimed"`
 }
 
+// HostGateway, as the address of an --add-host, is the host as the build
+// steps reach it: the gateway of berth's default bridge, which
+// berth-buildkitd puts in its place (as dockerd does with docker0's).
+const HostGateway = "host-gateway"
+
 // ExtraHost turns Docker's --add-host value, "name:ip" (or "name=ip"; an
-// IPv6 address may be in brackets), into the "name=ip" of
-// Options.ExtraHosts.
+// IPv6 address may be in brackets; ip may be host-gateway), into the
+// "name=ip" of Options.ExtraHosts.
 func ExtraHost(v string) (string, error) {
 	name, ip, ok := strings.Cut(v, "=")
 	if !ok {
@@ -189,12 +195,12 @@ func ExtraHost(v string) (string, error) {
 	if !ok || name == "" {
 		return "", fmt.Errorf("invalid --add-host %q: want name:ip", v)
 	}
-	if ip == "host-gateway" {
-		return "", fmt.Errorf("invalid --add-host %q: a build takes an IP address, not host-gateway (build steps have no gateway of their own; with --network host, 127.0.0.1 is the host)", v)
+	if ip == HostGateway {
+		return name + "=" + HostGateway, nil
 	}
 	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
 	if err != nil {
-		return "", fmt.Errorf("invalid --add-host %q: %q is not an IP address", v, ip)
+		return "", fmt.Errorf("invalid --add-host %q: %q is not an IP address (or host-gateway)", v, ip)
 	}
 	return name + "=" + addr.String(), nil
 }
