@@ -28,7 +28,7 @@ func (s *Service) handleExit(e exitInfo) {
 	}
 	delete(s.byPid, e.pid)
 	p.exiting = true
-	p.exitStatus, p.exitedAt = e.status, e.at
+	s.setState(func() { p.exitStatus, p.exitedAt = e.status, e.at })
 	s.mu.Unlock()
 	if p.init {
 		go s.initExited(p)
@@ -41,7 +41,7 @@ func (s *Service) execExited(p *process) {
 	p.io.waitDrained(drainTimeout)
 	s.mu.Lock()
 	p.exiting = false
-	p.state = stateStopped
+	s.setState(func() { p.state = stateStopped })
 	s.mu.Unlock()
 	s.publishExit(p)
 }
@@ -84,7 +84,7 @@ func (s *Service) initExited(p *process) {
 	p.exiting = false
 	deleted := p.state == stateDeleted
 	if !deleted {
-		p.state = stateStopped
+		s.setState(func() { p.state = stateStopped })
 	}
 	s.mu.Unlock()
 	if deleted {

@@ -465,6 +465,12 @@ func ctxT(t *testing.T) context.Context {
 // busybox base, with berth's runtime, removed at the end of the test.
 func newContainer(t testing.TB, ctx context.Context, id string, opts ...oci.SpecOpts) client.Container {
 	t.Helper()
+	return newContainerRunc(t, ctx, id, filepath.Join(runcDir, "runc"), opts...)
+}
+
+// newContainerRunc is newContainer with the runc binary the shim runs.
+func newContainerRunc(t testing.TB, ctx context.Context, id, runc string, opts ...oci.SpecOpts) client.Container {
+	t.Helper()
 	if _, err := st.client.SnapshotService(snapshotter).Prepare(ctx, id, baseSnapshot, gcRoot()); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +478,7 @@ func newContainer(t testing.TB, ctx context.Context, id string, opts ...oci.Spec
 	c, err := st.client.NewContainer(ctx, id,
 		client.WithSnapshotter(snapshotter),
 		client.WithSnapshot(id),
-		client.WithRuntime(runtimeName, &options.Options{Root: st.runcRoot, BinaryName: filepath.Join(runcDir, "runc")}),
+		client.WithRuntime(runtimeName, &options.Options{Root: st.runcRoot, BinaryName: runc}),
 		client.WithNewSpec(specOpts...),
 	)
 	if err != nil {

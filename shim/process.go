@@ -40,7 +40,8 @@ func (s procState) status() tw.Status {
 }
 
 // process is the container's init process or one exec'd process. Its fields
-// are guarded by the service's mutex, except done (closed once) and io.
+// are guarded by the service's mutex, except done (closed once) and io; pid,
+// state, exitStatus and exitedAt change under its stateMu too (see Service).
 type process struct {
 	id   string // exec ID; the container ID for init
 	init bool

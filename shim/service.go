@@ -64,7 +64,8 @@ type runtimeOpts struct {
 // Service is the task service of one container. Its lock is held across
 // runc calls that change the container: exits are handled by a separate
 // goroutine that takes the same lock, so a process that exits at once is
-// only handled after its pid is known.
+// only handled after its pid is known. What State reports has a lock of its
+// own (stateMu), so State never waits for runc.
 type Service struct {
 	ns, id, bundle string
 	pub            *publisher
@@ -74,8 +75,15 @@ type Service struct {
 	mem            *memoryPolicy
 	created        func() // once, after the task was created (starts the next spare)
 
-	mu        sync.Mutex
-	runc      *runc.Runc
+	mu   sync.Mutex
+	runc *runc.Runc
+	// stateMu guards what State reads: init, execs and each process's
+	// pid, state, exitStatus and exitedAt. They change with mu and
+	// stateMu held (setState) and are read with either. State takes only
+	// stateMu: runc create or start takes seconds on a slow machine, and
+	// containerd fails its Get (every `inspect`, every `ps`) when State
+	// does not answer within two seconds.
+	stateMu   sync.Mutex
 	init      *process
 	execs     map[string]*process
 	byPid     map[int]*process
@@ -289,11 +297,15 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	}
 	s.reaper.watch(pid)
 	s.watchOOM(pid)
-	p.pid, p.io, p.state = pid, pio, stateCreated
+	p.io = pio
 	if len(r.Rootfs) > 0 {
 		s.rootfs = filepath.Join(s.bundle, "rootfs")
 	}
-	s.runc, s.init = rc, p
+	s.runc = rc
+	s.setState(func() {
+		p.pid, p.state = pid, stateCreated
+		s.init = p
+	})
 	s.byPid[pid] = p
 	s.pub.publish(topicCreate, &tw.TaskCreate{
 		ContainerID: s.id, Bundle: s.bundle, Rootfs: r.Rootfs, Pid: uint32(pid),
@@ -326,7 +338,7 @@ func (s *Service) Start(ctx context.Context, r *tw.StartRequest) (*tw.StartRespo
 	if err := s.runc.Start(context.WithoutCancel(ctx), s.id); err != nil {
 		return nil, fmt.Errorf("runc start: %w", s.runcError(err))
 	}
-	p.state = stateRunning
+	s.setState(func() { p.state = stateRunning })
 	s.pub.publish(topicStart, &tw.TaskStart{ContainerID: s.id, Pid: uint32(p.pid)})
 	return &tw.StartResponse{Pid: uint32(p.pid)}, nil
 }
@@ -375,7 +387,8 @@ func (s *Service) startExec(ctx context.Context, p *process) (err error) {
 		return err
 	}
 	s.reaper.watch(pid)
-	p.pid, p.io, p.state = pid, pio, stateRunning
+	p.io = pio
+	s.setState(func() { p.pid, p.state = pid, stateRunning })
 	s.byPid[pid] = p
 	s.pub.publish(topicExecStarted, &tw.TaskExecStarted{ContainerID: s.id, ExecID: p.id, Pid: uint32(pid)})
 	return nil
@@ -404,7 +417,7 @@ func (s *Service) Exec(ctx context.Context, r *tw.ExecProcessRequest) (*tw.Empty
 	spec.Terminal = r.Terminal
 	p := newProcess(r.ExecID, false, stdio{r.Stdin, r.Stdout, r.Stderr, r.Terminal})
 	p.spec = &spec
-	s.execs[r.ExecID] = p
+	s.setState(func() { s.execs[r.ExecID] = p })
 	s.pub.publish(topicExecAdded, &tw.TaskExecAdded{ContainerID: s.id, ExecID: r.ExecID})
 	return &tw.Empty{}, nil
 }
@@ -480,8 +493,10 @@ func (s *Service) Delete(ctx context.Context, r *tw.DeleteRequest) (*tw.DeleteRe
 		if p.state == stateCreated {
 			close(p.done) // never started: release waiters
 		}
-		p.state = stateDeleted
-		delete(s.execs, p.id)
+		s.setState(func() {
+			p.state = stateDeleted
+			delete(s.execs, p.id)
+		})
 		return deleteResponse(p), nil
 	}
 	if p.state == stateDeleted {
@@ -496,7 +511,7 @@ func (s *Service) Delete(ctx context.Context, r *tw.DeleteRequest) (*tw.DeleteRe
 		}
 	}
 	wasCreated := p.state == stateCreated
-	p.state = stateDeleted
+	s.setState(func() { p.state = stateDeleted })
 	if wasCreated {
 		delete(s.byPid, p.pid)
 		close(p.done)
@@ -557,10 +572,18 @@ func deleteResponse(p *process) *tw.DeleteResponse {
 	return &tw.DeleteResponse{Pid: uint32(p.pid), ExitStatus: uint32(p.exitStatus), ExitedAt: p.exitedAt}
 }
 
-// State reports a process's state.
+// setState changes what State reports; s.mu is held.
+func (s *Service) setState(change func()) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	change()
+}
+
+// State reports a process's state, without waiting for a runc command in
+// progress (see stateMu).
 func (s *Service) State(ctx context.Context, r *tw.StateRequest) (*tw.StateResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
 	p, err := s.get(r.ExecID)
 	if err != nil {
 		return nil, err
@@ -620,7 +643,7 @@ func (s *Service) freeze(ctx context.Context, pause bool) (*tw.Empty, error) {
 		if err := s.runc.Pause(bg, s.id); err != nil {
 			return nil, fmt.Errorf("runc pause: %w", s.runcError(err))
 		}
-		p.state = statePaused
+		s.setState(func() { p.state = statePaused })
 		s.pub.publish(topicPaused, &tw.TaskPaused{ContainerID: s.id})
 	} else {
 		if p.state != statePaused {
@@ -629,7 +652,7 @@ func (s *Service) freeze(ctx context.Context, pause bool) (*tw.Empty, error) {
 		if err := s.runc.Resume(bg, s.id); err != nil {
 			return nil, fmt.Errorf("runc resume: %w", s.runcError(err))
 		}
-		p.state = stateRunning
+		s.setState(func() { p.state = stateRunning })
 		s.pub.publish(topicResumed, &tw.TaskResumed{ContainerID: s.id})
 	}
 	return &tw.Empty{}, nil

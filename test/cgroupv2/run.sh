@@ -38,7 +38,7 @@ timeout=${BERTH_VM_TIMEOUT:-3600}
 cpus=${BERTH_VM_CPUS:-2}
 mem=${BERTH_VM_MEM:-2048}
 e2e_run=${BERTH_VM_E2E-^TestResources\$ ^TestParityFS\$/^DeviceThrottle\$ ^TestCgroupDriverSystemd\$ ^TestCLI\$/^(Lifecycle|Paused|KillSignal|Wait|ExitCodes|StopKillsAfterTimeout|RestartOnFailure|Exec|ExecPaused)\$}
-shim_run=${BERTH_VM_SHIM-^(TestLifecycle|TestPauseResume|TestKillOneAndAll|TestInitExitKillsRest|TestOOM|TestUpdateAndStats|TestLoggingKeepsShimSmall)\$}
+shim_run=${BERTH_VM_SHIM-^(TestLifecycle|TestPauseResume|TestKillOneAndAll|TestInitExitKillsRest|TestOOM|TestUpdateAndStats|TestLoggingKeepsShimSmall|TestStateDuringSlowRunc)\$}
 
 log() { echo "cgroupv2: $*"; }
 die() { echo "cgroupv2: $*" >&2; exit 1; }
