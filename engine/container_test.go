@@ -244,6 +244,39 @@ func TestRestartPolicies(t *testing.T) {
 	}
 }
 
+// TestKillOtherThanStopSignalRestarts: a kill with a signal other than the
+// container's stop signal is no user stop (dockerd's rule): the restart
+// policy brings the container back; a kill with the stop signal ends it.
+func TestKillOtherThanStopSignalRestarts(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	// PID 1 has no default action for SIGTERM: the shell's trap exits.
+	cmd := []string{"sh", "-c", "trap 'exit 3' TERM; sleep 1000 & wait"}
+	cont := create(t, e, containertypes.Config{Cmd: cmd, StopSignal: "SIGCONT",
+		RestartPolicy: containertypes.RestartPolicy{Name: "always"}})
+	term := create(t, e, containertypes.Config{Cmd: cmd,
+		RestartPolicy: containertypes.RestartPolicy{Name: "always"}})
+	for _, id := range []string{cont, term} {
+		if err := c.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Kill(ctx, id, "TERM"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the container that stops on SIGCONT to restart after a SIGTERM", func() bool {
+		ci := inspect(t, e, cont)
+		return ci.RestartCount >= 1 && ci.State.Running
+	})
+	waitFor(t, "the container that stops on SIGTERM to exit", func() bool {
+		return inspect(t, e, term).State.Status == containertypes.StatusExited
+	})
+	if ci := inspect(t, e, term); ci.RestartCount != 0 {
+		t.Fatalf("a container killed with its stop signal restarted %d times", ci.RestartCount)
+	}
+}
+
 func TestExecAndTop(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()

@@ -180,8 +180,7 @@ func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
 		}
 		return err
 	}
-	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
-		// Docker: a kill by the user counts as a manual stop for restart policies.
+	if s.killStops(ctx, r.id, sig) {
 		_ = r.stopByUser() // fails only for a removed container
 		_ = s.setLabels(ctx, r.id, map[string]string{labelStoppedByUser: "true"})
 	}
@@ -195,6 +194,23 @@ func (s *Service) Kill(ctx context.Context, ref, sigName string) error {
 		}
 	}
 	return nil
+}
+
+// killStops says whether a kill counts as the user's stop for the restart
+// policy, by dockerd's rule: SIGKILL does, and so does the container's stop
+// signal; with no stop signal set, every signal does. Another signal (a
+// container that stops on SIGCONT killed with SIGTERM) leaves the policy
+// in force: the container restarts when it exits.
+func (s *Service) killStops(ctx context.Context, id string, sig syscall.Signal) bool {
+	if sig == syscall.SIGKILL {
+		return true
+	}
+	_, cfg, err := s.load(ctx, id)
+	if err != nil || cfg.StopSignal == "" {
+		return true
+	}
+	stop, err := parseSignal(cfg.StopSignal)
+	return err != nil || stop == sig
 }
 
 // killWait bounds how long Kill waits for a SIGKILLed container's exit
