@@ -375,3 +375,32 @@ func TestAutoRemoveAfterFailedStart(t *testing.T) {
 		t.Fatalf("an --rm container that failed to start is still there: %v", err)
 	}
 }
+
+// runToExit starts a container made from cfg and returns its output once it
+// exited.
+func runToExit(t *testing.T, e *engine.Engine, cfg containertypes.Config) string {
+	t.Helper()
+	id := create(t, e, cfg)
+	if err := e.Containers().Start(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the container to exit", func() bool { return inspect(t, e, id).State.Status == containertypes.StatusExited })
+	return logsOf(t, e, id)
+}
+
+// TestUnprivilegedPingAndPorts: as dockerd, a container with a network
+// namespace of its own lets unprivileged users ping and bind ports below
+// 1024; a container's own --sysctl wins.
+func TestUnprivilegedPingAndPorts(t *testing.T) {
+	e := newTestEngine(t)
+	read := []string{"cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}
+	out := runToExit(t, e, containertypes.Config{Cmd: read, User: "1000:1000", NetworkMode: "none"})
+	if want := "0\t2147483647\n0\n"; out != want {
+		t.Errorf("sysctls %q, want %q", out, want)
+	}
+	out = runToExit(t, e, containertypes.Config{Cmd: read, NetworkMode: "none",
+		Resources: containertypes.Resources{Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"}}})
+	if want := "0\t2147483647\n1024\n"; out != want {
+		t.Errorf("with --sysctl: %q, want %q", out, want)
+	}
+}

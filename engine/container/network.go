@@ -47,7 +47,7 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 		if len(cfg.PortBindings) > 0 || cfg.PublishAllPorts {
 			return nil, fmt.Errorf("ports cannot be published with --network none: %w", errdefs.ErrInvalidArgument)
 		}
-		return noop, nil
+		return withNetSysctls, nil
 	case mode == NetworkHost:
 		return oci.WithHostNamespace(specs.NetworkNamespace), nil
 	case strings.HasPrefix(mode, "container:"):
@@ -93,7 +93,33 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 			return nil, err
 		}
 	}
-	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.opts.Networks.NetNSPath(id)}), nil
+	return oci.Compose(oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.opts.Networks.NetNSPath(id)}), withNetSysctls), nil
+}
+
+// withNetSysctls sets the kernel parameters dockerd gives every container
+// with a network namespace of its own, unless the container sets them:
+// unprivileged ICMP echo sockets (ping without CAP_NET_RAW) and ports
+// below 1024 without CAP_NET_BIND_SERVICE (the capabilities containers have
+// by default grant both anyway). A kernel without them gets neither.
+func withNetSysctls(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	for k, v := range map[string]string{
+		"net.ipv4.ping_group_range":           "0 2147483647",
+		"net.ipv4.ip_unprivileged_port_start": "0",
+	} {
+		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(k, ".", "/")); err != nil {
+			continue
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		if _, ok := s.Linux.Sysctl[k]; !ok {
+			s.Linux.Sysctl[k] = v
+		}
+	}
+	return nil
 }
 
 func noop(context.Context, oci.Client, *containers.Container, *oci.Spec) error { return nil }
