@@ -177,6 +177,12 @@ func TestExitCodesAndStartErrors(t *testing.T) {
 	if !errors.As(err, &se) || se.ExitCode != 127 {
 		t.Fatalf("start of a missing command: %v, want a StartError with 127", err)
 	}
+	// An empty command is created (dockerd: a container to commit) and
+	// fails at start as a missing one.
+	empty := create(t, e, containertypes.Config{Cmd: []string{""}})
+	if err = c.Start(ctx, empty); !errors.As(err, &se) || se.ExitCode != 127 {
+		t.Fatalf("start of an empty command: %v, want a StartError with 127", err)
+	}
 	notExec := create(t, e, containertypes.Config{Cmd: []string{"/etc/passwd"}})
 	err = c.Start(ctx, notExec)
 	if !errors.As(err, &se) || se.ExitCode != 126 {

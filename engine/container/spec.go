@@ -29,7 +29,10 @@ func processArgs(cfg *containertypes.Config, img ocispec.ImageConfig) ([]string,
 		cmd = cfg.Cmd
 	}
 	args := append(append([]string{}, entrypoint...), cmd...)
-	if len(args) == 0 || args[0] == "" {
+	// As dockerd, only a missing command is refused here: an empty one
+	// ([""], a container made to be committed) is created and fails at
+	// start as a command not found.
+	if len(args) == 0 {
 		return nil, fmt.Errorf("no command specified: the image has no Cmd or Entrypoint, give one after the image name: %w", errdefs.ErrInvalidArgument)
 	}
 	return args, nil
