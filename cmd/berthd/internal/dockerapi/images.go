@@ -53,6 +53,15 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, v map[stri
 	if err != nil {
 		return err
 	}
+	if p := r.URL.Query().Get("platform"); p != "" { // API 1.49: a JSON platform
+		var want ocispec.Platform
+		if err := json.Unmarshal([]byte(p), &want); err != nil {
+			return invalid("invalid platform %q: %v", p, err)
+		}
+		if err := image.CheckPlatform(v["name"], img, want); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, http.StatusOK, docker.VersionedImage(docker.ImageInspect(img), apiVersion(r)))
 }
 
