@@ -214,6 +214,9 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 		on := true
 		hc.Init = &on
 	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = dcontainer.IPCModePrivate // berth's default, as dockerd's
+	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = dcontainer.RestartPolicyDisabled
 	}
@@ -309,6 +312,11 @@ func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
 	}
 	if len(out.Networks) == 0 {
 		mode := NetworkMode(&c.Config)
+		if mode == "host" || mode == "none" {
+			// dockerd lists the mode's network, without aliases: they
+			// belong to user-defined networks.
+			out.Networks[mode] = &dnetwork.EndpointSettings{}
+		}
 		if mode != "host" && mode != "none" && !strings.HasPrefix(mode, "container:") {
 			if len(c.Config.Networks) == 0 {
 				out.Networks[mode] = &dnetwork.EndpointSettings{}

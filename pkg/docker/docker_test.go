@@ -162,3 +162,23 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+// A container in host or none mode lists that network, as dockerd's inspect
+// does (moby's TestNetworkAliasesAreEmpty reads its Aliases), and the
+// default IPC mode reads "private".
+func TestContainerInspectNetworkModeAndIpcDefault(t *testing.T) {
+	for _, mode := range []string{"host", "none"} {
+		c := sample()
+		c.State = container.State{Status: "created"}
+		c.NetworkSettings = container.NetworkSettings{}
+		c.Config.NetworkMode = mode
+		got := ContainerInspect(c, nil)
+		ep, ok := got.NetworkSettings.Networks[mode]
+		if !ok || ep == nil || ep.Aliases != nil {
+			t.Errorf("%s: Networks = %v, want the %s network without aliases", mode, got.NetworkSettings.Networks, mode)
+		}
+		if got.HostConfig.IpcMode != "private" {
+			t.Errorf("IpcMode %q, want private", got.HostConfig.IpcMode)
+		}
+	}
+}
