@@ -33,6 +33,9 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 		return err
 	}
 	cfg.Platform = r.URL.Query().Get("platform")
+	if cfg.IpcMode == "" && docker.CompareVersions(apiVersion(r), "1.40") < 0 {
+		cfg.IpcMode = "shareable" // the default before 1.40, as dockerd's router gives it
+	}
 	id, warnings, err := s.b.Containers.Create(r.Context(), cfg)
 	if err != nil {
 		var nf *image.NotFoundError
