@@ -57,6 +57,11 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		Config:      *cfg,
 		State:       s.state(v, c, proc),
 	}
+	if proc != nil && proc.Status == tasktypes.Status_STOPPED && proc.ExitStatus == 137 && !out.State.OOMKilled {
+		// Stopped, its exit and OOM events not handled yet: the cgroup,
+		// there until the task is deleted, tells.
+		out.State.OOMKilled = cgroupOOMKilled(c)
+	}
 	r.mu.Lock()
 	out.RestartCount = r.restartCount
 	r.mu.Unlock()
@@ -100,12 +105,13 @@ type recordView struct {
 	exitCode   int
 	finishedAt time.Time // of that exit
 	startedAt  time.Time
+	oom        bool // the OOM killer struck the current run
 }
 
 func (r *record) view() recordView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt}
+	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt, oom: r.oom}
 	// A container that never ran here shows no exit (that of a task
 	// whose start was cut off, deleted by the reconciliation).
 	if r.pendingExit != nil && r.phase != phaseCreated {
@@ -119,7 +125,7 @@ func (r *record) view() recordView {
 func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process) containertypes.State {
 	st := containertypes.State{
 		ExitCode:   atoiLabel(c.Labels[labelExitCode]),
-		OOMKilled:  c.Labels[labelOOMKilled] == "true",
+		OOMKilled:  c.Labels[labelOOMKilled] == "true" || v.oom,
 		Error:      c.Labels[labelError],
 		StartedAt:  timeLabel(c.Labels[labelStartedAt]),
 		FinishedAt: timeLabel(c.Labels[labelFinishedAt]),

@@ -148,7 +148,7 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 		r.mu.Lock()
 		oom := r.oom
 		r.mu.Unlock()
-		if !oom && proc.ExitStatus == 137 && s.cgroupOOMKilled(ctx, r.id) {
+		if !oom && proc.ExitStatus == 137 && s.cgroupOOMKilledByID(ctx, r.id) {
 			s.handleOOM(r.id)
 		}
 	}

@@ -8,16 +8,22 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
 )
 
+// cgroupOOMKilledByID is cgroupOOMKilled of the container id.
+func (s *Service) cgroupOOMKilledByID(ctx context.Context, id string) bool {
+	c, err := s.client.ContainerService().Get(ctx, id)
+	return err == nil && cgroupOOMKilled(c)
+}
+
 // cgroupOOMKilled reports whether the kernel's OOM killer killed a process
 // of the container's cgroup (memory.oom_control's oom_kill on cgroup v1,
 // memory.events' oom_kill on v2).
-func (s *Service) cgroupOOMKilled(ctx context.Context, id string) bool {
-	c, err := s.client.ContainerService().Get(ctx, id)
-	if err != nil || c.Spec == nil {
+func cgroupOOMKilled(c containers.Container) bool {
+	if c.Spec == nil {
 		return false
 	}
 	v, err := typeurl.UnmarshalAny(c.Spec)

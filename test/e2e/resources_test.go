@@ -104,6 +104,20 @@ func testOOMKill(t *testing.T, c cli) {
 	} else if got := c.inspect(o, "{{.State.OOMKilled}}"); got != "true" {
 		t.Errorf("runc shim: OOMKilled %q", got)
 	}
+	// OOMKilled is there as soon as inspect says the container exited,
+	// before berthd has handled its exit (moby's TestInspectOomKilledTrue
+	// polls for "exited", then reads it once).
+	d := c.name("oom-d")
+	defer c.cleanup(d)
+	c.ok("run", "-d", "--name", d, "-m", "16m", "busybox", "tail", "/dev/zero")
+	var got string
+	eventually(t, time.Minute, "the OOM-killed container exits", func() bool {
+		got = c.inspect(d, "{{.State.Status}} {{.State.OOMKilled}}")
+		return !strings.HasPrefix(got, "running")
+	})
+	if got != "exited true" {
+		t.Errorf("first inspect after the exit: %q, want \"exited true\"", got)
+	}
 	// A container that exits normally is not OOMKilled.
 	m := c.name("nooom")
 	defer c.cleanup(m)
