@@ -226,8 +226,14 @@ func (s *Service) runProbe(ctx context.Context, task client.Task, process *specs
 		}
 		_, _ = proc.Delete(bg) // best effort: the process is gone with its task
 		res.Output = out.String()
-		if res.ExitCode == -1 && res.Output == "" && err != nil {
-			res.Output = err.Error()
+		if res.ExitCode == -1 && err != nil {
+			// What the probe printed before it was cut off stays, as
+			// dockerd keeps it: "Health check exceeded timeout (1s): …".
+			msg := err.Error()
+			if res.Output != "" {
+				msg += ": " + res.Output
+			}
+			res.Output = msg
 		}
 	}()
 	statusC, err := proc.Wait(bg)
@@ -255,7 +261,6 @@ func (s *Service) runProbe(ctx context.Context, task client.Task, process *specs
 	case <-statusC:
 	case <-time.After(5 * time.Second):
 	}
-	out.Reset()
 	return res
 }
 
@@ -280,12 +285,6 @@ func (b *cappedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func (b *cappedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 // healthView is the container's health for inspect and ps: nil for a

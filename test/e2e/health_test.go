@@ -31,7 +31,7 @@ func TestHealthcheck(t *testing.T) {
 	c.ok("run", "-d", "--name", good, "--health-cmd", "echo probe-ok", "--health-interval", "200ms", "busybox", "sleep", "1000")
 	c.ok("run", "-d", "--name", bad, "--restart", "always", "--health-cmd", "echo probe-bad; exit 3",
 		"--health-interval", "200ms", "--health-retries", "2", "busybox", "sleep", "1000")
-	c.ok("run", "-d", "--name", hang, "--health-cmd", "sleep 100", "--health-timeout", "300ms",
+	c.ok("run", "-d", "--name", hang, "--health-cmd", "echo started; sleep 100", "--health-timeout", "300ms",
 		"--health-interval", "200ms", "--health-retries", "1", "busybox", "sleep", "1000")
 	c.ok("run", "-d", "--name", flip, "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
 		"--health-start-period", "1h", "--health-start-interval", "200ms", "busybox", "sleep", "1000")
@@ -72,8 +72,8 @@ func TestHealthcheck(t *testing.T) {
 		c := cli{t: t, s: s}
 		waitHealth(hang, "unhealthy")
 		log := c.inspect(hang, "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}};{{end}}")
-		if !strings.HasPrefix(log, "-1:Health check exceeded timeout (300ms);") {
-			t.Errorf("probe log of %s = %q, want a killed probe (-1, exceeded timeout)", hang, log)
+		if !strings.HasPrefix(log, "-1:Health check exceeded timeout (300ms): started\n;") {
+			t.Errorf("probe log of %s = %q, want a killed probe (-1, exceeded timeout) with what it printed", hang, log)
 		}
 	})
 	t.Run("filter", func(t *testing.T) {
