@@ -244,6 +244,12 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		SharedKey:     opts.ContextKey,
 		Session:       attach,
+		// Not in BuildKit's build history: recording it (the status
+		// stream and a provenance document written into containerd,
+		// the history database) took longer than a cached rebuild's
+		// whole solve (docs/performance.md "Build"). buildx's builds,
+		// through control.sock, are recorded.
+		Internal: true,
 	}
 	for _, c := range opts.CacheFrom {
 		so.CacheImports = append(so.CacheImports, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
@@ -300,10 +306,6 @@ func (a *buildAPI) solve(ctx context.Context, opts buildtypes.Options, ctxDir, d
 	}, nil
 }
 
-// errorMessage is a build error as a user reads it: the Dockerfile's name
-// and line first when BuildKit knows them.
-// csvJoin joins values as one CSV record, as BuildKit's frontend
-// attributes take lists.
 // resolveHostGateway puts the steps' gateway in place of host-gateway in
 // "name=ip" extra hosts, as dockerd puts docker0's address.
 func resolveHostGateway(hosts []string, gw netip.Addr) ([]string, error) {
@@ -321,6 +323,8 @@ func resolveHostGateway(hosts []string, gw netip.Addr) ([]string, error) {
 	return out, nil
 }
 
+// csvJoin joins values as one CSV record, as BuildKit's frontend
+// attributes take lists.
 func csvJoin(vals []string) string {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
@@ -344,6 +348,8 @@ func authFrom(m map[string]buildtypes.RegistryAuth) authprovider.AuthConfigProvi
 	}
 }
 
+// errorMessage is a build error as a user reads it: the Dockerfile's name
+// and line first when BuildKit knows them.
 func errorMessage(err error, dockerfile string) string {
 	msg := grpcerrors.FromGRPC(err).Error()
 	for _, s := range errdefs.Sources(err) {
