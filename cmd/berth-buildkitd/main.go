@@ -108,11 +108,17 @@ func run(o options) error {
 	}
 	defer func() { _ = lock.Unlock() }()
 
+	if err := startUnsynced(o); err != nil {
+		return err
+	}
 	b, err := newBuilder(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer func() {
+		b.close()
+		stopUnsynced(o)
+	}()
 
 	controlL, err := listen(filepath.Join(o.state, "control.sock"))
 	if err != nil {

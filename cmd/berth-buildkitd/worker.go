@@ -103,6 +103,7 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		b.closers = append(b.closers, p.Close)
 	}
 	b.netClosers = len(b.closers)
+	noSync(wo.MetadataStore.DB()) // see durability.go
 	wo.GCPolicy = gcPolicy(o)
 	wo.BuildkitVersion = client.BuildkitVersion{Package: "berth-buildkitd", Version: version}
 	hosts := resolver.NewRegistryConfig(nil)
@@ -138,7 +139,7 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		return nil, err
 	}
 	b.closers = append(b.closers, cacheStorage.Close)
-	historyDB, err := boltutil.SafeOpen(filepath.Join(o.root, "history.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	historyDB, err := boltutil.SafeOpen(filepath.Join(o.root, "history.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
