@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -409,4 +410,53 @@ func TestUnprivilegedPingAndPorts(t *testing.T) {
 	if want := "0\t2147483647\n1024\n"; out != want {
 		t.Errorf("with --sysctl: %q, want %q", out, want)
 	}
+}
+
+// TestIpcModes: dockerd's IPC modes. A shareable container's /dev/shm is
+// the one a container with --ipc container:X sees; a private one cannot
+// be joined; none has no /dev/shm; the shareable mount goes with the task.
+// --pid container:X is refused at start, not at create, while X is down.
+func TestIpcModes(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	donor := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "echo shared > /dev/shm/x; sleep 1000"}, IpcMode: "shareable"})
+	joiner := create(t, e, containertypes.Config{Cmd: []string{"cat", "/dev/shm/x"}, IpcMode: "container:" + donor})
+	pidJoiner := create(t, e, containertypes.Config{Cmd: []string{"true"}, PidMode: "container:" + donor})
+	if err := c.Start(ctx, pidJoiner); err == nil || !strings.Contains(err.Error(), "is not running") {
+		t.Fatalf("start with the pid namespace of a stopped container: %v", err)
+	}
+	if err := c.Start(ctx, donor); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the donor's file", func() bool {
+		return strings.Contains(runToExit(t, e, containertypes.Config{Cmd: []string{"cat", "/dev/shm/x"}, IpcMode: "container:" + donor}), "shared")
+	})
+	if err := c.Start(ctx, joiner); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the joiner to exit", func() bool { return inspect(t, e, joiner).State.Status == containertypes.StatusExited })
+	if out := logsOf(t, e, joiner); out != "shared\n" {
+		t.Errorf("--ipc container:X reads %q from /dev/shm, want the donor's file", out)
+	}
+
+	private := create(t, e, containertypes.Config{Cmd: []string{"sleep", "1000"}})
+	if err := c.Start(ctx, private); err != nil {
+		t.Fatal(err)
+	}
+	refused := create(t, e, containertypes.Config{Cmd: []string{"true"}, IpcMode: "container:" + private})
+	if err := c.Start(ctx, refused); err == nil || !strings.Contains(err.Error(), "non-shareable IPC") {
+		t.Errorf("joining a private IPC: %v, want non-shareable", err)
+	}
+	if out := runToExit(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "grep -c ' /dev/shm ' /proc/self/mountinfo"}, IpcMode: "none"}); out != "0\n" {
+		t.Errorf("--ipc none: %q /dev/shm mounts, want none", out)
+	}
+
+	if err := c.Kill(ctx, donor, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the donor's /dev/shm to be unmounted", func() bool {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		return err == nil && !strings.Contains(string(b), donor+"/shm")
+	})
 }

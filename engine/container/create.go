@@ -134,7 +134,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if err != nil {
 		return "", nil, err
 	}
-	nsOpt, err := s.namespaceSpec(ctx, &cfg)
+	nsOpt, err := s.namespaceSpec(ctx, cid, &cfg)
 	if err != nil {
 		return "", nil, err
 	}

@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
@@ -20,37 +25,51 @@ import (
 const initPathInContainer = "/sbin/docker-init"
 
 // namespaceSpec turns --pid, --ipc and --uts into spec options: "host"
-// joins the host's namespace, "container:X" the namespace of X's running
-// process (X must be running, as with Docker).
-func (s *Service) namespaceSpec(ctx context.Context, cfg *containertypes.Config) (oci.SpecOpts, error) {
+// joins the host's namespace; "container:X" names a container that must
+// exist now and run when this one starts (joinNamespaces sets the path
+// then, as dockerd checks at start). The IPC modes are dockerd's: private
+// (the default) a /dev/shm of the container's own, none no /dev/shm,
+// shareable a /dev/shm that containers with --ipc container:X share,
+// host the host's IPC namespace and /dev/shm.
+func (s *Service) namespaceSpec(ctx context.Context, id string, cfg *containertypes.Config) (oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
-	join := func(flag, mode string, ns specs.LinuxNamespaceType, procName string, private ...string) error {
+	join := func(flag, mode string, ns specs.LinuxNamespaceType, own ...string) error {
 		switch {
-		case mode == "" || contains(private, mode):
+		case mode == "" || contains(own, mode):
 			return nil
 		case mode == "host":
 			opts = append(opts, oci.WithHostNamespace(ns))
 			return nil
 		case strings.HasPrefix(mode, "container:"):
-			ref := strings.TrimPrefix(mode, "container:")
-			other, err := s.lookupReferenced(ref, "--"+flag)
-			if err != nil {
-				return err
-			}
-			pid := s.livePID(ctx, other.id)
-			if pid == 0 {
-				return fmt.Errorf("cannot join the %s namespace of container %s: it is not running: %w", procName, other.name, errdefs.ErrFailedPrecondition)
-			}
-			opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: ns, Path: "/proc/" + strconv.Itoa(pid) + "/ns/" + procName}))
-			return nil
+			_, err := s.lookupReferenced(strings.TrimPrefix(mode, "container:"), "--"+flag)
+			return err
 		}
-		return fmt.Errorf("invalid --%s %q: use host or container:NAME%s: %w", flag, mode, privateHint(private), errdefs.ErrInvalidArgument)
+		return fmt.Errorf("invalid --%s %q: use host or container:NAME%s: %w", flag, mode, privateHint(own), errdefs.ErrInvalidArgument)
 	}
-	if err := join("pid", cfg.PidMode, specs.PIDNamespace, "pid"); err != nil {
+	if err := join("pid", cfg.PidMode, specs.PIDNamespace); err != nil {
 		return nil, err
 	}
-	if err := join("ipc", cfg.IpcMode, specs.IPCNamespace, "ipc", "private", "shareable"); err != nil {
+	if err := join("ipc", cfg.IpcMode, specs.IPCNamespace, "private", "shareable", "none"); err != nil {
 		return nil, err
+	}
+	switch mode := cfg.IpcMode; {
+	case mode == "none":
+		opts = append(opts, withShm(""))
+	case mode == "host":
+		opts = append(opts, withShm("/dev/shm"))
+	case mode == "shareable":
+		opts = append(opts, withShm(s.shmDir(id)))
+	case strings.HasPrefix(mode, "container:"):
+		donor, _ := s.lookup(strings.TrimPrefix(mode, "container:"))
+		_, dcfg, err := s.load(ctx, donor.id)
+		if err != nil {
+			return nil, err
+		}
+		if dcfg.IpcMode == "host" {
+			opts = append(opts, withShm("/dev/shm"))
+		} else {
+			opts = append(opts, withShm(s.shmDir(donor.id)))
+		}
 	}
 	switch cfg.UTSMode {
 	case "":
@@ -80,6 +99,131 @@ func (s *Service) namespaceSpec(ctx context.Context, cfg *containertypes.Config)
 		})
 	}
 	return oci.Compose(opts...), nil
+}
+
+// withShm replaces the container's /dev/shm tmpfs with a bind of dir, or
+// with nothing when dir is empty (--ipc none).
+func withShm(dir string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
+		mounts := sp.Mounts[:0]
+		for _, m := range sp.Mounts {
+			if m.Destination != "/dev/shm" {
+				mounts = append(mounts, m)
+			}
+		}
+		sp.Mounts = mounts
+		if dir != "" {
+			sp.Mounts = append(sp.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: dir,
+				Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec"}})
+		}
+		return nil
+	}
+}
+
+// shmDir is where a shareable container's /dev/shm is mounted on the host
+// while it runs (dockerd's containers/<id>/mounts/shm).
+func (s *Service) shmDir(id string) string {
+	return filepath.Join(s.containerDir(id), "shm")
+}
+
+// mountShm mounts a shareable container's /dev/shm, a tmpfs of size bytes,
+// before its task is created. Mounted already (a start after a failed one)
+// is fine.
+func (s *Service) mountShm(id string, size int64) error {
+	dir := s.shmDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if mounted, err := mountinfo.Mounted(dir); err != nil || mounted {
+		return err
+	}
+	if err := unix.Mount("shm", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(size, 10)); err != nil {
+		return fmt.Errorf("mounting the shareable /dev/shm of %s: %w", id, err)
+	}
+	return nil
+}
+
+// unmountShm undoes mountShm once the task is gone. Containers that joined
+// it keep their own bind of it until they stop.
+func (s *Service) unmountShm(id string) {
+	dir := s.shmDir(id)
+	if mounted, err := mountinfo.Mounted(dir); err != nil || !mounted {
+		return
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		s.log.Warn("unmounting the shareable /dev/shm", "id", id, "err", err)
+	}
+}
+
+// joinNamespaces points the spec's PID and IPC namespaces at the processes
+// of the containers named by --pid and --ipc container:X, which must be
+// running now (their process IDs change with each start), and mounts a
+// shareable container's /dev/shm. The spec is stored when it changed.
+func (s *Service) joinNamespaces(ctx context.Context, c *containers.Container, cfg *containertypes.Config) error {
+	if cfg.IpcMode == "shareable" {
+		size := cfg.Resources.ShmSize
+		if size == 0 {
+			size = defaultShmSize
+		}
+		if err := s.mountShm(c.ID, size); err != nil {
+			return err
+		}
+	}
+	paths := map[specs.LinuxNamespaceType]string{}
+	if ref, ok := strings.CutPrefix(cfg.PidMode, "container:"); ok {
+		other, err := s.lookup(ref)
+		if err != nil {
+			return fmt.Errorf("failed to join PID namespace: %w", err)
+		}
+		pid := s.livePID(ctx, other.id)
+		if pid == 0 {
+			return fmt.Errorf("failed to join PID namespace: %s is not running: %w", other.id, errdefs.ErrInternal)
+		}
+		paths[specs.PIDNamespace] = "/proc/" + strconv.Itoa(pid) + "/ns/pid"
+	}
+	if ref, ok := strings.CutPrefix(cfg.IpcMode, "container:"); ok {
+		other, err := s.lookup(ref)
+		if err != nil {
+			return fmt.Errorf("cannot join IPC of container %s: %w", ref, err)
+		}
+		_, ocfg, err := s.load(ctx, other.id)
+		if err != nil {
+			return err
+		}
+		if ocfg.IpcMode != "shareable" && ocfg.IpcMode != "host" {
+			return fmt.Errorf("cannot join IPC of container %s: non-shareable IPC (hint: use IpcMode:shareable for the donor container): %w", other.name, errdefs.ErrFailedPrecondition)
+		}
+		pid := s.livePID(ctx, other.id)
+		if pid == 0 {
+			return fmt.Errorf("cannot join IPC of a non running container: %s: %w", other.name, errdefs.ErrFailedPrecondition)
+		}
+		paths[specs.IPCNamespace] = "/proc/" + strconv.Itoa(pid) + "/ns/ipc"
+		if ocfg.IpcMode == "host" {
+			paths[specs.IPCNamespace] = ""
+		}
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	v, err := typeurl.UnmarshalAny(c.Spec)
+	if err != nil {
+		return err
+	}
+	sp, ok := v.(*oci.Spec)
+	if !ok {
+		return fmt.Errorf("container %s: unexpected spec type %T", c.ID, v)
+	}
+	for typ, path := range paths {
+		sp.Linux.Namespaces = slices.DeleteFunc(sp.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == typ })
+		if path != "" || typ == specs.PIDNamespace {
+			sp.Linux.Namespaces = append(sp.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: path})
+		}
+	}
+	if c.Spec, err = typeurl.MarshalAny(sp); err != nil {
+		return err
+	}
+	_, err = s.client.ContainerService().Update(ctx, *c, "spec")
+	return err
 }
 
 func contains(list []string, s string) bool {

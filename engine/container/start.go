@@ -72,6 +72,16 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 		}
 	}
 
+	if err := s.joinNamespaces(ctx, &c, cfg); err != nil {
+		s.unmountShm(r.id)
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.unmountShm(r.id)
+		}
+	}()
 	mounts, err := s.client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
 	if err != nil {
 		return fmt.Errorf("mounting the container's filesystem: %w", err)
@@ -299,10 +309,12 @@ func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteRespo
 	if err != nil {
 		err = errgrpc.ToNative(err)
 		if errdefs.IsNotFound(err) {
+			s.unmountShm(id)
 			return nil, nil
 		}
 		return nil, err
 	}
+	s.unmountShm(id)
 	return resp, nil
 }
 

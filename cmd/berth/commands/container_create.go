@@ -42,7 +42,7 @@ func namespaceFlags() configFlags {
 		flags: []cli.Flag{
 			&cli.BoolFlag{Name: "init", Usage: "run an init (tini) as PID 1 that reaps zombies and forwards signals"},
 			&cli.StringFlag{Name: "pid", Usage: "PID namespace: host or container:NAME"},
-			&cli.StringFlag{Name: "ipc", Usage: "IPC namespace: private, shareable, host or container:NAME"},
+			&cli.StringFlag{Name: "ipc", Usage: "IPC namespace: private (a /dev/shm of its own), none (no /dev/shm), shareable (a /dev/shm others may join), host or container:NAME (a shareable one)"},
 			&cli.StringFlag{Name: "uts", Usage: "UTS namespace: host"},
 			&cli.StringFlag{Name: "userns", Usage: "user namespace: host (berth's only mode: it remaps no users)"},
 			&cli.StringFlag{Name: "domainname", Usage: "container NIS domain name"},
