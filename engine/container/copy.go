@@ -130,19 +130,43 @@ func (s *Service) livePID(ctx context.Context, id string) int {
 }
 
 // StatPath describes a path of the container (a final symlink is not
-// followed).
+// followed unless the path ends in "/" or "/.").
 func (s *Service) StatPath(ctx context.Context, ref, p string) (containertypes.PathStat, error) {
 	var out containertypes.PathStat
 	err := s.withFS(ctx, ref, func(f containerFS) error {
-		root, rel, _ := f.resolve(p)
-		st, err := fsarchive.LstatInRoot(root, rel)
+		r, name, err := openPath(f, ref, p)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		st, err := fsarchive.Lstat(r, name)
 		if err != nil {
 			return pathError(ref, p, err)
+		}
+		if name == "." {
+			st.Name = path.Base(path.Clean("/" + p)) // a followed link keeps its own name
 		}
 		out = containertypes.PathStat(st)
 		return nil
 	})
 	return out, err
+}
+
+// openPath opens the directory that holds the container's path p and
+// returns p's name in it: the parent of p and its base name, or, for a path
+// that follows its last symlink (FollowsLast), p itself (which must be a
+// directory) and ".".
+func openPath(f containerFS, ref, p string) (*os.Root, string, error) {
+	root, rel, _ := f.resolve(p)
+	dir, name := fsarchive.SplitPath(rel)
+	if fsarchive.FollowsLast(p) {
+		dir, name = rel, "."
+	}
+	r, err := fsarchive.OpenRootIn(root, dir)
+	if err != nil {
+		return nil, "", pathError(ref, p, err)
+	}
+	return r, name, nil
 }
 
 // ReadDir lists the directory p of the container (the dashboard's file
@@ -164,28 +188,19 @@ func (s *Service) ReadDir(ctx context.Context, ref, p string) ([]containertypes.
 }
 
 // CopyFrom writes a tar of the container's path p to w: one top-level
-// entry named after p's base name (a directory with everything below it;
-// symlinks are stored, not followed).
+// entry named fsarchive.ArchiveTop(p) (a directory with everything below it;
+// symlinks are stored, not followed, except a last one p follows).
 func (s *Service) CopyFrom(ctx context.Context, ref, p string, w io.Writer) error {
 	return s.withFS(ctx, ref, func(f containerFS) error {
-		root, rel, _ := f.resolve(p)
-		dir, base := fsarchive.SplitPath(rel)
-		r, err := fsarchive.OpenRootIn(root, dir)
+		r, name, err := openPath(f, ref, p)
 		if err != nil {
-			return pathError(ref, p, err)
+			return err
 		}
 		defer r.Close()
-		if _, err := r.Lstat(base); err != nil {
+		if _, err := r.Lstat(name); err != nil {
 			return pathError(ref, p, err)
 		}
-		top := base
-		if base == "." {
-			top = path.Base(path.Clean("/" + p))
-			if top == "/" {
-				top = "."
-			}
-		}
-		return fsarchive.Tar(w, r, base, top)
+		return fsarchive.Tar(w, r, name, fsarchive.ArchiveTop(p))
 	})
 }
 

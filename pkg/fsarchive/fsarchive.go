@@ -96,10 +96,12 @@ func LstatInRoot(root, p string) (Stat, error) {
 		return Stat{}, err
 	}
 	defer r.Close()
-	return lstat(r, base)
+	return Lstat(r, base)
 }
 
-func lstat(r *os.Root, name string) (Stat, error) {
+// Lstat describes the entry name of r ("/" names r itself), without
+// following a final symlink.
+func Lstat(r *os.Root, name string) (Stat, error) {
 	fi, err := r.Lstat(name)
 	if err != nil {
 		return Stat{}, err
@@ -134,7 +136,7 @@ func ReadDirInRoot(root, p string) ([]Stat, error) {
 	sort.Strings(names)
 	out := make([]Stat, 0, len(names))
 	for _, n := range names {
-		st, err := lstat(r, n)
+		st, err := Lstat(r, n)
 		if err != nil {
 			continue // gone since the listing
 		}
@@ -151,6 +153,23 @@ func SplitPath(p string) (dir, base string) {
 		return "/", "."
 	}
 	return path.Dir(p), path.Base(p)
+}
+
+// ArchiveTop is the top entry's name in the archive of a container's path p,
+// as dockerd names it: "." for a path ending in "." (a directory's
+// contents: "./", "./file"), "/" for the root ("/", "/file"), the base name
+// otherwise.
+func ArchiveTop(p string) string {
+	if t := strings.TrimRight(p, "/"); t == "." || strings.HasSuffix(t, "/.") {
+		return "."
+	}
+	return path.Base(path.Clean("/" + p))
+}
+
+// FollowsLast reports whether p names what its last symlink points to
+// rather than the link: a path ending in "/" or "/." (Docker's cp rule).
+func FollowsLast(p string) bool {
+	return strings.HasSuffix(p, "/") || ArchiveTop(p) == "."
 }
 
 // Tar writes the entry name of r (a file, a symlink or a whole directory
@@ -182,7 +201,7 @@ func tarEntry(tw *tar.Writer, r *os.Root, name, arcName string) error {
 			return err
 		}
 		hdr.Name = arcName
-		if fi.IsDir() {
+		if fi.IsDir() && !strings.HasSuffix(hdr.Name, "/") { // the root's is "/"
 			hdr.Name += "/"
 		}
 		hdr.Uname, hdr.Gname = "", ""
@@ -225,7 +244,7 @@ func tarEntry(tw *tar.Writer, r *os.Root, name, arcName string) error {
 			}
 			sub := e.Name()
 			if arcName != "" {
-				sub = arcName + "/" + e.Name()
+				sub = strings.TrimSuffix(arcName, "/") + "/" + e.Name()
 			}
 			if err := tarEntry(tw, r, child, sub); err != nil {
 				return err
@@ -250,6 +269,9 @@ type UntarOptions struct {
 	// Chown keeps the archive's owners (else the files belong to the
 	// extracting user).
 	Chown bool
+	// RootNames reads names below "/" as below "." (the archive of a
+	// container's root, ArchiveTop "/"), instead of refusing them.
+	RootNames bool
 	// Sync makes r a copy of the archive: a regular file already there
 	// with the entry's size, mode, mtime (to the nanosecond) and, with
 	// Chown, owner is kept unwritten, and whatever the archive does not
@@ -280,6 +302,9 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 		}
 		if err != nil {
 			return fmt.Errorf("reading the archive: %w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		if opts.RootNames && strings.HasPrefix(hdr.Name, "/") {
+			hdr.Name = "." + hdr.Name
 		}
 		name, err := entryName(hdr.Name)
 		if err != nil {

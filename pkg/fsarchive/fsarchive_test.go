@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -296,5 +297,51 @@ func TestUntarSync(t *testing.T) {
 	}
 	if before.Sys().(*syscall.Stat_t).Ino != after.Sys().(*syscall.Stat_t).Ino {
 		t.Errorf("same.txt was rewritten, want it left as it was")
+	}
+}
+
+// The archive of a container's path names its top entry as dockerd does
+// (moby's TestCopyFromContainer), and a root's archive ("/", "/file")
+// extracts like any other.
+func TestArchiveTop(t *testing.T) {
+	for p, want := range map[string]string{
+		"/": "/", "//": "/", ".": ".", "/.": ".", "./": ".", "/./": ".", "/bar/quux/.": ".",
+		"/bar/root": "root", "/bar/root/": "root", "bar/quux": "quux", "/etc/passwd": "passwd",
+	} {
+		if got := ArchiveTop(p); got != want {
+			t.Errorf("ArchiveTop(%q) = %q, want %q", p, got, want)
+		}
+	}
+	for p, want := range map[string]bool{"/": true, "/a": false, "/a/": true, "/a/.": true, "a": false} {
+		if got := FollowsLast(p); got != want {
+			t.Errorf("FollowsLast(%q) = %v, want %v", p, got, want)
+		}
+	}
+
+	src := t.TempDir()
+	write(t, filepath.Join(src, "foo"), "hello", 0o644)
+	write(t, filepath.Join(src, "bar", "baz"), "world", 0o644)
+	var buf bytes.Buffer
+	if err := Tar(&buf, openRoot(t, src), ".", "/"); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(buf.Bytes()))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if want := []string{"/", "/bar/", "/bar/baz", "/foo"}; !slices.Equal(names, want) {
+		t.Errorf("entries of the root's archive: %q, want %q", names, want)
+	}
+	dst := t.TempDir()
+	if err := Untar(&buf, openRoot(t, dst), UntarOptions{Rename: Plan{Dir: dst, Rename: "copy"}.Renamer("."), RootNames: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "copy", "bar", "baz")); err != nil || string(b) != "world" {
+		t.Errorf("extracted copy/bar/baz: %q %v", b, err)
 	}
 }

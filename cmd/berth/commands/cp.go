@@ -172,14 +172,15 @@ func copyFromContainer(ctx context.Context, env *Env, api Client, ctr, src, dst 
 		return &ExitError{Code: 1, Err: err}
 	}
 	defer root.Close()
-	top := path.Base(path.Clean("/" + cur)) // the archive's top entry
-	if top == "/" {
+	top := fsarchive.ArchiveTop(cur)
+	rootNames := top == "/" // the root's archive: "/", "/file"
+	if rootNames {
 		top = "."
 	}
 	if cur != src && plan.Rename == "" && name != "/" {
 		plan.Rename = name // a followed link's copy keeps the link's name
 	}
-	return fsarchive.Untar(rc, root, fsarchive.UntarOptions{Rename: plan.Renamer(top), Chown: archive})
+	return fsarchive.Untar(rc, root, fsarchive.UntarOptions{Rename: plan.Renamer(top), Chown: archive, RootNames: rootNames})
 }
 
 // volumeFlags: -v, --mount, --tmpfs, --volumes-from, --read-only
