@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -84,6 +85,7 @@ type config struct {
 	registry          image.RegistryOptions
 	builder           build.Options
 	cluster           *cluster.Options // nil: no cluster service
+	serviceDrain      *time.Duration   // nil: service.DefaultDrainPeriod
 }
 
 // Option configures New.
@@ -139,6 +141,13 @@ func WithRegistry(o image.RegistryOptions) Option { return func(c *config) { c.r
 // berthd's control plane across hosts. Root, State, BinDirs and Logger
 // default to the engine's. Without it the engine has no cluster service.
 func WithCluster(o cluster.Options) Option { return func(c *config) { c.cluster = &o } }
+
+// WithServiceDrainPeriod is how long a service task of this node stays up
+// after it left the load balancers, before it is stopped (default
+// service.DefaultDrainPeriod, Docker's 2 s; 0: none).
+func WithServiceDrainPeriod(d time.Duration) Option {
+	return func(c *config) { c.serviceDrain = &d }
+}
 
 // WithBuilder sets the builder's idle timeout, cache cap and debug
 // logging; its paths and containerd settings are the engine's.
@@ -309,7 +318,10 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			}
 			e.cluster.OnStore(e.servicelb.SetStore)
 		}
-		so := service.Options{Logger: cfg.logger, Peers: e.cluster, Publish: bus.Publish}
+		so := service.Options{Logger: cfg.logger, Peers: e.cluster, Publish: bus.Publish, DrainPeriod: service.DefaultDrainPeriod}
+		if cfg.serviceDrain != nil {
+			so.DrainPeriod = *cfg.serviceDrain
+		}
 		if e.containers != nil && e.images != nil {
 			so.Engine = service.Engine{Containers: e.containers, Images: e.images, Subscribe: bus.Subscribe}
 		}

@@ -64,6 +64,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "enable-berth-snapshotter", Value: d.EnableBerthSnapshotter, Usage: "run berth-snapshotter and register it as containerd's snapshotter \"berth\""},
 			&cli.BoolFlag{Name: "api-reflection", Value: d.APIReflection, Usage: "serve gRPC server reflection on the API (--api-reflection=false: off)"},
 			&cli.StringFlag{Name: "cluster-node-timeout", Value: d.ClusterNodeTimeout, Usage: "in a cluster: how long a node that stopped heartbeating is still reported ready (2s to 1m)"},
+			&cli.StringFlag{Name: "service-drain-period", Value: d.ServiceDrainPeriod, Usage: "in a cluster: how long a service task stays up after it left the load balancers, before it is stopped (0 to 1m)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "berthd's log format: text or json"},
 			&cli.BoolFlag{Name: "uninstall", Usage: "remove berth's networks, bridges and firewall (nftables table) from the host, then exit (berthd must be stopped)"},
@@ -149,6 +150,9 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 	}
 	if c.IsSet("cluster-node-timeout") {
 		cfg.ClusterNodeTimeout = c.String("cluster-node-timeout")
+	}
+	if c.IsSet("service-drain-period") {
+		cfg.ServiceDrainPeriod = c.String("service-drain-period")
 	}
 	if c.IsSet("debug") {
 		cfg.Debug = c.Bool("debug")

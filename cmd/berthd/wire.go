@@ -47,6 +47,10 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 	if err != nil {
 		return nil, err
 	}
+	drain, err := cfg.ServiceDrainPeriodDuration()
+	if err != nil {
+		return nil, err
+	}
 	// BERTH_CLUSTER_CERT_VALIDITY shortens the node certificates' validity
 	// (5 years) so that tests see them renewed (docs/cluster.md).
 	var certValidity time.Duration
@@ -69,6 +73,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithLogger(env.Logger),
 		engine.WithBuilder(build.Options{IdleTimeout: idle, GCMaxUsed: cacheMax, Debug: cfg.Debug}),
 		engine.WithCluster(cluster.Options{NodeTimeout: nodeTimeout, EngineVersion: version, CertValidity: certValidity}),
+		engine.WithServiceDrainPeriod(drain),
 		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
 			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)

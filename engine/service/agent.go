@@ -412,6 +412,7 @@ func (a *agent) handle(ctx context.Context, t *stypes.Task) {
 		a.observe(ctx, t, ctr)
 	case stypes.TaskStateShutdown:
 		if ctr != nil && ctr.State.Running {
+			a.drain(ctx, t)
 			timeout := 10 * time.Second
 			if g := t.Spec.ContainerSpec.StopGracePeriod; g != nil {
 				timeout = *g
@@ -437,6 +438,23 @@ func (a *agent) handle(ctx context.Context, t *stypes.Task) {
 		_, _ = a.r.c.Txn(dctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", int64(t.Version.Index))).Then(clientv3.OpDelete(key)).Commit()
 		cancel()
 	}
+}
+
+// drain waits, before a task is stopped, for every node to have taken it
+// out of its load balancer: the nodes' balancers drop a task in the store
+// event that sets its desired state to shutdown, the one this agent acts
+// on, so a node slower to apply it would still send requests to a task
+// being stopped. A task that never took traffic (not running and
+// healthy) is stopped at once. Docker sleeps the same 2 s
+// (defaultGossipConvergeDelay) once the task left its service binding.
+func (a *agent) drain(ctx context.Context, t *stypes.Task) {
+	d := a.s.opts.DrainPeriod
+	if d <= 0 || t.Status.State != stypes.TaskStateRunning ||
+		(t.Status.Health != "" && t.Status.Health != container.HealthHealthy) {
+		return
+	}
+	a.s.log.Debug("service agent: draining a task before it stops", "task", t.ID, "period", d)
+	sleepCtx(ctx, d)
 }
 
 // observe reports a task's container as it is.

@@ -50,7 +50,15 @@ type Options struct {
 	// update, remove, and an update for each task's new state) on this
 	// node's event bus; nil: none.
 	Publish func(events.Message)
+	// DrainPeriod is how long a task that may take traffic stays up once
+	// it is to shut down: it leaves every node's load balancer in the
+	// same store event, then the agent waits this long before it stops
+	// the container (Docker waits 2 s, its "gossip converge delay").
+	DrainPeriod time.Duration
 }
+
+// DefaultDrainPeriod is Options.DrainPeriod's default, Docker's.
+const DefaultDrainPeriod = 2 * time.Second
 
 // Service is the service noun and, once the node is in a cluster, its
 // leader candidate and task agent.

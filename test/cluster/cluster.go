@@ -21,14 +21,18 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/test/harness"
 )
@@ -319,4 +323,31 @@ func (c *Cluster) StartExternalEtcd() string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Dial connects to addr from inside the host's namespace: on a thread
+// that enters it and dies with it (its goroutine never unlocks it).
+func (h *Host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+h.Netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		ch <- res{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }

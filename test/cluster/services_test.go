@@ -7,13 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/berthproject/berth/engine/cluster"
@@ -36,36 +34,9 @@ func storeClient(t *testing.T, h *Host) *clientv3.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nsPath := "/run/netns/" + h.Netns
-	// Each connection is made on a thread that entered the namespace
-	// (and dies with it: the thread is never unlocked).
-	dial := func(ctx context.Context, addr string) (net.Conn, error) {
-		type res struct {
-			c   net.Conn
-			err error
-		}
-		ch := make(chan res, 1)
-		go func() {
-			runtime.LockOSThread()
-			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- res{nil, err}
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				ch <- res{nil, err}
-				return
-			}
-			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-			ch <- res{c, err}
-		}()
-		r := <-ch
-		return r.c, r.err
-	}
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints: []string{"https://" + h.IP + ":2379"}, TLS: tlsCfg, DialTimeout: 10 * time.Second,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)},
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return h.Dial(ctx, "tcp", addr) })},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -133,6 +133,11 @@ type Config struct {
 	// heartbeating is still reported ready (a Go duration, 2s to 1m;
 	// docs/cluster.md). Unused outside a cluster.
 	ClusterNodeTimeout string `toml:"cluster_node_timeout"`
+	// ServiceDrainPeriod is how long a service task stays up after it left
+	// the load balancers (VIPs, published ports, DNS) of every node and
+	// before it is stopped, so that no node still sends it a request (a
+	// Go duration, 0 to 1m; Docker's 2s; docs/services.md).
+	ServiceDrainPeriod string `toml:"service_drain_period"`
 }
 
 // Default returns the built-in defaults.
@@ -158,6 +163,7 @@ func Default() *Config {
 		DockerAPI:              true,
 		APIReflection:          true,
 		ClusterNodeTimeout:     "5s",
+		ServiceDrainPeriod:     "2s",
 	}
 }
 
@@ -268,6 +274,9 @@ func (c *Config) Validate() error {
 	if _, err := c.ClusterNodeTimeoutDuration(); err != nil {
 		return err
 	}
+	if _, err := c.ServiceDrainPeriodDuration(); err != nil {
+		return err
+	}
 	if c.LogMaxFile < 1 {
 		return fmt.Errorf("log_max_file must be at least 1, got %d", c.LogMaxFile)
 	}
@@ -337,6 +346,15 @@ func (c *Config) ClusterNodeTimeoutDuration() (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(c.ClusterNodeTimeout))
 	if err != nil || d < 2*time.Second || d > time.Minute {
 		return 0, fmt.Errorf("cluster_node_timeout: %q is not a duration from 2s to 1m (e.g. 5s)", c.ClusterNodeTimeout)
+	}
+	return d, nil
+}
+
+// ServiceDrainPeriodDuration parses ServiceDrainPeriod.
+func (c *Config) ServiceDrainPeriodDuration() (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(c.ServiceDrainPeriod))
+	if err != nil || d < 0 || d > time.Minute {
+		return 0, fmt.Errorf("service_drain_period: %q is not a duration from 0s to 1m (e.g. 2s)", c.ServiceDrainPeriod)
 	}
 	return d, nil
 }

@@ -122,6 +122,8 @@ func TestValidate(t *testing.T) {
 		"v6 subnet":         func(c *Config) { c.BridgeSubnet = "fd00::/64" },
 		"long prefix":       func(c *Config) { c.FirewallPrefix = "ABCDEFGHIJKLMNO" },
 		"cgroup driver":     func(c *Config) { c.CgroupDriver = "cgroupsfs" },
+		"drain period":      func(c *Config) { c.ServiceDrainPeriod = "2 seconds" },
+		"negative drain":    func(c *Config) { c.ServiceDrainPeriod = "-1s" },
 	} {
 		c := Default()
 		mut(c)
