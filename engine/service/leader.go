@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/berthproject/berth/engine/cluster"
+	stypes "github.com/berthproject/berth/pkg/types/service"
 )
 
 // LeaderTTL is the leader's lease: a leader that stops renewing it is
@@ -200,7 +201,7 @@ func (s *Service) pass(ctx context.Context, r records, st *cluster.Store, guard 
 		return time.Time{}
 	}
 	p := reconcile(snapshot{services: svcs, tasks: tasks, nodes: nodes, now: time.Now().UTC()}, upd)
-	if err := s.apply(pctx, r, guard, p); err != nil {
+	if err := s.apply(pctx, r, st, guard, p); err != nil {
 		if errors.Is(err, errNotLeader) {
 			return time.Time{}
 		}
@@ -214,41 +215,65 @@ func (s *Service) pass(ctx context.Context, r records, st *cluster.Store, guard 
 // its absence) and on the leader's election key, in transactions of up
 // to txnBatch records. A transaction that fails on a record changed
 // meanwhile is tried again record by record; the changed one is skipped
-// (the next pass sees it).
-func (s *Service) apply(ctx context.Context, r records, guard clientv3.Cmp, p *plan) error {
+// (the next pass sees it). A service whose spec the plan changed (an
+// automatic rollback) gets the endpoint of that spec in the same
+// transaction: its published ports, and its VIPs on the networks it has
+// again (those of the networks it left are given back).
+func (s *Service) apply(ctx context.Context, r records, st *cluster.Store, guard clientv3.Cmp, p *plan) error {
 	type write struct {
 		cmps []clientv3.Cmp
 		op   clientv3.Op
+		more []clientv3.Op
 	}
 	var ws []write
 	for _, svc := range p.services {
 		key := cluster.ServiceKey(svc.ID)
 		c := *svc
 		c.ServiceStatus = nil
-		ws = append(ws, write{[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(svc.Version.Index))}, clientv3.OpPut(key, encode(c))})
+		w := write{cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(svc.Version.Index))}}
+		if endpointStale(&c) && st != nil {
+			ecmps, eops, err := endpointOps(ctx, r, st, &c, svc.Endpoint)
+			switch {
+			case err == nil:
+				w.cmps, w.more = append(w.cmps, ecmps...), eops
+			case svc.PreviousSpec != nil && svc.UpdateStatus != nil && svc.UpdateStatus.State == stypes.UpdateStateRollbackStarted:
+				// The spec to roll back to cannot have its endpoint (its
+				// port was taken meanwhile, its network is gone): the
+				// update pauses on the spec it had, saying why.
+				c = *svc
+				c.ServiceStatus = nil
+				c.Spec, c.PreviousSpec = *svc.PreviousSpec, &svc.Spec
+				c.UpdateStatus = &stypes.UpdateStatus{State: stypes.UpdateStatePaused, StartedAt: svc.UpdateStatus.StartedAt,
+					Message: "update paused: it failed, and rolling back cannot: " + err.Error()}
+			default:
+				s.log.Warn("service leader: the service's endpoint does not match its spec", "service", svc.Spec.Name, "err", err)
+			}
+		}
+		w.op = clientv3.OpPut(key, encode(c))
+		ws = append(ws, w)
 	}
 	for _, t := range p.update {
 		key := cluster.TaskKey(t.ServiceID, t.ID)
-		ws = append(ws, write{[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(t.Version.Index))}, clientv3.OpPut(key, encode(t))})
+		ws = append(ws, write{cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(t.Version.Index))}, op: clientv3.OpPut(key, encode(t))})
 	}
 	for _, t := range p.create {
 		key := cluster.TaskKey(t.ServiceID, t.ID)
 		// A service removed meanwhile gets no task.
-		ws = append(ws, write{[]clientv3.Cmp{
+		ws = append(ws, write{cmps: []clientv3.Cmp{
 			clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(cluster.ServiceKey(t.ServiceID)), ">", 0),
-		}, clientv3.OpPut(key, encode(t))})
+		}, op: clientv3.OpPut(key, encode(t))})
 	}
 	for _, t := range p.remove {
 		key := cluster.TaskKey(t.ServiceID, t.ID)
-		ws = append(ws, write{[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(t.Version.Index))}, clientv3.OpDelete(key)})
+		ws = append(ws, write{cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", int64(t.Version.Index))}, op: clientv3.OpDelete(key)})
 	}
 	commit := func(batch []write) (bool, error) {
 		cmps := []clientv3.Cmp{guard}
 		ops := make([]clientv3.Op, 0, len(batch))
 		for _, w := range batch {
 			cmps = append(cmps, w.cmps...)
-			ops = append(ops, w.op)
+			ops = append(append(ops, w.op), w.more...)
 		}
 		resp, err := r.c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
@@ -267,7 +292,13 @@ func (s *Service) apply(ctx context.Context, r records, guard clientv3.Cmp, p *p
 		return false, nil
 	}
 	for len(ws) > 0 {
-		n := min(len(ws), txnBatch)
+		// Up to txnBatch records, and within etcd's limits of compares
+		// and operations per transaction.
+		n, nc, no := 0, 1, 0
+		for n < min(len(ws), txnBatch) && (n == 0 || nc+len(ws[n].cmps) <= txnLimit && no+1+len(ws[n].more) <= txnLimit) {
+			nc, no = nc+len(ws[n].cmps), no+1+len(ws[n].more)
+			n++
+		}
 		batch := ws[:n]
 		ws = ws[n:]
 		ok, err := commit(batch)
@@ -289,6 +320,10 @@ func (s *Service) apply(ctx context.Context, r records, guard clientv3.Cmp, p *p
 // txnBatch is how many records one transaction of the leader writes
 // (etcd allows 128 operations and 128 compares per transaction).
 const txnBatch = 60
+
+// txnLimit bounds the compares and the operations of one transaction
+// (etcd's --max-txn-ops, 128 by default).
+const txnLimit = 120
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

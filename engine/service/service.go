@@ -186,38 +186,79 @@ func resolveNetworks(ctx context.Context, st *cluster.Store, spec *stypes.Servic
 	return nil
 }
 
-// allocateVIPs gives service id a VIP on each of spec's networks (vip
-// mode), from the overlay network's IPAM (owner: the service ID; the
-// address it holds already is kept), and releases those of networks it
-// left. dnsrr mode holds none.
-func allocateVIPs(ctx context.Context, st *cluster.Store, id string, spec *stypes.ServiceSpec, old []stypes.EndpointVirtualIP) ([]stypes.EndpointVirtualIP, error) {
+// endpointOps makes svc.Endpoint what svc.Spec asks, from old (what
+// the stored record holds): the published ports (portOps) and, in vip
+// mode, a virtual IP on each of the spec's networks from the overlay
+// network's IPAM (the address the service holds there already is kept;
+// those of networks it left are given back). It returns the compares and
+// writes of the ports' and addresses' keys, for the transaction that
+// stores svc: the record and what it holds change together, and a
+// transaction that fails holds nothing (no address leaks, whether the
+// update that asked is refused, retried or rolled back).
+func endpointOps(ctx context.Context, r records, st *cluster.Store, svc *stypes.Service, old stypes.Endpoint) ([]clientv3.Cmp, []clientv3.Op, error) {
+	spec := &svc.Spec
+	cmps, ops, ports, err := portOps(ctx, r, svc.ID, spec, old.Ports)
+	if err != nil {
+		return nil, nil, err
+	}
 	ostore, err := overlay.NewStore(st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	want := map[string]bool{}
-	var out []stypes.EndpointVirtualIP
+	var want, held []string
 	if spec.EndpointSpec.Mode == stypes.ResolutionModeVIP {
 		for _, a := range spec.TaskTemplate.Networks {
-			n, err := ostore.Network(ctx, a.Target)
-			if err != nil {
-				return nil, err
-			}
-			ip, err := ostore.AllocateVIP(ctx, n.Name, id)
-			if err != nil {
-				return nil, fmt.Errorf("allocate a virtual IP for service %s on network %s: %w", spec.Name, n.Name, err)
-			}
-			want[n.Name] = true
-			out = append(out, stypes.EndpointVirtualIP{NetworkID: n.ID, NetworkName: n.Name,
-				Addr: netip.PrefixFrom(ip, n.Subnet.Bits()).String()})
+			want = append(want, a.Target)
 		}
 	}
-	for _, v := range old {
-		if !want[v.NetworkName] {
-			_ = ostore.ReleaseVIP(ctx, v.NetworkName, id)
+	for _, v := range old.VirtualIPs {
+		held = append(held, v.NetworkName)
+	}
+	ips, vcmps, vops, err := ostore.VIPOps(ctx, svc.ID, want, held)
+	if err != nil {
+		return nil, nil, fmt.Errorf("allocate a virtual IP for service %s: %w", spec.Name, err)
+	}
+	var vips []stypes.EndpointVirtualIP
+	for _, name := range want {
+		n, err := ostore.Network(ctx, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		vips = append(vips, stypes.EndpointVirtualIP{NetworkID: n.ID, NetworkName: n.Name,
+			Addr: netip.PrefixFrom(ips[name], n.Subnet.Bits()).String()})
+	}
+	svc.Endpoint.Spec = *spec.EndpointSpec
+	svc.Endpoint.Ports = ports
+	svc.Endpoint.VirtualIPs = vips
+	return append(cmps, vcmps...), append(ops, vops...), nil
+}
+
+// endpointStale reports whether svc.Endpoint is not what svc.Spec asks
+// (the spec changed without endpointOps: the leader's automatic
+// rollback).
+func endpointStale(svc *stypes.Service) bool {
+	es := svc.Spec.EndpointSpec
+	if es == nil {
+		return false
+	}
+	if svc.Endpoint.Spec.Mode != es.Mode || !slices.Equal(svc.Endpoint.Spec.Ports, es.Ports) {
+		return true
+	}
+	var want []string
+	if es.Mode == stypes.ResolutionModeVIP {
+		for _, a := range svc.Spec.TaskTemplate.Networks {
+			want = append(want, a.Target)
 		}
 	}
-	return out, nil
+	if len(want) != len(svc.Endpoint.VirtualIPs) {
+		return true
+	}
+	for i, v := range svc.Endpoint.VirtualIPs {
+		if v.NetworkName != want[i] {
+			return true
+		}
+	}
+	return false
 }
 
 func releaseVIPs(ctx context.Context, st *cluster.Store, id string, vips []stypes.EndpointVirtualIP) {
@@ -332,32 +373,12 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 		return nil, storeErr(err)
 	}
 	id := newID()
-	vips, err := allocateVIPs(ctx, st, id, &spec, nil)
-	if err != nil {
-		releaseVIPs(context.WithoutCancel(ctx), st, id, vips)
-		return nil, storeErr(err)
-	}
-	created := false
-	defer func() {
-		if !created {
-			releaseVIPs(context.WithoutCancel(ctx), st, id, vips)
-		}
-	}()
 	for attempt := 0; attempt < 10; attempt++ {
-		cmps, ops, ports, err := portOps(ctx, r, id, &spec, nil)
+		now := time.Now().UTC()
+		svc := stypes.Service{ID: id, Meta: stypes.Meta{CreatedAt: now, UpdatedAt: now}, Spec: spec}
+		cmps, ops, err := endpointOps(ctx, r, st, &svc, stypes.Endpoint{})
 		if err != nil {
 			return nil, storeErr(err)
-		}
-		now := time.Now().UTC()
-		svc := stypes.Service{
-			ID:   id,
-			Meta: stypes.Meta{CreatedAt: now, UpdatedAt: now},
-			Spec: spec,
-			Endpoint: stypes.Endpoint{
-				Spec:       *spec.EndpointSpec,
-				Ports:      ports,
-				VirtualIPs: vips,
-			},
 		}
 		nameKey := cluster.ServiceNameKey(spec.Name)
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(nameKey), "=", 0))
@@ -367,14 +388,13 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 			return nil, storeErr(err)
 		}
 		if resp.Succeeded {
-			created = true
 			s.log.Info("service created", "service", spec.Name, "id", id)
 			return &stypes.CreateResponse{ID: id}, nil
 		}
 		if g, err := r.c.Get(ctx, nameKey); err == nil && len(g.Kvs) > 0 {
 			return nil, fmt.Errorf("service %s already exists: remove it first or pick another name: %w", spec.Name, errdefs.ErrAlreadyExists)
 		}
-		// A published port was taken meanwhile: pick again.
+		// A published port or an address was taken meanwhile: pick again.
 	}
 	return nil, fmt.Errorf("create service %s: the cluster store kept changing: %w", spec.Name, errdefs.ErrUnavailable)
 }
@@ -545,19 +565,14 @@ func (s *Service) Update(ctx context.Context, ref string, version uint64, spec s
 		if err := resolveNetworks(ctx, st, &next); err != nil {
 			return nil, storeErr(err)
 		}
-		cmps, ops, ports, err := portOps(ctx, r, cur.ID, &next, cur.Endpoint.Ports)
-		if err != nil {
-			return nil, storeErr(err)
-		}
 		svc := *cur
 		svc.ServiceStatus = nil
 		prev := cur.Spec
 		svc.PreviousSpec = &prev
 		svc.Spec = next
 		svc.UpdatedAt = time.Now().UTC()
-		svc.Endpoint.Spec = *next.EndpointSpec
-		svc.Endpoint.Ports = ports
-		if svc.Endpoint.VirtualIPs, err = allocateVIPs(ctx, st, cur.ID, &next, cur.Endpoint.VirtualIPs); err != nil {
+		cmps, ops, err := endpointOps(ctx, r, st, &svc, cur.Endpoint)
+		if err != nil {
 			return nil, storeErr(err)
 		}
 		now := svc.UpdatedAt

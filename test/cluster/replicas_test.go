@@ -340,8 +340,11 @@ func TestServiceFaults(t *testing.T) {
 }
 
 // TestServiceUpdate (make test-cluster): a rolling update two at a time,
-// start-first, replaces every task; an update whose tasks fail rolls
-// back to the spec before it.
+// start-first, replaces every task; an update whose tasks fail, onto
+// another network and port, rolls back to the spec before it, with its
+// VIP and port: no address of the failed tasks, no VIP and no
+// load-balancer address is left on the network it tried; after rm, none
+// on either.
 func TestServiceUpdate(t *testing.T) {
 	if os.Getenv(EnvFull) != "1" {
 		t.Skipf("full cluster scenario: run `make test-cluster` (or set %s=1)", EnvFull)
@@ -350,7 +353,14 @@ func TestServiceUpdate(t *testing.T) {
 	c.Form()
 	loadBusyboxAll(c)
 	h1 := c.Hosts[0]
-	h1.BerthOK("service", "create", "-d", "--name", "web", "--replicas", "7", "--restart-delay", "1s", "busybox", "sleep", "3600")
+	for i, n := range []string{"upda", "updb"} {
+		h1.BerthOK("network", "create", "-d", "overlay", "--subnet", fmt.Sprintf("10.23%d.0.0/24", 5+i), n)
+	}
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "updb", true)
+	}
+	h1.BerthOK("service", "create", "-d", "--name", "web", "--replicas", "7", "--restart-delay", "1s",
+		"--network", "upda", "-p", "30093:8080", "busybox", "sleep", "3600")
 	waitFor(t, "7 tasks", func() (bool, string) {
 		by, live := runningPerNode(t, h1, "web")
 		n := 0
@@ -386,11 +396,22 @@ func TestServiceUpdate(t *testing.T) {
 		return n == 7, fmt.Sprint(n, " containers")
 	})
 
-	// A failing update rolls back to the spec before it.
-	h1.BerthOK("service", "update", "-d", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false", "web")
+	// A failing update onto another network and port rolls back to the
+	// spec before it, with its endpoint.
+	h1.BerthOK("service", "update", "-d", "--update-failure-action", "rollback", "--update-monitor", "1s", "--args", "false",
+		"--network-rm", "upda", "--network-add", "updb", "--publish-rm", "8080", "--publish-add", "30094:8080", "web")
 	waitFor(t, "web rolled back", func() (bool, string) {
 		out := h1.BerthOK("service", "inspect", "--format", "{{.UpdateStatus.State}} {{.Spec.TaskTemplate.ContainerSpec.Args}}", "web")
 		return strings.HasPrefix(out, "rollback_completed [sleep 3600]"), out + "\n" + h1.Berth("service", "ps", "web").Stdout
+	})
+	ep := h1.BerthOK("service", "inspect", "--format", "{{range .Endpoint.VirtualIPs}}{{.NetworkName}} {{end}}{{range .Endpoint.Ports}}{{.PublishedPort}} {{end}}", "web")
+	if strings.TrimSpace(ep) != "upda 30093" {
+		t.Fatalf("the rolled back service's endpoint (VIPs, ports): %q, want upda 30093", ep)
+	}
+	sc := storeClient(t, h1)
+	waitFor(t, "nothing held on updb after the rollback", func() (bool, string) {
+		held := ipamEntries(t, sc, "updb")
+		return len(held) == 0, fmt.Sprint(held)
 	})
 	waitFor(t, "7 tasks after the rollback", func() (bool, string) {
 		by, live := runningPerNode(t, h1, "web")
@@ -409,4 +430,11 @@ func TestServiceUpdate(t *testing.T) {
 		}
 		return n == 0, fmt.Sprint(n)
 	})
+	waitFor(t, "no address held on upda or updb after rm", func() (bool, string) {
+		held := append(ipamEntries(t, sc, "upda"), ipamEntries(t, sc, "updb")...)
+		return len(held) == 0, fmt.Sprint(held)
+	})
+	for _, n := range []string{"upda", "updb"} {
+		h1.BerthOK("network", "rm", n)
+	}
 }

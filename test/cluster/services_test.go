@@ -229,6 +229,22 @@ func noVIPs(t *testing.T, h *Host) {
 	})
 }
 
+// ipamEntries lists the addresses held in an overlay network's IPAM
+// ("ip=owner": a container's endpoint, a node's load-balancer address or
+// a service's VIP), read with a client of storeClient.
+func ipamEntries(t *testing.T, sc *clientv3.Client, network string) []string {
+	t.Helper()
+	resp, err := sc.Get(context.Background(), cluster.IPAMPrefix(network), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, cluster.KeyLast(string(kv.Key))+"="+string(kv.Value))
+	}
+	return out
+}
+
 // webCmd serves the task's hostname on port 8080 (busybox httpd).
 const webCmd = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
 

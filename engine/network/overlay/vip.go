@@ -126,6 +126,80 @@ func (s *Store) AllocateVIP(ctx context.Context, network, owner string) (netip.A
 	return netip.Addr{}, fmt.Errorf("allocate a VIP on %s: the cluster store kept changing: %w", network, errdefs.ErrUnavailable)
 }
 
+// VIPOps is the part of one etcd transaction that makes owner hold a VIP
+// on each network of want (the address it holds there already, or the
+// lowest free one) and none on the networks of held that want lacks: the
+// compares that hold while the IPAM is as read here, and the writes. The
+// addresses are held, or given back, only if that transaction commits,
+// so the record that lists them (the service's) changes with them, and a
+// transaction that fails leaves nothing to undo. Errors: ErrNotFound (no
+// such overlay network), ErrResourceExhausted.
+func (s *Store) VIPOps(ctx context.Context, owner string, want, held []string) (map[string]netip.Addr, []clientv3.Cmp, []clientv3.Op, error) {
+	vips := map[string]netip.Addr{}
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	value := vipOwnerPrefix + owner
+	// ipam reads a network's addresses: taken, and the one owner holds.
+	ipam := func(network string) (map[netip.Addr]string, netip.Addr, error) {
+		resp, err := s.c.Get(ctx, cluster.IPAMPrefix(network), clientv3.WithPrefix())
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		taken := map[netip.Addr]string{}
+		var mine netip.Addr
+		for _, kv := range resp.Kvs {
+			a, err := netip.ParseAddr(cluster.KeyLast(string(kv.Key)))
+			if err != nil {
+				continue
+			}
+			if string(kv.Value) == value {
+				mine = a
+			}
+			taken[a] = string(kv.Value)
+		}
+		return taken, mine, nil
+	}
+	for _, network := range want {
+		n, err := s.Network(ctx, network)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		taken, mine, err := ipam(network)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if mine.IsValid() {
+			vips[network] = mine
+			cmps = append(cmps, clientv3.Compare(clientv3.Value(cluster.IPAMKey(network, mine.String())), "=", value))
+			continue
+		}
+		ip, err := lowestFree(n, taken)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		key := cluster.IPAMKey(network, ip.String())
+		vips[network] = ip
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(cluster.NetworkKey(network)), ">", 0),
+			clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+		ops = append(ops, clientv3.OpPut(key, value))
+	}
+	for _, network := range held {
+		if _, ok := vips[network]; ok || slices.Contains(want, network) {
+			continue
+		}
+		_, mine, err := ipam(network)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if mine.IsValid() {
+			key := cluster.IPAMKey(network, mine.String())
+			cmps = append(cmps, clientv3.Compare(clientv3.Value(key), "=", value))
+			ops = append(ops, clientv3.OpDelete(key))
+		}
+	}
+	return vips, cmps, ops, nil
+}
+
 // ReleaseVIP is Service.ReleaseVIP on the store.
 func (s *Store) ReleaseVIP(ctx context.Context, network, owner string) error {
 	vips, err := s.VIPs(ctx, network)
