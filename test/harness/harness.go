@@ -64,6 +64,7 @@ type options struct {
 	daemonEnv      []string
 	netns          string
 	startupTimeout time.Duration
+	poolClaim      *os.File // held while the stack runs: its /16 is its own
 }
 
 // WithNamespace sets the containerd namespace (default: a random "bt…").
@@ -133,7 +134,6 @@ func Start(t testing.TB, opts ...Option) *Stack {
 	if os.Getenv(EnvDebug) == "1" {
 		o.debug = true
 	}
-	o.subnet, o.pool = randomSubnet()
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -160,6 +160,17 @@ func Start(t testing.TB, opts ...Option) *Stack {
 	if len(missing) > 0 {
 		t.Skipf("berth binaries missing: %s (run `make deps build`, or set %s/%s)",
 			strings.Join(missing, ", "), EnvBuild, EnvLibexec)
+	}
+
+	if o.netns == "" {
+		// On the host's network namespace, the /16 is claimed for the
+		// stack's life: two stacks in one /16 could both take a subnet
+		// in the moment before either bridge has its address (each
+		// berthd skips only subnets already on the host), and then
+		// one's embedded DNS and routes answer for the other's.
+		o.subnet, o.pool, o.poolClaim = claimSubnet()
+	} else {
+		o.subnet, o.pool = randomSubnet(randomPool())
 	}
 
 	// Short: unix socket paths under it must stay below 108 bytes, and
@@ -246,15 +257,53 @@ func (s *Stack) FirewallPrefix() string { return s.opts.fwPrefix }
 // in /24s.
 func (s *Stack) AddressPool() string { return s.opts.pool }
 
-// randomSubnet picks a /16 in 10.200.0.0-10.254.0.0 for a stack's networks
-// and a /24 in it for the default bridge (berthd moves to a free pool
-// subnet if a host route overlaps it). Pool subnets used by another
-// stack's bridge are skipped by berthd.
-func randomSubnet() (subnet, pool string) {
-	var b [2]byte
+// Stacks take their networks from a /16 in 10.200.0.0-10.254.0.0.
+const (
+	firstPool = 200
+	numPools  = 55
+)
+
+// poolClaimDir holds a lock file per /16: a stack of any test process on
+// this host holds its /16's lock (flock) while it runs.
+const poolClaimDir = "/tmp/berth-test-pools"
+
+// claimSubnet claims a /16 no other running stack holds, in a random
+// order, and picks the stack's subnets in it (randomSubnet). If all are
+// held (more stacks than pools), it takes a random one unclaimed: berthd
+// still skips subnets already on the host.
+func claimSubnet() (subnet, pool string, claim *os.File) {
+	if err := os.MkdirAll(poolClaimDir, 0o755); err == nil {
+		start := randomPool() - firstPool
+		for i := range numPools {
+			x := firstPool + (start+i)%numPools
+			f, err := os.OpenFile(filepath.Join(poolClaimDir, strconv.Itoa(x)), os.O_CREATE|os.O_RDWR, 0o644)
+			if err != nil {
+				break
+			}
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				subnet, pool = randomSubnet(x)
+				return subnet, pool, f
+			}
+			f.Close()
+		}
+	}
+	subnet, pool = randomSubnet(randomPool())
+	return subnet, pool, nil
+}
+
+func randomPool() int {
+	var b [1]byte
 	_, _ = rand.Read(b[:])
-	x := 200 + int(b[0])%55
-	return fmt.Sprintf("10.%d.%d.0/24", x, b[1]), fmt.Sprintf("base=10.%d.0.0/16,size=24", x)
+	return firstPool + int(b[0])%numPools
+}
+
+// randomSubnet gives the /16 10.x.0.0 for a stack's networks and a random
+// /24 in it for the default bridge (berthd moves to a free pool subnet if
+// a host route overlaps it).
+func randomSubnet(x int) (subnet, pool string) {
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("10.%d.%d.0/24", x, b[0]), fmt.Sprintf("base=10.%d.0.0/16,size=24", x)
 }
 
 // ContainerdAddress is the stack's containerd socket.

@@ -30,6 +30,7 @@ func (s *Stack) Stop() {
 	s.mu.Unlock()
 	t := s.t
 	defer s.removeDir()
+	defer s.releasePool()
 
 	// A test that killed berthd without restarting it leaves containerd
 	// (and the containers) running: bring berthd back to clean up.
@@ -473,4 +474,12 @@ func PublishedPorts(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// releasePool gives the stack's /16 back to other stacks (claimSubnet),
+// once its networks are gone.
+func (s *Stack) releasePool() {
+	if s.opts.poolClaim != nil {
+		_ = s.opts.poolClaim.Close()
+	}
 }
