@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -338,10 +337,11 @@ func (p *procIO) closeStdin() {
 	})
 }
 
-// resize sets the terminal size.
+// resize sets the terminal size. A process without a terminal ignores it,
+// as under containerd's runc shim (dockerd resizes any exec it is asked to).
 func (p *procIO) resize(width, height uint32) error {
 	if p.console == nil {
-		return errors.New("process has no terminal")
+		return nil
 	}
 	return p.console.Resize(console.WinSize{Width: uint16(width), Height: uint16(height)})
 }

@@ -116,9 +116,14 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 
 	var creator cio.Creator
 	var stdin *stdinCloser
-	if e.cfg.Detach {
+	switch {
+	case e.cfg.Detach && e.cfg.Tty:
+		// A terminal still, its output read and dropped (resize works).
+		creator = cio.NewCreator(cio.WithStreams(nil, io.Discard, nil), cio.WithTerminal,
+			cio.WithFIFODir(filepath.Join(s.opts.State, "fifo")))
+	case e.cfg.Detach:
 		creator = cio.NullIO
-	} else {
+	default:
 		in := st.Stdin
 		if !e.cfg.AttachStdin {
 			in = nil
@@ -141,7 +146,12 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	if stdin != nil {
 		stdin.closeIO = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) }
 	}
-	statusC, err := proc.Wait(ctx)
+	waitCtx := ctx
+	if e.cfg.Detach {
+		// A detached process outlives the request that started it.
+		waitCtx = context.WithoutCancel(ctx)
+	}
+	statusC, err := proc.Wait(waitCtx)
 	if err != nil {
 		_, _ = proc.Delete(context.WithoutCancel(ctx)) // best effort: the process is gone with its task
 		return 0, err
@@ -215,12 +225,19 @@ func (s *Service) ExecResize(ctx context.Context, execID string, size containert
 		return err
 	}
 	e.mu.Lock()
-	proc := e.proc
+	proc, running := e.proc, e.running
 	e.mu.Unlock()
-	if proc == nil {
-		return fmt.Errorf("exec %s is not running: %w", execID[:12], errdefs.ErrConflict)
+	notRunning := fmt.Errorf("exec %s is not running: %w", execID[:12], errdefs.ErrConflict)
+	if proc == nil || !running {
+		return notRunning
 	}
-	return proc.Resize(s.ctx(ctx), uint32(size.Width), uint32(size.Height))
+	if err := proc.Resize(s.ctx(ctx), uint32(size.Width), uint32(size.Height)); err != nil {
+		if errdefs.IsNotFound(err) { // its task is gone: the exit is not handled yet
+			return notRunning
+		}
+		return err
+	}
+	return nil
 }
 
 // ExecInspect returns the state of an exec process.

@@ -53,6 +53,7 @@ func TestCLI(t *testing.T) {
 		{"Formats", testFormats},
 		{"Events", testEvents},
 		{"Client", testClient},
+		{"ExecResize", testExecResize},
 		{"RunOptions", testRunOptions},
 		{"Idempotent", testIdempotent},
 		{"PsFilters", testPsFilters},

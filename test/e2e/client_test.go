@@ -149,3 +149,42 @@ func testClient(t *testing.T, c cli) {
 		t.Error("berth still sees the container the client removed")
 	}
 }
+
+// testExecResize: a detached exec with a terminal can be resized (it has
+// its terminal, as under dockerd), one without a terminal ignores it, and
+// once its container is killed the resize is a conflict: "is not running".
+func testExecResize(t *testing.T, c cli) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, c.s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := c.name("execresize")
+	defer c.cleanup(n)
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	start := func(tty bool) string {
+		t.Helper()
+		id, err := cl.ExecCreate(ctx, n, containertypes.ExecConfig{Cmd: []string{"sleep", "1000"}, Tty: tty, Detach: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.ExecStart(ctx, id, containertypes.Streams{}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	withTTY, noTTY := start(true), start(false)
+	size := containertypes.WindowSize{Height: 40, Width: 40}
+	if err := cl.ExecResize(ctx, withTTY, size); err != nil {
+		t.Errorf("resize of a detached exec with a terminal: %v", err)
+	}
+	if err := cl.ExecResize(ctx, noTTY, size); err != nil {
+		t.Errorf("resize of an exec without a terminal: %v, want it ignored", err)
+	}
+	c.ok("kill", n)
+	if err := cl.ExecResize(ctx, withTTY, size); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "is not running") {
+		t.Errorf("resize of an exec whose container was killed: %v, want a conflict (is not running)", err)
+	}
+}
