@@ -103,7 +103,34 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 		ctxDir, keep = kept, true
 	}
 	start := time.Now()
+	var out *eventWriter
+	startEvents := func() {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		out = &eventWriter{w: w, enc: json.NewEncoder(w)}
+	}
+	if opts.ContextSync {
+		// The files kept of the context go first, while the client
+		// waits to send its tar: those it has unchanged come without
+		// their content.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		kept := &buildtypes.Kept{Files: []buildtypes.KeptFile{}}
+		if keep {
+			kept.Files = listKept(ctxDir)
+		}
+		startEvents()
+		if err := out.send(buildtypes.Event{Kept: kept}); err != nil {
+			return
+		}
+	}
 	if err := prepare(br, ctxDir, dfDir, keep, &opts); err != nil {
+		if out != nil {
+			_ = out.send(buildtypes.Event{Error: err.Error()})
+			return
+		}
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -116,9 +143,9 @@ func (a *buildAPI) build(w http.ResponseWriter, r *http.Request) {
 			received.Sub(start).Round(time.Millisecond), keep, time.Since(received).Round(time.Millisecond))
 	}()
 
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	out := &eventWriter{w: w, enc: json.NewEncoder(w)}
+	if out == nil {
+		startEvents()
+	}
 	res, err := a.solve(ctx, opts, ctxDir, dfDir, out)
 	if err != nil {
 		// A send error means the client went away: nothing to tell.
@@ -146,6 +173,29 @@ func (a *buildAPI) keptContext(key string) (dir string, release func()) {
 		delete(a.busy, key)
 		a.mu.Unlock()
 	}
+}
+
+// listKept lists the regular files of at least KeptMinSize bytes in a
+// kept context directory (none if it cannot be read: the client then
+// sends them all).
+func listKept(dir string) []buildtypes.KeptFile {
+	files := []buildtypes.KeptFile{}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Size() < buildtypes.KeptMinSize {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return nil
+		}
+		files = append(files, buildtypes.KeptFileOf(filepath.ToSlash(rel), fi))
+		return nil
+	})
+	return files
 }
 
 // prepare writes the context and the Dockerfile into their directories.

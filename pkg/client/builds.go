@@ -31,16 +31,29 @@ func (c *buildClient) Build(ctx context.Context, opts build.Options, contextTar 
 	if err := stream.Send(&berthv1.BuildRequest{Options: o}); err != nil && err != io.EOF {
 		return nil, err
 	}
-	err = sendChunks(contextTar, func(p []byte) error { return stream.Send(&berthv1.BuildRequest{Context: p}) })
-	if err != nil && err != io.EOF {
-		return nil, err // a local read error: cancel aborts the build
-	}
-	if err := stream.CloseSend(); err != nil {
-		return nil, err
-	}
+	// The context goes while the events come: the first may be what the
+	// client waits for to write its tar (Options.ContextSync).
+	local := make(chan error, 1)
+	go func() {
+		err := sendChunks(contextTar, func(p []byte) error { return stream.Send(&berthv1.BuildRequest{Context: p}) })
+		switch {
+		case err == io.EOF:
+			// The server ended the stream: Recv tells why.
+		case err != nil:
+			local <- err // a local read error: cancel aborts the build
+			cancel()
+		default:
+			_ = stream.CloseSend()
+		}
+	}()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
+			select {
+			case lerr := <-local:
+				return nil, lerr
+			default:
+			}
 			if errors.Is(err, io.EOF) {
 				return nil, errors.New("build: the stream ended without a result")
 			}

@@ -319,9 +319,17 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 			for p := name; p != "." && !seen[p]; p = path.Dir(p) {
 				seen[p] = true
 			}
+			if kept, ok := hdr.PAXRecords[PAXKept]; ok {
+				if err := checkKept(r, hdr, name, kept, opts.Chown); err != nil {
+					return err
+				}
+				continue
+			}
 			if unchanged(r, hdr, name, opts.Chown) {
 				continue
 			}
+		} else if _, ok := hdr.PAXRecords[PAXKept]; ok {
+			return fmt.Errorf("archive entry %q stands for a file already in the target, but the extraction keeps none: %w", hdr.Name, errdefs.ErrInvalidArgument)
 		}
 		if err := extract(tr, r, hdr, name, opts); err != nil {
 			if escapes(err) {
@@ -341,6 +349,27 @@ func Untar(rd io.Reader, r *os.Root, opts UntarOptions) error {
 	// Directory times last: extracting into a directory changes its mtime.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = r.Chtimes(dirs[i].name, dirs[i].t, dirs[i].t)
+	}
+	return nil
+}
+
+// PAXKept, a PAX record of a regular file's entry without content, says
+// that the file is in the target already (Untar with Sync): the record is
+// its size, the header its other attributes. A client that knows what
+// the target holds sends only the files that changed.
+const PAXKept = "BERTH.kept"
+
+// checkKept checks that the file an entry with PAXKept stands for is
+// there as the entry describes it.
+func checkKept(r *os.Root, hdr *tar.Header, name, size string, chown bool) error {
+	n, err := strconv.ParseInt(size, 10, 64)
+	if err != nil || n < 0 || hdr.Size != 0 {
+		return fmt.Errorf("archive entry %q: bad %s record %q: %w", hdr.Name, PAXKept, size, errdefs.ErrInvalidArgument)
+	}
+	h := *hdr
+	h.Size = n
+	if !unchanged(r, &h, name, chown) {
+		return fmt.Errorf("archive entry %q stands for a file already in the target, which is not there as described: %w", hdr.Name, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

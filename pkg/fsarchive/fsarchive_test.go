@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -343,5 +344,40 @@ func TestArchiveTop(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dst, "copy", "bar", "baz")); err != nil || string(b) != "world" {
 		t.Errorf("extracted copy/bar/baz: %q %v", b, err)
+	}
+}
+
+// TestUntarKept: an entry with PAXKept stands for the file in the target:
+// kept as it is when it matches, refused when it does not or when nothing
+// is kept (no Sync).
+func TestUntarKept(t *testing.T) {
+	dst := t.TempDir()
+	write(t, filepath.Join(dst, "big"), "content", 0o644)
+	fi, err := os.Stat(filepath.Join(dst, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := func(size string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		h := &tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Format: tar.FormatPAX,
+			Uid: os.Getuid(), Gid: os.Getgid(), PAXRecords: map[string]string{PAXKept: size}}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	if err := Untar(bytes.NewReader(kept("7")), openRoot(t, dst), UntarOptions{Sync: true, Chown: true}); err != nil {
+		t.Fatalf("a kept entry that matches: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "big")); err != nil || string(b) != "content" {
+		t.Errorf("the kept file: %q %v, want it as it was", b, err)
+	}
+	if err := Untar(bytes.NewReader(kept("8")), openRoot(t, dst), UntarOptions{Sync: true}); err == nil || !strings.Contains(err.Error(), "not there as described") {
+		t.Errorf("a kept entry of another size: %v, want an error", err)
+	}
+	if err := Untar(bytes.NewReader(kept("7")), openRoot(t, t.TempDir()), UntarOptions{}); err == nil || !strings.Contains(err.Error(), "keeps none") {
+		t.Errorf("a kept entry without Sync: %v, want an error", err)
 	}
 }

@@ -185,23 +185,39 @@ func TestBuildContextChanged(t *testing.T) {
 	s.LoadBusybox()
 	c := cli{t: t, s: s}
 	dir := buildCtx(t, map[string]string{
-		"Dockerfile": "FROM busybox\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sort | xargs ls -l | awk '{print $1, $NF}' > /list && cat sub/b.txt > /b\n",
+		"Dockerfile": "FROM busybox\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sort | xargs ls -l | awk '{print $1, $NF}' > /list && cat sub/b.txt > /b && md5sum big*.bin > /md5\n",
 		"a.txt":      "a1",
 		"keep.txt":   "k",
 		"sub/b.txt":  "b1",
 		"gone/c.txt": "c1",
+		// Large files: those the builder keeps unchanged are sent
+		// without their content (Options.ContextSync).
+		"big-keep.bin": strings.Repeat("k", 64<<10),
+		"big-chg.bin":  strings.Repeat("1", 64<<10),
+		"big-x.bin":    strings.Repeat("x", 64<<10),
+		"big-gone.bin": strings.Repeat("g", 64<<10),
 	})
+	md5s := func(img string) string {
+		return c.ok("run", "--rm", img, "cat", "/md5")
+	}
 	c.ok("build", "-q", "-t", "ctxchg:1", dir)
 	if out := c.ok("run", "--rm", "ctxchg:1", "cat", "/b"); out != "b1" {
 		t.Fatalf("first build has sub/b.txt %q, want b1", out)
 	}
+	first := md5s("ctxchg:1")
 	if err := os.WriteFile(filepath.Join(dir, "sub/b.txt"), []byte("b2"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(filepath.Join(dir, "keep.txt"), 0o755); err != nil {
+	// Same size, other content.
+	if err := os.WriteFile(filepath.Join(dir, "big-chg.bin"), []byte(strings.Repeat("2", 64<<10)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"a.txt", "gone"} {
+	for _, p := range []string{"keep.txt", "big-x.bin"} {
+		if err := os.Chmod(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"a.txt", "gone", "big-gone.bin"} {
 		if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 			t.Fatal(err)
 		}
@@ -210,10 +226,38 @@ func TestBuildContextChanged(t *testing.T) {
 	if out := c.ok("run", "--rm", "ctxchg:2", "cat", "/b"); out != "b2" {
 		t.Errorf("second build has sub/b.txt %q, want the changed b2", out)
 	}
-	want := "-rw-r--r-- ./Dockerfile\n-rwxr-xr-x ./keep.txt\n-rw-r--r-- ./sub/b.txt"
+	want := "-rw-r--r-- ./Dockerfile\n-rw-r--r-- ./big-chg.bin\n-rw-r--r-- ./big-keep.bin\n-rwxr-xr-x ./big-x.bin\n-rwxr-xr-x ./keep.txt\n-rw-r--r-- ./sub/b.txt"
 	if out := strings.TrimSpace(c.ok("run", "--rm", "ctxchg:2", "cat", "/list")); out != want {
-		t.Errorf("second build's context:\n%s\nwant (a.txt and gone/ deleted, keep.txt executable):\n%s", out, want)
+		t.Errorf("second build's context:\n%s\nwant (a.txt, gone/ and big-gone.bin deleted, keep.txt and big-x.bin executable):\n%s", out, want)
 	}
+	// The unchanged large files are the first build's, the changed one
+	// has its new content.
+	wantMD5 := map[string]string{"big-keep.bin": md5Line(first, "big-keep.bin"), "big-x.bin": md5Line(first, "big-x.bin")}
+	second := md5s("ctxchg:2")
+	for f, sum := range wantMD5 {
+		if got := md5Line(second, f); sum == "" || got != sum {
+			t.Errorf("%s: md5 %q in the second build, want the first's %q", f, got, sum)
+		}
+	}
+	if a, b := md5Line(first, "big-chg.bin"), md5Line(second, "big-chg.bin"); a == "" || a == b {
+		t.Errorf("big-chg.bin: md5 %q in both builds, want the changed content's", a)
+	}
+	// A third, unchanged build sends the large files as headers only and
+	// gives the same files.
+	c.ok("build", "-q", "-t", "ctxchg:3", dir)
+	if out := md5s("ctxchg:3"); out != second {
+		t.Errorf("unchanged rebuild's md5s:\n%s\nwant the second build's:\n%s", out, second)
+	}
+}
+
+// md5Line is the md5 of file in md5sum's output.
+func md5Line(out, file string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[1] == file {
+			return f[0]
+		}
+	}
+	return ""
 }
 
 // TestBuildSecret: a secret is readable by the RUN that mounts it and is in

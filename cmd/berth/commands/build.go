@@ -17,7 +17,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
@@ -91,7 +93,42 @@ type buildReq struct {
 	quiet     bool
 	iidfile   string
 	ignorePat []string
+	kept      *keptWait // nil: the context is not a directory
 }
+
+// keptWait hands the builder's list of the files it keeps of the context
+// (the answer to Options.ContextSync) to the tar writer.
+type keptWait struct {
+	once  sync.Once
+	ready chan struct{}
+	files map[string]build.KeptFile
+}
+
+func newKeptWait() *keptWait { return &keptWait{ready: make(chan struct{})} }
+
+func (k *keptWait) set(kept *build.Kept) {
+	k.once.Do(func() {
+		k.files = make(map[string]build.KeptFile, len(kept.Files))
+		for _, f := range kept.Files {
+			k.files[f.Path] = f
+		}
+		close(k.ready)
+	})
+}
+
+// get waits for the list. A berthd older than ContextSync never sends
+// one: after keptWaitMax everything is sent (a list that comes later
+// changes nothing, a full tar being always right).
+func (k *keptWait) get() map[string]build.KeptFile {
+	select {
+	case <-k.ready:
+		return k.files
+	case <-time.After(keptWaitMax):
+		return nil
+	}
+}
+
+const keptWaitMax = 3 * time.Second
 
 type outputSpec struct {
 	typ, dest string
@@ -220,8 +257,12 @@ func buildRequest(env *Env, c *cli.Context) (*buildReq, error) {
 	if err != nil {
 		return nil, fmt.Errorf(".dockerignore: %w", err)
 	}
+	// The builder says which files it keeps of this context: those not
+	// changed since go without their content.
+	o.ContextSync = true
+	req.kept = newKeptWait()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarContext(pw, abs, pm)) }()
+	go func() { pw.CloseWithError(tarContext(pw, abs, pm, req.kept.get)) }()
 	req.context = pr
 	req.cleanup = func() { pr.Close() }
 	return req, nil
@@ -291,8 +332,10 @@ func readIgnore(ctxDir, dockerfile string) ([]string, error) {
 // tarContext writes the context dir as a tar, leaving out what pm
 // excludes. Symlinks are sent as links, never followed; owners are root,
 // as Docker sends them.
-func tarContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher) error {
+func tarContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, keptFiles func() map[string]build.KeptFile) error {
 	tw := tar.NewWriter(w)
+	var kept map[string]build.KeptFile
+	asked := keptFiles == nil
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -334,6 +377,17 @@ func tarContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher) erro
 		}
 		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
 		h.Format = tar.FormatPAX
+		if info.Mode().IsRegular() && info.Size() >= build.KeptMinSize {
+			if !asked {
+				kept, asked = keptFiles(), true
+			}
+			if k, ok := kept[rel]; ok && k == build.KeptFileOf(rel, info) {
+				// The builder has it as it is: the header only.
+				h.Size = 0
+				h.PAXRecords = map[string]string{fsarchive.PAXKept: strconv.FormatInt(info.Size(), 10)}
+				return tw.WriteHeader(h)
+			}
+		}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
@@ -698,6 +752,12 @@ func runBuild(ctx context.Context, env *Env, c *cli.Context, cl Client, req *bui
 		defer out.Close()
 	}
 	res, err := cl.Builds().Build(ctx, req.opts, req.context, func(ev build.Event) error {
+		if ev.Kept != nil {
+			if req.kept != nil {
+				req.kept.set(ev.Kept)
+			}
+			return nil
+		}
 		if len(ev.Output) > 0 && out != nil {
 			_, err := out.Write(ev.Output)
 			return err

@@ -6,6 +6,7 @@ package build
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"strings"
 	"time"
@@ -61,6 +62,48 @@ type Options struct {
 	// ContextKey identifies the context across builds (a hash of its
 	// path on the client), so BuildKit transfers only changed files.
 	ContextKey string `json:"contextKey,omitempty"`
+	// ContextSync asks the builder for the files it keeps of the context
+	// (an Event with Kept, before it reads the tar): the client then
+	// sends those it has unchanged as entries without content
+	// (fsarchive.PAXKept).
+	ContextSync bool `json:"contextSync,omitempty"`
+}
+
+// Kept lists the regular files of at least KeptMinSize bytes the builder
+// keeps of a context from its previous build, as they were extracted.
+type Kept struct {
+	Files []KeptFile `json:"files"`
+}
+
+// KeptMinSize is the smallest file Kept lists: sending a smaller one
+// costs little more than its header.
+const KeptMinSize = 8 << 10
+
+// KeptFileOf is the KeptFile of a regular file at path (slash-separated,
+// in the context) with info.
+func KeptFileOf(path string, info fs.FileInfo) KeptFile {
+	m := info.Mode()
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return KeptFile{Path: path, Size: info.Size(), MTime: info.ModTime().UnixNano(), Mode: mode}
+}
+
+// KeptFile is one file of Kept: its slash-separated path in the context,
+// size, modification time (Unix nanoseconds) and permission bits (with
+// setuid, setgid, sticky as in a tar header's mode).
+type KeptFile struct {
+	Path  string `json:"p"`
+	Size  int64  `json:"s"`
+	MTime int64  `json:"m"`
+	Mode  int64  `json:"o"`
 }
 
 // SSHAgent is one --ssh: an ID (RUN --mount=type=ssh,id=…; "default"
@@ -94,6 +137,8 @@ type Event struct {
 	Warnings []Warning      `json:"warnings,omitempty"`
 	Output   []byte         `json:"output,omitempty"`
 	Result   *Result        `json:"result,omitempty"`
+	// Kept answers Options.ContextSync, first.
+	Kept *Kept `json:"kept,omitempty"`
 	// Error ends a failed build (the stream's last event).
 	Error string `json:"error,omitempty"`
 }
