@@ -54,7 +54,7 @@ func (s *Service) Commit(ctx context.Context, req imagetypes.CommitRequest) (*im
 		return nil, fmt.Errorf("store the image config: %w", err)
 	}
 	layers := append(append([]ocispec.Descriptor(nil), parent.rt.manifest.Layers...), req.Layer)
-	out, _, err := s.storeImage(ctx, cfgDesc, layers, name)
+	out, _, err := s.storeImage(ctx, cfgDesc, layers, name, s.platform)
 	return out, err
 }
 

@@ -357,6 +357,31 @@ func TestRemoveInUse(t *testing.T) {
 	}
 }
 
+// TestImportEmptyAndPlatform: as dockerd, an empty tar archive and an
+// empty input are a root file system of no files (the same empty layer),
+// and --platform records any architecture of the engine's OS.
+func TestImportEmptyAndPlatform(t *testing.T) {
+	s := newService(t, Options{})
+	ctx := context.Background()
+	emptyTar := rootfsTar(t, nil)
+	for i, tc := range []struct {
+		in             []byte
+		platform, arch string
+	}{{emptyTar, "", runtime.GOARCH}, {nil, "LINUX", runtime.GOARCH}, {emptyTar, "linux/sparc64", "sparc64"}} {
+		ref := fmt.Sprintf("empty:%d", i)
+		img, err := s.Import(ctx, bytes.NewReader(tc.in), imagetypes.ImportOptions{Ref: ref, Platform: tc.platform})
+		if err != nil {
+			t.Fatalf("import of %d bytes for %q: %v", len(tc.in), tc.platform, err)
+		}
+		if got, err := s.Inspect(ctx, ref); err != nil || got.Os != "linux" || got.Architecture != tc.arch {
+			t.Errorf("%s: %+v, %v; want linux/%s", ref, got, err, tc.arch)
+		}
+		if want := digest.FromBytes(make([]byte, 1024)).String(); img.RootFS.Layers[0] != want {
+			t.Errorf("%s: layer %s, want the empty tar's %s", ref, img.RootFS.Layers[0], want)
+		}
+	}
+}
+
 func TestImportRootfs(t *testing.T) {
 	s := newService(t, Options{})
 	ctx := context.Background()
@@ -392,10 +417,15 @@ func TestImportRootfs(t *testing.T) {
 	}
 
 	before := tagsOf(t, s, nil)
-	for _, bad := range [][]byte{[]byte("this is not a tar archive at all, it is just text"), {}, gz(t, []byte("not a tar"))} {
+	for _, bad := range [][]byte{[]byte("this is not a tar archive at all, it is just text"), gz(t, []byte("not a tar"))} {
 		_, err := s.Import(ctx, bytes.NewReader(bad), imagetypes.ImportOptions{Ref: "bad"})
 		if !errdefs.IsInvalidArgument(err) {
 			t.Errorf("import of %q: %v, want invalid argument", bad, err)
+		}
+	}
+	for _, p := range []string{"       ", "/", "macos", "macos/arm64", "nintendo64"} {
+		if _, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, files)), imagetypes.ImportOptions{Ref: "bad", Platform: p}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("import for platform %q: %v, want invalid argument", p, err)
 		}
 	}
 	if _, err := s.Import(ctx, bytes.NewReader(rootfsTar(t, files)), imagetypes.ImportOptions{Ref: "Bad Name"}); !errdefs.IsInvalidArgument(err) {

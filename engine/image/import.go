@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -34,6 +36,10 @@ import (
 // left behind (the blobs written so far go with the lease).
 func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.ImportOptions) (*imagetypes.Image, error) {
 	ctx = s.ns(ctx)
+	plat, err := s.importPlatform(opts.Platform)
+	if err != nil {
+		return nil, err
+	}
 	var name string
 	if opts.Ref != "" {
 		var err error
@@ -62,7 +68,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	}
 	cfg := ocispec.Image{
 		Created:  &now,
-		Platform: s.platform,
+		Platform: plat,
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 		History:  []ocispec.History{{Created: &now, Comment: msg}},
 	}
@@ -70,7 +76,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	if err != nil {
 		return nil, err
 	}
-	out, recName, err := s.storeImage(ctx, cfgDesc, []ocispec.Descriptor{layer}, name)
+	out, recName, err := s.storeImage(ctx, cfgDesc, []ocispec.Descriptor{layer}, name, plat)
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +84,29 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts imagetypes.Impor
 	return out, nil
 }
 
+// importPlatform is the platform an import records: the service's, or the
+// one asked for (docker import --platform), as dockerd's classic store
+// takes it: any architecture of the service's operating system.
+func (s *Service) importPlatform(want string) (ocispec.Platform, error) {
+	if want == "" {
+		return s.platform, nil
+	}
+	p, err := platforms.Parse(want)
+	if err != nil {
+		return ocispec.Platform{}, fmt.Errorf("invalid platform %q: %s: %w", want, strings.TrimSuffix(err.Error(), ": invalid argument"), errdefs.ErrInvalidArgument)
+	}
+	p = platforms.Normalize(p)
+	if p.OS != s.platform.OS {
+		return ocispec.Platform{}, fmt.Errorf("importing for %s: operating system is not supported (berth's images are %s): %w", p.OS, s.platform.OS, errdefs.ErrInvalidArgument)
+	}
+	return p, nil
+}
+
 // storeImage writes the manifest of a config and its layers, unpacks it
 // and names it name (dangling when empty): a layer the snapshotter cannot
 // apply fails before any name moved. It returns the image and its record
 // name.
-func (s *Service) storeImage(ctx context.Context, cfgDesc ocispec.Descriptor, layers []ocispec.Descriptor, name string) (*imagetypes.Image, string, error) {
+func (s *Service) storeImage(ctx context.Context, cfgDesc ocispec.Descriptor, layers []ocispec.Descriptor, name string, p ocispec.Platform) (*imagetypes.Image, string, error) {
 	manifest := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
@@ -98,7 +122,6 @@ func (s *Service) storeImage(ctx context.Context, cfgDesc ocispec.Descriptor, la
 	if err != nil {
 		return nil, "", err
 	}
-	p := s.platform
 	mDesc.Platform = &p
 
 	recName := name
@@ -159,7 +182,6 @@ func writeLayer(ctx context.Context, cs content.Store, r io.Reader) (ocispec.Des
 
 	// Walk the tar so that non-tar input fails here, clearly.
 	tr := tar.NewReader(src)
-	entries := 0
 	for {
 		_, err := tr.Next()
 		if err == io.EOF {
@@ -169,7 +191,6 @@ func writeLayer(ctx context.Context, cs content.Store, r io.Reader) (ocispec.Des
 			_ = cs.Abort(ctx, ref)
 			return ocispec.Descriptor{}, "", fmt.Errorf("the input is not a tar archive of a root file system: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
-		entries++
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			_ = cs.Abort(ctx, ref)
 			return ocispec.Descriptor{}, "", fmt.Errorf("read import stream: %w", err)
@@ -180,9 +201,13 @@ func writeLayer(ctx context.Context, cs content.Store, r io.Reader) (ocispec.Des
 		_ = cs.Abort(ctx, ref)
 		return ocispec.Descriptor{}, "", fmt.Errorf("read import stream: %w", err)
 	}
-	if entries == 0 {
-		_ = cs.Abort(ctx, ref)
-		return ocispec.Descriptor{}, "", fmt.Errorf("the input is an empty tar archive: %w", errdefs.ErrInvalidArgument)
+	if raw.n == 0 {
+		// No input at all: the layer is an empty tar archive, as dockerd
+		// makes it (a root file system of no files is an image too).
+		if _, err := raw.Write(make([]byte, 1024)); err != nil {
+			_ = cs.Abort(ctx, ref)
+			return ocispec.Descriptor{}, "", err
+		}
 	}
 	if err := gz.Close(); err != nil {
 		_ = cs.Abort(ctx, ref)

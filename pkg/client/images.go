@@ -41,7 +41,7 @@ func (c *imageClient) Import(ctx context.Context, r io.Reader, opts image.Import
 	if err != nil {
 		return nil, err
 	}
-	first := &berthv1.ImportImageRequest{Options: &berthv1.ImportImageOptions{Ref: opts.Ref, Message: opts.Message}}
+	first := &berthv1.ImportImageRequest{Options: &berthv1.ImportImageOptions{Ref: opts.Ref, Message: opts.Message, Platform: opts.Platform}}
 	if err := stream.Send(first); err != nil && err != io.EOF {
 		return nil, err
 	}

@@ -230,7 +230,8 @@ new image's ID.
 Examples:
    berth import rootfs.tar myfs:v1
    tar -C rootfs -c . | berth import - myfs`,
-		Flags: []cli.Flag{&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "history comment for the image"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "history comment for the image"},
+			&cli.StringFlag{Name: "platform", Usage: "the image's platform (linux/ARCH; default the engine's)"}},
 		Action: withArgs(env, 1, 2, func(ctx context.Context, c *cli.Context, cl Client) error {
 			api := cl.Images()
 			r, closeFn, err := openInput(env, c.Args().First())
@@ -238,7 +239,7 @@ Examples:
 				return err
 			}
 			defer closeFn()
-			img, err := api.Import(ctx, r, image.ImportOptions{Ref: c.Args().Get(1), Message: c.String("message")})
+			img, err := api.Import(ctx, r, image.ImportOptions{Ref: c.Args().Get(1), Message: c.String("message"), Platform: c.String("platform")})
 			if err != nil {
 				return err
 			}

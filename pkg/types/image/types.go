@@ -106,6 +106,9 @@ type ImportOptions struct {
 	Ref string
 	// Message is recorded as the history comment (default "Imported from -").
 	Message string
+	// Platform is the image's platform ("linux/arm64"; default the
+	// engine's): any architecture of the engine's operating system.
+	Platform string
 }
 
 // RemoveOptions configure Remove.

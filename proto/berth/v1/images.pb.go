@@ -511,7 +511,10 @@ type ImportImageOptions struct {
 	// Name of the new image ("app", "app:v1"); empty: dangling.
 	Ref string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	// History comment (default "Imported from -").
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The image's platform ("linux/arm64"; default the engine's): any
+	// architecture of the engine's operating system.
+	Platform      string `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +559,13 @@ func (x *ImportImageOptions) GetRef() string {
 func (x *ImportImageOptions) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *ImportImageOptions) GetPlatform() string {
+	if x != nil {
+		return x.Platform
 	}
 	return ""
 }
@@ -2151,10 +2161,11 @@ const file_berth_v1_images_proto_rawDesc = "" +
 	"\x06labels\x18\x06 \x03(\v2\".berth.v1.ImageSummary.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"@\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
 	"\x12ImportImageOptions\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"`\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1a\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform\"`\n" +
 	"\x12ImportImageRequest\x126\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1c.berth.v1.ImportImageOptionsR\aoptions\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"<\n" +

@@ -46,7 +46,7 @@ func (s *imagesServer) Import(stream berthv1.ImagesService_ImportServer) error {
 		m, err := stream.Recv()
 		return m.GetData(), err
 	}}
-	img, err := s.i.Import(stream.Context(), r, imagetypes.ImportOptions{Ref: opts.GetRef(), Message: opts.GetMessage()})
+	img, err := s.i.Import(stream.Context(), r, imagetypes.ImportOptions{Ref: opts.GetRef(), Message: opts.GetMessage(), Platform: opts.GetPlatform()})
 	if err != nil {
 		return err
 	}

@@ -281,7 +281,7 @@ func (s *Server) imageImport(w http.ResponseWriter, r *http.Request) error {
 	if ref != "" && q.Get("tag") != "" {
 		ref += ":" + q.Get("tag")
 	}
-	img, err := s.b.Images.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Message: q.Get("message")})
+	img, err := s.b.Images.Import(r.Context(), r.Body, image.ImportOptions{Ref: ref, Message: q.Get("message"), Platform: q.Get("platform")})
 	if err != nil {
 		return err
 	}
