@@ -196,7 +196,21 @@ func TestBuildOutputPush(t *testing.T) {
 	c.ok("build", "-q", "-o", "type=registry", "-t", ref2, dir)
 	// buildx through berth's Docker API pushes with BuildKit's exporter.
 	ref3 := reg.Addr() + "/outp/app:3"
-	buildxCLI(t, s).ok("buildx", "build", "-q", "--push", "-t", ref3, dir)
+	bx := buildxCLI(t, s)
+	bx.ok("buildx", "build", "-q", "--push", "-t", ref3, dir)
+	// --output of buildx and of docker build (buildx's alias) through
+	// berth's Docker API: the files come back through the client's
+	// session, as with dockerd.
+	local := filepath.Join(out, "local")
+	bx.ok("buildx", "build", "-q", "-o", "type=local,dest="+local, dir)
+	if b, err := os.ReadFile(filepath.Join(local, "msg")); err != nil || string(b) != "pushed\n" {
+		t.Errorf("buildx -o type=local: msg %q %v, want pushed", b, err)
+	}
+	bxTar := filepath.Join(out, "buildx.tar")
+	bx.ok("build", "-q", "--output", "type=tar,dest="+bxTar, dir)
+	if names := tarNames(t, bxTar); !names["msg"] || !names["bin/busybox"] {
+		t.Errorf("docker build --output type=tar: %v, want the image's files", names)
+	}
 	clean := harness.Start(t)
 	cc := cli{t: t, s: clean}
 	for _, r := range []string{ref, ref2, ref3} {
