@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/gorilla/mux"
@@ -36,10 +37,15 @@ type Info struct {
 
 // Server is the Docker API's HTTP handler.
 type Server struct {
-	b      Backend
-	info   Info
-	log    *slog.Logger
-	router *mux.Router
+	b    Backend
+	info Info
+	log  *slog.Logger
+	// router is built at the first request (route): its ~200 routes
+	// and their compiled path patterns are ~0.3 MB of heap that a berthd
+	// used only through berth's own API never needs (docs/performance.md,
+	// "Idle daemons, third pass").
+	router     *mux.Router
+	routerOnce sync.Once
 }
 
 // New returns the Docker API served over b.
@@ -47,7 +53,17 @@ func New(b Backend, info Info, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, info: info, log: log, router: mux.NewRouter()}
+	return &Server{b: b, info: info, log: log}
+}
+
+// route builds the router on the first call and routes r.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	s.routerOnce.Do(s.buildRouter)
+	s.router.ServeHTTP(w, r)
+}
+
+func (s *Server) buildRouter() {
+	s.router = mux.NewRouter()
 	s.routes()
 	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fmt.Errorf("page not found: %w", errdefs.ErrNotFound))
@@ -55,7 +71,6 @@ func New(b Backend, info Info, log *slog.Logger) *Server {
 	s.router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, statusError{http.StatusMethodNotAllowed, "method " + r.Method + " is not allowed on " + r.URL.Path})
 	})
-	return s
 }
 
 // handlerFunc is a route's handler: an error it returns becomes dockerd's
@@ -117,7 +132,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), versionKey{}, version))
-	s.router.ServeHTTP(w, r)
+	s.route(w, r)
 }
 
 // routes lists every endpoint served. Paths are those of moby's routers;
