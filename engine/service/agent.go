@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -337,12 +338,17 @@ func (a *agent) report(ctx context.Context, t *stypes.Task, st stypes.TaskStatus
 		}
 		same := c.Status.State == st.State && c.Status.Health == st.Health && c.Status.Err == st.Err &&
 			(st.ContainerStatus == nil || c.Status.ContainerStatus != nil && *c.Status.ContainerStatus == *st.ContainerStatus) &&
+			(st.PortStatus.Ports == nil || slices.Equal(c.Status.PortStatus.Ports, st.PortStatus.Ports)) &&
 			(nets == nil || attachmentsEqual(c.NetworksAttachments, nets))
 		if same {
 			return errNoChange
 		}
 		if st.ContainerStatus == nil {
 			st.ContainerStatus = c.Status.ContainerStatus
+		}
+		if st.PortStatus.Ports == nil {
+			// As swarm's: a stopped task still shows the ports it had.
+			st.PortStatus = c.Status.PortStatus
 		}
 		c.Status = st
 		if nets != nil {
@@ -476,11 +482,11 @@ func (a *agent) observe(ctx context.Context, t *stypes.Task, ctr *container.Cont
 			a.report(ctx, t, st, nil)
 		case container.HealthStarting:
 			st := status(stypes.TaskStateStarting, "starting")
-			st.Health, st.ContainerStatus = health, cs
+			st.Health, st.ContainerStatus, st.PortStatus = health, cs, portStatus(ctr)
 			a.report(ctx, t, st, nets)
 		default:
 			st := status(stypes.TaskStateRunning, "started")
-			st.Health, st.ContainerStatus = health, cs
+			st.Health, st.ContainerStatus, st.PortStatus = health, cs, portStatus(ctr)
 			if t.Status.State == stypes.TaskStateRunning {
 				st.Timestamp = t.Status.Timestamp
 			}
@@ -510,6 +516,21 @@ func (a *agent) observe(ctx context.Context, t *stypes.Task, ctr *container.Cont
 		st.ContainerStatus = cs
 		a.report(ctx, t, st, nil)
 	}
+}
+
+// portStatus is what the container publishes on this node (the
+// service's ports in mode host), as Docker's PortStatus.
+func portStatus(ctr *container.Container) stypes.PortStatus {
+	var ps stypes.PortStatus
+	for _, b := range ctr.Config.PortBindings {
+		proto := b.Proto
+		if proto == "" {
+			proto = stypes.PortProtocolTCP
+		}
+		ps.Ports = append(ps.Ports, stypes.PortConfig{Protocol: proto, TargetPort: uint32(b.ContainerPort),
+			PublishedPort: uint32(b.HostPort), PublishMode: stypes.PortPublishModeHost})
+	}
+	return ps
 }
 
 func attachments(ctr *container.Container) []stypes.NetworkAttachment {

@@ -324,6 +324,18 @@ func TestServicesFull(t *testing.T) {
 			t.Fatalf("a host-mode port answers on %s, which runs no task: %v", h.Name, got)
 		}
 	}
+	// service ps: the PORTS of a task are those it publishes on its node
+	// (mode host), as Docker shows them (berth's CLI and Docker's, from
+	// the Docker API's task); an ingress port is no task's.
+	if out := strings.TrimSpace(h2.BerthOK("service", "ps", "--format", "{{.Node}} {{.Ports}}", "edge")); out != "h3 *:30082->8080/tcp" {
+		t.Fatalf("service ps edge: PORTS %q, want h3 *:30082->8080/tcp", out)
+	}
+	if out := newDocker(t, h1).ok("service", "ps", "--format", "{{.Ports}}", "edge"); out != "*:30082->8080/tcp" {
+		t.Fatalf("docker service ps edge: PORTS %q", out)
+	}
+	if out := strings.TrimSpace(h2.BerthOK("service", "ps", "--format", "{{.Ports}}", "web")); strings.Trim(out, "\n") != "" {
+		t.Fatalf("service ps web (ingress): PORTS %q, want none", out)
+	}
 
 	mesh := func(h *Host) func() map[string]int {
 		return func() map[string]int { return hostAnswers(t, h1, "http://"+h.IP+":30081/", 6) }

@@ -655,10 +655,20 @@ func (r taskRow) Error() string {
 	}
 	return `"` + e + `"`
 }
-func (r taskRow) Ports() string { return "" }
+
+// Ports are the ports the task publishes on its node (mode host), as
+// Docker prints them; a service's ingress ports are on every node, so no
+// task's (service ls shows them).
+func (r taskRow) Ports() string {
+	ports := make([]string, 0, len(r.t.Status.PortStatus.Ports))
+	for _, p := range r.t.Status.PortStatus.Ports {
+		ports = append(ports, fmt.Sprintf("*:%d->%d/%s", p.PublishedPort, p.TargetPort, p.Protocol))
+	}
+	return strings.Join(ports, ",")
+}
 func (r taskRow) MarshalJSON() ([]byte, error) {
 	return marshalRow(map[string]string{"ID": r.ID(), "Name": r.Name(), "Image": r.Image(), "Node": r.Node(),
-		"DesiredState": r.DesiredState(), "CurrentState": r.CurrentState(), "Error": r.t.Status.Err, "Ports": ""})
+		"DesiredState": r.DesiredState(), "CurrentState": r.CurrentState(), "Error": r.t.Status.Err, "Ports": r.Ports()})
 }
 
 // ServicePs is `berth service ps`.

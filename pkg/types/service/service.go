@@ -394,10 +394,19 @@ type TaskStatus struct {
 	Message         string           `json:"Message,omitempty"`
 	Err             string           `json:"Err,omitempty"`
 	ContainerStatus *ContainerStatus `json:"ContainerStatus,omitempty"`
+	// PortStatus are the ports the task's container publishes on its
+	// node (mode host; the routing mesh's ingress ports are the
+	// service's, in none), as its node last reported them while it ran.
+	PortStatus PortStatus `json:"PortStatus"`
 	// berth: Health is the container's health ("" without a
 	// healthcheck, else starting, healthy or unhealthy). Load balancing
 	// sends traffic only to running tasks whose Health is "" or healthy.
 	Health string `json:"Health,omitempty"`
+}
+
+// PortStatus is Docker's: a task's published ports.
+type PortStatus struct {
+	Ports []PortConfig `json:"Ports,omitempty"`
 }
 
 // ContainerStatus is the task's container.
