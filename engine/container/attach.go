@@ -110,7 +110,7 @@ func (s *Service) attachConn(ctx context.Context, r *record, ready chan<- struct
 	// Holding op while checking the state and registering means a start cannot
 	// slip between the two.
 	r.op.Lock()
-	resp, err := s.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: r.id})
+	resp, err := s.taskClient().Get(ctx, &tasks.GetRequest{ContainerID: r.id})
 	if err != nil {
 		err = errgrpc.ToNative(err)
 		if !errdefs.IsNotFound(err) {
@@ -216,7 +216,7 @@ func (s *Service) Logs(ctx context.Context, ref string, opts containertypes.LogO
 	if !opts.Stdout && !opts.Stderr {
 		opts.Stdout, opts.Stderr = true, true
 	}
-	if c, err := s.client.ContainerService().Get(s.ctx(ctx), r.id); err == nil {
+	if c, err := s.containerStore().Get(s.ctx(ctx), r.id); err == nil {
 		if cfg, err := configOf(c); err == nil && cfg.LogConfig.Type == containertypes.LogDriverNone {
 			// Docker's words: the container has no log to read.
 			return fmt.Errorf("configured logging driver does not support reading: %w", errdefs.ErrNotImplemented)

@@ -162,7 +162,7 @@ func (s *Service) networkName(ctx context.Context, ref string) string {
 }
 
 func (s *Service) storedConfig(ctx context.Context, id string) (containers.Container, *containertypes.Config, error) {
-	c, err := s.client.ContainerService().Get(ctx, id)
+	c, err := s.containerStore().Get(ctx, id)
 	if err != nil {
 		return c, nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Service) storeConfig(ctx context.Context, c containers.Container, cfg *
 	if err != nil {
 		return err
 	}
-	_, err = s.client.ContainerService().Update(ctx, containers.Container{
+	_, err = s.containerStore().Update(ctx, containers.Container{
 		ID:         c.ID,
 		Extensions: map[string]typeurl.Any{extConfig: ext},
 	}, "extensions."+extConfig)

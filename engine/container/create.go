@@ -206,7 +206,7 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if record.Runtime.Options, err = typeurl.MarshalAny(s.runtimeOptions()); err != nil {
 		return "", nil, err
 	}
-	if _, err := s.client.ContainerService().Create(ctx, record); err != nil {
+	if _, err := s.containerStore().Create(ctx, record); err != nil {
 		return "", nil, fmt.Errorf("storing the container: %w", err)
 	}
 

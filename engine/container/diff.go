@@ -31,7 +31,7 @@ func (s *Service) Changes(ctx context.Context, ref string) ([]containertypes.Cha
 		return nil, err
 	}
 	ctx = s.ctx(ctx)
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (s *Service) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	ctx = s.ctx(ctx)
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil {
 		return err
 	}

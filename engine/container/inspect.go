@@ -11,12 +11,10 @@ import (
 	"strings"
 	"time"
 
-	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
@@ -31,7 +29,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 	}
 	ctx = s.ctx(ctx)
 	v := r.view()
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
@@ -177,36 +175,23 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 	for _, r := range s.allRecords() {
 		views[r.id] = r.view()
 	}
-	list, err := s.client.ContainerService().List(ctx)
+	list, err := s.snapshot(ctx)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := s.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
-	if err != nil {
-		return nil, errgrpc.ToNative(err)
-	}
-	procs := make(map[string]*tasktypes.Process, len(resp.Tasks))
-	for _, t := range resp.Tasks {
-		procs[t.ID] = t
 	}
 	f, err := parseListFilters(opts.Filters)
 	if err != nil {
 		return nil, err
 	}
 	var out []containertypes.Summary
-	seen := make(map[string]bool, len(list))
-	for _, c := range list {
-		seen[c.ID] = true
+	for _, lc := range list {
+		c, info := lc.c, lc.info
 		r := s.recordByID(c.ID)
-		if r == nil {
-			continue
-		}
-		info, err := s.listedInfoOf(c)
-		if err != nil {
+		if r == nil || info == nil {
 			continue
 		}
 		cfg := info.cfg
-		st := s.state(views[c.ID], c, procs[c.ID])
+		st := s.state(views[c.ID], c, lc.proc)
 		sum := containertypes.Summary{
 			ID:         c.ID,
 			Names:      []string{"/" + cfg.Name},
@@ -241,12 +226,6 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		}
 		out = append(out, sum)
 	}
-	s.listed.Range(func(k, _ any) bool {
-		if !seen[k.(string)] {
-			s.listed.Delete(k) // removed since
-		}
-		return true
-	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	if !opts.All && opts.Limit == 0 && !f.hasStatus {
 		kept := out[:0]
@@ -476,7 +455,7 @@ func (lf listFilter) match(s containertypes.Summary) bool {
 // the given ID (config digest). The image service asks it before removing an
 // image.
 func (s *Service) UsingImage(ctx context.Context, imageID string) ([]string, error) {
-	list, err := s.client.ContainerService().List(s.ctx(ctx), `labels."`+labelImageID+`"==`+strconv.Quote(imageID))
+	list, err := s.containerStore().List(s.ctx(ctx), `labels."`+labelImageID+`"==`+strconv.Quote(imageID))
 	if err != nil {
 		return nil, err
 	}

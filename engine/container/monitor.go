@@ -39,13 +39,18 @@ func (s *Service) Run(ctx context.Context) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		subCtx, cancel := context.WithCancel(ctx)
+		// Every task and container event: exits and OOM kills are
+		// handled, and all of them keep List's view current.
 		evs, errs := s.client.Subscribe(subCtx,
-			`topic=="/tasks/exit",namespace==`+quote(s.opts.Namespace),
-			`topic=="/tasks/oom",namespace==`+quote(s.opts.Namespace),
+			`topic~="^/tasks/",namespace==`+quote(s.opts.Namespace),
+			`topic~="^/containers/",namespace==`+quote(s.opts.Namespace),
+			`topic==`+quote(viewSyncTopic)+`,namespace==`+quote(s.opts.Namespace),
 		)
+		go s.syncView(subCtx)
 		s.reconcile(ctx, daemonStart)
 		daemonStart = false
 		s.follow(ctx, evs, errs, func() { delay = 100 * time.Millisecond })
+		s.view.setLive(false)
 		cancel()
 		select {
 		case <-ctx.Done():
@@ -69,10 +74,16 @@ func (s *Service) follow(ctx context.Context, evs <-chan *ctrdevents.Envelope, e
 			return
 		case env := <-evs:
 			healthy()
-			v, err := typeurl.UnmarshalAny(env.Event)
-			if err != nil {
+			if env.Topic == viewSyncTopic {
+				s.view.setLive(true)
 				continue
 			}
+			v, err := typeurl.UnmarshalAny(env.Event)
+			if err != nil {
+				s.view.invalidateAll()
+				continue
+			}
+			s.view.event(v)
 			switch e := v.(type) {
 			case *apievents.TaskExit:
 				s.log.Debug("task exit event", "id", e.ContainerID, "exec", e.ID, "status", e.ExitStatus, "pid", e.Pid)
@@ -400,7 +411,7 @@ func (s *Service) gcFiles() {
 // gcNetworks removes the network state of every container without a live
 // task: what a crash left behind (netns, veths, IPs, firewall rules).
 func (s *Service) gcNetworks(ctx context.Context) {
-	resp, err := s.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	resp, err := s.taskClient().List(ctx, &tasks.ListTasksRequest{})
 	if err != nil {
 		s.log.Warn("network GC: listing tasks", "err", err)
 		return

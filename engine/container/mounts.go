@@ -387,7 +387,7 @@ func (s *Service) volumesFrom(ctx context.Context, spec string) ([]mountEntry, e
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil {
 		return nil, err
 	}
@@ -503,7 +503,7 @@ func (p *mountPlan) apply(rec *containers.Container) error {
 // VolumeUsers returns, for each volume in use, the IDs of the containers
 // that use it. The volume service asks it before removing a volume.
 func (s *Service) VolumeUsers(ctx context.Context) (map[string][]string, error) {
-	list, err := s.client.ContainerService().List(s.ctx(ctx))
+	list, err := s.containerStore().List(s.ctx(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -222,7 +222,7 @@ func (s *Service) joinNamespaces(ctx context.Context, c *containers.Container, c
 	if c.Spec, err = typeurl.MarshalAny(sp); err != nil {
 		return err
 	}
-	_, err = s.client.ContainerService().Update(ctx, *c, "spec")
+	_, err = s.containerStore().Update(ctx, *c, "spec")
 	return err
 }
 

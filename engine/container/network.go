@@ -61,7 +61,7 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.client.ContainerService().Get(ctx, other.id)
+		c, err := s.containerStore().Get(ctx, other.id)
 		if err != nil {
 			return nil, err
 		}

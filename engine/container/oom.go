@@ -15,7 +15,7 @@ import (
 
 // cgroupOOMKilledByID is cgroupOOMKilled of the container id.
 func (s *Service) cgroupOOMKilledByID(ctx context.Context, id string) bool {
-	c, err := s.client.ContainerService().Get(ctx, id)
+	c, err := s.containerStore().Get(ctx, id)
 	return err == nil && cgroupOOMKilled(c)
 }
 

@@ -64,7 +64,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts containertypes.Re
 		st, _ := s.reapLocked(ctx, r, false)
 		var anon []string
 		if opts.Volumes {
-			if c, err := s.client.ContainerService().Get(ctx, r.id); err == nil {
+			if c, err := s.containerStore().Get(ctx, r.id); err == nil {
 				anon = anonymousVolumes(c)
 			}
 		}
@@ -158,7 +158,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 	} else {
 		s.releaseNetwork(ctx, r.id)
 	}
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
@@ -167,7 +167,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 			return fmt.Errorf("removing the container's filesystem: %w", err)
 		}
 	}
-	if err := s.client.ContainerService().Delete(ctx, r.id); err != nil && !errdefs.IsNotFound(err) {
+	if err := s.containerStore().Delete(ctx, r.id); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	s.removeVolumes(ctx, autoRemovedVolumes(c))

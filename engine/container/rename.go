@@ -56,7 +56,7 @@ func (s *Service) storeName(ctx context.Context, id, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.client.ContainerService().Update(ctx, containers.Container{
+	_, err = s.containerStore().Update(ctx, containers.Container{
 		ID:         id,
 		Labels:     map[string]string{labelName: name},
 		Extensions: map[string]typeurl.Any{extConfig: ext},

@@ -115,6 +115,9 @@ type Service struct {
 	// berth config, the OCI spec's command, its mounts: JSON of several
 	// kB each), by ID, until the record's UpdatedAt changes.
 	listed sync.Map // ID → *listedInfo
+
+	// view is List's in-memory copy of the containers (view.go).
+	view *view
 }
 
 // New returns a service over the containerd client in opts. It loads the
@@ -139,6 +142,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		execs:   make(map[string]*execRecord),
 
 		startupGC: make(chan struct{}),
+		view:      newView(),
 	}
 	if err := s.loadRecords(s.ctx(ctx)); err != nil {
 		return nil, err
@@ -165,7 +169,7 @@ func (s *Service) attachSocket(id string) string {
 
 // loadRecords rebuilds the name index from containerd.
 func (s *Service) loadRecords(ctx context.Context) error {
-	list, err := s.client.ContainerService().List(ctx)
+	list, err := s.containerStore().List(ctx)
 	if err != nil {
 		return fmt.Errorf("listing containers: %w", err)
 	}

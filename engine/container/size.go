@@ -21,7 +21,7 @@ func (s *Service) sizes(ctx context.Context, ref string) (rw, rootfs int64, err 
 		return 0, 0, err
 	}
 	ctx = s.ctx(ctx)
-	c, err := s.client.ContainerService().Get(ctx, r.id)
+	c, err := s.containerStore().Get(ctx, r.id)
 	if err != nil {
 		return 0, 0, err
 	}

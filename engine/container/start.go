@@ -159,7 +159,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 		return err
 	}
 	s.connectAttachers(ctx, r)
-	if _, err := s.client.TaskService().Start(ctx, &tasks.StartRequest{ContainerID: r.id}); err != nil {
+	if _, err := s.taskClient().Start(ctx, &tasks.StartRequest{ContainerID: r.id}); err != nil {
 		err = startError(errgrpc.ToNative(err))
 		s.recordStartFailure(ctx, r, err)
 		return err
@@ -267,13 +267,13 @@ func (s *Service) setLabels(ctx context.Context, id string, labels map[string]st
 			delete(c.Labels, k)
 		}
 	}
-	_, err := s.client.ContainerService().Update(ctx, c, paths...)
+	_, err := s.containerStore().Update(ctx, c, paths...)
 	return err
 }
 
 // taskState returns the init process state of the container's task.
 func (s *Service) taskState(ctx context.Context, id string) (*tasktypes.Process, error) {
-	resp, err := s.client.TaskService().Get(ctx, &tasks.GetRequest{ContainerID: id})
+	resp, err := s.taskClient().Get(ctx, &tasks.GetRequest{ContainerID: id})
 	if err != nil {
 		return nil, errgrpc.ToNative(err)
 	}
@@ -287,7 +287,7 @@ func (s *Service) taskState(ctx context.Context, id string) (*tasktypes.Process,
 // live task here (its start holds r.op), so what is in the way is the dead
 // one's: it is deleted, and the create tried again for a few seconds.
 func (s *Service) createTask(ctx context.Context, req *tasks.CreateTaskRequest) error {
-	_, err := s.client.TaskService().Create(ctx, req)
+	_, err := s.taskClient().Create(ctx, req)
 	for i := 0; err != nil && i < 30 && ctx.Err() == nil; i++ {
 		err = errgrpc.ToNative(err)
 		if !errdefs.IsAlreadyExists(err) && !strings.Contains(err.Error(), "file exists") {
@@ -297,7 +297,7 @@ func (s *Service) createTask(ctx context.Context, req *tasks.CreateTaskRequest) 
 			s.log.Debug("deleting a dead task in a start's way", "id", req.ContainerID, "err", derr)
 		}
 		time.Sleep(100 * time.Millisecond)
-		_, err = s.client.TaskService().Create(ctx, req)
+		_, err = s.taskClient().Create(ctx, req)
 	}
 	return err
 }
@@ -305,7 +305,7 @@ func (s *Service) createTask(ctx context.Context, req *tasks.CreateTaskRequest) 
 // deleteTask removes the container's task and returns its exit status. A
 // missing task is not an error (exit status nil).
 func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteResponse, error) {
-	resp, err := s.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	resp, err := s.taskClient().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
 	if err != nil {
 		err = errgrpc.ToNative(err)
 		if errdefs.IsNotFound(err) {
@@ -320,7 +320,7 @@ func (s *Service) deleteTask(ctx context.Context, id string) (*tasks.DeleteRespo
 
 // load reads a container from containerd with its berth configuration.
 func (s *Service) load(ctx context.Context, id string) (containers.Container, *containertypes.Config, error) {
-	c, err := s.client.ContainerService().Get(ctx, id)
+	c, err := s.containerStore().Get(ctx, id)
 	if err != nil {
 		return c, nil, err
 	}

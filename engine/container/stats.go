@@ -36,7 +36,7 @@ func (s *Service) Stats(ctx context.Context, ref string) (*containertypes.Stats,
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.client.TaskService().Metrics(ctx, &tasks.MetricsRequest{Filters: []string{"id==" + r.id}})
+	resp, err := s.taskClient().Metrics(ctx, &tasks.MetricsRequest{Filters: []string{"id==" + r.id}})
 	if err != nil {
 		return nil, errgrpc.ToNative(err)
 	}

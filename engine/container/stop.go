@@ -123,13 +123,13 @@ func (s *Service) signal(ctx context.Context, id string, sig syscall.Signal, all
 	if proc.Status != tasktypes.Status_RUNNING && proc.Status != tasktypes.Status_PAUSED && !created {
 		return fmt.Errorf("container is not running: %w", errdefs.ErrFailedPrecondition)
 	}
-	_, err = s.client.TaskService().Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(sig), All: all && sig == syscall.SIGKILL})
+	_, err = s.taskClient().Kill(ctx, &tasks.KillRequest{ContainerID: id, Signal: uint32(sig), All: all && sig == syscall.SIGKILL})
 	if err != nil {
 		return errgrpc.ToNative(err)
 	}
 	if proc.Status == tasktypes.Status_PAUSED && sig == syscall.SIGKILL {
 		// A frozen cgroup keeps the signal pending until it thaws.
-		_, _ = s.client.TaskService().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: id})
+		_, _ = s.taskClient().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: id})
 	}
 	return nil
 }
@@ -231,7 +231,7 @@ func (s *Service) Pause(ctx context.Context, ref string) error {
 		}
 		return fmt.Errorf("container %s is not running: %w", r.name, errdefs.ErrConflict)
 	}
-	if _, err := s.client.TaskService().Pause(ctx, &tasks.PauseTaskRequest{ContainerID: r.id}); err != nil {
+	if _, err := s.taskClient().Pause(ctx, &tasks.PauseTaskRequest{ContainerID: r.id}); err != nil {
 		return errgrpc.ToNative(err)
 	}
 	s.publish(r, "pause", nil)
@@ -249,7 +249,7 @@ func (s *Service) Unpause(ctx context.Context, ref string) error {
 	if err != nil || proc.Status != tasktypes.Status_PAUSED {
 		return fmt.Errorf("container %s is not paused: %w", r.name, errdefs.ErrConflict)
 	}
-	if _, err := s.client.TaskService().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: r.id}); err != nil {
+	if _, err := s.taskClient().Resume(ctx, &tasks.ResumeTaskRequest{ContainerID: r.id}); err != nil {
 		return errgrpc.ToNative(err)
 	}
 	s.publish(r, "unpause", nil)
@@ -262,7 +262,7 @@ func (s *Service) Resize(ctx context.Context, ref string, size containertypes.Wi
 	if err != nil {
 		return err
 	}
-	_, err = s.client.TaskService().ResizePty(s.ctx(ctx), &tasks.ResizePtyRequest{
+	_, err = s.taskClient().ResizePty(s.ctx(ctx), &tasks.ResizePtyRequest{
 		ContainerID: r.id, Width: uint32(size.Width), Height: uint32(size.Height),
 	})
 	err = errgrpc.ToNative(err)

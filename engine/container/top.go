@@ -21,7 +21,7 @@ func (s *Service) Top(ctx context.Context, ref, psArgs string) (*containertypes.
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.client.TaskService().ListPids(s.ctx(ctx), &tasks.ListPidsRequest{ContainerID: r.id})
+	resp, err := s.taskClient().ListPids(s.ctx(ctx), &tasks.ListPidsRequest{ContainerID: r.id})
 	if err != nil {
 		err = errgrpc.ToNative(err)
 		if errdefs.IsNotFound(err) {

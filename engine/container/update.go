@@ -55,7 +55,7 @@ func (s *Service) Update(ctx context.Context, ref string, r containertypes.Resou
 		if err != nil {
 			return nil, err
 		}
-		if _, err := s.client.TaskService().Update(ctx, &tasks.UpdateTaskRequest{ContainerID: rec.id, Resources: typeurl.MarshalProto(any)}); err != nil {
+		if _, err := s.taskClient().Update(ctx, &tasks.UpdateTaskRequest{ContainerID: rec.id, Resources: typeurl.MarshalProto(any)}); err != nil {
 			return nil, fmt.Errorf("updating the limits of %s: %w", rec.name, errgrpc.ToNative(err))
 		}
 	} else if !errdefs.IsNotFound(err) {
@@ -148,7 +148,7 @@ func (s *Service) storeResources(ctx context.Context, c containers.Container, cf
 	if err != nil {
 		return err
 	}
-	_, err = s.client.ContainerService().Update(ctx, containers.Container{
+	_, err = s.containerStore().Update(ctx, containers.Container{
 		ID:         c.ID,
 		Spec:       specAny,
 		Extensions: map[string]typeurl.Any{extConfig: cfgAny},
@@ -185,7 +185,7 @@ func (s *Service) UpdateRestartPolicy(ctx context.Context, ref string, p contain
 	if err != nil {
 		return err
 	}
-	if _, err := s.client.ContainerService().Update(ctx, containers.Container{
+	if _, err := s.containerStore().Update(ctx, containers.Container{
 		ID:         c.ID,
 		Extensions: map[string]typeurl.Any{extConfig: cfgAny},
 	}, "extensions."+extConfig); err != nil {

@@ -56,7 +56,7 @@ func (s *Service) Wait(ctx context.Context, ref string, cond containertypes.Wait
 
 // lastExit reads the recorded exit of a container that is not running.
 func (s *Service) lastExit(ctx context.Context, id string) (containertypes.ExitStatus, error) {
-	c, err := s.client.ContainerService().Get(ctx, id)
+	c, err := s.containerStore().Get(ctx, id)
 	if err != nil {
 		return containertypes.ExitStatus{}, err
 	}
