@@ -30,7 +30,7 @@ func listed(t *testing.T, e *engine.Engine, id string) *containertypes.Summary {
 	return nil
 }
 
-// wantListed checks what List shows of a container right after a change:
+// wantListed checks what List and Inspect show of a container right after a change:
 // no waiting, a ps must never show what was before a change berth made.
 func wantListed(t *testing.T, e *engine.Engine, id, after, name, state string, exitCode int) {
 	t.Helper()
@@ -40,6 +40,14 @@ func wantListed(t *testing.T, e *engine.Engine, id, after, name, state string, e
 		t.Fatalf("after %s: %s is not listed", after, id)
 	case s.Names[0] != "/"+name || s.State != state || (state == containertypes.StatusExited && s.ExitCode != exitCode):
 		t.Fatalf("after %s: listed as %s %s (exit %d), want %s %s (exit %d)", after, s.Names[0], s.State, s.ExitCode, name, state, exitCode)
+	}
+	// Inspect answers from the same view.
+	ci := inspect(t, e, id)
+	if ci.Name != "/"+name || ci.State.Status != state || (state == containertypes.StatusExited && ci.State.ExitCode != exitCode) {
+		t.Fatalf("after %s: inspect says %s %s (exit %d), want %s %s (exit %d)", after, ci.Name, ci.State.Status, ci.State.ExitCode, name, state, exitCode)
+	}
+	if state == containertypes.StatusRunning && ci.State.Pid == 0 {
+		t.Fatalf("after %s: inspect of a running container shows no pid", after)
 	}
 }
 

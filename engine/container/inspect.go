@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/filters"
@@ -29,19 +30,17 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 	}
 	ctx = s.ctx(ctx)
 	v := r.view()
-	c, err := s.containerStore().Get(ctx, r.id)
+	e, err := s.viewed(ctx, r.id)
 	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
-		}
 		return nil, err
 	}
+	if e.gone {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	c, proc := e.c, e.proc
+	// The config is decoded again (tens of µs): the caller owns it.
 	cfg, err := configOf(c)
 	if err != nil {
-		return nil, err
-	}
-	proc, err := s.taskState(ctx, r.id)
-	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
 	out := &containertypes.Container{
@@ -78,17 +77,10 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		out.NetworkSettings.Networks = map[string]containertypes.EndpointSettings{}
 	}
 	out.Image = c.Labels[labelImageID]
-	out.Mounts = mountPoints(c)
-	if c.Spec != nil {
-		if v, err := typeurl.UnmarshalAny(c.Spec); err == nil {
-			if spec, ok := v.(*oci.Spec); ok && spec.Process != nil {
-				if len(spec.Process.Args) > 0 {
-					out.Path, out.Args = spec.Process.Args[0], spec.Process.Args[1:]
-				}
-				out.Env = spec.Process.Env
-				out.WorkingDir = spec.Process.Cwd
-			}
-		}
+	if info := e.info; info != nil {
+		out.Mounts = slices.Clone(info.mounts)
+		out.Path, out.Args = info.path, slices.Clone(info.args)
+		out.Env, out.WorkingDir = slices.Clone(info.env), info.cwd
 	}
 	return out, nil
 }
@@ -252,12 +244,16 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 	return out, nil
 }
 
-// listedInfo is what List decodes from a container's record.
+// listedInfo is what List and Inspect decode from a container's record.
 type listedInfo struct {
 	updated time.Time
 	cfg     *containertypes.Config // read only: shared by every List
 	command string
 	mounts  []containertypes.MountPoint
+	// The OCI spec's process (read only).
+	path      string
+	args, env []string
+	cwd       string
 }
 
 // listedInfoOf decodes c's config, command and mounts, or takes them from
@@ -273,24 +269,32 @@ func (s *Service) listedInfoOf(c containers.Container) (*listedInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &listedInfo{updated: c.UpdatedAt, cfg: cfg, command: commandOf(c), mounts: mountPoints(c)}
+	e := &listedInfo{updated: c.UpdatedAt, cfg: cfg, mounts: mountPoints(c)}
+	if p := processOf(c); p != nil {
+		e.command = strings.Join(p.Args, " ")
+		if len(p.Args) > 0 {
+			e.path, e.args = p.Args[0], p.Args[1:]
+		}
+		e.env, e.cwd = p.Env, p.Cwd
+	}
 	s.listed.Store(c.ID, e)
 	return e, nil
 }
 
-func commandOf(c containers.Container) string {
+// processOf is the process of c's OCI spec, nil if it has none.
+func processOf(c containers.Container) *specs.Process {
 	if c.Spec == nil {
-		return ""
+		return nil
 	}
 	v, err := typeurl.UnmarshalAny(c.Spec)
 	if err != nil {
-		return ""
+		return nil
 	}
 	spec, ok := v.(*oci.Spec)
-	if !ok || spec.Process == nil {
-		return ""
+	if !ok {
+		return nil
 	}
-	return strings.Join(spec.Process.Args, " ")
+	return spec.Process
 }
 
 // humanStatus is Docker's STATUS column.

@@ -129,40 +129,39 @@ func (s *Service) snapshot(ctx context.Context) ([]listedContainer, error) {
 	}
 	v.mu.Unlock()
 
-	fetched := make(map[string]*viewEntry, len(dirty))
 	for _, id := range dirty {
-		e, err := s.fetchOne(ctx, id)
+		e, err := s.fetchOne(ctx, id, start)
 		if err != nil {
 			return nil, err
 		}
-		fetched[id] = e
 		if !e.gone {
 			out = append(out, listedContainer{c: e.c, proc: e.proc, info: e.info})
 		}
 	}
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for id, f := range fetched {
-		e := v.entries[id]
-		if e == nil || e.dirtyAt > start || v.allAt > start {
-			continue // changed again meanwhile: stays dirty
-		}
-		if f.gone {
-			delete(v.entries, id)
-			s.listed.Delete(id)
-			continue
-		}
-		f.dirtyAt, f.fresh = e.dirtyAt, true
-		v.entries[id] = f
-	}
 	return out, nil
 }
 
-// fetchOne reads one container and its task from containerd.
-func (s *Service) fetchOne(ctx context.Context, id string) (*viewEntry, error) {
+// viewed returns one container as the view holds it, read from containerd
+// unless it is fresh there. gone: it does not exist.
+func (s *Service) viewed(ctx context.Context, id string) (*viewEntry, error) {
+	v := s.view
+	v.mu.Lock()
+	if e := v.entries[id]; v.live && e != nil && e.fresh {
+		v.mu.Unlock()
+		return e, nil
+	}
+	start := v.seq
+	v.mu.Unlock()
+	return s.fetchOne(ctx, id, start)
+}
+
+// fetchOne reads one container and its task from containerd, and keeps
+// them in the view unless it changed since seq start.
+func (s *Service) fetchOne(ctx context.Context, id string, start uint64) (*viewEntry, error) {
 	c, err := s.containerStore().Get(ctx, id)
 	if errdefs.IsNotFound(err) {
+		s.view.install(id, &viewEntry{gone: true}, start)
+		s.listed.Delete(id)
 		return &viewEntry{gone: true}, nil
 	}
 	if err != nil {
@@ -172,7 +171,32 @@ func (s *Service) fetchOne(ctx context.Context, id string) (*viewEntry, error) {
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
-	return s.viewEntryOf(c, proc), nil
+	e := s.viewEntryOf(c, proc)
+	s.view.install(id, e, start)
+	return e, nil
+}
+
+// install keeps f, read from containerd after seq start, as id's entry
+// unless id or the whole view was invalidated since.
+func (v *view) install(id string, f *viewEntry, start uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e := v.entries[id]
+	if !v.live || v.allAt > start || (e != nil && e.dirtyAt > start) {
+		return // changed again meanwhile: stays dirty
+	}
+	if e == nil && !v.loaded {
+		return // the view does not hold every container yet
+	}
+	if f.gone {
+		delete(v.entries, id)
+		return
+	}
+	if e != nil {
+		f.dirtyAt = e.dirtyAt
+	}
+	f.fresh = true
+	v.entries[id] = f
 }
 
 func (s *Service) viewEntryOf(c containers.Container, proc *tasktypes.Process) *viewEntry {
