@@ -435,6 +435,12 @@ func (e *Engine) Client() *client.Client { return e.client }
 
 // Ping checks that containerd answers.
 func (e *Engine) Ping(ctx context.Context) error {
+	// While the container service's event stream from containerd is up,
+	// containerd serves (its end closes the stream at once): no round trip,
+	// as the docker CLI pings before every command.
+	if e.containers.Connected() {
+		return nil
+	}
 	ok, err := e.client.IsServing(ctx)
 	if err != nil {
 		return err

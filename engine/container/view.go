@@ -395,6 +395,15 @@ func (w viewedTasks) Wait(ctx context.Context, in *tasks.WaitRequest, opts ...gr
 	return w.TasksClient.Wait(ctx, in, opts...)
 }
 
+// Connected reports whether the service's subscription to containerd's
+// events is in place (a sync event came back through it, and it has not
+// ended since).
+func (s *Service) Connected() bool {
+	s.view.mu.Lock()
+	defer s.view.mu.Unlock()
+	return s.view.live
+}
+
 // ListFromMemory reports whether List is served from the in-memory view:
 // the event stream that keeps it current is in place and a first List has
 // read every container.
