@@ -172,6 +172,18 @@ func TestLoadBusyboxListInspect(t *testing.T) {
 	if !slices.Equal(img.Names, []string{"docker.io/library/busybox:latest"}) || img.Size != list[0].Size || len(img.History) != 1 {
 		t.Errorf("names %v size %d history %v", img.Names, img.Size, img.History)
 	}
+	// A container inspect's image config: by name, and by full ID (from
+	// the cache of resolved configs, without a listing); an unknown ID
+	// is not found.
+	for _, ref := range []string{"busybox", id, id} {
+		rc, err := s.RunConfig(ctx, ref)
+		if err != nil || !slices.Equal(rc.Cmd, []string{"sh"}) || !slices.Equal(rc.Env, img.Config.Env) {
+			t.Errorf("run config of %s: %+v, %v", ref, rc, err)
+		}
+	}
+	if _, err := s.RunConfig(ctx, "sha256:"+strings.Repeat("0", 64)); !errdefs.IsNotFound(err) {
+		t.Errorf("run config of an unknown ID: %v, want not found", err)
+	}
 	if got, err := readSnapshotFile(t, s, busyboxInfo.DiffIDs, "etc/passwd"); err != nil || !strings.HasPrefix(got, "root:x:0:0:") {
 		t.Errorf("unpacked /etc/passwd = %q, %v", got, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
@@ -65,7 +66,23 @@ func (s *Service) inspect(ctx context.Context, g *group) *imagetypes.Image {
 // RunConfig returns the run configuration of image ref (what a container's
 // inspect shows of its image), without the sizes and repo digests Inspect
 // works out (a snapshot usage and a content lookup per layer and name).
+//
+// A full image ID is answered from the cache of resolved targets when one
+// holds its config (content-addressed, it cannot change), without listing
+// every image: a container inspect asks each time. Such an answer outlives
+// the image, as a container's config does in Docker.
 func (s *Service) RunConfig(ctx context.Context, ref string) (*imagetypes.Config, error) {
+	if d, err := digest.Parse(ref); err == nil {
+		s.cacheMu.Lock()
+		for _, rt := range s.targets {
+			if rt.configD.Digest == d {
+				cfg := runConfig(rt.config)
+				s.cacheMu.Unlock()
+				return &cfg, nil
+			}
+		}
+		s.cacheMu.Unlock()
+	}
 	ctx = s.ns(ctx)
 	g, _, err := s.lookup(ctx, ref)
 	if err != nil {
