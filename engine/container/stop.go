@@ -27,13 +27,15 @@ func parseSignal(s string) (syscall.Signal, error) {
 
 // Stop sends the stop signal, waits up to the timeout for the container to
 // exit, then kills it. Stopping a container that is not running is not an
-// error. A stopped container is not restarted by its restart policy.
+// error. A stopped container is not restarted by its restart policy. The
+// stop goes on when ctx is cancelled, as dockerd's.
 func (s *Service) Stop(ctx context.Context, ref string, opts containertypes.StopOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
 	}
-	ctx = s.ctx(ctx)
+	// As dockerd's: a stop the caller stops waiting for goes on.
+	ctx = context.WithoutCancel(s.ctx(ctx))
 	return s.stop(ctx, r, opts)
 }
 
@@ -134,13 +136,15 @@ func (s *Service) signal(ctx context.Context, id string, sig syscall.Signal, all
 	return nil
 }
 
-// Restart stops the container (if running) and starts it again.
+// Restart stops the container (if running) and starts it again, to the end
+// even when ctx is cancelled.
 func (s *Service) Restart(ctx context.Context, ref string, opts containertypes.StopOptions) error {
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
 	}
-	ctx = s.ctx(ctx)
+	// As dockerd's: a restart the caller stops waiting for goes on.
+	ctx = context.WithoutCancel(s.ctx(ctx))
 	if err := s.stop(ctx, r, opts); err != nil {
 		return err
 	}

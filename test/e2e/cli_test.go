@@ -54,6 +54,7 @@ func TestCLI(t *testing.T) {
 		{"Events", testEvents},
 		{"Client", testClient},
 		{"ExecResize", testExecResize},
+		{"StopCancelled", testStopCancelled},
 		{"RunOptions", testRunOptions},
 		{"Idempotent", testIdempotent},
 		{"PsFilters", testPsFilters},

@@ -188,3 +188,43 @@ func testExecResize(t *testing.T, c cli) {
 		t.Errorf("resize of an exec whose container was killed: %v, want a conflict (is not running)", err)
 	}
 }
+
+// testStopCancelled: a stop or restart whose caller gives up goes on, as
+// dockerd's: the container still runs just after, and is stopped (or
+// running again) once the timeout has passed.
+func testStopCancelled(t *testing.T, c cli) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, c.s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := c.name("stopcancel")
+	defer c.cleanup(n)
+	// The shell ignores SIGTERM: only the kill after the timeout stops it.
+	c.ok("run", "-d", "--name", n, "busybox", "sh", "-c", "trap 'echo TERM' TERM; while true; do sleep 0.1; done")
+	timeout := 2 * time.Second
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = cl.Stop(short, n, containertypes.StopOptions{Timeout: &timeout})
+	stop()
+	if err == nil {
+		t.Fatal("Stop returned before its timeout")
+	}
+	if got := c.inspect(n, "{{.State.Status}}"); got != "running" {
+		t.Errorf("just after the cancelled stop: %s, want running", got)
+	}
+	eventually(t, 30*time.Second, "the cancelled stop to kill "+n, func() bool { return c.inspect(n, "{{.State.Status}}") == "exited" })
+
+	c.ok("start", n)
+	pid := c.inspect(n, "{{.State.Pid}}")
+	short, stop = context.WithTimeout(ctx, 300*time.Millisecond)
+	err = cl.Restart(short, n, containertypes.StopOptions{Timeout: &timeout})
+	stop()
+	if err == nil {
+		t.Fatal("Restart returned before its stop timeout")
+	}
+	eventually(t, 30*time.Second, "the cancelled restart to start "+n+" again", func() bool {
+		return c.inspect(n, "{{.State.Status}}") == "running" && c.inspect(n, "{{.State.Pid}}") != pid
+	})
+}
