@@ -191,6 +191,34 @@ func (h *Host) Nodes() ([]Node, error) {
 	return nodes, nil
 }
 
+// ServiceLeader is the host whose berthd logged last that it leads the
+// services (nil if none did).
+func (c *Cluster) ServiceLeader() *Host {
+	var best *Host
+	var bestAt time.Time
+	for _, h := range c.Hosts {
+		b, err := os.ReadFile(h.Stack.LogPath())
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndex(string(b), "this node leads the services")
+		if i < 0 {
+			continue
+		}
+		line := string(b[strings.LastIndex(string(b[:i]), "\n")+1:])
+		at := time.Time{}
+		if f := strings.Fields(line); len(f) > 0 {
+			if tm, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+				at = tm
+			}
+		}
+		if best == nil || at.After(bestAt) {
+			best, bestAt = h, at
+		}
+	}
+	return best
+}
+
 // WaitStatus waits until host from reports target's status as status
 // ("Ready", "Down") and returns how long that took.
 func (c *Cluster) WaitStatus(from, target *Host, status string, timeout time.Duration) time.Duration {

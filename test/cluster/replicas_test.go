@@ -176,36 +176,14 @@ func TestServiceReplicas(t *testing.T) {
 	}
 }
 
-// leaderOf is the host whose berthd logged last that it leads the
-// services.
+// leaderOf is the host that leads the services (Cluster.ServiceLeader).
 func leaderOf(t *testing.T, c *Cluster) *Host {
 	t.Helper()
-	var best *Host
-	var bestAt time.Time
-	for _, h := range c.Hosts {
-		b, err := os.ReadFile(h.Stack.LogPath())
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndex(string(b), "this node leads the services")
-		if i < 0 {
-			continue
-		}
-		line := string(b[strings.LastIndex(string(b[:i]), "\n")+1:])
-		at := time.Time{}
-		if f := strings.Fields(line); len(f) > 0 {
-			if tm, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
-				at = tm
-			}
-		}
-		if best == nil || at.After(bestAt) {
-			best, bestAt = h, at
-		}
-	}
-	if best == nil {
+	h := c.ServiceLeader()
+	if h == nil {
 		t.Fatal("no berthd logged that it leads the services")
 	}
-	return best
+	return h
 }
 
 // TestServiceFaults (make test-cluster): a node's berthd killed has its
