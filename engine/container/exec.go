@@ -1,13 +1,10 @@
 package container
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -15,8 +12,10 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthproject/berth/pkg/fsarchive"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -49,6 +48,12 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, cfg containertypes
 		return "", fmt.Errorf("container %s is paused, unpause the container before exec: %w", r.name, errdefs.ErrConflict)
 	case err != nil || proc.Status != tasktypes.Status_RUNNING:
 		return "", fmt.Errorf("container %s is not running: %w", r.name, errdefs.ErrConflict)
+	}
+	if cfg.User != "" {
+		// As dockerd: an unknown user fails the create, not the start.
+		if _, err := resolveUser(int(proc.Pid), cfg.User); err != nil {
+			return "", err
+		}
 	}
 	e := &execRecord{id: newID(), containerID: r.id, cfg: cfg}
 	s.mu.Lock()
@@ -251,50 +256,30 @@ func (s *Service) ExecInspect(ctx context.Context, execID string) (*containertyp
 	return &containertypes.ExecInspect{ID: e.id, ContainerID: e.containerID, Running: e.running, ExitCode: e.exitCode, Pid: e.pid, Config: e.cfg}, nil
 }
 
-// resolveUser turns user[:group] into IDs using the container's own
-// /etc/passwd and /etc/group, read through its init process's root.
-func resolveUser(pid int, user string) (specs.User, error) {
-	name, group, hasGroup := strings.Cut(user, ":")
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	uid, gid, err := lookupID(filepath.Join(root, "etc/passwd"), name, true)
+// resolveUser turns user[:group] into IDs as dockerd does (moby/sys/user),
+// from the container's own /etc/passwd and /etc/group, read inside its root
+// (symlinks cannot leave it): the primary group is a supplementary one too,
+// with the user's groups in /etc/group.
+func resolveUser(pid int, spec string) (specs.User, error) {
+	var passwd, group io.Reader // nil: the file is missing
+	if etc, err := fsarchive.OpenRootIn(fmt.Sprintf("/proc/%d/root", pid), "/etc"); err == nil {
+		defer etc.Close()
+		if f, err := etc.Open("passwd"); err == nil {
+			defer f.Close()
+			passwd = f
+		}
+		if f, err := etc.Open("group"); err == nil {
+			defer f.Close()
+			group = f
+		}
+	}
+	u, err := user.GetExecUser(spec, nil, passwd, group)
 	if err != nil {
-		return specs.User{}, err
+		return specs.User{}, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
-	if hasGroup {
-		if gid, _, err = lookupID(filepath.Join(root, "etc/group"), group, false); err != nil {
-			return specs.User{}, err
-		}
+	out := specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: []uint32{uint32(u.Gid)}}
+	for _, g := range u.Sgids {
+		out.AdditionalGids = append(out.AdditionalGids, uint32(g))
 	}
-	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
-}
-
-// lookupID finds name (or a number) in a passwd/group file. For passwd it
-// returns uid and primary gid; for group the gid.
-func lookupID(file, name string, passwd bool) (int, int, error) {
-	if n, err := strconv.Atoi(name); err == nil {
-		return n, 0, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, 0, fmt.Errorf("unable to find user %s: no matching entries in passwd file: %w", name, errdefs.ErrInvalidArgument)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 3 || fields[0] != name {
-			continue
-		}
-		id, _ := strconv.Atoi(fields[2])
-		if passwd && len(fields) > 3 {
-			gid, _ := strconv.Atoi(fields[3])
-			return id, gid, nil
-		}
-		return id, 0, nil
-	}
-	kind := "user"
-	if !passwd {
-		kind = "group"
-	}
-	return 0, 0, fmt.Errorf("unable to find %s %s: no matching entries in %s: %w", kind, name, filepath.Base(file), errdefs.ErrInvalidArgument)
+	return out, nil
 }
