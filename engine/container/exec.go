@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -146,7 +147,7 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	}
 	proc, err := task.Exec(ctx, e.id, &pspec, creator)
 	if err != nil {
-		return 0, startError(err)
+		return 0, e.failed(err)
 	}
 	if stdin != nil {
 		stdin.closeIO = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) }
@@ -163,7 +164,7 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	}
 	if err := proc.Start(ctx); err != nil {
 		_, _ = proc.Delete(context.WithoutCancel(ctx)) // best effort: the process is gone with its task
-		return 0, startError(err)
+		return 0, e.failed(err)
 	}
 	e.mu.Lock()
 	e.running, e.pid, e.proc = true, int(proc.Pid()), proc
@@ -199,6 +200,19 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 		return 0, nil
 	}
 	return wait(), nil
+}
+
+// failed records an exec's start failure: a command that cannot be found
+// or run reads as exited with 127 or 126 in ExecInspect, as under dockerd.
+func (e *execRecord) failed(err error) error {
+	err = startError(err)
+	var se *containertypes.StartError
+	if errors.As(err, &se) {
+		e.mu.Lock()
+		e.exitCode = se.ExitCode
+		e.mu.Unlock()
+	}
+	return err
 }
 
 func orDiscard(w io.Writer, attached bool) io.Writer {

@@ -183,6 +183,14 @@ func testDockerExec(t *testing.T, d cli) {
 	if r := d.run("exec", n, "sh", "-c", "exit 5"); r.code != 5 {
 		t.Errorf("exec exit code: %s", r)
 	}
+	// A command that cannot run: exit 127 or 126 as with dockerd (the
+	// exec's inspect), the reason on stdout.
+	if r := d.run("exec", n, "nonexistent"); r.code != 127 || !strings.Contains(r.stdout, "not found") {
+		t.Errorf("docker exec of a missing command: %s, want exit 127", r)
+	}
+	if r := d.run("exec", n, "/etc"); r.code != 126 {
+		t.Errorf("docker exec of a directory: %s, want exit 126", r)
+	}
 	if out := d.runIn(strings.NewReader("piped\n"), "exec", "-i", n, "cat").out(); out != "piped" {
 		t.Errorf("docker exec -i: %q", out)
 	}

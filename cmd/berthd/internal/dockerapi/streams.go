@@ -438,7 +438,9 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request, v map[string]
 		streams.Resize = sizes
 	}
 	if _, err := s.b.Containers.ExecStart(context.WithoutCancel(r.Context()), v["id"], streams); err != nil {
-		h.systemError(tty, err)
+		// On stdout, as dockerd: the exit code (127 for a command not
+		// found) is the exec's, in its inspect.
+		_, _ = fmt.Fprintf(stdout, "%s\r\n", errorMessage(err))
 	}
 	return nil
 }
@@ -470,7 +472,7 @@ func (s *Server) execInspect(w http.ResponseWriter, r *http.Request, v map[strin
 		out.ProcessConfig.Entrypoint = e.Config.Cmd[0]
 		out.ProcessConfig.Arguments = e.Config.Cmd[1:]
 	}
-	if !e.Running && e.Pid != 0 {
+	if !e.Running && (e.Pid != 0 || e.ExitCode != 0) { // ran, or could not (127, 126)
 		code := e.ExitCode
 		out.ExitCode = &code
 	}
