@@ -109,8 +109,15 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *containertypes.Config,
 	for _, dst := range tmpfs {
 		wanted = append(wanted, want{containertypes.MountSpec{Type: "tmpfs", Target: dst}, fromTmpfs})
 	}
+	// An anonymous volume (-v /dst, Docker's Config.Volumes) yields to any
+	// other mount on its destination (a tmpfs over it wins, as dockerd's).
+	anonymous := func(w want) bool { return w.origin == fromV && w.m.Type == "volume" && w.m.Source == "" }
+	sort.SliceStable(wanted, func(i, j int) bool { return !anonymous(wanted[i]) && anonymous(wanted[j]) })
 	seen := map[string]bool{}
 	for _, w := range wanted {
+		if anonymous(w) && seen[path.Clean(w.m.Target)] {
+			continue
+		}
 		opts := ""
 		if w.origin == fromTmpfs {
 			opts = cfg.Tmpfs[w.m.Target]
@@ -545,8 +552,14 @@ func (s *Service) removeVolumes(ctx context.Context, names []string) {
 // mountPoints is Inspect's Mounts.
 func mountPoints(c containers.Container) []containertypes.MountPoint {
 	entries := mountsOf(c)
+	cfg, _ := configOf(c)
 	out := make([]containertypes.MountPoint, 0, len(entries))
 	for _, e := range entries {
+		if cfg != nil && e.Type == "tmpfs" {
+			if _, ok := cfg.Tmpfs[e.Destination]; ok {
+				continue // --tmpfs mounts are not listed, as by dockerd
+			}
+		}
 		out = append(out, e.MountPoint)
 	}
 	return out

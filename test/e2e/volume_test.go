@@ -317,6 +317,16 @@ func testVolumeTmpfs(t *testing.T, c cli) {
 	if got := c.ok("exec", ctr, "stat", "-c", "%a", "/t2"); got != "1770" {
 		t.Errorf("tmpfs-mode: %q", got)
 	}
+	// As dockerd's inspect: --mount type=tmpfs is listed, --tmpfs is not.
+	if got := c.inspect(ctr, "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}"); got != "tmpfs:/t2" {
+		t.Errorf("inspect Mounts: %q, want tmpfs:/t2 alone", got)
+	}
+	// A --tmpfs over an anonymous volume's path wins, as under dockerd.
+	over := c.name("tmpfs-over")
+	defer c.cleanup(over)
+	if got := c.ok("run", "--name", over, "-v", "/t", "--tmpfs", "/t", "busybox", "grep", " /t ", "/proc/mounts"); !strings.HasPrefix(got, "tmpfs /t tmpfs") {
+		t.Errorf("-v /t --tmpfs /t: /proc/mounts says %q, want a tmpfs", got)
+	}
 	// Nowhere under the stack's root or state (snapshots, volumes) on disk.
 	for _, dir := range []string{c.s.Root(), c.s.State()} {
 		if found := findName(t, dir, marker); found != "" {
