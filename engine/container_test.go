@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -459,4 +460,30 @@ func TestIpcModes(t *testing.T) {
 		b, err := os.ReadFile("/proc/self/mountinfo")
 		return err == nil && !strings.Contains(string(b), donor+"/shm")
 	})
+}
+
+// TestMaskedAndReadonlyPaths: Docker's HostConfig.MaskedPaths and
+// ReadonlyPaths replace the defaults, which a container that names none
+// records at create (none for a privileged one); an empty list is none.
+func TestMaskedAndReadonlyPaths(t *testing.T) {
+	e := newTestEngine(t)
+	cmd := []string{"sh", "-c", "wc -c < /etc/passwd; touch /tmp/x 2>/dev/null && echo writable"}
+	out := runToExit(t, e, containertypes.Config{Cmd: cmd,
+		Security: containertypes.Security{MaskedPaths: []string{"/etc/passwd"}, ReadonlyPaths: []string{"/tmp"}}})
+	if out != "0\n" {
+		t.Errorf("masked /etc/passwd and read-only /tmp: %q, want an empty file and no write", out)
+	}
+	def := create(t, e, containertypes.Config{Cmd: cmd})
+	sec := inspect(t, e, def).Config.Security
+	if !slices.Contains(sec.MaskedPaths, "/proc/kcore") || !slices.Contains(sec.ReadonlyPaths, "/proc/sys") {
+		t.Errorf("defaults recorded at create: %+v", sec)
+	}
+	none := create(t, e, containertypes.Config{Cmd: cmd, Security: containertypes.Security{MaskedPaths: []string{}}})
+	if got := inspect(t, e, none).Config.Security.MaskedPaths; got == nil || len(got) != 0 {
+		t.Errorf("an empty list of masked paths became %#v", got)
+	}
+	priv := create(t, e, containertypes.Config{Cmd: cmd, Security: containertypes.Security{Privileged: true}})
+	if got := inspect(t, e, priv).Config.Security; got.MaskedPaths != nil || got.ReadonlyPaths != nil {
+		t.Errorf("a privileged container's paths: %+v", got)
+	}
 }

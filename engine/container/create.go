@@ -179,6 +179,11 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 		Snapshotter: s.opts.Snapshotter,
 		SnapshotKey: cid,
 	}
+	def, err := oci.GenerateSpec(ctx, s.client, &containers.Container{ID: cid}, oci.WithDefaultSpec())
+	if err != nil {
+		return "", nil, fmt.Errorf("building the default spec: %w", err)
+	}
+	defaultPaths(&cfg.Security, def)
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: cid, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,

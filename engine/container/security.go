@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -173,7 +174,41 @@ func withSecurity(sec containertypes.Security) oci.SpecOpts {
 		if len(sec.GroupAdd) > 0 {
 			list = append(list, oci.WithAppendAdditionalGroups(sec.GroupAdd...))
 		}
+		if sec.MaskedPaths != nil {
+			list = append(list, oci.WithMaskedPaths(sec.MaskedPaths))
+		}
+		if sec.ReadonlyPaths != nil {
+			list = append(list, oci.WithReadonlyPaths(sec.ReadonlyPaths))
+		}
 		return oci.Compose(list...)(ctx, client, c, s)
+	}
+}
+
+// dockerMaskedPaths is dockerd's default list of masked paths, in its
+// order (inspect shows it): containerd's default spec has the same paths
+// in another order.
+var dockerMaskedPaths = []string{"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware", "/sys/devices/virtual/powercap"}
+
+// defaultPaths fills in the masked and read-only paths a container gets
+// when it names none, as dockerd records them at create: Docker's defaults,
+// with the per-CPU paths containerd's default spec adds; none for a
+// privileged container.
+func defaultPaths(sec *containertypes.Security, def *oci.Spec) {
+	if sec.Privileged || def.Linux == nil {
+		return
+	}
+	if sec.MaskedPaths == nil {
+		sec.MaskedPaths = slices.Clone(dockerMaskedPaths)
+		for _, p := range def.Linux.MaskedPaths {
+			if !slices.Contains(sec.MaskedPaths, p) {
+				sec.MaskedPaths = append(sec.MaskedPaths, p)
+			}
+		}
+	}
+	if sec.ReadonlyPaths == nil {
+		sec.ReadonlyPaths = slices.Clone(def.Linux.ReadonlyPaths)
 	}
 }
 

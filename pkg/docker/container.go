@@ -185,6 +185,8 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 		PublishAllPorts: cfg.PublishAllPorts,
 		ReadonlyRootfs:  cfg.ReadonlyRootfs,
 		SecurityOpt:     cfg.Security.SecurityOpt,
+		MaskedPaths:     cfg.Security.MaskedPaths,
+		ReadonlyPaths:   cfg.Security.ReadonlyPaths,
 		StorageOpt:      cfg.StorageOpt,
 		Tmpfs:           cfg.Tmpfs,
 		ShmSize:         r.ShmSize,

@@ -17,4 +17,9 @@ type Security struct {
 	SecurityOpt []string `json:"SecurityOpt,omitempty"`
 	// GroupAdd are extra groups of the process, names or GIDs (--group-add).
 	GroupAdd []string `json:"GroupAdd,omitempty"`
+	// MaskedPaths are hidden in the container, ReadonlyPaths mounted
+	// read-only (Docker's HostConfig fields): nil is Docker's defaults (none
+	// for a privileged container), filled in at create; empty is none.
+	MaskedPaths   []string `json:"MaskedPaths"`
+	ReadonlyPaths []string `json:"ReadonlyPaths"`
 }

@@ -451,8 +451,12 @@ type Security struct {
 	CapAdd     []string               `protobuf:"bytes,2,rep,name=cap_add,json=capAdd,proto3" json:"cap_add,omitempty"`
 	CapDrop    []string               `protobuf:"bytes,3,rep,name=cap_drop,json=capDrop,proto3" json:"cap_drop,omitempty"`
 	// seccomp=unconfined|<profile JSON>, no-new-privileges[=bool], apparmor=NAME.
-	SecurityOpt   []string `protobuf:"bytes,4,rep,name=security_opt,json=securityOpt,proto3" json:"security_opt,omitempty"`
-	GroupAdd      []string `protobuf:"bytes,5,rep,name=group_add,json=groupAdd,proto3" json:"group_add,omitempty"`
+	SecurityOpt []string `protobuf:"bytes,4,rep,name=security_opt,json=securityOpt,proto3" json:"security_opt,omitempty"`
+	GroupAdd    []string `protobuf:"bytes,5,rep,name=group_add,json=groupAdd,proto3" json:"group_add,omitempty"`
+	// Paths masked in the container (/proc/kcore, ...) and read-only ones
+	// (/proc/sys, ...): unset is the defaults, an empty list none.
+	MaskedPaths   *PathList `protobuf:"bytes,6,opt,name=masked_paths,json=maskedPaths,proto3" json:"masked_paths,omitempty"`
+	ReadonlyPaths *PathList `protobuf:"bytes,7,opt,name=readonly_paths,json=readonlyPaths,proto3" json:"readonly_paths,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -522,6 +526,65 @@ func (x *Security) GetGroupAdd() []string {
 	return nil
 }
 
+func (x *Security) GetMaskedPaths() *PathList {
+	if x != nil {
+		return x.MaskedPaths
+	}
+	return nil
+}
+
+func (x *Security) GetReadonlyPaths() *PathList {
+	if x != nil {
+		return x.ReadonlyPaths
+	}
+	return nil
+}
+
+// PathList is a list of paths whose absence (unset) differs from empty.
+type PathList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Paths         []string               `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathList) Reset() {
+	*x = PathList{}
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathList) ProtoMessage() {}
+
+func (x *PathList) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathList.ProtoReflect.Descriptor instead.
+func (*PathList) Descriptor() ([]byte, []int) {
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PathList) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
 type UpdateContainerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -536,7 +599,7 @@ type UpdateContainerRequest struct {
 
 func (x *UpdateContainerRequest) Reset() {
 	*x = UpdateContainerRequest{}
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +611,7 @@ func (x *UpdateContainerRequest) String() string {
 func (*UpdateContainerRequest) ProtoMessage() {}
 
 func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[5]
+	mi := &file_berth_v1_resources_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +624,7 @@ func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateContainerRequest) GetId() string {
@@ -598,7 +661,7 @@ type NewRestartPolicy struct {
 
 func (x *NewRestartPolicy) Reset() {
 	*x = NewRestartPolicy{}
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +673,7 @@ func (x *NewRestartPolicy) String() string {
 func (*NewRestartPolicy) ProtoMessage() {}
 
 func (x *NewRestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[6]
+	mi := &file_berth_v1_resources_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +686,7 @@ func (x *NewRestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewRestartPolicy.ProtoReflect.Descriptor instead.
 func (*NewRestartPolicy) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NewRestartPolicy) GetName() string {
@@ -649,7 +712,7 @@ type UpdateContainerResponse struct {
 
 func (x *UpdateContainerResponse) Reset() {
 	*x = UpdateContainerResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +724,7 @@ func (x *UpdateContainerResponse) String() string {
 func (*UpdateContainerResponse) ProtoMessage() {}
 
 func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[7]
+	mi := &file_berth_v1_resources_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +737,7 @@ func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateContainerResponse) GetWarnings() []string {
@@ -697,7 +760,7 @@ type ContainerStatsRequest struct {
 
 func (x *ContainerStatsRequest) Reset() {
 	*x = ContainerStatsRequest{}
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +772,7 @@ func (x *ContainerStatsRequest) String() string {
 func (*ContainerStatsRequest) ProtoMessage() {}
 
 func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[8]
+	mi := &file_berth_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +785,7 @@ func (x *ContainerStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerStatsRequest) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{8}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ContainerStatsRequest) GetId() string {
@@ -772,7 +835,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_berth_v1_resources_proto_msgTypes[9]
+	mi := &file_berth_v1_resources_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +847,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[9]
+	mi := &file_berth_v1_resources_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +860,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{9}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ContainerStats) GetId() string {
@@ -914,7 +977,7 @@ type ContainerStatsResponse struct {
 
 func (x *ContainerStatsResponse) Reset() {
 	*x = ContainerStatsResponse{}
-	mi := &file_berth_v1_resources_proto_msgTypes[10]
+	mi := &file_berth_v1_resources_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +989,7 @@ func (x *ContainerStatsResponse) String() string {
 func (*ContainerStatsResponse) ProtoMessage() {}
 
 func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_v1_resources_proto_msgTypes[10]
+	mi := &file_berth_v1_resources_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1002,7 @@ func (x *ContainerStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatsResponse.ProtoReflect.Descriptor instead.
 func (*ContainerStatsResponse) Descriptor() ([]byte, []int) {
-	return file_berth_v1_resources_proto_rawDescGZIP(), []int{10}
+	return file_berth_v1_resources_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ContainerStatsResponse) GetStats() *ContainerStats {
@@ -1001,7 +1064,7 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"\fpath_on_host\x18\x01 \x01(\tR\n" +
 	"pathOnHost\x12*\n" +
 	"\x11path_in_container\x18\x02 \x01(\tR\x0fpathInContainer\x12-\n" +
-	"\x12cgroup_permissions\x18\x03 \x01(\tR\x11cgroupPermissions\"\x9e\x01\n" +
+	"\x12cgroup_permissions\x18\x03 \x01(\tR\x11cgroupPermissions\"\x90\x02\n" +
 	"\bSecurity\x12\x1e\n" +
 	"\n" +
 	"privileged\x18\x01 \x01(\bR\n" +
@@ -1009,7 +1072,11 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"\acap_add\x18\x02 \x03(\tR\x06capAdd\x12\x19\n" +
 	"\bcap_drop\x18\x03 \x03(\tR\acapDrop\x12!\n" +
 	"\fsecurity_opt\x18\x04 \x03(\tR\vsecurityOpt\x12\x1b\n" +
-	"\tgroup_add\x18\x05 \x03(\tR\bgroupAdd\"\x9e\x01\n" +
+	"\tgroup_add\x18\x05 \x03(\tR\bgroupAdd\x125\n" +
+	"\fmasked_paths\x18\x06 \x01(\v2\x12.berth.v1.PathListR\vmaskedPaths\x129\n" +
+	"\x0ereadonly_paths\x18\a \x01(\v2\x12.berth.v1.PathListR\rreadonlyPaths\" \n" +
+	"\bPathList\x12\x14\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\"\x9e\x01\n" +
 	"\x16UpdateContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
 	"\tresources\x18\x02 \x01(\v2\x13.berth.v1.ResourcesR\tresources\x12A\n" +
@@ -1060,39 +1127,42 @@ func file_berth_v1_resources_proto_rawDescGZIP() []byte {
 	return file_berth_v1_resources_proto_rawDescData
 }
 
-var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_berth_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_berth_v1_resources_proto_goTypes = []any{
 	(*Resources)(nil),               // 0: berth.v1.Resources
 	(*ThrottleDevice)(nil),          // 1: berth.v1.ThrottleDevice
 	(*Ulimit)(nil),                  // 2: berth.v1.Ulimit
 	(*DeviceMapping)(nil),           // 3: berth.v1.DeviceMapping
 	(*Security)(nil),                // 4: berth.v1.Security
-	(*UpdateContainerRequest)(nil),  // 5: berth.v1.UpdateContainerRequest
-	(*NewRestartPolicy)(nil),        // 6: berth.v1.NewRestartPolicy
-	(*UpdateContainerResponse)(nil), // 7: berth.v1.UpdateContainerResponse
-	(*ContainerStatsRequest)(nil),   // 8: berth.v1.ContainerStatsRequest
-	(*ContainerStats)(nil),          // 9: berth.v1.ContainerStats
-	(*ContainerStatsResponse)(nil),  // 10: berth.v1.ContainerStatsResponse
-	nil,                             // 11: berth.v1.Resources.SysctlsEntry
-	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*PathList)(nil),                // 5: berth.v1.PathList
+	(*UpdateContainerRequest)(nil),  // 6: berth.v1.UpdateContainerRequest
+	(*NewRestartPolicy)(nil),        // 7: berth.v1.NewRestartPolicy
+	(*UpdateContainerResponse)(nil), // 8: berth.v1.UpdateContainerResponse
+	(*ContainerStatsRequest)(nil),   // 9: berth.v1.ContainerStatsRequest
+	(*ContainerStats)(nil),          // 10: berth.v1.ContainerStats
+	(*ContainerStatsResponse)(nil),  // 11: berth.v1.ContainerStatsResponse
+	nil,                             // 12: berth.v1.Resources.SysctlsEntry
+	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
 }
 var file_berth_v1_resources_proto_depIdxs = []int32{
 	2,  // 0: berth.v1.Resources.ulimits:type_name -> berth.v1.Ulimit
 	3,  // 1: berth.v1.Resources.devices:type_name -> berth.v1.DeviceMapping
-	11, // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
+	12, // 2: berth.v1.Resources.sysctls:type_name -> berth.v1.Resources.SysctlsEntry
 	1,  // 3: berth.v1.Resources.blkio_device_read_bps:type_name -> berth.v1.ThrottleDevice
 	1,  // 4: berth.v1.Resources.blkio_device_write_bps:type_name -> berth.v1.ThrottleDevice
 	1,  // 5: berth.v1.Resources.blkio_device_read_iops:type_name -> berth.v1.ThrottleDevice
 	1,  // 6: berth.v1.Resources.blkio_device_write_iops:type_name -> berth.v1.ThrottleDevice
-	0,  // 7: berth.v1.UpdateContainerRequest.resources:type_name -> berth.v1.Resources
-	6,  // 8: berth.v1.UpdateContainerRequest.restart_policy:type_name -> berth.v1.NewRestartPolicy
-	12, // 9: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
-	9,  // 10: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	5,  // 7: berth.v1.Security.masked_paths:type_name -> berth.v1.PathList
+	5,  // 8: berth.v1.Security.readonly_paths:type_name -> berth.v1.PathList
+	0,  // 9: berth.v1.UpdateContainerRequest.resources:type_name -> berth.v1.Resources
+	7,  // 10: berth.v1.UpdateContainerRequest.restart_policy:type_name -> berth.v1.NewRestartPolicy
+	13, // 11: berth.v1.ContainerStats.read:type_name -> google.protobuf.Timestamp
+	10, // 12: berth.v1.ContainerStatsResponse.stats:type_name -> berth.v1.ContainerStats
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_resources_proto_init() }
@@ -1107,7 +1177,7 @@ func file_berth_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_resources_proto_rawDesc), len(file_berth_v1_resources_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -157,6 +157,7 @@ func hostConfig(cfg *container.Config, hc *dcontainer.HostConfig, anonVolumes []
 	}
 	cfg.Security = container.Security{
 		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, SecurityOpt: hc.SecurityOpt, GroupAdd: hc.GroupAdd,
+		MaskedPaths: hc.MaskedPaths, ReadonlyPaths: hc.ReadonlyPaths,
 	}
 	cfg.PidMode = string(hc.PidMode)
 	cfg.IpcMode = string(hc.IpcMode)

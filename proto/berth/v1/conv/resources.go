@@ -84,22 +84,44 @@ func ResourcesFromProto(p *berthv1.Resources) container.Resources {
 // SecurityToProto converts a container's privilege settings.
 func SecurityToProto(s container.Security) *berthv1.Security {
 	return &berthv1.Security{
-		Privileged:  s.Privileged,
-		CapAdd:      s.CapAdd,
-		CapDrop:     s.CapDrop,
-		SecurityOpt: s.SecurityOpt,
-		GroupAdd:    s.GroupAdd,
+		Privileged:    s.Privileged,
+		CapAdd:        s.CapAdd,
+		CapDrop:       s.CapDrop,
+		SecurityOpt:   s.SecurityOpt,
+		GroupAdd:      s.GroupAdd,
+		MaskedPaths:   pathListToProto(s.MaskedPaths),
+		ReadonlyPaths: pathListToProto(s.ReadonlyPaths),
 	}
+}
+
+// pathListToProto keeps nil (the defaults) apart from empty (none).
+func pathListToProto(paths []string) *berthv1.PathList {
+	if paths == nil {
+		return nil
+	}
+	return &berthv1.PathList{Paths: paths}
+}
+
+func pathListFromProto(p *berthv1.PathList) []string {
+	if p == nil {
+		return nil
+	}
+	if p.GetPaths() == nil {
+		return []string{}
+	}
+	return p.GetPaths()
 }
 
 // SecurityFromProto is the inverse of SecurityToProto; nil gives zero.
 func SecurityFromProto(p *berthv1.Security) container.Security {
 	return container.Security{
-		Privileged:  p.GetPrivileged(),
-		CapAdd:      p.GetCapAdd(),
-		CapDrop:     p.GetCapDrop(),
-		SecurityOpt: p.GetSecurityOpt(),
-		GroupAdd:    p.GetGroupAdd(),
+		Privileged:    p.GetPrivileged(),
+		CapAdd:        p.GetCapAdd(),
+		CapDrop:       p.GetCapDrop(),
+		SecurityOpt:   p.GetSecurityOpt(),
+		GroupAdd:      p.GetGroupAdd(),
+		MaskedPaths:   pathListFromProto(p.GetMaskedPaths()),
+		ReadonlyPaths: pathListFromProto(p.GetReadonlyPaths()),
 	}
 }
 
