@@ -196,6 +196,8 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 			CPUShares:         r.CPUShares,
 			Memory:            r.Memory,
 			NanoCPUs:          r.NanoCPUs,
+			CPUPeriod:         r.CPUPeriod,
+			CPUQuota:          r.CPUQuota,
 			CgroupParent:      r.CgroupParent,
 			BlkioWeight:       r.BlkioWeight,
 			CpusetCpus:        r.CpusetCpus,

@@ -26,6 +26,7 @@ func sample() *container.Container {
 			Name: "web", Image: "busybox", Cmd: []string{"httpd", "-f"}, Labels: map[string]string{"a": "b"},
 			PortBindings:  []container.PortBinding{{HostPort: 8080, ContainerPort: 80}},
 			RestartPolicy: container.RestartPolicy{Name: "unless-stopped"},
+			Resources:     container.Resources{CPUQuota: 15000, CPUPeriod: 100000},
 		},
 		Env: []string{"PATH=/bin"},
 		NetworkSettings: container.NetworkSettings{
@@ -57,6 +58,9 @@ func TestContainerInspectShape(t *testing.T) {
 	hc := m["HostConfig"].(map[string]any)
 	if hc["LogConfig"].(map[string]any)["Type"] != "json-file" || hc["NetworkMode"] != "bridge" {
 		t.Errorf("HostConfig defaults: %v", hc)
+	}
+	if hc["CpuQuota"] != 15000.0 || hc["CpuPeriod"] != 100000.0 {
+		t.Errorf("CPU quota and period: %v %v", hc["CpuQuota"], hc["CpuPeriod"])
 	}
 	if hc["RestartPolicy"].(map[string]any)["Name"] != "unless-stopped" {
 		t.Errorf("restart policy: %v", hc["RestartPolicy"])

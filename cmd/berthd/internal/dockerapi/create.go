@@ -299,16 +299,7 @@ func resources(cfg *container.Config, hc *dcontainer.HostConfig) error {
 	if r.PidsLimit != nil {
 		cfg.Resources.PidsLimit = *r.PidsLimit
 	}
-	if r.CPUQuota != 0 {
-		period := r.CPUPeriod
-		if period == 0 {
-			period = 100000
-		}
-		if cfg.Resources.NanoCPUs != 0 {
-			return invalid("conflicting options: NanoCPUs and CPUQuota cannot both be set")
-		}
-		cfg.Resources.NanoCPUs = r.CPUQuota * 1e9 / period
-	}
+	cfg.Resources.CPUPeriod, cfg.Resources.CPUQuota = r.CPUPeriod, r.CPUQuota
 	for _, u := range r.Ulimits {
 		if u != nil {
 			cfg.Resources.Ulimits = append(cfg.Resources.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
