@@ -114,6 +114,20 @@ func TestVersionedContainer(t *testing.T) {
 	}
 }
 
+// An older version's answer keeps every number as it is: 2^62+1 bytes of
+// memory is no float64.
+func TestVersionedContainerKeepsNumbers(t *testing.T) {
+	c := sample()
+	c.Config.Resources.Memory = 1<<62 + 1
+	b, err := json.Marshal(VersionedContainer(ContainerInspect(c, nil), "1.44"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"Memory":4611686018427387905`) {
+		t.Errorf("1.44 inspect lost the memory limit's precision: %s", b)
+	}
+}
+
 func TestVersionedImage(t *testing.T) {
 	img := &image.Image{ID: "sha256:" + strings.Repeat("2", 64), Os: "linux", Architecture: "amd64", Config: image.Config{Cmd: []string{"sh"}}}
 	m := decode(t, VersionedImage(ImageInspect(img), "1.41"))
