@@ -278,7 +278,11 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 					return e, err
 				}
 			}
-			if v, err = s.opts.Volumes.Create(ctx, volumetypes.CreateOptions{Name: name}); err != nil {
+			o := volumetypes.CreateOptions{Name: name}
+			if name == "" {
+				o.Labels = map[string]string{volumetypes.LabelAnonymous: ""}
+			}
+			if v, err = s.opts.Volumes.Create(ctx, o); err != nil {
 				return e, err
 			}
 			p.created = append(p.created, v.Name)

@@ -99,7 +99,8 @@ func (s *Service) Create(ctx context.Context, o volumetypes.CreateOptions) (*vol
 		o.Driver = volumetypes.DriverLocal
 	}
 	if o.Driver != volumetypes.DriverLocal {
-		return nil, fmt.Errorf("volume driver %q is not supported: berth has the local driver only: %w", o.Driver, errdefs.ErrInvalidArgument)
+		// dockerd's answer for a driver it has no plugin for.
+		return nil, fmt.Errorf("plugin %q not found: berth has the local volume driver only: %w", o.Driver, errdefs.ErrNotFound)
 	}
 	if o.Name == "" {
 		var b [32]byte

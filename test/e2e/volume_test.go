@@ -249,6 +249,10 @@ func testVolumeCopyUp(t *testing.T, c cli) {
 	if got := c.ok("volume", "inspect", "-f", "{{.Anonymous}}", anon); got != "true" {
 		t.Errorf("anonymous: %q", got)
 	}
+	// dockerd's label for it: Docker tools tell anonymous volumes by it.
+	if got := c.ok("volume", "inspect", "-f", `{{index .Labels "com.docker.volume.anonymous"}}|{{len .Labels}}`, anon); got != "|1" {
+		t.Errorf("labels of the anonymous volume: %q, want com.docker.volume.anonymous alone", got)
+	}
 	data, err := os.ReadFile(filepath.Join(c.s.Root(), "volumes", anon, "_data", "hello.txt"))
 	if err != nil || string(data) != "hello from the image\n" {
 		t.Errorf("copied-up file in the volume: %q %v", data, err)

@@ -11,6 +11,10 @@ import (
 // DriverLocal is the only driver: volumes on this host.
 const DriverLocal = "local"
 
+// LabelAnonymous marks a volume made for a container (-v /dst, an image's
+// VOLUME) rather than by name, with dockerd's label.
+const LabelAnonymous = "com.docker.volume.anonymous"
+
 // Volume is one volume (Docker's volume object).
 type Volume struct {
 	Name       string            `json:"Name"`

@@ -1,10 +1,12 @@
 package dockerapi
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/pkg/types/volume"
 )
 
 // createConfig turns a Docker create request into berth's container
@@ -253,6 +256,9 @@ func mountSpec(m mount.Mount) (container.MountSpec, error) {
 	case mount.TypeVolume:
 		if o := m.VolumeOptions; o != nil {
 			ms.VolumeNoCopy = o.NoCopy
+			if d := o.DriverConfig; d != nil && d.Name != "" && d.Name != volume.DriverLocal {
+				return ms, fmt.Errorf("plugin %q not found: berth has the local volume driver only: %w", d.Name, errdefs.ErrNotFound)
+			}
 			if o.Subpath != "" || (o.DriverConfig != nil && o.DriverConfig.Name != "" && o.DriverConfig.Name != "local") || len(o.Labels) > 0 {
 				return ms, unsupported("volume mount options other than nocopy (subpath, driver, labels)")
 			}
