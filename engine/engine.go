@@ -325,6 +325,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		if e.containers != nil && e.images != nil {
 			so.Engine = service.Engine{Containers: e.containers, Images: e.images, Subscribe: bus.Subscribe}
 		}
+		if e.network != nil && e.overlay != nil {
+			so.CreateNetwork = e.network.Create
+		}
 		e.services = service.New(so)
 		e.cluster.Handle(service.LogsPath, e.services.LogsHandler())
 		if e.overlay != nil {

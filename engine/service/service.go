@@ -55,6 +55,10 @@ type Options struct {
 	// same store event, then the agent waits this long before it stops
 	// the container (Docker waits 2 s, its "gossip converge delay").
 	DrainPeriod time.Duration
+	// CreateNetwork makes an overlay network of the cluster (the
+	// engine's network create, which realises it on this node too); nil:
+	// written to the store only. The ingress network is made with it.
+	CreateNetwork func(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error)
 }
 
 // DefaultDrainPeriod is Options.DrainPeriod's default, Docker's.
@@ -154,6 +158,43 @@ func storeErr(err error) error {
 		return fmt.Errorf("the cluster store does not answer (no quorum of etcd members reachable?): %w: %w", err, errdefs.ErrUnavailable)
 	}
 	return fmt.Errorf("cluster store: %w", err)
+}
+
+// IngressNetwork is the overlay network of the services that publish a
+// port in mode ingress and name no network of their own (Docker's
+// ingress network): made by the first such service, with a free subnet.
+const IngressNetwork = "ingress"
+
+// attachIngress puts a service that publishes a port in mode ingress
+// and names no network on the ingress network, made if missing: as in
+// Docker swarm, the routing mesh then reaches its tasks on every node.
+func (s *Service) attachIngress(ctx context.Context, st *cluster.Store, spec *stypes.ServiceSpec) error {
+	if len(spec.TaskTemplate.Networks) > 0 || spec.EndpointSpec == nil {
+		return nil
+	}
+	if !slices.ContainsFunc(spec.EndpointSpec.Ports, func(p stypes.PortConfig) bool { return p.PublishMode == stypes.PortPublishModeIngress }) {
+		return nil
+	}
+	ostore, err := overlay.NewStore(st)
+	if err != nil {
+		return err
+	}
+	if _, err := ostore.Network(ctx, IngressNetwork); errdefs.IsNotFound(err) {
+		opts := networktypes.CreateOptions{Name: IngressNetwork, Driver: networktypes.DriverOverlay,
+			Labels: map[string]string{"com.docker.swarm.ingress": "true"}}
+		if s.opts.CreateNetwork != nil {
+			_, err = s.opts.CreateNetwork(ctx, opts)
+		} else {
+			_, err = ostore.CreateNetwork(ctx, opts, nil)
+		}
+		if err != nil && !errdefs.IsAlreadyExists(err) {
+			return fmt.Errorf("create the ingress network for the published ports of service %s: %w", spec.Name, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	spec.TaskTemplate.Networks = []stypes.NetworkAttachmentConfig{{Target: IngressNetwork}}
+	return nil
 }
 
 // resolveNetworks checks that every network of spec is an overlay
@@ -369,6 +410,9 @@ func (s *Service) Create(ctx context.Context, spec stypes.ServiceSpec) (*stypes.
 	if err := normalize(&spec); err != nil {
 		return nil, err
 	}
+	if err := s.attachIngress(ctx, st, &spec); err != nil {
+		return nil, storeErr(err)
+	}
 	if err := resolveNetworks(ctx, st, &spec); err != nil {
 		return nil, storeErr(err)
 	}
@@ -561,6 +605,9 @@ func (s *Service) Update(ctx context.Context, ref string, version uint64, spec s
 		}
 		if err := normalize(&next); err != nil {
 			return nil, err
+		}
+		if err := s.attachIngress(ctx, st, &next); err != nil {
+			return nil, storeErr(err)
 		}
 		if err := resolveNetworks(ctx, st, &next); err != nil {
 			return nil, storeErr(err)

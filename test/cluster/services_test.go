@@ -203,8 +203,40 @@ func TestServices(t *testing.T) {
 		r := h1.Berth("network", "rm", "svcnet")
 		return r.ExitCode == 0, r.String()
 	})
+
+	// A service that publishes a port and names no network goes on the
+	// ingress overlay network, made for it as in Docker swarm: the
+	// routing mesh reaches its tasks on every node from every node.
+	h2.BerthOK("service", "create", "-d", "--name", "edge", "--replicas", "3", "-p", "30085:8080", "busybox", "sh", "-c", webCmd)
+	for _, h := range c.Hosts {
+		waitNetwork(t, h, "ingress", true)
+	}
+	if out := h1.BerthOK("service", "inspect", "--format", "{{range .Spec.TaskTemplate.Networks}}{{.Target}}{{end}} {{len .Endpoint.VirtualIPs}}", "edge"); out != "ingress 1" {
+		t.Fatalf("service edge: networks and VIPs %q, want ingress 1", out)
+	}
+	edges := taskNames(t, c, "edge", 3)
+	for _, h := range c.Hosts {
+		url := "http://" + h.IP + ":30085/"
+		got := waitAnswers(t, "every task of edge through "+url, func() map[string]int { return hostAnswers(t, h1, url, 9) },
+			func(g map[string]int) bool {
+				for n := range edges {
+					if g[n] == 0 {
+						return false
+					}
+				}
+				return len(g) == len(edges)
+			})
+		t.Logf("%s (ingress network) from h1: %v", url, got)
+	}
+	h1.BerthOK("service", "rm", "edge")
+	noVIPs(t, h1)
+	waitFor(t, "network rm ingress", func() (bool, string) {
+		r := h1.Berth("network", "rm", "ingress")
+		return r.ExitCode == 0, r.String()
+	})
 	for _, h := range c.Hosts {
 		waitNetwork(t, h, "svcnet", false)
+		waitNetwork(t, h, "ingress", false)
 		overlayClean(t, h)
 	}
 }
