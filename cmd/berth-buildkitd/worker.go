@@ -117,7 +117,7 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.worker = &mobyWorker{Worker: bw}
+	b.worker = &mobyWorker{Worker: bw, exports: exportMemo{m: map[string]map[string]string{}}}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {
 		return nil, err
@@ -263,6 +263,7 @@ func stepGateway(conflist string) (netip.Addr, error) {
 // `docker build -t x .` gives an image `berth run x` runs.
 type mobyWorker struct {
 	*base.Worker
+	exports exportMemo
 }
 
 func (w *mobyWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
@@ -273,15 +274,24 @@ func (w *mobyWorker) Exporter(name string, sm *session.Manager) (exporter.Export
 	if err != nil {
 		return nil, err
 	}
-	return unpackingExporter{e}, nil
+	return unpackingExporter{Exporter: e, w: w}, nil
 }
 
 // unpackingExporter is the image exporter with unpack=true and untagged
 // images kept under berth's dangling name (pkg/types/image.DanglingPrefix).
-type unpackingExporter struct{ exporter.Exporter }
+// An unchanged result is not exported again (reusingInstance).
+type unpackingExporter struct {
+	exporter.Exporter
+	w *mobyWorker
+}
 
 func (e unpackingExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
-	return e.Exporter.Resolve(ctx, id, imageAttrs(attrs))
+	attrs = imageAttrs(attrs)
+	inst, err := e.Exporter.Resolve(ctx, id, attrs)
+	if err != nil || e.w.ImageStore == nil {
+		return inst, err
+	}
+	return &reusingInstance{ExporterInstance: inst, attrs: attrs, names: exportNames(attrs), images: e.w.ImageStore, snaps: e.w.Snapshotter, seen: &e.w.exports}, nil
 }
 
 // imageAttrs completes the attributes of an export into berth's store.

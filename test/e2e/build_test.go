@@ -159,6 +159,19 @@ func TestBuildCache(t *testing.T) {
 	if run, cached := build(); len(run) != 0 || len(cached) != 4 {
 		t.Errorf("unchanged rebuild ran %q (cached %q), want every step cached", run, cached)
 	}
+	// An unchanged rebuild skips the export of an image its names still
+	// have, never of one they lost: removed, or the name given to another.
+	id := c.ok("image", "inspect", "-f", "{{.Id}}", "cache:1")
+	c.ok("rmi", "cache:1")
+	build()
+	if got := c.ok("image", "inspect", "-f", "{{.Id}}", "cache:1"); got != id {
+		t.Errorf("unchanged rebuild after rmi: cache:1 is %q, want %q again", got, id)
+	}
+	c.ok("tag", "busybox", "cache:1")
+	build()
+	if got := c.ok("run", "--rm", "cache:1", "cat", "/copy"); got != "a1" {
+		t.Errorf("unchanged rebuild after the name went to busybox: cache:1 has /copy %q, want a1", got)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a2"), 0o644); err != nil {
 		t.Fatal(err)
 	}
