@@ -242,6 +242,22 @@ func TestDockerAPIWire(t *testing.T) {
 			t.Errorf("exec inspect: %s", b)
 		}
 	})
+	t.Run("ExecTTYStartWithoutTTY", func(t *testing.T) {
+		id := a.create("", `{"Image":"busybox","Cmd":["sleep","600"]}`)
+		a.expect("POST", "/containers/"+id+"/start", nil, 204, "")
+		b := a.expect("POST", "/containers/"+id+"/exec", strings.NewReader(`{"AttachStdout":true,"AttachStderr":true,"Tty":true,"ConsoleSize":[57,123],"Cmd":["stty","size"]}`), 201, "")
+		var ex struct{ Id string }
+		_ = json.Unmarshal(b, &ex)
+		// As dockerd: the start's Tty (absent) decides the framing, so the
+		// terminal's output comes in stdout frames.
+		resp, out := a.do("POST", "/exec/"+ex.Id+"/start", strings.NewReader(`{}`))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.docker.multiplexed-stream" {
+			t.Errorf("exec start: %d %v", resp.StatusCode, resp.Header)
+		}
+		if stdout, _ := demux(t, out); strings.TrimSpace(stdout) != "57 123" {
+			t.Errorf("stty size of an exec with a terminal: %q, want 57 123", stdout)
+		}
+	})
 	t.Run("ArchiveTraversal", func(t *testing.T) {
 		id := a.create("", `{"Image":"busybox","Cmd":["sleep","600"]}`)
 		a.expect("POST", "/containers/"+id+"/start", nil, 204, "")

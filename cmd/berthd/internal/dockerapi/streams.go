@@ -414,7 +414,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request, v map[string]
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	tty := e.Config.Tty || req.Tty
+	// The start request's Tty, not the exec's, says whether the stream is
+	// raw, as dockerd has it: a terminal's output sent to a start without
+	// Tty comes in stdout frames.
+	tty := req.Tty
 	h, err := hijack(w, r, streamType(r, tty))
 	if err != nil {
 		return err
