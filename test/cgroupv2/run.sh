@@ -58,7 +58,7 @@ if [ -z "$accel" ]; then
 	if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=kvm; else accel=tcg; fi
 fi
 if [ "$accel" != kvm ] && [ -n "${BERTH_VM_ONLY_KVM:-}" ]; then
-	log "skipped: no hardware virtualisation (BERTH_VM_ONLY_KVM; under software emulation the run takes 12-20 minutes)"
+	log "skipped: no hardware virtualisation (BERTH_VM_ONLY_KVM; under software emulation the run takes 12-31 minutes)"
 	exit 0
 fi
 
