@@ -269,6 +269,14 @@ func TestKillOtherThanStopSignalRestarts(t *testing.T) {
 		if err := c.Start(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+		// The shell starts sleep once its trap is set: a SIGTERM before
+		// that would find PID 1 without a handler, and be ignored.
+		waitFor(t, "the shell to set its trap and start sleep", func() bool {
+			top, err := c.Top(ctx, id, "")
+			return err == nil && slices.ContainsFunc(top.Processes, func(p []string) bool {
+				return strings.Contains(strings.Join(p, " "), "sleep 1000")
+			})
+		})
 		if err := c.Kill(ctx, id, "TERM"); err != nil {
 			t.Fatal(err)
 		}
