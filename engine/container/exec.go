@@ -149,9 +149,6 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	if err != nil {
 		return 0, e.failed(err)
 	}
-	if stdin != nil {
-		stdin.closeIO = func() { _ = proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) }
-	}
 	waitCtx := ctx
 	if e.cfg.Detach {
 		// A detached process outlives the request that started it.
@@ -169,6 +166,10 @@ func (s *Service) ExecStart(ctx context.Context, execID string, st containertype
 	e.mu.Lock()
 	e.running, e.pid, e.proc = true, int(proc.Pid()), proc
 	e.mu.Unlock()
+	if stdin != nil {
+		// Once started: the shim has no stdin to close before.
+		stdin.setCloseIO(func() { _ = proc.CloseIO(context.WithoutCancel(ctx), client.WithStdinCloser) })
+	}
 	r := s.recordByID(e.containerID)
 	if r != nil {
 		s.publish(r, "exec_start: "+strings.Join(e.cfg.Cmd, " "), map[string]string{"execID": e.id})
@@ -222,19 +223,42 @@ func orDiscard(w io.Writer, attached bool) io.Writer {
 	return w
 }
 
-// stdinCloser closes the process's stdin once the caller's stdin ends.
+// stdinCloser closes the process's stdin once the caller's stdin ends,
+// also when it ended before the process existed (a client that half-closes
+// at once).
 type stdinCloser struct {
-	r       io.Reader
+	r    io.Reader
+	once sync.Once
+
+	mu      sync.Mutex
+	eof     bool
 	closeIO func()
-	once    sync.Once
 }
 
 func (s *stdinCloser) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if err == io.EOF && s.closeIO != nil {
-		s.once.Do(s.closeIO)
+	if err == io.EOF {
+		s.mu.Lock()
+		s.eof = true
+		f := s.closeIO
+		s.mu.Unlock()
+		if f != nil {
+			s.once.Do(f)
+		}
 	}
 	return n, err
+}
+
+// setCloseIO gives the way to close the process's stdin, and uses it at
+// once if the caller's stdin has already ended.
+func (s *stdinCloser) setCloseIO(f func()) {
+	s.mu.Lock()
+	s.closeIO = f
+	eof := s.eof
+	s.mu.Unlock()
+	if eof {
+		s.once.Do(f)
+	}
 }
 
 // ExecResize changes an exec process's terminal size.

@@ -55,6 +55,7 @@ func TestCLI(t *testing.T) {
 		{"Client", testClient},
 		{"ExecResize", testExecResize},
 		{"StopCancelled", testStopCancelled},
+		{"ExecStdinEndsEarly", testExecStdinEndsEarly},
 		{"RunOptions", testRunOptions},
 		{"Idempotent", testIdempotent},
 		{"PsFilters", testPsFilters},

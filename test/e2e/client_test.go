@@ -228,3 +228,28 @@ func testStopCancelled(t *testing.T, c cli) {
 		return c.inspect(n, "{{.State.Status}}") == "running" && c.inspect(n, "{{.State.Pid}}") != pid
 	})
 }
+
+// testExecStdinEndsEarly: a caller's stdin that ends before the process
+// has started still closes the process's stdin (cat ends).
+func testExecStdinEndsEarly(t *testing.T, c cli) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, c.s.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := c.name("stdinearly")
+	defer c.cleanup(n)
+	c.ok("run", "-d", "--name", n, "busybox", "sleep", "1000")
+	for i := range 3 {
+		id, err := cl.ExecCreate(ctx, n, containertypes.ExecConfig{Cmd: []string{"sh", "-c", "cat && echo closed"}, AttachStdin: true, AttachStdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if code, err := cl.ExecStart(ctx, id, containertypes.Streams{Stdin: strings.NewReader(""), Stdout: &out}); err != nil || code != 0 || out.String() != "closed\n" {
+			t.Fatalf("run %d: exec with an empty stdin: code %d, err %v, output %q", i, code, err, out.String())
+		}
+	}
+}
