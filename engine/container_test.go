@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthproject/berth/engine"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
@@ -493,5 +495,40 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	priv := create(t, e, containertypes.Config{Cmd: cmd, Security: containertypes.Security{Privileged: true}})
 	if got := inspect(t, e, priv).Config.Security; got.MaskedPaths != nil || got.ReadonlyPaths != nil {
 		t.Errorf("a privileged container's paths: %+v", got)
+	}
+}
+
+// TestBindRecursion: Docker's bind options. A read-only bind is read-only
+// with the mounts below it (Linux 5.12), unless only its top is asked for;
+// a non-recursive bind leaves the mounts below it out.
+func TestBindRecursion(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounts a directory below the bind's source: needs root")
+	}
+	e := newTestEngine(t)
+	src := t.TempDir()
+	sub, other := filepath.Join(src, "mnt"), t.TempDir()
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "file"), []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(other, sub, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+	probe := []string{"sh", "-c", "test -f /foo/mnt/file || echo absent; touch /foo/mnt/file 2>/dev/null && echo writable"}
+	for _, tc := range []struct {
+		m    containertypes.MountSpec
+		want string
+	}{
+		{containertypes.MountSpec{Type: "bind", Source: src, Target: "/foo", ReadOnly: true}, ""},
+		{containertypes.MountSpec{Type: "bind", Source: src, Target: "/foo", ReadOnly: true, BindReadOnlyNonRecursive: true}, "writable\n"},
+		{containertypes.MountSpec{Type: "bind", Source: src, Target: "/foo", BindNonRecursive: true}, "absent\nwritable\n"},
+	} {
+		if out := runToExit(t, e, containertypes.Config{Cmd: probe, Mounts: []containertypes.MountSpec{tc.m}}); out != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.m, out, tc.want)
+		}
 	}
 }

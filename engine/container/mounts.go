@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/containerd/v2/core/containers"
@@ -24,6 +25,7 @@ import (
 	"github.com/berthproject/berth/pkg/fsarchive"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -96,6 +98,7 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *containertypes.Config,
 		if err != nil {
 			return p, err
 		}
+		m.BindReadOnlyNonRecursive = cfg.ReadOnlyBindsNonRecursive
 		wanted = append(wanted, want{m, fromV})
 	}
 	for _, m := range cfg.Mounts {
@@ -248,7 +251,23 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 		}
 		e.Source, e.SpecType, e.SpecSource = src, "bind", src
 		e.Mode, e.Propagation = rw, prop
-		e.Options = []string{"rbind", prop, rw}
+		bind := "rbind"
+		if m.BindNonRecursive {
+			bind = "bind"
+		}
+		e.Options = []string{bind, prop, rw}
+		switch {
+		case !m.ReadOnly && (m.BindReadOnlyNonRecursive || m.BindReadOnlyForceRecursive):
+			return e, fmt.Errorf("bind read-only options apply to read-only binds only: %w", errdefs.ErrInvalidArgument)
+		case m.BindReadOnlyNonRecursive && m.BindReadOnlyForceRecursive:
+			return e, fmt.Errorf("a bind cannot be read-only both recursively and not: %w", errdefs.ErrInvalidArgument)
+		case m.BindReadOnlyForceRecursive && !recursiveReadOnlySupported():
+			return e, fmt.Errorf("recursively read-only binds need Linux 5.12 or later: %w", errdefs.ErrFailedPrecondition)
+		case m.BindReadOnlyForceRecursive,
+			m.ReadOnly && !m.BindReadOnlyNonRecursive && !m.BindNonRecursive && recursiveReadOnlySupported():
+			// As dockerd (API 1.44): read-only with the mounts below it.
+			e.Options = append(e.Options, "rro")
+		}
 	case "tmpfs":
 		if m.Source != "" {
 			return e, fmt.Errorf("invalid mount config for type \"tmpfs\": a tmpfs has no source: %w", errdefs.ErrInvalidArgument)
@@ -581,3 +600,17 @@ func autoRemovedVolumes(c containers.Container) []string {
 	}
 	return anonymousVolumes(c)
 }
+
+// recursiveReadOnlySupported says whether the kernel makes a bind read-only
+// with the mounts below it (mount_setattr, Linux 5.12), runc's rro.
+var recursiveReadOnlySupported = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || (major == 5 && minor >= 12)
+})

@@ -103,8 +103,22 @@ func ParseMount(v string) (container.MountSpec, error) {
 				return bad("tmpfs-mode must be octal, e.g. 1770")
 			}
 			m.TmpfsMode = uint32(n)
-		case "consistency", "bind-nonrecursive":
-			// macOS-only / deprecated in Docker: accepted, no effect.
+		case "bind-recursive": // Docker's keys
+			switch val {
+			case "enabled":
+			case "disabled":
+				m.BindNonRecursive = true
+			case "writable":
+				m.BindReadOnlyNonRecursive = true
+			case "readonly":
+				m.BindReadOnlyForceRecursive = true
+			default:
+				return bad("bind-recursive must be enabled, disabled, writable or readonly")
+			}
+		case "bind-nonrecursive": // deprecated in Docker for bind-recursive=disabled
+			m.BindNonRecursive, err = boolVal(key, val, has)
+		case "consistency":
+			// macOS-only in Docker: accepted, no effect.
 		default:
 			return bad("unknown key %q", key)
 		}

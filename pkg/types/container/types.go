@@ -61,6 +61,9 @@ type Config struct {
 	// Binds are -v values: NAME:/path[:opts], /host/path:/path[:opts] or
 	// /path (an anonymous volume); see ParseBind.
 	Binds []string `json:"Binds,omitempty"`
+	// ReadOnlyBindsNonRecursive makes the read-only Binds read-only only
+	// at their top, not the mounts below them (the Docker API before 1.44).
+	ReadOnlyBindsNonRecursive bool `json:"ReadOnlyBindsNonRecursive,omitempty"`
 	// Mounts are --mount values (Docker's keys).
 	Mounts []MountSpec `json:"Mounts,omitempty"`
 	// Tmpfs maps a container path to tmpfs options (--tmpfs /path[:opts]).

@@ -20,6 +20,14 @@ type MountSpec struct {
 	VolumeNoCopy bool `json:"VolumeNoCopy,omitempty"`
 	// BindPropagation: rprivate (default), private, rshared, shared, rslave, slave.
 	BindPropagation string `json:"BindPropagation,omitempty"`
+	// BindNonRecursive binds the source alone, not the mounts below it
+	// (Docker's bind-recursive=disabled). A read-only bind is read-only
+	// with the mounts below it where the kernel can (5.12); with
+	// BindReadOnlyNonRecursive only its top is, with
+	// BindReadOnlyForceRecursive a kernel that cannot is an error.
+	BindNonRecursive           bool `json:"BindNonRecursive,omitempty"`
+	BindReadOnlyNonRecursive   bool `json:"BindReadOnlyNonRecursive,omitempty"`
+	BindReadOnlyForceRecursive bool `json:"BindReadOnlyForceRecursive,omitempty"`
 	// TmpfsSize in bytes (0: the kernel's default, half the memory).
 	TmpfsSize int64 `json:"TmpfsSize,omitempty"`
 	// TmpfsMode is the tmpfs root's permission bits (0: 1777).

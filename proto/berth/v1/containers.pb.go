@@ -179,9 +179,12 @@ type ContainerConfig struct {
 	Healthcheck *HealthConfig `protobuf:"bytes,44,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
 	// --platform (os/arch[/variant]): the platform the image must be for;
 	// empty: the host's. One the host cannot run is refused.
-	Platform      string `protobuf:"bytes,45,opt,name=platform,proto3" json:"platform,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Platform string `protobuf:"bytes,45,opt,name=platform,proto3" json:"platform,omitempty"`
+	// The read-only binds of binds are read-only only at their top (the
+	// Docker API before 1.44); else with the mounts below them too.
+	ReadOnlyBindsNonRecursive bool `protobuf:"varint,46,opt,name=read_only_binds_non_recursive,json=readOnlyBindsNonRecursive,proto3" json:"read_only_binds_non_recursive,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *ContainerConfig) Reset() {
@@ -529,6 +532,13 @@ func (x *ContainerConfig) GetPlatform() string {
 	return ""
 }
 
+func (x *ContainerConfig) GetReadOnlyBindsNonRecursive() bool {
+	if x != nil {
+		return x.ReadOnlyBindsNonRecursive
+	}
+	return false
+}
+
 // HealthConfig is a container's healthcheck (engine type
 // container.HealthConfig). Zero durations and retries are Docker's defaults.
 type HealthConfig struct {
@@ -764,9 +774,16 @@ type MountSpec struct {
 	// Bytes; 0: the kernel's default.
 	TmpfsSize int64 `protobuf:"varint,7,opt,name=tmpfs_size,json=tmpfsSize,proto3" json:"tmpfs_size,omitempty"`
 	// Permission bits of the tmpfs root; 0: 1777.
-	TmpfsMode     uint32 `protobuf:"varint,8,opt,name=tmpfs_mode,json=tmpfsMode,proto3" json:"tmpfs_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TmpfsMode uint32 `protobuf:"varint,8,opt,name=tmpfs_mode,json=tmpfsMode,proto3" json:"tmpfs_mode,omitempty"`
+	// The source alone, not the mounts below it.
+	BindNonRecursive bool `protobuf:"varint,9,opt,name=bind_non_recursive,json=bindNonRecursive,proto3" json:"bind_non_recursive,omitempty"`
+	// A read-only bind is read-only with the mounts below it where the
+	// kernel can: only at its top with bind_read_only_non_recursive; an
+	// error where it cannot with bind_read_only_force_recursive.
+	BindReadOnlyNonRecursive   bool `protobuf:"varint,10,opt,name=bind_read_only_non_recursive,json=bindReadOnlyNonRecursive,proto3" json:"bind_read_only_non_recursive,omitempty"`
+	BindReadOnlyForceRecursive bool `protobuf:"varint,11,opt,name=bind_read_only_force_recursive,json=bindReadOnlyForceRecursive,proto3" json:"bind_read_only_force_recursive,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *MountSpec) Reset() {
@@ -853,6 +870,27 @@ func (x *MountSpec) GetTmpfsMode() uint32 {
 		return x.TmpfsMode
 	}
 	return 0
+}
+
+func (x *MountSpec) GetBindNonRecursive() bool {
+	if x != nil {
+		return x.BindNonRecursive
+	}
+	return false
+}
+
+func (x *MountSpec) GetBindReadOnlyNonRecursive() bool {
+	if x != nil {
+		return x.BindReadOnlyNonRecursive
+	}
+	return false
+}
+
+func (x *MountSpec) GetBindReadOnlyForceRecursive() bool {
+	if x != nil {
+		return x.BindReadOnlyForceRecursive
+	}
+	return false
 }
 
 // MountPoint is one mount of a container (engine type container.MountPoint,
@@ -5879,7 +5917,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xaf\x0f\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xf1\x0f\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -5939,7 +5977,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"domainname\x12L\n" +
 	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x128\n" +
 	"\vhealthcheck\x18, \x01(\v2\x16.berth.v1.HealthConfigR\vhealthcheck\x12\x1a\n" +
-	"\bplatform\x18- \x01(\tR\bplatform\x1a9\n" +
+	"\bplatform\x18- \x01(\tR\bplatform\x12@\n" +
+	"\x1dread_only_binds_non_recursive\x18. \x01(\bR\x19readOnlyBindsNonRecursive\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -5969,7 +6008,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
 	"\texit_code\x18\x03 \x01(\x03R\bexitCode\x12\x16\n" +
-	"\x06output\x18\x04 \x01(\tR\x06output\"\xfb\x01\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xad\x03\n" +
 	"\tMountSpec\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -5980,7 +6019,11 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"tmpfs_size\x18\a \x01(\x03R\ttmpfsSize\x12\x1d\n" +
 	"\n" +
-	"tmpfs_mode\x18\b \x01(\rR\ttmpfsMode\"\xcc\x01\n" +
+	"tmpfs_mode\x18\b \x01(\rR\ttmpfsMode\x12,\n" +
+	"\x12bind_non_recursive\x18\t \x01(\bR\x10bindNonRecursive\x12>\n" +
+	"\x1cbind_read_only_non_recursive\x18\n" +
+	" \x01(\bR\x18bindReadOnlyNonRecursive\x12B\n" +
+	"\x1ebind_read_only_force_recursive\x18\v \x01(\bR\x1abindReadOnlyForceRecursive\"\xcc\x01\n" +
 	"\n" +
 	"MountPoint\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +

@@ -33,6 +33,16 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 		return err
 	}
 	cfg.Platform = r.URL.Query().Get("platform")
+	if docker.CompareVersions(apiVersion(r), "1.44") < 0 {
+		// Before 1.44 a read-only bind is read-only at its top only, as
+		// dockerd's router keeps it for those clients.
+		cfg.ReadOnlyBindsNonRecursive = true
+		for i, m := range cfg.Mounts {
+			if m.Type == "bind" && m.ReadOnly && !m.BindReadOnlyForceRecursive {
+				cfg.Mounts[i].BindReadOnlyNonRecursive = true
+			}
+		}
+	}
 	if cfg.IpcMode == "" && docker.CompareVersions(apiVersion(r), "1.40") < 0 {
 		cfg.IpcMode = "shareable" // the default before 1.40, as dockerd's router gives it
 	}

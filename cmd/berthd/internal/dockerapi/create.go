@@ -249,8 +249,10 @@ func mountSpec(m mount.Mount) (container.MountSpec, error) {
 	case mount.TypeBind:
 		if o := m.BindOptions; o != nil {
 			ms.BindPropagation = string(o.Propagation)
-			if o.NonRecursive || o.CreateMountpoint || o.ReadOnlyNonRecursive || o.ReadOnlyForceRecursive {
-				return ms, unsupported("bind options other than propagation")
+			ms.BindNonRecursive = o.NonRecursive
+			ms.BindReadOnlyNonRecursive, ms.BindReadOnlyForceRecursive = o.ReadOnlyNonRecursive, o.ReadOnlyForceRecursive
+			if o.CreateMountpoint {
+				return ms, unsupported("bind option CreateMountpoint")
 			}
 		}
 	case mount.TypeVolume:

@@ -15,11 +15,14 @@ func mountConfigToProto(c container.Config, p *berthv1.ContainerConfig) {
 	p.Tmpfs = c.Tmpfs
 	p.VolumesFrom = c.VolumesFrom
 	p.ReadonlyRootfs = c.ReadonlyRootfs
+	p.ReadOnlyBindsNonRecursive = c.ReadOnlyBindsNonRecursive
 	for _, m := range c.Mounts {
 		p.Mounts = append(p.Mounts, &berthv1.MountSpec{
 			Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
 			VolumeNoCopy: m.VolumeNoCopy, BindPropagation: m.BindPropagation,
 			TmpfsSize: m.TmpfsSize, TmpfsMode: m.TmpfsMode,
+			BindNonRecursive: m.BindNonRecursive, BindReadOnlyNonRecursive: m.BindReadOnlyNonRecursive,
+			BindReadOnlyForceRecursive: m.BindReadOnlyForceRecursive,
 		})
 	}
 }
@@ -29,11 +32,14 @@ func mountConfigFromProto(p *berthv1.ContainerConfig, c *container.Config) {
 	c.Tmpfs = p.GetTmpfs()
 	c.VolumesFrom = p.GetVolumesFrom()
 	c.ReadonlyRootfs = p.GetReadonlyRootfs()
+	c.ReadOnlyBindsNonRecursive = p.GetReadOnlyBindsNonRecursive()
 	for _, m := range p.GetMounts() {
 		c.Mounts = append(c.Mounts, container.MountSpec{
 			Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(),
 			VolumeNoCopy: m.GetVolumeNoCopy(), BindPropagation: m.GetBindPropagation(),
 			TmpfsSize: m.GetTmpfsSize(), TmpfsMode: m.GetTmpfsMode(),
+			BindNonRecursive: m.GetBindNonRecursive(), BindReadOnlyNonRecursive: m.GetBindReadOnlyNonRecursive(),
+			BindReadOnlyForceRecursive: m.GetBindReadOnlyForceRecursive(),
 		})
 	}
 }
