@@ -514,7 +514,12 @@ func (m *Manager) dnsNames(sb *Sandbox, ep *Endpoint) []string {
 	if sb.Name != "" {
 		names = append(names, sb.Name)
 	}
-	return append(names, ep.Aliases...)
+	names = append(names, ep.Aliases...)
+	// The container's hostname resolves too, as under dockerd.
+	if sb.Hostname != "" && !slices.Contains(names, sb.Hostname) {
+		names = append(names, sb.Hostname)
+	}
+	return names
 }
 
 func dnsUpstreams(servers []string) []string {

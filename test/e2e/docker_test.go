@@ -312,9 +312,10 @@ func testDockerNetworkDNS(t *testing.T, d cli) {
 	d.ok("network", "create", net)
 	t.Cleanup(func() { d.run("network", "rm", net) })
 	srv := d.name("dsrv")
-	d.ok("run", "-d", "--name", srv, "--network", net, "--network-alias", "db", "busybox", "sleep", "600")
+	d.ok("run", "-d", "--name", srv, "--network", net, "--network-alias", "db", "--hostname", "dbhost", "busybox", "sleep", "600")
 	ip := d.inspect(srv, "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}")
-	for _, name := range []string{srv, "db"} {
+	// Its hostname resolves too, as under dockerd.
+	for _, name := range []string{srv, "db", "dbhost"} {
 		out := d.ok("run", "--rm", "--network", net, "busybox", "nslookup", name)
 		if !strings.Contains(out, ip) {
 			t.Errorf("nslookup %s on %s: want %s in %q", name, net, ip, out)
