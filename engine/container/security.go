@@ -158,9 +158,11 @@ func withSecurity(sec containertypes.Security) oci.SpecOpts {
 			}
 		}
 		switch {
-		case sec.Privileged || opts.seccomp == "unconfined":
+		case opts.seccomp == "unconfined", sec.Privileged && opts.seccomp == "":
 			list = append(list, oci.WithSeccompUnconfined)
 		case opts.seccomp != "":
+			// A profile given applies even with --privileged, as
+			// dockerd's (moby#47499).
 			list = append(list, withSeccompJSON(opts.seccomp))
 		default:
 			list = append(list, seccomp.WithDefaultProfile())

@@ -302,6 +302,13 @@ func testConfinement(t *testing.T, c cli) {
 	if r := c.run("run", "--rm", "--network", "none", "--security-opt", "seccomp="+prof, "busybox", "mkdir", "/x"); r.code == 0 {
 		t.Errorf("mkdir under a profile denying it worked: %s", r)
 	}
+	// --privileged drops the default profile, not one given (moby#47499).
+	if r := c.run("run", "--rm", "--network", "none", "--privileged", "--security-opt", "seccomp="+prof, "busybox", "mkdir", "/x"); r.code == 0 {
+		t.Errorf("mkdir under a profile denying it worked with --privileged: %s", r)
+	}
+	if out := c.ok("run", "--rm", "--network", "none", "--privileged", "busybox", "grep", "Seccomp:", "/proc/self/status"); !strings.HasSuffix(out, "0") {
+		t.Errorf("--privileged: %q, want seccomp off", out)
+	}
 }
 
 func testCapabilities(t *testing.T, c cli) {
