@@ -19,6 +19,7 @@ import (
 	"github.com/berthproject/berth/pkg/ctrdconfig"
 	"github.com/berthproject/berth/pkg/supervisor"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
+	"github.com/berthproject/berth/test/harness"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
 
@@ -28,6 +29,7 @@ var (
 	stackRoot   string // temp dir with root/, state/, bin/
 	ctrdAddress string
 	binDir      string
+	poolBase    string // 10.x.0.0: the /16 of the stack's networks
 )
 
 func TestMain(m *testing.M) {
@@ -52,6 +54,12 @@ func runMain(m *testing.M) int {
 		fmt.Printf("engine tests need containerd at %s (make deps): skipped\n", ctrd)
 		return 0
 	}
+	// A /16 of its own, claimed from the harness's pools: a stack of
+	// another test package running alongside could otherwise take the
+	// same subnet, and answer for this one's addresses.
+	x, release := harness.ClaimPool()
+	defer release()
+	poolBase = fmt.Sprintf("10.%d.0.0", x)
 	var err error
 	stackRoot, err = os.MkdirTemp("/tmp", "be")
 	if err != nil {
@@ -172,8 +180,8 @@ func stackOptions() []engine.Option {
 		engine.WithNetwork(cni.Config{
 			PluginDirs:     []string{filepath.Join(libexecDir(), "cni")},
 			DefaultBridge:  "bteng0",
-			DefaultSubnet:  netip.MustParsePrefix("10.213.0.0/24"),
-			AddressPools:   []cni.AddressPool{{Base: netip.MustParsePrefix("10.214.0.0/16"), Size: 24}},
+			DefaultSubnet:  netip.MustParsePrefix(poolBase + "/24"),
+			AddressPools:   []cni.AddressPool{{Base: netip.MustParsePrefix(poolBase + "/16"), Size: 24}},
 			FirewallPrefix: "BTENG",
 		}),
 		engine.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),

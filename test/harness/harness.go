@@ -267,11 +267,32 @@ const (
 // this host holds its /16's lock (flock) while it runs.
 const poolClaimDir = "/tmp/berth-test-pools"
 
-// claimSubnet claims a /16 no other running stack holds, in a random
-// order, and picks the stack's subnets in it (randomSubnet). If all are
-// held (more stacks than pools), it takes a random one unclaimed: berthd
-// still skips subnets already on the host.
+// claimSubnet claims a /16 (ClaimPool) and picks the stack's subnets in
+// it (randomSubnet).
 func claimSubnet() (subnet, pool string, claim *os.File) {
+	x, claim := claimPool()
+	subnet, pool = randomSubnet(x)
+	return subnet, pool, claim
+}
+
+// ClaimPool claims a /16 10.x.0.0 of 10.200.0.0-10.254.0.0 for a test's
+// networks on the host's network namespace, one no stack or other caller
+// of any test process on this host holds, until release is called (or the
+// process ends). Tests that make networks without the harness (the engine
+// package's) take theirs here too.
+func ClaimPool() (x int, release func()) {
+	x, claim := claimPool()
+	return x, func() {
+		if claim != nil {
+			_ = claim.Close()
+		}
+	}
+}
+
+// claimPool tries the /16s in a random order. If all are held (more stacks
+// than pools), it gives a random one unclaimed: berthd still skips subnets
+// already on the host.
+func claimPool() (int, *os.File) {
 	if err := os.MkdirAll(poolClaimDir, 0o755); err == nil {
 		start := randomPool() - firstPool
 		for i := range numPools {
@@ -281,14 +302,12 @@ func claimSubnet() (subnet, pool string, claim *os.File) {
 				break
 			}
 			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-				subnet, pool = randomSubnet(x)
-				return subnet, pool, f
+				return x, f
 			}
 			f.Close()
 		}
 	}
-	subnet, pool = randomSubnet(randomPool())
-	return subnet, pool, nil
+	return randomPool(), nil
 }
 
 func randomPool() int {
