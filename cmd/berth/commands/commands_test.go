@@ -165,6 +165,11 @@ func TestExitCodeMapping(t *testing.T) {
 	if !strings.Contains(m, "berthd is running, but berth-snapshotter did not answer") {
 		t.Errorf("hint for berth-snapshotter down behind a running berthd: %q", m)
 	}
+	// Not named by berthd, but the error names the snapshotter's socket.
+	m = Message(&system.BackendUnavailableError{Err: fmt.Errorf("build: dial unix /run/berth/snapshotter.sock: connect: connection refused: %w", errdefs.ErrUnavailable)})
+	if !strings.Contains(m, "berthd is running, but berth-snapshotter did not answer") || strings.Contains(m, "containerd did not answer") {
+		t.Errorf("hint for an error naming snapshotter.sock: %q", m)
+	}
 	if m := Message(&ExitError{Code: 2}); m != "" {
 		t.Errorf("bare exit code printed %q", m)
 	}

@@ -101,9 +101,14 @@ func Message(err error) string {
 	var be *system.BackendUnavailableError
 	switch {
 	case errors.As(err, &be):
-		backend := "containerd"
-		if be.Backend != "" {
-			backend = be.Backend
+		// The daemon berthd named, else the one whose socket the error
+		// names (a berthd that did not name it), else containerd.
+		backend := be.Backend
+		if backend == "" {
+			backend = system.BackendNamed(err)
+		}
+		if backend == "" {
+			backend = "containerd"
 		}
 		msg += "\nberthd is running, but " + backend + " did not answer: berthd restarts it when it stops. Retry in a moment; if this lasts, berthd's log says why."
 	case errdefs.IsUnavailable(err) && !errors.As(err, &ce) && !errors.As(err, &re):

@@ -1,5 +1,7 @@
 package system
 
+import "strings"
+
 // BackendUnavailableError says that berthd answered but a daemon it relies
 // on did not: containerd (or berth-snapshotter, which containerd calls)
 // was not reachable, most often because it is being restarted (berthd
@@ -18,3 +20,14 @@ const BackendSnapshotter = "berth-snapshotter"
 
 func (e *BackendUnavailableError) Error() string { return e.Err.Error() }
 func (e *BackendUnavailableError) Unwrap() error { return e.Err }
+
+// BackendNamed is the daemon an Unavailable error names by its socket:
+// berth-snapshotter for snapshotter.sock (containerd passes on the errors of
+// its connection to the snapshotter: a build step's or a container's
+// snapshot while the snapshotter restarts), "" for any other (containerd).
+func BackendNamed(err error) string {
+	if err != nil && strings.Contains(err.Error(), "snapshotter.sock") {
+		return BackendSnapshotter
+	}
+	return ""
+}

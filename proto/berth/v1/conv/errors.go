@@ -62,8 +62,12 @@ func ErrorToGRPC(err error) error {
 		// berthd answers: what was unavailable is behind it.
 		info := &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonBackendUnavailable}
 		var be *system.BackendUnavailableError
+		backend := system.BackendNamed(err)
 		if errors.As(err, &be) && be.Backend != "" {
-			info.Metadata = map[string]string{"backend": be.Backend}
+			backend = be.Backend
+		}
+		if backend != "" {
+			info.Metadata = map[string]string{"backend": backend}
 		}
 		infos = append(infos, info)
 	}

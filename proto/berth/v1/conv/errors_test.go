@@ -45,4 +45,14 @@ func TestUnavailableCrossesTyped(t *testing.T) {
 	if !errors.As(got, &be) || be.Backend != system.BackendSnapshotter || !errdefs.IsUnavailable(got) {
 		t.Errorf("berth-snapshotter unavailable came back as %T %+v", got, got)
 	}
+	// containerd's error of its connection to the snapshotter (a build
+	// step's or a run's snapshot while the snapshotter restarts) names
+	// the snapshotter, not containerd.
+	viaContainerd := errdefs.ErrUnavailable.WithMessage("failed to prepare extraction snapshot: connection error: desc = \"transport: Error while dialing: dial unix /run/berth/snapshotter.sock: connect: connection refused\"")
+	for _, err := range []error{fmt.Errorf("run: %w", viaContainerd), errgrpc.ToGRPC(viaContainerd)} {
+		got = ErrorFromGRPC(ErrorToGRPC(err))
+		if !errors.As(got, &be) || be.Backend != system.BackendSnapshotter || !errdefs.IsUnavailable(got) {
+			t.Errorf("%v: came back as %T %+v, want berth-snapshotter named", err, got, got)
+		}
+	}
 }
