@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
@@ -99,4 +105,110 @@ func watchContainerd(ctx context.Context, o options) error {
 		}
 		return fmt.Errorf("containerd at %s went away (%v): exiting, so that the next start removes what the running build steps leave", o.containerd, err)
 	}
+}
+
+// stepCgroupParent is the cgroup parent of the build steps: BuildKit puts
+// a step in /<parent>/buildkit/<id> (cgroupfs paths, in every hierarchy).
+// Without one it uses /buildkit/<id>, which every berth-buildkitd of the
+// machine shares, so that none could tell its own leftovers. The
+// namespace is berth's own, whose containers are in /<namespace>/<id>.
+func stepCgroupParent(o options) string { return o.namespace }
+
+// killStepProcesses kills what the build steps of a previous run left in
+// their cgroups and removes those cgroups. A step whose shim died between
+// `runc create` and `runc start` (a kill of containerd, of the shim or of
+// berth-buildkitd in the middle of the step's start) leaves its `runc
+// init` waiting for a start that never comes, in its cgroup, with no
+// container, task or runc state left that would name it; and a step
+// process whose container was removed without it stays as well. It runs at
+// the start, with the lock held, after the step containers' removal and
+// before any build: nothing may run in those cgroups then. It returns the
+// number of processes it killed.
+func killStepProcesses(ctx context.Context, parent string) (int, error) {
+	var dirs []string
+	pids := map[int]bool{}
+	for _, root := range cgroupRoots() {
+		base := filepath.Join(root, parent, "buildkit")
+		_ = filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			dirs = append(dirs, p)
+			if p == base {
+				return nil
+			}
+			// A frozen process does not die of SIGKILL until thawed.
+			_ = os.WriteFile(filepath.Join(p, "freezer.state"), []byte("THAWED"), 0)
+			_ = os.WriteFile(filepath.Join(p, "cgroup.freeze"), []byte("0"), 0)
+			for _, pid := range cgroupProcs(p) {
+				pids[pid] = true
+			}
+			return nil
+		})
+	}
+	for pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			bklog.G(ctx).Infof("killed process %d, left by a build step of a previous run", pid)
+		}
+	}
+	// Deepest first: a cgroup goes once its processes are gone (they die
+	// asynchronously) and its children with them.
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	var errs []error
+	for _, d := range dirs {
+		var err error
+		for range 100 {
+			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return len(pids), ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove the build step cgroup %s: %w", d, err))
+		}
+	}
+	return len(pids), errors.Join(errs...)
+}
+
+// cgroupRoots are the mount points of the cgroup hierarchies (one per
+// controller with cgroup v1, one with v2).
+func cgroupRoots() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var roots []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		// "… mount-point options - fstype source superoptions"
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 1 || (g[0] != "cgroup" && g[0] != "cgroup2") || f[3] != "/" {
+			continue
+		}
+		if mp := f[4]; !seen[mp] {
+			seen[mp] = true
+			roots = append(roots, mp)
+		}
+	}
+	return roots
+}
+
+// cgroupProcs are the processes in a cgroup (not its children).
+func cgroupProcs(dir string) []int {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

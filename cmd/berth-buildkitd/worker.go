@@ -91,8 +91,9 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		NetworkOpt: netproviders.Opt{Mode: o.network, CNI: cniprovider.Opt{
 			Root: o.root, ConfigPath: o.cniConfig, BinaryDir: o.cniBinDir,
 		}},
-		Runtime: &ctdworker.RuntimeInfo{Name: o.runtime},
-		Labels:  labels,
+		Runtime:      &ctdworker.RuntimeInfo{Name: o.runtime},
+		CgroupParent: stepCgroupParent(o),
+		Labels:       labels,
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return nil, err
@@ -112,6 +113,11 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	// build runs.
 	if err := removeLeftovers(ctx, o, wo.MetadataStore, wo.LeaseManager); err != nil {
 		bklog.G(ctx).Warnf("removing what a previous run left in containerd: %v", err)
+	}
+	// Then what the steps left in their cgroups, which their containers'
+	// removal did not end (a runc init whose shim died).
+	if _, err := killStepProcesses(ctx, stepCgroupParent(o)); err != nil {
+		bklog.G(ctx).Warnf("removing what build steps of a previous run left: %v", err)
 	}
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -443,4 +444,91 @@ func TestBuildIdleStop(t *testing.T) {
 	if run, cached := buildSteps(r.stderr); r.code != 0 || len(run) != 0 || len(cached) != 1 {
 		t.Errorf("the build after the idle stop ran %q, cached %q (want its cache kept): %s", run, cached, r)
 	}
+}
+
+// TestBuildStepKilledWithItsShim: a RUN step whose shim, builder and
+// containerd are killed together leaves nothing once the builder is back:
+// no process in the step's cgroup, no step cgroup (berth-buildkitd's
+// start kills and removes what steps left there, and the harness's leak
+// check counts them).
+func TestBuildStepKilledWithItsShim(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 300\n"})
+	st := c.start("build", "--progress", "plain", dir)
+	eventually(t, 60*time.Second, "the RUN step started", func() bool {
+		return strings.Contains(st.stderr(), "started")
+	})
+	// The step's task: the only one in the namespace.
+	var id string
+	var pid int
+	eventually(t, 30*time.Second, "the step's task", func() bool {
+		f := strings.Fields(s.Ctr("tasks", "ls").Stdout)
+		if len(f) < 6 { // header TASK PID STATUS, then one row
+			return false
+		}
+		id = f[3]
+		pid, _ = strconv.Atoi(f[4])
+		return pid > 0
+	})
+	cg := stepCgroup(t, pid)
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	shim := 0
+	if i := bytes.LastIndexByte(b, ')'); i > 0 {
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 {
+			shim, _ = strconv.Atoi(f[1])
+		}
+	}
+	if shim <= 1 {
+		t.Fatalf("no shim for the step %s (pid %d)", id, pid)
+	}
+	for _, p := range []int{shim, builderPID(t, s)} {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	s.KillContainerd()
+	_ = st.wait(60 * time.Second)
+	// The next build starts the builder again.
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo ok > /ok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("build", "-q", "-t", "after:1", dir)
+	eventually(t, 30*time.Second, "the step's process gone", func() bool { return !pidAlive(pid) })
+	if _, err := os.Stat(cg); err == nil {
+		t.Errorf("the step's cgroup %s is still there", cg)
+	}
+}
+
+// stepCgroup is the directory of a process's cgroup in the pids hierarchy
+// (cgroup v1) or the unified one.
+func stepCgroup(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) == 3 && (f[1] == "pids" || f[1] == "") {
+			if f[1] == "pids" {
+				return filepath.Join("/sys/fs/cgroup/pids", f[2])
+			}
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				return filepath.Join("/sys/fs/cgroup", f[2])
+			}
+		}
+	}
+	t.Fatalf("no cgroup for %d: %s", pid, b)
+	return ""
+}
+
+func builderPID(t *testing.T, s *harness.Stack) int {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(s.State(), "buildkit", "berth-buildkitd.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid == 0 {
+		t.Fatal("no berth-buildkitd pid")
+	}
+	return pid
 }

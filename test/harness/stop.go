@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -319,6 +320,7 @@ func (s *Stack) findLeaks() []string {
 		leaks = append(leaks, leak)
 		terminate(pid)
 	}
+	leaks = append(leaks, s.buildStepLeaks()...)
 	mounts := s.mounts()
 	for _, m := range mounts {
 		leaks = append(leaks, "mount "+m)
@@ -482,4 +484,71 @@ func (s *Stack) releasePool() {
 	if s.opts.poolClaim != nil {
 		_ = s.opts.poolClaim.Close()
 	}
+}
+
+// buildStepLeaks lists (and removes) what BuildKit's steps left in their
+// cgroups, /<namespace>/buildkit/<id> in every hierarchy
+// (cmd/berth-buildkitd's stepCgroupParent): a process there (a `runc
+// init` whose shim died before the step's start: its command line names no
+// dir of the stack) and the cgroup itself, once per step.
+func (s *Stack) buildStepLeaks() []string {
+	var leaks []string
+	seen := map[string]bool{}
+	var dirs []string
+	for _, root := range cgroupRoots() {
+		base := filepath.Join(root, s.opts.namespace, "buildkit")
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			d := filepath.Join(base, e.Name())
+			dirs = append(dirs, d)
+			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && !seen[f] {
+					seen[f] = true
+					leaks = append(leaks, fmt.Sprintf("build step process %d: %s", pid, cmdline(pid)))
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			if id := "/" + s.opts.namespace + "/buildkit/" + e.Name(); !seen[id] {
+				seen[id] = true
+				leaks = append(leaks, "build step cgroup "+id)
+			}
+		}
+		dirs = append(dirs, base)
+	}
+	// The processes die asynchronously; their cgroups go after them.
+	for _, d := range dirs {
+		for i := 0; i < 100 && os.Remove(d) != nil && dirExists(d); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, root := range cgroupRoots() {
+		_ = os.Remove(filepath.Join(root, s.opts.namespace))
+	}
+	return leaks
+}
+
+func dirExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// cgroupRoots are the mount points of the cgroup hierarchies.
+func cgroupRoots() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var roots []string
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) >= 5 && len(g) > 0 && (g[0] == "cgroup" || g[0] == "cgroup2") && f[3] == "/" && !slices.Contains(roots, f[4]) {
+			roots = append(roots, f[4])
+		}
+	}
+	return roots
 }
