@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,9 +22,13 @@ import (
 // (content store and snapshotter metadata), container creates (containerd's
 // metadata, berth's record, a snapshot), a running container writing files
 // with fsync to a volume, commits of a container, network creates (berth's
-// network state files). After a delay the stack is frozen, the disk image
-// copied as it is (the page cache lost) and berthd booted on the copy
-// (harness.PowerCut, as TestPowerCut). Then what a user would check: berthd
+// network state files). The cut comes when a download of the pull is seen
+// in progress, part of a layer written to containerd's ingest (at least a
+// given share of it, a different one each round): containerd is stopped
+// there, the download checked still unfinished, then the whole stack is
+// frozen, the disk image copied as it is (the page cache lost) and berthd
+// booted on the copy (harness.PowerCut, as TestPowerCut). The other
+// writers run in loops without pause, so they are in flight too. Then what a user would check: berthd
 // starts, and every object is either whole and usable or cleanly absent:
 // each image runs, each container starts and is removed, each network
 // takes a container and is removed, the volume mounts and every file whose
@@ -31,7 +37,8 @@ import (
 // snapshot, content or lease.
 //
 // make test cuts once; BERTH_TEST_POWERCUT_FULL=1 (make test-powercut)
-// cuts at several delays in a row on the same stack.
+// cuts five times in a row on the same stack, at downloads 0 %, 25 %, 50 %,
+// 75 % and 90 % done (at least).
 func TestPowerCutMidWrite(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"cp", "mount", "skopeo"} {
@@ -39,9 +46,10 @@ func TestPowerCutMidWrite(t *testing.T) {
 			t.Skipf("needs %s", tool)
 		}
 	}
-	delays := []time.Duration{1500 * time.Millisecond}
+	// The share of a layer's download written when the cut comes.
+	shares := []float64{0.25}
 	if os.Getenv("BERTH_TEST_POWERCUT_FULL") != "" {
-		delays = []time.Duration{200 * time.Millisecond, 700 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 5 * time.Second}
+		shares = []float64{0, 0.25, 0.5, 0.75, 0.9}
 	}
 	disk := smallDisk(t, "1G", "commit=60")
 	img := filepath.Join(filepath.Dir(disk), "disk.img")
@@ -54,9 +62,9 @@ func TestPowerCutMidWrite(t *testing.T) {
 	if out, err := exec.Command("skopeo", "copy", "-q", "--dest-tls-verify=false", "oci-archive:"+archive, "docker://"+ref).CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v: %s", err, out)
 	}
-	for round, delay := range delays {
-		t.Logf("round %d: a power cut %s into the writes", round, delay)
-		powerCutRound(t, c, s, img, disk, ref, round, delay)
+	for round, share := range shares {
+		t.Logf("round %d: a power cut with a layer's download at least %.0f %% done", round, 100*share)
+		powerCutRound(t, c, s, img, disk, root, ref, round, share)
 	}
 }
 
@@ -108,7 +116,7 @@ func (f *inflight) stop() int {
 	return f.landed
 }
 
-func powerCutRound(t *testing.T, c cli, s *harness.Stack, img, disk, ref string, round int, delay time.Duration) {
+func powerCutRound(t *testing.T, c cli, s *harness.Stack, img, disk, root, ref string, round int, share float64) {
 	s.LoadBusybox()
 	vol := c.name(fmt.Sprintf("pcm%d-vol", round))
 	c.ok("volume", "create", vol)
@@ -133,7 +141,7 @@ func powerCutRound(t *testing.T, c cli, s *harness.Stack, img, disk, ref string,
 		"commit":  startInflight(c, func(i int) []string { return []string{"commit", src, fmt.Sprintf("%s-commit:%d", prefix, i)} }),
 		"network": startInflight(c, func(i int) []string { return []string{"network", "create", fmt.Sprintf("%s-net%d", prefix, i)} }),
 	}
-	time.Sleep(delay)
+	t.Logf("round %d: the cut: %s", round, stopMidDownload(t, s, root, share))
 	copyImg := img + ".cut"
 	s.PowerCut(func() {
 		if out, err := exec.Command("cp", "--sparse=always", img, copyImg).CombinedOutput(); err != nil {
@@ -224,5 +232,60 @@ func powerCutRound(t *testing.T, c cli, s *harness.Stack, img, disk, ref string,
 	}
 	if got := ctr("leases", "ls", "-q"); got != "" {
 		t.Errorf("round %d: leases left after the cut and a prune:\n%s", round, got)
+	}
+}
+
+// stopMidDownload waits until a download of a layer of at least 1 MiB is
+// in progress in containerd's content store under root (its ingest holds
+// at least share of the layer, and not all of it), stops containerd there
+// (SIGSTOP: the power cut that follows freezes the rest) and says where
+// the download was. A download that completed between the look and the
+// stop does not count: containerd goes on and the wait with it.
+func stopMidDownload(t *testing.T, s *harness.Stack, root string, share float64) string {
+	t.Helper()
+	ingest := filepath.Join(root, "containerd", "io.containerd.content.v1.content", "ingest")
+	size := func(p string) int64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	deadline := time.Now().Add(harness.Timeout(2 * time.Minute))
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(ingest)
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(ingest, e.Name(), "total"))
+			total, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			data := filepath.Join(ingest, e.Name(), "data")
+			if n := size(data); err != nil || total < 1<<20 || n <= 0 || float64(n) < share*float64(total) || n >= total {
+				continue
+			}
+			pid := s.ContainerdPID()
+			if pid == 0 || syscall.Kill(pid, syscall.SIGSTOP) != nil {
+				continue
+			}
+			// Stopped: a write of containerd's in the kernel ends, no
+			// other begins.
+			waitStopped(pid)
+			if n := size(data); n > 0 && n < total {
+				return fmt.Sprintf("containerd stopped with a layer's download at %d of %d bytes", n, total)
+			}
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no download of the pull seen in progress (at least %.0f %% done) in %s", 100*share, ingest)
+	return ""
+}
+
+// waitStopped waits (briefly) until a process sent SIGSTOP has stopped.
+func waitStopped(pid int) {
+	for range 1000 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(b), ')'); err != nil || (i > 0 && i+2 < len(b) && b[i+2] == 'T') {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
