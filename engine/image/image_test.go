@@ -15,17 +15,23 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	leasesapi "github.com/containerd/containerd/api/services/leases/v1"
+	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
@@ -894,5 +900,50 @@ func TestParseFilterTime(t *testing.T) {
 	}
 	if _, err := parseFilterTime("soon", now); err == nil {
 		t.Error(`parseFilterTime("soon") gave no error`)
+	}
+}
+
+// TestUnpackLeaseIsBerths: an unpack on the way to a run (the image not
+// yet unpacked in the service's snapshotter) holds a berth lease, labelled
+// with its holder, so that berthd's next start removes it when berthd is
+// killed in the middle of the unpack (the containerd client's own lease
+// stayed a day: the chaos soak found one).
+func TestUnpackLeaseIsBerths(t *testing.T) {
+	var mu sync.Mutex
+	var created []map[string]string
+	rec := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if r, ok := req.(*leasesapi.CreateRequest); ok {
+			mu.Lock()
+			created = append(created, r.Labels)
+			mu.Unlock()
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	c, err := client.New(testSocket, client.WithTimeout(5*time.Second),
+		client.WithDialOpts([]grpc.DialOption{grpc.WithUnaryInterceptor(rec), grpc.WithTransportCredentials(insecure.NewCredentials())}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ns := fmt.Sprintf("t%d", nsCounter.Add(1))
+	loadBusybox(t, New(testClient, Options{Namespace: ns, Snapshotter: "overlayfs"}))
+	// Its layer's snapshot removed: not unpacked any more.
+	chain := identity.ChainID(busyboxInfo.DiffIDs).String()
+	if err := testClient.SnapshotService("overlayfs").Remove(namespaces.WithNamespace(context.Background(), ns), chain); err != nil {
+		t.Fatal(err)
+	}
+	s := New(c, Options{Namespace: ns, Snapshotter: "overlayfs"})
+	if _, err := s.ResolveForRun(context.Background(), "busybox"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(created) == 0 {
+		t.Fatal("no lease taken for the unpack")
+	}
+	for _, labels := range created {
+		if labels[lease.LabelHolder] == "" {
+			t.Errorf("a lease of the unpack has no %s label: %v", lease.LabelHolder, labels)
+		}
 	}
 }

@@ -21,6 +21,7 @@ const containerdBin = "/usr/local/lib/berth/containerd"
 
 var (
 	testClient *client.Client
+	testSocket string
 	// busyboxTar is the busybox test image as an OCI archive; busyboxInfo
 	// describes it.
 	busyboxTar  []byte
@@ -75,6 +76,7 @@ func run(m *testing.M) int {
 	}
 	defer stop()
 	testClient = c
+	testSocket = filepath.Join(dir, "c.sock")
 	return m.Run()
 }
 

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthproject/berth/engine/internal/lease"
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
@@ -48,6 +50,18 @@ func (s *Service) EnsureUnpacked(ctx context.Context, img client.Image) error {
 	}
 	if ok {
 		return nil
+	}
+	// Under a berth lease (unless the caller holds one): the client's own
+	// (client.WithLease) has no holder label, so berthd's start does not
+	// remove it when berthd is killed in the middle of the unpack, and it
+	// keeps what the unpack made for a day (the chaos soak found one).
+	if _, held := leases.FromContext(ctx); !held {
+		var done func(context.Context) error
+		ctx, done, err = lease.With(ctx, s.client)
+		if err != nil {
+			return fmt.Errorf("unpack %s: creating lease: %w", imagetypes.FamiliarName(img.Name()), err)
+		}
+		defer func() { _ = done(context.WithoutCancel(ctx)) }()
 	}
 	if err := img.Unpack(ctx, s.opts.Snapshotter); err != nil {
 		return fmt.Errorf("unpack %s into %s: %w", imagetypes.FamiliarName(img.Name()), s.opts.Snapshotter, err)
