@@ -14,23 +14,21 @@ import (
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/cache/metadata"
 	"github.com/moby/buildkit/util/bklog"
 )
 
-// removeLeftovers removes what a berth-buildkitd killed in the middle of a
-// build (or whose containerd was killed then) left in containerd: BuildKit
-// deletes a RUN step's container and task, and the lease of a cache record
-// that failed, only while it and containerd run, and never looks again. It
-// runs at the start, with the lock held and before any build: a RUN
-// step's container (no labels, no image: every berth container has its
-// berth.image label) has no owner then, nor has a lease of BuildKit's cache
-// (labelled containerd.io/gc.flat) whose record is not in BuildKit's
-// metadata store. Such a lease would keep its snapshot, active and
-// mounted, for ever.
-func removeLeftovers(ctx context.Context, o options, md *metadata.Store, lm leases.Manager) error {
+// removeStepContainers removes what a berth-buildkitd killed in the
+// middle of a build (or whose containerd was killed then) left in
+// containerd: BuildKit deletes a RUN step's container and task only while
+// it and containerd run, and never looks again. It runs at the start, with
+// the lock held and before any build: a RUN step's container (no labels,
+// no image: every berth container has its berth.image label) has no owner
+// then.
+func removeStepContainers(ctx context.Context, o options) error {
 	c, err := ctd.New(o.containerd, ctd.WithDefaultNamespace(o.namespace), ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return err
@@ -44,7 +42,7 @@ func removeLeftovers(ctx context.Context, o options, md *metadata.Store, lm leas
 		return err
 	}
 	for _, info := range cs {
-		if len(info.Labels) != 0 || info.Image != "" || info.Runtime.Name != o.runtime {
+		if !isStepContainer(info, o) {
 			continue
 		}
 		cont, err := c.LoadContainer(ctx, info.ID)
@@ -63,21 +61,14 @@ func removeLeftovers(ctx context.Context, o options, md *metadata.Store, lm leas
 		}
 		bklog.G(ctx).Infof("removed the step container %s a previous run left", info.ID)
 	}
-	ls, err := lm.List(ctx, `labels."containerd.io/gc.flat"`)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	for _, l := range ls {
-		if _, ok := md.Get(strings.TrimSuffix(l.ID, "-view")); ok {
-			continue
-		}
-		if err := lm.Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, err)
-			continue
-		}
-		bklog.G(ctx).Infof("removed the lease %s of no cache record, a previous run's", l.ID)
-	}
 	return errors.Join(errs...)
+}
+
+// isStepContainer reports whether a container of berth's namespace is a
+// build step's: no labels and no image (every berth container has its
+// berth.image label), on the steps' runtime.
+func isStepContainer(info containers.Container, o options) bool {
+	return len(info.Labels) == 0 && info.Image == "" && info.Runtime.Name == o.runtime
 }
 
 // watchContainerd returns an error once containerd goes away (it was
@@ -85,9 +76,9 @@ func removeLeftovers(ctx context.Context, o options, md *metadata.Store, lm leas
 // fail, and BuildKit's removal of their containers, tasks and leases fails
 // with them and is never tried again. berth-buildkitd exits on that error,
 // so that its next start (berthd's supervisor starts it again) removes them
-// (removeLeftovers). It holds an event subscription, whose stream ends
-// with containerd however short its absence (a poll would miss a restart
-// faster than its period).
+// (removeStepContainers, killStepProcesses, the lease sweep). It holds an
+// event subscription, whose stream ends with containerd however short its
+// absence (a poll would miss a restart faster than its period).
 func watchContainerd(ctx context.Context, o options) error {
 	c, err := ctd.New(o.containerd, ctd.WithDefaultNamespace(o.namespace), ctd.WithTimeout(60*time.Second))
 	if err != nil {
@@ -211,4 +202,101 @@ func cgroupProcs(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// leaseSweeper removes the leases of BuildKit's cache that belong to no
+// cache record: a record's own lease (its ID, labelled
+// containerd.io/gc.flat), its view's (<id>-view) and its compression
+// variants' (<id>-variants, no labels), and BuildKit's temporary leases.
+// BuildKit deletes them with the record, or when an operation ends, only
+// while containerd answers, and never tries again:
+//
+//   - a build cut off by a kill (of berth-buildkitd, or of containerd in the
+//     middle of a lease's creation or removal) leaves the lease of a record
+//     never committed, or of one whose removal failed half-way;
+//   - at each start, BuildKit's cache manager forgets every record whose
+//     snapshot it cannot stat, and deletes the record's leases ignoring
+//     errors: a start while containerd or the snapshotter restarts (berthd
+//     restarts berth-buildkitd as soon as containerd goes) forgets records
+//     whose leases stay. Nothing ever names these again, so `builder prune
+//     -a` did not remove them (the chaos soak: 88 -variants leases after
+//     39 kills), and each keeps its content or snapshot for ever.
+//
+// And a lease of the containerd client's own shape that holds nothing
+// (clientLease). The sweep runs while no build runs (idleWatch): at the start, once
+// BuildKit's cache manager has loaded (and pruned) its records, each time
+// the last build ends, and after each prune. A lease created before the
+// sweep began then belongs to no build in flight: it is removed when the
+// record it names is not in the metadata store.
+type leaseSweeper struct {
+	md *metadata.Store
+	lm leases.Manager
+}
+
+// sweep removes the leftover leases created before before and returns how
+// many it removed.
+func (s leaseSweeper) sweep(ctx context.Context, before time.Time) (int, error) {
+	ls, err := s.lm.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n := 0
+	for _, l := range ls {
+		if !l.CreatedAt.Before(before) {
+			continue
+		}
+		switch {
+		case buildkitLease(l):
+			rec := strings.TrimSuffix(strings.TrimSuffix(l.ID, "-variants"), "-view")
+			if _, ok := s.md.Get(rec); ok {
+				continue
+			}
+		case clientLease(l):
+			// Holding nothing: a lease that protects something is not
+			// removed on a guess.
+			if res, err := s.lm.ListResources(ctx, l); err != nil || len(res) > 0 {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := s.lm.Delete(ctx, l); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+		bklog.G(ctx).Debugf("removed the lease %s of no cache record", l.ID)
+	}
+	if n > 0 {
+		bklog.G(ctx).Infof("removed %d leases of BuildKit's cache that no cache record names", n)
+	}
+	return n, errors.Join(errs...)
+}
+
+// buildkitLease reports whether l is one of BuildKit's cache leases
+// (berth's own have random IDs and berth's holder label).
+func buildkitLease(l leases.Lease) bool {
+	if l.Labels["containerd.io/gc.flat"] != "" || l.Labels["buildkit/lease.temporary"] != "" {
+		return true
+	}
+	return len(l.Labels) == 0 && strings.HasSuffix(l.ID, "-variants")
+}
+
+// clientLease reports whether l has the shape of the lease the containerd
+// client takes for itself when its caller holds none (client.WithLease: a
+// random "<nanoseconds>-<4 characters>" ID, a 24 h expiry, no other
+// label). BuildKit's step executor creates each step's container with
+// client.NewContainer, which holds such a lease until the container
+// exists: a kill in between leaves it for a day. berthd's own leases carry
+// its holder label (engine/internal/lease).
+func clientLease(l leases.Lease) bool {
+	if len(l.Labels) != 1 || l.Labels["containerd.io/gc.expire"] == "" {
+		return false
+	}
+	nanos, suffix, ok := strings.Cut(l.ID, "-")
+	if _, err := strconv.ParseUint(nanos, 10, 64); err != nil || !ok || len(suffix) != 4 {
+		return false
+	}
+	return true
 }

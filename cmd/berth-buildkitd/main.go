@@ -136,8 +136,9 @@ func run(o options) error {
 		return err
 	}
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- b.grpc.Serve(control) }()
+	go func() { errc <- <-b.idle.exit }()
 	go func() { errc <- serveSessions(ctx, session, b) }()
 	go func() { errc <- watchContainerd(ctx, o) }()
 	api, err := newBuildAPI(ctx, o.root, filepath.Join(o.state, "control.sock"), b.hostGateway)

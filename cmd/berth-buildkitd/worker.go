@@ -51,6 +51,7 @@ type builder struct {
 	controller *control.Controller
 	worker     *mobyWorker
 	grpc       *grpc.Server
+	idle       *idleWatch
 	closers    []func() error
 	netClosers int // closers[:netClosers] close the step networks
 	// hostGateway is the steps' gateway on berth's default bridge, what
@@ -59,6 +60,8 @@ type builder struct {
 }
 
 func newBuilder(ctx context.Context, o options) (*builder, error) {
+	// What has a lease created before now is no build of this process's.
+	start := time.Now()
 	b := &builder{}
 	ok := false
 	defer func() {
@@ -111,7 +114,7 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	wo.RegistryHosts = hosts
 	// Before the worker starts its cache manager, with the lock held: no
 	// build runs.
-	if err := removeLeftovers(ctx, o, wo.MetadataStore, wo.LeaseManager); err != nil {
+	if err := removeStepContainers(ctx, o); err != nil {
 		bklog.G(ctx).Warnf("removing what a previous run left in containerd: %v", err)
 	}
 	// Then what the steps left in their cgroups, which their containers'
@@ -124,6 +127,12 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 		return nil, err
 	}
 	b.worker = &mobyWorker{Worker: bw, exports: exportMemo{m: map[string]map[string]string{}}}
+	// Once the cache manager loaded its records (and forgot those it could
+	// not), before any build.
+	b.idle = newIdleWatch(o, leaseSweeper{md: wo.MetadataStore, lm: wo.LeaseManager})
+	if _, err := b.idle.leases.sweep(ctx, start); err != nil {
+		bklog.G(ctx).Warnf("removing the leases of no cache record: %v", err)
+	}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {
 		return nil, err
@@ -182,8 +191,8 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	b.closers = append(b.closers, ctrl.Close)
 
 	b.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor),
-		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+		grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor, b.idle.unary),
+		grpc.ChainStreamInterceptor(grpcerrors.StreamServerInterceptor, b.idle.stream),
 	)
 	ctrl.Register(b.grpc)
 	ok = true

@@ -523,6 +523,76 @@ func stepCgroup(t *testing.T, pid int) string {
 	return ""
 }
 
+// TestBuildLeftoverLeasesRemoved: the leases of BuildKit's cache that no
+// cache record names (what a build cut off by a kill leaves, or a builder
+// start that forgot records while containerd or the snapshotter
+// restarted: a record's own lease, its view's and its compression
+// variants'), and the containerd client's own lease holding nothing (a
+// step's NewContainer cut off), are removed by a prune, which sweeps them
+// once no build runs, and by the builder's next start; anyone else's lease
+// stays.
+func TestBuildLeftoverLeasesRemoved(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	dir := buildCtx(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo x > /x\n"})
+	c.ok("build", "-q", "-t", "leases:1", dir)
+	leftovers := map[string][]string{
+		"j8fo5a19l1mvtlnuln2o2xhf4-variants": nil,
+		"k9gp6b20m2nwuomvomp3yig5b":          {"containerd.io/gc.flat=2026-01-01T00:00:00Z"},
+		"k9gp6b20m2nwuomvomp3yig5b-view":     {"containerd.io/gc.flat=2026-01-01T00:00:00Z", "buildkit/lease.temporary=2026-01-01T00:00:00Z"},
+	}
+	const other = "someone-elses-lease"
+	if r := s.Ctr("leases", "create", "--id", other, "purpose=test"); r.ExitCode != 0 {
+		t.Fatalf("ctr leases create: %s", r)
+	}
+	var clientLeases []string
+	create := func() {
+		// The containerd client's own lease (as BuildKit's
+		// NewContainer of a step takes), holding nothing.
+		r := s.Ctr("leases", "create")
+		if f := strings.Fields(r.Stdout); r.ExitCode != 0 || len(f) == 0 {
+			t.Fatalf("ctr leases create: %s", r)
+		} else {
+			clientLeases = append(clientLeases, f[0])
+		}
+		for id, labels := range leftovers {
+			// No expiry label: BuildKit's have none.
+			if r := s.Ctr(append([]string{"leases", "create", "--expires", "0", "--id", id}, labels...)...); r.ExitCode != 0 {
+				t.Fatalf("ctr leases create %s: %s", id, r)
+			}
+		}
+	}
+	leases := func() string { return s.Ctr("leases", "ls", "-q").Stdout }
+	check := func(when string) {
+		t.Helper()
+		eventually(t, 30*time.Second, "the leases of no cache record removed "+when, func() bool {
+			l := leases()
+			for _, id := range clientLeases {
+				if strings.Contains(l, id) {
+					return false
+				}
+			}
+			return !strings.Contains(l, "j8fo5a19l1mvtlnuln2o2xhf4") && !strings.Contains(l, "k9gp6b20m2nwuomvomp3yig5b")
+		})
+		if !strings.Contains(leases(), other) {
+			t.Errorf("the builder removed a lease not BuildKit's (%s): %s", when, leases())
+		}
+	}
+	create()
+	c.ok("builder", "prune", "-a", "-f")
+	check("by a prune")
+	// The builder's next start.
+	create()
+	pid := builderPID(t, s)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, 30*time.Second, "berth-buildkitd gone", func() bool { return !pidAlive(pid) })
+	c.ok("build", "-q", "-t", "leases:1", dir)
+	check("by the builder's start")
+	s.Ctr("leases", "rm", other)
+}
+
 func builderPID(t *testing.T, s *harness.Stack) int {
 	t.Helper()
 	b, _ := os.ReadFile(filepath.Join(s.State(), "buildkit", "berth-buildkitd.pid"))
