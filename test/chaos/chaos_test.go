@@ -557,10 +557,29 @@ func run(t *testing.T, cfg config) *figures {
 // the build cache are gone: a berth operation's lease (engine/internal/lease)
 // or one of BuildKit's that a kill cut off would keep its snapshots and
 // content for a day. A lease whose removal containerd missed (restarting)
-// is retried in the background for a while: waited for.
+// is retried in the background for a while: waited for. And the build
+// cache records `builder prune -a` left: a record still in use once no
+// build runs is held by a build BuildKit did not finish cleaning up.
 func (k *soak) leftLeases() int {
 	if r := k.berth("builder", "prune", "-a", "-f"); r.code != 0 {
 		k.t.Errorf("berth builder prune -a -f: %s %s", r.stdout, r.stderr)
+	}
+	var records []string
+	k.eventually("the build cache emptied", func() bool {
+		r := k.berth("builder", "du")
+		records = nil
+		for _, l := range strings.Split(r.stdout, "\n") {
+			// Rows: ID RECLAIMABLE SIZE LAST-ACCESSED (IDs of 25
+			// lowercase letters and digits).
+			if f := strings.Fields(l); len(f) > 1 && len(f[0]) == 25 && strings.Trim(f[0], "abcdefghijklmnopqrstuvwxyz0123456789") == "" {
+				records = append(records, l)
+			}
+		}
+		return r.code == 0 && len(records) == 0
+	})
+	if len(records) > 0 {
+		var shown int // counted in leaked, by the caller
+		k.fig.note(&shown, "build cache records left after builder prune -a: %s", strings.Join(records, "; "))
 	}
 	var left []string
 	k.eventually("the leases' removal", func() bool {
@@ -572,7 +591,7 @@ func (k *soak) leftLeases() int {
 		var shown int // counted in leaked, by the caller
 		k.fig.note(&shown, "leases left: %s", strings.TrimSpace(k.s.Ctr("leases", "ls").Stdout))
 	}
-	return len(left)
+	return len(left) + len(records)
 }
 
 // verify checks, once berthd is back, that each keeper runs (restarted per
