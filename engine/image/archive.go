@@ -9,6 +9,7 @@ import (
 	"maps"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -236,6 +237,7 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 	}
 	opts := []archive.ExportOpt{archive.WithPlatform(s.matcher)}
 	var ids []string
+	created := map[string]time.Time{} // config blob -> the image's creation
 	// A repository without a tag saves every tag it has, as Docker; a
 	// name asked for twice is saved once.
 	var expanded []string
@@ -262,6 +264,9 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 			return err
 		}
 		ids = append(ids, g.id.String())
+		if c := g.rt.config.Created; c != nil {
+			created["blobs/"+g.id.Algorithm().String()+"/"+g.id.Encoded()] = *c
+		}
 		rec := g.primary()
 		if name != "" {
 			rec, _ = g.record(name)
@@ -282,13 +287,55 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 		}
 		opts = append(opts, archive.WithManifest(desc))
 	}
-	if err := s.client.Export(ctx, w, opts...); err != nil {
+	if err := s.export(ctx, w, created, opts); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
 	for _, id := range ids {
 		s.publish("save", id, nil)
 	}
 	return nil
+}
+
+// export writes the archive of opts with each image's config file dated
+// at the image's creation, as dockerd's save does (containerd's export
+// dates every entry at the epoch).
+func (s *Service) export(ctx context.Context, w io.Writer, created map[string]time.Time, opts []archive.ExportOpt) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := s.client.Export(ctx, pw, opts...)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := retime(w, pr, created)
+	pr.CloseWithError(errors.New("save ended")) // ends an export still writing
+	if xerr := <-done; xerr != nil {
+		return xerr
+	}
+	return err
+}
+
+// retime copies the tar stream r to w, dating the entries named in times.
+func retime(w io.Writer, r io.Reader, times map[string]time.Time) error {
+	tr, tw := tar.NewReader(r), tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if t, ok := times[h.Name]; ok {
+			h.ModTime = t
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // repoTagNames returns the names of every image of repository ref (given

@@ -502,6 +502,24 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if len(dm) != 1 || !slices.Equal(dm[0].RepoTags, []string{"busybox:latest", "busybox:two"}) || dm[0].Config != "blobs/sha256/"+id[7:] {
 		t.Errorf("manifest.json = %+v", dm)
 	}
+	// The config file is dated at the image's creation, as dockerd's save.
+	img, err := src.Inspect(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(buf.Bytes()))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no config file %s in the archive: %v", dm[0].Config, err)
+		}
+		if h.Name == dm[0].Config {
+			if !h.ModTime.Equal(img.Created.Truncate(time.Second)) {
+				t.Errorf("config file dated %v, want the image's creation %v", h.ModTime, img.Created)
+			}
+			break
+		}
+	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(files["index.json"], &idx); err != nil || len(idx.Manifests) != 2 || files["oci-layout"] == nil {
 		t.Errorf("index.json = %s, %v", files["index.json"], err)
