@@ -113,6 +113,18 @@ func (s *Service) recordByID(id string) *record {
 	return s.records[id]
 }
 
+func (r *record) setUserRestart(on bool) {
+	r.mu.Lock()
+	r.userRestart = on
+	r.mu.Unlock()
+}
+
+func (r *record) inUserRestart() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.userRestart
+}
+
 func (s *Service) handleOOM(id string) {
 	r := s.recordByID(id)
 	if r == nil {
@@ -138,12 +150,14 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
-	// An --rm container's exit need not be written down: it is removed next.
-	st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove)
+	// An --rm container's exit need not be written down: it is removed
+	// next (unless a restart caused it).
+	autoRemove := cfg.AutoRemove && !r.inUserRestart()
+	st, ok := s.reapLocked(ctx, r, !autoRemove)
 	if !ok {
 		return
 	}
-	s.afterExitLocked(ctx, r, c, cfg, st)
+	s.afterExitLocked(ctx, r, c, cfg, st, autoRemove)
 }
 
 // reapLocked deletes the stopped task and records its exit. ok is false when
@@ -242,9 +256,10 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 	return st, true
 }
 
-// afterExitLocked removes an --rm container or schedules its restart.
-func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *containertypes.Config, st containertypes.ExitStatus) {
-	if cfg.AutoRemove {
+// afterExitLocked removes an --rm container (autoRemove: not when a restart
+// caused the exit) or schedules its restart.
+func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.Container, cfg *containertypes.Config, st containertypes.ExitStatus, autoRemove bool) {
+	if autoRemove {
 		if err := s.removeLocked(ctx, r, st, false); err != nil {
 			s.log.Warn("removing an --rm container", "id", r.id, "err", err)
 		}
@@ -458,7 +473,7 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	switch {
 	case err == nil && proc.Status == tasktypes.Status_STOPPED:
 		if st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove); ok {
-			s.afterExitLocked(ctx, r, c, cfg, st)
+			s.afterExitLocked(ctx, r, c, cfg, st, cfg.AutoRemove)
 		}
 		return
 	case err == nil:
@@ -506,7 +521,7 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 			// went to nobody). The restart policy decides, as for any
 			// exit. (The chaos soak found `always` keepers left exited.)
 			r.notifyExit(st)
-			s.afterExitLocked(ctx, r, c, cfg, st)
+			s.afterExitLocked(ctx, r, c, cfg, st, cfg.AutoRemove)
 			return
 		}
 	}

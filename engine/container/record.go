@@ -53,6 +53,9 @@ type record struct {
 	// decided before one of them yields to it (starter.stops).
 	userStops uint64
 	oom       bool // the current run was killed by the OOM killer
+	// userRestart: a Restart runs; the exit it causes does not remove an
+	// --rm container (dockerd's restart keeps it too).
+	userRestart bool
 	// pendingExit is the last exit seen of the container's task until the
 	// labels hold it (nil then): an exit event's status before the task is
 	// reaped, or a reaped --rm container's until it is removed.

@@ -145,6 +145,8 @@ func (s *Service) Restart(ctx context.Context, ref string, opts containertypes.S
 	}
 	// As dockerd's: a restart the caller stops waiting for goes on.
 	ctx = context.WithoutCancel(s.ctx(ctx))
+	r.setUserRestart(true)
+	defer r.setUserRestart(false)
 	if err := s.stop(ctx, r, opts); err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func TestCLI(t *testing.T) {
 		{"ExecResize", testExecResize},
 		{"StopCancelled", testStopCancelled},
 		{"ExecStdinEndsEarly", testExecStdinEndsEarly},
+		{"RestartAutoRemove", testRestartAutoRemove},
 		{"RunOptions", testRunOptions},
 		{"Idempotent", testIdempotent},
 		{"PsFilters", testPsFilters},

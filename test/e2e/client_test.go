@@ -253,3 +253,20 @@ func testExecStdinEndsEarly(t *testing.T, c cli) {
 		}
 	}
 }
+
+// testRestartAutoRemove: restarting an --rm container restarts it rather
+// than removing it (as dockerd); its next exit removes it.
+func testRestartAutoRemove(t *testing.T, c cli) {
+	n := c.name("rmrestart")
+	defer c.cleanup(n)
+	c.ok("run", "-d", "--rm", "--name", n, "busybox", "sleep", "1000")
+	pid := c.inspect(n, "{{.State.Pid}}")
+	c.ok("restart", "-t", "0", n)
+	if got := c.inspect(n, "{{.State.Status}}"); got != "running" || c.inspect(n, "{{.State.Pid}}") == pid {
+		t.Fatalf("after restart of an --rm container: %s, want running again", got)
+	}
+	c.ok("kill", n)
+	eventually(t, 30*time.Second, n+" to be removed after its exit", func() bool {
+		return c.run("inspect", n).code != 0
+	})
+}
