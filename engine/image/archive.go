@@ -277,7 +277,9 @@ func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
 		desc.Annotations = maps.Clone(desc.Annotations)
 		delete(desc.Annotations, images.AnnotationImageName)
 		delete(desc.Annotations, ocispec.AnnotationRefName)
-		if name != "" {
+		// An image asked for by repo@digest is saved without a name (as
+		// dockerd), not with the tag byName found it by.
+		if name != "" && !strings.Contains(ref, "@") {
 			if named, err := reference.ParseNormalizedNamed(name); err == nil {
 				if _, isDigest := named.(reference.Digested); !isDigest {
 					opts = append(opts, archive.WithManifest(desc, name))

@@ -1,7 +1,9 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	imagetypes "github.com/berthproject/berth/pkg/types/image"
 	"github.com/berthproject/berth/test/harness"
@@ -83,6 +87,18 @@ func TestPushPull(t *testing.T) {
 	}
 	if got[len(got)-1].Message != "Status: Image is up to date for "+ref {
 		t.Errorf("second pull: %+v", got[len(got)-1])
+	}
+	// Saved by repo@digest: the archive names no tag (as dockerd's save).
+	var buf bytes.Buffer
+	if err := s.Save(ctx, &buf, []string{img.RepoDigests[0]}); err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(tarFiles(t, buf.Bytes())["index.json"], &idx); err != nil || len(idx.Manifests) != 1 {
+		t.Fatalf("index.json: %+v, %v", idx, err)
+	}
+	if a := idx.Manifests[0].Annotations; a[images.AnnotationImageName] != "" || a[ocispec.AnnotationRefName] != "" {
+		t.Errorf("saved by digest, the archive names %v", a)
 	}
 }
 
