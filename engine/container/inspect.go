@@ -185,19 +185,20 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		cfg := info.cfg
 		st := s.state(views[c.ID], c, lc.proc)
 		sum := containertypes.Summary{
-			ID:         c.ID,
-			Names:      []string{"/" + cfg.Name},
-			Image:      cfg.Image,
-			ImageID:    c.Labels[labelImageID],
-			Command:    info.command,
-			Created:    c.CreatedAt,
-			State:      st.Status,
-			Status:     humanStatus(st, time.Now()),
-			Labels:     maps.Clone(cfg.Labels),
-			ExitCode:   st.ExitCode,
-			StartedAt:  st.StartedAt,
-			FinishedAt: st.FinishedAt,
-			Networks:   []string{s.networkMode(cfg)},
+			ID:          c.ID,
+			Names:       []string{"/" + cfg.Name},
+			Image:       cfg.Image,
+			ImageID:     c.Labels[labelImageID],
+			Command:     info.command,
+			Created:     c.CreatedAt,
+			State:       st.Status,
+			Status:      humanStatus(st, time.Now()),
+			Labels:      maps.Clone(cfg.Labels),
+			Annotations: maps.Clone(cfg.Annotations),
+			ExitCode:    st.ExitCode,
+			StartedAt:   st.StartedAt,
+			FinishedAt:  st.FinishedAt,
+			Networks:    []string{s.networkMode(cfg)},
 		}
 		if cfg.Healthcheck.Enabled() {
 			sum.Health = r.healthStatus()

@@ -408,6 +408,7 @@ func ContainerSummary(s container.Summary) dcontainer.Summary {
 	if len(s.Networks) > 0 {
 		out.HostConfig.NetworkMode = s.Networks[0]
 	}
+	out.HostConfig.Annotations = s.Annotations
 	for _, n := range s.Networks {
 		if n != "host" && n != "none" {
 			out.NetworkSettings.Networks[n] = &dnetwork.EndpointSettings{}

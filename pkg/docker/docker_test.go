@@ -200,3 +200,12 @@ func TestContainerInspectNetworkModeAndIpcDefault(t *testing.T) {
 		}
 	}
 }
+
+// The container list carries HostConfig.Annotations (API 1.46), as
+// dockerd's (moby's TestContainerList_Annotations).
+func TestContainerSummaryAnnotations(t *testing.T) {
+	got := ContainerSummary(container.Summary{ID: "x", Annotations: map[string]string{"foo": "bar"}})
+	if got.HostConfig.Annotations["foo"] != "bar" {
+		t.Errorf("HostConfig.Annotations = %v, want foo=bar", got.HostConfig.Annotations)
+	}
+}

@@ -274,6 +274,8 @@ type Summary struct {
 	// Health is the health status (starting, healthy, unhealthy) of a
 	// container with a healthcheck, "" otherwise.
 	Health string `json:"Health,omitempty"`
+	// Annotations are the container's OCI annotations (--annotation).
+	Annotations map[string]string `json:"Annotations,omitempty"`
 }
 
 // ListOptions selects containers for List. Filters use Docker's keys: id,

@@ -1919,8 +1919,10 @@ type ContainerSummary struct {
 	Mounts []*MountPoint `protobuf:"bytes,17,rep,name=mounts,proto3" json:"mounts,omitempty"`
 	// With ListContainersRequest.size: the writable layer's size and the
 	// whole root filesystem's (image layers included), in bytes.
-	SizeRw        int64 `protobuf:"varint,18,opt,name=size_rw,json=sizeRw,proto3" json:"size_rw,omitempty"`
-	SizeRootFs    int64 `protobuf:"varint,19,opt,name=size_root_fs,json=sizeRootFs,proto3" json:"size_root_fs,omitempty"`
+	SizeRw     int64 `protobuf:"varint,18,opt,name=size_rw,json=sizeRw,proto3" json:"size_rw,omitempty"`
+	SizeRootFs int64 `protobuf:"varint,19,opt,name=size_root_fs,json=sizeRootFs,proto3" json:"size_root_fs,omitempty"`
+	// The container's OCI annotations (--annotation).
+	Annotations   map[string]string `protobuf:"bytes,20,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2086,6 +2088,13 @@ func (x *ContainerSummary) GetSizeRootFs() int64 {
 		return x.SizeRootFs
 	}
 	return 0
+}
+
+func (x *ContainerSummary) GetAnnotations() map[string]string {
+	if x != nil {
+		return x.Annotations
+	}
+	return nil
 }
 
 type CreateContainerRequest struct {
@@ -6130,7 +6139,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
 	"hosts_path\x18\x12 \x01(\tR\thostsPath\x12(\n" +
 	"\x10resolv_conf_path\x18\x13 \x01(\tR\x0eresolvConfPath\x12,\n" +
-	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xe4\x06\n" +
+	"\x06mounts\x18\x14 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\"\xf3\a\n" +
 	"\x10ContainerSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -6154,13 +6163,17 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06mounts\x18\x11 \x03(\v2\x14.berth.v1.MountPointR\x06mounts\x12\x17\n" +
 	"\asize_rw\x18\x12 \x01(\x03R\x06sizeRw\x12 \n" +
 	"\fsize_root_fs\x18\x13 \x01(\x03R\n" +
-	"sizeRootFs\x1a9\n" +
+	"sizeRootFs\x12M\n" +
+	"\vannotations\x18\x14 \x03(\v2+.berth.v1.ContainerSummary.AnnotationsEntryR\vannotations\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aX\n" +
 	"\x0eEndpointsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\x1a>\n" +
+	"\x10AnnotationsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\x16CreateContainerRequest\x121\n" +
 	"\x06config\x18\x01 \x01(\v2\x19.berth.v1.ContainerConfigR\x06config\"E\n" +
 	"\x17CreateContainerResponse\x12\x0e\n" +
@@ -6440,7 +6453,7 @@ func file_berth_v1_containers_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_v1_containers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_berth_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_berth_v1_containers_proto_goTypes = []any{
 	(WaitCondition)(0),                // 0: berth.v1.WaitCondition
 	(*ContainerConfig)(nil),           // 1: berth.v1.ContainerConfig
@@ -6534,15 +6547,16 @@ var file_berth_v1_containers_proto_goTypes = []any{
 	nil,                               // 89: berth.v1.NetworkSettings.NetworksEntry
 	nil,                               // 90: berth.v1.ContainerSummary.LabelsEntry
 	nil,                               // 91: berth.v1.ContainerSummary.EndpointsEntry
-	(*Resources)(nil),                 // 92: berth.v1.Resources
-	(*Security)(nil),                  // 93: berth.v1.Security
-	(*durationpb.Duration)(nil),       // 94: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 95: google.protobuf.Timestamp
-	(*Filter)(nil),                    // 96: berth.v1.Filter
-	(*UpdateContainerRequest)(nil),    // 97: berth.v1.UpdateContainerRequest
-	(*ContainerStatsRequest)(nil),     // 98: berth.v1.ContainerStatsRequest
-	(*UpdateContainerResponse)(nil),   // 99: berth.v1.UpdateContainerResponse
-	(*ContainerStatsResponse)(nil),    // 100: berth.v1.ContainerStatsResponse
+	nil,                               // 92: berth.v1.ContainerSummary.AnnotationsEntry
+	(*Resources)(nil),                 // 93: berth.v1.Resources
+	(*Security)(nil),                  // 94: berth.v1.Security
+	(*durationpb.Duration)(nil),       // 95: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 96: google.protobuf.Timestamp
+	(*Filter)(nil),                    // 97: berth.v1.Filter
+	(*UpdateContainerRequest)(nil),    // 98: berth.v1.UpdateContainerRequest
+	(*ContainerStatsRequest)(nil),     // 99: berth.v1.ContainerStatsRequest
+	(*UpdateContainerResponse)(nil),   // 100: berth.v1.UpdateContainerResponse
+	(*ContainerStatsResponse)(nil),    // 101: berth.v1.ContainerStatsResponse
 }
 var file_berth_v1_containers_proto_depIdxs = []int32{
 	85,  // 0: berth.v1.ContainerConfig.labels:type_name -> berth.v1.ContainerConfig.LabelsEntry
@@ -6552,133 +6566,134 @@ var file_berth_v1_containers_proto_depIdxs = []int32{
 	8,   // 4: berth.v1.ContainerConfig.port_bindings:type_name -> berth.v1.PortBinding
 	5,   // 5: berth.v1.ContainerConfig.mounts:type_name -> berth.v1.MountSpec
 	86,  // 6: berth.v1.ContainerConfig.tmpfs:type_name -> berth.v1.ContainerConfig.TmpfsEntry
-	92,  // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
-	93,  // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
+	93,  // 7: berth.v1.ContainerConfig.resources:type_name -> berth.v1.Resources
+	94,  // 8: berth.v1.ContainerConfig.security:type_name -> berth.v1.Security
 	87,  // 9: berth.v1.ContainerConfig.storage_opt:type_name -> berth.v1.ContainerConfig.StorageOptEntry
 	88,  // 10: berth.v1.ContainerConfig.annotations:type_name -> berth.v1.ContainerConfig.AnnotationsEntry
 	2,   // 11: berth.v1.ContainerConfig.healthcheck:type_name -> berth.v1.HealthConfig
-	94,  // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	94,  // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	94,  // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	94,  // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	95,  // 12: berth.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	95,  // 13: berth.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	95,  // 14: berth.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	95,  // 15: berth.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
 	4,   // 16: berth.v1.Health.log:type_name -> berth.v1.HealthcheckResult
-	95,  // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
-	95,  // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
+	96,  // 17: berth.v1.HealthcheckResult.start:type_name -> google.protobuf.Timestamp
+	96,  // 18: berth.v1.HealthcheckResult.end:type_name -> google.protobuf.Timestamp
 	8,   // 19: berth.v1.NetworkSettings.ports:type_name -> berth.v1.PortBinding
 	89,  // 20: berth.v1.NetworkSettings.networks:type_name -> berth.v1.NetworkSettings.NetworksEntry
 	11,  // 21: berth.v1.EndpointSettings.ipam_config:type_name -> berth.v1.EndpointIPAMConfig
-	95,  // 22: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
-	95,  // 23: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
+	96,  // 22: berth.v1.ContainerState.started_at:type_name -> google.protobuf.Timestamp
+	96,  // 23: berth.v1.ContainerState.finished_at:type_name -> google.protobuf.Timestamp
 	3,   // 24: berth.v1.ContainerState.health:type_name -> berth.v1.Health
-	95,  // 25: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
+	96,  // 25: berth.v1.Container.created:type_name -> google.protobuf.Timestamp
 	14,  // 26: berth.v1.Container.state:type_name -> berth.v1.ContainerState
 	1,   // 27: berth.v1.Container.config:type_name -> berth.v1.ContainerConfig
 	9,   // 28: berth.v1.Container.network_settings:type_name -> berth.v1.NetworkSettings
 	6,   // 29: berth.v1.Container.mounts:type_name -> berth.v1.MountPoint
-	95,  // 30: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
+	96,  // 30: berth.v1.ContainerSummary.created:type_name -> google.protobuf.Timestamp
 	90,  // 31: berth.v1.ContainerSummary.labels:type_name -> berth.v1.ContainerSummary.LabelsEntry
-	95,  // 32: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
-	95,  // 33: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
+	96,  // 32: berth.v1.ContainerSummary.started_at:type_name -> google.protobuf.Timestamp
+	96,  // 33: berth.v1.ContainerSummary.finished_at:type_name -> google.protobuf.Timestamp
 	8,   // 34: berth.v1.ContainerSummary.ports:type_name -> berth.v1.PortBinding
 	91,  // 35: berth.v1.ContainerSummary.endpoints:type_name -> berth.v1.ContainerSummary.EndpointsEntry
 	6,   // 36: berth.v1.ContainerSummary.mounts:type_name -> berth.v1.MountPoint
-	1,   // 37: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
-	94,  // 38: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	94,  // 39: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
-	96,  // 40: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
-	16,  // 41: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
-	15,  // 42: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
-	0,   // 43: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
-	95,  // 44: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
-	40,  // 45: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
-	41,  // 46: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
-	95,  // 47: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
-	95,  // 48: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
-	95,  // 49: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	44,  // 50: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
-	47,  // 51: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
-	46,  // 52: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
-	48,  // 53: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	50,  // 54: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
-	46,  // 55: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
-	54,  // 56: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
-	57,  // 57: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
-	46,  // 58: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
-	48,  // 59: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
-	59,  // 60: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
-	60,  // 61: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
-	46,  // 62: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
-	54,  // 63: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
-	65,  // 64: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
-	68,  // 65: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
-	70,  // 66: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
-	95,  // 67: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
-	74,  // 68: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
-	79,  // 69: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
-	96,  // 70: berth.v1.PruneContainersRequest.filters:type_name -> berth.v1.Filter
-	10,  // 71: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
-	10,  // 72: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
-	17,  // 73: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
-	19,  // 74: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
-	21,  // 75: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
-	23,  // 76: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
-	25,  // 77: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
-	27,  // 78: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
-	29,  // 79: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
-	31,  // 80: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
-	33,  // 81: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
-	35,  // 82: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
-	37,  // 83: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
-	39,  // 84: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
-	43,  // 85: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
-	49,  // 86: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
-	52,  // 87: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
-	55,  // 88: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
-	58,  // 89: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
-	62,  // 90: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
-	64,  // 91: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
-	67,  // 92: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
-	71,  // 93: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
-	73,  // 94: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
-	97,  // 95: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
-	98,  // 96: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
-	76,  // 97: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
-	78,  // 98: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
-	83,  // 99: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
-	81,  // 100: berth.v1.ContainersService.Prune:input_type -> berth.v1.PruneContainersRequest
-	18,  // 101: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
-	20,  // 102: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
-	22,  // 103: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
-	24,  // 104: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
-	26,  // 105: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
-	28,  // 106: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
-	30,  // 107: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
-	32,  // 108: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
-	34,  // 109: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
-	36,  // 110: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
-	38,  // 111: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
-	42,  // 112: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
-	45,  // 113: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
-	51,  // 114: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
-	53,  // 115: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
-	56,  // 116: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
-	61,  // 117: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
-	63,  // 118: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
-	66,  // 119: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
-	69,  // 120: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
-	72,  // 121: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
-	75,  // 122: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
-	99,  // 123: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
-	100, // 124: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
-	77,  // 125: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
-	80,  // 126: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
-	84,  // 127: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
-	82,  // 128: berth.v1.ContainersService.Prune:output_type -> berth.v1.PruneContainersResponse
-	101, // [101:129] is the sub-list for method output_type
-	73,  // [73:101] is the sub-list for method input_type
-	73,  // [73:73] is the sub-list for extension type_name
-	73,  // [73:73] is the sub-list for extension extendee
-	0,   // [0:73] is the sub-list for field type_name
+	92,  // 37: berth.v1.ContainerSummary.annotations:type_name -> berth.v1.ContainerSummary.AnnotationsEntry
+	1,   // 38: berth.v1.CreateContainerRequest.config:type_name -> berth.v1.ContainerConfig
+	95,  // 39: berth.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	95,  // 40: berth.v1.RestartContainerRequest.timeout:type_name -> google.protobuf.Duration
+	97,  // 41: berth.v1.ListContainersRequest.filters:type_name -> berth.v1.Filter
+	16,  // 42: berth.v1.ListContainersResponse.containers:type_name -> berth.v1.ContainerSummary
+	15,  // 43: berth.v1.InspectContainerResponse.container:type_name -> berth.v1.Container
+	0,   // 44: berth.v1.WaitContainerRequest.condition:type_name -> berth.v1.WaitCondition
+	96,  // 45: berth.v1.ExitStatus.exited_at:type_name -> google.protobuf.Timestamp
+	40,  // 46: berth.v1.WaitContainerResponse.accepted:type_name -> berth.v1.WaitAccepted
+	41,  // 47: berth.v1.WaitContainerResponse.exit:type_name -> berth.v1.ExitStatus
+	96,  // 48: berth.v1.ContainerLogsRequest.since:type_name -> google.protobuf.Timestamp
+	96,  // 49: berth.v1.ContainerLogsRequest.until:type_name -> google.protobuf.Timestamp
+	96,  // 50: berth.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	44,  // 51: berth.v1.ContainerLogsResponse.entries:type_name -> berth.v1.LogEntry
+	47,  // 52: berth.v1.AttachContainerRequest.start:type_name -> berth.v1.AttachStart
+	46,  // 53: berth.v1.AttachContainerRequest.resize:type_name -> berth.v1.WindowSize
+	48,  // 54: berth.v1.AttachContainerRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	50,  // 55: berth.v1.AttachContainerResponse.attached:type_name -> berth.v1.Attached
+	46,  // 56: berth.v1.ResizeContainerRequest.size:type_name -> berth.v1.WindowSize
+	54,  // 57: berth.v1.ExecCreateRequest.config:type_name -> berth.v1.ExecConfig
+	57,  // 58: berth.v1.ExecStartRequest.start:type_name -> berth.v1.ExecStartOptions
+	46,  // 59: berth.v1.ExecStartRequest.resize:type_name -> berth.v1.WindowSize
+	48,  // 60: berth.v1.ExecStartRequest.close_stdin:type_name -> berth.v1.CloseStdin
+	59,  // 61: berth.v1.ExecStartResponse.started:type_name -> berth.v1.ExecStarted
+	60,  // 62: berth.v1.ExecStartResponse.exit:type_name -> berth.v1.ExecExit
+	46,  // 63: berth.v1.ExecResizeRequest.size:type_name -> berth.v1.WindowSize
+	54,  // 64: berth.v1.ExecInspect.config:type_name -> berth.v1.ExecConfig
+	65,  // 65: berth.v1.ExecInspectResponse.exec:type_name -> berth.v1.ExecInspect
+	68,  // 66: berth.v1.TopContainerResponse.processes:type_name -> berth.v1.TopProcess
+	70,  // 67: berth.v1.CopyToContainerRequest.options:type_name -> berth.v1.CopyToOptions
+	96,  // 68: berth.v1.PathStat.mtime:type_name -> google.protobuf.Timestamp
+	74,  // 69: berth.v1.CopyFromContainerResponse.stat:type_name -> berth.v1.PathStat
+	79,  // 70: berth.v1.ContainerChangesResponse.changes:type_name -> berth.v1.ContainerChange
+	97,  // 71: berth.v1.PruneContainersRequest.filters:type_name -> berth.v1.Filter
+	10,  // 72: berth.v1.NetworkSettings.NetworksEntry.value:type_name -> berth.v1.EndpointSettings
+	10,  // 73: berth.v1.ContainerSummary.EndpointsEntry.value:type_name -> berth.v1.EndpointSettings
+	17,  // 74: berth.v1.ContainersService.Create:input_type -> berth.v1.CreateContainerRequest
+	19,  // 75: berth.v1.ContainersService.Start:input_type -> berth.v1.StartContainerRequest
+	21,  // 76: berth.v1.ContainersService.Stop:input_type -> berth.v1.StopContainerRequest
+	23,  // 77: berth.v1.ContainersService.Restart:input_type -> berth.v1.RestartContainerRequest
+	25,  // 78: berth.v1.ContainersService.Kill:input_type -> berth.v1.KillContainerRequest
+	27,  // 79: berth.v1.ContainersService.Pause:input_type -> berth.v1.PauseContainerRequest
+	29,  // 80: berth.v1.ContainersService.Unpause:input_type -> berth.v1.UnpauseContainerRequest
+	31,  // 81: berth.v1.ContainersService.Remove:input_type -> berth.v1.RemoveContainerRequest
+	33,  // 82: berth.v1.ContainersService.List:input_type -> berth.v1.ListContainersRequest
+	35,  // 83: berth.v1.ContainersService.Inspect:input_type -> berth.v1.InspectContainerRequest
+	37,  // 84: berth.v1.ContainersService.Rename:input_type -> berth.v1.RenameContainerRequest
+	39,  // 85: berth.v1.ContainersService.Wait:input_type -> berth.v1.WaitContainerRequest
+	43,  // 86: berth.v1.ContainersService.Logs:input_type -> berth.v1.ContainerLogsRequest
+	49,  // 87: berth.v1.ContainersService.Attach:input_type -> berth.v1.AttachContainerRequest
+	52,  // 88: berth.v1.ContainersService.Resize:input_type -> berth.v1.ResizeContainerRequest
+	55,  // 89: berth.v1.ContainersService.ExecCreate:input_type -> berth.v1.ExecCreateRequest
+	58,  // 90: berth.v1.ContainersService.ExecStart:input_type -> berth.v1.ExecStartRequest
+	62,  // 91: berth.v1.ContainersService.ExecResize:input_type -> berth.v1.ExecResizeRequest
+	64,  // 92: berth.v1.ContainersService.ExecInspect:input_type -> berth.v1.ExecInspectRequest
+	67,  // 93: berth.v1.ContainersService.Top:input_type -> berth.v1.TopContainerRequest
+	71,  // 94: berth.v1.ContainersService.CopyTo:input_type -> berth.v1.CopyToContainerRequest
+	73,  // 95: berth.v1.ContainersService.CopyFrom:input_type -> berth.v1.CopyFromContainerRequest
+	98,  // 96: berth.v1.ContainersService.Update:input_type -> berth.v1.UpdateContainerRequest
+	99,  // 97: berth.v1.ContainersService.Stats:input_type -> berth.v1.ContainerStatsRequest
+	76,  // 98: berth.v1.ContainersService.Commit:input_type -> berth.v1.CommitContainerRequest
+	78,  // 99: berth.v1.ContainersService.Changes:input_type -> berth.v1.ContainerChangesRequest
+	83,  // 100: berth.v1.ContainersService.Export:input_type -> berth.v1.ExportContainerRequest
+	81,  // 101: berth.v1.ContainersService.Prune:input_type -> berth.v1.PruneContainersRequest
+	18,  // 102: berth.v1.ContainersService.Create:output_type -> berth.v1.CreateContainerResponse
+	20,  // 103: berth.v1.ContainersService.Start:output_type -> berth.v1.StartContainerResponse
+	22,  // 104: berth.v1.ContainersService.Stop:output_type -> berth.v1.StopContainerResponse
+	24,  // 105: berth.v1.ContainersService.Restart:output_type -> berth.v1.RestartContainerResponse
+	26,  // 106: berth.v1.ContainersService.Kill:output_type -> berth.v1.KillContainerResponse
+	28,  // 107: berth.v1.ContainersService.Pause:output_type -> berth.v1.PauseContainerResponse
+	30,  // 108: berth.v1.ContainersService.Unpause:output_type -> berth.v1.UnpauseContainerResponse
+	32,  // 109: berth.v1.ContainersService.Remove:output_type -> berth.v1.RemoveContainerResponse
+	34,  // 110: berth.v1.ContainersService.List:output_type -> berth.v1.ListContainersResponse
+	36,  // 111: berth.v1.ContainersService.Inspect:output_type -> berth.v1.InspectContainerResponse
+	38,  // 112: berth.v1.ContainersService.Rename:output_type -> berth.v1.RenameContainerResponse
+	42,  // 113: berth.v1.ContainersService.Wait:output_type -> berth.v1.WaitContainerResponse
+	45,  // 114: berth.v1.ContainersService.Logs:output_type -> berth.v1.ContainerLogsResponse
+	51,  // 115: berth.v1.ContainersService.Attach:output_type -> berth.v1.AttachContainerResponse
+	53,  // 116: berth.v1.ContainersService.Resize:output_type -> berth.v1.ResizeContainerResponse
+	56,  // 117: berth.v1.ContainersService.ExecCreate:output_type -> berth.v1.ExecCreateResponse
+	61,  // 118: berth.v1.ContainersService.ExecStart:output_type -> berth.v1.ExecStartResponse
+	63,  // 119: berth.v1.ContainersService.ExecResize:output_type -> berth.v1.ExecResizeResponse
+	66,  // 120: berth.v1.ContainersService.ExecInspect:output_type -> berth.v1.ExecInspectResponse
+	69,  // 121: berth.v1.ContainersService.Top:output_type -> berth.v1.TopContainerResponse
+	72,  // 122: berth.v1.ContainersService.CopyTo:output_type -> berth.v1.CopyToContainerResponse
+	75,  // 123: berth.v1.ContainersService.CopyFrom:output_type -> berth.v1.CopyFromContainerResponse
+	100, // 124: berth.v1.ContainersService.Update:output_type -> berth.v1.UpdateContainerResponse
+	101, // 125: berth.v1.ContainersService.Stats:output_type -> berth.v1.ContainerStatsResponse
+	77,  // 126: berth.v1.ContainersService.Commit:output_type -> berth.v1.CommitContainerResponse
+	80,  // 127: berth.v1.ContainersService.Changes:output_type -> berth.v1.ContainerChangesResponse
+	84,  // 128: berth.v1.ContainersService.Export:output_type -> berth.v1.ExportContainerResponse
+	82,  // 129: berth.v1.ContainersService.Prune:output_type -> berth.v1.PruneContainersResponse
+	102, // [102:130] is the sub-list for method output_type
+	74,  // [74:102] is the sub-list for method input_type
+	74,  // [74:74] is the sub-list for extension type_name
+	74,  // [74:74] is the sub-list for extension extendee
+	0,   // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_berth_v1_containers_proto_init() }
@@ -6723,7 +6738,7 @@ func file_berth_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_v1_containers_proto_rawDesc), len(file_berth_v1_containers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   91,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

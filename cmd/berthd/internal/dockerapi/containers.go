@@ -78,8 +78,13 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request, _ map[str
 		return err
 	}
 	out := make([]dcontainer.Summary, 0, len(list))
+	oldAPI := docker.CompareVersions(apiVersion(r), "1.46") < 0
 	for _, c := range list {
-		out = append(out, docker.ContainerSummary(c))
+		sum := docker.ContainerSummary(c)
+		if oldAPI {
+			sum.HostConfig.Annotations = nil // added in 1.46, as dockerd's router has it
+		}
+		out = append(out, sum)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
