@@ -30,6 +30,7 @@ var (
 	ctrdAddress string
 	binDir      string
 	poolBase    string // 10.x.0.0: the /16 of the stack's networks
+	netName     string // its bridge, and (upper case) its firewall prefix
 )
 
 func TestMain(m *testing.M) {
@@ -60,6 +61,7 @@ func runMain(m *testing.M) int {
 	x, release := harness.ClaimPool()
 	defer release()
 	poolBase = fmt.Sprintf("10.%d.0.0", x)
+	netName = fmt.Sprintf("bteng%d", x)
 	var err error
 	stackRoot, err = os.MkdirTemp("/tmp", "be")
 	if err != nil {
@@ -179,10 +181,10 @@ func stackOptions() []engine.Option {
 		// stacks on this machine (tests running in parallel) do not collide.
 		engine.WithNetwork(cni.Config{
 			PluginDirs:     []string{filepath.Join(libexecDir(), "cni")},
-			DefaultBridge:  "bteng0",
+			DefaultBridge:  netName,
 			DefaultSubnet:  netip.MustParsePrefix(poolBase + "/24"),
 			AddressPools:   []cni.AddressPool{{Base: netip.MustParsePrefix(poolBase + "/16"), Size: 24}},
-			FirewallPrefix: "BTENG",
+			FirewallPrefix: strings.ToUpper(netName),
 		}),
 		engine.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	}

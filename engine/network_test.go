@@ -34,7 +34,7 @@ func TestBridgeAndPublishedPort(t *testing.T) {
 	exited, _ := c.Wait(ctx, client, containertypes.WaitNextExit)
 	t.Logf("web at %s, published %+v", ip, ci.NetworkSettings.Ports)
 	if testing.Verbose() {
-		out, _ := exec.Command("sh", "-c", "nft list table ip bteng; ip addr show bteng0; ss -ltnp | head").CombinedOutput()
+		out, _ := exec.Command("sh", "-c", "nft list table ip "+netName+"; ip addr show "+netName+"; ss -ltnp | head").CombinedOutput()
 		t.Logf("%s", out)
 	}
 	waitFor(t, "httpd to listen", func() bool {
