@@ -20,7 +20,10 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	ctypes "github.com/berthproject/berth/pkg/types/cluster"
 )
@@ -336,8 +339,10 @@ func promote(ctx context.Context, cl *clientv3.Client, id uint64) error {
 		if err == nil {
 			return nil
 		}
+		// Retried: a learner not caught up yet, a leader election, and
+		// any other Unavailable (a busy cluster's "request timed out").
 		if !strings.Contains(err.Error(), "not in sync") && !strings.Contains(err.Error(), "not ready") && ctx.Err() == nil &&
-			!strings.Contains(err.Error(), "leader") {
+			!strings.Contains(err.Error(), "leader") && !unavailable(err) {
 			return fmt.Errorf("promoting this node's etcd learner: %w", err)
 		}
 		if ctx.Err() != nil {
@@ -345,6 +350,13 @@ func promote(ctx context.Context, cl *clientv3.Client, id uint64) error {
 		}
 		sleepCtx(ctx, 300*time.Millisecond)
 	}
+}
+
+// unavailable reports an etcd error of gRPC's Unavailable class, as the
+// etcd client returns them (rpctypes.EtcdError) or as a plain status.
+func unavailable(err error) bool {
+	var ee rpctypes.EtcdError
+	return (errors.As(err, &ee) && ee.Code() == codes.Unavailable) || status.Code(err) == codes.Unavailable
 }
 
 // postJoin sends req to the join endpoint at remote, trusting only a
