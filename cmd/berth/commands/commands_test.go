@@ -170,6 +170,12 @@ func TestExitCodeMapping(t *testing.T) {
 	if !strings.Contains(m, "berthd is running, but berth-snapshotter did not answer") || strings.Contains(m, "containerd did not answer") {
 		t.Errorf("hint for an error naming snapshotter.sock: %q", m)
 	}
+	// A cluster command whose etcd timed out (CI: a join on a busy
+	// machine) is not blamed on containerd.
+	m = Message(&system.BackendUnavailableError{Err: fmt.Errorf("promoting this node's etcd learner: rpc error: code = Unavailable desc = etcdserver: request timed out: %w", errdefs.ErrUnavailable)})
+	if !strings.Contains(m, "berthd is running, but the cluster's etcd did not answer") || strings.Contains(m, "containerd did not answer") {
+		t.Errorf("hint for an etcd server error: %q", m)
+	}
 	if m := Message(&ExitError{Code: 2}); m != "" {
 		t.Errorf("bare exit code printed %q", m)
 	}

@@ -18,16 +18,26 @@ type BackendUnavailableError struct {
 // BackendSnapshotter is the Backend of an error berth-snapshotter caused.
 const BackendSnapshotter = "berth-snapshotter"
 
+// BackendEtcd is the Backend of an error the cluster's etcd caused (its
+// server errors read "etcdserver: ...").
+const BackendEtcd = "the cluster's etcd"
+
 func (e *BackendUnavailableError) Error() string { return e.Err.Error() }
 func (e *BackendUnavailableError) Unwrap() error { return e.Err }
 
 // BackendNamed is the daemon an Unavailable error names by its socket:
 // berth-snapshotter for snapshotter.sock (containerd passes on the errors of
 // its connection to the snapshotter: a build step's or a container's
-// snapshot while the snapshotter restarts), "" for any other (containerd).
+// snapshot while the snapshotter restarts), the cluster's etcd for an
+// etcd server's error, "" for any other (containerd).
 func BackendNamed(err error) string {
-	if err != nil && strings.Contains(err.Error(), "snapshotter.sock") {
+	switch {
+	case err == nil:
+		return ""
+	case strings.Contains(err.Error(), "snapshotter.sock"):
 		return BackendSnapshotter
+	case strings.Contains(err.Error(), "etcdserver: "):
+		return BackendEtcd
 	}
 	return ""
 }
