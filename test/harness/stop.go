@@ -492,6 +492,9 @@ func (s *Stack) releasePool() {
 // init` whose shim died before the step's start: its command line names no
 // dir of the stack) and the cgroup itself, once per step.
 func (s *Stack) buildStepLeaks() []string {
+	if s.opts.namespace == "" {
+		return nil // not a stack's: /buildkit is any builder's
+	}
 	var leaks []string
 	seen := map[string]bool{}
 	var dirs []string
