@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
+	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/bklog"
 	"google.golang.org/grpc"
 )
@@ -22,7 +25,9 @@ import (
 // record in use that `builder prune -a` could not remove).
 //
 // While no build runs, a step container is such a leftover, and so is
-// BuildKit's in-memory state that still refers to it: berth-buildkitd
+// BuildKit's in-memory state that still refers to it, and so is a cache
+// record still in use (its refs held in memory, which only an exit
+// drops; `builder prune -a` cannot remove it): berth-buildkitd
 // exits (exit), so that berthd's supervisor starts it again and its start
 // removes everything (removeStepContainers, killStepProcesses, the lease
 // sweep). The leases of BuildKit's cache that name no cache record are
@@ -33,13 +38,15 @@ type idleWatch struct {
 	mu     sync.RWMutex
 	o      options
 	leases leaseSweeper
+	// usage lists the cache records (the worker's DiskUsage).
+	usage func(context.Context) ([]*client.UsageInfo, error)
 	// exit receives the reason to exit, once.
 	exit chan error
 	once sync.Once
 }
 
-func newIdleWatch(o options, ls leaseSweeper) *idleWatch {
-	return &idleWatch{o: o, leases: ls, exit: make(chan error, 1)}
+func newIdleWatch(o options, ls leaseSweeper, usage func(context.Context) ([]*client.UsageInfo, error)) *idleWatch {
+	return &idleWatch{o: o, leases: ls, usage: usage, exit: make(chan error, 1)}
 }
 
 const (
@@ -83,13 +90,21 @@ func (w *idleWatch) trigger() {
 // check runs with mu held exclusively: no build runs.
 func (w *idleWatch) check(ctx context.Context) {
 	before := time.Now()
-	if n, err := w.stepContainers(ctx); err != nil {
-		bklog.G(ctx).Warnf("looking for build steps left: %v", err)
-	} else if n > 0 {
-		w.once.Do(func() {
-			w.exit <- fmt.Errorf("%d build step containers outlived their builds (BuildKit could not remove them): exiting, so that the next start removes them", n)
-		})
-		return
+	// What only an exit removes: the first found makes it exit.
+	leftovers := []struct {
+		find      func(context.Context) (int, error)
+		what, why string
+	}{
+		{w.stepContainers, "build step containers", "%d build step containers outlived their builds (BuildKit could not remove them): exiting, so that the next start removes them"},
+		{w.recordsInUse, "build cache records in use", "%d build cache records stayed in use after their builds ended (BuildKit did not release them): exiting, so that the next start releases them"},
+	}
+	for _, l := range leftovers {
+		if n, err := l.find(ctx); err != nil {
+			bklog.G(ctx).Warnf("looking for %s left: %v", l.what, err)
+		} else if n > 0 {
+			w.once.Do(func() { w.exit <- fmt.Errorf(l.why, n) })
+			return
+		}
 	}
 	// A step process whose container is gone (a runc init whose shim
 	// died).
@@ -98,6 +113,40 @@ func (w *idleWatch) check(ctx context.Context) {
 	}
 	if _, err := w.leases.sweep(ctx, before); err != nil {
 		bklog.G(ctx).Warnf("removing the leases of no cache record: %v", err)
+	}
+}
+
+// recordsInUse counts the cache records in use while no build runs: a
+// record a build took and BuildKit did not release when the build ended
+// (a build cut off in its RUN step by berthd's kill: the exec error's
+// input and mount, docs/reliability.md). BuildKit releases some of a
+// build's results in the background, and those of an exec error nobody
+// took when it is collected: what stays in use after a collection and a
+// few seconds is held for good.
+func (w *idleWatch) recordsInUse(ctx context.Context) (int, error) {
+	for try := 0; ; try++ {
+		du, err := w.usage(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var inUse []string
+		for _, u := range du {
+			if u.InUse {
+				inUse = append(inUse, fmt.Sprintf("%s (%s, %d bytes)", u.ID, u.Description, u.Size))
+			}
+		}
+		if len(inUse) == 0 || try == 3 {
+			if len(inUse) > 0 {
+				bklog.G(ctx).Warnf("build cache records in use with no build running: %s", strings.Join(inUse, "; "))
+			}
+			return len(inUse), nil
+		}
+		runtime.GC()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 }
 

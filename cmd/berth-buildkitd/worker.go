@@ -129,7 +129,9 @@ func newBuilder(ctx context.Context, o options) (*builder, error) {
 	b.worker = &mobyWorker{Worker: bw, exports: exportMemo{m: map[string]map[string]string{}}}
 	// Once the cache manager loaded its records (and forgot those it could
 	// not), before any build.
-	b.idle = newIdleWatch(o, leaseSweeper{md: wo.MetadataStore, lm: wo.LeaseManager})
+	b.idle = newIdleWatch(o, leaseSweeper{md: wo.MetadataStore, lm: wo.LeaseManager}, func(ctx context.Context) ([]*client.UsageInfo, error) {
+		return bw.DiskUsage(ctx, client.DiskUsageInfo{})
+	})
 	if _, err := b.idle.leases.sweep(ctx, start); err != nil {
 		bklog.G(ctx).Warnf("removing the leases of no cache record: %v", err)
 	}

@@ -602,3 +602,43 @@ func builderPID(t *testing.T, s *harness.Stack) int {
 	}
 	return pid
 }
+
+// TestBuildCutOffByDaemonKill: a build whose berthd is killed in the
+// middle of its RUN step leaves no cache record in use: BuildKit kept the
+// step's input and mount (its exec error's) in use after such a build
+// ended, and `builder prune -a` could not remove them; berth-buildkitd
+// now finds them once no build runs and exits, so that its next start
+// drops them. A few builds, killed at different moments of the step.
+func TestBuildCutOffByDaemonKill(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t, harness.WithBerthSnapshotter())
+	s.LoadBusybox()
+	c := cli{t: t, s: s}
+	for i, delay := range []time.Duration{0, 700 * time.Millisecond, 1400 * time.Millisecond} {
+		dir := buildCtx(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM busybox\nRUN echo started%d && sleep 5 && echo x > /x\n", i)})
+		st := c.start("build", "--progress", "plain", dir)
+		eventually(t, harness.Timeout(60*time.Second), "the RUN step started", func() bool {
+			return strings.Contains(st.stderr(), fmt.Sprintf("started%d", i))
+		})
+		time.Sleep(delay)
+		s.KillDaemon()
+		s.StartDaemon()
+		if code := st.wait(60 * time.Second); code == 0 {
+			t.Errorf("build %d: succeeded while its berthd was killed", i)
+		}
+	}
+	// Each prune removes what is not in use; a record in use stays. The
+	// builder's exit and restart come a moment after the last build.
+	var du string
+	for deadline := time.Now().Add(harness.Timeout(60 * time.Second)); ; time.Sleep(time.Second) {
+		c.run("builder", "prune", "-a", "-f")
+		r := c.run("builder", "du")
+		du = r.stdout
+		if r.code == 0 && !strings.Contains(du, "true") && !strings.Contains(du, "false") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if strings.Contains(du, "true") || strings.Contains(du, "false") {
+		t.Errorf("build cache records left after builder prune -a (RECLAIMABLE false: in use):\n%s", du)
+	}
+}
