@@ -110,8 +110,12 @@ func (a *app) down(ctx context.Context, p *types.Project, only []string, volumes
 	// compose file does not know (orphans, a project known by name only).
 	known := map[string]bool{}
 	if len(p.Services) > 0 {
+		// The walk visits independent services at once.
+		var mu sync.Mutex
 		err := inReverseOrder(ctx, p, func(ctx context.Context, svc string) error {
+			mu.Lock()
 			known[svc] = true
+			mu.Unlock()
 			return remove(ctx, groups[svc])
 		})
 		if err != nil {

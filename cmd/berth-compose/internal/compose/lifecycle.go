@@ -66,12 +66,17 @@ func (a *app) lifecycleCmd(l lifecycle) *cli.Command {
 				}
 			}
 			groups := byService(todo)
+			// The walk below visits independent services at once.
+			var groupsMu sync.Mutex
 			pr := a.newProgress(l.done)
 			run := func(ctx context.Context, svc string) error {
 				var wg sync.WaitGroup
 				var mu sync.Mutex
 				var first error
-				for _, ct := range groups[svc] {
+				groupsMu.Lock()
+				cts := groups[svc]
+				groupsMu.Unlock()
+				for _, ct := range cts {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
@@ -89,7 +94,9 @@ func (a *app) lifecycleCmd(l lifecycle) *cli.Command {
 					}()
 				}
 				wg.Wait()
+				groupsMu.Lock()
 				delete(groups, svc)
+				groupsMu.Unlock()
 				return first
 			}
 			want := map[string]bool{}
