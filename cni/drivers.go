@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -78,6 +79,12 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
 		attrs.MTU, _ = strconv.Atoi(mtu)
 	}
+	// A MAC address of its own, as Docker gives its bridges: without one
+	// the kernel gives the bridge the lowest of its ports' addresses, so
+	// a container joining could change the gateway's MAC under the
+	// containers already there, whose neighbour entries then send their
+	// traffic to the gateway (DNS, the host) nowhere until they expire.
+	attrs.HardwareAddr = randomMAC()
 	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("create bridge %s: %w", n.Interface, err)
 	}
@@ -87,6 +94,13 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	}
 	if _, ok := br.(*netlink.Bridge); !ok {
 		return errInvalid("interface %s exists and is not a bridge", n.Interface)
+	}
+	// A bridge made before (by an older berth) keeps following its ports
+	// until its address is set once.
+	if b, err := os.ReadFile("/sys/class/net/" + n.Interface + "/addr_assign_type"); err == nil && strings.TrimSpace(string(b)) != addrAssignSet {
+		if err := netlink.LinkSetHardwareAddr(br, randomMAC()); err != nil {
+			return fmt.Errorf("set the MAC address of bridge %s: %w", n.Interface, err)
+		}
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.Gateway.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
 	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -109,6 +123,18 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 		return fmt.Errorf("bring up bridge %s: %w", n.Interface, err)
 	}
 	return nil
+}
+
+// addrAssignSet is NET_ADDR_SET in addr_assign_type: the address was set
+// from user space and the bridge keeps it.
+const addrAssignSet = "3"
+
+// randomMAC is a random locally administered unicast MAC address.
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac
 }
 
 // ipv6Sysctls enables IPv6 on a bridge without accepting router

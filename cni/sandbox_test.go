@@ -3,6 +3,7 @@ package cni
 import (
 	"context"
 	"fmt"
+	"github.com/vishvananda/netlink"
 	"net"
 	"net/netip"
 	"os"
@@ -408,4 +409,35 @@ func TestGCPrunesPublishedPorts(t *testing.T) {
 		t.Fatalf("port %d not free after GC: %v", port, err)
 	}
 	l.Close()
+}
+
+// A bridge keeps its MAC address as containers join it: the kernel would
+// otherwise give it the lowest of its ports' addresses, and containers
+// already there would send their traffic to the gateway (the embedded DNS,
+// the host) to an address nobody answers until their neighbour entries
+// expire (TestComposeDebian's "Temporary failure in name resolution").
+func TestBridgeMACStable(t *testing.T) {
+	e := newEnv(t)
+	n := e.mustCreate(networktypes.CreateOptions{Name: "mac", Subnet: e.subnet(6)})
+	macOf := func() string {
+		l, err := netlink.LinkByName(n.Interface)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	before := macOf()
+	var ids []string
+	for i := 0; i < 8; i++ {
+		sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), Name: fmt.Sprintf("m%d", i), NetworkMode: "mac"})
+		ids = append(ids, sb.ContainerID)
+		if got := macOf(); got != before {
+			t.Fatalf("bridge %s's MAC changed from %s to %s when container %d joined", n.Interface, before, got, i)
+		}
+	}
+	for _, id := range ids {
+		if err := e.m.Teardown(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
