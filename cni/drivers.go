@@ -2,7 +2,6 @@ package cni
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthproject/berth/cni/overlay"
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -79,12 +79,8 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	if mtu := optionsLookup(n.Options, "mtu", "com.docker.network.driver.mtu"); mtu != "" {
 		attrs.MTU, _ = strconv.Atoi(mtu)
 	}
-	// A MAC address of its own, as Docker gives its bridges: without one
-	// the kernel gives the bridge the lowest of its ports' addresses, so
-	// a container joining could change the gateway's MAC under the
-	// containers already there, whose neighbour entries then send their
-	// traffic to the gateway (DNS, the host) nowhere until they expire.
-	attrs.HardwareAddr = randomMAC()
+	// A MAC address of its own (overlay.RandomMAC says why).
+	attrs.HardwareAddr = overlay.RandomMAC()
 	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("create bridge %s: %w", n.Interface, err)
 	}
@@ -98,7 +94,7 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 	// A bridge made before (by an older berth) keeps following its ports
 	// until its address is set once.
 	if b, err := os.ReadFile("/sys/class/net/" + n.Interface + "/addr_assign_type"); err == nil && strings.TrimSpace(string(b)) != addrAssignSet {
-		if err := netlink.LinkSetHardwareAddr(br, randomMAC()); err != nil {
+		if err := netlink.LinkSetHardwareAddr(br, overlay.RandomMAC()); err != nil {
 			return fmt.Errorf("set the MAC address of bridge %s: %w", n.Interface, err)
 		}
 	}
@@ -128,14 +124,6 @@ func (bridgeDriver) Ensure(_ context.Context, n *networktypes.Network) error {
 // addrAssignSet is NET_ADDR_SET in addr_assign_type: the address was set
 // from user space and the bridge keeps it.
 const addrAssignSet = "3"
-
-// randomMAC is a random locally administered unicast MAC address.
-func randomMAC() net.HardwareAddr {
-	mac := make(net.HardwareAddr, 6)
-	_, _ = rand.Read(mac)
-	mac[0] = mac[0]&0xfe | 0x02
-	return mac
-}
 
 // ipv6Sysctls enables IPv6 on a bridge without accepting router
 // advertisements on it, as Docker does for its IPv6 bridges.

@@ -13,6 +13,7 @@
 package overlay
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -142,6 +143,19 @@ func Ensure(h *netlink.Handle, s Spec) (mtu int, err error) {
 	return mtu, nil
 }
 
+// RandomMAC is a random locally administered unicast MAC address, for a
+// bridge (as Docker gives its bridges one): without an address of its own
+// the kernel gives a bridge the lowest of its ports' addresses, so a
+// container joining could change the gateway's MAC under the containers
+// already there, whose neighbour entries then send their traffic to the
+// gateway (DNS, the host) nowhere until they expire.
+func RandomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac
+}
+
 // ensureBridge returns the bridge it created, or nil if name existed (as
 // a bridge).
 func ensureBridge(h *netlink.Handle, name string, mtu int) (*netlink.Bridge, error) {
@@ -153,6 +167,8 @@ func ensureBridge(h *netlink.Handle, name string, mtu int) (*netlink.Bridge, err
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU = name, mtu
+	// Its own MAC: it would otherwise follow its ports' (RandomMAC).
+	attrs.HardwareAddr = RandomMAC()
 	br := &netlink.Bridge{LinkAttrs: attrs}
 	if err := h.LinkAdd(br); err != nil {
 		if errors.Is(err, unix.EEXIST) {
