@@ -332,11 +332,11 @@ func (k *soak) killTarget(target string, rng *rand.Rand) bool {
 	case targetSnapshotter:
 		pid = k.s.SnapshotterPID()
 	case targetEtcd:
-		pid = k.etcdPID()
+		pid = k.s.EtcdPID()
 	case targetBuildkitd:
 		// Started on demand by berthd (the first build) and stopped when
 		// idle: absent then, and skipped.
-		pid = k.buildkitdPID()
+		pid = k.s.BuildkitdPID()
 	case targetShim:
 		if pids := k.s.ShimPIDs(); rng == nil {
 			pid = k.shimOf(keeperName(0))
@@ -385,33 +385,6 @@ func (k *soak) waitSnapshotterRestarted(old int) {
 		}
 	}
 	k.t.Errorf("berthd did not restart berth-snapshotter (pid %d killed) within a minute", old)
-}
-
-// buildkitdPID is the PID of the stack's berth-buildkitd, 0 if it does not
-// run.
-func (k *soak) buildkitdPID() int {
-	b, err := os.ReadFile(filepath.Join(k.s.State(), "buildkit", "berth-buildkitd.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	return pid
-}
-
-// etcdPID is the PID of the stack's etcd member, 0 if it does not run.
-func (k *soak) etcdPID() int {
-	b, err := os.ReadFile(filepath.Join(k.s.State(), "cluster", "etcd.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	return pid
 }
 
 // initCluster makes the stack a one-node cluster advertising addr (berth
@@ -704,7 +677,7 @@ func TestChaosShort(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			// berth-buildkitd runs once a first build has started it.
-			for target == targetBuildkitd && k.buildkitdPID() == 0 && !closed(stop) {
+			for target == targetBuildkitd && k.s.BuildkitdPID() == 0 && !closed(stop) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			if !k.killTarget(target, nil) {

@@ -153,17 +153,7 @@ func (h *Host) Signal(sig syscall.Signal) {
 }
 
 // EtcdPID is the PID of the host's etcd member (0 when it runs none).
-func (h *Host) EtcdPID() int {
-	b, err := os.ReadFile(filepath.Join(h.Stack.State(), "cluster", "etcd.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	return pid
-}
+func (h *Host) EtcdPID() int { return h.Stack.EtcdPID() }
 
 // Node is the part of `node ls --format json` the tests read.
 type Node struct {

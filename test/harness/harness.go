@@ -537,6 +537,25 @@ func (s *Stack) waitFor(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
+// BuildkitdPID is the PID of the stack's berth-buildkitd, 0 if it does not
+// run (it starts at the first build).
+func (s *Stack) BuildkitdPID() int {
+	return livePID(filepath.Join(s.state, "buildkit", "berth-buildkitd.pid"))
+}
+
+// EtcdPID is the PID of the stack's etcd member, 0 if it runs none.
+func (s *Stack) EtcdPID() int {
+	return livePID(filepath.Join(s.state, "cluster", "etcd.pid"))
+}
+
+// livePID is the PID in the file at path if that process exists, else 0.
+func livePID(path string) int {
+	if pid := readPID(path); pid > 0 && syscall.Kill(pid, 0) == nil {
+		return pid
+	}
+	return 0
+}
+
 func readPID(path string) int {
 	b, err := os.ReadFile(path)
 	if err != nil {
