@@ -702,9 +702,11 @@ func testExec(t *testing.T, c cli) {
 	if out := c.ok("exec", "-u", "1234:5678", n, "id"); !strings.Contains(out, "uid=1234") || !strings.Contains(out, "gid=5678") {
 		t.Errorf("exec -u 1234:5678: %q", out)
 	}
-	// The primary group is a supplementary one too, as under dockerd.
-	if out := c.ok("exec", "-u", "0", n, "id"); out != "uid=0(root) gid=0(root) groups=0(root)" {
-		t.Errorf("exec -u 0: id = %q, want uid=0(root) gid=0(root) groups=0(root)", out)
+	// The primary group is a supplementary one too, with the groups that
+	// list the user in /etc/group (busybox's wheel lists root), as under
+	// dockerd.
+	if out := c.ok("exec", "-u", "0", n, "id"); out != "uid=0(root) gid=0(root) groups=0(root),10(wheel)" {
+		t.Errorf("exec -u 0: id = %q, want uid=0(root) gid=0(root) groups=0(root),10(wheel)", out)
 	}
 	if r := c.run("exec", "-u", "1:no-such-group", n, "id"); r.code == 0 || !strings.Contains(r.stderr, "unable to find group no-such-group: no matching entries in group file") {
 		t.Errorf("exec -u 1:no-such-group: %s", r)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -66,9 +67,19 @@ func Archive(t testing.TB, img Image) string {
 func archiveKey(img Image) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q %d %d %d\n", img.Name, img.DataLayers, img.LayerSizeMiB, img.SmallLayers)
+	// The generator's source (the image's files, users and groups are
+	// written there): a change to it makes a new archive.
 	files := []string{imagegen.DefaultBusybox}
 	if repo, err := RepoRoot(); err == nil {
-		files = append(files, filepath.Join(repo, "test", "images", "imagegen", "imagegen.go"))
+		src, err := filepath.Glob(filepath.Join(repo, "test", "images", "imagegen", "*.go"))
+		if err != nil || len(src) == 0 {
+			return "", fmt.Errorf("imagegen source in %s: %v", repo, err)
+		}
+		for _, p := range src {
+			if !strings.HasSuffix(p, "_test.go") {
+				files = append(files, p)
+			}
+		}
 	}
 	for _, p := range files {
 		f, err := os.Open(p)

@@ -90,8 +90,10 @@ type BusyboxOptions struct {
 
 // BusyboxSpec returns the spec of a minimal busybox image: the static
 // busybox binary, a symlink per applet at the path `busybox --list-full`
-// gives, /etc/passwd and /etc/group with root and nobody, /tmp (1777),
-// /root, /home, /var, and a config with Cmd ["sh"] and PATH.
+// gives, /etc/passwd, /etc/group and /etc/shadow as Docker Hub's busybox
+// image has them (buildroot's skeleton: root, nobody, staff, wheel, audio,
+// ...), /tmp (1777), /root, /home, /var, and a config with Cmd ["sh"] and
+// PATH.
 func BusyboxSpec(opts BusyboxOptions) (Spec, error) {
 	if opts.Binary == "" {
 		opts.Binary = DefaultBusybox
@@ -112,17 +114,9 @@ func BusyboxSpec(opts BusyboxOptions) (Spec, error) {
 		{Name: "bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: bin},
 		{Name: "dev", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "etc", Type: tar.TypeDir, Mode: 0o755},
-		{Name: "etc/passwd", Type: tar.TypeReg, Mode: 0o644, Data: []byte(
-			"root:x:0:0:root:/root:/bin/sh\n" +
-				"daemon:x:1:1:daemon:/usr/sbin:/bin/false\n" +
-				"bin:x:2:2:bin:/bin:/bin/false\n" +
-				"nobody:x:65534:65534:nobody:/home:/bin/false\n")},
-		{Name: "etc/group", Type: tar.TypeReg, Mode: 0o644, Data: []byte(
-			"root:x:0:\n" +
-				"daemon:x:1:\n" +
-				"bin:x:2:\n" +
-				"users:x:100:\n" +
-				"nogroup:x:65534:\n")},
+		{Name: "etc/group", Type: tar.TypeReg, Mode: 0o644, Data: []byte(busyboxGroup)},
+		{Name: "etc/passwd", Type: tar.TypeReg, Mode: 0o644, Data: []byte(busyboxPasswd)},
+		{Name: "etc/shadow", Type: tar.TypeReg, Mode: 0o600, Data: []byte(busyboxShadow)},
 		{Name: "home", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "proc", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "root", Type: tar.TypeDir, Mode: 0o700},
@@ -162,6 +156,56 @@ func BusyboxSpec(opts BusyboxOptions) (Spec, error) {
 		},
 	}, nil
 }
+
+// The users and groups of Docker Hub's busybox image, which takes them from
+// buildroot's system/skeleton/etc (root's password locked as the image
+// does). moby's tests name some of them (GroupAdd staff, wheel, audio).
+const (
+	busyboxPasswd = "root:x:0:0:root:/root:/bin/sh\n" +
+		"daemon:x:1:1:daemon:/usr/sbin:/bin/false\n" +
+		"bin:x:2:2:bin:/bin:/bin/false\n" +
+		"sys:x:3:3:sys:/dev:/bin/false\n" +
+		"sync:x:4:100:sync:/bin:/bin/sync\n" +
+		"mail:x:8:8:mail:/var/spool/mail:/bin/false\n" +
+		"www-data:x:33:33:www-data:/var/www:/bin/false\n" +
+		"operator:x:37:37:Operator:/var:/bin/false\n" +
+		"nobody:x:65534:65534:nobody:/home:/bin/false\n"
+	busyboxGroup = "root:x:0:\n" +
+		"daemon:x:1:\n" +
+		"bin:x:2:\n" +
+		"sys:x:3:\n" +
+		"adm:x:4:\n" +
+		"tty:x:5:\n" +
+		"disk:x:6:\n" +
+		"lp:x:7:\n" +
+		"mail:x:8:\n" +
+		"kmem:x:9:\n" +
+		"wheel:x:10:root\n" +
+		"cdrom:x:11:\n" +
+		"dialout:x:18:\n" +
+		"floppy:x:19:\n" +
+		"video:x:28:\n" +
+		"audio:x:29:\n" +
+		"tape:x:32:\n" +
+		"www-data:x:33:\n" +
+		"operator:x:37:\n" +
+		"utmp:x:43:\n" +
+		"plugdev:x:46:\n" +
+		"staff:x:50:\n" +
+		"lock:x:54:\n" +
+		"netdev:x:82:\n" +
+		"users:x:100:\n" +
+		"nobody:x:65534:\n"
+	busyboxShadow = "root:*:::::::\n" +
+		"daemon:*:::::::\n" +
+		"bin:*:::::::\n" +
+		"sys:*:::::::\n" +
+		"sync:*:::::::\n" +
+		"mail:*:::::::\n" +
+		"www-data:*:::::::\n" +
+		"operator:*:::::::\n" +
+		"nobody:*:::::::\n"
+)
 
 func bbVersion(bin string) string {
 	out, _ := exec.Command(bin).Output() // busybox prints its banner and exits 0

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,7 +82,12 @@ func TestBusyboxArchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"bin/busybox": false, "bin/sh": false, "etc/passwd": false, "tmp/": false}
+	want := map[string]bool{"bin/busybox": false, "bin/sh": false, "etc/passwd": false, "etc/group": false, "tmp/": false}
+	// Docker Hub's busybox users and groups, which moby's tests name.
+	wantLines := map[string][]string{
+		"etc/passwd": {"root:x:0:0:root:/root:/bin/sh", "nobody:x:65534:65534:nobody:/home:/bin/false"},
+		"etc/group":  {"root:x:0:", "wheel:x:10:root", "audio:x:29:", "staff:x:50:", "nobody:x:65534:"},
+	}
 	lr := tar.NewReader(gz)
 	for {
 		h, err := lr.Next()
@@ -92,6 +99,14 @@ func TestBusyboxArchive(t *testing.T) {
 		}
 		if _, ok := want[h.Name]; ok {
 			want[h.Name] = true
+		}
+		if lines, ok := wantLines[h.Name]; ok {
+			data, _ := io.ReadAll(lr)
+			for _, l := range lines {
+				if !slices.Contains(strings.Split(string(data), "\n"), l) {
+					t.Errorf("%s lacks %q:\n%s", h.Name, l, data)
+				}
+			}
 		}
 		if h.Name == "tmp/" && h.Mode != 0o1777 {
 			t.Errorf("tmp mode %o", h.Mode)
