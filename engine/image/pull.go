@@ -155,7 +155,6 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	} else if d, ok := named.(reference.Digested); ok {
 		tagOrDigest = d.Digest().String()
 	}
-	progress(imagetypes.Progress{Message: fmt.Sprintf("%s: Pulling from %s", tagOrDigest, reference.Path(named))})
 
 	// A lease holds what is fetched until the name points at it, and the
 	// images that may lose their name to this pull until they are kept as
@@ -189,6 +188,9 @@ func (s *Service) pull(ctx context.Context, name string, platform ocispec.Platfo
 	if _, _, err := s.resolver(auth, nil).Resolve(ctx, name); err != nil {
 		return nil, registryError("pull", imagetypes.FamiliarName(name), host, err)
 	}
+	// As dockerd, after the registry has the reference: a pull it refuses
+	// has no progress (the Docker API answers it with an HTTP error).
+	progress(imagetypes.Progress{Message: fmt.Sprintf("%s: Pulling from %s", tagOrDigest, reference.Path(named))})
 	rec, err := s.transferPull(ctx, name, platform, auth, progress)
 	if errdefs.IsNotImplemented(err) {
 		// A containerd without the transfer service: fetch from here.

@@ -126,8 +126,11 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request, _ map[string
 // The engine may report after the call returned (a shared pull); those
 // reports are dropped.
 type progressStream struct {
-	mu     sync.Mutex
-	out    *jsonStream
+	mu  sync.Mutex
+	out *jsonStream
+	// start, when out is nil, begins the answer at the first line: until
+	// then an error can still be an HTTP status.
+	start  func() *jsonStream
 	closed bool
 	failed bool
 }
@@ -146,6 +149,9 @@ func (p *progressStream) sendLine(m progressMessage) {
 	if p.closed || p.failed {
 		return
 	}
+	if p.out == nil {
+		p.out = p.start()
+	}
 	if err := p.out.send(m); err != nil {
 		p.failed = true
 	}
@@ -155,12 +161,32 @@ func (p *progressStream) progress(pr image.Progress) {
 	m := progressMessage{Message: jsonstream.Message{ID: pr.ID, Status: pr.Status}}
 	if pr.Message != "" && m.Status == "" {
 		m.Status = pr.Message
+		// Docker's header line has the tag (or digest) as its ID:
+		// {"status":"Pulling from library/busybox","id":"latest"}.
+		if id, from, ok := strings.Cut(pr.Message, ": Pulling from "); ok && m.ID == "" {
+			m.ID, m.Status = id, "Pulling from "+from
+		}
 	}
 	if pr.Total > 0 || pr.Current > 0 {
 		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
 		m.ProgressMessage = progressBar(pr.Current, pr.Total)
 	}
 	p.sendLine(m)
+}
+
+// fail ends the stream with err: as an HTTP error (returned) while no line
+// was sent, else as the stream's error line.
+func (p *progressStream) fail(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.out == nil {
+		p.closed = true
+		return err
+	}
+	if !p.closed && !p.failed {
+		_ = p.out.sendError(err)
+	}
+	return nil
 }
 
 func (p *progressStream) close() {
@@ -240,31 +266,19 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request, _ map[strin
 	if err != nil {
 		return err
 	}
-	before, _ := s.b.Images.Inspect(r.Context(), name)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	ps := &progressStream{out: newJSONStream(w)}
+	// The answer begins with the first progress line, which comes once the
+	// registry has the reference: an image it does not have is an HTTP
+	// error (404), as dockerd's. The engine's lines (header, layers,
+	// digest, status) are Docker's.
+	ps := &progressStream{start: func() *jsonStream {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		return newJSONStream(w)
+	}}
 	defer ps.close()
-	familiar := image.FamiliarName(name)
-	tagPart := familiar[strings.LastIndexAny(familiar, ":@")+1:]
-	ps.send(jsonstream.Message{Status: "Pulling from " + strings.TrimSuffix(strings.TrimSuffix(familiar, tagPart), ":"), ID: tagPart})
-	img, err := s.b.Images.Pull(r.Context(), name, image.PullOptions{Platform: q.Get("platform"), Auth: auth, Progress: ps.progress})
-	if err != nil {
-		ps.mu.Lock()
-		_ = ps.out.sendError(err)
-		ps.mu.Unlock()
-		return nil
+	if _, err := s.b.Images.Pull(r.Context(), name, image.PullOptions{Platform: q.Get("platform"), Auth: auth, Progress: ps.progress}); err != nil {
+		return ps.fail(err)
 	}
-	if len(img.RepoDigests) > 0 {
-		if _, d, ok := strings.Cut(img.RepoDigests[0], "@"); ok {
-			ps.send(jsonstream.Message{Status: "Digest: " + d})
-		}
-	}
-	status := "Status: Downloaded newer image for " + familiar
-	if before != nil && before.ID == img.ID {
-		status = "Status: Image is up to date for " + familiar
-	}
-	ps.send(jsonstream.Message{Status: status})
 	return nil
 }
 
