@@ -423,10 +423,20 @@ func tail(s string, n int) string {
 // classic image store, so TEST_INTEGRATION_USE_SNAPSHOTTER (the containerd
 // image store's expectations: manifest digests as IDs) is not set. PATH
 // leaves out dockerd, so a test that would start a daemon of its own
-// (testutil/daemon) cannot start the machine's.
+// (testutil/daemon) cannot start the machine's; it has distribution's
+// registry under the name testutil/registry runs (mobyBin).
 func mobyEnv(s *harness.Stack) []string {
 	return []string{"DOCKER_HOST=" + s.DockerHost(), "HOME=" + os.Getenv("HOME"),
-		"PATH=/nonexistent-no-dockerd", "TMPDIR=" + os.TempDir()}
+		"PATH=" + mobyBin(), "TMPDIR=" + os.TempDir()}
+}
+
+// mobyBin is a dir of the tools moby's tests run from PATH: registry is
+// Debian's docker-registry (make deps).
+func mobyBin() string {
+	dir := filepath.Join(workDir(), "bin")
+	_ = os.MkdirAll(dir, 0o755)
+	_ = os.Symlink("/usr/bin/docker-registry", filepath.Join(dir, "registry"))
+	return dir
 }
 
 // TestMobyHold keeps a stack with the frozen images up for debugging by
