@@ -140,6 +140,12 @@ func runAllowlist(t *testing.T, want func(entry) bool, full bool) {
 		bins[p] = compile(t, src, p)
 	}
 	loadFrozenImages(t, s)
+	// The daemons the tests start (./dockerd) take their networks in a
+	// /16 of their own, claimed for the whole run: the tests run one at a
+	// time and each one's stacks are removed before the next.
+	pool, release := harness.ClaimPool()
+	defer release()
+	adapter := compileAdapter(t)
 
 	type figure struct{ listed, run, passed, excluded int }
 	var report []string
@@ -181,7 +187,7 @@ func runAllowlist(t *testing.T, want func(entry) bool, full bool) {
 		if len(names) == 0 {
 			continue
 		}
-		results := runPackage(t, s, src, p, bins[p], names)
+		results := runPackage(t, s, src, p, bins[p], names, pool, adapter)
 		passed := 0
 		var failed []string
 		for _, n := range names {
@@ -375,7 +381,7 @@ var resultLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (Test\S+)`)
 // each in a process of its own (a test that panics ends only itself), and
 // returns each top-level test's result: PASS, FAIL, SKIP or "" (none: it
 // crashed or timed out).
-func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []string) map[string]string {
+func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []string, pool int, adapter string) map[string]string {
 	t.Helper()
 	logPath := filepath.Join(workDir(), "last-"+pkg+".log")
 	logf, err := os.Create(logPath)
@@ -390,13 +396,17 @@ func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []st
 		cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.count=1",
 			"-test.timeout="+harness.Timeout(8*time.Minute).String(), "-test.run", "^"+name+"$")
 		cmd.Dir = filepath.Join(src, "integration", pkg) // testdata paths are relative
-		cmd.Env = mobyEnv(s)
+		own := newOwnDaemons(t, pool, adapter)
+		cmd.Env = append(mobyEnv(s), own.env(s)...)
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		cmd.Stderr = &out
 		start := time.Now()
 		err := cmd.Run()
 		cancel()
+		if left := own.reap(t); len(left) > 0 {
+			fmt.Fprintf(&out, "##### the test's own daemons left running (ended by the runner):\n%s\n", strings.Join(left, "\n"))
+		}
 		for _, l := range strings.Split(out.String(), "\n") {
 			if m := resultLine.FindStringSubmatch(l); m != nil && m[2] == name {
 				results[name] = m[1]
@@ -422,9 +432,10 @@ func tail(s string, n int) string {
 // digests and its RepoDigests only those of pulled images, as dockerd's
 // classic image store, so TEST_INTEGRATION_USE_SNAPSHOTTER (the containerd
 // image store's expectations: manifest digests as IDs) is not set. PATH
-// leaves out dockerd, so a test that would start a daemon of its own
-// (testutil/daemon) cannot start the machine's; it has distribution's
-// registry under the name testutil/registry runs (mobyBin).
+// leaves out the machine's dockerd; it has distribution's registry under the
+// name testutil/registry runs (mobyBin). runPackage puts berth's dockerd
+// adapter before it, for the tests that start a daemon of their own
+// (testutil/daemon; adapter_test.go).
 func mobyEnv(s *harness.Stack) []string {
 	return []string{"DOCKER_HOST=" + s.DockerHost(), "HOME=" + os.Getenv("HOME"),
 		"PATH=" + mobyBin(), "TMPDIR=" + os.TempDir()}

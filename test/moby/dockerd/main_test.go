@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testutil/daemon's command line (StartWithLogFile) and a test's own flags.
+var testutilArgs = []string{
+	"--config-file", "/dev/null", "--data-root", "/d/root", "--exec-root", "/tmp/dxr/d0123456789ab",
+	"--pidfile", "/d/docker.pid", "--userland-proxy=true", "--containerd-namespace", "d0123456789ab",
+	"--containerd-plugins-namespace", "d0123456789abp", "--containerd", "/var/run/docker/containerd/containerd.sock",
+	"--host", "unix:///tmp/docker-integration/d0123456789ab.sock", "--debug",
+}
+
+func TestBerthdArgs(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BERTH_MOBY_BERTHD", "/b/berthd")
+	t.Setenv("BERTH_MOBY_POOL", "231")
+	t.Setenv("BERTH_MOBY_BIN_DIRS", "/b:/l")
+	s, err := parse(append(testutilArgs, "--iptables=false", "-D", "--insecure-registry", "192.168.0.0/16", "--registry-mirror=https://m.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := berthdArgs(s, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(st.Args, " ")
+	for _, want := range []string{
+		"--root /d/root --state /tmp/dxr/d0123456789ab",
+		"--docker-socket /tmp/docker-integration/d0123456789ab.sock",
+		"--namespace d0123456789ab --bridge bdk0123456789 --firewall-prefix BDK0123456789",
+		"--bin-dirs /b --bin-dirs /l",
+		"--bridge-subnet 10.231.0.0/24 --default-address-pool base=10.231.0.0/20,size=24",
+		"--insecure-registry 192.168.0.0/16", "--registry-mirror docker.io=https://m.example", "--debug",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("berthd's args %q lack %q", got, want)
+		}
+	}
+	// A second stack of the test process takes the next /20; the first
+	// keeps its own when it starts again.
+	s2, err := parse([]string{"--data-root", "/d2", "--exec-root", "/x2", "--containerd-namespace", "dfedcba987654", "-H", "unix:///s.sock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := berthdArgs(s2, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(st2.Args, " "); !strings.Contains(got, "--bridge-subnet 10.231.16.0/24 ") {
+		t.Errorf("second stack: %q", got)
+	}
+	if st, _ = berthdArgs(s, dir); !slices.Contains(st.Args, "10.231.0.0/24") {
+		t.Errorf("first stack again: %q", st.Args)
+	}
+}
+
+func TestUnknownFlagFails(t *testing.T) {
+	for _, args := range [][]string{{"--cdi-spec-dir=/x"}, {"--storage-driver", "vfs"}, {"-G", "docker"}} {
+		_, err := parse(append(slices.Clone(testutilArgs), args...))
+		if err == nil || !strings.Contains(err.Error(), strings.SplitN(strings.TrimLeft(args[0], "-"), "=", 2)[0]) {
+			t.Errorf("%v: want an error naming it, got %v", args, err)
+		}
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(cfg, []byte(`{"default-ipc-mode": "shareable", "insecure-registries": ["a:5000"], "debug": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := slices.Clone(testutilArgs)
+	args[1] = cfg
+	s, err := parse(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ipcMode != "shareable" || !slices.Equal(s.insecure, []string{"a:5000"}) || !s.debug {
+		t.Errorf("daemon.json not applied: %+v", s)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"features": {"buildkit": false}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse(args); err == nil || !strings.Contains(err.Error(), `"features"`) {
+		t.Errorf("unknown key: want an error naming it, got %v", err)
+	}
+}
