@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -470,6 +471,35 @@ func TestIpcModes(t *testing.T) {
 		b, err := os.ReadFile("/proc/self/mountinfo")
 		return err == nil && !strings.Contains(string(b), donor+"/shm")
 	})
+}
+
+// TestInvalidNamespaceModes: modes dockerd does not know are refused at
+// create in dockerd's words, which clients match exactly ("invalid IPC
+// mode: x"), and leave no container.
+func TestInvalidNamespaceModes(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cfg  containertypes.Config
+		want string
+	}{
+		{containertypes.Config{IpcMode: "invalid"}, "invalid IPC mode: invalid"},
+		{containertypes.Config{IpcMode: "container"}, "invalid IPC mode: container"},
+		{containertypes.Config{PidMode: "invalid"}, "invalid PID mode: invalid"},
+		{containertypes.Config{PidMode: "container"}, "invalid PID mode: container"},
+		{containertypes.Config{UTSMode: "invalid"}, "invalid UTS mode: invalid"},
+		{containertypes.Config{IpcMode: "bad", PidMode: "bad"}, "invalid IPC mode: bad"},
+		{containertypes.Config{Resources: containertypes.Resources{CPUShares: -1}}, "invalid CPU shares (-1): value must be a positive integer"},
+	} {
+		tc.cfg.Image, tc.cfg.Cmd = "busybox", []string{"true"}
+		_, _, err := e.Containers().Create(ctx, tc.cfg)
+		if !errdefs.IsInvalidArgument(err) || strings.TrimSuffix(fmt.Sprint(err), ": "+errdefs.ErrInvalidArgument.Error()) != tc.want {
+			t.Errorf("create with %s: %v, want an invalid argument %q", tc.want, err, tc.want)
+		}
+	}
+	if list, err := e.Containers().List(ctx, containertypes.ListOptions{All: true}); err != nil || len(list) != 0 {
+		t.Errorf("refused creates left %d containers (%v)", len(list), err)
+	}
 }
 
 // TestMaskedAndReadonlyPaths: Docker's HostConfig.MaskedPaths and

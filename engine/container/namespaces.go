@@ -33,7 +33,9 @@ const initPathInContainer = "/sbin/docker-init"
 // host the host's IPC namespace and /dev/shm.
 func (s *Service) namespaceSpec(ctx context.Context, id string, cfg *containertypes.Config) (oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
-	join := func(flag, mode string, ns specs.LinuxNamespaceType, own ...string) error {
+	// The errors are dockerd's words ("invalid PID mode: x"), which
+	// clients match; docs/cli.md lists the modes.
+	join := func(what, mode string, ns specs.LinuxNamespaceType, own ...string) error {
 		switch {
 		case mode == "" || contains(own, mode):
 			return nil
@@ -41,15 +43,16 @@ func (s *Service) namespaceSpec(ctx context.Context, id string, cfg *containerty
 			opts = append(opts, oci.WithHostNamespace(ns))
 			return nil
 		case strings.HasPrefix(mode, "container:"):
-			_, err := s.lookupReferenced(strings.TrimPrefix(mode, "container:"), "--"+flag)
+			_, err := s.lookupReferenced(strings.TrimPrefix(mode, "container:"), "--"+strings.ToLower(what))
 			return err
 		}
-		return fmt.Errorf("invalid --%s %q: use host or container:NAME%s: %w", flag, mode, privateHint(own), errdefs.ErrInvalidArgument)
+		return fmt.Errorf("invalid %s mode: %s: %w", what, mode, errdefs.ErrInvalidArgument)
 	}
-	if err := join("pid", cfg.PidMode, specs.PIDNamespace); err != nil {
+	// IPC first, as dockerd checks them.
+	if err := join("IPC", cfg.IpcMode, specs.IPCNamespace, "private", "shareable", "none"); err != nil {
 		return nil, err
 	}
-	if err := join("ipc", cfg.IpcMode, specs.IPCNamespace, "private", "shareable", "none"); err != nil {
+	if err := join("PID", cfg.PidMode, specs.PIDNamespace); err != nil {
 		return nil, err
 	}
 	switch mode := cfg.IpcMode; {
@@ -79,7 +82,7 @@ func (s *Service) namespaceSpec(ctx context.Context, id string, cfg *containerty
 		}
 		opts = append(opts, oci.WithHostNamespace(specs.UTSNamespace), withNoHostname)
 	default:
-		return nil, fmt.Errorf("invalid --uts %q: use host: %w", cfg.UTSMode, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("invalid UTS mode: %s: %w", cfg.UTSMode, errdefs.ErrInvalidArgument)
 	}
 	if cfg.Domainname != "" {
 		d := cfg.Domainname
@@ -233,13 +236,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func privateHint(private []string) string {
-	if len(private) == 0 {
-		return ""
-	}
-	return ", " + strings.Join(private, ", ")
 }
 
 // withNoHostname leaves the host's hostname alone (--uts host: runc refuses

@@ -30,7 +30,10 @@ func validateResources(r *containertypes.Resources) (warnings []string, err erro
 	inv := func(format string, a ...any) error {
 		return fmt.Errorf(format+": %w", append(a, errdefs.ErrInvalidArgument)...)
 	}
-	if r.Memory < 0 || r.MemoryReservation < 0 || r.NanoCPUs < 0 || r.CPUShares < 0 || r.ShmSize < 0 {
+	if r.CPUShares < 0 { // dockerd's words
+		return nil, inv("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
+	}
+	if r.Memory < 0 || r.MemoryReservation < 0 || r.NanoCPUs < 0 || r.ShmSize < 0 {
 		return nil, inv("resource limits cannot be negative")
 	}
 	for _, list := range [][]containertypes.ThrottleDevice{r.BlkioDeviceReadBps, r.BlkioDeviceWriteBps, r.BlkioDeviceReadIOps, r.BlkioDeviceWriteIOps} {
