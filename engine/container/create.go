@@ -21,6 +21,7 @@ import (
 
 	"github.com/berthproject/berth/engine/internal/lease"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
+	imagetypes "github.com/berthproject/berth/pkg/types/image"
 )
 
 func init() {
@@ -51,19 +52,30 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if (cfg.OpenStdin || cfg.Tty) && cfg.Runtime != RuntimeBerth {
 		return "", nil, fmt.Errorf("interactive containers (-i, -t) need berth's runtime %s: runtime %s sends output to containerd's logging binary, which carries no stdin or terminal: %w", RuntimeBerth, cfg.Runtime, errdefs.ErrInvalidArgument)
 	}
-	want, err := runnablePlatform(cfg.Platform)
+	want, noEmulation, err := parsePlatform(cfg.Platform)
 	if err != nil {
 		return "", nil, err
 	}
 	img, err := s.opts.Images.ResolveForRun(ctx, cfg.Image)
 	if err != nil {
+		if noEmulation != nil && errdefs.IsNotFound(err) {
+			return "", nil, noEmulation // nothing to pull that could run
+		}
 		return "", nil, err
 	}
 	if want != nil {
-		have := platforms.Normalize(ocispec.Platform{OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant})
-		if !platforms.Only(*want).Match(have) {
-			return "", nil, fmt.Errorf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s: %w",
-				cfg.Image, platforms.Format(*want), platforms.Format(have), errdefs.ErrInvalidArgument)
+		// As dockerd: an image that is not for the platform asked is not
+		// found (the docker CLI then pulls that platform's), in its words.
+		have := imagetypes.Image{Os: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant}
+		if err := imagetypes.CheckPlatform(cfg.Image, &have, *want); err != nil {
+			if noEmulation != nil {
+				return "", nil, fmt.Errorf("%s; %s: %w", strings.TrimSuffix(err.Error(), ": "+errdefs.ErrNotFound.Error()),
+					strings.TrimSuffix(noEmulation.Error(), ": "+errdefs.ErrInvalidArgument.Error()), errdefs.ErrNotFound)
+			}
+			return "", nil, err
+		}
+		if noEmulation != nil {
+			return "", nil, noEmulation
 		}
 	}
 	// As Docker, the image's HEALTHCHECK is merged into the container's
@@ -363,23 +375,24 @@ func writeEtcFiles(dir, hostname string, hostMode bool) (containerFiles, error) 
 	return f, nil
 }
 
-// runnablePlatform parses --platform (nil for none) and refuses a platform
-// this host cannot run: berth runs no emulation.
-func runnablePlatform(p string) (*ocispec.Platform, error) {
+// parsePlatform parses --platform (nil for none); noEmulation is the error
+// for a platform this host cannot run (berth runs no emulation), nil for
+// one it can.
+func parsePlatform(p string) (want *ocispec.Platform, noEmulation, err error) {
 	if p == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	want, err := platforms.Parse(p)
+	w, err := platforms.Parse(p)
 	if err != nil {
-		return nil, fmt.Errorf("invalid --platform %q: %v: %w", p, err, errdefs.ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("invalid --platform %q: %v: %w", p, err, errdefs.ErrInvalidArgument)
 	}
-	want = platforms.Normalize(want)
+	w = platforms.Normalize(w)
 	host := platforms.DefaultSpec()
-	if !platforms.Only(host).Match(want) {
-		return nil, fmt.Errorf("--platform %s: this host runs %s containers and berth runs no emulation for other platforms: %w",
-			platforms.Format(want), platforms.Format(host), errdefs.ErrInvalidArgument)
+	if !platforms.Only(host).Match(w) {
+		noEmulation = fmt.Errorf("--platform %s: this host runs %s containers and berth runs no emulation for other platforms: %w",
+			platforms.Format(w), platforms.Format(host), errdefs.ErrInvalidArgument)
 	}
-	return &want, nil
+	return &w, noEmulation, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

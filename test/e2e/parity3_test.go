@@ -50,7 +50,10 @@ func TestParityFS(t *testing.T) {
 	t.Run("DockerPlatform", func(t *testing.T) {
 		t.Parallel()
 		d := dockerCLI(t, s, dockerBin(t), t.TempDir())
-		d.fails(125, []string{"berth runs no emulation"}, "run", "--rm", "--platform", foreignPlatform(), "busybox", "true")
+		// As dockerd: busybox here is not for that platform, a not found
+		// (--pull never: the docker CLI would pull that platform's).
+		d.fails(125, []string{"does not match the specified platform (" + foreignPlatform() + ")", "berth runs no emulation"},
+			"run", "--rm", "--pull", "never", "--platform", foreignPlatform(), "busybox", "true")
 	})
 	t.Run("InspectShape", func(t *testing.T) {
 		t.Parallel()
@@ -369,21 +372,26 @@ func foreignPlatform() string {
 
 // testPlatform: run --platform takes the host's platform, refuses one the
 // host cannot run (berth runs no emulation) and, as Docker, an image that
-// is not for the platform asked; a refused run leaves no container.
+// is not for the platform asked (in dockerd's words, saying too that berth
+// could not run it); a refused run leaves no container.
 func testPlatform(t *testing.T, c cli) {
 	host := "linux/" + runtime.GOARCH
 	if got := c.ok("run", "--rm", "--platform", host, "busybox", "echo", "ok"); got != "ok" {
 		t.Errorf("run --platform %s: got %q", host, got)
 	}
 	name := c.name("platform")
-	c.fails(125, []string{"--platform " + foreignPlatform() + ": this host runs " + host + " containers and berth runs no emulation"},
+	c.fails(125, []string{"image with reference busybox was found but its platform (" + host + ") does not match the specified platform (" + foreignPlatform() + "); " +
+		"--platform " + foreignPlatform() + ": this host runs " + host + " containers and berth runs no emulation"},
 		"run", "--name", name, "--platform", foreignPlatform(), "busybox", "true")
 	if c.exists(name) {
 		t.Errorf("a run refused for its platform left container %s", name)
 	}
+	// A missing image for a platform the host cannot run is not pulled.
+	c.fails(125, []string{"--platform " + foreignPlatform() + ": this host runs " + host + " containers and berth runs no emulation"},
+		"run", "--rm", "--platform", foreignPlatform(), "localhost:1/nosuch:1", "true")
 	if runtime.GOARCH == "amd64" {
 		// 386 runs on an amd64 host, but busybox here is amd64.
-		c.fails(125, []string{"image with reference busybox was found but does not match the specified platform: wanted linux/386, actual: linux/amd64"},
+		c.fails(125, []string{"image with reference busybox was found but its platform (linux/amd64) does not match the specified platform (linux/386)"},
 			"run", "--rm", "--platform", "linux/386", "busybox", "true")
 	}
 	c.fails(125, []string{"invalid --platform"}, "create", "--platform", "linux/arm64/v8/extra", "busybox")
