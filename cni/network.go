@@ -264,13 +264,8 @@ func ipam(n *networktypes.Network, ipamDir string) map[string]any {
 		"ranges":  ranges,
 		"dataDir": ipamDir,
 	}
-	if !n.Internal {
-		routes := []map[string]any{{"dst": "0.0.0.0/0"}}
-		if n.EnableIPv6 && n.Subnet6.IsValid() {
-			routes = append(routes, map[string]any{"dst": "::/0"})
-		}
-		m["routes"] = routes
-	}
+	// No routes: of a container's networks, one gives the default route
+	// (GatewayEndpoints), and berth sets it after the plugins ran.
 	return m
 }
 

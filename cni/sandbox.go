@@ -58,6 +58,10 @@ type Attachment struct {
 	IPv6    netip.Addr // optional static IPv6 address (--ip6; IPv6 networks)
 	Aliases []string   // network-scoped DNS aliases (user-defined networks)
 	MAC     string     // optional MAC address
+	// GwPriority (Docker's EndpointSettings.GwPriority): among the
+	// container's networks, the one with the highest gives the default
+	// route (GatewayEndpoints).
+	GwPriority int
 }
 
 // Endpoint is a container's interface on one network.
@@ -73,9 +77,12 @@ type Endpoint struct {
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 	MAC      string       `json:"mac,omitempty"`
 	Aliases  []string     `json:"aliases,omitempty"`
-	// DefaultRoute: the container routes outside traffic through Gateway
-	// (false on internal networks).
+	// DefaultRoute: the network can route the container's outside
+	// traffic through Gateway (false on internal networks). Of a
+	// container's endpoints, GatewayEndpoints says which one does.
 	DefaultRoute bool `json:"defaultRoute,omitempty"`
+	// GwPriority: the endpoint's priority for the default route.
+	GwPriority int `json:"gwPriority,omitempty"`
 	// DNSServer is the embedded DNS address for this network, if any.
 	DNSServer netip.Addr `json:"dnsServer,omitzero"`
 	// Ports published through this endpoint.

@@ -55,12 +55,19 @@ func (m *Manager) Connect(ctx context.Context, containerID string, att Attachmen
 			sb.Endpoints = slices.Delete(sb.Endpoints, idx, idx+1)
 			m.mu.Unlock()
 			_ = m.saveSandbox(sb)
+			// The default route goes back to the networks left.
+			_ = m.syncDefaultRoutes(sb)
 		}
 	}()
 	if err := m.saveSandbox(sb); err != nil {
 		return nil, err
 	}
 	if err := m.cniAdd(ctx, sb, &sb.Endpoints[idx]); err != nil {
+		_ = m.cniDel(context.WithoutCancel(ctx), sb, &sb.Endpoints[idx])
+		return nil, err
+	}
+	// The new network may take the default route (a higher GwPriority).
+	if err := m.syncDefaultRoutes(sb); err != nil {
 		_ = m.cniDel(context.WithoutCancel(ctx), sb, &sb.Endpoints[idx])
 		return nil, err
 	}
@@ -112,7 +119,11 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 	}
 	sb.Endpoints = slices.Delete(sb.Endpoints, idx, idx+1)
 	m.mu.Unlock()
-	return m.saveSandbox(sb)
+	if err := m.saveSandbox(sb); err != nil {
+		return err
+	}
+	// If the network gave the default route, the next best one does now.
+	return m.syncDefaultRoutes(sb)
 }
 
 // GC cleans up after a crash. valid lists every container that still

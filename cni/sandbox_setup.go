@@ -90,7 +90,7 @@ func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName stri
 	ep := Endpoint{
 		Network: n.Name, NetworkID: n.ID, Driver: n.Driver, IfName: ifName,
 		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedIPv6: a.IPv6, RequestedMAC: a.MAC,
-		DefaultRoute: !n.Internal,
+		DefaultRoute: !n.Internal, GwPriority: a.GwPriority,
 	}
 	if n.DNS && m.drivers[n.Driver].Features(n).HostReachable {
 		ep.DNSServer = n.Gateway
@@ -250,6 +250,9 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 		if err := m.cniAdd(ctx, sb, &sb.Endpoints[i]); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.syncDefaultRoutes(sb); err != nil {
+		return nil, err
 	}
 	if len(sb.Ports) > 0 {
 		if err := m.publish(sb); err != nil {

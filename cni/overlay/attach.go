@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Leg is a container's interface on an overlay network.
@@ -95,7 +96,10 @@ func Attach(h *netlink.Handle, l Leg) (_ Attached, err error) {
 	}
 	if l.Gateway.IsValid() {
 		route := &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: l.Gateway.AsSlice()}
-		if err := ch.RouteAdd(route); err != nil {
+		// A container on several networks has one default route, which
+		// berth's network manager moves to the network of its choice
+		// (GwPriority): another network's route already there stays.
+		if err := ch.RouteAdd(route); err != nil && !errors.Is(err, unix.EEXIST) {
 			return Attached{}, fmt.Errorf("overlay: default route via %s: %w", l.Gateway, err)
 		}
 	}
