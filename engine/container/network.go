@@ -171,7 +171,7 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)
 	}
 	for _, a := range cfg.Networks {
-		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC}
+		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC, GwPriority: a.GwPriority}
 		if a.IPv4 != "" {
 			ip, err := netip.ParseAddr(a.IPv4)
 			if err != nil {
@@ -306,7 +306,7 @@ func (s *Service) networkSettings(ctx context.Context, id string) containertypes
 	ns.SandboxKey = sb.NetNSPath
 	for i, ep := range sb.Endpoints {
 		es := containertypes.EndpointSettings{
-			NetworkID: ep.NetworkID, MacAddress: ep.MAC, Aliases: ep.Aliases,
+			NetworkID: ep.NetworkID, MacAddress: ep.MAC, Aliases: ep.Aliases, GwPriority: ep.GwPriority,
 		}
 		if ep.IPv4.IsValid() {
 			es.IPAddress, es.IPPrefixLen = ep.IPv4.Addr().String(), ep.IPv4.Bits()

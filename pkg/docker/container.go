@@ -326,7 +326,7 @@ func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
 				out.Networks[mode] = &dnetwork.EndpointSettings{}
 			}
 			for _, a := range c.Config.Networks {
-				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases, IPAMConfig: endpointIPAM(a.IPv4, a.IPv6)}
+				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases, IPAMConfig: endpointIPAM(a.IPv4, a.IPv6), GwPriority: a.GwPriority}
 			}
 		}
 	}
@@ -357,6 +357,7 @@ func endpoint(ep container.EndpointSettings) *dnetwork.EndpointSettings {
 		NetworkID:   ep.NetworkID,
 		IPPrefixLen: ep.IPPrefixLen,
 		Aliases:     ep.Aliases,
+		GwPriority:  ep.GwPriority,
 	}
 	out.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
 	out.Gateway, _ = netip.ParseAddr(ep.Gateway)

@@ -401,11 +401,13 @@ attached when it starts. On user-defined networks its name and aliases resolve.
 Examples:
    berth network connect app web
    berth network connect --ip 10.30.0.50 --alias db app web
-   berth network connect --ip6 fd00:30::50 app6 web`,
+   berth network connect --ip6 fd00:30::50 app6 web
+   berth network connect --gw-priority 100 app web`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
 			&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (a network created with --ipv6)"},
 			&cli.StringSliceFlag{Name: "alias", Usage: "network-scoped alias of the container"},
+			&cli.IntFlag{Name: "gw-priority", Usage: "priority of the network for the container's default route: the highest of its networks gives it"},
 		},
 		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			if ip := c.String("ip"); ip != "" {
@@ -418,7 +420,7 @@ Examples:
 					return &ExitError{Code: 1, Err: fmt.Errorf("invalid --ip6 %q: want an IPv6 address", ip)}
 				}
 			}
-			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), IPv6: c.String("ip6"), Aliases: c.StringSlice("alias")}
+			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), IPv6: c.String("ip6"), Aliases: c.StringSlice("alias"), GwPriority: c.Int("gw-priority")}
 			return api.Connect(ctx, c.Args().Get(1), att)
 		}),
 	}

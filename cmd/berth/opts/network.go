@@ -27,7 +27,7 @@ func NetworkFlags() []cli.Flag {
 		repeatable{&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a container port on the host: [ip:][hostPort:]containerPort[/tcp|/udp] (ranges: 8000-8001:80-81)"}},
 		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on a free host port"},
 		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port or a range (80, 80/udp, 8000-8010) for -P"},
-		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network: bridge, host, none, container:NAME|ID, or a network's name"},
+		&cli.StringSliceFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network: bridge, host, none, container:NAME|ID, or a network's name; repeat for more networks; name=NET[,alias=A][,ip=IP][,ip6=IP6][,mac-address=MAC][,gw-priority=N] sets per-network options"},
 		&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network (user-defined networks)"},
 		&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (user-defined networks created with --ipv6)"},
 		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "another name of the container on its network"},
@@ -41,11 +41,17 @@ func NetworkFlags() []cli.Flag {
 
 // ApplyNetwork puts the values of NetworkFlags into cfg.
 func ApplyNetwork(c *cli.Context, cfg *container.Config) error {
+	var mode string
+	var more []string
+	if nets := c.StringSlice("network"); len(nets) > 0 {
+		mode, more = nets[0], nets[1:]
+	}
 	return Network{
 		Publish:    c.StringSlice("publish"),
 		PublishAll: c.Bool("publish-all"),
 		Expose:     c.StringSlice("expose"),
-		Mode:       c.String("network"),
+		Mode:       mode,
+		More:       more,
 		IP:         c.String("ip"),
 		IP6:        c.String("ip6"),
 		Aliases:    c.StringSlice("network-alias"),
@@ -62,7 +68,13 @@ type Network struct {
 	Publish    []string
 	PublishAll bool
 	Expose     []string
+	// Mode is the first --network: a mode, a network, or a network with
+	// its options (name=NET,alias=A,ip=IP,ip6=IP6,mac-address=MAC,
+	// gw-priority=N, as Docker's CLI); More are the next ones (networks
+	// only). --ip, --ip6, --network-alias and --mac-address apply to the
+	// first network.
 	Mode       string
+	More       []string
 	IP         string
 	IP6        string
 	Aliases    []string
@@ -76,7 +88,15 @@ type Network struct {
 // Apply checks the values and sets cfg's network fields, with Docker's
 // rules and messages.
 func (n Network) Apply(cfg *container.Config) error {
-	mode := n.Mode
+	first, err := ParseNetworkAttachment(n.Mode)
+	if err != nil {
+		return err
+	}
+	if err := mergeFlags(&first, n); err != nil {
+		return err
+	}
+	n.IP, n.IP6, n.Aliases, n.MAC = first.IPv4, first.IPv6, first.Aliases, first.MAC
+	mode := first.Network
 	if mode == "default" {
 		mode = "bridge"
 	}
@@ -116,12 +136,15 @@ func (n Network) Apply(cfg *container.Config) error {
 			return fmt.Errorf("conflicting options: --mac-address and --network %s", mode)
 		}
 	}
-	if n.IP != "" || n.IP6 != "" || len(n.Aliases) > 0 || n.MAC != "" {
+	if n.IP != "" || n.IP6 != "" || len(n.Aliases) > 0 || n.MAC != "" || first.GwPriority != 0 {
 		network := mode
 		if network == "" {
 			network = "bridge"
 		}
-		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, IPv6: n.IP6, Aliases: n.Aliases, MAC: n.MAC}}
+		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, IPv6: n.IP6, Aliases: n.Aliases, MAC: n.MAC, GwPriority: first.GwPriority}}
+	}
+	if err := n.applyMore(cfg, mode, builtin); err != nil {
+		return err
 	}
 
 	if (len(n.Publish) > 0 || n.PublishAll) && (mode == "none" || strings.HasPrefix(mode, "container:")) {
@@ -151,6 +174,115 @@ func (n Network) Apply(cfg *container.Config) error {
 		}
 	}
 	cfg.ExtraHosts = n.AddHosts
+	return nil
+}
+
+// applyMore adds the networks of the second and later --network flags.
+func (n Network) applyMore(cfg *container.Config, mode string, builtinMode bool) error {
+	seen := map[string]bool{mode: true}
+	for _, v := range n.More {
+		a, err := ParseNetworkAttachment(v)
+		if err != nil {
+			return err
+		}
+		builtin := a.Network == "" || a.Network == "default" || a.Network == "bridge" || a.Network == "host" || a.Network == "none" || strings.HasPrefix(a.Network, "container:")
+		if builtin || builtinMode {
+			return fmt.Errorf("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+		}
+		if seen[a.Network] {
+			return fmt.Errorf("network %q is specified multiple times", a.Network)
+		}
+		seen[a.Network] = true
+		cfg.Networks = append(cfg.Networks, a)
+	}
+	return nil
+}
+
+// ParseNetworkAttachment parses a --network value: a mode or network
+// name, or Docker's long syntax name=NET[,alias=A]...[,ip=IP][,ip6=IP6]
+// [,mac-address=MAC][,gw-priority=N].
+func ParseNetworkAttachment(v string) (container.NetworkAttachment, error) {
+	if !strings.HasPrefix(v, "container:") && strings.Contains(v, "=") {
+		return parseLongNetwork(v)
+	}
+	return container.NetworkAttachment{Network: v}, nil
+}
+
+func parseLongNetwork(v string) (container.NetworkAttachment, error) {
+	var a container.NetworkAttachment
+	for _, field := range strings.Split(v, ",") {
+		key, val, ok := strings.Cut(field, "=")
+		key, val = strings.ToLower(strings.TrimSpace(key)), strings.TrimSpace(val)
+		if !ok || key == "" {
+			return a, fmt.Errorf("invalid --network %q: invalid field %s", v, field)
+		}
+		switch key {
+		case "name":
+			a.Network = val
+		case "alias":
+			a.Aliases = append(a.Aliases, val)
+		case "ip":
+			if ip, err := netip.ParseAddr(val); err != nil || !ip.Is4() {
+				return a, fmt.Errorf("invalid --network %q: ip=%s is not an IPv4 address", v, val)
+			}
+			a.IPv4 = val
+		case "ip6":
+			if ip, err := netip.ParseAddr(val); err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "" {
+				return a, fmt.Errorf("invalid --network %q: ip6=%s is not an IPv6 address", v, val)
+			}
+			a.IPv6 = val
+		case "mac-address":
+			if _, err := net.ParseMAC(val); err != nil || len(val) != 17 {
+				return a, fmt.Errorf("invalid --network %q: mac-address=%s: want six hex pairs like 92:d0:c6:0a:29:33", v, val)
+			}
+			a.MAC = val
+		case "gw-priority":
+			p, err := strconv.Atoi(val)
+			if err != nil {
+				return a, fmt.Errorf("invalid gw-priority (%s): want an integer", val)
+			}
+			a.GwPriority = p
+		case "driver-opt", "link-local-ip":
+			return a, fmt.Errorf("invalid --network %q: %s is not supported by berth", v, key)
+		default:
+			return a, fmt.Errorf("invalid --network %q: invalid field key %s", v, key)
+		}
+	}
+	if a.Network == "" {
+		return a, fmt.Errorf("invalid --network %q: network name/id is not specified", v)
+	}
+	return a, nil
+}
+
+// merge adds the --ip, --ip6, --network-alias and --mac-address flags to
+// the first network's own options; giving both is a conflict, as in
+// Docker's CLI.
+func mergeFlags(a *container.NetworkAttachment, n Network) error {
+	conflict := func(flag, what string) error {
+		return fmt.Errorf("conflicting options: cannot specify both %s and per-network %s", flag, what)
+	}
+	switch {
+	case len(n.Aliases) > 0 && len(a.Aliases) > 0:
+		return conflict("--network-alias", "alias")
+	case n.IP != "" && a.IPv4 != "":
+		return conflict("--ip", "IPv4 address")
+	case n.IP6 != "" && a.IPv6 != "":
+		return conflict("--ip6", "IPv6 address")
+	case n.MAC != "" && a.MAC != "":
+		return conflict("--mac-address", "MAC address")
+	}
+	if len(n.Aliases) > 0 {
+		a.Aliases = n.Aliases
+	}
+	if n.IP != "" {
+		a.IPv4 = n.IP
+	}
+	if n.IP6 != "" {
+		a.IPv6 = n.IP6
+	}
+	if n.MAC != "" {
+		a.MAC = n.MAC
+	}
 	return nil
 }
 

@@ -115,3 +115,38 @@ func TestFormatPorts(t *testing.T) {
 		t.Errorf("FormatPorts(nil) is not empty")
 	}
 }
+
+func TestNetworkApplyMoreNetworks(t *testing.T) {
+	var cfg container.Config
+	err := Network{
+		Mode: "name=app,alias=db,gw-priority=10", More: []string{"back", "name=front,ip=10.2.0.5,gw-priority=-5"},
+		IP: "10.1.0.5",
+	}.Apply(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []container.NetworkAttachment{
+		{Network: "app", IPv4: "10.1.0.5", Aliases: []string{"db"}, GwPriority: 10},
+		{Network: "back"},
+		{Network: "front", IPv4: "10.2.0.5", GwPriority: -5},
+	}
+	if cfg.NetworkMode != "app" || !reflect.DeepEqual(cfg.Networks, want) {
+		t.Errorf("Apply: mode %q networks %+v, want app %+v", cfg.NetworkMode, cfg.Networks, want)
+	}
+	for name, n := range map[string]Network{
+		"no name":            {Mode: "alias=x"},
+		"bad priority":       {Mode: "name=app,gw-priority=high"},
+		"unknown key":        {Mode: "name=app,color=red"},
+		"alias twice":        {Mode: "name=app,alias=x", Aliases: []string{"y"}},
+		"ip twice":           {Mode: "name=app,ip=10.1.0.6", IP: "10.1.0.5"},
+		"bad ip":             {Mode: "name=app,ip=fd00::1"},
+		"same network twice": {Mode: "app", More: []string{"name=app"}},
+		"host and a network": {Mode: "host", More: []string{"app"}},
+		"a network and none": {Mode: "app", More: []string{"none"}},
+	} {
+		var cfg container.Config
+		if err := n.Apply(&cfg); err == nil {
+			t.Errorf("%s: Apply(%+v) succeeded", name, n)
+		}
+	}
+}

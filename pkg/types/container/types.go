@@ -115,6 +115,10 @@ type NetworkAttachment struct {
 	IPv6    string   `json:"IPv6Address,omitempty"` // --ip6 (a dual-stack network)
 	Aliases []string `json:"Aliases,omitempty"`
 	MAC     string   `json:"MacAddress,omitempty"`
+	// GwPriority (gw-priority=N): of the container's networks, the one
+	// with the highest gives its default route; ties go as in Docker
+	// (docs/networking.md, "Default route").
+	GwPriority int `json:"GwPriority,omitempty"`
 }
 
 // PortBinding publishes ContainerPort/Proto on HostIP:HostPort (HostPort 0:
@@ -155,6 +159,8 @@ type EndpointSettings struct {
 	// IPAMConfig: the addresses the user asked for (--ip, --ip6); nil
 	// when none.
 	IPAMConfig *EndpointIPAMConfig `json:"IPAMConfig"`
+	// GwPriority: the endpoint's priority for the default route.
+	GwPriority int `json:"GwPriority"`
 }
 
 // EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.

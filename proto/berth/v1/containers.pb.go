@@ -1006,7 +1006,10 @@ type NetworkAttachment struct {
 	Aliases []string               `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
 	Mac     string                 `protobuf:"bytes,4,opt,name=mac,proto3" json:"mac,omitempty"`
 	// --ip6, on a dual-stack network.
-	Ipv6          string `protobuf:"bytes,5,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
+	Ipv6 string `protobuf:"bytes,5,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
+	// gw-priority: of the container's networks, the one with the highest
+	// gives its default route (Docker's EndpointSettings.GwPriority).
+	GwPriority    int64 `protobuf:"varint,6,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1074,6 +1077,13 @@ func (x *NetworkAttachment) GetIpv6() string {
 		return x.Ipv6
 	}
 	return ""
+}
+
+func (x *NetworkAttachment) GetGwPriority() int64 {
+	if x != nil {
+		return x.GwPriority
+	}
+	return 0
 }
 
 // PortBinding publishes container_port/proto on host_ip:host_port
@@ -1271,7 +1281,9 @@ type EndpointSettings struct {
 	GlobalIpv6PrefixLen int64                  `protobuf:"varint,8,opt,name=global_ipv6_prefix_len,json=globalIpv6PrefixLen,proto3" json:"global_ipv6_prefix_len,omitempty"`
 	Ipv6Gateway         string                 `protobuf:"bytes,9,opt,name=ipv6_gateway,json=ipv6Gateway,proto3" json:"ipv6_gateway,omitempty"`
 	// The addresses the user asked for (--ip, --ip6), if any.
-	IpamConfig    *EndpointIPAMConfig `protobuf:"bytes,10,opt,name=ipam_config,json=ipamConfig,proto3" json:"ipam_config,omitempty"`
+	IpamConfig *EndpointIPAMConfig `protobuf:"bytes,10,opt,name=ipam_config,json=ipamConfig,proto3" json:"ipam_config,omitempty"`
+	// The endpoint's priority for the default route.
+	GwPriority    int64 `protobuf:"varint,11,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,6 +1386,13 @@ func (x *EndpointSettings) GetIpamConfig() *EndpointIPAMConfig {
 		return x.IpamConfig
 	}
 	return nil
+}
+
+func (x *EndpointSettings) GetGwPriority() int64 {
+	if x != nil {
+		return x.GwPriority
+	}
+	return 0
 }
 
 // EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.
@@ -6042,13 +6061,15 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06driver\x18\x05 \x01(\tR\x06driver\x12\x12\n" +
 	"\x04mode\x18\x06 \x01(\tR\x04mode\x12\x0e\n" +
 	"\x02rw\x18\a \x01(\bR\x02rw\x12 \n" +
-	"\vpropagation\x18\b \x01(\tR\vpropagation\"\x81\x01\n" +
+	"\vpropagation\x18\b \x01(\tR\vpropagation\"\xa2\x01\n" +
 	"\x11NetworkAttachment\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
 	"\aaliases\x18\x03 \x03(\tR\aaliases\x12\x10\n" +
 	"\x03mac\x18\x04 \x01(\tR\x03mac\x12\x12\n" +
-	"\x04ipv6\x18\x05 \x01(\tR\x04ipv6\"\x80\x01\n" +
+	"\x04ipv6\x18\x05 \x01(\tR\x04ipv6\x12\x1f\n" +
+	"\vgw_priority\x18\x06 \x01(\x03R\n" +
+	"gwPriority\"\x80\x01\n" +
 	"\vPortBinding\x12\x17\n" +
 	"\ahost_ip\x18\x01 \x01(\tR\x06hostIp\x12\x1b\n" +
 	"\thost_port\x18\x02 \x01(\rR\bhostPort\x12%\n" +
@@ -6069,7 +6090,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\fipv6_gateway\x18\t \x01(\tR\vipv6Gateway\x1aW\n" +
 	"\rNetworksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\x90\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\xb1\x03\n" +
 	"\x10EndpointSettings\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1d\n" +
@@ -6085,7 +6106,9 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\fipv6_gateway\x18\t \x01(\tR\vipv6Gateway\x12=\n" +
 	"\vipam_config\x18\n" +
 	" \x01(\v2\x1c.berth.v1.EndpointIPAMConfigR\n" +
-	"ipamConfig\"Z\n" +
+	"ipamConfig\x12\x1f\n" +
+	"\vgw_priority\x18\v \x01(\x03R\n" +
+	"gwPriority\"Z\n" +
 	"\x12EndpointIPAMConfig\x12!\n" +
 	"\fipv4_address\x18\x01 \x01(\tR\vipv4Address\x12!\n" +
 	"\fipv6_address\x18\x02 \x01(\tR\vipv6Address\"S\n" +

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
 	dcontainer "github.com/moby/moby/api/types/container"
+	dnetwork "github.com/moby/moby/api/types/network"
 
 	"github.com/berthproject/berth/pkg/docker"
 	"github.com/berthproject/berth/pkg/types/container"
@@ -26,6 +29,9 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 	}
 	var req dcontainer.CreateRequest
 	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	if err := versionedNetworking(req.NetworkingConfig, apiVersion(r)); err != nil {
 		return err
 	}
 	cfg, err := createConfig(name, &req)
@@ -59,6 +65,27 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 		warnings = []string{}
 	}
 	return writeJSON(w, http.StatusCreated, dcontainer.CreateResponse{ID: id, Warnings: warnings})
+}
+
+// versionedNetworking applies dockerd's router rules for older clients:
+// one network endpoint at most before 1.44, no GwPriority before 1.48
+// (every endpoint had the same priority).
+func versionedNetworking(nc *dnetwork.NetworkingConfig, version string) error {
+	if nc == nil {
+		return nil
+	}
+	if docker.CompareVersions(version, "1.44") < 0 && len(nc.EndpointsConfig) > 1 {
+		names := slices.Sorted(maps.Keys(nc.EndpointsConfig))
+		return invalid("Container cannot be created with multiple network endpoints: %s", strings.Join(names, ", "))
+	}
+	if docker.CompareVersions(version, "1.48") < 0 {
+		for _, ep := range nc.EndpointsConfig {
+			if ep != nil {
+				ep.GwPriority = 0
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) containerList(w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -81,7 +81,7 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 			if err != nil {
 				return cfg, err
 			}
-			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" {
+			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 {
 				continue // the default network needs no entry
 			}
 			cfg.Networks = append(cfg.Networks, att)
@@ -97,6 +97,7 @@ func attachment(network string, ep *dnetwork.EndpointSettings) (container.Networ
 		return att, nil
 	}
 	att.Aliases = ep.Aliases
+	att.GwPriority = ep.GwPriority
 	if len(ep.MacAddress) > 0 {
 		att.MAC = ep.MacAddress.String()
 	}

@@ -11,7 +11,7 @@ func networkAttachmentsToProto(ns []container.NetworkAttachment) []*berthv1.Netw
 	}
 	out := make([]*berthv1.NetworkAttachment, 0, len(ns))
 	for _, n := range ns {
-		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Ipv6: n.IPv6, Aliases: n.Aliases, Mac: n.MAC})
+		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Ipv6: n.IPv6, Aliases: n.Aliases, Mac: n.MAC, GwPriority: int64(n.GwPriority)})
 	}
 	return out
 }
@@ -22,7 +22,7 @@ func networkAttachmentsFromProto(ps []*berthv1.NetworkAttachment) []container.Ne
 	}
 	out := make([]container.NetworkAttachment, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac()})
+		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac(), GwPriority: int(p.GetGwPriority())})
 	}
 	return out
 }
@@ -99,6 +99,7 @@ func EndpointsToProto(m map[string]container.EndpointSettings) map[string]*berth
 			Gateway:     e.Gateway,
 			MacAddress:  e.MacAddress,
 			Aliases:     e.Aliases,
+			GwPriority:  int64(e.GwPriority),
 
 			GlobalIpv6Address:   e.GlobalIPv6Address,
 			GlobalIpv6PrefixLen: int64(e.GlobalIPv6PrefixLen),
@@ -125,6 +126,7 @@ func EndpointsFromProto(m map[string]*berthv1.EndpointSettings) map[string]conta
 			Gateway:     e.GetGateway(),
 			MacAddress:  e.GetMacAddress(),
 			Aliases:     e.GetAliases(),
+			GwPriority:  int(e.GetGwPriority()),
 
 			GlobalIPv6Address:   e.GetGlobalIpv6Address(),
 			GlobalIPv6PrefixLen: int(e.GetGlobalIpv6PrefixLen()),
