@@ -8,8 +8,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
+	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
 // Two containers on the default bridge reach each other, and a published
@@ -60,5 +64,41 @@ func TestBridgeAndPublishedPort(t *testing.T) {
 	<-exited
 	if out := logsOf(t, e, hosts); strings.Contains(out, "eth0") || !strings.Contains(out, "lo") {
 		t.Fatalf("--network none links: %q", out)
+	}
+}
+
+// A container may name, besides its network mode's, networks that do not
+// exist yet (as with dockerd): create succeeds, start fails naming the
+// missing network, and once it exists the container starts on it. Its
+// GwPriority makes it the container's default route.
+func TestCreateWithNetworkMadeLater(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	name := fmt.Sprintf("later%d", time.Now().UnixNano()%1000000)
+	id := create(t, e, containertypes.Config{
+		Cmd:      []string{"ip", "-4", "route", "show", "default"},
+		Networks: []containertypes.NetworkAttachment{{Network: name, GwPriority: 5}},
+	})
+	err := c.Start(ctx, id)
+	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "network "+name+" not found") {
+		t.Fatalf("start with network %s missing: %v, want not found naming it", name, err)
+	}
+	n, err := e.Networks().Create(ctx, networktypes.CreateOptions{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Networks().Remove(context.Background(), n.ID) })
+	exited, _ := c.Wait(ctx, id, containertypes.WaitNextExit)
+	if err := c.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-exited; st.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", st.ExitCode, logsOf(t, e, id))
+	}
+	// The bridge is the container's first network; the later one, with
+	// a higher priority, gives the default route.
+	if out := logsOf(t, e, id); !strings.Contains(out, "default via "+n.Gateway.String()+" dev eth1") {
+		t.Fatalf("default route: %q, want via %s dev eth1", out, n.Gateway)
 	}
 }

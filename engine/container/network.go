@@ -86,6 +86,12 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 	}
 	for _, a := range cfg.Networks {
 		n, err := s.opts.Networks.Inspect(ctx, a.Network)
+		if errdefs.IsNotFound(err) && a.Network != mode {
+			// As dockerd: a network the container joins besides its
+			// mode's may be created after the container; start fails,
+			// naming it, while it is missing.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
