@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images/archive"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -92,6 +93,12 @@ func (s *Service) Load(ctx context.Context, r io.Reader, progress func(string)) 
 	if err != nil {
 		if errdefs.IsNotFound(err) || errors.Is(err, tar.ErrHeader) || strings.Contains(err.Error(), "unrecognized image format") {
 			return nil, fmt.Errorf("load: not an image archive (docker-archive or OCI): %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		if errors.Is(err, images.ErrEmptyWalk) {
+			// containerd's "image might be filtered out": every image of
+			// the archive is for another platform.
+			return nil, fmt.Errorf("load: the archive has no image for this host's platform (%s): berth keeps the images it can run: %w",
+				platforms.Format(s.platform), errdefs.ErrInvalidArgument)
 		}
 		return nil, fmt.Errorf("load: %w", err)
 	}

@@ -712,6 +712,30 @@ func TestLoadMovesNameKeepsOldImage(t *testing.T) {
 	}
 }
 
+// TestLoadOtherPlatform: an archive whose only image is for another
+// platform is refused with that reason (not containerd's "image might be
+// filtered out"), and leaves no image.
+func TestLoadOtherPlatform(t *testing.T) {
+	s := newService(t, Options{})
+	ctx := context.Background()
+	spec, err := imagegen.BusyboxSpec(imagegen.BusyboxOptions{Name: "docker.io/library/foreign:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Platform = &ocispec.Platform{OS: "linux", Architecture: "s390x"}
+	var buf bytes.Buffer
+	if _, err := imagegen.WriteOCIArchive(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Load(ctx, &buf, nil)
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(fmt.Sprint(err), "load: the archive has no image for this host's platform (linux/"+runtime.GOARCH) {
+		t.Errorf("load of a linux/s390x archive: %v, want no image for this host's platform", err)
+	}
+	if got := tagsOf(t, s, nil); len(got) != 0 {
+		t.Errorf("a refused load left images: %v", got)
+	}
+}
+
 func TestListFilters(t *testing.T) {
 	s := newService(t, Options{})
 	ctx := context.Background()

@@ -72,6 +72,9 @@ type Spec struct {
 	Layers []Layer
 	// Config is the image's runtime config (Cmd, Env, ...).
 	Config ocispec.ImageConfig
+	// Platform the image says it is for (nil: linux on this host's
+	// architecture). Only the label: the files stay this host's.
+	Platform *ocispec.Platform
 }
 
 // ImageInfo is what WriteOCIArchive reports about the written image.
@@ -331,9 +334,13 @@ func WriteOCIArchive(w io.Writer, spec Spec) (info ImageInfo, err error) {
 		history = append(history, ocispec.History{Created: &created, CreatedBy: l.Comment})
 	}
 	created := Epoch
+	platform := ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"}
+	if spec.Platform != nil {
+		platform = *spec.Platform
+	}
 	img := ocispec.Image{
 		Created:  &created,
-		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Platform: platform,
 		Config:   spec.Config,
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: info.DiffIDs},
 		History:  history,
@@ -358,7 +365,7 @@ func WriteOCIArchive(w io.Writer, spec Spec) (info ImageInfo, err error) {
 	info.Manifest = mf.desc
 
 	mdesc := mf.desc
-	mdesc.Platform = &ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"}
+	mdesc.Platform = &platform
 	if spec.Name != "" {
 		mdesc.Annotations = map[string]string{
 			"io.containerd.image.name": spec.Name,
