@@ -255,6 +255,41 @@ func TestRestartPolicies(t *testing.T) {
 	}
 }
 
+// TestRestartPolicyNeverReadsExitedBetweenRestarts: a container that its
+// on-failure policy restarts reads restarting, never exited, from its exit
+// to its restart (dockerd's SetRestarting): the first time it reads exited,
+// the policy is done (moby's TestUpdateRestartPolicy waits for exited, then
+// counts the restarts).
+func TestRestartPolicyNeverReadsExitedBetweenRestarts(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	id := create(t, e, containertypes.Config{Cmd: []string{"sh", "-c", "exit 1"},
+		RestartPolicy: containertypes.RestartPolicy{Name: "on-failure", MaximumRetryCount: 1}})
+	if err := e.Containers().UpdateRestartPolicy(ctx, id, containertypes.RestartPolicy{Name: "on-failure", MaximumRetryCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Containers().Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var ci *containertypes.Container
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ci = inspect(t, e, id)
+		if ci.State.Status == containertypes.StatusExited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for exited: %+v", ci.State)
+		}
+		// No sleep: an exited between two runs must not be seen.
+	}
+	if ci.RestartCount != 3 || ci.State.ExitCode != 1 {
+		t.Fatalf("first read exited after %d restarts (exit code %d), want 3 restarts (exit code 1)", ci.RestartCount, ci.State.ExitCode)
+	}
+	if ci := inspect(t, e, id); ci.State.Status != containertypes.StatusExited || ci.RestartCount != 3 {
+		t.Fatalf("exited, then %q after %d restarts", ci.State.Status, ci.RestartCount)
+	}
+}
+
 // TestKillOtherThanStopSignalRestarts: a kill with a signal other than the
 // container's stop signal is no user stop (dockerd's rule): the restart
 // policy brings the container back; a kill with the stop signal ends it.

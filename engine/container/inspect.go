@@ -38,6 +38,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	c, proc := e.c, e.proc
+	v.restarting = v.restarting || r.is(phaseRestarting) // see recordView
 	// The config is decoded again (tens of µs): the caller owns it.
 	cfg, err := configOf(c)
 	if err != nil {
@@ -52,7 +53,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		Runtime:     c.Runtime.Name,
 		Snapshotter: c.Snapshotter,
 		Config:      *cfg,
-		State:       s.state(v, c, proc),
+		State:       s.state(v, c, proc, cfg.RestartPolicy),
 	}
 	if proc != nil && proc.Status == tasktypes.Status_STOPPED && proc.ExitStatus == 137 && !out.State.OOMKilled {
 		// Stopped, its exit and OOM events not handled yet: the cgroup,
@@ -88,7 +89,9 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 // recordView is what a record knows of the container's run. It is read
 // before the container's labels: the record stops answering for an exit
 // (pendingExit nil) only once the labels hold it, so of a view taken first and
-// labels read after, one is always current.
+// labels read after, one is always current. restarting is read again after
+// the labels: an exit that the labels hold may be one the restart policy
+// restarts, which must not read exited.
 type recordView struct {
 	restarting bool
 	exited     bool
@@ -96,12 +99,18 @@ type recordView struct {
 	finishedAt time.Time // of that exit
 	startedAt  time.Time
 	oom        bool // the OOM killer struck the current run
+	// awaitsExit: the exit of its task, if it stopped, is not handled yet
+	// (running, or restarting: a task the policy started may stop before
+	// the record reads running); restarts is the policy's count so far.
+	awaitsExit bool
+	restarts   int
 }
 
 func (r *record) view() recordView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt, oom: r.oom}
+	v := recordView{restarting: r.phase == phaseRestarting, startedAt: r.startedAt, oom: r.oom,
+		awaitsExit: r.phase == phaseRunning || r.phase == phaseRestarting, restarts: r.restartCount}
 	// A container that never ran here shows no exit (that of a task
 	// whose start was cut off, deleted by the reconciliation).
 	if r.pendingExit != nil && r.phase != phaseCreated {
@@ -111,8 +120,9 @@ func (r *record) view() recordView {
 }
 
 // state derives Docker's State from the container's labels, its task and the
-// in-memory record's view (taken before the labels were read).
-func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process) containertypes.State {
+// in-memory record's view (taken before the labels were read). policy is
+// the container's restart policy.
+func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Process, policy containertypes.RestartPolicy) containertypes.State {
 	st := containertypes.State{
 		ExitCode:   atoiLabel(c.Labels[labelExitCode]),
 		OOMKilled:  c.Labels[labelOOMKilled] == "true" || v.oom,
@@ -147,7 +157,7 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 				st.ExitCode = exitCode
 			}
 		}
-		return st
+		return policyRestarts(st, v, c, policy)
 	}
 	switch {
 	case restarting:
@@ -156,6 +166,19 @@ func (s *Service) state(v recordView, c containers.Container, proc *tasktypes.Pr
 		st.Status, st.ExitCode = containertypes.StatusExited, exitCode
 	case !st.FinishedAt.IsZero():
 		st.Status = containertypes.StatusExited
+	}
+	return policyRestarts(st, v, c, policy)
+}
+
+// policyRestarts turns an exited state whose exit is not handled yet (its
+// task stopped, or is being deleted, while the record reads running or
+// restarting) into restarting when the restart policy will restart it.
+// dockerd's container reads running until its exit is handled, then
+// restarting: never exited between an exit and its restart.
+func policyRestarts(st containertypes.State, v recordView, c containers.Container, policy containertypes.RestartPolicy) containertypes.State {
+	if st.Status == containertypes.StatusExited && v.awaitsExit &&
+		shouldRestart(policy, st.ExitCode, c.Labels[labelStoppedByUser] == "true", v.restarts) {
+		st.Status, st.Restarting = containertypes.StatusRestarting, true
 	}
 	return st
 }
@@ -183,7 +206,9 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 			continue
 		}
 		cfg := info.cfg
-		st := s.state(views[c.ID], c, lc.proc)
+		v := views[c.ID]
+		v.restarting = v.restarting || r.is(phaseRestarting) // see recordView
+		st := s.state(v, c, lc.proc, cfg.RestartPolicy)
 		sum := containertypes.Summary{
 			ID:          c.ID,
 			Names:       []string{"/" + cfg.Name},

@@ -22,6 +22,10 @@ import (
 //
 //	every phase but removed ──remove──▶ removed
 //
+// An exit that the restart policy restarts goes from running straight to
+// restarting (as dockerd's SetRestarting): the container never reads exited
+// between an exit and its restart.
+//
 // The allowed moves are the table below (transitions); every other move is
 // refused with errdefs.ErrFailedPrecondition. The shim's procState
 // (shim/process.go) is the model.
@@ -79,6 +83,7 @@ var transitions = [numPhases][]phase{
 	phaseRunning: {
 		phaseRunning,     // start of a running container (no-op)
 		phaseExited,      // its task exited
+		phaseRestarting,  // its task exited and the restart policy restarts it
 		phaseUserStopped, // stop, kill, rm -f
 		phaseRemoved,     // rm of a container whose task vanished unseen
 	},

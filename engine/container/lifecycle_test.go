@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/errdefs"
 
@@ -28,7 +29,7 @@ func TestTransitions(t *testing.T) {
 	)
 	allowed := map[[2]phase]bool{
 		{C, R}: true, {C, U}: true, {C, E}: true, {C, X}: true,
-		{R, R}: true, {R, E}: true, {R, U}: true, {R, X}: true,
+		{R, R}: true, {R, E}: true, {R, S}: true, {R, U}: true, {R, X}: true,
 		{U, R}: true, {U, U}: true, {U, X}: true,
 		{E, R}: true, {E, E}: true, {E, S}: true, {E, U}: true, {E, X}: true,
 		{S, R}: true, {S, E}: true, {S, U}: true, {S, X}: true,
@@ -226,9 +227,42 @@ func TestStartupGCKeepsCreateInProgress(t *testing.T) {
 func TestStateExitTimeFromRecord(t *testing.T) {
 	at := time.Now().Add(-3 * time.Second)
 	r := &record{phase: phaseExited, pendingExit: &containertypes.ExitStatus{ExitCode: 137, ExitedAt: at}}
-	st := (&Service{}).state(r.view(), containers.Container{Labels: map[string]string{}}, nil)
+	st := (&Service{}).state(r.view(), containers.Container{Labels: map[string]string{}}, nil, containertypes.RestartPolicy{})
 	if st.Status != containertypes.StatusExited || st.ExitCode != 137 || !st.FinishedAt.Equal(at) {
 		t.Errorf("state of an exit the labels do not hold yet: status %q, code %d, finished %v; want exited, 137, %v",
 			st.Status, st.ExitCode, st.FinishedAt, at)
+	}
+}
+
+// TestStateStoppedTaskThePolicyRestarts: a task that stopped, its exit not
+// handled yet, reads restarting when the restart policy will restart it
+// (dockerd's container never reads exited between an exit and its
+// restart), exited when it will not.
+func TestStateStoppedTaskThePolicyRestarts(t *testing.T) {
+	stopped := &tasktypes.Process{Status: tasktypes.Status_STOPPED, ExitStatus: 1}
+	onFailure := func(max int) containertypes.RestartPolicy {
+		return containertypes.RestartPolicy{Name: "on-failure", MaximumRetryCount: max}
+	}
+	for _, tc := range []struct {
+		name     string
+		phase    phase
+		restarts int
+		policy   containertypes.RestartPolicy
+		labels   map[string]string
+		want     string
+	}{
+		{"on-failure with retries left", phaseRunning, 2, onFailure(5), nil, containertypes.StatusRestarting},
+		{"a policy's start whose task stopped before it read running", phaseRestarting, 2, onFailure(5), nil, containertypes.StatusRestarting},
+		{"on-failure without retries left", phaseRunning, 5, onFailure(5), nil, containertypes.StatusExited},
+		{"no policy", phaseRunning, 0, containertypes.RestartPolicy{}, nil, containertypes.StatusExited},
+		{"stopped by the user", phaseUserStopped, 0, onFailure(5), nil, containertypes.StatusExited},
+		{"stopped by the user before berthd started", phaseRunning, 0, onFailure(5),
+			map[string]string{labelStoppedByUser: "true"}, containertypes.StatusExited},
+	} {
+		r := &record{phase: tc.phase, restartCount: tc.restarts}
+		st := (&Service{}).state(r.view(), containers.Container{Labels: tc.labels}, stopped, tc.policy)
+		if st.Status != tc.want || st.Restarting != (tc.want == containertypes.StatusRestarting) {
+			t.Errorf("%s: status %q (restarting %v), want %q", tc.name, st.Status, st.Restarting, tc.want)
+		}
 	}
 }

@@ -153,7 +153,7 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 	// An --rm container's exit need not be written down: it is removed
 	// next (unless a restart caused it).
 	autoRemove := cfg.AutoRemove && !r.inUserRestart()
-	st, ok := s.reapLocked(ctx, r, !autoRemove)
+	st, ok := s.reapLocked(ctx, r, !autoRemove, restartRule(c, cfg, autoRemove))
 	if !ok {
 		return
 	}
@@ -161,8 +161,13 @@ func (s *Service) handleExit(ctx context.Context, id string) {
 }
 
 // reapLocked deletes the stopped task and records its exit. ok is false when
-// there was no task to reap (the exit was already handled).
-func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (containertypes.ExitStatus, bool) {
+// there was no task to reap (the exit was already handled). restarts (nil:
+// no policy applies) is the restart policy's decision: a container it
+// restarts goes from running straight to restarting, as dockerd's
+// SetRestarting, so that it never reads exited between an exit and its
+// restart (moby's TestUpdateRestartPolicy waits for exited, then counts the
+// restarts).
+func (s *Service) reapLocked(ctx context.Context, r *record, persist bool, restarts restartDecision) (containertypes.ExitStatus, bool) {
 	if proc, err := s.taskState(ctx, r.id); err == nil {
 		if proc.Status != tasktypes.Status_STOPPED {
 			return containertypes.ExitStatus{}, false // not an exit: a new task runs (or an old event)
@@ -227,7 +232,12 @@ func (s *Service) reapLocked(ctx context.Context, r *record, persist bool) (cont
 	// Until the labels say so, the record answers for the exit.
 	pending := st
 	r.pendingExit = &pending
-	if err := r.exitedLocked(); err != nil {
+	if restarts != nil && canTransition(r.phase, phaseRestarting) && restarts(st.ExitCode, r.phase, r.restartCount) {
+		err = r.transitionLocked(phaseRestarting) // afterExitLocked sets its timer
+	} else {
+		err = r.exitedLocked()
+	}
+	if err != nil {
 		s.log.Warn("recording exit", "id", r.id, "err", err)
 	}
 	r.mu.Unlock()
@@ -266,14 +276,32 @@ func (s *Service) afterExitLocked(ctx context.Context, r *record, c containers.C
 		return
 	}
 	r.mu.Lock()
-	stoppedByUser := r.phase == phaseUserStopped || c.Labels[labelStoppedByUser] == "true"
+	// reapLocked decided already when it moved the record to restarting.
+	decided := r.phase == phaseRestarting && r.restartTimer == nil
+	restart := decided || restartRule(c, cfg, false)(st.ExitCode, r.phase, r.restartCount)
 	ranFor := st.ExitedAt.Sub(r.startedAt)
-	count := r.restartCount
 	r.mu.Unlock()
-	if !shouldRestart(cfg.RestartPolicy, st.ExitCode, stoppedByUser, count) {
+	if !restart {
 		return
 	}
 	s.scheduleRestart(ctx, r, ranFor)
+}
+
+// restartDecision says whether the restart policy restarts a container
+// after an exit with exitCode, in phase, after restarts restarts. It is
+// called with the record's mu held.
+type restartDecision func(exitCode int, ph phase, restarts int) bool
+
+// restartRule is the restart policy of container c for its next exit; nil
+// for an --rm container (autoRemove), which is removed instead.
+func restartRule(c containers.Container, cfg *containertypes.Config, autoRemove bool) restartDecision {
+	if autoRemove {
+		return nil
+	}
+	return func(exitCode int, ph phase, restarts int) bool {
+		stoppedByUser := ph == phaseUserStopped || c.Labels[labelStoppedByUser] == "true"
+		return shouldRestart(cfg.RestartPolicy, exitCode, stoppedByUser, restarts)
+	}
 }
 
 // shouldRestart is Docker's restart policy decision for an exit.
@@ -293,7 +321,9 @@ func shouldRestart(p containertypes.RestartPolicy, exitCode int, stoppedByUser b
 func (s *Service) scheduleRestart(ctx context.Context, r *record, ranFor time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.transitionLocked(phaseRestarting); err != nil {
+	if r.phase == phaseRestarting && r.restartTimer == nil {
+		// reapLocked moved it there at its exit: the timer is due.
+	} else if err := r.transitionLocked(phaseRestarting); err != nil {
 		s.log.Debug("no restart", "id", r.id, "err", err)
 		return
 	}
@@ -472,7 +502,7 @@ func (s *Service) reconcileOne(ctx context.Context, r *record, daemonStart bool)
 	}
 	switch {
 	case err == nil && proc.Status == tasktypes.Status_STOPPED:
-		if st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove); ok {
+		if st, ok := s.reapLocked(ctx, r, !cfg.AutoRemove, restartRule(c, cfg, cfg.AutoRemove)); ok {
 			s.afterExitLocked(ctx, r, c, cfg, st, cfg.AutoRemove)
 		}
 		return

@@ -61,7 +61,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts containertypes.Re
 			r.op.Unlock()
 			return nil // an --rm container removed itself meanwhile
 		}
-		st, _ := s.reapLocked(ctx, r, false)
+		st, _ := s.reapLocked(ctx, r, false, nil)
 		var anon []string
 		if opts.Volumes {
 			if c, err := s.containerStore().Get(ctx, r.id); err == nil {
