@@ -253,7 +253,8 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 		hc.DNS = []netip.Addr{}
 	}
 	if r.PidsLimit != 0 {
-		pl := r.PidsLimit
+		// berth's -1 (a limit lifted by an update) is dockerd's 0.
+		pl := max(r.PidsLimit, 0)
 		hc.PidsLimit = &pl
 	}
 	for _, u := range r.Ulimits {

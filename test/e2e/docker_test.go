@@ -86,6 +86,7 @@ func TestDockerCLI(t *testing.T) {
 		{"Prune", testDockerPrune},
 		{"NamespacesInit", testDockerNamespacesInit},
 		{"DeviceThrottle", testDockerDeviceThrottle},
+		{"UpdatePidsLimit", testDockerUpdatePidsLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -305,6 +306,27 @@ func testDockerStatsPs(t *testing.T, d cli) {
 	rm := d.name("dupdrm")
 	d.ok("create", "--rm", "--name", rm, "busybox", "true")
 	d.fails(1, []string{"Restart policy cannot be updated because AutoRemove is enabled for the container"}, "update", "--restart", "always", rm)
+}
+
+// testDockerUpdatePidsLimit: update --pids-limit as dockerd's: 0 or a
+// negative value lifts the limit, and inspect shows 0 (the cgroup: max).
+func testDockerUpdatePidsLimit(t *testing.T, d cli) {
+	n := d.name("dpids")
+	d.cleanup(n)
+	d.ok("run", "-d", "--name", n, "--pids-limit", "32", "busybox", "sleep", "600")
+	pidsMax := func() string {
+		return d.ok("exec", n, "sh", "-c", "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max")
+	}
+	if got, limit := d.inspect(n, "{{.HostConfig.PidsLimit}}"), pidsMax(); got != "32" || limit != "32" {
+		t.Errorf("run --pids-limit 32: inspect %s, pids.max %s", got, limit)
+	}
+	for _, v := range []string{"-1", "-2"} {
+		d.ok("update", "--pids-limit", "16", n)
+		d.ok("update", "--pids-limit", v, n)
+		if got, limit := d.inspect(n, "{{.HostConfig.PidsLimit}}"), pidsMax(); got != "0" || limit != "max" {
+			t.Errorf("update --pids-limit %s: inspect %s, pids.max %s; want 0 and max", v, got, limit)
+		}
+	}
 }
 
 func testDockerNetworkDNS(t *testing.T, d cli) {

@@ -246,9 +246,17 @@ func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request, v map[s
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	if docker.CompareVersions(apiVersion(r), "1.40") < 0 {
+		req.PidsLimit = nil // as dockerd: an older client's is ignored
+	}
 	var cfg container.Config
 	if err := resources(&cfg, &dcontainer.HostConfig{Resources: req.Resources}); err != nil {
 		return err
+	}
+	if req.PidsLimit != nil && *req.PidsLimit <= 0 {
+		// As dockerd: 0 and any negative value lift the limit (berth's -1;
+		// 0 would leave it as it is). Inspect shows 0 from then on.
+		cfg.Resources.PidsLimit = -1
 	}
 	if req.RestartPolicy.Name != "" {
 		p := container.RestartPolicy{Name: string(req.RestartPolicy.Name), MaximumRetryCount: req.RestartPolicy.MaximumRetryCount}

@@ -305,7 +305,9 @@ func resources(cfg *container.Config, hc *dcontainer.HostConfig) error {
 		BlkioDeviceReadIOps:  docker.ThrottleDevicesFrom(r.BlkioDeviceReadIOps),
 		BlkioDeviceWriteIOps: docker.ThrottleDevicesFrom(r.BlkioDeviceWriteIOps),
 	}
-	if r.PidsLimit != nil {
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		// As dockerd: 0 and any negative value set no limit (inspect
+		// shows none).
 		cfg.Resources.PidsLimit = *r.PidsLimit
 	}
 	cfg.Resources.CPUPeriod, cfg.Resources.CPUQuota = r.CPUPeriod, r.CPUQuota
