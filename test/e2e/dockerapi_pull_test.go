@@ -52,6 +52,39 @@ func TestDockerAPIPull(t *testing.T) {
 			t.Errorf("header and trailer lines:\n%s\nwant:\n%s\nstream:\n%s", strings.Join(status, "\n"), strings.Join(want, "\n"), b)
 		}
 	})
+	t.Run("PushStream", func(t *testing.T) {
+		// Docker's push lines: the repository once, the digest once, then
+		// the aux {Tag, Digest, Size}.
+		pushRef := reg.Addr() + "/e2e/pushed"
+		c.ok("tag", "busybox", pushRef+":v2")
+		resp, b := a.do("POST", "/images/"+pushRef+"/push?tag=v2", nil, "X-Registry-Auth", "e30=")
+		if resp.StatusCode != 200 {
+			t.Fatalf("push: %d %s", resp.StatusCode, b)
+		}
+		var status []string
+		aux := 0
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m struct {
+				Status, ID, Error string
+				Aux               *struct{ Tag, Digest string }
+			}
+			if err := json.Unmarshal([]byte(l), &m); err != nil || m.Error != "" {
+				t.Fatalf("stream line %q: %v", l, err)
+			}
+			if m.Aux != nil {
+				aux++
+				if m.Aux.Tag != "v2" || !strings.HasPrefix(m.Aux.Digest, "sha256:") {
+					t.Errorf("aux %+v", *m.Aux)
+				}
+			}
+			if m.ID == "" && m.Status != "" {
+				status = append(status, m.Status)
+			}
+		}
+		if len(status) != 2 || status[0] != "The push refers to repository ["+pushRef+"]" || !strings.HasPrefix(status[1], "v2: digest: sha256:") || aux != 1 {
+			t.Errorf("push lines without an ID: %q, %d aux; stream:\n%s", status, aux, b)
+		}
+	})
 	t.Run("NotFound", func(t *testing.T) {
 		for _, from := range []string{
 			reg.Addr() + "/e2e/nosuchrepo&tag=v1",

@@ -318,19 +318,14 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, v map[string]
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	// The engine's lines are Docker's ("The push refers to repository
+	// [...]", layers, "tag: digest: ... size: ..."); the aux follows.
 	ps := &progressStream{out: newJSONStream(w)}
 	defer ps.close()
-	name, _ := image.NormalizeName(ref)
-	familiar := image.FamiliarName(name)
-	ps.send(jsonstream.Message{Status: "The push refers to repository [" + strings.TrimSuffix(name, ":"+familiar[strings.LastIndex(familiar, ":")+1:]) + "]"})
 	res, err := s.b.Images.Push(r.Context(), ref, image.PushOptions{Auth: auth, Progress: ps.progress})
 	if err != nil {
-		ps.mu.Lock()
-		_ = ps.out.sendError(err)
-		ps.mu.Unlock()
-		return nil
+		return ps.fail(err)
 	}
-	ps.send(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size)})
 	raw := json.RawMessage(fmt.Sprintf(`{"Tag":%q,"Digest":%q,"Size":%d}`, res.Tag, res.Digest, res.Size))
 	ps.send(jsonstream.Message{Aux: &raw})
 	return nil
