@@ -166,6 +166,55 @@ func TestWithSecurityOptions(t *testing.T) {
 	}
 }
 
+// TestWritableCgroups: the cgroup file system is read-only but for a
+// privileged container; writable-cgroups[=BOOL] decides otherwise, as
+// dockerd's.
+func TestWritableCgroups(t *testing.T) {
+	for _, tc := range []struct {
+		privileged bool
+		opt        string
+		want       string
+	}{
+		{false, "", "ro"},
+		{true, "", "rw"},
+		{false, "writable-cgroups", "rw"},
+		{false, "writable-cgroups=true", "rw"},
+		{false, "writable-cgroups=1", "rw"},
+		{true, "writable-cgroups=false", "ro"},
+		{true, "writable-cgroups:0", "ro"},
+	} {
+		sec := containertypes.Security{Privileged: tc.privileged}
+		if tc.opt != "" {
+			sec.SecurityOpt = []string{tc.opt}
+		}
+		s := buildSpec(t, withCgroupMount, withSecurity(sec))
+		i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "cgroup" })
+		if i < 0 {
+			t.Fatal("no cgroup mount")
+		}
+		opts := s.Mounts[i].Options
+		if !slices.Contains(opts, tc.want) || slices.Contains(opts, map[string]string{"ro": "rw", "rw": "ro"}[tc.want]) {
+			t.Errorf("privileged %v, %q: cgroup mount %v, want %s", tc.privileged, tc.opt, opts, tc.want)
+		}
+	}
+}
+
+// TestSecurityOptMessages: an invalid --security-opt gets dockerd's exact
+// message (clients match it; moby's TestCgroupRW).
+func TestSecurityOptMessages(t *testing.T) {
+	for opt, want := range map[string]string{
+		"writeable-cgroups=true":  `invalid --security-opt 2: "writeable-cgroups=true"`,
+		"writable-cgroups=potato": `invalid --security-opt 2: "writable-cgroups=potato"`,
+		"no-new-privileges=maybe": `invalid --security-opt 2: "no-new-privileges=maybe"`,
+		"nokey":                   `invalid --security-opt 1: "nokey"`,
+	} {
+		err := validateSecurity(&containertypes.Security{SecurityOpt: []string{opt}})
+		if !errdefs.IsInvalidArgument(err) || !strings.HasPrefix(err.Error(), want+":") {
+			t.Errorf("%q: %v, want %s (an invalid argument)", opt, err, want)
+		}
+	}
+}
+
 func TestValidateSecurity(t *testing.T) {
 	for _, sec := range []containertypes.Security{
 		{CapAdd: []string{"NOPE"}},

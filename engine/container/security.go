@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/contrib/seccomp"
@@ -22,25 +23,45 @@ type securityOpts struct {
 	seccomp         string // "" default, "unconfined", or a profile's JSON
 	noNewPrivileges bool
 	apparmor        string
+	// writableCgroups: nil is the default (read-only, writable when
+	// privileged), else writable-cgroups[=BOOL].
+	writableCgroups *bool
 }
 
+// parseSecurityOpts parses --security-opt values as dockerd does, with its
+// messages (clients match them exactly): "invalid --security-opt 1: %q"
+// for a value with no key, "invalid --security-opt 2: %q" for an unknown
+// key or a value that is no boolean. docs/cli.md lists the values berth
+// takes.
 func parseSecurityOpts(opts []string) (securityOpts, error) {
 	var out securityOpts
 	for _, o := range opts {
+		switch o {
+		case "no-new-privileges":
+			out.noNewPrivileges = true
+			continue
+		case "writable-cgroups":
+			out.writableCgroups = ptr(true)
+			continue
+		}
 		k, v, hasValue := strings.Cut(o, "=")
 		if !hasValue {
 			// Docker accepts the older "key:value" form too.
 			k, v, hasValue = strings.Cut(o, ":")
 		}
+		if !hasValue {
+			return out, fmt.Errorf("invalid --security-opt 1: %q: %w", o, errdefs.ErrInvalidArgument)
+		}
 		switch k {
-		case "no-new-privileges":
-			switch {
-			case !hasValue || v == "true":
-				out.noNewPrivileges = true
-			case v == "false":
-				out.noNewPrivileges = false
-			default:
-				return out, fmt.Errorf("invalid --security-opt %q: no-new-privileges takes true or false: %w", o, errdefs.ErrInvalidArgument)
+		case "no-new-privileges", "writable-cgroups":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return out, fmt.Errorf("invalid --security-opt 2: %q: %w", o, errdefs.ErrInvalidArgument)
+			}
+			if k == "no-new-privileges" {
+				out.noNewPrivileges = b
+			} else {
+				out.writableCgroups = &b
 			}
 		case "seccomp":
 			if v == "" {
@@ -55,7 +76,7 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 		case "label":
 			return out, fmt.Errorf("--security-opt label: SELinux is not supported by berth: %w", errdefs.ErrNotImplemented)
 		default:
-			return out, fmt.Errorf("invalid --security-opt %q: use seccomp=, no-new-privileges or apparmor=: %w", o, errdefs.ErrInvalidArgument)
+			return out, fmt.Errorf("invalid --security-opt 2: %q: %w", o, errdefs.ErrInvalidArgument)
 		}
 	}
 	return out, nil
@@ -176,6 +197,15 @@ func withSecurity(sec containertypes.Security) oci.SpecOpts {
 		if len(sec.GroupAdd) > 0 {
 			list = append(list, oci.WithAppendAdditionalGroups(sec.GroupAdd...))
 		}
+		// The cgroup file system is read-only but for a privileged
+		// container; writable-cgroups[=BOOL] decides otherwise, as dockerd's.
+		if w := opts.writableCgroups; w != nil {
+			if *w {
+				list = append(list, oci.WithWriteableCgroupfs)
+			} else {
+				list = append(list, withReadonlyCgroupfs)
+			}
+		}
 		if sec.MaskedPaths != nil {
 			list = append(list, oci.WithMaskedPaths(sec.MaskedPaths))
 		}
@@ -184,6 +214,19 @@ func withSecurity(sec containertypes.Security) oci.SpecOpts {
 		}
 		return oci.Compose(list...)(ctx, client, c, s)
 	}
+}
+
+// withReadonlyCgroupfs makes the cgroup mounts read-only (--privileged
+// with writable-cgroups=false).
+func withReadonlyCgroupfs(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	for i, m := range s.Mounts {
+		if m.Type != "cgroup" {
+			continue
+		}
+		opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "rw" || o == "ro" })
+		s.Mounts[i].Options = append(opts, "ro")
+	}
+	return nil
 }
 
 // dockerMaskedPaths is dockerd's default list of masked paths, in its

@@ -201,6 +201,15 @@ func testCgroupDelegation(t *testing.T, c cli) {
 	if r := c.run("run", "--rm", "--network", "none", "busybox", "mkdir", hier+"/x"); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
 		t.Errorf("an unprivileged container making a cgroup in %s: %s, want Read-only file system", hier, r)
 	}
+	// --security-opt writable-cgroups[=BOOL] decides instead, as dockerd's:
+	// writable without --privileged, read-only with it.
+	mk := "mkdir " + hier + "/x && rmdir " + hier + "/x"
+	if r := c.run("run", "--rm", "--network", "none", "--security-opt", "writable-cgroups", "busybox", "sh", "-c", mk); r.code != 0 {
+		t.Errorf("writable-cgroups: a cgroup made and removed in %s: %s", hier, r)
+	}
+	if r := c.run("run", "--rm", "--network", "none", "--privileged", "--security-opt", "writable-cgroups=false", "busybox", "mkdir", hier+"/x"); r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("--privileged with writable-cgroups=false making a cgroup in %s: %s, want Read-only file system", hier, r)
+	}
 	if !cgroupV2() {
 		return // v1 has no delegation to a cgroup namespace; make test-cgroupv2 runs the rest
 	}

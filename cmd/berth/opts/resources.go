@@ -51,7 +51,7 @@ func ResourceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a Linux capability (or ALL)"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a Linux capability (or ALL)"},
 		&cli.BoolFlag{Name: "privileged", Usage: "give every capability and host device, no seccomp, no masked paths"},
-		&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=PROFILE"},
+		&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=unconfined|PROFILE.json, no-new-privileges, apparmor=PROFILE, writable-cgroups[=false]"},
 		&cli.StringSliceFlag{Name: "group-add", Usage: "add an additional group (name or GID)"},
 	)
 }
