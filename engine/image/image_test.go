@@ -360,7 +360,7 @@ func TestRemoveInUse(t *testing.T) {
 		t.Fatalf("untag of in-use image: %v", err)
 	}
 	_, err := s.Remove(ctx, []string{"busybox"}, imagetypes.RemoveOptions{})
-	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "image is in use by container 0123456789ab") {
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "container 0123456789ab is using its referenced image "+id[7:19]) {
 		t.Fatalf("remove in-use = %v", err)
 	}
 	if !slices.Equal(asked, []string{id}) {

@@ -69,8 +69,9 @@ func tagName(target string) (string, error) {
 //   - an ID whose image has names in more than one repository needs Force
 //     (errdefs.ErrConflict);
 //   - an image that a container uses (Options.InUse) is only removed with
-//     Force (errdefs.ErrFailedPrecondition, "… image is in use by container
-//     <id>").
+//     Force (errdefs.ErrFailedPrecondition, "… container <id> is using its
+//     referenced image <id>" by name, "… image is in use by container
+//     <id>" by ID).
 //
 // It goes on with the next ref after an error, and returns what it did with
 // every error joined (errors.Is works on the result).
@@ -121,11 +122,11 @@ func (s *Service) removeOne(ctx context.Context, ref string, force bool) ([]imag
 			return nil, fmt.Errorf("check containers using image %s: %w", shortID(id), err)
 		}
 		if len(users) > 0 {
-			what := fmt.Sprintf("unable to delete %s (must be forced)", shortID(id))
-			if name != "" {
-				what = fmt.Sprintf("unable to remove repository reference %q (must force)", imagetypes.FamiliarName(name))
+			if name != "" { // dockerd's words
+				return nil, fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s: %w",
+					imagetypes.FamiliarName(name), shortID(users[0]), shortID(id), errdefs.ErrFailedPrecondition)
 			}
-			return nil, fmt.Errorf("conflict: %s - image is in use by container %s: %w", what, shortID(users[0]), errdefs.ErrFailedPrecondition)
+			return nil, fmt.Errorf("conflict: unable to delete %s (must be forced) - image is in use by container %s: %w", shortID(id), shortID(users[0]), errdefs.ErrFailedPrecondition)
 		}
 	}
 
