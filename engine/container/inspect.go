@@ -482,10 +482,11 @@ func (lf listFilter) match(s containertypes.Summary) bool {
 }
 
 // UsingImage returns the IDs of the containers created from the image with
-// the given ID (config digest). The image service asks it before removing an
-// image.
+// the given ID (config digest) or that mount it (--mount type=image). The
+// image service asks it before removing an image.
 func (s *Service) UsingImage(ctx context.Context, imageID string) ([]string, error) {
-	list, err := s.containerStore().List(s.ctx(ctx), `labels."`+labelImageID+`"==`+strconv.Quote(imageID))
+	list, err := s.containerStore().List(s.ctx(ctx), `labels."`+labelImageID+`"==`+strconv.Quote(imageID),
+		`labels."`+labelImageMountPrefix+imageID+`"`)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,19 @@ type mountEntry struct {
 	Options    []string `json:"Options,omitempty"`
 	// FromImage: an anonymous volume for one of the image's VOLUMEs.
 	FromImage bool `json:"FromImage,omitempty"`
+	// Subpath: only this part of the volume or image is mounted. It is
+	// resolved at each start (see stageMounts), which fills in the spec's
+	// source; SpecSource stays empty.
+	Subpath string `json:"Subpath,omitempty"`
+	// View is the snapshot (a read-only view of the image) of an image
+	// mount, ImageID its image.
+	View    string `json:"View,omitempty"`
+	ImageID string `json:"ImageID,omitempty"`
 }
+
+// staged says whether the mount's source is only known at start: a volume
+// subpath or an image.
+func (e mountEntry) staged() bool { return e.Type == "image" || e.Subpath != "" }
 
 type mountRecord struct {
 	Mounts []mountEntry `json:"Mounts"`
@@ -73,6 +85,8 @@ type mountPlan struct {
 	created  []string // volumes this create made (rolled back on failure)
 	readonly bool
 	copyUp   []mountEntry // new, empty volumes to fill from the image
+	views    []string     // image mounts' snapshots this create made
+	id       string       // the container's
 }
 
 // prepareMounts resolves cfg's mounts and the image's VOLUMEs: it creates
@@ -81,7 +95,7 @@ type mountPlan struct {
 // container's snapshot (key id) must be prepared. On error nothing it made
 // is left; on success the caller undoes with rollback if a later step fails.
 func (s *Service) prepareMounts(ctx context.Context, cfg *containertypes.Config, imageVolumes map[string]struct{}, id string) (p *mountPlan, err error) {
-	p = &mountPlan{readonly: cfg.ReadonlyRootfs}
+	p = &mountPlan{readonly: cfg.ReadonlyRootfs, id: id}
 	defer func() {
 		if err != nil {
 			s.rollbackMounts(ctx, p)
@@ -129,6 +143,7 @@ func (s *Service) prepareMounts(ctx context.Context, cfg *containertypes.Config,
 		if err != nil {
 			return p, err
 		}
+
 		if seen[e.Destination] {
 			return p, fmt.Errorf("duplicate mount point: %s: %w", e.Destination, errdefs.ErrInvalidArgument)
 		}
@@ -218,6 +233,19 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 	if m.Type != "tmpfs" && (m.TmpfsSize != 0 || m.TmpfsMode != 0) {
 		return mountEntry{}, fmt.Errorf("tmpfs options apply to tmpfs mounts only: %w", errdefs.ErrInvalidArgument)
 	}
+	if m.Subpath != "" {
+		if m.Type != "volume" && m.Type != "image" {
+			return mountEntry{}, fmt.Errorf("a subpath applies to volume and image mounts only: %w", errdefs.ErrInvalidArgument)
+		}
+		if m.Type == "volume" && m.Source == "" {
+			return mountEntry{}, fmt.Errorf("invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes: %w", errdefs.ErrInvalidArgument)
+		}
+		// As dockerd: lexically within (no "..", not absolute); where its
+		// symbolic links lead is checked at each start.
+		if !filepath.IsLocal(m.Subpath) {
+			return mountEntry{}, fmt.Errorf("invalid mount config for type %q: subpath must be a relative path within the volume: %w", m.Type, errdefs.ErrInvalidArgument)
+		}
+	}
 	e := mountEntry{MountPoint: containertypes.MountPoint{Type: m.Type, Destination: dst, RW: !m.ReadOnly}, NoCopy: m.VolumeNoCopy}
 	rw := "rw"
 	if m.ReadOnly {
@@ -285,6 +313,22 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 		if m.TmpfsMode != 0 {
 			e.Options = append(e.Options, "mode="+strconv.FormatUint(uint64(m.TmpfsMode), 8))
 		}
+	case "image":
+		if m.Source == "" {
+			return e, fmt.Errorf("invalid mount config for type \"image\": field Source must not be empty: %w", errdefs.ErrInvalidArgument)
+		}
+		img, err := s.opts.Images.ResolveForRun(ctx, m.Source)
+		if err != nil {
+			return e, err
+		}
+		// An image's filesystem is always mounted read-only.
+		e.RW, e.Mode, e.Propagation = false, "ro", "rprivate"
+		e.Source, e.ImageID, e.Subpath = m.Source, img.ID, m.Subpath
+		e.SpecType = "bind"
+		e.Options = []string{"rbind", "rprivate", "ro"}
+		if e.View, err = s.imageView(ctx, p, img.ChainID); err != nil {
+			return e, err
+		}
 	case "volume":
 		if s.opts.Volumes == nil {
 			return e, fmt.Errorf("volumes are not available in this engine: %w", errdefs.ErrNotImplemented)
@@ -312,12 +356,22 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 		e.Name, e.Driver, e.Source, e.Mode = v.Name, v.Driver, v.Mountpoint, rw
 		e.Propagation = ""
 		switch {
+		case m.Subpath != "" && (v.Mountpoint == "" || (v.Options["type"] != "" && !isBindOpts(v.Options["o"]))):
+			return e, fmt.Errorf("volume %s is mounted at each use (driver options type=%s): a subpath needs a volume whose data is a directory: %w", v.Name, v.Options["type"], errdefs.ErrInvalidArgument)
 		case v.Mountpoint == "": // a tmpfs volume: each container has its own
 			e.SpecType, e.SpecSource = "tmpfs", "tmpfs"
 			e.Options = append([]string{"nosuid", "nodev", rw}, splitOpts(v.Options["o"])...)
 		case v.Options["type"] != "" && !isBindOpts(v.Options["o"]):
 			e.SpecType, e.SpecSource = v.Options["type"], v.Options["device"]
 			e.Options = append([]string{rw}, splitOpts(v.Options["o"])...)
+		case m.Subpath != "":
+			// The subpath is found at each start (stageMounts). An empty
+			// directory there gets the image's content, as with dockerd.
+			e.SpecType, e.Subpath = "bind", m.Subpath
+			e.Options = []string{"rbind", "rprivate", rw}
+			if !m.VolumeNoCopy {
+				p.copyUp = append(p.copyUp, e)
+			}
 		default:
 			e.SpecType, e.SpecSource = "bind", v.Mountpoint
 			e.Options = []string{"rbind", "rprivate", rw}
@@ -326,7 +380,7 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 			}
 		}
 	default:
-		return e, fmt.Errorf("invalid mount type %q: want volume, bind or tmpfs: %w", m.Type, errdefs.ErrInvalidArgument)
+		return e, fmt.Errorf("invalid mount type %q: want volume, bind, tmpfs or image: %w", m.Type, errdefs.ErrInvalidArgument)
 	}
 	return e, nil
 }
@@ -369,21 +423,54 @@ func (s *Service) copyUp(ctx context.Context, id string, entries []mountEntry) e
 	}
 	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
 		for _, e := range entries {
-			src, err := fsarchive.OpenRootIn(root, e.Destination)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-					continue // nothing in the image there
-				}
-				return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+			dst, done, err := copyUpTarget(e)
+			if err != nil || dst == "" {
+				continue // not empty, or a subpath that start will refuse
 			}
-			err = copyTree(src, e.SpecSource)
-			src.Close()
+			err = copyUpOne(root, e, dst)
+			done()
 			if err != nil {
-				return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// copyUpTarget is the directory to fill for e, "" if it is not empty: the
+// volume's, or its subpath's (opened beneath the volume, so a symbolic
+// link cannot lead the copy out of it).
+func copyUpTarget(e mountEntry) (dir string, done func(), err error) {
+	if e.Subpath == "" {
+		return e.SpecSource, func() {}, nil
+	}
+	fd, err := openBeneath(e.Source, e.Subpath)
+	if err != nil {
+		return "", nil, err
+	}
+	dir = "/proc/self/fd/" + strconv.Itoa(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || !emptyDir(dir) {
+		unix.Close(fd)
+		return "", nil, err
+	}
+	return dir, func() { unix.Close(fd) }, nil
+}
+
+// copyUpOne copies the image's content at e's destination into dst.
+func copyUpOne(root string, e mountEntry, dst string) error {
+	src, err := fsarchive.OpenRootIn(root, e.Destination)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil // nothing in the image there
+		}
+		return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+	}
+	defer src.Close()
+	if err := copyTree(src, dst); err != nil {
+		return fmt.Errorf("copying the image's %s into volume %s: %w", e.Destination, e.Name, err)
+	}
+	return nil
 }
 
 // copyTree copies everything in src into the directory dst.
@@ -423,8 +510,8 @@ func (s *Service) volumesFrom(ctx context.Context, spec string) ([]mountEntry, e
 	}
 	var out []mountEntry
 	for _, e := range mountsOf(c) {
-		if e.Type == "tmpfs" {
-			continue
+		if e.Type == "tmpfs" || e.Type == "image" {
+			continue // the image's view belongs to the other container
 		}
 		e.Anonymous, e.FromImage = false, false
 		if mode != "" {
@@ -459,7 +546,11 @@ func mountsOf(c containers.Container) []mountEntry {
 
 // rollbackMounts removes the volumes a failed create made.
 func (s *Service) rollbackMounts(ctx context.Context, p *mountPlan) {
-	if p == nil || s.opts.Volumes == nil {
+	if p == nil {
+		return
+	}
+	s.removeViews(ctx, p.views)
+	if s.opts.Volumes == nil {
 		return
 	}
 	for _, name := range p.created {
@@ -510,6 +601,11 @@ func (p *mountPlan) apply(rec *containers.Container) error {
 		return nil
 	}
 	for _, e := range p.entries {
+		if e.Type == "image" {
+			rec.Labels[labelImageMountPrefix+e.ImageID] = e.View
+			rec.Labels[gcSnapshotRef+rec.Snapshotter+"/"+e.View] = e.View
+			continue
+		}
 		if e.Type != "volume" {
 			continue
 		}

@@ -2,13 +2,16 @@ package container
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
@@ -66,5 +69,68 @@ func TestResolveMounts(t *testing.T) {
 	}
 	if !sp.Root.Readonly || !reflect.DeepEqual(dsts, []string{"/dev/shm", "/m", "/t", "/m/sub"}) {
 		t.Errorf("spec: readonly=%v mounts %v", sp.Root.Readonly, dsts)
+	}
+}
+
+// TestSubpathRefused: a subpath that is not lexically inside its volume or
+// image, or that is given to another mount type, is refused at create.
+func TestSubpathRefused(t *testing.T) {
+	s := &Service{}
+	for _, m := range []containertypes.MountSpec{
+		{Type: "volume", Source: "v", Target: "/x", Subpath: "../../etc/passwd"},
+		{Type: "volume", Source: "v", Target: "/x", Subpath: "/etc"},
+		{Type: "volume", Source: "v", Target: "/x", Subpath: "a/../../b"},
+		{Type: "image", Source: "busybox", Target: "/x", Subpath: "../x"},
+		{Type: "volume", Target: "/x", Subpath: "a"}, // anonymous
+		{Type: "bind", Source: "/tmp", Target: "/x", Subpath: "a"},
+		{Type: "tmpfs", Target: "/x", Subpath: "a"},
+	} {
+		_, err := s.resolveMount(context.Background(), &mountPlan{}, m, fromMount, "")
+		if !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%+v: %v, want an invalid-argument error", m, err)
+		}
+	}
+}
+
+// TestOpenBeneath: a subpath is opened below its base, following symbolic
+// links that stay inside; one that leads out, or a missing path, is an
+// error worded as dockerd's.
+func TestOpenBeneath(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{"subdir", "hack"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, "subdir", "hello.txt"), []byte("world\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, to := range map[string]string{"root": "/", "good": "../subdir", "bad": "root", "up": "../.."} {
+		if err := os.Symlink(to, filepath.Join(base, "hack", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ok := range []string{".", "subdir", "hack/good", "hack/good/hello.txt", "subdir/../subdir"} {
+		fd, err := openBeneath(base, ok)
+		if err != nil {
+			t.Errorf("%s: %v", ok, err)
+			continue
+		}
+		unix.Close(fd)
+	}
+	for sub, want := range map[string]string{
+		"hack/root":          "path concatenation escapes the base directory",
+		"hack/bad":           "path concatenation escapes the base directory",
+		"hack/up":            "path concatenation escapes the base directory",
+		"nothing":            "cannot access path",
+		"subdir/hello.txt/x": "cannot access path",
+	} {
+		fd, err := openBeneath(base, sub)
+		if err == nil {
+			unix.Close(fd)
+			t.Errorf("%s opened", sub)
+		} else if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", sub, err, want)
+		}
 	}
 }

@@ -171,6 +171,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 		return err
 	}
 	s.removeVolumes(ctx, autoRemovedVolumes(c))
+	s.removeViews(ctx, viewsOf(c))
 	if err := os.RemoveAll(s.containerDir(r.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("removing container files", "id", r.id, "err", err)
 	}

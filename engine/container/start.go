@@ -82,6 +82,14 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 			s.unmountShm(r.id)
 		}
 	}()
+	// Image mounts and volume subpaths: found now, held until runc has
+	// made the container's mounts.
+	release, err := s.stageMounts(ctx, &c)
+	if err != nil {
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
+	defer release()
 	mounts, err := s.client.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
 	if err != nil {
 		return fmt.Errorf("mounting the container's filesystem: %w", err)
@@ -136,7 +144,9 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 	for _, m := range mounts {
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
-	if err := s.createTask(ctx, req); err != nil {
+	err = s.createTask(ctx, req)
+	release()
+	if err != nil {
 		if nerr := netWait(); nerr != nil {
 			// The network failed first and took its namespace away:
 			// the task's error (no such namespace) only follows from it.

@@ -62,6 +62,7 @@ func TestDockerCLI(t *testing.T) {
 	bin := dockerBin(t)
 	s := harness.Start(t)
 	s.LoadBusybox()
+	loadVolImage(t, s)
 	cfgDir := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -87,6 +88,8 @@ func TestDockerCLI(t *testing.T) {
 		{"NamespacesInit", testDockerNamespacesInit},
 		{"DeviceThrottle", testDockerDeviceThrottle},
 		{"UpdatePidsLimit", testDockerUpdatePidsLimit},
+		{"VolumeSubpath", testVolumeSubpath},
+		{"ImageMount", testImageMount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

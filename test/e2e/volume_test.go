@@ -78,6 +78,8 @@ func TestVolumes(t *testing.T) {
 		{"ImportEscapes", testVolumeImportEscapes},
 		{"Cp", testCp},
 		{"CpEscapes", testCpEscapes},
+		{"Subpath", testVolumeSubpath},
+		{"ImageMount", testImageMount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

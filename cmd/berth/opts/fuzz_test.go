@@ -14,7 +14,7 @@ func FuzzParseMount(f *testing.F) {
 		"type=bind,src=/a,dst=/b,ro", "type=volume,source=v,target=/d,volume-nocopy=true",
 		"type=tmpfs,dst=/t,tmpfs-size=64m,tmpfs-mode=1770", "type=tmpfs,dst=/t,tmpfs-size=NaN",
 		"type=tmpfs,dst=/t,tmpfs-size=1e300g", "type=tmpfs,dst=/t,tmpfs-size=inf", "target",
-		"dst=/x,readonly=maybe", ",,,", "type=bind,dst=/x",
+		"dst=/x,readonly=maybe", ",,,", "type=bind,dst=/x", "type=image,src=i,dst=/x,image-subpath=a/b",
 	} {
 		f.Add(s)
 	}
@@ -26,7 +26,7 @@ func FuzzParseMount(f *testing.F) {
 			}
 			return
 		}
-		if m.Target == "" || (m.Type != "volume" && m.Type != "bind" && m.Type != "tmpfs") {
+		if m.Target == "" || (m.Type != "volume" && m.Type != "bind" && m.Type != "tmpfs" && m.Type != "image") {
 			t.Fatalf("%q accepted as %+v", v, m)
 		}
 		if m.TmpfsSize < 0 {

@@ -16,7 +16,7 @@ import (
 func VolumeFlags() []cli.Flag {
 	return []cli.Flag{
 		repeatable{&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount a volume or a host directory: NAME:/path[:ro], /host/path:/path[:ro], or /path (an anonymous volume)"}},
-		&cli.StringSliceFlag{Name: "mount", Usage: "mount with Docker's keys: type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,bind-propagation=…][,tmpfs-size=…][,tmpfs-mode=…]"},
+		&cli.StringSliceFlag{Name: "mount", Usage: "mount with Docker's keys: type=volume|bind|tmpfs|image,source=…,target=…[,readonly][,volume-nocopy][,volume-subpath=…][,image-subpath=…][,bind-propagation=…][,tmpfs-size=…][,tmpfs-mode=…]"},
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs: /path[:options] (e.g. /run:size=64m)"},
 		&cli.StringSliceFlag{Name: "volumes-from", Usage: "mount the volumes of another container: CONTAINER[:ro|:rw]"},
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the container's root file system read-only"},
@@ -72,6 +72,7 @@ func ParseMount(v string) (container.MountSpec, error) {
 		}
 		return false, fmt.Errorf("invalid --mount %q: %s takes true or false", v, key)
 	}
+	subpathOf := "" // the type whose subpath key was given
 	for _, field := range strings.Split(v, ",") {
 		if field == "" {
 			continue
@@ -89,6 +90,9 @@ func ParseMount(v string) (container.MountSpec, error) {
 			m.ReadOnly, err = boolVal(key, val, has)
 		case "volume-nocopy":
 			m.VolumeNoCopy, err = boolVal(key, val, has)
+		case "volume-subpath", "image-subpath":
+			subpathOf = strings.TrimSuffix(strings.ToLower(key), "-subpath")
+			m.Subpath = val
 		case "bind-propagation":
 			m.BindPropagation = val
 		case "tmpfs-size":
@@ -127,15 +131,18 @@ func ParseMount(v string) (container.MountSpec, error) {
 		}
 	}
 	switch m.Type {
-	case "volume", "bind", "tmpfs":
+	case "volume", "bind", "tmpfs", "image":
 	default:
-		return bad("type must be volume, bind or tmpfs")
+		return bad("type must be volume, bind, tmpfs or image")
+	}
+	if subpathOf != "" && subpathOf != m.Type {
+		return bad("cannot mix '%s-subpath' with mount type '%s'", subpathOf, m.Type)
 	}
 	if m.Target == "" {
 		return bad("target is required")
 	}
-	if m.Type == "bind" && m.Source == "" {
-		return bad("a bind needs a source")
+	if (m.Type == "bind" || m.Type == "image") && m.Source == "" {
+		return bad("a %s mount needs a source", m.Type)
 	}
 	return m, nil
 }

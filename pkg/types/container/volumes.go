@@ -9,10 +9,10 @@ import (
 
 // MountSpec is one --mount, with Docker's keys.
 type MountSpec struct {
-	// Type is "volume" (default), "bind" or "tmpfs".
+	// Type is "volume" (default), "bind", "tmpfs" or "image".
 	Type string `json:"Type,omitempty"`
-	// Source is the volume's name (empty: an anonymous volume) or the host
-	// path of a bind.
+	// Source is the volume's name (empty: an anonymous volume), the host
+	// path of a bind or the image (name or ID) of an image mount.
 	Source   string `json:"Source,omitempty"`
 	Target   string `json:"Target"`
 	ReadOnly bool   `json:"ReadOnly,omitempty"`
@@ -32,6 +32,11 @@ type MountSpec struct {
 	TmpfsSize int64 `json:"TmpfsSize,omitempty"`
 	// TmpfsMode is the tmpfs root's permission bits (0: 1777).
 	TmpfsMode uint32 `json:"TmpfsMode,omitempty"`
+	// Subpath mounts only this directory or file of the volume or image
+	// (Docker's volume-subpath and image-subpath): a relative path within
+	// it, resolved at each start; a symbolic link on the way may not lead
+	// out of it.
+	Subpath string `json:"Subpath,omitempty"`
 }
 
 // MountPoint is one mount of a container as Inspect shows it (Docker's

@@ -763,9 +763,11 @@ func (x *HealthcheckResult) GetOutput() string {
 // MountSpec is one --mount with Docker's keys (engine type container.MountSpec).
 type MountSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// volume (default), bind or tmpfs.
+	// volume (default), bind, tmpfs or image (the image's filesystem,
+	// read-only).
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
-	// Volume name (empty: anonymous) or host path of a bind.
+	// Volume name (empty: anonymous), host path of a bind, or the image
+	// (name or ID) of an image mount.
 	Source          string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	Target          string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	ReadOnly        bool   `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
@@ -782,8 +784,12 @@ type MountSpec struct {
 	// error where it cannot with bind_read_only_force_recursive.
 	BindReadOnlyNonRecursive   bool `protobuf:"varint,10,opt,name=bind_read_only_non_recursive,json=bindReadOnlyNonRecursive,proto3" json:"bind_read_only_non_recursive,omitempty"`
 	BindReadOnlyForceRecursive bool `protobuf:"varint,11,opt,name=bind_read_only_force_recursive,json=bindReadOnlyForceRecursive,proto3" json:"bind_read_only_force_recursive,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// Only this directory or file of the volume or image (Docker's
+	// volume-subpath and image-subpath): a relative path within it, resolved
+	// at each start; a symbolic link may not lead out of it.
+	Subpath       string `protobuf:"bytes,12,opt,name=subpath,proto3" json:"subpath,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MountSpec) Reset() {
@@ -891,6 +897,13 @@ func (x *MountSpec) GetBindReadOnlyForceRecursive() bool {
 		return x.BindReadOnlyForceRecursive
 	}
 	return false
+}
+
+func (x *MountSpec) GetSubpath() string {
+	if x != nil {
+		return x.Subpath
+	}
+	return ""
 }
 
 // MountPoint is one mount of a container (engine type container.MountPoint,
@@ -6036,7 +6049,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
 	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
 	"\texit_code\x18\x03 \x01(\x03R\bexitCode\x12\x16\n" +
-	"\x06output\x18\x04 \x01(\tR\x06output\"\xad\x03\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\"\xc7\x03\n" +
 	"\tMountSpec\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -6051,7 +6064,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x12bind_non_recursive\x18\t \x01(\bR\x10bindNonRecursive\x12>\n" +
 	"\x1cbind_read_only_non_recursive\x18\n" +
 	" \x01(\bR\x18bindReadOnlyNonRecursive\x12B\n" +
-	"\x1ebind_read_only_force_recursive\x18\v \x01(\bR\x1abindReadOnlyForceRecursive\"\xcc\x01\n" +
+	"\x1ebind_read_only_force_recursive\x18\v \x01(\bR\x1abindReadOnlyForceRecursive\x12\x18\n" +
+	"\asubpath\x18\f \x01(\tR\asubpath\"\xcc\x01\n" +
 	"\n" +
 	"MountPoint\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +

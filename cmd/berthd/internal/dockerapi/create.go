@@ -262,9 +262,14 @@ func mountSpec(m mount.Mount) (container.MountSpec, error) {
 			if d := o.DriverConfig; d != nil && d.Name != "" && d.Name != volume.DriverLocal {
 				return ms, fmt.Errorf("plugin %q not found: berth has the local volume driver only: %w", d.Name, errdefs.ErrNotFound)
 			}
-			if o.Subpath != "" || (o.DriverConfig != nil && o.DriverConfig.Name != "" && o.DriverConfig.Name != "local") || len(o.Labels) > 0 {
-				return ms, unsupported("volume mount options other than nocopy (subpath, driver, labels)")
+			if len(o.Labels) > 0 {
+				return ms, unsupported("volume labels in a mount (VolumeOptions.Labels)")
 			}
+			ms.Subpath = o.Subpath
+		}
+	case mount.TypeImage:
+		if o := m.ImageOptions; o != nil {
+			ms.Subpath = o.Subpath
 		}
 	case mount.TypeTmpfs:
 		if o := m.TmpfsOptions; o != nil {
@@ -275,7 +280,7 @@ func mountSpec(m mount.Mount) (container.MountSpec, error) {
 			}
 		}
 	default:
-		return ms, invalid("mount type %q is not supported by berth: use bind, volume or tmpfs", m.Type)
+		return ms, invalid("mount type %q is not supported by berth: use bind, volume, tmpfs or image", m.Type)
 	}
 	if m.Target == "" {
 		return ms, invalid("invalid mount config: the mount's Target is empty")

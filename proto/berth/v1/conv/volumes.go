@@ -22,7 +22,7 @@ func mountConfigToProto(c container.Config, p *berthv1.ContainerConfig) {
 			VolumeNoCopy: m.VolumeNoCopy, BindPropagation: m.BindPropagation,
 			TmpfsSize: m.TmpfsSize, TmpfsMode: m.TmpfsMode,
 			BindNonRecursive: m.BindNonRecursive, BindReadOnlyNonRecursive: m.BindReadOnlyNonRecursive,
-			BindReadOnlyForceRecursive: m.BindReadOnlyForceRecursive,
+			BindReadOnlyForceRecursive: m.BindReadOnlyForceRecursive, Subpath: m.Subpath,
 		})
 	}
 }
@@ -39,7 +39,7 @@ func mountConfigFromProto(p *berthv1.ContainerConfig, c *container.Config) {
 			VolumeNoCopy: m.GetVolumeNoCopy(), BindPropagation: m.GetBindPropagation(),
 			TmpfsSize: m.GetTmpfsSize(), TmpfsMode: m.GetTmpfsMode(),
 			BindNonRecursive: m.GetBindNonRecursive(), BindReadOnlyNonRecursive: m.GetBindReadOnlyNonRecursive(),
-			BindReadOnlyForceRecursive: m.GetBindReadOnlyForceRecursive(),
+			BindReadOnlyForceRecursive: m.GetBindReadOnlyForceRecursive(), Subpath: m.GetSubpath(),
 		})
 	}
 }
