@@ -25,6 +25,7 @@ import (
 	"github.com/berthproject/berth/pkg/fsarchive"
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 	volumetypes "github.com/berthproject/berth/pkg/types/volume"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -268,14 +269,9 @@ func (s *Service) resolveMount(ctx context.Context, p *mountPlan, m containertyp
 		} else if err != nil {
 			return e, err
 		}
-		prop := m.BindPropagation
-		if prop == "" {
-			prop = "rprivate"
-		}
-		switch prop {
-		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
-		default:
-			return e, fmt.Errorf("invalid bind-propagation %q: %w", prop, errdefs.ErrInvalidArgument)
+		prop, err := s.bindPropagation(src, m.BindPropagation)
+		if err != nil {
+			return e, err
 		}
 		e.Source, e.SpecType, e.SpecSource = src, "bind", src
 		e.Mode, e.Propagation = rw, prop
@@ -572,6 +568,18 @@ func (p *mountPlan) specOpt() oci.SpecOpts {
 			}
 			sp.Root.Readonly = true
 		}
+		// A shared bind needs the container's root shared too, or what is
+		// mounted below it inside would not reach the host (as dockerd).
+		for _, e := range p.entries {
+			if e.Propagation == "shared" || e.Propagation == "rshared" {
+				if sp.Linux == nil {
+					sp.Linux = &specs.Linux{}
+				}
+				if rp := sp.Linux.RootfsPropagation; rp != "shared" && rp != "rshared" {
+					sp.Linux.RootfsPropagation = "shared"
+				}
+			}
+		}
 		// A user's mount over a default one (/dev/shm, /etc/hosts) replaces it.
 		taken := map[string]bool{}
 		for _, e := range p.entries {
@@ -710,3 +718,60 @@ var recursiveReadOnlySupported = sync.OnceValue(func() bool {
 	}
 	return major > 5 || (major == 5 && minor >= 12)
 })
+
+// bindPropagation checks a bind's propagation (want: the user's, or empty)
+// and returns the one it gets, with dockerd's rules: rprivate by default,
+// but a bind of berthd's root, of a directory below it or of one above it
+// gets rslave, and may only be rslave or rshared (a private copy of the
+// root would hold the containers' mounts busy). That a shared bind's source
+// is on a shared mount is checked at each start (checkShared).
+func (s *Service) bindPropagation(src, want string) (string, error) {
+	switch want {
+	case "", "private", "rprivate", "shared", "rshared", "slave", "rslave":
+	default:
+		return "", fmt.Errorf("invalid bind-propagation %q: %w", want, errdefs.ErrInvalidArgument)
+	}
+	if root := s.opts.Root; root != "" && (within(src, root) || within(root, src)) {
+		switch want {
+		case "":
+			return "rslave", nil
+		case "rslave", "rshared":
+		default:
+			return "", fmt.Errorf("invalid mount config: must use either propagation mode \"rslave\" or \"rshared\" when mount source is within the daemon root, daemon root: %q, bind mount source: %q, propagation: %q: %w", root, src, want, errdefs.ErrInvalidArgument)
+		}
+	}
+	if want == "" {
+		want = "rprivate"
+	}
+	return want, nil
+}
+
+// within says whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(p))
+	return err == nil && filepath.IsLocal(rel)
+}
+
+// ensureShared checks that the mount holding path is shared: a shared bind
+// of it could not propagate anything otherwise.
+func ensureShared(p string) error {
+	infos, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return err
+	}
+	var best *mountinfo.Info
+	for _, m := range infos {
+		if within(p, m.Mountpoint) && (best == nil || len(m.Mountpoint) >= len(best.Mountpoint)) {
+			best = m
+		}
+	}
+	if best == nil {
+		return fmt.Errorf("path %s: no mount holds it: %w", p, errdefs.ErrInvalidArgument)
+	}
+	for _, o := range strings.Fields(best.Optional) {
+		if strings.HasPrefix(o, "shared:") {
+			return nil
+		}
+	}
+	return fmt.Errorf("path %s is mounted on %s but it is not a shared mount: %w", p, best.Mountpoint, errdefs.ErrInvalidArgument)
+}

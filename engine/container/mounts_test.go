@@ -72,6 +72,39 @@ func TestResolveMounts(t *testing.T) {
 	}
 }
 
+// TestBindPropagationDaemonRoot: binds of berthd's root, of a directory
+// below it or above it get rslave by default and may only be rslave or
+// rshared (dockerd's rule); other binds default to rprivate.
+func TestBindPropagationDaemonRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	s := &Service{opts: Options{Root: root}}
+	for _, tc := range []struct {
+		src, want, got string
+		ok             bool
+	}{
+		{root, "", "rslave", true},
+		{filepath.Join(root, "containers"), "", "rslave", true},
+		{base, "", "rslave", true}, // the root is below it
+		{root, "rshared", "rshared", true},
+		{root, "rslave", "rslave", true},
+		{root, "private", "", false},
+		{filepath.Join(root, "containers"), "slave", "", false},
+		{base, "shared", "", false},
+		{root + "2", "", "rprivate", true}, // a sibling, not below
+		{filepath.Join(base, "other"), "private", "private", true},
+		{filepath.Join(base, "other"), "sideways", "", false},
+	} {
+		got, err := s.bindPropagation(tc.src, tc.want)
+		if (err == nil) != tc.ok || got != tc.got {
+			t.Errorf("bind of %s with %q: got %q, %v", tc.src, tc.want, got, err)
+		}
+		if err != nil && !errdefs.IsInvalidArgument(err) {
+			t.Errorf("bind of %s with %q: error class: %v", tc.src, tc.want, err)
+		}
+	}
+}
+
 // TestSubpathRefused: a subpath that is not lexically inside its volume or
 // image, or that is given to another mount type, is refused at create.
 func TestSubpathRefused(t *testing.T) {

@@ -78,7 +78,8 @@ func (s *Service) stagingDir(id string) string {
 	return filepath.Join(s.opts.State, "mounts", id)
 }
 
-// stageMounts finds the sources of c's image mounts and volume subpaths,
+// stageMounts checks that shared binds can share, finds the sources of c's
+// image mounts and volume subpaths,
 // mounts them at staging paths and stores the spec that names them.
 // release detaches them: call it once the task is created (or failed). A
 // subpath that does not exist, or leads out of its volume or image, is an
@@ -89,6 +90,13 @@ func (s *Service) stageMounts(ctx context.Context, c *containers.Container) (rel
 	for _, e := range entries {
 		if e.staged() {
 			staged = append(staged, e)
+		}
+		// As dockerd, at each start: a shared bind's source must be on a
+		// shared mount, or nothing would propagate.
+		if e.Type == "bind" && (e.Propagation == "shared" || e.Propagation == "rshared") {
+			if err := ensureShared(e.SpecSource); err != nil {
+				return func() {}, err
+			}
 		}
 	}
 	if len(staged) == 0 {

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
-// Volume subpaths and image mounts (docs/volumes.md
-// "Subpaths and image mounts"), with berth's CLI (TestVolumes) and the
+// Volume subpaths, image mounts (docs/volumes.md "Subpaths and image
+// mounts") and shared binds, with berth's CLI (TestVolumes) and the
 // docker CLI (TestDockerCLI): the --mount syntax is the same.
 
 // testVolumeSubpath: volume-subpath mounts one directory or file of a
@@ -106,6 +108,44 @@ func testImageMount(t *testing.T, c cli) {
 		if strings.Contains(r.Stdout, id+"-image-") {
 			t.Errorf("the image mount's view outlived its container:\n%s", r.Stdout)
 		}
+	}
+}
+
+// testSharedBind: a bind with shared propagation passes a mount made inside
+// the container back to the host; a source on a mount that is not shared
+// is refused at start.
+func testSharedBind(t *testing.T, c cli) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.MkdirAll(filepath.Join(dir, "mnt"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A mount of its own, private first: nothing above it decides.
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Unmount(filepath.Join(dir, "mnt"), unix.MNT_DETACH)
+		unix.Unmount(dir, unix.MNT_DETACH)
+	})
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	n := c.name("notshared")
+	c.ok("create", "--name", n, "--mount", "type=bind,src="+dir+",dst=/s,bind-propagation=shared", "busybox", "true")
+	c.fails(1, []string{"is not a shared mount"}, "start", n)
+	c.ok("rm", n)
+
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("run", "--rm", "--privileged", "--mount", "type=bind,src="+dir+",dst=/s,bind-propagation=shared",
+		"busybox", "mount", "-t", "tmpfs", "tmpfs", "/s/mnt")
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mi), " "+filepath.Join(dir, "mnt")+" ") {
+		t.Error("a mount under a shared bind did not reach the host")
 	}
 }
 

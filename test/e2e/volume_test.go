@@ -80,6 +80,7 @@ func TestVolumes(t *testing.T) {
 		{"CpEscapes", testCpEscapes},
 		{"Subpath", testVolumeSubpath},
 		{"ImageMount", testImageMount},
+		{"SharedBind", testSharedBind},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
