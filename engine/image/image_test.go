@@ -375,6 +375,44 @@ func TestRemoveInUse(t *testing.T) {
 	}
 }
 
+// TestPruneAllInUse: prune of every image (dangling=false) keeps an image
+// a container uses, with only its last name in sorted order, as dockerd's
+// (which removes the names in turn until the last one is refused); a
+// dangling-only prune leaves its names alone.
+func TestPruneAllInUse(t *testing.T) {
+	s := newService(t, Options{InUse: func(ctx context.Context, imageID string) ([]string, error) {
+		return []string{"0123456789abcdef0123456789abcdef"}, nil
+	}})
+	ctx := context.Background()
+	loadBusybox(t, s)
+	id := busyboxInfo.Config.Digest.String()
+	for _, tag := range []string{"h", "a", "z", "q"} {
+		if err := s.Tag(ctx, "busybox", "busybox:"+tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := s.Prune(ctx, imagetypes.PruneOptions{}); err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("dangling prune: %+v, %v", rep, err)
+	}
+	rep, err := s.Prune(ctx, imagetypes.PruneOptions{Filters: map[string][]string{"dangling": {"false"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var untagged []string
+	for _, d := range rep.Deleted {
+		if d.Deleted != "" {
+			t.Errorf("an image in use was deleted: %+v", d)
+		}
+		untagged = append(untagged, d.Untagged)
+	}
+	if want := []string{"busybox:a", "busybox:h", "busybox:latest", "busybox:q"}; !slices.Equal(untagged, want) {
+		t.Errorf("untagged %v, want %v", untagged, want)
+	}
+	if got := tagsOf(t, s, nil); !slices.Equal(got[id], []string{"busybox:z"}) {
+		t.Errorf("after prune: %v, want busybox:z alone", got)
+	}
+}
+
 // TestImportEmptyAndPlatform: as dockerd, an empty tar archive and an
 // empty input are a root file system of no files (the same empty layer),
 // and --platform records any architecture of the engine's OS.

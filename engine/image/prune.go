@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,7 +19,8 @@ import (
 )
 
 // Prune removes dangling images (with All: every image) that no container
-// uses and that pass opts.Filters, as `docker image prune`. A bad filter is
+// uses and that pass opts.Filters, as `docker image prune`; with All, an
+// image a container uses keeps only its last name (sorted), as dockerd's. A bad filter is
 // errdefs.ErrInvalidArgument and removes nothing.
 func (s *Service) Prune(ctx context.Context, opts imagetypes.PruneOptions) (*imagetypes.PruneReport, error) {
 	ctx = s.ns(ctx)
@@ -49,6 +51,18 @@ func (s *Service) Prune(ctx context.Context, opts imagetypes.PruneOptions) (*ima
 				continue
 			}
 			if len(users) > 0 {
+				// As dockerd, which removes each name in turn until the
+				// last one refuses (a container uses the image): it keeps
+				// its last name in sorted order and loses the others.
+				if names := slices.Sorted(slices.Values(all[id].names())); f.all && len(names) > 1 {
+					for _, n := range names[:len(names)-1] {
+						resp, err := s.removeOne(ctx, n, false)
+						rep.Deleted = append(rep.Deleted, resp...)
+						if err != nil && !errdefs.IsNotFound(err) {
+							errs = append(errs, err)
+						}
+					}
+				}
 				continue
 			}
 		}
