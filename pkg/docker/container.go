@@ -271,8 +271,12 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 				dm.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(m.BindPropagation)}
 			}
 		case "volume":
-			if m.VolumeNoCopy {
-				dm.VolumeOptions = &mount.VolumeOptions{NoCopy: true}
+			if m.VolumeNoCopy || m.Subpath != "" {
+				dm.VolumeOptions = &mount.VolumeOptions{NoCopy: m.VolumeNoCopy, Subpath: m.Subpath}
+			}
+		case "image":
+			if m.Subpath != "" {
+				dm.ImageOptions = &mount.ImageOptions{Subpath: m.Subpath}
 			}
 		case "tmpfs":
 			if m.TmpfsSize != 0 || m.TmpfsMode != 0 {

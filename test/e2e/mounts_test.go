@@ -52,6 +52,9 @@ func testVolumeSubpath(t *testing.T, c cli) {
 	} {
 		n := c.name("subpath-bad")
 		c.ok("create", "--name", n, "--mount", sub(p), "busybox", "true")
+		if got := c.inspect(n, "{{range .HostConfig.Mounts}}{{.VolumeOptions.Subpath}}{{end}}"); got != p {
+			t.Errorf("inspect's HostConfig.Mounts: subpath %q, want %q", got, p)
+		}
 		c.fails(1, []string{msg}, "start", n)
 		if m := stagedMounts(t, c, c.inspect(n, "{{.Id}}")); len(m) > 0 {
 			t.Errorf("mounts left on the host after a failed start: %v", m)
@@ -93,6 +96,12 @@ func testImageMount(t *testing.T, c cli) {
 	if got := c.inspect(ctr, `{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}}{{end}}`); got != "image "+own+" /img false" {
 		t.Errorf("inspect: %q", got)
 	}
+	sub := c.name("imgmount-sub")
+	c.ok("create", "--name", sub, "--mount", "type=image,src="+img+",dst=/img,image-subpath=seed", "busybox", "true")
+	if got := c.inspect(sub, `{{range .HostConfig.Mounts}}{{.Type}} {{.ImageOptions.Subpath}}{{end}}`); got != "image seed" {
+		t.Errorf("inspect's HostConfig.Mounts: %q", got)
+	}
+	c.ok("rm", sub)
 	c.fails(1, []string{"container " + id[:12] + " is using its referenced image " + strings.TrimPrefix(imgID, "sha256:")[:12]}, "rmi", own)
 	c.ok("start", "-a", ctr)
 	if m := stagedMounts(t, c, id); len(m) > 0 {
