@@ -438,6 +438,13 @@ func (s *Service) gcFiles() {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+	// Staged mount sources of a start that berthd did not finish.
+	staged, _ := os.ReadDir(filepath.Join(s.opts.State, "mounts"))
+	for _, e := range staged {
+		if !known(e.Name()) {
+			s.unstage(s.stagingDir(e.Name()))
+		}
+	}
 	s.mu.Lock()
 	live := make(map[string]bool, len(s.records))
 	for id := range s.records {

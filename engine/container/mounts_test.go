@@ -2,6 +2,8 @@ package container
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -165,5 +167,42 @@ func TestOpenBeneath(t *testing.T) {
 		} else if !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", sub, err, want)
 		}
+	}
+}
+
+// TestUnstage: what a start that berthd did not finish left in the staging
+// directory (binds of a file and a directory, stacked mounts) is detached
+// and removed.
+func TestUnstage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts")
+	}
+	s := &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "staging")
+	if err := os.MkdirAll(filepath.Join(dir, "0"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "1"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{{src, "0"}, {src, "0"}, {filepath.Join(src, "f"), "1"}} {
+		if err := unix.Mount(m[0], filepath.Join(dir, m[1]), "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.unstage(dir)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("staging dir still there: %v", err)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), dir) {
+		t.Errorf("mounts left under %s", dir)
 	}
 }

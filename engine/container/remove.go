@@ -172,6 +172,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 	}
 	s.removeVolumes(ctx, autoRemovedVolumes(c))
 	s.removeViews(ctx, viewsOf(c))
+	s.unstage(s.stagingDir(r.id)) // a start that berthd did not finish
 	if err := os.RemoveAll(s.containerDir(r.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("removing container files", "id", r.id, "err", err)
 	}
