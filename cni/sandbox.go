@@ -44,6 +44,10 @@ type SetupRequest struct {
 	// ExtraHosts: "name:ip" entries for /etc/hosts (--add-host); ip
 	// "host-gateway" means the primary network's gateway.
 	ExtraHosts []string
+	// Links are legacy links on a user-defined primary network,
+	// "NAME:ALIAS": ALIAS resolves to NAME through the network's DNS for
+	// this container only.
+	Links []string
 	// NetNSReady, if set, is called once the container's own network
 	// namespace exists at NetNSPath, before its interfaces are configured.
 	// A runtime may create the container in it from then on (its process
@@ -109,6 +113,7 @@ type Sandbox struct {
 	DNSSearch  []string                   `json:"dnsSearch,omitempty"`
 	DNSOptions []string                   `json:"dnsOptions,omitempty"`
 	ExtraHosts []string                   `json:"extraHosts,omitempty"`
+	Links      []string                   `json:"links,omitempty"`
 	Created    time.Time                  `json:"created"`
 	Ports      []networktypes.PortMapping `json:"ports,omitempty"` // all published ports, host ports resolved
 	// PortsNFT: the ports are forwarded by berth's nftables table (false:

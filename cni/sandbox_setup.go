@@ -126,7 +126,7 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (_ *Sandbox, err 
 	sb := &Sandbox{
 		ContainerID: id, Name: req.Name, Hostname: req.Hostname,
 		DNS: slices.Clone(req.DNS), DNSSearch: slices.Clone(req.DNSSearch), DNSOptions: slices.Clone(req.DNSOptions),
-		ExtraHosts: slices.Clone(req.ExtraHosts), Created: time.Now().UTC(),
+		ExtraHosts: slices.Clone(req.ExtraHosts), Links: slices.Clone(req.Links), Created: time.Now().UTC(),
 	}
 	ports := req.Ports
 	switch mode := req.NetworkMode; {
@@ -544,6 +544,15 @@ func (m *Manager) registerDNS(sb *Sandbox) {
 				ips = append(ips, ep.IPv6.Addr())
 			}
 			m.dns.RegisterAddrs(ep.Network, sb.ContainerID, ips, m.dnsNames(sb, ep), dnsUpstreams(sb.DNS))
+			if i == 0 && len(sb.Links) > 0 {
+				links := map[string]string{}
+				for _, l := range sb.Links {
+					if name, alias, ok := strings.Cut(l, ":"); ok {
+						links[alias] = name
+					}
+				}
+				m.dns.SetLinks(ep.Network, sb.ContainerID, links)
+			}
 		}
 	}
 }

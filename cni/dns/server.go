@@ -73,6 +73,9 @@ type record struct {
 	ips       []netip.Addr // IPv4, then IPv6 on a dual-stack network
 	names     []string     // lower case, no trailing dot
 	upstreams []string     // per-container override of the upstreams (--dns)
+	// links are the container's legacy links on a user-defined network:
+	// alias → name, resolved for this container only.
+	links map[string]string
 }
 
 type network struct {
@@ -252,6 +255,26 @@ func (s *Server) RegisterAddrs(networkName, containerID string, ips []netip.Addr
 	nw.records[containerID] = r
 }
 
+// SetLinks gives a registered container aliases that only it resolves
+// (legacy links on a user-defined network): each alias answers as the name
+// it maps to. Unknown networks and containers are ignored.
+func (s *Server) SetLinks(networkName, containerID string, links map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nw, ok := s.nets[networkName]
+	if !ok {
+		return
+	}
+	r, ok := nw.records[containerID]
+	if !ok {
+		return
+	}
+	r.links = map[string]string{}
+	for alias, name := range links {
+		r.links[normName(alias)] = normName(name)
+	}
+}
+
 // Unregister removes a container's records from one network, or from every
 // network when networkName is empty.
 func (s *Server) Unregister(networkName, containerID string) {
@@ -415,6 +438,15 @@ func (s *Server) handle(nw *network, src netip.Addr, q []byte, tcp bool) []byte 
 	if local {
 		name := normName(question.Name.String())
 		ips = lookupLocked(nw, name)
+		if len(ips) == 0 {
+			// The asker's own links come after the network's names, as
+			// in Docker.
+			if cid := containerBySource(nw, src); cid != "" {
+				if target, ok := nw.records[cid].links[name]; ok {
+					ips = lookupLocked(nw, target)
+				}
+			}
+		}
 		if len(ips) == 0 {
 			// A container on several networks resolves the names of all
 			// of them through its primary network's listener.

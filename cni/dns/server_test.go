@@ -191,3 +191,42 @@ func TestHostNameservers(t *testing.T) {
 		t.Fatalf("%v %v", ns, err)
 	}
 }
+
+// TestLinks: a container's legacy links on a user-defined network are
+// aliases that it alone resolves, after the network's own names.
+func TestLinks(t *testing.T) {
+	port := freePort(t)
+	s, err := New(Config{Port: port, ResolvConf: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddNetwork(Network{Name: "app", Listen: netip.MustParseAddr("127.0.0.2"), Subnet: netip.MustParsePrefix("127.0.0.0/8"), ResolveNames: true}); err != nil {
+		t.Fatal(err)
+	}
+	db := netip.MustParseAddr("10.1.0.5")
+	s.Register("app", "db", db, []string{"db1"}, nil)
+	s.Register("app", "web", netip.MustParseAddr("10.1.0.6"), []string{"web", "mysql2"}, nil)
+	// The asker (127.0.0.1) is "other" until it gets the links.
+	s.Register("app", "other", netip.MustParseAddr("127.0.0.1"), []string{"other"}, nil)
+	s.SetLinks("app", "web", map[string]string{"mysql": "db1"})
+	addr := "127.0.0.2:" + itoa(port)
+	if rc, ips := query(t, "udp", addr, "mysql"); rc == dnsmessage.RCodeSuccess && len(ips) > 0 {
+		t.Fatalf("another container's link answered: %v %v", rc, ips)
+	}
+	s.SetLinks("app", "other", map[string]string{"MySQL": "DB1", "mysql2": "db1"})
+	for _, proto := range []string{"udp", "tcp"} {
+		if rc, ips := query(t, proto, addr, "mysql"); rc != dnsmessage.RCodeSuccess || !slices.Equal(ips, []netip.Addr{db}) {
+			t.Fatalf("%s mysql: %v %v, want %v", proto, rc, ips, db)
+		}
+	}
+	// A name of the network wins over a link of the same name.
+	if _, ips := query(t, "udp", addr, "mysql2"); !slices.Equal(ips, []netip.Addr{netip.MustParseAddr("10.1.0.6")}) {
+		t.Fatalf("mysql2: %v", ips)
+	}
+	// Re-registering (a reconnect) drops the links until they are set again.
+	s.Register("app", "other", netip.MustParseAddr("127.0.0.1"), []string{"other"}, nil)
+	if rc, ips := query(t, "udp", addr, "mysql"); rc == dnsmessage.RCodeSuccess && len(ips) > 0 {
+		t.Fatalf("mysql after re-register: %v %v", rc, ips)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,10 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	}
 	if (cfg.OpenStdin || cfg.Tty) && cfg.Runtime != RuntimeBerth {
 		return "", nil, fmt.Errorf("interactive containers (-i, -t) need berth's runtime %s: runtime %s sends output to containerd's logging binary, which carries no stdin or terminal: %w", RuntimeBerth, cfg.Runtime, errdefs.ErrInvalidArgument)
+	}
+	links, err := s.resolveLinks(ctx, &cfg)
+	if err != nil {
+		return "", nil, err
 	}
 	want, noEmulation, err := parsePlatform(cfg.Platform)
 	if err != nil {
@@ -232,6 +237,9 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	r.labels = maps.Clone(cfg.Labels)
 	s.mu.Lock()
 	s.records[cid] = r
+	// A child removed since resolveLinks is not linked.
+	links = slices.DeleteFunc(links, func(l link) bool { return s.records[l.childID] == nil })
+	s.registerLinksLocked(cid, links)
 	s.mu.Unlock()
 	s.publish(r, "create", nil)
 	return cid, warnings, nil

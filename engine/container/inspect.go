@@ -55,6 +55,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		Config:      *cfg,
 		State:       s.state(v, c, proc, cfg.RestartPolicy),
 	}
+	out.Config.Links = s.showLinks(cfg, c.ID)
 	if proc != nil && proc.Status == tasktypes.Status_STOPPED && proc.ExitStatus == 137 && !out.State.OOMKilled {
 		// Stopped, its exit and OOM events not handled yet: the cgroup,
 		// there until the task is deleted, tells.
@@ -211,7 +212,7 @@ func (s *Service) List(ctx context.Context, opts containertypes.ListOptions) ([]
 		st := s.state(v, c, lc.proc, cfg.RestartPolicy)
 		sum := containertypes.Summary{
 			ID:          c.ID,
-			Names:       []string{"/" + cfg.Name},
+			Names:       append([]string{"/" + cfg.Name}, s.linkNames(c.ID)...),
 			Image:       cfg.Image,
 			ImageID:     c.Labels[labelImageID],
 			Command:     info.command,

@@ -173,6 +173,9 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 		ExtraHosts:  cfg.ExtraHosts,
 		NetNSReady:  nsReady,
 	}
+	if !s.legacyLinks(cfg) {
+		req.Links = cfg.Links
+	}
 	if other, ok := strings.CutPrefix(mode, "container:"); ok {
 		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)
 	}

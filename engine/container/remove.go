@@ -17,6 +17,9 @@ import (
 // Remove deletes a container: its task (Force kills a running one first),
 // its writable layer, its files and its record.
 func (s *Service) Remove(ctx context.Context, ref string, opts containertypes.RemoveOptions) error {
+	if opts.Link {
+		return s.removeLink(s.ctx(ctx), ref)
+	}
 	r, err := s.lookup(ref)
 	if err != nil {
 		return err
@@ -178,6 +181,7 @@ func (s *Service) removeLocked(ctx context.Context, r *record, st containertypes
 	}
 	os.Remove(s.attachSocket(r.id))
 	s.forget(r)
+	s.unlinkRemoved(ctx, r.id)
 	s.stopHealth(r)
 	r.notifyRemoved(st)
 	s.publish(r, "destroy", nil)

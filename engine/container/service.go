@@ -103,6 +103,9 @@ type Service struct {
 	records map[string]*record // by ID
 	names   map[string]string  // name → ID
 	execs   map[string]*execRecord
+	// links are the containers' legacy links on the default bridge
+	// network, by the parent's ID (links.go).
+	links map[string][]link
 
 	// startupGC is closed once Run's first reconciliation collected what a
 	// crash left (files, networks). Starts other than its own wait for it:
@@ -140,6 +143,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		records: make(map[string]*record),
 		names:   make(map[string]string),
 		execs:   make(map[string]*execRecord),
+		links:   make(map[string][]link),
 
 		startupGC: make(chan struct{}),
 		view:      newView(),
@@ -190,6 +194,20 @@ func (s *Service) loadRecords(ctx context.Context) error {
 		s.records[c.ID] = r
 		s.names[name] = c.ID
 	}
+	for _, c := range list {
+		if _, ok := s.records[c.ID]; !ok {
+			continue
+		}
+		if cfg, err := configOf(c); err == nil && len(cfg.Links) > 0 {
+			var links []link
+			for _, l := range s.storedLinks(cfg) {
+				if _, ok := s.records[l.childID]; ok {
+					links = append(links, l)
+				}
+			}
+			s.registerLinksLocked(c.ID, links)
+		}
+	}
 	return nil
 }
 
@@ -225,6 +243,9 @@ func (s *Service) lookupLocked(ref string) (*record, error) {
 		}
 		// Reserved by a create still in progress: no container yet.
 		return nil, fmt.Errorf("No such container: %s (a container of that name is being created): %w", ref, errdefs.ErrNotFound)
+	}
+	if r, ok := s.lookupLinkLocked(ref); ok {
+		return r, nil
 	}
 	var found *record
 	for id, r := range s.records {

@@ -82,6 +82,10 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 			s.unmountShm(r.id)
 		}
 	}()
+	if err := s.startLinks(ctx, &c, cfg, r.name); err != nil {
+		s.recordStartFailure(ctx, r, err)
+		return err
+	}
 	// Image mounts and volume subpaths: found now, held until runc has
 	// made the container's mounts.
 	release, err := s.stageMounts(ctx, &c)

@@ -65,7 +65,7 @@ func (c *Client) Unpause(ctx context.Context, id string) error {
 
 // Remove deletes a container.
 func (c *Client) Remove(ctx context.Context, id string, opts container.RemoveOptions) error {
-	_, err := c.containers.Remove(ctx, &berthv1.RemoveContainerRequest{Id: id, Force: opts.Force, Volumes: opts.Volumes})
+	_, err := c.containers.Remove(ctx, &berthv1.RemoveContainerRequest{Id: id, Force: opts.Force, Volumes: opts.Volumes, Link: opts.Link})
 	return err
 }
 

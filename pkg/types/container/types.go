@@ -73,6 +73,13 @@ type Config struct {
 	VolumesFrom []string `json:"VolumesFrom,omitempty"`
 	// ReadonlyRootfs mounts the container's root file system read-only.
 	ReadonlyRootfs bool `json:"ReadonlyRootfs,omitempty"`
+	// Links are legacy links to other containers (--link NAME[:ALIAS]).
+	// On the default bridge network the target must exist at create; the
+	// engine keeps them as "ID:ALIAS" and Inspect shows them as dockerd
+	// does, "/TARGET:/CONTAINER/ALIAS" under the current names. On a
+	// user-defined network they stay "NAME:ALIAS": ALIAS resolves to NAME
+	// through the network's DNS for this container only.
+	Links []string `json:"Links,omitempty"`
 
 	// Resources are the container's limits (--memory, --cpus, --pids-limit,
 	// --ulimit, --device, …); Update changes the cgroup ones (resources.go).
@@ -299,6 +306,9 @@ type ListOptions struct {
 type RemoveOptions struct {
 	Force   bool
 	Volumes bool
+	// Link removes the legacy link named by the reference
+	// (/CONTAINER/ALIAS) instead of a container (rm --link).
+	Link bool
 }
 
 // PruneOptions configure Prune. Filters are Docker's container prune

@@ -183,8 +183,12 @@ type ContainerConfig struct {
 	// The read-only binds of binds are read-only only at their top (the
 	// Docker API before 1.44); else with the mounts below them too.
 	ReadOnlyBindsNonRecursive bool `protobuf:"varint,46,opt,name=read_only_binds_non_recursive,json=readOnlyBindsNonRecursive,proto3" json:"read_only_binds_non_recursive,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// --link NAME[:ALIAS]: legacy links. Inspect shows a link on the default
+	// bridge network as "/TARGET:/CONTAINER/ALIAS" (dockerd's form), one on a
+	// user-defined network as "NAME:ALIAS".
+	Links         []string `protobuf:"bytes,47,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerConfig) Reset() {
@@ -537,6 +541,13 @@ func (x *ContainerConfig) GetReadOnlyBindsNonRecursive() bool {
 		return x.ReadOnlyBindsNonRecursive
 	}
 	return false
+}
+
+func (x *ContainerConfig) GetLinks() []string {
+	if x != nil {
+		return x.Links
+	}
+	return nil
 }
 
 // HealthConfig is a container's healthcheck (engine type
@@ -2755,7 +2766,10 @@ type RemoveContainerRequest struct {
 	// Kill the container first if it is running.
 	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	// Remove the container's anonymous volumes too (rm -v).
-	Volumes       bool `protobuf:"varint,3,opt,name=volumes,proto3" json:"volumes,omitempty"`
+	Volumes bool `protobuf:"varint,3,opt,name=volumes,proto3" json:"volumes,omitempty"`
+	// Remove the legacy link named by id (/CONTAINER/ALIAS), not a container
+	// (rm --link).
+	Link          bool `protobuf:"varint,4,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2807,6 +2821,13 @@ func (x *RemoveContainerRequest) GetForce() bool {
 func (x *RemoveContainerRequest) GetVolumes() bool {
 	if x != nil {
 		return x.Volumes
+	}
+	return false
+}
+
+func (x *RemoveContainerRequest) GetLink() bool {
+	if x != nil {
+		return x.Link
 	}
 	return false
 }
@@ -5958,7 +5979,7 @@ var File_berth_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\xf1\x0f\n" +
+	"\x19berth/v1/containers.proto\x12\bberth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15berth/v1/common.proto\x1a\x18berth/v1/resources.proto\"\x87\x10\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x10\n" +
@@ -6019,7 +6040,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\vannotations\x18+ \x03(\v2*.berth.v1.ContainerConfig.AnnotationsEntryR\vannotations\x128\n" +
 	"\vhealthcheck\x18, \x01(\v2\x16.berth.v1.HealthConfigR\vhealthcheck\x12\x1a\n" +
 	"\bplatform\x18- \x01(\tR\bplatform\x12@\n" +
-	"\x1dread_only_binds_non_recursive\x18. \x01(\bR\x19readOnlyBindsNonRecursive\x1a9\n" +
+	"\x1dread_only_binds_non_recursive\x18. \x01(\bR\x19readOnlyBindsNonRecursive\x12\x14\n" +
+	"\x05links\x18/ \x03(\tR\x05links\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -6238,11 +6260,12 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x16PauseContainerResponse\")\n" +
 	"\x17UnpauseContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
-	"\x18UnpauseContainerResponse\"X\n" +
+	"\x18UnpauseContainerResponse\"l\n" +
 	"\x16RemoveContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x18\n" +
-	"\avolumes\x18\x03 \x01(\bR\avolumes\"\x19\n" +
+	"\avolumes\x18\x03 \x01(\bR\avolumes\x12\x12\n" +
+	"\x04link\x18\x04 \x01(\bR\x04link\"\x19\n" +
 	"\x17RemoveContainerResponse\"\x7f\n" +
 	"\x15ListContainersRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +

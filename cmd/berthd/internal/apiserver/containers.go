@@ -57,7 +57,7 @@ func (s *containersServer) Unpause(ctx context.Context, r *berthv1.UnpauseContai
 }
 
 func (s *containersServer) Remove(ctx context.Context, r *berthv1.RemoveContainerRequest) (*berthv1.RemoveContainerResponse, error) {
-	return &berthv1.RemoveContainerResponse{}, s.c.Remove(ctx, r.GetId(), containertypes.RemoveOptions{Force: r.GetForce(), Volumes: r.GetVolumes()})
+	return &berthv1.RemoveContainerResponse{}, s.c.Remove(ctx, r.GetId(), containertypes.RemoveOptions{Force: r.GetForce(), Volumes: r.GetVolumes(), Link: r.GetLink()})
 }
 
 func (s *containersServer) List(ctx context.Context, r *berthv1.ListContainersRequest) (*berthv1.ListContainersResponse, error) {

@@ -9,11 +9,12 @@ import (
 )
 
 // mountConfigToProto carries Config's mount fields (-v, --mount, --tmpfs,
-// --volumes-from, --read-only).
+// --volumes-from, --read-only) and the links to other containers (--link).
 func mountConfigToProto(c container.Config, p *berthv1.ContainerConfig) {
 	p.Binds = c.Binds
 	p.Tmpfs = c.Tmpfs
 	p.VolumesFrom = c.VolumesFrom
+	p.Links = c.Links
 	p.ReadonlyRootfs = c.ReadonlyRootfs
 	p.ReadOnlyBindsNonRecursive = c.ReadOnlyBindsNonRecursive
 	for _, m := range c.Mounts {
@@ -31,6 +32,7 @@ func mountConfigFromProto(p *berthv1.ContainerConfig, c *container.Config) {
 	c.Binds = p.GetBinds()
 	c.Tmpfs = p.GetTmpfs()
 	c.VolumesFrom = p.GetVolumesFrom()
+	c.Links = p.GetLinks()
 	c.ReadonlyRootfs = p.GetReadonlyRootfs()
 	c.ReadOnlyBindsNonRecursive = p.GetReadOnlyBindsNonRecursive()
 	for _, m := range p.GetMounts() {
