@@ -172,6 +172,7 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 		AutoRemove:      cfg.AutoRemove,
 		Annotations:     cfg.Annotations,
 		VolumesFrom:     cfg.VolumesFrom,
+		Links:           cfg.Links,
 		ConsoleSize:     [2]uint{uint(cfg.ConsoleSize.Height), uint(cfg.ConsoleSize.Width)},
 		CapAdd:          cfg.Security.CapAdd,
 		CapDrop:         cfg.Security.CapDrop,

@@ -365,10 +365,7 @@ func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, v map[s
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request, v map[string]string) error {
-	if boolValue(r, "link") {
-		return unsupported("links")
-	}
-	err := s.b.Containers.Remove(r.Context(), v["name"], container.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v")})
+	err := s.b.Containers.Remove(r.Context(), v["name"], container.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v"), Link: boolValue(r, "link")})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,18 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 			if err != nil {
 				return cfg, err
 			}
+			if ep != nil && len(ep.Links) > 0 {
+				// The docker CLI puts --link on a user-defined network
+				// here as well as in HostConfig.Links.
+				if n != cfg.NetworkMode {
+					return cfg, unsupported("links on a network other than the container's first (EndpointSettings.Links)")
+				}
+				for _, l := range ep.Links {
+					if !slices.Contains(cfg.Links, l) {
+						cfg.Links = append(cfg.Links, l)
+					}
+				}
+			}
 			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 {
 				continue // the default network needs no entry
 			}
@@ -109,9 +122,6 @@ func attachment(network string, ep *dnetwork.EndpointSettings) (container.Networ
 			att.IPv6 = ep.IPAMConfig.IPv6Address.String()
 		}
 	}
-	if len(ep.Links) > 0 {
-		return att, unsupported("links (EndpointSettings.Links)")
-	}
 	return att, nil
 }
 
@@ -121,6 +131,7 @@ func hostConfig(cfg *container.Config, hc *dcontainer.HostConfig, anonVolumes []
 		cfg.Binds = nil
 	}
 	cfg.VolumesFrom = hc.VolumesFrom
+	cfg.Links = hc.Links
 	cfg.ReadonlyRootfs = hc.ReadonlyRootfs
 	cfg.Tmpfs = hc.Tmpfs
 	cfg.AutoRemove = hc.AutoRemove
@@ -336,7 +347,6 @@ func refuseUnsupported(hc *dcontainer.HostConfig) error {
 		set  bool
 		what string
 	}{
-		{len(hc.Links) > 0, "links (HostConfig.Links): use a user-defined network, where containers find each other by name"},
 		{hc.UsernsMode != "" && hc.UsernsMode != "host", "user namespace modes other than host (HostConfig.UsernsMode): berth remaps no users"},
 		{hc.Cgroup != "", "HostConfig.Cgroup"},
 		{hc.VolumeDriver != "" && hc.VolumeDriver != "local", "volume drivers other than local"},
