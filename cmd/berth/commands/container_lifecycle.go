@@ -214,15 +214,20 @@ func Remove(env *Env) *cli.Command {
 		UsageText:    "berth rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Description: `A running container is removed only with -f (it is killed first).
 
+With --link, the argument is a legacy link (/CONTAINER/ALIAS) that is
+removed; the containers stay.
+
 Examples:
    berth rm web
-   berth rm -f $(berth ps -aq)`,
+   berth rm -f $(berth ps -aq)
+   berth rm --link /web/db`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill and remove a running container"},
 			&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "remove the container's anonymous volumes too"},
+			&cli.BoolFlag{Name: "link", Aliases: []string{"l"}, Usage: "remove the legacy link /CONTAINER/ALIAS, not a container"},
 		},
 		Action: withArgs(env, 1, -1, func(ctx context.Context, c *cli.Context, cl Client) error {
-			o := container.RemoveOptions{Force: c.Bool("force"), Volumes: c.Bool("volumes")}
+			o := container.RemoveOptions{Force: c.Bool("force"), Volumes: c.Bool("volumes"), Link: c.Bool("link")}
 			return forEach(c, env, c.Args().Slice(), func(n string) error { return cl.Remove(ctx, n, o) })
 		}),
 	}

@@ -36,6 +36,7 @@ func NetworkFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "dns-search", Usage: "DNS search domain"},
 		&cli.StringSliceFlag{Name: "dns-option", Aliases: []string{"dns-opt"}, Usage: "resolver option (resolv.conf's options, e.g. ndots:2)"},
 		&cli.StringSliceFlag{Name: "add-host", Usage: "add a line to /etc/hosts: name:ip (ip may be host-gateway)"},
+		&cli.StringSliceFlag{Name: "link", Usage: "legacy link to another container: NAME[:ALIAS] (its address in /etc/hosts and its variables in the environment; on a user-defined network, ALIAS resolves to NAME)"},
 	}
 }
 
@@ -60,6 +61,7 @@ func ApplyNetwork(c *cli.Context, cfg *container.Config) error {
 		DNSSearch:  c.StringSlice("dns-search"),
 		DNSOptions: c.StringSlice("dns-option"),
 		AddHosts:   c.StringSlice("add-host"),
+		Links:      c.StringSlice("link"),
 	}.Apply(cfg)
 }
 
@@ -83,6 +85,7 @@ type Network struct {
 	DNSSearch  []string
 	DNSOptions []string
 	AddHosts   []string
+	Links      []string
 }
 
 // Apply checks the values and sets cfg's network fields, with Docker's
@@ -174,6 +177,20 @@ func (n Network) Apply(cfg *container.Config) error {
 		}
 	}
 	cfg.ExtraHosts = n.AddHosts
+	if len(n.Links) > 0 {
+		switch {
+		case mode == "host":
+			return fmt.Errorf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+		case strings.HasPrefix(mode, "container:"):
+			return fmt.Errorf("conflicting options: container type network can't be used with links. This would result in undefined behavior")
+		}
+		for _, l := range n.Links {
+			if name, alias, _ := strings.Cut(l, ":"); name == "" || strings.Count(l, ":") > 1 || (strings.Contains(l, ":") && alias == "") {
+				return fmt.Errorf("invalid --link %q: want NAME[:ALIAS]", l)
+			}
+		}
+	}
+	cfg.Links = n.Links
 	return nil
 }
 
