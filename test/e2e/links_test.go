@@ -153,6 +153,10 @@ func TestLinks(t *testing.T) {
 		if r := d.run("run", "--rm", "--network", net, "busybox", "nslookup", "dbalias"); strings.Contains(r.stdout, sip) {
 			t.Errorf("nslookup dbalias from another container: %s", r)
 		}
+		// Links given when connecting a network are refused, not dropped.
+		other := d.name("lother")
+		d.ok("create", "--name", other, "busybox", "true")
+		d.fails(1, []string{"links when connecting a network"}, "network", "connect", "--link", srv+":x", net, other)
 		// Nothing is checked at create on a user-defined network, as dockerd.
 		d.ok("create", "--name", d.name("lnone"), "--network", net, "--link", "nosuch:x", "busybox", "true")
 	})

@@ -175,6 +175,9 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request, v map[st
 	if req.Container == "" {
 		return invalid("a container is required")
 	}
+	if req.EndpointConfig != nil && len(req.EndpointConfig.Links) > 0 {
+		return unsupported("links when connecting a network (EndpointSettings.Links): give them at create (--link)")
+	}
 	att, err := attachment(v["id"], req.EndpointConfig)
 	if err != nil {
 		return err
