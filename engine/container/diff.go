@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"github.com/moby/sys/mountinfo"
 
 	containertypes "github.com/berthproject/berth/pkg/types/container"
 )
@@ -50,20 +51,30 @@ func (s *Service) Changes(ctx context.Context, ref string) ([]containertypes.Cha
 	type change struct {
 		kind fs.ChangeKind
 		path string
+		dir  bool
 	}
 	var all []change
+	collect := func(k fs.ChangeKind, p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if k == fs.ChangeKindUnmodified || path.Base(p) == ".wh..opq" {
+			return nil // an opaque directory: listed as changed itself
+		}
+		all = append(all, change{kind: k, path: p, dir: fi != nil && fi.IsDir()})
+		return nil
+	}
 	walk := func(lowerRoot string) error {
+		if up := overlayUpper(upper); up != "" && lowerRoot != "" {
+			// The overlay's upper directory holds the changes (deletions
+			// as its whiteouts). Mounting it again, as a lower directory
+			// of a read-only overlay, while the container's own overlay
+			// has it as its upper is undefined behaviour in the kernel's
+			// words (moby's TestNoOverlayfsWarningsAboutUndefinedBehaviors).
+			return fs.DiffDirChanges(ctx, lowerRoot, up, fs.DiffSourceOverlayFS, collect)
+		}
 		return mount.WithReadonlyTempMount(ctx, upper, func(upperRoot string) error {
-			return fs.Changes(ctx, lowerRoot, upperRoot, func(k fs.ChangeKind, p string, _ os.FileInfo, err error) error {
-				if err != nil {
-					return err
-				}
-				if k == fs.ChangeKindUnmodified {
-					return nil
-				}
-				all = append(all, change{kind: k, path: p})
-				return nil
-			})
+			return fs.Changes(ctx, lowerRoot, upperRoot, collect)
 		})
 	}
 	if info.Parent == "" {
@@ -89,6 +100,12 @@ func (s *Service) Changes(ctx context.Context, ref string) ([]containertypes.Cha
 	kinds := map[string]containertypes.ChangeKind{}
 	for _, ch := range all {
 		if mountPoints[ch.path] || hasMountAbove(mountPoints, ch.path) {
+			continue
+		}
+		if ch.kind == fs.ChangeKindModify && ch.dir && hasMountBelow(mountPoints, ch.path) {
+			// Changed by the runtime's mount points in it (/etc/hosts
+			// made in the upper directory): listed below if anything
+			// else in it changed.
 			continue
 		}
 		kind := containertypes.ChangeModify
@@ -134,6 +151,16 @@ func runtimeMountPoints(c containers.Container) map[string]bool {
 	return out
 }
 
+// hasMountBelow: a mount point is a descendant of directory p.
+func hasMountBelow(mountPoints map[string]bool, p string) bool {
+	for m := range mountPoints {
+		if strings.HasPrefix(m, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // hasMountAbove: a mount point is an ancestor of p.
 func hasMountAbove(mountPoints map[string]bool, p string) bool {
 	for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
@@ -164,7 +191,57 @@ func (s *Service) Export(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the file system of %s: %w", r.name, err)
 	}
+	// op keeps the container's task (and so its shim's mount of its root)
+	// in place, and a start out, until the export is written: a stop
+	// meanwhile waits for it.
+	r.op.Lock()
+	defer r.op.Unlock()
+	if up := overlayUpper(mounts); up != "" {
+		// A running container's overlay is read where its shim mounted it,
+		// as dockerd reads its mount: a second overlay with the same upper
+		// directory as a lower one is undefined behaviour in the kernel's
+		// words (moby's TestNoOverlayfsWarningsAboutUndefinedBehaviors).
+		root, err := liveOverlay(up)
+		if err != nil {
+			return fmt.Errorf("the file system of %s: %w", r.name, err)
+		}
+		if root != "" {
+			return archive.WriteDiff(ctx, w, "", root)
+		}
+	}
+	// No task: no overlay uses its upper directory but this one.
 	return mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
 		return archive.WriteDiff(ctx, w, "", root)
 	})
+}
+
+// overlayUpper is the upper directory of a snapshot's overlay mount; ""
+// when it has none (a snapshot without parent is a bind mount).
+func overlayUpper(ms []mount.Mount) string {
+	if len(ms) != 1 || ms[0].Type != "overlay" {
+		return ""
+	}
+	for _, o := range ms[0].Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// liveOverlay is the mount point of the overlay that has upper as its
+// upper directory (a running container's root, which its shim mounted in
+// berthd's mount namespace); "" when there is none.
+func liveOverlay(upper string) (string, error) {
+	ms, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+		if i.FSType != "overlay" {
+			return true, false
+		}
+		found := slices.Contains(strings.Split(i.VFSOptions, ","), "upperdir="+upper)
+		return !found, found
+	})
+	if err != nil || len(ms) == 0 {
+		return "", err
+	}
+	return ms[0].Mountpoint, nil
 }

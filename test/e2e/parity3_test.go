@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berthproject/berth/test/harness"
 )
 
@@ -31,6 +33,7 @@ func TestParityFS(t *testing.T) {
 		{"Commit", testCommit},
 		{"Diff", testDiff},
 		{"Export", testExport},
+		{"RunningNoOverlayWarning", testRunningNoOverlayWarning},
 		{"ImagePrune", testImagePruneFilters},
 		{"Platform", testPlatform},
 		{"InternalPorts", testInternalPorts},
@@ -215,6 +218,59 @@ func testExport(t *testing.T, c cli) {
 	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed export left %s (%v)", bad, err)
 	}
+}
+
+// testRunningNoOverlayWarning: diff and export of a running container
+// leave no overlayfs warning in the kernel log (an overlay mounted with the
+// container's upper directory as a lower one, while the container's own
+// overlay writes to it, is "undefined behavior" in the kernel's words).
+func testRunningNoOverlayWarning(t *testing.T, c cli) {
+	ctr := c.name("overlaywarn")
+	c.ok("run", "-d", "--name", ctr, "busybox", "sh", "-c", "while true; do echo $RANDOM >> /file; sleep 0.1; done")
+	eventually(t, harness.Timeout(30*time.Second), "the container's file", func() bool {
+		return c.run("exec", ctr, "test", "-s", "/file").code == 0
+	})
+	before := kernelLog(t)
+	if got := c.ok("diff", ctr); !strings.Contains(got, "A /file") {
+		t.Errorf("diff of a running container: want A /file in\n%s", got)
+	}
+	if r := c.run("export", ctr); r.code != 0 || tarFiles(t, []byte(r.stdout))["file"] == "" {
+		t.Errorf("export of a running container: exit code %d, stderr %q, want /file in its tar", r.code, r.stderr)
+	}
+	for _, l := range newKernelLines(before, kernelLog(t)) {
+		if strings.Contains(l, "overlayfs:") && strings.Contains(l, "in-use as") {
+			t.Errorf("diff and export of a running container: kernel warning %s", l)
+		}
+	}
+}
+
+// kernelLog is the kernel's log buffer, one line a message.
+func kernelLog(t *testing.T) []string {
+	t.Helper()
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_SIZE_BUFFER, nil)
+	if err != nil {
+		t.Fatalf("kernel log size: %v", err)
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf); err != nil {
+		t.Fatalf("kernel log: %v", err)
+	}
+	return strings.Split(strings.TrimRight(string(buf[:n]), "\n"), "\n")
+}
+
+// newKernelLines are the lines of after that came since before was read:
+// the log grows at its end (each line has its time) and drops its start.
+func newKernelLines(before, after []string) []string {
+	if len(before) == 0 {
+		return after
+	}
+	last := before[len(before)-1]
+	for i := len(after) - 1; i >= 0; i-- {
+		if after[i] == last {
+			return after[i+1:]
+		}
+	}
+	return after
 }
 
 // tarFiles maps a tar's entries to the content of its regular files ("" for
