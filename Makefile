@@ -351,6 +351,11 @@ proto:
 		--go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/berth/v1/*.proto
+	# berth-snapshotter's copy of containerd's Snapshots messages (docs/snapshotter.md)
+	PATH=$(BUILD)/tools:$$PATH protoc -I snapshotter/internal \
+		-I $$($(GO) list -m -f '{{.Dir}}' github.com/containerd/containerd/api) -I /usr/include \
+		--go_out=snapshotter/internal --go_opt=paths=source_relative \
+		snapshotter/internal/snapshotsapi/snapshots.proto
 
 ## lint: gofmt, go vet, staticcheck (staticcheck.conf) and errcheck (.errcheck-excludes
 # lists the calls whose error is ignored on purpose; tests are not checked), then the proto checks

@@ -31,9 +31,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceProxy runs the same suite through gRPC: the snapshotter
-// is served on a unix socket and driven through containerd's proxy client,
-// the way containerd uses a proxy plugin.
+// TestConformanceProxy runs the same suite through ttrpc: the snapshotter
+// is served on a unix socket and driven through containerd's generated
+// ttrpc client and proxy snapshotter, the way berth's containerd uses it.
 func TestConformanceProxy(t *testing.T) {
 	needRoot(t)
 	testsuite.SnapshotterSuite(t, "overlayfs", func(ctx context.Context, root string) (snapshots.Snapshotter, func() error, error) {

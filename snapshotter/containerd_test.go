@@ -19,15 +19,25 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-const containerdBin = "/usr/local/lib/berth/containerd"
+// containerdBin is berth's containerd (make containerd), in $BERTH_LIBEXEC
+// as in the harness.
+func containerdBin() string {
+	dir := os.Getenv("BERTH_LIBEXEC")
+	if dir == "" {
+		dir = "/usr/local/lib/berth"
+	}
+	return filepath.Join(dir, "containerd")
+}
 
-// TestThroughContainerd registers the real berth-snapshotter as proxy plugin
-// "berth" in a private containerd, as berthd does, and uses it through
+// TestThroughContainerd points the snapshot plugin "berth" of berth's
+// containerd at the real berth-snapshotter in a private containerd, as
+// berthd does, and uses it through
 // containerd's client: prepare, mount, write, commit, usage, and the size
 // label reaching the snapshotter (refused here, where the temp dir's
 // filesystem has no project quotas).
 func TestThroughContainerd(t *testing.T) {
 	needRoot(t)
+	containerdBin := containerdBin()
 	if _, err := os.Stat(containerdBin); err != nil {
 		t.Skipf("needs %s (make deps)", containerdBin)
 	}
@@ -43,8 +53,7 @@ state = %q
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]
 [grpc]
   address = %q
-[proxy_plugins.berth]
-  type = "snapshot"
+[plugins."io.containerd.snapshotter.v1.berth"]
   address = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), ctrSock, snapSock)
 	cfg := filepath.Join(dir, "config.toml")

@@ -284,7 +284,7 @@ func checkDisk(t *testing.T, root string) {
 }
 
 // TestKillRecovery runs the real berth-snapshotter, drives it through the
-// gRPC proxy client, SIGKILLs it at random points of prepare, commit and
+// ttrpc proxy client, SIGKILLs it at random points of prepare, commit and
 // remove, restarts it, and checks that the metadata and the directories
 // agree and that every acknowledged operation survived.
 func TestKillRecovery(t *testing.T) {

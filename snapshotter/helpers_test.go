@@ -9,14 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
-	"github.com/containerd/containerd/v2/core/snapshots/proxy"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/moby/sys/mountinfo"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func needRoot(t testing.TB) {
@@ -52,7 +48,8 @@ func newTestSnapshotter(t testing.TB, root string) *Snapshotter {
 }
 
 // serveProxy serves sn on a unix socket and returns containerd's proxy
-// client for it, the same path containerd takes to a proxy plugin.
+// snapshotter over containerd's ttrpc client for it, the path berth's
+// containerd takes (dialProxy).
 func serveProxy(sn snapshots.Snapshotter, sock string) (snapshots.Snapshotter, func() error, error) {
 	l, err := Listen(sock)
 	if err != nil {
@@ -72,14 +69,6 @@ func serveProxy(sn snapshots.Snapshotter, sock string) (snapshots.Snapshotter, f
 		return <-done
 	}
 	return client, stop, nil
-}
-
-func dialProxy(sock string) (snapshots.Snapshotter, *grpc.ClientConn, error) {
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, nil, err
-	}
-	return proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "berth"), conn, nil
 }
 
 // upperDir is where an active snapshot's own changes go, from its mounts.

@@ -156,7 +156,7 @@ func TestSizeLimitXFS(t *testing.T) {
 
 // TestSizeLimitUnsupported: where the root's filesystem cannot enforce a
 // limit, Prepare with LabelSize fails with ErrNotImplemented naming the
-// root, in-process and through the gRPC proxy; a bad value is
+// root, in-process and through the ttrpc proxy; a bad value is
 // InvalidArgument. Nothing is created.
 func TestSizeLimitUnsupported(t *testing.T) {
 	needRoot(t)

@@ -1,5 +1,7 @@
 // Command berth-snapshotter serves berth's overlayfs snapshotter to
-// containerd as a proxy plugin (gRPC Snapshots service on a unix socket).
+// containerd: containerd's Snapshots service over ttrpc on a unix socket,
+// which berth's containerd reaches through its snapshot plugin "berth"
+// (cmd/containerd/snapshotter.go).
 package main
 
 import (
@@ -24,7 +26,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("berth-snapshotter", flag.ContinueOnError)
 	root := fs.String("root", "/var/lib/berth/snapshotter", "directory for snapshots and metadata")
-	address := fs.String("address", "/run/berth/snapshotter.sock", "unix socket to serve the gRPC Snapshots service on")
+	address := fs.String("address", "/run/berth/snapshotter.sock", "unix socket to serve the Snapshots service (ttrpc) on")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -31,7 +31,10 @@ func serveAPIExtras(ctx context.Context, env daemon.Env, srv *grpc.Server, e *en
 	// engine's own connection must answer too.
 	h.WatchDependency(ctx, "containerd", env.ContainerdAddress, e.Ping)
 	if env.Embedded && cfg.EnableBerthSnapshotter && cfg.Snapshotter == config.SnapshotterBerth {
-		h.WatchDependency(ctx, "snapshotter", cfg.SnapshotterSocket(), nil)
+		// berth-snapshotter serves containerd's Snapshots service over
+		// ttrpc, without a health service: berthd holds a connection to it
+		// and sees its death when the connection breaks.
+		h.WatchTTRPC(ctx, "snapshotter", cfg.SnapshotterSocket(), daemon.SnapshotterReady)
 	}
 	if !h.WaitServing(ctx, 10*time.Second) {
 		env.Logger.Warn("API health: NOT_SERVING at startup", "down", strings.Join(h.Down(), "; "))

@@ -11,6 +11,10 @@
 // for a setting berth never sets, and with them k8s.io/apimachinery, a
 // CBOR codec and YAML (0.9 MB of binary).
 //
+// It also has a plugin of berth's own: the snapshotter "berth", which
+// reaches berth-snapshotter over ttrpc (snapshotter.go), where a stock
+// containerd takes a gRPC proxy plugin.
+//
 // A module of its own, built by `make containerd` with containerd's own
 // dependency versions (as `go install .../cmd/containerd@VERSION` would);
 // its containerd version is the Makefile's CONTAINERD_VERSION
@@ -58,6 +62,7 @@ import (
 )
 
 func main() {
+	registerSnapshotter(os.Args[1:])
 	app := command.App()
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "containerd: %s\n", err)

@@ -27,6 +27,10 @@ const (
 	Version4 = 4
 )
 
+// BerthSnapshotterPlugin is the snapshot plugin of berth's containerd
+// that reaches berth-snapshotter (cmd/containerd/snapshotter.go).
+const BerthSnapshotterPlugin = "io.containerd.snapshotter.v1.berth"
+
 // MaxShimSocketDir is the longest shim socket_dir containerd accepts on Linux.
 const MaxShimSocketDir = 42
 
@@ -94,22 +98,22 @@ type Options struct {
 	// Snapshotter is the one the transfer service unpacks images into
 	// (overlayfs if empty).
 	Snapshotter string
-	// ProxySnapshotters maps a snapshotter name to its gRPC socket,
-	// registered as proxy plugins of type "snapshot".
-	ProxySnapshotters map[string]string
+	// BerthSnapshotter is berth-snapshotter's socket, the address of the
+	// snapshot plugin "berth" of berth's containerd (cmd/containerd), which
+	// talks ttrpc to it; empty leaves that plugin out.
+	BerthSnapshotter string
 }
 
 type file struct {
-	Version         int                    `toml:"version"`
-	Root            string                 `toml:"root"`
-	State           string                 `toml:"state"`
-	DisabledPlugins []string               `toml:"disabled_plugins"`
-	Imports         []string               `toml:"imports"`
-	GRPC            *address               `toml:"grpc,omitempty"`
-	TTRPC           *address               `toml:"ttrpc,omitempty"`
-	Debug           debug                  `toml:"debug"`
-	Plugins         map[string]any         `toml:"plugins"`
-	ProxyPlugins    map[string]proxyPlugin `toml:"proxy_plugins,omitempty"`
+	Version         int            `toml:"version"`
+	Root            string         `toml:"root"`
+	State           string         `toml:"state"`
+	DisabledPlugins []string       `toml:"disabled_plugins"`
+	Imports         []string       `toml:"imports"`
+	GRPC            *address       `toml:"grpc,omitempty"`
+	TTRPC           *address       `toml:"ttrpc,omitempty"`
+	Debug           debug          `toml:"debug"`
+	Plugins         map[string]any `toml:"plugins"`
 }
 
 type address struct {
@@ -118,11 +122,6 @@ type address struct {
 
 type debug struct {
 	Level string `toml:"level"`
-}
-
-type proxyPlugin struct {
-	Type    string `toml:"type"`
-	Address string `toml:"address"`
 }
 
 type unpackConfig struct {
@@ -193,14 +192,11 @@ func Generate(o Options) ([]byte, error) {
 			Differ:      "walking",
 		}},
 	}
-	if len(o.ProxySnapshotters) > 0 {
-		f.ProxyPlugins = map[string]proxyPlugin{}
-		for name, addr := range o.ProxySnapshotters {
-			if !filepath.IsAbs(addr) {
-				return nil, fmt.Errorf("proxy snapshotter %s: socket %q is not an absolute path", name, addr)
-			}
-			f.ProxyPlugins[name] = proxyPlugin{Type: "snapshot", Address: addr}
+	if o.BerthSnapshotter != "" {
+		if !filepath.IsAbs(o.BerthSnapshotter) {
+			return nil, fmt.Errorf("berth-snapshotter socket %q is not an absolute path", o.BerthSnapshotter)
 		}
+		f.Plugins[BerthSnapshotterPlugin] = map[string]any{"address": o.BerthSnapshotter}
 	}
 
 	var buf bytes.Buffer

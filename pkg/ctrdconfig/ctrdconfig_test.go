@@ -18,9 +18,9 @@ import (
 func TestGenerate(t *testing.T) {
 	data, err := Generate(Options{
 		Root: "/r/containerd", State: "/s/containerd", Address: "/s/containerd/containerd.sock",
-		ShimSocketDir:     "/s/s",
-		Snapshotter:       "berth",
-		ProxySnapshotters: map[string]string{"berth": "/s/snapshotter.sock"},
+		ShimSocketDir:    "/s/s",
+		Snapshotter:      "berth",
+		BerthSnapshotter: "/s/snapshotter.sock",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestGenerate(t *testing.T) {
 		Root, State     string
 		DisabledPlugins []string `toml:"disabled_plugins"`
 		Plugins         map[string]map[string]any
-		ProxyPlugins    map[string]struct{ Type, Address string } `toml:"proxy_plugins"`
+		ProxyPlugins    map[string]any `toml:"proxy_plugins"`
 	}
 	if err := toml.Unmarshal(data, &got); err != nil {
 		t.Fatalf("generated config does not parse: %v\n%s", err, data)
@@ -50,8 +50,8 @@ func TestGenerate(t *testing.T) {
 	if e := fmt.Sprint(got.Plugins["io.containerd.shim.v1.manager"]["env"]); e != "[GOMAXPROCS=1]" {
 		t.Errorf("shim env = %v", e)
 	}
-	if p := got.ProxyPlugins["berth"]; p.Type != "snapshot" || p.Address != "/s/snapshotter.sock" {
-		t.Errorf("proxy plugin = %+v", p)
+	if a := got.Plugins[BerthSnapshotterPlugin]["address"]; a != "/s/snapshotter.sock" || len(got.ProxyPlugins) != 0 {
+		t.Errorf("berth snapshotter plugin address = %v, proxy plugins %v", a, got.ProxyPlugins)
 	}
 	if !strings.Contains(string(data), "snapshotter = 'berth'") {
 		t.Errorf("unpack snapshotter not set:\n%s", data)
@@ -81,11 +81,11 @@ func TestGenerateVersion3(t *testing.T) {
 
 func TestGenerateRejects(t *testing.T) {
 	for name, o := range map[string]Options{
-		"relative root":   {Root: "r", State: "/s", Address: "/s/c.sock"},
-		"no address":      {Root: "/r", State: "/s"},
-		"long socket dir": {Root: "/r", State: "/s", Address: "/s/c.sock", ShimSocketDir: "/" + strings.Repeat("x", 50)},
-		"bad version":     {Version: 2, Root: "/r", State: "/s", Address: "/s/c.sock"},
-		"relative proxy":  {Root: "/r", State: "/s", Address: "/s/c.sock", ProxySnapshotters: map[string]string{"b": "b.sock"}},
+		"relative root":                     {Root: "r", State: "/s", Address: "/s/c.sock"},
+		"no address":                        {Root: "/r", State: "/s"},
+		"long socket dir":                   {Root: "/r", State: "/s", Address: "/s/c.sock", ShimSocketDir: "/" + strings.Repeat("x", 50)},
+		"bad version":                       {Version: 2, Root: "/r", State: "/s", Address: "/s/c.sock"},
+		"relative berth-snapshotter socket": {Root: "/r", State: "/s", Address: "/s/c.sock", BerthSnapshotter: "b.sock"},
 	} {
 		if _, err := Generate(o); err == nil {
 			t.Errorf("%s: want an error", name)

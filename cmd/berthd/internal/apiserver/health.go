@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -276,6 +277,64 @@ func (h *Health) watchDependency(ctx context.Context, dep, path string, ready fu
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// WatchTTRPC keeps dependency dep's state from a ttrpc connection to the
+// unix socket path (berth-snapshotter serves ttrpc, without a health
+// service) until ctx ends: up once a connection is made and ready (a call
+// the dependency answers) succeeds on it, down from the moment that
+// connection breaks, when berthd's supervisor restarts the process, and
+// up again once a new connection is ready. The dependency is down until
+// its first answer; the watch goes on in the background.
+func (h *Health) WatchTTRPC(ctx context.Context, dep, path string, ready func(context.Context, *ttrpc.Client) error) {
+	h.Set(dep, errors.New("not checked yet"))
+	go h.watchTTRPC(ctx, dep, path, ready)
+}
+
+func (h *Health) watchTTRPC(ctx context.Context, dep, path string, ready func(context.Context, *ttrpc.Client) error) {
+	// Back on SERVING soon after a restart: the same back-off as the gRPC
+	// watch's.
+	delay := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		wasUp, err := h.watchTTRPCOnce(ctx, dep, path, ready)
+		if ctx.Err() != nil {
+			return
+		}
+		if wasUp {
+			delay = 50 * time.Millisecond
+		} else {
+			delay = min(delay*8/5, time.Second)
+		}
+		h.Set(dep, fmt.Errorf("%s at %s: %w", dep, path, err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
+}
+
+// watchTTRPCOnce connects to dep, marks it up once ready answers and
+// returns when the connection breaks or could not be made ready; wasUp
+// says whether dep was up in between.
+func (h *Health) watchTTRPCOnce(ctx context.Context, dep, path string, ready func(context.Context, *ttrpc.Client) error) (wasUp bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "unix", path)
+	if err != nil {
+		return false, err
+	}
+	client := ttrpc.NewClient(conn)
+	defer func() { _ = client.Close() }()
+	if err := ready(dctx, client); err != nil {
+		return false, err
+	}
+	h.Set(dep, nil)
+	if err := client.UserOnCloseWait(ctx); err != nil {
+		return true, err
+	}
+	log.G(ctx).WithField("dependency", dep).Warn("API health: dependency down")
+	return true, errors.New("connection closed")
 }
 
 // pollInterval is how often a dependency without a health service is

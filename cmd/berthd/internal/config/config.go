@@ -30,8 +30,8 @@ const (
 	RuntimeBerth = "io.containerd.berth.v2"
 
 	SnapshotterOverlay = "overlayfs"
-	// SnapshotterBerth is the name berth-snapshotter is registered under as
-	// a containerd proxy plugin.
+	// SnapshotterBerth is berth-snapshotter's name in containerd: the
+	// snapshot plugin "berth" of berth's containerd.
 	SnapshotterBerth = "berth"
 )
 
@@ -97,7 +97,7 @@ type Config struct {
 	// Debug turns on debug logs in berthd and its children.
 	Debug bool `toml:"debug"`
 	// EnableBerthSnapshotter starts berth-snapshotter before containerd and
-	// registers it as the proxy plugin "berth".
+	// gives its socket to containerd's snapshot plugin "berth".
 	EnableBerthSnapshotter bool `toml:"enable_berth_snapshotter"`
 	// InsecureRegistries may be reached over plain HTTP and without
 	// certificate verification: "host:port", "host" or a CIDR. Loopback

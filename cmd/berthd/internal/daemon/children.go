@@ -7,9 +7,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
+
+	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/ttrpc"
 
 	"github.com/berthproject/berth/cmd/berthd/internal/config"
 	"github.com/berthproject/berth/pkg/ctrdconfig"
@@ -74,7 +80,7 @@ func containerdSpec(cfg *config.Config, logger *slog.Logger) (supervisor.Spec, e
 			"dir", dir, "max", ctrdconfig.MaxShimSocketDir)
 	}
 	if cfg.EnableBerthSnapshotter {
-		opts.ProxySnapshotters = map[string]string{config.SnapshotterBerth: cfg.SnapshotterSocket()}
+		opts.BerthSnapshotter = cfg.SnapshotterSocket()
 	}
 	confPath := cfg.ContainerdConfigPath()
 	return supervisor.Spec{
@@ -129,7 +135,43 @@ func snapshotterSpec(cfg *config.Config) (supervisor.Spec, error) {
 		Probe:    supervisor.SocketProbe(sock),
 		// Nothing answers on it (checked by the supervisor): a leftover.
 		BeforeStart: func() error { return removeIfExists(sock) },
+		// One left running by an older berth may serve gRPC, which berth's
+		// containerd no longer speaks to it.
+		Outdated: func() string {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := snapshotterAnswers(ctx, sock); err != nil {
+				return "it does not serve the Snapshots service over ttrpc: " + err.Error()
+			}
+			return ""
+		},
 	}, nil
+}
+
+// SnapshotterReady asks berth-snapshotter, over the ttrpc connection c,
+// about a snapshot that cannot exist: any answer of the Snapshots service
+// (NotFound) says it serves.
+func SnapshotterReady(ctx context.Context, c *ttrpc.Client) error {
+	_, err := snapshotsapi.NewTTRPCSnapshotsClient(c).Stat(ctx, &snapshotsapi.StatSnapshotRequest{
+		Snapshotter: config.SnapshotterBerth, Key: "berthd health check: no such snapshot",
+	})
+	if err == nil || errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		return nil
+	}
+	return err
+}
+
+// snapshotterAnswers connects to berth-snapshotter's socket and checks it
+// with SnapshotterReady.
+func snapshotterAnswers(ctx context.Context, sock string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err != nil {
+		return err
+	}
+	c := ttrpc.NewClient(conn)
+	defer func() { _ = c.Close() }()
+	return SnapshotterReady(ctx, c)
 }
 
 func removeIfExists(path string) error {
