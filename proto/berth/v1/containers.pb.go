@@ -921,11 +921,11 @@ func (x *MountSpec) GetSubpath() string {
 // Docker's Mounts entries).
 type MountPoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// volume, bind or tmpfs.
+	// volume, bind, tmpfs or image.
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// The volume's name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// Host path (empty for tmpfs).
+	// Host path (empty for tmpfs; the image as given for an image mount).
 	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	Destination   string `protobuf:"bytes,4,opt,name=destination,proto3" json:"destination,omitempty"`
 	Driver        string `protobuf:"bytes,5,opt,name=driver,proto3" json:"driver,omitempty"`
