@@ -478,7 +478,8 @@ func testDockerErrors(t *testing.T, d cli) {
 	d.ok("run", "-d", "--name", n, "busybox", "sleep", "600")
 	d.fails(125, []string{"is already in use", n}, "run", "-d", "--name", n, "busybox", "true")
 	d.fails(1, []string{"stop the container before removing or force remove"}, "rm", n)
-	d.fails(125, []string{"links", "not supported by berth"}, "run", "--rm", "--link", n+":x", "busybox", "true")
+	d.fails(125, []string{"device cgroup rules", "not supported by berth"}, "run", "--rm", "--device-cgroup-rule", "c 1:3 mr", "busybox", "true")
+	d.fails(125, []string{"could not get container for no-such-container"}, "run", "--rm", "--link", "no-such-container:x", "busybox", "true")
 	ctxDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM busybox\nRUN exit 3\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -176,7 +176,7 @@ func TestDockerAPIWire(t *testing.T) {
 			!strings.Contains(string(body), "unsupported Content-Type header (text/plain): must be 'application/json'") {
 			t.Errorf("create with Content-Type text/plain: %d %s, want 400 and the Content-Type named", resp.StatusCode, body)
 		}
-		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Links":["a:b"]}}`), 400, "links")
+		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Links":["no-such-container:b"]}}`), 400, "could not get container for no-such-container")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"BlkioWeightDevice":[{"Path":"/dev/null","Weight":10}]}}`), 400, "--blkio-weight-device")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}`), 400, "log driver \"syslog\" is not supported")
 		a.expect("POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"1"}]}}}`), 400, "only tcp and udp")
