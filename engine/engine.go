@@ -78,6 +78,8 @@ type config struct {
 	logMaxSize        int64
 	logMaxFiles       int
 	cgroupDriver      string
+	defaultIpcMode    string
+	defaultCgroupns   string
 	logger            *slog.Logger
 	client            *client.Client
 	network           *cni.Config // nil: defaults under root/state; see WithNetwork
@@ -109,6 +111,14 @@ func WithState(dir string) Option { return func(c *config) { c.state = dir } }
 // WithCgroupDriver is who makes containers' cgroups: "cgroupfs" (the
 // default) or "systemd" (transient scopes; the host's init must be systemd).
 func WithCgroupDriver(name string) Option { return func(c *config) { c.cgroupDriver = name } }
+
+// WithNamespaceDefaults sets the IPC mode and cgroup namespace mode of
+// containers created without one ("" each: private IPC; a private cgroup
+// namespace on cgroup v2, the host's on v1). They are recorded in the
+// container at its creation, so a later change does not touch it.
+func WithNamespaceDefaults(ipcMode, cgroupnsMode string) Option {
+	return func(c *config) { c.defaultIpcMode, c.defaultCgroupns = ipcMode, cgroupnsMode }
+}
 
 // WithRuntime is the default runtime for new containers.
 func WithRuntime(name string) Option { return func(c *config) { c.runtime = name } }
@@ -256,22 +266,24 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	copts := container.Options{
-		Client:       cl,
-		Namespace:    cfg.namespace,
-		Root:         cfg.root,
-		State:        cfg.state,
-		Runtime:      cfg.runtime,
-		Snapshotter:  cfg.snapshotter,
-		LoggerPath:   loggerPath,
-		RuncPath:     runcPath,
-		InitPath:     initPath,
-		LogMaxSize:   cfg.logMaxSize,
-		LogMaxFiles:  cfg.logMaxFiles,
-		CgroupDriver: cfg.cgroupDriver,
-		Images:       imageResolver{e.images},
-		Events:       bus,
-		Logger:       cfg.logger,
-		Volumes:      e.volumes,
+		Client:              cl,
+		Namespace:           cfg.namespace,
+		Root:                cfg.root,
+		State:               cfg.state,
+		Runtime:             cfg.runtime,
+		Snapshotter:         cfg.snapshotter,
+		LoggerPath:          loggerPath,
+		RuncPath:            runcPath,
+		InitPath:            initPath,
+		LogMaxSize:          cfg.logMaxSize,
+		LogMaxFiles:         cfg.logMaxFiles,
+		CgroupDriver:        cfg.cgroupDriver,
+		DefaultIpcMode:      cfg.defaultIpcMode,
+		DefaultCgroupnsMode: cfg.defaultCgroupns,
+		Images:              imageResolver{e.images},
+		Events:              bus,
+		Logger:              cfg.logger,
+		Volumes:             e.volumes,
 	}
 	if e.networks != nil { // a nil *cni.Manager must stay a nil interface
 		copts.Networks = e.networks

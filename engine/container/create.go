@@ -50,6 +50,17 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if cfg.Runtime == "" {
 		cfg.Runtime = s.opts.Runtime
 	}
+	// The daemon's defaults are recorded in the container, as dockerd
+	// records its default-ipc-mode and default-cgroupns-mode: a daemon
+	// started with other defaults later does not change it.
+	if cfg.IpcMode == "" {
+		cfg.IpcMode = s.opts.DefaultIpcMode
+	}
+	// A privileged container on cgroup v1 keeps the host's cgroup
+	// namespace, whatever the default (as dockerd).
+	if cfg.Resources.CgroupnsMode == "" && !(cfg.Security.Privileged && cgroupV1()) {
+		cfg.Resources.CgroupnsMode = s.opts.DefaultCgroupnsMode
+	}
 	if (cfg.OpenStdin || cfg.Tty) && cfg.Runtime != RuntimeBerth {
 		return "", nil, fmt.Errorf("interactive containers (-i, -t) need berth's runtime %s: runtime %s sends output to containerd's logging binary, which carries no stdin or terminal: %w", RuntimeBerth, cfg.Runtime, errdefs.ErrInvalidArgument)
 	}

@@ -85,7 +85,7 @@ func validateResources(r *containertypes.Resources) (warnings []string, err erro
 	switch r.CgroupnsMode {
 	case "", "host", "private":
 	default:
-		return nil, inv("invalid cgroup namespace mode %q: use host or private", r.CgroupnsMode)
+		return nil, inv("invalid cgroup namespace mode: %s (use host or private)", r.CgroupnsMode)
 	}
 	if r.CgroupParent != "" && slices.Contains(strings.Split(r.CgroupParent, "/"), "..") {
 		return nil, inv("invalid cgroup parent %q: no .. components", r.CgroupParent)

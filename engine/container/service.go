@@ -79,9 +79,14 @@ type Options struct {
 	// CgroupDriver makes containers' cgroups: CgroupDriverCgroupfs ("" too)
 	// or CgroupDriverSystemd.
 	CgroupDriver string
-	LogMaxSize   int64
-	LogMaxFiles  int
-	Images       Images
+	// DefaultIpcMode and DefaultCgroupnsMode are given to a container
+	// created without an IPC mode or cgroup namespace mode ("": berth's
+	// defaults, private IPC and a private cgroup namespace on cgroup v2).
+	DefaultIpcMode      string
+	DefaultCgroupnsMode string
+	LogMaxSize          int64
+	LogMaxFiles         int
+	Images              Images
 	// Networks is berth's network plumbing (*cni.Manager); nil means
 	// containers get no network but their own loopback (and --network host).
 	Networks Networks

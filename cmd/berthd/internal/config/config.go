@@ -96,6 +96,15 @@ type Config struct {
 	BuildCacheMaxSize string `toml:"build_cache_max_size"`
 	// Debug turns on debug logs in berthd and its children.
 	Debug bool `toml:"debug"`
+	// DefaultIpcMode is the IPC mode of a container created without one:
+	// "private" (also when empty) or "shareable" (dockerd's
+	// default-ipc-mode). It is recorded in the container at its creation.
+	DefaultIpcMode string `toml:"default_ipc_mode"`
+	// DefaultCgroupnsMode is the cgroup namespace mode of a container
+	// created without one: "host" or "private" (empty: private on cgroup
+	// v2, host on v1; dockerd's default-cgroupns-mode). It is recorded in
+	// the container at its creation.
+	DefaultCgroupnsMode string `toml:"default_cgroupns_mode"`
 	// EnableBerthSnapshotter starts berth-snapshotter before containerd and
 	// gives its socket to containerd's snapshot plugin "berth".
 	EnableBerthSnapshotter bool `toml:"enable_berth_snapshotter"`
@@ -258,6 +267,16 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf(`cgroup_driver must be "cgroupfs" or "systemd", got %q`, c.CgroupDriver)
+	}
+	switch c.DefaultIpcMode {
+	case "", "private", "shareable":
+	default:
+		return fmt.Errorf(`default_ipc_mode must be "private" or "shareable", got %q`, c.DefaultIpcMode)
+	}
+	switch c.DefaultCgroupnsMode {
+	case "", "private", "host":
+	default:
+		return fmt.Errorf(`default_cgroupns_mode must be "private" or "host", got %q`, c.DefaultCgroupnsMode)
 	}
 	if c.Snapshotter == SnapshotterBerth && c.ContainerdAddress == "" && !c.EnableBerthSnapshotter {
 		return errors.New(`snapshotter "berth" needs berth-snapshotter: set enable_berth_snapshotter = true, or choose snapshotter "overlayfs"`)

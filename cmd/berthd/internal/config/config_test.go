@@ -124,6 +124,8 @@ func TestValidate(t *testing.T) {
 		"cgroup driver":     func(c *Config) { c.CgroupDriver = "cgroupsfs" },
 		"drain period":      func(c *Config) { c.ServiceDrainPeriod = "2 seconds" },
 		"negative drain":    func(c *Config) { c.ServiceDrainPeriod = "-1s" },
+		"ipc mode":          func(c *Config) { c.DefaultIpcMode = "host" },
+		"cgroupns mode":     func(c *Config) { c.DefaultCgroupnsMode = "shared" },
 	} {
 		c := Default()
 		mut(c)

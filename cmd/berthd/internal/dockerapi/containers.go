@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,11 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 	}
 	if cfg.IpcMode == "" && docker.CompareVersions(apiVersion(r), "1.40") < 0 {
 		cfg.IpcMode = "shareable" // the default before 1.40, as dockerd's router gives it
+	}
+	if cfg.Resources.CgroupnsMode == "" && docker.CompareVersions(apiVersion(r), "1.40") < 0 && !cgroup2() {
+		// Before 1.40 the host's cgroup namespace was the default, which
+		// dockerd's router keeps for those clients on cgroup v1.
+		cfg.Resources.CgroupnsMode = "host"
 	}
 	id, warnings, err := s.b.Containers.Create(r.Context(), cfg)
 	if err != nil {
@@ -479,4 +485,10 @@ func (s *Server) imageConfig(ctx context.Context, id string) *image.Config {
 		return nil
 	}
 	return cfg
+}
+
+// cgroup2 reports whether the host runs cgroup v2 (unified).
+func cgroup2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
 }
