@@ -21,7 +21,10 @@ import (
 func serveDocker(cfg *config.Config, e *engine.Engine, log *slog.Logger) (io.Closer, error) {
 	b := backend(e)
 	srv := &http.Server{
-		Handler:           daemon.IdleHTTP(dockerapi.New(b, dockerapi.Info{Version: version, GitCommit: gitCommit()}, log)),
+		Handler: daemon.IdleHTTP(dockerapi.New(b, dockerapi.Info{
+			Version: version, GitCommit: gitCommit(), Debug: cfg.Debug,
+			InsecureRegistries: cfg.InsecureRegistries, RegistryMirrors: cfg.RegistryMirrors,
+		}, log)),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

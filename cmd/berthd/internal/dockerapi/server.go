@@ -33,6 +33,13 @@ type Info struct {
 	// Version of berthd (the Engine component's version).
 	Version   string
 	GitCommit string
+	// Debug is berthd's debug setting (GET /info's Debug).
+	Debug bool
+	// InsecureRegistries and RegistryMirrors are berthd's registry
+	// settings (GET /info's RegistryConfig): "host:port", "host" or CIDR;
+	// registry host → mirror URLs.
+	InsecureRegistries []string
+	RegistryMirrors    map[string][]string
 }
 
 // Server is the Docker API's HTTP handler.

@@ -3,8 +3,10 @@ package dockerapi
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +114,9 @@ func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string
 		OSType:             runtime.GOOS,
 		Architecture:       goarchToUname(i.Architecture),
 		IndexServerAddress: "https://index.docker.io/v1/",
-		RegistryConfig:     &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}},
+		RegistryConfig:     registryConfig(s.info.InsecureRegistries, s.info.RegistryMirrors),
+		Debug:              s.info.Debug,
+		NFd:                openFiles(),
 		NCPU:               i.NCPU,
 		MemTotal:           i.MemTotal,
 		DockerRootDir:      i.RootDir,
@@ -132,6 +136,54 @@ func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string
 	}
 	out.Runtimes[i.DefaultRuntime] = dsystem.RuntimeWithStatus{Runtime: dsystem.Runtime{Path: i.DefaultRuntime}}
 	return writeJSON(w, http.StatusOK, docker.VersionedInfo(out, apiVersion(r)))
+}
+
+// registryConfig is /info's RegistryConfig as dockerd reports it: the
+// insecure CIDRs (loopback's always, as berth reaches loopback registries
+// without TLS too), an index entry for Docker Hub and for each insecure
+// registry given by name, and Docker Hub's mirrors, with a trailing "/".
+func registryConfig(insecure []string, mirrors map[string][]string) *registry.ServiceConfig {
+	hub := []string{}
+	for _, m := range mirrors["docker.io"] {
+		hub = append(hub, strings.TrimSuffix(m, "/")+"/")
+	}
+	c := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.0/8")},
+		IndexConfigs: map[string]*registry.IndexInfo{
+			"docker.io": {Name: "docker.io", Mirrors: hub, Secure: true, Official: true},
+		},
+		Mirrors: hub,
+	}
+	for _, r := range insecure {
+		if p, err := netip.ParsePrefix(r); err == nil {
+			if !slices.Contains(c.InsecureRegistryCIDRs, p.Masked()) {
+				c.InsecureRegistryCIDRs = append(c.InsecureRegistryCIDRs, p.Masked())
+			}
+			continue
+		}
+		c.IndexConfigs[r] = &registry.IndexInfo{Name: r, Mirrors: []string{}}
+	}
+	for host, ms := range mirrors {
+		if host == "docker.io" {
+			continue
+		}
+		idx := c.IndexConfigs[host]
+		if idx == nil {
+			idx = &registry.IndexInfo{Name: host, Secure: true}
+			c.IndexConfigs[host] = idx
+		}
+		idx.Mirrors = append([]string{}, ms...)
+	}
+	return c
+}
+
+// openFiles is berthd's number of open file descriptors (/info's NFd).
+func openFiles() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
 }
 
 func goarchToUname(a string) string {
