@@ -19,6 +19,7 @@ import (
 	dvolume "github.com/moby/moby/api/types/volume"
 
 	"github.com/berthproject/berth/pkg/docker"
+	"github.com/berthproject/berth/pkg/types/container"
 	"github.com/berthproject/berth/pkg/types/events"
 	"github.com/berthproject/berth/pkg/types/image"
 )
@@ -285,37 +286,62 @@ type legacyDiskUsage struct {
 }
 
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	// type=… (API 1.42+) names the kinds computed and reported; the
+	// others are left out (null), as dockerd's router does.
+	want := map[string]bool{"container": true, "image": true, "volume": true, "build-cache": true}
+	if types, ok := r.URL.Query()["type"]; ok && docker.CompareVersions(apiVersion(r), "1.42") >= 0 {
+		want = map[string]bool{}
+		for _, t := range types {
+			switch t {
+			case "container", "image", "volume", "build-cache":
+				want[t] = true
+			default:
+				return invalid("unknown object type: %s", t)
+			}
+		}
+	}
 	du, err := s.b.System.DiskUsage(r.Context())
 	if err != nil {
 		return err
 	}
-	out := legacyDiskUsage{Images: []dimage.Summary{}, Containers: []dcontainer.Summary{}, Volumes: []dvolume.Volume{}}
-	if out.BuildCache, err = s.buildCache(r.Context()); err != nil {
-		return err
-	}
-	imgs, err := s.b.Images.List(r.Context(), image.ListOptions{})
-	if err != nil {
-		return err
-	}
-	used := map[string]int{}
-	for _, u := range du.Images {
-		used[u.ID] = u.Containers
-	}
-	for _, i := range imgs {
-		out.LayersSize += i.Size
-		out.Images = append(out.Images, docker.ImageSummary(i, int64(used[i.ID])))
-	}
-	for _, c := range du.Containers {
-		sum := dcontainer.Summary{ID: c.ID, Names: []string{c.Name}, Image: c.Image, State: dcontainer.ContainerState(c.State),
-			SizeRw: c.Size, Labels: map[string]string{}, Ports: []dcontainer.PortSummary{}, Mounts: []dcontainer.MountPoint{}}
-		if !strings.HasPrefix(c.Name, "/") {
-			sum.Names = []string{"/" + c.Name}
+	var out legacyDiskUsage
+	if want["build-cache"] {
+		if out.BuildCache, err = s.buildCache(r.Context()); err != nil {
+			return err
 		}
-		out.Containers = append(out.Containers, sum)
 	}
-	for _, v := range du.Volumes {
-		out.Volumes = append(out.Volumes, dvolume.Volume{Name: v.Name, Driver: "local", Scope: "local", Labels: map[string]string{}, Options: map[string]string{},
-			UsageData: &dvolume.UsageData{Size: v.Size, RefCount: int64(v.Links)}})
+	if want["image"] {
+		imgs, err := s.b.Images.List(r.Context(), image.ListOptions{})
+		if err != nil {
+			return err
+		}
+		used := map[string]int{}
+		for _, u := range du.Images {
+			used[u.ID] = u.Containers
+		}
+		out.Images = []dimage.Summary{}
+		for _, i := range imgs {
+			out.LayersSize += i.Size
+			out.Images = append(out.Images, docker.ImageSummary(i, int64(used[i.ID])))
+		}
+	}
+	if want["container"] {
+		// As `docker ps -a --size` lists them (dockerd's df does).
+		list, err := s.b.Containers.List(r.Context(), container.ListOptions{All: true, Size: true})
+		if err != nil {
+			return err
+		}
+		out.Containers = []dcontainer.Summary{}
+		for _, c := range list {
+			out.Containers = append(out.Containers, docker.ContainerSummary(c))
+		}
+	}
+	if want["volume"] {
+		out.Volumes = []dvolume.Volume{}
+		for _, v := range du.Volumes {
+			out.Volumes = append(out.Volumes, dvolume.Volume{Name: v.Name, Driver: "local", Scope: "local", Labels: map[string]string{}, Options: map[string]string{},
+				UsageData: &dvolume.UsageData{Size: v.Size, RefCount: int64(v.Links)}})
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
