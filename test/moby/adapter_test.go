@@ -143,18 +143,20 @@ func (st *adapterStack) reap(t *testing.T) []string {
 			waitGone(pid, 10*time.Second)
 		}
 	}
+	// The network goes first, while the containers' netns are still
+	// mounted: berthd --uninstall detaches what is still attached.
+	if out, err := exec.Command(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput(); err != nil {
+		t.Errorf("reap %s: berthd --uninstall: %v\n%s", st.Namespace, err, out)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", st.Bridge)); err == nil {
+		t.Errorf("reap %s: bridge %s left after berthd --uninstall", st.Namespace, st.Bridge)
+	}
 	mounts := append(mountsUnder(st.Root), mountsUnder(st.State)...)
 	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
 	for _, m := range mounts {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
 			t.Errorf("reap %s: umount %s: %v", st.Namespace, m, err)
 		}
-	}
-	if out, err := exec.Command(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput(); err != nil {
-		t.Errorf("reap %s: berthd --uninstall: %v\n%s", st.Namespace, err, out)
-	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", st.Bridge)); err == nil {
-		t.Errorf("reap %s: bridge %s left after berthd --uninstall", st.Namespace, st.Bridge)
 	}
 	removeCgroups(st.Namespace)
 	for _, d := range []string{st.State, st.Root} {
