@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
+
 	networktypes "github.com/berthproject/berth/pkg/types/network"
 )
 
@@ -138,6 +140,59 @@ func TestGwPriority(t *testing.T) {
 	}
 	if got, _ := e.m.Sandbox(ctx, id); got.Endpoints[0].GwPriority != 1000 {
 		t.Fatalf("sandbox endpoints %+v", got.Endpoints)
+	}
+	if err := e.m.Teardown(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Interfaces named by the request keep their names; the others take the
+// first free eth<N>, at setup and at connect; a name in use is refused.
+func TestCustomIfName(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.mustCreate(networktypes.CreateOptions{Name: "n0", Subnet: e.subnet(1)})
+	e.mustCreate(networktypes.CreateOptions{Name: "n1", Subnet: e.subnet(2)})
+	e.mustCreate(networktypes.CreateOptions{Name: "n2", Subnet: e.subnet(3)})
+	sb := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "n0", Networks: []Attachment{
+		{Network: "n0", IfName: "eth1"}, {Network: "n1"},
+	}})
+	ifaddr := func(ifName string) string {
+		t.Helper()
+		out, err := exec.Command("nsenter", "--net="+sb.NetNSPath, "ip", "-o", "-4", "addr", "show", ifName).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip addr show %s: %v %s", ifName, err, out)
+		}
+		return string(out)
+	}
+	if !strings.Contains(ifaddr("eth1"), e.subnet(1).Addr().Next().Next().String()) || !strings.Contains(ifaddr("eth0"), e.subnet(2).Addr().Next().Next().String()) {
+		t.Fatalf("eth1 %q eth0 %q, want n0 on eth1 and n1 on eth0", ifaddr("eth1"), ifaddr("eth0"))
+	}
+	id := sb.ContainerID
+	if _, err := e.m.Connect(ctx, id, Attachment{Network: "n2", IfName: "eth0"}); !errdefs.IsAlreadyExists(err) || !strings.Contains(err.Error(), "file exists") {
+		t.Fatalf("connect with a name in use: %v", err)
+	}
+	if _, err := e.m.Connect(ctx, id, Attachment{Network: "n2", IfName: "a/b"}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("connect with an invalid name: %v", err)
+	}
+	if _, err := e.m.Connect(ctx, id, Attachment{Network: "n2", IfName: "backend0"}); err != nil {
+		t.Fatal(err)
+	}
+	ifaddr("backend0")
+	if err := e.m.Disconnect(ctx, id, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Disconnect(ctx, id, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := e.m.Connect(ctx, id, Attachment{Network: "n2"})
+	if err != nil || ep.IfName != "eth0" {
+		t.Fatalf("reconnect: %v, interface %v, want eth0", err, ep)
+	}
+	if _, err := e.m.Setup(ctx, SetupRequest{ContainerID: ctrID(), NetworkMode: "n0", Networks: []Attachment{
+		{Network: "n0", IfName: "x0"}, {Network: "n1", IfName: "x0"},
+	}}); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("setup with a name twice: %v", err)
 	}
 	if err := e.m.Teardown(ctx, id); err != nil {
 		t.Fatal(err)

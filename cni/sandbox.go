@@ -66,6 +66,9 @@ type Attachment struct {
 	// container's networks, the one with the highest gives the default
 	// route (GatewayEndpoints).
 	GwPriority int
+	// IfName: the interface's name in the container; "" takes the first
+	// free eth<N> once the named ones are placed.
+	IfName string
 }
 
 // Endpoint is a container's interface on one network.

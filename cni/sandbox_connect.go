@@ -34,11 +34,19 @@ func (m *Manager) Connect(ctx context.Context, containerID string, att Attachmen
 	if sb.Endpoint(n.Name) != nil {
 		return nil, fmt.Errorf("container %s is already connected to network %s: %w", shortID(containerID), n.Name, errdefs.ErrAlreadyExists)
 	}
-	ifName := ""
-	for i := 0; ifName == ""; i++ {
-		name := fmt.Sprintf("eth%d", i)
-		if !slices.ContainsFunc(sb.Endpoints, func(e Endpoint) bool { return e.IfName == name }) {
-			ifName = name
+	taken := []string{"lo"}
+	for _, e := range sb.Endpoints {
+		taken = append(taken, e.IfName)
+	}
+	ifName := att.IfName
+	switch {
+	case ifName == "":
+		ifName = freeIfName(taken)
+	case slices.Contains(taken, ifName):
+		return nil, ifNameExists(ifName)
+	default:
+		if err := checkIfName(ifName); err != nil {
+			return nil, err
 		}
 	}
 	ep, err := m.newEndpoint(&n.Network, att, ifName)

@@ -45,10 +45,25 @@ func (m *Manager) plan(req SetupRequest) ([]Endpoint, error) {
 			atts = append(atts, a)
 		}
 	}
+	// The interfaces named by the request first, then eth<N> for the
+	// others, N the first index no interface has (as dockerd).
+	taken := []string{"lo"}
+	for _, a := range atts {
+		if a.IfName == "" {
+			continue
+		}
+		if err := checkIfName(a.IfName); err != nil {
+			return nil, err
+		}
+		if slices.Contains(taken, a.IfName) {
+			return nil, ifNameExists(a.IfName)
+		}
+		taken = append(taken, a.IfName)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var eps []Endpoint
-	for i, a := range atts {
+	for _, a := range atts {
 		n, err := m.lookupLocked(a.Network)
 		if err != nil {
 			return nil, err
@@ -56,13 +71,41 @@ func (m *Manager) plan(req SetupRequest) ([]Endpoint, error) {
 		if slices.ContainsFunc(eps, func(e Endpoint) bool { return e.Network == n.Name }) {
 			return nil, errInvalid("network %s given twice", n.Name)
 		}
-		ep, err := m.newEndpoint(&n.Network, a, fmt.Sprintf("eth%d", i))
+		ifName := a.IfName
+		if ifName == "" {
+			ifName = freeIfName(taken)
+			taken = append(taken, ifName)
+		}
+		ep, err := m.newEndpoint(&n.Network, a, ifName)
 		if err != nil {
 			return nil, err
 		}
 		eps = append(eps, ep)
 	}
 	return eps, nil
+}
+
+// freeIfName is eth<N>, N the first index not taken.
+func freeIfName(taken []string) string {
+	for i := 0; ; i++ {
+		if name := fmt.Sprintf("eth%d", i); !slices.Contains(taken, name) {
+			return name
+		}
+	}
+}
+
+// checkIfName refuses a name the kernel would not take for an interface.
+func checkIfName(name string) error {
+	if len(name) > 15 || name == "." || name == ".." || strings.ContainsAny(name, "/:% \t\n") {
+		return errInvalid("invalid interface name %q: at most 15 characters, none of / : %% or spaces", name)
+	}
+	return nil
+}
+
+// ifNameExists is the error of an interface name already in the
+// container, in the words of dockerd (which fails to rename its veth).
+func ifNameExists(name string) error {
+	return fmt.Errorf("error renaming interface to %q: file exists: the container already has an interface %s: %w", name, name, errdefs.ErrAlreadyExists)
 }
 
 func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName string) (Endpoint, error) {

@@ -102,3 +102,4 @@ func TestCreateWithNetworkMadeLater(t *testing.T) {
 		t.Fatalf("default route: %q, want via %s dev eth1", out, n.Gateway)
 	}
 }
+

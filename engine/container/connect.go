@@ -49,7 +49,7 @@ func (s *Service) Connect(ctx context.Context, ref string, att containertypes.Ne
 	if slices.Contains(s.attachedNetworks(ctx, cfg), n.Name) {
 		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", r.name, n.Name, errdefs.ErrAlreadyExists)
 	}
-	ca := cni.Attachment{Network: n.Name, Aliases: att.Aliases, MAC: att.MAC, GwPriority: att.GwPriority}
+	ca := cni.Attachment{Network: n.Name, Aliases: att.Aliases, MAC: att.MAC, GwPriority: att.GwPriority, IfName: att.IfName}
 	if att.IPv4 != "" {
 		if ca.IPv4, err = parseIP(att.IPv4); err != nil {
 			return err

@@ -180,7 +180,7 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)
 	}
 	for _, a := range cfg.Networks {
-		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC, GwPriority: a.GwPriority}
+		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC, GwPriority: a.GwPriority, IfName: a.IfName}
 		if a.IPv4 != "" {
 			ip, err := netip.ParseAddr(a.IPv4)
 			if err != nil {

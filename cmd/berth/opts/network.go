@@ -27,7 +27,7 @@ func NetworkFlags() []cli.Flag {
 		repeatable{&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a container port on the host: [ip:][hostPort:]containerPort[/tcp|/udp] (ranges: 8000-8001:80-81)"}},
 		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on a free host port"},
 		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port or a range (80, 80/udp, 8000-8010) for -P"},
-		&cli.StringSliceFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network: bridge, host, none, container:NAME|ID, or a network's name; repeat for more networks; name=NET[,alias=A][,ip=IP][,ip6=IP6][,mac-address=MAC][,gw-priority=N] sets per-network options"},
+		&cli.StringSliceFlag{Name: "network", Aliases: []string{"net"}, Usage: "connect to a network: bridge, host, none, container:NAME|ID, or a network's name; repeat for more networks; name=NET[,alias=A][,ip=IP][,ip6=IP6][,mac-address=MAC][,gw-priority=N][,driver-opt=com.docker.network.endpoint.ifname=NAME] sets per-network options"},
 		&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network (user-defined networks)"},
 		&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (user-defined networks created with --ipv6)"},
 		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "another name of the container on its network"},
@@ -259,7 +259,13 @@ func parseLongNetwork(v string) (container.NetworkAttachment, error) {
 				return a, fmt.Errorf("invalid gw-priority (%s): want an integer", val)
 			}
 			a.GwPriority = p
-		case "driver-opt", "link-local-ip":
+		case "driver-opt":
+			k, ifName, _ := strings.Cut(val, "=")
+			if k != "com.docker.network.endpoint.ifname" || ifName == "" {
+				return a, fmt.Errorf("invalid --network %q: driver-opt %s is not supported by berth (only com.docker.network.endpoint.ifname=NAME)", v, val)
+			}
+			a.IfName = ifName
+		case "link-local-ip":
 			return a, fmt.Errorf("invalid --network %q: %s is not supported by berth", v, key)
 		default:
 			return a, fmt.Errorf("invalid --network %q: invalid field key %s", v, key)

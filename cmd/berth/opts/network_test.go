@@ -119,7 +119,7 @@ func TestFormatPorts(t *testing.T) {
 func TestNetworkApplyMoreNetworks(t *testing.T) {
 	var cfg container.Config
 	err := Network{
-		Mode: "name=app,alias=db,gw-priority=10", More: []string{"back", "name=front,ip=10.2.0.5,gw-priority=-5"},
+		Mode: "name=app,alias=db,gw-priority=10", More: []string{"back", "name=front,ip=10.2.0.5,gw-priority=-5,driver-opt=com.docker.network.endpoint.ifname=front0"},
 		IP: "10.1.0.5",
 	}.Apply(&cfg)
 	if err != nil {
@@ -128,7 +128,7 @@ func TestNetworkApplyMoreNetworks(t *testing.T) {
 	want := []container.NetworkAttachment{
 		{Network: "app", IPv4: "10.1.0.5", Aliases: []string{"db"}, GwPriority: 10},
 		{Network: "back"},
-		{Network: "front", IPv4: "10.2.0.5", GwPriority: -5},
+		{Network: "front", IPv4: "10.2.0.5", GwPriority: -5, IfName: "front0"},
 	}
 	if cfg.NetworkMode != "app" || !reflect.DeepEqual(cfg.Networks, want) {
 		t.Errorf("Apply: mode %q networks %+v, want app %+v", cfg.NetworkMode, cfg.Networks, want)
@@ -137,6 +137,7 @@ func TestNetworkApplyMoreNetworks(t *testing.T) {
 		"no name":            {Mode: "alias=x"},
 		"bad priority":       {Mode: "name=app,gw-priority=high"},
 		"unknown key":        {Mode: "name=app,color=red"},
+		"other driver-opt":   {Mode: "name=app,driver-opt=com.docker.network.bridge.name=x"},
 		"alias twice":        {Mode: "name=app,alias=x", Aliases: []string{"y"}},
 		"ip twice":           {Mode: "name=app,ip=10.1.0.6", IP: "10.1.0.5"},
 		"bad ip":             {Mode: "name=app,ip=fd00::1"},

@@ -126,6 +126,10 @@ type NetworkAttachment struct {
 	// with the highest gives its default route; ties go as in Docker
 	// (docs/networking.md, "Default route").
 	GwPriority int `json:"GwPriority,omitempty"`
+	// IfName is the container's interface on the network (Docker's
+	// DriverOpts com.docker.network.endpoint.ifname); "" takes the first
+	// free eth<N>.
+	IfName string `json:"IfName,omitempty"`
 }
 
 // PortBinding publishes ContainerPort/Proto on HostIP:HostPort (HostPort 0:

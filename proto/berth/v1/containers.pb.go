@@ -1033,7 +1033,10 @@ type NetworkAttachment struct {
 	Ipv6 string `protobuf:"bytes,5,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
 	// gw-priority: of the container's networks, the one with the highest
 	// gives its default route (Docker's EndpointSettings.GwPriority).
-	GwPriority    int64 `protobuf:"varint,6,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
+	GwPriority int64 `protobuf:"varint,6,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
+	// The container's interface on the network (Docker's DriverOpts
+	// com.docker.network.endpoint.ifname); empty: the first free eth<N>.
+	IfName        string `protobuf:"bytes,7,opt,name=if_name,json=ifName,proto3" json:"if_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1108,6 +1111,13 @@ func (x *NetworkAttachment) GetGwPriority() int64 {
 		return x.GwPriority
 	}
 	return 0
+}
+
+func (x *NetworkAttachment) GetIfName() string {
+	if x != nil {
+		return x.IfName
+	}
+	return ""
 }
 
 // PortBinding publishes container_port/proto on host_ip:host_port
@@ -6097,7 +6107,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x06driver\x18\x05 \x01(\tR\x06driver\x12\x12\n" +
 	"\x04mode\x18\x06 \x01(\tR\x04mode\x12\x0e\n" +
 	"\x02rw\x18\a \x01(\bR\x02rw\x12 \n" +
-	"\vpropagation\x18\b \x01(\tR\vpropagation\"\xa2\x01\n" +
+	"\vpropagation\x18\b \x01(\tR\vpropagation\"\xbb\x01\n" +
 	"\x11NetworkAttachment\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x18\n" +
@@ -6105,7 +6115,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\x03mac\x18\x04 \x01(\tR\x03mac\x12\x12\n" +
 	"\x04ipv6\x18\x05 \x01(\tR\x04ipv6\x12\x1f\n" +
 	"\vgw_priority\x18\x06 \x01(\x03R\n" +
-	"gwPriority\"\x80\x01\n" +
+	"gwPriority\x12\x17\n" +
+	"\aif_name\x18\a \x01(\tR\x06ifName\"\x80\x01\n" +
 	"\vPortBinding\x12\x17\n" +
 	"\ahost_ip\x18\x01 \x01(\tR\x06hostIp\x12\x1b\n" +
 	"\thost_port\x18\x02 \x01(\rR\bhostPort\x12%\n" +

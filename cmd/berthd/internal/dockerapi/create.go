@@ -94,7 +94,7 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 					}
 				}
 			}
-			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 {
+			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 && att.IfName == "" {
 				continue // the default network needs no entry
 			}
 			cfg.Networks = append(cfg.Networks, att)
@@ -102,6 +102,10 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 	}
 	return cfg, nil
 }
+
+// ifnameOpt is the endpoint driver option naming the container's
+// interface (Docker 28).
+const ifnameOpt = "com.docker.network.endpoint.ifname"
 
 // attachment is berth's network attachment of a Docker endpoint config.
 func attachment(network string, ep *dnetwork.EndpointSettings) (container.NetworkAttachment, error) {
@@ -111,6 +115,7 @@ func attachment(network string, ep *dnetwork.EndpointSettings) (container.Networ
 	}
 	att.Aliases = ep.Aliases
 	att.GwPriority = ep.GwPriority
+	att.IfName = ep.DriverOpts[ifnameOpt]
 	if len(ep.MacAddress) > 0 {
 		att.MAC = ep.MacAddress.String()
 	}

@@ -11,7 +11,7 @@ func networkAttachmentsToProto(ns []container.NetworkAttachment) []*berthv1.Netw
 	}
 	out := make([]*berthv1.NetworkAttachment, 0, len(ns))
 	for _, n := range ns {
-		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Ipv6: n.IPv6, Aliases: n.Aliases, Mac: n.MAC, GwPriority: int64(n.GwPriority)})
+		out = append(out, &berthv1.NetworkAttachment{Network: n.Network, Ipv4: n.IPv4, Ipv6: n.IPv6, Aliases: n.Aliases, Mac: n.MAC, GwPriority: int64(n.GwPriority), IfName: n.IfName})
 	}
 	return out
 }
@@ -22,7 +22,7 @@ func networkAttachmentsFromProto(ps []*berthv1.NetworkAttachment) []container.Ne
 	}
 	out := make([]container.NetworkAttachment, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac(), GwPriority: int(p.GetGwPriority())})
+		out = append(out, container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac(), GwPriority: int(p.GetGwPriority()), IfName: p.GetIfName()})
 	}
 	return out
 }

@@ -159,12 +159,12 @@ func CreateNetworkFromProto(r *berthv1.CreateNetworkRequest) (network.CreateOpti
 
 // NetworkAttachmentToProto converts one container attachment (connect).
 func NetworkAttachmentToProto(a container.NetworkAttachment) *berthv1.NetworkAttachment {
-	return &berthv1.NetworkAttachment{Network: a.Network, Ipv4: a.IPv4, Ipv6: a.IPv6, Aliases: a.Aliases, Mac: a.MAC, GwPriority: int64(a.GwPriority)}
+	return &berthv1.NetworkAttachment{Network: a.Network, Ipv4: a.IPv4, Ipv6: a.IPv6, Aliases: a.Aliases, Mac: a.MAC, GwPriority: int64(a.GwPriority), IfName: a.IfName}
 }
 
 // NetworkAttachmentFromProto is the inverse of NetworkAttachmentToProto.
 func NetworkAttachmentFromProto(p *berthv1.NetworkAttachment) container.NetworkAttachment {
-	return container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac(), GwPriority: int(p.GetGwPriority())}
+	return container.NetworkAttachment{Network: p.GetNetwork(), IPv4: p.GetIpv4(), IPv6: p.GetIpv6(), Aliases: p.GetAliases(), MAC: p.GetMac(), GwPriority: int(p.GetGwPriority()), IfName: p.GetIfName()}
 }
 
 func prefixArg(name, s string) (netip.Prefix, error) {
