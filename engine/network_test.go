@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +80,7 @@ func TestCreateWithNetworkMadeLater(t *testing.T) {
 	name := fmt.Sprintf("later%d", time.Now().UnixNano()%1000000)
 	id := create(t, e, containertypes.Config{
 		Cmd:      []string{"ip", "-4", "route", "show", "default"},
-		Networks: []containertypes.NetworkAttachment{{Network: name, GwPriority: 5}},
+		Networks: []containertypes.NetworkAttachment{{Network: "bridge"}, {Network: name, GwPriority: 5}},
 	})
 	err := c.Start(ctx, id)
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "network "+name+" not found") {
@@ -103,3 +105,43 @@ func TestCreateWithNetworkMadeLater(t *testing.T) {
 	}
 }
 
+// Networks named with the default mode are the container's networks, as
+// with dockerd: the default network is not added. A container in the
+// default mode that is connected to a network keeps the default network.
+func TestDefaultModeNetworks(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	c := e.Containers()
+	name := fmt.Sprintf("only%d", time.Now().UnixNano()%1000000)
+	n, err := e.Networks().Create(ctx, networktypes.CreateOptions{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Networks().Remove(context.Background(), n.ID) })
+	networksOf := func(id string) []string {
+		t.Helper()
+		var out []string
+		for k := range inspect(t, e, id).NetworkSettings.Networks {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	only := create(t, e, containertypes.Config{Cmd: []string{"sleep", "60"}, Networks: []containertypes.NetworkAttachment{{Network: name}}})
+	if err := c.Start(ctx, only); err != nil {
+		t.Fatal(err)
+	}
+	if got := networksOf(only); !reflect.DeepEqual(got, []string{name}) {
+		t.Fatalf("networks of a default-mode container naming %s: %v", name, got)
+	}
+	both := create(t, e, containertypes.Config{Cmd: []string{"sleep", "60"}})
+	if err := c.Connect(ctx, both, containertypes.NetworkAttachment{Network: name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, both); err != nil {
+		t.Fatal(err)
+	}
+	if got := networksOf(both); !reflect.DeepEqual(got, []string{"bridge", name}) {
+		t.Fatalf("networks of a default-mode container connected to %s: %v", name, got)
+	}
+}

@@ -71,6 +71,11 @@ func (s *Service) Connect(ctx context.Context, ref string, att containertypes.Ne
 			s.log.Warn("network connect: rewriting /etc/hosts", "id", r.id, "err", err)
 		}
 	}
+	if (cfg.NetworkMode == "" || cfg.NetworkMode == "default") && len(cfg.Networks) == 0 {
+		// The default network stays: it is no longer implied once the
+		// container names a network (setupNetwork).
+		cfg.NetworkMode = NetworkBridge
+	}
 	cfg.Networks = append(cfg.Networks, att)
 	if err := s.storeConfig(ctx, c, cfg); err != nil {
 		return err
@@ -140,7 +145,11 @@ func (s *Service) Disconnect(ctx context.Context, ref, network string, force boo
 // attachedNetworks are the names of the networks cfg attaches the
 // container to, the primary one first.
 func (s *Service) attachedNetworks(ctx context.Context, cfg *containertypes.Config) []string {
-	out := []string{s.networkName(ctx, s.networkMode(cfg))}
+	var out []string
+	if !((cfg.NetworkMode == "" || cfg.NetworkMode == "default") && len(cfg.Networks) > 0) {
+		// (the default mode with networks named is those networks only)
+		out = append(out, s.networkName(ctx, s.networkMode(cfg)))
+	}
 	for _, a := range cfg.Networks {
 		if name := s.networkName(ctx, a.Network); !slices.Contains(out, name) {
 			out = append(out, name)

@@ -179,6 +179,12 @@ func (s *Service) setupNetwork(ctx context.Context, id, name string, cfg *contai
 	if other, ok := strings.CutPrefix(mode, "container:"); ok {
 		req.NetworkMode = "container:" + s.opts.Networks.NetNSPath(other)
 	}
+	if (cfg.NetworkMode == "" || cfg.NetworkMode == "default") && len(cfg.Networks) > 0 {
+		// As dockerd: the default mode with networks named is those
+		// networks only (the first is the primary one), not the
+		// default network besides them.
+		req.NetworkMode = ""
+	}
 	for _, a := range cfg.Networks {
 		att := cni.Attachment{Network: a.Network, Aliases: a.Aliases, MAC: a.MAC, GwPriority: a.GwPriority, IfName: a.IfName}
 		if a.IPv4 != "" {

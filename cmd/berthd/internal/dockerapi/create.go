@@ -94,8 +94,8 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 					}
 				}
 			}
-			if (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 && att.IfName == "" {
-				continue // the default network needs no entry
+			if len(names) == 1 && (n == "bridge" || n == "default") && att.IPv4 == "" && att.IPv6 == "" && len(att.Aliases) == 0 && att.MAC == "" && att.GwPriority == 0 && att.IfName == "" {
+				continue // the default network alone needs no entry
 			}
 			cfg.Networks = append(cfg.Networks, att)
 		}
