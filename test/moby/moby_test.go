@@ -447,6 +447,21 @@ func mobyBin() string {
 	dir := filepath.Join(workDir(), "bin")
 	_ = os.MkdirAll(dir, 0o755)
 	_ = os.Symlink("/usr/bin/docker-registry", filepath.Join(dir, "registry"))
+	// containerd's runc shim of berth's containerd (not the machine's
+	// older one), which TestRunWithAlternativeContainerdShim runs under a
+	// name of its own.
+	libexec := os.Getenv(harness.EnvLibexec)
+	if libexec == "" {
+		libexec = harness.DefaultLibexec
+	}
+	shim := filepath.Join(dir, "containerd-shim-runc-v2")
+	if t, err := os.Readlink(shim); err != nil || t != filepath.Join(libexec, "containerd-shim-runc-v2") {
+		// Renamed over the old one: other runs share this dir.
+		tmp := fmt.Sprintf("%s.%d", shim, os.Getpid())
+		if os.Symlink(filepath.Join(libexec, "containerd-shim-runc-v2"), tmp) == nil {
+			_ = os.Rename(tmp, shim)
+		}
+	}
 	return dir
 }
 

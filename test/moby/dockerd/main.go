@@ -16,7 +16,8 @@
 //	                   process: stack n takes 10.x.(16n).0/20
 //	BERTH_MOBY_BERTHD  berthd's path; BERTH_MOBY_BIN_DIRS its bin_dirs (":"
 //	                   separated), BERTH_MOBY_CNI_BIN_DIR, BERTH_MOBY_PATH
-//	                   its PATH
+//	                   its PATH (after the dirs the test put before the
+//	                   adapter's on the daemon's PATH)
 //
 // A flag (or daemon.json key of --config-file) berth has no equivalent for
 // fails the start, naming it: the test then fails clearly instead of
@@ -56,6 +57,7 @@ type settings struct {
 	pools                                  []string
 	insecure, mirrors                      []string
 	ipcMode, cgroupnsMode                  string
+	runtime                                string
 	configFile                             string
 }
 
@@ -97,6 +99,9 @@ var flags = map[string]flag{
 	"registry-mirror":       listFlag(func(s *settings) *[]string { return &s.mirrors }),
 	"default-ipc-mode":      strFlag(func(s *settings) *string { return &s.ipcMode }),
 	"default-cgroupns-mode": strFlag(func(s *settings) *string { return &s.cgroupnsMode }),
+	// A containerd runtime name (io.containerd.NAME.vN: containerd runs
+	// the shim containerd-shim-NAME-vN from its PATH) is berthd's too.
+	"default-runtime": strFlag(func(s *settings) *string { return &s.runtime }),
 	"debug": {kind: boolean, set: func(s *settings, v string) error {
 		b, err := strconv.ParseBool(v)
 		s.debug = b
@@ -307,6 +312,9 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 	if s.cgroupnsMode != "" {
 		args = append(args, "--default-cgroupns-mode", s.cgroupnsMode)
 	}
+	if s.runtime != "" {
+		args = append(args, "--runtime", s.runtime)
+	}
 	if s.debug {
 		args = append(args, "--debug")
 	}
@@ -410,7 +418,32 @@ func run(args []string) error {
 			env = append(env, e)
 		}
 	}
-	env = append(env, "PATH="+os.Getenv("BERTH_MOBY_PATH"))
+	env = append(env, "PATH="+callerPath(os.Getenv("PATH"))+os.Getenv("BERTH_MOBY_PATH"))
 	fmt.Fprintf(os.Stderr, "dockerd (berth's adapter): exec %s %s\n", st.Berthd, strings.Join(st.Args, " "))
 	return syscall.Exec(st.Berthd, append([]string{st.Berthd}, st.Args...), env)
+}
+
+// callerPath is the part of the PATH the test gave the daemon that berthd
+// (and its containerd) keep in front of theirs, with a ":" after it: the
+// dirs a test put before the adapter's own (a containerd shim of its own,
+// TestRunWithAlternativeContainerdShim). The adapter's dir and those after
+// it (the runner's tools) are left out.
+func callerPath(path string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	var keep []string
+	for _, d := range filepath.SplitList(path) {
+		if d == filepath.Dir(self) {
+			break
+		}
+		if d != "" {
+			keep = append(keep, d)
+		}
+	}
+	if len(keep) == 0 {
+		return ""
+	}
+	return strings.Join(keep, ":") + ":"
 }

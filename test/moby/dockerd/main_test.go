@@ -21,7 +21,7 @@ func TestBerthdArgs(t *testing.T) {
 	t.Setenv("BERTH_MOBY_BERTHD", "/b/berthd")
 	t.Setenv("BERTH_MOBY_POOL", "231")
 	t.Setenv("BERTH_MOBY_BIN_DIRS", "/b:/l")
-	s, err := parse(append(testutilArgs, "--iptables=false", "-D", "--insecure-registry", "192.168.0.0/16", "--registry-mirror=https://m.example"))
+	s, err := parse(append(testutilArgs, "--iptables=false", "-D", "--insecure-registry", "192.168.0.0/16", "--registry-mirror=https://m.example", "--default-runtime=io.containerd.realfake.v42"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +37,7 @@ func TestBerthdArgs(t *testing.T) {
 		"--bin-dirs /b --bin-dirs /l",
 		"--bridge-subnet 10.231.0.0/24 --default-address-pool base=10.231.0.0/20,size=24",
 		"--insecure-registry 192.168.0.0/16", "--registry-mirror docker.io=https://m.example", "--debug",
+		"--runtime io.containerd.realfake.v42",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("berthd's args %q lack %q", got, want)
@@ -88,5 +89,24 @@ func TestConfigFile(t *testing.T) {
 	}
 	if _, err := parse(args); err == nil || !strings.Contains(err.Error(), `"features"`) {
 		t.Errorf("unknown key: want an error naming it, got %v", err)
+	}
+}
+
+// TestCallerPath: the dirs a test put in front of the adapter's on the
+// daemon's PATH (a shim of its own) stay in front of berthd's.
+func TestCallerPath(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter := filepath.Dir(self)
+	for path, want := range map[string]string{
+		"/shims:/more:" + adapter + ":/runner/bin": "/shims:/more:",
+		adapter + ":/runner/bin":                   "",
+		"/only":                                    "/only:",
+	} {
+		if got := callerPath(path); got != want {
+			t.Errorf("callerPath(%q) = %q, want %q", path, got, want)
+		}
 	}
 }
