@@ -79,6 +79,12 @@ func TestLinks(t *testing.T) {
 	if got := d.ok("ps", "--no-trunc", "--filter", "name="+db, "--format", "{{.Names}}"); got != db+","+app+"/mydb" {
 		t.Errorf("docker ps Names of the child: %q", got)
 	}
+	if got := b.ok("ps", "--filter", "name="+db, "--format", "{{.Names}}"); got != db {
+		t.Errorf("berth ps Names of the child: %q", got)
+	}
+	if got := b.ok("ps", "--no-trunc", "--filter", "name="+db, "--format", "{{.Names}}"); got != db+","+app+"/mydb" {
+		t.Errorf("berth ps --no-trunc Names of the child: %q", got)
+	}
 	if got := d.inspect(app+"/mydb", "{{.Name}}"); got != "/"+db {
 		t.Errorf("inspect %s/mydb: %q, want the child", app, got)
 	}

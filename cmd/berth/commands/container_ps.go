@@ -78,10 +78,20 @@ func (r containerRow) Status() string {
 	return formatter.ContainerStatus(r.s.State, r.s.ExitCode, r.s.StartedAt, r.s.FinishedAt, r.now)
 }
 
+// Names are the container's names; truncated (without --no-trunc), only
+// its own, not those it has as the target of legacy links
+// (PARENT/ALIAS), as the docker CLI shows them.
 func (r containerRow) Names() string {
 	names := make([]string, len(r.s.Names))
 	for i, n := range r.s.Names {
 		names[i] = strings.TrimPrefix(n, "/")
+	}
+	if r.trunc {
+		for _, n := range names {
+			if !strings.Contains(n, "/") {
+				return n
+			}
+		}
 	}
 	return strings.Join(names, ",")
 }
@@ -141,7 +151,7 @@ Examples:
 			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the last created container (all states)"},
 			newSliceFlag("filter", "f", "filter output (key=value)"),
 			&cli.StringFlag{Name: "format", Usage: "Go template, 'table TEMPLATE', or 'json'"},
-			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs and commands"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate IDs and commands; show the names containers have as targets of links too"},
 			&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "show the size of each container's writable layer (and with its image)"},
 		},
 		Action: withArgs(env, 0, 0, func(ctx context.Context, c *cli.Context, cl Client) error {
