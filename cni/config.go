@@ -22,7 +22,8 @@ type Config struct {
 	// DefaultBridge is the interface name of the default "bridge" network
 	// (default berth0).
 	DefaultBridge string
-	// DefaultSubnet is the default network's subnet (default 172.17.0.0/16;
+	// DefaultSubnet is the default network's subnet (default 172.17.0.0/16,
+	// or the first free subnet of AddressPools when they are given;
 	// another pool subnet is used if it overlaps a host route).
 	DefaultSubnet netip.Prefix
 	// AddressPools are carved up for new bridge networks created without a
@@ -86,7 +87,9 @@ func (c *Config) setDefaults() error {
 	if len(c.DefaultBridge) > 15 {
 		return fmt.Errorf("default bridge name %q longer than 15 characters", c.DefaultBridge)
 	}
-	if !c.DefaultSubnet.IsValid() {
+	if !c.DefaultSubnet.IsValid() && len(c.AddressPools) == 0 {
+		// With pools of the user's, the first free subnet of the pools
+		// (createDefault), as dockerd's docker0.
 		c.DefaultSubnet = netip.MustParsePrefix("172.17.0.0/16")
 	}
 	if len(c.AddressPools) == 0 {

@@ -70,7 +70,8 @@ type Config struct {
 	Bridge string `toml:"bridge"`
 	// BridgeSubnet is the default network's subnet; empty means
 	// 172.17.0.0/16, or the first free subnet of the address pools if a
-	// host route overlaps it.
+	// host route overlaps it (with DefaultAddressPools set: their first
+	// free subnet).
 	BridgeSubnet string `toml:"bridge_subnet"`
 	// FirewallPrefix names berth's nftables table (ip <prefix in lower case>).
 	// Two berthd on one host need different bridges and prefixes.
