@@ -44,6 +44,7 @@ type ownDaemons struct {
 	dest, stacks string
 	pool         int
 	adapter      string // the dir of the dockerd adapter
+	netns        string // the test's network namespace (newNetns), or ""
 }
 
 func newOwnDaemons(t *testing.T, pool int, adapter string) *ownDaemons {
@@ -62,7 +63,7 @@ func newOwnDaemons(t *testing.T, pool int, adapter string) *ownDaemons {
 }
 
 func (o *ownDaemons) env(s *harness.Stack) []string {
-	return []string{
+	env := []string{
 		"PATH=" + o.adapter + ":" + mobyBin(),
 		"DOCKER_INTEGRATION_DAEMON_DEST=" + o.dest,
 		"BERTH_MOBY_STACKS=" + o.stacks,
@@ -72,6 +73,80 @@ func (o *ownDaemons) env(s *harness.Stack) []string {
 		"BERTH_MOBY_CNI_BIN_DIR=" + filepath.Join(s.Libexec(), "cni"),
 		"BERTH_MOBY_PATH=" + s.Build() + ":" + s.Libexec() + ":" + os.Getenv("PATH"),
 	}
+	if o.netns != "" {
+		// The test's network namespace is its own: the default bridge
+		// is docker0, as dockerd's, and the test may run ip and iptables
+		// (after the adapter's dockerd on PATH).
+		env[0] += ":/usr/sbin:/usr/bin:/sbin:/bin"
+		env = append(env, "BERTH_MOBY_DOCKER0=1")
+	}
+	return env
+}
+
+// newNetns makes the test process a network namespace of its own, for the
+// tests that delete docker0 and flush iptables' tables (integration/network's
+// delInterface): loopback up and, with docker0, a docker0 link as moby's CI
+// host has (its dockerd's bridge) for the test that deletes it first. That
+// one is an ifb link, not a bridge: testutil re-creates a deleted docker0
+// after the test with every attribute it read (netlink), vlan_filtering
+// included, which a kernel without CONFIG_BRIDGE_VLAN_FILTERING (this
+// machine's) refuses for a bridge; nor has this kernel dummy links. The namespace is kept by a bind mount of
+// its own (the file returned, for nsenter), so that reap can uninstall the
+// stacks' networks in it; reap then removes it, and with it all that the
+// test left there (links, routes, iptables and nftables rules).
+func (o *ownDaemons) newNetns(t *testing.T, docker0 bool) string {
+	t.Helper()
+	o.netns = filepath.Join(filepath.Dir(o.stacks), "netns")
+	if err := os.WriteFile(o.netns, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "ip link set lo up"
+	if docker0 {
+		script += "; ip link add docker0 type ifb"
+	}
+	out, err := exec.Command("unshare", "--net="+o.netns, "--", "sh", "-ec", script).CombinedOutput()
+	if err != nil {
+		o.removeNetns(t)
+		t.Fatalf("make a network namespace: %v\n%s", err, out)
+	}
+	return o.netns
+}
+
+// inNetns is cmd run in the test's network namespace (the host's if none).
+func (o *ownDaemons) inNetns(name string, args ...string) *exec.Cmd {
+	if o.netns == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("nsenter", append([]string{"--net=" + o.netns, "--", name}, args...)...)
+}
+
+// removeNetns ends what still runs in the test's network namespace, by PID,
+// and removes it. It returns what it found running.
+func (o *ownDaemons) removeNetns(t *testing.T) []string {
+	t.Helper()
+	if o.netns == "" {
+		return nil
+	}
+	var found []string
+	var st syscall.Stat_t
+	if err := syscall.Stat(o.netns, &st); err == nil {
+		want := fmt.Sprintf("net:[%d]", st.Ino)
+		for _, pid := range allPIDs() {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); l == want {
+				found = append(found, fmt.Sprintf("process %d in the test's network namespace: %s", pid, cmdline(pid)))
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				waitGone(pid, 10*time.Second)
+			}
+		}
+	}
+	if err := syscall.Unmount(o.netns, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL {
+		t.Errorf("umount the test's network namespace %s: %v", o.netns, err)
+	}
+	if err := os.Remove(o.netns); err != nil {
+		t.Errorf("remove %s: %v", o.netns, err)
+	}
+	o.netns = ""
+	return found
 }
 
 // adapterStack is a stack's record (./dockerd's Stack).
@@ -94,6 +169,11 @@ type adapterStack struct {
 func (o *ownDaemons) reap(t *testing.T) []string {
 	t.Helper()
 	var found []string
+	if o.netns != "" {
+		// newNetns's docker0 stand-in (testutil puts it back after the
+		// test): berthd --uninstall leaves a docker0 that is no bridge.
+		_ = o.inNetns("sh", "-c", "if ip -d -o link show dev docker0 | grep -qw ifb; then ip link delete docker0; fi").Run()
+	}
 	files, _ := filepath.Glob(filepath.Join(o.stacks, "*.json"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -106,15 +186,16 @@ func (o *ownDaemons) reap(t *testing.T) []string {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		found = append(found, st.reap(t)...)
+		found = append(found, st.reap(t, o)...)
 	}
+	found = append(found, o.removeNetns(t)...)
 	if err := os.RemoveAll(filepath.Dir(o.stacks)); err != nil {
 		t.Errorf("remove %s: %v", filepath.Dir(o.stacks), err)
 	}
 	return found
 }
 
-func (st *adapterStack) reap(t *testing.T) []string {
+func (st *adapterStack) reap(t *testing.T, o *ownDaemons) []string {
 	t.Helper()
 	if !filepath.IsAbs(st.Root) || !filepath.IsAbs(st.State) || st.Namespace == "" || len(st.Root) < 5 || len(st.State) < 5 {
 		t.Errorf("reap: record of stack %q names no dirs of its own (root %q, state %q)", st.Namespace, st.Root, st.State)
@@ -144,12 +225,20 @@ func (st *adapterStack) reap(t *testing.T) []string {
 		}
 	}
 	// The network goes first, while the containers' netns are still
-	// mounted: berthd --uninstall detaches what is still attached.
-	if out, err := exec.Command(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput(); err != nil {
+	// mounted: berthd --uninstall detaches what is still attached. In the
+	// test's network namespace, if it has one: its network is there.
+	if out, err := o.inNetns(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput(); err != nil {
 		t.Errorf("reap %s: berthd --uninstall: %v\n%s", st.Namespace, err, out)
 	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", st.Bridge)); err == nil {
+	if err := o.inNetns("ip", "link", "show", "dev", st.Bridge).Run(); err == nil {
 		t.Errorf("reap %s: bridge %s left after berthd --uninstall", st.Namespace, st.Bridge)
+	}
+	if o.netns != "" && st.Firewall != "" {
+		// The stack's network was the test's namespace's: none of it on
+		// the host.
+		if exec.Command("nft", "list", "table", "ip", strings.ToLower(st.Firewall)).Run() == nil {
+			t.Errorf("reap %s: its nftables table ip %s is on the host, not in the test's network namespace", st.Namespace, strings.ToLower(st.Firewall))
+		}
 	}
 	mounts := append(mountsUnder(st.Root), mountsUnder(st.State)...)
 	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })

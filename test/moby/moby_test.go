@@ -43,6 +43,10 @@ type entry struct {
 	test   string
 	reason string
 	line   int
+	// netns: the test runs in a network namespace of its own (newNetns),
+	// its reason starting with "[netns]" ("netns") or "[netns docker0]"
+	// ("docker0": with a docker0 link there before the test).
+	netns string
 }
 
 func readAllowlist(t *testing.T) []entry {
@@ -69,6 +73,20 @@ func readAllowlist(t *testing.T) []entry {
 		e := entry{status: fields[0], pkg: fields[1], test: fields[2], line: n}
 		if len(fields) > 3 {
 			e.reason = strings.Join(fields[3:], " ")
+		}
+		if tag, ok := strings.CutPrefix(e.reason, "["); ok {
+			tag, rest, _ := strings.Cut(tag, "]")
+			switch tag {
+			case "netns":
+				e.netns = "netns"
+			case "netns docker0":
+				e.netns = "docker0"
+			default:
+				t.Fatalf("allowlist.txt:%d: tag [%s] is not [netns] or [netns docker0]", n, tag)
+			}
+			if e.reason = strings.TrimSpace(rest); e.reason == "" {
+				t.Fatalf("allowlist.txt:%d: a test in a network namespace of its own needs the reason", n)
+			}
 		}
 		switch e.status {
 		case "run", "short":
@@ -168,6 +186,7 @@ func runAllowlist(t *testing.T, want func(entry) bool, full bool) {
 			exists[name] = true
 		}
 		var names []string
+		netns := map[string]string{}
 		excluded := 0
 		for _, e := range byPkg[p] {
 			if !exists[e.test] {
@@ -179,6 +198,7 @@ func runAllowlist(t *testing.T, want func(entry) bool, full bool) {
 			}
 			if want(e) && (os.Getenv("BERTH_MOBY_RUN") == "" || regexp.MustCompile(os.Getenv("BERTH_MOBY_RUN")).MatchString(e.test)) {
 				names = append(names, e.test)
+				netns[e.test] = e.netns
 			}
 		}
 		if os.Getenv("BERTH_MOBY_ONLY") != "" && len(byPkg[p]) == 0 {
@@ -187,7 +207,7 @@ func runAllowlist(t *testing.T, want func(entry) bool, full bool) {
 		if len(names) == 0 {
 			continue
 		}
-		results := runPackage(t, s, src, p, bins[p], names, pool, adapter)
+		results := runPackage(t, s, src, p, bins[p], names, netns, pool, adapter)
 		passed := 0
 		var failed []string
 		for _, n := range names {
@@ -380,8 +400,9 @@ var resultLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (Test\S+)`)
 // runPackage runs names of one package's binary against s's docker.sock,
 // each in a process of its own (a test that panics ends only itself), and
 // returns each top-level test's result: PASS, FAIL, SKIP or "" (none: it
-// crashed or timed out).
-func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []string, pool int, adapter string) map[string]string {
+// crashed or timed out). A test marked netns runs in a network namespace
+// of its own (ownNetns).
+func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []string, netns map[string]string, pool int, adapter string) map[string]string {
 	t.Helper()
 	logPath := filepath.Join(workDir(), "last-"+pkg+".log")
 	logf, err := os.Create(logPath)
@@ -393,10 +414,15 @@ func runPackage(t *testing.T, s *harness.Stack, src, pkg, bin string, names []st
 	for _, name := range names {
 		ensureFrozenImages(t, s)
 		ctx, cancel := context.WithTimeout(context.Background(), harness.Timeout(10*time.Minute))
-		cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.count=1",
-			"-test.timeout="+harness.Timeout(8*time.Minute).String(), "-test.run", "^"+name+"$")
-		cmd.Dir = filepath.Join(src, "integration", pkg) // testdata paths are relative
+		args := []string{bin, "-test.v", "-test.count=1",
+			"-test.timeout=" + harness.Timeout(8*time.Minute).String(), "-test.run", "^" + name + "$"}
 		own := newOwnDaemons(t, pool, adapter)
+		if netns[name] != "" {
+			// The adapter then names the default bridge docker0, as dockerd.
+			args = append([]string{"nsenter", "--net=" + own.newNetns(t, netns[name] == "docker0"), "--"}, args...)
+		}
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir = filepath.Join(src, "integration", pkg) // testdata paths are relative
 		cmd.Env = append(mobyEnv(s), own.env(s)...)
 		var out bytes.Buffer
 		cmd.Stdout = &out

@@ -18,6 +18,8 @@
 //	                   separated), BERTH_MOBY_CNI_BIN_DIR, BERTH_MOBY_PATH
 //	                   its PATH (after the dirs the test put before the
 //	                   adapter's on the daemon's PATH)
+//	BERTH_MOBY_DOCKER0=1 the test runs in a network namespace of its own:
+//	                   the default bridge is docker0, as dockerd's
 //
 // A flag (or daemon.json key of --config-file) berth has no equivalent for
 // fails the start, naming it: the test then fails clearly instead of
@@ -263,6 +265,11 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 	if st.Berthd == "" {
 		return nil, fmt.Errorf("BERTH_MOBY_BERTHD is not set: run through test/moby's runner")
 	}
+	if os.Getenv("BERTH_MOBY_DOCKER0") == "1" {
+		// The test runs in a network namespace of its own: the default
+		// bridge is dockerd's docker0.
+		st.Bridge = "docker0"
+	}
 	args := []string{
 		// A config file that does not exist: berthd's defaults.
 		"--config", filepath.Join(s.execRoot, "berthd.toml"),
@@ -288,6 +295,10 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 			return nil, fmt.Errorf("--bip %s: %w", s.bip, err)
 		}
 		subnet = p.Masked().String()
+	}
+	if len(s.pools) > 0 && s.bip == "" {
+		// dockerd's bridge takes the first subnet of the pools given.
+		subnet = ""
 	}
 	if subnet != "" {
 		args = append(args, "--bridge-subnet", subnet)
