@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -28,12 +29,23 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request, _ map[s
 	if err := validName(name); err != nil {
 		return err
 	}
-	var req dcontainer.CreateRequest
-	if err := decodeJSON(w, r, &req, false); err != nil {
+	var body struct {
+		dcontainer.CreateRequest
+		// MacAddress is Config.MacAddress, the container-wide MAC of
+		// API < 1.44 (removed from the types since).
+		MacAddress string `json:",omitempty"`
+	}
+	if err := decodeJSON(w, r, &body, false); err != nil {
 		return err
 	}
+	req := body.CreateRequest
 	if err := versionedNetworking(req.NetworkingConfig, apiVersion(r)); err != nil {
 		return err
+	}
+	if body.MacAddress != "" && docker.CompareVersions(apiVersion(r), "1.44") < 0 {
+		if err := containerWideMAC(&req, body.MacAddress); err != nil {
+			return err
+		}
 	}
 	cfg, err := createConfig(name, &req)
 	if err != nil {
@@ -491,4 +503,39 @@ func (s *Server) imageConfig(ctx context.Context, id string) *image.Config {
 func cgroup2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return err == nil
+}
+
+// containerWideMAC moves an API < 1.44 client's container-wide MAC address
+// to the endpoint of its network, as dockerd's router does: the network
+// of NetworkMode, a bridge or user-defined one, whose endpoint config is
+// made if the request has none (there is at most one before 1.44).
+func containerWideMAC(req *dcontainer.CreateRequest, mac string) error {
+	mode := "default"
+	if req.HostConfig != nil && req.HostConfig.NetworkMode != "" {
+		mode = string(req.HostConfig.NetworkMode)
+	}
+	switch {
+	case mode == "host", mode == "none", strings.HasPrefix(mode, "container:"):
+		return invalid("conflicting options: mac-address and the network mode")
+	case mode == "default":
+		mode = "bridge"
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return invalid("invalid MAC address: %s", mac)
+	}
+	if req.NetworkingConfig == nil {
+		req.NetworkingConfig = &dnetwork.NetworkingConfig{}
+	}
+	if len(req.NetworkingConfig.EndpointsConfig) == 0 {
+		req.NetworkingConfig.EndpointsConfig = map[string]*dnetwork.EndpointSettings{mode: {}}
+	}
+	for n, ep := range req.NetworkingConfig.EndpointsConfig {
+		if ep == nil {
+			ep = &dnetwork.EndpointSettings{}
+			req.NetworkingConfig.EndpointsConfig[n] = ep
+		}
+		ep.MacAddress = dnetwork.HardwareAddr(hw)
+	}
+	return nil
 }
