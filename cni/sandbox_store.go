@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -88,6 +89,27 @@ func (m *Manager) loadSandboxes() error {
 
 // Sandbox returns the current network state of a container (ErrNotFound if
 // Setup has not run for it).
+// SetExtraHosts replaces the extra /etc/hosts entries of a container's
+// sandbox (its --add-host ones and its legacy links', when a linked
+// container's address changes) and returns the sandbox; render the file
+// again with HostsFile.
+func (m *Manager) SetExtraHosts(ctx context.Context, containerID string, hosts []string) (*Sandbox, error) {
+	l := m.ctrLock(containerID)
+	l.Lock()
+	defer l.Unlock()
+	m.mu.Lock()
+	sb, ok := m.sandboxes[containerID]
+	if ok {
+		sb.ExtraHosts = slices.Clone(hosts)
+		sb = sb.clone()
+	}
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("network of container %s: %w", containerID, errdefs.ErrNotFound)
+	}
+	return sb, m.saveSandbox(sb)
+}
+
 func (m *Manager) Sandbox(ctx context.Context, containerID string) (*Sandbox, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

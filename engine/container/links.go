@@ -325,6 +325,55 @@ func (s *Service) startLinks(ctx context.Context, c *containers.Container, cfg *
 	return s.setLinkEnv(ctx, c, env)
 }
 
+// updateLinkParents rewrites the /etc/hosts of the running containers
+// linked to id on the default bridge, after id started there with a
+// (perhaps new) address, as dockerd does.
+func (s *Service) updateLinkParents(ctx context.Context, id string) {
+	s.mu.Lock()
+	var parents []string
+	for pid, links := range s.links {
+		if slices.ContainsFunc(links, func(l link) bool { return l.childID == id }) {
+			parents = append(parents, pid)
+		}
+	}
+	s.mu.Unlock()
+	for _, pid := range parents {
+		if err := s.refreshLinkHosts(ctx, pid); err != nil && !errdefs.IsNotFound(err) {
+			s.log.Warn("updating the hosts of a linked container", "id", pid, "child", id, "err", err)
+		}
+	}
+}
+
+// refreshLinkHosts renders a running parent's /etc/hosts again with its
+// children's current addresses; a child that does not run is left out.
+func (s *Service) refreshLinkHosts(ctx context.Context, id string) error {
+	p := s.recordByID(id)
+	if p == nil || s.livePID(ctx, id) == 0 {
+		return nil
+	}
+	_, cfg, err := s.load(ctx, id)
+	if err != nil || s.networkMode(cfg) != NetworkBridge {
+		return err
+	}
+	p.mu.Lock()
+	parentName := p.name
+	p.mu.Unlock()
+	s.mu.Lock()
+	links := slices.Clone(s.links[id])
+	s.mu.Unlock()
+	hosts := slices.Clone(cfg.ExtraHosts)
+	for _, l := range links {
+		if line, _, err := s.linkedChild(ctx, l, parentName); err == nil {
+			hosts = append(hosts, line)
+		}
+	}
+	sb, err := s.opts.Networks.SetExtraHosts(ctx, id, hosts)
+	if err != nil {
+		return err
+	}
+	return s.writeNetworkFiles(id, sb)
+}
+
 // linkedChild is one link's /etc/hosts entry ("NAMES:IP") and environment.
 func (s *Service) linkedChild(ctx context.Context, l link, parentName string) (string, []string, error) {
 	child := s.recordByID(l.childID)

@@ -46,6 +46,7 @@ type Networks interface {
 	Release(ctx context.Context, containerID string) error
 	GC(ctx context.Context, valid []string) error
 	Sandbox(ctx context.Context, containerID string) (*cni.Sandbox, error)
+	SetExtraHosts(ctx context.Context, containerID string, hosts []string) (*cni.Sandbox, error)
 	Connect(ctx context.Context, containerID string, att cni.Attachment) (*cni.Endpoint, error)
 	Disconnect(ctx context.Context, containerID, network string) error
 	Rename(ctx context.Context, containerID, newName string) error

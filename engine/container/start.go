@@ -172,6 +172,7 @@ func (s *Service) startLocked(ctx context.Context, r *record, by starter) (err e
 		s.recordStartFailure(ctx, r, err)
 		return err
 	}
+	s.updateLinkParents(ctx, r.id)
 	s.connectAttachers(ctx, r)
 	if _, err := s.taskClient().Start(ctx, &tasks.StartRequest{ContainerID: r.id}); err != nil {
 		err = startError(errgrpc.ToNative(err))

@@ -104,7 +104,7 @@ func TestLinks(t *testing.T) {
 		t.Errorf("HostConfig.Links after berthd restarted: %s", got)
 	}
 	d.ok("restart", "-t", "0", app2)
-	if out := d.ok("exec", app2, "cat", "/etc/hosts"); !strings.Contains(out, ip+"\tmydb dbhost "+db2) {
+	if out := d.ok("exec", app2, "cat", "/etc/hosts"); !strings.Contains(out, d.inspect(db2, "{{.NetworkSettings.IPAddress}}")+"\tmydb dbhost "+db2) {
 		t.Errorf("hosts after the child's rename and the parent's restart:\n%s", out)
 	}
 	if out := d.ok("exec", app2, "env"); !strings.Contains(out, "MYDB_NAME=/"+app2+"/mydb") || strings.Count(out, "MYDB_NAME=") != 1 {
@@ -116,6 +116,22 @@ func TestLinks(t *testing.T) {
 	d.fails(1, []string{"Cannot link to a non running container: /" + db2 + " AS /" + app2 + "/mydb"}, "start", app2)
 	d.ok("start", db2)
 	d.ok("start", app2)
+
+	// The child restarts, another container in its old address: the
+	// running parent's /etc/hosts follows, as under dockerd.
+	ip1 := d.inspect(db2, "{{.NetworkSettings.IPAddress}}")
+	d.ok("stop", "-t", "0", db2)
+	filler := b.name("filler")
+	d.ok("run", "-d", "--name", filler, "busybox", "sleep", "600")
+	d.ok("start", db2)
+	ip2 := d.inspect(db2, "{{.NetworkSettings.IPAddress}}")
+	if ip2 == ip1 {
+		t.Logf("the child kept its address %s across the restart", ip1)
+	}
+	hosts := d.ok("exec", app2, "cat", "/etc/hosts")
+	if !strings.Contains(hosts, ip2+"\tmydb dbhost "+db2) || (ip1 != ip2 && strings.Contains(hosts, ip1+"\tmydb")) {
+		t.Errorf("the parent's hosts after the child restarted at %s (was %s):\n%s", ip2, ip1, hosts)
+	}
 
 	// rm --link ends the link; the containers stay.
 	d.fails(1, []string{"cannot remove the default link name"}, "rm", "--link", db2)
