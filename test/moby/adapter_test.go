@@ -107,6 +107,7 @@ func (o *ownDaemons) newNetns(t *testing.T, docker0 bool) string {
 	out, err := exec.Command("unshare", "--net="+o.netns, "--", "sh", "-ec", script).CombinedOutput()
 	if err != nil {
 		o.removeNetns(t)
+		_ = os.RemoveAll(filepath.Dir(o.stacks))
 		t.Fatalf("make a network namespace: %v\n%s", err, out)
 	}
 	return o.netns
