@@ -88,6 +88,7 @@ type config struct {
 	builder           build.Options
 	cluster           *cluster.Options // nil: no cluster service
 	serviceDrain      *time.Duration   // nil: service.DefaultDrainPeriod
+	cdiSpecDirs       []string         // empty: CDI off
 }
 
 // Option configures New.
@@ -163,6 +164,13 @@ func WithServiceDrainPeriod(d time.Duration) Option {
 // logging; its paths and containerd settings are the engine's.
 func WithBuilder(o build.Options) Option { return func(c *config) { c.builder = o } }
 
+// WithCDISpecDirs are the directories Container Device Interface specs
+// are read from (default /etc/cdi and /var/run/cdi, as Docker); none turns
+// CDI off.
+func WithCDISpecDirs(dirs ...string) Option {
+	return func(c *config) { c.cdiSpecDirs = append([]string{}, dirs...) }
+}
+
 // WithLogger is where the engine logs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
@@ -181,6 +189,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		logMaxSize:        containerio.DefaultMaxSize,
 		logMaxFiles:       containerio.DefaultMaxFiles,
 		logger:            slog.Default(),
+		cdiSpecDirs:       container.DefaultCDISpecDirs,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -284,6 +293,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		Events:              bus,
 		Logger:              cfg.logger,
 		Volumes:             e.volumes,
+		CDISpecDirs:         cfg.cdiSpecDirs,
 	}
 	if e.networks != nil { // a nil *cni.Manager must stay a nil interface
 		copts.Networks = e.networks

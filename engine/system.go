@@ -42,6 +42,7 @@ func (e *Engine) Info(ctx context.Context) (*systemtypes.Info, error) {
 		CgroupVersion:     cgroupVersion(),
 		LoggingDriver:     "json-file",
 	}
+	info.CDISpecDirs, info.CDIDevices = e.containers.CDI()
 	for _, c := range list {
 		switch c.State {
 		case containertypes.StatusRunning:

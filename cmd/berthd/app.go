@@ -48,6 +48,7 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "dns-upstreams", Aliases: []string{"dns-upstream"}, Usage: "resolver (ip or ip:port) the embedded DNS forwards to (default: the host's resolv.conf)"},
 			&cli.StringSliceFlag{Name: "insecure-registries", Aliases: []string{"insecure-registry"}, Usage: "registry (host:port or CIDR) reached over plain HTTP / without TLS verification; loopback always is (repeatable)"},
 			&cli.StringSliceFlag{Name: "registry-mirrors", Aliases: []string{"registry-mirror"}, Usage: "mirror tried before a registry for pulls: host=URL, e.g. docker.io=http://127.0.0.1:5001 (repeatable)"},
+			&cli.StringSliceFlag{Name: "cdi-spec-dir", Aliases: []string{"cdi-spec-dirs"}, Usage: "directory of CDI device specs (repeatable; default /etc/cdi and /var/run/cdi; \"\" alone: CDI off)"},
 			&cli.StringFlag{Name: "registry-ca-dir", Usage: "per-registry certificates: <dir>/<host:port>/*.crt, client .cert/.key"},
 			&cli.StringFlag{Name: "tcp-address", Usage: "also serve the API on this host:port, with mutual TLS (needs --tlscacert, --tlscert, --tlskey)"},
 			&cli.BoolFlag{Name: "docker-api", Value: d.DockerAPI, Usage: "serve the Docker Engine API (--docker-api=false turns it off)"},
@@ -140,6 +141,15 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 				return nil, fmt.Errorf("--registry-mirror %q: want host=URL", v)
 			}
 			cfg.RegistryMirrors[host] = append(cfg.RegistryMirrors[host], u)
+		}
+	}
+	if c.IsSet("cdi-spec-dir") {
+		// As dockerd: --cdi-spec-dir "" alone leaves no directory (CDI off).
+		cfg.CDISpecDirs = []string{}
+		for _, d := range c.StringSlice("cdi-spec-dir") {
+			if d != "" {
+				cfg.CDISpecDirs = append(cfg.CDISpecDirs, d)
+			}
 		}
 	}
 	if c.IsSet("registry-ca-dir") {

@@ -75,6 +75,7 @@ func register(ctx context.Context, env daemon.Env, srv *grpc.Server) (io.Closer,
 		engine.WithBuilder(build.Options{IdleTimeout: idle, GCMaxUsed: cacheMax, Debug: cfg.Debug}),
 		engine.WithCluster(cluster.Options{NodeTimeout: nodeTimeout, EngineVersion: version, CertValidity: certValidity}),
 		engine.WithServiceDrainPeriod(drain),
+		engine.WithCDISpecDirs(cfg.CDISpecDirs...),
 		engine.WithRegistry(image.RegistryOptions{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, CADir: cfg.RegistryCADir,
 			HostsDir: filepath.Join(cfg.State, "registry-hosts")}),
 	)

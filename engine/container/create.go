@@ -47,6 +47,9 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	if warnings, err = validateHostConfig(&cfg); err != nil {
 		return "", nil, err
 	}
+	if err := s.cdi.check(cfg.Resources.CDIDevices); err != nil {
+		return "", nil, err
+	}
 	if cfg.Runtime == "" {
 		cfg.Runtime = s.opts.Runtime
 	}
@@ -215,7 +218,8 @@ func (s *Service) Create(ctx context.Context, cfg containertypes.Config) (id str
 	spec, err := oci.GenerateSpec(ctx, s.client, &record, specOpts(specInput{
 		id: cid, cfg: &cfg, image: img.Config.Config, hostname: hostname,
 		args: args, env: env, cwd: cwd, files: files,
-	}, netOpt, mounts.specOpt(), nsOpt, initOpt, s.cgroupOpt(cfg.Resources.CgroupParent, cid))...)
+	}, netOpt, mounts.specOpt(), nsOpt, initOpt, s.cgroupOpt(cfg.Resources.CgroupParent, cid),
+		s.cdi.withCDIDevices(cfg.Resources.CDIDevices))...)
 	if err != nil {
 		return "", nil, fmt.Errorf("building the container's spec: %w", err)
 	}

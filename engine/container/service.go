@@ -95,6 +95,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Volumes is the volume service (-v, --mount type=volume); nil: none.
 	Volumes Volumes
+	// CDISpecDirs are the directories CDI device specs are read from
+	// (--device vendor.com/class=name); empty: CDI is off.
+	CDISpecDirs []string
 }
 
 // Service manages containers. Create one with New and run its event monitor
@@ -127,6 +130,9 @@ type Service struct {
 
 	// view is List's in-memory copy of the containers (view.go).
 	view *view
+
+	// cdi resolves CDI devices (cdi.go).
+	cdi *cdiRegistry
 }
 
 // New returns a service over the containerd client in opts. It loads the
@@ -141,7 +147,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Events == nil {
 		opts.Events = eventbus.NewBus()
 	}
+	cdiReg, err := newCDIRegistry(opts.CDISpecDirs)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
+		cdi:     cdiReg,
 		opts:    opts,
 		client:  opts.Client,
 		log:     opts.Logger,
@@ -158,6 +169,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CDI reports the directories CDI specs are read from (empty: CDI is off)
+// and the fully-qualified names of the devices they provide now.
+func (s *Service) CDI() (specDirs, devices []string) {
+	return append([]string{}, s.cdi.dirs...), s.cdi.Devices()
 }
 
 // ctx puts the service's containerd namespace on a context.

@@ -264,6 +264,10 @@ func HostConfig(cfg *container.Config) *dcontainer.HostConfig {
 	for _, d := range r.Devices {
 		hc.Devices = append(hc.Devices, dcontainer.DeviceMapping{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
 	}
+	// One "cdi" request per device, as the docker CLI sends them.
+	for _, name := range r.CDIDevices {
+		hc.DeviceRequests = append(hc.DeviceRequests, dcontainer.DeviceRequest{Driver: "cdi", DeviceIDs: []string{name}})
+	}
 	for _, m := range cfg.Mounts {
 		dm := mount.Mount{Type: mount.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 		switch m.Type {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
+	"tags.cncf.io/container-device-interface/pkg/parser"
 
 	"github.com/berthproject/berth/pkg/types/container"
 )
@@ -36,7 +37,7 @@ func UpdateFlags() []cli.Flag {
 func ResourceFlags() []cli.Flag {
 	return append(UpdateFlags(),
 		&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit: name=soft[:hard] (e.g. nofile=1024:2048)"},
-		&cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER[:PERMISSIONS]]"},
+		&cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER[:PERMISSIONS]], or a CDI device: vendor.com/class=name"},
 		&cli.StringSliceFlag{Name: "device-read-bps", Usage: "limit reads from a block device: DEVICE:RATE (e.g. /dev/sda:1mb)"},
 		&cli.StringSliceFlag{Name: "device-write-bps", Usage: "limit writes to a block device: DEVICE:RATE (e.g. /dev/sda:1mb)"},
 		&cli.StringSliceFlag{Name: "device-read-iops", Usage: "limit read operations on a block device: DEVICE:N per second"},
@@ -86,6 +87,11 @@ func ApplyResources(c *cli.Context, cfg *container.Config) error {
 		r.Ulimits = append(r.Ulimits, u)
 	}
 	for _, v := range c.StringSlice("device") {
+		if parser.IsQualifiedName(v) {
+			// A CDI device (vendor.com/class=name), as the docker CLI tells them.
+			r.CDIDevices = append(r.CDIDevices, v)
+			continue
+		}
 		d, err := Device(v)
 		if err != nil {
 			return err

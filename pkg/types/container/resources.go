@@ -33,6 +33,10 @@ type Resources struct {
 	Ulimits []Ulimit `json:"Ulimits,omitempty"`
 	// Devices are host devices added to the container (--device).
 	Devices []DeviceMapping `json:"Devices,omitempty"`
+	// CDIDevices are Container Device Interface devices by fully-qualified
+	// name (--device vendor.com/class=name): the engine applies their
+	// spec's edits (device nodes, env, mounts, hooks) at create.
+	CDIDevices []string `json:"CDIDevices,omitempty"`
 	// ShmSize of /dev/shm in bytes (--shm-size); 0: 64 MiB.
 	ShmSize int64 `json:"ShmSize,omitempty"`
 	// OomScoreAdj of the container's processes (--oom-score-adj, -1000 to 1000).

@@ -24,6 +24,10 @@ type Info struct {
 	MemTotal          int64  `json:"MemTotal"`
 	CgroupVersion     string `json:"CgroupVersion"`
 	LoggingDriver     string `json:"LoggingDriver"`
+	// CDISpecDirs are the directories CDI specs are read from (empty: CDI
+	// off); CDIDevices the fully-qualified names of the devices found.
+	CDISpecDirs []string `json:"CDISpecDirs"`
+	CDIDevices  []string `json:"CDIDevices"`
 }
 
 // Version is `berth version`'s server part.

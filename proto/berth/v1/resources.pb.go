@@ -66,8 +66,10 @@ type Resources struct {
 	BlkioDeviceWriteBps  []*ThrottleDevice `protobuf:"bytes,22,rep,name=blkio_device_write_bps,json=blkioDeviceWriteBps,proto3" json:"blkio_device_write_bps,omitempty"`
 	BlkioDeviceReadIops  []*ThrottleDevice `protobuf:"bytes,23,rep,name=blkio_device_read_iops,json=blkioDeviceReadIops,proto3" json:"blkio_device_read_iops,omitempty"`
 	BlkioDeviceWriteIops []*ThrottleDevice `protobuf:"bytes,24,rep,name=blkio_device_write_iops,json=blkioDeviceWriteIops,proto3" json:"blkio_device_write_iops,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// CDI devices by fully-qualified name (--device vendor.com/class=name).
+	CdiDevices    []string `protobuf:"bytes,25,rep,name=cdi_devices,json=cdiDevices,proto3" json:"cdi_devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Resources) Reset() {
@@ -264,6 +266,13 @@ func (x *Resources) GetBlkioDeviceReadIops() []*ThrottleDevice {
 func (x *Resources) GetBlkioDeviceWriteIops() []*ThrottleDevice {
 	if x != nil {
 		return x.BlkioDeviceWriteIops
+	}
+	return nil
+}
+
+func (x *Resources) GetCdiDevices() []string {
+	if x != nil {
+		return x.CdiDevices
 	}
 	return nil
 }
@@ -1016,7 +1025,7 @@ var File_berth_v1_resources_proto protoreflect.FileDescriptor
 
 const file_berth_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\b\n" +
+	"\x18berth/v1/resources.proto\x12\bberth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\t\n" +
 	"\tResources\x12\x16\n" +
 	"\x06memory\x18\x01 \x01(\x03R\x06memory\x12\x1f\n" +
 	"\vmemory_swap\x18\x02 \x01(\x03R\n" +
@@ -1048,7 +1057,9 @@ const file_berth_v1_resources_proto_rawDesc = "" +
 	"\x15blkio_device_read_bps\x18\x15 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x12blkioDeviceReadBps\x12M\n" +
 	"\x16blkio_device_write_bps\x18\x16 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x13blkioDeviceWriteBps\x12M\n" +
 	"\x16blkio_device_read_iops\x18\x17 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x13blkioDeviceReadIops\x12O\n" +
-	"\x17blkio_device_write_iops\x18\x18 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x14blkioDeviceWriteIops\x1a:\n" +
+	"\x17blkio_device_write_iops\x18\x18 \x03(\v2\x18.berth.v1.ThrottleDeviceR\x14blkioDeviceWriteIops\x12\x1f\n" +
+	"\vcdi_devices\x18\x19 \x03(\tR\n" +
+	"cdiDevices\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x14\n" +

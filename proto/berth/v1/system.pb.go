@@ -701,6 +701,10 @@ type InfoResponse struct {
 	MemTotal      int64  `protobuf:"varint,20,opt,name=mem_total,json=memTotal,proto3" json:"mem_total,omitempty"`
 	CgroupVersion string `protobuf:"bytes,21,opt,name=cgroup_version,json=cgroupVersion,proto3" json:"cgroup_version,omitempty"`
 	LoggingDriver string `protobuf:"bytes,22,opt,name=logging_driver,json=loggingDriver,proto3" json:"logging_driver,omitempty"`
+	// Directories the engine reads CDI specs from; empty: CDI is off.
+	CdiSpecDirs []string `protobuf:"bytes,23,rep,name=cdi_spec_dirs,json=cdiSpecDirs,proto3" json:"cdi_spec_dirs,omitempty"`
+	// Fully-qualified names of the CDI devices found there.
+	CdiDevices    []string `protobuf:"bytes,24,rep,name=cdi_devices,json=cdiDevices,proto3" json:"cdi_devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -887,6 +891,20 @@ func (x *InfoResponse) GetLoggingDriver() string {
 		return x.LoggingDriver
 	}
 	return ""
+}
+
+func (x *InfoResponse) GetCdiSpecDirs() []string {
+	if x != nil {
+		return x.CdiSpecDirs
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetCdiDevices() []string {
+	if x != nil {
+		return x.CdiDevices
+	}
+	return nil
 }
 
 type EventsRequest struct {
@@ -1177,7 +1195,7 @@ const file_berth_v1_system_proto_rawDesc = "" +
 	"\x04arch\x18\x06 \x01(\tR\x04arch\x12-\n" +
 	"\x12containerd_version\x18\a \x01(\tR\x11containerdVersion\x12!\n" +
 	"\frunc_version\x18\b \x01(\tR\vruncVersion\"\r\n" +
-	"\vInfoRequest\"\x90\x06\n" +
+	"\vInfoRequest\"\xd5\x06\n" +
 	"\fInfoResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1e\n" +
@@ -1203,7 +1221,10 @@ const file_berth_v1_system_proto_rawDesc = "" +
 	"\x04ncpu\x18\x13 \x01(\x03R\x04ncpu\x12\x1b\n" +
 	"\tmem_total\x18\x14 \x01(\x03R\bmemTotal\x12%\n" +
 	"\x0ecgroup_version\x18\x15 \x01(\tR\rcgroupVersion\x12%\n" +
-	"\x0elogging_driver\x18\x16 \x01(\tR\rloggingDriver\"\x9f\x01\n" +
+	"\x0elogging_driver\x18\x16 \x01(\tR\rloggingDriver\x12\"\n" +
+	"\rcdi_spec_dirs\x18\x17 \x03(\tR\vcdiSpecDirs\x12\x1f\n" +
+	"\vcdi_devices\x18\x18 \x03(\tR\n" +
+	"cdiDevices\"\x9f\x01\n" +
 	"\rEventsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
 	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12*\n" +

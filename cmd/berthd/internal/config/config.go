@@ -116,6 +116,10 @@ type Config struct {
 	// RegistryMirrors are tried, in order, before a registry for pulls:
 	// registry host → mirror URLs ("docker.io" = ["http://127.0.0.1:5001"]).
 	RegistryMirrors map[string][]string `toml:"registry_mirrors"`
+	// CDISpecDirs are the directories Container Device Interface specs are
+	// read from (docker run --device vendor.com/class=name); default
+	// /etc/cdi and /var/run/cdi, as Docker; [] turns CDI off.
+	CDISpecDirs []string `toml:"cdi_spec_dirs"`
 	// RegistryCADir holds per-registry certificates in Docker's layout
 	// (<dir>/<host:port>/ca.crt, client.cert, client.key); empty: none.
 	RegistryCADir string `toml:"registry_ca_dir"`
@@ -174,6 +178,7 @@ func Default() *Config {
 		APIReflection:          true,
 		ClusterNodeTimeout:     "5s",
 		ServiceDrainPeriod:     "2s",
+		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
 	}
 }
 

@@ -342,6 +342,26 @@ func resources(cfg *container.Config, hc *dcontainer.HostConfig) error {
 			PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions,
 		})
 	}
+	return cdiDevices(cfg, r.DeviceRequests)
+}
+
+// cdiDevices takes the device requests of the "cdi" driver, which the
+// docker CLI sends for --device vendor.com/class=name (one request per
+// name); berth has no other device driver (--gpus), and a CDI request
+// takes names only, as dockerd's driver.
+func cdiDevices(cfg *container.Config, reqs []dcontainer.DeviceRequest) error {
+	for _, d := range reqs {
+		if d.Driver != "cdi" {
+			return unsupported(fmt.Sprintf("device requests of driver %q (--gpus): berth has the \"cdi\" driver only", d.Driver))
+		}
+		if d.Count != 0 {
+			return invalid("unexpected count in CDI device request")
+		}
+		if len(d.Options) > 0 {
+			return invalid("unexpected options in CDI device request")
+		}
+		cfg.Resources.CDIDevices = append(cfg.Resources.CDIDevices, d.DeviceIDs...)
+	}
 	return nil
 }
 
@@ -355,7 +375,6 @@ func refuseUnsupported(hc *dcontainer.HostConfig) error {
 		{hc.UsernsMode != "" && hc.UsernsMode != "host", "user namespace modes other than host (HostConfig.UsernsMode): berth remaps no users"},
 		{hc.Cgroup != "", "HostConfig.Cgroup"},
 		{hc.VolumeDriver != "" && hc.VolumeDriver != "local", "volume drivers other than local"},
-		{len(r.DeviceRequests) > 0, "device requests (--gpus)"},
 		{len(r.DeviceCgroupRules) > 0, "device cgroup rules"},
 		{len(r.BlkioWeightDevice) > 0, "per-device block I/O weights (--blkio-weight-device)"},
 		{r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0, "CPU real-time scheduling"},

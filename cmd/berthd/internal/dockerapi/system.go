@@ -131,9 +131,13 @@ func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, _ map[string
 		Isolation:          "",
 		ContainerdCommit:   dsystem.Commit{ID: i.ContainerdVersion},
 		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=cgroupns"},
-		CDISpecDirs:        []string{},
+		CDISpecDirs:        append([]string{}, i.CDISpecDirs...),
+		DiscoveredDevices:  []dsystem.DeviceInfo{},
 		Containerd:         &dsystem.ContainerdInfo{Address: i.ContainerdAddress, Namespaces: dsystem.ContainerdNamespaces{Containers: i.Namespace, Plugins: i.Namespace}},
 		Warnings:           []string{},
+	}
+	for _, d := range i.CDIDevices {
+		out.DiscoveredDevices = append(out.DiscoveredDevices, dsystem.DeviceInfo{Source: "cdi", ID: d})
 	}
 	out.Runtimes[i.DefaultRuntime] = dsystem.RuntimeWithStatus{Runtime: dsystem.Runtime{Path: i.DefaultRuntime}}
 	return writeJSON(w, http.StatusOK, docker.VersionedInfo(out, apiVersion(r)))

@@ -26,6 +26,7 @@ func ResourcesToProto(r container.Resources) *berthv1.Resources {
 		CpuQuota:          r.CPUQuota,
 		MemorySwappiness:  r.MemorySwappiness,
 		OomKillDisable:    r.OomKillDisable,
+		CdiDevices:        r.CDIDevices,
 	}
 	for _, u := range r.Ulimits {
 		p.Ulimits = append(p.Ulimits, &berthv1.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
@@ -63,6 +64,7 @@ func ResourcesFromProto(p *berthv1.Resources) container.Resources {
 		CPUPeriod:         p.GetCpuPeriod(),
 		CPUQuota:          p.GetCpuQuota(),
 		OomKillDisable:    p.GetOomKillDisable(),
+		CDIDevices:        p.GetCdiDevices(),
 	}
 	if p.MemorySwappiness != nil {
 		v := p.GetMemorySwappiness()

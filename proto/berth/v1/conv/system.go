@@ -65,6 +65,8 @@ func InfoToProto(i *system.Info) *berthv1.InfoResponse {
 		MemTotal:          i.MemTotal,
 		CgroupVersion:     i.CgroupVersion,
 		LoggingDriver:     i.LoggingDriver,
+		CdiSpecDirs:       i.CDISpecDirs,
+		CdiDevices:        i.CDIDevices,
 	}
 }
 
@@ -93,6 +95,8 @@ func InfoFromProto(p *berthv1.InfoResponse) *system.Info {
 		MemTotal:          p.GetMemTotal(),
 		CgroupVersion:     p.GetCgroupVersion(),
 		LoggingDriver:     p.GetLoggingDriver(),
+		CDISpecDirs:       p.GetCdiSpecDirs(),
+		CDIDevices:        p.GetCdiDevices(),
 	}
 }
 
