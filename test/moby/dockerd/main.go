@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -61,6 +62,8 @@ type settings struct {
 	ipcMode, cgroupnsMode                  string
 	runtime                                string
 	configFile                             string
+	cdiDirs                                *[]string // nil: berthd's default
+	cdiOff                                 bool
 }
 
 // kind of a flag's value.
@@ -135,6 +138,25 @@ var flags = map[string]flag{
 	"live-restore": {kind: boolean},
 	// berth has no experimental features to turn on.
 	"experimental": {kind: boolean},
+	// CDI spec dirs ("" alone: none) and --feature cdi[=bool] (false: none).
+	"cdi-spec-dir": {kind: list, set: func(s *settings, v string) error {
+		if s.cdiDirs == nil {
+			s.cdiDirs = &[]string{}
+		}
+		if v != "" {
+			*s.cdiDirs = append(*s.cdiDirs, v)
+		}
+		return nil
+	}},
+	"feature": {kind: str, set: func(s *settings, v string) error {
+		name, val, _ := strings.Cut(v, "=")
+		on, err := strconv.ParseBool(cmp.Or(val, "true"))
+		if name != "cdi" || err != nil {
+			return fmt.Errorf("feature %q: berth's dockerd adapter knows cdi[=bool] only", v)
+		}
+		s.cdiOff = !on
+		return nil
+	}},
 }
 
 // short are dockerd's one-letter flags.
@@ -193,7 +215,7 @@ func (s *settings) readConfigFile() error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("%s: %w", s.configFile, err)
 	}
-	plural := map[string]string{"hosts": "host", "insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "default-address-pools": "default-address-pool"}
+	plural := map[string]string{"hosts": "host", "insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "default-address-pools": "default-address-pool", "cdi-spec-dirs": "cdi-spec-dir", "features": "feature"}
 	for k, v := range m {
 		name := k
 		if p, ok := plural[k]; ok {
@@ -202,6 +224,9 @@ func (s *settings) readConfigFile() error {
 		f, ok := flags[name]
 		if !ok || name == "config-file" {
 			return fmt.Errorf("%s: key %q: berth's dockerd adapter has no equivalent for it (test/moby/dockerd)", s.configFile, k)
+		}
+		if name == "cdi-spec-dir" && s.cdiDirs == nil {
+			s.cdiDirs = &[]string{} // [] too: none
 		}
 		var vals []string
 		switch x := v.(type) {
@@ -212,6 +237,10 @@ func (s *settings) readConfigFile() error {
 					continue
 				}
 				vals = append(vals, fmt.Sprint(e))
+			}
+		case map[string]any: // features
+			for fk, fv := range x {
+				vals = append(vals, fmt.Sprintf("%s=%v", fk, fv))
 			}
 		default:
 			vals = []string{fmt.Sprint(x)}
@@ -325,6 +354,13 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 	}
 	if s.runtime != "" {
 		args = append(args, "--runtime", s.runtime)
+	}
+	if s.cdiOff || (s.cdiDirs != nil && len(*s.cdiDirs) == 0) {
+		args = append(args, "--cdi-spec-dir", "")
+	} else if s.cdiDirs != nil {
+		for _, d := range *s.cdiDirs {
+			args = append(args, "--cdi-spec-dir", d)
+		}
 	}
 	if s.debug {
 		args = append(args, "--debug")

@@ -62,7 +62,7 @@ func TestBerthdArgs(t *testing.T) {
 }
 
 func TestUnknownFlagFails(t *testing.T) {
-	for _, args := range [][]string{{"--cdi-spec-dir=/x"}, {"--storage-driver", "vfs"}, {"-G", "docker"}} {
+	for _, args := range [][]string{{"--userns-remap=default"}, {"--storage-driver", "vfs"}, {"-G", "docker"}} {
 		_, err := parse(append(slices.Clone(testutilArgs), args...))
 		if err == nil || !strings.Contains(err.Error(), strings.SplitN(strings.TrimLeft(args[0], "-"), "=", 2)[0]) {
 			t.Errorf("%v: want an error naming it, got %v", args, err)
@@ -107,6 +107,49 @@ func TestCallerPath(t *testing.T) {
 	} {
 		if got := callerPath(path); got != want {
 			t.Errorf("callerPath(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// CDI's settings as TestCDISpecDirsAreInSystemInfo gives them: dirs, ""
+// alone, the cdi feature off, and daemon.json's keys.
+func TestCDIArgs(t *testing.T) {
+	t.Setenv("BERTH_MOBY_BERTHD", "/b/berthd")
+	t.Setenv("BERTH_MOBY_POOL", "231")
+	conf := filepath.Join(t.TempDir(), "daemon.json")
+	for _, tc := range []struct {
+		config string
+		args   []string
+		want   []string // the --cdi-spec-dir values
+	}{
+		{`{}`, nil, nil},
+		{`{}`, []string{"--cdi-spec-dir=/foo", "--cdi-spec-dir=/bar"}, []string{"/foo", "/bar"}},
+		{`{"features": {"cdi": true}}`, []string{"--cdi-spec-dir="}, []string{""}},
+		{`{"features": {"cdi": true}, "cdi-spec-dirs": []}`, nil, []string{""}},
+		{`{"features": {"cdi": false}}`, []string{"--cdi-spec-dir=/foo"}, []string{""}},
+		{`{}`, []string{"--feature", "cdi", "--cdi-spec-dir=/foo"}, []string{"/foo"}},
+	} {
+		if err := os.WriteFile(conf, []byte(tc.config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append(slices.Clone(testutilArgs), tc.args...)
+		args[1] = conf
+		s, err := parse(args)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.config, tc.args, err)
+		}
+		st, err := berthdArgs(s, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, a := range st.Args {
+			if a == "--cdi-spec-dir" {
+				got = append(got, st.Args[i+1])
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s %v: --cdi-spec-dir %q, want %q", tc.config, tc.args, got, tc.want)
 		}
 	}
 }
