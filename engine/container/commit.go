@@ -1,20 +1,28 @@
 package container
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
 
 	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/diff"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/archive"
 	"github.com/containerd/containerd/v2/pkg/labels"
 	"github.com/containerd/containerd/v2/pkg/rootfs"
+	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthproject/berth/engine/internal/lease"
@@ -68,8 +76,11 @@ func (s *Service) Commit(ctx context.Context, ref string, opts containertypes.Co
 			}()
 		}
 	}
-	layer, err := rootfs.CreateDiff(ctx, c.SnapshotKey, s.client.SnapshotService(c.Snapshotter), s.client.DiffService(),
-		diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("berth-commit-"+r.id))
+	layer, ok, err := s.overlayLayer(ctx, c, "berth-commit-"+r.id)
+	if err == nil && !ok {
+		layer, err = rootfs.CreateDiff(ctx, c.SnapshotKey, s.client.SnapshotService(c.Snapshotter), s.client.DiffService(),
+			diff.WithMediaType(ocispec.MediaTypeImageLayerGzip), diff.WithReference("berth-commit-"+r.id))
+	}
 	if err != nil {
 		return "", fmt.Errorf("write the changes of %s as a layer: %w", r.name, err)
 	}
@@ -105,6 +116,82 @@ func (s *Service) Commit(ctx context.Context, ref string, opts containertypes.Co
 	}
 	s.publish(r, "commit", attrs)
 	return out.ID, nil
+}
+
+// overlayLayer writes the changes of a container whose snapshot is an
+// overlay as a gzip layer in the content store (labelled with its
+// uncompressed digest), from the overlay's upper directory (deletions are
+// its whiteouts) against the image's view. containerd's walking differ
+// would mount a second overlay with that upper directory as a lower one,
+// which the kernel logs as undefined behaviour while the container's own
+// overlay is mounted. ok is false when the snapshot is no overlay.
+func (s *Service) overlayLayer(ctx context.Context, c containers.Container, ref string) (_ ocispec.Descriptor, ok bool, err error) {
+	sn := s.client.SnapshotService(c.Snapshotter)
+	mounts, err := sn.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	info, err := sn.Stat(ctx, c.SnapshotKey)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	upper := overlayUpper(mounts)
+	if upper == "" || info.Parent == "" {
+		return ocispec.Descriptor{}, false, nil
+	}
+	key := "berth-commit-" + c.ID + "-" + newID()[:12]
+	lower, err := sn.View(ctx, key, info.Parent)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	defer func() {
+		if rerr := sn.Remove(context.WithoutCancel(ctx), key); rerr != nil {
+			s.log.Warn("commit: remove view", "key", key, "error", rerr)
+		}
+	}()
+	cs := s.client.ContentStore()
+	var dgst digest.Digest
+	err = mount.WithReadonlyTempMount(ctx, lower, func(lowerRoot string) error {
+		w, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		if err := w.Truncate(0); err != nil { // what a cut-off commit left
+			return err
+		}
+		gz := gzip.NewWriter(w)
+		uncompressed := digest.SHA256.Digester()
+		tw := archive.NewChangeWriter(io.MultiWriter(gz, uncompressed.Hash()), upper)
+		if err := fs.DiffDirChanges(ctx, lowerRoot, upper, fs.DiffSourceOverlayFS, tw.HandleChange); err != nil {
+			return err
+		}
+		if err := tw.Close(); err != nil {
+			return err
+		}
+		if err := gz.Close(); err != nil {
+			return err
+		}
+		dgst = w.Digest()
+		lbl := map[string]string{labels.LabelUncompressed: uncompressed.Digest().String()}
+		if err := w.Commit(ctx, 0, "", content.WithLabels(lbl)); err != nil {
+			if !errdefs.IsAlreadyExists(err) {
+				return err
+			}
+			// The same layer is there: it gets the label too.
+			_, err = cs.Update(ctx, content.Info{Digest: dgst, Labels: lbl}, "labels."+labels.LabelUncompressed)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	ci, err := cs.Info(ctx, dgst)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: dgst, Size: ci.Size}, true, nil
 }
 
 // commitCommands are the Dockerfile instructions `commit --change` takes,

@@ -220,8 +220,8 @@ func testExport(t *testing.T, c cli) {
 	}
 }
 
-// testRunningNoOverlayWarning: diff and export of a running container
-// leave no overlayfs warning in the kernel log (an overlay mounted with the
+// testRunningNoOverlayWarning: diff, export and commit of a running
+// container leave no overlayfs warning in the kernel log (an overlay mounted with the
 // container's upper directory as a lower one, while the container's own
 // overlay writes to it, is "undefined behavior" in the kernel's words).
 func testRunningNoOverlayWarning(t *testing.T, c cli) {
@@ -237,9 +237,15 @@ func testRunningNoOverlayWarning(t *testing.T, c cli) {
 	if r := c.run("export", ctr); r.code != 0 || tarFiles(t, []byte(r.stdout))["file"] == "" {
 		t.Errorf("export of a running container: exit code %d, stderr %q, want /file in its tar", r.code, r.stderr)
 	}
+	img := "overlaywarn-" + strings.ToLower(ctr)
+	c.rmiAtEnd(img)
+	c.ok("commit", ctr, img)
+	if got := c.ok("run", "--rm", img, "sh", "-c", "test -s /file && echo yes"); got != "yes" {
+		t.Errorf("the image committed from a running container has no /file: %q", got)
+	}
 	for _, l := range newKernelLines(before, kernelLog(t)) {
 		if strings.Contains(l, "overlayfs:") && strings.Contains(l, "in-use as") {
-			t.Errorf("diff and export of a running container: kernel warning %s", l)
+			t.Errorf("diff, export and commit of a running container: kernel warning %s", l)
 		}
 	}
 }
