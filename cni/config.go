@@ -31,6 +31,11 @@ type Config struct {
 	// 192.168.0.0/16 in /20s).
 	AddressPools []AddressPool
 
+	// HostGatewayIP, when valid, is what "host-gateway" in a container's
+	// extra hosts stands for (dockerd's host-gateway-ip); otherwise the
+	// gateway of the container's primary network.
+	HostGatewayIP netip.Addr
+
 	// FirewallPrefix names berth's nftables table: ip <prefix in lower
 	// case> (default BERTH; at most 14 characters). Two berth instances on
 	// one host need distinct prefixes.

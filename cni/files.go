@@ -37,8 +37,8 @@ func (m *Manager) HostsFile(sb *Sandbox) ([]byte, error) {
 		b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 			"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
 	}
-	var gw netip.Addr
-	if len(sb.Endpoints) > 0 {
+	gw := m.cfg.HostGatewayIP
+	if !gw.IsValid() && len(sb.Endpoints) > 0 {
 		gw = sb.Endpoints[0].Gateway
 	}
 	for _, h := range sb.ExtraHosts {

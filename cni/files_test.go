@@ -62,6 +62,13 @@ func TestRenderFiles(t *testing.T) {
 	if _, err := m.HostsFile(&Sandbox{ExtraHosts: []string{"bad"}}); err == nil {
 		t.Error("bad extra host accepted")
 	}
+	// host_gateway_ip: host-gateway is that address, in any mode.
+	mg := &Manager{cfg: Config{HostResolvConf: rc, HostHosts: hosts, HostGatewayIP: netip.MustParseAddr("6.7.8.9")}}
+	for _, sb := range []*Sandbox{user, {Mode: ModeHost, ExtraHosts: []string{"gw:host-gateway"}}} {
+		if b, err := mg.HostsFile(sb); err != nil || !strings.Contains(string(b), "6.7.8.9\tgw\n") {
+			t.Errorf("host_gateway_ip, mode %v: %q %v", sb.Mode, b, err)
+		}
+	}
 	if got := string(HostnameFile(user)); got != "h1\n" {
 		t.Errorf("hostname %q", got)
 	}

@@ -66,6 +66,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "api-reflection", Value: d.APIReflection, Usage: "serve gRPC server reflection on the API (--api-reflection=false: off)"},
 			&cli.StringFlag{Name: "cluster-node-timeout", Value: d.ClusterNodeTimeout, Usage: "in a cluster: how long a node that stopped heartbeating is still reported ready (2s to 1m)"},
 			&cli.StringFlag{Name: "service-drain-period", Value: d.ServiceDrainPeriod, Usage: "in a cluster: how long a service task stays up after it left the load balancers, before it is stopped (0 to 1m)"},
+			&cli.StringFlag{Name: "host-gateway-ip", Usage: "address of host-gateway in containers' --add-host (default: the gateway of the container's network)"},
 			&cli.StringFlag{Name: "default-ipc-mode", Usage: "IPC mode of containers created without one: private or shareable (default private)"},
 			&cli.StringFlag{Name: "default-cgroupns-mode", Usage: "cgroup namespace mode of containers created without one: private or host (default private on cgroup v2, host on v1)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "debug logs (berthd and its children)"},
@@ -89,7 +90,7 @@ func loadConfig(c *cli.Context) (*config.Config, error) {
 		"bridge": &cfg.Bridge, "bridge-subnet": &cfg.BridgeSubnet, "firewall-prefix": &cfg.FirewallPrefix,
 		"tcp-address": &cfg.TCPAddress, "tlscacert": &cfg.TLSCACert, "tlscert": &cfg.TLSCert, "tlskey": &cfg.TLSKey,
 		"docker-socket": &cfg.DockerSocket, "ui": &cfg.UI, "docker-tcp-address": &cfg.DockerTCPAddress,
-		"default-ipc-mode": &cfg.DefaultIpcMode, "default-cgroupns-mode": &cfg.DefaultCgroupnsMode,
+		"host-gateway-ip": &cfg.HostGatewayIP, "default-ipc-mode": &cfg.DefaultIpcMode, "default-cgroupns-mode": &cfg.DefaultCgroupnsMode,
 	}
 	for name, p := range str {
 		if c.IsSet(name) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -134,6 +135,11 @@ func networkConfig(cfg *config.Config) (cni.Config, error) {
 		DefaultBridge:  cfg.Bridge,
 		DefaultSubnet:  subnet,
 		FirewallPrefix: cfg.FirewallPrefix,
+	}
+	if cfg.HostGatewayIP != "" {
+		if nc.HostGatewayIP, err = netip.ParseAddr(cfg.HostGatewayIP); err != nil {
+			return cni.Config{}, err
+		}
 	}
 	for _, p := range cfg.DefaultAddressPools {
 		base, err := p.Prefix()

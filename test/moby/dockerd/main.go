@@ -59,7 +59,7 @@ type settings struct {
 	bip                                    string
 	pools                                  []string
 	insecure, mirrors                      []string
-	ipcMode, cgroupnsMode                  string
+	ipcMode, cgroupnsMode, hostGatewayIP   string
 	runtime                                string
 	configFile                             string
 	cdiDirs                                *[]string // nil: berthd's default
@@ -104,6 +104,7 @@ var flags = map[string]flag{
 	"registry-mirror":       listFlag(func(s *settings) *[]string { return &s.mirrors }),
 	"default-ipc-mode":      strFlag(func(s *settings) *string { return &s.ipcMode }),
 	"default-cgroupns-mode": strFlag(func(s *settings) *string { return &s.cgroupnsMode }),
+	"host-gateway-ip":       strFlag(func(s *settings) *string { return &s.hostGatewayIP }),
 	// A containerd runtime name (io.containerd.NAME.vN: containerd runs
 	// the shim containerd-shim-NAME-vN from its PATH) is berthd's too.
 	"default-runtime": strFlag(func(s *settings) *string { return &s.runtime }),
@@ -351,6 +352,9 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 	}
 	if s.cgroupnsMode != "" {
 		args = append(args, "--default-cgroupns-mode", s.cgroupnsMode)
+	}
+	if s.hostGatewayIP != "" {
+		args = append(args, "--host-gateway-ip", s.hostGatewayIP)
 	}
 	if s.runtime != "" {
 		args = append(args, "--runtime", s.runtime)

@@ -97,6 +97,10 @@ type Config struct {
 	BuildCacheMaxSize string `toml:"build_cache_max_size"`
 	// Debug turns on debug logs in berthd and its children.
 	Debug bool `toml:"debug"`
+	// HostGatewayIP is the address "host-gateway" stands for in a
+	// container's --add-host (dockerd's host-gateway-ip); empty: the
+	// gateway of the container's primary network.
+	HostGatewayIP string `toml:"host_gateway_ip"`
 	// DefaultIpcMode is the IPC mode of a container created without one:
 	// "private" (also when empty) or "shareable" (dockerd's
 	// default-ipc-mode). It is recorded in the container at its creation.
@@ -273,6 +277,11 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf(`cgroup_driver must be "cgroupfs" or "systemd", got %q`, c.CgroupDriver)
+	}
+	if c.HostGatewayIP != "" {
+		if _, err := netip.ParseAddr(c.HostGatewayIP); err != nil {
+			return fmt.Errorf("host_gateway_ip %q: not an IP address", c.HostGatewayIP)
+		}
 	}
 	switch c.DefaultIpcMode {
 	case "", "private", "shareable":

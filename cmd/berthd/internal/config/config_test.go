@@ -126,6 +126,7 @@ func TestValidate(t *testing.T) {
 		"negative drain":    func(c *Config) { c.ServiceDrainPeriod = "-1s" },
 		"ipc mode":          func(c *Config) { c.DefaultIpcMode = "host" },
 		"cgroupns mode":     func(c *Config) { c.DefaultCgroupnsMode = "shared" },
+		"host gateway":      func(c *Config) { c.HostGatewayIP = "6.7.8" },
 	} {
 		c := Default()
 		mut(c)
