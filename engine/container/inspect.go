@@ -84,6 +84,18 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*containertypes.Cont
 		out.Path, out.Args = info.path, slices.Clone(info.args)
 		out.Env, out.WorkingDir = slices.Clone(info.env), info.cwd
 	}
+	if len(cfg.Links) > 0 {
+		// A link's variables are the run's, not the container's
+		// configuration: dockerd's inspect does not show them either.
+		if full, err := s.containerStore().Get(ctx, c.ID); err == nil && full.Spec != nil {
+			sp, err := specOf(full)
+			if err != nil {
+				return nil, err
+			}
+			link := linkEnvOf(sp)
+			out.Env = slices.DeleteFunc(out.Env, func(e string) bool { return slices.Contains(link, e) })
+		}
+	}
 	return out, nil
 }
 

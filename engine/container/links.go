@@ -523,6 +523,9 @@ func linkEnv(fullName, ip string, childEnv, exposed []string) []string {
 }
 
 func specOf(c containers.Container) (*oci.Spec, error) {
+	if c.Spec == nil {
+		return nil, fmt.Errorf("container %s has no spec: %w", c.ID, errdefs.ErrNotFound)
+	}
 	v, err := typeurl.UnmarshalAny(c.Spec)
 	if err != nil {
 		return nil, err

@@ -110,6 +110,10 @@ func TestLinks(t *testing.T) {
 	if out := d.ok("exec", app2, "env"); !strings.Contains(out, "MYDB_NAME=/"+app2+"/mydb") || strings.Count(out, "MYDB_NAME=") != 1 {
 		t.Errorf("env after the parent's rename and restart:\n%s", out)
 	}
+	// They are the run's: inspect's Config.Env does not show them, as dockerd's.
+	if env := d.inspect(app2, "{{json .Config.Env}}"); strings.Contains(env, "MYDB_") {
+		t.Errorf("inspect Config.Env shows the link's variables: %s", env)
+	}
 
 	// A stopped child cannot be linked to when the parent starts.
 	d.ok("stop", "-t", "0", app2, db2)
