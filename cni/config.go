@@ -20,7 +20,8 @@ type Config struct {
 	PluginDirs []string
 
 	// DefaultBridge is the interface name of the default "bridge" network
-	// (default berth0).
+	// (default berth0). NoDefaultBridge ("none", dockerd's -b none): no
+	// default network is created.
 	DefaultBridge string
 	// DefaultSubnet is the default network's subnet (default 172.17.0.0/16,
 	// or the first free subnet of AddressPools when they are given;
@@ -123,3 +124,8 @@ func (c *Config) cacheDir() string     { return filepath.Join(c.Root, "cni", "ca
 func (c *Config) ipamDir() string      { return filepath.Join(c.Root, "cni", "ipam") }
 func (c *Config) sandboxesDir() string { return filepath.Join(c.Root, "cni", "sandboxes") }
 func (c *Config) netnsDir() string     { return filepath.Join(c.State, "netns") }
+
+// NoDefaultBridge as Config.DefaultBridge turns the default network off,
+// as dockerd's --bridge none: a container in the default network mode then
+// has a network namespace with only lo.
+const NoDefaultBridge = "none"

@@ -198,3 +198,32 @@ func TestCustomIfName(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// DefaultBridge none (dockerd's -b none): no default network is made, and
+// user networks still work.
+func TestNoDefaultBridge(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.cfg
+	cfg.Root, cfg.State = t.TempDir(), t.TempDir()
+	cfg.DefaultBridge = NoDefaultBridge
+	cfg.FirewallPrefix = e.cfg.FirewallPrefix + "N"
+	m, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := m.Uninstall(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := m.Inspect(ctx, networktypes.DefaultNetwork); !errdefs.IsNotFound(err) {
+		t.Fatalf("default network with DefaultBridge none: %v", err)
+	}
+	if linkExists(NoDefaultBridge) {
+		t.Fatal("a bridge named none was made")
+	}
+	if _, err := m.Setup(ctx, SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge"}); !errdefs.IsNotFound(err) {
+		t.Fatalf("setup on the default network: %v", err)
+	}
+}

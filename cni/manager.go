@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config) (_ *Manager, err error) {
 	if err := m.loadNetworks(); err != nil {
 		return nil, err
 	}
-	if _, ok := m.networks[networktypes.DefaultNetwork]; !ok {
+	if _, ok := m.networks[networktypes.DefaultNetwork]; !ok && cfg.DefaultBridge != NoDefaultBridge {
 		if err := m.createDefault(ctx); err != nil {
 			return nil, fmt.Errorf("create default network: %w", err)
 		}

@@ -41,7 +41,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "snapshotter", Value: d.Snapshotter, Usage: "containerd snapshotter for images and containers"},
 			&cli.StringSliceFlag{Name: "bin-dirs", Aliases: []string{"bin-dir"}, Value: cli.NewStringSlice(d.BinDirs...), Usage: "directories searched before $PATH for containerd, runc, shims, logger, snapshotter"},
 			&cli.StringFlag{Name: "cni-bin-dir", Value: d.CNIBinDir, Usage: "directory of the CNI plugins"},
-			&cli.StringFlag{Name: "bridge", Value: d.Bridge, Usage: "interface name of the default bridge network"},
+			&cli.StringFlag{Name: "bridge", Value: d.Bridge, Usage: "interface name of the default bridge network (none: no default network, as dockerd -b none)"},
 			&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default bridge network (default 172.17.0.0/16, or a free pool subnet)"},
 			&cli.StringFlag{Name: "firewall-prefix", Value: d.FirewallPrefix, Usage: "prefix of berth's firewall: its nftables table is ip <prefix in lower case>"},
 			&cli.StringSliceFlag{Name: "default-address-pool", Aliases: []string{"default-address-pools"}, Usage: "address pool for networks created without a subnet: base=10.10.0.0/16,size=24 (repeatable)"},

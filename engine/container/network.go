@@ -81,6 +81,9 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 	if s.opts.Networks == nil {
 		return nil, fmt.Errorf("network %q needs berth's networking, which is not configured (no CNI plugins): %w", mode, errdefs.ErrFailedPrecondition)
 	}
+	if s.noDefaultNetwork(ctx, cfg) {
+		return withNetSysctls, nil
+	}
 	if _, err := s.opts.Networks.Inspect(ctx, mode); err != nil {
 		return nil, err
 	}
@@ -100,6 +103,23 @@ func (s *Service) networkSpec(ctx context.Context, cfg *containertypes.Config, i
 		}
 	}
 	return oci.Compose(oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.opts.Networks.NetNSPath(id)}), withNetSysctls), nil
+}
+
+// noDefaultNetwork reports a container in the default network mode (no
+// networks named) on a daemon whose default network is off (berthd
+// --bridge none, dockerd's -b none): as under dockerd, it gets a network
+// namespace of its own with only lo.
+func (s *Service) noDefaultNetwork(ctx context.Context, cfg *containertypes.Config) bool {
+	switch cfg.NetworkMode {
+	case "", "default", NetworkBridge:
+	default:
+		return false
+	}
+	if len(cfg.Networks) > 0 || s.opts.Networks == nil {
+		return false
+	}
+	_, err := s.opts.Networks.Inspect(ctx, network.DefaultNetwork)
+	return errdefs.IsNotFound(err)
 }
 
 // withNetSysctls sets the kernel parameters dockerd gives every container
@@ -138,7 +158,7 @@ func noop(context.Context, oci.Client, *containers.Container, *oci.Spec) error {
 // (their files were written at create): wait is then immediate.
 func (s *Service) startNetwork(ctx context.Context, id, name string, cfg *containertypes.Config, image ocispec.ImageConfig) (wait func() error, err error) {
 	mode := s.networkMode(cfg)
-	if s.opts.Networks == nil || mode == NetworkNone || mode == NetworkHost {
+	if s.opts.Networks == nil || mode == NetworkNone || mode == NetworkHost || s.noDefaultNetwork(ctx, cfg) {
 		return func() error { return nil }, nil
 	}
 	ready := make(chan struct{})
