@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,7 +57,7 @@ type settings struct {
 	dataRoot, execRoot, pidfile, namespace string
 	hosts                                  []string
 	debug                                  bool
-	bip                                    string
+	bip, bridge                            string
 	pools                                  []string
 	insecure, mirrors                      []string
 	ipcMode, cgroupnsMode, hostGatewayIP   string
@@ -113,6 +114,13 @@ var flags = map[string]flag{
 		s.debug = b
 		return err
 	}},
+	"bridge": {kind: str, set: func(s *settings, v string) error {
+		if v != "none" {
+			return fmt.Errorf("bridge %q: berth makes its default bridge itself (none turns it off)", v)
+		}
+		s.bridge = v
+		return nil
+	}},
 	"log-level": {kind: str, set: func(s *settings, v string) error {
 		s.debug = v == "debug"
 		return nil
@@ -161,7 +169,7 @@ var flags = map[string]flag{
 }
 
 // short are dockerd's one-letter flags.
-var short = map[string]string{"D": "debug", "H": "host", "l": "log-level", "b": "bip", "p": "pidfile", "s": "storage-driver", "G": "group"}
+var short = map[string]string{"D": "debug", "H": "host", "l": "log-level", "b": "bridge", "p": "pidfile", "s": "storage-driver", "G": "group"}
 
 func parse(args []string) (*settings, error) {
 	s := &settings{}
@@ -332,6 +340,9 @@ func berthdArgs(s *settings, stacksDir string) (*Stack, error) {
 	}
 	if subnet != "" {
 		args = append(args, "--bridge-subnet", subnet)
+	}
+	if s.bridge == "none" {
+		args[slices.Index(args, st.Bridge)] = "none" // no default network
 	}
 	pools := s.pools
 	if len(pools) == 0 && pool != "" {

@@ -61,6 +61,27 @@ func TestBerthdArgs(t *testing.T) {
 	}
 }
 
+// -b none (dockerd's --bridge none) turns berthd's default network off;
+// another bridge name has no equivalent.
+func TestBridgeNone(t *testing.T) {
+	t.Setenv("BERTH_MOBY_BERTHD", "/b/berthd")
+	t.Setenv("BERTH_MOBY_POOL", "231")
+	s, err := parse(append(slices.Clone(testutilArgs), "-b", "none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := berthdArgs(s, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(st.Args, " "); !strings.Contains(got, "--bridge none ") {
+		t.Errorf("berthd's args %q lack --bridge none", got)
+	}
+	if _, err := parse(append(slices.Clone(testutilArgs), "--bridge", "br0")); err == nil {
+		t.Error("--bridge br0: want an error")
+	}
+}
+
 func TestUnknownFlagFails(t *testing.T) {
 	for _, args := range [][]string{{"--userns-remap=default"}, {"--storage-driver", "vfs"}, {"-G", "docker"}} {
 		_, err := parse(append(slices.Clone(testutilArgs), args...))
