@@ -59,6 +59,10 @@ func TestCDIDevices(t *testing.T) {
 		t.Errorf("berth run --device berth.test/device=null0:\n%s\nwant:\n%s", out, want)
 	}
 
+	if got := c.ok("info", "--format", "{{json .CDISpecDirs}} {{json .CDIDevices}}"); got != fmt.Sprintf(`[%q] ["berth.test/device=null0"]`, specs) {
+		t.Errorf("berth info's CDI dirs and devices: %s", got)
+	}
+
 	name := c.name("cdi-unknown")
 	c.fails(125, []string{"unresolvable CDI devices berth.test/device=nope"},
 		"run", "--name", name, "--device", "berth.test/device=nope", "busybox", "true")

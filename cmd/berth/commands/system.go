@@ -136,6 +136,8 @@ func writeInfo(env *Env, i *system.Info) error {
 		{"ID", i.ID},
 		{"Root Dir", i.RootDir},
 		{"State Dir", i.StateDir},
+		{"CDI Spec Dirs", strings.Join(i.CDISpecDirs, ", ")},
+		{"CDI Devices", strings.Join(i.CDIDevices, ", ")},
 	}
 	for _, r := range rows {
 		if r[1] != "" {
