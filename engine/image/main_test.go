@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 
+	"github.com/berthproject/berth/test/harness"
 	"github.com/berthproject/berth/test/images/imagegen"
 )
 
@@ -99,8 +100,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.nri.v1.nri"]
 	}
 	cmd := exec.Command(containerdBin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := harness.StartTied(cmd); err != nil {
 		logf.Close()
 		return nil, nil, err
 	}

@@ -114,8 +114,7 @@ func (r *Registry) Start() {
 	}
 	cmd := exec.Command(RegistryBin, "serve", r.cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := StartTied(cmd); err != nil {
 		logf.Close()
 		r.t.Fatal(err)
 	}
