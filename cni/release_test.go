@@ -109,3 +109,37 @@ func TestReleaseWithPortsAndClose(t *testing.T) {
 	}
 	e.m = e.open()
 }
+
+// An address given back is the next one handed out: the lowest free
+// address first, as dockerd's IPAM (moby's
+// TestCustomIfnameWithMatchingDynamicPrefix reconnects and expects .2).
+func TestLowestFreeAddressFirst(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	n := e.mustCreate(networktypes.CreateOptions{Name: "low", Subnet: e.subnet(1), EnableIPv6: true, Subnet6: subnet6()})
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "low"})
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "low"})
+	first4, first6 := a.Endpoints[0].IPv4.Addr(), a.Endpoints[0].IPv6.Addr()
+	if first4 != n.Subnet.Addr().Next().Next() {
+		t.Fatalf("first address %s", first4)
+	}
+	if err := e.m.Teardown(ctx, a.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "low"})
+	if got := c.Endpoints[0]; got.IPv4.Addr() != first4 || got.IPv6.Addr() != first6 {
+		t.Fatalf("after a release: %s %s, want %s %s again", got.IPv4, got.IPv6, first4, first6)
+	}
+	// Disconnect and connect again: the same address.
+	if err := e.m.Disconnect(ctx, b.ContainerID, "low"); err != nil {
+		t.Fatal(err)
+	}
+	if ep, err := e.m.Connect(ctx, b.ContainerID, Attachment{Network: "low"}); err != nil || ep.IPv4 != b.Endpoints[0].IPv4 {
+		t.Fatalf("reconnect: %v %v, want %s", ep, err, b.Endpoints[0].IPv4)
+	}
+	for _, sb := range []*Sandbox{b, c} {
+		if err := e.m.Teardown(ctx, sb.ContainerID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

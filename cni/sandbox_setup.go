@@ -469,6 +469,18 @@ func runtimeList(n *storedNetwork, withPortmap bool) *libcni.NetworkConfigList {
 	return &l
 }
 
+// lowestFreeFirst makes host-local hand out the lowest free address of
+// the network, as dockerd's IPAM does, instead of going on round-robin
+// from the last one it gave: without its last_reserved_ip.<range> files
+// it searches from the start of each range. (A concurrent ADD that read
+// the file first only goes on round-robin once.)
+func (m *Manager) lowestFreeFirst(network string) {
+	files, _ := filepath.Glob(filepath.Join(m.cfg.ipamDir(), network, "last_reserved_ip.*"))
+	for _, f := range files {
+		_ = os.Remove(f)
+	}
+}
+
 func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) (err error) {
 	m.mu.Lock()
 	n, ok := m.networks[ep.Network]
@@ -495,6 +507,7 @@ func (m *Manager) cniAdd(ctx context.Context, sb *Sandbox, ep *Endpoint) (err er
 			}
 		}()
 	}
+	m.lowestFreeFirst(n.Name)
 	res, err := m.cni.AddNetworkList(ctx, runtimeList(n, false), rt)
 	if err != nil {
 		return fmt.Errorf("attach container %s to network %s: %w", shortID(sb.ContainerID), ep.Network, err)
