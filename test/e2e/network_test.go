@@ -340,6 +340,35 @@ func TestNetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("GwPriority", func(t *testing.T) {
+		low, high, third := ntName(t, "glo"), ntName(t, "ghi"), ntName(t, "gth")
+		n.network(t, low)
+		n.network(t, high)
+		n.network(t, third)
+		gw := func(network string) string {
+			return n.ok(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", network)
+		}
+		ctr := ntName(t, "gctr")
+		n.ok(t, "run", "-d", "--name", ctr, "--network", low,
+			"--network", "name="+high+",gw-priority=10,driver-opt=com.docker.network.endpoint.ifname=up0", "busybox", "sleep", "600")
+		t.Cleanup(func() { n.s.Berth("rm", "-f", ctr) })
+		route := func() string { return n.ok(t, "exec", ctr, "ip", "-4", "route", "show", "default") }
+		if r := route(); !strings.Contains(r, "via "+gw(high)+" dev up0") || strings.Count(r, "default") != 1 {
+			t.Fatalf("default routes with %s at priority 10: %q, want one via %s dev up0", high, r, gw(high))
+		}
+		if out := n.ok(t, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.GwPriority}} {{end}}", ctr); !strings.Contains(out, high+"=10") {
+			t.Errorf("inspect's GwPriority: %q", out)
+		}
+		n.ok(t, "network", "connect", "--gw-priority", "20", third, ctr)
+		if r := route(); !strings.Contains(r, "via "+gw(third)+" dev eth1") || strings.Count(r, "default") != 1 {
+			t.Fatalf("default routes after connecting %s at priority 20: %q", third, r)
+		}
+		n.ok(t, "network", "disconnect", third, ctr)
+		if r := route(); !strings.Contains(r, "via "+gw(high)+" dev up0") {
+			t.Fatalf("default routes after disconnecting %s: %q", third, r)
+		}
+	})
+
 	t.Run("Macvlan", func(t *testing.T) {
 		// The parent is one end of a veth pair made for the test (never a
 		// real uplink); containers sit on its segment.
