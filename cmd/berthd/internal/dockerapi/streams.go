@@ -243,6 +243,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request, v map[s
 	if err != nil && !errors.Is(err, context.Canceled) {
 		h.systemError(tty, err)
 	}
+	if !boolValue(r, "stream") && !boolValue(r, "logs") {
+		// Nothing to send: as dockerd, the connection stays open, its
+		// write side closed, until the client closes it (moby's
+		// TestAttachDisconnectLeak counts the goroutine that waits).
+		if cw, ok := h.conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_, _ = io.Copy(io.Discard, h.stdin())
+	}
 	return nil
 }
 
