@@ -228,8 +228,19 @@ func (st *adapterStack) reap(t *testing.T, o *ownDaemons) []string {
 	// The network goes first, while the containers' netns are still
 	// mounted: berthd --uninstall detaches what is still attached. In the
 	// test's network namespace, if it has one: its network is there.
-	if out, err := o.inNetns(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput(); err != nil {
-		t.Errorf("reap %s: berthd --uninstall: %v\n%s", st.Namespace, err, out)
+	// Tried again on failure (logged): a berthd that just exited may
+	// still hold its state dir's lock for a moment.
+	for try := 1; ; try++ {
+		out, err := o.inNetns(st.Berthd, append(st.Args, "--uninstall")...).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if try == 3 {
+			t.Errorf("reap %s: berthd --uninstall: %v\n%s", st.Namespace, err, out)
+			break
+		}
+		t.Logf("reap %s: berthd --uninstall (try %d): %v\n%s", st.Namespace, try, err, out)
+		time.Sleep(time.Second)
 	}
 	if err := o.inNetns("ip", "link", "show", "dev", st.Bridge).Run(); err == nil {
 		t.Errorf("reap %s: bridge %s left after berthd --uninstall", st.Namespace, st.Bridge)
@@ -326,6 +337,9 @@ func waitGone(pid int, timeout time.Duration) {
 	}
 	if alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for end := time.Now().Add(harness.Timeout(10 * time.Second)); alive(pid) && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
