@@ -139,12 +139,12 @@ func (n Network) Apply(cfg *container.Config) error {
 			return fmt.Errorf("conflicting options: --mac-address and --network %s", mode)
 		}
 	}
-	if n.IP != "" || n.IP6 != "" || len(n.Aliases) > 0 || n.MAC != "" || first.GwPriority != 0 {
+	if n.IP != "" || n.IP6 != "" || len(n.Aliases) > 0 || n.MAC != "" || first.GwPriority != 0 || first.IfName != "" {
 		network := mode
 		if network == "" {
 			network = "bridge"
 		}
-		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, IPv6: n.IP6, Aliases: n.Aliases, MAC: n.MAC, GwPriority: first.GwPriority}}
+		cfg.Networks = []container.NetworkAttachment{{Network: network, IPv4: n.IP, IPv6: n.IP6, Aliases: n.Aliases, MAC: n.MAC, GwPriority: first.GwPriority, IfName: first.IfName}}
 	}
 	if err := n.applyMore(cfg, mode, builtin); err != nil {
 		return err
@@ -260,11 +260,9 @@ func parseLongNetwork(v string) (container.NetworkAttachment, error) {
 			}
 			a.GwPriority = p
 		case "driver-opt":
-			k, ifName, _ := strings.Cut(val, "=")
-			if k != "com.docker.network.endpoint.ifname" || ifName == "" {
-				return a, fmt.Errorf("invalid --network %q: driver-opt %s is not supported by berth (only com.docker.network.endpoint.ifname=NAME)", v, val)
+			if err := ApplyDriverOpt(&a, val); err != nil {
+				return a, fmt.Errorf("invalid --network %q: %w", v, err)
 			}
-			a.IfName = ifName
 		case "link-local-ip":
 			return a, fmt.Errorf("invalid --network %q: %s is not supported by berth", v, key)
 		default:
@@ -275,6 +273,18 @@ func parseLongNetwork(v string) (container.NetworkAttachment, error) {
 		return a, fmt.Errorf("invalid --network %q: network name/id is not specified", v)
 	}
 	return a, nil
+}
+
+// ApplyDriverOpt applies an endpoint driver option KEY=VALUE (driver-opt=
+// of --network, network connect --driver-opt): berth knows only Docker
+// 28's com.docker.network.endpoint.ifname=NAME, the interface's name.
+func ApplyDriverOpt(a *container.NetworkAttachment, opt string) error {
+	k, ifName, _ := strings.Cut(opt, "=")
+	if strings.ToLower(strings.TrimSpace(k)) != "com.docker.network.endpoint.ifname" || ifName == "" {
+		return fmt.Errorf("driver-opt %s is not supported by berth (only com.docker.network.endpoint.ifname=NAME)", opt)
+	}
+	a.IfName = strings.TrimSpace(ifName)
+	return nil
 }
 
 // merge adds the --ip, --ip6, --network-alias and --mac-address flags to

@@ -133,6 +133,11 @@ func TestNetworkApplyMoreNetworks(t *testing.T) {
 	if cfg.NetworkMode != "app" || !reflect.DeepEqual(cfg.Networks, want) {
 		t.Errorf("Apply: mode %q networks %+v, want app %+v", cfg.NetworkMode, cfg.Networks, want)
 	}
+	// The first network's interface name is kept too.
+	var one container.Config
+	if err := (Network{Mode: "name=app,driver-opt=com.docker.network.endpoint.ifname=app0"}).Apply(&one); err != nil || len(one.Networks) != 1 || one.Networks[0].IfName != "app0" {
+		t.Errorf("Apply with the first network's ifname: %v, networks %+v", err, one.Networks)
+	}
 	for name, n := range map[string]Network{
 		"no name":            {Mode: "alias=x"},
 		"bad priority":       {Mode: "name=app,gw-priority=high"},
