@@ -369,6 +369,39 @@ func TestNetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("InterfaceNames", func(t *testing.T) {
+		app, other := ntName(t, "iapp"), ntName(t, "ioth")
+		n.network(t, app)
+		n.network(t, other)
+		c := ntName(t, "ifn")
+		n.ok(t, "run", "-d", "--name", c, "--network", "name="+app+",driver-opt=com.docker.network.endpoint.ifname=app0", "busybox", "sleep", "600")
+		t.Cleanup(func() { n.s.Berth("rm", "-f", c) })
+		link := func(dev string) harness.Result { return n.run(t, "exec", c, "ip", "-o", "link", "show", dev) }
+		if r := link("app0"); r.ExitCode != 0 || !strings.Contains(r.Stdout, ": app0@if") {
+			t.Fatalf("ip link show app0: %s", r)
+		}
+		if r := n.run(t, "network", "connect", "--driver-opt", "com.docker.network.endpoint.ifname=app0", other, c); r.ExitCode == 0 || !strings.Contains(r.Stderr, "file exists") {
+			t.Errorf("connect with a name in use: %s", r)
+		}
+		if r := n.run(t, "network", "connect", "--driver-opt", "com.docker.network.endpoint.ifname=0123456789abcdef", other, c); r.ExitCode == 0 || !strings.Contains(r.Stderr, "invalid interface name") {
+			t.Errorf("connect with a name too long: %s", r)
+		}
+		if out := n.ok(t, "inspect", "-f", "{{len .NetworkSettings.Networks}}", c); out != "1" {
+			t.Errorf("networks after refused connects: %s, want 1", out)
+		}
+		n.ok(t, "network", "connect", "--driver-opt", "com.docker.network.endpoint.ifname=oth0", other, c)
+		if r := link("oth0"); r.ExitCode != 0 || !strings.Contains(r.Stdout, ": oth0@if") {
+			t.Fatalf("ip link show oth0 after connect: %s", r)
+		}
+		// Kept for the next start.
+		n.ok(t, "restart", "-t", "0", c)
+		for _, dev := range []string{"app0", "oth0"} {
+			if r := link(dev); r.ExitCode != 0 {
+				t.Errorf("ip link show %s after restart: %s", dev, r)
+			}
+		}
+	})
+
 	t.Run("Macvlan", func(t *testing.T) {
 		// The parent is one end of a veth pair made for the test (never a
 		// real uplink); containers sit on its segment.

@@ -402,12 +402,14 @@ Examples:
    berth network connect app web
    berth network connect --ip 10.30.0.50 --alias db app web
    berth network connect --ip6 fd00:30::50 app6 web
-   berth network connect --gw-priority 100 app web`,
+   berth network connect --gw-priority 100 app web
+   berth network connect --driver-opt com.docker.network.endpoint.ifname=app0 app web`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network"},
 			&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (a network created with --ipv6)"},
 			&cli.StringSliceFlag{Name: "alias", Usage: "network-scoped alias of the container"},
 			&cli.IntFlag{Name: "gw-priority", Usage: "priority of the network for the container's default route: the highest of its networks gives it"},
+			&cli.StringSliceFlag{Name: "driver-opt", Usage: "endpoint driver option: com.docker.network.endpoint.ifname=NAME names the container's interface"},
 		},
 		Action: withNetworks(env, 2, 2, func(ctx context.Context, c *cli.Context, api api.Networks) error {
 			if ip := c.String("ip"); ip != "" {
@@ -421,6 +423,11 @@ Examples:
 				}
 			}
 			att := container.NetworkAttachment{Network: c.Args().Get(0), IPv4: c.String("ip"), IPv6: c.String("ip6"), Aliases: c.StringSlice("alias"), GwPriority: c.Int("gw-priority")}
+			for _, o := range c.StringSlice("driver-opt") {
+				if err := opts.ApplyDriverOpt(&att, o); err != nil {
+					return &ExitError{Code: 1, Err: err}
+				}
+			}
 			return api.Connect(ctx, c.Args().Get(1), att)
 		}),
 	}
