@@ -104,6 +104,15 @@ func runMain(m *testing.M) int {
 		fmt.Printf("loading busybox: %v\n", err)
 		return 1
 	}
+	// The pool is this run's now: what a run before it left under the same
+	// names (one ended by a timeout never reaches the clean-up below: its
+	// bridge and nftables tables stay) goes first.
+	if e, err := engine.New(ctx, stackOptions()...); err == nil {
+		if err := e.CNI().Uninstall(ctx); err != nil {
+			fmt.Printf("removing what an earlier run left on %s: %v\n", netName, err)
+		}
+		e.Close()
+	}
 	code := m.Run()
 	// Whatever the tests left (a failed test may), goes: containers, then the
 	// bridge, the firewall chains and every network state this stack
