@@ -73,12 +73,15 @@ type Attachment struct {
 
 // Endpoint is a container's interface on one network.
 type Endpoint struct {
-	Network   string       `json:"network"`
-	NetworkID string       `json:"networkID"`
-	Driver    string       `json:"driver"`
-	IfName    string       `json:"ifName"` // eth0, eth1, ... inside the netns
-	IPv4      netip.Prefix `json:"ipv4,omitzero"`
-	Gateway   netip.Addr   `json:"gateway,omitzero"`
+	Network   string `json:"network"`
+	NetworkID string `json:"networkID"`
+	Driver    string `json:"driver"`
+	IfName    string `json:"ifName"` // eth0, eth1, ... inside the netns
+	// IfNameGiven: IfName is the attachment's own (Docker's driver option
+	// com.docker.network.endpoint.ifname), not a dynamic eth<N>.
+	IfNameGiven bool         `json:"ifNameGiven,omitempty"`
+	IPv4        netip.Prefix `json:"ipv4,omitzero"`
+	Gateway     netip.Addr   `json:"gateway,omitzero"`
 	// IPv6 and Gateway6: the endpoint's address on a dual-stack network.
 	IPv6     netip.Prefix `json:"ipv6,omitzero"`
 	Gateway6 netip.Addr   `json:"gateway6,omitzero"`

@@ -133,7 +133,7 @@ func (m *Manager) newEndpoint(n *networktypes.Network, a Attachment, ifName stri
 	ep := Endpoint{
 		Network: n.Name, NetworkID: n.ID, Driver: n.Driver, IfName: ifName,
 		Aliases: slices.Clone(a.Aliases), RequestedIPv4: a.IPv4, RequestedIPv6: a.IPv6, RequestedMAC: a.MAC,
-		DefaultRoute: !n.Internal, GwPriority: a.GwPriority,
+		DefaultRoute: !n.Internal, GwPriority: a.GwPriority, IfNameGiven: a.IfName != "",
 	}
 	if n.DNS && m.drivers[n.Driver].Features(n).HostReachable {
 		ep.DNSServer = n.Gateway

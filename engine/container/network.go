@@ -343,6 +343,9 @@ func (s *Service) networkSettings(ctx context.Context, id string) containertypes
 		es := containertypes.EndpointSettings{
 			NetworkID: ep.NetworkID, MacAddress: ep.MAC, Aliases: ep.Aliases, GwPriority: ep.GwPriority,
 		}
+		if ep.IfNameGiven {
+			es.IfName = ep.IfName
+		}
 		if ep.IPv4.IsValid() {
 			es.IPAddress, es.IPPrefixLen = ep.IPv4.Addr().String(), ep.IPv4.Bits()
 		}

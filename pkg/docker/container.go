@@ -336,7 +336,7 @@ func networkSettings(c *container.Container) *dcontainer.NetworkSettings {
 				out.Networks[mode] = &dnetwork.EndpointSettings{}
 			}
 			for _, a := range c.Config.Networks {
-				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases, IPAMConfig: endpointIPAM(a.IPv4, a.IPv6), GwPriority: a.GwPriority}
+				out.Networks[a.Network] = &dnetwork.EndpointSettings{Aliases: a.Aliases, IPAMConfig: endpointIPAM(a.IPv4, a.IPv6), GwPriority: a.GwPriority, DriverOpts: endpointDriverOpts(a.IfName)}
 			}
 		}
 	}
@@ -368,6 +368,7 @@ func endpoint(ep container.EndpointSettings) *dnetwork.EndpointSettings {
 		IPPrefixLen: ep.IPPrefixLen,
 		Aliases:     ep.Aliases,
 		GwPriority:  ep.GwPriority,
+		DriverOpts:  endpointDriverOpts(ep.IfName),
 	}
 	out.IPAddress, _ = netip.ParseAddr(ep.IPAddress)
 	out.Gateway, _ = netip.ParseAddr(ep.Gateway)
@@ -472,4 +473,17 @@ func ThrottleDevicesFrom(ts []*blkiodev.ThrottleDevice) []container.ThrottleDevi
 		}
 	}
 	return out
+}
+
+// IfnameOpt is Docker 28's endpoint driver option that names the
+// container's interface on a network.
+const IfnameOpt = "com.docker.network.endpoint.ifname"
+
+// endpointDriverOpts are an endpoint's DriverOpts as dockerd shows them:
+// the interface name given, nil when none.
+func endpointDriverOpts(ifName string) map[string]string {
+	if ifName == "" {
+		return nil
+	}
+	return map[string]string{IfnameOpt: ifName}
 }

@@ -33,6 +33,7 @@ func sample() *container.Container {
 			Ports: []container.PortBinding{{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
 			Networks: map[string]container.EndpointSettings{
 				"bridge": {NetworkID: "n1", IPAddress: "10.88.0.2", IPPrefixLen: 16, Gateway: "10.88.0.1", MacAddress: "02:42:0a:58:00:02"},
+				"app":    {NetworkID: "n2", IPAddress: "10.89.0.2", IPPrefixLen: 24, IfName: "app0"},
 			},
 		},
 	}
@@ -80,6 +81,15 @@ func TestContainerInspectShape(t *testing.T) {
 	ns := m["NetworkSettings"].(map[string]any)
 	if got := ns["Networks"].(map[string]any)["bridge"].(map[string]any)["IPAddress"]; got != "10.88.0.2" {
 		t.Errorf("bridge IP: %v", got)
+	}
+	// The interface name given shows as dockerd shows it: the endpoint's
+	// DriverOpts; a dynamic eth<N> as none.
+	nets := ns["Networks"].(map[string]any)
+	if got := nets["app"].(map[string]any)["DriverOpts"]; got.(map[string]any)[IfnameOpt] != "app0" {
+		t.Errorf("app's DriverOpts: %v", got)
+	}
+	if got := nets["bridge"].(map[string]any)["DriverOpts"]; got != nil {
+		t.Errorf("bridge's DriverOpts: %v, want null", got)
 	}
 	if got := ns["Ports"].(map[string]any)["80/tcp"].([]any)[0].(map[string]any); got["HostIp"] != "0.0.0.0" || got["HostPort"] != "8080" {
 		t.Errorf("published port: %v", got)

@@ -389,6 +389,9 @@ func TestNetwork(t *testing.T) {
 		if out := n.ok(t, "inspect", "-f", "{{len .NetworkSettings.Networks}}", c); out != "1" {
 			t.Errorf("networks after refused connects: %s, want 1", out)
 		}
+		if out := n.ok(t, "inspect", "-f", "{{index (index .NetworkSettings.Networks \""+app+"\").DriverOpts \"com.docker.network.endpoint.ifname\"}}", c); out != "app0" {
+			t.Errorf("inspect's DriverOpts on %s: %q, want the interface name app0", app, out)
+		}
 		n.ok(t, "network", "connect", "--driver-opt", "com.docker.network.endpoint.ifname=oth0", other, c)
 		if r := link("oth0"); r.ExitCode != 0 || !strings.Contains(r.Stdout, ": oth0@if") {
 			t.Fatalf("ip link show oth0 after connect: %s", r)

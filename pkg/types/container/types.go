@@ -172,6 +172,9 @@ type EndpointSettings struct {
 	IPAMConfig *EndpointIPAMConfig `json:"IPAMConfig"`
 	// GwPriority: the endpoint's priority for the default route.
 	GwPriority int `json:"GwPriority"`
+	// IfName: the interface name the attachment gave
+	// (com.docker.network.endpoint.ifname); "" for a dynamic eth<N>.
+	IfName string `json:"IfName,omitempty"`
 }
 
 // EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.

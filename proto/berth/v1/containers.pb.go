@@ -1317,7 +1317,10 @@ type EndpointSettings struct {
 	// The addresses the user asked for (--ip, --ip6), if any.
 	IpamConfig *EndpointIPAMConfig `protobuf:"bytes,10,opt,name=ipam_config,json=ipamConfig,proto3" json:"ipam_config,omitempty"`
 	// The endpoint's priority for the default route.
-	GwPriority    int64 `protobuf:"varint,11,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
+	GwPriority int64 `protobuf:"varint,11,opt,name=gw_priority,json=gwPriority,proto3" json:"gw_priority,omitempty"`
+	// The interface name the attachment gave
+	// (com.docker.network.endpoint.ifname); empty for a dynamic eth<N>.
+	IfName        string `protobuf:"bytes,12,opt,name=if_name,json=ifName,proto3" json:"if_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1430,13 @@ func (x *EndpointSettings) GetGwPriority() int64 {
 		return x.GwPriority
 	}
 	return 0
+}
+
+func (x *EndpointSettings) GetIfName() string {
+	if x != nil {
+		return x.IfName
+	}
+	return ""
 }
 
 // EndpointIPAMConfig is Docker's IPAMConfig of an endpoint.
@@ -6137,7 +6147,7 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	"\fipv6_gateway\x18\t \x01(\tR\vipv6Gateway\x1aW\n" +
 	"\rNetworksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
-	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\xb1\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.berth.v1.EndpointSettingsR\x05value:\x028\x01\"\xca\x03\n" +
 	"\x10EndpointSettings\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1d\n" +
@@ -6155,7 +6165,8 @@ const file_berth_v1_containers_proto_rawDesc = "" +
 	" \x01(\v2\x1c.berth.v1.EndpointIPAMConfigR\n" +
 	"ipamConfig\x12\x1f\n" +
 	"\vgw_priority\x18\v \x01(\x03R\n" +
-	"gwPriority\"Z\n" +
+	"gwPriority\x12\x17\n" +
+	"\aif_name\x18\f \x01(\tR\x06ifName\"Z\n" +
 	"\x12EndpointIPAMConfig\x12!\n" +
 	"\fipv4_address\x18\x01 \x01(\tR\vipv4Address\x12!\n" +
 	"\fipv6_address\x18\x02 \x01(\tR\vipv6Address\"S\n" +

@@ -103,10 +103,6 @@ func createConfig(name string, req *dcontainer.CreateRequest) (container.Config,
 	return cfg, nil
 }
 
-// ifnameOpt is the endpoint driver option naming the container's
-// interface (Docker 28).
-const ifnameOpt = "com.docker.network.endpoint.ifname"
-
 // attachment is berth's network attachment of a Docker endpoint config.
 func attachment(network string, ep *dnetwork.EndpointSettings) (container.NetworkAttachment, error) {
 	att := container.NetworkAttachment{Network: network}
@@ -115,7 +111,7 @@ func attachment(network string, ep *dnetwork.EndpointSettings) (container.Networ
 	}
 	att.Aliases = ep.Aliases
 	att.GwPriority = ep.GwPriority
-	att.IfName = ep.DriverOpts[ifnameOpt]
+	att.IfName = ep.DriverOpts[docker.IfnameOpt]
 	if len(ep.MacAddress) > 0 {
 		att.MAC = ep.MacAddress.String()
 	}

@@ -100,6 +100,7 @@ func EndpointsToProto(m map[string]container.EndpointSettings) map[string]*berth
 			MacAddress:  e.MacAddress,
 			Aliases:     e.Aliases,
 			GwPriority:  int64(e.GwPriority),
+			IfName:      e.IfName,
 
 			GlobalIpv6Address:   e.GlobalIPv6Address,
 			GlobalIpv6PrefixLen: int64(e.GlobalIPv6PrefixLen),
@@ -127,6 +128,7 @@ func EndpointsFromProto(m map[string]*berthv1.EndpointSettings) map[string]conta
 			MacAddress:  e.GetMacAddress(),
 			Aliases:     e.GetAliases(),
 			GwPriority:  int(e.GetGwPriority()),
+			IfName:      e.GetIfName(),
 
 			GlobalIPv6Address:   e.GetGlobalIpv6Address(),
 			GlobalIPv6PrefixLen: int(e.GetGlobalIpv6PrefixLen()),
