@@ -93,6 +93,9 @@ type Service struct {
 	// shutdownAsked: containerd asked for a Shutdown while the container
 	// was not deleted (see Shutdown).
 	shutdownAsked bool
+	// abandoned: containerd deleted the task before it was created (see
+	// Create): a create that runs after that is refused.
+	abandoned bool
 }
 
 func newService(ns, id, bundle string, pub *publisher, shutdown func()) (*Service, error) {
@@ -220,6 +223,13 @@ func (s *Service) Create(ctx context.Context, r *tw.CreateTaskRequest) (_ *tw.Cr
 	defer s.mu.Unlock()
 	if s.init != nil {
 		return nil, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	if s.abandoned {
+		// containerd gave up on this create (its caller went away) and its
+		// clean-up's Delete got here first: a container made now would have
+		// nobody to delete it, and this shim would serve it for good
+		// (TestLifecycleStress under load).
+		return nil, fmt.Errorf("container %s was deleted before its create ran: %w", r.ID, errdefs.ErrFailedPrecondition)
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
 		return nil, fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented)
@@ -481,6 +491,12 @@ func (s *Service) Delete(ctx context.Context, r *tw.DeleteRequest) (*tw.DeleteRe
 	defer s.mu.Unlock()
 	p, err := s.get(r.ExecID)
 	if err != nil {
+		if s.init == nil && (r.ExecID == "" || r.ExecID == s.id) {
+			// The task's Delete before its Create: containerd's clean-up
+			// of a create it gave up on, whose request is still on its
+			// way here (both wait for s.mu, in either order).
+			s.abandoned = true
+		}
 		return nil, err
 	}
 	if p.exiting || p.state == stateRunning || p.state == statePaused {
