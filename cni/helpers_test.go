@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	networktypes "github.com/berthproject/berth/pkg/types/network"
+	"github.com/berthproject/berth/test/harness"
 )
 
 // testEnv is one private berth network stack: its own root/state dirs,
@@ -51,8 +51,13 @@ func newEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(150))
-	octet := 100 + int(n.Int64())
+	// A /16 claimed from the harness's pools, as every other test stack
+	// on this machine claims its own: a random one collided with a stack
+	// of another package running alongside (its bridge on 10.x.0.0/24
+	// pushed this default network to 10.x.1.0/24, the subnet a test then
+	// asked for).
+	octet, release := harness.ClaimPool()
+	t.Cleanup(release) // registered first: released after the clean-up below
 	tag := randHex(2)
 	e := &testEnv{t: t, tag: tag, octet: octet}
 	e.cfg = Config{
