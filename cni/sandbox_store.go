@@ -65,6 +65,12 @@ func (m *Manager) loadSandboxes() error {
 		return err
 	}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".json.tmp") {
+			// A state write that a crash cut short (atomicfile's temp):
+			// nothing writes here before the sandboxes are loaded.
+			_ = os.Remove(filepath.Join(m.cfg.sandboxesDir(), e.Name()))
+			continue
+		}
 		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || strings.HasPrefix(e.Name(), ".") {
 			continue
