@@ -65,7 +65,7 @@ func (m *Manager) loadSandboxes() error {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".json.tmp") {
+		if atomicfile.IsTemp(e.Name(), ".json") {
 			// A state write that a crash cut short (atomicfile's temp):
 			// nothing writes here before the sandboxes are loaded.
 			_ = os.Remove(filepath.Join(m.cfg.sandboxesDir(), e.Name()))

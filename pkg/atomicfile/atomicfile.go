@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write replaces path with data, with mode perm. The directory must exist.
@@ -56,11 +57,27 @@ func Create(path string, perm os.FileMode) (*File, error) {
 }
 
 func create(path string, perm os.FileMode) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return nil, err
 	}
 	return &File{f: f, path: path, perm: perm}, nil
+}
+
+// tempInfix joins a replacement's temp file name: ".NAME.tmpRANDOM".
+const tempInfix = ".tmp"
+
+// IsTemp reports whether a file name in a directory is the temp file of a
+// replacement of target there (a name ending in suffix, "" for any) that
+// was never committed nor aborted: a crash cut its write short. A store
+// removes such files when it loads, before it writes again.
+func IsTemp(name, suffix string) bool {
+	rest, ok := strings.CutPrefix(name, ".")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndex(rest, tempInfix)
+	return i > 0 && strings.HasSuffix(rest[:i], suffix)
 }
 
 // Write writes to the new content.

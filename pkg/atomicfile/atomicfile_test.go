@@ -89,3 +89,27 @@ func leftovers(t *testing.T, dir string, want ...string) {
 		t.Errorf("%s holds %v, want %v (a temp file left?)", dir, names, want)
 	}
 }
+
+// TestIsTemp: the temp file of an uncommitted replacement is recognised by
+// its name, and the files it replaces are not.
+func TestIsTemp(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "abc.json")
+	f, err := Create(target, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("dir after Create: %v %v", ents, err)
+	}
+	if name := ents[0].Name(); !IsTemp(name, ".json") || !IsTemp(name, "") {
+		t.Errorf("IsTemp(%q) = false, want true", name)
+	}
+	for _, name := range []string{"abc.json", ".abc.json", "abc.json.tmp1", ".tmp1"} {
+		if IsTemp(name, ".json") {
+			t.Errorf("IsTemp(%q) = true, want false", name)
+		}
+	}
+}
