@@ -66,7 +66,7 @@ func (r *cdiRegistry) check(names []string) error {
 		}
 	}
 	if r.cache == nil {
-		return fmt.Errorf("CDI device injection failed: CDI is off (no CDI spec directories configured): %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("CDI device injection failed: CDI is off (no CDI spec directories configured: set cdi_spec_dirs in berthd's config, or --cdi-spec-dir): %w", errdefs.ErrInvalidArgument)
 	}
 	_ = r.cache.Refresh()
 	var unknown []string
