@@ -45,6 +45,10 @@ type buildAPI struct {
 
 	mu   sync.Mutex
 	busy map[string]bool // context keys whose kept directory a build uses
+
+	// settle waits until the records of builds that ended are released
+	// (idleWatch.settle).
+	settle func(context.Context) error
 }
 
 func newBuildAPI(ctx context.Context, stateRoot, controlSock string, hostGateway netip.Addr) (*buildAPI, error) {
@@ -495,6 +499,12 @@ func (a *buildAPI) prune(w http.ResponseWriter, r *http.Request) {
 	var po []client.PruneOption
 	if opts.All {
 		po = append(po, client.PruneAll)
+		if a.settle != nil {
+			if err := a.settle(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
 	}
 	if opts.Until > 0 || opts.KeepStorage > 0 {
 		po = append(po, client.WithKeepOpt(opts.Until, opts.KeepStorage, 0, 0))

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
@@ -35,9 +36,11 @@ import (
 type idleWatch struct {
 	// mu is held shared by each Solve, and exclusively by a check: a
 	// check waits for no build, a build for no check.
-	mu     sync.RWMutex
-	o      options
-	leases leaseSweeper
+	mu sync.RWMutex
+	// building counts the Solve calls running.
+	building atomic.Int32
+	o        options
+	leases   leaseSweeper
 	// usage lists the cache records (the worker's DiskUsage).
 	usage func(context.Context) ([]*client.UsageInfo, error)
 	// exit receives the reason to exit, once.
@@ -58,9 +61,11 @@ func (w *idleWatch) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	if info.FullMethod != methodSolve {
 		return handler(ctx, req)
 	}
+	w.building.Add(1)
 	w.mu.RLock()
 	resp, err := handler(ctx, req)
 	w.mu.RUnlock()
+	w.building.Add(-1)
 	w.trigger()
 	return resp, err
 }
@@ -148,6 +153,36 @@ func (w *idleWatch) recordsInUse(ctx context.Context) (int, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// settle waits, when no build runs, until no cache record is in use, for
+// at most a few seconds: BuildKit releases a build's results in the
+// background after its Solve returned, so a `builder prune -a` right
+// after a build would keep the records that are about to be free, and
+// the next build would find its steps cached. While a build runs, its
+// records are in use for good reason: it does not wait.
+func (w *idleWatch) settle(ctx context.Context, wait, every time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for w.building.Load() == 0 && time.Now().Before(deadline) {
+		du, err := w.usage(ctx)
+		if err != nil {
+			return err
+		}
+		inUse := false
+		for _, u := range du {
+			inUse = inUse || u.InUse
+		}
+		if !inUse {
+			return nil
+		}
+		runtime.GC()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+	return nil
 }
 
 // stepContainers counts the step containers in containerd.

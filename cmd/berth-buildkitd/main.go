@@ -146,6 +146,7 @@ func run(o options) error {
 		return err
 	}
 	defer api.close()
+	api.settle = func(ctx context.Context) error { return b.idle.settle(ctx, 3*time.Second, 100*time.Millisecond) }
 	hs := &http.Server{Handler: api.handler(), ReadHeaderTimeout: 30 * time.Second}
 	go func() { errc <- hs.Serve(buildL) }()
 	logrus.Infof("berth-buildkitd %s serving in %s (containerd %s, namespace %s, snapshotter %s)",
