@@ -1,14 +1,12 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -681,51 +679,66 @@ func (a *agent) containerConfig(t *stypes.Task) (container.Config, error) {
 	if len(cfg.Networks) > 0 {
 		cfg.NetworkMode = cfg.Networks[0].Network
 	}
-	// Ports published in host mode bind on this node (ingress ones are
-	// the routing mesh's, not the container's).
-	return cfg, a.hostPorts(t, &cfg)
-}
-
-func (a *agent) hostPorts(t *stypes.Task, cfg *container.Config) error {
 	svc, err := a.r.service(context.Background(), t.ServiceID)
 	if err != nil {
-		return nil
+		return cfg, nil
 	}
+	// Ports published in host mode bind on this node (ingress ones are
+	// the routing mesh's, not the container's).
 	for _, p := range svc.Endpoint.Ports {
-		if p.PublishMode != stypes.PortPublishModeHost {
-			continue
+		if p.PublishMode == stypes.PortPublishModeHost {
+			cfg.PortBindings = append(cfg.PortBindings, container.PortBinding{HostPort: uint16(p.PublishedPort), ContainerPort: uint16(p.TargetPort), Proto: p.Protocol})
 		}
-		cfg.PortBindings = append(cfg.PortBindings, container.PortBinding{HostPort: uint16(p.PublishedPort), ContainerPort: uint16(p.TargetPort), Proto: p.Protocol})
 	}
-	if cs := t.Spec.ContainerSpec; cs.Hostname != "" {
-		h, err := expandHostname(cs.Hostname, svc, t, a.self, a.host)
-		if err != nil {
-			return invalid("invalid hostname template %q: %v", cs.Hostname, err)
-		}
-		cfg.Hostname = h
-	}
-	return nil
+	return cfg, expandTaskTemplates(&cfg, taskTemplate(svc, t, a.self, a.host), cs.Hostname)
 }
 
-// expandHostname applies Docker's service templates.
-func expandHostname(tmpl string, svc *stypes.Service, t *stypes.Task, nodeID, host string) (string, error) {
-	if !strings.Contains(tmpl, "{{") {
-		return tmpl, nil
+// expandTaskTemplates applies Docker's service templates where swarmkit
+// does: the hostname, env values, mounts' sources and targets, network
+// aliases.
+func expandTaskTemplates(cfg *container.Config, data *tmplObject, hostname string) error {
+	expand := func(what, s string) (string, error) {
+		v, err := expandTemplate(s, data)
+		if err != nil {
+			return "", invalid("invalid template in %s %q: %v", what, s, err)
+		}
+		return v, nil
 	}
-	tp, err := template.New("hostname").Parse(tmpl)
-	if err != nil {
-		return "", err
+	var err error
+	if cfg.Hostname, err = expand("hostname", hostname); err != nil {
+		return err
 	}
-	data := map[string]any{
-		"Service": map[string]any{"ID": svc.ID, "Name": svc.Spec.Name, "Labels": svc.Spec.Labels},
-		"Task":    map[string]any{"ID": t.ID, "Name": ContainerName(t), "Slot": t.Slot},
-		"Node":    map[string]any{"ID": nodeID, "Hostname": host},
+	env := slices.Clone(cfg.Env)
+	for i, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if v, err = expand("env", v); err != nil {
+				return err
+			}
+			env[i] = k + "=" + v
+		}
 	}
-	var b bytes.Buffer
-	if err := tp.Execute(&b, data); err != nil {
-		return "", err
+	cfg.Env = env
+	mounts := slices.Clone(cfg.Mounts)
+	for i := range mounts {
+		m := &mounts[i]
+		if m.Source, err = expand("mount source", m.Source); err != nil {
+			return err
+		}
+		if m.Target, err = expand("mount target", m.Target); err != nil {
+			return err
+		}
 	}
-	return b.String(), nil
+	cfg.Mounts = mounts
+	for i := range cfg.Networks {
+		aliases := slices.Clone(cfg.Networks[i].Aliases)
+		for j := range aliases {
+			if aliases[j], err = expand("network alias", aliases[j]); err != nil {
+				return err
+			}
+		}
+		cfg.Networks[i].Aliases = aliases
+	}
+	return nil
 }
 
 func shortID(id string) string {
