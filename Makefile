@@ -75,8 +75,10 @@ apt-deps:
 	fi
 
 # containerd's daemon is built from cmd/containerd, a module of its own with
-# containerd's dependency versions: containerd's main with only the plugins
-# berth uses (no CRI, NRI, sandbox API, erofs, metrics...). A Go daemon's
+# containerd's dependency versions: containerd's server with only the
+# plugins berth uses (no CRI, NRI, sandbox API, erofs, metrics...), run by
+# a main of berth's own instead of containerd's urfave/cli one (its
+# subcommands are not there; cmd/containerd/main.go). A Go daemon's
 # idle RSS is mostly its binary's pages: 38.6 MB with everything, 31.1
 # without CRI and tracing, 23.8 with berth's plugins (docs/performance.md).
 # ctr and containerd's runc shim are containerd's own. Built into a

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/proxy"
-	"github.com/containerd/containerd/v2/defaults"
 	protobuftypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/containerd/v2/plugins"
 	"github.com/containerd/errdefs"
@@ -48,12 +45,12 @@ type snapshotterConfig struct {
 // containerd's core/snapshots/proxy's, on containerd's generated ttrpc
 // client.
 //
-// A config (the --config of args) that still names "berth" as a gRPC
+// A config (the file at path, containerd's --config) that still names "berth" as a gRPC
 // proxy plugin, written by an older berthd for a berth-snapshotter that
 // serves gRPC, keeps that proxy plugin: containerd refuses two plugins of
 // one name, and the proxy plugin works as it did.
-func registerSnapshotter(args []string) {
-	if proxied(args) {
+func registerSnapshotter(path string) {
+	if proxied(path) {
 		return
 	}
 	registry.Register(&plugin.Registration{
@@ -304,24 +301,9 @@ func (p *ttrpcSnapshotter) Close() error {
 	return p.conn.close()
 }
 
-// proxied tells whether the config file named on containerd's command
-// line registers a proxy plugin named snapshotterName.
-func proxied(args []string) bool {
-	path := filepath.Join(defaults.DefaultConfigDir, "config.toml")
-	for i, a := range args {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || (name != "config" && name != "c") {
-			continue
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				break
-			}
-			value = args[i+1]
-		}
-		path = value
-		break
-	}
+// proxied tells whether the config file at path has a proxy plugin
+// named "berth".
+func proxied(path string) bool {
 	var cfg srvconfig.Config
 	if err := srvconfig.LoadConfig(context.Background(), path, &cfg); err != nil {
 		return false // containerd reports it when it reads the config itself

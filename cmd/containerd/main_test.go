@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want options
+	}{
+		{nil, options{config: "/etc/containerd/config.toml"}},
+		{[]string{"--config", "/c.toml"}, options{config: "/c.toml", configSet: true}},
+		{[]string{"-c=/c.toml", "-l", "debug"}, options{config: "/c.toml", configSet: true, logLevel: "debug"}},
+		{[]string{"--address", "/s", "--root", "/r", "--state", "/t", "--log-level=warn"},
+			options{config: "/etc/containerd/config.toml", address: "/s", root: "/r", state: "/t", logLevel: "warn"}},
+		{[]string{"-a", "/s"}, options{config: "/etc/containerd/config.toml", address: "/s"}},
+		{[]string{"--version"}, options{config: "/etc/containerd/config.toml", version: true}},
+		{[]string{"-v"}, options{config: "/etc/containerd/config.toml", version: true}},
+		{[]string{"--help"}, options{config: "/etc/containerd/config.toml", help: true}},
+		{[]string{"-h"}, options{config: "/etc/containerd/config.toml", help: true}},
+	} {
+		got, err := parseArgs(tc.args)
+		if err != nil || got != tc.want {
+			t.Errorf("parseArgs(%q) = %+v, %v; want %+v", tc.args, got, err, tc.want)
+		}
+	}
+	for args, want := range map[string]string{
+		"--bogus":              "unknown flag --bogus",
+		"-x=1":                 "unknown flag --x",
+		"publish --topic /x":   `unknown command "publish"`,
+		"config default":       `unknown command "config"`,
+		"--config /c oci-hook": `unknown command "oci-hook"`,
+		"--config":             "flag needs an argument: -config",
+	} {
+		if _, err := parseArgs(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseArgs(%q): error %v, want one saying %q", args, err, want)
+		}
+	}
+}
+
+// containerdTags are the Makefile's CONTAINERD_TAGS, the tags berth's
+// containerd is built with.
+func containerdTags(t *testing.T) string {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^CONTAINERD_TAGS\s*:=\s*(.+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no CONTAINERD_TAGS in the Makefile")
+	}
+	return string(m[1])
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// build builds this containerd as `make containerd` does, unstripped.
+func build(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go tool to build containerd with")
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "ctrd-build")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "containerd")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", containerdTags(t), "-o", builtBin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false -mod=readonly")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// runBin runs the built containerd with args and returns its stdout,
+// stderr and exit code.
+func runBin(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(build(t), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestCommandLine checks what berth and its tests ask of containerd's
+// command line besides serving: --version (test/bench tells containerd
+// builds by it), --help, and a clear error for what it does not have.
+func TestCommandLine(t *testing.T) {
+	out, _, code := runBin(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "containerd github.com/containerd/containerd/v2 ") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	if out2, _, _ := runBin(t, "-v"); out2 != out {
+		t.Errorf("-v says %q, --version %q", out2, out)
+	}
+	out, _, code = runBin(t, "--help")
+	if code != 0 || !strings.Contains(out, "Usage: containerd [flags]") || !strings.Contains(out, "--config FILE") {
+		t.Errorf("--help: exit %d, %q", code, out)
+	}
+	for _, tc := range []struct{ args, says string }{
+		{"--bogus", "containerd: unknown flag --bogus"},
+		{"publish --topic /tasks/exit", `containerd: unknown command "publish"`},
+	} {
+		out, errOut, code := runBin(t, strings.Fields(tc.args)...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, tc.says) {
+			t.Errorf("containerd %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errOut, tc.says)
+		}
+	}
+	_, errOut, code := runBin(t, "--config", filepath.Join(t.TempDir(), "none.toml"))
+	if code != 1 || !strings.Contains(errOut, "none.toml") {
+		t.Errorf("a --config that does not exist: exit %d, %q", code, errOut)
+	}
+}
+
+// TestServeAndSignals runs containerd as berthd does (--config), checks
+// it serves, dumps its stacks at SIGUSR1, and stops at SIGTERM with exit
+// status 0.
+func TestServeAndSignals(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: containerd's plugins mount and chown")
+	}
+	bin := build(t)
+	dir, err := os.MkdirTemp("/tmp", "ctrd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "c.sock")
+	config := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+imports = []
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "--config", cfgPath, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	// Serving: both sockets answer.
+	for _, s := range []string{sock, sock + ".ttrpc"} {
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			c, err := net.Dial("unix", s)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("%s does not answer: %v\n%s", s, err, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// SIGUSR1: the stacks, in the log and in $TMPDIR.
+	stacks := filepath.Join(tmp, fmt.Sprintf("containerd.%d.stacks.log", cmd.Process.Pid))
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if b, err := os.ReadFile(stacks); err == nil && bytes.Contains(b, []byte("goroutine ")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stack dump in %s after SIGUSR1", stacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// SIGPIPE is ignored.
+	if err := cmd.Process.Signal(syscall.SIGPIPE); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("containerd at SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("containerd still runs a minute after SIGTERM\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "containerd successfully booted") {
+		t.Errorf("containerd's log does not say it booted:\n%s", logs.String())
+	}
+}
