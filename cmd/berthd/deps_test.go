@@ -34,3 +34,14 @@ func dockerfileParser(pkg string) bool {
 	}
 	return false
 }
+
+// berthd's command line is its own (internal/cmdline): urfave/cli's help
+// printer runs text/template, whose executor keeps every exported method
+// of every type in the binary (docs/performance.md).
+func TestBerthdDoesNotLinkURFaveCLI(t *testing.T) {
+	for _, pkg := range harness.LinkedPackages(t) {
+		if strings.HasPrefix(pkg, "github.com/urfave/cli") {
+			t.Errorf("berthd links %s", pkg)
+		}
+	}
+}

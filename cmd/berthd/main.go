@@ -29,7 +29,7 @@ func gitCommit() string {
 }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	if err := runMain(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "berthd:", err)
 		os.Exit(1)
 	}
