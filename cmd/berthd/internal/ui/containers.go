@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"sort"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/docker/go-units"
 
-	"github.com/berthproject/berth/pkg/types/cluster"
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
@@ -149,7 +147,7 @@ func (s *Server) containersPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.fillCounts(r.Context(), &c, true)
-	s.page(w, r, "containers.html", "Containers", map[string]any{"Groups": groups, "Counts": c})
+	s.page(w, r, "Containers", func(h *htmlWriter) { containersBody(h, groups, c) })
 	return nil
 }
 
@@ -158,7 +156,7 @@ func (s *Server) containersFragment(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	s.render(w, "container-list", map[string]any{"Groups": groups})
+	s.render(w, func(h *htmlWriter) { containerList(h, groups) })
 	return nil
 }
 
@@ -259,12 +257,12 @@ func (s *Server) liveContainers(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		}
-		if err := st.fragment("list", "container-list", map[string]any{"Groups": groups}, s); err != nil {
+		if err := st.fragment("list", func(h *htmlWriter) { containerList(h, groups) }); err != nil {
 			return err
 		}
 		if withCounts {
 			s.fillCounts(ctx, &c, true)
-			return st.fragment("counts", "counts", c, s)
+			return st.fragment("counts", func(h *htmlWriter) { countsList(h, c) })
 		}
 		return nil
 	}
@@ -310,18 +308,26 @@ func (s *Server) liveContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-func (s *Server) containerData(r *http.Request) (map[string]any, error) {
+// containerView is a container's page.
+type containerView struct {
+	C    *container.Container
+	JSON string // inspect's
+	Name string
+	Row  row // for the buttons
+}
+
+func (s *Server) containerData(r *http.Request) (containerView, error) {
 	c, err := s.b.Containers.Inspect(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return nil, err
+		return containerView{}, err
 	}
 	js, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
-		return nil, err
+		return containerView{}, err
 	}
 	name := strings.TrimPrefix(c.Name, "/")
-	return map[string]any{"C": c, "JSON": string(js), "Name": name,
-		"Row": row{Summary: container.Summary{ID: c.ID, State: c.State.Status}, Name: name}}, nil
+	return containerView{C: c, JSON: string(js), Name: name,
+		Row: row{Summary: container.Summary{ID: c.ID, State: c.State.Status}, Name: name}}, nil
 }
 
 func (s *Server) containerPage(w http.ResponseWriter, r *http.Request) error {
@@ -329,7 +335,7 @@ func (s *Server) containerPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.page(w, r, "container.html", d["Name"].(string), d)
+	s.page(w, r, d.Name, func(h *htmlWriter) { containerBody(h, d) })
 	return nil
 }
 
@@ -339,7 +345,7 @@ func (s *Server) containerHead(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, "container-head", d)
+	s.render(w, func(h *htmlWriter) { containerHeadline(h, d) })
 	return nil
 }
 
@@ -373,44 +379,17 @@ func (s *Server) liveStats(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-var funcs = template.FuncMap{
-	"bytes": humanBytes,
-	"ago": func(t any) string {
-		switch v := t.(type) {
-		case time.Time:
-			return ago(v)
-		case *time.Time:
-			if v != nil {
-				return ago(*v)
-			}
-		}
-		return ""
-	},
-	"short": func(id string) string {
-		id = strings.TrimPrefix(id, "sha256:")
-		if len(id) > 12 {
-			return id[:12]
-		}
-		return id
-	},
-	"trim": func(name string) string { return strings.TrimPrefix(name, "/") },
-	"join": strings.Join,
-	"portLink": func(p container.PortBinding) string {
-		host := p.HostIP
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-		return fmt.Sprintf("http://%s:%d/", host, p.HostPort)
-	},
-	"availabilities": func() []string {
-		return []string{cluster.AvailabilityActive, cluster.AvailabilityPause, cluster.AvailabilityDrain}
-	},
-	"canStart": func(state string) bool {
-		return state == container.StatusCreated || state == container.StatusExited || state == container.StatusDead
-	},
+// shortID is an ID's first 12 characters, without sha256:.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func canStart(state string) bool {
+	return state == container.StatusCreated || state == container.StatusExited || state == container.StatusDead
 }
 
 func humanBytes(n int64) string {
@@ -434,4 +413,472 @@ func ago(t time.Time) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// containersBody is the first screen: the counts, the filter and the list.
+func containersBody(w *htmlWriter, groups []group, c counts) {
+	w.raw(`
+<h1>Containers</h1>
+<section id="counts" aria-label="Summary" data-live-target>`)
+	countsList(w, c)
+	w.raw(`</section>
+<div class="toolbar">
+<label for="filter">Filter</label>
+<input id="filter" type="search" placeholder="name, image, project, state" autocomplete="off" data-filter="#list">
+</div>
+<div id="list" data-live="/live/containers" data-live-target>`)
+	containerList(w, groups)
+	w.raw("</div>\n")
+}
+
+func countsList(w *htmlWriter, c counts) {
+	w.raw(`<ul class="counts">
+<li><span class="n" data-count="running">`)
+	w.num(int64(c.Running))
+	w.raw(`</span> running</li>
+<li><span class="n" data-count="stopped">`)
+	w.num(int64(c.Stopped))
+	w.raw(`</span> stopped</li>
+<li><span class="n`)
+	if c.Unhealthy != 0 {
+		w.raw(` bad`)
+	}
+	w.raw(`" data-count="unhealthy">`)
+	w.num(int64(c.Unhealthy))
+	w.raw(`</span> unhealthy</li>
+<li><a href="/images"><span class="n" data-count="images">`)
+	w.num(int64(c.Images))
+	w.raw(`</span> images</a></li>
+<li><a href="/volumes"><span class="n" data-count="volumes">`)
+	w.num(int64(c.Volumes))
+	w.raw(`</span> volumes</a></li>
+<li><a href="/networks"><span class="n" data-count="networks">`)
+	w.num(int64(c.Networks))
+	w.raw(`</span> networks</a></li>
+<li><span class="n" data-count="disk">`)
+	w.text(humanBytes(c.Disk))
+	w.raw(`</span> disk used</li>
+</ul>`)
+}
+
+// containerList is the containers by Compose project (the live stream
+// sends it again after each change).
+func containerList(w *htmlWriter, groups []group) {
+	if len(groups) == 0 {
+		w.raw(`<p class="empty">No containers. Run one with <code>berth run -d busybox sleep 1d</code>.</p>`)
+	}
+	w.raw("\n")
+	for _, g := range groups {
+		w.raw(`<section class="group"`)
+		if g.Project != "" {
+			w.attr("aria-label", "Compose project "+g.Project)
+		} else {
+			w.raw(` aria-label="Other containers"`)
+		}
+		w.raw(`>
+<h2>`)
+		if g.Project != "" {
+			w.text(g.Project)
+			w.raw(` <span class="sub">Compose project · `)
+			w.num(int64(g.Running))
+			w.raw(`/`)
+			w.num(int64(len(g.Rows)))
+			w.raw(` running</span>`)
+		} else {
+			w.raw(`Standalone containers`)
+		}
+		w.raw(`</h2>
+<table class="containers">
+<thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Image</th><th scope="col">Ports</th><th scope="col">CPU</th><th scope="col">Memory</th><th scope="col">Uptime</th><th scope="col"><span class="vh">Actions</span></th></tr></thead>
+<tbody>
+`)
+		for _, r := range g.Rows {
+			containerRow(w, r)
+		}
+		w.raw(`
+</tbody>
+</table>
+</section>`)
+	}
+}
+
+func containerRow(w *htmlWriter, r row) {
+	w.raw(`<tr`)
+	w.attr("id", "c-"+r.ID)
+	w.raw(` data-row`)
+	w.attr("data-search", strings.Join([]string{r.Name, r.Image, r.Project, r.Service, r.State, r.Health}, " "))
+	w.raw(`>
+<td><a`)
+	w.url("href", route("/containers/{}", r.ID))
+	w.raw(`>`)
+	w.text(r.Name)
+	w.raw(`</a>`)
+	if r.Service != "" {
+		w.raw(` <span class="sub">`)
+		w.text(r.Service)
+		w.raw(`</span>`)
+	}
+	w.raw(`</td>
+<td>`)
+	stateBadge(w, r.State, r.Health)
+	w.raw(`</td>
+<td class="img">`)
+	w.text(r.Image)
+	w.raw(`</td>
+<td>`)
+	for _, p := range r.Ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		w.raw(`<a`)
+		w.url("href", portLink(p))
+		w.raw(` rel="noopener" target="_blank">`)
+		w.num(int64(p.HostPort))
+		w.raw(`→`)
+		w.num(int64(p.ContainerPort))
+		if p.Proto == "udp" {
+			w.raw(`/udp`)
+		}
+		w.raw(`</a> `)
+	}
+	w.raw(`</td>
+<td`)
+	w.attr("data-cpu", r.ID)
+	w.raw(`>`)
+	if r.State == container.StatusRunning {
+		w.raw(`…`)
+	}
+	w.raw(`</td>
+<td`)
+	w.attr("data-mem", r.ID)
+	w.raw(`></td>
+<td>`)
+	if r.State == container.StatusRunning {
+		w.text(ago(r.StartedAt))
+	}
+	w.raw(`</td>
+<td class="actions">`)
+	actions(w, r)
+	w.raw(`</td>
+</tr>`)
+}
+
+// stateBadge is a container's state, and its health if it has a check.
+func stateBadge(w *htmlWriter, state, health string) {
+	w.raw(`<span`)
+	w.attr("class", "state "+state)
+	w.raw(` data-state>`)
+	w.text(state)
+	w.raw(`</span>`)
+	if health != "" {
+		w.raw(` <span`)
+		w.attr("class", "health "+health)
+		w.raw(`>`)
+		w.text(health)
+		w.raw(`</span>`)
+	}
+}
+
+// actions are a container's buttons, for its state.
+func actions(w *htmlWriter, r row) {
+	button := func(action markup, label string) {
+		w.raw(`<button`)
+		w.url("hx-post", route("/containers/{}/"+action, r.ID))
+		w.raw(` hx-swap="none"`)
+		w.attr("aria-label", label+" "+r.Name)
+		w.raw(`>`)
+		w.text(label)
+		w.raw(`</button>`)
+	}
+	if canStart(r.State) {
+		button("start", "Start")
+	}
+	w.raw("\n")
+	if r.State == container.StatusRunning {
+		button("stop", "Stop")
+		w.raw("\n")
+		button("restart", "Restart")
+		w.raw("\n")
+		button("pause", "Pause")
+	}
+	w.raw("\n")
+	if r.State == container.StatusPaused {
+		button("unpause", "Resume")
+	}
+	w.raw(`
+<button class="danger"`)
+	w.url("hx-post", route("/containers/{}/remove", r.ID))
+	w.raw(` hx-swap="none"`)
+	w.attr("hx-confirm", "Remove container "+r.Name+"? A running container is killed first.")
+	w.attr("aria-label", "Remove "+r.Name)
+	w.raw(`>Remove</button>`)
+}
+
+// containerHeadline is the container page's title line and buttons
+// (fetched again after a button's action).
+func containerHeadline(w *htmlWriter, d containerView) {
+	c := d.C
+	w.raw(`<h1>`)
+	w.text(d.Name)
+	w.raw(` <span`)
+	w.attr("class", "state "+c.State.Status)
+	w.raw(` data-state>`)
+	w.text(c.State.Status)
+	w.raw(`</span>`)
+	if hc := c.State.Health; hc != nil {
+		w.raw(` <span`)
+		w.attr("class", "health "+hc.Status)
+		w.raw(`>`)
+		w.text(hc.Status)
+		w.raw(`</span>`)
+	}
+	w.raw(`</h1>
+<div class="toolbar" id="c-actions"`)
+	w.attr("data-container", c.ID)
+	w.raw(`>`)
+	actions(w, d.Row)
+	w.raw(` <a href="/">Back to containers</a></div>`)
+}
+
+const timeFormat = "2006-01-02 15:04:05 MST"
+
+// containerBody is a container's page: logs, terminal, stats, inspect,
+// mounts and networks, files.
+func containerBody(w *htmlWriter, d containerView) {
+	c := d.C
+	w.raw(`
+<div id="c-head">`)
+	containerHeadline(w, d)
+	w.raw(`</div>
+<nav aria-label="Container sections" class="tabs">
+<ul>
+<li><a href="#logs">Logs</a></li><li><a href="#terminal">Terminal</a></li><li><a href="#stats">Stats</a></li>
+<li><a href="#inspect">Inspect</a></li><li><a href="#mounts">Mounts and networks</a></li><li><a href="#files">Files</a></li>
+</ul>
+</nav>
+
+<section id="logs" aria-labelledby="logs-h">
+<h2 id="logs-h">Logs</h2>
+<div class="toolbar">
+<label><input type="checkbox" id="log-follow" checked> Follow</label>
+<label><input type="checkbox" id="log-ts"> Timestamps</label>
+<label for="log-search">Search</label><input id="log-search" type="search" autocomplete="off">
+<a id="log-download"`)
+	w.url("href", route("/containers/{}/logs.txt", c.ID))
+	w.raw(` download>Download</a>
+</div>
+<pre id="log" class="log"`)
+	w.url("data-logs", route("/live/containers/{}/logs", c.ID))
+	w.raw(` tabindex="0" aria-label="Log output" aria-live="off"></pre>
+</section>
+
+<section id="terminal" aria-labelledby="term-h">
+<h2 id="term-h">Terminal</h2>
+<div class="toolbar">
+<label for="term-cmd">Command</label><input id="term-cmd" value="/bin/sh" autocomplete="off">
+<button id="term-open"`)
+	w.url("data-exec", route("/ws/containers/{}/exec", c.ID))
+	w.raw(` `)
+	if c.State.Status != container.StatusRunning {
+		w.raw(`disabled`)
+	}
+	w.raw(`>Open terminal</button>
+<button id="term-close" hidden>Close</button>
+</div>
+<div id="term" class="term" aria-label="Terminal"></div>
+</section>
+
+<section id="stats" aria-labelledby="stats-h">
+<h2 id="stats-h">Stats</h2>
+<div class="charts"`)
+	w.url("data-stats", route("/live/containers/{}/stats", c.ID))
+	w.raw(`>
+<figure><figcaption>CPU %</figcaption><div data-chart="cpu"></div></figure>
+<figure><figcaption>Memory</figcaption><div data-chart="mem"></div></figure>
+<figure><figcaption>Network (bytes/s, received and sent)</figcaption><div data-chart="net"></div></figure>
+<figure><figcaption>Block IO (bytes/s, read and written)</figcaption><div data-chart="io"></div></figure>
+</div>
+</section>
+
+`)
+	containerInspect(w, d)
+	w.raw(`
+
+`)
+	containerMounts(w, c)
+	w.raw(`
+
+<section id="files" aria-labelledby="files-h">
+<h2 id="files-h">Files</h2>
+<div id="files-list"`)
+	w.url("hx-get", route("/containers/{}/files?path=/", c.ID))
+	w.raw(` hx-trigger="load" aria-live="polite">Loading…</div>
+</section>
+`)
+}
+
+func containerInspect(w *htmlWriter, d containerView) {
+	c := d.C
+	w.raw(`<section id="inspect" aria-labelledby="inspect-h">
+<h2 id="inspect-h">Inspect</h2>
+<dl class="kv">
+<dt>ID</dt><dd><code>`)
+	w.text(c.ID)
+	w.raw(`</code></dd>
+<dt>Image</dt><dd>`)
+	w.text(c.ImageName)
+	w.raw(` <code>`)
+	w.text(shortID(c.Image))
+	w.raw(`</code></dd>
+<dt>Command</dt><dd><code>`)
+	w.text(c.Path + " " + strings.Join(c.Args, " "))
+	w.raw(`</code></dd>
+<dt>Created</dt><dd>`)
+	w.text(c.Created.Format(timeFormat))
+	w.raw(`</dd>
+<dt>Started</dt><dd>`)
+	if !c.State.StartedAt.IsZero() {
+		w.text(c.State.StartedAt.Format(timeFormat))
+	}
+	w.raw(`</dd>
+<dt>Exit code</dt><dd>`)
+	w.num(int64(c.State.ExitCode))
+	if c.State.OOMKilled {
+		w.raw(` (OOM killed)`)
+	}
+	w.raw(`</dd>
+<dt>Restart policy</dt><dd>`)
+	w.text(or(c.Config.RestartPolicy.Name, "no"))
+	w.raw(` · restarts `)
+	w.num(int64(c.RestartCount))
+	w.raw(`</dd>
+<dt>Working dir</dt><dd>`)
+	w.text(c.WorkingDir)
+	w.raw(`</dd>
+<dt>Runtime</dt><dd>`)
+	w.text(c.Runtime)
+	w.raw(` · `)
+	w.text(c.Snapshotter)
+	w.raw(`</dd>
+</dl>
+<h3>Environment</h3>
+<ul class="plain">`)
+	for _, e := range c.Env {
+		w.raw(`<li><code>`)
+		w.text(e)
+		w.raw(`</code></li>`)
+	}
+	w.raw(`</ul>
+<h3>Labels</h3>
+<ul class="plain">`)
+	for _, k := range sortedKeys(c.Config.Labels) {
+		w.raw(`<li><code>`)
+		w.text(k + "=" + c.Config.Labels[k])
+		w.raw(`</code></li>`)
+	}
+	if len(c.Config.Labels) == 0 {
+		w.raw(`<li>none</li>`)
+	}
+	w.raw(`</ul>
+<details><summary>JSON</summary><pre class="json">`)
+	w.text(d.JSON)
+	w.raw(`</pre></details>
+</section>`)
+}
+
+func containerMounts(w *htmlWriter, c *container.Container) {
+	w.raw(`<section id="mounts" aria-labelledby="mounts-h">
+<h2 id="mounts-h">Mounts and networks</h2>
+<table><caption>Mounts</caption><thead><tr><th scope="col">Type</th><th scope="col">Source</th><th scope="col">Destination</th><th scope="col">Mode</th></tr></thead>
+<tbody>`)
+	for _, m := range c.Mounts {
+		w.raw(`<tr><td>`)
+		w.text(m.Type)
+		w.raw(`</td><td>`)
+		if m.Name != "" {
+			w.raw(`<a`)
+			w.url("href", route("/volumes#v-{}", m.Name))
+			w.raw(`>`)
+			w.text(m.Name)
+			w.raw(`</a>`)
+		} else {
+			w.text(m.Source)
+		}
+		w.raw(`</td><td>`)
+		w.text(m.Destination)
+		w.raw(`</td><td>`)
+		if m.RW {
+			w.raw(`rw`)
+		} else {
+			w.raw(`ro`)
+		}
+		w.raw(`</td></tr>`)
+	}
+	if len(c.Mounts) == 0 {
+		w.raw(`<tr><td colspan="4">none</td></tr>`)
+	}
+	w.raw(`</tbody></table>
+<table><caption>Networks</caption><thead><tr><th scope="col">Network</th><th scope="col">IP address</th><th scope="col">Gateway</th><th scope="col">MAC</th></tr></thead>
+<tbody>`)
+	nets := c.NetworkSettings.Networks
+	for _, n := range sortedKeys(nets) {
+		e := nets[n]
+		w.raw(`<tr><td><a`)
+		w.url("href", route("/networks/{}", n))
+		w.raw(`>`)
+		w.text(n)
+		w.raw(`</a></td><td>`)
+		w.text(e.IPAddress)
+		w.raw(`</td><td>`)
+		w.text(e.Gateway)
+		w.raw(`</td><td>`)
+		w.text(e.MacAddress)
+		w.raw(`</td></tr>`)
+	}
+	if len(nets) == 0 {
+		w.raw(`<tr><td colspan="4">not attached (stopped, or no network)</td></tr>`)
+	}
+	w.raw(`</tbody></table>
+<table><caption>Published ports</caption><thead><tr><th scope="col">Host</th><th scope="col">Container</th></tr></thead>
+<tbody>`)
+	for _, p := range c.NetworkSettings.Ports {
+		w.raw(`<tr><td>`)
+		if p.HostPort != 0 {
+			w.raw(`<a`)
+			w.url("href", portLink(p))
+			w.raw(` rel="noopener" target="_blank">`)
+			w.text(p.HostIP)
+			w.raw(`:`)
+			w.num(int64(p.HostPort))
+			w.raw(`</a>`)
+		}
+		w.raw(`</td><td>`)
+		w.num(int64(p.ContainerPort))
+		w.raw(`/`)
+		w.text(or(p.Proto, "tcp"))
+		w.raw(`</td></tr>`)
+	}
+	if len(c.NetworkSettings.Ports) == 0 {
+		w.raw(`<tr><td colspan="2">none</td></tr>`)
+	}
+	w.raw(`</tbody></table>
+</section>`)
+}
+
+// or is s, or def when s is empty.
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// sortedKeys are m's keys in order (as a template ranged over a map).
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -66,8 +66,73 @@ func (s *Server) filesFragment(w http.ResponseWriter, r *http.Request) error {
 	}
 	sortEntries(list)
 	truncated := false
-	s.render(w, "files", map[string]any{"ID": id, "Dir": dir, "Parent": path.Dir(dir), "Entries": list, "Truncated": truncated, "CSRF": s.csrf})
+	s.render(w, func(h *htmlWriter) { filesList(h, id, dir, list, truncated) })
 	return nil
+}
+
+// filesList is a directory of container id: its entries, a link up and
+// the upload form.
+func filesList(w *htmlWriter, id, dir string, entries []entry, truncated bool) {
+	w.raw(`<p class="path">Directory <code>`)
+	w.text(dir)
+	w.raw(`</code>`)
+	if dir != "/" {
+		w.raw(` · <a href="#files"`)
+		w.url("hx-get", route("/containers/{}/files", id).query("path", path.Dir(dir)))
+		w.raw(` hx-target="#files-list">Up</a>`)
+	}
+	w.raw(`</p>
+<form class="toolbar"`)
+	w.url("hx-post", route("/containers/{}/files", id).query("path", dir))
+	w.raw(` hx-target="#files-list" hx-encoding="multipart/form-data" enctype="multipart/form-data">
+<label for="upload">Upload a file into `)
+	w.text(dir)
+	w.raw(`</label><input id="upload" type="file" name="file" required>
+<button type="submit">Upload</button>
+</form>
+<table><thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Mode</th><th scope="col">Modified</th></tr></thead><tbody>
+`)
+	for _, e := range entries {
+		w.raw(`<tr><td>`)
+		switch {
+		case e.Dir:
+			w.raw(`<a href="#files"`)
+			w.url("hx-get", route("/containers/{}/files", id).query("path", e.Path))
+			w.raw(` hx-target="#files-list">`)
+			w.text(e.Name)
+			w.raw(`/</a>`)
+		case e.Link != "":
+			w.text(e.Name)
+			w.raw(` → `)
+			w.text(e.Link)
+		default:
+			w.raw(`<a`)
+			w.url("href", route("/containers/{}/file", id).query("path", e.Path))
+			w.raw(` download>`)
+			w.text(e.Name)
+			w.raw(`</a>`)
+		}
+		w.raw(`</td>
+<td>`)
+		if !e.Dir {
+			w.text(humanBytes(e.Size))
+		}
+		w.raw(`</td><td><code>`)
+		w.text(e.Mode.String())
+		w.raw(`</code></td><td>`)
+		w.text(e.ModTime.Format("2006-01-02 15:04"))
+		w.raw(`</td></tr>`)
+	}
+	if len(entries) == 0 {
+		w.raw(`<tr><td colspan="4">empty</td></tr>`)
+	}
+	w.raw(`
+</tbody></table>`)
+	if truncated {
+		w.raw(`<p>The listing stopped after `)
+		w.num(int64(len(entries)))
+		w.raw(` entries.</p>`)
+	}
 }
 
 // fileDownload sends one regular file of the container.

@@ -67,14 +67,12 @@ func (s *stream) json(event string, v any) error {
 	return s.send(event, b)
 }
 
-// fragment sends a rendered template: app.js swaps it into the element
+// fragment sends the HTML body writes: app.js swaps it into the element
 // whose id is the event's name.
-func (s *stream) fragment(event, tmpl string, data any, srv *Server) error {
-	var b bytes.Buffer
-	if err := srv.tmpl.ExecuteTemplate(&b, tmpl, data); err != nil {
-		return err
-	}
-	return s.send(event, b.Bytes())
+func (s *stream) fragment(event string, body func(*htmlWriter)) error {
+	var h htmlWriter
+	body(&h)
+	return s.send(event, h.b.Bytes())
 }
 
 func eventsFilter(f map[string][]string) events.Filter { return events.Filter{Filters: f} }
@@ -186,8 +184,18 @@ func (s *Server) logsDownload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) error {
-	s.page(w, r, "events.html", "Events", nil)
+	s.page(w, r, "Events", eventsBody)
 	return nil
+}
+
+// eventsBody is the feed's page: app.js fills the table from the stream.
+func eventsBody(w *htmlWriter) {
+	w.raw(`
+<h1>Events</h1>
+<p>The last hour's events, then new ones as they happen.</p>
+<table class="events"><thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Action</th><th scope="col">Name or ID</th><th scope="col">Attributes</th></tr></thead>
+<tbody id="events" data-events="/live/events" aria-live="polite"></tbody></table>
+`)
 }
 
 // eventView is one event of the feed.

@@ -1,10 +1,11 @@
 // Package ui is berth's web dashboard, served by berthd when --ui is set
 // (docs/dashboard.md). It is another thin edge beside the gRPC and Docker
-// APIs: server-rendered pages (html/template) whose handlers make engine
-// calls through the same Backend as the Docker API, live updates over
-// server-sent events, and the exec console over a WebSocket. The front-end
-// libraries are vendored under static/vendor (vendor.sh refreshes them) and
-// embedded: building berth needs no Node.
+// APIs: pages rendered on the server by Go code (html.go's writer, not
+// html/template) whose handlers make engine calls through the same
+// Backend as the Docker API, live updates over server-sent events, and the
+// exec console over a WebSocket. The front-end libraries are vendored
+// under static/vendor (vendor.sh refreshes them) and embedded: building
+// berth needs no Node.
 //
 // Security: the dashboard is root-equivalent. A login token (printed by
 // `berth ui`) buys an HttpOnly, SameSite=Strict session cookie; every
@@ -25,13 +26,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -41,7 +40,7 @@ import (
 	"github.com/berthproject/berth/pkg/types/container"
 )
 
-//go:embed static templates
+//go:embed static
 var content embed.FS
 
 // Backend is what the dashboard calls: the engine's services as the
@@ -93,7 +92,6 @@ type Server struct {
 	token   string
 	session string // the cookie's value
 	csrf    string // the pages' CSRF token
-	tmpl    *template.Template
 	mux     *http.ServeMux
 	static  http.Handler
 	log     *slog.Logger
@@ -119,16 +117,12 @@ func New(b Backend, opts Options) (*Server, error) {
 		m.Write([]byte(purpose))
 		return hex.EncodeToString(m.Sum(nil))
 	}
-	tmpl, err := template.New("").Funcs(funcs).ParseFS(content, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
 	static, err := fs.Sub(content, "static")
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{b: b, opts: opts, token: token, session: derive("session"), csrf: derive("csrf"),
-		tmpl: tmpl, mux: http.NewServeMux(), static: http.FileServerFS(static), log: opts.Log}
+		mux: http.NewServeMux(), static: http.FileServerFS(static), log: opts.Log}
 	s.routes()
 	return s, nil
 }
@@ -177,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authenticated(r) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, "login.html", nil)
+		s.render(w, func(h *htmlWriter) { loginPage(h, false) })
 		return
 	}
 	if err := s.checkOrigin(r); err != nil {
@@ -220,7 +214,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, "login.html", map[string]any{"Bad": tok != ""})
+		s.render(w, func(h *htmlWriter) { loginPage(h, tok != "") })
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.session, Path: "/", HttpOnly: true,
@@ -290,25 +284,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	}
 	http.Error(w, err.Error(), code)
-}
-
-// render executes a template, logging (the answer is already started) an
-// error.
-func (s *Server) render(w http.ResponseWriter, name string, data any) {
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	}
-	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
-		s.log.Warn("dashboard template", "template", name, "error", err)
-	}
-}
-
-// page renders a full page: the layout around the named content.
-func (s *Server) page(w http.ResponseWriter, r *http.Request, name, title string, data any) {
-	s.render(w, name, map[string]any{
-		"Title": title, "Nav": navOf(r.URL.Path), "CSRF": s.csrf, "Version": s.opts.Version, "D": data,
-		"Now": time.Now(),
-	})
 }
 
 func navOf(path string) string {
