@@ -20,16 +20,19 @@
 // command package links urfave/cli and text/template's executor for its
 // help and its oci-hook templates; the executor looks methods up by name,
 // which keeps the linker from dropping any exported method of a type put in
-// an interface (docs/performance.md).
+// an interface (docs/performance.md). containerd's mount manager formats
+// mounts with text/template too: build.sh builds with mountformat/format.go
+// in its place, and main_test.go checks that nothing in the binary looks
+// methods up by name.
 //
 // It also has a plugin of berth's own: the snapshotter "berth", which
 // reaches berth-snapshotter over ttrpc (snapshotter.go), where a stock
 // containerd takes a gRPC proxy plugin.
 //
-// A module of its own, built by `make containerd` with containerd's own
-// dependency versions (as `go install .../cmd/containerd@VERSION` would);
-// its containerd version is the Makefile's CONTAINERD_VERSION
-// (engine.TestTestedContainerd checks).
+// A module of its own, built by `make containerd` (build.sh) with
+// containerd's own dependency versions (as `go install
+// .../cmd/containerd@VERSION` would); its containerd version is the
+// Makefile's CONTAINERD_VERSION (engine.TestTestedContainerd checks).
 package main
 
 import (

@@ -72,7 +72,9 @@ var (
 	buildDir  string
 )
 
-// build builds this containerd as `make containerd` does, unstripped.
+// build builds this containerd as `make containerd` does (build.sh),
+// unstripped and with the linker's dependency dump (-dumpdep) in
+// buildDir/dumpdep.
 func build(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
@@ -84,16 +86,52 @@ func build(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(buildDir, "containerd")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", containerdTags(t), "-o", builtBin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false -mod=readonly")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		dump, err := os.Create(filepath.Join(buildDir, "dumpdep"))
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer dump.Close()
+		cmd := exec.Command("./build.sh", "-tags", containerdTags(t), "-ldflags=-dumpdep", "-o", builtBin)
+		cmd.Stderr = dump
+		if out, err := cmd.Output(); err != nil {
+			b, _ := os.ReadFile(dump.Name())
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			buildErr = fmt.Errorf("build.sh: %v\n%s%s", err, out, b)
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return builtBin
+}
+
+// TestNoMethodLookupByName checks that no function that may look a method
+// up by a name known only at run time (reflect.Value.MethodByName, as
+// text/template's executor does) is reachable in the binary outside
+// package reflect: the linker marks such functions <ReflectMethod>, and
+// with one reachable it keeps every exported method of every type put in
+// an interface, 3.6 MB of containerd's binary (docs/performance.md).
+func TestNoMethodLookupByName(t *testing.T) {
+	build(t)
+	b, err := os.ReadFile(filepath.Join(buildDir, "dumpdep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("main.main")) {
+		t.Fatalf("no dependency dump from the linker:\n%.2000s", b)
+	}
+	var found []string
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, "<ReflectMethod>") && !strings.HasPrefix(line, "reflect.") && !strings.HasPrefix(line, "type:reflect.") {
+			found = append(found, strings.TrimSpace(line))
+		}
+	}
+	if len(found) > 0 {
+		t.Errorf("%d edges reach functions that look methods up by name (go build -ldflags=-dumpdep), e.g.:\n%s", len(found), strings.Join(found[:min(len(found), 10)], "\n"))
+	}
 }
 
 func TestMain(m *testing.M) {
