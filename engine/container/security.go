@@ -195,7 +195,7 @@ func withSecurity(sec containertypes.Security) oci.SpecOpts {
 			list = append(list, oci.WithApparmorProfile(opts.apparmor))
 		}
 		if len(sec.GroupAdd) > 0 {
-			list = append(list, oci.WithAppendAdditionalGroups(sec.GroupAdd...))
+			list = append(list, withAdditionalGroups(sec.GroupAdd...))
 		}
 		// The cgroup file system is read-only but for a privileged
 		// container; writable-cgroups[=BOOL] decides otherwise, as dockerd's.

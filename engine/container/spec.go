@@ -143,7 +143,7 @@ func withUser(user, imageUser string) oci.SpecOpts {
 		}
 		return oci.WithUIDGID(uint32(uid), uint32(gid))
 	}
-	byName := oci.WithUser(user)
+	byName := withNamedUser(user)
 	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
 		err := byName(ctx, cl, c, s)
 		switch {

@@ -389,6 +389,15 @@ func testUlimit(t *testing.T, c cli) {
 	if out := c.ok("run", "--rm", "--network", "none", "--user", "1000", "--group-add", "27", "busybox", "id", "-G"); out != "0 27" && out != "27" && !strings.Contains(out, "27") {
 		t.Errorf("--group-add 27: id -G %q", out)
 	}
+	// Names resolve in the image's /etc/passwd and /etc/group.
+	if out := c.ok("run", "--rm", "--network", "none", "--user", "nobody:wheel", "--group-add", "daemon", "--group-add", "27",
+		"busybox", "sh", "-c", "echo $(id -u) $(id -g) $(id -G)"); out != "65534 10 10 1 27" {
+		t.Errorf("--user nobody:wheel --group-add daemon --group-add 27: %q", out)
+	}
+	if out := c.ok("run", "--rm", "--network", "none", "--user", "daemon", "busybox", "sh", "-c", "echo $(id -u) $(id -g)"); out != "1 1" {
+		t.Errorf("--user daemon: %q", out)
+	}
+	c.fails(125, []string{"unable to find group no-such-group"}, "run", "--rm", "--group-add", "no-such-group", "busybox", "true")
 }
 
 func testResourceErrors(t *testing.T, c cli) {
