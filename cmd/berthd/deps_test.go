@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,5 +47,42 @@ func TestBerthdDoesNotLinkURFaveCLI(t *testing.T) {
 		if strings.HasPrefix(pkg, "github.com/urfave/cli") {
 			t.Errorf("berthd links %s", pkg)
 		}
+	}
+}
+
+// TestNoMethodLookupByName checks that no function that may look a method
+// up by a name known only at run time (reflect.Value.MethodByName, as
+// text/template's executor does) is reachable in berthd outside package
+// reflect: the linker marks such functions <ReflectMethod>, and with one
+// reachable it keeps every exported method of every type put in an
+// interface, 4.6 MB of berthd's binary (docs/performance.md). berthd's
+// service templates, command line, dashboard and user lookups each
+// avoid the executor for this.
+func TestNoMethodLookupByName(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(goBin, "build", "-trimpath", "-tags", "urfave_cli_no_docs grpcnotrace",
+		"-ldflags=-dumpdep", "-o", filepath.Join(dir, "berthd"), ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var dump bytes.Buffer
+	cmd.Stderr = &dump
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v\n%.4000s", err, dump.String())
+	}
+	if !strings.Contains(dump.String(), "main.main") {
+		t.Fatalf("no dependency dump from the linker:\n%.2000s", dump.String())
+	}
+	var found []string
+	for line := range strings.Lines(dump.String()) {
+		if strings.Contains(line, "<ReflectMethod>") && !strings.HasPrefix(line, "reflect.") && !strings.HasPrefix(line, "type:reflect.") {
+			found = append(found, strings.TrimSpace(line))
+		}
+	}
+	if len(found) > 0 {
+		t.Errorf("%d edges reach functions that look methods up by name (go build -ldflags=-dumpdep 2>dump: follow the edges back to main.main), e.g.:\n%s",
+			len(found), strings.Join(found[:min(len(found), 10)], "\n"))
 	}
 }
