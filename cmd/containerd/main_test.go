@@ -187,55 +187,55 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// TestServeAndSignals runs containerd as berthd does (--config), checks
-// it serves, dumps its stacks at SIGUSR1, and stops at SIGTERM with exit
-// status 0.
-func TestServeAndSignals(t *testing.T) {
+// daemon is a containerd started by a test.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan error
+	log    string
+}
+
+// start starts the built containerd with args, its output in dir/log and
+// TMPDIR=dir/tmp, and kills it at the test's end if it still runs.
+func start(t *testing.T, dir string, args ...string) *daemon {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root: containerd's plugins mount and chown")
 	}
 	bin := build(t)
-	dir, err := os.MkdirTemp("/tmp", "ctrd")
+	d := &daemon{exited: make(chan error, 1), log: filepath.Join(dir, "log")}
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(d.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "c.sock")
-	config := fmt.Sprintf(`version = 3
-root = %q
-state = %q
-imports = []
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+	defer logf.Close()
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(dir, "tmp"))
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--config", cfgPath, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { d.exited <- d.cmd.Wait() }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+			<-d.exited
 		}
 	})
+	return d
+}
 
-	// Serving: both sockets answer.
-	for _, s := range []string{sock, sock + ".ttrpc"} {
+func (d *daemon) logs() string {
+	b, _ := os.ReadFile(d.log)
+	return string(b)
+}
+
+// waitServes waits until each socket answers.
+func (d *daemon) waitServes(t *testing.T, socks ...string) {
+	t.Helper()
+	for _, s := range socks {
 		for deadline := time.Now().Add(30 * time.Second); ; {
 			c, err := net.Dial("unix", s)
 			if err == nil {
@@ -243,17 +243,66 @@ imports = []
 				break
 			}
 			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				<-exited
-				t.Fatalf("%s does not answer: %v\n%s", s, err, logs.String())
+				t.Fatalf("%s does not answer: %v\n%s", s, err, d.logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// stop sends SIGTERM and checks containerd exits with status 0.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("containerd at SIGTERM: %v\n%s", err, d.logs())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("containerd still runs a minute after SIGTERM\n%s", d.logs())
+	}
+}
+
+func tempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("/tmp", "ctrd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func writeConfig(t *testing.T, path, config string) {
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeAndSignals runs containerd as berthd does (--config), checks
+// it serves, dumps its stacks at SIGUSR1, ignores SIGPIPE, and stops at
+// SIGTERM with exit status 0.
+func TestServeAndSignals(t *testing.T) {
+	dir := tempDir(t)
+	sock := filepath.Join(dir, "c.sock")
+	cfgPath := filepath.Join(dir, "config.toml")
+	writeConfig(t, cfgPath, fmt.Sprintf(`version = 3
+root = %q
+state = %q
+imports = []
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc"))
+	d := start(t, dir, "--config", cfgPath, "--log-level", "debug")
+	d.waitServes(t, sock, sock+".ttrpc")
 
 	// SIGUSR1: the stacks, in the log and in $TMPDIR.
-	stacks := filepath.Join(tmp, fmt.Sprintf("containerd.%d.stacks.log", cmd.Process.Pid))
-	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+	stacks := filepath.Join(dir, "tmp", fmt.Sprintf("containerd.%d.stacks.log", d.cmd.Process.Pid))
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -265,23 +314,42 @@ imports = []
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// SIGPIPE is ignored.
-	if err := cmd.Process.Signal(syscall.SIGPIPE); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGPIPE); err != nil {
 		t.Fatal(err)
 	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("containerd at SIGTERM: %v\n%s", err, logs.String())
+	d.waitServes(t, sock)
+	d.stop(t)
+	logs := d.logs()
+	for _, want := range []string{"containerd successfully booted", "=== BEGIN goroutine stack dump ===", `msg="received signal" signal=terminated`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("containerd's log does not say %q:\n%s", want, logs)
 		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("containerd still runs a minute after SIGTERM\n%s", logs.String())
 	}
-	if !strings.Contains(logs.String(), "containerd successfully booted") {
-		t.Errorf("containerd's log does not say it booted:\n%s", logs.String())
+}
+
+// TestFlagsOverConfig: --root and --state win over the config's, and
+// --address sets the gRPC socket and, when the config names no ttrpc
+// address, the ttrpc one, as with containerd's own main.
+func TestFlagsOverConfig(t *testing.T) {
+	dir := tempDir(t)
+	cfgPath := filepath.Join(dir, "config.toml")
+	writeConfig(t, cfgPath, fmt.Sprintf(`version = 3
+root = %q
+state = %q
+imports = []
+`, filepath.Join(dir, "cfgroot"), filepath.Join(dir, "cfgstate")))
+	sock := filepath.Join(dir, "flag.sock")
+	d := start(t, dir, "--config", cfgPath, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock)
+	d.waitServes(t, sock, sock+".ttrpc")
+	for _, p := range []string{"root/io.containerd.metadata.v1.bolt/meta.db", "state"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("--root and --state: %v", err)
+		}
 	}
+	for _, p := range []string{"cfgroot", "cfgstate"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s is there: the config won over a flag", p)
+		}
+	}
+	d.stop(t)
 }
