@@ -336,9 +336,15 @@ func lookupLocked(nw *network, name string) []netip.Addr {
 	return out
 }
 
+// maxUDPQuery is the largest query read over UDP: a question and EDNS
+// options fit many times over (Docker's embedded DNS reads 512 bytes). A
+// 64 kB buffer would sit on the listener goroutine's stack and hold 128 kB
+// of berthd's memory per network for as long as the network exists.
+const maxUDPQuery = 4096
+
 func (s *Server) serveUDP(nw *network) {
 	defer s.wg.Done()
-	buf := make([]byte, 65535)
+	buf := make([]byte, maxUDPQuery)
 	for {
 		n, src, err := nw.udp.ReadFromUDPAddrPort(buf)
 		if err != nil {

@@ -230,3 +230,79 @@ func TestLinks(t *testing.T) {
 		t.Fatalf("mysql after re-register: %v %v", rc, ips)
 	}
 }
+
+// TestPaddedQuery: a UDP query padded with EDNS(0) (RFC 7830, as stub
+// resolvers that pad their queries send it) to well over 512 bytes reaches
+// the upstream whole, and its answer comes back.
+func TestPaddedQuery(t *testing.T) {
+	// An upstream that answers only a query it can parse to the end.
+	up, err := net.ListenPacket("udp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := up.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var m dnsmessage.Message
+			if m.Unpack(buf[:n]) != nil || len(m.Additionals) != 1 {
+				continue
+			}
+			m.Response = true
+			m.Answers = []dnsmessage.Resource{{
+				Header: dnsmessage.ResourceHeader{Name: m.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
+				Body:   &dnsmessage.AResource{A: [4]byte{198, 51, 100, 1}},
+			}}
+			m.Additionals = nil
+			resp, _ := m.Pack()
+			_, _ = up.WriteTo(resp, from)
+		}
+	}()
+
+	port := freePort(t)
+	s, err := New(Config{Upstreams: []string{up.LocalAddr().String()}, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddNetwork(Network{Name: "mine", Listen: netip.MustParseAddr("127.0.0.2"), Subnet: netip.MustParsePrefix("127.0.0.0/8"), ResolveNames: true, Forward: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 4242, RecursionDesired: true})
+	_ = b.StartQuestions()
+	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("outside.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	_ = b.StartAdditionals()
+	var opt dnsmessage.ResourceHeader
+	_ = opt.SetEDNS0(1232, dnsmessage.RCodeSuccess, false)
+	_ = b.OPTResource(opt, dnsmessage.OPTResource{Options: []dnsmessage.Option{{Code: 12, Data: make([]byte, 1400)}}})
+	msg, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", "127.0.0.2:"+itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%d-byte query: %v", len(msg), err)
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 {
+		t.Fatalf("%d-byte query: %v, %d answers", len(msg), m.RCode, len(m.Answers))
+	}
+}
