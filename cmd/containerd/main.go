@@ -10,7 +10,13 @@
 // github.com/intel/goresctrl with cmd/containerd/goresctrl, a stub:
 // containerd's tasks service links goresctrl's block I/O classes for a
 // setting berth never sets, and with them k8s.io/apimachinery, a CBOR codec
-// and YAML (0.9 MB of binary).
+// and YAML (0.9 MB of binary). It replaces github.com/cilium/ebpf with
+// cmd/containerd/ebpf, a stub too: containerd's cgroups package links it
+// for cgroup v2 device filters, which runc sets and containerd never does
+// (berth's containerd only moves itself into its config's [cgroup] path,
+// if one is set), and the real package's initialization alone kept its
+// program loader and BTF parser in the binary (0.8 MB). A stub's functions
+// fail, naming berth's containerd, if anything ever calls them.
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,

@@ -1,0 +1,3 @@
+module github.com/cilium/ebpf
+
+go 1.26.8
