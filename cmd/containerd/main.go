@@ -16,7 +16,13 @@
 // (berth's containerd only moves itself into its config's [cgroup] path,
 // if one is set), and the real package's initialization alone kept its
 // program loader and BTF parser in the binary (0.8 MB). A stub's functions
-// fail, naming berth's containerd, if anything ever calls them.
+// fail, naming berth's containerd, if anything ever calls them. The
+// modules in cmd/containerd/metrics stand in for Prometheus's client,
+// docker/go-metrics and go-grpc-middleware's Prometheus interceptors
+// (0.6 MB): the garbage collector and the grpc-prometheus plugin record
+// metrics, but only containerd's metrics server plugin, which is not built
+// in, could ever read one, so the stubs keep nothing, and have no handler
+// or Gather a metrics server could be built with.
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,
