@@ -86,3 +86,7 @@ replace github.com/prometheus/client_golang => ./metrics/client_golang
 replace github.com/docker/go-metrics => ./metrics/go-metrics
 
 replace github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus => ./metrics/grpc-prometheus
+
+replace github.com/godbus/dbus/v5 => ./systemd/godbus
+
+replace github.com/coreos/go-systemd/v22 => ./systemd/go-systemd

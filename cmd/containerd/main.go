@@ -22,7 +22,10 @@
 // (0.6 MB): the garbage collector and the grpc-prometheus plugin record
 // metrics, but only containerd's metrics server plugin, which is not built
 // in, could ever read one, so the stubs keep nothing, and have no handler
-// or Gather a metrics server could be built with.
+// or Gather a metrics server could be built with. Those in
+// cmd/containerd/systemd stand in for godbus and go-systemd's D-Bus client
+// (0.13 MB): containerd's cgroups package links them to make cgroups
+// through systemd, and berth's containerd only ever loads a cgroupfs path.
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -21,5 +22,18 @@ func TestStubsFail(t *testing.T) {
 	}
 	if _, err := cgroup2.LoadAttachCgroupDeviceFilter(insts, license, -1); err == nil || !strings.Contains(err.Error(), "berth's containerd") {
 		t.Errorf("loading a device filter: %v, want an error naming berth's containerd", err)
+	}
+
+	// A cgroup made through systemd (the systemd cgroup driver): it
+	// fails before reaching systemd.
+	if _, err := cgroup2.NewSystemd("", "berth-test.scope", -1, &cgroup2.Resources{}); err == nil || !strings.Contains(err.Error(), "berth's containerd") {
+		t.Errorf("cgroup2.NewSystemd: %v, want an error naming berth's containerd", err)
+	}
+	sd, err := cgroup1.NewSystemd("/sys/fs/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.Create("/berth-test.slice:berth:test", &specs.LinuxResources{}); err == nil || !strings.Contains(err.Error(), "berth's containerd") {
+		t.Errorf("cgroup1's systemd controller: %v, want an error naming berth's containerd", err)
 	}
 }
