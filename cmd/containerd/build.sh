@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 go=${GO:-go}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -R go.mod go.sum goresctrl ebpf metrics systemd "$tmp/"
+cp -R go.mod go.sum goresctrl ebpf metrics systemd tracing "$tmp/"
 for f in *.go; do
 	case $f in
 	*_test.go) ;;

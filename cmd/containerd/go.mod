@@ -36,7 +36,6 @@ require (
 	github.com/docker/go-events v0.0.0-20190806004212-e31b211e4f1c // indirect
 	github.com/docker/go-metrics v0.0.1 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
-	github.com/felixge/httpsnoop v1.0.4 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.2.6 // indirect
@@ -90,3 +89,9 @@ replace github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus => ./m
 replace github.com/godbus/dbus/v5 => ./systemd/godbus
 
 replace github.com/coreos/go-systemd/v22 => ./systemd/go-systemd
+
+replace go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc => ./tracing/otelgrpc
+
+replace go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp => ./tracing/otelhttp
+
+replace github.com/containerd/otelttrpc => ./tracing/otelttrpc

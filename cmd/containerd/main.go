@@ -26,6 +26,11 @@
 // cmd/containerd/systemd stand in for godbus and go-systemd's D-Bus client
 // (0.13 MB): containerd's cgroups package links them to make cgroups
 // through systemd, and berth's containerd only ever loads a cgroupfs path.
+// Those in cmd/containerd/tracing stand in for OpenTelemetry's gRPC, ttrpc
+// and HTTP instrumentation (0.23 MB): built with no_tracing, berth's
+// containerd never sets OpenTelemetry's tracer provider or propagator, so
+// the real handlers, interceptors and transport made spans in its no-op
+// tracer; the stubs pass each call through.
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,
