@@ -95,6 +95,8 @@ apt-deps:
 # containerd never makes): 0.13 MB. cmd/containerd/tracing stands in for
 # OpenTelemetry's gRPC, ttrpc and HTTP instrumentation: built with
 # no_tracing, containerd only ever had OpenTelemetry's no-op tracer: 0.23 MB.
+# For the same reason build.sh builds containerd's pkg/tracing from
+# cmd/containerd/notracing, without OpenTelemetry: 0.49 MB.
 # cmd/containerd/build.sh builds it with its dependencies vendored into a
 # temporary copy, where cmd/containerd/mountformat/format.go replaces
 # containerd's mount formatter, which ran text/template: with
@@ -105,7 +107,7 @@ apt-deps:
 # the runc shim (their API types are google.golang.org/protobuf's): 0.5 MB.
 CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing no_rdt no_systemd no_gogo grpcnotrace urfave_cli_no_docs osusergo netgo
 containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth
-$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(wildcard cmd/containerd/*.go cmd/containerd/mountformat/*.go cmd/containerd/goresctrl/*/*/*.go cmd/containerd/ebpf/*.go cmd/containerd/ebpf/*/*.go cmd/containerd/metrics/*/*.go cmd/containerd/metrics/*/*/*.go cmd/containerd/systemd/*/*.go cmd/containerd/systemd/*/*/*.go cmd/containerd/tracing/*/*.go) cmd/containerd/build.sh cmd/containerd/go.mod cmd/containerd/go.sum
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(wildcard cmd/containerd/*.go cmd/containerd/mountformat/*.go cmd/containerd/goresctrl/*/*/*.go cmd/containerd/ebpf/*.go cmd/containerd/ebpf/*/*.go cmd/containerd/metrics/*/*.go cmd/containerd/metrics/*/*/*.go cmd/containerd/systemd/*/*.go cmd/containerd/systemd/*/*/*.go cmd/containerd/tracing/*/*.go cmd/containerd/notracing/*.go) cmd/containerd/build.sh cmd/containerd/go.mod cmd/containerd/go.sum
 	@echo "building containerd $(CONTAINERD_VERSION) (static, berth's plugins only)"
 	@grep -q 'github.com/containerd/containerd/v2 $(CONTAINERD_VERSION)$$' cmd/containerd/go.mod || \
 		{ echo "cmd/containerd/go.mod does not require containerd $(CONTAINERD_VERSION)"; exit 1; }

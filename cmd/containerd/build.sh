@@ -3,7 +3,9 @@
 # arguments given (-tags, -ldflags, and -o with an absolute path), where
 # containerd's core/mount/manager/format.go is mountformat/format.go.
 # containerd's own would link text/template's executor (mountformat says
-# why). The build is of a copy of this module with its dependencies
+# why). containerd's pkg/tracing is notracing/tracing.go: the same API
+# without OpenTelemetry, whose spans are no-ops in this containerd
+# (notracing says why). The build is of a copy of this module with its dependencies
 # vendored (`go mod vendor`: go.mod's and go.sum's versions, which the
 # binary's build info names as without a vendor dir); go build's -overlay
 # may not replace files in the module cache. `make containerd` and
@@ -23,4 +25,6 @@ done
 cd "$tmp"
 GOFLAGS=-mod=readonly $go mod vendor
 cp "$OLDPWD/mountformat/format.go" vendor/github.com/containerd/containerd/v2/core/mount/manager/format.go
+rm vendor/github.com/containerd/containerd/v2/pkg/tracing/*.go
+cp "$OLDPWD/notracing/tracing.go" vendor/github.com/containerd/containerd/v2/pkg/tracing/tracing.go
 CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=vendor" $go build -trimpath "$@" .

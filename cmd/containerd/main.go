@@ -30,7 +30,9 @@
 // and HTTP instrumentation (0.23 MB): built with no_tracing, berth's
 // containerd never sets OpenTelemetry's tracer provider or propagator, so
 // the real handlers, interceptors and transport made spans in its no-op
-// tracer; the stubs pass each call through.
+// tracer; the stubs pass each call through. For the same reason build.sh
+// builds containerd's pkg/tracing from cmd/containerd/notracing, its API
+// without OpenTelemetry (0.49 MB).
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,
