@@ -75,6 +75,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	tuneGC()
 	if cfg.Snapshotter == config.SnapshotterBerth && cfg.Embedded() && !cfg.EnableBerthSnapshotter {
 		return errors.New(`snapshotter "berth" needs enable_berth_snapshotter = true`)
 	}

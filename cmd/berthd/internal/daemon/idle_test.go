@@ -3,6 +3,8 @@ package daemon
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -52,5 +54,22 @@ func TestIdleTrimmerHTTP(t *testing.T) {
 	case <-trimmed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no trim after a Docker API request")
+	}
+}
+
+// berthd runs its collector at gcPercent, or at the GOGC its environment
+// sets.
+func TestTuneGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "200")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC=200 in the environment: percent %d, want it left alone", got)
+	}
+	os.Unsetenv("GOGC")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Fatalf("no GOGC: percent %d, want %d", got, gcPercent)
 	}
 }
