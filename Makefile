@@ -86,13 +86,12 @@ apt-deps:
 # file. The stamp names the build flavour: a change rebuilds.
 # cmd/containerd/goresctrl stands in for intel/goresctrl (block I/O and
 # RDT classes, which berth never configures): 0.9 MB less binary.
-# cmd/containerd/ebpf stands in for cilium/ebpf (cgroup v2 device filters,
-# which runc sets, never containerd): 0.8 MB. cmd/containerd/metrics
-# stands in for Prometheus's client, docker/go-metrics and go-grpc-middleware's
+# cmd/containerd/cgroups stands in for containerd/cgroups (the daemon's own
+# [cgroup] path, which berth never sets; its managers brought cilium/ebpf,
+# godbus and go-systemd): 1.1 MB. cmd/containerd/metrics stands in for
+# Prometheus's client, docker/go-metrics and go-grpc-middleware's
 # Prometheus interceptors: without a metrics server (not built in) nothing
-# reads a metric: 0.6 MB. cmd/containerd/systemd stands in for godbus and
-# go-systemd's D-Bus client (cgroups made through systemd, which berth's
-# containerd never makes): 0.13 MB. cmd/containerd/tracing stands in for
+# reads a metric: 0.6 MB. cmd/containerd/tracing stands in for
 # OpenTelemetry's gRPC, ttrpc and HTTP instrumentation: built with
 # no_tracing, containerd only ever had OpenTelemetry's no-op tracer: 0.23 MB.
 # For the same reason build.sh builds containerd's pkg/tracing from
@@ -107,7 +106,7 @@ apt-deps:
 # the runc shim (their API types are google.golang.org/protobuf's): 0.5 MB.
 CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing no_rdt no_systemd no_gogo grpcnotrace urfave_cli_no_docs osusergo netgo
 containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth
-$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(wildcard cmd/containerd/*.go cmd/containerd/mountformat/*.go cmd/containerd/goresctrl/*/*/*.go cmd/containerd/ebpf/*.go cmd/containerd/ebpf/*/*.go cmd/containerd/metrics/*/*.go cmd/containerd/metrics/*/*/*.go cmd/containerd/systemd/*/*.go cmd/containerd/systemd/*/*/*.go cmd/containerd/tracing/*/*.go cmd/containerd/notracing/*.go) cmd/containerd/build.sh cmd/containerd/go.mod cmd/containerd/go.sum
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(wildcard cmd/containerd/*.go cmd/containerd/mountformat/*.go cmd/containerd/goresctrl/*/*/*.go cmd/containerd/cgroups/*.go cmd/containerd/cgroups/*/*.go cmd/containerd/metrics/*/*.go cmd/containerd/metrics/*/*/*.go cmd/containerd/tracing/*/*.go cmd/containerd/notracing/*.go) cmd/containerd/build.sh cmd/containerd/go.mod cmd/containerd/go.sum
 	@echo "building containerd $(CONTAINERD_VERSION) (static, berth's plugins only)"
 	@grep -q 'github.com/containerd/containerd/v2 $(CONTAINERD_VERSION)$$' cmd/containerd/go.mod || \
 		{ echo "cmd/containerd/go.mod does not require containerd $(CONTAINERD_VERSION)"; exit 1; }

@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 go=${GO:-go}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -R go.mod go.sum goresctrl ebpf metrics systemd tracing "$tmp/"
+cp -R go.mod go.sum goresctrl cgroups metrics tracing "$tmp/"
 for f in *.go; do
 	case $f in
 	*_test.go) ;;

@@ -24,14 +24,12 @@ require (
 	github.com/Microsoft/hcsshim v0.15.0-rc.1 // indirect
 	github.com/StackExchange/wmi v0.0.0-20190523213315-cbe66965904d // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/cilium/ebpf v0.16.0 // indirect
 	github.com/containerd/console v1.0.5 // indirect
 	github.com/containerd/continuity v0.5.0 // indirect
 	github.com/containerd/fifo v1.1.0 // indirect
 	github.com/containerd/go-runc v1.1.0 // indirect
 	github.com/containerd/otelttrpc v0.1.0 // indirect
 	github.com/containerd/typeurl/v2 v2.2.3 // indirect
-	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/docker/go-events v0.0.0-20190806004212-e31b211e4f1c // indirect
 	github.com/docker/go-metrics v0.0.1 // indirect
@@ -39,7 +37,6 @@ require (
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.2.6 // indirect
-	github.com/godbus/dbus/v5 v5.1.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/google/certtostore v1.0.6 // indirect
@@ -78,20 +75,16 @@ require (
 
 replace github.com/intel/goresctrl => ./goresctrl
 
-replace github.com/cilium/ebpf => ./ebpf
-
 replace github.com/prometheus/client_golang => ./metrics/client_golang
 
 replace github.com/docker/go-metrics => ./metrics/go-metrics
 
 replace github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus => ./metrics/grpc-prometheus
 
-replace github.com/godbus/dbus/v5 => ./systemd/godbus
-
-replace github.com/coreos/go-systemd/v22 => ./systemd/go-systemd
-
 replace go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc => ./tracing/otelgrpc
 
 replace go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp => ./tracing/otelhttp
 
 replace github.com/containerd/otelttrpc => ./tracing/otelttrpc
+
+replace github.com/containerd/cgroups/v3 => ./cgroups

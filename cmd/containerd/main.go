@@ -6,33 +6,34 @@
 // and native snapshotters, the cgroups metrics, the debug and metrics
 // servers, image verifiers, the restart monitor, opt. A Go daemon's idle
 // memory is mostly its binary's pages (docs/performance.md, "Idle
-// daemons"): the binary is 7 MB smaller. go.mod replaces
-// github.com/intel/goresctrl with cmd/containerd/goresctrl, a stub:
-// containerd's tasks service links goresctrl's block I/O classes for a
-// setting berth never sets, and with them k8s.io/apimachinery, a CBOR codec
-// and YAML (0.9 MB of binary). It replaces github.com/cilium/ebpf with
-// cmd/containerd/ebpf, a stub too: containerd's cgroups package links it
-// for cgroup v2 device filters, which runc sets and containerd never does
-// (berth's containerd only moves itself into its config's [cgroup] path,
-// if one is set), and the real package's initialization alone kept its
-// program loader and BTF parser in the binary (0.8 MB). A stub's functions
-// fail, naming berth's containerd, if anything ever calls them. The
-// modules in cmd/containerd/metrics stand in for Prometheus's client,
-// docker/go-metrics and go-grpc-middleware's Prometheus interceptors
-// (0.6 MB): the garbage collector and the grpc-prometheus plugin record
-// metrics, but only containerd's metrics server plugin, which is not built
-// in, could ever read one, so the stubs keep nothing, and have no handler
-// or Gather a metrics server could be built with. Those in
-// cmd/containerd/systemd stand in for godbus and go-systemd's D-Bus client
-// (0.13 MB): containerd's cgroups package links them to make cgroups
-// through systemd, and berth's containerd only ever loads a cgroupfs path.
-// Those in cmd/containerd/tracing stand in for OpenTelemetry's gRPC, ttrpc
-// and HTTP instrumentation (0.23 MB): built with no_tracing, berth's
-// containerd never sets OpenTelemetry's tracer provider or propagator, so
-// the real handlers, interceptors and transport made spans in its no-op
-// tracer; the stubs pass each call through. For the same reason build.sh
-// builds containerd's pkg/tracing from cmd/containerd/notracing, its API
-// without OpenTelemetry (0.49 MB).
+// daemons"): the binary is 7 MB smaller.
+//
+// go.mod replaces some of containerd's dependencies with stub modules of
+// the few names containerd is written with, for code that is linked but
+// that berth's containerd never runs, or whose work no one could see:
+//   - goresctrl (intel/goresctrl): the tasks service's block I/O and RDT
+//     classes, for settings berth never sets; the real module brought
+//     k8s.io/apimachinery, a CBOR codec and YAML (0.9 MB of binary).
+//   - cgroups (containerd/cgroups): the daemon only asks the host's cgroup
+//     mode, which the stub has, and moves itself into its config's
+//     [cgroup] path, which berth never sets; the real module's managers
+//     brought cilium/ebpf, godbus and go-systemd (1.1 MB).
+//   - metrics (Prometheus's client, docker/go-metrics, go-grpc-middleware's
+//     Prometheus interceptors): the garbage collector and the
+//     grpc-prometheus plugin record metrics, but only containerd's metrics
+//     server plugin, which is not built in, could read one (0.6 MB).
+//   - tracing (OpenTelemetry's gRPC, ttrpc and HTTP instrumentation): built
+//     with no_tracing, berth's containerd never sets OpenTelemetry's tracer
+//     provider or propagator, and the real ones made spans in its no-op
+//     tracer (0.23 MB).
+//
+// A stub of something berth never does fails, naming berth's containerd,
+// if it is ever asked to (stubs_test.go); a stub of work no one could see
+// (metrics, spans) passes each call through, and has nothing a metrics
+// server or a tracer could be built with. For the same reason as tracing,
+// build.sh builds containerd's pkg/tracing from cmd/containerd/notracing,
+// its API without OpenTelemetry (0.49 MB), and the Makefile builds with
+// typeurl's no_gogo (0.5 MB).
 //
 // The main (daemon.go) does what containerd's cmd/containerd/command does
 // to run the daemon, with containerd's flags (--config, --log-level,

@@ -1,3 +1,0 @@
-module github.com/cilium/ebpf
-
-go 1.26.8
