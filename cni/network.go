@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -24,8 +23,6 @@ import (
 // plugins berth uses implement no GC verb, and libcni's cache-based GC of
 // stale attachments works with any version.
 const cniVersion = "1.0.0"
-
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // Driver builds the CNI configuration of one kind of network. berth ships
 // bridge and macvlan; a multi-host overlay would be another Driver (a vxlan
@@ -287,4 +284,19 @@ func notFoundNetwork(name string) error {
 	return fmt.Errorf("network %s not found: %w", name, errdefs.ErrNotFound)
 }
 
-func isValidName(name string) bool { return nameRE.MatchString(name) && !strings.Contains(name, "..") }
+// isValidName tells whether name can name a network or a container's
+// files: 1 to 128 of [a-zA-Z0-9_.-], the first alphanumeric, no "..". (A
+// regular expression with {0,127} compiled to 40 kB of berthd's heap.)
+func isValidName(name string) bool {
+	if len(name) == 0 || len(name) > 128 || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
