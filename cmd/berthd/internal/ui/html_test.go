@@ -172,11 +172,11 @@ var hostile = []string{
 	`a&amp;b "c" 'd' <e> /f?g=h&i#j k+l%20m`,
 }
 
-// shape is a page's elements and attribute names, in order, with the
-// addresses it links to: what hostile values must not change.
+// node is a tag of a page and its attribute names: what hostile values
+// must not change.
 type node struct {
 	tag   string
-	attrs []string // names; URL attributes with their value's start
+	attrs []string
 }
 
 func parse(t *testing.T, name, page string) (nodes []node, text string, attrs []html.Attribute) {
@@ -378,7 +378,7 @@ func TestMarkupIsOnlyConstants(t *testing.T) {
 			if call, ok := x.(*ast.CallExpr); ok {
 				if id, ok := call.Fun.(*ast.Ident); ok && id.Name == "markup" {
 					if _, lit := call.Args[0].(*ast.BasicLit); !lit {
-						t.Errorf("%s: markup(%s): only the dashboard's constants are markup", fset.Position(call.Pos()), types(call.Args[0]))
+						t.Errorf("%s: markup(%s): only the dashboard's constants are markup", fset.Position(call.Pos()), exprName(call.Args[0]))
 					}
 				}
 			}
@@ -390,7 +390,7 @@ func TestMarkupIsOnlyConstants(t *testing.T) {
 	}
 }
 
-func types(e ast.Expr) string {
+func exprName(e ast.Expr) string {
 	if id, ok := e.(*ast.Ident); ok {
 		return id.Name
 	}
