@@ -29,13 +29,15 @@ const (
 	burstAllocs = 1 << 20  // allocated since the last trim: worth a trim
 )
 
-// trimWhenIdle runs for the daemon's life.
-func trimWhenIdle(trim func()) {
+// heapAllocs reads the bytes the process allocated so far.
+func heapAllocs() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	allocs := func() uint64 {
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// trimWhenIdle runs for the daemon's life; allocs is heapAllocs.
+func trimWhenIdle(trim func(), allocs func() uint64) {
 	collected := make(chan struct{}, 1)
 	watchCollections(collected)
 	last := allocs()
@@ -88,4 +90,4 @@ func watchCollections(c chan<- struct{}) {
 	}, c)
 }
 
-func init() { go trimWhenIdle(debug.FreeOSMemory) }
+func init() { go trimWhenIdle(debug.FreeOSMemory, heapAllocs) }
