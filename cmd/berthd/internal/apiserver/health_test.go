@@ -72,15 +72,16 @@ func TestHealth(t *testing.T) {
 	ctx := testCtx(t)
 	dir := tempDir(t)
 	depSock := filepath.Join(dir, "dep.sock")
-	stopDep := listen(t, depSock, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, health.NewServer()) })
-
 	h := apiserver.NewHealth("berth.v1.ContainersService")
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The dependency starts after the watch: a dependency that answers
+	// at once could make the watch SERVING before the check below.
 	h.WatchDependency(wctx, "dep", depSock, nil)
 	if h.Status() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Error("SERVING before the dependency answered")
 	}
+	stopDep := listen(t, depSock, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, health.NewServer()) })
 	if !h.WaitServing(ctx, 20*time.Second) {
 		t.Fatalf("not SERVING with the dependency up: %q", h.Down())
 	}
