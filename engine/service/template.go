@@ -43,13 +43,21 @@ func newTmplObject(path string, kv ...any) *tmplObject {
 	return o
 }
 
-// String prints it as fmt prints a struct: {field values}.
-func (o *tmplObject) String() string {
-	vals := make([]string, len(o.names))
+// Format prints it as fmt prints a struct: {field values}, with the
+// field names for %+v.
+func (o *tmplObject) Format(f fmt.State, verb rune) {
+	format := fmt.FormatString(f, verb)
+	fmt.Fprint(f, "{")
 	for i, n := range o.names {
-		vals[i] = tmplPrint(o.fields[n])
+		if i > 0 {
+			fmt.Fprint(f, " ")
+		}
+		if verb == 'v' && f.Flag('+') {
+			fmt.Fprint(f, n+":")
+		}
+		fmt.Fprintf(f, format, o.fields[n])
 	}
-	return "{" + strings.Join(vals, " ") + "}"
+	fmt.Fprint(f, "}")
 }
 
 // taskTemplate is the context of one task's templates.
@@ -201,6 +209,10 @@ func (e *tmplExec) rangeOver(dot any, r *parse.RangeNode) error {
 			keys, vals = append(keys, k), append(vals, v[k])
 		}
 	case int:
+		if len(r.Pipe.Decl) > 1 {
+			e.node = r
+			return e.errorf("can't use %d to iterate over more than one variable", v)
+		}
 		for i := range v {
 			keys, vals = append(keys, i), append(vals, i)
 		}
@@ -297,6 +309,9 @@ func (e *tmplExec) command(dot any, c *parse.CommandNode, final []any) (any, err
 	if len(c.Args) > 1 || final != nil {
 		return nil, e.errorf("can't give argument to non-function %s", c.Args[0])
 	}
+	if _, ok := c.Args[0].(*parse.NilNode); ok {
+		return nil, e.errorf("nil is not a command")
+	}
 	return e.arg(dot, c.Args[0])
 }
 
@@ -325,14 +340,19 @@ func (e *tmplExec) arg(dot any, n parse.Node) (any, error) {
 	case *parse.BoolNode:
 		return n.True, nil
 	case *parse.NumberNode:
+		// text/template's idealConstant: written as a float (1.0, 1e3),
+		// a float, else an int.
+		hex := strings.HasPrefix(n.Text, "0x") || strings.HasPrefix(n.Text, "0X")
 		switch {
+		case n.IsFloat && !(hex && !strings.ContainsAny(n.Text, "pP")) && n.Text[0] != '\'' && strings.ContainsAny(n.Text, ".eEpP"):
+			return n.Float64, nil
 		case n.IsInt:
 			return int(n.Int64), nil
 		case n.IsFloat:
 			return n.Float64, nil
 		}
 	case *parse.NilNode:
-		return nil, e.errorf("nil is not a command")
+		return nil, nil // an argument: print nil gives <nil>
 	case *parse.IdentifierNode:
 		return e.call(dot, n.Ident, nil, nil)
 	}
@@ -689,7 +709,7 @@ func jsEscape(s string) string {
 		case '=':
 			b.WriteString(`\u003D`)
 		default:
-			if r < ' ' || !unicode.IsPrint(r) && r != utf8.RuneError {
+			if r < ' ' || r >= utf8.RuneSelf && !unicode.IsPrint(r) && r != utf8.RuneError {
 				fmt.Fprintf(&b, `\u%04X`, r)
 			} else {
 				b.WriteRune(r)

@@ -51,6 +51,10 @@ var serviceTemplateCases = []struct{ tmpl, want string }{
 	{`{{- .Service.Name -}} {{/* comment */}}`, "web"},
 	{`{{.Node.Platform}}`, "{x86_64 linux}"},
 	{`{{range $i, $v := .Service.Labels}}{{if eq $v "blue"}}{{continue}}{{end}}{{$v}}{{break}}{{end}}`, "prod"},
+	{`{{printf "%.1f %T %T %v" 1.0 2e0 0x10 'a'}}`, "1.0 float64 int 97"},
+	{`{{printf "%+v" .Node.Platform}} {{printf "%q" .Service}}`, `{Architecture:x86_64 OS:linux} {"svc1d" "web" map["com.example.team":"blue" "env":"prod"]}`},
+	{`{{print nil}} {{printf "%v" nil}}`, "<nil> <nil>"},
+	{`{{js "a\x7fb\x01"}}`, "a\x7fb\\u0001"},
 }
 
 func TestServiceTemplates(t *testing.T) {
@@ -103,13 +107,15 @@ func TestServiceTemplateErrors(t *testing.T) {
 	svc, task := testTemplateData()
 	data := taskTemplate(svc, task, "node1d", "h1")
 	for tmpl, want := range map[string]string{
-		"{{.Service.Nmae}}":        ".Service.Nmae is not a field of a service template (.Service has .Service.ID, .Service.Name, .Service.Labels)",
-		"{{.Slot}}":                ".Slot is not a field of a service template (the template has .Service, .Node, .Task)",
-		"{{.Service.Labels.nope}}": `map has no entry for key "nope"`,
-		"{{.Task.Slot.X}}":         "can't evaluate field X in type string",
-		"{{nosuch 1}}":             `function "nosuch" not defined`,
-		"{{.Service.Name":          "unclosed action",
-		`{{template "x"}}`:         "not supported in a service template",
+		"{{.Service.Nmae}}":            ".Service.Nmae is not a field of a service template (.Service has .Service.ID, .Service.Name, .Service.Labels)",
+		"{{.Slot}}":                    ".Slot is not a field of a service template (the template has .Service, .Node, .Task)",
+		"{{.Service.Labels.nope}}":     `map has no entry for key "nope"`,
+		"{{.Task.Slot.X}}":             "can't evaluate field X in type string",
+		"{{nosuch 1}}":                 `function "nosuch" not defined`,
+		"{{.Service.Name":              "unclosed action",
+		`{{template "x"}}`:             "not supported in a service template",
+		"{{nil}}":                      "nil is not a command",
+		"{{range $i, $v := 3}}{{end}}": "can't use 3 to iterate over more than one variable",
 	} {
 		_, err := expandTemplate(tmpl, data)
 		if err == nil || !strings.Contains(err.Error(), want) {
