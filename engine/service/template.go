@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"text/template/parse"
-	"unicode"
-	"unicode/utf8"
 
 	stypes "github.com/berthproject/berth/pkg/types/service"
 )
@@ -512,11 +510,13 @@ func (e *tmplExec) builtin(name string, args []any) (any, error) {
 		}
 		return fmt.Sprintf(f, args[1:]...), nil
 	case "html":
-		return htmlEscaper.Replace(tmplArgString(args)), nil
+		// text/template's own escapers: plain functions, apart from the
+		// executor (TestNoMethodLookupByName in cmd/berthd checks).
+		return template.HTMLEscaper(args...), nil
 	case "js":
-		return jsEscape(tmplArgString(args)), nil
+		return template.JSEscaper(args...), nil
 	case "urlquery":
-		return url.QueryEscape(tmplArgString(args)), nil
+		return template.URLQueryEscaper(args...), nil
 	case "join":
 		// swarmkit's: the separator, then the strings.
 		var s []string
@@ -674,47 +674,4 @@ func tmplPrint(v any) string {
 		return "<no value>"
 	}
 	return fmt.Sprint(v)
-}
-
-// tmplArgString is text/template's evalArgs: one string as it is, else
-// fmt.Sprint of all.
-func tmplArgString(args []any) string {
-	if len(args) == 1 {
-		if s, ok := args[0].(string); ok {
-			return s
-		}
-	}
-	return fmt.Sprint(args...)
-}
-
-var htmlEscaper = strings.NewReplacer("\000", "\uFFFD", `"`, "&#34;", "'", "&#39;", "&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// jsEscape is text/template's JSEscapeString.
-func jsEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '\\':
-			b.WriteString(`\\`)
-		case '\'':
-			b.WriteString(`\'`)
-		case '"':
-			b.WriteString(`\"`)
-		case '<':
-			b.WriteString(`\u003C`)
-		case '>':
-			b.WriteString(`\u003E`)
-		case '&':
-			b.WriteString(`\u0026`)
-		case '=':
-			b.WriteString(`\u003D`)
-		default:
-			if r < ' ' || r >= utf8.RuneSelf && !unicode.IsPrint(r) && r != utf8.RuneError {
-				fmt.Fprintf(&b, `\u%04X`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	return b.String()
 }
