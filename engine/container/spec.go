@@ -124,9 +124,9 @@ func withEnvList(env []string) oci.SpecOpts {
 	}
 }
 
-// withUser applies --user, else the image's user. Numeric users need no
-// look-up; names are resolved from the container's /etc/passwd by
-// containerd's option, which mounts the snapshot.
+// withUser applies --user, else the image's user. uid:gid needs no
+// look-up; a name, or a uid alone (its group is its passwd entry's), is
+// read in the container's /etc/passwd and /etc/group (user.go).
 func withUser(user, imageUser string) oci.SpecOpts {
 	if user == "" {
 		user = imageUser
@@ -137,10 +137,7 @@ func withUser(user, imageUser string) oci.SpecOpts {
 	u, g, hasGroup := strings.Cut(user, ":")
 	uid, uerr := strconv.ParseUint(u, 10, 32)
 	gid, gerr := strconv.ParseUint(g, 10, 32)
-	if uerr == nil && (!hasGroup || gerr == nil) {
-		if !hasGroup {
-			gid = 0
-		}
+	if uerr == nil && hasGroup && gerr == nil {
 		return oci.WithUIDGID(uint32(uid), uint32(gid))
 	}
 	byName := withNamedUser(user)

@@ -27,9 +27,10 @@ import (
 // elimination): about 4 MB of berthd's code and idle memory
 // (docs/performance.md "Idle daemons").
 
-// withNamedUser sets the process's user from a USER that names a user or
-// a group: name, name:group, name:gid or uid:group (numbers alone need no
-// file: withUser).
+// withNamedUser sets the process's user from a USER other than uid:gid
+// (which needs no file: withUser): name, name:group, name:gid,
+// uid:group, or a uid alone, whose group is its /etc/passwd entry's, or
+// 0 without one (as containerd's oci.WithUserID and dockerd do).
 func withNamedUser(userstr string) oci.SpecOpts {
 	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
 		defer ensurePrimaryGID(s)
@@ -56,7 +57,20 @@ func withNamedUser(userstr string) oci.SpecOpts {
 				gid = uint32(v)
 			}
 		}
+		if len(parts) == 2 && uname == "" && gname == "" {
+			s.Process.User.UID, s.Process.User.GID = uid, gid // "1000:", ":"
+			return nil
+		}
 		return withRootFS(ctx, cl, c, func(root fs.FS) error {
+			if len(parts) == 1 && uname == "" {
+				u, err := oci.UserFromFS(root, func(u user.User) bool { return u.Uid == int(uid) })
+				switch {
+				case err == nil:
+					gid = uint32(u.Gid)
+				case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, oci.ErrNoUsersFound):
+					return err
+				}
+			}
 			if uname != "" {
 				u, err := oci.UserFromFS(root, func(u user.User) bool { return u.Name == uname })
 				if err != nil {

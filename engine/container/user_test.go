@@ -70,7 +70,7 @@ func TestNamedUserAsContainerd(t *testing.T) {
 		"neither":          userRoot(t, "", ""),
 	}
 	for _, user := range []string{
-		"app", "daemon", "app:wheel", "app:10", "1000:wheel", "4242:staff", "app:", ":wheel", "1000:",
+		"1000", "1", "0", "4242", "app", "daemon", "app:wheel", "app:10", "1000:wheel", "4242:staff", "app:", ":wheel", "1000:",
 		"nosuch", "app:nosuch", "nosuch:wheel", "a:b:c", "-1:wheel", "app:-5", "99999999999:wheel", "app:2147483648",
 	} {
 		for what, root := range roots {
@@ -116,4 +116,29 @@ func sameErrClass(a, b error) bool {
 		}
 	}
 	return true
+}
+
+// --user or USER with a uid alone runs with the group of the uid's
+// passwd entry, as with dockerd (docker run --user 1000 node id: gid
+// 1000), and group 0 for a uid that has none; uid:gid is taken as it is.
+func TestUIDTakesPasswdGroup(t *testing.T) {
+	root, bare := userRoot(t, testPasswd, testGroup), userRoot(t, "", "")
+	for _, c := range []struct {
+		user, imageUser string
+		root            bindRoot
+		uid, gid        uint32
+	}{
+		{"1000", "", root, 1000, 1001},
+		{"", "1000", root, 1000, 1001},
+		{"1", "1000", root, 1, 1},
+		{"4242", "", root, 4242, 0},
+		{"1000", "", bare, 1000, 0},
+		{"1000:50", "", bare, 1000, 50},
+		{"1000:", "", bare, 1000, 0},
+	} {
+		u, err := applyUserOpt(c.root, withUser(c.user, c.imageUser))
+		if err != nil || u.UID != c.uid || u.GID != c.gid || !slices.Contains(u.AdditionalGids, c.gid) {
+			t.Errorf("--user %q, USER %q: %+v, %v; want uid %d gid %d", c.user, c.imageUser, u, err, c.uid, c.gid)
+		}
+	}
 }
