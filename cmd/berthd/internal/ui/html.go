@@ -56,6 +56,12 @@ func (w *htmlWriter) attr(name markup, v string) {
 	if !plainAttr(string(name)) {
 		panic("ui: attribute " + string(name) + " takes no text value")
 	}
+	w.quoted(name, v)
+}
+
+// quoted writes ` name="v"`, v escaped, for attr, url and hxVals, which
+// check the name.
+func (w *htmlWriter) quoted(name markup, v string) {
 	w.b.WriteByte(' ')
 	w.b.WriteString(string(name))
 	w.b.WriteString(`="`)
@@ -146,11 +152,7 @@ func (w *htmlWriter) url(name markup, l link) {
 	if !urlAttr(string(name)) {
 		panic("ui: attribute " + string(name) + " takes no address")
 	}
-	w.b.WriteByte(' ')
-	w.b.WriteString(string(name))
-	w.b.WriteString(`="`)
-	w.text(l.s)
-	w.b.WriteByte('"')
+	w.quoted(name, l.s)
 }
 
 // hxVals writes htmx's hx-vals with one string value: JSON, escaped as
@@ -158,9 +160,7 @@ func (w *htmlWriter) url(name markup, l link) {
 func (w *htmlWriter) hxVals(key markup, v string) {
 	k, _ := json.Marshal(string(key))
 	s, _ := json.Marshal(v)
-	w.b.WriteString(` hx-vals="`)
-	w.text("{" + string(k) + ": " + string(s) + "}")
-	w.b.WriteByte('"')
+	w.quoted("hx-vals", "{"+string(k)+": "+string(s)+"}")
 }
 
 // render sends a fragment.
