@@ -13,7 +13,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
-	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthproject/berth/pkg/fsarchive"
@@ -294,10 +293,9 @@ func (s *Service) ExecInspect(ctx context.Context, execID string) (*containertyp
 	return &containertypes.ExecInspect{ID: e.id, ContainerID: e.containerID, Running: e.running, ExitCode: e.exitCode, Pid: e.pid, Config: e.cfg}, nil
 }
 
-// resolveUser turns user[:group] into IDs as dockerd does (moby/sys/user),
-// from the container's own /etc/passwd and /etc/group, read inside its root
-// (symlinks cannot leave it): the primary group is a supplementary one too,
-// with the user's groups in /etc/group.
+// resolveUser turns user[:group] into IDs as dockerd does (dockerUser),
+// from the running container's own /etc/passwd and /etc/group, read
+// inside its root (symlinks cannot leave it).
 func resolveUser(pid int, spec string) (specs.User, error) {
 	var passwd, group io.Reader // nil: the file is missing
 	if etc, err := fsarchive.OpenRootIn(fmt.Sprintf("/proc/%d/root", pid), "/etc"); err == nil {
@@ -311,13 +309,5 @@ func resolveUser(pid int, spec string) (specs.User, error) {
 			group = f
 		}
 	}
-	u, err := user.GetExecUser(spec, nil, passwd, group)
-	if err != nil {
-		return specs.User{}, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
-	}
-	out := specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: []uint32{uint32(u.Gid)}}
-	for _, g := range u.Sgids {
-		out.AdditionalGids = append(out.AdditionalGids, uint32(g))
-	}
-	return out, nil
+	return dockerUser(spec, passwd, group)
 }

@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -125,8 +124,8 @@ func withEnvList(env []string) oci.SpecOpts {
 }
 
 // withUser applies --user, else the image's user. uid:gid needs no
-// look-up; a name, or a uid alone (its group is its passwd entry's), is
-// read in the container's /etc/passwd and /etc/group (user.go).
+// look-up; anything else is resolved in the container's /etc/passwd and
+// /etc/group as dockerd does (user.go).
 func withUser(user, imageUser string) oci.SpecOpts {
 	if user == "" {
 		user = imageUser
@@ -140,17 +139,7 @@ func withUser(user, imageUser string) oci.SpecOpts {
 	if uerr == nil && hasGroup && gerr == nil {
 		return oci.WithUIDGID(uint32(uid), uint32(gid))
 	}
-	byName := withNamedUser(user)
-	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
-		err := byName(ctx, cl, c, s)
-		switch {
-		case errors.Is(err, oci.ErrNoUsersFound):
-			return fmt.Errorf("unable to find user %s: no matching entries in passwd file: %w", u, errdefs.ErrInvalidArgument)
-		case errors.Is(err, oci.ErrNoGroupsFound):
-			return fmt.Errorf("unable to find group %s: no matching entries in group file: %w", g, errdefs.ErrInvalidArgument)
-		}
-		return err
-	}
+	return withNamedUser(user)
 }
 
 // containerFiles are the host files bind-mounted over the container's /etc.

@@ -1,97 +1,75 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"math"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// berth resolves user and group names in the container's /etc/passwd and
-// /etc/group itself, as containerd's oci.WithUser and
-// oci.WithAppendAdditionalGroups do, rather than calling them: they read
-// the snapshot through containerd's internal/fsview, which evaluates mount
-// templates with text/template's executor, and a binary that can reach
-// that executor keeps every exported method of every type (its
+// berth resolves USER and --group-add in the container's /etc/passwd and
+// /etc/group itself, USER as dockerd does and --group-add as containerd's
+// oci.WithAppendAdditionalGroups, rather than calling containerd's options
+// (whose oci.WithUser gives a named user no supplementary groups): they
+// read the snapshot through containerd's internal/fsview, which evaluates
+// mount templates with text/template's executor, and a binary that can
+// reach that executor keeps every exported method of every type (its
 // reflect.Value.MethodByName call defeats the linker's dead-code
 // elimination): about 4 MB of berthd's code and idle memory
 // (docs/performance.md "Idle daemons").
 
 // withNamedUser sets the process's user from a USER other than uid:gid
-// (which needs no file: withUser): name, name:group, name:gid,
-// uid:group, or a uid alone, whose group is its /etc/passwd entry's, or
-// 0 without one (as containerd's oci.WithUserID and dockerd do).
+// (which needs no file: withUser) as dockerd does, and as berth exec -u
+// does (dockerUser): a name, or a uid alone, takes the group of its
+// /etc/passwd entry (0 for a uid without one) and the groups that list
+// it in /etc/group; name:group, uid:group and name:gid take the group
+// given.
 func withNamedUser(userstr string) oci.SpecOpts {
 	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *oci.Spec) error {
-		defer ensurePrimaryGID(s)
-		s.Process.User.AdditionalGids = nil
-		parts := strings.Split(userstr, ":")
-		if len(parts) > 2 {
-			return fmt.Errorf("invalid USER value %s", userstr)
-		}
-		var uid, gid uint32
-		var uname, gname string
-		for i, p := range parts {
-			what := [2]string{"uid", "gid"}[i]
-			v, err := strconv.Atoi(p)
-			switch {
-			case err == nil && (v < 0 || v > math.MaxInt32), errors.Is(err, strconv.ErrRange):
-				return fmt.Errorf("invalid USER value %q: %s out of range", userstr, what)
-			case err != nil && i == 0:
-				uname = p
-			case err != nil:
-				gname = p
-			case i == 0:
-				uid = uint32(v)
-			default:
-				gid = uint32(v)
-			}
-		}
-		if len(parts) == 2 && uname == "" && gname == "" {
-			s.Process.User.UID, s.Process.User.GID = uid, gid // "1000:", ":"
-			return nil
-		}
 		return withRootFS(ctx, cl, c, func(root fs.FS) error {
-			if len(parts) == 1 && uname == "" {
-				u, err := oci.UserFromFS(root, func(u user.User) bool { return u.Uid == int(uid) })
-				switch {
-				case err == nil:
-					gid = uint32(u.Gid)
-				case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, oci.ErrNoUsersFound):
-					return err
-				}
-			}
-			if uname != "" {
-				u, err := oci.UserFromFS(root, func(u user.User) bool { return u.Name == uname })
+			read := func(name string) io.Reader {
+				b, err := fs.ReadFile(root, name)
 				if err != nil {
-					return err
+					return nil // as a missing file
 				}
-				uid = uint32(u.Uid)
-				if len(parts) == 1 {
-					gid = uint32(u.Gid)
-				}
+				return bytes.NewReader(b)
 			}
-			if gname != "" {
-				g, err := oci.GIDFromFS(root, func(g user.Group) bool { return g.Name == gname })
-				if err != nil {
-					return err
-				}
-				gid = g
+			u, err := dockerUser(userstr, read("etc/passwd"), read("etc/group"))
+			if err != nil {
+				return err
 			}
-			s.Process.User.UID, s.Process.User.GID = uid, gid
+			s.Process.User.UID, s.Process.User.GID, s.Process.User.AdditionalGids = u.UID, u.GID, u.AdditionalGids
 			return nil
 		})
 	}
+}
+
+// dockerUser turns user[:group] into IDs as dockerd does (moby/sys/user's
+// GetExecUser) from the container's /etc/passwd and /etc/group (nil: the
+// file is missing): the primary group is a supplementary one too, then
+// the user's groups in /etc/group.
+func dockerUser(spec string, passwd, group io.Reader) (specs.User, error) {
+	u, err := user.GetExecUser(spec, nil, passwd, group)
+	if err != nil {
+		return specs.User{}, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	out := specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: []uint32{uint32(u.Gid)}}
+	for _, g := range u.Sgids {
+		out.AdditionalGids = append(out.AdditionalGids, uint32(g))
+	}
+	return out, nil
 }
 
 // withAdditionalGroups adds groups (names or numbers) to the process's

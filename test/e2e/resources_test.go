@@ -397,9 +397,13 @@ func testUlimit(t *testing.T, c cli) {
 	if out := c.ok("run", "--rm", "--network", "none", "--user", "daemon", "busybox", "sh", "-c", "echo $(id -u) $(id -g)"); out != "1 1" {
 		t.Errorf("--user daemon: %q", out)
 	}
-	// A uid alone runs with its passwd entry's group, as with dockerd.
+	// A uid alone runs with its passwd entry's group, and a user without
+	// a group in the groups that list it, as with dockerd.
 	if out := c.ok("run", "--rm", "--network", "none", "--user", "1", "busybox", "sh", "-c", "echo $(id -u) $(id -g)"); out != "1 1" {
 		t.Errorf("--user 1: %q", out)
+	}
+	if out := c.ok("run", "--rm", "--network", "none", "--user", "root", "busybox", "id", "-G"); out != "0 10" {
+		t.Errorf("--user root: id -G %q, want 0 10 (wheel lists root in busybox's /etc/group)", out)
 	}
 	c.fails(125, []string{"unable to find group no-such-group"}, "run", "--rm", "--group-add", "no-such-group", "busybox", "true")
 }
