@@ -56,7 +56,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
 	-X github.com/berthproject/berth/engine.version=$(VERSION)
 # Build tags that leave out code berth never runs (smaller binaries: a Go
 # daemon's idle RSS is mostly its binary's pages, docs/performance.md "Idle
-# memory"): urfave/cli's man/markdown generators, grpc's x/net/trace.
+# daemons"): urfave/cli's man/markdown generators, grpc's x/net/trace.
 GOTAGS  := urfave_cli_no_docs grpcnotrace
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags "$(GOTAGS)" -ldflags "$(LDFLAGS)"
 

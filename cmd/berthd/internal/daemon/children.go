@@ -88,7 +88,7 @@ func containerdSpec(cfg *config.Config, logger *slog.Logger) (supervisor.Spec, e
 		Path: bin,
 		Args: []string{"--config", confPath},
 		// GOGC=50: its heap after a burst (an image load) is ~5 MB smaller,
-		// idle (docs/performance.md, "Idle memory").
+		// idle (docs/performance.md, "Idle daemons").
 		Env:      append(childEnv(cfg), "GOGC=50"),
 		LogFile:  cfg.ContainerdLog(),
 		PIDFile:  cfg.ContainerdPIDFile(),

@@ -34,7 +34,7 @@ const idleTrimDelay = 500 * time.Millisecond
 // has run for idleTrimDelay. After a burst (an image load, a few runs) the
 // Go runtime keeps the pages the burst freed until its background scavenger
 // returns them, minutes later, so an idle berthd held ~8 MB more than it
-// needs (docs/performance.md, "Idle memory"). One forced collection per trim costs a few milliseconds
+// needs (docs/performance.md, "Idle daemons"). One forced collection per trim costs a few milliseconds
 // of CPU on berthd's small heap. Streams (events, logs -f, attach) and
 // Docker API requests count as activity only when they start and end: a
 // client following events must not keep the memory from being returned.
