@@ -121,7 +121,9 @@ func (b *Bench) newBerth(archive string) (*Engine, error) {
 		return err
 	})
 	var s *harness.Stack
-	var opts []harness.Option
+	// A /22 for the default bridge: ports/cycle-200 runs 200 containers
+	// on it, more than a /24 holds (its last quarter is kept for builds).
+	opts := []harness.Option{harness.WithBridgeSubnetBits(22)}
 	if b.flags.berthRuntime != "" {
 		opts = append(opts, harness.WithRuntime(b.flags.berthRuntime))
 	}

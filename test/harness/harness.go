@@ -54,6 +54,7 @@ type options struct {
 	namespace      string
 	bridge         string
 	subnet         string
+	subnetBits     int // of the default bridge's subnet: 24 unless WithBridgeSubnetBits
 	pool           string
 	fwPrefix       string
 	runtime        string
@@ -66,6 +67,11 @@ type options struct {
 	startupTimeout time.Duration
 	poolClaim      *os.File // held while the stack runs: its /16 is its own
 }
+
+// WithBridgeSubnetBits gives the default bridge a /bits subnet (16 < bits
+// <= 24) in the stack's /16 instead of a /24: room for more containers
+// than a /24's 190 (its last quarter is kept for build steps).
+func WithBridgeSubnetBits(bits int) Option { return func(o *options) { o.subnetBits = bits } }
 
 // WithNamespace sets the containerd namespace (default: a random "bt…").
 func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
@@ -168,9 +174,9 @@ func Start(t testing.TB, opts ...Option) *Stack {
 		// in the moment before either bridge has its address (each
 		// berthd skips only subnets already on the host), and then
 		// one's embedded DNS and routes answer for the other's.
-		o.subnet, o.pool, o.poolClaim = claimSubnet()
+		o.subnet, o.pool, o.poolClaim = claimSubnet(o.subnetBits)
 	} else {
-		o.subnet, o.pool = randomSubnet(randomPool())
+		o.subnet, o.pool = randomSubnet(randomPool(), o.subnetBits)
 	}
 
 	// Short: unix socket paths under it must stay below 108 bytes, and
@@ -269,9 +275,9 @@ const poolClaimDir = "/tmp/berth-test-pools"
 
 // claimSubnet claims a /16 (ClaimPool) and picks the stack's subnets in
 // it (randomSubnet).
-func claimSubnet() (subnet, pool string, claim *os.File) {
+func claimSubnet(bits int) (subnet, pool string, claim *os.File) {
 	x, claim := claimPool()
-	subnet, pool = randomSubnet(x)
+	subnet, pool = randomSubnet(x, bits)
 	return subnet, pool, claim
 }
 
@@ -317,12 +323,16 @@ func randomPool() int {
 }
 
 // randomSubnet gives the /16 10.x.0.0 for a stack's networks and a random
-// /24 in it for the default bridge (berthd moves to a free pool subnet if
-// a host route overlaps it).
-func randomSubnet(x int) (subnet, pool string) {
+// /bits (a /24 for 0) in it for the default bridge (berthd moves to a free
+// pool subnet if a host route overlaps it).
+func randomSubnet(x, bits int) (subnet, pool string) {
+	if bits <= 16 || bits > 24 {
+		bits = 24
+	}
 	var b [1]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("10.%d.%d.0/24", x, b[0]), fmt.Sprintf("base=10.%d.0.0/16,size=24", x)
+	third := int(b[0]) &^ (1<<(24-bits) - 1)
+	return fmt.Sprintf("10.%d.%d.0/%d", x, third, bits), fmt.Sprintf("base=10.%d.0.0/16,size=24", x)
 }
 
 // ContainerdAddress is the stack's containerd socket.

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +190,18 @@ func waitRemoved(s *Stack) {
 		entries, _ := os.ReadDir(filepath.Join(s.Root(), "containers"))
 		return len(entries) == 0
 	})
+}
+
+// TestBridgeSubnetBits: a stack asked for a /22 default bridge gets one,
+// aligned in its /16, and berthd's bridge network has it.
+func TestBridgeSubnetBits(t *testing.T) {
+	s := Start(t, WithBridgeSubnetBits(22))
+	sub := s.BridgeSubnet()
+	p, err := netip.ParsePrefix(sub)
+	if err != nil || p.Bits() != 22 || p.Masked() != p {
+		t.Fatalf("bridge subnet %q, want an aligned /22", sub)
+	}
+	if out := s.BerthOK("network", "inspect", "bridge"); !strings.Contains(out, sub) {
+		t.Errorf("berth network inspect bridge does not name %s:\n%s", sub, out)
+	}
 }
