@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -136,6 +137,12 @@ func withUser(user, imageUser string) oci.SpecOpts {
 	u, g, hasGroup := strings.Cut(user, ":")
 	uid, uerr := strconv.ParseUint(u, 10, 32)
 	gid, gerr := strconv.ParseUint(g, 10, 32)
+	if uid > math.MaxInt32 || gid > math.MaxInt32 {
+		// As dockerd (moby/sys/user): runc would take them, the kernel not.
+		return func(context.Context, oci.Client, *containers.Container, *oci.Spec) error {
+			return fmt.Errorf("user %q: uids and gids must be in range 0-%d: %w", user, math.MaxInt32, errdefs.ErrInvalidArgument)
+		}
+	}
 	if uerr == nil && hasGroup && gerr == nil {
 		return oci.WithUIDGID(uint32(uid), uint32(gid))
 	}

@@ -89,6 +89,10 @@ func TestUserAsDockerd(t *testing.T) {
 		{"nosuch", bare, "unable to find user nosuch: no matching entries in passwd file"},
 		{"app:nosuch", root, "unable to find group nosuch: no matching entries in group file"},
 		{"app:wheel", noGroup, "unable to find group wheel: no matching entries in group file"},
+		// Numbers the kernel refuses, as dockerd refuses them.
+		{"2147483648:0", root, `user "2147483648:0": uids and gids must be in range 0-2147483647`},
+		{"0:4294967295", root, `user "0:4294967295": uids and gids must be in range 0-2147483647`},
+		{"2147483647:2147483647", root, "2147483647 2147483647"},
 	} {
 		got, err := applyUserOpt(c.root, withUser(c.user, ""))
 		s := fmt.Sprintf("%d %d %v", got.UID, got.GID, got.AdditionalGids)
