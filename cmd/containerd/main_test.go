@@ -279,7 +279,10 @@ func tempDir(t *testing.T) string {
 	return dir
 }
 
-func writeConfig(t *testing.T, path, config string) {
+// writeConfig writes a containerd config with root and state, no
+// imports, and then the rest.
+func writeConfig(t *testing.T, path, root, state, rest string) {
+	config := fmt.Sprintf("version = 3\nroot = %q\nstate = %q\nimports = []\n", root, state) + rest
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -292,15 +295,11 @@ func TestServeAndSignals(t *testing.T) {
 	dir := tempDir(t)
 	sock := filepath.Join(dir, "c.sock")
 	cfgPath := filepath.Join(dir, "config.toml")
-	writeConfig(t, cfgPath, fmt.Sprintf(`version = 3
-root = %q
-state = %q
-imports = []
-[grpc]
+	writeConfig(t, cfgPath, filepath.Join(dir, "root"), filepath.Join(dir, "state"), fmt.Sprintf(`[grpc]
   address = %q
 [ttrpc]
   address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc"))
+`, sock, sock+".ttrpc"))
 	d := start(t, dir, "--config", cfgPath, "--log-level", "debug")
 	d.waitServes(t, sock, sock+".ttrpc")
 
@@ -337,11 +336,7 @@ imports = []
 func TestFlagsOverConfig(t *testing.T) {
 	dir := tempDir(t)
 	cfgPath := filepath.Join(dir, "config.toml")
-	writeConfig(t, cfgPath, fmt.Sprintf(`version = 3
-root = %q
-state = %q
-imports = []
-`, filepath.Join(dir, "cfgroot"), filepath.Join(dir, "cfgstate")))
+	writeConfig(t, cfgPath, filepath.Join(dir, "cfgroot"), filepath.Join(dir, "cfgstate"), "")
 	sock := filepath.Join(dir, "flag.sock")
 	d := start(t, dir, "--config", cfgPath, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--address", sock)
 	d.waitServes(t, sock, sock+".ttrpc")

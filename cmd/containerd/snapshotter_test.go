@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -14,7 +15,9 @@ func TestProxied(t *testing.T) {
 		"other.toml": "version = 3\n[proxy_plugins.other]\n  type = \"snapshot\"\n  address = \"/run/s.sock\"\n",
 		"plain.toml": "version = 3\n[plugins.\"io.containerd.snapshotter.v1.berth\"]\n  address = \"/run/s.sock\"\n",
 	} {
-		writeConfig(t, filepath.Join(dir, name), config)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, want := range map[string]bool{"proxy.toml": true, "other.toml": false, "plain.toml": false, "none.toml": false} {
 		if got := proxied(filepath.Join(dir, name)); got != want {

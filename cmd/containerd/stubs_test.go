@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,13 +61,9 @@ func TestStubCgroups(t *testing.T) {
 func TestCgroupPathRefused(t *testing.T) {
 	dir := tempDir(t)
 	cfgPath := filepath.Join(dir, "config.toml")
-	writeConfig(t, cfgPath, fmt.Sprintf(`version = 3
-root = %q
-state = %q
-imports = []
-[cgroup]
+	writeConfig(t, cfgPath, filepath.Join(dir, "root"), filepath.Join(dir, "state"), `[cgroup]
   path = "/berth-test-cgroup"
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state")))
+`)
 	d := start(t, dir, "--config", cfgPath, "--address", filepath.Join(dir, "c.sock"))
 	select {
 	case err := <-d.exited:
