@@ -11,7 +11,7 @@ import (
 // ErrCgroupDeleted is the real package's error for a cgroup that is gone.
 var ErrCgroupDeleted = errors.New("cgroup deleted")
 
-var errUnsupported = errors.New("containerd's own cgroup ([cgroup] path) is not supported by berth's containerd")
+var errUnsupported = errors.New("containerd's own cgroup ([cgroup] path) is not supported by berth's containerd: remove [cgroup] path from its config (berthd writes none)")
 
 // Path returns a cgroup's path in a hierarchy.
 type Path func(subsystem string) (string, error)

@@ -4,15 +4,17 @@ package cgroup2
 
 import "errors"
 
+var errUnsupported = errors.New("containerd's own cgroup ([cgroup] path) is not supported by berth's containerd: remove [cgroup] path from its config (berthd writes none)")
+
 // Manager is a cgroup: there is never one.
 type Manager struct{}
 
 // Load fails: berth's containerd loads no cgroup.
 func Load(string) (*Manager, error) {
-	return nil, errors.New("containerd's own cgroup ([cgroup] path) is not supported by berth's containerd")
+	return nil, errUnsupported
 }
 
 // AddProc is never reached: there is no Manager.
 func (*Manager) AddProc(uint64) error {
-	return errors.New("containerd's own cgroup ([cgroup] path) is not supported by berth's containerd")
+	return errUnsupported
 }
