@@ -106,7 +106,9 @@ apt-deps:
 # the runc shim (their API types are google.golang.org/protobuf's): 0.5 MB.
 CONTAINERD_TAGS := no_btrfs no_devmapper no_zfs no_dynamic_plugins no_cri no_tracing no_rdt no_systemd no_gogo grpcnotrace urfave_cli_no_docs osusergo netgo
 containerd: $(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth
-$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(wildcard cmd/containerd/*.go cmd/containerd/mountformat/*.go cmd/containerd/goresctrl/*/*/*.go cmd/containerd/cgroups/*.go cmd/containerd/cgroups/*/*.go cmd/containerd/metrics/*/*.go cmd/containerd/metrics/*/*/*.go cmd/containerd/tracing/*/*.go cmd/containerd/notracing/*.go) cmd/containerd/build.sh cmd/containerd/go.mod cmd/containerd/go.sum
+# Every source of the module and of its stub modules, at any depth.
+CONTAINERD_SRC := $(shell find cmd/containerd \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum)
+$(LIBEXEC)/.containerd-$(CONTAINERD_VERSION)-berth: $(CONTAINERD_SRC) cmd/containerd/build.sh
 	@echo "building containerd $(CONTAINERD_VERSION) (static, berth's plugins only)"
 	@grep -q 'github.com/containerd/containerd/v2 $(CONTAINERD_VERSION)$$' cmd/containerd/go.mod || \
 		{ echo "cmd/containerd/go.mod does not require containerd $(CONTAINERD_VERSION)"; exit 1; }
