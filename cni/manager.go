@@ -130,6 +130,7 @@ func (m *Manager) Close() {
 	m.settle()
 	m.dns.Close()
 	m.ports.releaseAll()
+	m.fw.close()
 }
 
 // DNS returns the embedded DNS server (for Rename and inspection).

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 
@@ -59,11 +58,15 @@ import (
 // chain). It is checked over netlink at every Setup (a dump of that chain)
 // and added by iptables only when missing, so a Docker or firewalld that
 // starts, or reloads, after berthd is handled at the next container start.
+//
+// All of it goes through one netlink socket, opened at the first use and
+// kept (see conn).
 type firewall struct {
 	mu     sync.Mutex
 	prefix string
-	v4     *fwFamily // table ip <prefix>
-	v6     *fwFamily // table ip6 <prefix>: the same rules for IPv6
+	v4     *fwFamily      // table ip <prefix>
+	v6     *fwFamily      // table ip6 <prefix>: the same rules for IPv6
+	nl     *nftables.Conn // the lasting connection, under mu; nil until used
 }
 
 // fwFamily is berth's table of one address family with its maps.
@@ -212,12 +215,46 @@ func verdict(k expr.VerdictKind, chain string) []expr.Any {
 	return []expr.Any{&expr.Verdict{Kind: k, Chain: chain}}
 }
 
-// conn is bigBatchConn: sync programs the whole table in one transaction,
-// whose acknowledgements (one per message, several rules per network)
-// overflow the default receive buffer (ENOBUFS) from a few dozen
+// conn returns the firewall's netlink connection; f.mu must be held. It
+// is opened once and kept: the kernel frees what a transaction deleted
+// (a published port's element, the rules of a rewritten chain) only after
+// an RCU grace period, and closing any nftables socket waits for that
+// (nft_rcv_nl_event flushes the pending frees): 10-20 ms on this kernel,
+// which a socket per operation paid at nearly every container start and
+// removal. It is a bigBatchConn: sync programs the whole table in one
+// transaction, whose acknowledgements (one per message, several rules per
+// network) overflow the default receive buffer (ENOBUFS) from a few dozen
 // networks, and then berthd does not start.
 func (f *firewall) conn() (*nftables.Conn, error) {
-	return bigBatchConn()
+	if f.nl == nil {
+		c, err := bigBatchConn(nftables.AsLasting())
+		if err != nil {
+			return nil, err
+		}
+		f.nl = c
+	}
+	return f.nl, nil
+}
+
+// check passes on the error of an operation on conn. After a failed one
+// the connection is dropped: replies to it may still be in the socket,
+// where the next operation would read them. The next conn opens another.
+func (f *firewall) check(err error) error {
+	if err != nil && f.nl != nil {
+		_ = f.nl.CloseLasting()
+		f.nl = nil
+	}
+	return err
+}
+
+// close closes the connection (Manager.Close).
+func (f *firewall) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nl != nil {
+		_ = f.nl.CloseLasting()
+		f.nl = nil
+	}
 }
 
 // sync makes berth's tables (ip and ip6) hold exactly the rules for nets
@@ -232,10 +269,10 @@ func (f *firewall) sync(nets []fwNetwork) error {
 	}
 	for _, fam := range f.families() {
 		if err := fam.program(c, nets); err != nil {
-			return err
+			return f.check(err)
 		}
 	}
-	if err := c.Flush(); err != nil {
+	if err := f.check(c.Flush()); err != nil {
 		return fmt.Errorf("nftables: program table %s: %w", f.v4.table.Name, err)
 	}
 	return f.ensureForwardAcceptLocked()
@@ -429,15 +466,15 @@ func (f *firewall) addPorts(ports []networktypes.PortMapping, ip, ip6 netip.Addr
 				to = ip6
 			}
 			if !to.IsValid() {
-				return errInvalid("publish %s: the container has no IPv6 address (its network has no --ipv6)", p.HostAddr())
+				return f.check(errInvalid("publish %s: the container has no IPv6 address (its network has no --ipv6)", p.HostAddr()))
 			}
 			s, e := fam.hostPortElem(p, to)
 			if err := c.SetAddElements(s, []nftables.SetElement{e}); err != nil {
-				return err
+				return f.check(err)
 			}
 		}
 	}
-	if err := c.Flush(); err != nil {
+	if err := f.check(c.Flush()); err != nil {
 		return fmt.Errorf("nftables: publish ports: %w", err)
 	}
 	return f.ensureForwardAcceptLocked()
@@ -452,22 +489,22 @@ func (f *firewall) delPorts(ports []networktypes.PortMapping, v6 bool) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c, err := f.conn()
-	if err != nil {
-		return err
-	}
 	del := func(ps []networktypes.PortMapping) error {
+		c, err := f.conn()
+		if err != nil {
+			return err
+		}
 		for _, p := range ps {
 			for _, fam := range f.portFamilies(p, v6) {
 				s, e := fam.hostPortElem(p, netip.Addr{})
 				if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: e.Key}}); err != nil {
-					return err
+					return f.check(err)
 				}
 			}
 		}
-		return c.Flush()
+		return f.check(c.Flush())
 	}
-	err = del(ports)
+	err := del(ports)
 	if err == nil || !errors.Is(err, unix.ENOENT) {
 		return err
 	}
@@ -479,37 +516,6 @@ func (f *firewall) delPorts(ports []networktypes.PortMapping, v6 bool) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// portsGone reports whether none of ports is in the maps. It does not
-// take f.mu, so it can watch a delPorts in progress.
-func (f *firewall) portsGone(ports []networktypes.PortMapping) (bool, error) {
-	c, err := f.conn()
-	if err != nil {
-		return false, err
-	}
-	for _, fam := range f.families() {
-		for _, s := range []*nftables.Set{fam.ports, fam.any} {
-			els, err := c.GetSetElements(s)
-			if err != nil {
-				if errors.Is(err, unix.ENOENT) {
-					continue
-				}
-				return false, err
-			}
-			for _, e := range els {
-				for _, p := range ports {
-					if !slices.Contains(f.portFamilies(p, true), fam) {
-						continue
-					}
-					if ws, want := fam.hostPortElem(p, netip.Addr{}); ws == s && bytes.Equal(e.Key, want.Key) {
-						return false, nil
-					}
-				}
-			}
-		}
-	}
-	return true, nil
 }
 
 // portElems lists the published ports in the maps, by family, map name
@@ -529,7 +535,7 @@ func (f *firewall) portElems() (map[string]bool, error) {
 				if errors.Is(err, unix.ENOENT) {
 					continue
 				}
-				return nil, err
+				return nil, f.check(err)
 			}
 			for _, e := range els {
 				out[fam.name()+"/"+s.Name+"/"+string(e.Key)] = true
@@ -569,14 +575,14 @@ func (f *firewall) prune(keep map[string]bool) error {
 			s = fam.ports
 		}
 		if err := c.SetDeleteElements(s, []nftables.SetElement{{Key: []byte(key)}}); err != nil {
-			return err
+			return f.check(err)
 		}
 		n++
 	}
 	if n == 0 {
 		return nil
 	}
-	return c.Flush()
+	return f.check(c.Flush())
 }
 
 // elemKeys name the elements of p as portElems does (v6: see portFamilies).
@@ -610,7 +616,7 @@ func (f *firewall) iptablesForward(fam *fwFamily) (exists, has bool, err error) 
 		if errors.Is(err, unix.ENOENT) {
 			return false, false, nil
 		}
-		return false, false, err
+		return false, false, f.check(err)
 	}
 	for _, r := range rules {
 		if ruleComment(r) == f.forwardComment() {
@@ -690,7 +696,7 @@ func (f *firewall) remove() error {
 			return errors.Join(append(errs, err)...)
 		}
 		c.DelTable(fam.table)
-		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := f.check(c.Flush()); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("nftables: delete table %s %s: %w", fam.name(), fam.table.Name, err))
 		}
 	}

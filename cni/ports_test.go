@@ -3,12 +3,14 @@ package cni
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +213,60 @@ func TestPortsAfterRulesetFlush(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), c.want) {
 			t.Fatalf("fetch 127.0.0.1:%d after the flush: %v %s", c.port, err, out)
 		}
+	}
+}
+
+// The firewall keeps one netlink connection. A transaction the kernel
+// refuses (deleting ports of which one is already gone: a retried
+// teardown) must not leave replies in it that the next operation reads as
+// its own: the ports still there are deleted, and what follows works.
+func TestFirewallAfterRefusedTransaction(t *testing.T) {
+	e := newEnv(t)
+	fw := e.m.fw
+	ip := netip.MustParseAddr("10.99.0.2")
+	lo := netip.MustParseAddr("127.0.0.1")
+	p := func(port uint16) networktypes.PortMapping {
+		return networktypes.PortMapping{HostIP: lo, HostPort: port, ContainerPort: 80, Proto: "tcp"}
+	}
+	if err := fw.addPorts([]networktypes.PortMapping{p(20001), p(20003)}, ip, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	// 20002 was never added: the batch fails with ENOENT, then one by one.
+	if err := fw.delPorts([]networktypes.PortMapping{p(20001), p(20002)}, false); err != nil {
+		t.Fatalf("deleting ports of which one is gone: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := fw.addPorts([]networktypes.PortMapping{p(20004)}, ip, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fw.delPorts([]networktypes.PortMapping{p(20004), p(20005)}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Refused before it is sent (an IPv6 port for a container without an
+	// IPv6 address): the port queued before it is not sent with the next.
+	v6 := networktypes.PortMapping{HostIP: netip.IPv6Loopback(), HostPort: 20007, ContainerPort: 80, Proto: "tcp"}
+	if err := fw.addPorts([]networktypes.PortMapping{p(20006), v6}, ip, netip.Addr{}); err == nil {
+		t.Fatal("an IPv6 port published for a container without IPv6: no error")
+	}
+	if err := fw.addPorts([]networktypes.PortMapping{p(20008)}, ip, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.delPorts([]networktypes.PortMapping{p(20008)}, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := fw.portElems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, k := range fw.elemKeys(p(20003), false) {
+		want[k] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("elements: got %q, want only port 20003's %q", slices.Collect(maps.Keys(got)), slices.Collect(maps.Keys(want)))
+	}
+	if err := fw.delPorts([]networktypes.PortMapping{p(20003)}, false); err != nil {
+		t.Fatal(err)
 	}
 }

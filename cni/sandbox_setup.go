@@ -373,31 +373,14 @@ func (m *Manager) restoreFirewall(skip string) error {
 	return errors.Join(errs...)
 }
 
-// unpublish deletes the container's published-port elements and runs then
-// alongside them. The kernel unlinks the elements as soon as it takes the
-// batch, but the commit returns only after an RCU grace period (10–20 ms
-// on this machine): then (CNI DEL, itself waiting for the veth's
-// unregister) starts once the elements are seen gone, so no packet is
-// forwarded to the container's address after it was given back, and the
-// wait overlaps.
-func (m *Manager) unpublish(sb *Sandbox, then func() error) error {
+// unpublish deletes the container's published-port elements (one
+// transaction: once it returns no packet is forwarded to the container's
+// address, which CNI DEL then gives back).
+func (m *Manager) unpublish(sb *Sandbox) error {
 	if !sb.PortsNFT || len(sb.Ports) == 0 {
-		return then()
+		return nil
 	}
-	done := make(chan error, 1)
-	go func() { done <- m.fw.delPorts(sb.Ports, sb.ip6().IsValid()) }()
-	for {
-		select {
-		case err := <-done:
-			return errors.Join(err, then())
-		default:
-		}
-		if gone, err := m.fw.portsGone(sb.Ports); err == nil && gone {
-			err := then()
-			return errors.Join(<-done, err)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	return m.fw.delPorts(sb.Ports, sb.ip6().IsValid())
 }
 
 func loopbackUp(path string) error {
@@ -629,7 +612,10 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 	defer l.Unlock()
 	sb := m.sandboxOrState(containerID)
 	m.dns.Unregister("", containerID)
-	delErr := m.unpublish(sb, func() error { return m.delEndpoints(ctx, sb, sb.NetNSPath) })
+	delErr := m.unpublish(sb)
+	if delErr == nil {
+		delErr = m.delEndpoints(ctx, sb, sb.NetNSPath)
+	}
 	// The host ports are given back only once CNI DEL removed their
 	// forwarding rules: a port given back earlier could be taken by a
 	// host program while the rule still sends its traffic to the

@@ -173,13 +173,15 @@ func (m *Manager) SetServiceRules(r ServiceRules) (conflicts []error, err error)
 // ServiceRulesPresent reports whether berth's service chains are in the
 // kernel (false after a flushed ruleset).
 func (m *Manager) ServiceRulesPresent() (bool, error) {
+	m.fw.mu.Lock()
+	defer m.fw.mu.Unlock()
 	c, err := m.fw.conn()
 	if err != nil {
 		return false, err
 	}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
 	if err != nil {
-		return false, err
+		return false, m.fw.check(err)
 	}
 	for _, ch := range chains {
 		if ch.Table.Name == m.fw.v4.table.Name && ch.Name == "svc-prerouting" {
@@ -193,8 +195,8 @@ func (m *Manager) ServiceRulesPresent() (bool, error) {
 // acknowledgements of a large transaction (one per message: six per
 // backend group), which overflow the default receive buffer (ENOBUFS)
 // from about a hundred services.
-func bigBatchConn() (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithSockOptions(func(nc *netlink.Conn) error {
+func bigBatchConn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
+	c, err := nftables.New(append(opts, nftables.WithSockOptions(func(nc *netlink.Conn) error {
 		rc, err := nc.SyscallConn()
 		if err != nil {
 			return err
@@ -209,20 +211,21 @@ func bigBatchConn() (*nftables.Conn, error) {
 			return nc.SetReadBuffer(32 << 20) // up to rmem_max without CAP_NET_ADMIN
 		}
 		return nil
-	}))
+	}))...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	return c, nil
 }
 
-func (f *firewall) setServices(r ServiceRules) error {
+func (f *firewall) setServices(r ServiceRules) (err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c, err := bigBatchConn()
+	c, err := f.conn()
 	if err != nil {
 		return err
 	}
+	defer func() { err = f.check(err) }()
 	t := f.v4.table
 	// What is there now: groups to delete unless wanted again. A missing
 	// table is ENOENT: the caller restores it.
