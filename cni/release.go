@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"slices"
 
 	"github.com/berthproject/berth/cni/netns"
 	"github.com/containerd/log"
@@ -19,10 +20,14 @@ import (
 //
 // What needs those resources waits for the background step instead: a
 // Teardown or Setup of the same container, a Setup asking for a fixed
-// address, network removal, GC and Close. A container with published ports
-// is torn down synchronously (Teardown): its host ports must be free when
-// Release returns. A crash in between loses nothing: the state file stays
-// until the teardown succeeded, and the next Teardown or GC finishes it.
+// address, network removal, GC and Close. A container's published ports
+// are free when Release returns: their elements are deleted and the host
+// ports given back at once, the state written without them first (a
+// retry must not delete the elements of a container that took the same
+// port since). Ports of an older berth's portmap go with CNI DEL: that
+// container is torn down synchronously (Teardown). A crash in between
+// loses nothing: the state file stays until the teardown succeeded, and
+// the next Teardown or GC finishes it.
 func (m *Manager) Release(ctx context.Context, containerID string) error {
 	if !isValidName(containerID) {
 		return errInvalid("invalid container id %q", containerID)
@@ -31,11 +36,19 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 	l := m.ctrLock(containerID)
 	l.Lock()
 	sb := m.sandboxOrState(containerID)
-	if len(sb.Ports) > 0 || len(sb.Endpoints) == 0 || !sb.ownNetns(m.cfg.netnsDir()) {
+	if (len(sb.Ports) > 0 && !sb.PortsNFT) || len(sb.Endpoints) == 0 || !sb.ownNetns(m.cfg.netnsDir()) {
 		l.Unlock()
 		return m.Teardown(ctx, containerID)
 	}
 	m.dns.Unregister("", containerID)
+	if len(sb.Ports) > 0 {
+		rest, err := m.unpublishNow(sb)
+		if err != nil {
+			l.Unlock()
+			return m.Teardown(ctx, containerID)
+		}
+		sb = rest
+	}
 	done := make(chan struct{})
 	m.mu.Lock()
 	delete(m.sandboxes, containerID)
@@ -60,6 +73,25 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 		m.mu.Unlock()
 	}()
 	return nil
+}
+
+// unpublishNow deletes the published ports of sb and gives back its host
+// ports, and returns sb without them, as written to its state.
+func (m *Manager) unpublishNow(sb *Sandbox) (*Sandbox, error) {
+	if err := m.unpublish(sb); err != nil {
+		return nil, err
+	}
+	rest := *sb
+	rest.Ports, rest.PortsNFT = nil, false
+	rest.Endpoints = slices.Clone(sb.Endpoints)
+	for i := range rest.Endpoints {
+		rest.Endpoints[i].Ports = nil
+	}
+	if err := m.saveSandbox(&rest); err != nil {
+		return nil, err
+	}
+	m.ports.release(sb.ContainerID)
+	return &rest, nil
 }
 
 // waitReleased waits for the background step of a Release of the container.

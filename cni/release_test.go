@@ -3,6 +3,8 @@ package cni
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -75,19 +77,30 @@ func TestRelease(t *testing.T) {
 }
 
 // Containers with published ports, and a Release racing Close: ports are
-// free when Release returns, and Close finishes what is in flight.
+// free when Release returns (the rest goes in the background), and Close
+// finishes what is in flight.
 func TestReleaseWithPortsAndClose(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	port := freePort(t)
-	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	published := []networktypes.PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: published})
 	if err := e.m.Release(ctx, a.ContainerID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(e.m.statePath(a.ContainerID)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a container with ports is not torn down when Release returns: %v", err)
+	if elems, err := e.m.fw.portElems(); err != nil || len(elems) != 0 {
+		t.Errorf("published-port elements when Release returned: %v %v", elems, err)
 	}
-	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: []networktypes.PortMapping{{HostPort: port, ContainerPort: 80, Proto: "tcp"}}})
+	if sb, err := e.m.readSandbox(a.ContainerID); err == nil && len(sb.Ports) > 0 {
+		t.Errorf("state of the released container still lists its ports: %+v", sb.Ports)
+	}
+	// The host port is free at once, for a host program as for a container.
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		t.Errorf("host port %d still taken when Release returned: %v", port, err)
+	} else {
+		_ = l.Close()
+	}
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: published})
 	c := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge"})
 	veths := linksOf(e.cfg.DefaultBridge)
 	if err := e.m.Teardown(ctx, b.ContainerID); err != nil {
@@ -141,5 +154,39 @@ func TestLowestFreeAddressFirst(t *testing.T) {
 		if err := e.m.Teardown(ctx, sb.ContainerID); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A crash after a Release gave back a container's ports but before its
+// background teardown finished: the teardown that the restarted berthd
+// runs from the state file must not delete the forwarding of a container
+// that took the same host port meanwhile.
+func TestReleasedPortsTakenBeforeTheRetry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	port := freePort(t)
+	published := []networktypes.PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port, ContainerPort: 80, Proto: "tcp"}}
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: published})
+	// What Release does at once; the background step never runs (the crash).
+	if _, err := e.m.unpublishNow(a); err != nil {
+		t.Fatal(err)
+	}
+	b := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge", Ports: published})
+	before, err := e.m.fw.portElems()
+	if err != nil || len(before) != 1 {
+		t.Fatalf("elements with b publishing port %d: %v %v", port, before, err)
+	}
+	// The restarted berthd tears a down from its state file.
+	e.m.mu.Lock()
+	delete(e.m.sandboxes, a.ContainerID)
+	e.m.mu.Unlock()
+	if err := e.m.Teardown(ctx, a.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := e.m.fw.portElems(); err != nil || len(after) != 1 {
+		t.Errorf("b's forwarding of port %d after a's teardown: %v %v", port, after, err)
+	}
+	if err := e.m.Teardown(ctx, b.ContainerID); err != nil {
+		t.Fatal(err)
 	}
 }
