@@ -32,9 +32,17 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 	if !isValidName(containerID) {
 		return errInvalid("invalid container id %q", containerID)
 	}
-	m.waitReleased(containerID)
+	if m.releasePending(containerID) {
+		// Released already (an exit, then the removal of an --rm
+		// container): the background step is under way.
+		return nil
+	}
 	l := m.ctrLock(containerID)
 	l.Lock()
+	if m.releasePending(containerID) { // begun meanwhile
+		l.Unlock()
+		return nil
+	}
 	sb := m.sandboxOrState(containerID)
 	if (len(sb.Ports) > 0 && !sb.PortsNFT) || len(sb.Endpoints) == 0 || !sb.ownNetns(m.cfg.netnsDir()) {
 		l.Unlock()
@@ -58,6 +66,7 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 
 	go func() {
 		defer close(done)
+		releaseBegins(containerID)
 		l.Lock()
 		err := m.delEndpoints(context.WithoutCancel(ctx), sb, sb.NetNSPath)
 		if err == nil {
@@ -92,6 +101,19 @@ func (m *Manager) unpublishNow(sb *Sandbox) (*Sandbox, error) {
 	}
 	m.ports.release(sb.ContainerID)
 	return &rest, nil
+}
+
+// releaseBegins is called as the background step of a Release begins
+// (tests hold it there).
+var releaseBegins = func(containerID string) {}
+
+// releasePending reports whether the background step of a Release of the
+// container is under way.
+func (m *Manager) releasePending(containerID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.releasing[containerID]
+	return ok
 }
 
 // waitReleased waits for the background step of a Release of the container.

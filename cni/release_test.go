@@ -190,3 +190,39 @@ func TestReleasedPortsTakenBeforeTheRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An --rm container is released twice: at its exit, then by its removal.
+// The second Release returns at once, without waiting for the background
+// step of the first (it used to: the whole veth and address teardown was
+// back on the path of every `run --rm` on a bridge).
+func TestReleaseTwice(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.mustSetup(SetupRequest{ContainerID: ctrID(), NetworkMode: "bridge"})
+	hold := make(chan struct{})
+	releaseBegins = func(id string) {
+		if id == a.ContainerID {
+			<-hold
+		}
+	}
+	t.Cleanup(func() { releaseBegins = func(string) {} })
+	if err := e.m.Release(ctx, a.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- e.m.Release(ctx, a.ContainerID) }()
+	select {
+	case err := <-second:
+		close(hold)
+		if err != nil {
+			t.Errorf("second Release: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(hold)
+		t.Errorf("the second Release waits for the background step of the first (then: %v)", <-second)
+	}
+	e.m.settle()
+	if _, err := os.Stat(e.m.statePath(a.ContainerID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state left after the release: %v", err)
+	}
+}
