@@ -63,6 +63,7 @@ type Engine struct {
 	services   *service.Service
 	events     *eventbus.Bus
 	builds     *build.Service
+	runc       binVersion // runc's, for Version
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup

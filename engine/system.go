@@ -3,10 +3,12 @@ package engine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -87,12 +89,41 @@ func (e *Engine) Version(ctx context.Context) (*systemtypes.Version, error) {
 		v.ContainerdVersion = cv.Version
 	}
 	if runc, err := lookBin(e.cfg.binDirs, "runc"); err == nil {
-		if out, err := exec.CommandContext(ctx, runc, "--version").Output(); err == nil {
+		v.RuncVersion = e.runc.get(ctx, runc, func(out []byte) string {
 			first, _, _ := bytes.Cut(out, []byte("\n"))
-			v.RuncVersion = strings.TrimPrefix(string(first), "runc version ")
-		}
+			return strings.TrimPrefix(string(first), "runc version ")
+		})
 	}
 	return v, nil
+}
+
+// binVersion keeps what a program's `--version` printed, parsed, while the
+// program's file stays the same (path, size, modification time): every
+// docker compose, docker-py or testcontainers client asks for the version
+// at its start, and running runc took most of that request (~5 ms).
+type binVersion struct {
+	mu      sync.Mutex
+	key     string
+	version string
+}
+
+func (b *binVersion) get(ctx context.Context, path string, parse func([]byte) string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	key := fmt.Sprintf("%s %d %d", path, st.Size(), st.ModTime().UnixNano())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.key == key {
+		return b.version
+	}
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return "" // not kept: tried again at the next call
+	}
+	b.key, b.version = key, parse(out)
+	return b.version
 }
 
 func osName() string {
