@@ -47,15 +47,27 @@ func OpenInRoot(root, p string) (*os.File, error) {
 	if rel == "" {
 		rel = "."
 	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
+	how := &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	}
+	fd, err := unix.Openat2(rfd, rel, how)
+	// EAGAIN: a rename or mount anywhere on the host while ".." was
+	// resolved, and the kernel cannot vouch it stayed inside; the caller
+	// is to try again (openat2(2)). A busy host (containers starting)
+	// gives a few in a row.
+	for try := 0; try < openRetries && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)); try++ {
+		fd, err = unix.Openat2(rfd, rel, how)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	return os.NewFile(uintptr(fd), p), nil
 }
+
+// openRetries bounds the retries of an openat2 the kernel asked to retry:
+// an endless stream of renames must not hold a request forever.
+const openRetries = 1000
 
 // handlePath is the /proc path that reopens an O_PATH handle: the kernel
 // follows it to the very inode, not by name, so no rename can redirect it.

@@ -381,3 +381,44 @@ func TestUntarKept(t *testing.T) {
 		t.Errorf("a kept entry without Sync: %v, want an error", err)
 	}
 }
+
+// While renames happen elsewhere on the host (containers starting, files
+// saved), resolving ".." inside the root can fail with EAGAIN: the kernel
+// asks to try again. `berth cp` through a relative symlink failed so in CI
+// ("open /rel/viarel: resource temporarily unavailable").
+func TestOpenInRootWhileRenaming(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "a", "b", "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../a", filepath.Join(root, "a", "b", "c", "up")); err != nil {
+		t.Fatal(err)
+	}
+	busy := t.TempDir()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x, y := filepath.Join(busy, "x"), filepath.Join(busy, "y")
+		if err := os.WriteFile(x, nil, 0o644); err != nil {
+			return
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = os.Rename(x, y)
+			_ = os.Rename(y, x)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := 0; i < 20000; i++ {
+		h, err := OpenInRoot(root, "a/b/c/up/b/../b/c/../../b/c")
+		if err != nil {
+			t.Fatalf("open %d, while renames run elsewhere: %v", i, err)
+		}
+		h.Close()
+	}
+}
