@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthproject/berth/pkg/fsarchive"
 )
 
 // Image mounts and volume subpaths (Docker's --mount type=image and
@@ -209,23 +211,19 @@ func openBeneath(base, sub string) (int, error) {
 		return -1, fmt.Errorf("cannot access path %s: %w", base, err)
 	}
 	defer unix.Close(dfd)
-	for {
-		fd, err := unix.Openat2(dfd, sub, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		switch {
-		case err == nil:
-			return fd, nil
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
-			continue
-		case errors.Is(err, unix.EXDEV):
-			return -1, fmt.Errorf("path concatenation escapes the base directory, base: %s, subpath: %s: %w", base, sub, errdefs.ErrInvalidArgument)
-		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-			return -1, fmt.Errorf("cannot access path %s: %w", filepath.Join(base, sub), errdefs.ErrNotFound)
-		default:
-			return -1, fmt.Errorf("cannot access path %s: %w", filepath.Join(base, sub), err)
-		}
+	fd, err := fsarchive.Openat2(dfd, sub, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	switch {
+	case err == nil:
+		return fd, nil
+	case errors.Is(err, unix.EXDEV):
+		return -1, fmt.Errorf("path concatenation escapes the base directory, base: %s, subpath: %s: %w", base, sub, errdefs.ErrInvalidArgument)
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+		return -1, fmt.Errorf("cannot access path %s: %w", filepath.Join(base, sub), errdefs.ErrNotFound)
+	default:
+		return -1, fmt.Errorf("cannot access path %s: %w", filepath.Join(base, sub), err)
 	}
 }
 

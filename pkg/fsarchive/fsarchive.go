@@ -47,26 +47,30 @@ func OpenInRoot(root, p string) (*os.File, error) {
 	if rel == "" {
 		rel = "."
 	}
-	how := &unix.OpenHow{
+	fd, err := Openat2(rfd, rel, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := unix.Openat2(rfd, rel, how)
-	// EAGAIN: a rename or mount anywhere on the host while ".." was
-	// resolved, and the kernel cannot vouch it stayed inside; the caller
-	// is to try again (openat2(2)). A busy host (containers starting)
-	// gives a few in a row.
-	for try := 0; try < openRetries && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)); try++ {
-		fd, err = unix.Openat2(rfd, rel, how)
-	}
+	})
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	return os.NewFile(uintptr(fd), p), nil
 }
 
-// openRetries bounds the retries of an openat2 the kernel asked to retry:
-// an endless stream of renames must not hold a request forever.
+// Openat2 is openat2(2), tried again while the kernel asks to: EAGAIN
+// when a rename or mount anywhere on the host raced the resolution of
+// ".." under RESOLVE_IN_ROOT or RESOLVE_BENEATH (the kernel cannot vouch
+// it stayed inside; a busy host, containers starting, gives a few in a
+// row), and EINTR. At most openRetries times: an endless stream of
+// renames must not hold a request forever.
+func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
+	fd, err := unix.Openat2(dirfd, path, how)
+	for try := 0; try < openRetries && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)); try++ {
+		fd, err = unix.Openat2(dirfd, path, how)
+	}
+	return fd, err
+}
+
 const openRetries = 1000
 
 // handlePath is the /proc path that reopens an O_PATH handle: the kernel
