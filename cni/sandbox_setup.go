@@ -616,10 +616,11 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 	if delErr == nil {
 		delErr = m.delEndpoints(ctx, sb, sb.NetNSPath)
 	}
-	// The host ports are given back only once CNI DEL removed their
-	// forwarding rules: a port given back earlier could be taken by a
-	// host program while the rule still sends its traffic to the
-	// container. (A failed DEL keeps them, with the state, for the retry.)
+	// The host ports are given back only once their forwarding is gone
+	// (berth's elements by unpublish; an older berth's portmap rules by
+	// CNI DEL): a port given back earlier could be taken by a host
+	// program while the rule still sends its traffic to the container.
+	// (A failed step keeps them, with the state, for the retry.)
 	if delErr == nil {
 		m.ports.release(containerID)
 	}
