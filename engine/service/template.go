@@ -338,11 +338,12 @@ func (e *tmplExec) arg(dot any, n parse.Node) (any, error) {
 	case *parse.BoolNode:
 		return n.True, nil
 	case *parse.NumberNode:
-		// text/template's idealConstant: written as a float (1.0, 1e3),
-		// a float, else an int.
-		hex := strings.HasPrefix(n.Text, "0x") || strings.HasPrefix(n.Text, "0X")
+		// text/template's idealConstant: written as a float (1.0, 1e3,
+		// 0x1p4; not 0x1E, nor a rune), a float, else an int.
+		hexInt := strings.HasPrefix(strings.ToLower(n.Text), "0x") && !strings.ContainsAny(n.Text, "pP")
+		isRune := n.Text[0] == '\''
 		switch {
-		case n.IsFloat && !(hex && !strings.ContainsAny(n.Text, "pP")) && n.Text[0] != '\'' && strings.ContainsAny(n.Text, ".eEpP"):
+		case n.IsFloat && !hexInt && !isRune && strings.ContainsAny(n.Text, ".eEpP"):
 			return n.Float64, nil
 		case n.IsInt:
 			return int(n.Int64), nil
