@@ -216,9 +216,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request, v map[s
 		errW.Close()
 		done <- err
 	}()
-	select {
-	case <-ready:
-	case err := <-done:
+	if ok, err := registered(ready, done); !ok {
 		return err
 	}
 	h, err := hijack(w, r, streamType(r, tty))
@@ -253,6 +251,27 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request, v map[s
 		_, _ = io.Copy(io.Discard, h.stdin())
 	}
 	return nil
+}
+
+// registered waits until the engine has registered an attachment (ready
+// closed, ok) or failed before that (done without ready: not ok, with the
+// engine's error). An attachment that has nothing to send
+// ends at once, and both can be true when the caller looks: the answer
+// must still go out (dockerd answers 101 before any output), so ready
+// wins, and done keeps the result for the caller to read.
+func registered(ready <-chan struct{}, done chan error) (ok bool, err error) {
+	select {
+	case <-ready:
+		return true, nil
+	case err := <-done:
+		select {
+		case <-ready:
+			done <- err
+			return true, nil
+		default:
+			return false, err
+		}
+	}
 }
 
 // closeStdin ends the reading side of an attachment's stdin that nothing
