@@ -269,7 +269,24 @@ down:
 	@test/down.sh $(CONTAINERS)
 
 ## test: unit tests, then end-to-end tests against a private stack (needs root)
-test: deps build
+# make test's stacks, the images they unpack and the Go build cache need
+# room (about 3 GB at the peak, with an empty build cache): a full disk
+# otherwise shows up as "no space left on device" in some test far from
+# its cause.
+TEST_FREE_MB ?= 5000
+.PHONY: check-disk
+check-disk:
+	@for d in "$${TMPDIR:-/tmp}" "$$($(GO) env GOCACHE)" "$(CURDIR)"; do \
+		while [ ! -e "$$d" ]; do d=$$(dirname "$$d"); done; \
+		free=$$(df -Pm "$$d" | awk 'NR == 2 { print $$4 }'); \
+		if [ "$$free" -lt $(TEST_FREE_MB) ]; then \
+			echo "make test: $$free MB free where $$d is; the tests need about $(TEST_FREE_MB) MB there." >&2; \
+			echo "  Free some space and run make test again. The Go build cache ($$($(GO) env GOCACHE)) is often the largest: go clean -cache" >&2; \
+			exit 1; \
+		fi; \
+	done
+
+test: check-disk deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m -p 2 $$($(GO) list ./... | grep -v /test/)
 	cd cmd/containerd && $(GO) test -count=1 -timeout 10m ./...
