@@ -55,3 +55,29 @@ func BenchmarkTail(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadAll reads a whole 10 MiB log of 100-byte lines (docker
+// logs of a chatty container); MB/s is the log's payload.
+func BenchmarkReadAll(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 0, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := []byte(strings.Repeat(strings.Repeat("y", 99)+"\n", 1000))
+	written := 0
+	for ; written < 10<<20; written += len(chunk) {
+		w.WriteLines("stdout", chunk, time.Now())
+	}
+	w.Close()
+	b.SetBytes(int64(written))
+	for b.Loop() {
+		n := 0
+		if err := Read(context.Background(), path, ReadOptions{Tail: -1}, func(e Entry) error { n += len(e.Line); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != written {
+			b.Fatalf("read %d bytes, want %d", n, written)
+		}
+	}
+}

@@ -344,17 +344,21 @@ func (r *reader) dispatch(line []byte) error {
 	if len(line) == 0 {
 		return nil
 	}
-	var je jsonEntry
-	if err := json.Unmarshal(line, &je); err != nil {
-		return nil // a broken line (a writer crashed mid-write): skip
+	e, ok := decodeEntry(line)
+	if !ok {
+		var je jsonEntry
+		if err := json.Unmarshal(line, &je); err != nil {
+			return nil // a broken line (a writer crashed mid-write): skip
+		}
+		e = Entry{Line: []byte(je.Log), Stream: je.Stream, Time: je.Time}
 	}
-	if !r.opts.Since.IsZero() && je.Time.Before(r.opts.Since) {
+	if !r.opts.Since.IsZero() && e.Time.Before(r.opts.Since) {
 		return nil
 	}
-	if !r.opts.Until.IsZero() && je.Time.After(r.opts.Until) {
+	if !r.opts.Until.IsZero() && e.Time.After(r.opts.Until) {
 		return errStop
 	}
-	return r.fn(Entry{Line: []byte(je.Log), Stream: je.Stream, Time: je.Time})
+	return r.fn(e)
 }
 
 // openSet opens the log's files and returns them oldest first.
