@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -74,6 +75,7 @@ func TestDockerCLI(t *testing.T) {
 		{"RunInteractive", testDockerRunInteractive},
 		{"Exec", testDockerExec},
 		{"LogsFollow", testDockerLogsFollow},
+		{"LogsBacklog", testDockerLogsBacklog},
 		{"Cp", testDockerCp},
 		{"StatsPs", testDockerStatsPs},
 		{"NetworkDNS", testDockerNetworkDNS},
@@ -244,6 +246,36 @@ func testDockerLogsFollow(t *testing.T, d cli) {
 		t.Errorf("logs -t: %q", ts)
 	} else if _, err := time.Parse(time.RFC3339Nano, f[0]); err != nil {
 		t.Errorf("logs -t timestamp %q: %v", f[0], err)
+	}
+}
+
+// testDockerLogsBacklog reads a log of 100,000 lines back, whole and
+// followed: berth sends it in large writes instead of one per line, and
+// no line may be lost, doubled or moved.
+func testDockerLogsBacklog(t *testing.T, d cli) {
+	n := d.name("dbacklog")
+	d.ok("run", "-d", "--name", n, "busybox", "sh", "-c", "seq 1 50000; seq 50001 100000 >&2")
+	if code := d.ok("wait", n); code != "0" {
+		t.Fatalf("docker wait: %q", code)
+	}
+	var wantOut, wantErr strings.Builder
+	for i := 1; i <= 100000; i++ {
+		w := &wantOut
+		if i > 50000 {
+			w = &wantErr
+		}
+		fmt.Fprintf(w, "%d\n", i)
+	}
+	for _, args := range [][]string{{"logs", n}, {"logs", "-f", n}} {
+		r := d.run(args...)
+		if r.code != 0 || r.stdout != wantOut.String() || r.stderr != wantErr.String() {
+			t.Errorf("docker %s: exit code %d, %d bytes of stdout (want %d), %d of stderr (want %d); stdout ends %q, stderr ends %q",
+				strings.Join(args, " "), r.code, len(r.stdout), wantOut.Len(), len(r.stderr), wantErr.Len(),
+				r.stdout[max(0, len(r.stdout)-40):], r.stderr[max(0, len(r.stderr)-40):])
+		}
+	}
+	if r := d.run("logs", "--tail", "2", n); r.code != 0 || r.stdout != "" || r.stderr != "99999\n100000\n" {
+		t.Errorf("logs --tail 2: %s", r)
 	}
 }
 

@@ -2,9 +2,9 @@ package dockerapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -462,49 +462,21 @@ func (s *Server) swarmLogs(w http.ResponseWriter, r *http.Request, ref string, s
 	}
 	details := boolValue(r, "details")
 	tty := sv.Spec.TaskTemplate.ContainerSpec != nil && sv.Spec.TaskTemplate.ContainerSpec.TTY
-	w.Header().Set("Content-Type", streamType(r, tty))
-	started := false
-	start := func() {
-		if !started {
-			started = true
-			w.WriteHeader(http.StatusOK)
-		}
-	}
-	f := newFlusher(w)
-	var stdout, stderr io.Writer = f, f
-	if !tty {
-		m := &muxWriter{w: w, flush: f.rc.Flush}
-		stdout, stderr = m.stream(streamStdout), m.stream(streamStderr)
-	}
-	if o.Follow {
-		start()
-		_ = f.rc.Flush()
-	}
-	err = s.b.Services.Logs(r.Context(), ref, o, func(e stypes.LogEntry) error {
-		start()
-		out := stdout
-		if e.Stream == "stderr" {
-			out = stderr
-		}
-		var line []byte
-		if o.Timestamps {
-			line = append(line, e.Time.UTC().Format(time.RFC3339Nano)+" "...)
-		}
-		if details {
-			line = append(line, fmt.Sprintf("%s=%s,%s=%s,%s=%s ",
-				url.QueryEscape("com.docker.swarm.node.id"), url.QueryEscape(e.NodeID),
-				url.QueryEscape("com.docker.swarm.service.id"), url.QueryEscape(sv.ID),
-				url.QueryEscape("com.docker.swarm.task.id"), url.QueryEscape(e.TaskID))...)
-		}
-		line = append(line, e.Line...)
-		_, err := out.Write(line)
-		return err
+	return serveLog(w, r, tty, o.Follow, func(ctx context.Context, emit func(string, []byte) error) error {
+		return s.b.Services.Logs(ctx, ref, o, func(e stypes.LogEntry) error {
+			var line []byte
+			if o.Timestamps {
+				line = append(line, e.Time.UTC().Format(time.RFC3339Nano)+" "...)
+			}
+			if details {
+				line = append(line, fmt.Sprintf("%s=%s,%s=%s,%s=%s ",
+					url.QueryEscape("com.docker.swarm.node.id"), url.QueryEscape(e.NodeID),
+					url.QueryEscape("com.docker.swarm.service.id"), url.QueryEscape(sv.ID),
+					url.QueryEscape("com.docker.swarm.task.id"), url.QueryEscape(e.TaskID))...)
+			}
+			return emit(e.Stream, append(line, e.Line...))
+		})
 	})
-	if err != nil && !started {
-		return err
-	}
-	start()
-	return nil
 }
 
 // labelsMatch: every filter (key or key=value) holds in one of the sets.

@@ -41,8 +41,6 @@ const (
 type muxWriter struct {
 	mu sync.Mutex
 	w  io.Writer
-	// flush, if set, is called after each frame.
-	flush func() error
 }
 
 func (m *muxWriter) stream(n byte) io.Writer {
@@ -60,11 +58,6 @@ func (m *muxWriter) stream(n byte) io.Writer {
 		}
 		if _, err := m.w.Write(p); err != nil {
 			return 0, err
-		}
-		if m.flush != nil {
-			if err := m.flush(); err != nil {
-				return 0, err
-			}
 		}
 		return len(p), nil
 	})
@@ -336,46 +329,128 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, v map[str
 	if err != nil {
 		return err
 	}
-	tty := c.Config.Tty
+	return serveLog(w, r, c.Config.Tty, o.Follow, func(ctx context.Context, emit func(string, []byte) error) error {
+		return s.b.Containers.Logs(ctx, c.ID, o, func(e container.LogEntry) error {
+			line := e.Line
+			if o.Timestamps {
+				line = append([]byte(e.Time.UTC().Format(time.RFC3339Nano)+" "), line...)
+			}
+			return emit(e.Stream, line)
+		})
+	})
+}
+
+// serveLog sends a log as dockerd does: stdcopy frames (raw with a tty),
+// one per entry. read calls emit for each entry (its stream and the bytes
+// to send); an error before the first entry is the response's.
+//
+// Frames go through a buffer that is flushed when the log has nothing more
+// for now: at its end or, following, whenever the reader has caught up.
+// (dockerd flushes every frame: for a log read from its start, a write to
+// the socket per line.)
+func serveLog(w http.ResponseWriter, r *http.Request, tty, follow bool, read func(ctx context.Context, emit func(stream string, line []byte) error) error) error {
 	w.Header().Set("Content-Type", streamType(r, tty))
+	rc := http.NewResponseController(w)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	var stdout, stderr io.Writer = bw, bw
+	if !tty {
+		m := &muxWriter{w: bw}
+		stdout, stderr = m.stream(streamStdout), m.stream(streamStderr)
+	}
+	write := func(f logFrame) error {
+		out := stdout
+		if f.stream == "stderr" {
+			out = stderr
+		}
+		_, err := out.Write(f.line)
+		return err
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if follow {
+		w.WriteHeader(http.StatusOK)
+		_ = rc.Flush()
+		q := startIdleFlusher(cancel, write, flush)
+		_ = read(ctx, q.add(ctx))
+		_ = q.close()
+		return nil
+	}
 	started := false
-	start := func() error {
+	err := read(ctx, func(stream string, line []byte) error {
 		if !started {
 			started = true
 			w.WriteHeader(http.StatusOK)
 		}
-		return nil
-	}
-	f := newFlusher(w)
-	var stdout, stderr io.Writer
-	if tty {
-		stdout, stderr = f, f
-	} else {
-		m := &muxWriter{w: w, flush: f.rc.Flush}
-		stdout, stderr = m.stream(streamStdout), m.stream(streamStderr)
-	}
-	if o.Follow {
-		_ = start()
-		_ = f.rc.Flush()
-	}
-	err = s.b.Containers.Logs(r.Context(), c.ID, o, func(e container.LogEntry) error {
-		_ = start()
-		out := stdout
-		if e.Stream == "stderr" {
-			out = stderr
-		}
-		line := e.Line
-		if o.Timestamps {
-			line = append([]byte(e.Time.UTC().Format(time.RFC3339Nano)+" "), line...)
-		}
-		_, err := out.Write(line)
-		return err
+		return write(logFrame{stream, line})
 	})
 	if err != nil && !started {
 		return err
 	}
-	_ = start()
+	if !started {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = flush()
 	return nil
+}
+
+// logFrame is a log entry as it goes out.
+type logFrame struct {
+	stream string
+	line   []byte
+}
+
+// idleFlusher writes log frames in a goroutine of its own and flushes
+// whenever it has written every frame handed to it so far: a follower sees
+// a new line at once, a backlog goes out in large writes.
+type idleFlusher struct {
+	frames chan logFrame
+	done   chan error
+}
+
+// startIdleFlusher starts the writer; a failed write or flush calls
+// cancel (the reader stops) and is returned by close.
+func startIdleFlusher(cancel func(), write func(logFrame) error, flush func() error) *idleFlusher {
+	q := &idleFlusher{frames: make(chan logFrame, 256), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for f := range q.frames {
+			if err != nil {
+				continue // drain: the reader stops at its next entry
+			}
+			if err = write(f); err == nil && len(q.frames) == 0 {
+				err = flush()
+			}
+			if err != nil {
+				cancel()
+			}
+		}
+		q.done <- err
+	}()
+	return q
+}
+
+// add returns the reader's emit: it hands a frame to the writer.
+func (q *idleFlusher) add(ctx context.Context) func(string, []byte) error {
+	return func(stream string, line []byte) error {
+		select {
+		case q.frames <- logFrame{stream, line}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// close waits until every frame handed over is written and flushed.
+func (q *idleFlusher) close() error {
+	close(q.frames)
+	return <-q.done
 }
 
 // execCreateRequest is the exec create body; Detach is sent by clients of
