@@ -2,8 +2,8 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -54,12 +54,15 @@ Examples:
 				return err
 			}
 			defer func() { cl.Close() }()
+			lw := newLogWriter(env.Stdout, env.Stderr)
 			if !lo.Follow {
-				return cl.Logs(c.Context, c.Args().First(), lo, func(e container.LogEntry) error {
-					return writeLogEntry(env, e, lo.Timestamps, c.Bool("details"))
+				err := cl.Logs(c.Context, c.Args().First(), lo, func(e container.LogEntry) error {
+					return writeLogEntry(lw, e, lo.Timestamps, c.Bool("details"))
 				})
+				return errors.Join(err, lw.flush())
 			}
-			return followLogs(c, env, &cl, c.Args().First(), lo)
+			err = followLogs(c, env, lw, &cl, c.Args().First(), lo)
+			return errors.Join(err, lw.flush())
 		},
 	}
 }
@@ -70,7 +73,7 @@ const reconnectTimeout = time.Minute
 // followLogs is `logs -f`. The log lives in the container's data path, not
 // in berthd, so when berthd goes away (a restart, live restore) berth waits
 // for it to answer again and carries on after the last line it printed.
-func followLogs(c *cli.Context, env *Env, cl *Client, id string, lo container.LogOptions) error {
+func followLogs(c *cli.Context, env *Env, lw *logWriter, cl *Client, id string, lo container.LogOptions) error {
 	var (
 		last   time.Time // time of the last line printed
 		atLast int       // lines printed with exactly that time
@@ -86,7 +89,7 @@ func followLogs(c *cli.Context, env *Env, cl *Client, id string, lo container.Lo
 				return nil
 			}
 		}
-		if err := writeLogEntry(env, e, lo.Timestamps, c.Bool("details")); err != nil {
+		if err := writeLogEntry(lw, e, lo.Timestamps, c.Bool("details")); err != nil {
 			return err
 		}
 		if e.Time.Equal(last) {
@@ -99,6 +102,9 @@ func followLogs(c *cli.Context, env *Env, cl *Client, id string, lo container.Lo
 	for {
 		err := (*cl).Logs(c.Context, id, lo, print)
 		if err == nil || !errdefs.IsUnavailable(err) || c.Context.Err() != nil {
+			return err
+		}
+		if err := lw.flush(); err != nil {
 			return err
 		}
 		fmt.Fprintln(env.Stderr, "berth: berthd went away; waiting for it to come back to keep following the log")
@@ -151,25 +157,17 @@ func logOptions(c *cli.Context, now time.Time) (container.LogOptions, error) {
 	return lo, nil
 }
 
-func writeLogEntry(env *Env, e container.LogEntry, timestamps, details bool) error {
-	var w io.Writer = env.Stdout
-	if e.Stream == "stderr" {
-		w = env.Stderr
-	}
+func writeLogEntry(lw *logWriter, e container.LogEntry, timestamps, details bool) error {
+	var prefix []byte
 	if timestamps {
-		if _, err := io.WriteString(w, e.Time.Format(rfc3339NanoFixed)+" "); err != nil {
-			return err
-		}
+		prefix = append(e.Time.AppendFormat(prefix, rfc3339NanoFixed), ' ')
 	}
 	if details {
 		// Docker writes the line's attributes ("k=v,k2=v2"), then a
 		// space; berth's log lines carry none, so the space alone.
-		if _, err := io.WriteString(w, " "); err != nil {
-			return err
-		}
+		prefix = append(prefix, ' ')
 	}
-	_, err := w.Write(e.Line)
-	return err
+	return lw.write(e.Stream, prefix, e.Line)
 }
 
 // Attach is `berth attach`.

@@ -866,14 +866,10 @@ whichever node runs it.`,
 				}
 			}
 			svcNames := map[string]string{}
-			return s.Logs(ctx, c.Args().First(), o, func(e stypes.LogEntry) error {
-				w := env.Stdout
-				if e.Stream == "stderr" {
-					w = env.Stderr
-				}
+			lw := newLogWriter(env.Stdout, env.Stderr)
+			err = s.Logs(ctx, c.Args().First(), o, func(e stypes.LogEntry) error {
 				if c.Bool("raw") {
-					_, err := w.Write(e.Line)
-					return err
+					return lw.write(e.Stream, e.Line)
 				}
 				prefix := ""
 				if !c.Bool("no-task-ids") {
@@ -903,9 +899,9 @@ whichever node runs it.`,
 				if o.Timestamps {
 					ts = e.Time.Format(time.RFC3339Nano) + " "
 				}
-				_, err := fmt.Fprintf(w, "%s%s%s", prefix, ts, e.Line)
-				return err
+				return lw.write(e.Stream, []byte(prefix+ts), e.Line)
 			})
+			return errors.Join(err, lw.flush())
 		}),
 	}
 }
