@@ -232,7 +232,14 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.networks[n.Name]; ok {
+	if o, ok := m.networks[n.Name]; ok {
+		if n.ID != "" && o.ID == n.ID {
+			// Adopted meanwhile by another caller (the API call that
+			// created a cluster network, and the control plane that
+			// saw it in the store): the same network.
+			out := o.Network
+			return &out, nil
+		}
 		return nil, fmt.Errorf("network with name %s already exists: %w", n.Name, errdefs.ErrAlreadyExists)
 	}
 	if n.ID == "" {
