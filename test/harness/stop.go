@@ -74,7 +74,8 @@ func (s *Stack) Stop() {
 // --uninstall` with the stack's flags. Every container was removed, so
 // these are leaks: a link still on one of the stack's bridges (a veth), an
 // IP address still allocated; and after the uninstall, a bridge of the
-// stack or an iptables rule naming one of its subnets' addresses.
+// stack, an iptables rule naming one of its subnets' addresses, or its
+// rule in FORWARD.
 func (s *Stack) uninstallNetwork() {
 	s.t.Helper()
 	if s.opts.bridge == "" {
@@ -128,10 +129,17 @@ func (s *Stack) uninstallNetwork() {
 			s.t.Errorf("harness: nftables table %s left after berthd --uninstall:\n%s", fam, out)
 		}
 	}
-	if out, err := exec.Command("iptables-save").Output(); err == nil {
+	// berth's rule in iptables' FORWARD (docs/networking.md) names the
+	// stack's prefix in its comment, not a subnet.
+	accept := `"` + s.opts.fwPrefix + ` accept marked"`
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		out, err := exec.Command(save).Output()
+		if err != nil {
+			continue
+		}
 		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "-A") && mentionsSubnet(line, subnets) {
-				s.t.Errorf("harness: iptables rule left after berthd --uninstall: %s", line)
+			if strings.HasPrefix(line, "-A") && (mentionsSubnet(line, subnets) || s.opts.fwPrefix != "" && strings.Contains(line, accept)) {
+				s.t.Errorf("harness: %s rule left after berthd --uninstall: %s", strings.TrimSuffix(save, "-save"), line)
 			}
 		}
 	}
