@@ -213,13 +213,6 @@ func (m *Manager) Adopt(ctx context.Context, n networktypes.Network) (*networkty
 	if n.ID == "" || !n.Subnet.IsValid() {
 		return nil, errInvalid("adopt network %q: no ID or subnet", n.Name)
 	}
-	m.mu.Lock()
-	if o, ok := m.networks[n.Name]; ok && o.ID == n.ID {
-		out := o.Network
-		m.mu.Unlock()
-		return &out, nil
-	}
-	m.mu.Unlock()
 	n.Endpoints = nil
 	n.Options, n.Labels, n.AuxAddresses = maps.Clone(n.Options), maps.Clone(n.Labels), maps.Clone(n.AuxAddresses)
 	return m.create(ctx, &n)
@@ -234,9 +227,11 @@ func (m *Manager) create(ctx context.Context, n *networktypes.Network) (_ *netwo
 	defer m.mu.Unlock()
 	if o, ok := m.networks[n.Name]; ok {
 		if n.ID != "" && o.ID == n.ID {
-			// Adopted meanwhile by another caller (the API call that
-			// created a cluster network, and the control plane that
-			// saw it in the store): the same network.
+			// Adopted already: by an earlier call, or by another
+			// caller at the same time (the API call that created a
+			// cluster network, and the control plane that saw it in
+			// the store). Checked here, under the lock that creating
+			// holds: a check before it lost that race.
 			out := o.Network
 			return &out, nil
 		}
