@@ -20,7 +20,6 @@ type logWriter struct {
 	mu    sync.Mutex
 	out   *bufio.Writer
 	errw  *bufio.Writer
-	held  *bufio.Writer // the writer with buffered bytes, if any
 	timer *time.Timer
 	armed bool  // timer will flush
 	err   error // the first failed write or flush
@@ -38,26 +37,20 @@ func (l *logWriter) write(stream string, parts ...[]byte) error {
 	if l.err != nil {
 		return l.err
 	}
-	w := l.out
+	w, other := l.out, l.errw
 	if stream == "stderr" {
-		w = l.errw
+		w, other = l.errw, l.out
 	}
-	if l.held != nil && l.held != w {
-		if l.err = l.held.Flush(); l.err != nil {
-			return l.err
-		}
+	// At most one of the two holds bytes: the other one's go first.
+	if l.err = other.Flush(); l.err != nil {
+		return l.err
 	}
 	for _, p := range parts {
 		if _, l.err = w.Write(p); l.err != nil {
 			return l.err
 		}
 	}
-	l.held = w
-	if w.Buffered() == 0 {
-		l.held = nil // a part larger than the buffer went straight out
-		return nil
-	}
-	if !l.armed {
+	if w.Buffered() > 0 && !l.armed {
 		l.armed = true
 		if l.timer == nil {
 			l.timer = time.AfterFunc(logFlushDelay, l.flushHeld)
@@ -76,10 +69,12 @@ func (l *logWriter) flushHeld() {
 }
 
 func (l *logWriter) flushLocked() {
-	if l.held != nil && l.err == nil {
-		l.err = l.held.Flush()
+	if l.err == nil {
+		l.err = l.out.Flush()
 	}
-	l.held = nil
+	if l.err == nil {
+		l.err = l.errw.Flush()
+	}
 }
 
 // flush prints what is buffered now and returns the first error of any
